@@ -1,0 +1,440 @@
+//! The `tpmap` command-line program. See `tpmap --help`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tpmap::indicators::Edition;
+use tpmap::ingest::{AreaCheck, Encoding, IngestOptions, Ingested, Mode, OneMeans};
+use tpmap::summary::Summary;
+use tpmap::synth::{SYNTHETIC_NOTICE, SynthOptions, Synthesizer};
+use tpmap::{Error, frame};
+
+/// tpmap: find, score and help Thailand's poor households, from BMN (จปฐ.) extracts.
+///
+/// Exit codes: 0 success; 1 error (bad input in strict mode, unreadable file, bad options);
+/// 2 command-line usage error.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job on a folder of extracts: ingest and validate, then summarise, writing every
+    /// output to --out. The folder must hold households.* and persons.* (Parquet, CSV or Excel;
+    /// Parquet is preferred when several exist).
+    Run {
+        /// Folder with households.{parquet,csv,xlsx} and persons.{parquet,csv,xlsx}.
+        dir: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(long, default_value = "tpmap-out")]
+        out: PathBuf,
+        #[command(flatten)]
+        ingest: IngestArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Ingest and validate one households file and one persons file; write the accepted rows as
+    /// Parquet, the rejected rows as CSV (unchanged, with row numbers and reasons) and a report.
+    Ingest {
+        /// Households file (.csv, .parquet or .xlsx).
+        #[arg(long)]
+        households: PathBuf,
+        /// Persons file (.csv, .parquet or .xlsx).
+        #[arg(long)]
+        persons: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(long, default_value = "tpmap-out")]
+        out: PathBuf,
+        #[command(flatten)]
+        ingest: IngestArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Generate SYNTHETIC households and persons shaped by the real TPMAP 2561 village tables
+    /// (deterministic per seed; every file is marked synthetic).
+    Synth {
+        /// Households to generate (12935866 for the national set).
+        #[arg(long, default_value_t = 10_000)]
+        households: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 2561)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// File format(s) to write.
+        #[arg(long, value_enum, default_value_t = SynthFormat::Parquet)]
+        format: SynthFormat,
+        /// Only these provinces (comma-separated 2-digit codes).
+        #[arg(long, value_delimiter = ',')]
+        provinces: Vec<u8>,
+        /// BMN survey year (BE).
+        #[arg(long, default_value_t = 2560)]
+        survey_year: u16,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print an indicator edition as TOML (the built-in one, or a file with overrides applied).
+    Edition {
+        /// Built-in edition id.
+        #[arg(long, default_value = "bmn-2560")]
+        id: String,
+        /// TOML overrides to apply.
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum SynthFormat {
+    Parquet,
+    Csv,
+    Both,
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    /// Stop at the first bad row with an error naming file, row and column (default: lenient,
+    /// bad rows are written to rejected_*.csv).
+    #[arg(long)]
+    strict: bool,
+    /// CSV text encoding.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Auto)]
+    encoding: EncodingArg,
+    /// Indicator edition: a built-in id (bmn-2560) or a TOML file.
+    #[arg(long, default_value = "bmn-2560")]
+    edition: String,
+    /// Accept villages missing from the known village lists (their tambon must still be known).
+    #[arg(long)]
+    allow_new_villages: bool,
+    /// Read a status of 1 as "passes" instead of "fails (deprived)".
+    #[arg(long)]
+    one_means_pass: bool,
+    /// Survey year (BE) for households files without a survey_year column.
+    #[arg(long)]
+    survey_year: Option<u16>,
+    /// Worksheet to read from Excel files.
+    #[arg(long)]
+    sheet: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EncodingArg {
+    Auto,
+    Utf8,
+    Tis620,
+}
+
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+    /// Print the report as JSON on standard output (for scripts).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Run {
+            dir,
+            out,
+            ingest,
+            output,
+        } => {
+            let households = pick(&dir, "households")?;
+            let persons = pick(&dir, "persons")?;
+            ingest_cmd(&households, &persons, &out, &ingest, &output)
+        }
+        Command::Ingest {
+            households,
+            persons,
+            out,
+            ingest,
+            output,
+        } => ingest_cmd(&households, &persons, &out, &ingest, &output),
+        Command::Synth {
+            households,
+            seed,
+            out,
+            format,
+            provinces,
+            survey_year,
+            quiet,
+        } => synth_cmd(
+            SynthOptions {
+                households,
+                seed,
+                survey_year,
+                provinces,
+            },
+            &out,
+            format,
+            quiet,
+        ),
+        Command::Edition { id, overrides } => {
+            let mut e = Edition::builtin(&id)?;
+            if let Some(p) = overrides {
+                let text = std::fs::read_to_string(&p).map_err(|err| Error::io(&p, err))?;
+                e = e.with_overrides(&text)?;
+            }
+            print!("{}", e.to_toml());
+            Ok(())
+        }
+    }
+}
+
+fn pick(dir: &Path, stem: &str) -> Result<PathBuf, Error> {
+    for ext in ["parquet", "csv", "xlsx"] {
+        let p = dir.join(format!("{stem}.{ext}"));
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(Error::Format {
+        file: dir.display().to_string(),
+        message: format!("no {stem}.parquet, {stem}.csv or {stem}.xlsx in this folder"),
+    })
+}
+
+fn options(a: &IngestArgs) -> Result<IngestOptions, Error> {
+    let edition = if Path::new(&a.edition).exists() {
+        Edition::load(&a.edition)?
+    } else {
+        Edition::builtin(&a.edition)?
+    };
+    Ok(IngestOptions {
+        mode: if a.strict {
+            Mode::Strict
+        } else {
+            Mode::Lenient
+        },
+        encoding: match a.encoding {
+            EncodingArg::Auto => Encoding::Auto,
+            EncodingArg::Utf8 => Encoding::Utf8,
+            EncodingArg::Tis620 => Encoding::Tis620,
+        },
+        edition: Arc::new(edition),
+        area_check: if a.allow_new_villages {
+            AreaCheck::Tambon
+        } else {
+            AreaCheck::Village
+        },
+        one_means: if a.one_means_pass {
+            OneMeans::Pass
+        } else {
+            OneMeans::Fail
+        },
+        default_survey_year: a.survey_year,
+        sheet: a.sheet.clone(),
+        ..IngestOptions::default()
+    })
+}
+
+fn ingest_cmd(
+    households: &Path,
+    persons: &Path,
+    out: &Path,
+    a: &IngestArgs,
+    o: &OutputArgs,
+) -> Result<(), Error> {
+    let opts = options(a)?;
+    let t0 = Instant::now();
+    let spinner = (!o.quiet && !o.json).then(|| {
+        let s = indicatif::ProgressBar::new_spinner().with_message("reading and validating");
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    let got: Ingested = tpmap::ingest::ingest(households, persons, &opts)?;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    got.write_rejects(out)?;
+    let x = &got.extract;
+    let mut hh = frame::households_frame(&x.households, &x.edition)?;
+    frame::write_parquet(&mut hh, &out.join("households.parquet"), &[])?;
+    let mut pp = frame::persons_frame(&x.persons, &x.households.id, &x.edition)?;
+    frame::write_parquet(&mut pp, &out.join("persons.parquet"), &[])?;
+    let summary = Summary::of(x);
+    let report = serde_json::json!({ "ingest": got.report, "summary": summary, "seconds": t0.elapsed().as_secs_f64() });
+    let path = out.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .map_err(|e| Error::io(&path, e))?;
+    if o.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !o.quiet {
+        print_summary(&got, &summary, out, t0.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn print_summary(got: &Ingested, s: &Summary, out: &Path, secs: f64) {
+    for t in [&got.report.households, &got.report.persons] {
+        println!(
+            "{}: {} rows read, {} accepted, {} rejected{}",
+            t.file,
+            t.input_rows,
+            t.accepted,
+            t.rejected,
+            if t.reconciles() {
+                ""
+            } else {
+                "  (DOES NOT RECONCILE)"
+            }
+        );
+        for (reason, n) in &t.by_reason {
+            println!("    {n:>8}  {}", reason.describe());
+        }
+    }
+    println!(
+        "\n{} households, {} persons in {} provinces; welfare card: {} registered, {} validated",
+        s.households,
+        s.persons,
+        s.provinces.len(),
+        s.welfare_registered,
+        s.welfare_validated
+    );
+    println!("\nhouseholds failing each reported indicator:");
+    for i in &s.indicators {
+        let share = if i.households_applicable > 0 {
+            100.0 * i.households_failing as f64 / i.households_applicable as f64
+        } else {
+            0.0
+        };
+        println!(
+            "  {:>6} {:<10} {:>9} of {:>9} ({share:5.1}%){}",
+            i.label,
+            i.dimension.as_deref().unwrap_or("-"),
+            i.households_failing,
+            i.households_applicable,
+            if i.households_missing > 0 {
+                format!(", {} missing", i.households_missing)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "\nwrote {}/: households.parquet, persons.parquet, rejected_households.csv, rejected_persons.csv, report.json ({secs:.2} s)",
+        out.display()
+    );
+}
+
+fn synth_cmd(
+    opts: SynthOptions,
+    out: &Path,
+    format: SynthFormat,
+    quiet: bool,
+) -> Result<(), Error> {
+    let t0 = Instant::now();
+    let s = Synthesizer::new(opts)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let bar = indicatif::ProgressBar::new(s.persons());
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} synthesising [{bar:40}] {pos}/{len} persons ({eta})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let meta = frame::synthetic_metadata(SYNTHETIC_NOTICE);
+    let edition = s.edition().clone();
+    let parquet = matches!(format, SynthFormat::Parquet | SynthFormat::Both);
+    let csv = matches!(format, SynthFormat::Csv | SynthFormat::Both);
+    let mut pq: Option<(frame::ParquetBatches, frame::ParquetBatches)> = None;
+    let mut cw: Option<(
+        std::io::BufWriter<std::fs::File>,
+        std::io::BufWriter<std::fs::File>,
+    )> = None;
+    for chunk in s.chunks(1 << 20) {
+        let mut hh = frame::households_frame(&chunk.households, &edition)?;
+        let mut pp = frame::persons_frame(&chunk.persons, &chunk.households.id, &edition)?;
+        if parquet {
+            if pq.is_none() {
+                pq = Some((
+                    frame::ParquetBatches::create(
+                        &out.join("households.parquet"),
+                        &hh.schema(),
+                        &meta,
+                    )?,
+                    frame::ParquetBatches::create(
+                        &out.join("persons.parquet"),
+                        &pp.schema(),
+                        &meta,
+                    )?,
+                ));
+            }
+            let (a, b) = pq.as_mut().expect("created");
+            a.write(&hh)?;
+            b.write(&pp)?;
+        }
+        if csv {
+            let first = cw.is_none();
+            if first {
+                let open = |name: &str| -> Result<_, Error> {
+                    use std::io::Write;
+                    let p = out.join(name);
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?,
+                    );
+                    writeln!(f, "# {SYNTHETIC_NOTICE}").map_err(|e| Error::io(&p, e))?;
+                    Ok(f)
+                };
+                cw = Some((open("households.csv")?, open("persons.csv")?));
+            }
+            let (a, b) = cw.as_mut().expect("created");
+            frame::append_csv(&mut hh, a, first)?;
+            frame::append_csv(&mut pp, b, first)?;
+        }
+        bar.inc(chunk.persons.len() as u64);
+    }
+    if let Some((a, b)) = pq {
+        a.finish()?;
+        b.finish()?;
+    }
+    drop(cw);
+    bar.finish_and_clear();
+    let readme = out.join("README.txt");
+    std::fs::write(
+        &readme,
+        format!(
+            "{SYNTHETIC_NOTICE}\n\nhouseholds: {}\npersons: {}\n",
+            s.households(),
+            s.persons()
+        ),
+    )
+    .map_err(|e| Error::io(&readme, e))?;
+    if !quiet {
+        println!(
+            "wrote {} SYNTHETIC households and {} persons to {} in {:.1} s",
+            s.households(),
+            s.persons(),
+            out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

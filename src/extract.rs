@@ -1,0 +1,427 @@
+//! The in-memory model of a TPMAP / BMN extract: plain columnar Rust data.
+//!
+//! Households and persons are kept column by column (struct of vectors), and indicator statuses
+//! as 64-bit masks, one bit per indicator of the [`Edition`]: scoring then works on integers and
+//! bit operations rather than rows of objects. Persons are sorted by household, and
+//! [`Extract::members`] gives each household's persons as a range (compressed sparse rows).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::areas::AreaCode;
+use crate::ids::{CitizenId, HouseId, HouseholdId};
+use crate::indicators::{Edition, IndicatorStatus};
+use crate::thai::PartialDate;
+
+/// A column of strings in one buffer with offsets (no allocation per row).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StrColumn {
+    offsets: Vec<u64>,
+    bytes: String,
+}
+
+impl StrColumn {
+    /// An empty column with room for `rows` rows of about `avg_len` bytes.
+    pub fn with_capacity(rows: usize, avg_len: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        StrColumn {
+            offsets,
+            bytes: String::with_capacity(rows * avg_len),
+        }
+    }
+
+    /// Appends a value.
+    pub fn push(&mut self, s: &str) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.bytes.push_str(s);
+        self.offsets.push(self.bytes.len() as u64);
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value at `i` (empty string for a missing value).
+    pub fn get(&self, i: usize) -> &str {
+        &self.bytes[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// Iterates over the values.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Appends all values of `other`.
+    pub fn extend_from(&mut self, other: &StrColumn) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        let base = self.bytes.len() as u64;
+        self.bytes.push_str(&other.bytes);
+        self.offsets
+            .extend(other.offsets.iter().skip(1).map(|o| o + base));
+    }
+
+    /// A new column with the rows at `order`.
+    pub fn take(&self, order: &[u32]) -> StrColumn {
+        let mut out = StrColumn::with_capacity(order.len(), self.bytes.len() / self.len().max(1));
+        for &i in order {
+            out.push(self.get(i as usize));
+        }
+        out
+    }
+
+    /// Total bytes of text.
+    pub fn text_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl<'a> FromIterator<&'a str> for StrColumn {
+    fn from_iter<T: IntoIterator<Item = &'a str>>(iter: T) -> Self {
+        let mut c = StrColumn::with_capacity(0, 0);
+        for s in iter {
+            c.push(s);
+        }
+        c
+    }
+}
+
+/// Indicator statuses of many rows, as bit masks (bit `i` = indicator `i` of the edition).
+///
+/// A status is read as: not reported (the table has no column for it, see [`Self::present`]),
+/// else [`IndicatorStatus::Missing`] if its `missing` bit is set, else
+/// [`IndicatorStatus::NotApplicable`] if its `na` bit is set, else [`IndicatorStatus::Fail`] if
+/// its `fail` bit is set, else [`IndicatorStatus::Pass`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusMatrix {
+    /// Indicators this table has a column for.
+    pub present: u64,
+    /// Failing (deprived) indicators per row.
+    pub fail: Vec<u64>,
+    /// Not-applicable indicators per row.
+    pub na: Vec<u64>,
+    /// Missing indicators per row.
+    pub missing: Vec<u64>,
+}
+
+impl StatusMatrix {
+    /// An empty matrix for the indicators in `present`.
+    pub fn new(present: u64, capacity: usize) -> Self {
+        StatusMatrix {
+            present,
+            fail: Vec::with_capacity(capacity),
+            na: Vec::with_capacity(capacity),
+            missing: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Appends one row's masks.
+    pub fn push(&mut self, fail: u64, na: u64, missing: u64) {
+        self.fail.push(fail);
+        self.na.push(na);
+        self.missing.push(missing);
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.fail.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.fail.is_empty()
+    }
+
+    /// The status of indicator `i` in row `row`, or `None` when the table does not report it.
+    pub fn get(&self, row: usize, i: usize) -> Option<IndicatorStatus> {
+        let bit = 1u64 << i;
+        if self.present & bit == 0 {
+            None
+        } else if self.missing[row] & bit != 0 {
+            Some(IndicatorStatus::Missing)
+        } else if self.na[row] & bit != 0 {
+            Some(IndicatorStatus::NotApplicable)
+        } else if self.fail[row] & bit != 0 {
+            Some(IndicatorStatus::Fail)
+        } else {
+            Some(IndicatorStatus::Pass)
+        }
+    }
+
+    /// Rows at `order`.
+    pub fn take(&self, order: &[u32]) -> StatusMatrix {
+        let pick = |v: &Vec<u64>| order.iter().map(|&i| v[i as usize]).collect();
+        StatusMatrix {
+            present: self.present,
+            fail: pick(&self.fail),
+            na: pick(&self.na),
+            missing: pick(&self.missing),
+        }
+    }
+}
+
+/// Sex as recorded.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Sex {
+    /// Not recorded.
+    #[default]
+    Unknown = 0,
+    /// ชาย
+    Male = 1,
+    /// หญิง
+    Female = 2,
+}
+
+/// Relation to the head of household (BMN categories).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Relation {
+    /// Not recorded.
+    #[default]
+    Unknown = 0,
+    /// หัวหน้าครัวเรือน
+    Head = 1,
+    /// คู่สมรส
+    Spouse = 2,
+    /// บุตร
+    Child = 3,
+    /// บิดา / มารดา
+    Parent = 4,
+    /// หลาน
+    Grandchild = 5,
+    /// พี่น้อง
+    Sibling = 6,
+    /// ญาติอื่น
+    OtherRelative = 7,
+    /// ผู้อาศัย (not related)
+    NonRelative = 8,
+}
+
+impl Relation {
+    /// All values with their code (the enum discriminant), in code order.
+    pub const ALL: [Relation; 9] = [
+        Relation::Unknown,
+        Relation::Head,
+        Relation::Spouse,
+        Relation::Child,
+        Relation::Parent,
+        Relation::Grandchild,
+        Relation::Sibling,
+        Relation::OtherRelative,
+        Relation::NonRelative,
+    ];
+
+    /// Thai label.
+    pub fn name_th(self) -> &'static str {
+        match self {
+            Relation::Unknown => "",
+            Relation::Head => "หัวหน้าครัวเรือน",
+            Relation::Spouse => "คู่สมรส",
+            Relation::Child => "บุตร",
+            Relation::Parent => "บิดามารดา",
+            Relation::Grandchild => "หลาน",
+            Relation::Sibling => "พี่น้อง",
+            Relation::OtherRelative => "ญาติ",
+            Relation::NonRelative => "ผู้อาศัย",
+        }
+    }
+}
+
+/// Households of an extract, column by column.
+#[derive(Clone, Debug, Default)]
+pub struct Households {
+    /// Household key.
+    pub id: Vec<HouseholdId>,
+    /// Village: the 8-digit DOPA code or TPMAP's 10-digit id.
+    pub village: Vec<AreaCode>,
+    /// House ID (รหัสประจำบ้าน), when given.
+    pub house_id: Vec<Option<HouseId>>,
+    /// House number as written (`12/3`), with Thai digits folded.
+    pub house_no: StrColumn,
+    /// BMN survey year (BE).
+    pub survey_year: Vec<u16>,
+    /// Members as declared by the household row (or counted from the persons when absent).
+    pub members: Vec<u16>,
+    /// Income per member per year (baht), when given.
+    pub income_per_member: Vec<Option<f64>>,
+    /// Household-level indicator statuses.
+    pub statuses: StatusMatrix,
+    /// 1-based data row in the source file.
+    pub source_row: Vec<u64>,
+}
+
+impl Households {
+    /// Number of households.
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+}
+
+/// Persons of an extract, column by column, sorted by household.
+#[derive(Clone, Debug, Default)]
+pub struct Persons {
+    /// Row index of the person's household in [`Households`].
+    pub household: Vec<u32>,
+    /// Citizen ID, when given (always valid: invalid ones are rejected).
+    pub citizen_id: Vec<Option<CitizenId>>,
+    /// Title as written (นาย, นาง, ด.ช., ...).
+    pub title: StrColumn,
+    /// Given name.
+    pub first_name: StrColumn,
+    /// Family name.
+    pub last_name: StrColumn,
+    /// Sex.
+    pub sex: Vec<Sex>,
+    /// Birth date (CE), possibly partial.
+    pub birth_date: Vec<Option<PartialDate>>,
+    /// Age in completed years on the survey's reference date: given, or derived from the birth date.
+    pub age: Vec<Option<u8>>,
+    /// Relation to the head of household.
+    pub relation: Vec<Relation>,
+    /// Has a disability.
+    pub disabled: Vec<Option<bool>>,
+    /// Registered for the state welfare card.
+    pub welfare_registered: Vec<Option<bool>>,
+    /// Registration validated by the Ministry of Finance.
+    pub welfare_validated: Vec<Option<bool>>,
+    /// Person-level indicator statuses.
+    pub statuses: StatusMatrix,
+    /// 1-based data row in the source file.
+    pub source_row: Vec<u64>,
+}
+
+impl Persons {
+    /// Number of persons.
+    pub fn len(&self) -> usize {
+        self.household.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.household.is_empty()
+    }
+
+    /// The persons at `order`, in that order.
+    pub fn take(&self, order: &[u32]) -> Persons {
+        fn pick<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
+            order.iter().map(|&i| v[i as usize]).collect()
+        }
+        Persons {
+            household: pick(&self.household, order),
+            citizen_id: pick(&self.citizen_id, order),
+            title: self.title.take(order),
+            first_name: self.first_name.take(order),
+            last_name: self.last_name.take(order),
+            sex: pick(&self.sex, order),
+            birth_date: pick(&self.birth_date, order),
+            age: pick(&self.age, order),
+            relation: pick(&self.relation, order),
+            disabled: pick(&self.disabled, order),
+            welfare_registered: pick(&self.welfare_registered, order),
+            welfare_validated: pick(&self.welfare_validated, order),
+            statuses: self.statuses.take(order),
+            source_row: pick(&self.source_row, order),
+        }
+    }
+}
+
+/// A validated extract: households, their persons, and the edition their statuses refer to.
+#[derive(Clone, Debug)]
+pub struct Extract {
+    /// The indicator edition.
+    pub edition: Arc<Edition>,
+    /// Households.
+    pub households: Households,
+    /// Persons, sorted by household.
+    pub persons: Persons,
+    /// `member_offsets[h]..member_offsets[h+1]` are household `h`'s persons.
+    pub member_offsets: Vec<u32>,
+}
+
+impl Extract {
+    /// Assembles an extract, sorting persons by household (stable, so file order is kept within
+    /// a household) and building the member offsets.
+    pub fn new(edition: Arc<Edition>, households: Households, mut persons: Persons) -> Extract {
+        if !persons.household.is_sorted() {
+            let mut order: Vec<u32> = (0..persons.len() as u32).collect();
+            order.sort_by_key(|&i| persons.household[i as usize]);
+            persons = persons.take(&order);
+        }
+        let mut member_offsets = vec![0u32; households.len() + 1];
+        for &h in &persons.household {
+            member_offsets[h as usize + 1] += 1;
+        }
+        for i in 0..households.len() {
+            member_offsets[i + 1] += member_offsets[i];
+        }
+        Extract {
+            edition,
+            households,
+            persons,
+            member_offsets,
+        }
+    }
+
+    /// The persons of household `h`.
+    pub fn members(&self, h: usize) -> Range<usize> {
+        self.member_offsets[h] as usize..self.member_offsets[h + 1] as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn str_column() {
+        let mut c: StrColumn = ["ก", "", "สมชาย"].into_iter().collect();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get(2), "สมชาย");
+        assert_eq!(c.take(&[2, 0]).iter().collect::<Vec<_>>(), ["สมชาย", "ก"]);
+        let d: StrColumn = ["x"].into_iter().collect();
+        c.extend_from(&d);
+        assert_eq!(c.iter().collect::<Vec<_>>(), ["ก", "", "สมชาย", "x"]);
+    }
+
+    #[test]
+    fn status_decoding() {
+        let mut m = StatusMatrix::new(0b1111, 1);
+        m.push(0b0010, 0b0100, 0b1000);
+        let got: Vec<_> = (0..5).map(|i| m.get(0, i)).collect();
+        use IndicatorStatus::*;
+        assert_eq!(
+            got,
+            [
+                Some(Pass),
+                Some(Fail),
+                Some(NotApplicable),
+                Some(Missing),
+                None
+            ]
+        );
+    }
+}

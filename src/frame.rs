@@ -1,0 +1,368 @@
+//! The polars edge: extracts to and from [`DataFrame`]s, and writers for Parquet, CSV (UTF-8 or
+//! TIS-620) and Excel. With the `arrow` feature, frames are handed to arrow-rs as
+//! `RecordBatch`es through the Arrow C Data Interface without copying buffers.
+//!
+//! Frames written here use the extract format of `docs/data-format.md`, so they read back with
+//! [`crate::ingest`].
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::extract::{Households, Persons};
+use crate::ids::HouseholdId;
+use crate::indicators::{Edition, IndicatorStatus};
+use crate::ingest::Encoding;
+
+fn status_column(name: String, statuses: &crate::extract::StatusMatrix, i: usize) -> Column {
+    let bit = 1u64 << i;
+    let values: Vec<Option<&str>> = (0..statuses.len())
+        .map(|r| {
+            if statuses.missing[r] & bit != 0 {
+                None
+            } else if statuses.na[r] & bit != 0 {
+                Some("na")
+            } else if statuses.fail[r] & bit != 0 {
+                Some("1")
+            } else {
+                Some("0")
+            }
+        })
+        .collect();
+    Column::new(name.into(), values)
+}
+
+/// Name of an indicator's status column: `ind_<no>`.
+pub fn indicator_column_name(edition: &Edition, i: usize) -> String {
+    format!("ind_{}", edition.indicator(i).no)
+}
+
+/// The households table as a frame in the extract format.
+pub fn households_frame(h: &Households, edition: &Edition) -> Result<DataFrame> {
+    let mut cols = vec![
+        Column::new(
+            "household_id".into(),
+            h.id.iter().map(|x| x.0).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "village_code".into(),
+            h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>(),
+        ),
+        Column::new(
+            "house_id".into(),
+            h.house_id
+                .iter()
+                .map(|x| x.map(|x| x.to_string()))
+                .collect::<Vec<Option<String>>>(),
+        ),
+        Column::new("house_no".into(), h.house_no.iter().collect::<Vec<&str>>()),
+        Column::new("survey_year".into(), h.survey_year.clone()),
+    ];
+    if h.members.len() == h.len() {
+        cols.push(Column::new("members".into(), h.members.clone()));
+    }
+    cols.push(Column::new(
+        "income_per_member".into(),
+        h.income_per_member.clone(),
+    ));
+    for i in 0..edition.len() {
+        if h.statuses.present & (1u64 << i) != 0 {
+            cols.push(status_column(
+                indicator_column_name(edition, i),
+                &h.statuses,
+                i,
+            ));
+        }
+    }
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// The persons table as a frame in the extract format; `household_ids[p.household[k]]` is the
+/// household key written for person `k`.
+pub fn persons_frame(
+    p: &Persons,
+    household_ids: &[HouseholdId],
+    edition: &Edition,
+) -> Result<DataFrame> {
+    let complete = p
+        .birth_date
+        .iter()
+        .all(|d| d.is_none_or(|d| d.is_complete()));
+    let birth = if complete {
+        Column::new(
+            "birth_date".into(),
+            p.birth_date
+                .iter()
+                .map(|d| d.map(|d| d.days_since_epoch()))
+                .collect::<Vec<Option<i32>>>(),
+        )
+        .cast(&DataType::Date)?
+    } else {
+        Column::new(
+            "birth_date".into(),
+            p.birth_date
+                .iter()
+                .map(|d| d.map(|d| d.to_string()))
+                .collect::<Vec<Option<String>>>(),
+        )
+    };
+    let sex: Vec<Option<u8>> = p
+        .sex
+        .iter()
+        .map(|s| (*s as u8 != 0).then_some(*s as u8))
+        .collect();
+    let relation: Vec<Option<u8>> = p
+        .relation
+        .iter()
+        .map(|r| (*r as u8 != 0).then_some(*r as u8))
+        .collect();
+    let mut cols = vec![
+        Column::new(
+            "household_id".into(),
+            p.household
+                .iter()
+                .map(|&h| household_ids[h as usize].0)
+                .collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "citizen_id".into(),
+            p.citizen_id
+                .iter()
+                .map(|c| c.map(|c| c.expose()))
+                .collect::<Vec<Option<String>>>(),
+        ),
+        Column::new("title".into(), p.title.iter().collect::<Vec<&str>>()),
+        Column::new(
+            "first_name".into(),
+            p.first_name.iter().collect::<Vec<&str>>(),
+        ),
+        Column::new(
+            "last_name".into(),
+            p.last_name.iter().collect::<Vec<&str>>(),
+        ),
+        Column::new("sex".into(), sex),
+        birth,
+        Column::new("age".into(), p.age.clone()),
+        Column::new("relation".into(), relation),
+        Column::new("disabled".into(), p.disabled.clone()),
+        Column::new("welfare_registered".into(), p.welfare_registered.clone()),
+        Column::new("welfare_validated".into(), p.welfare_validated.clone()),
+    ];
+    for i in 0..edition.len() {
+        if p.statuses.present & (1u64 << i) != 0 {
+            cols.push(status_column(
+                indicator_column_name(edition, i),
+                &p.statuses,
+                i,
+            ));
+        }
+    }
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Key/value metadata that marks a file as synthetic.
+pub fn synthetic_metadata(description: &str) -> Vec<(String, String)> {
+    vec![
+        ("tpmap.synthetic".to_string(), "true".to_string()),
+        ("tpmap.description".to_string(), description.to_string()),
+    ]
+}
+
+/// Writes a frame to Parquet (zstd), with file-level key/value metadata.
+pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = ParquetWriter::new(file).with_row_group_size(Some(1 << 18));
+    if !metadata.is_empty() {
+        w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
+    }
+    w.finish(df)?;
+    Ok(())
+}
+
+/// A Parquet file written in batches (bounded memory for national-scale outputs).
+pub struct ParquetBatches {
+    writer: polars::io::parquet::write::BatchedWriter<File>,
+}
+
+impl ParquetBatches {
+    /// Creates the file for frames of `schema`.
+    pub fn create(path: &Path, schema: &Schema, metadata: &[(String, String)]) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut w = ParquetWriter::new(file).with_row_group_size(Some(1 << 18));
+        if !metadata.is_empty() {
+            w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
+        }
+        Ok(ParquetBatches {
+            writer: w.batched(schema)?,
+        })
+    }
+
+    /// Appends a frame.
+    pub fn write(&mut self, df: &DataFrame) -> Result<()> {
+        self.writer.write_batch(df)?;
+        Ok(())
+    }
+
+    /// Finishes the file.
+    pub fn finish(self) -> Result<()> {
+        self.writer.finish()?;
+        Ok(())
+    }
+}
+
+/// Reads a Parquet file's key/value metadata.
+pub fn parquet_metadata(path: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = ParquetReader::new(file);
+    let md = r.get_metadata()?;
+    Ok(md
+        .key_value_metadata()
+        .as_ref()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone()))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Writes a frame as CSV text, after `#`-comment preamble lines, in UTF-8 or TIS-620.
+pub fn write_csv(
+    df: &mut DataFrame,
+    path: &Path,
+    preamble: &[String],
+    encoding: Encoding,
+) -> Result<()> {
+    let mut buf: Vec<u8> = Vec::new();
+    for line in preamble {
+        writeln!(buf, "# {line}").expect("write to Vec");
+    }
+    CsvWriter::new(&mut buf).include_header(true).finish(df)?;
+    let bytes = match encoding {
+        Encoding::Tis620 => {
+            let text = String::from_utf8(buf).expect("polars writes UTF-8");
+            let (enc, _, unmappable) = encoding_rs::WINDOWS_874.encode(&text);
+            if unmappable {
+                return Err(Error::Format {
+                    file: path.display().to_string(),
+                    message: "text has characters TIS-620 cannot encode".into(),
+                });
+            }
+            enc.into_owned()
+        }
+        _ => buf,
+    };
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Appends a frame to an open CSV stream (no header when `header` is false).
+pub fn append_csv(df: &mut DataFrame, out: &mut impl Write, header: bool) -> Result<()> {
+    CsvWriter::new(out).include_header(header).finish(df)?;
+    Ok(())
+}
+
+/// Writes a frame to an `.xlsx` sheet, after preamble rows (whose first cell starts with `#`),
+/// with the title and comment set in the workbook's properties.
+#[cfg(feature = "xlsx")]
+pub fn write_xlsx(df: &DataFrame, path: &Path, sheet: &str, preamble: &[String]) -> Result<()> {
+    use rust_xlsxwriter::{DocProperties, Workbook};
+    let xl = |e: rust_xlsxwriter::XlsxError| Error::Excel(e.to_string());
+    let mut wb = Workbook::new();
+    if !preamble.is_empty() {
+        wb.set_properties(
+            &DocProperties::new()
+                .set_title(&preamble[0])
+                .set_comment(preamble.join(" ")),
+        );
+    }
+    let ws = wb.add_worksheet();
+    ws.set_name(sheet).map_err(xl)?;
+    let mut row = 0u32;
+    for line in preamble {
+        ws.write_string(row, 0, format!("# {line}")).map_err(xl)?;
+        row += 1;
+    }
+    for (c, name) in df.get_column_names().iter().enumerate() {
+        ws.write_string(row, c as u16, name.as_str()).map_err(xl)?;
+    }
+    for (c, col) in df.columns().iter().enumerate() {
+        let s = col.as_materialized_series();
+        for r in 0..df.height() {
+            let v = s.get(r)?;
+            let (rr, cc) = (row + 1 + r as u32, c as u16);
+            match v {
+                AnyValue::Null => continue,
+                AnyValue::String(t) => ws.write_string(rr, cc, t),
+                AnyValue::StringOwned(t) => ws.write_string(rr, cc, t.as_str()),
+                AnyValue::Boolean(b) => ws.write_number(rr, cc, b as u8 as f64),
+                AnyValue::Date(d) => ws.write_string(
+                    rr,
+                    cc,
+                    crate::thai::PartialDate::from_days_since_epoch(d).to_string(),
+                ),
+                // Integers keep full precision as text when Excel's doubles cannot hold them.
+                AnyValue::UInt64(x) if x > (1u64 << 53) => ws.write_string(rr, cc, x.to_string()),
+                other => match other.extract::<f64>() {
+                    Some(x) => ws.write_number(rr, cc, x),
+                    None => ws.write_string(rr, cc, other.to_string()),
+                },
+            }
+            .map_err(xl)?;
+        }
+    }
+    wb.save(path).map_err(xl)?;
+    Ok(())
+}
+
+/// Reads an indicator status back from a status column value (`"1"`, `"0"`, `"na"`, null).
+pub fn status_from_text(v: Option<&str>) -> IndicatorStatus {
+    match v {
+        None => IndicatorStatus::Missing,
+        Some("na") => IndicatorStatus::NotApplicable,
+        Some("1") => IndicatorStatus::Fail,
+        _ => IndicatorStatus::Pass,
+    }
+}
+
+/// Hands a polars frame to arrow-rs as a `RecordBatch` through the Arrow C Data Interface.
+///
+/// Numeric and boolean buffers are shared, not copied; polars' string views are exported as
+/// Arrow `Utf8View`. Each polars chunk becomes one batch.
+#[cfg(feature = "arrow")]
+pub fn to_record_batches(df: &DataFrame) -> Result<Vec<arrow_array::RecordBatch>> {
+    use arrow_array::{RecordBatch, StructArray, ffi};
+    use polars_arrow::ffi as pffi;
+    let mut df = df.clone();
+    df.align_chunks_par();
+    let mut out = Vec::new();
+    let schema = df.schema().to_arrow(CompatLevel::newest());
+    for chunk in df.iter_chunks(CompatLevel::newest(), false) {
+        let fields: Vec<polars_arrow::datatypes::Field> = schema.iter_values().cloned().collect();
+        let dtype = polars_arrow::datatypes::ArrowDataType::Struct(fields);
+        let arr = polars_arrow::array::StructArray::new(
+            dtype.clone(),
+            chunk.len(),
+            chunk.into_arrays(),
+            None,
+        );
+        let field = polars_arrow::datatypes::Field::new("".into(), dtype, false);
+        let c_array = pffi::export_array_to_c(Box::new(arr));
+        let c_schema = pffi::export_field_to_c(&field);
+        // SAFETY: the two structs were just produced by polars' exporter for the same array and
+        // follow the C Data Interface layout that arrow-rs's FFI types mirror; ownership of the
+        // buffers moves to arrow-rs, which calls the release callbacks.
+        let data = unsafe {
+            let a: ffi::FFI_ArrowArray = std::mem::transmute(c_array);
+            let s: ffi::FFI_ArrowSchema = std::mem::transmute(c_schema);
+            ffi::from_ffi(a, &s).map_err(|e| Error::Format {
+                file: "frame".into(),
+                message: e.to_string(),
+            })?
+        };
+        out.push(RecordBatch::from(StructArray::from(data)));
+    }
+    Ok(out)
+}

@@ -1,0 +1,401 @@
+//! Identifiers: citizen IDs, house IDs, household IDs, and keyed pseudonyms.
+//!
+//! A [`CitizenId`] never shows its whole number through `Debug` or `Display`: personal data must
+//! not leak into logs or error messages (Thailand's PDPA). Use [`CitizenId::expose`] where the
+//! full number is really needed, and [`Pseudonymizer`] to share records without it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::Error;
+
+/// Why a citizen ID was refused. The messages never repeat the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdError {
+    /// Not 13 digits after removing dashes and spaces.
+    Length,
+    /// Something other than digits, dashes and spaces.
+    NotDigits,
+    /// 13 digits whose check digit does not match.
+    CheckDigit,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdError::Length => "citizen ID must have 13 digits",
+            IdError::NotDigits => "citizen ID has characters other than digits, dashes and spaces",
+            IdError::CheckDigit => "citizen ID check digit does not match",
+        })
+    }
+}
+
+impl From<IdError> for Error {
+    fn from(e: IdError) -> Self {
+        Error::Parse(e.to_string())
+    }
+}
+
+/// Check digit of a citizen ID from its first 12 digits:
+/// `(11 − (Σ dᵢ·(14−i)) mod 11) mod 10`.
+///
+/// The check is weak: digit 3 has weight 11 ≡ 0 (mod 11), so a typo there is never caught.
+pub fn check_digit(first12: &[u8; 12]) -> u8 {
+    let sum: u32 = first12
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| d as u32 * (13 - i as u32))
+        .sum();
+    ((11 - sum % 11) % 10) as u8
+}
+
+/// A Thai 13-digit citizen ID (เลขประจำตัวประชาชน) whose check digit is valid.
+///
+/// Parses `1234567890121`, `1-2345-67890-12-1`, spaces and Thai digits:
+///
+/// ```
+/// use tpmap::ids::CitizenId;
+/// let id: CitizenId = "๑-๒๓๔๕-๖๗๘๙๐-๑๒-๑".parse().unwrap();
+/// assert_eq!(id, "1234567890121".parse().unwrap());
+/// assert_eq!(id.to_string(), "1-xxxx-xxxxx-x2-1"); // never the whole number
+/// assert!("1234567890122".parse::<CitizenId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CitizenId(u64);
+
+impl CitizenId {
+    /// Parses a citizen ID, checking its check digit.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let digits = Self::digits_of(s)?;
+        Self::from_digits(&digits)
+    }
+
+    /// Parses 13 digits without the check (for registry files that keep mistyped IDs).
+    pub fn parse_unchecked(s: &str) -> Result<u64, IdError> {
+        let d = Self::digits_of(s)?;
+        Ok(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64))
+    }
+
+    fn digits_of(s: &str) -> Result<[u8; 13], IdError> {
+        let mut out = [0u8; 13];
+        let mut n = 0usize;
+        for c in s.chars() {
+            let d = match c {
+                '0'..='9' => c as u32 - '0' as u32,
+                '\u{0E50}'..='\u{0E59}' => c as u32 - 0x0E50,
+                '-' | ' ' | '\u{00A0}' | '\t' => continue,
+                _ => return Err(IdError::NotDigits),
+            };
+            if n == 13 {
+                return Err(IdError::Length);
+            }
+            out[n] = d as u8;
+            n += 1;
+        }
+        if n != 13 {
+            return Err(IdError::Length);
+        }
+        Ok(out)
+    }
+
+    /// Builds an ID from 13 digits, checking the check digit.
+    pub fn from_digits(d: &[u8; 13]) -> Result<Self, IdError> {
+        let first: [u8; 12] = d[..12].try_into().expect("12 digits");
+        if d.iter().any(|&x| x > 9) {
+            return Err(IdError::NotDigits);
+        }
+        if check_digit(&first) != d[12] {
+            return Err(IdError::CheckDigit);
+        }
+        Ok(CitizenId(
+            d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64),
+        ))
+    }
+
+    /// Builds an ID from its numeric value, checking the check digit.
+    pub fn from_u64(v: u64) -> Result<Self, IdError> {
+        if v >= 10_000_000_000_000 {
+            return Err(IdError::Length);
+        }
+        Self::from_digits(&Self::split(v))
+    }
+
+    /// Completes 12 digits with their check digit.
+    pub fn with_check_digit(first12: &[u8; 12]) -> Self {
+        let mut d = [0u8; 13];
+        d[..12].copy_from_slice(first12);
+        d[12] = check_digit(first12);
+        CitizenId(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64))
+    }
+
+    fn split(mut v: u64) -> [u8; 13] {
+        let mut d = [0u8; 13];
+        for i in (0..13).rev() {
+            d[i] = (v % 10) as u8;
+            v /= 10;
+        }
+        d
+    }
+
+    /// The 13 digits.
+    pub fn digits(&self) -> [u8; 13] {
+        Self::split(self.0)
+    }
+
+    /// The numeric value. This *is* the raw ID: keep it out of logs.
+    pub fn as_u64(&self) -> u64 {
+        self.0
+    }
+
+    /// The full 13-digit string, for outputs that must carry the raw ID. Keep it out of logs.
+    pub fn expose(&self) -> String {
+        format!("{:013}", self.0)
+    }
+
+    /// A masked form for messages: first digit and the last two, `1-xxxx-xxxxx-x2-1`.
+    pub fn masked(&self) -> String {
+        let d = self.digits();
+        format!("{}-xxxx-xxxxx-x{}-{}", d[0], d[11], d[12])
+    }
+}
+
+impl fmt::Display for CitizenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for CitizenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CitizenId({})", self.masked())
+    }
+}
+
+impl FromStr for CitizenId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CitizenId::parse(s)
+    }
+}
+
+/// A keyed pseudonym of a citizen ID: HMAC-SHA256 under a caller's secret key.
+///
+/// A plain hash of a 13-digit number can be reversed by trying all 10¹² candidates; a keyed HMAC
+/// cannot without the key. Equal IDs give equal pseudonyms under one key, so records can still be
+/// joined by whoever receives them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pseudonym(pub [u8; 32]);
+
+impl Pseudonym {
+    /// Lower-case hex of all 32 bytes.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The first 8 bytes as an integer, for ordering and tie-breaking.
+    pub fn prefix_u64(&self) -> u64 {
+        u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+}
+
+impl fmt::Display for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pseudonym({})", &self.to_hex()[..16])
+    }
+}
+
+/// Makes [`Pseudonym`]s with one secret key.
+///
+/// ```
+/// use tpmap::ids::{CitizenId, Pseudonymizer};
+/// let p = Pseudonymizer::new(b"province secret");
+/// let id: CitizenId = "1234567890121".parse().unwrap();
+/// assert_eq!(p.pseudonym(&id), p.pseudonym(&id));
+/// assert_ne!(p.pseudonym(&id), Pseudonymizer::new(b"other").pseudonym(&id));
+/// ```
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    mac: Hmac<Sha256>,
+}
+
+impl Pseudonymizer {
+    /// A pseudonymizer keyed with `key` (any length; use at least 16 random bytes).
+    pub fn new(key: &[u8]) -> Self {
+        Pseudonymizer {
+            mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length"),
+        }
+    }
+
+    /// The pseudonym of a citizen ID: HMAC-SHA256(key, the 13 ASCII digits).
+    pub fn pseudonym(&self, id: &CitizenId) -> Pseudonym {
+        self.pseudonym_bytes(id.expose().as_bytes())
+    }
+
+    /// The pseudonym of any byte string (household IDs, composite keys).
+    pub fn pseudonym_bytes(&self, data: &[u8]) -> Pseudonym {
+        let mut mac = self.mac.clone();
+        mac.update(data);
+        Pseudonym(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pseudonymizer(<key hidden>)")
+    }
+}
+
+/// An 11-digit house ID (รหัสประจำบ้าน). No check-digit rule is confirmed, so none is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HouseId(u64);
+
+impl HouseId {
+    /// The numeric value.
+    pub fn as_u64(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FromStr for HouseId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let digits: String = crate::thai::fold_digits(s)
+            .chars()
+            .filter(|c| *c != '-' && *c != ' ')
+            .collect();
+        if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Parse("house ID must have 11 digits".into()));
+        }
+        Ok(HouseId(digits.parse().map_err(|_| {
+            Error::Parse("house ID must have 11 digits".into())
+        })?))
+    }
+}
+
+impl fmt::Display for HouseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:011}", self.0)
+    }
+}
+
+/// A household's key within an extract: up to 18 digits (BMN keys a household by its house ID and
+/// a 2-digit household number, 13 digits in all; other systems use their own numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HouseholdId(pub u64);
+
+impl FromStr for HouseholdId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let s = crate::thai::fold_digits(s.trim());
+        let digits: String = s.chars().filter(|c| *c != '-' && *c != ' ').collect();
+        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Parse("household ID must be 1 to 18 digits".into()));
+        }
+        Ok(HouseholdId(digits.parse().map_err(|_| {
+            Error::Parse("household ID must be 1 to 18 digits".into())
+        })?))
+    }
+}
+
+impl fmt::Display for HouseholdId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_id_and_forms() {
+        let a: CitizenId = "1234567890121".parse().unwrap();
+        for s in ["1-2345-67890-12-1", "1 2345 67890 12 1", "๑๒๓๔๕๖๗๘๙๐๑๒๑"]
+        {
+            assert_eq!(s.parse::<CitizenId>().unwrap(), a);
+        }
+        assert_eq!(a.expose(), "1234567890121");
+        assert_eq!(format!("{a:?}"), "CitizenId(1-xxxx-xxxxx-x2-1)");
+        assert_eq!("123456789012".parse::<CitizenId>(), Err(IdError::Length));
+        assert_eq!("12345678901211".parse::<CitizenId>(), Err(IdError::Length));
+        assert_eq!(
+            "12345678901a1".parse::<CitizenId>(),
+            Err(IdError::NotDigits)
+        );
+        assert_eq!(
+            "1234567890120".parse::<CitizenId>(),
+            Err(IdError::CheckDigit)
+        );
+    }
+
+    #[test]
+    fn errors_do_not_echo_input() {
+        let e = "1234567890122"
+            .parse::<CitizenId>()
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("123456789012"), "{e}");
+    }
+
+    #[test]
+    fn third_digit_typo_is_invisible() {
+        // Weight of digit 3 is 11 ≡ 0 (mod 11): changing it keeps the check digit valid.
+        let a = CitizenId::parse("1234567890121").unwrap();
+        let mut d = a.digits();
+        d[2] = (d[2] + 4) % 10;
+        assert!(CitizenId::from_digits(&d).is_ok());
+    }
+
+    #[test]
+    fn house_and_household_ids() {
+        assert_eq!(
+            "๑๒๓๔๕๖๗๘๙๐๑".parse::<HouseId>().unwrap().to_string(),
+            "12345678901"
+        );
+        assert!("1234567890".parse::<HouseId>().is_err());
+        assert_eq!("0012".parse::<HouseholdId>().unwrap(), HouseholdId(12));
+        assert!("12a".parse::<HouseholdId>().is_err());
+        assert!("1234567890123456789".parse::<HouseholdId>().is_err());
+    }
+
+    #[test]
+    fn pseudonym_is_hmac_sha256() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let p = Pseudonymizer::new(b"Jefe");
+        assert_eq!(
+            p.pseudonym_bytes(b"what do ya want for nothing?").to_hex(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn every_generated_id_validates_and_every_other_check_digit_fails(first in proptest::array::uniform12(0u8..10)) {
+            let id = CitizenId::with_check_digit(&first);
+            prop_assert!(CitizenId::parse(&id.expose()).is_ok());
+            let good = id.digits()[12];
+            for wrong in (0..10u8).filter(|&c| c != good) {
+                let mut d = id.digits();
+                d[12] = wrong;
+                prop_assert_eq!(CitizenId::from_digits(&d), Err(IdError::CheckDigit));
+            }
+        }
+
+        #[test]
+        fn display_never_shows_the_middle(first in proptest::array::uniform12(0u8..10)) {
+            let id = CitizenId::with_check_digit(&first);
+            let shown = format!("{id} {id:?}");
+            prop_assert!(!shown.contains(&id.expose()[1..11]));
+        }
+    }
+}

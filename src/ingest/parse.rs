@@ -1,0 +1,288 @@
+//! Parsers from [`Cell`]s to typed values. Each returns `Ok(None)` for an empty cell and
+//! `Err(reason)` for a value that cannot be read.
+
+use super::rejects::Reason;
+use super::source::Cell;
+use crate::indicators::IndicatorStatus;
+use crate::thai::{PartialDate, fold_digits};
+
+fn lower(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// What a numeric status of `1` means (and `true` in a boolean column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneMeans {
+    /// `1` = deprived (fails the standard), `0` = not deprived: the deprivation-matrix convention.
+    #[default]
+    Fail,
+    /// `1` = meets the standard (passes), `0` = fails.
+    Pass,
+}
+
+/// An indicator status: `1`/`0` (see [`OneMeans`]), `pass`/`fail`, `ผ่าน`/`ไม่ผ่าน`,
+/// `ไม่เกี่ยวข้อง`/`na`/`n/a`/`-`, and empty (or `missing`) for missing.
+pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> {
+    use IndicatorStatus::*;
+    let by_one = |v: bool| match (v, one) {
+        (true, OneMeans::Fail) | (false, OneMeans::Pass) => Fail,
+        _ => Pass,
+    };
+    match cell {
+        Cell::Null => Ok(Missing),
+        Cell::Int(1) => Ok(by_one(true)),
+        Cell::Int(0) => Ok(by_one(false)),
+        Cell::Float(f) if f == 1.0 => Ok(by_one(true)),
+        Cell::Float(f) if f == 0.0 => Ok(by_one(false)),
+        Cell::Bool(b) => Ok(by_one(b)),
+        // Fast path without allocation for the forms files really use.
+        Cell::Str("1") => Ok(by_one(true)),
+        Cell::Str("0") => Ok(by_one(false)),
+        Cell::Str("na") | Cell::Str("NA") => Ok(NotApplicable),
+        Cell::Str("ผ่าน") => Ok(Pass),
+        Cell::Str("ไม่ผ่าน") => Ok(Fail),
+        Cell::Str(s) => {
+            let s = fold_digits(s.trim());
+            match lower(&s).as_str() {
+                "1" => Ok(by_one(true)),
+                "0" => Ok(by_one(false)),
+                "pass" | "p" | "ผ่าน" | "ผ" => Ok(Pass),
+                "fail" | "f" | "ไม่ผ่าน" | "มผ" | "ม.ผ." => Ok(Fail),
+                "na" | "n/a" | "-" | "ไม่เกี่ยวข้อง" | "not applicable" | "not_applicable" => {
+                    Ok(NotApplicable)
+                }
+                "" | "missing" | "ไม่ทราบ" | "null" => Ok(Missing),
+                _ => Err(Reason::BadStatus),
+            }
+        }
+        _ => Err(Reason::BadStatus),
+    }
+}
+
+/// A yes/no flag: `1`/`0`, `y`/`n`, `yes`/`no`, `true`/`false`, `ใช่`/`ไม่ใช่`, `มี`/`ไม่มี`,
+/// `ผ่าน`/`ไม่ผ่าน`, `พิการ`/`ไม่พิการ`.
+pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
+    match cell {
+        Cell::Null => Ok(None),
+        Cell::Bool(b) => Ok(Some(b)),
+        Cell::Int(1) => Ok(Some(true)),
+        Cell::Int(0) => Ok(Some(false)),
+        Cell::Float(f) if f == 1.0 => Ok(Some(true)),
+        Cell::Float(f) if f == 0.0 => Ok(Some(false)),
+        Cell::Str("1") => Ok(Some(true)),
+        Cell::Str("0") => Ok(Some(false)),
+        Cell::Str(s) => match lower(&fold_digits(s)).as_str() {
+            "1" | "y" | "yes" | "true" | "t" | "ใช่" | "มี" | "ผ่าน" | "พิการ" => {
+                Ok(Some(true))
+            }
+            "0" | "n" | "no" | "false" | "ไม่ใช่" | "ไม่มี" | "ไม่ผ่าน" | "ไม่พิการ" => {
+                Ok(Some(false))
+            }
+            "" => Ok(None),
+            _ => Err(Reason::BadFlag),
+        },
+        _ => Err(Reason::BadFlag),
+    }
+}
+
+/// A non-negative number, allowing thousands separators and Thai digits.
+pub fn number(cell: Cell<'_>) -> Result<Option<f64>, Reason> {
+    let v = match cell {
+        Cell::Null => return Ok(None),
+        Cell::Int(i) => i as f64,
+        Cell::Float(f) => f,
+        Cell::Str(s) => {
+            let s = fold_digits(s.trim());
+            let cleaned: String = s.chars().filter(|&c| c != ',' && c != ' ').collect();
+            if cleaned.is_empty() {
+                return Ok(None);
+            }
+            cleaned.parse::<f64>().map_err(|_| Reason::BadNumber)?
+        }
+        _ => return Err(Reason::BadNumber),
+    };
+    if !v.is_finite() || v < 0.0 {
+        Err(Reason::BadNumber)
+    } else {
+        Ok(Some(v))
+    }
+}
+
+/// A non-negative whole number.
+pub fn whole(cell: Cell<'_>) -> Result<Option<u64>, Reason> {
+    match number(cell)? {
+        None => Ok(None),
+        Some(v) if v.fract() == 0.0 && v <= u32::MAX as f64 => Ok(Some(v as u64)),
+        Some(_) => Err(Reason::BadNumber),
+    }
+}
+
+/// Text of a cell (numbers formatted), with Thai digits kept as written.
+pub fn text(cell: Cell<'_>) -> String {
+    cell.to_text()
+}
+
+/// A date: text in the forms [`crate::thai::parse_date`] takes, a typed date, or an integer
+/// `YYYYMMDD`.
+pub fn date(cell: Cell<'_>) -> Result<Option<PartialDate>, Reason> {
+    match cell {
+        Cell::Null => Ok(None),
+        Cell::Date(d) => Ok(Some(PartialDate::from_days_since_epoch(d))),
+        Cell::Str(s) => crate::thai::parse_date(s).map(Some).ok_or(Reason::BadDate),
+        Cell::Int(i) => crate::thai::parse_date(&i.to_string())
+            .map(Some)
+            .ok_or(Reason::BadDate),
+        _ => Err(Reason::BadDate),
+    }
+}
+
+/// A year, BE or CE, returned as BE.
+pub fn year_be(cell: Cell<'_>) -> Result<Option<u16>, Reason> {
+    match whole(cell).map_err(|_| Reason::BadYear)? {
+        None => Ok(None),
+        Some(y @ 2400..=2700) => Ok(Some(y as u16)),
+        Some(y @ 1900..=2157) => Ok(Some(y as u16 + 543)),
+        Some(_) => Err(Reason::BadYear),
+    }
+}
+
+/// Sex: `1`/`m`/`male`/`ชาย`/`ช` and `2`/`f`/`female`/`หญิง`/`ญ`.
+pub fn sex(cell: Cell<'_>) -> Result<crate::extract::Sex, Reason> {
+    use crate::extract::Sex;
+    match cell {
+        Cell::Null => Ok(Sex::Unknown),
+        Cell::Int(1) => Ok(Sex::Male),
+        Cell::Int(2) => Ok(Sex::Female),
+        Cell::Str(s) => match lower(&fold_digits(s)).as_str() {
+            "1" | "m" | "male" | "ชาย" | "ช" | "ช." => Ok(Sex::Male),
+            "2" | "f" | "female" | "หญิง" | "ญ" | "ญ." => Ok(Sex::Female),
+            "" => Ok(Sex::Unknown),
+            _ => Err(Reason::BadSex),
+        },
+        _ => Err(Reason::BadSex),
+    }
+}
+
+/// Relation to the head: a code 1–8 or a Thai or English name.
+pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
+    use crate::extract::Relation as R;
+    let code = |n: i64| {
+        R::ALL
+            .get(n as usize)
+            .copied()
+            .filter(|_| (1..=8).contains(&n))
+            .ok_or(Reason::BadRelation)
+    };
+    match cell {
+        Cell::Null => Ok(R::Unknown),
+        Cell::Int(n) => code(n),
+        Cell::Float(f) if f.fract() == 0.0 => code(f as i64),
+        Cell::Str(s) => {
+            let s = lower(&fold_digits(s));
+            if let Ok(n) = s.parse::<i64>() {
+                return code(n);
+            }
+            Ok(match s.as_str() {
+                "head" | "หัวหน้าครัวเรือน" | "หัวหน้า" | "เจ้าบ้าน" => {
+                    R::Head
+                }
+                "spouse" | "คู่สมรส" | "สามี" | "ภรรยา" | "ภริยา" => {
+                    R::Spouse
+                }
+                "child" | "บุตร" | "ลูก" | "บุตรเขย" | "บุตรสะใภ้" => {
+                    R::Child
+                }
+                "parent" | "บิดามารดา" | "บิดา" | "มารดา" | "พ่อ" | "แม่" => {
+                    R::Parent
+                }
+                "grandchild" | "หลาน" => R::Grandchild,
+                "sibling" | "พี่น้อง" | "พี่" | "น้อง" => R::Sibling,
+                "relative" | "other_relative" | "ญาติ" | "ญาติอื่น" => {
+                    R::OtherRelative
+                }
+                "non_relative" | "other" | "ผู้อาศัย" | "ผู้อาศัยอื่น" | "ไม่ใช่ญาติ" => {
+                    R::NonRelative
+                }
+                "" => R::Unknown,
+                _ => return Err(Reason::BadRelation),
+            })
+        }
+        _ => Err(Reason::BadRelation),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IndicatorStatus::*;
+
+    #[test]
+    fn statuses() {
+        let cases = [
+            (Cell::Str("1"), Fail),
+            (Cell::Str("๐"), Pass),
+            (Cell::Str("ผ่าน"), Pass),
+            (Cell::Str(" ไม่ผ่าน "), Fail),
+            (Cell::Str("PASS"), Pass),
+            (Cell::Str("fail"), Fail),
+            (Cell::Str("ไม่เกี่ยวข้อง"), NotApplicable),
+            (Cell::Str("NA"), NotApplicable),
+            (Cell::Null, Missing),
+            (Cell::Int(1), Fail),
+            (Cell::Bool(false), Pass),
+        ];
+        for (c, want) in cases {
+            assert_eq!(status(c, OneMeans::Fail), Ok(want), "{c:?}");
+        }
+        assert_eq!(status(Cell::Str("1"), OneMeans::Pass), Ok(Pass));
+        assert_eq!(
+            status(Cell::Str("2"), OneMeans::Fail),
+            Err(Reason::BadStatus)
+        );
+        assert_eq!(
+            status(Cell::Str("ผ่านบ้าง"), OneMeans::Fail),
+            Err(Reason::BadStatus)
+        );
+    }
+
+    #[test]
+    fn flags_numbers_years() {
+        assert_eq!(flag(Cell::Str("มี")), Ok(Some(true)));
+        assert_eq!(flag(Cell::Str("ไม่พิการ")), Ok(Some(false)));
+        assert_eq!(flag(Cell::Str("maybe")), Err(Reason::BadFlag));
+        assert_eq!(number(Cell::Str("๓๘,๐๐๐")), Ok(Some(38000.0)));
+        assert_eq!(number(Cell::Str("-5")), Err(Reason::BadNumber));
+        assert_eq!(whole(Cell::Str("2.5")), Err(Reason::BadNumber));
+        assert_eq!(year_be(Cell::Int(2017)), Ok(Some(2560)));
+        assert_eq!(year_be(Cell::Str("๒๕๖๐")), Ok(Some(2560)));
+        assert_eq!(year_be(Cell::Str("60")), Err(Reason::BadYear));
+    }
+
+    #[test]
+    fn sex_and_relation() {
+        use crate::extract::{Relation, Sex};
+        assert_eq!(sex(Cell::Str("หญิง")), Ok(Sex::Female));
+        assert_eq!(sex(Cell::Int(1)), Ok(Sex::Male));
+        assert_eq!(sex(Cell::Str("x")), Err(Reason::BadSex));
+        assert_eq!(relation(Cell::Str("บุตร")), Ok(Relation::Child));
+        assert_eq!(relation(Cell::Str("๑")), Ok(Relation::Head));
+        assert_eq!(relation(Cell::Int(9)), Err(Reason::BadRelation));
+        assert_eq!(relation(Cell::Str("boss")), Err(Reason::BadRelation));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date(Cell::Str("15/03/2530")).unwrap().unwrap().year, 1987);
+        assert_eq!(date(Cell::Int(25300315)).unwrap().unwrap().month, 3);
+        assert_eq!(
+            date(Cell::Date(0)).unwrap(),
+            Some(PartialDate {
+                year: 1970,
+                month: 1,
+                day: 1
+            })
+        );
+        assert_eq!(date(Cell::Str("soon")), Err(Reason::BadDate));
+    }
+}

@@ -1,0 +1,30 @@
+//! # tpmap
+//!
+//! The engine for Thailand's TPMAP poverty-eradication work: ingest BMN (จปฐ.) household and
+//! person extracts and validate every row; (later issues) link registries, score deprivation,
+//! compute area measures, and plan assistance.
+//!
+//! The data flows one way: [`ingest`] → link → score → aggregate → match → report. The core works
+//! on plain columnar Rust data ([`extract`]); polars frames and Arrow batches live at the edges
+//! ([`frame`]).
+//!
+//! ```no_run
+//! use tpmap::ingest::{ingest, IngestOptions};
+//! let got = ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &IngestOptions::default())?;
+//! println!("{:#?}", got.report);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod areas;
+pub mod error;
+pub mod extract;
+pub mod frame;
+pub mod ids;
+pub mod indicators;
+pub mod ingest;
+pub mod summary;
+pub mod synth;
+pub mod thai;
+
+pub use error::{Error, Result};

@@ -1,0 +1,140 @@
+//! A first summary of a validated extract: sizes, provinces, welfare registration, and how many
+//! households fail each indicator (a household fails when its own status fails or any member's
+//! does). Scoring proper — TPMAP's rule and Alkire–Foster — is built on the same extract.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::areas::{AreaCode, AreaRegistry};
+use crate::extract::Extract;
+
+/// Counts for one indicator.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct IndicatorCount {
+    /// BMN number.
+    pub no: u16,
+    /// TPMAP code or `bmn<no>`.
+    pub label: String,
+    /// Dimension name, if any.
+    pub dimension: Option<String>,
+    /// Households where the indicator was reported and applies.
+    pub households_applicable: u64,
+    /// Households failing it.
+    pub households_failing: u64,
+    /// Households where it is missing.
+    pub households_missing: u64,
+}
+
+/// Counts for one province.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProvinceCount {
+    /// Province code.
+    pub province: String,
+    /// English name, where known.
+    pub name: String,
+    /// Households.
+    pub households: u64,
+    /// Persons.
+    pub persons: u64,
+}
+
+/// The summary.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    /// Households.
+    pub households: u64,
+    /// Persons.
+    pub persons: u64,
+    /// Persons registered for the welfare card.
+    pub welfare_registered: u64,
+    /// Persons whose registration was validated.
+    pub welfare_validated: u64,
+    /// Per province.
+    pub provinces: Vec<ProvinceCount>,
+    /// Per indicator of the edition (only those reported).
+    pub indicators: Vec<IndicatorCount>,
+}
+
+impl Summary {
+    /// Summarises an extract.
+    pub fn of(x: &Extract) -> Summary {
+        let e = &x.edition;
+        let h = &x.households;
+        let p = &x.persons;
+        let n = e.len();
+        let (mut app, mut fail, mut miss) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+        for hh in 0..h.len() {
+            // Household-level masks, then each member's.
+            let (mut f, mut a, mut m) = (0u64, 0u64, 0u64);
+            let hs = &h.statuses;
+            f |= hs.fail[hh] & !hs.na[hh] & !hs.missing[hh];
+            a |= hs.present & !hs.na[hh] & !hs.missing[hh];
+            m |= hs.missing[hh];
+            let ps = &p.statuses;
+            for k in x.members(hh) {
+                f |= ps.fail[k] & !ps.na[k] & !ps.missing[k];
+                a |= ps.present & !ps.na[k] & !ps.missing[k];
+                m |= ps.missing[k];
+            }
+            for i in 0..n {
+                let bit = 1u64 << i;
+                if f & bit != 0 {
+                    fail[i] += 1;
+                }
+                if (a | f) & bit != 0 {
+                    app[i] += 1;
+                } else if m & bit != 0 {
+                    miss[i] += 1;
+                }
+            }
+        }
+        let present = h.statuses.present | p.statuses.present;
+        let indicators = (0..n)
+            .filter(|&i| present & (1u64 << i) != 0)
+            .map(|i| {
+                let ind = e.indicator(i);
+                IndicatorCount {
+                    no: ind.no,
+                    label: ind.label(),
+                    dimension: ind.dimension.map(|d| d.name().to_string()),
+                    households_applicable: app[i],
+                    households_failing: fail[i],
+                    households_missing: miss[i],
+                }
+            })
+            .collect();
+        let mut by: BTreeMap<AreaCode, (u64, u64)> = BTreeMap::new();
+        for hh in 0..h.len() {
+            let e = by.entry(h.village[hh].province()).or_default();
+            e.0 += 1;
+            e.1 += x.members(hh).len() as u64;
+        }
+        let reg = AreaRegistry::embedded();
+        let provinces = by
+            .into_iter()
+            .map(|(code, (hh, pp))| ProvinceCount {
+                province: code.to_string(),
+                name: reg.names(&code).map(|n| n.en.clone()).unwrap_or_default(),
+                households: hh,
+                persons: pp,
+            })
+            .collect();
+        Summary {
+            households: h.len() as u64,
+            persons: p.len() as u64,
+            welfare_registered: p
+                .welfare_registered
+                .iter()
+                .filter(|v| **v == Some(true))
+                .count() as u64,
+            welfare_validated: p
+                .welfare_validated
+                .iter()
+                .filter(|v| **v == Some(true))
+                .count() as u64,
+            provinces,
+            indicators,
+        }
+    }
+}
