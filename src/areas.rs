@@ -87,27 +87,20 @@ impl AreaCode {
         let s = crate::thai::fold_digits(s.trim());
         let b = s.as_bytes();
         if !matches!(b.len(), 2 | 4 | 6 | 8 | 10) {
-            return Err(Error::Parse(
-                "area code must have 2, 4, 6, 8 or 10 characters".into(),
-            ));
+            return Err(Error::Parse("area code must have 2, 4, 6, 8 or 10 characters".into()));
         }
         let mut bytes = [0u8; 10];
         for (i, &c) in b.iter().enumerate() {
             let ok = c.is_ascii_digit() || (i == 6 && c.is_ascii_uppercase());
             if !ok {
-                return Err(Error::Parse(
-                    "area code must be digits (a letter only as the 7th character)".into(),
-                ));
+                return Err(Error::Parse("area code must be digits (a letter only as the 7th character)".into()));
             }
             bytes[i] = c;
         }
         if bytes[0] == b'0' {
             return Err(Error::Parse("area code cannot start with 0".into()));
         }
-        Ok(AreaCode {
-            len: b.len() as u8,
-            bytes,
-        })
+        Ok(AreaCode { len: b.len() as u8, bytes })
     }
 
     /// The code's level.
@@ -140,10 +133,7 @@ impl AreaCode {
     fn truncate(&self, n: usize) -> AreaCode {
         let mut bytes = [0u8; 10];
         bytes[..n].copy_from_slice(&self.bytes[..n]);
-        AreaCode {
-            len: n as u8,
-            bytes,
-        }
+        AreaCode { len: n as u8, bytes }
     }
 
     /// The province.
@@ -234,11 +224,8 @@ impl AreaRegistry {
     /// The registry embedded in the library (parsed once, on first use).
     pub fn embedded() -> &'static AreaRegistry {
         EMBEDDED.get_or_init(|| {
-            Self::from_sources(
-                include_str!("../data/areas/areas.csv"),
-                include_str!("../data/areas/villages.txt"),
-            )
-            .expect("embedded area tables are valid")
+            Self::from_sources(include_str!("../data/areas/areas.csv"), include_str!("../data/areas/villages.txt"))
+                .expect("embedded area tables are valid")
         })
     }
 
@@ -250,19 +237,10 @@ impl AreaRegistry {
         for rec in rdr.records() {
             let rec = rec?;
             let code = AreaCode::parse(&rec[0])?;
-            names.insert(
-                code,
-                AreaNames {
-                    th: rec[2].to_string(),
-                    en: rec[3].to_string(),
-                },
-            );
+            names.insert(code, AreaNames { th: rec[2].to_string(), en: rec[3].to_string() });
         }
-        let villages = villages
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(AreaCode::parse)
-            .collect::<Result<_, _>>()?;
+        let villages =
+            villages.lines().filter(|l| !l.trim().is_empty()).map(AreaCode::parse).collect::<Result<_, _>>()?;
         Ok(AreaRegistry { names, villages })
     }
 
@@ -302,12 +280,7 @@ impl AreaRegistry {
 
     /// Every known province code, sorted.
     pub fn provinces(&self) -> Vec<AreaCode> {
-        let mut v: Vec<_> = self
-            .names
-            .keys()
-            .filter(|c| c.level() == AreaLevel::Province)
-            .copied()
-            .collect();
+        let mut v: Vec<_> = self.names.keys().filter(|c| c.level() == AreaLevel::Province).copied().collect();
         v.sort();
         v
     }
@@ -326,9 +299,7 @@ mod tests {
     fn levels_and_parents() {
         let v: AreaCode = "๑๑๐๑๑๐๐๑".parse().unwrap();
         assert_eq!(v.level(), AreaLevel::Village);
-        let chain: Vec<String> = std::iter::successors(Some(v), |c| c.parent())
-            .map(|c| c.to_string())
-            .collect();
+        let chain: Vec<String> = std::iter::successors(Some(v), |c| c.parent()).map(|c| c.to_string()).collect();
         assert_eq!(chain, ["11011001", "110110", "1101", "11"]);
         assert_eq!(v.at(AreaLevel::Amphoe).unwrap().to_string(), "1101");
         assert!(v.at(AreaLevel::TpmapVillage).is_none());
@@ -349,14 +320,8 @@ mod tests {
         assert_eq!(r.check(&"340151A001".parse().unwrap()), Ok(()));
         assert_eq!(r.check(&"99".parse().unwrap()), Err(UnknownArea::Province));
         assert_eq!(r.check(&"1199".parse().unwrap()), Err(UnknownArea::Amphoe));
-        assert_eq!(
-            r.check(&"110199".parse().unwrap()),
-            Err(UnknownArea::Tambon)
-        );
-        assert_eq!(
-            r.check(&"11011098".parse().unwrap()),
-            Err(UnknownArea::Village)
-        );
+        assert_eq!(r.check(&"110199".parse().unwrap()), Err(UnknownArea::Tambon));
+        assert_eq!(r.check(&"11011098".parse().unwrap()), Err(UnknownArea::Village));
         assert_eq!(r.check_tambon(&"11011098".parse().unwrap()), Ok(()));
         assert!(r.village_count() > 90_000);
     }

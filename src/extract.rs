@@ -27,10 +27,7 @@ impl StrColumn {
     pub fn with_capacity(rows: usize, avg_len: usize) -> Self {
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
-        StrColumn {
-            offsets,
-            bytes: String::with_capacity(rows * avg_len),
-        }
+        StrColumn { offsets, bytes: String::with_capacity(rows * avg_len) }
     }
 
     /// Appends a value.
@@ -69,8 +66,7 @@ impl StrColumn {
         }
         let base = self.bytes.len() as u64;
         self.bytes.push_str(&other.bytes);
-        self.offsets
-            .extend(other.offsets.iter().skip(1).map(|o| o + base));
+        self.offsets.extend(other.offsets.iter().skip(1).map(|o| o + base));
     }
 
     /// A new column with the rows at `order`.
@@ -163,19 +159,12 @@ impl StatusMatrix {
     /// Rows at `order`.
     pub fn take(&self, order: &[u32]) -> StatusMatrix {
         let pick = |v: &Vec<u64>| order.iter().map(|&i| v[i as usize]).collect();
-        StatusMatrix {
-            present: self.present,
-            fail: pick(&self.fail),
-            na: pick(&self.na),
-            missing: pick(&self.missing),
-        }
+        StatusMatrix { present: self.present, fail: pick(&self.fail), na: pick(&self.na), missing: pick(&self.missing) }
     }
 }
 
 /// Sex as recorded.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Sex {
@@ -189,9 +178,7 @@ pub enum Sex {
 }
 
 /// Relation to the head of household (BMN categories).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Relation {
@@ -378,12 +365,7 @@ impl Extract {
         for i in 0..households.len() {
             member_offsets[i + 1] += member_offsets[i];
         }
-        Extract {
-            edition,
-            households,
-            persons,
-            member_offsets,
-        }
+        Extract { edition, households, persons, member_offsets }
     }
 
     /// The persons of household `h`.
@@ -413,15 +395,6 @@ mod tests {
         m.push(0b0010, 0b0100, 0b1000);
         let got: Vec<_> = (0..5).map(|i| m.get(0, i)).collect();
         use IndicatorStatus::*;
-        assert_eq!(
-            got,
-            [
-                Some(Pass),
-                Some(Fail),
-                Some(NotApplicable),
-                Some(Missing),
-                None
-            ]
-        );
+        assert_eq!(got, [Some(Pass), Some(Fail), Some(NotApplicable), Some(Missing), None]);
     }
 }

@@ -43,20 +43,11 @@ pub fn indicator_column_name(edition: &Edition, i: usize) -> String {
 /// The households table as a frame in the extract format.
 pub fn households_frame(h: &Households, edition: &Edition) -> Result<DataFrame> {
     let mut cols = vec![
-        Column::new(
-            "household_id".into(),
-            h.id.iter().map(|x| x.0).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "village_code".into(),
-            h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>(),
-        ),
+        Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>()),
+        Column::new("village_code".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
         Column::new(
             "house_id".into(),
-            h.house_id
-                .iter()
-                .map(|x| x.map(|x| x.to_string()))
-                .collect::<Vec<Option<String>>>(),
+            h.house_id.iter().map(|x| x.map(|x| x.to_string())).collect::<Vec<Option<String>>>(),
         ),
         Column::new("house_no".into(), h.house_no.iter().collect::<Vec<&str>>()),
         Column::new("survey_year".into(), h.survey_year.clone()),
@@ -64,17 +55,10 @@ pub fn households_frame(h: &Households, edition: &Edition) -> Result<DataFrame> 
     if h.members.len() == h.len() {
         cols.push(Column::new("members".into(), h.members.clone()));
     }
-    cols.push(Column::new(
-        "income_per_member".into(),
-        h.income_per_member.clone(),
-    ));
+    cols.push(Column::new("income_per_member".into(), h.income_per_member.clone()));
     for i in 0..edition.len() {
         if h.statuses.present & (1u64 << i) != 0 {
-            cols.push(status_column(
-                indicator_column_name(edition, i),
-                &h.statuses,
-                i,
-            ));
+            cols.push(status_column(indicator_column_name(edition, i), &h.statuses, i));
         }
     }
     Ok(DataFrame::new_infer_height(cols)?)
@@ -82,67 +66,34 @@ pub fn households_frame(h: &Households, edition: &Edition) -> Result<DataFrame> 
 
 /// The persons table as a frame in the extract format; `household_ids[p.household[k]]` is the
 /// household key written for person `k`.
-pub fn persons_frame(
-    p: &Persons,
-    household_ids: &[HouseholdId],
-    edition: &Edition,
-) -> Result<DataFrame> {
-    let complete = p
-        .birth_date
-        .iter()
-        .all(|d| d.is_none_or(|d| d.is_complete()));
+pub fn persons_frame(p: &Persons, household_ids: &[HouseholdId], edition: &Edition) -> Result<DataFrame> {
+    let complete = p.birth_date.iter().all(|d| d.is_none_or(|d| d.is_complete()));
     let birth = if complete {
         Column::new(
             "birth_date".into(),
-            p.birth_date
-                .iter()
-                .map(|d| d.map(|d| d.days_since_epoch()))
-                .collect::<Vec<Option<i32>>>(),
+            p.birth_date.iter().map(|d| d.map(|d| d.days_since_epoch())).collect::<Vec<Option<i32>>>(),
         )
         .cast(&DataType::Date)?
     } else {
         Column::new(
             "birth_date".into(),
-            p.birth_date
-                .iter()
-                .map(|d| d.map(|d| d.to_string()))
-                .collect::<Vec<Option<String>>>(),
+            p.birth_date.iter().map(|d| d.map(|d| d.to_string())).collect::<Vec<Option<String>>>(),
         )
     };
-    let sex: Vec<Option<u8>> = p
-        .sex
-        .iter()
-        .map(|s| (*s as u8 != 0).then_some(*s as u8))
-        .collect();
-    let relation: Vec<Option<u8>> = p
-        .relation
-        .iter()
-        .map(|r| (*r as u8 != 0).then_some(*r as u8))
-        .collect();
+    let sex: Vec<Option<u8>> = p.sex.iter().map(|s| (*s as u8 != 0).then_some(*s as u8)).collect();
+    let relation: Vec<Option<u8>> = p.relation.iter().map(|r| (*r as u8 != 0).then_some(*r as u8)).collect();
     let mut cols = vec![
         Column::new(
             "household_id".into(),
-            p.household
-                .iter()
-                .map(|&h| household_ids[h as usize].0)
-                .collect::<Vec<u64>>(),
+            p.household.iter().map(|&h| household_ids[h as usize].0).collect::<Vec<u64>>(),
         ),
         Column::new(
             "citizen_id".into(),
-            p.citizen_id
-                .iter()
-                .map(|c| c.map(|c| c.expose()))
-                .collect::<Vec<Option<String>>>(),
+            p.citizen_id.iter().map(|c| c.map(|c| c.expose())).collect::<Vec<Option<String>>>(),
         ),
         Column::new("title".into(), p.title.iter().collect::<Vec<&str>>()),
-        Column::new(
-            "first_name".into(),
-            p.first_name.iter().collect::<Vec<&str>>(),
-        ),
-        Column::new(
-            "last_name".into(),
-            p.last_name.iter().collect::<Vec<&str>>(),
-        ),
+        Column::new("first_name".into(), p.first_name.iter().collect::<Vec<&str>>()),
+        Column::new("last_name".into(), p.last_name.iter().collect::<Vec<&str>>()),
         Column::new("sex".into(), sex),
         birth,
         Column::new("age".into(), p.age.clone()),
@@ -153,11 +104,7 @@ pub fn persons_frame(
     ];
     for i in 0..edition.len() {
         if p.statuses.present & (1u64 << i) != 0 {
-            cols.push(status_column(
-                indicator_column_name(edition, i),
-                &p.statuses,
-                i,
-            ));
+            cols.push(status_column(indicator_column_name(edition, i), &p.statuses, i));
         }
     }
     Ok(DataFrame::new_infer_height(cols)?)
@@ -195,9 +142,7 @@ impl ParquetBatches {
         if !metadata.is_empty() {
             w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
         }
-        Ok(ParquetBatches {
-            writer: w.batched(schema)?,
-        })
+        Ok(ParquetBatches { writer: w.batched(schema)? })
     }
 
     /// Appends a frame.
@@ -221,21 +166,12 @@ pub fn parquet_metadata(path: &Path) -> Result<Vec<(String, Option<String>)>> {
     Ok(md
         .key_value_metadata()
         .as_ref()
-        .map(|kv| {
-            kv.iter()
-                .map(|k| (k.key.clone(), k.value.clone()))
-                .collect()
-        })
+        .map(|kv| kv.iter().map(|k| (k.key.clone(), k.value.clone())).collect())
         .unwrap_or_default())
 }
 
 /// Writes a frame as CSV text, after `#`-comment preamble lines, in UTF-8 or TIS-620.
-pub fn write_csv(
-    df: &mut DataFrame,
-    path: &Path,
-    preamble: &[String],
-    encoding: Encoding,
-) -> Result<()> {
+pub fn write_csv(df: &mut DataFrame, path: &Path, preamble: &[String], encoding: Encoding) -> Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     for line in preamble {
         writeln!(buf, "# {line}").expect("write to Vec");
@@ -272,11 +208,7 @@ pub fn write_xlsx(df: &DataFrame, path: &Path, sheet: &str, preamble: &[String])
     let xl = |e: rust_xlsxwriter::XlsxError| Error::Excel(e.to_string());
     let mut wb = Workbook::new();
     if !preamble.is_empty() {
-        wb.set_properties(
-            &DocProperties::new()
-                .set_title(&preamble[0])
-                .set_comment(preamble.join(" ")),
-        );
+        wb.set_properties(&DocProperties::new().set_title(&preamble[0]).set_comment(preamble.join(" ")));
     }
     let ws = wb.add_worksheet();
     ws.set_name(sheet).map_err(xl)?;
@@ -298,11 +230,9 @@ pub fn write_xlsx(df: &DataFrame, path: &Path, sheet: &str, preamble: &[String])
                 AnyValue::String(t) => ws.write_string(rr, cc, t),
                 AnyValue::StringOwned(t) => ws.write_string(rr, cc, t.as_str()),
                 AnyValue::Boolean(b) => ws.write_number(rr, cc, b as u8 as f64),
-                AnyValue::Date(d) => ws.write_string(
-                    rr,
-                    cc,
-                    crate::thai::PartialDate::from_days_since_epoch(d).to_string(),
-                ),
+                AnyValue::Date(d) => {
+                    ws.write_string(rr, cc, crate::thai::PartialDate::from_days_since_epoch(d).to_string())
+                }
                 // Integers keep full precision as text when Excel's doubles cannot hold them.
                 AnyValue::UInt64(x) if x > (1u64 << 53) => ws.write_string(rr, cc, x.to_string()),
                 other => match other.extract::<f64>() {
@@ -342,12 +272,7 @@ pub fn to_record_batches(df: &DataFrame) -> Result<Vec<arrow_array::RecordBatch>
     for chunk in df.iter_chunks(CompatLevel::newest(), false) {
         let fields: Vec<polars_arrow::datatypes::Field> = schema.iter_values().cloned().collect();
         let dtype = polars_arrow::datatypes::ArrowDataType::Struct(fields);
-        let arr = polars_arrow::array::StructArray::new(
-            dtype.clone(),
-            chunk.len(),
-            chunk.into_arrays(),
-            None,
-        );
+        let arr = polars_arrow::array::StructArray::new(dtype.clone(), chunk.len(), chunk.into_arrays(), None);
         let field = polars_arrow::datatypes::Field::new("".into(), dtype, false);
         let c_array = pffi::export_array_to_c(Box::new(arr));
         let c_schema = pffi::export_field_to_c(&field);
@@ -357,10 +282,7 @@ pub fn to_record_batches(df: &DataFrame) -> Result<Vec<arrow_array::RecordBatch>
         let data = unsafe {
             let a: ffi::FFI_ArrowArray = std::mem::transmute(c_array);
             let s: ffi::FFI_ArrowSchema = std::mem::transmute(c_schema);
-            ffi::from_ffi(a, &s).map_err(|e| Error::Format {
-                file: "frame".into(),
-                message: e.to_string(),
-            })?
+            ffi::from_ffi(a, &s).map_err(|e| Error::Format { file: "frame".into(), message: e.to_string() })?
         };
         out.push(RecordBatch::from(StructArray::from(data)));
     }

@@ -44,11 +44,7 @@ impl From<IdError> for Error {
 ///
 /// The check is weak: digit 3 has weight 11 ≡ 0 (mod 11), so a typo there is never caught.
 pub fn check_digit(first12: &[u8; 12]) -> u8 {
-    let sum: u32 = first12
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| d as u32 * (13 - i as u32))
-        .sum();
+    let sum: u32 = first12.iter().enumerate().map(|(i, &d)| d as u32 * (13 - i as u32)).sum();
     ((11 - sum % 11) % 10) as u8
 }
 
@@ -110,9 +106,7 @@ impl CitizenId {
         if check_digit(&first) != d[12] {
             return Err(IdError::CheckDigit);
         }
-        Ok(CitizenId(
-            d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64),
-        ))
+        Ok(CitizenId(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64)))
     }
 
     /// Builds an ID from its numeric value, checking the check digit.
@@ -230,9 +224,7 @@ pub struct Pseudonymizer {
 impl Pseudonymizer {
     /// A pseudonymizer keyed with `key` (any length; use at least 16 random bytes).
     pub fn new(key: &[u8]) -> Self {
-        Pseudonymizer {
-            mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length"),
-        }
+        Pseudonymizer { mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length") }
     }
 
     /// The pseudonym of a citizen ID: HMAC-SHA256(key, the 13 ASCII digits).
@@ -268,16 +260,11 @@ impl HouseId {
 impl FromStr for HouseId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        let digits: String = crate::thai::fold_digits(s)
-            .chars()
-            .filter(|c| *c != '-' && *c != ' ')
-            .collect();
+        let digits: String = crate::thai::fold_digits(s).chars().filter(|c| *c != '-' && *c != ' ').collect();
         if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Parse("house ID must have 11 digits".into()));
         }
-        Ok(HouseId(digits.parse().map_err(|_| {
-            Error::Parse("house ID must have 11 digits".into())
-        })?))
+        Ok(HouseId(digits.parse().map_err(|_| Error::Parse("house ID must have 11 digits".into()))?))
     }
 }
 
@@ -300,9 +287,7 @@ impl FromStr for HouseholdId {
         if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Parse("household ID must be 1 to 18 digits".into()));
         }
-        Ok(HouseholdId(digits.parse().map_err(|_| {
-            Error::Parse("household ID must be 1 to 18 digits".into())
-        })?))
+        Ok(HouseholdId(digits.parse().map_err(|_| Error::Parse("household ID must be 1 to 18 digits".into()))?))
     }
 }
 
@@ -320,30 +305,20 @@ mod tests {
     #[test]
     fn known_id_and_forms() {
         let a: CitizenId = "1234567890121".parse().unwrap();
-        for s in ["1-2345-67890-12-1", "1 2345 67890 12 1", "๑๒๓๔๕๖๗๘๙๐๑๒๑"]
-        {
+        for s in ["1-2345-67890-12-1", "1 2345 67890 12 1", "๑๒๓๔๕๖๗๘๙๐๑๒๑"] {
             assert_eq!(s.parse::<CitizenId>().unwrap(), a);
         }
         assert_eq!(a.expose(), "1234567890121");
         assert_eq!(format!("{a:?}"), "CitizenId(1-xxxx-xxxxx-x2-1)");
         assert_eq!("123456789012".parse::<CitizenId>(), Err(IdError::Length));
         assert_eq!("12345678901211".parse::<CitizenId>(), Err(IdError::Length));
-        assert_eq!(
-            "12345678901a1".parse::<CitizenId>(),
-            Err(IdError::NotDigits)
-        );
-        assert_eq!(
-            "1234567890120".parse::<CitizenId>(),
-            Err(IdError::CheckDigit)
-        );
+        assert_eq!("12345678901a1".parse::<CitizenId>(), Err(IdError::NotDigits));
+        assert_eq!("1234567890120".parse::<CitizenId>(), Err(IdError::CheckDigit));
     }
 
     #[test]
     fn errors_do_not_echo_input() {
-        let e = "1234567890122"
-            .parse::<CitizenId>()
-            .unwrap_err()
-            .to_string();
+        let e = "1234567890122".parse::<CitizenId>().unwrap_err().to_string();
         assert!(!e.contains("123456789012"), "{e}");
     }
 
@@ -358,10 +333,7 @@ mod tests {
 
     #[test]
     fn house_and_household_ids() {
-        assert_eq!(
-            "๑๒๓๔๕๖๗๘๙๐๑".parse::<HouseId>().unwrap().to_string(),
-            "12345678901"
-        );
+        assert_eq!("๑๒๓๔๕๖๗๘๙๐๑".parse::<HouseId>().unwrap().to_string(), "12345678901");
         assert!("1234567890".parse::<HouseId>().is_err());
         assert_eq!("0012".parse::<HouseholdId>().unwrap(), HouseholdId(12));
         assert!("12a".parse::<HouseholdId>().is_err());

@@ -41,13 +41,8 @@ pub enum Dimension {
 
 impl Dimension {
     /// All five, in TPMAP's order.
-    pub const ALL: [Dimension; 5] = [
-        Dimension::Health,
-        Dimension::Living,
-        Dimension::Education,
-        Dimension::Income,
-        Dimension::Access,
-    ];
+    pub const ALL: [Dimension; 5] =
+        [Dimension::Health, Dimension::Living, Dimension::Education, Dimension::Income, Dimension::Access];
 
     /// Position in TPMAP's order (0–4).
     pub fn index(self) -> usize {
@@ -89,11 +84,7 @@ impl FromStr for Dimension {
         let t = s.trim().to_lowercase();
         Dimension::ALL
             .into_iter()
-            .find(|d| {
-                d.name() == t
-                    || d.name_th() == s.trim()
-                    || (t == "accessibility" && *d == Dimension::Access)
-            })
+            .find(|d| d.name() == t || d.name_th() == s.trim() || (t == "accessibility" && *d == Dimension::Access))
             .ok_or_else(|| Error::Parse(format!("unknown dimension '{s}'")))
     }
 }
@@ -163,22 +154,14 @@ impl FromStr for Scope {
             "m3_leaver" => Scope::M3Leaver,
             "reported" => Scope::Reported,
             _ => {
-                let band = s
-                    .strip_prefix("age:")
-                    .ok_or_else(|| Error::Config(format!("unknown scope '{s}'")))?;
-                let (a, b) = band
-                    .split_once('-')
-                    .ok_or_else(|| Error::Config(format!("age scope needs A-B or A-: '{s}'")))?;
-                let min = a
-                    .trim()
-                    .parse()
-                    .map_err(|_| Error::Config(format!("bad age in scope '{s}'")))?;
+                let band = s.strip_prefix("age:").ok_or_else(|| Error::Config(format!("unknown scope '{s}'")))?;
+                let (a, b) =
+                    band.split_once('-').ok_or_else(|| Error::Config(format!("age scope needs A-B or A-: '{s}'")))?;
+                let min = a.trim().parse().map_err(|_| Error::Config(format!("bad age in scope '{s}'")))?;
                 let max = if b.trim().is_empty() {
                     255
                 } else {
-                    b.trim()
-                        .parse()
-                        .map_err(|_| Error::Config(format!("bad age in scope '{s}'")))?
+                    b.trim().parse().map_err(|_| Error::Config(format!("bad age in scope '{s}'")))?
                 };
                 if min > max {
                     return Err(Error::Config(format!("empty age band in scope '{s}'")));
@@ -242,9 +225,7 @@ pub struct Indicator {
 impl Indicator {
     /// A short label: the TPMAP code if any, else `bmn<no>`.
     pub fn label(&self) -> String {
-        self.code
-            .clone()
-            .unwrap_or_else(|| format!("bmn{}", self.no))
+        self.code.clone().unwrap_or_else(|| format!("bmn{}", self.no))
     }
 }
 
@@ -304,24 +285,20 @@ pub struct Edition {
 impl Edition {
     /// The BMN 2560–2564 edition with TPMAP's selection (`editions/bmn-2560.toml`).
     pub fn bmn_2560() -> Edition {
-        Edition::from_toml(include_str!("../editions/bmn-2560.toml"))
-            .expect("built-in edition is valid")
+        Edition::from_toml(include_str!("../editions/bmn-2560.toml")).expect("built-in edition is valid")
     }
 
     /// A built-in edition by id.
     pub fn builtin(id: &str) -> Result<Edition> {
         match id {
             "bmn-2560" => Ok(Edition::bmn_2560()),
-            _ => Err(Error::Config(format!(
-                "no built-in edition '{id}' (built in: bmn-2560; load others from TOML)"
-            ))),
+            _ => Err(Error::Config(format!("no built-in edition '{id}' (built in: bmn-2560; load others from TOML)"))),
         }
     }
 
     /// Parses an edition from TOML (see `editions/bmn-2560.toml` for the format).
     pub fn from_toml(text: &str) -> Result<Edition> {
-        let f: EditionFile =
-            toml::from_str(text).map_err(|e| Error::Config(format!("edition TOML: {e}")))?;
+        let f: EditionFile = toml::from_str(text).map_err(|e| Error::Config(format!("edition TOML: {e}")))?;
         Self::from_file(f)
     }
 
@@ -336,33 +313,21 @@ impl Edition {
     /// selections listed there replace those of the same name. Top-level `id` and `name` replace
     /// this edition's.
     pub fn with_overrides(&self, text: &str) -> Result<Edition> {
-        let over: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Config(format!("override TOML: {e}")))?;
-        let mut base: toml::Table =
-            toml::Table::try_from(self.to_file()).map_err(|e| Error::Config(e.to_string()))?;
+        let over: toml::Table = toml::from_str(text).map_err(|e| Error::Config(format!("override TOML: {e}")))?;
+        let mut base: toml::Table = toml::Table::try_from(self.to_file()).map_err(|e| Error::Config(e.to_string()))?;
         for (k, v) in over {
             match (k.as_str(), v) {
                 ("indicator", toml::Value::Array(items)) => {
-                    let list = base
-                        .get_mut("indicator")
-                        .and_then(|v| v.as_array_mut())
-                        .expect("indicators");
+                    let list = base.get_mut("indicator").and_then(|v| v.as_array_mut()).expect("indicators");
                     for item in items {
                         let no = item
                             .get("no")
                             .and_then(|n| n.as_integer())
                             .ok_or_else(|| Error::Config("override indicator needs `no`".into()))?;
-                        match list
-                            .iter_mut()
-                            .find(|i| i.get("no").and_then(|n| n.as_integer()) == Some(no))
-                        {
+                        match list.iter_mut().find(|i| i.get("no").and_then(|n| n.as_integer()) == Some(no)) {
                             Some(existing) => {
-                                let (Some(t), toml::Value::Table(new)) =
-                                    (existing.as_table_mut(), item)
-                                else {
-                                    return Err(Error::Config(
-                                        "override indicator must be a table".into(),
-                                    ));
+                                let (Some(t), toml::Value::Table(new)) = (existing.as_table_mut(), item) else {
+                                    return Err(Error::Config("override indicator must be a table".into()));
                                 };
                                 t.extend(new);
                             }
@@ -371,9 +336,7 @@ impl Edition {
                     }
                 }
                 ("selections", toml::Value::Table(sel)) => {
-                    let s = base
-                        .entry("selections")
-                        .or_insert(toml::Value::Table(Default::default()));
+                    let s = base.entry("selections").or_insert(toml::Value::Table(Default::default()));
                     s.as_table_mut().expect("table").extend(sel);
                 }
                 (key, v) => {
@@ -381,9 +344,8 @@ impl Edition {
                 }
             }
         }
-        let f: EditionFile = base
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(format!("override TOML: {e}")))?;
+        let f: EditionFile =
+            base.try_into().map_err(|e: toml::de::Error| Error::Config(format!("override TOML: {e}")))?;
         Self::from_file(f)
     }
 
@@ -395,12 +357,7 @@ impl Edition {
             selections: self
                 .selections
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.iter().map(|&i| self.indicators[i].label()).collect(),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), v.iter().map(|&i| self.indicators[i].label()).collect()))
                 .collect(),
             indicator: self
                 .indicators
@@ -453,19 +410,10 @@ impl Edition {
         indicators.sort_by_key(|i| i.no);
         for w in indicators.windows(2) {
             if w[0].no == w[1].no {
-                return Err(Error::Config(format!(
-                    "indicator number {} appears twice",
-                    w[0].no
-                )));
+                return Err(Error::Config(format!("indicator number {} appears twice", w[0].no)));
             }
         }
-        let mut e = Edition {
-            id: f.id,
-            name: f.name,
-            bmn_years: f.bmn_years,
-            indicators,
-            selections: BTreeMap::new(),
-        };
+        let mut e = Edition { id: f.id, name: f.name, bmn_years: f.bmn_years, indicators, selections: BTreeMap::new() };
         let mut seen_codes = std::collections::HashSet::new();
         for i in &e.indicators {
             if let Some(c) = &i.code {
@@ -477,13 +425,11 @@ impl Edition {
         for (name, labels) in f.selections {
             let mut idx = Vec::with_capacity(labels.len());
             for l in &labels {
-                let i = e.find(l).ok_or_else(|| {
-                    Error::Config(format!("selection '{name}' names unknown indicator '{l}'"))
-                })?;
+                let i = e
+                    .find(l)
+                    .ok_or_else(|| Error::Config(format!("selection '{name}' names unknown indicator '{l}'")))?;
                 if e.indicators[i].dimension.is_none() {
-                    return Err(Error::Config(format!(
-                        "selection '{name}': indicator '{l}' has no dimension"
-                    )));
+                    return Err(Error::Config(format!("selection '{name}': indicator '{l}' has no dimension")));
                 }
                 idx.push(i);
             }
@@ -519,20 +465,14 @@ impl Edition {
 
     /// Position of the indicator with TPMAP code `code`.
     pub fn by_code(&self, code: &str) -> Option<usize> {
-        self.indicators
-            .iter()
-            .position(|i| i.code.as_deref() == Some(code))
+        self.indicators.iter().position(|i| i.code.as_deref() == Some(code))
     }
 
     /// Position of an indicator named by TPMAP code (`1.1`), `bmn<no>` or its number.
     pub fn find(&self, label: &str) -> Option<usize> {
         let l = label.trim();
         self.by_code(l)
-            .or_else(|| {
-                l.strip_prefix("bmn")
-                    .and_then(|n| n.parse().ok())
-                    .and_then(|n| self.by_no(n))
-            })
+            .or_else(|| l.strip_prefix("bmn").and_then(|n| n.parse().ok()).and_then(|n| self.by_no(n)))
             .or_else(|| l.parse().ok().and_then(|n| self.by_no(n)))
     }
 
@@ -561,25 +501,12 @@ mod tests {
         let e = Edition::bmn_2560();
         assert_eq!(e.len(), 31);
         let t = e.selection("tpmap").unwrap();
-        let per_dim = |d| {
-            t.iter()
-                .filter(|&&i| e.indicator(i).dimension == Some(d))
-                .count()
-        };
+        let per_dim = |d| t.iter().filter(|&&i| e.indicator(i).dimension == Some(d)).count();
         assert_eq!([4, 4, 4, 3, 2], Dimension::ALL.map(per_dim));
         let bmn: Vec<u16> = t.iter().map(|&i| e.indicator(i).no).collect();
-        assert_eq!(
-            bmn,
-            [1, 4, 5, 7, 8, 9, 10, 11, 15, 16, 17, 19, 20, 21, 22, 27, 28]
-        );
-        assert_eq!(
-            e.indicator(e.by_no(7).unwrap()).scope,
-            Scope::Age { min: 6, max: 255 }
-        );
-        assert_eq!(
-            e.indicator(e.by_no(22).unwrap()).income_threshold,
-            Some(38000.0)
-        );
+        assert_eq!(bmn, [1, 4, 5, 7, 8, 9, 10, 11, 15, 16, 17, 19, 20, 21, 22, 27, 28]);
+        assert_eq!(e.indicator(e.by_no(7).unwrap()).scope, Scope::Age { min: 6, max: 255 });
+        assert_eq!(e.indicator(e.by_no(22).unwrap()).income_threshold, Some(38000.0));
         assert_eq!(e.find("bmn12"), e.by_no(12));
         assert_eq!(e.find("3.3"), e.by_no(17));
     }
@@ -588,24 +515,16 @@ mod tests {
     fn round_trip_and_override() {
         let e = Edition::bmn_2560();
         assert_eq!(Edition::from_toml(&e.to_toml()).unwrap(), e);
-        let o = e
-            .with_overrides(
-                "id = \"bmn-2560-local\"\n[[indicator]]\nno = 22\nincome_threshold = 40000\n",
-            )
-            .unwrap();
+        let o =
+            e.with_overrides("id = \"bmn-2560-local\"\n[[indicator]]\nno = 22\nincome_threshold = 40000\n").unwrap();
         assert_eq!(o.id, "bmn-2560-local");
-        assert_eq!(
-            o.indicator(o.by_no(22).unwrap()).income_threshold,
-            Some(40000.0)
-        );
+        assert_eq!(o.indicator(o.by_no(22).unwrap()).income_threshold, Some(40000.0));
         assert_eq!(o.selection("tpmap"), e.selection("tpmap"));
     }
 
     #[test]
     fn a_38_indicator_edition_loads_from_toml() {
-        let mut t = String::from(
-            "id = \"bmn-2566\"\nname = \"test\"\nselections = { core = [\"bmn1\", \"bmn29\"] }\n",
-        );
+        let mut t = String::from("id = \"bmn-2566\"\nname = \"test\"\nselections = { core = [\"bmn1\", \"bmn29\"] }\n");
         for no in 1..=38 {
             let dim = ["health", "living", "education", "income", "access"][no % 5];
             t += &format!(
@@ -621,14 +540,17 @@ mod tests {
     fn bad_editions_are_refused() {
         let one = "[[indicator]]\nno = 1\nlevel = \"household\"\nscope = \"household\"\n";
         assert!(Edition::from_toml(&format!("id=\"x\"\nname=\"x\"\n{one}{one}")).is_err());
+        assert!(Edition::from_toml(&format!("id=\"x\"\nname=\"x\"\nselections={{a=[\"9\"]}}\n{one}")).is_err());
         assert!(
-            Edition::from_toml(&format!(
-                "id=\"x\"\nname=\"x\"\nselections={{a=[\"9\"]}}\n{one}"
-            ))
+            Edition::from_toml("id=\"x\"\nname=\"x\"\n[[indicator]]\nno=1\nlevel=\"household\"\nscope=\"age:9-3\"\n")
+                .is_err()
+        );
+        assert!(
+            Edition::from_toml(
+                "id=\"x\"\nname=\"x\"\n[[indicator]]\nno=1\nlevel=\"household\"\nscope=\"household\"\ntypo=1\n"
+            )
             .is_err()
         );
-        assert!(Edition::from_toml("id=\"x\"\nname=\"x\"\n[[indicator]]\nno=1\nlevel=\"household\"\nscope=\"age:9-3\"\n").is_err());
-        assert!(Edition::from_toml("id=\"x\"\nname=\"x\"\n[[indicator]]\nno=1\nlevel=\"household\"\nscope=\"household\"\ntypo=1\n").is_err());
     }
 
     #[test]
@@ -637,10 +559,7 @@ mod tests {
         assert_eq!(s.applies_to(Some(15), None), Some(true));
         assert_eq!(s.applies_to(Some(60), None), Some(false));
         assert_eq!(s.applies_to(None, None), None);
-        assert_eq!(
-            Scope::Disabled.applies_to(Some(3), Some(false)),
-            Some(false)
-        );
+        assert_eq!(Scope::Disabled.applies_to(Some(3), Some(false)), Some(false));
         assert_eq!(Scope::M3Leaver.applies_to(Some(15), None), None);
         assert_eq!("age:60-".parse::<Scope>().unwrap().to_string(), "age:60-");
     }

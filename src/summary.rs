@@ -123,16 +123,8 @@ impl Summary {
         Summary {
             households: h.len() as u64,
             persons: p.len() as u64,
-            welfare_registered: p
-                .welfare_registered
-                .iter()
-                .filter(|v| **v == Some(true))
-                .count() as u64,
-            welfare_validated: p
-                .welfare_validated
-                .iter()
-                .filter(|v| **v == Some(true))
-                .count() as u64,
+            welfare_registered: p.welfare_registered.iter().filter(|v| **v == Some(true)).count() as u64,
+            welfare_validated: p.welfare_validated.iter().filter(|v| **v == Some(true)).count() as u64,
             provinces,
             indicators,
         }

@@ -72,9 +72,7 @@ pub struct VillageProfile {
 pub fn village_profiles_2561() -> Result<Vec<VillageProfile>> {
     let gz: &[u8] = include_bytes!("../data/tpmap-2561/villages.csv.gz");
     let mut text = String::new();
-    flate2::read::GzDecoder::new(gz)
-        .read_to_string(&mut text)
-        .map_err(|e| Error::io("villages.csv.gz", e))?;
+    flate2::read::GzDecoder::new(gz).read_to_string(&mut text).map_err(|e| Error::io("villages.csv.gz", e))?;
     parse_profiles(&text)
 }
 
@@ -83,10 +81,7 @@ pub fn parse_profiles(text: &str) -> Result<Vec<VillageProfile>> {
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let header = rdr.headers()?.clone();
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::Config(format!("village table lacks '{name}'")))
+        header.iter().position(|h| h == name).ok_or_else(|| Error::Config(format!("village table lacks '{name}'")))
     };
     let c_id = col("village_ID")?;
     let fixed = [
@@ -111,12 +106,11 @@ pub fn parse_profiles(text: &str) -> Result<Vec<VillageProfile>> {
     for (n, rec) in rdr.records().enumerate() {
         let rec = rec?;
         let num = |c: usize| -> Result<u32> {
-            rec[c].trim().parse::<f64>().map(|v| v as u32).map_err(|_| {
-                Error::Config(format!(
-                    "village table row {}: bad number in column {c}",
-                    n + 1
-                ))
-            })
+            rec[c]
+                .trim()
+                .parse::<f64>()
+                .map(|v| v as u32)
+                .map_err(|_| Error::Config(format!("village table row {}: bad number in column {c}", n + 1)))
         };
         let f: Vec<u32> = fixed.iter().map(|&c| num(c)).collect::<Result<_>>()?;
         let mut p = VillageProfile {
@@ -158,12 +152,7 @@ pub struct SynthOptions {
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions {
-            households: 10_000,
-            seed: 2561,
-            survey_year: 2560,
-            provinces: Vec::new(),
-        }
+        SynthOptions { households: 10_000, seed: 2561, survey_year: 2560, provinces: Vec::new() }
     }
 }
 
@@ -183,12 +172,7 @@ struct Names {
 }
 
 fn names() -> Names {
-    let list = |s: &'static str| {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-    };
+    let list = |s: &'static str| s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>();
     Names {
         male: list(include_str!("../data/names/person_names_male_th.txt")),
         female: list(include_str!("../data/names/person_names_female_th.txt")),
@@ -222,10 +206,7 @@ impl Synthesizer {
     }
 
     /// Plans over given village profiles.
-    pub fn with_profiles(
-        opts: SynthOptions,
-        mut profiles: Vec<VillageProfile>,
-    ) -> Result<Synthesizer> {
+    pub fn with_profiles(opts: SynthOptions, mut profiles: Vec<VillageProfile>) -> Result<Synthesizer> {
         let edition = Arc::new(Edition::bmn_2560());
         if !opts.provinces.is_empty() {
             profiles.retain(|p| opts.provinces.contains(&p.id.province_number()));
@@ -243,11 +224,7 @@ impl Synthesizer {
             .enumerate()
             .map(|(i, p)| {
                 let exact = n as u128 * p.households as u128;
-                (
-                    (exact / total as u128) as u64,
-                    (exact % total as u128) as u64,
-                    i,
-                )
+                ((exact / total as u128) as u64, (exact % total as u128) as u64, i)
             })
             .collect();
         let assigned: u64 = alloc.iter().map(|a| a.0).sum();
@@ -270,17 +247,10 @@ impl Synthesizer {
                 hh_serial = 0;
                 person_serial = 0;
             }
-            let members = ((p.members.max(p.households) as u64 * k as u64
-                + p.households as u64 / 2)
+            let members = ((p.members.max(p.households) as u64 * k as u64 + p.households as u64 / 2)
                 / p.households as u64) as u32;
             let members = members.max(k);
-            plans.push(Plan {
-                village: i,
-                households: k,
-                members,
-                hh_serial,
-                person_serial,
-            });
+            plans.push(Plan { village: i, households: k, members, hh_serial, person_serial });
             hh_serial += k;
             person_serial += members;
             if hh_serial >= 10_000_000 || person_serial >= 10_000_000 {
@@ -289,18 +259,8 @@ impl Synthesizer {
                 ));
             }
         }
-        let tpmap = edition
-            .selection("tpmap")
-            .expect("built-in selection")
-            .to_vec();
-        Ok(Synthesizer {
-            edition,
-            profiles,
-            plans,
-            opts,
-            names: names(),
-            tpmap,
-        })
+        let tpmap = edition.selection("tpmap").expect("built-in selection").to_vec();
+        Ok(Synthesizer { edition, profiles, plans, opts, names: names(), tpmap })
     }
 
     /// The edition whose indicators the statuses refer to.
@@ -334,10 +294,7 @@ impl Synthesizer {
             groups.push(start..self.plans.len());
         }
         groups.into_iter().map(move |g| {
-            let parts: Vec<SynthChunk> = self.plans[g]
-                .par_iter()
-                .map(|plan| self.village(plan))
-                .collect();
+            let parts: Vec<SynthChunk> = self.plans[g].par_iter().map(|plan| self.village(plan)).collect();
             concat(parts)
         })
     }
@@ -349,42 +306,27 @@ impl Synthesizer {
 
     fn village(&self, plan: &Plan) -> SynthChunk {
         let v = &self.profiles[plan.village];
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(splitmix(self.opts.seed ^ splitmix(plan.village as u64 + 1)));
+        let mut rng = ChaCha8Rng::seed_from_u64(splitmix(self.opts.seed ^ splitmix(plan.village as u64 + 1)));
         let e = &self.edition;
         let k = plan.households as usize;
         let rate = |num: u32, den: u32| {
-            if den == 0 {
-                0.0
-            } else {
-                (num as f64 / den as f64).clamp(0.0, 1.0)
-            }
+            if den == 0 { 0.0 } else { (num as f64 / den as f64).clamp(0.0, 1.0) }
         };
         let q = rate(v.poor_households, v.households);
         let p_fail: Vec<f64> = (0..e.len())
-            .map(|i| {
-                rate(
-                    v.ind_cnt[e.indicator(i).no as usize - 1],
-                    v.ind_all[e.indicator(i).no as usize - 1],
-                )
-            })
+            .map(|i| rate(v.ind_cnt[e.indicator(i).no as usize - 1], v.ind_all[e.indicator(i).no as usize - 1]))
             .collect();
-        let p_apply: Vec<f64> = (0..e.len())
-            .map(|i| rate(v.ind_all[e.indicator(i).no as usize - 1], v.members))
-            .collect();
+        let p_apply: Vec<f64> =
+            (0..e.len()).map(|i| rate(v.ind_all[e.indicator(i).no as usize - 1], v.members)).collect();
         let elderly_share = rate(v.elderly, v.members);
         let disabled_share = rate(v.disabled, v.members);
         // Welfare rates among adults (about 78% of members), for poor and non-poor people.
         let adult = 0.78;
         let val_poor = (rate(v.poor_val, v.poor_people) / adult).min(1.0);
-        let reg_poor = (rate(v.poor_reg, v.poor_people) / adult)
-            .min(1.0)
-            .max(val_poor);
+        let reg_poor = (rate(v.poor_reg, v.poor_people) / adult).min(1.0).max(val_poor);
         let rest = v.members.saturating_sub(v.poor_people);
         let val_rest = (rate(v.mof_val.saturating_sub(v.poor_val), rest) / adult).min(1.0);
-        let reg_rest = (rate(v.mof_reg.saturating_sub(v.poor_reg), rest) / adult)
-            .min(1.0)
-            .max(val_rest);
+        let reg_rest = (rate(v.mof_reg.saturating_sub(v.poor_reg), rest) / adult).min(1.0).max(val_rest);
 
         // Household sizes: one member each, the rest spread at random.
         let mut sizes = vec![1u16; k];
@@ -393,22 +335,13 @@ impl Synthesizer {
             sizes[h] = sizes[h].saturating_add(1);
         }
         let survey_ce = self.opts.survey_year - 543;
-        let reference = PartialDate {
-            year: survey_ce,
-            month: 3,
-            day: 31,
-        };
-        let amphoe =
-            v.id.at(AreaLevel::Amphoe)
-                .expect("village codes have an amphoe");
+        let reference = PartialDate { year: survey_ce, month: 3, day: 31 };
+        let amphoe = v.id.at(AreaLevel::Amphoe).expect("village codes have an amphoe");
         let amphoe_num: u64 = amphoe.as_str().parse().expect("digits");
 
-        let present_h = (0..e.len())
-            .filter(|&i| e.indicator(i).level == Level::Household)
-            .fold(0u64, |m, i| m | 1 << i);
-        let present_p = (0..e.len())
-            .filter(|&i| e.indicator(i).level == Level::Person)
-            .fold(0u64, |m, i| m | 1 << i);
+        let present_h =
+            (0..e.len()).filter(|&i| e.indicator(i).level == Level::Household).fold(0u64, |m, i| m | 1 << i);
+        let present_p = (0..e.len()).filter(|&i| e.indicator(i).level == Level::Person).fold(0u64, |m, i| m | 1 << i);
         let mut hh = Households {
             id: Vec::with_capacity(k),
             village: vec![v.id; k],
@@ -438,6 +371,10 @@ impl Synthesizer {
             source_row: Vec::new(),
         };
         let mut person_serial = plan.person_serial as u64;
+        let tpmap_mask = Edition::mask(&self.tpmap);
+        let mut scope: Vec<u64> = vec![0; m];
+        let mut applicable_of: Vec<u64> = Vec::with_capacity(k);
+        let mut member_start: Vec<usize> = Vec::with_capacity(k);
         let mut ages: Vec<u8> = Vec::with_capacity(16);
         let mut house_no = String::new();
         for (h, &size) in sizes.iter().enumerate() {
@@ -463,10 +400,8 @@ impl Synthesizer {
             let family = self.names.family[rng.random_range(0..self.names.family.len())];
             let head_male = rng.random_bool(0.6);
             let first_person = ps.household.len();
-            let disabled: Vec<bool> = ages
-                .iter()
-                .map(|_| rng.random_bool(disabled_share))
-                .collect();
+            member_start.push(first_person);
+            let disabled: Vec<bool> = ages.iter().map(|_| rng.random_bool(disabled_share)).collect();
             for (j, &age) in ages.iter().enumerate() {
                 let relation = match j {
                     0 => Relation::Head,
@@ -491,11 +426,7 @@ impl Synthesizer {
                     (true, 0..15) => "ด.ช.",
                     (false, 0..15) => "ด.ญ.",
                     (true, _) => "นาย",
-                    (false, _)
-                        if relation == Relation::Spouse || (age >= 30 && rng.random_bool(0.6)) =>
-                    {
-                        "นาง"
-                    }
+                    (false, _) if relation == Relation::Spouse || (age >= 30 && rng.random_bool(0.6)) => "นาง",
                     (false, _) => "นางสาว",
                 };
                 let given = if male {
@@ -508,10 +439,8 @@ impl Synthesizer {
                 } else {
                     family
                 };
-                let born = reference.days_since_epoch()
-                    - age as i32 * 365
-                    - (age as i32 / 4)
-                    - rng.random_range(0..365);
+                let born =
+                    reference.days_since_epoch() - age as i32 * 365 - (age as i32 / 4) - rng.random_range(0..365);
                 let birth = PartialDate::from_days_since_epoch(born);
                 let age = birth.age_on(reference).clamp(0, 120) as u8;
                 // Citizen ID: type digit, the amphoe as registering office, a 7-digit serial
@@ -546,117 +475,26 @@ impl Synthesizer {
                     s @ (Scope::Age { .. } | Scope::Newborn | Scope::Elderly | Scope::Disabled) => {
                         s.applies_to(ps.age[p], ps.disabled[p]) == Some(true)
                     }
-                    Scope::M3Leaver | Scope::Reported => {
-                        rng.random_bool((p_apply[i] / size as f64).min(1.0))
-                    }
+                    Scope::M3Leaver | Scope::Reported => rng.random_bool((p_apply[i] / size as f64).min(1.0)),
                 }
             };
-            let mut scope_masks = vec![0u64; members.len()];
             let mut applicable = 0u64;
             for i in 0..e.len() {
                 if e.indicator(i).level == Level::Household {
                     applicable |= 1 << i;
                     continue;
                 }
-                for (j, p) in members.clone().enumerate() {
+                for p in members.clone() {
                     if in_scope(i, p, &mut rng) {
-                        scope_masks[j] |= 1 << i;
+                        scope[p] |= 1 << i;
                         applicable |= 1 << i;
                     }
                 }
             }
-            // Failures.
-            let mut fail = 0u64;
-            let poor = rng.random_bool(q);
-            if poor {
-                for &i in &self.tpmap {
-                    if applicable & (1 << i) != 0 && rng.random_bool((p_fail[i] / q).min(1.0)) {
-                        fail |= 1 << i;
-                    }
-                }
-                if fail == 0 {
-                    let cands: Vec<usize> = self
-                        .tpmap
-                        .iter()
-                        .copied()
-                        .filter(|&i| applicable & (1 << i) != 0)
-                        .collect();
-                    let total: f64 = cands.iter().map(|&i| p_fail[i]).sum();
-                    let pick = if total > 0.0 {
-                        let mut u = rng.random::<f64>() * total;
-                        *cands
-                            .iter()
-                            .find(|&&i| {
-                                u -= p_fail[i];
-                                u <= 0.0
-                            })
-                            .unwrap_or(&cands[cands.len() - 1])
-                    } else {
-                        cands[rng.random_range(0..cands.len())]
-                    };
-                    fail |= 1 << pick;
-                }
-            }
-            for i in 0..e.len() {
-                if !self.tpmap.contains(&i)
-                    && applicable & (1 << i) != 0
-                    && rng.random_bool(p_fail[i])
-                {
-                    fail |= 1 << i;
-                }
-            }
-            // Household-level statuses; person-level ones on one member in scope.
-            let not_applicable = present_h & !applicable;
-            hh.statuses.push(fail & present_h, not_applicable, 0);
-            let mut person_fail = vec![0u64; members.len()];
-            for i in 0..e.len() {
-                let bit = 1u64 << i;
-                if present_p & bit != 0 && fail & bit != 0 {
-                    let candidates: Vec<usize> = (0..members.len())
-                        .filter(|&j| scope_masks[j] & bit != 0)
-                        .collect();
-                    person_fail[candidates[rng.random_range(0..candidates.len())]] |= bit;
-                }
-            }
-            for j in 0..members.len() {
-                ps.statuses
-                    .push(person_fail[j], present_p & !scope_masks[j], 0);
-            }
-            // Welfare card, for adults.
-            for p in members.clone() {
-                let (reg, val) = if poor {
-                    (reg_poor, val_poor)
-                } else {
-                    (reg_rest, val_rest)
-                };
-                let adult = ps.age[p].is_some_and(|a| a >= 18);
-                let u: f64 = rng.random();
-                ps.welfare_registered.push(Some(adult && u < reg));
-                ps.welfare_validated.push(Some(adult && u < val));
-            }
-            // Income per member, consistent with the income indicator.
-            let income_fail = e
-                .indicators()
-                .iter()
-                .position(|i| i.income_threshold.is_some())
-                .map(|i| (fail >> i) & 1 == 1);
-            let threshold = e
-                .indicators()
-                .iter()
-                .find_map(|i| i.income_threshold)
-                .unwrap_or(38_000.0);
-            let income = match income_fail {
-                Some(true) => rng.random_range(4_000.0..threshold),
-                _ => threshold + 100.0 - 60_000.0 * (1.0 - rng.random::<f64>()).ln(),
-            };
-            hh.income_per_member.push(Some(income.round()));
+            applicable_of.push(applicable);
             // Keys: house ID = amphoe + 7-digit serial; household = house ID and household no. 01.
             let house = amphoe_num * 10_000_000 + plan.hh_serial as u64 + h as u64;
-            hh.house_id.push(Some(
-                format!("{house:011}")
-                    .parse::<HouseId>()
-                    .expect("11 digits"),
-            ));
+            hh.house_id.push(Some(format!("{house:011}").parse::<HouseId>().expect("11 digits")));
             hh.id.push(HouseholdId(house * 100 + 1));
             house_no.clear();
             let n: u32 = rng.random_range(1..400);
@@ -667,10 +505,109 @@ impl Synthesizer {
             }
             hh.house_no.push(&house_no);
         }
-        SynthChunk {
-            households: hh,
-            persons: ps,
+        // Poor households: the village's share of households, drawn without replacement with
+        // probability proportional to a weight (Efraimidis-Spirakis keys). TPMAP's poor live in
+        // larger households (3.5 members against 2.8 nationally).
+        let n_poor = ((q * k as f64).round() as usize).min(k);
+        // Weight: size × the village's failure rates summed over the TPMAP indicators that can
+        // apply to the household, so that households with, say, school-age children are poor as
+        // often as indicator 3.2's published rate requires.
+        let weight = |h: usize| {
+            let rates: f64 = self.tpmap.iter().filter(|&&i| applicable_of[h] & (1 << i) != 0).map(|&i| p_fail[i]).sum();
+            sizes[h] as f64 * (rates + 1e-6)
+        };
+        let mut keyed: Vec<(f64, usize)> = (0..k).map(|h| (rng.random::<f64>().powf(1.0 / weight(h)), h)).collect();
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut poor = vec![false; k];
+        for &(_, h) in keyed.iter().take(n_poor) {
+            poor[h] = true;
         }
+        // TPMAP indicators: among applicable households, poor ones fail in random order until the
+        // failing people reach the village's rate (people-weighted, as published).
+        let mut fail = vec![0u64; k];
+        let mut order: Vec<usize> = Vec::with_capacity(k);
+        for &i in &self.tpmap {
+            let bit = 1u64 << i;
+            let people: u64 = (0..k).filter(|&h| applicable_of[h] & bit != 0).map(|h| sizes[h] as u64).sum();
+            let target = p_fail[i] * people as f64;
+            order.clear();
+            order.extend((0..k).filter(|&h| poor[h] && applicable_of[h] & bit != 0));
+            let mut failing = 0.0;
+            for j in 0..order.len() {
+                let pick = rng.random_range(j..order.len());
+                order.swap(j, pick);
+                if failing + sizes[order[j]] as f64 / 2.0 > target {
+                    break;
+                }
+                fail[order[j]] |= bit;
+                failing += sizes[order[j]] as f64;
+            }
+        }
+        for h in 0..k {
+            // A poor household fails at least one TPMAP indicator (chosen by the village's rates).
+            if poor[h] && fail[h] & tpmap_mask == 0 {
+                let cands: Vec<usize> =
+                    self.tpmap.iter().copied().filter(|&i| applicable_of[h] & (1 << i) != 0).collect();
+                let total: f64 = cands.iter().map(|&i| p_fail[i]).sum();
+                let pick = if total > 0.0 {
+                    let mut u = rng.random::<f64>() * total;
+                    *cands
+                        .iter()
+                        .find(|&&i| {
+                            u -= p_fail[i];
+                            u <= 0.0
+                        })
+                        .unwrap_or(&cands[cands.len() - 1])
+                } else {
+                    cands[rng.random_range(0..cands.len())]
+                };
+                fail[h] |= 1 << pick;
+            }
+            // Other indicators fail independently at the village's rates.
+            for i in 0..e.len() {
+                if tpmap_mask & (1 << i) == 0 && applicable_of[h] & (1 << i) != 0 && rng.random_bool(p_fail[i]) {
+                    fail[h] |= 1 << i;
+                }
+            }
+        }
+        for h in 0..k {
+            let members = member_start[h]..member_start[h] + sizes[h] as usize;
+            let applicable = applicable_of[h];
+            let fail = fail[h];
+            let poor = poor[h];
+            // Household-level statuses; person-level ones on one member in scope.
+            hh.statuses.push(fail & present_h, present_h & !applicable, 0);
+            let mut person_fail = vec![0u64; members.len()];
+            for i in 0..e.len() {
+                let bit = 1u64 << i;
+                if present_p & bit != 0 && fail & bit != 0 {
+                    let candidates: Vec<usize> =
+                        (0..members.len()).filter(|&j| scope[members.start + j] & bit != 0).collect();
+                    person_fail[candidates[rng.random_range(0..candidates.len())]] |= bit;
+                }
+            }
+            for (j, pf) in person_fail.iter().enumerate() {
+                ps.statuses.push(*pf, present_p & !scope[members.start + j], 0);
+            }
+            // Welfare card, for adults.
+            for p in members.clone() {
+                let (reg, val) = if poor { (reg_poor, val_poor) } else { (reg_rest, val_rest) };
+                let adult = ps.age[p].is_some_and(|a| a >= 18);
+                let u: f64 = rng.random();
+                ps.welfare_registered.push(Some(adult && u < reg));
+                ps.welfare_validated.push(Some(adult && u < val));
+            }
+            // Income per member, consistent with the income indicator.
+            let income_fail =
+                e.indicators().iter().position(|i| i.income_threshold.is_some()).map(|i| (fail >> i) & 1 == 1);
+            let threshold = e.indicators().iter().find_map(|i| i.income_threshold).unwrap_or(38_000.0);
+            let income = match income_fail {
+                Some(true) => rng.random_range(4_000.0..threshold),
+                _ => threshold + 100.0 - 60_000.0 * (1.0 - rng.random::<f64>()).ln(),
+            };
+            hh.income_per_member.push(Some(income.round()));
+        }
+        SynthChunk { households: hh, persons: ps }
     }
 }
 
@@ -683,10 +620,7 @@ fn splitmix(mut x: u64) -> u64 {
 
 fn concat(parts: Vec<SynthChunk>) -> SynthChunk {
     let mut it = parts.into_iter();
-    let mut acc = it.next().unwrap_or(SynthChunk {
-        households: Households::default(),
-        persons: Persons::default(),
-    });
+    let mut acc = it.next().unwrap_or(SynthChunk { households: Households::default(), persons: Persons::default() });
     for p in it {
         let offset = acc.households.len() as u32;
         let (h, x) = (&mut acc.households, p.households);
@@ -731,53 +665,30 @@ mod tests {
     fn profiles_load_and_sum_to_the_national_figures() {
         let p = village_profiles_2561().unwrap();
         assert_eq!(p.len(), 84_090);
-        assert_eq!(
-            p.iter().map(|v| v.households as u64).sum::<u64>(),
-            12_935_866
-        );
+        assert_eq!(p.iter().map(|v| v.households as u64).sum::<u64>(), 12_935_866);
         assert_eq!(p.iter().map(|v| v.members as u64).sum::<u64>(), 36_647_817);
         assert_eq!(p.iter().map(|v| v.poor_val as u64).sum::<u64>(), 1_032_987);
     }
 
     #[test]
     fn deterministic_and_exact_counts() {
-        let opts = SynthOptions {
-            households: 3_000,
-            seed: 7,
-            provinces: vec![11, 57],
-            ..Default::default()
-        };
+        let opts = SynthOptions { households: 3_000, seed: 7, provinces: vec![11, 57], ..Default::default() };
         let a = Synthesizer::new(opts.clone()).unwrap().generate();
         let b = Synthesizer::new(opts).unwrap().generate();
         assert_eq!(a.households.len(), 3_000);
         assert_eq!(a.households.id, b.households.id);
         assert_eq!(a.persons.citizen_id, b.persons.citizen_id);
         assert_eq!(a.persons.statuses, b.persons.statuses);
-        assert!(
-            a.households
-                .village
-                .iter()
-                .all(|v| [11, 57].contains(&v.province_number()))
-        );
+        assert!(a.households.village.iter().all(|v| [11, 57].contains(&v.province_number())));
         let sum: u64 = a.households.members.iter().map(|&m| m as u64).sum();
         assert_eq!(sum, a.persons.len() as u64);
     }
 
     #[test]
     fn ids_are_valid_and_unique() {
-        let s = Synthesizer::new(SynthOptions {
-            households: 20_000,
-            seed: 1,
-            ..Default::default()
-        })
-        .unwrap()
-        .generate();
-        let mut ids: Vec<u64> = s
-            .persons
-            .citizen_id
-            .iter()
-            .map(|c| c.unwrap().as_u64())
-            .collect();
+        let s =
+            Synthesizer::new(SynthOptions { households: 20_000, seed: 1, ..Default::default() }).unwrap().generate();
+        let mut ids: Vec<u64> = s.persons.citizen_id.iter().map(|c| c.unwrap().as_u64()).collect();
         for id in &ids {
             assert!(CitizenId::from_u64(*id).is_ok());
         }

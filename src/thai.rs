@@ -12,15 +12,7 @@ pub fn fold_digits(s: &str) -> Cow<'_, str> {
         return Cow::Borrowed(s);
     }
     Cow::Owned(
-        s.chars()
-            .map(|c| {
-                if is_thai_digit(c) {
-                    char::from(b'0' + (c as u32 - 0x0E50) as u8)
-                } else {
-                    c
-                }
-            })
-            .collect(),
+        s.chars().map(|c| if is_thai_digit(c) { char::from(b'0' + (c as u32 - 0x0E50) as u8) } else { c }).collect(),
     )
 }
 
@@ -70,21 +62,13 @@ impl PartialDate {
 
     /// Days since 1970-01-01 (for complete dates; unknown parts count as the 1st).
     pub fn days_since_epoch(&self) -> i32 {
-        days_from_civil(
-            self.year as i32,
-            self.month.max(1) as u32,
-            self.day.max(1) as u32,
-        )
+        days_from_civil(self.year as i32, self.month.max(1) as u32, self.day.max(1) as u32)
     }
 
     /// The date `days` after 1970-01-01.
     pub fn from_days_since_epoch(days: i32) -> Self {
         let (y, m, d) = civil_from_days(days);
-        PartialDate {
-            year: y as u16,
-            month: m as u8,
-            day: d as u8,
-        }
+        PartialDate { year: y as u16, month: m as u8, day: d as u8 }
     }
 }
 
@@ -146,11 +130,7 @@ fn civil_from_days(z: i32) -> (i32, u32, u32) {
 /// assert_eq!(be_to_ce(2483, 6), 1940);
 /// ```
 pub fn be_to_ce(be_year: u16, month: u8) -> u16 {
-    if be_year <= 2483 && (1..=3).contains(&month) {
-        be_year - 542
-    } else {
-        be_year - 543
-    }
+    if be_year <= 2483 && (1..=3).contains(&month) { be_year - 542 } else { be_year - 543 }
 }
 
 /// Converts a common-era year (with its month, 0 if unknown) to the Buddhist Era: the inverse of
@@ -162,11 +142,7 @@ pub fn be_to_ce(be_year: u16, month: u8) -> u16 {
 /// assert_eq!(be_to_ce(ce_to_be(1938, 2), 2), 1938);
 /// ```
 pub fn ce_to_be(ce_year: u16, month: u8) -> u16 {
-    if ce_year <= 1941 && (1..=3).contains(&month) {
-        ce_year + 542
-    } else {
-        ce_year + 543
-    }
+    if ce_year <= 1941 && (1..=3).contains(&month) { ce_year + 542 } else { ce_year + 543 }
 }
 
 /// Converts a year that may be BE or CE to CE: 2400 and later are read as BE, 1800–2200 as CE.
@@ -257,22 +233,10 @@ fn build(year: u32, month: u8, day: u8) -> Option<PartialDate> {
     }
     let year = normalize_year(year, month)?;
     if month == 0 {
-        return if day == 0 {
-            Some(PartialDate {
-                year,
-                month: 0,
-                day: 0,
-            })
-        } else {
-            None
-        };
+        return if day == 0 { Some(PartialDate { year, month: 0, day: 0 }) } else { None };
     }
     if day == 0 {
-        return Some(PartialDate {
-            year,
-            month,
-            day: 0,
-        });
+        return Some(PartialDate { year, month, day: 0 });
     }
     PartialDate::ymd(year, month, day)
 }
@@ -299,47 +263,15 @@ mod tests {
 
     #[test]
     fn formats() {
-        let d = PartialDate {
-            year: 1987,
-            month: 3,
-            day: 15,
-        };
-        for s in [
-            "1987-03-15",
-            "15/3/1987",
-            "15-03-2530",
-            "25300315",
-            "15.03.2530",
-            "15 มีนาคม 2530",
-            "1987-03-15T00:00:00",
-        ] {
+        let d = PartialDate { year: 1987, month: 3, day: 15 };
+        for s in
+            ["1987-03-15", "15/3/1987", "15-03-2530", "25300315", "15.03.2530", "15 มีนาคม 2530", "1987-03-15T00:00:00"]
+        {
             assert_eq!(parse_date(s), Some(d), "{s}");
         }
-        assert_eq!(
-            parse_date("03/2530"),
-            Some(PartialDate {
-                year: 1987,
-                month: 3,
-                day: 0
-            })
-        );
-        assert_eq!(
-            parse_date("2530"),
-            Some(PartialDate {
-                year: 1987,
-                month: 0,
-                day: 0
-            })
-        );
-        for bad in [
-            "",
-            "abc",
-            "32/01/2530",
-            "29/02/2530",
-            "15/13/2530",
-            "15/03/3100",
-            "1/1/99",
-        ] {
+        assert_eq!(parse_date("03/2530"), Some(PartialDate { year: 1987, month: 3, day: 0 }));
+        assert_eq!(parse_date("2530"), Some(PartialDate { year: 1987, month: 0, day: 0 }));
+        for bad in ["", "abc", "32/01/2530", "29/02/2530", "15/13/2530", "15/03/3100", "1/1/99"] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
@@ -355,69 +287,23 @@ mod tests {
 
     #[test]
     fn leap_day_in_be() {
-        assert_eq!(
-            parse_date("29/02/2531"),
-            Some(PartialDate {
-                year: 1988,
-                month: 2,
-                day: 29
-            })
-        );
+        assert_eq!(parse_date("29/02/2531"), Some(PartialDate { year: 1988, month: 2, day: 29 }));
         assert_eq!(parse_date("29/02/2530"), None);
     }
 
     #[test]
     fn ages() {
-        let on = PartialDate {
-            year: 2017,
-            month: 3,
-            day: 31,
-        };
-        assert_eq!(
-            PartialDate {
-                year: 1987,
-                month: 3,
-                day: 31
-            }
-            .age_on(on),
-            30
-        );
-        assert_eq!(
-            PartialDate {
-                year: 1987,
-                month: 4,
-                day: 1
-            }
-            .age_on(on),
-            29
-        );
-        assert_eq!(
-            PartialDate {
-                year: 1987,
-                month: 0,
-                day: 0
-            }
-            .age_on(on),
-            29
-        );
+        let on = PartialDate { year: 2017, month: 3, day: 31 };
+        assert_eq!(PartialDate { year: 1987, month: 3, day: 31 }.age_on(on), 30);
+        assert_eq!(PartialDate { year: 1987, month: 4, day: 1 }.age_on(on), 29);
+        assert_eq!(PartialDate { year: 1987, month: 0, day: 0 }.age_on(on), 29);
     }
 
     #[test]
     fn epoch_days_round_trip() {
         for days in [-30_000, -1, 0, 1, 365, 10_957, 20_000] {
-            assert_eq!(
-                PartialDate::from_days_since_epoch(days).days_since_epoch(),
-                days
-            );
+            assert_eq!(PartialDate::from_days_since_epoch(days).days_since_epoch(), days);
         }
-        assert_eq!(
-            PartialDate {
-                year: 2000,
-                month: 1,
-                day: 1
-            }
-            .days_since_epoch(),
-            10_957
-        );
+        assert_eq!(PartialDate { year: 2000, month: 1, day: 1 }.days_since_epoch(), 10_957);
     }
 }

@@ -155,42 +155,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run {
-            dir,
-            out,
-            ingest,
-            output,
-        } => {
+        Command::Run { dir, out, ingest, output } => {
             let households = pick(&dir, "households")?;
             let persons = pick(&dir, "persons")?;
             ingest_cmd(&households, &persons, &out, &ingest, &output)
         }
-        Command::Ingest {
-            households,
-            persons,
-            out,
-            ingest,
-            output,
-        } => ingest_cmd(&households, &persons, &out, &ingest, &output),
-        Command::Synth {
-            households,
-            seed,
-            out,
-            format,
-            provinces,
-            survey_year,
-            quiet,
-        } => synth_cmd(
-            SynthOptions {
-                households,
-                seed,
-                survey_year,
-                provinces,
-            },
-            &out,
-            format,
-            quiet,
-        ),
+        Command::Ingest { households, persons, out, ingest, output } => {
+            ingest_cmd(&households, &persons, &out, &ingest, &output)
+        }
+        Command::Synth { households, seed, out, format, provinces, survey_year, quiet } => {
+            synth_cmd(SynthOptions { households, seed, survey_year, provinces }, &out, format, quiet)
+        }
         Command::Edition { id, overrides } => {
             let mut e = Edition::builtin(&id)?;
             if let Some(p) = overrides {
@@ -217,46 +192,25 @@ fn pick(dir: &Path, stem: &str) -> Result<PathBuf, Error> {
 }
 
 fn options(a: &IngestArgs) -> Result<IngestOptions, Error> {
-    let edition = if Path::new(&a.edition).exists() {
-        Edition::load(&a.edition)?
-    } else {
-        Edition::builtin(&a.edition)?
-    };
+    let edition =
+        if Path::new(&a.edition).exists() { Edition::load(&a.edition)? } else { Edition::builtin(&a.edition)? };
     Ok(IngestOptions {
-        mode: if a.strict {
-            Mode::Strict
-        } else {
-            Mode::Lenient
-        },
+        mode: if a.strict { Mode::Strict } else { Mode::Lenient },
         encoding: match a.encoding {
             EncodingArg::Auto => Encoding::Auto,
             EncodingArg::Utf8 => Encoding::Utf8,
             EncodingArg::Tis620 => Encoding::Tis620,
         },
         edition: Arc::new(edition),
-        area_check: if a.allow_new_villages {
-            AreaCheck::Tambon
-        } else {
-            AreaCheck::Village
-        },
-        one_means: if a.one_means_pass {
-            OneMeans::Pass
-        } else {
-            OneMeans::Fail
-        },
+        area_check: if a.allow_new_villages { AreaCheck::Tambon } else { AreaCheck::Village },
+        one_means: if a.one_means_pass { OneMeans::Pass } else { OneMeans::Fail },
         default_survey_year: a.survey_year,
         sheet: a.sheet.clone(),
         ..IngestOptions::default()
     })
 }
 
-fn ingest_cmd(
-    households: &Path,
-    persons: &Path,
-    out: &Path,
-    a: &IngestArgs,
-    o: &OutputArgs,
-) -> Result<(), Error> {
+fn ingest_cmd(households: &Path, persons: &Path, out: &Path, a: &IngestArgs, o: &OutputArgs) -> Result<(), Error> {
     let opts = options(a)?;
     let t0 = Instant::now();
     let spinner = (!o.quiet && !o.json).then(|| {
@@ -278,8 +232,7 @@ fn ingest_cmd(
     let summary = Summary::of(x);
     let report = serde_json::json!({ "ingest": got.report, "summary": summary, "seconds": t0.elapsed().as_secs_f64() });
     let path = out.join("report.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-        .map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
@@ -296,11 +249,7 @@ fn print_summary(got: &Ingested, s: &Summary, out: &Path, secs: f64) {
             t.input_rows,
             t.accepted,
             t.rejected,
-            if t.reconciles() {
-                ""
-            } else {
-                "  (DOES NOT RECONCILE)"
-            }
+            if t.reconciles() { "" } else { "  (DOES NOT RECONCILE)" }
         );
         for (reason, n) in &t.by_reason {
             println!("    {n:>8}  {}", reason.describe());
@@ -327,11 +276,7 @@ fn print_summary(got: &Ingested, s: &Summary, out: &Path, secs: f64) {
             i.dimension.as_deref().unwrap_or("-"),
             i.households_failing,
             i.households_applicable,
-            if i.households_missing > 0 {
-                format!(", {} missing", i.households_missing)
-            } else {
-                String::new()
-            }
+            if i.households_missing > 0 { format!(", {} missing", i.households_missing) } else { String::new() }
         );
     }
     println!(
@@ -340,12 +285,7 @@ fn print_summary(got: &Ingested, s: &Summary, out: &Path, secs: f64) {
     );
 }
 
-fn synth_cmd(
-    opts: SynthOptions,
-    out: &Path,
-    format: SynthFormat,
-    quiet: bool,
-) -> Result<(), Error> {
+fn synth_cmd(opts: SynthOptions, out: &Path, format: SynthFormat, quiet: bool) -> Result<(), Error> {
     let t0 = Instant::now();
     let s = Synthesizer::new(opts)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -354,37 +294,24 @@ fn synth_cmd(
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} synthesising [{bar:40}] {pos}/{len} persons ({eta})",
-        )
-        .expect("template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{spinner} synthesising [{bar:40}] {pos}/{len} persons ({eta})")
+            .expect("template")
+            .progress_chars("=> "),
     );
     let meta = frame::synthetic_metadata(SYNTHETIC_NOTICE);
     let edition = s.edition().clone();
     let parquet = matches!(format, SynthFormat::Parquet | SynthFormat::Both);
     let csv = matches!(format, SynthFormat::Csv | SynthFormat::Both);
     let mut pq: Option<(frame::ParquetBatches, frame::ParquetBatches)> = None;
-    let mut cw: Option<(
-        std::io::BufWriter<std::fs::File>,
-        std::io::BufWriter<std::fs::File>,
-    )> = None;
+    let mut cw: Option<(std::io::BufWriter<std::fs::File>, std::io::BufWriter<std::fs::File>)> = None;
     for chunk in s.chunks(1 << 20) {
         let mut hh = frame::households_frame(&chunk.households, &edition)?;
         let mut pp = frame::persons_frame(&chunk.persons, &chunk.households.id, &edition)?;
         if parquet {
             if pq.is_none() {
                 pq = Some((
-                    frame::ParquetBatches::create(
-                        &out.join("households.parquet"),
-                        &hh.schema(),
-                        &meta,
-                    )?,
-                    frame::ParquetBatches::create(
-                        &out.join("persons.parquet"),
-                        &pp.schema(),
-                        &meta,
-                    )?,
+                    frame::ParquetBatches::create(&out.join("households.parquet"), &hh.schema(), &meta)?,
+                    frame::ParquetBatches::create(&out.join("persons.parquet"), &pp.schema(), &meta)?,
                 ));
             }
             let (a, b) = pq.as_mut().expect("created");
@@ -397,9 +324,7 @@ fn synth_cmd(
                 let open = |name: &str| -> Result<_, Error> {
                     use std::io::Write;
                     let p = out.join(name);
-                    let mut f = std::io::BufWriter::new(
-                        std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?,
-                    );
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?);
                     writeln!(f, "# {SYNTHETIC_NOTICE}").map_err(|e| Error::io(&p, e))?;
                     Ok(f)
                 };
@@ -420,11 +345,7 @@ fn synth_cmd(
     let readme = out.join("README.txt");
     std::fs::write(
         &readme,
-        format!(
-            "{SYNTHETIC_NOTICE}\n\nhouseholds: {}\npersons: {}\n",
-            s.households(),
-            s.persons()
-        ),
+        format!("{SYNTHETIC_NOTICE}\n\nhouseholds: {}\npersons: {}\n", s.households(), s.persons()),
     )
     .map_err(|e| Error::io(&readme, e))?;
     if !quiet {

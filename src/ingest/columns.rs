@@ -52,82 +52,20 @@ pub enum PersonField {
 }
 
 const HOUSEHOLD_ALIASES: &[(HouseholdField, &[&str])] = &[
-    (
-        HouseholdField::HouseholdId,
-        &[
-            "household_id",
-            "hh_id",
-            "hhid",
-            "household",
-            "รหัสครัวเรือน",
-            "เลขที่ครัวเรือน",
-        ],
-    ),
-    (
-        HouseholdField::Village,
-        &[
-            "village_code",
-            "village_id",
-            "village",
-            "vill_code",
-            "รหัสหมู่บ้าน",
-            "หมู่บ้าน",
-        ],
-    ),
-    (
-        HouseholdField::HouseId,
-        &["house_id", "house_code", "รหัสประจำบ้าน", "รหัสบ้าน"],
-    ),
-    (
-        HouseholdField::HouseNo,
-        &[
-            "house_no",
-            "house_number",
-            "address_no",
-            "บ้านเลขที่",
-            "เลขที่บ้าน",
-        ],
-    ),
-    (
-        HouseholdField::SurveyYear,
-        &["survey_year", "bmn_year", "year", "ปีสำรวจ", "ปี", "ปีที่สำรวจ"],
-    ),
-    (
-        HouseholdField::Members,
-        &[
-            "members",
-            "member_count",
-            "housemember_cnt",
-            "จำนวนสมาชิก",
-            "สมาชิก",
-        ],
-    ),
+    (HouseholdField::HouseholdId, &["household_id", "hh_id", "hhid", "household", "รหัสครัวเรือน", "เลขที่ครัวเรือน"]),
+    (HouseholdField::Village, &["village_code", "village_id", "village", "vill_code", "รหัสหมู่บ้าน", "หมู่บ้าน"]),
+    (HouseholdField::HouseId, &["house_id", "house_code", "รหัสประจำบ้าน", "รหัสบ้าน"]),
+    (HouseholdField::HouseNo, &["house_no", "house_number", "address_no", "บ้านเลขที่", "เลขที่บ้าน"]),
+    (HouseholdField::SurveyYear, &["survey_year", "bmn_year", "year", "ปีสำรวจ", "ปี", "ปีที่สำรวจ"]),
+    (HouseholdField::Members, &["members", "member_count", "housemember_cnt", "จำนวนสมาชิก", "สมาชิก"]),
     (
         HouseholdField::IncomePerMember,
-        &[
-            "income_per_member",
-            "income_per_capita",
-            "income",
-            "รายได้เฉลี่ยต่อคนต่อปี",
-            "รายได้ต่อคนต่อปี",
-            "รายได้เฉลี่ย",
-            "รายได้",
-        ],
+        &["income_per_member", "income_per_capita", "income", "รายได้เฉลี่ยต่อคนต่อปี", "รายได้ต่อคนต่อปี", "รายได้เฉลี่ย", "รายได้"],
     ),
 ];
 
 const PERSON_ALIASES: &[(PersonField, &[&str])] = &[
-    (
-        PersonField::HouseholdId,
-        &[
-            "household_id",
-            "hh_id",
-            "hhid",
-            "household",
-            "รหัสครัวเรือน",
-            "เลขที่ครัวเรือน",
-        ],
-    ),
+    (PersonField::HouseholdId, &["household_id", "hh_id", "hhid", "household", "รหัสครัวเรือน", "เลขที่ครัวเรือน"]),
     (
         PersonField::CitizenId,
         &[
@@ -141,73 +79,21 @@ const PERSON_ALIASES: &[(PersonField, &[&str])] = &[
             "เลขบัตรประจำตัวประชาชน",
         ],
     ),
-    (
-        PersonField::Title,
-        &["title", "prefix", "คำนำหน้า", "คำนำหน้าชื่อ"],
-    ),
-    (
-        PersonField::FirstName,
-        &["first_name", "given_name", "name", "fname", "ชื่อ"],
-    ),
-    (
-        PersonField::LastName,
-        &["last_name", "family_name", "surname", "lname", "นามสกุล"],
-    ),
+    (PersonField::Title, &["title", "prefix", "คำนำหน้า", "คำนำหน้าชื่อ"]),
+    (PersonField::FirstName, &["first_name", "given_name", "name", "fname", "ชื่อ"]),
+    (PersonField::LastName, &["last_name", "family_name", "surname", "lname", "นามสกุล"]),
     (PersonField::Sex, &["sex", "gender", "เพศ"]),
-    (
-        PersonField::BirthDate,
-        &[
-            "birth_date",
-            "date_of_birth",
-            "dob",
-            "birthdate",
-            "วันเกิด",
-            "วันเดือนปีเกิด",
-        ],
-    ),
+    (PersonField::BirthDate, &["birth_date", "date_of_birth", "dob", "birthdate", "วันเกิด", "วันเดือนปีเกิด"]),
     (PersonField::Age, &["age", "age_years", "อายุ"]),
-    (
-        PersonField::Relation,
-        &[
-            "relation",
-            "relation_to_head",
-            "relationship",
-            "ความสัมพันธ์",
-            "ความสัมพันธ์กับหัวหน้าครัวเรือน",
-        ],
-    ),
-    (
-        PersonField::Disabled,
-        &[
-            "disabled",
-            "disability",
-            "is_disabled",
-            "พิการ",
-            "ความพิการ",
-            "คนพิการ",
-        ],
-    ),
+    (PersonField::Relation, &["relation", "relation_to_head", "relationship", "ความสัมพันธ์", "ความสัมพันธ์กับหัวหน้าครัวเรือน"]),
+    (PersonField::Disabled, &["disabled", "disability", "is_disabled", "พิการ", "ความพิการ", "คนพิการ"]),
     (
         PersonField::WelfareRegistered,
-        &[
-            "welfare_registered",
-            "mof_reg",
-            "welfare_reg",
-            "ลงทะเบียนสวัสดิการ",
-            "ลงทะเบียนบัตรสวัสดิการแห่งรัฐ",
-            "ลงทะเบียน",
-        ],
+        &["welfare_registered", "mof_reg", "welfare_reg", "ลงทะเบียนสวัสดิการ", "ลงทะเบียนบัตรสวัสดิการแห่งรัฐ", "ลงทะเบียน"],
     ),
     (
         PersonField::WelfareValidated,
-        &[
-            "welfare_validated",
-            "mof_val",
-            "welfare_val",
-            "ผ่านการตรวจสอบ",
-            "ผ่านการตรวจสอบสิทธิ์",
-            "บัตรสวัสดิการแห่งรัฐ",
-        ],
+        &["welfare_validated", "mof_val", "welfare_val", "ผ่านการตรวจสอบ", "ผ่านการตรวจสอบสิทธิ์", "บัตรสวัสดิการแห่งรัฐ"],
     ),
 ];
 
@@ -238,18 +124,8 @@ pub fn indicator_column(edition: &Edition, header: &str) -> Option<usize> {
             return Some(i);
         }
     }
-    for prefix in [
-        "indicator_",
-        "indicator",
-        "ind_",
-        "ind",
-        "bmn_",
-        "bmn",
-        "ตัวชี้วัดที่_",
-        "ตัวชี้วัดที่",
-        "ตัวชี้วัด_",
-        "ตัวชี้วัด",
-    ] {
+    for prefix in ["indicator_", "indicator", "ind_", "ind", "bmn_", "bmn", "ตัวชี้วัดที่_", "ตัวชี้วัดที่", "ตัวชี้วัด_", "ตัวชี้วัด"]
+    {
         if let Some(rest) = h.strip_prefix(prefix) {
             if let Ok(no) = rest.parse::<u16>() {
                 return edition.by_no(no);
@@ -276,10 +152,7 @@ pub struct ColumnMap<F> {
 impl<F: Copy + PartialEq> ColumnMap<F> {
     /// Column position of `field`, if present.
     pub fn get(&self, field: F) -> Option<usize> {
-        self.fields
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|&(_, c)| c)
+        self.fields.iter().find(|(f, _)| *f == field).map(|&(_, c)| c)
     }
 
     /// Bit mask of the indicators present.
@@ -293,29 +166,17 @@ fn map_columns<F: Copy + PartialEq>(
     aliases: &[(F, &[&str])],
     edition: &Edition,
 ) -> Result<ColumnMap<F>, String> {
-    let mut map = ColumnMap {
-        fields: Vec::new(),
-        indicators: Vec::new(),
-        ignored: Vec::new(),
-    };
+    let mut map = ColumnMap { fields: Vec::new(), indicators: Vec::new(), ignored: Vec::new() };
     for (pos, h) in header.iter().enumerate() {
         let n = normalize_header(h);
-        if let Some((field, _)) = aliases
-            .iter()
-            .find(|(_, names)| names.iter().any(|a| normalize_header(a) == n))
-        {
+        if let Some((field, _)) = aliases.iter().find(|(_, names)| names.iter().any(|a| normalize_header(a) == n)) {
             if map.get(*field).is_some() {
-                return Err(format!(
-                    "two columns map to the same field: '{h}' repeats an earlier column"
-                ));
+                return Err(format!("two columns map to the same field: '{h}' repeats an earlier column"));
             }
             map.fields.push((*field, pos));
         } else if let Some(i) = indicator_column(edition, h) {
             if map.indicators.iter().any(|&(j, _)| j == i) {
-                return Err(format!(
-                    "indicator {} appears in two columns ('{h}')",
-                    edition.indicator(i).label()
-                ));
+                return Err(format!("indicator {} appears in two columns ('{h}')", edition.indicator(i).label()));
             }
             map.indicators.push((i, pos));
         } else {
@@ -326,10 +187,7 @@ fn map_columns<F: Copy + PartialEq>(
 }
 
 /// Maps a households header.
-pub fn map_households(
-    header: &[String],
-    edition: &Edition,
-) -> Result<ColumnMap<HouseholdField>, String> {
+pub fn map_households(header: &[String], edition: &Edition) -> Result<ColumnMap<HouseholdField>, String> {
     map_columns(header, HOUSEHOLD_ALIASES, edition)
 }
 
@@ -340,20 +198,12 @@ pub fn map_persons(header: &[String], edition: &Edition) -> Result<ColumnMap<Per
 
 /// The canonical column name of a household field.
 pub fn household_field_name(f: HouseholdField) -> &'static str {
-    HOUSEHOLD_ALIASES
-        .iter()
-        .find(|(g, _)| *g == f)
-        .map(|(_, a)| a[0])
-        .expect("every field has aliases")
+    HOUSEHOLD_ALIASES.iter().find(|(g, _)| *g == f).map(|(_, a)| a[0]).expect("every field has aliases")
 }
 
 /// The canonical column name of a person field.
 pub fn person_field_name(f: PersonField) -> &'static str {
-    PERSON_ALIASES
-        .iter()
-        .find(|(g, _)| *g == f)
-        .map(|(_, a)| a[0])
-        .expect("every field has aliases")
+    PERSON_ALIASES.iter().find(|(g, _)| *g == f).map(|(_, a)| a[0]).expect("every field has aliases")
 }
 
 #[cfg(test)]
@@ -363,29 +213,17 @@ mod tests {
     #[test]
     fn headers_in_thai_and_english() {
         let e = Edition::bmn_2560();
-        let header: Vec<String> = [
-            "\u{FEFF}รหัสครัวเรือน",
-            "Village Code",
-            "บ้านเลขที่",
-            "ปีสำรวจ",
-            "ind_22",
-            "ตัวชี้วัดที่ 8",
-            "tpmap_2.2",
-            "note",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let header: Vec<String> =
+            ["\u{FEFF}รหัสครัวเรือน", "Village Code", "บ้านเลขที่", "ปีสำรวจ", "ind_22", "ตัวชี้วัดที่ 8", "tpmap_2.2", "note"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let m = map_households(&header, &e).unwrap();
         assert_eq!(m.get(HouseholdField::HouseholdId), Some(0));
         assert_eq!(m.get(HouseholdField::Village), Some(1));
         assert_eq!(m.get(HouseholdField::HouseNo), Some(2));
         assert_eq!(m.get(HouseholdField::SurveyYear), Some(3));
-        let nos: Vec<u16> = m
-            .indicators
-            .iter()
-            .map(|&(i, _)| e.indicator(i).no)
-            .collect();
+        let nos: Vec<u16> = m.indicators.iter().map(|&(i, _)| e.indicator(i).no).collect();
         assert_eq!(nos, [22, 8, 9]);
         assert_eq!(m.ignored, ["note"]);
     }
@@ -393,15 +231,9 @@ mod tests {
     #[test]
     fn duplicate_columns_are_an_error() {
         let e = Edition::bmn_2560();
-        let header: Vec<String> = ["household_id", "hh_id"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let header: Vec<String> = ["household_id", "hh_id"].iter().map(|s| s.to_string()).collect();
         assert!(map_households(&header, &e).is_err());
-        let header: Vec<String> = ["ind7", "indicator_7"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let header: Vec<String> = ["ind7", "indicator_7"].iter().map(|s| s.to_string()).collect();
         assert!(map_persons(&header, &e).is_err());
     }
 }

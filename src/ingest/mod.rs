@@ -155,16 +155,8 @@ impl Ingested {
     /// Writes `rejected_households.csv` and `rejected_persons.csv` into `dir` (rows unchanged,
     /// with `_row`, `_line` and `_reasons`).
     pub fn write_rejects(&self, dir: &Path) -> Result<()> {
-        rejects::write_rejects(
-            &dir.join("rejected_households.csv"),
-            &self.household_header,
-            &self.household_rejects,
-        )?;
-        rejects::write_rejects(
-            &dir.join("rejected_persons.csv"),
-            &self.person_header,
-            &self.person_rejects,
-        )
+        rejects::write_rejects(&dir.join("rejected_households.csv"), &self.household_header, &self.household_rejects)?;
+        rejects::write_rejects(&dir.join("rejected_persons.csv"), &self.person_header, &self.person_rejects)
     }
 }
 
@@ -178,35 +170,19 @@ pub enum TableInput<'a> {
 
 /// Reads, validates and links a households file and a persons file.
 pub fn ingest(households: &Path, persons: &Path, opts: &IngestOptions) -> Result<Ingested> {
-    ingest_tables(
-        TableInput::File(households),
-        TableInput::File(persons),
-        opts,
-    )
+    ingest_tables(TableInput::File(households), TableInput::File(persons), opts)
 }
 
 /// Like [`ingest`], for files or frames.
-pub fn ingest_tables(
-    households: TableInput<'_>,
-    persons: TableInput<'_>,
-    opts: &IngestOptions,
-) -> Result<Ingested> {
+pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
     let registry = AreaRegistry::embedded();
     let mut hh_src = Opened::open(households, opts)?;
     let hh_header = hh_src.header().to_vec();
-    let hh_map = columns::map_households(&hh_header, &opts.edition).map_err(|m| Error::Format {
-        file: hh_src.name(),
-        message: m,
-    })?;
-    for (field, name) in [
-        (HF::HouseholdId, "household_id"),
-        (HF::Village, "village_code"),
-    ] {
+    let hh_map = columns::map_households(&hh_header, &opts.edition)
+        .map_err(|m| Error::Format { file: hh_src.name(), message: m })?;
+    for (field, name) in [(HF::HouseholdId, "household_id"), (HF::Village, "village_code")] {
         if hh_map.get(field).is_none() {
-            return Err(Error::Format {
-                file: hh_src.name(),
-                message: format!("required column '{name}' is missing"),
-            });
+            return Err(Error::Format { file: hh_src.name(), message: format!("required column '{name}' is missing") });
         }
     }
     if hh_map.get(HF::SurveyYear).is_none() && opts.default_survey_year.is_none() {
@@ -218,16 +194,13 @@ pub fn ingest_tables(
     let hh_ctx = HouseholdCtx::new(&hh_map, &hh_header, opts, registry);
     let mut hh = HouseholdBuilder::new(hh_ctx.statuses_present);
     let mut hh_rejects = Vec::new();
-    let mut seen_hh: HashSet<u64, IdHash> =
-        HashSet::with_capacity_and_hasher(hh_src.rows_hint(), IdHash::default());
+    let mut seen_hh: HashSet<u64, IdHash> = HashSet::with_capacity_and_hasher(hh_src.rows_hint(), IdHash::default());
     let mut rejected_ids = Vec::new();
     let mut input_rows = 0u64;
     let name = hh_src.name();
     hh_src.for_each(&mut |batch, first_row| {
         input_rows += batch.len() as u64;
-        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut HouseholdBuilder| {
-            hh_ctx.row(b, r, row, out)
-        });
+        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut HouseholdBuilder| hh_ctx.row(b, r, row, out));
         // Duplicates are found in row order, across batches: the first occurrence is kept.
         let mut keep = vec![true; part.len()];
         let mut first_rows: Vec<(usize, Rejection)> = Vec::new();
@@ -242,11 +215,7 @@ pub fn ingest_tables(
                     Rejection {
                         row,
                         line: batch.line(r),
-                        problems: vec![Problem {
-                            column,
-                            reason: Reason::DuplicateHousehold,
-                            detail: None,
-                        }],
+                        problems: vec![Problem { column, reason: Reason::DuplicateHousehold, detail: None }],
                         values: row_values(batch, r, hh_header.len()),
                     },
                 ));
@@ -277,48 +246,27 @@ pub fn ingest_tables(
     count_reasons(&mut hh_report, &hh_rejects);
 
     // Index of accepted households, for persons to find theirs.
-    let mut index: Vec<(u64, u32)> = hh
-        .households
-        .id
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.0, i as u32))
-        .collect();
+    let mut index: Vec<(u64, u32)> = hh.households.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
     index.par_sort_unstable();
     rejected_ids.par_sort_unstable();
 
     let mut p_src = Opened::open(persons, opts)?;
     let p_header = p_src.header().to_vec();
-    let p_map = columns::map_persons(&p_header, &opts.edition).map_err(|m| Error::Format {
-        file: p_src.name(),
-        message: m,
-    })?;
+    let p_map =
+        columns::map_persons(&p_header, &opts.edition).map_err(|m| Error::Format { file: p_src.name(), message: m })?;
     if p_map.get(PF::HouseholdId).is_none() {
-        return Err(Error::Format {
-            file: p_src.name(),
-            message: "required column 'household_id' is missing".into(),
-        });
+        return Err(Error::Format { file: p_src.name(), message: "required column 'household_id' is missing".into() });
     }
-    let p_ctx = PersonCtx::new(
-        &p_map,
-        &p_header,
-        opts,
-        &index,
-        &rejected_ids,
-        &hh.households.survey_year,
-    );
+    let p_ctx = PersonCtx::new(&p_map, &p_header, opts, &index, &rejected_ids, &hh.households.survey_year);
     let mut people = PersonBuilder::new(p_map.indicator_mask());
     let mut p_rejects = Vec::new();
-    let mut seen_ids: HashSet<u64, IdHash> =
-        HashSet::with_capacity_and_hasher(p_src.rows_hint(), IdHash::default());
+    let mut seen_ids: HashSet<u64, IdHash> = HashSet::with_capacity_and_hasher(p_src.rows_hint(), IdHash::default());
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();
     p_src.for_each(&mut |batch, first_row| {
         p_input += batch.len() as u64;
-        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| {
-            p_ctx.row(b, r, row, out)
-        });
+        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| p_ctx.row(b, r, row, out));
         let mut keep = vec![true; part.len()];
         let mut dups = Vec::new();
         for i in 0..part.len() {
@@ -327,17 +275,11 @@ pub fn ingest_tables(
                     keep[i] = false;
                     let row = part.persons.source_row[i];
                     let r = (row - first_row) as usize;
-                    let column = p_header
-                        [p_map.get(PF::CitizenId).expect("an ID implies its column")]
-                    .clone();
+                    let column = p_header[p_map.get(PF::CitizenId).expect("an ID implies its column")].clone();
                     dups.push(Rejection {
                         row,
                         line: batch.line(r),
-                        problems: vec![Problem {
-                            column,
-                            reason: Reason::DuplicatePerson,
-                            detail: None,
-                        }],
+                        problems: vec![Problem { column, reason: Reason::DuplicatePerson, detail: None }],
                         values: row_values(batch, r, p_header.len()),
                     });
                 }
@@ -401,11 +343,7 @@ pub fn ingest_tables(
     let extract = Extract::new(opts.edition.clone(), households, people.persons);
     Ok(Ingested {
         extract,
-        report: IngestReport {
-            households: hh_report,
-            persons: p_report,
-            notes,
-        },
+        report: IngestReport { households: hh_report, persons: p_report, notes },
         household_rejects: hh_rejects,
         person_rejects: p_rejects,
         household_header: hh_header,
@@ -413,17 +351,9 @@ pub fn ingest_tables(
     })
 }
 
-fn describe_columns<F: Copy + PartialEq>(
-    report: &mut TableReport,
-    header: &[String],
-    map: &ColumnMap<F>,
-) {
-    let mut used: Vec<usize> = map
-        .fields
-        .iter()
-        .map(|&(_, c)| c)
-        .chain(map.indicators.iter().map(|&(_, c)| c))
-        .collect();
+fn describe_columns<F: Copy + PartialEq>(report: &mut TableReport, header: &[String], map: &ColumnMap<F>) {
+    let mut used: Vec<usize> =
+        map.fields.iter().map(|&(_, c)| c).chain(map.indicators.iter().map(|&(_, c)| c)).collect();
     used.sort();
     report.columns_used = used.into_iter().map(|c| header[c].clone()).collect();
     report.columns_ignored = map.ignored.clone();
@@ -523,24 +453,15 @@ impl<'a> Opened<'a> {
             TableInput::Frame(df, name) => Ok(Opened::Frame {
                 df,
                 name: name.to_string(),
-                header: df
-                    .get_column_names()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                header: df.get_column_names().iter().map(|s| s.to_string()).collect(),
             }),
             TableInput::File(path) => match Format::from_path(path)? {
-                Format::Csv => Ok(Opened::Csv {
-                    src: source::CsvSource::open(path, opts.encoding)?,
-                    path: path.to_path_buf(),
-                }),
+                Format::Csv => {
+                    Ok(Opened::Csv { src: source::CsvSource::open(path, opts.encoding)?, path: path.to_path_buf() })
+                }
                 Format::Parquet => {
                     let (rows, header) = source::parquet_shape(path)?;
-                    Ok(Opened::Parquet {
-                        path: path.to_path_buf(),
-                        rows,
-                        header,
-                    })
+                    Ok(Opened::Parquet { path: path.to_path_buf(), rows, header })
                 }
                 #[cfg(feature = "xlsx")]
                 Format::Xlsx => Ok(Opened::Xlsx {
@@ -684,24 +605,13 @@ struct RowProblems<'h> {
 
 impl<'h> RowProblems<'h> {
     fn new(header: &'h [String]) -> Self {
-        RowProblems {
-            header,
-            problems: Vec::new(),
-        }
+        RowProblems { header, problems: Vec::new() }
     }
     fn add(&mut self, col: usize, reason: Reason) {
-        self.problems.push(Problem {
-            column: self.header[col].clone(),
-            reason,
-            detail: None,
-        });
+        self.problems.push(Problem { column: self.header[col].clone(), reason, detail: None });
     }
     fn add_named(&mut self, column: &str, reason: Reason) {
-        self.problems.push(Problem {
-            column: column.to_string(),
-            reason,
-            detail: None,
-        });
+        self.problems.push(Problem { column: column.to_string(), reason, detail: None });
     }
     fn check_shape(&mut self, batch: &dyn Batch, r: usize) {
         if let Some(n) = batch.field_count(r) {
@@ -718,12 +628,7 @@ impl<'h> RowProblems<'h> {
         }
     }
     fn into_rejection(self, batch: &dyn Batch, r: usize, row: u64) -> Rejection {
-        Rejection {
-            row,
-            line: batch.line(r),
-            problems: self.problems,
-            values: row_values(batch, r, self.header.len()),
-        }
+        Rejection { row, line: batch.line(r), problems: self.problems, values: row_values(batch, r, self.header.len()) }
     }
 }
 
@@ -775,9 +680,7 @@ impl HouseholdBuilder {
         self.households.id.len()
     }
     fn filter(self, keep: &[bool]) -> Self {
-        let idx: Vec<u32> = (0..keep.len() as u32)
-            .filter(|&i| keep[i as usize])
-            .collect();
+        let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
         let h = &self.households;
         fn pick<T: Copy>(v: &[T], idx: &[u32]) -> Vec<T> {
             idx.iter().map(|&i| v[i as usize]).collect()
@@ -835,33 +738,16 @@ struct HouseholdCtx<'a> {
 }
 
 impl<'a> HouseholdCtx<'a> {
-    fn new(
-        map: &'a ColumnMap<HF>,
-        header: &'a [String],
-        opts: &'a IngestOptions,
-        registry: &'a AreaRegistry,
-    ) -> Self {
+    fn new(map: &'a ColumnMap<HF>, header: &'a [String], opts: &'a IngestOptions, registry: &'a AreaRegistry) -> Self {
         let income = map.get(HF::IncomePerMember).and_then(|_| {
             opts.edition
                 .indicators()
                 .iter()
                 .position(|i| i.level == Level::Household && i.income_threshold.is_some())
-                .map(|i| {
-                    (
-                        i,
-                        opts.edition.indicator(i).income_threshold.expect("checked"),
-                    )
-                })
+                .map(|i| (i, opts.edition.indicator(i).income_threshold.expect("checked")))
         });
         let statuses_present = map.indicator_mask() | income.map_or(0, |(i, _)| 1u64 << i);
-        HouseholdCtx {
-            header,
-            map,
-            opts,
-            registry,
-            income,
-            statuses_present,
-        }
+        HouseholdCtx { header, map, opts, registry, income, statuses_present }
     }
 
     fn row(&self, b: &dyn Batch, r: usize, row: u64, out: &mut HouseholdBuilder) {
@@ -966,8 +852,7 @@ impl<'a> HouseholdCtx<'a> {
             }),
             None => None,
         };
-        let (mut fail, mut na, mut missing) =
-            read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
+        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
 
         if !pr.problems.is_empty() {
             if let Some(id) = id {
@@ -986,11 +871,7 @@ impl<'a> HouseholdCtx<'a> {
             out.notes.income_status_derived += 1;
             na &= !bit;
             missing &= !bit;
-            if derived_fail {
-                fail |= bit
-            } else {
-                fail &= !bit
-            }
+            if derived_fail { fail |= bit } else { fail &= !bit }
         }
         let h = &mut out.households;
         h.id.push(id.expect("no problems"));
@@ -1029,14 +910,8 @@ impl PersonBuilder {
         self.persons.household.len()
     }
     fn filter(self, keep: &[bool]) -> Self {
-        let idx: Vec<u32> = (0..keep.len() as u32)
-            .filter(|&i| keep[i as usize])
-            .collect();
-        PersonBuilder {
-            persons: self.persons.take(&idx),
-            rejects: self.rejects,
-            notes: self.notes,
-        }
+        let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
+        PersonBuilder { persons: self.persons.take(&idx), rejects: self.rejects, notes: self.notes }
     }
 }
 
@@ -1094,16 +969,7 @@ impl<'a> PersonCtx<'a> {
             .map(|&(i, _)| (i, opts.edition.indicator(i).scope))
             .filter(|(_, s)| !matches!(s, Scope::Household | Scope::M3Leaver | Scope::Reported))
             .collect();
-        PersonCtx {
-            header,
-            map,
-            opts,
-            index,
-            rejected_ids,
-            survey_year,
-            scopes,
-            present: map.indicator_mask(),
-        }
+        PersonCtx { header, map, opts, index, rejected_ids, survey_year, scopes, present: map.indicator_mask() }
     }
 
     /// Appends a text cell without allocating for the common case of a string cell.
@@ -1173,13 +1039,10 @@ impl<'a> PersonCtx<'a> {
                 }
             }
         };
-        let sex = m
-            .get(PF::Sex)
-            .map_or(Ok(Sex::Unknown), |c| parse::sex(b.cell(r, c)))
-            .unwrap_or_else(|reason| {
-                pr.add(m.get(PF::Sex).expect("present"), reason);
-                Sex::Unknown
-            });
+        let sex = m.get(PF::Sex).map_or(Ok(Sex::Unknown), |c| parse::sex(b.cell(r, c))).unwrap_or_else(|reason| {
+            pr.add(m.get(PF::Sex).expect("present"), reason);
+            Sex::Unknown
+        });
         let relation = m
             .get(PF::Relation)
             .map_or(Ok(Relation::Unknown), |c| parse::relation(b.cell(r, c)))
@@ -1225,11 +1088,7 @@ impl<'a> PersonCtx<'a> {
         if let (Some(h), Some(bd)) = (household, birth) {
             let be = self.survey_year[h as usize];
             let (month, day) = self.opts.reference_day;
-            let on = PartialDate {
-                year: be - 543,
-                month,
-                day,
-            };
+            let on = PartialDate { year: be - 543, month, day };
             let d = bd.age_on(on);
             let col = m.get(PF::BirthDate).expect("birth implies column");
             if !(0..=120).contains(&d) {
@@ -1243,8 +1102,7 @@ impl<'a> PersonCtx<'a> {
                 derived = true;
             }
         }
-        let (mut fail, mut na, mut missing) =
-            read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
+        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
 
         if !pr.problems.is_empty() {
             out.rejects.push(pr.into_rejection(b, r, row));

@@ -102,11 +102,7 @@ pub fn number(cell: Cell<'_>) -> Result<Option<f64>, Reason> {
         }
         _ => return Err(Reason::BadNumber),
     };
-    if !v.is_finite() || v < 0.0 {
-        Err(Reason::BadNumber)
-    } else {
-        Ok(Some(v))
-    }
+    if !v.is_finite() || v < 0.0 { Err(Reason::BadNumber) } else { Ok(Some(v)) }
 }
 
 /// A non-negative whole number.
@@ -130,9 +126,7 @@ pub fn date(cell: Cell<'_>) -> Result<Option<PartialDate>, Reason> {
         Cell::Null => Ok(None),
         Cell::Date(d) => Ok(Some(PartialDate::from_days_since_epoch(d))),
         Cell::Str(s) => crate::thai::parse_date(s).map(Some).ok_or(Reason::BadDate),
-        Cell::Int(i) => crate::thai::parse_date(&i.to_string())
-            .map(Some)
-            .ok_or(Reason::BadDate),
+        Cell::Int(i) => crate::thai::parse_date(&i.to_string()).map(Some).ok_or(Reason::BadDate),
         _ => Err(Reason::BadDate),
     }
 }
@@ -167,13 +161,7 @@ pub fn sex(cell: Cell<'_>) -> Result<crate::extract::Sex, Reason> {
 /// Relation to the head: a code 1–8 or a Thai or English name.
 pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
     use crate::extract::Relation as R;
-    let code = |n: i64| {
-        R::ALL
-            .get(n as usize)
-            .copied()
-            .filter(|_| (1..=8).contains(&n))
-            .ok_or(Reason::BadRelation)
-    };
+    let code = |n: i64| R::ALL.get(n as usize).copied().filter(|_| (1..=8).contains(&n)).ok_or(Reason::BadRelation);
     match cell {
         Cell::Null => Ok(R::Unknown),
         Cell::Int(n) => code(n),
@@ -198,9 +186,7 @@ pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
                 }
                 "grandchild" | "หลาน" => R::Grandchild,
                 "sibling" | "พี่น้อง" | "พี่" | "น้อง" => R::Sibling,
-                "relative" | "other_relative" | "ญาติ" | "ญาติอื่น" => {
-                    R::OtherRelative
-                }
+                "relative" | "other_relative" | "ญาติ" | "ญาติอื่น" => R::OtherRelative,
                 "non_relative" | "other" | "ผู้อาศัย" | "ผู้อาศัยอื่น" | "ไม่ใช่ญาติ" => {
                     R::NonRelative
                 }
@@ -236,14 +222,8 @@ mod tests {
             assert_eq!(status(c, OneMeans::Fail), Ok(want), "{c:?}");
         }
         assert_eq!(status(Cell::Str("1"), OneMeans::Pass), Ok(Pass));
-        assert_eq!(
-            status(Cell::Str("2"), OneMeans::Fail),
-            Err(Reason::BadStatus)
-        );
-        assert_eq!(
-            status(Cell::Str("ผ่านบ้าง"), OneMeans::Fail),
-            Err(Reason::BadStatus)
-        );
+        assert_eq!(status(Cell::Str("2"), OneMeans::Fail), Err(Reason::BadStatus));
+        assert_eq!(status(Cell::Str("ผ่านบ้าง"), OneMeans::Fail), Err(Reason::BadStatus));
     }
 
     #[test]
@@ -275,14 +255,7 @@ mod tests {
     fn dates() {
         assert_eq!(date(Cell::Str("15/03/2530")).unwrap().unwrap().year, 1987);
         assert_eq!(date(Cell::Int(25300315)).unwrap().unwrap().month, 3);
-        assert_eq!(
-            date(Cell::Date(0)).unwrap(),
-            Some(PartialDate {
-                year: 1970,
-                month: 1,
-                day: 1
-            })
-        );
+        assert_eq!(date(Cell::Date(0)).unwrap(), Some(PartialDate { year: 1970, month: 1, day: 1 }));
         assert_eq!(date(Cell::Str("soon")), Err(Reason::BadDate));
     }
 }

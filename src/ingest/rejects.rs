@@ -208,26 +208,15 @@ impl TableReport {
 pub fn write_rejects(path: &Path, header: &[String], rejects: &[Rejection]) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    let mut head = vec![
-        "_row".to_string(),
-        "_line".to_string(),
-        "_reasons".to_string(),
-    ];
+    let mut head = vec!["_row".to_string(), "_line".to_string(), "_reasons".to_string()];
     head.extend(header.iter().cloned());
     w.write_record(&head)?;
     for r in rejects {
-        let mut rec = vec![
-            r.row.to_string(),
-            r.line.map(|l| l.to_string()).unwrap_or_default(),
-            r.reasons_text(),
-        ];
+        let mut rec = vec![r.row.to_string(), r.line.map(|l| l.to_string()).unwrap_or_default(), r.reasons_text()];
         rec.extend(r.values.iter().cloned());
         rec.resize(head.len(), String::new());
         w.write_record(&rec)?;
     }
-    w.into_inner()
-        .map_err(|e| Error::io(path, e.into_error()))?
-        .flush()
-        .map_err(|e| Error::io(path, e))?;
+    w.into_inner().map_err(|e| Error::io(path, e.into_error()))?.flush().map_err(|e| Error::io(path, e))?;
     Ok(())
 }

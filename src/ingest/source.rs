@@ -83,9 +83,7 @@ impl std::str::FromStr for Encoding {
             "auto" => Ok(Encoding::Auto),
             "utf8" | "utf-8" => Ok(Encoding::Utf8),
             "tis620" | "tis-620" | "windows-874" | "cp874" => Ok(Encoding::Tis620),
-            _ => Err(Error::Parse(format!(
-                "unknown encoding '{s}' (auto, utf-8, tis-620)"
-            ))),
+            _ => Err(Error::Parse(format!("unknown encoding '{s}' (auto, utf-8, tis-620)"))),
         }
     }
 }
@@ -115,11 +113,7 @@ pub enum Format {
 impl Format {
     /// The format named by a file's extension (`.csv`, `.tsv`, `.txt`, `.parquet`, `.pq`, `.xlsx`).
     pub fn from_path(path: &Path) -> Result<Format> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         match ext.as_str() {
             "csv" | "tsv" | "txt" => Ok(Format::Csv),
             "parquet" | "pq" => Ok(Format::Parquet),
@@ -175,20 +169,14 @@ impl CsvSource {
         };
         let first_line = sample.split(|&b| b == b'\n').next().unwrap_or(&[]);
         let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
-        let delimiter = [b',', b'\t', b';', b'|']
-            .into_iter()
-            .max_by_key(|&d| (count(d), d == b','))
-            .unwrap_or(b',');
+        let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(Box::new(buf) as Box<dyn Read + Send>);
         let mut record = csv::ByteRecord::new();
-        if !reader
-            .read_byte_record(&mut record)
-            .map_err(|e| csv_error(path, e))?
-        {
+        if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
             return Err(Error::Format {
                 file: path.display().to_string(),
                 message: "file is empty (no header)".into(),
@@ -200,14 +188,7 @@ impl CsvSource {
             decode_into(f, encoding, &mut s);
             header.push(s);
         }
-        Ok(CsvSource {
-            reader,
-            header,
-            encoding,
-            line_offset,
-            record,
-            done: false,
-        })
+        Ok(CsvSource { reader, header, encoding, line_offset, record, done: false })
     }
 
     /// The next batch of up to `max_rows` records, or `None` at the end.
@@ -225,11 +206,7 @@ impl CsvSource {
             bad: Vec::new(),
         };
         while b.field_counts.len() < max_rows {
-            if !self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| csv_error(path, e))?
-            {
+            if !self.reader.read_byte_record(&mut self.record).map_err(|e| csv_error(path, e))? {
                 self.done = true;
                 break;
             }
@@ -255,20 +232,15 @@ impl CsvSource {
             b.field_counts.push(self.record.len() as u32);
             b.lines.push(line);
         }
-        Ok(if b.field_counts.is_empty() {
-            None
-        } else {
-            Some(b)
-        })
+        Ok(if b.field_counts.is_empty() { None } else { Some(b) })
     }
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
     match e.kind() {
-        csv::ErrorKind::Io(_) => Error::Format {
-            file: path.display().to_string(),
-            message: format!("read error: {e}"),
-        },
+        csv::ErrorKind::Io(_) => {
+            Error::Format { file: path.display().to_string(), message: format!("read error: {e}") }
+        }
         _ => Error::Csv(e),
     }
 }
@@ -319,11 +291,7 @@ impl Batch for CsvBatch {
         let k = row * self.width + col;
         let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
         let s = &self.text[start..self.ends[k] as usize];
-        if s.is_empty() {
-            Cell::Null
-        } else {
-            Cell::Str(s)
-        }
+        if s.is_empty() { Cell::Null } else { Cell::Str(s) }
     }
     fn line(&self, row: usize) -> Option<u64> {
         Some(self.lines[row])
@@ -400,10 +368,7 @@ impl<'a> FrameBatch<'a> {
             };
             cols.push(col);
         }
-        Ok(FrameBatch {
-            cols,
-            rows: df.height(),
-        })
+        Ok(FrameBatch { cols, rows: df.height() })
     }
 }
 
@@ -414,9 +379,7 @@ impl Batch for FrameBatch<'_> {
     fn cell(&self, row: usize, col: usize) -> Cell<'_> {
         match &self.cols[col] {
             Col::Null => Cell::Null,
-            Col::Str(v) => v[row]
-                .filter(|s| !s.is_empty())
-                .map_or(Cell::Null, Cell::Str),
+            Col::Str(v) => v[row].filter(|s| !s.is_empty()).map_or(Cell::Null, Cell::Str),
             Col::Int(v) => v[row].map_or(Cell::Null, Cell::Int),
             Col::Float(v) => v[row].map_or(Cell::Null, Cell::Float),
             Col::Bool(v) => v[row].map_or(Cell::Null, Cell::Bool),
@@ -440,9 +403,7 @@ pub fn parquet_shape(path: &Path) -> Result<(usize, Vec<String>)> {
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them).
 pub fn read_parquet_slice(path: &Path, offset: usize, len: usize) -> Result<DataFrame> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    Ok(ParquetReader::new(file)
-        .with_slice(Some((offset, len)))
-        .finish()?)
+    Ok(ParquetReader::new(file).with_slice(Some((offset, len))).finish()?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,51 +430,29 @@ impl XlsxSheet {
         })?;
         let name = match sheet {
             Some(s) => s.to_string(),
-            None => wb
-                .sheet_names()
-                .first()
-                .cloned()
-                .ok_or_else(|| Error::Format {
-                    file: path.display().to_string(),
-                    message: "workbook has no sheets".into(),
-                })?,
+            None => wb.sheet_names().first().cloned().ok_or_else(|| Error::Format {
+                file: path.display().to_string(),
+                message: "workbook has no sheets".into(),
+            })?,
         };
-        let range = wb.worksheet_range(&name).map_err(|e| Error::Format {
-            file: path.display().to_string(),
-            message: format!("sheet '{name}': {e}"),
-        })?;
+        let range = wb
+            .worksheet_range(&name)
+            .map_err(|e| Error::Format { file: path.display().to_string(), message: format!("sheet '{name}': {e}") })?;
         // Skip leading rows whose first cell starts with '#' (a synthetic-data marker) or that are empty.
         let mut header_row = 0;
         while header_row < range.height() {
-            let first = range
-                .get((header_row, 0))
-                .map(|d| d.to_string())
-                .unwrap_or_default();
-            let empty = (0..range.width()).all(|c| {
-                matches!(
-                    range.get((header_row, c)),
-                    None | Some(calamine::Data::Empty)
-                )
-            });
+            let first = range.get((header_row, 0)).map(|d| d.to_string()).unwrap_or_default();
+            let empty =
+                (0..range.width()).all(|c| matches!(range.get((header_row, c)), None | Some(calamine::Data::Empty)));
             if empty || first.starts_with('#') {
                 header_row += 1;
             } else {
                 break;
             }
         }
-        let header = (0..range.width())
-            .map(|c| {
-                range
-                    .get((header_row, c))
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            })
-            .collect();
-        Ok(XlsxSheet {
-            range,
-            header,
-            header_row,
-        })
+        let header =
+            (0..range.width()).map(|c| range.get((header_row, c)).map(|d| d.to_string()).unwrap_or_default()).collect();
+        Ok(XlsxSheet { range, header, header_row })
     }
 
     /// Data rows.
@@ -523,11 +462,7 @@ impl XlsxSheet {
 
     /// A batch of data rows `start..start+len`.
     pub fn batch(&self, start: usize, len: usize) -> XlsxBatch<'_> {
-        XlsxBatch {
-            sheet: self,
-            start,
-            len,
-        }
+        XlsxBatch { sheet: self, start, len }
     }
 }
 

@@ -6,18 +6,10 @@ use tpmap::ingest::{IngestOptions, Mode, ingest};
 use crate::samples;
 
 fn load(h: &str, p: &str) -> Extract {
-    let opts = IngestOptions {
-        mode: Mode::Strict,
-        ..IngestOptions::default()
-    };
-    let got = ingest(&samples().join(h), &samples().join(p), &opts)
-        .unwrap_or_else(|e| panic!("{h}: {e}"));
+    let opts = IngestOptions { mode: Mode::Strict, ..IngestOptions::default() };
+    let got = ingest(&samples().join(h), &samples().join(p), &opts).unwrap_or_else(|e| panic!("{h}: {e}"));
     assert!(got.report.households.reconciles() && got.report.persons.reconciles());
-    assert_eq!(
-        got.report.households.rejected + got.report.persons.rejected,
-        0,
-        "{h}: clean sample has rejects"
-    );
+    assert_eq!(got.report.households.rejected + got.report.persons.rejected, 0, "{h}: clean sample has rejects");
     got.extract
 }
 
@@ -47,15 +39,8 @@ fn assert_same(a: &Extract, b: &Extract, what: &str) {
     same!(ha.income_per_member, hb.income_per_member, "{what}: income");
     same!(ha.statuses.fail, hb.statuses.fail, "{what}: household fail");
     same!(ha.statuses.na, hb.statuses.na, "{what}: household na");
-    same!(
-        ha.statuses.missing,
-        hb.statuses.missing,
-        "{what}: household missing"
-    );
-    assert_eq!(
-        ha.statuses.present, hb.statuses.present,
-        "{what}: household statuses present"
-    );
+    same!(ha.statuses.missing, hb.statuses.missing, "{what}: household missing");
+    assert_eq!(ha.statuses.present, hb.statuses.present, "{what}: household statuses present");
     let (pa, pb) = (&a.persons, &b.persons);
     same!(pa.household, pb.household, "{what}: person households");
     same!(pa.citizen_id, pb.citizen_id, "{what}: citizen ids");
@@ -67,27 +52,12 @@ fn assert_same(a: &Extract, b: &Extract, what: &str) {
     same!(pa.age, pb.age, "{what}: ages");
     same!(pa.relation, pb.relation, "{what}: relations");
     same!(pa.disabled, pb.disabled, "{what}: disability");
-    same!(
-        pa.welfare_registered,
-        pb.welfare_registered,
-        "{what}: registered"
-    );
-    same!(
-        pa.welfare_validated,
-        pb.welfare_validated,
-        "{what}: validated"
-    );
+    same!(pa.welfare_registered, pb.welfare_registered, "{what}: registered");
+    same!(pa.welfare_validated, pb.welfare_validated, "{what}: validated");
     same!(pa.statuses.fail, pb.statuses.fail, "{what}: person fail");
     same!(pa.statuses.na, pb.statuses.na, "{what}: person na");
-    same!(
-        pa.statuses.missing,
-        pb.statuses.missing,
-        "{what}: person missing"
-    );
-    assert_eq!(
-        pa.statuses.present, pb.statuses.present,
-        "{what}: person statuses present"
-    );
+    same!(pa.statuses.missing, pb.statuses.missing, "{what}: person missing");
+    assert_eq!(pa.statuses.present, pb.statuses.present, "{what}: person statuses present");
 }
 
 #[test]
@@ -95,48 +65,21 @@ fn csv_parquet_xlsx_and_tis620_agree() {
     let csv = load("households.csv", "persons.csv");
     assert_eq!(csv.households.len(), 3_000);
     assert!(csv.persons.len() > 7_000);
-    assert_same(
-        &csv,
-        &load("households.parquet", "persons.parquet"),
-        "parquet",
-    );
-    assert_same(
-        &csv,
-        &load("xlsx/households.xlsx", "xlsx/persons.xlsx"),
-        "xlsx",
-    );
+    assert_same(&csv, &load("households.parquet", "persons.parquet"), "parquet");
+    assert_same(&csv, &load("xlsx/households.xlsx", "xlsx/persons.xlsx"), "xlsx");
     // Thai headers, BE dates in Thai digits, Thai status words, TIS-620 bytes.
-    assert_same(
-        &csv,
-        &load("tis620/households.csv", "tis620/persons.csv"),
-        "tis-620",
-    );
+    assert_same(&csv, &load("tis620/households.csv", "tis620/persons.csv"), "tis-620");
 }
 
 #[test]
 fn tis620_is_detected_and_can_be_named() {
-    let opts = IngestOptions {
-        encoding: tpmap::ingest::Encoding::Tis620,
-        ..IngestOptions::default()
-    };
-    let got = ingest(
-        &samples().join("tis620/households.csv"),
-        &samples().join("tis620/persons.csv"),
-        &opts,
-    )
-    .unwrap();
+    let opts = IngestOptions { encoding: tpmap::ingest::Encoding::Tis620, ..IngestOptions::default() };
+    let got = ingest(&samples().join("tis620/households.csv"), &samples().join("tis620/persons.csv"), &opts).unwrap();
     assert_eq!(got.report.persons.encoding.as_deref(), Some("tis-620"));
     assert_eq!(got.report.persons.rejected, 0);
     // Read as UTF-8 by mistake, every Thai byte is invalid: rows are rejected, none lost.
-    let opts = IngestOptions {
-        encoding: tpmap::ingest::Encoding::Utf8,
-        ..IngestOptions::default()
-    };
-    let got = ingest(
-        &samples().join("tis620/households.csv"),
-        &samples().join("tis620/persons.csv"),
-        &opts,
-    );
+    let opts = IngestOptions { encoding: tpmap::ingest::Encoding::Utf8, ..IngestOptions::default() };
+    let got = ingest(&samples().join("tis620/households.csv"), &samples().join("tis620/persons.csv"), &opts);
     if let Ok(got) = got {
         assert!(got.report.persons.reconciles());
     }
@@ -145,11 +88,7 @@ fn tis620_is_detected_and_can_be_named() {
 #[test]
 fn synthetic_files_say_so() {
     let md = tpmap::frame::parquet_metadata(&samples().join("persons.parquet")).unwrap();
-    assert!(
-        md.iter()
-            .any(|(k, v)| k == "tpmap.synthetic" && v.as_deref() == Some("true")),
-        "{md:?}"
-    );
+    assert!(md.iter().any(|(k, v)| k == "tpmap.synthetic" && v.as_deref() == Some("true")), "{md:?}");
     for f in ["households.csv", "persons.csv", "dirty/persons.csv"] {
         let text = std::fs::read_to_string(samples().join(f)).unwrap();
         assert!(text.starts_with("# SYNTHETIC DATA"), "{f}");
@@ -178,17 +117,10 @@ fn arrow_record_batches_without_copy() {
     let x = load("households.parquet", "persons.parquet");
     let h = tpmap::frame::households_frame(&x.households, &x.edition).unwrap();
     let batches = tpmap::frame::to_record_batches(&h).unwrap();
-    assert_eq!(
-        batches.iter().map(|b| b.num_rows()).sum::<usize>(),
-        h.height()
-    );
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), h.height());
     let b = &batches[0];
     assert_eq!(b.schema().field(0).name(), "household_id");
-    let ids = b
-        .column(0)
-        .as_any()
-        .downcast_ref::<arrow_array::UInt64Array>()
-        .unwrap();
+    let ids = b.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap();
     assert_eq!(ids.value(0), x.households.id[0].0);
     assert_eq!(ids.len(), b.num_rows());
     // The numeric buffer is polars' own: same address, no copy.

@@ -10,12 +10,7 @@ use crate::{samples, write};
 #[test]
 fn dirty_sample_reconciles() {
     let dir = samples().join("dirty");
-    let got = ingest(
-        &dir.join("households.csv"),
-        &dir.join("persons.csv"),
-        &IngestOptions::default(),
-    )
-    .unwrap();
+    let got = ingest(&dir.join("households.csv"), &dir.join("persons.csv"), &IngestOptions::default()).unwrap();
     let r = &got.report;
     assert!(r.households.reconciles() && r.persons.reconciles());
     assert_eq!(r.households.input_rows, 401);
@@ -23,33 +18,18 @@ fn dirty_sample_reconciles() {
     // Exactly the listed rows are rejected, each with (at least) its listed reason.
     let manifest: Vec<BTreeMap<String, String>> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("defects.json")).unwrap()).unwrap();
-    for (table, rejects) in [
-        ("households", &got.household_rejects),
-        ("persons", &got.person_rejects),
-    ] {
+    for (table, rejects) in [("households", &got.household_rejects), ("persons", &got.person_rejects)] {
         let expected: BTreeMap<u64, String> = manifest
             .iter()
             .filter(|d| d["table"] == table)
             .map(|d| (d["row"].parse().unwrap(), d["reason"].clone()))
             .collect();
         let got_rows: BTreeSet<u64> = rejects.iter().map(|r| r.row).collect();
-        assert_eq!(
-            got_rows,
-            expected.keys().copied().collect(),
-            "{table}: rejected rows"
-        );
+        assert_eq!(got_rows, expected.keys().copied().collect(), "{table}: rejected rows");
         for rej in rejects.iter() {
             let codes: Vec<&str> = rej.problems.iter().map(|p| p.reason.code()).collect();
-            assert!(
-                codes.contains(&expected[&rej.row].as_str()),
-                "{table} row {}: {codes:?}",
-                rej.row
-            );
-            assert_eq!(
-                rej.line,
-                Some(rej.row + 2),
-                "a preamble line and the header come first"
-            );
+            assert!(codes.contains(&expected[&rej.row].as_str()), "{table} row {}: {codes:?}", rej.row);
+            assert_eq!(rej.line, Some(rej.row + 2), "a preamble line and the header come first");
         }
     }
 
@@ -64,10 +44,8 @@ fn dirty_sample_reconciles() {
         .records()
         .map(|r| r.unwrap())
         .collect();
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(out.path().join("rejected_households.csv"))
-        .unwrap();
+    let mut rdr =
+        csv::ReaderBuilder::new().flexible(true).from_path(out.path().join("rejected_households.csv")).unwrap();
     let mut n = 0;
     for rec in rdr.records() {
         let rec = rec.unwrap();
