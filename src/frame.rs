@@ -67,6 +67,20 @@ pub fn households_frame(h: &Households, edition: &Edition) -> Result<DataFrame> 
 /// The persons table as a frame in the extract format; `household_ids[p.household[k]]` is the
 /// household key written for person `k`.
 pub fn persons_frame(p: &Persons, household_ids: &[HouseholdId], edition: &Edition) -> Result<DataFrame> {
+    persons_frame_rows(p, household_ids, edition, 0..p.len())
+}
+
+/// Rows `rows` of the persons table as a frame (for writing large tables in slices).
+pub fn persons_frame_rows(
+    p: &Persons,
+    household_ids: &[HouseholdId],
+    edition: &Edition,
+    rows: std::ops::Range<usize>,
+) -> Result<DataFrame> {
+    if rows != (0..p.len()) {
+        let idx: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
+        return persons_frame_rows(&p.take(&idx), household_ids, edition, 0..idx.len());
+    }
     let complete = p.birth_date.iter().all(|d| d.is_none_or(|d| d.is_complete()));
     let birth = if complete {
         Column::new(
@@ -108,6 +122,27 @@ pub fn persons_frame(p: &Persons, household_ids: &[HouseholdId], edition: &Editi
         }
     }
     Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Writes the persons table to Parquet one slice of rows at a time, so that only a slice is ever
+/// held twice in memory.
+pub fn write_persons_parquet(
+    p: &Persons,
+    household_ids: &[HouseholdId],
+    edition: &Edition,
+    path: &Path,
+    metadata: &[(String, String)],
+) -> Result<()> {
+    const SLICE: usize = 1 << 20;
+    let mut writer: Option<ParquetBatches> = None;
+    for start in (0..p.len().max(1)).step_by(SLICE) {
+        let df = persons_frame_rows(p, household_ids, edition, start..(start + SLICE).min(p.len()))?;
+        if writer.is_none() {
+            writer = Some(ParquetBatches::create(path, &df.schema(), metadata)?);
+        }
+        writer.as_mut().expect("created").write(&df)?;
+    }
+    writer.expect("at least one slice").finish()
 }
 
 /// Key/value metadata that marks a file as synthetic.

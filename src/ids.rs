@@ -59,8 +59,11 @@ pub fn check_digit(first12: &[u8; 12]) -> u8 {
 /// assert_eq!(id.to_string(), "1-xxxx-xxxxx-x2-1"); // never the whole number
 /// assert!("1234567890122".parse::<CitizenId>().is_err());
 /// ```
+///
+/// Stored as a `NonZeroU64` (an all-zero ID never passes the check), so `Option<CitizenId>` takes
+/// 8 bytes: 290 MB less for the 36.6 M people of a national extract.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CitizenId(u64);
+pub struct CitizenId(std::num::NonZeroU64);
 
 impl CitizenId {
     /// Parses a citizen ID, checking its check digit.
@@ -106,7 +109,11 @@ impl CitizenId {
         if check_digit(&first) != d[12] {
             return Err(IdError::CheckDigit);
         }
-        Ok(CitizenId(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64)))
+        Ok(CitizenId::from_checked(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64)))
+    }
+
+    fn from_checked(v: u64) -> Self {
+        CitizenId(std::num::NonZeroU64::new(v).expect("a valid check digit rules out zero"))
     }
 
     /// Builds an ID from its numeric value, checking the check digit.
@@ -122,7 +129,7 @@ impl CitizenId {
         let mut d = [0u8; 13];
         d[..12].copy_from_slice(first12);
         d[12] = check_digit(first12);
-        CitizenId(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64))
+        CitizenId::from_checked(d.iter().fold(0u64, |acc, &x| acc * 10 + x as u64))
     }
 
     fn split(mut v: u64) -> [u8; 13] {
@@ -136,17 +143,17 @@ impl CitizenId {
 
     /// The 13 digits.
     pub fn digits(&self) -> [u8; 13] {
-        Self::split(self.0)
+        Self::split(self.0.get())
     }
 
     /// The numeric value. This *is* the raw ID: keep it out of logs.
     pub fn as_u64(&self) -> u64 {
-        self.0
+        self.0.get()
     }
 
     /// The full 13-digit string, for outputs that must carry the raw ID. Keep it out of logs.
     pub fn expose(&self) -> String {
-        format!("{:013}", self.0)
+        format!("{:013}", self.0.get())
     }
 
     /// A masked form for messages: first digit and the last two, `1-xxxx-xxxxx-x2-1`.
@@ -320,6 +327,14 @@ mod tests {
     fn errors_do_not_echo_input() {
         let e = "1234567890122".parse::<CitizenId>().unwrap_err().to_string();
         assert!(!e.contains("123456789012"), "{e}");
+    }
+
+    #[test]
+    fn option_is_eight_bytes_and_zero_is_invalid() {
+        assert_eq!(std::mem::size_of::<Option<CitizenId>>(), 8);
+        assert!(CitizenId::parse("0000000000000").is_err());
+        // The check digit of twelve zeros is 1.
+        assert_eq!(check_digit(&[0; 12]), 1);
     }
 
     #[test]

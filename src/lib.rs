@@ -16,6 +16,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod areas;
 pub mod error;
 pub mod extract;
@@ -23,6 +24,9 @@ pub mod frame;
 pub mod ids;
 pub mod indicators;
 pub mod ingest;
+pub mod published;
+pub mod rational;
+pub mod score;
 pub mod summary;
 pub mod synth;
 pub mod thai;

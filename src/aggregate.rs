@@ -1,0 +1,544 @@
+//! Area measures at every level in one pass: headcount ratio H, intensity A, adjusted headcount
+//! M0 = H × A, censored and uncensored headcount ratios, contributions, dimension counts,
+//! vulnerable and severe bands, target poor, and standard errors.
+//!
+//! Every measure is a ratio of sums, so one parallel pass over the units fills sums per leaf area
+//! (village), and every higher level is the sum of its children. With integer unit weights
+//! (households, or household size for people) and not-applicable counted as not deprived, the
+//! sums are integers and H, A and M0 are also given as exact fractions.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::areas::{AreaCode, AreaLevel};
+use crate::error::{Error, Result};
+use crate::rational::Rational;
+use crate::score::{Profiles, Scores, Spec};
+
+/// Areas at several levels: each unit sits in one leaf; each leaf in one group per level.
+#[derive(Clone, Debug)]
+pub struct Hierarchy {
+    /// Level names, coarsest first (the first is usually `country`).
+    pub levels: Vec<String>,
+    /// Group keys per level.
+    pub groups: Vec<Vec<String>>,
+    /// Per level, the group of each leaf.
+    pub leaf_group: Vec<Vec<u32>>,
+    /// Leaf of each unit.
+    pub unit_leaf: Vec<u32>,
+}
+
+impl Hierarchy {
+    /// TPMAP's levels for units in villages: country, province, amphoe, tambon, village.
+    pub fn tpmap(villages: &[AreaCode]) -> Hierarchy {
+        let mut leaves: Vec<AreaCode> = villages.to_vec();
+        leaves.par_sort_unstable();
+        leaves.dedup();
+        let unit_leaf = villages.par_iter().map(|v| leaves.binary_search(v).expect("present") as u32).collect();
+        let levels = [AreaLevel::Province, AreaLevel::Amphoe, AreaLevel::Tambon];
+        let mut names = vec!["country".to_string()];
+        let mut groups = vec![vec!["TH".to_string()]];
+        let mut leaf_group = vec![vec![0u32; leaves.len()]];
+        for level in levels {
+            let keys: Vec<AreaCode> = leaves.iter().map(|v| v.at(level).unwrap_or(*v)).collect();
+            let mut uniq = keys.clone();
+            uniq.dedup();
+            leaf_group.push(keys.iter().map(|k| uniq.binary_search(k).expect("present") as u32).collect());
+            groups.push(uniq.iter().map(|c| c.to_string()).collect());
+            names.push(level.name().to_string());
+        }
+        names.push("village".to_string());
+        groups.push(leaves.iter().map(|c| c.to_string()).collect());
+        leaf_group.push((0..leaves.len() as u32).collect());
+        Hierarchy { levels: names, groups, leaf_group, unit_leaf }
+    }
+
+    /// Levels from key columns: `keys[l][u]` is unit `u`'s key at level `l` (coarsest first).
+    /// A `country` level covering everything is added first.
+    pub fn from_keys(level_names: Vec<String>, keys: Vec<Vec<String>>) -> Result<Hierarchy> {
+        let n = keys.first().map_or(0, |k| k.len());
+        if level_names.len() != keys.len() || keys.iter().any(|k| k.len() != n) {
+            return Err(Error::Config("area key columns must have one value per unit".into()));
+        }
+        // Leaves are distinct full key paths.
+        let mut leaf_of: HashMap<Vec<&str>, u32> = HashMap::new();
+        let mut leaf_paths: Vec<Vec<&str>> = Vec::new();
+        let mut unit_leaf = Vec::with_capacity(n);
+        for u in 0..n {
+            let path: Vec<&str> = keys.iter().map(|k| k[u].as_str()).collect();
+            let next = leaf_paths.len() as u32;
+            let id = *leaf_of.entry(path.clone()).or_insert_with(|| {
+                leaf_paths.push(path);
+                next
+            });
+            unit_leaf.push(id);
+        }
+        let mut levels = vec!["country".to_string()];
+        let mut groups = vec![vec!["all".to_string()]];
+        let mut leaf_group = vec![vec![0u32; leaf_paths.len()]];
+        for (l, name) in level_names.into_iter().enumerate() {
+            // A group at level l is the path prefix up to l (so equal names under different parents differ).
+            let mut idx: HashMap<Vec<&str>, u32> = HashMap::new();
+            let mut names = Vec::new();
+            let lg = leaf_paths
+                .iter()
+                .map(|p| {
+                    let prefix = p[..=l].to_vec();
+                    let next = names.len() as u32;
+                    *idx.entry(prefix.clone()).or_insert_with(|| {
+                        names.push(prefix.join("/"));
+                        next
+                    })
+                })
+                .collect();
+            levels.push(name);
+            groups.push(names);
+            leaf_group.push(lg);
+        }
+        Ok(Hierarchy { levels, groups, leaf_group, unit_leaf })
+    }
+
+    /// Number of leaves.
+    pub fn leaves(&self) -> usize {
+        self.leaf_group.first().map_or(0, |g| g.len())
+    }
+}
+
+/// Options for [`measures`].
+#[derive(Clone, Debug)]
+pub struct AggregateOptions {
+    /// Lower bound of the "vulnerable" band: units not poor with a score of at least this (OPHI
+    /// uses 20%, with k = 33.3%).
+    pub vulnerable: Rational,
+    /// Scores at or above this are "severe" (OPHI uses 50%).
+    pub severe: Rational,
+    /// Poisson-bootstrap replicates (0 = none) and their seed.
+    pub bootstrap: (usize, u64),
+    /// Per unit: stratum and primary sampling unit, for design-based standard errors.
+    pub design: Option<(Vec<u32>, Vec<u32>)>,
+    /// Per unit: the weight of the unit's target poor (e.g. members with a validated welfare
+    /// card), counted when the unit is poor.
+    pub target: Option<Vec<f64>>,
+}
+
+impl Default for AggregateOptions {
+    fn default() -> Self {
+        AggregateOptions {
+            vulnerable: Rational::new(1, 5),
+            severe: Rational::new(1, 2),
+            bootstrap: (0, 0),
+            design: None,
+            target: None,
+        }
+    }
+}
+
+// Fixed slots of the per-area sums.
+const UNITS: usize = 0;
+const POP: usize = 1;
+const DROPPED: usize = 2;
+const DROPPED_POP: usize = 3;
+const POOR: usize = 4;
+const SCORE: usize = 5;
+const SCORE_SQ: usize = 6;
+const SCORE_NUM: usize = 7;
+const VULNERABLE: usize = 8;
+const SEVERE: usize = 9;
+const POOR_UNITS: usize = 10;
+const TARGET: usize = 11;
+const FIXED: usize = 12;
+
+/// Measures of one area.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AreaMeasures {
+    /// Level name.
+    pub level: String,
+    /// Area key.
+    pub area: String,
+    /// Units counted (not dropped), unweighted.
+    pub units: u64,
+    /// Weighted units (population).
+    pub population: f64,
+    /// Units dropped for missing values.
+    pub dropped: u64,
+    /// Weighted poor.
+    pub poor: f64,
+    /// Weighted target poor (poor and meeting the welfare condition).
+    pub target_poor: f64,
+    /// Headcount ratio.
+    pub h: f64,
+    /// Intensity among the poor.
+    pub a: f64,
+    /// Adjusted headcount ratio.
+    pub m0: f64,
+    /// H, A and M0 as exact fractions, when the sums are integers.
+    pub exact: Option<[String; 3]>,
+    /// Standard errors of H and M0 (simple analytic, as if a simple random sample of units).
+    pub se_analytic: [f64; 2],
+    /// Bootstrap standard errors of H and M0, when asked for.
+    pub se_bootstrap: Option<[f64; 2]>,
+    /// Design-based (linearised) standard errors of H and M0, when a design was given.
+    pub se_design: Option<[f64; 2]>,
+    /// Per indicator (spec order): uncensored headcount ratio.
+    pub uncensored: Vec<f64>,
+    /// Per indicator: censored headcount ratio (deprived and poor).
+    pub censored: Vec<f64>,
+    /// Per indicator: percentage contribution to M0.
+    pub contribution: Vec<f64>,
+    /// Per dimension: percentage contribution to M0.
+    pub dimension_contribution: Vec<f64>,
+    /// Per dimension: weighted poor deprived in it.
+    pub dimension_poor: Vec<f64>,
+    /// Per dimension: weighted target poor deprived in it.
+    pub dimension_target: Vec<f64>,
+    /// Weighted units in the vulnerable band.
+    pub vulnerable: f64,
+    /// Weighted units with severe deprivation.
+    pub severe: f64,
+}
+
+/// All levels' measures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Measures {
+    /// The spec measured.
+    pub spec: Spec,
+    /// Level names, coarsest first.
+    pub levels: Vec<String>,
+    /// One row per level and area, levels in order.
+    pub rows: Vec<AreaMeasures>,
+}
+
+struct Layout {
+    items: usize,
+    dims: usize,
+    stride: usize,
+}
+
+impl Layout {
+    fn unc(&self, i: usize) -> usize {
+        FIXED + i
+    }
+    fn cen(&self, i: usize) -> usize {
+        FIXED + self.items + i
+    }
+    fn dim_poor(&self, d: usize) -> usize {
+        FIXED + 2 * self.items + d
+    }
+    fn dim_target(&self, d: usize) -> usize {
+        FIXED + 2 * self.items + self.dims + d
+    }
+}
+
+fn poisson1(seed: u64, unit: u64, rep: u64) -> f64 {
+    // Poisson(1) by inversion of one hashed uniform: each replicate weight depends only on (seed,
+    // unit, replicate), so the bootstrap runs in the same single parallel pass.
+    let mut x = seed ^ unit.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ rep.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+    const CDF: [f64; 8] =
+        [0.367_879_44, 0.735_758_88, 0.919_698_6, 0.981_011_84, 0.996_340_15, 0.999_405_8, 0.999_916_75, 0.999_989_75];
+    CDF.iter().position(|&c| u < c).unwrap_or(8) as f64
+}
+
+/// Computes the measures of `spec` for every area of `h` in one pass over the units.
+pub fn measures(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: &AggregateOptions) -> Result<Measures> {
+    let n = p.len();
+    if s.poor.len() != n || h.unit_leaf.len() != n {
+        return Err(Error::Config("profiles, scores and areas must have one entry per unit".into()));
+    }
+    let lay = Layout {
+        items: spec.items.len(),
+        dims: spec.dimensions.len(),
+        stride: FIXED + 2 * spec.items.len() + 2 * spec.dimensions.len(),
+    };
+    let leaves = h.leaves();
+    let dim_masks: Vec<u64> = (0..lay.dims).map(|d| spec.dimension_mask(d)).collect();
+    let den = s.denominator as u128;
+    let band = |u: usize, r: Rational| -> bool {
+        match &s.score_num {
+            Some(num) => num[u] as u128 * r.den() >= r.num() * den,
+            None => s.score[u] >= r.to_f64(),
+        }
+    };
+    let (reps, seed) = opts.bootstrap;
+    let integral = p.weight.iter().all(|w| w.fract() == 0.0 && *w >= 0.0);
+
+    // One pass: per-thread sums per leaf, then added together.
+    let zero = || (vec![0f64; leaves * lay.stride], vec![0f64; leaves * reps * 3]);
+    let (sums, boot) = (0..n)
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .fold(zero, |(mut acc, mut boot), u| {
+            let leaf = h.unit_leaf[u] as usize;
+            let a = &mut acc[leaf * lay.stride..(leaf + 1) * lay.stride];
+            let w = p.weight[u];
+            if s.dropped[u] {
+                a[DROPPED] += 1.0;
+                a[DROPPED_POP] += w;
+                return (acc, boot);
+            }
+            a[UNITS] += 1.0;
+            a[POP] += w;
+            let d = s.deprived[u];
+            for (i, it) in spec.items.iter().enumerate() {
+                if d >> it.bit & 1 == 1 {
+                    a[lay.unc(i)] += w;
+                }
+            }
+            let poor = s.poor[u];
+            let c = if poor { s.score[u] } else { 0.0 };
+            if poor {
+                let t = opts.target.as_ref().map_or(w, |t| t[u]);
+                a[POOR] += w;
+                a[POOR_UNITS] += 1.0;
+                a[SCORE] += w * c;
+                a[SCORE_SQ] += w * c * c;
+                a[TARGET] += t;
+                if let Some(num) = &s.score_num {
+                    a[SCORE_NUM] += w * num[u] as f64;
+                }
+                for (i, it) in spec.items.iter().enumerate() {
+                    if d >> it.bit & 1 == 1 {
+                        a[lay.cen(i)] += w;
+                    }
+                }
+                for (di, m) in dim_masks.iter().enumerate() {
+                    if d & m != 0 {
+                        a[lay.dim_poor(di)] += w;
+                        a[lay.dim_target(di)] += t;
+                    }
+                }
+            }
+            if band(u, opts.severe) {
+                a[SEVERE] += w;
+            }
+            // Vulnerable: not poor, but with a score of at least `vulnerable`.
+            if !poor && band(u, opts.vulnerable) {
+                a[VULNERABLE] += w;
+            }
+            for r in 0..reps {
+                let m = poisson1(seed, u as u64, r as u64) * w;
+                let b = &mut boot[(leaf * reps + r) * 3..(leaf * reps + r) * 3 + 3];
+                b[0] += m;
+                if poor {
+                    b[1] += m;
+                    b[2] += m * c;
+                }
+            }
+            (acc, boot)
+        })
+        .reduce(zero, |(mut a, mut b), (x, y)| {
+            a.iter_mut().zip(&x).for_each(|(p, q)| *p += q);
+            b.iter_mut().zip(&y).for_each(|(p, q)| *p += q);
+            (a, b)
+        });
+
+    // Design-based standard errors: sums per (leaf, stratum, PSU).
+    let design_sums: Option<HashMap<(u32, u32, u32), [f64; 3]>> = opts.design.as_ref().map(|(strata, psu)| {
+        let mut m: HashMap<(u32, u32, u32), [f64; 3]> = HashMap::new();
+        for u in 0..n {
+            if s.dropped[u] {
+                continue;
+            }
+            let e = m.entry((h.unit_leaf[u], strata[u], psu[u])).or_default();
+            let w = p.weight[u];
+            e[0] += w;
+            if s.poor[u] {
+                e[1] += w;
+                e[2] += w * s.score[u];
+            }
+        }
+        m
+    });
+
+    let mut rows = Vec::new();
+    for (l, level) in h.levels.iter().enumerate() {
+        let g = h.groups[l].len();
+        let mut agg = vec![0f64; g * lay.stride];
+        let mut bagg = vec![0f64; g * reps * 3];
+        for leaf in 0..leaves {
+            let gi = h.leaf_group[l][leaf] as usize;
+            for k in 0..lay.stride {
+                agg[gi * lay.stride + k] += sums[leaf * lay.stride + k];
+            }
+            for k in 0..reps * 3 {
+                bagg[gi * reps * 3 + k] += boot[leaf * reps * 3 + k];
+            }
+        }
+        let design: Option<Vec<[f64; 2]>> = design_sums.as_ref().map(|m| {
+            let mut per: Vec<HashMap<(u32, u32), [f64; 3]>> = vec![HashMap::new(); g];
+            for (&(leaf, st, psu), v) in m {
+                let e = per[h.leaf_group[l][leaf as usize] as usize].entry((st, psu)).or_default();
+                (0..3).for_each(|k| e[k] += v[k]);
+            }
+            per.iter().map(linearized_se).collect()
+        });
+        for gi in 0..g {
+            let a = &agg[gi * lay.stride..(gi + 1) * lay.stride];
+            let pop = a[POP];
+            let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+            let hh = ratio(a[POOR], pop);
+            let m0 = ratio(a[SCORE], pop);
+            let aa = ratio(a[SCORE], a[POOR]);
+            let exact = (integral && s.score_num.is_some() && a[SCORE_NUM] < 9.0e15 && pop > 0.0).then(|| {
+                let (q, pp, sn) = (a[POOR] as u128, pop as u128, a[SCORE_NUM] as u128);
+                let frac = |x: u128, y: u128| if y == 0 { "0".to_string() } else { Rational::new(x, y).to_string() };
+                [frac(q, pp), frac(sn, q * den), frac(sn, pp * den)]
+            });
+            let units = a[UNITS];
+            let mean_sq = ratio(a[SCORE_SQ], pop);
+            let se_analytic = if units > 0.0 {
+                [(hh * (1.0 - hh) / units).sqrt(), ((mean_sq - m0 * m0).max(0.0) / units).sqrt()]
+            } else {
+                [0.0; 2]
+            };
+            let se_bootstrap = (reps > 1).then(|| {
+                let (mut hs, mut ms) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+                for r in 0..reps {
+                    let b = &bagg[(gi * reps + r) * 3..(gi * reps + r) * 3 + 3];
+                    hs.push(ratio(b[1], b[0]));
+                    ms.push(ratio(b[2], b[0]));
+                }
+                [sd(&hs), sd(&ms)]
+            });
+            let contribution: Vec<f64> = spec
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| if m0 > 0.0 { 100.0 * it.weight.to_f64() * ratio(a[lay.cen(i)], pop) / m0 } else { 0.0 })
+                .collect();
+            let dimension_contribution = (0..lay.dims)
+                .map(|d| spec.items.iter().zip(&contribution).filter(|(it, _)| it.dimension == d).map(|(_, c)| c).sum())
+                .collect();
+            rows.push(AreaMeasures {
+                level: level.clone(),
+                area: h.groups[l][gi].clone(),
+                units: units as u64,
+                population: pop,
+                dropped: a[DROPPED] as u64,
+                poor: a[POOR],
+                target_poor: a[TARGET],
+                h: hh,
+                a: aa,
+                m0,
+                exact,
+                se_analytic,
+                se_bootstrap,
+                se_design: design.as_ref().map(|d| d[gi]),
+                uncensored: (0..lay.items).map(|i| ratio(a[lay.unc(i)], pop)).collect(),
+                censored: (0..lay.items).map(|i| ratio(a[lay.cen(i)], pop)).collect(),
+                contribution,
+                dimension_contribution,
+                dimension_poor: (0..lay.dims).map(|d| a[lay.dim_poor(d)]).collect(),
+                dimension_target: (0..lay.dims).map(|d| a[lay.dim_target(d)]).collect(),
+                vulnerable: a[VULNERABLE],
+                severe: a[SEVERE],
+            });
+        }
+    }
+    Ok(Measures { spec: spec.clone(), levels: h.levels.clone(), rows })
+}
+
+fn sd(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
+/// Taylor-linearised standard errors of H = poor/pop and M0 = score/pop from PSU totals within
+/// strata (with-replacement PSU sampling; a stratum with one PSU contributes nothing).
+fn linearized_se(psus: &HashMap<(u32, u32), [f64; 3]>) -> [f64; 2] {
+    let total: [f64; 3] = psus.values().fold([0.0; 3], |t, v| [t[0] + v[0], t[1] + v[1], t[2] + v[2]]);
+    if total[0] <= 0.0 {
+        return [0.0; 2];
+    }
+    let mut by_stratum: HashMap<u32, Vec<[f64; 3]>> = HashMap::new();
+    for (&(st, _), v) in psus {
+        by_stratum.entry(st).or_default().push(*v);
+    }
+    let mut out = [0.0; 2];
+    for (k, y) in [1usize, 2].into_iter().enumerate() {
+        let r = total[y] / total[0];
+        let mut var = 0.0;
+        for list in by_stratum.values() {
+            let nh = list.len() as f64;
+            if nh < 2.0 {
+                continue;
+            }
+            let z: Vec<f64> = list.iter().map(|v| (v[y] - r * v[0]) / total[0]).collect();
+            let mean = z.iter().sum::<f64>() / nh;
+            var += nh / (nh - 1.0) * z.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>();
+        }
+        out[k] = var.sqrt();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::score::{Cutoff, score};
+
+    fn af() -> (Profiles, Spec) {
+        let fail = vec![0b0000, 0b1010, 0b1111, 0b0010];
+        let p = Profiles::from_masks(fail, vec![0; 4], vec![0; 4], vec![1.0; 4], 0b1111);
+        let spec = Spec::from_weights(
+            (0..4).map(|i| (i, format!("d{i}"), format!("x{i}"), Rational::new(1, 4))).collect(),
+            Cutoff::K(Rational::new(1, 2)),
+        )
+        .unwrap();
+        (p, spec)
+    }
+
+    #[test]
+    fn alkire_foster_worked_example() {
+        let (p, spec) = af();
+        let s = score(&p, &spec).unwrap();
+        let h = Hierarchy::from_keys(vec!["group".into()], vec![vec!["a".into(), "a".into(), "b".into(), "b".into()]])
+            .unwrap();
+        let m = measures(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap();
+        let all = &m.rows[0];
+        assert_eq!(all.exact.as_ref().unwrap(), &["1/2".to_string(), "3/4".to_string(), "3/8".to_string()]);
+        assert_eq!((all.h, all.a, all.m0), (0.5, 0.75, 0.375));
+        // Censored headcounts: dimension 0 only person 3; dimension 1 persons 2 and 3.
+        assert_eq!(all.censored, [0.25, 0.5, 0.25, 0.5]);
+        assert_eq!(all.uncensored, [0.25, 0.75, 0.25, 0.5]);
+        let total: f64 = all.contribution.iter().sum();
+        assert!((total - 100.0).abs() < 1e-9);
+        // Subgroups: a = persons 1, 2 (M0 = 2/8), b = persons 3, 4 (M0 = 4/8); 1/2·2/8 + 1/2·4/8 = 3/8.
+        assert_eq!(m.rows[1].exact.as_ref().unwrap()[2], "1/4");
+        assert_eq!(m.rows[2].exact.as_ref().unwrap()[2], "1/2");
+    }
+
+    #[test]
+    fn tpmap_hierarchy_levels() {
+        let v: Vec<AreaCode> = ["1101100101", "1101100201", "1102100101"].iter().map(|s| s.parse().unwrap()).collect();
+        let h = Hierarchy::tpmap(&v);
+        assert_eq!(h.levels, ["country", "province", "amphoe", "tambon", "village"]);
+        assert_eq!(h.groups[1], ["11"]);
+        assert_eq!(h.groups[2], ["1101", "1102"]);
+        assert_eq!(h.groups[3], ["110110", "110210"]);
+        assert_eq!(h.groups[4].len(), 3);
+    }
+
+    #[test]
+    fn design_se_matches_a_hand_computation() {
+        // Two strata with two PSUs each; ratio of poor to population.
+        let mut m = HashMap::new();
+        m.insert((0, 0), [10.0, 2.0, 0.5]);
+        m.insert((0, 1), [10.0, 4.0, 1.0]);
+        m.insert((1, 2), [20.0, 4.0, 1.0]);
+        m.insert((1, 3), [20.0, 6.0, 2.0]);
+        let se = linearized_se(&m);
+        let r: f64 = 16.0 / 60.0;
+        let z = |y: f64, x: f64| (y - r * x) / 60.0;
+        let s0 = [z(2.0, 10.0), z(4.0, 10.0)];
+        let s1 = [z(4.0, 20.0), z(6.0, 20.0)];
+        let v = |s: [f64; 2]| 2.0 * ((s[0] - (s[0] + s[1]) / 2.0).powi(2) + (s[1] - (s[0] + s[1]) / 2.0).powi(2));
+        assert!((se[0] - (v(s0) + v(s1)).sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,545 @@
+//! Deprivation profiles and identification: TPMAP's rule exactly, and the Alkire–Foster counting
+//! approach with exact weights and cutoff.
+//!
+//! ```
+//! use tpmap::rational::Rational;
+//! use tpmap::score::{Cutoff, Profiles, Spec, score};
+//! // Alkire & Foster (2011), 4 people × 4 equally weighted dimensions; k = 2 of 4.
+//! let fail = vec![0b0000, 0b1010, 0b1111, 0b0010]; // deprivations in dimensions 0..4
+//! let p = Profiles::from_masks(fail.clone(), vec![0; 4], vec![0; 4], vec![1.0; 4], 0b1111);
+//! let spec = Spec::from_weights(
+//!     (0..4).map(|i| (i, format!("d{i}"), format!("x{i}"), Rational::new(1, 4))).collect(),
+//!     Cutoff::K(Rational::new(1, 2)),
+//! ).unwrap();
+//! let s = score(&p, &spec).unwrap();
+//! assert_eq!(s.poor, [false, true, true, false]);
+//! ```
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::extract::Extract;
+use crate::indicators::{Dimension, Edition};
+use crate::rational::{Rational, lcm};
+
+/// Units (households, or people carrying their household's profile) × indicators, as masks over
+/// the edition's indicator bits, with a weight per unit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profiles {
+    /// Deprived (failing) indicators per unit.
+    pub fail: Vec<u64>,
+    /// Not-applicable indicators per unit.
+    pub na: Vec<u64>,
+    /// Missing indicators per unit.
+    pub missing: Vec<u64>,
+    /// Indicators reported at all.
+    pub present: u64,
+    /// Weight of each unit: 1 per household, household size for people, or a sampling weight.
+    pub weight: Vec<f64>,
+}
+
+/// What each unit stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Households, each counted once.
+    #[default]
+    Households,
+    /// People: each household counts with its members, who all carry its profile.
+    People,
+}
+
+impl Profiles {
+    /// Profiles from masks (for callers with their own deprivation matrix).
+    pub fn from_masks(fail: Vec<u64>, na: Vec<u64>, missing: Vec<u64>, weight: Vec<f64>, present: u64) -> Profiles {
+        Profiles { fail, na, missing, present, weight }
+    }
+
+    /// Number of units.
+    pub fn len(&self) -> usize {
+        self.fail.len()
+    }
+
+    /// True when there are no units.
+    pub fn is_empty(&self) -> bool {
+        self.fail.is_empty()
+    }
+
+    /// Household profiles of an extract: each indicator's status rolled up from the household's
+    /// own status and its members'.
+    ///
+    /// Per indicator: **fail** if the household or any member fails; else **missing** if any
+    /// status is missing; else **pass** if any member (or the household) passes; else **not
+    /// applicable** (no member in scope). Indicators in neither table are not `present`.
+    pub fn of_households(x: &Extract, unit: Unit) -> Profiles {
+        let h = &x.households;
+        let (hs, ps) = (&h.statuses, &x.persons.statuses);
+        let present = hs.present | ps.present;
+        let n = h.len();
+        let (mut fail, mut na, mut missing) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+        use rayon::prelude::*;
+        fail.par_iter_mut().zip(na.par_iter_mut()).zip(missing.par_iter_mut()).enumerate().with_min_len(4096).for_each(
+            |(i, ((f, a), m))| {
+                let (mut mf, mut mm, mut mp) = (0u64, 0u64, 0u64);
+                for k in x.members(i) {
+                    mf |= ps.fail[k] & !ps.na[k] & !ps.missing[k];
+                    mm |= ps.missing[k];
+                    mp |= ps.present & !ps.fail[k] & !ps.na[k] & !ps.missing[k];
+                }
+                let hf = hs.fail[i] & !hs.na[i] & !hs.missing[i];
+                let hm = hs.missing[i];
+                let hp = hs.present & !hs.fail[i] & !hs.na[i] & !hs.missing[i];
+                let ff = mf | hf;
+                let mi = (mm | hm) & !ff;
+                let pa = (mp | hp) & !ff & !mi;
+                *f = ff;
+                *m = mi;
+                *a = present & !(ff | mi | pa);
+            },
+        );
+        let weight = match unit {
+            Unit::Households => vec![1.0; n],
+            Unit::People => h.members.iter().map(|&m| m as f64).collect(),
+        };
+        Profiles { fail, na, missing, present, weight }
+    }
+}
+
+/// Poverty cutoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cutoff {
+    /// Poor when deprived in any indicator (TPMAP's rule; AF with k at the smallest weight).
+    Union,
+    /// Poor when deprived in every indicator (AF with k = 1).
+    Intersection,
+    /// Poor when the deprivation score is at least `k` (0 < k ≤ 1), compared exactly.
+    K(Rational),
+}
+
+/// How not-applicable indicators count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NaPolicy {
+    /// Not deprived (OPHI's convention).
+    #[default]
+    NotDeprived,
+    /// The indicator's weight moves to the applicable indicators of its dimension; a dimension
+    /// with no applicable indicator contributes nothing.
+    Reweight,
+}
+
+/// How missing values count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// The unit is left out of every measure (and counted as dropped).
+    #[default]
+    Drop,
+    /// Missing counts as deprived.
+    Deprived,
+    /// Missing counts as not deprived.
+    NotDeprived,
+}
+
+/// One indicator of a measure.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpecItem {
+    /// Bit of the indicator in the profiles' masks.
+    pub bit: usize,
+    /// Position of its dimension in [`Spec::dimensions`].
+    pub dimension: usize,
+    /// Label for outputs.
+    pub label: String,
+    /// Weight (the weights of a spec sum to 1).
+    pub weight: Rational,
+}
+
+/// A measure: indicators with dimensions and exact weights, a cutoff, and the policies.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Spec {
+    /// Dimension names, in order.
+    pub dimensions: Vec<String>,
+    /// Indicators.
+    pub items: Vec<SpecItem>,
+    /// The cutoff.
+    pub cutoff: Cutoff,
+    /// Not-applicable policy.
+    pub na: NaPolicy,
+    /// Missing policy.
+    pub missing: MissingPolicy,
+    /// True when the given weights did not sum to 1 and were divided by their sum.
+    pub normalized: bool,
+}
+
+impl Spec {
+    /// A spec from `(bit, dimension, label, weight)`; weights that do not sum to 1 are divided by
+    /// their sum (exactly), and `normalized` says so.
+    pub fn from_weights(items: Vec<(usize, String, String, Rational)>, cutoff: Cutoff) -> Result<Spec> {
+        if items.is_empty() {
+            return Err(Error::Config("a measure needs at least one indicator".into()));
+        }
+        if let Cutoff::K(k) = cutoff {
+            if k == Rational::ZERO || k > Rational::ONE {
+                return Err(Error::Config(format!("k must be above 0 and at most 1, not {k}")));
+            }
+        }
+        let mut dims: Vec<String> = Vec::new();
+        let mut total = Rational::ZERO;
+        for (bit, _, label, w) in &items {
+            if *bit >= 64 {
+                return Err(Error::Config(format!("indicator {label}: bit {bit} out of range")));
+            }
+            total = total.checked_add(*w).ok_or_else(|| Error::Config("weights overflow".into()))?;
+        }
+        if total == Rational::ZERO {
+            return Err(Error::Config("weights sum to zero".into()));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (bit, dim, label, w) in items {
+            if out.iter().any(|i: &SpecItem| i.bit == bit) {
+                return Err(Error::Config(format!("indicator {label} listed twice")));
+            }
+            let d = dims.iter().position(|x| *x == dim).unwrap_or_else(|| {
+                dims.push(dim.clone());
+                dims.len() - 1
+            });
+            let weight = w.checked_div(total).ok_or_else(|| Error::Config("weights overflow".into()))?;
+            out.push(SpecItem { bit, dimension: d, label, weight });
+        }
+        Ok(Spec {
+            dimensions: dims,
+            items: out,
+            cutoff,
+            na: NaPolicy::default(),
+            missing: MissingPolicy::default(),
+            normalized: total != Rational::ONE,
+        })
+    }
+
+    /// Nested equal weights: each dimension gets an equal share, split equally among its
+    /// indicators (the indicators at `selection`, grouped by their edition dimension).
+    pub fn nested_equal(edition: &Edition, selection: &[usize], cutoff: Cutoff) -> Result<Spec> {
+        let dims: Vec<Dimension> = {
+            let mut d: Vec<Dimension> = selection.iter().filter_map(|&i| edition.indicator(i).dimension).collect();
+            d.sort();
+            d.dedup();
+            d
+        };
+        let mut items = Vec::new();
+        for &i in selection {
+            let ind = edition.indicator(i);
+            let d =
+                ind.dimension.ok_or_else(|| Error::Config(format!("indicator {} has no dimension", ind.label())))?;
+            let in_dim = selection.iter().filter(|&&j| edition.indicator(j).dimension == Some(d)).count() as u128;
+            items.push((i, d.name().to_string(), ind.label(), Rational::new(1, dims.len() as u128 * in_dim)));
+        }
+        // Keep dimensions in TPMAP's order.
+        items.sort_by_key(|(i, d, _, _)| (d.parse::<Dimension>().map(|d| d.index()).unwrap_or(9), *i));
+        Spec::from_weights(items, cutoff)
+    }
+
+    /// TPMAP's rule: poor when deprived in any TPMAP indicator of the dimensions switched on in
+    /// `mask` (health, living, education, income, access — TPMAP's `11111`).
+    pub fn tpmap(edition: &Edition, mask: [bool; 5]) -> Result<Spec> {
+        let sel = edition
+            .selection("tpmap")
+            .ok_or_else(|| Error::Config(format!("edition {} has no 'tpmap' selection", edition.id)))?;
+        let chosen: Vec<usize> =
+            sel.iter().copied().filter(|&i| edition.indicator(i).dimension.is_some_and(|d| mask[d.index()])).collect();
+        Spec::nested_equal(edition, &chosen, Cutoff::Union)
+    }
+
+    /// Bit mask of the spec's indicators.
+    pub fn mask(&self) -> u64 {
+        self.items.iter().fold(0, |m, i| m | (1u64 << i.bit))
+    }
+
+    /// Bit mask of the indicators of dimension `d`.
+    pub fn dimension_mask(&self, d: usize) -> u64 {
+        self.items.iter().filter(|i| i.dimension == d).fold(0, |m, i| m | (1u64 << i.bit))
+    }
+
+    /// The common denominator of the weights, and each weight as an integer over it.
+    pub fn integer_weights(&self) -> Option<(u64, Vec<u64>)> {
+        let mut d = 1u128;
+        for i in &self.items {
+            d = lcm(d, i.weight.den())?;
+        }
+        let d64 = u64::try_from(d).ok()?;
+        let w = self
+            .items
+            .iter()
+            .map(|i| u64::try_from(i.weight.num() * (d / i.weight.den())).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some((d64, w))
+    }
+}
+
+/// Identification results, one entry per unit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scores {
+    /// Deprivation score (as a float, for sums and standard errors).
+    pub score: Vec<f64>,
+    /// Score numerator over [`Self::denominator`], when scores are integers over one denominator
+    /// (not-applicable counted as not deprived): the exact score.
+    pub score_num: Option<Vec<u64>>,
+    /// The common denominator of `score_num`.
+    pub denominator: u64,
+    /// Poor, decided exactly.
+    pub poor: Vec<bool>,
+    /// Left out under [`MissingPolicy::Drop`].
+    pub dropped: Vec<bool>,
+    /// Deprived indicators that count (after the missing policy), per unit.
+    pub deprived: Vec<u64>,
+}
+
+impl Scores {
+    /// Number of dropped units.
+    pub fn dropped_count(&self) -> usize {
+        self.dropped.iter().filter(|&&d| d).count()
+    }
+}
+
+/// Scores every unit and decides who is poor, exactly.
+pub fn score(p: &Profiles, spec: &Spec) -> Result<Scores> {
+    let mask = spec.mask();
+    if p.present & mask != mask {
+        let absent: Vec<&str> =
+            spec.items.iter().filter(|i| p.present & (1 << i.bit) == 0).map(|i| i.label.as_str()).collect();
+        return Err(Error::Config(format!("indicators not in the data: {}", absent.join(", "))));
+    }
+    let n = p.len();
+    let mut out = Scores {
+        score: vec![0.0; n],
+        score_num: None,
+        denominator: 1,
+        poor: vec![false; n],
+        dropped: vec![false; n],
+        deprived: vec![0; n],
+    };
+    let deprived_of = |u: usize| -> (u64, bool) {
+        let miss = p.missing[u] & mask;
+        match spec.missing {
+            MissingPolicy::Drop if miss != 0 => (0, true),
+            MissingPolicy::Deprived => ((p.fail[u] | miss) & mask, false),
+            _ => (p.fail[u] & mask & !miss, false),
+        }
+    };
+    use rayon::prelude::*;
+    match (spec.na, spec.integer_weights()) {
+        (NaPolicy::NotDeprived, Some((den, w))) => {
+            // Integer scores over one denominator: exact and fast.
+            let bits: Vec<usize> = spec.items.iter().map(|i| i.bit).collect();
+            let mut wb = [0u64; 64];
+            for (b, w) in bits.iter().zip(&w) {
+                wb[*b] = *w;
+            }
+            let mut nums = vec![0u64; n];
+            let poor_of = |num: u64| match spec.cutoff {
+                Cutoff::Union => num > 0,
+                Cutoff::Intersection => num == den,
+                Cutoff::K(k) => num as u128 * k.den() >= k.num() * den as u128,
+            };
+            (
+                nums.par_iter_mut(),
+                out.poor.par_iter_mut(),
+                out.dropped.par_iter_mut(),
+                out.deprived.par_iter_mut(),
+                out.score.par_iter_mut(),
+            )
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(4096)
+                .for_each(|(u, (num, poor, dropped, dep, sc))| {
+                    let (d, drop) = deprived_of(u);
+                    *dropped = drop;
+                    *dep = d;
+                    let mut bits = d;
+                    let mut s = 0u64;
+                    while bits != 0 {
+                        s += wb[bits.trailing_zeros() as usize];
+                        bits &= bits - 1;
+                    }
+                    *num = s;
+                    *sc = s as f64 / den as f64;
+                    *poor = !drop && poor_of(s);
+                });
+            out.score_num = Some(nums);
+            out.denominator = den;
+        }
+        _ => {
+            // Rational scores: NA weight moves within its dimension (or the weights do not fit a
+            // 64-bit common denominator).
+            let dims = spec.dimensions.len();
+            let dim_items: Vec<Vec<&SpecItem>> =
+                (0..dims).map(|d| spec.items.iter().filter(|i| i.dimension == d).collect()).collect();
+            let dim_weight: Vec<Rational> = dim_items
+                .iter()
+                .map(|items| items.iter().fold(Rational::ZERO, |a, i| a.checked_add(i.weight).expect("weights fit")))
+                .collect();
+            let results: Vec<Result<(f64, bool, bool, u64)>> = (0..n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|u| {
+                    let (d, drop) = deprived_of(u);
+                    let na = p.na[u] & mask;
+                    let mut s = Rational::ZERO;
+                    let mut all = true;
+                    for (di, items) in dim_items.iter().enumerate() {
+                        let (mut applicable, mut failing) = (Rational::ZERO, Rational::ZERO);
+                        for it in items {
+                            let bit = 1u64 << it.bit;
+                            if spec.na == NaPolicy::Reweight && na & bit != 0 {
+                                continue;
+                            }
+                            applicable = applicable.checked_add(it.weight).ok_or_else(overflow)?;
+                            if d & bit != 0 {
+                                failing = failing.checked_add(it.weight).ok_or_else(overflow)?;
+                            } else {
+                                all = false;
+                            }
+                        }
+                        if applicable != Rational::ZERO {
+                            let share = dim_weight[di]
+                                .checked_mul(failing)
+                                .and_then(|x| x.checked_div(applicable))
+                                .ok_or_else(overflow)?;
+                            s = s.checked_add(share).ok_or_else(overflow)?;
+                        }
+                    }
+                    let poor = !drop
+                        && match spec.cutoff {
+                            Cutoff::Union => s > Rational::ZERO,
+                            Cutoff::Intersection => all && s > Rational::ZERO,
+                            Cutoff::K(k) => s >= k,
+                        };
+                    Ok((s.to_f64(), poor, drop, d))
+                })
+                .collect();
+            for (u, r) in results.into_iter().enumerate() {
+                let (s, poor, drop, d) = r?;
+                out.score[u] = s;
+                out.poor[u] = poor;
+                out.dropped[u] = drop;
+                out.deprived[u] = d;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn overflow() -> Error {
+    Error::Config("exact score arithmetic overflowed: use weights with smaller denominators".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn af_example() -> Profiles {
+        // Alkire & Foster (2011): achievements (13.1, 14, 4, 1), (15.2, 7, 5, 0), (12.5, 10, 1, 0),
+        // (20, 11, 3, 1) with cutoffs (13, 12, 3, 1); deprived when below the cutoff.
+        let x = [[13.1, 14.0, 4.0, 1.0], [15.2, 7.0, 5.0, 0.0], [12.5, 10.0, 1.0, 0.0], [20.0, 11.0, 3.0, 1.0]];
+        let z = [13.0, 12.0, 3.0, 1.0];
+        let fail = x.iter().map(|r| (0..4).filter(|&j| r[j] < z[j]).fold(0u64, |m, j| m | 1 << j)).collect();
+        Profiles::from_masks(fail, vec![0; 4], vec![0; 4], vec![1.0; 4], 0b1111)
+    }
+
+    fn equal4(cutoff: Cutoff) -> Spec {
+        Spec::from_weights((0..4).map(|i| (i, format!("d{i}"), format!("x{i}"), Rational::new(1, 4))).collect(), cutoff)
+            .unwrap()
+    }
+
+    #[test]
+    fn alkire_foster_identification() {
+        let s = score(&af_example(), &equal4(Cutoff::K(Rational::new(1, 2)))).unwrap();
+        assert_eq!(s.poor, [false, true, true, false]);
+        assert_eq!(s.score_num.as_ref().unwrap(), &[0, 2, 4, 1]);
+        assert_eq!(s.denominator, 4);
+        let union = score(&af_example(), &equal4(Cutoff::Union)).unwrap();
+        assert_eq!(union.poor, [false, true, true, true]);
+        let inter = score(&af_example(), &equal4(Cutoff::Intersection)).unwrap();
+        assert_eq!(inter.poor, [false, false, true, false]);
+    }
+
+    #[test]
+    fn score_exactly_at_k_is_poor() {
+        let e = Edition::bmn_2560();
+        let spec = Spec::tpmap(&e, [true; 5]).unwrap();
+        let all = spec.mask();
+        // Deprived in all 17 nested-weight indicators: the score is exactly 1, while the float sum
+        // of the weights is 0.9999999999999999 and would miss k = 1.
+        let float: f64 = spec.items.iter().map(|i| i.weight.to_f64()).sum();
+        assert!(float < 1.0, "{float}");
+        let mut at_one = spec.clone();
+        at_one.cutoff = Cutoff::K(Rational::ONE);
+        let p = Profiles::from_masks(vec![all, all & !1], vec![0; 2], vec![0; 2], vec![1.0; 2], u64::MAX);
+        assert_eq!(score(&p, &at_one).unwrap().poor, [true, false]);
+        // Health (4 × 1/20) plus one access indicator (1/10) is exactly 3/10.
+        let mut k = spec.clone();
+        k.cutoff = Cutoff::K(Rational::new(3, 10));
+        let health = spec.dimension_mask(0);
+        let access_one = 1u64 << e.by_code("5.1").unwrap();
+        let p = Profiles::from_masks(vec![health | access_one, health], vec![0; 2], vec![0; 2], vec![1.0; 2], u64::MAX);
+        let s = score(&p, &k).unwrap();
+        assert_eq!(s.poor, [true, false]);
+        assert_eq!((s.score_num.as_ref().unwrap()[0], s.denominator), (18, 60));
+    }
+
+    #[test]
+    fn policies() {
+        let p = Profiles::from_masks(
+            vec![0b0001, 0b0001, 0b0000],
+            vec![0b0010, 0, 0],
+            vec![0, 0b0100, 0],
+            vec![1.0; 3],
+            0b1111,
+        );
+        // Two dimensions: {0,1} and {2,3}, equal weights 1/4.
+        let items = vec![
+            (0, "a".into(), "x0".into(), Rational::new(1, 4)),
+            (1, "a".into(), "x1".into(), Rational::new(1, 4)),
+            (2, "b".into(), "x2".into(), Rational::new(1, 4)),
+            (3, "b".into(), "x3".into(), Rational::new(1, 4)),
+        ];
+        let mut spec = Spec::from_weights(items, Cutoff::K(Rational::new(1, 2))).unwrap();
+        let s = score(&p, &spec).unwrap();
+        assert_eq!(s.dropped, [false, true, false]);
+        assert_eq!(s.poor, [false, false, false]);
+        spec.na = NaPolicy::Reweight;
+        let s = score(&p, &spec).unwrap();
+        // Unit 0: x1 not applicable, so x0 carries dimension a's full 1/2: poor at k = 1/2.
+        assert_eq!(s.poor, [true, false, false]);
+        assert_eq!(s.score[0], 0.5);
+        spec.missing = MissingPolicy::Deprived;
+        spec.na = NaPolicy::NotDeprived;
+        let s = score(&p, &spec).unwrap();
+        assert_eq!(s.poor, [false, true, false]);
+        assert!(s.dropped.iter().all(|d| !d));
+    }
+
+    #[test]
+    fn weights_are_normalised_and_checked() {
+        let items =
+            vec![(0, "a".into(), "x".into(), Rational::new(1, 1)), (1, "b".into(), "y".into(), Rational::new(3, 1))];
+        let s = Spec::from_weights(items, Cutoff::Union).unwrap();
+        assert!(s.normalized);
+        assert_eq!(s.items[1].weight, Rational::new(3, 4));
+        assert!(Spec::from_weights(vec![], Cutoff::Union).is_err());
+        let one = vec![(0, "a".into(), "x".into(), Rational::ONE)];
+        assert!(Spec::from_weights(one.clone(), Cutoff::K(Rational::ZERO)).is_err());
+        assert!(Spec::from_weights(one, Cutoff::K(Rational::new(3, 2))).is_err());
+    }
+
+    #[test]
+    fn tpmap_spec_has_17_indicators_in_five_dimensions() {
+        let e = Edition::bmn_2560();
+        let s = Spec::tpmap(&e, [true; 5]).unwrap();
+        assert_eq!(s.items.len(), 17);
+        assert_eq!(s.dimensions, ["health", "living", "education", "income", "access"]);
+        assert_eq!(s.integer_weights().unwrap().0, 60);
+        let only_income = Spec::tpmap(&e, [false, false, false, true, false]).unwrap();
+        assert_eq!(only_income.items.len(), 3);
+    }
+}

@@ -1,0 +1,67 @@
+//! TPMAP's public files: the real 2561 tables reconcile, and our own output round-trips.
+
+use std::path::PathBuf;
+
+use tpmap::ingest::{IngestOptions, ingest};
+use tpmap::published::{Level, Published, Welfare, tables_from_extract};
+
+use crate::samples;
+
+/// The real TPMAP 2561 tables: `$TPMAP_2561_DIR`, or `../shared/data/tpmap-2561` beside the repository.
+fn tables_2561() -> PathBuf {
+    let dir = std::env::var_os("TPMAP_2561_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpmap-2561"));
+    assert!(dir.is_dir(), "the TPMAP 2561 tables are needed at {} (or set TPMAP_2561_DIR)", dir.display());
+    dir
+}
+
+#[test]
+fn real_2561_tables_reconcile_exactly() {
+    let p = Published::read_dir(&tables_2561(), "61", "11111").unwrap();
+    assert_eq!(p.common[&Level::Village].rows.len(), 84_090);
+    assert_eq!(p.poor[&Level::Province].rows.len(), 76);
+    let country = &p.common[&Level::Country].rows[""];
+    assert_eq!(country[1], Some(36_647_817.0)); // HOUSEMEMBER_CNT
+    let r = p.reconcile();
+    assert!(r.values_compared > 500_000, "{}", r.values_compared);
+    assert!(r.mismatches.is_empty(), "{} mismatches, first: {:?}", r.mismatches.len(), r.mismatches.first());
+}
+
+#[test]
+fn our_tables_round_trip_and_reconcile() {
+    let got =
+        ingest(&samples().join("households.parquet"), &samples().join("persons.parquet"), &IngestOptions::default())
+            .unwrap();
+    let x = &got.extract;
+    let p = tables_from_extract(x, 2561, [true; 5], Welfare::Validated).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = p.write_dir(dir.path()).unwrap();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for want in [
+        "61_country_common.csv",
+        "61_country_11111.csv",
+        "61_province_11111.csv",
+        "61_40_amphur_common.csv",
+        "61_95_village_11111.csv",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    let back = Published::read_dir(dir.path(), "61", "11111").unwrap();
+    assert_eq!(back.common, p.common);
+    assert_eq!(back.poor, p.poor);
+    assert!(back.reconcile().mismatches.is_empty());
+    // Country counts agree with the extract.
+    let c = &back.common[&Level::Country].rows[""];
+    assert_eq!(c[0], Some(x.households.len() as f64));
+    let people: f64 = x.households.members.iter().map(|&m| m as f64).sum();
+    assert_eq!(c[1], Some(people));
+    // Target poor never exceed poor people; poor people never exceed members.
+    let q = &back.poor[&Level::Country].rows[""];
+    assert!(q[3].unwrap() <= q[1].unwrap() && q[1].unwrap() <= people);
+    // With no welfare condition, target poor = poor people.
+    let none = tables_from_extract(x, 2567, [true; 5], Welfare::None).unwrap();
+    let q2 = &none.poor[&Level::Country].rows[""];
+    assert_eq!(q2[3], q2[1]);
+    assert_eq!(none.year, "67");
+}
