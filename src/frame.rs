@@ -153,10 +153,17 @@ pub fn synthetic_metadata(description: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// Our Parquet writer: zstd, 256 k-row groups, min/max and null-count statistics but no distinct
+/// counts (their HyperLogLog sketches cost more than the rest of the write).
+fn writer(file: File) -> ParquetWriter<File> {
+    let stats = StatisticsOptions { distinct_count: false, ..StatisticsOptions::default() };
+    ParquetWriter::new(file).with_row_group_size(Some(1 << 18)).with_statistics(stats)
+}
+
 /// Writes a frame to Parquet (zstd), with file-level key/value metadata.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut w = ParquetWriter::new(file).with_row_group_size(Some(1 << 18));
+    let mut w = writer(file);
     if !metadata.is_empty() {
         w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
     }
@@ -173,7 +180,7 @@ impl ParquetBatches {
     /// Creates the file for frames of `schema`.
     pub fn create(path: &Path, schema: &Schema, metadata: &[(String, String)]) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut w = ParquetWriter::new(file).with_row_group_size(Some(1 << 18));
+        let mut w = writer(file);
         if !metadata.is_empty() {
             w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
         }
@@ -322,4 +329,87 @@ pub fn to_record_batches(df: &DataFrame) -> Result<Vec<arrow_array::RecordBatch>
         out.push(RecordBatch::from(StructArray::from(data)));
     }
     Ok(out)
+}
+
+/// Household scores as a frame: key, village, members, the score (float and exact), poor, target
+/// poor members, and one column per dimension saying whether the household is deprived in it.
+pub fn household_scores_frame(
+    h: &Households,
+    spec: &crate::score::Spec,
+    scores: &crate::score::Scores,
+    target: &[f64],
+) -> Result<DataFrame> {
+    let mut cols = vec![
+        Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>()),
+        Column::new("village_code".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
+        Column::new("members".into(), h.members.clone()),
+        Column::new("score".into(), scores.score.clone()),
+    ];
+    if let Some(num) = &scores.score_num {
+        let d = scores.denominator as u128;
+        cols.push(Column::new(
+            "score_exact".into(),
+            num.iter().map(|&n| crate::rational::Rational::new(n as u128, d).to_string()).collect::<Vec<String>>(),
+        ));
+    }
+    cols.push(Column::new("poor".into(), scores.poor.clone()));
+    cols.push(Column::new("dropped".into(), scores.dropped.clone()));
+    cols.push(Column::new(
+        "target_poor".into(),
+        target.iter().zip(&scores.poor).map(|(t, &p)| if p { *t } else { 0.0 }).collect::<Vec<f64>>(),
+    ));
+    let mut dims = vec![0u8; h.len()];
+    for (d, name) in spec.dimensions.iter().enumerate() {
+        let m = spec.dimension_mask(d);
+        let v: Vec<bool> = scores.deprived.iter().map(|&x| x & m != 0).collect();
+        for (k, &b) in v.iter().enumerate() {
+            dims[k] += b as u8;
+        }
+        cols.push(Column::new(format!("deprived_{name}").into(), v));
+    }
+    cols.push(Column::new("deprived_dimensions".into(), dims));
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// The household deprivation matrix of a spec, for `tpmap mpi` and other AF tools: key, the area
+/// codes at each level, members, and one `UInt8` column per indicator (1 deprived, 0 not deprived
+/// or not applicable, null missing), named `tpmap_1_1`-style; with [`spec_csv`] it reproduces the
+/// measures of the spec (not-applicable counted as not deprived).
+pub fn deprivation_matrix_frame(
+    h: &Households,
+    spec: &crate::score::Spec,
+    p: &crate::score::Profiles,
+) -> Result<DataFrame> {
+    use crate::areas::AreaLevel;
+    let mut cols = vec![Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>())];
+    for level in [AreaLevel::Province, AreaLevel::Amphoe, AreaLevel::Tambon] {
+        cols.push(Column::new(
+            level.name().into(),
+            h.village.iter().map(|v| v.at(level).map(|c| c.to_string()).unwrap_or_default()).collect::<Vec<String>>(),
+        ));
+    }
+    cols.push(Column::new("village".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()));
+    cols.push(Column::new("members".into(), h.members.iter().map(|&m| m as u32).collect::<Vec<u32>>()));
+    for it in &spec.items {
+        let bit = 1u64 << it.bit;
+        let v: Vec<Option<u8>> = (0..p.len())
+            .map(|u| if p.missing[u] & bit != 0 { None } else { Some((p.fail[u] & bit != 0) as u8) })
+            .collect();
+        cols.push(Column::new(matrix_column(&it.label).into(), v));
+    }
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Column name of an indicator in the deprivation matrix: `tpmap_1_1` for TPMAP code 1.1.
+pub fn matrix_column(label: &str) -> String {
+    if label.starts_with("bmn") { label.to_string() } else { format!("tpmap_{}", label.replace('.', "_")) }
+}
+
+/// The spec as `dimension,indicator,weight` CSV (the input of `tpmap mpi`).
+pub fn spec_csv(spec: &crate::score::Spec) -> String {
+    let mut s = String::from("dimension,indicator,weight\n");
+    for it in &spec.items {
+        s += &format!("{},{},{}\n", spec.dimensions[it.dimension], matrix_column(&it.label), it.weight);
+    }
+    s
 }

@@ -24,6 +24,7 @@ pub mod frame;
 pub mod ids;
 pub mod indicators;
 pub mod ingest;
+pub mod mpi;
 pub mod published;
 pub mod rational;
 pub mod score;
@@ -32,3 +33,9 @@ pub mod synth;
 pub mod thai;
 
 pub use error::{Error, Result};
+
+/// Runs `f` in polars' thread pool. Every parallel kernel of the crate runs there: polars decodes
+/// and encodes Parquet in that pool, and a second pool on the same cores would oversubscribe them.
+pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    polars_core::runtime::THREAD_POOL.install(f)
+}

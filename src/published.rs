@@ -397,6 +397,10 @@ pub enum Welfare {
 /// A person is target poor when their household is poor and they meet `welfare`. Columns the
 /// extract cannot give (`CHRONICPATIENT_CNT`, `happiness`) are left empty.
 pub fn tables_from_extract(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) -> Result<Published> {
+    crate::in_pool(|| tables_in_pool(x, year_be, mask, welfare))
+}
+
+fn tables_in_pool(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) -> Result<Published> {
     let e = &x.edition;
     let n_ind = e.len();
     let spec = Spec::tpmap(e, mask)?;
@@ -440,62 +444,54 @@ pub fn tables_from_extract(x: &Extract, year_be: u16, mask: [bool; 5], welfare: 
     let cw = common_cols.len();
     let pw = poor_cols.len();
     let zero = || (vec![0f64; villages.len() * cw], vec![0f64; villages.len() * pw]);
-    let (common, poor) = (0..h.len())
-        .into_par_iter()
-        .with_min_len(1 << 14)
-        .fold(zero, |(mut c, mut q), u| {
-            let v = vidx[u] as usize;
-            let m = h.members[u] as f64;
-            let members = x.members(u);
-            let count = |f: &dyn Fn(usize) -> bool| members.clone().filter(|&k| f(k)).count() as f64;
-            let reg = count(&|k| p.welfare_registered[k] == Some(true));
-            let val = count(&|k| p.welfare_validated[k] == Some(true));
-            let row = &mut c[v * cw..(v + 1) * cw];
+    let add = |u: usize, c: &mut Vec<f64>, q: &mut Vec<f64>| {
+        let v = vidx[u] as usize;
+        let m = h.members[u] as f64;
+        let members = x.members(u);
+        let count = |f: &dyn Fn(usize) -> bool| members.clone().filter(|&k| f(k)).count() as f64;
+        let reg = count(&|k| p.welfare_registered[k] == Some(true));
+        let val = count(&|k| p.welfare_validated[k] == Some(true));
+        let row = &mut c[v * cw..(v + 1) * cw];
+        row[0] += 1.0;
+        row[1] += m;
+        row[2] += reg;
+        row[3] += val;
+        row[4] += count(&|k| p.age[k].is_some_and(|a| a >= 60));
+        row[5] += count(&|k| p.disabled[k] == Some(true));
+        let (fail, na, miss) = (profiles.fail[u], profiles.na[u], profiles.missing[u]);
+        for i in 0..n_ind {
+            let bit = 1u64 << i;
+            if profiles.present & bit != 0 && (na | miss) & bit == 0 {
+                row[8 + i] += m;
+            }
+            if fail & bit != 0 {
+                row[8 + n_ind + i] += m;
+            }
+        }
+        if scores.poor[u] {
+            let target = match welfare {
+                Welfare::Validated => val,
+                Welfare::Registered => reg,
+                Welfare::None => m,
+            };
+            let row = &mut q[v * pw..(v + 1) * pw];
             row[0] += 1.0;
             row[1] += m;
             row[2] += reg;
-            row[3] += val;
-            row[4] += count(&|k| p.age[k].is_some_and(|a| a >= 60));
-            row[5] += count(&|k| p.disabled[k] == Some(true));
-            let (fail, na, miss) = (profiles.fail[u], profiles.na[u], profiles.missing[u]);
+            row[3] += target;
+            for (d, dm) in dim_masks.iter().enumerate() {
+                if fail & dm != 0 {
+                    row[4 + d] += target;
+                }
+            }
             for i in 0..n_ind {
-                let bit = 1u64 << i;
-                if profiles.present & bit != 0 && (na | miss) & bit == 0 {
-                    row[8 + i] += m;
-                }
-                if fail & bit != 0 {
-                    row[8 + n_ind + i] += m;
+                if fail >> i & 1 == 1 {
+                    row[5 + dims + i] += target;
                 }
             }
-            if scores.poor[u] {
-                let target = match welfare {
-                    Welfare::Validated => val,
-                    Welfare::Registered => reg,
-                    Welfare::None => m,
-                };
-                let row = &mut q[v * pw..(v + 1) * pw];
-                row[0] += 1.0;
-                row[1] += m;
-                row[2] += reg;
-                row[3] += target;
-                for (d, dm) in dim_masks.iter().enumerate() {
-                    if fail & dm != 0 {
-                        row[4 + d] += target;
-                    }
-                }
-                for i in 0..n_ind {
-                    if fail >> i & 1 == 1 {
-                        row[5 + dims + i] += target;
-                    }
-                }
-            }
-            (c, q)
-        })
-        .reduce(zero, |(mut a, mut b), (x, y)| {
-            a.iter_mut().zip(&x).for_each(|(p, q)| *p += q);
-            b.iter_mut().zip(&y).for_each(|(p, q)| *p += q);
-            (a, b)
-        });
+        }
+    };
+    let (common, poor) = crate::aggregate::per_thread(h.len(), zero, add);
     let mut village_common = Table { columns: common_cols, rows: BTreeMap::new() };
     let mut village_poor = Table { columns: poor_cols, rows: BTreeMap::new() };
     for (i, v) in villages.iter().enumerate() {
@@ -529,4 +525,23 @@ mod tests {
         assert_eq!(fmt_number(12.0), "12");
         assert_eq!(fmt_number(2.5), "2.5");
     }
+}
+
+/// Per household: the weight of its target poor if it is poor — for people, its members meeting
+/// `welfare`; for households, 1 when any member does.
+pub fn target_weights(x: &Extract, unit: Unit, welfare: Welfare) -> Vec<f64> {
+    let p = &x.persons;
+    (0..x.households.len())
+        .map(|h| {
+            let n = match welfare {
+                Welfare::Validated => x.members(h).filter(|&k| p.welfare_validated[k] == Some(true)).count(),
+                Welfare::Registered => x.members(h).filter(|&k| p.welfare_registered[k] == Some(true)).count(),
+                Welfare::None => x.households.members[h] as usize,
+            } as f64;
+            match unit {
+                Unit::People => n,
+                Unit::Households => (n > 0.0) as u8 as f64,
+            }
+        })
+        .collect()
 }

@@ -19,12 +19,40 @@ pub struct Rational {
     den: u128,
 }
 
-/// Greatest common divisor.
-pub fn gcd(mut a: u128, mut b: u128) -> u128 {
-    while b != 0 {
-        (a, b) = (b, a % b);
+/// Greatest common divisor (binary GCD: shifts and subtractions, no 128-bit division).
+pub fn gcd(a: u128, b: u128) -> u128 {
+    if let (Ok(x), Ok(y)) = (u64::try_from(a), u64::try_from(b)) {
+        return gcd64(x, y) as u128;
     }
-    a
+    if a == 0 || b == 0 {
+        return a | b;
+    }
+    let shift = (a | b).trailing_zeros();
+    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
+    while b != 0 {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+    }
+    a << shift
+}
+
+fn gcd64(a: u64, b: u64) -> u64 {
+    if a == 0 || b == 0 {
+        return a | b;
+    }
+    let shift = (a | b).trailing_zeros();
+    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
+    while b != 0 {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+    }
+    a << shift
 }
 
 /// Least common multiple (`None` on overflow).
@@ -151,6 +179,22 @@ impl FromStr for Rational {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_gcd_agrees_with_euclid() {
+        fn euclid(mut a: u128, mut b: u128) -> u128 {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        }
+        let xs = [0u128, 1, 2, 12, 60, 97, 1 << 40, 3 * (1 << 70), u64::MAX as u128 * 6, u128::MAX / 3];
+        for &a in &xs {
+            for &b in &xs {
+                assert_eq!(gcd(a, b), euclid(a, b), "{a} {b}");
+            }
+        }
+    }
 
     #[test]
     fn parse_and_compare() {

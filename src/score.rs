@@ -72,6 +72,10 @@ impl Profiles {
     /// status is missing; else **pass** if any member (or the household) passes; else **not
     /// applicable** (no member in scope). Indicators in neither table are not `present`.
     pub fn of_households(x: &Extract, unit: Unit) -> Profiles {
+        crate::in_pool(|| Self::of_households_in_pool(x, unit))
+    }
+
+    fn of_households_in_pool(x: &Extract, unit: Unit) -> Profiles {
         let h = &x.households;
         let (hs, ps) = (&h.statuses, &x.persons.statuses);
         let present = hs.present | ps.present;
@@ -303,6 +307,10 @@ impl Scores {
 
 /// Scores every unit and decides who is poor, exactly.
 pub fn score(p: &Profiles, spec: &Spec) -> Result<Scores> {
+    crate::in_pool(|| score_in_pool(p, spec))
+}
+
+fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
     let mask = spec.mask();
     if p.present & mask != mask {
         let absent: Vec<&str> =

@@ -294,7 +294,8 @@ impl Synthesizer {
             groups.push(start..self.plans.len());
         }
         groups.into_iter().map(move |g| {
-            let parts: Vec<SynthChunk> = self.plans[g].par_iter().map(|plan| self.village(plan)).collect();
+            let parts: Vec<SynthChunk> =
+                crate::in_pool(|| self.plans[g].par_iter().map(|plan| self.village(plan)).collect());
             concat(parts)
         })
     }
@@ -508,7 +509,9 @@ impl Synthesizer {
         // Poor households: the village's share of households, drawn without replacement with
         // probability proportional to a weight (Efraimidis-Spirakis keys). TPMAP's poor live in
         // larger households (3.5 members against 2.8 nationally).
-        let n_poor = ((q * k as f64).round() as usize).min(k);
+        // Stochastic rounding keeps the expected count right in villages with few households.
+        let expected = q * k as f64;
+        let n_poor = ((expected.floor() + rng.random_bool(expected.fract()) as u8 as f64) as usize).min(k);
         // Weight: size × the village's failure rates summed over the TPMAP indicators that can
         // apply to the household, so that households with, say, school-age children are poor as
         // often as indicator 3.2's published rate requires.
@@ -532,15 +535,20 @@ impl Synthesizer {
             let target = p_fail[i] * people as f64;
             order.clear();
             order.extend((0..k).filter(|&h| poor[h] && applicable_of[h] & bit != 0));
-            let mut failing = 0.0;
+            // Fill to the target; the last household fails with the probability of the remainder,
+            // so small villages still get the right expected count.
+            let mut remaining = target;
             for j in 0..order.len() {
-                let pick = rng.random_range(j..order.len());
-                order.swap(j, pick);
-                if failing + sizes[order[j]] as f64 / 2.0 > target {
+                if remaining <= 0.0 {
                     break;
                 }
-                fail[order[j]] |= bit;
-                failing += sizes[order[j]] as f64;
+                let pick = rng.random_range(j..order.len());
+                order.swap(j, pick);
+                let size = sizes[order[j]] as f64;
+                if size <= remaining || rng.random_bool(remaining / size) {
+                    fail[order[j]] |= bit;
+                }
+                remaining -= size;
             }
         }
         for h in 0..k {

@@ -25,8 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The main job on a folder of extracts: ingest and validate, then summarise, writing every
-    /// output to --out. The folder must hold households.* and persons.* (Parquet, CSV or Excel;
+    /// The main job on a folder of extracts: ingest and validate, score every household by TPMAP's
+    /// rule, compute area measures at every level and TPMAP's public tables, writing every output
+    /// to --out. The folder must hold households.* and persons.* (Parquet, CSV or Excel;
     /// Parquet is preferred when several exist).
     Run {
         /// Folder with households.{parquet,csv,xlsx} and persons.{parquet,csv,xlsx}.
@@ -36,6 +37,8 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         ingest: IngestArgs,
+        #[command(flatten)]
+        score: ScoreArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -53,6 +56,8 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         ingest: IngestArgs,
+        #[command(flatten)]
+        score: ScoreArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -81,6 +86,51 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The general Alkire-Foster measure on your own deprivation matrix: H, A, M0, headcount ratios
+    /// and contributions at every level of the given area columns, as CSV, Parquet and JSON.
+    Mpi {
+        /// Units table (.csv, .parquet or .xlsx): one 0/1/na/empty column per indicator (1 = deprived).
+        #[arg(long)]
+        data: PathBuf,
+        /// Spec table with columns dimension,indicator,weight (weights like 1/15, 0.0667 or 6.67%).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Poverty cutoff: a fraction (1/3), decimal (0.333), percent (33.3%), union or intersection.
+        #[arg(long)]
+        k: String,
+        /// Area columns, coarsest first (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        areas: Vec<String>,
+        /// Weight column (household size, or a sampling weight).
+        #[arg(long)]
+        weight: Option<String>,
+        /// Strata column (with --psu) for design-based standard errors.
+        #[arg(long, requires = "psu")]
+        strata: Option<String>,
+        /// Primary-sampling-unit column (with --strata).
+        #[arg(long, requires = "strata")]
+        psu: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Output folder.
+        #[arg(long, default_value = "tpmap-out")]
+        out: PathBuf,
+        /// Print nothing.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Read TPMAP's public tables from a folder, roll the villages up to every level and compare
+    /// with the published higher levels. Exit code 1 when anything differs.
+    Reconcile {
+        /// Folder with TPMAP's files (YY_country_common.csv, YY_PP_village_MASK.csv, ...).
+        dir: PathBuf,
+        /// Two-digit BE year of the files.
+        #[arg(long, default_value = "61")]
+        year: String,
+        /// Dimension mask (health, living, education, income, access).
+        #[arg(long, default_value = "11111")]
+        mask: String,
+    },
     /// Print an indicator edition as TOML (the built-in one, or a file with overrides applied).
     Edition {
         /// Built-in edition id.
@@ -90,6 +140,66 @@ enum Command {
         #[arg(long)]
         overrides: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// How not-applicable indicators count.
+    #[arg(long, value_enum, default_value_t = NaArg::NotDeprived)]
+    na: NaArg,
+    /// How missing values count.
+    #[arg(long, value_enum, default_value_t = MissingArg::Drop)]
+    missing: MissingArg,
+    /// Bootstrap replicates for standard errors (0 = none).
+    #[arg(long, default_value_t = 0)]
+    bootstrap: usize,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NaArg {
+    NotDeprived,
+    Reweight,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MissingArg {
+    Drop,
+    Deprived,
+    NotDeprived,
+}
+
+#[derive(clap::Args)]
+struct ScoreArgs {
+    /// TPMAP dimension switches: five 0/1 digits for health, living, education, income, access.
+    #[arg(long, default_value = "11111")]
+    mask: String,
+    /// Welfare condition for target poor.
+    #[arg(long, value_enum, default_value_t = WelfareArg::Validated)]
+    welfare: WelfareArg,
+    /// Unit of the area measures.
+    #[arg(long, value_enum, default_value_t = UnitArg::People)]
+    unit: UnitArg,
+    /// TPMAP year (BE) for the public-format file names.
+    #[arg(long, default_value_t = 2561)]
+    tpmap_year: u16,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WelfareArg {
+    Validated,
+    Registered,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum UnitArg {
+    People,
+    Households,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -155,13 +265,68 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run { dir, out, ingest, output } => {
+        Command::Run { dir, out, ingest, score, output } => {
             let households = pick(&dir, "households")?;
             let persons = pick(&dir, "persons")?;
-            ingest_cmd(&households, &persons, &out, &ingest, &output)
+            ingest_cmd(&households, &persons, &out, &ingest, &score, &output)
         }
-        Command::Ingest { households, persons, out, ingest, output } => {
-            ingest_cmd(&households, &persons, &out, &ingest, &output)
+        Command::Ingest { households, persons, out, ingest, score, output } => {
+            ingest_cmd(&households, &persons, &out, &ingest, &score, &output)
+        }
+        Command::Mpi { data, spec, k, areas, weight, strata, psu, policy, out, quiet } => {
+            let opts = tpmap::mpi::MpiOptions {
+                k,
+                areas,
+                weight,
+                design: strata.zip(psu),
+                na: na_policy(policy.na),
+                missing: missing_policy(policy.missing),
+                bootstrap: (policy.bootstrap, policy.seed),
+            };
+            let t0 = Instant::now();
+            let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
+            m.write(&out)?;
+            let tpath = out.join("timing.json");
+            std::fs::write(&tpath, serde_json::to_string_pretty(&timing)?).map_err(|e| Error::io(&tpath, e))?;
+            if !quiet {
+                let all = &m.rows[0];
+                println!(
+                    "{} units: H = {:.4}, A = {:.4}, M0 = {:.4}{}; {} rows over levels {} in {:.2} s ({:.3} s reading, {:.3} s scoring and measures) -> {}/measures.{{csv,parquet,json}}",
+                    all.units,
+                    all.h,
+                    all.a,
+                    all.m0,
+                    all.exact.as_ref().map(|e| format!(" (exactly {}, {}, {})", e[0], e[1], e[2])).unwrap_or_default(),
+                    m.rows.len(),
+                    m.levels.join(", "),
+                    t0.elapsed().as_secs_f64(),
+                    timing.read_seconds,
+                    timing.measure_seconds,
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Reconcile { dir, year, mask } => {
+            let p = tpmap::published::Published::read_dir(&dir, &year, &mask)?;
+            let r = p.reconcile();
+            println!(
+                "{} published rows, {} values compared, {} differ",
+                r.rows_compared,
+                r.values_compared,
+                r.mismatches.len()
+            );
+            for m in r.mismatches.iter().take(20) {
+                println!(
+                    "  {:?} {} {} {}: published {:?}, villages add up to {:?}",
+                    m.level, m.table, m.area, m.column, m.published, m.rolled_up
+                );
+            }
+            if r.mismatches.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Format { file: dir.display().to_string(), message: "tables do not reconcile".into() })
+            }
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet } => {
             synth_cmd(SynthOptions { households, seed, survey_year, provinces }, &out, format, quiet)
@@ -210,7 +375,38 @@ fn options(a: &IngestArgs) -> Result<IngestOptions, Error> {
     })
 }
 
-fn ingest_cmd(households: &Path, persons: &Path, out: &Path, a: &IngestArgs, o: &OutputArgs) -> Result<(), Error> {
+fn na_policy(a: NaArg) -> tpmap::score::NaPolicy {
+    match a {
+        NaArg::NotDeprived => tpmap::score::NaPolicy::NotDeprived,
+        NaArg::Reweight => tpmap::score::NaPolicy::Reweight,
+    }
+}
+
+fn missing_policy(a: MissingArg) -> tpmap::score::MissingPolicy {
+    match a {
+        MissingArg::Drop => tpmap::score::MissingPolicy::Drop,
+        MissingArg::Deprived => tpmap::score::MissingPolicy::Deprived,
+        MissingArg::NotDeprived => tpmap::score::MissingPolicy::NotDeprived,
+    }
+}
+
+fn parse_mask(m: &str) -> Result<[bool; 5], Error> {
+    let b = m.as_bytes();
+    if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
+        return Err(Error::Parse(format!("--mask must be five 0/1 digits with at least one 1, not '{m}'")));
+    }
+    Ok(std::array::from_fn(|i| b[i] == b'1'))
+}
+
+fn ingest_cmd(
+    households: &Path,
+    persons: &Path,
+    out: &Path,
+    a: &IngestArgs,
+    sc: &ScoreArgs,
+    o: &OutputArgs,
+) -> Result<(), Error> {
+    let mask = parse_mask(&sc.mask)?;
     let opts = options(a)?;
     let t0 = Instant::now();
     let spinner = (!o.quiet && !o.json).then(|| {
@@ -230,22 +426,78 @@ fn ingest_cmd(households: &Path, persons: &Path, out: &Path, a: &IngestArgs, o: 
     frame::write_parquet(&mut hh, &out.join("households.parquet"), &[])?;
     frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
     let summary = Summary::of(x);
+
+    // Score by TPMAP's rule and compute the area measures at every level.
+    let t1 = Instant::now();
+    let unit = match sc.unit {
+        UnitArg::People => tpmap::score::Unit::People,
+        UnitArg::Households => tpmap::score::Unit::Households,
+    };
+    let welfare = match sc.welfare {
+        WelfareArg::Validated => tpmap::published::Welfare::Validated,
+        WelfareArg::Registered => tpmap::published::Welfare::Registered,
+        WelfareArg::None => tpmap::published::Welfare::None,
+    };
+    let mut spec = tpmap::score::Spec::tpmap(&x.edition, mask)?;
+    spec.na = na_policy(sc.policy.na);
+    spec.missing = missing_policy(sc.policy.missing);
+    let trace = std::env::var_os("TPMAP_TRACE").is_some();
+    let lap = |what: &str, t: &mut Instant| {
+        if trace {
+            eprintln!("trace: {what}: {:.3} s", t.elapsed().as_secs_f64());
+        }
+        *t = Instant::now();
+    };
+    let mut tl = Instant::now();
+    let profiles = tpmap::score::Profiles::of_households(x, unit);
+    lap("roll up profiles", &mut tl);
+    let scores = tpmap::score::score(&profiles, &spec)?;
+    lap("score", &mut tl);
+    let hierarchy = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
+    lap("areas", &mut tl);
+    let target = tpmap::published::target_weights(x, unit, welfare);
+    lap("target weights", &mut tl);
+    let agg = tpmap::aggregate::AggregateOptions {
+        bootstrap: (sc.policy.bootstrap, sc.policy.seed),
+        target: Some(target.clone()),
+        ..Default::default()
+    };
+    let measures = tpmap::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
+    lap("measures at all levels", &mut tl);
+    let score_seconds = t1.elapsed().as_secs_f64();
+    let tables = tpmap::published::tables_from_extract(x, sc.tpmap_year, mask, welfare)?;
+    let tables_seconds = t1.elapsed().as_secs_f64() - score_seconds;
+    measures.write(out)?;
+    let household_target: Vec<f64> = tpmap::published::target_weights(x, tpmap::score::Unit::People, welfare);
+    let mut hs = frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?;
+    frame::write_parquet(&mut hs, &out.join("household_scores.parquet"), &[])?;
+    tables.write_dir(&out.join("tpmap"))?;
+    let hh_profiles =
+        if unit == tpmap::score::Unit::Households { profiles } else { tpmap::score::Profiles::of_households(x, unit) };
+    let mut dm = frame::deprivation_matrix_frame(&x.households, &spec, &hh_profiles)?;
+    frame::write_parquet(&mut dm, &out.join("deprivations.parquet"), &[])?;
+    let spec_path = out.join("spec.csv");
+    std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
+    let country = &measures.rows[0];
     let report = serde_json::json!({
         "ingest": got.report,
         "summary": summary,
-        "seconds": { "ingest_and_validate": ingest_seconds, "total": t0.elapsed().as_secs_f64() },
+        "measure": { "rule": "tpmap", "mask": sc.mask, "unit": unit, "welfare": welfare, "dropped_units": scores.dropped_count(),
+            "country": { "units": country.units, "population": country.population, "poor": country.poor, "target_poor": country.target_poor,
+                "H": country.h, "A": country.a, "M0": country.m0, "exact": country.exact } },
+        "seconds": { "ingest_and_validate": ingest_seconds, "score_and_measures": score_seconds, "tpmap_tables": tables_seconds, "total": t0.elapsed().as_secs_f64() },
     });
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
-        print_summary(&got, &summary, out, t0.elapsed().as_secs_f64());
+        print_summary(&got, &summary, &measures, out, t0.elapsed().as_secs_f64());
     }
     Ok(())
 }
 
-fn print_summary(got: &Ingested, s: &Summary, out: &Path, secs: f64) {
+fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, out: &Path, secs: f64) {
     for t in [&got.report.households, &got.report.persons] {
         println!(
             "{}: {} rows read, {} accepted, {} rejected{}",
@@ -283,9 +535,26 @@ fn print_summary(got: &Ingested, s: &Summary, out: &Path, secs: f64) {
             if i.households_missing > 0 { format!(", {} missing", i.households_missing) } else { String::new() }
         );
     }
+    let c = &m.rows[0];
     println!(
-        "\nwrote {}/: households.parquet, persons.parquet, rejected_households.csv, rejected_persons.csv, report.json ({secs:.2} s)",
-        out.display()
+        "\nTPMAP rule ({}): {:.0} poor of {:.0} ({:.2}%), {:.0} target poor; by dimension among the poor: {}",
+        m.spec.dimensions.join("+"),
+        c.poor,
+        c.population,
+        100.0 * c.h,
+        c.target_poor,
+        m.spec
+            .dimensions
+            .iter()
+            .zip(&c.dimension_poor)
+            .map(|(d, n)| format!("{d} {n:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "\nwrote {}/: households.parquet, persons.parquet, rejected_*.csv, household_scores.parquet, measures.{{csv,parquet,json}} ({} areas), tpmap/ (public-format tables), report.json ({secs:.2} s)",
+        out.display(),
+        m.rows.len()
     );
 }
 

@@ -175,6 +175,12 @@ pub fn ingest(households: &Path, persons: &Path, opts: &IngestOptions) -> Result
 
 /// Like [`ingest`], for files or frames.
 pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
+    // Our parallel work runs in polars' thread pool, which also decodes Parquet: two pools on
+    // two cores would oversubscribe them.
+    crate::in_pool(|| ingest_in_pool(households, persons, opts))
+}
+
+fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
     let registry = AreaRegistry::embedded();
     let mut hh_src = Opened::open(households, opts)?;
     let hh_header = hh_src.header().to_vec();
@@ -193,6 +199,7 @@ pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: 
     }
     let hh_ctx = HouseholdCtx::new(&hh_map, &hh_header, opts, registry);
     let mut hh = HouseholdBuilder::new(hh_ctx.statuses_present);
+    hh.reserve(hh_src.rows_hint());
     let mut hh_rejects = Vec::new();
     let mut seen_hh: HashSet<u64, IdHash> = HashSet::with_capacity_and_hasher(hh_src.rows_hint(), IdHash::default());
     let mut rejected_ids = Vec::new();
@@ -259,14 +266,18 @@ pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: 
     }
     let p_ctx = PersonCtx::new(&p_map, &p_header, opts, &index, &rejected_ids, &hh.households.survey_year);
     let mut people = PersonBuilder::new(p_map.indicator_mask());
+    people.reserve(p_src.rows_hint());
     let mut p_rejects = Vec::new();
     let mut seen_ids: HashSet<u64, IdHash> = HashSet::with_capacity_and_hasher(p_src.rows_hint(), IdHash::default());
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();
+    let mut trace = Trace::start();
     p_src.for_each(&mut |batch, first_row| {
+        trace.lap("persons: read batch");
         p_input += batch.len() as u64;
         let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| p_ctx.row(b, r, row, out));
+        trace.lap("persons: validate batch");
         let mut keep = vec![true; part.len()];
         let mut dups = Vec::new();
         for i in 0..part.len() {
@@ -290,9 +301,11 @@ pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: 
             part.rejects.extend(dups);
             part.rejects.sort_by_key(|r| r.row);
         }
+        trace.lap("persons: duplicates");
         strict_check(opts, &p_name, &part.rejects)?;
         p_rejects.append(&mut part.rejects);
         people.append(part);
+        trace.lap("persons: append");
         Ok(())
     })?;
     drop(seen_ids);
@@ -349,6 +362,21 @@ pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: 
         household_header: hh_header,
         person_header: p_header,
     })
+}
+
+/// With `TPMAP_TRACE` set, prints how long each phase of a batch took (to standard error; no data).
+struct Trace(Option<std::time::Instant>);
+
+impl Trace {
+    fn start() -> Trace {
+        Trace(std::env::var_os("TPMAP_TRACE").map(|_| std::time::Instant::now()))
+    }
+    fn lap(&mut self, what: &str) {
+        if let Some(t) = self.0 {
+            eprintln!("trace: {what}: {:.3} s", t.elapsed().as_secs_f64());
+            self.0 = Some(std::time::Instant::now());
+        }
+    }
 }
 
 fn describe_columns<F: Copy + PartialEq>(report: &mut TableReport, header: &[String], map: &ColumnMap<F>) {
@@ -425,7 +453,8 @@ type IdHash = BuildHasherDefault<IdHasher>;
 // ---------------------------------------------------------------------------------------------
 // Sources
 
-enum Opened<'a> {
+/// An opened table of any supported format (shared with the general AF reader).
+pub(crate) enum Opened<'a> {
     Csv {
         src: source::CsvSource,
         path: PathBuf,
@@ -448,7 +477,7 @@ enum Opened<'a> {
 }
 
 impl<'a> Opened<'a> {
-    fn open(input: TableInput<'a>, opts: &IngestOptions) -> Result<Opened<'a>> {
+    pub(crate) fn open(input: TableInput<'a>, opts: &IngestOptions) -> Result<Opened<'a>> {
         match input {
             TableInput::Frame(df, name) => Ok(Opened::Frame {
                 df,
@@ -477,7 +506,7 @@ impl<'a> Opened<'a> {
         }
     }
 
-    fn header(&self) -> &[String] {
+    pub(crate) fn header(&self) -> &[String] {
         match self {
             Opened::Csv { src, .. } => &src.header,
             Opened::Parquet { header, .. } | Opened::Frame { header, .. } => header,
@@ -486,7 +515,7 @@ impl<'a> Opened<'a> {
         }
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Opened::Csv { path, .. } | Opened::Parquet { path, .. } => path.display().to_string(),
             Opened::Frame { name, .. } => name.clone(),
@@ -524,7 +553,7 @@ impl<'a> Opened<'a> {
         }
     }
 
-    fn for_each(&mut self, f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>) -> Result<()> {
+    pub(crate) fn for_each(&mut self, f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>) -> Result<()> {
         match self {
             Opened::Csv { src, path } => {
                 let mut first = 1u64;
@@ -547,7 +576,8 @@ impl<'a> Opened<'a> {
             Opened::Frame { df, .. } => {
                 let mut casts = Vec::new();
                 for offset in (0..df.height()).step_by(source::BATCH_ROWS) {
-                    let slice = df.slice(offset as i64, source::BATCH_ROWS);
+                    let mut slice = df.slice(offset as i64, source::BATCH_ROWS);
+                    slice.rechunk_mut_par();
                     let b = source::FrameBatch::new(&slice, &mut casts)?;
                     f(&b, offset as u64 + 1)?;
                 }
@@ -589,10 +619,14 @@ fn par_parse<P: Part + Default>(
             p
         })
         .collect();
+    let t = std::time::Instant::now();
     let mut it = parts.into_iter();
     let mut acc = it.next().unwrap_or_default();
     for p in it {
         acc.append(p);
+    }
+    if std::env::var_os("TPMAP_TRACE").is_some() {
+        eprintln!("trace:   concatenate chunks: {:.3} s", t.elapsed().as_secs_f64());
     }
     acc
 }
@@ -678,6 +712,19 @@ impl HouseholdBuilder {
     }
     fn len(&self) -> usize {
         self.households.id.len()
+    }
+    fn reserve(&mut self, n: usize) {
+        let h = &mut self.households;
+        h.id.reserve(n);
+        h.village.reserve(n);
+        h.house_id.reserve(n);
+        h.survey_year.reserve(n);
+        h.income_per_member.reserve(n);
+        h.statuses.fail.reserve(n);
+        h.statuses.na.reserve(n);
+        h.statuses.missing.reserve(n);
+        h.source_row.reserve(n);
+        self.members_given.reserve(n);
     }
     fn filter(self, keep: &[bool]) -> Self {
         let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
@@ -898,6 +945,10 @@ struct PersonBuilder {
     persons: Persons,
     rejects: Vec<Rejection>,
     notes: Notes,
+    /// Position in the household index of the previous row's household: persons arrive grouped
+    /// by household, so the next lookup is usually that entry or the one after it, and a binary
+    /// search over millions of households (a cache miss per step) is avoided.
+    hint: usize,
 }
 
 impl PersonBuilder {
@@ -909,9 +960,25 @@ impl PersonBuilder {
     fn len(&self) -> usize {
         self.persons.household.len()
     }
+    fn reserve(&mut self, n: usize) {
+        let p = &mut self.persons;
+        p.household.reserve(n);
+        p.citizen_id.reserve(n);
+        p.sex.reserve(n);
+        p.birth_date.reserve(n);
+        p.age.reserve(n);
+        p.relation.reserve(n);
+        p.disabled.reserve(n);
+        p.welfare_registered.reserve(n);
+        p.welfare_validated.reserve(n);
+        p.statuses.fail.reserve(n);
+        p.statuses.na.reserve(n);
+        p.statuses.missing.reserve(n);
+        p.source_row.reserve(n);
+    }
     fn filter(self, keep: &[bool]) -> Self {
         let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
-        PersonBuilder { persons: self.persons.take(&idx), rejects: self.rejects, notes: self.notes }
+        PersonBuilder { persons: self.persons.take(&idx), rejects: self.rejects, notes: self.notes, hint: self.hint }
     }
 }
 
@@ -972,6 +1039,22 @@ impl<'a> PersonCtx<'a> {
         PersonCtx { header, map, opts, index, rejected_ids, survey_year, scopes, present: map.indicator_mask() }
     }
 
+    /// Finds a household in the index, trying the previous row's entry and its successor first.
+    fn lookup(&self, id: u64, hint: &mut usize) -> std::result::Result<usize, usize> {
+        let idx = self.index;
+        for pos in [*hint, *hint + 1] {
+            if idx.get(pos).is_some_and(|e| e.0 == id) {
+                *hint = pos;
+                return Ok(pos);
+            }
+        }
+        let found = idx.binary_search_by_key(&id, |&(k, _)| k);
+        if let Ok(pos) = found {
+            *hint = pos;
+        }
+        found
+    }
+
     /// Appends a text cell without allocating for the common case of a string cell.
     fn push_text(out: &mut StrColumn, b: &dyn Batch, r: usize, col: Option<usize>) {
         match cell_at(b, r, col) {
@@ -1004,7 +1087,7 @@ impl<'a> PersonCtx<'a> {
                         pr.add(hh_col, Reason::BadHouseholdId);
                         None
                     }
-                    Some(id) => match self.index.binary_search_by_key(&id.0, |&(k, _)| k) {
+                    Some(id) => match self.lookup(id.0, &mut out.hint) {
                         Ok(pos) => Some(self.index[pos].1),
                         Err(_) if self.rejected_ids.binary_search(&id.0).is_ok() => {
                             pr.add(hh_col, Reason::HouseholdRejected);

@@ -21,6 +21,15 @@ pub enum OneMeans {
     Pass,
 }
 
+fn fast_status(b: &[u8]) -> Option<u8> {
+    match b.len() {
+        1 if b[0] == b'1' => Some(1),
+        1 if b[0] == b'0' => Some(0),
+        2 if (b[0] | 0x20) == b'n' && (b[1] | 0x20) == b'a' => Some(2),
+        _ => None,
+    }
+}
+
 /// An indicator status: `1`/`0` (see [`OneMeans`]), `pass`/`fail`, `ผ่าน`/`ไม่ผ่าน`,
 /// `ไม่เกี่ยวข้อง`/`na`/`n/a`/`-`, and empty (or `missing`) for missing.
 pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> {
@@ -36,12 +45,15 @@ pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> 
         Cell::Float(f) if f == 1.0 => Ok(by_one(true)),
         Cell::Float(f) if f == 0.0 => Ok(by_one(false)),
         Cell::Bool(b) => Ok(by_one(b)),
-        // Fast path without allocation for the forms files really use.
-        Cell::Str("1") => Ok(by_one(true)),
-        Cell::Str("0") => Ok(by_one(false)),
-        Cell::Str("na") | Cell::Str("NA") => Ok(NotApplicable),
-        Cell::Str("ผ่าน") => Ok(Pass),
-        Cell::Str("ไม่ผ่าน") => Ok(Fail),
+        // Fast path for the forms files really use: byte comparisons, no allocation and no
+        // `memcmp` call (string-literal patterns compile to one per arm).
+        Cell::Str(s) if s.len() <= 2 && fast_status(s.as_bytes()).is_some() => {
+            Ok(match fast_status(s.as_bytes()).expect("checked") {
+                1 => by_one(true),
+                0 => by_one(false),
+                _ => NotApplicable,
+            })
+        }
         Cell::Str(s) => {
             let s = fold_digits(s.trim());
             match lower(&s).as_str() {
@@ -70,8 +82,7 @@ pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
         Cell::Int(0) => Ok(Some(false)),
         Cell::Float(f) if f == 1.0 => Ok(Some(true)),
         Cell::Float(f) if f == 0.0 => Ok(Some(false)),
-        Cell::Str("1") => Ok(Some(true)),
-        Cell::Str("0") => Ok(Some(false)),
+        Cell::Str(s) if s.len() == 1 && matches!(s.as_bytes()[0], b'0' | b'1') => Ok(Some(s.as_bytes()[0] == b'1')),
         Cell::Str(s) => match lower(&fold_digits(s)).as_str() {
             "1" | "y" | "yes" | "true" | "t" | "ใช่" | "มี" | "ผ่าน" | "พิการ" => {
                 Ok(Some(true))

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use crate::error::{Error, Result};
 
@@ -309,23 +310,24 @@ impl Batch for CsvBatch {
 
 enum Col<'a> {
     Null,
-    Str(Vec<Option<&'a str>>),
-    Int(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
-    Bool(Vec<Option<bool>>),
-    Date(Vec<Option<i32>>),
+    Str(&'a Utf8ViewArray),
+    Int(&'a PrimitiveArray<i64>),
+    Float(&'a PrimitiveArray<f64>),
+    Bool(&'a BooleanArray),
+    Date(&'a PrimitiveArray<i32>),
 }
 
-/// A batch over a polars [`DataFrame`]: each column viewed once as a plain vector.
+/// A batch over a polars [`DataFrame`]: each column read in place from its Arrow array (one chunk
+/// per column), with no per-batch copy of the cells.
 pub struct FrameBatch<'a> {
     cols: Vec<Col<'a>>,
     rows: usize,
 }
 
 impl<'a> FrameBatch<'a> {
-    /// Views the columns of `df` (which should be a slice of modest height).
+    /// Views the columns of `df` (which must be a single chunk per column: see
+    /// [`DataFrame::rechunk_mut_par`]). Columns of other types are cast into `casts` first.
     pub fn new(df: &'a DataFrame, casts: &'a mut Vec<Series>) -> Result<FrameBatch<'a>> {
-        // First make every non-native column a native one, kept alive in `casts`.
         casts.clear();
         let mut plan = Vec::with_capacity(df.width());
         for c in df.columns() {
@@ -333,38 +335,58 @@ impl<'a> FrameBatch<'a> {
             let kind = match s.dtype() {
                 DataType::String => 's',
                 DataType::Boolean => 'b',
+                DataType::Null => 'n',
                 DataType::Date => {
-                    casts.push(s.cast(&DataType::Int32)?);
+                    casts.push(s.cast(&DataType::Int32)?.rechunk());
                     'd'
                 }
                 DataType::Float32 | DataType::Float64 => {
-                    casts.push(s.cast(&DataType::Float64)?);
+                    casts.push(s.cast(&DataType::Float64)?.rechunk());
                     'f'
                 }
-                DataType::Null => 'n',
                 dt if dt.is_integer() => {
-                    casts.push(s.cast(&DataType::Int64)?);
+                    casts.push(s.cast(&DataType::Int64)?.rechunk());
                     'i'
                 }
                 _ => {
-                    casts.push(s.cast(&DataType::String)?);
+                    casts.push(s.cast(&DataType::String)?.rechunk());
                     's'
                 }
             };
             plan.push(kind);
         }
+        let single = |n: usize| -> Result<()> {
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(Error::Format {
+                    file: "frame".into(),
+                    message: "frame batches must be one chunk per column".into(),
+                })
+            }
+        };
         let mut cast_iter = casts.iter();
         let mut cols = Vec::with_capacity(plan.len());
         for (c, kind) in df.columns().iter().zip(plan) {
             let own = c.as_materialized_series();
             let col = match kind {
                 'n' => Col::Null,
-                's' if own.dtype() == &DataType::String => Col::Str(own.str()?.iter().collect()),
-                's' => Col::Str(cast_iter.next().expect("cast").str()?.iter().collect()),
-                'b' => Col::Bool(own.bool()?.iter().collect()),
-                'd' => Col::Date(cast_iter.next().expect("cast").i32()?.iter().collect()),
-                'f' => Col::Float(cast_iter.next().expect("cast").f64()?.iter().collect()),
-                _ => Col::Int(cast_iter.next().expect("cast").i64()?.iter().collect()),
+                's' => {
+                    let ca = if own.dtype() == &DataType::String {
+                        own.str()?
+                    } else {
+                        cast_iter.next().expect("cast").str()?
+                    };
+                    single(ca.chunks().len())?;
+                    Col::Str(ca.downcast_iter().next().expect("one chunk"))
+                }
+                'b' => {
+                    single(own.bool()?.chunks().len())?;
+                    Col::Bool(own.bool()?.downcast_iter().next().expect("one chunk"))
+                }
+                'd' => Col::Date(cast_iter.next().expect("cast").i32()?.downcast_iter().next().expect("one chunk")),
+                'f' => Col::Float(cast_iter.next().expect("cast").f64()?.downcast_iter().next().expect("one chunk")),
+                _ => Col::Int(cast_iter.next().expect("cast").i64()?.downcast_iter().next().expect("one chunk")),
             };
             cols.push(col);
         }
@@ -377,13 +399,17 @@ impl Batch for FrameBatch<'_> {
         self.rows
     }
     fn cell(&self, row: usize, col: usize) -> Cell<'_> {
-        match &self.cols[col] {
+        match self.cols[col] {
             Col::Null => Cell::Null,
-            Col::Str(v) => v[row].filter(|s| !s.is_empty()).map_or(Cell::Null, Cell::Str),
-            Col::Int(v) => v[row].map_or(Cell::Null, Cell::Int),
-            Col::Float(v) => v[row].map_or(Cell::Null, Cell::Float),
-            Col::Bool(v) => v[row].map_or(Cell::Null, Cell::Bool),
-            Col::Date(v) => v[row].map_or(Cell::Null, Cell::Date),
+            Col::Str(a) if a.is_valid(row) => {
+                let v = a.value(row);
+                if v.is_empty() { Cell::Null } else { Cell::Str(v) }
+            }
+            Col::Int(a) if a.is_valid(row) => Cell::Int(a.value(row)),
+            Col::Float(a) if a.is_valid(row) => Cell::Float(a.value(row)),
+            Col::Bool(a) if a.is_valid(row) => Cell::Bool(a.value(row)),
+            Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
+            _ => Cell::Null,
         }
     }
     fn line(&self, _row: usize) -> Option<u64> {
@@ -403,7 +429,9 @@ pub fn parquet_shape(path: &Path) -> Result<(usize, Vec<String>)> {
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them).
 pub fn read_parquet_slice(path: &Path, offset: usize, len: usize) -> Result<DataFrame> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    Ok(ParquetReader::new(file).with_slice(Some((offset, len))).finish()?)
+    let mut df = ParquetReader::new(file).with_slice(Some((offset, len))).finish()?;
+    df.rechunk_mut_par();
+    Ok(df)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+//! The general Alkire–Foster entry point, for analysts with their own deprivation matrix.
+//!
+//! Input: a units table (CSV, Parquet or Excel) with one `0/1/na/empty` column per indicator
+//! (`1` = deprived), optional area columns (coarsest first), an optional weight column (household
+//! size, or a sampling weight), optional id, strata and PSU columns; and a spec table of
+//! `dimension,indicator,weight` rows (weights as `1/15`, `0.0667` or `6.67%`).
+//!
+//! ```no_run
+//! use tpmap::mpi::{MpiOptions, run};
+//! let opts = MpiOptions { k: "1/3".into(), areas: vec!["province".into()], weight: Some("hh_size".into()), ..Default::default() };
+//! let m = run("units.csv".as_ref(), "spec.csv".as_ref(), &opts)?;
+//! println!("national M0 = {}", m.rows[0].m0);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::aggregate::{AggregateOptions, Hierarchy, Measures, measures};
+use crate::error::{Error, Result};
+use crate::indicators::IndicatorStatus;
+use crate::ingest::parse::{self, OneMeans};
+use crate::ingest::source::Cell;
+use crate::ingest::{IngestOptions, Opened, TableInput};
+use crate::rational::Rational;
+use crate::score::{Cutoff, MissingPolicy, NaPolicy, Profiles, Spec, score};
+
+/// Options of [`run`].
+#[derive(Clone, Debug, Default)]
+pub struct MpiOptions {
+    /// Cutoff: `union`, `intersection`, a fraction (`1/3`), a decimal (`0.333`) or a percent.
+    pub k: String,
+    /// Area columns, coarsest first.
+    pub areas: Vec<String>,
+    /// Weight column.
+    pub weight: Option<String>,
+    /// Strata and PSU columns, for design-based standard errors.
+    pub design: Option<(String, String)>,
+    /// Not-applicable policy.
+    pub na: NaPolicy,
+    /// Missing policy.
+    pub missing: MissingPolicy,
+    /// Bootstrap replicates and seed.
+    pub bootstrap: (usize, u64),
+}
+
+/// Parses a cutoff: `union`, `intersection`, or a fraction, decimal or percent.
+pub fn parse_cutoff(k: &str) -> Result<Cutoff> {
+    match k.trim().to_ascii_lowercase().as_str() {
+        "union" => Ok(Cutoff::Union),
+        "intersection" => Ok(Cutoff::Intersection),
+        other => Ok(Cutoff::K(other.parse::<Rational>()?)),
+    }
+}
+
+/// Reads a spec table: `dimension,indicator,weight` (header required, any column order).
+pub fn read_spec(path: &Path) -> Result<Vec<(String, String, Rational)>> {
+    let name = path.display().to_string();
+    let mut rdr =
+        csv::Reader::from_path(path).map_err(|e| Error::Format { file: name.clone(), message: e.to_string() })?;
+    let header: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| h == n)
+            .ok_or_else(|| Error::Format { file: name.clone(), message: format!("spec needs a '{n}' column") })
+    };
+    let (d, i, w) = (col("dimension")?, col("indicator")?, col("weight")?);
+    let mut out = Vec::new();
+    for (n, rec) in rdr.records().enumerate() {
+        let rec = rec?;
+        let weight = rec[w].parse::<Rational>().map_err(|e| Error::InvalidRow {
+            file: name.clone(),
+            row: n as u64 + 1,
+            line: rec.position().map(|p| p.line()),
+            column: "weight".into(),
+            reason: e.to_string(),
+        })?;
+        out.push((rec[d].trim().to_string(), rec[i].trim().to_string(), weight));
+    }
+    Ok(out)
+}
+
+/// Units read from a table, ready to score.
+pub struct Units {
+    /// Profiles, one bit per spec indicator (in spec order).
+    pub profiles: Profiles,
+    /// Area keys per level (coarsest first).
+    pub area_keys: Vec<Vec<String>>,
+    /// Strata and PSU indices, if asked for.
+    pub design: Option<(Vec<u32>, Vec<u32>)>,
+}
+
+/// Reads the units table for the given indicator columns.
+pub fn read_units(path: &Path, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
+    let ing = IngestOptions::default();
+    let mut src = Opened::open(TableInput::File(path), &ing)?;
+    let name = src.name();
+    let header = src.header().to_vec();
+    let find = |c: &str| {
+        header
+            .iter()
+            .position(|h| h.trim() == c)
+            .ok_or_else(|| Error::Format { file: name.clone(), message: format!("no column '{c}'") })
+    };
+    let ind_cols: Vec<usize> = indicators.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let area_cols: Vec<usize> = opts.areas.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let weight_col = opts.weight.as_deref().map(find).transpose()?;
+    let design_cols = opts.design.as_ref().map(|(s, p)| Ok::<_, Error>((find(s)?, find(p)?))).transpose()?;
+    let mut u = Units {
+        profiles: Profiles { present: (1u64 << indicators.len()) - 1, ..Default::default() },
+        area_keys: vec![Vec::new(); area_cols.len()],
+        design: design_cols.map(|_| (Vec::new(), Vec::new())),
+    };
+    let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
+    src.for_each(&mut |b, first_row| {
+        for r in 0..b.len() {
+            let row = first_row + r as u64;
+            let err = |c: usize, reason: String| Error::InvalidRow {
+                file: name.clone(),
+                row,
+                line: b.line(r),
+                column: header[c].clone(),
+                reason,
+            };
+            let (mut f, mut na, mut m) = (0u64, 0u64, 0u64);
+            for (bit, &c) in ind_cols.iter().enumerate() {
+                match parse::status(b.cell(r, c), OneMeans::Fail) {
+                    Ok(IndicatorStatus::Fail) => f |= 1 << bit,
+                    Ok(IndicatorStatus::NotApplicable) => na |= 1 << bit,
+                    Ok(IndicatorStatus::Missing) => m |= 1 << bit,
+                    Ok(IndicatorStatus::Pass) => {}
+                    Err(reason) => return Err(err(c, reason.describe().into())),
+                }
+            }
+            let w = match weight_col {
+                Some(c) => parse::number(b.cell(r, c))
+                    .map_err(|reason| err(c, reason.describe().into()))?
+                    .ok_or_else(|| err(c, "weight is empty".into()))?,
+                None => 1.0,
+            };
+            u.profiles.fail.push(f);
+            u.profiles.na.push(na);
+            u.profiles.missing.push(m);
+            u.profiles.weight.push(w);
+            for (l, &c) in area_cols.iter().enumerate() {
+                u.area_keys[l].push(match b.cell(r, c) {
+                    Cell::Null => String::new(),
+                    cell => cell.to_text(),
+                });
+            }
+            if let (Some((sc, pc)), Some((st, ps))) = (design_cols, u.design.as_mut()) {
+                for (k, (c, out)) in [(sc, st), (pc, ps)].into_iter().enumerate() {
+                    let key = b.cell(r, c).to_text();
+                    let next = interned[k].len() as u32;
+                    out.push(*interned[k].entry(key).or_insert(next));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(u)
+}
+
+/// Reads a spec and a units table and computes the measures at every level.
+pub fn run(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<Measures> {
+    run_timed(data, spec_path, opts).map(|(m, _)| m)
+}
+
+/// Seconds spent by [`run_timed`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Timing {
+    /// Reading the spec and the units.
+    pub read_seconds: f64,
+    /// Scoring and all levels' measures, with the data in memory.
+    pub measure_seconds: f64,
+    /// Units read.
+    pub units: usize,
+}
+
+/// Like [`run`], also timing reading and computing separately.
+pub fn run_timed(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<(Measures, Timing)> {
+    let t0 = std::time::Instant::now();
+    let rows = read_spec(spec_path)?;
+    if rows.len() > 64 {
+        return Err(Error::Config(format!("at most 64 indicators, the spec has {}", rows.len())));
+    }
+    let labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let mut spec = Spec::from_weights(
+        rows.into_iter().enumerate().map(|(i, (d, ind, w))| (i, d, ind, w)).collect(),
+        parse_cutoff(&opts.k)?,
+    )?;
+    spec.na = opts.na;
+    spec.missing = opts.missing;
+    let units = read_units(data, &labels, opts)?;
+    let read_seconds = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
+    let s = score(&units.profiles, &spec)?;
+    let h = Hierarchy::from_keys(opts.areas.clone(), units.area_keys)?;
+    let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
+    let m = measures(&units.profiles, &spec, &s, &h, &agg)?;
+    Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: units.profiles.len() }))
+}

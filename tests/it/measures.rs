@@ -1,0 +1,184 @@
+//! The general Alkire–Foster entry point, and properties of the measures.
+
+use proptest::prelude::*;
+use tpmap::aggregate::{AggregateOptions, Hierarchy, measures};
+use tpmap::mpi::{MpiOptions, run};
+use tpmap::rational::Rational;
+use tpmap::score::{Cutoff, Profiles, Spec, score};
+
+use crate::write;
+
+#[test]
+fn alkire_foster_2011_through_files() {
+    // The worked example of Alkire & Foster (2011) as an analyst would hand it over: the 0/1
+    // deprivation matrix with cutoffs (13, 12, 3, 1) already applied, equal weights, k = 2 of 4.
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "units.csv",
+        "id,region,income,education,health,water\n1,a,0,0,0,0\n2,a,0,1,0,1\n3,b,1,1,1,1\n4,b,0,1,0,0\n",
+    );
+    let spec = write(
+        dir.path(),
+        "spec.csv",
+        "dimension,indicator,weight\ni,income,1/4\ne,education,0.25\nh,health,25%\nw,water,1/4\n",
+    );
+    let opts = MpiOptions { k: "2/4".into(), areas: vec!["region".into()], ..Default::default() };
+    let m = run(&data, &spec, &opts).unwrap();
+    let all = &m.rows[0];
+    assert_eq!(all.exact.as_ref().unwrap(), &["1/2".to_string(), "3/4".to_string(), "3/8".to_string()]);
+    assert_eq!(m.rows.len(), 3);
+    // Decomposition: population shares 1/2 and 1/2; M0(a) = 2/8, M0(b) = 4/8.
+    let sub: f64 = m.rows[1..].iter().map(|r| r.population / all.population * r.m0).sum();
+    assert!((sub - all.m0).abs() < 1e-15);
+    // Frames and files.
+    let df = m.to_frame().unwrap();
+    assert_eq!(df.height(), 3);
+    for c in [
+        "level",
+        "area",
+        "units",
+        "population",
+        "poor",
+        "H",
+        "A",
+        "M0",
+        "income_uncensored",
+        "income_censored",
+        "income_contribution",
+        "M0_exact",
+    ] {
+        assert!(df.column(c).is_ok(), "{c}");
+    }
+    m.write(dir.path()).unwrap();
+    assert!(dir.path().join("measures.parquet").exists() && dir.path().join("measures.json").exists());
+}
+
+#[test]
+fn weights_design_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("prov,stratum,psu,w,a,b\n");
+    for i in 0..40 {
+        text += &format!(
+            "p{},{},{},{},{},{}\n",
+            i % 2,
+            i % 2,
+            i % 8,
+            1 + i % 3,
+            i % 3 == 0,
+            if i % 5 == 0 { "na" } else { "0" }
+        );
+    }
+    let text = text.replace("true", "1").replace("false", "0");
+    let data = write(dir.path(), "u.csv", &text);
+    let spec = write(dir.path(), "s.csv", "dimension,indicator,weight\nx,a,1/2\ny,b,1/2\n");
+    let opts = MpiOptions {
+        k: "union".into(),
+        areas: vec!["prov".into()],
+        weight: Some("w".into()),
+        design: Some(("stratum".into(), "psu".into())),
+        bootstrap: (20, 7),
+        ..Default::default()
+    };
+    let m = run(&data, &spec, &opts).unwrap();
+    let all = &m.rows[0];
+    assert!(all.se_design.unwrap()[0] > 0.0 && all.se_bootstrap.unwrap()[0] > 0.0);
+    assert!(all.population > 40.0, "weights are used");
+    // Bad inputs name the file, row and column.
+    let bad = write(dir.path(), "bad.csv", "a,b\n1,0\n2,0\n");
+    let err = run(&bad, &spec, &MpiOptions { k: "union".into(), ..Default::default() }).unwrap_err().to_string();
+    assert!(err.contains("bad.csv") && err.contains("row 2") && err.contains("column 'a'"), "{err}");
+    let err = run(&data, &spec, &MpiOptions { k: "0".into(), ..Default::default() }).unwrap_err().to_string();
+    assert!(err.contains("k must be above 0"), "{err}");
+    let missing_col = write(dir.path(), "s2.csv", "dimension,indicator,weight\nx,zzz,1\n");
+    assert!(
+        run(&data, &missing_col, &MpiOptions { k: "1".into(), ..Default::default() })
+            .unwrap_err()
+            .to_string()
+            .contains("zzz")
+    );
+}
+
+fn profiles_strategy() -> impl Strategy<Value = (Vec<u64>, Vec<u8>, Vec<u32>)> {
+    (1usize..60).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(0u64..64, n), // deprivations over 6 indicators
+            proptest::collection::vec(0u8..4, n),   // group
+            proptest::collection::vec(1u32..6, n),  // weight (household size)
+        )
+    })
+}
+
+fn spec6(k: Rational) -> Spec {
+    let w = [
+        Rational::new(1, 6),
+        Rational::new(1, 6),
+        Rational::new(1, 9),
+        Rational::new(1, 9),
+        Rational::new(1, 9),
+        Rational::new(1, 3),
+    ];
+    let dims = ["a", "a", "b", "b", "b", "c"];
+    Spec::from_weights((0..6).map(|i| (i, dims[i].to_string(), format!("x{i}"), w[i])).collect(), Cutoff::K(k)).unwrap()
+}
+
+fn all_levels(fail: &[u64], groups: &[u8], weights: &[u32], k: Rational) -> tpmap::aggregate::Measures {
+    let n = fail.len();
+    let p =
+        Profiles::from_masks(fail.to_vec(), vec![0; n], vec![0; n], weights.iter().map(|&w| w as f64).collect(), 63);
+    let spec = spec6(k);
+    let s = score(&p, &spec).unwrap();
+    let h = Hierarchy::from_keys(vec!["group".into()], vec![groups.iter().map(|g| g.to_string()).collect()]).unwrap();
+    measures(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap()
+}
+
+fn frac(s: &str) -> Rational {
+    s.parse().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// M0 of the whole is the population-weighted sum of its subgroups' M0, exactly.
+    #[test]
+    fn subgroup_decomposition_is_exact((fail, groups, weights) in profiles_strategy(), kn in 1u128..18) {
+        let m = all_levels(&fail, &groups, &weights, Rational::new(kn, 18));
+        let all = &m.rows[0];
+        let pop = Rational::new(all.population as u128, 1);
+        let mut sum = Rational::ZERO;
+        for g in &m.rows[1..] {
+            let share = Rational::new(g.population as u128, 1).checked_div(pop).unwrap();
+            sum = sum.checked_add(share.checked_mul(frac(&g.exact.as_ref().unwrap()[2])).unwrap()).unwrap();
+        }
+        prop_assert_eq!(sum, frac(&all.exact.as_ref().unwrap()[2]));
+        // And H likewise.
+        let mut h = Rational::ZERO;
+        for g in &m.rows[1..] {
+            let share = Rational::new(g.population as u128, 1).checked_div(pop).unwrap();
+            h = h.checked_add(share.checked_mul(frac(&g.exact.as_ref().unwrap()[0])).unwrap()).unwrap();
+        }
+        prop_assert_eq!(h, frac(&all.exact.as_ref().unwrap()[0]));
+    }
+
+    /// Adding a deprivation to any unit never lowers H or M0 (monotonicity), and raises M0 when
+    /// that unit is poor afterwards.
+    #[test]
+    fn more_deprivation_never_lowers_h_or_m0((fail, groups, weights) in profiles_strategy(), who in 0usize..60, bit in 0u32..6, kn in 1u128..18) {
+        let k = Rational::new(kn, 18);
+        let who = who % fail.len();
+        let before = all_levels(&fail, &groups, &weights, k);
+        let mut more = fail.clone();
+        let added = more[who] & (1 << bit) == 0;
+        more[who] |= 1 << bit;
+        let after = all_levels(&more, &groups, &weights, k);
+        let (b, a) = (&before.rows[0], &after.rows[0]);
+        let (hb, ha) = (frac(&b.exact.as_ref().unwrap()[0]), frac(&a.exact.as_ref().unwrap()[0]));
+        let (mb, ma) = (frac(&b.exact.as_ref().unwrap()[2]), frac(&a.exact.as_ref().unwrap()[2]));
+        prop_assert!(ha >= hb);
+        prop_assert!(ma >= mb);
+        let now_poor = score(&Profiles::from_masks(vec![more[who]], vec![0], vec![0], vec![1.0], 63), &spec6(k)).unwrap().poor[0];
+        if added && now_poor {
+            prop_assert!(ma > mb);
+        }
+    }
+}
