@@ -189,11 +189,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     p[232][p_bd] = thai_digits(&format!("{}/{}/{}", bd.day, bd.month, tpmap::thai::ce_to_be(bd.year, bd.month)));
     p[234].push("extra".into());
     defects.push(("persons".into(), 234, "field_count", "one field too many"));
+    #[allow(clippy::needless_range_loop)] // the row number is what the manifest records
     for r in 1..p.len() {
-        if let Some(reason) = orphaned.get(&p[r][p_hh]) {
-            if !defects.iter().any(|d| d.0 == "persons" && d.1 == r) {
-                defects.push(("persons".into(), r, reason, "their household row was rejected"));
-            }
+        if let Some(reason) = orphaned.get(&p[r][p_hh])
+            && !defects.iter().any(|d| d.0 == "persons" && d.1 == r)
+        {
+            defects.push(("persons".into(), r, reason, "their household row was rejected"));
         }
     }
     write_rows(&out.join("dirty/households.csv"), &h, Encoding::Utf8)?;

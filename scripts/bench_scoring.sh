@@ -15,7 +15,7 @@ out=${2:-/tmp/tpmap-bench-scoring}
 venv=${TPMAP_BENCH_VENV:-$HOME/.cache/tpmap/bench-venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q polars pyarrow pandas numpy scipy mpitb
-"$bin" run "$data" --out "$out" --quiet
+[ -s "$out/deprivations.parquet" ] || "$bin" run "$data" --out "$out" --quiet
 "$bin" mpi --data "$out/deprivations.parquet" --spec "$out/spec.csv" --k union \
   --areas province,amphoe,tambon,village --weight members --out "$out/mpi"
 "$venv/bin/python" benches/compare_python.py "$out" | tee "$out/comparison.json"

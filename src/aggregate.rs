@@ -527,6 +527,67 @@ fn linearized_se(psus: &HashMap<(u32, u32), [f64; 3]>) -> [f64; 2] {
     out
 }
 
+impl Measures {
+    /// One row per level and area: `level, area, units, population, poor, H, A, M0`, then per
+    /// indicator `<label>_uncensored`, `<label>_censored`, `<label>_contribution`, then the exact
+    /// fractions, dropped units, target poor, standard errors, per-dimension columns and bands.
+    pub fn to_frame(&self) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::*;
+        let r = &self.rows;
+        let f = |name: String, v: Vec<f64>| Column::new(name.into(), v);
+        let opt = |name: String, v: Vec<Option<f64>>| Column::new(name.into(), v);
+        let text = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
+        let mut cols = vec![
+            Column::new("level".into(), r.iter().map(|x| x.level.as_str()).collect::<Vec<_>>()),
+            Column::new("area".into(), r.iter().map(|x| x.area.as_str()).collect::<Vec<_>>()),
+            Column::new("units".into(), r.iter().map(|x| x.units).collect::<Vec<_>>()),
+            f("population".into(), r.iter().map(|x| x.population).collect()),
+            f("poor".into(), r.iter().map(|x| x.poor).collect()),
+            f("H".into(), r.iter().map(|x| x.h).collect()),
+            f("A".into(), r.iter().map(|x| x.a).collect()),
+            f("M0".into(), r.iter().map(|x| x.m0).collect()),
+        ];
+        for (i, it) in self.spec.items.iter().enumerate() {
+            cols.push(f(format!("{}_uncensored", it.label), r.iter().map(|x| x.uncensored[i]).collect()));
+            cols.push(f(format!("{}_censored", it.label), r.iter().map(|x| x.censored[i]).collect()));
+            cols.push(f(format!("{}_contribution", it.label), r.iter().map(|x| x.contribution[i]).collect()));
+        }
+        for (k, name) in ["H_exact", "A_exact", "M0_exact"].iter().enumerate() {
+            cols.push(text(name, r.iter().map(|x| x.exact.as_ref().map(|e| e[k].clone())).collect()));
+        }
+        cols.push(Column::new("dropped".into(), r.iter().map(|x| x.dropped).collect::<Vec<_>>()));
+        cols.push(f("target_poor".into(), r.iter().map(|x| x.target_poor).collect()));
+        cols.push(f("se_H".into(), r.iter().map(|x| x.se_analytic[0]).collect()));
+        cols.push(f("se_M0".into(), r.iter().map(|x| x.se_analytic[1]).collect()));
+        if r.iter().any(|x| x.se_bootstrap.is_some()) {
+            cols.push(opt("se_H_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[0])).collect()));
+            cols.push(opt("se_M0_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[1])).collect()));
+        }
+        if r.iter().any(|x| x.se_design.is_some()) {
+            cols.push(opt("se_H_design".into(), r.iter().map(|x| x.se_design.map(|s| s[0])).collect()));
+            cols.push(opt("se_M0_design".into(), r.iter().map(|x| x.se_design.map(|s| s[1])).collect()));
+        }
+        for (d, name) in self.spec.dimensions.iter().enumerate() {
+            cols.push(f(format!("{name}_poor"), r.iter().map(|x| x.dimension_poor[d]).collect()));
+            cols.push(f(format!("{name}_target_poor"), r.iter().map(|x| x.dimension_target[d]).collect()));
+            cols.push(f(format!("{name}_contribution"), r.iter().map(|x| x.dimension_contribution[d]).collect()));
+        }
+        cols.push(f("vulnerable".into(), r.iter().map(|x| x.vulnerable).collect()));
+        cols.push(f("severe".into(), r.iter().map(|x| x.severe).collect()));
+        Ok(DataFrame::new_infer_height(cols)?)
+    }
+
+    /// Writes `measures.csv`, `measures.parquet` and `measures.json` into `dir`.
+    pub fn write(&self, dir: &std::path::Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut df = self.to_frame()?;
+        crate::frame::write_parquet(&mut df, &dir.join("measures.parquet"), &[])?;
+        crate::frame::write_csv(&mut df, &dir.join("measures.csv"), &[], crate::ingest::Encoding::Utf8)?;
+        let path = dir.join("measures.json");
+        std::fs::write(&path, serde_json::to_string_pretty(self)?).map_err(|e| Error::io(&path, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,66 +650,5 @@ mod tests {
         let s1 = [z(4.0, 20.0), z(6.0, 20.0)];
         let v = |s: [f64; 2]| 2.0 * ((s[0] - (s[0] + s[1]) / 2.0).powi(2) + (s[1] - (s[0] + s[1]) / 2.0).powi(2));
         assert!((se[0] - (v(s0) + v(s1)).sqrt()).abs() < 1e-12);
-    }
-}
-
-impl Measures {
-    /// One row per level and area: `level, area, units, population, poor, H, A, M0`, then per
-    /// indicator `<label>_uncensored`, `<label>_censored`, `<label>_contribution`, then the exact
-    /// fractions, dropped units, target poor, standard errors, per-dimension columns and bands.
-    pub fn to_frame(&self) -> Result<polars::prelude::DataFrame> {
-        use polars::prelude::*;
-        let r = &self.rows;
-        let f = |name: String, v: Vec<f64>| Column::new(name.into(), v);
-        let opt = |name: String, v: Vec<Option<f64>>| Column::new(name.into(), v);
-        let text = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
-        let mut cols = vec![
-            Column::new("level".into(), r.iter().map(|x| x.level.as_str()).collect::<Vec<_>>()),
-            Column::new("area".into(), r.iter().map(|x| x.area.as_str()).collect::<Vec<_>>()),
-            Column::new("units".into(), r.iter().map(|x| x.units).collect::<Vec<_>>()),
-            f("population".into(), r.iter().map(|x| x.population).collect()),
-            f("poor".into(), r.iter().map(|x| x.poor).collect()),
-            f("H".into(), r.iter().map(|x| x.h).collect()),
-            f("A".into(), r.iter().map(|x| x.a).collect()),
-            f("M0".into(), r.iter().map(|x| x.m0).collect()),
-        ];
-        for (i, it) in self.spec.items.iter().enumerate() {
-            cols.push(f(format!("{}_uncensored", it.label), r.iter().map(|x| x.uncensored[i]).collect()));
-            cols.push(f(format!("{}_censored", it.label), r.iter().map(|x| x.censored[i]).collect()));
-            cols.push(f(format!("{}_contribution", it.label), r.iter().map(|x| x.contribution[i]).collect()));
-        }
-        for (k, name) in ["H_exact", "A_exact", "M0_exact"].iter().enumerate() {
-            cols.push(text(name, r.iter().map(|x| x.exact.as_ref().map(|e| e[k].clone())).collect()));
-        }
-        cols.push(Column::new("dropped".into(), r.iter().map(|x| x.dropped).collect::<Vec<_>>()));
-        cols.push(f("target_poor".into(), r.iter().map(|x| x.target_poor).collect()));
-        cols.push(f("se_H".into(), r.iter().map(|x| x.se_analytic[0]).collect()));
-        cols.push(f("se_M0".into(), r.iter().map(|x| x.se_analytic[1]).collect()));
-        if r.iter().any(|x| x.se_bootstrap.is_some()) {
-            cols.push(opt("se_H_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[0])).collect()));
-            cols.push(opt("se_M0_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[1])).collect()));
-        }
-        if r.iter().any(|x| x.se_design.is_some()) {
-            cols.push(opt("se_H_design".into(), r.iter().map(|x| x.se_design.map(|s| s[0])).collect()));
-            cols.push(opt("se_M0_design".into(), r.iter().map(|x| x.se_design.map(|s| s[1])).collect()));
-        }
-        for (d, name) in self.spec.dimensions.iter().enumerate() {
-            cols.push(f(format!("{name}_poor"), r.iter().map(|x| x.dimension_poor[d]).collect()));
-            cols.push(f(format!("{name}_target_poor"), r.iter().map(|x| x.dimension_target[d]).collect()));
-            cols.push(f(format!("{name}_contribution"), r.iter().map(|x| x.dimension_contribution[d]).collect()));
-        }
-        cols.push(f("vulnerable".into(), r.iter().map(|x| x.vulnerable).collect()));
-        cols.push(f("severe".into(), r.iter().map(|x| x.severe).collect()));
-        Ok(DataFrame::new_infer_height(cols)?)
-    }
-
-    /// Writes `measures.csv`, `measures.parquet` and `measures.json` into `dir`.
-    pub fn write(&self, dir: &std::path::Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut df = self.to_frame()?;
-        crate::frame::write_parquet(&mut df, &dir.join("measures.parquet"), &[])?;
-        crate::frame::write_csv(&mut df, &dir.join("measures.csv"), &[], crate::ingest::Encoding::Utf8)?;
-        let path = dir.join("measures.json");
-        std::fs::write(&path, serde_json::to_string_pretty(self)?).map_err(|e| Error::io(&path, e))
     }
 }

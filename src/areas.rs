@@ -257,10 +257,10 @@ impl AreaRegistry {
                 _ => {}
             }
         }
-        if let Some(v) = code.at(AreaLevel::Village) {
-            if !self.villages.contains(&v) {
-                return Err(UnknownArea::Village);
-            }
+        if let Some(v) = code.at(AreaLevel::Village)
+            && !self.villages.contains(&v)
+        {
+            return Err(UnknownArea::Village);
         }
         Ok(())
     }

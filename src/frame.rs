@@ -138,7 +138,7 @@ pub fn write_persons_parquet(
     for start in (0..p.len().max(1)).step_by(SLICE) {
         let df = persons_frame_rows(p, household_ids, edition, start..(start + SLICE).min(p.len()))?;
         if writer.is_none() {
-            writer = Some(ParquetBatches::create(path, &df.schema(), metadata)?);
+            writer = Some(ParquetBatches::create(path, df.schema(), metadata)?);
         }
         writer.as_mut().expect("created").write(&df)?;
     }

@@ -416,10 +416,10 @@ impl Edition {
         let mut e = Edition { id: f.id, name: f.name, bmn_years: f.bmn_years, indicators, selections: BTreeMap::new() };
         let mut seen_codes = std::collections::HashSet::new();
         for i in &e.indicators {
-            if let Some(c) = &i.code {
-                if !seen_codes.insert(c.clone()) {
-                    return Err(Error::Config(format!("indicator code {c} appears twice")));
-                }
+            if let Some(c) = &i.code
+                && !seen_codes.insert(c.clone())
+            {
+                return Err(Error::Config(format!("indicator code {c} appears twice")));
             }
         }
         for (name, labels) in f.selections {

@@ -103,6 +103,9 @@ pub struct Published {
     pub poor: BTreeMap<Level, Table>,
 }
 
+/// An area id with its row of values.
+type RowRef<'a> = (&'a String, &'a Vec<Option<f64>>);
+
 /// Columns that are not counts: they are not summed when rolling up.
 const NOT_COUNTS: [&str; 2] = ["happiness", "JPT.MOFval.pov.rate"];
 
@@ -303,7 +306,7 @@ impl Published {
         for (tables, kind) in [(&self.common, "common".to_string()), (&self.poor, self.mask.clone())] {
             for (&level, t) in tables {
                 // Country and province in one file each; lower levels one file per province.
-                let mut by_file: BTreeMap<String, Vec<(&String, &Vec<Option<f64>>)>> = BTreeMap::new();
+                let mut by_file: BTreeMap<String, Vec<RowRef<'_>>> = BTreeMap::new();
                 for (id, row) in &t.rows {
                     let name = match level {
                         Level::Country | Level::Province => format!("{}_{}_{kind}.csv", self.year, level.file_word()),
@@ -514,19 +517,6 @@ fn tables_in_pool(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) 
     Ok(base.roll_up())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_map_to_file_words_and_ids() {
-        assert_eq!(Level::Tambol.id_column(), Some("tumbol_ID"));
-        assert_eq!(Level::Amphur.file_word(), "amphur");
-        assert_eq!(fmt_number(12.0), "12");
-        assert_eq!(fmt_number(2.5), "2.5");
-    }
-}
-
 /// Per household: the weight of its target poor if it is poor — for people, its members meeting
 /// `welfare`; for households, 1 when any member does.
 pub fn target_weights(x: &Extract, unit: Unit, welfare: Welfare) -> Vec<f64> {
@@ -544,4 +534,17 @@ pub fn target_weights(x: &Extract, unit: Unit, welfare: Welfare) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_to_file_words_and_ids() {
+        assert_eq!(Level::Tambol.id_column(), Some("tumbol_ID"));
+        assert_eq!(Level::Amphur.file_word(), "amphur");
+        assert_eq!(fmt_number(12.0), "12");
+        assert_eq!(fmt_number(2.5), "2.5");
+    }
 }

@@ -183,10 +183,10 @@ impl Spec {
         if items.is_empty() {
             return Err(Error::Config("a measure needs at least one indicator".into()));
         }
-        if let Cutoff::K(k) = cutoff {
-            if k == Rational::ZERO || k > Rational::ONE {
-                return Err(Error::Config(format!("k must be above 0 and at most 1, not {k}")));
-            }
+        if let Cutoff::K(k) = cutoff
+            && (k == Rational::ZERO || k > Rational::ONE)
+        {
+            return Err(Error::Config(format!("k must be above 0 and at most 1, not {k}")));
         }
         let mut dims: Vec<String> = Vec::new();
         let mut total = Rational::ZERO;

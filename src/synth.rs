@@ -572,6 +572,7 @@ impl Synthesizer {
                 fail[h] |= 1 << pick;
             }
             // Other indicators fail independently at the village's rates.
+            #[allow(clippy::needless_range_loop)] // bit i and rate i go together
             for i in 0..e.len() {
                 if tpmap_mask & (1 << i) == 0 && applicable_of[h] & (1 << i) != 0 && rng.random_bool(p_fail[i]) {
                     fail[h] |= 1 << i;

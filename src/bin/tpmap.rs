@@ -583,8 +583,8 @@ fn synth_cmd(opts: SynthOptions, out: &Path, format: SynthFormat, quiet: bool) -
         if parquet {
             if pq.is_none() {
                 pq = Some((
-                    frame::ParquetBatches::create(&out.join("households.parquet"), &hh.schema(), &meta)?,
-                    frame::ParquetBatches::create(&out.join("persons.parquet"), &pp.schema(), &meta)?,
+                    frame::ParquetBatches::create(&out.join("households.parquet"), hh.schema(), &meta)?,
+                    frame::ParquetBatches::create(&out.join("persons.parquet"), pp.schema(), &meta)?,
                 ));
             }
             let (a, b) = pq.as_mut().expect("created");

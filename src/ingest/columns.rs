@@ -126,10 +126,10 @@ pub fn indicator_column(edition: &Edition, header: &str) -> Option<usize> {
     }
     for prefix in ["indicator_", "indicator", "ind_", "ind", "bmn_", "bmn", "ตัวชี้วัดที่_", "ตัวชี้วัดที่", "ตัวชี้วัด_", "ตัวชี้วัด"]
     {
-        if let Some(rest) = h.strip_prefix(prefix) {
-            if let Ok(no) = rest.parse::<u16>() {
-                return edition.by_no(no);
-            }
+        if let Some(rest) = h.strip_prefix(prefix)
+            && let Ok(no) = rest.parse::<u16>()
+        {
+            return edition.by_no(no);
         }
     }
     if let Some(code) = h.strip_prefix("tpmap_") {

@@ -211,6 +211,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
         // Duplicates are found in row order, across batches: the first occurrence is kept.
         let mut keep = vec![true; part.len()];
         let mut first_rows: Vec<(usize, Rejection)> = Vec::new();
+        #[allow(clippy::needless_range_loop)] // indexes several parallel columns
         for i in 0..part.len() {
             if !seen_hh.insert(part.households.id[i].0) {
                 keep[i] = false;
@@ -234,7 +235,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
             part.rejects.sort_by_key(|r| r.row);
         }
         strict_check(opts, &name, &part.rejects)?;
-        rejected_ids.extend(part.rejected_ids.drain(..));
+        rejected_ids.append(&mut part.rejected_ids);
         hh_rejects.append(&mut part.rejects);
         hh.append(part);
         Ok(())
@@ -280,20 +281,21 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
         trace.lap("persons: validate batch");
         let mut keep = vec![true; part.len()];
         let mut dups = Vec::new();
+        #[allow(clippy::needless_range_loop)] // indexes several parallel columns
         for i in 0..part.len() {
-            if let Some(id) = part.persons.citizen_id[i] {
-                if !seen_ids.insert(id.as_u64()) {
-                    keep[i] = false;
-                    let row = part.persons.source_row[i];
-                    let r = (row - first_row) as usize;
-                    let column = p_header[p_map.get(PF::CitizenId).expect("an ID implies its column")].clone();
-                    dups.push(Rejection {
-                        row,
-                        line: batch.line(r),
-                        problems: vec![Problem { column, reason: Reason::DuplicatePerson, detail: None }],
-                        values: row_values(batch, r, p_header.len()),
-                    });
-                }
+            if let Some(id) = part.persons.citizen_id[i]
+                && !seen_ids.insert(id.as_u64())
+            {
+                keep[i] = false;
+                let row = part.persons.source_row[i];
+                let r = (row - first_row) as usize;
+                let column = p_header[p_map.get(PF::CitizenId).expect("an ID implies its column")].clone();
+                dups.push(Rejection {
+                    row,
+                    line: batch.line(r),
+                    problems: vec![Problem { column, reason: Reason::DuplicatePerson, detail: None }],
+                    values: row_values(batch, r, p_header.len()),
+                });
             }
         }
         if !dups.is_empty() {
@@ -401,21 +403,21 @@ fn count_reasons(report: &mut TableReport, rejects: &[Rejection]) {
 }
 
 fn strict_check(opts: &IngestOptions, file: &str, rejects: &[Rejection]) -> Result<()> {
-    if opts.mode == Mode::Strict {
-        if let Some(r) = rejects.first() {
-            let p = &r.problems[0];
-            let reason = match &p.detail {
-                Some(d) => format!("{} ({d})", p.reason.describe()),
-                None => p.reason.describe().to_string(),
-            };
-            return Err(Error::InvalidRow {
-                file: file.to_string(),
-                row: r.row,
-                line: r.line,
-                column: p.column.clone(),
-                reason,
-            });
-        }
+    if opts.mode == Mode::Strict
+        && let Some(r) = rejects.first()
+    {
+        let p = &r.problems[0];
+        let reason = match &p.detail {
+            Some(d) => format!("{} ({d})", p.reason.describe()),
+            None => p.reason.describe().to_string(),
+        };
+        return Err(Error::InvalidRow {
+            file: file.to_string(),
+            row: r.row,
+            line: r.line,
+            column: p.column.clone(),
+            reason,
+        });
     }
     Ok(())
 }
@@ -648,14 +650,14 @@ impl<'h> RowProblems<'h> {
         self.problems.push(Problem { column: column.to_string(), reason, detail: None });
     }
     fn check_shape(&mut self, batch: &dyn Batch, r: usize) {
-        if let Some(n) = batch.field_count(r) {
-            if n != self.header.len() {
-                self.problems.push(Problem {
-                    column: "*".into(),
-                    reason: Reason::FieldCount,
-                    detail: Some(format!("{n} fields, header has {}", self.header.len())),
-                });
-            }
+        if let Some(n) = batch.field_count(r)
+            && n != self.header.len()
+        {
+            self.problems.push(Problem {
+                column: "*".into(),
+                reason: Reason::FieldCount,
+                detail: Some(format!("{n} fields, header has {}", self.header.len())),
+            });
         }
         if batch.bad_encoding(r) {
             self.add_named("*", Reason::BadEncoding);

@@ -42,8 +42,8 @@ pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> 
         Cell::Null => Ok(Missing),
         Cell::Int(1) => Ok(by_one(true)),
         Cell::Int(0) => Ok(by_one(false)),
-        Cell::Float(f) if f == 1.0 => Ok(by_one(true)),
-        Cell::Float(f) if f == 0.0 => Ok(by_one(false)),
+        Cell::Float(1.0) => Ok(by_one(true)),
+        Cell::Float(0.0) => Ok(by_one(false)),
         Cell::Bool(b) => Ok(by_one(b)),
         // Fast path for the forms files really use: byte comparisons, no allocation and no
         // `memcmp` call (string-literal patterns compile to one per arm).
@@ -80,8 +80,8 @@ pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
         Cell::Bool(b) => Ok(Some(b)),
         Cell::Int(1) => Ok(Some(true)),
         Cell::Int(0) => Ok(Some(false)),
-        Cell::Float(f) if f == 1.0 => Ok(Some(true)),
-        Cell::Float(f) if f == 0.0 => Ok(Some(false)),
+        Cell::Float(1.0) => Ok(Some(true)),
+        Cell::Float(0.0) => Ok(Some(false)),
         Cell::Str(s) if s.len() == 1 && matches!(s.as_bytes()[0], b'0' | b'1') => Ok(Some(s.as_bytes()[0] == b'1')),
         Cell::Str(s) => match lower(&fold_digits(s)).as_str() {
             "1" | "y" | "yes" | "true" | "t" | "ใช่" | "มี" | "ผ่าน" | "พิการ" => {

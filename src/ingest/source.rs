@@ -50,6 +50,10 @@ impl Cell<'_> {
 pub trait Batch: Sync {
     /// Rows in the batch.
     fn len(&self) -> usize;
+    /// True when the batch has no rows.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The cell at `row` (within the batch) and `col` (position in the header).
     fn cell(&self, row: usize, col: usize) -> Cell<'_>;
     /// Physical line (CSV) or sheet row (Excel) of `row`, where known.
