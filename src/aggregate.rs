@@ -73,48 +73,56 @@ impl Hierarchy {
     }
 
     /// Levels from key columns: `keys[l][u]` is unit `u`'s key at level `l` (coarsest first).
-    /// A `country` level covering everything is added first.
+    /// A `country` level covering everything is added first. A group is its key within its parent
+    /// group, so equal names under different parents stay apart; group names are the key paths
+    /// joined with `/`.
     pub fn from_keys(level_names: Vec<String>, keys: Vec<Vec<String>>) -> Result<Hierarchy> {
         let n = keys.first().map_or(0, |k| k.len());
         if level_names.len() != keys.len() || keys.iter().any(|k| k.len() != n) {
             return Err(Error::Config("area key columns must have one value per unit".into()));
         }
-        // Leaves are distinct full key paths.
-        let mut leaf_of: HashMap<Vec<&str>, u32> = HashMap::new();
-        let mut leaf_paths: Vec<Vec<&str>> = Vec::new();
-        let mut unit_leaf = Vec::with_capacity(n);
-        for u in 0..n {
-            let path: Vec<&str> = keys.iter().map(|k| k[u].as_str()).collect();
-            let next = leaf_paths.len() as u32;
-            let id = *leaf_of.entry(path.clone()).or_insert_with(|| {
-                leaf_paths.push(path);
-                next
-            });
-            unit_leaf.push(id);
-        }
         let mut levels = vec!["country".to_string()];
         let mut groups = vec![vec!["all".to_string()]];
-        let mut leaf_group = vec![vec![0u32; leaf_paths.len()]];
+        let mut parents: Vec<Vec<u32>> = vec![vec![]];
+        let mut gid = vec![0u32; n];
         for (l, name) in level_names.into_iter().enumerate() {
-            // A group at level l is the path prefix up to l (so equal names under different parents differ).
-            let mut idx: HashMap<Vec<&str>, u32> = HashMap::new();
-            let mut names = Vec::new();
-            let lg = leaf_paths
-                .iter()
-                .map(|p| {
-                    let prefix = p[..=l].to_vec();
-                    let next = names.len() as u32;
-                    *idx.entry(prefix.clone()).or_insert_with(|| {
-                        names.push(prefix.join("/"));
-                        next
-                    })
-                })
-                .collect();
+            let mut map: HashMap<(u32, &str), u32> = HashMap::new();
+            let (mut names, mut up) = (Vec::new(), Vec::new());
+            let mut next_gid = vec![0u32; n];
+            let mut prev: Option<(u32, &str, u32)> = None;
+            for u in 0..n {
+                let key = (gid[u], keys[l][u].as_str());
+                // Units usually come grouped by area: skip the hash when the key repeats.
+                let id = match prev {
+                    Some((p, k, id)) if p == key.0 && k == key.1 => id,
+                    _ => *map.entry(key).or_insert_with(|| {
+                        let parent_name = if l == 0 { None } else { Some(&groups[l][key.0 as usize]) };
+                        names.push(match parent_name {
+                            Some(pn) => format!("{pn}/{}", key.1),
+                            None => key.1.to_string(),
+                        });
+                        up.push(key.0);
+                        names.len() as u32 - 1
+                    }),
+                };
+                prev = Some((key.0, key.1, id));
+                next_gid[u] = id;
+            }
+            gid = next_gid;
             levels.push(name);
             groups.push(names);
-            leaf_group.push(lg);
+            parents.push(up);
         }
-        Ok(Hierarchy { levels, groups, leaf_group, unit_leaf })
+        // Leaves are the finest groups; walk up the parents for every level.
+        let leaves = groups.last().map_or(0, |g| g.len());
+        let depth = levels.len();
+        let mut leaf_group = vec![Vec::new(); depth];
+        leaf_group[depth - 1] = (0..leaves as u32).collect();
+        for l in (0..depth - 1).rev() {
+            leaf_group[l] =
+                leaf_group[l + 1].iter().map(|&g| if l == 0 { 0 } else { parents[l + 1][g as usize] }).collect();
+        }
+        Ok(Hierarchy { levels, groups, leaf_group, unit_leaf: gid })
     }
 
     /// Number of leaves.

@@ -331,7 +331,8 @@ pub fn to_record_batches(df: &DataFrame) -> Result<Vec<arrow_array::RecordBatch>
     Ok(out)
 }
 
-/// Household scores as a frame: key, village, members, the score (float and exact), poor, target
+/// Household scores as a frame: key, village, members, the score (float, and exactly as numerator
+/// over denominator), poor, target
 /// poor members, and one column per dimension saying whether the household is deprived in it.
 pub fn household_scores_frame(
     h: &Households,
@@ -346,11 +347,9 @@ pub fn household_scores_frame(
         Column::new("score".into(), scores.score.clone()),
     ];
     if let Some(num) = &scores.score_num {
-        let d = scores.denominator as u128;
-        cols.push(Column::new(
-            "score_exact".into(),
-            num.iter().map(|&n| crate::rational::Rational::new(n as u128, d).to_string()).collect::<Vec<String>>(),
-        ));
+        // The exact score is score_numerator / score_denominator (integers, not 13 M strings).
+        cols.push(Column::new("score_numerator".into(), num.clone()));
+        cols.push(Column::new("score_denominator".into(), vec![scores.denominator; num.len()]));
     }
     cols.push(Column::new("poor".into(), scores.poor.clone()));
     cols.push(Column::new("dropped".into(), scores.dropped.clone()));
@@ -383,9 +382,11 @@ pub fn deprivation_matrix_frame(
     use crate::areas::AreaLevel;
     let mut cols = vec![Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>())];
     for level in [AreaLevel::Province, AreaLevel::Amphoe, AreaLevel::Tambon] {
+        // A code's parent is a prefix of it: borrow the prefix, allocate nothing per household.
+        let n = level.code_len();
         cols.push(Column::new(
             level.name().into(),
-            h.village.iter().map(|v| v.at(level).map(|c| c.to_string()).unwrap_or_default()).collect::<Vec<String>>(),
+            h.village.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]).collect::<Vec<&str>>(),
         ));
     }
     cols.push(Column::new("village".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()));

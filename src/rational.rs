@@ -21,25 +21,6 @@ pub struct Rational {
 
 /// Greatest common divisor (binary GCD: shifts and subtractions, no 128-bit division).
 pub fn gcd(a: u128, b: u128) -> u128 {
-    if let (Ok(x), Ok(y)) = (u64::try_from(a), u64::try_from(b)) {
-        return gcd64(x, y) as u128;
-    }
-    if a == 0 || b == 0 {
-        return a | b;
-    }
-    let shift = (a | b).trailing_zeros();
-    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
-    while b != 0 {
-        b >>= b.trailing_zeros();
-        if a > b {
-            std::mem::swap(&mut a, &mut b);
-        }
-        b -= a;
-    }
-    a << shift
-}
-
-fn gcd64(a: u64, b: u64) -> u64 {
     if a == 0 || b == 0 {
         return a | b;
     }

@@ -422,8 +422,11 @@ fn ingest_cmd(
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     got.write_rejects(out)?;
     let x = &got.extract;
-    let mut hh = frame::households_frame(&x.households, &x.edition)?;
-    frame::write_parquet(&mut hh, &out.join("households.parquet"), &[])?;
+    frame::write_parquet(
+        &mut frame::households_frame(&x.households, &x.edition)?,
+        &out.join("households.parquet"),
+        &[],
+    )?; // dropped once written
     frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
     let summary = Summary::of(x);
 
@@ -469,13 +472,19 @@ fn ingest_cmd(
     let tables_seconds = t1.elapsed().as_secs_f64() - score_seconds;
     measures.write(out)?;
     let household_target: Vec<f64> = tpmap::published::target_weights(x, tpmap::score::Unit::People, welfare);
-    let mut hs = frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?;
-    frame::write_parquet(&mut hs, &out.join("household_scores.parquet"), &[])?;
+    frame::write_parquet(
+        &mut frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?,
+        &out.join("household_scores.parquet"),
+        &[],
+    )?; // dropped once written
     tables.write_dir(&out.join("tpmap"))?;
     let hh_profiles =
         if unit == tpmap::score::Unit::Households { profiles } else { tpmap::score::Profiles::of_households(x, unit) };
-    let mut dm = frame::deprivation_matrix_frame(&x.households, &spec, &hh_profiles)?;
-    frame::write_parquet(&mut dm, &out.join("deprivations.parquet"), &[])?;
+    frame::write_parquet(
+        &mut frame::deprivation_matrix_frame(&x.households, &spec, &hh_profiles)?,
+        &out.join("deprivations.parquet"),
+        &[],
+    )?; // dropped once written
     let spec_path = out.join("spec.csv");
     std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
     let country = &measures.rows[0];
