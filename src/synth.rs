@@ -611,7 +611,7 @@ impl Synthesizer {
                 e.indicators().iter().position(|i| i.income_threshold.is_some()).map(|i| (fail >> i) & 1 == 1);
             let threshold = e.indicators().iter().find_map(|i| i.income_threshold).unwrap_or(38_000.0);
             let income = match income_fail {
-                Some(true) => rng.random_range(4_000.0..threshold),
+                Some(true) => rng.random_range(4_000.0..threshold - 1.0), // stays below the threshold once rounded
                 _ => threshold + 100.0 - 60_000.0 * (1.0 - rng.random::<f64>()).ln(),
             };
             hh.income_per_member.push(Some(income.round()));

@@ -146,6 +146,7 @@ pub struct CsvSource {
     pub encoding: Encoding,
     line_offset: u64,
     record: csv::ByteRecord,
+    scratch: String,
     done: bool,
 }
 
@@ -188,12 +189,13 @@ impl CsvSource {
             });
         }
         let mut header = Vec::with_capacity(record.len());
+        let mut scratch = String::new();
         for f in record.iter() {
             let mut s = String::new();
-            decode_into(f, encoding, &mut s);
+            decode_into(f, encoding, &mut s, &mut scratch);
             header.push(s);
         }
-        Ok(CsvSource { reader, header, encoding, line_offset, record, done: false })
+        Ok(CsvSource { reader, header, encoding, line_offset, record, scratch, done: false })
     }
 
     /// The next batch of up to `max_rows` records, or `None` at the end.
@@ -221,7 +223,7 @@ impl CsvSource {
             let mut bad = false;
             for i in 0..width {
                 if let Some(f) = self.record.get(i) {
-                    bad |= !decode_into(f, self.encoding, &mut b.text);
+                    bad |= !decode_into(f, self.encoding, &mut b.text, &mut self.scratch);
                 }
                 b.ends.push(b.text.len() as u32);
             }
@@ -251,8 +253,10 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
 }
 
 /// Appends `bytes` decoded from `encoding` to `out`; false when they were not valid text
-/// (invalid UTF-8 is replaced with U+FFFD).
-fn decode_into(bytes: &[u8], encoding: Encoding, out: &mut String) -> bool {
+/// (invalid UTF-8 is replaced with U+FFFD). TIS-620 is decoded into `scratch` first: encoding_rs
+/// writes into a String's spare capacity, which for the large batch buffer would cost its whole
+/// size on every field.
+fn decode_into(bytes: &[u8], encoding: Encoding, out: &mut String, scratch: &mut String) -> bool {
     match encoding {
         Encoding::Tis620 => {
             if bytes.is_ascii() {
@@ -260,9 +264,12 @@ fn decode_into(bytes: &[u8], encoding: Encoding, out: &mut String) -> bool {
                 return true;
             }
             let mut dec = encoding_rs::WINDOWS_874.new_decoder_without_bom_handling();
-            out.reserve(bytes.len() * 3);
-            let (res, _, had_errors) = dec.decode_to_string(bytes, out, true);
-            debug_assert_eq!(res, encoding_rs::CoderResult::InputEmpty);
+            scratch.clear();
+            scratch.reserve(dec.max_utf8_buffer_length(bytes.len()).unwrap_or(bytes.len() * 3));
+            let (res, read, had_errors) = dec.decode_to_string(bytes, scratch, true);
+            // The reservation above is the decoder's own bound: the whole input is consumed.
+            assert!(res == encoding_rs::CoderResult::InputEmpty && read == bytes.len(), "TIS-620 decoder bound");
+            out.push_str(scratch);
             !had_errors
         }
         _ => match std::str::from_utf8(bytes) {
@@ -551,10 +558,10 @@ mod tests {
     #[test]
     fn tis620_decodes_per_field() {
         let (tis, _, _) = encoding_rs::WINDOWS_874.encode("สมชาย");
-        let mut out = String::from("x");
-        assert!(decode_into(&tis, Encoding::Tis620, &mut out));
+        let (mut out, mut scratch) = (String::from("x"), String::new());
+        assert!(decode_into(&tis, Encoding::Tis620, &mut out, &mut scratch));
         assert_eq!(out, "xสมชาย");
         let mut out = String::new();
-        assert!(!decode_into(&[0xE0, 0x41, 0xFF], Encoding::Utf8, &mut out));
+        assert!(!decode_into(&[0xE0, 0x41, 0xFF], Encoding::Utf8, &mut out, &mut scratch));
     }
 }

@@ -137,3 +137,13 @@ fn arrow_record_batches_without_copy() {
         .as_ptr();
     assert_eq!(ids.values().as_ptr(), polars_ptr);
 }
+
+#[test]
+fn synthetic_income_agrees_with_its_status() {
+    // Synth draws incomes on the right side of the threshold, so ingest never overrules a status.
+    let got =
+        ingest(&samples().join("households.parquet"), &samples().join("persons.parquet"), &IngestOptions::default())
+            .unwrap();
+    assert_eq!(got.report.notes.income_status_derived, 3_000);
+    assert_eq!(got.report.notes.income_status_overruled, 0);
+}
