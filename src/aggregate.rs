@@ -644,6 +644,36 @@ mod tests {
     }
 
     #[test]
+    fn unsorted_villages_and_repeated_names() {
+        let v: Vec<AreaCode> = ["1102100101", "1101100101", "1102100101", "1101100201"].iter().map(|s| s.parse().unwrap()).collect();
+        let h = Hierarchy::tpmap(&v);
+        assert_eq!(h.groups[4], ["1101100101", "1101100201", "1102100101"]);
+        assert_eq!(h.unit_leaf, [2, 0, 2, 1]);
+        assert_eq!(h.leaf_group[2], [0, 0, 1]);
+        // "Muang" under two provinces is two amphoe; a province's units need not be contiguous.
+        let keys = vec![
+            vec!["A".to_string(), "B".into(), "A".into(), "B".into()],
+            vec!["Muang".to_string(), "Muang".into(), "Muang".into(), "Other".into()],
+        ];
+        let h = Hierarchy::from_keys(vec!["province".into(), "amphoe".into()], keys).unwrap();
+        assert_eq!(h.groups[2], ["A/Muang", "B/Muang", "B/Other"]);
+        assert_eq!(h.unit_leaf, [0, 1, 0, 2]);
+        assert_eq!(h.leaf_group[1], [0, 1, 1]);
+        assert!(Hierarchy::from_keys(vec!["x".into()], vec![vec!["a".into()], vec!["b".into()]]).is_err());
+    }
+
+    #[test]
+    fn no_units_gives_zero_rows_not_a_panic() {
+        let (_, spec) = af();
+        let p = Profiles::from_masks(vec![], vec![], vec![], vec![], 0b1111);
+        let s = score(&p, &spec).unwrap();
+        let h = Hierarchy::from_keys(vec!["g".into()], vec![vec![]]).unwrap();
+        let m = measures(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap();
+        assert_eq!(m.rows.len(), 1);
+        assert_eq!((m.rows[0].units, m.rows[0].h, m.rows[0].m0), (0, 0.0, 0.0));
+    }
+
+    #[test]
     fn design_se_matches_a_hand_computation() {
         // Two strata with two PSUs each; ratio of poor to population.
         let mut m = HashMap::new();
