@@ -645,7 +645,8 @@ mod tests {
 
     #[test]
     fn unsorted_villages_and_repeated_names() {
-        let v: Vec<AreaCode> = ["1102100101", "1101100101", "1102100101", "1101100201"].iter().map(|s| s.parse().unwrap()).collect();
+        let v: Vec<AreaCode> =
+            ["1102100101", "1101100101", "1102100101", "1101100201"].iter().map(|s| s.parse().unwrap()).collect();
         let h = Hierarchy::tpmap(&v);
         assert_eq!(h.groups[4], ["1101100101", "1101100201", "1102100101"]);
         assert_eq!(h.unit_leaf, [2, 0, 2, 1]);

@@ -430,6 +430,9 @@ fn ingest_cmd(
     frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
     let summary = Summary::of(x);
 
+    if std::env::var_os("TPMAP_TRACE").is_some() {
+        eprintln!("trace: ingested and accepted rows written: {}", tpmap::ingest::memory());
+    }
     // Score by TPMAP's rule and compute the area measures at every level.
     let t1 = Instant::now();
     let unit = match sc.unit {
@@ -447,7 +450,7 @@ fn ingest_cmd(
     let trace = std::env::var_os("TPMAP_TRACE").is_some();
     let lap = |what: &str, t: &mut Instant| {
         if trace {
-            eprintln!("trace: {what}: {:.3} s", t.elapsed().as_secs_f64());
+            eprintln!("trace: {what}: {:.3} s, {}", t.elapsed().as_secs_f64(), tpmap::ingest::memory());
         }
         *t = Instant::now();
     };
@@ -469,6 +472,7 @@ fn ingest_cmd(
     lap("measures at all levels", &mut tl);
     let score_seconds = t1.elapsed().as_secs_f64();
     let tables = tpmap::published::tables_from_extract(x, sc.tpmap_year, mask, welfare)?;
+    lap("TPMAP tables", &mut tl);
     let tables_seconds = t1.elapsed().as_secs_f64() - score_seconds;
     measures.write(out)?;
     let household_target: Vec<f64> = tpmap::published::target_weights(x, tpmap::score::Unit::People, welfare);

@@ -375,10 +375,19 @@ impl Trace {
     }
     fn lap(&mut self, what: &str) {
         if let Some(t) = self.0 {
-            eprintln!("trace: {what}: {:.3} s", t.elapsed().as_secs_f64());
+            eprintln!("trace: {what}: {:.3} s, {}", t.elapsed().as_secs_f64(), memory());
             self.0 = Some(std::time::Instant::now());
         }
     }
+}
+
+/// Resident and peak memory of this process, for traces (Linux; empty elsewhere).
+pub fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).unwrap_or_default()
+    };
+    format!("rss {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn describe_columns<F: Copy + PartialEq>(report: &mut TableReport, header: &[String], map: &ColumnMap<F>) {
