@@ -439,11 +439,11 @@ fn tables_in_pool(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) 
     poor_cols.push("JPT.MOFval.pov.rate".into());
     poor_cols.extend(nos.iter().map(|n| format!("poor.JPT.MOFval.ind{n}.CNT")));
     // Per-village sums in one parallel pass.
-    let mut villages: Vec<String> = h.village.iter().map(|v| v.to_string()).collect();
-    villages.sort();
+    // Villages as codes (no string per household), and the index of each household's village.
+    let mut villages: Vec<crate::areas::AreaCode> = h.village.clone();
+    villages.par_sort_unstable();
     villages.dedup();
-    let vidx: Vec<u32> =
-        h.village.par_iter().map(|v| villages.binary_search(&v.to_string()).expect("present") as u32).collect();
+    let vidx: Vec<u32> = h.village.par_iter().map(|v| villages.binary_search(v).expect("present") as u32).collect();
     let cw = common_cols.len();
     let pw = poor_cols.len();
     let zero = || (vec![0f64; villages.len() * cw], vec![0f64; villages.len() * pw]);
@@ -504,8 +504,8 @@ fn tables_in_pool(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) 
         let mut q: Vec<Option<f64>> = poor[i * pw..(i + 1) * pw].iter().map(|&x| Some(x)).collect();
         let members = c[1].unwrap_or(0.0);
         q[4 + dims] = Some(if members > 0.0 { 100.0 * q[3].unwrap_or(0.0) / members } else { 0.0 });
-        village_common.rows.insert(v.clone(), c);
-        village_poor.rows.insert(v.clone(), q);
+        village_common.rows.insert(v.to_string(), c);
+        village_poor.rows.insert(v.to_string(), q);
     }
     let mask_text: String = mask.iter().map(|&b| if b { '1' } else { '0' }).collect();
     let base = Published {

@@ -8,9 +8,17 @@ mod validation;
 
 use std::path::{Path, PathBuf};
 
+/// The repository's root, read at run time: a test binary reused from another checkout of the
+/// same sources (a shared `CARGO_TARGET_DIR`) must not read that checkout's files.
+pub fn root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The repository's `data-samples/` folder.
 pub fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")
+    root().join("data-samples")
 }
 
 /// Writes `text` to `dir/name` and returns the path.

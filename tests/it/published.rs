@@ -11,7 +11,7 @@ use crate::samples;
 fn tables_2561() -> PathBuf {
     let dir = std::env::var_os("TPMAP_2561_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpmap-2561"));
+        .unwrap_or_else(|| crate::root().join("../shared/data/tpmap-2561"));
     assert!(dir.is_dir(), "the TPMAP 2561 tables are needed at {} (or set TPMAP_2561_DIR)", dir.display());
     dir
 }
