@@ -400,15 +400,44 @@ pub enum Welfare {
 /// A person is target poor when their household is poor and they meet `welfare`. Columns the
 /// extract cannot give (`CHRONICPATIENT_CNT`, `happiness`) are left empty.
 pub fn tables_from_extract(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) -> Result<Published> {
-    crate::in_pool(|| tables_in_pool(x, year_be, mask, welfare))
-}
-
-fn tables_in_pool(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) -> Result<Published> {
-    let e = &x.edition;
-    let n_ind = e.len();
-    let spec = Spec::tpmap(e, mask)?;
+    let spec = Spec::tpmap(&x.edition, mask)?;
     let profiles = Profiles::of_households(x, Unit::Households);
     let scores = score(&profiles, &spec)?;
+    tables_from_scores(x, year_be, &spec, &profiles, &scores, welfare)
+}
+
+/// Like [`tables_from_extract`], for households already scored with a TPMAP `spec` (with whatever
+/// not-applicable and missing policies the caller chose), so nothing is scored twice. `profiles`
+/// and `scores` have one entry per household; their unit weights are not used.
+pub fn tables_from_scores(
+    x: &Extract,
+    year_be: u16,
+    spec: &Spec,
+    profiles: &Profiles,
+    scores: &crate::score::Scores,
+    welfare: Welfare,
+) -> Result<Published> {
+    if profiles.len() != x.households.len() || scores.poor.len() != x.households.len() {
+        return Err(Error::Config("profiles and scores must have one entry per household".into()));
+    }
+    // The mask written in file names: the dimensions the spec switches on, in TPMAP's order.
+    let mask: [bool; 5] = std::array::from_fn(|i| {
+        spec.dimensions.iter().any(|d| d.parse::<crate::indicators::Dimension>().is_ok_and(|d| d.index() == i))
+    });
+    crate::in_pool(|| tables_in_pool(x, year_be, mask, spec, profiles, scores, welfare))
+}
+
+fn tables_in_pool(
+    x: &Extract,
+    year_be: u16,
+    mask: [bool; 5],
+    spec: &Spec,
+    profiles: &Profiles,
+    scores: &crate::score::Scores,
+    welfare: Welfare,
+) -> Result<Published> {
+    let e = &x.edition;
+    let n_ind = e.len();
     let dims = spec.dimensions.len();
     let dim_masks: Vec<u64> = (0..dims).map(|d| spec.dimension_mask(d)).collect();
     let h = &x.households;

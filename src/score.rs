@@ -384,8 +384,8 @@ fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
                 (0..dims).map(|d| spec.items.iter().filter(|i| i.dimension == d).collect()).collect();
             let dim_weight: Vec<Rational> = dim_items
                 .iter()
-                .map(|items| items.iter().fold(Rational::ZERO, |a, i| a.checked_add(i.weight).expect("weights fit")))
-                .collect();
+                .map(|items| items.iter().try_fold(Rational::ZERO, |a, i| a.checked_add(i.weight)).ok_or_else(overflow))
+                .collect::<Result<_>>()?;
             let results: Vec<Result<(f64, bool, bool, u64)>> = (0..n)
                 .into_par_iter()
                 .with_min_len(4096)

@@ -212,6 +212,9 @@ impl Synthesizer {
             profiles.retain(|p| opts.provinces.contains(&p.id.province_number()));
         }
         profiles.retain(|p| p.households > 0);
+        if let Some(p) = profiles.iter().find(|p| p.id.level() < AreaLevel::Village) {
+            return Err(Error::Config(format!("village profile {} is not a village code (8 or 10 characters)", p.id)));
+        }
         profiles.sort_by_key(|p| p.id);
         if profiles.is_empty() {
             return Err(Error::Config("no villages to generate into".into()));
@@ -691,6 +694,14 @@ mod tests {
         assert!(a.households.village.iter().all(|v| [11, 57].contains(&v.province_number())));
         let sum: u64 = a.households.members.iter().map(|&m| m as u64).sum();
         assert_eq!(sum, a.persons.len() as u64);
+    }
+
+    #[test]
+    fn non_village_profiles_are_an_error_not_a_panic() {
+        let mut p = village_profiles_2561().unwrap().into_iter().take(3).collect::<Vec<_>>();
+        p[1].id = "1101".parse().unwrap();
+        let err = Synthesizer::with_profiles(SynthOptions { households: 10, ..Default::default() }, p).err().unwrap();
+        assert!(err.to_string().contains("not a village code"), "{err}");
     }
 
     #[test]

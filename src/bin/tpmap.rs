@@ -471,7 +471,7 @@ fn ingest_cmd(
     let measures = tpmap::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
     lap("measures at all levels", &mut tl);
     let score_seconds = t1.elapsed().as_secs_f64();
-    let tables = tpmap::published::tables_from_extract(x, sc.tpmap_year, mask, welfare)?;
+    let tables = tpmap::published::tables_from_scores(x, sc.tpmap_year, &spec, &profiles, &scores, welfare)?;
     lap("TPMAP tables", &mut tl);
     let tables_seconds = t1.elapsed().as_secs_f64() - score_seconds;
     measures.write(out)?;
@@ -482,10 +482,8 @@ fn ingest_cmd(
         &[],
     )?; // dropped once written
     tables.write_dir(&out.join("tpmap"))?;
-    let hh_profiles =
-        if unit == tpmap::score::Unit::Households { profiles } else { tpmap::score::Profiles::of_households(x, unit) };
     frame::write_parquet(
-        &mut frame::deprivation_matrix_frame(&x.households, &spec, &hh_profiles)?,
+        &mut frame::deprivation_matrix_frame(&x.households, &spec, &profiles)?,
         &out.join("deprivations.parquet"),
         &[],
     )?; // dropped once written

@@ -59,6 +59,12 @@ fn our_tables_round_trip_and_reconcile() {
     // Target poor never exceed poor people; poor people never exceed members.
     let q = &back.poor[&Level::Country].rows[""];
     assert!(q[3].unwrap() <= q[1].unwrap() && q[1].unwrap() <= people);
+    // Scoring once and reusing the scores gives the same tables.
+    let spec = tpmap::score::Spec::tpmap(&x.edition, [true; 5]).unwrap();
+    let prof = tpmap::score::Profiles::of_households(x, tpmap::score::Unit::People);
+    let sc = tpmap::score::score(&prof, &spec).unwrap();
+    let reused = tpmap::published::tables_from_scores(x, 2561, &spec, &prof, &sc, Welfare::Validated).unwrap();
+    assert_eq!((reused.common, reused.poor, reused.mask), (p.common.clone(), p.poor.clone(), p.mask.clone()));
     // With no welfare condition, target poor = poor people.
     let none = tables_from_extract(x, 2567, [true; 5], Welfare::None).unwrap();
     let q2 = &none.poor[&Level::Country].rows[""];
