@@ -42,6 +42,18 @@ pub enum Error {
     /// A value could not be parsed (used by the domain types' `FromStr`).
     #[error("{0}")]
     Parse(String),
+    /// An eligibility rule could not be parsed. `column` counts characters from 1.
+    #[error("{context}rule error at column {column}: {message}\n    {text}\n    {caret}^", caret = " ".repeat(.column.saturating_sub(1)))]
+    Rule {
+        /// Where the rule came from ("catalogue.toml, program msdhs-house-repair: "), or empty.
+        context: String,
+        /// The rule's text.
+        text: String,
+        /// 1-based column (in characters) of the problem.
+        column: usize,
+        /// What was wrong.
+        message: String,
+    },
     /// An indicator edition or other configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(String),

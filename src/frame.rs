@@ -246,12 +246,29 @@ pub fn append_csv(df: &mut DataFrame, out: &mut impl Write, header: bool) -> Res
 /// with the title and comment set in the workbook's properties.
 #[cfg(feature = "xlsx")]
 pub fn write_xlsx(df: &DataFrame, path: &Path, sheet: &str, preamble: &[String]) -> Result<()> {
+    write_xlsx_sheets(&[(sheet, df)], path, preamble)
+}
+
+/// Writes several frames as the sheets of one `.xlsx` workbook, each sheet starting with the
+/// preamble lines.
+#[cfg(feature = "xlsx")]
+pub fn write_xlsx_sheets(sheets: &[(&str, &DataFrame)], path: &Path, preamble: &[String]) -> Result<()> {
     use rust_xlsxwriter::{DocProperties, Workbook};
     let xl = |e: rust_xlsxwriter::XlsxError| Error::Excel(e.to_string());
     let mut wb = Workbook::new();
     if !preamble.is_empty() {
         wb.set_properties(&DocProperties::new().set_title(&preamble[0]).set_comment(preamble.join(" ")));
     }
+    for (sheet, df) in sheets {
+        write_sheet(&mut wb, df, sheet, preamble)?;
+    }
+    wb.save(path).map_err(xl)?;
+    Ok(())
+}
+
+#[cfg(feature = "xlsx")]
+fn write_sheet(wb: &mut rust_xlsxwriter::Workbook, df: &DataFrame, sheet: &str, preamble: &[String]) -> Result<()> {
+    let xl = |e: rust_xlsxwriter::XlsxError| Error::Excel(e.to_string());
     let ws = wb.add_worksheet();
     ws.set_name(sheet).map_err(xl)?;
     let mut row = 0u32;
@@ -285,7 +302,6 @@ pub fn write_xlsx(df: &DataFrame, path: &Path, sheet: &str, preamble: &[String])
             .map_err(xl)?;
         }
     }
-    wb.save(path).map_err(xl)?;
     Ok(())
 }
 

@@ -26,9 +26,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The main job on a folder of extracts: ingest and validate, score every household by TPMAP's
-    /// rule, compute area measures at every level and TPMAP's public tables, writing every output
-    /// to --out. The folder must hold households.* and persons.* (Parquet, CSV or Excel;
-    /// Parquet is preferred when several exist).
+    /// rule, compute area measures at every level and TPMAP's public tables, and — when the folder
+    /// holds catalogue.toml or --catalogue is given — plan assistance, writing every output to
+    /// --out. The folder must hold households.* and persons.* (Parquet, CSV or Excel; Parquet is
+    /// preferred when several exist).
     Run {
         /// Folder with households.{parquet,csv,xlsx} and persons.{parquet,csv,xlsx}.
         dir: PathBuf,
@@ -39,6 +40,26 @@ enum Command {
         ingest: IngestArgs,
         #[command(flatten)]
         score: ScoreArgs,
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Plan assistance: ingest and score the folder's extracts like `run`, match the target
+    /// households to a program catalogue and write household plans, agency work lists, the
+    /// provincial report and (with --compare-*) a what-if comparison to --out/plan.
+    Plan {
+        /// Folder with households.* and persons.* (an output folder of `run` works too).
+        dir: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(long, default_value = "tpmap-out")]
+        out: PathBuf,
+        #[command(flatten)]
+        ingest: IngestArgs,
+        #[command(flatten)]
+        score: ScoreArgs,
+        #[command(flatten)]
+        plan: PlanArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -140,6 +161,48 @@ enum Command {
         #[arg(long)]
         overrides: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Program catalogue (TOML; see docs/programs.md). `run` uses DIR/catalogue.toml if present.
+    #[arg(long)]
+    catalogue: Option<PathBuf>,
+    /// Households already receiving programs: CSV with household_id,program. `run` uses
+    /// DIR/served.csv if present.
+    #[arg(long)]
+    served: Option<PathBuf>,
+    /// Who the plan serves.
+    #[arg(long, value_enum, default_value_t = PopulationArg::Target)]
+    population: PopulationArg,
+    /// Date programs must be running on (YYYY-MM-DD; default: the catalogue's as_of).
+    #[arg(long)]
+    date: Option<String>,
+    /// File holding the secret key for pseudonyms in work lists and for ranking ties
+    /// (default: $TPMAP_PSEUDONYM_KEY, else a fixed public key — set one in production).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Write household IDs, and citizen IDs and names in person work lists (default: pseudonyms).
+    #[arg(long)]
+    reveal_ids: bool,
+    /// Suppress counts below this in the publication files (provinces.csv, amphoes.csv, report.xlsx).
+    #[arg(long, default_value_t = 5)]
+    suppress: u64,
+    /// What-if: plan again with this catalogue and compare.
+    #[arg(long)]
+    compare_catalogue: Option<PathBuf>,
+    /// What-if: plan again with this welfare condition for target households and compare.
+    #[arg(long, value_enum)]
+    compare_welfare: Option<WelfareArg>,
+    /// What-if: plan again for this population and compare.
+    #[arg(long, value_enum)]
+    compare_population: Option<PopulationArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PopulationArg {
+    Target,
+    Poor,
 }
 
 #[derive(clap::Args)]
@@ -265,13 +328,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run { dir, out, ingest, score, output } => {
+        Command::Run { dir, out, ingest, score, mut plan, output } => {
             let households = pick(&dir, "households")?;
             let persons = pick(&dir, "persons")?;
-            ingest_cmd(&households, &persons, &out, &ingest, &score, &output)
+            for (slot, name) in [(&mut plan.catalogue, "catalogue.toml"), (&mut plan.served, "served.csv")] {
+                if slot.is_none() && dir.join(name).exists() {
+                    *slot = Some(dir.join(name));
+                }
+            }
+            ingest_cmd(&households, &persons, &out, &ingest, &score, Some(&plan), &output)
+        }
+        Command::Plan { dir, out, ingest, score, plan, output } => {
+            if plan.catalogue.is_none() {
+                return Err(Error::Config("plan needs --catalogue".into()));
+            }
+            let households = pick(&dir, "households")?;
+            let persons = pick(&dir, "persons")?;
+            ingest_cmd(&households, &persons, &out, &ingest, &score, Some(&plan), &output)
         }
         Command::Ingest { households, persons, out, ingest, score, output } => {
-            ingest_cmd(&households, &persons, &out, &ingest, &score, &output)
+            ingest_cmd(&households, &persons, &out, &ingest, &score, None, &output)
         }
         Command::Mpi { data, spec, k, areas, weight, strata, psu, policy, out, quiet } => {
             let opts = tpmap::mpi::MpiOptions {
@@ -404,6 +480,7 @@ fn ingest_cmd(
     out: &Path,
     a: &IngestArgs,
     sc: &ScoreArgs,
+    pa: Option<&PlanArgs>,
     o: &OutputArgs,
 ) -> Result<(), Error> {
     let mask = parse_mask(&sc.mask)?;
@@ -489,8 +566,18 @@ fn ingest_cmd(
     )?; // dropped once written
     let spec_path = out.join("spec.csv");
     std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
+    let plan = match pa {
+        Some(pa) if pa.catalogue.is_some() => {
+            lap("outputs written", &mut tl);
+            let r = plan_cmd(x, &spec, &profiles, &scores, welfare, pa, &out.join("plan"), o)?;
+            lap("plan", &mut tl);
+            Some(r)
+        }
+        _ => None,
+    };
     let country = &measures.rows[0];
     let report = serde_json::json!({
+        "plan": plan,
         "ingest": got.report,
         "summary": summary,
         "measure": { "rule": "tpmap", "mask": sc.mask, "unit": unit, "welfare": welfare, "dropped_units": scores.dropped_count(),
@@ -504,8 +591,150 @@ fn ingest_cmd(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
         print_summary(&got, &summary, &measures, out, t0.elapsed().as_secs_f64());
+        if let Some(p) = &plan {
+            print_plan(p);
+        }
     }
     Ok(())
+}
+
+fn welfare_of(w: WelfareArg) -> tpmap::published::Welfare {
+    match w {
+        WelfareArg::Validated => tpmap::published::Welfare::Validated,
+        WelfareArg::Registered => tpmap::published::Welfare::Registered,
+        WelfareArg::None => tpmap::published::Welfare::None,
+    }
+}
+
+fn population_of(p: PopulationArg) -> tpmap::plan::Population {
+    match p {
+        PopulationArg::Target => tpmap::plan::Population::Target,
+        PopulationArg::Poor => tpmap::plan::Population::Poor,
+    }
+}
+
+/// Plans against the catalogue (and the what-if alternative) and writes --out/plan.
+#[allow(clippy::too_many_arguments)]
+fn plan_cmd(
+    x: &tpmap::extract::Extract,
+    spec: &tpmap::score::Spec,
+    profiles: &tpmap::score::Profiles,
+    scores: &tpmap::score::Scores,
+    welfare: tpmap::published::Welfare,
+    pa: &PlanArgs,
+    dir: &Path,
+    o: &OutputArgs,
+) -> Result<serde_json::Value, Error> {
+    use tpmap::plan::{PlanOptions, Subjects, allocate_with_progress, household_plan};
+    use tpmap::programs::Catalogue;
+    let t0 = Instant::now();
+    let cat_path = pa.catalogue.as_ref().expect("checked by caller");
+    let catalogue = Catalogue::load(cat_path, &x.edition)?;
+    let key = match (&pa.key_file, std::env::var("TPMAP_PSEUDONYM_KEY")) {
+        (Some(p), _) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+        (None, Ok(k)) if !k.is_empty() => k.into_bytes(),
+        _ => PlanOptions::default().key,
+    };
+    let date = match &pa.date {
+        Some(d) => Some(
+            tpmap::thai::parse_date(d)
+                .filter(|d| d.is_complete())
+                .ok_or_else(|| Error::Parse(format!("--date: '{d}' is not a full date (YYYY-MM-DD)")))?,
+        ),
+        None => None,
+    };
+    let opts = PlanOptions { population: population_of(pa.population), welfare, date, key: key.clone() };
+    let served = match &pa.served {
+        Some(p) => tpmap::plan::read_served(p, x, &catalogue)?,
+        None => Vec::new(),
+    };
+    let subjects = Subjects::new(x, spec, profiles, scores, welfare)?;
+    let bar = indicatif::ProgressBar::new(catalogue.programs.len() as u64);
+    if o.quiet || o.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} planning [{bar:40}] {pos}/{len} programs ({elapsed})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let progress = |done: usize, _total: usize| bar.set_position(done as u64);
+    let alloc = allocate_with_progress(&subjects, &catalogue, &served, &opts, &progress)?;
+    bar.finish_and_clear();
+    let lines = household_plan(&subjects, &catalogue, &alloc);
+    let ps = tpmap::ids::Pseudonymizer::new(&key);
+    let w = tpmap::report::WriteOptions { suppress: pa.suppress, reveal_ids: pa.reveal_ids };
+    let summary = tpmap::report::write_plan(dir, &subjects, &catalogue, &alloc, &lines, &ps, &w)?;
+    let mut json = serde_json::json!({ "summary": summary, "seconds": t0.elapsed().as_secs_f64(), "dir": dir });
+    // What-if.
+    if pa.compare_catalogue.is_some() || pa.compare_welfare.is_some() || pa.compare_population.is_some() {
+        let cat_b = match &pa.compare_catalogue {
+            Some(p) => Catalogue::load(p, &x.edition)?,
+            None => catalogue.clone(),
+        };
+        let welfare_b = pa.compare_welfare.map(welfare_of).unwrap_or(welfare);
+        let opts_b = PlanOptions {
+            population: pa.compare_population.map(population_of).unwrap_or(opts.population),
+            welfare: welfare_b,
+            ..opts.clone()
+        };
+        let served_b = match &pa.served {
+            Some(p) => tpmap::plan::read_served(p, x, &cat_b)?,
+            None => Vec::new(),
+        };
+        let subjects_b = Subjects::new(x, spec, profiles, scores, welfare_b)?;
+        let alloc_b = tpmap::plan::allocate(&subjects_b, &cat_b, &served_b, &opts_b)?;
+        let lines_b = household_plan(&subjects_b, &cat_b, &alloc_b);
+        let wi = tpmap::report::what_if((&catalogue, &alloc, &lines), (&cat_b, &alloc_b, &lines_b))?;
+        let wdir = dir.join("whatif");
+        tpmap::report::write_plan(&wdir.join("b"), &subjects_b, &cat_b, &alloc_b, &lines_b, &ps, &w)?;
+        tpmap::report::write_what_if(&wdir, &subjects, &wi, &ps, pa.reveal_ids)?;
+        json["what_if"] = serde_json::json!({
+            "population": wi.population, "population_entered": wi.population_entered, "population_left": wi.population_left,
+            "helped": wi.helped, "entered": wi.entered.len(), "left": wi.left.len(), "places": wi.places,
+            "spent": wi.spent, "covered": wi.covered, "deprivations": wi.deprivations,
+        });
+    }
+    Ok(json)
+}
+
+fn print_plan(p: &serde_json::Value) {
+    let s = &p["summary"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    println!(
+        "\nplan ({}{}): {} households, {} deprivations, {} covered ({:.1}%), {} with no program; {} places, {} baht, {} programs running",
+        s["catalogue"].as_str().unwrap_or(""),
+        if s["illustrative"].as_bool() == Some(true) { ", ILLUSTRATIVE" } else { "" },
+        n(&s["households"]),
+        n(&s["deprivations"]),
+        n(&s["covered"]),
+        100.0 * n(&s["covered"]) as f64 / n(&s["deprivations"]).max(1) as f64,
+        n(&s["no_program"]),
+        n(&s["places"]),
+        n(&s["spent"]),
+        n(&s["active_programs"]),
+    );
+    if let Some(d) = s["by_dimension"].as_object() {
+        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k} {}/{}", n(&v[1]), n(&v[0]))).collect();
+        println!("  covered by dimension: {}", parts.join(", "));
+    }
+    if let Some(w) = p.get("what_if") {
+        println!(
+            "  what-if: population {} -> {}, households helped {} -> {} ({} enter, {} leave), budget {} -> {} baht",
+            w["population"][0],
+            w["population"][1],
+            w["helped"][0],
+            w["helped"][1],
+            w["entered"],
+            w["left"],
+            w["spent"][0],
+            w["spent"][1]
+        );
+    }
+    println!(
+        "  wrote {}/: household_plan, programs, declined, worklists/, provinces, amphoes, report.xlsx, plan.json",
+        p["dir"].as_str().unwrap_or("")
+    );
 }
 
 fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, out: &Path, secs: f64) {
