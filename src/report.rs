@@ -164,26 +164,56 @@ pub fn report_frame(lines: &[AreaLine], level: &str, suppress: Option<u64>) -> R
             None => Column::new(name.into(), v),
         }
     };
-    let rate = |name: String, num: Vec<u64>, den: Vec<u64>| -> Column {
-        let r: Vec<Option<f64>> = num
+    // Covered out of a total, the rest (gaps) and the rate. For publication, a covered or gap
+    // count from 1 to n-1 shows as "<n"; the other of the two then shows as "s" (it would
+    // reveal the small one by subtraction), and so does the rate.
+    let split = |total: &[u64], part: &[u64], names: [String; 3], with_rest: bool| -> Vec<Column> {
+        let rate: Vec<Option<f64>> = part
             .iter()
-            .zip(&den)
+            .zip(total)
             .map(|(&a, &b)| (b > 0).then(|| (1000.0 * a as f64 / b as f64).round() / 10.0))
             .collect();
-        match suppress {
-            Some(n) => Column::new(
-                name.into(),
-                r.iter()
-                    .zip(&den)
-                    .map(|(x, &b)| match x {
-                        None => String::new(),
-                        Some(_) if b < n => format!("<{n}"),
-                        Some(x) => format!("{x:.1}"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            None => Column::new(name.into(), r),
+        let [pn, rn, restn] = names;
+        let Some(n) = suppress else {
+            let mut v = vec![Column::new(pn.into(), part.to_vec())];
+            if with_rest {
+                v.push(Column::new(restn.into(), total.iter().zip(part).map(|(t, p)| t - p).collect::<Vec<u64>>()));
+            }
+            v.push(Column::new(rn.into(), rate));
+            return v;
+        };
+        let small = |v: u64| v > 0 && v < n;
+        let (mut pc, mut rc, mut xc) = (Vec::new(), Vec::new(), Vec::new());
+        for ((&t, &p), r) in total.iter().zip(part).zip(&rate) {
+            let rest = t - p;
+            let (ps, xs) = (small(p), small(rest));
+            pc.push(if ps {
+                format!("<{n}")
+            } else if xs {
+                "s".into()
+            } else {
+                p.to_string()
+            });
+            xc.push(if xs {
+                format!("<{n}")
+            } else if ps {
+                "s".into()
+            } else {
+                rest.to_string()
+            });
+            rc.push(match r {
+                None => String::new(),
+                Some(_) if small(t) => format!("<{n}"),
+                Some(_) if ps || xs => "s".into(),
+                Some(x) => format!("{x:.1}"),
+            });
         }
+        let mut v = vec![Column::new(pn.into(), pc)];
+        if with_rest {
+            v.push(Column::new(restn.into(), xc));
+        }
+        v.push(Column::new(rn.into(), rc));
+        v
     };
     cols.push(count("target_households".into(), rows.iter().map(|l| l.households).collect()));
     cols.push(count("target_people".into(), rows.iter().map(|l| l.people).collect()));
@@ -195,26 +225,29 @@ pub fn report_frame(lines: &[AreaLine], level: &str, suppress: Option<u64>) -> R
     }
     for d in Dimension::ALL {
         let i = d.index();
-        cols.push(count(format!("deprivations_{}", d.name()), rows.iter().map(|l| l.deprivations[i]).collect()));
-        cols.push(count(format!("covered_{}", d.name()), rows.iter().map(|l| l.covered[i]).collect()));
-        cols.push(rate(
-            format!("coverage_pct_{}", d.name()),
-            rows.iter().map(|l| l.covered[i]).collect(),
-            rows.iter().map(|l| l.deprivations[i]).collect(),
-        ));
+        let total: Vec<u64> = rows.iter().map(|l| l.deprivations[i]).collect();
+        let part: Vec<u64> = rows.iter().map(|l| l.covered[i]).collect();
+        cols.push(count(format!("deprivations_{}", d.name()), total.clone()));
+        let names = [format!("covered_{}", d.name()), format!("coverage_pct_{}", d.name()), String::new()];
+        cols.extend(split(&total, &part, names, false));
     }
-    cols.push(count("deprivations".into(), rows.iter().map(|l| l.deprivations_total()).collect()));
-    cols.push(count("covered".into(), rows.iter().map(|l| l.covered_total()).collect()));
-    cols.push(count("gaps".into(), rows.iter().map(|l| l.deprivations_total() - l.covered_total()).collect()));
-    cols.push(rate(
-        "coverage_pct".into(),
-        rows.iter().map(|l| l.covered_total()).collect(),
-        rows.iter().map(|l| l.deprivations_total()).collect(),
-    ));
+    let total: Vec<u64> = rows.iter().map(|l| l.deprivations_total()).collect();
+    let part: Vec<u64> = rows.iter().map(|l| l.covered_total()).collect();
+    cols.push(count("deprivations".into(), total.clone()));
+    cols.extend(split(&total, &part, ["covered".into(), "coverage_pct".into(), "gaps".into()], true));
     cols.push(Column::new("programs".into(), rows.iter().map(|l| l.programs).collect::<Vec<_>>()));
     cols.push(Column::new("agencies".into(), rows.iter().map(|l| l.agencies).collect::<Vec<_>>()));
     cols.push(count("places".into(), rows.iter().map(|l| l.places).collect()));
-    cols.push(Column::new("budget_baht".into(), rows.iter().map(|l| l.spent).collect::<Vec<_>>()));
+    // The budget of an area with few places would reveal their number: suppressed with them.
+    cols.push(match suppress {
+        Some(n) => Column::new(
+            "budget_baht".into(),
+            rows.iter()
+                .map(|l| if l.places > 0 && l.places < n { format!("<{n} places") } else { l.spent.to_string() })
+                .collect::<Vec<_>>(),
+        ),
+        None => Column::new("budget_baht".into(), rows.iter().map(|l| l.spent).collect::<Vec<_>>()),
+    });
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
@@ -616,7 +649,10 @@ pub fn write_plan(
     let sup = (w.suppress > 1).then_some(w.suppress);
     let mut pub_pre = preamble.clone();
     if let Some(n) = sup {
-        pub_pre.push(format!("Counts from 1 to {} are suppressed (shown as <{n}).", n - 1));
+        pub_pre.push(format!(
+            "Counts from 1 to {} are suppressed (shown as <{n}); a count or rate that would reveal one by subtraction shows as s.",
+            n - 1
+        ));
     }
     let mut prov = report_frame(&areas, "province", sup)?;
     let mut amph = report_frame(&areas, "amphoe", sup)?;

@@ -2,6 +2,7 @@
 
 mod formats;
 mod measures;
+mod plan;
 mod published;
 mod reconcile;
 mod validation;
