@@ -63,12 +63,14 @@ impl AreaLine {
 pub fn provincial_report(s: &Subjects, c: &Catalogue, a: &Allocation, lines: &[PlanLine]) -> Vec<AreaLine> {
     let x = s.x;
     let reg = AreaRegistry::embedded();
-    let mut areas: BTreeMap<String, (AreaLine, HashSet<u32>, HashSet<usize>)> = BTreeMap::new();
+    // Per area: its line, the programs and the agencies with places there.
+    type Acc = (AreaLine, HashSet<u32>, HashSet<usize>);
+    let mut areas: BTreeMap<String, Acc> = BTreeMap::new();
     let keys = |h: usize| -> [String; 3] {
         let v = x.households.village[h].as_str();
         ["TH".to_string(), v[..2].to_string(), v[..4].to_string()]
     };
-    let mut entry = |k: &str, f: &mut dyn FnMut(&mut (AreaLine, HashSet<u32>, HashSet<usize>))| {
+    let mut entry = |k: &str, f: &mut dyn FnMut(&mut Acc)| {
         if let Some(e) = areas.get_mut(k) {
             f(e);
         } else {

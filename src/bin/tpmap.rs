@@ -197,6 +197,13 @@ struct PlanArgs {
     /// What-if: plan again for this population and compare.
     #[arg(long, value_enum)]
     compare_population: Option<PopulationArg>,
+    /// Also run the exact optimiser (max weighted deprivations covered under the same rules),
+    /// write its plan to plan/optimized/ and compare it with rank-and-fill.
+    #[arg(long)]
+    optimize: bool,
+    /// Time limit for the optimiser in seconds (it returns the best plan found, marked not proven optimal).
+    #[arg(long, default_value_t = 60.0)]
+    optimize_seconds: f64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -665,7 +672,43 @@ fn plan_cmd(
     let ps = tpmap::ids::Pseudonymizer::new(&key);
     let w = tpmap::report::WriteOptions { suppress: pa.suppress, reveal_ids: pa.reveal_ids };
     let summary = tpmap::report::write_plan(dir, &subjects, &catalogue, &alloc, &lines, &ps, &w)?;
-    let mut json = serde_json::json!({ "summary": summary, "seconds": t0.elapsed().as_secs_f64(), "dir": dir });
+    let greedy_seconds = t0.elapsed().as_secs_f64();
+    let mut json = serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dir });
+    if pa.optimize {
+        use tpmap::plan::optimize::{Comparison, OptimizeOptions, covered_weight, optimize};
+        let spinner = (!o.quiet && !o.json).then(|| {
+            let s = indicatif::ProgressBar::new_spinner().with_message("optimising");
+            s.enable_steady_tick(std::time::Duration::from_millis(120));
+            s
+        });
+        let oo = OptimizeOptions { time_limit: Some(std::time::Duration::from_secs_f64(pa.optimize_seconds)) };
+        let opt = optimize(&subjects, &catalogue, &served, &opts, &alloc, &oo)?;
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        let lines_o = household_plan(&subjects, &catalogue, &opt.allocation);
+        let sum_o = tpmap::report::write_plan(
+            &dir.join("optimized"),
+            &subjects,
+            &catalogue,
+            &opt.allocation,
+            &lines_o,
+            &ps,
+            &w,
+        )?;
+        let cmp = Comparison {
+            covered_weight: [covered_weight(&subjects, &lines), covered_weight(&subjects, &lines_o)],
+            covered: [summary.covered, sum_o.covered],
+            places: [summary.places, sum_o.places],
+            spent: [summary.spent, sum_o.spent],
+            proven_optimal: opt.proven_optimal,
+            seconds: [greedy_seconds, opt.seconds],
+        };
+        let path = dir.join("optimized").join("comparison.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&cmp)?).map_err(|e| Error::io(&path, e))?;
+        json["optimized"] =
+            serde_json::json!({ "comparison": cmp, "variables": opt.variables, "constraints": opt.constraints });
+    }
     // What-if.
     if pa.compare_catalogue.is_some() || pa.compare_welfare.is_some() || pa.compare_population.is_some() {
         let cat_b = match &pa.compare_catalogue {
@@ -717,6 +760,18 @@ fn print_plan(p: &serde_json::Value) {
     if let Some(d) = s["by_dimension"].as_object() {
         let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k} {}/{}", n(&v[1]), n(&v[0]))).collect();
         println!("  covered by dimension: {}", parts.join(", "));
+    }
+    if let Some(c) = p.get("optimized") {
+        let c = &c["comparison"];
+        println!(
+            "  optimiser: weighted deprivations covered {} (rank-and-fill) -> {} ({}), {} -> {} places, {:.2} s",
+            c["covered_weight"][0],
+            c["covered_weight"][1],
+            if c["proven_optimal"].as_bool() == Some(true) { "proven optimal" } else { "time limit: best found" },
+            c["places"][0],
+            c["places"][1],
+            c["seconds"][1].as_f64().unwrap_or(0.0)
+        );
     }
     if let Some(w) = p.get("what_if") {
         println!(

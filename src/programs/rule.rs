@@ -322,7 +322,7 @@ impl Rule {
 impl fmt::Display for Rule {
     /// The rule in a canonical text form (single spaces, lower-case keywords).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn node(n: &Node, src: &str, top: bool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn node(n: &Node, top: bool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             let join = |v: &Vec<Node>, sep: &str, f: &mut fmt::Formatter<'_>| -> fmt::Result {
                 if !top {
                     f.write_str("(")?;
@@ -331,7 +331,7 @@ impl fmt::Display for Rule {
                     if i > 0 {
                         f.write_str(sep)?;
                     }
-                    node(c, src, false, f)?;
+                    node(c, false, f)?;
                 }
                 if !top {
                     f.write_str(")")?;
@@ -343,22 +343,22 @@ impl fmt::Display for Rule {
                 Node::Or(v) => join(v, " or ", f),
                 Node::Not(c) => {
                     f.write_str("not ")?;
-                    node(c, src, false, f)
+                    node(c, false, f)
                 }
                 Node::Any(c, _) => {
                     f.write_str("any(")?;
-                    node(c, src, true, f)?;
+                    node(c, true, f)?;
                     f.write_str(")")
                 }
                 Node::All(c, _) => {
                     f.write_str("all(")?;
-                    node(c, src, true, f)?;
+                    node(c, true, f)?;
                     f.write_str(")")
                 }
                 Node::Leaf(p, _) => write!(f, "{}", PredicateText(p)),
             }
         }
-        node(&self.root, &self.source, true, f)
+        node(&self.root, true, f)
     }
 }
 

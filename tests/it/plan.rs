@@ -226,6 +226,82 @@ fn served_households_and_explanations() {
     assert!(why[0].condition == "all of" && why.iter().any(|r| r.condition == "target"));
 }
 
+/// Every rule of the allocation holds: capacity, budget, quotas, exclusions, served lists, need,
+/// and ranks 1..=eligible each used once by selected and declined units.
+fn check_constraints(d: &Scored, c: &Catalogue, served: &[(u32, u32)], a: &Allocation) -> Result<(), String> {
+    macro_rules! prop_assert {
+        ($c:expr) => { if !$c { return Err(format!("{} failed", stringify!($c))); } };
+        ($c:expr, $($m:tt)*) => { if !$c { return Err(format!($($m)*)); } };
+    }
+    macro_rules! prop_assert_eq {
+        ($a:expr, $b:expr) => {
+            if $a != $b {
+                return Err(format!("{:?} != {:?}", $a, $b));
+            }
+        };
+    }
+    let s = Subjects::new(&d.x, &d.spec, &d.profiles, &d.scores, Welfare::Validated).unwrap();
+    let served_set: HashSet<(u32, u32)> = served.iter().copied().collect();
+    let mut given: HashMap<u32, HashSet<u32>> = HashMap::new();
+    for (i, prog) in c.programs.iter().enumerate() {
+        let mine: Vec<_> = a.assignments.iter().filter(|g| g.program as usize == i).collect();
+        let n = mine.len() as u64;
+        prop_assert_eq!(n, a.programs[i].selected);
+        if let Some(t) = prog.capacity.total {
+            prop_assert!(n <= t as u64);
+        }
+        if let Some(b) = prog.budget {
+            prop_assert!(n * prog.unit_cost <= b);
+        }
+        let mut by_prov: HashMap<&str, u32> = HashMap::new();
+        let mut by_amph: HashMap<&str, u32> = HashMap::new();
+        for g in &mine {
+            let v = d.x.households.village[g.household as usize].as_str();
+            *by_prov.entry(&v[..2]).or_default() += 1;
+            *by_amph.entry(&v[..4]).or_default() += 1;
+            given.entry(g.household).or_default().insert(g.program);
+            prop_assert!(!served_set.contains(&(g.household, g.program)), "served household given the program again");
+            prop_assert!(s.needs(g.household as usize) & prog.addresses != 0, "given without need");
+        }
+        if let Some(q) = prog.capacity.per_province {
+            prop_assert!(by_prov.values().all(|&k| k <= q));
+        }
+        if let Some(q) = prog.capacity.per_amphoe {
+            prop_assert!(by_amph.values().all(|&k| k <= q));
+        }
+        // Ranks 1..=eligible, each used once, by selected and declined together.
+        let mut ranks: Vec<u32> = mine
+            .iter()
+            .map(|g| g.rank)
+            .chain(a.declined.iter().filter(|x| x.program as usize == i).map(|x| x.rank))
+            .collect();
+        ranks.sort_unstable();
+        prop_assert_eq!(ranks, (1..=a.programs[i].eligible as u32).collect::<Vec<_>>());
+        // Places once full stay full: nobody ranked after a capacity or budget decline got one.
+        if let Some(first) = a
+            .declined
+            .iter()
+            .filter(|x| x.program as usize == i && matches!(x.reason, Decline::Capacity | Decline::Budget))
+            .map(|x| x.rank)
+            .min()
+        {
+            prop_assert!(mine.iter().all(|g| g.rank < first));
+        }
+    }
+    for (h, progs) in &given {
+        for &p in progs {
+            for &q in &c.programs[p as usize].excludes {
+                prop_assert!(
+                    !progs.contains(&(q as u32)),
+                    "household {} given two programs that exclude each other",
+                    h
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 // ---- property test: constraints never exceeded -------------------------------------------
 
 fn synthetic() -> &'static Scored {
@@ -350,44 +426,55 @@ proptest! {
         let served: Vec<(u32, u32)> = served_picks.iter().filter(|(_, p)| *p < ps.len()).map(|&(h, p)| (h as u32, p as u32)).collect();
         let opts = PlanOptions { population: if poor { tpmap::plan::Population::Poor } else { tpmap::plan::Population::Target }, ..Default::default() };
         let a = allocate(&s, &c, &served, &opts).unwrap();
-        let served_set: HashSet<(u32, u32)> = served.iter().copied().collect();
-        let mut given: HashMap<u32, HashSet<u32>> = HashMap::new();
-        for (i, prog) in c.programs.iter().enumerate() {
-            let mine: Vec<_> = a.assignments.iter().filter(|g| g.program as usize == i).collect();
-            let n = mine.len() as u64;
-            prop_assert_eq!(n, a.programs[i].selected);
-            if let Some(t) = prog.capacity.total { prop_assert!(n <= t as u64); }
-            if let Some(b) = prog.budget { prop_assert!(n * prog.unit_cost <= b); }
-            let mut by_prov: HashMap<&str, u32> = HashMap::new();
-            let mut by_amph: HashMap<&str, u32> = HashMap::new();
-            for g in &mine {
-                let v = d.x.households.village[g.household as usize].as_str();
-                *by_prov.entry(&v[..2]).or_default() += 1;
-                *by_amph.entry(&v[..4]).or_default() += 1;
-                given.entry(g.household).or_default().insert(g.program);
-                prop_assert!(!served_set.contains(&(g.household, g.program)), "served household given the program again");
-                prop_assert!(s.needs(g.household as usize) & prog.addresses != 0, "given without need");
-            }
-            if let Some(q) = prog.capacity.per_province { prop_assert!(by_prov.values().all(|&k| k <= q)); }
-            if let Some(q) = prog.capacity.per_amphoe { prop_assert!(by_amph.values().all(|&k| k <= q)); }
-            // Ranks 1..=eligible, each used once, by selected and declined together.
-            let mut ranks: Vec<u32> = mine.iter().map(|g| g.rank).chain(a.declined.iter().filter(|x| x.program as usize == i).map(|x| x.rank)).collect();
-            ranks.sort_unstable();
-            prop_assert_eq!(ranks, (1..=a.programs[i].eligible as u32).collect::<Vec<_>>());
-            // Places once full stay full: nobody ranked after a capacity or budget decline got one.
-            if let Some(first) = a.declined.iter().filter(|x| x.program as usize == i && matches!(x.reason, Decline::Capacity | Decline::Budget)).map(|x| x.rank).min() {
-                prop_assert!(mine.iter().all(|g| g.rank < first));
-            }
-        }
-        for (h, progs) in &given {
-            for &p in progs {
-                for &q in &c.programs[p as usize].excludes {
-                    prop_assert!(!progs.contains(&(q as u32)), "household {} given two programs that exclude each other", h);
-                }
-            }
-        }
+        check_constraints(d, &c, &served, &a).map_err(TestCaseError::fail)?;
         // Same input, same output.
         let again = allocate(&s, &c, &served, &opts).unwrap();
         prop_assert_eq!(&again.assignments, &a.assignments);
+    }
+}
+
+#[cfg(feature = "optimize")]
+#[test]
+fn optimiser_covers_at_least_the_greedy_cover_within_the_same_rules() {
+    use tpmap::plan::optimize::{OptimizeOptions, covered_weight, optimize};
+    let d = samples_scored();
+    let c = catalogue(&d.x);
+    let s = Subjects::new(&d.x, &d.spec, &d.profiles, &d.scores, Welfare::Validated).unwrap();
+    let opts = PlanOptions::default();
+    let g = allocate(&s, &c, &Vec::new(), &opts).unwrap();
+    let o = optimize(&s, &c, &Vec::new(), &opts, &g, &OptimizeOptions { time_limit: None }).unwrap();
+    assert!(o.proven_optimal);
+    let (lg, lo) = (household_plan(&s, &c, &g), household_plan(&s, &c, &o.allocation));
+    let (wg, wo) = (covered_weight(&s, &lg), covered_weight(&s, &lo));
+    eprintln!("greedy {wg}, optimiser {wo}, {} variables, {:.3} s", o.variables, o.seconds);
+    assert!(wo >= wg, "optimiser {wo} < greedy {wg}");
+    check_constraints(&d, &c, &Vec::new(), &o.allocation).unwrap();
+    for (i, p) in o.allocation.programs.iter().enumerate() {
+        let declined = o.allocation.declined.iter().filter(|x| x.program as usize == i).count() as u64;
+        assert_eq!(p.eligible, p.selected + declined, "{}", p.id);
+    }
+}
+
+#[cfg(feature = "optimize")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn optimiser_keeps_every_rule_and_never_covers_less(
+        ps in proptest::collection::vec(program(), 1..6),
+        served_picks in proptest::collection::vec((0..3000usize, 0..6usize), 0..20),
+    ) {
+        use tpmap::plan::optimize::{OptimizeOptions, covered_weight, optimize};
+        let d = synthetic();
+        let c = Catalogue::from_toml(&toml_of(&ps), &d.x.edition, "prop").unwrap();
+        let s = Subjects::new(&d.x, &d.spec, &d.profiles, &d.scores, Welfare::Validated).unwrap();
+        let served: Vec<(u32, u32)> = served_picks.iter().filter(|(_, p)| *p < ps.len()).map(|&(h, p)| (h as u32, p as u32)).collect();
+        let opts = PlanOptions { population: tpmap::plan::Population::Poor, ..Default::default() };
+        let g = allocate(&s, &c, &served, &opts).unwrap();
+        let o = optimize(&s, &c, &served, &opts, &g, &OptimizeOptions { time_limit: Some(std::time::Duration::from_secs(20)) }).unwrap();
+        check_constraints(d, &c, &served, &o.allocation).map_err(TestCaseError::fail)?;
+        let wg = covered_weight(&s, &household_plan(&s, &c, &g));
+        let wo = covered_weight(&s, &household_plan(&s, &c, &o.allocation));
+        prop_assert!(wo >= wg, "optimiser {} < greedy {}", wo, wg);
     }
 }

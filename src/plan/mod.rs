@@ -37,6 +37,9 @@ use crate::score::{Profiles, Scores, Spec, Unit};
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
+#[cfg(feature = "optimize")]
+pub mod optimize;
+
 /// Who the plan is for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -254,6 +257,8 @@ pub enum Decline {
     Excluded(u32),
     /// The household already receives this program or one (index) it cannot be combined with.
     AlreadyReceives(u32),
+    /// Eligible, but the optimiser covered more deprivations without this unit.
+    NotChosen,
 }
 
 impl Decline {
@@ -266,6 +271,7 @@ impl Decline {
             Decline::Budget => "budget spent".into(),
             Decline::Excluded(q) => format!("cannot be combined with {}, given first", c.programs[*q as usize].id),
             Decline::AlreadyReceives(q) => format!("already receives {}", c.programs[*q as usize].id),
+            Decline::NotChosen => "not chosen: the optimiser covers more deprivations with the places elsewhere".into(),
         }
     }
 }
@@ -393,10 +399,10 @@ pub fn read_served(path: &std::path::Path, x: &Extract, c: &Catalogue) -> Result
     Ok(out)
 }
 
-struct Candidate {
-    household: u32,
-    person: Option<u32>,
-    key: (std::cmp::Reverse<u64>, std::cmp::Reverse<u64>, u128),
+pub(crate) struct Candidate {
+    pub household: u32,
+    pub person: Option<u32>,
+    pub key: (std::cmp::Reverse<u64>, std::cmp::Reverse<u64>, u128),
 }
 
 /// Runs the allocation. Deterministic: the same households, scores, catalogue, options and
@@ -416,16 +422,17 @@ pub fn allocate_with_progress(
     crate::in_pool(|| allocate_in_pool(s, c, served, opts, progress))
 }
 
-fn allocate_in_pool(
-    s: &Subjects,
-    c: &Catalogue,
-    served: &Served,
-    opts: &PlanOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Allocation> {
+/// What both allocators share: the date, the population, the tie-breaking pseudonyms.
+pub(crate) struct Prepared {
+    pub date: PartialDate,
+    pub population: Population,
+    pub population_rows: Vec<u32>,
+    hh_key: HashMap<u32, u128>,
+    ps: Pseudonymizer,
+}
+
+pub(crate) fn prepare(s: &Subjects, c: &Catalogue, opts: &PlanOptions) -> Result<Prepared> {
     let x = s.x;
-    let n = x.households.len();
-    let date = opts.date.unwrap_or(c.as_of);
     let wanted = c.programs.iter().fold(0u64, |m, p| m | p.rule.indicators());
     let present = s.profiles.present;
     if wanted & !present != 0 {
@@ -433,16 +440,98 @@ fn allocate_in_pool(
             (0..64).filter(|i| wanted & !present & (1 << i) != 0).map(|i| x.edition.indicator(i).label()).collect();
         return Err(Error::Config(format!("eligibility rules read indicators not in the data: {}", miss.join(", "))));
     }
-    let population_rows: Vec<u32> =
-        (0..n as u32).into_par_iter().filter(|&h| s.in_population(h as usize, opts.population)).collect();
+    let population_rows: Vec<u32> = (0..x.households.len() as u32)
+        .into_par_iter()
+        .filter(|&h| s.in_population(h as usize, opts.population))
+        .collect();
     // Pseudonyms for ranking ties: HMAC of the household ID, and of the citizen ID (or household
     // ID and birth order within it when a member has none) for persons.
     let ps = Pseudonymizer::new(&opts.key);
-    let p128 = |p: crate::ids::Pseudonym| u128::from_be_bytes(p.0[..16].try_into().expect("16 bytes"));
     let hh_key: HashMap<u32, u128> = population_rows
         .par_iter()
         .map(|&h| (h, p128(ps.pseudonym_bytes(x.households.id[h as usize].0.to_string().as_bytes()))))
         .collect();
+    Ok(Prepared { date: opts.date.unwrap_or(c.as_of), population: opts.population, population_rows, hh_key, ps })
+}
+
+fn p128(p: crate::ids::Pseudonym) -> u128 {
+    u128::from_be_bytes(p.0[..16].try_into().expect("16 bytes"))
+}
+
+/// A program's eligible units in rank order, and the counts of candidates, ineligible and unknown.
+pub(crate) fn eligible_units(s: &Subjects, c: &Catalogue, pi: usize, pre: &Prepared) -> (Vec<Candidate>, [u64; 3]) {
+    let x = s.x;
+    let prog = &c.programs[pi];
+    let dim_mask = prog.dimensions(&x.edition).iter().fold(0u64, |m, d| m | s.dims[d.index()]);
+    // Candidates and eligibility, in parallel over the population.
+    let evaluated: Vec<(Candidate, Outcome)> = pre
+        .population_rows
+        .par_iter()
+        .flat_map_iter(|&h| {
+            let hu = h as usize;
+            let need = s.needs(hu) & prog.addresses;
+            let key_of =
+                |pk: u128| (std::cmp::Reverse(s.score_key(hu)), std::cmp::Reverse(s.weighted(hu, dim_mask)), pk);
+            let mut v: Vec<(Candidate, Outcome)> = Vec::new();
+            if need == 0 {
+                return v;
+            }
+            match prog.unit {
+                Unit::Households => {
+                    let o = prog.rule.eval(s, hu, None);
+                    v.push((Candidate { household: h, person: None, key: key_of(pre.hh_key[&h]) }, o));
+                }
+                Unit::People => {
+                    let household_need = need & !s.person_level != 0;
+                    for (k, p) in x.members(hu).enumerate() {
+                        let own = (0..64)
+                            .filter(|i| need & s.person_level & (1 << i) != 0)
+                            .any(|i| x.persons.statuses.get(p, i) == Some(IndicatorStatus::Fail));
+                        if !(household_need || own) {
+                            continue;
+                        }
+                        let o = prog.rule.eval(s, hu, Some(p));
+                        let pk = match x.persons.citizen_id[p] {
+                            Some(id) => p128(pre.ps.pseudonym(&id)),
+                            None => p128(pre.ps.pseudonym_bytes(format!("{}/{}", x.households.id[hu].0, k).as_bytes())),
+                        };
+                        v.push((Candidate { household: h, person: Some(p as u32), key: key_of(pk) }, o));
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    let candidates = evaluated.len() as u64;
+    let (mut ineligible, mut unknown) = (0, 0);
+    let mut eligible: Vec<Candidate> = Vec::with_capacity(evaluated.len());
+    for (cand, o) in evaluated {
+        match o {
+            Outcome::Pass => eligible.push(cand),
+            Outcome::Fail => ineligible += 1,
+            Outcome::Unknown => unknown += 1,
+        }
+    }
+    eligible.par_sort_unstable_by_key(|c| c.key);
+    (eligible, [candidates, ineligible, unknown])
+}
+
+/// Amphoe number (4 digits as an integer) of household `h`.
+pub(crate) fn amphoe_of(s: &Subjects, h: usize) -> usize {
+    let v = s.x.households.village[h].as_str().as_bytes();
+    let d = |i: usize| (v[i] - b'0') as usize;
+    d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
+}
+
+fn allocate_in_pool(
+    s: &Subjects,
+    c: &Catalogue,
+    served: &Served,
+    opts: &PlanOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Allocation> {
+    let n = s.x.households.len();
+    let pre = prepare(s, c, opts)?;
     let words = c.programs.len().div_ceil(64).max(1);
     let mut given = vec![0u64; n * words];
     let mut receives = vec![0u64; n * words];
@@ -450,11 +539,6 @@ fn allocate_in_pool(
     for &(h, p) in served {
         receives[h as usize * words + p as usize / 64] |= 1 << (p % 64);
     }
-    let amphoe_of = |h: usize| -> usize {
-        let v = x.households.village[h].as_str().as_bytes();
-        let d = |i: usize| (v[i] - b'0') as usize;
-        d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
-    };
     let mut order: Vec<usize> = (0..c.programs.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(c.programs[i].priority), i));
     let mut outcomes: Vec<ProgramOutcome> =
@@ -464,61 +548,14 @@ fn allocate_in_pool(
     for (done, &pi) in order.iter().enumerate() {
         let prog = &c.programs[pi];
         let out = &mut outcomes[pi];
-        out.active = prog.active_on(date);
+        out.active = prog.active_on(pre.date);
         if !out.active {
             progress(done + 1, order.len());
             continue;
         }
-        let dim_mask = prog.dimensions(&x.edition).iter().fold(0u64, |m, d| m | s.dims[d.index()]);
-        // Candidates and eligibility, in parallel over the population.
-        let evaluated: Vec<(Candidate, Outcome)> = population_rows
-            .par_iter()
-            .flat_map_iter(|&h| {
-                let hu = h as usize;
-                let need = s.needs(hu) & prog.addresses;
-                let key_of =
-                    |pk: u128| (std::cmp::Reverse(s.score_key(hu)), std::cmp::Reverse(s.weighted(hu, dim_mask)), pk);
-                let mut v: Vec<(Candidate, Outcome)> = Vec::new();
-                if need == 0 {
-                    return v;
-                }
-                match prog.unit {
-                    Unit::Households => {
-                        let o = prog.rule.eval(s, hu, None);
-                        v.push((Candidate { household: h, person: None, key: key_of(hh_key[&h]) }, o));
-                    }
-                    Unit::People => {
-                        let household_need = need & !s.person_level != 0;
-                        for (k, p) in x.members(hu).enumerate() {
-                            let own = (0..64)
-                                .filter(|i| need & s.person_level & (1 << i) != 0)
-                                .any(|i| x.persons.statuses.get(p, i) == Some(IndicatorStatus::Fail));
-                            if !(household_need || own) {
-                                continue;
-                            }
-                            let o = prog.rule.eval(s, hu, Some(p));
-                            let pk = match x.persons.citizen_id[p] {
-                                Some(id) => p128(ps.pseudonym(&id)),
-                                None => p128(ps.pseudonym_bytes(format!("{}/{}", x.households.id[hu].0, k).as_bytes())),
-                            };
-                            v.push((Candidate { household: h, person: Some(p as u32), key: key_of(pk) }, o));
-                        }
-                    }
-                }
-                v
-            })
-            .collect();
-        out.candidates = evaluated.len() as u64;
-        let mut eligible: Vec<Candidate> = Vec::with_capacity(evaluated.len());
-        for (cand, o) in evaluated {
-            match o {
-                Outcome::Pass => eligible.push(cand),
-                Outcome::Fail => out.ineligible += 1,
-                Outcome::Unknown => out.unknown += 1,
-            }
-        }
-        out.eligible = eligible.len() as u64;
-        eligible.par_sort_unstable_by_key(|c| c.key);
+        let (eligible, [candidates, ineligible, unknown]) = eligible_units(s, c, pi, &pre);
+        (out.candidates, out.ineligible, out.unknown, out.eligible) =
+            (candidates, ineligible, unknown, eligible.len() as u64);
         // Fill.
         let cap = prog.capacity;
         let afford = prog.affordable();
@@ -528,6 +565,7 @@ fn allocate_in_pool(
         for (r, cand) in eligible.iter().enumerate() {
             let h = cand.household as usize;
             let rank = r as u32 + 1;
+            let am = amphoe_of(s, h);
             let decline =
                 if let Some(q) = std::iter::once(&pi).chain(prog.excludes.iter()).find(|&&q| bit(&receives, h, q)) {
                     Some(Decline::AlreadyReceives(*q as u32))
@@ -537,9 +575,9 @@ fn allocate_in_pool(
                     Some(Decline::Capacity)
                 } else if afford.is_some_and(|a| used >= a) {
                     Some(Decline::Budget)
-                } else if cap.per_province.is_some_and(|t| per_province[amphoe_of(h) / 100] >= t) {
+                } else if cap.per_province.is_some_and(|t| per_province[am / 100] >= t) {
                     Some(Decline::ProvinceQuota)
-                } else if cap.per_amphoe.is_some_and(|t| per_amphoe.get(&amphoe_of(h)).copied().unwrap_or(0) >= t) {
+                } else if cap.per_amphoe.is_some_and(|t| per_amphoe.get(&am).copied().unwrap_or(0) >= t) {
                     Some(Decline::AmphoeQuota)
                 } else {
                     None
@@ -557,9 +595,9 @@ fn allocate_in_pool(
                 }
                 None => {
                     used += 1;
-                    per_province[amphoe_of(h) / 100] += 1;
+                    per_province[am / 100] += 1;
                     if cap.per_amphoe.is_some() {
-                        *per_amphoe.entry(amphoe_of(h)).or_default() += 1;
+                        *per_amphoe.entry(am).or_default() += 1;
                     }
                     given[h * words + pi / 64] |= 1 << (pi % 64);
                     assignments.push(Assignment {
@@ -576,6 +614,17 @@ fn allocate_in_pool(
         out.spent = used * prog.unit_cost;
         progress(done + 1, order.len());
     }
+    finish(c, pre, assignments, declined, outcomes, order)
+}
+
+pub(crate) fn finish(
+    _c: &Catalogue,
+    pre: Prepared,
+    assignments: Vec<Assignment>,
+    declined: Vec<Declined>,
+    mut outcomes: Vec<ProgramOutcome>,
+    order: Vec<usize>,
+) -> Result<Allocation> {
     // Distinct households per program (persons of one household are not adjacent in rank order).
     let mut seen: Vec<(u32, u32)> = assignments.iter().map(|a| (a.program, a.household)).collect();
     seen.sort_unstable();
@@ -584,9 +633,9 @@ fn allocate_in_pool(
         outcomes[p as usize].households += 1;
     }
     Ok(Allocation {
-        population: opts.population,
-        date,
-        population_rows,
+        population: pre.population,
+        date: pre.date,
+        population_rows: pre.population_rows,
         assignments,
         declined,
         programs: outcomes,
@@ -594,7 +643,7 @@ fn allocate_in_pool(
     })
 }
 
-fn decline_key(d: &Decline) -> &'static str {
+pub(crate) fn decline_key(d: &Decline) -> &'static str {
     match d {
         Decline::Capacity => "capacity",
         Decline::ProvinceQuota => "province_quota",
@@ -602,6 +651,7 @@ fn decline_key(d: &Decline) -> &'static str {
         Decline::Budget => "budget",
         Decline::Excluded(_) => "excluded",
         Decline::AlreadyReceives(_) => "already_receives",
+        Decline::NotChosen => "not_chosen",
     }
 }
 
