@@ -24,6 +24,7 @@ pub mod frame;
 pub mod ids;
 pub mod indicators;
 pub mod ingest;
+pub mod link;
 pub mod mpi;
 pub mod plan;
 pub mod programs;
@@ -42,3 +43,8 @@ pub use error::{Error, Result};
 pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     polars_core::runtime::THREAD_POOL.install(f)
 }
+
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

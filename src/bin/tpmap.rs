@@ -152,6 +152,52 @@ enum Command {
         #[arg(long, default_value = "11111")]
         mask: String,
     },
+    /// Link person records across registries (survey, welfare card, agencies' lists) and/or
+    /// deduplicate them: Thai-aware normalisation, blocking, Fellegi-Sunter scoring (trained by EM,
+    /// or a saved model), deterministic citizen-ID pass, clustering into entities. Writes
+    /// pairs.csv, entities.csv, model.json, explanations.json and link.json to --out.
+    Link {
+        /// Registry CSV files (UTF-8 or TIS-620): record_id, citizen_id, title, first_name,
+        /// last_name, birth_date, sex, village_code, house_no (Thai headers accepted).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// dedupe (within all records), link (across files only) or link-and-dedupe.
+        #[arg(long, value_enum, default_value_t = TaskArg::Link)]
+        task: TaskArg,
+        /// Match probability threshold.
+        #[arg(long, default_value_t = 0.9)]
+        threshold: f64,
+        /// A saved model (model.json of an earlier run) instead of training.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Ground truth (source,record_id,person) to report quality.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Explanations to write: the N pairs nearest the threshold.
+        #[arg(long, default_value_t = 20)]
+        explain: usize,
+        /// Output folder.
+        #[arg(long, default_value = "tpmap-link")]
+        out: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Generate the SYNTHETIC labelled linkage benchmark: survey.csv, welfare.csv, agency.csv
+    /// (or records.csv with --single-file) and truth.csv.
+    LinkBench {
+        /// Households to synthesise (people ≈ 2.8 × households).
+        #[arg(long, default_value_t = 10_000)]
+        households: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// One file holding every source (a dedupe task).
+        #[arg(long)]
+        single_file: bool,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print an indicator edition as TOML (the built-in one, or a file with overrides applied).
     Edition {
         /// Built-in edition id.
@@ -204,6 +250,13 @@ struct PlanArgs {
     /// Time limit for the optimiser in seconds (it returns the best plan found, marked not proven optimal).
     #[arg(long, default_value_t = 60.0)]
     optimize_seconds: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TaskArg {
+    Dedupe,
+    Link,
+    LinkAndDedupe,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -413,6 +466,20 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet } => {
             synth_cmd(SynthOptions { households, seed, survey_year, provinces }, &out, format, quiet)
+        }
+        Command::Link { inputs, task, threshold, model, truth, explain, out, output } => {
+            link_cmd(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, &out, &output)
+        }
+        Command::LinkBench { households, seed, single_file, out } => {
+            let o = tpmap::link::bench::BenchOptions { households, seed, single_file, ..Default::default() };
+            let files = tpmap::link::bench::write(&out, &o)?;
+            println!(
+                "wrote a SYNTHETIC linkage benchmark for {} people to {}: {}",
+                files.people,
+                out.display(),
+                files.records.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ")
+            );
+            Ok(())
         }
         Command::Edition { id, overrides } => {
             let mut e = Edition::builtin(&id)?;
@@ -924,6 +991,145 @@ fn synth_cmd(opts: SynthOptions, out: &Path, format: SynthFormat, quiet: bool) -
             out.display(),
             t0.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn link_cmd(
+    inputs: &[PathBuf],
+    task: TaskArg,
+    threshold: f64,
+    model: Option<&Path>,
+    truth: Option<&Path>,
+    explain: usize,
+    out: &Path,
+    o: &OutputArgs,
+) -> Result<(), Error> {
+    use tpmap::link::{LinkOptions, Records, Task};
+    let t0 = Instant::now();
+    let mut r = Records::default();
+    for p in inputs {
+        r.push_csv(p)?;
+    }
+    let read_seconds = t0.elapsed().as_secs_f64();
+    let model = match model {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            Some(serde_json::from_str(&text)?)
+        }
+        None => None,
+    };
+    let task = match task {
+        TaskArg::Dedupe => Task::Dedupe,
+        TaskArg::Link => Task::Link,
+        TaskArg::LinkAndDedupe => Task::LinkAndDedupe,
+    };
+    let opts = LinkOptions { task, threshold, model, ..Default::default() };
+    let spinner = (!o.quiet && !o.json).then(|| {
+        let s = indicatif::ProgressBar::new_spinner().with_message("linking");
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    let linked = tpmap::link::run(&r, &opts)?;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    // Pairs above a low floor (matches and near misses), with keys, weight and decision.
+    use std::io::Write;
+    let ppath = out.join("pairs.csv");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&ppath).map_err(|e| Error::io(&ppath, e))?);
+    let io = |e| Error::io(&ppath, e);
+    writeln!(w, "source_a,record_a,source_b,record_b,match_weight,probability,deterministic,match").map_err(io)?;
+    for s in linked.scored.iter().filter(|s| s.deterministic || s.probability >= 0.01) {
+        let (a, b) = (s.a as usize, s.b as usize);
+        writeln!(
+            w,
+            "{},{},{},{},{:.4},{:.6},{},{}",
+            r.sources[r.source[a] as usize],
+            r.key[a],
+            r.sources[r.source[b] as usize],
+            r.key[b],
+            s.weight,
+            s.probability,
+            s.deterministic,
+            s.deterministic || s.probability >= threshold
+        )
+        .map_err(io)?;
+    }
+    w.flush().map_err(io)?;
+    let epath = out.join("entities.csv");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&epath).map_err(|e| Error::io(&epath, e))?);
+    writeln!(w, "source,record_id,entity").map_err(|e| Error::io(&epath, e))?;
+    for i in 0..r.len() {
+        writeln!(w, "{},{},{}", r.sources[r.source[i] as usize], r.key[i], linked.entity_id[i])
+            .map_err(|e| Error::io(&epath, e))?;
+    }
+    w.flush().map_err(|e| Error::io(&epath, e))?;
+    let mpath = out.join("model.json");
+    std::fs::write(&mpath, serde_json::to_string_pretty(&linked.model)?).map_err(|e| Error::io(&mpath, e))?;
+    // Explanations of the pairs nearest the threshold: what a reviewer looks at first.
+    let mut near: Vec<&tpmap::link::Scored> = linked.scored.iter().collect();
+    near.sort_by(|a, b| (a.probability - threshold).abs().total_cmp(&(b.probability - threshold).abs()));
+    let tf = linked.model.tf.then_some(&linked.tf);
+    let ex: Vec<serde_json::Value> = near
+        .iter()
+        .take(explain)
+        .map(|s| {
+            let (a, b) = (s.a as usize, s.b as usize);
+            serde_json::json!({
+                "a": { "source": r.sources[r.source[a] as usize], "record_id": r.key[a] },
+                "b": { "source": r.sources[r.source[b] as usize], "record_id": r.key[b] },
+                "explanation": linked.model.explain(&r, tf, a, b),
+            })
+        })
+        .collect();
+    let xpath = out.join("explanations.json");
+    std::fs::write(&xpath, serde_json::to_string_pretty(&ex)?).map_err(|e| Error::io(&xpath, e))?;
+    let matches = linked.matches(threshold).count();
+    let entities = linked.entity.iter().max().map(|m| m + 1).unwrap_or(0);
+    let quality = match truth {
+        Some(p) => {
+            let t = tpmap::link::bench::read_truth(p, &r)?;
+            Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity))
+        }
+        None => None,
+    };
+    let report = serde_json::json!({
+        "records": r.len(), "sources": r.sources, "candidate_pairs": linked.pairs.len(), "skipped_blocks": linked.skipped_blocks,
+        "matches": matches, "entities": entities, "threshold": threshold, "em_iterations": linked.model.iterations,
+        "lambda": linked.model.lambda, "seconds": { "read_and_normalise": read_seconds, "phases": linked.timing, "total": t0.elapsed().as_secs_f64() },
+        "quality": quality,
+    });
+    let jpath = out.join("link.json");
+    std::fs::write(&jpath, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&jpath, e))?;
+    if o.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !o.quiet {
+        println!(
+            "{} records from {}: {} candidate pairs, {} matches, {} entities in {:.2} s",
+            r.len(),
+            r.sources.join(", "),
+            linked.pairs.len(),
+            matches,
+            entities,
+            t0.elapsed().as_secs_f64()
+        );
+        if let Some(q) = &quality {
+            println!(
+                "  against the truth: pairs completeness {:.4}, reduction ratio {:.6}, precision {:.4}, recall {:.4}, F1 {:.4}; clusters (B-cubed) P {:.4} R {:.4} F1 {:.4}",
+                q.pairs_completeness,
+                q.reduction_ratio,
+                q.precision,
+                q.recall,
+                q.f1,
+                q.cluster_precision,
+                q.cluster_recall,
+                q.cluster_f1
+            );
+        }
+        println!("  wrote {}/: pairs.csv, entities.csv, model.json, explanations.json, link.json", out.display());
     }
     Ok(())
 }

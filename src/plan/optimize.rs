@@ -60,6 +60,13 @@ pub struct Optimized {
     pub constraints: usize,
     /// Wall time of building and solving.
     pub seconds: f64,
+    /// Independent parts solved (1, or one per province when no program has a national cap).
+    pub parts: usize,
+    /// Parts proven optimal.
+    pub parts_proven: usize,
+    /// Parts where the time limit came before the solver had an allocation, so rank-and-fill's
+    /// was kept.
+    pub parts_fallback: usize,
 }
 
 /// Weighted deprivations covered by a plan (integer weights of the scoring rule).
@@ -102,6 +109,7 @@ struct Part {
 struct Solved {
     chosen: Vec<(usize, bool)>,
     proven: bool,
+    fallback: bool,
     variables: usize,
     constraints: usize,
 }
@@ -186,9 +194,12 @@ pub fn optimize(
             .collect();
         let mut chosen = vec![false; units.len()];
         let (mut proven, mut variables, mut constraints) = (true, 0, 0);
+        let (parts_n, mut parts_proven, mut parts_fallback) = (solved.len(), 0, 0);
         for r in solved {
             let r = r?;
             proven &= r.proven;
+            parts_proven += r.proven as usize;
+            parts_fallback += r.fallback as usize;
             variables += r.variables;
             constraints += r.constraints;
             for (k, b) in r.chosen {
@@ -229,6 +240,9 @@ pub fn optimize(
             variables,
             constraints,
             seconds: t0.elapsed().as_secs_f64(),
+            parts: parts_n,
+            parts_proven,
+            parts_fallback,
         })
     })
 }
@@ -372,9 +386,16 @@ fn solve_part(
             (sol, proven)
         }
         SolveOutcome::Interrupted(_) => {
-            return Err(Error::Config("optimiser: stopped by the time limit before any allocation was found".into()));
+            // Stopped before the solver had an allocation of its own: keep rank-and-fill's
+            // (the warm start), which satisfies every constraint.
+            let chosen = part
+                .units
+                .iter()
+                .map(|&k| (k, given.contains(&(all[k].program, all[k].household, all[k].person))))
+                .collect();
+            return Ok(Solved { chosen, proven: false, fallback: true, variables, constraints });
         }
     };
     let chosen = part.units.iter().zip(&vars).map(|(&k, &v)| (k, solution.var_value(v) > 0.5)).collect();
-    Ok(Solved { chosen, proven, variables, constraints })
+    Ok(Solved { chosen, proven, fallback: false, variables, constraints })
 }

@@ -1,0 +1,299 @@
+//! Comparisons of two records, each with ordered levels (the first is the strongest agreement),
+//! and the string and date kernels behind them.
+//!
+//! Thai names are compared per character (Unicode scalar), never per UTF-8 byte: byte distances
+//! disagree with character distances on most Thai name pairs. Jaro–Winkler and Levenshtein come
+//! from `strsim`, which works on `char`s.
+
+use serde::{Deserialize, Serialize};
+
+use super::records::Records;
+use crate::extract::Sex;
+use crate::thai::PartialDate;
+
+/// The fields a model compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Citizen ID.
+    CitizenId,
+    /// Given name (also checked against the other's family name: swapped names).
+    FirstName,
+    /// Family name.
+    LastName,
+    /// Birth date.
+    BirthDate,
+    /// Sex.
+    Sex,
+    /// Address: village and house number.
+    Address,
+}
+
+impl Field {
+    /// All fields, in model order.
+    pub const ALL: [Field; 6] =
+        [Field::CitizenId, Field::FirstName, Field::LastName, Field::BirthDate, Field::Sex, Field::Address];
+
+    /// Level labels, strongest first; the last is "else" (disagreement).
+    pub fn levels(self) -> &'static [&'static str] {
+        match self {
+            Field::CitizenId => &["exact", "one transposition or one digit", "else"],
+            Field::FirstName | Field::LastName => &[
+                "exact",
+                "exact without tone marks",
+                "Jaro-Winkler >= 0.92",
+                "same LK82 soundex",
+                "swapped with the other name",
+                "romanised Jaro-Winkler >= 0.90",
+                "Jaro-Winkler >= 0.80",
+                "else",
+            ],
+            Field::BirthDate => &[
+                "exact",
+                "day and month swapped",
+                "Buddhist/Common Era confusion",
+                "within 31 days",
+                "same year (or partial date agrees)",
+                "else",
+            ],
+            Field::Sex => &["same", "else"],
+            Field::Address => &["same village and house number", "same village", "same tambon", "same amphoe", "else"],
+        }
+    }
+}
+
+/// Level of a comparison: `None` when either side is missing (it does not count).
+pub type Level = Option<u8>;
+
+/// Compares two records on one field.
+pub fn compare(r: &Records, a: usize, b: usize, f: Field) -> Level {
+    match f {
+        Field::CitizenId => id_level(r, a, b),
+        Field::FirstName => name_level(r, a, b, true),
+        Field::LastName => name_level(r, a, b, false),
+        Field::BirthDate => date_level(r.birth[a], r.birth[b]),
+        Field::Sex => match (r.sex[a], r.sex[b]) {
+            (Sex::Unknown, _) | (_, Sex::Unknown) => None,
+            (x, y) => Some((x != y) as u8),
+        },
+        Field::Address => {
+            let (x, y) = (r.area[a]?, r.area[b]?);
+            let (x, y) = (x.as_str(), y.as_str());
+            let common = x.bytes().zip(y.bytes()).take_while(|(p, q)| p == q).count();
+            Some(if x == y && x.len() >= 8 {
+                if r.house[a].is_some() && r.house[a] == r.house[b] { 0 } else { 1 }
+            } else if common >= 6 {
+                2
+            } else if common >= 4 {
+                3
+            } else {
+                4
+            })
+        }
+    }
+}
+
+fn id_digits(r: &Records, i: usize) -> Option<u64> {
+    r.citizen_id[i].map(|c| c.as_u64()).or(r.raw_id[i])
+}
+
+fn id_level(r: &Records, a: usize, b: usize) -> Level {
+    let (x, y) = (id_digits(r, a)?, id_digits(r, b)?);
+    if x == y {
+        return Some(0);
+    }
+    Some(if id_near(x, y) { 1 } else { 2 })
+}
+
+/// Two 13-digit IDs one substituted digit or one adjacent transposition apart.
+pub fn id_near(x: u64, y: u64) -> bool {
+    let (dx, dy) = (digits13(x), digits13(y));
+    let diff: Vec<usize> = (0..13).filter(|&i| dx[i] != dy[i]).collect();
+    match diff.as_slice() {
+        [_] => true,
+        [i, j] => *j == i + 1 && dx[*i] == dy[*j] && dx[*j] == dy[*i],
+        _ => false,
+    }
+}
+
+fn digits13(mut v: u64) -> [u8; 13] {
+    let mut d = [0u8; 13];
+    for k in (0..13).rev() {
+        d[k] = (v % 10) as u8;
+        v /= 10;
+    }
+    d
+}
+
+/// Jaro–Winkler similarity on characters.
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    strsim::jaro_winkler(a, b)
+}
+
+fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Level {
+    let (x, y, other_b) =
+        if first { (&r.first[a], &r.first[b], &r.last[b]) } else { (&r.last[a], &r.last[b], &r.first[b]) };
+    if x.is_empty() || y.is_empty() {
+        return None;
+    }
+    if x == y {
+        return Some(0);
+    }
+    if super::normalize::without_tone_marks(x) == super::normalize::without_tone_marks(y) {
+        return Some(1);
+    }
+    let jw = jaro_winkler(x, y);
+    if jw >= 0.92 {
+        return Some(2);
+    }
+    let (lx, ly) = if first { (&r.first_lk[a], &r.first_lk[b]) } else { (&r.last_lk[a], &r.last_lk[b]) };
+    if !lx.is_empty() && lx == ly {
+        return Some(3);
+    }
+    if !other_b.is_empty() && (x == other_b || jaro_winkler(x, other_b) >= 0.95) {
+        return Some(4);
+    }
+    let (rx, ry) = if first { (&r.first_rom[a], &r.first_rom[b]) } else { (&r.last_rom[a], &r.last_rom[b]) };
+    let latin = |s: &str| s.is_ascii();
+    if (latin(x) != latin(y)) && !rx.is_empty() && jaro_winkler(rx, ry) >= 0.90 {
+        return Some(5);
+    }
+    Some(if jw >= 0.80 { 6 } else { 7 })
+}
+
+fn date_level(a: Option<PartialDate>, b: Option<PartialDate>) -> Level {
+    let (a, b) = (a?, b?);
+    if a.is_complete() && b.is_complete() {
+        if a == b {
+            return Some(0);
+        }
+        if a.year == b.year && a.month == b.day && a.day == b.month {
+            return Some(1);
+        }
+        let dy = (a.year as i32 - b.year as i32).abs();
+        if (dy == 543 || dy == 542) && a.month == b.month && a.day == b.day {
+            return Some(2);
+        }
+        if (a.days_since_epoch() - b.days_since_epoch()).abs() <= 31 {
+            return Some(3);
+        }
+        return Some(if a.year == b.year { 4 } else { 5 });
+    }
+    // Partial dates: agree on what both know.
+    let dy = (a.year as i32 - b.year as i32).abs();
+    let months_agree = a.month == 0 || b.month == 0 || a.month == b.month;
+    Some(if a.year == b.year && months_agree {
+        4
+    } else if (dy == 543 || dy == 542) && months_agree {
+        2
+    } else {
+        5
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::records::RawRecord;
+
+    fn recs(rows: &[[&str; 8]]) -> Records {
+        let raw: Vec<RawRecord<'_>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RawRecord {
+                key: i.to_string(),
+                citizen_id: r[0],
+                title: "",
+                first: r[1],
+                last: r[2],
+                birth: r[3],
+                sex: r[4],
+                area: r[5],
+                house: r[6],
+            })
+            .collect();
+        let mut out = Records::default();
+        out.push_source("t", &raw);
+        out
+    }
+
+    #[test]
+    fn id_levels() {
+        // 1101700230708 is valid; a transposition and a substitution of it.
+        let r = recs(&[
+            ["1101700230708", "ก", "ข", "", "", "", "", ""],
+            ["1101700230708", "ก", "ข", "", "", "", "", ""],
+            ["1101700203708", "ก", "ข", "", "", "", "", ""],
+            ["1101700230709", "ก", "ข", "", "", "", "", ""],
+            ["3100600012345", "ก", "ข", "", "", "", "", ""],
+            ["", "ก", "ข", "", "", "", "", ""],
+        ]);
+        assert_eq!(compare(&r, 0, 1, Field::CitizenId), Some(0));
+        assert_eq!(compare(&r, 0, 2, Field::CitizenId), Some(1), "adjacent transposition");
+        assert_eq!(compare(&r, 0, 3, Field::CitizenId), Some(1), "one digit (check digit fails: kept raw)");
+        assert_eq!(compare(&r, 0, 4, Field::CitizenId), Some(2));
+        assert_eq!(compare(&r, 0, 5, Field::CitizenId), None, "missing does not count");
+        assert!(id_near(1101700230708, 1101700320708), "adjacent swap");
+        assert!(!id_near(1101700230708, 1101700032708), "non-adjacent swap");
+        assert!(!id_near(1101700230708, 1101700230799), "two digits");
+    }
+
+    #[test]
+    fn name_levels() {
+        let r = recs(&[
+            ["", "สมศรี", "ใจดี", "", "", "", "", ""],
+            ["", "สมศรี", "ใจดี", "", "", "", "", ""],
+            ["", "นางสมศรี", "ใจดี", "", "", "", "", ""], // title left in the name field
+            ["", "สมศรี", "ใจด", "", "", "", "", ""],
+            ["", "สมสี", "ใจดี", "", "", "", "", ""],
+            ["", "ใจดี", "สมศรี", "", "", "", "", ""], // swapped
+            ["", "Somsri", "Jaidee", "", "", "", "", ""],
+            ["", "มานี", "มีนา", "", "", "", "", ""],
+            ["", "สุดใจ", "ผ่องแผ้ว", "", "", "", "", ""],
+            ["", "สุดใจ", "ผองแผว", "", "", "", "", ""],
+        ]);
+        assert_eq!(compare(&r, 0, 1, Field::FirstName), Some(0));
+        assert_eq!(compare(&r, 0, 2, Field::FirstName), Some(0), "titles are stripped first");
+        assert_eq!(compare(&r, 8, 9, Field::LastName), Some(1), "tone marks dropped");
+        assert_eq!(compare(&r, 0, 3, Field::LastName), Some(2), "one letter dropped: Jaro-Winkler");
+        assert_eq!(compare(&r, 0, 4, Field::FirstName), Some(3), "ศร / ส: same LK82");
+        assert_eq!(compare(&r, 0, 5, Field::FirstName), Some(4), "swapped first and last names");
+        assert_eq!(compare(&r, 0, 6, Field::FirstName), Some(5), "romanised");
+        assert_eq!(compare(&r, 0, 7, Field::FirstName), Some(7));
+    }
+
+    #[test]
+    fn date_levels() {
+        let d = |s: &str| crate::thai::parse_date(s);
+        assert_eq!(date_level(d("1970-03-05"), d("1970-03-05")), Some(0));
+        assert_eq!(date_level(d("1970-03-05"), d("1970-05-03")), Some(1), "day and month swapped");
+        assert_eq!(date_level(d("1970-03-05"), d("5/3/2513")), Some(0), "BE read as CE when parsed");
+        let be_as_ce = PartialDate::ymd(2513, 3, 5);
+        assert_eq!(date_level(d("1970-03-05"), be_as_ce), Some(2), "a BE year stored as CE");
+        assert_eq!(date_level(d("1970-03-05"), d("1970-03-25")), Some(3));
+        assert_eq!(date_level(d("1970-03-05"), d("1970-11-25")), Some(4));
+        assert_eq!(date_level(d("1970"), d("1970-03-05")), Some(4), "partial date agrees");
+        assert_eq!(date_level(d("1971-03-05"), d("1970-03-05")), Some(5));
+        assert_eq!(date_level(None, d("1970-03-05")), None);
+    }
+
+    #[test]
+    fn address_and_sex_levels() {
+        let r = recs(&[
+            ["", "ก", "ข", "", "ชาย", "4001020101", "12/3", ""],
+            ["", "ก", "ข", "", "m", "4001020101", "๑๒/๓", ""],
+            ["", "ก", "ข", "", "หญิง", "4001020101", "14", ""],
+            ["", "ก", "ข", "", "", "4001020201", "", ""],
+            ["", "ก", "ข", "", "", "4001030101", "", ""],
+            ["", "ก", "ข", "", "", "5001030101", "", ""],
+        ]);
+        assert_eq!(compare(&r, 0, 1, Field::Address), Some(0));
+        assert_eq!(compare(&r, 0, 2, Field::Address), Some(1));
+        assert_eq!(compare(&r, 0, 3, Field::Address), Some(2));
+        assert_eq!(compare(&r, 0, 4, Field::Address), Some(3));
+        assert_eq!(compare(&r, 0, 5, Field::Address), Some(4));
+        assert_eq!(compare(&r, 0, 1, Field::Sex), Some(0));
+        assert_eq!(compare(&r, 0, 2, Field::Sex), Some(1));
+        assert_eq!(compare(&r, 0, 3, Field::Sex), None);
+    }
+}

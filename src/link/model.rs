@@ -1,0 +1,645 @@
+//! Blocking, the Fellegi–Sunter model (m by EM, u by random sampling, term-frequency adjustment),
+//! scoring, explanations and clustering.
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::compare::{Field, Level, compare};
+use super::records::Records;
+use crate::{Error, Result};
+
+/// What a link job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Pairs within the records (all sources together).
+    Dedupe,
+    /// Pairs across sources only.
+    Link,
+    /// Both.
+    LinkAndDedupe,
+}
+
+/// A blocking key part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Key {
+    /// Citizen ID (valid ones).
+    CitizenId,
+    /// LK82 of the given name.
+    FirstSoundex,
+    /// LK82 of the family name.
+    LastSoundex,
+    /// Given name.
+    First,
+    /// Family name.
+    Last,
+    /// Full birth date.
+    BirthDate,
+    /// Birth year.
+    BirthYear,
+    /// Birth month and day (survives BE/CE confusion).
+    BirthMonthDay,
+    /// Both names' LK82 codes, in sorted order (survives swapped given and family names).
+    NameSoundexSet,
+    /// Tambon (first 6 characters of the area).
+    Tambon,
+    /// Amphoe.
+    Amphoe,
+}
+
+impl Key {
+    fn value(self, r: &Records, i: usize, out: &mut Vec<u8>) -> bool {
+        use std::io::Write;
+        let ok = match self {
+            Key::CitizenId => r.citizen_id[i].map(|c| write!(out, "{}", c.expose()).is_ok()).unwrap_or(false),
+            Key::FirstSoundex => !r.first_lk[i].is_empty() && out.write_all(r.first_lk[i].as_bytes()).is_ok(),
+            Key::LastSoundex => !r.last_lk[i].is_empty() && out.write_all(r.last_lk[i].as_bytes()).is_ok(),
+            Key::First => !r.first[i].is_empty() && out.write_all(r.first[i].as_bytes()).is_ok(),
+            Key::Last => !r.last[i].is_empty() && out.write_all(r.last[i].as_bytes()).is_ok(),
+            Key::BirthDate => {
+                r.birth[i].filter(|d| d.is_complete()).map(|d| write!(out, "{d}").is_ok()).unwrap_or(false)
+            }
+            Key::BirthYear => r.birth[i].map(|d| write!(out, "{}", d.year).is_ok()).unwrap_or(false),
+            Key::BirthMonthDay => r.birth[i]
+                .filter(|d| d.is_complete())
+                .map(|d| write!(out, "{}-{}", d.month, d.day).is_ok())
+                .unwrap_or(false),
+            Key::NameSoundexSet => {
+                let (a, b) = (&r.first_lk[i], &r.last_lk[i]);
+                let (x, y) = if a <= b { (a, b) } else { (b, a) };
+                !x.is_empty() && out.write_all(x.as_bytes()).is_ok() && out.write_all(y.as_bytes()).is_ok()
+            }
+            Key::Tambon => r.area[i]
+                .filter(|a| a.as_str().len() >= 6)
+                .map(|a| out.write_all(&a.as_str().as_bytes()[..6]).is_ok())
+                .unwrap_or(false),
+            Key::Amphoe => r.area[i]
+                .filter(|a| a.as_str().len() >= 4)
+                .map(|a| out.write_all(&a.as_str().as_bytes()[..4]).is_ok())
+                .unwrap_or(false),
+        };
+        out.push(0x1f);
+        ok
+    }
+}
+
+/// Blocking rules: a pair is a candidate when all keys of at least one rule agree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocking {
+    /// Rules, each a conjunction of keys.
+    pub rules: Vec<Vec<Key>>,
+    /// Blocks larger than this are skipped (and counted): a common surname in a big tambon must
+    /// not explode the pair count.
+    pub max_block: usize,
+}
+
+impl Default for Blocking {
+    /// Exact ID; family-name soundex in the same tambon; birth date and given-name soundex;
+    /// birth month-day and family name (catches BE/CE year confusion); both names; birth date in
+    /// the same tambon and both names' soundex in any order with the birth year (catch swapped
+    /// given and family names).
+    fn default() -> Self {
+        Blocking {
+            rules: vec![
+                vec![Key::CitizenId],
+                vec![Key::LastSoundex, Key::Tambon],
+                vec![Key::BirthDate, Key::FirstSoundex],
+                vec![Key::BirthMonthDay, Key::Last],
+                vec![Key::First, Key::Last],
+                vec![Key::BirthDate, Key::Tambon],
+                vec![Key::NameSoundexSet, Key::BirthYear],
+            ],
+            max_block: 2000,
+        }
+    }
+}
+
+/// Candidate pairs and what blocking did.
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    /// Record index pairs (a < b), sorted, distinct.
+    pub pairs: Vec<(u32, u32)>,
+    /// Blocks skipped for size, per rule.
+    pub skipped_blocks: Vec<usize>,
+}
+
+/// Generates candidate pairs.
+pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
+    crate::in_pool(|| {
+        let mut all: Vec<(u32, u32)> = Vec::new();
+        let mut skipped = Vec::new();
+        for rule in &b.rules {
+            // Key of every record under this rule (hashed to 64 bits; collisions only add pairs
+            // that scoring then rejects).
+            let mut keyed: Vec<(u64, u32)> = (0..r.len())
+                .into_par_iter()
+                .filter_map(|i| {
+                    let mut buf = Vec::with_capacity(32);
+                    rule.iter().all(|k| k.value(r, i, &mut buf)).then(|| (hash(&buf), i as u32))
+                })
+                .collect();
+            keyed.par_sort_unstable();
+            let groups: Vec<&[(u64, u32)]> = keyed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1).collect();
+            let skip = groups.iter().filter(|g| g.len() > b.max_block).count();
+            skipped.push(skip);
+            let pairs: Vec<(u32, u32)> = groups
+                .par_iter()
+                .filter(|g| g.len() <= b.max_block)
+                .flat_map_iter(|g| {
+                    let mut v = Vec::new();
+                    for (x, &(_, i)) in g.iter().enumerate() {
+                        for &(_, j) in &g[x + 1..] {
+                            let (si, sj) = (r.source[i as usize], r.source[j as usize]);
+                            let keep = match task {
+                                Task::Dedupe | Task::LinkAndDedupe => true,
+                                Task::Link => si != sj,
+                            };
+                            if keep {
+                                v.push((i.min(j), i.max(j)));
+                            }
+                        }
+                    }
+                    v
+                })
+                .collect();
+            all.extend(pairs);
+        }
+        all.par_sort_unstable();
+        all.dedup();
+        Candidates { pairs: all, skipped_blocks: skipped }
+    })
+}
+
+fn hash(b: &[u8]) -> u64 {
+    // FNV-1a: fast, stable across runs and platforms (std's hasher is randomly seeded).
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &x in b {
+        h ^= x as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Comparison levels of a pair, one per field of the model (`u8::MAX` = missing).
+pub type Pattern = [u8; 6];
+
+/// Levels of every candidate pair.
+pub fn patterns(r: &Records, pairs: &[(u32, u32)]) -> Vec<Pattern> {
+    crate::in_pool(|| {
+        pairs
+            .par_iter()
+            .map(|&(a, b)| {
+                let mut p = [u8::MAX; 6];
+                for (k, f) in Field::ALL.iter().enumerate() {
+                    p[k] = compare(r, a as usize, b as usize, *f).unwrap_or(u8::MAX);
+                }
+                p
+            })
+            .collect()
+    })
+}
+
+/// A trained Fellegi–Sunter model. Serialise it (serde JSON) to reuse it in another province.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Prior probability that a candidate pair is a match.
+    pub lambda: f64,
+    /// m probabilities per field and level (P(level | match)).
+    pub m: Vec<Vec<f64>>,
+    /// u probabilities per field and level among candidate pairs (P(level | non-match, candidate)).
+    pub u: Vec<Vec<f64>>,
+    /// u probabilities from random record pairs (for term-frequency adjustment).
+    pub u_random: Vec<Vec<f64>>,
+    /// Term-frequency adjustment on exact given- and family-name agreement.
+    pub tf: bool,
+    /// EM iterations run.
+    pub iterations: usize,
+    /// Blocking the model was trained with.
+    pub blocking: Blocking,
+}
+
+/// Training options.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Random pairs sampled for u.
+    pub u_samples: usize,
+    /// Maximum EM iterations.
+    pub max_iterations: usize,
+    /// Seed for sampling.
+    pub seed: u64,
+    /// Term-frequency adjustment for names.
+    pub tf: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { u_samples: 1_000_000, max_iterations: 50, seed: 1, tf: true }
+    }
+}
+
+const FLOOR: f64 = 1e-6;
+
+/// Estimates u from random record pairs (nearly all non-matches) and m by EM over the candidate
+/// pairs' level patterns with u fixed. Identical patterns are grouped, so EM costs the number of
+/// distinct patterns per iteration, not the number of pairs.
+pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: &TrainOptions) -> Result<Model> {
+    if r.len() < 2 {
+        return Err(Error::Config("linkage needs at least two records".into()));
+    }
+    let nl: Vec<usize> = Field::ALL.iter().map(|f| f.levels().len()).collect();
+    // u by random sampling.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+    let n = r.len();
+    let mut sample: Vec<(u32, u32)> = Vec::with_capacity(o.u_samples);
+    let mut tries = 0;
+    while sample.len() < o.u_samples && tries < o.u_samples * 4 {
+        tries += 1;
+        let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+        if a == b || (task == Task::Link && r.source[a] == r.source[b]) {
+            continue;
+        }
+        sample.push((a.min(b) as u32, a.max(b) as u32));
+    }
+    let upats = patterns(r, &sample);
+    let mut u: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
+    for p in &upats {
+        for (f, &l) in p.iter().enumerate() {
+            if l != u8::MAX {
+                u[f][l as usize] += 1.0;
+            }
+        }
+    }
+    for row in &mut u {
+        let s: f64 = row.iter().sum::<f64>().max(1.0);
+        row.iter_mut().for_each(|x| *x = (*x / s).max(FLOOR));
+    }
+    // Group patterns.
+    let mut counts: HashMap<Pattern, f64> = HashMap::new();
+    for p in pats {
+        *counts.entry(*p).or_default() += 1.0;
+    }
+    let groups: Vec<(Pattern, f64)> = counts.into_iter().collect();
+    // m starts high on the strongest levels.
+    let mut m: Vec<Vec<f64>> = nl
+        .iter()
+        .map(|&k| {
+            let mut v: Vec<f64> = (0..k).map(|l| 0.5f64.powi(l as i32 + 1)).collect();
+            v[k - 1] = 0.05;
+            let s: f64 = v.iter().sum();
+            v.iter().map(|x| x / s).collect()
+        })
+        .collect();
+    // EM over the candidate pairs, m and u both free, u starting from the random-pair estimate.
+    // Blocking makes non-matches among candidates agree on the blocked fields far more often
+    // than random pairs do, so a u fixed at its random-pair value would call every candidate a
+    // match; fitted within the candidates, the mixture gives P(match | pattern, candidate).
+    // (Splink instead fixes the blocked comparisons' parameters in each training session.)
+    let u_random = u.clone();
+    let mut lambda: f64 = 0.1;
+    let mut iterations = 0;
+    for _ in 0..o.max_iterations {
+        iterations += 1;
+        let mut mm: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
+        let mut uu: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
+        let (mut sp, mut st) = (0.0, 0.0);
+        for (p, c) in &groups {
+            let (mut lm, mut lu) = (lambda.ln(), (1.0 - lambda).ln());
+            for (f, &l) in p.iter().enumerate() {
+                if l != u8::MAX {
+                    lm += m[f][l as usize].ln();
+                    lu += u[f][l as usize].ln();
+                }
+            }
+            let post = 1.0 / (1.0 + (lu - lm).exp());
+            sp += post * c;
+            st += c;
+            for (f, &l) in p.iter().enumerate() {
+                if l != u8::MAX {
+                    mm[f][l as usize] += post * c;
+                    uu[f][l as usize] += (1.0 - post) * c;
+                }
+            }
+        }
+        let new_lambda = (sp / st.max(1.0)).clamp(FLOOR, 1.0 - FLOOR);
+        let mut delta = (new_lambda - lambda).abs();
+        for (f, (mrow, urow)) in mm.iter_mut().zip(uu.iter_mut()).enumerate() {
+            let (sm, su): (f64, f64) = (mrow.iter().sum::<f64>().max(FLOOR), urow.iter().sum::<f64>().max(FLOOR));
+            for l in 0..mrow.len() {
+                mrow[l] = (mrow[l] / sm).max(FLOOR);
+                urow[l] = (urow[l] / su).max(FLOOR);
+                delta = delta.max((mrow[l] - m[f][l]).abs()).max((urow[l] - u[f][l]).abs());
+            }
+        }
+        m = mm;
+        u = uu;
+        lambda = new_lambda;
+        if delta < 1e-6 {
+            break;
+        }
+    }
+    Ok(Model { lambda, m, u, u_random, tf: o.tf, iterations, blocking: blocking.clone() })
+}
+
+/// Term frequencies of given and family names (share of records carrying each value).
+#[derive(Clone, Debug, Default)]
+pub struct TermFrequencies {
+    first: HashMap<String, f64>,
+    last: HashMap<String, f64>,
+}
+
+impl TermFrequencies {
+    /// Counts the records' names.
+    pub fn of(r: &Records) -> Self {
+        let count = |v: &[String]| {
+            let mut h: HashMap<String, f64> = HashMap::new();
+            for s in v.iter().filter(|s| !s.is_empty()) {
+                *h.entry(s.clone()).or_default() += 1.0;
+            }
+            let n = v.len().max(1) as f64;
+            h.values_mut().for_each(|x| *x /= n);
+            h
+        };
+        TermFrequencies { first: count(&r.first), last: count(&r.last) }
+    }
+}
+
+/// One comparison's part in a pair's score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Term {
+    /// The field.
+    pub field: Field,
+    /// The level's label ("missing" when a side is empty).
+    pub level: &'static str,
+    /// Bayes factor m/u (1 when missing); term-frequency adjusted where it applies.
+    pub bayes_factor: f64,
+    /// log2 of it.
+    pub weight: f64,
+}
+
+/// A scored pair with its explanation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Prior log2 odds (from λ).
+    pub prior_weight: f64,
+    /// Each comparison.
+    pub terms: Vec<Term>,
+    /// Total match weight (log2 odds).
+    pub match_weight: f64,
+    /// Match probability.
+    pub probability: f64,
+}
+
+impl Model {
+    /// Match weight (log2 odds) of a pattern for records `a`, `b`.
+    pub fn weight(&self, r: &Records, tf: Option<&TermFrequencies>, a: usize, p: &Pattern) -> f64 {
+        let mut w = (self.lambda / (1.0 - self.lambda)).log2();
+        for (f, &l) in p.iter().enumerate() {
+            if l != u8::MAX {
+                w += self.factor(r, tf, a, f, l).log2();
+            }
+        }
+        w
+    }
+
+    fn factor(&self, r: &Records, tf: Option<&TermFrequencies>, a: usize, f: usize, l: u8) -> f64 {
+        let (m, u) = (self.m[f][l as usize], self.u[f][l as usize]);
+        // Exact agreement on a name: a rare name says more than a common one.
+        // The factor scales the level's Bayes factor by how much rarer this value is than the
+        // average exact agreement among random pairs (Splink's form of the adjustment).
+        if self.tf
+            && l == 0
+            && (f == 1 || f == 2)
+            && let Some(t) = tf
+        {
+            let v = if f == 1 { t.first.get(&r.first[a]) } else { t.last.get(&r.last[a]) };
+            if let Some(&freq) = v {
+                let adj = (self.u_random[f][0] / freq.max(FLOOR)).clamp(1.0 / 64.0, 64.0);
+                return m / u * adj;
+            }
+        }
+        m / u
+    }
+
+    /// Probability from a match weight.
+    pub fn probability(weight: f64) -> f64 {
+        let o = 2f64.powf(weight);
+        o / (1.0 + o)
+    }
+
+    /// Scores and explains one pair.
+    pub fn explain(&self, r: &Records, tf: Option<&TermFrequencies>, a: usize, b: usize) -> Explanation {
+        let prior_weight = (self.lambda / (1.0 - self.lambda)).log2();
+        let mut terms = Vec::new();
+        let mut w = prior_weight;
+        for (f, field) in Field::ALL.iter().enumerate() {
+            let lvl: Level = compare(r, a, b, *field);
+            let (level, bf) = match lvl {
+                None => ("missing", 1.0),
+                Some(l) => (field.levels()[l as usize], self.factor(r, tf, a, f, l)),
+            };
+            w += bf.log2();
+            terms.push(Term { field: *field, level, bayes_factor: bf, weight: bf.log2() });
+        }
+        Explanation { prior_weight, terms, match_weight: w, probability: Self::probability(w) }
+    }
+}
+
+/// A scored candidate pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    /// First record.
+    pub a: u32,
+    /// Second record.
+    pub b: u32,
+    /// Match weight (log2 odds).
+    pub weight: f64,
+    /// Match probability.
+    pub probability: f64,
+    /// Accepted by the deterministic pass (exact valid ID, or near ID with name and birth date
+    /// agreeing).
+    pub deterministic: bool,
+}
+
+/// Scores candidate pairs; the deterministic pass decides pairs that IDs settle.
+pub fn score_pairs(
+    r: &Records,
+    model: &Model,
+    tf: Option<&TermFrequencies>,
+    pairs: &[(u32, u32)],
+    pats: &[Pattern],
+) -> Vec<Scored> {
+    crate::in_pool(|| {
+        pairs
+            .par_iter()
+            .zip(pats.par_iter())
+            .map(|(&(a, b), p)| {
+                let w = model.weight(r, tf, a as usize, p);
+                // p[0] is the ID level; 1 and 2 are names, 3 birth date.
+                let exact_id = p[0] == 0 && r.citizen_id[a as usize].is_some();
+                let near_id = p[0] == 1 && p[1] <= 2 && p[2] <= 2 && p[3] <= 2;
+                Scored { a, b, weight: w, probability: Model::probability(w), deterministic: exact_id || near_id }
+            })
+            .collect()
+    })
+}
+
+/// Clusters matched pairs into entities: union in descending probability, never joining two
+/// groups that carry different valid citizen IDs (so a chain of weak links cannot join two
+/// different people whose IDs are known). Returns the entity of each record (a dense index).
+pub fn cluster(r: &Records, scored: &[Scored], threshold: f64) -> Vec<u32> {
+    let n = r.len();
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut id: Vec<Option<u64>> = r.citizen_id.iter().map(|c| c.map(|c| c.as_u64())).collect();
+    fn find(p: &mut [u32], mut x: u32) -> u32 {
+        while p[x as usize] != x {
+            p[x as usize] = p[p[x as usize] as usize];
+            x = p[x as usize];
+        }
+        x
+    }
+    let mut edges: Vec<&Scored> = scored.iter().filter(|s| s.deterministic || s.probability >= threshold).collect();
+    edges.sort_by(|x, y| {
+        (y.deterministic, y.probability)
+            .partial_cmp(&(x.deterministic, x.probability))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    for e in edges {
+        let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
+        if ra == rb {
+            continue;
+        }
+        let (ia, ib) = (id[ra as usize], id[rb as usize]);
+        if let (Some(x), Some(y)) = (ia, ib)
+            && x != y
+        {
+            continue;
+        }
+        let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        parent[gone as usize] = keep;
+        id[keep as usize] = ia.or(ib);
+    }
+    let mut dense: HashMap<u32, u32> = HashMap::new();
+    (0..n as u32)
+        .map(|i| {
+            let root = find(&mut parent, i);
+            let next = dense.len() as u32;
+            *dense.entry(root).or_insert(next)
+        })
+        .collect()
+}
+
+/// Stable entity ids: the smallest `source:key` of each entity's records, hashed. Adding records
+/// elsewhere does not change an entity's id.
+pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<String> {
+    let mut rep: HashMap<u32, String> = HashMap::new();
+    for (i, &e) in entity.iter().enumerate() {
+        let k = format!("{}:{}", r.sources[r.source[i] as usize], r.key[i]);
+        rep.entry(e)
+            .and_modify(|v| {
+                if k < *v {
+                    *v = k.clone();
+                }
+            })
+            .or_insert(k);
+    }
+    entity.iter().map(|e| format!("{:016x}", hash(rep[e].as_bytes()))).collect()
+}
+
+/// Quality against a ground truth (an entity label per record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Quality {
+    /// True matching pairs (of the task) in the data.
+    pub true_pairs: u64,
+    /// Candidate pairs after blocking.
+    pub candidates: u64,
+    /// Share of true pairs among the candidates (blocking recall).
+    pub pairs_completeness: f64,
+    /// 1 − candidates / all comparable pairs.
+    pub reduction_ratio: f64,
+    /// Pairwise precision of the accepted pairs.
+    pub precision: f64,
+    /// Pairwise recall.
+    pub recall: f64,
+    /// Pairwise F1.
+    pub f1: f64,
+    /// B-cubed precision of the clusters.
+    pub cluster_precision: f64,
+    /// B-cubed recall of the clusters.
+    pub cluster_recall: f64,
+    /// B-cubed F1.
+    pub cluster_f1: f64,
+}
+
+/// Evaluates pairs and clusters against `truth`.
+pub fn evaluate(
+    r: &Records,
+    task: Task,
+    truth: &[u64],
+    pairs: &[(u32, u32)],
+    scored: &[Scored],
+    threshold: f64,
+    entity: &[u32],
+) -> Quality {
+    let comparable = |a: usize, b: usize| task != Task::Link || r.source[a] != r.source[b];
+    // True pairs by truth group.
+    let mut groups: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, &t) in truth.iter().enumerate() {
+        groups.entry(t).or_default().push(i);
+    }
+    let mut true_pairs = 0u64;
+    for g in groups.values() {
+        for (x, &a) in g.iter().enumerate() {
+            for &b in &g[x + 1..] {
+                true_pairs += comparable(a, b) as u64;
+            }
+        }
+    }
+    let found = pairs.iter().filter(|&&(a, b)| truth[a as usize] == truth[b as usize]).count() as u64;
+    let n = r.len() as f64;
+    let all_pairs = match task {
+        Task::Link => {
+            let mut per: HashMap<u16, f64> = HashMap::new();
+            for &s in &r.source {
+                *per.entry(s).or_default() += 1.0;
+            }
+            let tot: f64 = per.values().sum();
+            (tot * tot - per.values().map(|c| c * c).sum::<f64>()) / 2.0
+        }
+        _ => n * (n - 1.0) / 2.0,
+    };
+    let accepted: Vec<&Scored> = scored.iter().filter(|s| s.deterministic || s.probability >= threshold).collect();
+    let tp = accepted.iter().filter(|s| truth[s.a as usize] == truth[s.b as usize]).count() as f64;
+    let precision = if accepted.is_empty() { 1.0 } else { tp / accepted.len() as f64 };
+    let recall = if true_pairs == 0 { 1.0 } else { tp / true_pairs as f64 };
+    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    // B-cubed over records.
+    let mut by_entity: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, &e) in entity.iter().enumerate() {
+        by_entity.entry(e).or_default().push(i);
+    }
+    let (mut bp, mut br) = (0.0, 0.0);
+    for i in 0..r.len() {
+        let cl = &by_entity[&entity[i]];
+        let tg = &groups[&truth[i]];
+        let both = cl.iter().filter(|&&j| truth[j] == truth[i]).count() as f64;
+        bp += both / cl.len() as f64;
+        br += both / tg.len() as f64;
+    }
+    let (bp, br) = (bp / n, br / n);
+    Quality {
+        true_pairs,
+        candidates: pairs.len() as u64,
+        pairs_completeness: if true_pairs == 0 { 1.0 } else { found as f64 / true_pairs as f64 },
+        reduction_ratio: 1.0 - pairs.len() as f64 / all_pairs.max(1.0),
+        precision,
+        recall,
+        f1,
+        cluster_precision: bp,
+        cluster_recall: br,
+        cluster_f1: if bp + br > 0.0 { 2.0 * bp * br / (bp + br) } else { 0.0 },
+    }
+}

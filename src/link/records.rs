@@ -1,0 +1,224 @@
+//! Records to link: one columnar table per job, any number of sources (registries), each row
+//! normalised once.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::normalize::{self, HouseNumber};
+use super::phonetic;
+use crate::areas::AreaCode;
+use crate::extract::{Extract, Sex};
+use crate::ids::CitizenId;
+use crate::thai::PartialDate;
+use crate::{Error, Result};
+
+/// Person records from one or more sources, normalised for comparison.
+#[derive(Clone, Debug, Default)]
+pub struct Records {
+    /// Source names (file stems or registry names).
+    pub sources: Vec<String>,
+    /// Source of each record (index into `sources`).
+    pub source: Vec<u16>,
+    /// Each record's own key in its source (row number or the source's record id).
+    pub key: Vec<String>,
+    /// Valid citizen ID, if any.
+    pub citizen_id: Vec<Option<CitizenId>>,
+    /// Digits of an ID that failed its check digit (kept for near matches), if any.
+    pub raw_id: Vec<Option<u64>>,
+    /// Canonical title.
+    pub title: Vec<Option<&'static str>>,
+    /// Given name (clean, marks canonical).
+    pub first: Vec<String>,
+    /// Family name.
+    pub last: Vec<String>,
+    /// LK82 of the given name.
+    pub first_lk: Vec<String>,
+    /// LK82 of the family name.
+    pub last_lk: Vec<String>,
+    /// Romanised given name (Latin names lower-cased).
+    pub first_rom: Vec<String>,
+    /// Romanised family name.
+    pub last_rom: Vec<String>,
+    /// Birth date (CE; partial dates kept partial).
+    pub birth: Vec<Option<PartialDate>>,
+    /// Sex.
+    pub sex: Vec<Sex>,
+    /// Village (or coarser area) of the address.
+    pub area: Vec<Option<AreaCode>>,
+    /// House number.
+    pub house: Vec<Option<HouseNumber>>,
+}
+
+/// One raw record, before normalisation.
+#[derive(Clone, Debug, Default)]
+pub struct RawRecord<'a> {
+    /// Key in its source.
+    pub key: String,
+    /// Citizen ID as written.
+    pub citizen_id: &'a str,
+    /// Title as written (may be empty; titles inside names are found too).
+    pub title: &'a str,
+    /// Given name (may hold the whole name).
+    pub first: &'a str,
+    /// Family name.
+    pub last: &'a str,
+    /// Birth date as written (BE or CE, Thai or ASCII digits, partial allowed).
+    pub birth: &'a str,
+    /// Sex as written.
+    pub sex: &'a str,
+    /// Area code.
+    pub area: &'a str,
+    /// House number as written.
+    pub house: &'a str,
+}
+
+impl Records {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.source.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_empty()
+    }
+
+    /// Adds a source's raw records, normalising them in parallel. Returns the source's index.
+    pub fn push_source(&mut self, name: &str, raw: &[RawRecord<'_>]) -> u16 {
+        let src = self.sources.len() as u16;
+        self.sources.push(name.to_string());
+        let rows: Vec<Norm> = crate::in_pool(|| raw.par_iter().map(normalise).collect());
+        for (r, n) in raw.iter().zip(rows) {
+            self.source.push(src);
+            self.key.push(r.key.clone());
+            self.citizen_id.push(n.id);
+            self.raw_id.push(n.raw_id);
+            self.title.push(n.name.title);
+            self.first_lk.push(phonetic::lk82(&n.name.first));
+            self.last_lk.push(phonetic::lk82(&n.name.last));
+            self.first_rom.push(phonetic::romanize(&n.name.first));
+            self.last_rom.push(phonetic::romanize(&n.name.last));
+            self.first.push(n.name.first);
+            self.last.push(n.name.last);
+            self.birth.push(n.birth);
+            self.sex.push(n.sex);
+            self.area.push(n.area);
+            self.house.push(n.house);
+        }
+        src
+    }
+
+    /// The persons of an extract as a source (key: household ID and member position).
+    pub fn push_extract(&mut self, name: &str, x: &Extract) -> u16 {
+        let p = &x.persons;
+        let ids: Vec<String> =
+            p.citizen_id.iter().map(|c| c.map(|c| c.expose().to_string()).unwrap_or_default()).collect();
+        let births: Vec<String> = p.birth_date.iter().map(|d| d.map(|d| d.to_string()).unwrap_or_default()).collect();
+        let villages: Vec<&str> = p.household.iter().map(|&h| x.households.village[h as usize].as_str()).collect();
+        let raw: Vec<RawRecord<'_>> = (0..p.len())
+            .map(|i| {
+                let h = p.household[i] as usize;
+                RawRecord {
+                    key: format!("{}:{}", x.households.id[h].0, i - x.members(h).start),
+                    citizen_id: &ids[i],
+                    title: p.title.get(i),
+                    first: p.first_name.get(i),
+                    last: p.last_name.get(i),
+                    birth: &births[i],
+                    sex: match p.sex[i] {
+                        Sex::Male => "m",
+                        Sex::Female => "f",
+                        Sex::Unknown => "",
+                    },
+                    area: villages[i],
+                    house: x.households.house_no.get(h),
+                }
+            })
+            .collect();
+        self.push_source(name, &raw)
+    }
+
+    /// Reads a registry CSV (UTF-8 or TIS-620) with columns named like the extract format
+    /// (`record_id`, `citizen_id`, `title`, `first_name`, `last_name`, `birth_date`, `sex`,
+    /// `village_code`, `house_no`; Thai names accepted; all optional but a name). The record key
+    /// is `record_id`, else the data row number.
+    pub fn push_csv(&mut self, path: &Path) -> Result<u16> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
+            Err(_) => encoding_rs::WINDOWS_874.decode(&bytes).0.into_owned(),
+        };
+        let body: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(body.as_bytes());
+        let headers: Vec<String> = r.headers()?.iter().map(|h| h.trim().to_lowercase()).collect();
+        let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+        let c = [
+            col(&["record_id", "id", "รหัส"]),
+            col(&["citizen_id", "pid", "เลขประจำตัวประชาชน", "เลขบัตรประชาชน"]),
+            col(&["title", "prefix", "คำนำหน้า", "คำนำหน้าชื่อ"]),
+            col(&["first_name", "name", "given_name", "ชื่อ"]),
+            col(&["last_name", "surname", "family_name", "นามสกุล"]),
+            col(&["birth_date", "dob", "วันเกิด", "วันเดือนปีเกิด"]),
+            col(&["sex", "gender", "เพศ"]),
+            col(&["village_code", "area", "area_code", "รหัสหมู่บ้าน"]),
+            col(&["house_no", "บ้านเลขที่"]),
+        ];
+        if c[3].is_none() {
+            return Err(Error::Format { file, message: "no first_name (ชื่อ) column".into() });
+        }
+        let records: Vec<csv::StringRecord> = r.records().collect::<std::result::Result<_, _>>()?;
+        let get = |rec: &'_ csv::StringRecord, k: usize| -> String {
+            c[k].and_then(|i| rec.get(i)).unwrap_or("").to_string()
+        };
+        let owned: Vec<[String; 9]> = records.iter().map(|rec| std::array::from_fn(|k| get(rec, k))).collect();
+        let raw: Vec<RawRecord<'_>> = owned
+            .iter()
+            .enumerate()
+            .map(|(i, f)| RawRecord {
+                key: if f[0].is_empty() { (i + 1).to_string() } else { f[0].clone() },
+                citizen_id: &f[1],
+                title: &f[2],
+                first: &f[3],
+                last: &f[4],
+                birth: &f[5],
+                sex: &f[6],
+                area: &f[7],
+                house: &f[8],
+            })
+            .collect();
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or(file);
+        Ok(self.push_source(&stem, &raw))
+    }
+}
+
+struct Norm {
+    id: Option<CitizenId>,
+    raw_id: Option<u64>,
+    name: normalize::Name,
+    birth: Option<PartialDate>,
+    sex: Sex,
+    area: Option<AreaCode>,
+    house: Option<HouseNumber>,
+}
+
+fn normalise(r: &RawRecord<'_>) -> Norm {
+    let digits: String = crate::thai::fold_digits(r.citizen_id).chars().filter(|c| c.is_ascii_digit()).collect();
+    let id: Option<CitizenId> = digits.parse().ok();
+    let raw_id = if id.is_none() && digits.len() == 13 { digits.parse().ok() } else { None };
+    let sex = match normalize::clean(r.sex).to_lowercase().as_str() {
+        "m" | "male" | "ชาย" | "1" | "ช" => Sex::Male,
+        "f" | "female" | "หญิง" | "2" | "ญ" => Sex::Female,
+        _ => Sex::Unknown,
+    };
+    Norm {
+        id,
+        raw_id,
+        name: normalize::name(r.title, r.first, r.last),
+        birth: crate::thai::parse_date(r.birth),
+        sex,
+        area: AreaCode::parse(r.area.trim()).ok(),
+        house: normalize::house_number(r.house),
+    }
+}
