@@ -1,6 +1,7 @@
 //! Integration tests, compiled into one binary to keep link time down (polars is large).
 
 mod formats;
+mod link;
 mod measures;
 mod plan;
 mod published;
