@@ -139,7 +139,7 @@ fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Level {
     if x == y {
         return Some(0);
     }
-    if super::normalize::without_tone_marks(x) == super::normalize::without_tone_marks(y) {
+    if super::normalize::eq_without_tone_marks(x, y) {
         return Some(1);
     }
     let jw = jaro_winkler(x, y);

@@ -92,6 +92,11 @@ pub fn without_tone_marks(s: &str) -> String {
     s.chars().filter(|&c| !is_tone_mark(c)).collect()
 }
 
+/// Whether two texts are equal once tone marks are dropped (no allocation).
+pub fn eq_without_tone_marks(a: &str, b: &str) -> bool {
+    a.chars().filter(|&c| !is_tone_mark(c)).eq(b.chars().filter(|&c| !is_tone_mark(c)))
+}
+
 /// Titles, longest spellings first, each with its canonical form. Civil, child, academic,
 /// police and military, monastic and English ones.
 const TITLES: &[(&str, &str)] = &[
@@ -154,9 +159,15 @@ const TITLES: &[(&str, &str)] = &[
 /// ending it, or a Thai letter; a name that merely starts like one (`"นายิกา"` is not `นาย` +
 /// `ิกา`) is kept whole: the rest must start with a consonant or a leading vowel.
 pub fn split_title(name: &str) -> (Option<&'static str>, &str) {
-    let mut sorted: Vec<&(&str, &str)> = TITLES.iter().collect();
-    sorted.sort_by_key(|(t, _)| std::cmp::Reverse(t.chars().count()));
-    for (t, canon) in sorted {
+    static SORTED: std::sync::OnceLock<Vec<(&'static str, &'static str)>> = std::sync::OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut v = TITLES.to_vec();
+        v.sort_by_key(|(t, _)| std::cmp::Reverse(t.chars().count()));
+        v
+    });
+    // Most names start with no title's first letter: skip the scan for them.
+    let first = name.chars().next();
+    for &(t, canon) in sorted.iter().filter(|(t, _)| t.chars().next() == first || t.is_ascii()) {
         let Some(rest) = strip_prefix_ci(name, t) else { continue };
         let trimmed = rest.trim_start();
         if trimmed.is_empty() {

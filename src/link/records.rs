@@ -95,10 +95,10 @@ impl Records {
             self.citizen_id.push(n.id);
             self.raw_id.push(n.raw_id);
             self.title.push(n.name.title);
-            self.first_lk.push(phonetic::lk82(&n.name.first));
-            self.last_lk.push(phonetic::lk82(&n.name.last));
-            self.first_rom.push(phonetic::romanize(&n.name.first));
-            self.last_rom.push(phonetic::romanize(&n.name.last));
+            self.first_lk.push(n.first_lk);
+            self.last_lk.push(n.last_lk);
+            self.first_rom.push(n.first_rom);
+            self.last_rom.push(n.last_rom);
             self.first.push(n.name.first);
             self.last.push(n.name.last);
             self.birth.push(n.birth);
@@ -150,8 +150,7 @@ impl Records {
             Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
             Err(_) => encoding_rs::WINDOWS_874.decode(&bytes).0.into_owned(),
         };
-        let body: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
-        let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(body.as_bytes());
+        let mut r = csv::ReaderBuilder::new().flexible(true).comment(Some(b'#')).from_reader(text.as_bytes());
         let headers: Vec<String> = r.headers()?.iter().map(|h| h.trim().to_lowercase()).collect();
         let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
         let c = [
@@ -169,23 +168,25 @@ impl Records {
             return Err(Error::Format { file, message: "no first_name (ชื่อ) column".into() });
         }
         let records: Vec<csv::StringRecord> = r.records().collect::<std::result::Result<_, _>>()?;
-        let get = |rec: &'_ csv::StringRecord, k: usize| -> String {
-            c[k].and_then(|i| rec.get(i)).unwrap_or("").to_string()
-        };
-        let owned: Vec<[String; 9]> = records.iter().map(|rec| std::array::from_fn(|k| get(rec, k))).collect();
-        let raw: Vec<RawRecord<'_>> = owned
+        fn get<'r>(c: &[Option<usize>; 9], rec: &'r csv::StringRecord, k: usize) -> &'r str {
+            c[k].and_then(|i| rec.get(i)).unwrap_or("")
+        }
+        let raw: Vec<RawRecord<'_>> = records
             .iter()
             .enumerate()
-            .map(|(i, f)| RawRecord {
-                key: if f[0].is_empty() { (i + 1).to_string() } else { f[0].clone() },
-                citizen_id: &f[1],
-                title: &f[2],
-                first: &f[3],
-                last: &f[4],
-                birth: &f[5],
-                sex: &f[6],
-                area: &f[7],
-                house: &f[8],
+            .map(|(i, rec)| RawRecord {
+                key: match get(&c, rec, 0) {
+                    "" => (i + 1).to_string(),
+                    k => k.to_string(),
+                },
+                citizen_id: get(&c, rec, 1),
+                title: get(&c, rec, 2),
+                first: get(&c, rec, 3),
+                last: get(&c, rec, 4),
+                birth: get(&c, rec, 5),
+                sex: get(&c, rec, 6),
+                area: get(&c, rec, 7),
+                house: get(&c, rec, 8),
             })
             .collect();
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or(file);
@@ -197,6 +198,10 @@ struct Norm {
     id: Option<CitizenId>,
     raw_id: Option<u64>,
     name: normalize::Name,
+    first_lk: String,
+    last_lk: String,
+    first_rom: String,
+    last_rom: String,
     birth: Option<PartialDate>,
     sex: Sex,
     area: Option<AreaCode>,
@@ -212,10 +217,15 @@ fn normalise(r: &RawRecord<'_>) -> Norm {
         "f" | "female" | "หญิง" | "2" | "ญ" => Sex::Female,
         _ => Sex::Unknown,
     };
+    let name = normalize::name(r.title, r.first, r.last);
     Norm {
         id,
         raw_id,
-        name: normalize::name(r.title, r.first, r.last),
+        first_lk: phonetic::lk82(&name.first),
+        last_lk: phonetic::lk82(&name.last),
+        first_rom: phonetic::romanize(&name.first),
+        last_rom: phonetic::romanize(&name.last),
+        name,
         birth: crate::thai::parse_date(r.birth),
         sex,
         area: AreaCode::parse(r.area.trim()).ok(),

@@ -1,0 +1,26 @@
+"""Summarises one size of scripts/bench_linkage.sh into docs/bench/linkage-<records>.json."""
+import json, re, sys
+d, hh = sys.argv[1], sys.argv[2]
+def tm(path):
+    t = open(path).read()
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", t).group(1)
+    parts = [float(x) for x in wall.split(":")]
+    secs = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)) / 1024
+    return secs, rss
+t = json.load(open(f"{d}/tpmap/link.json"))
+s = json.load(open(f"{d}/splink.json"))
+tw, tr = tm(f"{d}/tpmap.time")
+sw, sr = tm(f"{d}/splink.time")
+q = t["quality"]
+out = {
+    "households": int(hh), "records": t["records"],
+    "tpmap": {"wall_seconds": tw, "peak_rss_mb": tr, "precision": q["precision"], "recall": q["recall"], "f1": q["f1"],
+              "cluster_f1": q["cluster_f1"], "pairs_completeness": q["pairs_completeness"], "reduction_ratio": q["reduction_ratio"],
+              "phases": t["seconds"]},
+    "splink": {"wall_seconds": sw, "peak_rss_mb": sr, "precision": s["precision"], "recall": s["recall"], "f1": s["f1"],
+               "cluster_f1": s["cluster_f1"], "phases": s["seconds"]},
+}
+json.dump(out, open(f"docs/bench/linkage-{t['records']}.json", "w"), indent=2)
+print(f"{t['records']:>9} records | tpmap: F1 {q['f1']:.4f} (clusters {q['cluster_f1']:.4f}), {tw:.1f} s, {tr:.0f} MB"
+      f" | Splink: F1 {s['f1']:.4f} (clusters {s['cluster_f1']:.4f}), {sw:.1f} s, {sr:.0f} MB | {sw / tw:.1f}x")
