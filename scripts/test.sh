@@ -20,5 +20,7 @@ echo "== the main command on data-samples/"
 out=$(mktemp -d)
 cargo run --profile ci --all-features --locked -q -- run data-samples --out "$out" --quiet
 test -s "$out/report.json"
+test -s "$out/plan/household_plan.csv" && test -s "$out/plan/provinces.csv" && test -d "$out/plan/worklists"
+grep -q '"welfare_link"' "$out/report.json"
 rm -rf "$out"
 echo "all tests passed"

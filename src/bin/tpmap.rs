@@ -211,6 +211,16 @@ enum Command {
 
 #[derive(clap::Args)]
 struct PlanArgs {
+    /// Welfare-card registry (CSV of person records with an optional `validated` column) to link
+    /// with the survey's persons: their welfare flags are set from it before scoring. `run` uses
+    /// DIR/welfare_registry.csv when present.
+    #[arg(long)]
+    welfare_registry: Option<PathBuf>,
+    /// An agency's beneficiary list (CSV of person records with a `program` column) to link with
+    /// the survey: matched households already receive that program. `run` uses
+    /// DIR/served_list.csv when present.
+    #[arg(long)]
+    served_list: Option<PathBuf>,
     /// Program catalogue (TOML; see docs/programs.md). `run` uses DIR/catalogue.toml if present.
     #[arg(long)]
     catalogue: Option<PathBuf>,
@@ -391,7 +401,12 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Run { dir, out, ingest, score, mut plan, output } => {
             let households = pick(&dir, "households")?;
             let persons = pick(&dir, "persons")?;
-            for (slot, name) in [(&mut plan.catalogue, "catalogue.toml"), (&mut plan.served, "served.csv")] {
+            for (slot, name) in [
+                (&mut plan.catalogue, "catalogue.toml"),
+                (&mut plan.served, "served.csv"),
+                (&mut plan.welfare_registry, "welfare_registry.csv"),
+                (&mut plan.served_list, "served_list.csv"),
+            ] {
                 if slot.is_none() && dir.join(name).exists() {
                     *slot = Some(dir.join(name));
                 }
@@ -565,8 +580,18 @@ fn ingest_cmd(
         s.enable_steady_tick(std::time::Duration::from_millis(120));
         s
     });
-    let got: Ingested = tpmap::ingest::ingest(households, persons, &opts)?;
+    let mut got: Ingested = tpmap::ingest::ingest(households, persons, &opts)?;
     let ingest_seconds = t0.elapsed().as_secs_f64();
+    // Welfare flags from the registry, by linkage, before anything is scored.
+    let welfare_link = match pa.and_then(|p| p.welfare_registry.as_ref()) {
+        Some(reg) => {
+            if let Some(s) = &spinner {
+                s.set_message("linking with the welfare registry");
+            }
+            Some(tpmap::link::mark_welfare(&mut got.extract, reg, &tpmap::link::LinkOptions::default())?)
+        }
+        None => None,
+    };
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
@@ -651,6 +676,7 @@ fn ingest_cmd(
     };
     let country = &measures.rows[0];
     let report = serde_json::json!({
+        "welfare_link": welfare_link,
         "plan": plan,
         "ingest": got.report,
         "summary": summary,
@@ -664,6 +690,12 @@ fn ingest_cmd(
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
+        if let Some(w) = &welfare_link {
+            println!(
+                "welfare registry linked: {} of {} persons matched ({} by citizen ID, the rest by name, birth date and address), {} validated; {} registry records matched no one ({:.1} s)\n",
+                w.matched, w.persons, w.matched_by_id, w.validated, w.registry_unmatched, w.seconds
+            );
+        }
         print_summary(&got, &summary, &measures, out, t0.elapsed().as_secs_f64());
         if let Some(p) = &plan {
             print_plan(p);
@@ -718,9 +750,19 @@ fn plan_cmd(
         None => None,
     };
     let opts = PlanOptions { population: population_of(pa.population), welfare, date, key: key.clone() };
-    let served = match &pa.served {
+    let mut served = match &pa.served {
         Some(p) => tpmap::plan::read_served(p, x, &catalogue)?,
         None => Vec::new(),
+    };
+    let served_link = match &pa.served_list {
+        Some(p) => {
+            let (more, rep) = tpmap::link::served_from_list(x, p, &catalogue, &tpmap::link::LinkOptions::default())?;
+            served.extend(more);
+            served.sort_unstable();
+            served.dedup();
+            Some(rep)
+        }
+        None => None,
     };
     let subjects = Subjects::new(x, spec, profiles, scores, welfare)?;
     let bar = indicatif::ProgressBar::new(catalogue.programs.len() as u64);
@@ -740,7 +782,8 @@ fn plan_cmd(
     let w = tpmap::report::WriteOptions { suppress: pa.suppress, reveal_ids: pa.reveal_ids };
     let summary = tpmap::report::write_plan(dir, &subjects, &catalogue, &alloc, &lines, &ps, &w)?;
     let greedy_seconds = t0.elapsed().as_secs_f64();
-    let mut json = serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dir });
+    let mut json =
+        serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dir, "served_link": served_link });
     if pa.optimize {
         use tpmap::plan::optimize::{Comparison, OptimizeOptions, covered_weight, optimize};
         let spinner = (!o.quiet && !o.json).then(|| {
@@ -788,10 +831,11 @@ fn plan_cmd(
             welfare: welfare_b,
             ..opts.clone()
         };
-        let served_b = match &pa.served {
-            Some(p) => tpmap::plan::read_served(p, x, &cat_b)?,
-            None => Vec::new(),
-        };
+        // The same households are served; program indices follow catalogue B by id.
+        let served_b: tpmap::plan::Served = served
+            .iter()
+            .filter_map(|&(h, p)| cat_b.program(&catalogue.programs[p as usize].id).map(|q| (h, q as u32)))
+            .collect();
         let subjects_b = Subjects::new(x, spec, profiles, scores, welfare_b)?;
         let alloc_b = tpmap::plan::allocate(&subjects_b, &cat_b, &served_b, &opts_b)?;
         let lines_b = household_plan(&subjects_b, &cat_b, &alloc_b);

@@ -210,6 +210,7 @@ mod tests {
                 sex: r[4],
                 area: r[5],
                 house: r[6],
+                ..Default::default()
             })
             .collect();
         let mut out = Records::default();

@@ -138,3 +138,129 @@ pub fn run(r: &Records, o: &LinkOptions) -> Result<Linked> {
         timing,
     })
 }
+
+/// What linking a survey extract with a welfare registry found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WelfareLink {
+    /// Persons of the extract.
+    pub persons: usize,
+    /// Records of the registry.
+    pub registry_records: usize,
+    /// Persons matched to a registry record.
+    pub matched: usize,
+    /// Of those, matched by the deterministic citizen-ID pass.
+    pub matched_by_id: usize,
+    /// Persons marked validated (the matched record's `validated` flag; registered when the
+    /// registry has no such column).
+    pub validated: usize,
+    /// Registry records matched to no person of the extract.
+    pub registry_unmatched: usize,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// Links the persons of `x` with a welfare-card registry file and sets every person's
+/// `welfare_registered` (matched or not) and `welfare_validated` (the matched record's
+/// `validated` column; `true` when the registry has none) — replacing what the extract said.
+/// Each person takes the registry record with the highest match probability.
+pub fn mark_welfare(
+    x: &mut crate::extract::Extract,
+    registry: &std::path::Path,
+    o: &LinkOptions,
+) -> Result<WelfareLink> {
+    let t = Instant::now();
+    let mut r = Records::default();
+    r.push_extract("survey", x);
+    r.push_csv(registry)?;
+    let n = x.persons.len();
+    let linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
+    let mut best: Vec<Option<(f64, bool, usize)>> = vec![None; n];
+    let mut reg_matched = vec![false; r.len() - n];
+    for s in linked.matches(o.threshold) {
+        let (a, b) = (s.a as usize, s.b as usize);
+        let (p, j) = if a < n { (a, b) } else { (b, a) };
+        if p >= n || j < n {
+            continue;
+        }
+        reg_matched[j - n] = true;
+        let cand = (s.probability, s.deterministic, j);
+        if best[p].is_none_or(|(bp, bd, _)| (s.deterministic, s.probability) > (bd, bp)) {
+            best[p] = Some(cand);
+        }
+    }
+    let mut out = WelfareLink { persons: n, registry_records: r.len() - n, ..Default::default() };
+    for (p, b) in best.iter().enumerate() {
+        match b {
+            Some((_, det, j)) => {
+                out.matched += 1;
+                out.matched_by_id += *det as usize;
+                let validated = r.flag[*j].unwrap_or(true);
+                out.validated += validated as usize;
+                x.persons.welfare_registered[p] = Some(true);
+                x.persons.welfare_validated[p] = Some(validated);
+            }
+            None => {
+                x.persons.welfare_registered[p] = Some(false);
+                x.persons.welfare_validated[p] = Some(false);
+            }
+        }
+    }
+    out.registry_unmatched = reg_matched.iter().filter(|m| !**m).count();
+    out.seconds = t.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// What linking an agency's beneficiary list with the extract found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServedLink {
+    /// Records on the list.
+    pub records: usize,
+    /// Records matched to a person of the extract.
+    pub matched: usize,
+    /// Distinct (household, program) pairs marked as already served.
+    pub households: usize,
+}
+
+/// Links an agency's beneficiary list (person records with a `program` column naming a program
+/// of the catalogue) with the persons of `x`: the households of matched persons already receive
+/// that program. Unknown programs are an error naming the record.
+pub fn served_from_list(
+    x: &crate::extract::Extract,
+    list: &std::path::Path,
+    c: &crate::programs::Catalogue,
+    o: &LinkOptions,
+) -> Result<(crate::plan::Served, ServedLink)> {
+    let mut r = Records::default();
+    r.push_extract("survey", x);
+    r.push_csv(list)?;
+    let n = x.persons.len();
+    let mut program = vec![0u32; r.len() - n];
+    for j in n..r.len() {
+        program[j - n] = c.program(&r.tag[j]).ok_or_else(|| crate::Error::InvalidRow {
+            file: list.display().to_string(),
+            row: (j - n + 1) as u64,
+            line: None,
+            column: "program".into(),
+            reason: format!("no program '{}' in the catalogue", r.tag[j]),
+        })? as u32;
+    }
+    let linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
+    let mut best: Vec<Option<(bool, f64, usize)>> = vec![None; r.len() - n];
+    for s in linked.matches(o.threshold) {
+        let (a, b) = (s.a as usize, s.b as usize);
+        let (p, j) = if a < n { (a, b) } else { (b, a) };
+        if p >= n || j < n {
+            continue;
+        }
+        if best[j - n].is_none_or(|(d, pr, _)| (s.deterministic, s.probability) > (d, pr)) {
+            best[j - n] = Some((s.deterministic, s.probability, p));
+        }
+    }
+    let mut served: crate::plan::Served =
+        best.iter().enumerate().filter_map(|(j, b)| b.map(|(_, _, p)| (x.persons.household[p], program[j]))).collect();
+    let matched = best.iter().filter(|b| b.is_some()).count();
+    served.sort_unstable();
+    served.dedup();
+    let report = ServedLink { records: r.len() - n, matched, households: served.len() };
+    Ok((served, report))
+}

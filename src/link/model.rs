@@ -225,7 +225,7 @@ pub struct Model {
 /// Training options.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// Random pairs sampled for u.
+    /// Random pairs sampled for u, at most (jobs sample 30 pairs per record, at least 100,000).
     pub u_samples: usize,
     /// Maximum EM iterations.
     pub max_iterations: usize,
@@ -254,9 +254,11 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
     // u by random sampling.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let n = r.len();
-    let mut sample: Vec<(u32, u32)> = Vec::with_capacity(o.u_samples);
+    // Small jobs need fewer pairs: 30 per record, at least 100,000, at most `u_samples`.
+    let want = o.u_samples.min((30 * n).max(100_000));
+    let mut sample: Vec<(u32, u32)> = Vec::with_capacity(want);
     let mut tries = 0;
-    while sample.len() < o.u_samples && tries < o.u_samples * 4 {
+    while sample.len() < want && tries < want * 4 {
         tries += 1;
         let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
         if a == b || (task == Task::Link && r.source[a] == r.source[b]) {

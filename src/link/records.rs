@@ -48,6 +48,10 @@ pub struct Records {
     pub area: Vec<Option<AreaCode>>,
     /// House number.
     pub house: Vec<Option<HouseNumber>>,
+    /// A registry's yes/no flag (the welfare registry's `validated` column), if any.
+    pub flag: Vec<Option<bool>>,
+    /// A free tag (an agency list's `program` column), empty if none.
+    pub tag: Vec<String>,
 }
 
 /// One raw record, before normalisation.
@@ -71,6 +75,10 @@ pub struct RawRecord<'a> {
     pub area: &'a str,
     /// House number as written.
     pub house: &'a str,
+    /// Yes/no flag as written (`validated` column of a welfare registry).
+    pub flag: &'a str,
+    /// Tag (`program` column of an agency list).
+    pub tag: &'a str,
 }
 
 impl Records {
@@ -105,6 +113,12 @@ impl Records {
             self.sex.push(n.sex);
             self.area.push(n.area);
             self.house.push(n.house);
+            self.flag.push(match normalize::clean(r.flag).to_lowercase().as_str() {
+                "1" | "true" | "yes" | "y" | "ใช่" | "ผ่าน" => Some(true),
+                "0" | "false" | "no" | "n" | "ไม่ใช่" | "ไม่ผ่าน" => Some(false),
+                _ => None,
+            });
+            self.tag.push(normalize::clean(r.tag));
         }
         src
     }
@@ -133,6 +147,8 @@ impl Records {
                     },
                     area: villages[i],
                     house: x.households.house_no.get(h),
+                    flag: "",
+                    tag: "",
                 }
             })
             .collect();
@@ -163,12 +179,14 @@ impl Records {
             col(&["sex", "gender", "เพศ"]),
             col(&["village_code", "area", "area_code", "รหัสหมู่บ้าน"]),
             col(&["house_no", "บ้านเลขที่"]),
+            col(&["validated", "welfare_validated", "ผ่านการตรวจสอบ"]),
+            col(&["program", "โครงการ"]),
         ];
         if c[3].is_none() {
             return Err(Error::Format { file, message: "no first_name (ชื่อ) column".into() });
         }
         let records: Vec<csv::StringRecord> = r.records().collect::<std::result::Result<_, _>>()?;
-        fn get<'r>(c: &[Option<usize>; 9], rec: &'r csv::StringRecord, k: usize) -> &'r str {
+        fn get<'r>(c: &[Option<usize>; 11], rec: &'r csv::StringRecord, k: usize) -> &'r str {
             c[k].and_then(|i| rec.get(i)).unwrap_or("")
         }
         let raw: Vec<RawRecord<'_>> = records
@@ -187,6 +205,8 @@ impl Records {
                 sex: get(&c, rec, 6),
                 area: get(&c, rec, 7),
                 house: get(&c, rec, 8),
+                flag: get(&c, rec, 9),
+                tag: get(&c, rec, 10),
             })
             .collect();
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or(file);

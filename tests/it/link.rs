@@ -137,3 +137,33 @@ fn clusters_never_join_two_known_different_ids() {
     assert_eq!(ids[0], ids2[2]);
     assert_eq!(ids[2], ids2[0]);
 }
+
+#[test]
+fn welfare_flags_and_served_households_come_from_linkage() {
+    use tpmap::ingest::{IngestOptions, ingest};
+    let s = crate::samples();
+    let got = ingest(&s.join("households.csv"), &s.join("persons.csv"), &IngestOptions::default()).unwrap();
+    let mut x = got.extract;
+    let before: Vec<(Option<bool>, Option<bool>)> =
+        x.persons.welfare_registered.iter().copied().zip(x.persons.welfare_validated.iter().copied()).collect();
+    // Forget the extract's own flags: the registry (30 % of its records corrupted) must restore them.
+    x.persons.welfare_registered.iter_mut().for_each(|f| *f = None);
+    x.persons.welfare_validated.iter_mut().for_each(|f| *f = None);
+    let w = tpmap::link::mark_welfare(&mut x, &s.join("welfare_registry.csv"), &LinkOptions::default()).unwrap();
+    assert_eq!(w.matched, w.registry_records, "{w:?}");
+    assert!(w.matched_by_id < w.matched, "some records only match by name, birth date and address");
+    let after: Vec<(Option<bool>, Option<bool>)> =
+        x.persons.welfare_registered.iter().copied().zip(x.persons.welfare_validated.iter().copied()).collect();
+    let same = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| (b.0 == Some(true)) == (a.0 == Some(true)) && (b.1 == Some(true)) == (a.1 == Some(true)))
+        .count();
+    assert_eq!(same, before.len(), "every person's welfare status recovered by linkage");
+    let c = tpmap::programs::Catalogue::load(s.join("catalogue.toml"), &x.edition).unwrap();
+    let (served, rep) =
+        tpmap::link::served_from_list(&x, &s.join("served_list.csv"), &c, &LinkOptions::default()).unwrap();
+    assert_eq!(rep.matched, rep.records);
+    assert_eq!(served.len(), rep.households);
+    assert!(served.iter().all(|&(h, p)| (h as usize) < x.households.len() && (p as usize) < c.programs.len()));
+}
