@@ -176,6 +176,12 @@ enum Command {
         /// Explanations to write: the N pairs nearest the threshold.
         #[arg(long, default_value_t = 20)]
         explain: usize,
+        /// Blocking rules replacing the default ones, each keys joined by '+', e.g.
+        /// --block citizen_id --block last_soundex+tambon (keys: citizen_id, first_soundex,
+        /// last_soundex, first, last, birth_date, birth_year, birth_month_day,
+        /// name_soundex_set, tambon, amphoe).
+        #[arg(long)]
+        block: Vec<String>,
         /// Output folder.
         #[arg(long, default_value = "tpmap-link")]
         out: PathBuf,
@@ -482,8 +488,24 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet } => {
             synth_cmd(SynthOptions { households, seed, survey_year, provinces }, &out, format, quiet)
         }
-        Command::Link { inputs, task, threshold, model, truth, explain, out, output } => {
-            link_cmd(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, &out, &output)
+        Command::Link { inputs, task, threshold, model, truth, explain, block, out, output } => {
+            let blocking = if block.is_empty() {
+                None
+            } else {
+                let rules = block
+                    .iter()
+                    .map(|r| {
+                        r.split('+')
+                            .map(|k| {
+                                serde_json::from_value::<tpmap::link::model::Key>(serde_json::json!(k.trim()))
+                                    .map_err(|_| Error::Parse(format!("--block: unknown key '{k}'")))
+                            })
+                            .collect::<Result<Vec<_>, Error>>()
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Some(tpmap::link::Blocking { rules, ..Default::default() })
+            };
+            link_cmd(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, blocking, &out, &output)
         }
         Command::LinkBench { households, seed, single_file, out } => {
             let o = tpmap::link::bench::BenchOptions { households, seed, single_file, ..Default::default() };
@@ -1047,6 +1069,7 @@ fn link_cmd(
     model: Option<&Path>,
     truth: Option<&Path>,
     explain: usize,
+    blocking: Option<tpmap::link::Blocking>,
     out: &Path,
     o: &OutputArgs,
 ) -> Result<(), Error> {
@@ -1069,7 +1092,10 @@ fn link_cmd(
         TaskArg::Link => Task::Link,
         TaskArg::LinkAndDedupe => Task::LinkAndDedupe,
     };
-    let opts = LinkOptions { task, threshold, model, ..Default::default() };
+    let mut opts = LinkOptions { task, threshold, model, ..Default::default() };
+    if let Some(b) = blocking {
+        opts.blocking = b;
+    }
     let spinner = (!o.quiet && !o.json).then(|| {
         let s = indicatif::ProgressBar::new_spinner().with_message("linking");
         s.enable_steady_tick(std::time::Duration::from_millis(120));
