@@ -1,10 +1,12 @@
 //! # tpmap
 //!
 //! The engine for Thailand's TPMAP poverty-eradication work: ingest BMN (จปฐ.) household and
-//! person extracts and validate every row; (later issues) link registries, score deprivation,
-//! compute area measures, and plan assistance.
+//! person extracts and validate every row ([`ingest`]); link registries ([`link`]); score
+//! deprivation ([`score`]); compute area measures ([`aggregate`], [`published`], [`mpi`]); and
+//! plan assistance ([`programs`], [`plan`], [`report`]).
 //!
-//! The data flows one way: [`ingest`] → link → score → aggregate → match → report. The core works
+//! The data flows one way: [`ingest`] → [`link`] → [`score`] → [`aggregate`] → match ([`plan`]) →
+//! [`report`]. The core works
 //! on plain columnar Rust data ([`extract`]); polars frames and Arrow batches live at the edges
 //! ([`frame`]).
 //!
