@@ -200,6 +200,12 @@ enum Command {
         /// One file holding every source (a dedupe task).
         #[arg(long)]
         single_file: bool,
+        /// Share of adults in the welfare registry.
+        #[arg(long, default_value_t = 0.4)]
+        welfare_share: f64,
+        /// Share of people on the agency list (0 writes an empty list).
+        #[arg(long, default_value_t = 0.1)]
+        agency_share: f64,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -507,8 +513,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             link_cmd(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, blocking, &out, &output)
         }
-        Command::LinkBench { households, seed, single_file, out } => {
-            let o = tpmap::link::bench::BenchOptions { households, seed, single_file, ..Default::default() };
+        Command::LinkBench { households, seed, single_file, welfare_share, agency_share, out } => {
+            let o = tpmap::link::bench::BenchOptions {
+                households,
+                seed,
+                single_file,
+                welfare_share,
+                agency_share,
+                ..Default::default()
+            };
             let files = tpmap::link::bench::write(&out, &o)?;
             println!(
                 "wrote a SYNTHETIC linkage benchmark for {} people to {}: {}",
@@ -1118,9 +1131,9 @@ fn link_cmd(
             w,
             "{},{},{},{},{:.4},{:.6},{},{}",
             r.sources[r.source[a] as usize],
-            r.key[a],
+            r.key.get(a),
             r.sources[r.source[b] as usize],
-            r.key[b],
+            r.key.get(b),
             s.weight,
             s.probability,
             s.deterministic,
@@ -1133,7 +1146,7 @@ fn link_cmd(
     let mut w = std::io::BufWriter::new(std::fs::File::create(&epath).map_err(|e| Error::io(&epath, e))?);
     writeln!(w, "source,record_id,entity").map_err(|e| Error::io(&epath, e))?;
     for i in 0..r.len() {
-        writeln!(w, "{},{},{}", r.sources[r.source[i] as usize], r.key[i], linked.entity_id[i])
+        writeln!(w, "{},{},{:016x}", r.sources[r.source[i] as usize], r.key.get(i), linked.entity_id[i])
             .map_err(|e| Error::io(&epath, e))?;
     }
     w.flush().map_err(|e| Error::io(&epath, e))?;
@@ -1149,8 +1162,8 @@ fn link_cmd(
         .map(|s| {
             let (a, b) = (s.a as usize, s.b as usize);
             serde_json::json!({
-                "a": { "source": r.sources[r.source[a] as usize], "record_id": r.key[a] },
-                "b": { "source": r.sources[r.source[b] as usize], "record_id": r.key[b] },
+                "a": { "source": r.sources[r.source[a] as usize], "record_id": r.key.get(a) },
+                "b": { "source": r.sources[r.source[b] as usize], "record_id": r.key.get(b) },
                 "explanation": linked.model.explain(&r, tf, a, b),
             })
         })

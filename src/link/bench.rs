@@ -249,10 +249,10 @@ pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
     }
     (0..r.len())
         .map(|i| {
-            map.get(&(r.sources[r.source[i] as usize].clone(), r.key[i].clone())).copied().ok_or_else(|| {
+            map.get(&(r.sources[r.source[i] as usize].clone(), r.key.get(i).to_string())).copied().ok_or_else(|| {
                 Error::Format {
                     file: path.display().to_string(),
-                    message: format!("no truth for record {} of {}", r.key[i], r.sources[r.source[i] as usize]),
+                    message: format!("no truth for record {} of {}", r.key.get(i), r.sources[r.source[i] as usize]),
                 }
             })
         })

@@ -131,8 +131,11 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
 }
 
 fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Level {
-    let (x, y, other_b) =
-        if first { (&r.first[a], &r.first[b], &r.last[b]) } else { (&r.last[a], &r.last[b], &r.first[b]) };
+    let (x, y, other_b) = if first {
+        (r.first.get(a), r.first.get(b), r.last.get(b))
+    } else {
+        (r.last.get(a), r.last.get(b), r.first.get(b))
+    };
     if x.is_empty() || y.is_empty() {
         return None;
     }
@@ -146,14 +149,15 @@ fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Level {
     if jw >= 0.92 {
         return Some(2);
     }
-    let (lx, ly) = if first { (&r.first_lk[a], &r.first_lk[b]) } else { (&r.last_lk[a], &r.last_lk[b]) };
+    let (lx, ly) = if first { (r.first_lk.get(a), r.first_lk.get(b)) } else { (r.last_lk.get(a), r.last_lk.get(b)) };
     if !lx.is_empty() && lx == ly {
         return Some(3);
     }
     if !other_b.is_empty() && (x == other_b || jaro_winkler(x, other_b) >= 0.95) {
         return Some(4);
     }
-    let (rx, ry) = if first { (&r.first_rom[a], &r.first_rom[b]) } else { (&r.last_rom[a], &r.last_rom[b]) };
+    let (rx, ry) =
+        if first { (r.first_rom.get(a), r.first_rom.get(b)) } else { (r.last_rom.get(a), r.last_rom.get(b)) };
     let latin = |s: &str| s.is_ascii();
     if (latin(x) != latin(y)) && !rx.is_empty() && jaro_winkler(rx, ry) >= 0.90 {
         return Some(5);

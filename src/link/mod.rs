@@ -90,8 +90,8 @@ pub struct Linked {
     pub scored: Vec<Scored>,
     /// Entity (dense index) of each record.
     pub entity: Vec<u32>,
-    /// Stable entity id of each record.
-    pub entity_id: Vec<String>,
+    /// Stable entity id of each record (write it as `{:016x}`).
+    pub entity_id: Vec<u64>,
     /// Time per phase.
     pub timing: Timing,
 }
@@ -236,12 +236,12 @@ pub fn served_from_list(
     let n = x.persons.len();
     let mut program = vec![0u32; r.len() - n];
     for j in n..r.len() {
-        program[j - n] = c.program(&r.tag[j]).ok_or_else(|| crate::Error::InvalidRow {
+        program[j - n] = c.program(r.tag.get(j)).ok_or_else(|| crate::Error::InvalidRow {
             file: list.display().to_string(),
             row: (j - n + 1) as u64,
             line: None,
             column: "program".into(),
-            reason: format!("no program '{}' in the catalogue", r.tag[j]),
+            reason: format!("no program '{}' in the catalogue", r.tag.get(j)),
         })? as u32;
     }
     let linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;

@@ -56,10 +56,10 @@ impl Key {
         use std::io::Write;
         let ok = match self {
             Key::CitizenId => r.citizen_id[i].map(|c| write!(out, "{}", c.expose()).is_ok()).unwrap_or(false),
-            Key::FirstSoundex => !r.first_lk[i].is_empty() && out.write_all(r.first_lk[i].as_bytes()).is_ok(),
-            Key::LastSoundex => !r.last_lk[i].is_empty() && out.write_all(r.last_lk[i].as_bytes()).is_ok(),
-            Key::First => !r.first[i].is_empty() && out.write_all(r.first[i].as_bytes()).is_ok(),
-            Key::Last => !r.last[i].is_empty() && out.write_all(r.last[i].as_bytes()).is_ok(),
+            Key::FirstSoundex => !r.first_lk.get(i).is_empty() && out.write_all(r.first_lk.get(i).as_bytes()).is_ok(),
+            Key::LastSoundex => !r.last_lk.get(i).is_empty() && out.write_all(r.last_lk.get(i).as_bytes()).is_ok(),
+            Key::First => !r.first.get(i).is_empty() && out.write_all(r.first.get(i).as_bytes()).is_ok(),
+            Key::Last => !r.last.get(i).is_empty() && out.write_all(r.last.get(i).as_bytes()).is_ok(),
             Key::BirthDate => {
                 r.birth[i].filter(|d| d.is_complete()).map(|d| write!(out, "{d}").is_ok()).unwrap_or(false)
             }
@@ -69,7 +69,7 @@ impl Key {
                 .map(|d| write!(out, "{}-{}", d.month, d.day).is_ok())
                 .unwrap_or(false),
             Key::NameSoundexSet => {
-                let (a, b) = (&r.first_lk[i], &r.last_lk[i]);
+                let (a, b) = (r.first_lk.get(i), r.last_lk.get(i));
                 let (x, y) = if a <= b { (a, b) } else { (b, a) };
                 !x.is_empty() && out.write_all(x.as_bytes()).is_ok() && out.write_all(y.as_bytes()).is_ok()
             }
@@ -356,10 +356,15 @@ pub struct TermFrequencies {
 impl TermFrequencies {
     /// Counts the records' names.
     pub fn of(r: &Records) -> Self {
-        let count = |v: &[String]| {
+        let count = |v: &crate::extract::StrColumn| {
             let mut h: HashMap<String, f64> = HashMap::new();
             for s in v.iter().filter(|s| !s.is_empty()) {
-                *h.entry(s.clone()).or_default() += 1.0;
+                match h.get_mut(s) {
+                    Some(c) => *c += 1.0,
+                    None => {
+                        h.insert(s.to_string(), 1.0);
+                    }
+                }
             }
             let n = v.len().max(1) as f64;
             h.values_mut().for_each(|x| *x /= n);
@@ -417,7 +422,7 @@ impl Model {
             && (f == 1 || f == 2)
             && let Some(t) = tf
         {
-            let v = if f == 1 { t.first.get(&r.first[a]) } else { t.last.get(&r.last[a]) };
+            let v = if f == 1 { t.first.get(r.first.get(a)) } else { t.last.get(r.last.get(a)) };
             if let Some(&freq) = v {
                 let adj = (self.u_random[f][0] / freq.max(FLOOR)).clamp(1.0 / 64.0, 64.0);
                 return m / u * adj;
@@ -534,21 +539,26 @@ pub fn cluster(r: &Records, scored: &[Scored], threshold: f64) -> Vec<u32> {
         .collect()
 }
 
-/// Stable entity ids: the smallest `source:key` of each entity's records, hashed. Adding records
-/// elsewhere does not change an entity's id.
-pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<String> {
-    let mut rep: HashMap<u32, String> = HashMap::new();
+/// Stable entity ids: a hash of the smallest `source:record_id` of each entity's records, so
+/// adding records elsewhere does not change an entity's id. Written as 16 hex digits.
+pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<u64> {
+    let n_entities = entity.iter().max().map(|m| *m as usize + 1).unwrap_or(0);
+    let mut rep: Vec<Option<usize>> = vec![None; n_entities];
+    let key = |i: usize| (r.sources[r.source[i] as usize].as_str(), r.key.get(i));
     for (i, &e) in entity.iter().enumerate() {
-        let k = format!("{}:{}", r.sources[r.source[i] as usize], r.key[i]);
-        rep.entry(e)
-            .and_modify(|v| {
-                if k < *v {
-                    *v = k.clone();
-                }
-            })
-            .or_insert(k);
+        let slot = &mut rep[e as usize];
+        if slot.is_none_or(|j| key(i) < key(j)) {
+            *slot = Some(i);
+        }
     }
-    entity.iter().map(|e| format!("{:016x}", hash(rep[e].as_bytes()))).collect()
+    let ids: Vec<u64> = rep
+        .iter()
+        .map(|j| {
+            let (s, k) = key(j.expect("every entity has a record"));
+            hash(format!("{s}:{k}").as_bytes())
+        })
+        .collect();
+    entity.iter().map(|&e| ids[e as usize]).collect()
 }
 
 /// Quality against a ground truth (an entity label per record).

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::normalize::{self, HouseNumber};
 use super::phonetic;
 use crate::areas::AreaCode;
-use crate::extract::{Extract, Sex};
+use crate::extract::{Extract, Sex, StrColumn};
 use crate::ids::CitizenId;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
@@ -21,7 +21,7 @@ pub struct Records {
     /// Source of each record (index into `sources`).
     pub source: Vec<u16>,
     /// Each record's own key in its source (row number or the source's record id).
-    pub key: Vec<String>,
+    pub key: StrColumn,
     /// Valid citizen ID, if any.
     pub citizen_id: Vec<Option<CitizenId>>,
     /// Digits of an ID that failed its check digit (kept for near matches), if any.
@@ -29,17 +29,17 @@ pub struct Records {
     /// Canonical title.
     pub title: Vec<Option<&'static str>>,
     /// Given name (clean, marks canonical).
-    pub first: Vec<String>,
+    pub first: StrColumn,
     /// Family name.
-    pub last: Vec<String>,
+    pub last: StrColumn,
     /// LK82 of the given name.
-    pub first_lk: Vec<String>,
+    pub first_lk: StrColumn,
     /// LK82 of the family name.
-    pub last_lk: Vec<String>,
+    pub last_lk: StrColumn,
     /// Romanised given name (Latin names lower-cased).
-    pub first_rom: Vec<String>,
+    pub first_rom: StrColumn,
     /// Romanised family name.
-    pub last_rom: Vec<String>,
+    pub last_rom: StrColumn,
     /// Birth date (CE; partial dates kept partial).
     pub birth: Vec<Option<PartialDate>>,
     /// Sex.
@@ -51,7 +51,7 @@ pub struct Records {
     /// A registry's yes/no flag (the welfare registry's `validated` column), if any.
     pub flag: Vec<Option<bool>>,
     /// A free tag (an agency list's `program` column), empty if none.
-    pub tag: Vec<String>,
+    pub tag: StrColumn,
 }
 
 /// One raw record, before normalisation.
@@ -94,33 +94,39 @@ impl Records {
 
     /// Adds a source's raw records, normalising them in parallel. Returns the source's index.
     pub fn push_source(&mut self, name: &str, raw: &[RawRecord<'_>]) -> u16 {
-        let src = self.sources.len() as u16;
+        let src = self.add_source(name);
+        self.push_rows(src, raw);
+        src
+    }
+
+    /// Registers a source and returns its index (records come with [`Records::push_rows`]).
+    pub fn add_source(&mut self, name: &str) -> u16 {
         self.sources.push(name.to_string());
+        (self.sources.len() - 1) as u16
+    }
+
+    /// Appends raw records of source `src`, normalising them in parallel.
+    pub fn push_rows(&mut self, src: u16, raw: &[RawRecord<'_>]) {
         let rows: Vec<Norm> = crate::in_pool(|| raw.par_iter().map(normalise).collect());
         for (r, n) in raw.iter().zip(rows) {
             self.source.push(src);
-            self.key.push(r.key.clone());
+            self.key.push(&r.key);
             self.citizen_id.push(n.id);
             self.raw_id.push(n.raw_id);
             self.title.push(n.name.title);
-            self.first_lk.push(n.first_lk);
-            self.last_lk.push(n.last_lk);
-            self.first_rom.push(n.first_rom);
-            self.last_rom.push(n.last_rom);
-            self.first.push(n.name.first);
-            self.last.push(n.name.last);
+            self.first_lk.push(&n.first_lk);
+            self.last_lk.push(&n.last_lk);
+            self.first_rom.push(&n.first_rom);
+            self.last_rom.push(&n.last_rom);
+            self.first.push(&n.name.first);
+            self.last.push(&n.name.last);
             self.birth.push(n.birth);
             self.sex.push(n.sex);
             self.area.push(n.area);
             self.house.push(n.house);
-            self.flag.push(match normalize::clean(r.flag).to_lowercase().as_str() {
-                "1" | "true" | "yes" | "y" | "ใช่" | "ผ่าน" => Some(true),
-                "0" | "false" | "no" | "n" | "ไม่ใช่" | "ไม่ผ่าน" => Some(false),
-                _ => None,
-            });
-            self.tag.push(normalize::clean(r.tag));
+            self.flag.push(n.flag);
+            self.tag.push(&n.tag);
         }
-        src
     }
 
     /// The persons of an extract as a source (key: household ID and member position).
@@ -161,13 +167,38 @@ impl Records {
     /// is `record_id`, else the data row number.
     pub fn push_csv(&mut self, path: &Path) -> Result<u16> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
-            Err(_) => encoding_rs::WINDOWS_874.decode(&bytes).0.into_owned(),
+        // UTF-8 files (the usual case, and the big ones) are streamed; TIS-620 files are decoded
+        // whole first.
+        let mut head = vec![0u8; 1 << 20];
+        let got = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut n = 0;
+            loop {
+                let k = f.read(&mut head[n..]).map_err(|e| Error::io(path, e))?;
+                if k == 0 || n + k == head.len() {
+                    break n + k;
+                }
+                n += k;
+            }
         };
-        let mut r = csv::ReaderBuilder::new().flexible(true).comment(Some(b'#')).from_reader(text.as_bytes());
-        let headers: Vec<String> = r.headers()?.iter().map(|h| h.trim().to_lowercase()).collect();
+        head.truncate(got);
+        let utf8 = match std::str::from_utf8(&head) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none() && got == 1 << 20, // cut inside a character
+        };
+        let input: Box<dyn std::io::Read> = if utf8 {
+            Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
+            ))
+        } else {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            Box::new(std::io::Cursor::new(encoding_rs::WINDOWS_874.decode(&bytes).0.into_owned().into_bytes()))
+        };
+        let mut r = csv::ReaderBuilder::new().flexible(true).comment(Some(b'#')).from_reader(input);
+        let headers: Vec<String> =
+            r.headers()?.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase()).collect();
         let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
         let c = [
             col(&["record_id", "id", "รหัส"]),
@@ -185,36 +216,50 @@ impl Records {
         if c[3].is_none() {
             return Err(Error::Format { file, message: "no first_name (ชื่อ) column".into() });
         }
-        let records: Vec<csv::StringRecord> = r.records().collect::<std::result::Result<_, _>>()?;
         fn get<'r>(c: &[Option<usize>; 11], rec: &'r csv::StringRecord, k: usize) -> &'r str {
             c[k].and_then(|i| rec.get(i)).unwrap_or("")
         }
-        let raw: Vec<RawRecord<'_>> = records
-            .iter()
-            .enumerate()
-            .map(|(i, rec)| RawRecord {
-                key: match get(&c, rec, 0) {
-                    "" => (i + 1).to_string(),
-                    k => k.to_string(),
-                },
-                citizen_id: get(&c, rec, 1),
-                title: get(&c, rec, 2),
-                first: get(&c, rec, 3),
-                last: get(&c, rec, 4),
-                birth: get(&c, rec, 5),
-                sex: get(&c, rec, 6),
-                area: get(&c, rec, 7),
-                house: get(&c, rec, 8),
-                flag: get(&c, rec, 9),
-                tag: get(&c, rec, 10),
-            })
-            .collect();
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or(file);
-        Ok(self.push_source(&stem, &raw))
+        let src = self.add_source(&stem);
+        // Chunks of 500,000 records: memory stays bounded whatever the file's size.
+        let mut row = 0usize;
+        let mut records = r.records();
+        loop {
+            let chunk: Vec<csv::StringRecord> =
+                records.by_ref().take(500_000).collect::<std::result::Result<_, _>>()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let raw: Vec<RawRecord<'_>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, rec)| RawRecord {
+                    key: match get(&c, rec, 0) {
+                        "" => (row + i + 1).to_string(),
+                        k => k.to_string(),
+                    },
+                    citizen_id: get(&c, rec, 1),
+                    title: get(&c, rec, 2),
+                    first: get(&c, rec, 3),
+                    last: get(&c, rec, 4),
+                    birth: get(&c, rec, 5),
+                    sex: get(&c, rec, 6),
+                    area: get(&c, rec, 7),
+                    house: get(&c, rec, 8),
+                    flag: get(&c, rec, 9),
+                    tag: get(&c, rec, 10),
+                })
+                .collect();
+            row += chunk.len();
+            self.push_rows(src, &raw);
+        }
+        Ok(src)
     }
 }
 
 struct Norm {
+    flag: Option<bool>,
+    tag: String,
     id: Option<CitizenId>,
     raw_id: Option<u64>,
     name: normalize::Name,
@@ -239,6 +284,12 @@ fn normalise(r: &RawRecord<'_>) -> Norm {
     };
     let name = normalize::name(r.title, r.first, r.last);
     Norm {
+        flag: match normalize::clean(r.flag).to_lowercase().as_str() {
+            "1" | "true" | "yes" | "y" | "ใช่" | "ผ่าน" => Some(true),
+            "0" | "false" | "no" | "n" | "ไม่ใช่" | "ไม่ผ่าน" => Some(false),
+            _ => None,
+        },
+        tag: normalize::clean(r.tag),
         id,
         raw_id,
         first_lk: phonetic::lk82(&name.first),

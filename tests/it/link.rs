@@ -90,12 +90,16 @@ fn dedupe_in_one_file() {
 }
 
 fn tiny(rows: &[(&str, &str, &str, &str)]) -> Records {
-    // Keys r0, r1, ... in row order.
+    let keys: Vec<String> = (0..rows.len()).map(|i| format!("r{i}")).collect();
+    tiny_keyed(rows, &keys)
+}
+
+fn tiny_keyed(rows: &[(&str, &str, &str, &str)], keys: &[String]) -> Records {
     let raw: Vec<RawRecord<'_>> = rows
         .iter()
         .enumerate()
         .map(|(i, (id, first, last, birth))| RawRecord {
-            key: format!("r{i}"),
+            key: keys[i].clone(),
             citizen_id: id,
             first,
             last,
@@ -125,13 +129,11 @@ fn clusters_never_join_two_known_different_ids() {
     assert_ne!(e[1], e[2], "and the chain stops at a conflicting ID");
     // Stable ids: the same entity gets the same id whatever the record order.
     let ids = entity_ids(&r, &e);
-    let r2 = tiny(&[
-        (&y, "สมชาย", "ใจดี", "1970-01-01"),
-        ("", "สมชาย", "ใจดี", "1970-01-01"),
-        (&x, "สมชาย", "ใจดี", "1970-01-01"),
-    ]);
-    let mut r2 = r2;
-    r2.key = vec!["r2".into(), "r1".into(), "r0".into()];
+    let keys: Vec<String> = ["r2", "r1", "r0"].iter().map(|k| k.to_string()).collect();
+    let r2 = tiny_keyed(
+        &[(&y, "สมชาย", "ใจดี", "1970-01-01"), ("", "สมชาย", "ใจดี", "1970-01-01"), (&x, "สมชาย", "ใจดี", "1970-01-01")],
+        &keys,
+    );
     let e2 = cluster(&r2, &[s(2, 1, 0.99), s(1, 0, 0.98)], 0.9);
     let ids2 = entity_ids(&r2, &e2);
     assert_eq!(ids[0], ids2[2]);
