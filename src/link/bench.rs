@@ -70,7 +70,8 @@ pub fn write(dir: &Path, o: &BenchOptions) -> Result<BenchFiles> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed ^ 0x5eed);
     let p = &x.persons;
-    let villages: Vec<&str> = x.households.village.iter().map(|v| v.as_str()).collect();
+    let village_list: Vec<&str> = x.households.village.iter().map(|v| v.as_str()).collect();
+    let villages = by_province(&village_list);
     let given_names: Vec<&str> = (0..p.len()).map(|i| p.first_name.get(i)).collect();
     let open = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
         let path = dir.join(name);
@@ -111,7 +112,7 @@ pub fn write(dir: &Path, o: &BenchOptions) -> Result<BenchFiles> {
                     Sex::Unknown => "",
                 }
                 .to_string(),
-                village: villages[h].to_string(),
+                village: village_list[h].to_string(),
                 house: x.households.house_no.get(h).to_string(),
             };
             if rng.random::<f64>() < o.corrupt[s] {
@@ -166,7 +167,19 @@ const THAI_LETTERS: &[char] = &[
     'ุ', 'เ',
 ];
 
-fn corrupt(r: &mut Rec, rng: &mut impl Rng, given: &[&str], villages: &[&str]) {
+/// Villages by province (first two digits), distinct, for moves within a province.
+fn by_province<'a>(villages: &[&'a str]) -> std::collections::HashMap<&'a str, Vec<&'a str>> {
+    let mut m: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for v in villages {
+        let e = m.entry(&v[..2]).or_default();
+        if e.last() != Some(v) {
+            e.push(v);
+        }
+    }
+    m
+}
+
+fn corrupt(r: &mut Rec, rng: &mut impl Rng, given: &[&str], villages: &std::collections::HashMap<&str, Vec<&str>>) {
     match rng.random_range(0..11) {
         0 | 1 => {
             // Typo in one of the names.
@@ -228,8 +241,7 @@ fn corrupt(r: &mut Rec, rng: &mut impl Rng, given: &[&str], villages: &[&str]) {
         9 => r.id.clear(),
         _ => {
             // Moved within the province.
-            let same: Vec<&&str> = villages.iter().filter(|v| v[..2] == r.village[..2]).take(500).collect();
-            if let Some(v) = same.choose(rng) {
+            if let Some(v) = villages.get(&r.village[..2]).and_then(|same| same.choose(rng)) {
                 r.village = v.to_string();
                 r.house = rng.random_range(1..400).to_string();
             }
@@ -287,7 +299,8 @@ pub fn registry_from_extract(x: &Extract, path: &Path, seed: u64, corrupt_share:
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let p = &x.persons;
     let given: Vec<&str> = (0..p.len()).map(|i| p.first_name.get(i)).collect();
-    let villages: Vec<&str> = x.households.village.iter().map(|v| v.as_str()).collect();
+    let village_list: Vec<&str> = x.households.village.iter().map(|v| v.as_str()).collect();
+    let villages = by_province(&village_list);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| Error::io(path, e))?);
     let io = |e| Error::io(path, e);
     writeln!(
@@ -334,7 +347,8 @@ pub fn agency_list_from_extract(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let p = &x.persons;
     let given: Vec<&str> = (0..p.len()).map(|i| p.first_name.get(i)).collect();
-    let villages: Vec<&str> = x.households.village.iter().map(|v| v.as_str()).collect();
+    let village_list: Vec<&str> = x.households.village.iter().map(|v| v.as_str()).collect();
+    let villages = by_province(&village_list);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| Error::io(path, e))?);
     let io = |e| Error::io(path, e);
     writeln!(
