@@ -49,6 +49,8 @@ pub enum Key {
     Tambon,
     /// Amphoe.
     Amphoe,
+    /// Province.
+    Province,
 }
 
 impl Key {
@@ -77,6 +79,7 @@ impl Key {
                 .filter(|a| a.as_str().len() >= 6)
                 .map(|a| out.write_all(&a.as_str().as_bytes()[..6]).is_ok())
                 .unwrap_or(false),
+            Key::Province => r.area[i].map(|a| out.write_all(&a.as_str().as_bytes()[..2]).is_ok()).unwrap_or(false),
             Key::Amphoe => r.area[i]
                 .filter(|a| a.as_str().len() >= 4)
                 .map(|a| out.write_all(&a.as_str().as_bytes()[..4]).is_ok())
@@ -100,8 +103,9 @@ pub struct Blocking {
 impl Default for Blocking {
     /// Exact ID; family-name soundex in the same tambon; birth date and given-name soundex;
     /// birth month-day and family name (catches BE/CE year confusion); both names; birth date in
-    /// the same tambon and both names' soundex in any order with the birth year (catch swapped
-    /// given and family names).
+    /// the same tambon and both names' soundex in any order with the birth year and province (catch
+    /// swapped given and family names; without the province this rule's blocks grow with the
+    /// country and the national job drowned in candidate pairs).
     fn default() -> Self {
         Blocking {
             rules: vec![
@@ -111,7 +115,7 @@ impl Default for Blocking {
                 vec![Key::BirthMonthDay, Key::Last],
                 vec![Key::First, Key::Last],
                 vec![Key::BirthDate, Key::Tambon],
-                vec![Key::NameSoundexSet, Key::BirthYear],
+                vec![Key::NameSoundexSet, Key::BirthYear, Key::Province],
             ],
             max_block: 2000,
         }
