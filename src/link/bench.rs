@@ -99,22 +99,7 @@ pub fn write(dir: &Path, o: &BenchOptions) -> Result<BenchFiles> {
                 continue;
             }
             counts[s] += 1;
-            let h = p.household[i] as usize;
-            let mut rec = Rec {
-                id: p.citizen_id[i].map(|c| c.expose()).unwrap_or_default(),
-                title: p.title.get(i).to_string(),
-                first: p.first_name.get(i).to_string(),
-                last: p.last_name.get(i).to_string(),
-                birth: p.birth_date[i].map(|d| d.to_string()).unwrap_or_default(),
-                sex: match p.sex[i] {
-                    Sex::Male => "ชาย",
-                    Sex::Female => "หญิง",
-                    Sex::Unknown => "",
-                }
-                .to_string(),
-                village: village_list[h].to_string(),
-                house: x.households.house_no.get(h).to_string(),
-            };
+            let mut rec = rec_of(&x, i);
             if rng.random::<f64>() < o.corrupt[s] {
                 let k = rng.random_range(1..=3);
                 for _ in 0..k {
@@ -123,19 +108,7 @@ pub fn write(dir: &Path, o: &BenchOptions) -> Result<BenchFiles> {
             }
             let fi = if o.single_file { 0 } else { s };
             let key = format!("{}{}", &sources[s][..1], counts[s]);
-            writeln!(
-                files[fi],
-                "{key},{},{},{},{},{},{},{},{}",
-                rec.id,
-                rec.title,
-                csv_field(&rec.first),
-                csv_field(&rec.last),
-                rec.birth,
-                rec.sex,
-                rec.village,
-                csv_field(&rec.house)
-            )
-            .map_err(|e| Error::io(dir, e))?;
+            writeln!(files[fi], "{}", rec.line(&key)).map_err(|e| Error::io(dir, e))?;
             let src = if o.single_file { "records" } else { sources[s] };
             writeln!(truth, "{src},{key},{i}").map_err(|e| Error::io(&tpath, e))?;
         }
@@ -149,6 +122,23 @@ pub fn write(dir: &Path, o: &BenchOptions) -> Result<BenchFiles> {
 
 fn csv_field(s: &str) -> String {
     if s.contains(',') || s.contains('"') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+impl Rec {
+    /// The record as a CSV line in the benchmark's column order (no newline, no extra column).
+    fn line(&self, key: &str) -> String {
+        format!(
+            "{key},{},{},{},{},{},{},{},{}",
+            self.id,
+            self.title,
+            csv_field(&self.first),
+            csv_field(&self.last),
+            self.birth,
+            self.sex,
+            self.village,
+            csv_field(&self.house)
+        )
+    }
 }
 
 struct Rec {
@@ -316,20 +306,7 @@ pub fn registry_from_extract(x: &Extract, path: &Path, seed: u64, corrupt_share:
             corrupt(&mut rec, &mut rng, &given, &villages);
         }
         n += 1;
-        writeln!(
-            f,
-            "r{n},{},{},{},{},{},{},{},{},{}",
-            rec.id,
-            rec.title,
-            csv_field(&rec.first),
-            csv_field(&rec.last),
-            rec.birth,
-            rec.sex,
-            rec.village,
-            csv_field(&rec.house),
-            p.welfare_validated[i] == Some(true)
-        )
-        .map_err(io)?;
+        writeln!(f, "{},{}", rec.line(&format!("r{n}")), p.welfare_validated[i] == Some(true)).map_err(io)?;
     }
     f.flush().map_err(io)?;
     Ok(n)
@@ -365,20 +342,7 @@ pub fn agency_list_from_extract(
             corrupt(&mut rec, &mut rng, &given, &villages);
         }
         n += 1;
-        writeln!(
-            f,
-            "b{n},{},{},{},{},{},{},{},{},{}",
-            rec.id,
-            rec.title,
-            csv_field(&rec.first),
-            csv_field(&rec.last),
-            rec.birth,
-            rec.sex,
-            rec.village,
-            csv_field(&rec.house),
-            programs.choose(&mut rng).expect("programs")
-        )
-        .map_err(io)?;
+        writeln!(f, "{},{}", rec.line(&format!("b{n}")), programs.choose(&mut rng).expect("programs")).map_err(io)?;
     }
     f.flush().map_err(io)?;
     Ok(n)
