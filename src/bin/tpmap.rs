@@ -784,7 +784,7 @@ fn plan_cmd(
         ),
         None => None,
     };
-    let opts = PlanOptions { population: population_of(pa.population), welfare, date, key: key.clone() };
+    let opts = PlanOptions { population: population_of(pa.population), date, key: key.clone() };
     let mut served = match &pa.served {
         Some(p) => tpmap::plan::read_served(p, x, &catalogue)?,
         None => Vec::new(),
@@ -863,7 +863,6 @@ fn plan_cmd(
         let welfare_b = pa.compare_welfare.map(welfare_of).unwrap_or(welfare);
         let opts_b = PlanOptions {
             population: pa.compare_population.map(population_of).unwrap_or(opts.population),
-            welfare: welfare_b,
             ..opts.clone()
         };
         // The same households are served; program indices follow catalogue B by id.

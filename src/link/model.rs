@@ -558,8 +558,12 @@ pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<u64> {
     let ids: Vec<u64> = rep
         .iter()
         .map(|j| {
-            let (s, k) = key(j.expect("every entity has a record"));
-            hash(format!("{s}:{k}").as_bytes())
+            // Entities with no record (a caller's sparse numbering) get an id nobody uses.
+            j.map(|j| {
+                let (s, k) = key(j);
+                hash(format!("{s}:{k}").as_bytes())
+            })
+            .unwrap_or(0)
         })
         .collect();
     entity.iter().map(|&e| ids[e as usize]).collect()

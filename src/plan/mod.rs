@@ -54,10 +54,9 @@ pub enum Population {
 /// Options of a plan.
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
-    /// Population served.
+    /// Population served. (The welfare condition that makes a poor household a target one is
+    /// part of [`Subjects`].)
     pub population: Population,
-    /// Welfare condition that makes a poor household a target household.
-    pub welfare: Welfare,
     /// Date programs must be effective on (default: the catalogue's `as_of`).
     pub date: Option<PartialDate>,
     /// Key for the pseudonyms used to break ties and in work lists. Keep it secret and fixed
@@ -67,12 +66,7 @@ pub struct PlanOptions {
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions {
-            population: Population::Target,
-            welfare: Welfare::Validated,
-            date: None,
-            key: b"tpmap-default-key: set your own".to_vec(),
-        }
+        PlanOptions { population: Population::Target, date: None, key: b"tpmap-default-key: set your own".to_vec() }
     }
 }
 
@@ -335,7 +329,7 @@ pub struct ProgramOutcome {
 /// The result of an allocation.
 #[derive(Clone, Debug)]
 pub struct Allocation {
-    /// Options used.
+    /// Population served.
     pub population: Population,
     /// Date programs were checked against.
     pub date: PartialDate,
@@ -614,11 +608,10 @@ fn allocate_in_pool(
         out.spent = used * prog.unit_cost;
         progress(done + 1, order.len());
     }
-    finish(c, pre, assignments, declined, outcomes, order)
+    finish(pre, assignments, declined, outcomes, order)
 }
 
 pub(crate) fn finish(
-    _c: &Catalogue,
     pre: Prepared,
     assignments: Vec<Assignment>,
     declined: Vec<Declined>,
@@ -741,13 +734,7 @@ fn gap_reason(s: &Subjects, c: &Catalogue, a: &Allocation, h: usize, i: usize, d
         }
         let outcome = match prog.unit {
             Unit::Households => prog.rule.eval(s, h, None),
-            Unit::People => {
-                s.x.members(h).map(|m| prog.rule.eval(s, h, Some(m))).fold(Outcome::Fail, |acc, o| match (acc, o) {
-                    (Outcome::Pass, _) | (_, Outcome::Pass) => Outcome::Pass,
-                    (Outcome::Unknown, _) | (_, Outcome::Unknown) => Outcome::Unknown,
-                    _ => Outcome::Fail,
-                })
-            }
+            Unit::People => s.x.members(h).map(|m| prog.rule.eval(s, h, Some(m))).fold(Outcome::Fail, Outcome::or),
         };
         parts.push(match outcome {
             Outcome::Fail => format!("{}: not eligible ({})", prog.id, prog.rule.source.trim()),

@@ -233,7 +233,7 @@ pub fn optimize(
         assignments.sort_by_key(|a| (a.program, a.rank));
         declined.sort_by_key(|d| (d.program, d.rank));
         let order: Vec<usize> = (0..c.programs.len()).collect();
-        let allocation = finish(c, pre, assignments, declined, outcomes, order)?;
+        let allocation = finish(pre, assignments, declined, outcomes, order)?;
         Ok(Optimized {
             allocation,
             proven_optimal: proven,

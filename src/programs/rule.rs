@@ -70,7 +70,7 @@ impl Outcome {
             _ => Outcome::Pass,
         }
     }
-    fn or(self, o: Outcome) -> Outcome {
+    pub(crate) fn or(self, o: Outcome) -> Outcome {
         match (self, o) {
             (Outcome::Pass, _) | (_, Outcome::Pass) => Outcome::Pass,
             (Outcome::Unknown, _) | (_, Outcome::Unknown) => Outcome::Unknown,
@@ -473,18 +473,20 @@ fn leaf<F: Facts + ?Sized>(p: &Predicate, f: &F, h: usize, person: Option<usize>
     let cmp_num = |c: Cmp, a: f64, b: f64| c.test(a.total_cmp(&b));
     match p {
         Predicate::Age(c, v) => {
-            let who = person.expect("parser puts person predicates in person context");
+            // The parser keeps person facts in a person context; a caller evaluating a person
+            // rule without a person gets unknown, not a panic.
+            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
             let age = f.age(who);
             (Outcome::of(age.map(|a| c.test((a as u32).cmp(v)))), Facts1::Age(age))
         }
         Predicate::Sex(eq, s) => {
-            let who = person.expect("person context");
+            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
             let got = f.sex(who);
             let o = if got == Sex::Unknown { Outcome::Unknown } else { Outcome::of(Some((got == *s) == *eq)) };
             (o, Facts1::Sex(got))
         }
         Predicate::Welfare(eq, w) => {
-            let who = person.expect("person context");
+            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
             let (reg, val) = f.welfare(who);
             let is = match w {
                 WelfareState::Validated => val,
@@ -494,7 +496,7 @@ fn leaf<F: Facts + ?Sized>(p: &Predicate, f: &F, h: usize, person: Option<usize>
             (Outcome::of(is.map(|b| b == *eq)), Facts1::Welfare(reg, val))
         }
         Predicate::Disabled => {
-            let who = person.expect("person context");
+            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
             let d = f.disabled(who);
             (Outcome::of(d), Facts1::Disabled(d))
         }
@@ -1226,6 +1228,9 @@ mod tests {
         assert_eq!(own.eval(&m, 0, Some(1)), Pass);
         assert_eq!(own.eval(&m, 0, Some(0)), Fail);
         assert_eq!(person("sex = ชาย").eval(&m, 0, Some(1)), Pass);
+        // A caller evaluating a person rule without a person gets unknown, not a panic.
+        assert_eq!(person("age >= 60").eval(&m, 0, None), Unknown);
+        assert_eq!(person("disabled or members >= 3").eval(&m, 0, None), Pass);
         assert_eq!(person("sex = female").eval(&m, 1, Some(3)), Unknown);
     }
 
