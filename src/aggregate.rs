@@ -72,6 +72,16 @@ impl Hierarchy {
         Hierarchy { levels: names, groups, leaf_group, unit_leaf }
     }
 
+    /// One level, the country, over `units` units (for measures without area columns).
+    pub fn country(units: usize) -> Hierarchy {
+        Hierarchy {
+            levels: vec!["country".into()],
+            groups: vec![vec!["all".into()]],
+            leaf_group: vec![vec![0]],
+            unit_leaf: vec![0; units],
+        }
+    }
+
     /// Levels from key columns: `keys[l][u]` is unit `u`'s key at level `l` (coarsest first).
     /// A `country` level covering everything is added first. A group is its key within its parent
     /// group, so equal names under different parents stay apart; group names are the key paths
@@ -576,6 +586,10 @@ impl Measures {
             cols.push(opt("se_M0_design".into(), r.iter().map(|x| x.se_design.map(|s| s[1])).collect()));
         }
         for (d, name) in self.spec.dimensions.iter().enumerate() {
+            // A dimension named like an indicator (a one-indicator dimension, say) would give two
+            // columns of one name: its columns then carry a `dimension_` prefix.
+            let clash = self.spec.items.iter().any(|it| &it.label == name);
+            let name = if clash { format!("dimension_{name}") } else { name.clone() };
             cols.push(f(format!("{name}_poor"), r.iter().map(|x| x.dimension_poor[d]).collect()));
             cols.push(f(format!("{name}_target_poor"), r.iter().map(|x| x.dimension_target[d]).collect()));
             cols.push(f(format!("{name}_contribution"), r.iter().map(|x| x.dimension_contribution[d]).collect()));

@@ -28,6 +28,7 @@ pub mod indicators;
 pub mod ingest;
 pub mod link;
 pub mod mpi;
+pub mod pipeline;
 pub mod plan;
 pub mod programs;
 pub mod published;

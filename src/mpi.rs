@@ -93,8 +93,13 @@ pub struct Units {
 
 /// Reads the units table for the given indicator columns.
 pub fn read_units(path: &Path, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
+    read_units_from(TableInput::File(path), indicators, opts)
+}
+
+/// Like [`read_units`], from a file or a polars frame.
+pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
     let ing = IngestOptions::default();
-    let mut src = Opened::open(TableInput::File(path), &ing)?;
+    let mut src = Opened::open(input, &ing)?;
     let name = src.name();
     let header = src.header().to_vec();
     let find = |c: &str| {
@@ -182,6 +187,34 @@ pub struct Timing {
 pub fn run_timed(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<(Measures, Timing)> {
     let t0 = std::time::Instant::now();
     let rows = read_spec(spec_path)?;
+    let (m, mut t) = measure(TableInput::File(data), rows, opts)?;
+    t.read_seconds = t0.elapsed().as_secs_f64() - t.measure_seconds; // the spec file counts as reading
+    Ok((m, t))
+}
+
+/// Alkire–Foster measures at every level for a units table (file or polars frame) and spec rows
+/// `(dimension, indicator column, weight)`.
+///
+/// ```
+/// use polars::prelude::*;
+/// use tpmap::ingest::TableInput;
+/// use tpmap::mpi::{measure, MpiOptions};
+/// let units = df!("area" => ["a", "a", "b"], "water" => [1, 0, 1], "school" => [1, 0, 0])?;
+/// let spec = vec![
+///     ("living".to_string(), "water".to_string(), "1/2".parse()?),
+///     ("education".to_string(), "school".to_string(), "1/2".parse()?),
+/// ];
+/// let opts = MpiOptions { k: "1/2".into(), areas: vec!["area".into()], ..Default::default() };
+/// let (m, _) = measure(TableInput::Frame(&units, "units"), spec, &opts)?;
+/// assert_eq!(m.rows[0].poor, 2.0); // two of three units are deprived in at least half the weight
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn measure(
+    data: TableInput<'_>,
+    rows: Vec<(String, String, Rational)>,
+    opts: &MpiOptions,
+) -> Result<(Measures, Timing)> {
+    let t0 = std::time::Instant::now();
     if rows.len() > 64 {
         return Err(Error::Config(format!("at most 64 indicators, the spec has {}", rows.len())));
     }
@@ -192,12 +225,36 @@ pub fn run_timed(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<(Me
     )?;
     spec.na = opts.na;
     spec.missing = opts.missing;
-    let units = read_units(data, &labels, opts)?;
+    let units = read_units_from(data, &labels, opts)?;
     let read_seconds = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
     let s = score(&units.profiles, &spec)?;
-    let h = Hierarchy::from_keys(opts.areas.clone(), units.area_keys)?;
+    let h = if opts.areas.is_empty() {
+        Hierarchy::country(units.profiles.len())
+    } else {
+        Hierarchy::from_keys(opts.areas.clone(), units.area_keys)?
+    };
     let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
     let m = measures(&units.profiles, &spec, &s, &h, &agg)?;
     Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: units.profiles.len() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    #[test]
+    fn measures_without_area_columns_cover_the_country() {
+        let units = df!("a" => [1, 0, 1, 0], "b" => [1, 1, 0, 0]).unwrap();
+        let spec = vec![
+            ("x".to_string(), "a".to_string(), Rational::new(1, 2)),
+            ("y".into(), "b".into(), Rational::new(1, 2)),
+        ];
+        let opts = MpiOptions { k: "1".into(), ..Default::default() };
+        let (m, t) = measure(TableInput::Frame(&units, "units"), spec, &opts).unwrap();
+        assert_eq!(t.units, 4);
+        assert_eq!(m.rows.len(), 1);
+        assert_eq!((m.rows[0].units, m.rows[0].poor), (4, 1.0)); // only the first unit has both
+    }
 }

@@ -411,8 +411,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Run { dir, out, ingest, score, mut plan, output } => {
-            let households = pick(&dir, "households")?;
-            let persons = pick(&dir, "persons")?;
+            let households = tpmap::pipeline::pick(&dir, "households")?;
+            let persons = tpmap::pipeline::pick(&dir, "persons")?;
             for (slot, name) in [
                 (&mut plan.catalogue, "catalogue.toml"),
                 (&mut plan.served, "served.csv"),
@@ -429,8 +429,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             if plan.catalogue.is_none() {
                 return Err(Error::Config("plan needs --catalogue".into()));
             }
-            let households = pick(&dir, "households")?;
-            let persons = pick(&dir, "persons")?;
+            let households = tpmap::pipeline::pick(&dir, "households")?;
+            let persons = tpmap::pipeline::pick(&dir, "persons")?;
             ingest_cmd(&households, &persons, &out, &ingest, &score, Some(&plan), &output)
         }
         Command::Ingest { households, persons, out, ingest, score, output } => {
@@ -543,19 +543,6 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn pick(dir: &Path, stem: &str) -> Result<PathBuf, Error> {
-    for ext in ["parquet", "csv", "xlsx"] {
-        let p = dir.join(format!("{stem}.{ext}"));
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    Err(Error::Format {
-        file: dir.display().to_string(),
-        message: format!("no {stem}.parquet, {stem}.csv or {stem}.xlsx in this folder"),
-    })
-}
-
 fn options(a: &IngestArgs) -> Result<IngestOptions, Error> {
     let edition =
         if Path::new(&a.edition).exists() { Edition::load(&a.edition)? } else { Edition::builtin(&a.edition)? };
@@ -607,136 +594,124 @@ fn ingest_cmd(
     pa: Option<&PlanArgs>,
     o: &OutputArgs,
 ) -> Result<(), Error> {
-    let mask = parse_mask(&sc.mask)?;
-    let opts = options(a)?;
+    use tpmap::pipeline::RunOptions;
     let t0 = Instant::now();
-    let spinner = (!o.quiet && !o.json).then(|| {
-        let s = indicatif::ProgressBar::new_spinner().with_message("reading and validating");
-        s.enable_steady_tick(std::time::Duration::from_millis(120));
-        s
-    });
-    let mut got: Ingested = tpmap::ingest::ingest(households, persons, &opts)?;
-    let ingest_seconds = t0.elapsed().as_secs_f64();
-    // Welfare flags from the registry, by linkage, before anything is scored.
-    let welfare_link = match pa.and_then(|p| p.welfare_registry.as_ref()) {
-        Some(reg) => {
-            if let Some(s) = &spinner {
-                s.set_message("linking with the welfare registry");
-            }
-            Some(tpmap::link::mark_welfare(&mut got.extract, reg, &tpmap::link::LinkOptions::default())?)
-        }
-        None => None,
-    };
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    got.write_rejects(out)?;
-    let x = &got.extract;
-    frame::write_parquet(
-        &mut frame::households_frame(&x.households, &x.edition)?,
-        &out.join("households.parquet"),
-        &[],
-    )?; // dropped once written
-    frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
-    let summary = Summary::of(x);
-
-    if std::env::var_os("TPMAP_TRACE").is_some() {
-        eprintln!("trace: ingested and accepted rows written: {}", tpmap::ingest::memory());
-    }
-    // Score by TPMAP's rule and compute the area measures at every level.
-    let t1 = Instant::now();
-    let unit = match sc.unit {
+    let mut ro = RunOptions::new(households, persons);
+    ro.ingest = options(a)?;
+    ro.mask = parse_mask(&sc.mask)?;
+    ro.welfare = welfare_of(sc.welfare);
+    ro.unit = match sc.unit {
         UnitArg::People => tpmap::score::Unit::People,
         UnitArg::Households => tpmap::score::Unit::Households,
     };
-    let welfare = match sc.welfare {
-        WelfareArg::Validated => tpmap::published::Welfare::Validated,
-        WelfareArg::Registered => tpmap::published::Welfare::Registered,
-        WelfareArg::None => tpmap::published::Welfare::None,
-    };
-    let mut spec = tpmap::score::Spec::tpmap(&x.edition, mask)?;
-    spec.na = na_policy(sc.policy.na);
-    spec.missing = missing_policy(sc.policy.missing);
-    let trace = std::env::var_os("TPMAP_TRACE").is_some();
-    let lap = |what: &str, t: &mut Instant| {
-        if trace {
-            eprintln!("trace: {what}: {:.3} s, {}", t.elapsed().as_secs_f64(), tpmap::ingest::memory());
+    ro.na = na_policy(sc.policy.na);
+    ro.missing = missing_policy(sc.policy.missing);
+    ro.bootstrap = (sc.policy.bootstrap, sc.policy.seed);
+    ro.tpmap_year = sc.tpmap_year;
+    if let Some(pa) = pa {
+        ro.welfare_registry = pa.welfare_registry.clone();
+        if let Some(catalogue) = &pa.catalogue {
+            ro.plan = Some(plan_inputs(catalogue, pa)?);
         }
-        *t = Instant::now();
-    };
-    let mut tl = Instant::now();
-    let profiles = tpmap::score::Profiles::of_households(x, unit);
-    lap("roll up profiles", &mut tl);
-    let scores = tpmap::score::score(&profiles, &spec)?;
-    lap("score", &mut tl);
-    let hierarchy = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
-    lap("areas", &mut tl);
-    let target = tpmap::published::target_weights(x, unit, welfare);
-    lap("target weights", &mut tl);
-    let agg = tpmap::aggregate::AggregateOptions {
-        bootstrap: (sc.policy.bootstrap, sc.policy.seed),
-        target: Some(target.clone()),
-        ..Default::default()
-    };
-    let measures = tpmap::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
-    lap("measures at all levels", &mut tl);
-    let score_seconds = t1.elapsed().as_secs_f64();
-    let tables = tpmap::published::tables_from_scores(x, sc.tpmap_year, &spec, &profiles, &scores, welfare)?;
-    lap("TPMAP tables", &mut tl);
-    let tables_seconds = t1.elapsed().as_secs_f64() - score_seconds;
-    measures.write(out)?;
-    let household_target: Vec<f64> = tpmap::published::target_weights(x, tpmap::score::Unit::People, welfare);
-    frame::write_parquet(
-        &mut frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?,
-        &out.join("household_scores.parquet"),
-        &[],
-    )?; // dropped once written
-    tables.write_dir(&out.join("tpmap"))?;
-    frame::write_parquet(
-        &mut frame::deprivation_matrix_frame(&x.households, &spec, &profiles)?,
-        &out.join("deprivations.parquet"),
-        &[],
-    )?; // dropped once written
-    let spec_path = out.join("spec.csv");
-    std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
-    let plan = match pa {
-        Some(pa) if pa.catalogue.is_some() => {
-            lap("outputs written", &mut tl);
-            let r = plan_cmd(x, &spec, &profiles, &scores, welfare, pa, &out.join("plan"), o)?;
-            lap("plan", &mut tl);
-            Some(r)
-        }
-        _ => None,
-    };
-    let country = &measures.rows[0];
-    let report = serde_json::json!({
-        "welfare_link": welfare_link,
-        "plan": plan,
-        "ingest": got.report,
-        "summary": summary,
-        "measure": { "rule": "tpmap", "mask": sc.mask, "unit": unit, "welfare": welfare, "dropped_units": scores.dropped_count(),
-            "country": { "units": country.units, "population": country.population, "poor": country.poor, "target_poor": country.target_poor,
-                "H": country.h, "A": country.a, "M0": country.m0, "exact": country.exact } },
-        "seconds": { "ingest_and_validate": ingest_seconds, "score_and_measures": score_seconds, "tpmap_tables": tables_seconds, "total": t0.elapsed().as_secs_f64() },
-    });
-    let path = out.join("report.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
+    }
+    let progress = Bars::new(o.quiet || o.json);
+    let done = tpmap::pipeline::run(&ro, out, &progress)?;
+    progress.finish();
+    let report = &done.report;
     if o.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else if !o.quiet {
-        if let Some(w) = &welfare_link {
+        if let Some(w) = report.get("welfare_link").filter(|w| !w.is_null()) {
             println!(
                 "welfare registry linked: {} of {} persons matched ({} by citizen ID, the rest by name, birth date and address), {} validated; {} registry records matched no one ({:.1} s)\n",
-                w.matched, w.persons, w.matched_by_id, w.validated, w.registry_unmatched, w.seconds
+                w["matched"],
+                w["persons"],
+                w["matched_by_id"],
+                w["validated"],
+                w["registry_unmatched"],
+                w["seconds"].as_f64().unwrap_or(0.0)
             );
         }
-        print_summary(&got, &summary, &measures, out, t0.elapsed().as_secs_f64());
-        if let Some(p) = &plan {
+        print_summary(&done.ingested, &done.summary, &done.measures, out, t0.elapsed().as_secs_f64());
+        if let Some(p) = report.get("plan").filter(|p| !p.is_null()) {
             print_plan(p);
         }
     }
     Ok(())
+}
+
+/// The plan part of the run options from the command line.
+fn plan_inputs(catalogue: &Path, pa: &PlanArgs) -> Result<tpmap::pipeline::PlanInputs, Error> {
+    use tpmap::plan::PlanOptions;
+    let key = match (&pa.key_file, std::env::var("TPMAP_PSEUDONYM_KEY")) {
+        (Some(p), _) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+        (None, Ok(k)) if !k.is_empty() => k.into_bytes(),
+        _ => PlanOptions::default().key,
+    };
+    let date = match &pa.date {
+        Some(d) => Some(
+            tpmap::thai::parse_date(d)
+                .filter(|d| d.is_complete())
+                .ok_or_else(|| Error::Parse(format!("--date: '{d}' is not a full date (YYYY-MM-DD)")))?,
+        ),
+        None => None,
+    };
+    let compare = (pa.compare_catalogue.is_some() || pa.compare_welfare.is_some() || pa.compare_population.is_some())
+        .then(|| tpmap::pipeline::Compare {
+            catalogue: pa.compare_catalogue.clone(),
+            welfare: pa.compare_welfare.map(welfare_of),
+            population: pa.compare_population.map(population_of),
+        });
+    Ok(tpmap::pipeline::PlanInputs {
+        catalogue: catalogue.to_path_buf(),
+        served: pa.served.clone(),
+        served_list: pa.served_list.clone(),
+        options: PlanOptions { population: population_of(pa.population), date, key },
+        reveal_ids: pa.reveal_ids,
+        suppress: pa.suppress,
+        optimize: pa.optimize.then(|| std::time::Duration::from_secs_f64(pa.optimize_seconds)),
+        compare,
+    })
+}
+
+/// Progress on the terminal: a spinner naming the step, a bar while programs are allocated.
+struct Bars {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bars {
+    fn new(hidden: bool) -> Bars {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if hidden {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        } else {
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        Bars { bar }
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl tpmap::pipeline::Progress for Bars {
+    fn step(&self, what: &str) {
+        self.bar.set_style(indicatif::ProgressStyle::default_spinner());
+        self.bar.set_message(what.to_string());
+    }
+    fn programs(&self, done: usize, total: usize) {
+        if done == 0 || self.bar.length() != Some(total as u64) {
+            self.bar.set_length(total as u64);
+            self.bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} planning [{bar:40}] {pos}/{len} programs ({elapsed})",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+        }
+        self.bar.set_position(done as u64);
+    }
 }
 
 fn welfare_of(w: WelfareArg) -> tpmap::published::Welfare {
@@ -752,138 +727,6 @@ fn population_of(p: PopulationArg) -> tpmap::plan::Population {
         PopulationArg::Target => tpmap::plan::Population::Target,
         PopulationArg::Poor => tpmap::plan::Population::Poor,
     }
-}
-
-/// Plans against the catalogue (and the what-if alternative) and writes --out/plan.
-#[allow(clippy::too_many_arguments)]
-fn plan_cmd(
-    x: &tpmap::extract::Extract,
-    spec: &tpmap::score::Spec,
-    profiles: &tpmap::score::Profiles,
-    scores: &tpmap::score::Scores,
-    welfare: tpmap::published::Welfare,
-    pa: &PlanArgs,
-    dir: &Path,
-    o: &OutputArgs,
-) -> Result<serde_json::Value, Error> {
-    use tpmap::plan::{PlanOptions, Subjects, allocate_with_progress, household_plan};
-    use tpmap::programs::Catalogue;
-    let t0 = Instant::now();
-    let cat_path = pa.catalogue.as_ref().expect("checked by caller");
-    let catalogue = Catalogue::load(cat_path, &x.edition)?;
-    let key = match (&pa.key_file, std::env::var("TPMAP_PSEUDONYM_KEY")) {
-        (Some(p), _) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
-        (None, Ok(k)) if !k.is_empty() => k.into_bytes(),
-        _ => PlanOptions::default().key,
-    };
-    let date = match &pa.date {
-        Some(d) => Some(
-            tpmap::thai::parse_date(d)
-                .filter(|d| d.is_complete())
-                .ok_or_else(|| Error::Parse(format!("--date: '{d}' is not a full date (YYYY-MM-DD)")))?,
-        ),
-        None => None,
-    };
-    let opts = PlanOptions { population: population_of(pa.population), date, key: key.clone() };
-    let mut served = match &pa.served {
-        Some(p) => tpmap::plan::read_served(p, x, &catalogue)?,
-        None => Vec::new(),
-    };
-    let served_link = match &pa.served_list {
-        Some(p) => {
-            let (more, rep) = tpmap::link::served_from_list(x, p, &catalogue, &tpmap::link::LinkOptions::default())?;
-            served.extend(more);
-            served.sort_unstable();
-            served.dedup();
-            Some(rep)
-        }
-        None => None,
-    };
-    let subjects = Subjects::new(x, spec, profiles, scores, welfare)?;
-    let bar = indicatif::ProgressBar::new(catalogue.programs.len() as u64);
-    if o.quiet || o.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} planning [{bar:40}] {pos}/{len} programs ({elapsed})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    let progress = |done: usize, _total: usize| bar.set_position(done as u64);
-    let alloc = allocate_with_progress(&subjects, &catalogue, &served, &opts, &progress)?;
-    bar.finish_and_clear();
-    let lines = household_plan(&subjects, &catalogue, &alloc);
-    let ps = tpmap::ids::Pseudonymizer::new(&key);
-    let w = tpmap::report::WriteOptions { suppress: pa.suppress, reveal_ids: pa.reveal_ids };
-    let summary = tpmap::report::write_plan(dir, &subjects, &catalogue, &alloc, &lines, &ps, &w)?;
-    let greedy_seconds = t0.elapsed().as_secs_f64();
-    let mut json =
-        serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dir, "served_link": served_link });
-    if pa.optimize {
-        use tpmap::plan::optimize::{Comparison, OptimizeOptions, covered_weight, optimize};
-        let spinner = (!o.quiet && !o.json).then(|| {
-            let s = indicatif::ProgressBar::new_spinner().with_message("optimising");
-            s.enable_steady_tick(std::time::Duration::from_millis(120));
-            s
-        });
-        let oo = OptimizeOptions { time_limit: Some(std::time::Duration::from_secs_f64(pa.optimize_seconds)) };
-        let opt = optimize(&subjects, &catalogue, &served, &opts, &alloc, &oo)?;
-        if let Some(s) = spinner {
-            s.finish_and_clear();
-        }
-        let lines_o = household_plan(&subjects, &catalogue, &opt.allocation);
-        let sum_o = tpmap::report::write_plan(
-            &dir.join("optimized"),
-            &subjects,
-            &catalogue,
-            &opt.allocation,
-            &lines_o,
-            &ps,
-            &w,
-        )?;
-        let cmp = Comparison {
-            covered_weight: [covered_weight(&subjects, &lines), covered_weight(&subjects, &lines_o)],
-            covered: [summary.covered, sum_o.covered],
-            places: [summary.places, sum_o.places],
-            spent: [summary.spent, sum_o.spent],
-            proven_optimal: opt.proven_optimal,
-            seconds: [greedy_seconds, opt.seconds],
-        };
-        let path = dir.join("optimized").join("comparison.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&cmp)?).map_err(|e| Error::io(&path, e))?;
-        json["optimized"] =
-            serde_json::json!({ "comparison": cmp, "variables": opt.variables, "constraints": opt.constraints });
-    }
-    // What-if.
-    if pa.compare_catalogue.is_some() || pa.compare_welfare.is_some() || pa.compare_population.is_some() {
-        let cat_b = match &pa.compare_catalogue {
-            Some(p) => Catalogue::load(p, &x.edition)?,
-            None => catalogue.clone(),
-        };
-        let welfare_b = pa.compare_welfare.map(welfare_of).unwrap_or(welfare);
-        let opts_b = PlanOptions {
-            population: pa.compare_population.map(population_of).unwrap_or(opts.population),
-            ..opts.clone()
-        };
-        // The same households are served; program indices follow catalogue B by id.
-        let served_b: tpmap::plan::Served = served
-            .iter()
-            .filter_map(|&(h, p)| cat_b.program(&catalogue.programs[p as usize].id).map(|q| (h, q as u32)))
-            .collect();
-        let subjects_b = Subjects::new(x, spec, profiles, scores, welfare_b)?;
-        let alloc_b = tpmap::plan::allocate(&subjects_b, &cat_b, &served_b, &opts_b)?;
-        let lines_b = household_plan(&subjects_b, &cat_b, &alloc_b);
-        let wi = tpmap::report::what_if((&catalogue, &alloc, &lines), (&cat_b, &alloc_b, &lines_b))?;
-        let wdir = dir.join("whatif");
-        tpmap::report::write_plan(&wdir.join("b"), &subjects_b, &cat_b, &alloc_b, &lines_b, &ps, &w)?;
-        tpmap::report::write_what_if(&wdir, &subjects, &wi, &ps, pa.reveal_ids)?;
-        json["what_if"] = serde_json::json!({
-            "population": wi.population, "population_entered": wi.population_entered, "population_left": wi.population_left,
-            "helped": wi.helped, "entered": wi.entered.len(), "left": wi.left.len(), "places": wi.places,
-            "spent": wi.spent, "covered": wi.covered, "deprivations": wi.deprivations,
-        });
-    }
-    Ok(json)
 }
 
 fn print_plan(p: &serde_json::Value) {
@@ -992,7 +835,7 @@ fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, ou
             .join(", ")
     );
     println!(
-        "\nwrote {}/: households.parquet, persons.parquet, rejected_*.csv, household_scores.parquet, measures.{{csv,parquet,json}} ({} areas), tpmap/ (public-format tables), report.json ({secs:.2} s)",
+        "\nwrote {}/: households.parquet, persons.parquet, rejected_*.csv, household_scores.parquet, measures.{{csv,parquet,json}} ({} areas), tpmap/ (public-format tables), report.html, report.json ({secs:.2} s)",
         out.display(),
         m.rows.len()
     );

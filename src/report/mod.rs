@@ -2,6 +2,8 @@
 //! (province and amphoe) with small cells suppressed for publication, and what-if comparisons of
 //! two plans.
 
+pub mod html;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use polars::prelude::*;
