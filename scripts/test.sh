@@ -22,5 +22,30 @@ cargo run --profile ci --all-features --locked -q -- run data-samples --out "$ou
 test -s "$out/report.json"
 test -s "$out/plan/household_plan.csv" && test -s "$out/plan/provinces.csv" && test -d "$out/plan/worklists"
 grep -q '"welfare_link"' "$out/report.json"
+test -s "$out/report.html"
 rm -rf "$out"
+
+echo "== Python: build the wheel (same profile, features and target folder: polars is not rebuilt)"
+command -v python3 >/dev/null || { echo "python3 (>= 3.10) not found" >&2; exit 1; }
+tools="${TPMAP_PY_TOOLS:-$HOME/.cache/tpmap/py-tools}"
+[ -x "$tools/bin/maturin" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q "maturin==1.16.0"; }
+wheels=$(mktemp -d)
+(cd python && "$tools/bin/maturin" build --profile ci --locked --out "$wheels" 2>&1 | grep -v "^ *Compiling\|^ *Fresh" || true)
+ls "$wheels"/tpmap-*.whl >/dev/null
+
+echo "== Python: install the wheel into a fresh virtual environment and run pytest"
+if ! command -v chromium >/dev/null; then
+    # The HTML report's render test needs headless Chromium (and Thai fonts for the screenshot).
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-thai-tlwg >/dev/null
+    else
+        echo "install Chromium (Debian: sudo apt-get install chromium fonts-thai-tlwg) for the report test" >&2
+        exit 1
+    fi
+fi
+venv="$(mktemp -d)/venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q "$wheels"/tpmap-*.whl "pytest>=8" "pyarrow>=16" "pandas>=2.2"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
+rm -rf "$wheels" "$(dirname "$venv")"
 echo "all tests passed"

@@ -1,0 +1,913 @@
+//! Python bindings of `tpmap`: a thin layer over the Rust API (no logic of its own).
+//!
+//! Tables cross the boundary through the Arrow PyCapsule interface (the Arrow C stream), so
+//! polars, pyarrow and pandas frames go in and polars frames come out without copying row by row.
+//! pyo3-polars would do the same but turns on polars features of its own, which makes cargo
+//! compile polars a second time beside the library's tests (see docs/design.md); pyo3-arrow needs
+//! another pyo3. The stream import and export below use polars-arrow's own C interface.
+
+use std::ffi::CStr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_arrow::array::{Array, StructArray};
+use polars_arrow::datatypes::{ArrowDataType, Field as ArrowField};
+use polars_arrow::ffi::{ArrowArrayStream, ArrowArrayStreamReader, export_iterator};
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+
+use tpmap::ingest::{AreaCheck, Encoding, IngestOptions, Ingested, Mode, OneMeans, TableInput};
+use tpmap::plan::{Allocation, PlanLine, PlanOptions, Population, Subjects};
+use tpmap::programs::Catalogue as RustCatalogue;
+use tpmap::published::Welfare;
+use tpmap::score::{MissingPolicy, NaPolicy, Profiles, Spec, Unit};
+
+pyo3::create_exception!(
+    tpmap,
+    TpmapError,
+    PyException,
+    "An error from tpmap; the message names file, row and column where it can."
+);
+
+fn err(e: tpmap::Error) -> PyErr {
+    TpmapError::new_err(e.to_string())
+}
+
+fn perr(e: PolarsError) -> PyErr {
+    TpmapError::new_err(e.to_string())
+}
+
+fn bad(msg: impl Into<String>) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(msg.into())
+}
+
+const STREAM: &CStr = c"arrow_array_stream";
+
+/// A table exported through the Arrow C stream interface (`__arrow_c_stream__`).
+#[pyclass(module = "tpmap._tpmap", frozen)]
+struct Table {
+    df: DataFrame,
+}
+
+#[pymethods]
+impl Table {
+    /// Exports the table as an Arrow C stream of struct arrays (the PyCapsule interface).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the schema is the table's own
+        let stream = export_stream(&self.df);
+        PyCapsule::new_with_value(py, stream, STREAM)
+    }
+
+    /// Rows.
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.df.height()
+    }
+
+    /// Column names.
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        self.df.get_column_names().iter().map(|s| s.to_string()).collect()
+    }
+}
+
+fn export_stream(df: &DataFrame) -> ArrowArrayStream {
+    let mut df = df.clone();
+    df.rechunk_mut();
+    let fields: Vec<ArrowField> = df.columns().iter().map(|c| c.field().to_arrow(CompatLevel::newest())).collect();
+    let dtype = ArrowDataType::Struct(fields);
+    let batches: Vec<PolarsResult<Box<dyn Array>>> = df
+        .iter_chunks(CompatLevel::newest(), false)
+        .map(|b| {
+            let len = b.height();
+            Ok(StructArray::new(dtype.clone(), len, b.into_arrays(), None).boxed())
+        })
+        .collect();
+    export_iterator(Box::new(batches.into_iter()), ArrowField::new("".into(), dtype.clone(), false))
+}
+
+/// Reads any object with `__arrow_c_stream__` (polars, pyarrow, pandas ≥ 2.2, ...) into a frame.
+fn import_frame(obj: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
+    if !obj.hasattr("__arrow_c_stream__")? {
+        return Err(bad(format!(
+            "expected a table with __arrow_c_stream__ (polars, pyarrow or pandas), not {}",
+            obj.get_type().name()?
+        )));
+    }
+    let capsule = obj.call_method0("__arrow_c_stream__")?.cast_into::<PyCapsule>()?;
+    let ptr = capsule.pointer_checked(Some(STREAM))?.cast::<ArrowArrayStream>();
+    // Take the stream out of the capsule and leave a released one behind, so that the capsule's
+    // destructor does not release it a second time.
+    let stream = unsafe { std::ptr::replace(ptr.as_ptr(), ArrowArrayStream::empty()) };
+    let mut reader = unsafe { ArrowArrayStreamReader::try_new(Box::new(stream)) }.map_err(perr)?;
+    if !matches!(reader.field().dtype(), ArrowDataType::Struct(_)) {
+        return Err(bad("the Arrow stream does not hold a table (struct arrays)"));
+    }
+    let mut out: Option<DataFrame> = None;
+    while let Some(array) = unsafe { reader.next() } {
+        let array = array.map_err(perr)?;
+        let s = array
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .ok_or_else(|| bad("the Arrow stream does not hold struct arrays"))?
+            .clone();
+        let df = DataFrame::try_from(s).map_err(perr)?;
+        match &mut out {
+            None => out = Some(df),
+            Some(acc) => {
+                acc.vstack_mut(&df).map_err(perr)?;
+            }
+        }
+    }
+    let mut df = match out {
+        Some(df) => df,
+        None => {
+            let ArrowDataType::Struct(fields) = reader.field().dtype() else { unreachable!("checked above") };
+            let cols = fields
+                .iter()
+                .map(|f| Series::new_empty(f.name.clone(), &DataType::from_arrow_field(f)).into_column())
+                .collect();
+            DataFrame::new(0, cols).map_err(perr)?
+        }
+    };
+    df.rechunk_mut();
+    Ok(df)
+}
+
+/// A polars DataFrame (Python) from a Rust frame, through the PyCapsule interface.
+fn to_polars<'py>(py: Python<'py>, df: DataFrame) -> PyResult<Bound<'py, PyAny>> {
+    let table = Bound::new(py, Table { df })?;
+    py.import("polars")?.getattr("DataFrame")?.call1((table,))
+}
+
+/// A Python object (dict, list, ...) from anything serde can write.
+fn to_py<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(v).map_err(|e| TpmapError::new_err(e.to_string()))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+fn edition_of(edition: &str) -> PyResult<tpmap::indicators::Edition> {
+    let p = std::path::Path::new(edition);
+    if p.exists() { tpmap::indicators::Edition::load(p) } else { tpmap::indicators::Edition::builtin(edition) }
+        .map_err(err)
+}
+
+fn welfare_of(w: &str) -> PyResult<Welfare> {
+    match w {
+        "validated" => Ok(Welfare::Validated),
+        "registered" => Ok(Welfare::Registered),
+        "none" => Ok(Welfare::None),
+        _ => Err(bad(format!("welfare must be 'validated', 'registered' or 'none', not '{w}'"))),
+    }
+}
+
+fn unit_of(u: &str) -> PyResult<Unit> {
+    match u {
+        "people" => Ok(Unit::People),
+        "households" => Ok(Unit::Households),
+        _ => Err(bad(format!("unit must be 'people' or 'households', not '{u}'"))),
+    }
+}
+
+fn na_of(v: &str) -> PyResult<NaPolicy> {
+    match v {
+        "not-deprived" => Ok(NaPolicy::NotDeprived),
+        "reweight" => Ok(NaPolicy::Reweight),
+        _ => Err(bad(format!("na must be 'not-deprived' or 'reweight', not '{v}'"))),
+    }
+}
+
+fn missing_of(v: &str) -> PyResult<MissingPolicy> {
+    match v {
+        "drop" => Ok(MissingPolicy::Drop),
+        "deprived" => Ok(MissingPolicy::Deprived),
+        "not-deprived" => Ok(MissingPolicy::NotDeprived),
+        _ => Err(bad(format!("missing must be 'drop', 'deprived' or 'not-deprived', not '{v}'"))),
+    }
+}
+
+fn population_of(v: &str) -> PyResult<Population> {
+    match v {
+        "target" => Ok(Population::Target),
+        "poor" => Ok(Population::Poor),
+        _ => Err(bad(format!("population must be 'target' or 'poor', not '{v}'"))),
+    }
+}
+
+fn mask_of(m: &str) -> PyResult<[bool; 5]> {
+    let b = m.as_bytes();
+    if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
+        return Err(bad(format!("mask must be five 0/1 digits with at least one 1, not '{m}'")));
+    }
+    Ok(std::array::from_fn(|i| b[i] == b'1'))
+}
+
+/// An accepted extract with its ingest report and rejected rows.
+#[pyclass(module = "tpmap._tpmap", frozen)]
+struct Extract {
+    inner: Arc<Ingested>,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (households, persons, *, strict=false, encoding="auto", edition="bmn-2560", allow_new_villages=false, one_means_pass=false, survey_year=None, sheet=None))]
+fn read_extract(
+    py: Python<'_>,
+    households: &Bound<'_, PyAny>,
+    persons: &Bound<'_, PyAny>,
+    strict: bool,
+    encoding: &str,
+    edition: &str,
+    allow_new_villages: bool,
+    one_means_pass: bool,
+    survey_year: Option<u16>,
+    sheet: Option<String>,
+) -> PyResult<Extract> {
+    let opts = IngestOptions {
+        mode: if strict { Mode::Strict } else { Mode::Lenient },
+        encoding: match encoding {
+            "auto" => Encoding::Auto,
+            "utf8" | "utf-8" => Encoding::Utf8,
+            "tis620" | "tis-620" | "cp874" => Encoding::Tis620,
+            _ => return Err(bad(format!("encoding must be 'auto', 'utf8' or 'tis620', not '{encoding}'"))),
+        },
+        edition: Arc::new(edition_of(edition)?),
+        area_check: if allow_new_villages { AreaCheck::Tambon } else { AreaCheck::Village },
+        one_means: if one_means_pass { OneMeans::Pass } else { OneMeans::Fail },
+        default_survey_year: survey_year,
+        sheet,
+        ..IngestOptions::default()
+    };
+    // A path (str or os.PathLike) or a table.
+    enum In {
+        Path(PathBuf),
+        Frame(DataFrame),
+    }
+    let take = |o: &Bound<'_, PyAny>| -> PyResult<In> {
+        if o.hasattr("__arrow_c_stream__")? { Ok(In::Frame(import_frame(o)?)) } else { Ok(In::Path(o.extract()?)) }
+    };
+    let (h, p) = (take(households)?, take(persons)?);
+    fn input<'a>(x: &'a In, name: &'static str) -> TableInput<'a> {
+        match x {
+            In::Path(p) => TableInput::File(p.as_path()),
+            In::Frame(df) => TableInput::Frame(df, name),
+        }
+    }
+    let got = py
+        .detach(|| tpmap::ingest::ingest_tables(input(&h, "households frame"), input(&p, "persons frame"), &opts))
+        .map_err(err)?;
+    Ok(Extract { inner: Arc::new(got) })
+}
+
+#[pymethods]
+impl Extract {
+    /// Accepted households: one row per household, indicator statuses as text.
+    fn households<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let x = &self.inner.extract;
+        to_polars(py, tpmap::frame::households_frame(&x.households, &x.edition).map_err(err)?)
+    }
+
+    /// Accepted persons, with their household id.
+    fn persons<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let x = &self.inner.extract;
+        to_polars(py, tpmap::frame::persons_frame(&x.persons, &x.households.id, &x.edition).map_err(err)?)
+    }
+
+    /// Rejected household rows: row number, line, column and reasons (no cell values: they may
+    /// hold citizen IDs).
+    fn rejected_households<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_polars(py, rejects_frame(&self.inner.household_rejects)?)
+    }
+
+    /// Rejected person rows (as [`rejected_households`]).
+    fn rejected_persons<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_polars(py, rejects_frame(&self.inner.person_rejects)?)
+    }
+
+    /// The ingest report: rows read, accepted and rejected per table, reasons, notes.
+    #[getter]
+    fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.report)
+    }
+
+    /// Counts of households, persons, welfare card, per province and per indicator.
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &tpmap::summary::Summary::of(&self.inner.extract))
+    }
+
+    /// A copy of this extract whose persons' welfare flags come from linking with a welfare-card
+    /// registry (CSV of person records), and what the linkage found.
+    fn link_welfare<'py>(&self, py: Python<'py>, registry: PathBuf) -> PyResult<(Extract, Bound<'py, PyAny>)> {
+        let mut got = (*self.inner).clone();
+        let rep = py
+            .detach(|| tpmap::link::mark_welfare(&mut got.extract, &registry, &tpmap::link::LinkOptions::default()))
+            .map_err(err)?;
+        Ok((Extract { inner: Arc::new(got) }, to_py(py, &rep)?))
+    }
+
+    /// Scores every household by TPMAP's rule (poor = deprived in any indicator of the dimensions
+    /// switched on by `mask`: health, living, education, income, access).
+    #[pyo3(signature = (*, mask="11111", welfare="validated", unit="people", na="not-deprived", missing="drop"))]
+    fn score(
+        &self,
+        py: Python<'_>,
+        mask: &str,
+        welfare: &str,
+        unit: &str,
+        na: &str,
+        missing: &str,
+    ) -> PyResult<Scores> {
+        let x = &self.inner.extract;
+        let mut spec = Spec::tpmap(&x.edition, mask_of(mask)?).map_err(err)?;
+        spec.na = na_of(na)?;
+        spec.missing = missing_of(missing)?;
+        let (unit, welfare) = (unit_of(unit)?, welfare_of(welfare)?);
+        let (profiles, scores) = py
+            .detach(|| {
+                let profiles = Profiles::of_households(x, unit);
+                tpmap::score::score(&profiles, &spec).map(|s| (profiles, s))
+            })
+            .map_err(err)?;
+        Ok(Scores { inner: Arc::new(Scored { x: self.inner.clone(), unit, spec, profiles, scores, welfare }) })
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.inner.report;
+        format!(
+            "Extract(households: {} accepted of {}, persons: {} accepted of {})",
+            r.households.accepted, r.households.input_rows, r.persons.accepted, r.persons.input_rows
+        )
+    }
+}
+
+fn rejects_frame(rows: &[tpmap::ingest::Rejection]) -> PyResult<DataFrame> {
+    let row: Vec<u64> = rows.iter().map(|r| r.row).collect();
+    let line: Vec<Option<u64>> = rows.iter().map(|r| r.line).collect();
+    let reasons: Vec<String> = rows.iter().map(|r| r.reasons_text()).collect();
+    DataFrame::new(
+        rows.len(),
+        vec![Column::new("row".into(), row), Column::new("line".into(), line), Column::new("reasons".into(), reasons)],
+    )
+    .map_err(perr)
+}
+
+struct Scored {
+    x: Arc<Ingested>,
+    unit: Unit,
+    spec: Spec,
+    profiles: Profiles,
+    scores: tpmap::score::Scores,
+    welfare: Welfare,
+}
+
+impl Scored {
+    fn subjects(&self) -> PyResult<Subjects<'_>> {
+        Subjects::new(&self.x.extract, &self.spec, &self.profiles, &self.scores, self.welfare).map_err(err)
+    }
+}
+
+/// Households scored by TPMAP's rule.
+#[pyclass(module = "tpmap._tpmap", frozen)]
+struct Scores {
+    inner: Arc<Scored>,
+}
+
+#[pymethods]
+impl Scores {
+    /// One row per household: score (also exact), poor, target-poor members, deprived dimensions.
+    fn households<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.inner;
+        let target = tpmap::published::target_weights(&s.x.extract, Unit::People, s.welfare);
+        to_polars(
+            py,
+            tpmap::frame::household_scores_frame(&s.x.extract.households, &s.spec, &s.scores, &target).map_err(err)?,
+        )
+    }
+
+    /// Area measures at every level (country, province, amphoe, tambon, village): H, A, M0 (also
+    /// exact), headcount ratios, contributions, target poor and standard errors.
+    #[pyo3(signature = (*, bootstrap=0, seed=1))]
+    fn measures<'py>(&self, py: Python<'py>, bootstrap: usize, seed: u64) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.inner;
+        let m = py
+            .detach(|| {
+                let x = &s.x.extract;
+                let h = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
+                let target = tpmap::published::target_weights(x, s.unit, s.welfare);
+                let o = tpmap::aggregate::AggregateOptions {
+                    bootstrap: (bootstrap, seed),
+                    target: Some(target),
+                    ..Default::default()
+                };
+                tpmap::aggregate::measures(&s.profiles, &s.spec, &s.scores, &h, &o)?.to_frame()
+            })
+            .map_err(err)?;
+        to_polars(py, m)
+    }
+
+    /// The household deprivation matrix (0/1 per indicator, household size), input for `mpi`.
+    fn deprivations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.inner;
+        to_polars(
+            py,
+            tpmap::frame::deprivation_matrix_frame(&s.x.extract.households, &s.spec, &s.profiles).map_err(err)?,
+        )
+    }
+
+    /// The scoring rule as `dimension, indicator, weight` rows (indicator = column of
+    /// `deprivations()`, weight an exact fraction): the spec for `mpi`.
+    fn spec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let sp = &self.inner.spec;
+        let dims: Vec<&str> = sp.items.iter().map(|i| sp.dimensions[i.dimension].as_str()).collect();
+        let inds: Vec<String> = sp.items.iter().map(|i| tpmap::frame::matrix_column(&i.label)).collect();
+        let weights: Vec<String> = sp.items.iter().map(|i| i.weight.to_string()).collect();
+        let df = DataFrame::new(
+            dims.len(),
+            vec![
+                Column::new("dimension".into(), dims),
+                Column::new("indicator".into(), inds),
+                Column::new("weight".into(), weights),
+            ],
+        )
+        .map_err(perr)?;
+        to_polars(py, df)
+    }
+
+    /// Plans assistance: matches the households to a program catalogue by rank-and-fill.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (catalogue, *, served=None, served_list=None, population="target", date=None, key=None))]
+    fn plan(
+        &self,
+        py: Python<'_>,
+        catalogue: &Catalogue,
+        served: Option<PathBuf>,
+        served_list: Option<PathBuf>,
+        population: &str,
+        date: Option<&str>,
+        key: Option<Vec<u8>>,
+    ) -> PyResult<Plan> {
+        let s = self.inner.clone();
+        let c = catalogue.inner.clone();
+        let date = match date {
+            Some(d) => Some(
+                tpmap::thai::parse_date(d)
+                    .filter(|d| d.is_complete())
+                    .ok_or_else(|| bad(format!("date: '{d}' is not a full date (YYYY-MM-DD)")))?,
+            ),
+            None => None,
+        };
+        let opts = PlanOptions {
+            population: population_of(population)?,
+            date,
+            key: key.unwrap_or_else(|| PlanOptions::default().key),
+        };
+        let x = &s.x.extract;
+        let mut done = match &served {
+            Some(p) => tpmap::plan::read_served(p, x, &c).map_err(err)?,
+            None => Vec::new(),
+        };
+        if let Some(p) = &served_list {
+            let (more, _) = py
+                .detach(|| tpmap::link::served_from_list(x, p, &c, &tpmap::link::LinkOptions::default()))
+                .map_err(err)?;
+            done.extend(more);
+            done.sort_unstable();
+            done.dedup();
+        }
+        let subjects = s.subjects()?;
+        let (alloc, lines) = py
+            .detach(|| {
+                let a = tpmap::plan::allocate(&subjects, &c, &done, &opts)?;
+                let l = tpmap::plan::household_plan(&subjects, &c, &a);
+                Ok::<_, tpmap::Error>((a, l))
+            })
+            .map_err(err)?;
+        drop(subjects);
+        Ok(Plan { s, c, alloc, lines, key: opts.key })
+    }
+
+    fn __repr__(&self) -> String {
+        let poor = self.inner.scores.poor.iter().filter(|&&p| p).count();
+        format!("Scores({} households, {poor} poor)", self.inner.x.extract.households.len())
+    }
+}
+
+/// A program catalogue (TOML; see docs/programs.md in the repository).
+#[pyclass(module = "tpmap._tpmap", frozen)]
+struct Catalogue {
+    inner: Arc<RustCatalogue>,
+}
+
+#[pymethods]
+impl Catalogue {
+    /// Loads and checks a catalogue against an indicator edition.
+    #[new]
+    #[pyo3(signature = (path, *, edition="bmn-2560"))]
+    fn new(path: PathBuf, edition: &str) -> PyResult<Catalogue> {
+        let e = edition_of(edition)?;
+        Ok(Catalogue { inner: Arc::new(RustCatalogue::load(&path, &e).map_err(err)?) })
+    }
+
+    /// Catalogue id.
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.id.clone()
+    }
+
+    /// Version.
+    #[getter]
+    fn version(&self) -> String {
+        self.inner.version.clone()
+    }
+
+    /// Whether its programs are invented (ILLUSTRATIVE).
+    #[getter]
+    fn illustrative(&self) -> bool {
+        self.inner.illustrative
+    }
+
+    /// Program ids in catalogue order.
+    #[getter]
+    fn programs(&self) -> Vec<String> {
+        self.inner.programs.iter().map(|p| p.id.clone()).collect()
+    }
+
+    /// The eligibility rule of a program, in its canonical text form.
+    fn rule(&self, program: &str) -> PyResult<String> {
+        let i = self.inner.program(program).ok_or_else(|| bad(format!("no program '{program}'")))?;
+        Ok(self.inner.programs[i].rule.to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Catalogue({} v{}, {} programs)", self.inner.id, self.inner.version, self.inner.programs.len())
+    }
+}
+
+/// A plan: households matched to programs, with gaps and reasons.
+#[pyclass(module = "tpmap._tpmap", frozen)]
+struct Plan {
+    s: Arc<Scored>,
+    c: Arc<RustCatalogue>,
+    alloc: Allocation,
+    lines: Vec<PlanLine>,
+    key: Vec<u8>,
+}
+
+#[pymethods]
+impl Plan {
+    /// One row per deprived indicator of each household: programs assigned, or the gap and why.
+    #[pyo3(signature = (*, reveal_ids=false))]
+    fn household_plan<'py>(&self, py: Python<'py>, reveal_ids: bool) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.s.subjects()?;
+        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        to_polars(py, tpmap::report::household_plan_frame(&s, &self.c, &self.lines, &ps, reveal_ids).map_err(err)?)
+    }
+
+    /// Per program: eligible, selected, declined by reason, places, budget.
+    fn programs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_polars(py, tpmap::report::programs_frame(&self.c, &self.alloc).map_err(err)?)
+    }
+
+    /// Eligible units left out, with the reason.
+    #[pyo3(signature = (*, reveal_ids=false))]
+    fn declined<'py>(&self, py: Python<'py>, reveal_ids: bool) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.s.subjects()?;
+        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        to_polars(py, tpmap::report::declined_frame(&s, &self.c, &self.alloc, &ps, reveal_ids).map_err(err)?)
+    }
+
+    /// The provincial report at `level` (`country`, `province` or `amphoe`); counts below
+    /// `suppress` are hidden as in the publication files.
+    #[pyo3(signature = (level="province", *, suppress=None))]
+    fn report<'py>(&self, py: Python<'py>, level: &str, suppress: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+        if !["country", "province", "amphoe"].contains(&level) {
+            return Err(bad(format!("level must be 'country', 'province' or 'amphoe', not '{level}'")));
+        }
+        let s = self.s.subjects()?;
+        let lines = tpmap::report::provincial_report(&s, &self.c, &self.alloc, &self.lines);
+        to_polars(py, tpmap::report::report_frame(&lines, level, suppress).map_err(err)?)
+    }
+
+    /// Work lists per agency id (pseudonymised references unless `reveal_ids`).
+    #[pyo3(signature = (*, reveal_ids=false))]
+    fn worklists<'py>(&self, py: Python<'py>, reveal_ids: bool) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.s.subjects()?;
+        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        let d = PyDict::new(py);
+        for (agency, df) in tpmap::report::worklists(&s, &self.c, &self.alloc, &ps, reveal_ids).map_err(err)? {
+            d.set_item(agency, to_polars(py, df)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Totals: households, deprivations, covered, gaps, places, budget, by dimension and agency.
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.s.subjects()?;
+        to_py(py, &tpmap::report::plan_summary(&s, &self.c, &self.alloc, &self.lines))
+    }
+
+    /// Why a household is or is not eligible for a program: the outcome (`pass`, `fail`,
+    /// `unknown`) and every condition with the facts behind it.
+    #[pyo3(signature = (household_id, program))]
+    fn explain<'py>(&self, py: Python<'py>, household_id: &str, program: &str) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.s.subjects()?;
+        let x = &self.s.x.extract;
+        let wanted: tpmap::ids::HouseholdId =
+            household_id.parse().map_err(|_| bad(format!("'{household_id}' is not a household id")))?;
+        let h = x
+            .households
+            .id
+            .iter()
+            .position(|id| *id == wanted)
+            .ok_or_else(|| bad(format!("no household '{household_id}' in the extract")))?;
+        let p = self.c.program(program).ok_or_else(|| bad(format!("no program '{program}' in the catalogue")))?;
+        let (outcome, reasons) = tpmap::plan::explain(&s, &self.c, p, h, None);
+        let d = PyDict::new(py);
+        d.set_item("outcome", format!("{outcome:?}").to_lowercase())?;
+        d.set_item("reasons", reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>())?;
+        Ok(d.into_any())
+    }
+
+    /// Writes household_plan, programs, declined, work lists and the provincial report to `dir`.
+    #[pyo3(signature = (dir, *, suppress=5, reveal_ids=false))]
+    fn write<'py>(
+        &self,
+        py: Python<'py>,
+        dir: PathBuf,
+        suppress: u64,
+        reveal_ids: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.s.subjects()?;
+        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        let w = tpmap::report::WriteOptions { suppress, reveal_ids };
+        let sum = tpmap::report::write_plan(&dir, &s, &self.c, &self.alloc, &self.lines, &ps, &w).map_err(err)?;
+        to_py(py, &sum)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Plan({} places, {} deprivation lines)", self.alloc.assignments.len(), self.lines.len())
+    }
+}
+
+/// Alkire–Foster measures at every level for your own deprivation matrix.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (data, spec, k, *, areas=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
+fn mpi<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    spec: Vec<(String, String, String)>,
+    k: &str,
+    areas: Vec<String>,
+    weight: Option<String>,
+    strata: Option<String>,
+    psu: Option<String>,
+    na: &str,
+    missing: &str,
+    bootstrap: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let df = import_frame(data)?;
+    let rows = spec
+        .into_iter()
+        .map(|(d, i, w)| {
+            w.parse::<tpmap::rational::Rational>()
+                .map(|w| (d, i.clone(), w))
+                .map_err(|e| bad(format!("weight of '{i}': {e}")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let design = match (strata, psu) {
+        (Some(s), Some(p)) => Some((s, p)),
+        (None, None) => None,
+        _ => return Err(bad("strata and psu go together")),
+    };
+    let opts = tpmap::mpi::MpiOptions {
+        k: k.to_string(),
+        areas,
+        weight,
+        design,
+        na: na_of(na)?,
+        missing: missing_of(missing)?,
+        bootstrap: (bootstrap, seed),
+    };
+    let m = py
+        .detach(|| tpmap::mpi::measure(TableInput::Frame(&df, "data"), rows, &opts).and_then(|(m, _)| m.to_frame()))
+        .map_err(err)?;
+    to_polars(py, m)
+}
+
+/// Records linked across registries.
+#[pyclass(module = "tpmap._tpmap", frozen)]
+struct Linked {
+    records: tpmap::link::Records,
+    linked: tpmap::link::Linked,
+    task: tpmap::link::Task,
+    threshold: f64,
+}
+
+/// Links person registries (CSV files of person records) by citizen ID, Thai name, birth date
+/// and address.
+#[pyfunction]
+#[pyo3(signature = (files, *, task="link", threshold=0.9, model=None))]
+fn link(py: Python<'_>, files: Vec<PathBuf>, task: &str, threshold: f64, model: Option<String>) -> PyResult<Linked> {
+    use tpmap::link::{LinkOptions, Records, Task};
+    let task = match task {
+        "link" => Task::Link,
+        "dedupe" => Task::Dedupe,
+        "link-and-dedupe" => Task::LinkAndDedupe,
+        _ => return Err(bad(format!("task must be 'link', 'dedupe' or 'link-and-dedupe', not '{task}'"))),
+    };
+    let model = match model {
+        Some(m) => Some(serde_json::from_str(&m).map_err(|e| bad(format!("model: {e}")))?),
+        None => None,
+    };
+    let opts = LinkOptions { task, threshold, model, ..Default::default() };
+    let (records, linked) = py
+        .detach(|| {
+            let mut r = Records::default();
+            for p in &files {
+                r.push_csv(p)?;
+            }
+            let l = tpmap::link::run(&r, &opts)?;
+            Ok::<_, tpmap::Error>((r, l))
+        })
+        .map_err(err)?;
+    Ok(Linked { records, linked, task, threshold })
+}
+
+#[pymethods]
+impl Linked {
+    /// Scored candidate pairs at or above `min_probability` (and every deterministic one).
+    #[pyo3(signature = (*, min_probability=0.01))]
+    fn pairs<'py>(&self, py: Python<'py>, min_probability: f64) -> PyResult<Bound<'py, PyAny>> {
+        let r = &self.records;
+        let keep: Vec<&tpmap::link::Scored> =
+            self.linked.scored.iter().filter(|s| s.deterministic || s.probability >= min_probability).collect();
+        let src = |i: u32| r.sources[r.source[i as usize] as usize].clone();
+        let key = |i: u32| r.key.get(i as usize).to_string();
+        let df = DataFrame::new(
+            keep.len(),
+            vec![
+                Column::new("index".into(), keep.iter().map(|s| self.index_of(s)).collect::<Vec<u64>>()),
+                Column::new("source_a".into(), keep.iter().map(|s| src(s.a)).collect::<Vec<_>>()),
+                Column::new("record_a".into(), keep.iter().map(|s| key(s.a)).collect::<Vec<_>>()),
+                Column::new("source_b".into(), keep.iter().map(|s| src(s.b)).collect::<Vec<_>>()),
+                Column::new("record_b".into(), keep.iter().map(|s| key(s.b)).collect::<Vec<_>>()),
+                Column::new("match_weight".into(), keep.iter().map(|s| s.weight).collect::<Vec<_>>()),
+                Column::new("probability".into(), keep.iter().map(|s| s.probability).collect::<Vec<_>>()),
+                Column::new("deterministic".into(), keep.iter().map(|s| s.deterministic).collect::<Vec<_>>()),
+                Column::new(
+                    "match".into(),
+                    keep.iter().map(|s| s.deterministic || s.probability >= self.threshold).collect::<Vec<_>>(),
+                ),
+            ],
+        )
+        .map_err(perr)?;
+        to_polars(py, df)
+    }
+
+    /// Every record with its stable entity id (hex).
+    fn entities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = &self.records;
+        let n = r.len();
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new(
+                    "source".into(),
+                    (0..n).map(|i| r.sources[r.source[i] as usize].clone()).collect::<Vec<_>>(),
+                ),
+                Column::new("record_id".into(), (0..n).map(|i| r.key.get(i).to_string()).collect::<Vec<_>>()),
+                Column::new(
+                    "entity".into(),
+                    self.linked.entity_id.iter().map(|e| format!("{e:016x}")).collect::<Vec<_>>(),
+                ),
+            ],
+        )
+        .map_err(perr)?;
+        to_polars(py, df)
+    }
+
+    /// Why pair `index` (from `pairs()`) scored as it did: every comparison's level and Bayes
+    /// factor, the prior, the total weight and the probability.
+    fn explain<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.linked.scored.get(index).ok_or_else(|| bad(format!("no pair {index}")))?;
+        let tf = self.linked.model.tf.then_some(&self.linked.tf);
+        to_py(py, &self.linked.model.explain(&self.records, tf, s.a as usize, s.b as usize))
+    }
+
+    /// The trained model as JSON (pass it to `link(model=...)` to reuse it).
+    fn model_json(&self) -> PyResult<String> {
+        serde_json::to_string_pretty(&self.linked.model).map_err(|e| TpmapError::new_err(e.to_string()))
+    }
+
+    /// Pairs completeness, reduction ratio, precision, recall, F1 (pairs and clusters) against a
+    /// truth file (`source,record_id,person_id`).
+    fn quality<'py>(&self, py: Python<'py>, truth: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+        let t = tpmap::link::bench::read_truth(&truth, &self.records).map_err(err)?;
+        let l = &self.linked;
+        let q =
+            tpmap::link::model::evaluate(&self.records, self.task, &t, &l.pairs, &l.scored, self.threshold, &l.entity);
+        to_py(py, &q)
+    }
+
+    /// Records read.
+    #[getter]
+    fn records(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Candidate pairs compared.
+    #[getter]
+    fn candidate_pairs(&self) -> usize {
+        self.linked.pairs.len()
+    }
+
+    /// Pairs accepted as matches.
+    #[getter]
+    fn matches(&self) -> usize {
+        self.linked.matches(self.threshold).count()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Linked({} records, {} candidate pairs, {} matches)",
+            self.records(),
+            self.candidate_pairs(),
+            self.matches()
+        )
+    }
+}
+
+impl Linked {
+    fn index_of(&self, s: &tpmap::link::Scored) -> u64 {
+        // Scored pairs live in one slice: the offset is the index.
+        (s as *const tpmap::link::Scored as usize - self.linked.scored.as_ptr() as usize) as u64
+            / std::mem::size_of::<tpmap::link::Scored>() as u64
+    }
+}
+
+/// Writes the SYNTHETIC labelled Thai linkage benchmark (`survey.csv`, `welfare.csv`,
+/// `agency.csv` and `truth.csv`) for `households` households into `dir`; returns records per
+/// source and people.
+#[pyfunction]
+#[pyo3(signature = (dir, *, households=1000, seed=1))]
+fn link_bench<'py>(py: Python<'py>, dir: PathBuf, households: u64, seed: u64) -> PyResult<Bound<'py, PyAny>> {
+    let o = tpmap::link::bench::BenchOptions { households, seed, ..Default::default() };
+    let files = py.detach(|| tpmap::link::bench::write(&dir, &o)).map_err(err)?;
+    let d = PyDict::new(py);
+    d.set_item("records", files.records.into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
+    d.set_item("people", files.people)?;
+    Ok(d.into_any())
+}
+
+/// The main job on a folder (`tpmap run`): ingest and validate, link with the folder's welfare
+/// registry, score, measures at every level, TPMAP's tables, a plan against its catalogue and
+/// the HTML report, all written to `out`. Returns the content of `report.json`.
+#[pyfunction]
+fn run<'py>(py: Python<'py>, dir: PathBuf, out: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let report = py
+        .detach(|| {
+            let o = tpmap::pipeline::RunOptions::for_dir(&dir)?;
+            tpmap::pipeline::run(&o, &out, &tpmap::pipeline::Silent).map(|d| d.report)
+        })
+        .map_err(err)?;
+    to_py(py, &report)
+}
+
+/// How the extension was built: version, cargo profile, optimisation level, debug assertions.
+#[pyfunction]
+fn build_info<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("version", env!("CARGO_PKG_VERSION"))?;
+    d.set_item("profile", env!("TPMAP_PROFILE"))?;
+    d.set_item("opt_level", env!("TPMAP_OPT_LEVEL"))?;
+    d.set_item("debug_assertions", cfg!(debug_assertions))?;
+    Ok(d)
+}
+
+#[pymodule]
+fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("TpmapError", m.py().get_type::<TpmapError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Table>()?;
+    m.add_class::<Extract>()?;
+    m.add_class::<Scores>()?;
+    m.add_class::<Catalogue>()?;
+    m.add_class::<Plan>()?;
+    m.add_class::<Linked>()?;
+    m.add_function(wrap_pyfunction!(read_extract, m)?)?;
+    m.add_function(wrap_pyfunction!(mpi, m)?)?;
+    m.add_function(wrap_pyfunction!(link, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(link_bench, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    Ok(())
+}

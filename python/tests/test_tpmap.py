@@ -1,0 +1,385 @@
+"""Tests of the Python bindings on the bundled SYNTHETIC samples (data-samples/)."""
+
+import ast
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import tpmap
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data-samples"
+HH, PP = SAMPLES / "households.csv", SAMPLES / "persons.csv"
+
+
+@pytest.fixture(scope="module")
+def extract():
+    return tpmap.read_extract(HH, PP)
+
+
+@pytest.fixture(scope="module")
+def scores(extract):
+    return extract.score()
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return tpmap.Catalogue(SAMPLES / "catalogue.toml")
+
+
+@pytest.fixture(scope="module")
+def plan(scores, catalogue):
+    return scores.plan(catalogue, served_list=SAMPLES / "served_list.csv")
+
+
+def read_csv_text(path):
+    """A CSV sample as all-text columns (skipping the '#' notice line)."""
+    return pl.read_csv(path, comment_prefix="#", infer_schema=False)
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+
+def test_read_extract_reconciles_and_returns_frames(extract):
+    r = extract.report
+    for t in (r["households"], r["persons"]):
+        assert t["input_rows"] == t["accepted"] + t["rejected"]
+    hh, pp = extract.households(), extract.persons()
+    assert isinstance(hh, pl.DataFrame) and isinstance(pp, pl.DataFrame)
+    assert hh.height == r["households"]["accepted"] > 0
+    assert pp.height == r["persons"]["accepted"] > 0
+    assert "household_id" in hh.columns and "household_id" in pp.columns
+    s = extract.summary()
+    assert s["households"] == hh.height and s["persons"] == pp.height
+    assert "Extract(" in repr(extract)
+
+
+def test_dirty_sample_rejects_rows_with_reasons_and_loses_none():
+    x = tpmap.read_extract(SAMPLES / "dirty" / "households.csv", SAMPLES / "dirty" / "persons.csv")
+    r = x.report
+    rh, rp = x.rejected_households(), x.rejected_persons()
+    assert rh.height == r["households"]["rejected"] > 0
+    assert rp.height == r["persons"]["rejected"] > 0
+    assert r["households"]["input_rows"] == r["households"]["accepted"] + rh.height
+    assert r["persons"]["input_rows"] == r["persons"]["accepted"] + rp.height
+    assert rh.columns == ["row", "line", "reasons"]
+    assert rh["row"].min() >= 1 and rh["reasons"].str.len_chars().min() > 0
+
+
+def test_strict_mode_raises_with_file_row_and_column():
+    with pytest.raises(tpmap.TpmapError) as e:
+        tpmap.read_extract(SAMPLES / "dirty" / "households.csv", SAMPLES / "dirty" / "persons.csv", strict=True)
+    msg = str(e.value)
+    assert "households.csv" in msg and "row" in msg and "column" in msg
+
+
+def test_missing_file_and_bad_option_raise():
+    with pytest.raises(tpmap.TpmapError, match="nope.csv"):
+        tpmap.read_extract(SAMPLES / "nope.csv", PP)
+    with pytest.raises(ValueError, match="encoding"):
+        tpmap.read_extract(HH, PP, encoding="latin1")
+
+
+@pytest.mark.parametrize("kind", ["polars", "pyarrow", "pandas"])
+def test_read_extract_from_frames_matches_files(extract, kind):
+    hh, pp = read_csv_text(HH), read_csv_text(PP)
+    if kind == "pyarrow":
+        hh, pp = hh.to_arrow(), pp.to_arrow()
+    elif kind == "pandas":
+        hh, pp = hh.to_pandas(), pp.to_pandas()
+    x = tpmap.read_extract(hh, pp)
+    assert x.report["households"]["accepted"] == extract.report["households"]["accepted"]
+    assert x.report["persons"]["accepted"] == extract.report["persons"]["accepted"]
+    assert x.households().equals(extract.households())
+
+
+def test_frames_without_arrow_interface_are_refused():
+    with pytest.raises((TypeError, ValueError)):
+        tpmap.read_extract([1, 2, 3], PP)
+
+
+# --- score and measures -----------------------------------------------------------------------
+
+
+def test_scores_and_measures_agree(extract, scores):
+    h = scores.households()
+    assert h.height == extract.households().height
+    m = scores.measures()
+    levels = m["level"].unique().to_list()
+    for level in ("country", "province", "amphoe", "tambon", "village"):
+        assert level in levels
+    country = m.filter(pl.col("level") == "country").row(0, named=True)
+    # H is poor people over people, the TPMAP rule.
+    assert country["H"] == pytest.approx(country["poor"] / country["population"])
+    provinces = m.filter(pl.col("level") == "province")
+    assert provinces["poor"].sum() == pytest.approx(country["poor"])
+    assert "Scores(" in repr(scores)
+
+
+def test_mask_changes_the_poor(extract, scores):
+    only_income = extract.score(mask="00010")
+    all_poor = scores.households()["poor"].sum()
+    income_poor = only_income.households()["poor"].sum()
+    assert 0 < income_poor < all_poor
+    with pytest.raises(ValueError, match="mask"):
+        extract.score(mask="00000")
+
+
+def test_bootstrap_standard_errors(scores):
+    m = scores.measures(bootstrap=20, seed=3)
+    se = [c for c in m.columns if "boot" in c]
+    assert se, m.columns
+    assert m.filter(pl.col("level") == "country")[se[0]].item() > 0
+
+
+def test_mpi_on_the_deprivation_matrix_reproduces_tpmap_poor(scores):
+    d = scores.deprivations()
+    spec = scores.spec()
+    assert set(spec["indicator"]) <= set(d.columns)
+    # TPMAP's rule is the union cutoff: deprived in any indicator.
+    m = tpmap.mpi(d, spec.rows(), "union", weight="members")
+    tp = scores.measures().filter(pl.col("level") == "country")
+    assert m.filter(pl.col("level") == "country")["poor"].item() == pytest.approx(tp["poor"].item())
+
+
+def test_mpi_from_pandas_with_areas_and_exact_cutoff():
+    units = pd.DataFrame(
+        {
+            "region": ["n", "n", "s", "s"],
+            "water": [1, 0, 1, 0],
+            "school": [1, 0, 0, 0],
+            "income": [0, 1, 1, 0],
+        }
+    )
+    spec = [("living", "water", "1/3"), ("education", "school", "1/3"), ("income", "income", "1/3")]
+    m = tpmap.mpi(units, spec, "2/3", areas=["region"])
+    country = m.filter(pl.col("level") == "country").row(0, named=True)
+    # Units 1 (2/3) and 3 (2/3) are poor at k = 2/3 exactly: no float sum lands under k.
+    assert country["poor"] == 2
+    assert country["H"] == pytest.approx(0.5)
+    assert country["M0"] == pytest.approx((2 / 3 + 2 / 3) / 4)
+    with pytest.raises(tpmap.TpmapError):
+        tpmap.mpi(units, [("x", "nope", "1")], "union")
+    with pytest.raises(ValueError):
+        tpmap.mpi(units, spec, "1/3", strata="region")
+
+
+# --- linkage ----------------------------------------------------------------------------------
+
+
+def test_link_sample_lists_with_explanations_and_model_reuse():
+    files = [SAMPLES / "welfare_registry.csv", SAMPLES / "served_list.csv"]
+    linked = tpmap.link(files)
+    assert linked.records > 0 and linked.candidate_pairs >= linked.matches > 0
+    pairs = linked.pairs()
+    assert pairs.filter(pl.col("match")).height == linked.matches
+    best = pairs.sort("probability", descending=True).row(0, named=True)
+    why = linked.explain(best["index"])
+    total = why["prior_weight"] + sum(t["weight"] for t in why["terms"])
+    assert total == pytest.approx(why["match_weight"], abs=1e-6)
+    ents = linked.entities()
+    assert ents.height == linked.records
+    again = tpmap.link(files, model=linked.model_json())
+    assert again.matches == linked.matches
+    with pytest.raises(ValueError, match="task"):
+        tpmap.link(files, task="merge")
+
+
+def test_link_bench_quality(tmp_path):
+    info = tpmap.link_bench(tmp_path, households=300, seed=5)
+    assert info["people"] > 0 and set(info["records"]) >= {"survey", "welfare"}
+    files = [tmp_path / f"{s}.csv" for s in sorted(info["records"])]
+    q = tpmap.link(files).quality(tmp_path / "truth.csv")
+    assert q["f1"] > 0.9 and q["pairs_completeness"] > 0.9
+
+
+def test_link_welfare_sets_flags(extract):
+    linked, rep = extract.link_welfare(SAMPLES / "welfare_registry.csv")
+    assert rep["matched"] > 0
+    assert linked.summary()["welfare_validated"] > 0
+    assert linked is not extract
+
+
+# --- catalogue and plan -----------------------------------------------------------------------
+
+
+def test_catalogue(catalogue):
+    assert catalogue.illustrative
+    assert len(catalogue.programs) > 10
+    rule = catalogue.rule(catalogue.programs[0])
+    assert isinstance(rule, str) and rule
+    with pytest.raises(ValueError):
+        catalogue.rule("no-such-program")
+
+
+def test_bad_catalogue_names_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('id = "x"\nversion = "1"\n[[programs]]\nid = "p"\n', encoding="utf-8")
+    with pytest.raises(tpmap.TpmapError, match="bad.toml"):
+        tpmap.Catalogue(bad)
+
+
+def test_plan_frames_and_explanations(extract, plan):
+    s = plan.summary()
+    assert 0 < s["covered"] <= s["deprivations"]
+    hp = plan.household_plan()
+    assert hp.height == s["deprivations"]
+    progs = plan.programs()
+    assert progs.height == len(tpmap.Catalogue(SAMPLES / "catalogue.toml").programs)
+    prov = plan.report("province", suppress=5)
+    assert prov.height > 0
+    wl = plan.worklists()
+    assert wl and all(isinstance(v, pl.DataFrame) for v in wl.values())
+    # Work lists carry pseudonyms, never the extract's household IDs.
+    ids = set(extract.households()["household_id"].cast(pl.String))
+    for df in wl.values():
+        for col in df.columns:
+            assert not ids & set(df[col].cast(pl.String).to_list()), col
+    hid = str(extract.households()["household_id"][0])
+    why = plan.explain(hid, tpmap.Catalogue(SAMPLES / "catalogue.toml").programs[0])
+    assert why["outcome"] in ("pass", "fail", "unknown") and why["reasons"]
+    with pytest.raises(ValueError):
+        plan.explain(hid, "no-such-program")
+    with pytest.raises(ValueError):
+        plan.report("region")
+    assert plan.declined().height >= 0
+
+
+def test_plan_write(tmp_path, plan):
+    s = plan.write(tmp_path / "plan")
+    assert (tmp_path / "plan" / "household_plan.csv").exists()
+    assert (tmp_path / "plan" / "provinces.csv").exists()
+    assert s["covered"] == plan.summary()["covered"]
+
+
+# --- the main job and the HTML report -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    report = tpmap.run(SAMPLES, out)
+    return out, report
+
+
+def test_run_writes_everything(run_out):
+    out, report = run_out
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["measure"] == report["measure"]
+    for f in ("households.parquet", "measures.parquet", "household_scores.parquet", "report.html"):
+        assert (out / f).exists(), f
+    assert (out / "plan" / "household_plan.csv").exists()
+    assert report["welfare_link"]["matched"] > 0
+    m = pl.read_parquet(out / "measures.parquet")
+    assert m.filter(pl.col("level") == "country")["poor"].item() == pytest.approx(report["measure"]["country"]["poor"])
+
+
+def test_report_html_is_self_contained(run_out):
+    out, _ = run_out
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert "SYNTHETIC" in html and "ILLUSTRATIVE" in html
+    # Nothing is fetched: no external scripts, styles, images or fonts.
+    for needle in ('src="http', "href=\"http", "@import", "url(http"):
+        assert needle not in html
+    assert html.count('class="tile"') == 77
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("headless Chromium is needed (Debian: apt-get install chromium); scripts/test.sh installs it")
+
+
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_report_renders_in_headless_chromium(run_out, tmp_path):
+    out, _ = run_out
+    exe = chromium()
+    url = (out / "report.html").as_uri()
+    flags = CHROME_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [exe, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    # The script ran (it counts the map's tiles) and the sections are there.
+    assert 'data-tiles="77"' in dom
+    for section in ('id="country"', 'id="provinces-map"', 'id="ranking"', 'id="coverage"'):
+        assert section in dom
+    png = tmp_path / "report.png"
+    subprocess.run(
+        [exe, *flags, "--hide-scrollbars", "--window-size=1280,2400", f"--screenshot={png}", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # A blank page compresses to a few kilobytes; the report's charts and tables do not.
+    assert len(data) > 50_000, len(data)
+
+
+# --- the package ------------------------------------------------------------------------------
+
+
+def test_stubs_cover_the_extension():
+    stub = ast.parse((Path(tpmap.__file__).parent / "_tpmap.pyi").read_text(encoding="utf-8"))
+    names = {n.name for n in stub.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names |= {t.id for n in stub.body if isinstance(n, ast.AnnAssign) for t in [n.target] if isinstance(t, ast.Name)}
+    public = {n for n in dir(tpmap._tpmap) if not n.startswith("_") or n == "__version__"}
+    assert public <= names, public - names
+    classes = {n.name: n for n in stub.body if isinstance(n, ast.ClassDef)}
+    for cname, node in classes.items():
+        if cname.startswith("_"):
+            continue
+        declared = {m.name for m in node.body if isinstance(m, ast.FunctionDef)}
+        actual = {m for m in dir(getattr(tpmap, cname)) if not m.startswith("_")}
+        if cname == "TpmapError":
+            continue
+        assert actual <= declared, (cname, actual - declared)
+
+
+def test_all_exports_and_build_info():
+    for name in tpmap.__all__:
+        assert hasattr(tpmap, name), name
+    info = tpmap.build_info()
+    assert info["version"] == tpmap.__version__
+    assert info["opt_level"] in ("0", "1", "2", "3", "s", "z")
+
+
+def test_polars_frames_export_to_pyarrow(scores):
+    # Frames that came through the C stream go on to pyarrow and pandas unchanged.
+    m = scores.measures()
+    t = pa.table(m)
+    assert t.num_rows == m.height
+    assert t.to_pandas().shape == m.shape
+
+
+# --- the examples -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["provincial_officer.py", "analyst_af_study.py", "service.py"])
+def test_examples_run(name):
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "python" / "examples" / name)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()

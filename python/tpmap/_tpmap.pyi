@@ -1,0 +1,149 @@
+"""Type stubs of tpmap's extension module (hand-written; checked by tests/test_stubs.py)."""
+
+from os import PathLike
+from typing import Any, Literal, Protocol
+
+import polars as pl
+
+__version__: str
+
+class _ArrowStream(Protocol):
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+_Path = str | PathLike[str]
+_Welfare = Literal["validated", "registered", "none"]
+
+class TpmapError(Exception):
+    """An error from tpmap; the message names file, row and column where it can."""
+
+class Table:
+    """A table exported through the Arrow C stream interface."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def column_names(self) -> list[str]: ...
+
+def read_extract(
+    households: _Path | _ArrowStream,
+    persons: _Path | _ArrowStream,
+    *,
+    strict: bool = False,
+    encoding: Literal["auto", "utf8", "tis620"] = "auto",
+    edition: str = "bmn-2560",
+    allow_new_villages: bool = False,
+    one_means_pass: bool = False,
+    survey_year: int | None = None,
+    sheet: str | None = None,
+) -> Extract:
+    """Reads and validates a households and a persons table (files or frames); every row is
+    accepted or rejected with its reasons."""
+
+class Extract:
+    """An accepted extract with its ingest report and rejected rows."""
+    def households(self) -> pl.DataFrame: ...
+    def persons(self) -> pl.DataFrame: ...
+    def rejected_households(self) -> pl.DataFrame: ...
+    def rejected_persons(self) -> pl.DataFrame: ...
+    @property
+    def report(self) -> dict[str, Any]: ...
+    def summary(self) -> dict[str, Any]: ...
+    def link_welfare(self, registry: _Path) -> tuple[Extract, dict[str, Any]]: ...
+    def score(
+        self,
+        *,
+        mask: str = "11111",
+        welfare: _Welfare = "validated",
+        unit: Literal["people", "households"] = "people",
+        na: Literal["not-deprived", "reweight"] = "not-deprived",
+        missing: Literal["drop", "deprived", "not-deprived"] = "drop",
+    ) -> Scores: ...
+
+class Scores:
+    """Households scored by TPMAP's rule."""
+    def households(self) -> pl.DataFrame: ...
+    def measures(self, *, bootstrap: int = 0, seed: int = 1) -> pl.DataFrame: ...
+    def deprivations(self) -> pl.DataFrame: ...
+    def spec(self) -> pl.DataFrame: ...
+    def plan(
+        self,
+        catalogue: Catalogue,
+        *,
+        served: _Path | None = None,
+        served_list: _Path | None = None,
+        population: Literal["target", "poor"] = "target",
+        date: str | None = None,
+        key: bytes | None = None,
+    ) -> Plan: ...
+
+class Catalogue:
+    """A program catalogue (TOML)."""
+    def __init__(self, path: _Path, *, edition: str = "bmn-2560") -> None: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def illustrative(self) -> bool: ...
+    @property
+    def programs(self) -> list[str]: ...
+    def rule(self, program: str) -> str: ...
+
+class Plan:
+    """Households matched to programs, with gaps and reasons."""
+    def household_plan(self, *, reveal_ids: bool = False) -> pl.DataFrame: ...
+    def programs(self) -> pl.DataFrame: ...
+    def declined(self, *, reveal_ids: bool = False) -> pl.DataFrame: ...
+    def report(
+        self, level: Literal["country", "province", "amphoe"] = "province", *, suppress: int | None = None
+    ) -> pl.DataFrame: ...
+    def worklists(self, *, reveal_ids: bool = False) -> dict[str, pl.DataFrame]: ...
+    def summary(self) -> dict[str, Any]: ...
+    def explain(self, household_id: str, program: str) -> dict[str, Any]: ...
+    def write(self, dir: _Path, *, suppress: int = 5, reveal_ids: bool = False) -> dict[str, Any]: ...
+
+def mpi(
+    data: _ArrowStream,
+    spec: list[tuple[str, str, str]],
+    k: str,
+    *,
+    areas: list[str] = ...,
+    weight: str | None = None,
+    strata: str | None = None,
+    psu: str | None = None,
+    na: Literal["not-deprived", "reweight"] = "not-deprived",
+    missing: Literal["drop", "deprived", "not-deprived"] = "drop",
+    bootstrap: int = 0,
+    seed: int = 1,
+) -> pl.DataFrame:
+    """Alkire-Foster measures at every level for your own deprivation matrix; spec rows are
+    (dimension, indicator column, weight as '1/6', '0.25' or '25%')."""
+
+class Linked:
+    """Records linked across registries."""
+    def pairs(self, *, min_probability: float = 0.01) -> pl.DataFrame: ...
+    def entities(self) -> pl.DataFrame: ...
+    def explain(self, index: int) -> dict[str, Any]: ...
+    def model_json(self) -> str: ...
+    def quality(self, truth: _Path) -> dict[str, Any]: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def candidate_pairs(self) -> int: ...
+    @property
+    def matches(self) -> int: ...
+
+def link(
+    files: list[_Path],
+    *,
+    task: Literal["link", "dedupe", "link-and-dedupe"] = "link",
+    threshold: float = 0.9,
+    model: str | None = None,
+) -> Linked: ...
+def link_bench(dir: _Path, *, households: int = 1000, seed: int = 1) -> dict[str, Any]:
+    """Writes the SYNTHETIC labelled Thai linkage benchmark (survey, welfare, agency, truth)."""
+
+def run(dir: _Path, out: _Path) -> dict[str, Any]:
+    """The main job on a folder, like `tpmap run`; returns report.json's content."""
+
+def build_info() -> dict[str, Any]: ...
