@@ -1023,6 +1023,7 @@ fn link_cmd(
     };
     let report = serde_json::json!({
         "records": r.len(), "sources": r.sources, "candidate_pairs": linked.pairs.len(), "skipped_blocks": linked.skipped_blocks,
+        "rule_pairs": linked.rule_pairs,
         "matches": matches, "entities": entities, "threshold": threshold, "em_iterations": linked.model.iterations,
         "lambda": linked.model.lambda, "seconds": { "read_and_normalise": read_seconds, "phases": linked.timing, "total": t0.elapsed().as_secs_f64() },
         "quality": quality,

@@ -242,20 +242,32 @@ fn corrupt(r: &mut Rec, rng: &mut impl Rng, given: &[&str], villages: &std::coll
 /// Reads `truth.csv` into one person label per record of `r` (records must have been read from
 /// the files written with it). Records with no truth row are an error.
 pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
-    let mut map = std::collections::HashMap::new();
-    let mut rd = csv::Reader::from_path(path)
-        .map_err(|e| Error::Format { file: path.display().to_string(), message: e.to_string() })?;
-    for rec in rd.records() {
-        let rec = rec?;
-        map.insert((rec[0].to_string(), rec[1].to_string()), rec[2].parse::<u64>().unwrap_or(u64::MAX));
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    // Records indexed by (source, hash of key): one small entry per record instead of two owned
+    // strings per truth row (the national truth table has 52 M rows).
+    let h = BuildHasherDefault::<DefaultHasher>::default();
+    let mut index: std::collections::HashMap<(u16, u64), u32> = std::collections::HashMap::with_capacity(r.len());
+    for i in 0..r.len() {
+        index.insert((r.source[i], h.hash_one(r.key.get(i))), i as u32);
     }
-    (0..r.len())
-        .map(|i| {
-            map.get(&(r.sources[r.source[i] as usize].clone(), r.key.get(i).to_string())).copied().ok_or_else(|| {
-                Error::Format {
-                    file: path.display().to_string(),
-                    message: format!("no truth for record {} of {}", r.key.get(i), r.sources[r.source[i] as usize]),
-                }
+    let file = path.display().to_string();
+    let mut truth: Vec<Option<u64>> = vec![None; r.len()];
+    let mut rd =
+        csv::Reader::from_path(path).map_err(|e| Error::Format { file: file.clone(), message: e.to_string() })?;
+    let mut rec = csv::StringRecord::new();
+    while rd.read_record(&mut rec)? {
+        let Some(s) = r.sources.iter().position(|s| s == &rec[0]) else { continue };
+        if let Some(&i) = index.get(&(s as u16, h.hash_one(&rec[1]))) {
+            truth[i as usize] = Some(rec[2].parse::<u64>().unwrap_or(u64::MAX));
+        }
+    }
+    truth
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.ok_or_else(|| Error::Format {
+                file: file.clone(),
+                message: format!("no truth for record {} of {}", r.key.get(i), r.sources[r.source[i] as usize]),
             })
         })
         .collect()

@@ -75,6 +75,9 @@ pub struct Timing {
     pub cluster: f64,
 }
 
+/// Scored pairs below this probability (and not settled by ID) are dropped after scoring.
+pub const SCORE_FLOOR: f64 = 0.01;
+
 /// The result of a link job.
 #[derive(Clone, Debug)]
 pub struct Linked {
@@ -86,7 +89,10 @@ pub struct Linked {
     pub pairs: Vec<(u32, u32)>,
     /// Blocks skipped for size, per rule.
     pub skipped_blocks: Vec<usize>,
-    /// Scored pairs (same order as `pairs`).
+    /// Pairs each blocking rule produced (before pairs found by several rules were merged).
+    pub rule_pairs: Vec<usize>,
+    /// Scored pairs, in the order of `pairs`: deterministic ones and those with a probability of
+    /// at least [`SCORE_FLOOR`] (or the threshold, if lower); clear non-matches are not kept.
     pub scored: Vec<Scored>,
     /// Entity (dense index) of each record.
     pub entity: Vec<u32>,
@@ -97,9 +103,13 @@ pub struct Linked {
 }
 
 impl Linked {
-    /// Accepted pairs (deterministic, or probability at or above the threshold).
+    /// Matches: deterministic pairs (settled by citizen ID), and pairs at or above `threshold`
+    /// whose records the clustering joined — a probabilistic pair it kept apart (two known
+    /// different IDs, or in a link task a second record of one source) is not a match.
     pub fn matches(&self, threshold: f64) -> impl Iterator<Item = &Scored> {
-        self.scored.iter().filter(move |s| s.deterministic || s.probability >= threshold)
+        self.scored.iter().filter(move |s| {
+            s.deterministic || (s.probability >= threshold && self.entity[s.a as usize] == self.entity[s.b as usize])
+        })
     }
 }
 
@@ -121,10 +131,12 @@ pub fn run(r: &Records, o: &LinkOptions) -> Result<Linked> {
     let tf = TermFrequencies::of(r);
     timing.train = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let scored = model::score_pairs(r, &m, m.tf.then_some(&tf), &cand.pairs, &pats);
+    let floor = SCORE_FLOOR.min(o.threshold);
+    let scored = model::score_pairs_above(r, &m, m.tf.then_some(&tf), &cand.pairs, &pats, floor);
+    drop(pats);
     timing.score = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let entity = model::cluster(r, &scored, o.threshold);
+    let entity = model::cluster(r, &scored, o.threshold, o.task);
     let entity_id = model::entity_ids(r, &entity);
     timing.cluster = t.elapsed().as_secs_f64();
     Ok(Linked {
@@ -132,6 +144,7 @@ pub fn run(r: &Records, o: &LinkOptions) -> Result<Linked> {
         tf,
         pairs: cand.pairs,
         skipped_blocks: cand.skipped_blocks,
+        rule_pairs: cand.rule_pairs,
         scored,
         entity,
         entity_id,

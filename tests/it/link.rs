@@ -124,7 +124,7 @@ fn clusters_never_join_two_known_different_ids() {
     ]);
     assert!(r.citizen_id[0].is_some() && r.citizen_id[2].is_some());
     let s = |a, b, p| Scored { a, b, weight: 10.0, probability: p, deterministic: false };
-    let e = cluster(&r, &[s(0, 1, 0.99), s(1, 2, 0.98)], 0.9);
+    let e = cluster(&r, &[s(0, 1, 0.99), s(1, 2, 0.98)], 0.9, tpmap::link::Task::Dedupe);
     assert_eq!(e[0], e[1], "the stronger link wins");
     assert_ne!(e[1], e[2], "and the chain stops at a conflicting ID");
     // Stable ids: the same entity gets the same id whatever the record order.
@@ -134,10 +134,33 @@ fn clusters_never_join_two_known_different_ids() {
         &[(&y, "สมชาย", "ใจดี", "1970-01-01"), ("", "สมชาย", "ใจดี", "1970-01-01"), (&x, "สมชาย", "ใจดี", "1970-01-01")],
         &keys,
     );
-    let e2 = cluster(&r2, &[s(2, 1, 0.99), s(1, 0, 0.98)], 0.9);
+    let e2 = cluster(&r2, &[s(2, 1, 0.99), s(1, 0, 0.98)], 0.9, tpmap::link::Task::Dedupe);
     let ids2 = entity_ids(&r2, &e2);
     assert_eq!(ids[0], ids2[2]);
     assert_eq!(ids[2], ids2[0]);
+}
+
+#[test]
+fn a_link_task_joins_at_most_one_record_per_source() {
+    // Source a: record 0; source b: records 1 and 2, both look like 0 (a namesake).
+    let raw = |key: &str| RawRecord {
+        key: key.into(),
+        first: "สมชาย",
+        last: "ใจดี",
+        birth: "1970-01-01",
+        ..Default::default()
+    };
+    let mut r = Records::default();
+    r.push_source("a", &[raw("a0")]);
+    r.push_source("b", &[raw("b1"), raw("b2")]);
+    let s = |a, b, p| Scored { a, b, weight: 10.0, probability: p, deterministic: false };
+    let pairs = [s(0, 1, 0.97), s(0, 2, 0.99)];
+    let e = cluster(&r, &pairs, 0.9, tpmap::link::Task::Link);
+    assert_eq!(e[0], e[2], "the best match wins");
+    assert_ne!(e[0], e[1], "and the namesake of the same source stays apart");
+    // Deduplicating, both join.
+    let d = cluster(&r, &pairs, 0.9, tpmap::link::Task::LinkAndDedupe);
+    assert!(d[0] == d[1] && d[1] == d[2]);
 }
 
 #[test]
@@ -168,4 +191,21 @@ fn welfare_flags_and_served_households_come_from_linkage() {
     assert_eq!(rep.matched, rep.records);
     assert_eq!(served.len(), rep.households);
     assert!(served.iter().all(|&(h, p)| (h as usize) < x.households.len() && (p as usize) < c.programs.len()));
+}
+
+#[test]
+fn quality_measures_by_hand() {
+    // Truth: {0, 1} and {2, 3}; entities: {0, 1, 2} and {3}.
+    let r = tiny(&[("", "ก", "ข", ""), ("", "ก", "ข", ""), ("", "ค", "ง", ""), ("", "ค", "ง", "")]);
+    let truth = [7u64, 7, 9, 9];
+    let entity = [0u32, 0, 0, 1];
+    let s = |a, b, p| Scored { a, b, weight: 0.0, probability: p, deterministic: false };
+    let pairs = [(0, 1), (1, 2), (2, 3)];
+    let scored = [s(0, 1, 0.99), s(1, 2, 0.95), s(2, 3, 0.5)];
+    let q = evaluate(&r, Task::Dedupe, &truth, &pairs, &scored, 0.9, &entity);
+    assert_eq!(q.true_pairs, 2);
+    assert_eq!((q.pairs_completeness, q.reduction_ratio), (1.0, 0.5));
+    assert_eq!((q.precision, q.recall), (0.5, 0.5)); // (0,1) right, (1,2) wrong, (2,3) missed
+    assert!((q.cluster_precision - 2.0 / 3.0).abs() < 1e-12);
+    assert!((q.cluster_recall - 0.75).abs() < 1e-12);
 }
