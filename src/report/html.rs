@@ -242,11 +242,11 @@ fn map(m: &Measures) -> String {
         let dark = fill != "#e5e5e5" && provinces.iter().any(|r| r.area == key && target_rate(r) > 0.6 * max);
         let _ = write!(
             s,
-            r##"<g class="tile" data-province="{key}"><title>{}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" fill="{fill}" stroke="#fff"/><text x="{}" y="{}" text-anchor="middle" fill="{}">{key}</text></g>"##,
+            r##"<g class="tile" data-province="{key}"><title>{}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" fill="{fill}" stroke="#fff"/><text x="{}" y="{}" text-anchor="middle"{}>{key}</text></g>"##,
             escape(&title),
             x + size / 2,
             y + size / 2 + 4,
-            if dark { "#fff" } else { "#222" }
+            if dark { r#" class="on-dark""# } else { "" }
         );
     }
     // Legend.
@@ -280,7 +280,7 @@ h2{font-size:19px;margin:4px 0 10px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
 th{background:#f0f3f7;cursor:pointer;position:sticky;top:0}td.l,th.l{text-align:left}
 .scroll{max-height:560px;overflow:auto}
-svg text{font-size:12px;fill:#222}svg .small{font-size:10px}.tile text{font-size:12px;font-weight:600}
+svg text{font-size:12px;fill:#222}svg .small{font-size:10px}.tile text{font-size:12px;font-weight:600}.tile text.on-dark{fill:#fff}
 .mapbox{max-width:440px}.bar{display:inline-block;height:10px;background:#ec7014;vertical-align:middle}
 footer{font-size:12px;color:#555;padding:0 28px 30px;max-width:1200px}
 "#;
