@@ -712,11 +712,20 @@ struct Linked {
     threshold: f64,
 }
 
-/// Links person registries (CSV files of person records) by citizen ID, Thai name, birth date
-/// and address.
+/// Links person registries by citizen ID, Thai name, birth date and address. Each source is a
+/// CSV file or a table (polars, pyarrow, pandas) with the registry columns (`record_id`,
+/// `citizen_id`, `title`, `first_name`, `last_name`, `birth_date`, `sex`, `village_code`,
+/// `house_no`); tables are named `names[i]`, else `frame<i>`.
 #[pyfunction]
-#[pyo3(signature = (files, *, task="link", threshold=0.9, model=None))]
-fn link(py: Python<'_>, files: Vec<PathBuf>, task: &str, threshold: f64, model: Option<String>) -> PyResult<Linked> {
+#[pyo3(signature = (sources, *, names=None, task="link", threshold=0.9, model=None))]
+fn link(
+    py: Python<'_>,
+    sources: Vec<Bound<'_, PyAny>>,
+    names: Option<Vec<String>>,
+    task: &str,
+    threshold: f64,
+    model: Option<String>,
+) -> PyResult<Linked> {
     use tpmap::link::{LinkOptions, Records, Task};
     let task = match task {
         "link" => Task::Link,
@@ -729,11 +738,30 @@ fn link(py: Python<'_>, files: Vec<PathBuf>, task: &str, threshold: f64, model: 
         None => None,
     };
     let opts = LinkOptions { task, threshold, model, ..Default::default() };
+    enum Src {
+        File(PathBuf),
+        Frame(String, DataFrame),
+    }
+    if names.as_ref().is_some_and(|n| n.len() != sources.len()) {
+        return Err(bad("names must name every source"));
+    }
+    let mut inputs = Vec::with_capacity(sources.len());
+    for (i, o) in sources.iter().enumerate() {
+        let name = names.as_ref().map(|n| n[i].clone()).unwrap_or_else(|| format!("frame{i}"));
+        inputs.push(if o.hasattr("__arrow_c_stream__")? {
+            Src::Frame(name, import_frame(o)?)
+        } else {
+            Src::File(o.extract()?)
+        });
+    }
     let (records, linked) = py
         .detach(|| {
             let mut r = Records::default();
-            for p in &files {
-                r.push_csv(p)?;
+            for s in &inputs {
+                match s {
+                    Src::File(p) => r.push_csv(p)?,
+                    Src::Frame(name, df) => r.push_frame(name, df)?,
+                };
             }
             let l = tpmap::link::run(&r, &opts)?;
             Ok::<_, tpmap::Error>((r, l))

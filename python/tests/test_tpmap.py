@@ -189,6 +189,11 @@ def test_link_sample_lists_with_explanations_and_model_reuse():
     assert again.matches == linked.matches
     with pytest.raises(ValueError, match="task"):
         tpmap.link(files, task="merge")
+    # The same registries as frames (pandas and polars) link the same way.
+    frames = [read_csv_text(files[0]).to_pandas(), read_csv_text(files[1])]
+    as_frames = tpmap.link(frames, names=["welfare_registry", "served_list"])
+    assert as_frames.matches == linked.matches
+    assert as_frames.entities()["entity"].to_list() == ents["entity"].to_list()
 
 
 def test_link_bench_quality(tmp_path):

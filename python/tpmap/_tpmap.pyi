@@ -134,8 +134,9 @@ class Linked:
     def matches(self) -> int: ...
 
 def link(
-    files: list[_Path],
+    sources: list[_Path | _ArrowStream],
     *,
+    names: list[str] | None = None,
     task: Literal["link", "dedupe", "link-and-dedupe"] = "link",
     threshold: float = 0.9,
     model: str | None = None,

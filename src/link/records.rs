@@ -199,20 +199,7 @@ impl Records {
         let mut r = csv::ReaderBuilder::new().flexible(true).comment(Some(b'#')).from_reader(input);
         let headers: Vec<String> =
             r.headers()?.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase()).collect();
-        let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-        let c = [
-            col(&["record_id", "id", "รหัส"]),
-            col(&["citizen_id", "pid", "เลขประจำตัวประชาชน", "เลขบัตรประชาชน"]),
-            col(&["title", "prefix", "คำนำหน้า", "คำนำหน้าชื่อ"]),
-            col(&["first_name", "name", "given_name", "ชื่อ"]),
-            col(&["last_name", "surname", "family_name", "นามสกุล"]),
-            col(&["birth_date", "dob", "วันเกิด", "วันเดือนปีเกิด"]),
-            col(&["sex", "gender", "เพศ"]),
-            col(&["village_code", "area", "area_code", "รหัสหมู่บ้าน"]),
-            col(&["house_no", "บ้านเลขที่"]),
-            col(&["validated", "welfare_validated", "ผ่านการตรวจสอบ"]),
-            col(&["program", "โครงการ"]),
-        ];
+        let c = record_columns(&headers);
         if c[3].is_none() {
             return Err(Error::Format { file, message: "no first_name (ชื่อ) column".into() });
         }
@@ -255,6 +242,71 @@ impl Records {
         }
         Ok(src)
     }
+
+    /// Reads a registry from a polars frame with the columns of [`Records::push_csv`] (any
+    /// type; values are read as text). The record key is `record_id`, else the row number.
+    pub fn push_frame(&mut self, name: &str, df: &polars::prelude::DataFrame) -> Result<u16> {
+        use polars::prelude::*;
+        let headers: Vec<String> = df.get_column_names().iter().map(|h| h.trim().to_lowercase()).collect();
+        let c = record_columns(&headers);
+        if c[3].is_none() {
+            return Err(Error::Format {
+                file: name.to_string(), message: "no first_name (ชื่อ) column".into()
+            });
+        }
+        let err = |e: PolarsError| Error::Format { file: name.to_string(), message: e.to_string() };
+        let mut text: Vec<Option<StringChunked>> = Vec::with_capacity(c.len());
+        for k in c {
+            text.push(match k {
+                Some(i) => Some(df.columns()[i].cast(&DataType::String).map_err(err)?.str().map_err(err)?.clone()),
+                None => None,
+            });
+        }
+        let src = self.add_source(name);
+        let get = |k: usize, i: usize| -> &str { text[k].as_ref().and_then(|s| s.get(i)).unwrap_or("") };
+        for start in (0..df.height()).step_by(500_000) {
+            let end = (start + 500_000).min(df.height());
+            let raw: Vec<RawRecord<'_>> = (start..end)
+                .map(|i| RawRecord {
+                    key: match get(0, i) {
+                        "" => (i + 1).to_string(),
+                        k => k.to_string(),
+                    },
+                    citizen_id: get(1, i),
+                    title: get(2, i),
+                    first: get(3, i),
+                    last: get(4, i),
+                    birth: get(5, i),
+                    sex: get(6, i),
+                    area: get(7, i),
+                    house: get(8, i),
+                    flag: get(9, i),
+                    tag: get(10, i),
+                })
+                .collect();
+            self.push_rows(src, &raw);
+        }
+        Ok(src)
+    }
+}
+
+/// Positions of the record columns in a (lower-cased) header: record id, citizen id, title,
+/// first name, last name, birth date, sex, village code, house number, validated, program.
+fn record_columns(headers: &[String]) -> [Option<usize>; 11] {
+    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    [
+        col(&["record_id", "id", "รหัส"]),
+        col(&["citizen_id", "pid", "เลขประจำตัวประชาชน", "เลขบัตรประชาชน"]),
+        col(&["title", "prefix", "คำนำหน้า", "คำนำหน้าชื่อ"]),
+        col(&["first_name", "name", "given_name", "ชื่อ"]),
+        col(&["last_name", "surname", "family_name", "นามสกุล"]),
+        col(&["birth_date", "dob", "วันเกิด", "วันเดือนปีเกิด"]),
+        col(&["sex", "gender", "เพศ"]),
+        col(&["village_code", "area", "area_code", "รหัสหมู่บ้าน"]),
+        col(&["house_no", "บ้านเลขที่"]),
+        col(&["validated", "welfare_validated", "ผ่านการตรวจสอบ"]),
+        col(&["program", "โครงการ"]),
+    ]
 }
 
 struct Norm {
