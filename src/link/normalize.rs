@@ -31,9 +31,18 @@ pub fn is_tone_mark(c: char) -> bool {
 /// Unicode NFC, zero-width and soft-hyphen characters removed, every run of whitespace (also
 /// no-break space) made one space, trimmed; Thai digits to ASCII.
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    // Most names are already NFC: the quick check skips the (costly) recomposition for them.
+    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        clean_chars(s.chars(), s.len())
+    } else {
+        clean_chars(s.nfc(), s.len())
+    }
+}
+
+fn clean_chars(chars: impl Iterator<Item = char>, len: usize) -> String {
+    let mut out = String::with_capacity(len);
     let mut space = false;
-    for c in s.nfc() {
+    for c in chars {
         match c {
             '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}
             c if c.is_whitespace() => space = !out.is_empty(),

@@ -325,23 +325,50 @@ struct Norm {
     house: Option<HouseNumber>,
 }
 
+/// A short code field (sex, a yes/no flag) cleaned and lower-cased; plain values (the usual case)
+/// without allocating.
+fn code(s: &str) -> std::borrow::Cow<'_, str> {
+    let t = s.trim();
+    if t.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        || t.chars().all(|c| ('\u{0E01}'..='\u{0E4F}').contains(&c))
+    {
+        std::borrow::Cow::Borrowed(t)
+    } else {
+        std::borrow::Cow::Owned(normalize::clean(t).to_lowercase())
+    }
+}
+
 fn normalise(r: &RawRecord<'_>) -> Norm {
-    let digits: String = crate::thai::fold_digits(r.citizen_id).chars().filter(|c| c.is_ascii_digit()).collect();
+    // The ID's digits (Thai digits folded, separators dropped) on the stack.
+    let mut buf = [0u8; 13];
+    let mut len = 0usize;
+    for c in r.citizen_id.chars() {
+        let d = match c {
+            '0'..='9' => c as u8,
+            '\u{0E50}'..='\u{0E59}' => b'0' + (c as u32 - 0x0E50) as u8,
+            _ => continue,
+        };
+        if len < 13 {
+            buf[len] = d;
+        }
+        len += 1;
+    }
+    let digits = if len == 13 { std::str::from_utf8(&buf).unwrap_or("") } else { "" };
     let id: Option<CitizenId> = digits.parse().ok();
-    let raw_id = if id.is_none() && digits.len() == 13 { digits.parse().ok() } else { None };
-    let sex = match normalize::clean(r.sex).to_lowercase().as_str() {
+    let raw_id = if id.is_none() && !digits.is_empty() { digits.parse().ok() } else { None };
+    let sex = match code(r.sex).as_ref() {
         "m" | "male" | "ชาย" | "1" | "ช" => Sex::Male,
         "f" | "female" | "หญิง" | "2" | "ญ" => Sex::Female,
         _ => Sex::Unknown,
     };
     let name = normalize::name(r.title, r.first, r.last);
     Norm {
-        flag: match normalize::clean(r.flag).to_lowercase().as_str() {
+        flag: match code(r.flag).as_ref() {
             "1" | "true" | "yes" | "y" | "ใช่" | "ผ่าน" => Some(true),
             "0" | "false" | "no" | "n" | "ไม่ใช่" | "ไม่ผ่าน" => Some(false),
             _ => None,
         },
-        tag: normalize::clean(r.tag),
+        tag: if r.tag.is_empty() { String::new() } else { normalize::clean(r.tag) },
         id,
         raw_id,
         first_lk: phonetic::lk82(&name.first),
