@@ -776,14 +776,20 @@ impl Linked {
     #[pyo3(signature = (*, min_probability=0.01))]
     fn pairs<'py>(&self, py: Python<'py>, min_probability: f64) -> PyResult<Bound<'py, PyAny>> {
         let r = &self.records;
-        let keep: Vec<&tpmap::link::Scored> =
-            self.linked.scored.iter().filter(|s| s.deterministic || s.probability >= min_probability).collect();
+        let (index, keep): (Vec<u64>, Vec<&tpmap::link::Scored>) = self
+            .linked
+            .scored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.deterministic || s.probability >= min_probability)
+            .map(|(i, s)| (i as u64, s))
+            .unzip();
         let src = |i: u32| r.sources[r.source[i as usize] as usize].clone();
         let key = |i: u32| r.key.get(i as usize).to_string();
         let df = DataFrame::new(
             keep.len(),
             vec![
-                Column::new("index".into(), keep.iter().map(|s| self.index_of(s)).collect::<Vec<u64>>()),
+                Column::new("index".into(), index),
                 Column::new("source_a".into(), keep.iter().map(|s| src(s.a)).collect::<Vec<_>>()),
                 Column::new("record_a".into(), keep.iter().map(|s| key(s.a)).collect::<Vec<_>>()),
                 Column::new("source_b".into(), keep.iter().map(|s| src(s.b)).collect::<Vec<_>>()),
@@ -871,14 +877,6 @@ impl Linked {
             self.candidate_pairs(),
             self.matches()
         )
-    }
-}
-
-impl Linked {
-    fn index_of(&self, s: &tpmap::link::Scored) -> u64 {
-        // Scored pairs live in one slice: the offset is the index.
-        (s as *const tpmap::link::Scored as usize - self.linked.scored.as_ptr() as usize) as u64
-            / std::mem::size_of::<tpmap::link::Scored>() as u64
     }
 }
 
