@@ -180,17 +180,27 @@ pub struct RunOutput {
 /// Runs the main job and writes every output to `out` (see the README for the list).
 pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOutput> {
     let t0 = Instant::now();
-    progress.step("reading and validating");
+    // With TPMAP_TRACE set, each step's time and the memory in use go to standard error.
+    let trace = std::env::var_os("TPMAP_TRACE").is_some();
+    let mut lap = Instant::now();
+    let mut step = |what: &str| {
+        if trace {
+            eprintln!("trace: {:.3} s, {}; next: {what}", lap.elapsed().as_secs_f64(), crate::ingest::memory());
+        }
+        lap = Instant::now();
+        progress.step(what);
+    };
+    step("reading and validating");
     let mut got = crate::ingest::ingest(&o.households, &o.persons, &o.ingest)?;
     let ingest_seconds = t0.elapsed().as_secs_f64();
     let welfare_link = match &o.welfare_registry {
         Some(reg) => {
-            progress.step("linking with the welfare registry");
+            step("linking with the welfare registry");
             Some(crate::link::mark_welfare(&mut got.extract, reg, &crate::link::LinkOptions::default())?)
         }
         None => None,
     };
-    progress.step("writing accepted and rejected rows");
+    step("writing accepted and rejected rows");
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     got.write_rejects(out)?;
     let x = &got.extract;
@@ -202,7 +212,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
     let summary = Summary::of(x);
 
-    progress.step("scoring and area measures");
+    step("scoring and area measures");
     let t1 = Instant::now();
     let mut spec = Spec::tpmap(&x.edition, o.mask)?;
     spec.na = o.na;
@@ -235,7 +245,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     let mut figures = None;
     let plan = match &o.plan {
         Some(p) => {
-            progress.step("planning");
+            step("planning");
             let (json, f) = plan(x, &spec, &profiles, &scores, o.welfare, p, &out.join("plan"), progress)?;
             figures = Some(f);
             Some(json)
@@ -256,7 +266,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
         "seconds": { "ingest_and_validate": ingest_seconds, "score_and_measures": score_seconds, "tpmap_tables": tables_seconds },
     });
     if o.html {
-        progress.step("writing the HTML report");
+        step("writing the HTML report");
         let inputs = crate::report::html::Inputs {
             summary: &summary,
             measures: &measures,
