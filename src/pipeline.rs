@@ -150,6 +150,48 @@ impl RunOptions {
     }
 }
 
+/// Parses TPMAP's dimension switches: five `0`/`1` digits (health, living, education, income,
+/// access) with at least one `1`. The inverse of [`RunOptions::mask_text`].
+pub fn parse_mask(m: &str) -> Result<[bool; 5]> {
+    let b = m.as_bytes();
+    if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
+        return Err(Error::Parse(format!("mask must be five 0/1 digits with at least one 1, not '{m}'")));
+    }
+    Ok(std::array::from_fn(|i| b[i] == b'1'))
+}
+
+/// Parses a plan date: a full date (`YYYY-MM-DD`, CE or BE, Thai digits allowed).
+pub fn parse_plan_date(d: &str) -> Result<crate::thai::PartialDate> {
+    crate::thai::parse_date(d)
+        .filter(|d| d.is_complete())
+        .ok_or_else(|| Error::Parse(format!("date: '{d}' is not a full date (YYYY-MM-DD)")))
+}
+
+/// Households already receiving programs: from a `household_id,program` file, and from an
+/// agency's beneficiary list linked with the extract (with what that linkage found).
+pub fn served(
+    x: &crate::extract::Extract,
+    catalogue: &Catalogue,
+    served: Option<&Path>,
+    served_list: Option<&Path>,
+) -> Result<(crate::plan::Served, Option<crate::link::ServedLink>)> {
+    let mut out = match served {
+        Some(p) => crate::plan::read_served(p, x, catalogue)?,
+        None => Vec::new(),
+    };
+    let link = match served_list {
+        Some(p) => {
+            let (more, rep) = crate::link::served_from_list(x, p, catalogue, &crate::link::LinkOptions::default())?;
+            out.extend(more);
+            out.sort_unstable();
+            out.dedup();
+            Some(rep)
+        }
+        None => None,
+    };
+    Ok((out, link))
+}
+
 /// Finds `stem.parquet`, `stem.csv` or `stem.xlsx` in a folder, in that order.
 pub fn pick(dir: &Path, stem: &str) -> Result<PathBuf> {
     for ext in ["parquet", "csv", "xlsx"] {
@@ -338,20 +380,7 @@ fn plan(
     let t0 = Instant::now();
     let catalogue = Catalogue::load(&pa.catalogue, &x.edition)?;
     let opts = &pa.options;
-    let mut served = match &pa.served {
-        Some(p) => crate::plan::read_served(p, x, &catalogue)?,
-        None => Vec::new(),
-    };
-    let served_link = match &pa.served_list {
-        Some(p) => {
-            let (more, rep) = crate::link::served_from_list(x, p, &catalogue, &crate::link::LinkOptions::default())?;
-            served.extend(more);
-            served.sort_unstable();
-            served.dedup();
-            Some(rep)
-        }
-        None => None,
-    };
+    let (served, served_link) = served(x, &catalogue, pa.served.as_deref(), pa.served_list.as_deref())?;
     let subjects = Subjects::new(x, spec, profiles, scores, welfare)?;
     let each = |done: usize, total: usize| progress.programs(done, total);
     let alloc = allocate_with_progress(&subjects, &catalogue, &served, opts, &each)?;

@@ -202,11 +202,7 @@ fn population_of(v: &str) -> PyResult<Population> {
 }
 
 fn mask_of(m: &str) -> PyResult<[bool; 5]> {
-    let b = m.as_bytes();
-    if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
-        return Err(bad(format!("mask must be five 0/1 digits with at least one 1, not '{m}'")));
-    }
-    Ok(std::array::from_fn(|i| b[i] == b'1'))
+    tpmap::pipeline::parse_mask(m).map_err(|e| bad(e.to_string()))
 }
 
 /// An accepted extract with its ingest report and rejected rows.
@@ -455,32 +451,15 @@ impl Scores {
     ) -> PyResult<Plan> {
         let s = self.inner.clone();
         let c = catalogue.inner.clone();
-        let date = match date {
-            Some(d) => Some(
-                tpmap::thai::parse_date(d)
-                    .filter(|d| d.is_complete())
-                    .ok_or_else(|| bad(format!("date: '{d}' is not a full date (YYYY-MM-DD)")))?,
-            ),
-            None => None,
-        };
+        let date = date.map(|d| tpmap::pipeline::parse_plan_date(d).map_err(|e| bad(e.to_string()))).transpose()?;
         let opts = PlanOptions {
             population: population_of(population)?,
             date,
             key: key.unwrap_or_else(|| PlanOptions::default().key),
         };
         let x = &s.x.extract;
-        let mut done = match &served {
-            Some(p) => tpmap::plan::read_served(p, x, &c).map_err(err)?,
-            None => Vec::new(),
-        };
-        if let Some(p) = &served_list {
-            let (more, _) = py
-                .detach(|| tpmap::link::served_from_list(x, p, &c, &tpmap::link::LinkOptions::default()))
-                .map_err(err)?;
-            done.extend(more);
-            done.sort_unstable();
-            done.dedup();
-        }
+        let (done, _) =
+            py.detach(|| tpmap::pipeline::served(x, &c, served.as_deref(), served_list.as_deref())).map_err(err)?;
         let subjects = s.subjects()?;
         let (alloc, lines) = py
             .detach(|| {

@@ -577,14 +577,6 @@ fn missing_policy(a: MissingArg) -> tpmap::score::MissingPolicy {
     }
 }
 
-fn parse_mask(m: &str) -> Result<[bool; 5], Error> {
-    let b = m.as_bytes();
-    if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
-        return Err(Error::Parse(format!("--mask must be five 0/1 digits with at least one 1, not '{m}'")));
-    }
-    Ok(std::array::from_fn(|i| b[i] == b'1'))
-}
-
 fn ingest_cmd(
     households: &Path,
     persons: &Path,
@@ -598,7 +590,7 @@ fn ingest_cmd(
     let t0 = Instant::now();
     let mut ro = RunOptions::new(households, persons);
     ro.ingest = options(a)?;
-    ro.mask = parse_mask(&sc.mask)?;
+    ro.mask = tpmap::pipeline::parse_mask(&sc.mask).map_err(|e| Error::Parse(format!("--mask: {e}")))?;
     ro.welfare = welfare_of(sc.welfare);
     ro.unit = match sc.unit {
         UnitArg::People => tpmap::score::Unit::People,
@@ -649,11 +641,7 @@ fn plan_inputs(catalogue: &Path, pa: &PlanArgs) -> Result<tpmap::pipeline::PlanI
         _ => PlanOptions::default().key,
     };
     let date = match &pa.date {
-        Some(d) => Some(
-            tpmap::thai::parse_date(d)
-                .filter(|d| d.is_complete())
-                .ok_or_else(|| Error::Parse(format!("--date: '{d}' is not a full date (YYYY-MM-DD)")))?,
-        ),
+        Some(d) => Some(tpmap::pipeline::parse_plan_date(d).map_err(|e| Error::Parse(format!("--{e}")))?),
         None => None,
     };
     let compare = (pa.compare_catalogue.is_some() || pa.compare_welfare.is_some() || pa.compare_population.is_some())
