@@ -1,15 +1,17 @@
 //! The crate's one error type.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// Every fallible operation in `tpmap` returns this error.
 ///
 /// Messages name the file, row and column where one is known, and never contain a raw citizen
-/// ID: values that could be one are masked before they reach a message.
+/// ID: [`Display`](fmt::Display) passes every message through [`crate::ids::redact_numbers`], so
+/// a number of 11 or more digits that reached a message from the data (a citizen ID in a program
+/// column, a header, a file name) is shown as `#############`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -18,7 +20,6 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A row failed validation in strict mode.
-    #[error("{file}: row {row}{line}, column '{column}': {reason}", line = .line.map(|l| format!(" (line {l})")).unwrap_or_default())]
     InvalidRow {
         /// The file being read.
         file: String,
@@ -32,18 +33,24 @@ pub enum Error {
         reason: String,
     },
     /// A file's layout is unusable as a whole (missing required columns, unreadable header, ...).
-    #[error("{file}: {message}")]
     Format {
         /// The file being read.
         file: String,
         /// What was wrong.
         message: String,
     },
-    /// A value could not be parsed (used by the domain types' `FromStr`).
-    #[error("{0}")]
+    /// An input is larger than a resource limit allows (cells of a worksheet, decompressed bytes,
+    /// nesting of a rule, size of a file); the message names the limit and the option that
+    /// raises it.
+    Limit {
+        /// The file or input concerned.
+        file: String,
+        /// Which limit, and how to raise it.
+        message: String,
+    },
+    /// A value could not be parsed (used by the domain types' `FromStr` and for options).
     Parse(String),
     /// An eligibility rule could not be parsed. `column` counts characters from 1.
-    #[error("{context}rule error at column {column}: {message}\n    {text}\n    {caret}^", caret = " ".repeat(.column.saturating_sub(1)))]
     Rule {
         /// Where the rule came from ("catalogue.toml, program msdhs-house-repair: "), or empty.
         context: String,
@@ -54,21 +61,16 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
-    /// An indicator edition or other configuration is inconsistent.
-    #[error("configuration: {0}")]
+    /// An indicator edition, an option or other configuration is inconsistent.
     Config(String),
     /// An error from polars while reading or writing a frame.
-    #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
     /// An error from the CSV parser.
-    #[error("csv: {0}")]
     Csv(#[from] csv::Error),
     /// An error from JSON (de)serialisation.
-    #[error("json: {0}")]
     Json(#[from] serde_json::Error),
     /// An error from the Excel reader or writer.
     #[cfg(feature = "xlsx")]
-    #[error("excel: {0}")]
     Excel(String),
 }
 
@@ -79,5 +81,58 @@ impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    /// The message before redaction. It can hold values from the data (a citizen ID typed into
+    /// the wrong column): keep it out of logs; [`Display`](fmt::Display) is the safe form.
+    pub fn unredacted(&self) -> String {
+        match self {
+            Error::Io { path, source } => format!("{}: {source}", path.display()),
+            Error::InvalidRow { file, row, line, column, reason } => format!(
+                "{file}: row {row}{}, column '{column}': {reason}",
+                line.map(|l| format!(" (line {l})")).unwrap_or_default()
+            ),
+            Error::Format { file, message } | Error::Limit { file, message } => format!("{file}: {message}"),
+            Error::Parse(m) => m.clone(),
+            Error::Rule { context, text, column, message } => {
+                let caret = " ".repeat(column.saturating_sub(1).min(text.chars().count()));
+                // The rule is shown on one line whatever it holds.
+                let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+                format!("{context}rule error at column {column}: {message}\n    {one_line}\n    {caret}^")
+            }
+            Error::Config(m) => format!("configuration: {m}"),
+            Error::Polars(e) => format!("polars: {e}"),
+            Error::Csv(e) => format!("csv: {e}"),
+            Error::Json(e) => format!("json: {e}"),
+            #[cfg(feature = "xlsx")]
+            Error::Excel(m) => format!("excel: {m}"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::ids::redact_numbers(&self.unredacted()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_never_carry_a_citizen_id() {
+        let e = Error::InvalidRow {
+            file: "served.csv".into(),
+            row: 3,
+            line: Some(5),
+            column: "program".into(),
+            reason: "no program '1101700230506' in the catalogue".into(),
+        };
+        let text = e.to_string();
+        assert_eq!(text, "served.csv: row 3 (line 5), column 'program': no program '#############' in the catalogue");
+        assert!(e.unredacted().contains("1101700230506"));
+        let e = Error::io("/data/๑๑๐๑๗๐๐๒๓๐๕๐๖/x.csv", std::io::Error::other("gone"));
+        assert!(!e.to_string().contains('๑'), "{e}");
     }
 }

@@ -212,11 +212,62 @@ pub fn parquet_metadata(path: &Path) -> Result<Vec<(String, Option<String>)>> {
         .unwrap_or_default())
 }
 
-/// Writes a frame as CSV text, after `#`-comment preamble lines, in UTF-8 or TIS-620.
+/// True when a spreadsheet would read `cell` as a formula: it starts with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return (OWASP's list) and is not simply a number (`-5`, `+66` stay as they are).
+pub fn is_formula_like(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && cell.trim().parse::<f64>().is_err()
+}
+
+/// The text of a CSV cell meant for spreadsheets: a formula-like cell ([`is_formula_like`]) gets
+/// a leading `'`, which spreadsheets show as text and do not evaluate (OWASP's advice for CSV
+/// injection). Every other cell is unchanged.
+///
+/// ```
+/// use tpmap::frame::neutralize;
+/// assert_eq!(neutralize("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+/// assert_eq!(neutralize("-5"), "-5");
+/// assert_eq!(neutralize("สมชาย"), "สมชาย");
+/// ```
+pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
+    if is_formula_like(cell) { std::borrow::Cow::Owned(format!("'{cell}")) } else { std::borrow::Cow::Borrowed(cell) }
+}
+
+/// Neutralises formula-like text in every string column of `df` (see [`neutralize`]); columns
+/// without one are left untouched (no copy).
+pub fn neutralize_formulas(df: &mut DataFrame) -> Result<()> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .filter(|c| c.str().is_ok_and(|ca| ca.iter().any(|v| v.is_some_and(is_formula_like))))
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let ca = df.column(&name)?.str()?.clone();
+        let fixed: StringChunked = ca.iter().map(|v| v.map(neutralize)).collect();
+        df.with_column(fixed.with_name(name).into_column())?;
+    }
+    Ok(())
+}
+
+/// A preamble line made safe: line breaks and other control characters become spaces (a line
+/// cannot break out of its `#`), and long numbers are hidden ([`crate::ids::redact_numbers`]).
+pub fn preamble_line(text: &str) -> String {
+    let one: String =
+        text.chars().map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c }).collect();
+    crate::ids::redact_numbers(&one).into_owned()
+}
+
+/// Writes a frame as CSV text, after `#`-comment preamble lines, in UTF-8 or TIS-620. Every
+/// output meant for spreadsheets goes through here: formula-like text cells are neutralised
+/// ([`neutralize_formulas`]) and preamble lines cannot break ([`preamble_line`]).
 pub fn write_csv(df: &mut DataFrame, path: &Path, preamble: &[String], encoding: Encoding) -> Result<()> {
+    neutralize_formulas(df)?;
     let mut buf: Vec<u8> = Vec::new();
     for line in preamble {
-        writeln!(buf, "# {line}").expect("write to Vec");
+        buf.extend_from_slice(b"# ");
+        buf.extend_from_slice(preamble_line(line).as_bytes());
+        buf.push(b'\n');
     }
     CsvWriter::new(&mut buf).include_header(true).finish(df)?;
     let bytes = match encoding {
@@ -236,8 +287,10 @@ pub fn write_csv(df: &mut DataFrame, path: &Path, preamble: &[String], encoding:
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// Appends a frame to an open CSV stream (no header when `header` is false).
+/// Appends a frame to an open CSV stream (no header when `header` is false), formula-like text
+/// neutralised.
 pub fn append_csv(df: &mut DataFrame, out: &mut impl Write, header: bool) -> Result<()> {
+    neutralize_formulas(df)?;
     CsvWriter::new(out).include_header(header).finish(df)?;
     Ok(())
 }
@@ -289,9 +342,10 @@ fn write_sheet(wb: &mut rust_xlsxwriter::Workbook, df: &DataFrame, sheet: &str, 
                 AnyValue::String(t) => ws.write_string(rr, cc, t),
                 AnyValue::StringOwned(t) => ws.write_string(rr, cc, t.as_str()),
                 AnyValue::Boolean(b) => ws.write_number(rr, cc, b as u8 as f64),
-                AnyValue::Date(d) => {
-                    ws.write_string(rr, cc, crate::thai::PartialDate::from_days_since_epoch(d).to_string())
-                }
+                AnyValue::Date(d) => match crate::thai::PartialDate::from_days_since_epoch(d) {
+                    Some(date) => ws.write_string(rr, cc, date.to_string()),
+                    None => ws.write_number(rr, cc, d as f64),
+                },
                 // Integers keep full precision as text when Excel's doubles cannot hold them.
                 AnyValue::UInt64(x) if x > (1u64 << 53) => ws.write_string(rr, cc, x.to_string()),
                 other => match other.extract::<f64>() {

@@ -182,6 +182,66 @@ impl FromStr for CitizenId {
     }
 }
 
+/// Digits in a run (ASCII or Thai, with single `-`, space or `.` between them) from which a run is
+/// hidden by [`redact_numbers`]: citizen IDs have 13, house IDs 11; area codes (at most 10) stay.
+pub const REDACT_MIN_DIGITS: usize = 11;
+
+/// Hides every long number in a text meant for people (messages, logs, reports): each digit of a
+/// run of [`REDACT_MIN_DIGITS`] or more digits becomes `#`. Citizen IDs (also written
+/// `1-2345-67890-12-3` or in Thai digits) and mistyped ones never reach a message whole; area
+/// codes, row numbers and counts keep their digits.
+///
+/// ```
+/// use tpmap::ids::redact_numbers;
+/// assert_eq!(redact_numbers("no program '1101700230506'"), "no program '#############'");
+/// assert_eq!(redact_numbers("ID 1-1017-00230-50-6, village 6101010101"), "ID #-####-#####-##-#, village 6101010101");
+/// assert_eq!(redact_numbers("row 12, 3 fields"), "row 12, 3 fields");
+/// ```
+pub fn redact_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    fn digit(c: char) -> bool {
+        c.is_ascii_digit() || ('\u{0E50}'..='\u{0E59}').contains(&c)
+    }
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    // Runs: maximal sequences of digits where a single separator may stand between two digits.
+    let mut runs: Vec<(usize, usize)> = Vec::new(); // char index ranges
+    let mut i = 0;
+    while i < chars.len() {
+        if !digit(chars[i].1) {
+            i += 1;
+            continue;
+        }
+        let (start, mut end, mut count) = (i, i + 1, 1usize);
+        loop {
+            if end < chars.len() && digit(chars[end].1) {
+                end += 1;
+                count += 1;
+            } else if end + 1 < chars.len() && matches!(chars[end].1, '-' | ' ' | '.') && digit(chars[end + 1].1) {
+                end += 2;
+                count += 1;
+            } else {
+                break;
+            }
+        }
+        if count >= REDACT_MIN_DIGITS {
+            runs.push((start, end));
+        }
+        i = end;
+    }
+    if runs.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut k = 0;
+    for (ci, &(_, c)) in chars.iter().enumerate() {
+        while k < runs.len() && runs[k].1 <= ci {
+            k += 1;
+        }
+        let inside = k < runs.len() && runs[k].0 <= ci && ci < runs[k].1;
+        out.push(if inside && digit(c) { '#' } else { c });
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A keyed pseudonym of a citizen ID: HMAC-SHA256 under a caller's secret key.
 ///
 /// A plain hash of a 13-digit number can be reversed by trying all 10¹² candidates; a keyed HMAC
@@ -211,6 +271,113 @@ impl fmt::Display for Pseudonym {
 impl fmt::Debug for Pseudonym {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Pseudonym({})", &self.to_hex()[..16])
+    }
+}
+
+/// Where a [`PseudonymKey`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// A key file (`--key-file`).
+    File,
+    /// The `TPMAP_PSEUDONYM_KEY` environment variable.
+    Environment,
+    /// Given by the caller as bytes.
+    Given,
+    /// tpmap's public default: anyone can recompute these pseudonyms.
+    PublicDefault,
+}
+
+/// The secret key of pseudonyms and of tie-breaking in plans, with where it came from. One policy
+/// for the library, the command line and Python ([`PseudonymKey::resolve`]): a key file, else
+/// `$TPMAP_PSEUDONYM_KEY`, else the public default — and outputs made with the public default say
+/// so loudly ([`PseudonymKey::warning`]), because anyone who enumerates citizen IDs can reverse
+/// such pseudonyms.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PseudonymKey {
+    bytes: Vec<u8>,
+    source: KeySource,
+}
+
+impl std::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PseudonymKey(<hidden>, {:?})", self.source)
+    }
+}
+
+/// Bytes a key must have at least.
+pub const MIN_KEY_BYTES: usize = 16;
+
+impl PseudonymKey {
+    /// The environment variable that holds a key.
+    pub const ENV: &'static str = "TPMAP_PSEUDONYM_KEY";
+    const PUBLIC: &'static [u8] = b"tpmap-default-key: set your own";
+
+    /// tpmap's public default key.
+    pub fn public_default() -> PseudonymKey {
+        PseudonymKey { bytes: Self::PUBLIC.to_vec(), source: KeySource::PublicDefault }
+    }
+
+    /// A key given as bytes (at least [`MIN_KEY_BYTES`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PseudonymKey, Error> {
+        Self::checked(bytes.to_vec(), KeySource::Given, "the key")
+    }
+
+    fn checked(bytes: Vec<u8>, source: KeySource, what: &str) -> Result<PseudonymKey, Error> {
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(Error::Config(format!(
+                "{what} has {} bytes; a pseudonym key needs at least {MIN_KEY_BYTES} (use random bytes, e.g. `head -c 32 /dev/urandom > key`)",
+                bytes.len()
+            )));
+        }
+        Ok(PseudonymKey { bytes, source })
+    }
+
+    /// The key by tpmap's policy: `key_file` when given, else `$TPMAP_PSEUDONYM_KEY` when set and
+    /// not empty, else the public default.
+    pub fn resolve(key_file: Option<&std::path::Path>) -> Result<PseudonymKey, Error> {
+        if let Some(p) = key_file {
+            let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+            if meta.len() > 4096 {
+                return Err(Error::Config(format!("the key file {} is larger than 4096 bytes", p.display())));
+            }
+            let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            return Self::checked(bytes, KeySource::File, &format!("the key file {}", p.display()));
+        }
+        match std::env::var_os(Self::ENV) {
+            Some(v) if !v.is_empty() => {
+                Self::checked(v.as_encoded_bytes().to_vec(), KeySource::Environment, &format!("${}", Self::ENV))
+            }
+            _ => Ok(Self::public_default()),
+        }
+    }
+
+    /// Where the key came from.
+    pub fn source(&self) -> KeySource {
+        self.source
+    }
+
+    /// True for the public default key.
+    pub fn is_public_default(&self) -> bool {
+        self.source == KeySource::PublicDefault
+    }
+
+    /// The warning every output carrying pseudonyms repeats when the key is the public default.
+    pub fn warning(&self) -> Option<&'static str> {
+        self.is_public_default().then_some(
+            "WARNING: pseudonyms made with tpmap's PUBLIC default key: anyone can reverse them by trying every citizen ID. Set $TPMAP_PSEUDONYM_KEY or --key-file before sharing these files.",
+        )
+    }
+
+    /// A pseudonymizer with this key.
+    pub fn pseudonymizer(&self) -> Pseudonymizer {
+        Pseudonymizer::new(&self.bytes)
+    }
+}
+
+impl Default for PseudonymKey {
+    fn default() -> Self {
+        Self::public_default()
     }
 }
 

@@ -126,8 +126,11 @@ impl RunOptions {
 
     /// Options for a folder as `tpmap run` reads it: `households.*` and `persons.*` (Parquet
     /// preferred, then CSV, then Excel), and, when present, `welfare_registry.csv`,
-    /// `catalogue.toml`, `served.csv` and `served_list.csv`.
+    /// `catalogue.toml`, `served.csv` and `served_list.csv`. The pseudonym key follows tpmap's
+    /// policy ([`crate::ids::PseudonymKey::resolve`]: `$TPMAP_PSEUDONYM_KEY`, else the public
+    /// default, which the outputs then warn about).
     pub fn for_dir(dir: &Path) -> Result<RunOptions> {
+        let key = crate::ids::PseudonymKey::resolve(None)?;
         let mut o = RunOptions::new(&pick(dir, "households")?, &pick(dir, "persons")?);
         let found = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
         o.welfare_registry = found("welfare_registry.csv");
@@ -135,7 +138,7 @@ impl RunOptions {
             catalogue,
             served: found("served.csv"),
             served_list: found("served_list.csv"),
-            options: PlanOptions::default(),
+            options: PlanOptions { key: key.clone(), ..PlanOptions::default() },
             reveal_ids: false,
             suppress: 5,
             optimize: None,
@@ -219,8 +222,43 @@ pub struct RunOutput {
     pub report: serde_json::Value,
 }
 
+/// The plan's inputs, read and checked before any output is written.
+struct LoadedPlan {
+    catalogue: Catalogue,
+    compare_catalogue: Option<Catalogue>,
+    served: crate::plan::Served,
+    served_link: Option<crate::link::ServedLink>,
+}
+
+impl RunOptions {
+    /// Checks the options before any file is read: ingest options, the plan's date and time
+    /// limit.
+    pub fn validate(&self) -> Result<()> {
+        self.ingest.validate()?;
+        if let Some(p) = &self.plan
+            && let Some(limit) = p.optimize
+            && limit.is_zero()
+        {
+            return Err(Error::Config("the optimiser's time limit must be positive".into()));
+        }
+        if !(2400..=2700).contains(&self.tpmap_year) {
+            return Err(Error::Config(format!(
+                "TPMAP year {} is not a Buddhist-Era year (2400-2700)",
+                self.tpmap_year
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Runs the main job and writes every output to `out` (see the README for the list).
+///
+/// All or nothing: options, inputs, the catalogue and served lists are read and checked before
+/// the first output is written, and the outputs are written into a temporary folder beside `out`
+/// and moved into place at the end ([`crate::output::Staging`]): a run that fails leaves `out` as
+/// it was.
 pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOutput> {
+    o.validate()?;
     let t0 = Instant::now();
     // With TPMAP_TRACE set, each step's time and the memory in use go to standard error.
     let trace = std::env::var_os("TPMAP_TRACE").is_some();
@@ -242,8 +280,27 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
         }
         None => None,
     };
+    // The plan's inputs are read now: a bad catalogue or served list stops the run before any
+    // output exists.
+    let loaded = match &o.plan {
+        Some(p) => {
+            step("reading the catalogue and served lists");
+            let limits = &o.ingest.limits;
+            let catalogue = Catalogue::load_with(&p.catalogue, &got.extract.edition, limits)?;
+            let compare_catalogue = match p.compare.as_ref().and_then(|c| c.catalogue.as_ref()) {
+                Some(path) => Some(Catalogue::load_with(path, &got.extract.edition, limits)?),
+                None => None,
+            };
+            let (served, served_link) =
+                served(&got.extract, &catalogue, p.served.as_deref(), p.served_list.as_deref())?;
+            Some(LoadedPlan { catalogue, compare_catalogue, served, served_link })
+        }
+        None => None,
+    };
+    let stage = crate::output::Staging::new(out)?;
+    let final_out = stage.target().to_path_buf();
+    let out = stage.path();
     step("writing accepted and rejected rows");
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     got.write_rejects(out)?;
     let x = &got.extract;
     frame::write_parquet(
@@ -285,14 +342,15 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
 
     let mut figures = None;
-    let plan = match &o.plan {
-        Some(p) => {
+    let plan = match (&o.plan, loaded) {
+        (Some(p), Some(loaded)) => {
             step("planning");
-            let (json, f) = plan(x, &spec, &profiles, &scores, o.welfare, p, &out.join("plan"), progress)?;
+            let dirs = (out.join("plan"), final_out.join("plan"));
+            let (json, f) = plan(x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?;
             figures = Some(f);
             Some(json)
         }
-        None => None,
+        _ => None,
     };
     let notices = data_notices(&o.households);
     let country = &measures.rows[0];
@@ -329,6 +387,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     report["seconds"]["total"] = serde_json::json!(t0.elapsed().as_secs_f64());
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
+    stage.commit()?;
     Ok(RunOutput { ingested: got, summary, measures, report })
 }
 
@@ -365,7 +424,8 @@ pub struct PlanFigures {
     pub agencies: Vec<(String, String, u64, u64)>,
 }
 
-/// Plans against the catalogue (and the what-if alternative) and writes `dir`.
+/// Plans against the catalogue (and the what-if alternative) and writes `dirs.0` (the staging
+/// folder of what will be `dirs.1`).
 #[allow(clippy::too_many_arguments)]
 fn plan(
     x: &crate::extract::Extract,
@@ -374,24 +434,29 @@ fn plan(
     scores: &crate::score::Scores,
     welfare: Welfare,
     pa: &PlanInputs,
-    dir: &Path,
+    loaded: LoadedPlan,
+    dirs: &(PathBuf, PathBuf),
     progress: &dyn Progress,
 ) -> Result<(serde_json::Value, PlanFigures)> {
     let t0 = Instant::now();
-    let catalogue = Catalogue::load(&pa.catalogue, &x.edition)?;
+    let dir = dirs.0.as_path();
+    let LoadedPlan { catalogue, compare_catalogue, served, served_link } = loaded;
     let opts = &pa.options;
-    let (served, served_link) = served(x, &catalogue, pa.served.as_deref(), pa.served_list.as_deref())?;
     let subjects = Subjects::new(x, spec, profiles, scores, welfare)?;
     let each = |done: usize, total: usize| progress.programs(done, total);
     let alloc = allocate_with_progress(&subjects, &catalogue, &served, opts, &each)?;
     let lines = household_plan(&subjects, &catalogue, &alloc);
-    let ps = crate::ids::Pseudonymizer::new(&opts.key);
-    let w = crate::report::WriteOptions { suppress: pa.suppress, reveal_ids: pa.reveal_ids };
+    let ps = opts.key.pseudonymizer();
+    let w = crate::report::WriteOptions {
+        suppress: pa.suppress,
+        reveal_ids: pa.reveal_ids,
+        key_warning: opts.key.warning(),
+    };
     let summary = crate::report::write_plan(dir, &subjects, &catalogue, &alloc, &lines, &ps, &w)?;
     let greedy_seconds = t0.elapsed().as_secs_f64();
     let figures = plan_figures(&subjects, &catalogue, &alloc, &lines, summary.clone());
-    let mut json =
-        serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dir, "served_link": served_link });
+    let mut json = serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dirs.1,
+        "served_link": served_link, "pseudonym_key": opts.key.source() });
     #[cfg(feature = "optimize")]
     if let Some(limit) = pa.optimize {
         use crate::plan::optimize::{Comparison, OptimizeOptions, covered_weight, optimize};
@@ -427,8 +492,8 @@ fn plan(
     }
     if let Some(cmp) = &pa.compare {
         progress.step("what-if");
-        let cat_b = match &cmp.catalogue {
-            Some(p) => Catalogue::load(p, &x.edition)?,
+        let cat_b = match compare_catalogue {
+            Some(c) => c,
             None => catalogue.clone(),
         };
         let welfare_b = cmp.welfare.unwrap_or(welfare);

@@ -36,6 +36,32 @@ pub fn gcd(a: u128, b: u128) -> u128 {
     a << shift
 }
 
+/// The full 256-bit product of two `u128`s, as (high, low) halves.
+fn mul_wide(a: u128, b: u128) -> (u128, u128) {
+    const MASK: u128 = (1 << 64) - 1;
+    let (a1, a0) = (a >> 64, a & MASK);
+    let (b1, b0) = (b >> 64, b & MASK);
+    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    // Middle terms, with their carries into the high half.
+    let (mid, carry1) = p01.overflowing_add(p10);
+    let (low, carry2) = p00.overflowing_add(mid << 64);
+    let high = p11 + (mid >> 64) + ((carry1 as u128) << 64) + carry2 as u128;
+    (high, low)
+}
+
+/// Compares `a/b` with `c/d` exactly (no float, no overflow: the cross products are 256-bit).
+/// Denominators must be positive.
+///
+/// ```
+/// use tpmap::rational::cmp_fractions;
+/// use std::cmp::Ordering;
+/// assert_eq!(cmp_fractions(1, 3, 333_333_333, 1_000_000_000), Ordering::Greater);
+/// assert_eq!(cmp_fractions(u64::MAX as u128, 1, 1, 300_000_000_000_000_000_000_000_000_000_000_000_000), Ordering::Greater);
+/// ```
+pub fn cmp_fractions(a: u128, b: u128, c: u128, d: u128) -> Ordering {
+    mul_wide(a, d).cmp(&mul_wide(c, b))
+}
+
 /// Least common multiple (`None` on overflow).
 pub fn lcm(a: u128, b: u128) -> Option<u128> {
     if a == 0 || b == 0 {
@@ -50,11 +76,19 @@ impl Rational {
     /// One.
     pub const ONE: Rational = Rational { num: 1, den: 1 };
 
-    /// `num/den`, reduced. Panics if `den` is zero.
+    /// `num/den`, reduced. Panics if `den` is zero: use [`Rational::checked_new`] for values
+    /// from input.
     pub fn new(num: u128, den: u128) -> Rational {
-        assert!(den != 0, "zero denominator");
+        Rational::checked_new(num, den).expect("a fraction with a zero denominator")
+    }
+
+    /// `num/den`, reduced; `None` when `den` is zero.
+    pub fn checked_new(num: u128, den: u128) -> Option<Rational> {
+        if den == 0 {
+            return None;
+        }
         let g = gcd(num, den).max(1);
-        Rational { num: num / g, den: den / g }
+        Some(Rational { num: num / g, den: den / g })
     }
 
     /// Numerator (reduced).
@@ -77,14 +111,14 @@ impl Rational {
         let l = lcm(self.den, o.den)?;
         let a = self.num.checked_mul(l / self.den)?;
         let b = o.num.checked_mul(l / o.den)?;
-        Some(Rational::new(a.checked_add(b)?, l))
+        Rational::checked_new(a.checked_add(b)?, l)
     }
 
     /// Product, or `None` on overflow.
     pub fn checked_mul(self, o: Rational) -> Option<Rational> {
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
-        Some(Rational::new((self.num / g1).checked_mul(o.num / g2)?, (self.den / g2).checked_mul(o.den / g1)?))
+        Rational::checked_new((self.num / g1).checked_mul(o.num / g2)?, (self.den / g2).checked_mul(o.den / g1)?)
     }
 
     /// Quotient, or `None` on overflow or division by zero.
@@ -98,12 +132,7 @@ impl Rational {
 
 impl Ord for Rational {
     fn cmp(&self, o: &Self) -> Ordering {
-        // Both denominators are below 2^64 in practice; fall back to floats only if the cross
-        // products overflow (they cannot for weights parsed from text).
-        match (self.num.checked_mul(o.den), o.num.checked_mul(self.den)) {
-            (Some(a), Some(b)) => a.cmp(&b),
-            _ => self.to_f64().total_cmp(&o.to_f64()),
-        }
+        cmp_fractions(self.num, self.den, o.num, o.den)
     }
 }
 
@@ -137,10 +166,7 @@ impl FromStr for Rational {
         }
         if let Some((a, b)) = t.split_once('/') {
             let (a, b): (u128, u128) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
-            if b == 0 {
-                return Err(bad());
-            }
-            return Ok(Rational::new(a, b));
+            return Rational::checked_new(a, b).ok_or_else(bad);
         }
         let (int, frac) = t.split_once('.').unwrap_or((t, ""));
         if (int.is_empty() && frac.is_empty())
@@ -153,7 +179,7 @@ impl FromStr for Rational {
         let den = 10u128.pow(frac.len() as u32);
         let int: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
         let frac: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
-        Ok(Rational::new(int.checked_mul(den).ok_or_else(bad)? + frac, den))
+        Ok(Rational::new(int.checked_mul(den).and_then(|v| v.checked_add(frac)).ok_or_else(bad)?, den))
     }
 }
 
@@ -188,6 +214,27 @@ mod tests {
         for bad in ["", "-1", "1/0", "a", "1.2.3", "."] {
             assert!(bad.parse::<Rational>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn wide_comparison_is_exact() {
+        let big = u128::MAX;
+        assert_eq!(cmp_fractions(big, big - 1, big - 1, big - 2), Ordering::Less);
+        assert_eq!(cmp_fractions(big, 1, big, 1), Ordering::Equal);
+        assert_eq!(Rational::new(big, 3).cmp(&Rational::new(big - 1, 3)), Ordering::Greater);
+        // Against plain u128 products wherever those do not overflow.
+        let xs = [0u128, 1, 2, 3, 7, 1 << 40, (1 << 63) + 5, u64::MAX as u128];
+        for &a in &xs {
+            for &b in xs.iter().filter(|&&b| b > 0) {
+                for &c in &xs {
+                    for &d in xs.iter().filter(|&&d| d > 0) {
+                        assert_eq!(cmp_fractions(a, b, c, d), (a * d).cmp(&(c * b)), "{a}/{b} vs {c}/{d}");
+                    }
+                }
+            }
+        }
+        // Integer part at u128::MAX with a fraction: overflow is an error, never a wrap.
+        assert!(format!("{big}.9").parse::<Rational>().is_err());
     }
 
     #[test]

@@ -445,7 +445,8 @@ impl Synthesizer {
                 };
                 let born =
                     reference.days_since_epoch() - age as i32 * 365 - (age as i32 / 4) - rng.random_range(0..365);
-                let birth = PartialDate::from_days_since_epoch(born);
+                // Ages are at most 120 years before a reference year of the 21st century: always in range.
+                let birth = PartialDate::from_days_since_epoch(born).unwrap_or(reference);
                 let age = birth.age_on(reference).clamp(0, 120) as u8;
                 // Citizen ID: type digit, the amphoe as registering office, a 7-digit serial
                 // scrambled by a bijection mod 10⁷ (unique within the amphoe), the check digit.

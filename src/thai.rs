@@ -62,15 +62,33 @@ impl PartialDate {
 
     /// Days since 1970-01-01 (for complete dates; unknown parts count as the 1st).
     pub fn days_since_epoch(&self) -> i32 {
-        days_from_civil(self.year as i32, self.month.max(1) as u32, self.day.max(1) as u32)
+        days_from_civil(self.year as i32, self.month.clamp(1, 12) as u32, self.day.clamp(1, 31) as u32)
     }
 
-    /// The date `days` after 1970-01-01.
-    pub fn from_days_since_epoch(days: i32) -> Self {
+    /// The date `days` after 1970-01-01, when it falls in the years [`MIN_YEAR`]..=[`MAX_YEAR`].
+    ///
+    /// ```
+    /// use tpmap::thai::PartialDate;
+    /// assert_eq!(PartialDate::from_days_since_epoch(0), Some(PartialDate { year: 1970, month: 1, day: 1 }));
+    /// assert_eq!(PartialDate::from_days_since_epoch(i32::MAX), None); // a Parquet date32 of i32::MAX
+    /// ```
+    pub fn from_days_since_epoch(days: i32) -> Option<Self> {
+        if !(MIN_EPOCH_DAY..=MAX_EPOCH_DAY).contains(&days) {
+            return None;
+        }
         let (y, m, d) = civil_from_days(days);
-        PartialDate { year: y as u16, month: m as u8, day: d as u8 }
+        Some(PartialDate { year: u16::try_from(y).ok()?, month: m as u8, day: d as u8 })
     }
 }
+
+/// The earliest year a [`PartialDate`] holds (CE).
+pub const MIN_YEAR: u16 = 1;
+/// The latest year a [`PartialDate`] holds (CE).
+pub const MAX_YEAR: u16 = 9999;
+/// Days from 1970-01-01 to 0001-01-01.
+const MIN_EPOCH_DAY: i32 = -719_162;
+/// Days from 1970-01-01 to 9999-12-31.
+const MAX_EPOCH_DAY: i32 = 2_932_896;
 
 impl std::fmt::Display for PartialDate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,7 +148,8 @@ fn civil_from_days(z: i32) -> (i32, u32, u32) {
 /// assert_eq!(be_to_ce(2483, 6), 1940);
 /// ```
 pub fn be_to_ce(be_year: u16, month: u8) -> u16 {
-    if be_year <= 2483 && (1..=3).contains(&month) { be_year - 542 } else { be_year - 543 }
+    // Saturating: years below 543 are not Buddhist-Era years; callers range-check first.
+    if be_year <= 2483 && (1..=3).contains(&month) { be_year.saturating_sub(542) } else { be_year.saturating_sub(543) }
 }
 
 /// Converts a common-era year (with its month, 0 if unknown) to the Buddhist Era: the inverse of
@@ -142,7 +161,7 @@ pub fn be_to_ce(be_year: u16, month: u8) -> u16 {
 /// assert_eq!(be_to_ce(ce_to_be(1938, 2), 2), 1938);
 /// ```
 pub fn ce_to_be(ce_year: u16, month: u8) -> u16 {
-    if ce_year <= 1941 && (1..=3).contains(&month) { ce_year + 542 } else { ce_year + 543 }
+    if ce_year <= 1941 && (1..=3).contains(&month) { ce_year.saturating_add(542) } else { ce_year.saturating_add(543) }
 }
 
 /// Converts a year that may be BE or CE to CE: 2400 and later are read as BE, 1800–2200 as CE.
@@ -193,44 +212,50 @@ fn thai_month(s: &str) -> Option<u8> {
 pub fn parse_date(raw: &str) -> Option<PartialDate> {
     let s = fold_digits(raw.trim());
     let s = s.trim();
-    if s.is_empty() {
+    if s.is_empty() || s.len() > 64 {
         return None;
     }
     // Thai month names: "15 มี.ค. 2530", "มีนาคม 2530".
     if s.chars().any(|c| ('\u{0E01}'..='\u{0E4F}').contains(&c)) {
         let parts: Vec<&str> = s.split_whitespace().collect();
         return match parts.as_slice() {
-            [d, m, y] => build(y.parse().ok()?, thai_month(m)?, d.parse().ok()?),
-            [m, y] => build(y.parse().ok()?, thai_month(m)?, 0),
+            [d, m, y] => build(digits(y)?, thai_month(m)? as u32, digits(d)?),
+            [m, y] => build(digits(y)?, thai_month(m)? as u32, 0),
             _ => None,
         };
     }
     // Excel and ISO timestamps: keep the date part.
     let s = s.split(['T', ' ']).next().unwrap_or(s);
+    // Every part must be ASCII digits from here on: byte offsets below are then character offsets.
+    if !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'/' | b'.')) {
+        return None;
+    }
     let parts: Vec<&str> = s.split(['-', '/', '.']).collect();
-    let num = |p: &str| -> Option<u32> {
-        if p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        p.parse().ok()
-    };
     match parts.as_slice() {
-        [one] if one.len() == 8 => {
-            let v = num(&one[..4])?;
-            build(v, num(&one[4..6])? as u8, num(&one[6..])? as u8)
-        }
-        [one] if one.len() == 4 => build(num(one)?, 0, 0),
-        [a, b, c] if a.len() == 4 => build(num(a)?, num(b)? as u8, num(c)? as u8),
-        [a, b, c] if c.len() == 4 => build(num(c)?, num(b)? as u8, num(a)? as u8),
-        [m, y] if y.len() == 4 => build(num(y)?, num(m)? as u8, 0),
+        [one] if one.len() == 8 => build(digits(&one[..4])?, digits(&one[4..6])?, digits(&one[6..])?),
+        [one] if one.len() == 4 => build(digits(one)?, 0, 0),
+        [a, b, c] if a.len() == 4 => build(digits(a)?, digits(b)?, digits(c)?),
+        [a, b, c] if c.len() == 4 => build(digits(c)?, digits(b)?, digits(a)?),
+        [m, y] if y.len() == 4 => build(digits(y)?, digits(m)?, 0),
         _ => None,
     }
 }
 
-fn build(year: u32, month: u8, day: u8) -> Option<PartialDate> {
-    if month > 12 {
+/// One to four ASCII digits as a number (`None` for anything else: no value is ever wrapped or
+/// truncated into range).
+fn digits(p: &str) -> Option<u32> {
+    if p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    p.parse().ok()
+}
+
+/// Checks month and day ranges before narrowing them: `259` is not a month, never `259 % 256`.
+fn build(year: u32, month: u32, day: u32) -> Option<PartialDate> {
+    if month > 12 || day > 31 {
+        return None;
+    }
+    let (month, day) = (month as u8, day as u8);
     let year = normalize_year(year, month)?;
     if month == 0 {
         return if day == 0 { Some(PartialDate { year, month: 0, day: 0 }) } else { None };
@@ -271,7 +296,23 @@ mod tests {
         }
         assert_eq!(parse_date("03/2530"), Some(PartialDate { year: 1987, month: 3, day: 0 }));
         assert_eq!(parse_date("2530"), Some(PartialDate { year: 1987, month: 0, day: 0 }));
-        for bad in ["", "abc", "32/01/2530", "29/02/2530", "15/13/2530", "15/03/3100", "1/1/99"] {
+        for bad in [
+            "",
+            "abc",
+            "32/01/2530",
+            "29/02/2530",
+            "15/13/2530",
+            "15/03/3100",
+            "1/1/99",
+            // Byte slicing inside a character, and values that would wrap modulo 256.
+            "12€678",
+            "12345€",
+            "15/259/2530",
+            "271/03/2530",
+            "2026-0258-0001",
+            "๑๕ มี.ค. ๒๕๓๐๐",
+            "๓๐๐ มี.ค. ๒๕๓๐",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
@@ -301,8 +342,13 @@ mod tests {
 
     #[test]
     fn epoch_days_round_trip() {
-        for days in [-30_000, -1, 0, 1, 365, 10_957, 20_000] {
-            assert_eq!(PartialDate::from_days_since_epoch(days).days_since_epoch(), days);
+        for days in [-30_000, -1, 0, 1, 365, 10_957, 20_000, MIN_EPOCH_DAY, MAX_EPOCH_DAY] {
+            assert_eq!(PartialDate::from_days_since_epoch(days).unwrap().days_since_epoch(), days);
+        }
+        assert_eq!(PartialDate::from_days_since_epoch(MAX_EPOCH_DAY).unwrap().to_string(), "9999-12-31");
+        assert_eq!(PartialDate::from_days_since_epoch(MIN_EPOCH_DAY).unwrap().to_string(), "0001-01-01");
+        for bad in [i32::MIN, MIN_EPOCH_DAY - 1, MAX_EPOCH_DAY + 1, i32::MAX] {
+            assert_eq!(PartialDate::from_days_since_epoch(bad), None, "{bad}");
         }
         assert_eq!(PartialDate { year: 2000, month: 1, day: 1 }.days_since_epoch(), 10_957);
     }

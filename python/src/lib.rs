@@ -455,8 +455,19 @@ impl Scores {
         let opts = PlanOptions {
             population: population_of(population)?,
             date,
-            key: key.unwrap_or_else(|| PlanOptions::default().key),
+            key: match key {
+                Some(k) => tpmap::ids::PseudonymKey::from_bytes(&k).map_err(|e| bad(e.to_string()))?,
+                None => tpmap::ids::PseudonymKey::resolve(None).map_err(err)?,
+            },
         };
+        if let Some(w) = opts.key.warning() {
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                &std::ffi::CString::new(w).unwrap_or_default(),
+                1,
+            )?;
+        }
         let x = &s.x.extract;
         let (done, _) =
             py.detach(|| tpmap::pipeline::served(x, &c, served.as_deref(), served_list.as_deref())).map_err(err)?;
@@ -536,7 +547,7 @@ struct Plan {
     c: Arc<RustCatalogue>,
     alloc: Allocation,
     lines: Vec<PlanLine>,
-    key: Vec<u8>,
+    key: tpmap::ids::PseudonymKey,
 }
 
 #[pymethods]
@@ -545,7 +556,7 @@ impl Plan {
     #[pyo3(signature = (*, reveal_ids=false))]
     fn household_plan<'py>(&self, py: Python<'py>, reveal_ids: bool) -> PyResult<Bound<'py, PyAny>> {
         let s = self.s.subjects()?;
-        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        let ps = self.key.pseudonymizer();
         to_polars(py, tpmap::report::household_plan_frame(&s, &self.c, &self.lines, &ps, reveal_ids).map_err(err)?)
     }
 
@@ -558,7 +569,7 @@ impl Plan {
     #[pyo3(signature = (*, reveal_ids=false))]
     fn declined<'py>(&self, py: Python<'py>, reveal_ids: bool) -> PyResult<Bound<'py, PyAny>> {
         let s = self.s.subjects()?;
-        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        let ps = self.key.pseudonymizer();
         to_polars(py, tpmap::report::declined_frame(&s, &self.c, &self.alloc, &ps, reveal_ids).map_err(err)?)
     }
 
@@ -578,7 +589,7 @@ impl Plan {
     #[pyo3(signature = (*, reveal_ids=false))]
     fn worklists<'py>(&self, py: Python<'py>, reveal_ids: bool) -> PyResult<Bound<'py, PyDict>> {
         let s = self.s.subjects()?;
-        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
+        let ps = self.key.pseudonymizer();
         let d = PyDict::new(py);
         for (agency, df) in tpmap::report::worklists(&s, &self.c, &self.alloc, &ps, reveal_ids).map_err(err)? {
             d.set_item(agency, to_polars(py, df)?)?;
@@ -624,8 +635,8 @@ impl Plan {
         reveal_ids: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let s = self.s.subjects()?;
-        let ps = tpmap::ids::Pseudonymizer::new(&self.key);
-        let w = tpmap::report::WriteOptions { suppress, reveal_ids };
+        let ps = self.key.pseudonymizer();
+        let w = tpmap::report::WriteOptions { suppress, reveal_ids, key_warning: self.key.warning() };
         let sum = tpmap::report::write_plan(&dir, &s, &self.c, &self.alloc, &self.lines, &ps, &w).map_err(err)?;
         to_py(py, &sum)
     }
@@ -713,10 +724,11 @@ fn link(
         _ => return Err(bad(format!("task must be 'link', 'dedupe' or 'link-and-dedupe', not '{task}'"))),
     };
     let model = match model {
-        Some(m) => Some(serde_json::from_str(&m).map_err(|e| bad(format!("model: {e}")))?),
+        Some(m) => Some(tpmap::link::Model::from_json(&m).map_err(|e| bad(format!("model: {e}")))?),
         None => None,
     };
     let opts = LinkOptions { task, threshold, model, ..Default::default() };
+    opts.validate().map_err(|e| bad(e.to_string()))?;
     enum Src {
         File(PathBuf),
         Frame(String, DataFrame),
@@ -754,58 +766,14 @@ impl Linked {
     /// Scored candidate pairs at or above `min_probability` (and every deterministic one).
     #[pyo3(signature = (*, min_probability=0.01))]
     fn pairs<'py>(&self, py: Python<'py>, min_probability: f64) -> PyResult<Bound<'py, PyAny>> {
-        let r = &self.records;
-        let (index, keep): (Vec<u64>, Vec<&tpmap::link::Scored>) = self
-            .linked
-            .scored
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.deterministic || s.probability >= min_probability)
-            .map(|(i, s)| (i as u64, s))
-            .unzip();
-        let src = |i: u32| r.sources[r.source[i as usize] as usize].clone();
-        let key = |i: u32| r.key.get(i as usize).to_string();
-        let df = DataFrame::new(
-            keep.len(),
-            vec![
-                Column::new("index".into(), index),
-                Column::new("source_a".into(), keep.iter().map(|s| src(s.a)).collect::<Vec<_>>()),
-                Column::new("record_a".into(), keep.iter().map(|s| key(s.a)).collect::<Vec<_>>()),
-                Column::new("source_b".into(), keep.iter().map(|s| src(s.b)).collect::<Vec<_>>()),
-                Column::new("record_b".into(), keep.iter().map(|s| key(s.b)).collect::<Vec<_>>()),
-                Column::new("match_weight".into(), keep.iter().map(|s| s.weight).collect::<Vec<_>>()),
-                Column::new("probability".into(), keep.iter().map(|s| s.probability).collect::<Vec<_>>()),
-                Column::new("deterministic".into(), keep.iter().map(|s| s.deterministic).collect::<Vec<_>>()),
-                Column::new(
-                    "match".into(),
-                    keep.iter().map(|s| s.deterministic || s.probability >= self.threshold).collect::<Vec<_>>(),
-                ),
-            ],
-        )
-        .map_err(perr)?;
+        let df = tpmap::link::output::pairs_frame(&self.records, &self.linked, self.threshold, min_probability)
+            .map_err(err)?;
         to_polars(py, df)
     }
 
     /// Every record with its stable entity id (hex).
     fn entities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let r = &self.records;
-        let n = r.len();
-        let df = DataFrame::new(
-            n,
-            vec![
-                Column::new(
-                    "source".into(),
-                    (0..n).map(|i| r.sources[r.source[i] as usize].clone()).collect::<Vec<_>>(),
-                ),
-                Column::new("record_id".into(), (0..n).map(|i| r.key.get(i).to_string()).collect::<Vec<_>>()),
-                Column::new(
-                    "entity".into(),
-                    self.linked.entity_id.iter().map(|e| format!("{e:016x}")).collect::<Vec<_>>(),
-                ),
-            ],
-        )
-        .map_err(perr)?;
-        to_polars(py, df)
+        to_polars(py, tpmap::link::output::entities_frame(&self.records, &self.linked).map_err(err)?)
     }
 
     /// Why pair `index` (from `pairs()`) scored as it did: every comparison's level and Bayes

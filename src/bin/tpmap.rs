@@ -378,6 +378,33 @@ struct IngestArgs {
     /// Worksheet to read from Excel files.
     #[arg(long)]
     sheet: Option<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Resource limits for untrusted input (defaults pass every real file; see the README).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Most cells (rows × header columns) one Excel worksheet may hold; each takes 16 bytes.
+    #[arg(long, default_value_t = tpmap::limits::DEFAULT_XLSX_CELLS)]
+    max_xlsx_cells: u64,
+    /// Most bytes the parts of one Excel workbook may decompress to.
+    #[arg(long, default_value_t = tpmap::limits::DEFAULT_XLSX_BYTES)]
+    max_xlsx_bytes: u64,
+    /// Deepest nesting of a catalogue's eligibility rule (parentheses, not, any/all).
+    #[arg(long, default_value_t = tpmap::limits::DEFAULT_RULE_DEPTH)]
+    max_rule_depth: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> tpmap::limits::Limits {
+        tpmap::limits::Limits {
+            xlsx_cells: self.max_xlsx_cells,
+            xlsx_bytes: self.max_xlsx_bytes,
+            rule_depth: self.max_rule_depth,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -398,13 +425,30 @@ struct OutputArgs {
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug in tpmap, never an answer to bad input: say so in one line, without the
+    // panic's own text unredacted (it could hold a value from the data), and exit with 1 like
+    // any other error instead of Rust's 101.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!(
+            "error: internal error in tpmap{at} (a bug: please report it): {}",
+            tpmap::ids::redact_numbers(&what)
+        );
+    }));
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+        Err(_) => ExitCode::from(1),
     }
 }
 
@@ -448,9 +492,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let t0 = Instant::now();
             let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
-            m.write(&out)?;
-            let tpath = out.join("timing.json");
+            let stage = tpmap::output::Staging::new(&out)?;
+            m.write(stage.path())?;
+            let tpath = stage.path().join("timing.json");
             std::fs::write(&tpath, serde_json::to_string_pretty(&timing)?).map_err(|e| Error::io(&tpath, e))?;
+            stage.commit()?;
             if !quiet {
                 let all = &m.rows[0];
                 println!(
@@ -522,7 +568,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 agency_share,
                 ..Default::default()
             };
-            let files = tpmap::link::bench::write(&out, &o)?;
+            let stage = tpmap::output::Staging::new(&out)?;
+            let files = tpmap::link::bench::write(stage.path(), &o)?;
+            stage.commit()?;
             println!(
                 "wrote a SYNTHETIC linkage benchmark for {} people to {}: {}",
                 files.people,
@@ -534,7 +582,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Edition { id, overrides } => {
             let mut e = Edition::builtin(&id)?;
             if let Some(p) = overrides {
-                let text = std::fs::read_to_string(&p).map_err(|err| Error::io(&p, err))?;
+                let text = tpmap::limits::read_config(&p, tpmap::limits::DEFAULT_CONFIG_BYTES)?;
                 e = e.with_overrides(&text)?;
             }
             print!("{}", e.to_toml());
@@ -558,6 +606,7 @@ fn options(a: &IngestArgs) -> Result<IngestOptions, Error> {
         one_means: if a.one_means_pass { OneMeans::Pass } else { OneMeans::Fail },
         default_survey_year: a.survey_year,
         sheet: a.sheet.clone(),
+        limits: a.limits.limits(),
         ..IngestOptions::default()
     })
 }
@@ -635,11 +684,10 @@ fn ingest_cmd(
 /// The plan part of the run options from the command line.
 fn plan_inputs(catalogue: &Path, pa: &PlanArgs) -> Result<tpmap::pipeline::PlanInputs, Error> {
     use tpmap::plan::PlanOptions;
-    let key = match (&pa.key_file, std::env::var("TPMAP_PSEUDONYM_KEY")) {
-        (Some(p), _) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
-        (None, Ok(k)) if !k.is_empty() => k.into_bytes(),
-        _ => PlanOptions::default().key,
-    };
+    let key = tpmap::ids::PseudonymKey::resolve(pa.key_file.as_deref())?;
+    if let Some(w) = key.warning() {
+        eprintln!("{w}");
+    }
     let date = match &pa.date {
         Some(d) => Some(tpmap::pipeline::parse_plan_date(d).map_err(|e| Error::Parse(format!("--{e}")))?),
         None => None,
@@ -832,7 +880,8 @@ fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, ou
 fn synth_cmd(opts: SynthOptions, out: &Path, format: SynthFormat, quiet: bool) -> Result<(), Error> {
     let t0 = Instant::now();
     let s = Synthesizer::new(opts)?;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let stage = tpmap::output::Staging::new(out)?;
+    let (shown, out) = (out, stage.path());
     let bar = indicatif::ProgressBar::new(s.persons());
     if quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -892,12 +941,13 @@ fn synth_cmd(opts: SynthOptions, out: &Path, format: SynthFormat, quiet: bool) -
         format!("{SYNTHETIC_NOTICE}\n\nhouseholds: {}\npersons: {}\n", s.households(), s.persons()),
     )
     .map_err(|e| Error::io(&readme, e))?;
+    stage.commit()?;
     if !quiet {
         println!(
             "wrote {} SYNTHETIC households and {} persons to {} in {:.1} s",
             s.households(),
             s.persons(),
-            out.display(),
+            shown.display(),
             t0.elapsed().as_secs_f64()
         );
     }
@@ -916,17 +966,12 @@ fn link_cmd(
     out: &Path,
     o: &OutputArgs,
 ) -> Result<(), Error> {
+    use tpmap::link::output::LinkReport;
     use tpmap::link::{LinkOptions, Records, Task};
     let t0 = Instant::now();
-    let mut r = Records::default();
-    for p in inputs {
-        r.push_csv(p)?;
-    }
-    let read_seconds = t0.elapsed().as_secs_f64();
     let model = match model {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-            Some(serde_json::from_str(&text)?)
+            Some(tpmap::link::Model::from_json(&tpmap::limits::read_config(p, tpmap::limits::DEFAULT_CONFIG_BYTES)?)?)
         }
         None => None,
     };
@@ -939,6 +984,12 @@ fn link_cmd(
     if let Some(b) = blocking {
         opts.blocking = b;
     }
+    opts.validate()?;
+    let mut r = Records::default();
+    for p in inputs {
+        r.push_csv(p)?;
+    }
+    let read_seconds = t0.elapsed().as_secs_f64();
     let spinner = (!o.quiet && !o.json).then(|| {
         let s = indicatif::ProgressBar::new_spinner().with_message("linking");
         s.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -948,76 +999,15 @@ fn link_cmd(
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    // Pairs above a low floor (matches and near misses), with keys, weight and decision.
-    use std::io::Write;
-    let ppath = out.join("pairs.csv");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&ppath).map_err(|e| Error::io(&ppath, e))?);
-    let io = |e| Error::io(&ppath, e);
-    writeln!(w, "source_a,record_a,source_b,record_b,match_weight,probability,deterministic,match").map_err(io)?;
-    for s in linked.scored.iter().filter(|s| s.deterministic || s.probability >= 0.01) {
-        let (a, b) = (s.a as usize, s.b as usize);
-        writeln!(
-            w,
-            "{},{},{},{},{:.4},{:.6},{},{}",
-            r.sources[r.source[a] as usize],
-            r.key.get(a),
-            r.sources[r.source[b] as usize],
-            r.key.get(b),
-            s.weight,
-            s.probability,
-            s.deterministic,
-            s.deterministic || s.probability >= threshold
-        )
-        .map_err(io)?;
+    let mut report = LinkReport::of(&r, &linked, threshold, read_seconds, t0);
+    if let Some(p) = truth {
+        let t = tpmap::link::bench::read_truth(p, &r)?;
+        report.quality =
+            Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
     }
-    w.flush().map_err(io)?;
-    let epath = out.join("entities.csv");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&epath).map_err(|e| Error::io(&epath, e))?);
-    writeln!(w, "source,record_id,entity").map_err(|e| Error::io(&epath, e))?;
-    for i in 0..r.len() {
-        writeln!(w, "{},{},{:016x}", r.sources[r.source[i] as usize], r.key.get(i), linked.entity_id[i])
-            .map_err(|e| Error::io(&epath, e))?;
-    }
-    w.flush().map_err(|e| Error::io(&epath, e))?;
-    let mpath = out.join("model.json");
-    std::fs::write(&mpath, serde_json::to_string_pretty(&linked.model)?).map_err(|e| Error::io(&mpath, e))?;
-    // Explanations of the pairs nearest the threshold: what a reviewer looks at first.
-    let mut near: Vec<&tpmap::link::Scored> = linked.scored.iter().collect();
-    near.sort_by(|a, b| (a.probability - threshold).abs().total_cmp(&(b.probability - threshold).abs()));
-    let tf = linked.model.tf.then_some(&linked.tf);
-    let ex: Vec<serde_json::Value> = near
-        .iter()
-        .take(explain)
-        .map(|s| {
-            let (a, b) = (s.a as usize, s.b as usize);
-            serde_json::json!({
-                "a": { "source": r.sources[r.source[a] as usize], "record_id": r.key.get(a) },
-                "b": { "source": r.sources[r.source[b] as usize], "record_id": r.key.get(b) },
-                "explanation": linked.model.explain(&r, tf, a, b),
-            })
-        })
-        .collect();
-    let xpath = out.join("explanations.json");
-    std::fs::write(&xpath, serde_json::to_string_pretty(&ex)?).map_err(|e| Error::io(&xpath, e))?;
-    let matches = linked.matches(threshold).count();
-    let entities = linked.entity.iter().max().map(|m| m + 1).unwrap_or(0);
-    let quality = match truth {
-        Some(p) => {
-            let t = tpmap::link::bench::read_truth(p, &r)?;
-            Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity))
-        }
-        None => None,
-    };
-    let report = serde_json::json!({
-        "records": r.len(), "sources": r.sources, "candidate_pairs": linked.pairs.len(), "skipped_blocks": linked.skipped_blocks,
-        "rule_pairs": linked.rule_pairs,
-        "matches": matches, "entities": entities, "threshold": threshold, "em_iterations": linked.model.iterations,
-        "lambda": linked.model.lambda, "seconds": { "read_and_normalise": read_seconds, "phases": linked.timing, "total": t0.elapsed().as_secs_f64() },
-        "quality": quality,
-    });
-    let jpath = out.join("link.json");
-    std::fs::write(&jpath, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&jpath, e))?;
+    let stage = tpmap::output::Staging::new(out)?;
+    tpmap::link::output::write(stage.path(), &r, &linked, &report, explain)?;
+    stage.commit()?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
@@ -1026,11 +1016,14 @@ fn link_cmd(
             r.len(),
             r.sources.join(", "),
             linked.pairs.len(),
-            matches,
-            entities,
+            report.matches,
+            report.entities,
             t0.elapsed().as_secs_f64()
         );
-        if let Some(q) = &quality {
+        for (source, n) in &report.unreadable {
+            println!("  {source}: {n} records not valid text in the file's encoding were not linked");
+        }
+        if let Some(q) = &report.quality {
             println!(
                 "  against the truth: pairs completeness {:.4}, reduction ratio {:.6}, precision {:.4}, recall {:.4}, F1 {:.4}; clusters (B-cubed) P {:.4} R {:.4} F1 {:.4}",
                 q.pairs_completeness,

@@ -159,6 +159,14 @@ impl<F: Copy + PartialEq> ColumnMap<F> {
     pub fn indicator_mask(&self) -> u64 {
         self.indicators.iter().fold(0, |m, &(i, _)| m | (1u64 << i))
     }
+
+    /// Positions of every column a field or an indicator reads, in header order.
+    pub fn used_columns(&self) -> Vec<usize> {
+        let mut used: Vec<usize> =
+            self.fields.iter().map(|&(_, c)| c).chain(self.indicators.iter().map(|&(_, c)| c)).collect();
+        used.sort_unstable();
+        used
+    }
 }
 
 fn map_columns<F: Copy + PartialEq>(

@@ -85,6 +85,8 @@ pub struct IngestOptions {
     pub default_survey_year: Option<u16>,
     /// Worksheet to read from Excel files (default: the first).
     pub sheet: Option<String>,
+    /// Resource limits for the input files.
+    pub limits: crate::limits::Limits,
 }
 
 impl Default for IngestOptions {
@@ -98,7 +100,27 @@ impl Default for IngestOptions {
             reference_day: (3, 31),
             default_survey_year: None,
             sheet: None,
+            limits: crate::limits::Limits::default(),
         }
+    }
+}
+
+impl IngestOptions {
+    /// Checks the options themselves before any file is read: a survey year in the Buddhist Era
+    /// (2400–2700) and a reference day that exists.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(y) = self.default_survey_year
+            && !(2400..=2700).contains(&y)
+        {
+            return Err(Error::Config(format!(
+                "survey year {y} is not a Buddhist-Era year (2400-2700; 2560 is CE 2017)"
+            )));
+        }
+        let (m, d) = self.reference_day;
+        if PartialDate::ymd(2000, m, d).is_none() {
+            return Err(Error::Config(format!("reference day {m}/{d} is not a day of the year (month, day)")));
+        }
+        Ok(())
     }
 }
 
@@ -181,6 +203,7 @@ pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: 
 }
 
 fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
+    opts.validate()?;
     let registry = AreaRegistry::embedded();
     let mut hh_src = Opened::open(households, opts)?;
     let hh_header = hh_src.header().to_vec();
@@ -197,6 +220,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
             message: "column 'survey_year' is missing (or give a default survey year)".into(),
         });
     }
+    hh_src.check_types(&hh_map.used_columns())?;
     let hh_ctx = HouseholdCtx::new(&hh_map, &hh_header, opts, registry);
     let mut hh = HouseholdBuilder::new(hh_ctx.statuses_present);
     hh.reserve(hh_src.rows_hint());
@@ -265,6 +289,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
     if p_map.get(PF::HouseholdId).is_none() {
         return Err(Error::Format { file: p_src.name(), message: "required column 'household_id' is missing".into() });
     }
+    p_src.check_types(&p_map.used_columns())?;
     let p_ctx = PersonCtx::new(&p_map, &p_header, opts, &index, &rejected_ids, &hh.households.survey_year);
     let mut people = PersonBuilder::new(p_map.indicator_mask());
     people.reserve(p_src.rows_hint());
@@ -391,10 +416,7 @@ pub fn memory() -> String {
 }
 
 fn describe_columns<F: Copy + PartialEq>(report: &mut TableReport, header: &[String], map: &ColumnMap<F>) {
-    let mut used: Vec<usize> =
-        map.fields.iter().map(|&(_, c)| c).chain(map.indicators.iter().map(|&(_, c)| c)).collect();
-    used.sort();
-    report.columns_used = used.into_iter().map(|c| header[c].clone()).collect();
+    report.columns_used = map.used_columns().into_iter().map(|c| header[c].clone()).collect();
     report.columns_ignored = map.ignored.clone();
 }
 
@@ -472,8 +494,7 @@ pub(crate) enum Opened<'a> {
     },
     Parquet {
         path: PathBuf,
-        rows: usize,
-        header: Vec<String>,
+        shape: source::ParquetShape,
     },
     Frame {
         df: &'a DataFrame,
@@ -500,12 +521,11 @@ impl<'a> Opened<'a> {
                     Ok(Opened::Csv { src: source::CsvSource::open(path, opts.encoding)?, path: path.to_path_buf() })
                 }
                 Format::Parquet => {
-                    let (rows, header) = source::parquet_shape(path)?;
-                    Ok(Opened::Parquet { path: path.to_path_buf(), rows, header })
+                    Ok(Opened::Parquet { path: path.to_path_buf(), shape: source::parquet_shape(path)? })
                 }
                 #[cfg(feature = "xlsx")]
                 Format::Xlsx => Ok(Opened::Xlsx {
-                    sheet: source::XlsxSheet::open(path, opts.sheet.as_deref())?,
+                    sheet: source::XlsxSheet::open(path, opts.sheet.as_deref(), &opts.limits)?,
                     path: path.to_path_buf(),
                 }),
                 #[cfg(not(feature = "xlsx"))]
@@ -520,7 +540,8 @@ impl<'a> Opened<'a> {
     pub(crate) fn header(&self) -> &[String] {
         match self {
             Opened::Csv { src, .. } => &src.header,
-            Opened::Parquet { header, .. } | Opened::Frame { header, .. } => header,
+            Opened::Parquet { shape, .. } => &shape.names,
+            Opened::Frame { header, .. } => header,
             #[cfg(feature = "xlsx")]
             Opened::Xlsx { sheet, .. } => &sheet.header,
         }
@@ -548,20 +569,38 @@ impl<'a> Opened<'a> {
 
     fn encoding_name(&self) -> Option<String> {
         match self {
-            Opened::Csv { src, .. } => Some(match src.encoding {
-                Encoding::Tis620 => "tis-620".to_string(),
-                _ => "utf-8".to_string(),
-            }),
+            Opened::Csv { src, .. } => Some(source::encoding_label(src.encoding, src.evidence.as_ref())),
             _ => None,
         }
     }
 
+    /// Rows to reserve for: a hint only, never trusted beyond [`MAX_ROWS_HINT`] (a Parquet footer
+    /// can claim 2^40 rows).
     fn rows_hint(&self) -> usize {
         match self {
-            Opened::Parquet { rows, .. } => *rows,
+            Opened::Parquet { shape, .. } => shape.rows.min(MAX_ROWS_HINT),
             Opened::Frame { df, .. } => df.height(),
             _ => 1 << 16,
         }
+    }
+
+    /// Checks that the columns the readers need (`used`, positions in the header) are of types
+    /// tpmap reads: a list, struct or binary column gives an error naming file and column.
+    pub(crate) fn check_types(&self, used: &[usize]) -> Result<()> {
+        let types: Vec<polars::prelude::DataType> = match self {
+            Opened::Parquet { shape, .. } => shape.types.clone(),
+            Opened::Frame { df, .. } => df.dtypes(),
+            _ => return Ok(()),
+        };
+        for &c in used {
+            if let Some(why) = types.get(c).and_then(source::unsupported_type) {
+                return Err(Error::Format {
+                    file: self.name(),
+                    message: format!("column '{}' {why}", self.header()[c]),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn for_each(&mut self, f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>) -> Result<()> {
@@ -574,22 +613,35 @@ impl<'a> Opened<'a> {
                 }
                 Ok(())
             }
-            Opened::Parquet { path, rows, .. } => {
+            Opened::Parquet { path, shape } => {
                 let step = 1 << 20;
                 let mut casts = Vec::new();
-                for offset in (0..*rows).step_by(step) {
-                    let df = source::read_parquet_slice(path, offset, step.min(*rows - offset))?;
-                    let b = source::FrameBatch::new(&df, &mut casts)?;
+                let mut offset = 0usize;
+                while offset < shape.rows {
+                    let want = step.min(shape.rows - offset);
+                    let df = source::read_parquet_slice(path, offset, want)?;
+                    if df.height() != want {
+                        return Err(Error::Format {
+                            file: path.display().to_string(),
+                            message: format!(
+                                "the footer claims {} rows but only {} could be read: the file is damaged",
+                                shape.rows,
+                                offset + df.height()
+                            ),
+                        });
+                    }
+                    let b = source::FrameBatch::new(&df, &mut casts).map_err(|e| in_file(e, path))?;
                     f(&b, offset as u64 + 1)?;
+                    offset += want;
                 }
                 Ok(())
             }
-            Opened::Frame { df, .. } => {
+            Opened::Frame { df, name, .. } => {
                 let mut casts = Vec::new();
                 for offset in (0..df.height()).step_by(source::BATCH_ROWS) {
                     let mut slice = df.slice(offset as i64, source::BATCH_ROWS);
                     slice.rechunk_mut_par();
-                    let b = source::FrameBatch::new(&slice, &mut casts)?;
+                    let b = source::FrameBatch::new(&slice, &mut casts).map_err(|e| in_file(e, Path::new(name)))?;
                     f(&b, offset as u64 + 1)?;
                 }
                 Ok(())
@@ -604,6 +656,20 @@ impl<'a> Opened<'a> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Rows reserved for up front at most, whatever a file claims.
+pub const MAX_ROWS_HINT: usize = 1 << 24;
+
+/// Names the file in an error that came from a reader without one.
+fn in_file(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Polars(p) => Error::Format { file: path.display().to_string(), message: p.to_string() },
+        Error::Format { file, message } if file == "frame" => {
+            Error::Format { file: path.display().to_string(), message }
+        }
+        other => other,
     }
 }
 
@@ -655,6 +721,9 @@ impl<'h> RowProblems<'h> {
     fn add(&mut self, col: usize, reason: Reason) {
         self.problems.push(Problem { column: self.header[col].clone(), reason, detail: None });
     }
+    fn add_detail(&mut self, col: usize, reason: Reason, detail: String) {
+        self.problems.push(Problem { column: self.header[col].clone(), reason, detail: Some(detail) });
+    }
     fn add_named(&mut self, column: &str, reason: Reason) {
         self.problems.push(Problem { column: column.to_string(), reason, detail: None });
     }
@@ -692,12 +761,13 @@ fn read_statuses(
     let (mut fail, mut na, mut missing) = (0u64, 0u64, 0u64);
     for &(i, c) in cols {
         let bit = 1u64 << i;
-        match parse::status(batch.cell(r, c), one) {
+        let cell = batch.cell(r, c);
+        match parse::status(cell, one) {
             Ok(IndicatorStatus::Fail) => fail |= bit,
             Ok(IndicatorStatus::NotApplicable) => na |= bit,
             Ok(IndicatorStatus::Missing) => missing |= bit,
             Ok(IndicatorStatus::Pass) => {}
-            Err(reason) => problems.add(c, reason),
+            Err(reason) => problems.add_detail(c, reason, format!("found {}", cell.kind())),
         }
     }
     (fail, na, missing)

@@ -30,8 +30,23 @@ fn fast_status(b: &[u8]) -> Option<u8> {
     }
 }
 
-/// An indicator status: `1`/`0` (see [`OneMeans`]), `pass`/`fail`, `ผ่าน`/`ไม่ผ่าน`,
-/// `ไม่เกี่ยวข้อง`/`na`/`n/a`/`-`, and empty (or `missing`) for missing.
+/// `0` or `1` written as a decimal number (`1.0`, `0.00`, `1.`: what Stata and pandas export for
+/// a column that once held a missing value); `None` for anything else.
+fn decimal_zero_one(s: &str) -> Option<bool> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    match int.trim_start_matches('0') {
+        "" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// An indicator status: `1`/`0` in any numeric form (`1.0`, `0.00`; see [`OneMeans`]),
+/// `pass`/`fail`, `ผ่าน`/`ไม่ผ่าน`, `ไม่เกี่ยวข้อง`/`na`/`n/a`/`-`, and empty (or `missing`,
+/// or a float NaN — pandas' missing value) for missing.
 pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> {
     use IndicatorStatus::*;
     let by_one = |v: bool| match (v, one) {
@@ -44,6 +59,7 @@ pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> 
         Cell::Int(0) => Ok(by_one(false)),
         Cell::Float(1.0) => Ok(by_one(true)),
         Cell::Float(0.0) => Ok(by_one(false)),
+        Cell::Float(f) if f.is_nan() => Ok(Missing),
         Cell::Bool(b) => Ok(by_one(b)),
         // Fast path for the forms files really use: byte comparisons, no allocation and no
         // `memcmp` call (string-literal patterns compile to one per arm).
@@ -65,7 +81,10 @@ pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> 
                     Ok(NotApplicable)
                 }
                 "" | "missing" | "ไม่ทราบ" | "null" => Ok(Missing),
-                _ => Err(Reason::BadStatus),
+                other => match decimal_zero_one(other) {
+                    Some(v) => Ok(by_one(v)),
+                    None => Err(Reason::BadStatus),
+                },
             }
         }
         _ => Err(Reason::BadStatus),
@@ -91,8 +110,9 @@ pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
                 Ok(Some(false))
             }
             "" => Ok(None),
-            _ => Err(Reason::BadFlag),
+            other => decimal_zero_one(other).map(Some).ok_or(Reason::BadFlag),
         },
+        Cell::Float(f) if f.is_nan() => Ok(None),
         _ => Err(Reason::BadFlag),
     }
 }
@@ -135,7 +155,7 @@ pub fn text(cell: Cell<'_>) -> String {
 pub fn date(cell: Cell<'_>) -> Result<Option<PartialDate>, Reason> {
     match cell {
         Cell::Null => Ok(None),
-        Cell::Date(d) => Ok(Some(PartialDate::from_days_since_epoch(d))),
+        Cell::Date(d) => PartialDate::from_days_since_epoch(d).map(Some).ok_or(Reason::BadDate),
         Cell::Str(s) => crate::thai::parse_date(s).map(Some).ok_or(Reason::BadDate),
         Cell::Int(i) => crate::thai::parse_date(&i.to_string()).map(Some).ok_or(Reason::BadDate),
         _ => Err(Reason::BadDate),
@@ -233,6 +253,16 @@ mod tests {
             assert_eq!(status(c, OneMeans::Fail), Ok(want), "{c:?}");
         }
         assert_eq!(status(Cell::Str("1"), OneMeans::Pass), Ok(Pass));
+        // Stata and pandas write 0/1 columns that once held a missing value as decimals.
+        for (text, want) in [("1.0", Fail), ("0.0", Pass), ("1.00", Fail), ("0.", Pass), ("๑.๐", Fail)] {
+            assert_eq!(status(Cell::Str(text), OneMeans::Fail), Ok(want), "{text}");
+        }
+        assert_eq!(status(Cell::Float(f64::NAN), OneMeans::Fail), Ok(Missing));
+        for bad in ["1.5", "2.0", "10", "1e0", "-0", ".5", "0x1", "inf", "NaN"] {
+            assert_eq!(status(Cell::Str(bad), OneMeans::Fail), Err(Reason::BadStatus), "{bad}");
+        }
+        assert_eq!(status(Cell::Float(0.5), OneMeans::Fail), Err(Reason::BadStatus));
+        assert_eq!(status(Cell::Int(2), OneMeans::Fail), Err(Reason::BadStatus));
         assert_eq!(status(Cell::Str("2"), OneMeans::Fail), Err(Reason::BadStatus));
         assert_eq!(status(Cell::Str("ผ่านบ้าง"), OneMeans::Fail), Err(Reason::BadStatus));
     }

@@ -204,16 +204,22 @@ impl TableReport {
     }
 }
 
-/// Writes rejected rows as CSV: `_row,_line,_reasons`, then the original columns unchanged.
+/// Writes rejected rows as CSV: `_row,_line,_reasons`, then the original columns unchanged —
+/// except that a formula-like cell gets a leading `'` ([`crate::frame::neutralize`]), so the
+/// file can be opened in a spreadsheet without running what a hostile row holds.
 pub fn write_rejects(path: &Path, header: &[String], rejects: &[Rejection]) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let mut head = vec!["_row".to_string(), "_line".to_string(), "_reasons".to_string()];
-    head.extend(header.iter().cloned());
+    head.extend(header.iter().map(|h| crate::frame::neutralize(h).into_owned()));
     w.write_record(&head)?;
     for r in rejects {
-        let mut rec = vec![r.row.to_string(), r.line.map(|l| l.to_string()).unwrap_or_default(), r.reasons_text()];
-        rec.extend(r.values.iter().cloned());
+        let mut rec = vec![
+            r.row.to_string(),
+            r.line.map(|l| l.to_string()).unwrap_or_default(),
+            crate::frame::neutralize(&r.reasons_text()).into_owned(),
+        ];
+        rec.extend(r.values.iter().map(|v| crate::frame::neutralize(v).into_owned()));
         rec.resize(head.len(), String::new());
         w.write_record(&rec)?;
     }

@@ -33,6 +33,18 @@ pub enum Cell<'a> {
 }
 
 impl Cell<'_> {
+    /// What kind of value the cell holds, for messages that must not echo the value itself.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cell::Null => "an empty cell",
+            Cell::Str(_) => "text",
+            Cell::Int(_) => "a whole number",
+            Cell::Float(_) => "a decimal number",
+            Cell::Bool(_) => "a boolean",
+            Cell::Date(_) => "a date",
+        }
+    }
+
     /// The cell as the text a person would see (for rejected-row output).
     pub fn to_text(&self) -> String {
         match self {
@@ -41,7 +53,10 @@ impl Cell<'_> {
             Cell::Int(i) => i.to_string(),
             Cell::Float(f) => f.to_string(),
             Cell::Bool(b) => b.to_string(),
-            Cell::Date(d) => crate::thai::PartialDate::from_days_since_epoch(*d).to_string(),
+            Cell::Date(d) => match crate::thai::PartialDate::from_days_since_epoch(*d) {
+                Some(date) => date.to_string(),
+                None => format!("{d} days after 1970-01-01"),
+            },
         }
     }
 }
@@ -93,13 +108,210 @@ impl std::str::FromStr for Encoding {
     }
 }
 
-/// Guesses the encoding of a CSV sample: UTF-8 if it decodes (allowing a character cut at the
-/// end), else TIS-620.
+/// Guesses the encoding of a short sample: UTF-8 if it decodes (allowing a character cut at the
+/// end), else TIS-620. Files are decided on the evidence of every line ([`EncodingEvidence`]);
+/// this is for samples only.
 pub fn detect_encoding(sample: &[u8]) -> Encoding {
     match std::str::from_utf8(sample) {
         Ok(_) => Encoding::Utf8,
         Err(e) if e.error_len().is_none() && sample.len() - e.valid_up_to() < 4 => Encoding::Utf8,
         Err(_) => Encoding::Tis620,
+    }
+}
+
+/// What the lines of a text file say about its encoding: how many hold UTF-8 text beyond ASCII
+/// and how many are not valid UTF-8 (TIS-620 / Windows-874 Thai, or damage). ASCII-only lines
+/// say nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EncodingEvidence {
+    /// Lines that are valid UTF-8 with characters beyond ASCII.
+    pub utf8_lines: u64,
+    /// Lines that are not valid UTF-8.
+    pub non_utf8_lines: u64,
+}
+
+impl EncodingEvidence {
+    /// Reads a whole file (streaming, in 1 MiB blocks) and counts its lines by encoding. Lines
+    /// end at `\n` or `\r`.
+    pub fn scan(path: &Path) -> Result<EncodingEvidence> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut ev = EncodingEvidence::default();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            let block = &buf[..n];
+            // Complete lines of this block (with the carried start of the first one).
+            let Some(last_end) = block.iter().rposition(|&b| b == b'\n' || b == b'\r') else {
+                carry.extend_from_slice(block);
+                continue;
+            };
+            if carry.is_empty() {
+                ev.count_lines(&block[..last_end]);
+            } else {
+                carry.extend_from_slice(&block[..last_end]);
+                ev.count_lines(&std::mem::take(&mut carry));
+            }
+            carry.extend_from_slice(&block[last_end + 1..]);
+        }
+        ev.count_lines(&carry);
+        Ok(ev)
+    }
+
+    fn count_lines(&mut self, text: &[u8]) {
+        if text.is_ascii() {
+            return;
+        }
+        for line in text.split(|&b| b == b'\n' || b == b'\r') {
+            if line.is_ascii() {
+                continue;
+            }
+            match std::str::from_utf8(line) {
+                Ok(_) => self.utf8_lines += 1,
+                Err(_) => self.non_utf8_lines += 1,
+            }
+        }
+    }
+
+    /// The encoding the evidence supports: UTF-8 unless lines that are not UTF-8 outnumber those
+    /// that are. When both kinds occur the minority's rows are rejected as `bad_encoding` (never
+    /// decoded into mojibake).
+    pub fn decide(&self) -> Encoding {
+        if self.non_utf8_lines > self.utf8_lines { Encoding::Tis620 } else { Encoding::Utf8 }
+    }
+
+    /// True when the file mixes UTF-8 lines with lines in another encoding.
+    pub fn mixed(&self) -> bool {
+        self.utf8_lines > 0 && self.non_utf8_lines > 0
+    }
+}
+
+/// True when `bytes` are valid UTF-8 holding Thai letters: text in UTF-8, which a TIS-620 reading
+/// would turn into mojibake without any decoding error.
+fn utf8_thai(bytes: &[u8]) -> bool {
+    !bytes.is_ascii()
+        && std::str::from_utf8(bytes).is_ok_and(|s| s.chars().any(|c| ('\u{0E01}'..='\u{0E5B}').contains(&c)))
+}
+
+/// A CSV file opened as text: byte-order mark, `#` preamble, encoding and delimiter settled, the
+/// reader positioned at the header. Shared by the extract readers, link registries and served
+/// lists, so every CSV input gets the same checks.
+pub struct CsvText {
+    /// Reader positioned at the header line (flexible: ragged rows are reported, not fatal).
+    pub reader: csv::Reader<Box<dyn Read + Send>>,
+    /// The encoding in use.
+    pub encoding: Encoding,
+    /// Line counts by encoding, when the encoding was detected.
+    pub evidence: Option<EncodingEvidence>,
+    /// Lines before the header (the `#` preamble).
+    pub preamble_lines: u64,
+    /// The preamble's text (without `#`), decoded.
+    pub preamble: Vec<String>,
+}
+
+/// Largest preamble line kept for notices.
+const MAX_PREAMBLE_LINE: usize = 4096;
+
+impl CsvText {
+    /// Opens `path`: rejects UTF-16 and binary files with a message saying so, skips a UTF-8
+    /// byte-order mark and leading `#` lines (ended by `\n`, `\r\n` or a lone `\r`), decides the
+    /// encoding on the evidence of the whole file when `encoding` is `Auto`, and detects the
+    /// delimiter (`,`, tab, `;` or `|`) from the header line.
+    pub fn open(path: &Path, encoding: Encoding) -> Result<CsvText> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut buf = BufReader::with_capacity(1 << 20, file);
+        let io = |e| Error::io(path, e);
+        let fmt = |message: String| Error::Format { file: path.display().to_string(), message };
+        let head = buf.fill_buf().map_err(io)?;
+        if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+            return Err(fmt("the file is UTF-16 text, not UTF-8 or TIS-620: save it as \"CSV UTF-8\"".into()));
+        }
+        if head[..head.len().min(8192)].contains(&0) {
+            return Err(fmt(
+                "the file holds NUL bytes: it is binary or UTF-16, not CSV text (save it as \"CSV UTF-8\")".into(),
+            ));
+        }
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            buf.consume(3);
+        }
+        let evidence = match encoding {
+            Encoding::Auto => Some(EncodingEvidence::scan(path)?),
+            _ => None,
+        };
+        let encoding = match encoding {
+            Encoding::Auto => evidence.map(|e| e.decide()).unwrap_or(Encoding::Utf8),
+            e => e,
+        };
+        // Leading comment lines are a preamble, not rows.
+        let mut preamble_lines = 0u64;
+        let mut preamble = Vec::new();
+        while buf.fill_buf().map_err(io)?.first() == Some(&b'#') {
+            let mut line = Vec::new();
+            loop {
+                let chunk = buf.fill_buf().map_err(io)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                match chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+                    Some(i) => {
+                        let cr = chunk[i] == b'\r';
+                        if line.len() < MAX_PREAMBLE_LINE {
+                            line.extend_from_slice(&chunk[..i.min(MAX_PREAMBLE_LINE)]);
+                        }
+                        buf.consume(i + 1);
+                        if cr && buf.fill_buf().map_err(io)?.first() == Some(&b'\n') {
+                            buf.consume(1);
+                        }
+                        break;
+                    }
+                    None => {
+                        let n = chunk.len();
+                        if line.len() < MAX_PREAMBLE_LINE {
+                            line.extend_from_slice(&chunk[..n.min(MAX_PREAMBLE_LINE)]);
+                        }
+                        buf.consume(n);
+                    }
+                }
+            }
+            preamble_lines += 1;
+            let (mut text, mut scratch) = (String::new(), String::new());
+            decode_into(&line[1..], encoding, &mut text, &mut scratch);
+            preamble.push(text.trim().to_string());
+        }
+        let sample = buf.fill_buf().map_err(io)?;
+        let first_line = sample.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or(&[]);
+        let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
+        let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(Box::new(buf) as Box<dyn Read + Send>);
+        Ok(CsvText { reader, encoding, evidence, preamble_lines, preamble })
+    }
+
+    /// The encoding as reports name it, with the evidence when lines were rejected for it.
+    pub fn encoding_name(&self) -> String {
+        encoding_label(self.encoding, self.evidence.as_ref())
+    }
+}
+
+/// `utf-8` or `tis-620`, and for a mixed file how many lines were in the other encoding.
+pub fn encoding_label(encoding: Encoding, evidence: Option<&EncodingEvidence>) -> String {
+    let name = if encoding == Encoding::Tis620 { "tis-620" } else { "utf-8" };
+    match evidence {
+        Some(e) if e.mixed() => {
+            let other = if encoding == Encoding::Tis620 { e.utf8_lines } else { e.non_utf8_lines };
+            let other_name = if encoding == Encoding::Tis620 { "UTF-8" } else { "not UTF-8" };
+            format!(
+                "{name} (decided on {} lines against {other}; the {other} {other_name} lines are rejected as bad_encoding)",
+                e.utf8_lines.max(e.non_utf8_lines)
+            )
+        }
+        _ => name.to_string(),
     }
 }
 
@@ -144,6 +356,8 @@ pub struct CsvSource {
     pub header: Vec<String>,
     /// The encoding in use (after detection).
     pub encoding: Encoding,
+    /// Line counts by encoding, when it was detected.
+    pub evidence: Option<EncodingEvidence>,
     line_offset: u64,
     record: csv::ByteRecord,
     scratch: String,
@@ -151,41 +365,19 @@ pub struct CsvSource {
 }
 
 impl CsvSource {
-    /// Opens a CSV file: skips a UTF-8 byte-order mark and leading `#` comment lines (the marker
-    /// of synthetic files), detects the encoding and the delimiter, and reads the header.
+    /// Opens a CSV file (see [`CsvText::open`]) and reads the header.
     pub fn open(path: &Path, encoding: Encoding) -> Result<CsvSource> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut buf = BufReader::with_capacity(1 << 20, file);
-        let io = |e| Error::io(path, e);
-        // Byte-order mark.
-        if buf.fill_buf().map_err(io)?.starts_with(b"\xEF\xBB\xBF") {
-            buf.consume(3);
-        }
-        // Leading comment lines are a preamble, not rows.
-        let mut line_offset = 0u64;
-        while buf.fill_buf().map_err(io)?.first() == Some(&b'#') {
-            let mut skip = Vec::new();
-            buf.read_until(b'\n', &mut skip).map_err(io)?;
-            line_offset += 1;
-        }
-        let sample = buf.fill_buf().map_err(io)?;
-        let encoding = match encoding {
-            Encoding::Auto => detect_encoding(sample),
-            e => e,
-        };
-        let first_line = sample.split(|&b| b == b'\n').next().unwrap_or(&[]);
-        let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
-        let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .from_reader(Box::new(buf) as Box<dyn Read + Send>);
+        let text = CsvText::open(path, encoding)?;
+        let CsvText { mut reader, encoding, evidence, preamble_lines, .. } = text;
         let mut record = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
             return Err(Error::Format {
                 file: path.display().to_string(),
-                message: "file is empty (no header)".into(),
+                message: if preamble_lines > 0 {
+                    format!("no header after the {preamble_lines} '#' preamble line(s)")
+                } else {
+                    "file is empty (no header)".into()
+                },
             });
         }
         let mut header = Vec::with_capacity(record.len());
@@ -195,7 +387,7 @@ impl CsvSource {
             decode_into(f, encoding, &mut s, &mut scratch);
             header.push(s);
         }
-        Ok(CsvSource { reader, header, encoding, line_offset, record, scratch, done: false })
+        Ok(CsvSource { reader, header, encoding, evidence, line_offset: preamble_lines, record, scratch, done: false })
     }
 
     /// The next batch of up to `max_rows` records, or `None` at the end.
@@ -243,34 +435,41 @@ impl CsvSource {
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    match e.kind() {
-        csv::ErrorKind::Io(_) => {
-            Error::Format { file: path.display().to_string(), message: format!("read error: {e}") }
-        }
-        _ => Error::Csv(e),
-    }
+/// A CSV reading error, naming the file.
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let message = match e.kind() {
+        csv::ErrorKind::Io(_) => format!("read error: {e}"),
+        _ => format!("CSV error: {e}"),
+    };
+    Error::Format { file: path.display().to_string(), message }
 }
 
 /// Appends `bytes` decoded from `encoding` to `out`; false when they were not valid text
 /// (invalid UTF-8 is replaced with U+FFFD). TIS-620 is decoded into `scratch` first: encoding_rs
 /// writes into a String's spare capacity, which for the large batch buffer would cost its whole
 /// size on every field.
-fn decode_into(bytes: &[u8], encoding: Encoding, out: &mut String, scratch: &mut String) -> bool {
+pub(crate) fn decode_into(bytes: &[u8], encoding: Encoding, out: &mut String, scratch: &mut String) -> bool {
     match encoding {
         Encoding::Tis620 => {
-            if bytes.is_ascii() {
-                out.push_str(std::str::from_utf8(bytes).expect("ASCII"));
+            if let Ok(ascii) = std::str::from_utf8(bytes)
+                && bytes.is_ascii()
+            {
+                out.push_str(ascii);
                 return true;
+            }
+            if utf8_thai(bytes) {
+                // UTF-8 Thai in a TIS-620 file: decoding it would give mojibake without an error.
+                out.push_str(&String::from_utf8_lossy(bytes));
+                return false;
             }
             let mut dec = encoding_rs::WINDOWS_874.new_decoder_without_bom_handling();
             scratch.clear();
             scratch.reserve(dec.max_utf8_buffer_length(bytes.len()).unwrap_or(bytes.len() * 3));
             let (res, read, had_errors) = dec.decode_to_string(bytes, scratch, true);
-            // The reservation above is the decoder's own bound: the whole input is consumed.
-            assert!(res == encoding_rs::CoderResult::InputEmpty && read == bytes.len(), "TIS-620 decoder bound");
+            // The reservation above is the decoder's own bound, so the whole input is consumed; a
+            // decoder that stopped early is reported as bad text rather than trusted.
             out.push_str(scratch);
-            !had_errors
+            !had_errors && res == encoding_rs::CoderResult::InputEmpty && read == bytes.len()
         }
         _ => match std::str::from_utf8(bytes) {
             Ok(s) => {
@@ -328,6 +527,47 @@ enum Col<'a> {
     Date(&'a PrimitiveArray<i32>),
 }
 
+/// How a column of a given type is read: as it is, or cast to one of the types cells come in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Str,
+    Bool,
+    Null,
+    /// Cast to `Date` (days since the epoch, as `Int32`).
+    Date,
+    Float,
+    /// Cast to `Int64` (exactly: values that do not fit are read as text).
+    Int,
+    /// Cast to text.
+    Text,
+    /// Not readable (lists, structs, binary): the cells are empty and [`unsupported_type`] names
+    /// it when a field needs the column.
+    Unsupported,
+}
+
+fn plan_of(dt: &DataType) -> Plan {
+    match dt {
+        DataType::String => Plan::Str,
+        DataType::Boolean => Plan::Bool,
+        DataType::Null => Plan::Null,
+        DataType::Date | DataType::Datetime(_, _) => Plan::Date,
+        DataType::Float32 | DataType::Float64 => Plan::Float,
+        DataType::Decimal(_, scale) if *scale == 0 => Plan::Int,
+        DataType::Decimal(_, _) | DataType::Time | DataType::Duration(_) => Plan::Text,
+        dt if dt.is_integer() => Plan::Int,
+        _ => Plan::Unsupported,
+    }
+}
+
+/// For a column tpmap cannot read (list, struct, binary, ...): what to tell the user.
+pub fn unsupported_type(dt: &DataType) -> Option<String> {
+    (plan_of(dt) == Plan::Unsupported).then(|| {
+        format!(
+            "is of type {dt}, which tpmap cannot read (it reads text, whole and decimal numbers, booleans and dates)"
+        )
+    })
+}
+
 /// A batch over a polars [`DataFrame`]: each column read in place from its Arrow array (one chunk
 /// per column), with no per-batch copy of the cells.
 pub struct FrameBatch<'a> {
@@ -337,36 +577,34 @@ pub struct FrameBatch<'a> {
 
 impl<'a> FrameBatch<'a> {
     /// Views the columns of `df` (which must be a single chunk per column: see
-    /// [`DataFrame::rechunk_mut_par`]). Columns of other types are cast into `casts` first.
+    /// [`DataFrame::rechunk_mut_par`]). Columns of other types are cast into `casts` first; casts
+    /// are exact (an integer that does not fit 64 bits is read as text, never as null).
     pub fn new(df: &'a DataFrame, casts: &'a mut Vec<Series>) -> Result<FrameBatch<'a>> {
         casts.clear();
-        let mut plan = Vec::with_capacity(df.width());
+        let mut plans = Vec::with_capacity(df.width());
         for c in df.columns() {
             let s = c.as_materialized_series();
-            let kind = match s.dtype() {
-                DataType::String => 's',
-                DataType::Boolean => 'b',
-                DataType::Null => 'n',
-                DataType::Date => {
-                    casts.push(s.cast(&DataType::Int32)?.rechunk());
-                    'd'
-                }
-                DataType::Float32 | DataType::Float64 => {
-                    casts.push(s.cast(&DataType::Float64)?.rechunk());
-                    'f'
-                }
-                dt if dt.is_integer() => {
-                    casts.push(s.cast(&DataType::Int64)?.rechunk());
-                    'i'
-                }
-                _ => {
-                    casts.push(s.cast(&DataType::String)?.rechunk());
-                    's'
-                }
+            let plan = plan_of(s.dtype());
+            let cast = match plan {
+                Plan::Date => Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?),
+                Plan::Float => Some(s.cast(&DataType::Float64)?),
+                Plan::Int => match s.strict_cast(&DataType::Int64) {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        casts.push(s.cast(&DataType::String)?.rechunk());
+                        plans.push(Plan::Text);
+                        continue;
+                    }
+                },
+                Plan::Text => Some(s.cast(&DataType::String)?),
+                Plan::Str | Plan::Bool | Plan::Null | Plan::Unsupported => None,
             };
-            plan.push(kind);
+            if let Some(v) = cast {
+                casts.push(v.rechunk());
+            }
+            plans.push(plan);
         }
-        let single = |n: usize| -> Result<()> {
+        let one_chunk = |n: usize| -> Result<()> {
             if n == 1 {
                 Ok(())
             } else {
@@ -377,32 +615,39 @@ impl<'a> FrameBatch<'a> {
             }
         };
         let mut cast_iter = casts.iter();
-        let mut cols = Vec::with_capacity(plan.len());
-        for (c, kind) in df.columns().iter().zip(plan) {
+        let mut cols = Vec::with_capacity(plans.len());
+        for (c, plan) in df.columns().iter().zip(plans) {
             let own = c.as_materialized_series();
-            let col = match kind {
-                'n' => Col::Null,
-                's' => {
-                    let ca = if own.dtype() == &DataType::String {
-                        own.str()?
-                    } else {
-                        cast_iter.next().expect("cast").str()?
-                    };
-                    single(ca.chunks().len())?;
-                    Col::Str(ca.downcast_iter().next().expect("one chunk"))
+            let col = match plan {
+                Plan::Null | Plan::Unsupported => Col::Null,
+                Plan::Str | Plan::Text => {
+                    let ca = if plan == Plan::Str { own.str()? } else { next_cast(&mut cast_iter)?.str()? };
+                    one_chunk(ca.chunks().len())?;
+                    Col::Str(first_chunk(ca)?)
                 }
-                'b' => {
-                    single(own.bool()?.chunks().len())?;
-                    Col::Bool(own.bool()?.downcast_iter().next().expect("one chunk"))
+                Plan::Bool => {
+                    one_chunk(own.bool()?.chunks().len())?;
+                    Col::Bool(first_chunk(own.bool()?)?)
                 }
-                'd' => Col::Date(cast_iter.next().expect("cast").i32()?.downcast_iter().next().expect("one chunk")),
-                'f' => Col::Float(cast_iter.next().expect("cast").f64()?.downcast_iter().next().expect("one chunk")),
-                _ => Col::Int(cast_iter.next().expect("cast").i64()?.downcast_iter().next().expect("one chunk")),
+                Plan::Date => Col::Date(first_chunk(next_cast(&mut cast_iter)?.i32()?)?),
+                Plan::Float => Col::Float(first_chunk(next_cast(&mut cast_iter)?.f64()?)?),
+                Plan::Int => Col::Int(first_chunk(next_cast(&mut cast_iter)?.i64()?)?),
             };
             cols.push(col);
         }
         Ok(FrameBatch { cols, rows: df.height() })
     }
+}
+
+fn next_cast<'s>(it: &mut std::slice::Iter<'s, Series>) -> Result<&'s Series> {
+    it.next()
+        .ok_or_else(|| Error::Format { file: "frame".into(), message: "internal: a cast column is missing".into() })
+}
+
+fn first_chunk<T: polars::prelude::PolarsDataType>(ca: &ChunkedArray<T>) -> Result<&T::Array> {
+    ca.downcast_iter()
+        .next()
+        .ok_or_else(|| Error::Format { file: "frame".into(), message: "internal: a column has no chunk".into() })
 }
 
 impl Batch for FrameBatch<'_> {
@@ -428,19 +673,51 @@ impl Batch for FrameBatch<'_> {
     }
 }
 
-/// Reads a Parquet file's row count and column names.
-pub fn parquet_shape(path: &Path) -> Result<(usize, Vec<String>)> {
+/// The shape of a Parquet file as its footer states it: rows (checked against the row groups),
+/// row groups, column names and types.
+pub struct ParquetShape {
+    /// Rows, as the footer and the row groups agree.
+    pub rows: usize,
+    /// Row groups and their rows.
+    pub row_groups: Vec<usize>,
+    /// Column names.
+    pub names: Vec<String>,
+    /// Column types as polars reads them.
+    pub types: Vec<DataType>,
+}
+
+fn parquet_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Format { file: path.display().to_string(), message: format!("cannot read this Parquet file: {e}") }
+}
+
+/// Reads a Parquet file's footer. The row counts it claims are checked against each other and
+/// never used to reserve memory.
+pub fn parquet_shape(path: &Path) -> Result<ParquetShape> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut r = ParquetReader::new(file);
-    let n = r.num_rows()?;
-    let schema = r.schema()?;
-    Ok((n, schema.iter_names().map(|s| s.to_string()).collect()))
+    let md = r.get_metadata().map_err(|e| parquet_error(path, e))?.clone();
+    let row_groups: Vec<usize> = md.row_groups.iter().map(|g| g.num_rows()).collect();
+    let mut sum = 0usize;
+    for &n in &row_groups {
+        sum = sum.checked_add(n).ok_or_else(|| parquet_error(path, "row counts overflow"))?;
+    }
+    if sum != md.num_rows {
+        return Err(parquet_error(
+            path,
+            format!("the footer claims {} rows but its row groups hold {sum}: the file is damaged", md.num_rows),
+        ));
+    }
+    let schema = r.schema().map_err(|e| parquet_error(path, e))?;
+    let (names, types) =
+        schema.iter().map(|(name, field)| (name.to_string(), DataType::from_arrow_field(field))).unzip();
+    Ok(ParquetShape { rows: sum, row_groups, names, types })
 }
 
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them).
 pub fn read_parquet_slice(path: &Path, offset: usize, len: usize) -> Result<DataFrame> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut df = ParquetReader::new(file).with_slice(Some((offset, len))).finish()?;
+    let mut df =
+        ParquetReader::new(file).with_slice(Some((offset, len))).finish().map_err(|e| parquet_error(path, e))?;
     df.rechunk_mut_par();
     Ok(df)
 }
@@ -448,61 +725,237 @@ pub fn read_parquet_slice(path: &Path, offset: usize, len: usize) -> Result<Data
 // ---------------------------------------------------------------------------------------------
 // Excel
 
-/// One worksheet of an `.xlsx` workbook, held in memory (workbooks are small by Excel's limit of
-/// 1,048,576 rows).
+/// A worksheet cell, owned and compact (16 bytes): text is interned per sheet.
+#[cfg(feature = "xlsx")]
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum XCell {
+    Empty,
+    Str(u32),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Date(i32),
+    Error,
+}
+
+/// One worksheet of an `.xlsx` workbook, held in memory as the rows that have cells (blank rows
+/// are not records, as in CSV). The workbook is checked first: its parts may not decompress to
+/// more than [`Limits::xlsx_bytes`](crate::limits::Limits), and the sheet may not hold more than
+/// [`Limits::xlsx_cells`](crate::limits::Limits) cells — a single cell at `XFD1048576` costs one
+/// cell, not Excel's whole grid.
 #[cfg(feature = "xlsx")]
 pub struct XlsxSheet {
-    range: calamine::Range<calamine::Data>,
-    /// Header fields (the sheet's first non-empty row).
+    /// Header fields (the sheet's first row that is neither blank nor a `#` notice).
     pub header: Vec<String>,
-    header_row: usize,
+    /// Data rows × header width.
+    cells: Vec<XCell>,
+    /// Sheet row (1-based) of each data row.
+    lines: Vec<u32>,
+    /// Cells each data row really has (for ragged rows).
+    counts: Vec<u32>,
+    strings: Vec<String>,
 }
 
 #[cfg(feature = "xlsx")]
 impl XlsxSheet {
-    /// Opens `sheet` (or the first sheet) of a workbook.
-    pub fn open(path: &Path, sheet: Option<&str>) -> Result<XlsxSheet> {
-        use calamine::{Reader, open_workbook};
-        let mut wb: calamine::Xlsx<_> = open_workbook(path).map_err(|e| Error::Format {
-            file: path.display().to_string(),
-            message: format!("cannot open workbook: {e}"),
-        })?;
+    /// Opens `sheet` (or the first sheet) of a workbook, within `limits`.
+    pub fn open(path: &Path, sheet: Option<&str>, limits: &crate::limits::Limits) -> Result<XlsxSheet> {
+        use calamine::{DataRef, Reader, open_workbook};
+        let file = path.display().to_string();
+        check_zip(path, limits.xlsx_bytes)?;
+        let fmt = |message: String| Error::Format { file: file.clone(), message };
+        let mut wb: calamine::Xlsx<_> = open_workbook(path).map_err(|e| fmt(format!("cannot open workbook: {e}")))?;
         let name = match sheet {
             Some(s) => s.to_string(),
-            None => wb.sheet_names().first().cloned().ok_or_else(|| Error::Format {
-                file: path.display().to_string(),
-                message: "workbook has no sheets".into(),
-            })?,
+            None => wb.sheet_names().first().cloned().ok_or_else(|| fmt("workbook has no sheets".into()))?,
         };
-        let range = wb
-            .worksheet_range(&name)
-            .map_err(|e| Error::Format { file: path.display().to_string(), message: format!("sheet '{name}': {e}") })?;
-        // Skip leading rows whose first cell starts with '#' (a synthetic-data marker) or that are empty.
-        let mut header_row = 0;
-        while header_row < range.height() {
-            let first = range.get((header_row, 0)).map(|d| d.to_string()).unwrap_or_default();
-            let empty =
-                (0..range.width()).all(|c| matches!(range.get((header_row, c)), None | Some(calamine::Data::Empty)));
-            if empty || first.starts_with('#') {
-                header_row += 1;
+        let mut reader = wb.worksheet_cells_reader(&name).map_err(|e| fmt(format!("sheet '{name}': {e}")))?;
+        let mut strings: Vec<String> = Vec::new();
+        let mut interned: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut intern = |s: &str| -> u32 {
+            if let Some(&i) = interned.get(s) {
+                return i;
+            }
+            let i = strings.len() as u32;
+            strings.push(s.to_string());
+            interned.insert(s.to_string(), i);
+            i
+        };
+        let mut cells: Vec<(u32, u32, XCell)> = Vec::new();
+        loop {
+            let next = reader.next_cell().map_err(|e| fmt(format!("sheet '{name}': {e}")))?;
+            let Some(cell) = next else { break };
+            let (r, c) = cell.get_position();
+            let v = match cell.get_value() {
+                DataRef::Empty => continue,
+                DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) if s.is_empty() => continue,
+                DataRef::SharedString("") => continue,
+                DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => XCell::Str(intern(s)),
+                DataRef::SharedString(s) => XCell::Str(intern(s)),
+                DataRef::Int(i) => XCell::Int(*i),
+                // Excel keeps every number as a double: whole ones are integers to the parsers.
+                DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => XCell::Int(*f as i64),
+                DataRef::Float(f) => XCell::Float(*f),
+                DataRef::Bool(b) => XCell::Bool(*b),
+                DataRef::DateTime(d) => excel_date(d.as_f64()).map_or(XCell::Float(d.as_f64()), XCell::Date),
+                DataRef::Error(_) => XCell::Error,
+            };
+            if cells.len() as u64 >= limits.xlsx_cells {
+                return Err(cell_limit(&file, limits.xlsx_cells));
+            }
+            cells.push((r, c, v));
+        }
+        drop(reader);
+        // Row-major order (a workbook may list cells in any order); the last of two cells at one
+        // position wins, as in Excel.
+        cells.sort_by_key(|&(r, c, _)| (r, c));
+        cells.dedup_by(|later, earlier| {
+            let same = (later.0, later.1) == (earlier.0, earlier.1);
+            if same {
+                earlier.2 = later.2;
+            }
+            same
+        });
+        let min_col = cells.iter().map(|&(_, c, _)| c).min().unwrap_or(0);
+        let text_of = |v: &XCell, strings: &[String]| -> String {
+            match v {
+                XCell::Str(i) => strings[*i as usize].clone(),
+                other => xcell_to_cell(other, strings).to_text(),
+            }
+        };
+        let rows: Vec<&[(u32, u32, XCell)]> = cells.chunk_by(|a, b| a.0 == b.0).collect();
+        // Leading rows whose first cell starts with '#' are notices (synthetic-data marker).
+        let mut first = 0;
+        while first < rows.len() {
+            let row = rows[first];
+            let lead = row.iter().find(|&&(_, c, _)| c == min_col).map(|(_, _, v)| text_of(v, &strings));
+            if lead.is_some_and(|t| t.starts_with('#')) {
+                first += 1;
             } else {
                 break;
             }
         }
-        let header =
-            (0..range.width()).map(|c| range.get((header_row, c)).map(|d| d.to_string()).unwrap_or_default()).collect();
-        Ok(XlsxSheet { range, header, header_row })
+        let mut header: Vec<String> = Vec::new();
+        if let Some(row) = rows.get(first) {
+            let width = row.iter().map(|&(_, c, _)| c - min_col + 1).max().unwrap_or(0) as usize;
+            header = vec![String::new(); width];
+            for (_, c, v) in row.iter() {
+                header[(c - min_col) as usize] = text_of(v, &strings);
+            }
+        }
+        let width = header.len();
+        let data = rows.get(first + 1..).unwrap_or(&[]);
+        if (data.len() as u64).saturating_mul(width as u64) > limits.xlsx_cells {
+            return Err(cell_limit(&file, limits.xlsx_cells));
+        }
+        let mut out = Vec::with_capacity(data.len() * width);
+        let mut lines = Vec::with_capacity(data.len());
+        let mut counts = Vec::with_capacity(data.len());
+        for row in data {
+            let base = out.len();
+            out.resize(base + width, XCell::Empty);
+            let mut last = 0u32;
+            for &(_, c, v) in row.iter() {
+                let k = (c - min_col) as usize;
+                if k < width {
+                    out[base + k] = v;
+                }
+                last = last.max(c - min_col + 1);
+            }
+            lines.push(row[0].0.saturating_add(1));
+            // A row with cells beyond the header is ragged; one with fewer is not (Excel does not
+            // store trailing blank cells).
+            counts.push(last.max(width as u32));
+        }
+        Ok(XlsxSheet { header, cells: out, lines, counts, strings })
     }
 
     /// Data rows.
     pub fn rows(&self) -> usize {
-        self.range.height().saturating_sub(self.header_row + 1)
+        self.lines.len()
     }
 
     /// A batch of data rows `start..start+len`.
     pub fn batch(&self, start: usize, len: usize) -> XlsxBatch<'_> {
         XlsxBatch { sheet: self, start, len }
     }
+}
+
+#[cfg(feature = "xlsx")]
+fn cell_limit(file: &str, max: u64) -> Error {
+    Error::Limit {
+        file: file.to_string(),
+        message: format!(
+            "the worksheet holds more than {max} cells (rows × header columns), the limit; raise it with --max-xlsx-cells (each cell takes 16 bytes of memory) or save the sheet as CSV"
+        ),
+    }
+}
+
+/// Days since 1970-01-01 of an Excel serial date (days from 1899-12-30, the 1900 leap-year bug
+/// included), for serials from 1 (1900-01-01) to 2,958,465 (9999-12-31); `None` outside.
+#[cfg(feature = "xlsx")]
+fn excel_date(serial: f64) -> Option<i32> {
+    if !serial.is_finite() || !(1.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    Some(serial.floor() as i32 - 25_569)
+}
+
+#[cfg(feature = "xlsx")]
+fn xcell_to_cell<'a>(v: &XCell, strings: &'a [String]) -> Cell<'a> {
+    match *v {
+        XCell::Empty => Cell::Null,
+        XCell::Str(i) => Cell::Str(&strings[i as usize]),
+        XCell::Int(i) => Cell::Int(i),
+        XCell::Float(f) => Cell::Float(f),
+        XCell::Bool(b) => Cell::Bool(b),
+        XCell::Date(d) => Cell::Date(d),
+        XCell::Error => Cell::Str("#ERROR"),
+    }
+}
+
+/// Checks a workbook's zip parts before anything is parsed: the sizes the directory declares, and
+/// then what each part really decompresses to (a declared size can lie), against `max_bytes` in
+/// all. Decompressed bytes are counted and dropped: nothing is held.
+#[cfg(feature = "xlsx")]
+fn check_zip(path: &Path, max_bytes: u64) -> Result<()> {
+    let file = path.display().to_string();
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip = ::zip::ZipArchive::new(BufReader::new(f))
+        .map_err(|e| Error::Format { file: file.clone(), message: format!("not an .xlsx workbook (zip): {e}") })?;
+    let limit = |what: String| Error::Limit {
+        file: file.clone(),
+        message: format!(
+            "{what}: more than {max_bytes} bytes decompressed, the limit; raise it with --max-xlsx-bytes, or save the sheet as CSV"
+        ),
+    };
+    let mut declared = 0u64;
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(i)
+            .map_err(|e| Error::Format { file: file.clone(), message: format!("damaged workbook: {e}") })?;
+        declared = declared.saturating_add(entry.size());
+    }
+    if declared > max_bytes {
+        return Err(limit("the workbook's parts declare".into()));
+    }
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index(i)
+            .map_err(|e| Error::Format { file: file.clone(), message: format!("damaged workbook: {e}") })?;
+        let name = entry.name().to_string();
+        let budget = max_bytes - total;
+        let n = std::io::copy(&mut entry.take(budget + 1), &mut std::io::sink()).map_err(|e| Error::Format {
+            file: file.clone(),
+            message: format!("damaged workbook part '{name}': {e}"),
+        })?;
+        if n > budget {
+            return Err(limit(format!("the workbook's part '{name}' and those before it decompress to")));
+        }
+        total += n;
+    }
+    Ok(())
 }
 
 /// A batch of worksheet rows.
@@ -519,25 +972,18 @@ impl Batch for XlsxBatch<'_> {
         self.len
     }
     fn cell(&self, row: usize, col: usize) -> Cell<'_> {
-        use calamine::Data;
-        let r = self.sheet.header_row + 1 + self.start + row;
-        match self.sheet.range.get((r, col)) {
-            None | Some(Data::Empty) => Cell::Null,
-            Some(Data::String(s)) if s.is_empty() => Cell::Null,
-            Some(Data::String(s)) => Cell::Str(s),
-            Some(Data::Int(i)) => Cell::Int(*i),
-            // Excel keeps every number as a double: whole ones are integers to the parsers.
-            Some(Data::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Cell::Int(*f as i64),
-            Some(Data::Float(f)) => Cell::Float(*f),
-            Some(Data::Bool(b)) => Cell::Bool(*b),
-            // Excel serial dates count days from 1899-12-30 (the 1900 leap-year bug included).
-            Some(Data::DateTime(d)) => Cell::Date(d.as_f64().floor() as i32 - 25_569),
-            Some(Data::DateTimeIso(s)) | Some(Data::DurationIso(s)) => Cell::Str(s),
-            Some(Data::Error(_)) => Cell::Str("#ERROR"),
+        let w = self.sheet.header.len();
+        let k = (self.start + row) * w + col;
+        match self.sheet.cells.get(k) {
+            Some(v) if col < w => xcell_to_cell(v, &self.sheet.strings),
+            _ => Cell::Null,
         }
     }
     fn line(&self, row: usize) -> Option<u64> {
-        Some((self.sheet.header_row + 2 + self.start + row) as u64)
+        self.sheet.lines.get(self.start + row).map(|&l| l as u64)
+    }
+    fn field_count(&self, row: usize) -> Option<usize> {
+        self.sheet.counts.get(self.start + row).map(|&n| n as usize)
     }
 }
 

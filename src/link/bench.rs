@@ -252,13 +252,27 @@ pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
     }
     let file = path.display().to_string();
     let mut truth: Vec<Option<u64>> = vec![None; r.len()];
-    let mut rd =
-        csv::Reader::from_path(path).map_err(|e| Error::Format { file: file.clone(), message: e.to_string() })?;
+    let crate::ingest::source::CsvText { mut reader, .. } =
+        crate::ingest::source::CsvText::open(path, crate::ingest::Encoding::Utf8)?;
     let mut rec = csv::StringRecord::new();
-    while rd.read_record(&mut rec)? {
-        let Some(s) = r.sources.iter().position(|s| s == &rec[0]) else { continue };
-        if let Some(&i) = index.get(&(s as u16, h.hash_one(&rec[1]))) {
-            truth[i as usize] = Some(rec[2].parse::<u64>().unwrap_or(u64::MAX));
+    let csv_err = |e| crate::ingest::source::csv_error(path, e);
+    if !reader.read_record(&mut rec).map_err(csv_err)? || rec.len() < 3 {
+        return Err(Error::Format { file, message: "a truth file needs a header source,record_id,person".into() });
+    }
+    let mut row = 0u64;
+    while reader.read_record(&mut rec).map_err(csv_err)? {
+        row += 1;
+        let field = |k: usize| rec.get(k).unwrap_or("");
+        let Some(s) = r.sources.iter().position(|s| s == field(0)) else { continue };
+        if let Some(&i) = index.get(&(s as u16, h.hash_one(field(1)))) {
+            let person = field(2).trim().parse::<u64>().map_err(|_| Error::InvalidRow {
+                file: file.clone(),
+                row,
+                line: rec.position().map(|p| p.line()),
+                column: "person".into(),
+                reason: "not a whole number".into(),
+            })?;
+            truth[i as usize] = Some(person);
         }
     }
     truth

@@ -21,6 +21,7 @@ pub mod bench;
 pub mod compare;
 pub mod model;
 pub mod normalize;
+pub mod output;
 pub mod phonetic;
 pub mod records;
 
@@ -107,14 +108,35 @@ impl Linked {
     /// whose records the clustering joined — a probabilistic pair it kept apart (two known
     /// different IDs, or in a link task a second record of one source) is not a match.
     pub fn matches(&self, threshold: f64) -> impl Iterator<Item = &Scored> {
-        self.scored.iter().filter(move |s| {
-            s.deterministic || (s.probability >= threshold && self.entity[s.a as usize] == self.entity[s.b as usize])
-        })
+        self.scored.iter().filter(move |s| self.is_match(s, threshold))
+    }
+
+    /// Whether one scored pair is a match (the rule of [`Linked::matches`]).
+    pub fn is_match(&self, s: &Scored, threshold: f64) -> bool {
+        s.deterministic || (s.probability >= threshold && self.entity[s.a as usize] == self.entity[s.b as usize])
+    }
+}
+
+impl LinkOptions {
+    /// Checks the options: a threshold strictly between 0 and 1 (not NaN), and a loaded model
+    /// that fits this version's comparisons ([`Model::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return Err(crate::Error::Config(format!(
+                "the match threshold must be a probability strictly between 0 and 1, not {}",
+                self.threshold
+            )));
+        }
+        if let Some(m) = &self.model {
+            m.validate()?;
+        }
+        self.blocking.validate()
     }
 }
 
 /// Runs a link job over `r`.
 pub fn run(r: &Records, o: &LinkOptions) -> Result<Linked> {
+    o.validate()?;
     let mut timing = Timing::default();
     let t = Instant::now();
     let blocking = o.model.as_ref().map(|m| m.blocking.clone()).unwrap_or_else(|| o.blocking.clone());
@@ -168,6 +190,8 @@ pub struct WelfareLink {
     pub validated: usize,
     /// Registry records matched to no person of the extract.
     pub registry_unmatched: usize,
+    /// Registry records that could not be read (text not valid in the file's encoding), not linked.
+    pub registry_unreadable: usize,
     /// Seconds.
     pub seconds: f64,
 }
@@ -201,7 +225,12 @@ pub fn mark_welfare(
             best[p] = Some(cand);
         }
     }
-    let mut out = WelfareLink { persons: n, registry_records: r.len() - n, ..Default::default() };
+    let mut out = WelfareLink {
+        persons: n,
+        registry_records: r.len() - n,
+        registry_unreadable: r.unreadable.len(),
+        ..Default::default()
+    };
     for (p, b) in best.iter().enumerate() {
         match b {
             Some((_, det, j)) => {
@@ -232,6 +261,8 @@ pub struct ServedLink {
     pub matched: usize,
     /// Distinct (household, program) pairs marked as already served.
     pub households: usize,
+    /// Records that could not be read (text not valid in the file's encoding), not linked.
+    pub unreadable: usize,
 }
 
 /// Links an agency's beneficiary list (person records with a `program` column naming a program
@@ -249,12 +280,13 @@ pub fn served_from_list(
     let n = x.persons.len();
     let mut program = vec![0u32; r.len() - n];
     for j in n..r.len() {
-        program[j - n] = c.program(r.tag.get(j)).ok_or_else(|| crate::Error::InvalidRow {
+        program[j - n] = c.program(r.tag.get(j)).ok_or_else(|| crate::Error::Format {
             file: list.display().to_string(),
-            row: (j - n + 1) as u64,
-            line: None,
-            column: "program".into(),
-            reason: format!("no program '{}' in the catalogue", r.tag.get(j)),
+            message: format!(
+                "record '{}', column 'program': no program '{}' in the catalogue",
+                r.key.get(j),
+                r.tag.get(j)
+            ),
         })? as u32;
     }
     let linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
@@ -274,6 +306,6 @@ pub fn served_from_list(
     let matched = best.iter().filter(|b| b.is_some()).count();
     served.sort_unstable();
     served.dedup();
-    let report = ServedLink { records: r.len() - n, matched, households: served.len() };
+    let report = ServedLink { records: r.len() - n, matched, households: served.len(), unreadable: r.unreadable.len() };
     Ok((served, report))
 }

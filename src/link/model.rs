@@ -124,6 +124,31 @@ impl Default for Blocking {
     }
 }
 
+/// Most blocking rules, keys per rule, and records per block that a job (or a saved model) may set.
+pub const MAX_RULES: usize = 32;
+/// Most keys in one blocking rule.
+pub const MAX_KEYS_PER_RULE: usize = 8;
+/// Largest `max_block` accepted: a block of n records gives n(n-1)/2 pairs.
+pub const MAX_BLOCK_LIMIT: usize = 100_000;
+
+impl Blocking {
+    /// Checks the rules: 1 to [`MAX_RULES`] rules of 1 to [`MAX_KEYS_PER_RULE`] keys, and a block
+    /// limit from 2 to [`MAX_BLOCK_LIMIT`] (pairs grow with its square).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| crate::Error::Config(format!("blocking: {m}"));
+        if self.rules.is_empty() || self.rules.len() > MAX_RULES {
+            return Err(bad(format!("{} rules; give 1 to {MAX_RULES}", self.rules.len())));
+        }
+        if let Some(r) = self.rules.iter().find(|r| r.is_empty() || r.len() > MAX_KEYS_PER_RULE) {
+            return Err(bad(format!("a rule has {} keys; give 1 to {MAX_KEYS_PER_RULE}", r.len())));
+        }
+        if !(2..=MAX_BLOCK_LIMIT).contains(&self.max_block) {
+            return Err(bad(format!("max_block {} is outside 2..={MAX_BLOCK_LIMIT}", self.max_block)));
+        }
+        Ok(())
+    }
+}
+
 /// Candidate pairs and what blocking did.
 #[derive(Clone, Debug, Default)]
 pub struct Candidates {
@@ -230,6 +255,45 @@ pub struct Model {
     pub iterations: usize,
     /// Blocking the model was trained with.
     pub blocking: Blocking,
+}
+
+impl Model {
+    /// Reads a saved model (JSON, as [`Model`] serialises) and checks it with [`Model::validate`].
+    pub fn from_json(text: &str) -> Result<Model> {
+        let m: Model = serde_json::from_str(text)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Checks that a model (perhaps loaded from a file) fits this version's comparisons: a prior
+    /// strictly between 0 and 1; m, u and random-pair u tables with one row per field and one
+    /// probability per level, each finite and in (0, 1]; valid blocking rules. Scoring indexes
+    /// these tables by level, so a model that passes cannot make it fail.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| crate::Error::Config(format!("link model: {m}"));
+        if !(self.lambda > 0.0 && self.lambda < 1.0) {
+            return Err(bad(format!("the prior lambda must be strictly between 0 and 1, not {}", self.lambda)));
+        }
+        for (name, table) in [("m", &self.m), ("u", &self.u), ("u_random", &self.u_random)] {
+            if table.len() != Field::ALL.len() {
+                return Err(bad(format!(
+                    "table {name} has {} rows; this version compares {} fields",
+                    table.len(),
+                    Field::ALL.len()
+                )));
+            }
+            for (f, row) in Field::ALL.iter().zip(table) {
+                let want = f.levels().len();
+                if row.len() != want {
+                    return Err(bad(format!("table {name}, field {f:?}: {} levels, expected {want}", row.len())));
+                }
+                if let Some(p) = row.iter().find(|p| !(p.is_finite() && **p > 0.0 && **p <= 1.0)) {
+                    return Err(bad(format!("table {name}, field {f:?}: probability {p} is not in (0, 1]")));
+                }
+            }
+        }
+        self.blocking.validate().map_err(|e| bad(e.to_string()))
+    }
 }
 
 /// Training options.

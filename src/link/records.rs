@@ -52,6 +52,21 @@ pub struct Records {
     pub flag: Vec<Option<bool>>,
     /// A free tag (an agency list's `program` column), empty if none.
     pub tag: StrColumn,
+    /// Input records that could not be read (and are not among the records).
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A registry record that was not linked because it could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unreadable {
+    /// Its source.
+    pub source: u16,
+    /// 1-based data row in its file.
+    pub row: u64,
+    /// Physical line, where known.
+    pub line: Option<u64>,
+    /// Why (`bad_encoding`).
+    pub reason: &'static str,
 }
 
 /// One raw record, before normalisation.
@@ -161,83 +176,90 @@ impl Records {
         self.push_source(name, &raw)
     }
 
-    /// Reads a registry CSV (UTF-8 or TIS-620) with columns named like the extract format
-    /// (`record_id`, `citizen_id`, `title`, `first_name`, `last_name`, `birth_date`, `sex`,
-    /// `village_code`, `house_no`; Thai names accepted; all optional but a name). The record key
-    /// is `record_id`, else the data row number.
+    /// Reads a registry CSV (UTF-8 or TIS-620, decided on the evidence of every line) with
+    /// columns named like the extract format (`record_id`, `citizen_id`, `title`, `first_name`,
+    /// `last_name`, `birth_date`, `sex`, `village_code`, `house_no`; Thai names accepted; all
+    /// optional but a name). The record key is `record_id`, else the data row number. Only
+    /// leading `#` lines are a preamble: a record whose id starts with `#` is a record. A record
+    /// whose text is not valid in the file's encoding is not linked; it is listed in
+    /// [`Records::unreadable`].
     pub fn push_csv(&mut self, path: &Path) -> Result<u16> {
+        use crate::ingest::source::{CsvText, csv_error, decode_into};
         let file = path.display().to_string();
-        // UTF-8 files (the usual case, and the big ones) are streamed; TIS-620 files are decoded
-        // whole first.
-        let mut head = vec![0u8; 1 << 20];
-        let got = {
-            use std::io::Read;
-            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            let mut n = 0;
-            loop {
-                let k = f.read(&mut head[n..]).map_err(|e| Error::io(path, e))?;
-                if k == 0 || n + k == head.len() {
-                    break n + k;
-                }
-                n += k;
-            }
-        };
-        head.truncate(got);
-        let utf8 = match std::str::from_utf8(&head) {
-            Ok(_) => true,
-            Err(e) => e.error_len().is_none() && got == 1 << 20, // cut inside a character
-        };
-        let input: Box<dyn std::io::Read> = if utf8 {
-            Box::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
-            ))
-        } else {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            Box::new(std::io::Cursor::new(encoding_rs::WINDOWS_874.decode(&bytes).0.into_owned().into_bytes()))
-        };
-        let mut r = csv::ReaderBuilder::new().flexible(true).comment(Some(b'#')).from_reader(input);
-        let headers: Vec<String> =
-            r.headers()?.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase()).collect();
+        let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
+        let mut rec = csv::ByteRecord::new();
+        if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+            return Err(Error::Format { file, message: "the file is empty (no header)".into() });
+        }
+        let (mut scratch, mut cell) = (String::new(), String::new());
+        let headers: Vec<String> = rec
+            .iter()
+            .map(|h| {
+                cell.clear();
+                decode_into(h, encoding, &mut cell, &mut scratch);
+                cell.trim_start_matches('\u{feff}').trim().to_lowercase()
+            })
+            .collect();
         let c = record_columns(&headers);
         if c[3].is_none() {
             return Err(Error::Format { file, message: "no first_name (ชื่อ) column".into() });
         }
-        fn get<'r>(c: &[Option<usize>; 11], rec: &'r csv::StringRecord, k: usize) -> &'r str {
-            c[k].and_then(|i| rec.get(i)).unwrap_or("")
-        }
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or(file);
         let src = self.add_source(&stem);
-        // Chunks of 500,000 records: memory stays bounded whatever the file's size.
-        let mut row = 0usize;
-        let mut records = r.records();
-        loop {
-            let chunk: Vec<csv::StringRecord> =
-                records.by_ref().take(500_000).collect::<std::result::Result<_, _>>()?;
-            if chunk.is_empty() {
-                break;
+        // Chunks of 500,000 records: memory stays bounded whatever the file's size. Each record's
+        // eleven fields are decoded into one string with end offsets.
+        let mut row = 0u64;
+        let mut done = false;
+        while !done {
+            let mut texts: Vec<(String, [u32; 11], u64)> = Vec::with_capacity(1 << 16);
+            while texts.len() < 500_000 {
+                if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+                    done = true;
+                    break;
+                }
+                row += 1;
+                let mut text = String::new();
+                let mut ends = [0u32; 11];
+                let mut ok = true;
+                for (k, col) in c.iter().enumerate() {
+                    if let Some(f) = col.and_then(|i| rec.get(i)) {
+                        ok &= decode_into(f, encoding, &mut text, &mut scratch);
+                    }
+                    ends[k] = text.len().min(u32::MAX as usize) as u32;
+                }
+                if !ok || text.len() > u32::MAX as usize {
+                    let line = rec.position().map(|p| p.line() + preamble_lines);
+                    self.unreadable.push(Unreadable { source: src, row, line, reason: "bad_encoding" });
+                    continue;
+                }
+                texts.push((text, ends, row));
             }
-            let raw: Vec<RawRecord<'_>> = chunk
+            let field = |t: &(String, [u32; 11], u64), k: usize| -> std::ops::Range<usize> {
+                let start = if k == 0 { 0 } else { t.1[k - 1] as usize };
+                start..t.1[k] as usize
+            };
+            let raw: Vec<RawRecord<'_>> = texts
                 .iter()
-                .enumerate()
-                .map(|(i, rec)| RawRecord {
-                    key: match get(&c, rec, 0) {
-                        "" => (row + i + 1).to_string(),
-                        k => k.to_string(),
-                    },
-                    citizen_id: get(&c, rec, 1),
-                    title: get(&c, rec, 2),
-                    first: get(&c, rec, 3),
-                    last: get(&c, rec, 4),
-                    birth: get(&c, rec, 5),
-                    sex: get(&c, rec, 6),
-                    area: get(&c, rec, 7),
-                    house: get(&c, rec, 8),
-                    flag: get(&c, rec, 9),
-                    tag: get(&c, rec, 10),
+                .map(|t| {
+                    let f = |k: usize| &t.0[field(t, k)];
+                    RawRecord {
+                        key: match f(0) {
+                            "" => t.2.to_string(),
+                            k => k.to_string(),
+                        },
+                        citizen_id: f(1),
+                        title: f(2),
+                        first: f(3),
+                        last: f(4),
+                        birth: f(5),
+                        sex: f(6),
+                        area: f(7),
+                        house: f(8),
+                        flag: f(9),
+                        tag: f(10),
+                    }
                 })
                 .collect();
-            row += chunk.len();
             self.push_rows(src, &raw);
         }
         Ok(src)

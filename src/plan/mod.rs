@@ -60,13 +60,13 @@ pub struct PlanOptions {
     /// Date programs must be effective on (default: the catalogue's `as_of`).
     pub date: Option<PartialDate>,
     /// Key for the pseudonyms used to break ties and in work lists. Keep it secret and fixed
-    /// across runs that must agree.
-    pub key: Vec<u8>,
+    /// across runs that must agree ([`PseudonymKey::resolve`] applies tpmap's policy).
+    pub key: crate::ids::PseudonymKey,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { population: Population::Target, date: None, key: b"tpmap-default-key: set your own".to_vec() }
+        PlanOptions { population: Population::Target, date: None, key: crate::ids::PseudonymKey::public_default() }
     }
 }
 
@@ -348,7 +348,7 @@ pub struct Allocation {
 impl Allocation {
     /// Budget used by all programs.
     pub fn spent(&self) -> u64 {
-        self.programs.iter().map(|p| p.spent).sum()
+        self.programs.iter().fold(0u64, |a, p| a.saturating_add(p.spent))
     }
 }
 
@@ -440,7 +440,7 @@ pub(crate) fn prepare(s: &Subjects, c: &Catalogue, opts: &PlanOptions) -> Result
         .collect();
     // Pseudonyms for ranking ties: HMAC of the household ID, and of the citizen ID (or household
     // ID and birth order within it when a member has none) for persons.
-    let ps = Pseudonymizer::new(&opts.key);
+    let ps = opts.key.pseudonymizer();
     let hh_key: HashMap<u32, u128> = population_rows
         .par_iter()
         .map(|&h| (h, p128(ps.pseudonym_bytes(x.households.id[h as usize].0.to_string().as_bytes()))))
@@ -605,7 +605,8 @@ fn allocate_in_pool(
             }
         }
         out.selected = used;
-        out.spent = used * prog.unit_cost;
+        // Saturating: costs are at most MAX_BAHT, but a count of places has no bound of its own.
+        out.spent = used.saturating_mul(prog.unit_cost);
         progress(done + 1, order.len());
     }
     finish(pre, assignments, declined, outcomes, order)

@@ -211,7 +211,7 @@ pub fn optimize(
             if chosen[k] {
                 let out = &mut outcomes[u.program];
                 out.selected += 1;
-                out.spent += c.programs[u.program].unit_cost;
+                out.spent = out.spent.saturating_add(c.programs[u.program].unit_cost);
                 assignments.push(Assignment {
                     program: u.program as u32,
                     household: u.household,

@@ -39,6 +39,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::indicators::{Dimension, Edition};
+use crate::limits::Limits;
 use crate::score::Unit;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
@@ -251,15 +252,25 @@ struct Effective {
 }
 
 impl Catalogue {
-    /// Reads a catalogue file and resolves it against `edition`.
+    /// Reads a catalogue file and resolves it against `edition`, with the default [`Limits`].
     pub fn load(path: impl AsRef<Path>, edition: &Edition) -> Result<Catalogue> {
+        Catalogue::load_with(path, edition, &Limits::default())
+    }
+
+    /// [`Catalogue::load`] within `limits` (file size, rule nesting).
+    pub fn load_with(path: impl AsRef<Path>, edition: &Edition, limits: &Limits) -> Result<Catalogue> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Catalogue::from_toml(&text, edition, &path.display().to_string())
+        let text = crate::limits::read_config(path, limits.config_bytes)?;
+        Catalogue::from_toml_with(&text, edition, &path.display().to_string(), limits)
     }
 
     /// Parses a catalogue. `source` names it in errors.
     pub fn from_toml(text: &str, edition: &Edition, source: &str) -> Result<Catalogue> {
+        Catalogue::from_toml_with(text, edition, source, &Limits::default())
+    }
+
+    /// [`Catalogue::from_toml`] within `limits`.
+    pub fn from_toml_with(text: &str, edition: &Edition, source: &str, limits: &Limits) -> Result<Catalogue> {
         let f: File =
             toml::from_str(text).map_err(|e| Error::Format { file: source.to_string(), message: e.to_string() })?;
         let bad = |message: String| Error::Format { file: source.to_string(), message };
@@ -269,7 +280,21 @@ impl Catalogue {
                 .ok_or_else(|| bad(format!("{what}: '{s}' is not a full date (YYYY-MM-DD, CE or BE)")))
         };
         let as_of = date(&f.catalogue.as_of, "catalogue.as_of")?;
+        check_id(&f.catalogue.id, "catalogue.id").map_err(bad)?;
+        for (what, text) in [
+            ("catalogue.title", &f.catalogue.title),
+            ("catalogue.version", &f.catalogue.version),
+            ("catalogue.note", &f.catalogue.note),
+        ] {
+            check_text(text, what).map_err(bad)?;
+        }
         let mut agency_ix = HashMap::new();
+        for a in &f.agency {
+            check_id(&a.id, "agency id").map_err(bad)?;
+            for (what, text) in [("name_th", &a.name_th), ("name_en", &a.name_en)] {
+                check_text(text, &format!("agency '{}': {what}", a.id)).map_err(bad)?;
+            }
+        }
         for (i, a) in f.agency.iter().enumerate() {
             if agency_ix.insert(a.id.clone(), i).is_some() {
                 return Err(bad(format!("agency '{}' is listed twice", a.id)));
@@ -283,7 +308,25 @@ impl Catalogue {
         }
         let mut programs = Vec::with_capacity(f.program.len());
         for p in &f.program {
+            check_id(&p.id, "program id").map_err(bad)?;
             let ctx = |m: String| bad(format!("program '{}': {m}", p.id));
+            for (what, text) in [
+                ("name_th", &p.name_th),
+                ("name_en", &p.name_en),
+                ("department", &p.department),
+                ("benefit.description", &p.benefit.description),
+            ] {
+                check_text(text, what).map_err(ctx)?;
+            }
+            for (what, value) in
+                [("unit_cost", Some(p.unit_cost)), ("budget", p.budget), ("benefit.amount", p.benefit.amount)]
+            {
+                if let Some(v) = value
+                    && v > MAX_BAHT
+                {
+                    return Err(ctx(format!("{what} {v} is more than {MAX_BAHT} baht, the most tpmap accepts")));
+                }
+            }
             let agency = *agency_ix.get(&p.agency).ok_or_else(|| ctx(format!("unknown agency '{}'", p.agency)))?;
             let mut addresses = 0u64;
             for a in &p.addresses {
@@ -310,9 +353,12 @@ impl Catalogue {
                 UnitFile::Household => Unit::Households,
                 UnitFile::Person => Unit::People,
             };
-            let rule = Rule::parse(&p.eligible, edition, unit).map_err(|e| match e {
+            let rule = Rule::parse_with_depth(&p.eligible, edition, unit, limits.rule_depth).map_err(|e| match e {
                 Error::Rule { text, column, message, .. } => {
                     Error::Rule { context: format!("{source}, program '{}': ", p.id), text, column, message }
+                }
+                Error::Limit { message, .. } => {
+                    Error::Limit { file: source.to_string(), message: format!("program '{}': {message}", p.id) }
                 }
                 other => other,
             })?;
@@ -385,6 +431,44 @@ impl Catalogue {
     pub fn addressed(&self) -> u64 {
         self.programs.iter().fold(0, |m, p| m | p.addresses)
     }
+}
+
+/// The largest amount of money (unit cost, budget, benefit) a catalogue may state: one trillion
+/// baht, a third of Thailand's national budget. With it no sum of costs over every household of
+/// the country can overflow.
+pub const MAX_BAHT: u64 = 1_000_000_000_000;
+
+/// Longest id (catalogue, agency, program).
+pub const MAX_ID_LEN: usize = 64;
+
+/// Checks an id that may become part of a file name (agency work lists are `worklists/<id>.csv`):
+/// 1 to [`MAX_ID_LEN`] ASCII letters, digits, `-`, `_` or `.`, not starting with `.` — never a
+/// path, never a hidden file, the same on every file system.
+pub fn check_id(id: &str, what: &str) -> std::result::Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = id.chars().take(MAX_ID_LEN).map(|c| if c.is_control() { '?' } else { c }).collect();
+        Err(format!(
+            "{what} '{shown}' must be 1 to {MAX_ID_LEN} letters (a-z, A-Z), digits, '-', '_' or '.', not starting with '.' (ids name files)"
+        ))
+    }
+}
+
+/// Checks free text that reaches file preambles and reports: no control characters (a line break
+/// would end a `#` preamble line), at most 1,000 characters.
+fn check_text(text: &str, what: &str) -> std::result::Result<(), String> {
+    if text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(format!("{what} holds a line break or control character"));
+    }
+    if text.chars().count() > 1000 {
+        return Err(format!("{what} is longer than 1000 characters"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -282,8 +282,15 @@ impl Rule {
     /// Parses `text` for a program of `unit`, resolving indicator codes in `edition`. Errors name
     /// the column (in characters, 1-based) and show the text with a caret.
     pub fn parse(text: &str, edition: &Edition, unit: Unit) -> Result<Rule> {
+        Rule::parse_with_depth(text, edition, unit, crate::limits::DEFAULT_RULE_DEPTH)
+    }
+
+    /// [`Rule::parse`] with a nesting limit: parentheses, `not` and `any(...)`/`all(...)` may
+    /// nest at most `max_depth` deep (a rule of 200,000 parentheses is an error, not a stack
+    /// overflow).
+    pub fn parse_with_depth(text: &str, edition: &Edition, unit: Unit, max_depth: usize) -> Result<Rule> {
         let tokens = lex(text)?;
-        let mut p = Parser { text, tokens, pos: 0, edition, unit, quantified: 0 };
+        let mut p = Parser { text, tokens, pos: 0, edition, unit, quantified: 0, depth: 0, max_depth };
         let root = if p.tokens.is_empty() { Node::Leaf(Predicate::True, (0, 0)) } else { p.or()? };
         if let Some(t) = p.tokens.get(p.pos) {
             return Err(p.error(t.start, format!("unexpected '{}' after a complete rule", t.text)));
@@ -510,12 +517,10 @@ fn leaf<F: Facts + ?Sized>(p: &Predicate, f: &F, h: usize, person: Option<usize>
         }
         Predicate::Score(c, v) => {
             let s = f.score(h);
-            let o = s.map(|(num, den)| {
-                // num/den against v.num/v.den, exactly.
-                let a = num as u128 * v.den();
-                let b = v.num().saturating_mul(den as u128);
-                c.test(a.cmp(&b))
-            });
+            // num/den against the constant, exactly (256-bit cross products: no overflow).
+            let o = s
+                .filter(|&(_, den)| den > 0)
+                .map(|(num, den)| c.test(crate::rational::cmp_fractions(num as u128, den as u128, v.num(), v.den())));
             (Outcome::of(o), Facts1::Score(s))
         }
         Predicate::Deprivations(c, v) => {
@@ -782,6 +787,9 @@ struct Parser<'a> {
     edition: &'a Edition,
     unit: Unit,
     quantified: usize,
+    /// Current nesting and its limit.
+    depth: usize,
+    max_depth: usize,
 }
 
 const FIELDS: &str = "age, sex, welfare, disabled, members, income, score, deprivations, province, amphoe, tambon, \
@@ -848,6 +856,22 @@ impl<'a> Parser<'a> {
         Ok(t)
     }
 
+    /// Enters one level of nesting at `byte`, or fails past the limit.
+    fn nest(&mut self, byte: usize) -> Result<()> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(Error::Limit {
+                file: String::new(),
+                message: format!(
+                    "the rule nests deeper than {} levels (parentheses, not, any/all) at column {}: simplify it, or raise --max-rule-depth",
+                    self.max_depth,
+                    self.text[..byte.min(self.text.len())].chars().count() + 1
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Node> {
         let mut v = vec![self.and()?];
         while self.peek_kw() == Some("or") {
@@ -868,8 +892,12 @@ impl<'a> Parser<'a> {
 
     fn unary(&mut self) -> Result<Node> {
         if self.peek_kw() == Some("not") {
+            let at = self.peek().map_or(0, |t| t.start);
             self.pos += 1;
-            return Ok(Node::Not(Box::new(self.unary()?)));
+            self.nest(at)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Node::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -878,7 +906,9 @@ impl<'a> Parser<'a> {
         let t = self.next("a condition")?;
         match t.kind {
             Tok::LParen => {
+                self.nest(t.start)?;
                 let n = self.or()?;
+                self.depth -= 1;
                 self.expect(Tok::RParen, "')'")?;
                 Ok(n)
             }
@@ -900,10 +930,12 @@ impl<'a> Parser<'a> {
                         format!("'{kw}(...)' cannot be nested: it already ranges over the household's members"),
                     ));
                 }
-                self.expect(Tok::LParen, "'(' after any/all")?;
+                let open = self.expect(Tok::LParen, "'(' after any/all")?;
+                self.nest(open.start)?;
                 self.quantified += 1;
                 let inner = self.or()?;
                 self.quantified -= 1;
+                self.depth -= 1;
                 let close = self.expect(Tok::RParen, "')'")?;
                 let span = (t.start, close.end);
                 Ok(if kw == "any" { Node::Any(Box::new(inner), span) } else { Node::All(Box::new(inner), span) })

@@ -130,7 +130,7 @@ pub fn provincial_report(s: &Subjects, c: &Catalogue, a: &Allocation, lines: &[P
         for k in keys(g.household as usize) {
             entry(&k, &mut |e| {
                 e.0.places += 1;
-                e.0.spent += p.unit_cost;
+                e.0.spent = e.0.spent.saturating_add(p.unit_cost);
                 e.1.insert(g.program);
                 e.2.insert(p.agency);
             });
@@ -601,11 +601,14 @@ pub struct WriteOptions {
     pub suppress: u64,
     /// Put household IDs (and citizen IDs and names in person work lists) in the outputs.
     pub reveal_ids: bool,
+    /// A warning every file with pseudonyms repeats in its preamble (the key is the public
+    /// default: [`crate::ids::PseudonymKey::warning`]).
+    pub key_warning: Option<&'static str>,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { suppress: 5, reveal_ids: false }
+        WriteOptions { suppress: 5, reveal_ids: false, key_warning: None }
     }
 }
 
@@ -636,6 +639,9 @@ pub fn write_plan(
     let mut preamble = vec![format!("tpmap plan, catalogue {} v{} ({})", c.id, c.version, c.title)];
     if c.illustrative {
         preamble.push("ILLUSTRATIVE catalogue: invented programs, not real ones.".into());
+    }
+    if let Some(warning) = w.key_warning {
+        preamble.push(warning.into());
     }
     let mut hp = household_plan_frame(s, c, lines, ps, w.reveal_ids)?;
     write_parquet(&mut hp, &dir.join("household_plan.parquet"), &[])?;

@@ -1,0 +1,60 @@
+//! Resource limits for untrusted input: what one worksheet may expand to, how deep one rule may
+//! nest, how large a catalogue or a saved model may be. The defaults pass every real file we know
+//! of (a full 1,048,576-row worksheet of 60 columns, rules a person writes); beyond them tpmap stops
+//! with [`Error::Limit`](crate::Error::Limit), naming the limit and the option that raises it,
+//! instead of exhausting memory or the stack.
+
+/// Limits on what one input may make tpmap allocate or recurse into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Limits {
+    /// Cells (rows × header columns) one worksheet may hold (`--max-xlsx-cells`). Each takes
+    /// 16 bytes in memory.
+    pub xlsx_cells: u64,
+    /// Bytes the parts of one `.xlsx` workbook may decompress to, together (`--max-xlsx-bytes`).
+    pub xlsx_bytes: u64,
+    /// Nesting depth of one eligibility rule: parentheses, `not`, `any(...)` (`--max-rule-depth`).
+    pub rule_depth: usize,
+    /// Bytes of a catalogue, edition, spec or saved-model file read whole.
+    pub config_bytes: u64,
+}
+
+/// Default cells per worksheet: 100 million (1.6 GB at 16 bytes a cell).
+pub const DEFAULT_XLSX_CELLS: u64 = 100_000_000;
+/// Default decompressed size of a workbook: 8 GiB (a full worksheet of 60 columns is about 3 GiB
+/// of XML).
+pub const DEFAULT_XLSX_BYTES: u64 = 8 << 30;
+/// Default nesting depth of a rule.
+pub const DEFAULT_RULE_DEPTH: usize = 64;
+/// Default size of a configuration file read whole: 64 MiB.
+pub const DEFAULT_CONFIG_BYTES: u64 = 64 << 20;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            xlsx_cells: DEFAULT_XLSX_CELLS,
+            xlsx_bytes: DEFAULT_XLSX_BYTES,
+            rule_depth: DEFAULT_RULE_DEPTH,
+            config_bytes: DEFAULT_CONFIG_BYTES,
+        }
+    }
+}
+
+/// Reads a configuration file (catalogue, edition, spec, model, key) whole, refusing one larger
+/// than `max_bytes` before reading it.
+pub fn read_config(path: &std::path::Path, max_bytes: u64) -> crate::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let mut text = String::new();
+    let read = file.take(max_bytes + 1).read_to_string(&mut text);
+    match read {
+        Ok(n) if n as u64 > max_bytes => Err(crate::Error::Limit {
+            file: path.display().to_string(),
+            message: format!("the file is larger than {max_bytes} bytes, the limit for configuration files"),
+        }),
+        Ok(_) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(crate::Error::Format { file: path.display().to_string(), message: "the file is not UTF-8 text".into() })
+        }
+        Err(e) => Err(crate::Error::io(path, e)),
+    }
+}

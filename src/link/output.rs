@@ -1,0 +1,158 @@
+//! The files of a link job — `pairs.csv`, `entities.csv`, `model.json`, `explanations.json` and
+//! `link.json` — written once, here, for the command line and Python alike. A pair's `match`
+//! column is [`Linked::is_match`]: the rule `link.json`'s count and every other use of a link
+//! job apply.
+
+use std::path::Path;
+use std::time::Instant;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::model::Quality;
+use super::{Linked, Records, Scored, Timing};
+use crate::{Error, Result};
+
+/// Pairs written by default: matches, deterministic pairs, and scored pairs at or above this.
+pub const PAIRS_FLOOR: f64 = super::SCORE_FLOOR;
+
+/// Scored pairs at or above `min_probability` (and every deterministic one) with their keys,
+/// weight, probability and whether they are a match; `index` is the pair's position in
+/// [`Linked::scored`] (what [`super::model::Model::explain`] takes).
+pub fn pairs_frame(r: &Records, l: &Linked, threshold: f64, min_probability: f64) -> Result<DataFrame> {
+    let keep: Vec<(usize, &Scored)> =
+        l.scored.iter().enumerate().filter(|(_, s)| s.deterministic || s.probability >= min_probability).collect();
+    let src = |i: u32| r.sources[r.source[i as usize] as usize].as_str();
+    let key = |i: u32| r.key.get(i as usize);
+    Ok(DataFrame::new(
+        keep.len(),
+        vec![
+            Column::new("index".into(), keep.iter().map(|(i, _)| *i as u64).collect::<Vec<_>>()),
+            Column::new("source_a".into(), keep.iter().map(|(_, s)| src(s.a)).collect::<Vec<_>>()),
+            Column::new("record_a".into(), keep.iter().map(|(_, s)| key(s.a)).collect::<Vec<_>>()),
+            Column::new("source_b".into(), keep.iter().map(|(_, s)| src(s.b)).collect::<Vec<_>>()),
+            Column::new("record_b".into(), keep.iter().map(|(_, s)| key(s.b)).collect::<Vec<_>>()),
+            Column::new("match_weight".into(), keep.iter().map(|(_, s)| s.weight).collect::<Vec<_>>()),
+            Column::new("probability".into(), keep.iter().map(|(_, s)| s.probability).collect::<Vec<_>>()),
+            Column::new("deterministic".into(), keep.iter().map(|(_, s)| s.deterministic).collect::<Vec<_>>()),
+            Column::new("match".into(), keep.iter().map(|(_, s)| l.is_match(s, threshold)).collect::<Vec<_>>()),
+        ],
+    )?)
+}
+
+/// Every record with its source, key and stable entity id (16 hex digits).
+pub fn entities_frame(r: &Records, l: &Linked) -> Result<DataFrame> {
+    let n = r.len();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("source".into(), (0..n).map(|i| r.sources[r.source[i] as usize].as_str()).collect::<Vec<_>>()),
+            Column::new("record_id".into(), (0..n).map(|i| r.key.get(i)).collect::<Vec<_>>()),
+            Column::new("entity".into(), l.entity_id.iter().map(|e| format!("{e:016x}")).collect::<Vec<_>>()),
+        ],
+    )?)
+}
+
+/// Seconds a link job took.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LinkSeconds {
+    /// Reading and normalising the registries.
+    pub read_and_normalise: f64,
+    /// The phases of [`super::run`].
+    pub phases: Timing,
+    /// Everything, writing included.
+    pub total: f64,
+}
+
+/// The content of `link.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkReport {
+    /// Records linked.
+    pub records: usize,
+    /// Source names.
+    pub sources: Vec<String>,
+    /// Input records that could not be read, per source name (not linked).
+    pub unreadable: Vec<(String, usize)>,
+    /// Candidate pairs after blocking.
+    pub candidate_pairs: usize,
+    /// Blocks skipped for size, per rule.
+    pub skipped_blocks: Vec<usize>,
+    /// Pairs per blocking rule.
+    pub rule_pairs: Vec<usize>,
+    /// Matches ([`Linked::matches`]).
+    pub matches: usize,
+    /// Entities (clusters).
+    pub entities: u64,
+    /// Match threshold.
+    pub threshold: f64,
+    /// EM iterations.
+    pub em_iterations: usize,
+    /// The model's prior.
+    pub lambda: f64,
+    /// Timing.
+    pub seconds: LinkSeconds,
+    /// Quality against a truth file, when one was given.
+    pub quality: Option<Quality>,
+}
+
+impl LinkReport {
+    /// The report of `l` over `r` (seconds: reading, and the start of the whole job).
+    pub fn of(r: &Records, l: &Linked, threshold: f64, read_seconds: f64, started: Instant) -> LinkReport {
+        let unreadable = r
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(s, name)| (name.clone(), r.unreadable.iter().filter(|u| u.source as usize == s).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        LinkReport {
+            records: r.len(),
+            sources: r.sources.clone(),
+            unreadable,
+            candidate_pairs: l.pairs.len(),
+            skipped_blocks: l.skipped_blocks.clone(),
+            rule_pairs: l.rule_pairs.clone(),
+            matches: l.matches(threshold).count(),
+            entities: l.entity.iter().max().map(|m| *m as u64 + 1).unwrap_or(0),
+            threshold,
+            em_iterations: l.model.iterations,
+            lambda: l.model.lambda,
+            seconds: LinkSeconds {
+                read_and_normalise: read_seconds,
+                phases: l.timing.clone(),
+                total: started.elapsed().as_secs_f64(),
+            },
+            quality: None,
+        }
+    }
+}
+
+/// Writes the files of a link job into `dir` (created if missing): `pairs.csv` (pairs at or above
+/// [`PAIRS_FLOOR`], `match` as [`Linked::is_match`]), `entities.csv`, `model.json`,
+/// `explanations.json` (the `explain` pairs nearest the threshold) and `link.json` (`report`).
+pub fn write(dir: &Path, r: &Records, l: &Linked, report: &LinkReport, explain: usize) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut pairs = pairs_frame(r, l, report.threshold, PAIRS_FLOOR)?.drop("index")?;
+    crate::frame::write_csv(&mut pairs, &dir.join("pairs.csv"), &[], crate::ingest::Encoding::Utf8)?;
+    drop(pairs);
+    crate::frame::write_csv(&mut entities_frame(r, l)?, &dir.join("entities.csv"), &[], crate::ingest::Encoding::Utf8)?;
+    write_json(&dir.join("model.json"), &l.model)?;
+    // Explanations of the pairs nearest the threshold: what a reviewer looks at first.
+    let mut near: Vec<&Scored> = l.scored.iter().collect();
+    near.sort_by(|a, b| (a.probability - report.threshold).abs().total_cmp(&(b.probability - report.threshold).abs()));
+    let tf = l.model.tf.then_some(&l.tf);
+    let side = |i: u32| serde_json::json!({ "source": r.sources[r.source[i as usize] as usize], "record_id": r.key.get(i as usize) });
+    let ex: Vec<serde_json::Value> = near
+        .iter()
+        .take(explain)
+        .map(|s| {
+            serde_json::json!({ "a": side(s.a), "b": side(s.b), "explanation": l.model.explain(r, tf, s.a as usize, s.b as usize) })
+        })
+        .collect();
+    write_json(&dir.join("explanations.json"), &ex)?;
+    write_json(&dir.join("link.json"), report)
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(value)?).map_err(|e| Error::io(path, e))
+}
