@@ -149,7 +149,8 @@ pub struct AggregateOptions {
     pub vulnerable: Rational,
     /// Scores at or above this are "severe" (OPHI uses 50%).
     pub severe: Rational,
-    /// Poisson-bootstrap replicates (0 = none) and their seed.
+    /// Poisson-bootstrap replicates (0 = none) and their seed. At most [`MAX_BOOTSTRAP`], and the
+    /// replicate sums (24 bytes per replicate and area, per thread) within [`MAX_BOOTSTRAP_BYTES`].
     pub bootstrap: (usize, u64),
     /// Per unit: stratum and primary sampling unit, for design-based standard errors.
     pub design: Option<(Vec<u32>, Vec<u32>)>,
@@ -308,6 +309,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
         }
     };
     let (reps, seed) = opts.bootstrap;
+    check_bootstrap(reps, leaves)?;
     let integral = p.weight.iter().all(|w| w.fract() == 0.0 && *w >= 0.0);
 
     // One pass: one accumulator per thread over a contiguous range of units (units usually come
@@ -608,6 +610,33 @@ impl Measures {
         let path = dir.join("measures.json");
         std::fs::write(&path, serde_json::to_string_pretty(self)?).map_err(|e| Error::io(&path, e))
     }
+}
+
+/// Most bootstrap replicates (mpitb and Stata users run 100 to 1,000).
+pub const MAX_BOOTSTRAP: usize = 10_000;
+/// Most memory the bootstrap's replicate sums may take: 4 GiB.
+pub const MAX_BOOTSTRAP_BYTES: u64 = 4 << 30;
+
+fn check_bootstrap(reps: usize, areas: usize) -> Result<()> {
+    if reps > MAX_BOOTSTRAP {
+        return Err(Error::Limit {
+            file: String::new(),
+            message: format!("{reps} bootstrap replicates: at most {MAX_BOOTSTRAP} are allowed"),
+        });
+    }
+    let threads = polars_core::runtime::THREAD_POOL.current_num_threads().max(1) as u64;
+    let bytes = (reps as u64).saturating_mul(areas as u64).saturating_mul(24).saturating_mul(threads);
+    if bytes > MAX_BOOTSTRAP_BYTES {
+        return Err(Error::Limit {
+            file: String::new(),
+            message: format!(
+                "{reps} bootstrap replicates over {areas} areas would take {:.1} GiB of replicate sums (more than {} GiB): use fewer replicates or coarser areas",
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_BOOTSTRAP_BYTES >> 30
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ impl Error {
                 "{file}: row {row}{}, column '{column}': {reason}",
                 line.map(|l| format!(" (line {l})")).unwrap_or_default()
             ),
+            Error::Format { file, message } | Error::Limit { file, message } if file.is_empty() => message.clone(),
             Error::Format { file, message } | Error::Limit { file, message } => format!("{file}: {message}"),
             Error::Parse(m) => m.clone(),
             Error::Rule { context, text, column, message } => {
@@ -110,9 +111,34 @@ impl Error {
     }
 }
 
+/// Longest line of a message shown: a parser that quotes a 200,000-character line of a hostile
+/// file does not flood the terminal.
+pub const MAX_MESSAGE_LINE: usize = 400;
+
+/// Cuts each line of `text` to [`MAX_MESSAGE_LINE`] characters, saying how much was cut.
+fn shorten_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.lines().all(|l| l.len() <= MAX_MESSAGE_LINE) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let n = l.chars().count();
+            if n <= MAX_MESSAGE_LINE {
+                l.to_string()
+            } else {
+                let head: String = l.chars().take(MAX_MESSAGE_LINE).collect();
+                format!("{head}… ({} more characters)", n - MAX_MESSAGE_LINE)
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::ids::redact_numbers(&self.unredacted()))
+        let text = self.unredacted();
+        f.write_str(&crate::ids::redact_numbers(&shorten_lines(&text)))
     }
 }
 

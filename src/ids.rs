@@ -457,8 +457,14 @@ impl FromStr for HouseholdId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let s = crate::thai::fold_digits(s.trim());
+        // Dashes and spaces may group digits (`4001-000000001`), never lead or trail: `-3` is a
+        // negative number, not household 3.
+        let grouped = s.starts_with(|c: char| c.is_ascii_digit())
+            && s.ends_with(|c: char| c.is_ascii_digit())
+            && !s.contains("--")
+            && !s.contains("  ");
         let digits: String = s.chars().filter(|c| *c != '-' && *c != ' ').collect();
-        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !grouped || digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Parse("household ID must be 1 to 18 digits".into()));
         }
         Ok(HouseholdId(digits.parse().map_err(|_| Error::Parse("household ID must be 1 to 18 digits".into()))?))

@@ -305,7 +305,7 @@ impl Edition {
     /// Loads an edition from a TOML file.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Edition> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::limits::read_config(path, crate::limits::DEFAULT_CONFIG_BYTES)?;
         Self::from_toml(&text)
     }
 

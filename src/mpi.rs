@@ -53,12 +53,18 @@ pub fn parse_cutoff(k: &str) -> Result<Cutoff> {
     }
 }
 
-/// Reads a spec table: `dimension,indicator,weight` (header required, any column order).
+/// Reads a spec table: `dimension,indicator,weight` (header required, any column order; UTF-8 or
+/// TIS-620; `#` preamble lines skipped).
 pub fn read_spec(path: &Path) -> Result<Vec<(String, String, Rational)>> {
+    use crate::ingest::source::{CsvText, csv_error};
     let name = path.display().to_string();
-    let mut rdr =
-        csv::Reader::from_path(path).map_err(|e| Error::Format { file: name.clone(), message: e.to_string() })?;
-    let header: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let mut text = CsvText::open(path, crate::ingest::Encoding::Auto)?;
+    let mut rec = csv::StringRecord::new();
+    let csv_err = |e| csv_error(path, e);
+    if !text.reader.read_record(&mut rec).map_err(csv_err)? {
+        return Err(Error::Format { file: name, message: "the spec is empty (no header)".into() });
+    }
+    let header: Vec<String> = rec.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
     let col = |n: &str| {
         header
             .iter()
@@ -67,16 +73,21 @@ pub fn read_spec(path: &Path) -> Result<Vec<(String, String, Rational)>> {
     };
     let (d, i, w) = (col("dimension")?, col("indicator")?, col("weight")?);
     let mut out = Vec::new();
-    for (n, rec) in rdr.records().enumerate() {
-        let rec = rec?;
-        let weight = rec[w].parse::<Rational>().map_err(|e| Error::InvalidRow {
+    let mut n = 0u64;
+    while text.reader.read_record(&mut rec).map_err(csv_err)? {
+        n += 1;
+        if out.len() >= 64 {
+            return Err(Error::Format { file: name, message: "a spec has at most 64 indicators".into() });
+        }
+        let field = |k: usize| rec.get(k).unwrap_or("").trim();
+        let weight = field(w).parse::<Rational>().map_err(|e| Error::InvalidRow {
             file: name.clone(),
-            row: n as u64 + 1,
-            line: rec.position().map(|p| p.line()),
+            row: n,
+            line: rec.position().map(|p| p.line() + text.preamble_lines),
             column: "weight".into(),
             reason: e.to_string(),
         })?;
-        out.push((rec[d].trim().to_string(), rec[i].trim().to_string(), weight));
+        out.push((field(d).to_string(), field(i).to_string(), weight));
     }
     Ok(out)
 }
@@ -112,8 +123,23 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     let area_cols: Vec<usize> = opts.areas.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let weight_col = opts.weight.as_deref().map(find).transpose()?;
     let design_cols = opts.design.as_ref().map(|(s, p)| Ok::<_, Error>((find(s)?, find(p)?))).transpose()?;
+    if indicators.len() > 64 {
+        return Err(Error::Config(format!("at most 64 indicators, not {}", indicators.len())));
+    }
+    let used: Vec<usize> = ind_cols
+        .iter()
+        .chain(&area_cols)
+        .copied()
+        .chain(weight_col)
+        .chain(design_cols.into_iter().flat_map(|(a, b)| [a, b]))
+        .collect();
+    src.check_types(&used)?;
     let mut u = Units {
-        profiles: Profiles { present: (1u64 << indicators.len()) - 1, ..Default::default() },
+        // One bit per indicator (at most 64: checked by `measure`).
+        profiles: Profiles {
+            present: u64::MAX.checked_shr(64 - indicators.len() as u32).unwrap_or(0),
+            ..Default::default()
+        },
         area_keys: vec![Vec::new(); area_cols.len()],
         design: design_cols.map(|_| (Vec::new(), Vec::new())),
     };
@@ -130,12 +156,15 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             };
             let (mut f, mut na, mut m) = (0u64, 0u64, 0u64);
             for (bit, &c) in ind_cols.iter().enumerate() {
-                match parse::status(b.cell(r, c), OneMeans::Fail) {
+                let cell = b.cell(r, c);
+                match parse::status(cell, OneMeans::Fail) {
                     Ok(IndicatorStatus::Fail) => f |= 1 << bit,
                     Ok(IndicatorStatus::NotApplicable) => na |= 1 << bit,
                     Ok(IndicatorStatus::Missing) => m |= 1 << bit,
                     Ok(IndicatorStatus::Pass) => {}
-                    Err(reason) => return Err(err(c, reason.describe().into())),
+                    Err(reason) => {
+                        return Err(err(c, format!("{} (found {})", reason.describe(), cell.status_problem())));
+                    }
                 }
             }
             let w = match weight_col {
@@ -215,8 +244,8 @@ pub fn measure(
     opts: &MpiOptions,
 ) -> Result<(Measures, Timing)> {
     let t0 = std::time::Instant::now();
-    if rows.len() > 64 {
-        return Err(Error::Config(format!("at most 64 indicators, the spec has {}", rows.len())));
+    if rows.is_empty() || rows.len() > 64 {
+        return Err(Error::Config(format!("a spec has 1 to 64 indicators, this one has {}", rows.len())));
     }
     let labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     let mut spec = Spec::from_weights(

@@ -163,6 +163,13 @@ fn read_table(path: &Path, level: Level, into: &mut Table) -> Result<()> {
 impl Published {
     /// Reads every table of `year` and `mask` in `dir` (TPMAP's file names).
     pub fn read_dir(dir: &Path, year: &str, mask: &str) -> Result<Published> {
+        // File names are built from these: two digits and five 0/1 switches, never a path.
+        if year.len() != 2 || !year.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Parse(format!(
+                "the TPMAP year is two digits of the BE year (61 for 2561), not '{year}'"
+            )));
+        }
+        crate::pipeline::parse_mask(mask)?;
         let mut p = Published { year: year.into(), mask: mask.into(), ..Default::default() };
         let mut entries: Vec<_> =
             std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();

@@ -199,6 +199,9 @@ pub struct Synthesizer {
     tpmap: Vec<usize>,
 }
 
+/// Most households one synthetic set may have: eight times the national survey.
+pub const MAX_HOUSEHOLDS: u64 = 100_000_000;
+
 impl Synthesizer {
     /// Plans `opts.households` households over the bundled 2561 villages.
     pub fn new(opts: SynthOptions) -> Result<Synthesizer> {
@@ -207,6 +210,18 @@ impl Synthesizer {
 
     /// Plans over given village profiles.
     pub fn with_profiles(opts: SynthOptions, mut profiles: Vec<VillageProfile>) -> Result<Synthesizer> {
+        if opts.households > MAX_HOUSEHOLDS {
+            return Err(Error::Config(format!(
+                "{} households: at most {MAX_HOUSEHOLDS} (eight times the national survey) are generated",
+                opts.households
+            )));
+        }
+        if !(2400..=2700).contains(&opts.survey_year) {
+            return Err(Error::Config(format!(
+                "survey year {} is not a Buddhist-Era year (2400-2700)",
+                opts.survey_year
+            )));
+        }
         let edition = Arc::new(Edition::bmn_2560());
         if !opts.provinces.is_empty() {
             profiles.retain(|p| opts.provinces.contains(&p.id.province_number()));

@@ -705,7 +705,19 @@ fn plan_inputs(catalogue: &Path, pa: &PlanArgs) -> Result<tpmap::pipeline::PlanI
         options: PlanOptions { population: population_of(pa.population), date, key },
         reveal_ids: pa.reveal_ids,
         suppress: pa.suppress,
-        optimize: pa.optimize.then(|| std::time::Duration::from_secs_f64(pa.optimize_seconds)),
+        optimize: match pa.optimize {
+            true => Some(
+                std::time::Duration::try_from_secs_f64(pa.optimize_seconds).ok().filter(|d| !d.is_zero()).ok_or_else(
+                    || {
+                        Error::Config(format!(
+                            "--optimize-seconds must be a positive number of seconds, not {}",
+                            pa.optimize_seconds
+                        ))
+                    },
+                )?,
+            ),
+            false => None,
+        },
         compare,
     })
 }

@@ -416,8 +416,10 @@ pub fn memory() -> String {
 }
 
 fn describe_columns<F: Copy + PartialEq>(report: &mut TableReport, header: &[String], map: &ColumnMap<F>) {
-    report.columns_used = map.used_columns().into_iter().map(|c| header[c].clone()).collect();
-    report.columns_ignored = map.ignored.clone();
+    // Header cells are data too: a long number in one (an ID typed as a column name) is hidden.
+    let shown = |h: &str| crate::ids::redact_numbers(h).into_owned();
+    report.columns_used = map.used_columns().into_iter().map(|c| shown(&header[c])).collect();
+    report.columns_ignored = map.ignored.iter().map(|h| shown(h)).collect();
 }
 
 fn count_reasons(report: &mut TableReport, rejects: &[Rejection]) {
@@ -587,13 +589,21 @@ impl<'a> Opened<'a> {
     /// Checks that the columns the readers need (`used`, positions in the header) are of types
     /// tpmap reads: a list, struct or binary column gives an error naming file and column.
     pub(crate) fn check_types(&self, used: &[usize]) -> Result<()> {
-        let types: Vec<polars::prelude::DataType> = match self {
+        let types: Vec<Option<polars::prelude::DataType>> = match self {
             Opened::Parquet { shape, .. } => shape.types.clone(),
-            Opened::Frame { df, .. } => df.dtypes(),
+            Opened::Frame { df, .. } => df.dtypes().into_iter().map(Some).collect(),
             _ => return Ok(()),
         };
         for &c in used {
-            if let Some(why) = types.get(c).and_then(source::unsupported_type) {
+            let why = match types.get(c) {
+                Some(Some(t)) => source::unsupported_type(t),
+                Some(None) => Some(
+                    "is of a nested type (struct, map or union), which tpmap cannot read (it reads text, numbers, booleans and dates)"
+                        .to_string(),
+                ),
+                None => None,
+            };
+            if let Some(why) = why {
                 return Err(Error::Format {
                     file: self.name(),
                     message: format!("column '{}' {why}", self.header()[c]),
@@ -619,7 +629,7 @@ impl<'a> Opened<'a> {
                 let mut offset = 0usize;
                 while offset < shape.rows {
                     let want = step.min(shape.rows - offset);
-                    let df = source::read_parquet_slice(path, offset, want)?;
+                    let df = source::read_parquet_slice(path, shape, offset, want)?;
                     if df.height() != want {
                         return Err(Error::Format {
                             file: path.display().to_string(),
@@ -767,7 +777,7 @@ fn read_statuses(
             Ok(IndicatorStatus::NotApplicable) => na |= bit,
             Ok(IndicatorStatus::Missing) => missing |= bit,
             Ok(IndicatorStatus::Pass) => {}
-            Err(reason) => problems.add_detail(c, reason, format!("found {}", cell.kind())),
+            Err(reason) => problems.add_detail(c, reason, format!("found {}", cell.status_problem())),
         }
     }
     (fail, na, missing)

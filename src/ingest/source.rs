@@ -45,6 +45,17 @@ impl Cell<'_> {
         }
     }
 
+    /// What is wrong with a cell that is not a status, without echoing it: "a number other than
+    /// 0 and 1", "text that is not a status", "a date".
+    pub fn status_problem(&self) -> &'static str {
+        match self {
+            Cell::Str(s) if crate::thai::fold_digits(s.trim()).parse::<f64>().is_ok() => "a number other than 0 and 1",
+            Cell::Str(_) => "text that is not a status",
+            Cell::Int(_) | Cell::Float(_) => "a number other than 0 and 1",
+            other => other.kind(),
+        }
+    }
+
     /// The cell as the text a person would see (for rejected-row output).
     pub fn to_text(&self) -> String {
         match self {
@@ -554,6 +565,8 @@ fn plan_of(dt: &DataType) -> Plan {
         DataType::Float32 | DataType::Float64 => Plan::Float,
         DataType::Decimal(_, scale) if *scale == 0 => Plan::Int,
         DataType::Decimal(_, _) | DataType::Time | DataType::Duration(_) => Plan::Text,
+        // Dictionary columns (pandas categoricals) are read as their text.
+        dt if dt.is_categorical() || dt.is_enum() => Plan::Text,
         dt if dt.is_integer() => Plan::Int,
         _ => Plan::Unsupported,
     }
@@ -682,8 +695,29 @@ pub struct ParquetShape {
     pub row_groups: Vec<usize>,
     /// Column names.
     pub names: Vec<String>,
-    /// Column types as polars reads them.
-    pub types: Vec<DataType>,
+    /// Column types as polars reads them; `None` for a column of a type polars is not built to
+    /// read here (structs, maps, unions): such a column is never read, and an error names it when
+    /// a field needs it.
+    pub types: Vec<Option<DataType>>,
+}
+
+impl ParquetShape {
+    /// The columns that are read (every column of a readable type), in file order.
+    pub fn readable(&self) -> Vec<String> {
+        self.names.iter().zip(&self.types).filter(|(_, t)| t.is_some()).map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// True when polars can convert an Arrow type with this build's features (struct-like types would
+/// panic inside polars without its `dtype-struct` feature).
+fn convertible(dt: &polars_arrow::datatypes::ArrowDataType) -> bool {
+    use polars_arrow::datatypes::ArrowDataType as A;
+    match dt {
+        A::Struct(_) | A::Map(_, _) | A::Union(_) | A::Extension(_) => false,
+        A::List(f) | A::LargeList(f) | A::FixedSizeList(f, _) => convertible(f.dtype()),
+        A::Dictionary(_, values, _) => convertible(values),
+        _ => true,
+    }
 }
 
 fn parquet_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -708,16 +742,32 @@ pub fn parquet_shape(path: &Path) -> Result<ParquetShape> {
         ));
     }
     let schema = r.schema().map_err(|e| parquet_error(path, e))?;
-    let (names, types) =
-        schema.iter().map(|(name, field)| (name.to_string(), DataType::from_arrow_field(field))).unzip();
+    let (names, types) = schema
+        .iter()
+        .map(|(name, field)| (name.to_string(), convertible(field.dtype()).then(|| DataType::from_arrow_field(field))))
+        .unzip();
     Ok(ParquetShape { rows: sum, row_groups, names, types })
 }
 
-/// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them).
-pub fn read_parquet_slice(path: &Path, offset: usize, len: usize) -> Result<DataFrame> {
+/// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them), every
+/// readable column; a column that cannot be read comes back as nulls in its place.
+pub fn read_parquet_slice(path: &Path, shape: &ParquetShape, offset: usize, len: usize) -> Result<DataFrame> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut df =
-        ParquetReader::new(file).with_slice(Some((offset, len))).finish().map_err(|e| parquet_error(path, e))?;
+    let readable = shape.readable();
+    let all = readable.len() == shape.names.len();
+    let mut df = ParquetReader::new(file)
+        .with_slice(Some((offset, len)))
+        .with_columns((!all).then_some(readable))
+        .finish()
+        .map_err(|e| parquet_error(path, e))?;
+    if !all {
+        let height = df.height();
+        for (pos, (name, t)) in shape.names.iter().zip(&shape.types).enumerate() {
+            if t.is_none() {
+                df.insert_column(pos, Column::full_null(name.as_str().into(), height, &DataType::Null))?;
+            }
+        }
+    }
     df.rechunk_mut_par();
     Ok(df)
 }

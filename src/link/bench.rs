@@ -64,6 +64,14 @@ const HEADER: &str = "record_id,citizen_id,title,first_name,last_name,birth_date
 /// Writes `survey.csv`, `welfare.csv`, `agency.csv` (or `records.csv` with `single_file`) and
 /// `truth.csv` (`source,record_id,person`) into `dir`.
 pub fn write(dir: &Path, o: &BenchOptions) -> Result<BenchFiles> {
+    for (what, share) in [("welfare share", o.welfare_share), ("agency share", o.agency_share)]
+        .into_iter()
+        .chain(o.corrupt.iter().map(|&c| ("corrupt share", c)))
+    {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(Error::Config(format!("the {what} must be between 0 and 1, not {share}")));
+        }
+    }
     let syn = Synthesizer::new(SynthOptions { households: o.households, seed: o.seed, ..Default::default() })?;
     let chunk = syn.generate();
     let x = Extract::new(Arc::clone(syn.edition()), chunk.households, chunk.persons);

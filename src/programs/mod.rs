@@ -442,19 +442,19 @@ pub const MAX_BAHT: u64 = 1_000_000_000_000;
 pub const MAX_ID_LEN: usize = 64;
 
 /// Checks an id that may become part of a file name (agency work lists are `worklists/<id>.csv`):
-/// 1 to [`MAX_ID_LEN`] ASCII letters, digits, `-`, `_` or `.`, not starting with `.` — never a
-/// path, never a hidden file, the same on every file system.
+/// 1 to [`MAX_ID_LEN`] ASCII letters, digits, `-`, `_` or `.`, starting with a letter or digit —
+/// never a path, a hidden file, an option (`-x`) or a spreadsheet formula (`-A1`), the same on
+/// every file system.
 pub fn check_id(id: &str, what: &str) -> std::result::Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && !id.starts_with('.')
+    let ok = id.len() <= MAX_ID_LEN
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
         let shown: String = id.chars().take(MAX_ID_LEN).map(|c| if c.is_control() { '?' } else { c }).collect();
         Err(format!(
-            "{what} '{shown}' must be 1 to {MAX_ID_LEN} letters (a-z, A-Z), digits, '-', '_' or '.', not starting with '.' (ids name files)"
+            "{what} '{shown}' must be 1 to {MAX_ID_LEN} letters (a-z, A-Z), digits, '-', '_' or '.', starting with a letter or digit (ids name files)"
         ))
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests, compiled into one binary to keep link time down (polars is large).
 
+mod corpus;
 mod formats;
 mod link;
 mod measures;

@@ -1,0 +1,306 @@
+//! The dirty-input corpus (`tests/corpus/`, written by `scripts/make_corpus.py`): every case runs
+//! the `tpmap` program and must end as its entry says — exit 0, 1 or 2, never a panic (101) or an
+//! abort (134) — and, whatever it is, keep tpmap's promises:
+//!
+//! - nothing lost: in every ingest report, accepted + rejected = input rows, and the rejects file
+//!   holds exactly the rejected rows;
+//! - nothing leaked: no citizen ID of the case (`canaries`) in standard output or error, nor in
+//!   any output file but the accepted extract (`households.parquet`, `persons.parquet`) and the
+//!   rejected rows — in digits, dashed or Thai digits;
+//! - nothing escapes: the working folder holds `--out` and nothing else (no temporary folder left,
+//!   no file written beside or above it);
+//! - all or nothing: a failed run leaves no `--out` folder;
+//! - no live formula: no CSV cell of any output starts like a spreadsheet formula.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::root;
+
+#[derive(Deserialize)]
+struct Corpus {
+    canaries: Vec<String>,
+    case: Vec<Case>,
+}
+
+#[derive(Deserialize, Clone)]
+struct Case {
+    id: String,
+    class: String,
+    why: String,
+    args: Vec<String>,
+    exit: i32,
+    stderr: Option<String>,
+    /// Run with `--reveal-ids`: output files may hold IDs (messages still may not).
+    #[serde(default)]
+    reveal: bool,
+    #[serde(default)]
+    expect: BTreeMap<String, toml::Value>,
+}
+
+struct Outcome {
+    case: Case,
+    failures: Vec<String>,
+}
+
+fn corpus() -> Corpus {
+    let text = std::fs::read_to_string(root().join("tests/corpus/cases.toml")).unwrap();
+    toml::from_str(&text).unwrap()
+}
+
+/// The forms a citizen ID can take in text.
+fn forms(id: &str) -> Vec<String> {
+    let d: Vec<char> = id.chars().collect();
+    let dashed = format!(
+        "{}-{}-{}-{}-{}",
+        d[0],
+        d[1..5].iter().collect::<String>(),
+        d[5..10].iter().collect::<String>(),
+        d[10..12].iter().collect::<String>(),
+        d[12]
+    );
+    let thai: String = id.chars().map(|c| char::from_u32(0x0E50 + c.to_digit(10).unwrap()).unwrap()).collect();
+    vec![id.to_string(), dashed, thai]
+}
+
+/// Output files that may carry citizen IDs: the accepted extract and the rejected rows.
+fn may_hold_ids(rel: &Path) -> bool {
+    let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    rel.parent().is_none_or(|p| p.as_os_str().is_empty())
+        && matches!(name, "households.parquet" | "persons.parquet" | "rejected_households.csv" | "rejected_persons.csv")
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The text of an output file for the leak check: text files as they are, Parquet files as every
+/// value of every column.
+fn text_of(path: &Path) -> String {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => {
+            use polars::prelude::*;
+            let df = ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap();
+            let mut s = String::new();
+            for c in df.columns() {
+                s.push_str(c.name());
+                s.push('\n');
+                let text = c.cast(&DataType::String).unwrap();
+                for v in text.str().unwrap().iter().flatten() {
+                    s.push_str(v);
+                    s.push('\n');
+                }
+            }
+            s
+        }
+        Some("xlsx") => String::new(), // written by rust_xlsxwriter from the same frames as the CSVs
+        _ => String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned(),
+    }
+}
+
+fn run_case(c: &Case, canaries: &[String], bin: &Path) -> Outcome {
+    let mut failures = Vec::new();
+    let work = tempfile::tempdir().unwrap();
+    let case_dir = root().join("tests/corpus").join(&c.id);
+    let out = work.path().join("out");
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| a.replace("{case}", &case_dir.display().to_string()).replace("{out}", &out.display().to_string()))
+        .collect();
+    let run = Command::new(bin)
+        .args(&args)
+        .current_dir(work.path())
+        .env_remove("TPMAP_PSEUDONYM_KEY")
+        .env_remove("TPMAP_TRACE")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let code = run.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let mut fail = |m: String| failures.push(m);
+    if code != c.exit {
+        fail(format!("exit {code}, expected {}; stderr: {}", c.exit, stderr.chars().take(600).collect::<String>()));
+    }
+    for bad in ["panicked", "internal error", "stack overflow", "memory allocation", "RUST_BACKTRACE"] {
+        if stderr.contains(bad) {
+            fail(format!("stderr says '{bad}'"));
+        }
+    }
+    if let Some(want) = &c.stderr
+        && !stderr.contains(want.as_str())
+    {
+        fail(format!("stderr lacks '{want}': {}", stderr.chars().take(600).collect::<String>()));
+    }
+    let all_forms: Vec<String> = canaries.iter().flat_map(|id| forms(id)).collect();
+    for f in &all_forms {
+        if stderr.contains(f.as_str()) || stdout.contains(f.as_str()) {
+            fail("a citizen ID reached standard output or error".into());
+        }
+    }
+    // Nothing beside --out: no temporary folder left, no escape.
+    let beside: Vec<String> = std::fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "out")
+        .collect();
+    if !beside.is_empty() {
+        fail(format!("files beside --out: {beside:?}"));
+    }
+    for escaped in ["/tmp/tpmap-escape", "/tmp/tpmap-escape.csv"] {
+        if Path::new(escaped).exists() {
+            fail(format!("{escaped} was written"));
+        }
+    }
+    if code != 0 && out.exists() {
+        fail("a failed run left an output folder".into());
+    }
+    if out.exists() {
+        for path in files_under(&out) {
+            let rel = path.strip_prefix(&out).unwrap().to_path_buf();
+            if !c.reveal && !may_hold_ids(&rel) {
+                let text = text_of(&path);
+                if all_forms.iter().any(|f| text.contains(f.as_str())) {
+                    fail(format!("a citizen ID in {}", rel.display()));
+                }
+            }
+            if path.extension().is_some_and(|e| e == "csv") {
+                let bytes = std::fs::read(&path).unwrap();
+                let body: Vec<u8> = {
+                    // Skip the `#` preamble lines.
+                    let mut rest = &bytes[..];
+                    while rest.first() == Some(&b'#') {
+                        let n = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+                        rest = &rest[n..];
+                    }
+                    rest.to_vec()
+                };
+                let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&body[..]);
+                for rec in rdr.records() {
+                    match rec {
+                        Ok(rec) => {
+                            if let Some(cell) = rec.iter().find(|v| tpmap::frame::is_formula_like(v)) {
+                                fail(format!("a live formula in {}: {cell:?}", rel.display()));
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            fail(format!("{} is not well-formed CSV: {e}", rel.display()));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        check_report(&out, c, &mut fail);
+    }
+    Outcome { case: c.clone(), failures }
+}
+
+/// Rows conserved in every report, and the case's own expectations.
+fn check_report(out: &Path, c: &Case, fail: &mut dyn FnMut(String)) {
+    let report: Option<serde_json::Value> =
+        std::fs::read_to_string(out.join("report.json")).ok().map(|t| serde_json::from_str(&t).unwrap());
+    if let Some(r) = &report {
+        for table in ["households", "persons"] {
+            let t = &r["ingest"][table];
+            let (input, acc, rej) = (t["input_rows"].as_u64(), t["accepted"].as_u64(), t["rejected"].as_u64());
+            match (input, acc, rej) {
+                (Some(i), Some(a), Some(j)) if a + j == i => {
+                    let rejects = out.join(format!("rejected_{table}.csv"));
+                    let rows = csv::Reader::from_path(&rejects).map(|mut r| r.records().count() as u64).unwrap_or(0);
+                    if rows != j {
+                        fail(format!("{table}: {j} rejected but {rows} rows in the rejects file"));
+                    }
+                }
+                _ => fail(format!("{table}: rows not conserved ({input:?} in, {acc:?} accepted, {rej:?} rejected)")),
+            }
+        }
+    }
+    let link: Option<serde_json::Value> =
+        std::fs::read_to_string(out.join("link.json")).ok().map(|t| serde_json::from_str(&t).unwrap());
+    for (key, want) in &c.expect {
+        let got: Option<String> = match key.as_str() {
+            "link_records" => link.as_ref().map(|l| l["records"].to_string()),
+            "link_unreadable" => link.as_ref().map(|l| {
+                l["unreadable"]
+                    .as_array()
+                    .map_or(0, |a| a.iter().map(|p| p[1].as_u64().unwrap_or(0)).sum::<u64>())
+                    .to_string()
+            }),
+            "entities_rows" => {
+                csv::Reader::from_path(out.join("entities.csv")).ok().map(|mut r| r.records().count().to_string())
+            }
+            k => {
+                let (table, what) = k.split_once('_').unwrap();
+                report.as_ref().map(|r| {
+                    let t = &r["ingest"][table];
+                    match what {
+                        "rejected" => t["rejected"].to_string(),
+                        "input" => t["input_rows"].to_string(),
+                        "encoding" => t["encoding"].as_str().unwrap_or("").split(' ').next().unwrap_or("").to_string(),
+                        "reason" => {
+                            let want = want.as_str().unwrap();
+                            if t["by_reason"].get(want).is_some() {
+                                want.to_string()
+                            } else {
+                                format!("{}", t["by_reason"])
+                            }
+                        }
+                        _ => panic!("unknown expectation {k}"),
+                    }
+                })
+            }
+        };
+        let want_text = match want {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if got.as_deref() != Some(want_text.as_str()) {
+            fail(format!("{key}: got {got:?}, expected {want_text}"));
+        }
+    }
+}
+
+#[test]
+fn dirty_corpus_keeps_every_promise() {
+    let corpus = corpus();
+    assert!(corpus.case.len() >= 80, "the corpus has {} cases", corpus.case.len());
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tpmap"));
+    // Two workers: each case is a process of its own.
+    let cases = &corpus.case;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(c) = cases.get(i) else { break };
+                    let o = run_case(c, &corpus.canaries, &bin);
+                    outcomes.lock().unwrap().push(o);
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.failures.is_empty())
+        .map(|o| format!("{} ({}: {}):\n    {}", o.case.id, o.case.class, o.case.why, o.failures.join("\n    ")))
+        .collect();
+    assert!(failed.is_empty(), "{} of {} corpus cases failed:\n{}", failed.len(), outcomes.len(), failed.join("\n"));
+}
