@@ -946,6 +946,18 @@ def main():
         if c["expect"]:
             lines.append("expect = { " + ", ".join(f"{k} = {toml_str(v)}" for k, v in c["expect"].items()) + " }")
         lines.append("")
+    # The base of the ID-in-every-field test (tests/it/corpus.rs): every input of the main job.
+    base = os.path.join(OUT, "_base")
+    os.makedirs(base, exist_ok=True)
+    first_hh = HH[1][0]
+    for name, data in base_files(**{
+        "catalogue.toml": catalogue(),
+        "welfare_registry.csv": csv_bytes(registry_rows("validated", "true")),
+        "served_list.csv": csv_bytes(registry_rows("program", "p-living")[:4]),
+        "served.csv": csv_bytes([["household_id", "program"], [first_hh, "p-health"]], preamble=False),
+    }).items():
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(data)
     with open(os.path.join(OUT, "cases.toml"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     print(f"wrote {len(CASES)} cases to {os.path.relpath(OUT, ROOT)}", file=sys.stderr)

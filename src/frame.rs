@@ -478,9 +478,14 @@ pub fn matrix_column(label: &str) -> String {
 
 /// The spec as `dimension,indicator,weight` CSV (the input of `tpmap mpi`).
 pub fn spec_csv(spec: &crate::score::Spec) -> String {
-    let mut s = String::from("dimension,indicator,weight\n");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut rows = vec![["dimension".to_string(), "indicator".to_string(), "weight".to_string()]];
     for it in &spec.items {
-        s += &format!("{},{},{}\n", spec.dimensions[it.dimension], matrix_column(&it.label), it.weight);
+        rows.push([spec.dimensions[it.dimension].clone(), matrix_column(&it.label), it.weight.to_string()]);
     }
-    s
+    for r in rows {
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(r.iter().map(|f| neutralize(f).into_owned()));
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

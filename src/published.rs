@@ -110,9 +110,16 @@ type RowRef<'a> = (&'a String, &'a Vec<Option<f64>>);
 const NOT_COUNTS: [&str; 2] = ["happiness", "JPT.MOFval.pov.rate"];
 
 fn read_table(path: &Path, level: Level, into: &mut Table) -> Result<()> {
-    let mut rdr = csv::Reader::from_path(path)
-        .map_err(|e| Error::Format { file: path.display().to_string(), message: e.to_string() })?;
-    let header: Vec<String> = rdr.headers()?.iter().map(|s| s.to_string()).collect();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // TPMAP's files as published, or gzip-compressed (`.csv.gz`, as the repository keeps them).
+    let input: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut rdr = csv::Reader::from_reader(input);
+    let header: Vec<String> =
+        rdr.headers().map_err(|e| crate::ingest::source::csv_error(path, e))?.iter().map(|s| s.to_string()).collect();
     let id_pos = level.id_column().map(|c| header.iter().position(|h| h == c));
     if let Some(None) = id_pos {
         return Err(Error::Format {
@@ -133,7 +140,7 @@ fn read_table(path: &Path, level: Level, into: &mut Table) -> Result<()> {
         });
     }
     for (n, rec) in rdr.records().enumerate() {
-        let rec = rec?;
+        let rec = rec.map_err(|e| crate::ingest::source::csv_error(path, e))?;
         let id = id_pos.map(|p| rec[p].trim().to_string()).unwrap_or_default();
         let mut vals = Vec::with_capacity(value_cols.len());
         for &c in &value_cols {
@@ -175,7 +182,11 @@ impl Published {
             std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         entries.sort();
         for path in entries {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".csv")) else {
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".csv").or_else(|| n.strip_suffix(".csv.gz")))
+            else {
                 continue;
             };
             let parts: Vec<&str> = name.split('_').collect();

@@ -256,6 +256,39 @@ def test_plan_frames_and_explanations(extract, plan):
     assert plan.declined().height >= 0
 
 
+def test_pseudonym_key_policy(scores, catalogue, monkeypatch, tmp_path):
+    # The library, the command line and Python share one policy: key given, else
+    # $TPMAP_PSEUDONYM_KEY, else the public default, which warns.
+    monkeypatch.delenv("TPMAP_PSEUDONYM_KEY", raising=False)
+    with pytest.warns(UserWarning, match="PUBLIC default key"):
+        public = scores.plan(catalogue)
+    secret = "a secret key of at least 16 bytes"
+    monkeypatch.setenv("TPMAP_PSEUDONYM_KEY", secret)
+    from_env = scores.plan(catalogue)
+    given = scores.plan(catalogue, key=secret.encode())
+    refs = lambda p: set(p.household_plan()["household_ref"].to_list())
+    assert refs(from_env) == refs(given)
+    assert not refs(public) & refs(from_env), "pseudonyms under another key must differ"
+    with pytest.raises(ValueError, match="16"):
+        scores.plan(catalogue, key=b"short")
+    report = tpmap.run(SAMPLES, tmp_path / "run")
+    assert report["plan"]["pseudonym_key"] == "environment"
+    monkeypatch.delenv("TPMAP_PSEUDONYM_KEY")
+    report = tpmap.run(SAMPLES, tmp_path / "run2")
+    assert report["plan"]["pseudonym_key"] == "public_default"
+    head = (tmp_path / "run2" / "plan" / "household_plan.csv").read_text(encoding="utf-8").splitlines()[:3]
+    assert any("PUBLIC default key" in line for line in head)
+
+
+def test_messages_hide_citizen_ids(scores, catalogue, tmp_path):
+    hid = str(scores.households()["household_id"][0])
+    served = tmp_path / "served.csv"
+    served.write_text(f"household_id,program\n{hid},1101700230503\n", encoding="utf-8")
+    with pytest.raises(tpmap.TpmapError) as e:
+        scores.plan(catalogue, served=served)
+    assert "1101700230503" not in str(e.value) and "#############" in str(e.value)
+
+
 def test_plan_write(tmp_path, plan):
     s = plan.write(tmp_path / "plan")
     assert (tmp_path / "plan" / "household_plan.csv").exists()

@@ -959,6 +959,16 @@ impl<'a> HouseholdCtx<'a> {
                 }
             },
         };
+        if let Some(c) = m.get(HF::HouseNo) {
+            let long_number = match b.cell(r, c) {
+                Cell::Null => false,
+                Cell::Str(s) => crate::ids::redact_numbers(s) != s,
+                other => crate::ids::redact_numbers(&other.to_text()) != other.to_text(),
+            };
+            if long_number {
+                pr.add(c, Reason::BadHouseNo);
+            }
+        }
         let year = match m.get(HF::SurveyYear) {
             Some(c) => match parse::year_be(b.cell(r, c)) {
                 Ok(Some(y)) => Some(y),

@@ -33,6 +33,9 @@ pub enum Reason {
     UnknownVillage,
     /// The house ID is not 11 digits.
     BadHouseId,
+    /// The house number holds a long number (11 or more digits): an ID typed in the wrong column,
+    /// which would otherwise reach the agencies' work lists.
+    BadHouseNo,
     /// The survey year is not a BE or CE year.
     BadYear,
     /// A number cannot be read or is negative.
@@ -79,6 +82,7 @@ impl Reason {
             Reason::UnknownTambon => "unknown_tambon",
             Reason::UnknownVillage => "unknown_village",
             Reason::BadHouseId => "bad_house_id",
+            Reason::BadHouseNo => "bad_house_no",
             Reason::BadYear => "bad_year",
             Reason::BadNumber => "bad_number",
             Reason::BadStatus => "bad_status",
@@ -110,6 +114,7 @@ impl Reason {
             Reason::UnknownTambon => "unknown tambon",
             Reason::UnknownVillage => "unknown village",
             Reason::BadHouseId => "house ID must be 11 digits",
+            Reason::BadHouseNo => "house number holds a number of 11 or more digits (an ID in the wrong column?)",
             Reason::BadYear => "not a year (BE 2400-2700 or CE 1900-2157)",
             Reason::BadNumber => "not a non-negative number",
             Reason::BadStatus => "status must be 1/0, pass/fail, ผ่าน/ไม่ผ่าน, na/ไม่เกี่ยวข้อง or empty",

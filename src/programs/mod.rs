@@ -448,7 +448,8 @@ pub const MAX_ID_LEN: usize = 64;
 pub fn check_id(id: &str, what: &str) -> std::result::Result<(), String> {
     let ok = id.len() <= MAX_ID_LEN
         && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && crate::ids::redact_numbers(id) == id;
     if ok {
         Ok(())
     } else {
@@ -467,6 +468,12 @@ fn check_text(text: &str, what: &str) -> std::result::Result<(), String> {
     }
     if text.chars().count() > 1000 {
         return Err(format!("{what} is longer than 1000 characters"));
+    }
+    if crate::ids::redact_numbers(text) != text {
+        return Err(format!(
+            "{what} holds a number of {} or more digits: a catalogue carries no personal identifiers",
+            crate::ids::REDACT_MIN_DIGITS
+        ));
     }
     Ok(())
 }

@@ -304,3 +304,146 @@ fn dirty_corpus_keeps_every_promise() {
         .collect();
     assert!(failed.is_empty(), "{} of {} corpus cases failed:\n{}", failed.len(), outcomes.len(), failed.join("\n"));
 }
+
+/// Files of an output folder (other than the accepted extract and the rejected rows) that hold
+/// any of `forms`.
+fn leaking_files(out: &Path, forms: &[String]) -> Vec<String> {
+    if !out.exists() {
+        return Vec::new();
+    }
+    files_under(out)
+        .into_iter()
+        .filter(|p| !may_hold_ids(p.strip_prefix(out).unwrap()))
+        .filter(|p| {
+            let text = text_of(p);
+            forms.iter().any(|f| text.contains(f.as_str()))
+        })
+        .map(|p| p.strip_prefix(out).unwrap().display().to_string())
+        .collect()
+}
+
+/// Reads a CSV of the base: its `#` preamble lines and its records.
+fn read_base_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let preamble: Vec<String> = text.lines().take_while(|l| l.starts_with('#')).map(String::from).collect();
+    let body: String = text.lines().skip(preamble.len()).map(|l| format!("{l}\n")).collect();
+    let rows = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    (preamble, rows)
+}
+
+fn write_base_csv(path: &Path, preamble: &[String], rows: &[Vec<String>]) {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    let mut text = preamble.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+    text.extend(w.into_inner().unwrap());
+    std::fs::write(path, text).unwrap();
+}
+
+/// A citizen ID placed in any field of any input of the main job — each column of each CSV, in a
+/// data row and in the header, and the catalogue's texts — never reaches standard output or error,
+/// nor any output but the accepted extract and the rejected rows. (The household key columns are
+/// left alone: a household ID is the key the user gives, carried into the score outputs.)
+#[test]
+fn an_id_in_any_field_never_leaks() {
+    let base = root().join("tests/corpus/_base");
+    let canary = "1101700230503";
+    let forms_all = forms(canary);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tpmap"));
+    // (description, file, row (0 = header), column or catalogue text to replace)
+    let mut variants: Vec<(String, String, usize, usize)> = Vec::new();
+    for file in ["households.csv", "persons.csv", "welfare_registry.csv", "served_list.csv", "served.csv"] {
+        let (_, rows) = read_base_csv(&base.join(file));
+        for (c, name) in rows[0].iter().enumerate() {
+            if name == "household_id" {
+                continue;
+            }
+            for row in [0, 1] {
+                variants.push((
+                    format!("{file}: {} of column '{name}'", if row == 0 { "header" } else { "row 1" }),
+                    file.into(),
+                    row,
+                    c,
+                ));
+            }
+        }
+    }
+    let catalogue = std::fs::read_to_string(base.join("catalogue.toml")).unwrap();
+    let texts = [
+        "Corpus catalogue (ILLUSTRATIVE)",
+        "Ministry of Social Development",
+        "ซ่อมบ้าน (ตัวอย่าง)",
+        "Department of Social Development",
+    ];
+    for (k, t) in texts.iter().enumerate() {
+        assert!(catalogue.contains(t), "the base catalogue has '{t}'");
+        variants.push((format!("catalogue.toml: '{t}'"), "catalogue.toml".into(), usize::MAX, k));
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((what, file, row, c)) = variants.get(i) else { break };
+                    let work = tempfile::tempdir().unwrap();
+                    let dir = work.path().join("in");
+                    std::fs::create_dir(&dir).unwrap();
+                    for e in std::fs::read_dir(&base).unwrap() {
+                        let p = e.unwrap().path();
+                        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+                    }
+                    // Alternate the plain and the dashed form of the ID.
+                    let planted = if i % 2 == 0 { forms_all[0].clone() } else { forms_all[1].clone() };
+                    if file == "catalogue.toml" {
+                        let text = catalogue.replacen(texts[*c], &format!("{} {planted}", texts[*c]), 1);
+                        std::fs::write(dir.join(file), text).unwrap();
+                    } else {
+                        let (pre, mut rows) = read_base_csv(&base.join(file));
+                        rows[*row][*c] = planted.clone();
+                        write_base_csv(&dir.join(file), &pre, &rows);
+                    }
+                    let out = work.path().join("out");
+                    let run = Command::new(&bin)
+                        .args(["run", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+                        .env_remove("TPMAP_PSEUDONYM_KEY")
+                        .output()
+                        .unwrap();
+                    let code = run.status.code().unwrap_or(-1);
+                    let said =
+                        format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+                    let mut problems = Vec::new();
+                    if !(code == 0 || code == 1) || said.contains("internal error") {
+                        problems.push(format!("exit {code}: {}", said.chars().take(300).collect::<String>()));
+                    }
+                    if forms_all.iter().any(|f| said.contains(f.as_str())) {
+                        problems.push("the ID reached standard output or error".into());
+                    }
+                    let leaks = leaking_files(&out, &forms_all);
+                    if !leaks.is_empty() {
+                        problems.push(format!("the ID reached {leaks:?}"));
+                    }
+                    if !problems.is_empty() {
+                        failures.lock().unwrap().push(format!("{what}: {}", problems.join("; ")));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(variants.len() > 100, "{} variants", variants.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} placements leaked:\n{}",
+        failures.len(),
+        variants.len(),
+        failures.join("\n")
+    );
+}

@@ -7,11 +7,12 @@ use tpmap::published::{Level, Published, Welfare, tables_from_extract};
 
 use crate::samples;
 
-/// The real TPMAP 2561 tables: `$TPMAP_2561_DIR`, or `../shared/data/tpmap-2561` beside the repository.
+/// The real TPMAP 2561 tables, as the repository keeps them (`data/tpmap-2561/published/`,
+/// gzip-compressed), or `$TPMAP_2561_DIR`.
 fn tables_2561() -> PathBuf {
     let dir = std::env::var_os("TPMAP_2561_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("../shared/data/tpmap-2561"));
+        .unwrap_or_else(|| crate::root().join("data/tpmap-2561/published"));
     assert!(dir.is_dir(), "the TPMAP 2561 tables are needed at {} (or set TPMAP_2561_DIR)", dir.display());
     dir
 }

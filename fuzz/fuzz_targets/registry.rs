@@ -1,0 +1,15 @@
+//! A link registry (CSV bytes): read, or an error naming the file.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("registry.csv");
+    std::fs::write(&p, data).unwrap();
+    let mut r = tpmap::link::Records::default();
+    if let Err(e) = r.push_csv(&p) {
+        assert!(e.to_string().contains("registry.csv"));
+    } else if r.len() >= 2 {
+        let _ = tpmap::link::run(&r, &tpmap::link::LinkOptions { task: tpmap::link::Task::Dedupe, ..Default::default() });
+    }
+});
