@@ -223,6 +223,55 @@ pub struct CsvText {
     pub preamble: Vec<String>,
 }
 
+/// Longest CSV record accepted, in bytes: real records are a few hundred bytes; a quote left open
+/// would otherwise make the rest of a file one record held in memory.
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
+
+/// A reader that fails once a CSV record (bytes between line ends outside quotes) grows past
+/// `max` bytes: the csv crate holds a whole record in memory, so an unterminated quote in a 10 GB
+/// file must stop here, not exhaust memory.
+struct RecordGuard<R> {
+    inner: R,
+    in_quotes: bool,
+    since: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for RecordGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut rest = &buf[..n];
+        while let Some(i) = memchr::memchr3(b'"', b'\n', b'\r', rest) {
+            self.since += i as u64;
+            match rest[i] {
+                b'"' => self.in_quotes = !self.in_quotes,
+                _ if !self.in_quotes => self.since = 0,
+                _ => {}
+            }
+            self.check()?;
+            rest = &rest[i + 1..];
+        }
+        self.since += rest.len() as u64;
+        self.check()?;
+        Ok(n)
+    }
+}
+
+impl<R> RecordGuard<R> {
+    fn check(&self) -> std::io::Result<()> {
+        if self.since > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a record is longer than {} MiB (a quote left open?); tpmap stops rather than hold it in memory",
+                    self.max >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Largest preamble line kept for notices.
 const MAX_PREAMBLE_LINE: usize = 4096;
 
@@ -296,11 +345,12 @@ impl CsvText {
         let first_line = sample.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or(&[]);
         let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
         let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
+        let guarded = RecordGuard { inner: buf, in_quotes: false, since: 0, max: MAX_RECORD_BYTES };
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .from_reader(Box::new(buf) as Box<dyn Read + Send>);
+            .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
         Ok(CsvText { reader, encoding, evidence, preamble_lines, preamble })
     }
 
@@ -1049,6 +1099,18 @@ mod tests {
         // A UTF-8 sample cut inside a character is still UTF-8.
         let s = "ชื่อ".as_bytes();
         assert_eq!(detect_encoding(&s[..s.len() - 1]), Encoding::Utf8);
+    }
+
+    #[test]
+    fn record_guard_stops_an_endless_record_and_passes_quoted_line_breaks() {
+        let read_all = |data: &[u8], max: u64| {
+            let mut g = RecordGuard { inner: data, in_quotes: false, since: 0, max };
+            let mut out = Vec::new();
+            g.read_to_end(&mut out).map(|_| out.len())
+        };
+        assert_eq!(read_all(b"a,b\n\"x\ny\",z\r\nc,d\n", 8).unwrap(), 17);
+        assert!(read_all(b"a,\"open quote\nand more\nand more\n", 16).is_err());
+        assert!(read_all(&[b'x'; 100], 64).is_err());
     }
 
     #[test]

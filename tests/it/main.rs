@@ -2,6 +2,7 @@
 
 mod corpus;
 mod formats;
+mod golden;
 mod hostile;
 mod link;
 mod measures;
