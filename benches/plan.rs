@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tpmap::extract::Extract;
 use tpmap::plan::{PlanOptions, Population, Subjects, allocate, household_plan};
 use tpmap::programs::Catalogue;
-use tpmap::published::Welfare;
+use tpmap::score::Welfare;
 use tpmap::score::{Profiles, Spec, Unit, score};
 
 #[path = "../examples/support/bench_catalogue.rs"]
@@ -18,7 +18,7 @@ fn plan(c: &mut Criterion) {
         .expect("synthesizer");
     let chunk = syn.generate();
     let x = Extract::new(Arc::clone(syn.edition()), chunk.households, chunk.persons);
-    let spec = Spec::tpmap(&x.edition, [true; 5]).expect("spec");
+    let spec = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL).expect("spec");
     let profiles = Profiles::of_households(&x, Unit::Households);
     let scores = score(&profiles, &spec).expect("scores");
     let catalogue =

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = &got.extract;
 
     // TPMAP's indicators, each dimension weighted equally and shared equally by its indicators.
-    let tpmap = Spec::tpmap(&x.edition, [true; 5])?;
+    let tpmap = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL)?;
     let dims = tpmap.dimensions.len() as u128;
     let per_dim: Vec<u128> =
         (0..tpmap.dimensions.len()).map(|d| tpmap.items.iter().filter(|i| i.dimension == d).count() as u128).collect();

@@ -16,7 +16,7 @@ fn main() -> Result<(), tpmap::Error> {
     let x = &got.extract;
     let n = registry_from_extract(x, &dir.join("welfare_registry.csv"), 2561, 0.3)?;
     // Every 25th household, and every 4th poor one, is already on an agency's list.
-    let spec = tpmap::score::Spec::tpmap(&x.edition, [true; 5])?;
+    let spec = tpmap::score::Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL)?;
     let scores = tpmap::score::score(&tpmap::score::Profiles::of_households(x, tpmap::score::Unit::Households), &spec)?;
     let poor: Vec<usize> = (0..x.households.len()).filter(|&h| scores.poor[h]).collect();
     let mut households: Vec<usize> = (0..x.households.len()).step_by(25).chain(poor.into_iter().step_by(4)).collect();

@@ -16,7 +16,7 @@ use tpmap::ingest::{IngestOptions, ingest};
 use tpmap::plan::optimize::{OptimizeOptions, covered_weight, optimize};
 use tpmap::plan::{PlanOptions, Population, Subjects, allocate, household_plan};
 use tpmap::programs::Catalogue;
-use tpmap::published::Welfare;
+use tpmap::score::Welfare;
 use tpmap::score::{Profiles, Spec, Unit, score};
 
 #[path = "support/bench_catalogue.rs"]
@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let got = ingest(&pick("households"), &pick("persons"), &IngestOptions::default())?;
     let x = &got.extract;
     println!("ingest: {} households in {:.1} s", x.households.len(), t.elapsed().as_secs_f64());
-    let spec = Spec::tpmap(&x.edition, [true; 5])?;
+    let spec = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL)?;
     let profiles = Profiles::of_households(x, Unit::Households);
     let scores = score(&profiles, &spec)?;
     let catalogue = Catalogue::from_toml(&catalogue_toml(), &x.edition, "bench-52")?;

@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. The plan through the API, to look at this province's households line by line. The
     //    extract returned by `run` already carries welfare flags linked from the registry.
     let x = &done.ingested.extract;
-    let spec = Spec::tpmap(&x.edition, [true; 5])?;
+    let spec = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL)?;
     let profiles = Profiles::of_households(x, Unit::Households);
     let scores = score(&profiles, &spec)?;
     let catalogue = Catalogue::load(dir.join("catalogue.toml"), &x.edition)?;

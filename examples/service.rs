@@ -11,8 +11,8 @@ use polars::prelude::*;
 use serde::Serialize;
 use tpmap::aggregate::{AggregateOptions, Hierarchy, measures};
 use tpmap::ingest::{IngestOptions, TableInput, ingest_tables};
-use tpmap::published::{Welfare, target_weights};
 use tpmap::score::{Profiles, Spec, Unit, score};
+use tpmap::score::{Welfare, target_weights};
 
 /// What the service answers for one province.
 #[derive(Serialize)]
@@ -32,7 +32,7 @@ fn handle(households: &DataFrame, persons: &DataFrame) -> tpmap::Result<serde_js
         &IngestOptions::default(),
     )?;
     let x = &got.extract;
-    let spec = Spec::tpmap(&x.edition, [true; 5])?;
+    let spec = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL)?;
     let profiles = Profiles::of_households(x, Unit::People);
     let scores = score(&profiles, &spec)?;
     let opts =

@@ -751,9 +751,10 @@ for cid, agency, why in [
 case("formula-in-catalogue", "formula", "formula-like program, agency and department names reach the plan CSVs neutralised",
      run_files(catalogue(program_th="=cmd|' /C calc'!A0", agency_en="@SUM(1)", department="-1+1",
                          description="+1+1")), RUN, 0)
-case("plan-date-euro", "date", "--date 12€678", run_files(catalogue()), RUN + ["--date", "12€678"], 1, stderr="date")
+case("plan-date-euro", "date", "--date 12€678 (a usage error)", run_files(catalogue()), RUN + ["--date", "12€678"], 2,
+     stderr="date")
 case("plan-date-wide-fields", "date", "--date 2026-0258-0001 (was read as 2026-02-01)", run_files(catalogue()),
-     RUN + ["--date", "2026-0258-0001"], 1, stderr="date")
+     RUN + ["--date", "2026-0258-0001"], 2, stderr="date")
 case("optimize-seconds-negative", "options", "--optimize-seconds=-1 (Duration panics on it)", run_files(catalogue()),
      RUN + ["--optimize", "--optimize-seconds=-1"], 1, stderr="optimize-seconds")
 case("optimize-seconds-nan", "options", "--optimize-seconds NaN", run_files(catalogue()),
@@ -820,7 +821,7 @@ case("link-utf16", "encoding", "a UTF-16 registry", link_files(**{"a.csv": csv_b
 for cid, value in [("nan", "NaN"), ("inf", "inf"), ("one", "1"), ("zero", "0"), ("negative", "-0.5")]:
     case(f"link-threshold-{cid}", "options", f"--threshold {value} is refused (NaN was taken)", link_files(),
          LINK + [f"--threshold={value}"], 1, stderr="threshold")
-case("link-block-unknown-key", "options", "--block with an unknown key", link_files(), LINK + ["--block", "shoe_size"], 1,
+case("link-block-unknown-key", "options", "--block with an unknown key", link_files(), LINK + ["--block", "shoe_size"], 2,
      stderr="shoe_size")
 
 model_ok = None  # a model is written by a first run in the harness when needed; here, hand-made bad ones
@@ -865,7 +866,7 @@ MPI = ["mpi", "--data", "{case}/units.csv", "--spec", "{case}/spec.csv", "--k", 
 mfiles = lambda u=None, s=None: {"units.csv": csv_bytes(u or units, preamble=False), "spec.csv": csv_bytes(s or spec, preamble=False)}
 case("mpi-weight-div-zero", "arithmetic", "a spec weight 1/0", mfiles(s=[spec[0], ["d1", "a", "1/0"], spec[2]]), MPI, 1,
      stderr="weight")
-case("mpi-k-div-zero", "arithmetic", "--k 1/0", mfiles(), [a if a != "1/2" else "1/0" for a in MPI], 1, stderr="1/0")
+case("mpi-k-div-zero", "arithmetic", "--k 1/0", mfiles(), [a if a != "1/2" else "1/0" for a in MPI], 2, stderr="1/0")
 wide_units = [["area"] + [f"i{j}" for j in range(64)]] + [["x"] + [str((j + k) % 2) for j in range(64)] for k in range(3)]
 wide_spec = [["dimension", "indicator", "weight"]] + [[f"d{j}", f"i{j}", "1/64"] for j in range(64)]
 case("mpi-64-indicators", "arithmetic", "64 indicators (1 << 64 overflowed)", mfiles(wide_units, wide_spec), MPI, 0)
@@ -884,8 +885,10 @@ case("mpi-negative-weight", "value", "a negative unit weight", mfiles(), MPI + [
 
 case("run-bootstrap-huge", "resources", "the main job with --bootstrap 10^11", base_files(), RUN + ["--bootstrap", "100000000000"], 1,
      stderr="bootstrap")
-case("mask-three-digits", "options", "--mask 123", base_files(), RUN + ["--mask", "123"], 1, stderr="mask")
-case("mask-all-zero", "options", "--mask 00000", base_files(), RUN + ["--mask", "00000"], 1, stderr="mask")
+case("mask-three-digits", "options", "--mask 123", base_files(), RUN + ["--mask", "123"], 2, stderr="mask")
+case("mask-all-zero", "options", "--mask 00000", base_files(), RUN + ["--mask", "00000"], 2, stderr="mask")
+case("option-value-is-an-id", "leak", "an option value holding a citizen ID: the usage error hides it", base_files(),
+     RUN + ["--mask", CANARY], 2, stderr="mask")
 case("tpmap-year-100", "options", "--tpmap-year 100", base_files(), RUN + ["--tpmap-year", "100"], 1, stderr="year")
 case("edition-unknown", "options", "--edition names no edition", base_files(), RUN + ["--edition", "bmn-1999"], 1, stderr="bmn-1999")
 case("edition-bad-toml", "options", "--edition a file that is not an edition", base_files(**{"edition.toml": b"id = [\n"}),
@@ -900,7 +903,7 @@ case("link-bench-share-two", "options", "link-bench --welfare-share 2", {},
      ["link-bench", "--households", "10", "--welfare-share", "2", "--out", "{out}"], 1, stderr="share")
 case("reconcile-year-is-a-path", "escape", "reconcile --year ../x builds no path from it", {},
      ["reconcile", "{case}", "--year", "../x"], 1, stderr="year")
-case("reconcile-mask-bad", "options", "reconcile --mask 2", {}, ["reconcile", "{case}", "--mask", "2"], 1, stderr="mask")
+case("reconcile-mask-bad", "options", "reconcile --mask 2", {}, ["reconcile", "{case}", "--mask", "2"], 2, stderr="mask")
 
 
 # ---------------------------------------------------------------------------------------------

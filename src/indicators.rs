@@ -302,6 +302,16 @@ impl Edition {
         Self::from_file(f)
     }
 
+    /// A built-in edition by id (`bmn-2560`), or an edition file (TOML) when `id_or_path` names
+    /// an existing file.
+    pub fn from_id_or_file(id_or_path: &str) -> Result<Edition> {
+        if std::path::Path::new(id_or_path).is_file() {
+            Edition::load(id_or_path)
+        } else {
+            Edition::builtin(id_or_path)
+        }
+    }
+
     /// Loads an edition from a TOML file.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Edition> {
         let path = path.as_ref();

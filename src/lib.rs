@@ -18,8 +18,63 @@
 //! ```
 #![warn(missing_docs)]
 
+/// Gives a fieldless enum its text forms, once for every front end: `name()`, `ALL`, `Display`,
+/// `FromStr` (case-insensitive, `_` read as `-`, aliases accepted) and, with the `cli` feature,
+/// `clap::ValueEnum`. The command line and Python parse options with these; neither keeps a list
+/// of its own.
+macro_rules! text_forms {
+    ($ty:ident, $what:literal, { $($var:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in order.
+            pub const ALL: &'static [$ty] = &[$($ty::$var),+];
+
+            /// The value's text form (what `FromStr` reads and `Display` writes).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$var => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = crate::Error;
+            fn from_str(s: &str) -> crate::Result<Self> {
+                let t = s.trim().to_ascii_lowercase().replace('_', "-");
+                match t.as_str() {
+                    $($name $(| $alias)* => Ok($ty::$var),)+
+                    _ => Err(crate::Error::Parse(format!(
+                        "{} must be {}, not '{}'",
+                        $what,
+                        [$($name),+].join(", "),
+                        s
+                    ))),
+                }
+            }
+        }
+
+        #[cfg(feature = "cli")]
+        impl clap::ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                Self::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(match self {
+                    $($ty::$var => clap::builder::PossibleValue::new($name)$(.alias($alias))*),+
+                })
+            }
+        }
+    };
+}
+
 pub mod aggregate;
 pub mod areas;
+pub mod diagnostics;
 pub mod error;
 pub mod extract;
 pub mod frame;

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use tpmap::mpi::{MpiOptions, run};
-//! let opts = MpiOptions { k: "1/3".into(), areas: vec!["province".into()], weight: Some("hh_size".into()), ..Default::default() };
+//! let opts = MpiOptions { k: "1/3".parse()?, areas: vec!["province".into()], weight: Some("hh_size".into()), ..Default::default() };
 //! let m = run("units.csv".as_ref(), "spec.csv".as_ref(), &opts)?;
 //! println!("national M0 = {}", m.rows[0].m0);
 //! # Ok::<(), tpmap::Error>(())
@@ -28,8 +28,8 @@ use crate::score::{Cutoff, MissingPolicy, NaPolicy, Profiles, Spec, score};
 /// Options of [`run`].
 #[derive(Clone, Debug, Default)]
 pub struct MpiOptions {
-    /// Cutoff: `union`, `intersection`, a fraction (`1/3`), a decimal (`0.333`) or a percent.
-    pub k: String,
+    /// Poverty cutoff (`"1/3".parse()?`, union or intersection).
+    pub k: Cutoff,
     /// Area columns, coarsest first.
     pub areas: Vec<String>,
     /// Weight column.
@@ -42,15 +42,6 @@ pub struct MpiOptions {
     pub missing: MissingPolicy,
     /// Bootstrap replicates and seed.
     pub bootstrap: (usize, u64),
-}
-
-/// Parses a cutoff: `union`, `intersection`, or a fraction, decimal or percent.
-pub fn parse_cutoff(k: &str) -> Result<Cutoff> {
-    match k.trim().to_ascii_lowercase().as_str() {
-        "union" => Ok(Cutoff::Union),
-        "intersection" => Ok(Cutoff::Intersection),
-        other => Ok(Cutoff::K(other.parse::<Rational>()?)),
-    }
 }
 
 /// Reads a spec table: `dimension,indicator,weight` (header required, any column order; UTF-8 or
@@ -201,6 +192,16 @@ pub fn run(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<Measures>
     run_timed(data, spec_path, opts).map(|(m, _)| m)
 }
 
+/// Writes the measures (`measures.{csv,parquet,json}`) and the timing (`timing.json`) into `out`,
+/// all at once at the end ([`crate::output::Staging`]).
+pub fn write(out: &Path, m: &Measures, timing: &Timing) -> Result<()> {
+    let stage = crate::output::Staging::new(out)?;
+    m.write(stage.path())?;
+    let path = stage.path().join("timing.json");
+    std::fs::write(&path, serde_json::to_string_pretty(timing)?).map_err(|e| Error::io(&path, e))?;
+    stage.commit()
+}
+
 /// Seconds spent by [`run_timed`].
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Timing {
@@ -233,7 +234,7 @@ pub fn run_timed(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<(Me
 ///     ("living".to_string(), "water".to_string(), "1/2".parse()?),
 ///     ("education".to_string(), "school".to_string(), "1/2".parse()?),
 /// ];
-/// let opts = MpiOptions { k: "1/2".into(), areas: vec!["area".into()], ..Default::default() };
+/// let opts = MpiOptions { k: "1/2".parse()?, areas: vec!["area".into()], ..Default::default() };
 /// let (m, _) = measure(TableInput::Frame(&units, "units"), spec, &opts)?;
 /// assert_eq!(m.rows[0].poor, 2.0); // two of three units are deprived in at least half the weight
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -248,10 +249,8 @@ pub fn measure(
         return Err(Error::Config(format!("a spec has 1 to 64 indicators, this one has {}", rows.len())));
     }
     let labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-    let mut spec = Spec::from_weights(
-        rows.into_iter().enumerate().map(|(i, (d, ind, w))| (i, d, ind, w)).collect(),
-        parse_cutoff(&opts.k)?,
-    )?;
+    let mut spec =
+        Spec::from_weights(rows.into_iter().enumerate().map(|(i, (d, ind, w))| (i, d, ind, w)).collect(), opts.k)?;
     spec.na = opts.na;
     spec.missing = opts.missing;
     let units = read_units_from(data, &labels, opts)?;
@@ -280,7 +279,7 @@ mod tests {
             ("x".to_string(), "a".to_string(), Rational::new(1, 2)),
             ("y".into(), "b".into(), Rational::new(1, 2)),
         ];
-        let opts = MpiOptions { k: "1".into(), ..Default::default() };
+        let opts = MpiOptions { k: "1".parse().unwrap(), ..Default::default() };
         let (m, t) = measure(TableInput::Frame(&units, "units"), spec, &opts).unwrap();
         assert_eq!(t.units, 4);
         assert_eq!(m.rows.len(), 1);

@@ -4,11 +4,17 @@
 //! `tpmap.run` and services call this; it prints nothing and reports progress through
 //! [`Progress`].
 //!
+//! [`run`] returns what it computed ([`RunOutput`]: the extract, scores, measures and the plan)
+//! and a typed [`RunReport`], which is also written as `report.json`.
+//!
 //! ```no_run
 //! use tpmap::pipeline::{run, RunOptions, Silent};
 //! let opts = RunOptions::for_dir("data-samples".as_ref())?;
 //! let done = run(&opts, "tpmap-out".as_ref(), &Silent)?;
-//! println!("{}", done.report["measure"]["country"]["target_poor"]);
+//! println!("{} target poor", done.report.measure.country.target_poor);
+//! if let Some(plan) = &done.plan {
+//!     println!("{} places given", plan.allocation.assignments.len());
+//! }
 //! # Ok::<(), tpmap::Error>(())
 //! ```
 
@@ -19,11 +25,15 @@ use serde::Serialize;
 
 use crate::aggregate::{AggregateOptions, Hierarchy, Measures};
 use crate::frame;
-use crate::ingest::{IngestOptions, Ingested};
-use crate::plan::{PlanOptions, Population, Subjects, allocate, allocate_with_progress, household_plan};
+use crate::ingest::{IngestOptions, IngestReport, Ingested};
+use crate::link::WelfareLink;
+use crate::plan::served::ServedLink;
+use crate::plan::{
+    Allocation, PlanLine, PlanOptions, Population, Served, Subjects, allocate, allocate_with_progress, household_plan,
+};
 use crate::programs::Catalogue;
-use crate::published::Welfare;
-use crate::score::{MissingPolicy, NaPolicy, Profiles, Spec, Unit};
+use crate::report::{PlanFigures, PlanSummary};
+use crate::score::{DimensionMask, MissingPolicy, NaPolicy, Profiles, Scores, Spec, Unit, Welfare};
 use crate::summary::Summary;
 use crate::{Error, Result};
 
@@ -50,7 +60,7 @@ pub struct RunOptions {
     /// Reading and validation.
     pub ingest: IngestOptions,
     /// TPMAP's dimension switches (health, living, education, income, access).
-    pub mask: [bool; 5],
+    pub mask: DimensionMask,
     /// Welfare condition for target poor.
     pub welfare: Welfare,
     /// Unit of the area measures.
@@ -111,7 +121,7 @@ impl RunOptions {
             households: households.to_path_buf(),
             persons: persons.to_path_buf(),
             ingest: IngestOptions::default(),
-            mask: [true; 5],
+            mask: DimensionMask::ALL,
             welfare: Welfare::Validated,
             unit: Unit::People,
             na: NaPolicy::NotDeprived,
@@ -140,27 +150,12 @@ impl RunOptions {
             served_list: found("served_list.csv"),
             options: PlanOptions { key: key.clone(), ..PlanOptions::default() },
             reveal_ids: false,
-            suppress: 5,
+            suppress: crate::report::DEFAULT_SUPPRESS,
             optimize: None,
             compare: None,
         });
         Ok(o)
     }
-
-    /// The mask as TPMAP writes it (`11111`).
-    pub fn mask_text(&self) -> String {
-        self.mask.iter().map(|&b| if b { '1' } else { '0' }).collect()
-    }
-}
-
-/// Parses TPMAP's dimension switches: five `0`/`1` digits (health, living, education, income,
-/// access) with at least one `1`. The inverse of [`RunOptions::mask_text`].
-pub fn parse_mask(m: &str) -> Result<[bool; 5]> {
-    let b = m.as_bytes();
-    if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
-        return Err(Error::Parse(format!("mask must be five 0/1 digits with at least one 1, not '{m}'")));
-    }
-    Ok(std::array::from_fn(|i| b[i] == b'1'))
 }
 
 /// Parses a plan date: a full date (`YYYY-MM-DD`, CE or BE, Thai digits allowed).
@@ -168,31 +163,6 @@ pub fn parse_plan_date(d: &str) -> Result<crate::thai::PartialDate> {
     crate::thai::parse_date(d)
         .filter(|d| d.is_complete())
         .ok_or_else(|| Error::Parse(format!("date: '{d}' is not a full date (YYYY-MM-DD)")))
-}
-
-/// Households already receiving programs: from a `household_id,program` file, and from an
-/// agency's beneficiary list linked with the extract (with what that linkage found).
-pub fn served(
-    x: &crate::extract::Extract,
-    catalogue: &Catalogue,
-    served: Option<&Path>,
-    served_list: Option<&Path>,
-) -> Result<(crate::plan::Served, Option<crate::link::ServedLink>)> {
-    let mut out = match served {
-        Some(p) => crate::plan::read_served(p, x, catalogue)?,
-        None => Vec::new(),
-    };
-    let link = match served_list {
-        Some(p) => {
-            let (more, rep) = crate::link::served_from_list(x, p, catalogue, &crate::link::LinkOptions::default())?;
-            out.extend(more);
-            out.sort_unstable();
-            out.dedup();
-            Some(rep)
-        }
-        None => None,
-    };
-    Ok((out, link))
 }
 
 /// Finds `stem.parquet`, `stem.csv` or `stem.xlsx` in a folder, in that order.
@@ -209,25 +179,186 @@ pub fn pick(dir: &Path, stem: &str) -> Result<PathBuf> {
     })
 }
 
-/// What [`run`] produced besides the files.
+/// What [`run`] computed, besides the files: everything a service or an example needs, so that
+/// nothing is scored or planned twice.
 pub struct RunOutput {
     /// The ingested extract (welfare flags set by linkage when a registry was given), with the
     /// ingest report and rejected rows.
     pub ingested: Ingested,
     /// Counts per province and indicator.
     pub summary: Summary,
+    /// The TPMAP spec scored with (dimensions of the mask, policies).
+    pub spec: Spec,
+    /// The households' profiles (one per household, weighted by the unit).
+    pub profiles: Profiles,
+    /// The households' scores.
+    pub scores: Scores,
     /// Area measures at every level.
     pub measures: Measures,
+    /// The plan, when one was made.
+    pub plan: Option<PlanOutput>,
     /// The content of `report.json`.
-    pub report: serde_json::Value,
+    pub report: RunReport,
+}
+
+/// A plan made by [`run`]: the catalogue, who was already served, and the allocation.
+pub struct PlanOutput {
+    /// The catalogue planned against.
+    pub catalogue: Catalogue,
+    /// Households already served (from the served file and the linked beneficiary list).
+    pub served: Served,
+    /// The allocation (rank-and-fill).
+    pub allocation: Allocation,
+    /// One line per deprived indicator of each household of the population.
+    pub lines: Vec<PlanLine>,
+    /// The welfare condition the plan's target population was taken with.
+    pub welfare: Welfare,
+}
+
+impl PlanOutput {
+    /// The subjects of the plan (the extract with its scores), to explain or write it again.
+    pub fn subjects<'a>(&self, out: &'a RunOutput) -> Result<Subjects<'a>> {
+        Subjects::new(&out.ingested.extract, &out.spec, &out.profiles, &out.scores, self.welfare)
+    }
+}
+
+/// The content of `report.json`: what the run read, linked, found and planned.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Rows read, accepted and rejected, per table, and derived values.
+    pub ingest: IngestReport,
+    /// Linkage with the welfare registry, when one was given.
+    pub welfare_link: Option<WelfareLink>,
+    /// Counts per province and indicator.
+    pub summary: Summary,
+    /// Notices that travel with the data (the SYNTHETIC marker).
+    pub notices: Vec<String>,
+    /// The national measure by TPMAP's rule.
+    pub measure: MeasureReport,
+    /// The plan, when one was made.
+    pub plan: Option<PlanReport>,
+    /// Seconds per step.
+    pub seconds: RunSeconds,
+}
+
+/// The national measure of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeasureReport {
+    /// The rule (`tpmap`).
+    pub rule: &'static str,
+    /// TPMAP's dimension switches.
+    pub mask: DimensionMask,
+    /// Unit of the measures.
+    pub unit: Unit,
+    /// Welfare condition of target poor.
+    pub welfare: Welfare,
+    /// Units left out for missing values.
+    pub dropped_units: usize,
+    /// The country's figures.
+    pub country: CountryFigures,
+}
+
+/// The country's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct CountryFigures {
+    /// Units counted.
+    pub units: u64,
+    /// Population (sum of unit weights).
+    pub population: f64,
+    /// Poor (weighted).
+    pub poor: f64,
+    /// Target poor (weighted).
+    pub target_poor: f64,
+    /// Headcount ratio.
+    #[serde(rename = "H")]
+    pub h: f64,
+    /// Intensity among the poor.
+    #[serde(rename = "A")]
+    pub a: f64,
+    /// Adjusted headcount ratio.
+    #[serde(rename = "M0")]
+    pub m0: f64,
+    /// H, A and M0 as exact fractions, where the weights allow.
+    pub exact: Option<[String; 3]>,
+}
+
+/// Seconds per step of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSeconds {
+    /// Reading and validating.
+    pub ingest_and_validate: f64,
+    /// Scoring and the area measures.
+    pub score_and_measures: f64,
+    /// TPMAP's public tables.
+    pub tpmap_tables: f64,
+    /// The whole run.
+    pub total: f64,
+}
+
+/// The plan part of `report.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanReport {
+    /// The plan's summary.
+    pub summary: PlanSummary,
+    /// Seconds of rank-and-fill planning and writing.
+    pub seconds: f64,
+    /// The folder the plan was written to.
+    pub dir: PathBuf,
+    /// What linking the beneficiary list found, when one was given.
+    pub served_link: Option<ServedLink>,
+    /// Where the pseudonym key came from.
+    pub pseudonym_key: crate::ids::KeySource,
+    /// The optimiser's comparison, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimized: Option<OptimizedReport>,
+    /// The what-if comparison, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub what_if: Option<WhatIfReport>,
+}
+
+/// The optimiser against rank-and-fill.
+#[derive(Clone, Debug, Serialize)]
+pub struct OptimizedReport {
+    /// The comparison.
+    #[cfg(feature = "optimize")]
+    pub comparison: crate::plan::optimize::Comparison,
+    /// Variables of the model.
+    pub variables: usize,
+    /// Constraints of the model.
+    pub constraints: usize,
+}
+
+/// A what-if comparison in numbers (A: the plan; B: the alternative).
+#[derive(Clone, Debug, Serialize)]
+pub struct WhatIfReport {
+    /// Households in the population of A / of B.
+    pub population: [u64; 2],
+    /// In B's population, not A's.
+    pub population_entered: u64,
+    /// In A's population, not B's.
+    pub population_left: u64,
+    /// Households helped in A / B.
+    pub helped: [u64; 2],
+    /// Helped in B, not in A.
+    pub entered: usize,
+    /// Helped in A, not in B.
+    pub left: usize,
+    /// Places given in A / B.
+    pub places: [u64; 2],
+    /// Budget used in A / B (baht).
+    pub spent: [u64; 2],
+    /// Deprivations covered in A / B.
+    pub covered: [u64; 2],
+    /// Deprivations of the population in A / B.
+    pub deprivations: [u64; 2],
 }
 
 /// The plan's inputs, read and checked before any output is written.
 struct LoadedPlan {
     catalogue: Catalogue,
     compare_catalogue: Option<Catalogue>,
-    served: crate::plan::Served,
-    served_link: Option<crate::link::ServedLink>,
+    served: Served,
+    served_link: Option<ServedLink>,
 }
 
 impl RunOptions {
@@ -260,22 +391,14 @@ impl RunOptions {
 pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOutput> {
     o.validate()?;
     let t0 = Instant::now();
-    // With TPMAP_TRACE set, each step's time and the memory in use go to standard error.
-    let trace = std::env::var_os("TPMAP_TRACE").is_some();
-    let mut lap = Instant::now();
-    let mut step = |what: &str| {
-        if trace {
-            eprintln!("trace: {:.3} s, {}; next: {what}", lap.elapsed().as_secs_f64(), crate::ingest::memory());
-        }
-        lap = Instant::now();
-        progress.step(what);
-    };
-    step("reading and validating");
+    let traced = crate::diagnostics::Traced::new(progress);
+    let progress: &dyn Progress = &traced;
+    progress.step("reading and validating");
     let mut got = crate::ingest::ingest(&o.households, &o.persons, &o.ingest)?;
-    let ingest_seconds = t0.elapsed().as_secs_f64();
+    let mut seconds = RunSeconds { ingest_and_validate: t0.elapsed().as_secs_f64(), ..Default::default() };
     let welfare_link = match &o.welfare_registry {
         Some(reg) => {
-            step("linking with the welfare registry");
+            progress.step("linking with the welfare registry");
             Some(crate::link::mark_welfare(&mut got.extract, reg, &crate::link::LinkOptions::default())?)
         }
         None => None,
@@ -284,7 +407,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     // output exists.
     let loaded = match &o.plan {
         Some(p) => {
-            step("reading the catalogue and served lists");
+            progress.step("reading the catalogue and served lists");
             let limits = &o.ingest.limits;
             let catalogue = Catalogue::load_with(&p.catalogue, &got.extract.edition, limits)?;
             let compare_catalogue = match p.compare.as_ref().and_then(|c| c.catalogue.as_ref()) {
@@ -292,7 +415,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
                 None => None,
             };
             let (served, served_link) =
-                served(&got.extract, &catalogue, p.served.as_deref(), p.served_list.as_deref())?;
+                crate::plan::served::gather(&got.extract, &catalogue, p.served.as_deref(), p.served_list.as_deref())?;
             Some(LoadedPlan { catalogue, compare_catalogue, served, served_link })
         }
         None => None,
@@ -300,7 +423,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     let stage = crate::output::Staging::new(out)?;
     let final_out = stage.target().to_path_buf();
     let out = stage.path();
-    step("writing accepted and rejected rows");
+    progress.step("writing accepted and rejected rows");
     got.write_rejects(out)?;
     let x = &got.extract;
     frame::write_parquet(
@@ -311,7 +434,7 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
     let summary = Summary::of(x);
 
-    step("scoring and area measures");
+    progress.step("scoring and area measures");
     let t1 = Instant::now();
     let mut spec = Spec::tpmap(&x.edition, o.mask)?;
     spec.na = o.na;
@@ -319,14 +442,14 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     let profiles = Profiles::of_households(x, o.unit);
     let scores = crate::score::score(&profiles, &spec)?;
     let hierarchy = Hierarchy::tpmap(&x.households.village);
-    let target = crate::published::target_weights(x, o.unit, o.welfare);
+    let target = crate::score::target_weights(x, o.unit, o.welfare);
     let agg = AggregateOptions { bootstrap: o.bootstrap, target: Some(target), ..Default::default() };
     let measures = crate::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
-    let score_seconds = t1.elapsed().as_secs_f64();
+    seconds.score_and_measures = t1.elapsed().as_secs_f64();
     let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;
-    let tables_seconds = t1.elapsed().as_secs_f64() - score_seconds;
+    seconds.tpmap_tables = t1.elapsed().as_secs_f64() - seconds.score_and_measures;
     measures.write(out)?;
-    let household_target = crate::published::target_weights(x, Unit::People, o.welfare);
+    let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
     frame::write_parquet(
         &mut frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?,
         &out.join("household_scores.parquet"),
@@ -341,41 +464,52 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
     let spec_path = out.join("spec.csv");
     std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
 
-    let mut figures = None;
-    let plan = match (&o.plan, loaded) {
+    let planned = match (&o.plan, loaded) {
         (Some(p), Some(loaded)) => {
-            step("planning");
+            progress.step("planning");
             let dirs = (out.join("plan"), final_out.join("plan"));
-            let (json, f) = plan(x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?;
-            figures = Some(f);
-            Some(json)
+            Some(plan(x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?)
         }
         _ => None,
     };
     let notices = data_notices(&o.households);
     let country = &measures.rows[0];
-    let mut report = serde_json::json!({
-        "welfare_link": welfare_link,
-        "plan": plan,
-        "ingest": got.report,
-        "summary": summary,
-        "notices": notices,
-        "measure": { "rule": "tpmap", "mask": o.mask_text(), "unit": o.unit, "welfare": o.welfare, "dropped_units": scores.dropped_count(),
-            "country": { "units": country.units, "population": country.population, "poor": country.poor, "target_poor": country.target_poor,
-                "H": country.h, "A": country.a, "M0": country.m0, "exact": country.exact } },
-        "seconds": { "ingest_and_validate": ingest_seconds, "score_and_measures": score_seconds, "tpmap_tables": tables_seconds },
-    });
+    let mut report = RunReport {
+        ingest: got.report.clone(),
+        welfare_link,
+        summary,
+        notices,
+        measure: MeasureReport {
+            rule: "tpmap",
+            mask: o.mask,
+            unit: o.unit,
+            welfare: o.welfare,
+            dropped_units: scores.dropped_count(),
+            country: CountryFigures {
+                units: country.units,
+                population: country.population,
+                poor: country.poor,
+                target_poor: country.target_poor,
+                h: country.h,
+                a: country.a,
+                m0: country.m0,
+                exact: country.exact.clone(),
+            },
+        },
+        plan: planned.as_ref().map(|(r, _, _)| r.clone()),
+        seconds,
+    };
     if o.html {
-        step("writing the HTML report");
+        progress.step("writing the HTML report");
         let inputs = crate::report::html::Inputs {
-            summary: &summary,
+            summary: &report.summary,
             measures: &measures,
-            ingest: &got.report,
-            plan: figures.as_ref(),
-            notices: &notices,
+            ingest: &report.ingest,
+            plan: planned.as_ref().map(|(_, f, _)| f),
+            notices: &report.notices,
             options: format!(
                 "TPMAP rule, dimensions {} ({}), welfare condition {:?}, unit {:?}",
-                o.mask_text(),
+                o.mask,
                 spec.dimensions.join(", "),
                 o.welfare,
                 o.unit
@@ -384,11 +518,12 @@ pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOut
         let path = out.join("report.html");
         std::fs::write(&path, crate::report::html::render(&inputs)).map_err(|e| Error::io(&path, e))?;
     }
-    report["seconds"]["total"] = serde_json::json!(t0.elapsed().as_secs_f64());
+    report.seconds.total = t0.elapsed().as_secs_f64();
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
     stage.commit()?;
-    Ok(RunOutput { ingested: got, summary, measures, report })
+    let summary = report.summary.clone();
+    Ok(RunOutput { ingested: got, summary, spec, profiles, scores, measures, plan: planned.map(|(_, _, p)| p), report })
 }
 
 /// Notices that travel with the data: the `# ...` preamble of a CSV file or the `tpmap.notice`
@@ -411,19 +546,6 @@ fn data_notices(households: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Plan figures for the HTML report.
-#[derive(Clone, Debug, Serialize)]
-pub struct PlanFigures {
-    /// The plan's summary.
-    pub summary: crate::report::PlanSummary,
-    /// Country, province and amphoe lines of the provincial report (unsuppressed).
-    pub areas: Vec<crate::report::AreaLine>,
-    /// Per indicator: label, dimension, deprivations, covered, with no program addressing it.
-    pub indicators: Vec<(String, String, u64, u64, u64)>,
-    /// Per agency: Thai name, English name, places, programs.
-    pub agencies: Vec<(String, String, u64, u64)>,
-}
-
 /// Plans against the catalogue (and the what-if alternative) and writes `dirs.0` (the staging
 /// folder of what will be `dirs.1`).
 #[allow(clippy::too_many_arguments)]
@@ -431,38 +553,45 @@ fn plan(
     x: &crate::extract::Extract,
     spec: &Spec,
     profiles: &Profiles,
-    scores: &crate::score::Scores,
+    scores: &Scores,
     welfare: Welfare,
-    pa: &PlanInputs,
+    inputs: &PlanInputs,
     loaded: LoadedPlan,
     dirs: &(PathBuf, PathBuf),
     progress: &dyn Progress,
-) -> Result<(serde_json::Value, PlanFigures)> {
+) -> Result<(PlanReport, PlanFigures, PlanOutput)> {
     let t0 = Instant::now();
     let dir = dirs.0.as_path();
     let LoadedPlan { catalogue, compare_catalogue, served, served_link } = loaded;
-    let opts = &pa.options;
+    let opts = &inputs.options;
     let subjects = Subjects::new(x, spec, profiles, scores, welfare)?;
     let each = |done: usize, total: usize| progress.programs(done, total);
-    let alloc = allocate_with_progress(&subjects, &catalogue, &served, opts, &each)?;
-    let lines = household_plan(&subjects, &catalogue, &alloc);
-    let ps = opts.key.pseudonymizer();
-    let w = crate::report::WriteOptions {
-        suppress: pa.suppress,
-        reveal_ids: pa.reveal_ids,
+    let allocation = allocate_with_progress(&subjects, &catalogue, &served, opts, &each)?;
+    let lines = household_plan(&subjects, &catalogue, &allocation);
+    let pseudonyms = opts.key.pseudonymizer();
+    let write = crate::report::WriteOptions {
+        suppress: inputs.suppress,
+        reveal_ids: inputs.reveal_ids,
         key_warning: opts.key.warning(),
     };
-    let summary = crate::report::write_plan(dir, &subjects, &catalogue, &alloc, &lines, &ps, &w)?;
+    let written = crate::report::write_plan(dir, &subjects, &catalogue, &allocation, &lines, &pseudonyms, &write)?;
     let greedy_seconds = t0.elapsed().as_secs_f64();
-    let figures = plan_figures(&subjects, &catalogue, &alloc, &lines, summary.clone());
-    let mut json = serde_json::json!({ "summary": summary, "seconds": greedy_seconds, "dir": dirs.1,
-        "served_link": served_link, "pseudonym_key": opts.key.source() });
+    let figures = crate::report::plan_figures(&subjects, &catalogue, &allocation, &lines, written.clone());
+    let mut report = PlanReport {
+        summary: written.clone(),
+        seconds: greedy_seconds,
+        dir: dirs.1.clone(),
+        served_link,
+        pseudonym_key: opts.key.source(),
+        optimized: None,
+        what_if: None,
+    };
     #[cfg(feature = "optimize")]
-    if let Some(limit) = pa.optimize {
+    if let Some(limit) = inputs.optimize {
         use crate::plan::optimize::{Comparison, OptimizeOptions, covered_weight, optimize};
         progress.step("optimising");
         let oo = OptimizeOptions { time_limit: Some(limit) };
-        let opt = optimize(&subjects, &catalogue, &served, opts, &alloc, &oo)?;
+        let opt = optimize(&subjects, &catalogue, &served, opts, &allocation, &oo)?;
         let lines_o = household_plan(&subjects, &catalogue, &opt.allocation);
         let sum_o = crate::report::write_plan(
             &dir.join("optimized"),
@@ -470,92 +599,56 @@ fn plan(
             &catalogue,
             &opt.allocation,
             &lines_o,
-            &ps,
-            &w,
+            &pseudonyms,
+            &write,
         )?;
-        let cmp = Comparison {
+        let comparison = Comparison {
             covered_weight: [covered_weight(&subjects, &lines), covered_weight(&subjects, &lines_o)],
-            covered: [summary.covered, sum_o.covered],
-            places: [summary.places, sum_o.places],
-            spent: [summary.spent, sum_o.spent],
+            covered: [written.covered, sum_o.covered],
+            places: [written.places, sum_o.places],
+            spent: [written.spent, sum_o.spent],
             proven_optimal: opt.proven_optimal,
             seconds: [greedy_seconds, opt.seconds],
         };
         let path = dir.join("optimized").join("comparison.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&cmp)?).map_err(|e| Error::io(&path, e))?;
-        json["optimized"] =
-            serde_json::json!({ "comparison": cmp, "variables": opt.variables, "constraints": opt.constraints });
+        std::fs::write(&path, serde_json::to_string_pretty(&comparison)?).map_err(|e| Error::io(&path, e))?;
+        report.optimized = Some(OptimizedReport { comparison, variables: opt.variables, constraints: opt.constraints });
     }
     #[cfg(not(feature = "optimize"))]
-    if pa.optimize.is_some() {
+    if inputs.optimize.is_some() {
         return Err(Error::Config("the optimiser needs tpmap's `optimize` feature".into()));
     }
-    if let Some(cmp) = &pa.compare {
+    if let Some(cmp) = &inputs.compare {
         progress.step("what-if");
-        let cat_b = match compare_catalogue {
-            Some(c) => c,
-            None => catalogue.clone(),
-        };
+        let cat_b = compare_catalogue.unwrap_or_else(|| catalogue.clone());
         let welfare_b = cmp.welfare.unwrap_or(welfare);
         let opts_b = PlanOptions { population: cmp.population.unwrap_or(opts.population), ..opts.clone() };
         // The same households are served; program indices follow catalogue B by id.
-        let served_b: crate::plan::Served = served
+        let served_b: Served = served
             .iter()
             .filter_map(|&(h, p)| cat_b.program(&catalogue.programs[p as usize].id).map(|q| (h, q as u32)))
             .collect();
         let subjects_b = Subjects::new(x, spec, profiles, scores, welfare_b)?;
         let alloc_b = allocate(&subjects_b, &cat_b, &served_b, &opts_b)?;
         let lines_b = household_plan(&subjects_b, &cat_b, &alloc_b);
-        let wi = crate::report::what_if((&catalogue, &alloc, &lines), (&cat_b, &alloc_b, &lines_b))?;
+        let wi = crate::report::what_if((&catalogue, &allocation, &lines), (&cat_b, &alloc_b, &lines_b))?;
         let wdir = dir.join("whatif");
-        crate::report::write_plan(&wdir.join("b"), &subjects_b, &cat_b, &alloc_b, &lines_b, &ps, &w)?;
-        crate::report::write_what_if(&wdir, &subjects, &wi, &ps, pa.reveal_ids)?;
-        json["what_if"] = serde_json::json!({
-            "population": wi.population, "population_entered": wi.population_entered, "population_left": wi.population_left,
-            "helped": wi.helped, "entered": wi.entered.len(), "left": wi.left.len(), "places": wi.places,
-            "spent": wi.spent, "covered": wi.covered, "deprivations": wi.deprivations,
+        crate::report::write_plan(&wdir.join("b"), &subjects_b, &cat_b, &alloc_b, &lines_b, &pseudonyms, &write)?;
+        crate::report::write_what_if(&wdir, &subjects, &wi, &pseudonyms, &write)?;
+        report.what_if = Some(WhatIfReport {
+            population: wi.population,
+            population_entered: wi.population_entered,
+            population_left: wi.population_left,
+            helped: wi.helped,
+            entered: wi.entered.len(),
+            left: wi.left.len(),
+            places: wi.places,
+            spent: wi.spent,
+            covered: wi.covered,
+            deprivations: wi.deprivations,
         });
     }
-    Ok((json, figures))
-}
-
-/// Coverage by indicator and places by agency, for the report.
-fn plan_figures(
-    s: &Subjects,
-    c: &Catalogue,
-    a: &crate::plan::Allocation,
-    lines: &[crate::plan::PlanLine],
-    summary: crate::report::PlanSummary,
-) -> PlanFigures {
-    let e = &s.x.edition;
-    let mut per = vec![(0u64, 0u64, 0u64); e.len()];
-    for l in lines {
-        let v = &mut per[l.indicator];
-        v.0 += 1;
-        v.1 += l.covered as u64;
-        v.2 += (!l.covered && !c.programs.iter().any(|p| p.addresses & (1 << l.indicator) != 0)) as u64;
-    }
-    let indicators = per
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.0 > 0)
-        .map(|(i, v)| {
-            let ind = e.indicator(i);
-            (ind.label(), ind.dimension.map(|d| d.name().to_string()).unwrap_or_default(), v.0, v.1, v.2)
-        })
-        .collect();
-    let mut agencies: Vec<(String, String, u64, u64)> = c
-        .agencies
-        .iter()
-        .enumerate()
-        .map(|(k, ag)| {
-            let progs: Vec<usize> =
-                c.programs.iter().enumerate().filter(|(_, p)| p.agency == k).map(|(i, _)| i).collect();
-            let places = a.assignments.iter().filter(|g| progs.contains(&(g.program as usize))).count() as u64;
-            (ag.name_th.clone(), ag.name_en.clone(), places, progs.len() as u64)
-        })
-        .collect();
-    agencies.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| x.1.cmp(&y.1)));
-    let areas = crate::report::provincial_report(s, c, a, lines);
-    PlanFigures { summary, areas, indicators, agencies }
+    drop(subjects);
+    let output = PlanOutput { catalogue, served, allocation, lines, welfare };
+    Ok((report, figures, output))
 }

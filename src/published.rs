@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::extract::Extract;
-use crate::score::{Profiles, Spec, Unit, score};
+use crate::score::{DimensionMask, Profiles, Spec, Unit, Welfare, score};
 
 /// A level of the public files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -176,7 +176,7 @@ impl Published {
                 "the TPMAP year is two digits of the BE year (61 for 2561), not '{year}'"
             )));
         }
-        crate::pipeline::parse_mask(mask)?;
+        mask.parse::<DimensionMask>()?;
         let mut p = Published { year: year.into(), mask: mask.into(), ..Default::default() };
         let mut entries: Vec<_> =
             std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
@@ -399,25 +399,12 @@ pub struct Reconciliation {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// Who counts as target poor, besides being poor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Welfare {
-    /// Welfare-card registration validated by the Ministry of Finance (TPMAP 2561–2566).
-    #[default]
-    Validated,
-    /// Registered for the welfare card.
-    Registered,
-    /// No welfare condition (TPMAP 2567 onward).
-    None,
-}
-
 /// Computes TPMAP's public tables at every level from an extract: the `_common` tables (all
 /// indicators of the edition) and the `_MASK` tables for the dimensions switched on in `mask`.
 /// Counts are of people, as TPMAP's are; `household.CNT` and `poor.household.CNT` of households.
 /// A person is target poor when their household is poor and they meet `welfare`. Columns the
 /// extract cannot give (`CHRONICPATIENT_CNT`, `happiness`) are left empty.
-pub fn tables_from_extract(x: &Extract, year_be: u16, mask: [bool; 5], welfare: Welfare) -> Result<Published> {
+pub fn tables_from_extract(x: &Extract, year_be: u16, mask: DimensionMask, welfare: Welfare) -> Result<Published> {
     let spec = Spec::tpmap(&x.edition, mask)?;
     let profiles = Profiles::of_households(x, Unit::Households);
     let scores = score(&profiles, &spec)?;
@@ -439,16 +426,16 @@ pub fn tables_from_scores(
         return Err(Error::Config("profiles and scores must have one entry per household".into()));
     }
     // The mask written in file names: the dimensions the spec switches on, in TPMAP's order.
-    let mask: [bool; 5] = std::array::from_fn(|i| {
+    let mask = DimensionMask::new(std::array::from_fn(|i| {
         spec.dimensions.iter().any(|d| d.parse::<crate::indicators::Dimension>().is_ok_and(|d| d.index() == i))
-    });
+    }))?;
     crate::in_pool(|| tables_in_pool(x, year_be, mask, spec, profiles, scores, welfare))
 }
 
 fn tables_in_pool(
     x: &Extract,
     year_be: u16,
-    mask: [bool; 5],
+    mask: DimensionMask,
     spec: &Spec,
     profiles: &Profiles,
     scores: &crate::score::Scores,
@@ -554,7 +541,7 @@ fn tables_in_pool(
         village_common.rows.insert(v.to_string(), c);
         village_poor.rows.insert(v.to_string(), q);
     }
-    let mask_text: String = mask.iter().map(|&b| if b { '1' } else { '0' }).collect();
+    let mask_text = mask.to_string();
     let base = Published {
         year: format!("{:02}", year_be % 100),
         mask: mask_text,
@@ -562,25 +549,6 @@ fn tables_in_pool(
         poor: BTreeMap::from([(Level::Village, village_poor)]),
     };
     Ok(base.roll_up())
-}
-
-/// Per household: the weight of its target poor if it is poor — for people, its members meeting
-/// `welfare`; for households, 1 when any member does.
-pub fn target_weights(x: &Extract, unit: Unit, welfare: Welfare) -> Vec<f64> {
-    let p = &x.persons;
-    (0..x.households.len())
-        .map(|h| {
-            let n = match welfare {
-                Welfare::Validated => x.members(h).filter(|&k| p.welfare_validated[k] == Some(true)).count(),
-                Welfare::Registered => x.members(h).filter(|&k| p.welfare_registered[k] == Some(true)).count(),
-                Welfare::None => x.households.members[h] as usize,
-            } as f64;
-            match unit {
-                Unit::People => n,
-                Unit::Households => (n > 0.0) as u8 as f64,
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -49,6 +49,14 @@ pub enum Unit {
     People,
 }
 
+text_forms!(Unit, "the unit", { Households => "households" | "household", People => "people" | "persons" | "person" });
+text_forms!(NaPolicy, "the not-applicable policy", { NotDeprived => "not-deprived", Reweight => "reweight" });
+text_forms!(MissingPolicy, "the missing-value policy", {
+    Drop => "drop",
+    Deprived => "deprived",
+    NotDeprived => "not-deprived",
+});
+
 impl Profiles {
     /// Profiles from masks (for callers with their own deprivation matrix).
     pub fn from_masks(fail: Vec<u64>, na: Vec<u64>, missing: Vec<u64>, weight: Vec<f64>, present: u64) -> Profiles {
@@ -110,15 +118,148 @@ impl Profiles {
 }
 
 /// Poverty cutoff.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Cutoff {
     /// Poor when deprived in any indicator (TPMAP's rule; AF with k at the smallest weight).
+    #[default]
     Union,
     /// Poor when deprived in every indicator (AF with k = 1).
     Intersection,
     /// Poor when the deprivation score is at least `k` (0 < k ≤ 1), compared exactly.
     K(Rational),
+}
+
+impl std::fmt::Display for Cutoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cutoff::Union => f.write_str("union"),
+            Cutoff::Intersection => f.write_str("intersection"),
+            Cutoff::K(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Cutoff {
+    type Err = Error;
+    /// `union`, `intersection`, or `k` as a fraction (`1/3`), a decimal (`0.333`) or a percent
+    /// (`33.3%`), read exactly.
+    fn from_str(s: &str) -> Result<Cutoff> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "union" => Ok(Cutoff::Union),
+            "intersection" => Ok(Cutoff::Intersection),
+            other => other.parse::<Rational>().map(Cutoff::K).map_err(|_| {
+                Error::Parse(format!(
+                    "the cutoff k must be union, intersection, a fraction (1/3), a decimal or a percent, not '{s}'"
+                ))
+            }),
+        }
+    }
+}
+
+/// TPMAP's dimension switches: which of the five dimensions (health, living, education, income,
+/// access) count, written as TPMAP writes them in file names (`11111`, `10000`).
+///
+/// ```
+/// use tpmap::score::DimensionMask;
+/// use tpmap::indicators::Dimension;
+/// let m: DimensionMask = "10010".parse()?;
+/// assert!(m.contains(Dimension::Health) && m.contains(Dimension::Income) && !m.contains(Dimension::Living));
+/// assert_eq!(m.to_string(), "10010");
+/// assert!("00000".parse::<DimensionMask>().is_err()); // at least one dimension
+/// # Ok::<(), tpmap::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DimensionMask([bool; 5]);
+
+impl DimensionMask {
+    /// Every dimension (TPMAP's `11111`).
+    pub const ALL: DimensionMask = DimensionMask([true; 5]);
+
+    /// A mask from five switches in [`Dimension::ALL`](crate::indicators::Dimension::ALL) order;
+    /// at least one must be on.
+    pub fn new(on: [bool; 5]) -> Result<DimensionMask> {
+        if on.contains(&true) {
+            Ok(DimensionMask(on))
+        } else {
+            Err(Error::Parse("a dimension mask needs at least one dimension".into()))
+        }
+    }
+
+    /// Whether dimension `d` counts.
+    pub fn contains(self, d: crate::indicators::Dimension) -> bool {
+        self.0[d.index()]
+    }
+
+    /// The five switches.
+    pub fn switches(self) -> [bool; 5] {
+        self.0
+    }
+}
+
+impl Default for DimensionMask {
+    fn default() -> Self {
+        DimensionMask::ALL
+    }
+}
+
+impl std::fmt::Display for DimensionMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|&b| f.write_str(if b { "1" } else { "0" }))
+    }
+}
+
+impl std::str::FromStr for DimensionMask {
+    type Err = Error;
+    fn from_str(m: &str) -> Result<DimensionMask> {
+        let b = m.trim().as_bytes();
+        if b.len() != 5 || !b.iter().all(|c| *c == b'0' || *c == b'1') || !b.contains(&b'1') {
+            return Err(Error::Parse(format!(
+                "mask must be five 0/1 digits (health, living, education, income, access) with at least one 1, not '{m}'"
+            )));
+        }
+        Ok(DimensionMask(std::array::from_fn(|i| b[i] == b'1')))
+    }
+}
+
+impl Serialize for DimensionMask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Who counts as target poor, besides being poor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Welfare {
+    /// Welfare-card registration validated by the Ministry of Finance (TPMAP 2561–2566).
+    #[default]
+    Validated,
+    /// Registered for the welfare card.
+    Registered,
+    /// No welfare condition (TPMAP 2567 onward).
+    None,
+}
+
+text_forms!(Welfare, "the welfare condition", { Validated => "validated", Registered => "registered", None => "none" });
+
+/// Per household: the weight of its target poor if it is poor — for people, its members meeting
+/// `welfare`; for households, 1 when any member does.
+pub fn target_weights(x: &Extract, unit: Unit, welfare: Welfare) -> Vec<f64> {
+    let p = &x.persons;
+    (0..x.households.len())
+        .map(|h| {
+            let n = match welfare {
+                Welfare::Validated => x.members(h).filter(|&k| p.welfare_validated[k] == Some(true)).count(),
+                Welfare::Registered => x.members(h).filter(|&k| p.welfare_registered[k] == Some(true)).count(),
+                Welfare::None => x.households.members[h] as usize,
+            } as f64;
+            match unit {
+                Unit::People => n,
+                Unit::Households => (n > 0.0) as u8 as f64,
+            }
+        })
+        .collect()
 }
 
 /// How not-applicable indicators count.
@@ -245,12 +386,12 @@ impl Spec {
 
     /// TPMAP's rule: poor when deprived in any TPMAP indicator of the dimensions switched on in
     /// `mask` (health, living, education, income, access — TPMAP's `11111`).
-    pub fn tpmap(edition: &Edition, mask: [bool; 5]) -> Result<Spec> {
+    pub fn tpmap(edition: &Edition, mask: DimensionMask) -> Result<Spec> {
         let sel = edition
             .selection("tpmap")
             .ok_or_else(|| Error::Config(format!("edition {} has no 'tpmap' selection", edition.id)))?;
         let chosen: Vec<usize> =
-            sel.iter().copied().filter(|&i| edition.indicator(i).dimension.is_some_and(|d| mask[d.index()])).collect();
+            sel.iter().copied().filter(|&i| edition.indicator(i).dimension.is_some_and(|d| mask.contains(d))).collect();
         Spec::nested_equal(edition, &chosen, Cutoff::Union)
     }
 
@@ -474,7 +615,7 @@ mod tests {
     #[test]
     fn score_exactly_at_k_is_poor() {
         let e = Edition::bmn_2560();
-        let spec = Spec::tpmap(&e, [true; 5]).unwrap();
+        let spec = Spec::tpmap(&e, DimensionMask::ALL).unwrap();
         let all = spec.mask();
         // Deprived in all 17 nested-weight indicators: the score is exactly 1, while the float sum
         // of the weights is 0.9999999999999999 and would miss k = 1.
@@ -543,11 +684,11 @@ mod tests {
     #[test]
     fn tpmap_spec_has_17_indicators_in_five_dimensions() {
         let e = Edition::bmn_2560();
-        let s = Spec::tpmap(&e, [true; 5]).unwrap();
+        let s = Spec::tpmap(&e, DimensionMask::ALL).unwrap();
         assert_eq!(s.items.len(), 17);
         assert_eq!(s.dimensions, ["health", "living", "education", "income", "access"]);
         assert_eq!(s.integer_weights().unwrap().0, 60);
-        let only_income = Spec::tpmap(&e, [false, false, false, true, false]).unwrap();
+        let only_income = Spec::tpmap(&e, "00010".parse().unwrap()).unwrap();
         assert_eq!(only_income.items.len(), 3);
     }
 }

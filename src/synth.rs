@@ -199,6 +199,85 @@ pub struct Synthesizer {
     tpmap: Vec<usize>,
 }
 
+/// The file formats [`write_dir`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SynthFormat {
+    /// `households.parquet` and `persons.parquet`.
+    #[default]
+    Parquet,
+    /// `households.csv` and `persons.csv` (with a `#` notice line).
+    Csv,
+    /// Both.
+    Both,
+}
+
+text_forms!(SynthFormat, "the format", { Parquet => "parquet", Csv => "csv", Both => "both" });
+
+/// Writes a synthetic set into `dir` (created if missing; all or nothing), one chunk of about a
+/// million persons at a time: households and persons as Parquet and/or CSV, each marked SYNTHETIC
+/// (Parquet key/value metadata, a CSV `#` line), and a `README.txt`. `progress` is called with
+/// the persons written so far.
+pub fn write_dir(s: &Synthesizer, dir: &std::path::Path, format: SynthFormat, progress: &dyn Fn(u64)) -> Result<()> {
+    use std::io::Write;
+    let stage = crate::output::Staging::new(dir)?;
+    let out = stage.path();
+    let meta = crate::frame::synthetic_metadata(SYNTHETIC_NOTICE);
+    let edition = s.edition().clone();
+    let (parquet, csv) = (format != SynthFormat::Csv, format != SynthFormat::Parquet);
+    let mut pq: Option<(crate::frame::ParquetBatches, crate::frame::ParquetBatches)> = None;
+    let mut cw: Option<(std::io::BufWriter<std::fs::File>, std::io::BufWriter<std::fs::File>)> = None;
+    let mut written = 0u64;
+    for chunk in s.chunks(1 << 20) {
+        let mut hh = crate::frame::households_frame(&chunk.households, &edition)?;
+        let mut pp = crate::frame::persons_frame(&chunk.persons, &chunk.households.id, &edition)?;
+        if parquet {
+            if pq.is_none() {
+                pq = Some((
+                    crate::frame::ParquetBatches::create(&out.join("households.parquet"), hh.schema(), &meta)?,
+                    crate::frame::ParquetBatches::create(&out.join("persons.parquet"), pp.schema(), &meta)?,
+                ));
+            }
+            if let Some((a, b)) = pq.as_mut() {
+                a.write(&hh)?;
+                b.write(&pp)?;
+            }
+        }
+        if csv {
+            let first = cw.is_none();
+            if first {
+                let open = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+                    let p = out.join(name);
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?);
+                    writeln!(f, "# {SYNTHETIC_NOTICE}").map_err(|e| Error::io(&p, e))?;
+                    Ok(f)
+                };
+                cw = Some((open("households.csv")?, open("persons.csv")?));
+            }
+            if let Some((a, b)) = cw.as_mut() {
+                crate::frame::append_csv(&mut hh, a, first)?;
+                crate::frame::append_csv(&mut pp, b, first)?;
+            }
+        }
+        written += chunk.persons.len() as u64;
+        progress(written);
+    }
+    if let Some((a, b)) = pq {
+        a.finish()?;
+        b.finish()?;
+    }
+    if let Some((mut a, mut b)) = cw {
+        a.flush().map_err(|e| Error::io(out, e))?;
+        b.flush().map_err(|e| Error::io(out, e))?;
+    }
+    let readme = out.join("README.txt");
+    std::fs::write(
+        &readme,
+        format!("{SYNTHETIC_NOTICE}\n\nhouseholds: {}\npersons: {}\n", s.households(), s.persons()),
+    )
+    .map_err(|e| Error::io(&readme, e))?;
+    stage.commit()
+}
+
 /// Most households one synthetic set may have: eight times the national survey.
 pub const MAX_HOUSEHOLDS: u64 = 100_000_000;
 

@@ -14,29 +14,59 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, StructArray};
 use polars_arrow::datatypes::{ArrowDataType, Field as ArrowField};
 use polars_arrow::ffi::{ArrowArrayStream, ArrowArrayStreamReader, export_iterator};
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
 use tpmap::ingest::{AreaCheck, Encoding, IngestOptions, Ingested, Mode, OneMeans, TableInput};
-use tpmap::plan::{Allocation, PlanLine, PlanOptions, Population, Subjects};
+use tpmap::plan::{Allocation, PlanLine, PlanOptions, Subjects};
 use tpmap::programs::Catalogue as RustCatalogue;
-use tpmap::published::Welfare;
-use tpmap::score::{MissingPolicy, NaPolicy, Profiles, Spec, Unit};
+use tpmap::score::Welfare;
+use tpmap::score::{Profiles, Spec, Unit};
 
-pyo3::create_exception!(
-    tpmap,
-    TpmapError,
-    PyException,
-    "An error from tpmap; the message names file, row and column where it can."
-);
-
+/// The Python exception for a tpmap error: a class of `tpmap.errors` (which also subclasses the
+/// built-in exception for what happened), with the redacted message and the error's fields.
 fn err(e: tpmap::Error) -> PyErr {
-    TpmapError::new_err(e.to_string())
+    Python::attach(|py| {
+        let build = || -> PyResult<PyErr> {
+            use tpmap::Error as E;
+            let errors = py.import("tpmap.errors")?;
+            let message = e.to_string();
+            let shown = |s: &str| tpmap::ids::redact_numbers(s).into_owned();
+            let value = match &e {
+                E::InvalidRow { file, row, line, column, .. } => {
+                    errors.getattr("InvalidRowError")?.call1((message, shown(file), *row, *line, shown(column)))?
+                }
+                E::Format { file, .. } => errors.getattr("FormatError")?.call1((message, shown(file)))?,
+                E::Limit { file, .. } => errors.getattr("LimitError")?.call1((message, shown(file)))?,
+                E::Rule { column, .. } => errors.getattr("RuleError")?.call1((message, *column))?,
+                E::Parse(_) | E::Config(_) => errors.getattr("ConfigError")?.call1((message,))?,
+                E::Io { path, source } => {
+                    let class = if source.kind() == std::io::ErrorKind::NotFound {
+                        "TpmapFileNotFoundError"
+                    } else {
+                        "TpmapOSError"
+                    };
+                    errors.getattr(class)?.call1((
+                        message,
+                        shown(&path.display().to_string()),
+                        source.raw_os_error(),
+                    ))?
+                }
+                _ => errors.getattr("TpmapError")?.call1((message,))?,
+            };
+            Ok(PyErr::from_value(value))
+        };
+        build().unwrap_or_else(|e| e)
+    })
 }
 
 fn perr(e: PolarsError) -> PyErr {
-    TpmapError::new_err(e.to_string())
+    err(tpmap::Error::Polars(e))
+}
+
+/// An option's value by its core type's `FromStr` (the text forms live in the library).
+fn opt<T: std::str::FromStr<Err = tpmap::Error>>(v: &str) -> PyResult<T> {
+    v.parse().map_err(err)
 }
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -149,60 +179,12 @@ fn to_polars<'py>(py: Python<'py>, df: DataFrame) -> PyResult<Bound<'py, PyAny>>
 
 /// A Python object (dict, list, ...) from anything serde can write.
 fn to_py<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    let text = serde_json::to_string(v).map_err(|e| TpmapError::new_err(e.to_string()))?;
+    let text = serde_json::to_string(v).map_err(|e| err(tpmap::Error::Json(e)))?;
     py.import("json")?.call_method1("loads", (text,))
 }
 
 fn edition_of(edition: &str) -> PyResult<tpmap::indicators::Edition> {
-    let p = std::path::Path::new(edition);
-    if p.exists() { tpmap::indicators::Edition::load(p) } else { tpmap::indicators::Edition::builtin(edition) }
-        .map_err(err)
-}
-
-fn welfare_of(w: &str) -> PyResult<Welfare> {
-    match w {
-        "validated" => Ok(Welfare::Validated),
-        "registered" => Ok(Welfare::Registered),
-        "none" => Ok(Welfare::None),
-        _ => Err(bad(format!("welfare must be 'validated', 'registered' or 'none', not '{w}'"))),
-    }
-}
-
-fn unit_of(u: &str) -> PyResult<Unit> {
-    match u {
-        "people" => Ok(Unit::People),
-        "households" => Ok(Unit::Households),
-        _ => Err(bad(format!("unit must be 'people' or 'households', not '{u}'"))),
-    }
-}
-
-fn na_of(v: &str) -> PyResult<NaPolicy> {
-    match v {
-        "not-deprived" => Ok(NaPolicy::NotDeprived),
-        "reweight" => Ok(NaPolicy::Reweight),
-        _ => Err(bad(format!("na must be 'not-deprived' or 'reweight', not '{v}'"))),
-    }
-}
-
-fn missing_of(v: &str) -> PyResult<MissingPolicy> {
-    match v {
-        "drop" => Ok(MissingPolicy::Drop),
-        "deprived" => Ok(MissingPolicy::Deprived),
-        "not-deprived" => Ok(MissingPolicy::NotDeprived),
-        _ => Err(bad(format!("missing must be 'drop', 'deprived' or 'not-deprived', not '{v}'"))),
-    }
-}
-
-fn population_of(v: &str) -> PyResult<Population> {
-    match v {
-        "target" => Ok(Population::Target),
-        "poor" => Ok(Population::Poor),
-        _ => Err(bad(format!("population must be 'target' or 'poor', not '{v}'"))),
-    }
-}
-
-fn mask_of(m: &str) -> PyResult<[bool; 5]> {
-    tpmap::pipeline::parse_mask(m).map_err(|e| bad(e.to_string()))
+    tpmap::indicators::Edition::from_id_or_file(edition).map_err(err)
 }
 
 /// An accepted extract with its ingest report and rejected rows.
@@ -228,12 +210,7 @@ fn read_extract(
 ) -> PyResult<Extract> {
     let opts = IngestOptions {
         mode: if strict { Mode::Strict } else { Mode::Lenient },
-        encoding: match encoding {
-            "auto" => Encoding::Auto,
-            "utf8" | "utf-8" => Encoding::Utf8,
-            "tis620" | "tis-620" | "cp874" => Encoding::Tis620,
-            _ => return Err(bad(format!("encoding must be 'auto', 'utf8' or 'tis620', not '{encoding}'"))),
-        },
+        encoding: opt::<Encoding>(encoding)?,
         edition: Arc::new(edition_of(edition)?),
         area_check: if allow_new_villages { AreaCheck::Tambon } else { AreaCheck::Village },
         one_means: if one_means_pass { OneMeans::Pass } else { OneMeans::Fail },
@@ -321,10 +298,10 @@ impl Extract {
         missing: &str,
     ) -> PyResult<Scores> {
         let x = &self.inner.extract;
-        let mut spec = Spec::tpmap(&x.edition, mask_of(mask)?).map_err(err)?;
-        spec.na = na_of(na)?;
-        spec.missing = missing_of(missing)?;
-        let (unit, welfare) = (unit_of(unit)?, welfare_of(welfare)?);
+        let mut spec = Spec::tpmap(&x.edition, opt(mask)?).map_err(err)?;
+        spec.na = opt(na)?;
+        spec.missing = opt(missing)?;
+        let (unit, welfare): (Unit, Welfare) = (opt(unit)?, opt(welfare)?);
         let (profiles, scores) = py
             .detach(|| {
                 let profiles = Profiles::of_households(x, unit);
@@ -380,7 +357,7 @@ impl Scores {
     /// One row per household: score (also exact), poor, target-poor members, deprived dimensions.
     fn households<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = &self.inner;
-        let target = tpmap::published::target_weights(&s.x.extract, Unit::People, s.welfare);
+        let target = tpmap::score::target_weights(&s.x.extract, Unit::People, s.welfare);
         to_polars(
             py,
             tpmap::frame::household_scores_frame(&s.x.extract.households, &s.spec, &s.scores, &target).map_err(err)?,
@@ -396,7 +373,7 @@ impl Scores {
             .detach(|| {
                 let x = &s.x.extract;
                 let h = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
-                let target = tpmap::published::target_weights(x, s.unit, s.welfare);
+                let target = tpmap::score::target_weights(x, s.unit, s.welfare);
                 let o = tpmap::aggregate::AggregateOptions {
                     bootstrap: (bootstrap, seed),
                     target: Some(target),
@@ -453,7 +430,7 @@ impl Scores {
         let c = catalogue.inner.clone();
         let date = date.map(|d| tpmap::pipeline::parse_plan_date(d).map_err(|e| bad(e.to_string()))).transpose()?;
         let opts = PlanOptions {
-            population: population_of(population)?,
+            population: opt(population)?,
             date,
             key: match key {
                 Some(k) => tpmap::ids::PseudonymKey::from_bytes(&k).map_err(|e| bad(e.to_string()))?,
@@ -470,7 +447,7 @@ impl Scores {
         }
         let x = &s.x.extract;
         let (done, _) =
-            py.detach(|| tpmap::pipeline::served(x, &c, served.as_deref(), served_list.as_deref())).map_err(err)?;
+            py.detach(|| tpmap::plan::served::gather(x, &c, served.as_deref(), served_list.as_deref())).map_err(err)?;
         let subjects = s.subjects()?;
         let (alloc, lines) = py
             .detach(|| {
@@ -679,12 +656,12 @@ fn mpi<'py>(
         _ => return Err(bad("strata and psu go together")),
     };
     let opts = tpmap::mpi::MpiOptions {
-        k: k.to_string(),
+        k: opt(k)?,
         areas,
         weight,
         design,
-        na: na_of(na)?,
-        missing: missing_of(missing)?,
+        na: opt(na)?,
+        missing: opt(missing)?,
         bootstrap: (bootstrap, seed),
     };
     let m = py
@@ -717,18 +694,13 @@ fn link(
     model: Option<String>,
 ) -> PyResult<Linked> {
     use tpmap::link::{LinkOptions, Records, Task};
-    let task = match task {
-        "link" => Task::Link,
-        "dedupe" => Task::Dedupe,
-        "link-and-dedupe" => Task::LinkAndDedupe,
-        _ => return Err(bad(format!("task must be 'link', 'dedupe' or 'link-and-dedupe', not '{task}'"))),
-    };
+    let task: Task = opt(task)?;
     let model = match model {
-        Some(m) => Some(tpmap::link::Model::from_json(&m).map_err(|e| bad(format!("model: {e}")))?),
+        Some(m) => Some(tpmap::link::Model::from_json(&m).map_err(err)?),
         None => None,
     };
     let opts = LinkOptions { task, threshold, model, ..Default::default() };
-    opts.validate().map_err(|e| bad(e.to_string()))?;
+    opts.validate().map_err(err)?;
     enum Src {
         File(PathBuf),
         Frame(String, DataFrame),
@@ -786,7 +758,7 @@ impl Linked {
 
     /// The trained model as JSON (pass it to `link(model=...)` to reuse it).
     fn model_json(&self) -> PyResult<String> {
-        serde_json::to_string_pretty(&self.linked.model).map_err(|e| TpmapError::new_err(e.to_string()))
+        serde_json::to_string_pretty(&self.linked.model).map_err(|e| err(tpmap::Error::Json(e)))
     }
 
     /// Pairs completeness, reduction ratio, precision, recall, F1 (pairs and clusters) against a
@@ -868,7 +840,6 @@ fn build_info<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
 
 #[pymodule]
 fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("TpmapError", m.py().get_type::<TpmapError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Table>()?;
     m.add_class::<Extract>()?;

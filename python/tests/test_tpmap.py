@@ -73,17 +73,34 @@ def test_dirty_sample_rejects_rows_with_reasons_and_loses_none():
 
 
 def test_strict_mode_raises_with_file_row_and_column():
-    with pytest.raises(tpmap.TpmapError) as e:
+    with pytest.raises(tpmap.InvalidRowError) as e:
         tpmap.read_extract(SAMPLES / "dirty" / "households.csv", SAMPLES / "dirty" / "persons.csv", strict=True)
     msg = str(e.value)
     assert "households.csv" in msg and "row" in msg and "column" in msg
+    err = e.value
+    assert isinstance(err, ValueError) and isinstance(err, tpmap.TpmapError)
+    assert err.file.endswith("households.csv") and err.row >= 1 and err.line == err.row + 2 and err.column
 
 
-def test_missing_file_and_bad_option_raise():
-    with pytest.raises(tpmap.TpmapError, match="nope.csv"):
+def test_errors_are_the_python_exceptions_users_expect(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
         tpmap.read_extract(SAMPLES / "nope.csv", PP)
-    with pytest.raises(ValueError, match="encoding"):
+    assert isinstance(e.value, tpmap.TpmapFileNotFoundError) and "nope.csv" in str(e.value)
+    assert e.value.filename.endswith("nope.csv")
+    with pytest.raises(tpmap.ConfigError, match="encoding") as e:
         tpmap.read_extract(HH, PP, encoding="latin1")
+    assert isinstance(e.value, ValueError)
+    empty = tmp_path / "households.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(tpmap.FormatError) as e:
+        tpmap.read_extract(empty, PP)
+    assert e.value.file.endswith("households.csv")
+    bad_rule = tmp_path / "cat.toml"
+    text = (SAMPLES / "catalogue.toml").read_text(encoding="utf-8")
+    bad_rule.write_text(text.replace('eligible = "true"', 'eligible = "target and agee >= 60"', 1), encoding="utf-8")
+    with pytest.raises(tpmap.RuleError) as e:
+        tpmap.Catalogue(bad_rule)
+    assert e.value.column == 12 and isinstance(e.value, ValueError)
 
 
 @pytest.mark.parametrize("kind", ["polars", "pyarrow", "pandas"])
@@ -388,8 +405,6 @@ def test_stubs_cover_the_extension():
             continue
         declared = {m.name for m in node.body if isinstance(m, ast.FunctionDef)}
         actual = {m for m in dir(getattr(tpmap, cname)) if not m.startswith("_")}
-        if cname == "TpmapError":
-            continue
         assert actual <= declared, (cname, actual - declared)
 
 

@@ -11,6 +11,16 @@ anything speaking the Arrow PyCapsule interface (polars, pyarrow, pandas >= 2.2)
 
 import warnings
 
+from .errors import (
+    ConfigError,
+    FormatError,
+    InvalidRowError,
+    LimitError,
+    RuleError,
+    TpmapError,
+    TpmapFileNotFoundError,
+    TpmapOSError,
+)
 from ._tpmap import (
     Catalogue,
     Extract,
@@ -18,7 +28,6 @@ from ._tpmap import (
     Plan,
     Scores,
     Table,
-    TpmapError,
     __version__,
     build_info,
     link,
@@ -30,6 +39,13 @@ from ._tpmap import (
 
 __all__ = [
     "Catalogue",
+    "ConfigError",
+    "FormatError",
+    "InvalidRowError",
+    "LimitError",
+    "RuleError",
+    "TpmapFileNotFoundError",
+    "TpmapOSError",
     "Extract",
     "Linked",
     "Plan",

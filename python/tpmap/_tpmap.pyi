@@ -13,9 +13,6 @@ class _ArrowStream(Protocol):
 _Path = str | PathLike[str]
 _Welfare = Literal["validated", "registered", "none"]
 
-class TpmapError(Exception):
-    """An error from tpmap; the message names file, row and column where it can."""
-
 class Table:
     """A table exported through the Arrow C stream interface."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...

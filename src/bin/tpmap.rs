@@ -1,21 +1,29 @@
 //! The `tpmap` command-line program. See `tpmap --help`.
+//!
+//! A thin layer: options are the library's own types (their `FromStr` and `clap::ValueEnum`
+//! come from the core), every file is written by the library, and what is printed is read from
+//! the library's typed reports.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use tpmap::Error;
 use tpmap::indicators::Edition;
-use tpmap::ingest::{AreaCheck, Encoding, IngestOptions, Ingested, Mode, OneMeans};
-use tpmap::summary::Summary;
-use tpmap::synth::{SYNTHETIC_NOTICE, SynthOptions, Synthesizer};
-use tpmap::{Error, frame};
+use tpmap::ingest::{AreaCheck, Encoding, IngestOptions, Mode, OneMeans};
+use tpmap::link::Task;
+use tpmap::pipeline::{Compare, PlanInputs, RunOptions, RunOutput};
+use tpmap::plan::{PlanOptions, Population};
+use tpmap::score::{Cutoff, DimensionMask, MissingPolicy, NaPolicy, Unit, Welfare};
+use tpmap::synth::{SynthFormat, SynthOptions, Synthesizer};
+use tpmap::thai::PartialDate;
 
 /// tpmap: find, score and help Thailand's poor households, from BMN (จปฐ.) extracts.
 ///
-/// Exit codes: 0 success; 1 error (bad input in strict mode, unreadable file, bad options);
-/// 2 command-line usage error.
+/// Exit codes: 0 success; 1 error (bad input in strict mode, unreadable file, bad options, a limit
+/// reached); 2 command-line usage error.
 #[derive(Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -33,17 +41,10 @@ enum Command {
     Run {
         /// Folder with households.{parquet,csv,xlsx} and persons.{parquet,csv,xlsx}.
         dir: PathBuf,
-        /// Output folder (created if missing).
-        #[arg(long, default_value = "tpmap-out")]
-        out: PathBuf,
         #[command(flatten)]
-        ingest: IngestArgs,
-        #[command(flatten)]
-        score: ScoreArgs,
+        job: JobArgs,
         #[command(flatten)]
         plan: PlanArgs,
-        #[command(flatten)]
-        output: OutputArgs,
     },
     /// Plan assistance: ingest and score the folder's extracts like `run`, match the target
     /// households to a program catalogue and write household plans, agency work lists, the
@@ -51,17 +52,10 @@ enum Command {
     Plan {
         /// Folder with households.* and persons.* (an output folder of `run` works too).
         dir: PathBuf,
-        /// Output folder (created if missing).
-        #[arg(long, default_value = "tpmap-out")]
-        out: PathBuf,
         #[command(flatten)]
-        ingest: IngestArgs,
-        #[command(flatten)]
-        score: ScoreArgs,
+        job: JobArgs,
         #[command(flatten)]
         plan: PlanArgs,
-        #[command(flatten)]
-        output: OutputArgs,
     },
     /// Ingest and validate one households file and one persons file; write the accepted rows as
     /// Parquet, the rejected rows as CSV (unchanged, with row numbers and reasons) and a report.
@@ -72,15 +66,8 @@ enum Command {
         /// Persons file (.csv, .parquet or .xlsx).
         #[arg(long)]
         persons: PathBuf,
-        /// Output folder (created if missing).
-        #[arg(long, default_value = "tpmap-out")]
-        out: PathBuf,
         #[command(flatten)]
-        ingest: IngestArgs,
-        #[command(flatten)]
-        score: ScoreArgs,
-        #[command(flatten)]
-        output: OutputArgs,
+        job: JobArgs,
     },
     /// Generate SYNTHETIC households and persons shaped by the real TPMAP 2561 village tables
     /// (deterministic per seed; every file is marked synthetic).
@@ -118,7 +105,7 @@ enum Command {
         spec: PathBuf,
         /// Poverty cutoff: a fraction (1/3), decimal (0.333), percent (33.3%), union or intersection.
         #[arg(long)]
-        k: String,
+        k: Cutoff,
         /// Area columns, coarsest first (comma-separated).
         #[arg(long, value_delimiter = ',')]
         areas: Vec<String>,
@@ -143,14 +130,14 @@ enum Command {
     /// Read TPMAP's public tables from a folder, roll the villages up to every level and compare
     /// with the published higher levels. Exit code 1 when anything differs.
     Reconcile {
-        /// Folder with TPMAP's files (YY_country_common.csv, YY_PP_village_MASK.csv, ...).
+        /// Folder with TPMAP's files (YY_country_common.csv, YY_PP_village_MASK.csv, ...; .csv.gz too).
         dir: PathBuf,
         /// Two-digit BE year of the files.
         #[arg(long, default_value = "61")]
         year: String,
         /// Dimension mask (health, living, education, income, access).
         #[arg(long, default_value = "11111")]
-        mask: String,
+        mask: DimensionMask,
     },
     /// Link person records across registries (survey, welfare card, agencies' lists) and/or
     /// deduplicate them: Thai-aware normalisation, blocking, Fellegi-Sunter scoring (trained by EM,
@@ -162,9 +149,9 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// dedupe (within all records), link (across files only) or link-and-dedupe.
-        #[arg(long, value_enum, default_value_t = TaskArg::Link)]
-        task: TaskArg,
-        /// Match probability threshold.
+        #[arg(long, value_enum, default_value_t = Task::Link)]
+        task: Task,
+        /// Match probability threshold (strictly between 0 and 1).
         #[arg(long, default_value_t = 0.9)]
         threshold: f64,
         /// A saved model (model.json of an earlier run) instead of training.
@@ -181,7 +168,7 @@ enum Command {
         /// last_soundex, first, last, birth_date, birth_year, birth_month_day,
         /// name_soundex_set, tambon, amphoe).
         #[arg(long)]
-        block: Vec<String>,
+        block: Vec<tpmap::link::model::BlockRule>,
         /// Output folder.
         #[arg(long, default_value = "tpmap-link")]
         out: PathBuf,
@@ -221,6 +208,24 @@ enum Command {
     },
 }
 
+/// What every job (run, plan, ingest) takes: the output folder, reading, scoring and printing.
+#[derive(clap::Args)]
+struct JobArgs {
+    /// Output folder (created if missing; written all at once at the end).
+    #[arg(long, default_value = "tpmap-out")]
+    out: PathBuf,
+    #[command(flatten)]
+    ingest: IngestArgs,
+    #[command(flatten)]
+    score: ScoreArgs,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+    /// Print the report as JSON on standard output (for scripts).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(clap::Args)]
 struct PlanArgs {
     /// Welfare-card registry (CSV of person records with an optional `validated` column) to link
@@ -241,11 +246,11 @@ struct PlanArgs {
     #[arg(long)]
     served: Option<PathBuf>,
     /// Who the plan serves.
-    #[arg(long, value_enum, default_value_t = PopulationArg::Target)]
-    population: PopulationArg,
+    #[arg(long, value_enum, default_value_t = Population::Target)]
+    population: Population,
     /// Date programs must be running on (YYYY-MM-DD; default: the catalogue's as_of).
-    #[arg(long)]
-    date: Option<String>,
+    #[arg(long, value_parser = tpmap::pipeline::parse_plan_date)]
+    date: Option<PartialDate>,
     /// File holding the secret key for pseudonyms in work lists and for ranking ties
     /// (default: $TPMAP_PSEUDONYM_KEY, else a fixed public key — set one in production).
     #[arg(long)]
@@ -254,17 +259,17 @@ struct PlanArgs {
     #[arg(long)]
     reveal_ids: bool,
     /// Suppress counts below this in the publication files (provinces.csv, amphoes.csv, report.xlsx).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = tpmap::report::DEFAULT_SUPPRESS)]
     suppress: u64,
     /// What-if: plan again with this catalogue and compare.
     #[arg(long)]
     compare_catalogue: Option<PathBuf>,
     /// What-if: plan again with this welfare condition for target households and compare.
     #[arg(long, value_enum)]
-    compare_welfare: Option<WelfareArg>,
+    compare_welfare: Option<Welfare>,
     /// What-if: plan again for this population and compare.
     #[arg(long, value_enum)]
-    compare_population: Option<PopulationArg>,
+    compare_population: Option<Population>,
     /// Also run the exact optimiser (max weighted deprivations covered under the same rules),
     /// write its plan to plan/optimized/ and compare it with rank-and-fill.
     #[arg(long)]
@@ -274,27 +279,14 @@ struct PlanArgs {
     optimize_seconds: f64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum TaskArg {
-    Dedupe,
-    Link,
-    LinkAndDedupe,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum PopulationArg {
-    Target,
-    Poor,
-}
-
 #[derive(clap::Args)]
 struct PolicyArgs {
     /// How not-applicable indicators count.
-    #[arg(long, value_enum, default_value_t = NaArg::NotDeprived)]
-    na: NaArg,
+    #[arg(long, value_enum, default_value_t = NaPolicy::NotDeprived)]
+    na: NaPolicy,
     /// How missing values count.
-    #[arg(long, value_enum, default_value_t = MissingArg::Drop)]
-    missing: MissingArg,
+    #[arg(long, value_enum, default_value_t = MissingPolicy::Drop)]
+    missing: MissingPolicy,
     /// Bootstrap replicates for standard errors (0 = none).
     #[arg(long, default_value_t = 0)]
     bootstrap: usize,
@@ -303,55 +295,22 @@ struct PolicyArgs {
     seed: u64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum NaArg {
-    NotDeprived,
-    Reweight,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MissingArg {
-    Drop,
-    Deprived,
-    NotDeprived,
-}
-
 #[derive(clap::Args)]
 struct ScoreArgs {
     /// TPMAP dimension switches: five 0/1 digits for health, living, education, income, access.
     #[arg(long, default_value = "11111")]
-    mask: String,
+    mask: DimensionMask,
     /// Welfare condition for target poor.
-    #[arg(long, value_enum, default_value_t = WelfareArg::Validated)]
-    welfare: WelfareArg,
+    #[arg(long, value_enum, default_value_t = Welfare::Validated)]
+    welfare: Welfare,
     /// Unit of the area measures.
-    #[arg(long, value_enum, default_value_t = UnitArg::People)]
-    unit: UnitArg,
+    #[arg(long, value_enum, default_value_t = Unit::People)]
+    unit: Unit,
     /// TPMAP year (BE) for the public-format file names.
     #[arg(long, default_value_t = 2561)]
     tpmap_year: u16,
     #[command(flatten)]
     policy: PolicyArgs,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum WelfareArg {
-    Validated,
-    Registered,
-    None,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum UnitArg {
-    People,
-    Households,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum SynthFormat {
-    Parquet,
-    Csv,
-    Both,
 }
 
 #[derive(clap::Args)]
@@ -360,9 +319,9 @@ struct IngestArgs {
     /// bad rows are written to rejected_*.csv).
     #[arg(long)]
     strict: bool,
-    /// CSV text encoding.
-    #[arg(long, value_enum, default_value_t = EncodingArg::Auto)]
-    encoding: EncodingArg,
+    /// CSV text encoding (auto: decided on the evidence of every line).
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    encoding: Encoding,
     /// Indicator edition: a built-in id (bmn-2560) or a TOML file.
     #[arg(long, default_value = "bmn-2560")]
     edition: String,
@@ -378,13 +337,6 @@ struct IngestArgs {
     /// Worksheet to read from Excel files.
     #[arg(long)]
     sheet: Option<String>,
-    #[command(flatten)]
-    limits: LimitArgs,
-}
-
-/// Resource limits for untrusted input (defaults pass every real file; see the README).
-#[derive(clap::Args)]
-struct LimitArgs {
     /// Most cells (rows × header columns) one Excel worksheet may hold; each takes 16 bytes.
     #[arg(long, default_value_t = tpmap::limits::DEFAULT_XLSX_CELLS)]
     max_xlsx_cells: u64,
@@ -394,24 +346,6 @@ struct LimitArgs {
     /// Deepest nesting of a catalogue's eligibility rule (parentheses, not, any/all).
     #[arg(long, default_value_t = tpmap::limits::DEFAULT_RULE_DEPTH)]
     max_rule_depth: usize,
-}
-
-impl LimitArgs {
-    fn limits(&self) -> tpmap::limits::Limits {
-        tpmap::limits::Limits {
-            xlsx_cells: self.max_xlsx_cells,
-            xlsx_bytes: self.max_xlsx_bytes,
-            rule_depth: self.max_rule_depth,
-            ..Default::default()
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum EncodingArg {
-    Auto,
-    Utf8,
-    Tis620,
 }
 
 #[derive(clap::Args)]
@@ -441,7 +375,18 @@ fn main() -> ExitCode {
             tpmap::ids::redact_numbers(&what)
         );
     }));
-    let cli = Cli::parse();
+    // Usage errors (exit 2) quote the value given: hide long numbers in them as in every message.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprint!("{}", tpmap::ids::redact_numbers(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -454,58 +399,49 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run { dir, out, ingest, score, mut plan, output } => {
-            let households = tpmap::pipeline::pick(&dir, "households")?;
-            let persons = tpmap::pipeline::pick(&dir, "persons")?;
-            for (slot, name) in [
-                (&mut plan.catalogue, "catalogue.toml"),
-                (&mut plan.served, "served.csv"),
-                (&mut plan.welfare_registry, "welfare_registry.csv"),
-                (&mut plan.served_list, "served_list.csv"),
-            ] {
-                if slot.is_none() && dir.join(name).exists() {
-                    *slot = Some(dir.join(name));
-                }
-            }
-            ingest_cmd(&households, &persons, &out, &ingest, &score, Some(&plan), &output)
+        Command::Run { dir, job, plan } => {
+            // The folder's own files, unless named on the command line.
+            let found =
+                |name: &str, given: &Option<PathBuf>| given.clone().or(Some(dir.join(name)).filter(|p| p.exists()));
+            let mut o =
+                RunOptions::new(&tpmap::pipeline::pick(&dir, "households")?, &tpmap::pipeline::pick(&dir, "persons")?);
+            o.welfare_registry = found("welfare_registry.csv", &plan.welfare_registry);
+            let served = (found("served.csv", &plan.served), found("served_list.csv", &plan.served_list));
+            o.plan = found("catalogue.toml", &plan.catalogue).map(|c| plan_inputs(c, &plan, served)).transpose()?;
+            main_job(o, &job)
         }
-        Command::Plan { dir, out, ingest, score, plan, output } => {
-            if plan.catalogue.is_none() {
-                return Err(Error::Config("plan needs --catalogue".into()));
-            }
-            let households = tpmap::pipeline::pick(&dir, "households")?;
-            let persons = tpmap::pipeline::pick(&dir, "persons")?;
-            ingest_cmd(&households, &persons, &out, &ingest, &score, Some(&plan), &output)
+        Command::Plan { dir, job, plan } => {
+            let catalogue = plan.catalogue.clone().ok_or_else(|| Error::Config("plan needs --catalogue".into()))?;
+            let mut o =
+                RunOptions::new(&tpmap::pipeline::pick(&dir, "households")?, &tpmap::pipeline::pick(&dir, "persons")?);
+            o.welfare_registry = plan.welfare_registry.clone();
+            o.plan = Some(plan_inputs(catalogue, &plan, (plan.served.clone(), plan.served_list.clone()))?);
+            main_job(o, &job)
         }
-        Command::Ingest { households, persons, out, ingest, score, output } => {
-            ingest_cmd(&households, &persons, &out, &ingest, &score, None, &output)
-        }
+        Command::Ingest { households, persons, job } => main_job(RunOptions::new(&households, &persons), &job),
         Command::Mpi { data, spec, k, areas, weight, strata, psu, policy, out, quiet } => {
             let opts = tpmap::mpi::MpiOptions {
                 k,
                 areas,
                 weight,
                 design: strata.zip(psu),
-                na: na_policy(policy.na),
-                missing: missing_policy(policy.missing),
+                na: policy.na,
+                missing: policy.missing,
                 bootstrap: (policy.bootstrap, policy.seed),
             };
             let t0 = Instant::now();
             let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
-            let stage = tpmap::output::Staging::new(&out)?;
-            m.write(stage.path())?;
-            let tpath = stage.path().join("timing.json");
-            std::fs::write(&tpath, serde_json::to_string_pretty(&timing)?).map_err(|e| Error::io(&tpath, e))?;
-            stage.commit()?;
+            tpmap::mpi::write(&out, &m, &timing)?;
             if !quiet {
                 let all = &m.rows[0];
+                let exact =
+                    all.exact.as_ref().map(|e| format!(" (exactly {}, {}, {})", e[0], e[1], e[2])).unwrap_or_default();
                 println!(
-                    "{} units: H = {:.4}, A = {:.4}, M0 = {:.4}{}; {} rows over levels {} in {:.2} s ({:.3} s reading, {:.3} s scoring and measures) -> {}/measures.{{csv,parquet,json}}",
+                    "{} units: H = {:.4}, A = {:.4}, M0 = {:.4}{exact}; {} rows over levels {} in {:.2} s ({:.3} s reading, {:.3} s scoring and measures) -> {}/measures.{{csv,parquet,json}}",
                     all.units,
                     all.h,
                     all.a,
                     all.m0,
-                    all.exact.as_ref().map(|e| format!(" (exactly {}, {}, {})", e[0], e[1], e[2])).unwrap_or_default(),
                     m.rows.len(),
                     m.levels.join(", "),
                     t0.elapsed().as_secs_f64(),
@@ -517,8 +453,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Reconcile { dir, year, mask } => {
-            let p = tpmap::published::Published::read_dir(&dir, &year, &mask)?;
-            let r = p.reconcile();
+            let r = tpmap::published::Published::read_dir(&dir, &year, &mask.to_string())?.reconcile();
             println!(
                 "{} published rows, {} values compared, {} differ",
                 r.rows_compared,
@@ -538,26 +473,26 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet } => {
-            synth_cmd(SynthOptions { households, seed, survey_year, provinces }, &out, format, quiet)
+            let t0 = Instant::now();
+            let s = Synthesizer::new(SynthOptions { households, seed, survey_year, provinces })?;
+            let bar = bar(quiet, s.persons(), "{spinner} synthesising [{bar:40}] {pos}/{len} persons ({eta})");
+            tpmap::synth::write_dir(&s, &out, format, &|n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            if !quiet {
+                println!(
+                    "wrote {} SYNTHETIC households and {} persons to {} in {:.1} s",
+                    s.households(),
+                    s.persons(),
+                    out.display(),
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
         }
         Command::Link { inputs, task, threshold, model, truth, explain, block, out, output } => {
-            let blocking = if block.is_empty() {
-                None
-            } else {
-                let rules = block
-                    .iter()
-                    .map(|r| {
-                        r.split('+')
-                            .map(|k| {
-                                serde_json::from_value::<tpmap::link::model::Key>(serde_json::json!(k.trim()))
-                                    .map_err(|_| Error::Parse(format!("--block: unknown key '{k}'")))
-                            })
-                            .collect::<Result<Vec<_>, Error>>()
-                    })
-                    .collect::<Result<Vec<_>, Error>>()?;
-                Some(tpmap::link::Blocking { rules, ..Default::default() })
-            };
-            link_cmd(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, blocking, &out, &output)
+            let rules: Vec<_> = block.into_iter().map(|r| r.0).collect();
+            let blocking = (!rules.is_empty()).then(|| tpmap::link::Blocking { rules, ..Default::default() });
+            link(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, blocking, &out, &output)
         }
         Command::LinkBench { households, seed, single_file, welfare_share, agency_share, out } => {
             let o = tpmap::link::bench::BenchOptions {
@@ -571,19 +506,19 @@ fn run(cli: Cli) -> Result<(), Error> {
             let stage = tpmap::output::Staging::new(&out)?;
             let files = tpmap::link::bench::write(stage.path(), &o)?;
             stage.commit()?;
+            let counts: Vec<String> = files.records.iter().map(|(s, n)| format!("{s} {n}")).collect();
             println!(
                 "wrote a SYNTHETIC linkage benchmark for {} people to {}: {}",
                 files.people,
                 out.display(),
-                files.records.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ")
+                counts.join(", ")
             );
             Ok(())
         }
         Command::Edition { id, overrides } => {
             let mut e = Edition::builtin(&id)?;
             if let Some(p) = overrides {
-                let text = tpmap::limits::read_config(&p, tpmap::limits::DEFAULT_CONFIG_BYTES)?;
-                e = e.with_overrides(&text)?;
+                e = e.with_overrides(&tpmap::limits::read_config(&p, tpmap::limits::DEFAULT_CONFIG_BYTES)?)?;
             }
             print!("{}", e.to_toml());
             Ok(())
@@ -591,135 +526,90 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn options(a: &IngestArgs) -> Result<IngestOptions, Error> {
-    let edition =
-        if Path::new(&a.edition).exists() { Edition::load(&a.edition)? } else { Edition::builtin(&a.edition)? };
-    Ok(IngestOptions {
-        mode: if a.strict { Mode::Strict } else { Mode::Lenient },
-        encoding: match a.encoding {
-            EncodingArg::Auto => Encoding::Auto,
-            EncodingArg::Utf8 => Encoding::Utf8,
-            EncodingArg::Tis620 => Encoding::Tis620,
-        },
-        edition: Arc::new(edition),
-        area_check: if a.allow_new_villages { AreaCheck::Tambon } else { AreaCheck::Village },
-        one_means: if a.one_means_pass { OneMeans::Pass } else { OneMeans::Fail },
-        default_survey_year: a.survey_year,
-        sheet: a.sheet.clone(),
-        limits: a.limits.limits(),
-        ..IngestOptions::default()
-    })
-}
-
-fn na_policy(a: NaArg) -> tpmap::score::NaPolicy {
-    match a {
-        NaArg::NotDeprived => tpmap::score::NaPolicy::NotDeprived,
-        NaArg::Reweight => tpmap::score::NaPolicy::Reweight,
-    }
-}
-
-fn missing_policy(a: MissingArg) -> tpmap::score::MissingPolicy {
-    match a {
-        MissingArg::Drop => tpmap::score::MissingPolicy::Drop,
-        MissingArg::Deprived => tpmap::score::MissingPolicy::Deprived,
-        MissingArg::NotDeprived => tpmap::score::MissingPolicy::NotDeprived,
-    }
-}
-
-fn ingest_cmd(
-    households: &Path,
-    persons: &Path,
-    out: &Path,
-    a: &IngestArgs,
-    sc: &ScoreArgs,
-    pa: Option<&PlanArgs>,
-    o: &OutputArgs,
-) -> Result<(), Error> {
-    use tpmap::pipeline::RunOptions;
-    let t0 = Instant::now();
-    let mut ro = RunOptions::new(households, persons);
-    ro.ingest = options(a)?;
-    ro.mask = tpmap::pipeline::parse_mask(&sc.mask).map_err(|e| Error::Parse(format!("--mask: {e}")))?;
-    ro.welfare = welfare_of(sc.welfare);
-    ro.unit = match sc.unit {
-        UnitArg::People => tpmap::score::Unit::People,
-        UnitArg::Households => tpmap::score::Unit::Households,
-    };
-    ro.na = na_policy(sc.policy.na);
-    ro.missing = missing_policy(sc.policy.missing);
-    ro.bootstrap = (sc.policy.bootstrap, sc.policy.seed);
-    ro.tpmap_year = sc.tpmap_year;
-    if let Some(pa) = pa {
-        ro.welfare_registry = pa.welfare_registry.clone();
-        if let Some(catalogue) = &pa.catalogue {
-            ro.plan = Some(plan_inputs(catalogue, pa)?);
-        }
-    }
-    let progress = Bars::new(o.quiet || o.json);
-    let done = tpmap::pipeline::run(&ro, out, &progress)?;
-    progress.finish();
-    let report = &done.report;
-    if o.json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else if !o.quiet {
-        if let Some(w) = report.get("welfare_link").filter(|w| !w.is_null()) {
-            println!(
-                "welfare registry linked: {} of {} persons matched ({} by citizen ID, the rest by name, birth date and address), {} validated; {} registry records matched no one ({:.1} s)\n",
-                w["matched"],
-                w["persons"],
-                w["matched_by_id"],
-                w["validated"],
-                w["registry_unmatched"],
-                w["seconds"].as_f64().unwrap_or(0.0)
-            );
-        }
-        print_summary(&done.ingested, &done.summary, &done.measures, out, t0.elapsed().as_secs_f64());
-        if let Some(p) = report.get("plan").filter(|p| !p.is_null()) {
-            print_plan(p);
-        }
-    }
-    Ok(())
-}
-
-/// The plan part of the run options from the command line.
-fn plan_inputs(catalogue: &Path, pa: &PlanArgs) -> Result<tpmap::pipeline::PlanInputs, Error> {
-    use tpmap::plan::PlanOptions;
+/// The plan part of the run options from the command line: served lists default to `defaults`.
+fn plan_inputs(
+    catalogue: PathBuf,
+    pa: &PlanArgs,
+    defaults: (Option<PathBuf>, Option<PathBuf>),
+) -> Result<PlanInputs, Error> {
     let key = tpmap::ids::PseudonymKey::resolve(pa.key_file.as_deref())?;
     if let Some(w) = key.warning() {
         eprintln!("{w}");
     }
-    let date = match &pa.date {
-        Some(d) => Some(tpmap::pipeline::parse_plan_date(d).map_err(|e| Error::Parse(format!("--{e}")))?),
-        None => None,
-    };
     let compare = (pa.compare_catalogue.is_some() || pa.compare_welfare.is_some() || pa.compare_population.is_some())
-        .then(|| tpmap::pipeline::Compare {
+        .then(|| Compare {
             catalogue: pa.compare_catalogue.clone(),
-            welfare: pa.compare_welfare.map(welfare_of),
-            population: pa.compare_population.map(population_of),
+            welfare: pa.compare_welfare,
+            population: pa.compare_population,
         });
-    Ok(tpmap::pipeline::PlanInputs {
-        catalogue: catalogue.to_path_buf(),
-        served: pa.served.clone(),
-        served_list: pa.served_list.clone(),
-        options: PlanOptions { population: population_of(pa.population), date, key },
+    let optimize = match pa.optimize {
+        true => {
+            Some(std::time::Duration::try_from_secs_f64(pa.optimize_seconds).ok().filter(|d| !d.is_zero()).ok_or_else(
+                || {
+                    Error::Config(format!(
+                        "--optimize-seconds must be a positive number of seconds, not {}",
+                        pa.optimize_seconds
+                    ))
+                },
+            )?)
+        }
+        false => None,
+    };
+    Ok(PlanInputs {
+        catalogue,
+        served: defaults.0,
+        served_list: defaults.1,
+        options: PlanOptions { population: pa.population, date: pa.date, key },
         reveal_ids: pa.reveal_ids,
         suppress: pa.suppress,
-        optimize: match pa.optimize {
-            true => Some(
-                std::time::Duration::try_from_secs_f64(pa.optimize_seconds).ok().filter(|d| !d.is_zero()).ok_or_else(
-                    || {
-                        Error::Config(format!(
-                            "--optimize-seconds must be a positive number of seconds, not {}",
-                            pa.optimize_seconds
-                        ))
-                    },
-                )?,
-            ),
-            false => None,
-        },
+        optimize,
         compare,
     })
+}
+
+/// `run`, `plan` and `ingest`: the library's main job with the command line's options.
+fn main_job(mut o: RunOptions, job: &JobArgs) -> Result<(), Error> {
+    let a = &job.ingest;
+    o.ingest = IngestOptions {
+        mode: if a.strict { Mode::Strict } else { Mode::Lenient },
+        encoding: a.encoding,
+        edition: Arc::new(Edition::from_id_or_file(&a.edition)?),
+        area_check: if a.allow_new_villages { AreaCheck::Tambon } else { AreaCheck::Village },
+        one_means: if a.one_means_pass { OneMeans::Pass } else { OneMeans::Fail },
+        default_survey_year: a.survey_year,
+        sheet: a.sheet.clone(),
+        limits: tpmap::limits::Limits {
+            xlsx_cells: a.max_xlsx_cells,
+            xlsx_bytes: a.max_xlsx_bytes,
+            rule_depth: a.max_rule_depth,
+            ..Default::default()
+        },
+        ..IngestOptions::default()
+    };
+    let s = &job.score;
+    (o.mask, o.welfare, o.unit, o.tpmap_year) = (s.mask, s.welfare, s.unit, s.tpmap_year);
+    (o.na, o.missing, o.bootstrap) = (s.policy.na, s.policy.missing, (s.policy.bootstrap, s.policy.seed));
+    let t0 = Instant::now();
+    let progress = Bars::new(job.quiet || job.json);
+    let done = tpmap::pipeline::run(&o, &job.out, &progress)?;
+    progress.bar.finish_and_clear();
+    if job.json {
+        println!("{}", serde_json::to_string_pretty(&done.report)?);
+    } else if !job.quiet {
+        print_summary(&done, &job.out, t0.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn bar(hidden: bool, len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if hidden {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 /// Progress on the terminal: a spinner naming the step, a bar while programs are allocated.
@@ -737,9 +627,6 @@ impl Bars {
         }
         Bars { bar }
     }
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
 }
 
 impl tpmap::pipeline::Progress for Bars {
@@ -750,98 +637,32 @@ impl tpmap::pipeline::Progress for Bars {
     fn programs(&self, done: usize, total: usize) {
         if done == 0 || self.bar.length() != Some(total as u64) {
             self.bar.set_length(total as u64);
-            self.bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} planning [{bar:40}] {pos}/{len} programs ({elapsed})",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} planning [{bar:40}] {pos}/{len} programs ({elapsed})",
+            ) {
+                self.bar.set_style(style.progress_chars("=> "));
+            }
         }
         self.bar.set_position(done as u64);
     }
 }
 
-fn welfare_of(w: WelfareArg) -> tpmap::published::Welfare {
-    match w {
-        WelfareArg::Validated => tpmap::published::Welfare::Validated,
-        WelfareArg::Registered => tpmap::published::Welfare::Registered,
-        WelfareArg::None => tpmap::published::Welfare::None,
-    }
-}
-
-fn population_of(p: PopulationArg) -> tpmap::plan::Population {
-    match p {
-        PopulationArg::Target => tpmap::plan::Population::Target,
-        PopulationArg::Poor => tpmap::plan::Population::Poor,
-    }
-}
-
-fn print_plan(p: &serde_json::Value) {
-    let s = &p["summary"];
-    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
-    println!(
-        "\nplan ({}{}): {} households, {} deprivations, {} covered ({:.1}%), {} with no program; {} places, {} baht, {} programs running",
-        s["catalogue"].as_str().unwrap_or(""),
-        if s["illustrative"].as_bool() == Some(true) { ", ILLUSTRATIVE" } else { "" },
-        n(&s["households"]),
-        n(&s["deprivations"]),
-        n(&s["covered"]),
-        100.0 * n(&s["covered"]) as f64 / n(&s["deprivations"]).max(1) as f64,
-        n(&s["no_program"]),
-        n(&s["places"]),
-        n(&s["spent"]),
-        n(&s["active_programs"]),
-    );
-    if let Some(d) = s["by_dimension"].as_object() {
-        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k} {}/{}", n(&v[1]), n(&v[0]))).collect();
-        println!("  covered by dimension: {}", parts.join(", "));
-    }
-    if let Some(c) = p.get("optimized") {
-        let c = &c["comparison"];
+fn print_summary(done: &RunOutput, out: &Path, secs: f64) {
+    let r = &done.report;
+    if let Some(w) = &r.welfare_link {
         println!(
-            "  optimiser: weighted deprivations covered {} (rank-and-fill) -> {} ({}), {} -> {} places, {:.2} s",
-            c["covered_weight"][0],
-            c["covered_weight"][1],
-            if c["proven_optimal"].as_bool() == Some(true) { "proven optimal" } else { "time limit: best found" },
-            c["places"][0],
-            c["places"][1],
-            c["seconds"][1].as_f64().unwrap_or(0.0)
+            "welfare registry linked: {} of {} persons matched ({} by citizen ID, the rest by name, birth date and address), {} validated; {} registry records matched no one ({:.1} s)\n",
+            w.matched, w.persons, w.matched_by_id, w.validated, w.registry_unmatched, w.seconds
         );
     }
-    if let Some(w) = p.get("what_if") {
-        println!(
-            "  what-if: population {} -> {}, households helped {} -> {} ({} enter, {} leave), budget {} -> {} baht",
-            w["population"][0],
-            w["population"][1],
-            w["helped"][0],
-            w["helped"][1],
-            w["entered"],
-            w["left"],
-            w["spent"][0],
-            w["spent"][1]
-        );
-    }
-    println!(
-        "  wrote {}/: household_plan, programs, declined, worklists/, provinces, amphoes, report.xlsx, plan.json",
-        p["dir"].as_str().unwrap_or("")
-    );
-}
-
-fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, out: &Path, secs: f64) {
-    for t in [&got.report.households, &got.report.persons] {
-        println!(
-            "{}: {} rows read, {} accepted, {} rejected{}",
-            t.file,
-            t.input_rows,
-            t.accepted,
-            t.rejected,
-            if t.reconciles() { "" } else { "  (DOES NOT RECONCILE)" }
-        );
+    for t in [&r.ingest.households, &r.ingest.persons] {
+        let check = if t.reconciles() { "" } else { "  (DOES NOT RECONCILE)" };
+        println!("{}: {} rows read, {} accepted, {} rejected{check}", t.file, t.input_rows, t.accepted, t.rejected);
         for (reason, n) in &t.by_reason {
             println!("    {n:>8}  {}", reason.describe());
         }
     }
+    let s = &r.summary;
     println!(
         "\n{} households, {} persons in {} provinces; welfare card: {} registered, {} validated",
         s.households,
@@ -852,21 +673,20 @@ fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, ou
     );
     println!("\nhouseholds failing each reported indicator:");
     for i in &s.indicators {
-        let share = if i.households_applicable > 0 {
-            100.0 * i.households_failing as f64 / i.households_applicable as f64
-        } else {
-            0.0
-        };
+        let share = 100.0 * i.households_failing as f64 / i.households_applicable.max(1) as f64;
+        let missing =
+            if i.households_missing > 0 { format!(", {} missing", i.households_missing) } else { String::new() };
         println!(
-            "  {:>6} {:<10} {:>9} of {:>9} ({share:5.1}%){}",
+            "  {:>6} {:<10} {:>9} of {:>9} ({share:5.1}%){missing}",
             i.label,
             i.dimension.as_deref().unwrap_or("-"),
             i.households_failing,
-            i.households_applicable,
-            if i.households_missing > 0 { format!(", {} missing", i.households_missing) } else { String::new() }
+            i.households_applicable
         );
     }
-    let c = &m.rows[0];
+    let (m, c) = (&done.measures, &r.measure.country);
+    let by_dim: Vec<String> =
+        m.spec.dimensions.iter().zip(&m.rows[0].dimension_poor).map(|(d, n)| format!("{d} {n:.0}")).collect();
     println!(
         "\nTPMAP rule ({}): {:.0} poor of {:.0} ({:.2}%), {:.0} target poor; by dimension among the poor: {}",
         m.spec.dimensions.join("+"),
@@ -874,102 +694,60 @@ fn print_summary(got: &Ingested, s: &Summary, m: &tpmap::aggregate::Measures, ou
         c.population,
         100.0 * c.h,
         c.target_poor,
-        m.spec
-            .dimensions
-            .iter()
-            .zip(&c.dimension_poor)
-            .map(|(d, n)| format!("{d} {n:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        by_dim.join(", ")
     );
     println!(
         "\nwrote {}/: households.parquet, persons.parquet, rejected_*.csv, household_scores.parquet, measures.{{csv,parquet,json}} ({} areas), tpmap/ (public-format tables), report.html, report.json ({secs:.2} s)",
         out.display(),
         m.rows.len()
     );
-}
-
-fn synth_cmd(opts: SynthOptions, out: &Path, format: SynthFormat, quiet: bool) -> Result<(), Error> {
-    let t0 = Instant::now();
-    let s = Synthesizer::new(opts)?;
-    let stage = tpmap::output::Staging::new(out)?;
-    let (shown, out) = (out, stage.path());
-    let bar = indicatif::ProgressBar::new(s.persons());
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} synthesising [{bar:40}] {pos}/{len} persons ({eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    let meta = frame::synthetic_metadata(SYNTHETIC_NOTICE);
-    let edition = s.edition().clone();
-    let parquet = matches!(format, SynthFormat::Parquet | SynthFormat::Both);
-    let csv = matches!(format, SynthFormat::Csv | SynthFormat::Both);
-    let mut pq: Option<(frame::ParquetBatches, frame::ParquetBatches)> = None;
-    let mut cw: Option<(std::io::BufWriter<std::fs::File>, std::io::BufWriter<std::fs::File>)> = None;
-    for chunk in s.chunks(1 << 20) {
-        let mut hh = frame::households_frame(&chunk.households, &edition)?;
-        let mut pp = frame::persons_frame(&chunk.persons, &chunk.households.id, &edition)?;
-        if parquet {
-            if pq.is_none() {
-                pq = Some((
-                    frame::ParquetBatches::create(&out.join("households.parquet"), hh.schema(), &meta)?,
-                    frame::ParquetBatches::create(&out.join("persons.parquet"), pp.schema(), &meta)?,
-                ));
-            }
-            let (a, b) = pq.as_mut().expect("created");
-            a.write(&hh)?;
-            b.write(&pp)?;
-        }
-        if csv {
-            let first = cw.is_none();
-            if first {
-                let open = |name: &str| -> Result<_, Error> {
-                    use std::io::Write;
-                    let p = out.join(name);
-                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?);
-                    writeln!(f, "# {SYNTHETIC_NOTICE}").map_err(|e| Error::io(&p, e))?;
-                    Ok(f)
-                };
-                cw = Some((open("households.csv")?, open("persons.csv")?));
-            }
-            let (a, b) = cw.as_mut().expect("created");
-            frame::append_csv(&mut hh, a, first)?;
-            frame::append_csv(&mut pp, b, first)?;
-        }
-        bar.inc(chunk.persons.len() as u64);
-    }
-    if let Some((a, b)) = pq {
-        a.finish()?;
-        b.finish()?;
-    }
-    drop(cw);
-    bar.finish_and_clear();
-    let readme = out.join("README.txt");
-    std::fs::write(
-        &readme,
-        format!("{SYNTHETIC_NOTICE}\n\nhouseholds: {}\npersons: {}\n", s.households(), s.persons()),
-    )
-    .map_err(|e| Error::io(&readme, e))?;
-    stage.commit()?;
-    if !quiet {
+    if let Some(p) = &r.plan {
+        let s = &p.summary;
         println!(
-            "wrote {} SYNTHETIC households and {} persons to {} in {:.1} s",
-            s.households(),
-            s.persons(),
-            shown.display(),
-            t0.elapsed().as_secs_f64()
+            "\nplan ({}{}): {} households, {} deprivations, {} covered ({:.1}%), {} with no program; {} places, {} baht, {} programs running",
+            s.catalogue,
+            if s.illustrative { ", ILLUSTRATIVE" } else { "" },
+            s.households,
+            s.deprivations,
+            s.covered,
+            100.0 * s.covered as f64 / s.deprivations.max(1) as f64,
+            s.no_program,
+            s.places,
+            s.spent,
+            s.active_programs
+        );
+        let dims: Vec<String> = s.by_dimension.iter().map(|(k, v)| format!("{k} {}/{}", v[1], v[0])).collect();
+        println!("  covered by dimension: {}", dims.join(", "));
+        #[cfg(feature = "optimize")]
+        if let Some(o) = &p.optimized {
+            let c = &o.comparison;
+            println!(
+                "  optimiser: weighted deprivations covered {} (rank-and-fill) -> {} ({}), {} -> {} places, {:.2} s",
+                c.covered_weight[0],
+                c.covered_weight[1],
+                if c.proven_optimal { "proven optimal" } else { "time limit: best found" },
+                c.places[0],
+                c.places[1],
+                c.seconds[1]
+            );
+        }
+        if let Some(w) = &p.what_if {
+            println!(
+                "  what-if: population {} -> {}, households helped {} -> {} ({} enter, {} leave), budget {} -> {} baht",
+                w.population[0], w.population[1], w.helped[0], w.helped[1], w.entered, w.left, w.spent[0], w.spent[1]
+            );
+        }
+        println!(
+            "  wrote {}/: household_plan, programs, declined, worklists/, provinces, amphoes, report.xlsx, plan.json",
+            p.dir.display()
         );
     }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn link_cmd(
+fn link(
     inputs: &[PathBuf],
-    task: TaskArg,
+    task: Task,
     threshold: f64,
     model: Option<&Path>,
     truth: Option<&Path>,
@@ -978,19 +756,13 @@ fn link_cmd(
     out: &Path,
     o: &OutputArgs,
 ) -> Result<(), Error> {
-    use tpmap::link::output::LinkReport;
-    use tpmap::link::{LinkOptions, Records, Task};
+    use tpmap::link::{LinkOptions, Records};
     let t0 = Instant::now();
     let model = match model {
         Some(p) => {
             Some(tpmap::link::Model::from_json(&tpmap::limits::read_config(p, tpmap::limits::DEFAULT_CONFIG_BYTES)?)?)
         }
         None => None,
-    };
-    let task = match task {
-        TaskArg::Dedupe => Task::Dedupe,
-        TaskArg::Link => Task::Link,
-        TaskArg::LinkAndDedupe => Task::LinkAndDedupe,
     };
     let mut opts = LinkOptions { task, threshold, model, ..Default::default() };
     if let Some(b) = blocking {
@@ -1002,16 +774,11 @@ fn link_cmd(
         r.push_csv(p)?;
     }
     let read_seconds = t0.elapsed().as_secs_f64();
-    let spinner = (!o.quiet && !o.json).then(|| {
-        let s = indicatif::ProgressBar::new_spinner().with_message("linking");
-        s.enable_steady_tick(std::time::Duration::from_millis(120));
-        s
-    });
+    let spinner = bar(o.quiet || o.json, 0, "{spinner} linking ({elapsed})");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let linked = tpmap::link::run(&r, &opts)?;
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    let mut report = LinkReport::of(&r, &linked, threshold, read_seconds, t0);
+    spinner.finish_and_clear();
+    let mut report = tpmap::link::output::LinkReport::of(&r, &linked, threshold, read_seconds, t0);
     if let Some(p) = truth {
         let t = tpmap::link::bench::read_truth(p, &r)?;
         report.quality =

@@ -298,7 +298,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();
-    let mut trace = Trace::start();
+    let mut trace = crate::diagnostics::Lap::start();
     p_src.for_each(&mut |batch, first_row| {
         trace.lap("persons: read batch");
         p_input += batch.len() as u64;
@@ -389,30 +389,6 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
         household_header: hh_header,
         person_header: p_header,
     })
-}
-
-/// With `TPMAP_TRACE` set, prints how long each phase of a batch took (to standard error; no data).
-struct Trace(Option<std::time::Instant>);
-
-impl Trace {
-    fn start() -> Trace {
-        Trace(std::env::var_os("TPMAP_TRACE").map(|_| std::time::Instant::now()))
-    }
-    fn lap(&mut self, what: &str) {
-        if let Some(t) = self.0 {
-            eprintln!("trace: {what}: {:.3} s, {}", t.elapsed().as_secs_f64(), memory());
-            self.0 = Some(std::time::Instant::now());
-        }
-    }
-}
-
-/// Resident and peak memory of this process, for traces (Linux; empty elsewhere).
-pub fn memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).unwrap_or_default()
-    };
-    format!("rss {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn describe_columns<F: Copy + PartialEq>(report: &mut TableReport, header: &[String], map: &ColumnMap<F>) {
@@ -706,15 +682,13 @@ fn par_parse<P: Part + Default>(
             p
         })
         .collect();
-    let t = std::time::Instant::now();
+    let mut lap = crate::diagnostics::Lap::start();
     let mut it = parts.into_iter();
     let mut acc = it.next().unwrap_or_default();
     for p in it {
         acc.append(p);
     }
-    if std::env::var_os("TPMAP_TRACE").is_some() {
-        eprintln!("trace:   concatenate chunks: {:.3} s", t.elapsed().as_secs_f64());
-    }
+    lap.lap("  concatenate chunks");
     acc
 }
 

@@ -107,17 +107,11 @@ pub enum Encoding {
     Tis620,
 }
 
-impl std::str::FromStr for Encoding {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "auto" => Ok(Encoding::Auto),
-            "utf8" | "utf-8" => Ok(Encoding::Utf8),
-            "tis620" | "tis-620" | "windows-874" | "cp874" => Ok(Encoding::Tis620),
-            _ => Err(Error::Parse(format!("unknown encoding '{s}' (auto, utf-8, tis-620)"))),
-        }
-    }
-}
+text_forms!(Encoding, "the encoding", {
+    Auto => "auto",
+    Utf8 => "utf-8" | "utf8",
+    Tis620 => "tis-620" | "tis620" | "windows-874" | "cp874",
+});
 
 /// Guesses the encoding of a short sample: UTF-8 if it decodes (allowing a character cut at the
 /// end), else TIS-620. Files are decided on the evidence of every line ([`EncodingEvidence`]);

@@ -23,6 +23,8 @@ pub enum Task {
     LinkAndDedupe,
 }
 
+text_forms!(Task, "the link task", { Dedupe => "dedupe", Link => "link", LinkAndDedupe => "link-and-dedupe" });
+
 /// A blocking key part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +123,33 @@ impl Default for Blocking {
             ],
             max_block: 2000,
         }
+    }
+}
+
+text_forms!(Key, "a blocking key", {
+    CitizenId => "citizen-id",
+    FirstSoundex => "first-soundex",
+    LastSoundex => "last-soundex",
+    First => "first",
+    Last => "last",
+    BirthDate => "birth-date",
+    BirthYear => "birth-year",
+    BirthMonthDay => "birth-month-day",
+    NameSoundexSet => "name-soundex-set",
+    Tambon => "tambon",
+    Amphoe => "amphoe",
+    Province => "province",
+});
+
+/// One blocking rule as the command line writes it: keys joined by `+`
+/// (`last_soundex+tambon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRule(pub Vec<Key>);
+
+impl std::str::FromStr for BlockRule {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<BlockRule> {
+        s.split('+').map(|k| k.parse::<Key>()).collect::<Result<Vec<_>>>().map(BlockRule)
     }
 }
 
@@ -344,11 +373,9 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
     // In record order: random pairs otherwise miss the cache on every field of every record
     // (they took 4.6 times as long per pair as the blocked candidates).
     sample.sort_unstable();
-    let t0 = std::time::Instant::now();
+    let mut lap = crate::diagnostics::Lap::start();
     let upats = patterns(r, &sample);
-    if std::env::var_os("TPMAP_TRACE").is_some() {
-        eprintln!("trace: {} random pairs compared in {:.3} s", sample.len(), t0.elapsed().as_secs_f64());
-    }
+    lap.lap(&format!("{} random pairs compared", sample.len()));
     let mut u: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
     for p in &upats {
         for (f, &l) in p.iter().enumerate() {

@@ -28,17 +28,18 @@ use serde::Serialize;
 
 use crate::areas::AreaCode;
 use crate::extract::{Extract, Sex};
-use crate::ids::{HouseholdId, Pseudonymizer};
+use crate::ids::Pseudonymizer;
 use crate::indicators::{Dimension, IndicatorStatus, Level};
 use crate::programs::rule::Facts;
 use crate::programs::{Catalogue, Outcome, Reason};
-use crate::published::Welfare;
+use crate::score::Welfare;
 use crate::score::{Profiles, Scores, Spec, Unit};
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
 #[cfg(feature = "optimize")]
 pub mod optimize;
+pub mod served;
 
 /// Who the plan is for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -50,6 +51,8 @@ pub enum Population {
     /// Every poor household, whatever its welfare status.
     Poor,
 }
+
+text_forms!(Population, "the population", { Target => "target", Poor => "poor" });
 
 /// Options of a plan.
 #[derive(Clone, Debug)]
@@ -355,56 +358,6 @@ impl Allocation {
 /// Households already receiving programs (from agencies' beneficiary lists, linked to the
 /// extract): `(household row, program index)` pairs.
 pub type Served = Vec<(u32, u32)>;
-
-/// Reads an "already receives" list: CSV with columns `household_id,program`. Households not in
-/// the extract and unknown programs are errors naming the row.
-pub fn read_served(path: &std::path::Path, x: &Extract, c: &Catalogue) -> Result<Served> {
-    use crate::ingest::source::{CsvText, csv_error, decode_into};
-    let file = path.display().to_string();
-    let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
-    let mut rec = csv::ByteRecord::new();
-    let (mut scratch, mut text) = (String::new(), String::new());
-    let mut field = |rec: &csv::ByteRecord, k: usize| -> Option<String> {
-        text.clear();
-        decode_into(rec.get(k).unwrap_or(b""), encoding, &mut text, &mut scratch).then(|| text.trim().to_string())
-    };
-    if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
-        return Err(Error::Format { file, message: "the file is empty (need a header household_id,program)".into() });
-    }
-    let headers: Vec<String> = (0..rec.len()).map(|k| field(&rec, k).unwrap_or_default()).collect();
-    let col = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| Error::Format {
-            file: file.clone(),
-            message: format!("no '{name}' column (need household_id,program)"),
-        })
-    };
-    let (hc, pc) = (col("household_id")?, col("program")?);
-    let by_id: HashMap<HouseholdId, u32> = x.households.id.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
-    let mut out = Vec::new();
-    let mut row = 0u64;
-    while reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
-        row += 1;
-        let line = rec.position().map(|p| p.line() + preamble_lines);
-        let bad = |column: &str, reason: String| Error::InvalidRow {
-            file: file.clone(),
-            row,
-            line,
-            column: column.to_string(),
-            reason,
-        };
-        if rec.len() != headers.len() {
-            return Err(bad("*", format!("{} fields, the header has {}", rec.len(), headers.len())));
-        }
-        let id_text =
-            field(&rec, hc).ok_or_else(|| bad("household_id", "not valid text in the file's encoding".into()))?;
-        let id: HouseholdId = id_text.parse().map_err(|e: Error| bad("household_id", e.to_string()))?;
-        let h = *by_id.get(&id).ok_or_else(|| bad("household_id", "household not in the extract".into()))?;
-        let pname = field(&rec, pc).ok_or_else(|| bad("program", "not valid text in the file's encoding".into()))?;
-        let p = c.program(&pname).ok_or_else(|| bad("program", format!("no program '{pname}' in the catalogue")))?;
-        out.push((h, p as u32));
-    }
-    Ok(out)
-}
 
 pub(crate) struct Candidate {
     pub household: u32,

@@ -10,10 +10,10 @@
 
 use std::fmt::Write as _;
 
+use super::PlanFigures;
 use crate::aggregate::{AreaMeasures, Measures};
 use crate::areas::{AreaCode, AreaRegistry};
 use crate::ingest::IngestReport;
-use crate::pipeline::PlanFigures;
 use crate::summary::Summary;
 
 /// What the report shows.

@@ -606,9 +606,12 @@ pub struct WriteOptions {
     pub key_warning: Option<&'static str>,
 }
 
+/// Counts below this are suppressed in publication files by default (1 to 4 shown as `<5`).
+pub const DEFAULT_SUPPRESS: u64 = 5;
+
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { suppress: 5, reveal_ids: false, key_warning: None }
+        WriteOptions { suppress: DEFAULT_SUPPRESS, reveal_ids: false, key_warning: None }
     }
 }
 
@@ -741,8 +744,10 @@ pub fn write_what_if(
     s: &Subjects,
     w: &WhatIf,
     ps: &Pseudonymizer,
-    reveal_ids: bool,
+    options: &WriteOptions,
 ) -> Result<()> {
+    let reveal_ids = options.reveal_ids;
+    let preamble: Vec<String> = options.key_warning.iter().map(|w| w.to_string()).collect();
     use crate::frame::write_csv;
     use crate::ingest::Encoding;
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
@@ -764,7 +769,7 @@ pub fn write_what_if(
         "village_code".into(),
         rows.iter().map(|&h| s.x.households.village[h].as_str()).collect::<Vec<_>>(),
     ));
-    write_csv(&mut DataFrame::new_infer_height(cols)?, &dir.join("households.csv"), &[], Encoding::Utf8)?;
+    write_csv(&mut DataFrame::new_infer_height(cols)?, &dir.join("households.csv"), &preamble, Encoding::Utf8)?;
     let mut progs = DataFrame::new_infer_height(vec![
         Column::new("program".into(), w.by_program.keys().map(|k| k.as_str()).collect::<Vec<_>>()),
         Column::new("places_a".into(), w.by_program.values().map(|v| v[0]).collect::<Vec<_>>()),
@@ -772,4 +777,58 @@ pub fn write_what_if(
     ])?;
     write_csv(&mut progs, &dir.join("programs.csv"), &[], Encoding::Utf8)?;
     Ok(())
+}
+
+/// Plan figures for the HTML report.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanFigures {
+    /// The plan's summary.
+    pub summary: PlanSummary,
+    /// Country, province and amphoe lines of the provincial report (unsuppressed).
+    pub areas: Vec<AreaLine>,
+    /// Per indicator: label, dimension, deprivations, covered, with no program addressing it.
+    pub indicators: Vec<(String, String, u64, u64, u64)>,
+    /// Per agency: Thai name, English name, places, programs.
+    pub agencies: Vec<(String, String, u64, u64)>,
+}
+
+/// Coverage by indicator and places by agency, for the report.
+pub fn plan_figures(
+    s: &Subjects,
+    c: &Catalogue,
+    a: &Allocation,
+    lines: &[PlanLine],
+    summary: PlanSummary,
+) -> PlanFigures {
+    let e = &s.x.edition;
+    let mut per = vec![(0u64, 0u64, 0u64); e.len()];
+    for l in lines {
+        let v = &mut per[l.indicator];
+        v.0 += 1;
+        v.1 += l.covered as u64;
+        v.2 += (!l.covered && !c.programs.iter().any(|p| p.addresses & (1 << l.indicator) != 0)) as u64;
+    }
+    let indicators = per
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.0 > 0)
+        .map(|(i, v)| {
+            let ind = e.indicator(i);
+            (ind.label(), ind.dimension.map(|d| d.name().to_string()).unwrap_or_default(), v.0, v.1, v.2)
+        })
+        .collect();
+    let mut agencies: Vec<(String, String, u64, u64)> = c
+        .agencies
+        .iter()
+        .enumerate()
+        .map(|(k, ag)| {
+            let progs: Vec<usize> =
+                c.programs.iter().enumerate().filter(|(_, p)| p.agency == k).map(|(i, _)| i).collect();
+            let places = a.assignments.iter().filter(|g| progs.contains(&(g.program as usize))).count() as u64;
+            (ag.name_th.clone(), ag.name_en.clone(), places, progs.len() as u64)
+        })
+        .collect();
+    agencies.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| x.1.cmp(&y.1)));
+    let areas = provincial_report(s, c, a, lines);
+    PlanFigures { summary, areas, indicators, agencies }
 }

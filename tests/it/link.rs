@@ -187,7 +187,7 @@ fn welfare_flags_and_served_households_come_from_linkage() {
     assert_eq!(same, before.len(), "every person's welfare status recovered by linkage");
     let c = tpmap::programs::Catalogue::load(s.join("catalogue.toml"), &x.edition).unwrap();
     let (served, rep) =
-        tpmap::link::served_from_list(&x, &s.join("served_list.csv"), &c, &LinkOptions::default()).unwrap();
+        tpmap::plan::served::from_list(&x, &s.join("served_list.csv"), &c, &LinkOptions::default()).unwrap();
     assert_eq!(rep.matched, rep.records);
     assert_eq!(served.len(), rep.households);
     assert!(served.iter().all(|&(h, p)| (h as usize) < x.households.len() && (p as usize) < c.programs.len()));

@@ -23,7 +23,7 @@ fn alkire_foster_2011_through_files() {
         "spec.csv",
         "dimension,indicator,weight\ni,income,1/4\ne,education,0.25\nh,health,25%\nw,water,1/4\n",
     );
-    let opts = MpiOptions { k: "2/4".into(), areas: vec!["region".into()], ..Default::default() };
+    let opts = MpiOptions { k: "2/4".parse().unwrap(), areas: vec!["region".into()], ..Default::default() };
     let m = run(&data, &spec, &opts).unwrap();
     let all = &m.rows[0];
     assert_eq!(all.exact.as_ref().unwrap(), &["1/2".to_string(), "3/4".to_string(), "3/8".to_string()]);
@@ -73,7 +73,7 @@ fn weights_design_and_errors() {
     let data = write(dir.path(), "u.csv", &text);
     let spec = write(dir.path(), "s.csv", "dimension,indicator,weight\nx,a,1/2\ny,b,1/2\n");
     let opts = MpiOptions {
-        k: "union".into(),
+        k: "union".parse().unwrap(),
         areas: vec!["prov".into()],
         weight: Some("w".into()),
         design: Some(("stratum".into(), "psu".into())),
@@ -86,13 +86,14 @@ fn weights_design_and_errors() {
     assert!(all.population > 40.0, "weights are used");
     // Bad inputs name the file, row and column.
     let bad = write(dir.path(), "bad.csv", "a,b\n1,0\n2,0\n");
-    let err = run(&bad, &spec, &MpiOptions { k: "union".into(), ..Default::default() }).unwrap_err().to_string();
+    let err =
+        run(&bad, &spec, &MpiOptions { k: "union".parse().unwrap(), ..Default::default() }).unwrap_err().to_string();
     assert!(err.contains("bad.csv") && err.contains("row 2") && err.contains("column 'a'"), "{err}");
-    let err = run(&data, &spec, &MpiOptions { k: "0".into(), ..Default::default() }).unwrap_err().to_string();
+    let err = run(&data, &spec, &MpiOptions { k: "0".parse().unwrap(), ..Default::default() }).unwrap_err().to_string();
     assert!(err.contains("k must be above 0"), "{err}");
     let missing_col = write(dir.path(), "s2.csv", "dimension,indicator,weight\nx,zzz,1\n");
     assert!(
-        run(&data, &missing_col, &MpiOptions { k: "1".into(), ..Default::default() })
+        run(&data, &missing_col, &MpiOptions { k: "1".parse().unwrap(), ..Default::default() })
             .unwrap_err()
             .to_string()
             .contains("zzz")

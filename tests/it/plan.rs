@@ -12,7 +12,7 @@ use tpmap::ids::Pseudonymizer;
 use tpmap::ingest::{IngestOptions, ingest};
 use tpmap::plan::{Allocation, Decline, PlanOptions, Subjects, allocate, household_plan};
 use tpmap::programs::Catalogue;
-use tpmap::published::Welfare;
+use tpmap::score::Welfare;
 use tpmap::score::{Profiles, Scores, Spec, Unit, score};
 
 use crate::samples;
@@ -25,7 +25,7 @@ struct Scored {
 }
 
 fn scored(x: Extract) -> Scored {
-    let spec = Spec::tpmap(&x.edition, [true; 5]).unwrap();
+    let spec = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL).unwrap();
     let profiles = Profiles::of_households(&x, Unit::Households);
     let scores = score(&profiles, &spec).unwrap();
     Scored { x, spec, profiles, scores }
@@ -206,7 +206,7 @@ fn served_households_and_explanations() {
         "served.csv",
         &format!("household_id,program\n{},moi-water-tank\n", d.x.households.id[first as usize].0),
     );
-    let served = tpmap::plan::read_served(&served, &d.x, &c).unwrap();
+    let served = tpmap::plan::served::read(&served, &d.x, &c).unwrap();
     let b = allocate(&s, &c, &served, &PlanOptions::default()).unwrap();
     assert!(!b.assignments.iter().any(|g| g.program == tank && g.household == first));
     assert!(
@@ -216,7 +216,7 @@ fn served_households_and_explanations() {
     );
     // A bad served row names file, row and column.
     let bad = crate::write(dir.path(), "bad.csv", "household_id,program\n999999999999999,moi-water-tank\n");
-    let err = tpmap::plan::read_served(&bad, &d.x, &c).unwrap_err().to_string();
+    let err = tpmap::plan::served::read(&bad, &d.x, &c).unwrap_err().to_string();
     assert!(err.contains("bad.csv") && err.contains("row 1") && err.contains("household_id"), "{err}");
     // Explanations for a household of the population.
     let h = a.population_rows[0] as usize;

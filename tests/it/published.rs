@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use tpmap::ingest::{IngestOptions, ingest};
-use tpmap::published::{Level, Published, Welfare, tables_from_extract};
+use tpmap::published::{Level, Published, tables_from_extract};
+use tpmap::score::Welfare;
 
 use crate::samples;
 
@@ -35,7 +36,7 @@ fn our_tables_round_trip_and_reconcile() {
         ingest(&samples().join("households.parquet"), &samples().join("persons.parquet"), &IngestOptions::default())
             .unwrap();
     let x = &got.extract;
-    let p = tables_from_extract(x, 2561, [true; 5], Welfare::Validated).unwrap();
+    let p = tables_from_extract(x, 2561, tpmap::score::DimensionMask::ALL, Welfare::Validated).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let files = p.write_dir(dir.path()).unwrap();
     let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
@@ -61,13 +62,13 @@ fn our_tables_round_trip_and_reconcile() {
     let q = &back.poor[&Level::Country].rows[""];
     assert!(q[3].unwrap() <= q[1].unwrap() && q[1].unwrap() <= people);
     // Scoring once and reusing the scores gives the same tables.
-    let spec = tpmap::score::Spec::tpmap(&x.edition, [true; 5]).unwrap();
+    let spec = tpmap::score::Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL).unwrap();
     let prof = tpmap::score::Profiles::of_households(x, tpmap::score::Unit::People);
     let sc = tpmap::score::score(&prof, &spec).unwrap();
     let reused = tpmap::published::tables_from_scores(x, 2561, &spec, &prof, &sc, Welfare::Validated).unwrap();
     assert_eq!((reused.common, reused.poor, reused.mask), (p.common.clone(), p.poor.clone(), p.mask.clone()));
     // With no welfare condition, target poor = poor people.
-    let none = tables_from_extract(x, 2567, [true; 5], Welfare::None).unwrap();
+    let none = tables_from_extract(x, 2567, tpmap::score::DimensionMask::ALL, Welfare::None).unwrap();
     let q2 = &none.poor[&Level::Country].rows[""];
     assert_eq!(q2[3], q2[1]);
     assert_eq!(none.year, "67");

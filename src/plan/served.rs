@@ -1,0 +1,149 @@
+//! Households already served: from a `household_id,program` file, and from an agency's
+//! beneficiary list linked with the extract. Planning reads these (a household that already
+//! receives a program is not given it again, and programs excluded with it are not offered).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Served;
+use crate::extract::Extract;
+use crate::ids::HouseholdId;
+use crate::link::LinkOptions;
+use crate::programs::Catalogue;
+use crate::{Error, Result};
+
+/// Households already receiving programs: from a `household_id,program` file (`served`), and from
+/// an agency's beneficiary list (`served_list`) linked with the extract (with what that linkage
+/// found). Sorted, without repeats.
+pub fn gather(
+    x: &Extract,
+    catalogue: &Catalogue,
+    served: Option<&Path>,
+    served_list: Option<&Path>,
+) -> Result<(Served, Option<ServedLink>)> {
+    let mut out = match served {
+        Some(p) => read(p, x, catalogue)?,
+        None => Vec::new(),
+    };
+    let link = match served_list {
+        Some(p) => {
+            let (more, rep) = from_list(x, p, catalogue, &LinkOptions::default())?;
+            out.extend(more);
+            Some(rep)
+        }
+        None => None,
+    };
+    out.sort_unstable();
+    out.dedup();
+    Ok((out, link))
+}
+
+/// Reads an "already receives" list: CSV with columns `household_id,program`. Households not in
+/// the extract and unknown programs are errors naming the row.
+pub fn read(path: &Path, x: &Extract, c: &Catalogue) -> Result<Served> {
+    use crate::ingest::source::{CsvText, csv_error, decode_into};
+    let file = path.display().to_string();
+    let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
+    let mut rec = csv::ByteRecord::new();
+    let (mut scratch, mut text) = (String::new(), String::new());
+    let mut field = |rec: &csv::ByteRecord, k: usize| -> Option<String> {
+        text.clear();
+        decode_into(rec.get(k).unwrap_or(b""), encoding, &mut text, &mut scratch).then(|| text.trim().to_string())
+    };
+    if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+        return Err(Error::Format { file, message: "the file is empty (need a header household_id,program)".into() });
+    }
+    let headers: Vec<String> = (0..rec.len()).map(|k| field(&rec, k).unwrap_or_default()).collect();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| Error::Format {
+            file: file.clone(),
+            message: format!("no '{name}' column (need household_id,program)"),
+        })
+    };
+    let (hc, pc) = (col("household_id")?, col("program")?);
+    let by_id: HashMap<HouseholdId, u32> = x.households.id.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+    let mut out = Vec::new();
+    let mut row = 0u64;
+    while reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+        row += 1;
+        let line = rec.position().map(|p| p.line() + preamble_lines);
+        let bad = |column: &str, reason: String| Error::InvalidRow {
+            file: file.clone(),
+            row,
+            line,
+            column: column.to_string(),
+            reason,
+        };
+        if rec.len() != headers.len() {
+            return Err(bad("*", format!("{} fields, the header has {}", rec.len(), headers.len())));
+        }
+        let id_text =
+            field(&rec, hc).ok_or_else(|| bad("household_id", "not valid text in the file's encoding".into()))?;
+        let id: HouseholdId = id_text.parse().map_err(|e: Error| bad("household_id", e.to_string()))?;
+        let h = *by_id.get(&id).ok_or_else(|| bad("household_id", "household not in the extract".into()))?;
+        let pname = field(&rec, pc).ok_or_else(|| bad("program", "not valid text in the file's encoding".into()))?;
+        let p = c.program(&pname).ok_or_else(|| bad("program", format!("no program '{pname}' in the catalogue")))?;
+        out.push((h, p as u32));
+    }
+    Ok(out)
+}
+
+/// What linking an agency's beneficiary list with the extract found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServedLink {
+    /// Records on the list.
+    pub records: usize,
+    /// Records matched to a person of the extract.
+    pub matched: usize,
+    /// Distinct (household, program) pairs marked as already served.
+    pub households: usize,
+    /// Records that could not be read (text not valid in the file's encoding), not linked.
+    pub unreadable: usize,
+}
+
+/// Links an agency's beneficiary list (person records with a `program` column naming a program
+/// of the catalogue) with the persons of `x`: the households of matched persons already receive
+/// that program. Unknown programs are an error naming the record.
+pub fn from_list(
+    x: &crate::extract::Extract,
+    list: &std::path::Path,
+    c: &crate::programs::Catalogue,
+    o: &LinkOptions,
+) -> Result<(Served, ServedLink)> {
+    let mut r = crate::link::Records::default();
+    r.push_extract("survey", x);
+    r.push_csv(list)?;
+    let n = x.persons.len();
+    let mut program = vec![0u32; r.len() - n];
+    for j in n..r.len() {
+        program[j - n] = c.program(r.tag.get(j)).ok_or_else(|| crate::Error::Format {
+            file: list.display().to_string(),
+            message: format!(
+                "record '{}', column 'program': no program '{}' in the catalogue",
+                r.key.get(j),
+                r.tag.get(j)
+            ),
+        })? as u32;
+    }
+    let linked = crate::link::run(&r, &LinkOptions { task: crate::link::Task::Link, ..o.clone() })?;
+    let mut best: Vec<Option<(bool, f64, usize)>> = vec![None; r.len() - n];
+    for s in linked.matches(o.threshold) {
+        let (a, b) = (s.a as usize, s.b as usize);
+        let (p, j) = if a < n { (a, b) } else { (b, a) };
+        if p >= n || j < n {
+            continue;
+        }
+        if best[j - n].is_none_or(|(d, pr, _)| (s.deterministic, s.probability) > (d, pr)) {
+            best[j - n] = Some((s.deterministic, s.probability, p));
+        }
+    }
+    let mut served: Served =
+        best.iter().enumerate().filter_map(|(j, b)| b.map(|(_, _, p)| (x.persons.household[p], program[j]))).collect();
+    let matched = best.iter().filter(|b| b.is_some()).count();
+    served.sort_unstable();
+    served.dedup();
+    let report = ServedLink { records: r.len() - n, matched, households: served.len(), unreadable: r.unreadable.len() };
+    Ok((served, report))
+}
