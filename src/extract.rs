@@ -262,6 +262,39 @@ impl Households {
         self.id.len()
     }
 
+    /// Makes room for `n` more households in every column (the readers reserve for a batch,
+    /// never for a count a file claims).
+    pub fn reserve(&mut self, n: usize) {
+        self.id.reserve(n);
+        self.village.reserve(n);
+        self.house_id.reserve(n);
+        self.survey_year.reserve(n);
+        self.members.reserve(n);
+        self.income_per_member.reserve(n);
+        self.statuses.fail.reserve(n);
+        self.statuses.na.reserve(n);
+        self.statuses.missing.reserve(n);
+        self.source_row.reserve(n);
+    }
+
+    /// Appends `other`'s households after these, column by column (their indicators join
+    /// `statuses.present`). Columns `other` leaves empty (`members` before it is counted,
+    /// `source_row` of data made in memory) stay as they are.
+    pub fn append(&mut self, other: Households) {
+        self.id.extend(other.id);
+        self.village.extend(other.village);
+        self.house_id.extend(other.house_id);
+        self.house_no.extend_from(&other.house_no);
+        self.survey_year.extend(other.survey_year);
+        self.members.extend(other.members);
+        self.income_per_member.extend(other.income_per_member);
+        self.statuses.present |= other.statuses.present;
+        self.statuses.fail.extend(other.statuses.fail);
+        self.statuses.na.extend(other.statuses.na);
+        self.statuses.missing.extend(other.statuses.missing);
+        self.source_row.extend(other.source_row);
+    }
+
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.id.is_empty()
@@ -310,6 +343,49 @@ impl Persons {
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.household.is_empty()
+    }
+
+    /// Makes room for `n` more persons in every column.
+    pub fn reserve(&mut self, n: usize) {
+        self.household.reserve(n);
+        self.citizen_id.reserve(n);
+        self.sex.reserve(n);
+        self.birth_date.reserve(n);
+        self.age.reserve(n);
+        self.relation.reserve(n);
+        self.disabled.reserve(n);
+        self.welfare_registered.reserve(n);
+        self.welfare_validated.reserve(n);
+        self.statuses.fail.reserve(n);
+        self.statuses.na.reserve(n);
+        self.statuses.missing.reserve(n);
+        self.source_row.reserve(n);
+    }
+
+    /// Appends `other`'s persons after these; their household rows are shifted by
+    /// `household_offset` (the households that came before theirs).
+    pub fn append(&mut self, other: Persons, household_offset: u32) {
+        if household_offset == 0 {
+            self.household.extend(other.household);
+        } else {
+            self.household.extend(other.household.iter().map(|&h| h + household_offset));
+        }
+        self.citizen_id.extend(other.citizen_id);
+        self.title.extend_from(&other.title);
+        self.first_name.extend_from(&other.first_name);
+        self.last_name.extend_from(&other.last_name);
+        self.sex.extend(other.sex);
+        self.birth_date.extend(other.birth_date);
+        self.age.extend(other.age);
+        self.relation.extend(other.relation);
+        self.disabled.extend(other.disabled);
+        self.welfare_registered.extend(other.welfare_registered);
+        self.welfare_validated.extend(other.welfare_validated);
+        self.statuses.present |= other.statuses.present;
+        self.statuses.fail.extend(other.statuses.fail);
+        self.statuses.na.extend(other.statuses.na);
+        self.statuses.missing.extend(other.statuses.missing);
+        self.source_row.extend(other.source_row);
     }
 
     /// The persons at `order`, in that order.

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::indicators::IndicatorStatus;
 use crate::ingest::parse::{self, OneMeans};
 use crate::ingest::source::Cell;
-use crate::ingest::{IngestOptions, Opened, TableInput};
+use crate::ingest::source::Table;
+use crate::ingest::{IngestOptions, TableInput};
 use crate::rational::Rational;
 use crate::score::{Cutoff, MissingPolicy, NaPolicy, Profiles, Spec, score};
 
@@ -101,7 +102,7 @@ pub fn read_units(path: &Path, indicators: &[String], opts: &MpiOptions) -> Resu
 /// Like [`read_units`], from a file or a polars frame.
 pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
     let ing = IngestOptions::default();
-    let mut src = Opened::open(input, &ing)?;
+    let mut src = Table::open(input, &ing)?;
     let name = src.name();
     let header = src.header().to_vec();
     let find = |c: &str| {

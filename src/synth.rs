@@ -390,10 +390,17 @@ impl Synthesizer {
         if start < self.plans.len() {
             groups.push(start..self.plans.len());
         }
+        // Source rows are the rows of the files `write_dir` writes: numbered across chunks.
+        let (mut households_before, mut persons_before) = (0u64, 0u64);
         groups.into_iter().map(move |g| {
             let parts: Vec<SynthChunk> =
                 crate::in_pool(|| self.plans[g].par_iter().map(|plan| self.village(plan)).collect());
-            concat(parts)
+            let mut chunk = concat(parts);
+            let (nh, np) = (chunk.households.len() as u64, chunk.persons.len() as u64);
+            chunk.households.source_row = (households_before + 1..=households_before + nh).collect();
+            chunk.persons.source_row = (persons_before + 1..=persons_before + np).collect();
+            (households_before, persons_before) = (households_before + nh, persons_before + np);
+            chunk
         })
     }
 
@@ -730,33 +737,8 @@ fn concat(parts: Vec<SynthChunk>) -> SynthChunk {
     let mut acc = it.next().unwrap_or(SynthChunk { households: Households::default(), persons: Persons::default() });
     for p in it {
         let offset = acc.households.len() as u32;
-        let (h, x) = (&mut acc.households, p.households);
-        h.id.extend(x.id);
-        h.village.extend(x.village);
-        h.house_id.extend(x.house_id);
-        h.house_no.extend_from(&x.house_no);
-        h.survey_year.extend(x.survey_year);
-        h.members.extend(x.members);
-        h.income_per_member.extend(x.income_per_member);
-        h.statuses.fail.extend(x.statuses.fail);
-        h.statuses.na.extend(x.statuses.na);
-        h.statuses.missing.extend(x.statuses.missing);
-        let (q, y) = (&mut acc.persons, p.persons);
-        q.household.extend(y.household.iter().map(|&i| i + offset));
-        q.citizen_id.extend(y.citizen_id);
-        q.title.extend_from(&y.title);
-        q.first_name.extend_from(&y.first_name);
-        q.last_name.extend_from(&y.last_name);
-        q.sex.extend(y.sex);
-        q.birth_date.extend(y.birth_date);
-        q.age.extend(y.age);
-        q.relation.extend(y.relation);
-        q.disabled.extend(y.disabled);
-        q.welfare_registered.extend(y.welfare_registered);
-        q.welfare_validated.extend(y.welfare_validated);
-        q.statuses.fail.extend(y.statuses.fail);
-        q.statuses.na.extend(y.statuses.na);
-        q.statuses.missing.extend(y.statuses.missing);
+        acc.households.append(p.households);
+        acc.persons.append(p.persons, offset);
     }
     acc
 }

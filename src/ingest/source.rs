@@ -8,11 +8,12 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
+use super::{IngestOptions, TableInput};
 use crate::error::{Error, Result};
 
 /// One cell, borrowed from its batch.
@@ -814,6 +815,200 @@ pub fn read_parquet_slice(path: &Path, shape: &ParquetShape, offset: usize, len:
     }
     df.rechunk_mut_par();
     Ok(df)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table of any format
+
+/// An opened table of any supported format (shared with the general AF reader).
+pub(crate) enum Table<'a> {
+    Csv {
+        src: CsvSource,
+        path: PathBuf,
+    },
+    Parquet {
+        path: PathBuf,
+        shape: ParquetShape,
+    },
+    Frame {
+        df: &'a DataFrame,
+        name: String,
+        header: Vec<String>,
+    },
+    #[cfg(feature = "xlsx")]
+    Xlsx {
+        sheet: XlsxSheet,
+        path: PathBuf,
+    },
+}
+
+impl<'a> Table<'a> {
+    pub(crate) fn open(input: TableInput<'a>, opts: &IngestOptions) -> Result<Table<'a>> {
+        match input {
+            TableInput::Frame(df, name) => Ok(Table::Frame {
+                df,
+                name: name.to_string(),
+                header: df.get_column_names().iter().map(|s| s.to_string()).collect(),
+            }),
+            TableInput::File(path) => match Format::from_path(path)? {
+                Format::Csv => Ok(Table::Csv { src: CsvSource::open(path, opts.encoding)?, path: path.to_path_buf() }),
+                Format::Parquet => Ok(Table::Parquet { path: path.to_path_buf(), shape: parquet_shape(path)? }),
+                #[cfg(feature = "xlsx")]
+                Format::Xlsx => Ok(Table::Xlsx {
+                    sheet: XlsxSheet::open(path, opts.sheet.as_deref(), &opts.limits)?,
+                    path: path.to_path_buf(),
+                }),
+                #[cfg(not(feature = "xlsx"))]
+                Format::Xlsx => Err(Error::Format {
+                    file: path.display().to_string(),
+                    message: "built without the `xlsx` feature".into(),
+                }),
+            },
+        }
+    }
+
+    pub(crate) fn header(&self) -> &[String] {
+        match self {
+            Table::Csv { src, .. } => &src.header,
+            Table::Parquet { shape, .. } => &shape.names,
+            Table::Frame { header, .. } => header,
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { sheet, .. } => &sheet.header,
+        }
+    }
+
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Table::Csv { path, .. } | Table::Parquet { path, .. } => path.display().to_string(),
+            Table::Frame { name, .. } => name.clone(),
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { path, .. } => path.display().to_string(),
+        }
+    }
+
+    pub(crate) fn format_name(&self) -> String {
+        match self {
+            Table::Csv { .. } => "csv",
+            Table::Parquet { .. } => "parquet",
+            Table::Frame { .. } => "frame",
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { .. } => "xlsx",
+        }
+        .to_string()
+    }
+
+    pub(crate) fn encoding_name(&self) -> Option<String> {
+        match self {
+            Table::Csv { src, .. } => Some(encoding_label(src.encoding, src.evidence.as_ref())),
+            _ => None,
+        }
+    }
+
+    /// Rows to reserve for: a hint only, never trusted beyond [`MAX_ROWS_HINT`] (a Parquet footer
+    /// can claim 2^40 rows).
+    pub(crate) fn rows_hint(&self) -> usize {
+        match self {
+            Table::Parquet { shape, .. } => shape.rows.min(MAX_ROWS_HINT),
+            Table::Frame { df, .. } => df.height(),
+            _ => 1 << 16,
+        }
+    }
+
+    /// Checks that the columns the readers need (`used`, positions in the header) are of types
+    /// tpmap reads: a list, struct or binary column gives an error naming file and column.
+    pub(crate) fn check_types(&self, used: &[usize]) -> Result<()> {
+        let types: Vec<Option<polars::prelude::DataType>> = match self {
+            Table::Parquet { shape, .. } => shape.types.clone(),
+            Table::Frame { df, .. } => df.dtypes().into_iter().map(Some).collect(),
+            _ => return Ok(()),
+        };
+        for &c in used {
+            let why = match types.get(c) {
+                Some(Some(t)) => unsupported_type(t),
+                Some(None) => Some(
+                    "is of a nested type (struct, map or union), which tpmap cannot read (it reads text, numbers, booleans and dates)"
+                        .to_string(),
+                ),
+                None => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::Format {
+                    file: self.name(),
+                    message: format!("column '{}' {why}", self.header()[c]),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn for_each(&mut self, f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>) -> Result<()> {
+        match self {
+            Table::Csv { src, path } => {
+                let mut first = 1u64;
+                while let Some(b) = src.next_batch(path, BATCH_ROWS)? {
+                    f(&b, first)?;
+                    first += b.len() as u64;
+                }
+                Ok(())
+            }
+            Table::Parquet { path, shape } => {
+                let step = 1 << 20;
+                let mut casts = Vec::new();
+                let mut offset = 0usize;
+                while offset < shape.rows {
+                    let want = step.min(shape.rows - offset);
+                    let df = read_parquet_slice(path, shape, offset, want)?;
+                    if df.height() != want {
+                        return Err(Error::Format {
+                            file: path.display().to_string(),
+                            message: format!(
+                                "the footer claims {} rows but only {} could be read: the file is damaged",
+                                shape.rows,
+                                offset + df.height()
+                            ),
+                        });
+                    }
+                    let b = FrameBatch::new(&df, &mut casts).map_err(|e| in_file(e, path))?;
+                    f(&b, offset as u64 + 1)?;
+                    offset += want;
+                }
+                Ok(())
+            }
+            Table::Frame { df, name, .. } => {
+                let mut casts = Vec::new();
+                for offset in (0..df.height()).step_by(BATCH_ROWS) {
+                    let mut slice = df.slice(offset as i64, BATCH_ROWS);
+                    slice.rechunk_mut_par();
+                    let b = FrameBatch::new(&slice, &mut casts).map_err(|e| in_file(e, Path::new(name)))?;
+                    f(&b, offset as u64 + 1)?;
+                }
+                Ok(())
+            }
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { sheet, .. } => {
+                let rows = sheet.rows();
+                for start in (0..rows).step_by(BATCH_ROWS) {
+                    let b = sheet.batch(start, BATCH_ROWS.min(rows - start));
+                    f(&b, start as u64 + 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Rows reserved for up front at most, whatever a file claims.
+pub const MAX_ROWS_HINT: usize = 1 << 24;
+
+/// Names the file in an error that came from a reader without one.
+fn in_file(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Polars(p) => Error::Format { file: path.display().to_string(), message: p.to_string() },
+        Error::Format { file, message } if file == "frame" => {
+            Error::Format { file: path.display().to_string(), message }
+        }
+        other => other,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

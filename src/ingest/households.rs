@@ -1,0 +1,241 @@
+//! The households half of ingest: one row of the households table to a household, or to a
+//! rejection with every problem found.
+
+use super::*;
+
+#[derive(Default)]
+pub(super) struct HouseholdBuilder {
+    pub(super) households: Households,
+    pub(super) members_given: Vec<Option<u16>>,
+    pub(super) rejects: Vec<Rejection>,
+    pub(super) rejected_ids: Vec<u64>,
+    pub(super) notes: Notes,
+}
+
+impl HouseholdBuilder {
+    pub(super) fn new(present: u64) -> Self {
+        let mut b = HouseholdBuilder::default();
+        b.households.statuses.present = present;
+        b
+    }
+    pub(super) fn len(&self) -> usize {
+        self.households.id.len()
+    }
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.households.reserve(n);
+        self.members_given.reserve(n);
+    }
+    pub(super) fn filter(self, keep: &[bool]) -> Self {
+        let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
+        let h = &self.households;
+        fn pick<T: Copy>(v: &[T], idx: &[u32]) -> Vec<T> {
+            idx.iter().map(|&i| v[i as usize]).collect()
+        }
+        HouseholdBuilder {
+            households: Households {
+                id: pick(&h.id, &idx),
+                village: pick(&h.village, &idx),
+                house_id: pick(&h.house_id, &idx),
+                house_no: h.house_no.take(&idx),
+                survey_year: pick(&h.survey_year, &idx),
+                members: Vec::new(),
+                income_per_member: pick(&h.income_per_member, &idx),
+                statuses: h.statuses.take(&idx),
+                source_row: pick(&h.source_row, &idx),
+            },
+            members_given: pick(&self.members_given, &idx),
+            rejects: self.rejects,
+            rejected_ids: self.rejected_ids,
+            notes: self.notes,
+        }
+    }
+}
+
+impl Part for HouseholdBuilder {
+    fn append(&mut self, o: Self) {
+        self.households.append(o.households);
+        self.members_given.extend(o.members_given);
+        self.rejects.extend(o.rejects);
+        self.rejected_ids.extend(o.rejected_ids);
+        self.notes.income_status_derived += o.notes.income_status_derived;
+        self.notes.income_status_overruled += o.notes.income_status_overruled;
+    }
+}
+
+pub(super) struct HouseholdCtx<'a> {
+    pub(super) header: &'a [String],
+    pub(super) map: &'a ColumnMap<HF>,
+    pub(super) opts: &'a IngestOptions,
+    pub(super) registry: &'a AreaRegistry,
+    /// (indicator, threshold) for income indicators derivable from income per member.
+    pub(super) income: Option<(usize, f64)>,
+    pub(super) statuses_present: u64,
+}
+
+impl<'a> HouseholdCtx<'a> {
+    pub(super) fn new(
+        map: &'a ColumnMap<HF>,
+        header: &'a [String],
+        opts: &'a IngestOptions,
+        registry: &'a AreaRegistry,
+    ) -> Self {
+        let income = map.get(HF::IncomePerMember).and_then(|_| {
+            opts.edition
+                .indicators()
+                .iter()
+                .position(|i| i.level == Level::Household && i.income_threshold.is_some())
+                .map(|i| (i, opts.edition.indicator(i).income_threshold.expect("checked")))
+        });
+        let statuses_present = map.indicator_mask() | income.map_or(0, |(i, _)| 1u64 << i);
+        HouseholdCtx { header, map, opts, registry, income, statuses_present }
+    }
+
+    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, out: &mut HouseholdBuilder) {
+        if out.households.statuses.present == 0 {
+            out.households.statuses.present = self.statuses_present;
+        }
+        let m = self.map;
+        let mut pr = RowProblems::new(self.header);
+        pr.check_shape(b, r);
+        let id_col = m.get(HF::HouseholdId).expect("required");
+        let id = match b.cell(r, id_col) {
+            Cell::Null => {
+                pr.add(id_col, Reason::MissingValue);
+                None
+            }
+            Cell::Int(i) if i >= 0 => Some(HouseholdId(i as u64)),
+            c => match c.to_text().parse::<HouseholdId>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    pr.add(id_col, Reason::BadHouseholdId);
+                    None
+                }
+            },
+        };
+        let v_col = m.get(HF::Village).expect("required");
+        let village = match b.cell(r, v_col) {
+            Cell::Null => {
+                pr.add(v_col, Reason::MissingValue);
+                None
+            }
+            c => match AreaCode::parse(&c.to_text()) {
+                Ok(code) if code.level() < crate::areas::AreaLevel::Village => {
+                    pr.add(v_col, Reason::BadAreaCode);
+                    None
+                }
+                Ok(code) => {
+                    let check = match self.opts.area_check {
+                        AreaCheck::Village => self.registry.check(&code),
+                        AreaCheck::Tambon => self.registry.check_tambon(&code),
+                        AreaCheck::FormOnly => Ok(()),
+                    };
+                    match check {
+                        Ok(()) => Some(code),
+                        Err(u) => {
+                            pr.add(
+                                v_col,
+                                match u {
+                                    UnknownArea::Province => Reason::UnknownProvince,
+                                    UnknownArea::Amphoe => Reason::UnknownAmphoe,
+                                    UnknownArea::Tambon => Reason::UnknownTambon,
+                                    UnknownArea::Village => Reason::UnknownVillage,
+                                },
+                            );
+                            None
+                        }
+                    }
+                }
+                Err(_) => {
+                    pr.add(v_col, Reason::BadAreaCode);
+                    None
+                }
+            },
+        };
+        let house_id = match m.get(HF::HouseId).map(|c| (c, b.cell(r, c))) {
+            None | Some((_, Cell::Null)) => None,
+            Some((c, cell)) => match cell.to_text().parse::<HouseId>() {
+                Ok(h) => Some(h),
+                Err(_) => {
+                    pr.add(c, Reason::BadHouseId);
+                    None
+                }
+            },
+        };
+        if let Some(c) = m.get(HF::HouseNo) {
+            let long_number = match b.cell(r, c) {
+                Cell::Null => false,
+                Cell::Str(s) => crate::ids::redact_numbers(s) != s,
+                other => crate::ids::redact_numbers(&other.to_text()) != other.to_text(),
+            };
+            if long_number {
+                pr.add(c, Reason::BadHouseNo);
+            }
+        }
+        let year = match m.get(HF::SurveyYear) {
+            Some(c) => match parse::year_be(b.cell(r, c)) {
+                Ok(Some(y)) => Some(y),
+                Ok(None) => self.opts.default_survey_year.or_else(|| {
+                    pr.add(c, Reason::MissingValue);
+                    None
+                }),
+                Err(reason) => {
+                    pr.add(c, reason);
+                    None
+                }
+            },
+            None => self.opts.default_survey_year,
+        };
+        let members = match m.get(HF::Members) {
+            Some(c) => match parse::whole(b.cell(r, c)) {
+                Ok(v) if v.is_none_or(|v| v <= u16::MAX as u64) => v.map(|v| v as u16),
+                _ => {
+                    pr.add(c, Reason::BadNumber);
+                    None
+                }
+            },
+            None => None,
+        };
+        let income = match m.get(HF::IncomePerMember) {
+            Some(c) => parse::number(b.cell(r, c)).unwrap_or_else(|reason| {
+                pr.add(c, reason);
+                None
+            }),
+            None => None,
+        };
+        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
+
+        if !pr.problems.is_empty() {
+            if let Some(id) = id {
+                out.rejected_ids.push(id.0);
+            }
+            out.rejects.push(pr.into_rejection(b, r, row));
+            return;
+        }
+        if let (Some((i, threshold)), Some(inc)) = (self.income, income) {
+            let bit = 1u64 << i;
+            let derived_fail = inc < threshold;
+            let reported = m.indicators.iter().any(|&(j, _)| j == i);
+            if reported && (missing | na) & bit == 0 && (fail & bit != 0) != derived_fail {
+                out.notes.income_status_overruled += 1;
+            }
+            out.notes.income_status_derived += 1;
+            na &= !bit;
+            missing &= !bit;
+            if derived_fail { fail |= bit } else { fail &= !bit }
+        }
+        let h = &mut out.households;
+        h.id.push(id.expect("no problems"));
+        h.village.push(village.expect("no problems"));
+        h.house_id.push(house_id);
+        match cell_at(b, r, m.get(HF::HouseNo)) {
+            Cell::Str(s) => h.house_no.push(&crate::thai::fold_digits(s.trim())),
+            Cell::Null => h.house_no.push(""),
+            c => h.house_no.push(&c.to_text()),
+        }
+        h.survey_year.push(year.expect("no problems"));
+        h.income_per_member.push(income);
+        h.statuses.push(fail, na, missing);
+        h.source_row.push(row);
+        out.members_given.push(members);
+    }
+}

@@ -1,0 +1,264 @@
+//! The persons half of ingest: one row of the persons table to a person of an accepted
+//! household, or to a rejection; scopes derive not-applicable statuses, birth dates derive ages.
+
+use super::*;
+
+#[derive(Default)]
+pub(super) struct PersonBuilder {
+    pub(super) persons: Persons,
+    pub(super) rejects: Vec<Rejection>,
+    pub(super) notes: Notes,
+    /// Position in the household index of the previous row's household: persons arrive grouped
+    /// by household, so the next lookup is usually that entry or the one after it, and a binary
+    /// search over millions of households (a cache miss per step) is avoided.
+    pub(super) hint: usize,
+}
+
+impl PersonBuilder {
+    pub(super) fn new(present: u64) -> Self {
+        let mut b = PersonBuilder::default();
+        b.persons.statuses.present = present;
+        b
+    }
+    pub(super) fn len(&self) -> usize {
+        self.persons.household.len()
+    }
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.persons.reserve(n);
+    }
+    pub(super) fn filter(self, keep: &[bool]) -> Self {
+        let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
+        PersonBuilder { persons: self.persons.take(&idx), rejects: self.rejects, notes: self.notes, hint: self.hint }
+    }
+}
+
+impl Part for PersonBuilder {
+    fn append(&mut self, o: Self) {
+        self.persons.append(o.persons, 0);
+        self.rejects.extend(o.rejects);
+        self.notes.derived_not_applicable += o.notes.derived_not_applicable;
+        self.notes.reported_na_in_scope_as_missing += o.notes.reported_na_in_scope_as_missing;
+        self.notes.ages_derived += o.notes.ages_derived;
+    }
+}
+
+pub(super) struct PersonCtx<'a> {
+    pub(super) header: &'a [String],
+    pub(super) map: &'a ColumnMap<PF>,
+    pub(super) opts: &'a IngestOptions,
+    pub(super) index: &'a [(u64, u32)],
+    pub(super) rejected_ids: &'a [u64],
+    pub(super) survey_year: &'a [u16],
+    /// (indicator, scope) for person-level statuses whose scope can be derived.
+    pub(super) scopes: Vec<(usize, Scope)>,
+    pub(super) present: u64,
+}
+
+impl<'a> PersonCtx<'a> {
+    pub(super) fn new(
+        map: &'a ColumnMap<PF>,
+        header: &'a [String],
+        opts: &'a IngestOptions,
+        index: &'a [(u64, u32)],
+        rejected_ids: &'a [u64],
+        survey_year: &'a [u16],
+    ) -> Self {
+        let scopes = map
+            .indicators
+            .iter()
+            .map(|&(i, _)| (i, opts.edition.indicator(i).scope))
+            .filter(|(_, s)| !matches!(s, Scope::Household | Scope::M3Leaver | Scope::Reported))
+            .collect();
+        PersonCtx { header, map, opts, index, rejected_ids, survey_year, scopes, present: map.indicator_mask() }
+    }
+
+    /// Finds a household in the index, trying the previous row's entry and its successor first.
+    pub(super) fn lookup(&self, id: u64, hint: &mut usize) -> std::result::Result<usize, usize> {
+        let idx = self.index;
+        for pos in [*hint, *hint + 1] {
+            if idx.get(pos).is_some_and(|e| e.0 == id) {
+                *hint = pos;
+                return Ok(pos);
+            }
+        }
+        let found = idx.binary_search_by_key(&id, |&(k, _)| k);
+        if let Ok(pos) = found {
+            *hint = pos;
+        }
+        found
+    }
+
+    /// Appends a text cell without allocating for the common case of a string cell.
+    pub(super) fn push_text(out: &mut StrColumn, b: &dyn Batch, r: usize, col: Option<usize>) {
+        match cell_at(b, r, col) {
+            Cell::Null => out.push(""),
+            Cell::Str(s) => out.push(s.trim()),
+            c => out.push(c.to_text().trim()),
+        }
+    }
+
+    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, out: &mut PersonBuilder) {
+        if out.persons.statuses.present == 0 {
+            out.persons.statuses.present = self.present;
+        }
+        let m = self.map;
+        let mut pr = RowProblems::new(self.header);
+        pr.check_shape(b, r);
+        let hh_col = m.get(PF::HouseholdId).expect("required");
+        let household = match b.cell(r, hh_col) {
+            Cell::Null => {
+                pr.add(hh_col, Reason::MissingValue);
+                None
+            }
+            c => {
+                let id = match c {
+                    Cell::Int(i) if i >= 0 => Some(HouseholdId(i as u64)),
+                    c => c.to_text().parse::<HouseholdId>().ok(),
+                };
+                match id {
+                    None => {
+                        pr.add(hh_col, Reason::BadHouseholdId);
+                        None
+                    }
+                    Some(id) => match self.lookup(id.0, &mut out.hint) {
+                        Ok(pos) => Some(self.index[pos].1),
+                        Err(_) if self.rejected_ids.binary_search(&id.0).is_ok() => {
+                            pr.add(hh_col, Reason::HouseholdRejected);
+                            None
+                        }
+                        Err(_) => {
+                            pr.add(hh_col, Reason::PersonWithoutHousehold);
+                            None
+                        }
+                    },
+                }
+            }
+        };
+        let citizen_id = match m.get(PF::CitizenId).map(|c| (c, b.cell(r, c))) {
+            None | Some((_, Cell::Null)) => None,
+            Some((c, cell)) => {
+                let parsed = match cell {
+                    Cell::Int(i) if i >= 0 => CitizenId::from_u64(i as u64),
+                    Cell::Str(s) => CitizenId::parse(s),
+                    _ => Err(IdError::NotDigits),
+                };
+                match parsed {
+                    Ok(id) => Some(id),
+                    Err(IdError::CheckDigit) => {
+                        pr.add(c, Reason::BadCheckDigit);
+                        None
+                    }
+                    Err(_) => {
+                        pr.add(c, Reason::BadCitizenId);
+                        None
+                    }
+                }
+            }
+        };
+        let sex = m.get(PF::Sex).map_or(Ok(Sex::Unknown), |c| parse::sex(b.cell(r, c))).unwrap_or_else(|reason| {
+            pr.add(m.get(PF::Sex).expect("present"), reason);
+            Sex::Unknown
+        });
+        let relation = m
+            .get(PF::Relation)
+            .map_or(Ok(Relation::Unknown), |c| parse::relation(b.cell(r, c)))
+            .unwrap_or_else(|reason| {
+                pr.add(m.get(PF::Relation).expect("present"), reason);
+                Relation::Unknown
+            });
+        let mut flag = |f: PF| match m.get(f) {
+            Some(c) => parse::flag(b.cell(r, c)).unwrap_or_else(|reason| {
+                pr.add(c, reason);
+                None
+            }),
+            None => None,
+        };
+        let disabled = flag(PF::Disabled);
+        let registered = flag(PF::WelfareRegistered);
+        let validated = flag(PF::WelfareValidated);
+        let birth = match m.get(PF::BirthDate) {
+            Some(c) => parse::date(b.cell(r, c)).unwrap_or_else(|reason| {
+                pr.add(c, reason);
+                None
+            }),
+            None => None,
+        };
+        let given_age = match m.get(PF::Age) {
+            Some(c) => match parse::whole(b.cell(r, c)) {
+                Ok(Some(a)) if a <= 120 => Some(a as i32),
+                Ok(Some(_)) => {
+                    pr.add(c, Reason::ImpossibleAge);
+                    None
+                }
+                Ok(None) => None,
+                Err(_) => {
+                    pr.add(c, Reason::BadNumber);
+                    None
+                }
+            },
+            None => None,
+        };
+        // Age on the reference day of the household's survey year.
+        let mut age = given_age;
+        let mut derived = false;
+        if let (Some(h), Some(bd)) = (household, birth) {
+            let be = self.survey_year[h as usize];
+            let (month, day) = self.opts.reference_day;
+            let on = PartialDate { year: be - 543, month, day };
+            let d = bd.age_on(on);
+            let col = m.get(PF::BirthDate).expect("birth implies column");
+            if !(0..=120).contains(&d) {
+                pr.add(col, Reason::ImpossibleAge);
+            } else if let Some(g) = given_age {
+                if (g - d).abs() > 1 {
+                    pr.add(m.get(PF::Age).expect("given"), Reason::AgeBirthMismatch);
+                }
+            } else {
+                age = Some(d);
+                derived = true;
+            }
+        }
+        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
+
+        if !pr.problems.is_empty() {
+            out.rejects.push(pr.into_rejection(b, r, row));
+            return;
+        }
+        let age = age.map(|a| a as u8);
+        for &(i, scope) in &self.scopes {
+            let bit = 1u64 << i;
+            match scope.applies_to(age, disabled) {
+                Some(false) if na & bit == 0 => {
+                    na |= bit;
+                    fail &= !bit;
+                    missing &= !bit;
+                    out.notes.derived_not_applicable += 1;
+                }
+                Some(true) if na & bit != 0 => {
+                    na &= !bit;
+                    missing |= bit;
+                    out.notes.reported_na_in_scope_as_missing += 1;
+                }
+                _ => {}
+            }
+        }
+        if derived {
+            out.notes.ages_derived += 1;
+        }
+        let p = &mut out.persons;
+        p.household.push(household.expect("no problems"));
+        p.citizen_id.push(citizen_id);
+        Self::push_text(&mut p.title, b, r, m.get(PF::Title));
+        Self::push_text(&mut p.first_name, b, r, m.get(PF::FirstName));
+        Self::push_text(&mut p.last_name, b, r, m.get(PF::LastName));
+        p.sex.push(sex);
+        p.birth_date.push(birth);
+        p.age.push(age);
+        p.relation.push(relation);
+        p.disabled.push(disabled);
+        p.welfare_registered.push(registered);
+        p.welfare_validated.push(validated);
+        p.statuses.push(fail, na, missing);
+        p.source_row.push(row);
+    }
+}
