@@ -281,7 +281,14 @@ fn poisson1(seed: u64, unit: u64, rep: u64) -> f64 {
 }
 
 /// Computes the measures of `spec` for every area of `h` in one pass over the units.
-pub fn measures(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: &AggregateOptions) -> Result<Measures> {
+pub fn measures(
+    profiles: &Profiles,
+    spec: &Spec,
+    scores: &Scores,
+    hierarchy: &Hierarchy,
+    options: &AggregateOptions,
+) -> Result<Measures> {
+    let (p, s, h, opts) = (profiles, scores, hierarchy, options);
     crate::in_pool(|| measures_in_pool(p, spec, s, h, opts))
 }
 

@@ -190,7 +190,7 @@ impl fmt::Display for Scope {
 /// Where an indicator's status is recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Level {
+pub enum RecordedFor {
     /// One status per household.
     Household,
     /// One status per member; the household fails when any member in scope fails.
@@ -209,7 +209,7 @@ pub struct Indicator {
     /// The BMN survey's own chapter.
     pub group: String,
     /// Household- or person-level status.
-    pub level: Level,
+    pub level: RecordedFor,
     /// Who it applies to.
     pub scope: Scope,
     /// For income indicators: baht per member per year below which the household fails.
@@ -251,7 +251,7 @@ struct IndicatorFile {
     dimension: Option<Dimension>,
     #[serde(default)]
     group: String,
-    level: Level,
+    level: RecordedFor,
     scope: String,
     #[serde(default)]
     income_threshold: Option<f64>,

@@ -195,7 +195,8 @@ pub fn run(data: &Path, spec_path: &Path, opts: &MpiOptions) -> Result<Measures>
 
 /// Writes the measures (`measures.{csv,parquet,json}`) and the timing (`timing.json`) into `out`,
 /// all at once at the end ([`crate::output::Staging`]).
-pub fn write(out: &Path, m: &Measures, timing: &Timing) -> Result<()> {
+pub fn write(out: &Path, measures: &Measures, timing: &Timing) -> Result<()> {
+    let m = measures;
     let stage = crate::output::Staging::new(out)?;
     m.write(stage.path())?;
     let path = stage.path().join("timing.json");

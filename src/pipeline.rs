@@ -388,7 +388,8 @@ impl RunOptions {
 /// the first output is written, and the outputs are written into a temporary folder beside `out`
 /// and moved into place at the end ([`crate::output::Staging`]): a run that fails leaves `out` as
 /// it was.
-pub fn run(o: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOutput> {
+pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<RunOutput> {
+    let o = options;
     o.validate()?;
     let t0 = Instant::now();
     let traced = crate::diagnostics::Traced::new(progress);

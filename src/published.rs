@@ -26,7 +26,7 @@ use crate::score::{DimensionMask, Profiles, Spec, Unit, Welfare, score};
 /// A level of the public files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Level {
+pub enum TableLevel {
     /// `YY_country_*`
     Country,
     /// `YY_province_*`
@@ -39,38 +39,39 @@ pub enum Level {
     Village,
 }
 
-impl Level {
+impl TableLevel {
     /// All levels, coarsest first.
-    pub const ALL: [Level; 5] = [Level::Country, Level::Province, Level::Amphur, Level::Tambol, Level::Village];
+    pub const ALL: [TableLevel; 5] =
+        [TableLevel::Country, TableLevel::Province, TableLevel::Amphur, TableLevel::Tambol, TableLevel::Village];
 
     fn file_word(self) -> &'static str {
         match self {
-            Level::Country => "country",
-            Level::Province => "province",
-            Level::Amphur => "amphur",
-            Level::Tambol => "tambol",
-            Level::Village => "village",
+            TableLevel::Country => "country",
+            TableLevel::Province => "province",
+            TableLevel::Amphur => "amphur",
+            TableLevel::Tambol => "tambol",
+            TableLevel::Village => "village",
         }
     }
 
     fn id_column(self) -> Option<&'static str> {
         match self {
-            Level::Country => None,
-            Level::Province => Some("province_ID"),
-            Level::Amphur => Some("amphur_ID"),
-            Level::Tambol => Some("tumbol_ID"),
-            Level::Village => Some("village_ID"),
+            TableLevel::Country => None,
+            TableLevel::Province => Some("province_ID"),
+            TableLevel::Amphur => Some("amphur_ID"),
+            TableLevel::Tambol => Some("tumbol_ID"),
+            TableLevel::Village => Some("village_ID"),
         }
     }
 
     /// Characters of the area id at this level.
     fn id_len(self) -> usize {
         match self {
-            Level::Country => 0,
-            Level::Province => 2,
-            Level::Amphur => 4,
-            Level::Tambol => 6,
-            Level::Village => 10,
+            TableLevel::Country => 0,
+            TableLevel::Province => 2,
+            TableLevel::Amphur => 4,
+            TableLevel::Tambol => 6,
+            TableLevel::Village => 10,
         }
     }
 }
@@ -98,9 +99,9 @@ pub struct Published {
     /// Dimension mask (`11111`).
     pub mask: String,
     /// `_common` tables by level.
-    pub common: BTreeMap<Level, Table>,
+    pub common: BTreeMap<TableLevel, Table>,
     /// `_MASK` tables by level.
-    pub poor: BTreeMap<Level, Table>,
+    pub poor: BTreeMap<TableLevel, Table>,
 }
 
 /// An area id with its row of values.
@@ -109,7 +110,7 @@ type RowRef<'a> = (&'a String, &'a Vec<Option<f64>>);
 /// Columns that are not counts: they are not summed when rolling up.
 const NOT_COUNTS: [&str; 2] = ["happiness", "JPT.MOFval.pov.rate"];
 
-fn read_table(path: &Path, level: Level, into: &mut Table) -> Result<()> {
+fn read_table(path: &Path, level: TableLevel, into: &mut Table) -> Result<()> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     // TPMAP's files as published, or gzip-compressed (`.csv.gz`, as the repository keeps them).
     let input: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
@@ -198,7 +199,7 @@ impl Published {
                 [_, _pp, w, k] => (*w, *k),
                 _ => continue,
             };
-            let Some(level) = Level::ALL.into_iter().find(|l| l.file_word() == word) else { continue };
+            let Some(level) = TableLevel::ALL.into_iter().find(|l| l.file_word() == word) else { continue };
             let table = match kind {
                 "common" => p.common.entry(level).or_default(),
                 k if k == mask => p.poor.entry(level).or_default(),
@@ -220,10 +221,10 @@ impl Published {
     pub fn roll_up(&self) -> Published {
         let mut out = Published { year: self.year.clone(), mask: self.mask.clone(), ..Default::default() };
         for (tables, into, is_common) in [(&self.common, &mut out.common, true), (&self.poor, &mut out.poor, false)] {
-            let Some(village) = tables.get(&Level::Village) else { continue };
-            let members = self.common.get(&Level::Village).and_then(|c| c.col("HOUSEMEMBER_CNT").map(|m| (c, m)));
-            let households = self.common.get(&Level::Village).and_then(|c| c.col("household.CNT").map(|m| (c, m)));
-            for level in Level::ALL {
+            let Some(village) = tables.get(&TableLevel::Village) else { continue };
+            let members = self.common.get(&TableLevel::Village).and_then(|c| c.col("HOUSEMEMBER_CNT").map(|m| (c, m)));
+            let households = self.common.get(&TableLevel::Village).and_then(|c| c.col("household.CNT").map(|m| (c, m)));
+            for level in TableLevel::ALL {
                 let mut t = Table { columns: village.columns.clone(), rows: BTreeMap::new() };
                 // Per area: members, and the household-weighted sum of `happiness` with its weight.
                 let happiness = if is_common { t.col("happiness") } else { None };
@@ -273,7 +274,7 @@ impl Published {
         let rolled = self.roll_up();
         let mut rep = Reconciliation::default();
         for (mine, theirs, kind) in [(&rolled.common, &self.common, "common"), (&rolled.poor, &self.poor, "mask")] {
-            for level in [Level::Country, Level::Province, Level::Amphur, Level::Tambol] {
+            for level in [TableLevel::Country, TableLevel::Province, TableLevel::Amphur, TableLevel::Tambol] {
                 let (Some(a), Some(b)) = (mine.get(&level), theirs.get(&level)) else { continue };
                 for (id, want) in &b.rows {
                     rep.rows_compared += 1;
@@ -327,7 +328,9 @@ impl Published {
                 let mut by_file: BTreeMap<String, Vec<RowRef<'_>>> = BTreeMap::new();
                 for (id, row) in &t.rows {
                     let name = match level {
-                        Level::Country | Level::Province => format!("{}_{}_{kind}.csv", self.year, level.file_word()),
+                        TableLevel::Country | TableLevel::Province => {
+                            format!("{}_{}_{kind}.csv", self.year, level.file_word())
+                        }
                         _ => format!("{}_{}_{}_{kind}.csv", self.year, &id[..2.min(id.len())], level.file_word()),
                     };
                     by_file.entry(name).or_default().push((id, row));
@@ -343,7 +346,7 @@ impl Published {
                         head.push(c.into());
                     }
                     head.extend(t.columns.iter().cloned());
-                    if matches!(level, Level::Amphur | Level::Tambol | Level::Village) {
+                    if matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village) {
                         head.push("province_ID".into());
                     }
                     w.write_record(&head)?;
@@ -353,7 +356,7 @@ impl Published {
                             rec.push(id.clone());
                         }
                         rec.extend(row.iter().map(|v| v.map(fmt_number).unwrap_or_default()));
-                        if matches!(level, Level::Amphur | Level::Tambol | Level::Village) {
+                        if matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village) {
                             rec.push(id[..2.min(id.len())].to_string());
                         }
                         w.write_record(&rec)?;
@@ -376,11 +379,11 @@ fn fmt_number(v: f64) -> String {
 pub struct Mismatch {
     /// `common` or `mask`.
     pub table: String,
-    /// Level.
-    pub level: Level,
+    /// The level of the table.
+    pub level: TableLevel,
     /// Area id.
     pub area: String,
-    /// Column.
+    /// The column, as TPMAP names it.
     pub column: String,
     /// Published value.
     pub published: Option<f64>,
@@ -545,8 +548,8 @@ fn tables_in_pool(
     let base = Published {
         year: format!("{:02}", year_be % 100),
         mask: mask_text,
-        common: BTreeMap::from([(Level::Village, village_common)]),
-        poor: BTreeMap::from([(Level::Village, village_poor)]),
+        common: BTreeMap::from([(TableLevel::Village, village_common)]),
+        poor: BTreeMap::from([(TableLevel::Village, village_poor)]),
     };
     Ok(base.roll_up())
 }
@@ -557,8 +560,8 @@ mod tests {
 
     #[test]
     fn levels_map_to_file_words_and_ids() {
-        assert_eq!(Level::Tambol.id_column(), Some("tumbol_ID"));
-        assert_eq!(Level::Amphur.file_word(), "amphur");
+        assert_eq!(TableLevel::Tambol.id_column(), Some("tumbol_ID"));
+        assert_eq!(TableLevel::Amphur.file_word(), "amphur");
         assert_eq!(fmt_number(12.0), "12");
         assert_eq!(fmt_number(2.5), "2.5");
     }

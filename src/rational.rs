@@ -71,9 +71,9 @@ pub fn lcm(a: u128, b: u128) -> Option<u128> {
 }
 
 impl Rational {
-    /// Zero.
+    /// 0/1.
     pub const ZERO: Rational = Rational { num: 0, den: 1 };
-    /// One.
+    /// 1/1.
     pub const ONE: Rational = Rational { num: 1, den: 1 };
 
     /// `num/den`, reduced. Panics if `den` is zero: use [`Rational::checked_new`] for values

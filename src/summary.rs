@@ -33,18 +33,19 @@ pub struct ProvinceCount {
     pub province: String,
     /// English name, where known.
     pub name: String,
-    /// Households.
+    /// Accepted households in the province.
     pub households: u64,
-    /// Persons.
+    /// Accepted persons in the province.
     pub persons: u64,
 }
 
-/// The summary.
+/// What an accepted extract holds: households and persons, welfare-card counts, and the
+/// households failing each indicator, per province and for the country.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {
-    /// Households.
+    /// Accepted households.
     pub households: u64,
-    /// Persons.
+    /// Accepted persons.
     pub persons: u64,
     /// Persons registered for the welfare card.
     pub welfare_registered: u64,

@@ -31,7 +31,7 @@ use crate::areas::{AreaCode, AreaLevel};
 use crate::error::{Error, Result};
 use crate::extract::{Households, Persons, Relation, Sex, StatusMatrix, StrColumn};
 use crate::ids::{CitizenId, HouseId, HouseholdId};
-use crate::indicators::{Edition, Level, Scope};
+use crate::indicators::{Edition, RecordedFor, Scope};
 use crate::thai::PartialDate;
 
 /// BMN indicators in the TPMAP 2561 tables.
@@ -159,7 +159,7 @@ impl Default for SynthOptions {
 /// One generated chunk: households and their persons (person → household indices are local to
 /// the chunk).
 pub struct SynthChunk {
-    /// Households.
+    /// The chunk's households (rows numbered across the whole set).
     pub households: Households,
     /// Persons, in household order.
     pub persons: Persons,
@@ -207,7 +207,7 @@ pub enum SynthFormat {
     Parquet,
     /// `households.csv` and `persons.csv` (with a `#` notice line).
     Csv,
-    /// Both.
+    /// Parquet and CSV.
     Both,
 }
 
@@ -217,7 +217,13 @@ text_forms!(SynthFormat, "the format", { Parquet => "parquet", Csv => "csv", Bot
 /// million persons at a time: households and persons as Parquet and/or CSV, each marked SYNTHETIC
 /// (Parquet key/value metadata, a CSV `#` line), and a `README.txt`. `progress` is called with
 /// the persons written so far.
-pub fn write_dir(s: &Synthesizer, dir: &std::path::Path, format: SynthFormat, progress: &dyn Fn(u64)) -> Result<()> {
+pub fn write_dir(
+    synthesizer: &Synthesizer,
+    dir: &std::path::Path,
+    format: SynthFormat,
+    progress: &dyn Fn(u64),
+) -> Result<()> {
+    let s = synthesizer;
     use std::io::Write;
     let stage = crate::output::Staging::new(dir)?;
     let out = stage.path();
@@ -445,8 +451,9 @@ impl Synthesizer {
         let amphoe_num: u64 = amphoe.as_str().parse().expect("digits");
 
         let present_h =
-            (0..e.len()).filter(|&i| e.indicator(i).level == Level::Household).fold(0u64, |m, i| m | 1 << i);
-        let present_p = (0..e.len()).filter(|&i| e.indicator(i).level == Level::Person).fold(0u64, |m, i| m | 1 << i);
+            (0..e.len()).filter(|&i| e.indicator(i).level == RecordedFor::Household).fold(0u64, |m, i| m | 1 << i);
+        let present_p =
+            (0..e.len()).filter(|&i| e.indicator(i).level == RecordedFor::Person).fold(0u64, |m, i| m | 1 << i);
         let mut hh = Households {
             id: Vec::with_capacity(k),
             village: vec![v.id; k],
@@ -586,7 +593,7 @@ impl Synthesizer {
             };
             let mut applicable = 0u64;
             for i in 0..e.len() {
-                if e.indicator(i).level == Level::Household {
+                if e.indicator(i).level == RecordedFor::Household {
                     applicable |= 1 << i;
                     continue;
                 }

@@ -83,7 +83,7 @@ impl<'a> HouseholdCtx<'a> {
             opts.edition
                 .indicators()
                 .iter()
-                .position(|i| i.level == Level::Household && i.income_threshold.is_some())
+                .position(|i| i.level == RecordedFor::Household && i.income_threshold.is_some())
                 .map(|i| (i, opts.edition.indicator(i).income_threshold.expect("checked")))
         });
         let statuses_present = map.indicator_mask() | income.map_or(0, |(i, _)| 1u64 << i);

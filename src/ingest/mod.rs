@@ -35,7 +35,7 @@ use crate::areas::{AreaCode, AreaRegistry, UnknownArea};
 use crate::error::{Error, Result};
 use crate::extract::{Extract, Households, Persons, Relation, Sex, StrColumn};
 use crate::ids::{CitizenId, HouseId, HouseholdId, IdError};
-use crate::indicators::{Edition, IndicatorStatus, Level, Scope};
+use crate::indicators::{Edition, IndicatorStatus, RecordedFor, Scope};
 use crate::thai::PartialDate;
 use columns::{ColumnMap, HouseholdField as HF, PersonField as PF};
 use duplicates::Seen;

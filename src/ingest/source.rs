@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 pub enum Cell<'a> {
     /// Empty or null.
     Null,
-    /// Text.
+    /// Text (decoded to UTF-8), never empty: an empty field is [`Cell::Null`].
     Str(&'a str),
     /// An integer (typed Parquet or Excel column).
     Int(i64),

@@ -25,7 +25,7 @@ use crate::{Error, Result};
 pub struct BenchOptions {
     /// Households to synthesise (people ≈ 2.8 × households).
     pub households: u64,
-    /// Seed.
+    /// Seed: the same seed writes the same benchmark.
     pub seed: u64,
     /// Share of people in the welfare registry.
     pub welfare_share: f64,
@@ -55,7 +55,7 @@ impl Default for BenchOptions {
 pub struct BenchFiles {
     /// Records per source.
     pub records: Vec<(String, usize)>,
-    /// People.
+    /// Distinct people behind the records.
     pub people: usize,
 }
 

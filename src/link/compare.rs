@@ -62,11 +62,12 @@ impl Field {
     }
 }
 
-/// Level of a comparison: `None` when either side is missing (it does not count).
-pub type Level = Option<u8>;
+/// How far two values agree: the index of the level reached in [`Field::levels`] (0 is the
+/// strongest, the last is disagreement), or `None` when either side is missing (it does not count).
+pub type Agreement = Option<u8>;
 
 /// Compares two records on one field.
-pub fn compare(r: &Records, a: usize, b: usize, f: Field) -> Level {
+pub fn compare(r: &Records, a: usize, b: usize, f: Field) -> Agreement {
     match f {
         Field::CitizenId => id_level(r, a, b),
         Field::FirstName => name_level(r, a, b, true),
@@ -97,7 +98,7 @@ fn id_digits(r: &Records, i: usize) -> Option<u64> {
     r.citizen_id[i].map(|c| c.as_u64()).or(r.raw_id[i])
 }
 
-fn id_level(r: &Records, a: usize, b: usize) -> Level {
+fn id_level(r: &Records, a: usize, b: usize) -> Agreement {
     let (x, y) = (id_digits(r, a)?, id_digits(r, b)?);
     if x == y {
         return Some(0);
@@ -154,7 +155,7 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     }
 }
 
-fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Level {
+fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Agreement {
     let (x, y, other_b) = if first {
         (r.first.get(a), r.first.get(b), r.last.get(b))
     } else {
@@ -189,7 +190,7 @@ fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Level {
     Some(if jw >= 0.80 { 6 } else { 7 })
 }
 
-fn date_level(a: Option<PartialDate>, b: Option<PartialDate>) -> Level {
+fn date_level(a: Option<PartialDate>, b: Option<PartialDate>) -> Agreement {
     let (a, b) = (a?, b?);
     if a.is_complete() && b.is_complete() {
         if a == b {

@@ -64,7 +64,7 @@ impl Default for LinkOptions {
 /// Seconds per phase.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timing {
-    /// Blocking.
+    /// Seconds generating candidate pairs.
     pub block: f64,
     /// Comparing candidate pairs.
     pub compare: f64,
@@ -135,7 +135,8 @@ impl LinkOptions {
 }
 
 /// Runs a link job over `r`.
-pub fn run(r: &Records, o: &LinkOptions) -> Result<Linked> {
+pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
+    let (r, o) = (records, options);
     o.validate()?;
     let mut timing = Timing::default();
     let t = Instant::now();
@@ -192,7 +193,7 @@ pub struct WelfareLink {
     pub registry_unmatched: usize,
     /// Registry records that could not be read (text not valid in the file's encoding), not linked.
     pub registry_unreadable: usize,
-    /// Seconds.
+    /// Seconds the whole linkage took, reading included.
     pub seconds: f64,
 }
 

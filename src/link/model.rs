@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::compare::{Field, Level, compare};
+use super::compare::{Agreement, Field, compare};
 use super::records::Records;
 use crate::{Error, Result};
 
@@ -19,7 +19,7 @@ pub enum Task {
     Dedupe,
     /// Pairs across sources only.
     Link,
-    /// Both.
+    /// Pairs across sources and within each source.
     LinkAndDedupe,
 }
 
@@ -552,7 +552,7 @@ impl Model {
         let mut terms = Vec::new();
         let mut w = prior_weight;
         for (f, field) in Field::ALL.iter().enumerate() {
-            let lvl: Level = compare(r, a, b, *field);
+            let lvl: Agreement = compare(r, a, b, *field);
             let (level, bf) = match lvl {
                 None => ("missing", 1.0),
                 Some(l) => (field.levels()[l as usize], self.factor(r, tf, a, f, l)),
@@ -625,7 +625,8 @@ pub fn score_pairs_above(
 /// source to an entity by a probabilistic pair (a record takes its best match and a look-alike
 /// that scores lower is left out; duplicates within a registry still join through their citizen
 /// ID, by the deterministic pass). Returns the entity of each record (a dense index).
-pub fn cluster(r: &Records, scored: &[Scored], threshold: f64, task: Task) -> Vec<u32> {
+pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task) -> Vec<u32> {
+    let r = records;
     let n = r.len();
     let mut parent: Vec<u32> = (0..n as u32).collect();
     let mut id: Vec<Option<u64>> = r.citizen_id.iter().map(|c| c.map(|c| c.as_u64())).collect();

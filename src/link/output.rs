@@ -19,7 +19,8 @@ pub const PAIRS_FLOOR: f64 = super::SCORE_FLOOR;
 /// Scored pairs at or above `min_probability` (and every deterministic one) with their keys,
 /// weight, probability and whether they are a match; `index` is the pair's position in
 /// [`Linked::scored`] (what [`super::model::Model::explain`] takes).
-pub fn pairs_frame(r: &Records, l: &Linked, threshold: f64, min_probability: f64) -> Result<DataFrame> {
+pub fn pairs_frame(records: &Records, linked: &Linked, threshold: f64, min_probability: f64) -> Result<DataFrame> {
+    let (r, l) = (records, linked);
     let keep: Vec<(usize, &Scored)> =
         l.scored.iter().enumerate().filter(|(_, s)| s.deterministic || s.probability >= min_probability).collect();
     let src = |i: u32| r.sources[r.source[i as usize] as usize].as_str();
@@ -41,7 +42,8 @@ pub fn pairs_frame(r: &Records, l: &Linked, threshold: f64, min_probability: f64
 }
 
 /// Every record with its source, key and stable entity id (16 hex digits).
-pub fn entities_frame(r: &Records, l: &Linked) -> Result<DataFrame> {
+pub fn entities_frame(records: &Records, linked: &Linked) -> Result<DataFrame> {
+    let (r, l) = (records, linked);
     let n = r.len();
     Ok(DataFrame::new(
         n,
@@ -130,7 +132,8 @@ impl LinkReport {
 /// Writes the files of a link job into `dir` (created if missing): `pairs.csv` (pairs at or above
 /// [`PAIRS_FLOOR`], `match` as [`Linked::is_match`]), `entities.csv`, `model.json`,
 /// `explanations.json` (the `explain` pairs nearest the threshold) and `link.json` (`report`).
-pub fn write(dir: &Path, r: &Records, l: &Linked, report: &LinkReport, explain: usize) -> Result<()> {
+pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport, explain: usize) -> Result<()> {
+    let (r, l) = (records, linked);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut pairs = pairs_frame(r, l, report.threshold, PAIRS_FLOOR)?.drop("index")?;
     crate::frame::write_csv(&mut pairs, &dir.join("pairs.csv"), &[], crate::ingest::Encoding::Utf8)?;

@@ -29,9 +29,9 @@ use serde::Serialize;
 use crate::areas::AreaCode;
 use crate::extract::{Extract, Sex};
 use crate::ids::Pseudonymizer;
-use crate::indicators::{Dimension, IndicatorStatus, Level};
+use crate::indicators::{Dimension, IndicatorStatus, RecordedFor};
 use crate::programs::rule::Facts;
-use crate::programs::{Catalogue, Outcome, Reason};
+use crate::programs::{Catalogue, Outcome, RuleStep};
 use crate::score::Welfare;
 use crate::score::{Profiles, Scores, Spec, Unit};
 use crate::thai::PartialDate;
@@ -122,7 +122,7 @@ impl<'a> Subjects<'a> {
             }
         }
         let person_level = (0..x.edition.len())
-            .filter(|&i| x.edition.indicator(i).level == Level::Person)
+            .filter(|&i| x.edition.indicator(i).level == RecordedFor::Person)
             .fold(0u64, |m, i| m | (1 << i));
         let mut bit_weight = [0u64; 64];
         match spec.integer_weights() {
@@ -299,7 +299,7 @@ pub struct Declined {
     pub person: Option<u32>,
     /// 1-based rank among the program's eligible units.
     pub rank: u32,
-    /// Why.
+    /// Why the eligible unit got no place.
     pub reason: Decline,
 }
 
@@ -367,7 +367,13 @@ pub(crate) struct Candidate {
 
 /// Runs the allocation. Deterministic: the same households, scores, catalogue, options and
 /// served list give the same result whatever the order of rows in the input files.
-pub fn allocate(s: &Subjects, c: &Catalogue, served: &Served, opts: &PlanOptions) -> Result<Allocation> {
+pub fn allocate(
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    served: &Served,
+    options: &PlanOptions,
+) -> Result<Allocation> {
+    let (s, c, opts) = (subjects, catalogue, options);
     allocate_with_progress(s, c, served, opts, &|_, _| {})
 }
 
@@ -634,7 +640,8 @@ pub struct PlanLine {
 /// The household assistance plan: for each deprived indicator of each household of the
 /// population, the programs assigned or an explicit gap with its reasons. Rows come in household
 /// order, then indicator order.
-pub fn household_plan(s: &Subjects, c: &Catalogue, a: &Allocation) -> Vec<PlanLine> {
+pub fn household_plan(subjects: &Subjects, catalogue: &Catalogue, allocation: &Allocation) -> Vec<PlanLine> {
+    let (s, c, a) = (subjects, catalogue, allocation);
     crate::in_pool(|| household_plan_in_pool(s, c, a))
 }
 
@@ -716,8 +723,15 @@ fn fmt_date(d: PartialDate) -> String {
     format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
 }
 
-/// Explains program `p`'s rule for household `h` (or a person of it): every condition with its
-/// outcome and the facts it was decided on — what a district officer reads.
-pub fn explain(s: &Subjects, c: &Catalogue, p: usize, h: usize, person: Option<usize>) -> (Outcome, Vec<Reason>) {
-    c.programs[p].rule.explain(s, h, person)
+/// Explains the rule of `catalogue.programs[program]` for the household at row `household` (or
+/// for the person at row `person` of it): every condition with its outcome and the facts it was
+/// decided on — what a district officer reads.
+pub fn explain(
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    program: usize,
+    household: usize,
+    person: Option<usize>,
+) -> (Outcome, Vec<RuleStep>) {
+    catalogue.programs[program].rule.explain(subjects, household, person)
 }

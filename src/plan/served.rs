@@ -42,7 +42,8 @@ pub fn gather(
 
 /// Reads an "already receives" list: CSV with columns `household_id,program`. Households not in
 /// the extract and unknown programs are errors naming the row.
-pub fn read(path: &Path, x: &Extract, c: &Catalogue) -> Result<Served> {
+pub fn read(path: &Path, extract: &Extract, catalogue: &Catalogue) -> Result<Served> {
+    let (x, c) = (extract, catalogue);
     use crate::ingest::source::{CsvText, csv_error, decode_into};
     let file = path.display().to_string();
     let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;

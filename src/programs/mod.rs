@@ -43,7 +43,7 @@ use crate::limits::Limits;
 use crate::score::Unit;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
-pub use rule::{Outcome, Reason, Rule};
+pub use rule::{Outcome, Rule, RuleStep};
 
 /// An agency of the 2021 MOU (a ministry or the BMA) or any other helper.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub struct Agency {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BenefitKind {
-    /// Money.
+    /// Money paid to the household or person.
     Cash,
     /// Goods or works (materials, a water tank, house repair).
     InKind,
@@ -123,7 +123,7 @@ pub struct Program {
     pub benefit: Benefit,
     /// Cost in baht per unit helped.
     pub unit_cost: u64,
-    /// Places.
+    /// Places it can give: in total, per province, per amphoe.
     pub capacity: Capacity,
     /// Budget in baht, if capped.
     pub budget: Option<u64>,
@@ -168,7 +168,7 @@ pub struct Catalogue {
     pub id: String,
     /// Version string.
     pub version: String,
-    /// Title.
+    /// Title, repeated in the preamble of every plan output.
     pub title: String,
     /// Reference date: programs whose effective range excludes it are left out of plans.
     pub as_of: PartialDate,
@@ -176,7 +176,7 @@ pub struct Catalogue {
     pub illustrative: bool,
     /// Free-text note carried into outputs.
     pub note: String,
-    /// Agencies.
+    /// Agencies, in file order ([`Program::agency`] indexes them).
     pub agencies: Vec<Agency>,
     /// Programs, in file order.
     pub programs: Vec<Program>,

@@ -193,7 +193,7 @@ pub enum Node {
     And(Vec<Node>),
     /// One must pass.
     Or(Vec<Node>),
-    /// Negation.
+    /// `not`: pass and fail swap, unknown stays unknown.
     Not(Box<Node>),
     /// Some member of the household passes.
     Any(Box<Node>, (usize, usize)),
@@ -252,7 +252,7 @@ pub trait Facts {
 
 /// One line of an explanation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Reason {
+pub struct RuleStep {
     /// Nesting depth (0 for the whole rule).
     pub depth: usize,
     /// The condition's text as written.
@@ -263,7 +263,7 @@ pub struct Reason {
     pub facts: String,
 }
 
-impl fmt::Display for Reason {
+impl fmt::Display for RuleStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.outcome {
             Outcome::Pass => "✓",
@@ -304,7 +304,7 @@ impl Rule {
     }
 
     /// The outcome with a reason for every condition, in the order written.
-    pub fn explain<F: Facts + ?Sized>(&self, f: &F, h: usize, person: Option<usize>) -> (Outcome, Vec<Reason>) {
+    pub fn explain<F: Facts + ?Sized>(&self, f: &F, h: usize, person: Option<usize>) -> (Outcome, Vec<RuleStep>) {
         let mut out = Vec::new();
         let o = explain(&self.root, &self.source, f, h, person, 0, &mut out);
         (o, out)
@@ -476,44 +476,44 @@ fn status_word(s: Option<IndicatorStatus>) -> &'static str {
 
 /// Outcome and the facts behind it. The facts string is only built when `explain` asks; the
 /// closure keeps the fast path free of allocation.
-fn leaf<F: Facts + ?Sized>(p: &Predicate, f: &F, h: usize, person: Option<usize>) -> (Outcome, Facts1) {
+fn leaf<F: Facts + ?Sized>(p: &Predicate, f: &F, h: usize, person: Option<usize>) -> (Outcome, Fact) {
     let cmp_num = |c: Cmp, a: f64, b: f64| c.test(a.total_cmp(&b));
     match p {
         Predicate::Age(c, v) => {
             // The parser keeps person facts in a person context; a caller evaluating a person
             // rule without a person gets unknown, not a panic.
-            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
+            let Some(who) = person else { return (Outcome::Unknown, Fact::None) };
             let age = f.age(who);
-            (Outcome::of(age.map(|a| c.test((a as u32).cmp(v)))), Facts1::Age(age))
+            (Outcome::of(age.map(|a| c.test((a as u32).cmp(v)))), Fact::Age(age))
         }
         Predicate::Sex(eq, s) => {
-            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
+            let Some(who) = person else { return (Outcome::Unknown, Fact::None) };
             let got = f.sex(who);
             let o = if got == Sex::Unknown { Outcome::Unknown } else { Outcome::of(Some((got == *s) == *eq)) };
-            (o, Facts1::Sex(got))
+            (o, Fact::Sex(got))
         }
         Predicate::Welfare(eq, w) => {
-            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
+            let Some(who) = person else { return (Outcome::Unknown, Fact::None) };
             let (reg, val) = f.welfare(who);
             let is = match w {
                 WelfareState::Validated => val,
                 WelfareState::Registered => reg,
                 WelfareState::None => reg.map(|r| !r),
             };
-            (Outcome::of(is.map(|b| b == *eq)), Facts1::Welfare(reg, val))
+            (Outcome::of(is.map(|b| b == *eq)), Fact::Welfare(reg, val))
         }
         Predicate::Disabled => {
-            let Some(who) = person else { return (Outcome::Unknown, Facts1::None) };
+            let Some(who) = person else { return (Outcome::Unknown, Fact::None) };
             let d = f.disabled(who);
-            (Outcome::of(d), Facts1::Disabled(d))
+            (Outcome::of(d), Fact::Disabled(d))
         }
         Predicate::Members(c, v) => {
             let m = f.household_size(h);
-            (Outcome::of(Some(c.test(m.cmp(v)))), Facts1::Members(m))
+            (Outcome::of(Some(c.test(m.cmp(v)))), Fact::Members(m))
         }
         Predicate::Income(c, v) => {
             let i = f.income(h);
-            (Outcome::of(i.map(|i| cmp_num(*c, i, *v))), Facts1::Income(i))
+            (Outcome::of(i.map(|i| cmp_num(*c, i, *v))), Fact::Income(i))
         }
         Predicate::Score(c, v) => {
             let s = f.score(h);
@@ -521,45 +521,45 @@ fn leaf<F: Facts + ?Sized>(p: &Predicate, f: &F, h: usize, person: Option<usize>
             let o = s
                 .filter(|&(_, den)| den > 0)
                 .map(|(num, den)| c.test(crate::rational::cmp_fractions(num as u128, den as u128, v.num(), v.den())));
-            (Outcome::of(o), Facts1::Score(s))
+            (Outcome::of(o), Fact::Score(s))
         }
         Predicate::Deprivations(c, v) => {
             let d = f.counted(h).map(|m| m.count_ones());
-            (Outcome::of(d.map(|d| c.test(d.cmp(v)))), Facts1::Count(d))
+            (Outcome::of(d.map(|d| c.test(d.cmp(v)))), Fact::Count(d))
         }
         Predicate::Area(inside, codes) => {
             let v = f.village(h);
             let hit = codes.iter().any(|c| v.as_str().starts_with(c.as_str()));
-            (Outcome::of(Some(hit == *inside)), Facts1::Village(*v))
+            (Outcome::of(Some(hit == *inside)), Fact::Village(*v))
         }
         Predicate::Deprived(i, _) => {
             let s = match person {
                 Some(p) if f.person_level(*i) => f.person_status(p, *i),
                 _ => f.household_status(h, *i),
             };
-            (Outcome::of(status_deprived(s)), Facts1::Status(s))
+            (Outcome::of(status_deprived(s)), Fact::Status(s))
         }
         Predicate::Dimension(d) => {
             let m = f.counted(h);
             (
                 Outcome::of(m.map(|m| m & f.dimension_mask(*d) != 0)),
-                Facts1::Dimension(m.map(|m| m & f.dimension_mask(*d))),
+                Fact::Dimension(m.map(|m| m & f.dimension_mask(*d))),
             )
         }
         Predicate::Poor => {
             let b = f.poor(h);
-            (Outcome::of(Some(b)), Facts1::Flag(b))
+            (Outcome::of(Some(b)), Fact::Flag(b))
         }
         Predicate::Target => {
             let b = f.target(h);
-            (Outcome::of(Some(b)), Facts1::Flag(b))
+            (Outcome::of(Some(b)), Fact::Flag(b))
         }
-        Predicate::True => (Outcome::Pass, Facts1::None),
+        Predicate::True => (Outcome::Pass, Fact::None),
     }
 }
 
 /// The facts one leaf looked at, rendered only for explanations.
-enum Facts1 {
+enum Fact {
     Age(Option<u8>),
     Sex(Sex),
     Welfare(Option<bool>, Option<bool>),
@@ -575,36 +575,34 @@ enum Facts1 {
     None,
 }
 
-impl Facts1 {
+impl Fact {
     fn render(&self) -> String {
         match self {
-            Facts1::Age(Some(a)) => format!("age {a}"),
-            Facts1::Age(None) => "age not known".into(),
-            Facts1::Sex(Sex::Male) => "male".into(),
-            Facts1::Sex(Sex::Female) => "female".into(),
-            Facts1::Sex(Sex::Unknown) => "sex not recorded".into(),
-            Facts1::Welfare(reg, val) => match (reg, val) {
+            Fact::Age(Some(a)) => format!("age {a}"),
+            Fact::Age(None) => "age not known".into(),
+            Fact::Sex(Sex::Male) => "male".into(),
+            Fact::Sex(Sex::Female) => "female".into(),
+            Fact::Sex(Sex::Unknown) => "sex not recorded".into(),
+            Fact::Welfare(reg, val) => match (reg, val) {
                 (_, Some(true)) => "welfare card validated".into(),
                 (Some(true), _) => "welfare card registered, not validated".into(),
                 (Some(false), _) => "no welfare card".into(),
                 (None, _) => "welfare card not recorded".into(),
             },
-            Facts1::Disabled(Some(true)) => "disabled".into(),
-            Facts1::Disabled(Some(false)) => "not disabled".into(),
-            Facts1::Disabled(None) => "disability not recorded".into(),
-            Facts1::Members(m) => format!("{m} members"),
-            Facts1::Income(Some(i)) => format!("income {i:.0} baht per member per year"),
-            Facts1::Income(None) => "income not reported".into(),
-            Facts1::Score(Some((n, d))) => format!("score {}", Rational::new(*n as u128, *d as u128)),
-            Facts1::Score(None) | Facts1::Count(None) | Facts1::Dimension(None) => {
-                "not scored (missing indicators)".into()
-            }
-            Facts1::Count(Some(c)) => format!("{c} deprivations"),
-            Facts1::Village(v) => format!("village {}", v.as_str()),
-            Facts1::Status(s) => status_word(*s).into(),
-            Facts1::Dimension(Some(m)) => format!("{} deprived indicators in the dimension", m.count_ones()),
-            Facts1::Flag(b) => (if *b { "yes" } else { "no" }).into(),
-            Facts1::None => String::new(),
+            Fact::Disabled(Some(true)) => "disabled".into(),
+            Fact::Disabled(Some(false)) => "not disabled".into(),
+            Fact::Disabled(None) => "disability not recorded".into(),
+            Fact::Members(m) => format!("{m} members"),
+            Fact::Income(Some(i)) => format!("income {i:.0} baht per member per year"),
+            Fact::Income(None) => "income not reported".into(),
+            Fact::Score(Some((n, d))) => format!("score {}", Rational::new(*n as u128, *d as u128)),
+            Fact::Score(None) | Fact::Count(None) | Fact::Dimension(None) => "not scored (missing indicators)".into(),
+            Fact::Count(Some(c)) => format!("{c} deprivations"),
+            Fact::Village(v) => format!("village {}", v.as_str()),
+            Fact::Status(s) => status_word(*s).into(),
+            Fact::Dimension(Some(m)) => format!("{} deprived indicators in the dimension", m.count_ones()),
+            Fact::Flag(b) => (if *b { "yes" } else { "no" }).into(),
+            Fact::None => String::new(),
         }
     }
 }
@@ -624,7 +622,7 @@ fn explain<F: Facts + ?Sized>(
     h: usize,
     person: Option<usize>,
     depth: usize,
-    out: &mut Vec<Reason>,
+    out: &mut Vec<RuleStep>,
 ) -> Outcome {
     let text = |n: &Node| {
         let (a, b) = span_of(n);
@@ -633,14 +631,14 @@ fn explain<F: Facts + ?Sized>(
     match n {
         Node::And(v) | Node::Or(v) => {
             let at = out.len();
-            out.push(Reason { depth, condition: String::new(), outcome: Outcome::Pass, facts: String::new() });
+            out.push(RuleStep { depth, condition: String::new(), outcome: Outcome::Pass, facts: String::new() });
             let and = matches!(n, Node::And(_));
             let mut o = if and { Outcome::Pass } else { Outcome::Fail };
             for c in v {
                 let r = explain(c, src, f, h, person, depth + 1, out);
                 o = if and { o.and(r) } else { o.or(r) };
             }
-            out[at] = Reason {
+            out[at] = RuleStep {
                 depth,
                 condition: if and { "all of".into() } else { "any of".into() },
                 outcome: o,
@@ -650,9 +648,9 @@ fn explain<F: Facts + ?Sized>(
         }
         Node::Not(c) => {
             let at = out.len();
-            out.push(Reason { depth, condition: String::new(), outcome: Outcome::Pass, facts: String::new() });
+            out.push(RuleStep { depth, condition: String::new(), outcome: Outcome::Pass, facts: String::new() });
             let o = explain(c, src, f, h, person, depth + 1, out).not();
-            out[at] = Reason { depth, condition: "not".into(), outcome: o, facts: String::new() };
+            out[at] = RuleStep { depth, condition: "not".into(), outcome: o, facts: String::new() };
             o
         }
         Node::Any(c, _) | Node::All(c, _) => {
@@ -663,7 +661,7 @@ fn explain<F: Facts + ?Sized>(
                 .iter()
                 .fold(if any { Outcome::Fail } else { Outcome::Pass }, |a, &b| if any { a.or(b) } else { a.and(b) });
             let count = |w: Outcome| outcomes.iter().filter(|&&x| x == w).count();
-            out.push(Reason {
+            out.push(RuleStep {
                 depth,
                 condition: text(n),
                 outcome: o,
@@ -687,7 +685,7 @@ fn explain<F: Facts + ?Sized>(
         }
         Node::Leaf(p, _) => {
             let (o, facts) = leaf(p, f, h, person);
-            out.push(Reason { depth, condition: text(n), outcome: o, facts: facts.render() });
+            out.push(RuleStep { depth, condition: text(n), outcome: o, facts: facts.render() });
             o
         }
     }

@@ -297,7 +297,8 @@ document.body.dataset.tiles=document.querySelectorAll('#map .tile').length;
 "#;
 
 /// Renders the report as one HTML document.
-pub fn render(i: &Inputs) -> String {
+pub fn render(inputs: &Inputs) -> String {
+    let i = inputs;
     let m = i.measures;
     let c = &m.rows[0];
     let mut s = String::with_capacity(64 * 1024);

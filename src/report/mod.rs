@@ -62,7 +62,13 @@ impl AreaLine {
 
 /// The provincial report: the country, then every province and amphoe with households in the
 /// plan's population, by code.
-pub fn provincial_report(s: &Subjects, c: &Catalogue, a: &Allocation, lines: &[PlanLine]) -> Vec<AreaLine> {
+pub fn provincial_report(
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
+    lines: &[PlanLine],
+) -> Vec<AreaLine> {
+    let (s, c, a) = (subjects, catalogue, allocation);
     let x = s.x;
     let reg = AreaRegistry::embedded();
     // Per area: its line, the programs and the agencies with places there.
@@ -259,12 +265,13 @@ pub fn report_frame(lines: &[AreaLine], level: &str, suppress: Option<u64>) -> R
 /// with the programs and agencies assigned, or the gap and its reasons. Households are keyed by
 /// pseudonym unless `reveal_ids`.
 pub fn household_plan_frame(
-    s: &Subjects,
-    c: &Catalogue,
+    subjects: &Subjects,
+    catalogue: &Catalogue,
     lines: &[PlanLine],
-    ps: &Pseudonymizer,
+    pseudonyms: &Pseudonymizer,
     reveal_ids: bool,
 ) -> Result<DataFrame> {
+    let (s, c, ps) = (subjects, catalogue, pseudonyms);
     let x = s.x;
     let e = &x.edition;
     let mut cols = Vec::new();
@@ -320,7 +327,10 @@ fn household_refs(s: &Subjects, ps: &Pseudonymizer, rows: &[usize]) -> Vec<Strin
     use rayon::prelude::*;
     crate::in_pool(|| {
         rows.par_iter()
-            .map(|&h| ps.pseudonym_bytes(s.x.households.id[h].0.to_string().as_bytes()).to_hex()[..16].to_string())
+            .map(|&h| {
+                let full = ps.pseudonym_bytes(s.x.households.id[h].0.to_string().as_bytes()).to_hex();
+                full[..REFERENCE_HEX_DIGITS].to_string()
+            })
             .collect()
     })
 }
@@ -330,12 +340,13 @@ fn household_refs(s: &Subjects, ps: &Pseudonymizer, rows: &[usize]) -> Vec<Strin
 /// the deprivations addressed, the benefit — and pseudonymised household and person references.
 /// `reveal_ids` adds household IDs, and for person programs the citizen ID and name.
 pub fn worklists(
-    s: &Subjects,
-    c: &Catalogue,
-    a: &Allocation,
-    ps: &Pseudonymizer,
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
+    pseudonyms: &Pseudonymizer,
     reveal_ids: bool,
 ) -> Result<Vec<(String, DataFrame)>> {
+    let (s, c, a, ps) = (subjects, catalogue, allocation, pseudonyms);
     let x = s.x;
     let e = &x.edition;
     let reg = AreaRegistry::embedded();
@@ -367,7 +378,7 @@ pub fn worklists(
             gs.iter()
                 .map(|g| {
                     g.person.map(|p| match x.persons.citizen_id[p as usize] {
-                        Some(id) => ps.pseudonym(&id).to_hex()[..16].to_string(),
+                        Some(id) => ps.pseudonym(&id).to_hex()[..REFERENCE_HEX_DIGITS].to_string(),
                         None => String::new(),
                     })
                 })
@@ -440,7 +451,8 @@ fn join_owned(it: impl Iterator<Item = String>) -> String {
 }
 
 /// Per-program outcomes as a frame.
-pub fn programs_frame(c: &Catalogue, a: &Allocation) -> Result<DataFrame> {
+pub fn programs_frame(catalogue: &Catalogue, allocation: &Allocation) -> Result<DataFrame> {
+    let (c, a) = (catalogue, allocation);
     let ps = &a.programs;
     let d = |k: &str| ps.iter().map(|p| p.declined.get(k).copied().unwrap_or(0)).collect::<Vec<u64>>();
     Ok(DataFrame::new_infer_height(vec![
@@ -501,7 +513,11 @@ pub struct WhatIf {
 }
 
 /// Compares plan A with plan B. Both must be over the same extract (same household rows).
-pub fn what_if(a: (&Catalogue, &Allocation, &[PlanLine]), b: (&Catalogue, &Allocation, &[PlanLine])) -> Result<WhatIf> {
+pub fn what_if(
+    plan_a: (&Catalogue, &Allocation, &[PlanLine]),
+    plan_b: (&Catalogue, &Allocation, &[PlanLine]),
+) -> Result<WhatIf> {
+    let (a, b) = (plan_a, plan_b);
     let helped = |al: &Allocation| -> HashSet<u32> { al.assignments.iter().map(|g| g.household).collect() };
     let (ha, hb) = (helped(a.1), helped(b.1));
     let (pa, pb): (HashSet<u32>, HashSet<u32>) =
@@ -560,7 +576,13 @@ pub struct PlanSummary {
 }
 
 /// Summarises a plan.
-pub fn plan_summary(s: &Subjects, c: &Catalogue, a: &Allocation, lines: &[PlanLine]) -> PlanSummary {
+pub fn plan_summary(
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
+    lines: &[PlanLine],
+) -> PlanSummary {
+    let (s, c, a) = (subjects, catalogue, allocation);
     let e = &s.x.edition;
     let mut by_dimension: BTreeMap<&'static str, [u64; 2]> = BTreeMap::new();
     for l in lines {
@@ -606,6 +628,10 @@ pub struct WriteOptions {
     pub key_warning: Option<&'static str>,
 }
 
+/// Hex digits of a pseudonym kept as a household or person reference in work lists and plans: 64 bits,
+/// so two of the country's 13 M households share one with a chance of about 1 in 200,000 million.
+pub const REFERENCE_HEX_DIGITS: usize = 16;
+
 /// Counts below this are suppressed in publication files by default (1 to 4 shown as `<5`).
 pub const DEFAULT_SUPPRESS: u64 = 5;
 
@@ -628,13 +654,14 @@ impl Default for WriteOptions {
 /// - `plan.json`: the summary.
 pub fn write_plan(
     dir: &std::path::Path,
-    s: &Subjects,
-    c: &Catalogue,
-    a: &Allocation,
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
     lines: &[PlanLine],
-    ps: &Pseudonymizer,
-    w: &WriteOptions,
+    pseudonyms: &Pseudonymizer,
+    options: &WriteOptions,
 ) -> Result<PlanSummary> {
+    let (s, c, a, ps, w) = (subjects, catalogue, allocation, pseudonyms, options);
     use crate::frame::{write_csv, write_parquet};
     use crate::ingest::Encoding;
     let mk = |d: &std::path::Path| std::fs::create_dir_all(d).map_err(|e| crate::Error::io(d, e));
@@ -708,12 +735,13 @@ fn report_frame_all(lines: &[AreaLine]) -> Result<DataFrame> {
 
 /// Eligible units left without a place, with rank and reason.
 pub fn declined_frame(
-    s: &Subjects,
-    c: &Catalogue,
-    a: &Allocation,
-    ps: &Pseudonymizer,
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
+    pseudonyms: &Pseudonymizer,
     reveal_ids: bool,
 ) -> Result<DataFrame> {
+    let (s, c, a, ps) = (subjects, catalogue, allocation, pseudonyms);
     let x = s.x;
     let hh: Vec<usize> = a.declined.iter().map(|d| d.household as usize).collect();
     let mut cols = vec![
@@ -741,11 +769,12 @@ pub fn declined_frame(
 /// program in A and B).
 pub fn write_what_if(
     dir: &std::path::Path,
-    s: &Subjects,
-    w: &WhatIf,
-    ps: &Pseudonymizer,
+    subjects: &Subjects,
+    what_if: &WhatIf,
+    pseudonyms: &Pseudonymizer,
     options: &WriteOptions,
 ) -> Result<()> {
+    let (s, w, ps) = (subjects, what_if, pseudonyms);
     let reveal_ids = options.reveal_ids;
     let preamble: Vec<String> = options.key_warning.iter().map(|w| w.to_string()).collect();
     use crate::frame::write_csv;
@@ -794,12 +823,13 @@ pub struct PlanFigures {
 
 /// Coverage by indicator and places by agency, for the report.
 pub fn plan_figures(
-    s: &Subjects,
-    c: &Catalogue,
-    a: &Allocation,
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
     lines: &[PlanLine],
     summary: PlanSummary,
 ) -> PlanFigures {
+    let (s, c, a) = (subjects, catalogue, allocation);
     let e = &s.x.edition;
     let mut per = vec![(0u64, 0u64, 0u64); e.len()];
     for l in lines {

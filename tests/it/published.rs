@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tpmap::ingest::{IngestOptions, ingest};
-use tpmap::published::{Level, Published, tables_from_extract};
+use tpmap::published::{Published, TableLevel, tables_from_extract};
 use tpmap::score::Welfare;
 
 use crate::samples;
@@ -21,9 +21,9 @@ fn tables_2561() -> PathBuf {
 #[test]
 fn real_2561_tables_reconcile_exactly() {
     let p = Published::read_dir(&tables_2561(), "61", "11111").unwrap();
-    assert_eq!(p.common[&Level::Village].rows.len(), 84_090);
-    assert_eq!(p.poor[&Level::Province].rows.len(), 76);
-    let country = &p.common[&Level::Country].rows[""];
+    assert_eq!(p.common[&TableLevel::Village].rows.len(), 84_090);
+    assert_eq!(p.poor[&TableLevel::Province].rows.len(), 76);
+    let country = &p.common[&TableLevel::Country].rows[""];
     assert_eq!(country[1], Some(36_647_817.0)); // HOUSEMEMBER_CNT
     let r = p.reconcile();
     assert!(r.values_compared > 500_000, "{}", r.values_compared);
@@ -54,12 +54,12 @@ fn our_tables_round_trip_and_reconcile() {
     assert_eq!(back.poor, p.poor);
     assert!(back.reconcile().mismatches.is_empty());
     // Country counts agree with the extract.
-    let c = &back.common[&Level::Country].rows[""];
+    let c = &back.common[&TableLevel::Country].rows[""];
     assert_eq!(c[0], Some(x.households.len() as f64));
     let people: f64 = x.households.members.iter().map(|&m| m as f64).sum();
     assert_eq!(c[1], Some(people));
     // Target poor never exceed poor people; poor people never exceed members.
-    let q = &back.poor[&Level::Country].rows[""];
+    let q = &back.poor[&TableLevel::Country].rows[""];
     assert!(q[3].unwrap() <= q[1].unwrap() && q[1].unwrap() <= people);
     // Scoring once and reusing the scores gives the same tables.
     let spec = tpmap::score::Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL).unwrap();
@@ -69,7 +69,7 @@ fn our_tables_round_trip_and_reconcile() {
     assert_eq!((reused.common, reused.poor, reused.mask), (p.common.clone(), p.poor.clone(), p.mask.clone()));
     // With no welfare condition, target poor = poor people.
     let none = tables_from_extract(x, 2567, tpmap::score::DimensionMask::ALL, Welfare::None).unwrap();
-    let q2 = &none.poor[&Level::Country].rows[""];
+    let q2 = &none.poor[&TableLevel::Country].rows[""];
     assert_eq!(q2[3], q2[1]);
     assert_eq!(none.year, "67");
 }
