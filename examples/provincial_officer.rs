@@ -12,9 +12,6 @@ use std::collections::BTreeMap;
 
 use tpmap::areas::AreaRegistry;
 use tpmap::pipeline::{RunOptions, Silent, run};
-use tpmap::plan::{PlanOptions, Subjects, allocate, household_plan};
-use tpmap::programs::Catalogue;
-use tpmap::score::{Profiles, Spec, Unit, score};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -41,16 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.display()
     );
 
-    // 2. The plan through the API, to look at this province's households line by line. The
-    //    extract returned by `run` already carries welfare flags linked from the registry.
+    // 2. The plan `run` made and wrote (the same served lists, unit and key as plan/): this
+    //    province's households line by line.
     let x = &done.ingested.extract;
-    let spec = Spec::tpmap(&x.edition, tpmap::score::DimensionMask::ALL)?;
-    let profiles = Profiles::of_households(x, Unit::Households);
-    let scores = score(&profiles, &spec)?;
-    let catalogue = Catalogue::load(dir.join("catalogue.toml"), &x.edition)?;
-    let subjects = Subjects::new(x, &spec, &profiles, &scores, opts.welfare)?;
-    let plan = allocate(&subjects, &catalogue, &Vec::new(), &PlanOptions::default())?;
-    let lines = household_plan(&subjects, &catalogue, &plan);
+    let plan = done.plan.as_ref().ok_or("no catalogue.toml in the folder: nothing was planned")?;
+    let (catalogue, lines) = (&plan.catalogue, &plan.lines);
     let here: Vec<_> = lines.iter().filter(|l| x.households.village[l.household as usize].province() == code).collect();
     let covered = here.iter().filter(|l| l.covered).count();
     println!("{} deprivations of target households here, {covered} covered by a program", here.len());
@@ -68,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. Places per agency here: what each agency's work list holds for this province.
     let mut per_agency: BTreeMap<&str, usize> = BTreeMap::new();
-    for a in &plan.assignments {
+    for a in &plan.allocation.assignments {
         if x.households.village[a.household as usize].province() == code {
             let agency = &catalogue.agencies[catalogue.programs[a.program as usize].agency];
             *per_agency.entry(agency.name_en.as_str()).or_default() += 1;

@@ -6,6 +6,21 @@
 //! (village), and every higher level is the sum of its children. With integer unit weights
 //! (households, or household size for people) and not-applicable counted as not deprived, the
 //! sums are integers and H, A and M0 are also given as exact fractions.
+//!
+//! ```
+//! use tpmap::aggregate::{measures, AggregateOptions, Hierarchy};
+//! use tpmap::score::{score, Cutoff, Profiles, Spec};
+//! // Four units in two areas; two indicators of weight 1/2; poor at k = 1/2.
+//! let p = Profiles::from_masks(vec![0b11, 0b01, 0b00, 0b10], vec![0; 4], vec![0; 4], vec![1.0; 4], 0b11);
+//! let half: tpmap::rational::Rational = "1/2".parse()?;
+//! let spec = Spec::from_weights(vec![(0, "d1".into(), "a".into(), half), (1, "d2".into(), "b".into(), half)], Cutoff::K(half))?;
+//! let s = score(&p, &spec)?;
+//! let areas = vec![vec!["north".to_string(), "north".into(), "south".into(), "south".into()]];
+//! let h = Hierarchy::from_keys(vec!["region".into()], areas)?;
+//! let m = measures(&p, &spec, &s, &h, &AggregateOptions::default())?;
+//! assert_eq!(m.rows[0].poor, 3.0); // the country: three of four units
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::HashMap;
 

@@ -6,6 +6,16 @@
 //! plus tambon codes used only by the BMN 2559 / TPMAP 2561 village lists) and
 //! `data/areas/villages.txt` (every 8-digit village code in the BMN 2559 village names and the TPMAP
 //! 2561 tables). `scripts/build_embedded_data.py` derives both from `../shared/data`.
+//!
+//! ```
+//! use tpmap::areas::{AreaCode, AreaLevel, AreaRegistry};
+//! let v = AreaCode::parse("4001020101")?; // TPMAP's 10-digit village id
+//! assert_eq!(v.level(), AreaLevel::TpmapVillage);
+//! let province = v.province();
+//! assert_eq!(province.as_str(), "40");
+//! assert!(AreaRegistry::embedded().names(&province).is_some()); // ขอนแก่น
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

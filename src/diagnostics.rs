@@ -1,6 +1,12 @@
 //! Diagnostics for developers: with `TPMAP_TRACE` set (to anything), long phases print how long
 //! they took and the memory in use to standard error — times and sizes only, never data. One
 //! switch, read once; the pipeline's steps reach it through [`Traced`], a [`Progress`] wrapper.
+//!
+//! ```
+//! let mut lap = tpmap::diagnostics::Lap::start();
+//! // ... read a file ...
+//! lap.lap("reading"); // prints `trace: reading: 0.001 s, rss …` only when TPMAP_TRACE is set
+//! ```
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -1,4 +1,9 @@
 //! The crate's one error type.
+//!
+//! ```
+//! let e = tpmap::Error::Parse("no program '1101700230503' in the catalogue".into());
+//! assert_eq!(e.to_string(), "no program '#############' in the catalogue");
+//! ```
 
 use std::fmt;
 use std::path::PathBuf;

@@ -4,6 +4,16 @@
 //! as 64-bit masks, one bit per indicator of the [`Edition`]: scoring then works on integers and
 //! bit operations rather than rows of objects. Persons are sorted by household, and
 //! [`Extract::members`] gives each household's persons as a range (compressed sparse rows).
+//!
+//! ```no_run
+//! use tpmap::ingest::{ingest, IngestOptions};
+//! let got = ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &IngestOptions::default())?;
+//! let x = &got.extract;
+//! for h in 0..3 {
+//!     println!("household {} in village {}: {} members", x.households.id[h], x.households.village[h], x.members(h).len());
+//! }
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -4,6 +4,17 @@
 //!
 //! Frames written here use the extract format of `docs/data-format.md`, so they read back with
 //! [`crate::ingest`].
+//!
+//! ```no_run
+//! use tpmap::frame::{households_frame, write_csv, write_parquet};
+//! use tpmap::ingest::{ingest, Encoding, IngestOptions};
+//! let got = ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &IngestOptions::default())?;
+//! let x = &got.extract;
+//! let mut df = households_frame(&x.households, &x.edition)?;
+//! write_parquet(&mut df, "households.parquet".as_ref(), &[])?;
+//! write_csv(&mut df, "households.csv".as_ref(), &["SYNTHETIC".into()], Encoding::Tis620)?;
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::fs::File;
 use std::io::Write;

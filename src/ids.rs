@@ -3,6 +3,15 @@
 //! A [`CitizenId`] never shows its whole number through `Debug` or `Display`: personal data must
 //! not leak into logs or error messages (Thailand's PDPA). Use [`CitizenId::expose`] where the
 //! full number is really needed, and [`Pseudonymizer`] to share records without it.
+//!
+//! ```
+//! use tpmap::ids::{CitizenId, PseudonymKey};
+//! let id: CitizenId = "1101700230503".parse()?;
+//! assert_eq!(id.to_string(), "1-xxxx-xxxxx-x0-3"); // never the whole number in a message
+//! let key = PseudonymKey::from_bytes(b"a secret of at least 16 bytes")?;
+//! assert_eq!(key.pseudonymizer().pseudonym(&id).to_hex().len(), 64);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::fmt;
 use std::str::FromStr;

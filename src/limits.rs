@@ -3,6 +3,12 @@
 //! of (a full 1,048,576-row worksheet of 60 columns, rules a person writes); beyond them tpmap stops
 //! with [`Error::Limit`](crate::Error::Limit), naming the limit and the option that raises it,
 //! instead of exhausting memory or the stack.
+//!
+//! ```
+//! use tpmap::limits::Limits;
+//! let strict = Limits { xlsx_cells: 10_000_000, rule_depth: 16, ..Limits::default() };
+//! assert!(strict.xlsx_cells < Limits::default().xlsx_cells);
+//! ```
 
 /// Limits on what one input may make tpmap allocate or recurse into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -12,6 +12,14 @@
 //! higher level and [`Published::reconcile`] compares them with the published rows.
 //! [`tables_from_extract`] computes the same tables from an extract, and [`Published::write_dir`]
 //! writes them with TPMAP's exact column names, so TPMAP's dashboards can read our output.
+//!
+//! ```no_run
+//! use tpmap::published::Published;
+//! let p = Published::read_dir("data/tpmap-2561/published".as_ref(), "61", "11111")?;
+//! let r = p.reconcile();
+//! assert!(r.mismatches.is_empty()); // TPMAP's real 2561 tables add up at every level
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;

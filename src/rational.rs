@@ -3,6 +3,14 @@
 //! Deprivation scores are compared with the cutoff `k` exactly: with 17 equal weights a float sum
 //! of scores exactly equal to `k` can land just below it. Weights and `k` are kept as fractions and
 //! compared by cross-multiplication in `u128`.
+//!
+//! ```
+//! use tpmap::rational::Rational;
+//! let k: Rational = "1/3".parse()?;
+//! assert!(k > "0.333333".parse()?); // exact: no float lands just under k
+//! assert_eq!("33.3%".parse::<Rational>()?, Rational::new(333, 1000));
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -1,6 +1,13 @@
 //! A first summary of a validated extract: sizes, provinces, welfare registration, and how many
 //! households fail each indicator (a household fails when its own status fails or any member's
 //! does). Scoring proper — TPMAP's rule and Alkire–Foster — is built on the same extract.
+//!
+//! ```no_run
+//! let got = tpmap::ingest::ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &Default::default())?;
+//! let s = tpmap::summary::Summary::of(&got.extract);
+//! println!("{} households, {} persons, {} welfare-card validated", s.households, s.persons, s.welfare_validated);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::BTreeMap;
 

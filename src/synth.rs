@@ -19,6 +19,15 @@
 //!
 //! Output is deterministic for a seed: each village draws from its own ChaCha8 stream, so the
 //! villages can be generated in parallel.
+//!
+//! ```
+//! use tpmap::synth::{SynthOptions, Synthesizer};
+//! let s = Synthesizer::new(SynthOptions { households: 200, provinces: vec![40], ..Default::default() })?;
+//! let chunk = s.generate();
+//! assert_eq!(chunk.households.len(), 200);
+//! assert!(chunk.households.village.iter().all(|v| v.as_str().starts_with("40"))); // Khon Kaen
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::io::Read;
 use std::sync::Arc;

@@ -1,4 +1,11 @@
 //! Small Thai-text helpers shared by the parsers: Thai digits, Buddhist-Era years and dates.
+//!
+//! ```
+//! use tpmap::thai::parse_date;
+//! assert_eq!(parse_date("๑๕ มี.ค. ๒๕๓๐").unwrap().to_string(), "1987-03-15");
+//! assert_eq!(parse_date("03/2530").unwrap().to_string(), "1987-03"); // month and year only
+//! assert_eq!(parse_date("15/259/2530"), None); // never wrapped into range
+//! ```
 
 use std::borrow::Cow;
 

@@ -1,5 +1,15 @@
 //! Column names: the canonical fields of the extract format and their Thai and English aliases.
 //! See `docs/data-format.md`.
+//!
+//! ```
+//! use tpmap::ingest::columns::{map_households, HouseholdField};
+//! let e = tpmap::indicators::Edition::bmn_2560();
+//! let header: Vec<String> = ["household_id", "village_code", "ind_8", "notes"].map(String::from).to_vec();
+//! let map = map_households(&header, &e).unwrap();
+//! assert_eq!(map.get(HouseholdField::HouseholdId), Some(0));
+//! assert_eq!(map.indicators.len(), 1);
+//! assert_eq!(map.ignored, vec!["notes".to_string()]);
+//! ```
 
 use crate::indicators::Edition;
 

@@ -1,5 +1,14 @@
 //! Parsers from [`Cell`]s to typed values. Each returns `Ok(None)` for an empty cell and
 //! `Err(reason)` for a value that cannot be read.
+//!
+//! ```
+//! use tpmap::indicators::IndicatorStatus;
+//! use tpmap::ingest::parse::{status, OneMeans};
+//! use tpmap::ingest::source::Cell;
+//! assert_eq!(status(Cell::Str("ไม่ผ่าน"), OneMeans::Fail), Ok(IndicatorStatus::Fail));
+//! assert_eq!(status(Cell::Str("1.0"), OneMeans::Fail), Ok(IndicatorStatus::Fail)); // Stata's 0/1
+//! assert!(status(Cell::Str("2"), OneMeans::Fail).is_err());
+//! ```
 
 use super::rejects::Reason;
 use super::source::Cell;

@@ -1,4 +1,11 @@
 //! Rejected rows, their reasons, and the per-table reconciliation report.
+//!
+//! ```
+//! use tpmap::ingest::{Problem, Reason, Rejection};
+//! let bad_date = Problem { column: "birth_date".into(), reason: Reason::BadDate, detail: None };
+//! let r = Rejection { row: 3, line: Some(5), problems: vec![bad_date], values: vec![] };
+//! assert_eq!(r.reasons_text(), "bad_date@birth_date");
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;

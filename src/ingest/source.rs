@@ -5,6 +5,13 @@
 //! row, and the `csv` crate reports each record's line, keeps ragged rows (polars either fails on
 //! them or pads them silently) and lets us transcode TIS-620 fields as they stream, without holding
 //! the decoded file in memory.
+//!
+//! ```no_run
+//! use tpmap::ingest::source::{CsvText, Encoding};
+//! let t = CsvText::open("data-samples/tis620/households.csv".as_ref(), Encoding::Auto)?;
+//! println!("{} ({} preamble lines)", t.encoding_name(), t.preamble_lines);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};

@@ -8,6 +8,13 @@
 //! into the name or changed, another given name (nickname or a changed name), given and family
 //! names swapped, a Buddhist-Era year in a CE field, day and month swapped, a mistyped ID (one digit
 //! or a transposition), a missing ID, a move to another village of the province.
+//!
+//! ```no_run
+//! use tpmap::link::bench::{write, BenchOptions};
+//! let files = write("linkage-bench".as_ref(), &BenchOptions { households: 1_000, ..Default::default() })?;
+//! println!("{} people in {:?}", files.people, files.records);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::io::Write;
 use std::path::Path;

@@ -4,6 +4,12 @@
 //! Thai names are compared per character (Unicode scalar), never per UTF-8 byte: byte distances
 //! disagree with character distances on most Thai name pairs. Jaro–Winkler and Levenshtein come
 //! from `strsim`, which works on `char`s.
+//!
+//! ```
+//! use tpmap::link::compare::jaro_winkler;
+//! assert_eq!(jaro_winkler("สมชาย", "สมชาย"), 1.0);
+//! assert!(jaro_winkler("สมชาย", "สมชาญ") > 0.9);
+//! ```
 
 use serde::{Deserialize, Serialize};
 

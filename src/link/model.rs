@@ -1,5 +1,17 @@
 //! Blocking, the Fellegi–Sunter model (m by EM, u by random sampling, term-frequency adjustment),
 //! scoring, explanations and clustering.
+//!
+//! ```no_run
+//! use tpmap::link::{run, LinkOptions, Model, Records};
+//! let mut r = Records::default();
+//! r.push_csv("welfare.csv".as_ref())?;
+//! r.push_csv("agency.csv".as_ref())?;
+//! let linked = run(&r, &LinkOptions::default())?;
+//! let saved = serde_json::to_string(&linked.model)?;
+//! let again = Model::from_json(&saved)?; // validated before use
+//! # let _ = again;
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::HashMap;
 

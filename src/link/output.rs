@@ -2,6 +2,19 @@
 //! `link.json` — written once, here, for the command line and Python alike. A pair's `match`
 //! column is [`Linked::is_match`]: the rule `link.json`'s count and every other use of a link
 //! job apply.
+//!
+//! ```no_run
+//! use tpmap::link::output::{write, LinkReport};
+//! use tpmap::link::{run, LinkOptions, Records};
+//! let t0 = std::time::Instant::now();
+//! let mut r = Records::default();
+//! r.push_csv("welfare.csv".as_ref())?;
+//! r.push_csv("agency.csv".as_ref())?;
+//! let linked = run(&r, &LinkOptions::default())?;
+//! let report = LinkReport::of(&r, &linked, 0.9, 0.0, t0);
+//! write("link-out".as_ref(), &r, &linked, &report, 20)?;
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::path::Path;
 use std::time::Instant;

@@ -1,5 +1,14 @@
 //! Records to link: one columnar table per job, any number of sources (registries), each row
 //! normalised once.
+//!
+//! ```
+//! use tpmap::link::records::{RawRecord, Records};
+//! let mut r = Records::default();
+//! let raw = RawRecord { key: "r1".into(), first: "สมชาย", last: "ใจดี", birth: "15/03/2530", ..Default::default() };
+//! r.push_source("welfare", &[raw]);
+//! assert_eq!(r.len(), 1);
+//! assert_eq!(r.birth[0].map(|d| d.to_string()), Some("1987-03-15".to_string())); // BE read as CE
+//! ```
 
 use std::path::Path;
 

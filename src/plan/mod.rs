@@ -20,6 +20,23 @@
 //!
 //! Exclusions bind within a household: a household given program A has no member given a
 //! program that cannot be combined with A.
+//!
+//! ```no_run
+//! use tpmap::plan::{allocate, household_plan, PlanOptions, Subjects};
+//! use tpmap::programs::Catalogue;
+//! use tpmap::score::{score, DimensionMask, Profiles, Spec, Unit, Welfare};
+//! let got = tpmap::ingest::ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &Default::default())?;
+//! let x = &got.extract;
+//! let spec = Spec::tpmap(&x.edition, DimensionMask::ALL)?;
+//! let profiles = Profiles::of_households(x, Unit::Households);
+//! let scores = score(&profiles, &spec)?;
+//! let catalogue = Catalogue::load("data-samples/catalogue.toml", &x.edition)?;
+//! let subjects = Subjects::new(x, &spec, &profiles, &scores, Welfare::Validated)?;
+//! let allocation = allocate(&subjects, &catalogue, &Vec::new(), &PlanOptions::default())?;
+//! let gaps = household_plan(&subjects, &catalogue, &allocation).iter().filter(|l| !l.covered).count();
+//! println!("{} places, {gaps} deprivations left uncovered", allocation.assignments.len());
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::HashMap;
 

@@ -18,6 +18,23 @@
 //! places, and among equal covers, the units ranked first by need. The rank-and-fill result is
 //! the warm start, so the optimiser never returns less than the greedy cover, and a time limit
 //! returns the best found with `proven_optimal = false`.
+//!
+//! ```no_run
+//! # use tpmap::plan::{allocate, PlanOptions, Subjects};
+//! # use tpmap::score::{score, DimensionMask, Profiles, Spec, Unit, Welfare};
+//! # let got = tpmap::ingest::ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &Default::default())?;
+//! # let x = &got.extract;
+//! # let spec = Spec::tpmap(&x.edition, DimensionMask::ALL)?;
+//! # let profiles = Profiles::of_households(x, Unit::Households);
+//! # let scores = score(&profiles, &spec)?;
+//! # let subjects = Subjects::new(x, &spec, &profiles, &scores, Welfare::Validated)?;
+//! let catalogue = tpmap::programs::Catalogue::load("data-samples/catalogue.toml", &x.edition)?;
+//! let greedy = allocate(&subjects, &catalogue, &Vec::new(), &PlanOptions::default())?;
+//! let opts = tpmap::plan::optimize::OptimizeOptions::default();
+//! let best = tpmap::plan::optimize::optimize(&subjects, &catalogue, &Vec::new(), &PlanOptions::default(), &greedy, &opts)?;
+//! println!("proven optimal: {}", best.proven_optimal);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

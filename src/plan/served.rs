@@ -1,6 +1,15 @@
 //! Households already served: from a `household_id,program` file, and from an agency's
 //! beneficiary list linked with the extract. Planning reads these (a household that already
 //! receives a program is not given it again, and programs excluded with it are not offered).
+//!
+//! ```no_run
+//! # let got = tpmap::ingest::ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &Default::default())?;
+//! let x = &got.extract;
+//! let catalogue = tpmap::programs::Catalogue::load("data-samples/catalogue.toml", &x.edition)?;
+//! let (served, link) = tpmap::plan::served::gather(x, &catalogue, None, Some("data-samples/served_list.csv".as_ref()))?;
+//! println!("{} (household, program) pairs already served; {:?}", served.len(), link);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 use std::collections::HashMap;
 use std::path::Path;

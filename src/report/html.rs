@@ -7,6 +7,10 @@
 //! Written by hand rather than with a template or chart library: the page is small, must open
 //! without a network, and a template engine or plotting crate would add build time for a few
 //! hundred lines of markup.
+//!
+//! ```
+//! assert_eq!(tpmap::report::html::escape("<b>ผ่าน & fail</b>"), "&lt;b&gt;ผ่าน &amp; fail&lt;/b&gt;");
+//! ```
 
 use std::fmt::Write as _;
 

@@ -1,6 +1,25 @@
 //! What a plan means for agencies and provinces: per-agency work lists, the provincial report
 //! (province and amphoe) with small cells suppressed for publication, and what-if comparisons of
 //! two plans.
+//!
+//! ```no_run
+//! # use tpmap::plan::{allocate, household_plan, PlanOptions, Subjects};
+//! # use tpmap::score::{score, DimensionMask, Profiles, Spec, Unit, Welfare};
+//! # let got = tpmap::ingest::ingest("data-samples/households.csv".as_ref(), "data-samples/persons.csv".as_ref(), &Default::default())?;
+//! # let x = &got.extract;
+//! # let spec = Spec::tpmap(&x.edition, DimensionMask::ALL)?;
+//! # let profiles = Profiles::of_households(x, Unit::Households);
+//! # let scores = score(&profiles, &spec)?;
+//! # let subjects = Subjects::new(x, &spec, &profiles, &scores, Welfare::Validated)?;
+//! # let catalogue = tpmap::programs::Catalogue::load("data-samples/catalogue.toml", &x.edition)?;
+//! let allocation = allocate(&subjects, &catalogue, &Vec::new(), &PlanOptions::default())?;
+//! let lines = household_plan(&subjects, &catalogue, &allocation);
+//! let key = tpmap::ids::PseudonymKey::resolve(None)?;
+//! let options = tpmap::report::WriteOptions { key_warning: key.warning(), ..Default::default() };
+//! let summary = tpmap::report::write_plan("plan".as_ref(), &subjects, &catalogue, &allocation, &lines, &key.pseudonymizer(), &options)?;
+//! println!("{} of {} deprivations covered", summary.covered, summary.deprivations);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
 
 pub mod html;
 

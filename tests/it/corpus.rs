@@ -401,7 +401,7 @@ fn an_id_in_any_field_never_leaks() {
                         std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
                     }
                     // Alternate the plain and the dashed form of the ID.
-                    let planted = if i % 2 == 0 { forms_all[0].clone() } else { forms_all[1].clone() };
+                    let planted = if i.is_multiple_of(2) { forms_all[0].clone() } else { forms_all[1].clone() };
                     if file == "catalogue.toml" {
                         let text = catalogue.replacen(texts[*c], &format!("{} {planted}", texts[*c]), 1);
                         std::fs::write(dir.join(file), text).unwrap();
