@@ -45,7 +45,9 @@ if ! command -v chromium >/dev/null; then
 fi
 venv="$(mktemp -d)/venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q "$wheels"/tpmap-*.whl "pytest>=8" "pyarrow>=16" "pandas>=2.2"
+"$venv/bin/pip" install -q "$wheels"/tpmap-*.whl "pytest>=8" "pyarrow>=16" "pandas>=2.2" "mypy==2.4.1"
+echo "== Python: the stubs against the extension (mypy.stubtest)"
+"$venv/bin/python" -m mypy.stubtest tpmap._tpmap tpmap.errors
 "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
 rm -rf "$wheels" "$(dirname "$venv")"
 echo "all tests passed"

@@ -7,9 +7,9 @@ fuzz_target!(|data: &[u8]| {
     let p = dir.path().join("registry.csv");
     std::fs::write(&p, data).unwrap();
     let mut r = tpmap::link::Records::default();
+    // Reading and normalising only: a link job trains on at least 100,000 random pairs, far too
+    // slow per input (the property tests link mutated registries instead).
     if let Err(e) = r.push_csv(&p) {
         assert!(e.to_string().contains("registry.csv"));
-    } else if r.len() >= 2 {
-        let _ = tpmap::link::run(&r, &tpmap::link::LinkOptions { task: tpmap::link::Task::Dedupe, ..Default::default() });
     }
 });

@@ -1,9 +1,25 @@
-"""Type stubs of tpmap's extension module (hand-written; checked by tests/test_stubs.py)."""
+"""Type stubs of tpmap's extension module (hand-written; checked by mypy.stubtest in the test command)."""
 
 from os import PathLike
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, final
 
 import polars as pl
+
+__all__ = [
+    "__version__",
+    "Table",
+    "Extract",
+    "Scores",
+    "Catalogue",
+    "Plan",
+    "Linked",
+    "read_extract",
+    "mpi",
+    "link",
+    "run",
+    "link_bench",
+    "build_info",
+]
 
 __version__: str
 
@@ -13,6 +29,7 @@ class _ArrowStream(Protocol):
 _Path = str | PathLike[str]
 _Welfare = Literal["validated", "registered", "none"]
 
+@final
 class Table:
     """A table exported through the Arrow C stream interface."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
@@ -36,6 +53,7 @@ def read_extract(
     """Reads and validates a households and a persons table (files or frames); every row is
     accepted or rejected with its reasons."""
 
+@final
 class Extract:
     """An accepted extract with its ingest report and rejected rows."""
     def households(self) -> pl.DataFrame: ...
@@ -56,6 +74,7 @@ class Extract:
         missing: Literal["drop", "deprived", "not-deprived"] = "drop",
     ) -> Scores: ...
 
+@final
 class Scores:
     """Households scored by TPMAP's rule."""
     def households(self) -> pl.DataFrame: ...
@@ -73,9 +92,10 @@ class Scores:
         key: bytes | None = None,
     ) -> Plan: ...
 
+@final
 class Catalogue:
     """A program catalogue (TOML)."""
-    def __init__(self, path: _Path, *, edition: str = "bmn-2560") -> None: ...
+    def __new__(cls, path: _Path, *, edition: str = "bmn-2560") -> Catalogue: ...
     @property
     def id(self) -> str: ...
     @property
@@ -86,6 +106,7 @@ class Catalogue:
     def programs(self) -> list[str]: ...
     def rule(self, program: str) -> str: ...
 
+@final
 class Plan:
     """Households matched to programs, with gaps and reasons."""
     def household_plan(self, *, reveal_ids: bool = False) -> pl.DataFrame: ...
@@ -116,6 +137,7 @@ def mpi(
     """Alkire-Foster measures at every level for your own deprivation matrix; spec rows are
     (dimension, indicator column, weight as '1/6', '0.25' or '25%')."""
 
+@final
 class Linked:
     """Records linked across registries."""
     def pairs(self, *, min_probability: float = 0.01) -> pl.DataFrame: ...
