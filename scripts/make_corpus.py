@@ -609,6 +609,15 @@ case("parquet-row-group-2e40-rows", "resources",
      {"households.parquet": both_lie, "persons.parquet": parquet_bytes(rows_to_table(PERSONS))}, INGEST_PQ, 1,
      stderr="households.parquet")
 
+# Inputs cargo fuzz found (scripts/fuzz-found/): each must end in an error naming the file.
+FOUND = os.path.join(ROOT, "scripts", "fuzz-found")
+for name in sorted(os.listdir(FOUND)):
+    data = open(os.path.join(FOUND, name), "rb").read()
+    if name.endswith(".parquet"):
+        case("fuzz-" + name.rsplit(".", 1)[0], "fuzz", f"found by cargo fuzz: {name} (a panic inside polars' Parquet reader)",
+             {"households.parquet": data, "persons.parquet": parquet_bytes(rows_to_table(PERSONS))}, INGEST_PQ, 1,
+             stderr="households.parquet")
+
 # ---------------------------------------------------------------------------------------------
 # Excel
 

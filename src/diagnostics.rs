@@ -31,6 +31,47 @@ pub fn memory() -> String {
     format!("rss {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Guarded calls into other crates' readers currently running (see [`foreign`]).
+static FOREIGN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// True while a guarded call into another crate's reader runs: a panic now is that reader
+/// tripping over a damaged file, which [`foreign`] turns into an error. A panic hook (the
+/// program's, a fuzzer's) can stay quiet then.
+pub fn in_foreign_code() -> bool {
+    FOREIGN.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
+
+/// Runs `f` (a call into polars or calamine on a file from outside), turning a panic inside it —
+/// a damaged Parquet page can trip one of polars' assertions — into an error naming `file`.
+/// tpmap's own code never relies on this: it is the last line against readers we do not own.
+pub fn foreign<T>(file: &std::path::Path, what: &str, f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+    struct Enter;
+    impl Drop for Enter {
+        fn drop(&mut self) {
+            FOREIGN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    FOREIGN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _enter = Enter;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let said = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let first_line = said.lines().next().unwrap_or("").to_string();
+            Err(crate::Error::Format {
+                file: file.display().to_string(),
+                message: format!(
+                    "the {what} failed on this file (it is damaged or not what its name says): {first_line}"
+                ),
+            })
+        }
+    }
+}
+
 /// A stopwatch whose laps are printed when tracing is on (and cost nothing otherwise).
 pub struct Lap(Option<Instant>);
 

@@ -363,6 +363,9 @@ fn main() -> ExitCode {
     // panic's own text unredacted (it could hold a value from the data), and exit with 1 like
     // any other error instead of Rust's 101.
     std::panic::set_hook(Box::new(|info| {
+        if tpmap::diagnostics::in_foreign_code() {
+            return; // another crate's reader on a damaged file: reported as an error naming it
+        }
         let what = info
             .payload()
             .downcast_ref::<&str>()

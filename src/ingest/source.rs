@@ -779,6 +779,10 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Reads a Parquet file's footer. The row counts it claims are checked against each other and
 /// never used to reserve memory.
 pub fn parquet_shape(path: &Path) -> Result<ParquetShape> {
+    crate::diagnostics::foreign(path, "Parquet reader", || parquet_shape_unguarded(path))
+}
+
+fn parquet_shape_unguarded(path: &Path) -> Result<ParquetShape> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut r = ParquetReader::new(file);
     let md = r.get_metadata().map_err(|e| parquet_error(path, e))?.clone();
@@ -804,6 +808,10 @@ pub fn parquet_shape(path: &Path) -> Result<ParquetShape> {
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them), every
 /// readable column; a column that cannot be read comes back as nulls in its place.
 pub fn read_parquet_slice(path: &Path, shape: &ParquetShape, offset: usize, len: usize) -> Result<DataFrame> {
+    crate::diagnostics::foreign(path, "Parquet reader", || read_parquet_slice_unguarded(path, shape, offset, len))
+}
+
+fn read_parquet_slice_unguarded(path: &Path, shape: &ParquetShape, offset: usize, len: usize) -> Result<DataFrame> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let readable = shape.readable();
     let all = readable.len() == shape.names.len();
@@ -1056,6 +1064,10 @@ pub struct XlsxSheet {
 impl XlsxSheet {
     /// Opens `sheet` (or the first sheet) of a workbook, within `limits`.
     pub fn open(path: &Path, sheet: Option<&str>, limits: &crate::limits::Limits) -> Result<XlsxSheet> {
+        crate::diagnostics::foreign(path, "Excel reader", || XlsxSheet::open_unguarded(path, sheet, limits))
+    }
+
+    fn open_unguarded(path: &Path, sheet: Option<&str>, limits: &crate::limits::Limits) -> Result<XlsxSheet> {
         use calamine::{DataRef, Reader, open_workbook};
         let file = path.display().to_string();
         check_zip(path, limits.xlsx_bytes)?;

@@ -18,7 +18,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::root;
+use crate::{files_under, root};
 
 #[derive(Deserialize)]
 struct Corpus {
@@ -71,19 +71,6 @@ fn may_hold_ids(rel: &Path) -> bool {
     let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
     rel.parent().is_none_or(|p| p.as_os_str().is_empty())
         && matches!(name, "households.parquet" | "persons.parquet" | "rejected_households.csv" | "rejected_persons.csv")
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The text of an output file for the leak check: text files as they are, Parquet files as every

@@ -9,19 +9,11 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{root, samples};
+use crate::{files_under, root, samples};
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() { stack.push(p) } else { out.push(p.strip_prefix(dir).unwrap().to_path_buf()) }
-        }
-    }
-    out.sort();
-    out
+/// Files below `dir`, relative to it.
+fn relative_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().to_path_buf()).collect()
 }
 
 /// Drops every timing from a report: keys named `seconds` or ending in `_seconds`.
@@ -91,7 +83,7 @@ fn main_job_outputs_match_the_stored_copy() {
     }
     tpmap::pipeline::run(&opts, out.path(), &tpmap::pipeline::Silent).unwrap();
     let golden = root().join("tests/golden/run");
-    let made = files_under(out.path());
+    let made = relative_files(out.path());
     let samples_dir = samples();
     let folders: Vec<(&Path, &str)> = vec![(out.path(), "{out}"), (samples_dir.as_path(), "{samples}")];
     if std::env::var_os("TPMAP_UPDATE_GOLDEN").is_some() {
@@ -104,7 +96,7 @@ fn main_job_outputs_match_the_stored_copy() {
         }
         return;
     }
-    let stored: Vec<PathBuf> = files_under(&golden)
+    let stored: Vec<PathBuf> = relative_files(&golden)
         .into_iter()
         .map(|p| PathBuf::from(p.to_str().unwrap().strip_suffix(".gz").unwrap()))
         .collect();
