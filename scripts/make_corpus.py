@@ -614,7 +614,7 @@ FOUND = os.path.join(ROOT, "scripts", "fuzz-found")
 for name in sorted(os.listdir(FOUND)):
     data = open(os.path.join(FOUND, name), "rb").read()
     if name.endswith(".parquet"):
-        case("fuzz-" + name.rsplit(".", 1)[0], "fuzz", f"found by cargo fuzz: {name} (a panic inside polars' Parquet reader)",
+        case("fuzz-" + name.rsplit(".", 1)[0], "fuzz", f"found by cargo fuzz: {name} (polars panicked or aborted on it)",
              {"households.parquet": data, "persons.parquet": parquet_bytes(rows_to_table(PERSONS))}, INGEST_PQ, 1,
              stderr="households.parquet")
 

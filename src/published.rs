@@ -357,7 +357,7 @@ impl Published {
                     if matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village) {
                         head.push("province_ID".into());
                     }
-                    w.write_record(&head)?;
+                    w.write_record(&head).map_err(|e| crate::ingest::source::csv_error(&path, e))?;
                     for (id, row) in rows {
                         let mut rec: Vec<String> = Vec::new();
                         if level.id_column().is_some() {
@@ -367,7 +367,7 @@ impl Published {
                         if matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village) {
                             rec.push(id[..2.min(id.len())].to_string());
                         }
-                        w.write_record(&rec)?;
+                        w.write_record(&rec).map_err(|e| crate::ingest::source::csv_error(&path, e))?;
                     }
                     w.flush().map_err(|e| Error::io(&path, e))?;
                     written.push(path);

@@ -224,7 +224,7 @@ pub fn write_rejects(path: &Path, header: &[String], rejects: &[Rejection]) -> R
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let mut head = vec!["_row".to_string(), "_line".to_string(), "_reasons".to_string()];
     head.extend(header.iter().map(|h| crate::frame::neutralize(h).into_owned()));
-    w.write_record(&head)?;
+    w.write_record(&head).map_err(|e| crate::ingest::source::csv_error(path, e))?;
     for r in rejects {
         let mut rec = vec![
             r.row.to_string(),
@@ -233,7 +233,7 @@ pub fn write_rejects(path: &Path, header: &[String], rejects: &[Rejection]) -> R
         ];
         rec.extend(r.values.iter().map(|v| crate::frame::neutralize(v).into_owned()));
         rec.resize(head.len(), String::new());
-        w.write_record(&rec)?;
+        w.write_record(&rec).map_err(|e| crate::ingest::source::csv_error(path, e))?;
     }
     w.into_inner().map_err(|e| Error::io(path, e.into_error()))?.flush().map_err(|e| Error::io(path, e))?;
     Ok(())

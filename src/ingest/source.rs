@@ -797,12 +797,58 @@ fn parquet_shape_unguarded(path: &Path) -> Result<ParquetShape> {
             format!("the footer claims {} rows but its row groups hold {sum}: the file is damaged", md.num_rows),
         ));
     }
+    check_pages(path, &md)?;
     let schema = r.schema().map_err(|e| parquet_error(path, e))?;
     let (names, types) = schema
         .iter()
         .map(|(name, field)| (name.to_string(), convertible(field.dtype()).then(|| DataType::from_arrow_field(field))))
         .unzip();
     Ok(ParquetShape { rows: sum, row_groups, names, types })
+}
+
+/// Largest Parquet page accepted, compressed or not: 1 GiB (writers use about 1 MiB).
+const MAX_PAGE_BYTES: usize = 1 << 30;
+
+/// Reads every page header of every column chunk (the compressed bytes, one chunk at a time, no
+/// decoding) and checks the counts polars would allocate from: a page's values must fit its row
+/// group (flat columns) and an `i32`, and its sizes [`MAX_PAGE_BYTES`]. A damaged or crafted
+/// header (a negative value count made polars reserve 2^61 bytes) is an error naming the file.
+fn check_pages(path: &Path, md: &polars_parquet::parquet::metadata::FileMetadata) -> Result<()> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::PageReader;
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    for (g, group) in md.row_groups.iter().enumerate() {
+        let rows = group.num_rows();
+        for column in group.parquet_columns() {
+            let range = column.byte_range();
+            if range.end > len || range.start > range.end || range.end - range.start > MAX_PAGE_BYTES as u64 * 64 {
+                return Err(parquet_error(path, format!("row group {g}: a column chunk lies outside the file")));
+            }
+            let mut bytes = vec![0u8; (range.end - range.start) as usize];
+            file.seek(SeekFrom::Start(range.start)).map_err(|e| Error::io(path, e))?;
+            file.read_exact(&mut bytes).map_err(|e| Error::io(path, e))?;
+            let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
+            let flat = column.descriptor().descriptor.max_rep_level == 0;
+            for page in PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES) {
+                let page = page.map_err(|e| parquet_error(path, format!("row group {g}: {e}")))?;
+                if let CompressedPage::Data(d) = &page {
+                    let n = d.num_values();
+                    if n > i32::MAX as usize || (flat && n > rows) || d.uncompressed_size() > MAX_PAGE_BYTES {
+                        return Err(parquet_error(
+                            path,
+                            format!(
+                                "row group {g}: a page claims {n} values or {} bytes: the file is damaged",
+                                d.uncompressed_size()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them), every
