@@ -27,12 +27,10 @@ province = sys.argv[2] if len(sys.argv) > 2 else m.sort("target_poor", descendin
 row = m.filter(pl.col("area") == province).row(0, named=True)
 print(f"province {province}: {row['population']:.0f} people, {100 * row['H']:.1f}% poor, {row['target_poor']:.0f} target poor")
 
-# 3. Its households' plan lines: covered deprivations and gaps with their reasons.
-x = tpmap.read_extract(*(folder / f"{t}.csv" for t in ("households", "persons")))
-x, _ = x.link_welfare(folder / "welfare_registry.csv")
-plan = x.score().plan(tpmap.Catalogue(folder / "catalogue.toml"), served_list=folder / "served_list.csv")
-lines = plan.household_plan()
+# 3. Its households' lines of the plan `run` made (and wrote): covered deprivations and gaps.
+lines = pl.read_parquet(out / "plan" / "household_plan.parquet")
 here = lines.filter(pl.col("village_code").cast(pl.String).str.slice(0, 2) == province)
 print(here.group_by("indicator").agg(pl.len().alias("deprivations"), pl.col("covered").sum()).sort("indicator"))
 print(here.filter(~pl.col("covered")).select("indicator", "gap").head(5))
-print(plan.report("province", suppress=5).filter(pl.col("area_code") == province))
+provinces = pl.read_csv(out / "plan" / "provinces.csv", comment_prefix="#", infer_schema=False)
+print(provinces.filter(pl.col("area_code") == province))
