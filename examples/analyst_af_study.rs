@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .zip(&r.dimension_contribution)
                     .map(|(d, v)| format!("{d} {v:.0}%"))
                     .collect();
-                println!("  {}  M0 {:.4} ± {:.4}  {}", r.area, r.m0, r.se_analytic[1], shares.join(", "));
+                println!("  {}  M0 {:.4} ± {:.4}  {}", r.area, r.m0, r.se_analytic[2], shares.join(", "));
             }
         }
     }

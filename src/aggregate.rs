@@ -199,7 +199,13 @@ const VULNERABLE: usize = 8;
 const SEVERE: usize = 9;
 const POOR_UNITS: usize = 10;
 const TARGET: usize = 11;
-const FIXED: usize = 12;
+// Sums of squared weights, for the analytic standard errors: Σw², Σw²·poor, Σw²·c, Σw²·c² (c the
+// censored score).
+const W2: usize = 12;
+const W2_POOR: usize = 13;
+const W2_SCORE: usize = 14;
+const W2_SCORE_SQ: usize = 15;
+const FIXED: usize = 16;
 
 /// Measures of one area.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -226,12 +232,16 @@ pub struct AreaMeasures {
     pub m0: f64,
     /// H, A and M0 as exact fractions, when the sums are integers.
     pub exact: Option<[String; 3]>,
-    /// Standard errors of H and M0 (simple analytic, as if a simple random sample of units).
-    pub se_analytic: [f64; 2],
-    /// Bootstrap standard errors of H and M0, when asked for.
-    pub se_bootstrap: Option<[f64; 2]>,
-    /// Design-based (linearised) standard errors of H and M0, when a design was given.
-    pub se_design: Option<[f64; 2]>,
+    /// Standard errors of H, A and M0 as Stata's `mean` (and so mpitb) gives them for a sample of
+    /// units with probability weights: linearised, with the `n/(n−1)` factor — for unit weights
+    /// `√(H(1−H)/(n−1))`, the sample standard deviation over `√n`. A, a ratio (M0/H), by the delta
+    /// method over the poor.
+    pub se_analytic: [f64; 3],
+    /// Bootstrap standard errors of H, A and M0 (Poisson bootstrap), when asked for.
+    pub se_bootstrap: Option<[f64; 3]>,
+    /// Design-based (linearised, with strata and PSUs) standard errors of H, A and M0, when a
+    /// design was given.
+    pub se_design: Option<[f64; 3]>,
     /// Per indicator (spec order): uncensored headcount ratio.
     pub uncensored: Vec<f64>,
     /// Per indicator: censored headcount ratio (deprived and poor).
@@ -349,6 +359,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
         }
         a[UNITS] += 1.0;
         a[POP] += w;
+        a[W2] += w * w;
         let d = s.deprived[u];
         // Only the set bits: most units are deprived in nothing.
         let mut bits = d;
@@ -364,6 +375,9 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             a[POOR_UNITS] += 1.0;
             a[SCORE] += w * c;
             a[SCORE_SQ] += w * c * c;
+            a[W2_POOR] += w * w;
+            a[W2_SCORE] += w * w * c;
+            a[W2_SCORE_SQ] += w * w * c * c;
             a[TARGET] += t;
             if let Some(num) = &s.score_num {
                 a[SCORE_NUM] += w * num[u] as f64;
@@ -433,7 +447,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
                 bagg[gi * reps * 3 + k] += boot[leaf * reps * 3 + k];
             }
         }
-        let design: Option<Vec<[f64; 2]>> = design_sums.as_ref().map(|m| {
+        let design: Option<Vec<[f64; 3]>> = design_sums.as_ref().map(|m| {
             let mut per: Vec<HashMap<(u32, u32), [f64; 3]>> = vec![HashMap::new(); g];
             for (&(leaf, st, psu), v) in m {
                 let e = per[h.leaf_group[l][leaf as usize] as usize].entry((st, psu)).or_default();
@@ -454,20 +468,17 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
                 [frac(q, pp), frac(sn, q * den), frac(sn, pp * den)]
             });
             let units = a[UNITS];
-            let mean_sq = ratio(a[SCORE_SQ], pop);
-            let se_analytic = if units > 0.0 {
-                [(hh * (1.0 - hh) / units).sqrt(), ((mean_sq - m0 * m0).max(0.0) / units).sqrt()]
-            } else {
-                [0.0; 2]
-            };
+            let se_analytic = analytic_se(a, units, [hh, aa, m0]);
             let se_bootstrap = (reps > 1).then(|| {
-                let (mut hs, mut ms) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+                let (mut hs, mut as_, mut ms) =
+                    (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
                 for r in 0..reps {
                     let b = &bagg[(gi * reps + r) * 3..(gi * reps + r) * 3 + 3];
                     hs.push(ratio(b[1], b[0]));
+                    as_.push(ratio(b[2], b[1]));
                     ms.push(ratio(b[2], b[0]));
                 }
-                [sd(&hs), sd(&ms)]
+                [sd(&hs), sd(&as_), sd(&ms)]
             });
             let contribution: Vec<f64> = spec
                 .items
@@ -534,33 +545,57 @@ where
     (a, b)
 }
 
+/// Stata's linearised standard errors of the means H = Σwp/Σw and M0 = Σwc/Σw and of the ratio
+/// A = Σwc/Σwp, for `n` units with probability weights: `Var = n/(n−1) · Σ w²(x − x̄)² / (Σw)²`
+/// (for A, over the poor, with Σwp below). From the area's sums, without a second pass.
+fn analytic_se(a: &[f64], n: f64, [h, aa, m0]: [f64; 3]) -> [f64; 3] {
+    if n < 2.0 || a[POP] <= 0.0 {
+        return [0.0; 3];
+    }
+    let f = n / (n - 1.0);
+    let (w, w2, w2p, w2c, w2c2) = (a[POP], a[W2], a[W2_POOR], a[W2_SCORE], a[W2_SCORE_SQ]);
+    // Σw²(p−H)² with p ∈ {0, 1}: Σw²p − 2HΣw²p + H²Σw².
+    let var_h = f * (w2p - 2.0 * h * w2p + h * h * w2).max(0.0) / (w * w);
+    // Σw²(c−M0)²: c is 0 for the non-poor.
+    let var_m0 = f * (w2c2 - 2.0 * m0 * w2c + m0 * m0 * w2).max(0.0) / (w * w);
+    // A = Σwc/Σwp: z = p(c − A)/Σwp per unit, which sums to 0.
+    let var_a =
+        if a[POOR] > 0.0 { f * (w2c2 - 2.0 * aa * w2c + aa * aa * w2p).max(0.0) / (a[POOR] * a[POOR]) } else { 0.0 };
+    [var_h.sqrt(), var_a.sqrt(), var_m0.sqrt()]
+}
+
 fn sd(v: &[f64]) -> f64 {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
     (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt()
 }
 
-/// Taylor-linearised standard errors of H = poor/pop and M0 = score/pop from PSU totals within
-/// strata (with-replacement PSU sampling; a stratum with one PSU contributes nothing).
-fn linearized_se(psus: &HashMap<(u32, u32), [f64; 3]>) -> [f64; 2] {
+/// Taylor-linearised standard errors of H = poor/pop, A = score/poor and M0 = score/pop from PSU
+/// totals `[pop, poor, score]` within strata (with-replacement PSU sampling; a stratum with one
+/// PSU contributes nothing).
+fn linearized_se(psus: &HashMap<(u32, u32), [f64; 3]>) -> [f64; 3] {
     let total: [f64; 3] = psus.values().fold([0.0; 3], |t, v| [t[0] + v[0], t[1] + v[1], t[2] + v[2]]);
     if total[0] <= 0.0 {
-        return [0.0; 2];
+        return [0.0; 3];
     }
     let mut by_stratum: HashMap<u32, Vec<[f64; 3]>> = HashMap::new();
     for (&(st, _), v) in psus {
         by_stratum.entry(st).or_default().push(*v);
     }
-    let mut out = [0.0; 2];
-    for (k, y) in [1usize, 2].into_iter().enumerate() {
-        let r = total[y] / total[0];
+    let mut out = [0.0; 3];
+    // (numerator, denominator) of each ratio: H = poor/pop, A = score/poor, M0 = score/pop.
+    for (k, (y, x)) in [(1usize, 0usize), (2, 1), (2, 0)].into_iter().enumerate() {
+        if total[x] <= 0.0 {
+            continue;
+        }
+        let r = total[y] / total[x];
         let mut var = 0.0;
         for list in by_stratum.values() {
             let nh = list.len() as f64;
             if nh < 2.0 {
                 continue;
             }
-            let z: Vec<f64> = list.iter().map(|v| (v[y] - r * v[0]) / total[0]).collect();
+            let z: Vec<f64> = list.iter().map(|v| (v[y] - r * v[x]) / total[x]).collect();
             let mean = z.iter().sum::<f64>() / nh;
             var += nh / (nh - 1.0) * z.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>();
         }
@@ -600,14 +635,17 @@ impl Measures {
         cols.push(Column::new("dropped".into(), r.iter().map(|x| x.dropped).collect::<Vec<_>>()));
         cols.push(f("target_poor".into(), r.iter().map(|x| x.target_poor).collect()));
         cols.push(f("se_H".into(), r.iter().map(|x| x.se_analytic[0]).collect()));
-        cols.push(f("se_M0".into(), r.iter().map(|x| x.se_analytic[1]).collect()));
+        cols.push(f("se_A".into(), r.iter().map(|x| x.se_analytic[1]).collect()));
+        cols.push(f("se_M0".into(), r.iter().map(|x| x.se_analytic[2]).collect()));
         if r.iter().any(|x| x.se_bootstrap.is_some()) {
             cols.push(opt("se_H_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[0])).collect()));
-            cols.push(opt("se_M0_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[1])).collect()));
+            cols.push(opt("se_A_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[1])).collect()));
+            cols.push(opt("se_M0_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[2])).collect()));
         }
         if r.iter().any(|x| x.se_design.is_some()) {
             cols.push(opt("se_H_design".into(), r.iter().map(|x| x.se_design.map(|s| s[0])).collect()));
-            cols.push(opt("se_M0_design".into(), r.iter().map(|x| x.se_design.map(|s| s[1])).collect()));
+            cols.push(opt("se_A_design".into(), r.iter().map(|x| x.se_design.map(|s| s[1])).collect()));
+            cols.push(opt("se_M0_design".into(), r.iter().map(|x| x.se_design.map(|s| s[2])).collect()));
         }
         for (d, name) in self.spec.dimensions.iter().enumerate() {
             // A dimension named like an indicator (a one-indicator dimension, say) would give two
@@ -740,6 +778,82 @@ mod tests {
     }
 
     #[test]
+    fn analytic_se_is_statas_mean_with_n_minus_1() {
+        // 24 units, unit weights, 6 poor: Stata's `mean poor` gives sd/√n = √(H(1−H)/(n−1)).
+        let n = 24usize;
+        let fail: Vec<u64> = (0..n)
+            .map(|u| {
+                if u < 6 {
+                    0b11
+                } else if u < 10 {
+                    0b01
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let p = Profiles::from_masks(fail, vec![0; n], vec![0; n], vec![1.0; n], 0b11);
+        let half = Rational::new(1, 2);
+        let spec = Spec::from_weights(
+            vec![(0, "d1".into(), "a".into(), half), (1, "d2".into(), "b".into(), half)],
+            crate::score::Cutoff::K(Rational::ONE),
+        )
+        .unwrap();
+        let s = score(&p, &spec).unwrap();
+        let m = measures(&p, &spec, &s, &Hierarchy::country(n), &AggregateOptions::default()).unwrap();
+        let all = &m.rows[0];
+        let h: f64 = 6.0 / 24.0;
+        assert!((all.se_analytic[0] - (h * (1.0 - h) / 23.0).sqrt()).abs() < 1e-12);
+        // M0: c = 1 for the 6 poor, 0 otherwise: the same as H here.
+        assert!((all.se_analytic[2] - all.se_analytic[0]).abs() < 1e-12);
+        // A: every poor unit has c = 1, so A = 1 with no spread.
+        assert!(all.se_analytic[1].abs() < 1e-12);
+
+        // Weighted: Stata's `mean x [pw=w]` = √(n/(n−1) Σ w²(x−x̄)²) / Σw, computed by hand.
+        let w: Vec<f64> = (0..n).map(|u| 1.0 + (u % 5) as f64).collect();
+        let fail: Vec<u64> = (0..n)
+            .map(|u| {
+                if u % 3 == 0 {
+                    0b11
+                } else if u % 4 == 0 {
+                    0b10
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let p = Profiles::from_masks(fail.clone(), vec![0; n], vec![0; n], w.clone(), 0b11);
+        let spec = Spec::from_weights(
+            vec![(0, "d1".into(), "a".into(), half), (1, "d2".into(), "b".into(), half)],
+            crate::score::Cutoff::K(half),
+        )
+        .unwrap();
+        let s = score(&p, &spec).unwrap();
+        let m = measures(&p, &spec, &s, &Hierarchy::country(n), &AggregateOptions::default()).unwrap();
+        let all = &m.rows[0];
+        let poor: Vec<f64> = fail.iter().map(|&f| (f != 0) as u8 as f64).collect();
+        let c: Vec<f64> = fail.iter().map(|&f| f.count_ones() as f64 / 2.0).collect();
+        let sw: f64 = w.iter().sum();
+        let mean = |x: &[f64]| x.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() / sw;
+        let se = |x: &[f64]| {
+            let m = mean(x);
+            let ss: f64 = x.iter().zip(&w).map(|(x, w)| w * w * (x - m) * (x - m)).sum();
+            (n as f64 / (n as f64 - 1.0) * ss).sqrt() / sw
+        };
+        assert!((all.se_analytic[0] - se(&poor)).abs() < 1e-12, "{} {}", all.se_analytic[0], se(&poor));
+        assert!((all.se_analytic[2] - se(&c)).abs() < 1e-12);
+        // A = M0/H linearised over all n units (as Stata's `svy` subpopulation estimates are): the
+        // factor is n/(n−1) and the sum runs over the poor: √(n/(n−1) Σ_poor w²(c−A)²) / Σ_poor w.
+        let (swp, a) = {
+            let swp: f64 = poor.iter().zip(&w).map(|(p, w)| p * w).sum();
+            (swp, c.iter().zip(&w).map(|(c, w)| c * w).sum::<f64>() / swp)
+        };
+        let ss_a: f64 = (0..n).filter(|&u| poor[u] > 0.0).map(|u| w[u] * w[u] * (c[u] - a) * (c[u] - a)).sum();
+        let se_a = (n as f64 / (n as f64 - 1.0) * ss_a).sqrt() / swp;
+        assert!((all.se_analytic[1] - se_a).abs() < 1e-12);
+    }
+
+    #[test]
     fn design_se_matches_a_hand_computation() {
         // Two strata with two PSUs each; ratio of poor to population.
         let mut m = HashMap::new();
@@ -754,5 +868,10 @@ mod tests {
         let s1 = [z(4.0, 20.0), z(6.0, 20.0)];
         let v = |s: [f64; 2]| 2.0 * ((s[0] - (s[0] + s[1]) / 2.0).powi(2) + (s[1] - (s[0] + s[1]) / 2.0).powi(2));
         assert!((se[0] - (v(s0) + v(s1)).sqrt()).abs() < 1e-12);
+        // A = score/poor, linearised over the poor's totals.
+        let ra: f64 = 4.5 / 16.0;
+        let za = |y: f64, x: f64| (y - ra * x) / 16.0;
+        let (a0, a1) = ([za(0.5, 2.0), za(1.0, 4.0)], [za(1.0, 4.0), za(2.0, 6.0)]);
+        assert!((se[1] - (v(a0) + v(a1)).sqrt()).abs() < 1e-12);
     }
 }
