@@ -50,7 +50,11 @@ pub enum Unit {
 }
 
 text_forms!(Unit, "the unit", { Households => "households" | "household", People => "people" | "persons" | "person" });
-text_forms!(NaPolicy, "the not-applicable policy", { NotDeprived => "not-deprived", Reweight => "reweight" });
+text_forms!(NaPolicy, "the not-applicable policy", {
+    NotDeprived => "not-deprived",
+    Reweight => "reweight-within-dimension" | "reweight",
+    ReweightAll => "reweight-all",
+});
 text_forms!(MissingPolicy, "the missing-value policy", {
     Drop => "drop",
     Deprived => "deprived",
@@ -143,9 +147,23 @@ impl std::fmt::Display for Cutoff {
 impl std::str::FromStr for Cutoff {
     type Err = Error;
     /// `union`, `intersection`, or `k` as a fraction (`1/3`), a decimal (`0.333`) or a percent
-    /// (`33.3%`), read exactly.
+    /// (`33.3%`), read exactly. A whole number from 2 to 100 is a percent, as mpitb and Stata
+    /// users write it (`33` is 33 %); `1` is k = 1 (every indicator).
+    ///
+    /// ```
+    /// use tpmap::score::Cutoff;
+    /// assert_eq!("33".parse::<Cutoff>()?, "33%".parse::<Cutoff>()?);
+    /// assert_eq!("1/3".parse::<Cutoff>()?.to_string(), "1/3");
+    /// # Ok::<(), tpmap::Error>(())
+    /// ```
     fn from_str(s: &str) -> Result<Cutoff> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        let t = s.trim().to_ascii_lowercase();
+        if let Ok(percent) = t.parse::<u8>()
+            && (2..=100).contains(&percent)
+        {
+            return Ok(Cutoff::K(Rational::new(percent as u128, 100)));
+        }
+        match t.as_str() {
             "union" => Ok(Cutoff::Union),
             "intersection" => Ok(Cutoff::Intersection),
             other => other.parse::<Rational>().map(Cutoff::K).map_err(|_| {
@@ -269,9 +287,18 @@ pub enum NaPolicy {
     /// Not deprived (OPHI's convention).
     #[default]
     NotDeprived,
-    /// The indicator's weight moves to the applicable indicators of its dimension; a dimension
-    /// with no applicable indicator contributes nothing.
+    /// `reweight-within-dimension`: the indicator's weight moves to the applicable indicators of
+    /// its dimension; a dimension with no applicable indicator contributes nothing (the unit's
+    /// greatest possible score falls below 1).
     Reweight,
+    /// `reweight-all`: the weights of the applicable indicators are scaled to sum to 1 (the
+    /// practice of many national MPIs): a unit's score is its failing weight over its applicable
+    /// weight.
+    ///
+    /// A unit deprived in `a` of dimensions {a, b} and {c, d} (each indicator 1/4) with `c` and
+    /// `d` not applicable scores 1/4 within its dimensions (the second contributes nothing) and
+    /// 1/2 over all (1/4 failing of 1/2 applicable).
+    ReweightAll,
 }
 
 /// How missing values count.
@@ -535,11 +562,29 @@ fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
                     let na = p.na[u] & mask;
                     let mut s = Rational::ZERO;
                     let mut all = true;
-                    for (di, items) in dim_items.iter().enumerate() {
+                    if spec.na == NaPolicy::ReweightAll {
+                        let (mut applicable, mut failing) = (Rational::ZERO, Rational::ZERO);
+                        for it in &spec.items {
+                            let bit = 1u64 << it.bit;
+                            if na & bit != 0 {
+                                continue;
+                            }
+                            applicable = applicable.checked_add(it.weight).ok_or_else(overflow)?;
+                            if d & bit != 0 {
+                                failing = failing.checked_add(it.weight).ok_or_else(overflow)?;
+                            } else {
+                                all = false;
+                            }
+                        }
+                        if applicable != Rational::ZERO {
+                            s = failing.checked_div(applicable).ok_or_else(overflow)?;
+                        }
+                    }
+                    for (di, items) in dim_items.iter().enumerate().filter(|_| spec.na != NaPolicy::ReweightAll) {
                         let (mut applicable, mut failing) = (Rational::ZERO, Rational::ZERO);
                         for it in items {
                             let bit = 1u64 << it.bit;
-                            if spec.na == NaPolicy::Reweight && na & bit != 0 {
+                            if spec.na != NaPolicy::NotDeprived && na & bit != 0 {
                                 continue;
                             }
                             applicable = applicable.checked_add(it.weight).ok_or_else(overflow)?;
@@ -666,6 +711,32 @@ mod tests {
         let s = score(&p, &spec).unwrap();
         assert_eq!(s.poor, [false, true, false]);
         assert!(s.dropped.iter().all(|d| !d));
+    }
+
+    #[test]
+    fn reweighting_conventions_on_a_dimension_not_applicable() {
+        // Dimensions {a, b} and {c, d}, each indicator 1/4. Unit 0 is deprived in a, with c and d
+        // not applicable; unit 1 is deprived in a and c, nothing not applicable.
+        let p = Profiles::from_masks(vec![0b0001, 0b0101], vec![0b1100, 0], vec![0, 0], vec![1.0; 2], 0b1111);
+        let items = vec![
+            (0, "one".into(), "a".into(), Rational::new(1, 4)),
+            (1, "one".into(), "b".into(), Rational::new(1, 4)),
+            (2, "two".into(), "c".into(), Rational::new(1, 4)),
+            (3, "two".into(), "d".into(), Rational::new(1, 4)),
+        ];
+        let mut spec = Spec::from_weights(items, Cutoff::K(Rational::new(1, 2))).unwrap();
+        spec.na = "reweight-within-dimension".parse().unwrap();
+        let s = score(&p, &spec).unwrap();
+        // Within dimensions: the second contributes nothing, a carries 1/4 of 1/2 applicable in
+        // its own: 1/2 · (1/4)/(1/2) = 1/4. Not poor at k = 1/2.
+        assert_eq!((s.score[0], s.poor[0]), (0.25, false));
+        spec.na = "reweight-all".parse().unwrap();
+        let s = score(&p, &spec).unwrap();
+        // Over all: 1/4 failing of 1/2 applicable = 1/2: poor at k = 1/2, exactly.
+        assert_eq!((s.score[0], s.poor[0]), (0.5, true));
+        // Nothing not applicable: both conventions give the plain score, 1/2.
+        assert_eq!((s.score[1], s.poor[1]), (0.5, true));
+        assert_eq!("reweight".parse::<NaPolicy>().unwrap(), NaPolicy::Reweight);
     }
 
     #[test]

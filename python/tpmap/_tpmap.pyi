@@ -70,7 +70,7 @@ class Extract:
         mask: str = "11111",
         welfare: _Welfare = "validated",
         unit: Literal["people", "households"] = "people",
-        na: Literal["not-deprived", "reweight"] = "not-deprived",
+        na: Literal["not-deprived", "reweight-within-dimension", "reweight", "reweight-all"] = "not-deprived",
         missing: Literal["drop", "deprived", "not-deprived"] = "drop",
     ) -> Scores: ...
 
@@ -129,7 +129,7 @@ def mpi(
     weight: str | None = None,
     strata: str | None = None,
     psu: str | None = None,
-    na: Literal["not-deprived", "reweight"] = "not-deprived",
+    na: Literal["not-deprived", "reweight-within-dimension", "reweight", "reweight-all"] = "not-deprived",
     missing: Literal["drop", "deprived", "not-deprived"] = "drop",
     bootstrap: int = 0,
     seed: int = 1,
