@@ -37,8 +37,10 @@ use crate::score::{Profiles, Scores, Spec};
 pub struct Hierarchy {
     /// Level names, coarsest first (the first is usually `country`).
     pub levels: Vec<String>,
-    /// Group keys per level.
+    /// Group keys per level (unique within the level: for key columns, the path of keys).
     pub groups: Vec<Vec<String>>,
+    /// Each group's own key at its level (a key column's value, or the area code).
+    pub labels: Vec<Vec<String>>,
     /// Per level, the group of each leaf.
     pub leaf_group: Vec<Vec<u32>>,
     /// Leaf of each unit.
@@ -84,7 +86,7 @@ impl Hierarchy {
         names.push("village".to_string());
         groups.push(leaves.iter().map(|c| c.to_string()).collect());
         leaf_group.push((0..leaves.len() as u32).collect());
-        Hierarchy { levels: names, groups, leaf_group, unit_leaf }
+        Hierarchy { levels: names, labels: groups.clone(), groups, leaf_group, unit_leaf }
     }
 
     /// One level, the country, over `units` units (for measures without area columns).
@@ -92,6 +94,7 @@ impl Hierarchy {
         Hierarchy {
             levels: vec!["country".into()],
             groups: vec![vec!["all".into()]],
+            labels: vec![vec!["all".into()]],
             leaf_group: vec![vec![0]],
             unit_leaf: vec![0; units],
         }
@@ -108,11 +111,12 @@ impl Hierarchy {
         }
         let mut levels = vec!["country".to_string()];
         let mut groups = vec![vec!["all".to_string()]];
+        let mut labels = vec![vec!["all".to_string()]];
         let mut parents: Vec<Vec<u32>> = vec![vec![]];
         let mut gid = vec![0u32; n];
         for (l, name) in level_names.into_iter().enumerate() {
             let mut map: HashMap<(u32, &str), u32> = HashMap::new();
-            let (mut names, mut up) = (Vec::new(), Vec::new());
+            let (mut names, mut up, mut own) = (Vec::new(), Vec::new(), Vec::new());
             let mut next_gid = vec![0u32; n];
             let mut prev: Option<(u32, &str, u32)> = None;
             for u in 0..n {
@@ -127,6 +131,7 @@ impl Hierarchy {
                             None => key.1.to_string(),
                         });
                         up.push(key.0);
+                        own.push(key.1.to_string());
                         names.len() as u32 - 1
                     }),
                 };
@@ -136,6 +141,7 @@ impl Hierarchy {
             gid = next_gid;
             levels.push(name);
             groups.push(names);
+            labels.push(own);
             parents.push(up);
         }
         // Leaves are the finest groups; walk up the parents for every level.
@@ -147,7 +153,7 @@ impl Hierarchy {
             leaf_group[l] =
                 leaf_group[l + 1].iter().map(|&g| if l == 0 { 0 } else { parents[l + 1][g as usize] }).collect();
         }
-        Ok(Hierarchy { levels, groups, leaf_group, unit_leaf: gid })
+        Ok(Hierarchy { levels, groups, labels, leaf_group, unit_leaf: gid })
     }
 
     /// Number of leaves.
@@ -214,6 +220,11 @@ pub struct AreaMeasures {
     pub level: String,
     /// Area key.
     pub area: String,
+    /// The area's own key at each level from the first below the country down to its own (a
+    /// province row has one, a village row four): one column per level in the tables. Not in
+    /// `measures.json`, where `area` names the row.
+    #[serde(skip)]
+    pub path: Vec<String>,
     /// Units counted (not dropped), unweighted.
     pub units: u64,
     /// Weighted units (population).
@@ -436,6 +447,11 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
     let mut rows = Vec::new();
     for (l, level) in h.levels.iter().enumerate() {
         let g = h.groups[l].len();
+        // A leaf of each group, to find its ancestors' keys.
+        let mut some_leaf = vec![0usize; g];
+        for leaf in (0..leaves).rev() {
+            some_leaf[h.leaf_group[l][leaf] as usize] = leaf;
+        }
         let mut agg = vec![0f64; g * lay.stride];
         let mut bagg = vec![0f64; g * reps * 3];
         for leaf in 0..leaves {
@@ -492,6 +508,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             rows.push(AreaMeasures {
                 level: level.clone(),
                 area: h.groups[l][gi].clone(),
+                path: (1..=l).map(|k| h.labels[k][h.leaf_group[k][some_leaf[gi]] as usize].clone()).collect(),
                 units: units as u64,
                 population: pop,
                 dropped: a[DROPPED] as u64,
@@ -617,17 +634,40 @@ impl Measures {
         let mut cols = vec![
             Column::new("level".into(), r.iter().map(|x| x.level.as_str()).collect::<Vec<_>>()),
             Column::new("area".into(), r.iter().map(|x| x.area.as_str()).collect::<Vec<_>>()),
+        ];
+        // One column per level below the country (`province`, `amphoe`, ...): the row's key at
+        // that level, empty below its own. Named `area_<level>` if a level is named like another
+        // column.
+        let reserved = ["level", "area", "units", "population", "population_share", "poor", "H", "A", "M0"];
+        for (k, name) in self.levels.iter().enumerate().skip(1) {
+            let name = if reserved.contains(&name.as_str()) { format!("area_{name}") } else { name.clone() };
+            cols.push(Column::new(
+                name.into(),
+                r.iter().map(|x| x.path.get(k - 1).cloned()).collect::<Vec<Option<String>>>(),
+            ));
+        }
+        let total = r.first().map_or(0.0, |x| x.population);
+        cols.extend([
             Column::new("units".into(), r.iter().map(|x| x.units).collect::<Vec<_>>()),
             f("population".into(), r.iter().map(|x| x.population).collect()),
+            // The area's share of the population of the whole (mpitb's population share).
+            f(
+                "population_share".into(),
+                r.iter().map(|x| if total > 0.0 { x.population / total } else { 0.0 }).collect(),
+            ),
             f("poor".into(), r.iter().map(|x| x.poor).collect()),
             f("H".into(), r.iter().map(|x| x.h).collect()),
             f("A".into(), r.iter().map(|x| x.a).collect()),
             f("M0".into(), r.iter().map(|x| x.m0).collect()),
-        ];
+        ]);
         for (i, it) in self.spec.items.iter().enumerate() {
+            let w = it.weight.to_f64();
             cols.push(f(format!("{}_uncensored", it.label), r.iter().map(|x| x.uncensored[i]).collect()));
             cols.push(f(format!("{}_censored", it.label), r.iter().map(|x| x.censored[i]).collect()));
+            // Percentage contribution to M0 (mpitb's pctb) and the absolute one, w·censored
+            // headcount (mpitb's actb), which sum over the indicators to M0.
             cols.push(f(format!("{}_contribution", it.label), r.iter().map(|x| x.contribution[i]).collect()));
+            cols.push(f(format!("{}_actb", it.label), r.iter().map(|x| w * x.censored[i]).collect()));
         }
         for (k, name) in ["H_exact", "A_exact", "M0_exact"].iter().enumerate() {
             cols.push(text(name, r.iter().map(|x| x.exact.as_ref().map(|e| e[k].clone())).collect()));
@@ -733,6 +773,38 @@ mod tests {
         // Subgroups: a = persons 1, 2 (M0 = 2/8), b = persons 3, 4 (M0 = 4/8); 1/2·2/8 + 1/2·4/8 = 3/8.
         assert_eq!(m.rows[1].exact.as_ref().unwrap()[2], "1/4");
         assert_eq!(m.rows[2].exact.as_ref().unwrap()[2], "1/2");
+    }
+
+    #[test]
+    fn tables_have_a_column_per_level_population_shares_and_absolute_contributions() {
+        let (p, spec) = af();
+        let s = score(&p, &spec).unwrap();
+        let keys = vec![
+            vec!["A".to_string(), "A".into(), "B".into(), "B".into()],
+            vec!["x/1".to_string(), "y".into(), "x/1".into(), "x/1".into()],
+        ];
+        let h = Hierarchy::from_keys(vec!["region".into(), "poor".into()], keys).unwrap();
+        let m = measures(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap();
+        let df = m.to_frame().unwrap();
+        let col = |name: &str| df.column(name).unwrap().as_materialized_series().clone();
+        // Levels as columns (a level named like a column gets `area_`); keys kept whole even with
+        // a '/' inside, which the path key `area` cannot show apart.
+        let region: Vec<Option<String>> = col("region").str().unwrap().iter().map(|v| v.map(String::from)).collect();
+        let area_poor: Vec<Option<String>> =
+            col("area_poor").str().unwrap().iter().map(|v| v.map(String::from)).collect();
+        let areas: Vec<String> = col("area").str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
+        let i = areas.iter().position(|a| a == "B/x/1").unwrap();
+        assert_eq!((region[i].as_deref(), area_poor[i].as_deref()), (Some("B"), Some("x/1")));
+        assert_eq!((region[0].as_deref(), area_poor[0].as_deref()), (None, None)); // the country
+        let share: Vec<f64> = col("population_share").f64().unwrap().iter().map(|v| v.unwrap()).collect();
+        assert_eq!(share[0], 1.0);
+        assert_eq!(share[1] + share[2], 1.0); // the regions
+        // Absolute contributions add up to M0 in every row.
+        let m0: Vec<f64> = col("M0").f64().unwrap().iter().map(|v| v.unwrap()).collect();
+        for (r, want) in m0.iter().enumerate() {
+            let got: f64 = (0..4).map(|i| col(&format!("x{i}_actb")).f64().unwrap().get(r).unwrap()).sum();
+            assert!((got - want).abs() < 1e-12, "row {r}: {got} vs {want}");
+        }
     }
 
     #[test]
