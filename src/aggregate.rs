@@ -224,7 +224,7 @@ pub struct AreaMeasures {
     /// province row has one, a village row four): one column per level in the tables. Not in
     /// `measures.json`, where `area` names the row.
     #[serde(skip)]
-    pub path: Vec<String>,
+    pub path: Vec<Option<String>>,
     /// Units counted (not dropped), unweighted.
     pub units: u64,
     /// Weighted units (population).
@@ -508,7 +508,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             rows.push(AreaMeasures {
                 level: level.clone(),
                 area: h.groups[l][gi].clone(),
-                path: (1..=l).map(|k| h.labels[k][h.leaf_group[k][some_leaf[gi]] as usize].clone()).collect(),
+                path: (1..=l).map(|k| Some(h.labels[k][h.leaf_group[k][some_leaf[gi]] as usize].clone())).collect(),
                 units: units as u64,
                 population: pop,
                 dropped: a[DROPPED] as u64,
@@ -643,7 +643,7 @@ impl Measures {
             let name = if reserved.contains(&name.as_str()) { format!("area_{name}") } else { name.clone() };
             cols.push(Column::new(
                 name.into(),
-                r.iter().map(|x| x.path.get(k - 1).cloned()).collect::<Vec<Option<String>>>(),
+                r.iter().map(|x| x.path.get(k - 1).cloned().flatten()).collect::<Vec<Option<String>>>(),
             ));
         }
         let total = r.first().map_or(0.0, |x| x.population);

@@ -31,8 +31,11 @@ use crate::score::{Cutoff, MissingPolicy, NaPolicy, Profiles, Spec, score};
 pub struct MpiOptions {
     /// Poverty cutoff (`"1/3".parse()?`, union or intersection).
     pub k: Cutoff,
-    /// Area columns, coarsest first.
+    /// Area columns, coarsest first (nested: each inside the one before).
     pub areas: Vec<String>,
+    /// Columns each giving a breakdown of its own, not nested (mpitb's `over(sex region)`): their
+    /// rows have the column's name as their level, after the nested levels' rows.
+    pub over: Vec<String>,
     /// Weight column.
     pub weight: Option<String>,
     /// Strata and PSU columns, for design-based standard errors.
@@ -90,6 +93,8 @@ pub struct Units {
     pub profiles: Profiles,
     /// Area keys per level (coarsest first).
     pub area_keys: Vec<Vec<String>>,
+    /// Keys of each `over` column.
+    pub over_keys: Vec<Vec<String>>,
     /// Strata and PSU indices, if asked for.
     pub design: Option<(Vec<u32>, Vec<u32>)>,
 }
@@ -113,6 +118,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     };
     let ind_cols: Vec<usize> = indicators.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let area_cols: Vec<usize> = opts.areas.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let over_cols: Vec<usize> = opts.over.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let weight_col = opts.weight.as_deref().map(find).transpose()?;
     let design_cols = opts.design.as_ref().map(|(s, p)| Ok::<_, Error>((find(s)?, find(p)?))).transpose()?;
     if indicators.len() > 64 {
@@ -121,6 +127,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     let used: Vec<usize> = ind_cols
         .iter()
         .chain(&area_cols)
+        .chain(&over_cols)
         .copied()
         .chain(weight_col)
         .chain(design_cols.into_iter().flat_map(|(a, b)| [a, b]))
@@ -133,6 +140,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             ..Default::default()
         },
         area_keys: vec![Vec::new(); area_cols.len()],
+        over_keys: vec![Vec::new(); over_cols.len()],
         design: design_cols.map(|_| (Vec::new(), Vec::new())),
     };
     let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
@@ -171,6 +179,12 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             u.profiles.weight.push(w);
             for (l, &c) in area_cols.iter().enumerate() {
                 u.area_keys[l].push(match b.cell(r, c) {
+                    Cell::Null => String::new(),
+                    cell => cell.to_text(),
+                });
+            }
+            for (l, &c) in over_cols.iter().enumerate() {
+                u.over_keys[l].push(match b.cell(r, c) {
                     Cell::Null => String::new(),
                     cell => cell.to_text(),
                 });
@@ -265,7 +279,22 @@ pub fn measure(
         Hierarchy::from_keys(opts.areas.clone(), units.area_keys)?
     };
     let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
-    let m = measures(&units.profiles, &spec, &s, &h, &agg)?;
+    let mut m = measures(&units.profiles, &spec, &s, &h, &agg)?;
+    // Each `over` column is a breakdown of its own: its groups' rows (not its country row) follow.
+    for (name, keys) in opts.over.iter().zip(units.over_keys) {
+        if m.levels.contains(name) {
+            return Err(Error::Config(format!("'{name}' is given twice as a breakdown")));
+        }
+        let extra = measures(&units.profiles, &spec, &s, &Hierarchy::from_keys(vec![name.clone()], vec![keys])?, &agg)?;
+        let at = m.levels.len();
+        m.levels.push(name.clone());
+        for mut row in extra.rows.into_iter().skip(1) {
+            let key = row.path.pop().flatten();
+            row.path = vec![None; at - 1];
+            row.path.push(key);
+            m.rows.push(row);
+        }
+    }
     Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: units.profiles.len() }))
 }
 
@@ -273,6 +302,46 @@ pub fn measure(
 mod tests {
     use super::*;
     use polars::prelude::*;
+
+    #[test]
+    fn breakdowns_over_columns_are_not_nested() {
+        // Nested by region; over sex: four units, poor when deprived in both (k = 1).
+        let units = df!(
+            "region" => ["n", "n", "s", "s"],
+            "sex" => ["f", "m", "f", "f"],
+            "a" => [1, 1, 0, 1],
+            "b" => [1, 0, 0, 1]
+        )
+        .unwrap();
+        let spec = vec![
+            ("x".to_string(), "a".to_string(), Rational::new(1, 2)),
+            ("y".into(), "b".into(), Rational::new(1, 2)),
+        ];
+        let opts = MpiOptions {
+            k: "1".parse().unwrap(),
+            areas: vec!["region".into()],
+            over: vec!["sex".into()],
+            ..Default::default()
+        };
+        let (m, _) = measure(TableInput::Frame(&units, "units"), spec, &opts).unwrap();
+        assert_eq!(m.levels, ["country", "region", "sex"]);
+        let sex: Vec<&crate::aggregate::AreaMeasures> = m.rows.iter().filter(|r| r.level == "sex").collect();
+        assert_eq!(sex.len(), 2);
+        let f = sex.iter().find(|r| r.area == "f").unwrap();
+        assert_eq!((f.units, f.poor), (3, 2.0)); // units 0 and 3 of the three women
+        let df = m.to_frame().unwrap();
+        let col = |name: &str| -> Vec<Option<String>> {
+            df.column(name).unwrap().str().unwrap().iter().map(|v| v.map(String::from)).collect()
+        };
+        let (region, sex_col, level) = (col("region"), col("sex"), col("level"));
+        for i in 0..df.height() {
+            match level[i].as_deref() {
+                Some("sex") => assert!(region[i].is_none() && sex_col[i].is_some()),
+                Some("region") => assert!(region[i].is_some() && sex_col[i].is_none()),
+                _ => assert!(region[i].is_none() && sex_col[i].is_none()),
+            }
+        }
+    }
 
     #[test]
     fn measures_without_area_columns_cover_the_country() {

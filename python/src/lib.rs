@@ -626,13 +626,14 @@ impl Plan {
 /// Alkire–Foster measures at every level for your own deprivation matrix.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (data, spec, k, *, areas=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
+#[pyo3(signature = (data, spec, k, *, areas=Vec::new(), over=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
 fn mpi<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     spec: Vec<(String, String, String)>,
     k: &str,
     areas: Vec<String>,
+    over: Vec<String>,
     weight: Option<String>,
     strata: Option<String>,
     psu: Option<String>,
@@ -658,6 +659,7 @@ fn mpi<'py>(
     let opts = tpmap::mpi::MpiOptions {
         k: opt(k)?,
         areas,
+        over,
         weight,
         design,
         na: opt(na)?,

@@ -187,6 +187,30 @@ def test_mpi_from_pandas_with_areas_and_exact_cutoff():
         tpmap.mpi(units, spec, "1/3", strata="region")
 
 
+def test_mpi_breakdowns_conventions_and_columns():
+    units = pl.DataFrame(
+        {
+            "region": ["n", "n", "s", "s"],
+            "sex": ["f", "m", "f", "f"],
+            "water": [1, 1, 0, 1],
+            "school": [1, 0, 0, 1],
+        }
+    )
+    spec = [("living", "water", "1/2"), ("education", "school", "1/2")]
+    # k as mpitb users write it: 100 is 100 %; over() breakdowns are not nested.
+    m = tpmap.mpi(units, spec, "100", areas=["region"], over=["sex"])
+    women = m.filter((pl.col("level") == "sex") & (pl.col("sex") == "f")).row(0, named=True)
+    assert women["units"] == 3 and women["poor"] == 2 and women["region"] is None
+    assert m.filter(pl.col("level") == "region")["population_share"].sum() == pytest.approx(1.0)
+    # Standard errors of H, A and M0; absolute contributions add up to M0.
+    country = m.filter(pl.col("level") == "country").row(0, named=True)
+    assert {"se_H", "se_A", "se_M0"} <= set(m.columns)
+    assert country["water_actb"] + country["school_actb"] == pytest.approx(country["M0"])
+    h = country["H"]
+    assert country["se_H"] == pytest.approx((h * (1 - h) / 3) ** 0.5)  # n - 1 = 3
+    assert tpmap.mpi(units, spec, "1/2", na="reweight-all").height == 1
+
+
 # --- linkage ----------------------------------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ def mpi(
     k: str,
     *,
     areas: list[str] = ...,
+    over: list[str] = ...,
     weight: str | None = None,
     strata: str | None = None,
     psu: str | None = None,

@@ -106,9 +106,13 @@ enum Command {
         /// Poverty cutoff: a fraction (1/3), decimal (0.333), percent (33.3%), union or intersection.
         #[arg(long)]
         k: Cutoff,
-        /// Area columns, coarsest first (comma-separated).
+        /// Area columns, coarsest first (comma-separated): nested, each inside the one before.
         #[arg(long, value_delimiter = ',')]
         areas: Vec<String>,
+        /// A column giving a breakdown of its own, not nested (repeat for more, as mpitb's
+        /// over(sex region)): its rows follow the nested levels', with the column as their level.
+        #[arg(long)]
+        over: Vec<String>,
         /// Weight column (household size, or a sampling weight).
         #[arg(long)]
         weight: Option<String>,
@@ -422,10 +426,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             main_job(o, &job)
         }
         Command::Ingest { households, persons, job } => main_job(RunOptions::new(&households, &persons), &job),
-        Command::Mpi { data, spec, k, areas, weight, strata, psu, policy, out, quiet } => {
+        Command::Mpi { data, spec, k, areas, over, weight, strata, psu, policy, out, quiet } => {
             let opts = tpmap::mpi::MpiOptions {
                 k,
                 areas,
+                over,
                 weight,
                 design: strata.zip(psu),
                 na: policy.na,
