@@ -2,8 +2,8 @@
 //!
 //! The engine for Thailand's TPMAP poverty-eradication work: ingest BMN (จปฐ.) household and
 //! person extracts and validate every row ([`ingest`]); link registries ([`link`]); score
-//! deprivation ([`score`]); compute area measures ([`aggregate`], [`published`], [`mpi`]); and
-//! plan assistance ([`programs`], [`plan`], [`report`]).
+//! deprivation ([`score`]); compute area measures ([`aggregate`], [`published`], [`mpi`]) and their
+//! changes between rounds ([`changes`]); and plan assistance ([`programs`], [`plan`], [`report`]).
 //!
 //! The data flows one way: [`ingest`] → [`link`] → [`score`] → [`aggregate`] → match ([`plan`]) →
 //! [`report`]. The core works
@@ -74,6 +74,7 @@ macro_rules! text_forms {
 
 pub mod aggregate;
 pub mod areas;
+pub mod changes;
 pub mod diagnostics;
 pub mod error;
 pub mod extract;

@@ -218,6 +218,24 @@ pub fn write(out: &Path, measures: &Measures, timing: &Timing) -> Result<()> {
     stage.commit()
 }
 
+/// Writes two rounds and their changes into `out`: each round's measures in `t0/` and `t1/`,
+/// `changes.{csv,parquet,json}` ([`crate::changes`]) and both rounds' timing in `timing.json`, all
+/// at once at the end.
+pub fn write_changes(
+    out: &Path,
+    rounds: [&Measures; 2],
+    changes: &[crate::changes::Change],
+    timing: [&Timing; 2],
+) -> Result<()> {
+    let stage = crate::output::Staging::new(out)?;
+    rounds[0].write(&stage.path().join("t0"))?;
+    rounds[1].write(&stage.path().join("t1"))?;
+    crate::changes::write(stage.path(), changes)?;
+    let path = stage.path().join("timing.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&timing)?).map_err(|e| Error::io(&path, e))?;
+    stage.commit()
+}
+
 /// Seconds spent by [`run_timed`].
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Timing {

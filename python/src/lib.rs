@@ -623,13 +623,12 @@ impl Plan {
     }
 }
 
-/// Alkire–Foster measures at every level for your own deprivation matrix.
+/// Spec rows `(dimension, indicator column, weight)`, as `tpmap::mpi::measure` takes them.
+type SpecRows = Vec<(String, String, tpmap::rational::Rational)>;
+
+/// The spec rows and options `mpi` and `mpi_changes` share, checked.
 #[allow(clippy::too_many_arguments)]
-#[pyfunction]
-#[pyo3(signature = (data, spec, k, *, areas=Vec::new(), over=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
-fn mpi<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
+fn mpi_inputs(
     spec: Vec<(String, String, String)>,
     k: &str,
     areas: Vec<String>,
@@ -641,8 +640,7 @@ fn mpi<'py>(
     missing: &str,
     bootstrap: usize,
     seed: u64,
-) -> PyResult<Bound<'py, PyAny>> {
-    let df = import_frame(data)?;
+) -> PyResult<(SpecRows, tpmap::mpi::MpiOptions)> {
     let rows = spec
         .into_iter()
         .map(|(d, i, w)| {
@@ -666,10 +664,67 @@ fn mpi<'py>(
         missing: opt(missing)?,
         bootstrap: (bootstrap, seed),
     };
+    Ok((rows, opts))
+}
+
+/// Alkire–Foster measures at every level for your own deprivation matrix.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (data, spec, k, *, areas=Vec::new(), over=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
+fn mpi<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    spec: Vec<(String, String, String)>,
+    k: &str,
+    areas: Vec<String>,
+    over: Vec<String>,
+    weight: Option<String>,
+    strata: Option<String>,
+    psu: Option<String>,
+    na: &str,
+    missing: &str,
+    bootstrap: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let df = import_frame(data)?;
+    let (rows, opts) = mpi_inputs(spec, k, areas, over, weight, strata, psu, na, missing, bootstrap, seed)?;
     let m = py
         .detach(|| tpmap::mpi::measure(TableInput::Frame(&df, "data"), rows, &opts).and_then(|(m, _)| m.to_frame()))
         .map_err(err)?;
     to_polars(py, m)
+}
+
+/// Changes of H, A and M0 per area between two rounds (independent samples).
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (t0, t1, spec, k, *, years=None, areas=Vec::new(), over=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
+fn mpi_changes<'py>(
+    py: Python<'py>,
+    t0: &Bound<'py, PyAny>,
+    t1: &Bound<'py, PyAny>,
+    spec: Vec<(String, String, String)>,
+    k: &str,
+    years: Option<f64>,
+    areas: Vec<String>,
+    over: Vec<String>,
+    weight: Option<String>,
+    strata: Option<String>,
+    psu: Option<String>,
+    na: &str,
+    missing: &str,
+    bootstrap: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (d0, d1) = (import_frame(t0)?, import_frame(t1)?);
+    let (rows, opts) = mpi_inputs(spec, k, areas, over, weight, strata, psu, na, missing, bootstrap, seed)?;
+    let c = py
+        .detach(|| {
+            let (m0, _) = tpmap::mpi::measure(TableInput::Frame(&d0, "t0"), rows.clone(), &opts)?;
+            let (m1, _) = tpmap::mpi::measure(TableInput::Frame(&d1, "t1"), rows, &opts)?;
+            tpmap::changes::to_frame(&tpmap::changes::changes(&m0, &m1, years)?)
+        })
+        .map_err(err)?;
+    to_polars(py, c)
 }
 
 /// Records linked across registries.
@@ -851,6 +906,7 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Linked>()?;
     m.add_function(wrap_pyfunction!(read_extract, m)?)?;
     m.add_function(wrap_pyfunction!(mpi, m)?)?;
+    m.add_function(wrap_pyfunction!(mpi_changes, m)?)?;
     m.add_function(wrap_pyfunction!(link, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(link_bench, m)?)?;

@@ -460,3 +460,22 @@ def test_examples_run(name):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
+
+
+def test_mpi_changes_between_two_rounds():
+    spec = [("living", "water", "1/2"), ("education", "school", "1/2")]
+    t0 = pl.DataFrame({"region": ["n", "n", "s", "s"], "water": [1, 1, 0, 1], "school": [1, 0, 0, 1]})
+    t1 = pl.DataFrame({"region": ["n", "n", "s", "s"], "water": [1, 0, 0, 0], "school": [1, 0, 0, 1]})
+    c = tpmap.mpi_changes(t0, t1, spec, "1/2", areas=["region"], years=2.0)
+    assert set(c["measure"]) == {"H", "A", "M0"}
+    h = c.filter((pl.col("level") == "country") & (pl.col("measure") == "H")).row(0, named=True)
+    # Three of four poor, then two of four.
+    assert (h["t0"], h["t1"]) == (pytest.approx(0.75), pytest.approx(0.5))
+    assert h["absolute"] == pytest.approx(-0.25)
+    assert h["relative"] == pytest.approx(-1 / 3)
+    assert h["annualised_relative"] == pytest.approx((2 / 3) ** 0.5 - 1)
+    assert h["se_absolute"] == pytest.approx(((0.75 * 0.25 + 0.5 * 0.5) / 3) ** 0.5)
+    no_years = tpmap.mpi_changes(t0, t1, spec, "1/2")
+    assert no_years["annualised_absolute"].null_count() == no_years.height
+    with pytest.raises(tpmap.TpmapError):
+        tpmap.mpi_changes(t0, t1, spec, "1/2", years=-1.0)

@@ -33,6 +33,7 @@ from ._tpmap import (
     link,
     link_bench,
     mpi,
+    mpi_changes,
     read_extract,
     run,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "link",
     "link_bench",
     "mpi",
+    "mpi_changes",
     "read_extract",
     "run",
 ]

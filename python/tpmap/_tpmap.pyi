@@ -15,6 +15,7 @@ __all__ = [
     "Linked",
     "read_extract",
     "mpi",
+    "mpi_changes",
     "link",
     "run",
     "link_bench",
@@ -137,6 +138,26 @@ def mpi(
 ) -> pl.DataFrame:
     """Alkire-Foster measures at every level for your own deprivation matrix; spec rows are
     (dimension, indicator column, weight as '1/6', '0.25' or '25%')."""
+
+def mpi_changes(
+    t0: _ArrowStream,
+    t1: _ArrowStream,
+    spec: list[tuple[str, str, str]],
+    k: str,
+    *,
+    years: float | None = None,
+    areas: list[str] = ...,
+    over: list[str] = ...,
+    weight: str | None = None,
+    strata: str | None = None,
+    psu: str | None = None,
+    na: Literal["not-deprived", "reweight-within-dimension", "reweight", "reweight-all"] = "not-deprived",
+    missing: Literal["drop", "deprived", "not-deprived"] = "drop",
+    bootstrap: int = 0,
+    seed: int = 1,
+) -> pl.DataFrame:
+    """Changes of H, A and M0 per area between two rounds measured alike (absolute, relative and,
+    with years, annualised), with standard errors for independent samples."""
 
 @final
 class Linked:

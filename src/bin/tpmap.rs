@@ -122,6 +122,14 @@ enum Command {
         /// Primary-sampling-unit column (with --strata).
         #[arg(long, requires = "strata")]
         psu: Option<String>,
+        /// A second round's units table, same columns: measures both rounds (into t0/ and t1/)
+        /// and writes the changes of H, A and M0 per area (changes.csv), with standard errors for
+        /// independent samples.
+        #[arg(long)]
+        then: Option<PathBuf>,
+        /// Years between the two rounds, for annualised changes (with --then).
+        #[arg(long, requires = "then")]
+        years: Option<f64>,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Output folder.
@@ -426,7 +434,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             main_job(o, &job)
         }
         Command::Ingest { households, persons, job } => main_job(RunOptions::new(&households, &persons), &job),
-        Command::Mpi { data, spec, k, areas, over, weight, strata, psu, policy, out, quiet } => {
+        Command::Mpi { data, spec, k, areas, over, weight, strata, psu, then, years, policy, out, quiet } => {
             let opts = tpmap::mpi::MpiOptions {
                 k,
                 areas,
@@ -439,6 +447,26 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let t0 = Instant::now();
             let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
+            if let Some(then) = then {
+                let (m1, timing1) = tpmap::mpi::run_timed(&then, &spec, &opts)?;
+                let changes = tpmap::changes::changes(&m, &m1, years)?;
+                tpmap::mpi::write_changes(&out, [&m, &m1], &changes, [&timing, &timing1])?;
+                if !quiet {
+                    let (a, b) = (&m.rows[0], &m1.rows[0]);
+                    println!(
+                        "M0 {:.4} -> {:.4}, H {:.4} -> {:.4}, A {:.4} -> {:.4}; {} area changes -> {}/changes.{{csv,parquet,json}}, t0/, t1/",
+                        a.m0,
+                        b.m0,
+                        a.h,
+                        b.h,
+                        a.a,
+                        b.a,
+                        changes.len() / 3,
+                        out.display()
+                    );
+                }
+                return Ok(());
+            }
             tpmap::mpi::write(&out, &m, &timing)?;
             if !quiet {
                 let all = &m.rows[0];

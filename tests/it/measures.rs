@@ -183,3 +183,70 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn changes_between_two_rounds_through_the_cli() {
+    // Round 0 is Alkire & Foster's example (H = 1/2, A = 3/4, M0 = 3/8); in round 1, unit 3 is
+    // deprived only in income and education (score 2/4, still poor) and unit 4 gains water too
+    // (2/4, now poor): H = 3/4, A = (2/4 + 2/4 + 2/4)/3 = 1/2, M0 = 3/8. Three years apart.
+    let dir = tempfile::tempdir().unwrap();
+    let header = "id,region,income,education,health,water\n";
+    let r0 = write(dir.path(), "r0.csv", &format!("{header}1,a,0,0,0,0\n2,a,0,1,0,1\n3,b,1,1,1,1\n4,b,0,1,0,0\n"));
+    let r1 = write(dir.path(), "r1.csv", &format!("{header}1,a,0,0,0,0\n2,a,0,1,0,1\n3,b,1,1,0,0\n4,b,0,1,0,1\n"));
+    let spec = write(
+        dir.path(),
+        "spec.csv",
+        "dimension,indicator,weight\ni,income,1/4\ne,education,1/4\nh,health,1/4\nw,water,1/4\n",
+    );
+    let out = dir.path().join("out");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tpmap"))
+        .args(["mpi", "--k", "50%", "--areas", "region", "--years", "3", "--quiet"])
+        .arg("--data")
+        .arg(&r0)
+        .arg("--then")
+        .arg(&r1)
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for f in ["changes.csv", "changes.parquet", "changes.json", "t0/measures.csv", "t1/measures.csv", "timing.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("changes.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 9); // country, a, b × H, A, M0
+    let get = |area: &str, m: &str, field: &str| {
+        rows.iter().find(|r| r["area"] == area && r["measure"] == m).unwrap()[field].as_f64().unwrap()
+    };
+    let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    let country = rows[0]["area"].as_str().unwrap().to_string();
+    close(get(&country, "H", "absolute"), 0.25);
+    close(get(&country, "H", "relative"), 0.5);
+    close(get(&country, "A", "absolute"), -0.25);
+    close(get(&country, "A", "relative"), -1.0 / 3.0);
+    close(get(&country, "M0", "absolute"), 0.0);
+    close(get(&country, "H", "annualised_absolute"), 0.25 / 3.0);
+    close(get(&country, "A", "annualised_relative"), (2.0f64 / 3.0).powf(1.0 / 3.0) - 1.0);
+    // H's standard error in each round: √(H(1−H)/(n−1)), n = 4; the rounds are independent.
+    let se = |h: f64| (h * (1.0 - h) / 3.0).sqrt();
+    close(get(&country, "H", "se_absolute"), (se(0.5).powi(2) + se(0.75).powi(2)).sqrt());
+    // Area a did not change at all.
+    let a = rows.iter().find(|r| r["level"] == "region" && r["measure"] == "M0" && r["absolute"] == 0.0);
+    assert!(a.is_some());
+    // Asking for years without a second round is a usage error.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tpmap"))
+        .args(["mpi", "--k", "50%", "--years", "3", "--quiet"])
+        .arg("--data")
+        .arg(&r0)
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--out")
+        .arg(dir.path().join("o2"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+}
