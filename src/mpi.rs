@@ -134,7 +134,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
         .collect();
     src.check_types(&used)?;
     let mut u = Units {
-        // One bit per indicator (at most 64: checked by `measure`).
+        // One bit per indicator (at most 64: checked above).
         profiles: Profiles {
             present: u64::MAX.checked_shr(64 - indicators.len() as u32).unwrap_or(0),
             ..Default::default()

@@ -563,43 +563,21 @@ fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
                     let mut s = Rational::ZERO;
                     let mut all = true;
                     if spec.na == NaPolicy::ReweightAll {
-                        let (mut applicable, mut failing) = (Rational::ZERO, Rational::ZERO);
-                        for it in &spec.items {
-                            let bit = 1u64 << it.bit;
-                            if na & bit != 0 {
-                                continue;
-                            }
-                            applicable = applicable.checked_add(it.weight).ok_or_else(overflow)?;
-                            if d & bit != 0 {
-                                failing = failing.checked_add(it.weight).ok_or_else(overflow)?;
-                            } else {
-                                all = false;
-                            }
-                        }
+                        let (applicable, failing) = tally(&spec.items, d, na, true, &mut all)?;
                         if applicable != Rational::ZERO {
                             s = failing.checked_div(applicable).ok_or_else(overflow)?;
                         }
-                    }
-                    for (di, items) in dim_items.iter().enumerate().filter(|_| spec.na != NaPolicy::ReweightAll) {
-                        let (mut applicable, mut failing) = (Rational::ZERO, Rational::ZERO);
-                        for it in items {
-                            let bit = 1u64 << it.bit;
-                            if spec.na != NaPolicy::NotDeprived && na & bit != 0 {
-                                continue;
+                    } else {
+                        let skip_na = spec.na != NaPolicy::NotDeprived;
+                        for (di, items) in dim_items.iter().enumerate() {
+                            let (applicable, failing) = tally(items.iter().copied(), d, na, skip_na, &mut all)?;
+                            if applicable != Rational::ZERO {
+                                let share = dim_weight[di]
+                                    .checked_mul(failing)
+                                    .and_then(|x| x.checked_div(applicable))
+                                    .ok_or_else(overflow)?;
+                                s = s.checked_add(share).ok_or_else(overflow)?;
                             }
-                            applicable = applicable.checked_add(it.weight).ok_or_else(overflow)?;
-                            if d & bit != 0 {
-                                failing = failing.checked_add(it.weight).ok_or_else(overflow)?;
-                            } else {
-                                all = false;
-                            }
-                        }
-                        if applicable != Rational::ZERO {
-                            let share = dim_weight[di]
-                                .checked_mul(failing)
-                                .and_then(|x| x.checked_div(applicable))
-                                .ok_or_else(overflow)?;
-                            s = s.checked_add(share).ok_or_else(overflow)?;
                         }
                     }
                     let poor = !drop
@@ -621,6 +599,32 @@ fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
         }
     }
     Ok(out)
+}
+
+/// Applicable and failing weight of `items` for a unit deprived in `d` and not applicable in
+/// `na`: not-applicable items are left out when `skip_na`; `all` is cleared by any applicable item
+/// the unit is not deprived in.
+fn tally<'a>(
+    items: impl IntoIterator<Item = &'a SpecItem>,
+    d: u64,
+    na: u64,
+    skip_na: bool,
+    all: &mut bool,
+) -> Result<(Rational, Rational)> {
+    let (mut applicable, mut failing) = (Rational::ZERO, Rational::ZERO);
+    for it in items {
+        let bit = 1u64 << it.bit;
+        if skip_na && na & bit != 0 {
+            continue;
+        }
+        applicable = applicable.checked_add(it.weight).ok_or_else(overflow)?;
+        if d & bit != 0 {
+            failing = failing.checked_add(it.weight).ok_or_else(overflow)?;
+        } else {
+            *all = false;
+        }
+    }
+    Ok((applicable, failing))
 }
 
 fn overflow() -> Error {

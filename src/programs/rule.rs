@@ -595,7 +595,10 @@ impl Fact {
             Fact::Members(m) => format!("{m} members"),
             Fact::Income(Some(i)) => format!("income {i:.0} baht per member per year"),
             Fact::Income(None) => "income not reported".into(),
-            Fact::Score(Some((n, d))) => format!("score {}", Rational::new(*n as u128, *d as u128)),
+            Fact::Score(Some((n, d))) => match Rational::checked_new(u128::from(*n), u128::from(*d)) {
+                Some(r) => format!("score {r}"),
+                None => format!("score {n}/{d}"),
+            },
             Fact::Score(None) | Fact::Count(None) | Fact::Dimension(None) => "not scored (missing indicators)".into(),
             Fact::Count(Some(c)) => format!("{c} deprivations"),
             Fact::Village(v) => format!("village {}", v.as_str()),

@@ -9,12 +9,10 @@ use tpmap::score::Welfare;
 use crate::samples;
 
 /// The real TPMAP 2561 tables, as the repository keeps them (`data/tpmap-2561/published/`,
-/// gzip-compressed), or `$TPMAP_2561_DIR`.
+/// gzip-compressed): the test reads nothing outside the repository.
 fn tables_2561() -> PathBuf {
-    let dir = std::env::var_os("TPMAP_2561_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("data/tpmap-2561/published"));
-    assert!(dir.is_dir(), "the TPMAP 2561 tables are needed at {} (or set TPMAP_2561_DIR)", dir.display());
+    let dir = crate::root().join("data/tpmap-2561/published");
+    assert!(dir.is_dir(), "the TPMAP 2561 tables are missing from {}", dir.display());
     dir
 }
 
