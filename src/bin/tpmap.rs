@@ -190,6 +190,11 @@ enum Command {
     /// Generate the SYNTHETIC labelled linkage benchmark: survey.csv, welfare.csv, agency.csv
     /// (or records.csv with --single-file) and truth.csv.
     LinkBench {
+        /// Which benchmark: `tpmap` (one list of corruptions, at most three per record) or
+        /// `registries` (the independent specification in docs/linkage.md: per-source fault rates,
+        /// partial and mistyped dates, marriages, moves, twins, namesakes, duplicates).
+        #[arg(long, default_value = "tpmap", value_parser = ["tpmap", "registries"])]
+        kind: String,
         /// Households to synthesise (people ≈ 2.8 × households).
         #[arg(long, default_value_t = 10_000)]
         households: u64,
@@ -530,17 +535,25 @@ fn run(cli: Cli) -> Result<(), Error> {
             let blocking = (!rules.is_empty()).then(|| tpmap::link::Blocking { rules, ..Default::default() });
             link(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, blocking, &out, &output)
         }
-        Command::LinkBench { households, seed, single_file, welfare_share, agency_share, out } => {
-            let o = tpmap::link::bench::BenchOptions {
-                households,
-                seed,
-                single_file,
-                welfare_share,
-                agency_share,
-                ..Default::default()
-            };
+        Command::LinkBench { kind, households, seed, single_file, welfare_share, agency_share, out } => {
             let stage = tpmap::output::Staging::new(&out)?;
-            let files = tpmap::link::bench::write(stage.path(), &o)?;
+            let files = if kind == "registries" {
+                if single_file {
+                    return Err(tpmap::Error::Config("--single-file applies to --kind tpmap only".into()));
+                }
+                let o = tpmap::link::registries::RegistriesOptions { households, seed };
+                tpmap::link::registries::write(stage.path(), &o)?
+            } else {
+                let o = tpmap::link::bench::BenchOptions {
+                    households,
+                    seed,
+                    single_file,
+                    welfare_share,
+                    agency_share,
+                    ..Default::default()
+                };
+                tpmap::link::bench::write(stage.path(), &o)?
+            };
             stage.commit()?;
             let counts: Vec<String> = files.records.iter().map(|(s, n)| format!("{s} {n}")).collect();
             println!(
@@ -815,13 +828,18 @@ fn link(
     let linked = tpmap::link::run(&r, &opts)?;
     spinner.finish_and_clear();
     let mut report = tpmap::link::output::LinkReport::of(&r, &linked, threshold, read_seconds, t0);
+    let mut errors = Vec::new();
     if let Some(p) = truth {
         let t = tpmap::link::bench::read_truth(p, &r)?;
         report.quality =
             Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
+        errors = tpmap::link::misses::find(&r, &linked, &t, threshold, task);
     }
     let stage = tpmap::output::Staging::new(out)?;
     tpmap::link::output::write(stage.path(), &r, &linked, &report, explain)?;
+    if truth.is_some() {
+        tpmap::link::misses::write(stage.path(), &r, &errors, 1_000_000)?;
+    }
     stage.commit()?;
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -851,7 +869,8 @@ fn link(
                 q.cluster_f1
             );
         }
-        println!("  wrote {}/: pairs.csv, entities.csv, model.json, explanations.json, link.json", out.display());
+        let also = if truth.is_some() { ", errors.csv, error_patterns.csv" } else { "" };
+        println!("  wrote {}/: pairs.csv, entities.csv, model.json, explanations.json, link.json{also}", out.display());
     }
     Ok(())
 }

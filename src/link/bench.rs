@@ -66,17 +66,17 @@ pub struct BenchFiles {
     pub people: usize,
 }
 
-const HEADER: [&str; 9] =
+pub(crate) const HEADER: [&str; 9] =
     ["record_id", "citizen_id", "title", "first_name", "last_name", "birth_date", "sex", "village_code", "house_no"];
 
 /// A CSV file of the benchmark, written by the csv crate after one `#` notice line.
-struct CsvOut {
+pub(crate) struct CsvOut {
     w: csv::Writer<std::io::BufWriter<std::fs::File>>,
     path: std::path::PathBuf,
 }
 
 impl CsvOut {
-    fn create(path: &Path, notice: Option<&str>, header: &[&str]) -> Result<CsvOut> {
+    pub(crate) fn create(path: &Path, notice: Option<&str>, header: &[&str]) -> Result<CsvOut> {
         let io = |e| Error::io(path, e);
         let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
         if let Some(n) = notice {
@@ -87,11 +87,11 @@ impl CsvOut {
         Ok(out)
     }
 
-    fn row<T: AsRef<[u8]>>(&mut self, fields: impl IntoIterator<Item = T>) -> Result<()> {
+    pub(crate) fn row<T: AsRef<[u8]>>(&mut self, fields: impl IntoIterator<Item = T>) -> Result<()> {
         self.w.write_record(fields).map_err(|e| crate::ingest::source::csv_error(&self.path, e))
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         let path = self.path;
         self.w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?.flush().map_err(|e| Error::io(&path, e))
     }

@@ -58,6 +58,7 @@ impl Field {
                 "exact",
                 "day and month swapped",
                 "Buddhist/Common Era confusion",
+                "year mistyped (one digit or two adjacent), day and month agree",
                 "within 31 days",
                 "same year (or partial date agrees)",
                 "else",
@@ -209,21 +210,67 @@ fn date_level(a: Option<PartialDate>, b: Option<PartialDate>) -> Agreement {
         if (dy == 543 || dy == 542) && a.month == b.month && a.day == b.day {
             return Some(2);
         }
-        if (a.days_since_epoch() - b.days_since_epoch()).abs() <= 31 {
+        if a.month == b.month && a.day == b.day && year_mistyped(a.year, b.year) {
             return Some(3);
         }
-        return Some(if a.year == b.year { 4 } else { 5 });
+        if (a.days_since_epoch() - b.days_since_epoch()).abs() <= 31 {
+            return Some(4);
+        }
+        return Some(if a.year == b.year { 5 } else { 6 });
     }
-    // Partial dates: agree on what both know.
+    // Partial dates: agree on what both know. A Buddhist-Era year alone up to 2483 does not say
+    // its CE year: January to March of BE 2482 were 1940, April to December 1939 (the year began
+    // in April until 1941), so such a year also agrees with January to March of the next CE year.
     let dy = (a.year as i32 - b.year as i32).abs();
     let months_agree = a.month == 0 || b.month == 0 || a.month == b.month;
-    Some(if a.year == b.year && months_agree {
-        4
+    let (early, late) = if a.year <= b.year { (a, b) } else { (b, a) };
+    let old_year_start =
+        early.month == 0 && early.year <= 1940 && late.year == early.year + 1 && (1..=3).contains(&late.month);
+    Some(if (a.year == b.year && months_agree) || old_year_start {
+        5
     } else if (dy == 543 || dy == 542) && months_agree {
         2
+    } else if months_agree && a.month != 0 && b.month != 0 && year_mistyped(a.year, b.year) {
+        3
     } else {
-        5
+        6
     })
+}
+
+/// Whether two birth years are one mistyped digit or two swapped adjacent digits apart, as
+/// written in either era: a CE year (1800–2200, what dates normalise to) is also tried as its
+/// Buddhist-Era form, and a year no era explains (`4539`, kept by
+/// [`super::normalize::birth_date`]) as written. `4539` and `1996` (BE `2539`) are.
+///
+/// ```
+/// use tpmap::link::compare::year_mistyped;
+/// assert!(year_mistyped(4539, 1996));
+/// assert!(year_mistyped(1969, 1996));
+/// assert!(!year_mistyped(1996, 1996));
+/// assert!(!year_mistyped(1950, 1996));
+/// ```
+pub fn year_mistyped(a: u16, b: u16) -> bool {
+    // Buddhist-Era forms: + 543, or + 542 for January to March of 1941 and earlier.
+    fn forms(y: u16) -> [u16; 3] {
+        match y {
+            1800..=1941 => [y, y + 543, y + 542],
+            1942..=2200 => [y, y + 543, y + 543],
+            _ => [y, y, y],
+        }
+    }
+    fn near(x: u16, y: u16) -> bool {
+        let (sx, sy) = (format_digits(x), format_digits(y));
+        let diff: Vec<usize> = (0..4).filter(|&i| sx[i] != sy[i]).collect();
+        match diff.as_slice() {
+            [_] => true,
+            [i, j] => *j == i + 1 && sx[*i] == sy[*j] && sx[*j] == sy[*i],
+            _ => false,
+        }
+    }
+    fn format_digits(y: u16) -> [u8; 4] {
+        [(y / 1000 % 10) as u8, (y / 100 % 10) as u8, (y / 10 % 10) as u8, (y % 10) as u8]
+    }
+    a != b && forms(a).iter().any(|&x| forms(b).iter().any(|&y| near(x, y)))
 }
 
 #[cfg(test)]
@@ -321,10 +368,20 @@ mod tests {
         assert_eq!(date_level(d("1970-03-05"), d("5/3/2513")), Some(0), "BE read as CE when parsed");
         let be_as_ce = PartialDate::ymd(2513, 3, 5);
         assert_eq!(date_level(d("1970-03-05"), be_as_ce), Some(2), "a BE year stored as CE");
-        assert_eq!(date_level(d("1970-03-05"), d("1970-03-25")), Some(3));
-        assert_eq!(date_level(d("1970-03-05"), d("1970-11-25")), Some(4));
-        assert_eq!(date_level(d("1970"), d("1970-03-05")), Some(4), "partial date agrees");
-        assert_eq!(date_level(d("1971-03-05"), d("1970-03-05")), Some(5));
+        assert_eq!(date_level(d("1970-03-05"), d("1970-03-25")), Some(4));
+        assert_eq!(date_level(d("1970-03-05"), d("1970-11-25")), Some(5));
+        assert_eq!(date_level(d("1970"), d("1970-03-05")), Some(5), "partial date agrees");
+        assert_eq!(date_level(d("1971-03-05"), d("1970-03-05")), Some(3), "one year digit");
+        assert_eq!(date_level(d("1975-03-05"), d("1970-03-05")), Some(3), "one year digit");
+        assert_eq!(date_level(d("1948-03-05"), d("1970-03-05")), Some(6));
+        let typo = crate::link::normalize::birth_date("05/03/4513");
+        assert_eq!(date_level(d("1970-03-05"), typo), Some(3), "BE 2513 typed 4513");
+        assert_eq!(date_level(d("03/2513"), crate::link::normalize::birth_date("03/2573")), Some(3));
+        assert_eq!(date_level(d("2482"), d("17/02/2482")), Some(5), "BE 2482 alone is 1939 or early 1940");
+        assert_eq!(date_level(d("2482"), d("17/05/2482")), Some(5));
+        assert_eq!(date_level(d("2482"), d("17/05/2483")), Some(6));
+        let typo = crate::link::normalize::birth_date("20/03/2983");
+        assert_eq!(date_level(d("20/03/2483"), typo), Some(3), "March BE 2483 was 1941 (BE = CE + 542)");
         assert_eq!(date_level(None, d("1970-03-05")), None);
     }
 

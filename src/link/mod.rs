@@ -19,11 +19,13 @@
 
 pub mod bench;
 pub mod compare;
+pub mod misses;
 pub mod model;
 pub mod normalize;
 pub mod output;
 pub mod phonetic;
 pub mod records;
+pub mod registries;
 
 use std::time::Instant;
 
@@ -104,8 +106,8 @@ pub struct Linked {
 }
 
 impl Linked {
-    /// Matches: deterministic pairs (settled by citizen ID), and pairs at or above `threshold`
-    /// whose records the clustering joined — a probabilistic pair it kept apart (two known
+    /// Matches: deterministic pairs (settled by citizen ID), and pairs at or above `threshold`,
+    /// not contradicted by both names and the birth date, whose records the clustering joined — a probabilistic pair it kept apart (two known
     /// different IDs, or in a link task a second record of one source) is not a match.
     pub fn matches(&self, threshold: f64) -> impl Iterator<Item = &Scored> {
         self.scored.iter().filter(move |s| self.is_match(s, threshold))
@@ -113,8 +115,15 @@ impl Linked {
 
     /// Whether one scored pair is a match (the rule of [`Linked::matches`]).
     pub fn is_match(&self, s: &Scored, threshold: f64) -> bool {
-        s.deterministic || (s.probability >= threshold && self.entity[s.a as usize] == self.entity[s.b as usize])
+        is_match(s, threshold, &self.entity)
     }
+}
+
+/// The one definition of a match: a deterministic pair, or a pair at or above `threshold` that
+/// is not contradicted (both names and the birth date disagreeing) and whose records the
+/// clustering put in one entity.
+pub(crate) fn is_match(s: &Scored, threshold: f64, entity: &[u32]) -> bool {
+    s.deterministic || (!s.contradicted && s.probability >= threshold && entity[s.a as usize] == entity[s.b as usize])
 }
 
 impl LinkOptions {

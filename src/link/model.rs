@@ -65,6 +65,8 @@ pub enum Key {
     Amphoe,
     /// Province.
     Province,
+    /// House number (`12/3` as 12 and 3).
+    House,
 }
 
 impl Key {
@@ -94,6 +96,12 @@ impl Key {
                 .map(|a| out.write_all(&a.as_str().as_bytes()[..6]).is_ok())
                 .unwrap_or(false),
             Key::Province => r.area[i].map(|a| out.write_all(&a.as_str().as_bytes()[..2]).is_ok()).unwrap_or(false),
+            Key::House => r.house[i]
+                .map(|h| match h.sub {
+                    Some(sub) => write!(out, "{}/{sub}", h.main).is_ok(),
+                    None => write!(out, "{}", h.main).is_ok(),
+                })
+                .unwrap_or(false),
             Key::Amphoe => r.area[i]
                 .filter(|a| a.as_str().len() >= 4)
                 .map(|a| out.write_all(&a.as_str().as_bytes()[..4]).is_ok())
@@ -119,9 +127,15 @@ impl Default for Blocking {
     /// same province; birth month-day and family name in the same province (catches BE/CE year
     /// confusion); both names anywhere (people who moved); birth date in the same tambon; and
     /// both names' soundex in any order with the birth year and province (swapped given and
-    /// family names). Only the ID and full-name rules span the country: a nationwide rule's
-    /// blocks grow with the country, and its pairs with the square of it (the first national run,
-    /// with birth-date rules nationwide, compared 213 M pairs for 15.7 M registry records).
+    /// family names). Then, for records without an ID that differ in one name or carry only a
+    /// birth year: given name, birth year and tambon (family name changed at marriage or
+    /// mistyped); given name, house number and tambon (the same house, whatever the birth date
+    /// says); and across the country, given name and birth date, family name and birth date, and
+    /// each name with the other's soundex and the birth year (people who moved and changed or
+    /// mistyped one name). Nationwide rules keep at least three selective keys or a full name:
+    /// a nationwide rule's blocks grow with the country, and its pairs with the square of it (the
+    /// first national run, with birth-date and tambon rules nationwide, compared 213 M pairs for
+    /// 15.7 M registry records).
     fn default() -> Self {
         Blocking {
             rules: vec![
@@ -132,6 +146,12 @@ impl Default for Blocking {
                 vec![Key::First, Key::Last],
                 vec![Key::BirthDate, Key::Tambon],
                 vec![Key::NameSoundexSet, Key::BirthYear, Key::Province],
+                vec![Key::First, Key::BirthYear, Key::Tambon],
+                vec![Key::First, Key::House, Key::Tambon],
+                vec![Key::First, Key::BirthDate],
+                vec![Key::Last, Key::BirthDate],
+                vec![Key::First, Key::LastSoundex, Key::BirthYear],
+                vec![Key::Last, Key::FirstSoundex, Key::BirthYear],
             ],
             max_block: 2000,
         }
@@ -151,6 +171,7 @@ text_forms!(Key, "a blocking key", {
     Tambon => "tambon",
     Amphoe => "amphoe",
     Province => "province",
+    House => "house",
 });
 
 /// One blocking rule as the command line writes it: keys joined by `+`
@@ -590,6 +611,9 @@ pub struct Scored {
     /// Accepted by the deterministic pass (exact valid ID, or near ID with name and birth date
     /// agreeing).
     pub deterministic: bool,
+    /// Both names and the birth date disagree: never a match, whatever the probability (an ID
+    /// mistyped into another person's valid ID scores high on the ID alone).
+    pub contradicted: bool,
 }
 
 /// Scores candidate pairs; the deterministic pass decides pairs that IDs settle.
@@ -620,11 +644,22 @@ pub fn score_pairs_above(
             .zip(pats.par_iter())
             .filter_map(|(&(a, b), p)| {
                 let w = model.weight(r, tf, a as usize, p);
-                // p[0] is the ID level; 1 and 2 are names, 3 birth date.
-                let exact_id = p[0] == 0 && r.citizen_id[a as usize].is_some();
+                // p[0] is the ID level; 1 and 2 are names, 3 birth date. An equal valid ID
+                // settles the pair unless both names and the birth date all disagree: a digit
+                // mistyped where the check digit cannot see it (the third, weight 11) can give
+                // another person's valid ID; such a pair is left to the model.
+                let differ = |f: usize| p[f] as usize == Field::ALL[f].levels().len() - 1;
+                let contradicted = differ(1) && differ(2) && differ(3);
+                let exact_id = p[0] == 0 && r.citizen_id[a as usize].is_some() && !contradicted;
                 let near_id = p[0] == 1 && p[1] <= 2 && p[2] <= 2 && p[3] <= 2;
-                let s =
-                    Scored { a, b, weight: w, probability: Model::probability(w), deterministic: exact_id || near_id };
+                let s = Scored {
+                    a,
+                    b,
+                    weight: w,
+                    probability: Model::probability(w),
+                    deterministic: exact_id || near_id,
+                    contradicted,
+                };
                 (s.deterministic || s.probability >= floor).then_some(s)
             })
             .collect()
@@ -652,7 +687,8 @@ pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task)
         }
         x
     }
-    let mut edges: Vec<&Scored> = scored.iter().filter(|s| s.deterministic || s.probability >= threshold).collect();
+    let mut edges: Vec<&Scored> =
+        scored.iter().filter(|s| s.deterministic || (!s.contradicted && s.probability >= threshold)).collect();
     edges.sort_by(|x, y| {
         (y.deterministic, y.probability)
             .partial_cmp(&(x.deterministic, x.probability))
@@ -664,8 +700,11 @@ pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task)
             continue;
         }
         let (ia, ib) = (id[ra as usize], id[rb as usize]);
+        // Two valid IDs one digit or one transposition apart are one ID mistyped (the check digit
+        // misses some transpositions), not two people.
         if let (Some(x), Some(y)) = (ia, ib)
             && x != y
+            && !super::compare::id_near(x, y)
         {
             continue;
         }
@@ -780,10 +819,7 @@ pub fn evaluate(
         }
         _ => n * (n - 1.0) / 2.0,
     };
-    let accepted: Vec<&Scored> = scored
-        .iter()
-        .filter(|s| s.deterministic || (s.probability >= threshold && entity[s.a as usize] == entity[s.b as usize]))
-        .collect();
+    let accepted: Vec<&Scored> = scored.iter().filter(|s| super::is_match(s, threshold, entity)).collect();
     let tp = accepted.iter().filter(|s| truth[s.a as usize] == truth[s.b as usize]).count() as f64;
     let precision = if accepted.is_empty() { 1.0 } else { tp / accepted.len() as f64 };
     let recall = if true_pairs == 0 { 1.0 } else { tp / true_pairs as f64 };

@@ -247,6 +247,39 @@ pub struct HouseNumber {
     pub sub: Option<u32>,
 }
 
+/// A birth date for linkage: [`crate::thai::parse_date`], and when that fails only because the
+/// four-digit year fits no era (`12/05/4539`: BE 2539 with a mistyped digit), the date with that
+/// year kept as written — outside 1800–2200, so it never equals a real year but
+/// [`super::compare::year_mistyped`] still sees how close it is, and its day and month still block.
+///
+/// ```
+/// use tpmap::link::normalize::birth_date;
+/// use tpmap::thai::PartialDate;
+/// assert_eq!(birth_date("12/05/2539"), PartialDate::ymd(1996, 5, 12));
+/// assert_eq!(birth_date("12/05/4539"), Some(PartialDate { year: 4539, month: 5, day: 12 }));
+/// assert_eq!(birth_date("31/02/4539"), None); // not a date whatever the year
+/// assert_eq!(birth_date("12/05/0539"), None); // a year starting with 0 is not a mistyped year
+/// ```
+pub fn birth_date(raw: &str) -> Option<crate::thai::PartialDate> {
+    if let Some(d) = crate::thai::parse_date(raw) {
+        return Some(d);
+    }
+    let s = crate::thai::fold_digits(raw.trim());
+    let s = s.trim();
+    if s.len() > 64 || !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'/' | b'.')) {
+        return None;
+    }
+    // The one four-digit part is the year; 2000 stands in for it (a leap year: 29/02 stays valid).
+    let parts: Vec<&str> = s.split(['-', '/', '.']).collect();
+    let years: Vec<usize> = (0..parts.len()).filter(|&i| parts[i].len() == 4).collect();
+    let [k] = years.as_slice() else { return None };
+    let year: u16 = parts[*k].parse().ok().filter(|y| *y >= 1000)?;
+    let mut stand_in = parts.clone();
+    stand_in[*k] = "2000";
+    let d = crate::thai::parse_date(&stand_in.join("/"))?;
+    Some(crate::thai::PartialDate { year, ..d })
+}
+
 /// Parses a house number; `None` when the text has no leading number.
 pub fn house_number(s: &str) -> Option<HouseNumber> {
     let c = clean(s);

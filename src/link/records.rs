@@ -407,7 +407,7 @@ fn normalise(r: &RawRecord<'_>) -> Norm {
         first_rom: phonetic::romanize(&name.first),
         last_rom: phonetic::romanize(&name.last),
         name,
-        birth: crate::thai::parse_date(r.birth),
+        birth: normalize::birth_date(r.birth),
         sex,
         area: AreaCode::parse(r.area.trim()).ok(),
         house: normalize::house_number(r.house),

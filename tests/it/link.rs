@@ -123,7 +123,7 @@ fn clusters_never_join_two_known_different_ids() {
         (&y, "สมชาย", "ใจดี", "1970-01-01"),
     ]);
     assert!(r.citizen_id[0].is_some() && r.citizen_id[2].is_some());
-    let s = |a, b, p| Scored { a, b, weight: 10.0, probability: p, deterministic: false };
+    let s = |a, b, p| Scored { a, b, weight: 10.0, probability: p, deterministic: false, contradicted: false };
     let e = cluster(&r, &[s(0, 1, 0.99), s(1, 2, 0.98)], 0.9, tpmap::link::Task::Dedupe);
     assert_eq!(e[0], e[1], "the stronger link wins");
     assert_ne!(e[1], e[2], "and the chain stops at a conflicting ID");
@@ -153,7 +153,7 @@ fn a_link_task_joins_at_most_one_record_per_source() {
     let mut r = Records::default();
     r.push_source("a", &[raw("a0")]);
     r.push_source("b", &[raw("b1"), raw("b2")]);
-    let s = |a, b, p| Scored { a, b, weight: 10.0, probability: p, deterministic: false };
+    let s = |a, b, p| Scored { a, b, weight: 10.0, probability: p, deterministic: false, contradicted: false };
     let pairs = [s(0, 1, 0.97), s(0, 2, 0.99)];
     let e = cluster(&r, &pairs, 0.9, tpmap::link::Task::Link);
     assert_eq!(e[0], e[2], "the best match wins");
@@ -199,7 +199,7 @@ fn quality_measures_by_hand() {
     let r = tiny(&[("", "ก", "ข", ""), ("", "ก", "ข", ""), ("", "ค", "ง", ""), ("", "ค", "ง", "")]);
     let truth = [7u64, 7, 9, 9];
     let entity = [0u32, 0, 0, 1];
-    let s = |a, b, p| Scored { a, b, weight: 0.0, probability: p, deterministic: false };
+    let s = |a, b, p| Scored { a, b, weight: 0.0, probability: p, deterministic: false, contradicted: false };
     let pairs = [(0, 1), (1, 2), (2, 3)];
     let scored = [s(0, 1, 0.99), s(1, 2, 0.95), s(2, 3, 0.5)];
     let q = evaluate(&r, Task::Dedupe, &truth, &pairs, &scored, 0.9, &entity);
