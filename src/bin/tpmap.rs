@@ -853,6 +853,9 @@ fn link(
             report.entities,
             t0.elapsed().as_secs_f64()
         );
+        for w in &report.warnings {
+            eprintln!("  warning: {w}");
+        }
         for (source, n) in &report.unreadable {
             println!("  {source}: {n} records not valid text in the file's encoding were not linked");
         }

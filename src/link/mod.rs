@@ -103,6 +103,8 @@ pub struct Linked {
     pub entity_id: Vec<u64>,
     /// Time per phase.
     pub timing: Timing,
+    /// What looked implausible about the model ([`model::plausibility`]); empty when nothing did.
+    pub warnings: Vec<String>,
 }
 
 impl Linked {
@@ -149,17 +151,47 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     o.validate()?;
     let mut timing = Timing::default();
     let t = Instant::now();
-    let blocking = o.model.as_ref().map(|m| m.blocking.clone()).unwrap_or_else(|| o.blocking.clone());
+    // A loaded model brings the blocking its prior was fitted on, unless the job names its own.
+    let blocking = match &o.model {
+        Some(m) if o.blocking == Blocking::default() => m.blocking.clone(),
+        _ => o.blocking.clone(),
+    };
     let cand = model::block(r, o.task, &blocking);
     timing.block = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let pats = model::patterns(r, &cand.pairs);
     timing.compare = t.elapsed().as_secs_f64();
     let t = Instant::now();
+    let mut warnings = Vec::new();
     let m = match &o.model {
-        Some(m) => m.clone(),
-        None => model::train(r, o.task, &blocking, &pats, &o.train)?,
+        Some(m) if m.blocking == blocking => m.clone(),
+        Some(m) => Model {
+            lambda: model::refit_prior(m, &pats, o.train.max_iterations),
+            blocking: blocking.clone(),
+            ..m.clone()
+        },
+        None => {
+            // m and u are trained on the fixed training blocks whatever rules predict (Splink's
+            // practice): rules that bring in, say, whole households would otherwise teach the
+            // model households instead of people. Only the prior is refitted to the prediction
+            // candidates.
+            let training = Blocking::default();
+            if blocking == training {
+                model::train(r, o.task, &training, &pats, &o.train)?
+            } else {
+                let tc = model::block(r, o.task, &training);
+                let tp = model::patterns(r, &tc.pairs);
+                let trained = model::train(r, o.task, &training, &tp, &o.train)?;
+                warnings.extend(model::plausibility(&trained, &tp));
+                Model {
+                    lambda: model::refit_prior(&trained, &pats, o.train.max_iterations),
+                    blocking: blocking.clone(),
+                    ..trained
+                }
+            }
+        }
     };
+    warnings.extend(model::plausibility(&m, &pats));
     let tf = TermFrequencies::of(r);
     timing.train = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -181,6 +213,7 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
         entity,
         entity_id,
         timing,
+        warnings,
     })
 }
 

@@ -315,7 +315,8 @@ pub struct Model {
     pub tf: bool,
     /// EM iterations run.
     pub iterations: usize,
-    /// Blocking the model was trained with.
+    /// Blocking whose candidates the prior `lambda` was fitted to (m and u are trained on the
+    /// fixed training blocks, [`Blocking::default`], whatever rules predict).
     pub blocking: Blocking,
 }
 
@@ -421,12 +422,7 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
         let s: f64 = row.iter().sum::<f64>().max(1.0);
         row.iter_mut().for_each(|x| *x = (*x / s).max(FLOOR));
     }
-    // Group patterns.
-    let mut counts: HashMap<Pattern, f64> = HashMap::new();
-    for p in pats {
-        *counts.entry(*p).or_default() += 1.0;
-    }
-    let groups: Vec<(Pattern, f64)> = counts.into_iter().collect();
+    let groups = group(pats);
     // m starts high on the strongest levels.
     let mut m: Vec<Vec<f64>> = nl
         .iter()
@@ -486,6 +482,93 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
         }
     }
     Ok(Model { lambda, m, u, u_random, tf: o.tf, iterations, blocking: blocking.clone() })
+}
+
+/// The prior for another candidate set: EM on λ alone over `pats` (the candidates of other
+/// blocking rules), m and u fixed as trained. m and u describe what a match and a non-match
+/// look like; only how many of the candidates are matches changes with the blocking.
+pub fn refit_prior(model: &Model, pats: &[Pattern], max_iterations: usize) -> f64 {
+    let groups = group(pats);
+    // Log Bayes factor of each distinct pattern.
+    let lbf: Vec<(f64, f64)> = groups
+        .iter()
+        .map(|(p, c)| {
+            let mut l = 0.0;
+            for (f, &lv) in p.iter().enumerate() {
+                if lv != u8::MAX {
+                    l += (model.m[f][lv as usize] / model.u[f][lv as usize]).ln();
+                }
+            }
+            (l, *c)
+        })
+        .collect();
+    let total: f64 = lbf.iter().map(|x| x.1).sum::<f64>().max(1.0);
+    let mut lambda = model.lambda;
+    for _ in 0..max_iterations.max(1) {
+        let prior = (lambda / (1.0 - lambda)).ln();
+        let matches: f64 = lbf.iter().map(|(l, c)| c / (1.0 + (-(prior + l)).exp())).sum();
+        let next = (matches / total).clamp(FLOOR, 1.0 - FLOOR);
+        let done = (next - lambda).abs() < 1e-9;
+        lambda = next;
+        if done {
+            break;
+        }
+    }
+    lambda
+}
+
+/// Warnings about a fitted model that looks implausible on its candidates `pats`: a prior far
+/// (more than twice or less than half) from what the citizen IDs alone say among the candidates
+/// that carry two IDs (equal or one typo apart: a match; else not), or a field whose strongest
+/// agreement is likelier among random pairs than among matches.
+pub fn plausibility(model: &Model, pats: &[Pattern]) -> Vec<String> {
+    let mut out = Vec::new();
+    let prior = (model.lambda / (1.0 - model.lambda)).ln();
+    let (mut with_ids, mut id_matches, mut fitted) = (0.0f64, 0.0f64, 0.0f64);
+    for (p, c) in group(pats) {
+        if p[0] == u8::MAX {
+            continue;
+        }
+        let mut l = prior;
+        for (f, &lv) in p.iter().enumerate() {
+            if lv != u8::MAX {
+                l += (model.m[f][lv as usize] / model.u[f][lv as usize]).ln();
+            }
+        }
+        with_ids += c;
+        id_matches += if p[0] <= 1 { c } else { 0.0 };
+        fitted += c / (1.0 + (-l).exp());
+    }
+    if with_ids >= 100.0 && id_matches >= 10.0 {
+        let ratio = fitted / id_matches;
+        if !(0.5..=2.0).contains(&ratio) {
+            out.push(format!(
+                "the fitted model calls {:.0} of the {:.0} candidate pairs with two citizen IDs matches; the IDs say {:.0} \
+                 ({ratio:.2} times): the model may have learned something other than people (households?); check the blocking rules and the pairs near the threshold",
+                fitted, with_ids, id_matches
+            ));
+        }
+    }
+    for (f, field) in Field::ALL.iter().enumerate() {
+        if model.m[f][0] < model.u_random[f][0] {
+            out.push(format!(
+                "{field:?}: exact agreement is fitted as likelier among random pairs (u {:.3}) than among matches (m {:.3})",
+                model.u_random[f][0], model.m[f][0]
+            ));
+        }
+    }
+    out
+}
+
+fn group(pats: &[Pattern]) -> Vec<(Pattern, f64)> {
+    let mut counts: HashMap<Pattern, f64> = HashMap::new();
+    for p in pats {
+        *counts.entry(*p).or_default() += 1.0;
+    }
+    let mut v: Vec<(Pattern, f64)> = counts.into_iter().collect();
+    // A fixed order: sums over patterns must not depend on the hash map's.
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// Term frequencies of given and family names (share of records carrying each value).

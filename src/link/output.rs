@@ -108,6 +108,8 @@ pub struct LinkReport {
     pub seconds: LinkSeconds,
     /// Quality against a truth file, when one was given.
     pub quality: Option<Quality>,
+    /// What looked implausible about the model ([`super::Linked::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl LinkReport {
@@ -138,6 +140,7 @@ impl LinkReport {
                 total: started.elapsed().as_secs_f64(),
             },
             quality: None,
+            warnings: l.warnings.clone(),
         }
     }
 }
