@@ -1,6 +1,6 @@
-"""Summarises one size of scripts/bench_linkage.sh into docs/bench/linkage-<records>.json."""
+"""Summarises one run of scripts/bench_linkage.sh into docs/bench/linkage-<kind>-<records>.json."""
 import json, re, sys
-d, hh = sys.argv[1], sys.argv[2]
+d, kind, hh = sys.argv[1], sys.argv[2], sys.argv[3]
 def tm(path):
     t = open(path).read()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", t).group(1)
@@ -14,13 +14,16 @@ tw, tr = tm(f"{d}/tpmap.time")
 sw, sr = tm(f"{d}/splink.time")
 q = t["quality"]
 out = {
-    "households": int(hh), "records": t["records"],
-    "tpmap": {"wall_seconds": tw, "peak_rss_mb": tr, "precision": q["precision"], "recall": q["recall"], "f1": q["f1"],
-              "cluster_f1": q["cluster_f1"], "pairs_completeness": q["pairs_completeness"], "reduction_ratio": q["reduction_ratio"],
-              "phases": t["seconds"]},
-    "splink": {"wall_seconds": sw, "peak_rss_mb": sr, "precision": s["precision"], "recall": s["recall"], "f1": s["f1"],
-               "cluster_f1": s["cluster_f1"], "phases": s["seconds"]},
+    "benchmark": kind, "households": int(hh), "records": t["records"], "task": s["task"],
+    "tpmap": {"wall_seconds": tw, "peak_rss_mb": tr, "threshold": t["threshold"], "precision": q["precision"],
+              "recall": q["recall"], "f1": q["f1"], "cluster_f1": q["cluster_f1"],
+              "pairs_completeness": q["pairs_completeness"], "reduction_ratio": q["reduction_ratio"],
+              "phases": t["seconds"], "warnings": t["warnings"]},
+    "splink": {"wall_seconds": sw, "peak_rss_mb": sr, "best_threshold": s["best_threshold"], "precision": s["precision"],
+               "recall": s["recall"], "f1": s["f1"], "at_0.9": s["at_0.9"], "cluster_f1": s["cluster_f1"],
+               "phases": s["seconds"]},
 }
-json.dump(out, open(f"docs/bench/linkage-{t['records']}.json", "w"), indent=2)
-print(f"{t['records']:>9} records | tpmap: F1 {q['f1']:.4f} (clusters {q['cluster_f1']:.4f}), {tw:.1f} s, {tr:.0f} MB"
-      f" | Splink: F1 {s['f1']:.4f} (clusters {s['cluster_f1']:.4f}), {sw:.1f} s, {sr:.0f} MB | {sw / tw:.1f}x")
+json.dump(out, open(f"docs/bench/linkage-{kind}-{t['records']}.json", "w"), indent=2)
+print(f"{kind:>10} {t['records']:>9} records | tpmap: PC {q['pairs_completeness']:.4f} RR {q['reduction_ratio']:.6f}"
+      f" F1 {q['f1']:.4f} (B3 {q['cluster_f1']:.4f}), {tw:.1f} s, {tr:.0f} MB"
+      f" | Splink: F1 {s['f1']:.4f} at {s['best_threshold']} (B3 {s['cluster_f1']:.4f}), {sw:.1f} s, {sr:.0f} MB | {sw / tw:.1f}x")

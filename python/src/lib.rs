@@ -790,6 +790,13 @@ fn link(
     Ok(Linked { records, linked, task, threshold })
 }
 
+impl Linked {
+    fn misses(&self, truth: &std::path::Path) -> PyResult<Vec<tpmap::link::misses::PairError>> {
+        let t = tpmap::link::bench::read_truth(truth, &self.records).map_err(err)?;
+        Ok(tpmap::link::misses::find(&self.records, &self.linked, &t, self.threshold, self.task))
+    }
+}
+
 #[pymethods]
 impl Linked {
     /// Scored candidate pairs at or above `min_probability` (and every deterministic one).
@@ -828,6 +835,25 @@ impl Linked {
         to_py(py, &q)
     }
 
+    /// Every missed true pair and false match against a truth file, with each field's comparison
+    /// level (`kind`: not a candidate, below the threshold, kept apart, contradicted, false match).
+    fn errors<'py>(&self, py: Python<'py>, truth: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+        let e = self.misses(&truth)?;
+        to_polars(py, tpmap::link::misses::errors_frame(&self.records, &e).map_err(err)?)
+    }
+
+    /// The errors of `errors(truth)` grouped by kind and comparison pattern, commonest first.
+    fn error_patterns<'py>(&self, py: Python<'py>, truth: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+        let e = self.misses(&truth)?;
+        to_polars(py, tpmap::link::misses::patterns_frame(&e).map_err(err)?)
+    }
+
+    /// What looked implausible about the fitted model (empty when nothing did).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.linked.warnings.clone()
+    }
+
     /// Records read.
     #[getter]
     fn records(&self) -> usize {
@@ -856,14 +882,30 @@ impl Linked {
     }
 }
 
-/// Writes the SYNTHETIC labelled Thai linkage benchmark (`survey.csv`, `welfare.csv`,
+/// Writes a SYNTHETIC labelled Thai linkage benchmark (`survey.csv`, `welfare.csv`,
 /// `agency.csv` and `truth.csv`) for `households` households into `dir`; returns records per
-/// source and people.
+/// source and people. `kind`: `"tpmap"` (one list of corruptions) or `"registries"` (the
+/// independent specification of docs/linkage.md).
 #[pyfunction]
-#[pyo3(signature = (dir, *, households=1000, seed=1))]
-fn link_bench<'py>(py: Python<'py>, dir: PathBuf, households: u64, seed: u64) -> PyResult<Bound<'py, PyAny>> {
-    let o = tpmap::link::bench::BenchOptions { households, seed, ..Default::default() };
-    let files = py.detach(|| tpmap::link::bench::write(&dir, &o)).map_err(err)?;
+#[pyo3(signature = (dir, *, households=1000, seed=1, kind="tpmap"))]
+fn link_bench<'py>(
+    py: Python<'py>,
+    dir: PathBuf,
+    households: u64,
+    seed: u64,
+    kind: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let files = match kind {
+        "tpmap" => {
+            let o = tpmap::link::bench::BenchOptions { households, seed, ..Default::default() };
+            py.detach(|| tpmap::link::bench::write(&dir, &o)).map_err(err)?
+        }
+        "registries" => {
+            let o = tpmap::link::registries::RegistriesOptions { households, seed };
+            py.detach(|| tpmap::link::registries::write(&dir, &o)).map_err(err)?
+        }
+        other => return Err(bad(format!("kind must be \"tpmap\" or \"registries\", not {other:?}"))),
+    };
     let d = PyDict::new(py);
     d.set_item("records", files.records.into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
     d.set_item("people", files.people)?;

@@ -245,6 +245,22 @@ def test_link_bench_quality(tmp_path):
     assert q["f1"] > 0.9 and q["pairs_completeness"] > 0.9
 
 
+def test_link_registries_benchmark_errors(tmp_path):
+    info = tpmap.link_bench(tmp_path, households=400, seed=9, kind="registries")
+    files = [tmp_path / f"{s}.csv" for s in ("survey", "welfare", "agency")]
+    linked = tpmap.link(files, task="link-and-dedupe")
+    q = linked.quality(tmp_path / "truth.csv")
+    errors = linked.errors(tmp_path / "truth.csv")
+    patterns = linked.error_patterns(tmp_path / "truth.csv")
+    assert info["records"]["survey"] == info["people"]
+    assert patterns["pairs"].sum() == errors.height
+    missed = errors.filter(pl.col("kind").str.starts_with("missed")).height
+    assert abs((1 - q["recall"]) * q["true_pairs"] - missed) < 1e-6
+    assert isinstance(linked.warnings, list)
+    with pytest.raises(tpmap.TpmapError):
+        tpmap.link_bench(tmp_path / "x", kind="other")
+
+
 def test_link_welfare_sets_flags(extract):
     linked, rep = extract.link_welfare(SAMPLES / "welfare_registry.csv")
     assert rep["matched"] > 0

@@ -178,7 +178,7 @@ enum Command {
         /// Blocking rules replacing the default ones, each keys joined by '+', e.g.
         /// --block citizen_id --block last_soundex+tambon (keys: citizen_id, first_soundex,
         /// last_soundex, first, last, birth_date, birth_year, birth_month_day,
-        /// name_soundex_set, tambon, amphoe).
+        /// name_soundex_set, tambon, amphoe, province, house).
         #[arg(long)]
         block: Vec<tpmap::link::model::BlockRule>,
         /// Output folder.
@@ -211,6 +211,17 @@ enum Command {
         #[arg(long, default_value_t = 0.1)]
         agency_share: f64,
         /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write registries as `tpmap link` normalises them (names without titles, CE ISO dates,
+    /// partial dates as columns, area codes by level, LK82 codes) to one CSV, so that a peer tool
+    /// links the same cleaned inputs. The file holds citizen IDs.
+    LinkNormalise {
+        /// Registry CSV files (as for `tpmap link`).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output CSV file.
         #[arg(long)]
         out: PathBuf,
     },
@@ -562,6 +573,16 @@ fn run(cli: Cli) -> Result<(), Error> {
                 out.display(),
                 counts.join(", ")
             );
+            Ok(())
+        }
+        Command::LinkNormalise { inputs, out } => {
+            let mut r = tpmap::link::Records::default();
+            for p in &inputs {
+                r.push_csv(p)?;
+            }
+            let mut df = tpmap::link::output::normalised_frame(&r)?;
+            tpmap::frame::write_csv(&mut df, &out, &[], tpmap::ingest::Encoding::Utf8)?;
+            println!("wrote {} normalised records to {}", r.len(), out.display());
             Ok(())
         }
         Command::Edition { id, overrides } => {

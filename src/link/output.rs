@@ -68,6 +68,85 @@ pub fn entities_frame(records: &Records, linked: &Linked) -> Result<DataFrame> {
     )?)
 }
 
+/// Every record as tpmap normalised it, for a peer tool to link the same cleaned inputs (the
+/// Splink comparison feeds Splink this): `unique_id` (`source:record_id`), `source`,
+/// `record_id`, `citizen_id` (13 digits, also when the check digit fails), `title` (canonical),
+/// `first_name` and `last_name` (titles split off, zero-width characters removed, marks in
+/// canonical order), their LK82 soundex codes, `birth_date` (ISO, CE, complete dates only),
+/// `birth_year`, `birth_month`, `birth_day` (what is known of partial dates; a year no era
+/// explains kept as written), `sex` (`m`/`f`), `village_code` (when the address names a
+/// village), `tambon`, `amphoe`, `province` and `house_no` (`12/3`). The file holds citizen
+/// IDs: treat it like its inputs.
+pub fn normalised_frame(records: &Records) -> Result<DataFrame> {
+    let r = records;
+    let n = r.len();
+    let src = |i: usize| r.sources[r.source[i] as usize].as_str();
+    let area = |i: usize, len: usize| r.area[i].and_then(|a| a.as_str().get(..len).map(str::to_string));
+    let id = |i: usize| r.citizen_id[i].map(|c| c.as_u64()).or(r.raw_id[i]).map(|v| format!("{v:013}"));
+    let complete = |i: usize| r.birth[i].filter(|d| d.is_complete() && (1800..=2200).contains(&d.year));
+    let part = |i: usize, f: fn(&crate::thai::PartialDate) -> u16| r.birth[i].map(|d| f(&d)).filter(|v| *v != 0);
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("unique_id".into(), (0..n).map(|i| format!("{}:{}", src(i), r.key.get(i))).collect::<Vec<_>>()),
+            Column::new("source".into(), (0..n).map(src).collect::<Vec<_>>()),
+            Column::new("record_id".into(), (0..n).map(|i| r.key.get(i)).collect::<Vec<_>>()),
+            Column::new("citizen_id".into(), (0..n).map(id).collect::<Vec<_>>()),
+            Column::new("title".into(), r.title.clone()),
+            Column::new(
+                "first_name".into(),
+                (0..n).map(|i| Some(r.first.get(i)).filter(|s| !s.is_empty())).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "last_name".into(),
+                (0..n).map(|i| Some(r.last.get(i)).filter(|s| !s.is_empty())).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "first_soundex".into(),
+                (0..n).map(|i| Some(r.first_lk.get(i)).filter(|s| !s.is_empty())).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "last_soundex".into(),
+                (0..n).map(|i| Some(r.last_lk.get(i)).filter(|s| !s.is_empty())).collect::<Vec<_>>(),
+            ),
+            Column::new("birth_date".into(), (0..n).map(|i| complete(i).map(|d| d.to_string())).collect::<Vec<_>>()),
+            Column::new("birth_year".into(), (0..n).map(|i| part(i, |d| d.year)).collect::<Vec<_>>()),
+            Column::new("birth_month".into(), (0..n).map(|i| part(i, |d| d.month as u16)).collect::<Vec<_>>()),
+            Column::new("birth_day".into(), (0..n).map(|i| part(i, |d| d.day as u16)).collect::<Vec<_>>()),
+            Column::new(
+                "sex".into(),
+                r.sex
+                    .iter()
+                    .map(|s| match s {
+                        crate::extract::Sex::Male => Some("m"),
+                        crate::extract::Sex::Female => Some("f"),
+                        crate::extract::Sex::Unknown => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "village_code".into(),
+                (0..n).map(|i| area(i, 8).and(r.area[i].map(|a| a.as_str().to_string()))).collect::<Vec<_>>(),
+            ),
+            Column::new("tambon".into(), (0..n).map(|i| area(i, 6)).collect::<Vec<_>>()),
+            Column::new("amphoe".into(), (0..n).map(|i| area(i, 4)).collect::<Vec<_>>()),
+            Column::new("province".into(), (0..n).map(|i| area(i, 2)).collect::<Vec<_>>()),
+            Column::new(
+                "house_no".into(),
+                r.house
+                    .iter()
+                    .map(|h| {
+                        h.map(|h| match h.sub {
+                            Some(s) => format!("{}/{s}", h.main),
+                            None => h.main.to_string(),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )?)
+}
+
 /// Seconds a link job took.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LinkSeconds {

@@ -313,3 +313,47 @@ fn the_command_line_writes_the_registries_benchmark_and_explains_its_errors() {
     let missed_listed = errors.lines().filter(|l| l.starts_with("missed")).count() as f64;
     assert!((missed - missed_listed).abs() < 1e-6, "{missed} {missed_listed}");
 }
+
+#[test]
+fn normalised_records_for_a_peer_tool() {
+    let raw = [
+        RawRecord {
+            key: "1".into(),
+            title: "",
+            first: "นายสมชาย ",
+            last: "ใจดี",
+            birth: "15/03/2530",
+            sex: "ชาย",
+            area: "4001020101",
+            house: "๑๒/๓",
+            ..Default::default()
+        },
+        RawRecord {
+            key: "2".into(),
+            first: "มานี",
+            last: "มีนา",
+            birth: "05/2539",
+            area: "400102",
+            citizen_id: "1101700230709",
+            ..Default::default()
+        },
+    ];
+    let mut r = Records::default();
+    r.push_source("welfare", &raw);
+    let df = tpmap::link::output::normalised_frame(&r).unwrap();
+    assert_eq!(df.height(), 2);
+    let s = |c: &str, i: usize| df.column(c).unwrap().get(i).unwrap().to_string().trim_matches('"').to_string();
+    assert_eq!(s("unique_id", 0), "welfare:1");
+    assert_eq!((s("title", 0), s("first_name", 0)), ("นาย".to_string(), "สมชาย".to_string()), "title split off");
+    assert_eq!(s("birth_date", 0), "1987-03-15");
+    assert_eq!(
+        (s("birth_date", 1), s("birth_year", 1), s("birth_month", 1), s("birth_day", 1)),
+        ("null".into(), "1996".into(), "5".into(), "null".into())
+    );
+    assert_eq!(
+        (s("house_no", 0), s("village_code", 1), s("tambon", 1)),
+        ("12/3".into(), "null".into(), "400102".into())
+    );
+    assert_eq!(s("citizen_id", 1), "1101700230709", "kept although its check digit fails");
+    assert_eq!((s("sex", 0), s("sex", 1)), ("m".into(), "null".into()));
+}
