@@ -257,6 +257,9 @@ pub struct AreaMeasures {
     pub uncensored: Vec<f64>,
     /// Per indicator: censored headcount ratio (deprived and poor).
     pub censored: Vec<f64>,
+    /// Per indicator: analytic standard error of the censored headcount ratio (the convention of
+    /// `se_analytic`: Stata's `mean` with probability weights, n/(n − 1)).
+    pub se_censored: Vec<f64>,
     /// Per indicator: percentage contribution to M0.
     pub contribution: Vec<f64>,
     /// Per dimension: percentage contribution to M0.
@@ -301,6 +304,10 @@ impl Layout {
     fn dim_target(&self, d: usize) -> usize {
         FIXED + 2 * self.items + self.dims + d
     }
+    /// Σw² over the units poor and deprived in indicator `i` (its censored headcount's SE).
+    fn cen_w2(&self, i: usize) -> usize {
+        FIXED + 2 * self.items + 2 * self.dims + i
+    }
 }
 
 fn poisson1(seed: u64, unit: u64, rep: u64) -> f64 {
@@ -336,7 +343,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
     let lay = Layout {
         items: spec.items.len(),
         dims: spec.dimensions.len(),
-        stride: FIXED + 2 * spec.items.len() + 2 * spec.dimensions.len(),
+        stride: FIXED + 3 * spec.items.len() + 2 * spec.dimensions.len(),
     };
     let leaves = h.leaves();
     let dim_masks: Vec<u64> = (0..lay.dims).map(|d| spec.dimension_mask(d)).collect();
@@ -395,7 +402,9 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             }
             let mut bits = d;
             while bits != 0 {
-                a[lay.cen(item_of_bit[bits.trailing_zeros() as usize])] += w;
+                let i = item_of_bit[bits.trailing_zeros() as usize];
+                a[lay.cen(i)] += w;
+                a[lay.cen_w2(i)] += w * w;
                 bits &= bits - 1;
             }
             for (di, m) in dim_masks.iter().enumerate() {
@@ -523,6 +532,9 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
                 se_design: design.as_ref().map(|d| d[gi]),
                 uncensored: (0..lay.items).map(|i| ratio(a[lay.unc(i)], pop)).collect(),
                 censored: (0..lay.items).map(|i| ratio(a[lay.cen(i)], pop)).collect(),
+                se_censored: (0..lay.items)
+                    .map(|i| share_se(units, pop, a[W2], ratio(a[lay.cen(i)], pop), a[lay.cen_w2(i)]))
+                    .collect(),
                 contribution,
                 dimension_contribution,
                 dimension_poor: (0..lay.dims).map(|d| a[lay.dim_poor(d)]).collect(),
@@ -579,6 +591,15 @@ fn analytic_se(a: &[f64], n: f64, [h, aa, m0]: [f64; 3]) -> [f64; 3] {
     let var_a =
         if a[POOR] > 0.0 { f * (w2c2 - 2.0 * aa * w2c + aa * aa * w2p).max(0.0) / (a[POOR] * a[POOR]) } else { 0.0 };
     [var_h.sqrt(), var_a.sqrt(), var_m0.sqrt()]
+}
+
+/// The analytic SE of a weighted share `x̄ = Σw·x/Σw` of a 0/1 variable over `n` units, from Σw
+/// (`w`), Σw² (`w2`) and Σw² over the units with x = 1 (`w2x`): the convention of [`analytic_se`].
+fn share_se(n: f64, w: f64, w2: f64, share: f64, w2x: f64) -> f64 {
+    if n < 2.0 || w <= 0.0 {
+        return 0.0;
+    }
+    (n / (n - 1.0) * (w2x - 2.0 * share * w2x + share * share * w2).max(0.0) / (w * w)).sqrt()
 }
 
 fn sd(v: &[f64]) -> f64 {
@@ -677,6 +698,9 @@ impl Measures {
         cols.push(f("se_H".into(), r.iter().map(|x| x.se_analytic[0]).collect()));
         cols.push(f("se_A".into(), r.iter().map(|x| x.se_analytic[1]).collect()));
         cols.push(f("se_M0".into(), r.iter().map(|x| x.se_analytic[2]).collect()));
+        for (i, it) in self.spec.items.iter().enumerate() {
+            cols.push(f(format!("se_{}_censored", it.label), r.iter().map(|x| x.se_censored[i]).collect()));
+        }
         if r.iter().any(|x| x.se_bootstrap.is_some()) {
             cols.push(opt("se_H_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[0])).collect()));
             cols.push(opt("se_A_bootstrap".into(), r.iter().map(|x| x.se_bootstrap.map(|s| s[1])).collect()));
@@ -923,6 +947,12 @@ mod tests {
         let ss_a: f64 = (0..n).filter(|&u| poor[u] > 0.0).map(|u| w[u] * w[u] * (c[u] - a) * (c[u] - a)).sum();
         let se_a = (n as f64 / (n as f64 - 1.0) * ss_a).sqrt() / swp;
         assert!((all.se_analytic[1] - se_a).abs() < 1e-12);
+        // Censored headcounts: the same mean of "poor and deprived in the indicator".
+        for (i, bit) in [0b01u64, 0b10].iter().enumerate() {
+            let x: Vec<f64> = fail.iter().map(|&f| ((f != 0) && f & bit != 0) as u8 as f64).collect();
+            assert!((all.censored[i] - mean(&x)).abs() < 1e-12);
+            assert!((all.se_censored[i] - se(&x)).abs() < 1e-12, "{} {}", all.se_censored[i], se(&x));
+        }
     }
 
     #[test]

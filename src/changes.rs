@@ -39,8 +39,10 @@ pub struct Change {
     pub level: String,
     /// Area key.
     pub area: String,
-    /// `"H"`, `"A"` or `"M0"`.
+    /// `"H"`, `"A"`, `"M0"` or `"censored"` (an indicator's censored headcount ratio).
     pub measure: &'static str,
+    /// The indicator, for a censored headcount ratio.
+    pub indicator: Option<String>,
     /// Value in the first round.
     pub t0: f64,
     /// Value in the second round.
@@ -65,7 +67,9 @@ pub struct Change {
 
 const NAMES: [&str; 3] = ["H", "A", "M0"];
 
-/// Pair the two rounds' rows by level and area and compute each of H, A and M0's change.
+/// Pair the two rounds' rows by level and area and compute the change of H, A, M0 and of each
+/// indicator's censored headcount ratio (indicators paired by label; one measured in only one
+/// round is left out).
 ///
 /// Areas present in only one round are left out (a change needs both ends). `years`, the time
 /// between the rounds, gives the annualised changes; it must be finite and positive. The two
@@ -83,6 +87,16 @@ pub fn changes(t0: &Measures, t1: &Measures, years: Option<f64>) -> Result<Vec<C
     }
     let first: HashMap<(&str, &str), usize> =
         t0.rows.iter().enumerate().map(|(i, r)| ((r.level.as_str(), r.area.as_str()), i)).collect();
+    // Indicators of both rounds, by label: (label, index in t0, index in t1).
+    let items: Vec<(&str, usize, usize)> = t1
+        .spec
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(j1, it)| {
+            t0.spec.items.iter().position(|x| x.label == it.label).map(|j0| (it.label.as_str(), j0, j1))
+        })
+        .collect();
     let mut out = Vec::with_capacity(3 * t1.rows.len().min(t0.rows.len()));
     for r1 in &t1.rows {
         let Some(&i) = first.get(&(r1.level.as_str(), r1.area.as_str())) else {
@@ -101,6 +115,18 @@ pub fn changes(t0: &Measures, t1: &Measures, years: Option<f64>) -> Result<Vec<C
                 years,
             ));
         }
+        for &(label, j0, j1) in &items {
+            let mut c = change(
+                &r1.level,
+                &r1.area,
+                "censored",
+                (r0.censored[j0], r0.se_censored[j0]),
+                (r1.censored[j1], r1.se_censored[j1]),
+                years,
+            );
+            c.indicator = Some(label.to_string());
+            out.push(c);
+        }
     }
     Ok(out)
 }
@@ -118,6 +144,7 @@ pub fn to_frame(changes: &[Change]) -> Result<polars::prelude::DataFrame> {
         text("level", |c| &c.level),
         text("area", |c| &c.area),
         text("measure", |c| c.measure),
+        Column::new("indicator".into(), changes.iter().map(|c| c.indicator.as_deref()).collect::<Vec<_>>()),
         num("t0", |c| Some(c.t0)),
         num("t1", |c| Some(c.t1)),
         num("absolute", |c| Some(c.absolute)),
@@ -165,6 +192,7 @@ fn change(
         level: level.to_string(),
         area: area.to_string(),
         measure,
+        indicator: None,
         t0: x0,
         t1: x1,
         absolute,
@@ -207,10 +235,21 @@ mod tests {
         let r0 = round(vec![0b11, 0b01, 0b10, 0b00], vec!["a", "a", "b", "b"]);
         let r1 = round(vec![0b01, 0b00, 0b00, 0b00, 0b11], vec!["a", "a", "b", "b", "c"]);
         let c = changes(&r0, &r1, Some(4.0)).unwrap();
-        // Country, a and b: three areas by three measures; c is left out.
-        assert_eq!(c.len(), 9);
+        // Country, a and b: three areas by three measures and two censored headcounts; c is left
+        // out.
+        assert_eq!(c.len(), 15);
         assert!(c.iter().all(|x| x.area != "c"));
         let get = |area: &str, m: &str| c.iter().find(|x| x.area.ends_with(area) && x.measure == m).unwrap();
+        // Censored headcount of x0 in a: 1/2 (the fully deprived unit) to 1/2; of x1 in a: 1 to 0.
+        let cen = |area: &str, ind: &str| {
+            c.iter().find(|x| x.area.ends_with(area) && x.indicator.as_deref() == Some(ind)).unwrap()
+        };
+        assert_eq!((cen("a", "x0").t0, cen("a", "x0").t1, cen("a", "x0").absolute), (1.0, 0.5, -0.5));
+        assert_eq!((cen("a", "x1").t0, cen("a", "x1").t1), (0.5, 0.0));
+        // Its SE, by hand: Stata's mean of a 0/1 variable with unit weights, sqrt(p(1−p)/(n−1)).
+        let by_hand = |p: f64, n: f64| (p * (1.0 - p) / (n - 1.0)).sqrt();
+        let x1 = cen("a", "x1");
+        assert!((x1.se_absolute - by_hand(0.5, 2.0).hypot(by_hand(0.0, 2.0))).abs() < 1e-15);
         let a_h = get("a", "H");
         assert_eq!((a_h.t0, a_h.t1), (1.0, 0.5));
         assert_eq!(a_h.absolute, -0.5);

@@ -217,7 +217,7 @@ fn changes_between_two_rounds_through_the_cli() {
     }
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("changes.json")).unwrap()).unwrap();
-    assert_eq!(rows.len(), 9); // country, a, b × H, A, M0
+    assert_eq!(rows.len(), 21); // country, a, b × H, A, M0 and four censored headcounts
     let get = |area: &str, m: &str, field: &str| {
         rows.iter().find(|r| r["area"] == area && r["measure"] == m).unwrap()[field].as_f64().unwrap()
     };
@@ -233,6 +233,16 @@ fn changes_between_two_rounds_through_the_cli() {
     // H's standard error in each round: √(H(1−H)/(n−1)), n = 4; the rounds are independent.
     let se = |h: f64| (h * (1.0 - h) / 3.0).sqrt();
     close(get(&country, "H", "se_absolute"), (se(0.5).powi(2) + se(0.75).powi(2)).sqrt());
+    // Censored headcounts: health from 1/4 (unit 3) to 0; water 2/4 both rounds (units 2, 3 then
+    // 2, 4). The SE of a 0/1 mean has the same form as H's.
+    let cen = |ind: &str, field: &str| {
+        rows.iter().find(|r| r["area"] == country.as_str() && r["indicator"] == ind).unwrap()[field].as_f64().unwrap()
+    };
+    close(cen("health", "t0"), 0.25);
+    close(cen("health", "absolute"), -0.25);
+    close(cen("health", "se_absolute"), se(0.25));
+    close(cen("water", "absolute"), 0.0);
+    close(cen("water", "se_absolute"), (2.0 * se(0.5).powi(2)).sqrt());
     // Area a did not change at all.
     let a = rows.iter().find(|r| r["level"] == "region" && r["measure"] == "M0" && r["absolute"] == 0.0);
     assert!(a.is_some());
