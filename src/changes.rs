@@ -7,8 +7,10 @@
 //! relative (`(X₁/X₀)^(1/Δt) − 1`, compound) — with standard errors that treat the two rounds as
 //! independent samples, which is how mpitb computes them for repeated cross-sections: the absolute
 //! change's variance is `se₀² + se₁²`, the relative change's by the delta method
-//! `(se₁/X₀)² + (X₁·se₀/X₀²)²`, and the annualised ones scaled accordingly. A panel (the same
-//! households in both rounds) would need the covariance term too; that is not what this computes.
+//! `(se₁/X₀)² + (X₁·se₀/X₀²)²`, and the annualised ones scaled accordingly. Censored headcount
+//! ratios change the same way (`measure` = `censored`, with the indicator). For a panel (the same
+//! households in both rounds, linked by an id) [`panel_variances`] and [`apply_panel`] count the
+//! covariance of the two rounds' estimates; [`crate::mpi::measure_changes`] does it all.
 //!
 //! ```
 //! use tpmap::aggregate::{measures, AggregateOptions, Hierarchy};
@@ -29,8 +31,9 @@
 use serde::Serialize;
 use std::collections::HashMap;
 
-use crate::aggregate::Measures;
+use crate::aggregate::{Hierarchy, Measures};
 use crate::error::{Error, Result};
+use crate::score::{Profiles, Scores, Spec};
 
 /// One measure's change in one area between two rounds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -177,11 +180,30 @@ fn change(
     (x1, s1): (f64, f64),
     years: Option<f64>,
 ) -> Change {
+    change_cov(level, area, measure, (x0, s0), (x1, s1), 0.0, years)
+}
+
+/// [`change`] with the covariance of the two estimates (0 for independent samples).
+fn change_cov(
+    level: &str,
+    area: &str,
+    measure: &'static str,
+    (x0, s0): (f64, f64),
+    (x1, s1): (f64, f64),
+    cov: f64,
+    years: Option<f64>,
+) -> Change {
     let absolute = x1 - x0;
-    let se_absolute = s0.hypot(s1);
+    let se_absolute = (s0 * s0 + s1 * s1 - 2.0 * cov).max(0.0).sqrt();
     let ratio = if x0 > 0.0 { x1 / x0 } else { f64::NAN };
-    // Delta method for g(x0, x1) = x1/x0: ∂g/∂x1 = 1/x0, ∂g/∂x0 = −x1/x0².
-    let se_ratio = if x0 > 0.0 { (s1 / x0).hypot(x1 * s0 / (x0 * x0)) } else { f64::NAN };
+    // Delta method for g(x0, x1) = x1/x0: ∂g/∂x1 = 1/x0, ∂g/∂x0 = −x1/x0²; the covariance term
+    // is 2·(∂g/∂x0)(∂g/∂x1)·cov.
+    let se_ratio = if x0 > 0.0 {
+        let (d0, d1) = (-x1 / (x0 * x0), 1.0 / x0);
+        (d1 * d1 * s1 * s1 + d0 * d0 * s0 * s0 + 2.0 * d0 * d1 * cov).max(0.0).sqrt()
+    } else {
+        f64::NAN
+    };
     let annual = |t: f64| {
         // d/dr r^(1/t) = (1/t)·r^(1/t − 1), undefined at r = 0.
         let se = if ratio > 0.0 { ratio.powf(1.0 / t - 1.0) / t * se_ratio } else { f64::NAN };
@@ -204,6 +226,145 @@ fn change(
         se_annualised_absolute: years.map(|t| se_absolute / t),
         se_annualised_relative: annual.map(|a| a.1),
     }
+}
+
+/// Variances of one measure's estimates in the two rounds and their covariance, in one area.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PanelVariance {
+    /// Variance of the first round's estimate.
+    pub var0: f64,
+    /// Variance of the second round's estimate.
+    pub var1: f64,
+    /// Covariance of the two.
+    pub cov: f64,
+}
+
+/// Panel standard errors: when the same units (households) are observed in both rounds and an
+/// id links them, the two rounds' estimates are correlated and a change's variance is
+/// `var₀ + var₁ − 2·cov`. Linearised as Stata's `svy` does with the unit id as the cluster (PSU)
+/// of the stacked rounds: each estimate `X̂ᵣ = Σw·x/Σw` of round r has the influence
+/// `zᵣ = w(x − X̂ᵣ)/Σw` per observation (A, a ratio over the poor: `w·p(c − Â)/Σw·p`), summed per
+/// id; over the `n` ids of the area, `var_r = n/(n−1)·Σ zᵣ²` and `cov = n/(n−1)·Σ z₀z₁`. A unit
+/// seen in one round only contributes to that round's variance.
+///
+/// `p`, `s` and `h` hold the units of both rounds (round 0's and round 1's, in any order),
+/// `round` says which round each unit is in (0 or 1) and `id` its linking id (hashed). Returns,
+/// per `(level, area key)`, one [`PanelVariance`] per measure: H, A, M0, then each indicator's
+/// censored headcount ratio in spec order. Dropped units (missing policy) take no part.
+pub fn panel_variances(
+    spec: &Spec,
+    p: &Profiles,
+    s: &Scores,
+    h: &Hierarchy,
+    round: &[u8],
+    id: &[u64],
+) -> Result<HashMap<(String, String), Vec<PanelVariance>>> {
+    let n = p.len();
+    if s.poor.len() != n || h.unit_leaf.len() != n || round.len() != n || id.len() != n {
+        return Err(Error::Config("panel: profiles, scores, areas, rounds and ids need one entry per unit".into()));
+    }
+    let items: Vec<u64> = spec.items.iter().map(|it| 1u64 << it.bit).collect();
+    let k = 3 + items.len();
+    let mut out = HashMap::new();
+    let live: Vec<usize> = (0..n).filter(|&u| !s.dropped[u] && round[u] <= 1).collect();
+    for (l, level) in h.levels.iter().enumerate() {
+        let groups = h.groups[l].len();
+        let group = |u: usize| h.leaf_group[l][h.unit_leaf[u] as usize] as usize;
+        // Per group and round: Σw, Σw·p, Σw·c, Σw per censored indicator.
+        let stride = 3 + items.len();
+        let mut sums = vec![0f64; groups * 2 * stride];
+        for &u in &live {
+            let base = (group(u) * 2 + round[u] as usize) * stride;
+            let w = p.weight[u];
+            sums[base] += w;
+            if s.poor[u] {
+                sums[base + 1] += w;
+                sums[base + 2] += w * s.score[u];
+                for (j, bit) in items.iter().enumerate() {
+                    if s.deprived[u] & bit != 0 {
+                        sums[base + 3 + j] += w;
+                    }
+                }
+            }
+        }
+        let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+        // Each observation's influence on each measure of its round.
+        let influence = |u: usize, z: &mut [f64]| {
+            let b = &sums[(group(u) * 2 + round[u] as usize) * stride..][..stride];
+            let (w, pw, cw) = (b[0], b[1], b[2]);
+            let wu = p.weight[u];
+            let (poor, c) = (s.poor[u], if s.poor[u] { s.score[u] } else { 0.0 });
+            z[0] += ratio(wu * (poor as u8 as f64 - ratio(pw, w)), w);
+            z[1] += if poor { ratio(wu * (c - ratio(cw, pw)), pw) } else { 0.0 };
+            z[2] += ratio(wu * (c - ratio(cw, w)), w);
+            for (j, bit) in items.iter().enumerate() {
+                let x = (poor && s.deprived[u] & bit != 0) as u8 as f64;
+                z[3 + j] += ratio(wu * (x - ratio(b[3 + j], w)), w);
+            }
+        };
+        let mut order = live.clone();
+        order.sort_unstable_by_key(|&u| (group(u), id[u]));
+        let mut acc = vec![0f64; groups * k * 3];
+        let mut clusters = vec![0f64; groups];
+        let mut z = vec![0f64; 2 * k];
+        for run in order.chunk_by(|&a, &b| (group(a), id[a]) == (group(b), id[b])) {
+            z.iter_mut().for_each(|x| *x = 0.0);
+            for &u in run {
+                let r = round[u] as usize;
+                influence(u, &mut z[r * k..(r + 1) * k]);
+            }
+            let g = group(run[0]);
+            clusters[g] += 1.0;
+            for m in 0..k {
+                let a = &mut acc[(g * k + m) * 3..][..3];
+                a[0] += z[m] * z[m];
+                a[1] += z[k + m] * z[k + m];
+                a[2] += z[m] * z[k + m];
+            }
+        }
+        for g in 0..groups {
+            let c = clusters[g];
+            let f = if c > 1.0 { c / (c - 1.0) } else { 0.0 };
+            let v: Vec<PanelVariance> = (0..k)
+                .map(|m| {
+                    let a = &acc[(g * k + m) * 3..][..3];
+                    PanelVariance { var0: f * a[0], var1: f * a[1], cov: f * a[2] }
+                })
+                .collect();
+            out.insert((level.clone(), h.groups[l][g].clone()), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces the standard errors of `changes` with panel ones ([`panel_variances`]): each change
+/// whose level, area and measure have panel variances gets SEs from `var₀`, `var₁` and `cov`.
+/// `labels` are the indicators in spec order (the censored headcounts' order in the variances).
+/// Returns how many changes were updated.
+pub fn apply_panel(
+    changes: &mut [Change],
+    panel: &HashMap<(String, String), Vec<PanelVariance>>,
+    labels: &[String],
+    years: Option<f64>,
+) -> usize {
+    let mut updated = 0;
+    for c in changes.iter_mut() {
+        let Some(v) = panel.get(&(c.level.clone(), c.area.clone())) else { continue };
+        let m = match (c.measure, &c.indicator) {
+            ("H", _) => Some(0),
+            ("A", _) => Some(1),
+            ("M0", _) => Some(2),
+            (_, Some(ind)) => labels.iter().position(|l| l == ind).map(|j| 3 + j),
+            _ => None,
+        };
+        let Some(pv) = m.and_then(|m| v.get(m)) else { continue };
+        let mut next =
+            change_cov(&c.level, &c.area, c.measure, (c.t0, pv.var0.sqrt()), (c.t1, pv.var1.sqrt()), pv.cov, years);
+        next.indicator = c.indicator.take();
+        *c = next;
+        updated += 1;
+    }
+    updated
 }
 
 #[cfg(test)]
@@ -282,6 +443,71 @@ mod tests {
         let d0 = (ga(x0 + e, x1) - ga(x0 - e, x1)) / (2.0 * e);
         let d1 = (ga(x0, x1 + e) - ga(x0, x1 - e)) / (2.0 * e);
         assert!((c.se_annualised_relative.unwrap() - ((d0 * s0).powi(2) + (d1 * s1).powi(2)).sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn panel_standard_errors_are_those_of_the_paired_differences() {
+        // One indicator, k = 1; four households in both rounds (weights 1, 2, 3, 4), one of them
+        // twice in round 1 under the same id (a split household keeps its id), and a fifth seen
+        // only in round 0.
+        let fail0 = [1u64, 1, 0, 0, 1];
+        let fail1 = [1u64, 0, 0, 1, 1];
+        let w = [1.0, 2.0, 3.0, 4.0, 2.0];
+        let id0 = [10u64, 20, 30, 40, 50];
+        let id1 = [10u64, 20, 30, 40, 40];
+        let mut fail = fail0.to_vec();
+        fail.extend(&fail1[..]);
+        let mut weight = w.to_vec();
+        weight.extend([1.0, 2.0, 3.0, 4.0, 1.0]);
+        let mut id = id0.to_vec();
+        id.extend(id1);
+        let round: Vec<u8> = [0u8; 5].into_iter().chain([1u8; 5]).collect();
+        let n = fail.len();
+        let p = Profiles::from_masks(fail.clone(), vec![0; n], vec![0; n], weight.clone(), 0b1);
+        let spec =
+            Spec::from_weights(vec![(0, "d".into(), "x".into(), Rational::ONE)], Cutoff::K(Rational::ONE)).unwrap();
+        let s = score(&p, &spec).unwrap();
+        let h = Hierarchy::country(n);
+        let v = panel_variances(&spec, &p, &s, &h, &round, &id).unwrap();
+        let pv = v.get(&(h.levels[0].clone(), h.groups[0][0].clone())).unwrap()[0];
+        // By hand, as Stata's svy with the id as the cluster: per id, z = Σ w(x − X̂ᵣ)/Wᵣ over
+        // its observations of round r; var = n/(n−1)·Σ z², n = 5 ids.
+        let mean =
+            |f: &[u64], w: &[f64]| f.iter().zip(w).map(|(f, w)| *f as f64 * w).sum::<f64>() / w.iter().sum::<f64>();
+        let (w0, w1) = (&weight[..5], &weight[5..]);
+        let (x0, x1) = (mean(&fail0, w0), mean(&fail1, w1));
+        let (sw0, sw1): (f64, f64) = (w0.iter().sum(), w1.iter().sum());
+        let mut z = std::collections::BTreeMap::<u64, (f64, f64)>::new();
+        for u in 0..5 {
+            z.entry(id0[u]).or_default().0 += w0[u] * (fail0[u] as f64 - x0) / sw0;
+            z.entry(id1[u]).or_default().1 += w1[u] * (fail1[u] as f64 - x1) / sw1;
+        }
+        let f = 5.0 / 4.0;
+        let var0: f64 = f * z.values().map(|z| z.0 * z.0).sum::<f64>();
+        let var1: f64 = f * z.values().map(|z| z.1 * z.1).sum::<f64>();
+        let cov: f64 = f * z.values().map(|z| z.0 * z.1).sum::<f64>();
+        assert!((pv.var0 - var0).abs() < 1e-15 && (pv.var1 - var1).abs() < 1e-15 && (pv.cov - cov).abs() < 1e-15);
+        // With equal weights and every unit in both rounds once, the change's SE is the paired
+        // differences' SE: sd(x₁ − x₀)/√n.
+        let (a, b) = (vec![1u64, 1, 0, 0], vec![1u64, 0, 0, 0]);
+        let mut fail = a.clone();
+        fail.extend(&b);
+        let p = Profiles::from_masks(fail, vec![0; 8], vec![0; 8], vec![1.0; 8], 0b1);
+        let s = score(&p, &spec).unwrap();
+        let round: Vec<u8> = [0u8; 4].into_iter().chain([1u8; 4]).collect();
+        let id = vec![1u64, 2, 3, 4, 1, 2, 3, 4];
+        let h = Hierarchy::country(8);
+        let v = panel_variances(&spec, &p, &s, &h, &round, &id).unwrap();
+        let mut c = vec![change("country", &h.groups[0][0], "H", (0.5, 0.0), (0.25, 0.0), None)];
+        c[0].level = h.levels[0].clone();
+        assert_eq!(apply_panel(&mut c, &v, &["x".to_string()], None), 1);
+        let d = [0.0f64, -1.0, 0.0, 0.0];
+        let dm = d.iter().sum::<f64>() / 4.0;
+        let sd = (d.iter().map(|x| (x - dm) * (x - dm)).sum::<f64>() / 3.0).sqrt();
+        assert!((c[0].se_absolute - sd / 2.0).abs() < 1e-15, "{} {}", c[0].se_absolute, sd / 2.0);
+        // Independent samples would have said more.
+        let independent = ((0.5 * 0.5 / 3.0) + (0.25 * 0.75 / 3.0f64)).sqrt();
+        assert!(c[0].se_absolute < independent);
     }
 
     #[test]

@@ -109,3 +109,14 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// FNV-1a over bytes: fast, and stable across runs and platforms (std's hasher is randomly
+/// seeded), for blocking keys and for ids that link rounds without being kept.
+pub(crate) fn stable_hash(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &x in b {
+        h ^= x as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

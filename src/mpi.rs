@@ -46,6 +46,11 @@ pub struct MpiOptions {
     pub missing: MissingPolicy,
     /// Bootstrap replicates and seed.
     pub bootstrap: (usize, u64),
+    /// A column naming each unit's round, when one table holds two rounds ([`measure_changes`]).
+    pub round: Option<String>,
+    /// A column whose value links a unit across rounds (a household id): the rounds are then a
+    /// panel and changes get panel standard errors ([`crate::changes::panel_variances`]).
+    pub unit_id: Option<String>,
 }
 
 /// Reads a spec table: `dimension,indicator,weight` (header required, any column order; UTF-8 or
@@ -97,6 +102,40 @@ pub struct Units {
     pub over_keys: Vec<Vec<String>>,
     /// Strata and PSU indices, if asked for.
     pub design: Option<(Vec<u32>, Vec<u32>)>,
+    /// Each unit's round (index into `round_names`), when a round column was given.
+    pub round: Vec<u32>,
+    /// The round column's distinct values, in order of appearance.
+    pub round_names: Vec<String>,
+    /// Each unit's linking id (a stable 64-bit hash of its text), when a unit-id column was given.
+    pub id: Vec<u64>,
+}
+
+impl Units {
+    /// The units at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Units {
+        let pick = |v: &Vec<u64>| idx.iter().map(|&i| v[i]).collect::<Vec<u64>>();
+        let keys = |k: &Vec<Vec<String>>| {
+            k.iter().map(|col| idx.iter().map(|&i| col[i].clone()).collect()).collect::<Vec<Vec<String>>>()
+        };
+        Units {
+            profiles: Profiles {
+                fail: pick(&self.profiles.fail),
+                na: pick(&self.profiles.na),
+                missing: pick(&self.profiles.missing),
+                present: self.profiles.present,
+                weight: idx.iter().map(|&i| self.profiles.weight[i]).collect(),
+            },
+            area_keys: keys(&self.area_keys),
+            over_keys: keys(&self.over_keys),
+            design: self
+                .design
+                .as_ref()
+                .map(|(st, ps)| (idx.iter().map(|&i| st[i]).collect(), idx.iter().map(|&i| ps[i]).collect())),
+            round: if self.round.is_empty() { Vec::new() } else { idx.iter().map(|&i| self.round[i]).collect() },
+            round_names: self.round_names.clone(),
+            id: if self.id.is_empty() { Vec::new() } else { pick(&self.id) },
+        }
+    }
 }
 
 /// Reads the units table for the given indicator columns.
@@ -120,6 +159,8 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     let area_cols: Vec<usize> = opts.areas.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let over_cols: Vec<usize> = opts.over.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let weight_col = opts.weight.as_deref().map(find).transpose()?;
+    let round_col = opts.round.as_deref().map(find).transpose()?;
+    let id_col = opts.unit_id.as_deref().map(find).transpose()?;
     let design_cols = opts.design.as_ref().map(|(s, p)| Ok::<_, Error>((find(s)?, find(p)?))).transpose()?;
     if indicators.len() > 64 {
         return Err(Error::Config(format!("at most 64 indicators, not {}", indicators.len())));
@@ -130,6 +171,8 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
         .chain(&over_cols)
         .copied()
         .chain(weight_col)
+        .chain(round_col)
+        .chain(id_col)
         .chain(design_cols.into_iter().flat_map(|(a, b)| [a, b]))
         .collect();
     src.check_types(&used)?;
@@ -142,8 +185,12 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
         area_keys: vec![Vec::new(); area_cols.len()],
         over_keys: vec![Vec::new(); over_cols.len()],
         design: design_cols.map(|_| (Vec::new(), Vec::new())),
+        round: Vec::new(),
+        round_names: Vec::new(),
+        id: Vec::new(),
     };
     let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
+    let mut rounds: HashMap<String, u32> = HashMap::new();
     src.for_each(&mut |b, first_row| {
         for r in 0..b.len() {
             let row = first_row + r as u64;
@@ -189,6 +236,25 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
                     cell => cell.to_text(),
                 });
             }
+            if let Some(c) = round_col {
+                let key = match b.cell(r, c) {
+                    Cell::Null => return Err(err(c, "the round is empty".into())),
+                    cell => cell.to_text(),
+                };
+                let next = rounds.len() as u32;
+                let k = *rounds.entry(key).or_insert_with_key(|key| {
+                    u.round_names.push(key.clone());
+                    next
+                });
+                u.round.push(k);
+            }
+            if let Some(c) = id_col {
+                match b.cell(r, c) {
+                    // The id itself is never kept or shown: only its hash links the rounds.
+                    Cell::Null => return Err(err(c, "the unit id is empty".into())),
+                    cell => u.id.push(crate::stable_hash(cell.to_text().trim().as_bytes())),
+                }
+            }
             if let (Some((sc, pc)), Some((st, ps))) = (design_cols, u.design.as_mut()) {
                 for (k, (c, out)) in [(sc, st), (pc, ps)].into_iter().enumerate() {
                     let key = b.cell(r, c).to_text();
@@ -219,20 +285,21 @@ pub fn write(out: &Path, measures: &Measures, timing: &Timing) -> Result<()> {
 }
 
 /// Writes two rounds and their changes into `out`: each round's measures in `t0/` and `t1/`,
-/// `changes.{csv,parquet,json}` ([`crate::changes`]) and both rounds' timing in `timing.json`, all
-/// at once at the end.
-pub fn write_changes(
-    out: &Path,
-    rounds: [&Measures; 2],
-    changes: &[crate::changes::Change],
-    timing: [&Timing; 2],
-) -> Result<()> {
+/// `changes.{csv,parquet,json}` ([`crate::changes`]) and `timing.json` (the rounds' names, units,
+/// whether the SEs are panel ones, seconds), all at once at the end.
+pub fn write_changes(out: &Path, rounds: &Rounds) -> Result<()> {
     let stage = crate::output::Staging::new(out)?;
-    rounds[0].write(&stage.path().join("t0"))?;
-    rounds[1].write(&stage.path().join("t1"))?;
-    crate::changes::write(stage.path(), changes)?;
+    rounds.measures[0].write(&stage.path().join("t0"))?;
+    rounds.measures[1].write(&stage.path().join("t1"))?;
+    crate::changes::write(stage.path(), &rounds.changes)?;
     let path = stage.path().join("timing.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&timing)?).map_err(|e| Error::io(&path, e))?;
+    let info = serde_json::json!({
+        "rounds": rounds.names,
+        "units": rounds.units,
+        "standard_errors": if rounds.panel { "panel" } else { "independent samples" },
+        "seconds": rounds.seconds,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&info)?).map_err(|e| Error::io(&path, e))?;
     stage.commit()
 }
 
@@ -279,6 +346,17 @@ pub fn measure(
     opts: &MpiOptions,
 ) -> Result<(Measures, Timing)> {
     let t0 = std::time::Instant::now();
+    let (spec, labels) = spec_of(rows, opts)?;
+    let units = read_units_from(data, &labels, opts)?;
+    let read_seconds = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
+    let n_units = units.profiles.len();
+    let m = measure_units(units, &spec, opts)?;
+    Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: n_units }))
+}
+
+/// The spec of `rows` under `opts` (cutoff, not-applicable and missing policies).
+fn spec_of(rows: Vec<(String, String, Rational)>, opts: &MpiOptions) -> Result<(Spec, Vec<String>)> {
     if rows.is_empty() || rows.len() > 64 {
         return Err(Error::Config(format!("a spec has 1 to 64 indicators, this one has {}", rows.len())));
     }
@@ -287,9 +365,12 @@ pub fn measure(
         Spec::from_weights(rows.into_iter().enumerate().map(|(i, (d, ind, w))| (i, d, ind, w)).collect(), opts.k)?;
     spec.na = opts.na;
     spec.missing = opts.missing;
-    let units = read_units_from(data, &labels, opts)?;
-    let read_seconds = t0.elapsed().as_secs_f64();
-    let t1 = std::time::Instant::now();
+    Ok((spec, labels))
+}
+
+/// The measures of units already read.
+fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measures> {
+    let spec = spec.clone();
     let s = score(&units.profiles, &spec)?;
     let h = if opts.areas.is_empty() {
         Hierarchy::country(units.profiles.len())
@@ -313,7 +394,126 @@ pub fn measure(
             m.rows.push(row);
         }
     }
-    Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: units.profiles.len() }))
+    Ok(m)
+}
+
+/// Two rounds measured and compared ([`measure_changes`]).
+#[derive(Clone, Debug)]
+pub struct Rounds {
+    /// The two rounds' names (the round column's values, earlier first; or `t0`, `t1`).
+    pub names: [String; 2],
+    /// Each round's measures.
+    pub measures: [Measures; 2],
+    /// The changes from the first round to the second ([`crate::changes`]).
+    pub changes: Vec<crate::changes::Change>,
+    /// Whether the standard errors of the changes are panel ones (a unit id linked the rounds).
+    pub panel: bool,
+    /// Units read in each round.
+    pub units: [usize; 2],
+    /// Seconds reading and computing.
+    pub seconds: f64,
+}
+
+/// Alkire–Foster changes over time between two rounds: `data` holds both (its
+/// [`MpiOptions::round`] column says which; exactly two distinct values, ordered as numbers when
+/// both are numbers, else as text) or, with `then`, each table holds one round. With
+/// [`MpiOptions::unit_id`] the rounds are a panel and the changes' standard errors take the
+/// covariance into account; otherwise they are independent samples. `years` gives annualised
+/// changes. Row numbers in errors are the rows of the file read.
+pub fn measure_changes(
+    data: TableInput<'_>,
+    then: Option<TableInput<'_>>,
+    rows: Vec<(String, String, Rational)>,
+    opts: &MpiOptions,
+    years: Option<f64>,
+) -> Result<Rounds> {
+    let t = std::time::Instant::now();
+    let (spec, labels) = spec_of(rows, opts)?;
+    let name = match &data {
+        TableInput::File(p) => p.display().to_string(),
+        TableInput::Frame(_, n) => n.to_string(),
+    };
+    let (u0, u1, names) = match then {
+        Some(then) => {
+            if opts.round.is_some() {
+                return Err(Error::Config("give a round column or a second table, not both".into()));
+            }
+            let u0 = read_units_from(data, &labels, opts)?;
+            let u1 = read_units_from(then, &labels, opts)?;
+            (u0, u1, ["t0".to_string(), "t1".to_string()])
+        }
+        None => {
+            let Some(col) = opts.round.as_deref() else {
+                return Err(Error::Config("changes over time need a round column or a second table".into()));
+            };
+            let all = read_units_from(data, &labels, opts)?;
+            if all.round_names.len() != 2 {
+                return Err(Error::Format {
+                    file: name,
+                    message: format!(
+                        "the round column '{col}' has {} distinct values; changes over time need exactly two",
+                        all.round_names.len()
+                    ),
+                });
+            }
+            let rn = &all.round_names;
+            let later_first = match (rn[0].trim().parse::<f64>(), rn[1].trim().parse::<f64>()) {
+                (Ok(a), Ok(b)) => a > b,
+                _ => rn[0] > rn[1],
+            };
+            let (r0, r1) = if later_first { (1, 0) } else { (0, 1) };
+            let idx = |r: u32| (0..all.round.len()).filter(|&i| all.round[i] == r).collect::<Vec<_>>();
+            let (u0, u1) = (all.subset(&idx(r0)), all.subset(&idx(r1)));
+            (u0, u1, [rn[r0 as usize].clone(), rn[r1 as usize].clone()])
+        }
+    };
+    let units = [u0.profiles.len(), u1.profiles.len()];
+    let panel = opts.unit_id.is_some();
+    let combined = panel.then(|| concat(&u0, &u1));
+    let m0 = measure_units(u0, &spec, opts)?;
+    let m1 = measure_units(u1, &spec, opts)?;
+    let mut changes = crate::changes::changes(&m0, &m1, years)?;
+    if let Some((all, round)) = combined {
+        let s = score(&all.profiles, &spec)?;
+        let mut hierarchies = vec![if opts.areas.is_empty() {
+            Hierarchy::country(all.profiles.len())
+        } else {
+            Hierarchy::from_keys(opts.areas.clone(), all.area_keys.clone())?
+        }];
+        for (name, keys) in opts.over.iter().zip(&all.over_keys) {
+            hierarchies.push(Hierarchy::from_keys(vec![name.clone()], vec![keys.clone()])?);
+        }
+        for (k, h) in hierarchies.iter().enumerate() {
+            let mut v = crate::changes::panel_variances(&spec, &all.profiles, &s, h, &round, &all.id)?;
+            if k > 0 {
+                // An `over` breakdown's country row is not one of the measures' rows.
+                v.remove(&(h.levels[0].clone(), h.groups[0][0].clone()));
+            }
+            crate::changes::apply_panel(&mut changes, &v, &labels, years);
+        }
+    }
+    Ok(Rounds { names, measures: [m0, m1], changes, panel, units, seconds: t.elapsed().as_secs_f64() })
+}
+
+/// Both rounds' units in one table (round 0's first) and each unit's round.
+fn concat(u0: &Units, u1: &Units) -> (Units, Vec<u8>) {
+    let n0 = u0.profiles.len();
+    let idx0: Vec<usize> = (0..n0).collect();
+    let mut all = u0.subset(&idx0);
+    let cat = |a: &mut Vec<u64>, b: &Vec<u64>| a.extend_from_slice(b);
+    cat(&mut all.profiles.fail, &u1.profiles.fail);
+    cat(&mut all.profiles.na, &u1.profiles.na);
+    cat(&mut all.profiles.missing, &u1.profiles.missing);
+    all.profiles.weight.extend_from_slice(&u1.profiles.weight);
+    for (a, b) in all.area_keys.iter_mut().zip(&u1.area_keys) {
+        a.extend_from_slice(b);
+    }
+    for (a, b) in all.over_keys.iter_mut().zip(&u1.over_keys) {
+        a.extend_from_slice(b);
+    }
+    all.id.extend_from_slice(&u1.id);
+    let round = std::iter::repeat_n(0u8, n0).chain(std::iter::repeat_n(1u8, u1.profiles.len())).collect();
+    (all, round)
 }
 
 #[cfg(test)]

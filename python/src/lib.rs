@@ -663,6 +663,7 @@ fn mpi_inputs(
         na: opt(na)?,
         missing: opt(missing)?,
         bootstrap: (bootstrap, seed),
+        ..Default::default()
     };
     Ok((rows, opts))
 }
@@ -694,17 +695,22 @@ fn mpi<'py>(
     to_polars(py, m)
 }
 
-/// Changes of H, A and M0 per area between two rounds (independent samples).
+/// Changes of H, A, M0 and the censored headcounts per area between two rounds: `t0` and `t1`
+/// tables, or `t0` holding both with a `round` column (and `t1=None`). With `unit_id` (a column
+/// linking units across rounds) the standard errors are panel ones; otherwise the rounds are
+/// independent samples.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (t0, t1, spec, k, *, years=None, areas=Vec::new(), over=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
+#[pyo3(signature = (t0, t1, spec, k, *, years=None, round=None, unit_id=None, areas=Vec::new(), over=Vec::new(), weight=None, strata=None, psu=None, na="not-deprived", missing="drop", bootstrap=0, seed=1))]
 fn mpi_changes<'py>(
     py: Python<'py>,
     t0: &Bound<'py, PyAny>,
-    t1: &Bound<'py, PyAny>,
+    t1: Option<&Bound<'py, PyAny>>,
     spec: Vec<(String, String, String)>,
     k: &str,
     years: Option<f64>,
+    round: Option<String>,
+    unit_id: Option<String>,
     areas: Vec<String>,
     over: Vec<String>,
     weight: Option<String>,
@@ -715,13 +721,16 @@ fn mpi_changes<'py>(
     bootstrap: usize,
     seed: u64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (d0, d1) = (import_frame(t0)?, import_frame(t1)?);
-    let (rows, opts) = mpi_inputs(spec, k, areas, over, weight, strata, psu, na, missing, bootstrap, seed)?;
+    let d0 = import_frame(t0)?;
+    let d1 = t1.map(import_frame).transpose()?;
+    let (rows, mut opts) = mpi_inputs(spec, k, areas, over, weight, strata, psu, na, missing, bootstrap, seed)?;
+    opts.round = round;
+    opts.unit_id = unit_id;
     let c = py
         .detach(|| {
-            let (m0, _) = tpmap::mpi::measure(TableInput::Frame(&d0, "t0"), rows.clone(), &opts)?;
-            let (m1, _) = tpmap::mpi::measure(TableInput::Frame(&d1, "t1"), rows, &opts)?;
-            tpmap::changes::to_frame(&tpmap::changes::changes(&m0, &m1, years)?)
+            let then = d1.as_ref().map(|d| TableInput::Frame(d, "t1"));
+            let r = tpmap::mpi::measure_changes(TableInput::Frame(&d0, "t0"), then, rows, &opts, years)?;
+            tpmap::changes::to_frame(&r.changes)
         })
         .map_err(err)?;
     to_polars(py, c)

@@ -483,7 +483,8 @@ def test_mpi_changes_between_two_rounds():
     t0 = pl.DataFrame({"region": ["n", "n", "s", "s"], "water": [1, 1, 0, 1], "school": [1, 0, 0, 1]})
     t1 = pl.DataFrame({"region": ["n", "n", "s", "s"], "water": [1, 0, 0, 0], "school": [1, 0, 0, 1]})
     c = tpmap.mpi_changes(t0, t1, spec, "1/2", areas=["region"], years=2.0)
-    assert set(c["measure"]) == {"H", "A", "M0"}
+    assert set(c["measure"]) == {"H", "A", "M0", "censored"}
+    assert set(c.filter(pl.col("measure") == "censored")["indicator"]) == {"water", "school"}
     h = c.filter((pl.col("level") == "country") & (pl.col("measure") == "H")).row(0, named=True)
     # Three of four poor, then two of four.
     assert (h["t0"], h["t1"]) == (pytest.approx(0.75), pytest.approx(0.5))
@@ -495,3 +496,11 @@ def test_mpi_changes_between_two_rounds():
     assert no_years["annualised_absolute"].null_count() == no_years.height
     with pytest.raises(tpmap.TpmapError):
         tpmap.mpi_changes(t0, t1, spec, "1/2", years=-1.0)
+    # One table with a round column, households linked by id: panel SEs (paired differences
+    # of the poverty status: 0, -1, 0, 0 -> sd 1/2, over sqrt(4)).
+    both = pl.concat([t1.with_columns(round=pl.lit(2), hh=pl.Series(["a", "b", "c", "d"])),
+                      t0.with_columns(round=pl.lit(1), hh=pl.Series(["a", "b", "c", "d"]))])
+    p = tpmap.mpi_changes(both, None, spec, "1/2", round="round", unit_id="hh")
+    hp = p.filter((pl.col("level") == "country") & (pl.col("measure") == "H")).row(0, named=True)
+    assert (hp["t0"], hp["t1"]) == (pytest.approx(0.75), pytest.approx(0.5))
+    assert hp["se_absolute"] == pytest.approx(0.25)

@@ -141,11 +141,13 @@ def mpi(
 
 def mpi_changes(
     t0: _ArrowStream,
-    t1: _ArrowStream,
+    t1: _ArrowStream | None,
     spec: list[tuple[str, str, str]],
     k: str,
     *,
     years: float | None = None,
+    round: str | None = None,
+    unit_id: str | None = None,
     areas: list[str] = ...,
     over: list[str] = ...,
     weight: str | None = None,
@@ -156,8 +158,10 @@ def mpi_changes(
     bootstrap: int = 0,
     seed: int = 1,
 ) -> pl.DataFrame:
-    """Changes of H, A and M0 per area between two rounds measured alike (absolute, relative and,
-    with years, annualised), with standard errors for independent samples."""
+    """Changes per area between two rounds measured alike (absolute, relative and, with years,
+    annualised) of H, A, M0 and each censored headcount ratio; ``t1=None`` with a
+    ``round`` column when one table holds both rounds; panel standard errors with ``unit_id``,
+    otherwise independent samples."""
 
 @final
 class Linked:

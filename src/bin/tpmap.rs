@@ -123,12 +123,20 @@ enum Command {
         #[arg(long, requires = "strata")]
         psu: Option<String>,
         /// A second round's units table, same columns: measures both rounds (into t0/ and t1/)
-        /// and writes the changes of H, A and M0 per area (changes.csv), with standard errors for
-        /// independent samples.
-        #[arg(long)]
+        /// and writes the changes of H, A, M0 and the censored headcounts per area
+        /// (changes.csv), with standard errors for independent samples (or a panel: --unit-id).
+        #[arg(long, conflicts_with = "round")]
         then: Option<PathBuf>,
-        /// Years between the two rounds, for annualised changes (with --then).
-        #[arg(long, requires = "then")]
+        /// A column of --data naming each unit's round, when one table holds two rounds (as
+        /// --then, the earlier round first: by number, else by text).
+        #[arg(long)]
+        round: Option<String>,
+        /// A column linking a unit (household) across the two rounds: the changes get panel
+        /// standard errors (the covariance of the rounds counted).
+        #[arg(long)]
+        unit_id: Option<String>,
+        /// Years between the two rounds, for annualised changes (with --then or --round).
+        #[arg(long)]
         years: Option<f64>,
         #[command(flatten)]
         policy: PolicyArgs,
@@ -450,7 +458,27 @@ fn run(cli: Cli) -> Result<(), Error> {
             main_job(o, &job)
         }
         Command::Ingest { households, persons, job } => main_job(RunOptions::new(&households, &persons), &job),
-        Command::Mpi { data, spec, k, areas, over, weight, strata, psu, then, years, policy, out, quiet } => {
+        Command::Mpi {
+            data,
+            spec,
+            k,
+            areas,
+            over,
+            weight,
+            strata,
+            psu,
+            then,
+            round,
+            unit_id,
+            years,
+            policy,
+            out,
+            quiet,
+        } => {
+            let two_rounds = then.is_some() || round.is_some();
+            if !two_rounds && (years.is_some() || unit_id.is_some()) {
+                return Err(Error::Config("--years and --unit-id need two rounds: --then or --round".into()));
+            }
             let opts = tpmap::mpi::MpiOptions {
                 k,
                 areas,
@@ -460,29 +488,40 @@ fn run(cli: Cli) -> Result<(), Error> {
                 na: policy.na,
                 missing: policy.missing,
                 bootstrap: (policy.bootstrap, policy.seed),
+                round,
+                unit_id,
             };
             let t0 = Instant::now();
-            let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
-            if let Some(then) = then {
-                let (m1, timing1) = tpmap::mpi::run_timed(&then, &spec, &opts)?;
-                let changes = tpmap::changes::changes(&m, &m1, years)?;
-                tpmap::mpi::write_changes(&out, [&m, &m1], &changes, [&timing, &timing1])?;
+            if two_rounds {
+                use tpmap::ingest::TableInput;
+                let rows = tpmap::mpi::read_spec(&spec)?;
+                let r = tpmap::mpi::measure_changes(
+                    TableInput::File(&data),
+                    then.as_deref().map(TableInput::File),
+                    rows,
+                    &opts,
+                    years,
+                )?;
+                tpmap::mpi::write_changes(&out, &r)?;
                 if !quiet {
-                    let (a, b) = (&m.rows[0], &m1.rows[0]);
+                    let (a, b) = (&r.measures[0].rows[0], &r.measures[1].rows[0]);
                     println!(
-                        "M0 {:.4} -> {:.4}, H {:.4} -> {:.4}, A {:.4} -> {:.4}; {} area changes -> {}/changes.{{csv,parquet,json}}, t0/, t1/",
+                        "{} -> {}: M0 {:.4} -> {:.4}, H {:.4} -> {:.4}, A {:.4} -> {:.4}; SEs for {} -> {}/changes.{{csv,parquet,json}}, t0/, t1/",
+                        r.names[0],
+                        r.names[1],
                         a.m0,
                         b.m0,
                         a.h,
                         b.h,
                         a.a,
                         b.a,
-                        changes.len() / 3,
+                        if r.panel { "a panel (units linked by --unit-id)" } else { "independent samples" },
                         out.display()
                     );
                 }
                 return Ok(());
             }
+            let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
             tpmap::mpi::write(&out, &m, &timing)?;
             if !quiet {
                 let all = &m.rows[0];

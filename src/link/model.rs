@@ -70,21 +70,28 @@ pub enum Key {
 }
 
 impl Key {
+    /// Appends this key's value for record `i` to `out` (only hashed, never shown: numbers go in
+    /// as fixed-width bytes, without formatting or allocating); false when the record has none.
     fn value(self, r: &Records, i: usize, out: &mut Vec<u8>) -> bool {
         use std::io::Write;
+        let date = |d: crate::thai::PartialDate, out: &mut Vec<u8>| {
+            out.extend_from_slice(&d.year.to_le_bytes());
+            out.extend_from_slice(&[d.month, d.day]);
+            true
+        };
         let ok = match self {
-            Key::CitizenId => r.citizen_id[i].map(|c| write!(out, "{}", c.expose()).is_ok()).unwrap_or(false),
+            Key::CitizenId => {
+                r.citizen_id[i].map(|c| out.write_all(&c.as_u64().to_le_bytes()).is_ok()).unwrap_or(false)
+            }
             Key::FirstSoundex => !r.first_lk.get(i).is_empty() && out.write_all(r.first_lk.get(i).as_bytes()).is_ok(),
             Key::LastSoundex => !r.last_lk.get(i).is_empty() && out.write_all(r.last_lk.get(i).as_bytes()).is_ok(),
             Key::First => !r.first.get(i).is_empty() && out.write_all(r.first.get(i).as_bytes()).is_ok(),
             Key::Last => !r.last.get(i).is_empty() && out.write_all(r.last.get(i).as_bytes()).is_ok(),
-            Key::BirthDate => {
-                r.birth[i].filter(|d| d.is_complete()).map(|d| write!(out, "{d}").is_ok()).unwrap_or(false)
-            }
-            Key::BirthYear => r.birth[i].map(|d| write!(out, "{}", d.year).is_ok()).unwrap_or(false),
+            Key::BirthDate => r.birth[i].filter(|d| d.is_complete()).map(|d| date(d, out)).unwrap_or(false),
+            Key::BirthYear => r.birth[i].map(|d| out.write_all(&d.year.to_le_bytes()).is_ok()).unwrap_or(false),
             Key::BirthMonthDay => r.birth[i]
                 .filter(|d| d.is_complete())
-                .map(|d| write!(out, "{}-{}", d.month, d.day).is_ok())
+                .map(|d| out.write_all(&[d.month, d.day]).is_ok())
                 .unwrap_or(false),
             Key::NameSoundexSet => {
                 let (a, b) = (r.first_lk.get(i), r.last_lk.get(i));
@@ -97,9 +104,10 @@ impl Key {
                 .unwrap_or(false),
             Key::Province => r.area[i].map(|a| out.write_all(&a.as_str().as_bytes()[..2]).is_ok()).unwrap_or(false),
             Key::House => r.house[i]
-                .map(|h| match h.sub {
-                    Some(sub) => write!(out, "{}/{sub}", h.main).is_ok(),
-                    None => write!(out, "{}", h.main).is_ok(),
+                .map(|h| {
+                    out.extend_from_slice(&h.main.to_le_bytes());
+                    out.extend_from_slice(&h.sub.map_or(u64::MAX, u64::from).to_le_bytes());
+                    true
                 })
                 .unwrap_or(false),
             Key::Amphoe => r.area[i]
@@ -233,10 +241,14 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
             // that scoring then rejects).
             let mut keyed: Vec<(u64, u32)> = (0..r.len())
                 .into_par_iter()
-                .filter_map(|i| {
-                    let mut buf = Vec::with_capacity(32);
-                    rule.iter().all(|k| k.value(r, i, &mut buf)).then(|| (hash(&buf), i as u32))
-                })
+                .map_init(
+                    || Vec::with_capacity(64),
+                    |buf, i| {
+                        buf.clear();
+                        rule.iter().all(|k| k.value(r, i, buf)).then(|| (hash(buf), i as u32))
+                    },
+                )
+                .flatten_iter()
                 .collect();
             keyed.par_sort_unstable();
             let groups: Vec<&[(u64, u32)]> = keyed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1).collect();
@@ -272,13 +284,7 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
 }
 
 fn hash(b: &[u8]) -> u64 {
-    // FNV-1a: fast, stable across runs and platforms (std's hasher is randomly seeded).
-    let mut h: u64 = 0xcbf29ce484222325;
-    for &x in b {
-        h ^= x as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+    crate::stable_hash(b)
 }
 
 /// Comparison levels of a pair, one per field of the model (`u8::MAX` = missing).

@@ -185,6 +185,73 @@ proptest! {
 }
 
 #[test]
+fn panel_changes_from_one_table_with_a_round_column() {
+    // The rounds of `changes_between_two_rounds_through_the_cli` in one table, the later round
+    // first (rounds are ordered by number, not by appearance), households linked by `hh`.
+    // Poor: round 2561 units 2, 3 (H = 1/2); round 2562 units 2, 3, 4 (H = 3/4).
+    let dir = tempfile::tempdir().unwrap();
+    let both = write(
+        dir.path(),
+        "both.csv",
+        "year,hh,region,income,education,health,water\n\
+         2562,h1,a,0,0,0,0\n2562,h2,a,0,1,0,1\n2562,h3,b,1,1,0,0\n2562,h4,b,0,1,0,1\n\
+         2561,h1,a,0,0,0,0\n2561,h2,a,0,1,0,1\n2561,h3,b,1,1,1,1\n2561,h4,b,0,1,0,0\n",
+    );
+    let spec = write(
+        dir.path(),
+        "spec.csv",
+        "dimension,indicator,weight\ni,income,1/4\ne,education,1/4\nh,health,1/4\nw,water,1/4\n",
+    );
+    let run = |extra: &[&str], out: &std::path::Path| {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_tpmap"))
+            .args(["mpi", "--k", "50%", "--areas", "region", "--round", "year", "--quiet"])
+            .args(extra)
+            .arg("--data")
+            .arg(&both)
+            .arg("--spec")
+            .arg(&spec)
+            .arg("--out")
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(out.join("changes.json")).unwrap()).unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("timing.json")).unwrap()).unwrap();
+        (rows, info)
+    };
+    let (panel, info) = run(&["--unit-id", "hh"], &dir.path().join("panel"));
+    assert_eq!(info["rounds"], serde_json::json!(["2561", "2562"]));
+    assert_eq!(info["standard_errors"], "panel");
+    let country = panel[0]["area"].as_str().unwrap().to_string();
+    let h = panel.iter().find(|r| r["area"] == country.as_str() && r["measure"] == "H").unwrap();
+    assert_eq!(h["absolute"].as_f64().unwrap(), 0.25);
+    // The same households: the change's SE is the paired differences' (0, 0, 0, 1):
+    // sd = √((3·(1/4)² + (3/4)²)/3) = 1/2, over √4.
+    assert!((h["se_absolute"].as_f64().unwrap() - 0.25).abs() < 1e-12, "{h}");
+    let (independent, info) = run(&[], &dir.path().join("independent"));
+    assert_eq!(info["standard_errors"], "independent samples");
+    let hi = independent.iter().find(|r| r["area"] == country.as_str() && r["measure"] == "H").unwrap();
+    let se = |h: f64| (h * (1.0 - h) / 3.0).sqrt();
+    assert!((hi["se_absolute"].as_f64().unwrap() - se(0.5).hypot(se(0.75))).abs() < 1e-12);
+    // A round column with three values is an error naming the column.
+    let three = write(dir.path(), "three.csv", "year,income\n1,0\n2,1\n3,1\n");
+    let spec1 = write(dir.path(), "spec1.csv", "dimension,indicator,weight\ni,income,1\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tpmap"))
+        .args(["mpi", "--k", "1", "--round", "year", "--quiet", "--data"])
+        .arg(&three)
+        .arg("--spec")
+        .arg(&spec1)
+        .arg("--out")
+        .arg(dir.path().join("o3"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'year' has 3 distinct values"));
+}
+
+#[test]
 fn changes_between_two_rounds_through_the_cli() {
     // Round 0 is Alkire & Foster's example (H = 1/2, A = 3/4, M0 = 3/8); in round 1, unit 3 is
     // deprived only in income and education (score 2/4, still poor) and unit 4 gains water too
