@@ -573,7 +573,7 @@ fn group(pats: &[Pattern]) -> Vec<(Pattern, f64)> {
     }
     let mut v: Vec<(Pattern, f64)> = counts.into_iter().collect();
     // A fixed order: sums over patterns must not depend on the hash map's.
-    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v.sort_unstable_by_key(|a| a.0);
     v
 }
 

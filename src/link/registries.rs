@@ -287,9 +287,9 @@ fn world(x: &Extract, rng: &mut impl Rng) -> Result<World> {
         }
     }
     // Namesakes: 0.5 % of adults get one in another house of their village, born another year.
-    for i in 0..n {
-        if people[i].age >= 18 && rng.random_bool(0.005) {
-            let mut s = people[i].clone();
+    for original in &people[..n] {
+        if original.age >= 18 && rng.random_bool(0.005) {
+            let mut s = original.clone();
             s.house = format!("{}", rng.random_range(1..400));
             let age = loop {
                 let a = rng.random_range(18u8..85);
@@ -297,7 +297,7 @@ fn world(x: &Extract, rng: &mut impl Rng) -> Result<World> {
                     break a;
                 }
             };
-            let year = people[i].birth.map_or(1980, |b| b.year as i32) + s.age as i32 - age as i32;
+            let year = original.birth.map_or(1980, |b| b.year as i32) + s.age as i32 - age as i32;
             let month = rng.random_range(1..=12u8);
             s.birth = u16::try_from(year).ok().and_then(|y| PartialDate::ymd(y, month, rng.random_range(1..=28)));
             s.age = age;
