@@ -888,6 +888,18 @@ case("mpi-status-two", "value", "a status of 2 names the column and the kind of 
 case("mpi-bootstrap-huge", "resources", "--bootstrap 10^11 (allocated 7 PB and aborted)", mfiles(),
      MPI + ["--bootstrap", "100000000000"], 1, stderr="bootstrap")
 case("mpi-negative-weight", "value", "a negative unit weight", mfiles(), MPI + ["--weight", "area"], 1, stderr="'area'")
+rounds = [units[0] + ["round", "hh"]] + [r + ["2561", f"h{i}"] for i, r in enumerate(units[1:])] + \
+    [r + ["2562", f"h{i}"] for i, r in enumerate(units[1:])]
+case("mpi-round-empty", "value", "an empty round names the file, row and column",
+     mfiles([rounds[0]] + rounds[1:3] + [rounds[3][:4] + ["", "h2"]] + rounds[4:]), MPI + ["--round", "round"], 1,
+     stderr="round is empty")
+case("mpi-round-three-values", "value", "three rounds in the round column",
+     mfiles(rounds + [units[1] + ["2563", "h0"]]), MPI + ["--round", "round"], 1, stderr="3 distinct values")
+case("mpi-unit-id-is-a-citizen-id", "privacy", "a panel linked by citizen IDs: the ids are hashed, never written",
+     mfiles([rounds[0]] + [r[:5] + ["1101700230503" if r[5] == "h0" else r[5]] for r in rounds[1:]]),
+     MPI + ["--round", "round", "--unit-id", "hh"], 0)
+case("mpi-years-without-rounds", "options", "--years with one round", mfiles(), MPI + ["--years", "2"], 1,
+     stderr="two rounds")
 
 # ---------------------------------------------------------------------------------------------
 # Options and other commands
