@@ -188,11 +188,14 @@ fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Agreement {
     if !other_b.is_empty() && (x == other_b || jaro_winkler(x, other_b) >= 0.95) {
         return Some(4);
     }
-    let (rx, ry) =
-        if first { (r.first_rom.get(a), r.first_rom.get(b)) } else { (r.last_rom.get(a), r.last_rom.get(b)) };
+    // Thai against Latin: both romanised here, for the few pairs that need it (romanising every
+    // name up front was a third of the normalisation time).
     let latin = |s: &str| s.is_ascii();
-    if (latin(x) != latin(y)) && !rx.is_empty() && jaro_winkler(rx, ry) >= 0.90 {
-        return Some(5);
+    if latin(x) != latin(y) {
+        let (rx, ry) = (super::phonetic::romanize(x), super::phonetic::romanize(y));
+        if !rx.is_empty() && jaro_winkler(&rx, &ry) >= 0.90 {
+            return Some(5);
+        }
     }
     Some(if jw >= 0.80 { 6 } else { 7 })
 }

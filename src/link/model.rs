@@ -368,7 +368,7 @@ impl Model {
 /// Training options.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// Random pairs sampled for u, at most (jobs sample 30 pairs per record, at least 100,000).
+    /// Random pairs sampled for u, at most (jobs sample 3 pairs per record, at least 100,000).
     pub u_samples: usize,
     /// Maximum EM iterations.
     pub max_iterations: usize,
@@ -380,7 +380,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { u_samples: 500_000, max_iterations: 50, seed: 1, tf: true }
+        TrainOptions { u_samples: 200_000, max_iterations: 50, seed: 1, tf: true }
     }
 }
 
@@ -397,9 +397,9 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
     // u by random sampling.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let n = r.len();
-    // Small jobs need fewer pairs: 3 per record, at least 300,000, at most `u_samples` (u only
+    // Small jobs need fewer pairs: 3 per record, at least 100,000, at most `u_samples` (u only
     // seeds EM, and exact name agreement — the rarest level — still shows up hundreds of times).
-    let want = o.u_samples.min((3 * n).max(300_000));
+    let want = o.u_samples.min((3 * n).max(100_000));
     let mut sample: Vec<(u32, u32)> = Vec::with_capacity(want);
     let mut tries = 0;
     while sample.len() < want && tries < want * 4 {

@@ -229,11 +229,14 @@ impl LinkReport {
 /// `explanations.json` (the `explain` pairs nearest the threshold) and `link.json` (`report`).
 pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport, explain: usize) -> Result<()> {
     let (r, l) = (records, linked);
+    let mut lap = crate::diagnostics::Lap::start();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut pairs = pairs_frame(r, l, report.threshold, PAIRS_FLOOR)?.drop("index")?;
     crate::frame::write_csv(&mut pairs, &dir.join("pairs.csv"), &[], crate::ingest::Encoding::Utf8)?;
     drop(pairs);
+    lap.lap("pairs.csv written");
     crate::frame::write_csv(&mut entities_frame(r, l)?, &dir.join("entities.csv"), &[], crate::ingest::Encoding::Utf8)?;
+    lap.lap("entities.csv written");
     write_json(&dir.join("model.json"), &l.model)?;
     // Explanations of the pairs nearest the threshold: what a reviewer looks at first.
     let mut near: Vec<&Scored> = l.scored.iter().collect();

@@ -45,10 +45,6 @@ pub struct Records {
     pub first_lk: StrColumn,
     /// LK82 of the family name.
     pub last_lk: StrColumn,
-    /// Romanised given name (Latin names lower-cased).
-    pub first_rom: StrColumn,
-    /// Romanised family name.
-    pub last_rom: StrColumn,
     /// Birth date (CE; partial dates kept partial).
     pub birth: Vec<Option<PartialDate>>,
     /// Sex.
@@ -140,8 +136,6 @@ impl Records {
             self.title.push(n.name.title);
             self.first_lk.push(&n.first_lk);
             self.last_lk.push(&n.last_lk);
-            self.first_rom.push(&n.first_rom);
-            self.last_rom.push(&n.last_rom);
             self.first.push(&n.name.first);
             self.last.push(&n.name.last);
             self.birth.push(n.birth);
@@ -219,6 +213,7 @@ impl Records {
         // eleven fields are decoded into one string with end offsets.
         let mut row = 0u64;
         let mut done = false;
+        let mut lap = crate::diagnostics::Lap::start();
         while !done {
             let mut texts: Vec<(String, [u32; 11], u64)> = Vec::with_capacity(1 << 16);
             while texts.len() < 500_000 {
@@ -269,7 +264,9 @@ impl Records {
                     }
                 })
                 .collect();
+            lap.lap(&format!("{stem}: {} records parsed and decoded", raw.len()));
             self.push_rows(src, &raw);
+            lap.lap(&format!("{stem}: {} records normalised", raw.len()));
         }
         Ok(src)
     }
@@ -348,8 +345,6 @@ struct Norm {
     name: normalize::Name,
     first_lk: String,
     last_lk: String,
-    first_rom: String,
-    last_rom: String,
     birth: Option<PartialDate>,
     sex: Sex,
     area: Option<AreaCode>,
@@ -404,8 +399,6 @@ fn normalise(r: &RawRecord<'_>) -> Norm {
         raw_id,
         first_lk: phonetic::lk82(&name.first),
         last_lk: phonetic::lk82(&name.last),
-        first_rom: phonetic::romanize(&name.first),
-        last_rom: phonetic::romanize(&name.last),
         name,
         birth: normalize::birth_date(r.birth),
         sex,

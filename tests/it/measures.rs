@@ -52,6 +52,14 @@ fn alkire_foster_2011_through_files() {
     }
     m.write(dir.path()).unwrap();
     assert!(dir.path().join("measures.parquet").exists() && dir.path().join("measures.json").exists());
+    // The JSON is a summary: the whole's row and each level's number of areas, not every area.
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("measures.json")).unwrap()).unwrap();
+    assert_eq!(j["format"], "tpmap-measures-summary");
+    assert_eq!(j["whole"]["h"].as_f64().unwrap(), m.rows[0].h);
+    let areas: u64 = j["levels"].as_array().unwrap().iter().map(|l| l["areas"].as_u64().unwrap()).sum();
+    assert_eq!(areas as usize, m.rows.len());
+    assert!(j.get("rows").is_none());
 }
 
 #[test]
