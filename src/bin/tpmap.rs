@@ -889,16 +889,22 @@ fn link(
     spinner.finish_and_clear();
     let mut report = tpmap::link::output::LinkReport::of(&r, &linked, threshold, read_seconds, t0);
     let mut errors = Vec::new();
+    let mut lap = tpmap::diagnostics::Lap::start();
     if let Some(p) = truth {
         let t = tpmap::link::bench::read_truth(p, &r)?;
+        lap.lap("truth read");
         report.quality =
             Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
+        lap.lap("evaluated");
         errors = tpmap::link::misses::find(&r, &linked, &t, threshold, task);
+        lap.lap("errors found");
     }
     let stage = tpmap::output::Staging::new(out)?;
     tpmap::link::output::write(stage.path(), &r, &linked, &report, explain)?;
+    lap.lap("outputs written");
     if truth.is_some() {
         tpmap::link::misses::write(stage.path(), &r, &errors, 1_000_000)?;
+        lap.lap("errors written");
     }
     stage.commit()?;
     if o.json {

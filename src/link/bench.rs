@@ -264,36 +264,45 @@ fn corrupt(r: &mut Rec, rng: &mut impl Rng, given: &[&str], villages: &std::coll
 /// Reads `truth.csv` into one person label per record of `r` (records must have been read from
 /// the files written with it). Records with no truth row are an error.
 pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    // Records indexed by (source, hash of key): one small entry per record instead of two owned
-    // strings per truth row (the national truth table has 52 M rows).
-    let h = BuildHasherDefault::<DefaultHasher>::default();
-    let mut index: std::collections::HashMap<(u16, u64), u32> = std::collections::HashMap::with_capacity(r.len());
-    for i in 0..r.len() {
-        index.insert((r.source[i], h.hash_one(r.key.get(i))), i as u32);
-    }
+    use rayon::prelude::*;
+    // Records sorted by a hash of (source, key), found by binary search: one 12-byte entry per
+    // record instead of two owned strings per truth row (the national truth table has 52 M rows),
+    // and no hash map to build (at 1.1 M records this took the reading from 0.38 s down).
+    let key_hash = |s: u16, k: &[u8]| crate::stable_hash(k) ^ (s as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut index: Vec<(u64, u32)> =
+        (0..r.len()).map(|i| (key_hash(r.source[i], r.key.get(i).as_bytes()), i as u32)).collect();
+    crate::in_pool(|| index.par_sort_unstable());
     let file = path.display().to_string();
     let mut truth: Vec<Option<u64>> = vec![None; r.len()];
     let crate::ingest::source::CsvText { mut reader, .. } =
         crate::ingest::source::CsvText::open(path, crate::ingest::Encoding::Utf8)?;
-    let mut rec = csv::StringRecord::new();
+    let mut rec = csv::ByteRecord::new();
     let csv_err = |e| crate::ingest::source::csv_error(path, e);
-    if !reader.read_record(&mut rec).map_err(csv_err)? || rec.len() < 3 {
+    if !reader.read_byte_record(&mut rec).map_err(csv_err)? || rec.len() < 3 {
         return Err(Error::Format { file, message: "a truth file needs a header source,record_id,person".into() });
     }
     let mut row = 0u64;
-    while reader.read_record(&mut rec).map_err(csv_err)? {
+    while reader.read_byte_record(&mut rec).map_err(csv_err)? {
         row += 1;
-        let field = |k: usize| rec.get(k).unwrap_or("");
-        let Some(s) = r.sources.iter().position(|s| s == field(0)) else { continue };
-        if let Some(&i) = index.get(&(s as u16, h.hash_one(field(1)))) {
-            let person = field(2).trim().parse::<u64>().map_err(|_| Error::InvalidRow {
-                file: file.clone(),
-                row,
-                line: rec.position().map(|p| p.line()),
-                column: "person".into(),
-                reason: "not a whole number".into(),
-            })?;
+        let field = |k: usize| rec.get(k).unwrap_or(b"");
+        let Some(s) = r.sources.iter().position(|s| s.as_bytes() == field(0)) else { continue };
+        let h = key_hash(s as u16, field(1));
+        let first = index.partition_point(|e| e.0 < h);
+        // Equal hashes: the key itself decides.
+        for &(_, i) in index[first..].iter().take_while(|e| e.0 == h) {
+            if r.source[i as usize] as usize != s || r.key.get(i as usize).as_bytes() != field(1) {
+                continue;
+            }
+            let person =
+                std::str::from_utf8(field(2)).ok().and_then(|p| p.trim().parse::<u64>().ok()).ok_or_else(|| {
+                    Error::InvalidRow {
+                        file: file.clone(),
+                        row,
+                        line: rec.position().map(|p| p.line()),
+                        column: "person".into(),
+                        reason: "not a whole number".into(),
+                    }
+                })?;
             truth[i as usize] = Some(person);
         }
     }

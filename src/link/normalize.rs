@@ -66,6 +66,17 @@ fn clean_chars(chars: impl Iterator<Item = char>, len: usize) -> String {
 /// nikhahit + sara aa (`ํา`, with any tone mark between them moved before) written as sara am
 /// (`ำ`). Keyboards and OCR produce all of these variants of one spelling.
 pub fn canonical_marks(s: &str) -> String {
+    // Most names are canonical already: no two marks in a row and no nikhahit.
+    let mut prev_mark = false;
+    let canonical = s.chars().all(|c| {
+        let mark = mark_class(c).is_some();
+        let ok = !(mark && prev_mark) && c != '\u{0E4D}';
+        prev_mark = mark;
+        ok
+    });
+    if canonical {
+        return s.to_string();
+    }
     let chars: Vec<char> = s.chars().collect();
     let mut out: Vec<char> = Vec::with_capacity(chars.len());
     let mut i = 0;
@@ -168,15 +179,18 @@ const TITLES: &[(&str, &str)] = &[
 /// ending it, or a Thai letter; a name that merely starts like one (`"นายิกา"` is not `นาย` +
 /// `ิกา`) is kept whole: the rest must start with a consonant or a leading vowel.
 pub fn split_title(name: &str) -> (Option<&'static str>, &str) {
-    static SORTED: std::sync::OnceLock<Vec<(&'static str, &'static str)>> = std::sync::OnceLock::new();
+    // Titles longest first, each with its first character and whether it is ASCII (matched
+    // case-insensitively), worked out once: this runs for every name of every registry.
+    type Entry = (&'static str, &'static str, Option<char>, bool);
+    static SORTED: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
     let sorted = SORTED.get_or_init(|| {
-        let mut v = TITLES.to_vec();
-        v.sort_by_key(|(t, _)| std::cmp::Reverse(t.chars().count()));
+        let mut v: Vec<Entry> = TITLES.iter().map(|&(t, c)| (t, c, t.chars().next(), t.is_ascii())).collect();
+        v.sort_by_key(|(t, ..)| std::cmp::Reverse(t.chars().count()));
         v
     });
     // Most names start with no title's first letter: skip the scan for them.
     let first = name.chars().next();
-    for &(t, canon) in sorted.iter().filter(|(t, _)| t.chars().next() == first || t.is_ascii()) {
+    for &(t, canon, _, _) in sorted.iter().filter(|(_, _, c, ascii)| *c == first || *ascii) {
         let Some(rest) = strip_prefix_ci(name, t) else { continue };
         let trimmed = rest.trim_start();
         if trimmed.is_empty() {
@@ -217,17 +231,16 @@ pub struct Name {
 /// Normalises a name given as separate fields (either may hold a title; a family name left in
 /// the given-name field is moved).
 pub fn name(title: &str, first: &str, last: &str) -> Name {
-    let (t1, f) = {
-        let c = clean(first);
-        let (t, rest) = split_title(&c);
-        (t, rest.to_string())
-    };
-    let t0 = split_title(&clean(title)).0.or_else(|| {
+    let c = clean(first);
+    let (t1, f) = split_title(&c);
+    let t0 = if title.is_empty() {
+        None
+    } else {
         let c = clean(title);
-        TITLES.iter().find(|(t, _)| *t == c).map(|(_, canon)| *canon)
-    });
+        split_title(&c).0.or_else(|| TITLES.iter().find(|(t, _)| *t == c).map(|(_, canon)| *canon))
+    };
     let mut last = canonical_marks(&clean(last));
-    let mut first = canonical_marks(&f);
+    let mut first = canonical_marks(f);
     if last.is_empty()
         && let Some((a, b)) = first.clone().split_once(' ')
     {

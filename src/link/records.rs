@@ -128,6 +128,11 @@ impl Records {
     /// Appends raw records of source `src`, normalising them in parallel.
     pub fn push_rows(&mut self, src: u16, raw: &[RawRecord<'_>]) {
         let rows: Vec<Norm> = crate::in_pool(|| raw.par_iter().map(normalise).collect());
+        self.push_normalised(src, raw, rows);
+    }
+
+    /// Appends records of source `src` already normalised (`rows[i]` from `raw[i]`).
+    fn push_normalised(&mut self, src: u16, raw: &[RawRecord<'_>], rows: Vec<Norm>) {
         for (r, n) in raw.iter().zip(rows) {
             self.source.push(src);
             self.key.push(&r.key);
@@ -209,17 +214,20 @@ impl Records {
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or(file);
         let src = self.add_source(&stem);
-        // Chunks of 500,000 records: memory stays bounded whatever the file's size. Each record's
-        // eleven fields are decoded into one string with end offsets.
+        // Chunks of 100,000 records: memory stays bounded whatever the file's size. Each record's
+        // eleven fields are decoded into one string with end offsets. The next chunk is parsed
+        // (sequentially: one CSV stream) while this one is normalised on the other worker; the
+        // parsing worker joins the normalising when it is done (`rayon::join`). Reading then
+        // normalising took 0.6 s + 1.0 s at 1.1 M records.
+        type Text = (String, [u32; 11], u64);
+        const CHUNK: usize = 100_000;
         let mut row = 0u64;
-        let mut done = false;
-        let mut lap = crate::diagnostics::Lap::start();
-        while !done {
-            let mut texts: Vec<(String, [u32; 11], u64)> = Vec::with_capacity(1 << 16);
-            while texts.len() < 500_000 {
+        let mut unreadable: Vec<Unreadable> = Vec::new();
+        let mut parse = |unreadable: &mut Vec<Unreadable>| -> Result<(Vec<Text>, bool)> {
+            let mut texts: Vec<Text> = Vec::with_capacity(CHUNK);
+            while texts.len() < CHUNK {
                 if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
-                    done = true;
-                    break;
+                    return Ok((texts, true));
                 }
                 row += 1;
                 let mut text = String::new();
@@ -233,16 +241,19 @@ impl Records {
                 }
                 if !ok || text.len() > u32::MAX as usize {
                     let line = rec.position().map(|p| p.line() + preamble_lines);
-                    self.unreadable.push(Unreadable { source: src, row, line, reason: "bad_encoding" });
+                    unreadable.push(Unreadable { source: src, row, line, reason: "bad_encoding" });
                     continue;
                 }
                 texts.push((text, ends, row));
             }
-            let field = |t: &(String, [u32; 11], u64), k: usize| -> std::ops::Range<usize> {
+            Ok((texts, false))
+        };
+        fn raw_of(texts: &[Text]) -> Vec<RawRecord<'_>> {
+            let field = |t: &Text, k: usize| -> std::ops::Range<usize> {
                 let start = if k == 0 { 0 } else { t.1[k - 1] as usize };
                 start..t.1[k] as usize
             };
-            let raw: Vec<RawRecord<'_>> = texts
+            texts
                 .iter()
                 .map(|t| {
                     let f = |k: usize| &t.0[field(t, k)];
@@ -263,11 +274,28 @@ impl Records {
                         tag: f(10),
                     }
                 })
-                .collect();
-            lap.lap(&format!("{stem}: {} records parsed and decoded", raw.len()));
-            self.push_rows(src, &raw);
-            lap.lap(&format!("{stem}: {} records normalised", raw.len()));
+                .collect()
         }
+        let mut lap = crate::diagnostics::Lap::start();
+        let (mut texts, mut done) = parse(&mut unreadable)?;
+        loop {
+            let raw = raw_of(&texts);
+            let (next, rows) = if done {
+                (Ok((Vec::new(), true)), crate::in_pool(|| raw.par_iter().map(normalise).collect::<Vec<Norm>>()))
+            } else {
+                crate::in_pool(|| {
+                    rayon::join(|| parse(&mut unreadable), || raw.par_iter().map(normalise).collect::<Vec<Norm>>())
+                })
+            };
+            self.push_normalised(src, &raw, rows);
+            lap.lap(&format!("{stem}: {} records read and normalised", raw.len()));
+            drop(raw);
+            if done {
+                break;
+            }
+            (texts, done) = next?;
+        }
+        self.unreadable.extend(unreadable);
         Ok(src)
     }
 
