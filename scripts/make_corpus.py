@@ -817,6 +817,8 @@ case("link-entities-quoting", "escape", "record ids with commas, quotes and line
      link_files(a=quoting), LINK, 0, expect={"link_records": 2 * (len(reg) - 1), "entities_rows": 2 * (len(reg) - 1)})
 formula_ids = [reg[0]] + [[("=1+" if i % 2 else "@SUM(") + str(i)] + r[1:] for i, r in enumerate(reg[1:])]
 case("link-formula-ids", "formula", "record ids that look like formulas", link_files(a=formula_ids), LINK, 0)
+case("link-normalise-formula-ids", "formula", "records exported for a peer tool: formula-like ids neutralised",
+     link_files(a=formula_ids), ["link-normalise", "{case}/a.csv", "{case}/b.csv", "--out", "{out}/normalised.csv"], 0)
 mixed_reg = csv_bytes(reg).decode().splitlines()
 mixed_reg = "\n".join(mixed_reg[:3]).encode() + b"\n" + "\n".join(mixed_reg[3:5]).encode("cp874") + b"\n" + "\n".join(
     mixed_reg[5:]).encode() + b"\n"

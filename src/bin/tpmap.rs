@@ -224,11 +224,15 @@ enum Command {
     },
     /// Write registries as `tpmap link` normalises them (names without titles, CE ISO dates,
     /// partial dates as columns, area codes by level, LK82 codes) to one CSV, so that a peer tool
-    /// links the same cleaned inputs. The file holds citizen IDs.
+    /// links the same cleaned inputs. Citizen IDs become keyed letter tokens (equal IDs equal,
+    /// one mistyped digit one letter off); the file is as confidential as its inputs.
     LinkNormalise {
         /// Registry CSV files (as for `tpmap link`).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// Secret key of the ID tokens (else $TPMAP_PSEUDONYM_KEY, else the public default).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
         /// Output CSV file.
         #[arg(long)]
         out: PathBuf,
@@ -614,12 +618,20 @@ fn run(cli: Cli) -> Result<(), Error> {
             );
             Ok(())
         }
-        Command::LinkNormalise { inputs, out } => {
+        Command::LinkNormalise { inputs, key_file, out } => {
             let mut r = tpmap::link::Records::default();
             for p in &inputs {
                 r.push_csv(p)?;
             }
-            let mut df = tpmap::link::output::normalised_frame(&r)?;
+            let key = tpmap::ids::PseudonymKey::resolve(key_file.as_deref())?;
+            if let Some(w) = key.warning() {
+                eprintln!("{w}");
+            }
+            let tokens = tpmap::link::output::IdTokens::new(&key.pseudonymizer());
+            let mut df = tpmap::link::output::normalised_frame(&r, &tokens)?;
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
             tpmap::frame::write_csv(&mut df, &out, &[], tpmap::ingest::Encoding::Utf8)?;
             println!("wrote {} normalised records to {}", r.len(), out.display());
             Ok(())

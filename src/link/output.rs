@@ -70,19 +70,19 @@ pub fn entities_frame(records: &Records, linked: &Linked) -> Result<DataFrame> {
 
 /// Every record as tpmap normalised it, for a peer tool to link the same cleaned inputs (the
 /// Splink comparison feeds Splink this): `unique_id` (`source:record_id`), `source`,
-/// `record_id`, `citizen_id` (13 digits, also when the check digit fails), `title` (canonical),
+/// `record_id`, `citizen_id` (a token, [`IdTokens`]: never the ID itself), `title` (canonical),
 /// `first_name` and `last_name` (titles split off, zero-width characters removed, marks in
 /// canonical order), their LK82 soundex codes, `birth_date` (ISO, CE, complete dates only),
 /// `birth_year`, `birth_month`, `birth_day` (what is known of partial dates; a year no era
 /// explains kept as written), `sex` (`m`/`f`), `village_code` (when the address names a
-/// village), `tambon`, `amphoe`, `province` and `house_no` (`12/3`). The file holds citizen
-/// IDs: treat it like its inputs.
-pub fn normalised_frame(records: &Records) -> Result<DataFrame> {
+/// village), `tambon`, `amphoe`, `province` and `house_no` (`12/3`). Treat the file like its
+/// inputs: names, dates and addresses are personal data.
+pub fn normalised_frame(records: &Records, ids: &IdTokens) -> Result<DataFrame> {
     let r = records;
     let n = r.len();
     let src = |i: usize| r.sources[r.source[i] as usize].as_str();
     let area = |i: usize, len: usize| r.area[i].and_then(|a| a.as_str().get(..len).map(str::to_string));
-    let id = |i: usize| r.citizen_id[i].map(|c| c.as_u64()).or(r.raw_id[i]).map(|v| format!("{v:013}"));
+    let id = |i: usize| r.citizen_id[i].map(|c| c.as_u64()).or(r.raw_id[i]).map(|v| ids.token(v));
     let complete = |i: usize| r.birth[i].filter(|d| d.is_complete() && (1800..=2200).contains(&d.year));
     let part = |i: usize, f: fn(&crate::thai::PartialDate) -> u16| r.birth[i].map(|d| f(&d)).filter(|v| *v != 0);
     Ok(DataFrame::new(
@@ -145,6 +145,46 @@ pub fn normalised_frame(records: &Records) -> Result<DataFrame> {
             ),
         ],
     )?)
+}
+
+/// Citizen IDs as tokens for a peer tool: each of the 13 digits replaced by a letter through a
+/// permutation of its own, drawn from the pseudonym key (HMAC-SHA256). Equal IDs give equal
+/// tokens and an ID one digit mistyped gives a token one letter off, so a peer tool's exact and
+/// Levenshtein comparisons work as on the digits; the digits themselves never leave. It is not
+/// encryption: whoever holds enough (ID, token) pairs can read the permutations back, so the file
+/// stays as confidential as its inputs, and the key should be a secret one
+/// ([`crate::ids::PseudonymKey::resolve`]), not the public default.
+#[derive(Clone, Debug)]
+pub struct IdTokens {
+    perms: [[u8; 10]; 13],
+}
+
+impl IdTokens {
+    /// The permutations of `key`.
+    pub fn new(key: &crate::ids::Pseudonymizer) -> IdTokens {
+        let mut perms = [[0u8; 10]; 13];
+        for (p, perm) in perms.iter_mut().enumerate() {
+            let seed = key.pseudonym_bytes(format!("tpmap link-normalise digit {p}").as_bytes()).0;
+            let mut letters: [u8; 10] = *b"abcdefghij";
+            // Fisher–Yates with the keyed bytes (a byte's bias modulo ≤ 10 does not matter here).
+            for k in (1..10).rev() {
+                letters.swap(k, seed[k] as usize % (k + 1));
+            }
+            *perm = letters;
+        }
+        IdTokens { perms }
+    }
+
+    /// The token of a 13-digit number.
+    pub fn token(&self, id: u64) -> String {
+        let mut digits = [0u8; 13];
+        let mut v = id;
+        for d in digits.iter_mut().rev() {
+            *d = (v % 10) as u8;
+            v /= 10;
+        }
+        digits.iter().enumerate().map(|(p, &d)| self.perms[p][d as usize] as char).collect()
+    }
 }
 
 /// Writes [`entities_frame`]'s rows as CSV straight from the records, formula-like text

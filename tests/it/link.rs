@@ -340,7 +340,8 @@ fn normalised_records_for_a_peer_tool() {
     ];
     let mut r = Records::default();
     r.push_source("welfare", &raw);
-    let df = tpmap::link::output::normalised_frame(&r).unwrap();
+    let tokens = tpmap::link::output::IdTokens::new(&tpmap::ids::Pseudonymizer::new(b"a test key of 16+ bytes"));
+    let df = tpmap::link::output::normalised_frame(&r, &tokens).unwrap();
     assert_eq!(df.height(), 2);
     let s = |c: &str, i: usize| df.column(c).unwrap().get(i).unwrap().to_string().trim_matches('"').to_string();
     assert_eq!(s("unique_id", 0), "welfare:1");
@@ -354,6 +355,14 @@ fn normalised_records_for_a_peer_tool() {
         (s("house_no", 0), s("village_code", 1), s("tambon", 1)),
         ("12/3".into(), "null".into(), "400102".into())
     );
-    assert_eq!(s("citizen_id", 1), "1101700230709", "kept although its check digit fails");
+    // The ID (its check digit fails: kept for near matches) leaves only as a token: 13 letters,
+    // one per digit; equal IDs equal, one mistyped digit one letter off.
+    let token = s("citizen_id", 1);
+    assert_eq!(token, tokens.token(1101700230709));
+    assert!(token.len() == 13 && token.bytes().all(|b| b.is_ascii_lowercase()), "{token}");
+    let typo = tokens.token(1101700230708);
+    assert_eq!(token.bytes().zip(typo.bytes()).filter(|(a, b)| a != b).count(), 1);
+    let other = tpmap::link::output::IdTokens::new(&tpmap::ids::Pseudonymizer::new(b"another key, 16+ bytes"));
+    assert_ne!(other.token(1101700230709), token, "the key decides the tokens");
     assert_eq!((s("sex", 0), s("sex", 1)), ("m".into(), "null".into()));
 }
