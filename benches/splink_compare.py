@@ -82,8 +82,8 @@ RULES = [
     ["name_soundex_set", "birth_year", "province"],
     ["first_name", "birth_year", "tambon"],
     ["first_name", "house_no", "tambon"],
-    ["first_name", "birth_date"],
-    ["last_name", "birth_date"],
+    ["first_name", "birth_date", "province"],
+    ["last_name", "birth_date", "province"],
     ["first_name", "last_soundex", "birth_year"],
     ["last_name", "first_soundex", "birth_year"],
 ]
