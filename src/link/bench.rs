@@ -265,6 +265,7 @@ fn corrupt(r: &mut Rec, rng: &mut impl Rng, given: &[&str], villages: &std::coll
 /// the files written with it). Records with no truth row are an error.
 pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
     use rayon::prelude::*;
+    r.check_limits()?;
     // Records sorted by a hash of (source, key), found by binary search: one 12-byte entry per
     // record instead of two owned strings per truth row (the national truth table has 52 M rows),
     // and no hash map to build (at 1.1 M records this took the reading from 0.38 s down).

@@ -80,8 +80,7 @@ pub fn find(r: &Records, linked: &Linked, truth: &[u64], threshold: f64, task: T
     // Scored pairs are in candidate order (sorted): binary search finds a pair's score.
     let scored_of =
         |a: u32, b: u32| linked.scored.binary_search_by(|s| (s.a, s.b).cmp(&(a, b))).ok().map(|k| &linked.scored[k]);
-    let mut by_truth: Vec<u32> = (0..r.len() as u32).collect();
-    crate::in_pool(|| by_truth.par_sort_unstable_by_key(|&i| truth[i as usize]));
+    let by_truth = super::model::by_truth(truth);
     let groups: Vec<&[u32]> = by_truth.chunk_by(|&a, &b| truth[a as usize] == truth[b as usize]).collect();
     let levels = |a: u32, b: u32| {
         let mut p = [u8::MAX; 6];

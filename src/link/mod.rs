@@ -149,6 +149,7 @@ impl LinkOptions {
 pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let (r, o) = (records, options);
     o.validate()?;
+    r.check_limits()?;
     let mut timing = Timing::default();
     let t = Instant::now();
     // A loaded model brings the blocking its prior was fitted on, unless the job names its own.

@@ -869,6 +869,14 @@ pub struct Quality {
     pub cluster_f1: f64,
 }
 
+/// Record indices ordered by their truth label, so each true group is one run (`chunk_by`).
+/// Records are indexed by `u32` in a link job ([`super::records::MAX_RECORDS`]).
+pub(crate) fn by_truth(truth: &[u64]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..truth.len().min(super::records::MAX_RECORDS) as u32).collect();
+    crate::in_pool(|| order.par_sort_unstable_by_key(|&i| truth[i as usize]));
+    order
+}
+
 /// Evaluates pairs and clusters against `truth`.
 pub fn evaluate(
     r: &Records,
@@ -883,8 +891,7 @@ pub fn evaluate(
     // Sorting instead of hash maps of vectors: at national scale (50 M records) those took
     // gigabytes. Records in truth-group order, then the true pairs of each (small) group.
     let n_rec = r.len();
-    let mut by_truth: Vec<u32> = (0..n_rec as u32).collect();
-    crate::in_pool(|| by_truth.par_sort_unstable_by_key(|&i| truth[i as usize]));
+    let by_truth = by_truth(truth);
     let mut truth_size = vec![0u32; n_rec];
     let mut true_pairs = 0u64;
     for g in by_truth.chunk_by(|&a, &b| truth[a as usize] == truth[b as usize]) {

@@ -22,6 +22,11 @@ use crate::ids::CitizenId;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
+/// Most records a link job takes: records are indexed by `u32` in pairs and clusters.
+pub const MAX_RECORDS: usize = u32::MAX as usize;
+/// Most sources a link job takes: each record's source is a `u16`.
+pub const MAX_SOURCES: usize = u16::MAX as usize + 1;
+
 /// Person records from one or more sources, normalised for comparison.
 #[derive(Clone, Debug, Default)]
 pub struct Records {
@@ -105,6 +110,18 @@ impl Records {
     /// Number of records.
     pub fn len(&self) -> usize {
         self.source.len()
+    }
+
+    /// Checks that the records fit a link job's indices ([`MAX_RECORDS`], [`MAX_SOURCES`]).
+    pub fn check_limits(&self) -> Result<()> {
+        if self.len() > MAX_RECORDS || self.sources.len() > MAX_SOURCES {
+            return Err(Error::Config(format!(
+                "a link job takes at most {MAX_RECORDS} records from {MAX_SOURCES} sources, not {} from {}",
+                self.len(),
+                self.sources.len()
+            )));
+        }
+        Ok(())
     }
 
     /// True when empty.

@@ -276,12 +276,12 @@ fn world(x: &Extract, rng: &mut impl Rng) -> Result<World> {
             t.sex = if rng.random() { Sex::Male } else { Sex::Female };
             t.title = title_for(t.sex, t.age, false);
             let pool = &given[sex_index(t.sex)];
-            t.first = loop {
-                let g = pool.choose(rng).cloned().unwrap_or_default();
-                if g != people[c].first {
-                    break g;
-                }
+            // Another given name; a pool of one name (a tiny set) gives no twin rather than a
+            // loop without end.
+            let Some(first) = (0..64).filter_map(|_| pool.choose(rng)).find(|g| **g != people[c].first).cloned() else {
+                continue;
             };
+            t.first = first;
             t.id = new_id(rng);
             extra.push(t);
         }
@@ -531,6 +531,18 @@ mod tests {
         for seed in 0..20 {
             let m = mistype_id(id, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
             assert!(crate::link::compare::id_near(m.parse().unwrap(), id.parse().unwrap()), "{m}");
+        }
+    }
+
+    #[test]
+    fn tiny_sets_end() {
+        // One or two households: name pools of one name must not make the twin draw loop forever.
+        for households in 1..=4 {
+            let dir = tempfile::tempdir().unwrap();
+            match write(dir.path(), &RegistriesOptions { households, seed: households }) {
+                Ok(f) => assert_eq!(f.records[0].1, f.people),
+                Err(e) => assert!(e.to_string().contains("both sexes"), "{e}"),
+            }
         }
     }
 
