@@ -1,5 +1,5 @@
 """Summarises one run of scripts/bench_linkage.sh into docs/bench/linkage-<kind>-<records>.json."""
-import json, re, sys
+import glob, json, re, statistics, sys
 d, kind, hh = sys.argv[1], sys.argv[2], sys.argv[3]
 def tm(path):
     t = open(path).read()
@@ -10,16 +10,22 @@ def tm(path):
     return secs, rss
 t = json.load(open(f"{d}/tpmap/link.json"))
 s = json.load(open(f"{d}/splink.json"))
-tw, tr = tm(f"{d}/tpmap.time")
-sw, sr = tm(f"{d}/splink.time")
+def runs(tool):
+    """Wall seconds and peak RSS of every repeat (scripts/bench_linkage.sh runs the tools alternately)."""
+    files = sorted(glob.glob(f"{d}/{tool}.*.time")) or [f"{d}/{tool}.time"]
+    return [tm(f) for f in files]
+tpmap_runs, splink_runs = runs("tpmap"), runs("splink")
+tw, tr = statistics.median(w for w, _ in tpmap_runs), max(r for _, r in tpmap_runs)
+sw, sr = statistics.median(w for w, _ in splink_runs), max(r for _, r in splink_runs)
 q = t["quality"]
 out = {
     "benchmark": kind, "households": int(hh), "records": t["records"], "task": s["task"],
-    "tpmap": {"wall_seconds": tw, "peak_rss_mb": tr, "threshold": t["threshold"], "precision": q["precision"],
+    "repeats": len(tpmap_runs), "speedup_median": sw / tw,
+    "tpmap": {"wall_seconds": tw, "wall_seconds_runs": [w for w, _ in tpmap_runs], "peak_rss_mb": tr, "threshold": t["threshold"], "precision": q["precision"],
               "recall": q["recall"], "f1": q["f1"], "cluster_f1": q["cluster_f1"],
               "pairs_completeness": q["pairs_completeness"], "reduction_ratio": q["reduction_ratio"],
               "phases": t["seconds"], "warnings": t["warnings"]},
-    "splink": {"wall_seconds": sw, "peak_rss_mb": sr, "best_threshold": s["best_threshold"], "precision": s["precision"],
+    "splink": {"wall_seconds": sw, "wall_seconds_runs": [w for w, _ in splink_runs], "peak_rss_mb": sr, "best_threshold": s["best_threshold"], "precision": s["precision"],
                "recall": s["recall"], "f1": s["f1"], "at_0.9": s["at_0.9"], "cluster_f1": s["cluster_f1"],
                "phases": s["seconds"]},
 }

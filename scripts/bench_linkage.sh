@@ -3,8 +3,8 @@
 # (`tpmap link-bench --kind tpmap` and `--kind registries`, the independent specification in
 # docs/linkage.md), at ~100 k and ~1 M records, 2 cores, side by side in one run. Splink is fed
 # the records as tpmap normalises them (`tpmap link-normalise`, not timed). Installs Splink from
-# PyPI into a virtual environment. Writes docs/bench/linkage-<kind>-<records>.json and prints a
-# table.
+# PyPI into a virtual environment. Each tool runs REPEATS times (default 3), alternately; writes
+# docs/bench/linkage-<kind>-<records>.json (median and every run's wall time) and prints a table.
 #
 #   scripts/bench_linkage.sh                      # both benchmarks, both sizes
 #   scripts/bench_linkage.sh registries 24000     # one benchmark, one size (households)
@@ -33,10 +33,15 @@ for run in "${runs[@]}"; do
   [ "$kind" = registries ] && task=link-and-dedupe   # its agency list holds duplicates
   d="$WORK/$kind-$hh"
   "$TPMAP" link-bench --kind "$kind" --households "$hh" --out "$d"
-  /usr/bin/time -v "$TPMAP" link "$d/survey.csv" "$d/welfare.csv" "$d/agency.csv" --task "$task" \
-    --truth "$d/truth.csv" --out "$d/tpmap" --quiet 2> "$d/tpmap.time"
   "$TPMAP" link-normalise "$d/survey.csv" "$d/welfare.csv" "$d/agency.csv" --out "$d/normalised.csv"
-  /usr/bin/time -v "$VENV/bin/python" benches/splink_compare.py "$d/normalised.csv" "$d/truth.csv" \
-    "$d/splink.json" "$task" > "$d/splink.log" 2> "$d/splink.time"
+  # The machine's speed drifts by tens of percent over minutes (a shared VM): the two tools run
+  # alternately, REPEATS times each, and the summary takes each tool's median wall time.
+  rm -f "$d"/tpmap.*.time "$d"/splink.*.time
+  for rep in $(seq 1 "${REPEATS:-3}"); do
+    /usr/bin/time -v "$TPMAP" link "$d/survey.csv" "$d/welfare.csv" "$d/agency.csv" --task "$task" \
+      --truth "$d/truth.csv" --out "$d/tpmap" --quiet 2> "$d/tpmap.$rep.time"
+    /usr/bin/time -v "$VENV/bin/python" benches/splink_compare.py "$d/normalised.csv" "$d/truth.csv" \
+      "$d/splink.json" "$task" > "$d/splink.log" 2> "$d/splink.$rep.time"
+  done
   python3 benches/linkage_summary.py "$d" "$kind" "$hh"
 done

@@ -115,50 +115,148 @@ fn id_level(r: &Records, a: usize, b: usize) -> Agreement {
 
 /// Two 13-digit IDs one substituted digit or one adjacent transposition apart.
 pub fn id_near(x: u64, y: u64) -> bool {
-    let (dx, dy) = (digits13(x), digits13(y));
-    let diff: Vec<usize> = (0..13).filter(|&i| dx[i] != dy[i]).collect();
-    match diff.as_slice() {
-        [_] => true,
-        [i, j] => *j == i + 1 && dx[*i] == dy[*j] && dx[*j] == dy[*i],
+    // Digit by digit from the right, stopping at the third difference: most compared IDs (random
+    // pairs for u) differ in their last digits, so this ends after two or three steps, where
+    // spelling both IDs out cost 26 divisions and an allocation per pair.
+    let (mut x, mut y) = (x, y);
+    let mut diff = [(0usize, 0u64, 0u64); 2];
+    let mut n = 0;
+    for k in 0..13 {
+        let (a, b) = (x % 10, y % 10);
+        if a != b {
+            if n == 2 {
+                return false;
+            }
+            diff[n] = (k, a, b);
+            n += 1;
+        }
+        x /= 10;
+        y /= 10;
+    }
+    match n {
+        1 => true,
+        2 => {
+            let ((i, xi, yi), (j, xj, yj)) = (diff[0], diff[1]);
+            j == i + 1 && xi == yj && xj == yi
+        }
         _ => false,
     }
 }
 
-fn digits13(mut v: u64) -> [u8; 13] {
-    let mut d = [0u8; 13];
-    for k in (0..13).rev() {
-        d[k] = (v % 10) as u8;
-        v /= 10;
-    }
-    d
-}
-
 /// Jaro–Winkler similarity on characters.
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
-    // strsim walks the second string from its start for every character of the first; on Thai
-    // UTF-8 that decoding dominated the linkage profile. Decoded once onto the stack, strsim's
-    // same algorithm runs on slices (identical results); long strings take the plain path.
-    const N: usize = 48;
-    fn decode(s: &str, out: &mut [u32; N]) -> Option<usize> {
+    jaro_winkler_or_bound(&Decoded::of(a), &Decoded::of(b), 0.0)
+}
+
+/// Longest name decoded onto the stack; longer ones take strsim's own path.
+const SHORT: usize = 48;
+
+/// A name's characters decoded once (strsim walks the second string from its start for every
+/// character of the first: on Thai UTF-8 that decoding dominated the linkage profile), with the
+/// set of its characters' low 7 bits (Thai U+0E00-U+0E7F and ASCII each map one to one; a
+/// collision between them only makes the set larger).
+struct Decoded<'a> {
+    text: &'a str,
+    chars: [u32; SHORT],
+    len: Option<usize>,
+    set: u128,
+}
+
+impl<'a> Decoded<'a> {
+    fn of(text: &'a str) -> Self {
+        let mut d = Decoded { text, chars: [0; SHORT], len: Some(0), set: 0 };
         let mut n = 0;
-        for c in s.chars() {
-            *out.get_mut(n)? = c as u32;
+        for c in text.chars() {
+            let Some(slot) = d.chars.get_mut(n) else {
+                d.len = None;
+                return d;
+            };
+            *slot = c as u32;
+            d.set |= 1u128 << (c as u32 & 127);
             n += 1;
         }
-        Some(n)
+        d.len = Some(n);
+        d
     }
-    struct Slice<'a>(&'a [u32]);
-    impl<'a> IntoIterator for &Slice<'a> {
-        type Item = &'a u32;
-        type IntoIter = std::slice::Iter<'a, u32>;
-        fn into_iter(self) -> Self::IntoIter {
-            self.0.iter()
+
+    fn short(&self) -> Option<&[u32]> {
+        self.len.map(|n| &self.chars[..n])
+    }
+}
+
+/// Jaro–Winkler similarity of `a` and `b`, exact, or an upper bound of it when that bound is
+/// already below `floor` (callers compare the result with thresholds at or above `floor`).
+///
+/// Random record pairs (u is estimated on hundreds of thousands of them) rarely share enough
+/// characters to reach the name thresholds: a match pairs a character of one name with an equal
+/// one of the other, so the matches are at most the characters of either name found anywhere in
+/// the other, and Jaro–Winkler with that many matches, no transpositions and the real common
+/// prefix bounds the exact value. Floating-point rounding is covered by a margin of 1e-9.
+fn jaro_winkler_or_bound(a: &Decoded<'_>, b: &Decoded<'_>, floor: f64) -> f64 {
+    let (Some(x), Some(y)) = (a.short(), b.short()) else {
+        return strsim::jaro_winkler(a.text, b.text);
+    };
+    if floor > 0.0 && !x.is_empty() && !y.is_empty() {
+        let found = |s: &[u32], set: u128| s.iter().filter(|&&c| set >> (c & 127) & 1 == 1).count();
+        let m = found(x, b.set).min(found(y, a.set));
+        let bound = if m == 0 {
+            0.0
+        } else {
+            let j = (m as f64 / x.len() as f64 + m as f64 / y.len() as f64 + 1.0) / 3.0;
+            let prefix = x.iter().take(4).zip(y).take_while(|(p, q)| p == q).count();
+            if j > 0.7 { j + 0.1 * prefix as f64 * (1.0 - j) } else { j }
+        };
+        if bound < floor - 1e-9 {
+            return bound;
         }
     }
-    let (mut xa, mut xb) = ([0u32; N], [0u32; N]);
-    match (decode(a, &mut xa), decode(b, &mut xb)) {
-        (Some(n), Some(m)) => strsim::generic_jaro_winkler(&Slice(&xa[..n]), &Slice(&xb[..m])),
-        _ => strsim::jaro_winkler(a, b),
+    jaro_winkler_short(x, y)
+}
+
+/// strsim's `generic_jaro_winkler` (0.11) step for step, for sequences of at most [`SHORT`]
+/// items, with the match flags on the stack (strsim allocates them on every call).
+fn jaro_winkler_short(a: &[u32], b: &[u32]) -> f64 {
+    let (a_len, b_len) = (a.len(), b.len());
+    if a_len == 0 && b_len == 0 {
+        return 1.0;
+    } else if a_len == 0 || b_len == 0 {
+        return 0.0;
+    }
+    let search_range = (a_len.max(b_len) / 2).saturating_sub(1);
+    let (mut a_flags, mut b_flags) = ([false; SHORT], [false; SHORT]);
+    let mut matches = 0usize;
+    for (i, x) in a.iter().enumerate() {
+        let lo = i.saturating_sub(search_range);
+        let hi = b_len.min(i + search_range + 1);
+        for j in lo..hi {
+            if *x == b[j] && !b_flags[j] {
+                a_flags[i] = true;
+                b_flags[j] = true;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let mut matched_b = (0..b_len).filter(|&j| b_flags[j]).map(|j| b[j]);
+    for (i, x) in a.iter().enumerate() {
+        if a_flags[i] && matched_b.next() != Some(*x) {
+            transpositions += 1;
+        }
+    }
+    transpositions /= 2;
+    let sim = ((matches as f64 / a_len as f64)
+        + (matches as f64 / b_len as f64)
+        + ((matches - transpositions) as f64 / matches as f64))
+        / 3.0;
+    if sim > 0.7 {
+        let prefix = a.iter().take(4).zip(b).take_while(|(x, y)| x == y).count();
+        sim + 0.1 * prefix as f64 * (1.0 - sim)
+    } else {
+        sim
     }
 }
 
@@ -177,7 +275,9 @@ fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Agreement {
     if super::normalize::eq_without_tone_marks(x, y) {
         return Some(1);
     }
-    let jw = jaro_winkler(x, y);
+    // Exact when it may reach 0.80, the lowest threshold it is compared with below.
+    let dx = Decoded::of(x);
+    let jw = jaro_winkler_or_bound(&dx, &Decoded::of(y), 0.80);
     if jw >= 0.92 {
         return Some(2);
     }
@@ -185,7 +285,7 @@ fn name_level(r: &Records, a: usize, b: usize, first: bool) -> Agreement {
     if !lx.is_empty() && lx == ly {
         return Some(3);
     }
-    if !other_b.is_empty() && (x == other_b || jaro_winkler(x, other_b) >= 0.95) {
+    if !other_b.is_empty() && (x == other_b || jaro_winkler_or_bound(&dx, &Decoded::of(other_b), 0.95) >= 0.95) {
         return Some(4);
     }
     // Thai against Latin: both romanised here, for the few pairs that need it (romanising every
@@ -290,8 +390,83 @@ mod tests {
             ("", "ก"),
             ("somchai", "somchay"),
             (long.as_str(), "กกก"),
+            ("ab", "ba"),
+            ("martha", "marhta"),
+            ("dixon", "dicksonx"),
+            ("a", "a"),
         ] {
             assert_eq!(jaro_winkler(a, b), strsim::jaro_winkler(a, b), "{a} {b}");
+        }
+    }
+
+    /// The plain definition `id_near` must agree with: the differing positions of both IDs'
+    /// 13 digits.
+    fn id_near_reference(x: u64, y: u64) -> bool {
+        let digits = |mut v: u64| {
+            let mut d = [0u64; 13];
+            for k in (0..13).rev() {
+                d[k] = v % 10;
+                v /= 10;
+            }
+            d
+        };
+        let (dx, dy) = (digits(x), digits(y));
+        let diff: Vec<usize> = (0..13).filter(|&i| dx[i] != dy[i]).collect();
+        match diff.as_slice() {
+            [_] => true,
+            [i, j] => *j == i + 1 && dx[*i] == dy[*j] && dx[*j] == dy[*i],
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn id_near_equals_its_definition(
+            x in 1_000_000_000_000u64..9_999_999_999_999,
+            edits in proptest::collection::vec((0u32..13, 0u64..10, proptest::bool::ANY), 0..3),
+            other in 0u64..9_999_999_999_999
+        ) {
+            // Near IDs made by substitutions and swaps, and unrelated ones.
+            let mut y = x;
+            for (k, d, swap) in edits {
+                let p = 10u64.pow(k);
+                let digit = |v: u64, p: u64| (v / p) % 10;
+                if swap && k < 12 {
+                    let (a, b) = (digit(y, p), digit(y, p * 10));
+                    y = y - a * p - b * p * 10 + b * p + a * p * 10;
+                } else {
+                    y = y - digit(y, p) * p + d * p;
+                }
+            }
+            proptest::prop_assert_eq!(id_near(x, y), id_near_reference(x, y));
+            proptest::prop_assert_eq!(id_near(x, other), id_near_reference(x, other));
+        }
+
+        #[test]
+        fn the_bound_holds_on_names_sharing_few_characters(a in "[ก-ฮะ-ูa-e]{0,9}", b in "[ก-ฮะ-ูa-e]{0,9}") {
+            let exact = strsim::jaro_winkler(&a, &b);
+            for floor in [0.80, 0.92, 0.95] {
+                let got = jaro_winkler_or_bound(&Decoded::of(&a), &Decoded::of(&b), floor);
+                proptest::prop_assert!(got >= exact);
+                proptest::prop_assert_eq!(got >= floor, exact >= floor);
+            }
+        }
+
+        #[test]
+        fn jaro_winkler_equals_strsim_on_any_short_names(
+            a in "[กขคงสมชายัิีึุู่้ab]{0,50}", b in "[กขคงสมชายัิีึุู่้ab]{0,50}"
+        ) {
+            proptest::prop_assert_eq!(jaro_winkler(&a, &b), strsim::jaro_winkler(&a, &b));
+            // The bound never hides a value at or above its floor, and is exact when it may.
+            let exact = strsim::jaro_winkler(&a, &b);
+            for floor in [0.80, 0.92, 0.95] {
+                let got = jaro_winkler_or_bound(&Decoded::of(&a), &Decoded::of(&b), floor);
+                proptest::prop_assert!(got >= exact);
+                proptest::prop_assert_eq!(got >= floor, exact >= floor);
+                if got >= floor - 1e-9 {
+                    proptest::prop_assert_eq!(got, exact);
+                }
+            }
         }
     }
     use crate::link::records::RawRecord;

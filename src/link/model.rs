@@ -234,7 +234,9 @@ pub struct Candidates {
 /// Generates candidate pairs.
 pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
     crate::in_pool(|| {
-        let mut all: Vec<(u32, u32)> = Vec::new();
+        // Each rule's pairs in per-thread pieces, concatenated once at the end (growing one
+        // vector rule by rule copied it again at every doubling).
+        let mut pieces: Vec<Vec<u64>> = Vec::new();
         let mut skipped = Vec::new();
         let mut rule_pairs = Vec::new();
         for rule in &b.rules {
@@ -251,35 +253,40 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
                 )
                 .flatten_iter()
                 .collect();
-            keyed.par_sort_unstable();
+            // By key alone: the order inside a block does not matter (pairs are ordered below).
+            keyed.par_sort_unstable_by_key(|k| k.0);
             let groups: Vec<&[(u64, u32)]> = keyed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1).collect();
             let skip = groups.iter().filter(|g| g.len() > b.max_block).count();
             skipped.push(skip);
-            let pairs: Vec<(u32, u32)> = groups
+            let parts: Vec<Vec<u64>> = groups
                 .par_iter()
                 .filter(|g| g.len() <= b.max_block)
-                .flat_map_iter(|g| {
-                    let mut v = Vec::new();
+                .fold(Vec::new, |mut v, g| {
                     for (x, &(_, i)) in g.iter().enumerate() {
                         for &(_, j) in &g[x + 1..] {
-                            let (si, sj) = (r.source[i as usize], r.source[j as usize]);
                             let keep = match task {
                                 Task::Dedupe | Task::LinkAndDedupe => true,
-                                Task::Link => si != sj,
+                                Task::Link => r.source[i as usize] != r.source[j as usize],
                             };
                             if keep {
-                                v.push((i.min(j), i.max(j)));
+                                // (smaller, larger) packed so that u64 order is pair order.
+                                v.push(u64::from(i.min(j)) << 32 | u64::from(i.max(j)));
                             }
                         }
                     }
                     v
                 })
                 .collect();
-            rule_pairs.push(pairs.len());
-            all.extend(pairs);
+            rule_pairs.push(parts.iter().map(Vec::len).sum());
+            pieces.extend(parts);
         }
-        all.par_sort_unstable();
-        all.dedup();
+        let mut packed: Vec<u64> = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+        for p in pieces {
+            packed.extend_from_slice(&p);
+        }
+        packed.par_sort_unstable();
+        packed.dedup();
+        let all: Vec<(u32, u32)> = packed.par_iter().map(|&p| ((p >> 32) as u32, p as u32)).collect();
         Candidates { pairs: all, skipped_blocks: skipped, rule_pairs }
     })
 }

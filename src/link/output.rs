@@ -293,16 +293,32 @@ pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport
     let (r, l) = (records, linked);
     let mut lap = crate::diagnostics::Lap::start();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut pairs = pairs_frame(r, l, report.threshold, PAIRS_FLOOR)?.drop("index")?;
-    crate::frame::write_csv(&mut pairs, &dir.join("pairs.csv"), &[], crate::ingest::Encoding::Utf8)?;
-    drop(pairs);
-    lap.lap("pairs.csv written");
-    write_entities_csv(&dir.join("entities.csv"), r, l)?;
-    lap.lap("entities.csv written");
+    // The two big files side by side (the entities writer is one thread).
+    let (pairs, entities) = crate::in_pool(|| {
+        rayon::join(
+            || -> Result<()> {
+                let mut pairs = pairs_frame(r, l, report.threshold, PAIRS_FLOOR)?.drop("index")?;
+                crate::frame::write_csv(&mut pairs, &dir.join("pairs.csv"), &[], crate::ingest::Encoding::Utf8)
+            },
+            || write_entities_csv(&dir.join("entities.csv"), r, l),
+        )
+    });
+    pairs?;
+    entities?;
+    lap.lap("pairs.csv and entities.csv written");
     write_json(&dir.join("model.json"), &l.model)?;
     // Explanations of the pairs nearest the threshold: what a reviewer looks at first.
+    // Ties in pair order, so the choice does not depend on the selection algorithm.
+    let nearer = |a: &&Scored, b: &&Scored| {
+        let d = |s: &Scored| (s.probability - report.threshold).abs();
+        d(a).total_cmp(&d(b)).then((a.a, a.b).cmp(&(b.a, b.b)))
+    };
     let mut near: Vec<&Scored> = l.scored.iter().collect();
-    near.sort_by(|a, b| (a.probability - report.threshold).abs().total_cmp(&(b.probability - report.threshold).abs()));
+    if explain < near.len() {
+        near.select_nth_unstable_by(explain, nearer);
+        near.truncate(explain);
+    }
+    near.sort_unstable_by(nearer);
     let tf = l.model.tf.then_some(&l.tf);
     let side = |i: u32| serde_json::json!({ "source": r.sources[r.source[i as usize] as usize], "record_id": r.key.get(i as usize) });
     let ex: Vec<serde_json::Value> = near
