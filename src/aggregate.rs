@@ -32,6 +32,100 @@ use crate::error::{Error, Result};
 use crate::rational::Rational;
 use crate::score::{Profiles, Scores, Spec};
 
+/// A column of keys (areas, breakdown groups), dictionary-encoded: each unit's code and the
+/// distinct keys in order of first appearance. Reading 12.9 M households kept five strings per
+/// household before; a code is four bytes and groups are found by comparing integers.
+///
+/// ```
+/// use tpmap::aggregate::KeyColumn;
+/// let c = KeyColumn::from_keys(["10", "10", "11", "10"]);
+/// assert_eq!(c.codes, vec![0, 0, 1, 0]);
+/// assert_eq!(c.key(3), "10");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct KeyColumn {
+    /// Per unit, the index of its key in `names`.
+    pub codes: Vec<u32>,
+    /// The distinct keys.
+    pub names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl KeyColumn {
+    /// A column of the given keys.
+    pub fn from_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> KeyColumn {
+        let mut c = KeyColumn::default();
+        for k in keys {
+            c.push(k);
+        }
+        c
+    }
+
+    /// Appends a unit's key (without hashing when it repeats the previous unit's).
+    pub fn push(&mut self, key: &str) {
+        if let Some(&last) = self.codes.last()
+            && self.names[last as usize] == key
+        {
+            self.codes.push(last);
+            return;
+        }
+        let code = match self.index.get(key) {
+            Some(&c) => c,
+            None => {
+                // At most u32::MAX distinct keys: the unit count is bounded far below that by
+                // the readers' limits.
+                let c = self.names.len() as u32;
+                self.names.push(key.to_string());
+                self.index.insert(key.to_string(), c);
+                c
+            }
+        };
+        self.codes.push(code);
+    }
+
+    /// Units in the column.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// True when the column has no units.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Unit `i`'s key.
+    pub fn key(&self, i: usize) -> &str {
+        &self.names[self.codes[i] as usize]
+    }
+
+    /// The units at `idx`, in that order (same dictionary).
+    pub fn take(&self, idx: &[usize]) -> KeyColumn {
+        KeyColumn { codes: idx.iter().map(|&i| self.codes[i]).collect(), ..self.clone_dictionary() }
+    }
+
+    /// Appends `other`'s units (its keys re-coded in this column's dictionary).
+    pub fn append(&mut self, other: &KeyColumn) {
+        let recode: Vec<u32> = other
+            .names
+            .iter()
+            .map(|k| match self.index.get(k.as_str()) {
+                Some(&c) => c,
+                None => {
+                    let c = self.names.len() as u32;
+                    self.names.push(k.clone());
+                    self.index.insert(k.clone(), c);
+                    c
+                }
+            })
+            .collect();
+        self.codes.extend(other.codes.iter().map(|&c| recode[c as usize]));
+    }
+
+    fn clone_dictionary(&self) -> KeyColumn {
+        KeyColumn { codes: Vec::new(), names: self.names.clone(), index: self.index.clone() }
+    }
+}
+
 /// Areas at several levels: each unit sits in one leaf; each leaf in one group per level.
 #[derive(Clone, Debug)]
 pub struct Hierarchy {
@@ -105,6 +199,13 @@ impl Hierarchy {
     /// group, so equal names under different parents stay apart; group names are the key paths
     /// joined with `/`.
     pub fn from_keys(level_names: Vec<String>, keys: Vec<Vec<String>>) -> Result<Hierarchy> {
+        let columns = keys.iter().map(|k| KeyColumn::from_keys(k.iter().map(String::as_str))).collect();
+        Hierarchy::from_columns(level_names, columns)
+    }
+
+    /// Like [`Hierarchy::from_keys`], from dictionary-encoded key columns: the groups are found
+    /// by integer codes, one hash lookup per change of key, not per unit.
+    pub fn from_columns(level_names: Vec<String>, keys: Vec<KeyColumn>) -> Result<Hierarchy> {
         let n = keys.first().map_or(0, |k| k.len());
         if level_names.len() != keys.len() || keys.iter().any(|k| k.len() != n) {
             return Err(Error::Config("area key columns must have one value per unit".into()));
@@ -115,30 +216,29 @@ impl Hierarchy {
         let mut parents: Vec<Vec<u32>> = vec![vec![]];
         let mut gid = vec![0u32; n];
         for (l, name) in level_names.into_iter().enumerate() {
-            let mut map: HashMap<(u32, &str), u32> = HashMap::new();
+            let col = &keys[l];
+            let mut map: HashMap<(u32, u32), u32> = HashMap::new();
             let (mut names, mut up, mut own) = (Vec::new(), Vec::new(), Vec::new());
-            let mut next_gid = vec![0u32; n];
-            let mut prev: Option<(u32, &str, u32)> = None;
-            for u in 0..n {
-                let key = (gid[u], keys[l][u].as_str());
+            let mut prev: Option<((u32, u32), u32)> = None;
+            for (u, g) in gid.iter_mut().enumerate() {
+                let key = (*g, col.codes[u]);
                 // Units usually come grouped by area: skip the hash when the key repeats.
                 let id = match prev {
-                    Some((p, k, id)) if p == key.0 && k == key.1 => id,
+                    Some((k, id)) if k == key => id,
                     _ => *map.entry(key).or_insert_with(|| {
-                        let parent_name = if l == 0 { None } else { Some(&groups[l][key.0 as usize]) };
-                        names.push(match parent_name {
-                            Some(pn) => format!("{pn}/{}", key.1),
-                            None => key.1.to_string(),
+                        let key_name = col.names[key.1 as usize].as_str();
+                        names.push(match l {
+                            0 => key_name.to_string(),
+                            _ => format!("{}/{key_name}", groups[l][key.0 as usize]),
                         });
                         up.push(key.0);
-                        own.push(key.1.to_string());
+                        own.push(key_name.to_string());
                         names.len() as u32 - 1
                     }),
                 };
-                prev = Some((key.0, key.1, id));
-                next_gid[u] = id;
+                prev = Some((key, id));
+                *g = id;
             }
-            gid = next_gid;
             levels.push(name);
             groups.push(names);
             labels.push(own);
@@ -789,6 +889,23 @@ fn check_bootstrap(reps: usize, areas: usize) -> Result<()> {
 mod tests {
     use super::*;
     use crate::score::{Cutoff, score};
+
+    #[test]
+    fn key_columns_take_and_append_keep_every_units_key() {
+        let a = KeyColumn::from_keys(["x", "y", "y", ""]);
+        let b = KeyColumn::from_keys(["z", "y", "x"]);
+        let mut all = a.take(&[3, 0, 1]);
+        all.append(&b);
+        let keys: Vec<&str> = (0..all.len()).map(|i| all.key(i)).collect();
+        assert_eq!(keys, ["", "x", "y", "z", "y", "x"]);
+        // One code per distinct key, whichever column it came from.
+        assert_eq!(all.codes[2], all.codes[4]);
+        assert_eq!(all.names.len(), 4);
+        // Groups from codes are the groups from strings.
+        let h = Hierarchy::from_columns(vec!["k".into()], vec![all.clone()]).unwrap();
+        let g = Hierarchy::from_keys(vec!["k".into()], vec![keys.iter().map(|k| k.to_string()).collect()]).unwrap();
+        assert_eq!((h.groups, h.unit_leaf), (g.groups, g.unit_leaf));
+    }
 
     fn af() -> (Profiles, Spec) {
         let fail = vec![0b0000, 0b1010, 0b1111, 0b0010];

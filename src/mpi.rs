@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::aggregate::{AggregateOptions, Hierarchy, Measures, measures};
+use crate::aggregate::{AggregateOptions, Hierarchy, KeyColumn, Measures, measures};
 use crate::error::{Error, Result};
 use crate::indicators::IndicatorStatus;
 use crate::ingest::parse::{self, OneMeans};
@@ -97,9 +97,9 @@ pub struct Units {
     /// Profiles, one bit per spec indicator (in spec order).
     pub profiles: Profiles,
     /// Area keys per level (coarsest first).
-    pub area_keys: Vec<Vec<String>>,
+    pub area_keys: Vec<KeyColumn>,
     /// Keys of each `over` column.
-    pub over_keys: Vec<Vec<String>>,
+    pub over_keys: Vec<KeyColumn>,
     /// Strata and PSU indices, if asked for.
     pub design: Option<(Vec<u32>, Vec<u32>)>,
     /// Each unit's round (index into `round_names`), when a round column was given.
@@ -114,9 +114,7 @@ impl Units {
     /// The units at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> Units {
         let pick = |v: &Vec<u64>| idx.iter().map(|&i| v[i]).collect::<Vec<u64>>();
-        let keys = |k: &Vec<Vec<String>>| {
-            k.iter().map(|col| idx.iter().map(|&i| col[i].clone()).collect()).collect::<Vec<Vec<String>>>()
-        };
+        let keys = |k: &Vec<KeyColumn>| k.iter().map(|col| col.take(idx)).collect::<Vec<KeyColumn>>();
         Units {
             profiles: Profiles {
                 fail: pick(&self.profiles.fail),
@@ -182,8 +180,8 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             present: u64::MAX.checked_shr(64 - indicators.len() as u32).unwrap_or(0),
             ..Default::default()
         },
-        area_keys: vec![Vec::new(); area_cols.len()],
-        over_keys: vec![Vec::new(); over_cols.len()],
+        area_keys: vec![KeyColumn::default(); area_cols.len()],
+        over_keys: vec![KeyColumn::default(); over_cols.len()],
         design: design_cols.map(|_| (Vec::new(), Vec::new())),
         round: Vec::new(),
         round_names: Vec::new(),
@@ -191,6 +189,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     };
     let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
     let mut rounds: HashMap<String, u32> = HashMap::new();
+    let mut text = String::new();
     src.for_each(&mut |b, first_row| {
         for r in 0..b.len() {
             let row = first_row + r as u64;
@@ -224,17 +223,15 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             u.profiles.na.push(na);
             u.profiles.missing.push(m);
             u.profiles.weight.push(w);
-            for (l, &c) in area_cols.iter().enumerate() {
-                u.area_keys[l].push(match b.cell(r, c) {
-                    Cell::Null => String::new(),
-                    cell => cell.to_text(),
-                });
-            }
-            for (l, &c) in over_cols.iter().enumerate() {
-                u.over_keys[l].push(match b.cell(r, c) {
-                    Cell::Null => String::new(),
-                    cell => cell.to_text(),
-                });
+            for (keys, &c) in u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)) {
+                match b.cell(r, c) {
+                    Cell::Str(s) => keys.push(s),
+                    cell => {
+                        text.clear();
+                        cell.write_text(&mut text);
+                        keys.push(&text);
+                    }
+                }
             }
             if let Some(c) = round_col {
                 let key = match b.cell(r, c) {
@@ -375,7 +372,7 @@ fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measure
     let h = if opts.areas.is_empty() {
         Hierarchy::country(units.profiles.len())
     } else {
-        Hierarchy::from_keys(opts.areas.clone(), units.area_keys)?
+        Hierarchy::from_columns(opts.areas.clone(), units.area_keys)?
     };
     let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
     let mut m = measures(&units.profiles, &spec, &s, &h, &agg)?;
@@ -384,7 +381,7 @@ fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measure
         if m.levels.contains(name) {
             return Err(Error::Config(format!("'{name}' is given twice as a breakdown")));
         }
-        let extra = measures(&units.profiles, &spec, &s, &Hierarchy::from_keys(vec![name.clone()], vec![keys])?, &agg)?;
+        let extra = measures(&units.profiles, &spec, &s, &Hierarchy::from_columns(vec![name.clone()], vec![keys])?, &agg)?;
         let at = m.levels.len();
         m.levels.push(name.clone());
         for mut row in extra.rows.into_iter().skip(1) {
@@ -478,10 +475,10 @@ pub fn measure_changes(
         let mut hierarchies = vec![if opts.areas.is_empty() {
             Hierarchy::country(all.profiles.len())
         } else {
-            Hierarchy::from_keys(opts.areas.clone(), all.area_keys.clone())?
+            Hierarchy::from_columns(opts.areas.clone(), all.area_keys.clone())?
         }];
         for (name, keys) in opts.over.iter().zip(&all.over_keys) {
-            hierarchies.push(Hierarchy::from_keys(vec![name.clone()], vec![keys.clone()])?);
+            hierarchies.push(Hierarchy::from_columns(vec![name.clone()], vec![keys.clone()])?);
         }
         for (k, h) in hierarchies.iter().enumerate() {
             let mut v = crate::changes::panel_variances(&spec, &all.profiles, &s, h, &round, &all.id)?;
@@ -505,11 +502,8 @@ fn concat(u0: &Units, u1: &Units) -> (Units, Vec<u8>) {
     cat(&mut all.profiles.na, &u1.profiles.na);
     cat(&mut all.profiles.missing, &u1.profiles.missing);
     all.profiles.weight.extend_from_slice(&u1.profiles.weight);
-    for (a, b) in all.area_keys.iter_mut().zip(&u1.area_keys) {
-        a.extend_from_slice(b);
-    }
-    for (a, b) in all.over_keys.iter_mut().zip(&u1.over_keys) {
-        a.extend_from_slice(b);
+    for (a, b) in all.area_keys.iter_mut().zip(&u1.area_keys).chain(all.over_keys.iter_mut().zip(&u1.over_keys)) {
+        a.append(b);
     }
     all.id.extend_from_slice(&u1.id);
     let round = std::iter::repeat_n(0u8, n0).chain(std::iter::repeat_n(1u8, u1.profiles.len())).collect();

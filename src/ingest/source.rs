@@ -66,17 +66,26 @@ impl Cell<'_> {
 
     /// The cell as the text a person would see (for rejected-row output).
     pub fn to_text(&self) -> String {
-        match self {
-            Cell::Null => String::new(),
-            Cell::Str(s) => s.to_string(),
-            Cell::Int(i) => i.to_string(),
-            Cell::Float(f) => f.to_string(),
-            Cell::Bool(b) => b.to_string(),
+        let mut out = String::new();
+        self.write_text(&mut out);
+        out
+    }
+
+    /// Appends [`Cell::to_text`] to `out` (no allocation once `out` has room).
+    pub fn write_text(&self, out: &mut String) {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = match self {
+            Cell::Null => Ok(()),
+            Cell::Str(s) => out.write_str(s),
+            Cell::Int(i) => write!(out, "{i}"),
+            Cell::Float(f) => write!(out, "{f}"),
+            Cell::Bool(b) => write!(out, "{b}"),
             Cell::Date(d) => match crate::thai::PartialDate::from_days_since_epoch(*d) {
-                Some(date) => date.to_string(),
-                None => format!("{d} days after 1970-01-01"),
+                Some(date) => write!(out, "{date}"),
+                None => write!(out, "{d} days after 1970-01-01"),
             },
-        }
+        };
     }
 }
 

@@ -609,7 +609,8 @@ impl TermFrequencies {
             h.values_mut().for_each(|x| *x /= n);
             h
         };
-        TermFrequencies { first: count(&r.first), last: count(&r.last) }
+        let (first, last) = crate::in_pool(|| rayon::join(|| count(&r.first), || count(&r.last)));
+        TermFrequencies { first, last }
     }
 }
 
