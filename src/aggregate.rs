@@ -311,7 +311,36 @@ const W2: usize = 12;
 const W2_POOR: usize = 13;
 const W2_SCORE: usize = 14;
 const W2_SCORE_SQ: usize = 15;
-const FIXED: usize = 16;
+// With exact scores (integer numerators over one denominator d) and whole weights, the score
+// sums again as integers: Σw·n², Σw²·n, Σw²·n². Published figures are derived from these and
+// SCORE_NUM, so they do not depend on the order units were added in (partitions, threads).
+const SCORE_SQ_NUM: usize = 16;
+const W2_SCORE_NUM: usize = 17;
+const W2_SCORE_SQ_NUM: usize = 18;
+const FIXED: usize = 19;
+
+/// Names of the fixed per-area sums, in slot order (the columns of a partial result).
+pub(crate) const FIXED_NAMES: [&str; FIXED] = [
+    "units",
+    "population",
+    "dropped",
+    "dropped_population",
+    "poor",
+    "score",
+    "score_sq",
+    "score_num",
+    "vulnerable",
+    "severe",
+    "poor_units",
+    "target",
+    "w2",
+    "w2_poor",
+    "w2_score",
+    "w2_score_sq",
+    "score_sq_num",
+    "w2_score_num",
+    "w2_score_sq_num",
+];
 
 /// Measures of one area.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -385,13 +414,26 @@ pub struct Measures {
     pub rows: Vec<AreaMeasures>,
 }
 
-struct Layout {
+pub(crate) struct Layout {
     items: usize,
     dims: usize,
-    stride: usize,
+    pub(crate) stride: usize,
 }
 
 impl Layout {
+    /// Names of the per-area sums, in slot order: the fixed ones, then per indicator (spec
+    /// order) the uncensored and censored weights, per dimension the poor and target poor
+    /// deprived in it, and per indicator Σw² of the censored.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = FIXED_NAMES.iter().map(|s| s.to_string()).collect();
+        v.extend((0..self.items).map(|i| format!("uncensored_{i}")));
+        v.extend((0..self.items).map(|i| format!("censored_{i}")));
+        v.extend((0..self.dims).map(|d| format!("dimension_poor_{d}")));
+        v.extend((0..self.dims).map(|d| format!("dimension_target_{d}")));
+        v.extend((0..self.items).map(|i| format!("censored_w2_{i}")));
+        v
+    }
+
     fn unc(&self, i: usize) -> usize {
         FIXED + i
     }
@@ -436,15 +478,51 @@ pub fn measures(
 }
 
 fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: &AggregateOptions) -> Result<Measures> {
+    let l = leaf_sums(p, spec, s, h, opts)?;
+    let rows = roll_up(spec, h, &l.layout, &l.sums, &l.boot, l.reps, l.design.as_ref(), l.integral, l.exact_den);
+    Ok(Measures { spec: spec.clone(), levels: h.levels.clone(), rows })
+}
+
+/// Population, poor and score sums per (leaf, stratum, PSU), for design-based standard errors.
+pub(crate) type DesignSums = HashMap<(u32, u32, u32), [f64; 3]>;
+
+/// The sums of one pass over the units, per leaf of the hierarchy.
+pub(crate) struct LeafSums {
+    pub layout: Layout,
+    /// `layout.stride` sums per leaf.
+    pub sums: Vec<f64>,
+    /// Bootstrap replicate sums, `reps * 3` per leaf.
+    pub boot: Vec<f64>,
+    pub reps: usize,
+    /// Design-based sums per (leaf, stratum, PSU).
+    pub design: Option<DesignSums>,
+    /// Every weight is a whole number (not negative).
+    pub integral: bool,
+    /// The score numerators' denominator, when scores are exact.
+    pub exact_den: Option<u64>,
+}
+
+/// The layout of the per-area sums of `spec`.
+pub(crate) fn layout(spec: &Spec) -> Layout {
+    Layout {
+        items: spec.items.len(),
+        dims: spec.dimensions.len(),
+        stride: FIXED + 3 * spec.items.len() + 2 * spec.dimensions.len(),
+    }
+}
+
+pub(crate) fn leaf_sums(
+    p: &Profiles,
+    spec: &Spec,
+    s: &Scores,
+    h: &Hierarchy,
+    opts: &AggregateOptions,
+) -> Result<LeafSums> {
     let n = p.len();
     if s.poor.len() != n || h.unit_leaf.len() != n {
         return Err(Error::Config("profiles, scores and areas must have one entry per unit".into()));
     }
-    let lay = Layout {
-        items: spec.items.len(),
-        dims: spec.dimensions.len(),
-        stride: FIXED + 3 * spec.items.len() + 2 * spec.dimensions.len(),
-    };
+    let lay = layout(spec);
     let leaves = h.leaves();
     let dim_masks: Vec<u64> = (0..lay.dims).map(|d| spec.dimension_mask(d)).collect();
     let mut item_of_bit = [0usize; 64];
@@ -498,7 +576,11 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             a[W2_SCORE_SQ] += w * w * c * c;
             a[TARGET] += t;
             if let Some(num) = &s.score_num {
-                a[SCORE_NUM] += w * num[u] as f64;
+                let x = num[u] as f64;
+                a[SCORE_NUM] += w * x;
+                a[SCORE_SQ_NUM] += w * x * x;
+                a[W2_SCORE_NUM] += w * w * x;
+                a[W2_SCORE_SQ_NUM] += w * w * x * x;
             }
             let mut bits = d;
             while bits != 0 {
@@ -553,6 +635,26 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
         m
     });
 
+    let exact_den = s.score_num.is_some().then_some(s.denominator);
+    Ok(LeafSums { layout: lay, sums, boot, reps, design: design_sums, integral, exact_den })
+}
+
+/// Every level's measures from the per-leaf sums (and bootstrap and design sums) of `h`'s
+/// leaves. `exact_den`: the common denominator of the score numerators, when scores are exact.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn roll_up(
+    spec: &Spec,
+    h: &Hierarchy,
+    lay: &Layout,
+    sums: &[f64],
+    boot: &[f64],
+    reps: usize,
+    design_sums: Option<&DesignSums>,
+    integral: bool,
+    exact_den: Option<u64>,
+) -> Vec<AreaMeasures> {
+    let leaves = h.leaves();
+    let den = exact_den.unwrap_or(1) as u128;
     let mut rows = Vec::new();
     for (l, level) in h.levels.iter().enumerate() {
         let g = h.groups[l].len();
@@ -572,7 +674,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
                 bagg[gi * reps * 3 + k] += boot[leaf * reps * 3 + k];
             }
         }
-        let design: Option<Vec<[f64; 3]>> = design_sums.as_ref().map(|m| {
+        let design: Option<Vec<[f64; 3]>> = design_sums.map(|m| {
             let mut per: Vec<HashMap<(u32, u32), [f64; 3]>> = vec![HashMap::new(); g];
             for (&(leaf, st, psu), v) in m {
                 let e = per[h.leaf_group[l][leaf as usize] as usize].entry((st, psu)).or_default();
@@ -581,13 +683,27 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             per.iter().map(linearized_se).collect()
         });
         for gi in 0..g {
-            let a = &agg[gi * lay.stride..(gi + 1) * lay.stride];
+            let mut a = agg[gi * lay.stride..(gi + 1) * lay.stride].to_vec();
+            // Exact score sums (whole weights, integer numerators, all below 2^53, where f64
+            // adds integers exactly): the float sums are replaced by the numerators over the
+            // denominator, the same whatever order the units came in.
+            let exact_sums = integral && exact_den.is_some() && a[SCORE_NUM] < 9.0e15;
+            let d = den as f64;
+            if exact_sums {
+                a[SCORE] = a[SCORE_NUM] / d;
+            }
+            if exact_sums && [SCORE_SQ_NUM, W2_SCORE_NUM, W2_SCORE_SQ_NUM].iter().all(|&k| a[k] < 9.0e15) {
+                a[SCORE_SQ] = a[SCORE_SQ_NUM] / (d * d);
+                a[W2_SCORE] = a[W2_SCORE_NUM] / d;
+                a[W2_SCORE_SQ] = a[W2_SCORE_SQ_NUM] / (d * d);
+            }
+            let a = a.as_slice();
             let pop = a[POP];
             let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
             let hh = ratio(a[POOR], pop);
             let m0 = ratio(a[SCORE], pop);
             let aa = ratio(a[SCORE], a[POOR]);
-            let exact = (integral && s.score_num.is_some() && a[SCORE_NUM] < 9.0e15 && pop > 0.0).then(|| {
+            let exact = (exact_sums && pop > 0.0).then(|| {
                 let (q, pp, sn) = (a[POOR] as u128, pop as u128, a[SCORE_NUM] as u128);
                 let frac = |x: u128, y: u128| if y == 0 { "0".to_string() } else { Rational::new(x, y).to_string() };
                 [frac(q, pp), frac(sn, q * den), frac(sn, pp * den)]
@@ -644,7 +760,7 @@ fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: 
             });
         }
     }
-    Ok(Measures { spec: spec.clone(), levels: h.levels.clone(), rows })
+    rows
 }
 
 /// Runs `add(u, acc, boot)` for every unit, with one pair of accumulators per thread over

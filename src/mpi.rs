@@ -352,6 +352,30 @@ pub fn measure(
     Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: n_units }))
 }
 
+/// The partial result ([`crate::partial`]) of a units table (file or polars frame): what
+/// [`measure`] computes, as per-area sums that [`crate::partial::merge`] adds up exactly with
+/// other parts' (for example one province per run). Breakdowns (`over`), bootstrap and design
+/// options are refused: a version-1 partial does not carry them.
+pub fn partial(
+    data: TableInput<'_>,
+    rows: Vec<(String, String, Rational)>,
+    opts: &MpiOptions,
+) -> Result<crate::partial::Partial> {
+    if !opts.over.is_empty() || opts.round.is_some() {
+        return Err(Error::Config("partial results carry no breakdowns (--over) or rounds (--round)".into()));
+    }
+    let (spec, labels) = spec_of(rows, opts)?;
+    let units = read_units_from(data, &labels, opts)?;
+    let s = score(&units.profiles, &spec)?;
+    let h = if opts.areas.is_empty() {
+        Hierarchy::country(units.profiles.len())
+    } else {
+        Hierarchy::from_columns(opts.areas.clone(), units.area_keys)?
+    };
+    let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
+    crate::partial::Partial::of(&units.profiles, &spec, &s, &h, &agg)
+}
+
 /// The spec of `rows` under `opts` (cutoff, not-applicable and missing policies).
 fn spec_of(rows: Vec<(String, String, Rational)>, opts: &MpiOptions) -> Result<(Spec, Vec<String>)> {
     if rows.is_empty() || rows.len() > 64 {
@@ -381,7 +405,8 @@ fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measure
         if m.levels.contains(name) {
             return Err(Error::Config(format!("'{name}' is given twice as a breakdown")));
         }
-        let extra = measures(&units.profiles, &spec, &s, &Hierarchy::from_columns(vec![name.clone()], vec![keys])?, &agg)?;
+        let extra =
+            measures(&units.profiles, &spec, &s, &Hierarchy::from_columns(vec![name.clone()], vec![keys])?, &agg)?;
         let at = m.levels.len();
         m.levels.push(name.clone());
         for mut row in extra.rows.into_iter().skip(1) {

@@ -281,7 +281,7 @@ pub fn target_weights(x: &Extract, unit: Unit, welfare: Welfare) -> Vec<f64> {
 }
 
 /// How not-applicable indicators count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum NaPolicy {
     /// Not deprived (OPHI's convention).
@@ -302,7 +302,7 @@ pub enum NaPolicy {
 }
 
 /// How missing values count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingPolicy {
     /// The unit is left out of every measure (and counted as dropped).

@@ -143,8 +143,27 @@ enum Command {
         /// Years between the two rounds, for annualised changes (with --then or --round).
         #[arg(long)]
         years: Option<f64>,
+        /// Write the partial result (partial.json and leaves.parquet: every area's sums) instead
+        /// of the measures, for `tpmap merge` to add up with other parts' (one province each,
+        /// say) exactly. Not with --over, --then, --round, --bootstrap or --strata.
+        #[arg(long, conflicts_with_all = ["then", "round", "over", "strata"])]
+        partial: bool,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Output folder.
+        #[arg(long, default_value = "tpmap-out")]
+        out: PathBuf,
+        /// Print nothing.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Merge the partial results of `tpmap mpi --partial` (one folder per part, same spec and
+    /// levels) into the measures of the whole: the same numbers as one run over all the parts'
+    /// units, bit for bit with whole-number weights. Writes measures.{csv,parquet,json} to --out.
+    Merge {
+        /// Folders written by `tpmap mpi --partial`, in the order of the data.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
         /// Output folder.
         #[arg(long, default_value = "tpmap-out")]
         out: PathBuf,
@@ -480,6 +499,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             round,
             unit_id,
             years,
+            partial,
             policy,
             out,
             quiet,
@@ -530,6 +550,23 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
                 return Ok(());
             }
+            if partial {
+                let p =
+                    tpmap::mpi::partial(tpmap::ingest::TableInput::File(&data), tpmap::mpi::read_spec(&spec)?, &opts)?;
+                let stage = tpmap::output::Staging::new(&out)?;
+                p.write(stage.path())?;
+                stage.commit()?;
+                if !quiet {
+                    println!(
+                        "{} areas' sums over levels {} in {:.2} s -> {}/partial.json, leaves.parquet",
+                        p.leaves.len(),
+                        p.levels.join(", "),
+                        t0.elapsed().as_secs_f64(),
+                        out.display()
+                    );
+                }
+                return Ok(());
+            }
             let (m, timing) = tpmap::mpi::run_timed(&data, &spec, &opts)?;
             tpmap::mpi::write(&out, &m, &timing)?;
             if !quiet {
@@ -547,6 +584,30 @@ fn run(cli: Cli) -> Result<(), Error> {
                     t0.elapsed().as_secs_f64(),
                     timing.read_seconds,
                     timing.measure_seconds,
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Merge { parts, out, quiet } => {
+            let t0 = Instant::now();
+            let partials = parts.iter().map(|p| tpmap::partial::Partial::read(p)).collect::<Result<Vec<_>, _>>()?;
+            let read_seconds = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let m = tpmap::partial::merge(&partials)?;
+            let units = m.rows.first().map_or(0, |r| r.units + r.dropped) as usize;
+            let timing = tpmap::mpi::Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units };
+            tpmap::mpi::write(&out, &m, &timing)?;
+            if !quiet {
+                let all = &m.rows[0];
+                println!(
+                    "{} parts, {} units: H = {:.4}, A = {:.4}, M0 = {:.4}; {} rows -> {}/measures.{{csv,parquet,json}}",
+                    partials.len(),
+                    units,
+                    all.h,
+                    all.a,
+                    all.m0,
+                    m.rows.len(),
                     out.display()
                 );
             }
@@ -902,14 +963,22 @@ fn link(
     let read_seconds = t0.elapsed().as_secs_f64();
     let spinner = bar(o.quiet || o.json, 0, "{spinner} linking ({elapsed})");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let linked = tpmap::link::run(&r, &opts)?;
+    // The truth file (a benchmark's) is read on a thread of its own while the records are
+    // linked: its reading is sequential, and linking leaves a core idle in its sequential steps.
+    let (linked, truth_ids) = std::thread::scope(|scope| {
+        let reader = truth.map(|p| scope.spawn(|| tpmap::link::bench::read_truth(p, &r)));
+        let linked = tpmap::link::run(&r, &opts);
+        let truth_ids =
+            reader.map(|h| h.join().unwrap_or_else(|_| Err(Error::Config("reading the truth file failed".into()))));
+        (linked, truth_ids)
+    });
+    let linked = linked?;
+    let truth_ids = truth_ids.transpose()?;
     spinner.finish_and_clear();
     let mut report = tpmap::link::output::LinkReport::of(&r, &linked, threshold, read_seconds, t0);
     let mut errors = Vec::new();
     let mut lap = tpmap::diagnostics::Lap::start();
-    if let Some(p) = truth {
-        let t = tpmap::link::bench::read_truth(p, &r)?;
-        lap.lap("truth read");
+    if let Some(t) = truth_ids {
         report.quality =
             Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
         lap.lap("evaluated");

@@ -6,6 +6,7 @@ mod golden;
 mod hostile;
 mod link;
 mod measures;
+mod partial;
 mod plan;
 mod published;
 mod reconcile;
