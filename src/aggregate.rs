@@ -478,8 +478,11 @@ pub fn measures(
 }
 
 fn measures_in_pool(p: &Profiles, spec: &Spec, s: &Scores, h: &Hierarchy, opts: &AggregateOptions) -> Result<Measures> {
+    let mut lap = crate::diagnostics::Lap::start();
     let l = leaf_sums(p, spec, s, h, opts)?;
+    lap.lap("leaf sums");
     let rows = roll_up(spec, h, &l.layout, &l.sums, &l.boot, l.reps, l.design.as_ref(), l.integral, l.exact_den);
+    lap.lap("rolled up");
     Ok(Measures { spec: spec.clone(), levels: h.levels.clone(), rows })
 }
 
@@ -682,83 +685,97 @@ pub(crate) fn roll_up(
             }
             per.iter().map(linearized_se).collect()
         });
-        for gi in 0..g {
-            let mut a = agg[gi * lay.stride..(gi + 1) * lay.stride].to_vec();
-            // Exact score sums (whole weights, integer numerators, all below 2^53, where f64
-            // adds integers exactly): the float sums are replaced by the numerators over the
-            // denominator, the same whatever order the units came in.
-            let exact_sums = integral && exact_den.is_some() && a[SCORE_NUM] < 9.0e15;
-            let d = den as f64;
-            if exact_sums {
-                a[SCORE] = a[SCORE_NUM] / d;
-            }
-            if exact_sums && [SCORE_SQ_NUM, W2_SCORE_NUM, W2_SCORE_SQ_NUM].iter().all(|&k| a[k] < 9.0e15) {
-                a[SCORE_SQ] = a[SCORE_SQ_NUM] / (d * d);
-                a[W2_SCORE] = a[W2_SCORE_NUM] / d;
-                a[W2_SCORE_SQ] = a[W2_SCORE_SQ_NUM] / (d * d);
-            }
-            let a = a.as_slice();
-            let pop = a[POP];
-            let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
-            let hh = ratio(a[POOR], pop);
-            let m0 = ratio(a[SCORE], pop);
-            let aa = ratio(a[SCORE], a[POOR]);
-            let exact = (exact_sums && pop > 0.0).then(|| {
-                let (q, pp, sn) = (a[POOR] as u128, pop as u128, a[SCORE_NUM] as u128);
-                let frac = |x: u128, y: u128| if y == 0 { "0".to_string() } else { Rational::new(x, y).to_string() };
-                [frac(q, pp), frac(sn, q * den), frac(sn, pp * den)]
-            });
-            let units = a[UNITS];
-            let se_analytic = analytic_se(a, units, [hh, aa, m0]);
-            let se_bootstrap = (reps > 1).then(|| {
-                let (mut hs, mut as_, mut ms) =
-                    (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
-                for r in 0..reps {
-                    let b = &bagg[(gi * reps + r) * 3..(gi * reps + r) * 3 + 3];
-                    hs.push(ratio(b[1], b[0]));
-                    as_.push(ratio(b[2], b[1]));
-                    ms.push(ratio(b[2], b[0]));
+        // Each group's row on every core (the rows' fractions, strings and vectors were most of
+        // the roll-up: 0.12 s of 0.16 s for 92 k areas on one core).
+        let level_rows: Vec<AreaMeasures> = (0..g)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|gi| {
+                let mut a = agg[gi * lay.stride..(gi + 1) * lay.stride].to_vec();
+                // Exact score sums (whole weights, integer numerators, all below 2^53, where f64
+                // adds integers exactly): the float sums are replaced by the numerators over the
+                // denominator, the same whatever order the units came in.
+                let exact_sums = integral && exact_den.is_some() && a[SCORE_NUM] < 9.0e15;
+                let d = den as f64;
+                if exact_sums {
+                    a[SCORE] = a[SCORE_NUM] / d;
                 }
-                [sd(&hs), sd(&as_), sd(&ms)]
-            });
-            let contribution: Vec<f64> = spec
-                .items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| if m0 > 0.0 { 100.0 * it.weight.to_f64() * ratio(a[lay.cen(i)], pop) / m0 } else { 0.0 })
-                .collect();
-            let dimension_contribution = (0..lay.dims)
-                .map(|d| spec.items.iter().zip(&contribution).filter(|(it, _)| it.dimension == d).map(|(_, c)| c).sum())
-                .collect();
-            rows.push(AreaMeasures {
-                level: level.clone(),
-                area: h.groups[l][gi].clone(),
-                path: (1..=l).map(|k| Some(h.labels[k][h.leaf_group[k][some_leaf[gi]] as usize].clone())).collect(),
-                units: units as u64,
-                population: pop,
-                dropped: a[DROPPED] as u64,
-                poor: a[POOR],
-                target_poor: a[TARGET],
-                h: hh,
-                a: aa,
-                m0,
-                exact,
-                se_analytic,
-                se_bootstrap,
-                se_design: design.as_ref().map(|d| d[gi]),
-                uncensored: (0..lay.items).map(|i| ratio(a[lay.unc(i)], pop)).collect(),
-                censored: (0..lay.items).map(|i| ratio(a[lay.cen(i)], pop)).collect(),
-                se_censored: (0..lay.items)
-                    .map(|i| share_se(units, pop, a[W2], ratio(a[lay.cen(i)], pop), a[lay.cen_w2(i)]))
-                    .collect(),
-                contribution,
-                dimension_contribution,
-                dimension_poor: (0..lay.dims).map(|d| a[lay.dim_poor(d)]).collect(),
-                dimension_target: (0..lay.dims).map(|d| a[lay.dim_target(d)]).collect(),
-                vulnerable: a[VULNERABLE],
-                severe: a[SEVERE],
-            });
-        }
+                if exact_sums && [SCORE_SQ_NUM, W2_SCORE_NUM, W2_SCORE_SQ_NUM].iter().all(|&k| a[k] < 9.0e15) {
+                    a[SCORE_SQ] = a[SCORE_SQ_NUM] / (d * d);
+                    a[W2_SCORE] = a[W2_SCORE_NUM] / d;
+                    a[W2_SCORE_SQ] = a[W2_SCORE_SQ_NUM] / (d * d);
+                }
+                let a = a.as_slice();
+                let pop = a[POP];
+                let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+                let hh = ratio(a[POOR], pop);
+                let m0 = ratio(a[SCORE], pop);
+                let aa = ratio(a[SCORE], a[POOR]);
+                let exact = (exact_sums && pop > 0.0).then(|| {
+                    let (q, pp, sn) = (a[POOR] as u128, pop as u128, a[SCORE_NUM] as u128);
+                    let frac =
+                        |x: u128, y: u128| if y == 0 { "0".to_string() } else { Rational::new(x, y).to_string() };
+                    [frac(q, pp), frac(sn, q * den), frac(sn, pp * den)]
+                });
+                let units = a[UNITS];
+                let se_analytic = analytic_se(a, units, [hh, aa, m0]);
+                let se_bootstrap = (reps > 1).then(|| {
+                    let (mut hs, mut as_, mut ms) =
+                        (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
+                    for r in 0..reps {
+                        let b = &bagg[(gi * reps + r) * 3..(gi * reps + r) * 3 + 3];
+                        hs.push(ratio(b[1], b[0]));
+                        as_.push(ratio(b[2], b[1]));
+                        ms.push(ratio(b[2], b[0]));
+                    }
+                    [sd(&hs), sd(&as_), sd(&ms)]
+                });
+                let contribution: Vec<f64> = spec
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(
+                        |(i, it)| {
+                            if m0 > 0.0 { 100.0 * it.weight.to_f64() * ratio(a[lay.cen(i)], pop) / m0 } else { 0.0 }
+                        },
+                    )
+                    .collect();
+                let dimension_contribution = (0..lay.dims)
+                    .map(|d| {
+                        spec.items.iter().zip(&contribution).filter(|(it, _)| it.dimension == d).map(|(_, c)| c).sum()
+                    })
+                    .collect();
+                AreaMeasures {
+                    level: level.clone(),
+                    area: h.groups[l][gi].clone(),
+                    path: (1..=l).map(|k| Some(h.labels[k][h.leaf_group[k][some_leaf[gi]] as usize].clone())).collect(),
+                    units: units as u64,
+                    population: pop,
+                    dropped: a[DROPPED] as u64,
+                    poor: a[POOR],
+                    target_poor: a[TARGET],
+                    h: hh,
+                    a: aa,
+                    m0,
+                    exact,
+                    se_analytic,
+                    se_bootstrap,
+                    se_design: design.as_ref().map(|d| d[gi]),
+                    uncensored: (0..lay.items).map(|i| ratio(a[lay.unc(i)], pop)).collect(),
+                    censored: (0..lay.items).map(|i| ratio(a[lay.cen(i)], pop)).collect(),
+                    se_censored: (0..lay.items)
+                        .map(|i| share_se(units, pop, a[W2], ratio(a[lay.cen(i)], pop), a[lay.cen_w2(i)]))
+                        .collect(),
+                    contribution,
+                    dimension_contribution,
+                    dimension_poor: (0..lay.dims).map(|d| a[lay.dim_poor(d)]).collect(),
+                    dimension_target: (0..lay.dims).map(|d| a[lay.dim_target(d)]).collect(),
+                    vulnerable: a[VULNERABLE],
+                    severe: a[SEVERE],
+                }
+            })
+            .collect();
+        rows.extend(level_rows);
     }
     rows
 }

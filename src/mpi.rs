@@ -392,12 +392,15 @@ fn spec_of(rows: Vec<(String, String, Rational)>, opts: &MpiOptions) -> Result<(
 /// The measures of units already read.
 fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measures> {
     let spec = spec.clone();
+    let mut lap = crate::diagnostics::Lap::start();
     let s = score(&units.profiles, &spec)?;
+    lap.lap("scored");
     let h = if opts.areas.is_empty() {
         Hierarchy::country(units.profiles.len())
     } else {
         Hierarchy::from_columns(opts.areas.clone(), units.area_keys)?
     };
+    lap.lap("areas grouped");
     let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
     let mut m = measures(&units.profiles, &spec, &s, &h, &agg)?;
     // Each `over` column is a breakdown of its own: its groups' rows (not its country row) follow.

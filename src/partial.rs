@@ -345,6 +345,6 @@ pub fn merge(parts: &[Partial]) -> Result<Measures> {
         (NaPolicy::NotDeprived, Some((den, _))) => Some(den),
         _ => None,
     };
-    let rows = roll_up(&first.spec, &h, &lay, &merged, &[], 0, None, integral, exact_den);
+    let rows = crate::in_pool(|| roll_up(&first.spec, &h, &lay, &merged, &[], 0, None, integral, exact_den));
     Ok(Measures { spec: first.spec.clone(), levels: h.levels.clone(), rows })
 }
