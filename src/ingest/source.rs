@@ -594,6 +594,14 @@ enum Col<'a> {
     Null,
     Str(&'a Utf8ViewArray),
     Int(&'a PrimitiveArray<i64>),
+    // Narrower integers read in place (a cast to Int64 took as long as decoding the Parquet
+    // matrix of 17 UInt8 status columns).
+    I8(&'a PrimitiveArray<i8>),
+    I16(&'a PrimitiveArray<i16>),
+    I32(&'a PrimitiveArray<i32>),
+    U8(&'a PrimitiveArray<u8>),
+    U16(&'a PrimitiveArray<u16>),
+    U32(&'a PrimitiveArray<u32>),
     Float(&'a PrimitiveArray<f64>),
     Bool(&'a BooleanArray),
     Date(&'a PrimitiveArray<i32>),
@@ -612,6 +620,8 @@ enum Plan {
     Int,
     /// Cast to text.
     Text,
+    /// An integer type narrower than 64 bits in one chunk: read in place.
+    Narrow,
     /// Not readable (lists, structs, binary): the cells are empty and [`unsupported_type`] names
     /// it when a field needs the column.
     Unsupported,
@@ -658,7 +668,10 @@ impl<'a> FrameBatch<'a> {
         let mut plans = Vec::with_capacity(df.width());
         for c in df.columns() {
             let s = c.as_materialized_series();
-            let plan = plan_of(s.dtype());
+            let mut plan = plan_of(s.dtype());
+            if plan == Plan::Int && narrow_int(s).is_some() {
+                plan = Plan::Narrow;
+            }
             let cast = match plan {
                 Plan::Date => Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?),
                 Plan::Float => Some(s.cast(&DataType::Float64)?),
@@ -671,7 +684,7 @@ impl<'a> FrameBatch<'a> {
                     }
                 },
                 Plan::Text => Some(s.cast(&DataType::String)?),
-                Plan::Str | Plan::Bool | Plan::Null | Plan::Unsupported => None,
+                Plan::Str | Plan::Bool | Plan::Null | Plan::Narrow | Plan::Unsupported => None,
             };
             if let Some(v) = cast {
                 casts.push(v.rechunk());
@@ -706,11 +719,31 @@ impl<'a> FrameBatch<'a> {
                 Plan::Date => Col::Date(first_chunk(next_cast(&mut cast_iter)?.i32()?)?),
                 Plan::Float => Col::Float(first_chunk(next_cast(&mut cast_iter)?.f64()?)?),
                 Plan::Int => Col::Int(first_chunk(next_cast(&mut cast_iter)?.i64()?)?),
+                Plan::Narrow => narrow_int(own).ok_or_else(|| Error::Format {
+                    file: "frame".into(),
+                    message: "internal: a narrow integer column changed".into(),
+                })?,
             };
             cols.push(col);
         }
         Ok(FrameBatch { cols, rows: df.height() })
     }
+}
+
+/// A single-chunk integer column narrower than 64 bits, viewed in place.
+fn narrow_int(s: &Series) -> Option<Col<'_>> {
+    fn one<T: polars::prelude::PolarsNumericType>(ca: &ChunkedArray<T>) -> Option<&PrimitiveArray<T::Native>> {
+        if ca.chunks().len() == 1 { ca.downcast_iter().next() } else { None }
+    }
+    Some(match s.dtype() {
+        DataType::Int8 => Col::I8(one(s.i8().ok()?)?),
+        DataType::Int16 => Col::I16(one(s.i16().ok()?)?),
+        DataType::Int32 => Col::I32(one(s.i32().ok()?)?),
+        DataType::UInt8 => Col::U8(one(s.u8().ok()?)?),
+        DataType::UInt16 => Col::U16(one(s.u16().ok()?)?),
+        DataType::UInt32 => Col::U32(one(s.u32().ok()?)?),
+        _ => return None,
+    })
 }
 
 fn next_cast<'s>(it: &mut std::slice::Iter<'s, Series>) -> Result<&'s Series> {
@@ -736,6 +769,12 @@ impl Batch for FrameBatch<'_> {
                 if v.is_empty() { Cell::Null } else { Cell::Str(v) }
             }
             Col::Int(a) if a.is_valid(row) => Cell::Int(a.value(row)),
+            Col::I8(a) if a.is_valid(row) => Cell::Int(i64::from(a.value(row))),
+            Col::I16(a) if a.is_valid(row) => Cell::Int(i64::from(a.value(row))),
+            Col::I32(a) if a.is_valid(row) => Cell::Int(i64::from(a.value(row))),
+            Col::U8(a) if a.is_valid(row) => Cell::Int(i64::from(a.value(row))),
+            Col::U16(a) if a.is_valid(row) => Cell::Int(i64::from(a.value(row))),
+            Col::U32(a) if a.is_valid(row) => Cell::Int(i64::from(a.value(row))),
             Col::Float(a) if a.is_valid(row) => Cell::Float(a.value(row)),
             Col::Bool(a) if a.is_valid(row) => Cell::Bool(a.value(row)),
             Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
