@@ -191,6 +191,15 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     let mut rounds: HashMap<String, u32> = HashMap::new();
     let mut text = String::new();
     src.for_each(&mut |b, first_row| {
+        // Whole columns of well-typed statuses at once; the others (text, or a bad value that
+        // must be named) cell by cell below.
+        let (mut fail, mut missing) = (vec![0u64; b.len()], vec![0u64; b.len()]);
+        let by_cell: Vec<(usize, usize)> = ind_cols
+            .iter()
+            .enumerate()
+            .filter(|&(bit, &c)| !b.fail_column(c, bit as u32, &mut fail, &mut missing))
+            .map(|(bit, &c)| (bit, c))
+            .collect();
         for r in 0..b.len() {
             let row = first_row + r as u64;
             let err = |c: usize, reason: String| Error::InvalidRow {
@@ -200,8 +209,8 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
                 column: header[c].clone(),
                 reason,
             };
-            let (mut f, mut na, mut m) = (0u64, 0u64, 0u64);
-            for (bit, &c) in ind_cols.iter().enumerate() {
+            let (mut f, mut na, mut m) = (fail[r], 0u64, missing[r]);
+            for &(bit, c) in &by_cell {
                 let cell = b.cell(r, c);
                 match parse::status(cell, OneMeans::Fail) {
                     Ok(IndicatorStatus::Fail) => f |= 1 << bit,
@@ -542,6 +551,41 @@ fn concat(u0: &Units, u1: &Units) -> (Units, Vec<u8>) {
 mod tests {
     use super::*;
     use polars::prelude::*;
+
+    #[test]
+    fn typed_status_columns_read_whole_or_name_the_bad_cell() {
+        // UInt8, Int64 and boolean statuses are read a column at a time; the same units as text.
+        let spec = || {
+            vec![
+                ("a".to_string(), "x".to_string(), "1/2".parse().unwrap()),
+                ("b".to_string(), "y".to_string(), "1/2".parse().unwrap()),
+            ]
+        };
+        let opts = MpiOptions { k: "1/2".parse().unwrap(), areas: vec!["area".into()], ..Default::default() };
+        let typed = df!(
+            "area" => ["p", "p", "q", "q"],
+            "x" => [Some(1u8), Some(0), None, Some(1)],
+            "y" => [Some(true), Some(false), Some(true), None]
+        )
+        .unwrap();
+        let text = df!(
+            "area" => ["p", "p", "q", "q"],
+            "x" => [Some("1"), Some("0"), None, Some("1")],
+            "y" => [Some("1"), Some("0"), Some("1"), None]
+        )
+        .unwrap();
+        let (a, _) = measure(TableInput::Frame(&typed, "typed"), spec(), &opts).unwrap();
+        let (b, _) = measure(TableInput::Frame(&text, "text"), spec(), &opts).unwrap();
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.rows[0].dropped, 2, "a missing status drops its unit");
+        // A value that is neither 0 nor 1 in a typed column: the error names its row and column.
+        let bad = df!("area" => ["p", "p", "q"], "x" => [1i64, 0, 2], "y" => [0i64, 0, 0]).unwrap();
+        let e = measure(TableInput::Frame(&bad, "bad"), spec(), &opts).unwrap_err();
+        match e {
+            Error::InvalidRow { row, column, .. } => assert_eq!((row, column.as_str()), (3, "x")),
+            other => panic!("{other}"),
+        }
+    }
 
     #[test]
     fn breakdowns_over_columns_are_not_nested() {

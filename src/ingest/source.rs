@@ -109,6 +109,37 @@ pub trait Batch: Sync {
     fn bad_encoding(&self, _row: usize) -> bool {
         false
     }
+    /// A whole column of statuses at once, where its type allows (whole numbers and booleans,
+    /// read in place): sets `1 << bit` in `fail` for 1 or true and in `missing` for an empty
+    /// cell, as [`crate::ingest::parse::status`] with [`crate::ingest::OneMeans::Fail`] reads
+    /// them. Returns false, touching nothing, when the column holds another value or type: the
+    /// caller then reads it cell by cell, which names the bad row.
+    fn fail_column(&self, _col: usize, _bit: u32, _fail: &mut [u64], _missing: &mut [u64]) -> bool {
+        false
+    }
+}
+
+/// [`Batch::fail_column`] over whole numbers: 1 fails, 0 passes, a null is missing.
+fn zero_one<T>(a: &PrimitiveArray<T>, bit: u32, fail: &mut [u64], missing: &mut [u64]) -> bool
+where
+    T: polars_arrow::types::NativeType + Into<i64>,
+{
+    let valid = |i: usize| a.validity().is_none_or(|v| v.get_bit(i));
+    let values = a.values().as_slice();
+    if values.len() != fail.len() || values.len() != missing.len() {
+        return false;
+    }
+    if values.iter().enumerate().any(|(i, v)| !matches!((*v).into(), 0 | 1) && valid(i)) {
+        return false;
+    }
+    for (i, v) in values.iter().enumerate() {
+        if !valid(i) {
+            missing[i] |= 1 << bit;
+        } else if (*v).into() == 1 {
+            fail[i] |= 1 << bit;
+        }
+    }
+    true
 }
 
 /// Text encoding of a CSV file.
@@ -783,6 +814,28 @@ impl Batch for FrameBatch<'_> {
     }
     fn line(&self, _row: usize) -> Option<u64> {
         None
+    }
+    fn fail_column(&self, col: usize, bit: u32, fail: &mut [u64], missing: &mut [u64]) -> bool {
+        match self.cols[col] {
+            Col::Int(a) => zero_one(a, bit, fail, missing),
+            Col::I8(a) => zero_one(a, bit, fail, missing),
+            Col::I16(a) => zero_one(a, bit, fail, missing),
+            Col::I32(a) => zero_one(a, bit, fail, missing),
+            Col::U8(a) => zero_one(a, bit, fail, missing),
+            Col::U16(a) => zero_one(a, bit, fail, missing),
+            Col::U32(a) => zero_one(a, bit, fail, missing),
+            Col::Bool(a) if a.len() == fail.len() && a.len() == missing.len() => {
+                for i in 0..a.len() {
+                    if !a.is_valid(i) {
+                        missing[i] |= 1 << bit;
+                    } else if a.value(i) {
+                        fail[i] |= 1 << bit;
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
     }
 }
 
