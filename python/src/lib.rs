@@ -695,6 +695,42 @@ fn mpi<'py>(
     to_polars(py, m)
 }
 
+/// Writes the partial result of `data` (every area's sums; `partial.json` and `leaves.parquet`,
+/// docs/partial.md) into the folder `out`, for [`merge`] to add up with other parts' exactly.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (data, spec, k, out, *, areas=Vec::new(), weight=None, na="not-deprived", missing="drop"))]
+fn mpi_partial(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    spec: Vec<(String, String, String)>,
+    k: &str,
+    out: PathBuf,
+    areas: Vec<String>,
+    weight: Option<String>,
+    na: &str,
+    missing: &str,
+) -> PyResult<()> {
+    let df = import_frame(data)?;
+    let (rows, opts) = mpi_inputs(spec, k, areas, Vec::new(), weight, None, None, na, missing, 0, 1)?;
+    py.detach(|| tpmap::mpi::partial(TableInput::Frame(&df, "data"), rows, &opts).and_then(|p| p.write(&out)))
+        .map_err(err)
+}
+
+/// The measures of the whole from partial-result folders (written by [`mpi_partial`] or
+/// `tpmap mpi --partial`), as [`mpi`] returns them.
+#[pyfunction]
+fn merge<'py>(py: Python<'py>, parts: Vec<PathBuf>) -> PyResult<Bound<'py, PyAny>> {
+    let m = py
+        .detach(|| {
+            let partials =
+                parts.iter().map(|p| tpmap::partial::Partial::read(p)).collect::<Result<Vec<_>, tpmap::Error>>()?;
+            tpmap::partial::merge(&partials)?.to_frame()
+        })
+        .map_err(err)?;
+    to_polars(py, m)
+}
+
 /// Changes of H, A, M0 and the censored headcounts per area between two rounds: `t0` and `t1`
 /// tables, or `t0` holding both with a `round` column (and `t1=None`). With `unit_id` (a column
 /// linking units across rounds) the standard errors are panel ones; otherwise the rounds are
@@ -958,6 +994,8 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_extract, m)?)?;
     m.add_function(wrap_pyfunction!(mpi, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_changes, m)?)?;
+    m.add_function(wrap_pyfunction!(mpi_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(link, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(link_bench, m)?)?;

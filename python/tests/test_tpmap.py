@@ -187,6 +187,33 @@ def test_mpi_from_pandas_with_areas_and_exact_cutoff():
         tpmap.mpi(units, spec, "1/3", strata="region")
 
 
+def test_partial_results_merge_to_the_whole(tmp_path):
+    # Two parts (a village split between them), each partial written to a folder, merged: the
+    # same measures as one run over all units, to the last bit.
+    units = pl.DataFrame(
+        {
+            "province": ["10", "10", "10", "11", "11", "11"],
+            "village": ["1001", "1001", "1002", "1101", "1101", "1102"],
+            "members": [3, 1, 4, 2, 5, 1],
+            "water": [1, 0, 1, None, 1, 0],
+            "school": [1, 0, 0, 0, 1, 1],
+            "income": [0, 1, 1, 0, 0, 1],
+        }
+    )
+    spec = [("living", "water", "1/3"), ("education", "school", "1/3"), ("income", "income", "1/3")]
+    kw = dict(areas=["province", "village"], weight="members")
+    whole = tpmap.mpi(units, spec, "1/3", **kw)
+    tpmap.mpi_partial(units.head(2), spec, "1/3", tmp_path / "a", **kw)
+    tpmap.mpi_partial(units.tail(4), spec, "1/3", str(tmp_path / "b"), **kw)
+    assert (tmp_path / "a" / "partial.json").exists()
+    merged = tpmap.merge([tmp_path / "a", tmp_path / "b"])
+    assert merged.equals(whole)
+    with pytest.raises(tpmap.TpmapError):
+        tpmap.merge([tmp_path / "missing"])
+    with pytest.raises(tpmap.TpmapError):
+        tpmap.merge([])
+
+
 def test_mpi_breakdowns_conventions_and_columns():
     units = pl.DataFrame(
         {

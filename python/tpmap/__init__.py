@@ -32,8 +32,10 @@ from ._tpmap import (
     build_info,
     link,
     link_bench,
+    merge,
     mpi,
     mpi_changes,
+    mpi_partial,
     read_extract,
     run,
 )
@@ -57,8 +59,10 @@ __all__ = [
     "build_info",
     "link",
     "link_bench",
+    "merge",
     "mpi",
     "mpi_changes",
+    "mpi_partial",
     "read_extract",
     "run",
 ]

@@ -16,6 +16,8 @@ __all__ = [
     "read_extract",
     "mpi",
     "mpi_changes",
+    "mpi_partial",
+    "merge",
     "link",
     "run",
     "link_bench",
@@ -138,6 +140,24 @@ def mpi(
 ) -> pl.DataFrame:
     """Alkire-Foster measures at every level for your own deprivation matrix; spec rows are
     (dimension, indicator column, weight as '1/6', '0.25' or '25%')."""
+
+def mpi_partial(
+    data: _ArrowStream,
+    spec: list[tuple[str, str, str]],
+    k: str,
+    out: str | PathLike[str],
+    *,
+    areas: list[str] = ...,
+    weight: str | None = None,
+    na: Literal["not-deprived", "reweight-within-dimension", "reweight", "reweight-all"] = "not-deprived",
+    missing: Literal["drop", "deprived", "not-deprived"] = "drop",
+) -> None:
+    """Write the partial result of ``data`` (every area's sums, docs/partial.md) into the folder
+    ``out``, for ``merge`` to add up exactly with other parts' (one province each, say)."""
+
+def merge(parts: list[str | PathLike[str]]) -> pl.DataFrame:
+    """The measures of the whole, as ``mpi`` returns them, from partial-result folders written
+    by ``mpi_partial`` or ``tpmap mpi --partial``."""
 
 def mpi_changes(
     t0: _ArrowStream,
