@@ -83,6 +83,26 @@ impl KeyColumn {
         self.codes.push(code);
     }
 
+    /// Appends a text column's values, empty for a null (as [`KeyColumn::push`] of each; a value
+    /// whose Arrow view equals the previous one's — the same short text inline, or the same
+    /// bytes of the same buffer — takes the previous code without comparing text).
+    pub fn push_array(&mut self, a: &polars_arrow::array::Utf8ViewArray) {
+        use polars_arrow::array::Array;
+        let views = a.views();
+        for i in 0..a.len() {
+            if !a.is_valid(i) {
+                self.push("");
+                continue;
+            }
+            if i > 0 && a.is_valid(i - 1) && views[i] == views[i - 1] && !self.codes.is_empty() {
+                let last = self.codes[self.codes.len() - 1];
+                self.codes.push(last);
+                continue;
+            }
+            self.push(a.value(i));
+        }
+    }
+
     /// Units in the column.
     pub fn len(&self) -> usize {
         self.codes.len()

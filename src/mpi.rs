@@ -174,6 +174,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
         .chain(design_cols.into_iter().flat_map(|(a, b)| [a, b]))
         .collect();
     src.check_types(&used)?;
+    src.only(&used);
     let mut u = Units {
         // One bit per indicator (at most 64: checked above).
         profiles: Profiles {
@@ -200,6 +201,18 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             .filter(|&(bit, &c)| !b.fail_column(c, bit as u32, &mut fail, &mut missing))
             .map(|(bit, &c)| (bit, c))
             .collect();
+        // Whole columns of weights and text keys at once where their types allow.
+        let mut weights = vec![0f64; b.len()];
+        let weights_read = weight_col.is_some_and(|c| b.number_column(c, &mut weights));
+        let mut keys_read = vec![false; area_cols.len() + over_cols.len()];
+        for (k, (keys, &c)) in
+            u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)).enumerate()
+        {
+            if let Some(a) = b.text_column(c) {
+                keys.push_array(a);
+                keys_read[k] = true;
+            }
+        }
         for r in 0..b.len() {
             let row = first_row + r as u64;
             let err = |c: usize, reason: String| Error::InvalidRow {
@@ -223,6 +236,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
                 }
             }
             let w = match weight_col {
+                Some(_) if weights_read => weights[r],
                 Some(c) => parse::number(b.cell(r, c))
                     .map_err(|reason| err(c, reason.describe().into()))?
                     .ok_or_else(|| err(c, "weight is empty".into()))?,
@@ -232,7 +246,12 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             u.profiles.na.push(na);
             u.profiles.missing.push(m);
             u.profiles.weight.push(w);
-            for (keys, &c) in u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)) {
+            for (k, (keys, &c)) in
+                u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)).enumerate()
+            {
+                if keys_read[k] {
+                    continue;
+                }
                 match b.cell(r, c) {
                     Cell::Str(s) => keys.push(s),
                     cell => {
@@ -578,6 +597,37 @@ mod tests {
         let (b, _) = measure(TableInput::Frame(&text, "text"), spec(), &opts).unwrap();
         assert_eq!(a.rows, b.rows);
         assert_eq!(a.rows[0].dropped, 2, "a missing status drops its unit");
+        // Weights read a column at a time (whole and decimal numbers), area keys with gaps: the
+        // same measures as the same values as text.
+        let opts_w = MpiOptions { weight: Some("w".into()), ..opts.clone() };
+        let typed_w = df!(
+            "area" => [Some("p"), None, Some("q"), Some("q")],
+            "x" => [1u8, 0, 0, 1],
+            "y" => [true, false, true, true],
+            "w" => [3u16, 1, 2, 5]
+        )
+        .unwrap();
+        let text_w = df!(
+            "area" => [Some("p"), Some(""), Some("q"), Some("q")],
+            "x" => ["1", "0", "0", "1"],
+            "y" => ["1", "0", "1", "1"],
+            "w" => ["3", "1", "2.0", "5"]
+        )
+        .unwrap();
+        let (a, _) = measure(TableInput::Frame(&typed_w, "typed"), spec(), &opts_w).unwrap();
+        let (b, _) = measure(TableInput::Frame(&text_w, "text"), spec(), &opts_w).unwrap();
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.rows[0].population, 11.0);
+        // A negative or empty typed weight falls back to the cell-by-cell reading and is named.
+        for (w, row) in [(vec![Some(1i64), Some(-2), Some(1), Some(1)], 2), (vec![Some(1), Some(1), None, Some(1)], 3)]
+        {
+            let mut df = typed_w.clone();
+            df.replace("w", Column::new("w".into(), w)).unwrap();
+            match measure(TableInput::Frame(&df, "bad"), spec(), &opts_w).unwrap_err() {
+                Error::InvalidRow { row: r, column, .. } => assert_eq!((r, column.as_str()), (row, "w")),
+                other => panic!("{other}"),
+            }
+        }
         // A value that is neither 0 nor 1 in a typed column: the error names its row and column.
         let bad = df!("area" => ["p", "p", "q"], "x" => [1i64, 0, 2], "y" => [0i64, 0, 0]).unwrap();
         let e = measure(TableInput::Frame(&bad, "bad"), spec(), &opts).unwrap_err();

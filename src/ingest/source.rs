@@ -117,6 +117,35 @@ pub trait Batch: Sync {
     fn fail_column(&self, _col: usize, _bit: u32, _fail: &mut [u64], _missing: &mut [u64]) -> bool {
         false
     }
+    /// A whole column of numbers at once into `out`, where every cell is one that
+    /// [`crate::ingest::parse::number`] accepts and none is empty (whole or decimal numbers,
+    /// finite, not negative). Returns false, with `out` unspecified, otherwise: the caller then
+    /// reads the column cell by cell, which names the bad row.
+    fn number_column(&self, _col: usize, _out: &mut [f64]) -> bool {
+        false
+    }
+    /// The column's text values in place, when it is a text column.
+    fn text_column(&self, _col: usize) -> Option<&Utf8ViewArray> {
+        None
+    }
+}
+
+/// [`Batch::number_column`] over whole numbers.
+fn numbers<T>(a: &PrimitiveArray<T>, out: &mut [f64]) -> bool
+where
+    T: polars_arrow::types::NativeType + Into<i64>,
+{
+    if a.len() != out.len() || a.null_count() > 0 {
+        return false;
+    }
+    for (o, v) in out.iter_mut().zip(a.values().iter()) {
+        let v: i64 = (*v).into();
+        if v < 0 {
+            return false;
+        }
+        *o = v as f64;
+    }
+    true
 }
 
 /// [`Batch::fail_column`] over whole numbers: 1 fails, 0 passes, a null is missing.
@@ -837,6 +866,33 @@ impl Batch for FrameBatch<'_> {
             _ => false,
         }
     }
+    fn number_column(&self, col: usize, out: &mut [f64]) -> bool {
+        match self.cols[col] {
+            Col::Int(a) => numbers(a, out),
+            Col::I8(a) => numbers(a, out),
+            Col::I16(a) => numbers(a, out),
+            Col::I32(a) => numbers(a, out),
+            Col::U8(a) => numbers(a, out),
+            Col::U16(a) => numbers(a, out),
+            Col::U32(a) => numbers(a, out),
+            Col::Float(a) if a.len() == out.len() && a.null_count() == 0 => {
+                for (o, v) in out.iter_mut().zip(a.values().iter()) {
+                    if !v.is_finite() || *v < 0.0 {
+                        return false;
+                    }
+                    *o = *v;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+    fn text_column(&self, col: usize) -> Option<&Utf8ViewArray> {
+        match self.cols[col] {
+            Col::Str(a) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 /// The shape of a Parquet file as its footer states it: rows (checked against the row groups),
@@ -1073,6 +1129,18 @@ impl<'a> Table<'a> {
             Table::Parquet { shape, .. } => shape.rows.min(MAX_ROWS_HINT),
             Table::Frame { df, .. } => df.height(),
             _ => 1 << 16,
+        }
+    }
+
+    /// Reads only the columns at `used` from here on (the others come as empty columns): a
+    /// Parquet file's other columns are not decoded.
+    pub(crate) fn only(&mut self, used: &[usize]) {
+        if let Table::Parquet { shape, .. } = self {
+            for (c, t) in shape.types.iter_mut().enumerate() {
+                if !used.contains(&c) {
+                    *t = None;
+                }
+            }
         }
     }
 

@@ -191,6 +191,12 @@ fn partials_survive_the_disk_and_the_command_line() {
     };
     let whole_csv = write_csv(&df, "whole.csv");
     mpi(&whole_csv, &dir.path().join("cli-whole"), false);
+    // The same units from Parquet (typed columns read a column at a time, unused ones skipped).
+    let whole_parquet = dir.path().join("whole.parquet");
+    let mut with_extra = df.clone();
+    with_extra.with_column(Column::new("unused".into(), vec![u64::MAX; df.height()])).unwrap();
+    ParquetWriter::new(std::fs::File::create(&whole_parquet).unwrap()).finish(&mut with_extra).unwrap();
+    mpi(&whole_parquet, &dir.path().join("cli-parquet"), false);
     let (a, b) = (write_csv(&pieces[0], "a.csv"), write_csv(&pieces[1], "b.csv"));
     mpi(&a, &dir.path().join("cli-a"), true);
     mpi(&b, &dir.path().join("cli-b"), true);
@@ -198,6 +204,7 @@ fn partials_survive_the_disk_and_the_command_line() {
     run(&["merge".as_ref(), pa.as_os_str(), pb.as_os_str(), "--quiet".as_ref(), "--out".as_ref(), merged.as_os_str()]);
     let read = |d: &str| std::fs::read(dir.path().join(d).join("measures.csv")).unwrap();
     assert_eq!(read("cli-merged"), read("cli-whole"));
+    assert_eq!(read("cli-parquet"), read("cli-whole"));
 }
 
 #[test]
