@@ -72,8 +72,9 @@ impl KeyColumn {
         let code = match self.index.get(key) {
             Some(&c) => c,
             None => {
-                // At most u32::MAX distinct keys: the unit count is bounded far below that by
-                // the readers' limits.
+                // Codes are u32, as the hierarchy's groups and each unit's leaf are: a table of
+                // more than 4,294,967,295 distinct keys (and so as many units, at tens of bytes
+                // each in memory) is beyond what one machine here reads.
                 let c = self.names.len() as u32;
                 self.names.push(key.to_string());
                 self.index.insert(key.to_string(), c);
