@@ -53,9 +53,10 @@ use crate::score::{Cutoff, MissingPolicy, NaPolicy, Profiles, Scores, Spec};
 pub const FORMAT: &str = "tpmap-partial";
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 1;
-/// Most leaves a partial may hold (ten times the 84,090 villages of TPMAP 2561's tables would do;
-/// this bounds what a hostile file can make a merge allocate).
-pub const MAX_LEAVES: usize = 10_000_000;
+/// Most leaves a partial may hold: twelve times the 84,090 villages of TPMAP 2561's tables. With
+/// at most 64 indicators a leaf has at most 339 sums, so this bounds what a hostile file (a few
+/// run-length-encoded bytes can stand for millions of rows) can make a read allocate to 2.7 GB.
+pub const MAX_LEAVES: usize = 1_000_000;
 /// Most area levels below the country.
 pub const MAX_LEVELS: usize = 16;
 
@@ -257,6 +258,13 @@ impl Partial {
             return Err(lbad("its columns are not key_1 … key_L and the sums partial.json lists".into()));
         }
         let df = crate::ingest::source::read_parquet_slice(&lpath, &shape, 0, shape.rows)?;
+        if df.height() != h.leaves {
+            return Err(lbad(format!(
+                "{} rows could be read where partial.json says {} leaves",
+                df.height(),
+                h.leaves
+            )));
+        }
         let mut leaves: Vec<Vec<String>> = vec![Vec::with_capacity(depth); h.leaves];
         for k in 1..=depth {
             let name = format!("key_{k}");

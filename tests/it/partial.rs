@@ -237,6 +237,7 @@ fn a_tampered_partial_is_an_error_naming_the_file() {
         ("unknown field", json.replacen('{', "{\"extra\": 1,", 1)),
         ("leaves", json.replace(&format!("\"leaves\": {}", p.leaves.len()), "\"leaves\": 3")),
         ("too many leaves", json.replace(&format!("\"leaves\": {}", p.leaves.len()), "\"leaves\": 99999999999")),
+        ("one leaf over the limit", json.replace(&format!("\"leaves\": {}", p.leaves.len()), "\"leaves\": 1000001")),
         ("weight", json.replace("\"1/3\"", "\"x\"")),
         ("weights not summing to 1", json.replace("\"1/9\"", "\"1/7\"")),
         ("columns", json.replace("\"w2_poor\"", "\"w2_rich\"")),
