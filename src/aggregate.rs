@@ -754,7 +754,12 @@ pub(crate) fn roll_up(
                     [frac(q, pp), frac(sn, q * den), frac(sn, pp * den)]
                 });
                 let units = a[UNITS];
-                let se_analytic = analytic_se(a, units, [hh, aa, m0]);
+                // From the integer sums where there are any (no cancellation noise), else from
+                // the floating-point ones.
+                let se_analytic = exact_sums
+                    .then(|| exact_se(a, units, den))
+                    .flatten()
+                    .unwrap_or_else(|| analytic_se(a, units, [hh, aa, m0]));
                 let se_bootstrap = (reps > 1).then(|| {
                     let (mut hs, mut as_, mut ms) =
                         (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
@@ -800,7 +805,13 @@ pub(crate) fn roll_up(
                     uncensored: (0..lay.items).map(|i| ratio(a[lay.unc(i)], pop)).collect(),
                     censored: (0..lay.items).map(|i| ratio(a[lay.cen(i)], pop)).collect(),
                     se_censored: (0..lay.items)
-                        .map(|i| share_se(units, pop, a[W2], ratio(a[lay.cen(i)], pop), a[lay.cen_w2(i)]))
+                        .map(|i| {
+                            let (x, x2) = (a[lay.cen(i)], a[lay.cen_w2(i)]);
+                            integral
+                                .then(|| exact_share_se(units, [pop, a[W2], x, x2]))
+                                .flatten()
+                                .unwrap_or_else(|| share_se(units, pop, a[W2], ratio(x, pop), x2))
+                        })
                         .collect(),
                     contribution,
                     dimension_contribution,
@@ -907,6 +918,50 @@ fn analytic_se(a: &[f64], n: f64, [h, aa, m0]: [f64; 3]) -> [f64; 3] {
     let var_a =
         if a[POOR] > 0.0 { f * (w2c2 - 2.0 * aa * w2c + aa * aa * w2p).max(0.0) / (a[POOR] * a[POOR]) } else { 0.0 };
     [var_h.sqrt(), var_a.sqrt(), var_m0.sqrt()]
+}
+
+/// An f64 that holds a whole number below 2^53, as an `i128`.
+fn whole(x: f64) -> Option<i128> {
+    ((0.0..9.0e15).contains(&x) && x.fract() == 0.0).then_some(x as i128)
+}
+
+/// `x2·t² − 2·x·t·x1 + x²·t2` in 128 bits: `t² · Σ v²(z − x/t)²` for the sums `t = Σv`,
+/// `t2 = Σv²`, `x = Σv·z`, `x1 = Σv²·z`, `x2 = Σv²·z²` (the numerator of a linearised
+/// variance). `None` when a product does not fit.
+fn spread(x2: i128, x1: i128, x: i128, t: i128, t2: i128) -> Option<i128> {
+    let a = x2.checked_mul(t)?.checked_mul(t)?;
+    let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
+    let c = x.checked_mul(x)?.checked_mul(t2)?;
+    a.checked_sub(b)?.checked_add(c)
+}
+
+/// [`analytic_se`] from the integer sums (whole weights, exact scores over `den`): each
+/// variance's numerator is exact, so a variance of zero is 0 rather than ±1e-9 left over from
+/// cancellation. `None` when a sum is not a whole number or a product does not fit 128 bits.
+fn exact_se(a: &[f64], n: f64, den: u128) -> Option<[f64; 3]> {
+    if n < 2.0 || a[POP] <= 0.0 {
+        return Some([0.0; 3]);
+    }
+    let (w, w2, p, w2p) = (whole(a[POP])?, whole(a[W2])?, whole(a[POOR])?, whole(a[W2_POOR])?);
+    let (s, w2c, w2c2) = (whole(a[SCORE_NUM])?, whole(a[W2_SCORE_NUM])?, whole(a[W2_SCORE_SQ_NUM])?);
+    let f = n / (n - 1.0);
+    let d2 = (den as f64) * (den as f64);
+    let (wf, pf) = (w as f64, p as f64);
+    let var = |num: i128, scale: f64| f * num.max(0) as f64 / scale;
+    let var_h = var(spread(w2p, w2p, p, w, w2)?, wf * wf * wf * wf);
+    let var_m0 = var(spread(w2c2, w2c, s, w, w2)?, d2 * wf * wf * wf * wf);
+    let var_a = if p > 0 { var(spread(w2c2, w2c, s, p, w2p)?, d2 * pf * pf * pf * pf) } else { 0.0 };
+    Some([var_h.sqrt(), var_a.sqrt(), var_m0.sqrt()])
+}
+
+/// [`share_se`] from whole-number sums `[Σw, Σw², Σw·x, Σw²·x]`.
+fn exact_share_se(n: f64, [w, w2, x, w2x]: [f64; 4]) -> Option<f64> {
+    if n < 2.0 || w <= 0.0 {
+        return Some(0.0);
+    }
+    let (wi, w2i, xi, w2xi) = (whole(w)?, whole(w2)?, whole(x)?, whole(w2x)?);
+    let num = spread(w2xi, w2xi, xi, wi, w2i)?;
+    Some((n / (n - 1.0) * num.max(0) as f64 / (w * w * w * w)).sqrt())
 }
 
 /// The analytic SE of a weighted share `x̄ = Σw·x/Σw` of a 0/1 variable over `n` units, from Σw
@@ -1105,6 +1160,33 @@ fn check_bootstrap(reps: usize, areas: usize) -> Result<()> {
 mod tests {
     use super::*;
     use crate::score::{Cutoff, score};
+
+    #[test]
+    fn exact_standard_errors_agree_with_the_float_ones_and_are_zero_when_nothing_varies() {
+        // Units with weights 1-5 and varied profiles: the exact and the float forms agree.
+        let (_, spec) = af();
+        let n = 300;
+        let fail = (0..n as u64).map(|u| u.wrapping_mul(2_654_435_761) >> 7 & 0b1111).collect();
+        let p =
+            Profiles::from_masks(fail, vec![0; n], vec![0; n], (0..n).map(|u| (1 + u % 5) as f64).collect(), 0b1111);
+        let s = score(&p, &spec).unwrap();
+        let h = Hierarchy::country(n);
+        let l = leaf_sums(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap();
+        let a = &l.sums[..l.layout.stride];
+        let exact = exact_se(a, a[UNITS], u128::from(s.denominator)).unwrap();
+        let row = &measures(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap().rows[0];
+        let float = analytic_se(a, a[UNITS], [row.h, row.a, row.m0]);
+        for (e, f) in exact.iter().zip(float) {
+            assert!(e > &0.0 && (e - f).abs() <= 1e-12 * f, "{e} {f}");
+        }
+        assert_eq!(row.se_analytic, exact);
+        // Every unit poor with the same score: H, A and M0 do not vary, their SEs are exactly 0.
+        let same = Profiles::from_masks(vec![0b0011; 50], vec![0; 50], vec![0; 50], vec![3.0; 50], 0b1111);
+        let s = score(&same, &spec).unwrap();
+        let row = &measures(&same, &spec, &s, &Hierarchy::country(50), &AggregateOptions::default()).unwrap().rows[0];
+        assert_eq!(row.se_analytic, [0.0; 3]);
+        assert!(row.se_censored.iter().all(|&x| x == 0.0));
+    }
 
     #[test]
     fn sorted_and_unsorted_units_give_the_same_sums() {
