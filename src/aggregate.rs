@@ -38,9 +38,10 @@ use crate::score::{Profiles, Scores, Spec};
 ///
 /// ```
 /// use tpmap::aggregate::KeyColumn;
-/// let c = KeyColumn::from_keys(["10", "10", "11", "10"]);
+/// let c = KeyColumn::from_keys(["10", "10", "11", "10"])?;
 /// assert_eq!(c.codes, vec![0, 0, 1, 0]);
 /// assert_eq!(c.key(3), "10");
+/// # Ok::<(), tpmap::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct KeyColumn {
@@ -53,55 +54,57 @@ pub struct KeyColumn {
 
 impl KeyColumn {
     /// A column of the given keys.
-    pub fn from_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> KeyColumn {
+    pub fn from_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<KeyColumn> {
         let mut c = KeyColumn::default();
         for k in keys {
-            c.push(k);
+            c.push(k)?;
         }
-        c
+        Ok(c)
     }
 
-    /// Appends a unit's key (without hashing when it repeats the previous unit's).
-    pub fn push(&mut self, key: &str) {
+    /// Appends a unit's key (without hashing when it repeats the previous unit's). An error when
+    /// the column would hold more distinct keys than its `u32` codes number.
+    pub fn push(&mut self, key: &str) -> Result<()> {
         if let Some(&last) = self.codes.last()
             && self.names[last as usize] == key
         {
             self.codes.push(last);
-            return;
+            return Ok(());
         }
-        let code = match self.index.get(key) {
-            Some(&c) => c,
-            None => {
-                // Codes are u32, as the hierarchy's groups and each unit's leaf are: a table of
-                // more than 4,294,967,295 distinct keys (and so as many units, at tens of bytes
-                // each in memory) is beyond what one machine here reads.
-                let c = self.names.len() as u32;
-                self.names.push(key.to_string());
-                self.index.insert(key.to_string(), c);
-                c
-            }
-        };
+        let code = self.code_of(key)?;
         self.codes.push(code);
+        Ok(())
     }
 
     /// Appends a text column's values, empty for a null (as [`KeyColumn::push`] of each; a value
     /// whose Arrow view equals the previous one's — the same short text inline, or the same
     /// bytes of the same buffer — takes the previous code without comparing text).
-    pub fn push_array(&mut self, a: &polars_arrow::array::Utf8ViewArray) {
+    pub fn push_array(&mut self, a: &polars_arrow::array::Utf8ViewArray) -> Result<()> {
         use polars_arrow::array::Array;
         let views = a.views();
         for i in 0..a.len() {
-            if !a.is_valid(i) {
-                self.push("");
-                continue;
+            match self.codes.last() {
+                Some(&last) if i > 0 && a.is_valid(i) && a.is_valid(i - 1) && views[i] == views[i - 1] => {
+                    self.codes.push(last)
+                }
+                _ => self.push(if a.is_valid(i) { a.value(i) } else { "" })?,
             }
-            if i > 0 && a.is_valid(i - 1) && views[i] == views[i - 1] && !self.codes.is_empty() {
-                let last = self.codes[self.codes.len() - 1];
-                self.codes.push(last);
-                continue;
-            }
-            self.push(a.value(i));
         }
+        Ok(())
+    }
+
+    /// The code of `key`, a new one when the key is new.
+    fn code_of(&mut self, key: &str) -> Result<u32> {
+        if let Some(&c) = self.index.get(key) {
+            return Ok(c);
+        }
+        let c = u32::try_from(self.names.len()).map_err(|_| Error::Limit {
+            file: String::new(),
+            message: format!("more than {} distinct keys in one area or breakdown column", u32::MAX),
+        })?;
+        self.names.push(key.to_string());
+        self.index.insert(key.to_string(), c);
+        Ok(c)
     }
 
     /// Units in the column.
@@ -125,21 +128,10 @@ impl KeyColumn {
     }
 
     /// Appends `other`'s units (its keys re-coded in this column's dictionary).
-    pub fn append(&mut self, other: &KeyColumn) {
-        let recode: Vec<u32> = other
-            .names
-            .iter()
-            .map(|k| match self.index.get(k.as_str()) {
-                Some(&c) => c,
-                None => {
-                    let c = self.names.len() as u32;
-                    self.names.push(k.clone());
-                    self.index.insert(k.clone(), c);
-                    c
-                }
-            })
-            .collect();
+    pub fn append(&mut self, other: &KeyColumn) -> Result<()> {
+        let recode: Vec<u32> = other.names.iter().map(|k| self.code_of(k)).collect::<Result<_>>()?;
         self.codes.extend(other.codes.iter().map(|&c| recode[c as usize]));
+        Ok(())
     }
 
     fn clone_dictionary(&self) -> KeyColumn {
@@ -220,7 +212,7 @@ impl Hierarchy {
     /// group, so equal names under different parents stay apart; group names are the key paths
     /// joined with `/`.
     pub fn from_keys(level_names: Vec<String>, keys: Vec<Vec<String>>) -> Result<Hierarchy> {
-        let columns = keys.iter().map(|k| KeyColumn::from_keys(k.iter().map(String::as_str))).collect();
+        let columns = keys.iter().map(|k| KeyColumn::from_keys(k.iter().map(String::as_str))).collect::<Result<_>>()?;
         Hierarchy::from_columns(level_names, columns)
     }
 
@@ -230,6 +222,10 @@ impl Hierarchy {
         let n = keys.first().map_or(0, |k| k.len());
         if level_names.len() != keys.len() || keys.iter().any(|k| k.len() != n) {
             return Err(Error::Config("area key columns must have one value per unit".into()));
+        }
+        // Group ids and each unit's leaf are u32: at most one group per unit.
+        if u32::try_from(n).is_err() {
+            return Err(Error::Limit { file: String::new(), message: format!("more than {} units", u32::MAX) });
         }
         let mut levels = vec!["country".to_string()];
         let mut groups = vec![vec!["all".to_string()]];
@@ -1166,9 +1162,7 @@ mod tests {
         // Units with weights 1-5 and varied profiles: the exact and the float forms agree.
         let (_, spec) = af();
         let n = 300;
-        let fail = (0..n as u64).map(|u| u.wrapping_mul(2_654_435_761) >> 7 & 0b1111).collect();
-        let p =
-            Profiles::from_masks(fail, vec![0; n], vec![0; n], (0..n).map(|u| (1 + u % 5) as f64).collect(), 0b1111);
+        let p = varied(n);
         let s = score(&p, &spec).unwrap();
         let h = Hierarchy::country(n);
         let l = leaf_sums(&p, &spec, &s, &h, &AggregateOptions::default()).unwrap();
@@ -1193,9 +1187,7 @@ mod tests {
         // Sorted by area, units take the per-leaf-range pass; shuffled, the per-thread tables.
         let (_, spec) = af();
         let n = 300;
-        let fail = (0..n as u64).map(|u| u.wrapping_mul(2_654_435_761) >> 7 & 0b1111).collect();
-        let p =
-            Profiles::from_masks(fail, vec![0; n], vec![0; n], (0..n).map(|u| (1 + u % 5) as f64).collect(), 0b1111);
+        let p = varied(n);
         let keys: Vec<String> = (0..n).map(|u| format!("area{}", u % 7)).collect();
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&u| (keys[u].clone(), u));
@@ -1221,10 +1213,10 @@ mod tests {
 
     #[test]
     fn key_columns_take_and_append_keep_every_units_key() {
-        let a = KeyColumn::from_keys(["x", "y", "y", ""]);
-        let b = KeyColumn::from_keys(["z", "y", "x"]);
+        let a = KeyColumn::from_keys(["x", "y", "y", ""]).unwrap();
+        let b = KeyColumn::from_keys(["z", "y", "x"]).unwrap();
         let mut all = a.take(&[3, 0, 1]);
-        all.append(&b);
+        all.append(&b).unwrap();
         let keys: Vec<&str> = (0..all.len()).map(|i| all.key(i)).collect();
         assert_eq!(keys, ["", "x", "y", "z", "y", "x"]);
         // One code per distinct key, whichever column it came from.
@@ -1234,6 +1226,12 @@ mod tests {
         let h = Hierarchy::from_columns(vec!["k".into()], vec![all.clone()]).unwrap();
         let g = Hierarchy::from_keys(vec!["k".into()], vec![keys.iter().map(|k| k.to_string()).collect()]).unwrap();
         assert_eq!((h.groups, h.unit_leaf), (g.groups, g.unit_leaf));
+    }
+
+    /// `n` units with weights 1–5 and profiles spread over the four indicators.
+    fn varied(n: usize) -> Profiles {
+        let fail = (0..n as u64).map(|u| u.wrapping_mul(2_654_435_761) >> 7 & 0b1111).collect();
+        Profiles::from_masks(fail, vec![0; n], vec![0; n], (0..n).map(|u| (1 + u % 5) as f64).collect(), 0b1111)
     }
 
     fn af() -> (Profiles, Spec) {

@@ -209,7 +209,7 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
             u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)).enumerate()
         {
             if let Some(a) = b.text_column(c) {
-                keys.push_array(a);
+                keys.push_array(a)?;
                 keys_read[k] = true;
             }
         }
@@ -253,11 +253,11 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
                     continue;
                 }
                 match b.cell(r, c) {
-                    Cell::Str(s) => keys.push(s),
+                    Cell::Str(s) => keys.push(s)?,
                     cell => {
                         text.clear();
                         cell.write_text(&mut text);
-                        keys.push(&text);
+                        keys.push(&text)?;
                     }
                 }
             }
@@ -522,7 +522,7 @@ pub fn measure_changes(
     };
     let units = [u0.profiles.len(), u1.profiles.len()];
     let panel = opts.unit_id.is_some();
-    let combined = panel.then(|| concat(&u0, &u1));
+    let combined = panel.then(|| concat(&u0, &u1)).transpose()?;
     let m0 = measure_units(u0, &spec, opts)?;
     let m1 = measure_units(u1, &spec, opts)?;
     let mut changes = crate::changes::changes(&m0, &m1, years)?;
@@ -549,7 +549,7 @@ pub fn measure_changes(
 }
 
 /// Both rounds' units in one table (round 0's first) and each unit's round.
-fn concat(u0: &Units, u1: &Units) -> (Units, Vec<u8>) {
+fn concat(u0: &Units, u1: &Units) -> Result<(Units, Vec<u8>)> {
     let n0 = u0.profiles.len();
     let idx0: Vec<usize> = (0..n0).collect();
     let mut all = u0.subset(&idx0);
@@ -559,11 +559,11 @@ fn concat(u0: &Units, u1: &Units) -> (Units, Vec<u8>) {
     cat(&mut all.profiles.missing, &u1.profiles.missing);
     all.profiles.weight.extend_from_slice(&u1.profiles.weight);
     for (a, b) in all.area_keys.iter_mut().zip(&u1.area_keys).chain(all.over_keys.iter_mut().zip(&u1.over_keys)) {
-        a.append(b);
+        a.append(b)?;
     }
     all.id.extend_from_slice(&u1.id);
     let round = std::iter::repeat_n(0u8, n0).chain(std::iter::repeat_n(1u8, u1.profiles.len())).collect();
-    (all, round)
+    Ok((all, round))
 }
 
 #[cfg(test)]

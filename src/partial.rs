@@ -337,7 +337,8 @@ pub fn merge(parts: &[Partial]) -> Result<Measures> {
     let h = if depth == 0 {
         Hierarchy::country(order.len())
     } else {
-        let columns = (0..depth).map(|k| KeyColumn::from_keys(order.iter().map(|p| p[k].as_str()))).collect();
+        let columns =
+            (0..depth).map(|k| KeyColumn::from_keys(order.iter().map(|p| p[k].as_str()))).collect::<Result<_>>()?;
         Hierarchy::from_columns(first.levels[1..].to_vec(), columns)?
     };
     // Each merged leaf is one unit of `h`: its leaves are the merged leaves, in the same order.

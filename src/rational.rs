@@ -32,25 +32,6 @@ pub fn gcd(a: u128, b: u128) -> u128 {
     if a == 0 || b == 0 {
         return a | b;
     }
-    // Most fractions here (counts of people, score numerators) fit 64 bits, where each step is
-    // one machine instruction rather than two.
-    if let (Ok(x), Ok(y)) = (u64::try_from(a), u64::try_from(b)) {
-        return u128::from(gcd64(x, y));
-    }
-    let shift = (a | b).trailing_zeros();
-    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
-    while b != 0 {
-        b >>= b.trailing_zeros();
-        if a > b {
-            std::mem::swap(&mut a, &mut b);
-        }
-        b -= a;
-    }
-    a << shift
-}
-
-/// [`gcd`] of two non-zero 64-bit numbers (binary: shifts and subtractions).
-fn gcd64(a: u64, b: u64) -> u64 {
     let shift = (a | b).trailing_zeros();
     let (mut a, mut b) = (a >> a.trailing_zeros(), b);
     while b != 0 {

@@ -598,8 +598,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let units = m.rows.first().map_or(0, |r| r.units + r.dropped) as usize;
             let timing = tpmap::mpi::Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units };
             tpmap::mpi::write(&out, &m, &timing)?;
-            if !quiet {
-                let all = &m.rows[0];
+            if let (false, Some(all)) = (quiet, m.rows.first()) {
                 println!(
                     "{} parts, {} units: H = {:.4}, A = {:.4}, M0 = {:.4}; {} rows -> {}/measures.{{csv,parquet,json}}",
                     partials.len(),
