@@ -144,16 +144,68 @@ pub fn write_persons_parquet(
     path: &Path,
     metadata: &[(String, String)],
 ) -> Result<()> {
+    let mut out = ParquetAppender::new(path, metadata);
+    append_persons(&mut out, p, household_ids, edition)?;
+    out.finish()
+}
+
+/// Appends the persons table to `out` in slices of 2^20 rows (a slice's frame is the only copy
+/// made).
+pub fn append_persons(
+    out: &mut ParquetAppender,
+    p: &Persons,
+    household_ids: &[HouseholdId],
+    edition: &Edition,
+) -> Result<()> {
     const SLICE: usize = 1 << 20;
-    let mut writer: Option<ParquetBatches> = None;
     for start in (0..p.len().max(1)).step_by(SLICE) {
-        let df = persons_frame_rows(p, household_ids, edition, start..(start + SLICE).min(p.len()))?;
-        if writer.is_none() {
-            writer = Some(ParquetBatches::create(path, df.schema(), metadata)?);
-        }
-        writer.as_mut().expect("created").write(&df)?;
+        out.push(&persons_frame_rows(p, household_ids, edition, start..(start + SLICE).min(p.len()))?)?;
     }
-    writer.expect("at least one slice").finish()
+    Ok(())
+}
+
+/// One Parquet file written frame after frame, with the first non-empty frame's schema (the
+/// outputs of a partitioned run, one frame per wave). A file that only ever saw empty frames is
+/// written with the first one's columns.
+pub struct ParquetAppender {
+    path: std::path::PathBuf,
+    metadata: Vec<(String, String)>,
+    writer: Option<ParquetBatches>,
+    empty: Option<DataFrame>,
+}
+
+impl ParquetAppender {
+    /// An appender that creates `path` with its first rows.
+    pub fn new(path: &Path, metadata: &[(String, String)]) -> ParquetAppender {
+        ParquetAppender { path: path.to_path_buf(), metadata: metadata.to_vec(), writer: None, empty: None }
+    }
+
+    /// Appends `df`'s rows (an error if its columns differ from the first frame's).
+    pub fn push(&mut self, df: &DataFrame) -> Result<()> {
+        if df.height() == 0 {
+            if self.writer.is_none() && self.empty.is_none() {
+                self.empty = Some(df.clone());
+            }
+            return Ok(());
+        }
+        match &mut self.writer {
+            Some(w) => w.write(df),
+            None => {
+                let mut w = ParquetBatches::create(&self.path, df.schema(), &self.metadata)?;
+                w.write(df)?;
+                self.writer = Some(w);
+                Ok(())
+            }
+        }
+    }
+
+    /// Finishes the file.
+    pub fn finish(self) -> Result<()> {
+        match self.writer {
+            Some(w) => w.finish(),
+            None => write_parquet(&mut self.empty.unwrap_or_default(), &self.path, &self.metadata),
+        }
+    }
 }
 
 /// Key/value metadata that marks a file as synthetic.

@@ -45,6 +45,51 @@ impl Default for Limits {
     }
 }
 
+/// A size as people write it: `4GiB`, `512MiB`, `8GB`, `1.5G` or a number of bytes. Binary
+/// (`KiB`, `MiB`, `GiB`, `TiB`, and the bare `K`, `M`, `G`, `T`) and decimal (`KB`, `MB`, `GB`,
+/// `TB`) units; case does not matter.
+///
+/// ```
+/// assert_eq!(tpmap::limits::parse_bytes("4GiB"), Ok(4 << 30));
+/// assert_eq!(tpmap::limits::parse_bytes("1.5g"), Ok(3 << 29));
+/// assert!(tpmap::limits::parse_bytes("lots").is_err());
+/// ```
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(format!("'{t}' is not a size: write it like 4GiB, 512MiB or 8GB")),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("'{t}' is not a size: write it like 4GiB, 512MiB or 8GB"))?;
+    let bytes = value * scale as f64;
+    // Below 2^63 a float-to-integer cast is exact enough for a budget and never wraps.
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 9.2e18) {
+        return Err(format!("'{t}' is not a usable size"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// A byte count for messages: `3.2 GiB`, `512.0 MiB`, `900 B`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (name, size) in UNITS {
+        if bytes >= size {
+            return format!("{:.1} {name}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes} B")
+}
+
 /// Reads a configuration file (catalogue, edition, spec, model, key) whole, refusing one larger
 /// than `max_bytes` before reading it.
 pub fn read_config(path: &std::path::Path, max_bytes: u64) -> crate::Result<String> {

@@ -296,6 +296,22 @@ impl Partial {
 /// added together, and rows come in the order the areas first appear across the parts, in the
 /// order given (the whole run's order when the parts are consecutive pieces of its input).
 pub fn merge(parts: &[Partial]) -> Result<Measures> {
+    merge_over(parts, |levels, leaves| {
+        let columns = (0..levels.len())
+            .map(|k| KeyColumn::from_keys(leaves.iter().map(|p| p[k].as_str())))
+            .collect::<Result<_>>()?;
+        Hierarchy::from_columns(levels.to_vec(), columns)
+    })
+}
+
+/// Like [`merge`], with the areas built by `hierarchy` from the level names below the country
+/// and the merged leaves' key paths: it must return a hierarchy with one unit per merged leaf,
+/// in the order given (a partitioned `tpmap run` rebuilds TPMAP's village hierarchy, so the
+/// measures are labelled and ordered as a whole run's).
+pub fn merge_over(
+    parts: &[Partial],
+    hierarchy: impl FnOnce(&[String], &[&[String]]) -> Result<Hierarchy>,
+) -> Result<Measures> {
     let first = parts.first().ok_or_else(|| Error::Config("nothing to merge".into()))?;
     for p in &parts[1..] {
         if p.spec != first.spec
@@ -334,13 +350,10 @@ pub fn merge(parts: &[Partial]) -> Result<Measures> {
             }
         }
     }
-    let h = if depth == 0 {
-        Hierarchy::country(order.len())
-    } else {
-        let columns =
-            (0..depth).map(|k| KeyColumn::from_keys(order.iter().map(|p| p[k].as_str()))).collect::<Result<_>>()?;
-        Hierarchy::from_columns(first.levels[1..].to_vec(), columns)?
-    };
+    let h = if depth == 0 { Hierarchy::country(order.len()) } else { hierarchy(&first.levels[1..], &order)? };
+    if h.unit_leaf.len() != order.len() || h.unit_leaf.iter().any(|&l| l as usize >= h.leaves()) {
+        return Err(Error::Config("the merged areas must have one unit per merged leaf".into()));
+    }
     // Each merged leaf is one unit of `h`: its leaves are the merged leaves, in the same order.
     let mut merged = vec![0f64; h.leaves() * stride];
     for (u, &leaf) in h.unit_leaf.iter().enumerate() {

@@ -18,6 +18,9 @@
 //! # Ok::<(), tpmap::Error>(())
 //! ```
 
+mod partitioned;
+pub use partitioned::{PartitionReport, PartitionedOutput, run_partitioned};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -239,6 +242,9 @@ pub struct RunReport {
     pub plan: Option<PlanReport>,
     /// Seconds per step.
     pub seconds: RunSeconds,
+    /// How a partitioned run read the extract ([`run_partitioned`]); absent for a whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionReport>,
 }
 
 /// The national measure of a run.
@@ -259,7 +265,7 @@ pub struct MeasureReport {
 }
 
 /// The country's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct CountryFigures {
     /// Units counted.
     pub units: u64,
@@ -474,50 +480,19 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
         _ => None,
     };
     let notices = data_notices(&o.households);
-    let country = &measures.rows[0];
     let mut report = RunReport {
         ingest: got.report.clone(),
         welfare_link,
         summary,
         notices,
-        measure: MeasureReport {
-            rule: "tpmap",
-            mask: o.mask,
-            unit: o.unit,
-            welfare: o.welfare,
-            dropped_units: scores.dropped_count(),
-            country: CountryFigures {
-                units: country.units,
-                population: country.population,
-                poor: country.poor,
-                target_poor: country.target_poor,
-                h: country.h,
-                a: country.a,
-                m0: country.m0,
-                exact: country.exact.clone(),
-            },
-        },
+        measure: measure_report(o, &measures, scores.dropped_count()),
         plan: planned.as_ref().map(|(r, _, _)| r.clone()),
         seconds,
+        partition: None,
     };
     if o.html {
         progress.step("writing the HTML report");
-        let inputs = crate::report::html::Inputs {
-            summary: &report.summary,
-            measures: &measures,
-            ingest: &report.ingest,
-            plan: planned.as_ref().map(|(_, f, _)| f),
-            notices: &report.notices,
-            options: format!(
-                "TPMAP rule, dimensions {} ({}), welfare condition {:?}, unit {:?}",
-                o.mask,
-                spec.dimensions.join(", "),
-                o.welfare,
-                o.unit
-            ),
-        };
-        let path = out.join("report.html");
-        std::fs::write(&path, crate::report::html::render(&inputs)).map_err(|e| Error::io(&path, e))?;
+        write_html(o, &spec, &report, &measures, planned.as_ref().map(|(_, f, _)| f), out)?;
     }
     report.seconds.total = t0.elapsed().as_secs_f64();
     let path = out.join("report.json");
@@ -525,6 +500,55 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     stage.commit()?;
     let summary = report.summary.clone();
     Ok(RunOutput { ingested: got, summary, spec, profiles, scores, measures, plan: planned.map(|(_, _, p)| p), report })
+}
+
+/// The `measure` part of `report.json`.
+fn measure_report(o: &RunOptions, measures: &Measures, dropped_units: usize) -> MeasureReport {
+    let country = measures.rows.first().map(|country| CountryFigures {
+        units: country.units,
+        population: country.population,
+        poor: country.poor,
+        target_poor: country.target_poor,
+        h: country.h,
+        a: country.a,
+        m0: country.m0,
+        exact: country.exact.clone(),
+    });
+    MeasureReport {
+        rule: "tpmap",
+        mask: o.mask,
+        unit: o.unit,
+        welfare: o.welfare,
+        dropped_units,
+        country: country.unwrap_or_default(),
+    }
+}
+
+/// Writes `report.html`.
+fn write_html(
+    o: &RunOptions,
+    spec: &Spec,
+    report: &RunReport,
+    measures: &Measures,
+    plan: Option<&PlanFigures>,
+    out: &Path,
+) -> Result<()> {
+    let inputs = crate::report::html::Inputs {
+        summary: &report.summary,
+        measures,
+        ingest: &report.ingest,
+        plan,
+        notices: &report.notices,
+        options: format!(
+            "TPMAP rule, dimensions {} ({}), welfare condition {:?}, unit {:?}",
+            o.mask,
+            spec.dimensions.join(", "),
+            o.welfare,
+            o.unit
+        ),
+    };
+    let path = out.join("report.html");
+    std::fs::write(&path, crate::report::html::render(&inputs)).map_err(|e| Error::io(&path, e))
 }
 
 /// Notices that travel with the data: the `# ...` preamble of a CSV file or the `tpmap.notice`

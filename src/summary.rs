@@ -138,3 +138,44 @@ impl Summary {
         }
     }
 }
+
+impl Summary {
+    /// The summary of an extract from its parts' summaries (parts that share no household, such
+    /// as the province waves of a partitioned run): counts are added; provinces and indicators
+    /// come in the order [`Summary::of`] gives them (province code; the order of first
+    /// appearance across the parts, which is the edition's).
+    pub fn merge(parts: &[Summary]) -> Summary {
+        let mut out = Summary {
+            households: 0,
+            persons: 0,
+            welfare_registered: 0,
+            welfare_validated: 0,
+            provinces: Vec::new(),
+            indicators: Vec::new(),
+        };
+        let mut provinces: BTreeMap<String, ProvinceCount> = BTreeMap::new();
+        for s in parts {
+            out.households += s.households;
+            out.persons += s.persons;
+            out.welfare_registered += s.welfare_registered;
+            out.welfare_validated += s.welfare_validated;
+            for p in &s.provinces {
+                let e = provinces.entry(p.province.clone()).or_insert_with(|| ProvinceCount { households: 0, persons: 0, ..p.clone() });
+                e.households += p.households;
+                e.persons += p.persons;
+            }
+            for i in &s.indicators {
+                match out.indicators.iter_mut().find(|o| o.no == i.no) {
+                    Some(o) => {
+                        o.households_applicable += i.households_applicable;
+                        o.households_failing += i.households_failing;
+                        o.households_missing += i.households_missing;
+                    }
+                    None => out.indicators.push(i.clone()),
+                }
+            }
+        }
+        out.provinces = provinces.into_values().collect();
+        out
+    }
+}

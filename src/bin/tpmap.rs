@@ -19,7 +19,7 @@ use tpmap::Error;
 use tpmap::indicators::Edition;
 use tpmap::ingest::{AreaCheck, Encoding, IngestOptions, Mode, OneMeans};
 use tpmap::link::Task;
-use tpmap::pipeline::{Compare, PlanInputs, RunOptions, RunOutput};
+use tpmap::pipeline::{Compare, PlanInputs, RunOptions};
 use tpmap::plan::{PlanOptions, Population};
 use tpmap::score::{Cutoff, DimensionMask, MissingPolicy, NaPolicy, Unit, Welfare};
 use tpmap::synth::{SynthFormat, SynthOptions, Synthesizer};
@@ -288,6 +288,25 @@ struct JobArgs {
     /// Print the report as JSON on standard output (for scripts).
     #[arg(long)]
     json: bool,
+    /// Read the extract whole, or province by province in waves (peak memory bounded by the
+    /// largest wave, the same outputs; see docs/partitioned.md). Planning, a welfare registry and
+    /// bootstrap need the whole extract.
+    #[arg(long, value_enum, default_value_t = PartitionArg::Whole)]
+    partition: PartitionArg,
+    /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while
+    /// their estimate fits, and a budget below the largest province's needs is an error before
+    /// any output is written. Implies --partition province.
+    #[arg(long, value_parser = tpmap::limits::parse_bytes)]
+    max_memory: Option<u64>,
+}
+
+/// How `--partition` reads the extract.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PartitionArg {
+    /// All at once.
+    Whole,
+    /// Province by province.
+    Province,
 }
 
 #[derive(clap::Args)]
@@ -777,12 +796,18 @@ fn main_job(mut o: RunOptions, job: &JobArgs) -> Result<(), Error> {
     (o.na, o.missing, o.bootstrap) = (s.policy.na, s.policy.missing, (s.policy.bootstrap, s.policy.seed));
     let t0 = Instant::now();
     let progress = Bars::new(job.quiet || job.json);
-    let done = tpmap::pipeline::run(&o, &job.out, &progress)?;
+    let (report, measures) = if job.partition == PartitionArg::Province || job.max_memory.is_some() {
+        let done = tpmap::pipeline::run_partitioned(&o, job.max_memory, &job.out, &progress)?;
+        (done.report, done.measures)
+    } else {
+        let done = tpmap::pipeline::run(&o, &job.out, &progress)?;
+        (done.report, done.measures)
+    };
     progress.bar.finish_and_clear();
     if job.json {
-        println!("{}", serde_json::to_string_pretty(&done.report)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !job.quiet {
-        print_summary(&done, &job.out, t0.elapsed().as_secs_f64());
+        print_summary(&report, &measures, &job.out, t0.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -833,8 +858,15 @@ impl tpmap::pipeline::Progress for Bars {
     }
 }
 
-fn print_summary(done: &RunOutput, out: &Path, secs: f64) {
-    let r = &done.report;
+fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures, out: &Path, secs: f64) {
+    if let Some(p) = &r.partition {
+        println!(
+            "read province by province: {} waves, the largest estimated at {}{}\n",
+            p.waves.len(),
+            tpmap::limits::format_bytes(p.largest_wave_estimate),
+            p.max_memory.map(|b| format!(" (budget {})", tpmap::limits::format_bytes(b))).unwrap_or_default()
+        );
+    }
     if let Some(w) = &r.welfare_link {
         println!(
             "welfare registry linked: {} of {} persons matched ({} by citizen ID, the rest by name, birth date and address), {} validated; {} registry records matched no one ({:.1} s)\n",
@@ -870,9 +902,11 @@ fn print_summary(done: &RunOutput, out: &Path, secs: f64) {
             i.households_applicable
         );
     }
-    let (m, c) = (&done.measures, &r.measure.country);
-    let by_dim: Vec<String> =
-        m.spec.dimensions.iter().zip(&m.rows[0].dimension_poor).map(|(d, n)| format!("{d} {n:.0}")).collect();
+    let c = &r.measure.country;
+    let by_dim: Vec<String> = match m.rows.first() {
+        Some(country) => m.spec.dimensions.iter().zip(&country.dimension_poor).map(|(d, n)| format!("{d} {n:.0}")).collect(),
+        None => Vec::new(),
+    };
     println!(
         "\nTPMAP rule ({}): {:.0} poor of {:.0} ({:.2}%), {:.0} target poor; by dimension among the poor: {}",
         m.spec.dimensions.join("+"),

@@ -19,6 +19,7 @@ pub mod columns;
 mod duplicates;
 mod households;
 pub mod parse;
+pub mod partition;
 mod persons;
 pub mod rejects;
 pub mod source;
@@ -204,10 +205,35 @@ pub fn ingest(households: &Path, persons: &Path, opts: &IngestOptions) -> Result
 pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
     // Our parallel work runs in polars' thread pool, which also decodes Parquet: two pools on
     // two cores would oversubscribe them.
-    crate::in_pool(|| ingest_in_pool(households, persons, opts))
+    crate::in_pool(|| ingest_in_pool(households, persons, opts, None))
 }
 
-fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
+/// The rows one wave of a partitioned read takes, and what the waves share.
+pub(crate) struct WaveScope<'a> {
+    households: &'a partition::RowSet,
+    persons: &'a partition::RowSet,
+    /// Citizen IDs accepted by earlier waves; this wave's are added.
+    seen_ids: &'a mut Seen,
+    /// The persons file has data rows (in any wave).
+    persons_file_rows: u64,
+}
+
+/// Rows of `set` among `len` rows from `first` (1-based); all of them without a set.
+fn rows_in(set: Option<&partition::RowSet>, first: u64, len: usize) -> u64 {
+    match set {
+        None => len as u64,
+        Some(s) => (first..first + len as u64).filter(|&r| s.contains(r)).count() as u64,
+    }
+}
+
+fn ingest_in_pool(
+    households: TableInput<'_>,
+    persons: TableInput<'_>,
+    opts: &IngestOptions,
+    mut scope: Option<WaveScope<'_>>,
+) -> Result<Ingested> {
+    let hh_rows = scope.as_ref().map(|s| s.households);
+    let p_rows = scope.as_ref().map(|s| s.persons);
     opts.validate()?;
     let registry = AreaRegistry::embedded();
     let mut hh_src = Table::open(households, opts)?;
@@ -235,8 +261,12 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
     let mut input_rows = 0u64;
     let name = hh_src.name();
     hh_src.for_each(&mut |batch, first_row| {
-        input_rows += batch.len() as u64;
-        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut HouseholdBuilder| hh_ctx.row(b, r, row, out));
+        input_rows += rows_in(hh_rows, first_row, batch.len());
+        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut HouseholdBuilder| {
+            if hh_rows.is_none_or(|s| s.contains(row)) {
+                hh_ctx.row(b, r, row, out)
+            }
+        });
         // Duplicates are found in row order, across batches: the first occurrence is kept.
         let repeats = seen_hh.repeats(part.households.id.iter().map(|id| Some(id.0)));
         if !repeats.is_empty() {
@@ -291,15 +321,26 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
     let mut people = PersonBuilder::new(p_map.indicator_mask());
     people.reserve(p_src.rows_hint());
     let mut p_rejects = Vec::new();
-    let mut seen_ids = Seen::with_capacity(p_src.rows_hint());
+    let mut own_ids = Seen::default();
+    let seen_ids = match scope.as_mut() {
+        Some(s) => &mut *s.seen_ids,
+        None => {
+            own_ids = Seen::with_capacity(p_src.rows_hint());
+            &mut own_ids
+        }
+    };
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();
     let mut trace = crate::diagnostics::Lap::start();
     p_src.for_each(&mut |batch, first_row| {
         trace.lap("persons: read batch");
-        p_input += batch.len() as u64;
-        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| p_ctx.row(b, r, row, out));
+        p_input += rows_in(p_rows, first_row, batch.len());
+        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| {
+            if p_rows.is_none_or(|s| s.contains(row)) {
+                p_ctx.row(b, r, row, out)
+            }
+        });
         trace.lap("persons: validate batch");
         let repeats = seen_ids.repeats(part.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
         if !repeats.is_empty() {
@@ -325,7 +366,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
         trace.lap("persons: append");
         Ok(())
     })?;
-    drop(seen_ids);
+    drop(own_ids);
     notes.derived_not_applicable = people.notes.derived_not_applicable;
     notes.reported_na_in_scope_as_missing = people.notes.reported_na_in_scope_as_missing;
     notes.ages_derived = people.notes.ages_derived;
@@ -367,7 +408,7 @@ fn ingest_in_pool(households: TableInput<'_>, persons: TableInput<'_>, opts: &In
             }
         })
         .collect();
-    if p_input > 0 {
+    if scope.as_ref().map_or(p_input, |s| s.persons_file_rows) > 0 {
         notes.households_without_persons = counted.iter().filter(|&&n| n == 0).count() as u64;
     }
     let extract = Extract::new(opts.edition.clone(), households, people.persons);

@@ -7,6 +7,7 @@ mod hostile;
 mod link;
 mod measures;
 mod partial;
+mod partitioned;
 mod plan;
 mod published;
 mod reconcile;

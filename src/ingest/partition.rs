@@ -1,0 +1,312 @@
+//! Province partitions of an extract: which province each input row belongs to, and waves of
+//! provinces that fit a memory budget, so a national extract can be read, validated and scored a
+//! few provinces at a time (`tpmap run --partition province`, docs/partitioned.md).
+//!
+//! The routing reads only the household key and village columns (households) and the household
+//! key (persons), so it costs a fraction of a full read. A household row goes to the province of
+//! its village code; a row repeating an earlier household key goes where the first one went (so
+//! the duplicate check of its wave sees both, in row order, and keeps the same one as a
+//! whole-country run); a person row goes where its household key went. Rows that name no
+//! readable village or household go to bucket 0, read in the first wave: they can only be
+//! rejected, with the same reasons as in a whole-country run.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::columns::{self, HouseholdField as HF, PersonField as PF};
+use super::duplicates::IdHash;
+use super::source::{Cell, Table};
+use super::{IngestOptions, TableInput};
+use crate::areas::AreaCode;
+use crate::error::{Error, Result};
+
+/// Bucket of the rows that name no readable village or household key.
+pub const UNPLACED: u8 = 0;
+
+/// Memory a wave needs per person row and per household row read (bytes): the accepted
+/// extract, its frames while written, scores and the ID sets. Measured on the synthetic 1 M
+/// household set (`TPMAP_TRACE=1 tpmap ingest`, peak 1.43 GB for 2.83 M person and 1 M
+/// household rows, docs/partitioned.md), rounded up.
+pub const BYTES_PER_PERSON_ROW: u64 = 420;
+/// See [`BYTES_PER_PERSON_ROW`].
+pub const BYTES_PER_HOUSEHOLD_ROW: u64 = 260;
+/// Memory held across waves per person row (the accepted citizen IDs, the row buckets) and
+/// fixed (the program, the area registry, the merged results), in bytes.
+pub const BYTES_ACROSS_WAVES_PER_PERSON_ROW: u64 = 24;
+/// See [`BYTES_ACROSS_WAVES_PER_PERSON_ROW`].
+pub const BYTES_FIXED: u64 = 256 << 20;
+
+/// The province bucket (province number, or [`UNPLACED`]) of every data row of both files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Split {
+    /// Per household data row (row `r` at index `r - 1`).
+    pub households: Vec<u8>,
+    /// Per person data row.
+    pub persons: Vec<u8>,
+}
+
+/// Rows of one wave: the buckets it reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wave {
+    /// Buckets in the wave, ascending.
+    pub buckets: Vec<u8>,
+    /// Household data rows in the wave.
+    pub household_rows: u64,
+    /// Person data rows in the wave.
+    pub person_rows: u64,
+}
+
+impl Wave {
+    /// Estimated peak memory of reading and scoring this wave, in bytes.
+    pub fn estimated_bytes(&self) -> u64 {
+        self.person_rows.saturating_mul(BYTES_PER_PERSON_ROW)
+            + self.household_rows.saturating_mul(BYTES_PER_HOUSEHOLD_ROW)
+    }
+}
+
+impl Split {
+    /// Routes every row of the two files to a province bucket (see the module documentation).
+    pub fn read(households: &Path, persons: &Path, opts: &IngestOptions) -> Result<Split> {
+        crate::in_pool(|| Split::read_in_pool(households, persons, opts))
+    }
+
+    fn read_in_pool(households: &Path, persons: &Path, opts: &IngestOptions) -> Result<Split> {
+        opts.validate()?;
+        let mut hh = Table::open(TableInput::File(households), opts)?;
+        let header = hh.header().to_vec();
+        let map = columns::map_households(&header, &opts.edition)
+            .map_err(|m| Error::Format { file: hh.name(), message: m })?;
+        let (Some(id_col), Some(v_col)) = (map.get(HF::HouseholdId), map.get(HF::Village)) else {
+            // The full read names the missing column.
+            return Ok(Split::default());
+        };
+        hh.check_types(&[id_col, v_col])?;
+        hh.only(&[id_col, v_col]);
+        let mut first: HashMap<u64, u8, IdHash> = HashMap::with_capacity_and_hasher(hh.rows_hint(), IdHash::default());
+        let mut split = Split::default();
+        hh.for_each(&mut |b, _| {
+            split.households.reserve(b.len());
+            let mut text = String::new();
+            for r in 0..b.len() {
+                text.clear();
+                let province = match b.cell(r, v_col) {
+                    Cell::Null => UNPLACED,
+                    c => {
+                        c.write_text(&mut text);
+                        AreaCode::parse(&text).map_or(UNPLACED, |code| code.province_number())
+                    }
+                };
+                let bucket = match household_key(b.cell(r, id_col)) {
+                    Some(id) => *first.entry(id).or_insert(province),
+                    None => province,
+                };
+                split.households.push(bucket);
+            }
+            Ok(())
+        })?;
+        let mut p = Table::open(TableInput::File(persons), opts)?;
+        let header = p.header().to_vec();
+        let map =
+            columns::map_persons(&header, &opts.edition).map_err(|m| Error::Format { file: p.name(), message: m })?;
+        let Some(hh_col) = map.get(PF::HouseholdId) else {
+            return Ok(split);
+        };
+        p.check_types(&[hh_col])?;
+        p.only(&[hh_col]);
+        p.for_each(&mut |b, _| {
+            split.persons.reserve(b.len());
+            for r in 0..b.len() {
+                let bucket = household_key(b.cell(r, hh_col)).and_then(|id| first.get(&id).copied());
+                split.persons.push(bucket.unwrap_or(UNPLACED));
+            }
+            Ok(())
+        })?;
+        Ok(split)
+    }
+
+    /// Groups consecutive buckets (ascending, [`UNPLACED`] first) into waves whose estimated
+    /// memory stays within `budget` bytes; `None` puts each province in a wave of its own.
+    /// Refuses, before any work, a budget below what the largest province needs.
+    pub fn waves(&self, budget: Option<u64>) -> Result<Vec<Wave>> {
+        let mut rows = [(0u64, 0u64); 256];
+        for &b in &self.households {
+            rows[b as usize].0 += 1;
+        }
+        for &b in &self.persons {
+            rows[b as usize].1 += 1;
+        }
+        let across = (self.persons.len() as u64).saturating_mul(BYTES_ACROSS_WAVES_PER_PERSON_ROW)
+            + (self.households.len() as u64).saturating_add(self.persons.len() as u64)
+            + BYTES_FIXED;
+        let mut waves: Vec<Wave> = Vec::new();
+        for (b, &(h, p)) in rows.iter().enumerate() {
+            if h == 0 && p == 0 {
+                continue;
+            }
+            let one = Wave { buckets: vec![b as u8], household_rows: h, person_rows: p };
+            if let Some(budget) = budget {
+                let need = one.estimated_bytes().saturating_add(across);
+                if need > budget {
+                    return Err(Error::Config(format!(
+                        "--max-memory {} is below what province {b:02} needs: about {} ({h} household and {p} person rows, \
+                         plus {} held across provinces); give at least that",
+                        crate::limits::format_bytes(budget),
+                        crate::limits::format_bytes(need),
+                        crate::limits::format_bytes(across),
+                    )));
+                }
+                if let Some(last) = waves.last_mut() {
+                    let joined = Wave {
+                        buckets: Vec::new(),
+                        household_rows: last.household_rows + h,
+                        person_rows: last.person_rows + p,
+                    };
+                    if joined.estimated_bytes().saturating_add(across) <= budget {
+                        last.buckets.push(b as u8);
+                        (last.household_rows, last.person_rows) = (joined.household_rows, joined.person_rows);
+                        continue;
+                    }
+                }
+            }
+            waves.push(one);
+        }
+        Ok(waves)
+    }
+
+    /// Which household and person rows (1-based) `wave` reads.
+    pub fn rows_of(&self, wave: &Wave) -> (RowSet, RowSet) {
+        let mut inside = [false; 256];
+        for &b in &wave.buckets {
+            inside[b as usize] = true;
+        }
+        (RowSet::of(&self.households, &inside), RowSet::of(&self.persons, &inside))
+    }
+}
+
+/// Reads an extract wave by wave: each wave's rows are validated as a whole-country read would
+/// validate them, and a citizen ID accepted in an earlier wave is a duplicate in a later one.
+///
+/// The row kept of a citizen ID found in two provinces is the first in wave order (provinces in
+/// code order, rows in file order): the whole-country read keeps the first in file order, the
+/// same row whenever the file is in province order, as TPMAP's extracts are.
+pub struct PartitionedReader {
+    split: Split,
+    seen: super::duplicates::Seen,
+}
+
+impl PartitionedReader {
+    /// A reader over the rows `split` routes.
+    pub fn new(split: Split) -> PartitionedReader {
+        PartitionedReader { split, seen: super::duplicates::Seen::default() }
+    }
+
+    /// The routing.
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    /// Reads and validates the rows of `wave` (the files must be the ones split).
+    pub fn read(
+        &mut self,
+        households: &Path,
+        persons: &Path,
+        opts: &IngestOptions,
+        wave: &Wave,
+    ) -> Result<super::Ingested> {
+        let (h, p) = self.split.rows_of(wave);
+        let scope = super::WaveScope {
+            households: &h,
+            persons: &p,
+            seen_ids: &mut self.seen,
+            persons_file_rows: self.split.persons.len() as u64,
+        };
+        crate::in_pool(|| super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope)))
+    }
+}
+
+/// A household key as the readers parse it (a non-negative integer, or text of one).
+fn household_key(cell: Cell<'_>) -> Option<u64> {
+    match cell {
+        Cell::Null => None,
+        Cell::Int(i) if i >= 0 => Some(i as u64),
+        c => c.to_text().parse::<crate::ids::HouseholdId>().ok().map(|h| h.0),
+    }
+}
+
+/// A set of 1-based data rows, one bit each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowSet {
+    bits: Vec<u64>,
+    len: u64,
+}
+
+impl RowSet {
+    fn of(buckets: &[u8], inside: &[bool; 256]) -> RowSet {
+        let mut bits = vec![0u64; buckets.len().div_ceil(64)];
+        let mut len = 0;
+        for (i, &b) in buckets.iter().enumerate() {
+            if inside[b as usize] {
+                bits[i / 64] |= 1 << (i % 64);
+                len += 1;
+            }
+        }
+        RowSet { bits, len }
+    }
+
+    /// True when data row `row` (1-based) is in the set.
+    pub fn contains(&self, row: u64) -> bool {
+        let Some(i) = row.checked_sub(1) else { return false };
+        self.bits.get((i / 64) as usize).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// Rows in the set.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(households: &[u8], persons: &[u8]) -> Split {
+        Split { households: households.to_vec(), persons: persons.to_vec() }
+    }
+
+    #[test]
+    fn waves_pack_consecutive_provinces_within_the_budget() {
+        // 3 rows of province 10, 1 of 11, 2 of 12; persons likewise.
+        let s = split(&[10, 10, 11, 12, 12, 10], &[10, 10, 10, 11, 12, 12]);
+        let each = s.waves(None).unwrap();
+        assert_eq!(each.iter().map(|w| w.buckets.clone()).collect::<Vec<_>>(), vec![vec![10], vec![11], vec![12]]);
+        let across = 6 * BYTES_ACROSS_WAVES_PER_PERSON_ROW + 12 + BYTES_FIXED;
+        let w10 = 3 * BYTES_PER_PERSON_ROW + 3 * BYTES_PER_HOUSEHOLD_ROW;
+        let w11 = BYTES_PER_PERSON_ROW + BYTES_PER_HOUSEHOLD_ROW;
+        // Room for 10 and 11 together, not 12 as well.
+        let waves = s.waves(Some(across + w10 + w11)).unwrap();
+        assert_eq!(waves.iter().map(|w| w.buckets.clone()).collect::<Vec<_>>(), vec![vec![10, 11], vec![12]]);
+        assert_eq!(waves.iter().map(|w| w.person_rows).sum::<u64>(), 6);
+        // Everything in one wave when it fits.
+        assert_eq!(s.waves(Some(u64::MAX)).unwrap().len(), 1);
+        // Below the largest province: an error naming it, before any work.
+        let e = s.waves(Some(across + w10 - 1)).unwrap_err().to_string();
+        assert!(e.contains("province 10") && e.contains("--max-memory"), "{e}");
+    }
+
+    #[test]
+    fn row_sets_hold_the_rows_of_their_buckets() {
+        let s = split(&[10, 11, 10, UNPLACED], &[11; 70]);
+        let waves = s.waves(None).unwrap();
+        assert_eq!(waves[0].buckets, vec![UNPLACED]);
+        let (h, p) = s.rows_of(&waves[1]);
+        assert_eq!((h.contains(1), h.contains(2), h.contains(3), h.contains(4)), (true, false, true, false));
+        assert!(!h.contains(0) && !h.contains(5) && h.len() == 2 && p.is_empty());
+        let (_, p) = s.rows_of(&waves[2]);
+        assert!((1..=70).all(|r| p.contains(r)) && !p.contains(71) && p.len() == 70);
+    }
+}

@@ -1,0 +1,280 @@
+//! The main job province by province ([`run_partitioned`], `tpmap run --partition province`):
+//! peak memory is bounded by the largest wave of provinces instead of the whole country, and the
+//! outputs are the whole run's (docs/partitioned.md).
+//!
+//! Every published figure is a sum over villages, and a village lies in one province: each wave
+//! is read, validated and scored on its own, its area measures kept as exact per-village sums
+//! ([`crate::partial`]) and its TPMAP village tables as rows, and both are merged at the end,
+//! the same additions in the same order as a whole run makes them. Accepted rows, scores and the
+//! deprivation matrix are appended to their Parquet files wave after wave; rejected rows are
+//! written in row order at the end.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Progress, RunOptions, RunReport, RunSeconds, data_notices, measure_report, write_html};
+use crate::aggregate::{AggregateOptions, Hierarchy, Measures};
+use crate::areas::AreaCode;
+use crate::frame::{self, ParquetAppender};
+use crate::ingest::partition::{PartitionedReader, Split, Wave};
+use crate::ingest::rejects::Rejection;
+use crate::ingest::{IngestReport, rejects};
+use crate::partial::Partial;
+use crate::published::{Published, TableLevel};
+use crate::score::{Profiles, Spec, Unit};
+use crate::summary::Summary;
+use crate::{Error, Result};
+
+/// How a partitioned run read the extract (`partition` in `report.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionReport {
+    /// The memory budget given, in bytes.
+    pub max_memory: Option<u64>,
+    /// The waves, in the order read: their provinces (`00` for rows naming no readable village
+    /// or household) and rows.
+    pub waves: Vec<WaveReport>,
+    /// The largest wave's estimated peak memory, in bytes.
+    pub largest_wave_estimate: u64,
+}
+
+/// One wave of a partitioned run.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaveReport {
+    /// Province codes.
+    pub provinces: Vec<String>,
+    /// Household data rows.
+    pub household_rows: u64,
+    /// Person data rows.
+    pub person_rows: u64,
+}
+
+/// What [`run_partitioned`] computed: the merged measures and the report (the extract itself
+/// was never whole in memory).
+pub struct PartitionedOutput {
+    /// Area measures at every level, as a whole run computes them.
+    pub measures: Measures,
+    /// The content of `report.json`.
+    pub report: RunReport,
+}
+
+/// Runs the main job province by province in waves that fit `max_memory` bytes (each province
+/// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
+/// nothing. Planning, welfare-registry linkage and bootstrap standard errors need the whole
+/// country and are refused here.
+pub fn run_partitioned(
+    options: &RunOptions,
+    max_memory: Option<u64>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<PartitionedOutput> {
+    let o = options;
+    o.validate()?;
+    if o.plan.is_some() || o.welfare_registry.is_some() || o.bootstrap.0 > 0 {
+        return Err(Error::Config(
+            "a partitioned run does not plan, link a welfare registry or bootstrap yet: run without --partition \
+             and --max-memory for those"
+                .into(),
+        ));
+    }
+    let t0 = Instant::now();
+    let traced = crate::diagnostics::Traced::new(progress);
+    let progress: &dyn Progress = &traced;
+    progress.step("routing rows to provinces");
+    let split = Split::read(&o.households, &o.persons, &o.ingest)?;
+    let waves = split.waves(max_memory)?;
+    let partition = PartitionReport {
+        max_memory,
+        largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
+        waves: waves
+            .iter()
+            .map(|w| WaveReport {
+                provinces: w.buckets.iter().map(|b| format!("{b:02}")).collect(),
+                household_rows: w.household_rows,
+                person_rows: w.person_rows,
+            })
+            .collect(),
+    };
+    let mut reader = PartitionedReader::new(split);
+    let mut spec = Spec::tpmap(&o.ingest.edition, o.mask)?;
+    spec.na = o.na;
+    spec.missing = o.missing;
+    let stage = crate::output::Staging::new(out)?;
+    let out = stage.path();
+    let mut files = Appenders::new(out);
+    let mut merged = Merged::default();
+    let mut seconds = RunSeconds::default();
+    // The whole run's order when there are no rows at all: the (empty) first wave still runs.
+    let waves = if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
+    for (i, wave) in waves.iter().enumerate() {
+        let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
+        progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
+        let t = Instant::now();
+        let got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
+        seconds.ingest_and_validate += t.elapsed().as_secs_f64();
+        let x = &got.extract;
+        files.households.push(&frame::households_frame(&x.households, &x.edition)?)?;
+        frame::append_persons(&mut files.persons, &x.persons, &x.households.id, &x.edition)?;
+        let t = Instant::now();
+        let profiles = Profiles::of_households(x, o.unit);
+        let scores = crate::score::score(&profiles, &spec)?;
+        let hierarchy = Hierarchy::tpmap(&x.households.village);
+        let target = crate::score::target_weights(x, o.unit, o.welfare);
+        let agg = AggregateOptions { target: Some(target), ..Default::default() };
+        merged.partials.push(Partial::of(&profiles, &spec, &scores, &hierarchy, &agg)?);
+        seconds.score_and_measures += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;
+        merged.add_tables(tables);
+        seconds.tpmap_tables += t.elapsed().as_secs_f64();
+        let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
+        files.scores.push(&frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?)?;
+        files.deprivations.push(&frame::deprivation_matrix_frame(&x.households, &spec, &profiles)?)?;
+        merged.dropped += scores.dropped_count();
+        merged.summaries.push(Summary::of(x));
+        merged.add_ingest(got);
+    }
+    progress.step("merging the provinces");
+    files.finish()?;
+    let t = Instant::now();
+    // TPMAP's hierarchy again, over the merged villages (a leaf's last key is its village code).
+    let mut measures = crate::partial::merge_over(&merged.partials, |_, leaves| {
+        let villages = leaves
+            .iter()
+            .map(|path| path.last().and_then(|v| v.parse::<AreaCode>().ok()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::Config("a partial result's leaf is not a village code".into()))?;
+        Ok(Hierarchy::tpmap(&villages))
+    })?;
+    // The partial format numbers indicators in spec order; the run's spec keeps the edition's.
+    measures.spec = spec.clone();
+    seconds.score_and_measures += t.elapsed().as_secs_f64();
+    measures.write(out)?;
+    let tables = merged.tables.map(|t| t.roll_up()).unwrap_or_default();
+    tables.write_dir(&out.join("tpmap"))?;
+    let spec_path = out.join("spec.csv");
+    std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
+    let (mut hh_rejects, mut p_rejects) = (merged.household_rejects, merged.person_rejects);
+    // Each wave's rejections are in row order; the waves interleave.
+    hh_rejects.sort_by_key(|r| r.row);
+    p_rejects.sort_by_key(|r| r.row);
+    let (hh_header, p_header) = merged.headers;
+    rejects::write_rejects(&out.join("rejected_households.csv"), &hh_header, &hh_rejects)?;
+    rejects::write_rejects(&out.join("rejected_persons.csv"), &p_header, &p_rejects)?;
+    let mut report = RunReport {
+        ingest: merged.ingest.unwrap_or_default(),
+        welfare_link: None,
+        summary: Summary::merge(&merged.summaries),
+        notices: data_notices(&o.households),
+        measure: measure_report(o, &measures, merged.dropped),
+        plan: None,
+        seconds,
+        partition: Some(partition),
+    };
+    if o.html {
+        progress.step("writing the HTML report");
+        write_html(o, &spec, &report, &measures, None, out)?;
+    }
+    report.seconds.total = t0.elapsed().as_secs_f64();
+    let path = out.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
+    stage.commit()?;
+    Ok(PartitionedOutput { measures, report })
+}
+
+/// The Parquet outputs, appended wave after wave.
+struct Appenders {
+    households: ParquetAppender,
+    persons: ParquetAppender,
+    scores: ParquetAppender,
+    deprivations: ParquetAppender,
+}
+
+impl Appenders {
+    fn new(out: &Path) -> Appenders {
+        let at = |name: &str| ParquetAppender::new(&out.join(name), &[]);
+        Appenders {
+            households: at("households.parquet"),
+            persons: at("persons.parquet"),
+            scores: at("household_scores.parquet"),
+            deprivations: at("deprivations.parquet"),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        self.households.finish()?;
+        self.persons.finish()?;
+        self.scores.finish()?;
+        self.deprivations.finish()
+    }
+}
+
+/// What the waves add up to.
+#[derive(Default)]
+struct Merged {
+    partials: Vec<Partial>,
+    /// Village rows of TPMAP's tables, all waves so far.
+    tables: Option<Published>,
+    summaries: Vec<Summary>,
+    ingest: Option<IngestReport>,
+    household_rejects: Vec<Rejection>,
+    person_rejects: Vec<Rejection>,
+    headers: (Vec<String>, Vec<String>),
+    dropped: usize,
+}
+
+impl Merged {
+    /// Keeps a wave's village rows (its higher levels are rolled up again at the end).
+    fn add_tables(&mut self, wave: Published) {
+        let keep = |mut t: std::collections::BTreeMap<TableLevel, crate::published::Table>| {
+            t.retain(|level, _| *level == TableLevel::Village);
+            t
+        };
+        let wave = Published { year: wave.year, mask: wave.mask, common: keep(wave.common), poor: keep(wave.poor) };
+        match &mut self.tables {
+            None => self.tables = Some(wave),
+            Some(all) => {
+                for (into, from) in [(&mut all.common, wave.common), (&mut all.poor, wave.poor)] {
+                    for (level, table) in from {
+                        match into.get_mut(&level) {
+                            Some(t) => t.rows.extend(table.rows),
+                            None => {
+                                into.insert(level, table);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a wave's reading report and keeps its rejected rows.
+    fn add_ingest(&mut self, mut got: crate::ingest::Ingested) {
+        self.household_rejects.append(&mut got.household_rejects);
+        self.person_rejects.append(&mut got.person_rejects);
+        let r = got.report;
+        let Some(all) = &mut self.ingest else {
+            self.headers = (got.household_header, got.person_header);
+            self.ingest = Some(r);
+            return;
+        };
+        for (into, from) in [(&mut all.households, r.households), (&mut all.persons, r.persons)] {
+            into.input_rows += from.input_rows;
+            into.accepted += from.accepted;
+            into.rejected += from.rejected;
+            for (reason, n) in from.by_reason {
+                *into.by_reason.entry(reason).or_default() += n;
+            }
+        }
+        let (n, f) = (&mut all.notes, r.notes);
+        n.derived_not_applicable += f.derived_not_applicable;
+        n.reported_na_in_scope_as_missing += f.reported_na_in_scope_as_missing;
+        n.income_status_derived += f.income_status_derived;
+        n.income_status_overruled += f.income_status_overruled;
+        n.ages_derived += f.ages_derived;
+        n.members_counted += f.members_counted;
+        n.members_mismatch += f.members_mismatch;
+        n.households_without_persons += f.households_without_persons;
+    }
+}

@@ -1,0 +1,168 @@
+//! Partitioned runs (`tpmap::pipeline::run_partitioned`, `--partition province`): read a few
+//! provinces at a time, they write what a whole run writes — the same measures, tables, rejected
+//! rows and report figures, byte for byte; the same accepted rows, scores and deprivations
+//! (Parquet compared as frames, rows in the same order when the file is in province order).
+
+use std::path::Path;
+
+use polars::prelude::*;
+use tpmap::pipeline::{RunOptions, Silent, run, run_partitioned};
+
+use crate::{files_under, samples};
+
+/// Runs `households`/`persons` whole and partitioned (with `budget`) and asserts the outputs
+/// agree; `sort` compares the Parquet outputs sorted by household (a file not in province order).
+fn same_outputs(households: &Path, persons: &Path, budget: Option<u64>, sort: bool) -> serde_json::Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
+    let o = RunOptions::new(households, persons);
+    let done = run(&o, &whole, &Silent).unwrap();
+    let p = run_partitioned(&o, budget, &parts, &Silent).unwrap();
+    assert_eq!(done.measures.rows.len(), p.measures.rows.len());
+    let rel = |dir: &Path| -> Vec<std::path::PathBuf> {
+        files_under(dir).iter().map(|f| f.strip_prefix(dir).unwrap().to_path_buf()).collect()
+    };
+    let files = rel(&whole);
+    assert_eq!(files, rel(&parts));
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let (a, b) = (whole.join(f), parts.join(f));
+        if name.ends_with(".parquet") && !name.starts_with("measures") {
+            let read = |p: &Path| {
+                let df = ParquetReader::new(std::fs::File::open(p).unwrap()).finish().unwrap();
+                if sort && df.height() > 0 {
+                    let by: Vec<&str> = if name == "persons.parquet" {
+                        vec!["household_id", "citizen_id", "first_name"]
+                    } else {
+                        vec!["household_id"]
+                    };
+                    df.sort(by, SortMultipleOptions::default()).unwrap()
+                } else {
+                    df
+                }
+            };
+            let (x, y) = (read(&a), read(&b));
+            assert!(x.equals_missing(&y), "{name} differs");
+        } else if name == "report.json" {
+            let read = |p: &Path| {
+                let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+                v.as_object_mut().unwrap().remove("seconds");
+                v
+            };
+            let (mut x, mut y) = (read(&a), read(&b));
+            let waves = y.as_object_mut().unwrap().remove("partition").expect("a partitioned run says so");
+            assert!(x.as_object_mut().unwrap().remove("partition").is_none());
+            assert_eq!(x, y, "report.json differs");
+            return_waves(&waves, &x);
+        } else {
+            assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "{name} differs");
+        }
+    }
+    serde_json::to_value(&p.report).unwrap()
+}
+
+/// The waves cover every input row once.
+fn return_waves(partition: &serde_json::Value, report: &serde_json::Value) {
+    let waves = partition["waves"].as_array().unwrap();
+    let sum = |k: &str| waves.iter().map(|w| w[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("household_rows"), report["ingest"]["households"]["input_rows"].as_u64().unwrap());
+    assert_eq!(sum("person_rows"), report["ingest"]["persons"]["input_rows"].as_u64().unwrap());
+}
+
+fn waves(report: &serde_json::Value) -> usize {
+    report["partition"]["waves"].as_array().unwrap().len()
+}
+
+#[test]
+fn samples_partitioned_are_the_whole_run() {
+    let s = samples();
+    // One province a wave (four), and all in one wave.
+    let r = same_outputs(&s.join("households.csv"), &s.join("persons.csv"), None, false);
+    assert_eq!(waves(&r), 4);
+    let r = same_outputs(&s.join("households.parquet"), &s.join("persons.parquet"), Some(u64::MAX), false);
+    assert_eq!(waves(&r), 1);
+}
+
+#[test]
+fn dirty_samples_partitioned_reject_the_same_rows() {
+    let d = samples().join("dirty");
+    let r = same_outputs(&d.join("households.csv"), &d.join("persons.csv"), None, false);
+    // Rows naming no readable village or household make a wave of their own.
+    assert_eq!(r["partition"]["waves"][0]["provinces"][0], "00");
+    assert!(r["ingest"]["households"]["rejected"].as_u64().unwrap() > 0);
+}
+
+/// Reverses the data rows of a CSV file (keeping its `#` notice and header lines).
+fn reversed(from: &Path, to: &Path) {
+    let text = std::fs::read_to_string(from).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap() + 1;
+    lines[head..].reverse();
+    std::fs::write(to, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn rows_out_of_province_order_give_the_same_measures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let (h, p) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
+    reversed(&s.join("households.csv"), &h);
+    reversed(&s.join("persons.csv"), &p);
+    let r = same_outputs(&h, &p, None, true);
+    assert_eq!(waves(&r), 4);
+}
+
+#[test]
+fn synthetic_provinces_in_waves_under_a_budget() {
+    // SYNTHETIC households in six provinces, read in waves of several provinces.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = tpmap::synth::SynthOptions {
+        households: 6_000,
+        seed: 7,
+        provinces: vec![10, 11, 12, 30, 50, 90],
+        ..Default::default()
+    };
+    let synth = tpmap::synth::Synthesizer::new(opts).unwrap();
+    tpmap::synth::write_dir(&synth, tmp.path(), tpmap::synth::SynthFormat::Parquet, &|_| {}).unwrap();
+    let (h, p) = (tmp.path().join("households.parquet"), tmp.path().join("persons.parquet"));
+    let one = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
+    let each = one.waves(None).unwrap();
+    // Province 10 (Bangkok) has no village in TPMAP's 2561 tables: five provinces.
+    assert_eq!(each.len(), 5);
+    // A budget that holds about two provinces' rows.
+    let largest = each.iter().map(|w| w.estimated_bytes()).max().unwrap();
+    let budget = tpmap::ingest::partition::BYTES_FIXED + (1 << 20) + 2 * largest;
+    let r = same_outputs(&h, &p, Some(budget), false);
+    let n = waves(&r);
+    assert!(n > 1 && n < 5, "{n} waves");
+    // Too small a budget: refused before any output, naming the option.
+    let out = tmp.path().join("never");
+    let e = run_partitioned(&RunOptions::new(&h, &p), Some(largest), &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("--max-memory"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_citizen_id_in_two_provinces_is_kept_once() {
+    // Person row 1 (province 40) gets the citizen ID of a person in province 95.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let text = std::fs::read_to_string(s.join("persons.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+    let col = lines[head].split(',').position(|c| c == "citizen_id").unwrap();
+    let hh = lines[head].split(',').position(|c| c == "household_id").unwrap();
+    let last = lines.iter().rev().find(|l| l.split(',').nth(hh).unwrap().starts_with("95")).unwrap();
+    let id = last.split(',').nth(col).unwrap().to_string();
+    let mut first: Vec<String> = lines[head + 1].split(',').map(String::from).collect();
+    assert!(first[hh].starts_with("40"));
+    first[col] = id;
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    out[head + 1] = first.join(",");
+    let p = tmp.path().join("persons.csv");
+    std::fs::write(&p, out.join("\n") + "\n").unwrap();
+    let r = same_outputs(&s.join("households.csv"), &p, None, false);
+    let persons = &r["ingest"]["persons"];
+    assert_eq!(persons["rejected"], 1);
+    assert_eq!(persons["by_reason"]["duplicate_person"], 1);
+}
