@@ -1,33 +1,73 @@
 #!/usr/bin/env bash
-# National-scale run on SYNTHETIC data (12,935,866 households, ~36.6 M persons, shaped by the
-# TPMAP 2561 tables): generate once, then ingest and validate from Parquet and from CSV, timing
-# each run and its peak memory with /usr/bin/time. Needs ~12 GB of disk.
+# National-scale runs on SYNTHETIC data (12,935,866 households, ~36.6 M persons, shaped by the
+# TPMAP 2561 tables): generate once, then time each step of the national-scale table under
+# /usr/bin/time (wall time and peak memory) and print one markdown table. Needs ~12 GB of disk.
 #
 #   cargo build --release --all-features && scripts/national.sh [OUT_DIR]
+#
+# Steps: ingest from Parquet (whole, one province a wave, --max-memory 4GiB), ingest from CSV,
+# `tpmap mpi` on the national deprivation matrix, and the Python-polars scripts of
+# benches/compare_python.py in the same run (skipped when python3 has no polars).
+# SKIP_CSV=1 leaves out the CSV ingest (the slowest step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TPMAP_BIN:-${CARGO_TARGET_DIR:-target}/release/tpmap}
+py=${PYTHON:-python3}
 out=${1:-/tmp/tpmap-national}
 mkdir -p "$out"
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+table="$out/timings.tsv"
+: > "$table"
 measure() { # label, command...
   local label=$1; shift
-  /usr/bin/time -f "$label: %e s wall, %M KiB peak RSS" "$@" 2>&1 >/dev/null | tail -1 | tee -a "$out/timings.txt"
+  /usr/bin/time -f "%e %M" -o "$out/.time" "$@" > "$out/.log" 2>&1 || { cat "$out/.log" >&2; exit 1; }
+  read -r secs kib < "$out/.time"
+  printf '%s\t%s\t%s\n' "$label" "$secs" "$kib" | tee -a "$table"
 }
-: > "$out/timings.txt"
 if [ ! -s "$out/data/persons.csv" ]; then
   measure "synth (parquet + csv)" "$bin" synth --households 12935866 --seed 2561 --out "$out/data" --format both --quiet
 fi
+d="$out/data"
+measure "ingest, Parquet, whole" "$bin" ingest --households "$d/households.parquet" --persons "$d/persons.parquet" \
+  --out "$out/ingest-parquet" --quiet
+measure "ingest, Parquet, --partition province" "$bin" ingest --households "$d/households.parquet" \
+  --persons "$d/persons.parquet" --out "$out/ingest-partitioned" --partition province --quiet
+measure "ingest, Parquet, --max-memory 4GiB" "$bin" ingest --households "$d/households.parquet" \
+  --persons "$d/persons.parquet" --out "$out/ingest-4gib" --max-memory 4GiB --quiet
+# The partitioned runs must write what the whole run writes.
+for run in ingest-partitioned ingest-4gib; do
+  (cd "$out/ingest-parquet" && find . -type f ! -name '*.parquet' ! -name report.json) | while read -r f; do
+    cmp -s "$out/ingest-parquet/$f" "$out/$run/$f" || { echo "$run: $f differs from the whole run" >&2; exit 1; }
+  done
+done
+if [ -z "${SKIP_CSV:-}" ]; then
+  measure "ingest, CSV UTF-8, whole" "$bin" ingest --households "$d/households.csv" --persons "$d/persons.csv" \
+    --out "$out/ingest-csv" --quiet
+fi
+measure "mpi on the deprivation matrix, end to end" "$bin" mpi --data "$out/ingest-parquet/deprivations.parquet" \
+  --spec "$out/ingest-parquet/spec.csv" --k union --areas province,amphoe,tambon,village --weight members \
+  --out "$out/ingest-parquet/mpi" --quiet
+if "$py" -c 'import polars' 2>/dev/null; then
+  measure "Python-polars scripts (benches/compare_python.py)" "$py" benches/compare_python.py "$out/ingest-parquet" \
+    --mpitb-villages 0
+  cp "$out/.log" "$out/compare_python.txt"
+fi
+
+echo
+echo "| step | wall | peak memory |"
+echo "|---|---|---|"
+while IFS=$'\t' read -r label secs kib; do
+  printf '| %s | %s s | %.1f GB |\n' "$label" "$secs" "$(echo "$kib" | awk '{print $1 * 1024 / 1e9}')"
+done < "$table"
 for fmt in parquet csv; do
-  measure "ingest $fmt" "$bin" ingest --households "$out/data/households.$fmt" --persons "$out/data/persons.$fmt" \
-    --out "$out/ingest-$fmt" --quiet
-  python3 - "$out/ingest-$fmt/report.json" "$fmt" <<'PY' | tee -a "$out/timings.txt"
+  [ -f "$out/ingest-$fmt/report.json" ] || continue
+  "$py" - "$out/ingest-$fmt/report.json" "$fmt" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); i = r["ingest"]; s = r["seconds"]
 rows = i["households"]["input_rows"] + i["persons"]["input_rows"]
-print(f'  {sys.argv[2]}: {i["persons"]["input_rows"]:,} person + {i["households"]["input_rows"]:,} household rows, '
-      f'ingest+validate {s["ingest_and_validate"]:.1f} s = {i["persons"]["input_rows"]/s["ingest_and_validate"]/1e6:.2f} M person rows/s '
-      f'({rows/s["ingest_and_validate"]/1e6:.2f} M rows/s all tables); with writing outputs {s["total"]:.1f} s; '
-      f'rejected {i["households"]["rejected"] + i["persons"]["rejected"]}')
+print(f'{sys.argv[2]}: ingest+validate {s["ingest_and_validate"]:.1f} s = '
+      f'{i["persons"]["input_rows"]/s["ingest_and_validate"]/1e6:.2f} M person rows/s '
+      f'({rows/s["ingest_and_validate"]/1e6:.2f} M rows/s all tables); rejected '
+      f'{i["households"]["rejected"] + i["persons"]["rejected"]}')
 PY
 done

@@ -960,12 +960,39 @@ fn link_bench<'py>(
 /// The main job on a folder (`tpmap run`): ingest and validate, link with the folder's welfare
 /// registry, score, measures at every level, TPMAP's tables, a plan against its catalogue and
 /// the HTML report, all written to `out`. Returns the content of `report.json`.
+///
+/// `partition="province"` (or a `max_memory` budget such as `"4GiB"` or a number of bytes) reads
+/// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md); a
+/// folder with a catalogue or a welfare registry needs the whole run.
 #[pyfunction]
-fn run<'py>(py: Python<'py>, dir: PathBuf, out: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (dir, out, *, partition = "whole", max_memory = None))]
+fn run<'py>(
+    py: Python<'py>,
+    dir: PathBuf,
+    out: PathBuf,
+    partition: &str,
+    max_memory: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let budget = match max_memory {
+        None => None,
+        Some(v) => Some(match v.extract::<u64>() {
+            Ok(n) => n,
+            Err(_) => tpmap::limits::parse_bytes(&v.extract::<String>()?).map_err(|m| err(tpmap::Error::Config(m)))?,
+        }),
+    };
+    let partitioned = match partition {
+        "whole" => budget.is_some(),
+        "province" => true,
+        other => return Err(err(tpmap::Error::Config(format!("partition must be 'whole' or 'province', not {other:?}")))),
+    };
     let report = py
         .detach(|| {
             let o = tpmap::pipeline::RunOptions::for_dir(&dir)?;
-            tpmap::pipeline::run(&o, &out, &tpmap::pipeline::Silent).map(|d| d.report)
+            if partitioned {
+                tpmap::pipeline::run_partitioned(&o, budget, &out, &tpmap::pipeline::Silent).map(|d| d.report)
+            } else {
+                tpmap::pipeline::run(&o, &out, &tpmap::pipeline::Silent).map(|d| d.report)
+            }
         })
         .map_err(err)?;
     to_py(py, &report)

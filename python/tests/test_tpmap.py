@@ -531,3 +531,25 @@ def test_mpi_changes_between_two_rounds():
     hp = p.filter((pl.col("level") == "country") & (pl.col("measure") == "H")).row(0, named=True)
     assert (hp["t0"], hp["t1"]) == (pytest.approx(0.75), pytest.approx(0.5))
     assert hp["se_absolute"] == pytest.approx(0.25)
+
+
+def test_run_partitioned_matches_the_whole_run(tmp_path):
+    # A folder with only the extract (a catalogue or welfare registry needs the whole run).
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("households.csv", "persons.csv"):
+        shutil.copy(SAMPLES / name, data / name)
+    whole = tpmap.run(data, tmp_path / "whole")
+    parts = tpmap.run(data, tmp_path / "parts", partition="province")
+    assert [w["provinces"] for w in parts["partition"]["waves"]] == [["40"], ["50"], ["80"], ["95"]]
+    assert "partition" not in whole
+    for key in ("ingest", "summary", "measure"):
+        assert parts[key] == whole[key], key
+    for name in ("measures.csv", "rejected_persons.csv", "report.html"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "parts" / name).read_bytes(), name
+    one = tpmap.run(data, tmp_path / "one", max_memory="64GiB")
+    assert len(one["partition"]["waves"]) == 1 and one["measure"] == whole["measure"]
+    with pytest.raises(tpmap.ConfigError, match="max-memory"):
+        tpmap.run(data, tmp_path / "tiny", max_memory=1000)
+    with pytest.raises(tpmap.ConfigError, match="catalogue|welfare"):
+        tpmap.run(SAMPLES, tmp_path / "refused", partition="province")

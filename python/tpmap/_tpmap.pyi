@@ -215,7 +215,16 @@ def link_bench(
 ) -> dict[str, Any]:
     """Writes a SYNTHETIC labelled Thai linkage benchmark (survey, welfare, agency, truth)."""
 
-def run(dir: _Path, out: _Path) -> dict[str, Any]:
-    """The main job on a folder, like `tpmap run`; returns report.json's content."""
+def run(
+    dir: _Path,
+    out: _Path,
+    *,
+    partition: Literal["whole", "province"] = "whole",
+    max_memory: int | str | None = None,
+) -> dict[str, Any]:
+    """The main job on a folder, like `tpmap run`; returns report.json's content.
+
+    `partition="province"` (or a `max_memory` budget, "4GiB" or bytes) reads a wave of provinces
+    at a time with the same outputs."""
 
 def build_info() -> dict[str, Any]: ...

@@ -260,7 +260,7 @@ fn ingest_in_pool(
     let mut rejected_ids = Vec::new();
     let mut input_rows = 0u64;
     let name = hh_src.name();
-    hh_src.for_each(&mut |batch, first_row| {
+    hh_src.for_each_wanted(hh_rows, &mut |batch, first_row| {
         input_rows += rows_in(hh_rows, first_row, batch.len());
         let mut part = par_parse(batch, first_row, |b, r, row, out: &mut HouseholdBuilder| {
             if hh_rows.is_none_or(|s| s.contains(row)) {
@@ -333,7 +333,7 @@ fn ingest_in_pool(
     let p_name = p_src.name();
     let mut notes = Notes::default();
     let mut trace = crate::diagnostics::Lap::start();
-    p_src.for_each(&mut |batch, first_row| {
+    p_src.for_each_wanted(p_rows, &mut |batch, first_row| {
         trace.lap("persons: read batch");
         p_input += rows_in(p_rows, first_row, batch.len());
         let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| {

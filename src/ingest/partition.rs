@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::columns::{self, HouseholdField as HF, PersonField as PF};
 use super::duplicates::IdHash;
 use super::source::{Cell, Table};
@@ -85,22 +87,33 @@ impl Split {
         let mut first: HashMap<u64, u8, IdHash> = HashMap::with_capacity_and_hasher(hh.rows_hint(), IdHash::default());
         let mut split = Split::default();
         hh.for_each(&mut |b, _| {
+            // Villages and keys parsed in parallel chunks; keys claimed in row order.
+            const CHUNK: usize = 16_384;
+            let parsed: Vec<Vec<(u8, Option<u64>)>> = (0..b.len().div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|c| {
+                    let mut text = String::new();
+                    (c * CHUNK..((c + 1) * CHUNK).min(b.len()))
+                        .map(|r| {
+                            let province = match b.cell(r, v_col) {
+                                Cell::Null => UNPLACED,
+                                c => {
+                                    text.clear();
+                                    c.write_text(&mut text);
+                                    AreaCode::parse(&text).map_or(UNPLACED, |code| code.province_number())
+                                }
+                            };
+                            (province, household_key(b.cell(r, id_col)))
+                        })
+                        .collect()
+                })
+                .collect();
             split.households.reserve(b.len());
-            let mut text = String::new();
-            for r in 0..b.len() {
-                text.clear();
-                let province = match b.cell(r, v_col) {
-                    Cell::Null => UNPLACED,
-                    c => {
-                        c.write_text(&mut text);
-                        AreaCode::parse(&text).map_or(UNPLACED, |code| code.province_number())
-                    }
-                };
-                let bucket = match household_key(b.cell(r, id_col)) {
+            for (province, key) in parsed.into_iter().flatten() {
+                split.households.push(match key {
                     Some(id) => *first.entry(id).or_insert(province),
                     None => province,
-                };
-                split.households.push(bucket);
+                });
             }
             Ok(())
         })?;
@@ -114,11 +127,30 @@ impl Split {
         p.check_types(&[hh_col])?;
         p.only(&[hh_col]);
         p.for_each(&mut |b, _| {
+            // Persons come grouped by household: look up each run of one key once, in parallel
+            // chunks (the map is only read here).
+            const CHUNK: usize = 16_384;
+            let chunks: Vec<Vec<u8>> = (0..b.len().div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|c| {
+                    let mut last: Option<(u64, u8)> = None;
+                    (c * CHUNK..((c + 1) * CHUNK).min(b.len()))
+                        .map(|r| match household_key(b.cell(r, hh_col)) {
+                            None => UNPLACED,
+                            Some(id) => match last {
+                                Some((k, bucket)) if k == id => bucket,
+                                _ => {
+                                    let bucket = first.get(&id).copied().unwrap_or(UNPLACED);
+                                    last = Some((id, bucket));
+                                    bucket
+                                }
+                            },
+                        })
+                        .collect()
+                })
+                .collect();
             split.persons.reserve(b.len());
-            for r in 0..b.len() {
-                let bucket = household_key(b.cell(r, hh_col)).and_then(|id| first.get(&id).copied());
-                split.persons.push(bucket.unwrap_or(UNPLACED));
-            }
+            chunks.iter().for_each(|c| split.persons.extend_from_slice(c));
             Ok(())
         })?;
         Ok(split)
@@ -259,6 +291,23 @@ impl RowSet {
         self.bits.get((i / 64) as usize).is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
+    /// True when one of the `len` rows from `first` (1-based) is in the set.
+    pub fn any_in(&self, first: u64, len: u64) -> bool {
+        let Some(start) = first.checked_sub(1) else { return len > 1 && self.any_in(1, len - 1) };
+        let end = start.saturating_add(len).min(self.bits.len() as u64 * 64);
+        let mut i = start;
+        while i < end {
+            let word = self.bits[(i / 64) as usize] >> (i % 64);
+            let span = (64 - i % 64).min(end - i);
+            let mask = if span == 64 { u64::MAX } else { (1u64 << span) - 1 };
+            if word & mask != 0 {
+                return true;
+            }
+            i += span;
+        }
+        false
+    }
+
     /// Rows in the set.
     pub fn len(&self) -> u64 {
         self.len
@@ -308,5 +357,15 @@ mod tests {
         assert!(!h.contains(0) && !h.contains(5) && h.len() == 2 && p.is_empty());
         let (_, p) = s.rows_of(&waves[2]);
         assert!((1..=70).all(|r| p.contains(r)) && !p.contains(71) && p.len() == 70);
+        assert!(p.any_in(70, 5) && !p.any_in(71, 100) && p.any_in(1, 1) && !p.any_in(1, 0));
+        // Against a row-by-row check, for every window of a set with gaps.
+        let gaps: Vec<u8> = (0..200u32).map(|i| if i % 37 == 5 || (90..100).contains(&i) { 11 } else { 12 }).collect();
+        let s = split(&gaps, &[]);
+        let (h, _) = s.rows_of(&s.waves(None).unwrap()[0]);
+        for first in 1..=201u64 {
+            for len in 0..140u64 {
+                assert_eq!(h.any_in(first, len), (first..first + len).any(|r| h.contains(r)), "{first} {len}");
+            }
+        }
     }
 }

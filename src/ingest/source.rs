@@ -1172,6 +1172,17 @@ impl<'a> Table<'a> {
     }
 
     pub(crate) fn for_each(&mut self, f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>) -> Result<()> {
+        self.for_each_wanted(None, f)
+    }
+
+    /// Like [`Table::for_each`]; a Parquet slice with no row in `wanted` is not read at all (a
+    /// partitioned read of a file in province order reads each slice about once over all waves).
+    /// Text formats are read whole: their rows can only be found by reading.
+    pub(crate) fn for_each_wanted(
+        &mut self,
+        wanted: Option<&super::partition::RowSet>,
+        f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>,
+    ) -> Result<()> {
         match self {
             Table::Csv { src, path } => {
                 let mut first = 1u64;
@@ -1182,11 +1193,16 @@ impl<'a> Table<'a> {
                 Ok(())
             }
             Table::Parquet { path, shape } => {
-                let step = 1 << 20;
+                // A wave reads smaller slices: fewer rows of other provinces decoded at its edges.
+                let step = if wanted.is_some() { 1 << 18 } else { 1 << 20 };
                 let mut casts = Vec::new();
                 let mut offset = 0usize;
                 while offset < shape.rows {
                     let want = step.min(shape.rows - offset);
+                    if wanted.is_some_and(|w| !w.any_in(offset as u64 + 1, want as u64)) {
+                        offset += want;
+                        continue;
+                    }
                     let df = read_parquet_slice(path, shape, offset, want)?;
                     if df.height() != want {
                         return Err(Error::Format {
