@@ -160,7 +160,11 @@ impl Summary {
             out.welfare_registered += s.welfare_registered;
             out.welfare_validated += s.welfare_validated;
             for p in &s.provinces {
-                let e = provinces.entry(p.province.clone()).or_insert_with(|| ProvinceCount { households: 0, persons: 0, ..p.clone() });
+                let e = provinces.entry(p.province.clone()).or_insert_with(|| ProvinceCount {
+                    households: 0,
+                    persons: 0,
+                    ..p.clone()
+                });
                 e.households += p.households;
                 e.persons += p.persons;
             }

@@ -983,7 +983,9 @@ fn run<'py>(
     let partitioned = match partition {
         "whole" => budget.is_some(),
         "province" => true,
-        other => return Err(err(tpmap::Error::Config(format!("partition must be 'whole' or 'province', not {other:?}")))),
+        other => {
+            return Err(err(tpmap::Error::Config(format!("partition must be 'whole' or 'province', not {other:?}"))));
+        }
     };
     let report = py
         .detach(|| {

@@ -904,7 +904,9 @@ fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures,
     }
     let c = &r.measure.country;
     let by_dim: Vec<String> = match m.rows.first() {
-        Some(country) => m.spec.dimensions.iter().zip(&country.dimension_poor).map(|(d, n)| format!("{d} {n:.0}")).collect(),
+        Some(country) => {
+            m.spec.dimensions.iter().zip(&country.dimension_poor).map(|(d, n)| format!("{d} {n:.0}")).collect()
+        }
         None => Vec::new(),
     };
     println!(

@@ -252,7 +252,9 @@ impl PartitionedReader {
             seen_ids: &mut self.seen,
             persons_file_rows: self.split.persons.len() as u64,
         };
-        crate::in_pool(|| super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope)))
+        crate::in_pool(|| {
+            super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope))
+        })
     }
 }
 

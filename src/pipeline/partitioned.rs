@@ -106,7 +106,8 @@ pub fn run_partitioned(
     let mut merged = Merged::default();
     let mut seconds = RunSeconds::default();
     // The whole run's order when there are no rows at all: the (empty) first wave still runs.
-    let waves = if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
+    let waves =
+        if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
     for (i, wave) in waves.iter().enumerate() {
         let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
         progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
