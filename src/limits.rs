@@ -73,7 +73,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let value: f64 = number.parse().map_err(|_| format!("'{t}' is not a size: write it like 4GiB, 512MiB or 8GB"))?;
     let bytes = value * scale as f64;
     // Below 2^63 a float-to-integer cast is exact enough for a budget and never wraps.
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 9.2e18) {
+    if !(1.0..9.2e18).contains(&bytes) {
         return Err(format!("'{t}' is not a usable size"));
     }
     Ok(bytes.round() as u64)
