@@ -19,7 +19,7 @@
 //! ```
 
 mod partitioned;
-pub use partitioned::{PartitionReport, PartitionedOutput, run_partitioned};
+pub use partitioned::{AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, run_partitioned};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -963,9 +963,10 @@ fn link_bench<'py>(
 ///
 /// `partition="province"` (or a `max_memory` budget such as `"4GiB"` or a number of bytes) reads
 /// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md); a
-/// folder with a catalogue or a welfare registry needs the whole run.
+/// folder with a catalogue or a welfare registry needs the whole run. `"auto"` (the default)
+/// partitions a Parquet extract of 10 M persons or more when nothing needs the whole run.
 #[pyfunction]
-#[pyo3(signature = (dir, out, *, partition = "whole", max_memory = None))]
+#[pyo3(signature = (dir, out, *, partition = "auto", max_memory = None))]
 fn run<'py>(
     py: Python<'py>,
     dir: PathBuf,
@@ -980,16 +981,23 @@ fn run<'py>(
             Err(_) => tpmap::limits::parse_bytes(&v.extract::<String>()?).map_err(|m| err(tpmap::Error::Config(m)))?,
         }),
     };
-    let partitioned = match partition {
-        "whole" => budget.is_some(),
-        "province" => true,
-        other => {
-            return Err(err(tpmap::Error::Config(format!("partition must be 'whole' or 'province', not {other:?}"))));
-        }
-    };
+    if !matches!(partition, "auto" | "whole" | "province") {
+        let m = format!("partition must be 'auto', 'whole' or 'province', not {partition:?}");
+        return Err(err(tpmap::Error::Config(m)));
+    }
+    if partition == "whole" && budget.is_some() {
+        return Err(err(tpmap::Error::Config(
+            "max_memory needs a partitioned run: leave out partition='whole'".into(),
+        )));
+    }
     let report = py
         .detach(|| {
             let o = tpmap::pipeline::RunOptions::for_dir(&dir)?;
+            let partitioned = match partition {
+                "province" => true,
+                "auto" => budget.is_some() || tpmap::pipeline::partition_by_default(&o),
+                _ => false,
+            };
             if partitioned {
                 tpmap::pipeline::run_partitioned(&o, budget, &out, &tpmap::pipeline::Silent).map(|d| d.report)
             } else {

@@ -539,7 +539,7 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
     data.mkdir()
     for name in ("households.csv", "persons.csv"):
         shutil.copy(SAMPLES / name, data / name)
-    whole = tpmap.run(data, tmp_path / "whole")
+    whole = tpmap.run(data, tmp_path / "whole")  # "auto": a small extract is read whole
     parts = tpmap.run(data, tmp_path / "parts", partition="province")
     assert [w["provinces"] for w in parts["partition"]["waves"]] == [["40"], ["50"], ["80"], ["95"]]
     assert "partition" not in whole
@@ -553,3 +553,5 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
         tpmap.run(data, tmp_path / "tiny", max_memory=1000)
     with pytest.raises(tpmap.ConfigError, match="catalogue|welfare"):
         tpmap.run(SAMPLES, tmp_path / "refused", partition="province")
+    with pytest.raises(tpmap.ConfigError, match="partitioned"):
+        tpmap.run(data, tmp_path / "refused", partition="whole", max_memory="4GiB")

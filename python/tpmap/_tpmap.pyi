@@ -219,12 +219,13 @@ def run(
     dir: _Path,
     out: _Path,
     *,
-    partition: Literal["whole", "province"] = "whole",
+    partition: Literal["auto", "whole", "province"] = "auto",
     max_memory: int | str | None = None,
 ) -> dict[str, Any]:
     """The main job on a folder, like `tpmap run`; returns report.json's content.
 
     `partition="province"` (or a `max_memory` budget, "4GiB" or bytes) reads a wave of provinces
-    at a time with the same outputs."""
+    at a time with the same outputs; "auto" does so for a Parquet extract of 10 M persons or more
+    when nothing needs the whole run."""
 
 def build_info() -> dict[str, Any]: ...

@@ -289,13 +289,14 @@ struct JobArgs {
     #[arg(long)]
     json: bool,
     /// Read the extract whole, or province by province in waves (peak memory bounded by the
-    /// largest wave, the same outputs; see docs/partitioned.md). Planning, a welfare registry and
-    /// bootstrap need the whole extract.
-    #[arg(long, value_enum, default_value_t = PartitionArg::Whole)]
+    /// largest wave, the same outputs; see docs/partitioned.md). `auto` reads a Parquet extract of
+    /// 10 M persons or more by province when no plan, welfare registry or bootstrap is asked for,
+    /// and everything else whole.
+    #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
     /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while
     /// their estimate fits, and a budget below the largest province's needs is an error before
-    /// any output is written. Implies --partition province.
+    /// any output is written. Implies a partitioned run.
     #[arg(long, value_parser = tpmap::limits::parse_bytes)]
     max_memory: Option<u64>,
 }
@@ -303,6 +304,8 @@ struct JobArgs {
 /// How `--partition` reads the extract.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum PartitionArg {
+    /// By province for a large Parquet extract without a plan, else whole.
+    Auto,
     /// All at once.
     Whole,
     /// Province by province.
@@ -796,7 +799,15 @@ fn main_job(mut o: RunOptions, job: &JobArgs) -> Result<(), Error> {
     (o.na, o.missing, o.bootstrap) = (s.policy.na, s.policy.missing, (s.policy.bootstrap, s.policy.seed));
     let t0 = Instant::now();
     let progress = Bars::new(job.quiet || job.json);
-    let (report, measures) = if job.partition == PartitionArg::Province || job.max_memory.is_some() {
+    let partitioned = match job.partition {
+        PartitionArg::Whole => false,
+        PartitionArg::Province => true,
+        PartitionArg::Auto => job.max_memory.is_some() || tpmap::pipeline::partition_by_default(&o),
+    };
+    if job.partition == PartitionArg::Whole && job.max_memory.is_some() {
+        return Err(Error::Config("--max-memory needs a partitioned run: leave out --partition whole".into()));
+    }
+    let (report, measures) = if partitioned {
         let done = tpmap::pipeline::run_partitioned(&o, job.max_memory, &job.out, &progress)?;
         (done.report, done.measures)
     } else {

@@ -59,6 +59,24 @@ pub struct PartitionedOutput {
     pub report: RunReport,
 }
 
+/// Person rows from which `tpmap run` reads a Parquet extract province by province unless told
+/// otherwise (`--partition auto`): a whole run of 10 M persons peaks near 4 GB.
+pub const AUTO_PERSON_ROWS: usize = 10_000_000;
+
+/// Whether `--partition auto` reads `o`'s extract province by province: when both files are
+/// Parquet, the persons file's footer claims at least [`AUTO_PERSON_ROWS`] rows, and nothing the
+/// partitioned run refuses (a plan, a welfare registry, bootstrap) is asked for. Text files stay
+/// whole: every wave would read them again.
+pub fn partition_by_default(o: &RunOptions) -> bool {
+    let parquet = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    o.plan.is_none()
+        && o.welfare_registry.is_none()
+        && o.bootstrap.0 == 0
+        && parquet(&o.households)
+        && parquet(&o.persons)
+        && crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
+}
+
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
 /// nothing. Planning, welfare-registry linkage and bootstrap standard errors need the whole

@@ -166,3 +166,47 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
     assert_eq!(persons["rejected"], 1);
     assert_eq!(persons["by_reason"]["duplicate_person"], 1);
 }
+
+#[test]
+fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let tpmap = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tpmap")).args(args).current_dir(tmp.path()).output().unwrap()
+    };
+    let (h, p) = (s.join("households.parquet"), s.join("persons.parquet"));
+    let (h, p) = (h.to_str().unwrap(), p.to_str().unwrap());
+    let ingest = |extra: &[&str], out: &str| {
+        let mut args = vec!["ingest", "--households", h, "--persons", p, "--out", out, "--json"];
+        args.extend_from_slice(extra);
+        tpmap(&args)
+    };
+    let report = |o: &std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // `auto` reads a small extract whole; a budget partitions.
+    assert!(report(&ingest(&[], "auto")).get("partition").is_none());
+    assert!(!tpmap::pipeline::partition_by_default(&RunOptions::new(
+        &s.join("households.parquet"),
+        &s.join("persons.parquet")
+    )));
+    let budget = report(&ingest(&["--max-memory", "8GiB"], "budget"));
+    assert_eq!(budget["partition"]["waves"].as_array().unwrap().len(), 1);
+    assert_eq!(budget["partition"]["max_memory"], 8u64 << 30);
+    // Refused before any output: a budget too small, a budget with `whole`, a size that is not one.
+    for (extra, says) in [
+        (&["--max-memory", "1MiB"][..], "below what province"),
+        (&["--partition", "whole", "--max-memory", "4GiB"][..], "needs a partitioned run"),
+        (&["--max-memory", "lots"][..], "not a size"),
+    ] {
+        let o = ingest(extra, "refused");
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(!tmp.path().join("refused").exists());
+    }
+    // A plan needs the whole country.
+    let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not plan"));
+}
