@@ -226,12 +226,31 @@ fn writer(file: File) -> ParquetWriter<File> {
 /// Writes a frame to Parquet (zstd), with file-level key/value metadata.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut w = writer(file);
-    if !metadata.is_empty() {
-        w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
-    }
-    w.finish(df)?;
+    writer(file).with_key_value_metadata(Some(file_metadata(df.schema(), metadata))).finish(df)?;
     Ok(())
+}
+
+/// The file's key/value metadata: `metadata`, and the Arrow schema readers take the column
+/// types from, with text as plain `string` (`utf8`) and bytes as `binary`.
+///
+/// polars 0.55 declares its own string type, `string_view`, which pyarrow compute, pandas' `.str`,
+/// Ray's shuffle and older Spark readers reject. The Parquet pages are the same either way (byte
+/// arrays with the UTF-8 annotation): only the declared Arrow type changes, and polars writes its
+/// own declaration only when the metadata has none.
+fn file_metadata(schema: &Schema, metadata: &[(String, String)]) -> KeyValueMetadata {
+    use polars_arrow::datatypes::ArrowDataType as A;
+    let mut arrow = schema.to_arrow(CompatLevel::oldest());
+    for field in arrow.iter_values_mut() {
+        field.dtype = match &field.dtype {
+            A::LargeUtf8 | A::Utf8View => A::Utf8,
+            A::LargeBinary | A::BinaryView => A::Binary,
+            other => other.clone(),
+        };
+    }
+    let declared = polars_parquet::write::schema_to_metadata_key(&arrow);
+    let mut all = vec![(declared.key, declared.value.unwrap_or_default())];
+    all.extend(metadata.iter().cloned());
+    KeyValueMetadata::from_static(all)
 }
 
 /// A Parquet file written in batches (bounded memory for national-scale outputs).
@@ -243,10 +262,7 @@ impl ParquetBatches {
     /// Creates the file for frames of `schema`.
     pub fn create(path: &Path, schema: &Schema, metadata: &[(String, String)]) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut w = writer(file);
-        if !metadata.is_empty() {
-            w = w.with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())));
-        }
+        let w = writer(file).with_key_value_metadata(Some(file_metadata(schema, metadata)));
         Ok(ParquetBatches { writer: w.batched(schema)? })
     }
 

@@ -401,6 +401,24 @@ def test_run_writes_everything(run_out):
     assert m.filter(pl.col("level") == "country")["poor"].item() == pytest.approx(report["measure"]["country"]["poor"])
 
 
+def test_parquet_outputs_declare_plain_strings(run_out):
+    # pyarrow compute, pandas' .str and Ray reject polars' string_view: every output says `string`.
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out, _ = run_out
+    files = sorted(out.rglob("*.parquet"))
+    assert len(files) >= 5
+    for f in files:
+        types = {str(field.type) for field in pq.read_schema(f)}
+        assert not any("view" in t for t in types), (f.name, types)
+    persons = pq.read_table(out / "persons.parquet")
+    assert str(persons.schema.field("first_name").type) == "string"
+    assert pc.utf8_length(persons["first_name"]).to_pylist()[:5] == [len(n) for n in persons["first_name"].to_pylist()[:5]]
+    frame = pd.read_parquet(out / "households.parquet")
+    assert frame["village_code"].str.len().eq(10).all()
+
+
 def test_report_html_is_self_contained(run_out):
     out, _ = run_out
     html = (out / "report.html").read_text(encoding="utf-8")
