@@ -295,6 +295,10 @@ pub struct AggregateOptions {
     /// Per unit: the weight of the unit's target poor (e.g. members with a validated welfare
     /// card), counted when the unit is poor.
     pub target: Option<Vec<f64>>,
+    /// Per unit: a stable key (a household ID, a hash of a unit-id column) the bootstrap draws
+    /// the unit's replicate weights from, with the seed: the same unit gets the same weights
+    /// however the data is ordered or split. Without keys, a unit's row position is its key.
+    pub unit_keys: Option<Vec<u64>>,
 }
 
 impl Default for AggregateOptions {
@@ -305,6 +309,7 @@ impl Default for AggregateOptions {
             bootstrap: (0, 0),
             design: None,
             target: None,
+            unit_keys: None,
         }
     }
 }
@@ -558,6 +563,10 @@ pub(crate) fn leaf_sums(
     };
     let (reps, seed) = opts.bootstrap;
     check_bootstrap(reps, leaves)?;
+    if opts.unit_keys.as_ref().is_some_and(|k| k.len() != p.len()) {
+        return Err(Error::Config("unit keys must have one entry per unit".into()));
+    }
+    let key = |u: usize| opts.unit_keys.as_ref().map_or(u as u64, |k| k[u]);
     let integral = p.weight.iter().all(|w| w.fract() == 0.0 && *w >= 0.0);
 
     // One pass: one accumulator per thread over a contiguous range of units (units usually come
@@ -627,7 +636,7 @@ pub(crate) fn leaf_sums(
             }
         }
         for r in 0..reps {
-            let m = poisson1(seed, u as u64, r as u64) * w;
+            let m = poisson1(seed, key(u), r as u64) * w;
             let b = &mut boot[(leaf * reps + r) * 3..(leaf * reps + r) * 3 + 3];
             b[0] += m;
             if poor {

@@ -49,7 +49,8 @@ pub struct MpiOptions {
     /// A column naming each unit's round, when one table holds two rounds ([`measure_changes`]).
     pub round: Option<String>,
     /// A column whose value links a unit across rounds (a household id): the rounds are then a
-    /// panel and changes get panel standard errors ([`crate::changes::panel_variances`]).
+    /// panel and changes get panel standard errors ([`crate::changes::panel_variances`]). With a
+    /// bootstrap, it also keys each unit's replicate weights ([`AggregateOptions::unit_keys`]).
     pub unit_id: Option<String>,
 }
 
@@ -429,7 +430,9 @@ fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measure
         Hierarchy::from_columns(opts.areas.clone(), units.area_keys)?
     };
     lap.lap("areas grouped");
-    let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
+    // With a unit-id column, replicate weights follow the unit, not its row.
+    let unit_keys = (opts.bootstrap.0 > 0 && !units.id.is_empty()).then(|| units.id.clone());
+    let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, unit_keys, ..Default::default() };
     let mut m = measures(&units.profiles, &spec, &s, &h, &agg)?;
     // Each `over` column is a breakdown of its own: its groups' rows (not its country row) follow.
     for (name, keys) in opts.over.iter().zip(units.over_keys) {

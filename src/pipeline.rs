@@ -450,7 +450,9 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     let scores = crate::score::score(&profiles, &spec)?;
     let hierarchy = Hierarchy::tpmap(&x.households.village);
     let target = crate::score::target_weights(x, o.unit, o.welfare);
-    let agg = AggregateOptions { bootstrap: o.bootstrap, target: Some(target), ..Default::default() };
+    // Replicate weights keyed by household: the same whatever the order of the rows.
+    let unit_keys = (o.bootstrap.0 > 0).then(|| x.households.id.iter().map(|h| h.0).collect());
+    let agg = AggregateOptions { bootstrap: o.bootstrap, target: Some(target), unit_keys, ..Default::default() };
     let measures = crate::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
     seconds.score_and_measures = t1.elapsed().as_secs_f64();
     let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;

@@ -377,6 +377,8 @@ impl Scores {
                 let o = tpmap::aggregate::AggregateOptions {
                     bootstrap: (bootstrap, seed),
                     target: Some(target),
+                    // Replicate weights keyed by household, not row position.
+                    unit_keys: (bootstrap > 0).then(|| x.households.id.iter().map(|h| h.0).collect()),
                     ..Default::default()
                 };
                 tpmap::aggregate::measures(&s.profiles, &s.spec, &s.scores, &h, &o)?.to_frame()

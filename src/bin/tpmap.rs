@@ -136,8 +136,9 @@ enum Command {
         /// --then, the earlier round first: by number, else by text).
         #[arg(long)]
         round: Option<String>,
-        /// A column linking a unit (household) across the two rounds: the changes get panel
-        /// standard errors (the covariance of the rounds counted).
+        /// A column naming each unit (household): with two rounds, the changes get panel standard
+        /// errors (the covariance of the rounds counted); with --bootstrap, a unit's replicate
+        /// weights follow its id, not its row (the same however the rows are ordered or split).
         #[arg(long)]
         unit_id: Option<String>,
         /// Years between the two rounds, for annualised changes (with --then or --round).
@@ -527,8 +528,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             quiet,
         } => {
             let two_rounds = then.is_some() || round.is_some();
-            if !two_rounds && (years.is_some() || unit_id.is_some()) {
-                return Err(Error::Config("--years and --unit-id need two rounds: --then or --round".into()));
+            if !two_rounds && (years.is_some() || (unit_id.is_some() && policy.bootstrap == 0)) {
+                return Err(Error::Config(
+                    "--years needs two rounds (--then or --round); --unit-id two rounds or --bootstrap".into(),
+                ));
             }
             let opts = tpmap::mpi::MpiOptions {
                 k,

@@ -272,3 +272,26 @@ fn a_tampered_partial_is_an_error_naming_the_file() {
     std::fs::copy(d2.join("leaves.parquet"), d3.join("leaves.parquet")).unwrap();
     assert!(Partial::read(&d3).unwrap_err().to_string().contains("leaves.parquet"));
 }
+
+#[test]
+fn bootstrap_weights_follow_the_unit_not_its_row() {
+    // The same units in reverse order: with a unit-id column the replicate weights are the same
+    // (the standard errors agree but for the order of float additions); by row position they
+    // are other draws.
+    let mut df = units(3_000, 5, false);
+    let ids: Vec<String> = (0..df.height()).map(|i| format!("h{i}")).collect();
+    df.with_column(Column::new("hh".into(), ids)).unwrap();
+    let reversed = df.reverse();
+    let se = |d: &DataFrame, keyed: bool| -> [f64; 3] {
+        let opts =
+            MpiOptions { bootstrap: (60, 9), unit_id: keyed.then(|| "hh".to_string()), ..options("1/3", "drop") };
+        let (m, _) = measure(TableInput::Frame(d, "units"), spec(), &opts).unwrap();
+        m.rows[0].se_bootstrap.unwrap()
+    };
+    let (a, b) = (se(&df, true), se(&reversed, true));
+    for k in 0..3 {
+        assert!((a[k] - b[k]).abs() <= 1e-12 * a[k].abs().max(1e-300), "{k}: {} {}", a[k], b[k]);
+    }
+    let (c, d) = (se(&df, false), se(&reversed, false));
+    assert!((c[0] - d[0]).abs() > 1e-6 * c[0], "row-keyed draws should differ: {} {}", c[0], d[0]);
+}
