@@ -49,6 +49,17 @@ impl StrColumn {
         self.offsets.push(self.bytes.len() as u64);
     }
 
+    /// Replaces the last value (nothing when the column is empty).
+    pub fn replace_last(&mut self, s: &str) {
+        if self.len() == 0 {
+            return;
+        }
+        self.offsets.pop();
+        let start = self.offsets.last().copied().unwrap_or(0) as usize;
+        self.bytes.truncate(start);
+        self.push(s);
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.offsets.len().saturating_sub(1)
@@ -398,7 +409,7 @@ impl Persons {
         self.source_row.extend(other.source_row);
     }
 
-    /// The persons at `order`, in that order.
+    /// The persons at `order`, in that order (every index below [`Persons::len`]).
     pub fn take(&self, order: &[u32]) -> Persons {
         fn pick<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
             order.iter().map(|&i| v[i as usize]).collect()
@@ -417,7 +428,8 @@ impl Persons {
             welfare_registered: pick(&self.welfare_registered, order),
             welfare_validated: pick(&self.welfare_validated, order),
             statuses: self.statuses.take(order),
-            source_row: pick(&self.source_row, order),
+            // Persons made in memory have no source rows: the column stays empty.
+            source_row: if self.source_row.is_empty() { Vec::new() } else { pick(&self.source_row, order) },
         }
     }
 }
@@ -473,6 +485,36 @@ mod tests {
         let d: StrColumn = ["x"].into_iter().collect();
         c.extend_from(&d);
         assert_eq!(c.iter().collect::<Vec<_>>(), ["ก", "", "สมชาย", "x"]);
+        c.replace_last("ยาวกว่า");
+        c.push("y");
+        assert_eq!(c.iter().collect::<Vec<_>>(), ["ก", "", "สมชาย", "ยาวกว่า", "y"]);
+    }
+
+    #[test]
+    fn persons_made_in_memory_sort_by_household() {
+        // No source rows (data made in memory): sorting by household keeps that column empty.
+        let mut p = Persons::default();
+        for (h, name) in [(1u32, "b"), (0, "a")] {
+            p.household.push(h);
+            p.citizen_id.push(None);
+            p.title.push("");
+            p.first_name.push(name);
+            p.last_name.push("");
+            p.sex.push(Sex::Unknown);
+            p.birth_date.push(None);
+            p.age.push(None);
+            p.relation.push(Relation::Unknown);
+            p.disabled.push(None);
+            p.welfare_registered.push(None);
+            p.welfare_validated.push(None);
+            p.statuses.push(0, 0, 0);
+        }
+        let mut h = Households::default();
+        h.id = vec![crate::ids::HouseholdId(1), crate::ids::HouseholdId(2)];
+        let x = Extract::new(Arc::new(Edition::bmn_2560()), h, p);
+        assert_eq!(x.persons.first_name.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(x.persons.source_row.is_empty());
+        assert_eq!(x.members(1), 1..2);
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub mod limits;
 pub mod link;
 pub mod mpi;
 pub mod output;
+pub mod panel;
 pub mod partial;
 pub mod pipeline;
 pub mod plan;

@@ -174,13 +174,13 @@ pub struct SynthChunk {
     pub persons: Persons,
 }
 
-struct Names {
-    male: Vec<&'static str>,
-    female: Vec<&'static str>,
-    family: Vec<&'static str>,
+pub(crate) struct Names {
+    pub(crate) male: Vec<&'static str>,
+    pub(crate) female: Vec<&'static str>,
+    pub(crate) family: Vec<&'static str>,
 }
 
-fn names() -> Names {
+pub(crate) fn names() -> Names {
     let list = |s: &'static str| s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>();
     Names {
         male: list(include_str!("../data/names/person_names_male_th.txt")),
@@ -741,7 +741,7 @@ impl Synthesizer {
     }
 }
 
-fn splitmix(mut x: u64) -> u64 {
+pub(crate) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -1010,6 +1010,87 @@ fn run<'py>(
     to_py(py, &report)
 }
 
+/// Two survey rounds compared household by household (`tpmap panel`): `earlier` and `later` are
+/// extracts from `read_extract`; `served` an optional served list of the earlier round (CSV
+/// household_id,program,indicator). Returns a dict with `summary` (how households and people
+/// were matched), `matches` (every household of both rounds), `transitions` (flows in and out of
+/// poverty per area, dimension and indicator) and `effects` (the follow-up of each program) as
+/// polars frames, and the `caveat`; with `out`, also writes the files of `tpmap panel`.
+#[pyfunction]
+#[pyo3(signature = (earlier, later, *, served=None, mask="11111", welfare="validated", out=None))]
+fn panel<'py>(
+    py: Python<'py>,
+    earlier: &Extract,
+    later: &Extract,
+    served: Option<PathBuf>,
+    mask: &str,
+    welfare: &str,
+    out: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = tpmap::panel::PanelOptions { mask: opt(mask)?, welfare: opt(welfare)? };
+    let (a, b) = (earlier.inner.clone(), later.inner.clone());
+    let (summary, matches, transitions, effects) = py
+        .detach(|| {
+            let p = tpmap::panel::Panel::build(&a.extract, &b.extract, &opts)?;
+            let served = match &served {
+                Some(f) => tpmap::panel::effects::read_served(f, &a.extract.edition)?,
+                None => Vec::new(),
+            };
+            let (effects, unknown) = tpmap::panel::effects::effects(&p, &served);
+            if let Some(dir) = &out {
+                tpmap::panel::output::write(&p, &served, &effects, unknown, dir)?;
+            }
+            Ok::<_, tpmap::Error>((
+                serde_json::to_value(&p.summary)?,
+                tpmap::panel::output::matches_frame(&p, &served)?,
+                tpmap::panel::output::transitions_frame(&p)?,
+                tpmap::panel::output::effects_frame(&effects)?,
+            ))
+        })
+        .map_err(err)?;
+    let d = PyDict::new(py);
+    d.set_item("summary", to_py(py, &summary)?)?;
+    d.set_item("matches", to_polars(py, matches)?)?;
+    d.set_item("transitions", to_polars(py, transitions)?)?;
+    d.set_item("effects", to_polars(py, effects)?)?;
+    d.set_item("caveat", tpmap::panel::output::CAVEAT)?;
+    Ok(d)
+}
+
+/// Writes SYNTHETIC survey rounds of consecutive TPMAP `years` to `out/<year>/` (households,
+/// persons, the round's served list) and `out/truth.json` (the follow-up effect put in), like
+/// `tpmap synth --years`. Returns truth.json's content.
+#[pyfunction]
+#[pyo3(signature = (out, years, *, households=10_000, seed=2561, provinces=None, exit=0.35, served_effect=0.25))]
+#[allow(clippy::too_many_arguments)]
+fn synth_panel<'py>(
+    py: Python<'py>,
+    out: PathBuf,
+    years: Vec<u16>,
+    households: u64,
+    seed: u64,
+    provinces: Option<Vec<u8>>,
+    exit: f64,
+    served_effect: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dynamics = tpmap::panel::synth::Dynamics { exit, served_effect, ..Default::default() };
+    let opts = tpmap::panel::synth::PanelSynthOptions {
+        households,
+        seed,
+        provinces: provinces.unwrap_or_default(),
+        years,
+        dynamics,
+    };
+    py.detach(|| {
+        let (rounds, truths) = tpmap::panel::synth::generate(&opts)?;
+        tpmap::panel::synth::write(&rounds, &truths, &opts.dynamics, &out)
+    })
+    .map_err(err)?;
+    let text = std::fs::read_to_string(out.join("truth.json")).map_err(|e| err(tpmap::Error::io(&out, e)))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(tpmap::Error::from(e)))?;
+    to_py(py, &v)
+}
+
 /// How the extension was built: version, cargo profile, optimisation level, debug assertions.
 #[pyfunction]
 fn build_info<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -1031,6 +1112,8 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Plan>()?;
     m.add_class::<Linked>()?;
     m.add_function(wrap_pyfunction!(read_extract, m)?)?;
+    m.add_function(wrap_pyfunction!(panel, m)?)?;
+    m.add_function(wrap_pyfunction!(synth_panel, m)?)?;
     m.add_function(wrap_pyfunction!(mpi, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_changes, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_partial, m)?)?;

@@ -573,3 +573,25 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
         tpmap.run(SAMPLES, tmp_path / "refused", partition="province")
     with pytest.raises(tpmap.ConfigError, match="partitioned"):
         tpmap.run(data, tmp_path / "refused", partition="whole", max_memory="4GiB")
+
+
+def test_panel_of_two_synthetic_rounds(tmp_path):
+    rounds = tmp_path / "rounds"
+    truth = tpmap.synth_panel(rounds, [2561, 2562], households=6000, provinces=[40, 57])
+    assert truth["years"] == [2561, 2562] and "SYNTHETIC" in truth["notice"]
+    a = tpmap.read_extract(rounds / "2561" / "households.parquet", rounds / "2561" / "persons.parquet")
+    b = tpmap.read_extract(rounds / "2562" / "households.parquet", rounds / "2562" / "persons.parquet")
+    got = tpmap.panel(a, b, served=rounds / "2561" / "served.csv", out=tmp_path / "out")
+    t = got["transitions"]
+    assert isinstance(t, pl.DataFrame) and t["level"][0] == "country"
+    # poor(t+1) = poor(t) - exits + entries + moved in - moved out + new - gone, in every area.
+    balance = t["poor_t"] - t["exits"] + t["entries"] + t["moved_in"] - t["moved_out"] + t["new_poor"] - t["gone_poor"]
+    assert (balance == t["poor_t1"]).all()
+    m = got["matches"]
+    assert set(m["route"].drop_nulls()) >= {"same_household", "members", "new"}
+    assert m.filter(pl.col("household_id_t").is_not_null()).height == a.report["households"]["accepted"]
+    truth = truth["follow_up"][0]["expected_effect"]
+    pooled = got["effects"].filter(pl.col("program") == "all").row(0, named=True)
+    assert pooled["ci_low"] <= truth <= pooled["ci_high"]
+    assert got["summary"]["persons_in_both"] > 0 and "Observational" in got["caveat"]
+    assert (tmp_path / "out" / "effects.csv").read_text(encoding="utf-8").startswith("# Observational")

@@ -36,8 +36,10 @@ from ._tpmap import (
     mpi,
     mpi_changes,
     mpi_partial,
+    panel,
     read_extract,
     run,
+    synth_panel,
 )
 
 __all__ = [
@@ -63,8 +65,10 @@ __all__ = [
     "mpi",
     "mpi_changes",
     "mpi_partial",
+    "panel",
     "read_extract",
     "run",
+    "synth_panel",
 ]
 
 if build_info()["opt_level"] == "0":

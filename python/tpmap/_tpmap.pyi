@@ -228,4 +228,29 @@ def run(
     at a time with the same outputs; "auto" does so for a Parquet extract of 10 M persons or more
     when nothing needs the whole run."""
 
+def panel(
+    earlier: Extract,
+    later: Extract,
+    *,
+    served: _Path | None = None,
+    mask: str = "11111",
+    welfare: _Welfare = "validated",
+    out: _Path | None = None,
+) -> dict[str, Any]:
+    """Two survey rounds compared household by household, like `tpmap panel`.
+
+    Returns `summary` (dict), `matches`, `transitions` and `effects` (polars frames) and `caveat`."""
+
+def synth_panel(
+    out: _Path,
+    years: list[int],
+    *,
+    households: int = 10000,
+    seed: int = 2561,
+    provinces: list[int] | None = None,
+    exit: float = 0.35,
+    served_effect: float = 0.25,
+) -> dict[str, Any]:
+    """SYNTHETIC rounds of consecutive TPMAP years with known dynamics, like `tpmap synth --years`."""
+
 def build_info() -> dict[str, Any]: ...

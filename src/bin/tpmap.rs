@@ -95,7 +95,47 @@ enum Command {
         /// BMN survey year (BE).
         #[arg(long, default_value_t = 2560)]
         survey_year: u16,
+        /// Several consecutive TPMAP years (2561,2562,2563): one round per year with household
+        /// and person dynamics, written to OUT/<year>/ with each round's served list and
+        /// OUT/truth.json (Parquet; see docs/panel.md).
+        #[arg(long, value_delimiter = ',')]
+        years: Vec<u16>,
+        /// With --years: a deprived household's yearly chance of leaving a deprivation.
+        #[arg(long, default_value_t = 0.35)]
+        exit: f64,
+        /// With --years: the served households' extra chance of leaving the addressed deprivation
+        /// (the program's true effect).
+        #[arg(long, default_value_t = 0.25)]
+        served_effect: f64,
         /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Compare two survey rounds household by household: match the later round's households to
+    /// the earlier ones (same keys, else members' citizen IDs; splits kept as such), count who
+    /// left poverty, who fell in and who stayed in every area, per dimension and indicator, and
+    /// with a served list of the earlier round, whether the served households left the addressed
+    /// deprivation more often than comparable unserved ones. Writes matches.parquet,
+    /// transitions.{csv,parquet}, effects.csv and panel.json to --out.
+    Panel {
+        /// The earlier round: a folder with households.* and persons.*.
+        earlier: PathBuf,
+        /// The later round.
+        later: PathBuf,
+        /// Served list of the earlier round: CSV household_id,program,indicator (default: the
+        /// earlier folder's served.csv, when present).
+        #[arg(long)]
+        served: Option<PathBuf>,
+        /// TPMAP dimension switches for "poor".
+        #[arg(long, default_value = "11111")]
+        mask: DimensionMask,
+        /// Welfare condition for target poor.
+        #[arg(long, value_enum, default_value_t = Welfare::Validated)]
+        welfare: Welfare,
+        /// Output folder.
+        #[arg(long, default_value = "tpmap-out")]
+        out: PathBuf,
+        /// Print nothing.
         #[arg(long)]
         quiet: bool,
     },
@@ -657,7 +697,31 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Err(Error::Format { file: dir.display().to_string(), message: "tables do not reconcile".into() })
             }
         }
-        Command::Synth { households, seed, out, format, provinces, survey_year, quiet } => {
+        Command::Synth { households, seed, out, provinces, years, exit, served_effect, quiet, .. }
+            if !years.is_empty() =>
+        {
+            let t0 = Instant::now();
+            let dynamics = tpmap::panel::synth::Dynamics { exit, served_effect, ..Default::default() };
+            let opts = tpmap::panel::synth::PanelSynthOptions { households, seed, provinces, years, dynamics };
+            let (rounds, truths) = tpmap::panel::synth::generate(&opts)?;
+            tpmap::panel::synth::write(&rounds, &truths, &opts.dynamics, &out)?;
+            if !quiet {
+                let sizes: Vec<String> =
+                    rounds.iter().map(|r| format!("{}: {}", r.year, r.extract.households.len())).collect();
+                println!(
+                    "wrote {} SYNTHETIC rounds to {} (households {}) in {:.1} s; the follow-up truth is in truth.json",
+                    rounds.len(),
+                    out.display(),
+                    sizes.join(", "),
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
+        Command::Panel { earlier, later, served, mask, welfare, out, quiet } => {
+            panel(&earlier, &later, served, mask, welfare, &out, quiet)
+        }
+        Command::Synth { households, seed, out, format, provinces, survey_year, quiet, .. } => {
             let t0 = Instant::now();
             let s = Synthesizer::new(SynthOptions { households, seed, survey_year, provinces })?;
             let bar = bar(quiet, s.persons(), "{spinner} synthesising [{bar:40}] {pos}/{len} persons ({eta})");
@@ -779,6 +843,80 @@ fn plan_inputs(
 }
 
 /// `run`, `plan` and `ingest`: the library's main job with the command line's options.
+fn panel(
+    earlier: &Path,
+    later: &Path,
+    served: Option<PathBuf>,
+    mask: DimensionMask,
+    welfare: Welfare,
+    out: &Path,
+    quiet: bool,
+) -> Result<(), Error> {
+    let t0 = Instant::now();
+    let read = |dir: &Path| -> Result<tpmap::ingest::Ingested, Error> {
+        let o = RunOptions::new(&tpmap::pipeline::pick(dir, "households")?, &tpmap::pipeline::pick(dir, "persons")?);
+        tpmap::ingest::ingest(&o.households, &o.persons, &IngestOptions::default())
+    };
+    let (a, b) = (read(earlier)?, read(later)?);
+    let opts = tpmap::panel::PanelOptions { mask, welfare };
+    let p = tpmap::panel::Panel::build(&a.extract, &b.extract, &opts)?;
+    let served = served.or_else(|| Some(earlier.join("served.csv")).filter(|f| f.exists()));
+    let served = match &served {
+        Some(f) => tpmap::panel::effects::read_served(f, &a.extract.edition)?,
+        None => Vec::new(),
+    };
+    let (effects, unknown) = tpmap::panel::effects::effects(&p, &served);
+    tpmap::panel::output::write(&p, &served, &effects, unknown, out)?;
+    if !quiet {
+        let s = &p.summary;
+        let route = |r| s.by_route.get(&r).copied().unwrap_or(0);
+        let fate = |f| s.by_fate.get(&f).copied().unwrap_or(0);
+        use tpmap::panel::{Fate, Route};
+        for (name, t) in [("earlier", &a.report), ("later", &b.report)] {
+            println!(
+                "{name}: {} households and {} persons accepted, {} and {} rejected",
+                t.households.accepted, t.persons.accepted, t.households.rejected, t.persons.rejected
+            );
+        }
+        println!(
+            "later households: {} by the same keys, {} by members' citizen IDs, {} split off, {} new; earlier: {} continue, {} merged, {} vanished",
+            route(Route::SameHousehold),
+            route(Route::Members),
+            route(Route::Split),
+            route(Route::New),
+            fate(Fate::Continues),
+            fate(Fate::Merged),
+            fate(Fate::Vanished)
+        );
+        if let Some(c) = p.transitions.first() {
+            let f = &c.poor;
+            println!(
+                "poor households: {} -> {} ({} stayed, {} left poverty, {} fell in; {} new or split off, {} gone)",
+                f.poor_t, f.poor_t1, f.stayed, f.exits, f.entries, f.new_poor, f.gone_poor
+            );
+        }
+        for e in &effects {
+            println!(
+                "  {:<24} {:<6} served {:>7} followed {:>7}: {:.1}% resolved vs {:.1}%, effect {:+.1} pts (95% CI {:+.1} to {:+.1})",
+                e.program,
+                e.indicator,
+                e.served,
+                e.followed,
+                100.0 * e.rate_served,
+                100.0 * e.rate_comparison,
+                100.0 * e.effect,
+                100.0 * e.ci_low,
+                100.0 * e.ci_high
+            );
+        }
+        if !effects.is_empty() {
+            println!("  ({})", tpmap::panel::output::CAVEAT);
+        }
+        println!("wrote {}/ in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
 fn main_job(mut o: RunOptions, job: &JobArgs) -> Result<(), Error> {
     let a = &job.ingest;
     o.ingest = IngestOptions {

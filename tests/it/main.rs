@@ -6,6 +6,7 @@ mod golden;
 mod hostile;
 mod link;
 mod measures;
+mod panel;
 mod partial;
 mod partitioned;
 mod plan;

@@ -1,0 +1,524 @@
+//! Year over year: households matched across two survey rounds, the flows into and out of
+//! poverty at every area level, per dimension and indicator, and whether households served by a
+//! program left the addressed deprivation more often than comparable ones that were not
+//! (`tpmap panel`, docs/panel.md).
+//!
+//! ```no_run
+//! use tpmap::panel::{Panel, PanelOptions};
+//! let t = tpmap::ingest::ingest("y2561/households.parquet".as_ref(), "y2561/persons.parquet".as_ref(), &Default::default())?;
+//! let t1 = tpmap::ingest::ingest("y2562/households.parquet".as_ref(), "y2562/persons.parquet".as_ref(), &Default::default())?;
+//! let p = Panel::build(&t.extract, &t1.extract, &PanelOptions::default())?;
+//! let country = &p.transitions[0];
+//! assert_eq!(country.poor_t1, country.poor_t - country.exits + country.entries + country.moved_in - country.moved_out + country.new_poor - country.gone_poor);
+//! # Ok::<(), tpmap::Error>(())
+//! ```
+
+pub mod effects;
+pub mod output;
+pub mod synth;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::areas::{AreaCode, AreaLevel};
+use crate::extract::Extract;
+use crate::score::{DimensionMask, Profiles, Scores, Spec, Unit, Welfare};
+use crate::{Error, Result};
+
+/// How two rounds are compared.
+#[derive(Clone, Debug)]
+pub struct PanelOptions {
+    /// TPMAP's dimension switches for "poor".
+    pub mask: DimensionMask,
+    /// Welfare condition for target poor.
+    pub welfare: Welfare,
+}
+
+impl Default for PanelOptions {
+    fn default() -> Self {
+        PanelOptions { mask: DimensionMask::ALL, welfare: Welfare::Validated }
+    }
+}
+
+/// How a household of the later round was found in the earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// The same household number and house ID (or the same household number, where a round has
+    /// no house ID).
+    SameHousehold,
+    /// Not by its keys, but most of its members' citizen IDs were in one earlier household (a
+    /// household that moved, or was renumbered).
+    Members,
+    /// Members from an earlier household that continues elsewhere: a household split off (a
+    /// child founding a household). One earlier household, several later ones.
+    Split,
+    /// No member or key in common with the earlier round.
+    New,
+}
+
+impl Route {
+    /// The name in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::SameHousehold => "same_household",
+            Route::Members => "members",
+            Route::Split => "split",
+            Route::New => "new",
+        }
+    }
+}
+
+/// What became of a household of the earlier round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// It continues as one later household (see its [`Route`]).
+    Continues,
+    /// It has no successor, but members of it live in a later household that continues another
+    /// earlier one: it merged into that household.
+    Merged,
+    /// No successor and no member in the later round.
+    Vanished,
+}
+
+/// One household's match across the rounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Match {
+    /// Row of the earlier household (`None` for a new one).
+    pub t: Option<u32>,
+    /// Row of the later household (`None` for a vanished or merged one).
+    pub t1: Option<u32>,
+    /// How the later household was found (`None` for earlier households without a successor).
+    pub route: Option<Route>,
+    /// What became of the earlier household (`None` for new ones).
+    pub fate: Option<Fate>,
+    /// Members' citizen IDs in common.
+    pub members_in_common: u32,
+}
+
+/// Counts of one area's transitions between the rounds (households; `target` the same for target
+/// poor). For households that continue, transitions are counted in the later round's area; a
+/// household that moved counts in `moved_out` of its earlier area and `moved_in` of its later one
+/// (with its earlier status), so that for every area
+/// `poor_t1 = poor_t − exits + entries + moved_in − moved_out + new_poor − gone_poor`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Flows {
+    /// Poor households in the earlier round.
+    pub poor_t: u64,
+    /// Poor households in the later round.
+    pub poor_t1: u64,
+    /// Continuing households poor in both rounds.
+    pub stayed: u64,
+    /// Continuing households poor then, not now.
+    pub exits: u64,
+    /// Continuing households not poor then, poor now.
+    pub entries: u64,
+    /// Continuing households poor in neither round.
+    pub never: u64,
+    /// Continuing households that moved in, poor in the earlier round.
+    pub moved_in: u64,
+    /// Continuing households that moved out, poor in the earlier round.
+    pub moved_out: u64,
+    /// New and split-off households that are poor.
+    pub new_poor: u64,
+    /// Vanished and merged households that were poor.
+    pub gone_poor: u64,
+}
+
+impl Flows {
+    /// True when the identity `poor_t1 = poor_t − exits + entries + moved_in − moved_out +
+    /// new_poor − gone_poor` holds.
+    pub fn balances(&self) -> bool {
+        (self.poor_t + self.entries + self.moved_in + self.new_poor) as i128
+            - (self.exits + self.moved_out + self.gone_poor) as i128
+            == self.poor_t1 as i128
+    }
+}
+
+/// One area's transitions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AreaTransitions {
+    /// `country`, `province`, `amphoe`, `tambon` or `village`.
+    pub level: &'static str,
+    /// The area code (`TH` for the country).
+    pub area: String,
+    /// Poor households.
+    #[serde(flatten)]
+    pub poor: Flows,
+    /// Target poor households (poor, meeting the welfare condition).
+    pub target: Flows,
+    /// Per dimension of the spec: continuing households deprived in it then, not now.
+    pub dimension_exits: Vec<u64>,
+    /// Per dimension: continuing households not deprived in it then, deprived now.
+    pub dimension_entries: Vec<u64>,
+    /// Per indicator of the spec: continuing households deprived then, not now.
+    pub indicator_exits: Vec<u64>,
+    /// Per indicator: continuing households not deprived then, deprived now.
+    pub indicator_entries: Vec<u64>,
+    /// Deprivations gained by continuing households (sum of increases in their counts).
+    pub deprivations_gained: u64,
+    /// Deprivations lost by continuing households.
+    pub deprivations_lost: u64,
+}
+
+/// How many households and people were matched, and how.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MatchSummary {
+    /// Households of the earlier round.
+    pub households_t: u64,
+    /// Households of the later round.
+    pub households_t1: u64,
+    /// Later households per route.
+    pub by_route: BTreeMap<Route, u64>,
+    /// Earlier households per fate.
+    pub by_fate: BTreeMap<Fate, u64>,
+    /// Persons with a citizen ID in both rounds.
+    pub persons_in_both: u64,
+    /// Persons (with an ID) only in the earlier round: died, moved away or not surveyed.
+    pub persons_only_t: u64,
+    /// Persons (with an ID) only in the later round: born, moved in or newly surveyed.
+    pub persons_only_t1: u64,
+    /// Persons without a citizen ID, earlier and later (not matched as persons).
+    pub persons_without_id: (u64, u64),
+    /// Persons in both rounds, poor in the earlier round, by the later round: still poor.
+    pub persons_stayed_poor: u64,
+    /// ... no longer poor.
+    pub persons_left_poverty: u64,
+    /// Persons in both rounds not poor earlier and poor later.
+    pub persons_fell_into_poverty: u64,
+}
+
+/// One round as the panel sees it: scores by TPMAP's rule, per household.
+pub struct Round<'a> {
+    /// The extract.
+    pub x: &'a Extract,
+    /// The spec scored with.
+    pub spec: Spec,
+    /// Household profiles.
+    pub profiles: Profiles,
+    /// Household scores.
+    pub scores: Scores,
+    /// Target poor (poor and meeting the welfare condition), per household.
+    pub target: Vec<bool>,
+}
+
+impl<'a> Round<'a> {
+    /// Scores `x` by TPMAP's rule with `opts`' dimensions and welfare condition.
+    pub fn of(x: &'a Extract, opts: &PanelOptions) -> Result<Round<'a>> {
+        let spec = Spec::tpmap(&x.edition, opts.mask)?;
+        let profiles = Profiles::of_households(x, Unit::Households);
+        let scores = crate::score::score(&profiles, &spec)?;
+        let w = crate::score::target_weights(x, Unit::Households, opts.welfare);
+        let target = scores.poor.iter().zip(&w).map(|(&p, &w)| p && w > 0.0).collect();
+        Ok(Round { x, spec, profiles, scores, target })
+    }
+
+    /// Deprived (counting) indicators of household `h`, as profile bits.
+    pub fn deprived(&self, h: usize) -> u64 {
+        self.scores.deprived[h]
+    }
+}
+
+/// Two rounds matched and compared.
+pub struct Panel<'a> {
+    /// The earlier round.
+    pub t: Round<'a>,
+    /// The later round.
+    pub t1: Round<'a>,
+    /// Every household of both rounds: continuing pairs, splits, new, merged and vanished.
+    pub matches: Vec<Match>,
+    /// Per later household, its predecessor (for `SameHousehold`, `Members` and `Split`).
+    pub predecessor: Vec<Option<u32>>,
+    /// Per earlier household, its continuing successor.
+    pub successor: Vec<Option<u32>>,
+    /// Transitions at every level: the country first, then provinces, amphoes, tambons and
+    /// villages, each in code order.
+    pub transitions: Vec<AreaTransitions>,
+    /// Counts of the matching.
+    pub summary: MatchSummary,
+}
+
+impl<'a> Panel<'a> {
+    /// Matches the households of `t1` to those of `t` and counts the transitions.
+    pub fn build(t: &'a Extract, t1: &'a Extract, opts: &PanelOptions) -> Result<Panel<'a>> {
+        if t.edition.id != t1.edition.id {
+            return Err(Error::Config(format!(
+                "the rounds use editions {} and {}: compare rounds of one edition (a mapping between editions is not supported yet)",
+                t.edition.id, t1.edition.id
+            )));
+        }
+        let (rt, rt1) = (Round::of(t, opts)?, Round::of(t1, opts)?);
+        let (matches, predecessor, successor) = match_households(t, t1);
+        let mut summary = MatchSummary {
+            households_t: t.households.len() as u64,
+            households_t1: t1.households.len() as u64,
+            ..Default::default()
+        };
+        for m in &matches {
+            if let Some(r) = m.route {
+                *summary.by_route.entry(r).or_default() += 1;
+            }
+            if let Some(f) = m.fate {
+                *summary.by_fate.entry(f).or_default() += 1;
+            }
+        }
+        persons_summary(&rt, &rt1, &mut summary);
+        let transitions = transitions(&rt, &rt1, &predecessor, &successor);
+        Ok(Panel { t: rt, t1: rt1, matches, predecessor, successor, transitions, summary })
+    }
+}
+
+/// Citizen ID → (household row, members of that household with an ID).
+fn id_index(x: &Extract) -> HashMap<u64, u32> {
+    let mut m = HashMap::with_capacity(x.persons.len());
+    for (k, id) in x.persons.citizen_id.iter().enumerate() {
+        if let Some(id) = id {
+            m.entry(id.as_u64()).or_insert(x.persons.household[k]);
+        }
+    }
+    m
+}
+
+type Matching = (Vec<Match>, Vec<Option<u32>>, Vec<Option<u32>>);
+
+/// Matches households: by keys, then by members' citizen IDs (the most members in common; ties
+/// to the earlier row), splits where an earlier household already continues; earlier households
+/// left without a successor are merged (their members live on elsewhere) or vanished.
+fn match_households(t: &Extract, t1: &Extract) -> Matching {
+    let (h0, h1) = (&t.households, &t1.households);
+    let mut predecessor: Vec<Option<u32>> = vec![None; h1.len()];
+    let mut route: Vec<Option<Route>> = vec![None; h1.len()];
+    let mut common = vec![0u32; h1.len()];
+    let mut successor: Vec<Option<u32>> = vec![None; h0.len()];
+    // Route 1: the same household number and house ID.
+    let by_key: HashMap<u64, u32> = h0.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
+    for (j, id) in h1.id.iter().enumerate() {
+        if let Some(&i) = by_key.get(&id.0) {
+            let same_house = match (h0.house_id[i as usize], h1.house_id[j]) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            if same_house && successor[i as usize].is_none() {
+                successor[i as usize] = Some(j as u32);
+                predecessor[j] = Some(i);
+                route[j] = Some(Route::SameHousehold);
+            }
+        }
+    }
+    // Route 2: members' citizen IDs, for the later households not matched by keys.
+    let ids0 = id_index(t);
+    let mut votes: HashMap<u32, u32> = HashMap::new();
+    let mut candidates: Vec<(u32, u32, u32)> = Vec::new(); // (common, j, i)
+    for j in 0..h1.len() {
+        if route[j].is_some() {
+            // Members in common with its predecessor, for the record.
+            let i = predecessor[j].unwrap_or(u32::MAX);
+            common[j] = t1
+                .members(j)
+                .filter(|&k| t1.persons.citizen_id[k].is_some_and(|c| ids0.get(&c.as_u64()) == Some(&i)))
+                .count() as u32;
+            continue;
+        }
+        votes.clear();
+        for k in t1.members(j) {
+            if let Some(i) = t1.persons.citizen_id[k].and_then(|c| ids0.get(&c.as_u64())) {
+                *votes.entry(*i).or_default() += 1;
+            }
+        }
+        if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
+            candidates.push((n, j as u32, i));
+        }
+    }
+    // The most members in common continue an earlier household; the others split from it.
+    candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
+    for &(n, j, i) in &candidates {
+        let (j, iu) = (j as usize, i as usize);
+        predecessor[j] = Some(i);
+        common[j] = n;
+        if successor[iu].is_none() {
+            successor[iu] = Some(j as u32);
+            route[j] = Some(Route::Members);
+        } else {
+            route[j] = Some(Route::Split);
+        }
+    }
+    // Earlier households without a successor: merged when a member lives on in a later
+    // household, else vanished.
+    let ids1 = id_index(t1);
+    let mut matches = Vec::with_capacity(h0.len() + h1.len());
+    for j in 0..h1.len() {
+        let r = route[j].unwrap_or(Route::New);
+        let fate = predecessor[j].filter(|_| r != Route::Split).map(|_| Fate::Continues);
+        matches.push(Match {
+            t: predecessor[j],
+            t1: Some(j as u32),
+            route: Some(r),
+            fate,
+            members_in_common: common[j],
+        });
+    }
+    for (i, s) in successor.iter().enumerate() {
+        if s.is_some() {
+            continue;
+        }
+        let lives_on =
+            t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| ids1.contains_key(&c.as_u64())));
+        let n = lives_on.count() as u32;
+        let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
+        matches.push(Match { t: Some(i as u32), t1: None, route: None, fate: Some(fate), members_in_common: n });
+    }
+    (matches, predecessor, successor)
+}
+
+fn persons_summary(t: &Round<'_>, t1: &Round<'_>, s: &mut MatchSummary) {
+    let poor_of = |r: &Round<'_>| -> HashMap<u64, bool> {
+        let p = &r.x.persons;
+        p.citizen_id
+            .iter()
+            .enumerate()
+            .filter_map(|(k, c)| c.map(|c| (c.as_u64(), r.scores.poor[p.household[k] as usize])))
+            .collect()
+    };
+    let (a, b) = (poor_of(t), poor_of(t1));
+    let without = |r: &Round<'_>| r.x.persons.citizen_id.iter().filter(|c| c.is_none()).count() as u64;
+    s.persons_without_id = (without(t), without(t1));
+    for (id, &was) in &a {
+        match b.get(id) {
+            Some(&now) => {
+                s.persons_in_both += 1;
+                match (was, now) {
+                    (true, true) => s.persons_stayed_poor += 1,
+                    (true, false) => s.persons_left_poverty += 1,
+                    (false, true) => s.persons_fell_into_poverty += 1,
+                    (false, false) => {}
+                }
+            }
+            None => s.persons_only_t += 1,
+        }
+    }
+    s.persons_only_t1 = b.keys().filter(|id| !a.contains_key(id)).count() as u64;
+}
+
+/// The areas a village counts in, by level: the country, its province, amphoe, tambon and
+/// itself.
+fn areas_of(v: &AreaCode) -> [(usize, String); 5] {
+    let at = |l: AreaLevel| v.at(l).unwrap_or(*v).to_string();
+    [
+        (0, "TH".to_string()),
+        (1, at(AreaLevel::Province)),
+        (2, at(AreaLevel::Amphoe)),
+        (3, at(AreaLevel::Tambon)),
+        (4, v.to_string()),
+    ]
+}
+
+/// The transitions of every area, built up as households are counted.
+struct Areas {
+    by: Vec<BTreeMap<String, AreaTransitions>>,
+    dims: usize,
+    items: usize,
+}
+
+const LEVEL_NAMES: [&str; 5] = ["country", "province", "amphoe", "tambon", "village"];
+
+impl Areas {
+    fn at(&mut self, lvl: usize, key: &str) -> &mut AreaTransitions {
+        let (dims, items) = (self.dims, self.items);
+        self.by[lvl].entry(key.to_string()).or_insert_with(|| AreaTransitions {
+            level: LEVEL_NAMES[lvl],
+            area: key.to_string(),
+            poor: Flows::default(),
+            target: Flows::default(),
+            dimension_exits: vec![0; dims],
+            dimension_entries: vec![0; dims],
+            indicator_exits: vec![0; items],
+            indicator_entries: vec![0; items],
+            deprivations_gained: 0,
+            deprivations_lost: 0,
+        })
+    }
+
+    /// Applies `f` to the country and each area of village `v`.
+    fn each(&mut self, v: &AreaCode, f: &mut dyn FnMut(&mut AreaTransitions)) {
+        for (lvl, key) in areas_of(v) {
+            f(self.at(lvl, &key));
+        }
+    }
+}
+
+fn transitions(t: &Round<'_>, t1: &Round<'_>, pred: &[Option<u32>], succ: &[Option<u32>]) -> Vec<AreaTransitions> {
+    let dims = t.spec.dimensions.len();
+    let items: Vec<u64> = t.spec.items.iter().map(|it| 1u64 << it.bit).collect();
+    let dim_masks: Vec<u64> = (0..dims).map(|d| t.spec.dimension_mask(d)).collect();
+    let mut areas = Areas { by: vec![BTreeMap::new(); 5], dims, items: items.len() };
+    areas.at(0, "TH");
+    let (x0, x1) = (t.x, t1.x);
+    for i in 0..x0.households.len() {
+        let (poor, target) = (t.scores.poor[i] as u64, t.target[i] as u64);
+        let v = x0.households.village[i];
+        let gone = succ[i].is_none() as u64;
+        areas.each(&v, &mut |a| {
+            a.poor.poor_t += poor;
+            a.target.poor_t += target;
+            a.poor.gone_poor += poor * gone;
+            a.target.gone_poor += target * gone;
+        });
+        // Moved: out of the earlier area and into the later one, at every level where they differ.
+        if let Some(j) = succ[i] {
+            let (from, to) = (areas_of(&v), areas_of(&x1.households.village[j as usize]));
+            for lvl in 1..5 {
+                if from[lvl].1 != to[lvl].1 {
+                    let a = areas.at(lvl, &from[lvl].1);
+                    a.poor.moved_out += poor;
+                    a.target.moved_out += target;
+                    let b = areas.at(lvl, &to[lvl].1);
+                    b.poor.moved_in += poor;
+                    b.target.moved_in += target;
+                }
+            }
+        }
+    }
+    for j in 0..x1.households.len() {
+        let (poor, target) = (t1.scores.poor[j], t1.target[j]);
+        let v = x1.households.village[j];
+        let continuing = pred[j].filter(|&i| succ[i as usize] == Some(j as u32)).map(|i| i as usize);
+        areas.each(&v, &mut |a| {
+            a.poor.poor_t1 += poor as u64;
+            a.target.poor_t1 += target as u64;
+            let Some(i) = continuing else {
+                a.poor.new_poor += poor as u64;
+                a.target.new_poor += target as u64;
+                return;
+            };
+            for (f, was, now) in [(&mut a.poor, t.scores.poor[i], poor), (&mut a.target, t.target[i], target)] {
+                match (was, now) {
+                    (true, true) => f.stayed += 1,
+                    (true, false) => f.exits += 1,
+                    (false, true) => f.entries += 1,
+                    (false, false) => f.never += 1,
+                }
+            }
+            let (d0, d1) = (t.deprived(i), t1.deprived(j));
+            for (d, m) in dim_masks.iter().enumerate() {
+                match (d0 & m != 0, d1 & m != 0) {
+                    (true, false) => a.dimension_exits[d] += 1,
+                    (false, true) => a.dimension_entries[d] += 1,
+                    _ => {}
+                }
+            }
+            for (k, m) in items.iter().enumerate() {
+                match (d0 & m != 0, d1 & m != 0) {
+                    (true, false) => a.indicator_exits[k] += 1,
+                    (false, true) => a.indicator_entries[k] += 1,
+                    _ => {}
+                }
+            }
+            let (n0, n1) = (d0.count_ones() as u64, d1.count_ones() as u64);
+            a.deprivations_gained += n1.saturating_sub(n0);
+            a.deprivations_lost += n0.saturating_sub(n1);
+        });
+    }
+    areas.by.into_iter().flat_map(|m| m.into_values()).collect()
+}

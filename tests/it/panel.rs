@@ -1,0 +1,94 @@
+//! Year over year (`tpmap::panel`): SYNTHETIC rounds with known dynamics are read back without a
+//! rejected row, matched by every route, their flows balance in every area, and the follow-up
+//! estimate recovers the effect the generator put in (and finds none where there is none).
+
+use tpmap::ingest::ingest;
+use tpmap::panel::effects::{effects, read_served};
+use tpmap::panel::synth::{Dynamics, PanelSynthOptions, generate, write};
+use tpmap::panel::{Fate, Panel, PanelOptions, Route};
+
+fn rounds(dir: &std::path::Path, effect: f64, seed: u64) -> Vec<tpmap::panel::synth::Truth> {
+    let opts = PanelSynthOptions {
+        households: 12_000,
+        seed,
+        provinces: vec![40, 57, 90],
+        years: vec![2561, 2562],
+        dynamics: Dynamics { served_effect: effect, ..Dynamics::default() },
+    };
+    let (rounds, truths) = generate(&opts).unwrap();
+    write(&rounds, &truths, &opts.dynamics, dir).unwrap();
+    truths
+}
+
+fn read(dir: &std::path::Path, year: u16) -> tpmap::ingest::Ingested {
+    let d = dir.join(year.to_string());
+    let got = ingest(&d.join("households.parquet"), &d.join("persons.parquet"), &Default::default()).unwrap();
+    for t in [&got.report.households, &got.report.persons] {
+        assert_eq!(t.rejected, 0, "{year}: {:?}", t.by_reason);
+    }
+    got
+}
+
+#[test]
+fn synthetic_rounds_match_by_every_route_and_balance_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truths = rounds(tmp.path(), 0.25, 11);
+    let (a, b) = (read(tmp.path(), 2561), read(tmp.path(), 2562));
+    let p = Panel::build(&a.extract, &b.extract, &PanelOptions::default()).unwrap();
+    let s = &p.summary;
+    for r in [Route::SameHousehold, Route::Members, Route::Split, Route::New] {
+        assert!(s.by_route.get(&r).copied().unwrap_or(0) > 0, "no household matched by {r:?}: {s:?}");
+    }
+    assert!(s.by_fate[&Fate::Vanished] > 0 && s.by_fate[&Fate::Continues] > 0);
+    // Every household of each round is accounted for.
+    assert_eq!(s.by_route.values().sum::<u64>(), s.households_t1);
+    assert_eq!(s.by_fate.values().sum::<u64>(), s.households_t);
+    eprintln!("{s:?}\n{:?}", p.transitions[0]);
+    assert!(s.persons_in_both > 0 && s.persons_only_t > 0 && s.persons_only_t1 > 0);
+    // The identity, in every area, for poor and target poor.
+    assert!(p.transitions.len() > 100);
+    assert_eq!(p.transitions[0].level, "country");
+    for a in &p.transitions {
+        assert!(a.poor.balances(), "{} {}: {:?}", a.level, a.area, a.poor);
+        assert!(a.target.balances(), "{} {}: {:?}", a.level, a.area, a.target);
+    }
+    let c = &p.transitions[0].poor;
+    assert!(c.exits > 0 && c.entries > 0 && c.stayed > 0 && c.new_poor > 0 && c.gone_poor > 0);
+    // Moves cancel at the country level and not below it.
+    assert_eq!((c.moved_in, c.moved_out), (0, 0));
+    assert!(p.transitions.iter().any(|a| a.poor.moved_in > 0));
+    // The follow-up recovers the effect put in.
+    let served = read_served(&tmp.path().join("2561").join("served.csv"), &a.extract.edition).unwrap();
+    assert!(!served.is_empty());
+    let (e, unknown) = effects(&p, &served);
+    assert_eq!(unknown, 0);
+    let all = e.iter().find(|x| x.program == "all").unwrap();
+    let truth = truths[0].expected_effect;
+    assert!(truth > 0.2, "{truth}");
+    assert!(all.ci_low <= truth && truth <= all.ci_high, "truth {truth} outside [{}, {}]", all.ci_low, all.ci_high);
+    assert!(all.ci_low > 0.1, "the effect should be found: {all:?}");
+    assert!(all.matched as f64 > 0.95 * all.followed as f64);
+    eprintln!("truth {truth}: {all:?}");
+}
+
+#[test]
+fn no_effect_is_found_where_there_is_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truths = rounds(tmp.path(), 0.0, 12);
+    assert_eq!(truths[0].expected_effect, 0.0);
+    let (a, b) = (read(tmp.path(), 2561), read(tmp.path(), 2562));
+    let p = Panel::build(&a.extract, &b.extract, &PanelOptions::default()).unwrap();
+    let served = read_served(&tmp.path().join("2561").join("served.csv"), &a.extract.edition).unwrap();
+    let (e, _) = effects(&p, &served);
+    let all = e.iter().find(|x| x.program == "all").unwrap();
+    assert!(all.ci_low <= 0.0 && 0.0 <= all.ci_high, "{all:?}");
+}
+
+#[test]
+fn a_bad_served_list_is_named_by_file_row_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("served.csv");
+    std::fs::write(&f, "household_id,program,indicator\n4001000000101,p,1.1\n4001000000101,p,nonsense\n").unwrap();
+    let e = read_served(&f, &tpmap::indicators::Edition::bmn_2560()).unwrap_err().to_string();
+    assert!(e.contains("served.csv") && e.contains("row 2") && e.contains("indicator"), "{e}");
+}
