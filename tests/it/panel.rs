@@ -92,3 +92,41 @@ fn a_bad_served_list_is_named_by_file_row_and_column() {
     let e = read_served(&f, &tpmap::indicators::Edition::bmn_2560()).unwrap_err().to_string();
     assert!(e.contains("served.csv") && e.contains("row 2") && e.contains("indicator"), "{e}");
 }
+
+#[test]
+fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tpmap = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tpmap")).args(args).current_dir(tmp.path()).output().unwrap()
+    };
+    let o = tpmap(&[
+        "synth",
+        "--households",
+        "3000",
+        "--provinces",
+        "40",
+        "--years",
+        "2561,2562",
+        "--out",
+        "rounds",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = tpmap(&["panel", "rounds/2561", "rounds/2562", "--out", "out"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("by the same keys") && said.contains("Observational"), "{said}");
+    for f in ["matches.parquet", "transitions.csv", "transitions.parquet", "effects.csv", "panel.json"] {
+        assert!(tmp.path().join("out").join(f).exists(), "{f}");
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/panel.json")).unwrap()).unwrap();
+    assert_eq!(j["served_rows_not_found"], 0);
+    assert!(j["summary"]["households_t"].as_u64().unwrap() == 3000);
+    // Years that are not consecutive; a round that is not there.
+    let o = tpmap(&["synth", "--households", "100", "--years", "2561,2563", "--out", "bad"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("consecutive"));
+    let o = tpmap(&["panel", "rounds/2561", "nowhere", "--out", "never"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nowhere"));
+    assert!(!tmp.path().join("never").exists());
+}
