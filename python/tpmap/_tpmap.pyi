@@ -21,6 +21,8 @@ __all__ = [
     "link",
     "run",
     "link_bench",
+    "panel",
+    "synth_panel",
     "build_info",
 ]
 

@@ -8,8 +8,9 @@
 //! let t = tpmap::ingest::ingest("y2561/households.parquet".as_ref(), "y2561/persons.parquet".as_ref(), &Default::default())?;
 //! let t1 = tpmap::ingest::ingest("y2562/households.parquet".as_ref(), "y2562/persons.parquet".as_ref(), &Default::default())?;
 //! let p = Panel::build(&t.extract, &t1.extract, &PanelOptions::default())?;
-//! let country = &p.transitions[0];
-//! assert_eq!(country.poor_t1, country.poor_t - country.exits + country.entries + country.moved_in - country.moved_out + country.new_poor - country.gone_poor);
+//! let country = &p.transitions[0].poor;
+//! assert!(country.balances()); // poor_t1 = poor_t - exits + entries + moved_in - moved_out + new_poor - gone_poor
+//! println!("{} households left poverty, {} fell in", country.exits, country.entries);
 //! # Ok::<(), tpmap::Error>(())
 //! ```
 
