@@ -51,7 +51,7 @@ impl StrColumn {
 
     /// Replaces the last value (nothing when the column is empty).
     pub fn replace_last(&mut self, s: &str) {
-        if self.len() == 0 {
+        if self.is_empty() {
             return;
         }
         self.offsets.pop();
@@ -509,8 +509,7 @@ mod tests {
             p.welfare_validated.push(None);
             p.statuses.push(0, 0, 0);
         }
-        let mut h = Households::default();
-        h.id = vec![crate::ids::HouseholdId(1), crate::ids::HouseholdId(2)];
+        let h = Households { id: vec![crate::ids::HouseholdId(1), crate::ids::HouseholdId(2)], ..Default::default() };
         let x = Extract::new(Arc::new(Edition::bmn_2560()), h, p);
         assert_eq!(x.persons.first_name.iter().collect::<Vec<_>>(), ["a", "b"]);
         assert!(x.persons.source_row.is_empty());

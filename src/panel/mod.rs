@@ -456,10 +456,10 @@ fn transitions(t: &Round<'_>, t1: &Round<'_>, pred: &[Option<u32>], succ: &[Opti
     let mut areas = Areas { by: vec![BTreeMap::new(); 5], dims, items: items.len() };
     areas.at(0, "TH");
     let (x0, x1) = (t.x, t1.x);
-    for i in 0..x0.households.len() {
+    for (i, next) in succ.iter().enumerate() {
         let (poor, target) = (t.scores.poor[i] as u64, t.target[i] as u64);
         let v = x0.households.village[i];
-        let gone = succ[i].is_none() as u64;
+        let gone = next.is_none() as u64;
         areas.each(&v, &mut |a| {
             a.poor.poor_t += poor;
             a.target.poor_t += target;
@@ -467,7 +467,7 @@ fn transitions(t: &Round<'_>, t1: &Round<'_>, pred: &[Option<u32>], succ: &[Opti
             a.target.gone_poor += target * gone;
         });
         // Moved: out of the earlier area and into the later one, at every level where they differ.
-        if let Some(j) = succ[i] {
+        if let Some(j) = *next {
             let (from, to) = (areas_of(&v), areas_of(&x1.households.village[j as usize]));
             for lvl in 1..5 {
                 if from[lvl].1 != to[lvl].1 {
@@ -481,10 +481,10 @@ fn transitions(t: &Round<'_>, t1: &Round<'_>, pred: &[Option<u32>], succ: &[Opti
             }
         }
     }
-    for j in 0..x1.households.len() {
+    for (j, before) in pred.iter().enumerate() {
         let (poor, target) = (t1.scores.poor[j], t1.target[j]);
         let v = x1.households.village[j];
-        let continuing = pred[j].filter(|&i| succ[i as usize] == Some(j as u32)).map(|i| i as usize);
+        let continuing = before.filter(|&i| succ[i as usize] == Some(j as u32)).map(|i| i as usize);
         areas.each(&v, &mut |a| {
             a.poor.poor_t1 += poor as u64;
             a.target.poor_t1 += target as u64;

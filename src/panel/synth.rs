@@ -298,6 +298,7 @@ impl Step<'_> {
     }
 
     /// The next round from this one, with the served list's effect applied.
+    #[allow(clippy::needless_range_loop)] // `i` indexes a dozen columns of the earlier round
     fn evolve(&mut self, served: &[ServedRow], fresh: Option<crate::synth::SynthChunk>) -> Result<(Extract, Truth)> {
         let x = self.x;
         let e = x.edition.clone();
