@@ -548,6 +548,7 @@ fn write_html(
             o.welfare,
             o.unit
         ),
+        edition: &o.ingest.edition,
     };
     let path = out.join("report.html");
     std::fs::write(&path, crate::report::html::render(&inputs)).map_err(|e| Error::io(&path, e))
@@ -555,7 +556,7 @@ fn write_html(
 
 /// Notices that travel with the data: the `# ...` preamble of a CSV file or the `tpmap.notice`
 /// metadata of a Parquet file (synthetic data says so there).
-fn data_notices(households: &Path) -> Vec<String> {
+pub fn data_notices(households: &Path) -> Vec<String> {
     let is_parquet = households.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     if is_parquet {
         return frame::parquet_metadata(households)

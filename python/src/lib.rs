@@ -1038,7 +1038,10 @@ fn panel<'py>(
             };
             let (effects, unknown) = tpmap::panel::effects::effects(&p, &served);
             if let Some(dir) = &out {
-                tpmap::panel::output::write(&p, &served, &effects, unknown, dir)?;
+                let mut notices = tpmap::pipeline::data_notices(std::path::Path::new(&a.report.households.file));
+                notices.extend(tpmap::pipeline::data_notices(std::path::Path::new(&b.report.households.file)));
+                notices.dedup();
+                tpmap::panel::output::write(&p, &served, &effects, unknown, &notices, dir)?;
             }
             Ok::<_, tpmap::Error>((
                 serde_json::to_value(&p.summary)?,

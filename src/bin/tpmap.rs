@@ -866,7 +866,10 @@ fn panel(
         None => Vec::new(),
     };
     let (effects, unknown) = tpmap::panel::effects::effects(&p, &served);
-    tpmap::panel::output::write(&p, &served, &effects, unknown, out)?;
+    let mut notices = tpmap::pipeline::data_notices(Path::new(&a.report.households.file));
+    notices.extend(tpmap::pipeline::data_notices(Path::new(&b.report.households.file)));
+    notices.dedup();
+    tpmap::panel::output::write(&p, &served, &effects, unknown, &notices, out)?;
     if !quiet {
         let s = &p.summary;
         let route = |r| s.by_route.get(&r).copied().unwrap_or(0);

@@ -126,8 +126,15 @@ pub fn effects_frame(e: &[Effect]) -> Result<DataFrame> {
 pub const CAVEAT: &str = "Observational: served households are compared with unserved ones deprived in the same indicator, in the same province and need band (number of deprivations); differences those do not capture (who was chosen, and why) remain in the estimate.";
 
 /// Writes `matches.parquet`, `transitions.csv` and `.parquet`, `effects.csv` (with a served
-/// list) and `panel.json` into `dir` (all or nothing).
-pub fn write(p: &Panel<'_>, served: &[Served], effects: &[Effect], unknown_served: u64, dir: &Path) -> Result<()> {
+/// list), `panel.html` (with `notices` on top) and `panel.json` into `dir` (all or nothing).
+pub fn write(
+    p: &Panel<'_>,
+    served: &[Served],
+    effects: &[Effect],
+    unknown_served: u64,
+    notices: &[String],
+    dir: &Path,
+) -> Result<()> {
     let stage = crate::output::Staging::new(dir)?;
     let out = stage.path();
     write_parquet(&mut matches_frame(p, served)?, &out.join("matches.parquet"), &[])?;
@@ -145,7 +152,166 @@ pub fn write(p: &Panel<'_>, served: &[Served], effects: &[Effect], unknown_serve
         "served_rows_not_found": unknown_served,
         "caveat": CAVEAT,
     });
+    let page = out.join("panel.html");
+    std::fs::write(&page, html(p, effects, notices)).map_err(|e| crate::Error::io(&page, e))?;
     let path = out.join("panel.json");
     std::fs::write(&path, serde_json::to_string_pretty(&json)?).map_err(|e| crate::Error::io(&path, e))?;
     stage.commit()
+}
+
+/// `panel.html`: one self-contained page — the country's flows, flows by dimension, provinces
+/// shaded by the net change in poor households, the provinces' table and the follow-up of
+/// each program.
+pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
+    use std::fmt::Write;
+
+    use crate::report::html::{
+        SCRIPT, STYLE, bars_with, dimension_colour, diverge, escape, int, names_of, pct, tile_map,
+    };
+    let mut s = String::with_capacity(64 * 1024);
+    s.push_str("<!DOCTYPE html>\n<html lang=\"th\"><head><meta charset=\"utf-8\">");
+    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    s.push_str("<title>tpmap panel — in and out of poverty</title><style>");
+    s.push_str(STYLE);
+    s.push_str("</style></head><body><header><h1>tpmap — in and out of poverty between two rounds</h1>");
+    s.push_str("<div>ครัวเรือนที่พ้นความยากจน ตกเป็นคนจน และผลการช่วยเหลือ</div></header><main>");
+    for n in notices {
+        let _ = write!(s, "<div class=\"notice\">{}</div>", escape(n));
+    }
+    let Some(country) = p.transitions.first() else {
+        s.push_str("</main></body></html>");
+        return s;
+    };
+    let c = &country.poor;
+    let m = &p.summary;
+    s.push_str("<section id=\"country\"><h2>Country / ทั้งประเทศ (poor households)</h2><div class=\"cards\">");
+    let mut card = |v: String, label: &str| {
+        let _ = write!(s, "<div class=\"card\"><b>{v}</b><span>{label}</span></div>");
+    };
+    card(format!("{} → {}", int(c.poor_t as f64), int(c.poor_t1 as f64)), "poor households, earlier → later");
+    card(int(c.exits as f64), "left poverty / พ้นจน");
+    card(int(c.entries as f64), "fell into poverty / ตกเป็นคนจน");
+    card(int(c.stayed as f64), "stayed poor / ยังจน");
+    card(format!("+{} / −{}", int(c.new_poor as f64), int(c.gone_poor as f64)), "poor households new / gone");
+    let route = |r| m.by_route.get(&r).copied().unwrap_or(0) as f64;
+    card(
+        pct(route(super::Route::SameHousehold) + route(super::Route::Members), m.households_t1 as f64),
+        "later households matched to earlier ones",
+    );
+    s.push_str("</div>");
+    let _ = write!(
+        s,
+        "<p>Households: {} earlier, {} later — {} matched by the same keys, {} by members' citizen IDs, {} split off, {} new; {} earlier households vanished, {} merged. People with a citizen ID in both rounds: {} ({} left poverty, {} fell in).</p></section>",
+        int(m.households_t as f64),
+        int(m.households_t1 as f64),
+        int(route(super::Route::SameHousehold)),
+        int(route(super::Route::Members)),
+        int(route(super::Route::Split)),
+        int(route(super::Route::New)),
+        int(m.by_fate.get(&super::Fate::Vanished).copied().unwrap_or(0) as f64),
+        int(m.by_fate.get(&super::Fate::Merged).copied().unwrap_or(0) as f64),
+        int(m.persons_in_both as f64),
+        int(m.persons_left_poverty as f64),
+        int(m.persons_fell_into_poverty as f64),
+    );
+    // Map and flows by dimension.
+    let provinces: Vec<&AreaTransitions> = p.transitions.iter().filter(|a| a.level == "province").collect();
+    let change = |a: &AreaTransitions| {
+        let (t, t1) = (a.poor.poor_t as f64, a.poor.poor_t1 as f64);
+        if t > 0.0 { (t1 - t) / t } else { 0.0 }
+    };
+    let max = provinces.iter().map(|a| change(a).abs()).fold(0.0f64, f64::max);
+    let cell = |key: &str| {
+        provinces.iter().find(|a| a.area == key).map(|a| {
+            (
+                diverge(change(a), max),
+                format!(
+                    "poor households {} → {} ({:+.1}%): {} left, {} fell in, {} moved in, {} moved out",
+                    int(a.poor.poor_t as f64),
+                    int(a.poor.poor_t1 as f64),
+                    100.0 * change(a),
+                    int(a.poor.exits as f64),
+                    int(a.poor.entries as f64),
+                    int(a.poor.moved_in as f64),
+                    int(a.poor.moved_out as f64)
+                ),
+                change(a).abs() > 0.6 * max,
+            )
+        })
+    };
+    let legend: Vec<(String, String)> = [-1.0, -0.5, 0.0, 0.5, 1.0]
+        .iter()
+        .map(|f| (diverge(f * max, max), format!("{:+.0}%", 100.0 * f * max)))
+        .collect();
+    s.push_str("<section id=\"map-section\"><h2>Net change in poor households by province</h2><div class=\"row\"><div class=\"mapbox\">");
+    s.push_str(&tile_map("Provinces shaded by the change in poor households", &cell, &legend));
+    s.push_str("<p class=\"small\">Green: fewer poor households than in the earlier round; red: more. Hover for the flows.</p></div><div>");
+    let dims = &p.t.spec.dimensions;
+    let mut rows: Vec<(String, f64, &str, String)> = Vec::new();
+    let total = (country.poor.poor_t.max(1)) as f64;
+    for (d, name) in dims.iter().enumerate() {
+        let (x, e) = (country.dimension_exits[d] as f64, country.dimension_entries[d] as f64);
+        rows.push((
+            format!("{name}: left"),
+            x / total,
+            dimension_colour(dims, name),
+            format!("{name}: {} households left the deprivation", int(x)),
+        ));
+        rows.push((format!("{name}: entered"), e / total, "#999", format!("{name}: {} households entered it", int(e))));
+    }
+    s.push_str("<h2>Continuing households leaving and entering each dimension</h2><p class=\"small\">As a share of the earlier round's poor households.</p>");
+    s.push_str(&bars_with(&rows, 560, 170));
+    s.push_str("</div></div></section>");
+    // Provinces.
+    s.push_str("<section id=\"provinces\"><h2>Provinces</h2><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>code</th><th class=\"l\">province</th><th>poor earlier</th><th>poor later</th><th>change</th><th>left</th><th>fell in</th><th>moved in</th><th>moved out</th><th>new</th><th>gone</th><th>target poor earlier → later</th></tr></thead><tbody>");
+    for a in &provinces {
+        let (th, en) = names_of(&a.area);
+        let f = &a.poor;
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td class=\"l\">{} <small>{}</small></td><td>{}</td><td>{}</td><td data-v=\"{:.6}\">{:+.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td></tr>",
+            escape(&a.area),
+            escape(&th),
+            escape(&en),
+            f.poor_t,
+            f.poor_t1,
+            change(a),
+            100.0 * change(a),
+            f.exits,
+            f.entries,
+            f.moved_in,
+            f.moved_out,
+            f.new_poor,
+            f.gone_poor,
+            a.target.poor_t,
+            a.target.poor_t1
+        );
+    }
+    s.push_str("</tbody></table></div></section>");
+    // Follow-up.
+    if !effects.is_empty() {
+        s.push_str("<section id=\"follow-up\"><h2>Did the help work? / ผลการช่วยเหลือ</h2><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th class=\"l\">program</th><th class=\"l\">indicator</th><th>served</th><th>followed</th><th>resolved</th><th>comparison resolved</th><th>effect</th><th>95% CI</th></tr></thead><tbody>");
+        for e in effects {
+            let shown = |v: f64| if v.is_finite() { format!("{:+.1} pts", 100.0 * v) } else { "–".into() };
+            let _ = write!(
+                s,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td>{} to {}</td></tr>",
+                escape(&e.program),
+                escape(&e.indicator),
+                e.served,
+                e.followed,
+                pct(e.resolved as f64, e.followed as f64),
+                pct(e.comparison_resolved as f64, e.comparison as f64),
+                if e.effect.is_finite() { e.effect } else { 0.0 },
+                shown(e.effect),
+                shown(e.ci_low),
+                shown(e.ci_high)
+            );
+        }
+        let _ = write!(s, "</tbody></table></div><p class=\"small\">{}</p></section>", escape(CAVEAT));
+    }
+    s.push_str("</main><footer><p>Made by tpmap panel from the two rounds' extracts; the tile-grid layout is tpmap's own (no boundary data).</p></footer><script>");
+    s.push_str(SCRIPT);
+    s.push_str("</script></body></html>");
+    s
 }

@@ -34,6 +34,8 @@ pub struct Inputs<'a> {
     pub notices: &'a [String],
     /// The scoring options in words.
     pub options: String,
+    /// The indicator edition (for the indicators' names).
+    pub edition: &'a crate::indicators::Edition,
 }
 
 /// Tile-grid positions `(province code, row, column)`: one square per province, placed by hand
@@ -136,7 +138,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// An integer with thousands separators (`1,234,567`).
-fn int(v: f64) -> String {
+pub(crate) fn int(v: f64) -> String {
     let s = format!("{:.0}", v.max(0.0));
     let mut o = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -148,7 +150,7 @@ fn int(v: f64) -> String {
     o
 }
 
-fn pct(num: f64, den: f64) -> String {
+pub(crate) fn pct(num: f64, den: f64) -> String {
     if den > 0.0 { format!("{:.1}%", 100.0 * num / den) } else { "–".into() }
 }
 
@@ -164,16 +166,28 @@ fn shade(v: f64, max: f64) -> String {
     format!("#{:02x}{:02x}{:02x}", m(a.0, b.0), m(a.1, b.1), m(a.2, b.2))
 }
 
+/// Diverging colour for a change in `[-max, max]`: green for a fall, red for a rise, white at 0.
+pub(crate) fn diverge(v: f64, max: f64) -> String {
+    let t = if max > 0.0 { (v / max).clamp(-1.0, 1.0) } else { 0.0 };
+    let (end, f) = if t < 0.0 { ((26.0, 152.0, 80.0), -t) } else { ((215.0, 48.0, 39.0), t) };
+    let m = |q: f64| (255.0 + (q - 255.0) * f).round() as u8;
+    format!("#{:02x}{:02x}{:02x}", m(end.0), m(end.1), m(end.2))
+}
+
 const DIMENSION_COLOURS: [&str; 5] = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"];
 
-fn dimension_colour(names: &[String], name: &str) -> &'static str {
+pub(crate) fn dimension_colour(names: &[String], name: &str) -> &'static str {
     names.iter().position(|d| d == name).map_or("#888", |i| DIMENSION_COLOURS[i % DIMENSION_COLOURS.len()])
 }
 
 /// Horizontal bars: `(label, value, colour, title)`, values as shares in `[0, 1]`.
 fn bars(rows: &[(String, f64, &str, String)], width: u32) -> String {
+    bars_with(rows, width, 150)
+}
+
+/// [`bars`] with `label_w` pixels for the labels.
+pub(crate) fn bars_with(rows: &[(String, f64, &str, String)], width: u32, label_w: u32) -> String {
     let h = 22;
-    let label_w = 150;
     let max = rows.iter().map(|r| r.1).fold(0.0f64, f64::max).max(1e-9);
     let total_h = rows.len() as u32 * h + 4;
     let mut s = format!(
@@ -200,11 +214,26 @@ fn bars(rows: &[(String, f64, &str, String)], width: u32) -> String {
     s
 }
 
+/// An indicator's label and Thai name (`1.1 เด็กแรกเกิดมีน้ำหนัก...`), from the edition when the
+/// profile bit is one of its indicators.
+pub(crate) fn indicator_name(e: &crate::indicators::Edition, bit: usize, label: &str) -> String {
+    if bit < e.len() && e.indicator(bit).label() == label {
+        format!("{label} {}", e.indicator(bit).name_th)
+    } else {
+        label.to_string()
+    }
+}
+
+/// `text` cut to `n` characters, with an ellipsis when cut.
+pub(crate) fn short(text: &str, n: usize) -> String {
+    if text.chars().count() <= n { text.to_string() } else { text.chars().take(n - 1).chain(['…']).collect() }
+}
+
 fn province_rows(m: &Measures) -> Vec<&AreaMeasures> {
     m.rows.iter().filter(|r| r.level == "province").collect()
 }
 
-fn names_of(code: &str) -> (String, String) {
+pub(crate) fn names_of(code: &str) -> (String, String) {
     AreaCode::parse(code)
         .ok()
         .and_then(|c| AreaRegistry::embedded().names(&c).map(|n| (n.th.clone(), n.en.clone())))
@@ -215,63 +244,90 @@ fn target_rate(r: &AreaMeasures) -> f64 {
     if r.population > 0.0 { r.target_poor / r.population } else { 0.0 }
 }
 
-/// The tile-grid map as inline SVG.
-fn map(m: &Measures) -> String {
-    let provinces = province_rows(m);
-    let max = provinces.iter().map(|r| target_rate(r)).fold(0.0f64, f64::max);
-    let (size, gap) = (44u32, 4u32);
+/// A province's tile: its fill, hover text, and whether the fill is dark (white lettering).
+pub(crate) type TileCell<'a> = dyn Fn(&str) -> Option<(String, String, bool)> + 'a;
+
+/// The tile-grid map as inline SVG: each province's tile shows its Thai name (squeezed to the
+/// tile), with its code, English name and `cell`'s text on hover; `cell` gives a province's
+/// fill and text (`None`: grey, no data); `legend` is drawn below the tiles.
+pub(crate) fn tile_map(aria: &str, cell: &TileCell<'_>, legend: &[(String, String)]) -> String {
+    let (size, gap) = (56u32, 4u32);
     let cols = TILES.iter().map(|t| t.2).max().unwrap_or(0) as u32 + 1;
     let rows = TILES.iter().map(|t| t.1).max().unwrap_or(0) as u32 + 1;
     let (w, h) = (cols * (size + gap), rows * (size + gap) + 40);
     let mut s = format!(
-        r#"<svg id="map" role="img" aria-label="Provinces shaded by target-poor rate" viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">"#
+        r#"<svg id="map" role="img" aria-label="{}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">"#,
+        escape(aria)
     );
     for &(code, row, col) in &TILES {
         let key = format!("{code:02}");
         let (x, y) = (col as u32 * (size + gap), row as u32 * (size + gap));
         let (th, en) = names_of(&key);
-        let (fill, title) = match provinces.iter().find(|r| r.area == key) {
-            Some(r) => (
-                shade(target_rate(r), max),
-                format!(
-                    "{th} ({en}): target poor {} of {} people ({}); poor {}",
-                    int(r.target_poor),
-                    int(r.population),
-                    pct(r.target_poor, r.population),
-                    pct(r.poor, r.population)
-                ),
-            ),
-            None => ("#e5e5e5".to_string(), format!("{th} ({en}): no data")),
-        };
-        let dark = fill != "#e5e5e5" && provinces.iter().any(|r| r.area == key && target_rate(r) > 0.6 * max);
+        let (fill, text, dark) = cell(&key).unwrap_or_else(|| ("#e5e5e5".to_string(), "no data".to_string(), false));
+        // Long names are squeezed into the tile rather than cut: about 6.6 px a letter at 11 px
+        // (Thai vowel and tone marks above and below take no width).
+        let combining = |c: char| matches!(c, '\u{0E31}' | '\u{0E34}'..='\u{0E3A}' | '\u{0E47}'..='\u{0E4E}');
+        let squeeze = th.chars().filter(|&c| !combining(c)).count() as f64 * 6.6 > (size - 6) as f64;
         let _ = write!(
             s,
-            r##"<g class="tile" data-province="{key}"><title>{}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" fill="{fill}" stroke="#fff"/><text x="{}" y="{}" text-anchor="middle"{}>{key}</text></g>"##,
-            escape(&title),
+            r##"<g class="tile" data-province="{key}"><title>{key} {} ({}): {}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" fill="{fill}" stroke="#fff"/><text x="{}" y="{}" text-anchor="middle"{}{}>{}</text><text x="{}" y="{}" text-anchor="middle" class="code{}">{key}</text></g>"##,
+            escape(&th),
+            escape(&en),
+            escape(&text),
             x + size / 2,
-            y + size / 2 + 4,
-            if dark { r#" class="on-dark""# } else { "" }
+            y + size / 2 - 2,
+            if dark { r#" class="on-dark""# } else { "" },
+            if squeeze {
+                format!(r#" textLength="{}" lengthAdjust="spacingAndGlyphs""#, size - 6)
+            } else {
+                String::new()
+            },
+            escape(&th),
+            x + size / 2,
+            y + size / 2 + 14,
+            if dark { " on-dark" } else { "" },
         );
     }
-    // Legend.
     let ly = rows * (size + gap) + 8;
-    for i in 0..=5 {
-        let v = max * i as f64 / 5.0;
+    for (i, (fill, label)) in legend.iter().enumerate() {
         let _ = write!(
             s,
-            r#"<rect x="{}" y="{ly}" width="30" height="12" fill="{}"/><text x="{}" y="{}" class="small">{:.1}%</text>"#,
-            i * 34,
-            shade(v, max),
-            i * 34,
+            r#"<rect x="{}" y="{ly}" width="30" height="12" fill="{fill}"/><text x="{}" y="{}" class="small">{}</text>"#,
+            i * 40,
+            i * 40,
             ly + 26,
-            100.0 * v
+            escape(label)
         );
     }
     s.push_str("</svg>");
     s
 }
 
-const STYLE: &str = r#"
+/// The target-poor rate map of the main report.
+fn map(m: &Measures) -> String {
+    let provinces = province_rows(m);
+    let max = provinces.iter().map(|r| target_rate(r)).fold(0.0f64, f64::max);
+    let cell = |key: &str| {
+        provinces.iter().find(|r| r.area == key).map(|r| {
+            (
+                shade(target_rate(r), max),
+                format!(
+                    "target poor {} of {} people ({}); poor {}",
+                    int(r.target_poor),
+                    int(r.population),
+                    pct(r.target_poor, r.population),
+                    pct(r.poor, r.population)
+                ),
+                target_rate(r) > 0.6 * max,
+            )
+        })
+    };
+    let legend: Vec<(String, String)> =
+        (0..=5).map(|i| max * i as f64 / 5.0).map(|v| (shade(v, max), format!("{:.1}%", 100.0 * v))).collect();
+    tile_map("Provinces shaded by target-poor rate", &cell, &legend)
+}
+
+pub(crate) const STYLE: &str = r#"
 body{font-family:"Noto Sans Thai","Sarabun","Loma","Garuda",system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#14365d;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:24px}
 main{padding:8px 28px 40px;max-width:1200px}
@@ -284,14 +340,14 @@ h2{font-size:19px;margin:4px 0 10px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
 th{background:#f0f3f7;cursor:pointer;position:sticky;top:0}td.l,th.l{text-align:left}
 .scroll{max-height:560px;overflow:auto}
-svg text{font-size:12px;fill:#222}svg .small{font-size:10px}.tile text{font-size:12px;font-weight:600}.tile text.on-dark{fill:#fff}
-.mapbox{max-width:440px}.bar{display:inline-block;height:10px;background:#ec7014;vertical-align:middle}
+svg text{font-size:12px;fill:#222}svg .small{font-size:10px}.tile text{font-size:11px;font-weight:600}.tile text.code{font-size:9px;font-weight:400;fill:#555}.tile text.on-dark{fill:#fff}
+.mapbox{max-width:560px}#map{max-width:100%;height:auto}.bar{display:inline-block;height:10px;background:#ec7014;vertical-align:middle}
 footer{font-size:12px;color:#555;padding:0 28px 30px;max-width:1200px}
 "#;
 
 // Sorts a table by a clicked header (numbers by value, text by Thai collation). The report reads
 // the same without it.
-const SCRIPT: &str = r#"
+pub(crate) const SCRIPT: &str = r#"
 document.querySelectorAll('table.sortable th').forEach(function(th,i){th.addEventListener('click',function(){
 var tb=th.closest('table').tBodies[0],rows=Array.from(tb.rows),asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
 rows.sort(function(a,b){var x=a.cells[i].dataset.v||a.cells[i].textContent,y=b.cells[i].dataset.v||b.cells[i].textContent;
@@ -367,7 +423,7 @@ pub fn render(inputs: &Inputs) -> String {
         "<section id=\"provinces-map\"><h2>Target-poor rate by province</h2><div class=\"row\"><div class=\"mapbox\">",
     );
     s.push_str(&map(m));
-    s.push_str("<p class=\"small\">Tile-grid map: one square per province (its code), placed near its position; hover for the name and figures. Grey: no households in the data.</p></div><div>");
+    s.push_str("<p class=\"small\">Tile-grid map: one square per province (its Thai name and code), placed near its position; hover for the English name and figures. Grey: no households in the data.</p></div><div>");
     let dims: Vec<(String, f64, &str, String)> = m
         .spec
         .dimensions
@@ -387,16 +443,12 @@ pub fn render(inputs: &Inputs) -> String {
         .zip(&c.uncensored)
         .map(|(it, v)| {
             let d = &m.spec.dimensions[it.dimension];
-            (
-                it.label.clone(),
-                *v,
-                dimension_colour(&m.spec.dimensions, d),
-                format!("{} ({d}): {:.2}%", it.label, 100.0 * v),
-            )
+            let name = indicator_name(i.edition, it.bit, &it.label);
+            (short(&name, 28), *v, dimension_colour(&m.spec.dimensions, d), format!("{name} ({d}): {:.2}%", 100.0 * v))
         })
         .collect();
     s.push_str("<h2>Deprived in each indicator (uncensored headcount)</h2>");
-    s.push_str(&bars(&inds, 560));
+    s.push_str(&bars_with(&inds, 640, 260));
     s.push_str("</div></div></section>");
 
     // Province ranking.

@@ -116,9 +116,15 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(said.contains("by the same keys") && said.contains("Observational"), "{said}");
-    for f in ["matches.parquet", "transitions.csv", "transitions.parquet", "effects.csv", "panel.json"] {
+    for f in ["matches.parquet", "transitions.csv", "transitions.parquet", "effects.csv", "panel.json", "panel.html"] {
         assert!(tmp.path().join("out").join(f).exists(), "{f}");
     }
+    // The page: the data's SYNTHETIC notice, every province's tile with its Thai name, the
+    // follow-up with its caveat.
+    let page = std::fs::read_to_string(tmp.path().join("out/panel.html")).unwrap();
+    assert!(page.contains("SYNTHETIC DATA"));
+    assert_eq!(page.matches("<g class=\"tile\"").count(), 77);
+    assert!(page.contains(">ขอนแก่น</text>") && page.contains("id=\"follow-up\"") && page.contains("Observational"));
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/panel.json")).unwrap()).unwrap();
     assert_eq!(j["served_rows_not_found"], 0);
