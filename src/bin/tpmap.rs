@@ -118,12 +118,14 @@ enum Command {
     /// deprivation more often than comparable unserved ones. Writes matches.parquet,
     /// transitions.{csv,parquet}, effects.csv and panel.json to --out.
     Panel {
-        /// The earlier round: a folder with households.* and persons.*.
-        earlier: PathBuf,
-        /// The later round.
-        later: PathBuf,
-        /// Served list of the earlier round: CSV household_id,program,indicator (default: the
-        /// earlier folder's served.csv, when present).
+        /// The rounds, oldest first: folders with households.* and persons.* (and the round's
+        /// served.csv, when there is one). With more than two, each consecutive pair is written
+        /// to OUT/<earlier>-<later>/; OUT/trajectories.parquet follows every household through
+        /// all of them.
+        #[arg(required = true, num_args = 2..)]
+        rounds: Vec<PathBuf>,
+        /// Served list of the earlier of two rounds: CSV household_id,program,indicator (default:
+        /// the earlier folder's served.csv, when present).
         #[arg(long)]
         served: Option<PathBuf>,
         /// TPMAP dimension switches for "poor".
@@ -718,8 +720,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Panel { earlier, later, served, mask, welfare, out, quiet } => {
-            panel(&earlier, &later, served, mask, welfare, &out, quiet)
+        Command::Panel { rounds, served, mask, welfare, out, quiet } => {
+            panel(&rounds, served, mask, welfare, &out, quiet)
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet, .. } => {
             let t0 = Instant::now();
@@ -844,78 +846,118 @@ fn plan_inputs(
 
 /// `run`, `plan` and `ingest`: the library's main job with the command line's options.
 fn panel(
-    earlier: &Path,
-    later: &Path,
+    rounds: &[PathBuf],
     served: Option<PathBuf>,
     mask: DimensionMask,
     welfare: Welfare,
     out: &Path,
     quiet: bool,
 ) -> Result<(), Error> {
+    use tpmap::panel::{Fate, Route};
     let t0 = Instant::now();
+    if rounds.len() < 2 || rounds.len() > 20 {
+        return Err(Error::Config("panel compares 2 to 20 rounds, oldest first".into()));
+    }
+    if served.is_some() && rounds.len() > 2 {
+        return Err(Error::Config(
+            "--served goes with two rounds; with more, each round's folder gives its served.csv".into(),
+        ));
+    }
     let read = |dir: &Path| -> Result<tpmap::ingest::Ingested, Error> {
         let o = RunOptions::new(&tpmap::pipeline::pick(dir, "households")?, &tpmap::pipeline::pick(dir, "persons")?);
         tpmap::ingest::ingest(&o.households, &o.persons, &IngestOptions::default())
     };
-    let (a, b) = (read(earlier)?, read(later)?);
+    let got: Vec<tpmap::ingest::Ingested> = rounds.iter().map(|d| read(d)).collect::<Result<_, _>>()?;
+    let names: Vec<String> = rounds
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.file_name().map_or(format!("round{}", i + 1), |n| n.to_string_lossy().into_owned()))
+        .collect();
     let opts = tpmap::panel::PanelOptions { mask, welfare };
-    let p = tpmap::panel::Panel::build(&a.extract, &b.extract, &opts)?;
-    let served = served.or_else(|| Some(earlier.join("served.csv")).filter(|f| f.exists()));
-    let served = match &served {
-        Some(f) => tpmap::panel::effects::read_served(f, &a.extract.edition)?,
-        None => Vec::new(),
-    };
-    let (effects, unknown) = tpmap::panel::effects::effects(&p, &served);
-    let mut notices = tpmap::pipeline::data_notices(Path::new(&a.report.households.file));
-    notices.extend(tpmap::pipeline::data_notices(Path::new(&b.report.households.file)));
+    let panels: Vec<tpmap::panel::Panel<'_>> = got
+        .windows(2)
+        .map(|w| tpmap::panel::Panel::build(&w[0].extract, &w[1].extract, &opts))
+        .collect::<Result<_, _>>()?;
+    let mut served_lists = Vec::new();
+    for (r, dir) in rounds.iter().enumerate().take(rounds.len() - 1) {
+        let file =
+            if r == 0 { served.clone() } else { None }.or_else(|| Some(dir.join("served.csv")).filter(|f| f.exists()));
+        served_lists.push(match &file {
+            Some(f) => tpmap::panel::effects::read_served(f, &got[r].extract.edition)?,
+            None => Vec::new(),
+        });
+    }
+    let mut notices: Vec<String> =
+        got.iter().flat_map(|g| tpmap::pipeline::data_notices(Path::new(&g.report.households.file))).collect();
     notices.dedup();
-    tpmap::panel::output::write(&p, &served, &effects, unknown, &notices, out)?;
+    let stage = tpmap::output::Staging::new(out)?;
+    let mut all_effects = Vec::new();
+    for (r, p) in panels.iter().enumerate() {
+        let (effects, unknown) = tpmap::panel::effects::effects(p, &served_lists[r]);
+        let dir = if panels.len() == 1 {
+            stage.path().to_path_buf()
+        } else {
+            let d = stage.path().join(format!("{}-{}", names[r], names[r + 1]));
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+            d
+        };
+        tpmap::panel::output::write_into(p, &served_lists[r], &effects, unknown, &notices, &dir)?;
+        all_effects.push(effects);
+    }
+    let mut traj = tpmap::panel::output::trajectories_frame(&panels, &names, &served_lists)?;
+    tpmap::frame::write_parquet(&mut traj, &stage.path().join("trajectories.parquet"), &[])?;
+    stage.commit()?;
     if !quiet {
-        let s = &p.summary;
-        let route = |r| s.by_route.get(&r).copied().unwrap_or(0);
-        let fate = |f| s.by_fate.get(&f).copied().unwrap_or(0);
-        use tpmap::panel::{Fate, Route};
-        for (name, t) in [("earlier", &a.report), ("later", &b.report)] {
+        for (name, g) in names.iter().zip(&got) {
+            let t = &g.report;
             println!(
                 "{name}: {} households and {} persons accepted, {} and {} rejected",
                 t.households.accepted, t.persons.accepted, t.households.rejected, t.persons.rejected
             );
         }
-        println!(
-            "later households: {} by the same keys, {} by members' citizen IDs, {} split off, {} new; earlier: {} continue, {} merged, {} vanished",
-            route(Route::SameHousehold),
-            route(Route::Members),
-            route(Route::Split),
-            route(Route::New),
-            fate(Fate::Continues),
-            fate(Fate::Merged),
-            fate(Fate::Vanished)
-        );
-        if let Some(c) = p.transitions.first() {
-            let f = &c.poor;
+        for (r, p) in panels.iter().enumerate() {
+            let s = &p.summary;
+            let route = |x| s.by_route.get(&x).copied().unwrap_or(0);
+            let fate = |f| s.by_fate.get(&f).copied().unwrap_or(0);
             println!(
-                "poor households: {} -> {} ({} stayed, {} left poverty, {} fell in; {} new or split off, {} gone)",
-                f.poor_t, f.poor_t1, f.stayed, f.exits, f.entries, f.new_poor, f.gone_poor
+                "\n{} -> {}: later households {} by the same keys, {} by members' citizen IDs, {} split off, {} new; earlier: {} continue, {} merged, {} vanished",
+                names[r],
+                names[r + 1],
+                route(Route::SameHousehold),
+                route(Route::Members),
+                route(Route::Split),
+                route(Route::New),
+                fate(Fate::Continues),
+                fate(Fate::Merged),
+                fate(Fate::Vanished)
             );
+            if let Some(c) = p.transitions.first() {
+                let f = &c.poor;
+                println!(
+                    "poor households: {} -> {} ({} stayed, {} left poverty, {} fell in; {} new or split off, {} gone)",
+                    f.poor_t, f.poor_t1, f.stayed, f.exits, f.entries, f.new_poor, f.gone_poor
+                );
+            }
+            for e in &all_effects[r] {
+                let pts = |v: f64| if v.is_finite() { format!("{:+.1}", 100.0 * v) } else { "–".into() };
+                println!(
+                    "  {:<24} {:<6} served {:>7} followed {:>7}: {:.1}% resolved vs {:.1}%, effect {} pts (95% CI {} to {})",
+                    e.program,
+                    e.indicator,
+                    e.served,
+                    e.followed,
+                    100.0 * e.rate_served,
+                    100.0 * e.rate_comparison,
+                    pts(e.effect),
+                    pts(e.ci_low),
+                    pts(e.ci_high)
+                );
+            }
+            if !all_effects[r].is_empty() {
+                println!("  ({})", tpmap::panel::output::CAVEAT);
+            }
         }
-        for e in &effects {
-            println!(
-                "  {:<24} {:<6} served {:>7} followed {:>7}: {:.1}% resolved vs {:.1}%, effect {:+.1} pts (95% CI {:+.1} to {:+.1})",
-                e.program,
-                e.indicator,
-                e.served,
-                e.followed,
-                100.0 * e.rate_served,
-                100.0 * e.rate_comparison,
-                100.0 * e.effect,
-                100.0 * e.ci_low,
-                100.0 * e.ci_high
-            );
-        }
-        if !effects.is_empty() {
-            println!("  ({})", tpmap::panel::output::CAVEAT);
-        }
-        println!("wrote {}/ in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
+        println!("\nwrote {}/ in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
     }
     Ok(())
 }

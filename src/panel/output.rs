@@ -136,7 +136,19 @@ pub fn write(
     dir: &Path,
 ) -> Result<()> {
     let stage = crate::output::Staging::new(dir)?;
-    let out = stage.path();
+    write_into(p, served, effects, unknown_served, notices, stage.path())?;
+    stage.commit()
+}
+
+/// Like [`write`], into a folder that exists (a staging folder the caller commits).
+pub fn write_into(
+    p: &Panel<'_>,
+    served: &[Served],
+    effects: &[Effect],
+    unknown_served: u64,
+    notices: &[String],
+    out: &Path,
+) -> Result<()> {
     write_parquet(&mut matches_frame(p, served)?, &out.join("matches.parquet"), &[])?;
     let mut t = transitions_frame(p)?;
     write_parquet(&mut t, &out.join("transitions.parquet"), &[])?;
@@ -155,8 +167,7 @@ pub fn write(
     let page = out.join("panel.html");
     std::fs::write(&page, html(p, effects, notices)).map_err(|e| crate::Error::io(&page, e))?;
     let path = out.join("panel.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&json)?).map_err(|e| crate::Error::io(&path, e))?;
-    stage.commit()
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?).map_err(|e| crate::Error::io(&path, e))
 }
 
 /// `panel.html`: one self-contained page — the country's flows, flows by dimension, provinces
@@ -314,4 +325,97 @@ pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
     s.push_str(SCRIPT);
     s.push_str("</script></body></html>");
     s
+}
+
+/// One row per household trajectory across several rounds (`panels[r]` compares round `r` with
+/// `r + 1`; `names[r]` names round `r`): a trajectory starts at a household of the first round,
+/// or at a later round's new or split-off household, and follows each continuing successor.
+/// Columns per round: household ID, village, poor, target poor, score, deprived indicators and
+/// the programs it received that round (`served[r]`).
+pub fn trajectories_frame(panels: &[Panel<'_>], names: &[String], served: &[Vec<Served>]) -> Result<DataFrame> {
+    let n = panels.len() + 1;
+    if names.len() != n || served.len() > n {
+        return Err(crate::Error::Config("one name per round and at most one served list per round".into()));
+    }
+    let round = |r: usize| if r < panels.len() { &panels[r].t } else { &panels[r - 1].t1 };
+    // Chains: household rows per round.
+    let mut chains: Vec<Vec<Option<u32>>> = Vec::new();
+    let start = |r: usize, h: u32, chains: &mut Vec<Vec<Option<u32>>>| {
+        let mut c = vec![None; n];
+        c[r] = Some(h);
+        let mut cur = h;
+        for (k, p) in panels.iter().enumerate().skip(r) {
+            match p.successor[cur as usize] {
+                Some(next) => {
+                    c[k + 1] = Some(next);
+                    cur = next;
+                }
+                None => break,
+            }
+        }
+        chains.push(c);
+    };
+    if let Some(first) = panels.first() {
+        for h in 0..first.t.x.households.len() {
+            start(0, h as u32, &mut chains);
+        }
+    }
+    for (r, p) in panels.iter().enumerate() {
+        for (j, pred) in p.predecessor.iter().enumerate() {
+            let continuing = pred.is_some_and(|i| p.successor[i as usize] == Some(j as u32));
+            if !continuing {
+                start(r + 1, j as u32, &mut chains);
+            }
+        }
+    }
+    let mut cols = Vec::new();
+    for r in 0..n {
+        let rd = round(r);
+        let x = rd.x;
+        let mut programs: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
+        for s in served.get(r).map(Vec::as_slice).unwrap_or(&[]) {
+            programs.entry(s.household_id).or_default().push(format!(
+                "{}:{}",
+                s.program,
+                x.edition.indicator(s.indicator).label()
+            ));
+        }
+        let labels = |bits: u64| -> String {
+            (0..64).filter(|b| bits >> b & 1 == 1).map(|b| x.edition.indicator(b).label()).collect::<Vec<_>>().join(" ")
+        };
+        let at = |c: &Vec<Option<u32>>| c[r].map(|h| h as usize);
+        let y = &names[r];
+        cols.push(Column::new(
+            format!("household_id_{y}").into(),
+            chains.iter().map(|c| at(c).map(|h| x.households.id[h].0)).collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("village_{y}").into(),
+            chains.iter().map(|c| at(c).map(|h| x.households.village[h].to_string())).collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("poor_{y}").into(),
+            chains.iter().map(|c| at(c).map(|h| rd.scores.poor[h])).collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("target_poor_{y}").into(),
+            chains.iter().map(|c| at(c).map(|h| rd.target[h])).collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("score_{y}").into(),
+            chains.iter().map(|c| at(c).map(|h| rd.scores.score[h])).collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("deprived_{y}").into(),
+            chains.iter().map(|c| at(c).map(|h| labels(rd.deprived(h)))).collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            format!("programs_{y}").into(),
+            chains
+                .iter()
+                .map(|c| at(c).and_then(|h| programs.get(&x.households.id[h].0)).map(|v| v.join(" ")))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    Ok(DataFrame::new_infer_height(cols)?)
 }

@@ -129,10 +129,66 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/panel.json")).unwrap()).unwrap();
     assert_eq!(j["served_rows_not_found"], 0);
     assert!(j["summary"]["households_t"].as_u64().unwrap() == 3000);
+    // Three rounds: each pair in its folder, trajectories through all.
+    let o = tpmap(&[
+        "synth",
+        "--households",
+        "1000",
+        "--provinces",
+        "40",
+        "--years",
+        "2561,2562,2563",
+        "--out",
+        "three",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = tpmap(&["panel", "three/2561", "three/2562", "three/2563", "--out", "out3", "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["2561-2562/effects.csv", "2562-2563/panel.html", "trajectories.parquet"] {
+        assert!(tmp.path().join("out3").join(f).exists(), "{f}");
+    }
+    let o = tpmap(&["panel", "three/2561", "three/2562", "three/2563", "--served", "x.csv", "--out", "never"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--served goes with two rounds"));
     // Years that are not consecutive; a round that is not there.
     let o = tpmap(&["synth", "--households", "100", "--years", "2561,2563", "--out", "bad"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("consecutive"));
     let o = tpmap(&["panel", "rounds/2561", "nowhere", "--out", "never"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nowhere"));
     assert!(!tmp.path().join("never").exists());
+}
+
+#[test]
+fn trajectories_follow_every_household_through_three_rounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = PanelSynthOptions {
+        households: 4_000,
+        seed: 3,
+        provinces: vec![40],
+        years: vec![2561, 2562, 2563],
+        dynamics: Dynamics::default(),
+    };
+    let (rounds, truths) = generate(&opts).unwrap();
+    assert_eq!(truths.len(), 2);
+    write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
+    let got: Vec<_> = [2561, 2562, 2563].iter().map(|&y| read(tmp.path(), y)).collect();
+    let panels: Vec<Panel<'_>> =
+        got.windows(2).map(|w| Panel::build(&w[0].extract, &w[1].extract, &PanelOptions::default()).unwrap()).collect();
+    let names: Vec<String> = ["2561", "2562", "2563"].map(String::from).to_vec();
+    let served: Vec<_> = (0..2)
+        .map(|r| read_served(&tmp.path().join(&names[r]).join("served.csv"), &got[r].extract.edition).unwrap())
+        .collect();
+    let t = tpmap::panel::output::trajectories_frame(&panels, &names, &served).unwrap();
+    // Each round's households once each.
+    for (y, g) in names.iter().zip(&got) {
+        let ids = t.column(&format!("household_id_{y}")).unwrap().drop_nulls();
+        assert_eq!(ids.len() as u64, g.report.households.accepted);
+        assert_eq!(ids.n_unique().unwrap(), ids.len());
+    }
+    // A trajectory never skips a round: present in the first and third means present in the second.
+    let has = |y: &str| t.column(&format!("household_id_{y}")).unwrap().is_not_null();
+    let skips = (has("2561") & has("2563")) & !has("2562");
+    assert_eq!(skips.sum(), Some(0));
+    // Programs are carried (the served lists are not empty).
+    assert!(!t.column("programs_2561").unwrap().drop_nulls().is_empty());
 }
