@@ -1017,7 +1017,8 @@ fn run<'py>(
 /// poverty per area, dimension and indicator) and `effects` (the follow-up of each program) as
 /// polars frames, and the `caveat`; with `out`, also writes the files of `tpmap panel`.
 #[pyfunction]
-#[pyo3(signature = (earlier, later, *, served=None, mask="11111", welfare="validated", out=None))]
+#[pyo3(signature = (earlier, later, *, served=None, mask="11111", welfare="validated", edition_map=None, out=None))]
+#[allow(clippy::too_many_arguments)]
 fn panel<'py>(
     py: Python<'py>,
     earlier: &Extract,
@@ -1025,12 +1026,18 @@ fn panel<'py>(
     served: Option<PathBuf>,
     mask: &str,
     welfare: &str,
+    edition_map: Option<PathBuf>,
     out: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = tpmap::panel::PanelOptions { mask: opt(mask)?, welfare: opt(welfare)? };
+    let (mask, welfare) = (opt(mask)?, opt(welfare)?);
     let (a, b) = (earlier.inner.clone(), later.inner.clone());
     let (summary, matches, transitions, effects) = py
         .detach(|| {
+            let editions = match &edition_map {
+                Some(f) => Some(tpmap::panel::editions::EditionMap::load(f, &a.extract.edition, &b.extract.edition)?),
+                None => None,
+            };
+            let opts = tpmap::panel::PanelOptions { mask, welfare, editions };
             let p = tpmap::panel::Panel::build(&a.extract, &b.extract, &opts)?;
             let served = match &served {
                 Some(f) => tpmap::panel::effects::read_served(f, &a.extract.edition)?,

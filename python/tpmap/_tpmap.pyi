@@ -237,6 +237,7 @@ def panel(
     served: _Path | None = None,
     mask: str = "11111",
     welfare: _Welfare = "validated",
+    edition_map: _Path | None = None,
     out: _Path | None = None,
 ) -> dict[str, Any]:
     """Two survey rounds compared household by household, like `tpmap panel`.

@@ -134,6 +134,14 @@ enum Command {
         /// Welfare condition for target poor.
         #[arg(long, value_enum, default_value_t = Welfare::Validated)]
         welfare: Welfare,
+        /// Indicator edition of the rounds: one (built-in id or TOML file) for all, or one per
+        /// round, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "bmn-2560")]
+        edition: Vec<String>,
+        /// Mapping files (TOML) saying which indicators of two editions correspond, for pairs of
+        /// rounds with different editions (each file names its two editions; docs/panel.md).
+        #[arg(long)]
+        edition_map: Vec<PathBuf>,
         /// Output folder.
         #[arg(long, default_value = "tpmap-out")]
         out: PathBuf,
@@ -720,8 +728,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Panel { rounds, served, mask, welfare, out, quiet } => {
-            panel(&rounds, served, mask, welfare, &out, quiet)
+        Command::Panel { rounds, served, mask, welfare, edition, edition_map, out, quiet } => {
+            let editions = (edition, edition_map);
+            panel(&rounds, served, mask, welfare, &editions, &out, quiet)
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet, .. } => {
             let t0 = Instant::now();
@@ -850,6 +859,7 @@ fn panel(
     served: Option<PathBuf>,
     mask: DimensionMask,
     welfare: Welfare,
+    (editions, maps): &(Vec<String>, Vec<PathBuf>),
     out: &Path,
     quiet: bool,
 ) -> Result<(), Error> {
@@ -863,20 +873,39 @@ fn panel(
             "--served goes with two rounds; with more, each round's folder gives its served.csv".into(),
         ));
     }
-    let read = |dir: &Path| -> Result<tpmap::ingest::Ingested, Error> {
+    if editions.len() != 1 && editions.len() != rounds.len() {
+        return Err(Error::Config(format!(
+            "--edition gives one edition for all rounds or one per round ({} rounds, {} editions)",
+            rounds.len(),
+            editions.len()
+        )));
+    }
+    let read = |(r, dir): (usize, &PathBuf)| -> Result<tpmap::ingest::Ingested, Error> {
         let o = RunOptions::new(&tpmap::pipeline::pick(dir, "households")?, &tpmap::pipeline::pick(dir, "persons")?);
-        tpmap::ingest::ingest(&o.households, &o.persons, &IngestOptions::default())
+        let edition = Edition::from_id_or_file(&editions[r.min(editions.len() - 1)])?;
+        let opts = IngestOptions { edition: Arc::new(edition), ..IngestOptions::default() };
+        tpmap::ingest::ingest(&o.households, &o.persons, &opts)
     };
-    let got: Vec<tpmap::ingest::Ingested> = rounds.iter().map(|d| read(d)).collect::<Result<_, _>>()?;
+    let got: Vec<tpmap::ingest::Ingested> = rounds.iter().enumerate().map(read).collect::<Result<_, _>>()?;
+    let ids: Vec<(String, String)> =
+        maps.iter().map(|m| tpmap::panel::editions::EditionMap::ids_of(m)).collect::<Result<_, _>>()?;
     let names: Vec<String> = rounds
         .iter()
         .enumerate()
         .map(|(i, d)| d.file_name().map_or(format!("round{}", i + 1), |n| n.to_string_lossy().into_owned()))
         .collect();
-    let opts = tpmap::panel::PanelOptions { mask, welfare };
     let panels: Vec<tpmap::panel::Panel<'_>> = got
         .windows(2)
-        .map(|w| tpmap::panel::Panel::build(&w[0].extract, &w[1].extract, &opts))
+        .map(|w| {
+            let (a, b) = (&w[0].extract.edition, &w[1].extract.edition);
+            let file = ids.iter().position(|(x, y)| *x == a.id && *y == b.id).map(|k| &maps[k]);
+            let editions = match file {
+                Some(f) => Some(tpmap::panel::editions::EditionMap::load(f, a, b)?),
+                None => None,
+            };
+            let opts = tpmap::panel::PanelOptions { mask, welfare, editions };
+            tpmap::panel::Panel::build(&w[0].extract, &w[1].extract, &opts)
+        })
         .collect::<Result<_, _>>()?;
     let mut served_lists = Vec::new();
     for (r, dir) in rounds.iter().enumerate().take(rounds.len() - 1) {
@@ -931,6 +960,13 @@ fn panel(
                 fate(Fate::Merged),
                 fate(Fate::Vanished)
             );
+            let e = &p.editions;
+            if !e.only_earlier.is_empty() || !e.only_later.is_empty() {
+                println!(
+                    "indicators without a counterpart: earlier {:?}, later {:?} (not in the per-indicator flows)",
+                    e.only_earlier, e.only_later
+                );
+            }
             if let Some(c) = p.transitions.first() {
                 let f = &c.poor;
                 println!(

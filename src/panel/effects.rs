@@ -152,7 +152,9 @@ pub fn effects(panel: &Panel<'_>, served: &[Served]) -> (Vec<Effect>, u64) {
             return None;
         }
         let j = panel.successor[i]? as usize;
-        Some(t1.profiles.fail[j] & bit == 0)
+        // The same indicator in the later round's edition (none: not followed).
+        let later = 1u64 << panel.editions.later_of(b)?;
+        Some(t1.profiles.fail[j] & later == 0)
     };
     let stratum =
         |i: usize, b: usize| (b, x0.households.village[i].province_number(), band(t.deprived(i).count_ones()));

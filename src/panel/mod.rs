@@ -14,6 +14,7 @@
 //! # Ok::<(), tpmap::Error>(())
 //! ```
 
+pub mod editions;
 pub mod effects;
 pub mod output;
 pub mod synth;
@@ -34,12 +35,26 @@ pub struct PanelOptions {
     pub mask: DimensionMask,
     /// Welfare condition for target poor.
     pub welfare: Welfare,
+    /// Corresponding indicators when the rounds use different editions (required then; the
+    /// same edition maps each indicator to itself).
+    pub editions: Option<editions::EditionMap>,
 }
 
 impl Default for PanelOptions {
     fn default() -> Self {
-        PanelOptions { mask: DimensionMask::ALL, welfare: Welfare::Validated }
+        PanelOptions { mask: DimensionMask::ALL, welfare: Welfare::Validated, editions: None }
     }
+}
+
+/// An indicator of the earlier round's spec and its counterpart in the later round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndicatorPair {
+    /// The earlier edition's label.
+    pub label: String,
+    /// Profile bit in the earlier round.
+    pub earlier: usize,
+    /// Profile bit in the later round.
+    pub later: usize,
 }
 
 /// How a household of the later round was found in the earlier one.
@@ -239,18 +254,37 @@ pub struct Panel<'a> {
     pub transitions: Vec<AreaTransitions>,
     /// Counts of the matching.
     pub summary: MatchSummary,
+    /// The earlier spec's indicators that have a counterpart, in spec order (the columns of
+    /// the per-indicator flows).
+    pub indicators: Vec<IndicatorPair>,
+    /// Which indicators of the two editions correspond.
+    pub editions: editions::EditionMap,
 }
 
 impl<'a> Panel<'a> {
     /// Matches the households of `t1` to those of `t` and counts the transitions.
     pub fn build(t: &'a Extract, t1: &'a Extract, opts: &PanelOptions) -> Result<Panel<'a>> {
-        if t.edition.id != t1.edition.id {
-            return Err(Error::Config(format!(
-                "the rounds use editions {} and {}: compare rounds of one edition (a mapping between editions is not supported yet)",
-                t.edition.id, t1.edition.id
-            )));
-        }
+        let map = match &opts.editions {
+            Some(m) => m.clone(),
+            None if t.edition.id == t1.edition.id && t.edition == t1.edition => {
+                editions::EditionMap { pairs: (0..t.edition.len()).map(|i| (i, i)).collect(), ..Default::default() }
+            }
+            None => {
+                return Err(Error::Config(format!(
+                    "the rounds use editions {} and {}: give a mapping of their indicators (--edition-map, docs/panel.md)",
+                    t.edition.id, t1.edition.id
+                )));
+            }
+        };
         let (rt, rt1) = (Round::of(t, opts)?, Round::of(t1, opts)?);
+        let indicators: Vec<IndicatorPair> = rt
+            .spec
+            .items
+            .iter()
+            .filter_map(|it| {
+                map.later_of(it.bit).map(|later| IndicatorPair { label: it.label.clone(), earlier: it.bit, later })
+            })
+            .collect();
         let (matches, predecessor, successor) = match_households(t, t1);
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
@@ -266,8 +300,8 @@ impl<'a> Panel<'a> {
             }
         }
         persons_summary(&rt, &rt1, &mut summary);
-        let transitions = transitions(&rt, &rt1, &predecessor, &successor);
-        Ok(Panel { t: rt, t1: rt1, matches, predecessor, successor, transitions, summary })
+        let transitions = transitions(&rt, &rt1, &predecessor, &successor, &indicators);
+        Ok(Panel { t: rt, t1: rt1, matches, predecessor, successor, transitions, summary, indicators, editions: map })
     }
 }
 
@@ -449,10 +483,22 @@ impl Areas {
     }
 }
 
-fn transitions(t: &Round<'_>, t1: &Round<'_>, pred: &[Option<u32>], succ: &[Option<u32>]) -> Vec<AreaTransitions> {
+fn transitions(
+    t: &Round<'_>,
+    t1: &Round<'_>,
+    pred: &[Option<u32>],
+    succ: &[Option<u32>],
+    pairs: &[IndicatorPair],
+) -> Vec<AreaTransitions> {
     let dims = t.spec.dimensions.len();
-    let items: Vec<u64> = t.spec.items.iter().map(|it| 1u64 << it.bit).collect();
-    let dim_masks: Vec<u64> = (0..dims).map(|d| t.spec.dimension_mask(d)).collect();
+    // Per indicator and dimension: the masks in each round (a dimension by its name).
+    let items: Vec<(u64, u64)> = pairs.iter().map(|p| (1u64 << p.earlier, 1u64 << p.later)).collect();
+    let dim_masks: Vec<(u64, u64)> = (0..dims)
+        .map(|d| {
+            let later = t1.spec.dimensions.iter().position(|n| *n == t.spec.dimensions[d]);
+            (t.spec.dimension_mask(d), later.map_or(0, |l| t1.spec.dimension_mask(l)))
+        })
+        .collect();
     let mut areas = Areas { by: vec![BTreeMap::new(); 5], dims, items: items.len() };
     areas.at(0, "TH");
     let (x0, x1) = (t.x, t1.x);
@@ -502,15 +548,15 @@ fn transitions(t: &Round<'_>, t1: &Round<'_>, pred: &[Option<u32>], succ: &[Opti
                 }
             }
             let (d0, d1) = (t.deprived(i), t1.deprived(j));
-            for (d, m) in dim_masks.iter().enumerate() {
-                match (d0 & m != 0, d1 & m != 0) {
+            for (d, (m0, m1)) in dim_masks.iter().enumerate() {
+                match (d0 & m0 != 0, d1 & m1 != 0) {
                     (true, false) => a.dimension_exits[d] += 1,
                     (false, true) => a.dimension_entries[d] += 1,
                     _ => {}
                 }
             }
-            for (k, m) in items.iter().enumerate() {
-                match (d0 & m != 0, d1 & m != 0) {
+            for (k, (m0, m1)) in items.iter().enumerate() {
+                match (d0 & m0 != 0, d1 & m1 != 0) {
                     (true, false) => a.indicator_exits[k] += 1,
                     (false, true) => a.indicator_entries[k] += 1,
                     _ => {}

@@ -90,8 +90,8 @@ pub fn transitions_frame(p: &Panel<'_>) -> Result<DataFrame> {
         cols.push(Column::new(format!("{name}_exits").into(), u(&|a| a.dimension_exits[d])));
         cols.push(Column::new(format!("{name}_entries").into(), u(&|a| a.dimension_entries[d])));
     }
-    for (k, it) in spec.items.iter().enumerate() {
-        let label = p.t.x.edition.indicator(it.bit).label();
+    for (k, pair) in p.indicators.iter().enumerate() {
+        let label = &pair.label;
         cols.push(Column::new(format!("ind_{label}_exits").into(), u(&|a| a.indicator_exits[k])));
         cols.push(Column::new(format!("ind_{label}_entries").into(), u(&|a| a.indicator_entries[k])));
     }

@@ -192,3 +192,57 @@ fn trajectories_follow_every_household_through_three_rounds() {
     // Programs are carried (the served lists are not empty).
     assert!(!t.column("programs_2561").unwrap().drop_nulls().is_empty());
 }
+
+#[test]
+fn rounds_of_different_editions_compare_through_a_mapping() {
+    use tpmap::indicators::Edition;
+    use tpmap::panel::editions::EditionMap;
+    let tmp = tempfile::tempdir().unwrap();
+    rounds(tmp.path(), 0.25, 21);
+    // The later round's edition calls indicator 2.4 "2.9".
+    let base = Edition::bmn_2560();
+    let no = (0..base.len()).map(|i| base.indicator(i)).find(|i| i.code.as_deref() == Some("2.4")).unwrap().no;
+    let sel: Vec<String> = base
+        .selection("tpmap")
+        .unwrap()
+        .iter()
+        .map(|&i| base.indicator(i).label())
+        .map(|l| if l == "2.4" { "2.9".to_string() } else { l })
+        .collect();
+    let renamed = base
+        .with_overrides(&format!(
+            "id = \"bmn-test\"\n[selections]\ntpmap = {sel:?}\n[[indicator]]\nno = {no}\ncode = \"2.9\"\n"
+        ))
+        .unwrap();
+    let d = tmp.path().join("2562");
+    let opts = tpmap::ingest::IngestOptions { edition: std::sync::Arc::new(renamed.clone()), ..Default::default() };
+    let b2 = ingest(&d.join("households.parquet"), &d.join("persons.parquet"), &opts).unwrap();
+    let (a, b) = (read(tmp.path(), 2561), read(tmp.path(), 2562));
+    // Without a mapping: refused, saying what to give.
+    let e = Panel::build(&a.extract, &b2.extract, &PanelOptions::default()).err().unwrap().to_string();
+    assert!(e.contains("bmn-test") && e.contains("--edition-map"), "{e}");
+    // By labels only: 2.4 has no counterpart, and says so; the flows still balance.
+    let by_label =
+        PanelOptions { editions: Some(EditionMap::by_label(&a.extract.edition, &renamed)), ..Default::default() };
+    let p = Panel::build(&a.extract, &b2.extract, &by_label).unwrap();
+    assert_eq!(p.editions.only_earlier, ["2.4"]);
+    assert_eq!(p.editions.only_later, ["2.9"]);
+    assert!(!p.indicators.iter().any(|i| i.label == "2.4"));
+    assert!(p.transitions.iter().all(|t| t.poor.balances()));
+    // With the file's pair: the same flows as comparing the rounds in one edition.
+    let f = tmp.path().join("map.toml");
+    std::fs::write(&f, "earlier = \"bmn-2560\"\nlater = \"bmn-test\"\n[[pair]]\nearlier = \"2.4\"\nlater = \"2.9\"\n")
+        .unwrap();
+    let mapped = PanelOptions {
+        editions: Some(EditionMap::load(&f, &a.extract.edition, &renamed).unwrap()),
+        ..Default::default()
+    };
+    let p = Panel::build(&a.extract, &b2.extract, &mapped).unwrap();
+    let same = Panel::build(&a.extract, &b.extract, &PanelOptions::default()).unwrap();
+    assert!(p.editions.only_earlier.is_empty());
+    assert_eq!(p.transitions, same.transitions);
+    let served = read_served(&tmp.path().join("2561").join("served.csv"), &a.extract.edition).unwrap();
+    let (e1, _) = effects(&p, &served);
+    let (e2, _) = effects(&same, &served);
+    assert_eq!(format!("{e1:?}"), format!("{e2:?}"));
+}
