@@ -587,6 +587,8 @@ def test_panel_of_two_synthetic_rounds(tmp_path):
     # poor(t+1) = poor(t) - exits + entries + moved in - moved out + new - gone, in every area.
     balance = t["poor_t"] - t["exits"] + t["entries"] + t["moved_in"] - t["moved_out"] + t["new_poor"] - t["gone_poor"]
     assert (balance == t["poor_t1"]).all()
+    people = t["people_poor_t"] - t["people_exits"] + t["people_entries"] + t["people_moved_in"] - t["people_moved_out"]
+    assert (people + t["people_new_poor"] - t["people_gone_poor"] == t["people_poor_t1"]).all()
     m = got["matches"]
     assert set(m["route"].drop_nulls()) >= {"same_household", "members", "new"}
     # Every household of each round is there: one fate per earlier household, one row per later one.

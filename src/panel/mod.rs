@@ -165,6 +165,10 @@ pub struct AreaTransitions {
     pub poor: Flows,
     /// Target poor households (poor, meeting the welfare condition).
     pub target: Flows,
+    /// People in poor households, matched by citizen ID: continuing people are in both rounds
+    /// (counted in their later household's area); people only in the later round (born, moved
+    /// in, or without an ID) count as new, those only in the earlier one as gone.
+    pub people: Flows,
     /// Per dimension of the spec: continuing households deprived in it then, not now.
     pub dimension_exits: Vec<u64>,
     /// Per dimension: continuing households not deprived in it then, deprived now.
@@ -466,6 +470,7 @@ impl Areas {
             area: key.to_string(),
             poor: Flows::default(),
             target: Flows::default(),
+            people: Flows::default(),
             dimension_exits: vec![0; dims],
             dimension_entries: vec![0; dims],
             indicator_exits: vec![0; items],
@@ -565,6 +570,48 @@ fn transitions(
             let (n0, n1) = (d0.count_ones() as u64, d1.count_ones() as u64);
             a.deprivations_gained += n1.saturating_sub(n0);
             a.deprivations_lost += n0.saturating_sub(n1);
+        });
+    }
+    // People, by citizen ID: the same flows, person by person.
+    let (p0, p1) = (&x0.persons, &x1.persons);
+    let later: HashMap<u64, usize> =
+        p1.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), k))).collect();
+    let earlier: HashMap<u64, usize> =
+        p0.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), k))).collect();
+    for k in 0..p0.len() {
+        let h = p0.household[k] as usize;
+        let poor = t.scores.poor[h] as u64;
+        let v = x0.households.village[h];
+        let next = p0.citizen_id[k].and_then(|c| later.get(&c.as_u64()).copied());
+        areas.each(&v, &mut |a| {
+            a.people.poor_t += poor;
+            a.people.gone_poor += poor * next.is_none() as u64;
+        });
+        if let Some(k1) = next {
+            let (from, to) = (areas_of(&v), areas_of(&x1.households.village[p1.household[k1] as usize]));
+            for lvl in 1..5 {
+                if from[lvl].1 != to[lvl].1 {
+                    areas.at(lvl, &from[lvl].1).people.moved_out += poor;
+                    areas.at(lvl, &to[lvl].1).people.moved_in += poor;
+                }
+            }
+        }
+    }
+    for k in 0..p1.len() {
+        let h = p1.household[k] as usize;
+        let now = t1.scores.poor[h];
+        let before =
+            p1.citizen_id[k].and_then(|c| earlier.get(&c.as_u64())).map(|&k0| t.scores.poor[p0.household[k0] as usize]);
+        areas.each(&x1.households.village[h], &mut |a| {
+            let f = &mut a.people;
+            f.poor_t1 += now as u64;
+            match (before, now) {
+                (None, _) => f.new_poor += now as u64,
+                (Some(true), true) => f.stayed += 1,
+                (Some(true), false) => f.exits += 1,
+                (Some(false), true) => f.entries += 1,
+                (Some(false), false) => f.never += 1,
+            }
         });
     }
     areas.by.into_iter().flat_map(|m| m.into_values()).collect()

@@ -69,8 +69,12 @@ pub fn transitions_frame(p: &Panel<'_>) -> Result<DataFrame> {
         Column::new("level".into(), rows.iter().map(|a| a.level).collect::<Vec<_>>()),
         Column::new("area".into(), rows.iter().map(|a| a.area.as_str()).collect::<Vec<_>>()),
     ];
-    for (prefix, pick) in [("", 0usize), ("target_", 1)] {
-        let f = |a: &AreaTransitions| if pick == 0 { a.poor.clone() } else { a.target.clone() };
+    for (prefix, pick) in [("", 0usize), ("target_", 1), ("people_", 2)] {
+        let f = |a: &AreaTransitions| match pick {
+            0 => a.poor.clone(),
+            1 => a.target.clone(),
+            _ => a.people.clone(),
+        };
         for (name, get) in [
             ("poor_t", (|f: &super::Flows| f.poor_t) as fn(&super::Flows) -> u64),
             ("poor_t1", |f| f.poor_t1),

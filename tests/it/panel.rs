@@ -51,11 +51,19 @@ fn synthetic_rounds_match_by_every_route_and_balance_everywhere() {
     for a in &p.transitions {
         assert!(a.poor.balances(), "{} {}: {:?}", a.level, a.area, a.poor);
         assert!(a.target.balances(), "{} {}: {:?}", a.level, a.area, a.target);
+        assert!(a.people.balances(), "{} {}: {:?}", a.level, a.area, a.people);
     }
     let c = &p.transitions[0].poor;
     assert!(c.exits > 0 && c.entries > 0 && c.stayed > 0 && c.new_poor > 0 && c.gone_poor > 0);
     // Moves cancel at the country level and not below it.
     assert_eq!((c.moved_in, c.moved_out), (0, 0));
+    // People: the persons in both rounds are the continuing ones, and they add up.
+    let people = &p.transitions[0].people;
+    assert_eq!(people.stayed + people.exits + people.entries + people.never, s.persons_in_both);
+    assert_eq!(
+        (people.stayed, people.exits, people.entries),
+        (s.persons_stayed_poor, s.persons_left_poverty, s.persons_fell_into_poverty)
+    );
     assert!(p.transitions.iter().any(|a| a.poor.moved_in > 0));
     // The follow-up recovers the effect put in.
     let served = read_served(&tmp.path().join("2561").join("served.csv"), &a.extract.edition).unwrap();
