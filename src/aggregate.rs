@@ -474,6 +474,12 @@ impl Layout {
     }
 }
 
+/// Whether bootstrap score sums are integer numerators over `exact_den` (whole-number weights
+/// and exact scores) rather than float scores.
+fn scaled_boot(integral: bool, exact_den: Option<u64>) -> bool {
+    integral && exact_den.is_some()
+}
+
 fn poisson1(seed: u64, unit: u64, rep: u64) -> f64 {
     // Poisson(1) by inversion of one hashed uniform: each replicate weight depends only on (seed,
     // unit, replicate), so the bootstrap runs in the same single parallel pass.
@@ -568,6 +574,10 @@ pub(crate) fn leaf_sums(
     }
     let key = |u: usize| opts.unit_keys.as_ref().map_or(u as u64, |k| k[u]);
     let integral = p.weight.iter().all(|w| w.fract() == 0.0 && *w >= 0.0);
+    // With whole-number weights and exact scores, the replicates' score sums are kept as integer
+    // numerators (over the scores' denominator), like the other exact sums: parts of the data
+    // then add up to the whole bit for bit.
+    let exact_boot = scaled_boot(integral, s.score_num.is_some().then_some(s.denominator));
 
     // One pass: one accumulator per thread over a contiguous range of units (units usually come
     // sorted by village, so each thread writes a few leaves at a time), then added together.
@@ -635,13 +645,17 @@ pub(crate) fn leaf_sums(
                 a[VULNERABLE] += w;
             }
         }
+        let cb = match (&s.score_num, exact_boot) {
+            (Some(num), true) if poor => num[u] as f64,
+            _ => c,
+        };
         for r in 0..reps {
             let m = poisson1(seed, key(u), r as u64) * w;
             let b = &mut boot[(leaf * reps + r) * 3..(leaf * reps + r) * 3 + 3];
             b[0] += m;
             if poor {
                 b[1] += m;
-                b[2] += m * c;
+                b[2] += m * cb;
             }
         }
     };
@@ -768,11 +782,12 @@ pub(crate) fn roll_up(
                 let se_bootstrap = (reps > 1).then(|| {
                     let (mut hs, mut as_, mut ms) =
                         (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
+                    let boot_den = if scaled_boot(integral, exact_den) { den as f64 } else { 1.0 };
                     for r in 0..reps {
                         let b = &bagg[(gi * reps + r) * 3..(gi * reps + r) * 3 + 3];
                         hs.push(ratio(b[1], b[0]));
-                        as_.push(ratio(b[2], b[1]));
-                        ms.push(ratio(b[2], b[0]));
+                        as_.push(ratio(b[2], b[1]) / boot_den);
+                        ms.push(ratio(b[2], b[0]) / boot_den);
                     }
                     [sd(&hs), sd(&as_), sd(&ms)]
                 });

@@ -401,7 +401,8 @@ pub fn partial(
     } else {
         Hierarchy::from_columns(opts.areas.clone(), units.area_keys)?
     };
-    let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, ..Default::default() };
+    let unit_keys = (opts.bootstrap.0 > 0 && !units.id.is_empty()).then(|| units.id.clone());
+    let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, unit_keys, ..Default::default() };
     crate::partial::Partial::of(&units.profiles, &spec, &s, &h, &agg)
 }
 

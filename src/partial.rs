@@ -77,6 +77,12 @@ pub struct Partial {
     pub leaves: Vec<Vec<String>>,
     /// Per leaf, the sums named by [`Partial::columns`], leaf after leaf.
     pub sums: Vec<f64>,
+    /// Bootstrap replicates (0: none). Held in memory only: the file format (version 1) carries
+    /// none, and [`Partial::write`] refuses a partial with replicates.
+    pub reps: usize,
+    /// Per leaf, `reps × 3` replicate sums (population, poor, score), keyed by unit so that parts
+    /// add up to the whole.
+    pub boot: Vec<f64>,
 }
 
 /// `partial.json`.
@@ -114,9 +120,12 @@ impl Partial {
         hierarchy: &Hierarchy,
         options: &AggregateOptions,
     ) -> Result<Partial> {
-        if options.bootstrap.0 > 0 || options.design.is_some() {
+        if options.design.is_some() {
+            return Err(Error::Config("partial results carry no survey design: measure without it".into()));
+        }
+        if options.bootstrap.0 > 0 && options.unit_keys.is_none() {
             return Err(Error::Config(
-                "partial results (version 1) carry no bootstrap replicates or survey design: measure without them"
+                "a partial result's bootstrap needs unit keys (AggregateOptions::unit_keys): by row position, the parts' replicates would not be the whole's"
                     .into(),
             ));
         }
@@ -136,6 +145,8 @@ impl Partial {
             integral: l.integral,
             leaves,
             sums: l.sums,
+            reps: l.reps,
+            boot: l.boot,
         })
     }
 
@@ -146,6 +157,11 @@ impl Partial {
 
     /// Writes `partial.json` and `leaves.parquet` into `dir` (created if missing).
     pub fn write(&self, dir: &Path) -> Result<()> {
+        if self.reps > 0 {
+            return Err(Error::Config(
+                "partial results (version 1) carry no bootstrap replicates: write the partial without them".into(),
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let columns = self.columns();
         let stride = columns.len();
@@ -237,6 +253,8 @@ impl Partial {
             integral: h.integral_weights,
             leaves: Vec::new(),
             sums: Vec::new(),
+            reps: 0,
+            boot: Vec::new(),
             spec,
         };
         let columns = p.columns();
@@ -318,17 +336,23 @@ pub fn merge_over(
             || p.levels != first.levels
             || p.vulnerable != first.vulnerable
             || p.severe != first.severe
+            || p.reps != first.reps
         {
             return Err(Error::Config(
-                "partial results to merge must share the spec, levels and bands of the first".into(),
+                "partial results to merge must share the spec, levels, bands and bootstrap replicates of the first"
+                    .into(),
             ));
         }
     }
     let lay = layout(&first.spec);
     let stride = lay.stride;
     let depth = first.levels.len() - 1;
+    let reps = first.reps;
     for p in parts {
-        if p.sums.len() != p.leaves.len() * stride || p.leaves.iter().any(|l| l.len() != depth) {
+        if p.sums.len() != p.leaves.len() * stride
+            || p.boot.len() != p.leaves.len() * reps * 3
+            || p.leaves.iter().any(|l| l.len() != depth)
+        {
             return Err(Error::Config("a partial result's sums or keys do not match its leaves".into()));
         }
     }
@@ -336,16 +360,22 @@ pub fn merge_over(
     let mut index: HashMap<&[String], usize> = HashMap::new();
     let mut order: Vec<&[String]> = Vec::new();
     let mut sums: Vec<f64> = Vec::new();
+    let mut boot: Vec<f64> = Vec::new();
+    let bs = reps * 3;
     for p in parts {
         for (leaf, path) in p.leaves.iter().enumerate() {
             let at = *index.entry(path.as_slice()).or_insert_with(|| {
                 order.push(path.as_slice());
                 sums.resize(sums.len() + stride, 0.0);
+                boot.resize(boot.len() + bs, 0.0);
                 order.len() - 1
             });
             for (t, x) in
                 sums[at * stride..(at + 1) * stride].iter_mut().zip(&p.sums[leaf * stride..(leaf + 1) * stride])
             {
+                *t += x;
+            }
+            for (t, x) in boot[at * bs..(at + 1) * bs].iter_mut().zip(&p.boot[leaf * bs..(leaf + 1) * bs]) {
                 *t += x;
             }
         }
@@ -356,9 +386,13 @@ pub fn merge_over(
     }
     // Each merged leaf is one unit of `h`: its leaves are the merged leaves, in the same order.
     let mut merged = vec![0f64; h.leaves() * stride];
+    let mut merged_boot = vec![0f64; h.leaves() * bs];
     for (u, &leaf) in h.unit_leaf.iter().enumerate() {
         let leaf = leaf as usize;
         for (t, x) in merged[leaf * stride..(leaf + 1) * stride].iter_mut().zip(&sums[u * stride..(u + 1) * stride]) {
+            *t += x;
+        }
+        for (t, x) in merged_boot[leaf * bs..(leaf + 1) * bs].iter_mut().zip(&boot[u * bs..(u + 1) * bs]) {
             *t += x;
         }
     }
@@ -367,6 +401,7 @@ pub fn merge_over(
         (NaPolicy::NotDeprived, Some((den, _))) => Some(den),
         _ => None,
     };
-    let rows = crate::in_pool(|| roll_up(&first.spec, &h, &lay, &merged, &[], 0, None, integral, exact_den));
+    let rows =
+        crate::in_pool(|| roll_up(&first.spec, &h, &lay, &merged, &merged_boot, reps, None, integral, exact_den));
     Ok(Measures { spec: first.spec.clone(), levels: h.levels.clone(), rows })
 }

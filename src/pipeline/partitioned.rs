@@ -65,13 +65,12 @@ pub const AUTO_PERSON_ROWS: usize = 10_000_000;
 
 /// Whether `--partition auto` reads `o`'s extract province by province: when both files are
 /// Parquet, the persons file's footer claims at least [`AUTO_PERSON_ROWS`] rows, and nothing the
-/// partitioned run refuses (a plan, a welfare registry, bootstrap) is asked for. Text files stay
+/// partitioned run refuses (a plan, a welfare registry) is asked for. Text files stay
 /// whole: every wave would read them again.
 pub fn partition_by_default(o: &RunOptions) -> bool {
     let parquet = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     o.plan.is_none()
         && o.welfare_registry.is_none()
-        && o.bootstrap.0 == 0
         && parquet(&o.households)
         && parquet(&o.persons)
         && crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
@@ -79,8 +78,8 @@ pub fn partition_by_default(o: &RunOptions) -> bool {
 
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
-/// nothing. Planning, welfare-registry linkage and bootstrap standard errors need the whole
-/// country and are refused here.
+/// nothing. Planning and welfare-registry linkage need the whole country and are refused here;
+/// bootstrap standard errors are the whole run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
     max_memory: Option<u64>,
@@ -89,10 +88,10 @@ pub fn run_partitioned(
 ) -> Result<PartitionedOutput> {
     let o = options;
     o.validate()?;
-    if o.plan.is_some() || o.welfare_registry.is_some() || o.bootstrap.0 > 0 {
+    if o.plan.is_some() || o.welfare_registry.is_some() {
         return Err(Error::Config(
-            "a partitioned run does not plan, link a welfare registry or bootstrap yet: run without --partition \
-             and --max-memory for those"
+            "a partitioned run does not plan or link a welfare registry yet: run without --partition and \
+             --max-memory for those"
                 .into(),
         ));
     }
@@ -140,7 +139,10 @@ pub fn run_partitioned(
         let scores = crate::score::score(&profiles, &spec)?;
         let hierarchy = Hierarchy::tpmap(&x.households.village);
         let target = crate::score::target_weights(x, o.unit, o.welfare);
-        let agg = AggregateOptions { target: Some(target), ..Default::default() };
+        // Replicate weights keyed by household, as in a whole run: the waves' replicate sums add
+        // up to the whole's.
+        let unit_keys = (o.bootstrap.0 > 0).then(|| x.households.id.iter().map(|h| h.0).collect());
+        let agg = AggregateOptions { target: Some(target), bootstrap: o.bootstrap, unit_keys, ..Default::default() };
         merged.partials.push(Partial::of(&profiles, &spec, &scores, &hierarchy, &agg)?);
         seconds.score_and_measures += t.elapsed().as_secs_f64();
         let t = Instant::now();

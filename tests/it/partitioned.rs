@@ -210,3 +210,29 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
     let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not plan"));
 }
+
+#[test]
+fn bootstrap_standard_errors_are_the_whole_runs_bit_for_bit() {
+    // Replicates keyed by household and kept as integer sums: the waves add up to the whole.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let mut o = RunOptions::new(&s.join("households.csv"), &s.join("persons.csv"));
+    o.bootstrap = (40, 7);
+    o.html = false;
+    let whole = run(&o, &tmp.path().join("whole"), &Silent).unwrap();
+    let parts = run_partitioned(&o, None, &tmp.path().join("parts"), &Silent).unwrap();
+    assert_eq!(parts.report.partition.as_ref().unwrap().waves.len(), 4);
+    assert!(whole.measures.rows.iter().all(|r| r.se_bootstrap.is_some()));
+    let read = |d: &str| std::fs::read(tmp.path().join(d).join("measures.csv")).unwrap();
+    assert!(read("whole") == read("parts"), "measures.csv differs");
+    // And the same when the rows come in another order (the keys are household IDs).
+    let (h, p) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
+    reversed(&s.join("households.csv"), &h);
+    reversed(&s.join("persons.csv"), &p);
+    let mut r = RunOptions::new(&h, &p);
+    (r.bootstrap, r.html) = ((40, 7), false);
+    let again = run(&r, &tmp.path().join("reversed"), &Silent).unwrap();
+    for (a, b) in whole.measures.rows.iter().zip(&again.measures.rows) {
+        assert_eq!((&a.area, a.se_bootstrap), (&b.area, b.se_bootstrap));
+    }
+}
