@@ -176,11 +176,10 @@ pub fn generate(opts: &PanelSynthOptions) -> Result<(Vec<PanelRound>, Vec<Truth>
         let mut rng = ChaCha8Rng::seed_from_u64(splitmix(opts.seed ^ splitmix(year as u64)));
         let served = if n + 1 < years.len() { choose_served(&x, &spec, d, &mut rng) } else { Vec::new() };
         if n + 1 < years.len() {
-            let fresh =
-                base(((x.households.len() as f64) * d.new).round() as u64, splitmix(opts.seed ^ year as u64), year + 1);
-            let fresh = match fresh {
-                Ok(f) if x.households.len() as f64 * d.new >= 0.5 => Some(f.generate()),
-                _ => None,
+            let n_new = ((x.households.len() as f64) * d.new).round() as u64;
+            let fresh = match n_new {
+                0 => None,
+                n => Some(base(n, splitmix(opts.seed ^ year as u64), year + 1)?.generate()),
             };
             let mut step =
                 Step { x: &x, d, entry: &entry, rng: &mut rng, ids: &mut ids, names: &names, year: year + 1 };
