@@ -67,6 +67,10 @@ pub enum Route {
     /// Not by its keys, but most of its members' citizen IDs were in one earlier household (a
     /// household that moved, or was renumbered).
     Members,
+    /// Not by keys or citizen IDs (members without one): most of its members were linked by
+    /// name, birth date, sex and address to the members of one earlier household (the linker
+    /// of `tpmap link`, at its default threshold).
+    Linked,
     /// Members from an earlier household that continues elsewhere: a household split off (a
     /// child founding a household). One earlier household, several later ones.
     Split,
@@ -80,6 +84,7 @@ impl Route {
         match self {
             Route::SameHousehold => "same_household",
             Route::Members => "members",
+            Route::Linked => "linked",
             Route::Split => "split",
             Route::New => "new",
         }
@@ -110,7 +115,7 @@ pub struct Match {
     pub route: Option<Route>,
     /// What became of the earlier household (`None` for new ones).
     pub fate: Option<Fate>,
-    /// Members' citizen IDs in common.
+    /// Members in common: by citizen ID, or linked (route `linked`).
     pub members_in_common: u32,
 }
 
@@ -289,7 +294,7 @@ impl<'a> Panel<'a> {
                 map.later_of(it.bit).map(|later| IndicatorPair { label: it.label.clone(), earlier: it.bit, later })
             })
             .collect();
-        let (matches, predecessor, successor) = match_households(t, t1);
+        let (matches, predecessor, successor) = match_households(t, t1)?;
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
             households_t1: t1.households.len() as u64,
@@ -325,7 +330,7 @@ type Matching = (Vec<Match>, Vec<Option<u32>>, Vec<Option<u32>>);
 /// Matches households: by keys, then by members' citizen IDs (the most members in common; ties
 /// to the earlier row), splits where an earlier household already continues; earlier households
 /// left without a successor are merged (their members live on elsewhere) or vanished.
-fn match_households(t: &Extract, t1: &Extract) -> Matching {
+fn match_households(t: &Extract, t1: &Extract) -> Result<Matching> {
     let (h0, h1) = (&t.households, &t1.households);
     let mut predecessor: Vec<Option<u32>> = vec![None; h1.len()];
     let mut route: Vec<Option<Route>> = vec![None; h1.len()];
@@ -383,6 +388,52 @@ fn match_households(t: &Extract, t1: &Extract) -> Matching {
             route[j] = Some(Route::Split);
         }
     }
+    // Route 3: later households still unmatched with members lacking a citizen ID: their members
+    // linked to the earlier round's persons by name, birth date, sex and address.
+    let needs_linking =
+        (0..h1.len()).any(|j| route[j].is_none() && t1.members(j).any(|k| t1.persons.citizen_id[k].is_none()));
+    if needs_linking {
+        let mut records = crate::link::Records::default();
+        records.push_extract("earlier", t);
+        records.push_extract("later", t1);
+        let options = crate::link::LinkOptions::default();
+        let linked = crate::link::run(&records, &options)?;
+        let n0 = t.persons.len() as u32;
+        let mut to_earlier: HashMap<u32, u32> = HashMap::new();
+        for s in linked.matches(options.threshold) {
+            let (a, b) = (s.a.min(s.b), s.a.max(s.b));
+            if a < n0 && b >= n0 {
+                to_earlier.insert(b - n0, a);
+            }
+        }
+        let mut linked_candidates: Vec<(u32, u32, u32)> = Vec::new();
+        for j in 0..h1.len() {
+            if route[j].is_some() {
+                continue;
+            }
+            votes.clear();
+            for k in t1.members(j) {
+                if let Some(&p) = to_earlier.get(&(k as u32)) {
+                    *votes.entry(t.persons.household[p as usize]).or_default() += 1;
+                }
+            }
+            if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
+                linked_candidates.push((n, j as u32, i));
+            }
+        }
+        linked_candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
+        for &(n, j, i) in &linked_candidates {
+            let (j, iu) = (j as usize, i as usize);
+            predecessor[j] = Some(i);
+            common[j] = n;
+            if successor[iu].is_none() {
+                successor[iu] = Some(j as u32);
+                route[j] = Some(Route::Linked);
+            } else {
+                route[j] = Some(Route::Split);
+            }
+        }
+    }
     // Earlier households without a successor: merged when a member lives on in a later
     // household, else vanished.
     let ids1 = id_index(t1);
@@ -408,7 +459,7 @@ fn match_households(t: &Extract, t1: &Extract) -> Matching {
         let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
         matches.push(Match { t: Some(i as u32), t1: None, route: None, fate: Some(fate), members_in_common: n });
     }
-    (matches, predecessor, successor)
+    Ok((matches, predecessor, successor))
 }
 
 fn persons_summary(t: &Round<'_>, t1: &Round<'_>, s: &mut MatchSummary) {

@@ -254,3 +254,37 @@ fn rounds_of_different_editions_compare_through_a_mapping() {
     let (e2, _) = effects(&same, &served);
     assert_eq!(format!("{e1:?}"), format!("{e2:?}"));
 }
+
+#[test]
+fn members_without_citizen_ids_are_linked_by_name_birth_date_and_address() {
+    // The later round with nine in ten citizen IDs blanked: households that moved (new keys) are
+    // found by linking their members, as they were by IDs.
+    let tmp = tempfile::tempdir().unwrap();
+    rounds(tmp.path(), 0.25, 31);
+    let (a, b) = (read(tmp.path(), 2561), read(tmp.path(), 2562));
+    let by_id = Panel::build(&a.extract, &b.extract, &PanelOptions::default()).unwrap();
+    let mut blanked = b.extract.clone();
+    for (k, id) in blanked.persons.citizen_id.iter_mut().enumerate() {
+        if k % 10 != 0 {
+            *id = None;
+        }
+    }
+    let p = Panel::build(&a.extract, &blanked, &PanelOptions::default()).unwrap();
+    let linked = p.summary.by_route.get(&Route::Linked).copied().unwrap_or(0);
+    assert!(linked > 100, "{:?}", p.summary.by_route);
+    // The households found by members' IDs before are found again, by IDs left or by linking.
+    let moved: Vec<usize> = (0..by_id.predecessor.len())
+        .filter(|&j| by_id.matches.iter().any(|m| m.t1 == Some(j as u32) && m.route == Some(Route::Members)))
+        .collect();
+    assert!(moved.len() > 100);
+    let same = moved.iter().filter(|&&j| p.predecessor[j] == by_id.predecessor[j]).count();
+    assert!(same as f64 >= 0.97 * moved.len() as f64, "{same} of {}", moved.len());
+    // No household found wrongly: every predecessor found agrees with the one by IDs.
+    let wrong = (0..p.predecessor.len())
+        .filter(|&j| {
+            p.predecessor[j].is_some() && by_id.predecessor[j].is_some() && p.predecessor[j] != by_id.predecessor[j]
+        })
+        .count();
+    assert!(wrong as f64 <= 0.002 * p.predecessor.len() as f64, "{wrong} households matched differently");
+    assert!(p.transitions.iter().all(|t| t.poor.balances() && t.people.balances()));
+}
