@@ -407,8 +407,8 @@ fn match_households(t: &Extract, t1: &Extract) -> Result<Matching> {
             }
         }
         let mut linked_candidates: Vec<(u32, u32, u32)> = Vec::new();
-        for j in 0..h1.len() {
-            if route[j].is_some() {
+        for (j, r) in route.iter().enumerate() {
+            if r.is_some() {
                 continue;
             }
             votes.clear();
