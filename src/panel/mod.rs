@@ -491,50 +491,78 @@ fn persons_summary(t: &Round<'_>, t1: &Round<'_>, s: &mut MatchSummary) {
     s.persons_only_t1 = b.keys().filter(|id| !a.contains_key(id)).count() as u64;
 }
 
-/// The areas a village counts in, by level: the country, its province, amphoe, tambon and
-/// itself.
-fn areas_of(v: &AreaCode) -> [(usize, String); 5] {
-    let at = |l: AreaLevel| v.at(l).unwrap_or(*v).to_string();
-    [
-        (0, "TH".to_string()),
-        (1, at(AreaLevel::Province)),
-        (2, at(AreaLevel::Amphoe)),
-        (3, at(AreaLevel::Tambon)),
-        (4, v.to_string()),
-    ]
+/// The areas a village counts in below the country: its province, amphoe, tambon and itself.
+fn areas_of(v: &AreaCode) -> [AreaCode; 4] {
+    let at = |l: AreaLevel| v.at(l).unwrap_or(*v);
+    [at(AreaLevel::Province), at(AreaLevel::Amphoe), at(AreaLevel::Tambon), *v]
 }
 
-/// The transitions of every area, built up as households are counted.
+/// The transitions of every area, built up as households are counted (keyed by area code, no
+/// text per household).
 struct Areas {
-    by: Vec<BTreeMap<String, AreaTransitions>>,
+    country: AreaTransitions,
+    by: Vec<BTreeMap<AreaCode, AreaTransitions>>,
     dims: usize,
     items: usize,
 }
 
 const LEVEL_NAMES: [&str; 5] = ["country", "province", "amphoe", "tambon", "village"];
 
+fn blank_area(level: &'static str, area: String, dims: usize, items: usize) -> AreaTransitions {
+    AreaTransitions {
+        level,
+        area,
+        poor: Flows::default(),
+        target: Flows::default(),
+        people: Flows::default(),
+        dimension_exits: vec![0; dims],
+        dimension_entries: vec![0; dims],
+        indicator_exits: vec![0; items],
+        indicator_entries: vec![0; items],
+        deprivations_gained: 0,
+        deprivations_lost: 0,
+    }
+}
+
 impl Areas {
-    fn at(&mut self, lvl: usize, key: &str) -> &mut AreaTransitions {
+    fn new(dims: usize, items: usize) -> Areas {
+        Areas { country: blank_area("country", "TH".into(), dims, items), by: vec![BTreeMap::new(); 4], dims, items }
+    }
+
+    /// Area `code` of level `lvl` (1 = province ... 4 = village).
+    fn at(&mut self, lvl: usize, code: AreaCode) -> &mut AreaTransitions {
         let (dims, items) = (self.dims, self.items);
-        self.by[lvl].entry(key.to_string()).or_insert_with(|| AreaTransitions {
-            level: LEVEL_NAMES[lvl],
-            area: key.to_string(),
-            poor: Flows::default(),
-            target: Flows::default(),
-            people: Flows::default(),
-            dimension_exits: vec![0; dims],
-            dimension_entries: vec![0; dims],
-            indicator_exits: vec![0; items],
-            indicator_entries: vec![0; items],
-            deprivations_gained: 0,
-            deprivations_lost: 0,
-        })
+        self.by[lvl - 1].entry(code).or_insert_with(|| blank_area(LEVEL_NAMES[lvl], code.to_string(), dims, items))
     }
 
     /// Applies `f` to the country and each area of village `v`.
     fn each(&mut self, v: &AreaCode, f: &mut dyn FnMut(&mut AreaTransitions)) {
-        for (lvl, key) in areas_of(v) {
-            f(self.at(lvl, &key));
+        f(&mut self.country);
+        for (k, code) in areas_of(v).into_iter().enumerate() {
+            f(self.at(k + 1, code));
+        }
+    }
+
+    /// The country, then each level's areas in the order of their codes as text.
+    fn into_rows(self) -> Vec<AreaTransitions> {
+        let mut out = vec![self.country];
+        for m in self.by {
+            let mut level: Vec<AreaTransitions> = m.into_values().collect();
+            level.sort_by(|a, b| a.area.cmp(&b.area));
+            out.extend(level);
+        }
+        out
+    }
+
+    /// Counts continuing units that moved between `from` and `to`, with `f` applied to the
+    /// earlier area's flows as moved out and the later one's as moved in.
+    fn moved(&mut self, from: &AreaCode, to: &AreaCode, f: &dyn Fn(&mut AreaTransitions, bool)) {
+        let (a, b) = (areas_of(from), areas_of(to));
+        for k in 0..4 {
+            if a[k] != b[k] {
+                f(self.at(k + 1, a[k]), false);
+                f(self.at(k + 1, b[k]), true);
+            }
         }
     }
 }
@@ -555,8 +583,7 @@ fn transitions(
             (t.spec.dimension_mask(d), later.map_or(0, |l| t1.spec.dimension_mask(l)))
         })
         .collect();
-    let mut areas = Areas { by: vec![BTreeMap::new(); 5], dims, items: items.len() };
-    areas.at(0, "TH");
+    let mut areas = Areas::new(dims, items.len());
     let (x0, x1) = (t.x, t1.x);
     for (i, next) in succ.iter().enumerate() {
         let (poor, target) = (t.scores.poor[i] as u64, t.target[i] as u64);
@@ -570,17 +597,15 @@ fn transitions(
         });
         // Moved: out of the earlier area and into the later one, at every level where they differ.
         if let Some(j) = *next {
-            let (from, to) = (areas_of(&v), areas_of(&x1.households.village[j as usize]));
-            for lvl in 1..5 {
-                if from[lvl].1 != to[lvl].1 {
-                    let a = areas.at(lvl, &from[lvl].1);
-                    a.poor.moved_out += poor;
-                    a.target.moved_out += target;
-                    let b = areas.at(lvl, &to[lvl].1);
-                    b.poor.moved_in += poor;
-                    b.target.moved_in += target;
-                }
-            }
+            areas.moved(&v, &x1.households.village[j as usize], &|a, into| {
+                let (p, t) = if into {
+                    (&mut a.poor.moved_in, &mut a.target.moved_in)
+                } else {
+                    (&mut a.poor.moved_out, &mut a.target.moved_out)
+                };
+                *p += poor;
+                *t += target;
+            });
         }
     }
     for (j, before) in pred.iter().enumerate() {
@@ -623,47 +648,64 @@ fn transitions(
             a.deprivations_lost += n0.saturating_sub(n1);
         });
     }
-    // People, by citizen ID: the same flows, person by person.
+    // People, by citizen ID: the same flows, counted per household (and per pair of households
+    // for people who moved) rather than per person.
     let (p0, p1) = (&x0.persons, &x1.persons);
-    let later: HashMap<u64, usize> =
-        p1.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), k))).collect();
-    let earlier: HashMap<u64, usize> =
-        p0.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), k))).collect();
-    for k in 0..p0.len() {
-        let h = p0.household[k] as usize;
-        let poor = t.scores.poor[h] as u64;
-        let v = x0.households.village[h];
-        let next = p0.citizen_id[k].and_then(|c| later.get(&c.as_u64()).copied());
-        areas.each(&v, &mut |a| {
-            a.people.poor_t += poor;
-            a.people.gone_poor += poor * next.is_none() as u64;
-        });
-        if let Some(k1) = next {
-            let (from, to) = (areas_of(&v), areas_of(&x1.households.village[p1.household[k1] as usize]));
-            for lvl in 1..5 {
-                if from[lvl].1 != to[lvl].1 {
-                    areas.at(lvl, &from[lvl].1).people.moved_out += poor;
-                    areas.at(lvl, &to[lvl].1).people.moved_in += poor;
-                }
+    let later: HashMap<u64, u32> =
+        p1.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), p1.household[k]))).collect();
+    let earlier: HashMap<u64, u32> =
+        p0.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), p0.household[k]))).collect();
+    let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
+    for i in 0..x0.households.len() {
+        let poor = t.scores.poor[i] as u64;
+        let (mut all, mut gone) = (0u64, 0u64);
+        for k in x0.members(i) {
+            all += 1;
+            match p0.citizen_id[k].and_then(|c| later.get(&c.as_u64())) {
+                Some(&j) => *pairs.entry((i as u32, j)).or_default() += 1,
+                None => gone += 1,
             }
         }
+        areas.each(&x0.households.village[i], &mut |a| {
+            a.people.poor_t += poor * all;
+            a.people.gone_poor += poor * gone;
+        });
     }
-    for k in 0..p1.len() {
-        let h = p1.household[k] as usize;
-        let now = t1.scores.poor[h];
-        let before =
-            p1.citizen_id[k].and_then(|c| earlier.get(&c.as_u64())).map(|&k0| t.scores.poor[p0.household[k0] as usize]);
-        areas.each(&x1.households.village[h], &mut |a| {
-            let f = &mut a.people;
-            f.poor_t1 += now as u64;
-            match (before, now) {
-                (None, _) => f.new_poor += now as u64,
-                (Some(true), true) => f.stayed += 1,
-                (Some(true), false) => f.exits += 1,
-                (Some(false), true) => f.entries += 1,
-                (Some(false), false) => f.never += 1,
+    for (&(i, j), &n) in &pairs {
+        let poor = t.scores.poor[i as usize] as u64 * n;
+        areas.moved(&x0.households.village[i as usize], &x1.households.village[j as usize], &|a, into| {
+            if into {
+                a.people.moved_in += poor;
+            } else {
+                a.people.moved_out += poor;
             }
         });
     }
-    areas.by.into_iter().flat_map(|m| m.into_values()).collect()
+    for j in 0..x1.households.len() {
+        let now = t1.scores.poor[j];
+        // People of the household by their earlier status: unknown (new), poor, not poor.
+        let mut by = [0u64; 3];
+        for k in x1.members(j) {
+            let before = p1.citizen_id[k].and_then(|c| earlier.get(&c.as_u64())).map(|&i| t.scores.poor[i as usize]);
+            by[match before {
+                None => 0,
+                Some(true) => 1,
+                Some(false) => 2,
+            }] += 1;
+        }
+        let n = by.iter().sum::<u64>();
+        areas.each(&x1.households.village[j], &mut |a| {
+            let f = &mut a.people;
+            f.poor_t1 += now as u64 * n;
+            if now {
+                f.new_poor += by[0];
+                f.stayed += by[1];
+                f.entries += by[2];
+            } else {
+                f.exits += by[1];
+                f.never += by[2];
+            }
+        });
+    }
+    areas.into_rows()
 }
