@@ -9,7 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A fast hasher for integer keys (MurmurHash3's 64-bit finaliser): the ID sets hold tens of
 /// millions of keys, and SipHash's DoS resistance buys nothing for trusted local files.
 #[derive(Default, Clone, Copy)]
-pub(super) struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -30,7 +30,7 @@ impl Hasher for IdHasher {
     }
 }
 
-pub(super) type IdHash = BuildHasherDefault<IdHasher>;
+pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
 
 /// Keys seen so far, in row order across batches.
 #[derive(Default)]

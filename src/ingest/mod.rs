@@ -39,6 +39,7 @@ use crate::ids::{CitizenId, HouseId, HouseholdId, IdError};
 use crate::indicators::{Edition, IndicatorStatus, RecordedFor, Scope};
 use crate::thai::PartialDate;
 use columns::{ColumnMap, HouseholdField as HF, PersonField as PF};
+pub(crate) use duplicates::IdHash;
 use duplicates::Seen;
 use households::{HouseholdBuilder, HouseholdCtx};
 pub use parse::OneMeans;

@@ -130,7 +130,8 @@ fn band(n: u32) -> u8 {
 pub fn effects(panel: &Panel<'_>, served: &[Served]) -> (Vec<Effect>, u64) {
     let t = &panel.t;
     let x0 = t.x;
-    let row_of: HashMap<u64, usize> = x0.households.id.iter().enumerate().map(|(i, id)| (id.0, i)).collect();
+    let row_of: HashMap<u64, usize, crate::ingest::IdHash> =
+        x0.households.id.iter().enumerate().map(|(i, id)| (id.0, i)).collect();
     let mut unknown = 0u64;
     // Served households per (program, indicator); households served for an indicator by any program.
     let mut groups: BTreeMap<(String, usize), Vec<usize>> = BTreeMap::new();

@@ -21,6 +21,10 @@ pub mod synth;
 
 use std::collections::{BTreeMap, HashMap};
 
+/// Maps keyed by 64-bit IDs (tens of millions of them nationally): a plain integer mix, not
+/// SipHash (the keys are validated numbers from our own reading).
+type IdMap<V> = HashMap<u64, V, crate::ingest::IdHash>;
+
 use serde::Serialize;
 
 use crate::areas::{AreaCode, AreaLevel};
@@ -315,8 +319,8 @@ impl<'a> Panel<'a> {
 }
 
 /// Citizen ID → (household row, members of that household with an ID).
-fn id_index(x: &Extract) -> HashMap<u64, u32> {
-    let mut m = HashMap::with_capacity(x.persons.len());
+fn id_index(x: &Extract) -> IdMap<u32> {
+    let mut m = IdMap::with_capacity_and_hasher(x.persons.len(), Default::default());
     for (k, id) in x.persons.citizen_id.iter().enumerate() {
         if let Some(id) = id {
             m.entry(id.as_u64()).or_insert(x.persons.household[k]);
@@ -337,7 +341,7 @@ fn match_households(t: &Extract, t1: &Extract) -> Result<Matching> {
     let mut common = vec![0u32; h1.len()];
     let mut successor: Vec<Option<u32>> = vec![None; h0.len()];
     // Route 1: the same household number and house ID.
-    let by_key: HashMap<u64, u32> = h0.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
+    let by_key: IdMap<u32> = h0.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
     for (j, id) in h1.id.iter().enumerate() {
         if let Some(&i) = by_key.get(&id.0) {
             let same_house = match (h0.house_id[i as usize], h1.house_id[j]) {
@@ -463,7 +467,7 @@ fn match_households(t: &Extract, t1: &Extract) -> Result<Matching> {
 }
 
 fn persons_summary(t: &Round<'_>, t1: &Round<'_>, s: &mut MatchSummary) {
-    let poor_of = |r: &Round<'_>| -> HashMap<u64, bool> {
+    let poor_of = |r: &Round<'_>| -> IdMap<bool> {
         let p = &r.x.persons;
         p.citizen_id
             .iter()
@@ -651,9 +655,9 @@ fn transitions(
     // People, by citizen ID: the same flows, counted per household (and per pair of households
     // for people who moved) rather than per person.
     let (p0, p1) = (&x0.persons, &x1.persons);
-    let later: HashMap<u64, u32> =
+    let later: IdMap<u32> =
         p1.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), p1.household[k]))).collect();
-    let earlier: HashMap<u64, u32> =
+    let earlier: IdMap<u32> =
         p0.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), p0.household[k]))).collect();
     let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
     for i in 0..x0.households.len() {
