@@ -341,7 +341,7 @@ table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-botto
 th{background:#f0f3f7;cursor:pointer;position:sticky;top:0}td.l,th.l{text-align:left}
 .scroll{max-height:560px;overflow:auto}
 svg text{font-size:12px;fill:#222}svg .small{font-size:10px}.tile text{font-size:11px;font-weight:600}.tile text.code{font-size:9px;font-weight:400;fill:#555}.tile text.on-dark{fill:#fff}
-.mapbox{max-width:560px}#map{max-width:100%;height:auto}.bar{display:inline-block;height:10px;background:#ec7014;vertical-align:middle}
+.mapbox{max-width:540px}#map{max-width:100%;height:auto}.bar{display:inline-block;height:10px;background:#ec7014;vertical-align:middle}
 footer{font-size:12px;color:#555;padding:0 28px 30px;max-width:1200px}
 "#;
 
@@ -448,7 +448,7 @@ pub fn render(inputs: &Inputs) -> String {
         })
         .collect();
     s.push_str("<h2>Deprived in each indicator (uncensored headcount)</h2>");
-    s.push_str(&bars_with(&inds, 640, 260));
+    s.push_str(&bars_with(&inds, 560, 230));
     s.push_str("</div></div></section>");
 
     // Province ranking.
