@@ -235,7 +235,9 @@ pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
         let (t, t1) = (a.poor.poor_t as f64, a.poor.poor_t1 as f64);
         if t > 0.0 { (t1 - t) / t } else { 0.0 }
     };
-    let max = provinces.iter().map(|a| change(a).abs()).fold(0.0f64, f64::max);
+    // The colour scale stops at ±50 %: a province with few poor households can change by
+    // several hundred per cent and would wash out the others.
+    let max = provinces.iter().map(|a| change(a).abs()).fold(0.0f64, f64::max).clamp(0.05, 0.5);
     let cell = |key: &str| {
         provinces.iter().find(|a| a.area == key).map(|a| {
             (
@@ -260,7 +262,7 @@ pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
         .collect();
     s.push_str("<section id=\"map-section\"><h2>Net change in poor households by province</h2><div class=\"row\"><div class=\"mapbox\">");
     s.push_str(&tile_map("Provinces shaded by the change in poor households", &cell, &legend));
-    s.push_str("<p class=\"small\">Green: fewer poor households than in the earlier round; red: more. Hover for the flows.</p></div><div>");
+    s.push_str("<p class=\"small\">Green: fewer poor households than in the earlier round; red: more (the scale stops at its ends: a change beyond them has the end colour). Hover for the flows.</p></div><div>");
     let dims = &p.t.spec.dimensions;
     let mut rows: Vec<(String, f64, &str, String)> = Vec::new();
     let total = (country.poor.poor_t.max(1)) as f64;
