@@ -889,11 +889,17 @@ fn panel(
     let got: Vec<tpmap::ingest::Ingested> = rounds.iter().enumerate().map(read).collect::<Result<_, _>>()?;
     let ids: Vec<(String, String)> =
         maps.iter().map(|m| tpmap::panel::editions::EditionMap::ids_of(m)).collect::<Result<_, _>>()?;
-    let names: Vec<String> = rounds
+    let mut names: Vec<String> = rounds
         .iter()
         .enumerate()
         .map(|(i, d)| d.file_name().map_or(format!("round{}", i + 1), |n| n.to_string_lossy().into_owned()))
         .collect();
+    // Folder names name the rounds' columns and folders: when two are alike, number them all.
+    let mut sorted = names.clone();
+    sorted.sort();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        names = names.iter().enumerate().map(|(i, n)| format!("round{}_{n}", i + 1)).collect();
+    }
     let panels: Vec<tpmap::panel::Panel<'_>> = got
         .windows(2)
         .map(|w| {

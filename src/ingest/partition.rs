@@ -295,7 +295,8 @@ impl RowSet {
 
     /// True when one of the `len` rows from `first` (1-based) is in the set.
     pub fn any_in(&self, first: u64, len: u64) -> bool {
-        let Some(start) = first.checked_sub(1) else { return len > 1 && self.any_in(1, len - 1) };
+        // Row 0 does not exist: a window from it starts at row 1.
+        let (start, len) = if first == 0 { (0, len.saturating_sub(1)) } else { (first - 1, len) };
         let end = start.saturating_add(len).min(self.bits.len() as u64 * 64);
         let mut i = start;
         while i < end {
@@ -364,6 +365,7 @@ mod tests {
         let gaps: Vec<u8> = (0..200u32).map(|i| if i % 37 == 5 || (90..100).contains(&i) { 11 } else { 12 }).collect();
         let s = split(&gaps, &[]);
         let (h, _) = s.rows_of(&s.waves(None).unwrap()[0]);
+        assert!(!h.any_in(0, 1) && h.any_in(0, 2) == h.contains(1));
         for first in 1..=201u64 {
             for len in 0..140u64 {
                 assert_eq!(h.any_in(first, len), (first..first + len).any(|r| h.contains(r)), "{first} {len}");

@@ -289,6 +289,15 @@ impl<'a> Panel<'a> {
                 )));
             }
         };
+        // Household rows are `u32` in the matches (as persons' household rows are in an extract).
+        for x in [t, t1] {
+            if u32::try_from(x.households.len()).is_err() {
+                return Err(Error::Limit {
+                    file: String::new(),
+                    message: format!("a round of more than {} households", u32::MAX),
+                });
+            }
+        }
         let (rt, rt1) = (Round::of(t, opts)?, Round::of(t1, opts)?);
         let indicators: Vec<IndicatorPair> = rt
             .spec
@@ -298,7 +307,8 @@ impl<'a> Panel<'a> {
                 map.later_of(it.bit).map(|later| IndicatorPair { label: it.label.clone(), earlier: it.bit, later })
             })
             .collect();
-        let (matches, predecessor, successor) = match_households(t, t1)?;
+        let (ids0, ids1) = (id_index(t), id_index(t1));
+        let (matches, predecessor, successor) = match_households(t, t1, &ids0, &ids1)?;
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
             households_t1: t1.households.len() as u64,
@@ -312,13 +322,14 @@ impl<'a> Panel<'a> {
                 *summary.by_fate.entry(f).or_default() += 1;
             }
         }
-        persons_summary(&rt, &rt1, &mut summary);
-        let transitions = transitions(&rt, &rt1, &predecessor, &successor, &indicators);
+        persons_summary(&rt, &rt1, (&ids0, &ids1), &mut summary);
+        let transitions = transitions(&rt, &rt1, &predecessor, &successor, &indicators, (&ids0, &ids1));
         Ok(Panel { t: rt, t1: rt1, matches, predecessor, successor, transitions, summary, indicators, editions: map })
     }
 }
 
-/// Citizen ID → (household row, members of that household with an ID).
+/// Citizen ID → household row, for one round's persons (IDs are unique within a round: the
+/// reading rejects repeats). Built once per round and shared by matching and the flows.
 fn id_index(x: &Extract) -> IdMap<u32> {
     let mut m = IdMap::with_capacity_and_hasher(x.persons.len(), Default::default());
     for (k, id) in x.persons.citizen_id.iter().enumerate() {
@@ -331,15 +342,61 @@ fn id_index(x: &Extract) -> IdMap<u32> {
 
 type Matching = (Vec<Match>, Vec<Option<u32>>, Vec<Option<u32>>);
 
-/// Matches households: by keys, then by members' citizen IDs (the most members in common; ties
-/// to the earlier row), splits where an earlier household already continues; earlier households
-/// left without a successor are merged (their members live on elsewhere) or vanished.
-fn match_households(t: &Extract, t1: &Extract) -> Result<Matching> {
+/// The matching as it is built: each later household's predecessor, route and members in
+/// common, each earlier household's continuing successor.
+struct Matcher {
+    predecessor: Vec<Option<u32>>,
+    route: Vec<Option<Route>>,
+    common: Vec<u32>,
+    successor: Vec<Option<u32>>,
+}
+
+impl Matcher {
+    /// Each still unmatched later household votes, member by member, for the earlier household
+    /// `earlier_of(member)` names; the most members in common continue an earlier household
+    /// (ties to the earlier row, then the later one) by `route`, the others split from it.
+    fn vote(&mut self, t1: &Extract, route: Route, earlier_of: impl Fn(usize) -> Option<u32>) {
+        let mut votes: HashMap<u32, u32> = HashMap::new();
+        let mut candidates: Vec<(u32, u32, u32)> = Vec::new(); // (members in common, later, earlier)
+        for (j, r) in self.route.iter().enumerate() {
+            if r.is_some() {
+                continue;
+            }
+            votes.clear();
+            for i in t1.members(j).filter_map(&earlier_of) {
+                *votes.entry(i).or_default() += 1;
+            }
+            if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
+                candidates.push((n, j as u32, i));
+            }
+        }
+        candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
+        for (n, j, i) in candidates {
+            let (j, iu) = (j as usize, i as usize);
+            self.predecessor[j] = Some(i);
+            self.common[j] = n;
+            if self.successor[iu].is_none() {
+                self.successor[iu] = Some(j as u32);
+                self.route[j] = Some(route);
+            } else {
+                self.route[j] = Some(Route::Split);
+            }
+        }
+    }
+}
+
+/// Matches households: by keys, then by members' citizen IDs, then by members linked by name,
+/// birth date, sex and address; splits where an earlier household already continues; earlier
+/// households left without a successor are merged (their members live on elsewhere) or
+/// vanished. `ids0`, `ids1`: each round's [`id_index`].
+fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u32>) -> Result<Matching> {
     let (h0, h1) = (&t.households, &t1.households);
-    let mut predecessor: Vec<Option<u32>> = vec![None; h1.len()];
-    let mut route: Vec<Option<Route>> = vec![None; h1.len()];
-    let mut common = vec![0u32; h1.len()];
-    let mut successor: Vec<Option<u32>> = vec![None; h0.len()];
+    let mut m = Matcher {
+        predecessor: vec![None; h1.len()],
+        route: vec![None; h1.len()],
+        common: vec![0; h1.len()],
+        successor: vec![None; h0.len()],
+    };
     // Route 1: the same household number and house ID.
     let by_key: IdMap<u32> = h0.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
     for (j, id) in h1.id.iter().enumerate() {
@@ -348,141 +405,76 @@ fn match_households(t: &Extract, t1: &Extract) -> Result<Matching> {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };
-            if same_house && successor[i as usize].is_none() {
-                successor[i as usize] = Some(j as u32);
-                predecessor[j] = Some(i);
-                route[j] = Some(Route::SameHousehold);
+            if same_house && m.successor[i as usize].is_none() {
+                m.successor[i as usize] = Some(j as u32);
+                m.predecessor[j] = Some(i);
+                m.route[j] = Some(Route::SameHousehold);
+                // Members in common, for the record.
+                let n = t1
+                    .members(j)
+                    .filter(|&k| t1.persons.citizen_id[k].is_some_and(|c| ids0.get(&c.as_u64()) == Some(&i)));
+                m.common[j] = n.count().min(u32::MAX as usize) as u32;
             }
         }
     }
-    // Route 2: members' citizen IDs, for the later households not matched by keys.
-    let ids0 = id_index(t);
-    let mut votes: HashMap<u32, u32> = HashMap::new();
-    let mut candidates: Vec<(u32, u32, u32)> = Vec::new(); // (common, j, i)
-    for j in 0..h1.len() {
-        if route[j].is_some() {
-            // Members in common with its predecessor, for the record.
-            let i = predecessor[j].unwrap_or(u32::MAX);
-            common[j] = t1
-                .members(j)
-                .filter(|&k| t1.persons.citizen_id[k].is_some_and(|c| ids0.get(&c.as_u64()) == Some(&i)))
-                .count() as u32;
-            continue;
-        }
-        votes.clear();
-        for k in t1.members(j) {
-            if let Some(i) = t1.persons.citizen_id[k].and_then(|c| ids0.get(&c.as_u64())) {
-                *votes.entry(*i).or_default() += 1;
-            }
-        }
-        if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
-            candidates.push((n, j as u32, i));
-        }
-    }
-    // The most members in common continue an earlier household; the others split from it.
-    candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
-    for &(n, j, i) in &candidates {
-        let (j, iu) = (j as usize, i as usize);
-        predecessor[j] = Some(i);
-        common[j] = n;
-        if successor[iu].is_none() {
-            successor[iu] = Some(j as u32);
-            route[j] = Some(Route::Members);
-        } else {
-            route[j] = Some(Route::Split);
-        }
-    }
+    // Route 2: members' citizen IDs.
+    m.vote(t1, Route::Members, |k| t1.persons.citizen_id[k].and_then(|c| ids0.get(&c.as_u64()).copied()));
     // Route 3: later households still unmatched with members lacking a citizen ID: their members
     // linked to the earlier round's persons by name, birth date, sex and address.
     let needs_linking =
-        (0..h1.len()).any(|j| route[j].is_none() && t1.members(j).any(|k| t1.persons.citizen_id[k].is_none()));
+        (0..h1.len()).any(|j| m.route[j].is_none() && t1.members(j).any(|k| t1.persons.citizen_id[k].is_none()));
     if needs_linking {
         let mut records = crate::link::Records::default();
         records.push_extract("earlier", t);
         records.push_extract("later", t1);
         let options = crate::link::LinkOptions::default();
+        // `run` refuses more than u32::MAX records: person indices below fit in a `u32`.
         let linked = crate::link::run(&records, &options)?;
         let n0 = t.persons.len() as u32;
         let mut to_earlier: HashMap<u32, u32> = HashMap::new();
         for s in linked.matches(options.threshold) {
             let (a, b) = (s.a.min(s.b), s.a.max(s.b));
             if a < n0 && b >= n0 {
-                to_earlier.insert(b - n0, a);
+                to_earlier.insert(b - n0, t.persons.household[a as usize]);
             }
         }
-        let mut linked_candidates: Vec<(u32, u32, u32)> = Vec::new();
-        for (j, r) in route.iter().enumerate() {
-            if r.is_some() {
-                continue;
-            }
-            votes.clear();
-            for k in t1.members(j) {
-                if let Some(&p) = to_earlier.get(&(k as u32)) {
-                    *votes.entry(t.persons.household[p as usize]).or_default() += 1;
-                }
-            }
-            if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
-                linked_candidates.push((n, j as u32, i));
-            }
-        }
-        linked_candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
-        for &(n, j, i) in &linked_candidates {
-            let (j, iu) = (j as usize, i as usize);
-            predecessor[j] = Some(i);
-            common[j] = n;
-            if successor[iu].is_none() {
-                successor[iu] = Some(j as u32);
-                route[j] = Some(Route::Linked);
-            } else {
-                route[j] = Some(Route::Split);
-            }
-        }
+        m.vote(t1, Route::Linked, |k| to_earlier.get(&(k as u32)).copied());
     }
     // Earlier households without a successor: merged when a member lives on in a later
     // household, else vanished.
-    let ids1 = id_index(t1);
     let mut matches = Vec::with_capacity(h0.len() + h1.len());
     for j in 0..h1.len() {
-        let r = route[j].unwrap_or(Route::New);
-        let fate = predecessor[j].filter(|_| r != Route::Split).map(|_| Fate::Continues);
+        let r = m.route[j].unwrap_or(Route::New);
+        let fate = m.predecessor[j].filter(|_| r != Route::Split).map(|_| Fate::Continues);
         matches.push(Match {
-            t: predecessor[j],
+            t: m.predecessor[j],
             t1: Some(j as u32),
             route: Some(r),
             fate,
-            members_in_common: common[j],
+            members_in_common: m.common[j],
         });
     }
-    for (i, s) in successor.iter().enumerate() {
+    for (i, s) in m.successor.iter().enumerate() {
         if s.is_some() {
             continue;
         }
         let lives_on =
             t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| ids1.contains_key(&c.as_u64())));
-        let n = lives_on.count() as u32;
+        let n = lives_on.count().min(u32::MAX as usize) as u32;
         let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
         matches.push(Match { t: Some(i as u32), t1: None, route: None, fate: Some(fate), members_in_common: n });
     }
-    Ok((matches, predecessor, successor))
+    Ok((matches, m.predecessor, m.successor))
 }
 
-fn persons_summary(t: &Round<'_>, t1: &Round<'_>, s: &mut MatchSummary) {
-    let poor_of = |r: &Round<'_>| -> IdMap<bool> {
-        let p = &r.x.persons;
-        p.citizen_id
-            .iter()
-            .enumerate()
-            .filter_map(|(k, c)| c.map(|c| (c.as_u64(), r.scores.poor[p.household[k] as usize])))
-            .collect()
-    };
-    let (a, b) = (poor_of(t), poor_of(t1));
+fn persons_summary(t: &Round<'_>, t1: &Round<'_>, (ids0, ids1): (&IdMap<u32>, &IdMap<u32>), s: &mut MatchSummary) {
     let without = |r: &Round<'_>| r.x.persons.citizen_id.iter().filter(|c| c.is_none()).count() as u64;
     s.persons_without_id = (without(t), without(t1));
-    for (id, &was) in &a {
-        match b.get(id) {
-            Some(&now) => {
+    for (id, &h0) in ids0 {
+        match ids1.get(id) {
+            Some(&h1) => {
                 s.persons_in_both += 1;
-                match (was, now) {
+                match (t.scores.poor[h0 as usize], t1.scores.poor[h1 as usize]) {
                     (true, true) => s.persons_stayed_poor += 1,
                     (true, false) => s.persons_left_poverty += 1,
                     (false, true) => s.persons_fell_into_poverty += 1,
@@ -492,7 +484,7 @@ fn persons_summary(t: &Round<'_>, t1: &Round<'_>, s: &mut MatchSummary) {
             None => s.persons_only_t += 1,
         }
     }
-    s.persons_only_t1 = b.keys().filter(|id| !a.contains_key(id)).count() as u64;
+    s.persons_only_t1 = ids1.keys().filter(|id| !ids0.contains_key(id)).count() as u64;
 }
 
 /// The areas a village counts in below the country: its province, amphoe, tambon and itself.
@@ -577,6 +569,7 @@ fn transitions(
     pred: &[Option<u32>],
     succ: &[Option<u32>],
     pairs: &[IndicatorPair],
+    (earlier, later): (&IdMap<u32>, &IdMap<u32>),
 ) -> Vec<AreaTransitions> {
     let dims = t.spec.dimensions.len();
     // Per indicator and dimension: the masks in each round (a dimension by its name).
@@ -655,10 +648,6 @@ fn transitions(
     // People, by citizen ID: the same flows, counted per household (and per pair of households
     // for people who moved) rather than per person.
     let (p0, p1) = (&x0.persons, &x1.persons);
-    let later: IdMap<u32> =
-        p1.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), p1.household[k]))).collect();
-    let earlier: IdMap<u32> =
-        p0.citizen_id.iter().enumerate().filter_map(|(k, c)| c.map(|c| (c.as_u64(), p0.household[k]))).collect();
     let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
     for i in 0..x0.households.len() {
         let poor = t.scores.poor[i] as u64;

@@ -156,6 +156,12 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
     for f in ["2561-2562/effects.csv", "2562-2563/panel.html", "trajectories.parquet"] {
         assert!(tmp.path().join("out3").join(f).exists(), "{f}");
     }
+    // The same round twice: its columns are numbered, nothing collides.
+    let o = tpmap(&["panel", "three/2561", "three/2561", "--out", "twice", "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("twice/panel.json")).unwrap()).unwrap();
+    assert_eq!(j["summary"]["by_route"]["same_household"], j["summary"]["households_t"]);
     let o = tpmap(&["panel", "three/2561", "three/2562", "three/2563", "--served", "x.csv", "--out", "never"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--served goes with two rounds"));
     // Years that are not consecutive; a round that is not there.
