@@ -301,6 +301,26 @@ pub struct AggregateOptions {
     pub unit_keys: Option<Vec<u64>>,
 }
 
+impl AggregateOptions {
+    /// TPMAP's options for an extract scored per `unit`: the target poor are the members meeting
+    /// `welfare`, and bootstrap replicates are keyed by household ID, so that they are the same
+    /// whatever the order of the rows or the split into parts (a whole run, a partitioned run and
+    /// a Spark run use these).
+    pub fn tpmap(
+        x: &crate::extract::Extract,
+        unit: crate::score::Unit,
+        welfare: crate::score::Welfare,
+        bootstrap: (usize, u64),
+    ) -> AggregateOptions {
+        AggregateOptions {
+            bootstrap,
+            target: Some(crate::score::target_weights(x, unit, welfare)),
+            unit_keys: (bootstrap.0 > 0).then(|| x.households.id.iter().map(|h| h.0).collect()),
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for AggregateOptions {
     fn default() -> Self {
         AggregateOptions {

@@ -322,6 +322,21 @@ pub fn merge(parts: &[Partial]) -> Result<Measures> {
     })
 }
 
+/// Like [`merge`], for parts whose leaves are TPMAP villages (the last key of each leaf is its
+/// village code, as in [`Partial::of`] over [`Hierarchy::tpmap`]): the areas are TPMAP's
+/// hierarchy rebuilt over the merged villages, so the measures are labelled and ordered as a
+/// whole run's (`tpmap run --partition province`, `tpmap.spark`).
+pub fn merge_tpmap(parts: &[Partial]) -> Result<Measures> {
+    merge_over(parts, |_, leaves| {
+        let villages = leaves
+            .iter()
+            .map(|path| path.last().and_then(|v| v.parse::<crate::areas::AreaCode>().ok()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::Config("a partial result's leaf is not a village code".into()))?;
+        Ok(Hierarchy::tpmap(&villages))
+    })
+}
+
 /// Like [`merge`], with the areas built by `hierarchy` from the level names below the country
 /// and the merged leaves' key paths: it must return a hierarchy with one unit per merged leaf,
 /// in the order given (a partitioned `tpmap run` rebuilds TPMAP's village hierarchy, so the

@@ -449,10 +449,7 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     let profiles = Profiles::of_households(x, o.unit);
     let scores = crate::score::score(&profiles, &spec)?;
     let hierarchy = Hierarchy::tpmap(&x.households.village);
-    let target = crate::score::target_weights(x, o.unit, o.welfare);
-    // Replicate weights keyed by household: the same whatever the order of the rows.
-    let unit_keys = (o.bootstrap.0 > 0).then(|| x.households.id.iter().map(|h| h.0).collect());
-    let agg = AggregateOptions { bootstrap: o.bootstrap, target: Some(target), unit_keys, ..Default::default() };
+    let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
     let measures = crate::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
     seconds.score_and_measures = t1.elapsed().as_secs_f64();
     let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;

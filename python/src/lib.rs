@@ -195,7 +195,7 @@ struct Extract {
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (households, persons, *, strict=false, encoding="auto", edition="bmn-2560", allow_new_villages=false, one_means_pass=false, survey_year=None, sheet=None))]
+#[pyo3(signature = (households, persons, *, strict=false, encoding="auto", edition="bmn-2560", allow_new_villages=false, one_means_pass=false, survey_year=None, sheet=None, earlier_citizen_ids=None))]
 fn read_extract(
     py: Python<'_>,
     households: &Bound<'_, PyAny>,
@@ -207,8 +207,10 @@ fn read_extract(
     one_means_pass: bool,
     survey_year: Option<u16>,
     sheet: Option<String>,
+    earlier_citizen_ids: Option<Vec<u64>>,
 ) -> PyResult<Extract> {
     let opts = IngestOptions {
+        earlier_citizen_ids: earlier_citizen_ids.unwrap_or_default().into(),
         mode: if strict { Mode::Strict } else { Mode::Lenient },
         encoding: opt::<Encoding>(encoding)?,
         edition: Arc::new(edition_of(edition)?),
@@ -239,6 +241,22 @@ fn read_extract(
     Ok(Extract { inner: Arc::new(got) })
 }
 
+/// The column `read_extract` takes the household key from, among `columns` (a households
+/// table's, or with `persons=True` a persons table's), or `None`: what `tpmap.spark` groups rows
+/// by, so that the column aliases are tpmap's own.
+#[pyfunction]
+#[pyo3(signature = (columns, *, persons=false, edition="bmn-2560"))]
+fn key_column(columns: Vec<String>, persons: bool, edition: &str) -> PyResult<Option<String>> {
+    use tpmap::ingest::columns::{HouseholdField, PersonField, map_households, map_persons};
+    let edition = edition_of(edition)?;
+    let at = if persons {
+        map_persons(&columns, &edition).ok().and_then(|m| m.get(PersonField::HouseholdId))
+    } else {
+        map_households(&columns, &edition).ok().and_then(|m| m.get(HouseholdField::HouseholdId))
+    };
+    Ok(at.and_then(|i| columns.get(i).cloned()))
+}
+
 #[pymethods]
 impl Extract {
     /// Accepted households: one row per household, indicator statuses as text.
@@ -260,6 +278,19 @@ impl Extract {
     }
 
     /// Rejected person rows (as [`rejected_households`]).
+    /// Per accepted person with a citizen ID: the ID (`citizen_id`, UInt64: the raw ID, keep it
+    /// out of logs) and the person's data row (`row`, 1-based): what a run split into parts
+    /// checks duplicates across the parts with (`tpmap.spark`).
+    fn citizen_id_rows<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let p = &self.inner.extract.persons;
+        let rows = |i: usize| p.source_row.get(i).copied();
+        let (ids, at): (Vec<u64>, Vec<u64>) =
+            p.citizen_id.iter().enumerate().filter_map(|(i, c)| Some((c.as_ref()?.as_u64(), rows(i)?))).unzip();
+        let df = DataFrame::new(ids.len(), vec![Column::new("citizen_id".into(), ids), Column::new("row".into(), at)])
+            .map_err(perr)?;
+        to_polars(py, df)
+    }
+
     fn rejected_persons<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_polars(py, rejects_frame(&self.inner.person_rejects)?)
     }
@@ -373,18 +404,25 @@ impl Scores {
             .detach(|| {
                 let x = &s.x.extract;
                 let h = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
-                let target = tpmap::score::target_weights(x, s.unit, s.welfare);
-                let o = tpmap::aggregate::AggregateOptions {
-                    bootstrap: (bootstrap, seed),
-                    target: Some(target),
-                    // Replicate weights keyed by household, not row position.
-                    unit_keys: (bootstrap > 0).then(|| x.households.id.iter().map(|h| h.0).collect()),
-                    ..Default::default()
-                };
+                let o = tpmap::aggregate::AggregateOptions::tpmap(x, s.unit, s.welfare, (bootstrap, seed));
                 tpmap::aggregate::measures(&s.profiles, &s.spec, &s.scores, &h, &o)?.to_frame()
             })
             .map_err(err)?;
         to_polars(py, m)
+    }
+
+    /// Writes the partial result of these households (every village's sums; `partial.json` and
+    /// `leaves.parquet`, docs/partial.md) into the folder `out`: `merge(parts, tpmap_areas=True)`
+    /// over the parts of an extract gives what `measures()` gives over the whole, bit for bit.
+    fn write_partial(&self, py: Python<'_>, out: PathBuf) -> PyResult<()> {
+        let s = &self.inner;
+        py.detach(|| {
+            let x = &s.x.extract;
+            let h = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
+            let o = tpmap::aggregate::AggregateOptions::tpmap(x, s.unit, s.welfare, (0, 0));
+            tpmap::partial::Partial::of(&s.profiles, &s.spec, &s.scores, &h, &o)?.write(&out)
+        })
+        .map_err(err)
     }
 
     /// The household deprivation matrix (0/1 per indicator, household size), input for `mpi`.
@@ -721,13 +759,19 @@ fn mpi_partial(
 
 /// The measures of the whole from partial-result folders (written by [`mpi_partial`] or
 /// `tpmap mpi --partial`), as [`mpi`] returns them.
+///
+/// With `tpmap_areas=True` the leaves are TPMAP villages (parts written by
+/// `Scores.write_partial`): the areas are TPMAP's hierarchy, labelled and ordered as
+/// `Scores.measures()` labels and orders them.
 #[pyfunction]
-fn merge<'py>(py: Python<'py>, parts: Vec<PathBuf>) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (parts, *, tpmap_areas=false))]
+fn merge<'py>(py: Python<'py>, parts: Vec<PathBuf>, tpmap_areas: bool) -> PyResult<Bound<'py, PyAny>> {
     let m = py
         .detach(|| {
             let partials =
                 parts.iter().map(|p| tpmap::partial::Partial::read(p)).collect::<Result<Vec<_>, tpmap::Error>>()?;
-            tpmap::partial::merge(&partials)?.to_frame()
+            if tpmap_areas { tpmap::partial::merge_tpmap(&partials) } else { tpmap::partial::merge(&partials) }?
+                .to_frame()
         })
         .map_err(err)?;
     to_polars(py, m)
@@ -1128,6 +1172,7 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mpi_changes, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_partial, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
+    m.add_function(wrap_pyfunction!(key_column, m)?)?;
     m.add_function(wrap_pyfunction!(link, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(link_bench, m)?)?;

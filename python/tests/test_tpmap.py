@@ -599,3 +599,24 @@ def test_panel_of_two_synthetic_rounds(tmp_path):
     assert pooled["ci_low"] <= truth <= pooled["ci_high"]
     assert got["summary"]["persons_in_both"] > 0 and "Observational" in got["caveat"]
     assert (tmp_path / "out" / "effects.csv").read_text(encoding="utf-8").startswith("# Observational")
+
+
+def test_partials_of_any_split_merge_to_the_measures(tmp_path):
+    # The samples cut into parts at random places (a village may be split): each part's
+    # partial written by Scores.write_partial, merged over TPMAP's areas, equals measures().
+    import random
+
+    hh, pp = read_csv_text(HH), read_csv_text(PP)
+    whole = tpmap.read_extract(hh, pp).score().measures()
+    rng = random.Random(7)
+    cuts = sorted(rng.sample(range(1, hh.height), 4))
+    dirs = []
+    for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, hh.height])):
+        part = hh.slice(a, b - a)
+        ids = part["household_id"]
+        x = tpmap.read_extract(part, pp.filter(pl.col("household_id").is_in(ids.implode())))
+        x.score().write_partial(tmp_path / str(i))
+        dirs.append(tmp_path / str(i))
+    assert tpmap.merge(dirs, tpmap_areas=True).equals(whole)
+    # Without tpmap_areas the levels are the partial's own, named but not TPMAP's hierarchy.
+    assert tpmap.merge(dirs).height == whole.height

@@ -2,6 +2,7 @@
 
 A thin layer over the tpmap Rust library. Tables come back as polars DataFrames; tables go in as
 anything speaking the Arrow PyCapsule interface (polars, pyarrow, pandas >= 2.2) or as file paths.
+`tpmap.spark` runs the same code on Apache Spark (docs/spark.md).
 
 >>> import tpmap
 >>> x = tpmap.read_extract("data-samples/households.csv", "data-samples/persons.csv")  # doctest: +SKIP
@@ -30,6 +31,7 @@ from ._tpmap import (
     Table,
     __version__,
     build_info,
+    key_column,
     link,
     link_bench,
     merge,
@@ -59,6 +61,7 @@ __all__ = [
     "TpmapError",
     "__version__",
     "build_info",
+    "key_column",
     "link",
     "link_bench",
     "merge",

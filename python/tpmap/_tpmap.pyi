@@ -18,6 +18,7 @@ __all__ = [
     "mpi_changes",
     "mpi_partial",
     "merge",
+    "key_column",
     "link",
     "run",
     "link_bench",
@@ -54,6 +55,7 @@ def read_extract(
     one_means_pass: bool = False,
     survey_year: int | None = None,
     sheet: str | None = None,
+    earlier_citizen_ids: list[int] | None = None,
 ) -> Extract:
     """Reads and validates a households and a persons table (files or frames); every row is
     accepted or rejected with its reasons."""
@@ -65,6 +67,7 @@ class Extract:
     def persons(self) -> pl.DataFrame: ...
     def rejected_households(self) -> pl.DataFrame: ...
     def rejected_persons(self) -> pl.DataFrame: ...
+    def citizen_id_rows(self) -> pl.DataFrame: ...
     @property
     def report(self) -> dict[str, Any]: ...
     def summary(self) -> dict[str, Any]: ...
@@ -86,6 +89,7 @@ class Scores:
     def measures(self, *, bootstrap: int = 0, seed: int = 1) -> pl.DataFrame: ...
     def deprivations(self) -> pl.DataFrame: ...
     def spec(self) -> pl.DataFrame: ...
+    def write_partial(self, out: _Path) -> None: ...
     def plan(
         self,
         catalogue: Catalogue,
@@ -157,9 +161,14 @@ def mpi_partial(
     """Write the partial result of ``data`` (every area's sums, docs/partial.md) into the folder
     ``out``, for ``merge`` to add up exactly with other parts' (one province each, say)."""
 
-def merge(parts: list[str | PathLike[str]]) -> pl.DataFrame:
+def merge(parts: list[str | PathLike[str]], *, tpmap_areas: bool = False) -> pl.DataFrame:
     """The measures of the whole, as ``mpi`` returns them, from partial-result folders written
-    by ``mpi_partial`` or ``tpmap mpi --partial``."""
+    by ``mpi_partial`` or ``tpmap mpi --partial``; with ``tpmap_areas=True``, from folders written
+    by ``Scores.write_partial``, as ``Scores.measures()`` returns them."""
+
+def key_column(columns: list[str], *, persons: bool = False, edition: str = "bmn-2560") -> str | None:
+    """The column ``read_extract`` takes the household key from, among ``columns`` (with
+    ``persons=True``, a persons table's), or None."""
 
 def mpi_changes(
     t0: _ArrowStream,

@@ -94,6 +94,10 @@ pub struct IngestOptions {
     pub sheet: Option<String>,
     /// Resource limits for the input files.
     pub limits: crate::limits::Limits,
+    /// Citizen IDs accepted on earlier rows read elsewhere (other parts of the same extract, read
+    /// by other workers): a person with one of them is rejected as `duplicate_person`, as the
+    /// later row is when the extract is read in one piece (`tpmap.spark` uses this).
+    pub earlier_citizen_ids: Arc<[u64]>,
 }
 
 impl Default for IngestOptions {
@@ -108,6 +112,7 @@ impl Default for IngestOptions {
             default_survey_year: None,
             sheet: None,
             limits: crate::limits::Limits::default(),
+            earlier_citizen_ids: Arc::from([]),
         }
     }
 }
@@ -330,6 +335,8 @@ fn ingest_in_pool(
             &mut own_ids
         }
     };
+    // IDs claimed on earlier rows elsewhere (the positions `repeats` returns do not matter here).
+    seen_ids.repeats(opts.earlier_citizen_ids.iter().map(|&id| Some(id)));
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();

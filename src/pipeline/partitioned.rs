@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use super::{Progress, RunOptions, RunReport, RunSeconds, data_notices, measure_report, write_html};
 use crate::aggregate::{AggregateOptions, Hierarchy, Measures};
-use crate::areas::AreaCode;
 use crate::frame::{self, ParquetAppender};
 use crate::ingest::partition::{PartitionedReader, Split, Wave};
 use crate::ingest::rejects::Rejection;
@@ -138,11 +137,8 @@ pub fn run_partitioned(
         let profiles = Profiles::of_households(x, o.unit);
         let scores = crate::score::score(&profiles, &spec)?;
         let hierarchy = Hierarchy::tpmap(&x.households.village);
-        let target = crate::score::target_weights(x, o.unit, o.welfare);
-        // Replicate weights keyed by household, as in a whole run: the waves' replicate sums add
-        // up to the whole's.
-        let unit_keys = (o.bootstrap.0 > 0).then(|| x.households.id.iter().map(|h| h.0).collect());
-        let agg = AggregateOptions { target: Some(target), bootstrap: o.bootstrap, unit_keys, ..Default::default() };
+        // Replicates keyed by household, as in a whole run: the waves' sums add up to the whole's.
+        let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
         merged.partials.push(Partial::of(&profiles, &spec, &scores, &hierarchy, &agg)?);
         seconds.score_and_measures += t.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -160,14 +156,7 @@ pub fn run_partitioned(
     files.finish()?;
     let t = Instant::now();
     // TPMAP's hierarchy again, over the merged villages (a leaf's last key is its village code).
-    let mut measures = crate::partial::merge_over(&merged.partials, |_, leaves| {
-        let villages = leaves
-            .iter()
-            .map(|path| path.last().and_then(|v| v.parse::<AreaCode>().ok()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::Config("a partial result's leaf is not a village code".into()))?;
-        Ok(Hierarchy::tpmap(&villages))
-    })?;
+    let mut measures = crate::partial::merge_tpmap(&merged.partials)?;
     // The partial format numbers indicators in spec order; the run's spec keeps the edition's.
     measures.spec = spec.clone();
     seconds.score_and_measures += t.elapsed().as_secs_f64();

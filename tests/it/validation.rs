@@ -152,3 +152,19 @@ fn empty_and_headerless_files() {
     let err = ingest(&dir.path().join("nope.csv"), &p, &IngestOptions::default()).unwrap_err().to_string();
     assert!(err.contains("nope.csv"), "{err}");
 }
+
+#[test]
+fn citizen_ids_claimed_elsewhere_reject_the_rows_that_repeat_them() {
+    // What a run split into parts tells a part (tpmap.spark): IDs accepted on earlier rows of
+    // other parts. The row repeating one is a duplicate, as it is when the extract is one piece.
+    let dir = tempfile::tempdir().unwrap();
+    let h = write(dir.path(), "h.csv", H);
+    let p = write(dir.path(), "p.csv", "household_id,citizen_id\n1,1234567890121\n2,3400112345671\n");
+    let alone = ingest(&h, &p, &IngestOptions::default()).unwrap();
+    assert_eq!(alone.report.persons.accepted, 2);
+    let opts = IngestOptions { earlier_citizen_ids: std::sync::Arc::from([3400112345671u64]), ..IngestOptions::default() };
+    let got = ingest(&h, &p, &opts).unwrap();
+    assert_eq!((got.report.persons.accepted, got.report.persons.rejected), (1, 1));
+    assert_eq!(got.person_rejects[0].row, 2);
+    assert_eq!(got.person_rejects[0].problems[0].reason, Reason::DuplicatePerson);
+}

@@ -1,0 +1,171 @@
+"""tpmap.spark in Spark's local mode, against the single-process run on the same rows.
+
+The test command (scripts/test.sh) installs PySpark and sets TPMAP_REQUIRE_SPARK=1, so that these
+tests fail rather than skip when Spark or Java is missing there; elsewhere they skip.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import tpmap
+
+if os.environ.get("TPMAP_REQUIRE_SPARK") != "1":
+    pytest.importorskip("pyspark")
+import tpmap.spark  # noqa: E402
+from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data-samples"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    s = (
+        SparkSession.builder.master("local[2]")
+        .appName("tpmap-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
+def read_csv(spark, path):
+    # Text columns, the '#' notice line skipped; FAILFAST would stop at a row with the wrong
+    # number of fields, which Spark's default (PERMISSIVE) pads or cuts instead.
+    return spark.read.option("header", True).option("comment", "#").csv(str(path))
+
+
+def spark_frame(df):
+    return pl.from_arrow(df.toArrow())
+
+
+def same_types(frame):
+    """A single-process frame with the column types tpmap.spark hands to Spark."""
+    return pl.from_arrow(tpmap.spark._plain(frame.to_arrow()))
+
+
+def check_equal(run, x):
+    """Spark's run against the single-process extract `x`: measures in the same order, the
+    households as a set, the rejected rows and the reading report."""
+    s = x.score()
+    assert spark_frame(run.measures).equals(same_types(s.measures()))
+    assert spark_frame(run.households).sort("household_id").equals(same_types(s.households()).sort("household_id"))
+    for side in ("households", "persons"):
+        want = {k: x.report[side][k] for k in ("input_rows", "accepted", "rejected", "by_reason")}
+        got = {k: run.report[side][k] for k in ("input_rows", "accepted", "rejected", "by_reason")}
+        assert got == want, side
+        assert got["accepted"] + got["rejected"] == got["input_rows"]
+    for got, want in ((run.rejected_households, x.rejected_households()), (run.rejected_persons, x.rejected_persons())):
+        g = spark_frame(got).sort("row")
+        assert g["row"].to_list() == want["row"].to_list()
+        assert g["reasons"].to_list() == want["reasons"].to_list()
+
+
+def test_samples_from_csv_equal_the_single_process_run(spark):
+    hh, pp = read_csv(spark, SAMPLES / "households.csv"), read_csv(spark, SAMPLES / "persons.csv")
+    run = tpmap.spark.run(spark, hh, pp, persons_per_part=200)
+    assert run.report["parts"] >= 5 and run.report["parts_read_again"] == 0
+    # The same rows read by tpmap from the files, and from the text frames Spark read.
+    check_equal(run, tpmap.read_extract(SAMPLES / "households.csv", SAMPLES / "persons.csv"))
+    check_equal(run, tpmap.read_extract(hh.toArrow(), pp.toArrow()))
+    # The households' frame is a Spark DataFrame like any other.
+    poor = run.households.where(F.col("poor")).agg(F.sum("members")).first()[0]
+    assert poor == spark_frame(run.measures).filter(level="country")["poor"][0] > 0
+
+
+def test_dirty_rows_are_rejected_with_their_rows_and_none_lost(spark):
+    d = SAMPLES / "dirty"
+    hh, pp = read_csv(spark, d / "households.csv"), read_csv(spark, d / "persons.csv")
+    run = tpmap.spark.run(spark, hh, pp, persons_per_part=100)
+    assert run.report["households"]["rejected"] > 5 and run.report["persons"]["rejected"] > 20
+    check_equal(run, tpmap.read_extract(hh.toArrow(), pp.toArrow()))
+
+
+def test_strict_mode_names_the_input_row_and_column(spark):
+    d = SAMPLES / "dirty"
+    hh, pp = read_csv(spark, d / "households.csv"), read_csv(spark, d / "persons.csv")
+    with pytest.raises(tpmap.InvalidRowError) as one:
+        tpmap.read_extract(hh.toArrow(), pp.toArrow(), strict=True)
+    with pytest.raises(tpmap.InvalidRowError) as got:
+        tpmap.spark.run(spark, hh, pp, strict=True)
+    assert (got.value.row, got.value.column) == (one.value.row, one.value.column)
+    assert f"row {one.value.row}, column {one.value.column}" in str(got.value)
+    assert str(got.value).startswith("the households DataFrame")
+    # A missing column is a format error of the DataFrame, as in one process.
+    with pytest.raises(tpmap.FormatError, match="village"):
+        tpmap.spark.run(spark, hh.drop("village_code"), pp)
+
+
+def test_100k_synthetic_households_in_any_order(spark, tmp_path):
+    tpmap.synth_panel(tmp_path, [2561], households=100_000, seed=17)
+    h, p = tmp_path / "2561" / "households.parquet", tmp_path / "2561" / "persons.parquet"
+    x = tpmap.read_extract(h, p)
+    # Rows dealt to Spark partitions at random: the routing, not the order, decides.
+    hh = spark.read.parquet(str(h)).repartition(7)
+    pp = spark.read.parquet(str(p)).repartition(5)
+    run = tpmap.spark.run(spark, hh, pp)
+    s = x.score()
+    assert spark_frame(run.measures).equals(same_types(s.measures()))
+    assert spark_frame(run.households).sort("household_id").equals(same_types(s.households()).sort("household_id"))
+    assert run.report["households"]["accepted"] == x.report["households"]["accepted"] == 100_000
+    assert run.report["parts"] == 1  # 280 k persons in one part of 500 k
+    # And in parts of 40 k persons.
+    small = tpmap.spark.run(spark, hh, pp, persons_per_part=40_000)
+    assert small.report["parts"] >= 7
+    assert spark_frame(small.measures).equals(spark_frame(run.measures))
+    small.unpersist()
+    run.unpersist()
+
+
+def test_citizen_ids_repeated_across_parts_are_rejected_as_in_one_process(spark):
+    # Five persons' citizen IDs copied onto members of other households: the later rows are
+    # duplicates wherever the two households' parts are.
+    hh = pl.read_csv(SAMPLES / "households.csv", comment_prefix="#", infer_schema=False)
+    pp = pl.read_csv(SAMPLES / "persons.csv", comment_prefix="#", infer_schema=False)
+    ids = pp["citizen_id"].to_list()
+    for i in range(5):
+        ids[1000 + 20 * i] = ids[10 + 37 * i]
+    pp = pp.with_columns(pl.Series("citizen_id", ids))
+    x = tpmap.read_extract(hh, pp)
+    assert x.report["persons"]["by_reason"]["duplicate_person"] == 5
+    run = tpmap.spark.run(
+        spark, spark.createDataFrame(hh.to_arrow()), spark.createDataFrame(pp.to_arrow()), persons_per_part=60
+    )
+    assert run.report["parts_read_again"] >= 1
+    check_equal(run, x)
+
+
+def test_refusals(spark):
+    hh = read_csv(spark, SAMPLES / "households.csv")
+    pp = read_csv(spark, SAMPLES / "persons.csv")
+    with pytest.raises(tpmap.ConfigError, match="helper column"):
+        tpmap.spark.run(spark, hh.withColumn("_tpmap_part", F.lit(1)), pp)
+    with pytest.raises(tpmap.ConfigError, match="plan"):
+        tpmap.spark.run(spark, hh, pp, catalogue=SAMPLES / "catalogue.toml")
+
+
+def test_key_column_follows_the_readers_aliases():
+    assert tpmap.key_column(["village_code", "household_id"]) == "household_id"
+    assert tpmap.key_column(["รหัสครัวเรือน", "citizen_id"], persons=True) == "รหัสครัวเรือน"
+    assert tpmap.key_column(["citizen_id"], persons=True) is None
+
+
+def test_earlier_citizen_ids_reject_later_rows():
+    pp = pl.read_csv(SAMPLES / "persons.csv", comment_prefix="#", infer_schema=False)
+    first = tpmap.read_extract(SAMPLES / "households.csv", pp)
+    claimed = first.citizen_id_rows()
+    assert claimed.height == first.report["persons"]["accepted"]
+    x = tpmap.read_extract(SAMPLES / "households.csv", pp, earlier_citizen_ids=claimed["citizen_id"].head(3).to_list())
+    assert x.report["persons"]["by_reason"]["duplicate_person"] == 3
+    assert x.rejected_persons()["row"].to_list() == claimed["row"].head(3).sort().to_list()

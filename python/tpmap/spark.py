@@ -1,0 +1,467 @@
+"""tpmap on Apache Spark: a thin adapter, exact to the last household.
+
+Spark is the engine where government data lives (Hadoop clusters, managed Spark); tpmap plugs into
+it instead of growing a cluster of its own. This module only moves rows: every rule (parsing keys,
+validating, scoring, the measures and their merge) is tpmap's own Rust code, called per province
+inside Spark and once on the driver.
+
+>>> from pyspark.sql import SparkSession                              # doctest: +SKIP
+>>> import tpmap.spark                                                # doctest: +SKIP
+>>> spark = SparkSession.builder.master("local[2]").getOrCreate()     # doctest: +SKIP
+>>> hh = spark.read.parquet("households.parquet")                     # doctest: +SKIP
+>>> pp = spark.read.parquet("persons.parquet")                        # doctest: +SKIP
+>>> r = tpmap.spark.run(spark, hh, pp)                                # doctest: +SKIP
+>>> r.measures.where("level = 'province'").show()                     # doctest: +SKIP
+
+How it works (docs/spark.md):
+
+1. **Parts.** Households and persons are co-grouped (`cogroup(...).applyInArrow`) by a hash of
+   their household key's digits, so that every row of a household key — its household rows,
+   duplicates included, and its members — lands in the same part, and parts hold about
+   `persons_per_part` persons whatever the provinces' sizes. The hash only groups; each part is
+   read, validated and scored by `tpmap.read_extract(...).score(...)` in the worker, with tpmap's
+   own parsing of every value.
+2. **Exact sums.** Each part returns its household scores, rejected rows and reading report, and
+   its partial result (every village's sums, docs/partial.md). Spark adds the parts' village sums
+   (`groupBy(...).sum`): they are whole numbers below 2^53, so the order of the additions does not
+   matter; the driver merges the villages with `tpmap.merge(..., tpmap_areas=True)`. The
+   measures are the single-process run's, byte for byte.
+
+Rows are numbered 1, 2, ... in the input DataFrames' order (for a DataFrame read from one file,
+its data rows in file order), so a rejected row names the row a user can find.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from ._tpmap import key_column, merge, read_extract
+from .errors import ConfigError, InvalidRowError, LimitError, TpmapError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["SparkRun", "run", "PYSPARK_TESTED"]
+
+#: Versions the test command runs this module with (Spark's local mode).
+PYSPARK_TESTED = {"pyspark": "4.3.0", "pyarrow": ">=16", "pandas": ">=2.2,<3", "java": "17"}
+
+# Helper columns the adapter adds; an input column of the same name is refused.
+_ROW = "_tpmap_row"
+_PART = "_tpmap_part"
+_HELPERS = (_ROW, _PART, "_tpmap_mid")
+
+# Most persons repeating a citizen ID accepted in another part (their parts are read again with
+# the IDs claimed elsewhere, which the driver collects).
+MAX_REPEATED_IDS = 1_000_000
+
+# Rows of the household scores per Arrow IPC payload (a binary cell stays far below Spark's 2 GB).
+_CHUNK = 65_536
+
+
+@dataclass
+class SparkRun:
+    """What `run` returns: Spark DataFrames, and the merged reading report."""
+
+    #: One row per accepted household: score (also exact), poor, target poor, deprived dimensions
+    #: (the columns of `Scores.households()`).
+    households: "DataFrame"
+    #: Area measures at every level (country, province, amphoe, tambon, village), the columns of
+    #: `Scores.measures()`, equal to the single-process run's.
+    measures: "DataFrame"
+    #: Rejected household rows: `row` (1-based, input order), `line` (null: a DataFrame has no
+    #: lines), `reasons`.
+    rejected_households: "DataFrame"
+    #: Rejected person rows, like `rejected_households`.
+    rejected_persons: "DataFrame"
+    #: The reading report summed over the parts: for `households` and `persons`, `input_rows`,
+    #: `accepted`, `rejected` and `by_reason`; `parts` (province numbers, 0 for unreadable rows).
+    report: dict[str, Any] = field(default_factory=dict)
+    #: The parts' outputs, cached by Spark while the DataFrames above are in use.
+    _cached: list["DataFrame"] = field(default_factory=list, repr=False)
+
+    def unpersist(self) -> None:
+        """Frees the parts' outputs Spark keeps cached (the DataFrames above recompute after)."""
+        for df in self._cached:
+            df.unpersist()
+
+
+def _plain(table: "pa.Table") -> "pa.Table":
+    """Types Spark takes: text and bytes as plain `string`/`binary` (no views), unsigned
+    integers as the next signed type (Spark has none; a UInt64 becomes Int64, and the cast is a
+    checked one: household IDs, at most 18 digits, always fit)."""
+    import pyarrow as pa
+
+    signed = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64(), pa.uint64(): pa.int64()}
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_large_string(t) or t == pa.string_view():
+            t = pa.string()
+        elif pa.types.is_large_binary(t) or t == pa.binary_view():
+            t = pa.binary()
+        elif t in signed:
+            t = signed[t]
+        fields.append(pa.field(f.name, t, f.nullable))
+    return table.cast(pa.schema(fields))
+
+
+def _numbered(df: "DataFrame") -> tuple["DataFrame", int]:
+    """`df` with `_tpmap_row`: 1, 2, ... in the DataFrame's order (partition offsets plus the
+    position inside each partition, both from `monotonically_increasing_id`), and its row count."""
+    from pyspark.sql import functions as F
+
+    with_id = df.withColumn("_tpmap_mid", F.monotonically_increasing_id())
+    # The id's upper 31 bits are the partition index, the lower 33 the position in it.
+    pid = F.shiftright(F.col("_tpmap_mid"), 33)
+    counts = with_id.groupBy(pid.alias("pid")).count().collect()
+    offsets: dict[int, int] = {}
+    total = 0
+    for r in sorted(counts, key=lambda r: r["pid"]):
+        offsets[r["pid"]] = total
+        total += r["count"]
+    if not offsets:
+        return df.withColumn(_ROW, F.lit(0).cast("long")).limit(0), 0
+    offset = F.create_map(*[x for p, o in offsets.items() for x in (F.lit(p), F.lit(o))])
+    pos = F.col("_tpmap_mid").bitwiseAND(F.lit((1 << 33) - 1))
+    return with_id.withColumn(_ROW, offset[pid] + pos + F.lit(1)).drop("_tpmap_mid"), total
+
+
+def _part_of(df: "DataFrame", column: str | None, parts: int) -> "Column":
+    """A part number in 0..parts from a hash of the household key's digits (Thai digits read as
+    digits, leading zeros dropped) but the last four: two cells tpmap parses to the same key have
+    the same digits, so they land in the same part. Only a grouping: tpmap parses the keys in
+    the part."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    if column is None:
+        return F.lit(0)
+    c = F.col(f"`{column}`")
+    if not isinstance(df.schema[column].dataType, StringType):
+        # Integers and decimal(20,0) (Spark has no unsigned types) as their digits.
+        c = c.cast("decimal(38,0)").cast("string")
+    digits = F.regexp_replace(F.translate(c, "๐๑๒๓๔๕๖๗๘๙", "0123456789"), "[^0-9]", "")
+    key = F.coalesce(F.regexp_replace(digits, "^0+", ""), F.lit(""))
+    # Blocks of 10,000 consecutive keys go together: TPMAP's keys begin with the area code, so a
+    # block shares villages, and each village's sums come from few parts.
+    block = F.when(F.length(key) > 4, F.left(key, F.length(key) - F.lit(4))).otherwise(F.lit(""))
+    return F.pmod(F.xxhash64(block), F.lit(parts)).cast("int")
+
+
+def _ipc(table: "pa.Table") -> bytes:
+    import pyarrow as pa
+
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def _unipc(data: bytes) -> "pa.Table":
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all()
+
+
+_PARTS_SCHEMA = "part int, kind string, seq int, payload binary"
+
+
+def _table(rows: list[tuple[int, str, int, bytes]]) -> "pa.Table":
+    """A part's output rows: (part, kind, seq, payload)."""
+    import pyarrow as pa
+
+    schema = pa.schema([("part", pa.int32()), ("kind", pa.string()), ("seq", pa.int32()), ("payload", pa.binary())])
+    return pa.Table.from_pylist([dict(part=n, kind=k, seq=q, payload=b) for n, k, q, b in rows], schema=schema)
+
+
+def _raise(errors: list[dict[str, Any]]) -> None:
+    """Raises the first error of the parts (the earliest row, households before persons) as the
+    exception tpmap raises in one process, naming the input DataFrame's row and column."""
+    from . import errors as E
+
+    rowed = sorted((e for e in errors if e.get("row") is not None), key=lambda e: (e["side"] != "households", e["row"]))
+    if rowed:
+        e = rowed[0]
+        # The reason without the part's own row numbers.
+        reason = e["message"].split(f"column {e['column']}: ", 1)[-1]
+        message = f"the {e['side']} DataFrame, row {e['row']}, column {e['column']}: {reason}"
+        raise E.InvalidRowError(message, f"{e['side']} DataFrame", e["row"], None, e["column"])
+    e = errors[0]
+    kind = getattr(E, e["class"], E.TpmapError)
+    if kind in (E.FormatError, E.LimitError):
+        raise kind(e["message"], "DataFrame")
+    if kind is E.ConfigError:
+        raise E.ConfigError(e["message"])
+    raise E.TpmapError(e["message"])
+
+
+def run(
+    spark: "SparkSession",
+    households: "DataFrame",
+    persons: "DataFrame",
+    *,
+    mask: str = "11111",
+    welfare: str = "validated",
+    unit: str = "people",
+    na: str = "not-deprived",
+    missing: str = "drop",
+    strict: bool = False,
+    edition: str = "bmn-2560",
+    allow_new_villages: bool = False,
+    one_means_pass: bool = False,
+    survey_year: int | None = None,
+    persons_per_part: int = 500_000,
+    catalogue: Any = None,
+    welfare_registry: Any = None,
+) -> SparkRun:
+    """Reads, validates and scores a households and a persons DataFrame on Spark, in parts of
+    about `persons_per_part` persons, and merges the measures exactly; the other options are
+    `read_extract`'s and `score`'s. Outputs equal the single-process run's on the same rows:
+    measures byte for byte, household scores and rejected rows as sets, the reading report.
+
+    Planning (`catalogue`) and welfare-registry linkage on Spark are not built yet: passing
+    either raises `ConfigError` (run them on one machine, `tpmap.run` or `Extract.link_welfare`).
+    """
+    from pyspark.sql import functions as F
+
+    if persons_per_part < 1:
+        raise ConfigError(f"persons_per_part is {persons_per_part}: give at least 1")
+    if catalogue is not None or welfare_registry is not None:
+        raise ConfigError(
+            "tpmap.spark does not plan or link a welfare registry yet: run those on one machine "
+            "(tpmap.run, Extract.link_welfare, Scores.plan)"
+        )
+    for df, name in ((households, "households"), (persons, "persons")):
+        clash = [c for c in df.columns if c in _HELPERS]
+        if clash:
+            raise ConfigError(f"the {name} DataFrame has tpmap.spark's helper column {clash[0]!r}: rename it")
+    read_opts = dict(
+        strict=strict,
+        edition=edition,
+        allow_new_villages=allow_new_villages,
+        one_means_pass=one_means_pass,
+        survey_year=survey_year,
+    )
+    score_opts = dict(mask=mask, welfare=welfare, unit=unit, na=na, missing=missing)
+    h_cols, p_cols = list(households.columns), list(persons.columns)
+
+    # 1. Rows numbered in input order, and dealt to parts by household key.
+    hk, h_total = _numbered(households)
+    pk, p_total = _numbered(persons)
+    n_parts = max(1, -(-p_total // persons_per_part), -(-h_total // persons_per_part))
+    hk = hk.withColumn(_PART, _part_of(hk, key_column(h_cols, edition=edition), n_parts))
+    pk = pk.withColumn(_PART, _part_of(pk, key_column(p_cols, persons=True, edition=edition), n_parts))
+
+    # 2. Each part read, validated and scored by tpmap in the worker.
+    def worker(earlier: dict[int, list[int]]) -> Callable[[tuple, "pa.Table", "pa.Table"], "pa.Table"]:
+        def part(key: tuple, h: "pa.Table", p: "pa.Table") -> "pa.Table":
+            return _part(int(key[0]), h, p, h_cols, p_cols, read_opts, score_opts, earlier.get(int(key[0])))
+
+        return part
+
+    first = hk.groupBy(_PART).cogroup(pk.groupBy(_PART)).applyInArrow(worker({}), schema=_PARTS_SCHEMA).persist()
+    _check_errors(first)
+
+    # Citizen IDs accepted in two parts: the single-process run keeps the earliest row and
+    # rejects the later ones as `duplicate_person`. Parts holding a later one are read again,
+    # told the IDs claimed on earlier rows elsewhere (usually none are).
+    ids = (
+        first.where(F.col("kind") == "citizen_ids")
+        .select("payload")
+        .mapInArrow(_decode_ipc, "part int, citizen_id long, row long")
+    )
+    claims = ids.groupBy("citizen_id").agg(F.min("row").alias("first"), F.count("*").alias("n")).where("n > 1")
+    later = ids.join(claims, "citizen_id").where(F.col("row") > F.col("first")).select("part", "citizen_id")
+    repeated = later.limit(MAX_REPEATED_IDS + 1).collect()
+    if len(repeated) > MAX_REPEATED_IDS:
+        raise LimitError(
+            f"more than {MAX_REPEATED_IDS} persons repeat a citizen ID accepted in another part: "
+            "remove the duplicates first",
+            "persons DataFrame",
+        )
+    earlier: dict[int, list[int]] = {}
+    for r in repeated:
+        earlier.setdefault(r["part"], []).append(r["citizen_id"])
+    parts = first
+    if earlier:
+        again = list(earlier)
+        second = (
+            hk.where(F.col(_PART).isin(again))
+            .groupBy(_PART)
+            .cogroup(pk.where(F.col(_PART).isin(again)).groupBy(_PART))
+            .applyInArrow(worker(earlier), schema=_PARTS_SCHEMA)
+        )
+        parts = first.where(~F.col("part").isin(again)).unionByName(second).persist()
+        _check_errors(parts)
+
+    # 3. The reading reports, summed; nothing lost.
+    reports = {r["part"]: json.loads(bytes(r["payload"])) for r in parts.where(F.col("kind") == "report").collect()}
+    numbers = sorted(reports)
+    report: dict[str, Any] = {"parts": len(numbers), "parts_read_again": len(earlier)}
+    for side, total_rows in (("households", h_total), ("persons", p_total)):
+        total: dict[str, Any] = {"input_rows": 0, "accepted": 0, "rejected": 0, "by_reason": {}}
+        for n in numbers:
+            got = reports[n][side]
+            for k in ("input_rows", "accepted", "rejected"):
+                total[k] += got[k]
+            for reason, c in got["by_reason"].items():
+                total["by_reason"][reason] = total["by_reason"].get(reason, 0) + c
+        total["by_reason"] = dict(sorted(total["by_reason"].items()))
+        report[side] = total
+        if total["input_rows"] != total_rows or total["accepted"] + total["rejected"] != total_rows:
+            raise TpmapError(
+                f"tpmap.spark read {total['input_rows']} of the {total_rows} {side} rows "
+                f"({total['accepted']} accepted, {total['rejected']} rejected): rows were lost on the way"
+            )
+
+    # 4. The villages' sums added by Spark (whole numbers: exact in any order), merged by tpmap.
+    with tempfile.TemporaryDirectory() as d:
+        empty = read_extract(_plain(households.limit(0).toArrow()), _plain(persons.limit(0).toArrow()), **read_opts)
+        empty_scores = empty.score(**score_opts)
+        empty_scores.write_partial(d)
+        import pyarrow.parquet as pq
+
+        leaves_schema = pq.read_schema(os.path.join(d, "leaves.parquet")).remove_metadata()
+        keys = [n for n in leaves_schema.names if n.startswith("key_")]
+        sums = [n for n in leaves_schema.names if not n.startswith("key_")]
+        headers = [json.loads(bytes(r["payload"])) for r in parts.where(F.col("kind") == "partial.json").collect()]
+        leaves = (
+            parts.where(F.col("kind") == "leaves.parquet")
+            .select("payload")
+            .mapInArrow(_decode_parquet, spark.createDataFrame(leaves_schema.empty_table()).schema)
+            .groupBy(*keys)
+            .agg(*[F.sum(F.col(f"`{n}`")).alias(n) for n in sums])
+            .toArrow()
+        )
+        header = headers[0] if headers else json.load(open(os.path.join(d, "partial.json")))
+        header["leaves"] = leaves.num_rows
+        header["integral_weights"] = all(h["integral_weights"] for h in headers)
+        at = os.path.join(d, "all")
+        os.makedirs(at)
+        pq.write_table(leaves.select(leaves_schema.names).cast(leaves_schema), os.path.join(at, "leaves.parquet"))
+        with open(os.path.join(at, "partial.json"), "w") as f:
+            json.dump(header, f)
+        measures = _plain(merge([at], tpmap_areas=True).to_arrow())
+
+    # The other outputs' columns, from a run of the same code on no rows.
+    import pyarrow as pa
+
+    rejected = _plain(empty.rejected_households().to_arrow()).schema
+    rejected = rejected.set(rejected.get_field_index("row"), pa.field("row", pa.int64()))
+    schemas = {
+        "households": _plain(empty_scores.households().to_arrow()).schema,
+        "rejected_households": rejected,
+        "rejected_persons": rejected,
+    }
+
+    def frames(kind: str) -> "DataFrame":
+        schema = spark.createDataFrame(schemas[kind].empty_table()).schema
+        return parts.where(F.col("kind") == kind).select("payload").mapInArrow(_decode_ipc, schema)
+
+    return SparkRun(
+        households=frames("households"),
+        measures=spark.createDataFrame(measures),
+        rejected_households=frames("rejected_households"),
+        rejected_persons=frames("rejected_persons"),
+        report=report,
+        _cached=[first, parts] if parts is not first else [first],
+    )
+
+
+def _part(
+    number: int,
+    h: "pa.Table",
+    p: "pa.Table",
+    h_cols: list[str],
+    p_cols: list[str],
+    read_opts: dict[str, Any],
+    score_opts: dict[str, Any],
+    earlier: list[int] | None,
+) -> "pa.Table":
+    """One part, in the worker: read, validated and scored by tpmap; its outputs as rows of
+    `_PARTS_SCHEMA` (Arrow IPC, JSON or the partial result's files as bytes)."""
+    import pyarrow as pa
+
+    import pyarrow.compute as pc
+
+    h = h.sort_by(_ROW)
+    p = p.sort_by(_ROW)
+    h_rows = h.column(_ROW).combine_chunks()
+    p_rows = p.column(_ROW).combine_chunks()
+    try:
+        x = read_extract(h.select(h_cols), p.select(p_cols), earlier_citizen_ids=earlier, **read_opts)
+        s = x.score(**score_opts)
+    except TpmapError as e:
+        # Sent to the driver as data, which raises it with the input DataFrame's row.
+        error: dict[str, Any] = {"class": type(e).__name__, "message": str(e)}
+        if isinstance(e, InvalidRowError):
+            side = "persons" if e.file.startswith("persons") else "households"
+            rows = p_rows if side == "persons" else h_rows
+            error.update(side=side, row=rows[e.row - 1].as_py() if 0 < e.row <= len(rows) else None, column=e.column)
+        return _table([(number, "error", 0, json.dumps(error).encode())])
+
+    def input_rows(rows: "pa.Array", at: "pa.ChunkedArray") -> "pa.Array":
+        """Rows of the part (1-based) back to rows of the input DataFrame."""
+        return pc.take(rows, pc.subtract(at.cast(pa.int64()), 1)).cast(pa.int64())
+
+    out: list[tuple[int, str, int, bytes]] = []
+    scores = _plain(s.households().to_arrow())
+    for i, at in enumerate(range(0, max(scores.num_rows, 1), _CHUNK)):
+        out.append((number, "households", i, _ipc(scores.slice(at, _CHUNK))))
+    for kind, frame, rows in (
+        ("rejected_households", x.rejected_households(), h_rows),
+        ("rejected_persons", x.rejected_persons(), p_rows),
+    ):
+        t = _plain(frame.to_arrow())
+        t = t.set_column(t.schema.get_field_index("row"), "row", input_rows(rows, t.column("row")))
+        out.append((number, kind, 0, _ipc(t)))
+    ids = x.citizen_id_rows().to_arrow()
+    ids = pa.table(
+        {
+            "part": pa.array([number] * ids.num_rows, pa.int32()),
+            "citizen_id": ids.column("citizen_id").cast(pa.int64()),
+            "row": input_rows(p_rows, ids.column("row")),
+        }
+    )
+    out.append((number, "citizen_ids", 0, _ipc(ids)))
+    out.append((number, "report", 0, json.dumps(x.report).encode()))
+    with tempfile.TemporaryDirectory() as d:
+        s.write_partial(d)
+        for name in ("partial.json", "leaves.parquet"):
+            with open(os.path.join(d, name), "rb") as f:
+                out.append((number, name, 0, f.read()))
+    return _table(out)
+
+
+def _decode_ipc(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    """Payload cells (Arrow IPC streams) back to rows."""
+    for b in batches:
+        for data in b.column(0).to_pylist():
+            yield from _unipc(data).to_batches()
+
+
+def _decode_parquet(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    """Payload cells (a partial result's leaves.parquet) back to rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for b in batches:
+        for data in b.column(0).to_pylist():
+            yield from pq.read_table(pa.BufferReader(data)).to_batches()
+
+
+def _check_errors(parts: "DataFrame") -> None:
+    """Raises the parts' first error, if any."""
+    from pyspark.sql import functions as F
+
+    errors = [json.loads(bytes(r["payload"])) for r in parts.where(F.col("kind") == "error").collect()]
+    if errors:
+        parts.unpersist()
+        _raise(errors)
