@@ -52,7 +52,7 @@ use crate::score::{Cutoff, MissingPolicy, NaPolicy, Profiles, Scores, Spec};
 /// The format's name in `partial.json`.
 pub const FORMAT: &str = "tpmap-partial";
 /// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Most leaves a partial may hold: twelve times the 84,090 villages of TPMAP 2561's tables. With
 /// at most 64 indicators a leaf has at most 339 sums, so this bounds what a hostile file (a few
 /// run-length-encoded bytes can stand for millions of rows) can make a read allocate to 2.7 GB.
@@ -77,9 +77,11 @@ pub struct Partial {
     pub leaves: Vec<Vec<String>>,
     /// Per leaf, the sums named by [`Partial::columns`], leaf after leaf.
     pub sums: Vec<f64>,
-    /// Bootstrap replicates (0: none). Held in memory only: the file format (version 1) carries
-    /// none, and [`Partial::write`] refuses a partial with replicates.
+    /// Bootstrap replicates (0: none). Written as version 2 of the format; a partial without
+    /// replicates is written as version 1, as before.
     pub reps: usize,
+    /// The bootstrap's seed (0 without replicates): parts merge only with the same seed.
+    pub seed: u64,
     /// Per leaf, `reps × 3` replicate sums (population, poor, score), keyed by unit so that parts
     /// add up to the whole.
     pub boot: Vec<f64>,
@@ -98,6 +100,22 @@ struct Header {
     integral_weights: bool,
     leaves: usize,
     columns: Vec<String>,
+    /// Version 2: bootstrap replicates (their sums follow the sum columns, see
+    /// [`replicate_columns`]) and their seed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    replicates: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    seed: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// Names of the replicate sums' columns in `leaves.parquet` (version 2): for replicate
+/// r = 1..=reps, `boot_r_population`, `boot_r_poor`, `boot_r_score`.
+pub fn replicate_columns(reps: usize) -> Vec<String> {
+    (1..=reps).flat_map(|r| ["population", "poor", "score"].map(|j| format!("boot_{r}_{j}"))).collect()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -146,6 +164,7 @@ impl Partial {
             leaves,
             sums: l.sums,
             reps: l.reps,
+            seed: if l.reps > 0 { options.bootstrap.1 } else { 0 },
             boot: l.boot,
         })
     }
@@ -157,17 +176,13 @@ impl Partial {
 
     /// Writes `partial.json` and `leaves.parquet` into `dir` (created if missing).
     pub fn write(&self, dir: &Path) -> Result<()> {
-        if self.reps > 0 {
-            return Err(Error::Config(
-                "partial results (version 1) carry no bootstrap replicates: write the partial without them".into(),
-            ));
-        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let columns = self.columns();
         let stride = columns.len();
         let header = Header {
             format: FORMAT.into(),
-            version: VERSION,
+            // Without replicates, the file is version 1's (older readers take it).
+            version: if self.reps > 0 { VERSION } else { 1 },
             levels: self.levels.clone(),
             spec: SpecRecord {
                 indicators: self
@@ -186,6 +201,8 @@ impl Partial {
             integral_weights: self.integral,
             leaves: self.leaves.len(),
             columns: columns.clone(),
+            replicates: self.reps,
+            seed: self.seed,
         };
         let mut cols: Vec<Column> = Vec::with_capacity(self.levels.len() + stride);
         for k in 1..self.levels.len() {
@@ -194,6 +211,11 @@ impl Partial {
         }
         for (j, name) in columns.iter().enumerate() {
             let v: Vec<f64> = (0..self.leaves.len()).map(|leaf| self.sums[leaf * stride + j]).collect();
+            cols.push(Column::new(name.as_str().into(), v));
+        }
+        let bs = self.reps * 3;
+        for (k, name) in replicate_columns(self.reps).iter().enumerate() {
+            let v: Vec<f64> = (0..self.leaves.len()).map(|leaf| self.boot[leaf * bs + k]).collect();
             cols.push(Column::new(name.as_str().into(), v));
         }
         let mut df = DataFrame::new_infer_height(cols)?;
@@ -212,11 +234,28 @@ impl Partial {
         if h.format != FORMAT {
             return Err(bad(format!("not a tpmap partial result (format '{}')", crate::frame::neutralize(&h.format))));
         }
-        if h.version != VERSION {
+        if !(1..=VERSION).contains(&h.version) {
             return Err(bad(format!(
-                "partial result version {} (this tpmap reads version {VERSION}): use the tpmap that wrote it",
+                "partial result version {} (this tpmap reads versions 1 to {VERSION}): use the tpmap that wrote it",
                 h.version
             )));
+        }
+        if h.version == 1 && (h.replicates > 0 || h.seed > 0) {
+            return Err(bad("version 1 carries no bootstrap replicates".into()));
+        }
+        if h.replicates > crate::aggregate::MAX_BOOTSTRAP
+            || (h.leaves as u64).saturating_mul(h.replicates as u64 * 24) > crate::aggregate::MAX_BOOTSTRAP_BYTES
+        {
+            return Err(Error::Limit {
+                file: file.clone(),
+                message: format!(
+                    "{} bootstrap replicates over {} leaves (at most {} replicates and {} bytes of their sums)",
+                    h.replicates,
+                    h.leaves,
+                    crate::aggregate::MAX_BOOTSTRAP,
+                    crate::aggregate::MAX_BOOTSTRAP_BYTES
+                ),
+            });
         }
         if h.levels.first().map(String::as_str) != Some("country") || h.levels.len() > MAX_LEVELS + 1 {
             return Err(bad(format!("levels must start with 'country' and number at most {}", MAX_LEVELS + 1)));
@@ -253,7 +292,8 @@ impl Partial {
             integral: h.integral_weights,
             leaves: Vec::new(),
             sums: Vec::new(),
-            reps: 0,
+            reps: h.replicates,
+            seed: h.seed,
             boot: Vec::new(),
             spec,
         };
@@ -271,9 +311,13 @@ impl Partial {
         if shape.rows != h.leaves {
             return Err(lbad(format!("{} rows where partial.json says {} leaves", shape.rows, h.leaves)));
         }
-        let expected: Vec<String> = (1..=depth).map(|k| format!("key_{k}")).chain(columns).collect();
+        let boot_names = replicate_columns(p.reps);
+        let expected: Vec<String> =
+            (1..=depth).map(|k| format!("key_{k}")).chain(columns).chain(boot_names.iter().cloned()).collect();
         if shape.names != expected {
-            return Err(lbad("its columns are not key_1 … key_L and the sums partial.json lists".into()));
+            return Err(lbad(
+                "its columns are not key_1 … key_L, the sums partial.json lists and its replicates' sums".into(),
+            ));
         }
         let df = crate::ingest::source::read_parquet_slice(&lpath, &shape, 0, shape.rows)?;
         if df.height() != h.leaves {
@@ -294,18 +338,23 @@ impl Partial {
             }
         }
         let mut sums = vec![0f64; h.leaves * stride];
+        // The sums, then the replicates' sums (leaf-major, as in memory).
+        let bs = p.reps * 3;
+        let mut boot = vec![0f64; h.leaves * bs];
         for (j, name) in expected[depth..].iter().enumerate() {
             let col = df.column(name)?;
             let s = col.f64().map_err(|_| lbad(format!("column {name} is not Float64")))?;
             for row in 0..h.leaves {
+                let at = if j < stride { &mut sums[row * stride + j] } else { &mut boot[row * bs + j - stride] };
                 match s.get(row) {
-                    Some(x) if x.is_finite() => sums[row * stride + j] = x,
+                    Some(x) if x.is_finite() => *at = x,
                     _ => return Err(lbad(format!("column {name}, row {}: not a finite number", row + 1))),
                 }
             }
         }
         p.leaves = leaves;
         p.sums = sums;
+        p.boot = boot;
         Ok(p)
     }
 }
@@ -352,9 +401,10 @@ pub fn merge_over(
             || p.vulnerable != first.vulnerable
             || p.severe != first.severe
             || p.reps != first.reps
+            || p.seed != first.seed
         {
             return Err(Error::Config(
-                "partial results to merge must share the spec, levels, bands and bootstrap replicates of the first"
+                "partial results to merge must share the spec, levels, bands and bootstrap replicates and seed of the first"
                     .into(),
             ));
         }

@@ -414,12 +414,17 @@ impl Scores {
     /// Writes the partial result of these households (every village's sums; `partial.json` and
     /// `leaves.parquet`, docs/partial.md) into the folder `out`: `merge(parts, tpmap_areas=True)`
     /// over the parts of an extract gives what `measures()` gives over the whole, bit for bit.
-    fn write_partial(&self, py: Python<'_>, out: PathBuf) -> PyResult<()> {
+    ///
+    /// With `bootstrap` replicates (drawn per household, from its ID and `seed`) the partial is
+    /// format version 2 and the merge's bootstrap standard errors are `measures(bootstrap=,
+    /// seed=)`'s.
+    #[pyo3(signature = (out, *, bootstrap=0, seed=1))]
+    fn write_partial(&self, py: Python<'_>, out: PathBuf, bootstrap: usize, seed: u64) -> PyResult<()> {
         let s = &self.inner;
         py.detach(|| {
             let x = &s.x.extract;
             let h = tpmap::aggregate::Hierarchy::tpmap(&x.households.village);
-            let o = tpmap::aggregate::AggregateOptions::tpmap(x, s.unit, s.welfare, (0, 0));
+            let o = tpmap::aggregate::AggregateOptions::tpmap(x, s.unit, s.welfare, (bootstrap, seed));
             tpmap::partial::Partial::of(&s.profiles, &s.spec, &s.scores, &h, &o)?.write(&out)
         })
         .map_err(err)

@@ -128,6 +128,15 @@ def test_100k_synthetic_households_in_any_order(spark, tmp_path):
     run.unpersist()
 
 
+def test_bootstrap_standard_errors_are_the_single_process_ones(spark):
+    hh, pp = read_csv(spark, SAMPLES / "households.csv"), read_csv(spark, SAMPLES / "persons.csv")
+    run = tpmap.spark.run(spark, hh, pp, persons_per_part=150, bootstrap=30, seed=5)
+    want = tpmap.read_extract(hh.toArrow(), pp.toArrow()).score().measures(bootstrap=30, seed=5)
+    got = spark_frame(run.measures)
+    assert got.equals(same_types(want))
+    assert got.filter(level="country")["se_M0_bootstrap"][0] > 0
+
+
 def test_citizen_ids_repeated_across_parts_are_rejected_as_in_one_process(spark):
     # Five persons' citizen IDs copied onto members of other households: the later rows are
     # duplicates wherever the two households' parts are.

@@ -618,5 +618,12 @@ def test_partials_of_any_split_merge_to_the_measures(tmp_path):
         x.score().write_partial(tmp_path / str(i))
         dirs.append(tmp_path / str(i))
     assert tpmap.merge(dirs, tpmap_areas=True).equals(whole)
+    # With bootstrap replicates (format version 2), drawn per household: the same SEs.
+    boot = tpmap.read_extract(hh, pp).score().measures(bootstrap=25, seed=3)
+    for i, d in enumerate(dirs):
+        part = hh.slice([0, *cuts][i], ([*cuts, hh.height][i]) - [0, *cuts][i])
+        x = tpmap.read_extract(part, pp.filter(pl.col("household_id").is_in(part["household_id"].implode())))
+        x.score().write_partial(d, bootstrap=25, seed=3)
+    assert tpmap.merge(dirs, tpmap_areas=True).equals(boot)
     # Without tpmap_areas the levels are the partial's own, named but not TPMAP's hierarchy.
     assert tpmap.merge(dirs).height == whole.height

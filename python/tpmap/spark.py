@@ -218,6 +218,8 @@ def run(
     one_means_pass: bool = False,
     survey_year: int | None = None,
     persons_per_part: int = 500_000,
+    bootstrap: int = 0,
+    seed: int = 1,
     catalogue: Any = None,
     welfare_registry: Any = None,
 ) -> SparkRun:
@@ -225,6 +227,8 @@ def run(
     about `persons_per_part` persons, and merges the measures exactly; the other options are
     `read_extract`'s and `score`'s. Outputs equal the single-process run's on the same rows:
     measures byte for byte, household scores and rejected rows as sets, the reading report.
+    With `bootstrap` replicates (drawn per household from its ID and `seed`, so the same however
+    the rows are split) the measures carry `measures(bootstrap=, seed=)`'s standard errors.
 
     Planning (`catalogue`) and welfare-registry linkage on Spark are not built yet: passing
     either raises `ConfigError` (run them on one machine, `tpmap.run` or `Extract.link_welfare`).
@@ -250,6 +254,7 @@ def run(
         survey_year=survey_year,
     )
     score_opts = dict(mask=mask, welfare=welfare, unit=unit, na=na, missing=missing)
+    boot = dict(bootstrap=bootstrap, seed=seed)
     h_cols, p_cols = list(households.columns), list(persons.columns)
 
     # 1. Rows numbered in input order, and dealt to parts by household key.
@@ -262,7 +267,7 @@ def run(
     # 2. Each part read, validated and scored by tpmap in the worker.
     def worker(earlier: dict[int, list[int]]) -> Callable[[tuple, "pa.Table", "pa.Table"], "pa.Table"]:
         def part(key: tuple, h: "pa.Table", p: "pa.Table") -> "pa.Table":
-            return _part(int(key[0]), h, p, h_cols, p_cols, read_opts, score_opts, earlier.get(int(key[0])))
+            return _part(int(key[0]), h, p, h_cols, p_cols, read_opts, score_opts, boot, earlier.get(int(key[0])))
 
         return part
 
@@ -325,7 +330,7 @@ def run(
     with tempfile.TemporaryDirectory() as d:
         empty = read_extract(_plain(households.limit(0).toArrow()), _plain(persons.limit(0).toArrow()), **read_opts)
         empty_scores = empty.score(**score_opts)
-        empty_scores.write_partial(d)
+        empty_scores.write_partial(d, **boot)
         import pyarrow.parquet as pq
 
         leaves_schema = pq.read_schema(os.path.join(d, "leaves.parquet")).remove_metadata()
@@ -383,6 +388,7 @@ def _part(
     p_cols: list[str],
     read_opts: dict[str, Any],
     score_opts: dict[str, Any],
+    boot: dict[str, int],
     earlier: list[int] | None,
 ) -> "pa.Table":
     """One part, in the worker: read, validated and scored by tpmap; its outputs as rows of
@@ -433,7 +439,7 @@ def _part(
     out.append((number, "citizen_ids", 0, _ipc(ids)))
     out.append((number, "report", 0, json.dumps(x.report).encode()))
     with tempfile.TemporaryDirectory() as d:
-        s.write_partial(d)
+        s.write_partial(d, **boot)
         for name in ("partial.json", "leaves.parquet"):
             with open(os.path.join(d, name), "rb") as f:
                 out.append((number, name, 0, f.read()))

@@ -196,7 +196,8 @@ enum Command {
         years: Option<f64>,
         /// Write the partial result (partial.json and leaves.parquet: every area's sums) instead
         /// of the measures, for `tpmap merge` to add up with other parts' (one province each,
-        /// say) exactly. Not with --over, --then, --round, --bootstrap or --strata.
+        /// say) exactly. Not with --over, --then, --round or --strata; --bootstrap needs
+        /// --unit-id (replicates drawn per unit, so that the parts' add up to the whole's).
         #[arg(long, conflicts_with_all = ["then", "round", "over", "strata"])]
         partial: bool,
         #[command(flatten)]

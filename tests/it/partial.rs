@@ -214,7 +214,8 @@ fn parts_of_different_measures_are_not_merged() {
     let b = partial(TableInput::Frame(&df, "b"), spec(), &options("1/2", "drop")).unwrap();
     assert!(merge(&[a.clone(), b]).is_err());
     assert!(merge(&[]).is_err());
-    // Bootstrap replicates and breakdowns are not in version 1: refused, not dropped.
+    // Bootstrap replicates drawn by row position would not add up across parts: refused
+    // without a unit-id column; breakdowns are not in the format: refused, not dropped.
     let mut boot = options("1/3", "drop");
     boot.bootstrap = (50, 1);
     assert!(partial(TableInput::Frame(&df, "a"), spec(), &boot).is_err());
@@ -232,7 +233,16 @@ fn a_tampered_partial_is_an_error_naming_the_file() {
     p.write(&good).unwrap();
     let json = std::fs::read_to_string(good.join("partial.json")).unwrap();
     let cases: Vec<(&str, String)> = vec![
-        ("version", json.replace("\"version\": 1", "\"version\": 2")),
+        ("version", json.replace("\"version\": 1", "\"version\": 3")),
+        ("replicates in version 1", json.replacen('{', "{\"replicates\": 5,", 1)),
+        (
+            "replicates without their columns",
+            json.replace("\"version\": 1", "\"version\": 2").replacen('{', "{\"replicates\": 5,", 1),
+        ),
+        (
+            "too many replicates",
+            json.replace("\"version\": 1", "\"version\": 2").replacen('{', "{\"replicates\": 100000,", 1),
+        ),
         ("format", json.replace("tpmap-partial", "other")),
         ("unknown field", json.replacen('{', "{\"extra\": 1,", 1)),
         ("leaves", json.replace(&format!("\"leaves\": {}", p.leaves.len()), "\"leaves\": 3")),
@@ -294,4 +304,40 @@ fn bootstrap_weights_follow_the_unit_not_its_row() {
     }
     let (c, d) = (se(&df, false), se(&reversed, false));
     assert!((c[0] - d[0]).abs() > 1e-6 * c[0], "row-keyed draws should differ: {} {}", c[0], d[0]);
+}
+
+#[test]
+fn bootstrap_replicates_survive_the_disk_and_merge_to_the_whole() {
+    // Version 2: replicate sums per leaf, drawn per unit (by its id), so that parts written,
+    // read back and merged give the whole run's bootstrap standard errors bit for bit.
+    let mut df = units(2_400, 8, false);
+    let ids: Vec<String> = (0..df.height()).map(|i| format!("h{i}")).collect();
+    df.with_column(Column::new("hh".into(), ids)).unwrap();
+    let opts = MpiOptions { bootstrap: (40, 7), unit_id: Some("hh".into()), ..options("1/3", "drop") };
+    let (whole, _) = measure(TableInput::Frame(&df, "units"), spec(), &opts).unwrap();
+    assert!(whole.rows[0].se_bootstrap.is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let pieces = [df.slice(0, 700), df.slice(700, 900), df.slice(1_600, 800)];
+    let mut read = Vec::new();
+    for (i, p) in partials_of(&pieces, &opts).iter().enumerate() {
+        assert_eq!((p.reps, p.seed), (40, 7));
+        let d = dir.path().join(format!("p{i}"));
+        p.write(&d).unwrap();
+        let header = std::fs::read_to_string(d.join("partial.json")).unwrap();
+        assert!(header.contains("\"version\": 2") && header.contains("\"replicates\": 40"), "{header}");
+        let back = Partial::read(&d).unwrap();
+        assert_eq!(&back, p);
+        read.push(back);
+    }
+    assert_eq!(merge(&read).unwrap().rows, whole.rows);
+    // Another seed is another set of replicates: not merged with these.
+    let other = MpiOptions { bootstrap: (40, 8), ..opts.clone() };
+    let mut mixed = read.clone();
+    mixed[2] = partial(TableInput::Frame(&pieces[2], "part"), spec(), &other).unwrap();
+    assert!(merge(&mixed).is_err());
+    // A partial without replicates is still written as version 1.
+    let plain = partial(TableInput::Frame(&df, "units"), spec(), &options("1/3", "drop")).unwrap();
+    plain.write(&dir.path().join("v1")).unwrap();
+    let header = std::fs::read_to_string(dir.path().join("v1/partial.json")).unwrap();
+    assert!(header.contains("\"version\": 1") && !header.contains("replicates"), "{header}");
 }

@@ -162,7 +162,8 @@ fn citizen_ids_claimed_elsewhere_reject_the_rows_that_repeat_them() {
     let p = write(dir.path(), "p.csv", "household_id,citizen_id\n1,1234567890121\n2,3400112345671\n");
     let alone = ingest(&h, &p, &IngestOptions::default()).unwrap();
     assert_eq!(alone.report.persons.accepted, 2);
-    let opts = IngestOptions { earlier_citizen_ids: std::sync::Arc::from([3400112345671u64]), ..IngestOptions::default() };
+    let opts =
+        IngestOptions { earlier_citizen_ids: std::sync::Arc::from([3400112345671u64]), ..IngestOptions::default() };
     let got = ingest(&h, &p, &opts).unwrap();
     assert_eq!((got.report.persons.accepted, got.report.persons.rejected), (1, 1));
     assert_eq!(got.person_rejects[0].row, 2);
