@@ -1120,7 +1120,7 @@ fn panel<'py>(
 /// persons, the round's served list) and `out/truth.json` (the follow-up effect put in), like
 /// `tpmap synth --years`. Returns truth.json's content.
 #[pyfunction]
-#[pyo3(signature = (out, years, *, households=10_000, seed=2561, provinces=None, exit=0.35, served_effect=0.25))]
+#[pyo3(signature = (out, years, *, households=10_000, seed=2561, provinces=None, exit=0.35, served_effect=0.25, stationary=false))]
 #[allow(clippy::too_many_arguments)]
 fn synth_panel<'py>(
     py: Python<'py>,
@@ -1131,8 +1131,9 @@ fn synth_panel<'py>(
     provinces: Option<Vec<u8>>,
     exit: f64,
     served_effect: f64,
+    stationary: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let dynamics = tpmap::panel::synth::Dynamics { exit, served_effect, ..Default::default() };
+    let dynamics = tpmap::panel::synth::Dynamics { exit, served_effect, follow_tpmap: !stationary, ..Default::default() };
     let opts = tpmap::panel::synth::PanelSynthOptions {
         households,
         seed,

@@ -262,6 +262,7 @@ def synth_panel(
     provinces: list[int] | None = None,
     exit: float = 0.35,
     served_effect: float = 0.25,
+    stationary: bool = False,
 ) -> dict[str, Any]:
     """SYNTHETIC rounds of consecutive TPMAP years with known dynamics, like `tpmap synth --years`."""
 

@@ -107,6 +107,11 @@ enum Command {
         /// (the program's true effect).
         #[arg(long, default_value_t = 0.25)]
         served_effect: f64,
+        /// With --years: keep --exit every year, instead of calibrating each year's exit chance
+        /// so that the target poor follow TPMAP's published national series (2561 1,032,987 ...
+        /// 2566 655,365), scaled to the first round.
+        #[arg(long)]
+        stationary: bool,
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
@@ -708,11 +713,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Err(Error::Format { file: dir.display().to_string(), message: "tables do not reconcile".into() })
             }
         }
-        Command::Synth { households, seed, out, provinces, years, exit, served_effect, quiet, .. }
+        Command::Synth { households, seed, out, provinces, years, exit, served_effect, stationary, quiet, .. }
             if !years.is_empty() =>
         {
             let t0 = Instant::now();
-            let dynamics = tpmap::panel::synth::Dynamics { exit, served_effect, ..Default::default() };
+            let dynamics =
+                tpmap::panel::synth::Dynamics { exit, served_effect, follow_tpmap: !stationary, ..Default::default() };
             let opts = tpmap::panel::synth::PanelSynthOptions { households, seed, provinces, years, dynamics };
             let (rounds, truths) = tpmap::panel::synth::generate(&opts)?;
             tpmap::panel::synth::write(&rounds, &truths, &opts.dynamics, &out)?;

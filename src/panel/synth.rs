@@ -10,9 +10,12 @@
 //! born, age, and women of 20–35 may change family name at marriage. Citizen IDs stay with the
 //! person. Statuses: a household deprived in an indicator leaves it with probability `exit`
 //! (plus `served_effect` when served for it), and one that is not enters with a probability
-//! that keeps each indicator's share where the first round had it: the national totals stay
-//! near the first round's, as TPMAP's target poor did from 2561 (1,032,987) to 2565
-//! (1,025,782). The 2566 drop (655,365) is not modelled by default: raise `exit` for it.
+//! that keeps each indicator's share where the first round had it. By default each year's exit
+//! chance is then calibrated (on the same random draws) so that the round's target poor follow
+//! TPMAP's published national series scaled to the first round — 2561 1,032,987; 2562 983,316;
+//! 2565 1,025,782; 2566 655,365, years between interpolated ([`TPMAP_TARGET_POOR`]); served
+//! households keep their extra `served_effect`, so the effect the follow-up should find is
+//! unchanged. `follow_tpmap: false` (`--stationary`) keeps `exit` every year instead.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -53,6 +56,32 @@ pub struct Dynamics {
     pub served_share: f64,
     /// The program's extra probability of leaving the addressed deprivation: the true effect.
     pub served_effect: f64,
+    /// Calibrate each year's exit probability so that the target poor (people in poor
+    /// households with a validated welfare card) follow TPMAP's published national series,
+    /// scaled to the first round ([`TPMAP_TARGET_POOR`]); `false` keeps `exit` every year
+    /// (totals near the first round's).
+    pub follow_tpmap: bool,
+}
+
+/// TPMAP's published national target poor (people), by TPMAP year: 2561 and 2562, 2565 and 2566
+/// (`../shared/docs/domain.md`). Years between are interpolated linearly; years outside keep the
+/// nearest published value.
+pub const TPMAP_TARGET_POOR: [(u16, f64); 4] = [(2561, 1_032_987.0), (2562, 983_316.0), (2565, 1_025_782.0), (2566, 655_365.0)];
+
+/// [`TPMAP_TARGET_POOR`] at `year`: published, interpolated between published years, or the
+/// nearest published value outside them.
+pub fn tpmap_target_poor(year: u16) -> f64 {
+    let s = &TPMAP_TARGET_POOR;
+    if year <= s[0].0 {
+        return s[0].1;
+    }
+    for w in s.windows(2) {
+        let ((y0, v0), (y1, v1)) = (w[0], w[1]);
+        if year <= y1 {
+            return v0 + (v1 - v0) * f64::from(year - y0) / f64::from(y1 - y0);
+        }
+    }
+    s[s.len() - 1].1
 }
 
 impl Default for Dynamics {
@@ -68,6 +97,7 @@ impl Default for Dynamics {
             exit: 0.35,
             served_share: 0.3,
             served_effect: 0.25,
+            follow_tpmap: true,
         }
     }
 }
@@ -111,6 +141,13 @@ pub struct Truth {
     /// `served_effect × eligible / followed`: the expected difference in the share resolved
     /// between served and comparable unserved households.
     pub expected_effect: f64,
+    /// The year's chance that a deprived household leaves a deprivation (`exit`, or the
+    /// calibrated one; served households add `served_effect` to it, which keeps the effect).
+    pub exit: f64,
+    /// The later round's target poor (people) that calibration aimed at (0 without it) ...
+    pub target_poor_goal: f64,
+    /// ... and the number generated, as `tpmap panel` and `tpmap run` count them.
+    pub target_poor: f64,
 }
 
 /// One generated round.
@@ -168,6 +205,8 @@ pub fn generate(opts: &PanelSynthOptions) -> Result<(Vec<PanelRound>, Vec<Truth>
             (d.exit * p / (1.0 - p).max(1e-9)).min(0.5)
         })
         .collect();
+    // The first round's target poor, which the published series is scaled to.
+    let first_target = target_poor(&x, &spec);
     let mut ids: HashSet<u64> = x.persons.citizen_id.iter().flatten().map(|c| c.as_u64()).collect();
     let mut rounds = Vec::new();
     let mut truths = Vec::new();
@@ -181,8 +220,18 @@ pub fn generate(opts: &PanelSynthOptions) -> Result<(Vec<PanelRound>, Vec<Truth>
                 0 => None,
                 n => Some(base(n, splitmix(opts.seed ^ year as u64), year + 1)?.generate()),
             };
-            let mut step =
-                Step { x: &x, d, entry: &entry, rng: &mut rng, ids: &mut ids, names: &names, year: year + 1 };
+            let goal = d.follow_tpmap.then(|| first_target * tpmap_target_poor(year + 1) / tpmap_target_poor(years[0]));
+            let mut step = Step {
+                x: &x,
+                d,
+                entry: &entry,
+                rng: &mut rng,
+                ids: &mut ids,
+                names: &names,
+                year: year + 1,
+                spec: &spec,
+                goal,
+            };
             let (next, truth) = step.evolve(&served, fresh)?;
             rounds.push(PanelRound { year, extract: std::mem::replace(&mut x, next), served });
             truths.push(Truth { year, ..truth });
@@ -222,6 +271,19 @@ struct Step<'a> {
     names: &'a crate::synth::Names,
     /// The next round's TPMAP year.
     year: u16,
+    /// TPMAP's rule, for the target poor.
+    spec: &'a Spec,
+    /// The next round's target poor to calibrate to, if any.
+    goal: Option<f64>,
+}
+
+/// Target poor (people) of `x`: members with a validated welfare card of households poor by
+/// `spec` — what `tpmap panel` and `tpmap run` count as target poor.
+fn target_poor(x: &Extract, spec: &Spec) -> f64 {
+    let profiles = Profiles::of_households(x, Unit::Households);
+    let w = crate::score::target_weights(x, Unit::People, crate::score::Welfare::Validated);
+    let counting = spec.items.iter().fold(0u64, |m, it| m | 1 << it.bit);
+    (0..x.households.len()).filter(|&h| profiles.fail[h] & counting != 0).map(|h| w[h]).sum()
 }
 
 /// Appends household `i` of `src` to `dst` with a new key, village and house.
@@ -469,6 +531,16 @@ impl Step<'_> {
             }
         }
         let profiles = Profiles::of_households(&next, Unit::Households);
+        // One uniform draw per (household, applicable indicator): the outcome under any exit
+        // chance follows from it, so calibration can try exit chances on the same draws.
+        struct Pair {
+            household: u32,
+            indicator: u8,
+            deprived: bool,
+            served: bool,
+            u: f64,
+        }
+        let mut pairs: Vec<Pair> = Vec::new();
         let mut eligible = 0u64;
         for j in 0..next.households.len() {
             for i in 0..e.len() {
@@ -477,17 +549,59 @@ impl Step<'_> {
                     continue;
                 }
                 let deprived = profiles.fail[j] & bit != 0;
-                let now = if deprived {
-                    let served = boosted.contains(&(j as u32, i));
-                    eligible += served as u64;
-                    let exit = d.exit + if served { d.served_effect } else { 0.0 };
-                    !self.chance(exit)
-                } else {
-                    self.chance(self.entry[i])
-                };
-                if now != deprived {
-                    set_deprived(&mut next, j, i, now, self.rng);
+                let served = deprived && boosted.contains(&(j as u32, i));
+                eligible += served as u64;
+                let u = self.rng.random::<f64>();
+                // Indicators number at most 64 (edition positions are profile bits).
+                pairs.push(Pair { household: j as u32, indicator: i as u8, deprived, served, u });
+            }
+        }
+        let after = |p: &Pair, exit: f64| -> bool {
+            if p.deprived {
+                p.u >= exit + if p.served { d.served_effect } else { 0.0 }
+            } else {
+                p.u < self.entry[p.indicator as usize]
+            }
+        };
+        // Exit chances from 0 to 1 − served_effect (so that served households keep their extra
+        // chance): θ in [−1, 1], `exit` at θ = 0. The target poor fall as θ rises.
+        let exit_at = |t: f64| if t >= 0.0 { d.exit + t * (1.0 - d.served_effect - d.exit) } else { d.exit * (1.0 + t) };
+        let weights = crate::score::target_weights(&next, Unit::People, crate::score::Welfare::Validated);
+        let counting = self.spec.items.iter().fold(0u64, |m, it| m | 1 << it.bit);
+        let target_at = |exit: f64| -> f64 {
+            let mut poor = vec![false; next.households.len()];
+            for p in pairs.iter().filter(|p| counting >> p.indicator & 1 == 1) {
+                if after(p, exit) {
+                    poor[p.household as usize] = true;
                 }
+            }
+            poor.iter().zip(&weights).filter(|(p, _)| **p).map(|(_, w)| w).sum()
+        };
+        let exit = match self.goal {
+            None => d.exit,
+            Some(goal) => {
+                // Bisection on θ (the count is monotone in it: the same draws, a larger exit).
+                let (mut lo, mut hi) = (-1.0f64, 1.0f64);
+                if target_at(exit_at(lo)) <= goal {
+                    hi = lo;
+                } else if target_at(exit_at(hi)) >= goal {
+                    lo = hi;
+                }
+                for _ in 0..40 {
+                    if hi - lo < 1e-9 {
+                        break;
+                    }
+                    let mid = (lo + hi) / 2.0;
+                    if target_at(exit_at(mid)) > goal { lo = mid } else { hi = mid }
+                }
+                let (a, b) = (exit_at(lo), exit_at(hi));
+                if (target_at(a) - goal).abs() <= (target_at(b) - goal).abs() { a } else { b }
+            }
+        };
+        for p in &pairs {
+            let now = after(p, exit);
+            if now != p.deprived {
+                set_deprived(&mut next, p.household as usize, p.indicator as usize, now, self.rng);
             }
         }
         let truth = Truth {
@@ -495,6 +609,9 @@ impl Step<'_> {
             followed,
             eligible,
             expected_effect: if followed > 0 { d.served_effect * eligible as f64 / followed as f64 } else { 0.0 },
+            exit,
+            target_poor_goal: self.goal.unwrap_or(0.0),
+            target_poor: target_poor(&next, self.spec),
         };
         Ok((next, truth))
     }

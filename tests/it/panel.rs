@@ -294,3 +294,43 @@ fn members_without_citizen_ids_are_linked_by_name_birth_date_and_address() {
     assert!(wrong as f64 <= 0.002 * p.predecessor.len() as f64, "{wrong} households matched differently");
     assert!(p.transitions.iter().all(|t| t.poor.balances() && t.people.balances()));
 }
+
+#[test]
+fn target_poor_follow_tpmaps_published_series() {
+    // 2565 → 2566: TPMAP's target poor fell from 1,025,782 to 655,365. The synthetic rounds
+    // follow the ratio (scaled to the first round), and the effect put in is still the truth.
+    let opts = |follow_tpmap: bool| PanelSynthOptions {
+        households: 12_000,
+        seed: 5,
+        provinces: vec![40, 57, 90],
+        years: vec![2564, 2565, 2566],
+        dynamics: Dynamics { follow_tpmap, ..Dynamics::default() },
+    };
+    let (rounds, truths) = generate(&opts(true)).unwrap();
+    let spec = tpmap::score::Spec::tpmap(&rounds[0].extract.edition, tpmap::score::DimensionMask::ALL).unwrap();
+    let first = count_target(&rounds[0].extract, &spec);
+    for (n, t) in truths.iter().enumerate() {
+        let year = rounds[n + 1].year;
+        let want = first * tpmap::panel::synth::tpmap_target_poor(year) / tpmap::panel::synth::tpmap_target_poor(2564);
+        assert!((t.target_poor_goal - want).abs() < 1e-6, "{year}");
+        assert!((t.target_poor - want).abs() <= 0.01 * want, "{year}: {} for {want}", t.target_poor);
+        assert_eq!(t.target_poor, count_target(&rounds[n + 1].extract, &spec));
+        assert!(t.exit + Dynamics::default().served_effect <= 1.0 + 1e-12);
+    }
+    // The drop needs a higher exit chance than the default's.
+    assert!(truths[1].exit > Dynamics::default().exit, "{:?}", truths[1]);
+    let fall = truths[1].target_poor / truths[0].target_poor;
+    assert!((fall - 655_365.0 / 1_025_782.0).abs() < 0.02, "{fall}");
+    // Without calibration the totals stay near the first round's.
+    let (_, flat) = generate(&opts(false)).unwrap();
+    assert_eq!(flat[1].exit, Dynamics::default().exit);
+    assert!(flat[1].target_poor > 0.85 * first, "{} vs {first}", flat[1].target_poor);
+}
+
+/// Target poor people of an extract as the panel counts them (independently of the generator).
+fn count_target(x: &tpmap::extract::Extract, spec: &tpmap::score::Spec) -> f64 {
+    let profiles = tpmap::score::Profiles::of_households(x, tpmap::score::Unit::Households);
+    let scores = tpmap::score::score(&profiles, spec).unwrap();
+    let w = tpmap::score::target_weights(x, tpmap::score::Unit::People, tpmap::score::Welfare::Validated);
+    (0..x.households.len()).filter(|&h| scores.poor[h]).map(|h| w[h]).sum()
+}
