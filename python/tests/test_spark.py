@@ -84,6 +84,18 @@ def test_samples_from_csv_equal_the_single_process_run(spark):
     assert poor == spark_frame(run.measures).filter(level="country")["poor"][0] > 0
 
 
+def test_household_keys_as_spark_decimals(spark):
+    # Spark has no unsigned types: a u64 key column arrives as decimal(20,0) (or int64).
+    hh, pp = read_csv(spark, SAMPLES / "households.csv"), read_csv(spark, SAMPLES / "persons.csv")
+    want = tpmap.spark.run(spark, hh, pp, persons_per_part=300)
+    for kind in ("decimal(20,0)", "bigint"):
+        h = hh.withColumn("household_id", F.col("household_id").cast(kind))
+        p = pp.withColumn("household_id", F.col("household_id").cast(kind))
+        got = tpmap.spark.run(spark, h, p, persons_per_part=300)
+        assert got.report["parts"] == want.report["parts"], kind
+        assert spark_frame(got.measures).equals(spark_frame(want.measures)), kind
+
+
 def test_dirty_rows_are_rejected_with_their_rows_and_none_lost(spark):
     d = SAMPLES / "dirty"
     hh, pp = read_csv(spark, d / "households.csv"), read_csv(spark, d / "persons.csv")
