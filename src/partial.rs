@@ -244,7 +244,8 @@ impl Partial {
             return Err(bad("version 1 carries no bootstrap replicates".into()));
         }
         if h.replicates > crate::aggregate::MAX_BOOTSTRAP
-            || (h.leaves as u64).saturating_mul((h.replicates as u64).saturating_mul(24)) > crate::aggregate::MAX_BOOTSTRAP_BYTES
+            || (h.leaves as u64).saturating_mul((h.replicates as u64).saturating_mul(24))
+                > crate::aggregate::MAX_BOOTSTRAP_BYTES
         {
             return Err(Error::Limit {
                 file: file.clone(),

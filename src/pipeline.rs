@@ -82,6 +82,18 @@ pub struct RunOptions {
     pub plan: Option<PlanInputs>,
     /// Write `report.html`.
     pub html: bool,
+    /// Earlier survey rounds to compare this one with, household by household
+    /// (`tpmap run R1 R2 ... RN`): written to `panel/` and to the report's "Year over year".
+    pub earlier: Option<EarlierRounds>,
+}
+
+/// The earlier rounds of [`RunOptions::earlier`].
+#[derive(Clone, Debug)]
+pub struct EarlierRounds {
+    /// Their folders, oldest first (this run's folder, the latest round, comes after them).
+    pub folders: Vec<PathBuf>,
+    /// How they are read and compared (the mask and welfare condition are the run's).
+    pub options: crate::panel::rounds::RoundsOptions,
 }
 
 /// The planning part of [`RunOptions`].
@@ -134,6 +146,7 @@ impl RunOptions {
             welfare_registry: None,
             plan: None,
             html: true,
+            earlier: None,
         }
     }
 
@@ -245,6 +258,9 @@ pub struct RunReport {
     /// How a partitioned run read the extract ([`run_partitioned`]); absent for a whole run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<PartitionReport>,
+    /// The comparison with earlier rounds, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel: Option<crate::panel::rounds::RoundsOutcome>,
 }
 
 /// The national measure of a run.
@@ -488,7 +504,17 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
         plan: planned.as_ref().map(|(r, _, _)| r.clone()),
         seconds,
         partition: None,
+        panel: None,
     };
+    if let Some(e) = &o.earlier {
+        progress.step("comparing with the earlier rounds");
+        let latest = o.households.parent().map(Path::to_path_buf).unwrap_or_default();
+        let folders: Vec<PathBuf> = e.folders.iter().cloned().chain([latest]).collect();
+        let rounds = crate::panel::rounds::RoundsOptions { mask: o.mask, welfare: o.welfare, ..e.options.clone() };
+        let dir = out.join("panel");
+        std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
+        report.panel = Some(crate::panel::rounds::write_rounds(&folders, &rounds, &dir)?);
+    }
     if o.html {
         progress.step("writing the HTML report");
         write_html(o, &spec, &report, &measures, planned.as_ref().map(|(_, f, _)| f), out)?;
@@ -546,6 +572,7 @@ fn write_html(
             o.unit
         ),
         edition: &o.ingest.edition,
+        panel: report.panel.as_ref(),
     };
     let path = out.join("report.html");
     std::fs::write(&path, crate::report::html::render(&inputs)).map_err(|e| Error::io(&path, e))

@@ -1016,14 +1016,17 @@ fn link_bench<'py>(
 /// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md); a
 /// folder with a catalogue or a welfare registry needs the whole run. `"auto"` (the default)
 /// partitions a Parquet extract of 10 M persons or more when nothing needs the whole run.
+/// `earlier`: folders of earlier survey rounds, oldest first, compared with this one household
+/// by household (`out/panel/`, the report's "Year over year", report.json's `panel`).
 #[pyfunction]
-#[pyo3(signature = (dir, out, *, partition = "auto", max_memory = None))]
+#[pyo3(signature = (dir, out, *, partition = "auto", max_memory = None, earlier = Vec::new()))]
 fn run<'py>(
     py: Python<'py>,
     dir: PathBuf,
     out: PathBuf,
     partition: &str,
     max_memory: Option<Bound<'py, PyAny>>,
+    earlier: Vec<PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let budget = match max_memory {
         None => None,
@@ -1043,7 +1046,10 @@ fn run<'py>(
     }
     let report = py
         .detach(|| {
-            let o = tpmap::pipeline::RunOptions::for_dir(&dir)?;
+            let mut o = tpmap::pipeline::RunOptions::for_dir(&dir)?;
+            if !earlier.is_empty() {
+                o.earlier = Some(tpmap::pipeline::EarlierRounds { folders: earlier, options: Default::default() });
+            }
             let partitioned = match partition {
                 "province" => true,
                 "auto" => budget.is_some() || tpmap::pipeline::partition_by_default(&o),
@@ -1133,7 +1139,8 @@ fn synth_panel<'py>(
     served_effect: f64,
     stationary: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let dynamics = tpmap::panel::synth::Dynamics { exit, served_effect, follow_tpmap: !stationary, ..Default::default() };
+    let dynamics =
+        tpmap::panel::synth::Dynamics { exit, served_effect, follow_tpmap: !stationary, ..Default::default() };
     let opts = tpmap::panel::synth::PanelSynthOptions {
         households,
         seed,

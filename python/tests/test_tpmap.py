@@ -599,6 +599,11 @@ def test_panel_of_two_synthetic_rounds(tmp_path):
     assert pooled["ci_low"] <= truth <= pooled["ci_high"]
     assert got["summary"]["persons_in_both"] > 0 and "Observational" in got["caveat"]
     assert (tmp_path / "out" / "effects.csv").read_text(encoding="utf-8").startswith("# Observational")
+    # The main job on the later round, compared with the earlier one (report and panel/).
+    report = tpmap.run(rounds / "2562", tmp_path / "run", earlier=[rounds / "2561"])
+    assert report["panel"]["pairs"][0]["summary"] == got["summary"]
+    assert "year-over-year" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert (tmp_path / "run" / "panel" / "matches.parquet").exists()
 
 
 def test_partials_of_any_split_merge_to_the_measures(tmp_path):

@@ -232,12 +232,14 @@ def run(
     *,
     partition: Literal["auto", "whole", "province"] = "auto",
     max_memory: int | str | None = None,
+    earlier: list[_Path] = ...,
 ) -> dict[str, Any]:
     """The main job on a folder, like `tpmap run`; returns report.json's content.
 
     `partition="province"` (or a `max_memory` budget, "4GiB" or bytes) reads a wave of provinces
     at a time with the same outputs; "auto" does so for a Parquet extract of 10 M persons or more
-    when nothing needs the whole run."""
+    when nothing needs the whole run. `earlier`: folders of earlier rounds, oldest first,
+    compared with this one household by household (`out/panel/`, the report's "Year over year")."""
 
 def panel(
     earlier: Extract,

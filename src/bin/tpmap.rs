@@ -42,10 +42,14 @@ enum Command {
     /// rule, compute area measures at every level and TPMAP's public tables, and — when the folder
     /// holds catalogue.toml or --catalogue is given — plan assistance, writing every output to
     /// --out. The folder must hold households.* and persons.* (Parquet, CSV or Excel; Parquet is
-    /// preferred when several exist).
+    /// preferred when several exist). Given several folders — survey rounds, oldest first — the
+    /// job runs on the last and compares the rounds household by household (like `tpmap panel`):
+    /// --out/panel/ and the report's "Year over year".
     Run {
-        /// Folder with households.{parquet,csv,xlsx} and persons.{parquet,csv,xlsx}.
-        dir: PathBuf,
+        /// Folder with households.{parquet,csv,xlsx} and persons.{parquet,csv,xlsx}; or several
+        /// such folders, one per survey round, oldest first.
+        #[arg(required = true, num_args = 1..=20)]
+        dirs: Vec<PathBuf>,
         #[command(flatten)]
         job: JobArgs,
         #[command(flatten)]
@@ -545,7 +549,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Run { dir, job, plan } => {
+        Command::Run { dirs, job, plan } => {
+            let Some((dir, earlier)) = dirs.split_last() else {
+                return Err(Error::Config("run needs a folder".into()));
+            };
             // The folder's own files, unless named on the command line.
             let found =
                 |name: &str, given: &Option<PathBuf>| given.clone().or(Some(dir.join(name)).filter(|p| p.exists()));
@@ -554,6 +561,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             o.welfare_registry = found("welfare_registry.csv", &plan.welfare_registry);
             let served = (found("served.csv", &plan.served), found("served_list.csv", &plan.served_list));
             o.plan = found("catalogue.toml", &plan.catalogue).map(|c| plan_inputs(c, &plan, served)).transpose()?;
+            if !earlier.is_empty() {
+                let options = tpmap::panel::rounds::RoundsOptions {
+                    editions: vec![job.ingest.edition.clone()],
+                    ..Default::default()
+                };
+                o.earlier = Some(tpmap::pipeline::EarlierRounds { folders: earlier.to_vec(), options });
+            }
             main_job(o, &job)
         }
         Command::Plan { dir, job, plan } => {
@@ -872,99 +886,32 @@ fn panel(
 ) -> Result<(), Error> {
     use tpmap::panel::{Fate, Route};
     let t0 = Instant::now();
-    if rounds.len() < 2 || rounds.len() > 20 {
-        return Err(Error::Config("panel compares 2 to 20 rounds, oldest first".into()));
-    }
-    if served.is_some() && rounds.len() > 2 {
-        return Err(Error::Config(
-            "--served goes with two rounds; with more, each round's folder gives its served.csv".into(),
-        ));
-    }
-    if editions.len() != 1 && editions.len() != rounds.len() {
-        return Err(Error::Config(format!(
-            "--edition gives one edition for all rounds or one per round ({} rounds, {} editions)",
-            rounds.len(),
-            editions.len()
-        )));
-    }
-    let read = |(r, dir): (usize, &PathBuf)| -> Result<tpmap::ingest::Ingested, Error> {
-        let o = RunOptions::new(&tpmap::pipeline::pick(dir, "households")?, &tpmap::pipeline::pick(dir, "persons")?);
-        let edition = Edition::from_id_or_file(&editions[r.min(editions.len() - 1)])?;
-        let opts = IngestOptions { edition: Arc::new(edition), ..IngestOptions::default() };
-        tpmap::ingest::ingest(&o.households, &o.persons, &opts)
+    let o = tpmap::panel::rounds::RoundsOptions {
+        served,
+        mask,
+        welfare,
+        editions: editions.clone(),
+        edition_maps: maps.clone(),
     };
-    let got: Vec<tpmap::ingest::Ingested> = rounds.iter().enumerate().map(read).collect::<Result<_, _>>()?;
-    let ids: Vec<(String, String)> =
-        maps.iter().map(|m| tpmap::panel::editions::EditionMap::ids_of(m)).collect::<Result<_, _>>()?;
-    let mut names: Vec<String> = rounds
-        .iter()
-        .enumerate()
-        .map(|(i, d)| d.file_name().map_or(format!("round{}", i + 1), |n| n.to_string_lossy().into_owned()))
-        .collect();
-    // Folder names name the rounds' columns and folders: when two are alike, number them all.
-    let mut sorted = names.clone();
-    sorted.sort();
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
-        names = names.iter().enumerate().map(|(i, n)| format!("round{}_{n}", i + 1)).collect();
-    }
-    let panels: Vec<tpmap::panel::Panel<'_>> = got
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (&w[0].extract.edition, &w[1].extract.edition);
-            let file = ids.iter().position(|(x, y)| *x == a.id && *y == b.id).map(|k| &maps[k]);
-            let editions = match file {
-                Some(f) => Some(tpmap::panel::editions::EditionMap::load(f, a, b)?),
-                None => None,
-            };
-            let opts = tpmap::panel::PanelOptions { mask, welfare, editions };
-            tpmap::panel::Panel::build(&w[0].extract, &w[1].extract, &opts)
-        })
-        .collect::<Result<_, _>>()?;
-    let mut served_lists = Vec::new();
-    for (r, dir) in rounds.iter().enumerate().take(rounds.len() - 1) {
-        let file =
-            if r == 0 { served.clone() } else { None }.or_else(|| Some(dir.join("served.csv")).filter(|f| f.exists()));
-        served_lists.push(match &file {
-            Some(f) => tpmap::panel::effects::read_served(f, &got[r].extract.edition)?,
-            None => Vec::new(),
-        });
-    }
-    let mut notices: Vec<String> =
-        got.iter().flat_map(|g| tpmap::pipeline::data_notices(Path::new(&g.report.households.file))).collect();
-    notices.dedup();
     let stage = tpmap::output::Staging::new(out)?;
-    let mut all_effects = Vec::new();
-    for (r, p) in panels.iter().enumerate() {
-        let (effects, unknown) = tpmap::panel::effects::effects(p, &served_lists[r]);
-        let dir = if panels.len() == 1 {
-            stage.path().to_path_buf()
-        } else {
-            let d = stage.path().join(format!("{}-{}", names[r], names[r + 1]));
-            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-            d
-        };
-        tpmap::panel::output::write_into(p, &served_lists[r], &effects, unknown, &notices, &dir)?;
-        all_effects.push(effects);
-    }
-    let mut traj = tpmap::panel::output::trajectories_frame(&panels, &names, &served_lists)?;
-    tpmap::frame::write_parquet(&mut traj, &stage.path().join("trajectories.parquet"), &[])?;
+    let done = tpmap::panel::rounds::write_rounds(rounds, &o, stage.path())?;
     stage.commit()?;
+    let names = &done.names;
     if !quiet {
-        for (name, g) in names.iter().zip(&got) {
-            let t = &g.report;
+        for (name, t) in names.iter().zip(&done.reports) {
             println!(
                 "{name}: {} households and {} persons accepted, {} and {} rejected",
                 t.households.accepted, t.persons.accepted, t.households.rejected, t.persons.rejected
             );
         }
-        for (r, p) in panels.iter().enumerate() {
+        for p in &done.pairs {
             let s = &p.summary;
             let route = |x| s.by_route.get(&x).copied().unwrap_or(0);
             let fate = |f| s.by_fate.get(&f).copied().unwrap_or(0);
             println!(
                 "\n{} -> {}: later households {} by the same keys, {} by members' citizen IDs, {} split off, {} new; earlier: {} continue, {} merged, {} vanished",
-                names[r],
-                names[r + 1],
+                p.earlier,
+                p.later,
                 route(Route::SameHousehold),
                 route(Route::Members),
                 route(Route::Split),
@@ -973,21 +920,20 @@ fn panel(
                 fate(Fate::Merged),
                 fate(Fate::Vanished)
             );
-            let e = &p.editions;
-            if !e.only_earlier.is_empty() || !e.only_later.is_empty() {
+            if !p.only_earlier.is_empty() || !p.only_later.is_empty() {
                 println!(
                     "indicators without a counterpart: earlier {:?}, later {:?} (not in the per-indicator flows)",
-                    e.only_earlier, e.only_later
+                    p.only_earlier, p.only_later
                 );
             }
-            if let Some(c) = p.transitions.first() {
+            if let Some(c) = &p.country {
                 let f = &c.poor;
                 println!(
                     "poor households: {} -> {} ({} stayed, {} left poverty, {} fell in; {} new or split off, {} gone)",
                     f.poor_t, f.poor_t1, f.stayed, f.exits, f.entries, f.new_poor, f.gone_poor
                 );
             }
-            for e in &all_effects[r] {
+            for e in &p.effects {
                 let pts = |v: f64| if v.is_finite() { format!("{:+.1}", 100.0 * v) } else { "–".into() };
                 println!(
                     "  {:<24} {:<6} served {:>7} followed {:>7}: {:.1}% resolved vs {:.1}%, effect {} pts (95% CI {} to {})",
@@ -1002,7 +948,7 @@ fn panel(
                     pts(e.ci_high)
                 );
             }
-            if !all_effects[r].is_empty() {
+            if !p.effects.is_empty() {
                 println!("  ({})", tpmap::panel::output::CAVEAT);
             }
         }

@@ -17,6 +17,7 @@
 pub mod editions;
 pub mod effects;
 pub mod output;
+pub mod rounds;
 pub mod synth;
 
 use std::collections::{BTreeMap, HashMap};

@@ -66,7 +66,8 @@ pub struct Dynamics {
 /// TPMAP's published national target poor (people), by TPMAP year: 2561 and 2562, 2565 and 2566
 /// (`../shared/docs/domain.md`). Years between are interpolated linearly; years outside keep the
 /// nearest published value.
-pub const TPMAP_TARGET_POOR: [(u16, f64); 4] = [(2561, 1_032_987.0), (2562, 983_316.0), (2565, 1_025_782.0), (2566, 655_365.0)];
+pub const TPMAP_TARGET_POOR: [(u16, f64); 4] =
+    [(2561, 1_032_987.0), (2562, 983_316.0), (2565, 1_025_782.0), (2566, 655_365.0)];
 
 /// [`TPMAP_TARGET_POOR`] at `year`: published, interpolated between published years, or the
 /// nearest published value outside them.
@@ -565,7 +566,8 @@ impl Step<'_> {
         };
         // Exit chances from 0 to 1 − served_effect (so that served households keep their extra
         // chance): θ in [−1, 1], `exit` at θ = 0. The target poor fall as θ rises.
-        let exit_at = |t: f64| if t >= 0.0 { d.exit + t * (1.0 - d.served_effect - d.exit) } else { d.exit * (1.0 + t) };
+        let exit_at =
+            |t: f64| if t >= 0.0 { d.exit + t * (1.0 - d.served_effect - d.exit) } else { d.exit * (1.0 + t) };
         let weights = crate::score::target_weights(&next, Unit::People, crate::score::Welfare::Validated);
         let counting = self.spec.items.iter().fold(0u64, |m, it| m | 1 << it.bit);
         let target_at = |exit: f64| -> f64 {

@@ -70,6 +70,7 @@ pub fn partition_by_default(o: &RunOptions) -> bool {
     let parquet = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     o.plan.is_none()
         && o.welfare_registry.is_none()
+        && o.earlier.is_none()
         && parquet(&o.households)
         && parquet(&o.persons)
         && crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
@@ -87,10 +88,10 @@ pub fn run_partitioned(
 ) -> Result<PartitionedOutput> {
     let o = options;
     o.validate()?;
-    if o.plan.is_some() || o.welfare_registry.is_some() {
+    if o.plan.is_some() || o.welfare_registry.is_some() || o.earlier.is_some() {
         return Err(Error::Config(
-            "a partitioned run does not plan or link a welfare registry yet: run without --partition and \
-             --max-memory for those"
+            "a partitioned run does not plan, link a welfare registry or compare earlier rounds yet: run \
+             without --partition and --max-memory for those"
                 .into(),
         ));
     }
@@ -181,6 +182,7 @@ pub fn run_partitioned(
         plan: None,
         seconds,
         partition: Some(partition),
+        panel: None,
     };
     if o.html {
         progress.step("writing the HTML report");

@@ -36,6 +36,8 @@ pub struct Inputs<'a> {
     pub options: String,
     /// The indicator edition (for the indicators' names).
     pub edition: &'a crate::indicators::Edition,
+    /// Earlier rounds compared with this one (`tpmap run R1 R2 ...`), for "Year over year".
+    pub panel: Option<&'a crate::panel::rounds::RoundsOutcome>,
 }
 
 /// Tile-grid positions `(province code, row, column)`: one square per province, placed by hand
@@ -560,6 +562,9 @@ pub fn render(inputs: &Inputs) -> String {
         }
         s.push_str("</tbody></table></div></div></section>");
     }
+    if let Some(r) = i.panel {
+        year_over_year(&mut s, r);
+    }
     s.push_str("</main><footer><p>Made by tpmap ");
     s.push_str(env!("CARGO_PKG_VERSION"));
     s.push_str(". Sources: scores and measures computed from the input extracts by TPMAP's rule; province names from the DOPA/BMN area tables embedded in tpmap; the tile-grid layout is tpmap's own (no boundary data). Counts here are not suppressed: this report is for internal use; publish the suppressed files in plan/.</p></footer>");
@@ -567,6 +572,126 @@ pub fn render(inputs: &Inputs) -> String {
     s.push_str(SCRIPT);
     s.push_str("</script></body></html>\n");
     s
+}
+
+/// "Year over year": the latest pair of rounds — the country's flows into and out of poverty,
+/// the provinces' flows with their net change, and the programs' follow-up — with links to each
+/// pair's own page (maps and flows by dimension).
+fn year_over_year(s: &mut String, r: &crate::panel::rounds::RoundsOutcome) {
+    let Some(p) = r.pairs.last() else { return };
+    let _ = write!(
+        s,
+        "<section id=\"year-over-year\"><h2>Year over year / การเปลี่ยนแปลงรายปี: {} → {}</h2>",
+        escape(&p.earlier),
+        escape(&p.later)
+    );
+    if let Some(c) = &p.country {
+        s.push_str("<div class=\"cards\">");
+        let f = &c.poor;
+        let mut card = |v: String, label: &str| {
+            let _ = write!(s, "<div class=\"card\"><b>{v}</b><span>{label}</span></div>");
+        };
+        card(
+            format!("{} → {} ({})", int(f.poor_t as f64), int(f.poor_t1 as f64), change(f.poor_t, f.poor_t1)),
+            "poor households / ครัวเรือนยากจน",
+        );
+        card(int(f.exits as f64), "households that left poverty / พ้นความยากจน");
+        card(int(f.entries as f64), "households that fell into poverty / ตกเป็นคนจน");
+        let t = &c.target;
+        card(
+            format!("{} → {} ({})", int(t.poor_t as f64), int(t.poor_t1 as f64), change(t.poor_t, t.poor_t1)),
+            "target-poor households / ครัวเรือนเป้าหมาย",
+        );
+        let pe = &c.people;
+        card(format!("{} / {}", int(pe.exits as f64), int(pe.entries as f64)), "people out of / into poverty");
+        s.push_str("</div>");
+        s.push_str("<div class=\"scroll\"><table><thead><tr><th class=\"l\">flows (country)</th><th>earlier</th><th>stayed</th><th>left</th><th>fell in</th><th>new</th><th>gone</th><th>later</th></tr></thead><tbody>");
+        for (label, f) in
+            [("poor households", &c.poor), ("target-poor households", &c.target), ("poor people", &c.people)]
+        {
+            let _ = write!(
+                s,
+                "<tr><td class=\"l\">{label}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                int(f.poor_t as f64),
+                int(f.stayed as f64),
+                int(f.exits as f64),
+                int(f.entries as f64),
+                int(f.new_poor as f64),
+                int(f.gone_poor as f64),
+                int(f.poor_t1 as f64)
+            );
+        }
+        s.push_str("</tbody></table></div>");
+    }
+    if !p.provinces.is_empty() {
+        s.push_str("<h3>Provinces: poor households</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>code</th><th class=\"l\">province</th><th>earlier</th><th>left</th><th>fell in</th><th>moved in − out</th><th>new − gone</th><th>later</th><th>net change</th></tr></thead><tbody>");
+        for a in &p.provinces {
+            let (th, en) = names_of(&a.area);
+            let f = &a.poor;
+            let net = if f.poor_t > 0 { (f.poor_t1 as f64 - f.poor_t as f64) / f.poor_t as f64 } else { 0.0 };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td class=\"l\">{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td><td data-v=\"{net:.6}\">{}</td></tr>",
+                escape(&a.area),
+                escape(&th),
+                escape(&en),
+                int(f.poor_t as f64),
+                int(f.exits as f64),
+                int(f.entries as f64),
+                f.moved_in as i64 - f.moved_out as i64,
+                signed(f.moved_in as i64 - f.moved_out as i64),
+                f.new_poor as i64 - f.gone_poor as i64,
+                signed(f.new_poor as i64 - f.gone_poor as i64),
+                int(f.poor_t1 as f64),
+                change(f.poor_t, f.poor_t1)
+            );
+        }
+        s.push_str("</tbody></table></div>");
+    }
+    if !p.effects.is_empty() {
+        s.push_str("<h3>Did the help work? Programs of the earlier round, followed up</h3><div class=\"scroll\"><table><thead><tr><th class=\"l\">program</th><th>indicator</th><th>served</th><th>followed</th><th>resolved</th><th>comparison resolved</th><th>effect</th><th>95% CI</th></tr></thead><tbody>");
+        let pts = |v: f64| if v.is_finite() { format!("{:+.1} pts", 100.0 * v) } else { "–".into() };
+        for e in &p.effects {
+            let _ = write!(
+                s,
+                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{} to {}</td></tr>",
+                escape(&e.program),
+                escape(&e.indicator),
+                int(e.served as f64),
+                int(e.followed as f64),
+                100.0 * e.rate_served,
+                100.0 * e.rate_comparison,
+                pts(e.effect),
+                pts(e.ci_low),
+                pts(e.ci_high)
+            );
+        }
+        let _ = write!(s, "</tbody></table></div><p class=\"small\">{}</p>", escape(crate::panel::output::CAVEAT));
+    }
+    s.push_str("<p>Each pair's page, with the province map shaded by the net change and the flows by dimension: ");
+    for (k, q) in r.pairs.iter().enumerate() {
+        let href =
+            if q.folder.is_empty() { "panel/panel.html".to_string() } else { format!("panel/{}/panel.html", q.folder) };
+        let _ = write!(
+            s,
+            "{}<a href=\"{}\">{} → {}</a>",
+            if k > 0 { ", " } else { "" },
+            escape(&href),
+            escape(&q.earlier),
+            escape(&q.later)
+        );
+    }
+    s.push_str(" (matches, transitions and trajectories in panel/).</p></section>");
+}
+
+/// `+12.3%` from `a` to `b` (– when `a` is 0).
+fn change(a: u64, b: u64) -> String {
+    if a == 0 { "–".into() } else { format!("{:+.1}%", 100.0 * (b as f64 - a as f64) / a as f64) }
+}
+
+/// A count with its sign (`+1,234`, `−56`).
+fn signed(v: i64) -> String {
+    if v < 0 { format!("−{}", int(v.unsigned_abs() as f64)) } else { format!("+{}", int(v as f64)) }
 }
 
 #[cfg(test)]

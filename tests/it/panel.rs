@@ -137,6 +137,27 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/panel.json")).unwrap()).unwrap();
     assert_eq!(j["served_rows_not_found"], 0);
     assert!(j["summary"]["households_t"].as_u64().unwrap() == 3000);
+    // `tpmap run` over the two rounds: the later round's job, and the comparison in panel/ and
+    // in the report's "Year over year" section.
+    let o = tpmap(&["run", "rounds/2561", "rounds/2562", "--out", "run", "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["report.html", "measures.csv", "panel/matches.parquet", "panel/panel.html", "panel/trajectories.parquet"]
+    {
+        assert!(tmp.path().join("run").join(f).exists(), "{f}");
+    }
+    let report = std::fs::read_to_string(tmp.path().join("run/report.html")).unwrap();
+    assert!(report.contains("id=\"year-over-year\"") && report.contains("href=\"panel/panel.html\""));
+    assert!(report.contains("2561 → 2562") && report.contains("Observational"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/report.json")).unwrap()).unwrap();
+    assert_eq!(r["panel"]["pairs"][0]["summary"], j["summary"]);
+    assert_eq!(r["summary"]["households"], j["summary"]["households_t1"]);
+    // One folder: no comparison; a partitioned run refuses one.
+    let o = tpmap(&["run", "rounds/2562", "--out", "one", "--quiet"]);
+    assert!(o.status.success());
+    assert!(!tmp.path().join("one/panel").exists());
+    let o = tpmap(&["run", "rounds/2561", "rounds/2562", "--out", "parts", "--partition", "province", "--quiet"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("earlier rounds"));
     // Three rounds: each pair in its folder, trajectories through all.
     let o = tpmap(&[
         "synth",
