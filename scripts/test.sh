@@ -25,7 +25,7 @@ grep -q '"welfare_link"' "$out/report.json"
 test -s "$out/report.html"
 rm -rf "$out"
 
-echo "== Python: build the wheel for manylinux_2_28 (glibc 2.28: RHEL 8 cluster nodes), linked by zig"
+echo "== Python: build the wheel for manylinux2014 (glibc 2.17: CentOS 7 and RHEL 8 cluster nodes), linked by zig"
 command -v python3 >/dev/null || { echo "python3 (>= 3.10) not found" >&2; exit 1; }
 tools="${TPMAP_PY_TOOLS:-$HOME/.cache/tpmap/py-tools}"
 [ -x "$tools/bin/maturin" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q "maturin==1.16.0"; }
@@ -33,8 +33,8 @@ tools="${TPMAP_PY_TOOLS:-$HOME/.cache/tpmap/py-tools}"
 wheels=$(mktemp -d)
 # Same profile and features; its own target folder, since linking with zig rebuilds the C parts.
 (cd python && PATH="$tools/bin:$PATH" CARGO_TARGET_DIR="$CARGO_TARGET_DIR-zig" "$tools/bin/maturin" build \
-    --profile ci --locked --zig --compatibility manylinux_2_28 --out "$wheels" 2>&1 | grep -v "^ *Compiling\|^ *Fresh" || true)
-ls "$wheels"/tpmap-*-manylinux_2_28_x86_64.whl >/dev/null
+    --profile ci --locked --zig --compatibility manylinux2014 --out "$wheels" 2>&1 | grep -v "^ *Compiling\|^ *Fresh" || true)
+ls "$wheels"/tpmap-*manylinux_2_17_x86_64.whl >/dev/null
 
 echo "== Python: install the wheel into a fresh virtual environment and run pytest"
 if ! command -v chromium >/dev/null; then

@@ -557,7 +557,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let found =
                 |name: &str, given: &Option<PathBuf>| given.clone().or(Some(dir.join(name)).filter(|p| p.exists()));
             let mut o =
-                RunOptions::new(&tpmap::pipeline::pick(&dir, "households")?, &tpmap::pipeline::pick(&dir, "persons")?);
+                RunOptions::new(&tpmap::pipeline::pick(dir, "households")?, &tpmap::pipeline::pick(dir, "persons")?);
             o.welfare_registry = found("welfare_registry.csv", &plan.welfare_registry);
             let served = (found("served.csv", &plan.served), found("served_list.csv", &plan.served_list));
             o.plan = found("catalogue.toml", &plan.catalogue).map(|c| plan_inputs(c, &plan, served)).transpose()?;
