@@ -97,6 +97,60 @@ impl Table {
     fn col(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }
+
+    /// The table as a frame: `area` (the area id), then one Float64 column per value column
+    /// (null for an empty cell), rows in id order.
+    pub fn to_frame(&self) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::*;
+        let ids: Vec<&str> = self.rows.keys().map(String::as_str).collect();
+        let mut cols = vec![Column::new("area".into(), ids)];
+        for (k, name) in self.columns.iter().enumerate() {
+            let v: Vec<Option<f64>> = self.rows.values().map(|r| r.get(k).copied().flatten()).collect();
+            cols.push(Column::new(name.as_str().into(), v));
+        }
+        Ok(DataFrame::new_infer_height(cols)?)
+    }
+
+    /// The inverse of [`Table::to_frame`] for `columns` (in that order): `area` holds text ids of
+    /// ASCII letters and digits (at most 16), the value columns numbers. A repeated id is an
+    /// error (a table has one row per area).
+    pub fn from_frame(df: &polars::prelude::DataFrame, columns: &[String], name: &str) -> Result<Table> {
+        use polars::prelude::*;
+        let bad = |message: String| Error::Format { file: name.to_string(), message };
+        let area = df.column("area").map_err(|_| bad("no 'area' column".into()))?;
+        let area = area.cast(&DataType::String)?;
+        let area = area.str().map_err(|_| bad("'area' is not text".into()))?;
+        let mut values: Vec<Column> = Vec::with_capacity(columns.len());
+        for c in columns {
+            let col = df.column(c).map_err(|_| bad(format!("no '{}' column", crate::frame::neutralize(c))))?;
+            values.push(
+                col.cast(&DataType::Float64)
+                    .map_err(|_| bad(format!("column '{}' is not numbers", crate::frame::neutralize(c))))?,
+            );
+        }
+        let values: Vec<&Float64Chunked> =
+            values.iter().map(|c| c.f64()).collect::<PolarsResult<_>>().map_err(|e| bad(e.to_string()))?;
+        let mut rows = BTreeMap::new();
+        for (i, id) in area.iter().enumerate() {
+            let id = id.filter(|v| !v.is_empty() && v.len() <= 16 && v.bytes().all(|b| b.is_ascii_alphanumeric()));
+            let Some(id) = id else {
+                return Err(bad(format!("row {}: 'area' is not an area id (ASCII letters and digits)", i + 1)));
+            };
+            let row: Vec<Option<f64>> = values.iter().map(|v| v.get(i).filter(|x| x.is_finite())).collect();
+            if rows.insert(id.to_string(), row).is_some() {
+                return Err(bad(format!("row {}: area {id} repeated", i + 1)));
+            }
+        }
+        Ok(Table { columns: columns.to_vec(), rows })
+    }
+}
+
+impl TableLevel {
+    /// The level's word in TPMAP's file names (`country`, `province`, `amphur`, `tambol`,
+    /// `village`).
+    pub fn name(self) -> &'static str {
+        self.file_word()
+    }
 }
 
 /// A set of public tables for one year and mask: `common` and `mask` tables per level.

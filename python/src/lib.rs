@@ -241,6 +241,52 @@ fn read_extract(
     Ok(Extract { inner: Arc::new(got) })
 }
 
+/// `{"year", "mask", "common": {level: frame}, "poor": {level: frame}}` of TPMAP's tables.
+fn published_to_py<'py>(py: Python<'py>, p: &tpmap::published::Published) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("year", &p.year)?;
+    d.set_item("mask", &p.mask)?;
+    for (key, tables) in [("common", &p.common), ("poor", &p.poor)] {
+        let by_level = PyDict::new(py);
+        for (level, t) in tables {
+            by_level.set_item(level.name(), to_polars(py, t.to_frame().map_err(err)?)?)?;
+        }
+        d.set_item(key, by_level)?;
+    }
+    Ok(d)
+}
+
+/// TPMAP's public tables at every level from their village rows (frames of `area` and TPMAP's
+/// columns, as `Scores.tpmap_tables()["common"]["village"]` and `["poor"]["village"]` give
+/// them, possibly summed over parts of an extract): counts are summed up the levels and the
+/// rates derived again, as `tpmap run` does. `year` is the two-digit BE year (`"61"`).
+#[pyfunction]
+#[pyo3(signature = (common, poor, *, year, mask))]
+fn roll_up_tables<'py>(
+    py: Python<'py>,
+    common: &Bound<'py, PyAny>,
+    poor: &Bound<'py, PyAny>,
+    year: String,
+    mask: String,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (c, q) = (import_frame(common)?, import_frame(poor)?);
+    let mask: tpmap::score::DimensionMask = opt(&mask)?;
+    if year.len() != 2 || !year.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(tpmap::Error::Config(format!("year must be two digits (\"61\"), not {year:?}"))));
+    }
+    let names = |df: &DataFrame| -> Vec<String> {
+        df.get_column_names().iter().filter(|n| n.as_str() != "area").map(|n| n.to_string()).collect()
+    };
+    let village = tpmap::published::TableLevel::Village;
+    let p = tpmap::published::Published {
+        year,
+        mask: mask.to_string(),
+        common: [(village, tpmap::published::Table::from_frame(&c, &names(&c), "common").map_err(err)?)].into(),
+        poor: [(village, tpmap::published::Table::from_frame(&q, &names(&q), "poor").map_err(err)?)].into(),
+    };
+    published_to_py(py, &p.roll_up())
+}
+
 /// The column `read_extract` takes the household key from, among `columns` (a households
 /// table's, or with `persons=True` a persons table's), or `None`: what `tpmap.spark` groups rows
 /// by, so that the column aliases are tpmap's own.
@@ -428,6 +474,20 @@ impl Scores {
             tpmap::partial::Partial::of(&s.profiles, &s.spec, &s.scores, &h, &o)?.write(&out)
         })
         .map_err(err)
+    }
+
+    /// TPMAP's public tables (`tpmap run`'s `tpmap/` folder) as frames: `{"year", "mask",
+    /// "common": {level: frame}, "poor": {level: frame}}`, levels `country` to `village`, each frame
+    /// `area` and TPMAP's columns.
+    #[pyo3(signature = (*, year=2561))]
+    fn tpmap_tables<'py>(&self, py: Python<'py>, year: u16) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner;
+        let p = py
+            .detach(|| {
+                tpmap::published::tables_from_scores(&s.x.extract, year, &s.spec, &s.profiles, &s.scores, s.welfare)
+            })
+            .map_err(err)?;
+        published_to_py(py, &p)
     }
 
     /// The household deprivation matrix (0/1 per indicator, household size), input for `mpi`.
@@ -1186,6 +1246,7 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mpi_partial, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(key_column, m)?)?;
+    m.add_function(wrap_pyfunction!(roll_up_tables, m)?)?;
     m.add_function(wrap_pyfunction!(link, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(link_bench, m)?)?;

@@ -66,6 +66,13 @@ def check_equal(run, x):
         got = {k: run.report[side][k] for k in ("input_rows", "accepted", "rejected", "by_reason")}
         assert got == want, side
         assert got["accepted"] + got["rejected"] == got["input_rows"]
+    tables = s.tpmap_tables()
+    assert (run.tpmap_tables["year"], run.tpmap_tables["mask"]) == (tables["year"], tables["mask"])
+    for kind in ("common", "poor"):
+        assert set(run.tpmap_tables[kind]) == set(tables[kind])
+        for level, want in tables[kind].items():
+            got = spark_frame(run.tpmap_tables[kind][level]).sort("area")
+            assert got.equals(same_types(want)), (kind, level)
     for got, want in ((run.rejected_households, x.rejected_households()), (run.rejected_persons, x.rejected_persons())):
         g = spark_frame(got).sort("row")
         assert g["row"].to_list() == want["row"].to_list()

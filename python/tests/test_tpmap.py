@@ -632,3 +632,31 @@ def test_partials_of_any_split_merge_to_the_measures(tmp_path):
     assert tpmap.merge(dirs, tpmap_areas=True).equals(boot)
     # Without tpmap_areas the levels are the partial's own, named but not TPMAP's hierarchy.
     assert tpmap.merge(dirs).height == whole.height
+
+
+def test_tpmap_tables_of_parts_roll_up_to_the_whole():
+    # TPMAP's public tables: the village counts of parts (a village may be split) summed and
+    # rolled up equal the whole extract's tables at every level.
+    hh, pp = read_csv_text(HH), read_csv_text(PP)
+    whole = tpmap.read_extract(hh, pp).score().tpmap_tables()
+    assert set(whole["common"]) == {"country", "province", "amphur", "tambol", "village"}
+    parts = []
+    for a, b in ((0, 700), (700, 1900), (1900, hh.height)):
+        part = hh.slice(a, b - a)
+        x = tpmap.read_extract(part, pp.filter(pl.col("household_id").is_in(part["household_id"].implode())))
+        parts.append(x.score().tpmap_tables())
+    summed = {}
+    for kind in ("common", "poor"):
+        frames = pl.concat([p[kind]["village"] for p in parts])
+        # Empty cells (columns the extract does not have) stay empty: a sum of nulls is null.
+        sums = [
+            pl.when(pl.col(c).count() > 0).then(pl.col(c).sum()).alias(c) for c in frames.columns if c != "area"
+        ]
+        summed[kind] = frames.group_by("area", maintain_order=True).agg(sums)
+    rolled = tpmap.roll_up_tables(summed["common"], summed["poor"], year=whole["year"], mask=whole["mask"])
+    for kind in ("common", "poor"):
+        for level, want in whole[kind].items():
+            assert rolled[kind][level].equals(want), (kind, level)
+    with pytest.raises(tpmap.FormatError, match="area"):
+        bad = summed["common"].with_columns(pl.lit("ก").alias("area"))
+        tpmap.roll_up_tables(bad, summed["poor"], year="61", mask="11111")

@@ -40,6 +40,7 @@ from ._tpmap import (
     mpi_partial,
     panel,
     read_extract,
+    roll_up_tables,
     run,
     synth_panel,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "mpi_partial",
     "panel",
     "read_extract",
+    "roll_up_tables",
     "run",
     "synth_panel",
 ]

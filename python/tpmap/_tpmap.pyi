@@ -19,6 +19,7 @@ __all__ = [
     "mpi_partial",
     "merge",
     "key_column",
+    "roll_up_tables",
     "link",
     "run",
     "link_bench",
@@ -90,6 +91,7 @@ class Scores:
     def deprivations(self) -> pl.DataFrame: ...
     def spec(self) -> pl.DataFrame: ...
     def write_partial(self, out: _Path, *, bootstrap: int = 0, seed: int = 1) -> None: ...
+    def tpmap_tables(self, *, year: int = 2561) -> dict[str, Any]: ...
     def plan(
         self,
         catalogue: Catalogue,
@@ -165,6 +167,10 @@ def merge(parts: list[str | PathLike[str]], *, tpmap_areas: bool = False) -> pl.
     """The measures of the whole, as ``mpi`` returns them, from partial-result folders written
     by ``mpi_partial`` or ``tpmap mpi --partial``; with ``tpmap_areas=True``, from folders written
     by ``Scores.write_partial``, as ``Scores.measures()`` returns them."""
+
+def roll_up_tables(common: _ArrowStream, poor: _ArrowStream, *, year: str, mask: str) -> dict[str, Any]:
+    """TPMAP's public tables at every level from their village rows (``Scores.tpmap_tables()``'s
+    ``["common"]["village"]`` and ``["poor"]["village"]``, possibly summed over parts)."""
 
 def key_column(columns: list[str], *, persons: bool = False, edition: str = "bmn-2560") -> str | None:
     """The column ``read_extract`` takes the household key from, among ``columns`` (with

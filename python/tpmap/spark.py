@@ -40,7 +40,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ._tpmap import key_column, merge, read_extract
+from ._tpmap import key_column, merge, read_extract, roll_up_tables
 from .errors import ConfigError, InvalidRowError, LimitError, TpmapError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +80,10 @@ class SparkRun:
     rejected_households: "DataFrame"
     #: Rejected person rows, like `rejected_households`.
     rejected_persons: "DataFrame"
+    #: TPMAP's public tables (`tpmap run`'s `tpmap/` folder): `{"year", "mask", "common": {level:
+    #: DataFrame}, "poor": {level: DataFrame}}`, levels `country` to `village`; the parts' village
+    #: counts summed by Spark and rolled up by tpmap, equal to `Scores.tpmap_tables()`.
+    tpmap_tables: dict[str, Any] = field(default_factory=dict)
     #: The reading report summed over the parts: for `households` and `persons`, `input_rows`,
     #: `accepted`, `rejected` and `by_reason`; `parts` (province numbers, 0 for unreadable rows).
     report: dict[str, Any] = field(default_factory=dict)
@@ -220,6 +224,7 @@ def run(
     persons_per_part: int = 500_000,
     bootstrap: int = 0,
     seed: int = 1,
+    tpmap_year: int = 2561,
     catalogue: Any = None,
     welfare_registry: Any = None,
 ) -> SparkRun:
@@ -267,7 +272,9 @@ def run(
     # 2. Each part read, validated and scored by tpmap in the worker.
     def worker(earlier: dict[int, list[int]]) -> Callable[[tuple, "pa.Table", "pa.Table"], "pa.Table"]:
         def part(key: tuple, h: "pa.Table", p: "pa.Table") -> "pa.Table":
-            return _part(int(key[0]), h, p, h_cols, p_cols, read_opts, score_opts, boot, earlier.get(int(key[0])))
+            return _part(
+                int(key[0]), h, p, h_cols, p_cols, read_opts, score_opts, boot, tpmap_year, earlier.get(int(key[0]))
+            )
 
         return part
 
@@ -355,6 +362,29 @@ def run(
             json.dump(header, f)
         measures = _plain(merge([at], tpmap_areas=True).to_arrow())
 
+    # 5. TPMAP's tables: the parts' village counts summed by Spark, rolled up by tpmap.
+    empty_tables = empty_scores.tpmap_tables(year=tpmap_year)
+    villages = {}
+    for kind in ("common", "poor"):
+        schema = _plain(empty_tables[kind]["village"].to_arrow()).schema
+        values = [n for n in schema.names if n != "area"]
+        villages[kind] = (
+            parts.where(F.col("kind") == f"villages_{kind}")
+            .select("payload")
+            .mapInArrow(_decode_ipc, spark.createDataFrame(schema.empty_table()).schema)
+            .groupBy("area")
+            .agg(*[F.sum(F.col(f"`{n}`")).alias(n) for n in values])
+            .toArrow()
+        )
+    rolled = roll_up_tables(
+        villages["common"], villages["poor"], year=empty_tables["year"], mask=empty_tables["mask"]
+    )
+    tpmap_tables: dict[str, Any] = {"year": rolled["year"], "mask": rolled["mask"]}
+    for kind in ("common", "poor"):
+        tpmap_tables[kind] = {
+            level: spark.createDataFrame(_plain(frame.to_arrow())) for level, frame in rolled[kind].items()
+        }
+
     # The other outputs' columns, from a run of the same code on no rows.
     import pyarrow as pa
 
@@ -375,6 +405,7 @@ def run(
         measures=spark.createDataFrame(measures),
         rejected_households=frames("rejected_households"),
         rejected_persons=frames("rejected_persons"),
+        tpmap_tables=tpmap_tables,
         report=report,
         _cached=[first, parts] if parts is not first else [first],
     )
@@ -389,6 +420,7 @@ def _part(
     read_opts: dict[str, Any],
     score_opts: dict[str, Any],
     boot: dict[str, int],
+    tpmap_year: int,
     earlier: list[int] | None,
 ) -> "pa.Table":
     """One part, in the worker: read, validated and scored by tpmap; its outputs as rows of
@@ -438,6 +470,9 @@ def _part(
     )
     out.append((number, "citizen_ids", 0, _ipc(ids)))
     out.append((number, "report", 0, json.dumps(x.report).encode()))
+    tables = s.tpmap_tables(year=tpmap_year)
+    for kind in ("common", "poor"):
+        out.append((number, f"villages_{kind}", 0, _ipc(_plain(tables[kind]["village"].to_arrow()))))
     with tempfile.TemporaryDirectory() as d:
         s.write_partial(d, **boot)
         for name in ("partial.json", "leaves.parquet"):
