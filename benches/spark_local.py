@@ -120,7 +120,7 @@ def main() -> None:
         r2, m2 = measured([sys.executable, "-c", SPARK, a.data, spark, a.master, a.driver_memory])
         import tpmap.spark
 
-        want = pl.from_arrow(tpmap.spark._plain(pl.read_parquet(f"{one}/measures.parquet").to_arrow()))
+        want = pl.from_arrow(tpmap.spark.spark_types(pl.read_parquet(f"{one}/measures.parquet").to_arrow()))
         same = pl.read_parquet(f"{spark}/measures.parquet").equals(want)
     print("side\thouseholds\tseconds\tpeak_GB\tshuffle_write_MB\tshuffle_read_MB\tmeasures_identical")
     print(f"one process\t{r1['households']}\t{r1['seconds']:.1f}\t{m1 / 1e9:.2f}\t\t\t")

@@ -52,7 +52,7 @@ def spark_frame(df):
 
 def same_types(frame):
     """A single-process frame with the column types tpmap.spark hands to Spark."""
-    return pl.from_arrow(tpmap.spark._plain(frame.to_arrow()))
+    return pl.from_arrow(tpmap.spark.spark_types(frame.to_arrow()))
 
 
 def check_equal(run, x):

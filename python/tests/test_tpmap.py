@@ -512,7 +512,7 @@ def test_polars_frames_export_to_pyarrow(scores):
 # --- the examples -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["provincial_officer.py", "analyst_af_study.py", "service.py"])
+@pytest.mark.parametrize("name", ["provincial_officer.py", "analyst_af_study.py", "service.py", "spark_job.py"])
 def test_examples_run(name):
     import sys
 

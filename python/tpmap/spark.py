@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkRun", "run", "PYSPARK_TESTED"]
+__all__ = ["SparkRun", "run", "spark_types", "PYSPARK_TESTED"]
 
 #: Versions the test command runs this module with (Spark's local mode).
 PYSPARK_TESTED = {"pyspark": "4.3.0", "pyarrow": ">=16", "pandas": ">=2.2,<3", "java": "17"}
@@ -96,7 +96,7 @@ class SparkRun:
             df.unpersist()
 
 
-def _plain(table: "pa.Table") -> "pa.Table":
+def spark_types(table: "pa.Table") -> "pa.Table":
     """Types Spark takes: text and bytes as plain `string`/`binary` (no views), unsigned
     integers as the next signed type (Spark has none; a UInt64 becomes Int64, and the cast is a
     checked one: household IDs, at most 18 digits, always fit)."""
@@ -335,7 +335,7 @@ def run(
 
     # 4. The villages' sums added by Spark (whole numbers: exact in any order), merged by tpmap.
     with tempfile.TemporaryDirectory() as d:
-        empty = read_extract(_plain(households.limit(0).toArrow()), _plain(persons.limit(0).toArrow()), **read_opts)
+        empty = read_extract(spark_types(households.limit(0).toArrow()), spark_types(persons.limit(0).toArrow()), **read_opts)
         empty_scores = empty.score(**score_opts)
         empty_scores.write_partial(d, **boot)
         import pyarrow.parquet as pq
@@ -360,13 +360,13 @@ def run(
         pq.write_table(leaves.select(leaves_schema.names).cast(leaves_schema), os.path.join(at, "leaves.parquet"))
         with open(os.path.join(at, "partial.json"), "w") as f:
             json.dump(header, f)
-        measures = _plain(merge([at], tpmap_areas=True).to_arrow())
+        measures = spark_types(merge([at], tpmap_areas=True).to_arrow())
 
     # 5. TPMAP's tables: the parts' village counts summed by Spark, rolled up by tpmap.
     empty_tables = empty_scores.tpmap_tables(year=tpmap_year)
     villages = {}
     for kind in ("common", "poor"):
-        schema = _plain(empty_tables[kind]["village"].to_arrow()).schema
+        schema = spark_types(empty_tables[kind]["village"].to_arrow()).schema
         values = [n for n in schema.names if n != "area"]
         villages[kind] = (
             parts.where(F.col("kind") == f"villages_{kind}")
@@ -382,16 +382,16 @@ def run(
     tpmap_tables: dict[str, Any] = {"year": rolled["year"], "mask": rolled["mask"]}
     for kind in ("common", "poor"):
         tpmap_tables[kind] = {
-            level: spark.createDataFrame(_plain(frame.to_arrow())) for level, frame in rolled[kind].items()
+            level: spark.createDataFrame(spark_types(frame.to_arrow())) for level, frame in rolled[kind].items()
         }
 
     # The other outputs' columns, from a run of the same code on no rows.
     import pyarrow as pa
 
-    rejected = _plain(empty.rejected_households().to_arrow()).schema
+    rejected = spark_types(empty.rejected_households().to_arrow()).schema
     rejected = rejected.set(rejected.get_field_index("row"), pa.field("row", pa.int64()))
     schemas = {
-        "households": _plain(empty_scores.households().to_arrow()).schema,
+        "households": spark_types(empty_scores.households().to_arrow()).schema,
         "rejected_households": rejected,
         "rejected_persons": rejected,
     }
@@ -450,14 +450,14 @@ def _part(
         return pc.take(rows, pc.subtract(at.cast(pa.int64()), 1)).cast(pa.int64())
 
     out: list[tuple[int, str, int, bytes]] = []
-    scores = _plain(s.households().to_arrow())
+    scores = spark_types(s.households().to_arrow())
     for i, at in enumerate(range(0, max(scores.num_rows, 1), _CHUNK)):
         out.append((number, "households", i, _ipc(scores.slice(at, _CHUNK))))
     for kind, frame, rows in (
         ("rejected_households", x.rejected_households(), h_rows),
         ("rejected_persons", x.rejected_persons(), p_rows),
     ):
-        t = _plain(frame.to_arrow())
+        t = spark_types(frame.to_arrow())
         t = t.set_column(t.schema.get_field_index("row"), "row", input_rows(rows, t.column("row")))
         out.append((number, kind, 0, _ipc(t)))
     ids = x.citizen_id_rows().to_arrow()
@@ -472,7 +472,7 @@ def _part(
     out.append((number, "report", 0, json.dumps(x.report).encode()))
     tables = s.tpmap_tables(year=tpmap_year)
     for kind in ("common", "poor"):
-        out.append((number, f"villages_{kind}", 0, _ipc(_plain(tables[kind]["village"].to_arrow()))))
+        out.append((number, f"villages_{kind}", 0, _ipc(spark_types(tables[kind]["village"].to_arrow()))))
     with tempfile.TemporaryDirectory() as d:
         s.write_partial(d, **boot)
         for name in ("partial.json", "leaves.parquet"):
