@@ -119,8 +119,10 @@ def test_strict_mode_names_the_input_row_and_column(spark):
     with pytest.raises(tpmap.InvalidRowError) as got:
         tpmap.spark.run(spark, hh, pp, strict=True)
     assert (got.value.row, got.value.column) == (one.value.row, one.value.column)
-    assert f"row {one.value.row}, column {one.value.column}" in str(got.value)
+    assert f"row {one.value.row} (from " in str(got.value) and f"column {one.value.column}" in str(got.value)
     assert str(got.value).startswith("the households DataFrame")
+    # The row's source file, as Spark read it.
+    assert got.value.file.endswith("dirty/households.csv"), got.value.file
     # A missing column is a format error of the DataFrame, as in one process.
     with pytest.raises(tpmap.FormatError, match="village"):
         tpmap.spark.run(spark, hh.drop("village_code"), pp)

@@ -185,9 +185,20 @@ def _table(rows: list[tuple[int, str, int, bytes]]) -> "pa.Table":
     return pa.Table.from_pylist([dict(part=n, kind=k, seq=q, payload=b) for n, k, q, b in rows], schema=schema)
 
 
-def _raise(errors: list[dict[str, Any]]) -> None:
+def _source_file(df: "DataFrame", row: int) -> str:
+    """The file input row `row` of `df` was read from (empty when not read from files): looked up
+    again only when an error names the row."""
+    from pyspark.sql import functions as F
+
+    numbered, _ = _numbered(df.withColumn("_tpmap_file", F.input_file_name()))
+    got = numbered.where(F.col(_ROW) == row).select("_tpmap_file").first()
+    return got[0] if got and got[0] else ""
+
+
+def _raise(errors: list[dict[str, Any]], inputs: dict[str, "DataFrame"]) -> None:
     """Raises the first error of the parts (the earliest row, households before persons) as the
-    exception tpmap raises in one process, naming the input DataFrame's row and column."""
+    exception tpmap raises in one process, naming the input DataFrame's row, its source file and
+    the column."""
     from . import errors as E
 
     rowed = sorted((e for e in errors if e.get("row") is not None), key=lambda e: (e["side"] != "households", e["row"]))
@@ -195,8 +206,10 @@ def _raise(errors: list[dict[str, Any]]) -> None:
         e = rowed[0]
         # The reason without the part's own row numbers.
         reason = e["message"].split(f"column {e['column']}: ", 1)[-1]
-        message = f"the {e['side']} DataFrame, row {e['row']}, column {e['column']}: {reason}"
-        raise E.InvalidRowError(message, f"{e['side']} DataFrame", e["row"], None, e["column"])
+        source = _source_file(inputs[e["side"]], e["row"])
+        where = f" (from {source})" if source else ""
+        message = f"the {e['side']} DataFrame, row {e['row']}{where}, column {e['column']}: {reason}"
+        raise E.InvalidRowError(message, source or f"{e['side']} DataFrame", e["row"], None, e["column"])
     e = errors[0]
     kind = getattr(E, e["class"], E.TpmapError)
     if kind in (E.FormatError, E.LimitError):
@@ -279,7 +292,8 @@ def run(
         return part
 
     first = hk.groupBy(_PART).cogroup(pk.groupBy(_PART)).applyInArrow(worker({}), schema=_PARTS_SCHEMA).persist()
-    _check_errors(first)
+    inputs = {"households": households, "persons": persons}
+    _check_errors(first, inputs)
 
     # Citizen IDs accepted in two parts: the single-process run keeps the earliest row and
     # rejects the later ones as `duplicate_person`. Parts holding a later one are read again,
@@ -311,7 +325,7 @@ def run(
             .applyInArrow(worker(earlier), schema=_PARTS_SCHEMA)
         )
         parts = first.where(~F.col("part").isin(again)).unionByName(second).persist()
-        _check_errors(parts)
+        _check_errors(parts, inputs)
 
     # 3. The reading reports, summed; nothing lost.
     reports = {r["part"]: json.loads(bytes(r["payload"])) for r in parts.where(F.col("kind") == "report").collect()}
@@ -498,11 +512,11 @@ def _decode_parquet(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordB
             yield from pq.read_table(pa.BufferReader(data)).to_batches()
 
 
-def _check_errors(parts: "DataFrame") -> None:
+def _check_errors(parts: "DataFrame", inputs: dict[str, "DataFrame"]) -> None:
     """Raises the parts' first error, if any."""
     from pyspark.sql import functions as F
 
     errors = [json.loads(bytes(r["payload"])) for r in parts.where(F.col("kind") == "error").collect()]
     if errors:
         parts.unpersist()
-        _raise(errors)
+        _raise(errors, inputs)
