@@ -118,7 +118,7 @@ impl Table {
         use polars::prelude::*;
         let bad = |message: String| Error::Format { file: name.to_string(), message };
         let area = df.column("area").map_err(|_| bad("no 'area' column".into()))?;
-        let area = area.cast(&DataType::String)?;
+        let area = area.cast(&DataType::String).map_err(|_| bad("'area' is not text".into()))?;
         let area = area.str().map_err(|_| bad("'area' is not text".into()))?;
         let mut values: Vec<Column> = Vec::with_capacity(columns.len());
         for c in columns {
@@ -619,6 +619,27 @@ fn tables_in_pool(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_go_to_frames_and_back_and_bad_ids_are_refused() {
+        let t = Table {
+            columns: vec!["household.CNT".into(), "happiness".into()],
+            rows: BTreeMap::from([
+                ("4001020101".to_string(), vec![Some(3.0), None]),
+                ("5001010101".to_string(), vec![Some(7.0), Some(2.5)]),
+            ]),
+        };
+        let df = t.to_frame().unwrap();
+        assert_eq!(Table::from_frame(&df, &t.columns, "t").unwrap(), t);
+        use polars::prelude::*;
+        for bad in [vec!["ก", "5001010101"], vec!["4001020101", "4001020101"], vec!["", "1"]] {
+            let mut d = df.clone();
+            d.replace("area", Column::new("area".into(), bad.clone())).unwrap();
+            let e = Table::from_frame(&d, &t.columns, "villages").unwrap_err().to_string();
+            assert!(e.contains("villages") && e.contains("row"), "{bad:?}: {e}");
+        }
+        assert!(Table::from_frame(&df, &["missing".to_string()], "villages").is_err());
+    }
 
     #[test]
     fn levels_map_to_file_words_and_ids() {
