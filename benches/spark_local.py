@@ -42,7 +42,8 @@ import tpmap.spark
 d, out, master, mem = sys.argv[1:5]
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 spark = (SparkSession.builder.master(master).config("spark.driver.memory", mem)
-         .config("spark.sql.shuffle.partitions", "8").config("spark.ui.port", "4057").config("spark.port.maxRetries", "50").getOrCreate())
+         .config("spark.sql.shuffle.partitions", "8").config("spark.ui.port", "4057")
+         .config("spark.port.maxRetries", "50").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 t0 = time.perf_counter()
 hh = spark.read.parquet(f"{d}/households.parquet")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
 import tpmap

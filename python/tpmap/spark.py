@@ -2,8 +2,8 @@
 
 Spark is the engine where government data lives (Hadoop clusters, managed Spark); tpmap plugs into
 it instead of growing a cluster of its own. This module only moves rows: every rule (parsing keys,
-validating, scoring, the measures and their merge) is tpmap's own Rust code, called per province
-inside Spark and once on the driver.
+validating, scoring, the measures, TPMAP's tables and their merge) is tpmap's own Rust code,
+called per part inside Spark and once on the driver.
 
 >>> from pyspark.sql import SparkSession                              # doctest: +SKIP
 >>> import tpmap.spark                                                # doctest: +SKIP
@@ -21,11 +21,15 @@ How it works (docs/spark.md):
    `persons_per_part` persons whatever the provinces' sizes. The hash only groups; each part is
    read, validated and scored by `tpmap.read_extract(...).score(...)` in the worker, with tpmap's
    own parsing of every value.
-2. **Exact sums.** Each part returns its household scores, rejected rows and reading report, and
-   its partial result (every village's sums, docs/partial.md). Spark adds the parts' village sums
-   (`groupBy(...).sum`): they are whole numbers below 2^53, so the order of the additions does not
-   matter; the driver merges the villages with `tpmap.merge(..., tpmap_areas=True)`. The
+2. **Exact sums.** Each part returns its household scores, rejected rows and reading report, its
+   partial result (every village's sums, docs/partial.md) and its village rows of TPMAP's tables.
+   Spark adds the parts' village sums (`groupBy(...).sum`): they are whole numbers below 2^53, so
+   the order of the additions does not matter; the driver merges the villages with
+   `tpmap.merge(..., tpmap_areas=True)` and rolls the tables up with `tpmap.roll_up_tables`. The
    measures are the single-process run's, byte for byte.
+3. **Citizen IDs across parts.** An ID accepted in two parts is rejected on the later row, as one
+   process rejects it: the parts holding a later row are read again with the IDs claimed earlier
+   (`read_extract(..., earlier_citizen_ids=...)`).
 
 Rows are numbered 1, 2, ... in the input DataFrames' order (for a DataFrame read from one file,
 its data rows in file order), so a rejected row names the row a user can find.
@@ -45,7 +49,7 @@ from .errors import ConfigError, InvalidRowError, LimitError, TpmapError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = ["SparkRun", "run", "spark_types", "PYSPARK_TESTED"]
 
@@ -349,7 +353,8 @@ def run(
 
     # 4. The villages' sums added by Spark (whole numbers: exact in any order), merged by tpmap.
     with tempfile.TemporaryDirectory() as d:
-        empty = read_extract(spark_types(households.limit(0).toArrow()), spark_types(persons.limit(0).toArrow()), **read_opts)
+        no_rows = (spark_types(households.limit(0).toArrow()), spark_types(persons.limit(0).toArrow()))
+        empty = read_extract(*no_rows, **read_opts)
         empty_scores = empty.score(**score_opts)
         empty_scores.write_partial(d, **boot)
         import pyarrow.parquet as pq
@@ -366,7 +371,11 @@ def run(
             .agg(*[F.sum(F.col(f"`{n}`")).alias(n) for n in sums])
             .toArrow()
         )
-        header = headers[0] if headers else json.load(open(os.path.join(d, "partial.json")))
+        if headers:
+            header = headers[0]
+        else:
+            with open(os.path.join(d, "partial.json")) as f:
+                header = json.load(f)
         header["leaves"] = leaves.num_rows
         header["integral_weights"] = all(h["integral_weights"] for h in headers)
         at = os.path.join(d, "all")
