@@ -3,8 +3,9 @@
 Each side runs in its own child process, one after the other, so that a peak memory is its own:
 the peak is the largest sum of the resident sets of the child and all its descendants (the JVM,
 Spark's Python workers), sampled every 0.2 s from /proc. Both sides produce the same outputs —
-the measures at every level (collected) and the household scores (written to Parquet) — and the
-script checks that their measures are identical. All data here is SYNTHETIC (`tpmap synth`).
+the measures at every level, TPMAP's public tables and the household scores, written to Parquet —
+and the script checks that they are identical (the household scores as sets). All data here is
+SYNTHETIC (`tpmap synth`).
 
     python benches/spark_local.py DATA_DIR [--master local[2]] [--driver-memory 8g]
 
@@ -31,6 +32,10 @@ s = x.score()
 m = s.measures()
 s.households().write_parquet(f"{out}/households.parquet")
 m.write_parquet(f"{out}/measures.parquet")
+tables = s.tpmap_tables()
+for kind in ("common", "poor"):
+    for level, frame in tables[kind].items():
+        frame.write_parquet(f"{out}/tables_{kind}_{level}.parquet")
 print(json.dumps({"seconds": time.perf_counter() - t, "households": x.report["households"]["accepted"]}))
 """
 
@@ -51,6 +56,9 @@ pp = spark.read.parquet(f"{d}/persons.parquet")
 r = tpmap.spark.run(spark, hh, pp)
 r.households.write.mode("overwrite").parquet(f"{out}/households_spark")
 pl.from_arrow(r.measures.toArrow()).write_parquet(f"{out}/measures.parquet")
+for kind in ("common", "poor"):
+    for level, frame in r.tpmap_tables[kind].items():
+        pl.from_arrow(frame.toArrow()).write_parquet(f"{out}/tables_{kind}_{level}.parquet")
 seconds = time.perf_counter() - t0
 # Shuffle sizes from Spark's own status API (the UI's REST endpoint on localhost).
 import urllib.request
@@ -121,8 +129,21 @@ def main() -> None:
         r2, m2 = measured([sys.executable, "-c", SPARK, a.data, spark, a.master, a.driver_memory])
         import tpmap.spark
 
-        want = pl.from_arrow(tpmap.spark.spark_types(pl.read_parquet(f"{one}/measures.parquet").to_arrow()))
-        same = pl.read_parquet(f"{spark}/measures.parquet").equals(want)
+        def typed(path: str) -> pl.DataFrame:
+            return pl.from_arrow(tpmap.spark.spark_types(pl.read_parquet(path).to_arrow()))
+
+        same = pl.read_parquet(f"{spark}/measures.parquet").equals(typed(f"{one}/measures.parquet"))
+        # The household scores as sets (Spark writes its parts in any order), TPMAP's tables by area.
+        key = "household_id"
+        households = pl.read_parquet(f"{spark}/households_spark/*.parquet").sort(key).equals(
+            typed(f"{one}/households.parquet").sort(key)
+        )
+        tables = all(
+            pl.read_parquet(f"{spark}/{f}").sort("area").equals(typed(f"{one}/{f}").sort("area"))
+            for f in os.listdir(one)
+            if f.startswith("tables_")
+        )
+    print(f"household scores identical: {households}; TPMAP's tables identical: {tables}")
     print("side\thouseholds\tseconds\tpeak_GB\tshuffle_write_MB\tshuffle_read_MB\tmeasures_identical")
     print(f"one process\t{r1['households']}\t{r1['seconds']:.1f}\t{m1 / 1e9:.2f}\t\t\t")
     print(
