@@ -174,15 +174,51 @@ pub fn write_into(
     std::fs::write(&path, serde_json::to_string_pretty(&json)?).map_err(|e| crate::Error::io(&path, e))
 }
 
+/// The relative change in an area's poor households (0 when it had none).
+fn poor_change(a: &AreaTransitions) -> f64 {
+    let (t, t1) = (a.poor.poor_t as f64, a.poor.poor_t1 as f64);
+    if t > 0.0 { (t1 - t) / t } else { 0.0 }
+}
+
+/// The tile map of the provinces shaded by the change in their poor households (green fewer, red
+/// more; the scale stops at ±50 %: a province with few poor households can change by several
+/// hundred per cent and would wash out the others), the flows on hover. `id` is the SVG's id.
+pub(crate) fn change_map(id: &str, provinces: &[&AreaTransitions]) -> String {
+    use crate::report::html::{diverge, int, tile_map};
+    let change = poor_change;
+    let max = provinces.iter().map(|a| change(a).abs()).fold(0.0f64, f64::max).clamp(0.05, 0.5);
+    let cell = |key: &str| {
+        provinces.iter().find(|a| a.area == key).map(|a| {
+            (
+                diverge(change(a), max),
+                format!(
+                    "poor households {} → {} ({:+.1}%): {} left, {} fell in, {} moved in, {} moved out",
+                    int(a.poor.poor_t as f64),
+                    int(a.poor.poor_t1 as f64),
+                    100.0 * change(a),
+                    int(a.poor.exits as f64),
+                    int(a.poor.entries as f64),
+                    int(a.poor.moved_in as f64),
+                    int(a.poor.moved_out as f64)
+                ),
+                change(a).abs() > 0.6 * max,
+            )
+        })
+    };
+    let legend: Vec<(String, String)> = [-1.0, -0.5, 0.0, 0.5, 1.0]
+        .iter()
+        .map(|f| (diverge(f * max, max), format!("{:+.0}%", 100.0 * f * max)))
+        .collect();
+    tile_map(id, "Provinces shaded by the change in poor households", &cell, &legend)
+}
+
 /// `panel.html`: one self-contained page — the country's flows, flows by dimension, provinces
 /// shaded by the net change in poor households, the provinces' table and the follow-up of
 /// each program.
 pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
     use std::fmt::Write;
 
-    use crate::report::html::{
-        SCRIPT, STYLE, bars_with, dimension_colour, diverge, escape, int, names_of, pct, tile_map,
-    };
+    use crate::report::html::{SCRIPT, STYLE, bars_with, dimension_colour, escape, int, names_of, pct};
     let mut s = String::with_capacity(64 * 1024);
     s.push_str("<!DOCTYPE html>\n<html lang=\"th\"><head><meta charset=\"utf-8\">");
     s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -231,37 +267,9 @@ pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
     );
     // Map and flows by dimension.
     let provinces: Vec<&AreaTransitions> = p.transitions.iter().filter(|a| a.level == "province").collect();
-    let change = |a: &AreaTransitions| {
-        let (t, t1) = (a.poor.poor_t as f64, a.poor.poor_t1 as f64);
-        if t > 0.0 { (t1 - t) / t } else { 0.0 }
-    };
-    // The colour scale stops at ±50 %: a province with few poor households can change by
-    // several hundred per cent and would wash out the others.
-    let max = provinces.iter().map(|a| change(a).abs()).fold(0.0f64, f64::max).clamp(0.05, 0.5);
-    let cell = |key: &str| {
-        provinces.iter().find(|a| a.area == key).map(|a| {
-            (
-                diverge(change(a), max),
-                format!(
-                    "poor households {} → {} ({:+.1}%): {} left, {} fell in, {} moved in, {} moved out",
-                    int(a.poor.poor_t as f64),
-                    int(a.poor.poor_t1 as f64),
-                    100.0 * change(a),
-                    int(a.poor.exits as f64),
-                    int(a.poor.entries as f64),
-                    int(a.poor.moved_in as f64),
-                    int(a.poor.moved_out as f64)
-                ),
-                change(a).abs() > 0.6 * max,
-            )
-        })
-    };
-    let legend: Vec<(String, String)> = [-1.0, -0.5, 0.0, 0.5, 1.0]
-        .iter()
-        .map(|f| (diverge(f * max, max), format!("{:+.0}%", 100.0 * f * max)))
-        .collect();
+    let change = poor_change;
     s.push_str("<section id=\"map-section\"><h2>Net change in poor households by province</h2><div class=\"row\"><div class=\"mapbox\">");
-    s.push_str(&tile_map("Provinces shaded by the change in poor households", &cell, &legend));
+    s.push_str(&change_map("map", &provinces));
     s.push_str("<p class=\"small\">Green: fewer poor households than in the earlier round; red: more (the scale stops at its ends: a change beyond them has the end colour). Hover for the flows.</p></div><div>");
     let dims = &p.t.spec.dimensions;
     let mut rows: Vec<(String, f64, &str, String)> = Vec::new();

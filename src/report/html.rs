@@ -252,13 +252,14 @@ pub(crate) type TileCell<'a> = dyn Fn(&str) -> Option<(String, String, bool)> + 
 /// The tile-grid map as inline SVG: each province's tile shows its Thai name (squeezed to the
 /// tile), with its code, English name and `cell`'s text on hover; `cell` gives a province's
 /// fill and text (`None`: grey, no data); `legend` is drawn below the tiles.
-pub(crate) fn tile_map(aria: &str, cell: &TileCell<'_>, legend: &[(String, String)]) -> String {
+pub(crate) fn tile_map(id: &str, aria: &str, cell: &TileCell<'_>, legend: &[(String, String)]) -> String {
     let (size, gap) = (56u32, 4u32);
     let cols = TILES.iter().map(|t| t.2).max().unwrap_or(0) as u32 + 1;
     let rows = TILES.iter().map(|t| t.1).max().unwrap_or(0) as u32 + 1;
     let (w, h) = (cols * (size + gap), rows * (size + gap) + 40);
     let mut s = format!(
-        r#"<svg id="map" role="img" aria-label="{}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg id="{}" role="img" aria-label="{}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">"#,
+        escape(id),
         escape(aria)
     );
     for &(code, row, col) in &TILES {
@@ -326,7 +327,7 @@ fn map(m: &Measures) -> String {
     };
     let legend: Vec<(String, String)> =
         (0..=5).map(|i| max * i as f64 / 5.0).map(|v| (shade(v, max), format!("{:.1}%", 100.0 * v))).collect();
-    tile_map("Provinces shaded by target-poor rate", &cell, &legend)
+    tile_map("map", "Provinces shaded by target-poor rate", &cell, &legend)
 }
 
 pub(crate) const STYLE: &str = r#"
@@ -624,6 +625,10 @@ fn year_over_year(s: &mut String, r: &crate::panel::rounds::RoundsOutcome) {
         s.push_str("</tbody></table></div>");
     }
     if !p.provinces.is_empty() {
+        let provinces: Vec<&crate::panel::AreaTransitions> = p.provinces.iter().collect();
+        s.push_str("<h3>Net change in poor households by province</h3><div class=\"mapbox\">");
+        s.push_str(&crate::panel::output::change_map("change-map", &provinces));
+        s.push_str("<p class=\"small\">Green: fewer poor households than in the earlier round; red: more (the scale stops at its ends). Hover for the flows.</p></div>");
         s.push_str("<h3>Provinces: poor households</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>code</th><th class=\"l\">province</th><th>earlier</th><th>left</th><th>fell in</th><th>moved in − out</th><th>new − gone</th><th>later</th><th>net change</th></tr></thead><tbody>");
         for a in &p.provinces {
             let (th, en) = names_of(&a.area);

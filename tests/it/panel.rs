@@ -148,6 +148,9 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
     let report = std::fs::read_to_string(tmp.path().join("run/report.html")).unwrap();
     assert!(report.contains("id=\"year-over-year\"") && report.contains("href=\"panel/panel.html\""));
     assert!(report.contains("2561 → 2562") && report.contains("Observational"));
+    // The section's own map of the net change, beside the report's map (distinct ids).
+    assert!(report.contains("<svg id=\"change-map\"") && report.matches("<svg id=\"map\"").count() == 1);
+    assert_eq!(report.matches("<g class=\"tile\"").count(), 2 * 77);
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/report.json")).unwrap()).unwrap();
     assert_eq!(r["panel"]["pairs"][0]["summary"], j["summary"]);
