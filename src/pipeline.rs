@@ -92,7 +92,8 @@ pub struct RunOptions {
 pub struct EarlierRounds {
     /// Their folders, oldest first (this run's folder, the latest round, comes after them).
     pub folders: Vec<PathBuf>,
-    /// How they are read and compared (the mask and welfare condition are the run's).
+    /// How they are compared: the served list and edition maps (the rounds are read with the
+    /// run's own reading options and edition, and compared with its mask and welfare condition).
     pub options: crate::panel::rounds::RoundsOptions,
 }
 
@@ -510,10 +511,19 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
         progress.step("comparing with the earlier rounds");
         let latest = o.households.parent().map(Path::to_path_buf).unwrap_or_default();
         let folders: Vec<PathBuf> = e.folders.iter().cloned().chain([latest]).collect();
-        let rounds = crate::panel::rounds::RoundsOptions { mask: o.mask, welfare: o.welfare, ..e.options.clone() };
+        // Every round read as this one is: the run's reading options and edition.
+        let rounds = crate::panel::rounds::RoundsOptions {
+            mask: o.mask,
+            welfare: o.welfare,
+            ingest: o.ingest.clone(),
+            editions: Vec::new(),
+            ..e.options.clone()
+        };
         let dir = out.join("panel");
         std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
-        report.panel = Some(crate::panel::rounds::write_rounds(&folders, &rounds, &dir)?);
+        // The latest round is this job's own reading (with the welfare registry linked, when
+        // one was given), not read a second time.
+        report.panel = Some(crate::panel::rounds::write_rounds(&folders, &rounds, &dir, Some(&got))?);
     }
     if o.html {
         progress.step("writing the HTML report");

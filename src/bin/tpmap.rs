@@ -562,10 +562,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let served = (found("served.csv", &plan.served), found("served_list.csv", &plan.served_list));
             o.plan = found("catalogue.toml", &plan.catalogue).map(|c| plan_inputs(c, &plan, served)).transpose()?;
             if !earlier.is_empty() {
-                let options = tpmap::panel::rounds::RoundsOptions {
-                    editions: vec![job.ingest.edition.clone()],
-                    ..Default::default()
-                };
+                let options = tpmap::panel::rounds::RoundsOptions::default();
                 o.earlier = Some(tpmap::pipeline::EarlierRounds { folders: earlier.to_vec(), options });
             }
             main_job(o, &job)
@@ -892,9 +889,10 @@ fn panel(
         welfare,
         editions: editions.clone(),
         edition_maps: maps.clone(),
+        ..Default::default()
     };
     let stage = tpmap::output::Staging::new(out)?;
-    let done = tpmap::panel::rounds::write_rounds(rounds, &o, stage.path())?;
+    let done = tpmap::panel::rounds::write_rounds(rounds, &o, stage.path(), None)?;
     stage.commit()?;
     let names = &done.names;
     if !quiet {

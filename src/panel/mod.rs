@@ -290,12 +290,13 @@ impl<'a> Panel<'a> {
                 )));
             }
         };
-        // Household rows are `u32` in the matches (as persons' household rows are in an extract).
+        // Household rows are `u32` in the matches (as persons' household rows are in an extract),
+        // counted beside the indices (`(0u32..).zip(...)`), which needs every row below u32::MAX.
         for x in [t, t1] {
-            if u32::try_from(x.households.len()).is_err() {
+            if u32::try_from(x.households.len()).map_or(true, |n| n == u32::MAX) {
                 return Err(Error::Limit {
                     file: String::new(),
-                    message: format!("a round of more than {} households", u32::MAX),
+                    message: format!("a round of {} households or more", u32::MAX),
                 });
             }
         }
@@ -359,28 +360,29 @@ impl Matcher {
     fn vote(&mut self, t1: &Extract, route: Route, earlier_of: impl Fn(usize) -> Option<u32>) {
         let mut votes: HashMap<u32, u32> = HashMap::new();
         let mut candidates: Vec<(u32, u32, u32)> = Vec::new(); // (members in common, later, earlier)
-        for (j, r) in self.route.iter().enumerate() {
+        // Rows counted as `u32` beside the index (Panel::build checked they fit): no narrowing.
+        for (j, r) in (0u32..).zip(&self.route) {
             if r.is_some() {
                 continue;
             }
             votes.clear();
-            for i in t1.members(j).filter_map(&earlier_of) {
+            for i in t1.members(j as usize).filter_map(&earlier_of) {
                 *votes.entry(i).or_default() += 1;
             }
             if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
-                candidates.push((n, j as u32, i));
+                candidates.push((n, j, i));
             }
         }
         candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
         for (n, j, i) in candidates {
-            let (j, iu) = (j as usize, i as usize);
-            self.predecessor[j] = Some(i);
-            self.common[j] = n;
+            let (ju, iu) = (j as usize, i as usize);
+            self.predecessor[ju] = Some(i);
+            self.common[ju] = n;
             if self.successor[iu].is_none() {
-                self.successor[iu] = Some(j as u32);
-                self.route[j] = Some(route);
+                self.successor[iu] = Some(j);
+                self.route[ju] = Some(route);
             } else {
-                self.route[j] = Some(Route::Split);
+                self.route[ju] = Some(Route::Split);
             }
         }
     }
@@ -399,22 +401,24 @@ fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u
         successor: vec![None; h0.len()],
     };
     // Route 1: the same household number and house ID.
-    let by_key: IdMap<u32> = h0.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
-    for (j, id) in h1.id.iter().enumerate() {
+    // Household rows as `u32` counted beside the index (Panel::build checked they fit).
+    let by_key: IdMap<u32> = h0.id.iter().zip(0u32..).map(|(id, i)| (id.0, i)).collect();
+    for (j, id) in (0u32..).zip(&h1.id) {
+        let ju = j as usize;
         if let Some(&i) = by_key.get(&id.0) {
-            let same_house = match (h0.house_id[i as usize], h1.house_id[j]) {
+            let same_house = match (h0.house_id[i as usize], h1.house_id[ju]) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };
             if same_house && m.successor[i as usize].is_none() {
-                m.successor[i as usize] = Some(j as u32);
-                m.predecessor[j] = Some(i);
-                m.route[j] = Some(Route::SameHousehold);
-                // Members in common, for the record.
+                m.successor[i as usize] = Some(j);
+                m.predecessor[ju] = Some(i);
+                m.route[ju] = Some(Route::SameHousehold);
+                // Members in common, for the record (a count: saturates).
                 let n = t1
-                    .members(j)
+                    .members(ju)
                     .filter(|&k| t1.persons.citizen_id[k].is_some_and(|c| ids0.get(&c.as_u64()) == Some(&i)));
-                m.common[j] = n.count().min(u32::MAX as usize) as u32;
+                m.common[ju] = u32::try_from(n.count()).unwrap_or(u32::MAX);
             }
         }
     }
@@ -431,39 +435,42 @@ fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u
         let options = crate::link::LinkOptions::default();
         // `run` refuses more than u32::MAX records: person indices below fit in a `u32`.
         let linked = crate::link::run(&records, &options)?;
-        let n0 = t.persons.len() as u32;
-        let mut to_earlier: HashMap<u32, u32> = HashMap::new();
+        let n0 = u32::try_from(t.persons.len()).map_err(|_| Error::Limit {
+            file: String::new(),
+            message: format!("a round of more than {} persons", u32::MAX),
+        })?;
+        let mut to_earlier: HashMap<usize, u32> = HashMap::new();
         for s in linked.matches(options.threshold) {
             let (a, b) = (s.a.min(s.b), s.a.max(s.b));
             if a < n0 && b >= n0 {
-                to_earlier.insert(b - n0, t.persons.household[a as usize]);
+                to_earlier.insert((b - n0) as usize, t.persons.household[a as usize]);
             }
         }
-        m.vote(t1, Route::Linked, |k| to_earlier.get(&(k as u32)).copied());
+        m.vote(t1, Route::Linked, |k| to_earlier.get(&k).copied());
     }
     // Earlier households without a successor: merged when a member lives on in a later
     // household, else vanished.
     let mut matches = Vec::with_capacity(h0.len() + h1.len());
-    for j in 0..h1.len() {
+    for (j, row) in (0..h1.len()).zip(0u32..) {
         let r = m.route[j].unwrap_or(Route::New);
         let fate = m.predecessor[j].filter(|_| r != Route::Split).map(|_| Fate::Continues);
         matches.push(Match {
             t: m.predecessor[j],
-            t1: Some(j as u32),
+            t1: Some(row),
             route: Some(r),
             fate,
             members_in_common: m.common[j],
         });
     }
-    for (i, s) in m.successor.iter().enumerate() {
+    for ((i, s), row) in m.successor.iter().enumerate().zip(0u32..) {
         if s.is_some() {
             continue;
         }
         let lives_on =
             t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| ids1.contains_key(&c.as_u64())));
-        let n = lives_on.count().min(u32::MAX as usize) as u32;
+        let n = u32::try_from(lives_on.count()).unwrap_or(u32::MAX);
         let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
-        matches.push(Match { t: Some(i as u32), t1: None, route: None, fate: Some(fate), members_in_common: n });
+        matches.push(Match { t: Some(row), t1: None, route: None, fate: Some(fate), members_in_common: n });
     }
     Ok((matches, m.predecessor, m.successor))
 }
@@ -606,10 +613,10 @@ fn transitions(
             });
         }
     }
-    for (j, before) in pred.iter().enumerate() {
+    for ((j, before), row) in pred.iter().enumerate().zip(0u32..) {
         let (poor, target) = (t1.scores.poor[j], t1.target[j]);
         let v = x1.households.village[j];
-        let continuing = before.filter(|&i| succ[i as usize] == Some(j as u32)).map(|i| i as usize);
+        let continuing = before.filter(|&i| succ[i as usize] == Some(row)).map(|i| i as usize);
         areas.each(&v, &mut |a| {
             a.poor.poor_t1 += poor as u64;
             a.target.poor_t1 += target as u64;
@@ -650,13 +657,13 @@ fn transitions(
     // for people who moved) rather than per person.
     let (p0, p1) = (&x0.persons, &x1.persons);
     let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
-    for i in 0..x0.households.len() {
+    for (i, row) in (0..x0.households.len()).zip(0u32..) {
         let poor = t.scores.poor[i] as u64;
         let (mut all, mut gone) = (0u64, 0u64);
         for k in x0.members(i) {
             all += 1;
             match p0.citizen_id[k].and_then(|c| later.get(&c.as_u64())) {
-                Some(&j) => *pairs.entry((i as u32, j)).or_default() += 1,
+                Some(&j) => *pairs.entry((row, j)).or_default() += 1,
                 None => gone += 1,
             }
         }

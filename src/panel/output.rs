@@ -370,15 +370,16 @@ pub fn trajectories_frame(panels: &[Panel<'_>], names: &[String], served: &[Vec<
         chains.push(c);
     };
     if let Some(first) = panels.first() {
-        for h in 0..first.t.x.households.len() {
-            start(0, h as u32, &mut chains);
+        // Household rows as `u32` (Panel::build checked they fit), counted, not narrowed.
+        for (_, h) in first.t.x.households.id.iter().zip(0u32..) {
+            start(0, h, &mut chains);
         }
     }
     for (r, p) in panels.iter().enumerate() {
-        for (j, pred) in p.predecessor.iter().enumerate() {
-            let continuing = pred.is_some_and(|i| p.successor[i as usize] == Some(j as u32));
+        for (pred, j) in p.predecessor.iter().zip(0u32..) {
+            let continuing = pred.is_some_and(|i| p.successor[i as usize] == Some(j));
             if !continuing {
-                start(r + 1, j as u32, &mut chains);
+                start(r + 1, j, &mut chains);
             }
         }
     }

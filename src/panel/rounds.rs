@@ -23,10 +23,14 @@ pub struct RoundsOptions {
     pub mask: DimensionMask,
     /// Welfare condition for target poor.
     pub welfare: Welfare,
-    /// One edition (built-in id or TOML file) for all rounds, or one per round.
+    /// One edition (built-in id or TOML file) for all rounds, or one per round; none: every
+    /// round is read with `ingest`'s edition.
     pub editions: Vec<String>,
     /// Mapping files saying which indicators of two editions correspond.
     pub edition_maps: Vec<PathBuf>,
+    /// How every round is read (strictness, encoding, area check ...); its edition is replaced
+    /// by the round's from `editions`.
+    pub ingest: IngestOptions,
 }
 
 impl Default for RoundsOptions {
@@ -37,6 +41,7 @@ impl Default for RoundsOptions {
             welfare: Welfare::Validated,
             editions: vec!["bmn-2560".into()],
             edition_maps: Vec::new(),
+            ingest: IngestOptions::default(),
         }
     }
 }
@@ -79,7 +84,13 @@ pub struct RoundsOutcome {
 /// consecutive pair and writes, into the existing folder `out`: for two rounds `matches.parquet`,
 /// `transitions.{csv,parquet}`, `effects.csv`, `panel.json` and `panel.html`; for more, those of
 /// each pair in `out/<earlier>-<later>/`; and `trajectories.parquet` through all of them.
-pub fn write_rounds(rounds: &[PathBuf], o: &RoundsOptions, out: &Path) -> Result<RoundsOutcome> {
+/// `latest`: the last round already read (by `tpmap run`, whose job it is), not read again.
+pub fn write_rounds(
+    rounds: &[PathBuf],
+    o: &RoundsOptions,
+    out: &Path,
+    latest: Option<&crate::ingest::Ingested>,
+) -> Result<RoundsOutcome> {
     if rounds.len() < 2 || rounds.len() > 20 {
         return Err(Error::Config("a panel compares 2 to 20 rounds, oldest first".into()));
     }
@@ -89,7 +100,7 @@ pub fn write_rounds(rounds: &[PathBuf], o: &RoundsOptions, out: &Path) -> Result
         ));
     }
     let editions = &o.editions;
-    if editions.is_empty() || (editions.len() != 1 && editions.len() != rounds.len()) {
+    if editions.len() > 1 && editions.len() != rounds.len() {
         return Err(Error::Config(format!(
             "--edition gives one edition for all rounds or one per round ({} rounds, {} editions)",
             rounds.len(),
@@ -98,11 +109,16 @@ pub fn write_rounds(rounds: &[PathBuf], o: &RoundsOptions, out: &Path) -> Result
     }
     let read = |(r, dir): (usize, &PathBuf)| -> Result<crate::ingest::Ingested> {
         let (h, p) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
-        let edition = Edition::from_id_or_file(&editions[r.min(editions.len() - 1)])?;
-        let opts = IngestOptions { edition: Arc::new(edition), ..IngestOptions::default() };
+        let mut opts = o.ingest.clone();
+        if let Some(e) = editions.get(r.min(editions.len().saturating_sub(1))) {
+            opts.edition = Arc::new(Edition::from_id_or_file(e)?);
+        }
         crate::ingest::ingest(&h, &p, &opts)
     };
-    let got: Vec<crate::ingest::Ingested> = rounds.iter().enumerate().map(read).collect::<Result<_>>()?;
+    let to_read = rounds.len() - usize::from(latest.is_some());
+    let read_here: Vec<crate::ingest::Ingested> =
+        rounds.iter().take(to_read).enumerate().map(read).collect::<Result<_>>()?;
+    let got: Vec<&crate::ingest::Ingested> = read_here.iter().chain(latest).collect();
     let maps = &o.edition_maps;
     let ids: Vec<(String, String)> =
         maps.iter().map(|m| super::editions::EditionMap::ids_of(m)).collect::<Result<_>>()?;
@@ -163,5 +179,5 @@ pub fn write_rounds(rounds: &[PathBuf], o: &RoundsOptions, out: &Path) -> Result
     }
     let mut traj = super::output::trajectories_frame(&panels, &names, &served_lists)?;
     crate::frame::write_parquet(&mut traj, &out.join("trajectories.parquet"), &[])?;
-    Ok(RoundsOutcome { names, reports: got.into_iter().map(|g| g.report).collect(), pairs })
+    Ok(RoundsOutcome { names, reports: got.iter().map(|g| g.report.clone()).collect(), pairs })
 }

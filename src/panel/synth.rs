@@ -287,6 +287,16 @@ fn target_poor(x: &Extract, spec: &Spec) -> f64 {
     (0..x.households.len()).filter(|&h| profiles.fail[h] & counting != 0).map(|h| w[h]).sum()
 }
 
+/// The error of a round with more household rows than a `u32` (persons' household rows) holds.
+fn too_many() -> Error {
+    Error::Limit { file: String::new(), message: format!("a synthetic round of more than {} households", u32::MAX) }
+}
+
+/// The row the next household appended to `hh` gets, as persons refer to it.
+fn next_row(hh: &Households) -> Result<u32> {
+    u32::try_from(hh.id.len()).map_err(|_| too_many())
+}
+
 /// Appends household `i` of `src` to `dst` with a new key, village and house.
 fn push_household(
     dst: &mut Households,
@@ -424,7 +434,7 @@ impl Step<'_> {
                 None
             };
             let child = child.map(|pos| keep.remove(pos));
-            let row = hh.id.len() as u32;
+            let row = next_row(&hh)?;
             push_household(&mut hh, h0, i, (id, village, house), self.year);
             successor[i] = Some(row);
             for &k in &keep {
@@ -468,7 +478,7 @@ impl Step<'_> {
             if let Some(k) = child {
                 let number = id.0 % 100 + 1;
                 let child_id = HouseholdId(id.0 - id.0 % 100 + number.min(99));
-                let crow = hh.id.len() as u32;
+                let crow = next_row(&hh)?;
                 push_household(&mut hh, h0, i, (child_id, village, house), self.year);
                 push_person(&mut ps, p0, k, crow);
                 let last = ps.relation.len() - 1;
@@ -477,14 +487,14 @@ impl Step<'_> {
         }
         // New households from a fresh synthetic set: new houses and citizen IDs.
         if let Some(f) = fresh {
-            let offset = hh.id.len() as u32;
+            let offset = next_row(&hh)?;
             let (fh, fp) = (f.households, f.persons);
             for i in 0..fh.len() {
                 let (house, id) = self.new_house(&fh.village[i], &mut serial)?;
                 push_household(&mut hh, &fh, i, (id, fh.village[i], Some(house)), self.year);
             }
             for k in 0..fp.len() {
-                let row = fp.household[k] + offset;
+                let row = fp.household[k].checked_add(offset).ok_or_else(too_many)?;
                 push_person(&mut ps, &fp, k, row);
                 let v = hh.village[row as usize];
                 let born = fp.birth_date[k].map_or(1980, |b| b.year);
@@ -519,7 +529,7 @@ impl Step<'_> {
         }
         let mut next = Extract::new(e.clone(), hh, ps);
         for h in 0..next.households.len() {
-            next.households.members[h] = next.members(h).len().min(u16::MAX as usize) as u16;
+            next.households.members[h] = u16::try_from(next.members(h).len()).unwrap_or(u16::MAX);
         }
         // Statuses: persistence and drift, and the program's effect.
         let row_of: std::collections::HashMap<u64, usize> = h0.id.iter().enumerate().map(|(i, id)| (id.0, i)).collect();
@@ -543,18 +553,20 @@ impl Step<'_> {
         }
         let mut pairs: Vec<Pair> = Vec::new();
         let mut eligible = 0u64;
-        for j in 0..next.households.len() {
-            for i in 0..e.len() {
+        let rows = u32::try_from(next.households.len()).map_err(|_| too_many())?;
+        for row in 0..rows {
+            let j = row as usize;
+            // Indicators number at most 64 (edition positions are profile bits).
+            for (i, indicator) in (0..e.len()).zip(0u8..64) {
                 let bit = 1u64 << i;
                 if profiles.present & bit == 0 || (profiles.na[j] | profiles.missing[j]) & bit != 0 {
                     continue;
                 }
                 let deprived = profiles.fail[j] & bit != 0;
-                let served = deprived && boosted.contains(&(j as u32, i));
+                let served = deprived && boosted.contains(&(row, i));
                 eligible += served as u64;
                 let u = self.rng.random::<f64>();
-                // Indicators number at most 64 (edition positions are profile bits).
-                pairs.push(Pair { household: j as u32, indicator: i as u8, deprived, served, u });
+                pairs.push(Pair { household: row, indicator, deprived, served, u });
             }
         }
         let after = |p: &Pair, exit: f64| -> bool {
