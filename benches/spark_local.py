@@ -7,7 +7,10 @@ the measures at every level, TPMAP's public tables and the household scores, wri
 and the script checks that they are identical (the household scores as sets). All data here is
 SYNTHETIC (`tpmap synth`).
 
-    python benches/spark_local.py DATA_DIR [--master local[2]] [--driver-memory 8g]
+    python benches/spark_local.py DATA_DIR [--master local[2]] [--driver-memory 8g] [--catalogue TOML]
+
+With `--catalogue`, both sides also plan (`Scores.plan` / `run(..., catalogue=)`, one fixed
+pseudonym key) and write the household plan, checked identical too.
 
 DATA_DIR holds households.parquet and persons.parquet. Prints one TSV row per side, with the
 bytes Spark's stages wrote to and read from the shuffle (its status API on localhost).
@@ -36,6 +39,9 @@ tables = s.tpmap_tables()
 for kind in ("common", "poor"):
     for level, frame in tables[kind].items():
         frame.write_parquet(f"{out}/tables_{kind}_{level}.parquet")
+if len(sys.argv) > 3:
+    plan = s.plan(tpmap.Catalogue(sys.argv[3]), key=b"bench-key-bench-key-bench-key-32")
+    plan.household_plan().write_parquet(f"{out}/household_plan.parquet")
 print(json.dumps({"seconds": time.perf_counter() - t, "households": x.report["households"]["accepted"]}))
 """
 
@@ -53,7 +59,10 @@ spark.sparkContext.setLogLevel("ERROR")
 t0 = time.perf_counter()
 hh = spark.read.parquet(f"{d}/households.parquet")
 pp = spark.read.parquet(f"{d}/persons.parquet")
-r = tpmap.spark.run(spark, hh, pp)
+catalogue = sys.argv[5] if len(sys.argv) > 5 else None
+r = tpmap.spark.run(spark, hh, pp, catalogue=catalogue, key=b"bench-key-bench-key-bench-key-32")
+if catalogue:
+    pl.from_arrow(r.plan.household_plan.toArrow()).write_parquet(f"{out}/household_plan.parquet")
 r.households.write.mode("overwrite").parquet(f"{out}/households_spark")
 pl.from_arrow(r.measures.toArrow()).write_parquet(f"{out}/measures.parquet")
 for kind in ("common", "poor"):
@@ -121,12 +130,14 @@ def main() -> None:
     ap.add_argument("data")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="8g")
+    ap.add_argument("--catalogue")
     a = ap.parse_args()
     import polars as pl
 
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as spark:
-        r1, m1 = measured([sys.executable, "-c", ONE, a.data, one])
-        r2, m2 = measured([sys.executable, "-c", SPARK, a.data, spark, a.master, a.driver_memory])
+        plan = [a.catalogue] if a.catalogue else []
+        r1, m1 = measured([sys.executable, "-c", ONE, a.data, one, *plan])
+        r2, m2 = measured([sys.executable, "-c", SPARK, a.data, spark, a.master, a.driver_memory, *plan])
         import tpmap.spark
 
         def typed(path: str) -> pl.DataFrame:
@@ -143,6 +154,12 @@ def main() -> None:
             for f in os.listdir(one)
             if f.startswith("tables_")
         )
+        if a.catalogue:
+            # In the input's order on both sides.
+            same_plan = pl.read_parquet(f"{spark}/household_plan.parquet").equals(
+                typed(f"{one}/household_plan.parquet")
+            )
+            print(f"household plan identical: {same_plan}")
     print(f"household scores identical: {households}; TPMAP's tables identical: {tables}")
     print("side\thouseholds\tseconds\tpeak_GB\tshuffle_write_MB\tshuffle_read_MB\tmeasures_identical")
     print(f"one process\t{r1['households']}\t{r1['seconds']:.1f}\t{m1 / 1e9:.2f}\t\t\t")

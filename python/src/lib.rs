@@ -23,6 +23,8 @@ use tpmap::programs::Catalogue as RustCatalogue;
 use tpmap::score::Welfare;
 use tpmap::score::{Profiles, Spec, Unit};
 
+mod link_steps;
+
 /// The Python exception for a tpmap error: a class of `tpmap.errors` (which also subclasses the
 /// built-in exception for what happened), with the redacted message and the error's fields.
 fn err(e: tpmap::Error) -> PyErr {
@@ -1251,5 +1253,6 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(link_bench, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    link_steps::register(m)?;
     Ok(())
 }

@@ -180,8 +180,10 @@ def test_refusals(spark):
     pp = read_csv(spark, SAMPLES / "persons.csv")
     with pytest.raises(tpmap.ConfigError, match="helper column"):
         tpmap.spark.run(spark, hh.withColumn("_tpmap_part", F.lit(1)), pp)
-    with pytest.raises(tpmap.ConfigError, match="plan"):
-        tpmap.spark.run(spark, hh, pp, catalogue=SAMPLES / "catalogue.toml")
+    with pytest.raises(tpmap.ConfigError, match="welfare"):
+        tpmap.spark.run(spark, hh, pp, welfare_registry=SAMPLES / "welfare_registry.csv")
+    with pytest.raises(tpmap.TpmapError):
+        tpmap.spark.run(spark, hh, pp, catalogue=SAMPLES / "no-such-catalogue.toml")
 
 
 def test_key_column_follows_the_readers_aliases():
@@ -198,3 +200,151 @@ def test_earlier_citizen_ids_reject_later_rows():
     x = tpmap.read_extract(SAMPLES / "households.csv", pp, earlier_citizen_ids=claimed["citizen_id"].head(3).to_list())
     assert x.report["persons"]["by_reason"]["duplicate_person"] == 3
     assert x.rejected_persons()["row"].to_list() == claimed["row"].head(3).sort().to_list()
+
+
+# --- Linkage on Spark: tpmap.spark.link against tpmap.link on the same records -------------------
+
+LINK_SOURCES = ("survey", "welfare", "agency")
+
+
+@pytest.fixture(scope="module")
+def link_bench(tmp_path_factory):
+    """A SYNTHETIC labelled linkage benchmark written by tpmap (registries specification)."""
+    d = tmp_path_factory.mktemp("link")
+    tpmap.link_bench(d, households=1000, seed=7, kind="registries")
+    return d
+
+
+def pair_f1(pairs, truth):
+    """Pairwise F1 of the matched pairs against the truth (records of one person in two sources)."""
+    t = truth.select("source", "record_id", "person")
+    got = {
+        tuple(sorted(((r["source_a"], r["record_a"]), (r["source_b"], r["record_b"]))))
+        for r in pairs.filter(pl.col("match")).iter_rows(named=True)
+    }
+    people = {}
+    for r in t.iter_rows(named=True):
+        people.setdefault(r["person"], []).append((r["source"], r["record_id"]))
+    true = {
+        tuple(sorted((x, y)))
+        for recs in people.values()
+        for i, x in enumerate(recs)
+        for y in recs[i + 1 :]
+        if x[0] != y[0]
+    }
+    tp = len(got & true)
+    precision, recall = tp / max(len(got), 1), tp / max(len(true), 1)
+    return 2 * precision * recall / max(precision + recall, 1e-12)
+
+
+def check_linked(sp, one):
+    """Spark's link job against the single-machine one: every pair, probability and match bit for
+    bit, every record's entity, the model and the job's figures."""
+    pairs = spark_frame(sp.pairs).sort("index")
+    want = one.pairs()
+    assert pairs.select(want.columns).cast(want.schema).equals(want)
+    entities = spark_frame(sp.entities).sort("record")
+    assert entities["record"].to_list() == list(range(one.records))
+    assert entities.select(one.entities().columns).equals(one.entities())
+    assert (sp.records, sp.candidate_pairs, sp.matches) == (one.records, one.candidate_pairs, one.matches)
+    assert sp.model_json == one.model_json()
+    assert sp.warnings == one.warnings
+    return pairs
+
+
+def test_link_on_spark_equals_the_single_machine_linker(spark, link_bench):
+    d = link_bench
+    one = tpmap.link([d / f"{s}.csv" for s in LINK_SOURCES])
+    dfs = [read_csv(spark, d / f"{s}.csv") for s in LINK_SOURCES]
+    sp = tpmap.spark.link(spark, dfs, names=list(LINK_SOURCES))
+    pairs = check_linked(sp, one)
+    assert sum(sp.rule_pairs) >= sp.candidate_pairs > 0 and sp.matches > 0
+    assert len(sp.skipped_blocks) == len(sp.rule_pairs)
+    truth = pl.read_csv(d / "truth.csv", comment_prefix="#", schema_overrides={"record_id": pl.String})
+    f1 = pair_f1(pairs, truth)
+    assert f1 == pair_f1(one.pairs(), truth)
+    assert f1 > 0.9, f1
+    sp.unpersist()
+
+
+def test_link_on_spark_with_a_saved_model_in_any_partitioning(spark, link_bench):
+    """A saved model, the sources split into many Spark partitions (rows kept in order) and dealt
+    to another number of buckets: still the single-machine result."""
+    d = link_bench
+    first = tpmap.link([d / f"{s}.csv" for s in LINK_SOURCES])
+    model = first.model_json()
+    one = tpmap.link([d / f"{s}.csv" for s in LINK_SOURCES], model=model, threshold=0.8)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "16k")
+    try:
+        dfs = [read_csv(spark, d / f"{s}.csv") for s in LINK_SOURCES]
+        assert dfs[0].rdd.getNumPartitions() > 1
+        sp = tpmap.spark.link(spark, dfs, names=list(LINK_SOURCES), model=model, threshold=0.8, buckets=3)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    check_linked(sp, one)
+    sp.unpersist()
+
+
+def test_link_on_spark_refusals(spark, link_bench):
+    df = read_csv(spark, link_bench / "survey.csv")
+    with pytest.raises(tpmap.errors.ConfigError):
+        tpmap.spark.link(spark, [df], threshold=1.5)
+    with pytest.raises(tpmap.errors.ConfigError):
+        tpmap.spark.link(spark, [df], task="merge")
+    with pytest.raises(tpmap.errors.ConfigError):
+        tpmap.spark.link(spark, [df, df], names=["one"])
+    with pytest.raises(tpmap.errors.FormatError, match="first_name"):
+        tpmap.spark.link(spark, [df.drop("first_name")], names=["survey"])
+
+
+# --- Planning on Spark: run(..., catalogue=) against Scores.plan on the same rows ----------------
+
+KEY = b"spark-plan-test-key-32-bytes!!!!"
+
+
+def check_plan(run, scores, catalogue, ordered=True):
+    """Spark's plan against the single-process one: every output frame, and the summary."""
+    want = scores.plan(catalogue, key=KEY)
+    got = run.plan
+    assert got is not None and got.households >= want.summary()["households"]
+    for name in ("household_plan", "programs", "declined"):
+        g, w = spark_frame(getattr(got, name)), same_types(getattr(want, name)())
+        if not ordered:
+            g, w = g.sort(g.columns), w.sort(w.columns)
+        assert g.equals(w), name
+    assert set(got.worklists) == set(want.worklists())
+    for agency, frame in want.worklists().items():
+        g, w = spark_frame(got.worklists[agency]), same_types(frame)
+        if not ordered:
+            g, w = g.sort(g.columns), w.sort(w.columns)
+        assert g.equals(w), agency
+    assert got.local.summary() == want.summary()
+    assert got.local.report("amphoe").equals(want.report("amphoe"))
+    return want
+
+
+def test_plan_on_spark_equals_the_single_process_plan(spark):
+    hh, pp = read_csv(spark, SAMPLES / "households.csv"), read_csv(spark, SAMPLES / "persons.csv")
+    catalogue = tpmap.Catalogue(SAMPLES / "catalogue.toml")
+    run = tpmap.spark.run(spark, hh, pp, persons_per_part=150, catalogue=SAMPLES / "catalogue.toml", key=KEY)
+    assert run.report["parts"] > 1
+    x = tpmap.read_extract(SAMPLES / "households.csv", SAMPLES / "persons.csv")
+    want = check_plan(run, x.score(), catalogue)
+    assert want.summary()["places"] > 0
+    run.unpersist()
+
+
+def test_plan_on_spark_under_national_caps_in_any_order(spark, tmp_path):
+    """100 k SYNTHETIC households in parts of 40 k persons, dealt to Spark partitions at random:
+    the sample catalogue's national caps and budgets bind, and the plan is the single process's."""
+    tpmap.synth_panel(tmp_path, [2561], households=100_000, seed=23)
+    h, p = tmp_path / "2561" / "households.parquet", tmp_path / "2561" / "persons.parquet"
+    catalogue = tpmap.Catalogue(SAMPLES / "catalogue.toml")
+    hh = spark.read.parquet(str(h)).repartition(7)
+    pp = spark.read.parquet(str(p)).repartition(5)
+    run = tpmap.spark.run(spark, hh, pp, persons_per_part=40_000, catalogue=catalogue, key=KEY)
+    assert run.report["parts"] >= 7
+    want = check_plan(run, tpmap.read_extract(h, p).score(), catalogue, ordered=False)
+    declined = want.programs()["declined_capacity"].sum() + want.programs()["declined_budget"].sum()
+    assert declined > 0, "a national cap or budget binds"
+    run.unpersist()

@@ -23,6 +23,15 @@ __all__ = [
     "link",
     "run",
     "link_bench",
+    "link_columns",
+    "link_record_keys",
+    "link_block_pairs",
+    "link_patterns",
+    "link_u_sample",
+    "link_train",
+    "link_model_warnings",
+    "link_score",
+    "link_cluster",
     "panel",
     "synth_panel",
     "build_info",
@@ -231,6 +240,35 @@ def link_bench(
     dir: _Path, *, households: int = 1000, seed: int = 1, kind: Literal["tpmap", "registries"] = "tpmap"
 ) -> dict[str, Any]:
     """Writes a SYNTHETIC labelled Thai linkage benchmark (survey, welfare, agency, truth)."""
+
+# The steps of a distributed link job (tpmap::link::steps), for tpmap.spark.link.
+def link_columns(columns: list[str]) -> list[tuple[str, str]]:
+    """Which input column tpmap reads as each record column: (canonical name, column)."""
+def link_record_keys(table: _ArrowStream, *, source: str, rows: list[int], model: str | None = None) -> pl.DataFrame:
+    """Step 1: each record's key, normalised names, valid ID, entity alone and blocking keys."""
+def link_block_pairs(
+    table: _ArrowStream, *, task: Literal["link", "dedupe", "link-and-dedupe"], model: str | None = None
+) -> tuple[pl.DataFrame, list[int]]:
+    """Step 2: the pairs of whole blocks (rule, a, b) and the blocks skipped per rule."""
+def link_patterns(first: _ArrowStream, second: _ArrowStream) -> pl.DataFrame:
+    """Step 3: the comparison pattern of each row of `first` against the same row of `second`."""
+def link_u_sample(sizes: list[int], *, task: Literal["link", "dedupe", "link-and-dedupe"]) -> pl.DataFrame:
+    """Step 4a: the random record pairs u is estimated from."""
+def link_train(random: _ArrowStream, candidates: _ArrowStream) -> tuple[str, list[str]]:
+    """Step 4b: the model (JSON) and its warnings from pattern counts."""
+def link_model_warnings(model: str, candidates: _ArrowStream) -> tuple[str, list[str]]:
+    """Step 4b for a saved model: the model (JSON) and its warnings."""
+def link_score(table: _ArrowStream, *, model: str, records: int, floor: float) -> pl.DataFrame:
+    """Step 5: scores pairs from their patterns and first-record name counts."""
+def link_cluster(
+    records: _ArrowStream,
+    edges: _ArrowStream,
+    *,
+    sources: int,
+    threshold: float,
+    task: Literal["link", "dedupe", "link-and-dedupe"],
+) -> pl.DataFrame:
+    """Step 6: entities of whole connected components (rec, rep, entity)."""
 
 def run(
     dir: _Path,

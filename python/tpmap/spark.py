@@ -44,14 +44,15 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ._tpmap import key_column, merge, read_extract, roll_up_tables
+from ._tpmap import Catalogue, key_column, merge, read_extract, roll_up_tables
 from .errors import ConfigError, InvalidRowError, LimitError, TpmapError
+from ._spark_link import SparkLinked, link
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["SparkRun", "run", "spark_types", "PYSPARK_TESTED"]
+__all__ = ["SparkRun", "SparkPlan", "SparkLinked", "link", "run", "spark_types", "PYSPARK_TESTED"]
 
 #: Versions the test command runs this module with (Spark's local mode).
 PYSPARK_TESTED = {"pyspark": "4.3.0", "pyarrow": ">=16", "pandas": ">=2.2,<3", "java": "17"}
@@ -67,6 +68,25 @@ MAX_REPEATED_IDS = 1_000_000
 
 # Rows of the household scores per Arrow IPC payload (a binary cell stays far below Spark's 2 GB).
 _CHUNK = 65_536
+
+
+@dataclass
+class SparkPlan:
+    """The plan of `run(..., catalogue=...)`: `Scores.plan`'s outputs as Spark DataFrames, and the
+    plan itself (`local`, a `tpmap.Plan` on the driver: `write`, `explain`, `report`, `summary`)."""
+
+    #: `Plan.household_plan()`: one row per deprived indicator of each household of the population.
+    household_plan: "DataFrame"
+    #: `Plan.programs()`: per program, candidates, eligible, selected, declined by reason, budget.
+    programs: "DataFrame"
+    #: `Plan.declined()`: eligible units left out, with the reason.
+    declined: "DataFrame"
+    #: `Plan.worklists()`: agency id → its work list.
+    worklists: dict[str, "DataFrame"]
+    #: The plan on the driver.
+    local: Any
+    #: Households of the population's superset (the poor) the driver planned over.
+    households: int
 
 
 @dataclass
@@ -91,6 +111,8 @@ class SparkRun:
     #: The reading report summed over the parts: for `households` and `persons`, `input_rows`,
     #: `accepted`, `rejected` and `by_reason`; `parts` (province numbers, 0 for unreadable rows).
     report: dict[str, Any] = field(default_factory=dict)
+    #: With a catalogue: the plan, equal to `read_extract(...).score(...).plan(catalogue, ...)`.
+    plan: SparkPlan | None = None
     #: The parts' outputs, cached by Spark while the DataFrames above are in use.
     _cached: list["DataFrame"] = field(default_factory=list, repr=False)
 
@@ -244,6 +266,9 @@ def run(
     tpmap_year: int = 2561,
     catalogue: Any = None,
     welfare_registry: Any = None,
+    population: str = "target",
+    plan_date: str | None = None,
+    key: bytes | None = None,
 ) -> SparkRun:
     """Reads, validates and scores a households and a persons DataFrame on Spark, in parts of
     about `persons_per_part` persons, and merges the measures exactly; the other options are
@@ -252,18 +277,28 @@ def run(
     With `bootstrap` replicates (drawn per household from its ID and `seed`, so the same however
     the rows are split) the measures carry `measures(bootstrap=, seed=)`'s standard errors.
 
-    Planning (`catalogue`) and welfare-registry linkage on Spark are not built yet: passing
-    either raises `ConfigError` (run them on one machine, `tpmap.run` or `Extract.link_welfare`).
+    With a `catalogue` (a `tpmap.Catalogue` or its path), the households are also matched to its
+    programs: `SparkRun.plan`, equal to `Scores.plan(catalogue, population=, date=plan_date,
+    key=)` in one process. A plan depends on the households of its population alone (candidates,
+    eligibility, need, pseudonyms, and the fill under national, province and amphoe caps and
+    budgets), so each part sends its poor households (a superset of the target poor) to the
+    driver, which plans them with tpmap, centrally (docs/spark.md, "Planning").
+
+    Marking welfare from a registry (`welfare_registry`) is not built on Spark yet: it raises
+    `ConfigError` (run it on one machine, `Extract.link_welfare`; record linkage itself runs on
+    Spark, `tpmap.spark.link`).
     """
     from pyspark.sql import functions as F
 
     if persons_per_part < 1:
         raise ConfigError(f"persons_per_part is {persons_per_part}: give at least 1")
-    if catalogue is not None or welfare_registry is not None:
+    if welfare_registry is not None:
         raise ConfigError(
-            "tpmap.spark does not plan or link a welfare registry yet: run those on one machine "
-            "(tpmap.run, Extract.link_welfare, Scores.plan)"
+            "tpmap.spark does not mark welfare from a registry yet: run it on one machine "
+            "(tpmap.run, Extract.link_welfare); tpmap.spark.link links registries on Spark"
         )
+    if catalogue is not None and not isinstance(catalogue, Catalogue):
+        catalogue = Catalogue(catalogue, edition=edition)
     for df, name in ((households, "households"), (persons, "persons")):
         clash = [c for c in df.columns if c in _HELPERS]
         if clash:
@@ -286,11 +321,23 @@ def run(
     hk = hk.withColumn(_PART, _part_of(hk, key_column(h_cols, edition=edition), n_parts))
     pk = pk.withColumn(_PART, _part_of(pk, key_column(p_cols, persons=True, edition=edition), n_parts))
 
-    # 2. Each part read, validated and scored by tpmap in the worker.
+    # 2. Each part read, validated and scored by tpmap in the worker (which gets no catalogue:
+    # the plan is made on the driver).
+    planning = catalogue is not None
     def worker(earlier: dict[int, list[int]]) -> Callable[[tuple, "pa.Table", "pa.Table"], "pa.Table"]:
         def part(key: tuple, h: "pa.Table", p: "pa.Table") -> "pa.Table":
             return _part(
-                int(key[0]), h, p, h_cols, p_cols, read_opts, score_opts, boot, tpmap_year, earlier.get(int(key[0]))
+                int(key[0]),
+                h,
+                p,
+                h_cols,
+                p_cols,
+                read_opts,
+                score_opts,
+                boot,
+                tpmap_year,
+                earlier.get(int(key[0])),
+                planning,
             )
 
         return part
@@ -423,7 +470,9 @@ def run(
         schema = spark.createDataFrame(schemas[kind].empty_table()).schema
         return parts.where(F.col("kind") == kind).select("payload").mapInArrow(_decode_ipc, schema)
 
+    plan = _plan(spark, parts, catalogue, read_opts, score_opts, population, plan_date, key) if catalogue else None
     return SparkRun(
+        plan=plan,
         households=frames("households"),
         measures=spark.createDataFrame(measures),
         rejected_households=frames("rejected_households"),
@@ -445,6 +494,7 @@ def _part(
     boot: dict[str, int],
     tpmap_year: int,
     earlier: list[int] | None,
+    plan: bool = False,
 ) -> "pa.Table":
     """One part, in the worker: read, validated and scored by tpmap; its outputs as rows of
     `_PARTS_SCHEMA` (Arrow IPC, JSON or the partial result's files as bytes)."""
@@ -496,6 +546,8 @@ def _part(
     tables = s.tpmap_tables(year=tpmap_year)
     for kind in ("common", "poor"):
         out.append((number, f"villages_{kind}", 0, _ipc(spark_types(tables[kind]["village"].to_arrow()))))
+    if plan:
+        out.extend(_plan_rows(number, x, s, h_rows))
     with tempfile.TemporaryDirectory() as d:
         s.write_partial(d, **boot)
         for name in ("partial.json", "leaves.parquet"):
@@ -529,3 +581,68 @@ def _check_errors(parts: "DataFrame", inputs: dict[str, "DataFrame"]) -> None:
     if errors:
         parts.unpersist()
         _raise(errors, inputs)
+
+
+def _plan_rows(number: int, x: Any, s: Any, h_rows: "pa.Array") -> list[tuple[int, str, int, bytes]]:
+    """A part's poor households and their members, as tpmap accepted them (`Extract.households()`,
+    `.persons()`), each household with its input row: what the driver plans over."""
+    import polars as pl
+    import pyarrow as pa
+
+    hh = x.households()
+    rejected = set(x.rejected_households()["row"].to_list())
+    accepted = [i for i in range(len(h_rows)) if i + 1 not in rejected]
+    if len(accepted) != hh.height:
+        raise TpmapError(f"part {number}: {hh.height} households accepted, {len(accepted)} rows not rejected")
+    rows = h_rows.take(pa.array(accepted, pa.int64())).cast(pa.int64())
+    poor = s.households().filter(pl.col("poor"))["household_id"].implode()
+    households = hh.with_columns(pl.Series(_ROW, rows)).filter(pl.col("household_id").is_in(poor))
+    persons = x.persons().filter(pl.col("household_id").is_in(poor))
+    return [
+        (number, "plan_households", 0, _ipc(households.to_arrow())),
+        (number, "plan_persons", 0, _ipc(persons.to_arrow())),
+    ]
+
+
+def _plan(
+    spark: "SparkSession",
+    parts: "DataFrame",
+    catalogue: Any,
+    read_opts: dict[str, Any],
+    score_opts: dict[str, Any],
+    population: str,
+    plan_date: str | None,
+    key: bytes | None,
+) -> SparkPlan:
+    """The plan, on the driver, over the parts' poor households in input order."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    got: dict[str, list["pa.Table"]] = {"plan_households": [], "plan_persons": []}
+    for r in parts.where(F.col("kind").isin(list(got))).orderBy("part", "seq").collect():
+        got[r["kind"]].append(_unipc(bytes(r["payload"])))
+    households = pa.concat_tables(got["plan_households"]).sort_by(_ROW).drop_columns([_ROW])
+    persons = pa.concat_tables(got["plan_persons"])
+    # The households as tpmap accepted them, read again: nothing is rejected twice.
+    x = read_extract(
+        households,
+        persons,
+        edition=read_opts["edition"],
+        allow_new_villages=read_opts["allow_new_villages"],
+    )
+    for side, table in (("households", households), ("persons", persons)):
+        if x.report[side]["accepted"] != table.num_rows:
+            raise TpmapError(f"the driver accepted {x.report[side]['accepted']} of the {table.num_rows} planned {side}")
+    p = x.score(**score_opts).plan(catalogue, population=population, date=plan_date, key=key)
+
+    def df(frame: Any) -> "DataFrame":
+        return spark.createDataFrame(spark_types(frame.to_arrow()))
+
+    return SparkPlan(
+        household_plan=df(p.household_plan()),
+        programs=df(p.programs()),
+        declined=df(p.declined()),
+        worklists={agency: df(frame) for agency, frame in p.worklists().items()},
+        local=p,
+        households=households.num_rows,
+    )

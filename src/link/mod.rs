@@ -26,6 +26,7 @@ pub mod output;
 pub mod phonetic;
 pub mod records;
 pub mod registries;
+pub mod steps;
 
 use std::time::Instant;
 
@@ -161,13 +162,14 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     timing.block = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let pats = model::patterns(r, &cand.pairs);
+    let groups = model::group(&pats);
     timing.compare = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut warnings = Vec::new();
     let m = match &o.model {
         Some(m) if m.blocking == blocking => m.clone(),
         Some(m) => Model {
-            lambda: model::refit_prior(m, &pats, o.train.max_iterations),
+            lambda: model::refit_prior(m, &groups, o.train.max_iterations),
             blocking: blocking.clone(),
             ..m.clone()
         },
@@ -177,22 +179,24 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
             // model households instead of people. Only the prior is refitted to the prediction
             // candidates.
             let training = Blocking::default();
+            let sample = model::u_sample(r.len(), |i| r.source[i], o.task, &o.train)?;
+            let random = model::group(&model::patterns(r, &sample));
             if blocking == training {
-                model::train(r, o.task, &training, &pats, &o.train)?
+                model::train_grouped(&random, &groups, &training, &o.train)
             } else {
                 let tc = model::block(r, o.task, &training);
-                let tp = model::patterns(r, &tc.pairs);
-                let trained = model::train(r, o.task, &training, &tp, &o.train)?;
+                let tp = model::group(&model::patterns(r, &tc.pairs));
+                let trained = model::train_grouped(&random, &tp, &training, &o.train);
                 warnings.extend(model::plausibility(&trained, &tp));
                 Model {
-                    lambda: model::refit_prior(&trained, &pats, o.train.max_iterations),
+                    lambda: model::refit_prior(&trained, &groups, o.train.max_iterations),
                     blocking: blocking.clone(),
                     ..trained
                 }
             }
         }
     };
-    warnings.extend(model::plausibility(&m, &pats));
+    warnings.extend(model::plausibility(&m, &groups));
     let tf = TermFrequencies::of(r);
     timing.train = t.elapsed().as_secs_f64();
     let t = Instant::now();

@@ -242,17 +242,7 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
         for rule in &b.rules {
             // Key of every record under this rule (hashed to 64 bits; collisions only add pairs
             // that scoring then rejects).
-            let mut keyed: Vec<(u64, u32)> = (0..r.len())
-                .into_par_iter()
-                .map_init(
-                    || Vec::with_capacity(64),
-                    |buf, i| {
-                        buf.clear();
-                        rule.iter().all(|k| k.value(r, i, buf)).then(|| (hash(buf), i as u32))
-                    },
-                )
-                .flatten_iter()
-                .collect();
+            let mut keyed = rule_keys(r, rule);
             // By key alone: the order inside a block does not matter (pairs are ordered below).
             keyed.par_sort_unstable_by_key(|k| k.0);
             let groups: Vec<&[(u64, u32)]> = keyed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1).collect();
@@ -262,18 +252,7 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
                 .par_iter()
                 .filter(|g| g.len() <= b.max_block)
                 .fold(Vec::new, |mut v, g| {
-                    for (x, &(_, i)) in g.iter().enumerate() {
-                        for &(_, j) in &g[x + 1..] {
-                            let keep = match task {
-                                Task::Dedupe | Task::LinkAndDedupe => true,
-                                Task::Link => r.source[i as usize] != r.source[j as usize],
-                            };
-                            if keep {
-                                // (smaller, larger) packed so that u64 order is pair order.
-                                v.push(u64::from(i.min(j)) << 32 | u64::from(i.max(j)));
-                            }
-                        }
-                    }
+                    block_pairs(g.iter().map(|&(_, i)| (i, r.source[i as usize])), task, &mut v);
                     v
                 })
                 .collect();
@@ -289,6 +268,44 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
         let all: Vec<(u32, u32)> = packed.par_iter().map(|&p| ((p >> 32) as u32, p as u32)).collect();
         Candidates { pairs: all, skipped_blocks: skipped, rule_pairs }
     })
+}
+
+/// Key (hashed to 64 bits) of every record that has one under `rule`, with its index, in record
+/// order. Collisions only add pairs that scoring then rejects.
+pub(crate) fn rule_keys(r: &Records, rule: &[Key]) -> Vec<(u64, u32)> {
+    (0..r.len())
+        .into_par_iter()
+        .map_init(
+            || Vec::with_capacity(64),
+            |buf, i| {
+                buf.clear();
+                // `i` < `r.len()` ≤ `MAX_RECORDS` (checked by the job): it fits a u32.
+                let i32 = u32::try_from(i).ok()?;
+                rule.iter().all(|k| k.value(r, i, buf)).then(|| (hash(buf), i32))
+            },
+        )
+        .flatten_iter()
+        .collect()
+}
+
+/// The pairs of one block (its records given as (index, source)) that the task compares,
+/// appended to `out` as (smaller, larger) packed so that u64 order is pair order. The one
+/// definition of a block's pairs, shared by [`block`] and the distributed steps
+/// ([`super::steps`]).
+pub(crate) fn block_pairs(members: impl Iterator<Item = (u32, u16)> + Clone, task: Task, out: &mut Vec<u64>) {
+    let mut rest = members.clone();
+    for (i, si) in members {
+        rest.next();
+        for (j, sj) in rest.clone() {
+            let keep = match task {
+                Task::Dedupe | Task::LinkAndDedupe => true,
+                Task::Link => si != sj,
+            };
+            if keep {
+                out.push(u64::from(i.min(j)) << 32 | u64::from(i.max(j)));
+            }
+        }
+    }
 }
 
 fn hash(b: &[u8]) -> u64 {
@@ -398,37 +415,63 @@ const FLOOR: f64 = 1e-6;
 /// pairs' level patterns with u fixed. Identical patterns are grouped, so EM costs the number of
 /// distinct patterns per iteration, not the number of pairs.
 pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: &TrainOptions) -> Result<Model> {
-    if r.len() < 2 {
+    let sample = u_sample(r.len(), |i| r.source[i], task, o)?;
+    let mut lap = crate::diagnostics::Lap::start();
+    let upats = patterns(r, &sample);
+    lap.lap(&format!("{} random pairs compared", sample.len()));
+    Ok(train_grouped(&group(&upats), &group(pats), blocking, o))
+}
+
+/// The random record pairs u is estimated from: up to 3 per record, at least 100,000, at most
+/// `o.u_samples`, drawn with `o.seed` from `n` records (`source(i)` is record i's source; a link
+/// task draws pairs of two sources), in record order. The same pairs whoever asks: the distributed
+/// steps draw them here and compare them where the records are.
+pub fn u_sample(n: usize, source: impl Fn(usize) -> u16, task: Task, o: &TrainOptions) -> Result<Vec<(u32, u32)>> {
+    if n < 2 {
         return Err(Error::Config("linkage needs at least two records".into()));
     }
-    let nl: Vec<usize> = Field::ALL.iter().map(|f| f.levels().len()).collect();
-    // u by random sampling.
+    if n > super::records::MAX_RECORDS {
+        return Err(Error::Config(format!("a link job takes at most {} records", super::records::MAX_RECORDS)));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
-    let n = r.len();
     // Small jobs need fewer pairs: 3 per record, at least 100,000, at most `u_samples` (u only
     // seeds EM, and exact name agreement — the rarest level — still shows up hundreds of times).
-    let want = o.u_samples.min((3 * n).max(100_000));
+    let want = o.u_samples.min(n.saturating_mul(3).max(100_000));
     let mut sample: Vec<(u32, u32)> = Vec::with_capacity(want);
     let mut tries = 0;
     while sample.len() < want && tries < want * 4 {
         tries += 1;
         let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
-        if a == b || (task == Task::Link && r.source[a] == r.source[b]) {
+        if a == b || (task == Task::Link && source(a) == source(b)) {
             continue;
         }
-        sample.push((a.min(b) as u32, a.max(b) as u32));
+        // Both below n ≤ MAX_RECORDS = u32::MAX (checked above).
+        let (Ok(x), Ok(y)) = (u32::try_from(a.min(b)), u32::try_from(a.max(b))) else { continue };
+        sample.push((x, y));
     }
     // In record order: random pairs otherwise miss the cache on every field of every record
     // (they took 4.6 times as long per pair as the blocked candidates).
     sample.sort_unstable();
-    let mut lap = crate::diagnostics::Lap::start();
-    let upats = patterns(r, &sample);
-    lap.lap(&format!("{} random pairs compared", sample.len()));
+    Ok(sample)
+}
+
+/// Trains a model from grouped patterns ([`group_counts`]): `random` of the random pairs of
+/// [`u_sample`] (u's starting point), `candidates` of the candidate pairs (EM). Every sum runs over
+/// the patterns in their sorted order, so the model is the same bit for bit however the pairs were
+/// compared and counted.
+pub fn train_grouped(
+    random: &[(Pattern, f64)],
+    groups: &[(Pattern, f64)],
+    blocking: &Blocking,
+    o: &TrainOptions,
+) -> Model {
+    let nl: Vec<usize> = Field::ALL.iter().map(|f| f.levels().len()).collect();
     let mut u: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
-    for p in &upats {
+    // Counts are whole numbers: their sums are exact in any order.
+    for (p, c) in random {
         for (f, &l) in p.iter().enumerate() {
-            if l != u8::MAX {
-                u[f][l as usize] += 1.0;
+            if let Some(x) = u[f].get_mut(l as usize) {
+                *x += c;
             }
         }
     }
@@ -436,7 +479,6 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
         let s: f64 = row.iter().sum::<f64>().max(1.0);
         row.iter_mut().for_each(|x| *x = (*x / s).max(FLOOR));
     }
-    let groups = group(pats);
     // m starts high on the strongest levels.
     let mut m: Vec<Vec<f64>> = nl
         .iter()
@@ -460,7 +502,7 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
         let mut mm: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
         let mut uu: Vec<Vec<f64>> = nl.iter().map(|&k| vec![0.0; k]).collect();
         let (mut sp, mut st) = (0.0, 0.0);
-        for (p, c) in &groups {
+        for (p, c) in groups {
             let (mut lm, mut lu) = (lambda.ln(), (1.0 - lambda).ln());
             for (f, &l) in p.iter().enumerate() {
                 if l != u8::MAX {
@@ -495,14 +537,13 @@ pub fn train(r: &Records, task: Task, blocking: &Blocking, pats: &[Pattern], o: 
             break;
         }
     }
-    Ok(Model { lambda, m, u, u_random, tf: o.tf, iterations, blocking: blocking.clone() })
+    Model { lambda, m, u, u_random, tf: o.tf, iterations, blocking: blocking.clone() }
 }
 
 /// The prior for another candidate set: EM on λ alone over `pats` (the candidates of other
 /// blocking rules), m and u fixed as trained. m and u describe what a match and a non-match
 /// look like; only how many of the candidates are matches changes with the blocking.
-pub fn refit_prior(model: &Model, pats: &[Pattern], max_iterations: usize) -> f64 {
-    let groups = group(pats);
+pub fn refit_prior(model: &Model, groups: &[(Pattern, f64)], max_iterations: usize) -> f64 {
     // Log Bayes factor of each distinct pattern.
     let lbf: Vec<(f64, f64)> = groups
         .iter()
@@ -535,11 +576,11 @@ pub fn refit_prior(model: &Model, pats: &[Pattern], max_iterations: usize) -> f6
 /// (more than twice or less than half) from what the citizen IDs alone say among the candidates
 /// that carry two IDs (equal or one typo apart: a match; else not), or a field whose strongest
 /// agreement is likelier among random pairs than among matches.
-pub fn plausibility(model: &Model, pats: &[Pattern]) -> Vec<String> {
+pub fn plausibility(model: &Model, groups: &[(Pattern, f64)]) -> Vec<String> {
     let mut out = Vec::new();
     let prior = (model.lambda / (1.0 - model.lambda)).ln();
     let (mut with_ids, mut id_matches, mut fitted) = (0.0f64, 0.0f64, 0.0f64);
-    for (p, c) in group(pats) {
+    for &(p, c) in groups {
         if p[0] == u8::MAX {
             continue;
         }
@@ -574,7 +615,9 @@ pub fn plausibility(model: &Model, pats: &[Pattern]) -> Vec<String> {
     out
 }
 
-fn group(pats: &[Pattern]) -> Vec<(Pattern, f64)> {
+/// Distinct patterns with their counts, in pattern order: what training, [`refit_prior`] and
+/// [`plausibility`] take.
+pub fn group(pats: &[Pattern]) -> Vec<(Pattern, f64)> {
     let mut counts: HashMap<Pattern, f64> = HashMap::new();
     for p in pats {
         *counts.entry(*p).or_default() += 1.0;
@@ -583,6 +626,27 @@ fn group(pats: &[Pattern]) -> Vec<(Pattern, f64)> {
     // A fixed order: sums over patterns must not depend on the hash map's.
     v.sort_unstable_by_key(|a| a.0);
     v
+}
+
+/// [`group`] for patterns counted elsewhere (a distributed engine's `count` per pattern): counts of
+/// one pattern are added, and the result is in pattern order. Counts are whole numbers below 2^53,
+/// so the result is [`group`]'s for the same pairs.
+pub fn group_counts(counts: impl IntoIterator<Item = (Pattern, u64)>) -> Vec<(Pattern, f64)> {
+    let mut v: Vec<(Pattern, u64)> = counts.into_iter().collect();
+    v.sort_unstable_by_key(|a| a.0);
+    let mut out: Vec<(Pattern, f64)> = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let p = v[i].0;
+        let mut c: u64 = 0;
+        while i < v.len() && v[i].0 == p {
+            c = c.saturating_add(v[i].1);
+            i += 1;
+        }
+        // Exact below 2^53 (a count of pairs).
+        out.push((p, c as f64));
+    }
+    out
 }
 
 /// Term frequencies of given and family names (share of records carrying each value).
@@ -611,6 +675,18 @@ impl TermFrequencies {
         };
         let (first, last) = crate::in_pool(|| rayon::join(|| count(&r.first), || count(&r.last)));
         TermFrequencies { first, last }
+    }
+
+    /// The frequencies of record `a`'s given and family names (`None` for an empty name).
+    pub fn of_record(&self, r: &Records, a: usize) -> (Option<f64>, Option<f64>) {
+        (self.first.get(r.first.get(a)).copied(), self.last.get(r.last.get(a)).copied())
+    }
+
+    /// A name's frequency from its count among `records` records: [`TermFrequencies::of`]'s
+    /// value for a name counted elsewhere (the count is a whole number, so it is the same value).
+    pub fn frequency(count: u64, records: u64) -> f64 {
+        // Exact below 2^53 (counts of records).
+        count as f64 / records.max(1) as f64
     }
 }
 
@@ -643,16 +719,23 @@ pub struct Explanation {
 impl Model {
     /// Match weight (log2 odds) of a pattern for records `a`, `b`.
     pub fn weight(&self, r: &Records, tf: Option<&TermFrequencies>, a: usize, p: &Pattern) -> f64 {
+        let (first, last) = tf.map_or((None, None), |t| t.of_record(r, a));
+        self.weight_of(p, first, last)
+    }
+
+    /// Match weight (log2 odds) of a pattern whose first record's given and family names have
+    /// the term frequencies `first` and `last` (share of records; `None`: no adjustment).
+    pub fn weight_of(&self, p: &Pattern, first: Option<f64>, last: Option<f64>) -> f64 {
         let mut w = (self.lambda / (1.0 - self.lambda)).log2();
         for (f, &l) in p.iter().enumerate() {
             if l != u8::MAX {
-                w += self.factor(r, tf, a, f, l).log2();
+                w += self.factor(f, l, first, last).log2();
             }
         }
         w
     }
 
-    fn factor(&self, r: &Records, tf: Option<&TermFrequencies>, a: usize, f: usize, l: u8) -> f64 {
+    fn factor(&self, f: usize, l: u8, first: Option<f64>, last: Option<f64>) -> f64 {
         let (m, u) = (self.m[f][l as usize], self.u[f][l as usize]);
         // Exact agreement on a name: a rare name says more than a common one.
         // The factor scales the level's Bayes factor by how much rarer this value is than the
@@ -660,13 +743,10 @@ impl Model {
         if self.tf
             && l == 0
             && (f == 1 || f == 2)
-            && let Some(t) = tf
+            && let Some(freq) = if f == 1 { first } else { last }
         {
-            let v = if f == 1 { t.first.get(r.first.get(a)) } else { t.last.get(r.last.get(a)) };
-            if let Some(&freq) = v {
-                let adj = (self.u_random[f][0] / freq.max(FLOOR)).clamp(1.0 / 64.0, 64.0);
-                return m / u * adj;
-            }
+            let adj = (self.u_random[f][0] / freq.max(FLOOR)).clamp(1.0 / 64.0, 64.0);
+            return m / u * adj;
         }
         m / u
     }
@@ -686,7 +766,10 @@ impl Model {
             let lvl: Agreement = compare(r, a, b, *field);
             let (level, bf) = match lvl {
                 None => ("missing", 1.0),
-                Some(l) => (field.levels()[l as usize], self.factor(r, tf, a, f, l)),
+                Some(l) => {
+                    let (first, last) = tf.map_or((None, None), |t| t.of_record(r, a));
+                    (field.levels()[l as usize], self.factor(f, l, first, last))
+                }
             };
             w += bf.log2();
             terms.push(Term { field: *field, level, bayes_factor: bf, weight: bf.log2() });
@@ -712,6 +795,22 @@ pub struct Scored {
     /// Both names and the birth date disagree: never a match, whatever the probability (an ID
     /// mistyped into another person's valid ID scores high on the ID alone).
     pub contradicted: bool,
+}
+
+impl Scored {
+    /// Pair (`a`, `b`) with pattern `p` and match weight `w`; `a_has_id`: record `a` carries a
+    /// valid citizen ID. The deterministic pass and the contradiction rule, defined once.
+    pub fn of(a: u32, b: u32, p: &Pattern, w: f64, a_has_id: bool) -> Scored {
+        // p[0] is the ID level; 1 and 2 are names, 3 birth date. An equal valid ID
+        // settles the pair unless both names and the birth date all disagree: a digit
+        // mistyped where the check digit cannot see it (the third, weight 11) can give
+        // another person's valid ID; such a pair is left to the model.
+        let differ = |f: usize| p[f] as usize == Field::ALL[f].levels().len() - 1;
+        let contradicted = differ(1) && differ(2) && differ(3);
+        let exact_id = p[0] == 0 && a_has_id && !contradicted;
+        let near_id = p[0] == 1 && p[1] <= 2 && p[2] <= 2 && p[3] <= 2;
+        Scored { a, b, weight: w, probability: Model::probability(w), deterministic: exact_id || near_id, contradicted }
+    }
 }
 
 /// Scores candidate pairs; the deterministic pass decides pairs that IDs settle.
@@ -742,22 +841,7 @@ pub fn score_pairs_above(
             .zip(pats.par_iter())
             .filter_map(|(&(a, b), p)| {
                 let w = model.weight(r, tf, a as usize, p);
-                // p[0] is the ID level; 1 and 2 are names, 3 birth date. An equal valid ID
-                // settles the pair unless both names and the birth date all disagree: a digit
-                // mistyped where the check digit cannot see it (the third, weight 11) can give
-                // another person's valid ID; such a pair is left to the model.
-                let differ = |f: usize| p[f] as usize == Field::ALL[f].levels().len() - 1;
-                let contradicted = differ(1) && differ(2) && differ(3);
-                let exact_id = p[0] == 0 && r.citizen_id[a as usize].is_some() && !contradicted;
-                let near_id = p[0] == 1 && p[1] <= 2 && p[2] <= 2 && p[3] <= 2;
-                let s = Scored {
-                    a,
-                    b,
-                    weight: w,
-                    probability: Model::probability(w),
-                    deterministic: exact_id || near_id,
-                    contradicted,
-                };
+                let s = Scored::of(a, b, p, w, r.citizen_id[a as usize].is_some());
                 (s.deterministic || s.probability >= floor).then_some(s)
             })
             .collect()
@@ -772,12 +856,30 @@ pub fn score_pairs_above(
 /// ID, by the deterministic pass). Returns the entity of each record (a dense index).
 pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task) -> Vec<u32> {
     let r = records;
-    let n = r.len();
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    let mut id: Vec<Option<u64>> = r.citizen_id.iter().map(|c| c.map(|c| c.as_u64())).collect();
+    let ids: Vec<Option<u64>> = r.citizen_id.iter().map(|c| c.map(|c| c.as_u64())).collect();
+    cluster_with(&ids, &r.source, r.sources.len(), scored, threshold, task)
+}
+
+/// [`cluster`] over records given by their valid citizen IDs (`ids`) and sources (`source`, of
+/// `n_sources` in the job); `scored` in pair order. Records are numbered 0..ids.len(); a subset of a
+/// job's records numbered in the same order (a connected component of its matched pairs, as the
+/// distributed steps cluster them) gets the entities the whole job gives it.
+pub fn cluster_with(
+    ids: &[Option<u64>],
+    source: &[u16],
+    n_sources: usize,
+    scored: &[Scored],
+    threshold: f64,
+    task: Task,
+) -> Vec<u32> {
+    let n = ids.len().min(source.len());
+    // Below MAX_RECORDS (checked by the job), so every index fits a u32.
+    let mut parent: Vec<u32> = (0u32..).take(n).collect();
+    let mut id: Vec<Option<u64>> = ids[..n].to_vec();
     // Sources of each group as a bit set (a link job has a handful of sources).
-    let one_per_source = task == Task::Link && r.sources.len() <= 64;
-    let mut sources: Vec<u64> = if one_per_source { r.source.iter().map(|&s| 1u64 << s).collect() } else { Vec::new() };
+    let one_per_source = task == Task::Link && n_sources <= 64;
+    let mut sources: Vec<u64> =
+        if one_per_source { source[..n].iter().map(|&s| 1u64 << (s % 64)).collect() } else { Vec::new() };
     fn find(p: &mut [u32], mut x: u32) -> u32 {
         while p[x as usize] != x {
             p[x as usize] = p[p[x as usize] as usize];
@@ -785,8 +887,11 @@ pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task)
         }
         x
     }
-    let mut edges: Vec<&Scored> =
-        scored.iter().filter(|s| s.deterministic || (!s.contradicted && s.probability >= threshold)).collect();
+    let mut edges: Vec<&Scored> = scored
+        .iter()
+        .filter(|s| (s.a as usize) < n && (s.b as usize) < n)
+        .filter(|s| s.deterministic || (!s.contradicted && s.probability >= threshold))
+        .collect();
     edges.sort_by(|x, y| {
         (y.deterministic, y.probability)
             .partial_cmp(&(x.deterministic, x.probability))
@@ -817,10 +922,11 @@ pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task)
         }
     }
     let mut dense: HashMap<u32, u32> = HashMap::new();
-    (0..n as u32)
+    (0u32..)
+        .take(n)
         .map(|i| {
             let root = find(&mut parent, i);
-            let next = dense.len() as u32;
+            let next = u32::try_from(dense.len()).unwrap_or(u32::MAX);
             *dense.entry(root).or_insert(next)
         })
         .collect()
@@ -829,9 +935,13 @@ pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task)
 /// Stable entity ids: a hash of the smallest `source:record_id` of each entity's records, so
 /// adding records elsewhere does not change an entity's id. Written as 16 hex digits.
 pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<u64> {
+    entity_ids_by(entity, |i| (r.sources[r.source[i] as usize].as_str(), r.key.get(i)))
+}
+
+/// [`entity_ids`] for records whose (source name, record key) `key(i)` gives.
+pub fn entity_ids_by<'a>(entity: &[u32], key: impl Fn(usize) -> (&'a str, &'a str)) -> Vec<u64> {
     let n_entities = entity.iter().max().map(|m| *m as usize + 1).unwrap_or(0);
     let mut rep: Vec<Option<usize>> = vec![None; n_entities];
-    let key = |i: usize| (r.sources[r.source[i] as usize].as_str(), r.key.get(i));
     for (i, &e) in entity.iter().enumerate() {
         let slot = &mut rep[e as usize];
         if slot.is_none_or(|j| key(i) < key(j)) {
@@ -844,12 +954,17 @@ pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<u64> {
             // Entities with no record (a caller's sparse numbering) get an id nobody uses.
             j.map(|j| {
                 let (s, k) = key(j);
-                hash(format!("{s}:{k}").as_bytes())
+                entity_id(s, k)
             })
             .unwrap_or(0)
         })
         .collect();
     entity.iter().map(|&e| ids[e as usize]).collect()
+}
+
+/// The stable id of an entity whose smallest record is `record` of `source`.
+pub fn entity_id(source: &str, record: &str) -> u64 {
+    hash(format!("{source}:{record}").as_bytes())
 }
 
 /// Quality against a ground truth (an entity label per record).

@@ -327,7 +327,22 @@ impl Records {
     /// Reads a registry from a polars frame with the columns of [`Records::push_csv`] (any
     /// type; values are read as text). The record key is `record_id`, else the row number.
     pub fn push_frame(&mut self, name: &str, df: &polars::prelude::DataFrame) -> Result<u16> {
+        self.push_frame_rows(name, df, None)
+    }
+
+    /// [`Records::push_frame`] for a slice of a larger table: `rows[i]` is row i's 1-based row
+    /// number in the whole table, the key of a record without a `record_id` (a distributed
+    /// engine hands tpmap a table in batches). `rows` must have one number per row.
+    pub fn push_frame_rows(
+        &mut self,
+        name: &str,
+        df: &polars::prelude::DataFrame,
+        rows: Option<&[u64]>,
+    ) -> Result<u16> {
         use polars::prelude::*;
+        if rows.is_some_and(|r| r.len() != df.height()) {
+            return Err(Error::Format { file: name.to_string(), message: "one row number per row is needed".into() });
+        }
         let headers: Vec<String> = df.get_column_names().iter().map(|h| h.trim().to_lowercase()).collect();
         let c = record_columns(&headers);
         if c[3].is_none() {
@@ -350,7 +365,7 @@ impl Records {
             let raw: Vec<RawRecord<'_>> = (start..end)
                 .map(|i| RawRecord {
                     key: match get(0, i) {
-                        "" => (i + 1).to_string(),
+                        "" => rows.and_then(|r| r.get(i).copied()).unwrap_or(i as u64 + 1).to_string(),
                         k => k.to_string(),
                     },
                     citizen_id: get(1, i),
@@ -371,9 +386,25 @@ impl Records {
     }
 }
 
-/// Positions of the record columns in a (lower-cased) header: record id, citizen id, title,
-/// first name, last name, birth date, sex, village code, house number, validated, program.
-fn record_columns(headers: &[String]) -> [Option<usize>; 11] {
+/// The record columns' canonical names, in [`record_columns`]'s order.
+pub const RECORD_COLUMNS: [&str; 11] = [
+    "record_id",
+    "citizen_id",
+    "title",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "sex",
+    "village_code",
+    "house_no",
+    "validated",
+    "program",
+];
+
+/// Positions of the record columns in a (trimmed, lower-cased) header: record id, citizen id,
+/// title, first name, last name, birth date, sex, village code, house number, validated, program
+/// ([`RECORD_COLUMNS`]); each accepts its Thai and English aliases.
+pub fn record_columns(headers: &[String]) -> [Option<usize>; 11] {
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     [
         col(&["record_id", "id", "รหัส"]),
