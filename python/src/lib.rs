@@ -354,6 +354,34 @@ impl Extract {
         to_py(py, &tpmap::summary::Summary::of(&self.inner.extract))
     }
 
+    /// The persons as link records (`tpmap.link`'s record columns; `record_id` is the household
+    /// ID and member position) in extract order, with each one's household index (`household`),
+    /// position among its members (`member`) and data row (`row`, 1-based; null for persons made
+    /// in memory): what `tpmap.spark` links with a welfare registry. Holds citizen IDs and names.
+    fn link_records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let x = &self.inner.extract;
+        let mut df = tpmap::link::records::extract_frame(x).map_err(err)?;
+        let rows: Vec<Option<u64>> = (0..x.persons.len()).map(|i| x.persons.source_row.get(i).copied()).collect();
+        df.with_column(Column::new("row".into(), rows)).map_err(perr)?;
+        to_polars(py, df)
+    }
+
+    /// A copy of this extract whose persons' welfare flags are `registered` and `validated` (one
+    /// per person, in extract order), as `link_welfare` sets them from a registry.
+    fn with_welfare(&self, registered: Vec<bool>, validated: Vec<bool>) -> PyResult<Extract> {
+        let n = self.inner.extract.persons.len();
+        if registered.len() != n || validated.len() != n {
+            return Err(bad(format!("give one flag per person ({n})")));
+        }
+        let mut got = (*self.inner).clone();
+        let p = &mut got.extract.persons;
+        for (i, (r, v)) in registered.into_iter().zip(validated).enumerate() {
+            p.welfare_registered[i] = Some(r);
+            p.welfare_validated[i] = Some(v);
+        }
+        Ok(Extract { inner: Arc::new(got) })
+    }
+
     /// A copy of this extract whose persons' welfare flags come from linking with a welfare-card
     /// registry (CSV of person records), and what the linkage found.
     fn link_welfare<'py>(&self, py: Python<'py>, registry: PathBuf) -> PyResult<(Extract, Bound<'py, PyAny>)> {

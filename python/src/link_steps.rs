@@ -72,7 +72,8 @@ fn blocking_of(model: Option<&str>) -> PyResult<Blocking> {
 
 /// Step 1: every record of `table` (a registry's columns, as `tpmap.link` reads them) with its
 /// key (`record_id`, else `rows[i]`), normalised names (`first`, `last`, null when empty), valid
-/// citizen ID (`citizen_id`, null when none), its entity id alone (`entity`, 16 hex digits) and
+/// citizen ID (`citizen_id`, null when none), its yes/no flag (`flag`: a welfare registry's
+/// `validated`, null when none), its entity id alone (`entity`, 16 hex digits) and
 /// its blocking key under each rule (`k0`, `k1`, ..., null when none).
 #[pyfunction]
 #[pyo3(signature = (table, *, source, rows, model=None))]
@@ -100,6 +101,7 @@ pub fn link_record_keys<'py>(
                     "citizen_id".into(),
                     r.citizen_id.iter().map(|c| c.map(|c| signed(c.as_u64()))).collect::<Vec<_>>(),
                 ),
+                Column::new("flag".into(), r.flag.clone()),
                 Column::new(
                     "entity".into(),
                     (0..n).map(|i| format!("{:016x}", model::entity_id(&source, r.key.get(i)))).collect::<Vec<_>>(),
@@ -324,6 +326,50 @@ pub fn link_cluster<'py>(
     to_polars(py, df)
 }
 
+/// For each person of a welfare-card linkage, the registry record it takes, as
+/// `Extract.link_welfare` chooses it. `table`: the matched pairs of persons (`person`) and registry
+/// records (`record`) with `probability`, `deterministic`, the pair's position among the scored
+/// pairs (`index`) and the record's `flag` (its `validated`). Returns `person`, `deterministic`,
+/// `validated`.
+#[pyfunction]
+pub fn link_best_registry<'py>(py: Python<'py>, table: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    use tpmap::link::BestMatch;
+    let df = import_frame(table)?;
+    let (person, record, index) =
+        (whole::<u64>(&df, "person")?, whole::<usize>(&df, "record")?, whole::<u64>(&df, "index")?);
+    let p = df.column("probability").map_err(perr)?.cast(&DataType::Float64).map_err(perr)?;
+    let prob: Vec<f64> = p.f64().map_err(perr)?.iter().map(|v| v.unwrap_or(0.0)).collect();
+    let det = bools(&df, "deterministic")?;
+    let flag: Vec<Option<bool>> = {
+        let c = df.column("flag").map_err(perr)?.cast(&DataType::Boolean).map_err(perr)?;
+        c.bool().map_err(perr)?.iter().collect()
+    };
+    // In scored-pair order: ties go to the earlier pair.
+    let mut order: Vec<usize> = (0..df.height()).collect();
+    order.sort_by_key(|&i| index[i]);
+    let mut best: std::collections::BTreeMap<u64, (Option<BestMatch>, Option<bool>)> = Default::default();
+    for i in order {
+        let slot = best.entry(person[i]).or_default();
+        let before = slot.0;
+        BestMatch::offer(&mut slot.0, BestMatch { probability: prob[i], deterministic: det[i], record: record[i] });
+        if slot.0 != before {
+            slot.1 = flag[i];
+        }
+    }
+    let rows: Vec<(u64, bool, bool)> =
+        best.iter().filter_map(|(&p, (b, f))| b.map(|b| (p, b.deterministic, BestMatch::validated(*f)))).collect();
+    let df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("person".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new("deterministic".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+            Column::new("validated".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+        ],
+    )
+    .map_err(perr)?;
+    to_polars(py, df)
+}
+
 /// Registers the steps.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(link_record_keys, m)?)?;
@@ -335,6 +381,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(link_score, m)?)?;
     m.add_function(wrap_pyfunction!(link_cluster, m)?)?;
     m.add_function(wrap_pyfunction!(link_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(link_best_registry, m)?)?;
     Ok(())
 }
 

@@ -180,8 +180,6 @@ def test_refusals(spark):
     pp = read_csv(spark, SAMPLES / "persons.csv")
     with pytest.raises(tpmap.ConfigError, match="helper column"):
         tpmap.spark.run(spark, hh.withColumn("_tpmap_part", F.lit(1)), pp)
-    with pytest.raises(tpmap.ConfigError, match="welfare"):
-        tpmap.spark.run(spark, hh, pp, welfare_registry=SAMPLES / "welfare_registry.csv")
     with pytest.raises(tpmap.TpmapError):
         tpmap.spark.run(spark, hh, pp, catalogue=SAMPLES / "no-such-catalogue.toml")
 
@@ -348,3 +346,41 @@ def test_plan_on_spark_under_national_caps_in_any_order(spark, tmp_path):
     declined = want.programs()["declined_capacity"].sum() + want.programs()["declined_budget"].sum()
     assert declined > 0, "a national cap or budget binds"
     run.unpersist()
+
+
+# --- Welfare from a registry on Spark: run(..., welfare_registry=) against Extract.link_welfare ---
+
+
+def test_welfare_registry_on_spark_equals_link_welfare(spark):
+    """Persons without welfare columns: their flags come from the registry alone, linked on Spark
+    and in one process; the scores, tables, plan and linkage report agree."""
+    hh = read_csv(spark, SAMPLES / "households.csv")
+    pp = read_csv(spark, SAMPLES / "persons.csv").drop("welfare_registered", "welfare_validated")
+    registry = SAMPLES / "welfare_registry.csv"
+    catalogue = SAMPLES / "catalogue.toml"
+    run = tpmap.spark.run(spark, hh, pp, persons_per_part=150, welfare_registry=registry, catalogue=catalogue, key=KEY)
+    assert run.report["parts"] > 1
+    x = tpmap.read_extract(hh.toArrow(), pp.toArrow())
+    y, info = x.link_welfare(registry)
+    check_equal(run, y)
+    got = run.report["welfare"]
+    for k in ("persons", "registry_records", "matched", "matched_by_id", "validated", "registry_unmatched"):
+        assert got[k] == info[k], k
+    assert 0 < got["matched"] < got["persons"]
+    # The flags are what makes households target poor here: none without the registry.
+    s = y.score()
+    assert sum(s.households()["target_poor"]) > 0 == sum(x.score().households()["target_poor"])
+    check_plan(run, s, tpmap.Catalogue(catalogue))
+    run.unpersist()
+
+
+def test_driver_tables_reach_spark_in_order(spark):
+    """Plan outputs go from the driver to Spark as Arrow cells of 65,536 rows: several cells come
+    back whole and in order."""
+    import pyarrow as pa
+
+    t = pa.table({"n": pa.array(range(200_003), pa.int64()), "s": pa.array([str(i % 7) for i in range(200_003)])})
+    got = tpmap.spark._distributed(spark, t)
+    assert pl.from_arrow(got.toArrow()).equals(pl.from_arrow(t))
+    empty = tpmap.spark._distributed(spark, t.slice(0, 0))
+    assert empty.count() == 0 and empty.columns == ["n", "s"]

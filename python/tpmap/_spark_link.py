@@ -61,6 +61,10 @@ class SparkLinked:
     #: Pairs each blocking rule produced, and blocks each skipped for size.
     rule_pairs: list[int] = field(default_factory=list)
     skipped_blocks: list[int] = field(default_factory=list)
+    #: The matches by record index (`a`, `b`, `index`, `probability`, `deterministic`) and the
+    #: records' flags (`rec`, `flag`): what marking welfare from a registry reads.
+    _matched: Any = field(default=None, repr=False)
+    _records: Any = field(default=None, repr=False)
     _cached: list["DataFrame"] = field(default_factory=list, repr=False)
 
     def unpersist(self) -> None:
@@ -149,7 +153,7 @@ def link(
 
     # 2. Each record's normalised names, ID, entity alone and blocking keys (Rust, per batch).
     key_cols = [f"k{r}" for r in range(rules)]
-    rec_schema = "rec long, src int, key string, first string, last string, citizen_id long, entity string, " + ", ".join(
+    rec_schema = "rec long, src int, key string, first string, last string, citizen_id long, flag boolean, entity string, " + ", ".join(
         f"{k} long" for k in key_cols
     )
 
@@ -310,10 +314,18 @@ def link(
             "match",
         )
     )
-    matches = numbered.join(side("a"), "a").join(side("b"), "b").where(
-        F.col("deterministic")
-        | (~F.col("contradicted") & (F.col("probability") >= F.lit(threshold)) & (F.col("rep_a") == F.col("rep_b")))
-    ).count()
+    matched = (
+        numbered.withColumn("index", F.col("_tpmap_row") - 1)
+        .join(side("a"), "a")
+        .join(side("b"), "b")
+        .where(
+            F.col("deterministic")
+            | (~F.col("contradicted") & (F.col("probability") >= F.lit(threshold)) & (F.col("rep_a") == F.col("rep_b")))
+        )
+        .select("a", "b", "index", "probability", "deterministic")
+        .persist()
+    )
+    matches = matched.count()
     return SparkLinked(
         pairs=pairs,
         entities=entities,
@@ -324,7 +336,9 @@ def link(
         matches=matches,
         rule_pairs=rule_pairs,
         skipped_blocks=skipped,
-        _cached=[raw, recs, blocked, pats, scored, edges, clustered],
+        _matched=matched,
+        _records=recs.select("rec", "flag"),
+        _cached=[raw, recs, blocked, pats, scored, edges, clustered, matched],
     )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "run",
     "link_bench",
     "link_columns",
+    "link_best_registry",
     "link_record_keys",
     "link_block_pairs",
     "link_patterns",
@@ -81,6 +82,8 @@ class Extract:
     @property
     def report(self) -> dict[str, Any]: ...
     def summary(self) -> dict[str, Any]: ...
+    def link_records(self) -> pl.DataFrame: ...
+    def with_welfare(self, registered: list[bool], validated: list[bool]) -> Extract: ...
     def link_welfare(self, registry: _Path) -> tuple[Extract, dict[str, Any]]: ...
     def score(
         self,
@@ -242,6 +245,8 @@ def link_bench(
     """Writes a SYNTHETIC labelled Thai linkage benchmark (survey, welfare, agency, truth)."""
 
 # The steps of a distributed link job (tpmap::link::steps), for tpmap.spark.link.
+def link_best_registry(table: _ArrowStream) -> pl.DataFrame:
+    """Each person's best registry match (person, deterministic, validated), as link_welfare chooses."""
 def link_columns(columns: list[str]) -> list[tuple[str, str]]:
     """Which input column tpmap reads as each record column: (canonical name, column)."""
 def link_record_keys(table: _ArrowStream, *, source: str, rows: list[int], model: str | None = None) -> pl.DataFrame:

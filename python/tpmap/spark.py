@@ -33,6 +33,10 @@ How it works (docs/spark.md):
 
 Rows are numbered 1, 2, ... in the input DataFrames' order (for a DataFrame read from one file,
 its data rows in file order), so a rejected row names the row a user can find.
+
+Also here: `link` (record linkage on Spark, `tpmap.link`'s result), `run(..., catalogue=)` (the
+plan, made on the driver over the poor households) and `run(..., welfare_registry=)` (welfare
+flags from a registry linked on Spark, as `Extract.link_welfare` sets them).
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ PYSPARK_TESTED = {"pyspark": "4.3.0", "pyarrow": ">=16", "pandas": ">=2.2,<3", "
 # Helper columns the adapter adds; an input column of the same name is refused.
 _ROW = "_tpmap_row"
 _PART = "_tpmap_part"
-_HELPERS = (_ROW, _PART, "_tpmap_mid")
+_WREG, _WVAL = "_tpmap_wreg", "_tpmap_wval"
+_HELPERS = (_ROW, _PART, "_tpmap_mid", _WREG, _WVAL)
 
 # Most persons repeating a citizen ID accepted in another part (their parts are read again with
 # the IDs claimed elsewhere, which the driver collects).
@@ -109,7 +114,8 @@ class SparkRun:
     #: counts summed by Spark and rolled up by tpmap, equal to `Scores.tpmap_tables()`.
     tpmap_tables: dict[str, Any] = field(default_factory=dict)
     #: The reading report summed over the parts: for `households` and `persons`, `input_rows`,
-    #: `accepted`, `rejected` and `by_reason`; `parts` (province numbers, 0 for unreadable rows).
+    #: `accepted`, `rejected` and `by_reason`; `parts` (province numbers, 0 for unreadable rows);
+    #: with a welfare registry, `welfare` (`Extract.link_welfare`'s report).
     report: dict[str, Any] = field(default_factory=dict)
     #: With a catalogue: the plan, equal to `read_extract(...).score(...).plan(catalogue, ...)`.
     plan: SparkPlan | None = None
@@ -284,19 +290,23 @@ def run(
     budgets), so each part sends its poor households (a superset of the target poor) to the
     driver, which plans them with tpmap, centrally (docs/spark.md, "Planning").
 
-    Marking welfare from a registry (`welfare_registry`) is not built on Spark yet: it raises
-    `ConfigError` (run it on one machine, `Extract.link_welfare`; record linkage itself runs on
-    Spark, `tpmap.spark.link`).
+    With a `welfare_registry` (a Spark DataFrame of registry records, or a CSV path), every
+    accepted person's welfare flags come from linking the persons with it, as
+    `Extract.link_welfare` sets them: the persons (in the whole extract's order) and the registry
+    are linked on Spark by `tpmap.spark.link`, each person takes its best match, and every part is
+    read and scored again with the flags; `report["welfare"]` says what the linkage found.
     """
     from pyspark.sql import functions as F
 
     if persons_per_part < 1:
         raise ConfigError(f"persons_per_part is {persons_per_part}: give at least 1")
+    registry = registry_name = None
     if welfare_registry is not None:
-        raise ConfigError(
-            "tpmap.spark does not mark welfare from a registry yet: run it on one machine "
-            "(tpmap.run, Extract.link_welfare); tpmap.spark.link links registries on Spark"
-        )
+        if isinstance(welfare_registry, (str, os.PathLike)):
+            registry_name = os.path.splitext(os.path.basename(os.fspath(welfare_registry)))[0]
+            registry = spark.read.option("header", True).option("comment", "#").csv(os.fspath(welfare_registry))
+        else:
+            registry, registry_name = welfare_registry, "welfare_registry"
     if catalogue is not None and not isinstance(catalogue, Catalogue):
         catalogue = Catalogue(catalogue, edition=edition)
     for df, name in ((households, "households"), (persons, "persons")):
@@ -324,7 +334,8 @@ def run(
     # 2. Each part read, validated and scored by tpmap in the worker (which gets no catalogue:
     # the plan is made on the driver).
     planning = catalogue is not None
-    def worker(earlier: dict[int, list[int]]) -> Callable[[tuple, "pa.Table", "pa.Table"], "pa.Table"]:
+    linking = registry is not None
+    def worker(earlier: dict[int, list[int]], link: bool) -> Callable[[tuple, "pa.Table", "pa.Table"], "pa.Table"]:
         def part(key: tuple, h: "pa.Table", p: "pa.Table") -> "pa.Table":
             return _part(
                 int(key[0]),
@@ -337,12 +348,15 @@ def run(
                 boot,
                 tpmap_year,
                 earlier.get(int(key[0])),
-                planning,
+                # A run that links a welfare registry reads every part again with the flags:
+                # only that reading plans.
+                planning and not link,
+                link,
             )
 
         return part
 
-    first = hk.groupBy(_PART).cogroup(pk.groupBy(_PART)).applyInArrow(worker({}), schema=_PARTS_SCHEMA).persist()
+    first = hk.groupBy(_PART).cogroup(pk.groupBy(_PART)).applyInArrow(worker({}, linking), schema=_PARTS_SCHEMA).persist()
     inputs = {"households": households, "persons": persons}
     _check_errors(first, inputs)
 
@@ -373,7 +387,7 @@ def run(
             hk.where(F.col(_PART).isin(again))
             .groupBy(_PART)
             .cogroup(pk.where(F.col(_PART).isin(again)).groupBy(_PART))
-            .applyInArrow(worker(earlier), schema=_PARTS_SCHEMA)
+            .applyInArrow(worker(earlier, linking), schema=_PARTS_SCHEMA)
         )
         parts = first.where(~F.col("part").isin(again)).unionByName(second).persist()
         _check_errors(parts, inputs)
@@ -397,6 +411,18 @@ def run(
                 f"tpmap.spark read {total['input_rows']} of the {total_rows} {side} rows "
                 f"({total['accepted']} accepted, {total['rejected']} rejected): rows were lost on the way"
             )
+
+    # 3b. Welfare from a registry: the parts' persons linked with it on Spark (tpmap.spark.link,
+    # as Extract.link_welfare links them), and every part read and scored again with the flags.
+    if registry is not None:
+        flags, report["welfare"] = _welfare(spark, parts, registry, registry_name)
+        flagged = pk.join(flags, pk[_ROW] == flags["_tpmap_prow"], "left").drop("_tpmap_prow")
+        welfare_parts = (
+            hk.groupBy(_PART).cogroup(flagged.groupBy(_PART)).applyInArrow(worker(earlier, False), schema=_PARTS_SCHEMA)
+        ).persist()
+        _check_errors(welfare_parts, inputs)
+        parts.unpersist()
+        parts = first = welfare_parts
 
     # 4. The villages' sums added by Spark (whole numbers: exact in any order), merged by tpmap.
     with tempfile.TemporaryDirectory() as d:
@@ -495,6 +521,7 @@ def _part(
     tpmap_year: int,
     earlier: list[int] | None,
     plan: bool = False,
+    link: bool = False,
 ) -> "pa.Table":
     """One part, in the worker: read, validated and scored by tpmap; its outputs as rows of
     `_PARTS_SCHEMA` (Arrow IPC, JSON or the partial result's files as bytes)."""
@@ -508,6 +535,8 @@ def _part(
     p_rows = p.column(_ROW).combine_chunks()
     try:
         x = read_extract(h.select(h_cols), p.select(p_cols), earlier_citizen_ids=earlier, **read_opts)
+        if _WREG in p.column_names:
+            x = _with_welfare(x, p)
         s = x.score(**score_opts)
     except TpmapError as e:
         # Sent to the driver as data, which raises it with the input DataFrame's row.
@@ -548,6 +577,8 @@ def _part(
         out.append((number, f"villages_{kind}", 0, _ipc(spark_types(tables[kind]["village"].to_arrow()))))
     if plan:
         out.extend(_plan_rows(number, x, s, h_rows))
+    if link:
+        out.append((number, "link_records", 0, _ipc(_link_rows(number, x, h_rows, p_rows))))
     with tempfile.TemporaryDirectory() as d:
         s.write_partial(d, **boot)
         for name in ("partial.json", "leaves.parquet"):
@@ -587,14 +618,9 @@ def _plan_rows(number: int, x: Any, s: Any, h_rows: "pa.Array") -> list[tuple[in
     """A part's poor households and their members, as tpmap accepted them (`Extract.households()`,
     `.persons()`), each household with its input row: what the driver plans over."""
     import polars as pl
-    import pyarrow as pa
 
     hh = x.households()
-    rejected = set(x.rejected_households()["row"].to_list())
-    accepted = [i for i in range(len(h_rows)) if i + 1 not in rejected]
-    if len(accepted) != hh.height:
-        raise TpmapError(f"part {number}: {hh.height} households accepted, {len(accepted)} rows not rejected")
-    rows = h_rows.take(pa.array(accepted, pa.int64())).cast(pa.int64())
+    rows = _accepted_rows(number, x, h_rows)
     poor = s.households().filter(pl.col("poor"))["household_id"].implode()
     households = hh.with_columns(pl.Series(_ROW, rows)).filter(pl.col("household_id").is_in(poor))
     persons = x.persons().filter(pl.col("household_id").is_in(poor))
@@ -619,7 +645,13 @@ def _plan(
     from pyspark.sql import functions as F
 
     got: dict[str, list["pa.Table"]] = {"plan_households": [], "plan_persons": []}
-    for r in parts.where(F.col("kind").isin(list(got))).orderBy("part", "seq").collect():
+    # A partition at a time (`toLocalIterator`): the national poor households and their members are
+    # hundreds of MB, more than one `collect` may bring back (spark.driver.maxResultSize).
+    # One part's cells per partition, not the cogroup's several parts: a partition's result is
+    # held whole in the driver's heap while it is fetched.
+    rows = parts.where(F.col("kind").isin(list(got))).select("part", "kind", "seq", "payload")
+    rows = rows.repartition(max(1, parts.select("part").distinct().count()), "part", "kind")
+    for r in sorted(rows.toLocalIterator(), key=lambda r: (r["part"], r["seq"])):
         got[r["kind"]].append(_unipc(bytes(r["payload"])))
     households = pa.concat_tables(got["plan_households"]).sort_by(_ROW).drop_columns([_ROW])
     persons = pa.concat_tables(got["plan_persons"])
@@ -636,7 +668,7 @@ def _plan(
     p = x.score(**score_opts).plan(catalogue, population=population, date=plan_date, key=key)
 
     def df(frame: Any) -> "DataFrame":
-        return spark.createDataFrame(spark_types(frame.to_arrow()))
+        return _distributed(spark, spark_types(frame.to_arrow()))
 
     return SparkPlan(
         household_plan=df(p.household_plan()),
@@ -646,3 +678,125 @@ def _plan(
         local=p,
         households=households.num_rows,
     )
+
+
+def _distributed(spark: "SparkSession", table: "pa.Table") -> "DataFrame":
+    """A driver-side table as a Spark DataFrame without rows in the driver's JVM: Arrow IPC cells
+    of 65,536 rows each (compact bytes), decoded by the executors. `createDataFrame` of the table
+    itself keeps every row as a JVM object on the driver (the national household plan ran a 4 GB
+    driver heap out of memory that way)."""
+    cells = [(i, _ipc(table.slice(at, _CHUNK))) for i, at in enumerate(range(0, max(table.num_rows, 1), _CHUNK))]
+    # Local data is sliced into partitions in order: the rows keep the table's order.
+    payloads = spark.createDataFrame(cells, "seq int, payload binary")
+    schema = spark.createDataFrame(table.schema.empty_table()).schema
+    return payloads.select("payload").mapInArrow(_decode_ipc, schema)
+
+
+def _accepted_rows(number: int, x: Any, h_rows: "pa.Array") -> "pa.Array":
+    """The input rows of the part's accepted households, in extract order (the rows not
+    rejected, in order)."""
+    import pyarrow as pa
+
+    rejected = set(x.rejected_households()["row"].to_list())
+    accepted = [i for i in range(len(h_rows)) if i + 1 not in rejected]
+    if len(accepted) != x.households().height:
+        raise TpmapError(f"part {number}: {x.households().height} households accepted, {len(accepted)} rows not rejected")
+    return h_rows.take(pa.array(accepted, pa.int64())).cast(pa.int64())
+
+
+def _link_rows(number: int, x: Any, h_rows: "pa.Array", p_rows: "pa.Array") -> "pa.Table":
+    """The part's persons as link records (`Extract.link_records()`), with what orders them as
+    the whole extract orders them (their household's input row, their position in it) and their
+    own input row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    r = x.link_records()
+    t = spark_types(r.drop(["household", "member", "row"]).to_arrow())
+    hh_rows = _accepted_rows(number, x, h_rows)
+    t = t.append_column("_tpmap_hrow", hh_rows.take(pa.array(r["household"].to_list(), pa.int64())))
+    t = t.append_column("_tpmap_member", pa.array(r["member"].to_list(), pa.int64()))
+    local = pa.array(r["row"].to_list(), pa.int64())
+    return t.append_column("_tpmap_prow", p_rows.take(pc.subtract(local, 1)).cast(pa.int64()))
+
+
+def _with_welfare(x: Any, p: "pa.Table") -> Any:
+    """The part's extract with the welfare flags the registry linkage gave its persons (the
+    columns `_tpmap_wreg`, `_tpmap_wval` of the part's person rows, in input order)."""
+    reg, val = p.column(_WREG).to_pylist(), p.column(_WVAL).to_pylist()
+    rows = x.link_records()["row"].to_list()
+    if any(r is None or reg[r - 1] is None or val[r - 1] is None for r in rows):
+        raise TpmapError("a person of the extract has no welfare flag from the registry linkage")
+    return x.with_welfare([reg[r - 1] for r in rows], [val[r - 1] for r in rows])
+
+
+def _welfare(
+    spark: "SparkSession", parts: "DataFrame", registry: "DataFrame", registry_name: str
+) -> tuple["DataFrame", dict[str, Any]]:
+    """The welfare flags of every accepted person (`_tpmap_prow`: its input row, `_tpmap_wreg`,
+    `_tpmap_wval`) from linking the parts' persons with the registry as `Extract.link_welfare`
+    does — the persons in the whole extract's order, then the registry — and what it found."""
+    import time
+
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    from ._tpmap import link_best_registry
+
+    t0 = time.perf_counter()
+    cols = ["record_id", "citizen_id", "title", "first_name", "last_name", "birth_date", "sex", "village_code", "house_no"]
+    schema = ", ".join(f"{c} string" for c in cols) + ", _tpmap_hrow long, _tpmap_member long, _tpmap_prow long"
+    survey = (
+        parts.where(F.col("kind") == "link_records")
+        .select("payload")
+        .mapInArrow(_decode_ipc, schema)
+        .orderBy("_tpmap_hrow", "_tpmap_member")
+        .localCheckpoint()
+    )
+    linked = link(spark, [survey.select(*cols), registry], names=["survey", registry_name], task="link")
+    numbered, persons = _numbered(survey)
+    pairs = linked._matched.where((F.col("a") < persons) & (F.col("b") >= persons))
+    pairs = pairs.join(linked._records.withColumnRenamed("rec", "b"), "b").select(
+        F.col("a").alias("person"), F.col("b").alias("record"), "probability", "deterministic", "index", "flag"
+    )
+
+    def best(key: tuple, t: "pa.Table") -> "pa.Table":
+        return spark_types(link_best_registry(t).to_arrow()).cast(
+            pa.schema([("person", pa.int64()), ("deterministic", pa.bool_()), ("validated", pa.bool_())])
+        )
+
+    chosen = (
+        pairs.groupBy(F.pmod(F.col("person"), F.lit(64)).alias("bucket"))
+        .applyInArrow(best, "person long, deterministic boolean, validated boolean")
+        .persist()
+    )
+    flags = (
+        numbered.select((F.col(_ROW) - 1).alias("person"), "_tpmap_prow")
+        .join(chosen, "person", "left")
+        .select(
+            "_tpmap_prow",
+            F.col("deterministic").isNotNull().alias(_WREG),
+            F.coalesce(F.col("validated"), F.lit(False)).alias(_WVAL),
+        )
+        .localCheckpoint()
+    )
+    counts = chosen.agg(
+        F.count("*").alias("matched"),
+        F.sum(F.col("deterministic").cast("long")).alias("by_id"),
+        F.sum(F.col("validated").cast("long")).alias("validated"),
+    ).first()
+    registry_records = linked.records - persons
+    found = pairs.select("record").distinct().count()
+    chosen.unpersist()
+    linked.unpersist()
+    report = {
+        "persons": persons,
+        "registry_records": registry_records,
+        "matched": int(counts["matched"] or 0),
+        "matched_by_id": int(counts["by_id"] or 0),
+        "validated": int(counts["validated"] or 0),
+        "registry_unmatched": registry_records - found,
+        "registry_unreadable": 0,
+        "seconds": time.perf_counter() - t0,
+    }
+    return flags, report

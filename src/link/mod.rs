@@ -244,6 +244,34 @@ pub struct WelfareLink {
     pub seconds: f64,
 }
 
+/// A person's best registry match so far, as [`mark_welfare`] chooses it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BestMatch {
+    /// The pair's match probability.
+    pub probability: f64,
+    /// Settled by citizen ID.
+    pub deterministic: bool,
+    /// The registry record.
+    pub record: usize,
+}
+
+impl BestMatch {
+    /// Offers a match (in scored-pair order): it replaces the one in `slot` when it is
+    /// deterministic and that one is not, or equally so with a higher probability; on a tie the
+    /// earlier pair stays.
+    pub fn offer(slot: &mut Option<BestMatch>, cand: BestMatch) {
+        if slot.is_none_or(|b| (cand.deterministic, cand.probability) > (b.deterministic, b.probability)) {
+            *slot = Some(cand);
+        }
+    }
+
+    /// Whether a matched person counts as validated: the registry record's `validated` flag, and
+    /// validated when the registry has none.
+    pub fn validated(flag: Option<bool>) -> bool {
+        flag.unwrap_or(true)
+    }
+}
+
 /// Links the persons of `x` with a welfare-card registry file and sets every person's
 /// `welfare_registered` (matched or not) and `welfare_validated` (the matched record's
 /// `validated` column; `true` when the registry has none) — replacing what the extract said.
@@ -259,7 +287,7 @@ pub fn mark_welfare(
     r.push_csv(registry)?;
     let n = x.persons.len();
     let linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
-    let mut best: Vec<Option<(f64, bool, usize)>> = vec![None; n];
+    let mut best: Vec<Option<BestMatch>> = vec![None; n];
     let mut reg_matched = vec![false; r.len() - n];
     for s in linked.matches(o.threshold) {
         let (a, b) = (s.a as usize, s.b as usize);
@@ -268,10 +296,10 @@ pub fn mark_welfare(
             continue;
         }
         reg_matched[j - n] = true;
-        let cand = (s.probability, s.deterministic, j);
-        if best[p].is_none_or(|(bp, bd, _)| (s.deterministic, s.probability) > (bd, bp)) {
-            best[p] = Some(cand);
-        }
+        BestMatch::offer(
+            &mut best[p],
+            BestMatch { probability: s.probability, deterministic: s.deterministic, record: j },
+        );
     }
     let mut out = WelfareLink {
         persons: n,
@@ -281,10 +309,10 @@ pub fn mark_welfare(
     };
     for (p, b) in best.iter().enumerate() {
         match b {
-            Some((_, det, j)) => {
+            Some(BestMatch { deterministic, record, .. }) => {
                 out.matched += 1;
-                out.matched_by_id += *det as usize;
-                let validated = r.flag[*j].unwrap_or(true);
+                out.matched_by_id += *deterministic as usize;
+                let validated = BestMatch::validated(r.flag[*record]);
                 out.validated += validated as usize;
                 x.persons.welfare_registered[p] = Some(true);
                 x.persons.welfare_validated[p] = Some(validated);

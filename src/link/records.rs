@@ -171,34 +171,8 @@ impl Records {
 
     /// The persons of an extract as a source (key: household ID and member position).
     pub fn push_extract(&mut self, name: &str, x: &Extract) -> u16 {
-        let p = &x.persons;
-        let ids: Vec<String> =
-            p.citizen_id.iter().map(|c| c.map(|c| c.expose().to_string()).unwrap_or_default()).collect();
-        let births: Vec<String> = p.birth_date.iter().map(|d| d.map(|d| d.to_string()).unwrap_or_default()).collect();
-        let villages: Vec<&str> = p.household.iter().map(|&h| x.households.village[h as usize].as_str()).collect();
-        let raw: Vec<RawRecord<'_>> = (0..p.len())
-            .map(|i| {
-                let h = p.household[i] as usize;
-                RawRecord {
-                    key: format!("{}:{}", x.households.id[h].0, i - x.members(h).start),
-                    citizen_id: &ids[i],
-                    title: p.title.get(i),
-                    first: p.first_name.get(i),
-                    last: p.last_name.get(i),
-                    birth: &births[i],
-                    sex: match p.sex[i] {
-                        Sex::Male => "m",
-                        Sex::Female => "f",
-                        Sex::Unknown => "",
-                    },
-                    area: villages[i],
-                    house: x.households.house_no.get(h),
-                    flag: "",
-                    tag: "",
-                }
-            })
-            .collect();
-        self.push_source(name, &raw)
+        let text = ExtractText::of(x);
+        self.push_source(name, &text.raw(x))
     }
 
     /// Reads a registry CSV (UTF-8 or TIS-620, decided on the evidence of every line) with
@@ -384,6 +358,84 @@ impl Records {
         }
         Ok(src)
     }
+}
+
+/// The text of an extract's persons as link records: what [`Records::push_extract`] links.
+struct ExtractText {
+    ids: Vec<String>,
+    births: Vec<String>,
+}
+
+impl ExtractText {
+    fn of(x: &Extract) -> Self {
+        let p = &x.persons;
+        ExtractText {
+            ids: p.citizen_id.iter().map(|c| c.map(|c| c.expose().to_string()).unwrap_or_default()).collect(),
+            births: p.birth_date.iter().map(|d| d.map(|d| d.to_string()).unwrap_or_default()).collect(),
+        }
+    }
+
+    fn raw<'a>(&'a self, x: &'a Extract) -> Vec<RawRecord<'a>> {
+        let p = &x.persons;
+        (0..p.len())
+            .map(|i| {
+                let h = p.household[i] as usize;
+                RawRecord {
+                    key: format!("{}:{}", x.households.id[h].0, i - x.members(h).start),
+                    citizen_id: &self.ids[i],
+                    title: p.title.get(i),
+                    first: p.first_name.get(i),
+                    last: p.last_name.get(i),
+                    birth: &self.births[i],
+                    sex: match p.sex[i] {
+                        Sex::Male => "m",
+                        Sex::Female => "f",
+                        Sex::Unknown => "",
+                    },
+                    area: x.households.village[h].as_str(),
+                    house: x.households.house_no.get(h),
+                    flag: "",
+                    tag: "",
+                }
+            })
+            .collect()
+    }
+}
+
+/// An extract's persons as a table of record columns ([`RECORD_COLUMNS`]; `record_id` is the
+/// household ID and member position), in extract order, with each person's household index
+/// (`household`) and position among its members (`member`): [`Records::push_frame`] of it gives
+/// the records [`Records::push_extract`] gives. For engines that link an extract split in parts.
+pub fn extract_frame(x: &Extract) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::{Column, DataFrame};
+    let text = ExtractText::of(x);
+    let raw = text.raw(x);
+    let p = &x.persons;
+    let col = |name: &str, f: &dyn Fn(&RawRecord<'_>) -> String| {
+        Column::new(name.into(), raw.iter().map(f).collect::<Vec<String>>())
+    };
+    let members: Vec<u32> = (0..p.len())
+        .map(|i| {
+            let h = p.household[i] as usize;
+            u32::try_from(i - x.members(h).start).unwrap_or(u32::MAX)
+        })
+        .collect();
+    Ok(DataFrame::new(
+        raw.len(),
+        vec![
+            col("record_id", &|r| r.key.clone()),
+            col("citizen_id", &|r| r.citizen_id.to_string()),
+            col("title", &|r| r.title.to_string()),
+            col("first_name", &|r| r.first.to_string()),
+            col("last_name", &|r| r.last.to_string()),
+            col("birth_date", &|r| r.birth.to_string()),
+            col("sex", &|r| r.sex.to_string()),
+            col("village_code", &|r| r.area.to_string()),
+            col("house_no", &|r| r.house.to_string()),
+            Column::new("household".into(), p.household.clone()),
+            Column::new("member".into(), members),
+        ],
+    )?)
 }
 
 /// The record columns' canonical names, in [`record_columns`]'s order.

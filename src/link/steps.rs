@@ -160,6 +160,9 @@ pub fn cluster_components(
     threshold: f64,
     task: Task,
 ) -> Result<Vec<Assigned>> {
+    if let Some(r) = records.iter().find(|r| usize::from(r.source) >= n_sources) {
+        return Err(Error::Config(format!("a record of source {} in a job of {n_sources} sources", r.source)));
+    }
     records.sort_unstable_by_key(|r| r.record);
     records.dedup_by_key(|r| r.record);
     let local = |g: u32| records.binary_search_by_key(&g, |r| r.record).ok().and_then(|i| u32::try_from(i).ok());
@@ -312,6 +315,24 @@ mod tests {
         // Sources 0,1,0,1,0: 3 × 2 pairs across sources.
         assert_eq!(got.pairs.len(), 6);
         assert!(pairs_in_blocks(&mut rows, 1, Task::Link, 5).is_err());
+    }
+
+    #[test]
+    fn cluster_components_refuses_what_does_not_fit() {
+        let rec = |i: u32, s: u16| ClusterRecord {
+            record: i,
+            source: s,
+            citizen_id: None,
+            source_name: "a".into(),
+            key: i.to_string(),
+        };
+        let e = Scored { a: 0, b: 5, weight: 0.0, probability: 0.99, deterministic: false, contradicted: false };
+        // Record 5 missing from its component; a source beyond the job's.
+        assert!(cluster_components(&mut vec![rec(0, 0), rec(1, 1)], &[e], 2, 0.9, Task::Link).is_err());
+        assert!(cluster_components(&mut vec![rec(0, 0), rec(5, 2)], &[e], 2, 0.9, Task::Link).is_err());
+        let ok = cluster_components(&mut vec![rec(5, 1), rec(0, 0)], &[e], 2, 0.9, Task::Link).unwrap();
+        assert_eq!(ok.iter().map(|a| (a.record, a.representative)).collect::<Vec<_>>(), vec![(0, 0), (5, 0)]);
+        assert_eq!(ok[0].entity, ok[1].entity);
     }
 
     #[test]
