@@ -265,7 +265,7 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
         }
         packed.par_sort_unstable();
         packed.dedup();
-        let all: Vec<(u32, u32)> = packed.par_iter().map(|&p| ((p >> 32) as u32, p as u32)).collect();
+        let all: Vec<(u32, u32)> = packed.par_iter().map(|&p| unpack(p)).collect();
         Candidates { pairs: all, skipped_blocks: skipped, rule_pairs }
     })
 }
@@ -306,6 +306,12 @@ pub(crate) fn block_pairs(members: impl Iterator<Item = (u32, u16)> + Clone, tas
             }
         }
     }
+}
+
+/// A pair packed by [`block_pairs`] back to (smaller, larger): the high and the low half.
+pub(crate) fn unpack(p: u64) -> (u32, u32) {
+    let b = p.to_be_bytes();
+    (u32::from_be_bytes([b[0], b[1], b[2], b[3]]), u32::from_be_bytes([b[4], b[5], b[6], b[7]]))
 }
 
 fn hash(b: &[u8]) -> u64 {

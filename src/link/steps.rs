@@ -85,8 +85,11 @@ pub fn pairs_in_blocks(rows: &mut [BlockRow], rules: usize, task: Task, max_bloc
         }
         packed.clear();
         model::block_pairs(members.iter().copied(), task, &mut packed);
-        // Unpacked as model::block unpacks: the high half is the smaller index.
-        out.pairs.extend(packed.iter().map(|&p| (rule, (p >> 32) as u32, p as u32)));
+        // Unpacked as model::block unpacks them.
+        out.pairs.extend(packed.iter().map(|&p| {
+            let (a, b) = model::unpack(p);
+            (rule, a, b)
+        }));
     }
     Ok(out)
 }
@@ -333,6 +336,14 @@ mod tests {
         let ok = cluster_components(&mut vec![rec(5, 1), rec(0, 0)], &[e], 2, 0.9, Task::Link).unwrap();
         assert_eq!(ok.iter().map(|a| (a.record, a.representative)).collect::<Vec<_>>(), vec![(0, 0), (5, 0)]);
         assert_eq!(ok[0].entity, ok[1].entity);
+    }
+
+    #[test]
+    fn packed_pairs_unpack_to_their_halves() {
+        let mut v = Vec::new();
+        model::block_pairs([(9u32, 0u16), (u32::MAX, 1), (7, 1)].into_iter(), Task::Link, &mut v);
+        let got: Vec<(u32, u32)> = v.iter().map(|&p| model::unpack(p)).collect();
+        assert_eq!(got, vec![(9, u32::MAX), (7, 9)]);
     }
 
     #[test]
