@@ -384,3 +384,12 @@ def test_driver_tables_reach_spark_in_order(spark):
     assert pl.from_arrow(got.toArrow()).equals(pl.from_arrow(t))
     empty = tpmap.spark._distributed(spark, t.slice(0, 0))
     assert empty.count() == 0 and empty.columns == ["n", "s"]
+
+
+def test_plan_on_spark_of_no_rows(spark):
+    hh, pp = read_csv(spark, SAMPLES / "households.csv").limit(0), read_csv(spark, SAMPLES / "persons.csv").limit(0)
+    run = tpmap.spark.run(spark, hh, pp, catalogue=SAMPLES / "catalogue.toml", key=KEY)
+    want = tpmap.read_extract(hh.toArrow(), pp.toArrow()).score().plan(tpmap.Catalogue(SAMPLES / "catalogue.toml"), key=KEY)
+    assert run.plan.households == 0 and run.plan.local.summary() == want.summary()
+    assert spark_frame(run.plan.programs).equals(same_types(want.programs()))
+    assert run.plan.household_plan.count() == 0

@@ -496,7 +496,7 @@ def run(
         schema = spark.createDataFrame(schemas[kind].empty_table()).schema
         return parts.where(F.col("kind") == kind).select("payload").mapInArrow(_decode_ipc, schema)
 
-    plan = _plan(spark, parts, catalogue, read_opts, score_opts, population, plan_date, key) if catalogue else None
+    plan = _plan(spark, parts, empty, catalogue, score_opts, read_opts, population, plan_date, key) if catalogue else None
     return SparkRun(
         plan=plan,
         households=frames("households"),
@@ -633,9 +633,10 @@ def _plan_rows(number: int, x: Any, s: Any, h_rows: "pa.Array") -> list[tuple[in
 def _plan(
     spark: "SparkSession",
     parts: "DataFrame",
+    empty: Any,
     catalogue: Any,
-    read_opts: dict[str, Any],
     score_opts: dict[str, Any],
+    read_opts: dict[str, Any],
     population: str,
     plan_date: str | None,
     key: bytes | None,
@@ -653,6 +654,10 @@ def _plan(
     rows = rows.repartition(max(1, parts.select("part").distinct().count()), "part", "kind")
     for r in sorted(rows.toLocalIterator(), key=lambda r: (r["part"], r["seq"])):
         got[r["kind"]].append(_unipc(bytes(r["payload"])))
+    if not got["plan_households"]:
+        # No part (no input rows): the plan of an empty extract, as one process makes it.
+        got = {"plan_households": [empty.households().to_arrow().append_column(_ROW, pa.array([], pa.int64()))],
+               "plan_persons": [empty.persons().to_arrow()]}
     households = pa.concat_tables(got["plan_households"]).sort_by(_ROW).drop_columns([_ROW])
     persons = pa.concat_tables(got["plan_persons"])
     # The households as tpmap accepted them, read again: nothing is rejected twice.
