@@ -16,9 +16,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from spark_local import measured  # noqa: E402
+from spark_local import SESSION, SHUFFLE, measured  # noqa: E402
 
-SOURCES = ("survey", "welfare", "agency")
 
 ONE = r"""
 import json, sys, time
@@ -32,31 +31,16 @@ print(json.dumps({"seconds": time.perf_counter() - t, "records": l.records, "can
                   "matches": l.matches}))
 """
 
-SPARK = r"""
-import json, os, sys, time
-import polars as pl
-from pyspark.sql import SparkSession
-import tpmap.spark
-d, out, master, mem = sys.argv[1:5]
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-spark = (SparkSession.builder.master(master).config("spark.driver.memory", mem)
-         .config("spark.sql.shuffle.partitions", "8").config("spark.ui.port", "4057")
-         .config("spark.port.maxRetries", "50").getOrCreate())
-spark.sparkContext.setLogLevel("ERROR")
-t0 = time.perf_counter()
+SPARK = SESSION + r"""
 names = ["survey", "welfare", "agency"]
 dfs = [spark.read.option("header", True).option("comment", "#").csv(f"{d}/{s}.csv") for s in names]
 l = tpmap.spark.link(spark, dfs, names=names)
 pl.from_arrow(l.pairs.toArrow()).sort("index").write_parquet(f"{out}/pairs.parquet")
 pl.from_arrow(l.entities.toArrow()).sort("record").write_parquet(f"{out}/entities.parquet")
 seconds = time.perf_counter() - t0
-import urllib.request
-sc = spark.sparkContext
-url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages"
-stages = json.load(urllib.request.urlopen(url))
+""" + SHUFFLE + r"""
 print(json.dumps({"seconds": seconds, "records": l.records, "candidates": l.candidate_pairs, "matches": l.matches,
-                  "shuffle_write": sum(s.get("shuffleWriteBytes", 0) for s in stages),
-                  "shuffle_read": sum(s.get("shuffleReadBytes", 0) for s in stages)}))
+                  "shuffle_write": shuffle_write, "shuffle_read": shuffle_read}))
 spark.stop()
 """
 

@@ -45,7 +45,8 @@ if len(sys.argv) > 3:
 print(json.dumps({"seconds": time.perf_counter() - t, "households": x.report["households"]["accepted"]}))
 """
 
-SPARK = r"""
+# The Spark side's session (argv: data, out, master, driver memory), shared with spark_link.py.
+SESSION = r"""
 import json, os, sys, time
 import polars as pl
 from pyspark.sql import SparkSession
@@ -57,6 +58,20 @@ spark = (SparkSession.builder.master(master).config("spark.driver.memory", mem)
          .config("spark.port.maxRetries", "50").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 t0 = time.perf_counter()
+"""
+
+# Bytes Spark's stages wrote to and read from the shuffle, from its status API (the UI's REST
+# endpoint on localhost).
+SHUFFLE = r"""
+import urllib.request
+sc = spark.sparkContext
+url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages"
+stages = json.load(urllib.request.urlopen(url))
+shuffle_write = sum(s.get("shuffleWriteBytes", 0) for s in stages)
+shuffle_read = sum(s.get("shuffleReadBytes", 0) for s in stages)
+"""
+
+SPARK = SESSION + r"""
 hh = spark.read.parquet(f"{d}/households.parquet")
 pp = spark.read.parquet(f"{d}/persons.parquet")
 catalogue = sys.argv[5] if len(sys.argv) > 5 else None
@@ -69,13 +84,7 @@ for kind in ("common", "poor"):
     for level, frame in r.tpmap_tables[kind].items():
         pl.from_arrow(frame.toArrow()).write_parquet(f"{out}/tables_{kind}_{level}.parquet")
 seconds = time.perf_counter() - t0
-# Shuffle sizes from Spark's own status API (the UI's REST endpoint on localhost).
-import urllib.request
-sc = spark.sparkContext
-url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages"
-stages = json.load(urllib.request.urlopen(url))
-shuffle_write = sum(s.get("shuffleWriteBytes", 0) for s in stages)
-shuffle_read = sum(s.get("shuffleReadBytes", 0) for s in stages)
+""" + SHUFFLE + r"""
 print(json.dumps({"seconds": seconds, "households": r.report["households"]["accepted"], "parts": r.report["parts"],
                   "shuffle_write": shuffle_write, "shuffle_read": shuffle_read}))
 spark.stop()

@@ -237,15 +237,16 @@ pub fn link_model_warnings(model: &str, candidates: &Bound<'_, PyAny>) -> PyResu
 /// Step 5: scores pairs (`a`, `b`, `p0` … `p5`, `has_id` of the first record, `first_count` and
 /// `last_count` of its names among the job's `records` records) with `model`; keeps deterministic
 /// pairs and those at or above `floor`: `a`, `b`, `weight`, `probability`, `deterministic`,
-/// `contradicted`.
+/// `contradicted`, `accepted` (an edge for clustering at `threshold`, `Scored::accepted`).
 #[pyfunction]
-#[pyo3(signature = (table, *, model, records, floor))]
+#[pyo3(signature = (table, *, model, records, floor, threshold))]
 pub fn link_score<'py>(
     py: Python<'py>,
     table: &Bound<'py, PyAny>,
     model: &str,
     records: u64,
     floor: f64,
+    threshold: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let m = model_of(model)?;
     let df = import_frame(table)?;
@@ -266,6 +267,7 @@ pub fn link_score<'py>(
             Column::new("probability".into(), scored.iter().map(|s| s.probability).collect::<Vec<_>>()),
             Column::new("deterministic".into(), scored.iter().map(|s| s.deterministic).collect::<Vec<_>>()),
             Column::new("contradicted".into(), scored.iter().map(|s| s.contradicted).collect::<Vec<_>>()),
+            Column::new("accepted".into(), scored.iter().map(|s| s.accepted(threshold)).collect::<Vec<_>>()),
         ],
     )
     .map_err(perr)?;
@@ -382,6 +384,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(link_cluster, m)?)?;
     m.add_function(wrap_pyfunction!(link_columns, m)?)?;
     m.add_function(wrap_pyfunction!(link_best_registry, m)?)?;
+    m.add("LINK_RECORD_COLUMNS", tpmap::link::records::RECORD_COLUMNS.to_vec())?;
     Ok(())
 }
 

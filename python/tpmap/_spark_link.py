@@ -19,19 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
 # The record columns tpmap reads (`tpmap::link::records::RECORD_COLUMNS`), in its order.
-_COLUMNS = (
-    "record_id",
-    "citizen_id",
-    "title",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "sex",
-    "village_code",
-    "house_no",
-    "validated",
-    "program",
-)
+_COLUMNS = tuple(T.LINK_RECORD_COLUMNS)
 # Most rounds of label propagation when finding connected components: each round halves no
 # distance, so a chain of n matched records needs n rounds; linkage components are people (a
 # handful of records), far below this.
@@ -235,16 +223,17 @@ def link(
         import pyarrow as pa
 
         for b in batches:
-            yield from _arrow(T.link_score(pa.Table.from_batches([b]), model=model_json, records=n, floor=floor)).to_batches()
+            t = pa.Table.from_batches([b])
+            yield from _arrow(T.link_score(t, model=model_json, records=n, floor=floor, threshold=threshold)).to_batches()
 
     scored = to_score.mapInArrow(
-        score, "a long, b long, weight double, probability double, deterministic boolean, contradicted boolean"
+        score,
+        "a long, b long, weight double, probability double, deterministic boolean, contradicted boolean, "
+        "accepted boolean",
     ).persist()
 
-    # 6. Connected components of the matched pairs (label propagation), each clustered by tpmap.
-    edges = scored.where(
-        F.col("deterministic") | (~F.col("contradicted") & (F.col("probability") >= F.lit(threshold)))
-    ).persist()
+    # 6. Connected components of the accepted pairs (label propagation), each clustered by tpmap.
+    edges = scored.where("accepted").persist()
     labels = _components(edges)
     comp_recs = labels.join(recs.select(F.col("rec").alias("v"), "src", "citizen_id", "key"), "v").select(
         F.col("v").alias("rec"),
@@ -292,39 +281,25 @@ def link(
     # between two runs of it (adaptive execution coalesces them as it finds them).
     ordered = scored.orderBy("a", "b").localCheckpoint()
     numbered, _ = _numbered(ordered)
-    pairs = (
+    # A match: deterministic, or accepted with both records in one entity (Linked.is_match).
+    joined = (
         numbered.withColumn("index", F.col("_tpmap_row") - 1)
         .join(side("a"), "a")
         .join(side("b"), "b")
-        .withColumn(
-            "match",
-            F.col("deterministic")
-            | (~F.col("contradicted") & (F.col("probability") >= F.lit(threshold)) & (F.col("rep_a") == F.col("rep_b"))),
-        )
-        .where(F.col("deterministic") | (F.col("probability") >= F.lit(0.01)))
-        .select(
-            "index",
-            "source_a",
-            "record_a",
-            "source_b",
-            "record_b",
-            F.col("weight").alias("match_weight"),
-            "probability",
-            "deterministic",
-            "match",
-        )
+        .withColumn("match", F.col("deterministic") | (F.col("accepted") & (F.col("rep_a") == F.col("rep_b"))))
     )
-    matched = (
-        numbered.withColumn("index", F.col("_tpmap_row") - 1)
-        .join(side("a"), "a")
-        .join(side("b"), "b")
-        .where(
-            F.col("deterministic")
-            | (~F.col("contradicted") & (F.col("probability") >= F.lit(threshold)) & (F.col("rep_a") == F.col("rep_b")))
-        )
-        .select("a", "b", "index", "probability", "deterministic")
-        .persist()
+    pairs = joined.where(F.col("deterministic") | (F.col("probability") >= F.lit(0.01))).select(
+        "index",
+        "source_a",
+        "record_a",
+        "source_b",
+        "record_b",
+        F.col("weight").alias("match_weight"),
+        "probability",
+        "deterministic",
+        "match",
     )
+    matched = joined.where("match").select("a", "b", "index", "probability", "deterministic").persist()
     matches = matched.count()
     return SparkLinked(
         pairs=pairs,

@@ -23,6 +23,7 @@ __all__ = [
     "link",
     "run",
     "link_bench",
+    "LINK_RECORD_COLUMNS",
     "link_columns",
     "link_best_registry",
     "link_record_keys",
@@ -245,6 +246,7 @@ def link_bench(
     """Writes a SYNTHETIC labelled Thai linkage benchmark (survey, welfare, agency, truth)."""
 
 # The steps of a distributed link job (tpmap::link::steps), for tpmap.spark.link.
+LINK_RECORD_COLUMNS: list[str]
 def link_best_registry(table: _ArrowStream) -> pl.DataFrame:
     """Each person's best registry match (person, deterministic, validated), as link_welfare chooses."""
 def link_columns(columns: list[str]) -> list[tuple[str, str]]:
@@ -263,7 +265,7 @@ def link_train(random: _ArrowStream, candidates: _ArrowStream) -> tuple[str, lis
     """Step 4b: the model (JSON) and its warnings from pattern counts."""
 def link_model_warnings(model: str, candidates: _ArrowStream) -> tuple[str, list[str]]:
     """Step 4b for a saved model: the model (JSON) and its warnings."""
-def link_score(table: _ArrowStream, *, model: str, records: int, floor: float) -> pl.DataFrame:
+def link_score(table: _ArrowStream, *, model: str, records: int, floor: float, threshold: float) -> pl.DataFrame:
     """Step 5: scores pairs from their patterns and first-record name counts."""
 def link_cluster(
     records: _ArrowStream,

@@ -48,7 +48,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ._tpmap import Catalogue, key_column, merge, read_extract, roll_up_tables
+from ._tpmap import LINK_RECORD_COLUMNS, Catalogue, key_column, merge, read_extract, roll_up_tables
 from .errors import ConfigError, InvalidRowError, LimitError, TpmapError
 from ._spark_link import SparkLinked, link
 
@@ -749,7 +749,7 @@ def _welfare(
     from ._tpmap import link_best_registry
 
     t0 = time.perf_counter()
-    cols = ["record_id", "citizen_id", "title", "first_name", "last_name", "birth_date", "sex", "village_code", "house_no"]
+    cols = list(LINK_RECORD_COLUMNS)
     schema = ", ".join(f"{c} string" for c in cols) + ", _tpmap_hrow long, _tpmap_member long, _tpmap_prow long"
     survey = (
         parts.where(F.col("kind") == "link_records")

@@ -126,7 +126,7 @@ impl Linked {
 /// is not contradicted (both names and the birth date disagreeing) and whose records the
 /// clustering put in one entity.
 pub(crate) fn is_match(s: &Scored, threshold: f64, entity: &[u32]) -> bool {
-    s.deterministic || (!s.contradicted && s.probability >= threshold && entity[s.a as usize] == entity[s.b as usize])
+    s.deterministic || (s.accepted(threshold) && entity[s.a as usize] == entity[s.b as usize])
 }
 
 impl LinkOptions {

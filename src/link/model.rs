@@ -817,6 +817,13 @@ impl Scored {
         let near_id = p[0] == 1 && p[1] <= 2 && p[2] <= 2 && p[3] <= 2;
         Scored { a, b, weight: w, probability: Model::probability(w), deterministic: exact_id || near_id, contradicted }
     }
+
+    /// Whether clustering takes the pair as an edge: deterministic, or at or above `threshold`
+    /// and not contradicted. (A match is an accepted pair whose records the clustering joined,
+    /// or a deterministic one: [`super::Linked::is_match`].)
+    pub fn accepted(&self, threshold: f64) -> bool {
+        self.deterministic || (!self.contradicted && self.probability >= threshold)
+    }
 }
 
 /// Scores candidate pairs; the deterministic pass decides pairs that IDs settle.
@@ -893,11 +900,8 @@ pub fn cluster_with(
         }
         x
     }
-    let mut edges: Vec<&Scored> = scored
-        .iter()
-        .filter(|s| (s.a as usize) < n && (s.b as usize) < n)
-        .filter(|s| s.deterministic || (!s.contradicted && s.probability >= threshold))
-        .collect();
+    let mut edges: Vec<&Scored> =
+        scored.iter().filter(|s| (s.a as usize) < n && (s.b as usize) < n).filter(|s| s.accepted(threshold)).collect();
     edges.sort_by(|x, y| {
         (y.deterministic, y.probability)
             .partial_cmp(&(x.deterministic, x.probability))

@@ -402,7 +402,7 @@ impl ExtractText {
     }
 }
 
-/// An extract's persons as a table of record columns ([`RECORD_COLUMNS`]; `record_id` is the
+/// An extract's persons as a table of every record column ([`RECORD_COLUMNS`]; `record_id` is the
 /// household ID and member position), in extract order, with each person's household index
 /// (`household`) and position among its members (`member`): [`Records::push_frame`] of it gives
 /// the records [`Records::push_extract`] gives. For engines that link an extract split in parts.
@@ -432,6 +432,8 @@ pub fn extract_frame(x: &Extract) -> Result<polars::prelude::DataFrame> {
             col("sex", &|r| r.sex.to_string()),
             col("village_code", &|r| r.area.to_string()),
             col("house_no", &|r| r.house.to_string()),
+            col("validated", &|r| r.flag.to_string()),
+            col("program", &|r| r.tag.to_string()),
             Column::new("household".into(), p.household.clone()),
             Column::new("member".into(), members),
         ],
