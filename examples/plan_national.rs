@@ -5,7 +5,10 @@
 //! ```sh
 //! target/release/tpmap synth --households 12935866 --out /data/national
 //! cargo run --release --all-features --example plan_national -- /data/national [optimiser seconds per province]
+//! cargo run --release --all-features --example plan_national -- --catalogue-out bench-52.toml
 //! ```
+//!
+//! The second form only writes the catalogue, for `tpmap run --catalogue` (scripts/national.sh).
 //!
 //! The catalogue is generated (three programs per TPMAP indicator, one national cash transfer
 //! left out so that provinces stay independent) and ILLUSTRATIVE; the households are SYNTHETIC.
@@ -25,6 +28,12 @@ use bench_catalogue::catalogue_toml;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, path] = args.as_slice()
+        && flag == "--catalogue-out"
+    {
+        std::fs::write(path, catalogue_toml())?;
+        return Ok(());
+    }
     let dir = std::path::PathBuf::from(args.get(1).map(String::as_str).unwrap_or("data-samples"));
     let per_part = args.get(2).map(|s| s.parse::<f64>()).transpose()?.unwrap_or(120.0);
     let pick = |stem: &str| {

@@ -8,8 +8,10 @@
 # Steps: ingest from Parquet (whole, one province a wave, --max-memory 4GiB; a national Parquet
 # extract is partitioned by default, so the whole run says --partition whole), ingest from CSV,
 # `tpmap mpi` on the national deprivation matrix, and the Python-polars scripts of
-# benches/compare_python.py in the same run (skipped when python3 has no polars).
-# SKIP_CSV=1 leaves out the CSV ingest (the slowest step).
+# benches/compare_python.py in the same run (skipped when python3 has no polars), and `tpmap run`
+# with a plan against the generated 52-program catalogue of examples/plan_national.rs (whole, one
+# province a wave, --max-memory 4GiB; the partitioned plans checked against the whole run's).
+# SKIP_CSV=1 leaves out the CSV ingest (the slowest step); SKIP_PLAN=1 the plans.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TPMAP_BIN:-${CARGO_TARGET_DIR:-target}/release/tpmap}
@@ -48,6 +50,23 @@ fi
 measure "mpi on the deprivation matrix, end to end" "$bin" mpi --data "$out/ingest-parquet/deprivations.parquet" \
   --spec "$out/ingest-parquet/spec.csv" --k union --areas province,amphoe,tambon,village --weight members \
   --out "$out/ingest-parquet/mpi" --quiet
+if [ -z "${SKIP_PLAN:-}" ]; then
+  p="$out/plan-input"
+  mkdir -p "$p"
+  ln -sf "$d/households.parquet" "$d/persons.parquet" "$p/"
+  cargo run --quiet --release --all-features --example plan_national -- --catalogue-out "$p/catalogue.toml"
+  export TPMAP_PSEUDONYM_KEY=${TPMAP_PSEUDONYM_KEY:-national-bench-key-not-secret}
+  measure "run with a plan, Parquet, whole" "$bin" run "$p" --out "$out/plan-whole" --partition whole --quiet
+  measure "run with a plan, Parquet, --partition province" "$bin" run "$p" --out "$out/plan-partitioned" \
+    --partition province --quiet
+  measure "run with a plan, Parquet, --max-memory 4GiB" "$bin" run "$p" --out "$out/plan-4gib" --max-memory 4GiB --quiet
+  # The same plan (report.xlsx differs only in its creation time).
+  for run in plan-partitioned plan-4gib; do
+    (cd "$out/plan-whole/plan" && find . -type f ! -name report.xlsx) | while read -r f; do
+      cmp -s "$out/plan-whole/plan/$f" "$out/$run/plan/$f" || { echo "$run: plan/$f differs from the whole run" >&2; exit 1; }
+    done
+  done
+fi
 if "$py" -c 'import polars' 2>/dev/null; then
   measure "Python-polars scripts (benches/compare_python.py)" "$py" benches/compare_python.py "$out/ingest-parquet" \
     --mpitb-villages 0

@@ -320,6 +320,29 @@ impl Households {
     pub fn is_empty(&self) -> bool {
         self.id.is_empty()
     }
+
+    /// The households at `order`, in that order (every index below [`Households::len`]).
+    /// Columns left empty (`members` before it is counted, `source_row` of data made in
+    /// memory) stay empty.
+    pub fn take(&self, order: &[u32]) -> Households {
+        let maybe = |v: &[u16]| if v.is_empty() { Vec::new() } else { pick(v, order) };
+        Households {
+            id: pick(&self.id, order),
+            village: pick(&self.village, order),
+            house_id: pick(&self.house_id, order),
+            house_no: self.house_no.take(order),
+            survey_year: pick(&self.survey_year, order),
+            members: maybe(&self.members),
+            income_per_member: pick(&self.income_per_member, order),
+            statuses: self.statuses.take(order),
+            source_row: if self.source_row.is_empty() { Vec::new() } else { pick(&self.source_row, order) },
+        }
+    }
+}
+
+/// `v`'s values at `order`.
+fn pick<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
+    order.iter().map(|&i| v[i as usize]).collect()
 }
 
 /// Persons of an extract, column by column, sorted by household.
@@ -411,9 +434,6 @@ impl Persons {
 
     /// The persons at `order`, in that order (every index below [`Persons::len`]).
     pub fn take(&self, order: &[u32]) -> Persons {
-        fn pick<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
-            order.iter().map(|&i| v[i as usize]).collect()
-        }
         Persons {
             household: pick(&self.household, order),
             citizen_id: pick(&self.citizen_id, order),
@@ -470,6 +490,34 @@ impl Extract {
     pub fn members(&self, h: usize) -> Range<usize> {
         self.member_offsets[h] as usize..self.member_offsets[h + 1] as usize
     }
+
+    /// The households at `order` (each index below the number of households, each at most
+    /// once), in that order, with their members in their order: an extract of its own, every
+    /// household as it was (a household's profile and score depend on it and its members
+    /// alone). A partitioned run keeps its waves' poor households this way, to plan over them.
+    pub fn select(&self, order: &[u32]) -> Extract {
+        let mut persons_at = Vec::with_capacity(order.iter().map(|&h| self.members(h as usize).len()).sum());
+        let mut household = Vec::with_capacity(persons_at.capacity());
+        for (new, &h) in (0u32..).zip(order) {
+            let h = h as usize;
+            for k in self.member_offsets[h]..self.member_offsets[h + 1] {
+                persons_at.push(k);
+                household.push(new);
+            }
+        }
+        let mut persons = self.persons.take(&persons_at);
+        persons.household = household;
+        Extract::new(self.edition.clone(), self.households.take(order), persons)
+    }
+
+    /// Appends `other`'s households and persons after these (both of one edition).
+    pub fn append(&mut self, other: Extract) {
+        let offset = self.households.len() as u32;
+        self.households.append(other.households);
+        self.persons.append(other.persons, offset);
+        let base = self.member_offsets.pop().unwrap_or(0);
+        self.member_offsets.extend(other.member_offsets.iter().map(|o| o + base));
+    }
 }
 
 #[cfg(test)]
@@ -514,6 +562,56 @@ mod tests {
         assert_eq!(x.persons.first_name.iter().collect::<Vec<_>>(), ["a", "b"]);
         assert!(x.persons.source_row.is_empty());
         assert_eq!(x.members(1), 1..2);
+    }
+
+    #[test]
+    fn select_and_append_keep_households_whole() {
+        // Households 0, 1, 2 with 2, 0 and 1 members.
+        let mut p = Persons::default();
+        for (h, name) in [(0u32, "a0"), (0, "a1"), (2, "c0")] {
+            p.household.push(h);
+            p.citizen_id.push(None);
+            p.title.push("");
+            p.first_name.push(name);
+            p.last_name.push("");
+            p.sex.push(Sex::Unknown);
+            p.birth_date.push(None);
+            p.age.push(None);
+            p.relation.push(Relation::Unknown);
+            p.disabled.push(None);
+            p.welfare_registered.push(None);
+            p.welfare_validated.push(None);
+            p.statuses.push(0, 0, 0);
+            p.source_row.push(p.household.len() as u64);
+        }
+        let h = Households {
+            id: (1..=3).map(crate::ids::HouseholdId).collect(),
+            village: ["10010101", "10010102", "10010103"].map(|v| v.parse().unwrap()).to_vec(),
+            house_id: vec![None; 3],
+            house_no: ["1", "2", "3"].into_iter().collect(),
+            survey_year: vec![2561; 3],
+            members: Vec::new(),
+            income_per_member: vec![None; 3],
+            statuses: StatusMatrix { present: 0, fail: vec![0; 3], na: vec![0; 3], missing: vec![0; 3] },
+            source_row: vec![10, 20, 30],
+        };
+        let x = Extract::new(Arc::new(Edition::bmn_2560()), h, p);
+        let names = |x: &Extract, h: usize| x.members(h).map(|k| x.persons.first_name.get(k).to_string()).collect::<Vec<_>>();
+        let s = x.select(&[2, 1, 0]);
+        assert_eq!(s.households.source_row, [30, 20, 10]);
+        assert_eq!(s.households.house_no.iter().collect::<Vec<_>>(), ["3", "2", "1"]);
+        assert_eq!((names(&s, 0), names(&s, 1), names(&s, 2)), (vec!["c0".to_string()], vec![], vec!["a0".into(), "a1".into()]));
+        assert_eq!(s.persons.household, [0, 2, 2]);
+        // Two selections appended: the households of both, members still their own.
+        let mut a = x.select(&[0]);
+        a.append(x.select(&[2]));
+        assert_eq!(a.households.source_row, [10, 30]);
+        assert_eq!(a.member_offsets, [0, 2, 3]);
+        assert_eq!(names(&a, 1), ["c0"]);
+        assert_eq!(a.persons.household, [0, 0, 1]);
+        let none = x.select(&[]);
+        assert!(none.households.is_empty() && none.persons.is_empty());
+        assert_eq!(none.member_offsets, [0]);
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! ```
 
 mod partitioned;
-pub use partitioned::{AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, run_partitioned};
+pub use partitioned::{
+    AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, refused as partition_refuses, run_partitioned,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -384,6 +386,18 @@ struct LoadedPlan {
     served_link: Option<ServedLink>,
 }
 
+impl LoadedPlan {
+    /// The catalogue and the what-if's, read and checked; nobody served yet.
+    fn catalogues(p: &PlanInputs, edition: &crate::indicators::Edition, limits: &crate::limits::Limits) -> Result<LoadedPlan> {
+        let catalogue = Catalogue::load_with(&p.catalogue, edition, limits)?;
+        let compare_catalogue = match p.compare.as_ref().and_then(|c| c.catalogue.as_ref()) {
+            Some(path) => Some(Catalogue::load_with(path, edition, limits)?),
+            None => None,
+        };
+        Ok(LoadedPlan { catalogue, compare_catalogue, served: Vec::new(), served_link: None })
+    }
+}
+
 impl RunOptions {
     /// Checks the options before any file is read: ingest options, the plan's date and time
     /// limit.
@@ -432,15 +446,14 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     let loaded = match &o.plan {
         Some(p) => {
             progress.step("reading the catalogue and served lists");
-            let limits = &o.ingest.limits;
-            let catalogue = Catalogue::load_with(&p.catalogue, &got.extract.edition, limits)?;
-            let compare_catalogue = match p.compare.as_ref().and_then(|c| c.catalogue.as_ref()) {
-                Some(path) => Some(Catalogue::load_with(path, &got.extract.edition, limits)?),
-                None => None,
-            };
-            let (served, served_link) =
-                crate::plan::served::gather(&got.extract, &catalogue, p.served.as_deref(), p.served_list.as_deref())?;
-            Some(LoadedPlan { catalogue, compare_catalogue, served, served_link })
+            let mut loaded = LoadedPlan::catalogues(p, &got.extract.edition, &o.ingest.limits)?;
+            (loaded.served, loaded.served_link) = crate::plan::served::gather(
+                &got.extract,
+                &loaded.catalogue,
+                p.served.as_deref(),
+                p.served_list.as_deref(),
+            )?;
+            Some(loaded)
         }
         None => None,
     };

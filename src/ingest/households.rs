@@ -27,23 +27,12 @@ impl HouseholdBuilder {
     }
     pub(super) fn filter(self, keep: &[bool]) -> Self {
         let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
-        let h = &self.households;
-        fn pick<T: Copy>(v: &[T], idx: &[u32]) -> Vec<T> {
-            idx.iter().map(|&i| v[i as usize]).collect()
-        }
+        let mut households = self.households.take(&idx);
+        // Counted from the persons later.
+        households.members = Vec::new();
         HouseholdBuilder {
-            households: Households {
-                id: pick(&h.id, &idx),
-                village: pick(&h.village, &idx),
-                house_id: pick(&h.house_id, &idx),
-                house_no: h.house_no.take(&idx),
-                survey_year: pick(&h.survey_year, &idx),
-                members: Vec::new(),
-                income_per_member: pick(&h.income_per_member, &idx),
-                statuses: h.statuses.take(&idx),
-                source_row: pick(&h.source_row, &idx),
-            },
-            members_given: pick(&self.members_given, &idx),
+            households,
+            members_given: idx.iter().map(|&i| self.members_given[i as usize]).collect(),
             rejects: self.rejects,
             rejected_ids: self.rejected_ids,
             notes: self.notes,

@@ -8,13 +8,18 @@
 //! the same additions in the same order as a whole run makes them. Accepted rows, scores and the
 //! deprivation matrix are appended to their Parquet files wave after wave; rejected rows are
 //! written in row order at the end.
+//!
+//! A plan depends on the households of its population alone, all of them poor: each wave keeps
+//! its poor households whole ([`crate::extract::Extract::select`]), and after the last wave they
+//! are put back in input order, scored again and planned as a whole run plans them — national
+//! caps, budgets and quotas included.
 
 use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Progress, RunOptions, RunReport, RunSeconds, data_notices, measure_report, write_html};
+use super::{LoadedPlan, Progress, RunOptions, RunReport, RunSeconds, data_notices, measure_report, write_html};
 use crate::aggregate::{AggregateOptions, Hierarchy, Measures};
 use crate::frame::{self, ParquetAppender};
 use crate::ingest::partition::{PartitionedReader, Split, Wave};
@@ -64,22 +69,36 @@ pub const AUTO_PERSON_ROWS: usize = 10_000_000;
 
 /// Whether `--partition auto` reads `o`'s extract province by province: when both files are
 /// Parquet, the persons file's footer claims at least [`AUTO_PERSON_ROWS`] rows, and nothing the
-/// partitioned run refuses (a plan, a welfare registry) is asked for. Text files stay
-/// whole: every wave would read them again.
+/// partitioned run refuses ([`refused`]) is asked for. Text files stay whole: every wave would
+/// read them again.
 pub fn partition_by_default(o: &RunOptions) -> bool {
     let parquet = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    o.plan.is_none()
-        && o.welfare_registry.is_none()
-        && o.earlier.is_none()
+    refused(o).is_none()
         && parquet(&o.households)
         && parquet(&o.persons)
         && crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
 }
 
+/// What a partitioned run cannot do yet, if `o` asks for it: linking a welfare registry,
+/// comparing earlier rounds, and plans with served lists (which are checked against, or linked
+/// with, every household of the extract).
+pub fn refused(o: &RunOptions) -> Option<&'static str> {
+    if o.welfare_registry.is_some() {
+        Some("link a welfare registry")
+    } else if o.earlier.is_some() {
+        Some("compare earlier rounds")
+    } else if o.plan.as_ref().is_some_and(|p| p.served.is_some() || p.served_list.is_some()) {
+        Some("read served lists")
+    } else {
+        None
+    }
+}
+
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
-/// nothing. Planning and welfare-registry linkage need the whole country and are refused here;
-/// bootstrap standard errors are the whole run's (replicates keyed by household).
+/// nothing. Plans are made over the waves' poor households, after the last wave; what
+/// [`refused`] names needs the whole country and is refused here. Bootstrap standard errors
+/// are the whole run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
     max_memory: Option<u64>,
@@ -88,19 +107,23 @@ pub fn run_partitioned(
 ) -> Result<PartitionedOutput> {
     let o = options;
     o.validate()?;
-    if o.plan.is_some() || o.welfare_registry.is_some() || o.earlier.is_some() {
-        return Err(Error::Config(
-            "a partitioned run does not plan, link a welfare registry or compare earlier rounds yet: run \
-             without --partition and --max-memory for those"
-                .into(),
-        ));
+    if let Some(what) = refused(o) {
+        return Err(Error::Config(format!(
+            "a partitioned run does not {what} yet: run without --partition and --max-memory for that"
+        )));
     }
+    // The catalogues are read before any output exists, as in a whole run.
+    let loaded = match &o.plan {
+        Some(p) => Some(LoadedPlan::catalogues(p, &o.ingest.edition, &o.ingest.limits)?),
+        None => None,
+    };
     let t0 = Instant::now();
     let traced = crate::diagnostics::Traced::new(progress);
     let progress: &dyn Progress = &traced;
     progress.step("routing rows to provinces");
     let split = Split::read(&o.households, &o.persons, &o.ingest)?;
-    let waves = split.waves(max_memory)?;
+    let held = if loaded.is_some() { crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW } else { 0 };
+    let waves = split.waves_holding(max_memory, held)?;
     let partition = PartitionReport {
         max_memory,
         largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
@@ -151,6 +174,14 @@ pub fn run_partitioned(
         files.deprivations.push(&frame::deprivation_matrix_frame(&x.households, &spec, &profiles)?)?;
         merged.dropped += scores.dropped_count();
         merged.summaries.push(Summary::of(x));
+        if loaded.is_some() {
+            let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
+            let kept = x.select(&poor);
+            match &mut merged.poor {
+                Some(all) => all.append(kept),
+                None => merged.poor = Some(kept),
+            }
+        }
         merged.add_ingest(got);
     }
     progress.step("merging the provinces");
@@ -173,20 +204,40 @@ pub fn run_partitioned(
     let (hh_header, p_header) = merged.headers;
     rejects::write_rejects(&out.join("rejected_households.csv"), &hh_header, &hh_rejects)?;
     rejects::write_rejects(&out.join("rejected_persons.csv"), &p_header, &p_rejects)?;
+    let planned = match (&o.plan, loaded, merged.poor.take()) {
+        (Some(p), Some(loaded), Some(poor)) => {
+            progress.step("planning");
+            // Input order, as in a whole run (the waves went province by province).
+            let mut order: Vec<u32> = (0u32..).take(poor.households.len()).collect();
+            order.sort_by_key(|&h| poor.households.source_row[h as usize]);
+            let x = poor.select(&order);
+            drop(poor);
+            let profiles = Profiles::of_households(&x, o.unit);
+            let scores = crate::score::score(&profiles, &spec)?;
+            if scores.poor.iter().any(|&p| !p) {
+                return Err(Error::Config("internal: a household poor in its province is not poor alone".into()));
+            }
+            let dirs = (out.join("plan"), stage.target().join("plan"));
+            let (report, figures, _) =
+                super::plan(&x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?;
+            Some((report, figures))
+        }
+        _ => None,
+    };
     let mut report = RunReport {
         ingest: merged.ingest.unwrap_or_default(),
         welfare_link: None,
         summary: Summary::merge(&merged.summaries),
         notices: data_notices(&o.households),
         measure: measure_report(o, &measures, merged.dropped),
-        plan: None,
+        plan: planned.as_ref().map(|(r, _)| r.clone()),
         seconds,
         partition: Some(partition),
         panel: None,
     };
     if o.html {
         progress.step("writing the HTML report");
-        write_html(o, &spec, &report, &measures, None, out)?;
+        write_html(o, &spec, &report, &measures, planned.as_ref().map(|(_, f)| f), out)?;
     }
     report.seconds.total = t0.elapsed().as_secs_f64();
     let path = out.join("report.json");
@@ -234,6 +285,8 @@ struct Merged {
     person_rejects: Vec<Rejection>,
     headers: (Vec<String>, Vec<String>),
     dropped: usize,
+    /// The poor households of all waves so far, whole, when a plan is made.
+    poor: Option<crate::extract::Extract>,
 }
 
 impl Merged {

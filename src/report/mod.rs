@@ -515,9 +515,12 @@ pub struct WhatIf {
     pub population_left: u64,
     /// Households given at least one place in A / in B.
     pub helped: [u64; 2],
-    /// Helped in B, not in A (household rows).
+    /// Helped in B, not in A (household rows of the extract; `whatif.json` gives their number,
+    /// `households.csv` who they are).
+    #[serde(serialize_with = "count")]
     pub entered: Vec<u32>,
-    /// Helped in A, not in B (household rows).
+    /// Helped in A, not in B (as [`Self::entered`]).
+    #[serde(serialize_with = "count")]
     pub left: Vec<u32>,
     /// Places given in A / B.
     pub places: [u64; 2],
@@ -529,6 +532,12 @@ pub struct WhatIf {
     pub deprivations: [u64; 2],
     /// Per program id: places in A and B (absent programs count 0).
     pub by_program: BTreeMap<String, [u64; 2]>,
+}
+
+/// Household rows are positions in one process's extract, not something to publish: their
+/// number is.
+fn count<S: serde::Serializer>(rows: &[u32], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(rows.len() as u64)
 }
 
 /// Compares plan A with plan B. Both must be over the same extract (same household rows).

@@ -13,11 +13,20 @@ use crate::{files_under, samples};
 /// Runs `households`/`persons` whole and partitioned (with `budget`) and asserts the outputs
 /// agree; `sort` compares the Parquet outputs sorted by household (a file not in province order).
 fn same_outputs(households: &Path, persons: &Path, budget: Option<u64>, sort: bool) -> serde_json::Value {
+    same_outputs_of(&RunOptions::new(households, persons), budget, sort)
+}
+
+/// [`same_outputs`] with options of one's own (a plan).
+fn same_outputs_of(o: &RunOptions, budget: Option<u64>, sort: bool) -> serde_json::Value {
     let tmp = tempfile::tempdir().unwrap();
-    let (whole, parts) = (tmp.path().join("whole"), tmp.path().join("parts"));
-    let o = RunOptions::new(households, persons);
-    let done = run(&o, &whole, &Silent).unwrap();
-    let p = run_partitioned(&o, budget, &parts, &Silent).unwrap();
+    same_outputs_in(o, budget, sort, tmp.path())
+}
+
+/// [`same_outputs_of`], writing the runs to `dir`'s `whole` and `parts`.
+fn same_outputs_in(o: &RunOptions, budget: Option<u64>, sort: bool, dir: &Path) -> serde_json::Value {
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let done = run(o, &whole, &Silent).unwrap();
+    let p = run_partitioned(o, budget, &parts, &Silent).unwrap();
     assert_eq!(done.measures.rows.len(), p.measures.rows.len());
     let rel = |dir: &Path| -> Vec<std::path::PathBuf> {
         files_under(dir).iter().map(|f| f.strip_prefix(dir).unwrap().to_path_buf()).collect()
@@ -30,7 +39,8 @@ fn same_outputs(households: &Path, persons: &Path, budget: Option<u64>, sort: bo
         if name.ends_with(".parquet") && !name.starts_with("measures") {
             let read = |p: &Path| {
                 let df = ParquetReader::new(std::fs::File::open(p).unwrap()).finish().unwrap();
-                if sort && df.height() > 0 {
+                // The plan's files are in input order in both runs.
+                if sort && df.height() > 0 && !f.starts_with("plan") {
                     let by: Vec<&str> = if name == "persons.parquet" {
                         vec!["household_id", "citizen_id", "first_name"]
                     } else {
@@ -47,6 +57,10 @@ fn same_outputs(households: &Path, persons: &Path, budget: Option<u64>, sort: bo
             let read = |p: &Path| {
                 let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
                 v.as_object_mut().unwrap().remove("seconds");
+                // The plan's time and folder (each run's own).
+                if let Some(plan) = v["plan"].as_object_mut() {
+                    assert!(plan.remove("seconds").is_some() && plan.remove("dir").is_some());
+                }
                 v
             };
             let (mut x, mut y) = (read(&a), read(&b));
@@ -135,10 +149,88 @@ fn synthetic_provinces_in_waves_under_a_budget() {
     let r = same_outputs(&h, &p, Some(budget), false);
     let n = waves(&r);
     assert!(n > 1 && n < 5, "{n} waves");
+    // With the sample catalogue, its per-amphoe caps made national ones that bind: the same plan.
+    let text = std::fs::read_to_string(samples().join("catalogue.toml")).unwrap();
+    assert!(text.contains("capacity = { per_amphoe = 5 }"));
+    let catalogue = tmp.path().join("catalogue.toml");
+    std::fs::write(&catalogue, text.replace("capacity = { per_amphoe = 5 }", "capacity = { total = 20 }")).unwrap();
+    let runs = tmp.path().join("planned");
+    let r = same_outputs_in(&with_catalogue(&h, &p, &catalogue), Some(budget), false, &runs);
+    assert_eq!(waves(&r), n);
+    assert!(declined_for_caps(&runs.join("parts")) > 0, "a national cap or budget binds");
     // Too small a budget: refused before any output, naming the option.
     let out = tmp.path().join("never");
     let e = run_partitioned(&RunOptions::new(&h, &p), Some(largest), &out, &Silent).err().unwrap().to_string();
     assert!(e.contains("--max-memory"), "{e}");
+    assert!(!out.exists());
+}
+
+/// Plan options for the sample catalogue, with a fixed pseudonym key.
+fn with_plan(households: &Path, persons: &Path) -> RunOptions {
+    with_catalogue(households, persons, &samples().join("catalogue.toml"))
+}
+
+/// [`with_plan`] with another catalogue.
+fn with_catalogue(households: &Path, persons: &Path, catalogue: &Path) -> RunOptions {
+    let mut o = RunOptions::new(households, persons);
+    let key = tpmap::ids::PseudonymKey::from_bytes(b"test key of the partitioned plans").unwrap();
+    o.plan = Some(tpmap::pipeline::PlanInputs {
+        catalogue: catalogue.to_path_buf(),
+        served: None,
+        served_list: None,
+        options: tpmap::plan::PlanOptions { key, ..Default::default() },
+        reveal_ids: false,
+        suppress: tpmap::report::DEFAULT_SUPPRESS,
+        optimize: None,
+        compare: None,
+    });
+    o
+}
+
+/// Units declined for the national capacity or budget (`plan/programs.csv` of a run in `out`).
+fn declined_for_caps(out: &Path) -> u64 {
+    let text = std::fs::read_to_string(out.join("plan").join("programs.csv")).unwrap();
+    let mut rows = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (cap, budget) = (at("declined_capacity"), at("declined_budget"));
+    rows.map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        f[cap].parse::<u64>().unwrap() + f[budget].parse::<u64>().unwrap()
+    })
+    .sum()
+}
+
+#[test]
+fn a_plan_over_the_provinces_is_the_whole_runs() {
+    let s = samples();
+    // Province by province (four waves), with a what-if over every poor household: the plan's
+    // files, its part of report.json and report.html are the whole run's, byte for byte.
+    let mut o = with_plan(&s.join("households.csv"), &s.join("persons.csv"));
+    if let Some(p) = &mut o.plan {
+        p.compare = Some(tpmap::pipeline::Compare {
+            population: Some(tpmap::plan::Population::Poor),
+            ..Default::default()
+        });
+    }
+    let r = same_outputs_of(&o, None, false);
+    assert_eq!(waves(&r), 4);
+    assert!(r["plan"]["summary"]["places"].as_u64().unwrap() > 0, "{}", r["plan"]);
+    assert!(r["plan"]["what_if"].is_object());
+    // Rows out of province order: the plan puts the poor households back in input order.
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, p) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
+    reversed(&s.join("households.csv"), &h);
+    reversed(&s.join("persons.csv"), &p);
+    same_outputs_of(&with_plan(&h, &p), None, true);
+    // Served lists are checked against every household: refused before any output.
+    let mut o = with_plan(&s.join("households.csv"), &s.join("persons.csv"));
+    if let Some(p) = &mut o.plan {
+        p.served_list = Some(s.join("served_list.csv"));
+    }
+    let out = tmp.path().join("never");
+    let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("does not read served lists"), "{e}");
     assert!(!out.exists());
 }
 
@@ -206,9 +298,10 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
         assert!(err.contains(says), "{extra:?}: {err}");
         assert!(!tmp.path().join("refused").exists());
     }
-    // A plan needs the whole country.
+    // Linking a welfare registry (the samples folder has one) needs the whole country.
     let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not plan"));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not link a welfare registry"));
+    assert!(!tmp.path().join("plan").exists());
 }
 
 #[test]
