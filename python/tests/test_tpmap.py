@@ -552,7 +552,7 @@ def test_mpi_changes_between_two_rounds():
 
 
 def test_run_partitioned_matches_the_whole_run(tmp_path):
-    # A folder with only the extract (a catalogue or welfare registry needs the whole run).
+    # A folder with only the extract (a welfare registry needs the whole run).
     data = tmp_path / "data"
     data.mkdir()
     for name in ("households.csv", "persons.csv"):
@@ -569,8 +569,19 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
     assert len(one["partition"]["waves"]) == 1 and one["measure"] == whole["measure"]
     with pytest.raises(tpmap.ConfigError, match="max-memory"):
         tpmap.run(data, tmp_path / "tiny", max_memory=1000)
-    with pytest.raises(tpmap.ConfigError, match="catalogue|welfare"):
+    with pytest.raises(tpmap.ConfigError, match="welfare registry"):
         tpmap.run(SAMPLES, tmp_path / "refused", partition="province")
+    # With a catalogue: the plan, made over the provinces' poor households, is the whole run's.
+    shutil.copy(SAMPLES / "catalogue.toml", data / "catalogue.toml")
+    whole = tpmap.run(data, tmp_path / "whole-plan")
+    parts = tpmap.run(data, tmp_path / "parts-plan", partition="province")
+    assert whole["plan"]["summary"]["places"] > 0
+    assert {k: v for k, v in parts["plan"].items() if k not in ("seconds", "dir")} == {
+        k: v for k, v in whole["plan"].items() if k not in ("seconds", "dir")
+    }
+    for name in ("household_plan.csv", "declined.csv", "programs.csv"):
+        got = (tmp_path / "parts-plan" / "plan" / name).read_bytes()
+        assert got == (tmp_path / "whole-plan" / "plan" / name).read_bytes(), name
     with pytest.raises(tpmap.ConfigError, match="partitioned"):
         tpmap.run(data, tmp_path / "refused", partition="whole", max_memory="4GiB")
 
