@@ -16,6 +16,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::aggregate::{AggregateOptions, Hierarchy, KeyColumn, Measures, measures};
 use crate::error::{Error, Result};
 use crate::indicators::IndicatorStatus;
@@ -144,6 +146,10 @@ pub fn read_units(path: &Path, indicators: &[String], opts: &MpiOptions) -> Resu
 
 /// Like [`read_units`], from a file or a polars frame.
 pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
+    crate::in_pool(|| read_units_in_pool(input, indicators, opts))
+}
+
+fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
     let ing = IngestOptions::default();
     let mut src = Table::open(input, &ing)?;
     let name = src.name();
@@ -192,27 +198,78 @@ pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiO
     let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
     let mut rounds: HashMap<String, u32> = HashMap::new();
     let mut text = String::new();
+    let threads = rayon::current_num_threads().max(1);
+    // Room for the rows the source claims (a hint, capped): no copies while the columns grow.
+    let hint = src.rows_hint();
+    let p = &mut u.profiles;
+    for v in [&mut p.fail, &mut p.na, &mut p.missing] {
+        v.reserve(hint);
+    }
+    p.weight.reserve(hint);
+    for k in u.area_keys.iter_mut().chain(u.over_keys.iter_mut()) {
+        k.codes.reserve(hint);
+    }
     src.for_each(&mut |b, first_row| {
-        // Whole columns of well-typed statuses at once; the others (text, or a bad value that
-        // must be named) cell by cell below.
-        let (mut fail, mut missing) = (vec![0u64; b.len()], vec![0u64; b.len()]);
-        let by_cell: Vec<(usize, usize)> = ind_cols
-            .iter()
+        // Whole columns of well-typed statuses at once, a share of the columns per thread, each
+        // into bit masks of its own, OR-ed together; the others (text, or a bad value that must
+        // be named) cell by cell below.
+        let n = b.len();
+        let (fail, missing, mut by_cell) = ind_cols
+            .par_iter()
             .enumerate()
-            .filter(|&(bit, &c)| !b.fail_column(c, bit as u32, &mut fail, &mut missing))
-            .map(|(bit, &c)| (bit, c))
-            .collect();
-        // Whole columns of weights and text keys at once where their types allow.
-        let mut weights = vec![0f64; b.len()];
+            .with_min_len(ind_cols.len().div_ceil(threads).max(1))
+            .fold(
+                || (vec![0u64; n], vec![0u64; n], Vec::new()),
+                |(mut f, mut m, mut cells), (bit, &c)| {
+                    if !b.fail_column(c, bit as u32, &mut f, &mut m) {
+                        cells.push((bit, c));
+                    }
+                    (f, m, cells)
+                },
+            )
+            .reduce(
+                || (vec![0u64; n], vec![0u64; n], Vec::new()),
+                |(mut f, mut m, mut cells), (f2, m2, cells2)| {
+                    f.iter_mut().zip(f2).for_each(|(a, b)| *a |= b);
+                    m.iter_mut().zip(m2).for_each(|(a, b)| *a |= b);
+                    cells.extend(cells2);
+                    (f, m, cells)
+                },
+            );
+        by_cell.sort_unstable();
+        // Whole columns of weights and text keys at once where their types allow (the key
+        // columns in parallel: each has its own codes).
+        let mut weights = vec![0f64; n];
         let weights_read = weight_col.is_some_and(|c| b.number_column(c, &mut weights));
-        let mut keys_read = vec![false; area_cols.len() + over_cols.len()];
-        for (k, (keys, &c)) in
-            u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)).enumerate()
-        {
-            if let Some(a) = b.text_column(c) {
-                keys.push_array(a)?;
-                keys_read[k] = true;
+        let keys_read: Vec<bool> = u
+            .area_keys
+            .iter_mut()
+            .zip(&area_cols)
+            .chain(u.over_keys.iter_mut().zip(&over_cols))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(keys, &c)| match b.text_column(c) {
+                Some(a) => keys.push_array(a).map(|()| true),
+                None => Ok(false),
+            })
+            .collect::<Result<_>>()?;
+        let whole_columns = by_cell.is_empty()
+            && (weight_col.is_none() || weights_read)
+            && keys_read.iter().all(|&k| k)
+            && round_col.is_none()
+            && id_col.is_none()
+            && u.design.is_none();
+        if whole_columns {
+            // Nothing left to read cell by cell: the batch's columns as they are.
+            let p = &mut u.profiles;
+            p.fail.extend_from_slice(&fail);
+            p.na.resize(p.na.len() + n, 0);
+            p.missing.extend_from_slice(&missing);
+            match weight_col {
+                Some(_) => p.weight.extend_from_slice(&weights),
+                None => p.weight.resize(p.weight.len() + n, 1.0),
             }
+            return Ok(());
         }
         for r in 0..b.len() {
             let row = first_row + r as u64;

@@ -158,6 +158,16 @@ where
     if values.len() != fail.len() || values.len() != missing.len() {
         return false;
     }
+    if a.null_count() == 0 {
+        // The common case, without a validity lookup per cell (vectorised).
+        if values.iter().any(|v| !matches!((*v).into(), 0 | 1)) {
+            return false;
+        }
+        for (f, v) in fail.iter_mut().zip(values) {
+            *f |= (((*v).into() == 1) as u64) << bit;
+        }
+        return true;
+    }
     if values.iter().enumerate().any(|(i, v)| !matches!((*v).into(), 0 | 1) && valid(i)) {
         return false;
     }
@@ -1171,6 +1181,30 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
+    /// Hands one decoded Parquet slice (rows `offset..offset + want`) to `f`.
+    fn parquet_batch(
+        path: &Path,
+        shape: &ParquetShape,
+        df: &DataFrame,
+        offset: usize,
+        want: usize,
+        casts: &mut Vec<Series>,
+        f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>,
+    ) -> Result<()> {
+        if df.height() != want {
+            return Err(Error::Format {
+                file: path.display().to_string(),
+                message: format!(
+                    "the footer claims {} rows but only {} could be read: the file is damaged",
+                    shape.rows,
+                    offset + df.height()
+                ),
+            });
+        }
+        let b = FrameBatch::new(df, casts).map_err(|e| in_file(e, path))?;
+        f(&b, offset as u64 + 1)
+    }
+
     pub(crate) fn for_each(&mut self, f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>) -> Result<()> {
         self.for_each_wanted(None, f)
     }
@@ -1193,32 +1227,47 @@ impl<'a> Table<'a> {
                 Ok(())
             }
             Table::Parquet { path, shape } => {
-                // A wave reads smaller slices: fewer rows of other provinces decoded at its edges.
-                let step = if wanted.is_some() { 1 << 18 } else { 1 << 20 };
-                let mut casts = Vec::new();
-                let mut offset = 0usize;
-                while offset < shape.rows {
-                    let want = step.min(shape.rows - offset);
-                    if wanted.is_some_and(|w| !w.any_in(offset as u64 + 1, want as u64)) {
-                        offset += want;
-                        continue;
+                let slices: Vec<(usize, usize)> = match wanted {
+                    // A wave reads small slices of 2^18 rows, wherever the row groups end: fewer
+                    // rows of other provinces decoded at its edges (measured faster and smaller
+                    // than whole row groups, docs/partitioned.md).
+                    Some(w) => (0..shape.rows)
+                        .step_by(1 << 18)
+                        .map(|offset| (offset, (1usize << 18).min(shape.rows - offset)))
+                        .filter(|&(offset, want)| w.any_in(offset as u64 + 1, want as u64))
+                        .collect(),
+                    None => parquet_slices(&shape.row_groups, 1 << 20),
+                };
+                let (path, shape) = (&*path, &*shape);
+                if wanted.is_some() {
+                    // A wave's slices one after the other: decoding the next one during the
+                    // validation of this one made the national waves slower (docs/partitioned.md).
+                    let mut casts = Vec::new();
+                    for &(offset, want) in &slices {
+                        let df = read_parquet_slice(path, shape, offset, want)?;
+                        Self::parquet_batch(path, shape, &df, offset, want, &mut casts, f)?;
                     }
-                    let df = read_parquet_slice(path, shape, offset, want)?;
-                    if df.height() != want {
-                        return Err(Error::Format {
-                            file: path.display().to_string(),
-                            message: format!(
-                                "the footer claims {} rows but only {} could be read: the file is damaged",
-                                shape.rows,
-                                offset + df.height()
-                            ),
-                        });
-                    }
-                    let b = FrameBatch::new(&df, &mut casts).map_err(|e| in_file(e, path))?;
-                    f(&b, offset as u64 + 1)?;
-                    offset += want;
+                    return Ok(());
                 }
-                Ok(())
+                // The next slice is decoded on a thread of its own while this one is processed
+                // (two slices in memory at most): decoding and validating overlap.
+                std::thread::scope(|scope| {
+                    let read = |(offset, want): (usize, usize)| {
+                        scope.spawn(move || read_parquet_slice(path, shape, offset, want))
+                    };
+                    let mut next = slices.first().map(|&s| read(s));
+                    let mut casts = Vec::new();
+                    for (i, &(offset, want)) in slices.iter().enumerate() {
+                        let Some(reading) = next.take() else { break };
+                        let df = reading.join().map_err(|_| Error::Format {
+                            file: path.display().to_string(),
+                            message: "the Parquet reader failed on this file".into(),
+                        })??;
+                        next = slices.get(i + 1).map(|&s| read(s));
+                        Self::parquet_batch(path, shape, &df, offset, want, &mut casts, f)?;
+                    }
+                    Ok(())
+                })
             }
             Table::Frame { df, name, .. } => {
                 let mut casts = Vec::new();
@@ -1241,6 +1290,44 @@ impl<'a> Table<'a> {
             }
         }
     }
+}
+
+/// Rows of a Parquet slice at most, however large the file's row groups.
+pub const MAX_SLICE_ROWS: usize = 1 << 21;
+
+/// The slices `(offset, rows)` a Parquet file with these row groups is read in: each group on
+/// its own, small consecutive groups together while they hold at most a quarter of `step` rows,
+/// and only a group above [`MAX_SLICE_ROWS`] cut (in pieces of
+/// `step`). A slice that cut across groups would have both groups decoded for it, and a group
+/// decoded again for the next slice (`tpmap synth`'s groups of 1,049,209 persons read in slices of
+/// 2^20 rows were decoded about twice); a slice of several groups is copied into one chunk.
+pub fn parquet_slices(row_groups: &[usize], step: usize) -> Vec<(usize, usize)> {
+    let step = step.max(1);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut offset = 0usize;
+    let mut open: Option<(usize, usize)> = None;
+    for &rows in row_groups {
+        if rows > MAX_SLICE_ROWS {
+            out.extend(open.take());
+            let mut o = 0;
+            while o < rows {
+                out.push((offset + o, step.min(rows - o)));
+                o += step;
+            }
+        } else {
+            open = match open {
+                Some((at, n)) if n + rows <= step / 4 => Some((at, n + rows)),
+                other => {
+                    out.extend(other);
+                    Some((offset, rows))
+                }
+            };
+        }
+        offset += rows;
+    }
+    out.extend(open);
+    out.retain(|&(_, n)| n > 0);
+    out
 }
 
 /// Rows reserved for up front at most, whatever a file claims.
@@ -1528,6 +1615,28 @@ impl Batch for XlsxBatch<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parquet_slices_follow_the_row_groups() {
+        let step = 1 << 20;
+        // tpmap synth's persons: groups a little larger than the step, one slice each.
+        assert_eq!(parquet_slices(&[1_049_209, 1_049_209, 10], step), [(0, 1_049_209), (1_049_209, 1_049_209), (2_098_418, 10)]);
+        // Groups of a quarter of the step or more on their own; smaller ones together.
+        assert_eq!(parquet_slices(&[400_000, 400_000, 5], step), [(0, 400_000), (400_000, 400_000), (800_000, 5)]);
+        assert_eq!(parquet_slices(&[100_000; 4], step), [(0, 200_000), (200_000, 200_000)]);
+        assert_eq!(parquet_slices(&[1_000; 300], step).len(), 2);
+        // A group above the largest slice is cut, the groups around it kept whole.
+        let big = MAX_SLICE_ROWS + 3;
+        let got = parquet_slices(&[7, big, 2], step);
+        assert_eq!(got.first(), Some(&(0, 7)));
+        assert_eq!(got.last(), Some(&(7 + big, 2)));
+        assert_eq!(got.iter().map(|s| s.1).sum::<usize>(), 9 + big);
+        assert!(got.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0));
+        assert!(got.iter().all(|s| s.1 <= MAX_SLICE_ROWS));
+        // Empty groups and no groups.
+        assert_eq!(parquet_slices(&[0, 3, 0], step), [(0, 3)]);
+        assert!(parquet_slices(&[], step).is_empty());
+    }
+
     use super::*;
 
     #[test]
