@@ -247,7 +247,8 @@ impl Hierarchy {
         let mut parents: Vec<Vec<u32>> = vec![vec![]];
         // Runs of units with the same key at every level (units usually come grouped by area):
         // the groups are found over the runs' first units, then each run's units take its leaf.
-        let starts: Vec<usize> = (0..n).filter(|&u| u == 0 || keys.iter().any(|k| k.codes[u] != k.codes[u - 1])).collect();
+        let starts: Vec<usize> =
+            (0..n).filter(|&u| u == 0 || keys.iter().any(|k| k.codes[u] != k.codes[u - 1])).collect();
         let mut gid = vec![0u32; starts.len()];
         for (l, name) in level_names.into_iter().enumerate() {
             let col = &keys[l];
@@ -1170,7 +1171,14 @@ impl Measures {
         let (parquet, csv) = crate::in_pool(|| {
             rayon::join(
                 || crate::frame::write_parquet(&mut df.clone(), &dir.join("measures.parquet"), &[]),
-                || crate::frame::write_csv(&mut df.clone(), &dir.join("measures.csv"), &[], crate::ingest::Encoding::Utf8),
+                || {
+                    crate::frame::write_csv(
+                        &mut df.clone(),
+                        &dir.join("measures.csv"),
+                        &[],
+                        crate::ingest::Encoding::Utf8,
+                    )
+                },
             )
         });
         parquet?;

@@ -596,11 +596,15 @@ mod tests {
             source_row: vec![10, 20, 30],
         };
         let x = Extract::new(Arc::new(Edition::bmn_2560()), h, p);
-        let names = |x: &Extract, h: usize| x.members(h).map(|k| x.persons.first_name.get(k).to_string()).collect::<Vec<_>>();
+        let names =
+            |x: &Extract, h: usize| x.members(h).map(|k| x.persons.first_name.get(k).to_string()).collect::<Vec<_>>();
         let s = x.select(&[2, 1, 0]);
         assert_eq!(s.households.source_row, [30, 20, 10]);
         assert_eq!(s.households.house_no.iter().collect::<Vec<_>>(), ["3", "2", "1"]);
-        assert_eq!((names(&s, 0), names(&s, 1), names(&s, 2)), (vec!["c0".to_string()], vec![], vec!["a0".into(), "a1".into()]));
+        assert_eq!(
+            (names(&s, 0), names(&s, 1), names(&s, 2)),
+            (vec!["c0".to_string()], vec![], vec!["a0".into(), "a1".into()])
+        );
         assert_eq!(s.persons.household, [0, 2, 2]);
         // Two selections appended: the households of both, members still their own.
         let mut a = x.select(&[0]);

@@ -20,7 +20,8 @@
 
 mod partitioned;
 pub use partitioned::{
-    AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, refused as partition_refuses, run_partitioned,
+    AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, refused as partition_refuses,
+    run_partitioned,
 };
 
 use std::path::{Path, PathBuf};
@@ -388,7 +389,11 @@ struct LoadedPlan {
 
 impl LoadedPlan {
     /// The catalogue and the what-if's, read and checked; nobody served yet.
-    fn catalogues(p: &PlanInputs, edition: &crate::indicators::Edition, limits: &crate::limits::Limits) -> Result<LoadedPlan> {
+    fn catalogues(
+        p: &PlanInputs,
+        edition: &crate::indicators::Edition,
+        limits: &crate::limits::Limits,
+    ) -> Result<LoadedPlan> {
         let catalogue = Catalogue::load_with(&p.catalogue, edition, limits)?;
         let compare_catalogue = match p.compare.as_ref().and_then(|c| c.catalogue.as_ref()) {
             Some(path) => Some(Catalogue::load_with(path, edition, limits)?),

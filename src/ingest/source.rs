@@ -1619,7 +1619,10 @@ mod tests {
     fn parquet_slices_follow_the_row_groups() {
         let step = 1 << 20;
         // tpmap synth's persons: groups a little larger than the step, one slice each.
-        assert_eq!(parquet_slices(&[1_049_209, 1_049_209, 10], step), [(0, 1_049_209), (1_049_209, 1_049_209), (2_098_418, 10)]);
+        assert_eq!(
+            parquet_slices(&[1_049_209, 1_049_209, 10], step),
+            [(0, 1_049_209), (1_049_209, 1_049_209), (2_098_418, 10)]
+        );
         // Groups of a quarter of the step or more on their own; smaller ones together.
         assert_eq!(parquet_slices(&[400_000, 400_000, 5], step), [(0, 400_000), (400_000, 400_000), (800_000, 5)]);
         assert_eq!(parquet_slices(&[100_000; 4], step), [(0, 200_000), (200_000, 200_000)]);

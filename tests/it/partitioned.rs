@@ -208,10 +208,8 @@ fn a_plan_over_the_provinces_is_the_whole_runs() {
     // files, its part of report.json and report.html are the whole run's, byte for byte.
     let mut o = with_plan(&s.join("households.csv"), &s.join("persons.csv"));
     if let Some(p) = &mut o.plan {
-        p.compare = Some(tpmap::pipeline::Compare {
-            population: Some(tpmap::plan::Population::Poor),
-            ..Default::default()
-        });
+        p.compare =
+            Some(tpmap::pipeline::Compare { population: Some(tpmap::plan::Population::Poor), ..Default::default() });
     }
     let r = same_outputs_of(&o, None, false);
     assert_eq!(waves(&r), 4);
