@@ -1249,25 +1249,26 @@ impl<'a> Table<'a> {
                     }
                     return Ok(());
                 }
-                // The next slice is decoded on a thread of its own while this one is processed
-                // (two slices in memory at most): decoding and validating overlap.
-                std::thread::scope(|scope| {
-                    let read = |(offset, want): (usize, usize)| {
-                        scope.spawn(move || read_parquet_slice(path, shape, offset, want))
-                    };
-                    let mut next = slices.first().map(|&s| read(s));
-                    let mut casts = Vec::new();
-                    for (i, &(offset, want)) in slices.iter().enumerate() {
-                        let Some(reading) = next.take() else { break };
-                        let df = reading.join().map_err(|_| Error::Format {
-                            file: path.display().to_string(),
-                            message: "the Parquet reader failed on this file".into(),
-                        })??;
-                        next = slices.get(i + 1).map(|&s| read(s));
-                        Self::parquet_batch(path, shape, &df, offset, want, &mut casts, f)?;
-                    }
-                    Ok(())
-                })
+                // The next slice is decoded by another worker of the pool while this one is
+                // processed (two slices in memory at most): decoding and validating overlap. A
+                // rayon scope, not a thread of its own: a pool worker waiting on a thread that
+                // needs the pool deadlocks once every worker waits (tests running side by side).
+                let mut casts = Vec::new();
+                let mut current = slices.first().map(|&(offset, want)| read_parquet_slice(path, shape, offset, want));
+                for (i, &(offset, want)) in slices.iter().enumerate() {
+                    let Some(df) = current.take() else { break };
+                    let df = df?;
+                    let mut next = None;
+                    rayon::in_place_scope(|scope| {
+                        if let Some(&(offset, want)) = slices.get(i + 1) {
+                            let slot = &mut next;
+                            scope.spawn(move |_| *slot = Some(read_parquet_slice(path, shape, offset, want)));
+                        }
+                        Self::parquet_batch(path, shape, &df, offset, want, &mut casts, f)
+                    })?;
+                    current = next;
+                }
+                Ok(())
             }
             Table::Frame { df, name, .. } => {
                 let mut casts = Vec::new();
