@@ -352,8 +352,8 @@ struct JobArgs {
     /// Read the extract whole, or province by province in waves (peak memory bounded by the
     /// largest wave, the same outputs, the plan made over the poor households after the last
     /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more by
-    /// province when no welfare registry, served list or earlier round is asked for, and
-    /// everything else whole.
+    /// province when no welfare registry, beneficiary list (served_list) or earlier round is
+    /// asked for, and everything else whole.
     #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
     /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while

@@ -80,15 +80,16 @@ pub fn partition_by_default(o: &RunOptions) -> bool {
 }
 
 /// What a partitioned run cannot do yet, if `o` asks for it: linking a welfare registry,
-/// comparing earlier rounds, and plans with served lists (which are checked against, or linked
-/// with, every household of the extract).
+/// comparing earlier rounds, and plans with an agency's beneficiary list (`served_list`, linked
+/// with every person of the extract). A served file (`household_id,program`) is read: it is
+/// checked against every accepted household ID, kept across the waves (8 bytes each).
 pub fn refused(o: &RunOptions) -> Option<&'static str> {
     if o.welfare_registry.is_some() {
         Some("link a welfare registry")
     } else if o.earlier.is_some() {
         Some("compare earlier rounds")
-    } else if o.plan.as_ref().is_some_and(|p| p.served.is_some() || p.served_list.is_some()) {
-        Some("read served lists")
+    } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) {
+        Some("link a beneficiary list (served_list)")
     } else {
         None
     }
@@ -112,17 +113,28 @@ pub fn run_partitioned(
             "a partitioned run does not {what} yet: run without --partition and --max-memory for that"
         )));
     }
-    // The catalogues are read before any output exists, as in a whole run.
+    // The catalogues are read before any output exists, as in a whole run, and a served file
+    // checked as far as it can be without the households (header, IDs, programs).
     let loaded = match &o.plan {
         Some(p) => Some(LoadedPlan::catalogues(p, &o.ingest.edition, &o.ingest.limits)?),
         None => None,
     };
+    if let (Some(l), Some(path)) = (&loaded, o.plan.as_ref().and_then(|p| p.served.as_deref())) {
+        crate::plan::served::read_by(path, &l.catalogue, &|_| Some(None))?;
+    }
     let t0 = Instant::now();
     let traced = crate::diagnostics::Traced::new(progress);
     let progress: &dyn Progress = &traced;
     progress.step("routing rows to provinces");
     let split = Split::read(&o.households, &o.persons, &o.ingest)?;
-    let held = if loaded.is_some() { crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW } else { 0 };
+    let served_file = o.plan.as_ref().and_then(|p| p.served.as_deref());
+    let held = match (&loaded, served_file) {
+        (None, _) => 0,
+        // The accepted household IDs too (8 bytes a household; households do not outnumber
+        // persons in a BMN extract).
+        (Some(_), Some(_)) => crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + 8,
+        (Some(_), None) => crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW,
+    };
     let waves = split.waves_holding(max_memory, held)?;
     let partition = PartitionReport {
         max_memory,
@@ -181,6 +193,9 @@ pub fn run_partitioned(
                 Some(all) => all.append(kept),
                 None => merged.poor = Some(kept),
             }
+            if served_file.is_some() {
+                merged.household_ids.extend_from_slice(&x.households.id);
+            }
         }
         merged.add_ingest(got);
     }
@@ -205,7 +220,7 @@ pub fn run_partitioned(
     rejects::write_rejects(&out.join("rejected_households.csv"), &hh_header, &hh_rejects)?;
     rejects::write_rejects(&out.join("rejected_persons.csv"), &p_header, &p_rejects)?;
     let planned = match (&o.plan, loaded, merged.poor.take()) {
-        (Some(p), Some(loaded), Some(poor)) => {
+        (Some(p), Some(mut loaded), Some(poor)) => {
             progress.step("planning");
             // Input order, as in a whole run (the waves went province by province).
             let mut order: Vec<u32> = (0u32..).take(poor.households.len()).collect();
@@ -216,6 +231,22 @@ pub fn run_partitioned(
             let scores = crate::score::score(&profiles, &spec)?;
             if scores.poor.iter().any(|&p| !p) {
                 return Err(Error::Config("internal: a household poor in its province is not poor alone".into()));
+            }
+            if let Some(path) = served_file {
+                // Checked against every accepted household; kept for the poor ones (no other
+                // household is a candidate of any program).
+                let mut all = std::mem::take(&mut merged.household_ids);
+                all.sort_unstable();
+                let by_id: std::collections::HashMap<crate::ids::HouseholdId, u32> =
+                    (0u32..).zip(&x.households.id).map(|(h, id)| (*id, h)).collect();
+                let find = |id| match by_id.get(&id) {
+                    Some(&h) => Some(Some(h)),
+                    None => all.binary_search(&id).ok().map(|_| None),
+                };
+                let mut served = crate::plan::served::read_by(path, &loaded.catalogue, &find)?;
+                served.sort_unstable();
+                served.dedup();
+                loaded.served = served;
             }
             let dirs = (out.join("plan"), stage.target().join("plan"));
             let (report, figures, _) =
@@ -287,6 +318,8 @@ struct Merged {
     dropped: usize,
     /// The poor households of all waves so far, whole, when a plan is made.
     poor: Option<crate::extract::Extract>,
+    /// Every accepted household ID so far, when a served file is read.
+    household_ids: Vec<crate::ids::HouseholdId>,
 }
 
 impl Merged {

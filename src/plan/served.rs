@@ -52,7 +52,20 @@ pub fn gather(
 /// Reads an "already receives" list: CSV with columns `household_id,program`. Households not in
 /// the extract and unknown programs are errors naming the row.
 pub fn read(path: &Path, extract: &Extract, catalogue: &Catalogue) -> Result<Served> {
-    let (x, c) = (extract, catalogue);
+    let by_id: HashMap<HouseholdId, u32> = (0u32..).zip(&extract.households.id).map(|(i, id)| (*id, i)).collect();
+    read_by(path, catalogue, &|id| by_id.get(&id).map(|&h| Some(h)))
+}
+
+/// [`read`] where `find` says whether a household is in the extract and, when it is one of the
+/// households planned over, its row: `None` for a household not in the extract (an error naming
+/// the row), `Some(None)` for one that is but is not planned over (its entries are left out: a
+/// partitioned run plans over the poor households only), `Some(Some(h))` for row `h`.
+pub fn read_by(
+    path: &Path,
+    catalogue: &Catalogue,
+    find: &dyn Fn(HouseholdId) -> Option<Option<u32>>,
+) -> Result<Served> {
+    let c = catalogue;
     use crate::ingest::source::{CsvText, csv_error, decode_into};
     let file = path.display().to_string();
     let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
@@ -73,7 +86,6 @@ pub fn read(path: &Path, extract: &Extract, catalogue: &Catalogue) -> Result<Ser
         })
     };
     let (hc, pc) = (col("household_id")?, col("program")?);
-    let by_id: HashMap<HouseholdId, u32> = x.households.id.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
     let mut out = Vec::new();
     let mut row = 0u64;
     while reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
@@ -92,10 +104,12 @@ pub fn read(path: &Path, extract: &Extract, catalogue: &Catalogue) -> Result<Ser
         let id_text =
             field(&rec, hc).ok_or_else(|| bad("household_id", "not valid text in the file's encoding".into()))?;
         let id: HouseholdId = id_text.parse().map_err(|e: Error| bad("household_id", e.to_string()))?;
-        let h = *by_id.get(&id).ok_or_else(|| bad("household_id", "household not in the extract".into()))?;
+        let h = find(id).ok_or_else(|| bad("household_id", "household not in the extract".into()))?;
         let pname = field(&rec, pc).ok_or_else(|| bad("program", "not valid text in the file's encoding".into()))?;
         let p = c.program(&pname).ok_or_else(|| bad("program", format!("no program '{pname}' in the catalogue")))?;
-        out.push((h, p as u32));
+        if let Some(h) = h {
+            out.push((h, p as u32));
+        }
     }
     Ok(out)
 }

@@ -249,14 +249,43 @@ fn a_plan_over_the_provinces_is_the_whole_runs() {
     reversed(&s.join("households.csv"), &h);
     reversed(&s.join("persons.csv"), &p);
     same_outputs_of(&with_plan(&h, &p), None, true);
-    // Served lists are checked against every household: refused before any output.
+    // A served file naming every household (poor or not) of the samples: the same plan, with
+    // households declined because they already receive the program.
+    let text = std::fs::read_to_string(s.join("households.csv")).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let at = lines.next().unwrap().split(',').position(|c| c == "household_id").unwrap();
+    let ids: Vec<String> = lines.map(|l| l.split(',').nth(at).unwrap().to_string()).collect();
+    let served = tmp.path().join("served.csv");
+    let rows: Vec<String> = ids.iter().map(|id| format!("{id},moph-healthy-home")).collect();
+    std::fs::write(&served, format!("household_id,program\n{}\n", rows.join("\n"))).unwrap();
     let mut o = with_plan(&s.join("households.csv"), &s.join("persons.csv"));
+    if let Some(p) = &mut o.plan {
+        p.served = Some(served.clone());
+    }
+    let runs = tmp.path().join("served-runs");
+    same_outputs_in(&o, None, false, &runs);
+    let programs = std::fs::read_to_string(runs.join("parts").join("plan").join("programs.csv")).unwrap();
+    let mut rows = programs.lines().filter(|l| !l.starts_with('#'));
+    let at = rows.next().unwrap().split(',').position(|c| c == "declined_already_receives").unwrap();
+    let already: u64 = rows.map(|l| l.split(',').nth(at).unwrap().parse::<u64>().unwrap()).sum();
+    assert!(already > 0, "served households are declined");
+    // A household in no province: an error naming the row, after the waves, nothing written.
+    std::fs::write(&served, format!("household_id,program\n{},moph-healthy-home\n999999999999", ids[0])).unwrap();
+    std::fs::write(&served, std::fs::read_to_string(&served).unwrap() + ",moph-healthy-home\n").unwrap();
+    let out = tmp.path().join("never");
+    let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("row 2") && e.contains("not in the extract"), "{e}");
+    assert!(!out.exists());
+    // An unknown program: refused before the waves.
+    std::fs::write(&served, format!("household_id,program\n{},no-such-program\n", ids[0])).unwrap();
+    let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("no program 'no-such-program'"), "{e}");
+    // A beneficiary list is linked with every person: refused before any output.
     if let Some(p) = &mut o.plan {
         p.served_list = Some(s.join("served_list.csv"));
     }
-    let out = tmp.path().join("never");
     let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
-    assert!(e.contains("does not read served lists"), "{e}");
+    assert!(e.contains("does not link a beneficiary list"), "{e}");
     assert!(!out.exists());
 }
 
