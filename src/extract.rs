@@ -510,13 +510,23 @@ impl Extract {
         Extract::new(self.edition.clone(), self.households.take(order), persons)
     }
 
-    /// Appends `other`'s households and persons after these (both of one edition).
-    pub fn append(&mut self, other: Extract) {
-        let offset = self.households.len() as u32;
+    /// Appends `other`'s households and persons after these (both of one edition). Refused when
+    /// the households or persons would no longer be numbered by 32 bits.
+    pub fn append(&mut self, other: Extract) -> crate::Result<()> {
+        let too_many = || crate::Error::Limit {
+            file: String::new(),
+            message: format!("more than {} households or persons in one extract", u32::MAX),
+        };
+        let offset = u32::try_from(self.households.len()).map_err(|_| too_many())?;
+        let total = self.persons.len().checked_add(other.persons.len()).ok_or_else(too_many)?;
+        if u32::try_from(total).is_err() || u32::try_from(self.households.len() + other.households.len()).is_err() {
+            return Err(too_many());
+        }
         self.households.append(other.households);
         self.persons.append(other.persons, offset);
         let base = self.member_offsets.pop().unwrap_or(0);
         self.member_offsets.extend(other.member_offsets.iter().map(|o| o + base));
+        Ok(())
     }
 }
 
@@ -608,7 +618,7 @@ mod tests {
         assert_eq!(s.persons.household, [0, 2, 2]);
         // Two selections appended: the households of both, members still their own.
         let mut a = x.select(&[0]);
-        a.append(x.select(&[2]));
+        a.append(x.select(&[2])).unwrap();
         assert_eq!(a.households.source_row, [10, 30]);
         assert_eq!(a.member_offsets, [0, 2, 3]);
         assert_eq!(names(&a, 1), ["c0"]);

@@ -190,7 +190,7 @@ pub fn run_partitioned(
             let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
             let kept = x.select(&poor);
             match &mut merged.poor {
-                Some(all) => all.append(kept),
+                Some(all) => all.append(kept)?,
                 None => merged.poor = Some(kept),
             }
             if served_file.is_some() {
