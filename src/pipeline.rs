@@ -468,12 +468,29 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     progress.step("writing accepted and rejected rows");
     got.write_rejects(out)?;
     let x = &got.extract;
-    frame::write_parquet(
-        &mut frame::households_frame(&x.households, &x.edition)?,
-        &out.join("households.parquet"),
-        &[],
-    )?;
-    frame::write_persons_parquet(&x.persons, &x.households.id, &x.edition, &out.join("persons.parquet"), &[])?;
+    // The two tables at once (the writers leave cores idle).
+    let (households, persons) = crate::in_pool(|| {
+        rayon::join(
+            || -> Result<()> {
+                frame::write_parquet(
+                    &mut frame::households_frame(&x.households, &x.edition)?,
+                    &out.join("households.parquet"),
+                    &[],
+                )
+            },
+            || {
+                frame::write_persons_parquet(
+                    &x.persons,
+                    &x.households.id,
+                    &x.edition,
+                    &out.join("persons.parquet"),
+                    &[],
+                )
+            },
+        )
+    });
+    households?;
+    persons?;
     let summary = Summary::of(x);
 
     progress.step("scoring and area measures");
