@@ -513,15 +513,16 @@ impl Extract {
     /// Appends `other`'s households and persons after these (both of one edition). Refused when
     /// the households or persons would no longer be numbered by 32 bits.
     pub fn append(&mut self, other: Extract) -> crate::Result<()> {
-        let too_many = || crate::Error::Limit {
-            file: String::new(),
-            message: format!("more than {} households or persons in one extract", u32::MAX),
+        let fits = |a: usize, b: usize| a.checked_add(b).is_some_and(|n| u32::try_from(n).is_ok());
+        let offset = u32::try_from(self.households.len()).ok().filter(|_| {
+            fits(self.households.len(), other.households.len()) && fits(self.persons.len(), other.persons.len())
+        });
+        let Some(offset) = offset else {
+            return Err(crate::Error::Limit {
+                file: String::new(),
+                message: format!("more than {} households or persons in one extract", u32::MAX),
+            });
         };
-        let offset = u32::try_from(self.households.len()).map_err(|_| too_many())?;
-        let total = self.persons.len().checked_add(other.persons.len()).ok_or_else(too_many)?;
-        if u32::try_from(total).is_err() || u32::try_from(self.households.len() + other.households.len()).is_err() {
-            return Err(too_many());
-        }
         self.households.append(other.households);
         self.persons.append(other.persons, offset);
         let base = self.member_offsets.pop().unwrap_or(0);
@@ -548,11 +549,10 @@ mod tests {
         assert_eq!(c.iter().collect::<Vec<_>>(), ["ก", "", "สมชาย", "ยาวกว่า", "y"]);
     }
 
-    #[test]
-    fn persons_made_in_memory_sort_by_household() {
-        // No source rows (data made in memory): sorting by household keeps that column empty.
+    /// Persons with only a household and a given name, no source rows.
+    fn persons_made_in_memory(rows: &[(u32, &str)]) -> Persons {
         let mut p = Persons::default();
-        for (h, name) in [(1u32, "b"), (0, "a")] {
+        for &(h, name) in rows {
             p.household.push(h);
             p.citizen_id.push(None);
             p.title.push("");
@@ -567,6 +567,13 @@ mod tests {
             p.welfare_validated.push(None);
             p.statuses.push(0, 0, 0);
         }
+        p
+    }
+
+    #[test]
+    fn persons_made_in_memory_sort_by_household() {
+        // No source rows (data made in memory): sorting by household keeps that column empty.
+        let p = persons_made_in_memory(&[(1, "b"), (0, "a")]);
         let h = Households { id: vec![crate::ids::HouseholdId(1), crate::ids::HouseholdId(2)], ..Default::default() };
         let x = Extract::new(Arc::new(Edition::bmn_2560()), h, p);
         assert_eq!(x.persons.first_name.iter().collect::<Vec<_>>(), ["a", "b"]);
@@ -577,23 +584,8 @@ mod tests {
     #[test]
     fn select_and_append_keep_households_whole() {
         // Households 0, 1, 2 with 2, 0 and 1 members.
-        let mut p = Persons::default();
-        for (h, name) in [(0u32, "a0"), (0, "a1"), (2, "c0")] {
-            p.household.push(h);
-            p.citizen_id.push(None);
-            p.title.push("");
-            p.first_name.push(name);
-            p.last_name.push("");
-            p.sex.push(Sex::Unknown);
-            p.birth_date.push(None);
-            p.age.push(None);
-            p.relation.push(Relation::Unknown);
-            p.disabled.push(None);
-            p.welfare_registered.push(None);
-            p.welfare_validated.push(None);
-            p.statuses.push(0, 0, 0);
-            p.source_row.push(p.household.len() as u64);
-        }
+        let mut p = persons_made_in_memory(&[(0, "a0"), (0, "a1"), (2, "c0")]);
+        p.source_row = vec![1, 2, 3];
         let h = Households {
             id: (1..=3).map(crate::ids::HouseholdId).collect(),
             village: ["10010101", "10010102", "10010103"].map(|v| v.parse().unwrap()).to_vec(),

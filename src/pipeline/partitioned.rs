@@ -119,7 +119,8 @@ pub fn run_partitioned(
         Some(p) => Some(LoadedPlan::catalogues(p, &o.ingest.edition, &o.ingest.limits)?),
         None => None,
     };
-    if let (Some(l), Some(path)) = (&loaded, o.plan.as_ref().and_then(|p| p.served.as_deref())) {
+    let served_file = o.plan.as_ref().and_then(|p| p.served.as_deref());
+    if let (Some(l), Some(path)) = (&loaded, served_file) {
         crate::plan::served::read_by(path, &l.catalogue, &|_| Some(None))?;
     }
     let t0 = Instant::now();
@@ -127,13 +128,13 @@ pub fn run_partitioned(
     let progress: &dyn Progress = &traced;
     progress.step("routing rows to provinces");
     let split = Split::read(&o.households, &o.persons, &o.ingest)?;
-    let served_file = o.plan.as_ref().and_then(|p| p.served.as_deref());
+    // A plan's poor households, and with a served file the accepted household IDs (8 bytes a
+    // household; households do not outnumber persons in a BMN extract), held across the waves.
     let held = match (&loaded, served_file) {
         (None, _) => 0,
-        // The accepted household IDs too (8 bytes a household; households do not outnumber
-        // persons in a BMN extract).
-        (Some(_), Some(_)) => crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + 8,
-        (Some(_), None) => crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW,
+        (Some(_), served) => {
+            crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + if served.is_some() { 8 } else { 0 }
+        }
     };
     let waves = split.waves_holding(max_memory, held)?;
     let partition = PartitionReport {
