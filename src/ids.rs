@@ -160,6 +160,12 @@ impl CitizenId {
         self.0.get()
     }
 
+    /// The numeric value, never zero (as `Option<NonZeroU64>`, 8 bytes with or without an ID).
+    /// This *is* the raw ID: keep it out of logs.
+    pub fn as_nonzero(&self) -> std::num::NonZeroU64 {
+        self.0
+    }
+
     /// The full 13-digit string, for outputs that must carry the raw ID. Keep it out of logs.
     pub fn expose(&self) -> String {
         format!("{:013}", self.0.get())

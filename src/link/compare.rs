@@ -102,7 +102,7 @@ pub fn compare(r: &Records, a: usize, b: usize, f: Field) -> Agreement {
 }
 
 fn id_digits(r: &Records, i: usize) -> Option<u64> {
-    r.citizen_id[i].map(|c| c.as_u64()).or(r.raw_id[i])
+    r.citizen_id[i].map(|c| c.as_u64()).or_else(|| r.raw_id.get(i))
 }
 
 fn id_level(r: &Records, a: usize, b: usize) -> Agreement {

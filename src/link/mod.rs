@@ -152,6 +152,7 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     o.validate()?;
     r.check_limits()?;
     let mut timing = Timing::default();
+    let mut lap = crate::diagnostics::Lap::start();
     let t = Instant::now();
     // A loaded model brings the blocking its prior was fitted on, unless the job names its own.
     let blocking = match &o.model {
@@ -160,10 +161,12 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     };
     let cand = model::block(r, o.task, &blocking);
     timing.block = t.elapsed().as_secs_f64();
+    lap.lap(&format!("link: {} candidate pairs", cand.pairs.len()));
     let t = Instant::now();
     let pats = model::patterns(r, &cand.pairs);
     let groups = model::group(&pats);
     timing.compare = t.elapsed().as_secs_f64();
+    lap.lap("link: compared");
     let t = Instant::now();
     let mut warnings = Vec::new();
     let m = match &o.model {
@@ -199,15 +202,18 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     warnings.extend(model::plausibility(&m, &groups));
     let tf = TermFrequencies::of(r);
     timing.train = t.elapsed().as_secs_f64();
+    lap.lap("link: trained");
     let t = Instant::now();
     let floor = SCORE_FLOOR.min(o.threshold);
     let scored = model::score_pairs_above(r, &m, m.tf.then_some(&tf), &cand.pairs, &pats, floor);
     drop(pats);
     timing.score = t.elapsed().as_secs_f64();
+    lap.lap(&format!("link: {} pairs scored", scored.len()));
     let t = Instant::now();
     let entity = model::cluster(r, &scored, o.threshold, o.task);
     let entity_id = model::entity_ids(r, &entity);
     timing.cluster = t.elapsed().as_secs_f64();
+    lap.lap("link: clustered");
     Ok(Linked {
         model: m,
         tf,

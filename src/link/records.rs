@@ -10,6 +10,7 @@
 //! assert_eq!(r.birth[0].map(|d| d.to_string()), Some("1987-03-15".to_string())); // BE read as CE
 //! ```
 
+use std::hash::BuildHasher;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -39,17 +40,17 @@ pub struct Records {
     /// Valid citizen ID, if any.
     pub citizen_id: Vec<Option<CitizenId>>,
     /// Digits of an ID that failed its check digit (kept for near matches), if any.
-    pub raw_id: Vec<Option<u64>>,
-    /// Canonical title.
-    pub title: Vec<Option<&'static str>>,
+    pub raw_id: RawIds,
+    /// Canonical title, empty if none.
+    pub title: InternedColumn,
     /// Given name (clean, marks canonical).
-    pub first: StrColumn,
+    pub first: InternedColumn,
     /// Family name.
-    pub last: StrColumn,
+    pub last: InternedColumn,
     /// LK82 of the given name.
-    pub first_lk: StrColumn,
+    pub first_lk: InternedColumn,
     /// LK82 of the family name.
-    pub last_lk: StrColumn,
+    pub last_lk: InternedColumn,
     /// Birth date (CE; partial dates kept partial).
     pub birth: Vec<Option<PartialDate>>,
     /// Sex.
@@ -61,7 +62,7 @@ pub struct Records {
     /// A registry's yes/no flag (the welfare registry's `validated` column), if any.
     pub flag: Vec<Option<bool>>,
     /// A free tag (an agency list's `program` column), empty if none.
-    pub tag: StrColumn,
+    pub tag: InternedColumn,
     /// Input records that could not be read (and are not among the records).
     pub unreadable: Vec<Unreadable>,
 }
@@ -144,29 +145,57 @@ impl Records {
 
     /// Appends raw records of source `src`, normalising them in parallel.
     pub fn push_rows(&mut self, src: u16, raw: &[RawRecord<'_>]) {
-        let rows: Vec<Norm> = crate::in_pool(|| raw.par_iter().map(normalise).collect());
+        let hashers = self.hashers();
+        let rows: Vec<Norm> = crate::in_pool(|| raw.par_iter().map(|r| normalise(r, &hashers)).collect());
         self.push_normalised(src, raw, rows);
+    }
+
+    /// The hashers of the interned columns, for [`normalise`] to hash their values in parallel.
+    fn hashers(&self) -> [InternHasher; 6] {
+        [&self.first, &self.last, &self.first_lk, &self.last_lk, &self.tag, &self.title].map(|c| c.hasher.clone())
     }
 
     /// Appends records of source `src` already normalised (`rows[i]` from `raw[i]`).
     fn push_normalised(&mut self, src: u16, raw: &[RawRecord<'_>], rows: Vec<Norm>) {
-        for (r, n) in raw.iter().zip(rows) {
-            self.source.push(src);
-            self.key.push(&r.key);
-            self.citizen_id.push(n.id);
-            self.raw_id.push(n.raw_id);
-            self.title.push(n.name.title);
-            self.first_lk.push(&n.first_lk);
-            self.last_lk.push(&n.last_lk);
-            self.first.push(&n.name.first);
-            self.last.push(&n.name.last);
-            self.birth.push(n.birth);
-            self.sex.push(n.sex);
-            self.area.push(n.area);
-            self.house.push(n.house);
-            self.flag.push(n.flag);
-            self.tag.push(&n.tag);
-        }
+        // Interning probes a table per column (a cache miss or two a value): the name columns
+        // are appended beside the others, so that a worker done parsing can take a share.
+        let Records { first, last, first_lk, last_lk, tag, title, .. } = self;
+        let rows = &rows;
+        let names = || {
+            rayon::join(
+                || {
+                    for n in rows {
+                        first.push_hashed(&n.name.first, n.hashes[0]);
+                        first_lk.push_hashed(&n.first_lk, n.hashes[2]);
+                    }
+                },
+                || {
+                    for n in rows {
+                        last.push_hashed(&n.name.last, n.hashes[1]);
+                        last_lk.push_hashed(&n.last_lk, n.hashes[3]);
+                        tag.push_hashed(&n.tag, n.hashes[4]);
+                        title.push_hashed(n.name.title.unwrap_or(""), n.hashes[5]);
+                    }
+                },
+            )
+        };
+        let Records { source, key, citizen_id, raw_id, birth, sex, area, house, flag, .. } = self;
+        let rest = || {
+            for (r, n) in raw.iter().zip(rows) {
+                if let Some(digits) = n.raw_id {
+                    raw_id.push(source.len(), digits);
+                }
+                source.push(src);
+                key.push(&r.key);
+                citizen_id.push(n.id);
+                birth.push(n.birth);
+                sex.push(n.sex);
+                area.push(n.area);
+                house.push(n.house);
+                flag.push(n.flag);
+            }
+        };
+        crate::in_pool(|| rayon::join(names, rest));
     }
 
     /// The persons of an extract as a source (key: household ID and member position).
@@ -278,8 +307,9 @@ impl Records {
             let raw = raw_of(&texts);
             let n = raw.len();
             let this = &mut *self;
+            let hashers = this.hashers();
             let normalise_and_append = move || {
-                let rows = raw.par_iter().map(normalise).collect::<Vec<Norm>>();
+                let rows = raw.par_iter().map(|r| normalise(r, &hashers)).collect::<Vec<Norm>>();
                 this.push_normalised(src, &raw, rows);
             };
             let next = if done {
@@ -487,6 +517,9 @@ struct Norm {
     sex: Sex,
     area: Option<AreaCode>,
     house: Option<HouseNumber>,
+    /// Hashes of the given and family names, their LK82 codes, the tag and the title, for their
+    /// [`InternedColumn`]s (computed here, in parallel, so that appending only probes).
+    hashes: [u64; 6],
 }
 
 /// A short code field (sex, a yes/no flag) cleaned and lower-cased; plain values (the usual case)
@@ -502,7 +535,7 @@ fn code(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn normalise(r: &RawRecord<'_>) -> Norm {
+fn normalise(r: &RawRecord<'_>, hashers: &[InternHasher; 6]) -> Norm {
     // The ID's digits (Thai digits folded, separators dropped) on the stack.
     let mut buf = [0u8; 13];
     let mut len = 0usize;
@@ -526,21 +559,168 @@ fn normalise(r: &RawRecord<'_>) -> Norm {
         _ => Sex::Unknown,
     };
     let name = normalize::name(r.title, r.first, r.last);
+    let (first_lk, last_lk) = (phonetic::lk82(&name.first), phonetic::lk82(&name.last));
+    let tag = if r.tag.is_empty() { String::new() } else { normalize::clean(r.tag) };
+    let hashes = [
+        hashers[0].hash_one(name.first.as_str()),
+        hashers[1].hash_one(name.last.as_str()),
+        hashers[2].hash_one(first_lk.as_str()),
+        hashers[3].hash_one(last_lk.as_str()),
+        hashers[4].hash_one(tag.as_str()),
+        hashers[5].hash_one(name.title.unwrap_or("")),
+    ];
     Norm {
         flag: match code(r.flag).as_ref() {
             "1" | "true" | "yes" | "y" | "ใช่" | "ผ่าน" => Some(true),
             "0" | "false" | "no" | "n" | "ไม่ใช่" | "ไม่ผ่าน" => Some(false),
             _ => None,
         },
-        tag: if r.tag.is_empty() { String::new() } else { normalize::clean(r.tag) },
+        tag,
         id,
         raw_id,
-        first_lk: phonetic::lk82(&name.first),
-        last_lk: phonetic::lk82(&name.last),
+        first_lk,
+        last_lk,
         name,
         birth: normalize::birth_date(r.birth),
         sex,
         area: AreaCode::parse(r.area.trim()).ok(),
         house: normalize::house_number(r.house),
+        hashes,
+    }
+}
+
+/// Digits of citizen IDs that failed their check digit, by record. Few records have one: they
+/// are kept as (record, digits) in record order, not as 16 bytes for every record (0.8 GB for the
+/// national job's 52 M records).
+#[derive(Clone, Debug, Default)]
+pub struct RawIds {
+    rows: Vec<(usize, u64)>,
+}
+
+impl RawIds {
+    /// Record `i`'s digits, if it has any.
+    pub fn get(&self, i: usize) -> Option<u64> {
+        self.rows.binary_search_by_key(&i, |e| e.0).ok().map(|k| self.rows[k].1)
+    }
+
+    /// Number of records with digits.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no record has any.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Records record `i`'s digits; records come in order (an earlier or repeated `i` is ignored).
+    fn push(&mut self, i: usize, digits: u64) {
+        if self.rows.last().is_none_or(|e| e.0 < i) {
+            self.rows.push((i, digits));
+        }
+    }
+}
+
+/// The hasher of an [`InternedColumn`]: keyed at random per column (a file cannot choose names
+/// that collide), the same for every value of one column.
+type InternHasher = hashbrown::DefaultHashBuilder;
+
+/// A text column whose values repeat — given and family names, their sound codes, tags: each
+/// row holds a `u32` code into one list of the distinct values. At the national scale (52 M
+/// records) the four name columns took 96 bytes a record as plain text columns, 16 as codes.
+/// Written here rather than taken from polars: its categorical type lives in frames, and the link
+/// kernels read a row's text (and compare codes) by record index.
+///
+/// ```
+/// use tpmap::link::records::InternedColumn;
+/// let mut c = InternedColumn::default();
+/// for s in ["สมชาย", "สมหญิง", "สมชาย"] {
+///     c.push(s);
+/// }
+/// assert_eq!((c.len(), c.distinct()), (3, 2));
+/// assert_eq!(c.get(2), "สมชาย");
+/// assert_eq!(c.code(0), c.code(2));
+/// ```
+#[derive(Clone, Default)]
+pub struct InternedColumn {
+    codes: Vec<u32>,
+    values: StrColumn,
+    index: hashbrown::HashTable<u32>,
+    hasher: InternHasher,
+}
+
+impl std::fmt::Debug for InternedColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InternedColumn").field("len", &self.len()).field("distinct", &self.distinct()).finish()
+    }
+}
+
+impl InternedColumn {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Number of distinct values.
+    pub fn distinct(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Row `i`'s text.
+    pub fn get(&self, i: usize) -> &str {
+        self.values.get(self.codes[i] as usize)
+    }
+
+    /// Row `i`'s code: equal codes, equal text.
+    pub fn code(&self, i: usize) -> u32 {
+        self.codes[i]
+    }
+
+    /// Every row's code.
+    pub fn codes(&self) -> &[u32] {
+        &self.codes
+    }
+
+    /// The text of a code.
+    pub fn value(&self, code: u32) -> &str {
+        self.values.get(code as usize)
+    }
+
+    /// The distinct values, in code order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.values.iter()
+    }
+
+    /// Every row's text, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.codes.iter().map(|&c| self.values.get(c as usize))
+    }
+
+    /// Appends a row.
+    pub fn push(&mut self, s: &str) {
+        let h = self.hasher.hash_one(s);
+        self.push_hashed(s, h);
+    }
+
+    /// Appends a row whose text's hash (by this column's hasher) is `h`.
+    fn push_hashed(&mut self, s: &str, h: u64) {
+        let Self { codes, values, index, hasher } = self;
+        let code = match index.find(h, |&c| values.get(c as usize) == s) {
+            Some(&c) => c,
+            None => {
+                // Distinct values never outnumber rows, and a job of more than `MAX_RECORDS`
+                // rows is refused before linking ([`Records::check_limits`]).
+                let c = u32::try_from(values.len()).unwrap_or(u32::MAX);
+                values.push(s);
+                index.insert_unique(h, c, |&c| hasher.hash_one(values.get(c as usize)));
+                c
+            }
+        };
+        codes.push(code);
     }
 }

@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(bp.pairs.len(), whole.rule_pairs.iter().sum::<usize>());
         // Scores from patterns and name counts, with the job's model.
         let pats = model::patterns(&r, &pairs);
-        let count = |s: &str, col: &crate::extract::StrColumn| {
+        let count = |s: &str, col: &crate::link::records::InternedColumn| {
             (!s.is_empty()).then(|| col.iter().filter(|x| *x == s).count() as u64)
         };
         let scored: Vec<Scored> = pairs
