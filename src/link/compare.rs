@@ -85,11 +85,11 @@ pub fn compare(r: &Records, a: usize, b: usize, f: Field) -> Agreement {
             (x, y) => Some((x != y) as u8),
         },
         Field::Address => {
-            let (x, y) = (r.area[a]?, r.area[b]?);
+            let (x, y) = (r.area.get(a)?, r.area.get(b)?);
             let (x, y) = (x.as_str(), y.as_str());
             let common = x.bytes().zip(y.bytes()).take_while(|(p, q)| p == q).count();
             Some(if x == y && x.len() >= 8 {
-                if r.house[a].is_some() && r.house[a] == r.house[b] { 0 } else { 1 }
+                if r.house.get(a).is_some() && r.house.get(a) == r.house.get(b) { 0 } else { 1 }
             } else if common >= 6 {
                 2
             } else if common >= 4 {

@@ -98,7 +98,7 @@ pub fn normalised_frame(records: &Records, ids: &IdTokens) -> Result<DataFrame> 
     let r = records;
     let n = r.len();
     let src = |i: usize| r.sources[r.source[i] as usize].as_str();
-    let area = |i: usize, len: usize| r.area[i].and_then(|a| a.as_str().get(..len).map(str::to_string));
+    let area = |i: usize, len: usize| r.area.get(i).and_then(|a| a.as_str().get(..len).map(str::to_string));
     let id = |i: usize| r.citizen_id[i].map(|c| c.as_u64()).or_else(|| r.raw_id.get(i)).map(|v| ids.token(v));
     let complete = |i: usize| r.birth[i].filter(|d| d.is_complete() && (1800..=2200).contains(&d.year));
     let part = |i: usize, f: fn(&crate::thai::PartialDate) -> u16| r.birth[i].map(|d| f(&d)).filter(|v| *v != 0);
@@ -146,7 +146,7 @@ pub fn normalised_frame(records: &Records, ids: &IdTokens) -> Result<DataFrame> 
             ),
             Column::new(
                 "village_code".into(),
-                (0..n).map(|i| area(i, 8).and(r.area[i].map(|a| a.as_str().to_string()))).collect::<Vec<_>>(),
+                (0..n).map(|i| area(i, 8).and(r.area.get(i).map(|a| a.as_str().to_string()))).collect::<Vec<_>>(),
             ),
             Column::new("tambon".into(), (0..n).map(|i| area(i, 6)).collect::<Vec<_>>()),
             Column::new("amphoe".into(), (0..n).map(|i| area(i, 4)).collect::<Vec<_>>()),

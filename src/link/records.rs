@@ -56,9 +56,9 @@ pub struct Records {
     /// Sex.
     pub sex: Vec<Sex>,
     /// Village (or coarser area) of the address.
-    pub area: Vec<Option<AreaCode>>,
+    pub area: InternedValues<Option<AreaCode>>,
     /// House number.
-    pub house: Vec<Option<HouseNumber>>,
+    pub house: InternedValues<Option<HouseNumber>>,
     /// A registry's yes/no flag (the welfare registry's `validated` column), if any.
     pub flag: Vec<Option<bool>>,
     /// A free tag (an agency list's `program` column), empty if none.
@@ -586,6 +586,89 @@ fn normalise(r: &RawRecord<'_>, hashers: &[InternHasher; 6]) -> Norm {
         area: AreaCode::parse(r.area.trim()).ok(),
         house: normalize::house_number(r.house),
         hashes,
+    }
+}
+
+/// A column of small values that repeat — areas, house numbers: each row holds a `u32` code into
+/// the distinct values (4 bytes a row instead of 12 for an area or a house number: 0.8 GB less
+/// for the national job's 52 M records).
+///
+/// ```
+/// use tpmap::link::records::InternedValues;
+/// let mut c = InternedValues::default();
+/// for v in [Some(12u32), None, Some(12)] {
+///     c.push(v);
+/// }
+/// assert_eq!((c.len(), c.distinct()), (3, 2));
+/// assert_eq!(c.get(2), Some(12));
+/// ```
+#[derive(Clone)]
+pub struct InternedValues<T> {
+    codes: Vec<u32>,
+    values: Vec<T>,
+    index: hashbrown::HashTable<u32>,
+    hasher: InternHasher,
+}
+
+impl<T> Default for InternedValues<T> {
+    fn default() -> Self {
+        InternedValues {
+            codes: Vec::new(),
+            values: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: InternHasher::default(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for InternedValues<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InternedValues").field("len", &self.codes.len()).field("distinct", &self.values.len()).finish()
+    }
+}
+
+impl<T: Copy + Eq + std::hash::Hash> InternedValues<T> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Number of distinct values.
+    pub fn distinct(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Row `i`'s value.
+    pub fn get(&self, i: usize) -> T {
+        self.values[self.codes[i] as usize]
+    }
+
+    /// Every row's value, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        self.codes.iter().map(|&c| self.values[c as usize])
+    }
+
+    /// Appends a row.
+    pub fn push(&mut self, v: T) {
+        let Self { codes, values, index, hasher } = self;
+        let h = hasher.hash_one(v);
+        let code = match index.find(h, |&c| values[c as usize] == v) {
+            Some(&c) => c,
+            None => {
+                // As for `InternedColumn`: never more distinct values than rows, and a job of
+                // more than `MAX_RECORDS` rows is refused before linking.
+                let c = u32::try_from(values.len()).unwrap_or(u32::MAX);
+                values.push(v);
+                index.insert_unique(h, c, |&c| hasher.hash_one(values[c as usize]));
+                c
+            }
+        };
+        codes.push(code);
     }
 }
 
