@@ -1616,6 +1616,30 @@ impl Batch for XlsxBatch<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// A status column read whole gives what reading it cell by cell gives: 1 fails, 0 passes,
+    /// a null is missing; any other value refuses the column and touches nothing.
+    #[test]
+    fn zero_one_reads_statuses_with_and_without_nulls() {
+        use polars_arrow::array::PrimitiveArray;
+        let cells = [Some(1i32), None, Some(0), Some(1), None, Some(0)];
+        let with_nulls = PrimitiveArray::<i32>::from(cells.to_vec());
+        let (mut fail, mut missing) = (vec![0u64; 6], vec![1u64; 6]);
+        assert!(super::zero_one(&with_nulls, 3, &mut fail, &mut missing));
+        for (i, c) in cells.iter().enumerate() {
+            assert_eq!(fail[i], u64::from(*c == Some(1)) << 3, "row {i}");
+            assert_eq!(missing[i], 1 | u64::from(c.is_none()) << 3, "row {i}");
+        }
+        let plain = PrimitiveArray::<i32>::from_vec(vec![1, 0, 0, 1, 1, 0]);
+        let mut fail = vec![0u64; 6];
+        assert!(super::zero_one(&plain, 0, &mut fail, &mut vec![0u64; 6]));
+        assert_eq!(fail, [1, 0, 0, 1, 1, 0]);
+        // A 2 refuses the column, also beside nulls.
+        let bad = PrimitiveArray::<i32>::from(vec![Some(1), None, Some(2)]);
+        let (mut fail, mut missing) = (vec![0u64; 3], vec![0u64; 3]);
+        assert!(!super::zero_one(&bad, 0, &mut fail, &mut missing));
+        assert_eq!((fail, missing), (vec![0; 3], vec![0; 3]));
+    }
+
     #[test]
     fn parquet_slices_follow_the_row_groups() {
         let step = 1 << 20;
