@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # National-scale runs on SYNTHETIC data (12,935,866 households, ~36.6 M persons, shaped by the
 # TPMAP 2561 tables): generate once, then time each step of the national-scale table under
-# /usr/bin/time (wall time and peak memory) and print one markdown table. Needs ~12 GB of disk.
+# /usr/bin/time (wall time and peak memory) and print one markdown table. Needs ~12 GB of disk
+# (~25 GB with the linkage).
 #
 #   cargo build --release --all-features && scripts/national.sh [OUT_DIR]
 #
@@ -11,7 +12,11 @@
 # benches/compare_python.py in the same run (skipped when python3 has no polars), and `tpmap run`
 # with a plan against the generated 52-program catalogue of examples/plan_national.rs (whole, one
 # province a wave, --max-memory 4GiB; the partitioned plans checked against the whole run's).
-# SKIP_CSV=1 leaves out the CSV ingest (the slowest step); SKIP_PLAN=1 the plans.
+# Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
+# a welfare registry of half as many (`tpmap link-bench`, generated once, ~7.7 GB of CSV more),
+# linked and scored against its truth; the quality line is printed with the table.
+# SKIP_CSV=1 leaves out the CSV ingest (the slowest step); SKIP_PLAN=1 the plans; SKIP_LINK=1 the
+# linkage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TPMAP_BIN:-${CARGO_TARGET_DIR:-target}/release/tpmap}
@@ -72,6 +77,15 @@ if "$py" -c 'import polars' 2>/dev/null; then
     --mpitb-villages 0
   cp "$out/.log" "$out/compare_python.txt"
 fi
+if [ -z "${SKIP_LINK:-}" ]; then
+  l="$out/link"
+  if [ ! -s "$l/truth.csv" ]; then
+    measure "link-bench, national (survey x welfare registry)" "$bin" link-bench --households 12935866 \
+      --welfare-share 0.5 --agency-share 0 --out "$l"
+  fi
+  measure "link survey x welfare registry, national, with --truth" "$bin" link "$l/survey.csv" "$l/welfare.csv" \
+    --truth "$l/truth.csv" --out "$out/link-out" --quiet
+fi
 
 echo
 echo "| step | wall | peak memory |"
@@ -91,3 +105,12 @@ print(f'{sys.argv[2]}: ingest+validate {s["ingest_and_validate"]:.1f} s = '
       f'{i["households"]["rejected"] + i["persons"]["rejected"]}')
 PY
 done
+if [ -f "$out/link-out/link.json" ]; then
+  "$py" - "$out/link-out/link.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); q = r["quality"]; s = r["seconds"]
+print(f'link: {r["records"]} records, {r["candidate_pairs"]} candidate pairs, {r["matches"]} matches; '
+      f'precision {q["precision"]:.4f}, recall {q["recall"]:.4f}, F1 {q["f1"]:.4f}, B-cubed F1 {q["cluster_f1"]:.4f}; '
+      f'reading {s["read_and_normalise"]:.1f} s, phases {", ".join(f"{k} {v:.1f} s" for k, v in s["phases"].items())}')
+PY
+fi
