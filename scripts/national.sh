@@ -42,9 +42,10 @@ measure "ingest, Parquet, --partition province" "$bin" ingest --households "$d/h
   --persons "$d/persons.parquet" --out "$out/ingest-partitioned" --partition province --quiet
 measure "ingest, Parquet, --max-memory 4GiB" "$bin" ingest --households "$d/households.parquet" \
   --persons "$d/persons.parquet" --out "$out/ingest-4gib" --max-memory 4GiB --quiet
-# The partitioned runs must write what the whole run writes.
+# The partitioned runs must write what the whole run writes (mpi/ is `tpmap mpi`'s, below, from an
+# earlier run of this script).
 for run in ingest-partitioned ingest-4gib; do
-  (cd "$out/ingest-parquet" && find . -type f ! -name '*.parquet' ! -name report.json) | while read -r f; do
+  (cd "$out/ingest-parquet" && find . -type f ! -name '*.parquet' ! -name report.json ! -path './mpi/*') | while read -r f; do
     cmp -s "$out/ingest-parquet/$f" "$out/$run/$f" || { echo "$run: $f differs from the whole run" >&2; exit 1; }
   done
 done
