@@ -366,8 +366,10 @@ pub fn write_csv(df: &mut DataFrame, path: &Path, preamble: &[String], encoding:
     // before anything is written).
     let mut buf = head;
     CsvWriter::new(&mut buf).include_header(true).finish(df)?;
-    let unencodable =
-        || Error::Format { file: path.display().to_string(), message: "text has characters TIS-620 cannot encode".into() };
+    let unencodable = || Error::Format {
+        file: path.display().to_string(),
+        message: "text has characters TIS-620 cannot encode".into(),
+    };
     let text = String::from_utf8(buf).map_err(|_| unencodable())?;
     let (enc, _, unmappable) = encoding_rs::WINDOWS_874.encode(&text);
     if unmappable {

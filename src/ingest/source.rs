@@ -1631,7 +1631,7 @@ mod tests {
         }
         let plain = PrimitiveArray::<i32>::from_vec(vec![1, 0, 0, 1, 1, 0]);
         let mut fail = vec![0u64; 6];
-        assert!(super::zero_one(&plain, 0, &mut fail, &mut vec![0u64; 6]));
+        assert!(super::zero_one(&plain, 0, &mut fail, &mut [0u64; 6]));
         assert_eq!(fail, [1, 0, 0, 1, 1, 0]);
         // A 2 refuses the column, also beside nulls.
         let bad = PrimitiveArray::<i32>::from(vec![Some(1), None, Some(2)]);

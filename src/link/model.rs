@@ -98,19 +98,25 @@ impl Key {
                 let (x, y) = if a <= b { (a, b) } else { (b, a) };
                 !x.is_empty() && out.write_all(x.as_bytes()).is_ok() && out.write_all(y.as_bytes()).is_ok()
             }
-            Key::Tambon => r.area.get(i)
+            Key::Tambon => r
+                .area
+                .get(i)
                 .filter(|a| a.as_str().len() >= 6)
                 .map(|a| out.write_all(&a.as_str().as_bytes()[..6]).is_ok())
                 .unwrap_or(false),
             Key::Province => r.area.get(i).map(|a| out.write_all(&a.as_str().as_bytes()[..2]).is_ok()).unwrap_or(false),
-            Key::House => r.house.get(i)
+            Key::House => r
+                .house
+                .get(i)
                 .map(|h| {
                     out.extend_from_slice(&h.main.to_le_bytes());
                     out.extend_from_slice(&h.sub.map_or(u64::MAX, u64::from).to_le_bytes());
                     true
                 })
                 .unwrap_or(false),
-            Key::Amphoe => r.area.get(i)
+            Key::Amphoe => r
+                .area
+                .get(i)
                 .filter(|a| a.as_str().len() >= 4)
                 .map(|a| out.write_all(&a.as_str().as_bytes()[..4]).is_ok())
                 .unwrap_or(false),

@@ -152,7 +152,7 @@ impl Records {
 
     /// The hashers of the interned columns, for [`normalise`] to hash their values in parallel.
     fn hashers(&self) -> [InternHasher; 6] {
-        [&self.first, &self.last, &self.first_lk, &self.last_lk, &self.tag, &self.title].map(|c| c.hasher.clone())
+        [&self.first, &self.last, &self.first_lk, &self.last_lk, &self.tag, &self.title].map(|c| c.hasher)
     }
 
     /// Appends records of source `src` already normalised (`rows[i]` from `raw[i]`).
