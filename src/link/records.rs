@@ -152,7 +152,7 @@ impl Records {
 
     /// The hashers of the interned columns, for [`normalise`] to hash their values in parallel.
     fn hashers(&self) -> [InternHasher; 6] {
-        [&self.first, &self.last, &self.first_lk, &self.last_lk, &self.tag, &self.title].map(|c| c.hasher)
+        [&self.first, &self.last, &self.first_lk, &self.last_lk, &self.tag, &self.title].map(|c| c.codes.hasher)
     }
 
     /// Appends records of source `src` already normalised (`rows[i]` from `raw[i]`).
@@ -604,38 +604,34 @@ fn normalise(r: &RawRecord<'_>, hashers: &[InternHasher; 6]) -> Norm {
 /// ```
 #[derive(Clone)]
 pub struct InternedValues<T> {
-    codes: Vec<u32>,
+    codes: Codes,
     values: Vec<T>,
-    index: hashbrown::HashTable<u32>,
-    hasher: InternHasher,
 }
 
 impl<T> Default for InternedValues<T> {
     fn default() -> Self {
-        InternedValues {
-            codes: Vec::new(),
-            values: Vec::new(),
-            index: hashbrown::HashTable::new(),
-            hasher: InternHasher::default(),
-        }
+        InternedValues { codes: Codes::default(), values: Vec::new() }
     }
 }
 
 impl<T> std::fmt::Debug for InternedValues<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InternedValues").field("len", &self.codes.len()).field("distinct", &self.values.len()).finish()
+        f.debug_struct("InternedValues")
+            .field("len", &self.codes.rows.len())
+            .field("distinct", &self.values.len())
+            .finish()
     }
 }
 
 impl<T: Copy + Eq + std::hash::Hash> InternedValues<T> {
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.codes.len()
+        self.codes.rows.len()
     }
 
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
+        self.codes.rows.is_empty()
     }
 
     /// Number of distinct values.
@@ -645,30 +641,21 @@ impl<T: Copy + Eq + std::hash::Hash> InternedValues<T> {
 
     /// Row `i`'s value.
     pub fn get(&self, i: usize) -> T {
-        self.values[self.codes[i] as usize]
+        self.values[self.codes.rows[i] as usize]
     }
 
     /// Every row's value, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
-        self.codes.iter().map(|&c| self.values[c as usize])
+        self.codes.rows.iter().map(|&c| self.values[c as usize])
     }
 
     /// Appends a row.
     pub fn push(&mut self, v: T) {
-        let Self { codes, values, index, hasher } = self;
-        let h = hasher.hash_one(v);
-        let code = match index.find(h, |&c| values[c as usize] == v) {
-            Some(&c) => c,
-            None => {
-                // As for `InternedColumn`: never more distinct values than rows, and a job of
-                // more than `MAX_RECORDS` rows is refused before linking.
-                let c = u32::try_from(values.len()).unwrap_or(u32::MAX);
-                values.push(v);
-                index.insert_unique(h, c, |&c| hasher.hash_one(values[c as usize]));
-                c
-            }
-        };
-        codes.push(code);
+        let h = self.codes.hasher.hash_one(v);
+        let values = &self.values;
+        if self.codes.push(h, values.len(), |c| values[c as usize] == v, |hs, c| hs.hash_one(values[c as usize])) {
+            self.values.push(v);
+        }
     }
 }
 
@@ -704,9 +691,45 @@ impl RawIds {
     }
 }
 
-/// The hasher of an [`InternedColumn`]: keyed at random per column (a file cannot choose names
+/// The hasher of the interned columns: keyed at random per column (a file cannot choose values
 /// that collide), the same for every value of one column.
 type InternHasher = hashbrown::DefaultHashBuilder;
+
+/// What [`InternedColumn`] and [`InternedValues`] share: each row's code, and a table from a
+/// value's hash to its code.
+#[derive(Clone, Default)]
+struct Codes {
+    rows: Vec<u32>,
+    table: hashbrown::HashTable<u32>,
+    hasher: InternHasher,
+}
+
+impl Codes {
+    /// Appends the row of a value whose hash is `h`: the code `eq` recognises, else the next one
+    /// (`distinct`, the number of values so far), and then returns true: the caller appends the
+    /// value. `hash_of` hashes an earlier code's value when the table grows.
+    fn push(
+        &mut self,
+        h: u64,
+        distinct: usize,
+        eq: impl Fn(u32) -> bool,
+        hash_of: impl Fn(&InternHasher, u32) -> u64,
+    ) -> bool {
+        let Codes { rows, table, hasher } = self;
+        let (code, new) = match table.find(h, |&c| eq(c)) {
+            Some(&c) => (c, false),
+            None => {
+                // Distinct values never outnumber rows, and a job of more than `MAX_RECORDS`
+                // rows is refused before linking ([`Records::check_limits`]).
+                let c = u32::try_from(distinct).unwrap_or(u32::MAX);
+                table.insert_unique(h, c, |&c| hash_of(hasher, c));
+                (c, true)
+            }
+        };
+        rows.push(code);
+        new
+    }
+}
 
 /// A text column whose values repeat — given and family names, their sound codes, tags: each
 /// row holds a `u32` code into one list of the distinct values. At the national scale (52 M
@@ -726,10 +749,8 @@ type InternHasher = hashbrown::DefaultHashBuilder;
 /// ```
 #[derive(Clone, Default)]
 pub struct InternedColumn {
-    codes: Vec<u32>,
+    codes: Codes,
     values: StrColumn,
-    index: hashbrown::HashTable<u32>,
-    hasher: InternHasher,
 }
 
 impl std::fmt::Debug for InternedColumn {
@@ -741,12 +762,12 @@ impl std::fmt::Debug for InternedColumn {
 impl InternedColumn {
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.codes.len()
+        self.codes.rows.len()
     }
 
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
+        self.codes.rows.is_empty()
     }
 
     /// Number of distinct values.
@@ -756,17 +777,17 @@ impl InternedColumn {
 
     /// Row `i`'s text.
     pub fn get(&self, i: usize) -> &str {
-        self.values.get(self.codes[i] as usize)
+        self.values.get(self.codes.rows[i] as usize)
     }
 
     /// Row `i`'s code: equal codes, equal text.
     pub fn code(&self, i: usize) -> u32 {
-        self.codes[i]
+        self.codes.rows[i]
     }
 
     /// Every row's code.
     pub fn codes(&self) -> &[u32] {
-        &self.codes
+        &self.codes.rows
     }
 
     /// The text of a code.
@@ -781,29 +802,25 @@ impl InternedColumn {
 
     /// Every row's text, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.codes.iter().map(|&c| self.values.get(c as usize))
+        self.codes.rows.iter().map(|&c| self.values.get(c as usize))
     }
 
     /// Appends a row.
     pub fn push(&mut self, s: &str) {
-        let h = self.hasher.hash_one(s);
+        let h = self.codes.hasher.hash_one(s);
         self.push_hashed(s, h);
     }
 
     /// Appends a row whose text's hash (by this column's hasher) is `h`.
     fn push_hashed(&mut self, s: &str, h: u64) {
-        let Self { codes, values, index, hasher } = self;
-        let code = match index.find(h, |&c| values.get(c as usize) == s) {
-            Some(&c) => c,
-            None => {
-                // Distinct values never outnumber rows, and a job of more than `MAX_RECORDS`
-                // rows is refused before linking ([`Records::check_limits`]).
-                let c = u32::try_from(values.len()).unwrap_or(u32::MAX);
-                values.push(s);
-                index.insert_unique(h, c, |&c| hasher.hash_one(values.get(c as usize)));
-                c
-            }
-        };
-        codes.push(code);
+        let values = &self.values;
+        if self.codes.push(
+            h,
+            values.len(),
+            |c| values.get(c as usize) == s,
+            |hs, c| hs.hash_one(values.get(c as usize)),
+        ) {
+            self.values.push(s);
+        }
     }
 }

@@ -366,3 +366,20 @@ fn normalised_records_for_a_peer_tool() {
     assert_ne!(other.token(1101700230709), token, "the key decides the tokens");
     assert_eq!((s("sex", 0), s("sex", 1)), ("m".into(), "null".into()));
 }
+
+/// The truth file gives each record its person; a person number that is not a whole number
+/// below `u64::MAX` is an error naming the row and column, and so is a record left without one.
+#[test]
+fn truth_file_errors_name_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = tiny(&[("", "สมชาย", "ใจดี", "1980-01-01"), ("", "สมหญิง", "ใจดี", "1982-02-02")]);
+    let file = dir.path().join("truth.csv");
+    std::fs::write(&file, "source,record_id,person\nt,r1,7\nt,r0,3\n").unwrap();
+    assert_eq!(read_truth(&file, &r).unwrap(), vec![3, 7]);
+    std::fs::write(&file, format!("source,record_id,person\nt,r0,3\nt,r1,{}\n", u64::MAX)).unwrap();
+    let e = read_truth(&file, &r).unwrap_err().to_string();
+    assert!(e.contains("row 2") && e.contains("person"), "{e}");
+    std::fs::write(&file, "source,record_id,person\nt,r0,3\n").unwrap();
+    let e = read_truth(&file, &r).unwrap_err().to_string();
+    assert!(e.contains("no truth for record r1"), "{e}");
+}
