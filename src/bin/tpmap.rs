@@ -151,6 +151,11 @@ enum Command {
         /// rounds with different editions (each file names its two editions; docs/panel.md).
         #[arg(long)]
         edition_map: Vec<PathBuf>,
+        /// Read each round whole, or a wave of provinces at a time (keeping only what matching
+        /// and the flows need of each wave: two national rounds within 8 GiB). `auto` reads
+        /// Parquet rounds of 10 M persons or more by province, everything else whole.
+        #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
+        partition: PartitionArg,
         /// Output folder.
         #[arg(long, default_value = "tpmap-out")]
         out: PathBuf,
@@ -747,9 +752,14 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Panel { rounds, served, mask, welfare, edition, edition_map, out, quiet } => {
+        Command::Panel { rounds, served, mask, welfare, edition, edition_map, partition, out, quiet } => {
             let editions = (edition, edition_map);
-            panel(&rounds, served, mask, welfare, &editions, &out, quiet)
+            let reading = match partition {
+                PartitionArg::Auto => tpmap::panel::rounds::Reading::Auto,
+                PartitionArg::Whole => tpmap::panel::rounds::Reading::Whole,
+                PartitionArg::Province => tpmap::panel::rounds::Reading::Provinces,
+            };
+            panel(&rounds, served, (mask, welfare, reading), &editions, &out, quiet)
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet, .. } => {
             let t0 = Instant::now();
@@ -876,8 +886,7 @@ fn plan_inputs(
 fn panel(
     rounds: &[PathBuf],
     served: Option<PathBuf>,
-    mask: DimensionMask,
-    welfare: Welfare,
+    (mask, welfare, reading): (DimensionMask, Welfare, tpmap::panel::rounds::Reading),
     (editions, maps): &(Vec<String>, Vec<PathBuf>),
     out: &Path,
     quiet: bool,
@@ -890,6 +899,7 @@ fn panel(
         welfare,
         editions: editions.clone(),
         edition_maps: maps.clone(),
+        reading,
         ..Default::default()
     };
     let stage = tpmap::output::Staging::new(out)?;

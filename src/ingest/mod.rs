@@ -168,6 +168,30 @@ pub struct IngestReport {
     pub notes: Notes,
 }
 
+impl IngestReport {
+    /// Adds the counts of `other`, the report of another part (a wave of provinces) of the same
+    /// files: rows, rejections by reason and notes add up; file names and columns stay these.
+    pub fn absorb(&mut self, other: IngestReport) {
+        for (into, from) in [(&mut self.households, other.households), (&mut self.persons, other.persons)] {
+            into.input_rows += from.input_rows;
+            into.accepted += from.accepted;
+            into.rejected += from.rejected;
+            for (reason, n) in from.by_reason {
+                *into.by_reason.entry(reason).or_default() += n;
+            }
+        }
+        let (n, f) = (&mut self.notes, other.notes);
+        n.derived_not_applicable += f.derived_not_applicable;
+        n.reported_na_in_scope_as_missing += f.reported_na_in_scope_as_missing;
+        n.income_status_derived += f.income_status_derived;
+        n.income_status_overruled += f.income_status_overruled;
+        n.ages_derived += f.ages_derived;
+        n.members_counted += f.members_counted;
+        n.members_mismatch += f.members_mismatch;
+        n.households_without_persons += f.households_without_persons;
+    }
+}
+
 /// The result of [`ingest`]: the extract, the report, and the rejected rows.
 #[derive(Clone, Debug)]
 pub struct Ingested {

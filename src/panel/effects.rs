@@ -6,7 +6,7 @@
 //! not served at random in real data, and matching on province and need removes only the
 //! differences those carry.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -127,18 +127,16 @@ fn band(n: u32) -> u8 {
 /// The follow-up of every program and indicator of `served`, and (when there are several) of
 /// all of them together (program and indicator `all`, strata by indicator too). Rows for
 /// households not in the earlier round are counted in nothing; their count is returned second.
-pub fn effects(panel: &Panel<'_>, served: &[Served]) -> (Vec<Effect>, u64) {
-    let t = &panel.t;
-    let x0 = t.x;
-    let row_of: HashMap<u64, usize, crate::ingest::IdHash> =
-        x0.households.id.iter().enumerate().map(|(i, id)| (id.0, i)).collect();
+pub fn effects(panel: &Panel, served: &[Served]) -> (Vec<Effect>, u64) {
+    let t = &*panel.t;
+    let x0 = t;
     let mut unknown = 0u64;
     // Served households per (program, indicator); households served for an indicator by any program.
     let mut groups: BTreeMap<(String, usize), Vec<usize>> = BTreeMap::new();
     let mut served_for: HashSet<(usize, usize)> = HashSet::new();
     for s in served {
-        match row_of.get(&s.household_id) {
-            Some(&i) => {
+        match t.household_of_key(crate::ids::HouseholdId(s.household_id)).map(|i| i as usize) {
+            Some(i) => {
                 groups.entry((s.program.clone(), s.indicator)).or_default().push(i);
                 served_for.insert((i, s.indicator));
             }
@@ -149,13 +147,13 @@ pub fn effects(panel: &Panel<'_>, served: &[Served]) -> (Vec<Effect>, u64) {
     // Whether household i (earlier) was deprived in indicator bit b and continues, and resolved it.
     let outcome = |i: usize, b: usize| -> Option<bool> {
         let bit = 1u64 << b;
-        if t.profiles.fail[i] & bit == 0 {
+        if t.households.fail[i] & bit == 0 {
             return None;
         }
         let j = panel.successor[i]? as usize;
         // The same indicator in the later round's edition (none: not followed).
         let later = 1u64 << panel.editions.later_of(b)?;
-        Some(t1.profiles.fail[j] & later == 0)
+        Some(t1.households.fail[j] & later == 0)
     };
     let stratum =
         |i: usize, b: usize| (b, x0.households.village[i].province_number(), band(t.deprived(i).count_ones()));

@@ -17,20 +17,20 @@
 pub mod editions;
 pub mod effects;
 pub mod output;
+pub mod round;
 pub mod rounds;
 pub mod synth;
 
 use std::collections::{BTreeMap, HashMap};
-
-/// Maps keyed by 64-bit IDs (tens of millions of them nationally): a plain integer mix, not
-/// SipHash (the keys are validated numbers from our own reading).
-type IdMap<V> = HashMap<u64, V, crate::ingest::IdHash>;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use round::{PersonText, Round};
+
 use crate::areas::{AreaCode, AreaLevel};
 use crate::extract::Extract;
-use crate::score::{DimensionMask, Profiles, Scores, Spec, Unit, Welfare};
+use crate::score::{DimensionMask, Welfare};
 use crate::{Error, Result};
 
 /// How two rounds are compared.
@@ -107,6 +107,17 @@ pub enum Fate {
     Merged,
     /// No successor and no member in the later round.
     Vanished,
+}
+
+impl Fate {
+    /// The name in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fate::Continues => "continues",
+            Fate::Merged => "merged",
+            Fate::Vanished => "vanished",
+        }
+    }
 }
 
 /// One household's match across the rounds.
@@ -220,43 +231,12 @@ pub struct MatchSummary {
     pub persons_fell_into_poverty: u64,
 }
 
-/// One round as the panel sees it: scores by TPMAP's rule, per household.
-pub struct Round<'a> {
-    /// The extract.
-    pub x: &'a Extract,
-    /// The spec scored with.
-    pub spec: Spec,
-    /// Household profiles.
-    pub profiles: Profiles,
-    /// Household scores.
-    pub scores: Scores,
-    /// Target poor (poor and meeting the welfare condition), per household.
-    pub target: Vec<bool>,
-}
-
-impl<'a> Round<'a> {
-    /// Scores `x` by TPMAP's rule with `opts`' dimensions and welfare condition.
-    pub fn of(x: &'a Extract, opts: &PanelOptions) -> Result<Round<'a>> {
-        let spec = Spec::tpmap(&x.edition, opts.mask)?;
-        let profiles = Profiles::of_households(x, Unit::Households);
-        let scores = crate::score::score(&profiles, &spec)?;
-        let w = crate::score::target_weights(x, Unit::Households, opts.welfare);
-        let target = scores.poor.iter().zip(&w).map(|(&p, &w)| p && w > 0.0).collect();
-        Ok(Round { x, spec, profiles, scores, target })
-    }
-
-    /// Deprived (counting) indicators of household `h`, as profile bits.
-    pub fn deprived(&self, h: usize) -> u64 {
-        self.scores.deprived[h]
-    }
-}
-
 /// Two rounds matched and compared.
-pub struct Panel<'a> {
+pub struct Panel {
     /// The earlier round.
-    pub t: Round<'a>,
+    pub t: Arc<Round>,
     /// The later round.
-    pub t1: Round<'a>,
+    pub t1: Arc<Round>,
     /// Every household of both rounds: continuing pairs, splits, new, merged and vanished.
     pub matches: Vec<Match>,
     /// Per later household, its predecessor (for `SameHousehold`, `Members` and `Split`).
@@ -275,9 +255,24 @@ pub struct Panel<'a> {
     pub editions: editions::EditionMap,
 }
 
-impl<'a> Panel<'a> {
+impl Panel {
     /// Matches the households of `t1` to those of `t` and counts the transitions.
-    pub fn build(t: &'a Extract, t1: &'a Extract, opts: &PanelOptions) -> Result<Panel<'a>> {
+    pub fn build(t: &Extract, t1: &Extract, opts: &PanelOptions) -> Result<Panel> {
+        let (rt, rt1) = (Round::of(t, opts)?, Round::of(t1, opts)?);
+        let (text, text1) = (PersonText::of(t, None), PersonText::of(t1, None));
+        Panel::of_rounds(Arc::new(rt), Arc::new(rt1), (&text, &text1), opts)
+    }
+
+    /// Matches the households of round `t1` to those of round `t` and counts the transitions;
+    /// `text`: the rounds' names and birth dates for matching by linkage — of every person of
+    /// `t`, and of `t1`'s persons in households neither keys nor citizen IDs match
+    /// ([`may_need_linking`]) or more (persons without text are not linked).
+    pub fn of_rounds(
+        t: Arc<Round>,
+        t1: Arc<Round>,
+        text: (&PersonText, &PersonText),
+        opts: &PanelOptions,
+    ) -> Result<Panel> {
         let map = match &opts.editions {
             Some(m) => m.clone(),
             None if t.edition.id == t1.edition.id && t.edition == t1.edition => {
@@ -290,18 +285,11 @@ impl<'a> Panel<'a> {
                 )));
             }
         };
-        // Household rows are `u32` in the matches (as persons' household rows are in an extract),
-        // counted beside the indices (`(0u32..).zip(...)`), which needs every row below u32::MAX.
-        for x in [t, t1] {
-            if u32::try_from(x.households.len()).map_or(true, |n| n == u32::MAX) {
-                return Err(Error::Limit {
-                    file: String::new(),
-                    message: format!("a round of {} households or more", u32::MAX),
-                });
-            }
-        }
-        let (rt, rt1) = (Round::of(t, opts)?, Round::of(t1, opts)?);
-        let indicators: Vec<IndicatorPair> = rt
+        // Household and person rows are `u32` in the matches, counted beside the indices
+        // (`(0u32..).zip(...)`), which needs every row below u32::MAX.
+        t.check_rows()?;
+        t1.check_rows()?;
+        let indicators: Vec<IndicatorPair> = t
             .spec
             .items
             .iter()
@@ -309,8 +297,7 @@ impl<'a> Panel<'a> {
                 map.later_of(it.bit).map(|later| IndicatorPair { label: it.label.clone(), earlier: it.bit, later })
             })
             .collect();
-        let (ids0, ids1) = (id_index(t), id_index(t1));
-        let (matches, predecessor, successor) = match_households(t, t1, &ids0, &ids1)?;
+        let (matches, predecessor, successor) = match_households(&t, &t1, text)?;
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
             households_t1: t1.households.len() as u64,
@@ -324,22 +311,23 @@ impl<'a> Panel<'a> {
                 *summary.by_fate.entry(f).or_default() += 1;
             }
         }
-        persons_summary(&rt, &rt1, (&ids0, &ids1), &mut summary);
-        let transitions = transitions(&rt, &rt1, &predecessor, &successor, &indicators, (&ids0, &ids1));
-        Ok(Panel { t: rt, t1: rt1, matches, predecessor, successor, transitions, summary, indicators, editions: map })
+        persons_summary(&t, &t1, &mut summary);
+        let transitions = transitions(&t, &t1, &predecessor, &successor, &indicators);
+        Ok(Panel { t, t1, matches, predecessor, successor, transitions, summary, indicators, editions: map })
     }
 }
 
-/// Citizen ID → household row, for one round's persons (IDs are unique within a round: the
-/// reading rejects repeats). Built once per round and shared by matching and the flows.
-fn id_index(x: &Extract) -> IdMap<u32> {
-    let mut m = IdMap::with_capacity_and_hasher(x.persons.len(), Default::default());
-    for (k, id) in x.persons.citizen_id.iter().enumerate() {
-        if let Some(id) = id {
-            m.entry(id.as_u64()).or_insert(x.persons.household[k]);
+/// Whether household `j` of `x` (a part of the later round) is one neither keys nor citizen IDs
+/// can match to a household of `t`: the households whose members matching by linkage may need
+/// the names of ([`PersonText::of`]'s `keep`).
+pub fn may_need_linking(t: &Round, x: &Extract, j: usize) -> bool {
+    let by_key = t.household_of_key(x.households.id[j]).is_some_and(|i| {
+        match (t.households.house_id[i as usize], x.households.house_id[j]) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
         }
-    }
-    m
+    });
+    !by_key && !x.members(j).any(|k| x.persons.citizen_id[k].is_some_and(|c| t.household_of_person(c).is_some()))
 }
 
 type Matching = (Vec<Match>, Vec<Option<u32>>, Vec<Option<u32>>);
@@ -356,11 +344,12 @@ struct Matcher {
 impl Matcher {
     /// Each still unmatched later household votes, member by member, for the earlier household
     /// `earlier_of(member)` names; the most members in common continue an earlier household
-    /// (ties to the earlier row, then the later one) by `route`, the others split from it.
-    fn vote(&mut self, t1: &Extract, route: Route, earlier_of: impl Fn(usize) -> Option<u32>) {
+    /// (ties to the lower earlier household key, then the lower later one: the same whatever
+    /// order the rounds were read in), the others split from it.
+    fn vote(&mut self, t: &Round, t1: &Round, route: Route, earlier_of: impl Fn(usize) -> Option<u32>) {
         let mut votes: HashMap<u32, u32> = HashMap::new();
         let mut candidates: Vec<(u32, u32, u32)> = Vec::new(); // (members in common, later, earlier)
-        // Rows counted as `u32` beside the index (Panel::build checked they fit): no narrowing.
+        // Rows counted as `u32` beside the index (Round::check_rows): no narrowing.
         for (j, r) in (0u32..).zip(&self.route) {
             if r.is_some() {
                 continue;
@@ -369,11 +358,12 @@ impl Matcher {
             for i in t1.members(j as usize).filter_map(&earlier_of) {
                 *votes.entry(i).or_default() += 1;
             }
-            if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i))) {
+            let key = |i: u32| t.households.id[i as usize];
+            if let Some((&i, &n)) = votes.iter().max_by_key(|(i, n)| (**n, std::cmp::Reverse(key(**i)))) {
                 candidates.push((n, j, i));
             }
         }
-        candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), j));
+        candidates.sort_by_key(|&(n, j, _)| (std::cmp::Reverse(n), t1.households.id[j as usize]));
         for (n, j, i) in candidates {
             let (ju, iu) = (j as usize, i as usize);
             self.predecessor[ju] = Some(i);
@@ -391,8 +381,8 @@ impl Matcher {
 /// Matches households: by keys, then by members' citizen IDs, then by members linked by name,
 /// birth date, sex and address; splits where an earlier household already continues; earlier
 /// households left without a successor are merged (their members live on elsewhere) or
-/// vanished. `ids0`, `ids1`: each round's [`id_index`].
-fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u32>) -> Result<Matching> {
+/// vanished.
+fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonText)) -> Result<Matching> {
     let (h0, h1) = (&t.households, &t1.households);
     let mut m = Matcher {
         predecessor: vec![None; h1.len()],
@@ -401,11 +391,10 @@ fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u
         successor: vec![None; h0.len()],
     };
     // Route 1: the same household number and house ID.
-    // Household rows as `u32` counted beside the index (Panel::build checked they fit).
-    let by_key: IdMap<u32> = h0.id.iter().zip(0u32..).map(|(id, i)| (id.0, i)).collect();
+    // Household rows as `u32` counted beside the index (Round::check_rows).
     for (j, id) in (0u32..).zip(&h1.id) {
         let ju = j as usize;
-        if let Some(&i) = by_key.get(&id.0) {
+        if let Some(i) = t.household_of_key(*id) {
             let same_house = match (h0.house_id[i as usize], h1.house_id[ju]) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
@@ -417,36 +406,43 @@ fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u
                 // Members in common, for the record (a count: saturates).
                 let n = t1
                     .members(ju)
-                    .filter(|&k| t1.persons.citizen_id[k].is_some_and(|c| ids0.get(&c.as_u64()) == Some(&i)));
+                    .filter(|&k| t1.persons.citizen_id[k].is_some_and(|c| t.household_of_person(c) == Some(i)));
                 m.common[ju] = u32::try_from(n.count()).unwrap_or(u32::MAX);
             }
         }
     }
     // Route 2: members' citizen IDs.
-    m.vote(t1, Route::Members, |k| t1.persons.citizen_id[k].and_then(|c| ids0.get(&c.as_u64()).copied()));
-    // Route 3: later households still unmatched with members lacking a citizen ID: their members
-    // linked to the earlier round's persons by name, birth date, sex and address.
-    let needs_linking =
-        (0..h1.len()).any(|j| m.route[j].is_none() && t1.members(j).any(|k| t1.persons.citizen_id[k].is_none()));
+    m.vote(t, t1, Route::Members, |k| t1.persons.citizen_id[k].and_then(|c| t.household_of_person(c)));
+    // Route 3: the members of later households still unmatched, linked by name, birth date, sex
+    // and address to the earlier round's persons that citizen IDs did not find in the later
+    // round (without an ID, or with one the later round lacks). A pair of records with two
+    // different IDs is never a match, so linking runs only when one side has persons without.
+    let later: Vec<usize> = (0..h1.len()).filter(|&j| m.route[j].is_none()).flat_map(|j| t1.members(j)).collect();
+    let needs_linking = !later.is_empty()
+        && (later.iter().any(|&k| t1.persons.citizen_id[k].is_none())
+            || t.persons.citizen_id.iter().any(Option::is_none));
     if needs_linking {
+        let earlier: Vec<usize> = (0..t.persons.len())
+            .filter(|&k| t.persons.citizen_id[k].is_none_or(|c| t1.household_of_person(c).is_none()))
+            .collect();
+        let (owned0, who0) = text.records(t, &earlier);
+        let (owned1, who1) = text1.records(t1, &later);
         let mut records = crate::link::Records::default();
-        records.push_extract("earlier", t);
-        records.push_extract("later", t1);
+        records.push_source("earlier", &text.raw(t, &owned0));
+        records.push_source("later", &text1.raw(t1, &owned1));
+        drop((owned0, owned1));
         let options = crate::link::LinkOptions::default();
-        // `run` refuses more than u32::MAX records: person indices below fit in a `u32`.
+        // `run` refuses more than u32::MAX records: record indices below fit in a `u32`.
         let linked = crate::link::run(&records, &options)?;
-        let n0 = u32::try_from(t.persons.len()).map_err(|_| Error::Limit {
-            file: String::new(),
-            message: format!("a round of more than {} persons", u32::MAX),
-        })?;
+        let n0 = who0.len();
         let mut to_earlier: HashMap<usize, u32> = HashMap::new();
         for s in linked.matches(options.threshold) {
-            let (a, b) = (s.a.min(s.b), s.a.max(s.b));
+            let (a, b) = (s.a.min(s.b) as usize, s.a.max(s.b) as usize);
             if a < n0 && b >= n0 {
-                to_earlier.insert((b - n0) as usize, t.persons.household[a as usize]);
+                to_earlier.insert(who1[b - n0], t.persons.household[who0[a]]);
             }
         }
-        m.vote(t1, Route::Linked, |k| to_earlier.get(&k).copied());
+        m.vote(t, t1, Route::Linked, |k| to_earlier.get(&k).copied());
     }
     // Earlier households without a successor: merged when a member lives on in a later
     // household, else vanished.
@@ -467,7 +463,7 @@ fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u
             continue;
         }
         let lives_on =
-            t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| ids1.contains_key(&c.as_u64())));
+            t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| t1.household_of_person(c).is_some()));
         let n = u32::try_from(lives_on.count()).unwrap_or(u32::MAX);
         let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
         matches.push(Match { t: Some(row), t1: None, route: None, fate: Some(fate), members_in_common: n });
@@ -475,14 +471,16 @@ fn match_households(t: &Extract, t1: &Extract, ids0: &IdMap<u32>, ids1: &IdMap<u
     Ok((matches, m.predecessor, m.successor))
 }
 
-fn persons_summary(t: &Round<'_>, t1: &Round<'_>, (ids0, ids1): (&IdMap<u32>, &IdMap<u32>), s: &mut MatchSummary) {
-    let without = |r: &Round<'_>| r.x.persons.citizen_id.iter().filter(|c| c.is_none()).count() as u64;
+fn persons_summary(t: &Round, t1: &Round, s: &mut MatchSummary) {
+    let without = |r: &Round| r.persons.citizen_id.iter().filter(|c| c.is_none()).count() as u64;
     s.persons_without_id = (without(t), without(t1));
-    for (id, &h0) in ids0 {
-        match ids1.get(id) {
-            Some(&h1) => {
+    for (k, id) in t.persons.citizen_id.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let h0 = t.persons.household[k];
+        match t1.household_of_person(*id) {
+            Some(h1) => {
                 s.persons_in_both += 1;
-                match (t.scores.poor[h0 as usize], t1.scores.poor[h1 as usize]) {
+                match (t.households.poor[h0 as usize], t1.households.poor[h1 as usize]) {
                     (true, true) => s.persons_stayed_poor += 1,
                     (true, false) => s.persons_left_poverty += 1,
                     (false, true) => s.persons_fell_into_poverty += 1,
@@ -492,7 +490,8 @@ fn persons_summary(t: &Round<'_>, t1: &Round<'_>, (ids0, ids1): (&IdMap<u32>, &I
             None => s.persons_only_t += 1,
         }
     }
-    s.persons_only_t1 = ids1.keys().filter(|id| !ids0.contains_key(id)).count() as u64;
+    s.persons_only_t1 =
+        t1.persons.citizen_id.iter().flatten().filter(|&&id| t.household_of_person(id).is_none()).count() as u64;
 }
 
 /// The areas a village counts in below the country: its province, amphoe, tambon and itself.
@@ -572,12 +571,11 @@ impl Areas {
 }
 
 fn transitions(
-    t: &Round<'_>,
-    t1: &Round<'_>,
+    t: &Round,
+    t1: &Round,
     pred: &[Option<u32>],
     succ: &[Option<u32>],
     pairs: &[IndicatorPair],
-    (earlier, later): (&IdMap<u32>, &IdMap<u32>),
 ) -> Vec<AreaTransitions> {
     let dims = t.spec.dimensions.len();
     // Per indicator and dimension: the masks in each round (a dimension by its name).
@@ -589,9 +587,9 @@ fn transitions(
         })
         .collect();
     let mut areas = Areas::new(dims, items.len());
-    let (x0, x1) = (t.x, t1.x);
+    let (x0, x1) = (t, t1);
     for (i, next) in succ.iter().enumerate() {
-        let (poor, target) = (t.scores.poor[i] as u64, t.target[i] as u64);
+        let (poor, target) = (t.households.poor[i] as u64, t.households.target[i] as u64);
         let v = x0.households.village[i];
         let gone = next.is_none() as u64;
         areas.each(&v, &mut |a| {
@@ -614,7 +612,7 @@ fn transitions(
         }
     }
     for ((j, before), row) in pred.iter().enumerate().zip(0u32..) {
-        let (poor, target) = (t1.scores.poor[j], t1.target[j]);
+        let (poor, target) = (t1.households.poor[j], t1.households.target[j]);
         let v = x1.households.village[j];
         let continuing = before.filter(|&i| succ[i as usize] == Some(row)).map(|i| i as usize);
         areas.each(&v, &mut |a| {
@@ -625,7 +623,9 @@ fn transitions(
                 a.target.new_poor += target as u64;
                 return;
             };
-            for (f, was, now) in [(&mut a.poor, t.scores.poor[i], poor), (&mut a.target, t.target[i], target)] {
+            for (f, was, now) in
+                [(&mut a.poor, t.households.poor[i], poor), (&mut a.target, t.households.target[i], target)]
+            {
                 match (was, now) {
                     (true, true) => f.stayed += 1,
                     (true, false) => f.exits += 1,
@@ -655,15 +655,15 @@ fn transitions(
     }
     // People, by citizen ID: the same flows, counted per household (and per pair of households
     // for people who moved) rather than per person.
-    let (p0, p1) = (&x0.persons, &x1.persons);
+    let (p0, p1) = (&t.persons, &t1.persons);
     let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
     for (i, row) in (0..x0.households.len()).zip(0u32..) {
-        let poor = t.scores.poor[i] as u64;
+        let poor = t.households.poor[i] as u64;
         let (mut all, mut gone) = (0u64, 0u64);
         for k in x0.members(i) {
             all += 1;
-            match p0.citizen_id[k].and_then(|c| later.get(&c.as_u64())) {
-                Some(&j) => *pairs.entry((row, j)).or_default() += 1,
+            match p0.citizen_id[k].and_then(|c| t1.household_of_person(c)) {
+                Some(j) => *pairs.entry((row, j)).or_default() += 1,
                 None => gone += 1,
             }
         }
@@ -673,7 +673,7 @@ fn transitions(
         });
     }
     for (&(i, j), &n) in &pairs {
-        let poor = t.scores.poor[i as usize] as u64 * n;
+        let poor = t.households.poor[i as usize] as u64 * n;
         areas.moved(&x0.households.village[i as usize], &x1.households.village[j as usize], &|a, into| {
             if into {
                 a.people.moved_in += poor;
@@ -683,11 +683,11 @@ fn transitions(
         });
     }
     for j in 0..x1.households.len() {
-        let now = t1.scores.poor[j];
+        let now = t1.households.poor[j];
         // People of the household by their earlier status: unknown (new), poor, not poor.
         let mut by = [0u64; 3];
         for k in x1.members(j) {
-            let before = p1.citizen_id[k].and_then(|c| earlier.get(&c.as_u64())).map(|&i| t.scores.poor[i as usize]);
+            let before = p1.citizen_id[k].and_then(|c| t.household_of_person(c)).map(|i| t.households.poor[i as usize]);
             by[match before {
                 None => 0,
                 Some(true) => 1,

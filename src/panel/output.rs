@@ -1,67 +1,116 @@
 //! The panel's tables as polars frames, and the files `tpmap panel` writes.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use polars::prelude::*;
 
 use super::effects::{Effect, Served};
-use super::{AreaTransitions, Panel};
+use super::{AreaTransitions, Panel, Round};
 use crate::Result;
 use crate::frame::{write_csv, write_parquet};
 use crate::ingest::Encoding;
 
 /// Every household of both rounds: its keys, route or fate, villages, and status in each.
-pub fn matches_frame(p: &Panel<'_>, served: &[Served]) -> Result<DataFrame> {
-    let (x0, x1) = (p.t.x, p.t1.x);
-    let mut programs: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
+pub fn matches_frame(p: &Panel, served: &[Served]) -> Result<DataFrame> {
+    matches_rows(p, &programs_of(&p.t.edition, served), 0..p.matches.len())
+}
+
+/// Matches a `matches.parquet` batch holds: the file is written a batch at a time, so that the
+/// text columns of a national panel (25 M rows) are never built whole.
+const BATCH: usize = 1 << 20;
+
+/// The programs a served list gives each household, as `matches.parquet` and
+/// `trajectories.parquet` write them (`program:indicator`, space-separated).
+fn programs_of(edition: &crate::indicators::Edition, served: &[Served]) -> HashMap<u64, String> {
+    let mut programs: HashMap<u64, String> = HashMap::new();
     for s in served {
-        let label = x0.edition.indicator(s.indicator).label();
-        programs.entry(s.household_id).or_default().push(format!("{}:{label}", s.program));
+        let text = programs.entry(s.household_id).or_default();
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&s.program);
+        text.push(':');
+        text.push_str(&edition.indicator(s.indicator).label());
     }
-    let labels = |bits: u64| -> String {
-        (0..64).filter(|b| bits >> b & 1 == 1).map(|b| x0.edition.indicator(b).label()).collect::<Vec<_>>().join(" ")
-    };
-    let m = &p.matches;
+    programs
+}
+
+/// A text column of the indicators set in each row's bits (`None`: no row), each distinct set
+/// written once.
+fn labels_column(name: &str, edition: &crate::indicators::Edition, bits: &[Option<u64>]) -> Column {
+    let mut cache: HashMap<u64, String> = HashMap::new();
+    for &b in bits.iter().flatten() {
+        cache.entry(b).or_insert_with(|| {
+            (0..64).filter(|i| b >> i & 1 == 1).map(|i| edition.indicator(i).label()).collect::<Vec<_>>().join(" ")
+        });
+    }
+    let ca: StringChunked = bits.iter().map(|b| b.and_then(|b| cache.get(&b)).map(String::as_str)).collect();
+    ca.with_name(name.into()).into_column()
+}
+
+/// A text column over `rows` from a value that borrows its text.
+fn text_column<'a>(name: &str, rows: impl Iterator<Item = Option<&'a str>>) -> Column {
+    let ca: StringChunked = rows.collect();
+    ca.with_name(name.into()).into_column()
+}
+
+/// The rows `range` of [`matches_frame`].
+fn matches_rows(p: &Panel, programs: &HashMap<u64, String>, range: std::ops::Range<usize>) -> Result<DataFrame> {
+    let (x0, x1) = (&*p.t, &*p.t1);
+    let m = &p.matches[range];
     let t = |f: &dyn Fn(usize) -> Option<u64>| m.iter().map(|r| r.t.and_then(|i| f(i as usize))).collect::<Vec<_>>();
     let t1 = |f: &dyn Fn(usize) -> Option<u64>| m.iter().map(|r| r.t1.and_then(|j| f(j as usize))).collect::<Vec<_>>();
-    let ts = |f: &dyn Fn(usize) -> String| m.iter().map(|r| r.t.map(|i| f(i as usize))).collect::<Vec<_>>();
-    let t1s = |f: &dyn Fn(usize) -> String| m.iter().map(|r| r.t1.map(|j| f(j as usize))).collect::<Vec<_>>();
     let tb = |f: &dyn Fn(usize) -> bool| m.iter().map(|r| r.t.map(|i| f(i as usize))).collect::<Vec<_>>();
     let t1b = |f: &dyn Fn(usize) -> bool| m.iter().map(|r| r.t1.map(|j| f(j as usize))).collect::<Vec<_>>();
     let cols = vec![
         Column::new("household_id_t".into(), t(&|i| Some(x0.households.id[i].0))),
         Column::new("household_id_t1".into(), t1(&|j| Some(x1.households.id[j].0))),
-        Column::new("route".into(), m.iter().map(|r| r.route.map(|r| r.as_str())).collect::<Vec<_>>()),
-        Column::new(
-            "fate".into(),
-            m.iter().map(|r| r.fate.map(|f| format!("{f:?}").to_lowercase())).collect::<Vec<_>>(),
-        ),
+        text_column("route", m.iter().map(|r| r.route.map(|r| r.as_str()))),
+        text_column("fate", m.iter().map(|r| r.fate.map(|f| f.as_str()))),
         Column::new("members_in_common".into(), m.iter().map(|r| r.members_in_common).collect::<Vec<_>>()),
-        Column::new("village_t".into(), ts(&|i| x0.households.village[i].to_string())),
-        Column::new("village_t1".into(), t1s(&|j| x1.households.village[j].to_string())),
-        Column::new("poor_t".into(), tb(&|i| p.t.scores.poor[i])),
-        Column::new("poor_t1".into(), t1b(&|j| p.t1.scores.poor[j])),
-        Column::new("target_poor_t".into(), tb(&|i| p.t.target[i])),
-        Column::new("target_poor_t1".into(), t1b(&|j| p.t1.target[j])),
-        Column::new("score_t".into(), m.iter().map(|r| r.t.map(|i| p.t.scores.score[i as usize])).collect::<Vec<_>>()),
+        text_column("village_t", m.iter().map(|r| r.t.map(|i| x0.households.village[i as usize].as_str()))),
+        text_column("village_t1", m.iter().map(|r| r.t1.map(|j| x1.households.village[j as usize].as_str()))),
+        Column::new("poor_t".into(), tb(&|i| x0.households.poor[i])),
+        Column::new("poor_t1".into(), t1b(&|j| x1.households.poor[j])),
+        Column::new("target_poor_t".into(), tb(&|i| x0.households.target[i])),
+        Column::new("target_poor_t1".into(), t1b(&|j| x1.households.target[j])),
+        Column::new(
+            "score_t".into(),
+            m.iter().map(|r| r.t.map(|i| x0.households.score[i as usize])).collect::<Vec<_>>(),
+        ),
         Column::new(
             "score_t1".into(),
-            m.iter().map(|r| r.t1.map(|j| p.t1.scores.score[j as usize])).collect::<Vec<_>>(),
+            m.iter().map(|r| r.t1.map(|j| x1.households.score[j as usize])).collect::<Vec<_>>(),
         ),
-        Column::new("deprived_t".into(), ts(&|i| labels(p.t.deprived(i)))),
-        Column::new("deprived_t1".into(), t1s(&|j| labels(p.t1.deprived(j)))),
-        Column::new(
-            "programs_t".into(),
-            m.iter()
-                .map(|r| r.t.and_then(|i| programs.get(&x0.households.id[i as usize].0)).map(|v| v.join(" ")))
-                .collect::<Vec<_>>(),
+        labels_column("deprived_t", &x0.edition, &t(&|i| Some(x0.deprived(i)))),
+        labels_column("deprived_t1", &x1.edition, &t1(&|j| Some(x1.deprived(j)))),
+        text_column(
+            "programs_t",
+            m.iter().map(|r| r.t.and_then(|i| programs.get(&x0.households.id[i as usize].0)).map(String::as_str)),
         ),
     ];
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
+/// Writes [`matches_frame`] to `path` a batch of rows at a time.
+fn write_matches(p: &Panel, served: &[Served], path: &Path) -> Result<()> {
+    let programs = programs_of(&p.t.edition, served);
+    let first = matches_rows(p, &programs, 0..p.matches.len().min(BATCH))?;
+    let mut out = crate::frame::ParquetBatches::create(path, first.schema(), &[])?;
+    out.write(&first)?;
+    drop(first);
+    let mut start = BATCH;
+    while start < p.matches.len() {
+        let end = (start + BATCH).min(p.matches.len());
+        out.write(&matches_rows(p, &programs, start..end)?)?;
+        start = end;
+    }
+    out.finish()
+}
+
 /// One row per area: the flows of poor and target poor households, per dimension and indicator.
-pub fn transitions_frame(p: &Panel<'_>) -> Result<DataFrame> {
+pub fn transitions_frame(p: &Panel) -> Result<DataFrame> {
     let rows: &[AreaTransitions] = &p.transitions;
     let spec = &p.t.spec;
     let u = |f: &dyn Fn(&AreaTransitions) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
@@ -132,7 +181,7 @@ pub const CAVEAT: &str = "Observational: served households are compared with uns
 /// Writes `matches.parquet`, `transitions.csv` and `.parquet`, `effects.csv` (with a served
 /// list), `panel.html` (with `notices` on top) and `panel.json` into `dir` (all or nothing).
 pub fn write(
-    p: &Panel<'_>,
+    p: &Panel,
     served: &[Served],
     effects: &[Effect],
     unknown_served: u64,
@@ -146,14 +195,14 @@ pub fn write(
 
 /// Like [`write`], into a folder that exists (a staging folder the caller commits).
 pub fn write_into(
-    p: &Panel<'_>,
+    p: &Panel,
     served: &[Served],
     effects: &[Effect],
     unknown_served: u64,
     notices: &[String],
     out: &Path,
 ) -> Result<()> {
-    write_parquet(&mut matches_frame(p, served)?, &out.join("matches.parquet"), &[])?;
+    write_matches(p, served, &out.join("matches.parquet"))?;
     let mut t = transitions_frame(p)?;
     write_parquet(&mut t, &out.join("transitions.parquet"), &[])?;
     write_csv(&mut t, &out.join("transitions.csv"), &[], Encoding::Utf8)?;
@@ -215,7 +264,7 @@ pub(crate) fn change_map(id: &str, provinces: &[&AreaTransitions]) -> String {
 /// `panel.html`: one self-contained page — the country's flows, flows by dimension, provinces
 /// shaded by the net change in poor households, the provinces' table and the follow-up of
 /// each program.
-pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
+pub fn html(p: &Panel, effects: &[Effect], notices: &[String]) -> String {
     use std::fmt::Write;
 
     use crate::report::html::{SCRIPT, STYLE, bars_with, dimension_colour, escape, int, names_of, pct};
@@ -346,91 +395,120 @@ pub fn html(p: &Panel<'_>, effects: &[Effect], notices: &[String]) -> String {
 /// or at a later round's new or split-off household, and follows each continuing successor.
 /// Columns per round: household ID, village, poor, target poor, score, deprived indicators and
 /// the programs it received that round (`served[r]`).
-pub fn trajectories_frame(panels: &[Panel<'_>], names: &[String], served: &[Vec<Served>]) -> Result<DataFrame> {
-    let n = panels.len() + 1;
-    if names.len() != n || served.len() > n {
-        return Err(crate::Error::Config("one name per round and at most one served list per round".into()));
+pub fn trajectories_frame(panels: &[Panel], names: &[String], served: &[Vec<Served>]) -> Result<DataFrame> {
+    let t = Trajectories::new(panels, names, served)?;
+    t.rows(0..t.len())
+}
+
+/// Writes [`trajectories_frame`] to `path`, a batch of trajectories at a time.
+pub fn write_trajectories(panels: &[Panel], names: &[String], served: &[Vec<Served>], path: &Path) -> Result<()> {
+    let t = Trajectories::new(panels, names, served)?;
+    let first = t.rows(0..t.len().min(BATCH))?;
+    let mut out = crate::frame::ParquetBatches::create(path, first.schema(), &[])?;
+    out.write(&first)?;
+    drop(first);
+    let mut start = BATCH;
+    while start < t.len() {
+        let end = (start + BATCH).min(t.len());
+        out.write(&t.rows(start..end)?)?;
+        start = end;
     }
-    let round = |r: usize| if r < panels.len() { &panels[r].t } else { &panels[r - 1].t1 };
-    // Chains: household rows per round.
-    let mut chains: Vec<Vec<Option<u32>>> = Vec::new();
-    let start = |r: usize, h: u32, chains: &mut Vec<Vec<Option<u32>>>| {
-        let mut c = vec![None; n];
-        c[r] = Some(h);
-        let mut cur = h;
-        for (k, p) in panels.iter().enumerate().skip(r) {
-            match p.successor[cur as usize] {
-                Some(next) => {
-                    c[k + 1] = Some(next);
-                    cur = next;
+    out.finish()
+}
+
+/// The chains of household rows, one row of `n` rounds per trajectory.
+struct Trajectories<'a> {
+    panels: &'a [Panel],
+    names: &'a [String],
+    programs: Vec<HashMap<u64, String>>,
+    /// `chains[c * n + r]`: trajectory `c`'s household row in round `r`.
+    chains: Vec<Option<u32>>,
+    n: usize,
+}
+
+impl<'a> Trajectories<'a> {
+    fn new(panels: &'a [Panel], names: &'a [String], served: &[Vec<Served>]) -> Result<Self> {
+        let n = panels.len() + 1;
+        if names.len() != n || served.len() > n {
+            return Err(crate::Error::Config("one name per round and at most one served list per round".into()));
+        }
+        let mut chains: Vec<Option<u32>> = Vec::new();
+        let mut start = |r: usize, h: u32| {
+            let at = chains.len();
+            chains.resize(at + n, None);
+            chains[at + r] = Some(h);
+            let mut cur = h;
+            for (k, p) in panels.iter().enumerate().skip(r) {
+                match p.successor[cur as usize] {
+                    Some(next) => {
+                        chains[at + k + 1] = Some(next);
+                        cur = next;
+                    }
+                    None => break,
                 }
-                None => break,
+            }
+        };
+        if let Some(first) = panels.first() {
+            // Household rows as `u32` (Round::check_rows), counted, not narrowed.
+            for (_, h) in first.t.households.id.iter().zip(0u32..) {
+                start(0, h);
             }
         }
-        chains.push(c);
-    };
-    if let Some(first) = panels.first() {
-        // Household rows as `u32` (Panel::build checked they fit), counted, not narrowed.
-        for (_, h) in first.t.x.households.id.iter().zip(0u32..) {
-            start(0, h, &mut chains);
-        }
-    }
-    for (r, p) in panels.iter().enumerate() {
-        for (pred, j) in p.predecessor.iter().zip(0u32..) {
-            let continuing = pred.is_some_and(|i| p.successor[i as usize] == Some(j));
-            if !continuing {
-                start(r + 1, j, &mut chains);
+        for (r, p) in panels.iter().enumerate() {
+            for (pred, j) in p.predecessor.iter().zip(0u32..) {
+                let continuing = pred.is_some_and(|i| p.successor[i as usize] == Some(j));
+                if !continuing {
+                    start(r + 1, j);
+                }
             }
         }
+        let programs = (0..n)
+            .map(|r| programs_of(&Self::round_of(panels, r).edition, served.get(r).map_or(&[], Vec::as_slice)))
+            .collect();
+        Ok(Trajectories { panels, names, programs, chains, n })
     }
-    let mut cols = Vec::new();
-    for r in 0..n {
-        let rd = round(r);
-        let x = rd.x;
-        let mut programs: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
-        for s in served.get(r).map(Vec::as_slice).unwrap_or(&[]) {
-            programs.entry(s.household_id).or_default().push(format!(
-                "{}:{}",
-                s.program,
-                x.edition.indicator(s.indicator).label()
+
+    fn round_of(panels: &[Panel], r: usize) -> &Round {
+        if r < panels.len() { &panels[r].t } else { &panels[r - 1].t1 }
+    }
+
+    fn len(&self) -> usize {
+        self.chains.len() / self.n
+    }
+
+    fn rows(&self, range: std::ops::Range<usize>) -> Result<DataFrame> {
+        let mut cols = Vec::new();
+        for r in 0..self.n {
+            let x = Self::round_of(self.panels, r);
+            let programs = &self.programs[r];
+            let at: Vec<Option<usize>> =
+                range.clone().map(|c| self.chains[c * self.n + r].map(|h| h as usize)).collect();
+            let y = &self.names[r];
+            let h = &x.households;
+            cols.push(Column::new(
+                format!("household_id_{y}").into(),
+                at.iter().map(|c| c.map(|i| h.id[i].0)).collect::<Vec<_>>(),
+            ));
+            cols.push(text_column(&format!("village_{y}"), at.iter().map(|c| c.map(|i| h.village[i].as_str()))));
+            cols.push(Column::new(
+                format!("poor_{y}").into(),
+                at.iter().map(|c| c.map(|i| h.poor[i])).collect::<Vec<_>>(),
+            ));
+            cols.push(Column::new(
+                format!("target_poor_{y}").into(),
+                at.iter().map(|c| c.map(|i| h.target[i])).collect::<Vec<_>>(),
+            ));
+            cols.push(Column::new(
+                format!("score_{y}").into(),
+                at.iter().map(|c| c.map(|i| h.score[i])).collect::<Vec<_>>(),
+            ));
+            let bits: Vec<Option<u64>> = at.iter().map(|c| c.map(|i| x.deprived(i))).collect();
+            cols.push(labels_column(&format!("deprived_{y}"), &x.edition, &bits));
+            cols.push(text_column(
+                &format!("programs_{y}"),
+                at.iter().map(|c| c.and_then(|i| programs.get(&h.id[i].0)).map(String::as_str)),
             ));
         }
-        let labels = |bits: u64| -> String {
-            (0..64).filter(|b| bits >> b & 1 == 1).map(|b| x.edition.indicator(b).label()).collect::<Vec<_>>().join(" ")
-        };
-        let at = |c: &Vec<Option<u32>>| c[r].map(|h| h as usize);
-        let y = &names[r];
-        cols.push(Column::new(
-            format!("household_id_{y}").into(),
-            chains.iter().map(|c| at(c).map(|h| x.households.id[h].0)).collect::<Vec<_>>(),
-        ));
-        cols.push(Column::new(
-            format!("village_{y}").into(),
-            chains.iter().map(|c| at(c).map(|h| x.households.village[h].to_string())).collect::<Vec<_>>(),
-        ));
-        cols.push(Column::new(
-            format!("poor_{y}").into(),
-            chains.iter().map(|c| at(c).map(|h| rd.scores.poor[h])).collect::<Vec<_>>(),
-        ));
-        cols.push(Column::new(
-            format!("target_poor_{y}").into(),
-            chains.iter().map(|c| at(c).map(|h| rd.target[h])).collect::<Vec<_>>(),
-        ));
-        cols.push(Column::new(
-            format!("score_{y}").into(),
-            chains.iter().map(|c| at(c).map(|h| rd.scores.score[h])).collect::<Vec<_>>(),
-        ));
-        cols.push(Column::new(
-            format!("deprived_{y}").into(),
-            chains.iter().map(|c| at(c).map(|h| labels(rd.deprived(h)))).collect::<Vec<_>>(),
-        ));
-        cols.push(Column::new(
-            format!("programs_{y}").into(),
-            chains
-                .iter()
-                .map(|c| at(c).and_then(|h| programs.get(&x.households.id[h].0)).map(|v| v.join(" ")))
-                .collect::<Vec<_>>(),
-        ));
+        Ok(DataFrame::new_infer_height(cols)?)
     }
-    Ok(DataFrame::new_infer_height(cols)?)
 }

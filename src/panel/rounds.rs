@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::effects::Effect;
-use super::{AreaTransitions, MatchSummary, Panel, PanelOptions};
+use super::{AreaTransitions, MatchSummary, Panel, PanelOptions, PersonText, Round};
+use crate::extract::Extract;
 use crate::indicators::Edition;
 use crate::ingest::{IngestOptions, IngestReport};
 use crate::score::{DimensionMask, Welfare};
@@ -31,6 +32,21 @@ pub struct RoundsOptions {
     /// How every round is read (strictness, encoding, area check ...); its edition is replaced
     /// by the round's from `editions`.
     pub ingest: IngestOptions,
+    /// Whole, or a wave of provinces at a time.
+    pub reading: Reading,
+}
+
+/// How each round's files are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reading {
+    /// A wave of provinces at a time when both files are Parquet and the persons file has at
+    /// least 10 M rows (as `tpmap run` partitions), else whole.
+    #[default]
+    Auto,
+    /// All at once.
+    Whole,
+    /// One province at a time, whatever the files.
+    Provinces,
 }
 
 impl Default for RoundsOptions {
@@ -42,6 +58,7 @@ impl Default for RoundsOptions {
             editions: vec!["bmn-2560".into()],
             edition_maps: Vec::new(),
             ingest: IngestOptions::default(),
+            reading: Reading::Auto,
         }
     }
 }
@@ -107,18 +124,28 @@ pub fn write_rounds(
             editions.len()
         )));
     }
-    let read = |(r, dir): (usize, &PathBuf)| -> Result<crate::ingest::Ingested> {
-        let (h, p) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
+    let ingest_options = |r: usize| -> Result<IngestOptions> {
         let mut opts = o.ingest.clone();
         if let Some(e) = editions.get(r.min(editions.len().saturating_sub(1))) {
             opts.edition = Arc::new(Edition::from_id_or_file(e)?);
         }
-        crate::ingest::ingest(&h, &p, &opts)
+        Ok(opts)
     };
+    let popts = PanelOptions { mask: o.mask, welfare: o.welfare, editions: None };
+    // Every round but the last may be an earlier round: its names are kept for every person.
+    // The last keeps them only for the households its predecessor cannot match by keys or IDs.
+    let mut got: Vec<ReadRound> = Vec::with_capacity(rounds.len());
     let to_read = rounds.len() - usize::from(latest.is_some());
-    let read_here: Vec<crate::ingest::Ingested> =
-        rounds.iter().take(to_read).enumerate().map(read).collect::<Result<_>>()?;
-    let got: Vec<&crate::ingest::Ingested> = read_here.iter().chain(latest).collect();
+    for (r, dir) in rounds.iter().enumerate().take(to_read) {
+        let (h, p) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
+        let earlier = if r + 1 == rounds.len() { got.last().map(|g| &*g.round) } else { None };
+        let read = read_round((&h, &p), o.reading, &ingest_options(r)?, &popts, earlier)?;
+        got.push(read);
+    }
+    if let Some(l) = latest {
+        let earlier = got.last().map(|g| &*g.round);
+        got.push(ReadRound::of(l, &popts, earlier)?);
+    }
     let maps = &o.edition_maps;
     let ids: Vec<(String, String)> =
         maps.iter().map(|m| super::editions::EditionMap::ids_of(m)).collect::<Result<_>>()?;
@@ -133,30 +160,30 @@ pub fn write_rounds(
     if sorted.windows(2).any(|w| w[0] == w[1]) {
         names = names.iter().enumerate().map(|(i, n)| format!("round{}_{n}", i + 1)).collect();
     }
-    let panels: Vec<Panel<'_>> = got
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (&w[0].extract.edition, &w[1].extract.edition);
-            let file = ids.iter().position(|(x, y)| *x == a.id && *y == b.id).map(|k| &maps[k]);
-            let editions = match file {
-                Some(f) => Some(super::editions::EditionMap::load(f, a, b)?),
-                None => None,
-            };
-            let opts = PanelOptions { mask: o.mask, welfare: o.welfare, editions };
-            Panel::build(&w[0].extract, &w[1].extract, &opts)
-        })
-        .collect::<Result<_>>()?;
+    let mut panels: Vec<Panel> = Vec::with_capacity(got.len().saturating_sub(1));
+    for w in got.windows(2) {
+        let (a, b) = (&w[0].round.edition, &w[1].round.edition);
+        let file = ids.iter().position(|(x, y)| *x == a.id && *y == b.id).map(|k| &maps[k]);
+        let editions = match file {
+            Some(f) => Some(super::editions::EditionMap::load(f, a, b)?),
+            None => None,
+        };
+        let opts = PanelOptions { editions, ..popts.clone() };
+        panels.push(Panel::of_rounds(w[0].round.clone(), w[1].round.clone(), (&w[0].text, &w[1].text), &opts)?);
+    }
+    // The names were for matching: freed before the outputs are made.
+    let reports: Vec<IngestReport> = got.into_iter().map(|g| g.report).collect();
     let mut served_lists = Vec::new();
     for (r, dir) in rounds.iter().enumerate().take(rounds.len() - 1) {
         let file = if r == 0 { o.served.clone() } else { None }
             .or_else(|| Some(dir.join("served.csv")).filter(|f| f.exists()));
         served_lists.push(match &file {
-            Some(f) => super::effects::read_served(f, &got[r].extract.edition)?,
+            Some(f) => super::effects::read_served(f, &round_of(&panels, r).edition)?,
             None => Vec::new(),
         });
     }
     let mut notices: Vec<String> =
-        got.iter().flat_map(|g| crate::pipeline::data_notices(Path::new(&g.report.households.file))).collect();
+        reports.iter().flat_map(|g| crate::pipeline::data_notices(Path::new(&g.households.file))).collect();
     notices.dedup();
     let mut pairs = Vec::with_capacity(panels.len());
     for (r, p) in panels.iter().enumerate() {
@@ -177,7 +204,102 @@ pub fn write_rounds(
             folder,
         });
     }
-    let mut traj = super::output::trajectories_frame(&panels, &names, &served_lists)?;
-    crate::frame::write_parquet(&mut traj, &out.join("trajectories.parquet"), &[])?;
-    Ok(RoundsOutcome { names, reports: got.iter().map(|g| g.report.clone()).collect(), pairs })
+    super::output::write_trajectories(&panels, &names, &served_lists, &out.join("trajectories.parquet"))?;
+    Ok(RoundsOutcome { names, reports, pairs })
+}
+
+/// Round `r` of the panels' rounds.
+fn round_of(panels: &[Panel], r: usize) -> &Round {
+    if r < panels.len() { &panels[r].t } else { &panels[r - 1].t1 }
+}
+
+/// Person rows from which a round whose two files are Parquet is read a wave of provinces at a
+/// time, as `tpmap run` partitions ([`crate::pipeline::AUTO_PERSON_ROWS`]).
+const WAVES_FROM_PERSON_ROWS: usize = crate::pipeline::AUTO_PERSON_ROWS;
+
+/// Memory a wave of provinces may take, with what is held across waves (the reading's own
+/// estimate, [`crate::ingest::partition::Wave::estimated_bytes`]): 3 GiB, so that a national
+/// round read beside a national earlier round stays within 8 GiB (docs/panel.md).
+const WAVE_BUDGET: u64 = 3 << 30;
+
+/// One round as read: what the panel keeps, the names for linkage, the reading's report.
+struct ReadRound {
+    round: Arc<Round>,
+    text: PersonText,
+    report: IngestReport,
+}
+
+impl ReadRound {
+    /// Keeps what the panel needs of `got`; `earlier`: the round before, when this is the last
+    /// (names kept only for the households it cannot match by keys or IDs).
+    fn of(got: &crate::ingest::Ingested, popts: &PanelOptions, earlier: Option<&Round>) -> Result<ReadRound> {
+        let (round, text) = kept(&got.extract, popts, earlier)?;
+        Ok(ReadRound { round: Arc::new(round), text, report: got.report.clone() })
+    }
+}
+
+/// The round and names of one extract (a whole round, or a wave of one).
+fn kept(x: &Extract, popts: &PanelOptions, earlier: Option<&Round>) -> Result<(Round, PersonText)> {
+    let keep = |j: usize| earlier.is_some_and(|t| super::may_need_linking(t, x, j));
+    let keep: Option<&(dyn Fn(usize) -> bool + Sync)> = earlier.map(|_| &keep as _);
+    Ok((Round::of(x, popts)?, PersonText::of(x, keep)))
+}
+
+/// Reads one round: whole, or (as `reading` says; by default two Parquet files of at least
+/// [`WAVES_FROM_PERSON_ROWS`] persons) a wave of provinces at a time, keeping only what the
+/// panel needs of each wave. A
+/// round read in waves has its households in wave order (provinces in code order, the file's
+/// order within each), and a citizen ID found in two provinces is kept in the first in that
+/// order, as in a partitioned run (docs/partitioned.md); matching does not depend on the order.
+fn read_round(
+    (h, p): (&Path, &Path),
+    reading: Reading,
+    opts: &IngestOptions,
+    popts: &PanelOptions,
+    earlier: Option<&Round>,
+) -> Result<ReadRound> {
+    use crate::ingest::partition::{PartitionedReader, Split};
+    let parquet = |f: &Path| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let waves = match reading {
+        Reading::Whole => false,
+        Reading::Provinces => true,
+        Reading::Auto => {
+            parquet(h)
+                && parquet(p)
+                && crate::ingest::source::parquet_shape(p).is_ok_and(|s| s.rows >= WAVES_FROM_PERSON_ROWS)
+        }
+    };
+    if !waves {
+        return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
+    }
+    let split = Split::read(h, p, opts)?;
+    // Provinces together within the budget (a province above it still reads, on its own), or
+    // each on its own when asked.
+    let budget = Some(WAVE_BUDGET).filter(|_| reading == Reading::Auto);
+    let waves = split.waves(budget).or_else(|_| split.waves(None))?;
+    if waves.is_empty() {
+        return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
+    }
+    let mut reader = PartitionedReader::new(split);
+    let mut read: Option<(Round, PersonText, IngestReport)> = None;
+    for wave in &waves {
+        let got = reader.read(h, p, opts, wave)?;
+        let x = &got.extract;
+        match &mut read {
+            None => {
+                let (round, text) = kept(x, popts, earlier)?;
+                read = Some((round, text, got.report));
+            }
+            Some((all, all_text, all_report)) => {
+                all.append(Round::of(x, popts)?)?;
+                let keep = |j: usize| earlier.is_some_and(|t| super::may_need_linking(t, x, j));
+                all_text.push(x, earlier.map(|_| &keep as &(dyn Fn(usize) -> bool + Sync)));
+                all_report.absorb(got.report);
+            }
+        }
+    }
+    let Some((round, text, report)) = read else {
+        return Err(Error::Config("internal: a round read in waves without a wave".into()));
+    };
+    Ok(ReadRound { round: Arc::new(round), text, report })
 }

@@ -358,22 +358,6 @@ impl Merged {
             self.ingest = Some(r);
             return;
         };
-        for (into, from) in [(&mut all.households, r.households), (&mut all.persons, r.persons)] {
-            into.input_rows += from.input_rows;
-            into.accepted += from.accepted;
-            into.rejected += from.rejected;
-            for (reason, n) in from.by_reason {
-                *into.by_reason.entry(reason).or_default() += n;
-            }
-        }
-        let (n, f) = (&mut all.notes, r.notes);
-        n.derived_not_applicable += f.derived_not_applicable;
-        n.reported_na_in_scope_as_missing += f.reported_na_in_scope_as_missing;
-        n.income_status_derived += f.income_status_derived;
-        n.income_status_overruled += f.income_status_overruled;
-        n.ages_derived += f.ages_derived;
-        n.members_counted += f.members_counted;
-        n.members_mismatch += f.members_mismatch;
-        n.households_without_persons += f.households_without_persons;
+        all.absorb(r);
     }
 }

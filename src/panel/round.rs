@@ -1,0 +1,360 @@
+//! One survey round as the panel keeps it: per household its keys, village, deprivations and
+//! status, per person its household and citizen ID — not the whole extract (a national round is
+//! about 1.4 GB this way, against several GB of extract), so that two national rounds are
+//! compared in bounded memory. The names, birth dates and house numbers that matching by
+//! linkage needs are kept apart ([`PersonText`]), for the persons it may need them for.
+//!
+//! A round is built from an extract ([`Round::of`]) or from its parts read a wave of provinces
+//! at a time, appended in wave order ([`Round::append`]).
+
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use super::PanelOptions;
+use crate::areas::AreaCode;
+use crate::extract::{Extract, Sex, StrColumn};
+use crate::ids::{CitizenId, HouseId, HouseholdId};
+use crate::indicators::Edition;
+use crate::link::records::{InternedColumn, RawRecord};
+use crate::score::{Profiles, Spec, Unit};
+use crate::thai::PartialDate;
+use crate::{Error, Result};
+
+/// What the panel keeps of each household of a round (one entry per household, in the round's
+/// order).
+#[derive(Clone, Debug, Default)]
+pub struct RoundHouseholds {
+    /// Household key.
+    pub id: Vec<HouseholdId>,
+    /// Village.
+    pub village: Vec<AreaCode>,
+    /// House ID, when the round has one.
+    pub house_id: Vec<Option<HouseId>>,
+    /// Deprived (failing) indicators, as edition bits.
+    pub fail: Vec<u64>,
+    /// Deprived indicators that count in TPMAP's rule, as edition bits.
+    pub deprived: Vec<u64>,
+    /// Deprivation score.
+    pub score: Vec<f64>,
+    /// Poor by TPMAP's rule, decided exactly.
+    pub poor: Vec<bool>,
+    /// Target poor: poor and meeting the welfare condition.
+    pub target: Vec<bool>,
+}
+
+impl RoundHouseholds {
+    /// Number of households.
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+}
+
+/// What the panel keeps of each person: household row and citizen ID, grouped by household.
+#[derive(Clone, Debug, Default)]
+pub struct RoundPersons {
+    /// Household row of each person.
+    pub household: Vec<u32>,
+    /// Citizen ID, when the person has a valid one.
+    pub citizen_id: Vec<Option<CitizenId>>,
+}
+
+impl RoundPersons {
+    /// Number of persons.
+    pub fn len(&self) -> usize {
+        self.household.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.household.is_empty()
+    }
+}
+
+/// One round, scored by TPMAP's rule with the panel's dimensions and welfare condition.
+#[derive(Debug)]
+pub struct Round {
+    /// The indicator edition of the round.
+    pub edition: Arc<Edition>,
+    /// The spec scored with.
+    pub spec: Spec,
+    /// Households.
+    pub households: RoundHouseholds,
+    /// Persons, grouped by household.
+    pub persons: RoundPersons,
+    /// `member_offsets[h]..member_offsets[h + 1]` are household `h`'s persons.
+    member_offsets: Vec<u32>,
+    /// Households by key and persons by citizen ID, built on first use.
+    index: OnceLock<RoundIndex>,
+}
+
+/// A round's households by key and persons by citizen ID: tables of row numbers (4 bytes a
+/// slot; the keys are read from the round's own columns), hashed with the integer mix of the
+/// ingest's duplicate check.
+#[derive(Debug, Default)]
+struct RoundIndex {
+    households: hashbrown::HashTable<u32>,
+    persons: hashbrown::HashTable<u32>,
+}
+
+fn mix(key: u64) -> u64 {
+    use std::hash::BuildHasher;
+    crate::ingest::IdHash::default().hash_one(key)
+}
+
+impl Round {
+    /// Scores `x` by TPMAP's rule with `opts`' dimensions and welfare condition and keeps what
+    /// the panel needs of it.
+    pub fn of(x: &Extract, opts: &PanelOptions) -> Result<Round> {
+        let spec = Spec::tpmap(&x.edition, opts.mask)?;
+        let profiles = Profiles::of_households(x, Unit::Households);
+        let scores = crate::score::score(&profiles, &spec)?;
+        let w = crate::score::target_weights(x, Unit::Households, opts.welfare);
+        let target = scores.poor.iter().zip(&w).map(|(&p, &w)| p && w > 0.0).collect();
+        let h = &x.households;
+        Ok(Round {
+            edition: x.edition.clone(),
+            spec,
+            households: RoundHouseholds {
+                id: h.id.clone(),
+                village: h.village.clone(),
+                house_id: h.house_id.clone(),
+                fail: profiles.fail,
+                deprived: scores.deprived,
+                score: scores.score,
+                poor: scores.poor,
+                target,
+            },
+            persons: RoundPersons { household: x.persons.household.clone(), citizen_id: x.persons.citizen_id.clone() },
+            member_offsets: x.member_offsets.clone(),
+            index: OnceLock::new(),
+        })
+    }
+
+    /// Appends `other`'s households and persons after these (a later wave of the same round:
+    /// the same edition and spec). Refused when the rows would no longer be numbered by 32 bits.
+    pub fn append(&mut self, other: Round) -> Result<()> {
+        if self.edition.id != other.edition.id || self.spec.mask() != other.spec.mask() {
+            return Err(Error::Config("internal: the waves of one round were scored differently".into()));
+        }
+        let fits = |a: usize, b: usize| a.checked_add(b).is_some_and(|n| n < u32::MAX as usize);
+        let offsets = (u32::try_from(self.households.len()), u32::try_from(self.persons.len()));
+        let (Ok(h0), Ok(p0)) = offsets else {
+            return Err(Error::Limit { file: String::new(), message: format!("a round of {} rows or more", u32::MAX) });
+        };
+        if !fits(self.households.len(), other.households.len()) || !fits(self.persons.len(), other.persons.len()) {
+            return Err(Error::Limit { file: String::new(), message: format!("a round of {} rows or more", u32::MAX) });
+        }
+        let (a, b) = (&mut self.households, other.households);
+        a.id.extend(b.id);
+        a.village.extend(b.village);
+        a.house_id.extend(b.house_id);
+        a.fail.extend(b.fail);
+        a.deprived.extend(b.deprived);
+        a.score.extend(b.score);
+        a.poor.extend(b.poor);
+        a.target.extend(b.target);
+        self.persons.household.extend(other.persons.household.iter().map(|&h| h + h0));
+        self.persons.citizen_id.extend(other.persons.citizen_id);
+        self.member_offsets.pop();
+        self.member_offsets.extend(other.member_offsets.iter().map(|&o| o + p0));
+        self.index = OnceLock::new();
+        Ok(())
+    }
+
+    /// The persons of household `h`.
+    pub fn members(&self, h: usize) -> Range<usize> {
+        self.member_offsets[h] as usize..self.member_offsets[h + 1] as usize
+    }
+
+    /// Deprived (counting) indicators of household `h`, as edition bits.
+    pub fn deprived(&self, h: usize) -> u64 {
+        self.households.deprived[h]
+    }
+
+    fn index(&self) -> &RoundIndex {
+        self.index.get_or_init(|| {
+            let (h, p) = (&self.households, &self.persons);
+            let mut index = RoundIndex {
+                households: hashbrown::HashTable::with_capacity(h.len()),
+                persons: hashbrown::HashTable::with_capacity(p.len()),
+            };
+            // Rows are below u32::MAX (checked where rounds are built and appended).
+            for (row, id) in (0u32..).zip(&h.id) {
+                let key = mix(id.0);
+                if index.households.find(key, |&r| h.id[r as usize] == *id).is_none() {
+                    index.households.insert_unique(key, row, |&r| mix(h.id[r as usize].0));
+                }
+            }
+            for (row, id) in (0u32..).zip(&p.citizen_id) {
+                if let Some(id) = id {
+                    let key = mix(id.as_u64());
+                    if index.persons.find(key, |&r| p.citizen_id[r as usize] == Some(*id)).is_none() {
+                        index
+                            .persons
+                            .insert_unique(key, row, |&r| mix(p.citizen_id[r as usize].map_or(0, |c| c.as_u64())));
+                    }
+                }
+            }
+            index
+        })
+    }
+
+    /// The household row with key `id` (the first, should a key repeat).
+    pub fn household_of_key(&self, id: HouseholdId) -> Option<u32> {
+        let h = &self.households.id;
+        self.index().households.find(mix(id.0), |&r| h[r as usize] == id).copied()
+    }
+
+    /// The household row of the person with citizen ID `id` (IDs are unique within a round:
+    /// the reading rejects repeats).
+    pub fn household_of_person(&self, id: CitizenId) -> Option<u32> {
+        let c = &self.persons.citizen_id;
+        self.index()
+            .persons
+            .find(mix(id.as_u64()), |&r| c[r as usize] == Some(id))
+            .map(|&r| self.persons.household[r as usize])
+    }
+
+    /// Checks that the rows fit the panel's 32-bit numbering.
+    pub(super) fn check_rows(&self) -> Result<()> {
+        if self.households.len() >= u32::MAX as usize || self.persons.len() >= u32::MAX as usize {
+            return Err(Error::Limit {
+                file: String::new(),
+                message: format!("a round of {} households or persons or more", u32::MAX),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The names, birth dates and sexes of some of a round's persons and the house numbers of its
+/// households: what matching households by linkage needs (the panel's third route). Names are
+/// interned (a `u32` a name), so keeping every person of a national round costs about 20 bytes
+/// a person.
+#[derive(Debug, Default)]
+pub struct PersonText {
+    /// Person rows (of the round) kept, ascending; `None`: every person.
+    rows: Option<Vec<usize>>,
+    title: InternedColumn,
+    first: InternedColumn,
+    last: InternedColumn,
+    birth: Vec<Option<PartialDate>>,
+    sex: Vec<Sex>,
+    /// Per household of the round.
+    house_no: StrColumn,
+    persons: usize,
+}
+
+impl PersonText {
+    /// The text of `x`'s persons: every person with `keep` `None`, else the members of the
+    /// households `keep` accepts (household rows of `x`).
+    pub fn of(x: &Extract, keep: Option<&(dyn Fn(usize) -> bool + Sync)>) -> PersonText {
+        let mut t = PersonText { rows: keep.map(|_| Vec::new()), ..Default::default() };
+        t.push(x, keep);
+        t
+    }
+
+    /// Appends the text of `x`, a later wave of the round, whose persons follow those pushed so
+    /// far (house numbers likewise); `keep` as in [`PersonText::of`] (`None` keeps every person,
+    /// and must be given for every wave or none).
+    pub fn push(&mut self, x: &Extract, keep: Option<&(dyn Fn(usize) -> bool + Sync)>) {
+        let p = &x.persons;
+        // Persons are counted as `u32` beside the index (`(0u32..).zip`): an extract numbers its
+        // persons by 32 bits (its member offsets), and a round refuses more (`Round::append`).
+        let offset = self.persons;
+        let picked: Option<Vec<usize>> = keep.map(|keep| {
+            use rayon::prelude::*;
+            let households: Vec<usize> =
+                crate::in_pool(|| (0..x.households.len()).into_par_iter().filter(|&h| keep(h)).collect());
+            households.into_iter().flat_map(|h| x.members(h)).collect()
+        });
+        let at = |i: usize| picked.as_ref().map_or(i, |r| r[i]);
+        let n = picked.as_ref().map_or(p.len(), Vec::len);
+        let (title, first, last) = (&mut self.title, &mut self.first, &mut self.last);
+        // Interning probes a table a value: the three columns side by side.
+        crate::in_pool(|| {
+            rayon::join(
+                || (0..n).for_each(|i| title.push(p.title.get(at(i)))),
+                || {
+                    rayon::join(
+                        || (0..n).for_each(|i| first.push(p.first_name.get(at(i)))),
+                        || (0..n).for_each(|i| last.push(p.last_name.get(at(i)))),
+                    )
+                },
+            )
+        });
+        self.birth.extend((0..n).map(|i| p.birth_date[at(i)]));
+        self.sex.extend((0..n).map(|i| p.sex[at(i)]));
+        for s in x.households.house_no.iter() {
+            self.house_no.push(s);
+        }
+        if let (Some(rows), Some(picked)) = (&mut self.rows, &picked) {
+            rows.extend(picked.iter().map(|&k| offset + k));
+        }
+        self.persons += p.len();
+    }
+
+    /// Where person `k`'s text is, if kept.
+    fn slot(&self, k: usize) -> Option<usize> {
+        match &self.rows {
+            None => (k < self.persons).then_some(k),
+            Some(rows) => rows.binary_search(&k).ok(),
+        }
+    }
+
+    /// Link records of persons `ks` of `round` (those with text kept; the others are left out):
+    /// the records and the persons they are, in order.
+    pub(super) fn records(&self, round: &Round, ks: &[usize]) -> (Vec<Owned>, Vec<usize>) {
+        let mut out = Vec::with_capacity(ks.len());
+        let mut who = Vec::with_capacity(ks.len());
+        for &k in ks {
+            let Some(s) = self.slot(k) else { continue };
+            let h = round.persons.household[k] as usize;
+            out.push(Owned {
+                citizen_id: round.persons.citizen_id[k].map(|c| c.expose().to_string()).unwrap_or_default(),
+                birth: self.birth[s].map(|d| d.to_string()).unwrap_or_default(),
+                slot: s,
+                household: h,
+            });
+            who.push(k);
+        }
+        (out, who)
+    }
+
+    /// Borrowed link records over `owned` (see [`PersonText::records`]).
+    pub(super) fn raw<'a>(&'a self, round: &'a Round, owned: &'a [Owned]) -> Vec<RawRecord<'a>> {
+        owned
+            .iter()
+            .map(|o| RawRecord {
+                key: String::new(),
+                citizen_id: &o.citizen_id,
+                title: self.title.get(o.slot),
+                first: self.first.get(o.slot),
+                last: self.last.get(o.slot),
+                birth: &o.birth,
+                sex: match self.sex[o.slot] {
+                    Sex::Male => "m",
+                    Sex::Female => "f",
+                    Sex::Unknown => "",
+                },
+                area: round.households.village[o.household].as_str(),
+                house: self.house_no.get(o.household),
+                flag: "",
+                tag: "",
+            })
+            .collect()
+    }
+}
+
+/// The owned text of one link record ([`PersonText::records`]).
+pub(super) struct Owned {
+    citizen_id: String,
+    birth: String,
+    slot: usize,
+    household: usize,
+}
