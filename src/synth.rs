@@ -385,6 +385,15 @@ impl Synthesizer {
         self.plans.iter().map(|p| p.households as u64).sum()
     }
 
+    /// Households planned per province (2-digit code), in code order.
+    pub fn households_by_province(&self) -> Vec<(u8, u64)> {
+        let mut by: std::collections::BTreeMap<u8, u64> = std::collections::BTreeMap::new();
+        for p in &self.plans {
+            *by.entry(self.profiles[p.village].id.province_number()).or_default() += p.households as u64;
+        }
+        by.into_iter().collect()
+    }
+
     /// Number of persons planned.
     pub fn persons(&self) -> u64 {
         self.plans.iter().map(|p| p.members as u64).sum()

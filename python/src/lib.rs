@@ -1239,11 +1239,7 @@ fn synth_panel<'py>(
         years,
         dynamics,
     };
-    py.detach(|| {
-        let (rounds, truths) = tpmap::panel::synth::generate(&opts)?;
-        tpmap::panel::synth::write(&rounds, &truths, &opts.dynamics, &out)
-    })
-    .map_err(err)?;
+    py.detach(|| tpmap::panel::synth::generate_into(&opts, &out)).map_err(err)?;
     let text = std::fs::read_to_string(out.join("truth.json")).map_err(|e| err(tpmap::Error::io(&out, e)))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(tpmap::Error::from(e)))?;
     to_py(py, &v)

@@ -737,14 +737,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             let dynamics =
                 tpmap::panel::synth::Dynamics { exit, served_effect, follow_tpmap: !stationary, ..Default::default() };
             let opts = tpmap::panel::synth::PanelSynthOptions { households, seed, provinces, years, dynamics };
-            let (rounds, truths) = tpmap::panel::synth::generate(&opts)?;
-            tpmap::panel::synth::write(&rounds, &truths, &opts.dynamics, &out)?;
+            let written = tpmap::panel::synth::generate_into(&opts, &out)?;
             if !quiet {
                 let sizes: Vec<String> =
-                    rounds.iter().map(|r| format!("{}: {}", r.year, r.extract.households.len())).collect();
+                    written.years.iter().zip(&written.households).map(|(y, n)| format!("{y}: {n}")).collect();
                 println!(
                     "wrote {} SYNTHETIC rounds to {} (households {}) in {:.1} s; the follow-up truth is in truth.json",
-                    rounds.len(),
+                    written.years.len(),
                     out.display(),
                     sizes.join(", "),
                     t0.elapsed().as_secs_f64()

@@ -666,50 +666,191 @@ fn set_deprived(x: &mut Extract, h: usize, i: usize, deprived: bool, rng: &mut C
     }
 }
 
-/// Writes each round to `dir/<year>/` (`households.parquet`, `persons.parquet`, and
-/// `served.csv` but for the last round) and `dir/truth.json`, every file marked SYNTHETIC.
-pub fn write(rounds: &[PanelRound], truths: &[Truth], dynamics: &Dynamics, dir: &Path) -> Result<()> {
-    let stage = crate::output::Staging::new(dir)?;
-    let out = stage.path();
-    let meta = crate::frame::synthetic_metadata(crate::synth::SYNTHETIC_NOTICE);
-    for r in rounds {
-        let d = out.join(r.year.to_string());
-        std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-        let x = &r.extract;
-        crate::frame::write_parquet(
-            &mut crate::frame::households_frame(&x.households, &x.edition)?,
-            &d.join("households.parquet"),
-            &meta,
-        )?;
-        crate::frame::write_persons_parquet(
-            &x.persons,
-            &x.households.id,
-            &x.edition,
-            &d.join("persons.parquet"),
-            &meta,
-        )?;
-        if !r.served.is_empty() {
-            let mut text = format!("# {}\nhousehold_id,program,indicator\n", crate::synth::SYNTHETIC_NOTICE);
-            for s in &r.served {
-                text.push_str(&format!(
-                    "{},{},{}\n",
-                    s.household_id,
-                    s.program,
-                    x.edition.indicator(s.indicator).label()
-                ));
+/// Households of the first round up to which [`generate_into`] makes all provinces together;
+/// above, it makes them a group of provinces at a time (groups of at most this many households),
+/// holding two rounds of one group in memory instead of two national rounds (about 24 GB).
+pub const GROUP_HOUSEHOLDS: u64 = 2_000_000;
+
+/// What [`generate_into`] wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct Written {
+    /// TPMAP years.
+    pub years: Vec<u16>,
+    /// Households of each round.
+    pub households: Vec<u64>,
+    /// The follow-up truth of each consecutive pair.
+    pub truths: Vec<Truth>,
+    /// The groups of provinces made one after the other (one empty group: all provinces
+    /// together).
+    pub groups: Vec<Vec<u8>>,
+}
+
+/// Generates the rounds and writes them to `dir` as [`write`] does. Up to
+/// [`GROUP_HOUSEHOLDS`] households all provinces are made together; above, a group of
+/// consecutive provinces at a time (each with its share of the households, as a national set
+/// would give them), so that a national panel fits an office machine: a household that moves
+/// to another province then moves to one of its group's. The truth adds up over the groups
+/// (followed and eligible pairs, target poor; the exit chance is the groups' mean weighted by
+/// their followed pairs).
+pub fn generate_into(opts: &PanelSynthOptions, dir: &Path) -> Result<Written> {
+    generate_in_groups(opts, dir, GROUP_HOUSEHOLDS)
+}
+
+/// [`generate_into`] with groups of at most `group_households` households (a province larger
+/// than that is a group of its own).
+pub fn generate_in_groups(opts: &PanelSynthOptions, dir: &Path, group_households: u64) -> Result<Written> {
+    let groups: Vec<(Vec<u8>, u64)> = if opts.households <= group_households {
+        vec![(opts.provinces.clone(), opts.households)]
+    } else {
+        let year = opts.years.first().copied().unwrap_or(2561);
+        let plan = Synthesizer::new(SynthOptions {
+            households: opts.households,
+            seed: opts.seed,
+            survey_year: year.saturating_sub(1),
+            provinces: opts.provinces.clone(),
+        })?;
+        let mut groups: Vec<(Vec<u8>, u64)> = Vec::new();
+        for (province, n) in plan.households_by_province() {
+            match groups.last_mut() {
+                Some((ps, total)) if *total + n <= group_households => {
+                    ps.push(province);
+                    *total += n;
+                }
+                _ => groups.push((vec![province], n)),
             }
-            let p = d.join("served.csv");
-            std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+        }
+        groups
+    };
+    let mut w = Writer::new(dir)?;
+    let mut truths: Vec<Truth> = Vec::new();
+    let mut weights: Vec<f64> = Vec::new();
+    for (provinces, households) in &groups {
+        let sub = PanelSynthOptions { households: *households, provinces: provinces.clone(), ..opts.clone() };
+        let (rounds, group_truths) = generate(&sub)?;
+        w.push(&rounds)?;
+        drop(rounds);
+        if truths.is_empty() {
+            weights = group_truths.iter().map(|t| t.followed as f64 * t.exit).collect();
+            truths = group_truths;
+            continue;
+        }
+        for ((all, t), wt) in truths.iter_mut().zip(group_truths).zip(weights.iter_mut()) {
+            all.followed += t.followed;
+            all.eligible += t.eligible;
+            all.target_poor_goal += t.target_poor_goal;
+            all.target_poor += t.target_poor;
+            *wt += t.followed as f64 * t.exit;
         }
     }
-    let truth = serde_json::json!({
-        "notice": crate::synth::SYNTHETIC_NOTICE,
-        "years": rounds.iter().map(|r| r.year).collect::<Vec<_>>(),
-        "households": rounds.iter().map(|r| r.extract.households.len()).collect::<Vec<_>>(),
-        "dynamics": dynamics,
-        "follow_up": truths,
-    });
-    let p = out.join("truth.json");
-    std::fs::write(&p, serde_json::to_string_pretty(&truth)?).map_err(|e| Error::io(&p, e))?;
-    stage.commit()
+    for (t, wt) in truths.iter_mut().zip(&weights) {
+        let followed = t.followed as f64;
+        t.expected_effect =
+            if t.followed > 0 { opts.dynamics.served_effect * t.eligible as f64 / followed } else { 0.0 };
+        if t.followed > 0 {
+            t.exit = wt / followed;
+        }
+    }
+    let households = w.households.clone();
+    w.finish(&truths, &opts.dynamics)?;
+    Ok(Written { years: opts.years.clone(), households, truths, groups: groups.into_iter().map(|g| g.0).collect() })
+}
+
+/// Writes each round to `dir/<year>/` (`households.parquet`, `persons.parquet`, and
+/// `served.csv` but for the last round) and `dir/truth.json`, every file marked SYNTHETIC.
+/// Households are written in village order (as TPMAP's extracts are), their members with them.
+pub fn write(rounds: &[PanelRound], truths: &[Truth], dynamics: &Dynamics, dir: &Path) -> Result<()> {
+    let mut w = Writer::new(dir)?;
+    w.push(rounds)?;
+    w.finish(truths, dynamics)
+}
+
+/// Rounds written as they come, a group of provinces after another, into a staging folder.
+struct Writer {
+    stage: crate::output::Staging,
+    years: Vec<u16>,
+    households: Vec<u64>,
+    files: Vec<(crate::frame::ParquetAppender, crate::frame::ParquetAppender, Option<std::io::BufWriter<std::fs::File>>)>,
+    meta: Vec<(String, String)>,
+}
+
+impl Writer {
+    fn new(dir: &Path) -> Result<Writer> {
+        let stage = crate::output::Staging::new(dir)?;
+        let meta = crate::frame::synthetic_metadata(crate::synth::SYNTHETIC_NOTICE);
+        Ok(Writer { stage, years: Vec::new(), households: Vec::new(), files: Vec::new(), meta })
+    }
+
+    /// Appends one group's rounds (the same years each time).
+    fn push(&mut self, rounds: &[PanelRound]) -> Result<()> {
+        use std::io::Write;
+        let years: Vec<u16> = rounds.iter().map(|r| r.year).collect();
+        if self.files.is_empty() {
+            for (i, r) in rounds.iter().enumerate() {
+                let d = self.stage.path().join(r.year.to_string());
+                std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+                let served = if i + 1 == rounds.len() {
+                    None
+                } else {
+                    let p = d.join("served.csv");
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?);
+                    write!(f, "# {}\nhousehold_id,program,indicator\n", crate::synth::SYNTHETIC_NOTICE)
+                        .map_err(|e| Error::io(&p, e))?;
+                    Some(f)
+                };
+                self.files.push((
+                    crate::frame::ParquetAppender::new(&d.join("households.parquet"), &self.meta),
+                    crate::frame::ParquetAppender::new(&d.join("persons.parquet"), &self.meta),
+                    served,
+                ));
+            }
+            self.households = vec![0; rounds.len()];
+            self.years = years;
+        } else if years != self.years {
+            return Err(Error::Config("internal: the groups of a synthetic panel have different years".into()));
+        }
+        for ((r, (hh, ps, served)), n) in rounds.iter().zip(&mut self.files).zip(&mut self.households) {
+            // Village order (stable: the generator's order within a village).
+            let x = &r.extract;
+            let sorted;
+            let x = if x.households.village.is_sorted() {
+                x
+            } else {
+                let mut order: Vec<u32> = (0u32..).take(x.households.len()).collect();
+                order.sort_by_key(|&h| x.households.village[h as usize]);
+                sorted = x.select(&order);
+                &sorted
+            };
+            hh.push(&crate::frame::households_frame(&x.households, &x.edition)?)?;
+            crate::frame::append_persons(ps, &x.persons, &x.households.id, &x.edition)?;
+            *n += x.households.len() as u64;
+            if let Some(f) = served {
+                for s in &r.served {
+                    writeln!(f, "{},{},{}", s.household_id, s.program, x.edition.indicator(s.indicator).label())
+                        .map_err(|e| Error::io(Path::new("served.csv"), e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, truths: &[Truth], dynamics: &Dynamics) -> Result<()> {
+        use std::io::Write;
+        for (hh, ps, served) in self.files {
+            hh.finish()?;
+            ps.finish()?;
+            if let Some(mut f) = served {
+                f.flush().map_err(|e| Error::io(Path::new("served.csv"), e))?;
+            }
+        }
+        let truth = serde_json::json!({
+            "notice": crate::synth::SYNTHETIC_NOTICE,
+            "years": self.years,
+            "households": self.households,
+            "dynamics": dynamics,
+            "follow_up": truths,
+        });
+        let p = self.stage.path().join("truth.json");
+        std::fs::write(&p, serde_json::to_string_pretty(&truth)?).map_err(|e| Error::io(&p, e))?;
+        self.stage.commit()
+    }
 }

@@ -414,3 +414,46 @@ fn rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() {
         assert!(x.equals_missing(&y), "{f} differs");
     }
 }
+
+#[test]
+fn a_panel_made_a_group_of_provinces_at_a_time_reads_back_whole_and_keeps_its_truth() {
+    use tpmap::panel::synth::generate_in_groups;
+    // Three provinces of 4,000-odd households each in groups of at most 8,000: two groups,
+    // written one after the other into the same files.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = PanelSynthOptions {
+        households: 12_000,
+        seed: 17,
+        provinces: vec![40, 57, 90],
+        years: vec![2561, 2562],
+        dynamics: Dynamics::default(),
+    };
+    let w = generate_in_groups(&opts, tmp.path(), 8_000).unwrap();
+    assert_eq!(w.groups.len(), 2, "{:?}", w.groups);
+    assert_eq!(w.households[0], 12_000);
+    // IDs and keys are unique across the groups: nothing is rejected.
+    let (a, b) = (read(tmp.path(), 2561), read(tmp.path(), 2562));
+    assert_eq!(b.extract.households.len() as u64, w.households[1]);
+    assert!(a.extract.households.village.is_sorted() && b.extract.households.village.is_sorted());
+    let p = Panel::build(&a.extract, &b.extract, &PanelOptions::default()).unwrap();
+    // Moves between provinces happen, within a group.
+    let group = |v: &tpmap::areas::AreaCode| w.groups.iter().position(|g| g.contains(&v.province_number()));
+    let (h0, h1) = (&a.extract.households, &b.extract.households);
+    let mut across = 0;
+    for (j, i) in p.successor.iter().enumerate().filter_map(|(i, j)| j.map(|j| (j as usize, i))) {
+        let (from, to) = (h0.village[i], h1.village[j]);
+        assert_eq!(group(&from), group(&to), "{from} -> {to}");
+        across += usize::from(from.province_number() != to.province_number());
+    }
+    assert!(across > 0);
+    let served = read_served(&tmp.path().join("2561").join("served.csv"), &a.extract.edition).unwrap();
+    let (e, unknown) = effects(&p, &served);
+    assert_eq!(unknown, 0);
+    let all = e.iter().find(|x| x.program == "all").unwrap();
+    let truth = w.truths[0].expected_effect;
+    assert_eq!(all.followed, w.truths[0].followed);
+    assert!(all.ci_low <= truth && truth <= all.ci_high, "truth {truth} outside [{}, {}]", all.ci_low, all.ci_high);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("truth.json")).unwrap()).unwrap();
+    assert_eq!(json["follow_up"][0]["followed"], w.truths[0].followed);
+}
