@@ -180,10 +180,10 @@ pub fn effects(panel: &Panel, served: &[Served]) -> (Vec<Effect>, u64) {
         let (mut comparison, mut comparison_resolved) = (0u64, 0u64);
         for &b in &bits {
             for i in 0..x0.households.len() {
-                if served_for.contains(&(i, b)) {
-                    continue;
-                }
-                if let Some(r) = outcome(i, b) {
+                // The outcome first: most households are not deprived in `b` (a bit test), and
+                // the served set is a hash lookup.
+                let Some(r) = outcome(i, b) else { continue };
+                if !served_for.contains(&(i, b)) {
                     comparison += 1;
                     comparison_resolved += r as u64;
                     if let Some(e) = s.get_mut(&stratum(i, b)) {

@@ -297,7 +297,9 @@ impl Panel {
                 map.later_of(it.bit).map(|later| IndicatorPair { label: it.label.clone(), earlier: it.bit, later })
             })
             .collect();
+        let mut lap = crate::diagnostics::Lap::start();
         let (matches, predecessor, successor) = match_households(&t, &t1, text)?;
+        lap.lap("panel: households matched");
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
             households_t1: t1.households.len() as u64,
@@ -312,7 +314,9 @@ impl Panel {
             }
         }
         persons_summary(&t, &t1, &mut summary);
+        lap.lap("panel: persons counted");
         let transitions = transitions(&t, &t1, &predecessor, &successor, &indicators);
+        lap.lap("panel: flows counted");
         Ok(Panel { t, t1, matches, predecessor, successor, transitions, summary, indicators, editions: map })
     }
 }
@@ -500,11 +504,16 @@ fn areas_of(v: &AreaCode) -> [AreaCode; 4] {
     [at(AreaLevel::Province), at(AreaLevel::Amphoe), at(AreaLevel::Tambon), *v]
 }
 
-/// The transitions of every area, built up as households are counted (keyed by area code, no
-/// text per household).
+/// The transitions of every area, built up as households are counted: per village by a dense
+/// index (a household's village looked up once), rolled up to the tambons, amphoes, provinces
+/// and the country at the end — except moves, which count at each level where the two villages'
+/// areas differ and go to that level's areas directly (a few households in a hundred move).
 struct Areas {
     country: AreaTransitions,
     by: Vec<BTreeMap<AreaCode, AreaTransitions>>,
+    /// Village of each dense index, and its counts (moves aside).
+    codes: Vec<AreaCode>,
+    villages: Vec<AreaTransitions>,
     dims: usize,
     items: usize,
 }
@@ -527,9 +536,53 @@ fn blank_area(level: &'static str, area: String, dims: usize, items: usize) -> A
     }
 }
 
+impl Flows {
+    /// Adds `o`'s counts.
+    fn add(&mut self, o: &Flows) {
+        self.poor_t += o.poor_t;
+        self.poor_t1 += o.poor_t1;
+        self.stayed += o.stayed;
+        self.exits += o.exits;
+        self.entries += o.entries;
+        self.never += o.never;
+        self.moved_in += o.moved_in;
+        self.moved_out += o.moved_out;
+        self.new_poor += o.new_poor;
+        self.gone_poor += o.gone_poor;
+    }
+}
+
+impl AreaTransitions {
+    /// Adds `o`'s counts.
+    fn add(&mut self, o: &AreaTransitions) {
+        self.poor.add(&o.poor);
+        self.target.add(&o.target);
+        self.people.add(&o.people);
+        for (a, b) in [
+            (&mut self.dimension_exits, &o.dimension_exits),
+            (&mut self.dimension_entries, &o.dimension_entries),
+            (&mut self.indicator_exits, &o.indicator_exits),
+            (&mut self.indicator_entries, &o.indicator_entries),
+        ] {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        }
+        self.deprivations_gained += o.deprivations_gained;
+        self.deprivations_lost += o.deprivations_lost;
+    }
+}
+
 impl Areas {
-    fn new(dims: usize, items: usize) -> Areas {
-        Areas { country: blank_area("country", "TH".into(), dims, items), by: vec![BTreeMap::new(); 4], dims, items }
+    /// Areas over the villages `codes` (distinct; households refer to them by position).
+    fn new(codes: Vec<AreaCode>, dims: usize, items: usize) -> Areas {
+        let villages = codes.iter().map(|_| blank_area(LEVEL_NAMES[4], String::new(), dims, items)).collect();
+        Areas {
+            country: blank_area("country", "TH".into(), dims, items),
+            by: vec![BTreeMap::new(); 4],
+            codes,
+            villages,
+            dims,
+            items,
+        }
     }
 
     /// Area `code` of level `lvl` (1 = province ... 4 = village).
@@ -538,16 +591,21 @@ impl Areas {
         self.by[lvl - 1].entry(code).or_insert_with(|| blank_area(LEVEL_NAMES[lvl], code.to_string(), dims, items))
     }
 
-    /// Applies `f` to the country and each area of village `v`.
-    fn each(&mut self, v: &AreaCode, f: &mut dyn FnMut(&mut AreaTransitions)) {
-        f(&mut self.country);
-        for (k, code) in areas_of(v).into_iter().enumerate() {
-            f(self.at(k + 1, code));
-        }
+    /// The counts of the village of dense index `v` (they count in its areas above too).
+    fn village(&mut self, v: u32) -> &mut AreaTransitions {
+        &mut self.villages[v as usize]
     }
 
     /// The country, then each level's areas in the order of their codes as text.
-    fn into_rows(self) -> Vec<AreaTransitions> {
+    fn into_rows(mut self) -> Vec<AreaTransitions> {
+        let villages = std::mem::take(&mut self.villages);
+        for (code, v) in std::mem::take(&mut self.codes).into_iter().zip(&villages) {
+            self.country.add(v);
+            for (k, area) in areas_of(&code).into_iter().enumerate() {
+                self.at(k + 1, area).add(v);
+            }
+        }
+        drop(villages);
         let mut out = vec![self.country];
         for m in self.by {
             let mut level: Vec<AreaTransitions> = m.into_values().collect();
@@ -570,6 +628,21 @@ impl Areas {
     }
 }
 
+/// The distinct villages of both rounds and each household's position among them.
+fn village_index(t: &Round, t1: &Round) -> (Vec<AreaCode>, Vec<u32>, Vec<u32>) {
+    use rayon::prelude::*;
+    let mut codes: Vec<AreaCode> = t.households.village.iter().chain(&t1.households.village).copied().collect();
+    crate::in_pool(|| codes.par_sort_unstable());
+    codes.dedup();
+    // Villages number far below u32::MAX (at most the households, checked by Round::check_rows).
+    let at: HashMap<AreaCode, u32> = codes.iter().zip(0u32..).map(|(c, i)| (*c, i)).collect();
+    let of = |r: &Round| -> Vec<u32> {
+        crate::in_pool(|| r.households.village.par_iter().map(|v| at.get(v).copied().unwrap_or(0)).collect())
+    };
+    let (v0, v1) = (of(t), of(t1));
+    (codes, v0, v1)
+}
+
 fn transitions(
     t: &Round,
     t1: &Round,
@@ -586,18 +659,18 @@ fn transitions(
             (t.spec.dimension_mask(d), later.map_or(0, |l| t1.spec.dimension_mask(l)))
         })
         .collect();
-    let mut areas = Areas::new(dims, items.len());
+    let (codes, vi0, vi1) = village_index(t, t1);
+    let mut areas = Areas::new(codes, dims, items.len());
     let (x0, x1) = (t, t1);
     for (i, next) in succ.iter().enumerate() {
         let (poor, target) = (t.households.poor[i] as u64, t.households.target[i] as u64);
         let v = x0.households.village[i];
         let gone = next.is_none() as u64;
-        areas.each(&v, &mut |a| {
-            a.poor.poor_t += poor;
-            a.target.poor_t += target;
-            a.poor.gone_poor += poor * gone;
-            a.target.gone_poor += target * gone;
-        });
+        let a = areas.village(vi0[i]);
+        a.poor.poor_t += poor;
+        a.target.poor_t += target;
+        a.poor.gone_poor += poor * gone;
+        a.target.gone_poor += target * gone;
         // Moved: out of the earlier area and into the later one, at every level where they differ.
         if let Some(j) = *next {
             areas.moved(&v, &x1.households.village[j as usize], &|a, into| {
@@ -613,9 +686,8 @@ fn transitions(
     }
     for ((j, before), row) in pred.iter().enumerate().zip(0u32..) {
         let (poor, target) = (t1.households.poor[j], t1.households.target[j]);
-        let v = x1.households.village[j];
         let continuing = before.filter(|&i| succ[i as usize] == Some(row)).map(|i| i as usize);
-        areas.each(&v, &mut |a| {
+        (|a: &mut AreaTransitions| {
             a.poor.poor_t1 += poor as u64;
             a.target.poor_t1 += target as u64;
             let Some(i) = continuing else {
@@ -651,11 +723,12 @@ fn transitions(
             let (n0, n1) = (d0.count_ones() as u64, d1.count_ones() as u64);
             a.deprivations_gained += n1.saturating_sub(n0);
             a.deprivations_lost += n0.saturating_sub(n1);
-        });
+        })(areas.village(vi1[j]));
     }
     // People, by citizen ID: the same flows, counted per household (and per pair of households
     // for people who moved) rather than per person.
     let (p0, p1) = (&t.persons, &t1.persons);
+    // Only pairs in different villages count (as moves).
     let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
     for (i, row) in (0..x0.households.len()).zip(0u32..) {
         let poor = t.households.poor[i] as u64;
@@ -663,14 +736,14 @@ fn transitions(
         for k in x0.members(i) {
             all += 1;
             match p0.citizen_id[k].and_then(|c| t1.household_of_person(c)) {
-                Some(j) => *pairs.entry((row, j)).or_default() += 1,
+                Some(j) if vi1[j as usize] != vi0[i] => *pairs.entry((row, j)).or_default() += 1,
+                Some(_) => {}
                 None => gone += 1,
             }
         }
-        areas.each(&x0.households.village[i], &mut |a| {
-            a.people.poor_t += poor * all;
-            a.people.gone_poor += poor * gone;
-        });
+        let a = &mut areas.village(vi0[i]).people;
+        a.poor_t += poor * all;
+        a.gone_poor += poor * gone;
     }
     for (&(i, j), &n) in &pairs {
         let poor = t.households.poor[i as usize] as u64 * n;
@@ -695,18 +768,16 @@ fn transitions(
             }] += 1;
         }
         let n = by.iter().sum::<u64>();
-        areas.each(&x1.households.village[j], &mut |a| {
-            let f = &mut a.people;
-            f.poor_t1 += now as u64 * n;
-            if now {
-                f.new_poor += by[0];
-                f.stayed += by[1];
-                f.entries += by[2];
-            } else {
-                f.exits += by[1];
-                f.never += by[2];
-            }
-        });
+        let f = &mut areas.village(vi1[j]).people;
+        f.poor_t1 += now as u64 * n;
+        if now {
+            f.new_poor += by[0];
+            f.stayed += by[1];
+            f.entries += by[2];
+        } else {
+            f.exits += by[1];
+            f.never += by[2];
+        }
     }
     areas.into_rows()
 }

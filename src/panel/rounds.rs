@@ -134,6 +134,7 @@ pub fn write_rounds(
     let popts = PanelOptions { mask: o.mask, welfare: o.welfare, editions: None };
     // Every round but the last may be an earlier round: its names are kept for every person.
     // The last keeps them only for the households its predecessor cannot match by keys or IDs.
+    let mut lap = crate::diagnostics::Lap::start();
     let mut got: Vec<ReadRound> = Vec::with_capacity(rounds.len());
     let to_read = rounds.len() - usize::from(latest.is_some());
     for (r, dir) in rounds.iter().enumerate().take(to_read) {
@@ -141,6 +142,7 @@ pub fn write_rounds(
         let earlier = if r + 1 == rounds.len() { got.last().map(|g| &*g.round) } else { None };
         let read = read_round((&h, &p), o.reading, &ingest_options(r)?, &popts, earlier)?;
         got.push(read);
+        lap.lap(&format!("panel: round {} read", r + 1));
     }
     if let Some(l) = latest {
         let earlier = got.last().map(|g| &*g.round);
@@ -173,6 +175,7 @@ pub fn write_rounds(
     }
     // The names were for matching: freed before the outputs are made.
     let reports: Vec<IngestReport> = got.into_iter().map(|g| g.report).collect();
+    lap.lap("panel: matched, flows counted");
     let mut served_lists = Vec::new();
     for (r, dir) in rounds.iter().enumerate().take(rounds.len() - 1) {
         let file = if r == 0 { o.served.clone() } else { None }
@@ -191,7 +194,9 @@ pub fn write_rounds(
         let folder = if panels.len() == 1 { String::new() } else { format!("{}-{}", names[r], names[r + 1]) };
         let dir = out.join(&folder);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        lap.lap("panel: follow-up");
         super::output::write_into(p, &served_lists[r], &effects, unknown, &notices, &dir)?;
+        lap.lap("panel: written");
         pairs.push(PairOutcome {
             earlier: names[r].clone(),
             later: names[r + 1].clone(),
@@ -205,6 +210,7 @@ pub fn write_rounds(
         });
     }
     super::output::write_trajectories(&panels, &names, &served_lists, &out.join("trajectories.parquet"))?;
+    lap.lap("panel: trajectories written");
     Ok(RoundsOutcome { names, reports, pairs })
 }
 
