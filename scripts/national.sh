@@ -15,8 +15,11 @@
 # Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
 # a welfare registry of half as many (`tpmap link-bench`, generated once, ~7.7 GB of CSV more),
 # linked and scored against its truth; the quality line is printed with the table.
+# Then year over year: two SYNTHETIC national rounds (`tpmap synth --years 2561,2562`, made a
+# group of provinces at a time, ~1.3 GB of Parquet) compared household by household by
+# `tpmap panel` (each round read a wave of provinces at a time).
 # SKIP_CSV=1 leaves out the CSV ingest (the slowest step); SKIP_PLAN=1 the plans; SKIP_LINK=1 the
-# linkage.
+# linkage; SKIP_PANEL=1 the panel; ONLY_PANEL=1 runs the panel alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TPMAP_BIN:-${CARGO_TARGET_DIR:-target}/release/tpmap}
@@ -32,62 +35,74 @@ measure() { # label, command...
   read -r secs kib < "$out/.time"
   printf '%s\t%s\t%s\n' "$label" "$secs" "$kib" | tee -a "$table"
 }
-if [ ! -s "$out/data/persons.csv" ]; then
-  measure "synth (parquet + csv)" "$bin" synth --households 12935866 --seed 2561 --out "$out/data" --format both --quiet
-fi
-d="$out/data"
-measure "ingest, Parquet, whole" "$bin" ingest --households "$d/households.parquet" --persons "$d/persons.parquet" \
-  --out "$out/ingest-parquet" --partition whole --quiet
-measure "ingest, Parquet, --partition province" "$bin" ingest --households "$d/households.parquet" \
-  --persons "$d/persons.parquet" --out "$out/ingest-partitioned" --partition province --quiet
-measure "ingest, Parquet, --max-memory 4GiB" "$bin" ingest --households "$d/households.parquet" \
-  --persons "$d/persons.parquet" --out "$out/ingest-4gib" --max-memory 4GiB --quiet
-# The partitioned runs must write what the whole run writes (mpi/ is `tpmap mpi`'s, below, from an
-# earlier run of this script).
-for run in ingest-partitioned ingest-4gib; do
-  (cd "$out/ingest-parquet" && find . -type f ! -name '*.parquet' ! -name report.json ! -path './mpi/*') | while read -r f; do
-    cmp -s "$out/ingest-parquet/$f" "$out/$run/$f" || { echo "$run: $f differs from the whole run" >&2; exit 1; }
-  done
-done
-if [ -z "${SKIP_CSV:-}" ]; then
-  measure "ingest, CSV UTF-8, whole" "$bin" ingest --households "$d/households.csv" --persons "$d/persons.csv" \
-    --out "$out/ingest-csv" --partition whole --quiet
-fi
-measure "mpi on the deprivation matrix, end to end" "$bin" mpi --data "$out/ingest-parquet/deprivations.parquet" \
-  --spec "$out/ingest-parquet/spec.csv" --k union --areas province,amphoe,tambon,village --weight members \
-  --out "$out/ingest-parquet/mpi" --quiet
-if [ -z "${SKIP_PLAN:-}" ]; then
-  p="$out/plan-input"
-  mkdir -p "$p"
-  ln -sf "$d/households.parquet" "$d/persons.parquet" "$p/"
-  cargo run --quiet --release --all-features --example plan_national -- --catalogue-out "$p/catalogue.toml"
-  export TPMAP_PSEUDONYM_KEY=${TPMAP_PSEUDONYM_KEY:-national-bench-key-not-secret}
-  measure "run with a plan, Parquet, whole" "$bin" run "$p" --out "$out/plan-whole" --partition whole --quiet
-  measure "run with a plan, Parquet, --partition province" "$bin" run "$p" --out "$out/plan-partitioned" \
-    --partition province --quiet
-  measure "run with a plan, Parquet, --max-memory 4GiB" "$bin" run "$p" --out "$out/plan-4gib" --max-memory 4GiB --quiet
-  # The same plan (report.xlsx differs only in its creation time).
-  for run in plan-partitioned plan-4gib; do
-    (cd "$out/plan-whole/plan" && find . -type f ! -name report.xlsx) | while read -r f; do
-      cmp -s "$out/plan-whole/plan/$f" "$out/$run/plan/$f" || { echo "$run: plan/$f differs from the whole run" >&2; exit 1; }
+if [ -z "${ONLY_PANEL:-}" ]; then
+  if [ ! -s "$out/data/persons.csv" ]; then
+    measure "synth (parquet + csv)" "$bin" synth --households 12935866 --seed 2561 --out "$out/data" --format both --quiet
+  fi
+  d="$out/data"
+  measure "ingest, Parquet, whole" "$bin" ingest --households "$d/households.parquet" --persons "$d/persons.parquet" \
+    --out "$out/ingest-parquet" --partition whole --quiet
+  measure "ingest, Parquet, --partition province" "$bin" ingest --households "$d/households.parquet" \
+    --persons "$d/persons.parquet" --out "$out/ingest-partitioned" --partition province --quiet
+  measure "ingest, Parquet, --max-memory 4GiB" "$bin" ingest --households "$d/households.parquet" \
+    --persons "$d/persons.parquet" --out "$out/ingest-4gib" --max-memory 4GiB --quiet
+  # The partitioned runs must write what the whole run writes (mpi/ is `tpmap mpi`'s, below, from an
+  # earlier run of this script).
+  for run in ingest-partitioned ingest-4gib; do
+    (cd "$out/ingest-parquet" && find . -type f ! -name '*.parquet' ! -name report.json ! -path './mpi/*') | while read -r f; do
+      cmp -s "$out/ingest-parquet/$f" "$out/$run/$f" || { echo "$run: $f differs from the whole run" >&2; exit 1; }
     done
   done
-fi
-if "$py" -c 'import polars' 2>/dev/null; then
-  measure "Python-polars scripts (benches/compare_python.py)" "$py" benches/compare_python.py "$out/ingest-parquet" \
-    --mpitb-villages 0
-  cp "$out/.log" "$out/compare_python.txt"
-fi
-if [ -z "${SKIP_LINK:-}" ]; then
-  l="$out/link"
-  if [ ! -s "$l/truth.csv" ]; then
-    measure "link-bench, national (survey x welfare registry)" "$bin" link-bench --households 12935866 \
-      --welfare-share 0.5 --agency-share 0 --out "$l"
+  if [ -z "${SKIP_CSV:-}" ]; then
+    measure "ingest, CSV UTF-8, whole" "$bin" ingest --households "$d/households.csv" --persons "$d/persons.csv" \
+      --out "$out/ingest-csv" --partition whole --quiet
   fi
-  measure "link survey x welfare registry, national, with --truth" "$bin" link "$l/survey.csv" "$l/welfare.csv" \
-    --truth "$l/truth.csv" --out "$out/link-out" --quiet
-fi
+  measure "mpi on the deprivation matrix, end to end" "$bin" mpi --data "$out/ingest-parquet/deprivations.parquet" \
+    --spec "$out/ingest-parquet/spec.csv" --k union --areas province,amphoe,tambon,village --weight members \
+    --out "$out/ingest-parquet/mpi" --quiet
+  if [ -z "${SKIP_PLAN:-}" ]; then
+    p="$out/plan-input"
+    mkdir -p "$p"
+    ln -sf "$d/households.parquet" "$d/persons.parquet" "$p/"
+    cargo run --quiet --release --all-features --example plan_national -- --catalogue-out "$p/catalogue.toml"
+    export TPMAP_PSEUDONYM_KEY=${TPMAP_PSEUDONYM_KEY:-national-bench-key-not-secret}
+    measure "run with a plan, Parquet, whole" "$bin" run "$p" --out "$out/plan-whole" --partition whole --quiet
+    measure "run with a plan, Parquet, --partition province" "$bin" run "$p" --out "$out/plan-partitioned" \
+      --partition province --quiet
+    measure "run with a plan, Parquet, --max-memory 4GiB" "$bin" run "$p" --out "$out/plan-4gib" --max-memory 4GiB --quiet
+    # The same plan (report.xlsx differs only in its creation time).
+    for run in plan-partitioned plan-4gib; do
+      (cd "$out/plan-whole/plan" && find . -type f ! -name report.xlsx) | while read -r f; do
+        cmp -s "$out/plan-whole/plan/$f" "$out/$run/plan/$f" || { echo "$run: plan/$f differs from the whole run" >&2; exit 1; }
+      done
+    done
+  fi
+  if "$py" -c 'import polars' 2>/dev/null; then
+    measure "Python-polars scripts (benches/compare_python.py)" "$py" benches/compare_python.py "$out/ingest-parquet" \
+      --mpitb-villages 0
+    cp "$out/.log" "$out/compare_python.txt"
+  fi
+  if [ -z "${SKIP_LINK:-}" ]; then
+    l="$out/link"
+    if [ ! -s "$l/truth.csv" ]; then
+      measure "link-bench, national (survey x welfare registry)" "$bin" link-bench --households 12935866 \
+        --welfare-share 0.5 --agency-share 0 --out "$l"
+    fi
+    measure "link survey x welfare registry, national, with --truth" "$bin" link "$l/survey.csv" "$l/welfare.csv" \
+      --truth "$l/truth.csv" --out "$out/link-out" --quiet
+  fi
 
+fi
+if [ -z "${SKIP_PANEL:-}" ]; then
+  r="$out/panel-rounds"
+  if [ ! -s "$r/truth.json" ]; then
+    measure "synth two national rounds (--years 2561,2562)" "$bin" synth --households 12935866 --seed 2561 \
+      --years 2561,2562 --out "$r" --quiet
+  fi
+  rm -rf "$out/panel-out"
+  measure "panel, two national rounds (match, flows, follow-up, write)" "$bin" panel "$r/2561" "$r/2562" \
+    --out "$out/panel-out" --quiet
+fi
 echo
 echo "| step | wall | peak memory |"
 echo "|---|---|---|"
@@ -95,7 +110,7 @@ while IFS=$'\t' read -r label secs kib; do
   printf '| %s | %s s | %.1f GB |\n' "$label" "$secs" "$(echo "$kib" | awk '{print $1 * 1024 / 1e9}')"
 done < "$table"
 for fmt in parquet csv; do
-  [ -f "$out/ingest-$fmt/report.json" ] || continue
+  [ -z "${ONLY_PANEL:-}" ] && [ -f "$out/ingest-$fmt/report.json" ] || continue
   "$py" - "$out/ingest-$fmt/report.json" "$fmt" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); i = r["ingest"]; s = r["seconds"]
@@ -106,7 +121,16 @@ print(f'{sys.argv[2]}: ingest+validate {s["ingest_and_validate"]:.1f} s = '
       f'{i["households"]["rejected"] + i["persons"]["rejected"]}')
 PY
 done
-if [ -f "$out/link-out/link.json" ]; then
+if [ -z "${SKIP_PANEL:-}" ] && [ -f "$out/panel-out/panel.json" ]; then
+  "$py" - "$out/panel-out/panel.json" "$out/panel-rounds/truth.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))["follow_up"][0]; s = p["summary"]
+e = next(x for x in p["effects"] if x["program"] == "all")
+print(f'panel: {s["households_t"]} -> {s["households_t1"]} households; routes {s["by_route"]}; fates {s["by_fate"]}; '
+      f'pooled effect {e["effect"]:.3f} (95 % CI {e["ci_low"]:.3f} to {e["ci_high"]:.3f}), truth {t["expected_effect"]:.3f}')
+PY
+fi
+if [ -z "${ONLY_PANEL:-}" ] && [ -f "$out/link-out/link.json" ]; then
   "$py" - "$out/link-out/link.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); q = r["quality"]; s = r["seconds"]

@@ -101,7 +101,8 @@ struct RoundIndex {
     persons: hashbrown::HashTable<u32>,
 }
 
-fn mix(key: u64) -> u64 {
+/// The integer mix of the ingest's duplicate check.
+pub(super) fn mix(key: u64) -> u64 {
     use std::hash::BuildHasher;
     crate::ingest::IdHash::default().hash_one(key)
 }
@@ -326,6 +327,21 @@ impl PersonText {
         (out, who)
     }
 
+    /// Whether the person at text slot `a` and the one at slot `b` of `other` have the same sex,
+    /// the same given or family name as written, and birth years at most one apart (when both
+    /// are known): what a linked member must show to count for its household (a family name
+    /// changes at marriage; a typo rarely hits both names, or moves a birth year by more than
+    /// one).
+    pub(super) fn agrees(&self, a: usize, other: &PersonText, b: usize) -> bool {
+        let years = match (self.birth[a], other.birth[b]) {
+            (Some(x), Some(y)) => x.year.abs_diff(y.year) <= 1,
+            _ => true,
+        };
+        years
+            && self.sex[a] == other.sex[b]
+            && (self.first.get(a) == other.first.get(b) || self.last.get(a) == other.last.get(b))
+    }
+
     /// Borrowed link records over `owned` (see [`PersonText::records`]).
     pub(super) fn raw<'a>(&'a self, round: &'a Round, owned: &'a [Owned]) -> Vec<RawRecord<'a>> {
         owned
@@ -355,6 +371,90 @@ impl PersonText {
 pub(super) struct Owned {
     citizen_id: String,
     birth: String,
-    slot: usize,
+    /// Where the person's text is.
+    pub(super) slot: usize,
     household: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{SynthOptions, Synthesizer};
+
+    fn extract() -> Extract {
+        let s = Synthesizer::new(SynthOptions { households: 20, provinces: vec![40], ..Default::default() }).unwrap();
+        let c = s.generate();
+        Extract::new(s.edition().clone(), c.households, c.persons)
+    }
+
+    #[test]
+    fn a_linked_member_counts_only_with_its_sex_a_name_and_its_birth_year() {
+        let x = extract();
+        let k = (0..x.persons.len()).find(|&k| x.persons.birth_date[k].is_some()).unwrap();
+        let a = PersonText::of(&x, None);
+        let changed = |f: &dyn Fn(&mut Extract)| {
+            let mut y = x.clone();
+            f(&mut y);
+            PersonText::of(&y, None)
+        };
+        assert!(a.agrees(k, &a, k));
+        // A new family name (marriage) with the same given name: still the person.
+        let married = changed(&|y| {
+            let mut last = StrColumn::default();
+            (0..y.persons.len())
+                .for_each(|i| last.push(if i == k { "ใหม่" } else { y.persons.last_name.get(i) }));
+            y.persons.last_name = last;
+        });
+        assert!(a.agrees(k, &married, k));
+        // Both names different, another sex, or born seven years apart: not.
+        let renamed = changed(&|y| {
+            let (mut first, mut last) = (StrColumn::default(), StrColumn::default());
+            for i in 0..y.persons.len() {
+                first.push(if i == k { "อื่น" } else { y.persons.first_name.get(i) });
+                last.push(if i == k { "อื่น" } else { y.persons.last_name.get(i) });
+            }
+            (y.persons.first_name, y.persons.last_name) = (first, last);
+        });
+        assert!(!a.agrees(k, &renamed, k));
+        let other_sex = changed(&|y| {
+            y.persons.sex[k] = if y.persons.sex[k] == Sex::Male { Sex::Female } else { Sex::Male };
+        });
+        assert!(!a.agrees(k, &other_sex, k));
+        let older = changed(&|y| {
+            if let Some(b) = &mut y.persons.birth_date[k] {
+                b.year -= 7;
+            }
+        });
+        assert!(!a.agrees(k, &older, k));
+        // Kept for some households only: the others' members have no text.
+        let keep = |h: usize| h == 1;
+        let some = PersonText::of(&x, Some(&keep));
+        let r = Round::of(&x, &PanelOptions::default()).unwrap();
+        let all: Vec<usize> = (0..x.persons.len()).collect();
+        let (_, who) = some.records(&r, &all);
+        assert_eq!(who, x.members(1).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn waves_appended_are_the_round_read_whole() {
+        let x = extract();
+        let opts = PanelOptions::default();
+        let whole = Round::of(&x, &opts).unwrap();
+        let (first, second): (Vec<u32>, Vec<u32>) = (0u32..x.households.len() as u32).partition(|&h| h < 7);
+        let mut waves = Round::of(&x.select(&first), &opts).unwrap();
+        waves.append(Round::of(&x.select(&second), &opts).unwrap()).unwrap();
+        assert_eq!(waves.households.id, whole.households.id);
+        assert_eq!(waves.persons.household, whole.persons.household);
+        assert_eq!(waves.persons.citizen_id, whole.persons.citizen_id);
+        assert_eq!(waves.households.poor, whole.households.poor);
+        for h in 0..x.households.len() {
+            assert_eq!(waves.members(h), whole.members(h));
+            assert_eq!(waves.household_of_key(x.households.id[h]), Some(h as u32));
+        }
+        for (k, id) in x.persons.citizen_id.iter().enumerate() {
+            if let Some(id) = id {
+                assert_eq!(waves.household_of_person(*id), Some(x.persons.household[k]));
+            }
+        }
+    }
 }

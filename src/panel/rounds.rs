@@ -246,7 +246,7 @@ impl ReadRound {
 
 /// The round and names of one extract (a whole round, or a wave of one).
 fn kept(x: &Extract, popts: &PanelOptions, earlier: Option<&Round>) -> Result<(Round, PersonText)> {
-    let keep = |j: usize| earlier.is_some_and(|t| super::may_need_linking(t, x, j));
+    let keep = |j: usize| earlier.is_some_and(|t| super::names_needed(t, x, j));
     let keep: Option<&(dyn Fn(usize) -> bool + Sync)> = earlier.map(|_| &keep as _);
     Ok((Round::of(x, popts)?, PersonText::of(x, keep)))
 }
@@ -298,7 +298,7 @@ fn read_round(
             }
             Some((all, all_text, all_report)) => {
                 all.append(Round::of(x, popts)?)?;
-                let keep = |j: usize| earlier.is_some_and(|t| super::may_need_linking(t, x, j));
+                let keep = |j: usize| earlier.is_some_and(|t| super::names_needed(t, x, j));
                 all_text.push(x, earlier.map(|_| &keep as &(dyn Fn(usize) -> bool + Sync)));
                 all_report.absorb(got.report);
             }
