@@ -332,7 +332,7 @@ pub const LINKAGE_TRAINING_SHARE: u64 = 50;
 
 /// Whether household key `id` is in the linkage's training sample ([`LINKAGE_TRAINING_SHARE`]).
 fn in_training_sample(id: crate::ids::HouseholdId) -> bool {
-    round::mix(id.0) % LINKAGE_TRAINING_SHARE == 0
+    round::mix(id.0).is_multiple_of(LINKAGE_TRAINING_SHARE)
 }
 
 /// Whether the names of the members of household `j` of `x` (a part of the later round) are
@@ -785,7 +785,7 @@ fn transitions(
             }
         });
     }
-    for j in 0..x1.households.len() {
+    for (j, &v) in vi1.iter().enumerate() {
         let now = t1.households.poor[j];
         // People of the household by their earlier status: unknown (new), poor, not poor.
         let mut by = [0u64; 3];
@@ -798,7 +798,7 @@ fn transitions(
             }] += 1;
         }
         let n = by.iter().sum::<u64>();
-        let f = &mut areas.village(vi1[j]).people;
+        let f = &mut areas.village(v).people;
         f.poor_t1 += now as u64 * n;
         if now {
             f.new_poor += by[0];
