@@ -1156,6 +1156,46 @@ fn run<'py>(
     to_py(py, &report)
 }
 
+/// Survey rounds read from their folders (oldest first), compared pair by pair and written to
+/// `out`, like `tpmap panel R1 R2 ...`: large Parquet rounds are read a wave of provinces at a
+/// time (`partition="auto"`; `"province"` always, `"whole"` never), keeping only what matching
+/// needs — two national rounds in under 8 GiB, where `panel` needs both extracts in memory.
+/// `served`: the earlier round's served list (two rounds; default its folder's `served.csv`).
+/// Returns what was read and matched (each round's reading report, each pair's summary, country
+/// and province flows and follow-up); the tables are the files in `out`.
+#[pyfunction]
+#[pyo3(signature = (rounds, out, *, served=None, mask="11111", welfare="validated", partition="auto"))]
+fn panel_rounds<'py>(
+    py: Python<'py>,
+    rounds: Vec<PathBuf>,
+    out: PathBuf,
+    served: Option<PathBuf>,
+    mask: &str,
+    welfare: &str,
+    partition: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
+    let reading = match partition {
+        "auto" => Reading::Auto,
+        "whole" => Reading::Whole,
+        "province" => Reading::Provinces,
+        other => {
+            let m = format!("partition must be 'auto', 'whole' or 'province', not {other:?}");
+            return Err(err(tpmap::Error::Config(m)));
+        }
+    };
+    let o = RoundsOptions { served, mask: opt(mask)?, welfare: opt(welfare)?, reading, ..Default::default() };
+    let done = py
+        .detach(|| {
+            let stage = tpmap::output::Staging::new(&out)?;
+            let done = write_rounds(&rounds, &o, stage.path(), None)?;
+            stage.commit()?;
+            Ok::<_, tpmap::Error>(done)
+        })
+        .map_err(err)?;
+    to_py(py, &done)
+}
+
 /// Two survey rounds compared household by household (`tpmap panel`): `earlier` and `later` are
 /// extracts from `read_extract`; `served` an optional served list of the earlier round (CSV
 /// household_id,program,indicator). Returns a dict with `summary` (how households and people
@@ -1267,6 +1307,7 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Linked>()?;
     m.add_function(wrap_pyfunction!(read_extract, m)?)?;
     m.add_function(wrap_pyfunction!(panel, m)?)?;
+    m.add_function(wrap_pyfunction!(panel_rounds, m)?)?;
     m.add_function(wrap_pyfunction!(synth_panel, m)?)?;
     m.add_function(wrap_pyfunction!(mpi, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_changes, m)?)?;

@@ -610,6 +610,12 @@ def test_panel_of_two_synthetic_rounds(tmp_path):
     assert pooled["ci_low"] <= truth <= pooled["ci_high"]
     assert got["summary"]["persons_in_both"] > 0 and "Observational" in got["caveat"]
     assert (tmp_path / "out" / "effects.csv").read_text(encoding="utf-8").startswith("# Observational")
+    # The folders read a province at a time: the same matching, counts and flows.
+    waves = tpmap.panel_rounds([rounds / "2561", rounds / "2562"], tmp_path / "waves", partition="province")
+    assert waves["pairs"][0]["summary"] == got["summary"]
+    assert pl.read_csv(tmp_path / "waves" / "transitions.csv").equals(pl.read_csv(tmp_path / "out" / "transitions.csv"))
+    with pytest.raises(tpmap.ConfigError, match="partition"):
+        tpmap.panel_rounds([rounds / "2561", rounds / "2562"], tmp_path / "never", partition="bogus")
     # The main job on the later round, compared with the earlier one (report and panel/).
     report = tpmap.run(rounds / "2562", tmp_path / "run", earlier=[rounds / "2561"])
     assert report["panel"]["pairs"][0]["summary"] == got["summary"]

@@ -307,6 +307,21 @@ def panel(
 
     Returns `summary` (dict), `matches`, `transitions` and `effects` (polars frames) and `caveat`."""
 
+def panel_rounds(
+    rounds: list[_Path],
+    out: _Path,
+    *,
+    served: _Path | None = None,
+    mask: str = "11111",
+    welfare: _Welfare = "validated",
+    partition: Literal["auto", "whole", "province"] = "auto",
+) -> dict[str, Any]:
+    """Rounds read from their folders and compared pair by pair into `out`, like `tpmap panel`:
+    large Parquet rounds a wave of provinces at a time (two national rounds under 8 GiB).
+
+    Returns `names`, `reports` (each round's reading) and `pairs` (each pair's summary, country
+    and province flows, follow-up)."""
+
 def synth_panel(
     out: _Path,
     years: list[int],

@@ -261,13 +261,15 @@ impl PersonText {
     }
 
     /// Appends the text of `x`, a later wave of the round, whose persons follow those pushed so
-    /// far (house numbers likewise); `keep` as in [`PersonText::of`] (`None` keeps every person,
-    /// and must be given for every wave or none).
+    /// far (house numbers likewise); `keep` as in [`PersonText::of`] (`None` keeps every person
+    /// of this wave).
     pub fn push(&mut self, x: &Extract, keep: Option<&(dyn Fn(usize) -> bool + Sync)>) {
         let p = &x.persons;
-        // Persons are counted as `u32` beside the index (`(0u32..).zip`): an extract numbers its
-        // persons by 32 bits (its member offsets), and a round refuses more (`Round::append`).
         let offset = self.persons;
+        // A wave that keeps some after waves that kept all: the rows so far are listed.
+        if keep.is_some() && self.rows.is_none() {
+            self.rows = Some((0..offset).collect());
+        }
         let picked: Option<Vec<usize>> = keep.map(|keep| {
             use rayon::prelude::*;
             let households: Vec<usize> =
@@ -294,8 +296,11 @@ impl PersonText {
         for s in x.households.house_no.iter() {
             self.house_no.push(s);
         }
-        if let (Some(rows), Some(picked)) = (&mut self.rows, &picked) {
-            rows.extend(picked.iter().map(|&k| offset + k));
+        match (&mut self.rows, &picked) {
+            (Some(rows), Some(picked)) => rows.extend(picked.iter().map(|&k| offset + k)),
+            // Every person of this wave, after waves that kept some.
+            (Some(rows), None) => rows.extend(offset..offset + p.len()),
+            (None, _) => {}
         }
         self.persons += p.len();
     }
@@ -433,6 +438,23 @@ mod tests {
         let all: Vec<usize> = (0..x.persons.len()).collect();
         let (_, who) = some.records(&r, &all);
         assert_eq!(who, x.members(1).collect::<Vec<_>>());
+        // Waves kept some, then all, then some: the rows line up with the round's persons.
+        let mut waves = PersonText::of(&x, Some(&keep));
+        waves.push(&x, None);
+        waves.push(&x, Some(&keep));
+        let n = x.persons.len();
+        let mut expect: Vec<usize> = x.members(1).collect();
+        expect.extend(n..2 * n);
+        expect.extend(x.members(1).map(|k| k + 2 * n));
+        let mut r3 = Round::of(&x, &PanelOptions::default()).unwrap();
+        r3.append(Round::of(&x, &PanelOptions::default()).unwrap()).unwrap();
+        r3.append(Round::of(&x, &PanelOptions::default()).unwrap()).unwrap();
+        let (owned, who) = waves.records(&r3, &(0..3 * n).collect::<Vec<_>>());
+        assert_eq!(who, expect);
+        let raw = waves.raw(&r3, &owned);
+        for (rec, &k) in raw.iter().zip(&who) {
+            assert_eq!(rec.first, x.persons.first_name.get(k % n));
+        }
     }
 
     #[test]
