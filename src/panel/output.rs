@@ -96,14 +96,15 @@ fn matches_rows(p: &Panel, programs: &HashMap<u64, String>, range: std::ops::Ran
 /// Writes [`matches_frame`] to `path` a batch of rows at a time.
 fn write_matches(p: &Panel, served: &[Served], path: &Path) -> Result<()> {
     let programs = programs_of(&p.t.edition, served);
-    let first = matches_rows(p, &programs, 0..p.matches.len().min(BATCH))?;
-    let mut out = crate::frame::ParquetBatches::create(path, first.schema(), &[])?;
-    out.write(&first)?;
-    drop(first);
-    let mut start = BATCH;
-    while start < p.matches.len() {
+    // An appender: a panel without households still writes the columns.
+    let mut out = crate::frame::ParquetAppender::new(path, &[]);
+    let mut start = 0;
+    loop {
         let end = (start + BATCH).min(p.matches.len());
-        out.write(&matches_rows(p, &programs, start..end)?)?;
+        out.push(&matches_rows(p, &programs, start..end)?)?;
+        if end == p.matches.len() {
+            break;
+        }
         start = end;
     }
     out.finish()
@@ -403,14 +404,14 @@ pub fn trajectories_frame(panels: &[Panel], names: &[String], served: &[Vec<Serv
 /// Writes [`trajectories_frame`] to `path`, a batch of trajectories at a time.
 pub fn write_trajectories(panels: &[Panel], names: &[String], served: &[Vec<Served>], path: &Path) -> Result<()> {
     let t = Trajectories::new(panels, names, served)?;
-    let first = t.rows(0..t.len().min(BATCH))?;
-    let mut out = crate::frame::ParquetBatches::create(path, first.schema(), &[])?;
-    out.write(&first)?;
-    drop(first);
-    let mut start = BATCH;
-    while start < t.len() {
+    let mut out = crate::frame::ParquetAppender::new(path, &[]);
+    let mut start = 0;
+    loop {
         let end = (start + BATCH).min(t.len());
-        out.write(&t.rows(start..end)?)?;
+        out.push(&t.rows(start..end)?)?;
+        if end == t.len() {
+            break;
+        }
         start = end;
     }
     out.finish()

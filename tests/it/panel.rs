@@ -457,3 +457,35 @@ fn a_panel_made_a_group_of_provinces_at_a_time_reads_back_whole_and_keeps_its_tr
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("truth.json")).unwrap()).unwrap();
     assert_eq!(json["follow_up"][0]["followed"], w.truths[0].followed);
 }
+
+#[test]
+fn rounds_without_a_household_compare_to_empty_tables_whole_or_by_province() {
+    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
+    // The samples' headers and no row: nothing to match, every table written with its columns.
+    let tmp = tempfile::tempdir().unwrap();
+    let header = |f: &str| {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples").join(f))
+                .unwrap();
+        text.lines().find(|l| !l.starts_with('#')).unwrap().to_string() + "\n"
+    };
+    let dirs: Vec<std::path::PathBuf> = ["a", "b"].iter().map(|d| tmp.path().join(d)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("households.csv"), header("households.csv")).unwrap();
+        std::fs::write(d.join("persons.csv"), header("persons.csv")).unwrap();
+    }
+    for (reading, name) in [(Reading::Whole, "whole"), (Reading::Provinces, "waves")] {
+        let out = tmp.path().join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let o = RoundsOptions { reading, ..Default::default() };
+        let done = write_rounds(&dirs, &o, &out, None).unwrap();
+        assert_eq!((done.pairs[0].summary.households_t, done.pairs[0].summary.households_t1), (0, 0));
+        for f in ["matches.parquet", "trajectories.parquet"] {
+            use polars::prelude::{ParquetReader, SerReader};
+            let df = ParquetReader::new(std::fs::File::open(out.join(f)).unwrap()).finish().unwrap();
+            assert_eq!(df.height(), 0, "{f}");
+            assert!(df.width() > 5, "{f}: {:?}", df.get_column_names());
+        }
+    }
+}
