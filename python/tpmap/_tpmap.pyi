@@ -35,6 +35,7 @@ __all__ = [
     "link_score",
     "link_cluster",
     "panel",
+    "panel_rounds",
     "synth_panel",
     "build_info",
 ]
