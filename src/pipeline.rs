@@ -21,7 +21,7 @@
 mod partitioned;
 pub use partitioned::{
     AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, refused as partition_refuses,
-    run_partitioned,
+    refused_by_partitioned, run_partitioned,
 };
 
 use std::path::{Path, PathBuf};
@@ -424,6 +424,30 @@ impl RunOptions {
     }
 }
 
+/// Compares the earlier rounds `e` with this run's round (the folder of `o.households`) into
+/// `out/panel/`, every round read as this one is (the run's reading options and edition).
+/// `latest`: this run's own reading of its round, when it holds one (a whole run), else the round
+/// is read again (a partitioned run: a wave of provinces at a time).
+fn compare_earlier(
+    o: &RunOptions,
+    e: &EarlierRounds,
+    out: &Path,
+    latest: Option<&crate::ingest::Ingested>,
+) -> Result<crate::panel::rounds::RoundsOutcome> {
+    let this = o.households.parent().map(Path::to_path_buf).unwrap_or_default();
+    let folders: Vec<PathBuf> = e.folders.iter().cloned().chain([this]).collect();
+    let rounds = crate::panel::rounds::RoundsOptions {
+        mask: o.mask,
+        welfare: o.welfare,
+        ingest: o.ingest.clone(),
+        editions: Vec::new(),
+        ..e.options.clone()
+    };
+    let dir = out.join("panel");
+    std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
+    crate::panel::rounds::write_rounds(&folders, &rounds, &dir, latest)
+}
+
 /// Runs the main job and writes every output to `out` (see the README for the list).
 ///
 /// All or nothing: options, inputs, the catalogue and served lists are read and checked before
@@ -544,21 +568,9 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     };
     if let Some(e) = &o.earlier {
         progress.step("comparing with the earlier rounds");
-        let latest = o.households.parent().map(Path::to_path_buf).unwrap_or_default();
-        let folders: Vec<PathBuf> = e.folders.iter().cloned().chain([latest]).collect();
-        // Every round read as this one is: the run's reading options and edition.
-        let rounds = crate::panel::rounds::RoundsOptions {
-            mask: o.mask,
-            welfare: o.welfare,
-            ingest: o.ingest.clone(),
-            editions: Vec::new(),
-            ..e.options.clone()
-        };
-        let dir = out.join("panel");
-        std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
         // The latest round is this job's own reading (with the welfare registry linked, when
         // one was given), not read a second time.
-        report.panel = Some(crate::panel::rounds::write_rounds(&folders, &rounds, &dir, Some(&got))?);
+        report.panel = Some(compare_earlier(o, e, out, Some(&got))?);
     }
     if o.html {
         progress.step("writing the HTML report");

@@ -79,15 +79,25 @@ pub fn partition_by_default(o: &RunOptions) -> bool {
         && crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
 }
 
-/// What a partitioned run cannot do yet, if `o` asks for it: linking a welfare registry,
-/// comparing earlier rounds, and plans with an agency's beneficiary list (`served_list`, linked
-/// with every person of the extract). A served file (`household_id,program`) is read: it is
-/// checked against every accepted household ID, kept across the waves (8 bytes each).
+/// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: linking a
+/// welfare registry, comparing earlier rounds, and plans with an agency's beneficiary list
+/// (`served_list`, linked with every person of the extract). A partitioned run asked for by name
+/// refuses the first and the last ([`refused_by_partitioned`]); it compares earlier rounds (each
+/// round read again a wave of provinces at a time), without a memory budget. A served file
+/// (`household_id,program`) is read: it is checked against every accepted household ID, kept
+/// across the waves (8 bytes each).
 pub fn refused(o: &RunOptions) -> Option<&'static str> {
+    if o.earlier.is_some() { Some("compare earlier rounds") } else { refused_by_partitioned(o, None) }
+}
+
+/// What a partitioned run with the memory budget `max_memory` cannot do yet, if `o` asks for it:
+/// linking a welfare registry or a beneficiary list, and comparing earlier rounds within a
+/// budget (the comparison of two national rounds takes about 7 GB, whatever the budget).
+pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option<&'static str> {
     if o.welfare_registry.is_some() {
         Some("link a welfare registry")
-    } else if o.earlier.is_some() {
-        Some("compare earlier rounds")
+    } else if o.earlier.is_some() && max_memory.is_some() {
+        Some("compare earlier rounds within --max-memory (their comparison takes about 7 GB for two national rounds)")
     } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) {
         Some("link a beneficiary list (served_list)")
     } else {
@@ -108,7 +118,7 @@ pub fn run_partitioned(
 ) -> Result<PartitionedOutput> {
     let o = options;
     o.validate()?;
-    if let Some(what) = refused(o) {
+    if let Some(what) = refused_by_partitioned(o, max_memory) {
         return Err(Error::Config(format!(
             "a partitioned run does not {what} yet: run without --partition and --max-memory for that"
         )));
@@ -267,6 +277,10 @@ pub fn run_partitioned(
         partition: Some(partition),
         panel: None,
     };
+    if let Some(e) = &o.earlier {
+        progress.step("comparing with the earlier rounds");
+        report.panel = Some(super::compare_earlier(o, e, out, None)?);
+    }
     if o.html {
         progress.step("writing the HTML report");
         write_html(o, &spec, &report, &measures, planned.as_ref().map(|(_, f)| f), out)?;

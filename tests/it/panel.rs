@@ -155,12 +155,26 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/report.json")).unwrap()).unwrap();
     assert_eq!(r["panel"]["pairs"][0]["summary"], j["summary"]);
     assert_eq!(r["summary"]["households"], j["summary"]["households_t1"]);
-    // One folder: no comparison; a partitioned run refuses one.
+    // One folder: no comparison.
     let o = tpmap(&["run", "rounds/2562", "--out", "one", "--quiet"]);
     assert!(o.status.success());
     assert!(!tmp.path().join("one/panel").exists());
+    // A partitioned run compares too (reading the rounds again): the same comparison and report
+    // section; within a memory budget it refuses, before writing anything.
     let o = tpmap(&["run", "rounds/2561", "rounds/2562", "--out", "parts", "--partition", "province", "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["transitions.csv", "effects.csv", "panel.json"] {
+        let read = |d: &str| std::fs::read(tmp.path().join(d).join("panel").join(f)).unwrap();
+        assert_eq!(read("run"), read("parts"), "{f}");
+    }
+    let parts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("parts/report.json")).unwrap()).unwrap();
+    assert_eq!(parts["panel"]["pairs"], r["panel"]["pairs"]);
+    assert!(parts["partition"].is_object());
+    assert!(std::fs::read_to_string(tmp.path().join("parts/report.html")).unwrap().contains("id=\"year-over-year\""));
+    let o = tpmap(&["run", "rounds/2561", "rounds/2562", "--out", "budget", "--max-memory", "4GiB", "--quiet"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("earlier rounds"));
+    assert!(!tmp.path().join("budget").exists());
     // Three rounds: each pair in its folder, trajectories through all.
     let o = tpmap(&[
         "synth",
