@@ -221,14 +221,18 @@ pub fn synthetic_metadata(description: &str) -> Vec<(String, String)> {
 /// The Parquet writer of every file tpmap writes. Buffered: polars writes page and column
 /// headers a few bytes at a time (14,088 one-byte `write` calls for the national
 /// `measures.parquet`); it flushes the buffer itself when it writes the footer, errors included.
+/// zstd at level 1, not polars' default 3: `tpmap mpi` 1.24–1.29 s → 1.22–1.23 s (measures.parquet
+/// 14.2 → 15.3 MB), a 1 M-household ingest 5.76–5.78 s → 5.61–5.73 s (outputs 142 → 144 MB), A/B
+/// in one session (docs/bench/parquet-reading.txt).
 fn writer(file: File) -> ParquetWriter<std::io::BufWriter<File>> {
     let stats = StatisticsOptions { distinct_count: false, ..StatisticsOptions::default() };
     ParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))
+        .with_compression(ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()))
         .with_row_group_size(Some(1 << 18))
         .with_statistics(stats)
 }
 
-/// Writes a frame to Parquet (zstd), with file-level key/value metadata.
+/// Writes a frame to Parquet (zstd level 1), with file-level key/value metadata.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     writer(file).with_key_value_metadata(Some(file_metadata(df.schema(), metadata))).finish(df)?;
