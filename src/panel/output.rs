@@ -96,18 +96,7 @@ fn matches_rows(p: &Panel, programs: &HashMap<u64, String>, range: std::ops::Ran
 /// Writes [`matches_frame`] to `path` a batch of rows at a time.
 fn write_matches(p: &Panel, served: &[Served], path: &Path) -> Result<()> {
     let programs = programs_of(&p.t.edition, served);
-    // An appender: a panel without households still writes the columns.
-    let mut out = crate::frame::ParquetAppender::new(path, &[]);
-    let mut start = 0;
-    loop {
-        let end = (start + BATCH).min(p.matches.len());
-        out.push(&matches_rows(p, &programs, start..end)?)?;
-        if end == p.matches.len() {
-            break;
-        }
-        start = end;
-    }
-    out.finish()
+    write_batches(path, p.matches.len(), &|rows| matches_rows(p, &programs, rows))
 }
 
 /// One row per area: the flows of poor and target poor households, per dimension and indicator.
@@ -404,12 +393,18 @@ pub fn trajectories_frame(panels: &[Panel], names: &[String], served: &[Vec<Serv
 /// Writes [`trajectories_frame`] to `path`, a batch of trajectories at a time.
 pub fn write_trajectories(panels: &[Panel], names: &[String], served: &[Vec<Served>], path: &Path) -> Result<()> {
     let t = Trajectories::new(panels, names, served)?;
+    write_batches(path, t.len(), &|rows| t.rows(rows))
+}
+
+/// Writes the `len` rows `frame` makes to `path`, [`BATCH`] at a time (at least one batch: a
+/// table without rows still has its columns).
+fn write_batches(path: &Path, len: usize, frame: &dyn Fn(std::ops::Range<usize>) -> Result<DataFrame>) -> Result<()> {
     let mut out = crate::frame::ParquetAppender::new(path, &[]);
     let mut start = 0;
     loop {
-        let end = (start + BATCH).min(t.len());
-        out.push(&t.rows(start..end)?)?;
-        if end == t.len() {
+        let end = (start + BATCH).min(len);
+        out.push(&frame(start..end)?)?;
+        if end == len {
             break;
         }
         start = end;

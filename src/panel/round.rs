@@ -142,14 +142,14 @@ impl Round {
         if self.edition.id != other.edition.id || self.spec.mask() != other.spec.mask() {
             return Err(Error::Config("internal: the waves of one round were scored differently".into()));
         }
-        let fits = |a: usize, b: usize| a.checked_add(b).is_some_and(|n| n < u32::MAX as usize);
-        let offsets = (u32::try_from(self.households.len()), u32::try_from(self.persons.len()));
-        let (Ok(h0), Ok(p0)) = offsets else {
+        // Both totals below u32::MAX, so that these counts and every shifted row fit a u32.
+        let total = |a: usize, b: usize| a.checked_add(b).filter(|&n| n < u32::MAX as usize);
+        let fits = total(self.households.len(), other.households.len()).is_some()
+            && total(self.persons.len(), other.persons.len()).is_some();
+        let (Ok(h0), Ok(p0), true) = (u32::try_from(self.households.len()), u32::try_from(self.persons.len()), fits)
+        else {
             return Err(Error::Limit { file: String::new(), message: format!("a round of {} rows or more", u32::MAX) });
         };
-        if !fits(self.households.len(), other.households.len()) || !fits(self.persons.len(), other.persons.len()) {
-            return Err(Error::Limit { file: String::new(), message: format!("a round of {} rows or more", u32::MAX) });
-        }
         let (a, b) = (&mut self.households, other.households);
         a.id.extend(b.id);
         a.village.extend(b.village);
@@ -255,7 +255,7 @@ impl PersonText {
     /// The text of `x`'s persons: every person with `keep` `None`, else the members of the
     /// households `keep` accepts (household rows of `x`).
     pub fn of(x: &Extract, keep: Option<&(dyn Fn(usize) -> bool + Sync)>) -> PersonText {
-        let mut t = PersonText { rows: keep.map(|_| Vec::new()), ..Default::default() };
+        let mut t = PersonText::default();
         t.push(x, keep);
         t
     }
@@ -293,9 +293,7 @@ impl PersonText {
         });
         self.birth.extend((0..n).map(|i| p.birth_date[at(i)]));
         self.sex.extend((0..n).map(|i| p.sex[at(i)]));
-        for s in x.households.house_no.iter() {
-            self.house_no.push(s);
-        }
+        self.house_no.extend_from(&x.households.house_no);
         match (&mut self.rows, &picked) {
             (Some(rows), Some(picked)) => rows.extend(picked.iter().map(|&k| offset + k)),
             // Every person of this wave, after waves that kept some.

@@ -219,10 +219,6 @@ fn round_of(panels: &[Panel], r: usize) -> &Round {
     if r < panels.len() { &panels[r].t } else { &panels[r - 1].t1 }
 }
 
-/// Person rows from which a round whose two files are Parquet is read a wave of provinces at a
-/// time, as `tpmap run` partitions ([`crate::pipeline::AUTO_PERSON_ROWS`]).
-const WAVES_FROM_PERSON_ROWS: usize = crate::pipeline::AUTO_PERSON_ROWS;
-
 /// Memory a wave of provinces may take, with what is held across waves (the reading's own
 /// estimate, [`crate::ingest::partition::Wave::estimated_bytes`]): 3 GiB, so that a national
 /// round read beside a national earlier round stays within 8 GiB (docs/panel.md).
@@ -239,22 +235,22 @@ impl ReadRound {
     /// Keeps what the panel needs of `got`; `earlier`: the round before, when this is the last
     /// (names kept only for the households it cannot match by keys or IDs).
     fn of(got: &crate::ingest::Ingested, popts: &PanelOptions, earlier: Option<&Round>) -> Result<ReadRound> {
-        let (round, text) = kept(&got.extract, popts, earlier)?;
-        Ok(ReadRound { round: Arc::new(round), text, report: got.report.clone() })
+        let mut text = PersonText::default();
+        push_names(&mut text, &got.extract, earlier);
+        Ok(ReadRound { round: Arc::new(Round::of(&got.extract, popts)?), text, report: got.report.clone() })
     }
 }
 
-/// The round and names of one extract (a whole round, or a wave of one).
-fn kept(x: &Extract, popts: &PanelOptions, earlier: Option<&Round>) -> Result<(Round, PersonText)> {
+/// Appends the names of `x` (a whole round, or its next wave) to `text`: every person's, or with
+/// `earlier` those of the households [`super::names_needed`] names.
+fn push_names(text: &mut PersonText, x: &Extract, earlier: Option<&Round>) {
     let keep = |j: usize| earlier.is_some_and(|t| super::names_needed(t, x, j));
-    let keep: Option<&(dyn Fn(usize) -> bool + Sync)> = earlier.map(|_| &keep as _);
-    Ok((Round::of(x, popts)?, PersonText::of(x, keep)))
+    text.push(x, earlier.map(|_| &keep as &(dyn Fn(usize) -> bool + Sync)));
 }
 
 /// Reads one round: whole, or (as `reading` says; by default two Parquet files of at least
-/// [`WAVES_FROM_PERSON_ROWS`] persons) a wave of provinces at a time, keeping only what the
-/// panel needs of each wave. A
-/// round read in waves has its households in wave order (provinces in code order, the file's
+/// [`crate::pipeline::AUTO_PERSON_ROWS`] persons, as `tpmap run` partitions) a wave of provinces
+/// at a time, keeping only what the panel needs of each wave. A round read in waves has its households in wave order (provinces in code order, the file's
 /// order within each), and a citizen ID found in two provinces is kept in the first in that
 /// order, as in a partitioned run (docs/partitioned.md); matching does not depend on the order.
 fn read_round(
@@ -272,7 +268,7 @@ fn read_round(
         Reading::Auto => {
             parquet(h)
                 && parquet(p)
-                && crate::ingest::source::parquet_shape(p).is_ok_and(|s| s.rows >= WAVES_FROM_PERSON_ROWS)
+                && crate::ingest::source::parquet_shape(p).is_ok_and(|s| s.rows >= crate::pipeline::AUTO_PERSON_ROWS)
         }
     };
     if !waves {
@@ -287,24 +283,21 @@ fn read_round(
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }
     let mut reader = PartitionedReader::new(split);
-    let mut read: Option<(Round, PersonText, IngestReport)> = None;
+    let mut read: Option<(Round, IngestReport)> = None;
+    let mut text = PersonText::default();
     for wave in &waves {
         let got = reader.read(h, p, opts, wave)?;
-        let x = &got.extract;
+        let round = Round::of(&got.extract, popts)?;
+        push_names(&mut text, &got.extract, earlier);
         match &mut read {
-            None => {
-                let (round, text) = kept(x, popts, earlier)?;
-                read = Some((round, text, got.report));
-            }
-            Some((all, all_text, all_report)) => {
-                all.append(Round::of(x, popts)?)?;
-                let keep = |j: usize| earlier.is_some_and(|t| super::names_needed(t, x, j));
-                all_text.push(x, earlier.map(|_| &keep as &(dyn Fn(usize) -> bool + Sync)));
+            None => read = Some((round, got.report)),
+            Some((all, all_report)) => {
+                all.append(round)?;
                 all_report.absorb(got.report);
             }
         }
     }
-    let Some((round, text, report)) = read else {
+    let Some((round, report)) = read else {
         return Err(Error::Config("internal: a round read in waves without a wave".into()));
     };
     Ok(ReadRound { round: Arc::new(round), text, report })
