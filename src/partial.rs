@@ -138,6 +138,18 @@ impl Partial {
         hierarchy: &Hierarchy,
         options: &AggregateOptions,
     ) -> Result<Partial> {
+        Partial::of_units(profiles, spec, scores, hierarchy, options)
+    }
+
+    /// Like [`Partial::of`], reading each unit's identification through `scores` (stored, or
+    /// exact scores worked out as the units are added).
+    pub(crate) fn of_units(
+        profiles: &Profiles,
+        spec: &Spec,
+        scores: &impl crate::score::UnitScores,
+        hierarchy: &Hierarchy,
+        options: &AggregateOptions,
+    ) -> Result<Partial> {
         if options.design.is_some() {
             return Err(Error::Config("partial results carry no survey design: measure without it".into()));
         }

@@ -479,12 +479,10 @@ pub fn score(p: &Profiles, spec: &Spec) -> Result<Scores> {
 }
 
 fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
-    let mask = spec.mask();
-    if p.present & mask != mask {
-        let absent: Vec<&str> =
-            spec.items.iter().filter(|i| p.present & (1 << i.bit) == 0).map(|i| i.label.as_str()).collect();
-        return Err(Error::Config(format!("indicators not in the data: {}", absent.join(", "))));
+    if let Some(exact) = ExactScorer::new(p, spec)? {
+        return Ok(exact.scores());
     }
+    let mask = spec.mask();
     let n = p.len();
     let mut out = Scores {
         score: vec![0.0; n],
@@ -494,111 +492,212 @@ fn score_in_pool(p: &Profiles, spec: &Spec) -> Result<Scores> {
         dropped: vec![false; n],
         deprived: vec![0; n],
     };
-    let deprived_of = |u: usize| -> (u64, bool) {
-        let miss = p.missing[u] & mask;
-        match spec.missing {
-            MissingPolicy::Drop if miss != 0 => (0, true),
-            MissingPolicy::Deprived => ((p.fail[u] | miss) & mask, false),
-            _ => (p.fail[u] & mask & !miss, false),
-        }
-    };
     use rayon::prelude::*;
-    match (spec.na, spec.integer_weights()) {
-        (NaPolicy::NotDeprived, Some((den, w))) => {
-            // Integer scores over one denominator: exact and fast.
-            let bits: Vec<usize> = spec.items.iter().map(|i| i.bit).collect();
-            let mut wb = [0u64; 64];
-            for (b, w) in bits.iter().zip(&w) {
-                wb[*b] = *w;
-            }
-            let mut nums = vec![0u64; n];
-            let poor_of = |num: u64| match spec.cutoff {
-                Cutoff::Union => num > 0,
-                Cutoff::Intersection => num == den,
-                Cutoff::K(k) => num as u128 * k.den() >= k.num() * den as u128,
-            };
-            (
-                nums.par_iter_mut(),
-                out.poor.par_iter_mut(),
-                out.dropped.par_iter_mut(),
-                out.deprived.par_iter_mut(),
-                out.score.par_iter_mut(),
-            )
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(4096)
-                .for_each(|(u, (num, poor, dropped, dep, sc))| {
-                    let (d, drop) = deprived_of(u);
-                    *dropped = drop;
-                    *dep = d;
-                    let mut bits = d;
-                    let mut s = 0u64;
-                    while bits != 0 {
-                        s += wb[bits.trailing_zeros() as usize];
-                        bits &= bits - 1;
+    // Rational scores: NA weight moves within its dimension (or the weights do not fit a
+    // 64-bit common denominator).
+    let dims = spec.dimensions.len();
+    let dim_items: Vec<Vec<&SpecItem>> =
+        (0..dims).map(|d| spec.items.iter().filter(|i| i.dimension == d).collect()).collect();
+    let dim_weight: Vec<Rational> = dim_items
+        .iter()
+        .map(|items| items.iter().try_fold(Rational::ZERO, |a, i| a.checked_add(i.weight)).ok_or_else(overflow))
+        .collect::<Result<_>>()?;
+    let results: Vec<Result<(f64, bool, bool, u64)>> = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|u| {
+            let (d, drop) = deprived_of(p, mask, spec.missing, u);
+            let na = p.na[u] & mask;
+            let mut s = Rational::ZERO;
+            let mut all = true;
+            if spec.na == NaPolicy::ReweightAll {
+                let (applicable, failing) = tally(&spec.items, d, na, true, &mut all)?;
+                if applicable != Rational::ZERO {
+                    s = failing.checked_div(applicable).ok_or_else(overflow)?;
+                }
+            } else {
+                let skip_na = spec.na != NaPolicy::NotDeprived;
+                for (di, items) in dim_items.iter().enumerate() {
+                    let (applicable, failing) = tally(items.iter().copied(), d, na, skip_na, &mut all)?;
+                    if applicable != Rational::ZERO {
+                        let share = dim_weight[di]
+                            .checked_mul(failing)
+                            .and_then(|x| x.checked_div(applicable))
+                            .ok_or_else(overflow)?;
+                        s = s.checked_add(share).ok_or_else(overflow)?;
                     }
-                    *num = s;
-                    *sc = s as f64 / den as f64;
-                    *poor = !drop && poor_of(s);
-                });
-            out.score_num = Some(nums);
-            out.denominator = den;
-        }
-        _ => {
-            // Rational scores: NA weight moves within its dimension (or the weights do not fit a
-            // 64-bit common denominator).
-            let dims = spec.dimensions.len();
-            let dim_items: Vec<Vec<&SpecItem>> =
-                (0..dims).map(|d| spec.items.iter().filter(|i| i.dimension == d).collect()).collect();
-            let dim_weight: Vec<Rational> = dim_items
-                .iter()
-                .map(|items| items.iter().try_fold(Rational::ZERO, |a, i| a.checked_add(i.weight)).ok_or_else(overflow))
-                .collect::<Result<_>>()?;
-            let results: Vec<Result<(f64, bool, bool, u64)>> = (0..n)
-                .into_par_iter()
-                .with_min_len(4096)
-                .map(|u| {
-                    let (d, drop) = deprived_of(u);
-                    let na = p.na[u] & mask;
-                    let mut s = Rational::ZERO;
-                    let mut all = true;
-                    if spec.na == NaPolicy::ReweightAll {
-                        let (applicable, failing) = tally(&spec.items, d, na, true, &mut all)?;
-                        if applicable != Rational::ZERO {
-                            s = failing.checked_div(applicable).ok_or_else(overflow)?;
-                        }
-                    } else {
-                        let skip_na = spec.na != NaPolicy::NotDeprived;
-                        for (di, items) in dim_items.iter().enumerate() {
-                            let (applicable, failing) = tally(items.iter().copied(), d, na, skip_na, &mut all)?;
-                            if applicable != Rational::ZERO {
-                                let share = dim_weight[di]
-                                    .checked_mul(failing)
-                                    .and_then(|x| x.checked_div(applicable))
-                                    .ok_or_else(overflow)?;
-                                s = s.checked_add(share).ok_or_else(overflow)?;
-                            }
-                        }
-                    }
-                    let poor = !drop
-                        && match spec.cutoff {
-                            Cutoff::Union => s > Rational::ZERO,
-                            Cutoff::Intersection => all && s > Rational::ZERO,
-                            Cutoff::K(k) => s >= k,
-                        };
-                    Ok((s.to_f64(), poor, drop, d))
-                })
-                .collect();
-            for (u, r) in results.into_iter().enumerate() {
-                let (s, poor, drop, d) = r?;
-                out.score[u] = s;
-                out.poor[u] = poor;
-                out.dropped[u] = drop;
-                out.deprived[u] = d;
+                }
             }
-        }
+            let poor = !drop
+                && match spec.cutoff {
+                    Cutoff::Union => s > Rational::ZERO,
+                    Cutoff::Intersection => all && s > Rational::ZERO,
+                    Cutoff::K(k) => s >= k,
+                };
+            Ok((s.to_f64(), poor, drop, d))
+        })
+        .collect();
+    for (u, r) in results.into_iter().enumerate() {
+        let (s, poor, drop, d) = r?;
+        out.score[u] = s;
+        out.poor[u] = poor;
+        out.dropped[u] = drop;
+        out.deprived[u] = d;
     }
     Ok(out)
+}
+
+/// Whether every indicator of `spec` is in the data.
+fn check_present(p: &Profiles, spec: &Spec) -> Result<()> {
+    let mask = spec.mask();
+    if p.present & mask != mask {
+        let absent: Vec<&str> =
+            spec.items.iter().filter(|i| p.present & (1 << i.bit) == 0).map(|i| i.label.as_str()).collect();
+        return Err(Error::Config(format!("indicators not in the data: {}", absent.join(", "))));
+    }
+    Ok(())
+}
+
+/// Unit `u`'s deprivations that count under the missing-value policy, and whether it is dropped.
+fn deprived_of(p: &Profiles, mask: u64, missing: MissingPolicy, u: usize) -> (u64, bool) {
+    let miss = p.missing[u] & mask;
+    match missing {
+        MissingPolicy::Drop if miss != 0 => (0, true),
+        MissingPolicy::Deprived => ((p.fail[u] | miss) & mask, false),
+        _ => (p.fail[u] & mask & !miss, false),
+    }
+}
+
+/// One unit's identification, as [`Scores`] holds it for every unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct UnitScore {
+    /// Deprivation score.
+    pub(crate) score: f64,
+    /// The score's numerator over the common denominator, when scores are exact (else 0).
+    pub(crate) num: u64,
+    /// Poor, decided exactly.
+    pub(crate) poor: bool,
+    /// Left out under [`MissingPolicy::Drop`].
+    pub(crate) dropped: bool,
+    /// Deprived indicators that count.
+    pub(crate) deprived: u64,
+}
+
+/// Identification of each unit: stored ([`Scores`]) or worked out when asked for
+/// ([`ExactScorer`]). The sums over areas read units through it.
+pub(crate) trait UnitScores: Sync {
+    /// Units scored.
+    fn units(&self) -> usize;
+    /// Unit `u`'s identification.
+    fn unit(&self, u: usize) -> UnitScore;
+    /// The common denominator, when scores are whole numbers over one (exact).
+    fn exact_den(&self) -> Option<u64>;
+}
+
+impl UnitScores for Scores {
+    fn units(&self) -> usize {
+        self.poor.len()
+    }
+    fn unit(&self, u: usize) -> UnitScore {
+        UnitScore {
+            score: self.score[u],
+            num: self.score_num.as_ref().map_or(0, |n| n[u]),
+            poor: self.poor[u],
+            dropped: self.dropped[u],
+            deprived: self.deprived[u],
+        }
+    }
+    fn exact_den(&self) -> Option<u64> {
+        self.score_num.is_some().then_some(self.denominator)
+    }
+}
+
+/// Exact scores, worked out per unit when read: for weights that are whole numbers over one
+/// 64-bit denominator with not-applicable counted as not deprived (TPMAP's rule, and most
+/// Alkire–Foster specs). A numerator is the sum of the weights of the unit's deprivations, a few
+/// additions, so a pass over the units needs no stored scores: nationally those were 335 MB of
+/// pages to fill, a third of `tpmap mpi`'s memory.
+pub(crate) struct ExactScorer<'a> {
+    p: &'a Profiles,
+    mask: u64,
+    missing: MissingPolicy,
+    cutoff: Cutoff,
+    den: u64,
+    /// Each indicator bit's weight over `den`.
+    weight_of_bit: [u64; 64],
+}
+
+impl<'a> ExactScorer<'a> {
+    /// The scorer of `spec` over `p`; `None` when scores are not whole numbers over one
+    /// denominator (not-applicable weight moves, or the weights need a larger one). An error
+    /// when an indicator of the spec is not in the data.
+    pub(crate) fn new(p: &'a Profiles, spec: &Spec) -> Result<Option<ExactScorer<'a>>> {
+        check_present(p, spec)?;
+        let (NaPolicy::NotDeprived, Some((den, w))) = (spec.na, spec.integer_weights()) else {
+            return Ok(None);
+        };
+        let mut weight_of_bit = [0u64; 64];
+        for (it, w) in spec.items.iter().zip(w) {
+            weight_of_bit[it.bit] = w;
+        }
+        Ok(Some(ExactScorer { p, mask: spec.mask(), missing: spec.missing, cutoff: spec.cutoff, den, weight_of_bit }))
+    }
+
+    /// Every unit's identification, stored.
+    pub(crate) fn scores(&self) -> Scores {
+        use rayon::prelude::*;
+        let n = self.p.len();
+        let mut out = Scores {
+            score: vec![0.0; n],
+            score_num: Some(vec![0; n]),
+            denominator: self.den,
+            poor: vec![false; n],
+            dropped: vec![false; n],
+            deprived: vec![0; n],
+        };
+        let nums = out.score_num.as_mut().map_or(&mut [][..], |v| v.as_mut_slice());
+        (
+            nums.par_iter_mut(),
+            out.poor.par_iter_mut(),
+            out.dropped.par_iter_mut(),
+            out.deprived.par_iter_mut(),
+            out.score.par_iter_mut(),
+        )
+            .into_par_iter()
+            .enumerate()
+            .with_min_len(4096)
+            .for_each(|(u, (num, poor, dropped, dep, sc))| {
+                let x = self.unit(u);
+                (*num, *poor, *dropped, *dep, *sc) = (x.num, x.poor, x.dropped, x.deprived, x.score);
+            });
+        out
+    }
+}
+
+impl UnitScores for ExactScorer<'_> {
+    fn units(&self) -> usize {
+        self.p.len()
+    }
+    #[inline]
+    fn unit(&self, u: usize) -> UnitScore {
+        let (d, dropped) = deprived_of(self.p, self.mask, self.missing, u);
+        let mut bits = d;
+        let mut num = 0u64;
+        while bits != 0 {
+            num += self.weight_of_bit[bits.trailing_zeros() as usize];
+            bits &= bits - 1;
+        }
+        let poor = !dropped
+            && match self.cutoff {
+                Cutoff::Union => num > 0,
+                Cutoff::Intersection => num == self.den,
+                Cutoff::K(k) => num as u128 * k.den() >= k.num() * self.den as u128,
+            };
+        UnitScore { score: num as f64 / self.den as f64, num, poor, dropped, deprived: d }
+    }
+    fn exact_den(&self) -> Option<u64> {
+        Some(self.den)
+    }
 }
 
 /// Applicable and failing weight of `items` for a unit deprived in `d` and not applicable in
@@ -659,6 +758,54 @@ mod tests {
         assert_eq!(union.poor, [false, true, true, true]);
         let inter = score(&af_example(), &equal4(Cutoff::Intersection)).unwrap();
         assert_eq!(inter.poor, [false, false, true, false]);
+    }
+
+    /// The exact scores (whole numbers over one denominator, worked out per unit) agree with the
+    /// rational ones on profiles where not-applicable cells would make no difference, under every
+    /// missing-value policy and cutoff.
+    #[test]
+    fn exact_scores_agree_with_rational_ones() {
+        let e = Edition::bmn_2560();
+        let spec = Spec::tpmap(&e, DimensionMask::ALL).unwrap();
+        let mask = spec.mask();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = 2000;
+        let fail: Vec<u64> = (0..n).map(|_| next() & next() & mask).collect();
+        let missing: Vec<u64> = (0..n).map(|_| if next() % 8 == 0 { 1 << (next() % 17) } else { 0 } & mask).collect();
+        let p = Profiles::from_masks(fail, vec![0; n], missing, vec![1.0; n], u64::MAX);
+        for missing in [MissingPolicy::Drop, MissingPolicy::Deprived, MissingPolicy::NotDeprived] {
+            for cutoff in
+                [Cutoff::Union, Cutoff::Intersection, Cutoff::K(Rational::new(1, 3)), Cutoff::K(Rational::ONE)]
+            {
+                let mut exact = spec.clone();
+                (exact.missing, exact.cutoff) = (missing, cutoff);
+                let mut rational = exact.clone();
+                // No cell is not applicable: reweighting moves nothing, but takes the rational path.
+                rational.na = NaPolicy::Reweight;
+                let (a, b) = (score(&p, &exact).unwrap(), score(&p, &rational).unwrap());
+                assert!(a.score_num.is_some() && b.score_num.is_none());
+                let scorer = ExactScorer::new(&p, &exact).unwrap().unwrap();
+                for u in 0..n {
+                    let lazy = scorer.unit(u);
+                    assert_eq!(
+                        (a.poor[u], a.dropped[u], a.deprived[u]),
+                        (b.poor[u], b.dropped[u], b.deprived[u]),
+                        "{u}"
+                    );
+                    assert_eq!(
+                        (lazy.poor, lazy.dropped, lazy.deprived, lazy.score),
+                        (a.poor[u], a.dropped[u], a.deprived[u], a.score[u])
+                    );
+                    assert!((a.score[u] - b.score[u]).abs() < 1e-12, "{u}");
+                }
+            }
+        }
     }
 
     #[test]

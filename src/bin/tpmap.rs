@@ -685,6 +685,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                     out.display()
                 );
             }
+            // The command is done and the process ends: its memory goes back to the system whole.
+            // Freeing the rows one vector at a time took 40 ms nationally (92,633 areas).
+            std::mem::forget(m);
             Ok(())
         }
         Command::Merge { parts, out, quiet } => {
