@@ -153,6 +153,79 @@ impl KeyColumn {
     }
 }
 
+/// Area keys of units read in runs: each run of consecutive units with the same key at every
+/// level, its first unit and its code at each level. Units sorted by area, as TPMAP extracts
+/// are, make one run per village: nationally 84 k runs instead of four codes for each of 12.9 M
+/// units (207 MB to fill, then read again to find the runs).
+#[derive(Debug, Default)]
+pub(crate) struct AreaRuns {
+    /// First unit of each run.
+    starts: Vec<usize>,
+    /// Per level: the distinct keys, and each run's code.
+    keys: Vec<KeyColumn>,
+    /// Units added.
+    units: usize,
+    /// The codes of the unit being added.
+    scratch: Vec<u32>,
+}
+
+impl AreaRuns {
+    /// No units yet, keys at `levels` levels.
+    pub(crate) fn new(levels: usize) -> AreaRuns {
+        AreaRuns { keys: vec![KeyColumn::default(); levels], ..Default::default() }
+    }
+
+    /// Adds the next unit, with its key at each level.
+    pub(crate) fn push<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) -> Result<()> {
+        self.scratch.clear();
+        for (col, key) in self.keys.iter_mut().zip(keys) {
+            self.scratch.push(col.code_of(key)?);
+        }
+        self.add_run(self.units);
+        self.units += 1;
+        Ok(())
+    }
+
+    /// Adds the next units, one per row of `columns` (one per level, of equal length, without
+    /// nulls; else nothing is added and the answer is false). Only the rows where a key changes
+    /// are looked up, found on every core.
+    pub(crate) fn push_arrays(&mut self, columns: &[&polars_arrow::array::Utf8ViewArray]) -> Result<bool> {
+        use polars_arrow::array::Array;
+        let n = columns.first().map_or(0, |c| c.len());
+        if columns.len() != self.keys.len() || columns.iter().any(|c| c.len() != n || c.null_count() > 0) {
+            return Ok(false);
+        }
+        // Equal views are equal keys; unequal views of equal keys only cut a run in two, which
+        // the codes then join again.
+        let changes: Vec<usize> = crate::in_pool(|| {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(1 << 14)
+                .filter(|&i| i == 0 || columns.iter().any(|c| c.views()[i].as_u128() != c.views()[i - 1].as_u128()))
+                .collect()
+        });
+        for i in changes {
+            self.scratch.clear();
+            for (col, c) in self.keys.iter_mut().zip(columns) {
+                self.scratch.push(col.code_of(c.value(i))?);
+            }
+            self.add_run(self.units + i);
+        }
+        self.units += n;
+        Ok(true)
+    }
+
+    /// Starts a run at `unit` with the codes in `scratch`, unless the last run has the same.
+    fn add_run(&mut self, unit: usize) {
+        let same =
+            !self.starts.is_empty() && self.keys.iter().zip(&self.scratch).all(|(k, c)| k.codes.last() == Some(c));
+        if !same {
+            self.starts.push(unit);
+            self.keys.iter_mut().zip(&self.scratch).for_each(|(k, &c)| k.codes.push(c));
+        }
+    }
+}
+
 /// Areas at several levels: each unit sits in one leaf; each leaf in one group per level.
 #[derive(Clone, Debug)]
 pub struct Hierarchy {
@@ -237,14 +310,6 @@ impl Hierarchy {
         if level_names.len() != keys.len() || keys.iter().any(|k| k.len() != n) {
             return Err(Error::Config("area key columns must have one value per unit".into()));
         }
-        // Group ids and each unit's leaf are u32: at most one group per unit.
-        if u32::try_from(n).is_err() {
-            return Err(Error::Limit { file: String::new(), message: format!("more than {} units", u32::MAX) });
-        }
-        let mut levels = vec!["country".to_string()];
-        let mut groups = vec![vec!["all".to_string()]];
-        let mut labels = vec![vec!["all".to_string()]];
-        let mut parents: Vec<Vec<u32>> = vec![vec![]];
         // Runs of units with the same key at every level (units usually come grouped by area):
         // the groups are found over the runs' first units, then each run's units take its leaf.
         let starts: Vec<usize> = crate::in_pool(|| {
@@ -254,14 +319,43 @@ impl Hierarchy {
                 .filter(|&u| u == 0 || keys.iter().any(|k| k.codes[u] != k.codes[u - 1]))
                 .collect()
         });
+        let runs = keys
+            .into_iter()
+            .map(|k| KeyColumn { codes: starts.iter().map(|&u| k.codes[u]).collect(), names: k.names, index: k.index })
+            .collect();
+        Hierarchy::from_runs(level_names, AreaRuns { starts, keys: runs, units: n, scratch: Vec::new() })
+    }
+
+    /// Groups of units read in runs ([`AreaRuns`]): what [`Hierarchy::from_columns`] makes of
+    /// the runs' keys repeated for every unit.
+    pub(crate) fn from_runs(level_names: Vec<String>, runs: AreaRuns) -> Result<Hierarchy> {
+        let AreaRuns { starts, keys, units: n, .. } = runs;
+        let ordered = starts.first().is_none_or(|&s| s == 0)
+            && starts.windows(2).all(|w| w[0] < w[1])
+            && (n == 0) == starts.is_empty();
+        if level_names.len() != keys.len()
+            || keys.iter().any(|k| k.codes.len() != starts.len())
+            || !ordered
+            || starts.last().is_some_and(|&s| s >= n)
+        {
+            return Err(Error::Config("area key runs must have one key per level and run, in unit order".into()));
+        }
+        // Group ids and each unit's leaf are u32: at most one group per unit.
+        if u32::try_from(n).is_err() {
+            return Err(Error::Limit { file: String::new(), message: format!("more than {} units", u32::MAX) });
+        }
+        let mut levels = vec!["country".to_string()];
+        let mut groups = vec![vec!["all".to_string()]];
+        let mut labels = vec![vec!["all".to_string()]];
+        let mut parents: Vec<Vec<u32>> = vec![vec![]];
         let mut gid = vec![0u32; starts.len()];
         for (l, name) in level_names.into_iter().enumerate() {
             let col = &keys[l];
             let mut map: HashMap<(u32, u32), u32> = HashMap::new();
             let (mut names, mut up, mut own) = (Vec::new(), Vec::new(), Vec::new());
             let mut prev: Option<((u32, u32), u32)> = None;
-            for (&u, g) in starts.iter().zip(gid.iter_mut()) {
-                let key = (*g, col.codes[u]);
+            for (&code, g) in col.codes.iter().zip(gid.iter_mut()) {
+                let key = (*g, code);
                 // Units usually come grouped by area: skip the hash when the key repeats.
                 let id = match prev {
                     Some((k, id)) if k == key => id,
@@ -655,7 +749,7 @@ pub(crate) fn leaf_sums(
     // One pass: one accumulator per thread over a contiguous range of units (units usually come
     // sorted by village, so each thread writes a few leaves at a time), then added together.
     // (`rayon::fold` would make an accumulator per split: hundreds of zeroed leaf tables.)
-    let zero = || (vec![0f64; leaves * lay.stride], vec![0f64; leaves * reps * 3]);
+    let zero = || (sums_table(leaves * lay.stride), sums_table(leaves * reps * 3));
     // `acc` and `boot` hold the leaves from `base` on.
     let add_unit = |u: usize, acc: &mut [f64], boot: &mut [f64], base: usize| {
         let leaf = h.unit_leaf[u] as usize - base;
@@ -776,7 +870,7 @@ pub(crate) fn roll_up(
 ) -> Vec<AreaMeasures> {
     let leaves = h.leaves();
     let den = exact_den.unwrap_or(1) as u128;
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(h.groups.iter().map(Vec::len).sum());
     for (l, level) in h.levels.iter().enumerate() {
         let g = h.groups[l].len();
         // A leaf of each group, to find its ancestors' keys.
@@ -784,24 +878,38 @@ pub(crate) fn roll_up(
         for leaf in (0..leaves).rev() {
             some_leaf[h.leaf_group[l][leaf] as usize] = leaf;
         }
-        // The leaves' own level (each group one leaf, in order) is the sums themselves: no copy
-        // (at 84 k villages a copy is 54 MB of fresh pages to fault in).
+        // The leaves' own level (each group one leaf, in order) is the sums themselves; another
+        // level's group adds its leaves' sums, in leaf order (as one pass over the leaves would),
+        // each group on its own core: no table of every group to fill.
         let own = g == leaves && h.leaf_group[l].iter().enumerate().all(|(i, &gi)| gi as usize == i);
-        let (agg, bagg): (std::borrow::Cow<'_, [f64]>, std::borrow::Cow<'_, [f64]>) = if own {
-            (sums.into(), boot.into())
-        } else {
-            let mut agg = vec![0f64; g * lay.stride];
-            let mut bagg = vec![0f64; g * reps * 3];
-            for leaf in 0..leaves {
-                let gi = h.leaf_group[l][leaf] as usize;
-                for k in 0..lay.stride {
-                    agg[gi * lay.stride + k] += sums[leaf * lay.stride + k];
-                }
-                for k in 0..reps * 3 {
-                    bagg[gi * reps * 3 + k] += boot[leaf * reps * 3 + k];
-                }
+        let mut offsets = vec![0usize; g + 1];
+        for &gi in &h.leaf_group[l] {
+            offsets[gi as usize + 1] += 1;
+        }
+        for i in 0..g {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut members = vec![0usize; leaves];
+        let mut next = offsets.clone();
+        for (leaf, &gi) in h.leaf_group[l].iter().enumerate() {
+            members[next[gi as usize]] = leaf;
+            next[gi as usize] += 1;
+        }
+        let (stride, bstride) = (lay.stride, reps * 3);
+        let group_sums = |gi: usize, a: &mut Vec<f64>, b: &mut Vec<f64>| {
+            a.clear();
+            b.clear();
+            if own {
+                a.extend_from_slice(&sums[gi * stride..(gi + 1) * stride]);
+                b.extend_from_slice(&boot[gi * bstride..(gi + 1) * bstride]);
+                return;
             }
-            (agg.into(), bagg.into())
+            a.resize(stride, 0.0);
+            b.resize(bstride, 0.0);
+            for &leaf in &members[offsets[gi]..offsets[gi + 1]] {
+                a.iter_mut().zip(&sums[leaf * stride..(leaf + 1) * stride]).for_each(|(x, y)| *x += y);
+                b.iter_mut().zip(&boot[leaf * bstride..(leaf + 1) * bstride]).for_each(|(x, y)| *x += y);
+            }
         };
         let design: Option<Vec<[f64; 3]>> = design_sums.map(|m| {
             let mut per: Vec<BTreeMap<(u32, u32), [f64; 3]>> = vec![BTreeMap::new(); g];
@@ -813,13 +921,11 @@ pub(crate) fn roll_up(
         });
         // Each group's row on every core (the rows' fractions, strings and vectors were most of
         // the roll-up: 0.12 s of 0.16 s for 92 k areas on one core).
-        let level_rows: Vec<AreaMeasures> = (0..g)
-            .into_par_iter()
-            .with_min_len(256)
-            .map_init(Vec::new, |a: &mut Vec<f64>, gi| {
-                // One buffer per worker, not one per row.
-                a.clear();
-                a.extend_from_slice(&agg[gi * lay.stride..(gi + 1) * lay.stride]);
+        rows.par_extend((0..g).into_par_iter().with_min_len(256).map_init(
+            || (Vec::new(), Vec::new()),
+            |(a, bagg): &mut (Vec<f64>, Vec<f64>), gi| {
+                // One pair of buffers per worker, not one per row.
+                group_sums(gi, a, bagg);
                 // Exact score sums (whole weights, integer numerators, all below 2^53, where f64
                 // adds integers exactly): the float sums are replaced by the numerators over the
                 // denominator, the same whatever order the units came in.
@@ -857,7 +963,7 @@ pub(crate) fn roll_up(
                         (Vec::with_capacity(reps), Vec::with_capacity(reps), Vec::with_capacity(reps));
                     let boot_den = if scaled_boot(integral, exact_den) { den as f64 } else { 1.0 };
                     for r in 0..reps {
-                        let b = &bagg[(gi * reps + r) * 3..(gi * reps + r) * 3 + 3];
+                        let b = &bagg[r * 3..r * 3 + 3];
                         hs.push(ratio(b[1], b[0]));
                         as_.push(ratio(b[2], b[1]) / boot_den);
                         ms.push(ratio(b[2], b[0]) / boot_den);
@@ -913,11 +1019,20 @@ pub(crate) fn roll_up(
                     vulnerable: a[VULNERABLE],
                     severe: a[SEVERE],
                 }
-            })
-            .collect();
-        rows.extend(level_rows);
+            },
+        ));
     }
     rows
+}
+
+/// A table of `len` zero sums, written as zeros now. `vec![0.0; len]` takes fresh pages from the
+/// system unwritten: the first `+=` then reads the shared zero page and its write copies it,
+/// which flushes the page from every core's TLB (an interrupt to each). Nationally that doubled
+/// the per-village sums (0.09 s to 0.2 s) once no freed memory was at hand to reuse.
+pub(crate) fn sums_table(len: usize) -> Vec<f64> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, 0.0);
+    v
 }
 
 /// Adds unit `u` into the leaves' sums and bootstrap sums, which start at leaf `base`.
@@ -945,8 +1060,8 @@ fn by_leaf_ranges(
         cuts.push(c);
     }
     cuts.push(n);
-    let mut sums = vec![0f64; leaves * stride];
-    let mut boot = vec![0f64; leaves * bstride];
+    let mut sums = sums_table(leaves * stride);
+    let mut boot = sums_table(leaves * bstride);
     // Each range's leaves: from its first unit's leaf to the next range's first leaf.
     let mut jobs = Vec::with_capacity(parts);
     let (mut rest, mut brest) = (sums.as_mut_slice(), boot.as_mut_slice());
@@ -1358,6 +1473,64 @@ mod tests {
         let h = Hierarchy::from_columns(vec!["k".into()], vec![all.clone()]).unwrap();
         let g = Hierarchy::from_keys(vec!["k".into()], vec![keys.iter().map(|k| k.to_string()).collect()]).unwrap();
         assert_eq!((h.groups, h.unit_leaf), (g.groups, g.unit_leaf));
+    }
+
+    /// Areas read as runs (whole columns cut into batches anywhere, or unit by unit, the same
+    /// village number in two tambons, long keys whose views hold no prefix of the whole) group
+    /// the units as their keys repeated per unit do.
+    #[test]
+    fn area_runs_group_as_columns_do() {
+        use polars_arrow::array::Utf8ViewArray;
+        let n = 1000;
+        let long = "ตำบลที่มีชื่อยาวกว่าสิบสองไบต์";
+        let key = |u: usize, l: usize| match l {
+            0 => format!("p{}", u / 400),
+            1 => format!("{long}{}", u / 90),
+            _ => format!("{}", (u / 13) % 5),
+        };
+        let names: Vec<String> = ["province", "tambon", "village"].map(String::from).to_vec();
+        let columns: Vec<KeyColumn> = (0..3)
+            .map(|l| {
+                KeyColumn::from_keys((0..n).map(|u| key(u, l)).collect::<Vec<_>>().iter().map(String::as_str)).unwrap()
+            })
+            .collect();
+        let whole = Hierarchy::from_columns(names.clone(), columns).unwrap();
+        for cut in [1usize, 7, 90, 333, n] {
+            let mut runs = AreaRuns::new(3);
+            let mut start = 0;
+            while start < n {
+                let end = (start + cut).min(n);
+                if (start / cut) % 3 == 2 {
+                    for u in start..end {
+                        let keys: Vec<String> = (0..3).map(|l| key(u, l)).collect();
+                        runs.push(keys.iter().map(String::as_str)).unwrap();
+                    }
+                } else {
+                    let arrays: Vec<Utf8ViewArray> = (0..3)
+                        .map(|l| Utf8ViewArray::from_slice_values((start..end).map(|u| key(u, l)).collect::<Vec<_>>()))
+                        .collect();
+                    assert!(runs.push_arrays(&arrays.iter().collect::<Vec<_>>()).unwrap());
+                }
+                start = end;
+            }
+            let h = Hierarchy::from_runs(names.clone(), runs).unwrap();
+            assert_eq!(
+                (&h.groups, &h.labels, &h.leaf_group, &h.unit_leaf),
+                (&whole.groups, &whole.labels, &whole.leaf_group, &whole.unit_leaf),
+                "cut {cut}"
+            );
+        }
+        // A column with a null is refused whole, touching nothing; runs out of order are an error.
+        let mut runs = AreaRuns::new(1);
+        assert!(!runs.push_arrays(&[&Utf8ViewArray::from_slice([Some("a"), None])]).unwrap());
+        assert!(Hierarchy::from_runs(vec!["k".into()], runs).is_ok_and(|h| h.unit_leaf.is_empty()));
+        let bad = AreaRuns {
+            starts: vec![0, 5, 3],
+            keys: vec![KeyColumn::from_keys(["a", "b", "c"]).unwrap()],
+            units: 9,
+            scratch: Vec::new(),
+        };
+        assert!(Hierarchy::from_runs(vec!["k".into()], bad).is_err());
     }
 
     /// `n` units with weights 1–5 and profiles spread over the four indicators.

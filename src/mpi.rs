@@ -18,7 +18,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::aggregate::{AggregateOptions, Hierarchy, KeyColumn, Measures, measures_of};
+use crate::aggregate::{AggregateOptions, AreaRuns, Hierarchy, KeyColumn, Measures, measures_of};
 use crate::error::{Error, Result};
 use crate::indicators::IndicatorStatus;
 use crate::ingest::parse::{self, OneMeans};
@@ -146,10 +146,25 @@ pub fn read_units(path: &Path, indicators: &[String], opts: &MpiOptions) -> Resu
 
 /// Like [`read_units`], from a file or a polars frame.
 pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
-    crate::in_pool(|| read_units_in_pool(input, indicators, opts))
+    crate::in_pool(|| read_units_in_pool(input, indicators, opts, false)).map(|(u, _)| u)
 }
 
-fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
+/// Like [`read_units_from`], the area keys kept as runs of units ([`AreaRuns`]), not per unit:
+/// the units' `area_keys` are left empty and the runs come beside them (when there are areas).
+fn read_units_in_runs(
+    input: TableInput<'_>,
+    indicators: &[String],
+    opts: &MpiOptions,
+) -> Result<(Units, Option<AreaRuns>)> {
+    crate::in_pool(|| read_units_in_pool(input, indicators, opts, !opts.areas.is_empty()))
+}
+
+fn read_units_in_pool(
+    input: TableInput<'_>,
+    indicators: &[String],
+    opts: &MpiOptions,
+    in_runs: bool,
+) -> Result<(Units, Option<AreaRuns>)> {
     let ing = IngestOptions::default();
     let mut src = Table::open(input, &ing)?;
     let name = src.name();
@@ -188,13 +203,15 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
             present: u64::MAX.checked_shr(64 - indicators.len() as u32).unwrap_or(0),
             ..Default::default()
         },
-        area_keys: vec![KeyColumn::default(); area_cols.len()],
+        area_keys: vec![KeyColumn::default(); if in_runs { 0 } else { area_cols.len() }],
         over_keys: vec![KeyColumn::default(); over_cols.len()],
         design: design_cols.map(|_| (Vec::new(), Vec::new())),
         round: Vec::new(),
         round_names: Vec::new(),
         id: Vec::new(),
     };
+    let mut runs = in_runs.then(|| AreaRuns::new(area_cols.len()));
+    let mut area_text = vec![String::new(); area_cols.len()];
     let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
     let mut rounds: HashMap<String, u32> = HashMap::new();
     let mut text = String::new();
@@ -242,6 +259,13 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         // columns in parallel: each has its own codes).
         let mut weights = vec![0f64; n];
         let weights_read = weight_col.is_some_and(|c| b.number_column(c, &mut weights));
+        let areas_read = match runs.as_mut() {
+            Some(runs) => match area_cols.iter().map(|&c| b.text_column(c)).collect::<Option<Vec<_>>>() {
+                Some(columns) => runs.push_arrays(&columns)?,
+                None => false,
+            },
+            None => true,
+        };
         let keys_read: Vec<bool> = u
             .area_keys
             .iter_mut()
@@ -257,6 +281,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         let whole_columns = by_cell.is_empty()
             && (weight_col.is_none() || weights_read)
             && keys_read.iter().all(|&k| k)
+            && areas_read
             && round_col.is_none()
             && id_col.is_none()
             && u.design.is_none();
@@ -319,6 +344,13 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
                     }
                 }
             }
+            if let (Some(runs), false) = (runs.as_mut(), areas_read) {
+                for (text, &c) in area_text.iter_mut().zip(&area_cols) {
+                    text.clear();
+                    b.cell(r, c).write_text(text);
+                }
+                runs.push(area_text.iter().map(String::as_str))?;
+            }
             if let Some(c) = round_col {
                 let key = match b.cell(r, c) {
                     Cell::Null => return Err(err(c, "the round is empty".into())),
@@ -350,7 +382,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
     })?;
     u.profiles.na = na_masks.finish();
     u.profiles.missing = missing_masks.finish();
-    Ok(u)
+    Ok((u, runs))
 }
 
 /// A column of status masks that stays unwritten while every mask is zero: once one is not, the
@@ -474,12 +506,19 @@ pub fn measure(
     let t0 = std::time::Instant::now();
     let mut lap = crate::diagnostics::Lap::start();
     let (spec, labels) = spec_of(rows, opts)?;
-    let units = read_units_from(data, &labels, opts)?;
+    let (units, runs) = read_units_in_runs(data, &labels, opts)?;
     lap.lap("units read");
     let read_seconds = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
     let n_units = units.profiles.len();
-    let m = measure_units(units, &spec, opts)?;
+    let m = match runs {
+        Some(runs) => {
+            let h = Hierarchy::from_runs(opts.areas.clone(), runs)?;
+            lap.lap("areas grouped");
+            measure_grouped(units, h, &spec, opts)?
+        }
+        None => measure_units(units, &spec, opts)?,
+    };
     lap.lap("inputs freed");
     Ok((m, Timing { read_seconds, measure_seconds: t1.elapsed().as_secs_f64(), units: n_units }))
 }
@@ -525,14 +564,20 @@ fn spec_of(rows: Vec<(String, String, Rational)>, opts: &MpiOptions) -> Result<(
 }
 
 /// The measures of units already read.
-fn measure_units(units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measures> {
+fn measure_units(mut units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Measures> {
     let mut lap = crate::diagnostics::Lap::start();
     let h = if opts.areas.is_empty() {
         Hierarchy::country(units.profiles.len())
     } else {
-        Hierarchy::from_columns(opts.areas.clone(), units.area_keys)?
+        Hierarchy::from_columns(opts.areas.clone(), std::mem::take(&mut units.area_keys))?
     };
     lap.lap("areas grouped");
+    measure_grouped(units, h, spec, opts)
+}
+
+/// The measures of `units` grouped as `h` (its areas, then each `over` breakdown).
+fn measure_grouped(units: Units, h: Hierarchy, spec: &Spec, opts: &MpiOptions) -> Result<Measures> {
+    let mut lap = crate::diagnostics::Lap::start();
     // With a unit-id column, replicate weights follow the unit, not its row.
     let unit_keys = (opts.bootstrap.0 > 0 && !units.id.is_empty()).then(|| units.id.clone());
     let agg = AggregateOptions { bootstrap: opts.bootstrap, design: units.design, unit_keys, ..Default::default() };

@@ -350,10 +350,10 @@ impl Partial {
                 leaf.push(v.to_string());
             }
         }
-        let mut sums = vec![0f64; h.leaves * stride];
+        let mut sums = crate::aggregate::sums_table(h.leaves * stride);
         // The sums, then the replicates' sums (leaf-major, as in memory).
         let bs = p.reps * 3;
-        let mut boot = vec![0f64; h.leaves * bs];
+        let mut boot = crate::aggregate::sums_table(h.leaves * bs);
         for (j, name) in expected[depth..].iter().enumerate() {
             let col = df.column(name)?;
             let s = col.f64().map_err(|_| lbad(format!("column {name} is not Float64")))?;
@@ -463,8 +463,8 @@ pub fn merge_over(
         return Err(Error::Config("the merged areas must have one unit per merged leaf".into()));
     }
     // Each merged leaf is one unit of `h`: its leaves are the merged leaves, in the same order.
-    let mut merged = vec![0f64; h.leaves() * stride];
-    let mut merged_boot = vec![0f64; h.leaves() * bs];
+    let mut merged = crate::aggregate::sums_table(h.leaves() * stride);
+    let mut merged_boot = crate::aggregate::sums_table(h.leaves() * bs);
     for (u, &leaf) in h.unit_leaf.iter().enumerate() {
         let leaf = leaf as usize;
         for (t, x) in merged[leaf * stride..(leaf + 1) * stride].iter_mut().zip(&sums[u * stride..(u + 1) * stride]) {

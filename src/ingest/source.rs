@@ -112,9 +112,9 @@ pub trait Batch: Sync {
     /// Rows `start..start + fail.len()` of a column of statuses at once, where its type allows
     /// (whole numbers and booleans, read in place): sets `1 << bit` in `fail` for 1 or true and
     /// in `missing` for an empty cell, as [`crate::ingest::parse::status`] with
-    /// [`crate::ingest::OneMeans::Fail`] reads them. Returns false, touching nothing, when those
-    /// rows hold another value or type: the caller then reads them cell by cell, which names the
-    /// bad row.
+    /// [`crate::ingest::OneMeans::Fail`] reads them (`bit` is the column's own, clear in `fail`
+    /// and `missing` before). Returns false, with both as they were, when those rows hold another
+    /// value or type: the caller then reads them cell by cell, which names the bad row.
     fn fail_column(&self, _col: usize, _bit: u32, _start: usize, _fail: &mut [u64], _missing: &mut [u64]) -> bool {
         false
     }
@@ -162,12 +162,18 @@ where
         return false;
     }
     if a.null_count() == 0 {
-        // The common case, without a validity lookup per cell (vectorised).
-        if values.iter().any(|v| !matches!((*v).into(), 0 | 1)) {
-            return false;
-        }
+        // The common case, without a validity lookup per cell, in one vectorised pass: the bit
+        // is set from the value's lowest bit, and any value other than 0 or 1 noted. Such a value
+        // clears the bit again (it is this column's own: it was clear before) and refuses.
+        let mut bad = false;
         for (f, v) in fail.iter_mut().zip(values) {
-            *f |= (((*v).into() == 1) as u64) << bit;
+            let v = (*v).into() as u64;
+            bad |= v > 1;
+            *f |= (v & 1) << bit;
+        }
+        if bad {
+            fail.iter_mut().for_each(|f| *f &= !(1 << bit));
+            return false;
         }
         return true;
     }
