@@ -545,7 +545,8 @@ fn tables_in_pool(
     let vidx: Vec<u32> = h.village.par_iter().map(|v| villages.binary_search(v).expect("present") as u32).collect();
     let cw = common_cols.len();
     let pw = poor_cols.len();
-    let zero = || (vec![0f64; villages.len() * cw], vec![0f64; villages.len() * pw]);
+    let zero =
+        || (crate::aggregate::sums_table(villages.len() * cw), crate::aggregate::sums_table(villages.len() * pw));
     let add = |u: usize, c: &mut Vec<f64>, q: &mut Vec<f64>| {
         let v = vidx[u] as usize;
         let m = h.members[u] as f64;
