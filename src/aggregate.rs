@@ -1545,7 +1545,7 @@ mod tests {
         for x in [0.0, -0.0, 1.0, 7.0, 4_294_967_296.0, 9_007_199_254_740_992.0, 1e300] {
             assert!(is_whole(x), "{x}");
         }
-        for x in [0.5, 1.0 + f64::EPSILON, -1.0, 9e15 + 0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        for x in [0.5, 1.0 + f64::EPSILON, -1.0, 1e15 + 0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             assert!(!is_whole(x), "{x}");
         }
     }
