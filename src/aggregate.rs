@@ -1144,6 +1144,21 @@ fn is_whole(x: f64) -> bool {
 /// `t2 = Σv²`, `x = Σv·z`, `x1 = Σv²·z`, `x2 = Σv²·z²` (the numerator of a linearised
 /// variance). `None` when a product does not fit.
 fn spread(x2: i128, x1: i128, x: i128, t: i128, t2: i128) -> Option<i128> {
+    // Most areas' products fit 64 bits, where a checked multiply is one instruction (the 128-bit
+    // ones were a fifth of the national roll-up); the result is the same whole number.
+    let narrow = |v: i128| i64::try_from(v).ok();
+    if let (Some(x2), Some(x1), Some(x), Some(t), Some(t2)) = (narrow(x2), narrow(x1), narrow(x), narrow(t), narrow(t2))
+    {
+        let small = || {
+            let a = x2.checked_mul(t)?.checked_mul(t)?;
+            let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
+            let c = x.checked_mul(x)?.checked_mul(t2)?;
+            a.checked_sub(b)?.checked_add(c)
+        };
+        if let Some(v) = small() {
+            return Some(i128::from(v));
+        }
+    }
     let a = x2.checked_mul(t)?.checked_mul(t)?;
     let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
     let c = x.checked_mul(x)?.checked_mul(t2)?;
@@ -1538,6 +1553,21 @@ mod tests {
             scratch: Vec::new(),
         };
         assert!(Hierarchy::from_runs(vec!["k".into()], bad).is_err());
+    }
+
+    /// The 64-bit shortcut and the 128-bit products give the same numerator; past 128 bits, none.
+    #[test]
+    fn spread_is_exact_in_64_and_128_bits() {
+        let reference = |x2: i128, x1: i128, x: i128, t: i128, t2: i128| x2 * t * t - 2 * x * t * x1 + x * x * t2;
+        for v in [
+            [3i64, 2, 5, 7, 11],
+            [40_000, 40_000, 9_000, 120_000, 900_000],
+            [10_000_000_000, 7, 3_000_000, 20_000_000_000, 5],
+        ] {
+            let [x2, x1, x, t, t2] = v.map(i128::from);
+            assert_eq!(spread(x2, x1, x, t, t2), Some(reference(x2, x1, x, t, t2)), "{v:?}");
+        }
+        assert_eq!(spread(i128::MAX, 1, 1, 2, 1), None);
     }
 
     #[test]
