@@ -146,25 +146,25 @@ pub fn read_units(path: &Path, indicators: &[String], opts: &MpiOptions) -> Resu
 
 /// Like [`read_units`], from a file or a polars frame.
 pub fn read_units_from(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Units> {
-    crate::in_pool(|| read_units_in_pool(input, indicators, opts, false)).map(|(u, _)| u)
+    crate::in_pool(|| read_units_in_pool(input, indicators, opts, false)).map(|r| r.units)
 }
 
 /// Like [`read_units_from`], the area keys kept as runs of units ([`AreaRuns`]), not per unit:
 /// the units' `area_keys` are left empty and the runs come beside them (when there are areas).
-fn read_units_in_runs(
-    input: TableInput<'_>,
-    indicators: &[String],
-    opts: &MpiOptions,
-) -> Result<(Units, Option<AreaRuns>)> {
+fn read_units_in_runs(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions) -> Result<Read> {
     crate::in_pool(|| read_units_in_pool(input, indicators, opts, !opts.areas.is_empty()))
 }
 
-fn read_units_in_pool(
-    input: TableInput<'_>,
-    indicators: &[String],
-    opts: &MpiOptions,
-    in_runs: bool,
-) -> Result<(Units, Option<AreaRuns>)> {
+/// What [`read_units_in_pool`] read.
+struct Read {
+    units: Units,
+    /// The area keys as runs of units, when asked for.
+    runs: Option<AreaRuns>,
+    /// Whether any cell was missing (else every missing mask is zero).
+    missing_seen: bool,
+}
+
+fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOptions, in_runs: bool) -> Result<Read> {
     let ing = IngestOptions::default();
     let mut src = Table::open(input, &ing)?;
     let name = src.name();
@@ -236,7 +236,8 @@ fn read_units_in_pool(
         let start = u.profiles.fail.len();
         u.profiles.fail.resize(start + n, 0);
         let mut missing = vec![0u64; n];
-        let mut by_cell: Vec<(usize, usize)> = u.profiles.fail[start..]
+        // Each block also says whether it saw a missing cell (checked while it is in the cache).
+        let (mut by_cell, any_missing): (Vec<(usize, usize)>, bool) = u.profiles.fail[start..]
             .par_chunks_mut(BLOCK)
             .zip(missing.par_chunks_mut(BLOCK))
             .enumerate()
@@ -247,12 +248,15 @@ fn read_units_in_pool(
                         cells.push((bit, c));
                     }
                 }
-                cells
+                (cells, m.iter().any(|&x| x != 0))
             })
-            .reduce(Vec::new, |mut a, b| {
-                a.extend(b);
-                a
-            });
+            .reduce(
+                || (Vec::new(), false),
+                |(mut a, x), (b, y)| {
+                    a.extend(b);
+                    (a, x || y)
+                },
+            );
         by_cell.sort_unstable();
         by_cell.dedup();
         // Whole columns of weights and text keys at once where their types allow (the key
@@ -289,7 +293,10 @@ fn read_units_in_pool(
             // Nothing left to read cell by cell: the batch's columns as they are.
             let p = &mut u.profiles;
             na_masks.zeros(n);
-            missing_masks.extend(&missing);
+            match any_missing {
+                true => missing_masks.extend(&missing),
+                false => missing_masks.zeros(n),
+            }
             match weight_col {
                 Some(_) => p.weight.extend_from_slice(&weights),
                 None => p.weight.resize(p.weight.len() + n, 1.0),
@@ -380,9 +387,10 @@ fn read_units_in_pool(
         }
         Ok(())
     })?;
+    let missing_seen = missing_masks.any();
     u.profiles.na = na_masks.finish();
     u.profiles.missing = missing_masks.finish();
-    Ok((u, runs))
+    Ok(Read { units: u, runs, missing_seen })
 }
 
 /// A column of status masks that stays unwritten while every mask is zero: once one is not, the
@@ -416,6 +424,10 @@ impl SparseMasks {
             self.written().push(mask);
         }
         self.len += 1;
+    }
+    /// Whether any mask is not zero.
+    fn any(&self) -> bool {
+        !self.masks.is_empty()
     }
     fn finish(mut self) -> Vec<u64> {
         if self.masks.is_empty() {
@@ -506,7 +518,7 @@ pub fn measure(
     let t0 = std::time::Instant::now();
     let mut lap = crate::diagnostics::Lap::start();
     let (spec, labels) = spec_of(rows, opts)?;
-    let (units, runs) = read_units_in_runs(data, &labels, opts)?;
+    let Read { units, runs, missing_seen } = read_units_in_runs(data, &labels, opts)?;
     lap.lap("units read");
     let read_seconds = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
@@ -515,7 +527,7 @@ pub fn measure(
         Some(runs) => {
             let h = Hierarchy::from_runs(opts.areas.clone(), runs)?;
             lap.lap("areas grouped");
-            measure_grouped(units, h, &spec, opts)?
+            measure_grouped(units, h, &spec, opts, missing_seen)?
         }
         None => measure_units(units, &spec, opts)?,
     };
@@ -572,11 +584,12 @@ fn measure_units(mut units: Units, spec: &Spec, opts: &MpiOptions) -> Result<Mea
         Hierarchy::from_columns(opts.areas.clone(), std::mem::take(&mut units.area_keys))?
     };
     lap.lap("areas grouped");
-    measure_grouped(units, h, spec, opts)
+    measure_grouped(units, h, spec, opts, true)
 }
 
-/// The measures of `units` grouped as `h` (its areas, then each `over` breakdown).
-fn measure_grouped(units: Units, h: Hierarchy, spec: &Spec, opts: &MpiOptions) -> Result<Measures> {
+/// The measures of `units` grouped as `h` (its areas, then each `over` breakdown);
+/// `missing_seen` false when the reader saw no missing cell.
+fn measure_grouped(units: Units, h: Hierarchy, spec: &Spec, opts: &MpiOptions, missing_seen: bool) -> Result<Measures> {
     let mut lap = crate::diagnostics::Lap::start();
     // With a unit-id column, replicate weights follow the unit, not its row.
     let unit_keys = (opts.bootstrap.0 > 0 && !units.id.is_empty()).then(|| units.id.clone());
@@ -584,6 +597,9 @@ fn measure_grouped(units: Units, h: Hierarchy, spec: &Spec, opts: &MpiOptions) -
     let over: Vec<(String, KeyColumn)> = opts.over.iter().cloned().zip(units.over_keys).collect();
     // Exact scores are worked out as the units are added, not stored first.
     match ExactScorer::new(&units.profiles, spec)? {
+        Some(exact) if !missing_seen => {
+            measure_levels(&units.profiles, spec, &exact.with_no_missing_cells(), &h, over, &agg)
+        }
         Some(exact) => measure_levels(&units.profiles, spec, &exact, &h, over, &agg),
         None => {
             let s = score(&units.profiles, spec)?;

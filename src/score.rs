@@ -625,6 +625,8 @@ pub(crate) struct ExactScorer<'a> {
     den: u64,
     /// Each indicator bit's weight over `den`.
     weight_of_bit: [u64; 64],
+    /// Whether the missing masks are read (false: known to be all zero).
+    read_missing: bool,
 }
 
 impl<'a> ExactScorer<'a> {
@@ -640,7 +642,21 @@ impl<'a> ExactScorer<'a> {
         for (it, w) in spec.items.iter().zip(w) {
             weight_of_bit[it.bit] = w;
         }
-        Ok(Some(ExactScorer { p, mask: spec.mask(), missing: spec.missing, cutoff: spec.cutoff, den, weight_of_bit }))
+        Ok(Some(ExactScorer {
+            p,
+            mask: spec.mask(),
+            missing: spec.missing,
+            cutoff: spec.cutoff,
+            den,
+            weight_of_bit,
+            read_missing: true,
+        }))
+    }
+
+    /// For profiles whose reader saw no missing cell: their missing masks, all zero, are not
+    /// read (nationally 103 MB of zero pages, a sixth of the per-village pass).
+    pub(crate) fn with_no_missing_cells(self) -> ExactScorer<'a> {
+        ExactScorer { read_missing: false, ..self }
     }
 
     /// Every unit's identification, stored.
@@ -680,7 +696,11 @@ impl UnitScores for ExactScorer<'_> {
     }
     #[inline]
     fn unit(&self, u: usize) -> UnitScore {
-        let (d, dropped) = deprived_of(self.p, self.mask, self.missing, u);
+        let (d, dropped) = match self.read_missing {
+            true => deprived_of(self.p, self.mask, self.missing, u),
+            // What `deprived_of` gives for a missing mask of zero, under every policy.
+            false => (self.p.fail[u] & self.mask, false),
+        };
         let mut bits = d;
         let mut num = 0u64;
         while bits != 0 {
@@ -804,6 +824,11 @@ mod tests {
                     );
                     assert!((a.score[u] - b.score[u]).abs() < 1e-12, "{u}");
                 }
+                // Without missing cells, not reading the (zero) missing masks changes nothing.
+                let none = Profiles { missing: vec![0; n], ..p.clone() };
+                let read = ExactScorer::new(&none, &exact).unwrap().unwrap();
+                let skipped = ExactScorer::new(&none, &exact).unwrap().unwrap().with_no_missing_cells();
+                assert!((0..n).all(|u| read.unit(u) == skipped.unit(u)));
             }
         }
     }
