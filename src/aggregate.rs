@@ -195,13 +195,19 @@ impl AreaRuns {
         if columns.len() != self.keys.len() || columns.iter().any(|c| c.len() != n || c.null_count() > 0) {
             return Ok(false);
         }
-        // Equal views are equal keys; unequal views of equal keys only cut a run in two, which
-        // the codes then join again.
+        // Equal views are equal keys; unequal views may still be equal keys (a key longer than 12
+        // bytes is a view into the bytes, which a reader may copy for every row: every Thai
+        // province name is), so their text is compared too.
         let changes: Vec<usize> = crate::in_pool(|| {
             (0..n)
                 .into_par_iter()
                 .with_min_len(1 << 14)
-                .filter(|&i| i == 0 || columns.iter().any(|c| c.views()[i].as_u128() != c.views()[i - 1].as_u128()))
+                .filter(|&i| {
+                    i == 0
+                        || columns.iter().any(|c| {
+                            c.views()[i].as_u128() != c.views()[i - 1].as_u128() && c.value(i) != c.value(i - 1)
+                        })
+                })
                 .collect()
         });
         for i in changes {
