@@ -175,6 +175,11 @@ impl AreaRuns {
         AreaRuns { keys: vec![KeyColumn::default(); levels], ..Default::default() }
     }
 
+    /// Units added so far.
+    pub(crate) fn units(&self) -> usize {
+        self.units
+    }
+
     /// Adds the next unit, with its key at each level.
     pub(crate) fn push<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) -> Result<()> {
         self.scratch.clear();
@@ -216,6 +221,45 @@ impl AreaRuns {
                 self.scratch.push(col.code_of(c.value(i))?);
             }
             self.add_run(self.units + i);
+        }
+        self.units += n;
+        Ok(true)
+    }
+
+    /// Adds the next `n` units given, per level, as its dictionary `values` and the units where
+    /// the index into them changes (`(unit from 0, index)`: the first unit always, units in
+    /// increasing order below `n`, indices in range; else nothing is added and the answer is
+    /// false). Equal values at different indices (a dictionary may repeat a value) still make
+    /// one run.
+    pub(crate) fn push_changes(&mut self, values: &[&[String]], changes: &[&[(usize, u32)]], n: usize) -> Result<bool> {
+        let valid = |v: &[String], c: &[(usize, u32)]| {
+            c.first().map_or(n == 0, |&(first, _)| first == 0)
+                && c.windows(2).all(|w| w[0].0 < w[1].0)
+                && c.iter().all(|&(u, i)| u < n && (i as usize) < v.len())
+        };
+        if values.len() != self.keys.len()
+            || changes.len() != self.keys.len()
+            || values.iter().zip(changes).any(|(v, c)| !valid(v, c))
+        {
+            return Ok(false);
+        }
+        // Merged in unit order: at each unit where some level changes, every level's current key.
+        let (mut next, mut current) = (vec![0usize; changes.len()], vec![0u32; changes.len()]);
+        while let Some(unit) = changes.iter().zip(&next).filter_map(|(c, &k)| c.get(k).map(|&(u, _)| u)).min() {
+            for ((c, k), cur) in changes.iter().zip(next.iter_mut()).zip(current.iter_mut()) {
+                if let Some(&(u, i)) = c.get(*k)
+                    && u == unit
+                {
+                    *cur = i;
+                    *k += 1;
+                }
+            }
+            self.scratch.clear();
+            for ((col, v), &i) in self.keys.iter_mut().zip(values).zip(&current) {
+                let key = v.get(i as usize).map_or("", String::as_str);
+                self.scratch.push(col.code_of(key)?);
+            }
+            self.add_run(self.units + unit);
         }
         self.units += n;
         Ok(true)
@@ -1533,6 +1577,15 @@ mod tests {
                         let keys: Vec<String> = (0..3).map(|l| key(u, l)).collect();
                         runs.push(keys.iter().map(String::as_str)).unwrap();
                     }
+                } else if (start / cut) % 3 == 1 {
+                    // As dictionaries in which every unit has an index of its own (a change at
+                    // every unit): equal values at different indices must still make one run.
+                    let values: Vec<Vec<String>> = (0..3).map(|l| (start..end).map(|u| key(u, l)).collect()).collect();
+                    let changes: Vec<Vec<(usize, u32)>> =
+                        (0..3).map(|_| (0..end - start).map(|u| (u, u as u32)).collect()).collect();
+                    let values: Vec<&[String]> = values.iter().map(Vec::as_slice).collect();
+                    let changes: Vec<&[(usize, u32)]> = changes.iter().map(Vec::as_slice).collect();
+                    assert!(runs.push_changes(&values, &changes, end - start).unwrap());
                 } else {
                     let arrays: Vec<Utf8ViewArray> = (0..3)
                         .map(|l| Utf8ViewArray::from_slice_values((start..end).map(|u| key(u, l)).collect::<Vec<_>>()))
@@ -1548,8 +1601,19 @@ mod tests {
                 "cut {cut}"
             );
         }
-        // A column with a null is refused whole, touching nothing; runs out of order are an error.
+        // A column with a null, an index out of its dictionary or columns of unequal lengths are
+        // refused whole, touching nothing; runs out of order are an error.
         let mut runs = AreaRuns::new(1);
+        let ab = ["a".to_string(), "b".to_string()];
+        for bad in [&[(0, 0), (1, 2)][..], &[(1, 0)], &[(0, 0), (0, 1)], &[(0, 0), (2, 1)], &[]] {
+            assert!(!runs.push_changes(&[&ab], &[bad], 2).unwrap(), "{bad:?}");
+        }
+        let mut two = AreaRuns::new(2);
+        assert!(!two.push_changes(&[&ab], &[&[(0, 0)]], 1).unwrap());
+        assert_eq!((runs.units(), two.units()), (0, 0));
+        // Levels changing at different units: one run per distinct pair of keys in a row.
+        assert!(two.push_changes(&[&ab, &ab], &[&[(0, 0), (3, 1)], &[(0, 0), (1, 1), (3, 0), (4, 1)]], 6).unwrap());
+        assert_eq!((two.starts.as_slice(), two.units()), (&[0, 1, 3, 4][..], 6));
         assert!(!runs.push_arrays(&[&Utf8ViewArray::from_slice([Some("a"), None])]).unwrap());
         assert!(Hierarchy::from_runs(vec!["k".into()], runs).is_ok_and(|h| h.unit_leaf.is_empty()));
         let bad = AreaRuns {

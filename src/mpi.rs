@@ -196,7 +196,30 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         .chain(design_cols.into_iter().flat_map(|(a, b)| [a, b]))
         .collect();
     src.check_types(&used)?;
-    src.only(&used);
+    // Area columns stored as dictionaries are read as their indices, which say where the keys
+    // change without a string per unit (nationally the four area columns were most of the
+    // reading); the columns are then left out of the rows read below. Anything else (another
+    // format or encoding, a null) is read with the rest, as before.
+    let mut dictionary_runs = None;
+    if in_runs {
+        let mut fresh = AreaRuns::new(area_cols.len());
+        let read = src.for_each_dictionary_group(&area_cols, &mut |chunks| {
+            let values: Vec<&[String]> = chunks.iter().map(|c| c.values.as_slice()).collect();
+            let changes: Vec<&[(usize, u32)]> = chunks.iter().map(|c| c.changes.as_slice()).collect();
+            let rows = chunks.first().map_or(0, |c| c.rows);
+            fresh.push_changes(&values, &changes, rows)
+        })?;
+        if read {
+            dictionary_runs = Some(fresh);
+        }
+    }
+    let areas_done = dictionary_runs.is_some();
+    if areas_done {
+        let rest: Vec<usize> = used.iter().copied().filter(|c| !area_cols.contains(c)).collect();
+        src.only(&rest);
+    } else {
+        src.only(&used);
+    }
     let mut u = Units {
         // One bit per indicator (at most 64: checked above).
         profiles: Profiles {
@@ -210,7 +233,10 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         round_names: Vec::new(),
         id: Vec::new(),
     };
-    let mut runs = in_runs.then(|| AreaRuns::new(area_cols.len()));
+    let mut runs = match dictionary_runs {
+        Some(r) => Some(r),
+        None => in_runs.then(|| AreaRuns::new(area_cols.len())),
+    };
     let mut area_text = vec![String::new(); area_cols.len()];
     let mut interned: [HashMap<String, u32>; 2] = [HashMap::new(), HashMap::new()];
     let mut rounds: HashMap<String, u32> = HashMap::new();
@@ -226,6 +252,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
     for k in u.area_keys.iter_mut().chain(u.over_keys.iter_mut()) {
         k.codes.reserve(hint);
     }
+    let mut missing: Vec<u64> = Vec::new();
     src.for_each(&mut |b, first_row| {
         // Statuses a block of rows at a time, the blocks shared between the cores: a block's
         // masks stay in the cache while every column is OR-ed into them (a whole batch's did not:
@@ -235,16 +262,24 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         let n = b.len();
         let start = u.profiles.fail.len();
         u.profiles.fail.resize(start + n, 0);
-        let mut missing = vec![0u64; n];
+        // One buffer for every batch's missing masks: fresh zero pages each batch cost faults.
+        missing.clear();
+        missing.resize(n, 0);
+        // Status columns of bytes without nulls (as tpmap writes them), in runs of consecutive
+        // bits: eight statuses packed into a byte, then OR-ed into the masks once per eight
+        // columns instead of once per column.
+        let bytes: Vec<(u32, &[u8])> =
+            ind_cols.iter().enumerate().filter_map(|(bit, &c)| b.u8_column(c).map(|v| (bit as u32, v))).collect();
         // Each block also says whether it saw a missing cell (checked while it is in the cache).
         let (mut by_cell, any_missing): (Vec<(usize, usize)>, bool) = u.profiles.fail[start..]
             .par_chunks_mut(BLOCK)
             .zip(missing.par_chunks_mut(BLOCK))
             .enumerate()
             .map(|(k, (f, m))| {
+                let done = packed_statuses(&bytes, k * BLOCK, f);
                 let mut cells = Vec::new();
                 for (bit, &c) in ind_cols.iter().enumerate() {
-                    if !b.fail_column(c, bit as u32, k * BLOCK, f, m) {
+                    if done & (1 << bit) == 0 && !b.fail_column(c, bit as u32, k * BLOCK, f, m) {
                         cells.push((bit, c));
                     }
                 }
@@ -264,6 +299,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         let mut weights = vec![0f64; n];
         let weights_read = weight_col.is_some_and(|c| b.number_column(c, &mut weights));
         let areas_read = match runs.as_mut() {
+            Some(_) if areas_done => true,
             Some(runs) => match area_cols.iter().map(|&c| b.text_column(c)).collect::<Option<Vec<_>>>() {
                 Some(columns) => runs.push_arrays(&columns)?,
                 None => false,
@@ -387,10 +423,66 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         }
         Ok(())
     })?;
+    if let Some(r) = runs.as_ref().filter(|_| areas_done)
+        && r.units() != u.profiles.fail.len()
+    {
+        return Err(Error::Format {
+            file: name,
+            message: format!(
+                "its area columns hold {} rows and its other columns {}: the file is damaged",
+                r.units(),
+                u.profiles.fail.len()
+            ),
+        });
+    }
     let missing_seen = missing_masks.any();
     u.profiles.na = na_masks.finish();
     u.profiles.missing = missing_masks.finish();
     Ok(Read { units: u, runs, missing_seen })
+}
+
+/// Sets the fail bits of rows `start..start + fail.len()` from status columns of bytes
+/// (`(bit, column)`, bits increasing), every value 0 or 1; returns the bits set this way. A
+/// column with another value in these rows is left alone (its bit is not in the answer: the
+/// caller reads it the usual way, which names the value). Consecutive bits are packed eight to a
+/// byte first: a byte OR is sixteen statuses an instruction here, a widening to 64 bits is not.
+fn packed_statuses(columns: &[(u32, &[u8])], start: usize, fail: &mut [u64]) -> u64 {
+    const MAX_BLOCK: usize = 1 << 14;
+    let len = fail.len();
+    if len > MAX_BLOCK || columns.iter().any(|(bit, _)| *bit >= 64) {
+        return 0;
+    }
+    let mut done = 0u64;
+    let mut packed = [0u8; MAX_BLOCK];
+    let mut i = 0;
+    while let Some(&(first, _)) = columns.get(i) {
+        // The run of columns at bits first, first + 1, ... (at most eight).
+        let mut j = i;
+        while columns.get(j).is_some_and(|&(bit, _)| bit == first + (j - i) as u32 && j - i < 8) {
+            j += 1;
+        }
+        let packed = &mut packed[..len];
+        packed.fill(0);
+        let mut any = false;
+        for (shift, &(bit, values)) in columns[i..j].iter().enumerate() {
+            let Some(values) = values.get(start..start + len) else { continue };
+            if values.iter().fold(0u8, |a, &v| a | v) > 1 {
+                continue;
+            }
+            for (p, &v) in packed.iter_mut().zip(values) {
+                *p |= v << shift;
+            }
+            done |= 1 << bit;
+            any = true;
+        }
+        if any {
+            for (f, &p) in fail.iter_mut().zip(packed.iter()) {
+                *f |= u64::from(p) << first;
+            }
+        }
+        i = j;
+    }
+    done
 }
 
 /// A column of status masks that stays unwritten while every mask is zero: once one is not, the
@@ -821,6 +913,162 @@ mod tests {
         match e {
             Error::InvalidRow { row, column, .. } => assert_eq!((row, column.as_str()), (3, "x")),
             other => panic!("{other}"),
+        }
+    }
+
+    /// A units table of `n` rows over three area levels (long Thai keys, a village name repeated
+    /// under two tambons), random statuses and weights; `sorted` keeps each village's units
+    /// together, else they are interleaved.
+    fn area_units(n: usize, sorted: bool) -> DataFrame {
+        let mut state = 0x2561u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        let (mut p, mut a, mut v, mut x, mut y, mut w) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for i in 0..n {
+            let village = if sorted { i * 40 / n } else { (next() % 40) as usize };
+            p.push(["กรุงเทพมหานคร", "นครศรีธรรมราช"][village / 20].to_string());
+            a.push(format!("อำเภอที่ {}", village / 5));
+            v.push(format!("หมู่ {}", village % 3));
+            x.push((next() % 2) as u8);
+            y.push((next() % 3 == 0) as u8);
+            w.push((next() % 7 + 1) as u32);
+        }
+        df!("province" => p, "amphoe" => a, "village" => v, "x" => x, "y" => y, "w" => w).unwrap()
+    }
+
+    #[test]
+    fn dictionary_area_columns_give_the_measures_of_their_text() {
+        // A Parquet file's dictionary-encoded area columns are read as their indices (row groups
+        // and pages of a few hundred rows here); the measures must be those of the same units
+        // read as text, sorted or not, and a null in an area column takes the usual reading.
+        let spec = || {
+            vec![
+                ("a".to_string(), "x".to_string(), Rational::new(1, 2)),
+                ("b".to_string(), "y".to_string(), Rational::new(1, 2)),
+            ]
+        };
+        let opts = MpiOptions {
+            k: Cutoff::K(Rational::new(1, 2)),
+            areas: vec!["province".into(), "amphoe".into(), "village".into()],
+            weight: Some("w".into()),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (sorted, with_null) in [(true, false), (false, false), (true, true)] {
+            let mut df = area_units(5000, sorted);
+            if with_null {
+                let village = df.column("village").unwrap().as_materialized_series().clone();
+                let mask: BooleanChunked = (0..5000).map(|i| i != 4321).collect();
+                df.replace(
+                    "village",
+                    village
+                        .zip_with(&mask, &Series::full_null("village".into(), 5000, &DataType::String))
+                        .unwrap()
+                        .into_column(),
+                )
+                .unwrap();
+            }
+            let path = dir.path().join(format!("units-{sorted}-{with_null}.parquet"));
+            ParquetWriter::new(std::fs::File::create(&path).unwrap())
+                .with_row_group_size(Some(1200))
+                .with_data_page_size(Some(256))
+                .finish(&mut df.clone())
+                .unwrap();
+            let table = crate::ingest::source::Table::open(TableInput::File(&path), &IngestOptions::default()).unwrap();
+            let mut groups = 0;
+            let dictionary = table
+                .for_each_dictionary_group(&[0, 1, 2], &mut |chunks| {
+                    groups += 1;
+                    // Sorted units change area a few times a group, not at every row.
+                    assert!(!sorted || chunks.iter().all(|c| c.changes.len() * 10 < c.rows));
+                    Ok(chunks.len() == 3)
+                })
+                .unwrap();
+            assert_eq!(dictionary, !with_null, "the dictionary reading is taken only without nulls");
+            let Table::Parquet { shape, .. } = &table else { panic!("a Parquet table") };
+            assert!(shape.row_groups.len() > 2);
+            if !with_null {
+                assert_eq!(groups, shape.row_groups.len());
+            }
+            let (from_file, _) = measure(TableInput::File(&path), spec(), &opts).unwrap();
+            let (from_frame, _) = measure(TableInput::Frame(&df, "units"), spec(), &opts).unwrap();
+            assert_eq!(from_file.rows, from_frame.rows, "sorted {sorted}, null {with_null}");
+            assert_eq!(from_file.rows.iter().filter(|r| r.level == "village").count(), 24 + usize::from(with_null));
+        }
+    }
+
+    #[test]
+    fn damaged_dictionary_pages_never_panic() {
+        // Every 7th byte of a small file flipped in turn: each run reads the file or names the
+        // damage (a panic fails the test), and where both read it, the measures are those of the
+        // frame polars reads from it.
+        let df = area_units(600, true);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("units.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .with_row_group_size(Some(250))
+            .with_compression(ParquetCompression::Uncompressed)
+            .finish(&mut df.clone())
+            .unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let spec = || vec![("a".to_string(), "x".to_string(), Rational::new(1, 1))];
+        let opts = MpiOptions {
+            k: Cutoff::K(Rational::new(1, 1)),
+            areas: vec!["province".into(), "amphoe".into(), "village".into()],
+            ..Default::default()
+        };
+        let bad = dir.path().join("bad.parquet");
+        for at in (4..good.len().saturating_sub(8)).step_by(7) {
+            let mut bytes = good.clone();
+            bytes[at] ^= 0x5a;
+            std::fs::write(&bad, &bytes).unwrap();
+            let ours = measure(TableInput::File(&bad), spec(), &opts);
+            // Where polars reads the damaged file whole, the measures must be those of what it read.
+            let read = crate::ingest::source::parquet_shape(&bad)
+                .and_then(|shape| crate::ingest::source::read_parquet_slice(&bad, &shape, 0, shape.rows))
+                .ok();
+            if let (Ok((ours, _)), Some(frame)) = (ours, read)
+                && let Ok((theirs, _)) = measure(TableInput::Frame(&frame, "units"), spec(), &opts)
+            {
+                assert_eq!(ours.rows, theirs.rows, "byte {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_statuses_set_the_bits_one_column_at_a_time_would() {
+        // Columns at bits in runs and gaps (to the last bit), one with a 2 in some rows: the bits
+        // set are those of each column read on its own, the bad column's left to the caller.
+        let bits: Vec<u32> = (0..3).chain(5..14).chain(60..64).collect();
+        let rows = 3000;
+        let columns: Vec<Vec<u8>> =
+            bits.iter().map(|&b| (0..rows).map(|r| u8::from((r * 7 + b as usize * 13) % 5 < 2)).collect()).collect();
+        let mut bad = columns.clone();
+        bad[4][1234] = 2;
+        for cols in [&columns, &bad] {
+            let with_bits: Vec<(u32, &[u8])> = bits.iter().copied().zip(cols.iter().map(Vec::as_slice)).collect();
+            for (start, len) in [(0, rows), (1000, 1500), (2999, 1), (17, 0)] {
+                let mut fail = vec![0u64; len];
+                let done = packed_statuses(&with_bits, start, &mut fail);
+                let mut expected = vec![0u64; len];
+                let mut expected_done = 0u64;
+                for (&bit, col) in bits.iter().zip(cols) {
+                    let part = &col[start..start + len];
+                    if part.iter().all(|&v| v <= 1) {
+                        expected_done |= 1 << bit;
+                        for (e, &v) in expected.iter_mut().zip(part) {
+                            *e |= u64::from(v) << bit;
+                        }
+                    }
+                }
+                assert_eq!((done, &fail), (expected_done, &expected), "start {start}, len {len}");
+                assert_eq!(
+                    done.count_ones() as usize,
+                    bits.len() - usize::from(cols == &bad && start <= 1234 && 1234 < start + len)
+                );
+            }
         }
     }
 

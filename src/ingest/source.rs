@@ -118,6 +118,12 @@ pub trait Batch: Sync {
     fn fail_column(&self, _col: usize, _bit: u32, _start: usize, _fail: &mut [u64], _missing: &mut [u64]) -> bool {
         false
     }
+    /// The column's bytes in place, when it is a `UInt8` column without nulls (a status matrix
+    /// as tpmap writes it): several such columns of statuses are read together
+    /// ([`crate::mpi`]), a byte of eight statuses at a time.
+    fn u8_column(&self, _col: usize) -> Option<&[u8]> {
+        None
+    }
     /// A whole column of numbers at once into `out`, where every cell is one that
     /// [`crate::ingest::parse::number`] accepts and none is empty (whole or decimal numbers,
     /// finite, not negative). Returns false, with `out` unspecified, otherwise: the caller then
@@ -912,6 +918,12 @@ impl Batch for FrameBatch<'_> {
             _ => None,
         }
     }
+    fn u8_column(&self, col: usize) -> Option<&[u8]> {
+        match self.cols[col] {
+            Col::U8(a) if a.null_count() == 0 => Some(a.values().as_slice()),
+            _ => None,
+        }
+    }
 }
 
 /// The shape of a Parquet file as its footer states it: rows (checked against the row groups),
@@ -1048,6 +1060,155 @@ fn check_pages(
         }
     }
     Ok(())
+}
+
+/// One row group's part of a dictionary-encoded text column: its distinct values (the
+/// dictionary page) and the rows where the index into them changes.
+pub(crate) struct DictionaryChunk {
+    /// The dictionary, in the file's order (checked UTF-8; a crafted file may repeat a value).
+    pub(crate) values: Vec<String>,
+    /// Each row (from the group's first, 0) whose index differs from the row before, and that
+    /// index: the first row always, the rows in order, every index in range. Rows sorted by
+    /// area make one change per area and group, not one index per row.
+    pub(crate) changes: Vec<(usize, u32)>,
+    /// Rows in the group.
+    pub(crate) rows: usize,
+}
+
+/// Reads one column chunk as its dictionary and the rows where its index changes, or `None` when the chunk is not exactly
+/// what this reader handles: a text column of one dictionary page and version-1 data pages of
+/// dictionary indices, without nulls or repetition, holding `rows` rows. Every count is checked
+/// against the bytes before it is trusted; anything else (another encoding, a null, a damaged
+/// page) is left to polars' reader, which reads it or names the problem. Written by hand because
+/// polars reads such a column only as one 16-byte view per row (827 MB for four area columns of
+/// the national set) or, with a feature that recompiles polars, as a categorical; `tpmap mpi` needs
+/// only where the values change.
+fn dictionary_chunk(
+    path: &Path,
+    column: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
+    rows: usize,
+) -> Option<DictionaryChunk> {
+    use polars_parquet::parquet::compression::DecompressionContext;
+    use polars_parquet::parquet::encoding::Encoding;
+    use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
+    use polars_parquet::parquet::encoding::plain_byte_array::BinaryIter;
+    use polars_parquet::parquet::page::{DataPageHeader, Page, split_buffer_v1};
+    use polars_parquet::parquet::read::{PageReader, decompress};
+    use polars_parquet::parquet::schema::types::PhysicalType;
+    use std::io::{Seek, SeekFrom};
+    let descriptor = &column.descriptor().descriptor;
+    if descriptor.primitive_type.physical_type != PhysicalType::ByteArray
+        || descriptor.max_rep_level != 0
+        || descriptor.max_def_level > 1
+    {
+        return None;
+    }
+    let range = column.byte_range();
+    let mut file = File::open(path).ok()?;
+    let file_len = file.metadata().ok()?.len();
+    if range.end > file_len || range.start > range.end || range.end - range.start > MAX_PAGE_BYTES as u64 * 64 {
+        return None;
+    }
+    let mut bytes = vec![0u8; usize::try_from(range.end - range.start).ok()?];
+    file.seek(SeekFrom::Start(range.start)).ok()?;
+    file.read_exact(&mut bytes).ok()?;
+    let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
+    let mut values: Option<Vec<String>> = None;
+    let mut changes: Vec<(usize, u32)> = Vec::new();
+    // Rows decoded so far; a bit-packed run's indices, decoded into `packed` (at most a page's).
+    let (mut at, mut packed): (usize, Vec<u32>) = (0, Vec::new());
+    let (mut buffer, mut context) = (Vec::new(), DecompressionContext::Unset);
+    for page in PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES) {
+        let page = page.ok()?;
+        if let polars_parquet::parquet::page::CompressedPage::Data(d) = &page {
+            // The same bounds as `check_pages`: the values must fit the rows left.
+            if d.num_values() > rows - at || d.uncompressed_size() > MAX_PAGE_BYTES {
+                return None;
+            }
+        }
+        match decompress(page, &mut buffer, &mut context).ok()? {
+            Page::Dict(d) => {
+                if values.is_some() {
+                    return None;
+                }
+                let mut dict = Vec::new();
+                for v in BinaryIter::new(&d.buffer, None) {
+                    dict.push(std::str::from_utf8(v.ok()?).ok()?.to_string());
+                }
+                if dict.len() != d.num_values {
+                    return None;
+                }
+                values = Some(dict);
+            }
+            Page::Data(d) => {
+                let n = d.num_values();
+                let dict_len = values.as_ref()?.len();
+                if !matches!(d.encoding(), Encoding::RleDictionary | Encoding::PlainDictionary)
+                    || !matches!(d.header(), DataPageHeader::V1(_))
+                {
+                    return None;
+                }
+                let split = split_buffer_v1(d.buffer(), false, descriptor.max_def_level > 0).ok()?;
+                if descriptor.max_def_level > 0 {
+                    // Every definition level must be 1: no nulls.
+                    let mut seen = 0usize;
+                    for chunk in HybridRleDecoder::new(split.def, 1, n).into_chunk_iter() {
+                        match chunk.ok()? {
+                            HybridRleChunk::Rle(1, len) => seen += len,
+                            HybridRleChunk::Rle(..) => return None,
+                            HybridRleChunk::Bitpacked(b) => {
+                                let mut levels = Vec::with_capacity(b.len());
+                                b.collect_into(&mut levels);
+                                if levels.iter().any(|&l| l != 1) {
+                                    return None;
+                                }
+                                seen += levels.len();
+                            }
+                        }
+                    }
+                    if seen != n {
+                        return None;
+                    }
+                }
+                let (&bits, data) = split.values.split_first()?;
+                if bits > 32 {
+                    return None;
+                }
+                let before = at;
+                let mut note = |row: usize, v: u32| {
+                    if changes.last().is_none_or(|&(_, last)| last != v) {
+                        changes.push((row, v));
+                    }
+                    (v as usize) < dict_len
+                };
+                for chunk in HybridRleDecoder::new(data, u32::from(bits), n).into_chunk_iter() {
+                    match chunk.ok()? {
+                        HybridRleChunk::Rle(_, 0) => {}
+                        HybridRleChunk::Rle(v, len) => {
+                            if !note(at, v) {
+                                return None;
+                            }
+                            at += len;
+                        }
+                        HybridRleChunk::Bitpacked(b) => {
+                            packed.clear();
+                            b.collect_into(&mut packed);
+                            for &v in &packed {
+                                if !note(at, v) {
+                                    return None;
+                                }
+                                at += 1;
+                            }
+                        }
+                    }
+                }
+                if at - before != n {
+                    return None;
+                }
+            }
+        }
+    }
+    (at == rows).then(|| DictionaryChunk { values: values.unwrap_or_default(), changes, rows })
 }
 
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them), every
@@ -1214,6 +1375,64 @@ impl<'a> Table<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Reads the text columns at `cols` of a Parquet file as dictionaries and the rows where
+    /// their indices change ([`DictionaryChunk`]), a row group at a time (the columns of a group
+    /// on every core), handing each group's chunks, in the order of `cols`, to `f`. `Ok(false)`
+    /// when the table is not a Parquet file, a group claims more than [`MAX_ROWS_HINT`] rows, or
+    /// any chunk is not a plain dictionary-encoded text column without nulls
+    /// ([`dictionary_chunk`]), or `f` says so: the caller then reads the columns as usual and
+    /// drops what `f` built.
+    pub(crate) fn for_each_dictionary_group(
+        &self,
+        cols: &[usize],
+        f: &mut dyn FnMut(&[DictionaryChunk]) -> Result<bool>,
+    ) -> Result<bool> {
+        use rayon::prelude::*;
+        let Table::Parquet { path, shape } = self else { return Ok(false) };
+        if cols.iter().any(|&c| !matches!(shape.types.get(c), Some(Some(DataType::String)))) {
+            return Ok(false);
+        }
+        let Some(names) = cols.iter().map(|&c| shape.names.get(c)).collect::<Option<Vec<_>>>() else {
+            return Ok(false);
+        };
+        for group in &shape.metadata.row_groups {
+            let rows = group.num_rows();
+            if rows > MAX_ROWS_HINT {
+                return Ok(false);
+            }
+            let mut chunks: Vec<&polars_parquet::parquet::metadata::ColumnChunkMetadata> = Vec::new();
+            for name in &names {
+                let mut found = group.parquet_columns().iter().filter(|c| {
+                    c.descriptor().path_in_schema.len() == 1
+                        && c.descriptor().path_in_schema.first().is_some_and(|p| p.as_str() == name.as_str())
+                });
+                match (found.next(), found.next()) {
+                    (Some(c), None) => chunks.push(c),
+                    _ => return Ok(false),
+                }
+            }
+            // A panic inside the page decoder counts as "not this reader's": polars' reader
+            // then reads the file and names the problem.
+            let decoded: Option<Vec<DictionaryChunk>> = chunks
+                .par_iter()
+                .map(|c| {
+                    crate::diagnostics::foreign(path, "Parquet reader", || Ok(dictionary_chunk(path, c, rows)))
+                        .ok()
+                        .flatten()
+                })
+                .collect();
+            match decoded {
+                Some(decoded) => {
+                    if !f(&decoded)? {
+                        return Ok(false);
+                    }
+                }
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Hands one decoded Parquet slice (rows `offset..offset + want`) to `f`.
