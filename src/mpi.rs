@@ -457,10 +457,11 @@ fn packed_statuses(columns: &[(u32, &[u8])], start: usize, fail: &mut [u64]) -> 
     let mut i = 0;
     while let Some(&(first, _)) = columns.get(i) {
         // The run of columns at bits first, first + 1, ... (at most eight).
-        let mut j = i;
-        while columns.get(j).is_some_and(|&(bit, _)| bit == first + (j - i) as u32 && j - i < 8) {
-            j += 1;
+        let mut width = 0u32;
+        while width < 8 && columns.get(i + width as usize).is_some_and(|&(bit, _)| bit == first + width) {
+            width += 1;
         }
+        let j = i + width as usize;
         let packed = &mut packed[..len];
         packed.fill(0);
         let mut any = false;

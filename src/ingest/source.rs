@@ -1075,14 +1075,15 @@ pub(crate) struct DictionaryChunk {
     pub(crate) rows: usize,
 }
 
-/// Reads one column chunk as its dictionary and the rows where its index changes, or `None` when the chunk is not exactly
-/// what this reader handles: a text column of one dictionary page and version-1 data pages of
-/// dictionary indices, without nulls or repetition, holding `rows` rows. Every count is checked
-/// against the bytes before it is trusted; anything else (another encoding, a null, a damaged
-/// page) is left to polars' reader, which reads it or names the problem. Written by hand because
+/// Reads one column chunk as its dictionary and the rows where its index changes, or `None` when
+/// the chunk is not exactly what this reader handles: a text column of one dictionary page and
+/// version-1 data pages of dictionary indices, without nulls or repetition, holding `rows` rows.
+/// Every count is checked against the bytes before it is trusted; anything else (another
+/// encoding, a null, a damaged page) is left to polars' reader, which reads it or names the
+/// problem. Written by hand (on polars-parquet's page reader, decompressor and decoders) because
 /// polars reads such a column only as one 16-byte view per row (827 MB for four area columns of
-/// the national set) or, with a feature that recompiles polars, as a categorical; `tpmap mpi` needs
-/// only where the values change.
+/// the national set) or, with a feature that recompiles polars, as a categorical; `tpmap mpi`
+/// needs only where the values change.
 fn dictionary_chunk(
     path: &Path,
     column: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
