@@ -269,7 +269,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         // bits: eight statuses packed into a byte, then OR-ed into the masks once per eight
         // columns instead of once per column.
         let bytes: Vec<(u32, &[u8])> =
-            ind_cols.iter().enumerate().filter_map(|(bit, &c)| b.u8_column(c).map(|v| (bit as u32, v))).collect();
+            ind_cols.iter().zip(0u32..).filter_map(|(&c, bit)| b.u8_column(c).map(|v| (bit, v))).collect();
         // Each block also says whether it saw a missing cell (checked while it is in the cache).
         let (mut by_cell, any_missing): (Vec<(usize, usize)>, bool) = u.profiles.fail[start..]
             .par_chunks_mut(BLOCK)

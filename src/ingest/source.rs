@@ -999,6 +999,28 @@ fn parquet_shape_unguarded(path: &Path) -> Result<ParquetShape> {
 /// Largest Parquet page accepted, compressed or not: 1 GiB (writers use about 1 MiB).
 const MAX_PAGE_BYTES: usize = 1 << 30;
 
+/// The compressed bytes of one column chunk, read from `file` (`path`, of `file_len` bytes):
+/// `Err(None)` when the footer places the chunk outside the file or makes it larger than 64 pages
+/// of [`MAX_PAGE_BYTES`] (nothing is allocated then), `Err(Some(_))` when reading fails.
+fn column_chunk(
+    path: &Path,
+    file: &mut File,
+    file_len: u64,
+    column: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
+) -> std::result::Result<Vec<u8>, Option<Error>> {
+    use std::io::{Seek, SeekFrom};
+    let range = column.byte_range();
+    if range.end > file_len || range.start > range.end || range.end - range.start > MAX_PAGE_BYTES as u64 * 64 {
+        return Err(None);
+    }
+    let len = usize::try_from(range.end - range.start).map_err(|_| None)?;
+    let mut bytes = vec![0u8; len];
+    let io = |e| Some(Error::io(path, e));
+    file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+    file.read_exact(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
 /// Reads every page header of the column chunks of `read` columns in the row groups holding rows
 /// `offset..offset + len` (the compressed bytes, one chunk at a time, no decoding) and checks the
 /// counts polars would allocate from: a page's values must fit its row group (flat columns) and
@@ -1016,7 +1038,6 @@ fn check_pages(
 ) -> Result<()> {
     use polars_parquet::parquet::page::CompressedPage;
     use polars_parquet::parquet::read::PageReader;
-    use std::io::{Seek, SeekFrom};
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len_bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut first = 0usize;
@@ -1032,14 +1053,9 @@ fn check_pages(
             if !top.is_some_and(|top| read.iter().any(|r| r == top)) {
                 continue;
             }
-            let range = column.byte_range();
-            if range.end > len_bytes || range.start > range.end || range.end - range.start > MAX_PAGE_BYTES as u64 * 64
-            {
-                return Err(parquet_error(path, format!("row group {g}: a column chunk lies outside the file")));
-            }
-            let mut bytes = vec![0u8; (range.end - range.start) as usize];
-            file.seek(SeekFrom::Start(range.start)).map_err(|e| Error::io(path, e))?;
-            file.read_exact(&mut bytes).map_err(|e| Error::io(path, e))?;
+            let bytes = column_chunk(path, &mut file, len_bytes, column).map_err(|e| {
+                e.unwrap_or_else(|| parquet_error(path, format!("row group {g}: a column chunk lies outside the file")))
+            })?;
             let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
             let flat = column.descriptor().descriptor.max_rep_level == 0;
             for page in PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES) {
@@ -1096,7 +1112,6 @@ fn dictionary_chunk(
     use polars_parquet::parquet::page::{DataPageHeader, Page, split_buffer_v1};
     use polars_parquet::parquet::read::{PageReader, decompress};
     use polars_parquet::parquet::schema::types::PhysicalType;
-    use std::io::{Seek, SeekFrom};
     let descriptor = &column.descriptor().descriptor;
     if descriptor.primitive_type.physical_type != PhysicalType::ByteArray
         || descriptor.max_rep_level != 0
@@ -1104,15 +1119,9 @@ fn dictionary_chunk(
     {
         return None;
     }
-    let range = column.byte_range();
     let mut file = File::open(path).ok()?;
     let file_len = file.metadata().ok()?.len();
-    if range.end > file_len || range.start > range.end || range.end - range.start > MAX_PAGE_BYTES as u64 * 64 {
-        return None;
-    }
-    let mut bytes = vec![0u8; usize::try_from(range.end - range.start).ok()?];
-    file.seek(SeekFrom::Start(range.start)).ok()?;
-    file.read_exact(&mut bytes).ok()?;
+    let bytes = column_chunk(path, &mut file, file_len, column).ok()?;
     let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
     let mut values: Option<Vec<String>> = None;
     let mut changes: Vec<(usize, u32)> = Vec::new();
