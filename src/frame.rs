@@ -28,22 +28,64 @@ use crate::ids::HouseholdId;
 use crate::indicators::{Edition, IndicatorStatus};
 use crate::ingest::Encoding;
 
-fn status_column(name: String, statuses: &crate::extract::StatusMatrix, i: usize) -> Column {
+/// How a frame's status columns are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusText {
+    /// Text (`"0"`, `"1"`, `"na"`, null): the frames handed to users and to the CSV and Excel
+    /// writers.
+    Plain,
+    /// The same text as a dictionary of the values present in these rows (a polars `Enum`, whose
+    /// codes Parquet stores as they are): for our own Parquet files. Text columns cost the writer a
+    /// cardinality estimate and a hash of every value to find the same dictionary (about half of
+    /// writing the national extract, docs/bench/national-writing.txt); the file's pages and the
+    /// type readers see are the same, since `file_metadata` declares these columns as `string`.
+    Dictionary,
+}
+
+/// Status texts in code order: 0 passes, 1 fails, 2 not applicable.
+const STATUS_TEXT: [&str; 3] = ["0", "1", "na"];
+
+fn status_column(
+    name: String,
+    statuses: &crate::extract::StatusMatrix,
+    i: usize,
+    rows: std::ops::Range<usize>,
+    how: StatusText,
+) -> Result<Column> {
     let bit = 1u64 << i;
-    let values: Vec<Option<&str>> = (0..statuses.len())
-        .map(|r| {
-            if statuses.missing[r] & bit != 0 {
-                None
-            } else if statuses.na[r] & bit != 0 {
-                Some("na")
-            } else if statuses.fail[r] & bit != 0 {
-                Some("1")
-            } else {
-                Some("0")
-            }
-        })
-        .collect();
-    Column::new(name.into(), values)
+    let code = |r: usize| -> Option<u8> {
+        if statuses.missing[r] & bit != 0 {
+            None
+        } else if statuses.na[r] & bit != 0 {
+            Some(2)
+        } else if statuses.fail[r] & bit != 0 {
+            Some(1)
+        } else {
+            Some(0)
+        }
+    };
+    if how == StatusText::Plain {
+        let values: Vec<Option<&str>> = rows.map(|r| code(r).map(|c| STATUS_TEXT[usize::from(c)])).collect();
+        return Ok(Column::new(name.into(), values));
+    }
+    let codes: Vec<Option<u8>> = rows.map(code).collect();
+    let mut seen = [false; 3];
+    for &c in codes.iter().flatten() {
+        seen[usize::from(c)] = true;
+    }
+    // Only the values present are categories: Parquet's min/max statistics of a dictionary column
+    // are taken from its dictionary, so they stay those of the rows.
+    let (mut renumber, mut categories, mut n) = ([0u8; 3], Vec::with_capacity(3), 0u8);
+    for (c, text) in STATUS_TEXT.iter().enumerate() {
+        if seen[c] {
+            renumber[c] = n;
+            categories.push(*text);
+            n += 1;
+        }
+    }
+    let codes: UInt8Chunked = codes.into_iter().map(|c| c.map(|c| renumber[usize::from(c)])).collect();
+    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories)?);
+    Ok(Series::from_cats_and_dtype(&codes.with_name(name.into()).into_series(), &dtype, true)?.into())
 }
 
 /// Name of an indicator's status column: `ind_<no>`.
@@ -53,26 +95,57 @@ pub fn indicator_column_name(edition: &Edition, i: usize) -> String {
 
 /// The households table as a frame in the extract format.
 pub fn households_frame(h: &Households, edition: &Edition) -> Result<DataFrame> {
+    households_frame_rows(h, edition, 0..h.len(), StatusText::Plain)
+}
+
+fn households_frame_rows(
+    h: &Households,
+    edition: &Edition,
+    rows: std::ops::Range<usize>,
+    how: StatusText,
+) -> Result<DataFrame> {
+    let r = rows.clone();
     let mut cols = vec![
-        Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>()),
-        Column::new("village_code".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
+        Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>()),
+        Column::new("village_code".into(), h.village[r.clone()].iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
         Column::new(
             "house_id".into(),
-            h.house_id.iter().map(|x| x.map(|x| x.to_string())).collect::<Vec<Option<String>>>(),
+            h.house_id[r.clone()].iter().map(|x| x.map(|x| x.to_string())).collect::<Vec<Option<String>>>(),
         ),
-        Column::new("house_no".into(), h.house_no.iter().collect::<Vec<&str>>()),
-        Column::new("survey_year".into(), h.survey_year.clone()),
+        Column::new("house_no".into(), r.clone().map(|k| h.house_no.get(k)).collect::<Vec<&str>>()),
+        Column::new("survey_year".into(), h.survey_year[r.clone()].to_vec()),
     ];
     if h.members.len() == h.len() {
-        cols.push(Column::new("members".into(), h.members.clone()));
+        cols.push(Column::new("members".into(), h.members[r.clone()].to_vec()));
     }
-    cols.push(Column::new("income_per_member".into(), h.income_per_member.clone()));
+    cols.push(Column::new("income_per_member".into(), h.income_per_member[r.clone()].to_vec()));
     for i in 0..edition.len() {
         if h.statuses.present & (1u64 << i) != 0 {
-            cols.push(status_column(indicator_column_name(edition, i), &h.statuses, i));
+            cols.push(status_column(indicator_column_name(edition, i), &h.statuses, i, r.clone(), how)?);
         }
     }
     Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Writes the households table to Parquet (see [`append_households`]).
+pub fn write_households_parquet(
+    h: &Households,
+    edition: &Edition,
+    path: &Path,
+    metadata: &[(String, String)],
+) -> Result<()> {
+    let mut out = ParquetAppender::new(path, metadata);
+    append_households(&mut out, h, edition)?;
+    out.finish()
+}
+
+/// Appends the households table to `out` one row group (2^18 rows) at a time, its status columns
+/// stored as dictionaries of the values present (read back as text, like [`households_frame`]).
+pub fn append_households(out: &mut ParquetAppender, h: &Households, edition: &Edition) -> Result<()> {
+    for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
+        out.push(&households_frame_rows(h, edition, start..(start + ROW_GROUP).min(h.len()), StatusText::Dictionary)?)?;
+    }
+    Ok(())
 }
 
 /// The persons table as a frame in the extract format; `household_ids[p.household[k]]` is the
@@ -88,9 +161,19 @@ pub fn persons_frame_rows(
     edition: &Edition,
     rows: std::ops::Range<usize>,
 ) -> Result<DataFrame> {
+    persons_frame_with(p, household_ids, edition, rows, StatusText::Plain)
+}
+
+fn persons_frame_with(
+    p: &Persons,
+    household_ids: &[HouseholdId],
+    edition: &Edition,
+    rows: std::ops::Range<usize>,
+    how: StatusText,
+) -> Result<DataFrame> {
     if rows != (0..p.len()) {
         let idx: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-        return persons_frame_rows(&p.take(&idx), household_ids, edition, 0..idx.len());
+        return persons_frame_with(&p.take(&idx), household_ids, edition, 0..idx.len(), how);
     }
     let complete = p.birth_date.iter().all(|d| d.is_none_or(|d| d.is_complete()));
     let birth = if complete {
@@ -129,7 +212,7 @@ pub fn persons_frame_rows(
     ];
     for i in 0..edition.len() {
         if p.statuses.present & (1u64 << i) != 0 {
-            cols.push(status_column(indicator_column_name(edition, i), &p.statuses, i));
+            cols.push(status_column(indicator_column_name(edition, i), &p.statuses, i, 0..p.len(), how)?);
         }
     }
     Ok(DataFrame::new_infer_height(cols)?)
@@ -149,8 +232,9 @@ pub fn write_persons_parquet(
     out.finish()
 }
 
-/// Appends the persons table to `out` in slices of 2^20 rows (a slice's frame is the only copy
-/// made).
+/// Appends the persons table to `out` in slices of 2^20 rows, one row group each (a slice's frame
+/// is the only copy made), its status columns stored as dictionaries of the values present (read
+/// back as text, like [`persons_frame`]).
 pub fn append_persons(
     out: &mut ParquetAppender,
     p: &Persons,
@@ -159,7 +243,8 @@ pub fn append_persons(
 ) -> Result<()> {
     const SLICE: usize = 1 << 20;
     for start in (0..p.len().max(1)).step_by(SLICE) {
-        out.push(&persons_frame_rows(p, household_ids, edition, start..(start + SLICE).min(p.len()))?)?;
+        let rows = start..(start + SLICE).min(p.len());
+        out.push(&persons_frame_with(p, household_ids, edition, rows, StatusText::Dictionary)?)?;
     }
     Ok(())
 }
@@ -228,9 +313,12 @@ fn writer(file: File) -> ParquetWriter<std::io::BufWriter<File>> {
     let stats = StatisticsOptions { distinct_count: false, ..StatisticsOptions::default() };
     ParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))
         .with_compression(ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()))
-        .with_row_group_size(Some(1 << 18))
+        .with_row_group_size(Some(ROW_GROUP))
         .with_statistics(stats)
 }
+
+/// Rows in a row group of the files [`write_parquet`] writes.
+const ROW_GROUP: usize = 1 << 18;
 
 /// Writes a frame to Parquet (zstd level 1), with file-level key/value metadata.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
@@ -240,7 +328,8 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, Strin
 }
 
 /// The file's key/value metadata: `metadata`, and the Arrow schema readers take the column
-/// types from, with text as plain `string` (`utf8`) and bytes as `binary`.
+/// types from, with text as plain `string` (`utf8`) and bytes as `binary`; dictionaries of text
+/// (our status columns) are declared as `string` too, without polars' `Enum` annotation.
 ///
 /// polars 0.55 declares its own string type, `string_view`, which pyarrow compute, pandas' `.str`,
 /// Ray's shuffle and older Spark readers reject. The Parquet pages are the same either way (byte
@@ -250,6 +339,12 @@ fn file_metadata(schema: &Schema, metadata: &[(String, String)]) -> KeyValueMeta
     use polars_arrow::datatypes::ArrowDataType as A;
     let mut arrow = schema.to_arrow(CompatLevel::oldest());
     for field in arrow.iter_values_mut() {
+        if let A::Dictionary(_, values, _) = &field.dtype
+            && matches!(values.as_ref(), A::Utf8 | A::LargeUtf8 | A::Utf8View)
+        {
+            field.dtype = A::Utf8;
+            field.metadata = None;
+        }
         field.dtype = match &field.dtype {
             A::LargeUtf8 | A::Utf8View => A::Utf8,
             A::LargeBinary | A::BinaryView => A::Binary,
@@ -583,4 +678,61 @@ pub fn spec_csv(spec: &crate::score::Spec) -> String {
         let _ = w.write_record(r.iter().map(|f| neutralize(f).into_owned()));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, ingest};
+
+    /// Statuses written as dictionaries read back as the same text, by polars and by our ingest,
+    /// including a column whose rows are all missing and one that holds a single value.
+    #[test]
+    fn dictionary_statuses_read_back_as_text() {
+        let got = ingest(
+            "data-samples/households.csv".as_ref(),
+            "data-samples/persons.csv".as_ref(),
+            &IngestOptions::default(),
+        )
+        .unwrap();
+        let mut x = got.extract;
+        let first = (0..x.edition.len()).find(|&i| x.households.statuses.present & (1u64 << i) != 0).unwrap();
+        let last = (0..x.edition.len()).rev().find(|&i| x.households.statuses.present & (1u64 << i) != 0).unwrap();
+        assert_ne!(first, last);
+        for r in 0..x.households.len() {
+            x.households.statuses.missing[r] |= 1u64 << first;
+            x.households.statuses.fail[r] |= 1u64 << last;
+            x.households.statuses.na[r] &= !(1u64 << last);
+            x.households.statuses.missing[r] &= !(1u64 << last);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (h, p) = (dir.path().join("h.parquet"), dir.path().join("p.parquet"));
+        write_households_parquet(&x.households, &x.edition, &h, &[]).unwrap();
+        write_persons_parquet(&x.persons, &x.households.id, &x.edition, &p, &[]).unwrap();
+
+        let read = ParquetReader::new(File::open(&h).unwrap()).finish().unwrap();
+        let expected = households_frame(&x.households, &x.edition).unwrap();
+        assert_eq!(read.schema(), expected.schema());
+        assert!(read.equals_missing(&expected));
+        let name = indicator_column_name(&x.edition, first);
+        assert_eq!(read.column(&name).unwrap().null_count(), x.households.len());
+        let read = ParquetReader::new(File::open(&p).unwrap()).finish().unwrap();
+        let expected = persons_frame(&x.persons, &x.households.id, &x.edition).unwrap();
+        assert_eq!(read.schema(), expected.schema());
+        assert!(read.equals_missing(&expected));
+
+        // Our ingest reads them as it reads the same frames written as text.
+        let (th, tp) = (dir.path().join("th.parquet"), dir.path().join("tp.parquet"));
+        write_parquet(&mut households_frame(&x.households, &x.edition).unwrap(), &th, &[]).unwrap();
+        write_parquet(&mut persons_frame(&x.persons, &x.households.id, &x.edition).unwrap(), &tp, &[]).unwrap();
+        let back = ingest(&h, &p, &IngestOptions::default()).unwrap();
+        let text = ingest(&th, &tp, &IngestOptions::default()).unwrap();
+        assert_eq!(back.extract.households.len(), x.households.len());
+        assert_eq!(back.extract.households.statuses, text.extract.households.statuses);
+        assert_eq!(back.extract.persons.statuses, text.extract.persons.statuses);
+        assert_eq!(
+            back.extract.households.statuses.fail.iter().filter(|&&f| f & (1u64 << last) != 0).count(),
+            x.households.len()
+        );
+    }
 }

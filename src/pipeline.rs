@@ -496,11 +496,7 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     let (households, persons) = crate::in_pool(|| {
         rayon::join(
             || -> Result<()> {
-                frame::write_parquet(
-                    &mut frame::households_frame(&x.households, &x.edition)?,
-                    &out.join("households.parquet"),
-                    &[],
-                )
+                frame::write_households_parquet(&x.households, &x.edition, &out.join("households.parquet"), &[])
             },
             || {
                 frame::write_persons_parquet(

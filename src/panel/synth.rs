@@ -825,7 +825,7 @@ impl Writer {
                 sorted = x.select(&order);
                 &sorted
             };
-            hh.push(&crate::frame::households_frame(&x.households, &x.edition)?)?;
+            crate::frame::append_households(hh, &x.households, &x.edition)?;
             crate::frame::append_persons(ps, &x.persons, &x.households.id, &x.edition)?;
             *n += x.households.len() as u64;
             if let Some(f) = served {

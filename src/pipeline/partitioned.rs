@@ -178,7 +178,7 @@ pub fn run_partitioned(
         let got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
         seconds.ingest_and_validate += t.elapsed().as_secs_f64();
         let x = &got.extract;
-        files.households.push(&frame::households_frame(&x.households, &x.edition)?)?;
+        frame::append_households(&mut files.households, &x.households, &x.edition)?;
         frame::append_persons(&mut files.persons, &x.persons, &x.households.id, &x.edition)?;
         let t = Instant::now();
         let profiles = Profiles::of_households(x, o.unit);
