@@ -103,6 +103,14 @@ impl StrColumn {
     pub fn text_bytes(&self) -> usize {
         self.bytes.len()
     }
+
+    /// Makes room for `rows` more values of the average length so far (only offsets while the
+    /// column is empty).
+    pub fn reserve(&mut self, rows: usize) {
+        self.offsets.reserve(rows + usize::from(self.offsets.is_empty()));
+        let avg = self.bytes.len().div_ceil(self.len().max(1));
+        self.bytes.reserve(rows.saturating_mul(avg));
+    }
 }
 
 impl<'a> FromIterator<&'a str> for StrColumn {
@@ -283,12 +291,13 @@ impl Households {
         self.id.len()
     }
 
-    /// Makes room for `n` more households in every column (the readers reserve for a batch,
-    /// never for a count a file claims).
+    /// Makes room for `n` more households in every column (text columns: `n` values of their
+    /// average length so far).
     pub fn reserve(&mut self, n: usize) {
         self.id.reserve(n);
         self.village.reserve(n);
         self.house_id.reserve(n);
+        self.house_no.reserve(n);
         self.survey_year.reserve(n);
         self.members.reserve(n);
         self.income_per_member.reserve(n);
@@ -389,10 +398,14 @@ impl Persons {
         self.household.is_empty()
     }
 
-    /// Makes room for `n` more persons in every column.
+    /// Makes room for `n` more persons in every column (text columns: `n` values of their
+    /// average length so far).
     pub fn reserve(&mut self, n: usize) {
         self.household.reserve(n);
         self.citizen_id.reserve(n);
+        self.title.reserve(n);
+        self.first_name.reserve(n);
+        self.last_name.reserve(n);
         self.sex.reserve(n);
         self.birth_date.reserve(n);
         self.age.reserve(n);

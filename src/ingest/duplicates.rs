@@ -37,9 +37,13 @@ pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
 pub(super) struct Seen(HashSet<u64, IdHash>);
 
 impl Seen {
-    /// An empty set with room for `n` keys.
-    pub(super) fn with_capacity(n: usize) -> Seen {
-        Seen(HashSet::with_capacity_and_hasher(n, IdHash::default()))
+    /// Makes room for `incoming` more keys in one step when they would not fit (see
+    /// `ingest::room_for`): a set of 36.6 M citizen IDs is rehashed once, not at every doubling.
+    pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
+        let room = super::room_for(self.0.len(), self.0.capacity(), incoming, claimed);
+        if room > 0 {
+            self.0.reserve(room);
+        }
     }
 
     /// Positions (within `keys`) of the keys seen before: on an earlier row of this batch or in an

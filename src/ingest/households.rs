@@ -21,9 +21,13 @@ impl HouseholdBuilder {
     pub(super) fn len(&self) -> usize {
         self.households.id.len()
     }
-    pub(super) fn reserve(&mut self, n: usize) {
-        self.households.reserve(n);
-        self.members_given.reserve(n);
+    /// Makes room for `incoming` more rows in one step when they would not fit (see `room_for`).
+    pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
+        let room = room_for(self.len(), self.households.id.capacity(), incoming, claimed);
+        if room > 0 {
+            self.households.reserve(room);
+            self.members_given.reserve(room);
+        }
     }
     pub(super) fn filter(self, keep: &[bool]) -> Self {
         let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
@@ -79,7 +83,7 @@ impl<'a> HouseholdCtx<'a> {
         HouseholdCtx { header, map, opts, registry, income, statuses_present }
     }
 
-    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, out: &mut HouseholdBuilder) {
+    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, pre: &ChunkStatuses, out: &mut HouseholdBuilder) {
         if out.households.statuses.present == 0 {
             out.households.statuses.present = self.statuses_present;
         }
@@ -191,7 +195,7 @@ impl<'a> HouseholdCtx<'a> {
             }),
             None => None,
         };
-        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
+        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, pre, &mut pr);
 
         if !pr.problems.is_empty() {
             if let Some(id) = id {
@@ -217,7 +221,7 @@ impl<'a> HouseholdCtx<'a> {
         h.village.push(village.expect("no problems"));
         h.house_id.push(house_id);
         match cell_at(b, r, m.get(HF::HouseNo)) {
-            Cell::Str(s) => h.house_no.push(&crate::thai::fold_digits(s.trim())),
+            Cell::Str(s) => h.house_no.push(&crate::thai::fold_digits(parse::trim_text(s))),
             Cell::Null => h.house_no.push(""),
             c => h.house_no.push(&c.to_text()),
         }

@@ -45,7 +45,7 @@ use households::{HouseholdBuilder, HouseholdCtx};
 pub use parse::OneMeans;
 use persons::{PersonBuilder, PersonCtx};
 pub use rejects::{Problem, Reason, Rejection, TableReport};
-use source::{Batch, Cell, Table};
+use source::{Batch, Cell, MAX_ROWS_HINT, RawStatus, Table};
 pub use source::{Encoding, Format};
 
 /// Strict stops at the first bad row; lenient sets bad rows aside.
@@ -284,41 +284,50 @@ fn ingest_in_pool(
     hh_src.check_types(&hh_map.used_columns())?;
     let hh_ctx = HouseholdCtx::new(&hh_map, &hh_header, opts, registry);
     let mut hh = HouseholdBuilder::new(hh_ctx.statuses_present);
-    hh.reserve(hh_src.rows_hint());
+    // Rows this run will read: a wave's count is known (a first pass counted them); a whole
+    // file's is what it claims.
+    let hh_claimed = hh_rows.map_or(hh_src.rows_claimed(), |s| usize::try_from(s.len()).ok());
+    let hh_file_claimed = hh_src.rows_claimed();
     let mut hh_rejects = Vec::new();
-    let mut seen_hh = Seen::with_capacity(hh_src.rows_hint());
+    let mut seen_hh = Seen::default();
     let mut rejected_ids = Vec::new();
     let mut input_rows = 0u64;
     let name = hh_src.name();
     hh_src.for_each_wanted(hh_rows, &mut |batch, first_row| {
         input_rows += rows_in(hh_rows, first_row, batch.len());
-        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut HouseholdBuilder| {
+        let statuses = |b: &dyn Batch, rows| ChunkStatuses::read(b, rows, &hh_map.indicators, opts.one_means);
+        let parts = par_parse(batch, first_row, statuses, |b, r, row, pre, out: &mut HouseholdBuilder| {
             if hh_rows.is_none_or(|s| s.contains(row)) {
-                hh_ctx.row(b, r, row, out)
+                hh_ctx.row(b, r, row, pre, out)
             }
         });
-        // Duplicates are found in row order, across batches: the first occurrence is kept.
-        let repeats = seen_hh.repeats(part.households.id.iter().map(|id| Some(id.0)));
-        if !repeats.is_empty() {
-            let column = &hh_header[hh_map.get(HF::HouseholdId).expect("checked")];
-            let rejects = repeat_rejections(
-                batch,
-                first_row,
-                &part.households.source_row,
-                &repeats,
-                column,
-                Reason::DuplicateHousehold,
-                hh_header.len(),
-            );
-            let keep = keep_mask(part.len(), &repeats);
-            part = part.filter(&keep);
-            part.rejects.extend(rejects);
-            part.rejects.sort_by_key(|r| r.row);
+        // Each chunk joins the households as it is (no batch-sized copy in between).
+        // Duplicates are found in row order, across chunks and batches: the first is kept.
+        for mut part in parts {
+            seen_hh.make_room(part.len(), hh_file_claimed);
+            let repeats = seen_hh.repeats(part.households.id.iter().map(|id| Some(id.0)));
+            if !repeats.is_empty() {
+                let column = &hh_header[hh_map.get(HF::HouseholdId).expect("checked")];
+                let rejects = repeat_rejections(
+                    batch,
+                    first_row,
+                    &part.households.source_row,
+                    &repeats,
+                    column,
+                    Reason::DuplicateHousehold,
+                    hh_header.len(),
+                );
+                let keep = keep_mask(part.len(), &repeats);
+                part = part.filter(&keep);
+                part.rejects.extend(rejects);
+                part.rejects.sort_by_key(|r| r.row);
+            }
+            strict_check(opts, &name, &part.rejects)?;
+            rejected_ids.append(&mut part.rejected_ids);
+            hh_rejects.append(&mut part.rejects);
+            hh.make_room(part.len(), hh_claimed);
+            hh.append(part);
         }
-        strict_check(opts, &name, &part.rejects)?;
-        rejected_ids.append(&mut part.rejected_ids);
-        hh_rejects.append(&mut part.rejects);
-        hh.append(part);
         Ok(())
     })?;
     drop(seen_hh);
@@ -349,15 +358,13 @@ fn ingest_in_pool(
     p_src.check_types(&p_map.used_columns())?;
     let p_ctx = PersonCtx::new(&p_map, &p_header, opts, &index, &rejected_ids, &hh.households.survey_year);
     let mut people = PersonBuilder::new(p_map.indicator_mask());
-    people.reserve(p_src.rows_hint());
+    let p_claimed = p_rows.map_or(p_src.rows_claimed(), |s| usize::try_from(s.len()).ok());
+    let p_file_claimed = p_src.rows_claimed();
     let mut p_rejects = Vec::new();
     let mut own_ids = Seen::default();
     let seen_ids = match scope.as_mut() {
         Some(s) => &mut *s.seen_ids,
-        None => {
-            own_ids = Seen::with_capacity(p_src.rows_hint());
-            &mut own_ids
-        }
+        None => &mut own_ids,
     };
     // IDs claimed on earlier rows elsewhere (the positions `repeats` returns do not matter here).
     seen_ids.repeats(opts.earlier_citizen_ids.iter().map(|&id| Some(id)));
@@ -368,34 +375,38 @@ fn ingest_in_pool(
     p_src.for_each_wanted(p_rows, &mut |batch, first_row| {
         trace.lap("persons: read batch");
         p_input += rows_in(p_rows, first_row, batch.len());
-        let mut part = par_parse(batch, first_row, |b, r, row, out: &mut PersonBuilder| {
+        let statuses = |b: &dyn Batch, rows| ChunkStatuses::read(b, rows, &p_map.indicators, opts.one_means);
+        let parts = par_parse(batch, first_row, statuses, |b, r, row, pre, out: &mut PersonBuilder| {
             if p_rows.is_none_or(|s| s.contains(row)) {
-                p_ctx.row(b, r, row, out)
+                p_ctx.row(b, r, row, pre, out)
             }
         });
         trace.lap("persons: validate batch");
-        let repeats = seen_ids.repeats(part.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
-        if !repeats.is_empty() {
-            let column = &p_header[p_map.get(PF::CitizenId).expect("an ID implies its column")];
-            let rejects = repeat_rejections(
-                batch,
-                first_row,
-                &part.persons.source_row,
-                &repeats,
-                column,
-                Reason::DuplicatePerson,
-                p_header.len(),
-            );
-            let keep = keep_mask(part.len(), &repeats);
-            part = part.filter(&keep);
-            part.rejects.extend(rejects);
-            part.rejects.sort_by_key(|r| r.row);
+        for mut part in parts {
+            seen_ids.make_room(part.len(), p_file_claimed);
+            let repeats = seen_ids.repeats(part.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
+            if !repeats.is_empty() {
+                let column = &p_header[p_map.get(PF::CitizenId).expect("an ID implies its column")];
+                let rejects = repeat_rejections(
+                    batch,
+                    first_row,
+                    &part.persons.source_row,
+                    &repeats,
+                    column,
+                    Reason::DuplicatePerson,
+                    p_header.len(),
+                );
+                let keep = keep_mask(part.len(), &repeats);
+                part = part.filter(&keep);
+                part.rejects.extend(rejects);
+                part.rejects.sort_by_key(|r| r.row);
+            }
+            strict_check(opts, &p_name, &part.rejects)?;
+            p_rejects.append(&mut part.rejects);
+            people.make_room(part.len(), p_claimed);
+            people.append(part);
         }
-        trace.lap("persons: duplicates");
-        strict_check(opts, &p_name, &part.rejects)?;
-        p_rejects.append(&mut part.rejects);
-        people.append(part);
-        trace.lap("persons: append");
+        trace.lap("persons: duplicates and append");
         Ok(())
     })?;
     drop(own_ids);
@@ -537,32 +548,93 @@ trait Part: Send + Sized {
     fn append(&mut self, other: Self);
 }
 
-/// Parses a batch in parallel chunks and concatenates the chunks in row order.
-fn par_parse<P: Part + Default>(
+/// Parses a batch in parallel chunks: `prep` reads what is read column by column for a chunk's
+/// rows, then `row_fn` each row. The chunks come back in row order, for the caller to append
+/// each where it belongs (concatenating them here first copied every row once more).
+fn par_parse<P: Send + Default, S>(
     batch: &dyn Batch,
     first_row: u64,
-    row_fn: impl Fn(&dyn Batch, usize, u64, &mut P) + Sync,
-) -> P {
+    prep: impl Fn(&dyn Batch, std::ops::Range<usize>) -> S + Sync,
+    row_fn: impl Fn(&dyn Batch, usize, u64, &S, &mut P) + Sync,
+) -> Vec<P> {
     const CHUNK: usize = 8192;
     let n = batch.len();
-    let parts: Vec<P> = (0..n.div_ceil(CHUNK))
+    (0..n.div_ceil(CHUNK))
         .into_par_iter()
         .map(|c| {
+            let rows = c * CHUNK..((c + 1) * CHUNK).min(n);
+            let pre = prep(batch, rows.clone());
             let mut p = P::default();
-            for r in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                row_fn(batch, r, first_row + r as u64, &mut p);
+            for r in rows {
+                row_fn(batch, r, first_row + r as u64, &pre, &mut p);
             }
             p
         })
-        .collect();
-    let mut lap = crate::diagnostics::Lap::start();
-    let mut it = parts.into_iter();
-    let mut acc = it.next().unwrap_or_default();
-    for p in it {
-        acc.append(p);
+        .collect()
+}
+
+/// A chunk's statuses read column by column where the batch allows ([`Batch::status_codes`]):
+/// per row, the masks [`read_statuses`] gives and the indicators whose cells it must still read
+/// one by one (forms other than the plain ones, and every cell of a column not read so).
+#[derive(Default)]
+struct ChunkStatuses {
+    start: usize,
+    fail: Vec<u64>,
+    na: Vec<u64>,
+    missing: Vec<u64>,
+    left: Vec<u64>,
+}
+
+impl ChunkStatuses {
+    /// Reads the status columns `cols` ((indicator, column) pairs) of the batch's `rows`.
+    fn read(batch: &dyn Batch, rows: std::ops::Range<usize>, cols: &[(usize, usize)], one: OneMeans) -> Self {
+        let n = rows.len();
+        let mut s = ChunkStatuses {
+            start: rows.start,
+            fail: vec![0; n],
+            na: vec![0; n],
+            missing: vec![0; n],
+            left: vec![0; n],
+        };
+        let mut codes = vec![RawStatus::Unread; n];
+        // What `parse::status` makes of a 0 and of a 1.
+        let (zero_fails, one_fails) = match one {
+            OneMeans::Fail => (false, true),
+            OneMeans::Pass => (true, false),
+        };
+        for &(i, c) in cols {
+            let bit = 1u64 << i;
+            if !batch.status_codes(c, rows.start, &mut codes) {
+                s.left.iter_mut().for_each(|l| *l |= bit);
+                continue;
+            }
+            for (k, code) in codes.iter().enumerate() {
+                match code {
+                    RawStatus::Zero if zero_fails => s.fail[k] |= bit,
+                    RawStatus::One if one_fails => s.fail[k] |= bit,
+                    RawStatus::Zero | RawStatus::One => {}
+                    RawStatus::NotApplicable => s.na[k] |= bit,
+                    RawStatus::Missing => s.missing[k] |= bit,
+                    RawStatus::Unread => s.left[k] |= bit,
+                }
+            }
+        }
+        s
     }
-    lap.lap("  concatenate chunks");
-    acc
+}
+
+/// Rows to make room for when `incoming` rows join `len` rows held in room for `capacity`:
+/// none while they fit; else room for as many rows as the input claims (`claimed`), trusted up
+/// to [`MAX_ROWS_HINT`] or four times the rows really held, so a Parquet footer claiming 2^40
+/// rows reserves no more than real rows back. One reservation of the right size replaces the
+/// doublings that copied every column of the national persons twice (docs/bench/).
+fn room_for(len: usize, capacity: usize, incoming: usize, claimed: Option<usize>) -> usize {
+    let want = len.saturating_add(incoming);
+    if want <= capacity {
+        return 0;
+    }
+    let trusted = MAX_ROWS_HINT.max(want.saturating_mul(4));
+    claimed.map_or(want, |c| c.min(trusted)).max(want) - len
 }
 
 /// Collects problems for one row.
@@ -607,17 +679,28 @@ fn cell_at(batch: &dyn Batch, r: usize, col: Option<usize>) -> Cell<'_> {
     col.map_or(Cell::Null, |c| batch.cell(r, c))
 }
 
-/// Reads the status columns of a row into (fail, na, missing) masks.
+/// Reads the status columns of a row into (fail, na, missing) masks: those of its chunk read
+/// column by column (`pre`), the cells left there one by one.
 fn read_statuses(
     batch: &dyn Batch,
     r: usize,
     cols: &[(usize, usize)],
     one: OneMeans,
+    pre: &ChunkStatuses,
     problems: &mut RowProblems<'_>,
 ) -> (u64, u64, u64) {
-    let (mut fail, mut na, mut missing) = (0u64, 0u64, 0u64);
+    let (mut fail, mut na, mut missing, left) = match r.checked_sub(pre.start).filter(|&k| k < pre.left.len()) {
+        Some(k) => (pre.fail[k], pre.na[k], pre.missing[k], pre.left[k]),
+        None => (0, 0, 0, u64::MAX),
+    };
+    if left == 0 {
+        return (fail, na, missing);
+    }
     for &(i, c) in cols {
         let bit = 1u64 << i;
+        if left & bit == 0 {
+            continue;
+        }
         let cell = batch.cell(r, c);
         match parse::status(cell, one) {
             Ok(IndicatorStatus::Fail) => fail |= bit,
@@ -628,4 +711,26 @@ fn read_statuses(
         }
     }
     (fail, na, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_is_made_once_and_only_as_far_as_real_rows_back_a_claim() {
+        // Fits: nothing to reserve.
+        assert_eq!(room_for(10, 100, 90, Some(1000)), 0);
+        // A text file claims nothing: room for the rows at hand.
+        assert_eq!(room_for(10, 10, 5, None), 5);
+        // An honest footer: room for every row it claims, in one step.
+        assert_eq!(room_for(MAX_ROWS_HINT, MAX_ROWS_HINT, 1 << 20, Some(36_647_817)), 36_647_817 - MAX_ROWS_HINT);
+        // A footer claiming 2^40 rows over a few real ones: no more than MAX_ROWS_HINT ...
+        assert_eq!(room_for(0, 0, 8192, Some(1 << 40)), MAX_ROWS_HINT);
+        // ... and later four times the rows really held.
+        let held = 1usize << 25;
+        assert_eq!(room_for(held, held, 1, Some(1 << 40)), 4 * (held + 1) - held);
+        // A claim below the rows at hand never shrinks the room below them.
+        assert_eq!(room_for(100, 100, 50, Some(10)), 50);
+    }
 }

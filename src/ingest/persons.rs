@@ -23,8 +23,12 @@ impl PersonBuilder {
     pub(super) fn len(&self) -> usize {
         self.persons.household.len()
     }
-    pub(super) fn reserve(&mut self, n: usize) {
-        self.persons.reserve(n);
+    /// Makes room for `incoming` more rows in one step when they would not fit (see `room_for`).
+    pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
+        let room = room_for(self.len(), self.persons.household.capacity(), incoming, claimed);
+        if room > 0 {
+            self.persons.reserve(room);
+        }
     }
     pub(super) fn filter(self, keep: &[bool]) -> Self {
         let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
@@ -92,12 +96,12 @@ impl<'a> PersonCtx<'a> {
     pub(super) fn push_text(out: &mut StrColumn, b: &dyn Batch, r: usize, col: Option<usize>) {
         match cell_at(b, r, col) {
             Cell::Null => out.push(""),
-            Cell::Str(s) => out.push(s.trim()),
-            c => out.push(c.to_text().trim()),
+            Cell::Str(s) => out.push(parse::trim_text(s)),
+            c => out.push(parse::trim_text(&c.to_text())),
         }
     }
 
-    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, out: &mut PersonBuilder) {
+    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, pre: &ChunkStatuses, out: &mut PersonBuilder) {
         if out.persons.statuses.present == 0 {
             out.persons.statuses.present = self.present;
         }
@@ -218,7 +222,7 @@ impl<'a> PersonCtx<'a> {
                 derived = true;
             }
         }
-        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, &mut pr);
+        let (mut fail, mut na, mut missing) = read_statuses(b, r, &m.indicators, self.opts.one_means, pre, &mut pr);
 
         if !pr.problems.is_empty() {
             out.rejects.push(pr.into_rejection(b, r, row));

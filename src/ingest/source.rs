@@ -118,6 +118,14 @@ pub trait Batch: Sync {
     fn fail_column(&self, _col: usize, _bit: u32, _start: usize, _fail: &mut [u64], _missing: &mut [u64]) -> bool {
         false
     }
+    /// Rows `start..start + out.len()` of a column of statuses at once, where its type allows
+    /// reading them in place (text, whole numbers, booleans): each cell as a [`RawStatus`],
+    /// [`RawStatus::Unread`] for any form but the plain ones (the caller reads those by
+    /// [`Batch::cell`], which names a bad row as before). Returns false, with `out` unspecified,
+    /// when the column cannot be read so.
+    fn status_codes(&self, _col: usize, _start: usize, _out: &mut [RawStatus]) -> bool {
+        false
+    }
     /// The column's bytes in place, when it is a `UInt8` column without nulls (a status matrix
     /// as tpmap writes it): several such columns of statuses are read together
     /// ([`crate::mpi`]), a byte of eight statuses at a time.
@@ -151,6 +159,56 @@ where
             return false;
         }
         *o = v as f64;
+    }
+    true
+}
+
+/// A status cell as written, before [`crate::ingest::OneMeans`] gives `0` and `1` their meaning:
+/// what [`Batch::status_codes`] reads in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawStatus {
+    /// Not read in place: a form other than the ones below (`-`, `ผ่าน`, ` 1`, `2`, ...).
+    #[default]
+    Unread,
+    /// `0`, or false.
+    Zero,
+    /// `1`, or true.
+    One,
+    /// `na` in any case.
+    NotApplicable,
+    /// Empty or null.
+    Missing,
+}
+
+/// A text cell's status from its view alone: the short forms are inline in the view, so no
+/// string is built or trimmed (the per-cell path was a fifth of reading our own Parquet).
+fn raw_status_of(v: &polars_arrow::array::View) -> RawStatus {
+    let [b0, b1, ..] = v.prefix.to_le_bytes();
+    match (v.length, b0, b1) {
+        (0, ..) => RawStatus::Missing,
+        (1, b'0', _) => RawStatus::Zero,
+        (1, b'1', _) => RawStatus::One,
+        (2, b'n' | b'N', b'a' | b'A') => RawStatus::NotApplicable,
+        _ => RawStatus::Unread,
+    }
+}
+
+/// [`Batch::status_codes`] over whole numbers: 0 and 1 read, a null is missing, others unread.
+fn raw_statuses<T>(a: &PrimitiveArray<T>, start: usize, out: &mut [RawStatus]) -> bool
+where
+    T: polars_arrow::types::NativeType + Into<i64>,
+{
+    let Some(values) = a.values().as_slice().get(start..start + out.len()) else {
+        return false;
+    };
+    let validity = a.validity().filter(|_| a.null_count() > 0);
+    for (k, (o, v)) in out.iter_mut().zip(values).enumerate() {
+        *o = match (*v).into() {
+            _ if validity.is_some_and(|m| !m.get_bit(start + k)) => RawStatus::Missing,
+            0 => RawStatus::Zero,
+            1 => RawStatus::One,
+            _ => RawStatus::Unread,
+        };
     }
     true
 }
@@ -891,6 +949,49 @@ impl Batch for FrameBatch<'_> {
             _ => false,
         }
     }
+    fn status_codes(&self, col: usize, start: usize, out: &mut [RawStatus]) -> bool {
+        if start.checked_add(out.len()).is_none_or(|end| end > self.rows) {
+            return false;
+        }
+        match self.cols[col] {
+            Col::Null => {
+                out.fill(RawStatus::Missing);
+                true
+            }
+            Col::Str(a) => {
+                let Some(views) = a.views().get(start..start + out.len()) else {
+                    return false;
+                };
+                let validity = a.validity().filter(|_| a.null_count() > 0);
+                for (k, (o, v)) in out.iter_mut().zip(views.iter()).enumerate() {
+                    *o = if validity.is_some_and(|m| !m.get_bit(start + k)) {
+                        RawStatus::Missing
+                    } else {
+                        raw_status_of(v)
+                    };
+                }
+                true
+            }
+            Col::Int(a) => raw_statuses(a, start, out),
+            Col::I8(a) => raw_statuses(a, start, out),
+            Col::I16(a) => raw_statuses(a, start, out),
+            Col::I32(a) => raw_statuses(a, start, out),
+            Col::U8(a) => raw_statuses(a, start, out),
+            Col::U16(a) => raw_statuses(a, start, out),
+            Col::U32(a) => raw_statuses(a, start, out),
+            Col::Bool(a) if start + out.len() <= a.len() => {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = match a.get(start + k) {
+                        None => RawStatus::Missing,
+                        Some(true) => RawStatus::One,
+                        Some(false) => RawStatus::Zero,
+                    };
+                }
+                true
+            }
+            _ => false,
+        }
+    }
     fn number_column(&self, col: usize, out: &mut [f64]) -> bool {
         match self.cols[col] {
             Col::Int(a) => numbers(a, out),
@@ -1345,6 +1446,16 @@ impl<'a> Table<'a> {
             Table::Parquet { shape, .. } => shape.rows.min(MAX_ROWS_HINT),
             Table::Frame { df, .. } => df.height(),
             _ => 1 << 16,
+        }
+    }
+
+    /// Rows the table says it has: a Parquet footer's count (untrusted, see
+    /// `ingest::room_for`), a frame's height; `None` for text formats, known only once read.
+    pub(crate) fn rows_claimed(&self) -> Option<usize> {
+        match self {
+            Table::Parquet { shape, .. } => Some(shape.rows),
+            Table::Frame { df, .. } => Some(df.height()),
+            _ => None,
         }
     }
 
@@ -1967,5 +2078,84 @@ mod tests {
         assert_eq!(out, "xสมชาย");
         let mut out = String::new();
         assert!(!decode_into(&[0xE0, 0x41, 0xFF], Encoding::Utf8, &mut out, &mut scratch));
+    }
+}
+
+#[cfg(test)]
+mod status_code_tests {
+    use super::*;
+    use crate::indicators::IndicatorStatus;
+    use crate::ingest::OneMeans;
+    use crate::ingest::parse::status;
+
+    /// Statuses read in place give what reading them cell by cell gives, for every form, type
+    /// and reading of 1; forms left unread are exactly those the short path does not know.
+    #[test]
+    fn status_codes_agree_with_reading_cell_by_cell() {
+        let text = [
+            Some("0"),
+            Some("1"),
+            Some("na"),
+            Some("NA"),
+            Some("nA"),
+            Some(""),
+            None,
+            Some("-"),
+            Some(" 1"),
+            Some("2"),
+            Some("ผ่าน"),
+            Some("1.0"),
+            Some("nan"),
+            Some("n"),
+            Some("a long form, not inline"),
+        ];
+        let n = text.len();
+        let ints: Vec<Option<i64>> = (0..n).map(|i| [Some(0), Some(1), None, Some(2), Some(-1)][i % 5]).collect();
+        let small: Vec<Option<u8>> = (0..n).map(|i| [Some(1), None, Some(0), Some(7)][i % 4]).collect();
+        let flags: Vec<Option<bool>> = (0..n).map(|i| [Some(true), Some(false), None][i % 3]).collect();
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new("text".into(), text.to_vec()),
+                Column::new("ints".into(), ints),
+                Column::new("small".into(), small),
+                Column::new("flags".into(), flags),
+                Column::full_null("empty".into(), n, &DataType::Null),
+            ],
+        )
+        .expect("frame");
+        let mut casts = Vec::new();
+        let batch = FrameBatch::new(&df, &mut casts).expect("batch");
+        for col in 0..df.width() {
+            // Every window, including ones that start inside the column and one past its end.
+            for start in [0, 3, n - 1] {
+                let mut codes = vec![RawStatus::Unread; n - start];
+                assert!(batch.status_codes(col, start, &mut codes), "column {col} from {start}");
+                for (k, code) in codes.iter().enumerate() {
+                    for one in [OneMeans::Fail, OneMeans::Pass] {
+                        let by_cell = status(batch.cell(start + k, col), one);
+                        let fails = |v| matches!((v, one), (true, OneMeans::Fail) | (false, OneMeans::Pass));
+                        let expected = match code {
+                            RawStatus::Unread => continue,
+                            RawStatus::Zero if fails(false) => IndicatorStatus::Fail,
+                            RawStatus::One if fails(true) => IndicatorStatus::Fail,
+                            RawStatus::Zero | RawStatus::One => IndicatorStatus::Pass,
+                            RawStatus::NotApplicable => IndicatorStatus::NotApplicable,
+                            RawStatus::Missing => IndicatorStatus::Missing,
+                        };
+                        assert_eq!(by_cell, Ok(expected), "column {col}, row {}", start + k);
+                    }
+                }
+            }
+            assert!(!batch.status_codes(col, n - 1, &mut [RawStatus::Unread; 2]), "past the end");
+        }
+        // The text column: the plain forms read in place, all others left to the cell path.
+        let mut codes = vec![RawStatus::Unread; n];
+        assert!(batch.status_codes(0, 0, &mut codes));
+        use RawStatus::*;
+        let unread = [Unread; 8];
+        let mut expected = vec![Zero, One, NotApplicable, NotApplicable, NotApplicable, Missing, Missing];
+        expected.extend(unread);
+        assert_eq!(codes, expected);
     }
 }
