@@ -867,9 +867,41 @@ impl<'a> FrameBatch<'a> {
                     message: "internal: a narrow integer column changed".into(),
                 })?,
             };
+            if let Some(n) = col.len().filter(|&n| n != df.height()) {
+                // A damaged Parquet file can decode to a column shorter than its row group (found
+                // by fuzzing: in a release build the first cell past its end panicked).
+                return Err(Error::Format {
+                    file: "frame".into(),
+                    message: format!(
+                        "column '{}' holds {n} values where its rows number {} (a damaged file)",
+                        crate::ids::redact_numbers(c.name()),
+                        df.height()
+                    ),
+                });
+            }
             cols.push(col);
         }
         Ok(FrameBatch { cols, rows: df.height() })
+    }
+}
+
+impl Col<'_> {
+    /// Values in the column's array (`None` for a column read as empty).
+    fn len(&self) -> Option<usize> {
+        Some(match self {
+            Col::Null => return None,
+            Col::Str(a) => a.len(),
+            Col::Int(a) => a.len(),
+            Col::I8(a) => a.len(),
+            Col::I16(a) => a.len(),
+            Col::I32(a) => a.len(),
+            Col::U8(a) => a.len(),
+            Col::U16(a) => a.len(),
+            Col::U32(a) => a.len(),
+            Col::Float(a) => a.len(),
+            Col::Bool(a) => a.len(),
+            Col::Date(a) => a.len(),
+        })
     }
 }
 
