@@ -104,12 +104,13 @@ impl StrColumn {
         self.bytes.len()
     }
 
-    /// Makes room for `rows` more values of the average length so far (only offsets while the
-    /// column is empty).
+    /// Makes room for `rows` more values of the average length so far, text for at most four
+    /// times the text held (one long value among few rows cannot make a huge reservation; only
+    /// offsets while the column is empty).
     pub fn reserve(&mut self, rows: usize) {
-        self.offsets.reserve(rows + usize::from(self.offsets.is_empty()));
+        self.offsets.reserve(rows.saturating_add(usize::from(self.offsets.is_empty())));
         let avg = self.bytes.len().div_ceil(self.len().max(1));
-        self.bytes.reserve(rows.saturating_mul(avg));
+        self.bytes.reserve(rows.saturating_mul(avg).min(self.bytes.len().saturating_mul(4)));
     }
 }
 
@@ -547,6 +548,21 @@ impl Extract {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_reservations_are_bounded_by_the_text_held() {
+        let mut c = StrColumn::default();
+        c.reserve(1 << 20);
+        assert_eq!(c.bytes.capacity(), 0, "nothing to average yet");
+        c.push(&"ก".repeat(400));
+        c.reserve(1 << 20);
+        // 1 M rows of 1,200 bytes would be 1.2 GB: four times the text held instead.
+        assert!(c.bytes.capacity() <= 5 * 1200, "{}", c.bytes.capacity());
+        let mut names: StrColumn = ["สมชาย", "สมหญิง"].into_iter().collect();
+        names.reserve(1000);
+        assert!(names.bytes.capacity() >= names.text_bytes() + 4 * names.text_bytes() - 1);
+        assert!(names.offsets.capacity() >= 1003);
+    }
 
     #[test]
     fn str_column() {

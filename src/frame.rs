@@ -86,7 +86,10 @@ fn status_column(
     let codes: UInt8Chunked = codes.into_iter().map(|c| c.map(|c| renumber[usize::from(c)])).collect();
     let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories)?);
     if dtype.cat_physical()? != CategoricalPhysical::U8 {
-        return Err(Error::Format { file: name, message: "status categories are not stored as bytes".into() });
+        return Err(Error::Format {
+            file: "frame".into(),
+            message: format!("status column '{name}': categories are not stored as bytes"),
+        });
     }
     // SAFETY: every code is below the number of categories (renumbered above from the ones
     // present), and the dtype's physical type is UInt8 (checked). The checked constructor looked

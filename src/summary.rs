@@ -75,6 +75,7 @@ impl Summary {
         // Households counted in parallel ranges (integer sums: the order of merging does not
         // matter); in each, only the set bits of a household's masks are visited. A sequential
         // loop over every indicator of every household took 2-3 s nationally (docs/bench/).
+        let edition_bits = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
         let (app, fail, miss) = (0..h.len())
             .into_par_iter()
             .with_min_len(1 << 14)
@@ -92,9 +93,8 @@ impl Summary {
                         a |= ps.present & !ps.na[k] & !ps.missing[k];
                         m |= ps.missing[k];
                     }
-                    let mask = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
                     for (counts, bits) in [(&mut fail, f), (&mut app, a | f), (&mut miss, m & !(a | f))] {
-                        let mut bits = bits & mask;
+                        let mut bits = bits & edition_bits;
                         while bits != 0 {
                             counts[bits.trailing_zeros() as usize] += 1;
                             bits &= bits - 1;

@@ -18,9 +18,6 @@ impl HouseholdBuilder {
         b.households.statuses.present = present;
         b
     }
-    pub(super) fn len(&self) -> usize {
-        self.households.id.len()
-    }
     /// Makes room for `incoming` more rows in one step when they would not fit (see `room_for`).
     pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
         let room = room_for(self.len(), self.households.id.capacity(), incoming, claimed);
@@ -29,7 +26,16 @@ impl HouseholdBuilder {
             self.members_given.reserve(room);
         }
     }
-    pub(super) fn filter(self, keep: &[bool]) -> Self {
+}
+
+impl Part for HouseholdBuilder {
+    fn len(&self) -> usize {
+        self.households.id.len()
+    }
+    fn source_rows(&self) -> &[u64] {
+        &self.households.source_row
+    }
+    fn filter(self, keep: &[bool]) -> Self {
         let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
         let mut households = self.households.take(&idx);
         // Counted from the persons later.
@@ -42,9 +48,9 @@ impl HouseholdBuilder {
             notes: self.notes,
         }
     }
-}
-
-impl Part for HouseholdBuilder {
+    fn rejects_mut(&mut self) -> &mut Vec<Rejection> {
+        &mut self.rejects
+    }
     fn append(&mut self, o: Self) {
         self.households.append(o.households);
         self.members_given.extend(o.members_given);

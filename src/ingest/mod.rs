@@ -290,6 +290,7 @@ fn ingest_in_pool(
     let hh_file_claimed = hh_src.rows_claimed();
     let mut hh_rejects = Vec::new();
     let mut seen_hh = Seen::default();
+    let hh_id_column = hh_map.get(HF::HouseholdId).map_or("", |c| hh_header[c].as_str());
     let mut rejected_ids = Vec::new();
     let mut input_rows = 0u64;
     let name = hh_src.name();
@@ -306,22 +307,15 @@ fn ingest_in_pool(
         for mut part in parts {
             seen_hh.make_room(part.len(), hh_file_claimed);
             let repeats = seen_hh.repeats(part.households.id.iter().map(|id| Some(id.0)));
-            if !repeats.is_empty() {
-                let column = &hh_header[hh_map.get(HF::HouseholdId).expect("checked")];
-                let rejects = repeat_rejections(
-                    batch,
-                    first_row,
-                    &part.households.source_row,
-                    &repeats,
-                    column,
-                    Reason::DuplicateHousehold,
-                    hh_header.len(),
-                );
-                let keep = keep_mask(part.len(), &repeats);
-                part = part.filter(&keep);
-                part.rejects.extend(rejects);
-                part.rejects.sort_by_key(|r| r.row);
-            }
+            part = set_aside_repeats(
+                part,
+                &repeats,
+                batch,
+                first_row,
+                hh_id_column,
+                Reason::DuplicateHousehold,
+                hh_header.len(),
+            );
             strict_check(opts, &name, &part.rejects)?;
             rejected_ids.append(&mut part.rejected_ids);
             hh_rejects.append(&mut part.rejects);
@@ -362,6 +356,8 @@ fn ingest_in_pool(
     let p_file_claimed = p_src.rows_claimed();
     let mut p_rejects = Vec::new();
     let mut own_ids = Seen::default();
+    // Only rows with an ID can repeat one, so the column is there when it is named.
+    let p_id_column = p_map.get(PF::CitizenId).map_or("", |c| p_header[c].as_str());
     let seen_ids = match scope.as_mut() {
         Some(s) => &mut *s.seen_ids,
         None => &mut own_ids,
@@ -385,22 +381,15 @@ fn ingest_in_pool(
         for mut part in parts {
             seen_ids.make_room(part.len(), p_file_claimed);
             let repeats = seen_ids.repeats(part.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
-            if !repeats.is_empty() {
-                let column = &p_header[p_map.get(PF::CitizenId).expect("an ID implies its column")];
-                let rejects = repeat_rejections(
-                    batch,
-                    first_row,
-                    &part.persons.source_row,
-                    &repeats,
-                    column,
-                    Reason::DuplicatePerson,
-                    p_header.len(),
-                );
-                let keep = keep_mask(part.len(), &repeats);
-                part = part.filter(&keep);
-                part.rejects.extend(rejects);
-                part.rejects.sort_by_key(|r| r.row);
-            }
+            part = set_aside_repeats(
+                part,
+                &repeats,
+                batch,
+                first_row,
+                p_id_column,
+                Reason::DuplicatePerson,
+                p_header.len(),
+            );
             strict_check(opts, &p_name, &part.rejects)?;
             p_rejects.append(&mut part.rejects);
             people.make_room(part.len(), p_claimed);
@@ -546,6 +535,38 @@ fn row_values(batch: &dyn Batch, r: usize, width: usize) -> Vec<String> {
 /// Something that collects parsed rows of one chunk and can be concatenated in order.
 trait Part: Send + Sized {
     fn append(&mut self, other: Self);
+    /// Rows parsed (accepted so far).
+    fn len(&self) -> usize;
+    /// The 1-based source row of each row parsed.
+    fn source_rows(&self) -> &[u64];
+    /// Only the rows where `keep` is true, rejections as they were.
+    fn filter(self, keep: &[bool]) -> Self;
+    /// The chunk's rejections, in row order.
+    fn rejects_mut(&mut self) -> &mut Vec<Rejection>;
+}
+
+/// Sets aside the parsed rows at `repeats` (positions of keys seen before, in `column` of
+/// `batch`, whose first row is `first_row`, of `width` columns) as rejections for `reason`, kept
+/// in row order.
+fn set_aside_repeats<P: Part>(
+    part: P,
+    repeats: &[usize],
+    batch: &dyn Batch,
+    first_row: u64,
+    column: &str,
+    reason: Reason,
+    width: usize,
+) -> P {
+    if repeats.is_empty() {
+        return part;
+    }
+    let rejects = repeat_rejections(batch, first_row, part.source_rows(), repeats, column, reason, width);
+    let keep = keep_mask(part.len(), repeats);
+    let mut part = part.filter(&keep);
+    let all = part.rejects_mut();
+    all.extend(rejects);
+    all.sort_by_key(|r| r.row);
+    part
 }
 
 /// Parses a batch in parallel chunks: `prep` reads what is read column by column for a chunk's

@@ -20,9 +20,6 @@ impl PersonBuilder {
         b.persons.statuses.present = present;
         b
     }
-    pub(super) fn len(&self) -> usize {
-        self.persons.household.len()
-    }
     /// Makes room for `incoming` more rows in one step when they would not fit (see `room_for`).
     pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
         let room = room_for(self.len(), self.persons.household.capacity(), incoming, claimed);
@@ -30,13 +27,22 @@ impl PersonBuilder {
             self.persons.reserve(room);
         }
     }
-    pub(super) fn filter(self, keep: &[bool]) -> Self {
-        let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
-        PersonBuilder { persons: self.persons.take(&idx), rejects: self.rejects, notes: self.notes, hint: self.hint }
-    }
 }
 
 impl Part for PersonBuilder {
+    fn len(&self) -> usize {
+        self.persons.household.len()
+    }
+    fn source_rows(&self) -> &[u64] {
+        &self.persons.source_row
+    }
+    fn filter(self, keep: &[bool]) -> Self {
+        let idx: Vec<u32> = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
+        PersonBuilder { persons: self.persons.take(&idx), rejects: self.rejects, notes: self.notes, hint: self.hint }
+    }
+    fn rejects_mut(&mut self) -> &mut Vec<Rejection> {
+        &mut self.rejects
+    }
     fn append(&mut self, o: Self) {
         self.persons.append(o.persons, 0);
         self.rejects.extend(o.rejects);
