@@ -172,6 +172,13 @@ impl Split {
     /// [`Split::waves`] when `held_per_person_row` more bytes per person row read are held
     /// across the waves ([`BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW`] for a plan).
     pub fn waves_holding(&self, budget: Option<u64>, held_per_person_row: u64) -> Result<Vec<Wave>> {
+        self.waves_in_flight(budget, held_per_person_row, 1)
+    }
+
+    /// [`Split::waves_holding`] when `in_flight` waves are in memory at once (one written while
+    /// the next is read): each wave gets that share of the budget left after what is held.
+    pub fn waves_in_flight(&self, budget: Option<u64>, held_per_person_row: u64, in_flight: u64) -> Result<Vec<Wave>> {
+        let in_flight = in_flight.max(1);
         let mut rows = [(0u64, 0u64); 256];
         for &b in &self.households {
             rows[b as usize].0 += 1;
@@ -190,7 +197,7 @@ impl Split {
             }
             let one = Wave { buckets: vec![b as u8], household_rows: h, person_rows: p };
             if let Some(budget) = budget {
-                let need = one.estimated_bytes().saturating_add(across);
+                let need = one.estimated_bytes().saturating_mul(in_flight).saturating_add(across);
                 if need > budget {
                     return Err(Error::Config(format!(
                         "--max-memory {} is below what province {b:02} needs: about {} ({h} household and {p} person rows, \
@@ -206,7 +213,7 @@ impl Split {
                         household_rows: last.household_rows + h,
                         person_rows: last.person_rows + p,
                     };
-                    if joined.estimated_bytes().saturating_add(across) <= budget {
+                    if joined.estimated_bytes().saturating_mul(in_flight).saturating_add(across) <= budget {
                         last.buckets.push(b as u8);
                         (last.household_rows, last.person_rows) = (joined.household_rows, joined.person_rows);
                         continue;
@@ -324,6 +331,42 @@ impl RowSet {
         false
     }
 
+    /// The set as ranges `(first, rows)` of 1-based rows, ascending: runs of rows in the set,
+    /// a run joined to the next when fewer than `gap` rows lie between them (so those rows are in
+    /// a range too). A file in province order gives one range per wave.
+    pub fn ranges(&self, gap: u64) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        // Bit index of the next row not yet looked at.
+        let mut i = 0u64;
+        let end = self.bits.len() as u64 * 64;
+        while i < end {
+            let word = self.bits[(i / 64) as usize] >> (i % 64);
+            if word == 0 {
+                i += 64 - i % 64;
+                continue;
+            }
+            let start = i + word.trailing_zeros() as u64;
+            // The run of set bits from `start`.
+            let mut j = start;
+            while j < end {
+                let w = !(self.bits[(j / 64) as usize] >> (j % 64));
+                let ones = w.trailing_zeros() as u64;
+                let left = 64 - j % 64;
+                if ones < left {
+                    j += ones;
+                    break;
+                }
+                j += left;
+            }
+            match out.last_mut() {
+                Some((first, rows)) if start + 1 - (*first + *rows) < gap => *rows = j + 1 - *first,
+                _ => out.push((start + 1, j - start)),
+            }
+            i = j;
+        }
+        out
+    }
+
     /// Rows in the set.
     pub fn len(&self) -> u64 {
         self.len
@@ -382,6 +425,7 @@ mod tests {
         let (_, p) = s.rows_of(&waves[2]);
         assert!((1..=70).all(|r| p.contains(r)) && !p.contains(71) && p.len() == 70);
         assert!(p.any_in(70, 5) && !p.any_in(71, 100) && p.any_in(1, 1) && !p.any_in(1, 0));
+        assert_eq!(p.ranges(1), vec![(1, 70)]);
         // Against a row-by-row check, for every window of a set with gaps.
         let gaps: Vec<u8> = (0..200u32).map(|i| if i % 37 == 5 || (90..100).contains(&i) { 11 } else { 12 }).collect();
         let s = split(&gaps, &[]);
@@ -392,5 +436,25 @@ mod tests {
                 assert_eq!(h.any_in(first, len), (first..first + len).any(|r| h.contains(r)), "{first} {len}");
             }
         }
+        // Ranges against a row-by-row reading, for every gap: runs of rows in the set, joined
+        // across fewer than `gap` rows outside it.
+        for gap in 0..70u64 {
+            let mut want: Vec<(u64, u64)> = Vec::new();
+            for r in (1..=200u64).filter(|&r| h.contains(r)) {
+                match want.last_mut() {
+                    Some((first, rows)) if r - (*first + *rows) < gap.max(1) => *rows = r + 1 - *first,
+                    _ => want.push((r, 1)),
+                }
+            }
+            assert_eq!(h.ranges(gap), want, "gap {gap}");
+        }
+        assert_eq!(h.ranges(1).len(), 7);
+        assert_eq!(h.ranges(1_000), vec![(6, 186)]);
+        // Runs across word boundaries and reaching the last bit of the last word.
+        let edges: Vec<u8> = (0..256u32).map(|i| if (60..130).contains(&i) || i >= 250 { 11 } else { 12 }).collect();
+        let s = split(&edges, &[]);
+        let (h, _) = s.rows_of(&s.waves(None).unwrap()[0]);
+        assert_eq!(h.ranges(1), vec![(61, 70), (251, 6)]);
+        assert_eq!(RowSet::default().ranges(1), vec![]);
     }
 }

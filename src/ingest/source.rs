@@ -1635,13 +1635,20 @@ impl<'a> Table<'a> {
             }
             Table::Parquet { path, shape } => {
                 let slices: Vec<(usize, usize)> = match wanted {
-                    // A wave reads small slices of 2^18 rows, wherever the row groups end: fewer
-                    // rows of other provinces decoded at its edges (measured faster and smaller
-                    // than whole row groups, docs/partitioned.md).
-                    Some(w) => (0..shape.rows)
-                        .step_by(1 << 18)
-                        .map(|offset| (offset, (1usize << 18).min(shape.rows - offset)))
-                        .filter(|&(offset, want)| w.any_in(offset as u64 + 1, want as u64))
+                    // A wave reads the ranges of its rows (one per file in province order), in
+                    // slices of at most 2^18 rows: polars decodes only the pages of a slice, so
+                    // few rows of other provinces are decoded at a wave's edges (fixed 2^18-row
+                    // slices decoded 2.5 times the households of the national waves). Fewer
+                    // than 2^16 rows between two runs are read rather than cut around.
+                    Some(w) => w
+                        .ranges(1 << 16)
+                        .into_iter()
+                        .flat_map(|(first, rows)| {
+                            let at = |row: u64| usize::try_from(row).unwrap_or(usize::MAX).min(shape.rows);
+                            let (start, end) =
+                                (at(first.saturating_sub(1)), at(first.saturating_sub(1).saturating_add(rows)));
+                            (start..end).step_by(1 << 18).map(move |o| (o, (1usize << 18).min(end - o)))
+                        })
                         .collect(),
                     None => parquet_slices(&shape.row_groups, 1 << 20),
                 };

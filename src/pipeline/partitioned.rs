@@ -41,6 +41,9 @@ pub struct PartitionReport {
     pub waves: Vec<WaveReport>,
     /// The largest wave's estimated peak memory, in bytes.
     pub largest_wave_estimate: u64,
+    /// Waves in memory at once: 2 when one is written while the next is read (when two of the
+    /// largest fit the budget), else 1.
+    pub waves_in_flight: u8,
 }
 
 /// One wave of a partitioned run.
@@ -146,10 +149,16 @@ pub fn run_partitioned(
             crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + if served.is_some() { 8 } else { 0 }
         }
     };
-    let waves = split.waves_holding(max_memory, held)?;
+    // Two waves in flight when they fit (one written while the next is read, each on a core of
+    // its own); else one at a time, in waves as large as the budget allows.
+    let (waves, in_flight) = match split.waves_in_flight(max_memory, held, 2) {
+        Ok(w) => (w, 2),
+        Err(_) => (split.waves_holding(max_memory, held)?, 1),
+    };
     let partition = PartitionReport {
         max_memory,
         largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
+        waves_in_flight: in_flight,
         waves: waves
             .iter()
             .map(|w| WaveReport {
@@ -165,53 +174,86 @@ pub fn run_partitioned(
     spec.missing = o.missing;
     let stage = crate::output::Staging::new(out)?;
     let out = stage.path();
-    let mut files = Appenders::new(out);
     let mut merged = Merged::default();
     let mut seconds = RunSeconds::default();
     // The whole run's order when there are no rows at all: the (empty) first wave still runs.
     let waves =
         if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
-    for (i, wave) in waves.iter().enumerate() {
-        let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
-        progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
-        let t = Instant::now();
-        let got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
-        seconds.ingest_and_validate += t.elapsed().as_secs_f64();
-        let x = &got.extract;
-        frame::append_households(&mut files.households, &x.households, &x.edition)?;
-        frame::append_persons(&mut files.persons, &x.persons, &x.households.id, &x.edition)?;
-        let t = Instant::now();
-        let profiles = Profiles::of_households(x, o.unit);
-        let scores = crate::score::score(&profiles, &spec)?;
-        let hierarchy = Hierarchy::tpmap(&x.households.village);
-        // Replicates keyed by household, as in a whole run: the waves' sums add up to the whole's.
-        let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
-        merged.partials.push(Partial::of(&profiles, &spec, &scores, &hierarchy, &agg)?);
-        seconds.score_and_measures += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;
-        merged.add_tables(tables);
-        seconds.tpmap_tables += t.elapsed().as_secs_f64();
-        let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
-        files.scores.push(&frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?)?;
-        files.deprivations.push(&frame::deprivation_matrix_frame(&x.households, &spec, &profiles)?)?;
-        merged.dropped += scores.dropped_count();
-        merged.summaries.push(Summary::of(x));
-        if loaded.is_some() {
-            let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
-            let kept = x.select(&poor);
-            match &mut merged.poor {
-                Some(all) => all.append(kept)?,
-                None => merged.poor = Some(kept),
+    let spec_ref = &spec;
+    let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
+        for (i, wave) in waves.iter().enumerate() {
+            let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
+            progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
+            let mut lap = crate::diagnostics::Lap::start();
+            let t = Instant::now();
+            let mut got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
+            seconds.ingest_and_validate += t.elapsed().as_secs_f64();
+            lap.lap("wave: read");
+            let x = &got.extract;
+            let t = Instant::now();
+            let profiles = Profiles::of_households(x, o.unit);
+            let scores = crate::score::score(&profiles, spec_ref)?;
+            let hierarchy = Hierarchy::tpmap(&x.households.village);
+            // Replicates keyed by household, as in a whole run: the waves' sums add up to the whole's.
+            let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
+            merged.partials.push(Partial::of(&profiles, spec_ref, &scores, &hierarchy, &agg)?);
+            seconds.score_and_measures += t.elapsed().as_secs_f64();
+            lap.lap("wave: scored, partial measures");
+            let t = Instant::now();
+            let tables =
+                crate::published::tables_from_scores(x, o.tpmap_year, spec_ref, &profiles, &scores, o.welfare)?;
+            merged.add_tables(tables);
+            seconds.tpmap_tables += t.elapsed().as_secs_f64();
+            lap.lap("wave: TPMAP tables");
+            let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
+            merged.dropped += scores.dropped_count();
+            merged.summaries.push(Summary::of(x));
+            if loaded.is_some() {
+                let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
+                let kept = x.select(&poor);
+                match &mut merged.poor {
+                    Some(all) => all.append(kept)?,
+                    None => merged.poor = Some(kept),
+                }
+                if served_file.is_some() {
+                    merged.household_ids.extend_from_slice(&x.households.id);
+                }
             }
-            if served_file.is_some() {
-                merged.household_ids.extend_from_slice(&x.households.id);
-            }
+            merged.add_ingest(&mut got);
+            lap.lap("wave: summary, merged");
+            write(WaveRows { extract: got.extract, profiles, scores, household_target })?;
         }
-        merged.add_ingest(got);
-    }
+        Ok(())
+    };
+    let written = if in_flight == 2 {
+        // The writer takes a wave only once it has written the last (a rendezvous channel):
+        // the wave being written and the wave being read are the two in flight.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<WaveRows>(0);
+        std::thread::scope(|s| {
+            let writer = s.spawn(move || -> Result<()> {
+                let mut files = Appenders::new(out);
+                for rows in rx {
+                    files.write(&rows, spec_ref)?;
+                }
+                files.finish()
+            });
+            let read = each_wave(&mut |rows| {
+                // A closed channel means the writer stopped on an error, returned below.
+                tx.send(rows).map_err(|_| Error::Config("internal: the partitioned writer stopped".into()))
+            });
+            drop(tx);
+            let wrote = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Config("internal: the partitioned writer panicked".into())));
+            // The writer's error comes from an earlier wave than the reader's.
+            wrote.and(read)
+        })
+    } else {
+        let mut files = Appenders::new(out);
+        each_wave(&mut |rows| files.write(&rows, spec_ref)).and_then(|()| files.finish())
+    };
+    written?;
     progress.step("merging the provinces");
-    files.finish()?;
     let t = Instant::now();
     // TPMAP's hierarchy again, over the merged villages (a leaf's last key is its village code).
     let mut measures = crate::partial::merge_tpmap(&merged.partials)?;
@@ -311,12 +353,32 @@ impl Appenders {
         }
     }
 
+    /// Appends a wave's accepted rows, scores and deprivation matrix.
+    fn write(&mut self, w: &WaveRows, spec: &Spec) -> Result<()> {
+        let mut lap = crate::diagnostics::Lap::start();
+        let x = &w.extract;
+        frame::append_households(&mut self.households, &x.households, &x.edition)?;
+        frame::append_persons(&mut self.persons, &x.persons, &x.households.id, &x.edition)?;
+        self.scores.push(&frame::household_scores_frame(&x.households, spec, &w.scores, &w.household_target)?)?;
+        self.deprivations.push(&frame::deprivation_matrix_frame(&x.households, spec, &w.profiles)?)?;
+        lap.lap("wave: written");
+        Ok(())
+    }
+
     fn finish(self) -> Result<()> {
         self.households.finish()?;
         self.persons.finish()?;
         self.scores.finish()?;
         self.deprivations.finish()
     }
+}
+
+/// What a wave leaves to be written.
+struct WaveRows {
+    extract: crate::extract::Extract,
+    profiles: Profiles,
+    scores: crate::score::Scores,
+    household_target: Vec<f64>,
 }
 
 /// What the waves add up to.
@@ -363,12 +425,12 @@ impl Merged {
     }
 
     /// Adds a wave's reading report and keeps its rejected rows.
-    fn add_ingest(&mut self, mut got: crate::ingest::Ingested) {
+    fn add_ingest(&mut self, got: &mut crate::ingest::Ingested) {
         self.household_rejects.append(&mut got.household_rejects);
         self.person_rejects.append(&mut got.person_rejects);
-        let r = got.report;
+        let r = std::mem::take(&mut got.report);
         let Some(all) = &mut self.ingest else {
-            self.headers = (got.household_header, got.person_header);
+            self.headers = (std::mem::take(&mut got.household_header), std::mem::take(&mut got.person_header));
             self.ingest = Some(r);
             return;
         };

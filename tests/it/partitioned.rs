@@ -177,6 +177,8 @@ fn synthetic_provinces_in_waves_under_a_budget() {
     let r = same_outputs(&h, &p, Some(budget), false);
     let n = waves(&r);
     assert!(n > 1 && n < 5, "{n} waves");
+    // Room for two waves at once: one is written while the next is read.
+    assert_eq!(r["partition"]["waves_in_flight"], 2);
     // With the sample catalogue, its per-amphoe caps made national ones that bind: the same plan.
     let text = std::fs::read_to_string(samples().join("catalogue.toml")).unwrap();
     assert!(text.contains("capacity = { per_amphoe = 5 }"));
@@ -184,8 +186,14 @@ fn synthetic_provinces_in_waves_under_a_budget() {
     std::fs::write(&catalogue, text.replace("capacity = { per_amphoe = 5 }", "capacity = { total = 20 }")).unwrap();
     let runs = tmp.path().join("planned");
     let r = same_outputs_in(&with_catalogue(&h, &p, &catalogue), Some(budget), false, &runs);
-    assert_eq!(waves(&r), n);
+    // The poor households a plan holds across the waves leave less room for them: no fewer
+    // waves.
+    assert!(waves(&r) >= n, "{} waves", waves(&r));
     assert!(declined_for_caps(&runs.join("parts")) > 0, "a national cap or budget binds");
+    // Room for the largest wave alone: one wave at a time, as large as the budget allows.
+    let r = same_outputs_in(&RunOptions::new(&h, &p), Some(budget - largest), false, &tmp.path().join("one"));
+    assert_eq!(r["partition"]["waves_in_flight"], 1);
+    assert!(waves(&r) > 1 && waves(&r) < 5, "{} waves", waves(&r));
     // Too small a budget: refused before any output, naming the option.
     let out = tmp.path().join("never");
     let e = run_partitioned(&RunOptions::new(&h, &p), Some(largest), &out, &Silent).err().unwrap().to_string();
