@@ -296,14 +296,13 @@ pub struct RowSet {
 
 impl RowSet {
     fn of(buckets: &[u8], inside: &[bool; 256]) -> RowSet {
-        let mut bits = vec![0u64; buckets.len().div_ceil(64)];
-        let mut len = 0;
-        for (i, &b) in buckets.iter().enumerate() {
-            if inside[b as usize] {
-                bits[i / 64] |= 1 << (i % 64);
-                len += 1;
-            }
-        }
+        // A word at a time without branches: every wave of a national run looks at all 50 M
+        // row buckets.
+        let bits: Vec<u64> = buckets
+            .chunks(64)
+            .map(|chunk| chunk.iter().enumerate().fold(0u64, |w, (k, &b)| w | (inside[b as usize] as u64) << k))
+            .collect();
+        let len = bits.iter().map(|w| w.count_ones() as u64).sum();
         RowSet { bits, len }
     }
 
