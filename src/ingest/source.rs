@@ -1626,12 +1626,25 @@ impl<'a> Table<'a> {
     ) -> Result<()> {
         match self {
             Table::Csv { src, path } => {
+                // The next batch is parsed by another worker of the pool while this one is
+                // validated, as for Parquet below: parsing is sequential (the csv crate and the
+                // text decoding), validation runs on every core. This batch's error comes first:
+                // it is about earlier rows.
+                let (src, path) = (&mut *src, &*path);
                 let mut first = 1u64;
-                while let Some(b) = src.next_batch(path, BATCH_ROWS)? {
-                    f(&b, first)?;
+                let mut current = src.next_batch(path, BATCH_ROWS);
+                loop {
+                    let Some(b) = current? else { return Ok(()) };
+                    let mut next = Ok(None);
+                    rayon::in_place_scope(|scope| {
+                        let slot = &mut next;
+                        let src = &mut *src;
+                        scope.spawn(move |_| *slot = src.next_batch(path, BATCH_ROWS));
+                        f(&b, first)
+                    })?;
                     first += b.len() as u64;
+                    current = next;
                 }
-                Ok(())
             }
             Table::Parquet { path, shape } => {
                 let slices: Vec<(usize, usize)> = match wanted {
