@@ -14,9 +14,18 @@ use super::rejects::Reason;
 use super::source::Cell;
 use crate::indicators::IndicatorStatus;
 use crate::thai::{PartialDate, fold_digits};
+use std::borrow::Cow;
 
-fn lower(s: &str) -> String {
-    s.trim().to_lowercase()
+/// `s.trim().to_lowercase()`, borrowed when lowering changes nothing: ASCII without capitals and
+/// Thai letters (which have no case) — the codes and words files hold, read for every cell of
+/// several columns of a CSV extract.
+fn lower(s: &str) -> Cow<'_, str> {
+    let s = s.trim();
+    if s.chars().all(|c| (c.is_ascii() && !c.is_ascii_uppercase()) || ('\u{0E00}'..='\u{0E7F}').contains(&c)) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
+    }
 }
 
 /// `s.trim()` (Unicode whitespace at either end), without decoding a character at an end that
@@ -95,7 +104,7 @@ pub fn status(cell: Cell<'_>, one: OneMeans) -> Result<IndicatorStatus, Reason> 
         }
         Cell::Str(s) => {
             let s = fold_digits(s.trim());
-            match lower(&s).as_str() {
+            match &*lower(&s) {
                 "1" => Ok(by_one(true)),
                 "0" => Ok(by_one(false)),
                 "pass" | "p" | "ผ่าน" | "ผ" => Ok(Pass),
@@ -125,7 +134,7 @@ pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
         Cell::Float(1.0) => Ok(Some(true)),
         Cell::Float(0.0) => Ok(Some(false)),
         Cell::Str(s) if s.len() == 1 && matches!(s.as_bytes()[0], b'0' | b'1') => Ok(Some(s.as_bytes()[0] == b'1')),
-        Cell::Str(s) => match lower(&fold_digits(s)).as_str() {
+        Cell::Str(s) => match &*lower(&fold_digits(s)) {
             "1" | "y" | "yes" | "true" | "t" | "ใช่" | "มี" | "ผ่าน" | "พิการ" => {
                 Ok(Some(true))
             }
@@ -148,7 +157,12 @@ pub fn number(cell: Cell<'_>) -> Result<Option<f64>, Reason> {
         Cell::Float(f) => f,
         Cell::Str(s) => {
             let s = fold_digits(s.trim());
-            let cleaned: String = s.chars().filter(|&c| c != ',' && c != ' ').collect();
+            // Thousands separators and inner spaces are dropped, in a copy only when there are any.
+            let cleaned = if s.contains([',', ' ']) {
+                Cow::Owned(s.chars().filter(|&c| c != ',' && c != ' ').collect())
+            } else {
+                s
+            };
             if cleaned.is_empty() {
                 return Ok(None);
             }
@@ -202,7 +216,7 @@ pub fn sex(cell: Cell<'_>) -> Result<crate::extract::Sex, Reason> {
         Cell::Null => Ok(Sex::Unknown),
         Cell::Int(1) => Ok(Sex::Male),
         Cell::Int(2) => Ok(Sex::Female),
-        Cell::Str(s) => match lower(&fold_digits(s)).as_str() {
+        Cell::Str(s) => match &*lower(&fold_digits(s)) {
             "1" | "m" | "male" | "ชาย" | "ช" | "ช." => Ok(Sex::Male),
             "2" | "f" | "female" | "หญิง" | "ญ" | "ญ." => Ok(Sex::Female),
             "" => Ok(Sex::Unknown),
@@ -221,11 +235,12 @@ pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
         Cell::Int(n) => code(n),
         Cell::Float(f) if f.fract() == 0.0 => code(f as i64),
         Cell::Str(s) => {
-            let s = lower(&fold_digits(s));
+            let folded = fold_digits(s);
+            let s = lower(&folded);
             if let Ok(n) = s.parse::<i64>() {
                 return code(n);
             }
-            Ok(match s.as_str() {
+            Ok(match &*s {
                 "head" | "หัวหน้าครัวเรือน" | "หัวหน้า" | "เจ้าบ้าน" => {
                     R::Head
                 }
@@ -255,6 +270,24 @@ pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `lower` is `trim().to_lowercase()` for every ASCII and Thai character, alone and in words
+    /// with spaces and capitals; it borrows only when nothing changes.
+    #[test]
+    fn lower_is_trimmed_to_lowercase() {
+        let chars = (0u32..0x80).chain(0x0E00..0x0E80).chain([0xC4, 0x130, 0x1E9E, 0xFF21]).filter_map(char::from_u32);
+        for c in chars {
+            for s in [c.to_string(), format!(" {c}x "), format!("ไม่{c}"), format!("{c}A")] {
+                let got = lower(&s);
+                assert_eq!(got, s.trim().to_lowercase(), "{s:?}");
+                assert_eq!(matches!(got, Cow::Borrowed(_)), got == s.trim(), "{s:?}");
+            }
+        }
+        assert_eq!(number(Cell::Str(" 1,234 567.5 ")), Ok(Some(1_234_567.5)));
+        assert_eq!(number(Cell::Str("๑,๐๐๐")), Ok(Some(1000.0)));
+        assert_eq!(number(Cell::Str(",")), Ok(None));
+        assert_eq!(number(Cell::Str("12a")), Err(Reason::BadNumber));
+    }
 
     /// The shortcut trims exactly what `str::trim` trims, for every character at either end.
     #[test]

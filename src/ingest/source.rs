@@ -332,7 +332,7 @@ impl EncodingEvidence {
         }
         // A block that is UTF-8 as a whole has only UTF-8 lines (a line end is ASCII, so it never
         // cuts a character): one check for the block, then only which lines go beyond ASCII.
-        let whole_utf8 = std::str::from_utf8(text).is_ok();
+        let whole_utf8 = simdutf8::basic::from_utf8(text).is_ok();
         let mut start = 0;
         let ends = memchr::memchr2_iter(b'\n', b'\r', text).chain(std::iter::once(text.len()));
         for end in ends {
@@ -341,7 +341,7 @@ impl EncodingEvidence {
             if line.is_ascii() {
                 continue;
             }
-            if whole_utf8 || std::str::from_utf8(line).is_ok() {
+            if whole_utf8 || simdutf8::basic::from_utf8(line).is_ok() {
                 self.utf8_lines += 1;
             } else {
                 self.non_utf8_lines += 1;
@@ -687,7 +687,7 @@ impl CsvSource {
             Some(r) => r.end,
             None => 0,
         };
-        let Ok(text) = std::str::from_utf8(&self.record.as_slice()[..used]) else { return false };
+        let Ok(text) = simdutf8::basic::from_utf8(&self.record.as_slice()[..used]) else { return false };
         if !(0..fields).all(|i| self.record.range(i).is_some_and(|r| text.is_char_boundary(r.start))) {
             return false;
         }
