@@ -2286,9 +2286,11 @@ mod csv_text_tests {
         ev
     }
 
-    /// Reads `bytes` as a CSV file of `encoding`: each record's cells (None when empty) and
-    /// whether the record was flagged as bad text.
-    fn read(bytes: &[u8], encoding: Encoding) -> (Vec<String>, Vec<(Vec<Option<String>>, bool)>) {
+    /// A record's cells (None when empty) and whether it was flagged as bad text.
+    type Row = (Vec<Option<String>>, bool);
+
+    /// Reads `bytes` as a CSV file of `encoding`: the header and every record.
+    fn read(bytes: &[u8], encoding: Encoding) -> (Vec<String>, Vec<Row>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, bytes).unwrap();
@@ -2321,7 +2323,7 @@ mod csv_text_tests {
         let (header, rows) = read(&bytes, Encoding::Utf8);
         assert_eq!(header, ["a", "b", "c"]);
         let s = |v: &str| Some(v.to_string());
-        let want: Vec<(Vec<Option<String>>, bool)> = vec![
+        let want: Vec<Row> = vec![
             (vec![s("ก"), s("ข,ค"), s("1")], false),
             (vec![None, None, None], false),
             (vec![s("x"), None, None], false),
