@@ -782,6 +782,34 @@ impl Batch for CsvBatch {
     fn bad_encoding(&self, row: usize) -> bool {
         self.bad.binary_search(&row).is_ok()
     }
+    /// A column's plain statuses straight from the batch's text, as [`FrameBatch`] reads a
+    /// text column's views: exactly `0`, `1`, `na` in any case, or empty; any other form, and
+    /// every cell of a row whose text was not valid in the file's encoding, is left
+    /// [`RawStatus::Unread`] for the cell path (the per-cell path was the largest part of
+    /// validating a CSV person row after parsing it).
+    fn status_codes(&self, col: usize, start: usize, out: &mut [RawStatus]) -> bool {
+        let Some(end) = start.checked_add(out.len()).filter(|&e| e <= self.len()) else { return false };
+        if col >= self.width {
+            return false;
+        }
+        let text = self.text.as_bytes();
+        for (k, o) in out.iter_mut().enumerate() {
+            let at = (start + k) * self.width + col;
+            let from = at.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+            *o = match text.get(from..self.ends[at] as usize) {
+                Some([]) => RawStatus::Missing,
+                Some([b'0']) => RawStatus::Zero,
+                Some([b'1']) => RawStatus::One,
+                Some([b'n' | b'N', b'a' | b'A']) => RawStatus::NotApplicable,
+                _ => RawStatus::Unread,
+            };
+        }
+        let first_bad = self.bad.partition_point(|&r| r < start);
+        for &r in self.bad[first_bad..].iter().take_while(|&&r| r < end) {
+            out[r - start] = RawStatus::Unread;
+        }
+        true
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2333,6 +2361,62 @@ mod csv_text_tests {
             (vec![s("ไทย"), s("q\"q"), None], false),
         ];
         assert_eq!(rows, want);
+    }
+
+    /// A CSV batch's statuses read in place agree with reading them cell by cell, in every
+    /// window of rows and column: plain forms, other forms (left unread), short and long
+    /// records, quoted cells, and a row with bad text (left unread whatever its cells hold).
+    #[test]
+    fn csv_status_codes_agree_with_reading_cell_by_cell() {
+        use crate::indicators::IndicatorStatus;
+        use crate::ingest::{OneMeans, parse::status};
+        let mut bytes = b"a,b,c\n0,1,na\nNA,,-\n\" 1\",2,\"0\"\n1\n0,1,0,1\n".to_vec();
+        bytes.extend_from_slice(b"1,\xFF,0\n");
+        bytes.extend_from_slice("ผ่าน,nA,1\n".as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut src = CsvSource::open(&path, Encoding::Utf8).unwrap();
+        let b = src.next_batch(&path, 100).unwrap().unwrap();
+        let n = b.len();
+        assert_eq!(n, 7);
+        let mut read_in_place = 0;
+        for col in 0..3 {
+            for start in 0..n {
+                let mut codes = vec![RawStatus::Unread; n - start];
+                assert!(b.status_codes(col, start, &mut codes));
+                for (k, code) in codes.iter().enumerate() {
+                    let r = start + k;
+                    if b.bad_encoding(r) {
+                        assert_eq!(*code, RawStatus::Unread, "row {r} has bad text");
+                    }
+                    let expected = match code {
+                        RawStatus::Unread => continue,
+                        RawStatus::Zero => IndicatorStatus::Pass,
+                        RawStatus::One => IndicatorStatus::Fail,
+                        RawStatus::NotApplicable => IndicatorStatus::NotApplicable,
+                        RawStatus::Missing => IndicatorStatus::Missing,
+                    };
+                    read_in_place += 1;
+                    assert_eq!(status(b.cell(r, col), OneMeans::Fail), Ok(expected), "row {r}, column {col}");
+                }
+            }
+            assert!(!b.status_codes(col, n - 1, &mut [RawStatus::Unread; 2]), "past the end");
+        }
+        assert!(!b.status_codes(3, 0, &mut [RawStatus::Unread; 1]), "no such column");
+        // The plain forms of every column, as written.
+        let mut codes = vec![RawStatus::Unread; n];
+        use RawStatus::*;
+        let want = [
+            [Zero, NotApplicable, Unread, One, Zero, Unread, Unread],
+            [One, Missing, Unread, Missing, One, Unread, NotApplicable],
+            [NotApplicable, Unread, Zero, Missing, Zero, Unread, One],
+        ];
+        for (col, want) in want.iter().enumerate() {
+            assert!(b.status_codes(col, 0, &mut codes));
+            assert_eq!(&codes[..], want, "column {col}");
+        }
+        assert!(read_in_place > 30);
     }
 
     proptest! {
