@@ -180,16 +180,27 @@ pub enum RawStatus {
     Missing,
 }
 
+impl RawStatus {
+    /// A text cell's status from its bytes as written: `0`, `1`, `na` in any case, or empty;
+    /// [`RawStatus::Unread`] for anything else.
+    fn of_text(bytes: &[u8]) -> RawStatus {
+        match bytes {
+            [] => RawStatus::Missing,
+            [b'0'] => RawStatus::Zero,
+            [b'1'] => RawStatus::One,
+            [b'n' | b'N', b'a' | b'A'] => RawStatus::NotApplicable,
+            _ => RawStatus::Unread,
+        }
+    }
+}
+
 /// A text cell's status from its view alone: the short forms are inline in the view, so no
 /// string is built or trimmed (the per-cell path was a fifth of reading our own Parquet).
 fn raw_status_of(v: &polars_arrow::array::View) -> RawStatus {
-    let [b0, b1, ..] = v.prefix.to_le_bytes();
-    match (v.length, b0, b1) {
-        (0, ..) => RawStatus::Missing,
-        (1, b'0', _) => RawStatus::Zero,
-        (1, b'1', _) => RawStatus::One,
-        (2, b'n' | b'N', b'a' | b'A') => RawStatus::NotApplicable,
-        _ => RawStatus::Unread,
+    let prefix = v.prefix.to_le_bytes();
+    match prefix.get(..v.length as usize) {
+        Some(bytes) => RawStatus::of_text(bytes),
+        None => RawStatus::Unread,
     }
 }
 
@@ -763,14 +774,19 @@ pub struct CsvBatch {
     bad: Vec<usize>,
 }
 
+impl CsvBatch {
+    /// The byte range of the batch's `k`-th field (row by row, `width` fields a row).
+    fn span(&self, k: usize) -> std::ops::Range<usize> {
+        k.checked_sub(1).map_or(0, |p| self.ends[p] as usize)..self.ends[k] as usize
+    }
+}
+
 impl Batch for CsvBatch {
     fn len(&self) -> usize {
         self.field_counts.len()
     }
     fn cell(&self, row: usize, col: usize) -> Cell<'_> {
-        let k = row * self.width + col;
-        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
-        let s = &self.text[start..self.ends[k] as usize];
+        let s = &self.text[self.span(row * self.width + col)];
         if s.is_empty() { Cell::Null } else { Cell::Str(s) }
     }
     fn line(&self, row: usize) -> Option<u64> {
@@ -785,8 +801,7 @@ impl Batch for CsvBatch {
     /// A column's plain statuses straight from the batch's text, as [`FrameBatch`] reads a
     /// text column's views: exactly `0`, `1`, `na` in any case, or empty; any other form, and
     /// every cell of a row whose text was not valid in the file's encoding, is left
-    /// [`RawStatus::Unread`] for the cell path (the per-cell path was the largest part of
-    /// validating a CSV person row after parsing it).
+    /// [`RawStatus::Unread`] for the cell path.
     fn status_codes(&self, col: usize, start: usize, out: &mut [RawStatus]) -> bool {
         let Some(end) = start.checked_add(out.len()).filter(|&e| e <= self.len()) else { return false };
         if col >= self.width {
@@ -794,15 +809,7 @@ impl Batch for CsvBatch {
         }
         let text = self.text.as_bytes();
         for (k, o) in out.iter_mut().enumerate() {
-            let at = (start + k) * self.width + col;
-            let from = at.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
-            *o = match text.get(from..self.ends[at] as usize) {
-                Some([]) => RawStatus::Missing,
-                Some([b'0']) => RawStatus::Zero,
-                Some([b'1']) => RawStatus::One,
-                Some([b'n' | b'N', b'a' | b'A']) => RawStatus::NotApplicable,
-                _ => RawStatus::Unread,
-            };
+            *o = text.get(self.span((start + k) * self.width + col)).map_or(RawStatus::Unread, RawStatus::of_text);
         }
         let first_bad = self.bad.partition_point(|&r| r < start);
         for &r in self.bad[first_bad..].iter().take_while(|&&r| r < end) {
