@@ -620,27 +620,43 @@ pub fn household_scores_frame(
     scores: &crate::score::Scores,
     target: &[f64],
 ) -> Result<DataFrame> {
+    household_scores_frame_rows(h, spec, scores, target, 0..h.len())
+}
+
+/// Rows `rows` of [`household_scores_frame`] (for writing the national table in slices).
+pub fn household_scores_frame_rows(
+    h: &Households,
+    spec: &crate::score::Spec,
+    scores: &crate::score::Scores,
+    target: &[f64],
+    rows: std::ops::Range<usize>,
+) -> Result<DataFrame> {
+    let r = rows;
     let mut cols = vec![
-        Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>()),
-        Column::new("village_code".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
-        Column::new("members".into(), h.members.clone()),
-        Column::new("score".into(), scores.score.clone()),
+        Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>()),
+        Column::new("village_code".into(), h.village[r.clone()].iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
+        Column::new("members".into(), h.members[r.clone()].to_vec()),
+        Column::new("score".into(), scores.score[r.clone()].to_vec()),
     ];
     if let Some(num) = &scores.score_num {
         // The exact score is score_numerator / score_denominator (integers, not 13 M strings).
-        cols.push(Column::new("score_numerator".into(), num.clone()));
-        cols.push(Column::new("score_denominator".into(), vec![scores.denominator; num.len()]));
+        cols.push(Column::new("score_numerator".into(), num[r.clone()].to_vec()));
+        cols.push(Column::new("score_denominator".into(), vec![scores.denominator; r.len()]));
     }
-    cols.push(Column::new("poor".into(), scores.poor.clone()));
-    cols.push(Column::new("dropped".into(), scores.dropped.clone()));
+    cols.push(Column::new("poor".into(), scores.poor[r.clone()].to_vec()));
+    cols.push(Column::new("dropped".into(), scores.dropped[r.clone()].to_vec()));
     cols.push(Column::new(
         "target_poor".into(),
-        target.iter().zip(&scores.poor).map(|(t, &p)| if p { *t } else { 0.0 }).collect::<Vec<f64>>(),
+        target[r.clone()]
+            .iter()
+            .zip(&scores.poor[r.clone()])
+            .map(|(t, &p)| if p { *t } else { 0.0 })
+            .collect::<Vec<f64>>(),
     ));
-    let mut dims = vec![0u8; h.len()];
+    let mut dims = vec![0u8; r.len()];
     for (d, name) in spec.dimensions.iter().enumerate() {
         let m = spec.dimension_mask(d);
-        let v: Vec<bool> = scores.deprived.iter().map(|&x| x & m != 0).collect();
+        let v: Vec<bool> = scores.deprived[r.clone()].iter().map(|&x| x & m != 0).collect();
         for (k, &b) in v.iter().enumerate() {
             dims[k] += b as u8;
         }
@@ -648,6 +664,22 @@ pub fn household_scores_frame(
     }
     cols.push(Column::new("deprived_dimensions".into(), dims));
     Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Appends [`household_scores_frame`]'s rows to `out` one row group (2^18 rows) at a time: the
+/// national frame whole was about 0.7 GB of fresh memory, and on machines where a first touch of
+/// memory is slow its page faults cost more than the writing (docs/bench/national-writing.txt).
+pub fn append_household_scores(
+    out: &mut ParquetAppender,
+    h: &Households,
+    spec: &crate::score::Spec,
+    scores: &crate::score::Scores,
+    target: &[f64],
+) -> Result<()> {
+    for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
+        out.push(&household_scores_frame_rows(h, spec, scores, target, start..(start + ROW_GROUP).min(h.len()))?)?;
+    }
+    Ok(())
 }
 
 /// The household deprivation matrix of a spec, for `tpmap mpi` and other AF tools: key, the area
@@ -659,26 +691,55 @@ pub fn deprivation_matrix_frame(
     spec: &crate::score::Spec,
     p: &crate::score::Profiles,
 ) -> Result<DataFrame> {
+    deprivation_matrix_frame_rows(h, spec, p, 0..h.len())
+}
+
+/// Rows `rows` of [`deprivation_matrix_frame`] (for writing the national matrix in slices).
+pub fn deprivation_matrix_frame_rows(
+    h: &Households,
+    spec: &crate::score::Spec,
+    p: &crate::score::Profiles,
+    rows: std::ops::Range<usize>,
+) -> Result<DataFrame> {
     use crate::areas::AreaLevel;
-    let mut cols = vec![Column::new("household_id".into(), h.id.iter().map(|x| x.0).collect::<Vec<u64>>())];
+    let r = rows;
+    let villages = &h.village[r.clone()];
+    let mut cols = vec![Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>())];
     for level in [AreaLevel::Province, AreaLevel::Amphoe, AreaLevel::Tambon] {
         // A code's parent is a prefix of it: borrow the prefix, allocate nothing per household.
         let n = level.code_len();
         cols.push(Column::new(
             level.name().into(),
-            h.village.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]).collect::<Vec<&str>>(),
+            villages.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]).collect::<Vec<&str>>(),
         ));
     }
-    cols.push(Column::new("village".into(), h.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>()));
-    cols.push(Column::new("members".into(), h.members.iter().map(|&m| m as u32).collect::<Vec<u32>>()));
+    cols.push(Column::new("village".into(), villages.iter().map(|v| v.as_str()).collect::<Vec<&str>>()));
+    cols.push(Column::new("members".into(), h.members[r.clone()].iter().map(|&m| m as u32).collect::<Vec<u32>>()));
+    let (fail, missing) = (&p.fail[r.clone()], &p.missing[r.clone()]);
     for it in &spec.items {
         let bit = 1u64 << it.bit;
-        let v: Vec<Option<u8>> = (0..p.len())
-            .map(|u| if p.missing[u] & bit != 0 { None } else { Some((p.fail[u] & bit != 0) as u8) })
+        let v: Vec<Option<u8>> = fail
+            .iter()
+            .zip(missing)
+            .map(|(&f, &m)| if m & bit != 0 { None } else { Some((f & bit != 0) as u8) })
             .collect();
         cols.push(Column::new(matrix_column(&it.label).into(), v));
     }
     Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Appends [`deprivation_matrix_frame`]'s rows to `out` one row group (2^18 rows) at a time (the
+/// national matrix whole was about 1.4 GB of fresh memory for a 26 MB file).
+pub fn append_deprivations(
+    out: &mut ParquetAppender,
+    h: &Households,
+    spec: &crate::score::Spec,
+    p: &crate::score::Profiles,
+) -> Result<()> {
+    for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
+        out.push(&deprivation_matrix_frame_rows(h, spec, p, start..(start + ROW_GROUP).min(h.len()))?)?;
+    }
+    Ok(())
 }
 
 /// Column name of an indicator in the deprivation matrix: `tpmap_1_1` for TPMAP code 1.1.

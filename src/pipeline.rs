@@ -515,6 +515,7 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
 
     progress.step("scoring and area measures");
     let t1 = Instant::now();
+    let mut lap = crate::diagnostics::Lap::start();
     let mut spec = Spec::tpmap(&x.edition, o.mask)?;
     spec.na = o.na;
     spec.missing = o.missing;
@@ -526,19 +527,20 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     seconds.score_and_measures = t1.elapsed().as_secs_f64();
     let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;
     seconds.tpmap_tables = t1.elapsed().as_secs_f64() - seconds.score_and_measures;
+    lap.lap("scored, measures, TPMAP tables");
     measures.write(out)?;
+    lap.lap("measures written");
     let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
-    frame::write_parquet(
-        &mut frame::household_scores_frame(&x.households, &spec, &scores, &household_target)?,
-        &out.join("household_scores.parquet"),
-        &[],
-    )?;
+    let mut file = frame::ParquetAppender::new(&out.join("household_scores.parquet"), &[]);
+    frame::append_household_scores(&mut file, &x.households, &spec, &scores, &household_target)?;
+    file.finish()?;
+    lap.lap("household_scores.parquet written");
     tables.write_dir(&out.join("tpmap"))?;
-    frame::write_parquet(
-        &mut frame::deprivation_matrix_frame(&x.households, &spec, &profiles)?,
-        &out.join("deprivations.parquet"),
-        &[],
-    )?;
+    lap.lap("TPMAP tables written");
+    let mut file = frame::ParquetAppender::new(&out.join("deprivations.parquet"), &[]);
+    frame::append_deprivations(&mut file, &x.households, &spec, &profiles)?;
+    file.finish()?;
+    lap.lap("deprivations.parquet written");
     let spec_path = out.join("spec.csv");
     std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
 

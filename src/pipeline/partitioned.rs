@@ -359,8 +359,8 @@ impl Appenders {
         let x = &w.extract;
         frame::append_households(&mut self.households, &x.households, &x.edition)?;
         frame::append_persons(&mut self.persons, &x.persons, &x.households.id, &x.edition)?;
-        self.scores.push(&frame::household_scores_frame(&x.households, spec, &w.scores, &w.household_target)?)?;
-        self.deprivations.push(&frame::deprivation_matrix_frame(&x.households, spec, &w.profiles)?)?;
+        frame::append_household_scores(&mut self.scores, &x.households, spec, &w.scores, &w.household_target)?;
+        frame::append_deprivations(&mut self.deprivations, &x.households, spec, &w.profiles)?;
         lap.lap("wave: written");
         Ok(())
     }
