@@ -28,7 +28,7 @@ use crate::ids::HouseholdId;
 use crate::indicators::{Edition, IndicatorStatus};
 use crate::ingest::Encoding;
 
-/// How a frame's status columns are built.
+/// How a frame's status and text columns are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StatusText {
     /// Text (`"0"`, `"1"`, `"na"`, null): the frames handed to users and to the CSV and Excel
@@ -98,6 +98,73 @@ fn status_column(
     Ok(cats.into_series().with_name(name.into()).into())
 }
 
+/// A text column: as it is ([`StatusText::Plain`]), or as a dictionary of the values present in
+/// order of first appearance ([`StatusText::Dictionary`]; area codes in our own Parquet files, where
+/// polars would otherwise estimate the cardinality of 13 M codes and hash every one to find the same
+/// dictionary; names, where its hashing was a sixth of writing the national persons). Equal
+/// neighbours (area codes in area order, a household's family name) are not looked up again.
+fn text_column<'a>(name: &str, values: impl ExactSizeIterator<Item = &'a str>, how: StatusText) -> Result<Column> {
+    if how == StatusText::Plain {
+        return Ok(Column::new(name.into(), values.collect::<Vec<&str>>()));
+    }
+    let mut index: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    let mut categories: Vec<&str> = Vec::new();
+    let mut codes: Vec<u32> = Vec::with_capacity(values.len());
+    let mut last: Option<(&str, u32)> = None;
+    for v in values {
+        let code = match last {
+            Some((l, c)) if l == v => c,
+            _ => {
+                let next = categories.len() as u32;
+                let c = *index.entry(v).or_insert(next);
+                if c == next {
+                    categories.push(v);
+                }
+                last = Some((v, c));
+                c
+            }
+        };
+        codes.push(code);
+    }
+    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories.iter().copied())?);
+    // SAFETY (each arm): every code is below the number of categories (numbered above as they
+    // first appear), and the codes' type is the dtype's physical type (matched).
+    let series = match dtype.cat_physical()? {
+        CategoricalPhysical::U8 => {
+            let ca: UInt8Chunked = codes.iter().map(|&c| c as u8).collect_ca(name.into());
+            unsafe { CategoricalChunked::<Categorical8Type>::from_cats_and_dtype_unchecked(ca, dtype) }.into_series()
+        }
+        CategoricalPhysical::U16 => {
+            let ca: UInt16Chunked = codes.iter().map(|&c| c as u16).collect_ca(name.into());
+            unsafe { CategoricalChunked::<Categorical16Type>::from_cats_and_dtype_unchecked(ca, dtype) }.into_series()
+        }
+        CategoricalPhysical::U32 => {
+            let ca = UInt32Chunked::from_vec(name.into(), codes);
+            unsafe { CategoricalChunked::<Categorical32Type>::from_cats_and_dtype_unchecked(ca, dtype) }.into_series()
+        }
+    };
+    Ok(series.into())
+}
+
+/// House numbers as text, built without a `String` per household.
+fn house_ids(ids: &[Option<crate::ids::HouseId>]) -> StringChunked {
+    use std::fmt::Write as _;
+    let mut b = StringChunkedBuilder::new("house_id".into(), ids.len());
+    let mut text = String::with_capacity(20);
+    for id in ids {
+        match id {
+            Some(id) => {
+                text.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(text, "{id}");
+                b.append_value(&text);
+            }
+            None => b.append_null(),
+        }
+    }
+    b.finish()
+}
+
 /// The raw citizen IDs as text, built without a `String` per person.
 fn citizen_ids(ids: &[Option<crate::ids::CitizenId>]) -> StringChunked {
     let mut b = StringChunkedBuilder::new("citizen_id".into(), ids.len());
@@ -130,11 +197,8 @@ fn households_frame_rows(
     let r = rows.clone();
     let mut cols = vec![
         Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>()),
-        Column::new("village_code".into(), h.village[r.clone()].iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
-        Column::new(
-            "house_id".into(),
-            h.house_id[r.clone()].iter().map(|x| x.map(|x| x.to_string())).collect::<Vec<Option<String>>>(),
-        ),
+        text_column("village_code", h.village[r.clone()].iter().map(|v| v.as_str()), how)?,
+        house_ids(&h.house_id[r.clone()]).into_column(),
         Column::new("house_no".into(), r.clone().map(|k| h.house_no.get(k)).collect::<Vec<&str>>()),
         Column::new("survey_year".into(), h.survey_year[r.clone()].to_vec()),
     ];
@@ -219,9 +283,9 @@ fn persons_frame_with(
             p.household.iter().map(|&h| household_ids[h as usize].0).collect::<Vec<u64>>(),
         ),
         citizen_ids(&p.citizen_id).into_column(),
-        Column::new("title".into(), p.title.iter().collect::<Vec<&str>>()),
-        Column::new("first_name".into(), p.first_name.iter().collect::<Vec<&str>>()),
-        Column::new("last_name".into(), p.last_name.iter().collect::<Vec<&str>>()),
+        text_column("title", p.title.iter(), how)?,
+        text_column("first_name", p.first_name.iter(), how)?,
+        text_column("last_name", p.last_name.iter(), how)?,
         Column::new("sex".into(), sex),
         birth,
         Column::new("age".into(), p.age.clone()),
@@ -620,21 +684,22 @@ pub fn household_scores_frame(
     scores: &crate::score::Scores,
     target: &[f64],
 ) -> Result<DataFrame> {
-    household_scores_frame_rows(h, spec, scores, target, 0..h.len())
+    household_scores_frame_rows(h, spec, scores, target, 0..h.len(), StatusText::Plain)
 }
 
 /// Rows `rows` of [`household_scores_frame`] (for writing the national table in slices).
-pub fn household_scores_frame_rows(
+fn household_scores_frame_rows(
     h: &Households,
     spec: &crate::score::Spec,
     scores: &crate::score::Scores,
     target: &[f64],
     rows: std::ops::Range<usize>,
+    how: StatusText,
 ) -> Result<DataFrame> {
     let r = rows;
     let mut cols = vec![
         Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>()),
-        Column::new("village_code".into(), h.village[r.clone()].iter().map(|v| v.as_str()).collect::<Vec<&str>>()),
+        text_column("village_code", h.village[r.clone()].iter().map(|v| v.as_str()), how)?,
         Column::new("members".into(), h.members[r.clone()].to_vec()),
         Column::new("score".into(), scores.score[r.clone()].to_vec()),
     ];
@@ -677,7 +742,8 @@ pub fn append_household_scores(
     target: &[f64],
 ) -> Result<()> {
     for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
-        out.push(&household_scores_frame_rows(h, spec, scores, target, start..(start + ROW_GROUP).min(h.len()))?)?;
+        let rows = start..(start + ROW_GROUP).min(h.len());
+        out.push(&household_scores_frame_rows(h, spec, scores, target, rows, StatusText::Dictionary)?)?;
     }
     Ok(())
 }
@@ -691,15 +757,16 @@ pub fn deprivation_matrix_frame(
     spec: &crate::score::Spec,
     p: &crate::score::Profiles,
 ) -> Result<DataFrame> {
-    deprivation_matrix_frame_rows(h, spec, p, 0..h.len())
+    deprivation_matrix_frame_rows(h, spec, p, 0..h.len(), StatusText::Plain)
 }
 
 /// Rows `rows` of [`deprivation_matrix_frame`] (for writing the national matrix in slices).
-pub fn deprivation_matrix_frame_rows(
+fn deprivation_matrix_frame_rows(
     h: &Households,
     spec: &crate::score::Spec,
     p: &crate::score::Profiles,
     rows: std::ops::Range<usize>,
+    how: StatusText,
 ) -> Result<DataFrame> {
     use crate::areas::AreaLevel;
     let r = rows;
@@ -708,12 +775,9 @@ pub fn deprivation_matrix_frame_rows(
     for level in [AreaLevel::Province, AreaLevel::Amphoe, AreaLevel::Tambon] {
         // A code's parent is a prefix of it: borrow the prefix, allocate nothing per household.
         let n = level.code_len();
-        cols.push(Column::new(
-            level.name().into(),
-            villages.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]).collect::<Vec<&str>>(),
-        ));
+        cols.push(text_column(level.name(), villages.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]), how)?);
     }
-    cols.push(Column::new("village".into(), villages.iter().map(|v| v.as_str()).collect::<Vec<&str>>()));
+    cols.push(text_column("village", villages.iter().map(|v| v.as_str()), how)?);
     cols.push(Column::new("members".into(), h.members[r.clone()].iter().map(|&m| m as u32).collect::<Vec<u32>>()));
     let (fail, missing) = (&p.fail[r.clone()], &p.missing[r.clone()]);
     for it in &spec.items {
@@ -737,7 +801,8 @@ pub fn append_deprivations(
     p: &crate::score::Profiles,
 ) -> Result<()> {
     for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
-        out.push(&deprivation_matrix_frame_rows(h, spec, p, start..(start + ROW_GROUP).min(h.len()))?)?;
+        let rows = start..(start + ROW_GROUP).min(h.len());
+        out.push(&deprivation_matrix_frame_rows(h, spec, p, rows, StatusText::Dictionary)?)?;
     }
     Ok(())
 }
@@ -765,6 +830,27 @@ pub fn spec_csv(spec: &crate::score::Spec) -> String {
 mod tests {
     use super::*;
     use crate::ingest::{IngestOptions, ingest};
+
+    /// Text columns written as dictionaries read back as the text written plain: repeated
+    /// neighbours, values that come back after others, the empty text, and enough distinct
+    /// values for codes of one, two and four bytes.
+    #[test]
+    fn text_dictionaries_read_back_as_the_plain_text() {
+        for distinct in [3usize, 300, 70_000] {
+            let values: Vec<String> = (0..150_000usize)
+                .map(|i| if i % 7 == 0 { String::new() } else { format!("v{}", (i / 2) % distinct) })
+                .collect();
+            let plain = text_column("t", values.iter().map(String::as_str), StatusText::Plain).unwrap();
+            let dict = text_column("t", values.iter().map(String::as_str), StatusText::Dictionary).unwrap();
+            assert!(matches!(dict.dtype(), DataType::Categorical(..) | DataType::Enum(..)), "{:?}", dict.dtype());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.parquet");
+            write_parquet(&mut DataFrame::new_infer_height(vec![dict]).unwrap(), &path, &[]).unwrap();
+            let read = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
+            assert_eq!(read.column("t").unwrap().dtype(), &DataType::String);
+            assert!(read.equals_missing(&DataFrame::new_infer_height(vec![plain]).unwrap()), "{distinct} values");
+        }
+    }
 
     /// Statuses written as dictionaries read back as the same text, by polars and by our ingest,
     /// including a column whose rows are all missing and one that holds a single value.
