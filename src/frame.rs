@@ -68,11 +68,21 @@ fn status_column(
         let values: Vec<Option<&str>> = rows.map(|r| code(r).map(|c| STATUS_TEXT[usize::from(c)])).collect();
         return Ok(Column::new(name.into(), values));
     }
-    let codes: Vec<Option<u8>> = rows.map(code).collect();
-    let mut seen = [false; 3];
-    for &c in codes.iter().flatten() {
-        seen[usize::from(c)] = true;
+    // Codes and validity in one pass over the masks, without an `Option` per row (building the
+    // column from `Option`s was most of this function's time in writing the national persons).
+    let n = rows.len();
+    let mut codes: Vec<u8> = Vec::with_capacity(n);
+    let mut valid = polars_arrow::bitmap::MutableBitmap::with_capacity(n);
+    let mut present = 0u8;
+    for r in rows {
+        let (missing, na, fail) =
+            (statuses.missing[r] & bit != 0, statuses.na[r] & bit != 0, statuses.fail[r] & bit != 0);
+        let c = if na { 2 } else { u8::from(fail) };
+        present |= u8::from(!missing) << c;
+        codes.push(c);
+        valid.push(!missing);
     }
+    let seen: [bool; 3] = std::array::from_fn(|c| present >> c & 1 == 1);
     // Only the values present are categories: Parquet's min/max statistics of a dictionary column
     // are taken from its dictionary, so they stay those of the rows.
     let (mut renumber, mut categories, mut n) = ([0u8; 3], Vec::with_capacity(3), 0u8);
@@ -83,7 +93,13 @@ fn status_column(
             n += 1;
         }
     }
-    let codes: UInt8Chunked = codes.into_iter().map(|c| c.map(|c| renumber[usize::from(c)])).collect();
+    // A missing row's code is renumbered too: any code below the number of categories will do
+    // under a null, and with no category at all every row is null and every code 0.
+    for c in &mut codes {
+        *c = renumber[usize::from(*c)];
+    }
+    let validity = (valid.unset_bits() > 0).then(|| valid.into());
+    let codes = UInt8Chunked::from_vec_validity(name.as_str().into(), codes, validity);
     let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories)?);
     if dtype.cat_physical()? != CategoricalPhysical::U8 {
         return Err(Error::Format {
