@@ -282,49 +282,67 @@ impl Published {
     /// recomputed as 100 × target poor / members; `happiness` as the household-weighted mean.
     pub fn roll_up(&self) -> Published {
         let mut out = Published { year: self.year.clone(), mask: self.mask.clone(), ..Default::default() };
+        let common_village = self.common.get(&TableLevel::Village);
+        let column_of = |name: &str| common_village.and_then(|c| c.col(name).map(|i| (c, i)));
+        let (members, households) = (column_of("HOUSEMEMBER_CNT"), column_of("household.CNT"));
         for (tables, into, is_common) in [(&self.common, &mut out.common, true), (&self.poor, &mut out.poor, false)] {
             let Some(village) = tables.get(&TableLevel::Village) else { continue };
-            let members = self.common.get(&TableLevel::Village).and_then(|c| c.col("HOUSEMEMBER_CNT").map(|m| (c, m)));
-            let households = self.common.get(&TableLevel::Village).and_then(|c| c.col("household.CNT").map(|m| (c, m)));
+            // Looked up once per village, not once per village and level: the members and
+            // households of each village row (in row order), and which columns are counts.
+            let value = |c: Option<(&Table, usize)>, id: &str| {
+                c.and_then(|(t, i)| t.rows.get(id).and_then(|r| r.get(i).copied().flatten())).unwrap_or(0.0)
+            };
+            let weights: Vec<(f64, f64)> =
+                village.rows.keys().map(|id| (value(members, id), value(households, id))).collect();
+            let counted: Vec<bool> = village.columns.iter().map(|c| !NOT_COUNTS.contains(&c.as_str())).collect();
+            let happiness = if is_common { village.col("happiness") } else { None };
+            let rate = if is_common { None } else { village.col("JPT.MOFval.pov.rate") };
+            let val = village.col("poor.JPT.MOFval.CNT");
             for level in TableLevel::ALL {
-                let mut t = Table { columns: village.columns.clone(), rows: BTreeMap::new() };
+                // Rows are in id order, so the villages of an area (the ids that share its
+                // prefix) come one after another: each area is summed in one run, in the same
+                // order as before, and its row closed when the prefix changes.
+                let mut rows: Vec<(String, Vec<Option<f64>>)> = Vec::new();
                 // Per area: members, and the household-weighted sum of `happiness` with its weight.
-                let happiness = if is_common { t.col("happiness") } else { None };
-                let mut weights: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
-                for (id, vals) in &village.rows {
-                    let key = id[..level.id_len().min(id.len())].to_string();
-                    let row = t.rows.entry(key.clone()).or_insert_with(|| vec![Some(0.0); vals.len()]);
+                let close = |key: &str, mut row: Vec<Option<f64>>, (m, hsum, hw): (f64, f64, f64)| {
+                    if let Some(cell) = happiness.and_then(|hc| row.get_mut(hc)) {
+                        *cell = (hw > 0.0).then(|| hsum / hw);
+                    }
+                    if let (Some(rc), Some(vc)) = (rate, val) {
+                        let v = row.get(vc).copied().flatten();
+                        if let Some(cell) = row.get_mut(rc) {
+                            *cell = v.map(|v| if m > 0.0 { 100.0 * v / m } else { 0.0 });
+                        }
+                    }
+                    (key.to_string(), row)
+                };
+                let mut open: Option<(&str, Vec<Option<f64>>, (f64, f64, f64))> = None;
+                for ((id, vals), &(m, h)) in village.rows.iter().zip(&weights) {
+                    let key = &id[..level.id_len().min(id.len())];
+                    if open.as_ref().is_none_or(|(k, _, _)| *k != key) {
+                        rows.extend(open.take().map(|(k, row, w)| close(k, row, w)));
+                        open = Some((key, vec![Some(0.0); vals.len()], (0.0, 0.0, 0.0)));
+                    }
+                    let Some((_, row, w)) = open.as_mut() else { continue };
                     for (k, v) in vals.iter().enumerate() {
-                        if NOT_COUNTS.contains(&village.columns[k].as_str()) {
+                        if !counted.get(k).copied().unwrap_or(false) {
                             continue;
                         }
-                        row[k] = match (row[k], v) {
-                            (Some(a), Some(b)) => Some(a + b),
-                            _ => None,
-                        };
+                        if let Some(cell) = row.get_mut(k) {
+                            *cell = match (*cell, v) {
+                                (Some(a), Some(b)) => Some(a + b),
+                                _ => None,
+                            };
+                        }
                     }
-                    let m = members.and_then(|(c, i)| c.rows.get(id).and_then(|r| r[i])).unwrap_or(0.0);
-                    let h = households.and_then(|(c, i)| c.rows.get(id).and_then(|r| r[i])).unwrap_or(0.0);
-                    let w = weights.entry(key).or_default();
                     w.0 += m;
-                    if let Some(x) = happiness.and_then(|hc| vals[hc]) {
+                    if let Some(x) = happiness.and_then(|hc| vals.get(hc).copied().flatten()) {
                         w.1 += x * h;
                         w.2 += h;
                     }
                 }
-                // Derived columns.
-                let rate = if is_common { None } else { t.col("JPT.MOFval.pov.rate") };
-                let val = t.col("poor.JPT.MOFval.CNT");
-                for (key, row) in t.rows.iter_mut() {
-                    let (m, hsum, hw) = weights.get(key).copied().unwrap_or_default();
-                    if let Some(hc) = happiness {
-                        row[hc] = (hw > 0.0).then(|| hsum / hw);
-                    }
-                    if let (Some(rc), Some(vc)) = (rate, val) {
-                        row[rc] = row[vc].map(|v| if m > 0.0 { 100.0 * v / m } else { 0.0 });
-                    }
-                }
-                into.insert(level, t);
+                rows.extend(open.take().map(|(k, row, w)| close(k, row, w)));
+                into.insert(level, Table { columns: village.columns.clone(), rows: rows.into_iter().collect() });
             }
         }
         out
