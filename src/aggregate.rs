@@ -1092,7 +1092,7 @@ type AddUnit<'a> = dyn Fn(usize, &mut [f64], &mut [f64], usize) + Sync + 'a;
 /// into one contiguous range per thread at leaf boundaries, so each thread adds into its own
 /// leaves of the one result, and no thread needs a table of every leaf (two 54 MB tables at
 /// 84 k villages, zeroed, faulted in and added together, were most of the pass).
-fn by_leaf_ranges(
+pub(crate) fn by_leaf_ranges(
     unit_leaf: &[u32],
     leaves: usize,
     stride: usize,

@@ -153,6 +153,9 @@ impl TableLevel {
     }
 }
 
+/// An area's members, and its household-weighted sum of `happiness` with the weight.
+type AreaWeights = (f64, f64, f64);
+
 /// A set of public tables for one year and mask: `common` and `mask` tables per level.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Published {
@@ -316,7 +319,7 @@ impl Published {
                     }
                     (key.to_string(), row)
                 };
-                let mut open: Option<(&str, Vec<Option<f64>>, (f64, f64, f64))> = None;
+                let mut open: Option<(&str, Vec<Option<f64>>, AreaWeights)> = None;
                 for ((id, vals), &(m, h)) in village.rows.iter().zip(&weights) {
                     let key = &id[..level.id_len().min(id.len())];
                     if open.as_ref().is_none_or(|(k, _, _)| *k != key) {
@@ -515,6 +518,14 @@ pub fn tables_from_scores(
     crate::in_pool(|| tables_in_pool(x, year_be, mask, spec, profiles, scores, welfare))
 }
 
+/// Calls `f` with the position of each set bit of `bits`, lowest first.
+fn each_bit(mut bits: u64, mut f: impl FnMut(usize)) {
+    while bits != 0 {
+        f(bits.trailing_zeros() as usize);
+        bits &= bits - 1;
+    }
+}
+
 fn tables_in_pool(
     x: &Extract,
     year_be: u16,
@@ -563,32 +574,34 @@ fn tables_in_pool(
     let vidx: Vec<u32> = h.village.par_iter().map(|v| villages.binary_search(v).expect("present") as u32).collect();
     let cw = common_cols.len();
     let pw = poor_cols.len();
-    let zero =
-        || (crate::aggregate::sums_table(villages.len() * cw), crate::aggregate::sums_table(villages.len() * pw));
-    let add = |u: usize, c: &mut Vec<f64>, q: &mut Vec<f64>| {
-        let v = vidx[u] as usize;
+    // Indicators' bits of the edition (statuses beyond it are not columns).
+    let in_edition = if n_ind >= 64 { u64::MAX } else { (1u64 << n_ind) - 1 };
+    // Sums are counts of people and households: whole numbers far below 2^53, so every sum is
+    // exact in f64 whatever the order of its terms. `indicator<n>.ALL` is kept as minus the
+    // members of households where the indicator is not applicable or missing (few bits), and the
+    // village's members are added at the end: a household costs its set bits, not a pass over
+    // every indicator.
+    let add = |u: usize, c: &mut [f64], q: &mut [f64], base: usize| {
+        let v = vidx[u] as usize - base;
         let m = h.members[u] as f64;
-        let members = x.members(u);
-        let count = |f: &dyn Fn(usize) -> bool| members.clone().filter(|&k| f(k)).count() as f64;
-        let reg = count(&|k| p.welfare_registered[k] == Some(true));
-        let val = count(&|k| p.welfare_validated[k] == Some(true));
+        let (mut reg, mut val, mut elderly, mut disabled) = (0u32, 0u32, 0u32, 0u32);
+        for k in x.members(u) {
+            reg += u32::from(p.welfare_registered[k] == Some(true));
+            val += u32::from(p.welfare_validated[k] == Some(true));
+            elderly += u32::from(p.age[k].is_some_and(|a| a >= 60));
+            disabled += u32::from(p.disabled[k] == Some(true));
+        }
+        let (reg, val) = (f64::from(reg), f64::from(val));
         let row = &mut c[v * cw..(v + 1) * cw];
         row[0] += 1.0;
         row[1] += m;
         row[2] += reg;
         row[3] += val;
-        row[4] += count(&|k| p.age[k].is_some_and(|a| a >= 60));
-        row[5] += count(&|k| p.disabled[k] == Some(true));
-        let (fail, na, miss) = (profiles.fail[u], profiles.na[u], profiles.missing[u]);
-        for i in 0..n_ind {
-            let bit = 1u64 << i;
-            if profiles.present & bit != 0 && (na | miss) & bit == 0 {
-                row[8 + i] += m;
-            }
-            if fail & bit != 0 {
-                row[8 + n_ind + i] += m;
-            }
-        }
+        row[4] += f64::from(elderly);
+        row[5] += f64::from(disabled);
+        let (fail, na, miss) = (profiles.fail[u] & in_edition, profiles.na[u], profiles.missing[u]);
+        each_bit(profiles.present & (na | miss) & in_edition, |i| row[8 + i] -= m);
+        each_bit(fail, |i| row[8 + n_ind + i] += m);
         if scores.poor[u] {
             let target = match welfare {
                 Welfare::Validated => val,
@@ -605,14 +618,23 @@ fn tables_in_pool(
                     row[4 + d] += target;
                 }
             }
-            for i in 0..n_ind {
-                if fail >> i & 1 == 1 {
-                    row[5 + dims + i] += target;
-                }
-            }
+            each_bit(fail, |i| row[5 + dims + i] += target);
         }
     };
-    let (common, poor) = crate::aggregate::per_thread(h.len(), zero, add);
+    // Households sorted by village (extracts in area order): each thread sums its own villages
+    // of one table; otherwise one table per thread, added together.
+    let (mut common, poor) = if vidx.is_sorted() {
+        crate::aggregate::by_leaf_ranges(&vidx, villages.len(), cw, pw, &add)
+    } else {
+        let zero =
+            || (crate::aggregate::sums_table(villages.len() * cw), crate::aggregate::sums_table(villages.len() * pw));
+        crate::aggregate::per_thread(h.len(), zero, |u, c: &mut Vec<f64>, q: &mut Vec<f64>| add(u, c, q, 0))
+    };
+    let applicable = profiles.present & in_edition;
+    common.par_chunks_mut(cw.max(1)).for_each(|row| {
+        let members = row[1];
+        each_bit(applicable, |i| row[8 + i] += members);
+    });
     let mut village_common = Table { columns: common_cols, rows: BTreeMap::new() };
     let mut village_poor = Table { columns: poor_cols, rows: BTreeMap::new() };
     for (i, v) in villages.iter().enumerate() {
@@ -658,6 +680,37 @@ mod tests {
             assert!(e.contains("villages") && e.contains("row"), "{bad:?}: {e}");
         }
         assert!(Table::from_frame(&df, &["missing".to_string()], "villages").is_err());
+    }
+
+    /// The tables of an extract do not depend on the order of its households: households in
+    /// village order (each thread sums its own villages) and reversed (a table per thread) give
+    /// the same tables, and every count is a whole number.
+    #[test]
+    fn tables_do_not_depend_on_household_order() {
+        let got = crate::ingest::ingest(
+            "data-samples/households.csv".as_ref(),
+            "data-samples/persons.csv".as_ref(),
+            &Default::default(),
+        )
+        .unwrap();
+        let x = &got.extract;
+        let mut order: Vec<u32> = (0..x.households.len() as u32).collect();
+        order.sort_by_key(|&u| x.households.village[u as usize]);
+        let sorted = x.select(&order);
+        order.reverse();
+        let reversed = x.select(&order);
+        assert!(!reversed.households.village.is_sorted());
+        let tables = |x: &Extract| tables_from_extract(x, 2561, DimensionMask::ALL, Welfare::Validated).unwrap();
+        let (a, b) = (tables(&sorted), tables(&reversed));
+        assert!(a.common.len() == 5 && a.poor.len() == 5);
+        for level in TableLevel::ALL {
+            assert_eq!(a.common[&level], b.common[&level], "{level:?}");
+            assert_eq!(a.poor[&level], b.poor[&level], "{level:?}");
+        }
+        let village = &a.common[&TableLevel::Village];
+        let all = village.col("indicator1.ALL").unwrap();
+        assert!(village.rows.values().all(|r| r[all].is_some_and(|v| v >= 0.0 && v.fract() == 0.0)));
+        assert!(village.rows.values().any(|r| r[all].is_some_and(|v| v > 0.0)));
     }
 
     #[test]
