@@ -523,11 +523,12 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     let scores = crate::score::score(&profiles, &spec)?;
     let hierarchy = Hierarchy::tpmap(&x.households.village);
     let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
+    lap.lap("profiles, scores");
     let measures = crate::aggregate::measures(&profiles, &spec, &scores, &hierarchy, &agg)?;
     seconds.score_and_measures = t1.elapsed().as_secs_f64();
     let tables = crate::published::tables_from_scores(x, o.tpmap_year, &spec, &profiles, &scores, o.welfare)?;
     seconds.tpmap_tables = t1.elapsed().as_secs_f64() - seconds.score_and_measures;
-    lap.lap("scored, measures, TPMAP tables");
+    lap.lap("measures, TPMAP tables");
     measures.write(out)?;
     lap.lap("measures written");
     let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
