@@ -131,7 +131,8 @@ fn text_column<'a>(name: &str, values: impl ExactSizeIterator<Item = &'a str>, h
         let code = match last {
             Some((l, c)) if l == v => c,
             _ => {
-                let next = categories.len() as u32;
+                let next = u32::try_from(categories.len())
+                    .map_err(|_| Error::Config(format!("column '{name}': more than 2^32 distinct values")))?;
                 let c = *index.entry(v).or_insert(next);
                 if c == next {
                     categories.push(v);
@@ -147,11 +148,11 @@ fn text_column<'a>(name: &str, values: impl ExactSizeIterator<Item = &'a str>, h
     // first appear), and the codes' type is the dtype's physical type (matched).
     let series = match dtype.cat_physical()? {
         CategoricalPhysical::U8 => {
-            let ca: UInt8Chunked = codes.iter().map(|&c| c as u8).collect_ca(name.into());
+            let ca = UInt8Chunked::from_vec(name.into(), narrow(name, &codes)?);
             unsafe { CategoricalChunked::<Categorical8Type>::from_cats_and_dtype_unchecked(ca, dtype) }.into_series()
         }
         CategoricalPhysical::U16 => {
-            let ca: UInt16Chunked = codes.iter().map(|&c| c as u16).collect_ca(name.into());
+            let ca = UInt16Chunked::from_vec(name.into(), narrow(name, &codes)?);
             unsafe { CategoricalChunked::<Categorical16Type>::from_cats_and_dtype_unchecked(ca, dtype) }.into_series()
         }
         CategoricalPhysical::U32 => {
@@ -160,6 +161,16 @@ fn text_column<'a>(name: &str, values: impl ExactSizeIterator<Item = &'a str>, h
         }
     };
     Ok(series.into())
+}
+
+/// Codes in the dictionary's physical type: an error, never a wrapped code, for one that does not fit.
+fn narrow<T: TryFrom<u32>>(name: &str, codes: &[u32]) -> Result<Vec<T>> {
+    codes
+        .iter()
+        .map(|&c| {
+            T::try_from(c).map_err(|_| Error::Config(format!("column '{name}': a code does not fit its dictionary")))
+        })
+        .collect()
 }
 
 /// House numbers as text, built without a `String` per household.
@@ -794,14 +805,14 @@ fn deprivation_matrix_frame_rows(
         cols.push(text_column(level.name(), villages.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]), how)?);
     }
     cols.push(text_column("village", villages.iter().map(|v| v.as_str()), how)?);
-    cols.push(Column::new("members".into(), h.members[r.clone()].iter().map(|&m| m as u32).collect::<Vec<u32>>()));
+    cols.push(Column::new("members".into(), h.members[r.clone()].iter().map(|&m| u32::from(m)).collect::<Vec<u32>>()));
     let (fail, missing) = (&p.fail[r.clone()], &p.missing[r.clone()]);
     for it in &spec.items {
         let bit = 1u64 << it.bit;
         let v: Vec<Option<u8>> = fail
             .iter()
             .zip(missing)
-            .map(|(&f, &m)| if m & bit != 0 { None } else { Some((f & bit != 0) as u8) })
+            .map(|(&f, &m)| if m & bit != 0 { None } else { Some(u8::from(f & bit != 0)) })
             .collect();
         cols.push(Column::new(matrix_column(&it.label).into(), v));
     }

@@ -580,7 +580,8 @@ fn tables_in_pool(
     for (k, &start) in runs.iter().enumerate() {
         let end = runs.get(k + 1).copied().unwrap_or(h.len());
         // Every run's village is in `villages`, which was made from them.
-        let i = villages.binary_search(&h.village[start]).unwrap_or(0) as u32;
+        let i = u32::try_from(villages.binary_search(&h.village[start]).unwrap_or(0))
+            .map_err(|_| Error::Config("more than 2^32 villages".into()))?;
         vidx[start..end].fill(i);
     }
     let cw = common_cols.len();
