@@ -32,6 +32,11 @@ pub struct StrColumn {
     bytes: String,
 }
 
+/// Bytes a row of text that [`StrColumn::reserve`] reserves for on the strength of an average alone
+/// (21 Thai letters of three bytes each). Reservations are address space until written, and the
+/// rows reserved for are bounded by the caller (`ingest`: 2^24 rows or four times those held).
+pub const TRUSTED_TEXT_PER_ROW: usize = 64;
+
 impl StrColumn {
     /// An empty column with room for `rows` rows of about `avg_len` bytes.
     pub fn with_capacity(rows: usize, avg_len: usize) -> Self {
@@ -104,13 +109,33 @@ impl StrColumn {
         self.bytes.len()
     }
 
-    /// Makes room for `rows` more values of the average length so far, text for at most four
-    /// times the text held (one long value among few rows cannot make a huge reservation; only
-    /// offsets while the column is empty).
+    /// Makes room for `incoming`'s text when it does not fit in the room left: for `rows` more
+    /// values (`incoming`'s among them) of the average length of the values held and incoming,
+    /// bounded as in [`StrColumn::reserve`]. Row reservations made before any text was seen
+    /// reserve no text; this is what sizes a growing column's text once, from real values.
+    pub(crate) fn make_room(&mut self, incoming: &StrColumn, rows: usize) {
+        let need = incoming.bytes.len();
+        if self.bytes.capacity() - self.bytes.len() >= need {
+            return;
+        }
+        let held = self.bytes.len().saturating_add(need);
+        let avg = held.div_ceil(self.len().saturating_add(incoming.len()).max(1));
+        let predicted = rows.saturating_mul(avg);
+        let bound = rows.saturating_mul(TRUSTED_TEXT_PER_ROW).max(held.saturating_mul(4));
+        self.bytes.reserve(predicted.saturating_add(predicted / 8).min(bound).max(need));
+    }
+
+    /// Makes room for `rows` more values of the average length so far plus an eighth (only
+    /// offsets while the column is empty). The text reserved is at most [`TRUSTED_TEXT_PER_ROW`]
+    /// bytes a row or four times the text held, whichever is more: one long value among few rows
+    /// cannot make a huge reservation, and ordinary names are reserved for in one step (a column
+    /// doubled later copies all its text into fresh pages: 5 s for the national persons' names).
     pub fn reserve(&mut self, rows: usize) {
         self.offsets.reserve(rows.saturating_add(usize::from(self.offsets.is_empty())));
         let avg = self.bytes.len().div_ceil(self.len().max(1));
-        self.bytes.reserve(rows.saturating_mul(avg).min(self.bytes.len().saturating_mul(4)));
+        let predicted = rows.saturating_mul(avg);
+        let bound = rows.saturating_mul(TRUSTED_TEXT_PER_ROW).max(self.bytes.len().saturating_mul(4));
+        self.bytes.reserve(predicted.saturating_add(predicted / 8).min(bound));
     }
 }
 
@@ -556,12 +581,43 @@ mod tests {
         assert_eq!(c.bytes.capacity(), 0, "nothing to average yet");
         c.push(&"ก".repeat(400));
         c.reserve(1 << 20);
-        // 1 M rows of 1,200 bytes would be 1.2 GB: four times the text held instead.
-        assert!(c.bytes.capacity() <= 5 * 1200, "{}", c.bytes.capacity());
+        // 1 M rows of 1,200 bytes would be 1.2 GB: 64 bytes a row instead.
+        assert!(c.bytes.capacity() <= 1200 + (TRUSTED_TEXT_PER_ROW << 20), "{}", c.bytes.capacity());
+        // Few rows to come: four times the text held, not 10 x 1,200 bytes.
+        let mut d = StrColumn::default();
+        d.push(&"ก".repeat(400));
+        d.reserve(10);
+        assert!((5 * 1200..10 * 1200).contains(&d.bytes.capacity()), "{}", d.bytes.capacity());
+        // Ordinary names: the average times the rows to come, and an eighth more, in one step.
         let mut names: StrColumn = ["สมชาย", "สมหญิง"].into_iter().collect();
+        let avg = names.text_bytes().div_ceil(2);
         names.reserve(1000);
-        assert!(names.bytes.capacity() >= names.text_bytes() + 4 * names.text_bytes() - 1);
+        assert!(names.bytes.capacity() >= names.text_bytes() + 1000 * avg * 9 / 8);
         assert!(names.offsets.capacity() >= 1003);
+    }
+
+    #[test]
+    fn text_room_is_made_once_from_the_first_real_values() {
+        let part: StrColumn = ["สมชาย", "สมหญิง"].into_iter().collect();
+        let avg = part.text_bytes().div_ceil(2);
+        let mut col = StrColumn::default();
+        col.reserve(1000);
+        assert_eq!(col.bytes.capacity(), 0, "rows reserved before any text: no text");
+        col.make_room(&part, 1000);
+        let cap = col.bytes.capacity();
+        assert!(cap >= 1000 * avg * 9 / 8, "{cap}");
+        // Later parts fit: no new reservation, no copy.
+        for _ in 0..400 {
+            col.make_room(&part, 1000);
+            col.extend_from(&part);
+        }
+        assert_eq!(col.bytes.capacity(), cap);
+        // Hostile: one long value does not reserve its length for every row to come.
+        let long: StrColumn = [&*"ก".repeat(4000)].into_iter().collect();
+        let mut col = StrColumn::default();
+        col.make_room(&long, 1 << 20);
+        assert!(col.bytes.capacity() <= TRUSTED_TEXT_PER_ROW << 20, "{}", col.bytes.capacity());
+        assert!(col.bytes.capacity() >= long.text_bytes());
     }
 
     #[test]

@@ -18,13 +18,16 @@ impl HouseholdBuilder {
         b.households.statuses.present = present;
         b
     }
-    /// Makes room for `incoming` more rows in one step when they would not fit (see `room_for`).
-    pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
-        let room = room_for(self.len(), self.households.id.capacity(), incoming, claimed);
+    /// Makes room for the rows of `incoming` in one step when they would not fit (see
+    /// `room_for`), and for the house numbers to come once real ones show their length.
+    pub(super) fn make_room(&mut self, incoming: &HouseholdBuilder, claimed: Option<usize>) {
+        let room = room_for(self.len(), self.households.id.capacity(), incoming.len(), claimed);
         if room > 0 {
             self.households.reserve(room);
             self.members_given.reserve(room);
         }
+        let to_come = room_for(self.len(), self.len(), incoming.len(), claimed);
+        self.households.house_no.make_room(&incoming.households.house_no, to_come);
     }
 }
 

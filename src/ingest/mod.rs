@@ -45,7 +45,7 @@ use households::{HouseholdBuilder, HouseholdCtx};
 pub use parse::OneMeans;
 use persons::{PersonBuilder, PersonCtx};
 pub use rejects::{Problem, Reason, Rejection, TableReport};
-use source::{Batch, Cell, MAX_ROWS_HINT, RawStatus, Table};
+use source::{Batch, Cell, RawStatus, Table};
 pub use source::{Encoding, Format};
 
 /// Strict stops at the first bad row; lenient sets bad rows aside.
@@ -319,7 +319,7 @@ fn ingest_in_pool(
             strict_check(opts, &name, &part.rejects)?;
             rejected_ids.append(&mut part.rejected_ids);
             hh_rejects.append(&mut part.rejects);
-            hh.make_room(part.len(), hh_claimed);
+            hh.make_room(&part, hh_claimed);
             hh.append(part);
         }
         Ok(())
@@ -392,7 +392,7 @@ fn ingest_in_pool(
             );
             strict_check(opts, &p_name, &part.rejects)?;
             p_rejects.append(&mut part.rejects);
-            people.make_room(part.len(), p_claimed);
+            people.make_room(&part, p_claimed);
             people.append(part);
         }
         trace.lap("persons: duplicates and append");
@@ -644,17 +644,23 @@ impl ChunkStatuses {
     }
 }
 
+/// Rows of one table reserved for on a file's word alone: more than Thailand's population
+/// (66 M), so the national persons (36.6 M) are reserved for in one step. A footer that lies
+/// costs address space, not memory: columns are reserved, not written; only the citizen-ID
+/// set's control bytes (one per slot, 128 MB at this bound) are written when it is made.
+const TRUSTED_TABLE_ROWS: usize = 1 << 26;
+
 /// Rows to make room for when `incoming` rows join `len` rows held in room for `capacity`:
 /// none while they fit; else room for as many rows as the input claims (`claimed`), trusted up
-/// to [`MAX_ROWS_HINT`] or four times the rows really held, so a Parquet footer claiming 2^40
-/// rows reserves no more than real rows back. One reservation of the right size replaces the
-/// doublings that copied every column of the national persons twice (docs/bench/).
+/// to [`TRUSTED_TABLE_ROWS`] or four times the rows really held, so a Parquet footer claiming
+/// 2^40 rows reserves no more than real rows back. One reservation of the right size replaces the
+/// doublings that copied every column of the national persons (docs/bench/).
 fn room_for(len: usize, capacity: usize, incoming: usize, claimed: Option<usize>) -> usize {
     let want = len.saturating_add(incoming);
     if want <= capacity {
         return 0;
     }
-    let trusted = MAX_ROWS_HINT.max(want.saturating_mul(4));
+    let trusted = TRUSTED_TABLE_ROWS.max(want.saturating_mul(4));
     claimed.map_or(want, |c| c.min(trusted)).max(want) - len
 }
 
@@ -744,12 +750,13 @@ mod tests {
         assert_eq!(room_for(10, 100, 90, Some(1000)), 0);
         // A text file claims nothing: room for the rows at hand.
         assert_eq!(room_for(10, 10, 5, None), 5);
-        // An honest footer: room for every row it claims, in one step.
-        assert_eq!(room_for(MAX_ROWS_HINT, MAX_ROWS_HINT, 1 << 20, Some(36_647_817)), 36_647_817 - MAX_ROWS_HINT);
-        // A footer claiming 2^40 rows over a few real ones: no more than MAX_ROWS_HINT ...
-        assert_eq!(room_for(0, 0, 8192, Some(1 << 40)), MAX_ROWS_HINT);
+        // An honest footer: room for every row it claims, in one step (the national persons).
+        assert_eq!(room_for(0, 0, 1 << 20, Some(36_647_817)), 36_647_817);
+        assert_eq!(room_for(1 << 20, 1 << 20, 1 << 20, Some(36_647_817)), 36_647_817 - (1 << 20));
+        // A footer claiming 2^40 rows over a few real ones: no more than TRUSTED_TABLE_ROWS ...
+        assert_eq!(room_for(0, 0, 8192, Some(1 << 40)), TRUSTED_TABLE_ROWS);
         // ... and later four times the rows really held.
-        let held = 1usize << 25;
+        let held = 1usize << 27;
         assert_eq!(room_for(held, held, 1, Some(1 << 40)), 4 * (held + 1) - held);
         // A claim below the rows at hand never shrinks the room below them.
         assert_eq!(room_for(100, 100, 50, Some(10)), 50);

@@ -20,12 +20,18 @@ impl PersonBuilder {
         b.persons.statuses.present = present;
         b
     }
-    /// Makes room for `incoming` more rows in one step when they would not fit (see `room_for`).
-    pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
-        let room = room_for(self.len(), self.persons.household.capacity(), incoming, claimed);
+    /// Makes room for the rows of `incoming` in one step when they would not fit (see
+    /// `room_for`), and for the text of the rows to come once real names show its length.
+    pub(super) fn make_room(&mut self, incoming: &PersonBuilder, claimed: Option<usize>) {
+        let room = room_for(self.len(), self.persons.household.capacity(), incoming.len(), claimed);
         if room > 0 {
             self.persons.reserve(room);
         }
+        let to_come = room_for(self.len(), self.len(), incoming.len(), claimed);
+        let (p, i) = (&mut self.persons, &incoming.persons);
+        p.title.make_room(&i.title, to_come);
+        p.first_name.make_room(&i.first_name, to_come);
+        p.last_name.make_room(&i.last_name, to_come);
     }
 }
 
