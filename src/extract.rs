@@ -471,6 +471,66 @@ impl Persons {
         self.source_row.extend(other.source_row);
     }
 
+    /// Appends each of `parts` after these, in order (household rows unshifted), a column per
+    /// task on the rayon pool: the same result as [`Persons::append`] of each in turn. Appending
+    /// a national extract's parts writes ~5 GB of fresh pages; one thread doing all columns was
+    /// a third of reading the persons.
+    pub fn append_all(&mut self, parts: Vec<Persons>) {
+        fn each<T: Copy + Send + Sync>(to: &mut Vec<T>, parts: &[Persons], col: impl Fn(&Persons) -> &[T]) {
+            for p in parts {
+                to.extend_from_slice(col(p));
+            }
+        }
+        fn text(to: &mut StrColumn, parts: &[Persons], col: impl Fn(&Persons) -> &StrColumn) {
+            for p in parts {
+                to.extend_from(col(p));
+            }
+        }
+        let Persons {
+            household,
+            citizen_id,
+            title,
+            first_name,
+            last_name,
+            sex,
+            birth_date,
+            age,
+            relation,
+            disabled,
+            welfare_registered,
+            welfare_validated,
+            statuses,
+            source_row,
+        } = self;
+        for p in &parts {
+            statuses.present |= p.statuses.present;
+        }
+        let StatusMatrix { fail, na, missing, .. } = statuses;
+        let parts = &parts;
+        rayon::scope(|s| {
+            s.spawn(|_| text(first_name, parts, |p| &p.first_name));
+            s.spawn(|_| text(last_name, parts, |p| &p.last_name));
+            s.spawn(|_| text(title, parts, |p| &p.title));
+            s.spawn(|_| each(citizen_id, parts, |p| &p.citizen_id));
+            s.spawn(|_| each(source_row, parts, |p| &p.source_row));
+            s.spawn(|_| {
+                each(fail, parts, |p| &p.statuses.fail);
+                each(na, parts, |p| &p.statuses.na);
+                each(missing, parts, |p| &p.statuses.missing);
+            });
+            s.spawn(|_| {
+                each(household, parts, |p| &p.household);
+                each(birth_date, parts, |p| &p.birth_date);
+                each(age, parts, |p| &p.age);
+            });
+            each(sex, parts, |p| &p.sex);
+            each(relation, parts, |p| &p.relation);
+            each(disabled, parts, |p| &p.disabled);
+            each(welfare_registered, parts, |p| &p.welfare_registered);
+            each(welfare_validated, parts, |p| &p.welfare_validated);
+        });
+    }
+
     /// The persons at `order`, in that order (every index below [`Persons::len`]).
     pub fn take(&self, order: &[u32]) -> Persons {
         Persons {

@@ -304,9 +304,9 @@ fn ingest_in_pool(
         });
         // Each chunk joins the households as it is (no batch-sized copy in between).
         // Duplicates are found in row order, across chunks and batches: the first is kept.
-        for mut part in parts {
-            seen_hh.make_room(part.len(), hh_file_claimed);
-            let repeats = seen_hh.repeats(part.households.id.iter().map(|id| Some(id.0)));
+        seen_hh.make_room(parts.iter().map(|p| p.len()).sum(), hh_file_claimed);
+        let repeats = seen_hh.repeats_in_parts(&parts, |p| p.households.id.iter().map(|id| Some(id.0)));
+        for (mut part, repeats) in parts.into_iter().zip(repeats) {
             part = set_aside_repeats(
                 part,
                 &repeats,
@@ -378,9 +378,10 @@ fn ingest_in_pool(
             }
         });
         trace.lap("persons: validate batch");
-        for mut part in parts {
-            seen_ids.make_room(part.len(), p_file_claimed);
-            let repeats = seen_ids.repeats(part.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
+        let mut kept = Vec::with_capacity(parts.len());
+        seen_ids.make_room(parts.iter().map(|p| p.len()).sum(), p_file_claimed);
+        let repeats = seen_ids.repeats_in_parts(&parts, |p| p.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
+        for (mut part, repeats) in parts.into_iter().zip(repeats) {
             part = set_aside_repeats(
                 part,
                 &repeats,
@@ -393,9 +394,11 @@ fn ingest_in_pool(
             strict_check(opts, &p_name, &part.rejects)?;
             p_rejects.append(&mut part.rejects);
             people.make_room(&part, p_claimed);
-            people.append(part);
+            kept.push(part);
         }
-        trace.lap("persons: duplicates and append");
+        trace.lap("persons: duplicates");
+        people.append_all(kept);
+        trace.lap("persons: append");
         Ok(())
     })?;
     drop(own_ids);

@@ -50,11 +50,22 @@ impl Part for PersonBuilder {
         &mut self.rejects
     }
     fn append(&mut self, o: Self) {
-        self.persons.append(o.persons, 0);
-        self.rejects.extend(o.rejects);
-        self.notes.derived_not_applicable += o.notes.derived_not_applicable;
-        self.notes.reported_na_in_scope_as_missing += o.notes.reported_na_in_scope_as_missing;
-        self.notes.ages_derived += o.notes.ages_derived;
+        self.append_all(vec![o]);
+    }
+}
+
+impl PersonBuilder {
+    /// Appends `parts` in order, their columns on every core ([`Persons::append_all`]).
+    pub(super) fn append_all(&mut self, parts: Vec<PersonBuilder>) {
+        let mut persons = Vec::with_capacity(parts.len());
+        for o in parts {
+            self.rejects.extend(o.rejects);
+            self.notes.derived_not_applicable += o.notes.derived_not_applicable;
+            self.notes.reported_na_in_scope_as_missing += o.notes.reported_na_in_scope_as_missing;
+            self.notes.ages_derived += o.notes.ages_derived;
+            persons.push(o.persons);
+        }
+        self.persons.append_all(persons);
     }
 }
 
