@@ -275,7 +275,14 @@ pub fn persons_frame_rows(
     edition: &Edition,
     rows: std::ops::Range<usize>,
 ) -> Result<DataFrame> {
-    persons_frame_with(p, household_ids, edition, rows, StatusText::Plain)
+    let text = has_partial_dates(&p.birth_date[rows.clone()]);
+    persons_frame_with(p, household_ids, edition, rows, StatusText::Plain, text)
+}
+
+/// True when a birth date lacks its day or month: such a column is written as text
+/// (`YYYY-MM-DD`, `YYYY-MM`, `YYYY`), a column of whole dates as a date.
+fn has_partial_dates(dates: &[Option<crate::thai::PartialDate>]) -> bool {
+    dates.iter().any(|d| d.is_some_and(|d| !d.is_complete()))
 }
 
 fn persons_frame_with(
@@ -284,13 +291,13 @@ fn persons_frame_with(
     edition: &Edition,
     rows: std::ops::Range<usize>,
     how: StatusText,
+    birth_as_text: bool,
 ) -> Result<DataFrame> {
     if rows != (0..p.len()) {
         let idx: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-        return persons_frame_with(&p.take(&idx), household_ids, edition, 0..idx.len(), how);
+        return persons_frame_with(&p.take(&idx), household_ids, edition, 0..idx.len(), how, birth_as_text);
     }
-    let complete = p.birth_date.iter().all(|d| d.is_none_or(|d| d.is_complete()));
-    let birth = if complete {
+    let birth = if !birth_as_text {
         Column::new(
             "birth_date".into(),
             p.birth_date.iter().map(|d| d.map(|d| d.days_since_epoch())).collect::<Vec<Option<i32>>>(),
@@ -346,6 +353,12 @@ pub fn write_persons_parquet(
 /// Appends the persons table to `out` in slices of 2^20 rows, one row group each (a slice's frame
 /// is the only copy made), its status columns stored as dictionaries of the values present (read
 /// back as text, like [`persons_frame`]).
+///
+/// `birth_date` has one type in the whole file: a date while every birth date appended is
+/// whole, text once one lacks its day or month. When that first happens after whole dates were
+/// written (a later wave of a partitioned run), the row groups already in the file are written
+/// again with the column as text ([`ParquetAppender::recast_written`]), so a partitioned run
+/// and a whole one write the same values and types.
 pub fn append_persons(
     out: &mut ParquetAppender,
     p: &Persons,
@@ -353,9 +366,13 @@ pub fn append_persons(
     edition: &Edition,
 ) -> Result<()> {
     const SLICE: usize = 1 << 20;
+    let text = out.column_type("birth_date") == Some(&DataType::String) || has_partial_dates(&p.birth_date);
+    if text && out.column_type("birth_date").is_some_and(|t| t != &DataType::String) {
+        out.recast_written("birth_date", &DataType::String)?;
+    }
     for start in (0..p.len().max(1)).step_by(SLICE) {
         let rows = start..(start + SLICE).min(p.len());
-        out.push(&persons_frame_with(p, household_ids, edition, rows, StatusText::Dictionary)?)?;
+        out.push(&persons_frame_with(p, household_ids, edition, rows, StatusText::Dictionary, text)?)?;
     }
     Ok(())
 }
@@ -366,7 +383,7 @@ pub fn append_persons(
 pub struct ParquetAppender {
     path: std::path::PathBuf,
     metadata: Vec<(String, String)>,
-    writer: Option<ParquetBatches>,
+    writer: Option<(ParquetBatches, Schema)>,
     empty: Option<DataFrame>,
 }
 
@@ -374,6 +391,41 @@ impl ParquetAppender {
     /// An appender that creates `path` with its first rows.
     pub fn new(path: &Path, metadata: &[(String, String)]) -> ParquetAppender {
         ParquetAppender { path: path.to_path_buf(), metadata: metadata.to_vec(), writer: None, empty: None }
+    }
+
+    /// The type of column `name` in the rows written so far (`None` before the first rows).
+    pub fn column_type(&self, name: &str) -> Option<&DataType> {
+        self.writer.as_ref().and_then(|(_, schema)| schema.get(name))
+    }
+
+    /// Writes the rows written so far again with column `name` cast to `to`, one row group at a
+    /// time (the file is finished, read back group by group and written anew; the rows to come
+    /// are appended after them). For the rare column whose type a later frame widens, such as
+    /// a persons table's `birth_date` when a partial date first appears.
+    pub fn recast_written(&mut self, name: &str, to: &DataType) -> Result<()> {
+        let Some((w, _)) = self.writer.take() else {
+            return Ok(());
+        };
+        w.finish()?;
+        let mut old = self.path.clone().into_os_string();
+        old.push(".recast");
+        let old = std::path::PathBuf::from(old);
+        std::fs::rename(&self.path, &old).map_err(|e| Error::io(&self.path, e))?;
+        let open = || File::open(&old).map_err(|e| Error::io(&old, e));
+        let groups: Vec<usize> =
+            ParquetReader::new(open()?).get_metadata()?.row_groups.iter().map(|g| g.num_rows()).collect();
+        let mut start = 0usize;
+        for rows in groups {
+            let mut df = ParquetReader::new(open()?).with_slice(Some((start, rows))).finish()?;
+            start += rows;
+            let cast = df.column(name)?.cast(to)?;
+            df.with_column(cast)?;
+            // Text columns written as dictionaries come back as plain strings: both are stored as
+            // dictionary-encoded `string` columns, so the frames to come can follow them.
+            self.push(&df)?;
+        }
+        std::fs::remove_file(&old).map_err(|e| Error::io(&old, e))?;
+        Ok(())
     }
 
     /// Appends `df`'s rows (an error if its columns differ from the first frame's).
@@ -384,12 +436,16 @@ impl ParquetAppender {
             }
             return Ok(());
         }
+        self.push_with(df, df.schema())
+    }
+
+    fn push_with(&mut self, df: &DataFrame, schema: &Schema) -> Result<()> {
         match &mut self.writer {
-            Some(w) => w.write(df),
+            Some((w, _)) => w.write(df),
             None => {
-                let mut w = ParquetBatches::create(&self.path, df.schema(), &self.metadata)?;
+                let mut w = ParquetBatches::create(&self.path, schema, &self.metadata)?;
                 w.write(df)?;
-                self.writer = Some(w);
+                self.writer = Some((w, schema.clone()));
                 Ok(())
             }
         }
@@ -398,7 +454,7 @@ impl ParquetAppender {
     /// Finishes the file.
     pub fn finish(self) -> Result<()> {
         match self.writer {
-            Some(w) => w.finish(),
+            Some((w, _)) => w.finish(),
             None => write_parquet(&mut self.empty.unwrap_or_default(), &self.path, &self.metadata),
         }
     }

@@ -206,7 +206,7 @@ fn thai_month(s: &str) -> Option<u8> {
 /// Parses a date as government files write it, to a [`PartialDate`] in CE.
 ///
 /// Accepted: `YYYY-MM-DD`, `YYYY/MM/DD`, `DD/MM/YYYY`, `DD-MM-YYYY`, `DD.MM.YYYY`, `YYYYMMDD`,
-/// `MM/YYYY`, `YYYY`, and `15 มี.ค. 2530` with Thai month names; Thai or ASCII digits; years in
+/// `MM/YYYY`, `YYYY-MM`, `YYYY`, and `15 มี.ค. 2530` with Thai month names; Thai or ASCII digits; years in
 /// BE (2400 and later) or CE. A day or month of `0` or `00` means unknown (partial date).
 ///
 /// ```
@@ -244,6 +244,8 @@ pub fn parse_date(raw: &str) -> Option<PartialDate> {
         [a, b, c] if a.len() == 4 => build(digits(a)?, digits(b)?, digits(c)?),
         [a, b, c] if c.len() == 4 => build(digits(c)?, digits(b)?, digits(a)?),
         [m, y] if y.len() == 4 => build(digits(y)?, digits(m)?, 0),
+        // ISO 8601 without the day, as tpmap writes a date whose day is unknown.
+        [y, m] if y.len() == 4 => build(digits(y)?, digits(m)?, 0),
         _ => None,
     }
 }
@@ -291,6 +293,20 @@ mod tests {
         assert_eq!(parse_date("01/04/2483").unwrap().year, 1940);
         assert_eq!(parse_date("01/04/2484").unwrap().year, 1941);
         assert_eq!(parse_date("01/01/2485").unwrap().year, 1942);
+    }
+
+    #[test]
+    fn written_dates_read_back() {
+        // What `Display` writes (outputs' partial dates among them) is read as the same date.
+        for d in [
+            PartialDate { year: 1987, month: 3, day: 15 },
+            PartialDate { year: 1987, month: 3, day: 0 },
+            PartialDate { year: 1987, month: 0, day: 0 },
+        ] {
+            assert_eq!(parse_date(&d.to_string()), Some(d), "{d}");
+        }
+        assert_eq!(parse_date("2530-03"), Some(PartialDate { year: 1987, month: 3, day: 0 }));
+        assert_eq!(parse_date("1987-13"), None);
     }
 
     #[test]
