@@ -293,46 +293,46 @@ fn persons_frame_with(
     how: StatusText,
     birth_as_text: bool,
 ) -> Result<DataFrame> {
-    if rows != (0..p.len()) {
-        let idx: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-        return persons_frame_with(&p.take(&idx), household_ids, edition, 0..idx.len(), how, birth_as_text);
-    }
-    let birth = if !birth_as_text {
-        Column::new(
-            "birth_date".into(),
-            p.birth_date.iter().map(|d| d.map(|d| d.days_since_epoch())).collect::<Vec<Option<i32>>>(),
-        )
-        .cast(&DataType::Date)?
-    } else {
-        Column::new(
-            "birth_date".into(),
-            p.birth_date.iter().map(|d| d.map(|d| d.to_string())).collect::<Vec<Option<String>>>(),
-        )
+    // The slice's columns are made straight from the table's (no copy of the slice first), a
+    // column per task: this was most of writing the national persons after polars' own work.
+    let statuses: Vec<usize> = (0..edition.len()).filter(|&i| p.statuses.present & (1u64 << i) != 0).collect();
+    let r = rows;
+    let column = |c: usize| -> Result<Column> {
+        let code = |v: u8| (v != 0).then_some(v);
+        Ok(match c {
+            0 => Column::new(
+                "household_id".into(),
+                p.household[r.clone()].iter().map(|&h| household_ids[h as usize].0).collect::<Vec<u64>>(),
+            ),
+            1 => citizen_ids(&p.citizen_id[r.clone()]).into_column(),
+            2 => text_column("title", r.clone().map(|i| p.title.get(i)), how)?,
+            3 => text_column("first_name", r.clone().map(|i| p.first_name.get(i)), how)?,
+            4 => text_column("last_name", r.clone().map(|i| p.last_name.get(i)), how)?,
+            5 => Column::new("sex".into(), p.sex[r.clone()].iter().map(|&s| code(s as u8)).collect::<Vec<_>>()),
+            6 if birth_as_text => Column::new(
+                "birth_date".into(),
+                p.birth_date[r.clone()].iter().map(|d| d.map(|d| d.to_string())).collect::<Vec<Option<String>>>(),
+            ),
+            6 => Column::new(
+                "birth_date".into(),
+                p.birth_date[r.clone()].iter().map(|d| d.map(|d| d.days_since_epoch())).collect::<Vec<Option<i32>>>(),
+            )
+            .cast(&DataType::Date)?,
+            7 => Column::new("age".into(), p.age[r.clone()].to_vec()),
+            8 => {
+                Column::new("relation".into(), p.relation[r.clone()].iter().map(|&x| code(x as u8)).collect::<Vec<_>>())
+            }
+            9 => Column::new("disabled".into(), p.disabled[r.clone()].to_vec()),
+            10 => Column::new("welfare_registered".into(), p.welfare_registered[r.clone()].to_vec()),
+            11 => Column::new("welfare_validated".into(), p.welfare_validated[r.clone()].to_vec()),
+            _ => {
+                let i = statuses[c - 12];
+                status_column(indicator_column_name(edition, i), &p.statuses, i, r.clone(), how)?
+            }
+        })
     };
-    let sex: Vec<Option<u8>> = p.sex.iter().map(|s| (*s as u8 != 0).then_some(*s as u8)).collect();
-    let relation: Vec<Option<u8>> = p.relation.iter().map(|r| (*r as u8 != 0).then_some(*r as u8)).collect();
-    let mut cols = vec![
-        Column::new(
-            "household_id".into(),
-            p.household.iter().map(|&h| household_ids[h as usize].0).collect::<Vec<u64>>(),
-        ),
-        citizen_ids(&p.citizen_id).into_column(),
-        text_column("title", p.title.iter(), how)?,
-        text_column("first_name", p.first_name.iter(), how)?,
-        text_column("last_name", p.last_name.iter(), how)?,
-        Column::new("sex".into(), sex),
-        birth,
-        Column::new("age".into(), p.age.clone()),
-        Column::new("relation".into(), relation),
-        Column::new("disabled".into(), p.disabled.clone()),
-        Column::new("welfare_registered".into(), p.welfare_registered.clone()),
-        Column::new("welfare_validated".into(), p.welfare_validated.clone()),
-    ];
-    for i in 0..edition.len() {
-        if p.statuses.present & (1u64 << i) != 0 {
-            cols.push(status_column(indicator_column_name(edition, i), &p.statuses, i, 0..p.len(), how)?);
-        }
-    }
+    use rayon::prelude::*;
+    let cols = (0..12 + statuses.len()).into_par_iter().map(column).collect::<Result<Vec<Column>>>()?;
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
