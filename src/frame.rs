@@ -370,9 +370,19 @@ pub fn append_persons(
     if text && out.column_type("birth_date").is_some_and(|t| t != &DataType::String) {
         out.recast_written("birth_date", &DataType::String)?;
     }
-    for start in (0..p.len().max(1)).step_by(SLICE) {
-        let rows = start..(start + SLICE).min(p.len());
-        out.push(&persons_frame_with(p, household_ids, edition, rows, StatusText::Dictionary, text)?)?;
+    let slices: Vec<std::ops::Range<usize>> =
+        (0..p.len().max(1)).step_by(SLICE).map(|start| start..(start + SLICE).min(p.len())).collect();
+    let frame = |rows: &std::ops::Range<usize>| {
+        persons_frame_with(p, household_ids, edition, rows.clone(), StatusText::Dictionary, text)
+    };
+    // The next slice's frame is made while polars encodes this one (on its own threads).
+    let mut next = slices.first().map(frame);
+    for k in 0..slices.len() {
+        let Some(df) = next.take() else { break };
+        let df = df?;
+        let (written, made) = rayon::join(|| out.push(&df), || slices.get(k + 1).map(frame));
+        written?;
+        next = made;
     }
     Ok(())
 }
