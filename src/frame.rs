@@ -256,10 +256,7 @@ pub fn write_households_parquet(
 /// Appends the households table to `out` one row group (2^18 rows) at a time, its status columns
 /// stored as dictionaries of the values present (read back as text, like [`households_frame`]).
 pub fn append_households(out: &mut ParquetAppender, h: &Households, edition: &Edition) -> Result<()> {
-    for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
-        out.push(&households_frame_rows(h, edition, start..(start + ROW_GROUP).min(h.len()), StatusText::Dictionary)?)?;
-    }
-    Ok(())
+    append_slices(out, h.len(), ROW_GROUP, |rows| households_frame_rows(h, edition, rows, StatusText::Dictionary))
 }
 
 /// The persons table as a frame in the extract format; `household_ids[p.household[k]]` is the
@@ -370,17 +367,27 @@ pub fn append_persons(
     if text && out.column_type("birth_date").is_some_and(|t| t != &DataType::String) {
         out.recast_written("birth_date", &DataType::String)?;
     }
+    append_slices(out, p.len(), SLICE, |rows| {
+        persons_frame_with(p, household_ids, edition, rows, StatusText::Dictionary, text)
+    })
+}
+
+/// Appends `len` rows to `out` in slices of `slice` rows, one row group each, `frame` making a
+/// slice's frame; the next slice's frame is made while polars encodes the current one (on its
+/// own threads, leaving ours idle). No rows: one empty frame, for the file's columns.
+fn append_slices(
+    out: &mut ParquetAppender,
+    len: usize,
+    slice: usize,
+    frame: impl Fn(std::ops::Range<usize>) -> Result<DataFrame> + Sync,
+) -> Result<()> {
     let slices: Vec<std::ops::Range<usize>> =
-        (0..p.len().max(1)).step_by(SLICE).map(|start| start..(start + SLICE).min(p.len())).collect();
-    let frame = |rows: &std::ops::Range<usize>| {
-        persons_frame_with(p, household_ids, edition, rows.clone(), StatusText::Dictionary, text)
-    };
-    // The next slice's frame is made while polars encodes this one (on its own threads).
-    let mut next = slices.first().map(frame);
+        (0..len.max(1)).step_by(slice).map(|start| start..(start + slice).min(len)).collect();
+    let mut next = slices.first().map(|r| frame(r.clone()));
     for k in 0..slices.len() {
         let Some(df) = next.take() else { break };
         let df = df?;
-        let (written, made) = rayon::join(|| out.push(&df), || slices.get(k + 1).map(frame));
+        let (written, made) = rayon::join(|| out.push(&df), || slices.get(k + 1).map(|r| frame(r.clone())));
         written?;
         next = made;
     }
@@ -834,11 +841,9 @@ pub fn append_household_scores(
     scores: &crate::score::Scores,
     target: &[f64],
 ) -> Result<()> {
-    for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
-        let rows = start..(start + ROW_GROUP).min(h.len());
-        out.push(&household_scores_frame_rows(h, spec, scores, target, rows, StatusText::Dictionary)?)?;
-    }
-    Ok(())
+    append_slices(out, h.len(), ROW_GROUP, |rows| {
+        household_scores_frame_rows(h, spec, scores, target, rows, StatusText::Dictionary)
+    })
 }
 
 /// The household deprivation matrix of a spec, for `tpmap mpi` and other AF tools: key, the area
@@ -893,11 +898,9 @@ pub fn append_deprivations(
     spec: &crate::score::Spec,
     p: &crate::score::Profiles,
 ) -> Result<()> {
-    for start in (0..h.len().max(1)).step_by(ROW_GROUP) {
-        let rows = start..(start + ROW_GROUP).min(h.len());
-        out.push(&deprivation_matrix_frame_rows(h, spec, p, rows, StatusText::Dictionary)?)?;
-    }
-    Ok(())
+    append_slices(out, h.len(), ROW_GROUP, |rows| {
+        deprivation_matrix_frame_rows(h, spec, p, rows, StatusText::Dictionary)
+    })
 }
 
 /// Column name of an indicator in the deprivation matrix: `tpmap_1_1` for TPMAP code 1.1.

@@ -532,16 +532,25 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
     measures.write(out)?;
     lap.lap("measures written");
     let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
-    let mut file = frame::ParquetAppender::new(&out.join("household_scores.parquet"), &[]);
-    frame::append_household_scores(&mut file, &x.households, &spec, &scores, &household_target)?;
-    file.finish()?;
-    lap.lap("household_scores.parquet written");
-    tables.write_dir(&out.join("tpmap"))?;
-    lap.lap("TPMAP tables written");
-    let mut file = frame::ParquetAppender::new(&out.join("deprivations.parquet"), &[]);
-    frame::append_deprivations(&mut file, &x.households, &spec, &profiles)?;
-    file.finish()?;
-    lap.lap("deprivations.parquet written");
+    // Three independent outputs at once: each leaves cores idle while polars encodes or the
+    // files are written.
+    let household_scores = || -> Result<()> {
+        let mut file = frame::ParquetAppender::new(&out.join("household_scores.parquet"), &[]);
+        frame::append_household_scores(&mut file, &x.households, &spec, &scores, &household_target)?;
+        file.finish()
+    };
+    let deprivations = || -> Result<()> {
+        let mut file = frame::ParquetAppender::new(&out.join("deprivations.parquet"), &[]);
+        frame::append_deprivations(&mut file, &x.households, &spec, &profiles)?;
+        file.finish()
+    };
+    let (written, (tables_written, deprivations_written)) = crate::in_pool(|| {
+        rayon::join(household_scores, || rayon::join(|| tables.write_dir(&out.join("tpmap")), deprivations))
+    });
+    written?;
+    tables_written?;
+    deprivations_written?;
+    lap.lap("household_scores.parquet, TPMAP tables and deprivations.parquet written");
     let spec_path = out.join("spec.csv");
     std::fs::write(&spec_path, frame::spec_csv(&spec)).map_err(|e| Error::io(&spec_path, e))?;
 
