@@ -304,7 +304,7 @@ fn ingest_in_pool(
         });
         // Each chunk joins the households as it is (no batch-sized copy in between).
         // Duplicates are found in row order, across chunks and batches: the first is kept.
-        seen_hh.make_room(parts.iter().map(|p| p.len()).sum(), hh_file_claimed);
+        seen_hh.make_room(parts.iter().map(|p| p.len()).sum(), hh_file_claimed.or(batch.rows_in_file()));
         let repeats = seen_hh.repeats_in_parts(&parts, |p| p.households.id.iter().map(|id| Some(id.0)));
         for (mut part, repeats) in parts.into_iter().zip(repeats) {
             part = set_aside_repeats(
@@ -319,7 +319,7 @@ fn ingest_in_pool(
             strict_check(opts, &name, &part.rejects)?;
             rejected_ids.append(&mut part.rejected_ids);
             hh_rejects.append(&mut part.rejects);
-            hh.make_room(&part, hh_claimed);
+            hh.make_room(&part, hh_claimed.or(batch.rows_in_file()));
             hh.append(part);
         }
         Ok(())
@@ -379,7 +379,7 @@ fn ingest_in_pool(
         });
         trace.lap("persons: validate batch");
         let mut kept = Vec::with_capacity(parts.len());
-        seen_ids.make_room(parts.iter().map(|p| p.len()).sum(), p_file_claimed);
+        seen_ids.make_room(parts.iter().map(|p| p.len()).sum(), p_file_claimed.or(batch.rows_in_file()));
         let repeats = seen_ids.repeats_in_parts(&parts, |p| p.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
         for (mut part, repeats) in parts.into_iter().zip(repeats) {
             part = set_aside_repeats(
@@ -393,7 +393,7 @@ fn ingest_in_pool(
             );
             strict_check(opts, &p_name, &part.rejects)?;
             p_rejects.append(&mut part.rejects);
-            people.make_room(&part, p_claimed);
+            people.make_room(&part, p_claimed.or(batch.rows_in_file()));
             kept.push(part);
         }
         trace.lap("persons: duplicates");

@@ -101,6 +101,11 @@ pub trait Batch: Sync {
     fn cell(&self, row: usize, col: usize) -> Cell<'_>;
     /// Physical line (CSV) or sheet row (Excel) of `row`, where known.
     fn line(&self, row: usize) -> Option<u64>;
+    /// Rows the whole file holds, as estimated from this batch (a text file claims no count:
+    /// records read times the file's bytes over the bytes read); a hint for reservations only.
+    fn rows_in_file(&self) -> Option<usize> {
+        None
+    }
     /// For sources with ragged rows: the number of fields `row` really had.
     fn field_count(&self, _row: usize) -> Option<usize> {
         None
@@ -599,6 +604,11 @@ pub struct CsvSource {
     /// Text bytes of the last batch: the next batch's buffer starts that large instead of
     /// growing by doubling (national person rows hold about 170 bytes, not 64).
     text_hint: usize,
+    /// Size of the file, when known: with the bytes and records read so far, an estimate of
+    /// the records in the file ([`Batch::rows_in_file`]).
+    file_bytes: Option<u64>,
+    /// Records read so far.
+    records: u64,
 }
 
 impl CsvSource {
@@ -634,6 +644,8 @@ impl CsvSource {
             scratch,
             done: false,
             text_hint: 0,
+            file_bytes: std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
+            records: 0,
         })
     }
 
@@ -650,6 +662,7 @@ impl CsvSource {
             field_counts: Vec::with_capacity(max_rows),
             lines: Vec::with_capacity(max_rows),
             bad: Vec::new(),
+            rows_in_file: None,
         };
         while b.field_counts.len() < max_rows {
             if !self.reader.read_byte_record(&mut self.record).map_err(|e| csv_error(path, e))? {
@@ -681,6 +694,13 @@ impl CsvSource {
             b.lines.push(line);
         }
         self.text_hint = b.text.len();
+        self.records += b.field_counts.len() as u64;
+        // Records so far times the file's bytes over the bytes read so far, an eighth more.
+        let read = self.reader.position().byte();
+        b.rows_in_file = self.file_bytes.filter(|_| read > 0 && !self.done).and_then(|bytes| {
+            let estimate = u128::from(self.records) * u128::from(bytes) / u128::from(read);
+            usize::try_from(estimate + estimate / 8).ok()
+        });
         Ok(if b.field_counts.is_empty() { None } else { Some(b) })
     }
 
@@ -772,6 +792,7 @@ pub struct CsvBatch {
     field_counts: Vec<u32>,
     lines: Vec<u64>,
     bad: Vec<usize>,
+    rows_in_file: Option<usize>,
 }
 
 impl CsvBatch {
@@ -784,6 +805,9 @@ impl CsvBatch {
 impl Batch for CsvBatch {
     fn len(&self) -> usize {
         self.field_counts.len()
+    }
+    fn rows_in_file(&self) -> Option<usize> {
+        self.rows_in_file
     }
     fn cell(&self, row: usize, col: usize) -> Cell<'_> {
         let s = &self.text[self.span(row * self.width + col)];
@@ -2373,6 +2397,28 @@ mod csv_text_tests {
     /// A CSV batch's statuses read in place agree with reading them cell by cell, in every
     /// window of rows and column: plain forms, other forms (left unread), short and long
     /// records, quoted cells, and a row with bad text (left unread whatever its cells hold).
+    #[test]
+    fn a_csv_file_estimates_its_rows_from_the_bytes_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut text = String::from("# notice\nid,name\n");
+        for i in 0..10_000 {
+            text.push_str(&format!("{},สมชาย{}\n", 1_000_000 + i, i % 10));
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut src = CsvSource::open(&path, Encoding::Utf8).unwrap();
+        let mut batches = 0;
+        while let Some(b) = src.next_batch(&path, 1000).unwrap() {
+            batches += 1;
+            match b.rows_in_file() {
+                // Rows of even length: the records left, and an eighth more for longer ones.
+                Some(n) => assert!((10_000..=11_300).contains(&n), "batch {batches}: {n}"),
+                None => panic!("batch {batches}: no estimate before the end of the file"),
+            }
+        }
+        assert_eq!(batches, 10);
+    }
+
     #[test]
     fn csv_status_codes_agree_with_reading_cell_by_cell() {
         use crate::indicators::IndicatorStatus;
