@@ -57,15 +57,17 @@ impl Default for Seen {
 impl Seen {
     /// Makes room for `incoming` more keys in one step when they would not fit (see
     /// `ingest::room_for`): a set of 36.6 M citizen IDs is rehashed once, not at every doubling.
-    /// Each shard makes room for its share and a sixteenth more (keys spread evenly; one that
-    /// gets more than that grows as any set does).
+    /// The room is the whole set's, bounded as one set's would be, then shared: each shard
+    /// whose share of `incoming` does not fit makes room for its share of the keys to come and
+    /// a sixteenth more (keys spread evenly; a shard that gets more grows as any set does).
     pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
         let n = self.shards.len();
         let share = |x: usize| x / n + x / n / 16 + 64;
+        let len = self.shards.iter().map(|s| s.len()).sum();
+        let to_come = super::room_for(len, len, incoming, claimed);
         for set in &mut self.shards {
-            let room = super::room_for(set.len(), set.capacity(), share(incoming), claimed.map(share));
-            if room > 0 {
-                set.reserve(room);
+            if set.capacity() - set.len() < share(incoming) {
+                set.reserve(share(to_come).max(share(incoming)));
             }
         }
     }
@@ -160,5 +162,18 @@ mod tests {
                 batches.iter().map(|b| seen.repeats_in_parts(b, |p| p.iter().copied())).collect();
             assert_eq!(got, want, "{n} shards");
         }
+    }
+
+    #[test]
+    fn shards_share_one_sets_room() {
+        // An honest claim: every shard has room for its share of the keys in one step.
+        let mut seen = with_shards(4);
+        seen.make_room(1000, Some(100_000));
+        assert!(seen.shards.iter().all(|s| s.capacity() >= 100_000 / 4));
+        // A claim of 2^40 keys over a few: the whole set's room, not a bound's worth per shard.
+        let mut seen = with_shards(64);
+        seen.make_room(8192, Some(1 << 40));
+        let total: usize = seen.shards.iter().map(|s| s.capacity()).sum();
+        assert!(total <= 2 * (super::super::TRUSTED_TABLE_ROWS + 64 * 64) * 17 / 16, "{total}");
     }
 }
