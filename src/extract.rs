@@ -32,6 +32,20 @@ pub struct StrColumn {
     bytes: String,
 }
 
+/// Appends column `col` of each of `parts` to `to`, in order (a task of an `append_all`).
+fn each<P, T: Copy>(to: &mut Vec<T>, parts: &[P], col: impl Fn(&P) -> &[T]) {
+    for p in parts {
+        to.extend_from_slice(col(p));
+    }
+}
+
+/// [`each`] for a text column.
+fn text<P>(to: &mut StrColumn, parts: &[P], col: impl Fn(&P) -> &StrColumn) {
+    for p in parts {
+        to.extend_from(col(p));
+    }
+}
+
 /// Bytes a row of text that [`StrColumn::reserve`] reserves for on the strength of an average alone
 /// (21 Thai letters of three bytes each). Reservations are address space until written, and the
 /// rows reserved for are bounded by the caller (`ingest`: 2^24 rows or four times those held).
@@ -356,6 +370,42 @@ impl Households {
         self.id.is_empty()
     }
 
+    /// Appends each of `parts` after these, in order, a column per task on the rayon pool: the
+    /// same result as [`Households::append`] of each in turn.
+    pub fn append_all(&mut self, parts: Vec<Households>) {
+        let Households {
+            id,
+            village,
+            house_id,
+            house_no,
+            survey_year,
+            members,
+            income_per_member,
+            statuses,
+            source_row,
+        } = self;
+        for p in &parts {
+            statuses.present |= p.statuses.present;
+        }
+        let StatusMatrix { fail, na, missing, .. } = statuses;
+        let parts = &parts;
+        rayon::scope(|s| {
+            s.spawn(|_| text(house_no, parts, |p| &p.house_no));
+            s.spawn(|_| each(id, parts, |p| &p.id));
+            s.spawn(|_| each(house_id, parts, |p| &p.house_id));
+            s.spawn(|_| each(income_per_member, parts, |p| &p.income_per_member));
+            s.spawn(|_| {
+                each(fail, parts, |p| &p.statuses.fail);
+                each(na, parts, |p| &p.statuses.na);
+                each(missing, parts, |p| &p.statuses.missing);
+            });
+            each(source_row, parts, |p| &p.source_row);
+            each(village, parts, |p| &p.village);
+            each(survey_year, parts, |p| &p.survey_year);
+            each(members, parts, |p| &p.members);
+        });
+    }
+
     /// The households at `order`, in that order (every index below [`Households::len`]).
     /// Columns left empty (`members` before it is counted, `source_row` of data made in
     /// memory) stay empty.
@@ -476,16 +526,6 @@ impl Persons {
     /// a national extract's parts writes ~5 GB of fresh pages; one thread doing all columns was
     /// a third of reading the persons.
     pub fn append_all(&mut self, parts: Vec<Persons>) {
-        fn each<T: Copy + Send + Sync>(to: &mut Vec<T>, parts: &[Persons], col: impl Fn(&Persons) -> &[T]) {
-            for p in parts {
-                to.extend_from_slice(col(p));
-            }
-        }
-        fn text(to: &mut StrColumn, parts: &[Persons], col: impl Fn(&Persons) -> &StrColumn) {
-            for p in parts {
-                to.extend_from(col(p));
-            }
-        }
         let Persons {
             household,
             citizen_id,

@@ -31,6 +31,27 @@ impl HouseholdBuilder {
     }
 }
 
+impl HouseholdBuilder {
+    /// Appends `parts` in order, their columns on every core ([`Households::append_all`]).
+    pub(super) fn append_all(&mut self, parts: Vec<HouseholdBuilder>) {
+        let mut households = Vec::with_capacity(parts.len());
+        let mut members = Vec::with_capacity(parts.len());
+        for o in parts {
+            self.rejects.extend(o.rejects);
+            self.rejected_ids.extend(o.rejected_ids);
+            self.notes.income_status_derived += o.notes.income_status_derived;
+            self.notes.income_status_overruled += o.notes.income_status_overruled;
+            households.push(o.households);
+            members.push(o.members_given);
+        }
+        let given = &mut self.members_given;
+        rayon::join(
+            || self.households.append_all(households),
+            || members.iter().for_each(|m| given.extend_from_slice(m)),
+        );
+    }
+}
+
 impl Part for HouseholdBuilder {
     fn len(&self) -> usize {
         self.households.id.len()
@@ -53,14 +74,6 @@ impl Part for HouseholdBuilder {
     }
     fn rejects_mut(&mut self) -> &mut Vec<Rejection> {
         &mut self.rejects
-    }
-    fn append(&mut self, o: Self) {
-        self.households.append(o.households);
-        self.members_given.extend(o.members_given);
-        self.rejects.extend(o.rejects);
-        self.rejected_ids.extend(o.rejected_ids);
-        self.notes.income_status_derived += o.notes.income_status_derived;
-        self.notes.income_status_overruled += o.notes.income_status_overruled;
     }
 }
 

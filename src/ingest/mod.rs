@@ -294,7 +294,9 @@ fn ingest_in_pool(
     let mut rejected_ids = Vec::new();
     let mut input_rows = 0u64;
     let name = hh_src.name();
+    let mut trace = crate::diagnostics::Lap::start();
     hh_src.for_each_wanted(hh_rows, &mut |batch, first_row| {
+        trace.lap("households: read batch");
         input_rows += rows_in(hh_rows, first_row, batch.len());
         let statuses = |b: &dyn Batch, rows| ChunkStatuses::read(b, rows, &hh_map.indicators, opts.one_means);
         let parts = par_parse(batch, first_row, statuses, |b, r, row, pre, out: &mut HouseholdBuilder| {
@@ -302,10 +304,12 @@ fn ingest_in_pool(
                 hh_ctx.row(b, r, row, pre, out)
             }
         });
+        trace.lap("households: validate batch");
         // Each chunk joins the households as it is (no batch-sized copy in between).
         // Duplicates are found in row order, across chunks and batches: the first is kept.
         seen_hh.make_room(parts.iter().map(|p| p.len()).sum(), hh_file_claimed.or(batch.rows_in_file()));
         let repeats = seen_hh.repeats_in_parts(&parts, |p| p.households.id.iter().map(|id| Some(id.0)));
+        let mut kept = Vec::with_capacity(parts.len());
         for (mut part, repeats) in parts.into_iter().zip(repeats) {
             part = set_aside_repeats(
                 part,
@@ -320,8 +324,11 @@ fn ingest_in_pool(
             rejected_ids.append(&mut part.rejected_ids);
             hh_rejects.append(&mut part.rejects);
             hh.make_room(&part, hh_claimed.or(batch.rows_in_file()));
-            hh.append(part);
+            kept.push(part);
         }
+        trace.lap("households: duplicates");
+        hh.append_all(kept);
+        trace.lap("households: append");
         Ok(())
     })?;
     drop(seen_hh);
@@ -341,6 +348,7 @@ fn ingest_in_pool(
     let mut index: Vec<(u64, u32)> = hh.households.id.iter().enumerate().map(|(i, id)| (id.0, i as u32)).collect();
     index.par_sort_unstable();
     rejected_ids.par_sort_unstable();
+    trace.lap("households: index");
 
     let mut p_src = Table::open(persons, opts)?;
     let p_header = p_src.header().to_vec();
@@ -367,7 +375,6 @@ fn ingest_in_pool(
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();
-    let mut trace = crate::diagnostics::Lap::start();
     p_src.for_each_wanted(p_rows, &mut |batch, first_row| {
         trace.lap("persons: read batch");
         p_input += rows_in(p_rows, first_row, batch.len());
@@ -535,9 +542,8 @@ fn row_values(batch: &dyn Batch, r: usize, width: usize) -> Vec<String> {
     (0..width).map(|c| batch.cell(r, c).to_text()).collect()
 }
 
-/// Something that collects parsed rows of one chunk and can be concatenated in order.
+/// Something that collects parsed rows of one chunk (concatenated in order by `append_all`).
 trait Part: Send + Sized {
-    fn append(&mut self, other: Self);
     /// Rows parsed (accepted so far).
     fn len(&self) -> usize;
     /// The 1-based source row of each row parsed.

@@ -49,9 +49,6 @@ impl Part for PersonBuilder {
     fn rejects_mut(&mut self) -> &mut Vec<Rejection> {
         &mut self.rejects
     }
-    fn append(&mut self, o: Self) {
-        self.append_all(vec![o]);
-    }
 }
 
 impl PersonBuilder {
