@@ -265,13 +265,16 @@ pub fn persons_frame(p: &Persons, household_ids: &[HouseholdId], edition: &Editi
     persons_frame_rows(p, household_ids, edition, 0..p.len())
 }
 
-/// Rows `rows` of the persons table as a frame (for writing large tables in slices).
+/// Rows `rows` of the persons table as a frame (for writing large tables in slices); rows past
+/// the end are not there to take.
 pub fn persons_frame_rows(
     p: &Persons,
     household_ids: &[HouseholdId],
     edition: &Edition,
     rows: std::ops::Range<usize>,
 ) -> Result<DataFrame> {
+    let rows = rows.start.min(p.len())..rows.end.min(p.len());
+    let rows = rows.start.min(rows.end)..rows.end;
     let text = has_partial_dates(&p.birth_date[rows.clone()]);
     persons_frame_with(p, household_ids, edition, rows, StatusText::Plain, text)
 }
