@@ -986,6 +986,11 @@ mod tests {
         let expected = persons_frame(&x.persons, &x.households.id, &x.edition).unwrap();
         assert_eq!(read.schema(), expected.schema());
         assert!(read.equals_missing(&expected));
+        // A slice is the whole frame's rows; one past the end stops at the end.
+        let n = x.persons.len();
+        let tail = persons_frame_rows(&x.persons, &x.households.id, &x.edition, n - 3..n + 5).unwrap();
+        assert!(tail.equals_missing(&expected.slice(n as i64 - 3, 3)));
+        assert_eq!(persons_frame_rows(&x.persons, &x.households.id, &x.edition, n + 1..n + 2).unwrap().height(), 0);
 
         // Our ingest reads them as it reads the same frames written as text.
         let (th, tp) = (dir.path().join("th.parquet"), dir.path().join("tp.parquet"));
