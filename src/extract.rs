@@ -46,6 +46,19 @@ fn text<P>(to: &mut StrColumn, parts: &[P], col: impl Fn(&P) -> &StrColumn) {
     }
 }
 
+impl StatusMatrix {
+    /// Appends the statuses of each of `parts` (`of(part)`), in order; their indicators join
+    /// [`StatusMatrix::present`] (a task of an `append_all`).
+    fn extend_from_all<P>(&mut self, parts: &[P], of: impl Fn(&P) -> &StatusMatrix) {
+        for p in parts {
+            self.present |= of(p).present;
+        }
+        each(&mut self.fail, parts, |p| &of(p).fail);
+        each(&mut self.na, parts, |p| &of(p).na);
+        each(&mut self.missing, parts, |p| &of(p).missing);
+    }
+}
+
 /// Bytes a row of text that [`StrColumn::reserve`] reserves for on the strength of an average alone
 /// (21 Thai letters of three bytes each). Reservations are address space until written, and the
 /// rows reserved for are bounded by the caller (`ingest`: 2^24 rows or four times those held).
@@ -384,21 +397,13 @@ impl Households {
             statuses,
             source_row,
         } = self;
-        for p in &parts {
-            statuses.present |= p.statuses.present;
-        }
-        let StatusMatrix { fail, na, missing, .. } = statuses;
         let parts = &parts;
         rayon::scope(|s| {
+            s.spawn(|_| statuses.extend_from_all(parts, |p| &p.statuses));
             s.spawn(|_| text(house_no, parts, |p| &p.house_no));
             s.spawn(|_| each(id, parts, |p| &p.id));
             s.spawn(|_| each(house_id, parts, |p| &p.house_id));
             s.spawn(|_| each(income_per_member, parts, |p| &p.income_per_member));
-            s.spawn(|_| {
-                each(fail, parts, |p| &p.statuses.fail);
-                each(na, parts, |p| &p.statuses.na);
-                each(missing, parts, |p| &p.statuses.missing);
-            });
             each(source_row, parts, |p| &p.source_row);
             each(village, parts, |p| &p.village);
             each(survey_year, parts, |p| &p.survey_year);
@@ -542,22 +547,14 @@ impl Persons {
             statuses,
             source_row,
         } = self;
-        for p in &parts {
-            statuses.present |= p.statuses.present;
-        }
-        let StatusMatrix { fail, na, missing, .. } = statuses;
         let parts = &parts;
         rayon::scope(|s| {
+            s.spawn(|_| statuses.extend_from_all(parts, |p| &p.statuses));
             s.spawn(|_| text(first_name, parts, |p| &p.first_name));
             s.spawn(|_| text(last_name, parts, |p| &p.last_name));
             s.spawn(|_| text(title, parts, |p| &p.title));
             s.spawn(|_| each(citizen_id, parts, |p| &p.citizen_id));
             s.spawn(|_| each(source_row, parts, |p| &p.source_row));
-            s.spawn(|_| {
-                each(fail, parts, |p| &p.statuses.fail);
-                each(na, parts, |p| &p.statuses.na);
-                each(missing, parts, |p| &p.statuses.missing);
-            });
             s.spawn(|_| {
                 each(household, parts, |p| &p.household);
                 each(birth_date, parts, |p| &p.birth_date);

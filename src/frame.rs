@@ -273,8 +273,8 @@ pub fn persons_frame_rows(
     edition: &Edition,
     rows: std::ops::Range<usize>,
 ) -> Result<DataFrame> {
-    let rows = rows.start.min(p.len())..rows.end.min(p.len());
-    let rows = rows.start.min(rows.end)..rows.end;
+    let end = rows.end.min(p.len());
+    let rows = rows.start.min(end)..end;
     let text = has_partial_dates(&p.birth_date[rows.clone()]);
     persons_frame_with(p, household_ids, edition, rows, StatusText::Plain, text)
 }
