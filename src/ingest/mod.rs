@@ -287,7 +287,6 @@ fn ingest_in_pool(
     // Rows this run will read: a wave's count is known (a first pass counted them); a whole
     // file's is what it claims.
     let hh_claimed = hh_rows.map_or(hh_src.rows_claimed(), |s| usize::try_from(s.len()).ok());
-    let hh_file_claimed = hh_src.rows_claimed();
     let mut hh_rejects = Vec::new();
     let mut seen_hh = Seen::default();
     let hh_id_column = hh_map.get(HF::HouseholdId).map_or("", |c| hh_header[c].as_str());
@@ -307,7 +306,9 @@ fn ingest_in_pool(
         trace.lap("households: validate batch");
         // Each chunk joins the households as it is (no batch-sized copy in between).
         // Duplicates are found in row order, across chunks and batches: the first is kept.
-        seen_hh.make_room(parts.iter().map(|p| p.len()).sum(), hh_file_claimed.or(batch.rows_in_file()));
+        // A wave's households are all its set holds (the set is the wave's): room for the wave's
+        // rows, not for the file's.
+        seen_hh.make_room(parts.iter().map(|p| p.len()).sum(), hh_claimed.or(batch.rows_in_file()));
         let repeats = seen_hh.repeats_in_parts(&parts, |p| p.households.id.iter().map(|id| Some(id.0)));
         let mut kept = Vec::with_capacity(parts.len());
         for (mut part, repeats) in parts.into_iter().zip(repeats) {
