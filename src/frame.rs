@@ -45,73 +45,143 @@ enum StatusText {
 /// Status texts in code order: 0 passes, 1 fails, 2 not applicable.
 const STATUS_TEXT: [&str; 3] = ["0", "1", "na"];
 
-fn status_column(
-    name: String,
+/// The status columns of indicators `indicators` for `rows`, named by `name(i)`: text
+/// ([`StatusText::Plain`]), or codes under a dictionary of the statuses present
+/// ([`StatusText::Dictionary`]).
+///
+/// The dictionary columns are made together, a block of rows at a time: a row's statuses are
+/// three words (fail, not applicable, missing) holding every indicator's bit, and reading them
+/// once per indicator from memory (17 passes over 24 bytes a row for the national persons) was
+/// most of this function's time. Each block is read from memory once and stays in the core's
+/// cache while every indicator's codes and validity are taken from it; blocks run on every core.
+fn status_columns(
+    name: impl Fn(usize) -> String,
     statuses: &crate::extract::StatusMatrix,
-    i: usize,
+    indicators: &[usize],
     rows: std::ops::Range<usize>,
     how: StatusText,
-) -> Result<Column> {
-    let bit = 1u64 << i;
-    let code = |r: usize| -> Option<u8> {
-        if statuses.missing[r] & bit != 0 {
-            None
-        } else if statuses.na[r] & bit != 0 {
-            Some(2)
-        } else if statuses.fail[r] & bit != 0 {
-            Some(1)
-        } else {
-            Some(0)
-        }
-    };
+) -> Result<Vec<Column>> {
+    use rayon::prelude::*;
+    let (missing, na, fail) = (&statuses.missing[rows.clone()], &statuses.na[rows.clone()], &statuses.fail[rows]);
+    let n = missing.len();
     if how == StatusText::Plain {
-        let values: Vec<Option<&str>> = rows.map(|r| code(r).map(|c| STATUS_TEXT[usize::from(c)])).collect();
-        return Ok(Column::new(name.into(), values));
+        return Ok(indicators
+            .iter()
+            .map(|&i| {
+                let code = |r: usize| -> Option<&str> {
+                    let bit = 1u64 << i;
+                    if missing[r] & bit != 0 {
+                        None
+                    } else if na[r] & bit != 0 {
+                        Some(STATUS_TEXT[2])
+                    } else {
+                        Some(STATUS_TEXT[usize::from(fail[r] & bit != 0)])
+                    }
+                };
+                Column::new(name(i).into(), (0..n).map(code).collect::<Vec<Option<&str>>>())
+            })
+            .collect());
     }
-    // Codes and validity in one pass over the masks, without an `Option` per row (building the
-    // column from `Option`s was most of this function's time in writing the national persons).
-    let n = rows.len();
-    let mut codes: Vec<u8> = Vec::with_capacity(n);
-    let mut valid = polars_arrow::bitmap::MutableBitmap::with_capacity(n);
-    let mut present = 0u8;
-    for r in rows {
-        let (missing, na, fail) =
-            (statuses.missing[r] & bit != 0, statuses.na[r] & bit != 0, statuses.fail[r] & bit != 0);
-        let c = if na { 2 } else { u8::from(fail) };
-        present |= u8::from(!missing) << c;
-        codes.push(c);
-        valid.push(!missing);
-    }
-    let seen: [bool; 3] = std::array::from_fn(|c| present >> c & 1 == 1);
+    // Rows a task takes (a multiple of 8, so that its validity is whole bytes), and rows a block
+    // (three words a row: 24 KiB, in the first-level cache).
+    const TASK: usize = 1 << 16;
+    const BLOCK: usize = 1 << 10;
+    // Which statuses occur among the rows present, for every indicator at once: [pass, fail,
+    // not applicable, missing], a bit per indicator.
+    let occur = missing
+        .par_chunks(TASK)
+        .zip(na.par_chunks(TASK))
+        .zip(fail.par_chunks(TASK))
+        .map(|((m, a), f)| {
+            let mut acc = [0u64; 4];
+            for ((&m, &a), &f) in m.iter().zip(a).zip(f) {
+                acc[0] |= !m & !a & !f;
+                acc[1] |= !m & !a & f;
+                acc[2] |= !m & a;
+                acc[3] |= m;
+            }
+            acc
+        })
+        .reduce(|| [0u64; 4], |x, y| std::array::from_fn(|k| x[k] | y[k]));
     // Only the values present are categories: Parquet's min/max statistics of a dictionary column
-    // are taken from its dictionary, so they stay those of the rows.
-    let (mut renumber, mut categories, mut n) = ([0u8; 3], Vec::with_capacity(3), 0u8);
-    for (c, text) in STATUS_TEXT.iter().enumerate() {
-        if seen[c] {
-            renumber[c] = n;
-            categories.push(*text);
-            n += 1;
+    // are taken from its dictionary, so they stay those of the rows. A status's code is the number
+    // of present statuses before it; a missing row's code is 0 (any code will do under a null, and
+    // with no category at all every row is null).
+    struct Plan {
+        bit: u32,
+        fail_code: u64,
+        na_code: u64,
+        categories: Vec<&'static str>,
+        any_missing: bool,
+    }
+    let plans: Vec<Plan> = indicators
+        .iter()
+        .map(|&i| {
+            let seen: [bool; 3] = std::array::from_fn(|k| occur[k] >> i & 1 == 1);
+            Plan {
+                bit: i as u32,
+                fail_code: u64::from(seen[0]),
+                na_code: u64::from(seen[0]) + u64::from(seen[1]),
+                categories: STATUS_TEXT.iter().zip(seen).filter(|(_, s)| *s).map(|(t, _)| *t).collect(),
+                any_missing: occur[3] >> i & 1 == 1,
+            }
+        })
+        .collect();
+    let mut codes: Vec<Vec<u8>> = plans.iter().map(|_| vec![0u8; n]).collect();
+    let mut valid: Vec<Vec<u8>> = plans.iter().map(|_| vec![0u8; n.div_ceil(8)]).collect();
+    // Each task's slice of every column.
+    type Slices<'a> = (Vec<&'a mut [u8]>, Vec<&'a mut [u8]>);
+    let mut tasks: Vec<Slices<'_>> = (0..n.div_ceil(TASK)).map(|_| (Vec::new(), Vec::new())).collect();
+    for (c, v) in codes.iter_mut().zip(valid.iter_mut()) {
+        for (task, (cs, vs)) in tasks.iter_mut().zip(c.chunks_mut(TASK).zip(v.chunks_mut(TASK / 8))) {
+            task.0.push(cs);
+            task.1.push(vs);
         }
     }
-    // A missing row's code is renumbered too: any code below the number of categories will do
-    // under a null, and with no category at all every row is null and every code 0.
-    for c in &mut codes {
-        *c = renumber[usize::from(*c)];
-    }
-    let validity = (valid.unset_bits() > 0).then(|| valid.into());
-    let codes = UInt8Chunked::from_vec_validity(name.as_str().into(), codes, validity);
-    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories)?);
-    if dtype.cat_physical()? != CategoricalPhysical::U8 {
-        return Err(Error::Format {
-            file: "frame".into(),
-            message: format!("status column '{name}': categories are not stored as bytes"),
-        });
-    }
-    // SAFETY: every code is below the number of categories (renumbered above from the ones
-    // present), and the dtype's physical type is UInt8 (checked). The checked constructor looked
-    // every one of 17 x 36.6 M codes up again: 5 % of writing the national outputs (docs/bench/).
-    let cats = unsafe { CategoricalChunked::<Categorical8Type>::from_cats_and_dtype_unchecked(codes, dtype) };
-    Ok(cats.into_series().with_name(name.into()).into())
+    tasks.into_par_iter().enumerate().for_each(|(t, (mut cs, mut vs))| {
+        let first = t * TASK;
+        let end = (first + TASK).min(n);
+        for b in (first..end).step_by(BLOCK) {
+            let e = (b + BLOCK).min(end);
+            let (m, a, f) = (&missing[b..e], &na[b..e], &fail[b..e]);
+            for ((plan, cs), vs) in plans.iter().zip(&mut cs).zip(&mut vs) {
+                let bit = plan.bit;
+                let out = &mut cs[b - first..e - first];
+                for (o, ((&m, &a), &f)) in out.iter_mut().zip(m.iter().zip(a).zip(f)) {
+                    let (present, a, f) = (!m >> bit & 1, a >> bit & 1, f >> bit & 1);
+                    // Branch-free, so that the loop is vectorised: 0 passes, then fail, then na.
+                    *o = (present * (a * plan.na_code + (1 - a) * f * plan.fail_code)) as u8;
+                }
+                let bytes = &mut vs[(b - first) / 8..(e - first).div_ceil(8)];
+                for (byte, m) in bytes.iter_mut().zip(m.chunks(8)) {
+                    *byte = m.iter().enumerate().fold(0u8, |x, (k, &m)| x | ((!m >> bit & 1) as u8) << k);
+                }
+            }
+        }
+    });
+    plans
+        .into_iter()
+        .zip(codes)
+        .zip(valid)
+        .map(|((plan, codes), valid)| {
+            let name = name(plan.bit as usize);
+            let validity = plan.any_missing.then(|| polars_arrow::bitmap::Bitmap::from_u8_vec(valid, n));
+            let codes = UInt8Chunked::from_vec_validity(name.as_str().into(), codes, validity);
+            let dtype = DataType::from_frozen_categories(FrozenCategories::new(plan.categories)?);
+            if dtype.cat_physical()? != CategoricalPhysical::U8 {
+                return Err(Error::Format {
+                    file: "frame".into(),
+                    message: format!("status column '{name}': categories are not stored as bytes"),
+                });
+            }
+            // SAFETY: every code is below the number of categories (a present status's code
+            // counts the statuses present before it; a missing row's is 0 under a null), and the
+            // dtype's physical type is UInt8 (checked). The checked constructor looked every one
+            // of 17 x 36.6 M codes up again: 5 % of writing the national outputs (docs/bench/).
+            let cats = unsafe { CategoricalChunked::<Categorical8Type>::from_cats_and_dtype_unchecked(codes, dtype) };
+            Ok(cats.into_series().with_name(name.into()).into())
+        })
+        .collect()
 }
 
 /// A text column: as it is ([`StatusText::Plain`]), or as a dictionary of the values present in
@@ -233,11 +303,8 @@ fn households_frame_rows(
         cols.push(Column::new("members".into(), h.members[r.clone()].to_vec()));
     }
     cols.push(Column::new("income_per_member".into(), h.income_per_member[r.clone()].to_vec()));
-    for i in 0..edition.len() {
-        if h.statuses.present & (1u64 << i) != 0 {
-            cols.push(status_column(indicator_column_name(edition, i), &h.statuses, i, r.clone(), how)?);
-        }
-    }
+    let indicators: Vec<usize> = (0..edition.len()).filter(|&i| h.statuses.present & (1u64 << i) != 0).collect();
+    cols.extend(status_columns(|i| indicator_column_name(edition, i), &h.statuses, &indicators, r.clone(), how)?);
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
@@ -324,15 +391,16 @@ fn persons_frame_with(
             }
             9 => Column::new("disabled".into(), p.disabled[r.clone()].to_vec()),
             10 => Column::new("welfare_registered".into(), p.welfare_registered[r.clone()].to_vec()),
-            11 => Column::new("welfare_validated".into(), p.welfare_validated[r.clone()].to_vec()),
-            _ => {
-                let i = statuses[c - 12];
-                status_column(indicator_column_name(edition, i), &p.statuses, i, r.clone(), how)?
-            }
+            _ => Column::new("welfare_validated".into(), p.welfare_validated[r.clone()].to_vec()),
         })
     };
     use rayon::prelude::*;
-    let cols = (0..12 + statuses.len()).into_par_iter().map(column).collect::<Result<Vec<Column>>>()?;
+    let (cols, status_cols) = rayon::join(
+        || (0..12).into_par_iter().map(column).collect::<Result<Vec<Column>>>(),
+        || status_columns(|i| indicator_column_name(edition, i), &p.statuses, &statuses, r.clone(), how),
+    );
+    let mut cols = cols?;
+    cols.extend(status_cols?);
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
@@ -948,6 +1016,55 @@ mod tests {
             let read = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
             assert_eq!(read.column("t").unwrap().dtype(), &DataType::String);
             assert!(read.equals_missing(&DataFrame::new_infer_height(vec![plain]).unwrap()), "{distinct} values");
+        }
+    }
+
+    /// Status columns made as dictionaries, a block of rows at a time on every core, hold the
+    /// text of the plain ones: over several tasks and a ragged last byte, from a row range that
+    /// does not start at 0, for indicators with every mix of statuses (all missing, one value,
+    /// no missing, a missing row only at the very end).
+    #[test]
+    fn dictionary_status_columns_are_the_plain_text() {
+        let n = (1 << 16) * 2 + 1_003;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut statuses = crate::extract::StatusMatrix::new(0, n);
+        for r in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (mut fail, mut na, mut missing) = (x & 0xffff, (x >> 16) & 0xffff, (x >> 32) & 0xffff);
+            na &= !missing;
+            fail &= !(na | missing);
+            // 0: all missing; 1: all fail; 2: no missing row; 3: missing on the last row only.
+            missing = (missing | 1) & !0b1110;
+            fail = (fail | 0b10) & !1;
+            na &= !0b11;
+            if r == n - 1 {
+                missing |= 0b1000;
+                fail &= !0b1000;
+                na &= !0b1000;
+            } else {
+                missing &= !0b1000;
+            }
+            statuses.push(fail, na, missing);
+        }
+        let indicators: Vec<usize> = (0..16).collect();
+        let name = |i: usize| format!("s{i}");
+        for rows in [0..n, 5..n - 3, 7..7, 64..200] {
+            let plain = status_columns(name, &statuses, &indicators, rows.clone(), StatusText::Plain).unwrap();
+            let dict = status_columns(name, &statuses, &indicators, rows.clone(), StatusText::Dictionary).unwrap();
+            for (p, d) in plain.iter().zip(&dict) {
+                assert!(matches!(d.dtype(), DataType::Categorical(..) | DataType::Enum(..)), "{:?}", d.dtype());
+                let d = d.cast(&DataType::String).unwrap();
+                assert!(p.as_materialized_series().equals_missing(d.as_materialized_series()), "{} {rows:?}", p.name());
+            }
+            if rows == (0..n) {
+                assert_eq!(plain[0].null_count(), n, "all missing");
+                assert_eq!(plain[1].str().unwrap().iter().filter(|v| *v == Some("1")).count(), n, "all fail");
+                assert_eq!(plain[2].null_count(), 0);
+                assert_eq!(plain[3].null_count(), 1);
+                assert!(plain[4].str().unwrap().iter().any(|v| v == Some("na")));
+            }
         }
     }
 
