@@ -47,37 +47,47 @@ fn mix(key: u64) -> u64 {
     h.finish()
 }
 
-/// A set of 64-bit keys in one array of slots (open addressing, linear probing, 0 marks an
-/// empty slot and the key 0 is a flag of its own), filled at most to 7/10.
+/// A map from 64-bit keys to small values (a set with `V = ()`) in one array of slots (open
+/// addressing, linear probing, 0 marks an empty slot and the key 0 is held on its own), filled
+/// at most to 7/10.
 ///
-/// Written by hand because a set of tens of millions of keys misses the cache on every insert
-/// (about 90 ns each: most of the duplicate check of the national persons), and no set crate
-/// offers inserts that fetch the slots of the next keys while this one is placed:
-/// [`IdSet::insert_all`] does, so a dozen misses are in flight at once instead of one.
-#[derive(Default)]
-pub(super) struct IdSet {
+/// Written by hand because a table of tens of millions of keys misses the cache on every insert
+/// (about 90 ns each: most of the duplicate check of the national persons), and no hash-table
+/// crate offers inserts that fetch the slots of the next keys while this one is placed:
+/// [`IdTable::insert_all`] does, so a dozen misses are in flight at once instead of one.
+pub(crate) struct IdTable<V> {
     slots: Vec<u64>,
+    values: Vec<V>,
     len: usize,
-    has_zero: bool,
+    zero: Option<V>,
+}
+
+/// A set of 64-bit keys (see [`IdTable`]).
+pub(crate) type IdSet = IdTable<()>;
+
+impl<V> Default for IdTable<V> {
+    fn default() -> Self {
+        IdTable { slots: Vec::new(), values: Vec::new(), len: 0, zero: None }
+    }
 }
 
 /// Keys whose slots are fetched ahead of their insert.
 const AHEAD: usize = 16;
 
-impl IdSet {
+impl<V: Copy + Default> IdTable<V> {
     /// Keys held.
-    pub(super) fn len(&self) -> usize {
-        self.len + usize::from(self.has_zero)
+    pub(crate) fn len(&self) -> usize {
+        self.len + usize::from(self.zero.is_some())
     }
 
-    /// Keys the set holds before it grows.
-    pub(super) fn capacity(&self) -> usize {
+    /// Keys the table holds before it grows.
+    pub(crate) fn capacity(&self) -> usize {
         self.slots.len() / 10 * 7
     }
 
     /// Makes room for `additional` more keys (one rehash at most).
     #[allow(clippy::slow_vector_initialization)] // the zeros are written on purpose (below)
-    pub(super) fn reserve(&mut self, additional: usize) {
+    pub(crate) fn reserve(&mut self, additional: usize) {
         let want = self.len.saturating_add(additional);
         if want <= self.capacity() {
             return;
@@ -88,25 +98,49 @@ impl IdSet {
         // TLB flush on every core (3 s of system time in a national run).
         let mut fresh = Vec::with_capacity(slots);
         fresh.resize(slots, 0u64);
+        let mut values = Vec::with_capacity(if std::mem::size_of::<V>() == 0 { 0 } else { slots });
+        values.resize(slots, V::default());
         let old = std::mem::replace(&mut self.slots, fresh);
+        let old_values = std::mem::replace(&mut self.values, values);
         self.len = 0;
-        for key in old.into_iter().filter(|&k| k != 0) {
-            self.place(key, mix(key));
+        for (key, value) in old.into_iter().zip(old_values).filter(|&(k, _)| k != 0) {
+            self.place(key, mix(key), value);
         }
     }
 
-    /// Inserts a key known not to be 0 whose hash is `h`, with room made; true when it is new.
-    fn place(&mut self, key: u64, h: u64) -> bool {
+    /// Inserts a key known not to be 0 whose hash is `h`, with room made: `None` when it is
+    /// new, else the value held (which stays).
+    fn place(&mut self, key: u64, h: u64, value: V) -> Option<V> {
         let mask = self.slots.len() - 1;
         let mut i = h as usize & mask;
         loop {
             match self.slots[i] {
                 0 => {
                     self.slots[i] = key;
+                    self.values[i] = value;
                     self.len += 1;
-                    return true;
+                    return None;
                 }
-                k if k == key => return false,
+                k if k == key => return Some(self.values[i]),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// The value held for `key`.
+    pub(crate) fn get(&self, key: u64) -> Option<V> {
+        if key == 0 {
+            return self.zero;
+        }
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = mix(key) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return None,
+                k if k == key => return Some(self.values[i]),
                 _ => i = (i + 1) & mask,
             }
         }
@@ -126,60 +160,61 @@ impl IdSet {
         let _ = i;
     }
 
-    /// Inserts `key`; true when it was not there.
-    pub(super) fn insert(&mut self, key: u64) -> bool {
+    /// Inserts `key` with `value` unless it is held: `None` when it was new, else the value held
+    /// (which stays).
+    pub(crate) fn insert(&mut self, key: u64, value: V) -> Option<V> {
         if key == 0 {
-            return !std::mem::replace(&mut self.has_zero, true);
+            let held = self.zero;
+            self.zero = held.or(Some(value));
+            return held;
         }
         self.reserve(1);
-        self.place(key, mix(key))
+        self.place(key, mix(key), value)
     }
 
-    /// Inserts the keys in order, calling `repeat(tag)` for each one already there (earlier in
-    /// the set or in `keys`), with the slots of the next [`AHEAD`] keys fetched ahead. A key's
-    /// occurrences are placed in order, so its first is the one kept; the calls come in no
-    /// particular order.
-    pub(super) fn insert_all<T: Copy>(&mut self, keys: impl Iterator<Item = (u64, T)>, mut repeat: impl FnMut(T)) {
-        let mut ring = [(0u64, 0u64, None::<T>); AHEAD];
+    /// [`IdTable::insert`] of each `(key, value, tag)` in order, calling `placed(tag, held)`
+    /// with the value held before (`None` for a new key), with the slots of the next [`AHEAD`]
+    /// keys fetched ahead. A key's occurrences are placed in order, so its first value is the
+    /// one kept; the calls come in no particular order.
+    pub(crate) fn insert_all<T: Copy>(
+        &mut self,
+        keys: impl Iterator<Item = (u64, V, T)>,
+        mut placed: impl FnMut(T, Option<V>),
+    ) {
+        let mut ring: [Option<(u64, u64, V, T)>; AHEAD] = [None; AHEAD];
         let mut n = 0usize;
-        for (key, tag) in keys {
+        for (key, value, tag) in keys {
             if key == 0 {
-                if std::mem::replace(&mut self.has_zero, true) {
-                    repeat(tag);
-                }
+                placed(tag, self.insert(0, value));
                 continue;
             }
             // Room for the keys in the ring too, so that the fetched slots stay where they are.
             if self.len + AHEAD >= self.capacity() {
-                self.drain(&mut ring, &mut n, &mut repeat);
+                self.drain(&mut ring, &mut n, &mut placed);
                 self.reserve(self.len.max(1024));
             }
             let h = mix(key);
             self.prefetch(h);
             let slot = n % AHEAD;
-            if n >= AHEAD {
-                let (k, kh, t) = ring[slot];
-                if !self.place(k, kh)
-                    && let Some(t) = t
-                {
-                    repeat(t);
-                }
+            if let Some((k, kh, v, t)) = ring[slot] {
+                placed(t, self.place(k, kh, v));
             }
-            ring[slot] = (key, h, Some(tag));
+            ring[slot] = Some((key, h, value, tag));
             n += 1;
         }
-        self.drain(&mut ring, &mut n, &mut repeat);
+        self.drain(&mut ring, &mut n, &mut placed);
     }
 
     /// Places the keys left in the ring, oldest first.
-    fn drain<T: Copy>(&mut self, ring: &mut [(u64, u64, Option<T>); AHEAD], n: &mut usize, repeat: &mut impl FnMut(T)) {
-        let held = (*n).min(AHEAD);
-        for j in *n - held..*n {
-            let (k, kh, t) = ring[j % AHEAD];
-            if !self.place(k, kh)
-                && let Some(t) = t
-            {
-                repeat(t);
+    fn drain<T: Copy>(
+        &mut self,
+        ring: &mut [Option<(u64, u64, V, T)>; AHEAD],
+        n: &mut usize,
+        placed: &mut impl FnMut(T, Option<V>),
+    ) {
+        for j in *n..*n + AHEAD {
+            if let Some((k, kh, v, t)) = ring[j % AHEAD].take() {
+                placed(t, self.place(k, kh, v));
             }
         }
         *n = 0;
@@ -187,7 +222,7 @@ impl IdSet {
 }
 
 /// The shard of `key` among `n` (a power of two): a multiplicative hash's middle bits, unrelated
-/// to the bits the set's own hasher uses to place and tag a key (those stay spread in a shard).
+/// to the bits the set's own hash uses to place a key (those stay spread in a shard).
 fn shard_of(key: u64, n: usize) -> usize {
     (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 29) as usize & (n - 1)
 }
@@ -225,7 +260,7 @@ impl Seen {
         for (i, k) in keys.enumerate() {
             if let Some(k) = k {
                 let s = shard_of(k, self.shards.len());
-                if !self.shards[s].insert(k) {
+                if self.shards[s].insert(k, ()).is_some() {
                     out.push(i);
                 }
             }
@@ -255,7 +290,12 @@ impl Seen {
                     .iter()
                     .enumerate()
                     .flat_map(|(p, part)| keys(part).enumerate().filter_map(move |(i, k)| k.map(|k| (k, (p, i)))));
-                set.insert_all(mine.filter(|&(k, _)| shard_of(k, n) == s), |at| found.push(at));
+                let mine = mine.filter(|&(k, _)| shard_of(k, n) == s).map(|(k, at)| (k, (), at));
+                set.insert_all(mine, |at, held| {
+                    if held.is_some() {
+                        found.push(at);
+                    }
+                });
                 found
             })
             .collect();
@@ -329,10 +369,14 @@ mod tests {
                 .collect();
             let mut got = Vec::new();
             if round % 2 == 0 {
-                set.insert_all(keys.iter().copied().zip(0..), |i: usize| got.push(i));
+                set.insert_all(keys.iter().enumerate().map(|(i, &k)| (k, (), i)), |i, held| {
+                    if held.is_some() {
+                        got.push(i)
+                    }
+                });
                 got.sort_unstable();
             } else {
-                got = keys.iter().enumerate().filter(|&(_, &k)| !set.insert(k)).map(|(i, _)| i).collect();
+                got = keys.iter().enumerate().filter(|&(_, &k)| set.insert(k, ()).is_some()).map(|(i, _)| i).collect();
             }
             let expected: Vec<usize> =
                 keys.iter().enumerate().filter(|&(_, &k)| !want.insert(k)).map(|(i, _)| i).collect();
