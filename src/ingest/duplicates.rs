@@ -386,6 +386,26 @@ mod tests {
         }
     }
 
+    /// As a map, the table keeps each key's first value, tells each insert the value held, and
+    /// finds every key (0 too) and no other, as `HashMap::entry(..).or_insert` would.
+    #[test]
+    fn id_table_keeps_the_first_value() {
+        let keys: Vec<(u64, u8)> = (0..20_000u64).map(|i| ((i * 7919) % 6007, (i % 251) as u8)).collect();
+        let mut table: IdTable<u8> = IdTable::default();
+        let mut held = vec![None; keys.len()];
+        table.insert_all(keys.iter().enumerate().map(|(i, &(k, v))| (k, v, i)), |i, h| held[i] = h);
+        let mut want = std::collections::HashMap::new();
+        for (i, &(k, v)) in keys.iter().enumerate() {
+            assert_eq!(held[i], want.get(&k).copied(), "insert {i}");
+            want.entry(k).or_insert(v);
+        }
+        assert_eq!(table.len(), want.len());
+        for k in 0..7000u64 {
+            assert_eq!(table.get(k), want.get(&k).copied(), "key {k}");
+        }
+        assert_eq!(IdTable::<u8>::default().get(5), None);
+    }
+
     #[test]
     fn shards_share_one_sets_room() {
         // An honest claim: every shard has room for its share of the keys in one step.
