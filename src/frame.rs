@@ -108,7 +108,7 @@ fn status_columns(
     // of present statuses before it; a missing row's code is 0 (any code will do under a null, and
     // with no category at all every row is null).
     struct Plan {
-        bit: u32,
+        indicator: usize,
         fail_code: u64,
         na_code: u64,
         categories: Vec<&'static str>,
@@ -119,7 +119,7 @@ fn status_columns(
         .map(|&i| {
             let seen: [bool; 3] = std::array::from_fn(|k| occur[k] >> i & 1 == 1);
             Plan {
-                bit: i as u32,
+                indicator: i,
                 fail_code: u64::from(seen[0]),
                 na_code: u64::from(seen[0]) + u64::from(seen[1]),
                 categories: STATUS_TEXT.iter().zip(seen).filter(|(_, s)| *s).map(|(t, _)| *t).collect(),
@@ -145,11 +145,12 @@ fn status_columns(
             let e = (b + BLOCK).min(end);
             let (m, a, f) = (&missing[b..e], &na[b..e], &fail[b..e]);
             for ((plan, cs), vs) in plans.iter().zip(&mut cs).zip(&mut vs) {
-                let bit = plan.bit;
+                let bit = plan.indicator;
                 let out = &mut cs[b - first..e - first];
                 for (o, ((&m, &a), &f)) in out.iter_mut().zip(m.iter().zip(a).zip(f)) {
                     let (present, a, f) = (!m >> bit & 1, a >> bit & 1, f >> bit & 1);
                     // Branch-free, so that the loop is vectorised: 0 passes, then fail, then na.
+                    // The code is at most 2 (bits times codes below 3): the cast keeps it whole.
                     *o = (present * (a * plan.na_code + (1 - a) * f * plan.fail_code)) as u8;
                 }
                 let bytes = &mut vs[(b - first) / 8..(e - first).div_ceil(8)];
@@ -164,7 +165,7 @@ fn status_columns(
         .zip(codes)
         .zip(valid)
         .map(|((plan, codes), valid)| {
-            let name = name(plan.bit as usize);
+            let name = name(plan.indicator);
             let validity = plan.any_missing.then(|| polars_arrow::bitmap::Bitmap::from_u8_vec(valid, n));
             let codes = UInt8Chunked::from_vec_validity(name.as_str().into(), codes, validity);
             let dtype = DataType::from_frozen_categories(FrozenCategories::new(plan.categories)?);

@@ -245,7 +245,7 @@ impl Seen {
         let share = |x: usize| x / n + x / n / 16 + 64;
         let len = self.shards.iter().map(|s| s.len()).sum();
         let to_come = super::room_for(len, len, incoming, claimed);
-        // On every core: a national set's slots are half a gigabyte to zero (0.9 s on one).
+        // On every core: a national set's slots are half a gigabyte of zeros to write.
         self.shards.par_iter_mut().for_each(|set| {
             if set.capacity().saturating_sub(set.len()) < share(incoming) {
                 set.reserve(share(to_come).max(share(incoming)));

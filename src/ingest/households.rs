@@ -91,6 +91,14 @@ pub(super) struct HouseholdCtx<'a> {
     pub(super) statuses_present: u64,
 }
 
+/// A village code from its cell; text is parsed in place (this runs for every household).
+fn parse_village(c: Cell<'_>) -> crate::error::Result<AreaCode> {
+    match c {
+        Cell::Str(s) => AreaCode::parse(s),
+        c => AreaCode::parse(&c.to_text()),
+    }
+}
+
 impl<'a> HouseholdCtx<'a> {
     pub(super) fn new(
         map: &'a ColumnMap<HF>,
@@ -137,10 +145,7 @@ impl<'a> HouseholdCtx<'a> {
                 pr.add(v_col, Reason::MissingValue);
                 None
             }
-            c => match match c {
-                Cell::Str(s) => AreaCode::parse(s),
-                c => AreaCode::parse(&c.to_text()),
-            } {
+            c => match parse_village(c) {
                 Ok(code) if code.level() < crate::areas::AreaLevel::Village => {
                     pr.add(v_col, Reason::BadAreaCode);
                     None
