@@ -293,6 +293,13 @@ fn household_key(cell: Cell<'_>) -> Option<u64> {
     }
 }
 
+/// Eight bytes of a `chunks_exact(8)` window as an array.
+fn eight(w: &[u8]) -> [u8; 8] {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(w);
+    a
+}
+
 /// A set of 1-based data rows, one bit each.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RowSet {
@@ -303,10 +310,21 @@ pub struct RowSet {
 impl RowSet {
     fn of(buckets: &[u8], inside: &[bool; 256]) -> RowSet {
         // A word at a time without branches: every wave of a national run looks at all 50 M
-        // row buckets.
+        // row buckets. 64 rows of one bucket (a file in province order, nearly everywhere) are
+        // recognised by eight 8-byte comparisons and take one lookup instead of 64.
         let bits: Vec<u64> = buckets
             .chunks(64)
-            .map(|chunk| chunk.iter().enumerate().fold(0u64, |w, (k, &b)| w | (inside[b as usize] as u64) << k))
+            .map(|chunk| {
+                let first = chunk[0];
+                let splat = u64::from_ne_bytes([first; 8]);
+                let same = chunk.len() == 64
+                    && chunk.chunks_exact(8).fold(0u64, |d, w| d | (u64::from_ne_bytes(eight(w)) ^ splat)) == 0;
+                if same {
+                    if inside[first as usize] { u64::MAX } else { 0 }
+                } else {
+                    chunk.iter().enumerate().fold(0u64, |w, (k, &b)| w | (inside[b as usize] as u64) << k)
+                }
+            })
             .collect();
         let len = bits.iter().map(|w| w.count_ones() as u64).sum();
         RowSet { bits, len }
@@ -460,6 +478,22 @@ mod tests {
         let s = split(&edges, &[]);
         let (h, _) = s.rows_of(&s.waves(None).unwrap()[0]);
         assert_eq!(h.ranges(1), vec![(61, 70), (251, 6)]);
+        // Long runs of one bucket (whole words read at once) and short ones, against the
+        // buckets row by row, for every wave.
+        let runs: Vec<u8> = (0..1_000u32).map(|i| [11, 12, 13][((i / 150 + i / 640) % 3) as usize]).collect();
+        let mut mixed = runs.clone();
+        mixed[300] = 12;
+        mixed[999] = 11;
+        for buckets in [runs, mixed] {
+            let s = split(&buckets, &[]);
+            for wave in s.waves(None).unwrap() {
+                let (h, _) = s.rows_of(&wave);
+                for (i, b) in buckets.iter().enumerate() {
+                    assert_eq!(h.contains(i as u64 + 1), wave.buckets.contains(b), "row {}", i + 1);
+                }
+                assert_eq!(h.len(), buckets.iter().filter(|b| wave.buckets.contains(b)).count() as u64);
+            }
+        }
         assert_eq!(RowSet::default().ranges(1), vec![]);
     }
 }
