@@ -198,8 +198,8 @@ impl<'a> HouseholdCtx<'a> {
         if let Some(c) = m.get(HF::HouseNo) {
             let long_number = match b.cell(r, c) {
                 Cell::Null => false,
-                Cell::Str(s) => crate::ids::redact_numbers(s) != s,
-                other => crate::ids::redact_numbers(&other.to_text()) != other.to_text(),
+                Cell::Str(s) => crate::ids::has_long_number(s),
+                other => crate::ids::has_long_number(&other.to_text()),
             };
             if long_number {
                 pr.add(c, Reason::BadHouseNo);
