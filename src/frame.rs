@@ -22,6 +22,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use crate::areas::AreaCode;
 use crate::error::{Error, Result};
 use crate::extract::{Households, Persons};
 use crate::ids::HouseholdId;
@@ -194,10 +195,30 @@ fn text_column<'a>(name: &str, values: impl ExactSizeIterator<Item = &'a str>, h
     if how == StatusText::Plain {
         return Ok(Column::new(name.into(), values.collect::<Vec<&str>>()));
     }
-    let mut index: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
-    let mut categories: Vec<&str> = Vec::new();
+    dictionary_column(name, values, |v| v)
+}
+
+/// Area codes as [`text_column`] writes text: compared as codes, and made text once per
+/// distinct code (not once per household).
+fn area_column(name: &str, codes: impl ExactSizeIterator<Item = AreaCode>, how: StatusText) -> Result<Column> {
+    if how == StatusText::Plain {
+        let mut b = StringChunkedBuilder::new(name.into(), codes.len());
+        codes.for_each(|c| b.append_value(c.as_str()));
+        return Ok(b.finish().into_column());
+    }
+    dictionary_column(name, codes, |c| c.as_str())
+}
+
+/// The dictionary form of [`text_column`] over any key that is text once (`text`).
+fn dictionary_column<K: Copy + Eq + std::hash::Hash>(
+    name: &str,
+    values: impl ExactSizeIterator<Item = K>,
+    text: impl Fn(&K) -> &str,
+) -> Result<Column> {
+    let mut index: hashbrown::HashMap<K, u32> = hashbrown::HashMap::new();
+    let mut categories: Vec<K> = Vec::new();
     let mut codes: Vec<u32> = Vec::with_capacity(values.len());
-    let mut last: Option<(&str, u32)> = None;
+    let mut last: Option<(K, u32)> = None;
     for v in values {
         let code = match last {
             Some((l, c)) if l == v => c,
@@ -214,7 +235,7 @@ fn text_column<'a>(name: &str, values: impl ExactSizeIterator<Item = &'a str>, h
         };
         codes.push(code);
     }
-    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories.iter().copied())?);
+    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories.iter().map(text))?);
     // SAFETY (each arm): every code is below the number of categories (numbered above as they
     // first appear), and the codes' type is the dtype's physical type (matched).
     let series = match dtype.cat_physical()? {
@@ -295,7 +316,7 @@ fn households_frame_rows(
     let r = rows.clone();
     let mut cols = vec![
         Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>()),
-        text_column("village_code", h.village[r.clone()].iter().map(|v| v.as_str()), how)?,
+        area_column("village_code", h.village[r.clone()].iter().copied(), how)?,
         house_ids(&h.house_id[r.clone()]).into_column(),
         Column::new("house_no".into(), r.clone().map(|k| h.house_no.get(k)).collect::<Vec<&str>>()),
         Column::new("survey_year".into(), h.survey_year[r.clone()].to_vec()),
@@ -871,7 +892,7 @@ fn household_scores_frame_rows(
     let r = rows;
     let mut cols = vec![
         Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>()),
-        text_column("village_code", h.village[r.clone()].iter().map(|v| v.as_str()), how)?,
+        area_column("village_code", h.village[r.clone()].iter().copied(), how)?,
         Column::new("members".into(), h.members[r.clone()].to_vec()),
         Column::new("score".into(), scores.score[r.clone()].to_vec()),
     ];
@@ -943,21 +964,23 @@ fn deprivation_matrix_frame_rows(
     let villages = &h.village[r.clone()];
     let mut cols = vec![Column::new("household_id".into(), h.id[r.clone()].iter().map(|x| x.0).collect::<Vec<u64>>())];
     for level in [AreaLevel::Province, AreaLevel::Amphoe, AreaLevel::Tambon] {
-        // A code's parent is a prefix of it: borrow the prefix, allocate nothing per household.
-        let n = level.code_len();
-        cols.push(text_column(level.name(), villages.iter().map(|v| &v.as_str()[..n.min(v.as_str().len())]), how)?);
+        // A code's parent is a prefix of it (a code shorter than the level stands for itself).
+        cols.push(area_column(level.name(), villages.iter().map(|v| v.at(level).unwrap_or(*v)), how)?);
     }
-    cols.push(text_column("village", villages.iter().map(|v| v.as_str()), how)?);
+    cols.push(area_column("village", villages.iter().copied(), how)?);
     cols.push(Column::new("members".into(), h.members[r.clone()].iter().map(|&m| u32::from(m)).collect::<Vec<u32>>()));
     let (fail, missing) = (&p.fail[r.clone()], &p.missing[r.clone()]);
     for it in &spec.items {
+        // The 0/1 values and, when a row lacks one, the validity: built as the array itself (an
+        // `Option<u8>` per row through polars' builder was a second copy of every cell).
         let bit = 1u64 << it.bit;
-        let v: Vec<Option<u8>> = fail
+        let values: Vec<u8> = fail.iter().map(|&f| u8::from(f & bit != 0)).collect();
+        let validity = missing
             .iter()
-            .zip(missing)
-            .map(|(&f, &m)| if m & bit != 0 { None } else { Some(u8::from(f & bit != 0)) })
-            .collect();
-        cols.push(Column::new(matrix_column(&it.label).into(), v));
+            .any(|&m| m & bit != 0)
+            .then(|| polars_arrow::bitmap::Bitmap::from_iter(missing.iter().map(|&m| m & bit == 0)));
+        let ca = UInt8Chunked::from_vec_validity(matrix_column(&it.label).into(), values, validity);
+        cols.push(ca.into_column());
     }
     Ok(DataFrame::new_infer_height(cols)?)
 }
