@@ -379,8 +379,10 @@ fn ingest_in_pool(
     p_src.for_each_wanted(p_rows, &mut |batch, first_row| {
         trace.lap("persons: read batch");
         p_input += rows_in(p_rows, first_row, batch.len());
-        let statuses = |b: &dyn Batch, rows| ChunkStatuses::read(b, rows, &p_map.indicators, opts.one_means);
-        let parts = par_parse(batch, first_row, statuses, |b, r, row, pre, out: &mut PersonBuilder| {
+        let prep = |b, rows: std::ops::Range<usize>| {
+            (ChunkStatuses::read(b, rows.clone(), &p_map.indicators, opts.one_means), p_ctx.cells(b, rows))
+        };
+        let parts = par_parse(batch, first_row, prep, |b, r, row, pre, out: &mut PersonBuilder| {
             if p_rows.is_none_or(|s| s.contains(row)) {
                 p_ctx.row(b, r, row, pre, out)
             }
@@ -582,11 +584,11 @@ fn set_aside_repeats<P: Part>(
 /// Parses a batch in parallel chunks: `prep` reads what is read column by column for a chunk's
 /// rows, then `row_fn` each row. The chunks come back in row order, for the caller to append
 /// each where it belongs (concatenating them here first copied every row once more).
-fn par_parse<P: Send + Default, S>(
-    batch: &dyn Batch,
+fn par_parse<'b, P: Send + Default, S>(
+    batch: &'b dyn Batch,
     first_row: u64,
-    prep: impl Fn(&dyn Batch, std::ops::Range<usize>) -> S + Sync,
-    row_fn: impl Fn(&dyn Batch, usize, u64, &S, &mut P) + Sync,
+    prep: impl Fn(&'b dyn Batch, std::ops::Range<usize>) -> S + Sync,
+    row_fn: impl Fn(&'b dyn Batch, usize, u64, &S, &mut P) + Sync,
 ) -> Vec<P> {
     const CHUNK: usize = 8192;
     let n = batch.len();
@@ -633,21 +635,35 @@ impl ChunkStatuses {
             OneMeans::Fail => (false, true),
             OneMeans::Pass => (true, false),
         };
+        // The masks (fail, na, missing, left) each code sets, all ones or none, by the code's
+        // number: a row's four words are or-ed without a branch per cell.
+        let all = |yes: bool| if yes { u64::MAX } else { 0 };
+        let sets = |code: RawStatus| -> [u64; 4] {
+            match code {
+                RawStatus::Unread => [0, 0, 0, u64::MAX],
+                RawStatus::Zero => [all(zero_fails), 0, 0, 0],
+                RawStatus::One => [all(one_fails), 0, 0, 0],
+                RawStatus::NotApplicable => [0, u64::MAX, 0, 0],
+                RawStatus::Missing => [0, 0, u64::MAX, 0],
+            }
+        };
+        let mut table = [[0u64; 4]; 5];
+        for code in [RawStatus::Unread, RawStatus::Zero, RawStatus::One, RawStatus::NotApplicable, RawStatus::Missing] {
+            table[code as usize] = sets(code);
+        }
         for &(i, c) in cols {
             let bit = 1u64 << i;
             if !batch.status_codes(c, rows.start, &mut codes) {
                 s.left.iter_mut().for_each(|l| *l |= bit);
                 continue;
             }
-            for (k, code) in codes.iter().enumerate() {
-                match code {
-                    RawStatus::Zero if zero_fails => s.fail[k] |= bit,
-                    RawStatus::One if one_fails => s.fail[k] |= bit,
-                    RawStatus::Zero | RawStatus::One => {}
-                    RawStatus::NotApplicable => s.na[k] |= bit,
-                    RawStatus::Missing => s.missing[k] |= bit,
-                    RawStatus::Unread => s.left[k] |= bit,
-                }
+            let words = s.fail.iter_mut().zip(s.na.iter_mut()).zip(s.missing.iter_mut()).zip(s.left.iter_mut());
+            for ((((f, na), m), l), &code) in words.zip(&codes) {
+                let [sf, sn, sm, sl] = table[code as usize];
+                *f |= sf & bit;
+                *na |= sn & bit;
+                *m |= sm & bit;
+                *l |= sl & bit;
             }
         }
         s

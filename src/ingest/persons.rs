@@ -73,12 +73,57 @@ pub(super) struct PersonCtx<'a> {
     pub(super) index: &'a [(u64, u32)],
     pub(super) rejected_ids: &'a [u64],
     pub(super) survey_year: &'a [u16],
-    /// (indicator, scope) for person-level statuses whose scope can be derived.
-    pub(super) scopes: Vec<(usize, Scope)>,
+    /// By [`scope_key`]: the person-level indicators whose scope a person of that age and
+    /// disability is outside of, and inside of (bits); the others' scopes cannot be decided.
+    /// A row's statuses are then corrected with a few word operations instead of a scope match
+    /// per indicator.
+    scope_masks: Vec<(u64, u64)>,
     pub(super) present: u64,
 }
 
+/// Index of an age (`None` after every `u8`) and a disability flag in [`PersonCtx`]'s masks.
+fn scope_key(age: Option<u8>, disabled: Option<bool>) -> usize {
+    let a = age.map_or(256, usize::from);
+    let d = match disabled {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    a * 3 + d
+}
+
+/// The cells a chunk of person rows is validated from, read a column at a time
+/// ([`Batch::cells`]) rather than a dynamic call per row and column.
+pub(super) struct PersonCells<'b> {
+    start: usize,
+    /// By header position: the chunk's cells of each mapped field's column, empty for others.
+    cols: Vec<Vec<Cell<'b>>>,
+}
+
+impl<'b> PersonCells<'b> {
+    /// The cell of batch row `r` (in the chunk) in column `c` (a mapped field's).
+    fn get(&self, r: usize, c: usize) -> Cell<'b> {
+        self.cols[c][r - self.start]
+    }
+
+    /// [`PersonCells::get`] of an optional column: empty when the field has none.
+    fn at(&self, r: usize, c: Option<usize>) -> Cell<'b> {
+        c.map_or(Cell::Null, |c| self.get(r, c))
+    }
+}
+
 impl<'a> PersonCtx<'a> {
+    /// Reads the chunk `rows` of the mapped fields' columns.
+    pub(super) fn cells<'b>(&self, b: &'b dyn Batch, rows: std::ops::Range<usize>) -> PersonCells<'b> {
+        let mut cols: Vec<Vec<Cell<'b>>> = (0..self.header.len()).map(|_| Vec::new()).collect();
+        for &(_, c) in &self.map.fields {
+            if let Some(col) = cols.get_mut(c) {
+                b.cells(c, rows.clone(), col);
+            }
+        }
+        PersonCells { start: rows.start, cols }
+    }
+
     pub(super) fn new(
         map: &'a ColumnMap<PF>,
         header: &'a [String],
@@ -87,13 +132,29 @@ impl<'a> PersonCtx<'a> {
         rejected_ids: &'a [u64],
         survey_year: &'a [u16],
     ) -> Self {
-        let scopes = map
+        // (indicator, scope) for person-level statuses whose scope can be derived.
+        let scopes: Vec<(usize, Scope)> = map
             .indicators
             .iter()
             .map(|&(i, _)| (i, opts.edition.indicator(i).scope))
             .filter(|(_, s)| !matches!(s, Scope::Household | Scope::M3Leaver | Scope::Reported))
             .collect();
-        PersonCtx { header, map, opts, index, rejected_ids, survey_year, scopes, present: map.indicator_mask() }
+        let ages = (0..=u8::MAX).map(Some).chain([None]);
+        let mut scope_masks = vec![(0u64, 0u64); 257 * 3];
+        for age in ages {
+            for disabled in [None, Some(false), Some(true)] {
+                let (mut outside, mut inside) = (0u64, 0u64);
+                for &(i, scope) in &scopes {
+                    match scope.applies_to(age, disabled) {
+                        Some(false) => outside |= 1 << i,
+                        Some(true) => inside |= 1 << i,
+                        None => {}
+                    }
+                }
+                scope_masks[scope_key(age, disabled)] = (outside, inside);
+            }
+        }
+        PersonCtx { header, map, opts, index, rejected_ids, survey_year, scope_masks, present: map.indicator_mask() }
     }
 
     /// Finds a household in the index, trying the previous row's entry and its successor first.
@@ -113,15 +174,22 @@ impl<'a> PersonCtx<'a> {
     }
 
     /// Appends a text cell without allocating for the common case of a string cell.
-    pub(super) fn push_text(out: &mut StrColumn, b: &dyn Batch, r: usize, col: Option<usize>) {
-        match cell_at(b, r, col) {
+    fn push_text(out: &mut StrColumn, cell: Cell<'_>) {
+        match cell {
             Cell::Null => out.push(""),
             Cell::Str(s) => out.push(parse::trim_text(s)),
             c => out.push(parse::trim_text(&c.to_text())),
         }
     }
 
-    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, pre: &ChunkStatuses, out: &mut PersonBuilder) {
+    pub(super) fn row(
+        &self,
+        b: &dyn Batch,
+        r: usize,
+        row: u64,
+        (pre, cells): &(ChunkStatuses, PersonCells<'_>),
+        out: &mut PersonBuilder,
+    ) {
         if out.persons.statuses.present == 0 {
             out.persons.statuses.present = self.present;
         }
@@ -129,7 +197,7 @@ impl<'a> PersonCtx<'a> {
         let mut pr = RowProblems::new(self.header);
         pr.check_shape(b, r);
         let hh_col = m.get(PF::HouseholdId).expect("required");
-        let household = match b.cell(r, hh_col) {
+        let household = match cells.get(r, hh_col) {
             Cell::Null => {
                 pr.add(hh_col, Reason::MissingValue);
                 None
@@ -158,7 +226,7 @@ impl<'a> PersonCtx<'a> {
                 }
             }
         };
-        let citizen_id = match m.get(PF::CitizenId).map(|c| (c, b.cell(r, c))) {
+        let citizen_id = match m.get(PF::CitizenId).map(|c| (c, cells.get(r, c))) {
             None | Some((_, Cell::Null)) => None,
             Some((c, cell)) => {
                 let parsed = match cell {
@@ -179,19 +247,19 @@ impl<'a> PersonCtx<'a> {
                 }
             }
         };
-        let sex = m.get(PF::Sex).map_or(Ok(Sex::Unknown), |c| parse::sex(b.cell(r, c))).unwrap_or_else(|reason| {
+        let sex = m.get(PF::Sex).map_or(Ok(Sex::Unknown), |c| parse::sex(cells.get(r, c))).unwrap_or_else(|reason| {
             pr.add(m.get(PF::Sex).expect("present"), reason);
             Sex::Unknown
         });
         let relation = m
             .get(PF::Relation)
-            .map_or(Ok(Relation::Unknown), |c| parse::relation(b.cell(r, c)))
+            .map_or(Ok(Relation::Unknown), |c| parse::relation(cells.get(r, c)))
             .unwrap_or_else(|reason| {
                 pr.add(m.get(PF::Relation).expect("present"), reason);
                 Relation::Unknown
             });
         let mut flag = |f: PF| match m.get(f) {
-            Some(c) => parse::flag(b.cell(r, c)).unwrap_or_else(|reason| {
+            Some(c) => parse::flag(cells.get(r, c)).unwrap_or_else(|reason| {
                 pr.add(c, reason);
                 None
             }),
@@ -201,14 +269,14 @@ impl<'a> PersonCtx<'a> {
         let registered = flag(PF::WelfareRegistered);
         let validated = flag(PF::WelfareValidated);
         let birth = match m.get(PF::BirthDate) {
-            Some(c) => parse::date(b.cell(r, c)).unwrap_or_else(|reason| {
+            Some(c) => parse::date(cells.get(r, c)).unwrap_or_else(|reason| {
                 pr.add(c, reason);
                 None
             }),
             None => None,
         };
         let given_age = match m.get(PF::Age) {
-            Some(c) => match parse::whole(b.cell(r, c)) {
+            Some(c) => match parse::whole(cells.get(r, c)) {
                 Ok(Some(a)) if a <= 120 => Some(a as i32),
                 Ok(Some(_)) => {
                     pr.add(c, Reason::ImpossibleAge);
@@ -249,32 +317,27 @@ impl<'a> PersonCtx<'a> {
             return;
         }
         let age = age.map(|a| a as u8);
-        for &(i, scope) in &self.scopes {
-            let bit = 1u64 << i;
-            match scope.applies_to(age, disabled) {
-                Some(false) if na & bit == 0 => {
-                    na |= bit;
-                    fail &= !bit;
-                    missing &= !bit;
-                    out.notes.derived_not_applicable += 1;
-                }
-                Some(true) if na & bit != 0 => {
-                    na &= !bit;
-                    missing |= bit;
-                    out.notes.reported_na_in_scope_as_missing += 1;
-                }
-                _ => {}
-            }
-        }
+        // Outside an indicator's scope: not applicable, whatever was reported. Inside it but
+        // reported not applicable: missing.
+        let (outside, inside) = self.scope_masks[scope_key(age, disabled)];
+        let made_na = outside & !na;
+        na |= made_na;
+        fail &= !made_na;
+        missing &= !made_na;
+        out.notes.derived_not_applicable += u64::from(made_na.count_ones());
+        let made_missing = inside & na;
+        na &= !made_missing;
+        missing |= made_missing;
+        out.notes.reported_na_in_scope_as_missing += u64::from(made_missing.count_ones());
         if derived {
             out.notes.ages_derived += 1;
         }
         let p = &mut out.persons;
         p.household.push(household.expect("no problems"));
         p.citizen_id.push(citizen_id);
-        Self::push_text(&mut p.title, b, r, m.get(PF::Title));
-        Self::push_text(&mut p.first_name, b, r, m.get(PF::FirstName));
-        Self::push_text(&mut p.last_name, b, r, m.get(PF::LastName));
+        Self::push_text(&mut p.title, cells.at(r, m.get(PF::Title)));
+        Self::push_text(&mut p.first_name, cells.at(r, m.get(PF::FirstName)));
+        Self::push_text(&mut p.last_name, cells.at(r, m.get(PF::LastName)));
         p.sex.push(sex);
         p.birth_date.push(birth);
         p.age.push(age);

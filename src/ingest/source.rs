@@ -99,6 +99,13 @@ pub trait Batch: Sync {
     }
     /// The cell at `row` (within the batch) and `col` (position in the header).
     fn cell(&self, row: usize, col: usize) -> Cell<'_>;
+    /// The cells of column `col` in `rows`, each as [`Batch::cell`] gives it, into `out`
+    /// (cleared first): one call for a run of rows, so a caller reading a chunk column by column
+    /// pays no dynamic call per cell, and a columnar source looks its column's type up once.
+    fn cells<'s>(&'s self, col: usize, rows: std::ops::Range<usize>, out: &mut Vec<Cell<'s>>) {
+        out.clear();
+        out.extend(rows.map(|r| self.cell(r, col)));
+    }
     /// Physical line (CSV) or sheet row (Excel) of `row`, where known.
     fn line(&self, row: usize) -> Option<u64>;
     /// Rows the whole file holds, as estimated from this batch (a text file claims no count:
@@ -171,6 +178,7 @@ where
 /// A status cell as written, before [`crate::ingest::OneMeans`] gives `0` and `1` their meaning:
 /// what [`Batch::status_codes`] reads in place.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub enum RawStatus {
     /// Not read in place: a form other than the ones below (`-`, `ผ่าน`, ` 1`, `2`, ...).
     #[default]
@@ -1067,6 +1075,35 @@ impl Batch for FrameBatch<'_> {
             Col::Bool(a) if a.is_valid(row) => Cell::Bool(a.value(row)),
             Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
             _ => Cell::Null,
+        }
+    }
+    fn cells<'s>(&'s self, col: usize, rows: std::ops::Range<usize>, out: &mut Vec<Cell<'s>>) {
+        fn each<'s, T: polars_arrow::types::NativeType>(
+            a: &'s PrimitiveArray<T>,
+            rows: std::ops::Range<usize>,
+            out: &mut Vec<Cell<'s>>,
+            cell: impl Fn(T) -> Cell<'s>,
+        ) {
+            out.extend(rows.map(|r| if a.is_valid(r) { cell(a.value(r)) } else { Cell::Null }));
+        }
+        out.clear();
+        // The arms are `cell`'s, with the column's type matched once for all the rows.
+        match self.cols[col] {
+            Col::Null => out.extend(rows.map(|_| Cell::Null)),
+            Col::Str(a) => out.extend(rows.map(|r| match a.is_valid(r).then(|| a.value(r)) {
+                Some(v) if !v.is_empty() => Cell::Str(v),
+                _ => Cell::Null,
+            })),
+            Col::Int(a) => each(a, rows, out, Cell::Int),
+            Col::I8(a) => each(a, rows, out, |v| Cell::Int(i64::from(v))),
+            Col::I16(a) => each(a, rows, out, |v| Cell::Int(i64::from(v))),
+            Col::I32(a) => each(a, rows, out, |v| Cell::Int(i64::from(v))),
+            Col::U8(a) => each(a, rows, out, |v| Cell::Int(i64::from(v))),
+            Col::U16(a) => each(a, rows, out, |v| Cell::Int(i64::from(v))),
+            Col::U32(a) => each(a, rows, out, |v| Cell::Int(i64::from(v))),
+            Col::Float(a) => each(a, rows, out, Cell::Float),
+            Col::Bool(a) => out.extend(rows.map(|r| if a.is_valid(r) { Cell::Bool(a.value(r)) } else { Cell::Null })),
+            Col::Date(a) => each(a, rows, out, Cell::Date),
         }
     }
     fn line(&self, _row: usize) -> Option<u64> {
@@ -2255,6 +2292,48 @@ mod status_code_tests {
 
     /// Statuses read in place give what reading them cell by cell gives, for every form, type
     /// and reading of 1; forms left unread are exactly those the short path does not know.
+    /// A run of cells read at once is the cells read one by one, for every column type a
+    /// frame batch holds (nulls and empty text included) and windows inside the column.
+    #[test]
+    fn cells_agree_with_reading_cell_by_cell() {
+        let n = 23;
+        let pick = |i: usize| i % 4 != 3;
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new("text".into(), (0..n).map(|i| pick(i).then(|| ["", "ก", "x1"][i % 3])).collect::<Vec<_>>()),
+                Column::new("i64".into(), (0..n).map(|i| pick(i).then_some(i as i64 - 5)).collect::<Vec<_>>()),
+                Column::new("i8".into(), (0..n).map(|i| pick(i).then_some(i as i8 - 9)).collect::<Vec<_>>()),
+                Column::new("i16".into(), (0..n).map(|i| pick(i).then_some(i as i16 * -1_000)).collect::<Vec<_>>()),
+                Column::new("i32".into(), (0..n).map(|i| pick(i).then_some(i as i32 * -70_000)).collect::<Vec<_>>()),
+                Column::new("u8".into(), (0..n).map(|i| pick(i).then_some(i as u8 * 11)).collect::<Vec<_>>()),
+                Column::new("u16".into(), (0..n).map(|i| pick(i).then_some(i as u16 * 2_500)).collect::<Vec<_>>()),
+                Column::new(
+                    "u32".into(),
+                    (0..n).map(|i| pick(i).then_some(i as u32 * 150_000_000)).collect::<Vec<_>>(),
+                ),
+                Column::new("f64".into(), (0..n).map(|i| pick(i).then_some(i as f64 / 4.0)).collect::<Vec<_>>()),
+                Column::new("bool".into(), (0..n).map(|i| pick(i).then_some(i % 2 == 0)).collect::<Vec<_>>()),
+                Column::new("date".into(), (0..n).map(|i| pick(i).then_some(i as i32 * 400)).collect::<Vec<_>>())
+                    .cast(&DataType::Date)
+                    .expect("dates"),
+                Column::new("no_nulls".into(), (0..n as u32).collect::<Vec<_>>()),
+                Column::full_null("empty".into(), n, &DataType::Null),
+            ],
+        )
+        .expect("frame");
+        let mut casts = Vec::new();
+        let batch = FrameBatch::new(&df, &mut casts).expect("batch");
+        let mut out = vec![Cell::Int(7)];
+        for col in 0..df.width() {
+            for rows in [0..n, 0..0, 3..n, 5..9, n - 1..n] {
+                batch.cells(col, rows.clone(), &mut out);
+                let one_by_one: Vec<Cell<'_>> = rows.map(|r| batch.cell(r, col)).collect();
+                assert_eq!(out, one_by_one, "column {}", df.get_column_names()[col]);
+            }
+        }
+    }
+
     #[test]
     fn status_codes_agree_with_reading_cell_by_cell() {
         let text = [
