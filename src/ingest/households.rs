@@ -117,7 +117,19 @@ impl<'a> HouseholdCtx<'a> {
         HouseholdCtx { header, map, opts, registry, income, statuses_present }
     }
 
-    pub(super) fn row(&self, b: &dyn Batch, r: usize, row: u64, pre: &ChunkStatuses, out: &mut HouseholdBuilder) {
+    /// Reads the chunk `rows` of the mapped fields' columns.
+    pub(super) fn cells<'b>(&self, b: &'b dyn Batch, rows: std::ops::Range<usize>) -> ChunkCells<'b> {
+        ChunkCells::read(b, rows, self.header.len(), self.map.fields.iter().map(|&(_, c)| c))
+    }
+
+    pub(super) fn row(
+        &self,
+        b: &dyn Batch,
+        r: usize,
+        row: u64,
+        (pre, cells): &(ChunkStatuses, ChunkCells<'_>),
+        out: &mut HouseholdBuilder,
+    ) {
         if out.households.statuses.present == 0 {
             out.households.statuses.present = self.statuses_present;
         }
@@ -125,7 +137,7 @@ impl<'a> HouseholdCtx<'a> {
         let mut pr = RowProblems::new(self.header);
         pr.check_shape(b, r);
         let id_col = m.get(HF::HouseholdId).expect("required");
-        let id = match b.cell(r, id_col) {
+        let id = match cells.get(r, id_col) {
             Cell::Null => {
                 pr.add(id_col, Reason::MissingValue);
                 None
@@ -140,7 +152,7 @@ impl<'a> HouseholdCtx<'a> {
             },
         };
         let v_col = m.get(HF::Village).expect("required");
-        let village = match b.cell(r, v_col) {
+        let village = match cells.get(r, v_col) {
             Cell::Null => {
                 pr.add(v_col, Reason::MissingValue);
                 None
@@ -185,18 +197,19 @@ impl<'a> HouseholdCtx<'a> {
                 }
             },
         };
-        let house_id = match m.get(HF::HouseId).map(|c| (c, b.cell(r, c))) {
+        let house_id = match m.get(HF::HouseId).map(|c| (c, cells.get(r, c))) {
             None | Some((_, Cell::Null)) => None,
-            Some((c, cell)) => match cell.to_text().parse::<HouseId>() {
-                Ok(h) => Some(h),
-                Err(_) => {
-                    pr.add(c, Reason::BadHouseId);
-                    None
-                }
-            },
+            Some((c, cell)) => {
+                // A text cell parsed in place: no String per household.
+                let parsed = match cell {
+                    Cell::Str(s) => s.parse::<HouseId>(),
+                    other => other.to_text().parse::<HouseId>(),
+                };
+                parsed.map_err(|_| pr.add(c, Reason::BadHouseId)).ok()
+            }
         };
         if let Some(c) = m.get(HF::HouseNo) {
-            let long_number = match b.cell(r, c) {
+            let long_number = match cells.get(r, c) {
                 Cell::Null => false,
                 Cell::Str(s) => crate::ids::has_long_number(s),
                 other => crate::ids::has_long_number(&other.to_text()),
@@ -206,7 +219,7 @@ impl<'a> HouseholdCtx<'a> {
             }
         }
         let year = match m.get(HF::SurveyYear) {
-            Some(c) => match parse::year_be(b.cell(r, c)) {
+            Some(c) => match parse::year_be(cells.get(r, c)) {
                 Ok(Some(y)) => Some(y),
                 Ok(None) => self.opts.default_survey_year.or_else(|| {
                     pr.add(c, Reason::MissingValue);
@@ -220,7 +233,7 @@ impl<'a> HouseholdCtx<'a> {
             None => self.opts.default_survey_year,
         };
         let members = match m.get(HF::Members) {
-            Some(c) => match parse::whole(b.cell(r, c)) {
+            Some(c) => match parse::whole(cells.get(r, c)) {
                 Ok(v) if v.is_none_or(|v| v <= u16::MAX as u64) => v.map(|v| v as u16),
                 _ => {
                     pr.add(c, Reason::BadNumber);
@@ -230,7 +243,7 @@ impl<'a> HouseholdCtx<'a> {
             None => None,
         };
         let income = match m.get(HF::IncomePerMember) {
-            Some(c) => parse::number(b.cell(r, c)).unwrap_or_else(|reason| {
+            Some(c) => parse::number(cells.get(r, c)).unwrap_or_else(|reason| {
                 pr.add(c, reason);
                 None
             }),
@@ -261,7 +274,7 @@ impl<'a> HouseholdCtx<'a> {
         h.id.push(id.expect("no problems"));
         h.village.push(village.expect("no problems"));
         h.house_id.push(house_id);
-        match cell_at(b, r, m.get(HF::HouseNo)) {
+        match cells.at(r, m.get(HF::HouseNo)) {
             Cell::Str(s) => h.house_no.push(&crate::thai::fold_digits(parse::trim_text(s))),
             Cell::Null => h.house_no.push(""),
             c => h.house_no.push(&c.to_text()),

@@ -297,8 +297,10 @@ fn ingest_in_pool(
     hh_src.for_each_wanted(hh_rows, &mut |batch, first_row| {
         trace.lap("households: read batch");
         input_rows += rows_in(hh_rows, first_row, batch.len());
-        let statuses = |b: &dyn Batch, rows| ChunkStatuses::read(b, rows, &hh_map.indicators, opts.one_means);
-        let parts = par_parse(batch, first_row, statuses, |b, r, row, pre, out: &mut HouseholdBuilder| {
+        let prep = |b, rows: std::ops::Range<usize>| {
+            (ChunkStatuses::read(b, rows.clone(), &hh_map.indicators, opts.one_means), hh_ctx.cells(b, rows))
+        };
+        let parts = par_parse(batch, first_row, prep, |b, r, row, pre, out: &mut HouseholdBuilder| {
             if hh_rows.is_none_or(|s| s.contains(row)) {
                 hh_ctx.row(b, r, row, pre, out)
             }
@@ -670,6 +672,37 @@ impl ChunkStatuses {
     }
 }
 
+/// The cells a chunk of rows is validated from, read a column at a time ([`Batch::cells`])
+/// rather than by a dynamic call per row and column.
+struct ChunkCells<'b> {
+    start: usize,
+    /// By header position: the chunk's cells of each column read, empty for the others.
+    cols: Vec<Vec<Cell<'b>>>,
+}
+
+impl<'b> ChunkCells<'b> {
+    /// Reads `rows` of the columns `read` (positions in a header of `width` columns).
+    fn read(b: &'b dyn Batch, rows: std::ops::Range<usize>, width: usize, read: impl Iterator<Item = usize>) -> Self {
+        let mut cols: Vec<Vec<Cell<'b>>> = (0..width).map(|_| Vec::new()).collect();
+        for c in read {
+            if let Some(col) = cols.get_mut(c) {
+                b.cells(c, rows.clone(), col);
+            }
+        }
+        ChunkCells { start: rows.start, cols }
+    }
+
+    /// The cell of batch row `r` (in the chunk) in column `c` (one read).
+    fn get(&self, r: usize, c: usize) -> Cell<'b> {
+        self.cols[c][r - self.start]
+    }
+
+    /// [`ChunkCells::get`] of an optional column: empty when there is none.
+    fn at(&self, r: usize, c: Option<usize>) -> Cell<'b> {
+        c.map_or(Cell::Null, |c| self.get(r, c))
+    }
+}
+
 /// Rows of one table reserved for on a file's word alone: more than Thailand's population
 /// (66 M), so the national persons (36.6 M) are reserved for in one step. A footer that lies
 /// costs address space, not memory: columns are reserved, not written; only the citizen-ID
@@ -726,10 +759,6 @@ impl<'h> RowProblems<'h> {
     fn into_rejection(self, batch: &dyn Batch, r: usize, row: u64) -> Rejection {
         Rejection { row, line: batch.line(r), problems: self.problems, values: row_values(batch, r, self.header.len()) }
     }
-}
-
-fn cell_at(batch: &dyn Batch, r: usize, col: Option<usize>) -> Cell<'_> {
-    col.map_or(Cell::Null, |c| batch.cell(r, c))
 }
 
 /// Reads the status columns of a row into (fail, na, missing) masks: those of its chunk read

@@ -92,36 +92,10 @@ fn scope_key(age: Option<u8>, disabled: Option<bool>) -> usize {
     a * 3 + d
 }
 
-/// The cells a chunk of person rows is validated from, read a column at a time
-/// ([`Batch::cells`]) rather than a dynamic call per row and column.
-pub(super) struct PersonCells<'b> {
-    start: usize,
-    /// By header position: the chunk's cells of each mapped field's column, empty for others.
-    cols: Vec<Vec<Cell<'b>>>,
-}
-
-impl<'b> PersonCells<'b> {
-    /// The cell of batch row `r` (in the chunk) in column `c` (a mapped field's).
-    fn get(&self, r: usize, c: usize) -> Cell<'b> {
-        self.cols[c][r - self.start]
-    }
-
-    /// [`PersonCells::get`] of an optional column: empty when the field has none.
-    fn at(&self, r: usize, c: Option<usize>) -> Cell<'b> {
-        c.map_or(Cell::Null, |c| self.get(r, c))
-    }
-}
-
 impl<'a> PersonCtx<'a> {
     /// Reads the chunk `rows` of the mapped fields' columns.
-    pub(super) fn cells<'b>(&self, b: &'b dyn Batch, rows: std::ops::Range<usize>) -> PersonCells<'b> {
-        let mut cols: Vec<Vec<Cell<'b>>> = (0..self.header.len()).map(|_| Vec::new()).collect();
-        for &(_, c) in &self.map.fields {
-            if let Some(col) = cols.get_mut(c) {
-                b.cells(c, rows.clone(), col);
-            }
-        }
-        PersonCells { start: rows.start, cols }
+    pub(super) fn cells<'b>(&self, b: &'b dyn Batch, rows: std::ops::Range<usize>) -> ChunkCells<'b> {
+        ChunkCells::read(b, rows, self.header.len(), self.map.fields.iter().map(|&(_, c)| c))
     }
 
     pub(super) fn new(
@@ -187,7 +161,7 @@ impl<'a> PersonCtx<'a> {
         b: &dyn Batch,
         r: usize,
         row: u64,
-        (pre, cells): &(ChunkStatuses, PersonCells<'_>),
+        (pre, cells): &(ChunkStatuses, ChunkCells<'_>),
         out: &mut PersonBuilder,
     ) {
         if out.persons.statuses.present == 0 {
