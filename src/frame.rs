@@ -587,11 +587,20 @@ pub fn synthetic_metadata(description: &str) -> Vec<(String, String)> {
 /// 14.2 → 15.3 MB), a 1 M-household ingest 5.76–5.78 s → 5.61–5.73 s (outputs 142 → 144 MB), A/B
 /// in one session (docs/bench/parquet-reading.txt).
 fn writer(file: File) -> ParquetWriter<std::io::BufWriter<File>> {
-    let stats = StatisticsOptions { distinct_count: false, ..StatisticsOptions::default() };
     ParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))
-        .with_compression(ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()))
+        .with_compression(compression())
         .with_row_group_size(Some(ROW_GROUP))
-        .with_statistics(stats)
+        .with_statistics(statistics())
+}
+
+/// The compression of [`writer`].
+fn compression() -> ParquetCompression {
+    ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok())
+}
+
+/// The statistics of [`writer`].
+fn statistics() -> StatisticsOptions {
+    StatisticsOptions { distinct_count: false, ..StatisticsOptions::default() }
 }
 
 /// Rows in a row group of the files [`write_parquet`] writes.
@@ -599,9 +608,12 @@ const ROW_GROUP: usize = 1 << 18;
 
 /// Writes a frame to Parquet (zstd level 1), with file-level key/value metadata.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    writer(file).with_key_value_metadata(Some(file_metadata(df.schema(), metadata))).finish(df)?;
-    Ok(())
+    // Row groups as polars' `finish` cuts them; written by [`ParquetBatches`], whose columns are
+    // encoded and compressed on every core.
+    let chunked = polars_core::frame::chunk_df_for_writing(df, ROW_GROUP)?;
+    let mut w = ParquetBatches::create(path, chunked.schema(), metadata)?;
+    w.write(&chunked)?;
+    w.finish()
 }
 
 /// The file's key/value metadata: `metadata`, and the Arrow schema readers take the column
@@ -637,6 +649,11 @@ fn file_metadata(schema: &Schema, metadata: &[(String, String)]) -> KeyValueMeta
 /// A Parquet file written in batches (bounded memory for national-scale outputs).
 pub struct ParquetBatches {
     writer: polars::io::parquet::write::BatchedWriter<std::io::BufWriter<File>>,
+    /// The file's columns as Parquet types, their encodings and the write options: what the
+    /// writer's own `write_batch` encodes with, kept to encode and compress on every core.
+    fields: Vec<polars_parquet::write::ParquetType>,
+    encodings: Vec<Vec<polars_parquet::write::Encoding>>,
+    options: polars_parquet::write::WriteOptions,
 }
 
 impl ParquetBatches {
@@ -644,12 +661,61 @@ impl ParquetBatches {
     pub fn create(path: &Path, schema: &Schema, metadata: &[(String, String)]) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let w = writer(file).with_key_value_metadata(Some(file_metadata(schema, metadata)));
-        Ok(ParquetBatches { writer: w.batched(schema)? })
+        let mut writer = w.batched(schema)?;
+        let fields = writer.parquet_schema().fields().to_vec();
+        let encodings = polars::io::parquet::write::get_encodings(&schema.to_arrow(CompatLevel::newest()))
+            .iter()
+            .cloned()
+            .collect();
+        let options = polars_parquet::write::WriteOptions {
+            statistics: statistics(),
+            compression: compression().into(),
+            version: polars_parquet::write::Version::V1,
+            data_page_size: None,
+        };
+        Ok(ParquetBatches { writer, fields, encodings, options })
     }
 
-    /// Appends a frame.
+    /// Appends a frame, a row group per chunk.
+    ///
+    /// Each column's pages are encoded and compressed on the pool, all columns at once, and the
+    /// writer is handed them finished. polars' `write_batch` made the pages lazily and compressed
+    /// them as it wrote, one column after the other on the writing thread: that was most of the
+    /// writing of the national outputs, on one core. The bytes are the same.
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
-        self.writer.write_batch(df)?;
+        use polars_parquet::write::{CompressedPage, array_to_columns, compress};
+        use rayon::prelude::*;
+        let options = self.options;
+        let encode = |((array, field), encoding): ((&ArrayRef, &polars_parquet::write::ParquetType), &Vec<_>)| {
+            let leaves = array_to_columns(array, field.clone(), options, encoding)?;
+            leaves
+                .into_iter()
+                .map(|pages| {
+                    pages
+                        .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
+                        .collect::<PolarsResult<Vec<CompressedPage>>>()
+                })
+                .collect::<PolarsResult<Vec<Vec<CompressedPage>>>>()
+        };
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
+            if batch.len() == 0 {
+                continue;
+            }
+            if batch.columns().len() != self.fields.len() {
+                return Err(Error::Config("internal: a frame's columns differ from its file's".into()));
+            }
+            let columns: Vec<Vec<Vec<CompressedPage>>> = crate::in_pool(|| {
+                batch
+                    .columns()
+                    .par_iter()
+                    .zip(&self.fields)
+                    .zip(&self.encodings)
+                    .map(encode)
+                    .collect::<PolarsResult<_>>()
+            })?;
+            let leaves: Vec<Vec<CompressedPage>> = columns.into_iter().flatten().collect();
+            self.writer.write_row_group(batch.len() as u64, &leaves)?;
+        }
         Ok(())
     }
 
