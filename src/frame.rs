@@ -698,7 +698,7 @@ impl ParquetBatches {
                 .collect::<PolarsResult<Vec<Vec<CompressedPage>>>>()
         };
         for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            if batch.len() == 0 {
+            if batch.is_empty() {
                 continue;
             }
             if batch.columns().len() != self.fields.len() {
