@@ -110,8 +110,8 @@ fn status_columns(
     // with no category at all every row is null).
     struct Plan {
         indicator: usize,
-        fail_code: u64,
-        na_code: u64,
+        fail_code: u8,
+        na_code: u8,
         categories: Vec<&'static str>,
         any_missing: bool,
     }
@@ -121,8 +121,8 @@ fn status_columns(
             let seen: [bool; 3] = std::array::from_fn(|k| occur[k] >> i & 1 == 1);
             Plan {
                 indicator: i,
-                fail_code: u64::from(seen[0]),
-                na_code: u64::from(seen[0]) + u64::from(seen[1]),
+                fail_code: u8::from(seen[0]),
+                na_code: u8::from(seen[0]) + u8::from(seen[1]),
                 categories: STATUS_TEXT.iter().zip(seen).filter(|(_, s)| *s).map(|(t, _)| *t).collect(),
                 any_missing: occur[3] >> i & 1 == 1,
             }
@@ -149,14 +149,15 @@ fn status_columns(
                 let bit = plan.indicator;
                 let out = &mut cs[b - first..e - first];
                 for (o, ((&m, &a), &f)) in out.iter_mut().zip(m.iter().zip(a).zip(f)) {
-                    let (present, a, f) = (!m >> bit & 1, a >> bit & 1, f >> bit & 1);
-                    // Branch-free, so that the loop is vectorised: 0 passes, then fail, then na.
-                    // The code is at most 2 (bits times codes below 3): the cast keeps it whole.
-                    *o = (present * (a * plan.na_code + (1 - a) * f * plan.fail_code)) as u8;
+                    let bit_of = |w: u64| u8::from(w >> bit & 1 == 1);
+                    let (present, a, f) = (1 - bit_of(m), bit_of(a), bit_of(f));
+                    // Branch-free, so that the loop is vectorised: 0 passes, then fail, then na
+                    // (bits times codes of at most 2: no product leaves u8).
+                    *o = present * (a * plan.na_code + (1 - a) * f * plan.fail_code);
                 }
                 let bytes = &mut vs[(b - first) / 8..(e - first).div_ceil(8)];
                 for (byte, m) in bytes.iter_mut().zip(m.chunks(8)) {
-                    *byte = m.iter().enumerate().fold(0u8, |x, (k, &m)| x | ((!m >> bit & 1) as u8) << k);
+                    *byte = m.iter().enumerate().fold(0u8, |x, (k, &m)| x | u8::from(m >> bit & 1 == 0) << k);
                 }
             }
         }

@@ -40,6 +40,13 @@ pub(super) struct Seen {
     shards: Vec<IdSet>,
 }
 
+/// The slot of hash `h` in a table of `mask + 1` slots (a power of two): the hash's low bits,
+/// masked as 64 bits before they become an index, so the index is never a truncated hash.
+fn slot_of(h: u64, mask: usize) -> usize {
+    // At most `mask`, which is a usize: the fallback is never taken.
+    usize::try_from(h & mask as u64).unwrap_or(0)
+}
+
 /// The murmur finaliser of [`IdHasher`], for [`IdSet`]'s slots.
 fn mix(key: u64) -> u64 {
     let mut h = IdHasher(key);
@@ -112,7 +119,7 @@ impl<V: Copy + Default> IdTable<V> {
     /// new, else the value held (which stays).
     fn place(&mut self, key: u64, h: u64, value: V) -> Option<V> {
         let mask = self.slots.len() - 1;
-        let mut i = h as usize & mask;
+        let mut i = slot_of(h, mask);
         loop {
             match self.slots[i] {
                 0 => {
@@ -136,7 +143,7 @@ impl<V: Copy + Default> IdTable<V> {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let mut i = mix(key) as usize & mask;
+        let mut i = slot_of(mix(key), mask);
         loop {
             match self.slots[i] {
                 0 => return None,
@@ -148,7 +155,7 @@ impl<V: Copy + Default> IdTable<V> {
 
     /// Asks the processor to bring the slot of hash `h` into its cache.
     fn prefetch(&self, h: u64) {
-        let i = h as usize & (self.slots.len() - 1);
+        let i = slot_of(h, self.slots.len() - 1);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is a hint: it never faults or changes memory, whatever the address
         // (and this one is inside the slots).
@@ -390,7 +397,8 @@ mod tests {
     /// finds every key (0 too) and no other, as `HashMap::entry(..).or_insert` would.
     #[test]
     fn id_table_keeps_the_first_value() {
-        let keys: Vec<(u64, u8)> = (0..20_000u64).map(|i| ((i * 7919) % 6007, (i % 251) as u8)).collect();
+        let keys: Vec<(u64, u8)> =
+            (0..20_000u64).map(|i| ((i * 7919) % 6007, u8::try_from(i % 251).expect("below 251"))).collect();
         let mut table: IdTable<u8> = IdTable::default();
         let mut held = vec![None; keys.len()];
         table.insert_all(keys.iter().enumerate().map(|(i, &(k, v))| (k, v, i)), |i, h| held[i] = h);

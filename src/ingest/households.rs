@@ -117,17 +117,12 @@ impl<'a> HouseholdCtx<'a> {
         HouseholdCtx { header, map, opts, registry, income, statuses_present }
     }
 
-    /// Reads the chunk `rows` of the mapped fields' columns.
-    pub(super) fn cells<'b>(&self, b: &'b dyn Batch, rows: std::ops::Range<usize>) -> ChunkCells<'b> {
-        ChunkCells::read(b, rows, self.header.len(), self.map.fields.iter().map(|&(_, c)| c))
-    }
-
     pub(super) fn row(
         &self,
         b: &dyn Batch,
         r: usize,
         row: u64,
-        (pre, cells): &(ChunkStatuses, ChunkCells<'_>),
+        Chunk { statuses: pre, cells }: &Chunk<'_>,
         out: &mut HouseholdBuilder,
     ) {
         if out.households.statuses.present == 0 {

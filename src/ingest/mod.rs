@@ -297,9 +297,7 @@ fn ingest_in_pool(
     hh_src.for_each_wanted(hh_rows, &mut |batch, first_row| {
         trace.lap("households: read batch");
         input_rows += rows_in(hh_rows, first_row, batch.len());
-        let prep = |b, rows: std::ops::Range<usize>| {
-            (ChunkStatuses::read(b, rows.clone(), &hh_map.indicators, opts.one_means), hh_ctx.cells(b, rows))
-        };
+        let prep = |b, rows| Chunk::read(b, rows, hh_header.len(), &hh_map, opts.one_means);
         let parts = par_parse(batch, first_row, prep, |b, r, row, pre, out: &mut HouseholdBuilder| {
             if hh_rows.is_none_or(|s| s.contains(row)) {
                 hh_ctx.row(b, r, row, pre, out)
@@ -381,9 +379,7 @@ fn ingest_in_pool(
     p_src.for_each_wanted(p_rows, &mut |batch, first_row| {
         trace.lap("persons: read batch");
         p_input += rows_in(p_rows, first_row, batch.len());
-        let prep = |b, rows: std::ops::Range<usize>| {
-            (ChunkStatuses::read(b, rows.clone(), &p_map.indicators, opts.one_means), p_ctx.cells(b, rows))
-        };
+        let prep = |b, rows| Chunk::read(b, rows, p_header.len(), &p_map, opts.one_means);
         let parts = par_parse(batch, first_row, prep, |b, r, row, pre, out: &mut PersonBuilder| {
             if p_rows.is_none_or(|s| s.contains(row)) {
                 p_ctx.row(b, r, row, pre, out)
@@ -669,6 +665,29 @@ impl ChunkStatuses {
             }
         }
         s
+    }
+}
+
+/// What a chunk of rows is validated from: its statuses and the cells of its mapped fields,
+/// each read a column at a time.
+struct Chunk<'b> {
+    statuses: ChunkStatuses,
+    cells: ChunkCells<'b>,
+}
+
+impl<'b> Chunk<'b> {
+    /// Reads `rows` of the batch's columns that `map` names (in a header of `width` columns).
+    fn read<F>(
+        b: &'b dyn Batch,
+        rows: std::ops::Range<usize>,
+        width: usize,
+        map: &ColumnMap<F>,
+        one: OneMeans,
+    ) -> Self {
+        Chunk {
+            statuses: ChunkStatuses::read(b, rows.clone(), &map.indicators, one),
+            cells: ChunkCells::read(b, rows, width, map.fields.iter().map(|&(_, c)| c)),
+        }
     }
 }
 

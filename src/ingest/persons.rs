@@ -93,11 +93,6 @@ fn scope_key(age: Option<u8>, disabled: Option<bool>) -> usize {
 }
 
 impl<'a> PersonCtx<'a> {
-    /// Reads the chunk `rows` of the mapped fields' columns.
-    pub(super) fn cells<'b>(&self, b: &'b dyn Batch, rows: std::ops::Range<usize>) -> ChunkCells<'b> {
-        ChunkCells::read(b, rows, self.header.len(), self.map.fields.iter().map(|&(_, c)| c))
-    }
-
     pub(super) fn new(
         map: &'a ColumnMap<PF>,
         header: &'a [String],
@@ -161,7 +156,7 @@ impl<'a> PersonCtx<'a> {
         b: &dyn Batch,
         r: usize,
         row: u64,
-        (pre, cells): &(ChunkStatuses, ChunkCells<'_>),
+        Chunk { statuses: pre, cells }: &Chunk<'_>,
         out: &mut PersonBuilder,
     ) {
         if out.persons.statuses.present == 0 {

@@ -2298,26 +2298,43 @@ mod status_code_tests {
     fn cells_agree_with_reading_cell_by_cell() {
         let n = 23;
         let pick = |i: usize| i % 4 != 3;
+        // Row numbers as a small type, widened losslessly into each column's.
+        let k = |i: usize| u8::try_from(i).expect("a few rows");
         let df = DataFrame::new(
             n,
             vec![
                 Column::new("text".into(), (0..n).map(|i| pick(i).then(|| ["", "ก", "x1"][i % 3])).collect::<Vec<_>>()),
-                Column::new("i64".into(), (0..n).map(|i| pick(i).then_some(i as i64 - 5)).collect::<Vec<_>>()),
-                Column::new("i8".into(), (0..n).map(|i| pick(i).then_some(i as i8 - 9)).collect::<Vec<_>>()),
-                Column::new("i16".into(), (0..n).map(|i| pick(i).then_some(i as i16 * -1_000)).collect::<Vec<_>>()),
-                Column::new("i32".into(), (0..n).map(|i| pick(i).then_some(i as i32 * -70_000)).collect::<Vec<_>>()),
-                Column::new("u8".into(), (0..n).map(|i| pick(i).then_some(i as u8 * 11)).collect::<Vec<_>>()),
-                Column::new("u16".into(), (0..n).map(|i| pick(i).then_some(i as u16 * 2_500)).collect::<Vec<_>>()),
+                Column::new("i64".into(), (0..n).map(|i| pick(i).then_some(i64::from(k(i)) - 5)).collect::<Vec<_>>()),
+                Column::new(
+                    "i8".into(),
+                    (0..n).map(|i| pick(i).then_some(i8::try_from(k(i)).expect("below 128") - 9)).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "i16".into(),
+                    (0..n).map(|i| pick(i).then_some(i16::from(k(i)) * -1_000)).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "i32".into(),
+                    (0..n).map(|i| pick(i).then_some(i32::from(k(i)) * -70_000)).collect::<Vec<_>>(),
+                ),
+                Column::new("u8".into(), (0..n).map(|i| pick(i).then_some(k(i) * 11)).collect::<Vec<_>>()),
+                Column::new(
+                    "u16".into(),
+                    (0..n).map(|i| pick(i).then_some(u16::from(k(i)) * 2_500)).collect::<Vec<_>>(),
+                ),
                 Column::new(
                     "u32".into(),
-                    (0..n).map(|i| pick(i).then_some(i as u32 * 150_000_000)).collect::<Vec<_>>(),
+                    (0..n).map(|i| pick(i).then_some(u32::from(k(i)) * 150_000_000)).collect::<Vec<_>>(),
                 ),
-                Column::new("f64".into(), (0..n).map(|i| pick(i).then_some(i as f64 / 4.0)).collect::<Vec<_>>()),
+                Column::new("f64".into(), (0..n).map(|i| pick(i).then_some(f64::from(k(i)) / 4.0)).collect::<Vec<_>>()),
                 Column::new("bool".into(), (0..n).map(|i| pick(i).then_some(i % 2 == 0)).collect::<Vec<_>>()),
-                Column::new("date".into(), (0..n).map(|i| pick(i).then_some(i as i32 * 400)).collect::<Vec<_>>())
-                    .cast(&DataType::Date)
-                    .expect("dates"),
-                Column::new("no_nulls".into(), (0..n as u32).collect::<Vec<_>>()),
+                Column::new(
+                    "date".into(),
+                    (0..n).map(|i| pick(i).then_some(i32::from(k(i)) * 400)).collect::<Vec<_>>(),
+                )
+                .cast(&DataType::Date)
+                .expect("dates"),
+                Column::new("no_nulls".into(), (0..n).map(|i| u32::from(k(i))).collect::<Vec<_>>()),
                 Column::full_null("empty".into(), n, &DataType::Null),
             ],
         )
