@@ -138,7 +138,7 @@ impl<'a> HouseholdCtx<'a> {
                 None
             }
             Cell::Int(i) if i >= 0 => Some(HouseholdId(i as u64)),
-            c => match c.to_text().parse::<HouseholdId>() {
+            c => match c.as_text().parse::<HouseholdId>() {
                 Ok(id) => Some(id),
                 Err(_) => {
                     pr.add(id_col, Reason::BadHouseholdId);

@@ -21,7 +21,10 @@ use std::borrow::Cow;
 /// several columns of a CSV extract.
 fn lower(s: &str) -> Cow<'_, str> {
     let s = s.trim();
-    if s.chars().all(|c| (c.is_ascii() && !c.is_ascii_uppercase()) || ('\u{0E00}'..='\u{0E7F}').contains(&c)) {
+    // ASCII without capitals (`false`, `na`) is checked a byte at a time.
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        || s.chars().all(|c| (c.is_ascii() && !c.is_ascii_uppercase()) || ('\u{0E00}'..='\u{0E7F}').contains(&c))
+    {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.to_lowercase())

@@ -289,7 +289,7 @@ fn household_key(cell: Cell<'_>) -> Option<u64> {
     match cell {
         Cell::Null => None,
         Cell::Int(i) if i >= 0 => Some(i as u64),
-        c => c.to_text().parse::<crate::ids::HouseholdId>().ok().map(|h| h.0),
+        c => c.as_text().parse::<crate::ids::HouseholdId>().ok().map(|h| h.0),
     }
 }
 

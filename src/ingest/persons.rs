@@ -174,7 +174,7 @@ impl<'a> PersonCtx<'a> {
             c => {
                 let id = match c {
                     Cell::Int(i) if i >= 0 => Some(HouseholdId(i as u64)),
-                    c => c.to_text().parse::<HouseholdId>().ok(),
+                    c => c.as_text().parse::<HouseholdId>().ok(),
                 };
                 match id {
                     None => {

@@ -13,6 +13,7 @@
 //! # Ok::<(), tpmap::Error>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,14 @@ impl Cell<'_> {
         let mut out = String::new();
         self.write_text(&mut out);
         out
+    }
+
+    /// [`Cell::to_text`], borrowed from a text cell (the common case: nothing allocated).
+    pub fn as_text(&self) -> Cow<'_, str> {
+        match self {
+            Cell::Str(s) => Cow::Borrowed(s),
+            other => Cow::Owned(other.to_text()),
+        }
     }
 
     /// Appends [`Cell::to_text`] to `out` (no allocation once `out` has room).
