@@ -401,10 +401,13 @@ impl Published {
         rep
     }
 
-    /// Writes every table in TPMAP's layout and names into `dir`.
+    /// Writes every table in TPMAP's layout and names into `dir`; returns the files written.
     pub fn write_dir(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+        use rayon::prelude::*;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut written = Vec::new();
+        // The files and their rows first, then the files written on every core (the national
+        // tables are 460 files, which took 0.7 s one after another).
+        let mut files: Vec<(String, TableLevel, &Table, Vec<RowRef<'_>>)> = Vec::new();
         for (tables, kind) in [(&self.common, "common".to_string()), (&self.poor, self.mask.clone())] {
             for (&level, t) in tables {
                 // Country and province in one file each; lower levels one file per province.
@@ -418,43 +421,73 @@ impl Published {
                     };
                     by_file.entry(name).or_default().push((id, row));
                 }
-                for (name, rows) in by_file {
-                    let path = dir.join(&name);
-                    let mut w = csv::WriterBuilder::new()
-                        .quote_style(csv::QuoteStyle::Necessary)
-                        .from_path(&path)
-                        .map_err(|e| Error::Format { file: name.clone(), message: e.to_string() })?;
-                    let mut head: Vec<String> = Vec::new();
-                    if let Some(c) = level.id_column() {
-                        head.push(c.into());
-                    }
-                    head.extend(t.columns.iter().cloned());
-                    if matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village) {
-                        head.push("province_ID".into());
-                    }
-                    w.write_record(&head).map_err(|e| crate::ingest::source::csv_error(&path, e))?;
-                    for (id, row) in rows {
-                        let mut rec: Vec<String> = Vec::new();
-                        if level.id_column().is_some() {
-                            rec.push(id.clone());
-                        }
-                        rec.extend(row.iter().map(|v| v.map(fmt_number).unwrap_or_default()));
-                        if matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village) {
-                            rec.push(id[..2.min(id.len())].to_string());
-                        }
-                        w.write_record(&rec).map_err(|e| crate::ingest::source::csv_error(&path, e))?;
-                    }
-                    w.flush().map_err(|e| Error::io(&path, e))?;
-                    written.push(path);
-                }
+                files.extend(by_file.into_iter().map(|(name, rows)| (name, level, t, rows)));
             }
         }
-        Ok(written)
+        crate::in_pool(|| {
+            files.par_iter().map(|(name, level, t, rows)| write_table_file(dir, name, *level, t, rows)).collect()
+        })
     }
 }
 
+/// Writes one file of [`Published::write_dir`]: `rows` of `t` at `level`.
+fn write_table_file(
+    dir: &Path,
+    name: &str,
+    level: TableLevel,
+    t: &Table,
+    rows: &[RowRef<'_>],
+) -> Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    let csv_error = |e| crate::ingest::source::csv_error(&path, e);
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_path(&path)
+        .map_err(|e| Error::Format { file: name.to_string(), message: e.to_string() })?;
+    let below_province = matches!(level, TableLevel::Amphur | TableLevel::Tambol | TableLevel::Village);
+    let mut head: Vec<&str> = Vec::new();
+    if let Some(c) = level.id_column() {
+        head.push(c);
+    }
+    head.extend(t.columns.iter().map(String::as_str));
+    if below_province {
+        head.push("province_ID");
+    }
+    w.write_record(&head).map_err(csv_error)?;
+    // A record's fields written one by one from a reused buffer (no String per value).
+    let mut field = String::new();
+    for (id, row) in rows {
+        if level.id_column().is_some() {
+            w.write_field(id).map_err(csv_error)?;
+        }
+        for v in row.iter() {
+            field.clear();
+            if let Some(v) = v {
+                write_number(&mut field, *v);
+            }
+            w.write_field(&field).map_err(csv_error)?;
+        }
+        if below_province {
+            w.write_field(&id[..2.min(id.len())]).map_err(csv_error)?;
+        }
+        w.write_record(None::<&[u8]>).map_err(csv_error)?;
+    }
+    w.flush().map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+/// Appends a table value's text to `out`: whole numbers without a decimal point.
+fn write_number(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = if v.fract() == 0.0 && v.abs() < 1e15 { write!(out, "{}", v as i64) } else { write!(out, "{v}") };
+}
+
+#[cfg(test)]
 fn fmt_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+    let mut s = String::new();
+    write_number(&mut s, v);
+    s
 }
 
 /// One value that did not reconcile.
