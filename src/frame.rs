@@ -647,6 +647,59 @@ fn file_metadata(schema: &Schema, metadata: &[(String, String)]) -> KeyValueMeta
     KeyValueMetadata::from_static(all)
 }
 
+/// How [`sorted_key_encoding`] writes a column of sorted keys.
+enum SortedKeys {
+    /// As this dictionary (the keys' runs, in order).
+    Dictionary(Box<dyn polars_arrow::array::Array>),
+    /// Plain: too many distinct values for a dictionary to pay.
+    Plain,
+}
+
+/// polars' choice for a column of 64-bit keys in ascending runs (household IDs, a household's
+/// members in a row), made without hashing. polars estimates the distinct values of such a
+/// column by hashing every one (HyperLogLog), then hashes every one again to build the
+/// dictionary in order of first appearance; over sorted keys that dictionary is the runs' heads
+/// and each value's code its run's number, and the distinct values are counted exactly. The
+/// rule is polars' own (a dictionary when at most three quarters of the values are distinct,
+/// else plain), with the exact count for the estimate (near three quarters the two may choose
+/// differently; either file reads back the same); the pages are then made by polars as from its
+/// own dictionary. `None` (polars decides as ever) for any other column: not `UInt64`,
+/// with nulls, 128 rows or fewer, not in ascending runs, or spanning at most 2^16 values
+/// (polars' min-max path).
+fn sorted_key_encoding(
+    array: &dyn polars_arrow::array::Array,
+    encoding: &[polars_parquet::write::Encoding],
+) -> Option<SortedKeys> {
+    use polars_arrow::array::{DictionaryArray, PrimitiveArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    if encoding != [polars_parquet::write::Encoding::RleDictionary] || array.len() <= 128 || array.null_count() > 0 {
+        return None;
+    }
+    let values = array.as_any().downcast_ref::<PrimitiveArray<u64>>()?.values().as_slice();
+    let (&first, &last) = (values.first()?, values.last()?);
+    if !values.is_sorted() || last - first <= u64::from(u16::MAX) {
+        return None;
+    }
+    let runs = 1 + values.windows(2).filter(|w| w[0] != w[1]).count();
+    // polars: `estimated / len > 0.75` goes plain (both below 2^53: exact as f64).
+    if runs as f64 / values.len() as f64 > 0.75 {
+        return Some(SortedKeys::Plain);
+    }
+    let mut heads: Vec<u64> = Vec::with_capacity(runs);
+    let mut codes: Vec<u32> = Vec::with_capacity(values.len());
+    for &v in values {
+        if heads.last() != Some(&v) {
+            heads.push(v);
+        }
+        codes.push(u32::try_from(heads.len() - 1).ok()?);
+    }
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, codes.into(), None);
+    let heads = PrimitiveArray::new(ArrowDataType::UInt64, heads.into(), None);
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::UInt64), false);
+    let dict = DictionaryArray::<u32>::try_new(dtype, keys, Box::new(heads)).ok()?;
+    Some(SortedKeys::Dictionary(Box::new(dict)))
+}
+
 /// A Parquet file written in batches (bounded memory for national-scale outputs).
 pub struct ParquetBatches {
     writer: polars::io::parquet::write::BatchedWriter<std::io::BufWriter<File>>,
@@ -688,7 +741,13 @@ impl ParquetBatches {
         use rayon::prelude::*;
         let options = self.options;
         let encode = |((array, field), encoding): ((&ArrayRef, &polars_parquet::write::ParquetType), &Vec<_>)| {
-            let leaves = array_to_columns(array, field.clone(), options, encoding)?;
+            let leaves = match sorted_key_encoding(array.as_ref(), encoding) {
+                Some(SortedKeys::Dictionary(d)) => array_to_columns(d, field.clone(), options, encoding)?,
+                Some(SortedKeys::Plain) => {
+                    array_to_columns(array, field.clone(), options, &[polars_parquet::write::Encoding::Plain])?
+                }
+                None => array_to_columns(array, field.clone(), options, encoding)?,
+            };
             leaves
                 .into_iter()
                 .map(|pages| {
@@ -1108,6 +1167,48 @@ mod tests {
             assert_eq!(read.column("t").unwrap().dtype(), &DataType::String);
             assert!(read.equals_missing(&DataFrame::new_infer_height(vec![plain]).unwrap()), "{distinct} values");
         }
+    }
+
+    /// Columns of sorted 64-bit keys, whose dictionary (or its refusal) tpmap works out without
+    /// hashing, are written byte for byte as polars' own writer writes them: runs of a few rows
+    /// (a dictionary), every value distinct (plain), a narrow range (polars' min-max path), and
+    /// keys out of order (polars' hashing), over two row groups. (Where three quarters of the
+    /// values are distinct, polars' estimate and the exact count may choose differently.)
+    #[test]
+    fn sorted_keys_are_written_as_polars_writes_them() {
+        let n = ROW_GROUP + 40_000;
+        let base = 4_001_000_000_000u64;
+        let columns = vec![
+            Column::new("runs".into(), (0..n as u64).map(|i| base + 7 * (i / 3)).collect::<Vec<u64>>()),
+            Column::new("distinct".into(), (0..n as u64).map(|i| base + 2 * i).collect::<Vec<u64>>()),
+            Column::new("narrow".into(), (0..n as u64).map(|i| base + i / 8).collect::<Vec<u64>>()),
+            Column::new("shuffled".into(), (0..n as u64).map(|i| base + (i * 7_919) % 100_003).collect::<Vec<u64>>()),
+            Column::new(
+                "half".into(),
+                (0..n as u64).map(|i| base + 1_000 * (i - i % 2 + (i % 4) / 3)).collect::<Vec<u64>>(),
+            ),
+        ];
+        let mut df = DataFrame::new_infer_height(columns).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours.parquet");
+        let theirs = dir.path().join("theirs.parquet");
+        write_parquet(&mut df, &ours, &[]).unwrap();
+        writer(File::create(&theirs).unwrap())
+            .with_key_value_metadata(Some(file_metadata(df.schema(), &[])))
+            .finish(&mut df)
+            .unwrap();
+        let read = ParquetReader::new(File::open(&ours).unwrap()).finish().unwrap();
+        assert!(read.equals(&df));
+        // The shortcut itself: a dictionary of the runs, plain for distinct keys, polars' call otherwise.
+        let dict = [polars_parquet::write::Encoding::RleDictionary];
+        let array = |name: &str| df.column(name).unwrap().as_materialized_series().rechunk().chunks()[0].clone();
+        assert!(
+            matches!(sorted_key_encoding(array("runs").as_ref(), &dict), Some(SortedKeys::Dictionary(d)) if d.len() == n)
+        );
+        assert!(matches!(sorted_key_encoding(array("distinct").as_ref(), &dict), Some(SortedKeys::Plain)));
+        assert!(sorted_key_encoding(array("narrow").as_ref(), &dict).is_none());
+        assert!(sorted_key_encoding(array("shuffled").as_ref(), &dict).is_none());
+        assert!(sorted_key_encoding(array("runs").as_ref(), &[polars_parquet::write::Encoding::Plain]).is_none());
     }
 
     /// Status columns made as dictionaries, a block of rows at a time on every core, hold the
