@@ -398,23 +398,21 @@ fn persons_frame_with(
             2 => text_column("title", r.clone().map(|i| p.title.get(i)), how)?,
             3 => text_column("first_name", r.clone().map(|i| p.first_name.get(i)), how)?,
             4 => text_column("last_name", r.clone().map(|i| p.last_name.get(i)), how)?,
-            5 => Column::new("sex".into(), p.sex[r.clone()].iter().map(|&s| code(s as u8)).collect::<Vec<_>>()),
+            5 => optional::<UInt8Type>("sex", p.sex[r.clone()].iter().map(|&s| code(s as u8))),
             6 if birth_as_text => Column::new(
                 "birth_date".into(),
                 p.birth_date[r.clone()].iter().map(|d| d.map(|d| d.to_string())).collect::<Vec<Option<String>>>(),
             ),
-            6 => Column::new(
-                "birth_date".into(),
-                p.birth_date[r.clone()].iter().map(|d| d.map(|d| d.days_since_epoch())).collect::<Vec<Option<i32>>>(),
+            6 => optional::<Int32Type>(
+                "birth_date",
+                p.birth_date[r.clone()].iter().map(|d| d.map(|d| d.days_since_epoch())),
             )
             .cast(&DataType::Date)?,
-            7 => Column::new("age".into(), p.age[r.clone()].to_vec()),
-            8 => {
-                Column::new("relation".into(), p.relation[r.clone()].iter().map(|&x| code(x as u8)).collect::<Vec<_>>())
-            }
-            9 => Column::new("disabled".into(), p.disabled[r.clone()].to_vec()),
-            10 => Column::new("welfare_registered".into(), p.welfare_registered[r.clone()].to_vec()),
-            _ => Column::new("welfare_validated".into(), p.welfare_validated[r.clone()].to_vec()),
+            7 => optional::<UInt8Type>("age", p.age[r.clone()].iter().copied()),
+            8 => optional::<UInt8Type>("relation", p.relation[r.clone()].iter().map(|&x| code(x as u8))),
+            9 => optional_flags("disabled", &p.disabled[r.clone()]),
+            10 => optional_flags("welfare_registered", &p.welfare_registered[r.clone()]),
+            _ => optional_flags("welfare_validated", &p.welfare_validated[r.clone()]),
         })
     };
     use rayon::prelude::*;
@@ -425,6 +423,30 @@ fn persons_frame_with(
     let mut cols = cols?;
     cols.extend(status_cols?);
     Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// A column of optional numbers built as its values and, when one is missing, a validity bitmap:
+/// the array polars' builder makes from `Option`s one by one (a null's value slot holds zero, and
+/// a column without nulls has no bitmap), without the builder's call per value.
+fn optional<T: PolarsNumericType>(name: &str, values: impl ExactSizeIterator<Item = Option<T::Native>>) -> Column {
+    let mut out: Vec<T::Native> = Vec::with_capacity(values.len());
+    let mut valid = polars_arrow::bitmap::MutableBitmap::with_capacity(values.len());
+    for v in values {
+        out.push(v.unwrap_or_default());
+        valid.push(v.is_some());
+    }
+    let validity = (valid.unset_bits() > 0).then(|| valid.into());
+    ChunkedArray::<T>::from_vec_validity(name.into(), out, validity).into_column()
+}
+
+/// [`optional`] for flags: a bitmap of values and one of validity.
+fn optional_flags(name: &str, flags: &[Option<bool>]) -> Column {
+    use polars_arrow::bitmap::Bitmap;
+    let values = Bitmap::from_iter(flags.iter().map(|f| f.unwrap_or(false)));
+    let validity = flags.iter().any(Option::is_none).then(|| Bitmap::from_iter(flags.iter().map(Option::is_some)));
+    let array =
+        polars_arrow::array::BooleanArray::new(polars_arrow::datatypes::ArrowDataType::Boolean, values, validity);
+    BooleanChunked::with_chunk(name.into(), array).into_column()
 }
 
 /// Writes the persons table to Parquet one slice of rows at a time, so that only a slice is ever
@@ -1209,6 +1231,39 @@ mod tests {
         assert!(sorted_key_encoding(array("narrow").as_ref(), &dict).is_none());
         assert!(sorted_key_encoding(array("shuffled").as_ref(), &dict).is_none());
         assert!(sorted_key_encoding(array("runs").as_ref(), &[polars_parquet::write::Encoding::Plain]).is_none());
+    }
+
+    /// Optional columns built as values and a bitmap are the columns polars' builder makes from
+    /// `Option`s: equal, and written to the same bytes, with no null, some and only nulls.
+    #[test]
+    fn optional_columns_are_the_builders() {
+        for nulls in [0usize, 7, 1] {
+            let n = 1_000usize;
+            let missing = |i: usize| nulls == 1 || (nulls > 1 && i % nulls == 3);
+            let small: Vec<Option<u8>> =
+                (0..n).map(|i| (!missing(i)).then(|| u8::try_from(i % 97).unwrap_or(0))).collect();
+            let days: Vec<Option<i32>> =
+                (0..n).map(|i| (!missing(i)).then(|| i32::try_from(i).unwrap_or(0) * 37 - 9_000)).collect();
+            let flags: Vec<Option<bool>> = (0..n).map(|i| (!missing(i)).then_some(i % 3 == 0)).collect();
+            let ours = vec![
+                optional::<UInt8Type>("a", small.iter().copied()),
+                optional::<Int32Type>("d", days.iter().copied()).cast(&DataType::Date).unwrap(),
+                optional_flags("f", &flags),
+            ];
+            let theirs = vec![
+                Column::new("a".into(), small.clone()),
+                Column::new("d".into(), days.clone()).cast(&DataType::Date).unwrap(),
+                Column::new("f".into(), flags.clone()),
+            ];
+            let mut ours = DataFrame::new_infer_height(ours).unwrap();
+            let mut theirs = DataFrame::new_infer_height(theirs).unwrap();
+            assert!(ours.equals_missing(&theirs), "{nulls}");
+            let dir = tempfile::tempdir().unwrap();
+            let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+            write_parquet(&mut ours, &a, &[]).unwrap();
+            write_parquet(&mut theirs, &b, &[]).unwrap();
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{nulls}");
+        }
     }
 
     /// Status columns made as dictionaries, a block of rows at a time on every core, hold the
