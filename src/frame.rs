@@ -707,13 +707,21 @@ fn sorted_key_encoding(
     if runs as f64 / values.len() as f64 > 0.75 {
         return Some(SortedKeys::Plain);
     }
+    // Codes count the runs: checked to fit once, not per value.
+    u32::try_from(runs).ok()?;
     let mut heads: Vec<u64> = Vec::with_capacity(runs);
     let mut codes: Vec<u32> = Vec::with_capacity(values.len());
+    let mut code = 0u32;
     for &v in values {
-        if heads.last() != Some(&v) {
-            heads.push(v);
+        match heads.last() {
+            Some(&h) if h == v => {}
+            Some(_) => {
+                code += 1;
+                heads.push(v);
+            }
+            None => heads.push(v),
         }
-        codes.push(u32::try_from(heads.len() - 1).ok()?);
+        codes.push(code);
     }
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, codes.into(), None);
     let heads = PrimitiveArray::new(ArrowDataType::UInt64, heads.into(), None);

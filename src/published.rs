@@ -417,7 +417,7 @@ impl Published {
                         TableLevel::Country | TableLevel::Province => {
                             format!("{}_{}_{kind}.csv", self.year, level.file_word())
                         }
-                        _ => format!("{}_{}_{}_{kind}.csv", self.year, &id[..2.min(id.len())], level.file_word()),
+                        _ => format!("{}_{}_{}_{kind}.csv", self.year, province_of(id)?, level.file_word()),
                     };
                     by_file.entry(name).or_default().push((id, row));
                 }
@@ -468,7 +468,7 @@ fn write_table_file(
             w.write_field(&field).map_err(csv_error)?;
         }
         if below_province {
-            w.write_field(&id[..2.min(id.len())]).map_err(csv_error)?;
+            w.write_field(province_of(id)?).map_err(csv_error)?;
         }
         w.write_record(None::<&[u8]>).map_err(csv_error)?;
     }
@@ -476,18 +476,21 @@ fn write_table_file(
     Ok(path)
 }
 
+/// The province code an area ID below the province begins with: two ASCII digits, or an error
+/// (it names a file, so nothing else from the data goes into a path, and no text is cut inside
+/// a character).
+fn province_of(id: &str) -> Result<&str> {
+    id.get(..2).filter(|p| p.bytes().all(|b| b.is_ascii_digit())).ok_or_else(|| Error::Format {
+        file: "TPMAP tables".into(),
+        message: "an area ID below the province level does not begin with a two-digit province code".into(),
+    })
+}
+
 /// Appends a table value's text to `out`: whole numbers without a decimal point.
 fn write_number(out: &mut String, v: f64) {
     use std::fmt::Write;
     // Writing to a String cannot fail.
     let _ = if v.fract() == 0.0 && v.abs() < 1e15 { write!(out, "{}", v as i64) } else { write!(out, "{v}") };
-}
-
-#[cfg(test)]
-fn fmt_number(v: f64) -> String {
-    let mut s = String::new();
-    write_number(&mut s, v);
-    s
 }
 
 /// One value that did not reconcile.
@@ -767,7 +770,16 @@ mod tests {
     fn levels_map_to_file_words_and_ids() {
         assert_eq!(TableLevel::Tambol.id_column(), Some("tumbol_ID"));
         assert_eq!(TableLevel::Amphur.file_word(), "amphur");
-        assert_eq!(fmt_number(12.0), "12");
-        assert_eq!(fmt_number(2.5), "2.5");
+        let text = |v: f64| {
+            let mut s = String::new();
+            write_number(&mut s, v);
+            s
+        };
+        assert_eq!(text(12.0), "12");
+        assert_eq!(text(2.5), "2.5");
+        assert_eq!(province_of("1101").ok(), Some("11"));
+        for bad in ["", "1", "ก1", "/x01", "1ก"] {
+            assert!(province_of(bad).is_err(), "{bad:?}");
+        }
     }
 }
