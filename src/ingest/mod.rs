@@ -282,6 +282,7 @@ fn ingest_in_pool(
         });
     }
     hh_src.check_types(&hh_map.used_columns())?;
+    hh_src.read_as_codes(&hh_map.indicators.iter().map(|&(_, c)| c).collect::<Vec<_>>());
     let hh_ctx = HouseholdCtx::new(&hh_map, &hh_header, opts, registry);
     let mut hh = HouseholdBuilder::new(hh_ctx.statuses_present);
     // Rows this run will read: a wave's count is known (a first pass counted them); a whole
@@ -359,6 +360,7 @@ fn ingest_in_pool(
         return Err(Error::Format { file: p_src.name(), message: "required column 'household_id' is missing".into() });
     }
     p_src.check_types(&p_map.used_columns())?;
+    p_src.read_as_codes(&p_map.indicators.iter().map(|&(_, c)| c).collect::<Vec<_>>());
     let p_ctx = PersonCtx::new(&p_map, &p_header, opts, &index, &rejected_ids, &hh.households.survey_year);
     let mut people = PersonBuilder::new(p_map.indicator_mask());
     let p_claimed = p_rows.map_or(p_src.rows_claimed(), |s| usize::try_from(s.len()).ok());

@@ -878,6 +878,8 @@ enum Col<'a> {
     Float(&'a PrimitiveArray<f64>),
     Bool(&'a BooleanArray),
     Date(&'a PrimitiveArray<i32>),
+    /// A text column read as codes ([`CodeColumn`]).
+    Codes(&'a CodeColumn),
 }
 
 /// How a column of a given type is read: as it is, or cast to one of the types cells come in.
@@ -937,6 +939,16 @@ impl<'a> FrameBatch<'a> {
     /// [`DataFrame::rechunk_mut_par`]). Columns of other types are cast into `casts` first; casts
     /// are exact (an integer that does not fit 64 bits is read as text, never as null).
     pub fn new(df: &'a DataFrame, casts: &'a mut Vec<Series>) -> Result<FrameBatch<'a>> {
+        Self::with_codes(df, casts, &[])
+    }
+
+    /// As [`FrameBatch::new`], with the columns at the positions of `codes` read from them (the
+    /// frame holds nulls there).
+    fn with_codes(
+        df: &'a DataFrame,
+        casts: &'a mut Vec<Series>,
+        codes: &'a [(usize, CodeColumn)],
+    ) -> Result<FrameBatch<'a>> {
         casts.clear();
         let mut plans = Vec::with_capacity(df.width());
         for c in df.columns() {
@@ -976,9 +988,11 @@ impl<'a> FrameBatch<'a> {
         };
         let mut cast_iter = casts.iter();
         let mut cols = Vec::with_capacity(plans.len());
-        for (c, plan) in df.columns().iter().zip(plans) {
+        for (pos, (c, plan)) in df.columns().iter().zip(plans).enumerate() {
             let own = c.as_materialized_series();
+            let coded = codes.iter().find(|(at, _)| *at == pos);
             let col = match plan {
+                _ if coded.is_some() => coded.map_or(Col::Null, |(_, c)| Col::Codes(c)),
                 Plan::Null | Plan::Unsupported => Col::Null,
                 Plan::Str | Plan::Text => {
                     let ca = if plan == Plan::Str { own.str()? } else { next_cast(&mut cast_iter)?.str()? };
@@ -1031,6 +1045,7 @@ impl Col<'_> {
             Col::Float(a) => a.len(),
             Col::Bool(a) => a.len(),
             Col::Date(a) => a.len(),
+            Col::Codes(c) => c.rows.len(),
         })
     }
 }
@@ -1083,6 +1098,7 @@ impl Batch for FrameBatch<'_> {
             Col::Float(a) if a.is_valid(row) => Cell::Float(a.value(row)),
             Col::Bool(a) if a.is_valid(row) => Cell::Bool(a.value(row)),
             Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
+            Col::Codes(c) => c.cell(row),
             _ => Cell::Null,
         }
     }
@@ -1113,6 +1129,7 @@ impl Batch for FrameBatch<'_> {
             Col::Float(a) => each(a, rows, out, Cell::Float),
             Col::Bool(a) => out.extend(rows.map(|r| if a.is_valid(r) { Cell::Bool(a.value(r)) } else { Cell::Null })),
             Col::Date(a) => each(a, rows, out, Cell::Date),
+            Col::Codes(c) => out.extend(rows.map(|r| c.cell(r))),
         }
     }
     fn line(&self, _row: usize) -> Option<u64> {
@@ -1160,6 +1177,13 @@ impl Batch for FrameBatch<'_> {
                     } else {
                         raw_status_of(v)
                     };
+                }
+                true
+            }
+            Col::Codes(c) => {
+                let Some(rows) = c.rows.get(start..start + out.len()) else { return false };
+                for (o, &code) in out.iter_mut().zip(rows) {
+                    *o = c.status(code);
                 }
                 true
             }
@@ -1233,6 +1257,8 @@ pub struct ParquetShape {
     pub types: Vec<Option<DataType>>,
     /// The footer, read once and handed to every slice's reader.
     metadata: polars::io::parquet::metadata::FileMetadataRef,
+    /// Columns read as codes where they can be ([`Table::read_as_codes`]).
+    coded: Vec<usize>,
 }
 
 impl ParquetShape {
@@ -1285,7 +1311,7 @@ fn parquet_shape_unguarded(path: &Path) -> Result<ParquetShape> {
         .iter()
         .map(|(name, field)| (name.to_string(), convertible(field.dtype()).then(|| DataType::from_arrow_field(field))))
         .unzip();
-    Ok(ParquetShape { rows: sum, row_groups, names, types, metadata })
+    Ok(ParquetShape { rows: sum, row_groups, names, types, metadata, coded: Vec::new() })
 }
 
 /// Largest Parquet page accepted, compressed or not: 1 GiB (writers use about 1 MiB).
@@ -1513,6 +1539,295 @@ fn dictionary_chunk(
     (at == rows).then(|| DictionaryChunk { values: values.unwrap_or_default(), changes, rows })
 }
 
+/// Code of a null row in a [`CodeColumn`].
+const NULL_CODE: u8 = u8::MAX;
+
+/// A text column of a Parquet slice read as its distinct values and one byte per row indexing
+/// them ([`NULL_CODE`] for a null): how the status columns of a Parquet extract are read.
+/// polars decodes such a column into a 16-byte view per row, which tpmap then read only to tell
+/// `0`, `1` and `na` apart (about 4 % of a partitioned national run, docs/bench/).
+pub(crate) struct CodeColumn {
+    /// The distinct values of the slice's chunks, in order of first appearance (a crafted file
+    /// may repeat one in a dictionary; it is then found once).
+    values: Vec<String>,
+    /// Each value's status as written ([`RawStatus::of_text`]).
+    statuses: Vec<RawStatus>,
+    /// Per row of the slice: an index into `values`, or [`NULL_CODE`].
+    rows: Vec<u8>,
+}
+
+impl CodeColumn {
+    /// The cell at `row`, as polars' column would give it (an empty text is [`Cell::Null`]).
+    fn cell(&self, row: usize) -> Cell<'_> {
+        match self.rows.get(row).and_then(|&c| self.values.get(usize::from(c))) {
+            Some(v) if !v.is_empty() => Cell::Str(v),
+            _ => Cell::Null,
+        }
+    }
+
+    /// The status as written of a row of code `code`, as [`raw_status_of`] reads polars' view
+    /// of the same text ([`RawStatus::Missing`] for a null).
+    fn status(&self, code: u8) -> RawStatus {
+        self.statuses.get(usize::from(code)).copied().unwrap_or(RawStatus::Missing)
+    }
+
+    /// The code of the dictionary value `v`, added when new; `None` past 255 values.
+    fn code_of(&mut self, v: &str) -> Option<u8> {
+        if let Some(k) = self.values.iter().position(|x| x == v) {
+            return u8::try_from(k).ok();
+        }
+        let k = u8::try_from(self.values.len()).ok().filter(|&k| k != NULL_CODE)?;
+        self.values.push(v.to_string());
+        self.statuses.push(RawStatus::of_text(v.as_bytes()));
+        Some(k)
+    }
+}
+
+/// Most rows of a data page [`code_rows`] reads (writers put 20 k to 1 M rows in a page); a
+/// larger page is left to polars' reader.
+const MAX_CODED_PAGE_ROWS: usize = 1 << 24;
+
+/// Buffers [`code_rows`] reuses from page to page.
+#[derive(Default)]
+struct Scratch {
+    /// Bit-packed definition levels or indices, a block at a time.
+    defs: Vec<u32>,
+    indices: Vec<u32>,
+    /// A page's codes, when only part of it is wanted.
+    codes: Vec<u8>,
+}
+
+/// Marks an index outside the dictionary in [`Indices::take`]'s table.
+const BAD_INDEX: u16 = 0x100;
+
+/// A data page's dictionary indices, taken as codes a run at a time: a run of one index is
+/// written as one fill, a bit-packed block through a table. Per row, decoding the levels and the
+/// indices into buffers and mapping them in passes over every row was slower than polars' own
+/// decoding; runs are most of a status column (one value over many rows).
+struct Indices<'a, 'b> {
+    chunks: polars_parquet::parquet::encoding::hybrid_rle::HybridRleChunkIter<'a>,
+    /// The current run: its index and rows left.
+    run: (u32, usize),
+    /// The current bit-packed block and the position in it.
+    block: &'b mut Vec<u32>,
+    at: usize,
+    /// Code of each index below 256 ([`BAD_INDEX`] past the dictionary).
+    table: [u16; 256],
+    /// Or of every table entry taken: [`BAD_INDEX`] set when an index was outside the dictionary.
+    seen: u16,
+}
+
+impl<'a, 'b> Indices<'a, 'b> {
+    /// The indices of `chunks`, taken through `table`; `block` is a buffer (emptied here: a
+    /// block left from another page must not be read).
+    fn new(
+        chunks: polars_parquet::parquet::encoding::hybrid_rle::HybridRleDecoder<'a>,
+        block: &'b mut Vec<u32>,
+        table: [u16; 256],
+    ) -> Self {
+        block.clear();
+        Indices { chunks: chunks.into_chunk_iter(), run: (0, 0), block, at: 0, table, seen: 0 }
+    }
+
+    /// Appends the codes of the next `k` indices to `out`; `None` when the stream ends first or
+    /// is damaged.
+    fn take(&mut self, mut k: usize, out: &mut Vec<u8>) -> Option<()> {
+        use polars_parquet::parquet::encoding::hybrid_rle::HybridRleChunk;
+        while k > 0 {
+            if self.run.1 > 0 {
+                let m = k.min(self.run.1);
+                let code = self.table[usize::try_from(self.run.0).ok().filter(|&i| i < 256)?];
+                self.seen |= code;
+                out.resize(out.len() + m, code as u8);
+                (k, self.run.1) = (k - m, self.run.1 - m);
+            } else if self.at < self.block.len() {
+                let m = k.min(self.block.len() - self.at);
+                let table = &self.table;
+                let mut seen = 0u16;
+                // Indices are below 256 here: a block is read only at 8 bits or fewer.
+                out.extend(self.block[self.at..self.at + m].iter().map(|&i| {
+                    let code = table[(i & 0xFF) as usize];
+                    seen |= code;
+                    code as u8
+                }));
+                self.seen |= seen;
+                (k, self.at) = (k - m, self.at + m);
+            } else {
+                match self.chunks.next()?.ok()? {
+                    HybridRleChunk::Rle(v, len) => self.run = (v, len),
+                    HybridRleChunk::Bitpacked(b) => {
+                        self.block.clear();
+                        b.collect_into(self.block);
+                        self.at = 0;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// Reads rows `want` (from the group's first, 0) of one column chunk of `group_rows` rows into
+/// `out`, or `None` when the chunk is not exactly what this reader handles: a text column of one
+/// dictionary page and version-1 data pages of dictionary indices, without repetition, at most
+/// 255 distinct values in the slice. As [`dictionary_chunk`], every count is checked against the
+/// bytes before it is trusted, and anything else is left to polars' reader. Data pages wholly
+/// outside `want` are not decompressed.
+fn code_rows(
+    path: &Path,
+    column: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
+    group_rows: usize,
+    want: std::ops::Range<usize>,
+    out: &mut CodeColumn,
+    scratch: &mut Scratch,
+) -> Option<()> {
+    use polars_parquet::parquet::compression::DecompressionContext;
+    use polars_parquet::parquet::encoding::Encoding;
+    use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
+    use polars_parquet::parquet::encoding::plain_byte_array::BinaryIter;
+    use polars_parquet::parquet::page::{CompressedPage, DataPageHeader, Page, split_buffer_v1};
+    use polars_parquet::parquet::read::{PageReader, decompress};
+    use polars_parquet::parquet::schema::types::PhysicalType;
+    let descriptor = &column.descriptor().descriptor;
+    if descriptor.primitive_type.physical_type != PhysicalType::ByteArray
+        || descriptor.max_rep_level != 0
+        || descriptor.max_def_level > 1
+        || want.start > want.end
+        || want.end > group_rows
+    {
+        return None;
+    }
+    let nullable = descriptor.max_def_level > 0;
+    let mut file = File::open(path).ok()?;
+    let file_len = file.metadata().ok()?.len();
+    let bytes = column_chunk(path, &mut file, file_len, column).ok()?;
+    let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
+    // The group's dictionary as codes of the slice's values.
+    let mut remap: Option<Vec<u8>> = None;
+    let (mut at, mut buffer, mut context) = (0usize, Vec::new(), DecompressionContext::Unset);
+    for page in PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES) {
+        let page = page.ok()?;
+        if let CompressedPage::Data(d) = &page {
+            // The values (rows: no repetition) must fit the rows left, as in `check_pages`, and
+            // a page's codes at most MAX_CODED_PAGE_ROWS bytes (a run of a few bytes can claim
+            // 2^31 rows).
+            let n = d.num_values();
+            if n > group_rows - at || n > MAX_CODED_PAGE_ROWS || d.uncompressed_size() > MAX_PAGE_BYTES {
+                return None;
+            }
+            if at + n <= want.start || at >= want.end {
+                at += n;
+                continue;
+            }
+        }
+        match decompress(page, &mut buffer, &mut context).ok()? {
+            Page::Dict(d) => {
+                if remap.is_some() {
+                    return None;
+                }
+                let mut codes = Vec::new();
+                for v in BinaryIter::new(&d.buffer, None) {
+                    codes.push(out.code_of(std::str::from_utf8(v.ok()?).ok()?)?);
+                }
+                if codes.len() != d.num_values {
+                    return None;
+                }
+                remap = Some(codes);
+            }
+            Page::Data(d) => {
+                let remap = remap.as_ref()?;
+                let n = d.num_values();
+                if !matches!(d.encoding(), Encoding::RleDictionary | Encoding::PlainDictionary)
+                    || !matches!(d.header(), DataPageHeader::V1(_))
+                {
+                    return None;
+                }
+                let split = split_buffer_v1(d.buffer(), false, nullable).ok()?;
+                let Scratch { defs, indices, codes } = &mut *scratch;
+                let (from, to) = (want.start.max(at) - at, want.end.min(at + n) - at);
+                // The whole page straight into the column; part of it through `codes`.
+                let whole = from == 0 && to == n;
+                let target = if whole { &mut out.rows } else { &mut *codes };
+                if !whole {
+                    target.clear();
+                }
+                let before = target.len();
+                let mut table = [BAD_INDEX; 256];
+                table.iter_mut().zip(remap).for_each(|(t, &c)| *t = u16::from(c));
+                let chunks = match split.values.split_first() {
+                    // At most 8 bits: a dictionary of at most 255 values needs no more.
+                    Some((&bits, data)) if bits <= 8 => HybridRleDecoder::new(data, u32::from(bits), n),
+                    Some(_) => return None,
+                    // No value byte: only nulls may follow.
+                    None => HybridRleDecoder::new(&[], 1, 0),
+                };
+                let mut idx = Indices::new(chunks, indices, table);
+                if nullable {
+                    // Definition levels: 1 a value, 0 a null.
+                    let mut levels = 0usize;
+                    for chunk in HybridRleDecoder::new(split.def, 1, n).into_chunk_iter() {
+                        match chunk.ok()? {
+                            HybridRleChunk::Rle(1, len) => idx.take(len, target)?,
+                            HybridRleChunk::Rle(0, len) => target.resize(target.len() + len, NULL_CODE),
+                            HybridRleChunk::Rle(..) => return None,
+                            HybridRleChunk::Bitpacked(b) => {
+                                defs.clear();
+                                b.collect_into(defs);
+                                for &l in defs.iter() {
+                                    match l {
+                                        1 => idx.take(1, target)?,
+                                        0 => target.push(NULL_CODE),
+                                        _ => return None,
+                                    }
+                                }
+                            }
+                        }
+                        levels = target.len() - before;
+                    }
+                    if levels != n {
+                        return None;
+                    }
+                } else {
+                    idx.take(n, target)?;
+                }
+                if idx.seen & BAD_INDEX != 0 || target.len() - before != n {
+                    return None;
+                }
+                if !whole {
+                    out.rows.extend_from_slice(codes.get(from..to)?);
+                }
+                at += n;
+            }
+        }
+    }
+    (at == group_rows).then_some(())
+}
+
+/// Column `name` of rows `offset..offset + len` of a Parquet file read as a [`CodeColumn`], or
+/// `None` when a chunk is not what [`code_rows`] reads (polars then reads the column).
+fn code_column(path: &Path, shape: &ParquetShape, name: &str, offset: usize, len: usize) -> Option<CodeColumn> {
+    let mut out =
+        CodeColumn { values: Vec::new(), statuses: Vec::new(), rows: Vec::with_capacity(len.min(MAX_SLICE_ROWS)) };
+    let end = offset.checked_add(len)?;
+    let mut scratch = Scratch::default();
+    let mut first = 0usize;
+    for group in &shape.metadata.row_groups {
+        let rows = group.num_rows();
+        let (lo, hi) = (first, first.checked_add(rows)?);
+        first = hi;
+        if hi <= offset || lo >= end {
+            continue;
+        }
+        let mut found = group.parquet_columns().iter().filter(|c| {
+            c.descriptor().path_in_schema.len() == 1
+                && c.descriptor().path_in_schema.first().is_some_and(|p| p.as_str() == name)
+        });
+        let (Some(column), None) = (found.next(), found.next()) else { return None };
+        code_rows(path, column, rows, offset.max(lo) - lo..end.min(hi) - lo, &mut out, &mut scratch)?;
+    }
+    (out.rows.len() == len).then_some(out)
+}
+
 /// Reads rows `offset..offset+len` of a Parquet file (only the row groups that hold them), every
 /// readable column; a column that cannot be read comes back as nulls in its place.
 pub fn read_parquet_slice(path: &Path, shape: &ParquetShape, offset: usize, len: usize) -> Result<DataFrame> {
@@ -1520,7 +1835,56 @@ pub fn read_parquet_slice(path: &Path, shape: &ParquetShape, offset: usize, len:
 }
 
 fn read_parquet_slice_unguarded(path: &Path, shape: &ParquetShape, offset: usize, len: usize) -> Result<DataFrame> {
-    let readable = shape.readable();
+    Ok(read_parquet_coded_slice(path, shape, offset, len, &[])?.df)
+}
+
+/// Rows `offset..offset + len` of a Parquet table, its coded columns ([`Table::read_as_codes`])
+/// read as codes.
+fn read_slice(path: &Path, shape: &ParquetShape, offset: usize, len: usize) -> Result<Slice> {
+    crate::diagnostics::foreign(path, "Parquet reader", || {
+        read_parquet_coded_slice(path, shape, offset, len, &shape.coded)
+    })
+}
+
+/// A slice of a Parquet file: the columns polars read, and those read as codes.
+struct Slice {
+    /// Every column in file order; a column read as codes is nulls here.
+    df: DataFrame,
+    /// The columns read as codes, by position in the file.
+    codes: Vec<(usize, CodeColumn)>,
+}
+
+/// As [`read_parquet_slice`], the columns at `coded` (text columns) read as [`CodeColumn`]s
+/// where [`code_column`] can, by polars otherwise.
+fn read_parquet_coded_slice(
+    path: &Path,
+    shape: &ParquetShape,
+    offset: usize,
+    len: usize,
+    coded: &[usize],
+) -> Result<Slice> {
+    use rayon::prelude::*;
+    let mut readable = shape.readable();
+    // The coded columns on every core, next to nothing else: polars decodes its own columns on
+    // every core once these are done. A panic inside the page decoder counts as "not this
+    // reader's" (polars then reads the column and names any problem).
+    let codes: Vec<(usize, CodeColumn)> = coded
+        .par_iter()
+        .filter_map(|&c| {
+            let name = shape.names.get(c)?;
+            // A text column whose name no other column has (polars reads by name).
+            let unique = shape.names.iter().filter(|n| *n == name).count() == 1;
+            (unique && matches!(shape.types.get(c), Some(Some(DataType::String)))).then_some(())?;
+            let read =
+                crate::diagnostics::foreign(path, "Parquet reader", || Ok(code_column(path, shape, name, offset, len)));
+            Some((c, read.ok().flatten()?))
+        })
+        .collect();
+    readable.retain(|n| !codes.iter().any(|(c, _)| shape.names.get(*c) == Some(n)));
+    if readable.is_empty() && !codes.is_empty() {
+        // polars must read a column to know the slice's height: read them all as before.
+        return read_parquet_coded_slice(path, shape, offset, len, &[]);
+    }
     check_pages(path, &shape.metadata, offset, len, &readable)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let all = readable.len() == shape.names.len();
@@ -1534,13 +1898,13 @@ fn read_parquet_slice_unguarded(path: &Path, shape: &ParquetShape, offset: usize
     if !all {
         let height = df.height();
         for (pos, (name, t)) in shape.names.iter().zip(&shape.types).enumerate() {
-            if t.is_none() {
+            if t.is_none() || codes.iter().any(|(c, _)| *c == pos) {
                 df.insert_column(pos, Column::full_null(name.as_str().into(), height, &DataType::Null))?;
             }
         }
     }
     df.rechunk_mut_par();
-    Ok(df)
+    Ok(Slice { df, codes })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1662,6 +2026,14 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Reads the text columns at `cols` (status columns) of a Parquet file as codes from here on
+    /// ([`CodeColumn`]): their cells and statuses are the same, without a 16-byte view per row.
+    pub(crate) fn read_as_codes(&mut self, cols: &[usize]) {
+        if let Table::Parquet { shape, .. } = self {
+            shape.coded = cols.to_vec();
+        }
+    }
+
     /// Checks that the columns the readers need (`used`, positions in the header) are of types
     /// tpmap reads: a list, struct or binary column gives an error naming file and column.
     pub(crate) fn check_types(&self, used: &[usize]) -> Result<()> {
@@ -1751,12 +2123,13 @@ impl<'a> Table<'a> {
     fn parquet_batch(
         path: &Path,
         shape: &ParquetShape,
-        df: &DataFrame,
+        slice: &Slice,
         offset: usize,
         want: usize,
         casts: &mut Vec<Series>,
         f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>,
     ) -> Result<()> {
+        let df = &slice.df;
         if df.height() != want {
             return Err(Error::Format {
                 file: path.display().to_string(),
@@ -1767,7 +2140,7 @@ impl<'a> Table<'a> {
                 ),
             });
         }
-        let b = FrameBatch::new(df, casts).map_err(|e| in_file(e, path))?;
+        let b = FrameBatch::with_codes(df, casts, &slice.codes).map_err(|e| in_file(e, path))?;
         f(&b, offset as u64 + 1)
     }
 
@@ -1830,8 +2203,8 @@ impl<'a> Table<'a> {
                     // validation of this one made the national waves slower (docs/partitioned.md).
                     let mut casts = Vec::new();
                     for &(offset, want) in &slices {
-                        let df = read_parquet_slice(path, shape, offset, want)?;
-                        Self::parquet_batch(path, shape, &df, offset, want, &mut casts, f)?;
+                        let slice = read_slice(path, shape, offset, want)?;
+                        Self::parquet_batch(path, shape, &slice, offset, want, &mut casts, f)?;
                     }
                     return Ok(());
                 }
@@ -1840,17 +2213,17 @@ impl<'a> Table<'a> {
                 // rayon scope, not a thread of its own: a pool worker waiting on a thread that
                 // needs the pool deadlocks once every worker waits (tests running side by side).
                 let mut casts = Vec::new();
-                let mut current = slices.first().map(|&(offset, want)| read_parquet_slice(path, shape, offset, want));
+                let mut current = slices.first().map(|&(offset, want)| read_slice(path, shape, offset, want));
                 for (i, &(offset, want)) in slices.iter().enumerate() {
-                    let Some(df) = current.take() else { break };
-                    let df = df?;
+                    let Some(slice) = current.take() else { break };
+                    let slice = slice?;
                     let mut next = None;
                     rayon::in_place_scope(|scope| {
                         if let Some(&(offset, want)) = slices.get(i + 1) {
                             let slot = &mut next;
-                            scope.spawn(move |_| *slot = Some(read_parquet_slice(path, shape, offset, want)));
+                            scope.spawn(move |_| *slot = Some(read_slice(path, shape, offset, want)));
                         }
-                        Self::parquet_batch(path, shape, &df, offset, want, &mut casts, f)
+                        Self::parquet_batch(path, shape, &slice, offset, want, &mut casts, f)
                     })?;
                     current = next;
                 }
@@ -2202,6 +2575,122 @@ impl Batch for XlsxBatch<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// Status columns read as codes give every cell and status polars' reading gives: nulls in
+    /// runs and scattered, empty texts, forms read cell by cell (`ผ่าน`, ` 1`), a column of
+    /// nulls only, row groups with different dictionaries, slices across groups and pages.
+    #[test]
+    fn coded_status_columns_read_as_polars_reads_them() {
+        use super::{Batch, FrameBatch, RawStatus};
+        use polars::prelude::*;
+        let n = 5000usize;
+        // A cheap deterministic mix: long runs of one value, then scattered values.
+        let pick = |i: usize, salt: usize| (i.wrapping_mul(2654435761).wrapping_add(salt * 97) >> 7) % 11;
+        let forms = [Some("0"), Some("1"), Some("na"), Some("NA"), None, Some(""), Some("ผ่าน"), Some(" 1")];
+        let col = |salt: usize, kinds: usize| -> Vec<Option<&str>> {
+            (0..n).map(|i| if (i / 700) % 2 == 0 { forms[salt % 2] } else { forms[pick(i, salt) % kinds] }).collect()
+        };
+        let mut df = df!(
+            "id" => (0..n as u64).collect::<Vec<_>>(),
+            "plain" => col(0, 3),
+            "nulls" => col(1, 5),
+            "mixed" => col(2, 8),
+            "empty" => vec![None::<&str>; n],
+            "twice" => col(3, 4),
+        )
+        .unwrap();
+        // The last group's dictionary holds a value the others lack.
+        let twice: Vec<Option<&str>> = (0..n).map(|i| if i >= 4700 { Some("ไม่ผ่าน") } else { col(3, 4)[i] }).collect();
+        df.replace("twice", Series::new("twice".into(), twice).into_column()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("statuses.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .with_row_group_size(Some(1200))
+            .with_data_page_size(Some(256))
+            .finish(&mut df)
+            .unwrap();
+        let shape = super::parquet_shape(&path).unwrap();
+        assert!(shape.row_groups.len() > 3);
+        let coded = [1, 2, 3, 4, 5];
+        for (offset, len) in [(0, n), (0, 1200), (1100, 300), (1199, 1), (2399, 1202), (4000, 1000), (17, 4983)] {
+            let by_polars = super::read_parquet_slice(&path, &shape, offset, len).unwrap();
+            let slice = super::read_parquet_coded_slice(&path, &shape, offset, len, &coded).unwrap();
+            assert_eq!(slice.codes.iter().map(|(c, _)| *c).collect::<Vec<_>>(), coded, "every column read as codes");
+            assert_eq!(slice.df.height(), len);
+            let (mut c1, mut c2) = (Vec::new(), Vec::new());
+            let a = FrameBatch::new(&by_polars, &mut c1).unwrap();
+            let b = FrameBatch::with_codes(&slice.df, &mut c2, &slice.codes).unwrap();
+            for c in 0..6 {
+                for r in 0..len {
+                    assert_eq!(a.cell(r, c), b.cell(r, c), "column {c}, row {}", offset + r);
+                }
+                let mut cells = Vec::new();
+                b.cells(c, 3.min(len)..len, &mut cells);
+                assert!(cells.iter().enumerate().all(|(k, &x)| x == a.cell(k + 3.min(len), c)));
+                if c > 0 {
+                    let (mut x, mut y) = (vec![RawStatus::Unread; len], vec![RawStatus::Unread; len]);
+                    assert!(a.status_codes(c, 0, &mut x) && b.status_codes(c, 0, &mut y));
+                    assert_eq!(x, y, "column {c} at {offset}");
+                }
+            }
+        }
+    }
+
+    /// Damaged status columns (an uncompressed file with one byte changed, at every position of
+    /// its column chunks): the coded reading never panics, and wherever polars reads the slice,
+    /// the coded reading gives the same cells or an error, never other values.
+    #[test]
+    fn damaged_coded_columns_read_as_polars_or_fail() {
+        use super::{Batch, FrameBatch};
+        use polars::prelude::*;
+        let n = 600usize;
+        let forms = [Some("0"), Some("1"), Some("na"), None];
+        let mut df = df!(
+            "id" => (0..n as u64).collect::<Vec<_>>(),
+            "s" => (0..n).map(|i| forms[(i * 7 / 5 + i / 50) % 4]).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.parquet");
+        ParquetWriter::new(std::fs::File::create(&good).unwrap())
+            .with_compression(ParquetCompression::Uncompressed)
+            .with_row_group_size(Some(250))
+            .with_data_page_size(Some(128))
+            .finish(&mut df)
+            .unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let bad = dir.path().join("bad.parquet");
+        let (mut compared, mut refused) = (0, 0);
+        // Every third byte before the footer (the footer's damage is `parquet_shape`'s to find),
+        // changed in a way that depends on where.
+        for at in (4..bytes.len().saturating_sub(200)).step_by(3) {
+            let mut b = bytes.clone();
+            b[at] ^= (at as u8).wrapping_mul(37) | 1;
+            std::fs::write(&bad, &b).unwrap();
+            let Ok(shape) = super::parquet_shape(&bad) else { continue };
+            // As `read_slice` reads it: a panic inside polars is an error naming the file.
+            let coded = crate::diagnostics::foreign(&bad, "Parquet reader", || {
+                super::read_parquet_coded_slice(&bad, &shape, 0, n, &[1])
+            });
+            let Ok(by_polars) = super::read_parquet_slice(&bad, &shape, 0, n) else { continue };
+            let Ok(slice) = coded else {
+                refused += 1;
+                continue;
+            };
+            let (mut c1, mut c2) = (Vec::new(), Vec::new());
+            let (Ok(a), Ok(x)) =
+                (FrameBatch::new(&by_polars, &mut c1), FrameBatch::with_codes(&slice.df, &mut c2, &slice.codes))
+            else {
+                continue;
+            };
+            for r in 0..n.min(a.len()).min(x.len()) {
+                assert_eq!(a.cell(r, 1), x.cell(r, 1), "byte {at} changed, row {r}");
+            }
+            compared += usize::from(!slice.codes.is_empty());
+        }
+        // Most damage is outside the status column's pages, or in values the pages still hold.
+        assert!(compared > 1000, "{compared} damaged files read as codes and compared, {refused} refused");
+    }
+
     /// A status column read whole gives what reading it cell by cell gives: 1 fails, 0 passes,
     /// a null is missing; any other value refuses the column and touches nothing.
     #[test]
