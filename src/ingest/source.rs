@@ -1638,6 +1638,7 @@ impl<'a, 'b> Indices<'a, 'b> {
                 let m = k.min(self.run.1);
                 let code = self.table[usize::try_from(self.run.0).ok().filter(|&i| i < 256)?];
                 self.seen |= code;
+                // A bad index's entry (0x100) becomes 0 here, and `seen` refuses the page.
                 out.resize(out.len() + m, code as u8);
                 (k, self.run.1) = (k - m, self.run.1 - m);
             } else if self.at < self.block.len() {
