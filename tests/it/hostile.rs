@@ -265,6 +265,83 @@ proptest! {
     }
 }
 
+/// A status cell as an extract may hold it: the plain forms, Thai words, padded or decimal forms,
+/// bad values, empty text, null, or any short text.
+fn status_form() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        4 => prop::sample::select(vec!["0", "1", "na", "NA", "ผ่าน", "ไม่ผ่าน", " 1", "1.0", "2", "", "-"])
+            .prop_map(|s| Some(s.to_string())),
+        1 => Just(None),
+        1 => "\\PC{0,6}".prop_map(Some),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Text status columns of a Parquet extract (read as codes over their dictionary) give what
+    /// the same frames give read in memory (through polars' text views): the same statuses
+    /// accepted, the same rows rejected for the same reasons with the same values. Small row
+    /// groups and pages, so that slices cross them.
+    #[test]
+    fn parquet_text_statuses_read_as_the_frames_read_them(
+        hh_forms in proptest::collection::vec(status_form(), 1..12),
+        p_forms in proptest::collection::vec(status_form(), 1..12),
+        runs in 1usize..40,
+    ) {
+        use polars::prelude::*;
+        use tpmap::ingest::{TableInput, ingest_tables};
+        let hh_csv = root().join("tests/corpus/_base/households.csv");
+        let pp_csv = root().join("tests/corpus/_base/persons.csv");
+        let base = ingest(&hh_csv, &pp_csv, &IngestOptions::default()).unwrap();
+        let x = &base.extract;
+        let form = |forms: &[Option<String>], i: usize| forms[(i / runs) % forms.len()].clone();
+        let n = x.households.len();
+        let mut hh = df!(
+            "household_id" => x.households.id.iter().map(|id| id.0 as i64).collect::<Vec<i64>>(),
+            "village_code" => x.households.village.iter().map(|v| v.as_str()).collect::<Vec<&str>>(),
+            "survey_year" => vec![2566i64; n],
+            "ind_8" => (0..n).map(|i| form(&hh_forms, i)).collect::<Vec<Option<String>>>(),
+            "ind_9" => (0..n).map(|i| form(&hh_forms, i * 7 + 3)).collect::<Vec<Option<String>>>(),
+        ).unwrap();
+        let m = x.persons.len();
+        let mut pp = df!(
+            "household_id" => x.persons.household.iter().map(|&h| x.households.id[h as usize].0 as i64).collect::<Vec<i64>>(),
+            "ind_20" => (0..m).map(|i| form(&p_forms, i)).collect::<Vec<Option<String>>>(),
+        ).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("households.parquet");
+        let p = dir.path().join("persons.parquet");
+        for (path, df) in [(&h, &mut hh), (&p, &mut pp)] {
+            ParquetWriter::new(std::fs::File::create(path).unwrap())
+                .with_row_group_size(Some(17))
+                .with_data_page_size(Some(64))
+                .finish(df)
+                .unwrap();
+        }
+        let opts = IngestOptions::default();
+        let from_files = ingest(&h, &p, &opts);
+        let from_frames = ingest_tables(TableInput::Frame(&hh, "households"), TableInput::Frame(&pp, "persons"), &opts);
+        match (from_files, from_frames) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(&a.extract.households.statuses, &b.extract.households.statuses);
+                prop_assert_eq!(&a.extract.persons.statuses, &b.extract.persons.statuses);
+                for (ra, rb) in [(&a.household_rejects, &b.household_rejects), (&a.person_rejects, &b.person_rejects)] {
+                    prop_assert_eq!(ra.len(), rb.len());
+                    for (x, y) in ra.iter().zip(rb.iter()) {
+                        prop_assert_eq!(x.row, y.row);
+                        prop_assert_eq!(&x.values, &y.values);
+                        let reasons = |r: &tpmap::ingest::rejects::Rejection| r.problems.iter().map(|p| (p.reason, p.column.clone())).collect::<Vec<_>>();
+                        prop_assert_eq!(reasons(x), reasons(y));
+                    }
+                }
+                prop_assert!(a.report.households.reconciles() && a.report.persons.reconciles());
+            }
+            (a, b) => prop_assert_eq!(a.is_ok(), b.is_ok(), "{:?} / {:?}", a.err(), b.err()),
+        }
+    }
+}
+
 /// A valid saved model: trained once on the base registry.
 fn model_json() -> String {
     static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
