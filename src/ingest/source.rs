@@ -1409,6 +1409,35 @@ pub(crate) struct DictionaryChunk {
     pub(crate) rows: usize,
 }
 
+/// The pages of a flat, optional-at-most text column chunk (the only kind the readers of
+/// dictionary indices below take): `None` for any other column, or when its bytes cannot be read.
+fn text_chunk_pages(
+    path: &Path,
+    column: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
+) -> Option<polars_parquet::parquet::read::PageReader> {
+    use polars_parquet::parquet::schema::types::PhysicalType;
+    let descriptor = &column.descriptor().descriptor;
+    if descriptor.primitive_type.physical_type != PhysicalType::ByteArray
+        || descriptor.max_rep_level != 0
+        || descriptor.max_def_level > 1
+    {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    let file_len = file.metadata().ok()?.len();
+    let bytes = column_chunk(path, &mut file, file_len, column).ok()?;
+    let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
+    Some(polars_parquet::parquet::read::PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES))
+}
+
+/// A dictionary page's values as checked UTF-8, as many as the page claims; `None` otherwise.
+fn dictionary_values(d: &polars_parquet::parquet::page::DictPage) -> Option<Vec<&str>> {
+    use polars_parquet::parquet::encoding::plain_byte_array::BinaryIter;
+    let values =
+        BinaryIter::new(&d.buffer, None).map(|v| std::str::from_utf8(v.ok()?).ok()).collect::<Option<Vec<&str>>>()?;
+    (values.len() == d.num_values).then_some(values)
+}
+
 /// Reads one column chunk as its dictionary and the rows where its index changes, or `None` when
 /// the chunk is not exactly what this reader handles: a text column of one dictionary page and
 /// version-1 data pages of dictionary indices, without nulls or repetition, holding `rows` rows.
@@ -1426,27 +1455,16 @@ fn dictionary_chunk(
     use polars_parquet::parquet::compression::DecompressionContext;
     use polars_parquet::parquet::encoding::Encoding;
     use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
-    use polars_parquet::parquet::encoding::plain_byte_array::BinaryIter;
     use polars_parquet::parquet::page::{DataPageHeader, Page, split_buffer_v1};
-    use polars_parquet::parquet::read::{PageReader, decompress};
-    use polars_parquet::parquet::schema::types::PhysicalType;
+    use polars_parquet::parquet::read::decompress;
     let descriptor = &column.descriptor().descriptor;
-    if descriptor.primitive_type.physical_type != PhysicalType::ByteArray
-        || descriptor.max_rep_level != 0
-        || descriptor.max_def_level > 1
-    {
-        return None;
-    }
-    let mut file = File::open(path).ok()?;
-    let file_len = file.metadata().ok()?.len();
-    let bytes = column_chunk(path, &mut file, file_len, column).ok()?;
-    let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
+    let pages = text_chunk_pages(path, column)?;
     let mut values: Option<Vec<String>> = None;
     let mut changes: Vec<(usize, u32)> = Vec::new();
     // Rows decoded so far; a bit-packed run's indices, decoded into `packed` (at most a page's).
     let (mut at, mut packed): (usize, Vec<u32>) = (0, Vec::new());
     let (mut buffer, mut context) = (Vec::new(), DecompressionContext::Unset);
-    for page in PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES) {
+    for page in pages {
         let page = page.ok()?;
         if let polars_parquet::parquet::page::CompressedPage::Data(d) = &page {
             // The same bounds as `check_pages`: the values must fit the rows left.
@@ -1459,14 +1477,7 @@ fn dictionary_chunk(
                 if values.is_some() {
                     return None;
                 }
-                let mut dict = Vec::new();
-                for v in BinaryIter::new(&d.buffer, None) {
-                    dict.push(std::str::from_utf8(v.ok()?).ok()?.to_string());
-                }
-                if dict.len() != d.num_values {
-                    return None;
-                }
-                values = Some(dict);
+                values = Some(dictionary_values(&d)?.into_iter().map(str::to_string).collect());
             }
             Page::Data(d) => {
                 let n = d.num_values();
@@ -1685,28 +1696,17 @@ fn code_rows(
     use polars_parquet::parquet::compression::DecompressionContext;
     use polars_parquet::parquet::encoding::Encoding;
     use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
-    use polars_parquet::parquet::encoding::plain_byte_array::BinaryIter;
     use polars_parquet::parquet::page::{CompressedPage, DataPageHeader, Page, split_buffer_v1};
-    use polars_parquet::parquet::read::{PageReader, decompress};
-    use polars_parquet::parquet::schema::types::PhysicalType;
-    let descriptor = &column.descriptor().descriptor;
-    if descriptor.primitive_type.physical_type != PhysicalType::ByteArray
-        || descriptor.max_rep_level != 0
-        || descriptor.max_def_level > 1
-        || want.start > want.end
-        || want.end > group_rows
-    {
+    use polars_parquet::parquet::read::decompress;
+    if want.start > want.end || want.end > group_rows {
         return None;
     }
-    let nullable = descriptor.max_def_level > 0;
-    let mut file = File::open(path).ok()?;
-    let file_len = file.metadata().ok()?.len();
-    let bytes = column_chunk(path, &mut file, file_len, column).ok()?;
-    let cursor = std::io::Cursor::new(polars_buffer::Buffer::from_vec(bytes));
+    let nullable = column.descriptor().descriptor.max_def_level > 0;
+    let pages = text_chunk_pages(path, column)?;
     // The group's dictionary as codes of the slice's values.
     let mut remap: Option<Vec<u8>> = None;
     let (mut at, mut buffer, mut context) = (0usize, Vec::new(), DecompressionContext::Unset);
-    for page in PageReader::new(cursor, column, Vec::new(), MAX_PAGE_BYTES) {
+    for page in pages {
         let page = page.ok()?;
         if let CompressedPage::Data(d) = &page {
             // The values (rows: no repetition) must fit the rows left, as in `check_pages`, and
@@ -1726,14 +1726,7 @@ fn code_rows(
                 if remap.is_some() {
                     return None;
                 }
-                let mut codes = Vec::new();
-                for v in BinaryIter::new(&d.buffer, None) {
-                    codes.push(out.code_of(std::str::from_utf8(v.ok()?).ok()?)?);
-                }
-                if codes.len() != d.num_values {
-                    return None;
-                }
-                remap = Some(codes);
+                remap = Some(dictionary_values(&d)?.into_iter().map(|v| out.code_of(v)).collect::<Option<_>>()?);
             }
             Page::Data(d) => {
                 let remap = remap.as_ref()?;
