@@ -210,54 +210,33 @@ fn area_column(name: &str, codes: impl ExactSizeIterator<Item = AreaCode>, how: 
     dictionary_column(name, codes, |c| c.as_str())
 }
 
-/// The dictionary form of [`text_column`] over any key that is text once (`text`): the
-/// distinct values in order of first appearance, each copied once into one compact text that a
-/// row's value is compared with. Keyed by `&str` into the table's own storage, every lookup had
-/// compared a row's name with its first appearance, somewhere in the slice's 2^20 rows: a cache
-/// miss per person and column (perf: `memcmp` and the map's lookup 3.8 % of a partitioned
-/// national run, 1.0 % since).
-fn dictionary_column<K: Copy + Eq>(
+/// The dictionary form of [`text_column`] over any key that is text once (`text`).
+fn dictionary_column<K: Copy + Eq + std::hash::Hash>(
     name: &str,
     values: impl ExactSizeIterator<Item = K>,
     text: impl Fn(&K) -> &str,
 ) -> Result<Column> {
-    use std::hash::BuildHasher;
-    fn value<'t>(text: &'t str, bounds: &[(usize, usize)], c: u32) -> Option<&'t str> {
-        let &(start, end) = bounds.get(usize::try_from(c).ok()?)?;
-        text.get(start..end)
-    }
-    let state = hashbrown::DefaultHashBuilder::default();
-    // Each distinct value's code, found by its text's hash; the values in `all`, at `bounds[code]`.
-    let mut table: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
-    let (mut all, mut bounds) = (String::new(), Vec::<(usize, usize)>::new());
+    let mut index: hashbrown::HashMap<K, u32> = hashbrown::HashMap::new();
+    let mut categories: Vec<K> = Vec::new();
     let mut codes: Vec<u32> = Vec::with_capacity(values.len());
     let mut last: Option<(K, u32)> = None;
     for v in values {
         let code = match last {
             Some((l, c)) if l == v => c,
             _ => {
-                let t = text(&v);
-                let hash = state.hash_one(t);
-                let c = match table.find(hash, |&c| value(&all, &bounds, c) == Some(t)) {
-                    Some(&c) => c,
-                    None => {
-                        let next = u32::try_from(bounds.len())
-                            .map_err(|_| Error::Config(format!("column '{name}': more than 2^32 distinct values")))?;
-                        let start = all.len();
-                        all.push_str(t);
-                        bounds.push((start, all.len()));
-                        table.insert_unique(hash, next, |&c| state.hash_one(value(&all, &bounds, c).unwrap_or("")));
-                        next
-                    }
-                };
+                let next = u32::try_from(categories.len())
+                    .map_err(|_| Error::Config(format!("column '{name}': more than 2^32 distinct values")))?;
+                let c = *index.entry(v).or_insert(next);
+                if c == next {
+                    categories.push(v);
+                }
                 last = Some((v, c));
                 c
             }
         };
         codes.push(code);
     }
-    let categories = bounds.iter().map(|&(start, end)| all.get(start..end).unwrap_or(""));
-    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories)?);
+    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories.iter().map(text))?);
     // SAFETY (each arm): every code is below the number of categories (numbered above as they
     // first appear), and the codes' type is the dtype's physical type (matched).
     let series = match dtype.cat_physical()? {
