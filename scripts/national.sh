@@ -6,6 +6,10 @@
 #
 #   cargo build --release --all-features && scripts/national.sh [OUT_DIR]
 #
+# The plan step runs `cargo run --release --all-features --example plan_national`: give the script
+# the cargo settings the binary was built with (CARGO_TARGET_DIR, any CARGO_PROFILE_RELEASE_*), or
+# cargo compiles polars again for the example (about 20 minutes on 2 cores).
+#
 # Steps: ingest from Parquet (whole, one province a wave, --max-memory 4GiB; a national Parquet
 # extract is partitioned by default, so the whole run says --partition whole), ingest from CSV,
 # `tpmap mpi` on the national deprivation matrix, and the Python-polars scripts of
