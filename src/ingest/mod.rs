@@ -219,6 +219,7 @@ impl Ingested {
 }
 
 /// A table to read: a file, or a polars frame already in memory.
+#[derive(Clone, Copy)]
 pub enum TableInput<'a> {
     /// A file; its format is taken from the extension.
     File(&'a Path),
@@ -235,7 +236,28 @@ pub fn ingest(households: &Path, persons: &Path, opts: &IngestOptions) -> Result
 pub fn ingest_tables(households: TableInput<'_>, persons: TableInput<'_>, opts: &IngestOptions) -> Result<Ingested> {
     // Our parallel work runs in polars' thread pool, which also decodes Parquet: two pools on
     // two cores would oversubscribe them.
-    crate::in_pool(|| ingest_in_pool(households, persons, opts, None))
+    crate::in_pool(|| ingest_deciding_on(households, persons, opts, source::DECIDE_ON_BYTES))
+}
+
+/// [`ingest_tables`] in the pool, a CSV extract's encoding decided on its first `decide_on`
+/// bytes and its whole evidence counted while its rows are read (one read of the file, not two).
+/// When that fails for any reason (the whole file deciding otherwise among them), the extract
+/// is read again with its encoding decided on every line first: the result, or the error, is
+/// then the one that reading gives.
+fn ingest_deciding_on(
+    households: TableInput<'_>,
+    persons: TableInput<'_>,
+    opts: &IngestOptions,
+    decide_on: u64,
+) -> Result<Ingested> {
+    let csv =
+        |t: &TableInput<'_>| matches!(t, TableInput::File(p) if Format::from_path(p).is_ok_and(|f| f == Format::Csv));
+    if opts.encoding == Encoding::Auto && (csv(&households) || csv(&persons)) {
+        ingest_in_pool(households, persons, opts, None, Some(decide_on))
+            .or_else(|_| ingest_in_pool(households, persons, opts, None, None))
+    } else {
+        ingest_in_pool(households, persons, opts, None, None)
+    }
 }
 
 /// The rows one wave of a partitioned read takes, and what the waves share.
@@ -261,12 +283,13 @@ fn ingest_in_pool(
     persons: TableInput<'_>,
     opts: &IngestOptions,
     mut scope: Option<WaveScope<'_>>,
+    decide_on: Option<u64>,
 ) -> Result<Ingested> {
     let hh_rows = scope.as_ref().map(|s| s.households);
     let p_rows = scope.as_ref().map(|s| s.persons);
     opts.validate()?;
     let registry = AreaRegistry::embedded();
-    let mut hh_src = Table::open(households, opts)?;
+    let mut hh_src = Table::open_deciding(households, opts, decide_on)?;
     let hh_header = hh_src.header().to_vec();
     let hh_map = columns::map_households(&hh_header, &opts.edition)
         .map_err(|m| Error::Format { file: hh_src.name(), message: m })?;
@@ -352,7 +375,7 @@ fn ingest_in_pool(
     rejected_ids.par_sort_unstable();
     trace.lap("households: index");
 
-    let mut p_src = Table::open(persons, opts)?;
+    let mut p_src = Table::open_deciding(persons, opts, decide_on)?;
     let p_header = p_src.header().to_vec();
     let p_map =
         columns::map_persons(&p_header, &opts.edition).map_err(|m| Error::Format { file: p_src.name(), message: m })?;
@@ -819,6 +842,40 @@ fn read_statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A persons extract whose first rows are UTF-8 and the rest (most) TIS-620: decided on its
+    /// start, reading fails at the end; read through `ingest_deciding_on`, it is read again as
+    /// decided on every line, with the same result as deciding on every line first.
+    #[test]
+    fn an_extract_whose_start_decides_another_encoding_is_read_as_decided_on_every_line() {
+        let lines = |path: &str| -> Vec<Vec<u8>> {
+            std::fs::read(path).unwrap().split_inclusive(|&c| c == b'\n').map(<[u8]>::to_vec).collect()
+        };
+        let (utf8, tis620) = (lines("data-samples/persons.csv"), lines("data-samples/tis620/persons.csv"));
+        assert_eq!(utf8.len(), tis620.len());
+        let start = 2 + 20; // the preamble, the header and 20 rows
+        let dir = tempfile::tempdir().unwrap();
+        let persons = dir.path().join("persons.csv");
+        std::fs::write(&persons, [&utf8[..start], &tis620[start..]].concat().concat()).unwrap();
+        let decide_on = utf8[..start].concat().len() as u64;
+        let households = Path::new("data-samples/households.csv");
+        let opts = IngestOptions::default();
+        let (hh, p) = (TableInput::File(households), TableInput::File(&persons));
+        let first = crate::in_pool(|| ingest_in_pool(hh, p, &opts, None, None)).unwrap();
+        let label = first.report.persons.encoding.clone().unwrap_or_default();
+        assert!(label.starts_with("tis-620 (decided on"), "{label}");
+        let err = crate::in_pool(|| ingest_in_pool(hh, p, &opts, None, Some(decide_on))).err().unwrap();
+        assert!(err.to_string().contains("utf-8") && err.to_string().contains("read again"), "{err}");
+        let again = crate::in_pool(|| ingest_deciding_on(hh, p, &opts, decide_on)).unwrap();
+        assert_eq!(serde_json::to_string(&again.report).unwrap(), serde_json::to_string(&first.report).unwrap());
+        assert_eq!(again.report.persons.rejected, first.report.persons.rejected);
+        assert_eq!(again.extract.persons.first_name, first.extract.persons.first_name);
+        assert_eq!(again.extract.persons.source_row, first.extract.persons.source_row);
+        assert_eq!(again.person_rejects.len(), first.person_rejects.len());
+        // Decided on a start long enough, the one reading gives the same.
+        let whole_start = crate::in_pool(|| ingest_in_pool(hh, p, &opts, None, Some(u64::MAX))).unwrap();
+        assert_eq!(serde_json::to_string(&whole_start.report).unwrap(), serde_json::to_string(&first.report).unwrap());
+    }
 
     #[test]
     fn room_is_made_once_and_only_as_far_as_real_rows_back_a_claim() {

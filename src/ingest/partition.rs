@@ -279,7 +279,7 @@ impl PartitionedReader {
             persons_file_rows: self.split.persons.len() as u64,
         };
         crate::in_pool(|| {
-            super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope))
+            super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope), None)
         })
     }
 }

@@ -332,54 +332,24 @@ impl EncodingEvidence {
     /// Reads a whole file (streaming, in 1 MiB blocks) and counts its lines by encoding. Lines
     /// end at `\n` or `\r`.
     pub fn scan(path: &Path) -> Result<EncodingEvidence> {
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut ev = EncodingEvidence::default();
+        Self::scan_prefix(path, u64::MAX)
+    }
+
+    /// Like [`EncodingEvidence::scan`], over the file's first `max_bytes` bytes (the last line
+    /// counted as far as it goes).
+    pub fn scan_prefix(path: &Path, max_bytes: u64) -> Result<EncodingEvidence> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = file.take(max_bytes);
+        let mut lines = LineEvidence::default();
         let mut buf = vec![0u8; 1 << 20];
-        let mut carry: Vec<u8> = Vec::new();
         loop {
             let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
             if n == 0 {
                 break;
             }
-            let block = &buf[..n];
-            // Complete lines of this block (with the carried start of the first one).
-            let Some(last_end) = block.iter().rposition(|&b| b == b'\n' || b == b'\r') else {
-                carry.extend_from_slice(block);
-                continue;
-            };
-            if carry.is_empty() {
-                ev.count_lines(&block[..last_end]);
-            } else {
-                carry.extend_from_slice(&block[..last_end]);
-                ev.count_lines(&std::mem::take(&mut carry));
-            }
-            carry.extend_from_slice(&block[last_end + 1..]);
+            lines.feed(&buf[..n]);
         }
-        ev.count_lines(&carry);
-        Ok(ev)
-    }
-
-    fn count_lines(&mut self, text: &[u8]) {
-        if text.is_ascii() {
-            return;
-        }
-        // A block that is UTF-8 as a whole has only UTF-8 lines (a line end is ASCII, so it never
-        // cuts a character): one check for the block, then only which lines go beyond ASCII.
-        let whole_utf8 = simdutf8::basic::from_utf8(text).is_ok();
-        let mut start = 0;
-        let ends = memchr::memchr2_iter(b'\n', b'\r', text).chain(std::iter::once(text.len()));
-        for end in ends {
-            let line = &text[start..end];
-            start = end + 1;
-            if line.is_ascii() {
-                continue;
-            }
-            if whole_utf8 || simdutf8::basic::from_utf8(line).is_ok() {
-                self.utf8_lines += 1;
-            } else {
-                self.non_utf8_lines += 1;
-            }
-        }
+        Ok(lines.finish())
     }
 
     /// The encoding the evidence supports: UTF-8 unless lines that are not UTF-8 outnumber those
@@ -392,6 +362,104 @@ impl EncodingEvidence {
     /// True when the file mixes UTF-8 lines with lines in another encoding.
     pub fn mixed(&self) -> bool {
         self.utf8_lines > 0 && self.non_utf8_lines > 0
+    }
+}
+
+/// Counts a text's lines by encoding as its bytes stream past, block by block, for
+/// [`EncodingEvidence`]: each line (bytes between `\n` or `\r`) beyond ASCII is UTF-8 or not, as
+/// `std::str::from_utf8` of the whole line would say. Holds at most a character's bytes between
+/// blocks, so a file without line ends costs no memory (the whole-line carry it replaced grew
+/// with the line). Written by hand: UTF-8 validators check whole buffers, not lines cut across
+/// the reads of a stream.
+#[derive(Default)]
+pub(crate) struct LineEvidence {
+    evidence: EncodingEvidence,
+    /// The line so far holds a byte beyond ASCII.
+    non_ascii: bool,
+    /// The line so far is not valid UTF-8.
+    invalid: bool,
+    /// The first bytes of a character cut by the end of the last block (at most 3).
+    pending: [u8; 4],
+    pending_len: usize,
+}
+
+impl LineEvidence {
+    /// Counts the lines that end in `block`, and keeps the state of the one it leaves open.
+    pub(crate) fn feed(&mut self, block: &[u8]) {
+        let mut start = 0;
+        for end in memchr::memchr2_iter(b'\n', b'\r', block) {
+            self.segment(&block[start..end]);
+            self.end_line();
+            start = end + 1;
+        }
+        self.segment(&block[start..]);
+    }
+
+    /// The evidence, with the last line (one without a line end) counted.
+    pub(crate) fn finish(mut self) -> EncodingEvidence {
+        self.end_line();
+        self.evidence
+    }
+
+    fn end_line(&mut self) {
+        if self.non_ascii {
+            if self.invalid || self.pending_len > 0 {
+                self.evidence.non_utf8_lines += 1;
+            } else {
+                self.evidence.utf8_lines += 1;
+            }
+        }
+        (self.non_ascii, self.invalid, self.pending_len) = (false, false, 0);
+    }
+
+    /// Bytes of the current line, with no line end among them.
+    fn segment(&mut self, mut seg: &[u8]) {
+        if seg.is_empty() {
+            return;
+        }
+        if self.pending_len == 0 && seg.is_ascii() {
+            return;
+        }
+        self.non_ascii = true;
+        if self.invalid {
+            return;
+        }
+        if self.pending_len > 0 {
+            // Complete the cut character first: its width is set by its first byte (kept only
+            // when from_utf8 said the input ended inside a character).
+            let width = match self.pending[0] {
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let take = (width - self.pending_len).min(seg.len());
+            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&seg[..take]);
+            self.pending_len += take;
+            seg = &seg[take..];
+            match std::str::from_utf8(&self.pending[..self.pending_len]) {
+                Ok(_) => self.pending_len = 0,
+                Err(e) if e.error_len().is_none() => return, // still cut: seg is used up
+                Err(_) => {
+                    self.invalid = true;
+                    return;
+                }
+            }
+        }
+        if seg.is_ascii() {
+            return;
+        }
+        if simdutf8::basic::from_utf8(seg).is_ok() {
+            return;
+        }
+        match std::str::from_utf8(seg) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => {
+                let cut = &seg[e.valid_up_to()..];
+                self.pending[..cut.len()].copy_from_slice(cut);
+                self.pending_len = cut.len();
+            }
+            Err(_) => self.invalid = true,
+        }
     }
 }
 
@@ -467,6 +535,48 @@ impl<R> RecordGuard<R> {
     }
 }
 
+/// The evidence of a whole file, counted by the reader that reads it ([`CsvText::open_deciding`]);
+/// there once the reader has reached the end of the file.
+#[derive(Clone, Default)]
+pub(crate) struct WholeEvidence(std::sync::Arc<std::sync::Mutex<Option<EncodingEvidence>>>);
+
+impl WholeEvidence {
+    /// The whole file's evidence, once its reader has reached the end.
+    pub(crate) fn get(&self) -> Option<EncodingEvidence> {
+        self.0.lock().ok().and_then(|held| *held)
+    }
+}
+
+/// A reader that counts the lines of what passes through it by encoding ([`LineEvidence`]),
+/// when asked to, and leaves the counts in `out` at the end.
+struct Counting<R> {
+    inner: R,
+    lines: Option<LineEvidence>,
+    out: Option<WholeEvidence>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            if let Some(lines) = &mut self.lines {
+                lines.feed(&buf[..n]);
+            }
+        } else if !buf.is_empty()
+            && let (Some(lines), Some(out)) = (self.lines.take(), &self.out)
+            && let Ok(mut held) = out.0.lock()
+        {
+            *held = Some(lines.finish());
+        }
+        Ok(n)
+    }
+}
+
+/// Bytes on whose evidence an extract's encoding is decided before its rows are read
+/// ([`CsvText::open_deciding`]): the whole file's evidence is counted while its rows are read,
+/// instead of in a pass of its own before them (a second read of a national extract: 7 GB).
+pub(crate) const DECIDE_ON_BYTES: u64 = 64 << 20;
+
 /// Largest preamble line kept for notices.
 const MAX_PREAMBLE_LINE: usize = 4096;
 
@@ -476,7 +586,22 @@ impl CsvText {
     /// encoding on the evidence of the whole file when `encoding` is `Auto`, and detects the
     /// delimiter (`,`, tab, `;` or `|`) from the header line.
     pub fn open(path: &Path, encoding: Encoding) -> Result<CsvText> {
+        Self::open_deciding(path, encoding, None).map(|(text, _)| text)
+    }
+
+    /// As [`CsvText::open`]; with `decide_on: Some(n)` and [`Encoding::Auto`], the encoding is
+    /// decided on the file's first `n` bytes instead of a pass over the whole file, and the
+    /// whole file's evidence is counted as the reader reads it: the [`WholeEvidence`] returned
+    /// holds it once the reader has reached the end. The caller must then check that it decides
+    /// the same encoding ([`CsvSource`] does, and fails when it does not).
+    pub(crate) fn open_deciding(
+        path: &Path,
+        encoding: Encoding,
+        decide_on: Option<u64>,
+    ) -> Result<(CsvText, Option<WholeEvidence>)> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let whole = (encoding == Encoding::Auto && decide_on.is_some()).then(WholeEvidence::default);
+        let file = Counting { inner: file, lines: whole.as_ref().map(|_| LineEvidence::default()), out: whole.clone() };
         let mut buf = BufReader::with_capacity(1 << 20, file);
         let io = |e| Error::io(path, e);
         let fmt = |message: String| Error::Format { file: path.display().to_string(), message };
@@ -492,8 +617,9 @@ impl CsvText {
         if head.starts_with(b"\xEF\xBB\xBF") {
             buf.consume(3);
         }
-        let evidence = match encoding {
-            Encoding::Auto => Some(EncodingEvidence::scan(path)?),
+        let evidence = match (encoding, decide_on) {
+            (Encoding::Auto, Some(bytes)) => Some(EncodingEvidence::scan_prefix(path, bytes)?),
+            (Encoding::Auto, None) => Some(EncodingEvidence::scan(path)?),
             _ => None,
         };
         let encoding = match encoding {
@@ -546,7 +672,7 @@ impl CsvText {
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
-        Ok(CsvText { reader, encoding, evidence, preamble_lines, preamble })
+        Ok((CsvText { reader, encoding, evidence, preamble_lines, preamble }, whole))
     }
 
     /// The encoding as reports name it, with the evidence when lines were rejected for it.
@@ -626,12 +752,24 @@ pub struct CsvSource {
     file_bytes: Option<u64>,
     /// Records read so far.
     records: u64,
+    /// The whole file's evidence, counted while reading, when the encoding was decided on the
+    /// file's start ([`CsvSource::open_deciding`]).
+    whole: Option<WholeEvidence>,
 }
 
 impl CsvSource {
     /// Opens a CSV file (see [`CsvText::open`]) and reads the header.
     pub fn open(path: &Path, encoding: Encoding) -> Result<CsvSource> {
-        let text = CsvText::open(path, encoding)?;
+        Self::open_deciding(path, encoding, None)
+    }
+
+    /// As [`CsvSource::open`]; with `decide_on: Some(n)` and [`Encoding::Auto`] the encoding is
+    /// decided on the file's first `n` bytes ([`CsvText::open_deciding`]), and the batch that
+    /// reaches the end of the file fails instead when the whole file's evidence decides
+    /// otherwise: the caller reads the file again with [`CsvSource::open`]. Then the reading is
+    /// as if decided on the whole file first, or it fails.
+    pub(crate) fn open_deciding(path: &Path, encoding: Encoding, decide_on: Option<u64>) -> Result<CsvSource> {
+        let (text, whole) = CsvText::open_deciding(path, encoding, decide_on)?;
         let CsvText { mut reader, encoding, evidence, preamble_lines, .. } = text;
         let mut record = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
@@ -663,6 +801,7 @@ impl CsvSource {
             text_hint: 0,
             file_bytes: std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
             records: 0,
+            whole,
         })
     }
 
@@ -684,6 +823,7 @@ impl CsvSource {
         while b.field_counts.len() < max_rows {
             if !self.reader.read_byte_record(&mut self.record).map_err(|e| csv_error(path, e))? {
                 self.done = true;
+                self.check_whole_evidence(path)?;
                 break;
             }
             let line = self.record.position().map(|p| p.line()).unwrap_or(0) + self.line_offset;
@@ -719,6 +859,26 @@ impl CsvSource {
             usize::try_from(estimate + estimate / 8).ok()
         });
         Ok(if b.field_counts.is_empty() { None } else { Some(b) })
+    }
+
+    /// At the end of a file whose encoding was decided on its start: the whole file's evidence
+    /// replaces the start's, and must decide the same encoding.
+    fn check_whole_evidence(&mut self, path: &Path) -> Result<()> {
+        let Some(whole) = self.whole.take() else { return Ok(()) };
+        let fail = |message: String| Err(Error::Format { file: path.display().to_string(), message });
+        let Some(evidence) = whole.get() else {
+            return fail("internal: the file's end was reached without its lines counted".into());
+        };
+        self.evidence = Some(evidence);
+        if evidence.decide() != self.encoding {
+            return fail(format!(
+                "the encoding decided on the file's start ({}) is not the one its lines as a whole decide ({}); \
+                 the file must be read again",
+                encoding_label(self.encoding, None),
+                encoding_label(evidence.decide(), None),
+            ));
+        }
+        Ok(())
     }
 
     /// Appends the record's first `width` fields to `b` at once when the file is UTF-8 and they
@@ -1928,6 +2088,16 @@ pub(crate) enum Table<'a> {
 
 impl<'a> Table<'a> {
     pub(crate) fn open(input: TableInput<'a>, opts: &IngestOptions) -> Result<Table<'a>> {
+        Self::open_deciding(input, opts, None)
+    }
+
+    /// As [`Table::open`], a CSV file's encoding decided on its first `decide_on` bytes when
+    /// given ([`CsvSource::open_deciding`]).
+    pub(crate) fn open_deciding(
+        input: TableInput<'a>,
+        opts: &IngestOptions,
+        decide_on: Option<u64>,
+    ) -> Result<Table<'a>> {
         match input {
             TableInput::Frame(df, name) => Ok(Table::Frame {
                 df,
@@ -1935,7 +2105,10 @@ impl<'a> Table<'a> {
                 header: df.get_column_names().iter().map(|s| s.to_string()).collect(),
             }),
             TableInput::File(path) => match Format::from_path(path)? {
-                Format::Csv => Ok(Table::Csv { src: CsvSource::open(path, opts.encoding)?, path: path.to_path_buf() }),
+                Format::Csv => Ok(Table::Csv {
+                    src: CsvSource::open_deciding(path, opts.encoding, decide_on)?,
+                    path: path.to_path_buf(),
+                }),
                 Format::Parquet => Ok(Table::Parquet { path: path.to_path_buf(), shape: parquet_shape(path)? }),
                 #[cfg(feature = "xlsx")]
                 Format::Xlsx => Ok(Table::Xlsx {
@@ -3060,7 +3233,71 @@ mod csv_text_tests {
         assert!(read_in_place > 30);
     }
 
+    /// The records of a file (each with its line), its encoding and the evidence at the end.
+    type Decided = (Vec<(Row, u64)>, Encoding, Option<EncodingEvidence>);
+
+    /// Reads `path` with its encoding decided on its first `decide_on` bytes.
+    fn read_deciding(path: &Path, decide_on: Option<u64>) -> Result<Decided> {
+        let mut src = CsvSource::open_deciding(path, Encoding::Auto, decide_on)?;
+        let mut rows = Vec::new();
+        while let Some(b) = src.next_batch(path, 2)? {
+            for r in 0..b.len() {
+                let cells = (0..b.width)
+                    .map(|c| match b.cell(r, c) {
+                        Cell::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                rows.push(((cells, b.bad_encoding(r)), b.lines[r]));
+            }
+        }
+        Ok((rows, src.encoding, src.evidence))
+    }
+
     proptest! {
+        /// A file's encoding decided on its start, its evidence counted while it is read: the
+        /// same records, encoding and evidence as deciding on the whole file first, or (only
+        /// when the start decides otherwise than the whole) an error at the end.
+        #[test]
+        fn deciding_on_the_start_reads_as_deciding_on_the_whole_or_fails(
+            bom in any::<bool>(),
+            preamble in any::<bool>(),
+            lines in proptest::collection::vec(0u8..4, 0..12),
+            cut in 0u64..400,
+        ) {
+            let mut bytes = Vec::new();
+            if bom {
+                bytes.extend_from_slice(b"\xEF\xBB\xBF");
+            }
+            if preamble {
+                bytes.extend_from_slice("# ข้อมูล\r\n".as_bytes());
+            }
+            bytes.extend_from_slice(b"a,b\n");
+            for kind in &lines {
+                bytes.extend_from_slice(match kind {
+                    0 => b"1,x\n".as_slice(),
+                    1 => "2,ไทย\n".as_bytes(),
+                    2 => b"3,\xE4\xB7\xC2\r\n",
+                    _ => b"\"4\n,\xA1\",\"\xE0\xB8\"\n",
+                });
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.csv");
+            std::fs::write(&path, &bytes).unwrap();
+            let whole = read_deciding(&path, None).unwrap();
+            let start = EncodingEvidence::scan_prefix(&path, cut).unwrap().decide();
+            match read_deciding(&path, Some(cut)) {
+                Ok(streamed) => {
+                    prop_assert_eq!(start, whole.1);
+                    prop_assert_eq!(streamed, whole);
+                }
+                Err(e) => {
+                    prop_assert_ne!(start, whole.1);
+                    prop_assert!(e.to_string().contains("read again"), "{}", e);
+                }
+            }
+        }
+
         /// Line counts by block agree with counting line by line, for any mix of ASCII, UTF-8
         /// Thai, TIS-620 bytes and line ends.
         #[test]
@@ -3077,9 +3314,38 @@ mod csv_text_tests {
             0..40,
         )) {
             let text = parts.concat();
-            let mut ev = EncodingEvidence::default();
-            ev.count_lines(&text);
-            prop_assert_eq!(ev, count_lines_reference(&text));
+            let mut lines = LineEvidence::default();
+            lines.feed(&text);
+            prop_assert_eq!(lines.finish(), count_lines_reference(&text));
+        }
+
+        /// Fed in blocks cut anywhere (inside characters too), any bytes at all, the streamed
+        /// counts agree with counting line by line over the whole text.
+        #[test]
+        fn streamed_line_counts_agree_with_line_by_line_for_any_cuts(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..6),
+                    Just("ไทย ก".as_bytes().to_vec()),
+                    Just("é€😀".as_bytes().to_vec()),
+                    Just(b"\xA1\xB5".to_vec()),
+                    Just(b"\n".to_vec()),
+                    Just(b"\r".to_vec()),
+                ],
+                0..40,
+            ),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let text = parts.concat();
+            let mut at: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+            at.push(0);
+            at.push(text.len());
+            at.sort_unstable();
+            let mut lines = LineEvidence::default();
+            for w in at.windows(2) {
+                lines.feed(&text[w[0]..w[1]]);
+            }
+            prop_assert_eq!(lines.finish(), count_lines_reference(&text));
         }
     }
 }
