@@ -228,6 +228,10 @@ pub enum TableInput<'a> {
 }
 
 /// Reads, validates and links a households file and a persons file.
+///
+/// A CSV file's encoding ([`Encoding::Auto`]) is decided on the evidence of every line, in one
+/// read of the file: decided on its first 64 MiB, checked against the whole file's lines at its
+/// end, and the file read again (as deciding first) in the rare file where the two differ.
 pub fn ingest(households: &Path, persons: &Path, opts: &IngestOptions) -> Result<Ingested> {
     ingest_tables(TableInput::File(households), TableInput::File(persons), opts)
 }
