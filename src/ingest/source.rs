@@ -548,22 +548,21 @@ impl WholeEvidence {
 }
 
 /// A reader that counts the lines of what passes through it by encoding ([`LineEvidence`]),
-/// when asked to, and leaves the counts in `out` at the end.
+/// when given somewhere to leave the counts at the end.
 struct Counting<R> {
     inner: R,
-    lines: Option<LineEvidence>,
-    out: Option<WholeEvidence>,
+    counts: Option<(LineEvidence, WholeEvidence)>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n > 0 {
-            if let Some(lines) = &mut self.lines {
+            if let Some((lines, _)) = &mut self.counts {
                 lines.feed(&buf[..n]);
             }
         } else if !buf.is_empty()
-            && let (Some(lines), Some(out)) = (self.lines.take(), &self.out)
+            && let Some((lines, out)) = self.counts.take()
             && let Ok(mut held) = out.0.lock()
         {
             *held = Some(lines.finish());
@@ -601,7 +600,7 @@ impl CsvText {
     ) -> Result<(CsvText, Option<WholeEvidence>)> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let whole = (encoding == Encoding::Auto && decide_on.is_some()).then(WholeEvidence::default);
-        let file = Counting { inner: file, lines: whole.as_ref().map(|_| LineEvidence::default()), out: whole.clone() };
+        let file = Counting { inner: file, counts: whole.clone().map(|out| (LineEvidence::default(), out)) };
         let mut buf = BufReader::with_capacity(1 << 20, file);
         let io = |e| Error::io(path, e);
         let fmt = |message: String| Error::Format { file: path.display().to_string(), message };
@@ -3117,17 +3116,20 @@ mod csv_text_tests {
         let mut src = CsvSource::open(&path, encoding).unwrap();
         let mut rows = Vec::new();
         while let Some(b) = src.next_batch(&path, 3).unwrap() {
-            for r in 0..b.len() {
-                let cells = (0..b.width)
-                    .map(|c| match b.cell(r, c) {
-                        Cell::Str(s) => Some(s.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                rows.push((cells, b.bad_encoding(r)));
-            }
+            rows.extend((0..b.len()).map(|r| row_of(&b, r)));
         }
         (src.header.clone(), rows)
+    }
+
+    /// Row `r` of a batch: its cells and whether it was flagged as bad text.
+    fn row_of(b: &CsvBatch, r: usize) -> Row {
+        let cells = (0..b.width)
+            .map(|c| match b.cell(r, c) {
+                Cell::Str(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect();
+        (cells, b.bad_encoding(r))
     }
 
     /// Whole records read at once give the cells and bad-text flags reading field by field
@@ -3241,15 +3243,7 @@ mod csv_text_tests {
         let mut src = CsvSource::open_deciding(path, Encoding::Auto, decide_on)?;
         let mut rows = Vec::new();
         while let Some(b) = src.next_batch(path, 2)? {
-            for r in 0..b.len() {
-                let cells = (0..b.width)
-                    .map(|c| match b.cell(r, c) {
-                        Cell::Str(s) => Some(s.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                rows.push(((cells, b.bad_encoding(r)), b.lines[r]));
-            }
+            rows.extend((0..b.len()).map(|r| (row_of(&b, r), b.lines[r])));
         }
         Ok((rows, src.encoding, src.evidence))
     }
