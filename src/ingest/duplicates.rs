@@ -153,6 +153,24 @@ impl<V: Copy + Default> IdTable<V> {
         }
     }
 
+    /// [`IdTable::get`] of each of `keys`, in order, into `out` (cleared first), with the slots
+    /// of the next [`AHEAD`] keys fetched ahead. A lookup in a table of millions of keys misses
+    /// the cache; one at a time, those misses were most of routing the national persons to
+    /// their provinces (docs/bench/national-reading.txt, ninth session).
+    pub(crate) fn get_all(&self, keys: &[u64], out: &mut Vec<Option<V>>) {
+        out.clear();
+        out.reserve(keys.len());
+        for (i, &key) in keys.iter().enumerate() {
+            if let Some(&next) = keys.get(i + AHEAD)
+                && next != 0
+                && !self.slots.is_empty()
+            {
+                self.prefetch(mix(next));
+            }
+            out.push(self.get(key));
+        }
+    }
+
     /// Asks the processor to bring the slot of hash `h` into its cache.
     fn prefetch(&self, h: u64) {
         let i = slot_of(h, self.slots.len() - 1);
@@ -390,6 +408,27 @@ mod tests {
             assert_eq!(got, expected, "round {round}");
             assert_eq!(set.len(), want.len());
             assert!(set.len() <= set.capacity() + 1);
+        }
+    }
+
+    proptest::proptest! {
+        /// Lookups fetched ahead find what one lookup at a time finds: held keys (0 among
+        /// them, and repeats), absent ones, in any order and from an empty table.
+        #[test]
+        fn lookups_fetched_ahead_are_lookups(
+            held in proptest::collection::vec((0u64..64, proptest::prelude::any::<u8>()), 0..200),
+            asked in proptest::collection::vec(0u64..80, 0..200),
+        ) {
+            let mut t: IdTable<u8> = IdTable::default();
+            for &(k, v) in &held {
+                t.insert(k, v);
+            }
+            let mut got = vec![Some(7)];
+            t.get_all(&asked, &mut got);
+            let one_at_a_time: Vec<Option<u8>> = asked.iter().map(|&k| t.get(k)).collect();
+            proptest::prop_assert_eq!(&got, &one_at_a_time);
+            let first = |k: u64| held.iter().find(|&&(h, _)| h == k).map(|&(_, v)| v);
+            proptest::prop_assert_eq!(got, asked.iter().map(|&k| first(k)).collect::<Vec<_>>());
         }
     }
 

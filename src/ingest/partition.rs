@@ -140,25 +140,34 @@ impl Split {
         p.only(&[hh_col]);
         p.for_each(&mut |b, _| {
             // Persons come grouped by household: look up each run of one key once, in parallel
-            // chunks (the map is only read here).
+            // chunks (the map is only read here), the runs' keys at once so that the table's
+            // slots are fetched ahead of their lookups.
             const CHUNK: usize = 16_384;
             let chunks: Vec<Vec<u8>> = (0..b.len().div_ceil(CHUNK))
                 .into_par_iter()
                 .map(|c| {
-                    let mut last: Option<(u64, u8)> = None;
-                    (c * CHUNK..((c + 1) * CHUNK).min(b.len()))
-                        .map(|r| match household_key(b.cell(r, hh_col)) {
+                    // Each run of rows with one key (or none): its key and length.
+                    let mut runs: Vec<(Option<u64>, usize)> = Vec::new();
+                    for r in c * CHUNK..((c + 1) * CHUNK).min(b.len()) {
+                        let key = household_key(b.cell(r, hh_col));
+                        match runs.last_mut() {
+                            Some((k, n)) if *k == key => *n += 1,
+                            _ => runs.push((key, 1)),
+                        }
+                    }
+                    let keys: Vec<u64> = runs.iter().filter_map(|&(k, _)| k).collect();
+                    let mut found = Vec::new();
+                    first.get_all(&keys, &mut found);
+                    let mut found = found.into_iter();
+                    let mut buckets = Vec::with_capacity(CHUNK);
+                    for &(key, n) in &runs {
+                        let bucket = match key {
                             None => UNPLACED,
-                            Some(id) => match last {
-                                Some((k, bucket)) if k == id => bucket,
-                                _ => {
-                                    let bucket = first.get(id).unwrap_or(UNPLACED);
-                                    last = Some((id, bucket));
-                                    bucket
-                                }
-                            },
-                        })
-                        .collect()
+                            Some(_) => found.next().flatten().unwrap_or(UNPLACED),
+                        };
+                        buckets.resize(buckets.len() + n, bucket);
+                    }
+                    buckets
                 })
                 .collect();
             split.persons.reserve(b.len());
@@ -435,6 +444,77 @@ mod tests {
         // Below the largest province: an error naming it, before any work.
         let e = s.waves(Some(across + w10 - 1)).unwrap_err().to_string();
         assert!(e.contains("province 10") && e.contains("--max-memory"), "{e}");
+    }
+
+    /// Persons go to their household key's first province, across the chunks their lookups are
+    /// made in: runs of one key, keys with no household, empty and unreadable cells, the key 0
+    /// (held apart in the table), a key repeated in another province, a village that names none.
+    #[test]
+    fn persons_go_where_their_households_first_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hh, pp) = (dir.path().join("households.csv"), dir.path().join("persons.csv"));
+        let empty = |n: usize| ",".repeat(n);
+        let provinces = [10u8, 11, 12, 20, 30, 40, 50, 90];
+        // Household rows: (key cell, village cell); the first province of each key.
+        let mut households: Vec<(String, String)> = Vec::new();
+        let mut first: std::collections::HashMap<u64, u8> = std::collections::HashMap::new();
+        for i in 0..600u64 {
+            let key = match i {
+                7 => 0,        // the key 0
+                40 | 41 => 12, // repeats of an earlier key, elsewhere
+                _ => 1000 + i,
+            };
+            let p = provinces[(i * 7 % 8) as usize];
+            let village = if i == 3 { "ninety".to_string() } else { format!("{p:02}01010101") };
+            let bucket = if i == 3 { UNPLACED } else { p };
+            first.entry(key).or_insert(bucket);
+            let cell = if i == 9 { String::new() } else { key.to_string() };
+            if i == 9 {
+                first.remove(&key);
+            }
+            households.push((cell, village));
+        }
+        let mut text = String::from(
+            "household_id,village_code,house_id,house_no,survey_year,members,income_per_member,ind_4,ind_5,ind_8,ind_9,ind_10,ind_11,ind_12,ind_13,ind_14,ind_22,ind_23,ind_24,ind_25,ind_30,ind_31\n",
+        );
+        for (k, v) in &households {
+            text.push_str(&format!("{k},{v}{}\n", empty(20)));
+        }
+        std::fs::write(&hh, text).unwrap();
+        // 40,000 persons (two chunk boundaries) in runs of 1 to 5 rows of one cell.
+        let mut text = String::from(
+            "household_id,citizen_id,title,first_name,last_name,sex,birth_date,age,relation,disabled,welfare_registered,welfare_validated,ind_1,ind_2,ind_3,ind_6,ind_7,ind_15,ind_16,ind_17,ind_18,ind_19,ind_20,ind_21,ind_26,ind_27,ind_28,ind_29\n",
+        );
+        let mut want = Vec::new();
+        let mut x = 12345u64;
+        while want.len() < 40_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let pick = (x >> 33) % 100;
+            let (cell, bucket) = match pick {
+                0..=2 => (String::new(), UNPLACED),
+                3 => ("x1".to_string(), UNPLACED),
+                4 => ("999999".to_string(), UNPLACED),
+                5 => ("0".to_string(), first[&0]),
+                6 => ("12".to_string(), first[&12]),
+                7 => ("1009".to_string(), UNPLACED), // its household's key cell is empty
+                _ => {
+                    let k = 1000 + (x >> 40) % 600;
+                    (k.to_string(), first.get(&k).copied().unwrap_or(UNPLACED))
+                }
+            };
+            for _ in 0..1 + (x >> 20) % 5 {
+                text.push_str(&format!("{cell}{}\n", empty(27)));
+                want.push(bucket);
+            }
+        }
+        std::fs::write(&pp, text).unwrap();
+        let split = Split::read(&hh, &pp, &IngestOptions::default()).unwrap();
+        assert_eq!(split.persons.len(), want.len());
+        let wrong = split.persons.iter().zip(&want).position(|(got, want)| got != want);
+        assert_eq!(wrong, None, "first person routed elsewhere");
+        assert_eq!(split.households[3], UNPLACED);
+        // Row 41 names province 90; its key's first row (40) province 10.
+        assert_eq!((split.households[40], split.households[41], first[&12]), (10, 10, 10));
     }
 
     #[test]
