@@ -153,24 +153,6 @@ impl<V: Copy + Default> IdTable<V> {
         }
     }
 
-    /// [`IdTable::get`] of each of `keys`, in order, into `out` (cleared first), with the slots
-    /// of the next [`AHEAD`] keys fetched ahead. A lookup in a table of millions of keys misses
-    /// the cache; one at a time, those misses were most of routing the national persons to
-    /// their provinces (docs/bench/national-reading.txt, ninth session).
-    pub(crate) fn get_all(&self, keys: &[u64], out: &mut Vec<Option<V>>) {
-        out.clear();
-        out.reserve(keys.len());
-        for (i, &key) in keys.iter().enumerate() {
-            if let Some(&next) = keys.get(i + AHEAD)
-                && next != 0
-                && !self.slots.is_empty()
-            {
-                self.prefetch(mix(next));
-            }
-            out.push(self.get(key));
-        }
-    }
-
     /// Asks the processor to bring the slot of hash `h` into its cache.
     fn prefetch(&self, h: u64) {
         let i = slot_of(h, self.slots.len() - 1);
@@ -243,6 +225,73 @@ impl<V: Copy + Default> IdTable<V> {
             }
         }
         *n = 0;
+    }
+}
+
+/// An [`IdTable`] split into shards by key, filled on every core: each shard places its own keys
+/// in row order, so a key keeps its first value as in one table. Routing's table of the national
+/// households' provinces: one table filled on one core left the other idle for most of the
+/// households' routing (docs/bench/national-reading.txt, ninth session).
+pub(crate) struct ShardedTable<V> {
+    shards: Vec<IdTable<V>>,
+}
+
+impl<V: Copy + Default + Send + Sync> ShardedTable<V> {
+    /// A table of one shard per thread of the pool (a power of two, at most 64).
+    pub(crate) fn new() -> Self {
+        let n = rayon::current_num_threads().clamp(1, 64).next_power_of_two();
+        ShardedTable { shards: (0..n).map(|_| IdTable::default()).collect() }
+    }
+
+    /// Makes room for `additional` more keys, shared evenly (a sixteenth more each): a shard
+    /// that gets more grows as any table does.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let n = self.shards.len();
+        let share = additional / n + additional / n / 16 + 64;
+        self.shards.par_iter_mut().for_each(|t| t.reserve(share));
+    }
+
+    /// [`IdTable::insert_all`] of `keys` (`(key, value, tag)` in row order), the shards on every
+    /// core: the `(tag, value held)` of every key held before, in no particular order.
+    pub(crate) fn insert_all<T: Copy + Send + Sync>(&mut self, keys: &[(u64, V, T)]) -> Vec<(T, V)> {
+        let n = self.shards.len();
+        let held: Vec<Vec<(T, V)>> = self
+            .shards
+            .par_iter_mut()
+            .enumerate()
+            .map(|(s, table)| {
+                let mut held = Vec::new();
+                let mine = keys.iter().copied().filter(|&(k, _, _)| shard_of(k, n) == s);
+                table.insert_all(mine, |tag, was| {
+                    if let Some(v) = was {
+                        held.push((tag, v));
+                    }
+                });
+                held
+            })
+            .collect();
+        held.into_iter().flatten().collect()
+    }
+
+    /// [`IdTable::get`] of each of `keys`, in order, into `out` (cleared first), with the slots
+    /// of the next [`AHEAD`] keys fetched ahead. A lookup in a table of millions of keys misses
+    /// the cache; one at a time, those misses were most of routing the national persons to
+    /// their provinces (docs/bench/national-reading.txt, ninth session).
+    pub(crate) fn get_all(&self, keys: &[u64], out: &mut Vec<Option<V>>) {
+        let n = self.shards.len();
+        out.clear();
+        out.reserve(keys.len());
+        for (i, &key) in keys.iter().enumerate() {
+            if let Some(&next) = keys.get(i + AHEAD)
+                && next != 0
+            {
+                let t = &self.shards[shard_of(next, n)];
+                if !t.slots.is_empty() {
+                    t.prefetch(mix(next));
+                }
+            }
+            out.push(self.shards[shard_of(key, n)].get(key));
+        }
     }
 }
 
@@ -412,23 +461,35 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Lookups fetched ahead find what one lookup at a time finds: held keys (0 among
-        /// them, and repeats), absent ones, in any order and from an empty table.
+        /// The sharded table is one table: the same repeats told (with the value held),
+        /// inserted in batches of any size, and the same values found by lookups fetched ahead
+        /// as one at a time (keys held, 0 among them, and absent; into an output not empty).
         #[test]
-        fn lookups_fetched_ahead_are_lookups(
-            held in proptest::collection::vec((0u64..64, proptest::prelude::any::<u8>()), 0..200),
-            asked in proptest::collection::vec(0u64..80, 0..200),
+        fn a_sharded_table_is_one_table(
+            rows in proptest::collection::vec((0u64..300, proptest::prelude::any::<u8>()), 0..600),
+            cut in 1usize..200,
+            asked in proptest::collection::vec(0u64..320, 0..200),
         ) {
-            let mut t: IdTable<u8> = IdTable::default();
-            for &(k, v) in &held {
-                t.insert(k, v);
+            let mut one: IdTable<u8> = IdTable::default();
+            let mut sharded: ShardedTable<u8> = ShardedTable { shards: (0..4).map(|_| IdTable::default()).collect() };
+            sharded.reserve(rows.len() / 2);
+            let mut want = Vec::new();
+            let mut got = Vec::new();
+            for (b, batch) in rows.chunks(cut).enumerate() {
+                let keyed: Vec<(u64, u8, usize)> =
+                    batch.iter().enumerate().map(|(i, &(k, v))| (k, v, b * cut + i)).collect();
+                for &(k, v, at) in &keyed {
+                    if let Some(held) = one.insert(k, v) {
+                        want.push((at, held));
+                    }
+                }
+                got.extend(sharded.insert_all(&keyed));
             }
-            let mut got = vec![Some(7)];
-            t.get_all(&asked, &mut got);
-            let one_at_a_time: Vec<Option<u8>> = asked.iter().map(|&k| t.get(k)).collect();
-            proptest::prop_assert_eq!(&got, &one_at_a_time);
-            let first = |k: u64| held.iter().find(|&&(h, _)| h == k).map(|&(_, v)| v);
-            proptest::prop_assert_eq!(got, asked.iter().map(|&k| first(k)).collect::<Vec<_>>());
+            got.sort_unstable();
+            proptest::prop_assert_eq!(got, want);
+            let mut found = vec![Some(7)];
+            sharded.get_all(&asked, &mut found);
+            proptest::prop_assert_eq!(found, asked.iter().map(|&k| one.get(k)).collect::<Vec<_>>());
         }
     }
 

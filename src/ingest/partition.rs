@@ -15,7 +15,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::columns::{self, HouseholdField as HF, PersonField as PF};
-use super::duplicates::IdTable;
+use super::duplicates::ShardedTable;
 use super::source::{Cell, Table};
 use super::{IngestOptions, TableInput};
 use crate::areas::AreaCode;
@@ -91,9 +91,10 @@ impl Split {
         hh.only(&[id_col, v_col]);
         // Each key's first province (a repeated key goes where its first went), in a table whose
         // inserts fetch the next keys' slots ahead (a hash map's one miss at a time was a third
-        // of the routing of the national households). Room for the rows the file claims, at most
-        // 2^24 (a lying footer costs at most 300 MB of slots for the routing's moment).
-        let mut first: IdTable<u8> = IdTable::default();
+        // of the routing of the national households), sharded by key and filled on every core.
+        // Room for the rows the file claims, at most 2^24 (a lying footer costs at most 300 MB
+        // of slots for the routing's moment).
+        let mut first: ShardedTable<u8> = ShardedTable::new();
         first.reserve(hh.rows_hint());
         let mut split = Split::default();
         hh.for_each(&mut |b, _| {
@@ -120,13 +121,15 @@ impl Split {
                 .collect();
             let start = split.households.len();
             split.households.extend(parsed.iter().flatten().map(|&(province, _)| province));
-            let keyed = parsed.iter().flatten().enumerate().filter_map(|(i, &(p, key))| key.map(|k| (k, p, start + i)));
-            let buckets = &mut split.households;
-            first.insert_all(keyed, |i, held| {
-                if let Some(p) = held {
-                    buckets[i] = p;
-                }
-            });
+            let keyed: Vec<(u64, u8, usize)> = parsed
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(i, &(p, key))| key.map(|k| (k, p, start + i)))
+                .collect();
+            for (i, p) in first.insert_all(&keyed) {
+                split.households[i] = p;
+            }
             Ok(())
         })?;
         let mut p = Table::open(TableInput::File(persons), opts)?;
