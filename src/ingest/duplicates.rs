@@ -239,8 +239,7 @@ pub(crate) struct ShardedTable<V> {
 impl<V: Copy + Default + Send + Sync> ShardedTable<V> {
     /// A table of one shard per thread of the pool (a power of two, at most 64).
     pub(crate) fn new() -> Self {
-        let n = rayon::current_num_threads().clamp(1, 64).next_power_of_two();
-        ShardedTable { shards: (0..n).map(|_| IdTable::default()).collect() }
+        ShardedTable { shards: (0..shard_count()).map(|_| IdTable::default()).collect() }
     }
 
     /// Makes room for `additional` more keys, shared evenly (a sixteenth more each): a shard
@@ -254,23 +253,7 @@ impl<V: Copy + Default + Send + Sync> ShardedTable<V> {
     /// [`IdTable::insert_all`] of `keys` (`(key, value, tag)` in row order), the shards on every
     /// core: the `(tag, value held)` of every key held before, in no particular order.
     pub(crate) fn insert_all<T: Copy + Send + Sync>(&mut self, keys: &[(u64, V, T)]) -> Vec<(T, V)> {
-        let n = self.shards.len();
-        let held: Vec<Vec<(T, V)>> = self
-            .shards
-            .par_iter_mut()
-            .enumerate()
-            .map(|(s, table)| {
-                let mut held = Vec::new();
-                let mine = keys.iter().copied().filter(|&(k, _, _)| shard_of(k, n) == s);
-                table.insert_all(mine, |tag, was| {
-                    if let Some(v) = was {
-                        held.push((tag, v));
-                    }
-                });
-                held
-            })
-            .collect();
-        held.into_iter().flatten().collect()
+        insert_sharded(&mut self.shards, || keys.iter().copied())
     }
 
     /// [`IdTable::get`] of each of `keys`, in order, into `out` (cleared first), with the slots
@@ -295,6 +278,38 @@ impl<V: Copy + Default + Send + Sync> ShardedTable<V> {
     }
 }
 
+/// Shards of a sharded table or set: one per thread of the pool (a power of two, at most 64).
+fn shard_count() -> usize {
+    rayon::current_num_threads().clamp(1, 64).next_power_of_two()
+}
+
+/// Each of `shards` places its own keys of `keys()` (every key, in row order; a key's shard by
+/// [`shard_of`]) with [`IdTable::insert_all`], all shards at once on the pool: the `(tag, value
+/// held)` of every key held before, in no particular order. A key always falls in the same
+/// shard, so its first occurrence in row order is the one kept, whatever the number of shards.
+fn insert_sharded<V, T, I>(shards: &mut [IdTable<V>], keys: impl Fn() -> I + Sync) -> Vec<(T, V)>
+where
+    V: Copy + Default + Send,
+    T: Copy + Send,
+    I: Iterator<Item = (u64, V, T)>,
+{
+    let n = shards.len();
+    let held: Vec<Vec<(T, V)>> = shards
+        .par_iter_mut()
+        .enumerate()
+        .map(|(s, table)| {
+            let mut held = Vec::new();
+            table.insert_all(keys().filter(|&(k, _, _)| shard_of(k, n) == s), |tag, was| {
+                if let Some(v) = was {
+                    held.push((tag, v));
+                }
+            });
+            held
+        })
+        .collect();
+    held.into_iter().flatten().collect()
+}
+
 /// The shard of `key` among `n` (a power of two): a multiplicative hash's middle bits, unrelated
 /// to the bits the set's own hash uses to place a key (those stay spread in a shard).
 fn shard_of(key: u64, n: usize) -> usize {
@@ -303,8 +318,7 @@ fn shard_of(key: u64, n: usize) -> usize {
 
 impl Default for Seen {
     fn default() -> Self {
-        let n = rayon::current_num_threads().clamp(1, 64).next_power_of_two();
-        Seen { shards: (0..n).map(|_| IdSet::default()).collect() }
+        Seen { shards: (0..shard_count()).map(|_| IdSet::default()).collect() }
     }
 }
 
@@ -353,28 +367,15 @@ impl Seen {
         P: Sync,
         I: Iterator<Item = Option<u64>>,
     {
-        let n = self.shards.len();
-        let found: Vec<Vec<(usize, usize)>> = self
-            .shards
-            .par_iter_mut()
-            .enumerate()
-            .map(|(s, set)| {
-                let mut found = Vec::new();
-                let mine = parts
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(p, part)| keys(part).enumerate().filter_map(move |(i, k)| k.map(|k| (k, (p, i)))));
-                let mine = mine.filter(|&(k, _)| shard_of(k, n) == s).map(|(k, at)| (k, (), at));
-                set.insert_all(mine, |at, held| {
-                    if held.is_some() {
-                        found.push(at);
-                    }
-                });
-                found
-            })
-            .collect();
+        let all = || {
+            parts
+                .iter()
+                .enumerate()
+                .flat_map(|(p, part)| keys(part).enumerate().filter_map(move |(i, k)| k.map(|k| (k, (), (p, i)))))
+        };
+        let found = insert_sharded(&mut self.shards, all);
         let mut out = vec![Vec::new(); parts.len()];
-        for (p, i) in found.into_iter().flatten() {
+        for ((p, i), ()) in found {
             out[p].push(i);
         }
         for positions in &mut out {
