@@ -272,6 +272,10 @@ pub(crate) struct WaveScope<'a> {
     seen_ids: &'a mut Seen,
     /// The persons file has data rows (in any wave).
     persons_file_rows: u64,
+    /// Where the batches of a CSV households file begin ([`Table::open_laid_out`]).
+    household_layout: Option<&'a source::CsvLayout>,
+    /// The same for a CSV persons file.
+    person_layout: Option<&'a source::CsvLayout>,
 }
 
 /// Rows of `set` among `len` rows from `first` (1-based); all of them without a set.
@@ -293,7 +297,8 @@ fn ingest_in_pool(
     let p_rows = scope.as_ref().map(|s| s.persons);
     opts.validate()?;
     let registry = AreaRegistry::embedded();
-    let mut hh_src = Table::open_deciding(households, opts, decide_on)?;
+    let mut hh_src =
+        Table::open_laid_out(households, opts, decide_on, scope.as_ref().and_then(|s| s.household_layout))?;
     let hh_header = hh_src.header().to_vec();
     let hh_map = columns::map_households(&hh_header, &opts.edition)
         .map_err(|m| Error::Format { file: hh_src.name(), message: m })?;
@@ -379,7 +384,7 @@ fn ingest_in_pool(
     rejected_ids.par_sort_unstable();
     trace.lap("households: index");
 
-    let mut p_src = Table::open_deciding(persons, opts, decide_on)?;
+    let mut p_src = Table::open_laid_out(persons, opts, decide_on, scope.as_ref().and_then(|s| s.person_layout))?;
     let p_header = p_src.header().to_vec();
     let p_map =
         columns::map_persons(&p_header, &opts.edition).map_err(|m| Error::Format { file: p_src.name(), message: m })?;

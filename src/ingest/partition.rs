@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::columns::{self, HouseholdField as HF, PersonField as PF};
 use super::duplicates::ShardedTable;
-use super::source::{Cell, Table};
+use super::source::{Cell, CsvLayout, Table};
 use super::{IngestOptions, TableInput};
 use crate::areas::AreaCode;
 use crate::error::{Error, Result};
@@ -50,6 +50,10 @@ pub struct Split {
     pub households: Vec<u8>,
     /// Per person data row.
     pub persons: Vec<u8>,
+    /// Where the batches of a CSV households file begin: a wave reads only those with its rows.
+    pub(crate) household_layout: Option<CsvLayout>,
+    /// The same for a CSV persons file.
+    pub(crate) person_layout: Option<CsvLayout>,
 }
 
 /// Rows of one wave: the buckets it reads.
@@ -74,12 +78,18 @@ impl Wave {
 impl Split {
     /// Routes every row of the two files to a province bucket (see the module documentation).
     pub fn read(households: &Path, persons: &Path, opts: &IngestOptions) -> Result<Split> {
-        crate::in_pool(|| Split::read_in_pool(households, persons, opts))
+        // A CSV file's encoding decided on its start and checked against all its lines at its
+        // end, as a whole ingest does (one read of the file, not two); read again deciding
+        // first when that fails for any reason.
+        crate::in_pool(|| {
+            Split::read_in_pool(households, persons, opts, Some(super::source::DECIDE_ON_BYTES))
+                .or_else(|_| Split::read_in_pool(households, persons, opts, None))
+        })
     }
 
-    fn read_in_pool(households: &Path, persons: &Path, opts: &IngestOptions) -> Result<Split> {
+    fn read_in_pool(households: &Path, persons: &Path, opts: &IngestOptions, decide_on: Option<u64>) -> Result<Split> {
         opts.validate()?;
-        let mut hh = Table::open(TableInput::File(households), opts)?;
+        let mut hh = Table::open_deciding(TableInput::File(households), opts, decide_on)?;
         let header = hh.header().to_vec();
         let map = columns::map_households(&header, &opts.edition)
             .map_err(|m| Error::Format { file: hh.name(), message: m })?;
@@ -89,6 +99,7 @@ impl Split {
         };
         hh.check_types(&[id_col, v_col])?;
         hh.only(&[id_col, v_col]);
+        hh.lay_out()?;
         // Each key's first province (a repeated key goes where its first went), in a table whose
         // inserts fetch the next keys' slots ahead (a hash map's one miss at a time was a third
         // of the routing of the national households), sharded by key and filled on every core.
@@ -132,7 +143,8 @@ impl Split {
             }
             Ok(())
         })?;
-        let mut p = Table::open(TableInput::File(persons), opts)?;
+        split.household_layout = hh.layout();
+        let mut p = Table::open_deciding(TableInput::File(persons), opts, decide_on)?;
         let header = p.header().to_vec();
         let map =
             columns::map_persons(&header, &opts.edition).map_err(|m| Error::Format { file: p.name(), message: m })?;
@@ -141,6 +153,7 @@ impl Split {
         };
         p.check_types(&[hh_col])?;
         p.only(&[hh_col]);
+        p.lay_out()?;
         p.for_each(&mut |b, _| {
             // Persons come grouped by household: look up each run of one key once, in parallel
             // chunks (the map is only read here), the runs' keys at once so that the table's
@@ -177,6 +190,7 @@ impl Split {
             chunks.iter().for_each(|c| split.persons.extend_from_slice(c));
             Ok(())
         })?;
+        split.person_layout = p.layout();
         Ok(split)
     }
 
@@ -289,6 +303,8 @@ impl PartitionedReader {
             persons: &p,
             seen_ids: &mut self.seen,
             persons_file_rows: self.split.persons.len() as u64,
+            household_layout: self.split.household_layout.as_ref(),
+            person_layout: self.split.person_layout.as_ref(),
         };
         crate::in_pool(|| {
             super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope), None)
@@ -417,8 +433,89 @@ impl RowSet {
 mod tests {
     use super::*;
 
+    /// Every row of a CSV table read whole: (row, line, cells).
+    type Rows = Vec<(u64, Option<u64>, Vec<String>)>;
+
+    fn rows_of(t: &mut Table<'_>, wanted: Option<&RowSet>) -> Rows {
+        let mut rows = Vec::new();
+        t.for_each_wanted(wanted, &mut |b, first| {
+            for r in 0..b.len() {
+                let cells = (0..3).map(|c| b.cell(r, c).to_text()).collect();
+                rows.push((first + r as u64, b.line(r), cells));
+            }
+            Ok(())
+        })
+        .unwrap();
+        rows
+    }
+
+    /// A CSV file laid out by a whole reading is read again a few rows at a time: any set of
+    /// rows comes with the row numbers, line numbers and cells the whole reading gave them,
+    /// through a byte-order mark, a `#` preamble, CRLF and lone CR line ends, blank lines and
+    /// quoted fields holding line ends, across many marks; a file changed since is refused.
+    #[test]
+    fn a_laid_out_csv_file_reads_any_rows_as_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let n = 3 * super::super::source::MARK_ROWS as usize + 777;
+        let mut text = String::from("\u{feff}# SYNTHETIC\r\n#second line\rid,name,note\r\n");
+        for i in 0..n {
+            let note = match i % 7 {
+                0 => format!("\"line\r\nend {i}\""),
+                1 => format!("\"quote \"\"{i}\"\" , comma\""),
+                2 => "สมชาย".to_string(),
+                _ => String::new(),
+            };
+            text.push_str(&format!("{i},name{i},{note}"));
+            text.push_str(match i % 5 {
+                0 => "\n",
+                1 => "\r",
+                2 => "\r\n\r\n",
+                _ => "\r\n",
+            });
+        }
+        std::fs::write(&path, &text).unwrap();
+        let opts = IngestOptions::default();
+        let mut whole = Table::open(TableInput::File(&path), &opts).unwrap();
+        whole.lay_out().unwrap();
+        let all = rows_of(&mut whole, None);
+        assert_eq!(all.len(), n);
+        assert_eq!(all[1].2[2], "quote \"1\" , comma");
+        let layout = whole.layout().unwrap();
+        assert_eq!(layout.marks.len(), 4);
+        // Sets of rows: the first, the last, each side of every mark, a run across two marks,
+        // every 1000th row, none.
+        let m = super::super::source::MARK_ROWS as usize;
+        let sets: Vec<Vec<usize>> = vec![
+            vec![0],
+            vec![n - 1],
+            vec![m - 1, m, 2 * m - 1, 2 * m, 3 * m - 1, 3 * m],
+            (m - 10..2 * m + 10).collect(),
+            (0..n).step_by(1000).collect(),
+            (2 * m + 5..n).collect(),
+            vec![],
+        ];
+        for rows in sets {
+            let mut buckets = vec![0u8; n];
+            rows.iter().for_each(|&r| buckets[r] = 1);
+            let mut inside = [false; 256];
+            inside[1] = true;
+            let wanted = RowSet::of(&buckets, &inside);
+            let mut t = Table::open_laid_out(TableInput::File(&path), &opts, None, Some(&layout)).unwrap();
+            let got = rows_of(&mut t, Some(&wanted));
+            let want: Rows = rows.iter().map(|&r| all[r].clone()).collect();
+            let got: Rows = got.into_iter().filter(|(row, ..)| wanted.contains(*row)).collect();
+            assert_eq!(got, want, "rows {:?}..", rows.first());
+            assert_eq!(t.encoding_name(), whole.encoding_name());
+        }
+        // A file changed since it was laid out.
+        std::fs::write(&path, text.replacen("name5,", "name5x,", 1)).unwrap();
+        let e = Table::open_laid_out(TableInput::File(&path), &opts, None, Some(&layout)).err().unwrap();
+        assert!(e.to_string().contains("changed"), "{e}");
+    }
+
     fn split(households: &[u8], persons: &[u8]) -> Split {
-        Split { households: households.to_vec(), persons: persons.to_vec() }
+        Split { households: households.to_vec(), persons: persons.to_vec(), ..Default::default() }
     }
 
     #[test]

@@ -484,6 +484,11 @@ pub struct CsvText {
     pub preamble_lines: u64,
     /// The preamble's text (without `#`), decoded.
     pub preamble: Vec<String>,
+    /// Bytes before the header (a byte-order mark and the preamble): the reader's byte positions
+    /// count from there.
+    pub(crate) data_start: u64,
+    /// The field delimiter detected.
+    pub(crate) delimiter: u8,
 }
 
 /// Longest CSV record accepted, in bytes: real records are a few hundred bytes; a quote left open
@@ -613,8 +618,10 @@ impl CsvText {
                 "the file holds NUL bytes: it is binary or UTF-16, not CSV text (save it as \"CSV UTF-8\")".into(),
             ));
         }
+        let mut data_start = 0u64;
         if head.starts_with(b"\xEF\xBB\xBF") {
             buf.consume(3);
+            data_start += 3;
         }
         let evidence = match (encoding, decide_on) {
             (Encoding::Auto, Some(bytes)) => Some(EncodingEvidence::scan_prefix(path, bytes)?),
@@ -642,8 +649,10 @@ impl CsvText {
                             line.extend_from_slice(&chunk[..i.min(MAX_PREAMBLE_LINE)]);
                         }
                         buf.consume(i + 1);
+                        data_start += i as u64 + 1;
                         if cr && buf.fill_buf().map_err(io)?.first() == Some(&b'\n') {
                             buf.consume(1);
+                            data_start += 1;
                         }
                         break;
                     }
@@ -653,6 +662,7 @@ impl CsvText {
                             line.extend_from_slice(&chunk[..n.min(MAX_PREAMBLE_LINE)]);
                         }
                         buf.consume(n);
+                        data_start += n as u64;
                     }
                 }
             }
@@ -671,7 +681,7 @@ impl CsvText {
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
-        Ok((CsvText { reader, encoding, evidence, preamble_lines, preamble }, whole))
+        Ok((CsvText { reader, encoding, evidence, preamble_lines, preamble, data_start, delimiter }, whole))
     }
 
     /// The encoding as reports name it, with the evidence when lines were rejected for it.
@@ -754,6 +764,83 @@ pub struct CsvSource {
     /// The whole file's evidence, counted while reading, when the encoding was decided on the
     /// file's start ([`CsvSource::open_deciding`]).
     whole: Option<WholeEvidence>,
+    /// Bytes before the header ([`CsvText::data_start`]).
+    data_start: u64,
+    /// The field delimiter.
+    delimiter: u8,
+    /// Where every [`MARK_ROWS`]th row read so far began, when asked to note it
+    /// ([`Table::lay_out`]).
+    marks: Option<Vec<CsvMark>>,
+    /// The file's size and time of change when it began to be laid out.
+    stamp: Option<(u64, Option<std::time::SystemTime>)>,
+}
+
+/// Rows between two [`CsvMark`]s: a wave parses at most this many rows before its first and
+/// after its last (a mark at each batch, 2^17 rows, made the national waves parse 1.8 times the
+/// households: a province's edge rarely falls on a batch's).
+pub(crate) const MARK_ROWS: u64 = 1 << 14;
+
+/// Where a run of [`MARK_ROWS`] rows of a CSV file begins, as a reading of the whole file found
+/// it: a partitioned wave starts reading there instead of parsing every row before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CsvMark {
+    /// The mark's data row (1-based).
+    row: u64,
+    /// Where the reader stood before that row's record: its byte offset in the file.
+    byte: u64,
+    /// The line the reader gave that record (preamble and header lines counted).
+    line: u64,
+}
+
+/// A CSV file as a reading of all of it found it ([`Table::lay_out`]): where every [`MARK_ROWS`]th
+/// row begins,
+/// its data rows, its encoding and the evidence for it, and the file's size and time of change
+/// then. A later reading goes straight to the batches holding the rows it wants
+/// ([`Table::for_each_wanted`]) and refuses a file that has changed since.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CsvLayout {
+    pub(crate) marks: Vec<CsvMark>,
+    rows: u64,
+    encoding: Encoding,
+    evidence: Option<EncodingEvidence>,
+    bytes: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl CsvLayout {
+    /// Rows from mark `i` to mark `i + n` (or the end).
+    fn rows_from(&self, i: usize, n: usize) -> u64 {
+        let end = self.marks.get(i + n).map_or(self.rows + 1, |m| m.row);
+        end.saturating_sub(self.marks[i].row)
+    }
+
+    /// What a reading of the rows in `wanted` reads: runs of marks `(first, n)` whose rows hold a
+    /// wanted row, at most a batch's rows each.
+    fn reads(&self, wanted: &super::partition::RowSet) -> Vec<(usize, usize)> {
+        let per_batch = (BATCH_ROWS as u64 / MARK_ROWS) as usize;
+        let mut reads: Vec<(usize, usize)> = Vec::new();
+        for i in (0..self.marks.len()).filter(|&i| wanted.any_in(self.marks[i].row, self.rows_from(i, 1))) {
+            match reads.last_mut() {
+                Some((first, n)) if *first + *n == i && *n < per_batch => *n += 1,
+                _ => reads.push((i, 1)),
+            }
+        }
+        reads
+    }
+
+    /// The file's size and time of change.
+    fn stamp(path: &Path) -> Result<(u64, Option<std::time::SystemTime>)> {
+        let m = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        Ok((m.len(), m.modified().ok()))
+    }
+
+    /// The error for a file that is not as it was laid out.
+    fn changed(path: &Path) -> Error {
+        Error::Format {
+            file: path.display().to_string(),
+            message: "the file changed while it was read (its rows are not where a first reading found them)".into(),
+        }
+    }
 }
 
 impl CsvSource {
@@ -769,7 +856,7 @@ impl CsvSource {
     /// as if decided on the whole file first, or it fails.
     pub(crate) fn open_deciding(path: &Path, encoding: Encoding, decide_on: Option<u64>) -> Result<CsvSource> {
         let (text, whole) = CsvText::open_deciding(path, encoding, decide_on)?;
-        let CsvText { mut reader, encoding, evidence, preamble_lines, .. } = text;
+        let CsvText { mut reader, encoding, evidence, preamble_lines, data_start, delimiter, .. } = text;
         let mut record = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
             return Err(Error::Format {
@@ -801,7 +888,60 @@ impl CsvSource {
             file_bytes: std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
             records: 0,
             whole,
+            data_start,
+            delimiter,
+            marks: None,
+            stamp: None,
         })
+    }
+
+    /// Reads on from `mark` (a batch's start in a layout of this file): the batches read next
+    /// are the ones beginning there, their rows and lines numbered as in the whole file.
+    fn seek_to(&mut self, path: &Path, mark: &CsvMark) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(mark.byte)).map_err(|e| Error::io(path, e))?;
+        let guarded = RecordGuard {
+            inner: BufReader::with_capacity(1 << 20, file),
+            in_quotes: false,
+            since: 0,
+            max: MAX_RECORD_BYTES,
+        };
+        self.reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
+        // A new reader numbers its first record's line 1: the mark's line is that record's.
+        self.line_offset = mark.line.saturating_sub(1);
+        self.records = mark.row.saturating_sub(1);
+        self.done = false;
+        self.whole = None;
+        self.file_bytes = None;
+        Ok(())
+    }
+
+    /// The rows from mark `i` of `layout` to mark `i + n`, seeking to mark `i` unless the reader
+    /// stands there (`*next == Some(i)`); an error unless they are the rows the layout says.
+    fn batch_at(
+        &mut self,
+        path: &Path,
+        layout: &CsvLayout,
+        (i, n): (usize, usize),
+        next: &mut Option<usize>,
+    ) -> Result<CsvBatch> {
+        if *next != Some(i) {
+            self.seek_to(path, &layout.marks[i])?;
+        }
+        *next = None;
+        let rows = usize::try_from(layout.rows_from(i, n)).map_err(|_| CsvLayout::changed(path))?;
+        match self.next_batch(path, rows)? {
+            Some(b) if b.len() == rows && b.lines.first() == Some(&layout.marks[i].line) => {
+                *next = Some(i + n);
+                Ok(b)
+            }
+            _ => Err(CsvLayout::changed(path)),
+        }
     }
 
     /// The next batch of up to `max_rows` records, or `None` at the end.
@@ -828,6 +968,12 @@ impl CsvSource {
             let line = self.record.position().map(|p| p.line()).unwrap_or(0) + self.line_offset;
             // A blank line is not a record: the csv crate skips it, and so do we.
             let row = b.field_counts.len();
+            if (self.records + row as u64).is_multiple_of(MARK_ROWS)
+                && let Some(marks) = &mut self.marks
+            {
+                let byte = self.data_start + self.record.position().map_or(0, |p| p.byte());
+                marks.push(CsvMark { row: self.records + row as u64 + 1, byte, line });
+            }
             let mut bad = false;
             if !self.push_utf8_record(&mut b) {
                 for i in 0..width {
@@ -2066,8 +2212,11 @@ fn read_parquet_coded_slice(
 /// An opened table of any supported format (shared with the general AF reader).
 pub(crate) enum Table<'a> {
     Csv {
-        src: CsvSource,
+        src: Box<CsvSource>,
         path: PathBuf,
+        /// The file's layout, when a reading of all of it found one: a wave reads only the
+        /// batches holding its rows.
+        layout: Option<Box<CsvLayout>>,
     },
     Parquet {
         path: PathBuf,
@@ -2090,6 +2239,54 @@ impl<'a> Table<'a> {
         Self::open_deciding(input, opts, None)
     }
 
+    /// As [`Table::open_deciding`]; a CSV file with a `layout` (of an earlier reading of all of
+    /// it, [`Table::lay_out`]) is read in the encoding found then, with the evidence found then,
+    /// and a reading of some of its rows ([`Table::for_each_wanted`]) reads only the batches that
+    /// hold them. Refused when the file's size or time of change is not what it was then.
+    pub(crate) fn open_laid_out(
+        input: TableInput<'a>,
+        opts: &IngestOptions,
+        decide_on: Option<u64>,
+        layout: Option<&CsvLayout>,
+    ) -> Result<Table<'a>> {
+        let (TableInput::File(path), Some(layout)) = (&input, layout) else {
+            return Self::open_deciding(input, opts, decide_on);
+        };
+        if Format::from_path(path)? != Format::Csv {
+            return Self::open_deciding(input, opts, decide_on);
+        }
+        if CsvLayout::stamp(path)? != (layout.bytes, layout.modified) {
+            return Err(CsvLayout::changed(path));
+        }
+        let mut src = CsvSource::open_deciding(path, layout.encoding, None)?;
+        src.evidence = layout.evidence;
+        Ok(Table::Csv { src: Box::new(src), path: path.to_path_buf(), layout: Some(Box::new(layout.clone())) })
+    }
+
+    /// Notes where each batch of a CSV file begins while it is read whole from here on: the
+    /// layout ([`Table::layout`]) lets later readings go to the rows they want.
+    pub(crate) fn lay_out(&mut self) -> Result<()> {
+        if let Table::Csv { src, path, .. } = self {
+            src.stamp = Some(CsvLayout::stamp(path)?);
+            src.marks = Some(Vec::new());
+        }
+        Ok(())
+    }
+
+    /// The layout of a CSV file read whole since [`Table::lay_out`].
+    pub(crate) fn layout(&self) -> Option<CsvLayout> {
+        let Table::Csv { src, .. } = self else { return None };
+        let (bytes, modified) = src.stamp?;
+        Some(CsvLayout {
+            marks: src.marks.clone()?,
+            rows: src.records,
+            encoding: src.encoding,
+            evidence: src.evidence,
+            bytes,
+            modified,
+        })
+    }
+
     /// As [`Table::open`], a CSV file's encoding decided on its first `decide_on` bytes when
     /// given ([`CsvSource::open_deciding`]).
     pub(crate) fn open_deciding(
@@ -2105,8 +2302,9 @@ impl<'a> Table<'a> {
             }),
             TableInput::File(path) => match Format::from_path(path)? {
                 Format::Csv => Ok(Table::Csv {
-                    src: CsvSource::open_deciding(path, opts.encoding, decide_on)?,
+                    src: Box::new(CsvSource::open_deciding(path, opts.encoding, decide_on)?),
                     path: path.to_path_buf(),
+                    layout: None,
                 }),
                 Format::Parquet => Ok(Table::Parquet { path: path.to_path_buf(), shape: parquet_shape(path)? }),
                 #[cfg(feature = "xlsx")]
@@ -2315,15 +2513,38 @@ impl<'a> Table<'a> {
     }
 
     /// Like [`Table::for_each`]; a Parquet slice with no row in `wanted` is not read at all (a
-    /// partitioned read of a file in province order reads each slice about once over all waves).
-    /// Text formats are read whole: their rows can only be found by reading.
+    /// partitioned read of a file in province order reads each slice about once over all waves),
+    /// nor is a batch of a CSV file opened with its layout ([`Table::open_laid_out`]). Other text
+    /// files are read whole: their rows can only be found by reading.
     pub(crate) fn for_each_wanted(
         &mut self,
         wanted: Option<&super::partition::RowSet>,
         f: &mut dyn FnMut(&dyn Batch, u64) -> Result<()>,
     ) -> Result<()> {
+        if let (Table::Csv { src, path, layout: Some(layout), .. }, Some(wanted)) = (&mut *self, wanted) {
+            // The batches with a wanted row, each read from where it begins; the next one parsed
+            // by another worker while this one is validated, as below.
+            let reads = layout.reads(wanted);
+            let (src, path, layout) = (&mut *src, &*path, &**layout);
+            let mut next_mark = None;
+            let mut current = reads.first().map(|&read| src.batch_at(path, layout, read, &mut next_mark));
+            for k in 0..reads.len() {
+                let Some(b) = current.take() else { break };
+                let b = b?;
+                let mut next = None;
+                rayon::in_place_scope(|scope| {
+                    if let Some(&read) = reads.get(k + 1) {
+                        let (slot, src, next_mark) = (&mut next, &mut *src, &mut next_mark);
+                        scope.spawn(move |_| *slot = Some(src.batch_at(path, layout, read, next_mark)));
+                    }
+                    f(&b, layout.marks[reads[k].0].row)
+                })?;
+                current = next;
+            }
+            return Ok(());
+        }
         match self {
-            Table::Csv { src, path } => {
+            Table::Csv { src, path, .. } => {
                 // The next batch is parsed by another worker of the pool while this one is
                 // validated, as for Parquet below: parsing is sequential (the csv crate and the
                 // text decoding), validation runs on every core. This batch's error comes first:

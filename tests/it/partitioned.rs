@@ -249,6 +249,41 @@ fn synthetic_provinces_in_waves_under_a_budget() {
     assert!(!out.exists());
 }
 
+#[test]
+fn synthetic_csv_out_of_province_order_read_by_the_waves_from_their_marks() {
+    // SYNTHETIC households in six provinces as CSV, rows reversed (each wave's rows scattered
+    // over the files), some persons' citizen IDs broken (rejected rows name their lines): the
+    // waves read only the runs of rows holding theirs (more than one mark in both files), and
+    // write what the whole run writes.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = tpmap::synth::SynthOptions {
+        households: 20_000,
+        seed: 11,
+        provinces: vec![11, 12, 30, 50, 90, 96],
+        ..Default::default()
+    };
+    let synth = tpmap::synth::Synthesizer::new(opts).unwrap();
+    let made = tmp.path().join("made");
+    tpmap::synth::write_dir(&synth, &made, tpmap::synth::SynthFormat::Csv, &|_| {}).unwrap();
+    let (h, p) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
+    reversed(&made.join("households.csv"), &h);
+    let text = std::fs::read_to_string(made.join("persons.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines.len() > 40_000, "{} person lines", lines.len());
+    let header = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+    let id = lines[header].split(',').position(|c| c == "citizen_id").unwrap();
+    for l in lines.iter_mut().skip(header + 1).step_by(4_999) {
+        let mut cells: Vec<&str> = l.split(',').collect();
+        cells[id] = "1234567890123";
+        *l = cells.join(",");
+    }
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    reversed(&p.clone(), &p);
+    let r = same_outputs(&h, &p, None, true);
+    assert_eq!(waves(&r), 6);
+    assert!(r["ingest"]["persons"]["rejected"].as_u64().unwrap() >= 8);
+}
+
 /// Plan options for the sample catalogue, with a fixed pseudonym key.
 fn with_plan(households: &Path, persons: &Path) -> RunOptions {
     with_catalogue(households, persons, &samples().join("catalogue.toml"))
