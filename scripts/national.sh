@@ -11,7 +11,8 @@
 # cargo compiles polars again for the example (about 20 minutes on 2 cores).
 #
 # Steps: ingest from Parquet (whole, one province a wave, --max-memory 4GiB; a national Parquet
-# extract is partitioned by default, so the whole run says --partition whole), ingest from CSV,
+# extract is partitioned by default, so the whole run says --partition whole), ingest from CSV
+# (whole, and one province a wave: the default for a CSV persons file of 1.6 GB or more),
 # `tpmap mpi` on the national deprivation matrix, and the Python-polars scripts of
 # benches/compare_python.py in the same run (skipped when python3 has no polars), and `tpmap run`
 # with a plan against the generated 52-program catalogue of examples/plan_national.rs (whole, one
@@ -60,6 +61,11 @@ if [ -z "${ONLY_PANEL:-}" ]; then
   if [ -z "${SKIP_CSV:-}" ]; then
     measure "ingest, CSV UTF-8, whole" "$bin" ingest --households "$d/households.csv" --persons "$d/persons.csv" \
       --out "$out/ingest-csv" --partition whole --quiet
+    measure "ingest, CSV UTF-8, --partition province" "$bin" ingest --households "$d/households.csv" \
+      --persons "$d/persons.csv" --out "$out/ingest-csv-partitioned" --partition province --quiet
+    (cd "$out/ingest-csv" && find . -type f ! -name '*.parquet' ! -name report.json) | while read -r f; do
+      cmp -s "$out/ingest-csv/$f" "$out/ingest-csv-partitioned/$f" || { echo "CSV partitioned: $f differs from the whole run" >&2; exit 1; }
+    done
   fi
   measure "mpi on the deprivation matrix, end to end" "$bin" mpi --data "$out/ingest-parquet/deprivations.parquet" \
     --spec "$out/ingest-parquet/spec.csv" --k union --areas province,amphoe,tambon,village --weight members \

@@ -20,8 +20,8 @@
 
 mod partitioned;
 pub use partitioned::{
-    AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default, refused as partition_refuses,
-    refused_by_partitioned, run_partitioned,
+    AUTO_CSV_PERSON_BYTES, AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default,
+    refused as partition_refuses, refused_by_partitioned, run_partitioned,
 };
 
 use std::path::{Path, PathBuf};

@@ -1106,7 +1106,8 @@ fn link_bench<'py>(
 /// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md; a plan
 /// is made over the waves' poor households); a folder with a welfare registry or a beneficiary
 /// list (served_list.csv) needs the whole run. `"auto"` (the default)
-/// partitions a Parquet extract of 10 M persons or more when nothing needs the whole run.
+/// partitions a Parquet extract of 10 M persons or more (a CSV persons file of 1.6 GB or more)
+/// when nothing needs the whole run.
 /// `earlier`: folders of earlier survey rounds, oldest first, compared with this one household
 /// by household (`out/panel/`, the report's "Year over year", report.json's `panel`).
 #[pyfunction]

@@ -374,9 +374,9 @@ struct JobArgs {
     json: bool,
     /// Read the extract whole, or province by province in waves (peak memory bounded by the
     /// largest wave, the same outputs, the plan made over the poor households after the last
-    /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more by
-    /// province when no welfare registry, beneficiary list (served_list) or earlier round is
-    /// asked for, and everything else whole.
+    /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more (or
+    /// a CSV persons file of 1.6 GB or more) by province when no welfare registry, beneficiary
+    /// list (served_list) or earlier round is asked for, and everything else whole.
     #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
     /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while
@@ -389,7 +389,7 @@ struct JobArgs {
 /// How `--partition` reads the extract.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum PartitionArg {
-    /// By province for a large Parquet extract without a plan, else whole.
+    /// By province for a large Parquet or CSV extract when nothing needs it whole, else whole.
     Auto,
     /// All at once.
     Whole,

@@ -70,16 +70,30 @@ pub struct PartitionedOutput {
 /// otherwise (`--partition auto`): a whole run of 10 M persons peaks near 4 GB.
 pub const AUTO_PERSON_ROWS: usize = 10_000_000;
 
+/// Bytes of a CSV persons file from which `tpmap run` reads it province by province unless told
+/// otherwise: [`AUTO_PERSON_ROWS`] rows of 160 bytes (the SYNTHETIC national persons file holds
+/// 167 bytes a row).
+pub const AUTO_CSV_PERSON_BYTES: u64 = AUTO_PERSON_ROWS as u64 * 160;
+
 /// Whether `--partition auto` reads `o`'s extract province by province: when both files are
-/// Parquet, the persons file's footer claims at least [`AUTO_PERSON_ROWS`] rows, and nothing the
-/// partitioned run refuses ([`refused`]) is asked for. Text files stay whole: every wave would
-/// read them again.
+/// Parquet or CSV, the persons file is large — a Parquet footer claiming at least
+/// [`AUTO_PERSON_ROWS`] rows, or a CSV file of at least [`AUTO_CSV_PERSON_BYTES`] — and nothing
+/// the partitioned run refuses ([`refused`]) is asked for. A CSV file's waves read only the runs
+/// of rows holding theirs, found by the routing's reading of the whole file; Excel workbooks stay
+/// whole (every wave would read them again).
 pub fn partition_by_default(o: &RunOptions) -> bool {
-    let parquet = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    refused(o).is_none()
-        && parquet(&o.households)
-        && parquet(&o.persons)
-        && crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
+    use crate::ingest::source::Format;
+    let format = |p: &Path| Format::from_path(p).ok();
+    let large = match format(&o.persons) {
+        Some(Format::Parquet) => {
+            crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
+        }
+        Some(Format::Csv) => {
+            std::fs::metadata(&o.persons).is_ok_and(|m| m.is_file() && m.len() >= AUTO_CSV_PERSON_BYTES)
+        }
+        _ => false,
+    };
+    refused(o).is_none() && large && matches!(format(&o.households), Some(Format::Parquet | Format::Csv))
 }
 
 /// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: linking a

@@ -406,6 +406,23 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
 }
 
 #[test]
+fn a_large_csv_extract_is_partitioned_by_default() {
+    // The size decides (a sparse file of that size is never read): a large CSV persons file with
+    // CSV or Parquet households; not a smaller one, nor with an Excel households file.
+    use tpmap::pipeline::{AUTO_CSV_PERSON_BYTES, partition_by_default};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let big = tmp.path().join("persons.csv");
+    std::fs::File::create(&big).unwrap().set_len(AUTO_CSV_PERSON_BYTES).unwrap();
+    assert!(partition_by_default(&RunOptions::new(&s.join("households.csv"), &big)));
+    assert!(partition_by_default(&RunOptions::new(&s.join("households.parquet"), &big)));
+    assert!(!partition_by_default(&RunOptions::new(&s.join("xlsx/households.xlsx"), &big)));
+    std::fs::File::create(&big).unwrap().set_len(AUTO_CSV_PERSON_BYTES - 1).unwrap();
+    assert!(!partition_by_default(&RunOptions::new(&s.join("households.csv"), &big)));
+    assert!(!partition_by_default(&RunOptions::new(&s.join("households.csv"), &s.join("persons.csv"))));
+}
+
+#[test]
 fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
     let tmp = tempfile::tempdir().unwrap();
     let s = samples();
