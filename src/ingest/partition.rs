@@ -99,6 +99,7 @@ impl Split {
         };
         hh.check_types(&[id_col, v_col])?;
         hh.only(&[id_col, v_col]);
+        hh.only_cells(&[id_col, v_col]);
         hh.lay_out()?;
         // Each key's first province (a repeated key goes where its first went), in a table whose
         // inserts fetch the next keys' slots ahead (a hash map's one miss at a time was a third
@@ -153,6 +154,7 @@ impl Split {
         };
         p.check_types(&[hh_col])?;
         p.only(&[hh_col]);
+        p.only_cells(&[hh_col]);
         p.lay_out()?;
         p.for_each(&mut |b, _| {
             // Persons come grouped by household: look up each run of one key once, in parallel
@@ -512,6 +514,50 @@ mod tests {
         std::fs::write(&path, text.replacen("name5,", "name5x,", 1)).unwrap();
         let e = Table::open_laid_out(TableInput::File(&path), &opts, None, Some(&layout)).err().unwrap();
         assert!(e.to_string().contains("changed"), "{e}");
+    }
+
+    /// A CSV table keeping some columns' text gives those cells as a full reading does, the
+    /// others empty, and a row is of a bad encoding only for a bad cell kept.
+    #[test]
+    fn a_csv_table_keeps_the_cells_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut bytes = b"a,b,c\n".to_vec();
+        for i in 0..300u32 {
+            bytes.extend_from_slice(format!("a{i},\"b,{i}\",").as_bytes());
+            // Invalid UTF-8 in column c of every third row, in column b of row 100.
+            bytes.extend_from_slice(if i % 3 == 0 { b"\xff\xfe" } else { "ค".as_bytes() });
+            bytes.push(b'\n');
+        }
+        let row100 = bytes.windows(6).position(|w| w == b"a100,\"").unwrap();
+        bytes[row100 + 7] = 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let opts = IngestOptions { encoding: super::super::Encoding::Utf8, ..Default::default() };
+        let read = |keep: Option<&[usize]>| {
+            let mut t = Table::open(TableInput::File(&path), &opts).unwrap();
+            if let Some(k) = keep {
+                t.only_cells(k);
+            }
+            let mut out = Vec::new();
+            t.for_each(&mut |b, _| {
+                for r in 0..b.len() {
+                    out.push(((0..3).map(|c| b.cell(r, c).to_text()).collect::<Vec<_>>(), b.bad_encoding(r)));
+                }
+                Ok(())
+            })
+            .unwrap();
+            out
+        };
+        let (all, kept) = (read(None), read(Some(&[1])));
+        assert_eq!(all.len(), 300);
+        assert_eq!(kept.len(), 300);
+        for (i, ((a, bad_a), (k, bad_k))) in all.iter().zip(&kept).enumerate() {
+            assert_eq!(k[1], a[1], "row {i}");
+            assert!(k[0].is_empty() && k[2].is_empty(), "row {i}: {k:?}");
+            assert_eq!(*bad_a, i % 3 == 0 || i == 100, "row {i}");
+            assert_eq!(*bad_k, i == 100, "row {i}");
+        }
+        assert_eq!(kept[7].0[1], "b,7");
     }
 
     fn split(households: &[u8], persons: &[u8]) -> Split {
