@@ -20,7 +20,7 @@
 
 mod partitioned;
 pub use partitioned::{
-    AUTO_CSV_PERSON_BYTES, AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, partition_by_default,
+    AUTO_CSV_PERSON_BYTES, AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, large_extract, partition_by_default,
     refused as partition_refuses, refused_by_partitioned, run_partitioned,
 };
 

@@ -319,7 +319,7 @@ def panel_rounds(
     partition: Literal["auto", "whole", "province"] = "auto",
 ) -> dict[str, Any]:
     """Rounds read from their folders and compared pair by pair into `out`, like `tpmap panel`:
-    large Parquet rounds a wave of provinces at a time (two national rounds under 8 GiB).
+    large Parquet or CSV rounds a wave of provinces at a time (two national rounds under 8 GiB).
 
     Returns `names`, `reports` (each round's reading) and `pairs` (each pair's summary, country
     and province flows, follow-up)."""

@@ -171,7 +171,8 @@ enum Command {
         edition_map: Vec<PathBuf>,
         /// Read each round whole, or a wave of provinces at a time (keeping only what matching
         /// and the flows need of each wave: two national rounds within 8 GiB). `auto` reads
-        /// Parquet rounds of 10 M persons or more by province, everything else whole.
+        /// Parquet rounds of 10 M persons or more (CSV persons files of 1.6 GB or more) by
+        /// province, everything else whole.
         #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
         partition: PartitionArg,
         /// Output folder.

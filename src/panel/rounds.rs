@@ -248,8 +248,8 @@ fn push_names(text: &mut PersonText, x: &Extract, earlier: Option<&Round>) {
     text.push(x, earlier.map(|_| &keep as &(dyn Fn(usize) -> bool + Sync)));
 }
 
-/// Reads one round: whole, or (as `reading` says; by default two Parquet files of at least
-/// [`crate::pipeline::AUTO_PERSON_ROWS`] persons, as `tpmap run` partitions) a wave of provinces
+/// Reads one round: whole, or (as `reading` says; by default a large extract,
+/// [`crate::pipeline::large_extract`], as `tpmap run` partitions) a wave of provinces
 /// at a time, keeping only what the panel needs of each wave. A round read in waves has its households in wave order (provinces in code order, the file's
 /// order within each), and a citizen ID found in two provinces is kept in the first in that
 /// order, as in a partitioned run (docs/partitioned.md); matching does not depend on the order.
@@ -261,15 +261,10 @@ fn read_round(
     earlier: Option<&Round>,
 ) -> Result<ReadRound> {
     use crate::ingest::partition::{PartitionedReader, Split};
-    let parquet = |f: &Path| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     let waves = match reading {
         Reading::Whole => false,
         Reading::Provinces => true,
-        Reading::Auto => {
-            parquet(h)
-                && parquet(p)
-                && crate::ingest::source::parquet_shape(p).is_ok_and(|s| s.rows >= crate::pipeline::AUTO_PERSON_ROWS)
-        }
+        Reading::Auto => crate::pipeline::large_extract(h, p),
     };
     if !waves {
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);

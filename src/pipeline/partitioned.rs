@@ -82,18 +82,23 @@ pub const AUTO_CSV_PERSON_BYTES: u64 = AUTO_PERSON_ROWS as u64 * 160;
 /// of rows holding theirs, found by the routing's reading of the whole file; Excel workbooks stay
 /// whole (every wave would read them again).
 pub fn partition_by_default(o: &RunOptions) -> bool {
+    refused(o).is_none() && large_extract(&o.households, &o.persons)
+}
+
+/// Whether an extract is read province by province by default (by `tpmap run` and
+/// `tpmap panel`): both files Parquet or CSV, the persons file a Parquet file whose footer claims
+/// at least [`AUTO_PERSON_ROWS`] rows or a CSV file of at least [`AUTO_CSV_PERSON_BYTES`].
+pub fn large_extract(households: &Path, persons: &Path) -> bool {
     use crate::ingest::source::Format;
     let format = |p: &Path| Format::from_path(p).ok();
-    let large = match format(&o.persons) {
+    let large = match format(persons) {
         Some(Format::Parquet) => {
-            crate::ingest::source::parquet_shape(&o.persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
+            crate::ingest::source::parquet_shape(persons).is_ok_and(|s| s.rows >= AUTO_PERSON_ROWS)
         }
-        Some(Format::Csv) => {
-            std::fs::metadata(&o.persons).is_ok_and(|m| m.is_file() && m.len() >= AUTO_CSV_PERSON_BYTES)
-        }
+        Some(Format::Csv) => std::fs::metadata(persons).is_ok_and(|m| m.is_file() && m.len() >= AUTO_CSV_PERSON_BYTES),
         _ => false,
     };
-    refused(o).is_none() && large && matches!(format(&o.households), Some(Format::Parquet | Format::Csv))
+    large && matches!(format(households), Some(Format::Parquet | Format::Csv))
 }
 
 /// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: linking a

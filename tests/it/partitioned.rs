@@ -416,9 +416,12 @@ fn a_large_csv_extract_is_partitioned_by_default() {
     std::fs::File::create(&big).unwrap().set_len(AUTO_CSV_PERSON_BYTES).unwrap();
     assert!(partition_by_default(&RunOptions::new(&s.join("households.csv"), &big)));
     assert!(partition_by_default(&RunOptions::new(&s.join("households.parquet"), &big)));
+    // `tpmap panel` reads such rounds a wave of provinces at a time too.
+    assert!(tpmap::pipeline::large_extract(&s.join("households.csv"), &big));
     assert!(!partition_by_default(&RunOptions::new(&s.join("xlsx/households.xlsx"), &big)));
     std::fs::File::create(&big).unwrap().set_len(AUTO_CSV_PERSON_BYTES - 1).unwrap();
     assert!(!partition_by_default(&RunOptions::new(&s.join("households.csv"), &big)));
+    assert!(!tpmap::pipeline::large_extract(&s.join("households.csv"), &big));
     assert!(!partition_by_default(&RunOptions::new(&s.join("households.csv"), &s.join("persons.csv"))));
 }
 
