@@ -794,11 +794,10 @@ pub(crate) struct CsvMark {
     line: u64,
 }
 
-/// A CSV file as a reading of all of it found it ([`Table::lay_out`]): where every [`MARK_ROWS`]th
-/// row begins,
-/// its data rows, its encoding and the evidence for it, and the file's size and time of change
-/// then. A later reading goes straight to the batches holding the rows it wants
-/// ([`Table::for_each_wanted`]) and refuses a file that has changed since.
+/// A CSV file as a reading of all of it found it ([`Table::lay_out`]): where every
+/// [`MARK_ROWS`]th row begins, its data rows, its encoding and the evidence for it, and the
+/// file's size and time of change then. A later reading goes straight to the runs of rows it
+/// wants ([`Table::for_each_wanted`]) and refuses a file that has changed since.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CsvLayout {
     pub(crate) marks: Vec<CsvMark>,
@@ -898,8 +897,8 @@ impl CsvSource {
         })
     }
 
-    /// Reads on from `mark` (a batch's start in a layout of this file): the batches read next
-    /// are the ones beginning there, their rows and lines numbered as in the whole file.
+    /// Reads on from `mark` (of a layout of this file): the batches read next begin there, their
+    /// rows and lines numbered as in a reading of the whole file.
     fn seek_to(&mut self, path: &Path, mark: &CsvMark) -> Result<()> {
         use std::io::{Seek, SeekFrom};
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
