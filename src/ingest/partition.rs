@@ -50,7 +50,8 @@ pub struct Split {
     pub households: Vec<u8>,
     /// Per person data row.
     pub persons: Vec<u8>,
-    /// Where the batches of a CSV households file begin: a wave reads only those with its rows.
+    /// Where every 2^14th row of a CSV households file begins: a wave reads only the runs of
+    /// rows holding its own.
     pub(crate) household_layout: Option<CsvLayout>,
     /// The same for a CSV persons file.
     pub(crate) person_layout: Option<CsvLayout>,
@@ -99,7 +100,6 @@ impl Split {
         };
         hh.check_types(&[id_col, v_col])?;
         hh.only(&[id_col, v_col]);
-        hh.only_cells(&[id_col, v_col]);
         hh.lay_out()?;
         // Each key's first province (a repeated key goes where its first went), in a table whose
         // inserts fetch the next keys' slots ahead (a hash map's one miss at a time was a third
@@ -154,7 +154,6 @@ impl Split {
         };
         p.check_types(&[hh_col])?;
         p.only(&[hh_col]);
-        p.only_cells(&[hh_col]);
         p.lay_out()?;
         p.for_each(&mut |b, _| {
             // Persons come grouped by household: look up each run of one key once, in parallel
@@ -536,7 +535,7 @@ mod tests {
         let read = |keep: Option<&[usize]>| {
             let mut t = Table::open(TableInput::File(&path), &opts).unwrap();
             if let Some(k) = keep {
-                t.only_cells(k);
+                t.only(k);
             }
             let mut out = Vec::new();
             t.for_each(&mut |b, _| {

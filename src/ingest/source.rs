@@ -773,7 +773,7 @@ pub struct CsvSource {
     marks: Option<Vec<CsvMark>>,
     /// The file's size and time of change when it began to be laid out.
     stamp: Option<(u64, Option<std::time::SystemTime>)>,
-    /// The columns whose text is kept ([`Table::only_cells`]); all when `None`.
+    /// The columns whose text is kept ([`Table::only`]); all when `None`.
     keep: Option<Vec<bool>>,
 }
 
@@ -2220,6 +2220,33 @@ fn read_parquet_coded_slice(
 // ---------------------------------------------------------------------------------------------
 // The table of any format
 
+/// Reads items `0..n` with `read` and hands each to `process` in order, the next one read by
+/// another worker of the pool while this one is processed (two in memory at most): reading and
+/// validating overlap. A rayon scope, not a thread of its own: a pool worker waiting on a thread
+/// that needs the pool deadlocks once every worker waits (tests running side by side). An
+/// item's error comes before the next one's: it is about earlier rows.
+fn prefetched<T: Send>(
+    n: usize,
+    read: &mut (dyn FnMut(usize) -> Result<T> + Send),
+    process: &mut dyn FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    let mut current = (n > 0).then(|| read(0));
+    for i in 0..n {
+        let Some(item) = current.take() else { break };
+        let item = item?;
+        let mut next = None;
+        rayon::in_place_scope(|scope| {
+            if i + 1 < n {
+                let (slot, read) = (&mut next, &mut *read);
+                scope.spawn(move |_| *slot = Some(read(i + 1)));
+            }
+            process(i, item)
+        })?;
+        current = next;
+    }
+    Ok(())
+}
+
 /// An opened table of any supported format (shared with the general AF reader).
 pub(crate) enum Table<'a> {
     Csv {
@@ -2390,25 +2417,24 @@ impl<'a> Table<'a> {
     }
 
     /// Reads only the columns at `used` from here on (the others come as empty columns): a
-    /// Parquet file's other columns are not decoded.
+    /// Parquet file's other columns are not decoded; a CSV file's are parsed but not kept, nor
+    /// checked for their encoding (a row is badly encoded only for a bad cell kept). The routing
+    /// needs two columns: copying and checking every field of the national CSV files made it
+    /// 17.3 s instead of 14.3 s (means of three alternating runs, docs/bench/).
     pub(crate) fn only(&mut self, used: &[usize]) {
-        if let Table::Parquet { shape, .. } = self {
-            for (c, t) in shape.types.iter_mut().enumerate() {
-                if !used.contains(&c) {
-                    *t = None;
+        match self {
+            Table::Parquet { shape, .. } => {
+                for (c, t) in shape.types.iter_mut().enumerate() {
+                    if !used.contains(&c) {
+                        *t = None;
+                    }
                 }
             }
-        }
-    }
-
-    /// Keeps the text of a CSV file's columns at `used` only, from here on: the others' cells are
-    /// empty and their encoding is not checked (a row is bad only for a bad cell kept). The
-    /// routing needs two columns: copying and checking every field of the national CSV files made
-    /// it 17.3 s instead of 14.3 s (means of three alternating runs, docs/bench/).
-    pub(crate) fn only_cells(&mut self, used: &[usize]) {
-        if let Table::Csv { src, .. } = self {
-            let width = src.header.len();
-            src.keep = Some((0..width).map(|c| used.contains(&c)).collect());
+            Table::Csv { src, .. } => {
+                let width = src.header.len();
+                src.keep = Some((0..width).map(|c| used.contains(&c)).collect());
+            }
+            _ => {}
         }
     }
 
@@ -2549,21 +2575,11 @@ impl<'a> Table<'a> {
             let reads = layout.reads(wanted);
             let (src, path, layout) = (&mut *src, &*path, &**layout);
             let mut next_mark = None;
-            let mut current = reads.first().map(|&read| src.batch_at(path, layout, read, &mut next_mark));
-            for k in 0..reads.len() {
-                let Some(b) = current.take() else { break };
-                let b = b?;
-                let mut next = None;
-                rayon::in_place_scope(|scope| {
-                    if let Some(&read) = reads.get(k + 1) {
-                        let (slot, src, next_mark) = (&mut next, &mut *src, &mut next_mark);
-                        scope.spawn(move |_| *slot = Some(src.batch_at(path, layout, read, next_mark)));
-                    }
-                    f(&b, layout.marks[reads[k].0].row)
-                })?;
-                current = next;
-            }
-            return Ok(());
+            return prefetched(
+                reads.len(),
+                &mut |k| src.batch_at(path, layout, reads[k], &mut next_mark),
+                &mut |k, b| f(&b, layout.marks[reads[k].0].row),
+            );
         }
         match self {
             Table::Csv { src, path, .. } => {
@@ -2617,26 +2633,11 @@ impl<'a> Table<'a> {
                     }
                     return Ok(());
                 }
-                // The next slice is decoded by another worker of the pool while this one is
-                // processed (two slices in memory at most): decoding and validating overlap. A
-                // rayon scope, not a thread of its own: a pool worker waiting on a thread that
-                // needs the pool deadlocks once every worker waits (tests running side by side).
+                // The next slice decoded while this one is processed.
                 let mut casts = Vec::new();
-                let mut current = slices.first().map(|&(offset, want)| read_slice(path, shape, offset, want));
-                for (i, &(offset, want)) in slices.iter().enumerate() {
-                    let Some(slice) = current.take() else { break };
-                    let slice = slice?;
-                    let mut next = None;
-                    rayon::in_place_scope(|scope| {
-                        if let Some(&(offset, want)) = slices.get(i + 1) {
-                            let slot = &mut next;
-                            scope.spawn(move |_| *slot = Some(read_slice(path, shape, offset, want)));
-                        }
-                        Self::parquet_batch(path, shape, &slice, offset, want, &mut casts, f)
-                    })?;
-                    current = next;
-                }
-                Ok(())
+                prefetched(slices.len(), &mut |i| read_slice(path, shape, slices[i].0, slices[i].1), &mut |i, slice| {
+                    Self::parquet_batch(path, shape, &slice, slices[i].0, slices[i].1, &mut casts, f)
+                })
             }
             Table::Frame { df, name, .. } => {
                 let mut casts = Vec::new();

@@ -202,18 +202,18 @@ fn a_partial_birth_date_in_a_later_province_makes_the_column_text_in_both_runs()
     assert_eq!(again.extract.persons.birth_date.iter().filter(|d| d.is_some_and(|d| !d.is_complete())).count(), 1);
 }
 
+/// Writes SYNTHETIC households and persons of `provinces` to `dir`.
+fn synthesize(dir: &Path, households: u64, seed: u64, provinces: &[u8], format: tpmap::synth::SynthFormat) {
+    let opts = tpmap::synth::SynthOptions { households, seed, provinces: provinces.to_vec(), ..Default::default() };
+    let synth = tpmap::synth::Synthesizer::new(opts).unwrap();
+    tpmap::synth::write_dir(&synth, dir, format, &|_| {}).unwrap();
+}
+
 #[test]
 fn synthetic_provinces_in_waves_under_a_budget() {
     // SYNTHETIC households in six provinces, read in waves of several provinces.
     let tmp = tempfile::tempdir().unwrap();
-    let opts = tpmap::synth::SynthOptions {
-        households: 6_000,
-        seed: 7,
-        provinces: vec![10, 11, 12, 30, 50, 90],
-        ..Default::default()
-    };
-    let synth = tpmap::synth::Synthesizer::new(opts).unwrap();
-    tpmap::synth::write_dir(&synth, tmp.path(), tpmap::synth::SynthFormat::Parquet, &|_| {}).unwrap();
+    synthesize(tmp.path(), 6_000, 7, &[10, 11, 12, 30, 50, 90], tpmap::synth::SynthFormat::Parquet);
     let (h, p) = (tmp.path().join("households.parquet"), tmp.path().join("persons.parquet"));
     let one = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
     let each = one.waves(None).unwrap();
@@ -256,15 +256,8 @@ fn synthetic_csv_out_of_province_order_read_by_the_waves_from_their_marks() {
     // waves read only the runs of rows holding theirs (more than one mark in both files), and
     // write what the whole run writes.
     let tmp = tempfile::tempdir().unwrap();
-    let opts = tpmap::synth::SynthOptions {
-        households: 20_000,
-        seed: 11,
-        provinces: vec![11, 12, 30, 50, 90, 96],
-        ..Default::default()
-    };
-    let synth = tpmap::synth::Synthesizer::new(opts).unwrap();
     let made = tmp.path().join("made");
-    tpmap::synth::write_dir(&synth, &made, tpmap::synth::SynthFormat::Csv, &|_| {}).unwrap();
+    synthesize(&made, 20_000, 11, &[11, 12, 30, 50, 90, 96], tpmap::synth::SynthFormat::Csv);
     let (h, p) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
     reversed(&made.join("households.csv"), &h);
     let text = std::fs::read_to_string(made.join("persons.csv")).unwrap();
