@@ -79,6 +79,7 @@ pub fn read_spec(path: &Path) -> Result<Vec<(String, String, Rational)>> {
     let mut n = 0u64;
     while text.reader.read_record(&mut rec).map_err(csv_err)? {
         n += 1;
+        let line = rec.position().and_then(|p| text.lines.record(p.byte()).1);
         if out.len() >= 64 {
             return Err(Error::Format { file: name, message: "a spec has at most 64 indicators".into() });
         }
@@ -86,7 +87,7 @@ pub fn read_spec(path: &Path) -> Result<Vec<(String, String, Rational)>> {
         let weight = field(w).parse::<Rational>().map_err(|e| Error::InvalidRow {
             file: name.clone(),
             row: n,
-            line: rec.position().map(|p| p.line() + text.preamble_lines),
+            line,
             column: "weight".into(),
             reason: e.to_string(),
         })?;

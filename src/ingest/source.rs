@@ -489,6 +489,8 @@ pub struct CsvText {
     pub(crate) data_start: u64,
     /// The field delimiter detected.
     pub(crate) delimiter: u8,
+    /// The lines the reader's records begin on ([`Lines::of`]).
+    pub(crate) lines: Lines,
 }
 
 /// Longest CSV record accepted, in bytes: real records are a few hundred bytes; a quote left open
@@ -497,30 +499,51 @@ pub const MAX_RECORD_BYTES: u64 = 64 << 20;
 
 /// A reader that fails once a CSV record (bytes between line ends outside quotes) grows past
 /// `max` bytes: the csv crate holds a whole record in memory, so an unterminated quote in a 10 GB
-/// file must stop here, not exhaust memory.
+/// file must stop here, not exhaust memory. It also notes where every line end passes
+/// ([`Lines`]), since it looks at each one anyway.
 struct RecordGuard<R> {
     inner: R,
     in_quotes: bool,
     since: u64,
     max: u64,
+    /// Bytes passed so far.
+    pos: u64,
+    /// Where the line ends passed, for the reader's [`Lines`].
+    ends: LineEnds,
+}
+
+impl<R> RecordGuard<R> {
+    /// A guard on `inner` whose line ends are `lines`' to count.
+    fn new(inner: R, lines: &Lines) -> RecordGuard<R> {
+        RecordGuard { inner, in_quotes: false, since: 0, max: MAX_RECORD_BYTES, pos: 0, ends: lines.ends.clone() }
+    }
 }
 
 impl<R: Read> Read for RecordGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut rest = &buf[..n];
+        let mut at = self.pos;
+        let mut ends = Vec::new();
         while let Some(i) = memchr::memchr3(b'"', b'\n', b'\r', rest) {
             self.since += i as u64;
             match rest[i] {
                 b'"' => self.in_quotes = !self.in_quotes,
-                _ if !self.in_quotes => self.since = 0,
-                _ => {}
+                b => {
+                    ends.push(LineEnds::entry(at + i as u64, b == b'\r'));
+                    if !self.in_quotes {
+                        self.since = 0;
+                    }
+                }
             }
             self.check()?;
+            at += i as u64 + 1;
             rest = &rest[i + 1..];
         }
         self.since += rest.len() as u64;
+        self.pos += n as u64;
         self.check()?;
+        self.ends.push(ends);
         Ok(n)
     }
 }
@@ -537,6 +560,116 @@ impl<R> RecordGuard<R> {
             ));
         }
         Ok(())
+    }
+}
+
+/// The line ends a [`RecordGuard`] has passed and its [`Lines`] has not yet counted: each its
+/// byte position (from where the guard began) times two, plus one for `\r` (`\n` otherwise).
+#[derive(Clone, Default)]
+struct LineEnds(std::sync::Arc<std::sync::Mutex<PendingEnds>>);
+
+#[derive(Default)]
+struct PendingEnds {
+    ends: Vec<u64>,
+    /// More than [`MAX_PENDING_LINE_ENDS`] were pending at once: the lines are not known.
+    lost: bool,
+}
+
+/// Most line ends a [`RecordGuard`] holds for its [`Lines`] (32 MiB): a reader counts them record
+/// by record, so only a record holding millions of quoted line ends (or a reader that never asks)
+/// gets there; its lines are then not known, rather than held in memory.
+const MAX_PENDING_LINE_ENDS: usize = 1 << 22;
+
+impl LineEnds {
+    fn entry(pos: u64, cr: bool) -> u64 {
+        pos << 1 | u64::from(cr)
+    }
+
+    fn push(&self, mut ends: Vec<u64>) {
+        if ends.is_empty() {
+            return;
+        }
+        if let Ok(mut held) = self.0.lock()
+            && !held.lost
+        {
+            if held.ends.len() + ends.len() > MAX_PENDING_LINE_ENDS {
+                held.lost = true;
+                held.ends = Vec::new();
+            } else {
+                held.ends.append(&mut ends);
+            }
+        }
+    }
+}
+
+/// The line each CSV record begins on, as a text editor numbers the file's lines: a line ends at
+/// `\n`, `\r\n` or a lone `\r`, blank lines and line ends inside quoted fields count, and the
+/// preamble and header lines count.
+///
+/// The csv crate's own record positions do not say this: a record's position is where the
+/// reader stood before reading it (before the blank lines it skipped, and for a file with
+/// `\r\n` line ends on the previous line's `\n`), and it counts `\n` only. A file saved by
+/// Excel on Windows had every row reported a line too early, and one with `\r` line ends every
+/// row on line 1. Hand-written because no CSV library reports it; the [`RecordGuard`] that reads
+/// the bytes notes where the line ends are, and [`Lines::record`] counts them up to each record.
+#[derive(Default)]
+pub(crate) struct Lines {
+    ends: LineEnds,
+    /// Line ends taken from `ends`, not yet counted.
+    local: std::collections::VecDeque<u64>,
+    /// Lines ended before the bytes not yet counted (the preamble's and any before a seek).
+    ended: u64,
+    /// Where the last `\r` counted was: a `\n` right after it ends no new line.
+    last_cr: Option<u64>,
+    /// The lines are not known ([`MAX_PENDING_LINE_ENDS`]).
+    lost: bool,
+}
+
+impl Lines {
+    /// Lines for a reader whose first byte begins line `ended + 1`; none known when `ended` is
+    /// `None`.
+    fn after(ended: Option<u64>) -> Lines {
+        Lines { ended: ended.unwrap_or(0), lost: ended.is_none(), ..Lines::default() }
+    }
+
+    /// The line of `record`, read by the reader these lines are of; called for each record in
+    /// order. `None` when not known.
+    pub(crate) fn of(&mut self, record: &csv::ByteRecord) -> Option<u64> {
+        record.position().and_then(|p| self.record(p.byte()).1)
+    }
+
+    /// Where the record whose reading began at `from` (the csv crate's record position, in the
+    /// guard's bytes) begins, and its line when known. Called for each record in order.
+    pub(crate) fn record(&mut self, from: u64) -> (u64, Option<u64>) {
+        let mut start = from;
+        while !self.lost {
+            if self.local.is_empty()
+                && let Ok(mut held) = self.ends.0.lock()
+            {
+                self.lost = held.lost;
+                self.local.extend(held.ends.drain(..));
+            }
+            let Some(&e) = self.local.front() else { break };
+            let (pos, cr) = (e >> 1, e & 1 == 1);
+            // Line ends before the reading began, and those the reader skipped before the
+            // record's first byte (blank lines, the rest of a `\r\n`).
+            if pos > start {
+                break;
+            }
+            if pos == start {
+                start += 1;
+            }
+            if cr || self.last_cr.is_none_or(|r| r + 1 != pos) {
+                self.ended += 1;
+            }
+            self.last_cr = cr.then_some(pos);
+            self.local.pop_front();
+        }
+        if self.lost {
+            self.local = Default::default();
+            return (from, None);
+        }
+        (start, Some(self.ended + 1))
     }
 }
 
@@ -675,13 +808,14 @@ impl CsvText {
         let first_line = sample.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or(&[]);
         let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
         let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
-        let guarded = RecordGuard { inner: buf, in_quotes: false, since: 0, max: MAX_RECORD_BYTES };
+        let lines = Lines::after(Some(preamble_lines));
+        let guarded = RecordGuard::new(buf, &lines);
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
-        Ok((CsvText { reader, encoding, evidence, preamble_lines, preamble, data_start, delimiter }, whole))
+        Ok((CsvText { reader, encoding, evidence, preamble_lines, preamble, data_start, delimiter, lines }, whole))
     }
 
     /// The encoding as reports name it, with the evidence when lines were rejected for it.
@@ -749,7 +883,8 @@ pub struct CsvSource {
     pub encoding: Encoding,
     /// Line counts by encoding, when it was detected.
     pub evidence: Option<EncodingEvidence>,
-    line_offset: u64,
+    /// The lines of the records read ([`Lines`]).
+    lines: Lines,
     record: csv::ByteRecord,
     scratch: String,
     done: bool,
@@ -764,7 +899,8 @@ pub struct CsvSource {
     /// The whole file's evidence, counted while reading, when the encoding was decided on the
     /// file's start ([`CsvSource::open_deciding`]).
     whole: Option<WholeEvidence>,
-    /// Bytes before the header ([`CsvText::data_start`]).
+    /// Where in the file the reader began: the header ([`CsvText::data_start`]), or the mark it
+    /// last sought.
     data_start: u64,
     /// The field delimiter.
     delimiter: u8,
@@ -788,9 +924,9 @@ pub(crate) const MARK_ROWS: u64 = 1 << 14;
 pub(crate) struct CsvMark {
     /// The mark's data row (1-based).
     row: u64,
-    /// Where the reader stood before that row's record: its byte offset in the file.
+    /// Where that row's record begins: its first byte's offset in the file.
     byte: u64,
-    /// The line the reader gave that record (preamble and header lines counted).
+    /// The line it begins on ([`Lines`]); 0 when not known.
     line: u64,
 }
 
@@ -857,7 +993,7 @@ impl CsvSource {
     /// as if decided on the whole file first, or it fails.
     pub(crate) fn open_deciding(path: &Path, encoding: Encoding, decide_on: Option<u64>) -> Result<CsvSource> {
         let (text, whole) = CsvText::open_deciding(path, encoding, decide_on)?;
-        let CsvText { mut reader, encoding, evidence, preamble_lines, data_start, delimiter, .. } = text;
+        let CsvText { mut reader, encoding, evidence, preamble_lines, data_start, delimiter, lines, .. } = text;
         let mut record = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
             return Err(Error::Format {
@@ -881,7 +1017,7 @@ impl CsvSource {
             header,
             encoding,
             evidence,
-            line_offset: preamble_lines,
+            lines,
             record,
             scratch,
             done: false,
@@ -903,19 +1039,15 @@ impl CsvSource {
         use std::io::{Seek, SeekFrom};
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         file.seek(SeekFrom::Start(mark.byte)).map_err(|e| Error::io(path, e))?;
-        let guarded = RecordGuard {
-            inner: BufReader::with_capacity(1 << 20, file),
-            in_quotes: false,
-            since: 0,
-            max: MAX_RECORD_BYTES,
-        };
+        // The mark is where its record's first byte is, on the line the mark names.
+        self.lines = Lines::after(mark.line.checked_sub(1));
+        let guarded = RecordGuard::new(BufReader::with_capacity(1 << 20, file), &self.lines);
         self.reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
             .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
-        // A new reader numbers its first record's line 1: the mark's line is that record's.
-        self.line_offset = mark.line.saturating_sub(1);
+        self.data_start = mark.byte;
         self.records = mark.row.saturating_sub(1);
         self.done = false;
         self.whole = None;
@@ -967,14 +1099,15 @@ impl CsvSource {
                 self.check_whole_evidence(path)?;
                 break;
             }
-            let line = self.record.position().map(|p| p.line()).unwrap_or(0) + self.line_offset;
+            // 0: not known ([`Lines`]).
+            let (start, line) = self.lines.record(self.record.position().map_or(0, |p| p.byte()));
+            let line = line.unwrap_or(0);
             // A blank line is not a record: the csv crate skips it, and so do we.
             let row = b.field_counts.len();
             if (self.records + row as u64).is_multiple_of(MARK_ROWS)
                 && let Some(marks) = &mut self.marks
             {
-                let byte = self.data_start + self.record.position().map_or(0, |p| p.byte());
-                marks.push(CsvMark { row: self.records + row as u64 + 1, byte, line });
+                marks.push(CsvMark { row: self.records + row as u64 + 1, byte: self.data_start + start, line });
             }
             let mut bad = false;
             if let Some(keep) = &self.keep {
@@ -1147,7 +1280,7 @@ impl Batch for CsvBatch {
         if s.is_empty() { Cell::Null } else { Cell::Str(s) }
     }
     fn line(&self, row: usize) -> Option<u64> {
-        Some(self.lines[row])
+        Some(self.lines[row]).filter(|&l| l > 0)
     }
     fn field_count(&self, row: usize) -> Option<usize> {
         Some(self.field_counts[row] as usize)
@@ -3171,7 +3304,7 @@ mod tests {
     #[test]
     fn record_guard_stops_an_endless_record_and_passes_quoted_line_breaks() {
         let read_all = |data: &[u8], max: u64| {
-            let mut g = RecordGuard { inner: data, in_quotes: false, since: 0, max };
+            let mut g = RecordGuard { max, ..RecordGuard::new(data, &Lines::default()) };
             let mut out = Vec::new();
             g.read_to_end(&mut out).map(|_| out.len())
         };
@@ -3492,6 +3625,25 @@ mod csv_text_tests {
         Ok((rows, src.encoding, src.evidence))
     }
 
+    /// A record holding more line ends than are kept for counting: the lines after it are not
+    /// known (none is guessed), and the rows are all read.
+    #[test]
+    fn lines_past_the_pending_limit_are_unknown_not_wrong() {
+        let mut text = String::from("a,b\nr0,x\nr1,\"");
+        text.push_str(&"\n".repeat(MAX_PENDING_LINE_ENDS + (1 << 16)));
+        text.push_str("\"\nr2,y\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &text).unwrap();
+        let mut src = CsvSource::open(&path, Encoding::Utf8).unwrap();
+        let b = src.next_batch(&path, 10).unwrap().unwrap();
+        let got: Vec<(String, Option<u64>)> = (0..b.len()).map(|r| (b.cell(r, 0).to_text(), b.line(r))).collect();
+        // r1 begins before the line ends that overflow: its line may still be known.
+        assert_eq!(got[0], ("r0".to_string(), Some(2)));
+        assert!(got[1] == ("r1".to_string(), Some(3)) || got[1] == ("r1".to_string(), None), "{got:?}");
+        assert_eq!(got[2], ("r2".to_string(), None));
+    }
+
     proptest! {
         /// A file's encoding decided on its start, its evidence counted while it is read: the
         /// same records, encoding and evidence as deciding on the whole file first, or (only
@@ -3534,6 +3686,61 @@ mod csv_text_tests {
                     prop_assert!(e.to_string().contains("read again"), "{}", e);
                 }
             }
+        }
+
+        /// Each record's line is the line its first byte is on, as a text editor counts lines
+        /// (`\n`, `\r\n` or a lone `\r` ends one): whatever the line ends, blank lines, quoted
+        /// fields holding line ends, a byte-order mark and a preamble, read in batches of three.
+        #[test]
+        fn each_record_is_on_the_line_its_first_byte_is_on(
+            bom in any::<bool>(),
+            preamble in any::<bool>(),
+            records in proptest::collection::vec((0u8..4, 0usize..3, proptest::collection::vec(0usize..3, 0..3)), 0..40),
+            last_ended in any::<bool>(),
+        ) {
+            const ENDS: [&str; 3] = ["\n", "\r\n", "\r"];
+            let mut text = String::new();
+            if bom {
+                text.push('\u{feff}');
+            }
+            if preamble {
+                text.push_str("# ข้อมูล\r\n# two\r");
+            }
+            text.push_str("a,b\n");
+            let mut starts = Vec::new();
+            for (i, (kind, end, blanks)) in records.iter().enumerate() {
+                starts.push(text.len());
+                text.push_str(&match kind {
+                    0 => format!("r{i},x"),
+                    1 => format!("r{i},\"two\nlines\""),
+                    2 => format!("\"r{i}\",\"a\r\nb\rc\""),
+                    _ => format!("r{i}"),
+                });
+                if i + 1 < records.len() || last_ended {
+                    text.push_str(ENDS[*end]);
+                    for &b in blanks {
+                        text.push_str(ENDS[b]);
+                    }
+                }
+            }
+            // The reference: line ends before a byte, `\r\n` counted once.
+            let bytes = text.as_bytes();
+            let line_of = |at: usize| {
+                1 + (0..at).filter(|&k| bytes[k] == b'\r' || (bytes[k] == b'\n' && (k == 0 || bytes[k - 1] != b'\r'))).count() as u64
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.csv");
+            std::fs::write(&path, &text).unwrap();
+            let mut src = CsvSource::open(&path, Encoding::Auto).unwrap();
+            let mut got = Vec::new();
+            while let Some(b) = src.next_batch(&path, 3).unwrap() {
+                for r in 0..b.len() {
+                    got.push((b.cell(r, 0).to_text(), b.line(r)));
+                }
+            }
+            let want: Vec<(String, Option<u64>)> =
+                starts.iter().enumerate().map(|(i, &at)| (format!("r{i}"), Some(line_of(at)))).collect();
+            prop_assert_eq!(got, want);
         }
 
         /// Line counts by block agree with counting line by line, for any mix of ASCII, UTF-8

@@ -281,7 +281,7 @@ pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
     // vector returned is the one filled: 8 bytes a record, not 16 and then 8 more.
     const UNSEEN: u64 = u64::MAX;
     let mut truth: Vec<u64> = vec![UNSEEN; r.len()];
-    let crate::ingest::source::CsvText { mut reader, .. } =
+    let crate::ingest::source::CsvText { mut reader, mut lines, .. } =
         crate::ingest::source::CsvText::open(path, crate::ingest::Encoding::Utf8)?;
     let mut rec = csv::ByteRecord::new();
     let csv_err = |e| crate::ingest::source::csv_error(path, e);
@@ -291,6 +291,7 @@ pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
     let mut row = 0u64;
     while reader.read_byte_record(&mut rec).map_err(csv_err)? {
         row += 1;
+        let line = lines.of(&rec);
         let field = |k: usize| rec.get(k).unwrap_or(b"");
         let Some(s) = r.sources.iter().position(|s| s.as_bytes() == field(0)) else { continue };
         let h = key_hash(s as u16, field(1));
@@ -307,7 +308,7 @@ pub fn read_truth(path: &Path, r: &super::Records) -> Result<Vec<u64>> {
                 .ok_or_else(|| Error::InvalidRow {
                     file: file.clone(),
                     row,
-                    line: rec.position().map(|p| p.line()),
+                    line,
                     column: "person".into(),
                     reason: format!("not a whole number below {UNSEEN}"),
                 })?;

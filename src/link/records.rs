@@ -214,7 +214,7 @@ impl Records {
     pub fn push_csv(&mut self, path: &Path) -> Result<u16> {
         use crate::ingest::source::{CsvText, csv_error, decode_into};
         let file = path.display().to_string();
-        let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
+        let CsvText { mut reader, encoding, mut lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
         let mut rec = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
             return Err(Error::Format { file, message: "the file is empty (no header)".into() });
@@ -255,6 +255,7 @@ impl Records {
                     return Ok((texts, true));
                 }
                 row += 1;
+                let line = lines.of(&rec);
                 let mut text = String::new();
                 let mut ends = [0u32; 11];
                 let mut ok = true;
@@ -265,7 +266,6 @@ impl Records {
                     ends[k] = text.len().min(u32::MAX as usize) as u32;
                 }
                 if !ok || text.len() > u32::MAX as usize {
-                    let line = rec.position().map(|p| p.line() + preamble_lines);
                     unreadable.push(Unreadable { source: src, row, line, reason: "bad_encoding" });
                     continue;
                 }

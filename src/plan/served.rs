@@ -68,7 +68,7 @@ pub fn read_by(
     let c = catalogue;
     use crate::ingest::source::{CsvText, csv_error, decode_into};
     let file = path.display().to_string();
-    let CsvText { mut reader, encoding, preamble_lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
+    let CsvText { mut reader, encoding, mut lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
     let mut rec = csv::ByteRecord::new();
     let (mut scratch, mut text) = (String::new(), String::new());
     let mut field = |rec: &csv::ByteRecord, k: usize| -> Option<String> {
@@ -90,7 +90,7 @@ pub fn read_by(
     let mut row = 0u64;
     while reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
         row += 1;
-        let line = rec.position().map(|p| p.line() + preamble_lines);
+        let line = lines.of(&rec);
         let bad = |column: &str, reason: String| Error::InvalidRow {
             file: file.clone(),
             row,

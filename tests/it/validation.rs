@@ -27,6 +27,33 @@ fn strict_mode_names_file_row_and_column() {
     assert!(msg.contains("unknown tambon"), "{msg}");
 }
 
+/// The dirty sample with its line ends as Excel on Windows (`\r\n`) and old Mac software (`\r`)
+/// write them, and with blank lines: each rejected row is reported on the line a text editor
+/// shows it on (the csv crate's own positions put `\r\n` rows a line early and `\r` rows all on
+/// line 1).
+#[test]
+fn rejected_rows_name_their_line_whatever_the_line_ends() {
+    let dir = samples().join("dirty");
+    let text = std::fs::read_to_string(dir.join("households.csv")).unwrap();
+    assert!(!text.contains('\r') && text.starts_with('#'), "the sample: LF line ends, one preamble line");
+    let lines: Vec<&str> = text.lines().collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let blank_after_header = format!("{}\n{}\n\r\n\n{}\n", lines[0], lines[1], lines[2..].join("\n"));
+    for (name, file, extra) in [
+        ("lf", text.clone(), 0),
+        ("crlf", text.replace('\n', "\r\n"), 0),
+        ("cr", text.replace('\n', "\r"), 0),
+        ("blank", blank_after_header, 2),
+    ] {
+        let h = write(tmp.path(), &format!("{name}.csv"), &file);
+        let got = ingest(&h, &dir.join("persons.csv"), &IngestOptions::default()).unwrap();
+        assert!(!got.household_rejects.is_empty());
+        for rej in got.household_rejects.iter() {
+            assert_eq!(rej.line, Some(rej.row + 2 + extra), "{name}: row {}", rej.row);
+        }
+    }
+}
+
 #[test]
 fn messages_never_carry_raw_citizen_ids() {
     let dir = tempfile::tempdir().unwrap();
