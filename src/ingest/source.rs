@@ -510,12 +510,22 @@ struct RecordGuard<R> {
     pos: u64,
     /// Where the line ends passed, for the reader's [`Lines`].
     ends: LineEnds,
+    /// The line ends of the bytes being read, before they go to `ends` (kept to reuse).
+    found: Vec<u64>,
 }
 
 impl<R> RecordGuard<R> {
     /// A guard on `inner` whose line ends are `lines`' to count.
     fn new(inner: R, lines: &Lines) -> RecordGuard<R> {
-        RecordGuard { inner, in_quotes: false, since: 0, max: MAX_RECORD_BYTES, pos: 0, ends: lines.ends.clone() }
+        RecordGuard {
+            inner,
+            in_quotes: false,
+            since: 0,
+            max: MAX_RECORD_BYTES,
+            pos: 0,
+            ends: lines.ends.clone(),
+            found: Vec::new(),
+        }
     }
 }
 
@@ -524,13 +534,13 @@ impl<R: Read> Read for RecordGuard<R> {
         let n = self.inner.read(buf)?;
         let mut rest = &buf[..n];
         let mut at = self.pos;
-        let mut ends = Vec::new();
+        self.found.clear();
         while let Some(i) = memchr::memchr3(b'"', b'\n', b'\r', rest) {
             self.since += i as u64;
             match rest[i] {
                 b'"' => self.in_quotes = !self.in_quotes,
                 b => {
-                    ends.push(LineEnds::entry(at + i as u64, b == b'\r'));
+                    self.found.push(LineEnds::entry(at + i as u64, b == b'\r'));
                     if !self.in_quotes {
                         self.since = 0;
                     }
@@ -543,7 +553,7 @@ impl<R: Read> Read for RecordGuard<R> {
         self.since += rest.len() as u64;
         self.pos += n as u64;
         self.check()?;
-        self.ends.push(ends);
+        self.ends.push(&mut self.found);
         Ok(n)
     }
 }
@@ -585,7 +595,8 @@ impl LineEnds {
         pos << 1 | u64::from(cr)
     }
 
-    fn push(&self, mut ends: Vec<u64>) {
+    /// Moves `ends` (leaving it empty) to the pending ends.
+    fn push(&self, ends: &mut Vec<u64>) {
         if ends.is_empty() {
             return;
         }
@@ -596,9 +607,10 @@ impl LineEnds {
                 held.lost = true;
                 held.ends = Vec::new();
             } else {
-                held.ends.append(&mut ends);
+                held.ends.extend_from_slice(ends);
             }
         }
+        ends.clear();
     }
 }
 
