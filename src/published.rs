@@ -178,12 +178,13 @@ const NOT_COUNTS: [&str; 2] = ["happiness", "JPT.MOFval.pov.rate"];
 fn read_table(path: &Path, level: TableLevel, into: &mut Table) -> Result<()> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     // TPMAP's files as published, or gzip-compressed (`.csv.gz`, as the repository keeps them).
-    let input: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
+    let input: Box<dyn std::io::Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
     } else {
         Box::new(std::io::BufReader::new(file))
     };
-    let mut rdr = csv::Reader::from_reader(input);
+    // Guarded against an endless record, and counting the lines a text editor shows.
+    let (mut rdr, mut lines) = crate::ingest::source::counting_reader(input, &csv::ReaderBuilder::new());
     let header: Vec<String> =
         rdr.headers().map_err(|e| crate::ingest::source::csv_error(path, e))?.iter().map(|s| s.to_string()).collect();
     let id_pos = level.id_column().map(|c| header.iter().position(|h| h == c));
@@ -207,6 +208,7 @@ fn read_table(path: &Path, level: TableLevel, into: &mut Table) -> Result<()> {
     }
     for (n, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| crate::ingest::source::csv_error(path, e))?;
+        let line = lines.at(rec.position());
         let id = id_pos.map(|p| rec[p].trim().to_string()).unwrap_or_default();
         let mut vals = Vec::with_capacity(value_cols.len());
         for &c in &value_cols {
@@ -217,7 +219,7 @@ fn read_table(path: &Path, level: TableLevel, into: &mut Table) -> Result<()> {
                 Some(t.parse::<f64>().map_err(|_| Error::InvalidRow {
                     file: path.display().to_string(),
                     row: n as u64 + 1,
-                    line: rec.position().map(|p| p.line()),
+                    line,
                     column: header[c].clone(),
                     reason: format!("not a number: '{t}'"),
                 })?)
@@ -713,6 +715,34 @@ fn tables_in_pool(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value that is not a number is named on the line a text editor shows it on, whatever
+    /// the file's line ends and blank lines, and a quote left open does not read the file whole.
+    #[test]
+    fn a_bad_value_names_its_line_and_an_open_quote_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("61_10_village_common.csv");
+        for end in ["\n", "\r\n", "\r"] {
+            let text = ["village_ID,household.CNT", "1001010101,12", "", "1001010102,x"].join(end) + end;
+            std::fs::write(&path, text).unwrap();
+            let err = read_table(&path, TableLevel::Village, &mut Table::default()).unwrap_err();
+            match err {
+                Error::InvalidRow { row, line, column, .. } => {
+                    assert_eq!((row, line, column.as_str()), (2, Some(4), "household.CNT"), "{end:?}");
+                }
+                other => panic!("{other}"),
+            }
+        }
+        let mut f = std::fs::File::create(&path).unwrap();
+        use std::io::Write;
+        f.write_all(b"village_ID,household.CNT\n1001010101,\"").unwrap();
+        let chunk = vec![b'9'; 1 << 20];
+        for _ in 0..(crate::ingest::source::MAX_RECORD_BYTES >> 20) + 1 {
+            f.write_all(&chunk).unwrap();
+        }
+        drop(f);
+        assert!(read_table(&path, TableLevel::Village, &mut Table::default()).is_err());
+    }
 
     #[test]
     fn tables_go_to_frames_and_back_and_bad_ids_are_refused() {

@@ -647,7 +647,12 @@ impl Lines {
     /// The line of `record`, read by the reader these lines are of; called for each record in
     /// order. `None` when not known.
     pub(crate) fn of(&mut self, record: &csv::ByteRecord) -> Option<u64> {
-        record.position().and_then(|p| self.record(p.byte()).1)
+        self.at(record.position())
+    }
+
+    /// The line of the record read at `position` ([`Lines::of`], for a `StringRecord`'s).
+    pub(crate) fn at(&mut self, position: Option<&csv::Position>) -> Option<u64> {
+        position.and_then(|p| self.record(p.byte()).1)
     }
 
     /// Where the record whose reading began at `from` (the csv crate's record position, in the
@@ -683,6 +688,19 @@ impl Lines {
         }
         (start, Some(self.ended + 1))
     }
+}
+
+/// A csv reader built by `builder` on `input`, with the record-length guard ([`MAX_RECORD_BYTES`])
+/// and the [`Lines`] its records are on: for CSV files read outside the extract readers (TPMAP's
+/// published tables). Call [`Lines::of`] for the records in order; lines are not known in a
+/// builder with a comment character (the lines it skips are not seen as such).
+pub(crate) fn counting_reader(
+    input: Box<dyn Read + Send>,
+    builder: &csv::ReaderBuilder,
+) -> (csv::Reader<Box<dyn Read + Send>>, Lines) {
+    let lines = Lines::after(Some(0));
+    let guarded = RecordGuard::new(input, &lines);
+    (builder.from_reader(Box::new(guarded) as Box<dyn Read + Send>), lines)
 }
 
 /// The evidence of a whole file, counted by the reader that reads it ([`CsvText::open_deciding`]);
