@@ -184,7 +184,7 @@ fn read_table(path: &Path, level: TableLevel, into: &mut Table) -> Result<()> {
         Box::new(std::io::BufReader::new(file))
     };
     // Guarded against an endless record, and counting the lines a text editor shows.
-    let (mut rdr, mut lines) = crate::ingest::source::counting_reader(input, &csv::ReaderBuilder::new());
+    let (mut rdr, mut lines) = crate::ingest::source::counting_reader(input, &mut csv::ReaderBuilder::new(), None);
     let header: Vec<String> =
         rdr.headers().map_err(|e| crate::ingest::source::csv_error(path, e))?.iter().map(|s| s.to_string()).collect();
     let id_pos = level.id_column().map(|c| header.iter().position(|h| h == c));

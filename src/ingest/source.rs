@@ -512,11 +512,17 @@ struct RecordGuard<R> {
     ends: LineEnds,
     /// The line ends of the bytes being read, before they go to `ends` (kept to reuse).
     found: Vec<u64>,
+    /// The csv reader's comment character, if it has one.
+    comment: Option<u8>,
+    /// Within a comment line (its quotes are not quotes; only `\n` ends it, as in csv-core).
+    in_comment: bool,
+    /// The next byte begins a line outside quotes (where a comment may begin).
+    line_start: bool,
 }
 
 impl<R> RecordGuard<R> {
-    /// A guard on `inner` whose line ends are `lines`' to count.
-    fn new(inner: R, lines: &Lines) -> RecordGuard<R> {
+    /// A guard on `inner` whose line ends are `lines`' to count, for a reader with `comment`.
+    fn new(inner: R, lines: &Lines, comment: Option<u8>) -> RecordGuard<R> {
         RecordGuard {
             inner,
             in_quotes: false,
@@ -525,6 +531,9 @@ impl<R> RecordGuard<R> {
             pos: 0,
             ends: lines.ends.clone(),
             found: Vec::new(),
+            comment,
+            in_comment: false,
+            line_start: true,
         }
     }
 }
@@ -532,25 +541,39 @@ impl<R> RecordGuard<R> {
 impl<R: Read> Read for RecordGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut rest = &buf[..n];
-        let mut at = self.pos;
+        let bytes = &buf[..n];
         self.found.clear();
-        while let Some(i) = memchr::memchr3(b'"', b'\n', b'\r', rest) {
+        let mut k = 0;
+        loop {
+            if self.line_start && k < n {
+                self.line_start = false;
+                if self.comment == Some(bytes[k]) {
+                    self.in_comment = true;
+                    self.found.push(LineEnds::entry(self.pos + k as u64, LineEnds::COMMENT));
+                }
+            }
+            let Some(i) = memchr::memchr3(b'"', b'\n', b'\r', &bytes[k..]) else { break };
             self.since += i as u64;
-            match rest[i] {
-                b'"' => self.in_quotes = !self.in_quotes,
+            let at = k + i;
+            match bytes[at] {
+                b'"' if !self.in_comment => self.in_quotes = !self.in_quotes,
+                b'"' => {}
                 b => {
-                    self.found.push(LineEnds::entry(at + i as u64, b == b'\r'));
-                    if !self.in_quotes {
+                    let kind = if b == b'\r' { LineEnds::CR } else { LineEnds::LF };
+                    self.found.push(LineEnds::entry(self.pos + at as u64, kind));
+                    if self.in_comment {
+                        self.in_comment = b == b'\r';
+                    }
+                    if !self.in_quotes && !self.in_comment {
                         self.since = 0;
+                        self.line_start = true;
                     }
                 }
             }
             self.check()?;
-            at += i as u64 + 1;
-            rest = &rest[i + 1..];
+            k = at + 1;
         }
-        self.since += rest.len() as u64;
+        self.since += (n - k) as u64;
         self.pos += n as u64;
         self.check()?;
         self.ends.push(&mut self.found);
@@ -573,8 +596,9 @@ impl<R> RecordGuard<R> {
     }
 }
 
-/// The line ends a [`RecordGuard`] has passed and its [`Lines`] has not yet counted: each its
-/// byte position (from where the guard began) times two, plus one for `\r` (`\n` otherwise).
+/// The line ends a [`RecordGuard`] has passed and its [`Lines`] has not yet counted, and the
+/// comment lines' starts: each its byte position (from where the guard began) times four, plus
+/// its kind ([`LineEnds::LF`], [`LineEnds::CR`], [`LineEnds::COMMENT`]).
 #[derive(Clone, Default)]
 struct LineEnds(std::sync::Arc<std::sync::Mutex<PendingEnds>>);
 
@@ -591,8 +615,15 @@ struct PendingEnds {
 const MAX_PENDING_LINE_ENDS: usize = 1 << 22;
 
 impl LineEnds {
-    fn entry(pos: u64, cr: bool) -> u64 {
-        pos << 1 | u64::from(cr)
+    /// A `\n`.
+    const LF: u64 = 0;
+    /// A `\r`.
+    const CR: u64 = 1;
+    /// The comment character at the start of a line outside quotes.
+    const COMMENT: u64 = 2;
+
+    fn entry(pos: u64, kind: u64) -> u64 {
+        pos << 2 | kind
     }
 
     /// Moves `ends` (leaving it empty) to the pending ends.
@@ -635,6 +666,8 @@ pub(crate) struct Lines {
     last_cr: Option<u64>,
     /// The lines are not known ([`MAX_PENDING_LINE_ENDS`]).
     lost: bool,
+    /// Skipping a comment line before a record.
+    in_comment: bool,
 }
 
 impl Lines {
@@ -667,14 +700,22 @@ impl Lines {
                 self.local.extend(held.ends.drain(..));
             }
             let Some(&e) = self.local.front() else { break };
-            let (pos, cr) = (e >> 1, e & 1 == 1);
+            let (pos, kind) = (e >> 2, e & 3);
             // Line ends before the reading began, and those the reader skipped before the
-            // record's first byte (blank lines, the rest of a `\r\n`).
-            if pos > start {
+            // record's first byte (blank lines, the rest of a `\r\n`, comment lines).
+            if pos > start && !self.in_comment {
                 break;
             }
-            if pos == start {
-                start += 1;
+            if kind == LineEnds::COMMENT {
+                // A comment line where the record would begin: skipped through its `\n`.
+                self.in_comment |= pos == start;
+                self.local.pop_front();
+                continue;
+            }
+            let cr = kind == LineEnds::CR;
+            if pos >= start {
+                start = pos + 1;
+                self.in_comment &= cr;
             }
             if cr || self.last_cr.is_none_or(|r| r + 1 != pos) {
                 self.ended += 1;
@@ -692,15 +733,16 @@ impl Lines {
 
 /// A csv reader built by `builder` on `input`, with the record-length guard ([`MAX_RECORD_BYTES`])
 /// and the [`Lines`] its records are on: for CSV files read outside the extract readers (TPMAP's
-/// published tables). Call [`Lines::of`] for the records in order; lines are not known in a
-/// builder with a comment character (the lines it skips are not seen as such).
+/// published tables, served lists). `comment` is set on the builder too: lines beginning with it
+/// are skipped, and counted. Call [`Lines::of`] or [`Lines::at`] for the records in order.
 pub(crate) fn counting_reader(
     input: Box<dyn Read + Send>,
-    builder: &csv::ReaderBuilder,
+    builder: &mut csv::ReaderBuilder,
+    comment: Option<u8>,
 ) -> (csv::Reader<Box<dyn Read + Send>>, Lines) {
     let lines = Lines::after(Some(0));
-    let guarded = RecordGuard::new(input, &lines);
-    (builder.from_reader(Box::new(guarded) as Box<dyn Read + Send>), lines)
+    let guarded = RecordGuard::new(input, &lines, comment);
+    (builder.comment(comment).from_reader(Box::new(guarded) as Box<dyn Read + Send>), lines)
 }
 
 /// The evidence of a whole file, counted by the reader that reads it ([`CsvText::open_deciding`]);
@@ -839,7 +881,7 @@ impl CsvText {
         let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
         let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
         let lines = Lines::after(Some(preamble_lines));
-        let guarded = RecordGuard::new(buf, &lines);
+        let guarded = RecordGuard::new(buf, &lines, None);
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -1071,7 +1113,7 @@ impl CsvSource {
         file.seek(SeekFrom::Start(mark.byte)).map_err(|e| Error::io(path, e))?;
         // The mark is where its record's first byte is, on the line the mark names.
         self.lines = Lines::after(mark.line.checked_sub(1));
-        let guarded = RecordGuard::new(BufReader::with_capacity(1 << 20, file), &self.lines);
+        let guarded = RecordGuard::new(BufReader::with_capacity(1 << 20, file), &self.lines, None);
         self.reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -3334,7 +3376,7 @@ mod tests {
     #[test]
     fn record_guard_stops_an_endless_record_and_passes_quoted_line_breaks() {
         let read_all = |data: &[u8], max: u64| {
-            let mut g = RecordGuard { max, ..RecordGuard::new(data, &Lines::default()) };
+            let mut g = RecordGuard { max, ..RecordGuard::new(data, &Lines::default(), None) };
             let mut out = Vec::new();
             g.read_to_end(&mut out).map(|_| out.len())
         };
@@ -3767,6 +3809,48 @@ mod csv_text_tests {
                 for r in 0..b.len() {
                     got.push((b.cell(r, 0).to_text(), b.line(r)));
                 }
+            }
+            let want: Vec<(String, Option<u64>)> =
+                starts.iter().enumerate().map(|(i, &at)| (format!("r{i}"), Some(line_of(at)))).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// With a comment character, comment lines (quotes in them too) are skipped and
+        /// counted: each record is still on the line its first byte is on.
+        #[test]
+        fn records_after_comment_lines_are_on_their_own_lines(
+            first_comment in any::<bool>(),
+            records in proptest::collection::vec((0u8..3, 0usize..2, proptest::collection::vec(0usize..4, 0..3)), 0..30),
+        ) {
+            // After a record: its end, then blank lines (\n, \r\n) or comment lines.
+            let mut text = String::new();
+            if first_comment {
+                text.push_str("# a \"note\r\n");
+            }
+            let mut starts = Vec::new();
+            for (i, (kind, end, after)) in records.iter().enumerate() {
+                starts.push(text.len());
+                text.push_str(&match kind {
+                    0 => format!("r{i},x"),
+                    1 => format!("r{i},\"two\n#lines\""),
+                    _ => format!("r{i}"),
+                });
+                text.push_str(["\n", "\r\n"][*end]);
+                for &a in after {
+                    text.push_str(["\n", "\r\n", "#\"odd quote\n", "# two\r\n"][a]);
+                }
+            }
+            let bytes = text.as_bytes();
+            let line_of = |at: usize| {
+                1 + (0..at).filter(|&k| bytes[k] == b'\r' || (bytes[k] == b'\n' && (k == 0 || bytes[k - 1] != b'\r'))).count() as u64
+            };
+            let input = Box::new(std::io::Cursor::new(text.clone().into_bytes()));
+            let (mut reader, mut lines) =
+                counting_reader(input, csv::ReaderBuilder::new().has_headers(false).flexible(true), Some(b'#'));
+            let mut got = Vec::new();
+            let mut rec = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut rec).unwrap() {
+                got.push((String::from_utf8_lossy(&rec[0]).into_owned(), lines.of(&rec)));
             }
             let want: Vec<(String, Option<u64>)> =
                 starts.iter().enumerate().map(|(i, &at)| (format!("r{i}"), Some(line_of(at)))).collect();

@@ -35,10 +35,13 @@ pub const MAX_SERVED_ROWS: usize = 50_000_000;
 /// file, row and column.
 pub fn read_served(path: &Path, edition: &Edition) -> Result<Vec<Served>> {
     let name = path.display().to_string();
-    let mut r = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .from_path(path)
-        .map_err(|e| Error::Format { file: name.clone(), message: e.to_string() })?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // Guarded against an endless record, and counting the lines a text editor shows.
+    let (mut r, mut lines) = crate::ingest::source::counting_reader(
+        Box::new(std::io::BufReader::new(file)),
+        &mut csv::ReaderBuilder::new(),
+        Some(b'#'),
+    );
     let header: Vec<String> = r
         .headers()
         .map_err(|e| Error::Format { file: name.clone(), message: e.to_string() })?
@@ -56,13 +59,14 @@ pub fn read_served(path: &Path, edition: &Edition) -> Result<Vec<Served>> {
     for (n, rec) in r.records().enumerate() {
         let row = n as u64 + 1;
         let rec = rec.map_err(|e| Error::Format { file: name.clone(), message: format!("row {row}: {e}") })?;
+        let line = lines.at(rec.position());
         if out.len() >= MAX_SERVED_ROWS {
             return Err(Error::Limit { file: name, message: format!("more than {MAX_SERVED_ROWS} rows") });
         }
         let bad = |column: &str, reason: &str| Error::InvalidRow {
             file: name.clone(),
             row,
-            line: rec.position().map(|p| p.line()),
+            line,
             column: column.to_string(),
             reason: reason.to_string(),
         };

@@ -101,6 +101,32 @@ fn a_bad_served_list_is_named_by_file_row_and_column() {
     assert!(e.contains("served.csv") && e.contains("row 2") && e.contains("indicator"), "{e}");
 }
 
+/// A served list's bad row is named on the line a text editor shows it on, past comment lines
+/// and blank lines, whatever the line ends.
+#[test]
+fn a_bad_served_row_is_named_on_its_line_past_comments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("served.csv");
+    for end in ["\n", "\r\n"] {
+        let text = [
+            "# served in 2561, \"round one\"",
+            "household_id,program,indicator",
+            "4001000000101,p,1.1",
+            "",
+            "# the next one is wrong",
+            "4001000000101,p,nonsense",
+        ]
+        .join(end);
+        std::fs::write(&f, text + end).unwrap();
+        match read_served(&f, &tpmap::indicators::Edition::bmn_2560()) {
+            Err(tpmap::Error::InvalidRow { row, line, column, .. }) => {
+                assert_eq!((row, line, column.as_str()), (2, Some(6), "indicator"), "{end:?}")
+            }
+            other => panic!("{end:?}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
     let tmp = tempfile::tempdir().unwrap();
