@@ -90,13 +90,59 @@ impl Split {
 
     fn read_in_pool(households: &Path, persons: &Path, opts: &IngestOptions, decide_on: Option<u64>) -> Result<Split> {
         opts.validate()?;
+        // The persons file's keys are read on one core while the households are routed on the
+        // other (a CSV file is parsed on one core; each file alone kept about 1.3 of the two
+        // busy), and looked up once every household key has its province.
+        let (routed, runs) = rayon::join(
+            || Split::route_households(households, opts, decide_on),
+            || PersonRuns::read(persons, opts, decide_on),
+        );
+        // A households file without its key or village: the full read names the missing column.
+        let Some((mut split, first)) = routed? else { return Ok(Split::default()) };
+        let Some(runs) = runs? else { return Ok(split) };
+        // Each run's province at once, in parallel chunks (the table is only read here), the
+        // chunk's keys together so that the table's slots are fetched ahead of their lookups.
+        const CHUNK: usize = 16_384;
+        let chunks: Vec<Vec<u8>> = runs
+            .keys
+            .par_chunks(CHUNK)
+            .zip(runs.lens.par_chunks(CHUNK))
+            .map(|(keys, lens)| {
+                let present: Vec<u64> = keys.iter().copied().filter(|&k| k != PersonRuns::NO_KEY).collect();
+                let mut found = Vec::new();
+                first.get_all(&present, &mut found);
+                let mut found = found.into_iter();
+                let mut buckets = Vec::new();
+                for (&key, &n) in keys.iter().zip(lens) {
+                    let bucket = match key {
+                        PersonRuns::NO_KEY => UNPLACED,
+                        _ => found.next().flatten().unwrap_or(UNPLACED),
+                    };
+                    buckets.resize(buckets.len() + n as usize, bucket);
+                }
+                buckets
+            })
+            .collect();
+        split.persons.reserve_exact(chunks.iter().map(Vec::len).sum());
+        chunks.iter().for_each(|c| split.persons.extend_from_slice(c));
+        split.person_layout = runs.layout;
+        Ok(split)
+    }
+
+    /// The households' buckets and each household key's first province; `None` when the file
+    /// has no household key or village column.
+    fn route_households(
+        households: &Path,
+        opts: &IngestOptions,
+        decide_on: Option<u64>,
+    ) -> Result<Option<(Split, ShardedTable<u8>)>> {
         let mut hh = Table::open_deciding(TableInput::File(households), opts, decide_on)?;
         let header = hh.header().to_vec();
         let map = columns::map_households(&header, &opts.edition)
             .map_err(|m| Error::Format { file: hh.name(), message: m })?;
         let (Some(id_col), Some(v_col)) = (map.get(HF::HouseholdId), map.get(HF::Village)) else {
             // The full read names the missing column.
-            return Ok(Split::default());
+            return Ok(None);
         };
         hh.check_types(&[id_col, v_col])?;
         hh.only(&[id_col, v_col]);
@@ -145,56 +191,73 @@ impl Split {
             Ok(())
         })?;
         split.household_layout = hh.layout();
+        Ok(Some((split, first)))
+    }
+}
+
+/// The persons file's household keys, a run of rows with one key at a time (persons come
+/// grouped by household: about one run per household), and the file's layout.
+#[derive(Default)]
+struct PersonRuns {
+    /// Each run's key, or [`PersonRuns::NO_KEY`].
+    keys: Vec<u64>,
+    /// Each run's rows.
+    lens: Vec<u32>,
+    layout: Option<CsvLayout>,
+}
+
+impl PersonRuns {
+    /// A run of rows without a readable household key (keys are at most 18 digits or an
+    /// `i64`, never this).
+    const NO_KEY: u64 = u64::MAX;
+
+    /// Reads the persons file's household keys; `None` when it has no household key column.
+    fn read(persons: &Path, opts: &IngestOptions, decide_on: Option<u64>) -> Result<Option<PersonRuns>> {
         let mut p = Table::open_deciding(TableInput::File(persons), opts, decide_on)?;
         let header = p.header().to_vec();
         let map =
             columns::map_persons(&header, &opts.edition).map_err(|m| Error::Format { file: p.name(), message: m })?;
         let Some(hh_col) = map.get(PF::HouseholdId) else {
-            return Ok(split);
+            return Ok(None);
         };
         p.check_types(&[hh_col])?;
         p.only(&[hh_col]);
         p.lay_out()?;
+        let mut runs = PersonRuns::default();
         p.for_each(&mut |b, _| {
-            // Persons come grouped by household: look up each run of one key once, in parallel
-            // chunks (the map is only read here), the runs' keys at once so that the table's
-            // slots are fetched ahead of their lookups.
+            // Keys parsed in parallel chunks, their runs joined in row order.
             const CHUNK: usize = 16_384;
-            let chunks: Vec<Vec<u8>> = (0..b.len().div_ceil(CHUNK))
+            let chunks: Vec<Vec<(u64, u32)>> = (0..b.len().div_ceil(CHUNK))
                 .into_par_iter()
                 .map(|c| {
-                    // Each run of rows with one key (or none): its key and length.
-                    let mut runs: Vec<(Option<u64>, usize)> = Vec::new();
+                    let mut chunk: Vec<(u64, u32)> = Vec::new();
                     for r in c * CHUNK..((c + 1) * CHUNK).min(b.len()) {
-                        let key = household_key(b.cell(r, hh_col));
-                        match runs.last_mut() {
+                        let key = household_key(b.cell(r, hh_col)).unwrap_or(PersonRuns::NO_KEY);
+                        match chunk.last_mut() {
                             Some((k, n)) if *k == key => *n += 1,
-                            _ => runs.push((key, 1)),
+                            _ => chunk.push((key, 1)),
                         }
                     }
-                    let keys: Vec<u64> = runs.iter().filter_map(|&(k, _)| k).collect();
-                    let mut found = Vec::new();
-                    first.get_all(&keys, &mut found);
-                    let mut found = found.into_iter();
-                    let mut buckets = Vec::with_capacity(CHUNK);
-                    for &(key, n) in &runs {
-                        let bucket = match key {
-                            None => UNPLACED,
-                            Some(_) => found.next().flatten().unwrap_or(UNPLACED),
-                        };
-                        buckets.resize(buckets.len() + n, bucket);
-                    }
-                    buckets
+                    chunk
                 })
                 .collect();
-            split.persons.reserve(b.len());
-            chunks.iter().for_each(|c| split.persons.extend_from_slice(c));
+            for &(key, n) in chunks.iter().flatten() {
+                match (runs.keys.last(), runs.lens.last_mut()) {
+                    (Some(&k), Some(len)) if k == key && len.checked_add(n).is_some() => *len += n,
+                    _ => {
+                        runs.keys.push(key);
+                        runs.lens.push(n);
+                    }
+                }
+            }
             Ok(())
         })?;
-        split.person_layout = p.layout();
-        Ok(split)
+        runs.layout = p.layout();
+        Ok(Some(runs))
     }
+}
 
+impl Split {
     /// Groups consecutive buckets (ascending, [`UNPLACED`] first) into waves whose estimated
     /// memory stays within `budget` bytes; `None` puts each province in a wave of its own.
     /// Refuses, before any work, a budget below what the largest province needs.
