@@ -79,7 +79,7 @@ pub fn read_spec(path: &Path) -> Result<Vec<(String, String, Rational)>> {
     let mut n = 0u64;
     while text.reader.read_record(&mut rec).map_err(csv_err)? {
         n += 1;
-        let line = rec.position().and_then(|p| text.lines.record(p.byte()).1);
+        let line = text.lines.at(rec.position());
         if out.len() >= 64 {
             return Err(Error::Format { file: name, message: "a spec has at most 64 indicators".into() });
         }

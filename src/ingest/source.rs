@@ -3697,6 +3697,16 @@ mod csv_text_tests {
         Ok((rows, src.encoding, src.evidence))
     }
 
+    /// The reference for the line tests: rows `r0`, `r1`, ... beginning at byte `starts` of
+    /// `text`, each on the line a text editor shows (line ends before it, `\r\n` counted once).
+    fn rows_on_editor_lines(text: &str, starts: &[usize]) -> Vec<(String, Option<u64>)> {
+        let bytes = text.as_bytes();
+        let ends_before = |at: usize| {
+            (0..at).filter(|&k| bytes[k] == b'\r' || (bytes[k] == b'\n' && (k == 0 || bytes[k - 1] != b'\r'))).count()
+        };
+        starts.iter().enumerate().map(|(i, &at)| (format!("r{i}"), Some(1 + ends_before(at) as u64))).collect()
+    }
+
     /// A record holding more line ends than are kept for counting: the lines after it are not
     /// known (none is guessed), and the rows are all read.
     #[test]
@@ -3795,11 +3805,6 @@ mod csv_text_tests {
                     }
                 }
             }
-            // The reference: line ends before a byte, `\r\n` counted once.
-            let bytes = text.as_bytes();
-            let line_of = |at: usize| {
-                1 + (0..at).filter(|&k| bytes[k] == b'\r' || (bytes[k] == b'\n' && (k == 0 || bytes[k - 1] != b'\r'))).count() as u64
-            };
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.csv");
             std::fs::write(&path, &text).unwrap();
@@ -3810,8 +3815,7 @@ mod csv_text_tests {
                     got.push((b.cell(r, 0).to_text(), b.line(r)));
                 }
             }
-            let want: Vec<(String, Option<u64>)> =
-                starts.iter().enumerate().map(|(i, &at)| (format!("r{i}"), Some(line_of(at)))).collect();
+            let want = rows_on_editor_lines(&text, &starts);
             prop_assert_eq!(got, want);
         }
 
@@ -3840,10 +3844,6 @@ mod csv_text_tests {
                     text.push_str(["\n", "\r\n", "#\"odd quote\n", "# two\r\n"][a]);
                 }
             }
-            let bytes = text.as_bytes();
-            let line_of = |at: usize| {
-                1 + (0..at).filter(|&k| bytes[k] == b'\r' || (bytes[k] == b'\n' && (k == 0 || bytes[k - 1] != b'\r'))).count() as u64
-            };
             let input = Box::new(std::io::Cursor::new(text.clone().into_bytes()));
             let (mut reader, mut lines) =
                 counting_reader(input, csv::ReaderBuilder::new().has_headers(false).flexible(true), Some(b'#'));
@@ -3852,8 +3852,7 @@ mod csv_text_tests {
             while reader.read_byte_record(&mut rec).unwrap() {
                 got.push((String::from_utf8_lossy(&rec[0]).into_owned(), lines.of(&rec)));
             }
-            let want: Vec<(String, Option<u64>)> =
-                starts.iter().enumerate().map(|(i, &at)| (format!("r{i}"), Some(line_of(at)))).collect();
+            let want = rows_on_editor_lines(&text, &starts);
             prop_assert_eq!(got, want);
         }
 
