@@ -501,6 +501,13 @@ pub const MAX_RECORD_BYTES: u64 = 64 << 20;
 /// `max` bytes: the csv crate holds a whole record in memory, so an unterminated quote in a 10 GB
 /// file must stop here, not exhaust memory. It also notes where every line end passes
 /// ([`Lines`]), since it looks at each one anyway.
+///
+/// Quotes are read as csv-core reads them with the csv crate's defaults (quoting on, `""` as an
+/// escaped quote, no escape character): a `"` opens a quoted field only as a field's first byte
+/// (after a delimiter, at a record's start, or after a leading UTF-8 byte-order mark) and is an
+/// ordinary byte anywhere else in an unquoted field, such as `12"A`. Hand-written because csv-core
+/// keeps its state to itself; `quotes_as_csv_core_reads_them` checks it byte for byte against a
+/// transcription of csv-core's automaton.
 struct RecordGuard<R> {
     inner: R,
     in_quotes: bool,
@@ -518,11 +525,20 @@ struct RecordGuard<R> {
     in_comment: bool,
     /// The next byte begins a line outside quotes (where a comment may begin).
     line_start: bool,
+    /// The reader's field delimiter.
+    delimiter: u8,
+    /// Where the record being read begins: a `"` there opens a quoted field.
+    record_start: u64,
+    /// Where the last quoted field's closing quote was: a `"` right after it is an escaped quote.
+    closed_at: u64,
+    /// The last byte of the previous read (a `"` after a delimiter opens a quoted field).
+    last: u8,
 }
 
 impl<R> RecordGuard<R> {
-    /// A guard on `inner` whose line ends are `lines`' to count, for a reader with `comment`.
-    fn new(inner: R, lines: &Lines, comment: Option<u8>) -> RecordGuard<R> {
+    /// A guard on `inner` whose line ends are `lines`' to count, for a reader with `comment` and
+    /// `delimiter`.
+    fn new(inner: R, lines: &Lines, comment: Option<u8>, delimiter: u8) -> RecordGuard<R> {
         RecordGuard {
             inner,
             in_quotes: false,
@@ -534,6 +550,10 @@ impl<R> RecordGuard<R> {
             comment,
             in_comment: false,
             line_start: true,
+            delimiter,
+            record_start: 0,
+            closed_at: u64::MAX,
+            last: b'\n',
         }
     }
 }
@@ -541,9 +561,25 @@ impl<R> RecordGuard<R> {
 impl<R: Read> Read for RecordGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && self.in_comment && !buf.is_empty() {
+            // csv-core's DFA (the one the csv crate runs) reads a comment line that ends the
+            // file without a line end as a record of one empty field: a served list ending in
+            // `# checked` would fail on a row that is not there. Ending the line makes it the
+            // comment it is (the line end is not the file's, so not noted for `Lines`).
+            self.in_comment = false;
+            buf[0] = b'\n';
+            return Ok(1);
+        }
         let bytes = &buf[..n];
         self.found.clear();
         let mut k = 0;
+        // csv-core skips a byte-order mark at the start of its first input (the csv crate's
+        // buffer, filled by one read of this guard).
+        if self.pos == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
+            k = 3;
+            self.since = 3;
+            self.record_start = 3;
+        }
         loop {
             if self.line_start && k < n {
                 self.line_start = false;
@@ -555,18 +591,28 @@ impl<R: Read> Read for RecordGuard<R> {
             let Some(i) = memchr::memchr3(b'"', b'\n', b'\r', &bytes[k..]) else { break };
             self.since += i as u64;
             let at = k + i;
+            let here = self.pos + at as u64;
             match bytes[at] {
-                b'"' if !self.in_comment => self.in_quotes = !self.in_quotes,
-                b'"' => {}
+                b'"' if self.in_comment => {}
+                b'"' if self.in_quotes => {
+                    self.in_quotes = false;
+                    self.closed_at = here;
+                }
+                b'"' => {
+                    let before = if at > 0 { bytes[at - 1] } else { self.last };
+                    self.in_quotes =
+                        here == self.record_start || before == self.delimiter || self.closed_at.wrapping_add(1) == here;
+                }
                 b => {
                     let kind = if b == b'\r' { LineEnds::CR } else { LineEnds::LF };
-                    self.found.push(LineEnds::entry(self.pos + at as u64, kind));
+                    self.found.push(LineEnds::entry(here, kind));
                     if self.in_comment {
                         self.in_comment = b == b'\r';
                     }
                     if !self.in_quotes && !self.in_comment {
                         self.since = 0;
                         self.line_start = true;
+                        self.record_start = here + 1;
                     }
                 }
             }
@@ -575,6 +621,9 @@ impl<R: Read> Read for RecordGuard<R> {
         }
         self.since += (n - k) as u64;
         self.pos += n as u64;
+        if let Some(&b) = bytes.last() {
+            self.last = b;
+        }
         self.check()?;
         self.ends.push(&mut self.found);
         Ok(n)
@@ -733,16 +782,17 @@ impl Lines {
 
 /// A csv reader built by `builder` on `input`, with the record-length guard ([`MAX_RECORD_BYTES`])
 /// and the [`Lines`] its records are on: for CSV files read outside the extract readers (TPMAP's
-/// published tables, served lists). `comment` is set on the builder too: lines beginning with it
-/// are skipped, and counted. Call [`Lines::of`] or [`Lines::at`] for the records in order.
+/// published tables, served lists), whose fields `,` delimits (set on the builder too, as
+/// `comment` is: lines beginning with it are skipped, and counted). Call [`Lines::of`] or
+/// [`Lines::at`] for the records in order.
 pub(crate) fn counting_reader(
     input: Box<dyn Read + Send>,
     builder: &mut csv::ReaderBuilder,
     comment: Option<u8>,
 ) -> (csv::Reader<Box<dyn Read + Send>>, Lines) {
     let lines = Lines::after(Some(0));
-    let guarded = RecordGuard::new(input, &lines, comment);
-    (builder.comment(comment).from_reader(Box::new(guarded) as Box<dyn Read + Send>), lines)
+    let guarded = RecordGuard::new(input, &lines, comment, b',');
+    (builder.comment(comment).delimiter(b',').from_reader(Box::new(guarded) as Box<dyn Read + Send>), lines)
 }
 
 /// The evidence of a whole file, counted by the reader that reads it ([`CsvText::open_deciding`]);
@@ -881,7 +931,7 @@ impl CsvText {
         let count = |d: u8| first_line.iter().filter(|&&b| b == d).count();
         let delimiter = [b',', b'\t', b';', b'|'].into_iter().max_by_key(|&d| (count(d), d == b',')).unwrap_or(b',');
         let lines = Lines::after(Some(preamble_lines));
-        let guarded = RecordGuard::new(buf, &lines, None);
+        let guarded = RecordGuard::new(buf, &lines, None, delimiter);
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -1113,7 +1163,7 @@ impl CsvSource {
         file.seek(SeekFrom::Start(mark.byte)).map_err(|e| Error::io(path, e))?;
         // The mark is where its record's first byte is, on the line the mark names.
         self.lines = Lines::after(mark.line.checked_sub(1));
-        let guarded = RecordGuard::new(BufReader::with_capacity(1 << 20, file), &self.lines, None);
+        let guarded = RecordGuard::new(BufReader::with_capacity(1 << 20, file), &self.lines, None, self.delimiter);
         self.reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -3376,7 +3426,7 @@ mod tests {
     #[test]
     fn record_guard_stops_an_endless_record_and_passes_quoted_line_breaks() {
         let read_all = |data: &[u8], max: u64| {
-            let mut g = RecordGuard { max, ..RecordGuard::new(data, &Lines::default(), None) };
+            let mut g = RecordGuard { max, ..RecordGuard::new(data, &Lines::default(), None, b',') };
             let mut out = Vec::new();
             g.read_to_end(&mut out).map(|_| out.len())
         };
@@ -3824,7 +3874,7 @@ mod csv_text_tests {
         #[test]
         fn records_after_comment_lines_are_on_their_own_lines(
             first_comment in any::<bool>(),
-            records in proptest::collection::vec((0u8..3, 0usize..2, proptest::collection::vec(0usize..4, 0..3)), 0..30),
+            records in proptest::collection::vec((0u8..4, 0usize..2, proptest::collection::vec(0usize..4, 0..3)), 0..30),
         ) {
             // After a record: its end, then blank lines (\n, \r\n) or comment lines.
             let mut text = String::new();
@@ -3837,6 +3887,8 @@ mod csv_text_tests {
                 text.push_str(&match kind {
                     0 => format!("r{i},x"),
                     1 => format!("r{i},\"two\n#lines\""),
+                    // A quote inside an unquoted field is an ordinary byte: no quote opens.
+                    2 => format!("r{i},12\"A"),
                     _ => format!("r{i}"),
                 });
                 text.push_str(["\n", "\r\n"][*end]);
@@ -3905,5 +3957,185 @@ mod csv_text_tests {
             }
             prop_assert_eq!(lines.finish(), count_lines_reference(&text));
         }
+    }
+}
+
+#[cfg(test)]
+mod record_guard_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// csv-core's reading automaton (`csv_core::Reader::transition_nfa`, csv-core 0.1, with the
+    /// csv crate's defaults: quoting, `""` escapes, `\r`, `\n` and `\r\n` ending records),
+    /// transcribed a byte at a time.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Nfa {
+        StartRecord,
+        StartField,
+        InField,
+        InQuoted,
+        AfterQuote,
+        InComment,
+        Crlf,
+    }
+
+    /// What the automaton made of `bytes`: its state after each byte, where comment lines begin,
+    /// and the records it read (fields as bytes). A byte-order mark at the start is skipped.
+    fn csv_core_reads(bytes: &[u8], delimiter: u8, comment: Option<u8>) -> (Vec<Nfa>, Vec<u64>, Vec<Vec<Vec<u8>>>) {
+        use Nfa::*;
+        let (mut states, mut comments, mut records) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut record, mut field): (Vec<Vec<u8>>, Vec<u8>) = (Vec::new(), Vec::new());
+        let mut state = StartRecord;
+        let skip = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let term = |b: u8| b == b'\r' || b == b'\n';
+        for (at, &b) in bytes.iter().enumerate() {
+            if at < skip {
+                states.push(state);
+                continue;
+            }
+            // A record ends at its terminator; one more byte of a `\r\n` follows.
+            let mut end_record = |record: &mut Vec<Vec<u8>>, field: &mut Vec<u8>| {
+                record.push(std::mem::take(field));
+                records.push(std::mem::take(record));
+                if b == b'\r' { Crlf } else { StartRecord }
+            };
+            state = loop {
+                match state {
+                    StartRecord if term(b) => break StartRecord,
+                    StartRecord if comment == Some(b) => {
+                        comments.push(at as u64);
+                        break InComment;
+                    }
+                    StartRecord => state = StartField,
+                    StartField if b == b'"' => break InQuoted,
+                    StartField | InField | AfterQuote if b == delimiter => {
+                        record.push(std::mem::take(&mut field));
+                        break StartField;
+                    }
+                    StartField | InField | AfterQuote if term(b) => break end_record(&mut record, &mut field),
+                    AfterQuote if b == b'"' => {
+                        field.push(b);
+                        break InQuoted;
+                    }
+                    StartField | InField | AfterQuote => {
+                        field.push(b);
+                        break InField;
+                    }
+                    InQuoted if b == b'"' => break AfterQuote,
+                    InQuoted => {
+                        field.push(b);
+                        break InQuoted;
+                    }
+                    InComment => break if b == b'\n' { StartRecord } else { InComment },
+                    Crlf if b == b'\n' => break StartRecord,
+                    Crlf => state = StartRecord,
+                }
+            };
+            states.push(state);
+        }
+        if !matches!(state, StartRecord | InComment | Crlf) {
+            record.push(field);
+            records.push(record);
+        }
+        (states, comments, records)
+    }
+
+    /// A reader handing out `bytes` in pieces of the given sizes (then the rest at once).
+    struct Pieces<'a> {
+        bytes: &'a [u8],
+        sizes: std::vec::IntoIter<usize>,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.sizes.next().unwrap_or(usize::MAX).min(self.bytes.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    proptest! {
+        /// Read in pieces cut anywhere, the guard is inside a quoted field or a comment line
+        /// after each piece exactly when csv-core is, and sees the comment lines csv-core
+        /// skips; the csv crate reading through the guard reads the transcription's records.
+        #[test]
+        fn quotes_as_csv_core_reads_them(
+            parts in proptest::collection::vec(prop_oneof![
+                Just(&b"a"[..]), Just(&b","[..]), Just(&b";"[..]), Just(&b"\""[..]),
+                Just(&b"\n"[..]), Just(&b"\r"[..]), Just(&b"#"[..]), Just(&b"\xEF\xBB\xBF"[..]),
+            ], 0..60),
+            bom in any::<bool>(),
+            first in 4usize..9,
+            sizes in proptest::collection::vec(1usize..5, 0..60),
+            semicolons in any::<bool>(),
+            comment in proptest::option::of(Just(b'#')),
+        ) {
+            let mut bytes = if bom { b"\xEF\xBB\xBF".to_vec() } else { Vec::new() };
+            bytes.extend(parts.concat());
+            let delimiter = if semicolons { b';' } else { b',' };
+            // The first piece holds a byte-order mark whole: csv-core takes a first input of
+            // the mark alone for the end of the file (the readers tpmap builds read 8 KiB on).
+            let sizes: Vec<usize> = std::iter::once(first).chain(sizes).collect();
+            let (states, comments, records) = csv_core_reads(&bytes, delimiter, comment);
+
+            // The csv crate reading through the guard, as tpmap's readers do.
+            let mut csv_records = Vec::new();
+            let guarded = RecordGuard::new(Pieces { bytes: &bytes, sizes: sizes.clone().into_iter() }, &Lines::default(), comment, delimiter);
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .comment(comment)
+                .from_reader(guarded);
+            let mut rec = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut rec).unwrap() {
+                csv_records.push(rec.iter().map(<[u8]>::to_vec).collect::<Vec<_>>());
+            }
+            prop_assert_eq!(&records, &csv_records);
+
+            let lines = Lines::default();
+            let mut guard = RecordGuard::new(Pieces { bytes: &bytes, sizes: sizes.into_iter() }, &lines, comment, delimiter);
+            let mut buf = [0u8; 64];
+            let mut read = 0;
+            let mut seen_comments = Vec::new();
+            loop {
+                let n = guard.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                read += n;
+                if read > bytes.len() {
+                    break;
+                }
+                let state = states[read - 1];
+                prop_assert_eq!(guard.in_quotes, state == Nfa::InQuoted, "after {} bytes", read);
+                prop_assert_eq!(guard.in_comment, state == Nfa::InComment, "after {} bytes", read);
+                let pending = std::mem::take(&mut guard.ends.0.lock().unwrap().ends);
+                seen_comments.extend(pending.iter().filter(|&&e| e & 3 == LineEnds::COMMENT).map(|&e| e >> 2));
+            }
+            // One line end more when the file ends inside a comment line.
+            prop_assert_eq!(read, bytes.len() + usize::from(states.last() == Some(&Nfa::InComment)));
+            prop_assert_eq!(seen_comments, comments);
+        }
+    }
+
+    /// A quote inside an unquoted field (a house number `12"A`) opens nothing: the rows after
+    /// it are records of their own, not one record past the limit.
+    #[test]
+    fn a_quote_inside_a_field_opens_nothing() {
+        let read_all = |data: &[u8]| {
+            let mut g = RecordGuard { max: 32, ..RecordGuard::new(data, &Lines::default(), None, b',') };
+            let mut out = Vec::new();
+            g.read_to_end(&mut out).map(|_| out.len())
+        };
+        let rows = "h,12\"A,3\n".to_string() + &"1,row of the file,2\n".repeat(20);
+        assert_eq!(read_all(rows.as_bytes()).unwrap(), rows.len());
+        // At a field's start, it opens a quoted field, which here never closes.
+        let rows = "h,\"12A,3\n".to_string() + &"1,row of the file,2\n".repeat(20);
+        assert!(read_all(rows.as_bytes()).is_err());
+        // `""` inside a quoted field is a quote; after the field closes, a quote is a byte.
+        let rows = "h,\"1\"\"2\"x\"y,3\n".to_string() + &"1,row of the file,2\n".repeat(20);
+        assert_eq!(read_all(rows.as_bytes()).unwrap(), rows.len());
     }
 }

@@ -127,6 +127,30 @@ fn a_bad_served_row_is_named_on_its_line_past_comments() {
     }
 }
 
+/// A quote inside an unquoted field (a program named `p"2`) is an ordinary character, as the csv
+/// crate reads it: the comment line after it is still a comment and the bad row is named on its
+/// line; a list ending in a comment line without a line end has no row more than it shows.
+#[test]
+fn a_quote_inside_a_field_and_a_last_comment_line_are_read_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("served.csv");
+    let edition = tpmap::indicators::Edition::bmn_2560();
+    let head = "household_id,program,indicator\n4001000000101,p\"2,1.1\n# checked\n";
+    std::fs::write(&f, format!("{head}4001000000101,p,nonsense\n")).unwrap();
+    match read_served(&f, &edition) {
+        Err(tpmap::Error::InvalidRow { row, line, column, .. }) => {
+            assert_eq!((row, line, column.as_str()), (2, Some(4), "indicator"))
+        }
+        other => panic!("{other:?}"),
+    }
+    for end in ["# end of the list", "# end\r"] {
+        std::fs::write(&f, format!("{head}4001000000102,p,1.2\n{end}")).unwrap();
+        let served = read_served(&f, &edition).unwrap();
+        let programs: Vec<&str> = served.iter().map(|s| s.program.as_str()).collect();
+        assert_eq!(programs, ["p\"2", "p"], "{end:?}");
+    }
+}
+
 #[test]
 fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
     let tmp = tempfile::tempdir().unwrap();
