@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::columns::{self, HouseholdField as HF, PersonField as PF};
 use super::duplicates::ShardedTable;
-use super::source::{Cell, CsvLayout, Table};
+use super::source::{self, Cell, CsvLayout, Table};
 use super::{IngestOptions, TableInput};
 use crate::areas::AreaCode;
 use crate::error::{Error, Result};
@@ -215,7 +215,79 @@ impl PersonRuns {
 
     /// Reads the persons file's household keys; `None` when it has no household key column.
     fn read(persons: &Path, opts: &IngestOptions, decide_on: Option<u64>) -> Result<Option<PersonRuns>> {
+        Self::read_cutting_from(persons, opts, decide_on, CUT_FROM_BYTES)
+    }
+
+    /// As [`PersonRuns::read`]; a CSV file of at least `cut_from` bytes is read in parts of
+    /// about [`PART_BYTES`] at once ([`source::csv_cuts`]): csv-core parses a file on one core,
+    /// and the persons file (six sevenths of a national extract's bytes) parsed on one core was
+    /// the routing's bound. Several parts, not two, so that the cores share them evenly beside
+    /// the households file. Read whole as before when a cut is not between two records or a
+    /// part fails: then what the reading says (an error, its row and line) is the whole file's.
+    fn read_cutting_from(
+        persons: &Path,
+        opts: &IngestOptions,
+        decide_on: Option<u64>,
+        cut_from: u64,
+    ) -> Result<Option<PersonRuns>> {
+        let cuts = source::csv_cuts(persons, cut_from, PART_BYTES)?;
+        if !cuts.is_empty()
+            && let Ok(Some(runs)) = Self::read_in_parts(persons, opts, decide_on, &cuts)
+        {
+            return Ok(runs);
+        }
         let mut p = Table::open_deciding(TableInput::File(persons), opts, decide_on)?;
+        let Some(hh_col) = Self::key_column(&mut p, opts)? else { return Ok(None) };
+        p.lay_out()?;
+        let mut runs = PersonRuns::default();
+        runs.read_table(&mut p, hh_col)?;
+        runs.layout = p.layout();
+        Ok(Some(runs))
+    }
+
+    /// The parts of a CSV file cut at `cuts`, read at once and joined; `Ok(None)` when the
+    /// parts are not the file's rows.
+    fn read_in_parts(
+        persons: &Path,
+        opts: &IngestOptions,
+        decide_on: Option<u64>,
+        cuts: &[u64],
+    ) -> Result<Option<Option<PersonRuns>>> {
+        let Some(&cut) = cuts.first() else { return Ok(None) };
+        let mut first = Table::open_part(persons, opts, decide_on, cut)?;
+        let Some(hh_col) = Self::key_column(&mut first, opts)? else { return Ok(Some(None)) };
+        first.lay_out()?;
+        let mut tables = vec![first];
+        for (k, &start) in cuts.iter().enumerate() {
+            let Some(part) = tables[0].part_from(start, cuts.get(k + 1).copied())? else { return Ok(None) };
+            tables.push(part);
+        }
+        // One task a part; the pool's workers take them as they come free.
+        let read: Vec<PersonRuns> = tables
+            .par_iter_mut()
+            .with_max_len(1)
+            .map(|t| {
+                let mut runs = PersonRuns::default();
+                runs.read_table(t, hh_col).map(|_| runs)
+            })
+            .collect::<Result<_>>()?;
+        let mut first = tables.remove(0);
+        if !first.join_parts(tables)? {
+            return Ok(None);
+        }
+        let mut read = read.into_iter();
+        let mut runs = read.next().unwrap_or_default();
+        for more in read {
+            for (key, n) in more.keys.into_iter().zip(more.lens) {
+                runs.push(key, n);
+            }
+        }
+        runs.layout = first.layout();
+        Ok(Some(Some(runs)))
+    }
+
+    /// The household key's column of the persons table, its text alone kept; `None` without one.
+    fn key_column(p: &mut Table<'_>, opts: &IngestOptions) -> Result<Option<usize>> {
         let header = p.header().to_vec();
         let map =
             columns::map_persons(&header, &opts.edition).map_err(|m| Error::Format { file: p.name(), message: m })?;
@@ -224,8 +296,11 @@ impl PersonRuns {
         };
         p.check_types(&[hh_col])?;
         p.only(&[hh_col]);
-        p.lay_out()?;
-        let mut runs = PersonRuns::default();
+        Ok(Some(hh_col))
+    }
+
+    /// Appends the runs of `p`'s rows, read to its end.
+    fn read_table(&mut self, p: &mut Table<'_>, hh_col: usize) -> Result<()> {
         p.for_each(&mut |b, _| {
             // Keys parsed in parallel chunks, their runs joined in row order.
             const CHUNK: usize = 16_384;
@@ -244,20 +319,31 @@ impl PersonRuns {
                 })
                 .collect();
             for &(key, n) in chunks.iter().flatten() {
-                match (runs.keys.last(), runs.lens.last_mut()) {
-                    (Some(&k), Some(len)) if k == key && len.checked_add(n).is_some() => *len += n,
-                    _ => {
-                        runs.keys.push(key);
-                        runs.lens.push(n);
-                    }
-                }
+                self.push(key, n);
             }
             Ok(())
-        })?;
-        runs.layout = p.layout();
-        Ok(Some(runs))
+        })
+    }
+
+    /// Appends `n` rows of `key`: to the last run when it is the same key and stays countable.
+    fn push(&mut self, key: u64, n: u32) {
+        match (self.keys.last(), self.lens.last_mut()) {
+            (Some(&k), Some(len)) if k == key && len.checked_add(n).is_some() => *len += n,
+            _ => {
+                self.keys.push(key);
+                self.lens.push(n);
+            }
+        }
     }
 }
+
+/// Smallest CSV persons file the routing reads in parts at once ([`PersonRuns::read`]):
+/// 64 MiB, about 370,000 rows; below it one core parses it in well under a second.
+const CUT_FROM_BYTES: u64 = 64 << 20;
+
+/// About how large a part of a persons CSV file is ([`PersonRuns::read`]): a national file
+/// (6.1 GB) is read in 12 parts.
+const PART_BYTES: u64 = 512 << 20;
 
 impl Split {
     /// Groups consecutive buckets (ascending, [`UNPLACED`] first) into waves whose estimated
@@ -578,6 +664,107 @@ mod tests {
         std::fs::write(&path, text.replacen("name5,", "name5x,", 1)).unwrap();
         let e = Table::open_laid_out(TableInput::File(&path), &opts, None, Some(&layout)).err().unwrap();
         assert!(e.to_string().contains("changed"), "{e}");
+    }
+
+    /// A persons file read in two parts at once, cut after any of its line ends, gives the
+    /// household keys' runs, rows and evidence a reading of the whole file gives, and a layout
+    /// whose every mark (the cut's too) reads the rows, lines and cells of the whole reading;
+    /// a cut inside a quoted field is found out (the file is then read whole). Through a
+    /// byte-order mark, a preamble, every line end, blank lines, quoted line ends, a quote
+    /// inside a field and lines in TIS-620 (the encoding decided on the start, checked on the
+    /// parts' evidence added up).
+    #[test]
+    fn a_persons_file_read_in_two_parts_is_read_as_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("persons.csv");
+        let mark = super::super::source::MARK_ROWS as usize;
+        let n = mark + 300;
+        let mut text = b"\xEF\xBB\xBF# SYNTHETIC\r\nhousehold_id,name,note\r\n".to_vec();
+        // Where a record's bytes end outside quotes (a cut there is between two records) and
+        // where a line ends inside a quoted field.
+        let (mut between, mut inside) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let key = if i % 13 == 12 { "x".to_string() } else { (100 + i / 3).to_string() };
+            text.extend_from_slice(format!("{key},name{i},").as_bytes());
+            match i % 6 {
+                0 => {
+                    text.extend_from_slice(b"\"line\n");
+                    inside.push(text.len());
+                    text.extend_from_slice(b"end\"");
+                }
+                1 => text.extend_from_slice(b"12\"A"),
+                2 => text.extend_from_slice("สมชาย".as_bytes()),
+                3 if i % 500 == 3 => text.extend_from_slice(b"\xCA\xC1\xAA\xD2\xC2"),
+                _ => {}
+            }
+            text.extend_from_slice([&b"\n"[..], b"\r\n", b"\r\n\n", b"\r"][i % 4]);
+            between.push(text.len());
+        }
+        std::fs::write(&path, &text).unwrap();
+        let opts = IngestOptions::default();
+        for decide_on in [None, Some(4096)] {
+            let whole = PersonRuns::read_cutting_from(&path, &opts, decide_on, u64::MAX).unwrap().unwrap();
+            let layout = whole.layout.clone().unwrap();
+            let mut t = Table::open(TableInput::File(&path), &opts).unwrap();
+            let all = rows_of(&mut t, None);
+            assert_eq!(all.len(), n);
+            // Cuts after line ends (not after a lone \r: a cut is past a \n): one near the
+            // start, the middle, the mark or the end, and several at once.
+            let ok = |i: &usize| text[between[*i] - 1] == b'\n';
+            let picks: Vec<usize> = [0, 1, 2, 3, 5, 8, n / 2, n / 2 + 1, n / 2 + 2, n / 2 + 3, mark - 1, n - 2, n - 1]
+                .into_iter()
+                .filter(ok)
+                .collect();
+            let mut cut_sets: Vec<Vec<usize>> = picks.iter().map(|&i| vec![i]).collect();
+            cut_sets.push(picks.clone());
+            cut_sets.push(picks.iter().copied().step_by(3).collect());
+            for after in cut_sets {
+                let cuts: Vec<u64> = after.iter().map(|&i| between[i] as u64).collect();
+                let parts = PersonRuns::read_in_parts(&path, &opts, decide_on, &cuts).unwrap().unwrap().unwrap();
+                assert_eq!((&parts.keys, &parts.lens), (&whole.keys, &whole.lens), "cuts after rows {after:?}");
+                let got = parts.layout.unwrap();
+                assert_eq!((got.rows, got.encoding, got.evidence), (layout.rows, layout.encoding, layout.evidence));
+                // The parts' marks: the first part's, then each other part's from its cut on.
+                assert_eq!(got.marks[0], layout.marks[0]);
+                assert!(got.marks.len() <= layout.marks.len() + cuts.len(), "cuts after rows {after:?}");
+                assert!(got.marks.windows(2).all(|w| w[0].row < w[1].row && w[1].row - w[0].row <= mark as u64));
+                // Through the parts' layout: every row; for each cut, the rows after it and
+                // after its first (read from the cut's mark) and the rows each side of it.
+                let mut sets = vec![(0..n).collect::<Vec<_>>()];
+                for &i in &after {
+                    sets.extend([(i + 1..n).collect(), (i + 2..n).collect(), vec![i, i + 1]]);
+                }
+                for rows in sets {
+                    let mut buckets = vec![0u8; n];
+                    rows.iter().filter(|&&r| r < n).for_each(|&r| buckets[r] = 1);
+                    let mut inside = [false; 256];
+                    inside[1] = true;
+                    let wanted = RowSet::of(&buckets, &inside);
+                    let mut t = Table::open_laid_out(TableInput::File(&path), &opts, None, Some(&got)).unwrap();
+                    let got: Rows =
+                        rows_of(&mut t, Some(&wanted)).into_iter().filter(|(row, ..)| wanted.contains(*row)).collect();
+                    let want: Rows = rows.iter().filter(|&&r| r < n).map(|&r| all[r].clone()).collect();
+                    assert_eq!(got, want, "cuts after rows {after:?}, rows from {:?}", rows.first());
+                }
+            }
+            // A cut inside a quoted field, alone or among others, is found out.
+            for &cut in inside.iter().step_by(inside.len() / 5) {
+                assert!(PersonRuns::read_in_parts(&path, &opts, decide_on, &[cut as u64]).unwrap().is_none());
+                let mut cuts = vec![between[1] as u64, cut as u64, between[n - 2] as u64];
+                cuts.sort_unstable();
+                assert!(PersonRuns::read_in_parts(&path, &opts, decide_on, &cuts).unwrap().is_none());
+            }
+            // The file's own cuts into parts of a fifth (read whole if one falls inside quotes).
+            let cuts = source::csv_cuts(&path, 0, text.len() as u64 / 5).unwrap();
+            assert_eq!(cuts.len(), 4);
+            if let Some(runs) = PersonRuns::read_in_parts(&path, &opts, decide_on, &cuts).unwrap() {
+                let runs = runs.unwrap();
+                assert_eq!((&runs.keys, &runs.lens), (&whole.keys, &whole.lens));
+            }
+            // The routing's own cut, at the middle (read whole if it falls inside quotes).
+            let runs = PersonRuns::read_cutting_from(&path, &opts, decide_on, 0).unwrap().unwrap();
+            assert_eq!((&runs.keys, &runs.lens), (&whole.keys, &whole.lens));
+        }
     }
 
     /// A CSV table keeping some columns' text gives those cells as a full reading does, the

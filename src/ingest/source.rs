@@ -570,6 +570,12 @@ impl<R: Read> Read for RecordGuard<R> {
             buf[0] = b'\n';
             return Ok(1);
         }
+        if n == 0
+            && !buf.is_empty()
+            && let Ok(mut held) = self.ends.0.lock()
+        {
+            held.ended_in_quotes = self.in_quotes;
+        }
         let bytes = &buf[..n];
         self.found.clear();
         let mut k = 0;
@@ -656,6 +662,8 @@ struct PendingEnds {
     ends: Vec<u64>,
     /// More than [`MAX_PENDING_LINE_ENDS`] were pending at once: the lines are not known.
     lost: bool,
+    /// The guard's bytes ended inside a quoted field (known once it has read to the end).
+    ended_in_quotes: bool,
 }
 
 /// Most line ends a [`RecordGuard`] holds for its [`Lines`] (32 MiB): a reader counts them record
@@ -724,6 +732,11 @@ impl Lines {
     /// `None`.
     fn after(ended: Option<u64>) -> Lines {
         Lines { ended: ended.unwrap_or(0), lost: ended.is_none(), ..Lines::default() }
+    }
+
+    /// Whether the reader's bytes ended inside a quoted field (once it has read them all).
+    fn ended_in_quotes(&self) -> bool {
+        self.ends.0.lock().is_ok_and(|held| held.ended_in_quotes)
     }
 
     /// The line of `record`, read by the reader these lines are of; called for each record in
@@ -858,7 +871,18 @@ impl CsvText {
         encoding: Encoding,
         decide_on: Option<u64>,
     ) -> Result<(CsvText, Option<WholeEvidence>)> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::open_part(path, encoding, decide_on, u64::MAX)
+    }
+
+    /// As [`CsvText::open_deciding`], reading the file's first `until` bytes only (and counting
+    /// the evidence of those): the first part of a file read in parts ([`CsvSource::part_from`]).
+    fn open_part(
+        path: &Path,
+        encoding: Encoding,
+        decide_on: Option<u64>,
+        until: u64,
+    ) -> Result<(CsvText, Option<WholeEvidence>)> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?.take(until);
         let whole = (encoding == Encoding::Auto && decide_on.is_some()).then(WholeEvidence::default);
         let file = Counting { inner: file, counts: whole.clone().map(|out| (LineEvidence::default(), out)) };
         let mut buf = BufReader::with_capacity(1 << 20, file);
@@ -1033,7 +1057,46 @@ pub struct CsvSource {
     stamp: Option<(u64, Option<std::time::SystemTime>)>,
     /// The columns whose text is kept ([`Table::only`]); all when `None`.
     keep: Option<Vec<bool>>,
+    /// One part of a file read in parts ([`CsvSource::part_from`]): the whole file's evidence
+    /// is checked when the parts are joined ([`CsvSource::join_parts`]), not at this part's end.
+    part: bool,
 }
+
+/// Where a CSV file of at least `from` bytes may be cut into parts of about `part` bytes for
+/// reading them at once ([`Table::open_part`]): each cut just past the first `\n` from its
+/// share of the file on (within 1 MiB), at most [`MAX_PARTS`] parts. A cut is between two
+/// records unless it falls inside a quoted field, which only the reading of the part before it
+/// can tell ([`Table::join_parts`]). Empty for a smaller file, a file whose name does not say
+/// CSV, or no `\n` near a share's start.
+pub(crate) fn csv_cuts(path: &Path, from: u64, part: u64) -> Result<Vec<u64>> {
+    use std::io::{Seek, SeekFrom};
+    if Format::from_path(path)? != Format::Csv {
+        return Ok(Vec::new());
+    }
+    let bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    if bytes < from.max(2) {
+        return Ok(Vec::new());
+    }
+    let parts = (bytes / part.max(1)).clamp(2, MAX_PARTS);
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut cuts: Vec<u64> = Vec::new();
+    let mut window = Vec::new();
+    for k in 1..parts {
+        let share = bytes / parts * k;
+        file.seek(SeekFrom::Start(share)).map_err(|e| Error::io(path, e))?;
+        window.clear();
+        (&mut file).take(1 << 20).read_to_end(&mut window).map_err(|e| Error::io(path, e))?;
+        let Some(i) = memchr::memchr(b'\n', &window) else { return Ok(Vec::new()) };
+        let cut = share + i as u64 + 1;
+        if cut < bytes && cuts.last().is_none_or(|&last| last < cut) {
+            cuts.push(cut);
+        }
+    }
+    Ok(cuts)
+}
+
+/// Most parts a CSV file is read in at once ([`csv_cuts`]).
+pub(crate) const MAX_PARTS: u64 = 16;
 
 /// Rows between two [`CsvMark`]s: a wave parses at most this many rows before its first and
 /// after its last (a mark at each batch, 2^17 rows, made the national waves parse 1.8 times the
@@ -1045,7 +1108,7 @@ pub(crate) const MARK_ROWS: u64 = 1 << 14;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CsvMark {
     /// The mark's data row (1-based).
-    row: u64,
+    pub(crate) row: u64,
     /// Where that row's record begins: its first byte's offset in the file.
     byte: u64,
     /// The line it begins on ([`Lines`]); 0 when not known.
@@ -1059,9 +1122,9 @@ pub(crate) struct CsvMark {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CsvLayout {
     pub(crate) marks: Vec<CsvMark>,
-    rows: u64,
-    encoding: Encoding,
-    evidence: Option<EncodingEvidence>,
+    pub(crate) rows: u64,
+    pub(crate) encoding: Encoding,
+    pub(crate) evidence: Option<EncodingEvidence>,
     bytes: u64,
     modified: Option<std::time::SystemTime>,
 }
@@ -1114,7 +1177,13 @@ impl CsvSource {
     /// otherwise: the caller reads the file again with [`CsvSource::open`]. Then the reading is
     /// as if decided on the whole file first, or it fails.
     pub(crate) fn open_deciding(path: &Path, encoding: Encoding, decide_on: Option<u64>) -> Result<CsvSource> {
-        let (text, whole) = CsvText::open_deciding(path, encoding, decide_on)?;
+        Self::open_part(path, encoding, decide_on, None)
+    }
+
+    /// As [`CsvSource::open_deciding`]; with `until: Some(cut)`, the first part of a file read
+    /// in parts: the file's bytes before `cut` ([`CsvSource::part_from`] reads the others).
+    fn open_part(path: &Path, encoding: Encoding, decide_on: Option<u64>, until: Option<u64>) -> Result<CsvSource> {
+        let (text, whole) = CsvText::open_part(path, encoding, decide_on, until.unwrap_or(u64::MAX))?;
         let CsvText { mut reader, encoding, evidence, preamble_lines, data_start, delimiter, lines, .. } = text;
         let mut record = csv::ByteRecord::new();
         if !reader.read_byte_record(&mut record).map_err(|e| csv_error(path, e))? {
@@ -1152,7 +1221,121 @@ impl CsvSource {
             marks: None,
             stamp: None,
             keep: None,
+            part: until.is_some(),
         })
+    }
+
+    /// The part of a file from byte `start` (a line end's next byte) to byte `until` (its end
+    /// when `None`), read as this source, the file's first part ([`CsvSource::open_part`]),
+    /// reads its start: same header, encoding, delimiter and columns kept; rows and lines
+    /// numbered from 1 until the parts are joined ([`CsvSource::join_parts`]).
+    fn part_from(&self, path: &Path, start: u64, until: Option<u64>) -> Result<CsvSource> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(start)).map_err(|e| Error::io(path, e))?;
+        let file = file.take(until.map_or(u64::MAX, |end| end.saturating_sub(start)));
+        let whole = self.whole.as_ref().map(|_| WholeEvidence::default());
+        let file = Counting { inner: file, counts: whole.clone().map(|out| (LineEvidence::default(), out)) };
+        let lines = Lines::after(Some(0));
+        let guarded = RecordGuard::new(BufReader::with_capacity(1 << 20, file), &lines, None, self.delimiter);
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(Box::new(guarded) as Box<dyn Read + Send>);
+        Ok(CsvSource {
+            reader,
+            header: self.header.clone(),
+            encoding: self.encoding,
+            evidence: self.evidence,
+            lines,
+            record: csv::ByteRecord::new(),
+            scratch: String::new(),
+            done: false,
+            text_hint: 0,
+            file_bytes: None,
+            records: 0,
+            whole,
+            data_start: start,
+            delimiter: self.delimiter,
+            marks: self.marks.as_ref().map(|_| Vec::new()),
+            stamp: None,
+            keep: self.keep.clone(),
+            part: true,
+        })
+    }
+
+    /// Joins the file's other `parts` ([`CsvSource::part_from`], in order) to this first part
+    /// once all are read to their ends, as if this source had read the whole file: its records,
+    /// marks (rows and lines numbered on from the parts before) and the whole file's evidence,
+    /// which must decide the encoding in use. `Ok(false)` when a cut was not between two
+    /// records (inside a quoted field): the parts' rows are not the file's, which must be read
+    /// whole.
+    fn join_parts(&mut self, path: &Path, mut parts: Vec<CsvSource>) -> Result<bool> {
+        let Some(last) = parts.last() else { return Ok(true) };
+        if !last.done
+            || std::iter::once(&*self).chain(&parts[..parts.len() - 1]).any(|p| !p.done || p.lines.ended_in_quotes())
+        {
+            return Ok(false);
+        }
+        // The whole file's evidence: the parts' added up.
+        let counted: Vec<&Option<WholeEvidence>> =
+            std::iter::once(&self.whole).chain(parts.iter().map(|p| &p.whole)).collect();
+        let whole = if counted.iter().all(|w| w.is_none()) {
+            None
+        } else {
+            let mut sum = EncodingEvidence::default();
+            for w in counted {
+                let Some(e) = w.as_ref().and_then(WholeEvidence::get) else {
+                    return Err(Error::Format {
+                        file: path.display().to_string(),
+                        message: "internal: a part's end was reached without its lines counted".into(),
+                    });
+                };
+                sum.utf8_lines += e.utf8_lines;
+                sum.non_utf8_lines += e.non_utf8_lines;
+            }
+            Some(sum)
+        };
+        // What to add to each part's lines: the line its first record begins on, counted on
+        // from where the part before it began (no bytes are left after a part to count), less one.
+        let mut offsets = Vec::with_capacity(parts.len());
+        let mut offset = Some(0u64);
+        for k in 0..parts.len() {
+            let start = parts[k].data_start;
+            let line = match k {
+                0 => self.lines.record(start.saturating_sub(self.data_start)).1,
+                _ => {
+                    let before = &mut parts[k - 1];
+                    before.lines.record(start.saturating_sub(before.data_start)).1
+                }
+            };
+            offset = offset.zip(line).map(|(o, l)| o + l - 1);
+            offsets.push(offset);
+        }
+        for (part, offset) in parts.into_iter().zip(offsets) {
+            if let (Some(marks), Some(more)) = (&mut self.marks, part.marks) {
+                marks.extend(more.into_iter().map(|m| CsvMark {
+                    row: m.row + self.records,
+                    byte: m.byte,
+                    line: match (m.line, offset) {
+                        (0, _) | (_, None) => 0,
+                        (line, Some(o)) => line + o,
+                    },
+                }));
+            }
+            self.records += part.records;
+        }
+        self.part = false;
+        if let Some(sum) = whole {
+            let counted = WholeEvidence::default();
+            if let Ok(mut held) = counted.0.lock() {
+                *held = Some(sum);
+            }
+            self.whole = Some(counted);
+            self.check_whole_evidence(path)?;
+        }
+        Ok(true)
     }
 
     /// Reads on from `mark` (of a layout of this file): the batches read next begin there, their
@@ -1275,6 +1458,9 @@ impl CsvSource {
     /// At the end of a file whose encoding was decided on its start: the whole file's evidence
     /// replaces the start's, and must decide the same encoding.
     fn check_whole_evidence(&mut self, path: &Path) -> Result<()> {
+        if self.part {
+            return Ok(());
+        }
         let Some(whole) = self.whole.take() else { return Ok(()) };
         let fail = |message: String| Err(Error::Format { file: path.display().to_string(), message });
         let Some(evidence) = whole.get() else {
@@ -2554,6 +2740,38 @@ impl<'a> Table<'a> {
         let mut src = CsvSource::open_deciding(path, layout.encoding, None)?;
         src.evidence = layout.evidence;
         Ok(Table::Csv { src: Box::new(src), path: path.to_path_buf(), layout: Some(Box::new(layout.clone())) })
+    }
+
+    /// The first part of a CSV file read in two parts at once: as [`Table::open_deciding`],
+    /// reading the bytes before `cut` only; [`Table::part_from`] makes the others and
+    /// [`Table::join_parts`] joins them.
+    pub(crate) fn open_part(path: &Path, opts: &IngestOptions, decide_on: Option<u64>, cut: u64) -> Result<Table<'a>> {
+        Ok(Table::Csv {
+            src: Box::new(CsvSource::open_part(path, opts.encoding, decide_on, Some(cut))?),
+            path: path.to_path_buf(),
+            layout: None,
+        })
+    }
+
+    /// Another part of a CSV file whose first part this is ([`Table::open_part`]): its bytes
+    /// from `start` to `until` (the end when `None`), read as this part reads (columns kept,
+    /// layout noted). `None` for other tables.
+    pub(crate) fn part_from(&self, start: u64, until: Option<u64>) -> Result<Option<Table<'a>>> {
+        let Table::Csv { src, path, .. } = self else { return Ok(None) };
+        Ok(Some(Table::Csv { src: Box::new(src.part_from(path, start, until)?), path: path.clone(), layout: None }))
+    }
+
+    /// Joins the other `parts` (in order) to this first part, all read whole, as one reading of
+    /// the whole file (rows, layout, the file's evidence); `Ok(false)` when the parts are not
+    /// the file's rows (a cut fell inside a quoted field) and the file must be read whole.
+    pub(crate) fn join_parts(&mut self, parts: Vec<Table<'a>>) -> Result<bool> {
+        let Table::Csv { src, path, .. } = self else { return Ok(false) };
+        let mut sources = Vec::with_capacity(parts.len());
+        for part in parts {
+            let Table::Csv { src, .. } = part else { return Ok(false) };
+            sources.push(*src);
+        }
+        src.join_parts(path, sources)
     }
 
     /// Notes where each batch of a CSV file begins while it is read whole from here on: the
