@@ -1272,9 +1272,12 @@ impl CsvSource {
     /// records (inside a quoted field): the parts' rows are not the file's, which must be read
     /// whole.
     fn join_parts(&mut self, path: &Path, mut parts: Vec<CsvSource>) -> Result<bool> {
-        let Some(last) = parts.last() else { return Ok(true) };
-        if !last.done
-            || std::iter::once(&*self).chain(&parts[..parts.len() - 1]).any(|p| !p.done || p.lines.ended_in_quotes())
+        // Every part read to its end, and every one but the last ended between two records.
+        let last = parts.len();
+        if !std::iter::once(&*self)
+            .chain(&parts)
+            .enumerate()
+            .all(|(k, p)| p.done && (k == last || !p.lines.ended_in_quotes()))
         {
             return Ok(false);
         }
