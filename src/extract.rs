@@ -152,6 +152,11 @@ impl StrColumn {
         self.bytes.reserve(predicted.saturating_add(predicted / 8).min(bound).max(need));
     }
 
+    /// Makes room for `bytes` more bytes of text (as they are known, not predicted).
+    pub(crate) fn reserve_text(&mut self, bytes: usize) {
+        self.bytes.reserve(bytes);
+    }
+
     /// Makes room for `rows` more values of the average length so far plus an eighth (only
     /// offsets while the column is empty). The text reserved is at most [`TRUSTED_TEXT_PER_ROW`]
     /// bytes a row or four times the text held, whichever is more: one long value among few rows

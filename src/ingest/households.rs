@@ -21,6 +21,15 @@ impl HouseholdBuilder {
         b.households.statuses.present = present;
         b
     }
+    /// An empty part with room for a chunk of `rows` rows and the text of their house numbers
+    /// (`pre`'s cells of the column of `map`), as [`PersonBuilder::for_chunk`].
+    pub(super) fn for_chunk(rows: usize, pre: &Chunk<'_>, map: &ColumnMap<HF>) -> Self {
+        let mut b = HouseholdBuilder::default();
+        b.households.reserve(rows);
+        b.members_given.reserve(rows);
+        b.households.house_no.reserve_text(pre.cells.text_bytes(map.get(HF::HouseNo)));
+        b
+    }
     /// Makes room for the rows of `incoming` in one step when they would not fit (see
     /// `room_for`), and for the house numbers to come once real ones show their length.
     pub(super) fn make_room(&mut self, incoming: &HouseholdBuilder, claimed: Option<usize>) {

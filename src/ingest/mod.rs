@@ -331,7 +331,8 @@ fn ingest_in_pool(
         trace.lap("households: read batch");
         input_rows += rows_in(hh_rows, first_row, batch.len());
         let prep = |b, rows| Chunk::read(b, rows, hh_header.len(), &hh_map, opts.one_means);
-        let parts = par_parse(batch, first_row, prep, |b, r, row, pre, out: &mut HouseholdBuilder| {
+        let start = |pre: &Chunk<'_>, rows| HouseholdBuilder::for_chunk(rows, pre, &hh_map);
+        let parts = par_parse(batch, first_row, prep, start, |b, r, row, pre, out: &mut HouseholdBuilder| {
             if hh_rows.is_none_or(|s| s.contains(row)) {
                 hh_ctx.row(b, r, row, pre, out)
             }
@@ -414,7 +415,8 @@ fn ingest_in_pool(
         trace.lap("persons: read batch");
         p_input += rows_in(p_rows, first_row, batch.len());
         let prep = |b, rows| Chunk::read(b, rows, p_header.len(), &p_map, opts.one_means);
-        let parts = par_parse(batch, first_row, prep, |b, r, row, pre, out: &mut PersonBuilder| {
+        let start = |pre: &Chunk<'_>, rows| PersonBuilder::for_chunk(rows, pre, &p_map);
+        let parts = par_parse(batch, first_row, prep, start, |b, r, row, pre, out: &mut PersonBuilder| {
             if p_rows.is_none_or(|s| s.contains(row)) {
                 p_ctx.row(b, r, row, pre, out)
             }
@@ -614,12 +616,14 @@ fn set_aside_repeats<P: Part>(
 }
 
 /// Parses a batch in parallel chunks: `prep` reads what is read column by column for a chunk's
-/// rows, then `row_fn` each row. The chunks come back in row order, for the caller to append
-/// each where it belongs (concatenating them here first copied every row once more).
-fn par_parse<'b, P: Send + Default, S>(
+/// rows, `start` makes the chunk's part with room for them, then `row_fn` parses each row. The
+/// chunks come back in row order, for the caller to append each where it belongs
+/// (concatenating them here first copied every row once more).
+fn par_parse<'b, P: Send, S>(
     batch: &'b dyn Batch,
     first_row: u64,
     prep: impl Fn(&'b dyn Batch, std::ops::Range<usize>) -> S + Sync,
+    start: impl Fn(&S, usize) -> P + Sync,
     row_fn: impl Fn(&'b dyn Batch, usize, u64, &S, &mut P) + Sync,
 ) -> Vec<P> {
     const CHUNK: usize = 8192;
@@ -629,7 +633,7 @@ fn par_parse<'b, P: Send + Default, S>(
         .map(|c| {
             let rows = c * CHUNK..((c + 1) * CHUNK).min(n);
             let pre = prep(batch, rows.clone());
-            let mut p = P::default();
+            let mut p = start(&pre, rows.len());
             for r in rows {
                 row_fn(batch, r, first_row + r as u64, &pre, &mut p);
             }
@@ -753,6 +757,14 @@ impl<'b> ChunkCells<'b> {
     /// [`ChunkCells::get`] of an optional column: empty when there is none.
     fn at(&self, r: usize, c: Option<usize>) -> Cell<'b> {
         c.map_or(Cell::Null, |c| self.get(r, c))
+    }
+
+    /// Bytes of the text cells of column `c` (none when it is not read): room enough for its
+    /// values in a text column, which trimming only shortens (a cell of another kind, written
+    /// out as text, may still make the column grow).
+    fn text_bytes(&self, c: Option<usize>) -> usize {
+        let cells = c.and_then(|c| self.cols.get(c)).map_or(&[][..], Vec::as_slice);
+        cells.iter().map(|cell| if let Cell::Str(s) = cell { s.len() } else { 0 }).sum()
     }
 }
 

@@ -20,6 +20,18 @@ impl PersonBuilder {
         b.persons.statuses.present = present;
         b
     }
+    /// An empty part with room for a chunk of `rows` rows and the text of its names (`pre`'s
+    /// cells of the columns of `map`): a part grown from nothing doubled every column a dozen
+    /// times over a chunk of 8192 rows.
+    pub(super) fn for_chunk(rows: usize, pre: &Chunk<'_>, map: &ColumnMap<PF>) -> Self {
+        let mut b = PersonBuilder::default();
+        let p = &mut b.persons;
+        p.reserve(rows);
+        p.title.reserve_text(pre.cells.text_bytes(map.get(PF::Title)));
+        p.first_name.reserve_text(pre.cells.text_bytes(map.get(PF::FirstName)));
+        p.last_name.reserve_text(pre.cells.text_bytes(map.get(PF::LastName)));
+        b
+    }
     /// Makes room for the rows of `incoming` in one step when they would not fit (see
     /// `room_for`), and for the text of the rows to come once real names show its length.
     pub(super) fn make_room(&mut self, incoming: &PersonBuilder, claimed: Option<usize>) {
