@@ -152,28 +152,45 @@ pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
     }
 }
 
+/// The value of text of one to 15 ASCII digits and nothing else (an age, a count, a code as a
+/// CSV file writes it), which `str::parse::<f64>` would give exactly: the common case read
+/// without trimming, folding Thai digits, looking for separators and parsing a float.
+fn ascii_whole(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 15 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')))
+}
+
 /// A non-negative number, allowing thousands separators and Thai digits.
 pub fn number(cell: Cell<'_>) -> Result<Option<f64>, Reason> {
     let v = match cell {
         Cell::Null => return Ok(None),
         Cell::Int(i) => i as f64,
         Cell::Float(f) => f,
-        Cell::Str(s) => {
-            let s = fold_digits(s.trim());
-            // Thousands separators and inner spaces are dropped, in a copy only when there are any.
-            let cleaned = if s.contains([',', ' ']) {
-                Cow::Owned(s.chars().filter(|&c| c != ',' && c != ' ').collect())
-            } else {
-                s
-            };
-            if cleaned.is_empty() {
-                return Ok(None);
-            }
-            cleaned.parse::<f64>().map_err(|_| Reason::BadNumber)?
-        }
+        Cell::Str(s) => match ascii_whole(s) {
+            Some(v) => v as f64,
+            None => match number_text(s)? {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+        },
         _ => return Err(Reason::BadNumber),
     };
     if !v.is_finite() || v < 0.0 { Err(Reason::BadNumber) } else { Ok(Some(v)) }
+}
+
+/// A number written as text in any form [`number`] takes (before its sign check).
+fn number_text(s: &str) -> Result<Option<f64>, Reason> {
+    let s = fold_digits(s.trim());
+    // Thousands separators and inner spaces are dropped, in a copy only when there are any.
+    let cleaned =
+        if s.contains([',', ' ']) { Cow::Owned(s.chars().filter(|&c| c != ',' && c != ' ').collect()) } else { s };
+    if cleaned.is_empty() {
+        return Ok(None);
+    }
+    cleaned.parse::<f64>().map(Some).map_err(|_| Reason::BadNumber)
 }
 
 /// A non-negative whole number.
@@ -219,12 +236,21 @@ pub fn sex(cell: Cell<'_>) -> Result<crate::extract::Sex, Reason> {
         Cell::Null => Ok(Sex::Unknown),
         Cell::Int(1) => Ok(Sex::Male),
         Cell::Int(2) => Ok(Sex::Female),
-        Cell::Str(s) => match &*lower(&fold_digits(s)) {
-            "1" | "m" | "male" | "ชาย" | "ช" | "ช." => Ok(Sex::Male),
-            "2" | "f" | "female" | "หญิง" | "ญ" | "ญ." => Ok(Sex::Female),
-            "" => Ok(Sex::Unknown),
-            _ => Err(Reason::BadSex),
-        },
+        // The code as a CSV file writes it, without folding and lowering it first.
+        Cell::Str("1") => Ok(Sex::Male),
+        Cell::Str("2") => Ok(Sex::Female),
+        Cell::Str(s) => sex_text(s),
+        _ => Err(Reason::BadSex),
+    }
+}
+
+/// Sex written as text in any form [`sex`] takes.
+fn sex_text(s: &str) -> Result<crate::extract::Sex, Reason> {
+    use crate::extract::Sex;
+    match &*lower(&fold_digits(s)) {
+        "1" | "m" | "male" | "ชาย" | "ช" | "ช." => Ok(Sex::Male),
+        "2" | "f" | "female" | "หญิง" | "ญ" | "ญ." => Ok(Sex::Female),
+        "" => Ok(Sex::Unknown),
         _ => Err(Reason::BadSex),
     }
 }
@@ -232,47 +258,85 @@ pub fn sex(cell: Cell<'_>) -> Result<crate::extract::Sex, Reason> {
 /// Relation to the head: a code 1–8 or a Thai or English name.
 pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
     use crate::extract::Relation as R;
-    let code = |n: i64| R::ALL.get(n as usize).copied().filter(|_| (1..=8).contains(&n)).ok_or(Reason::BadRelation);
+    let code = relation_code;
     match cell {
         Cell::Null => Ok(R::Unknown),
         Cell::Int(n) => code(n),
         Cell::Float(f) if f.fract() == 0.0 => code(f as i64),
-        Cell::Str(s) => {
-            let folded = fold_digits(s);
-            let s = lower(&folded);
-            if let Ok(n) = s.parse::<i64>() {
-                return code(n);
-            }
-            Ok(match &*s {
-                "head" | "หัวหน้าครัวเรือน" | "หัวหน้า" | "เจ้าบ้าน" => {
-                    R::Head
-                }
-                "spouse" | "คู่สมรส" | "สามี" | "ภรรยา" | "ภริยา" => {
-                    R::Spouse
-                }
-                "child" | "บุตร" | "ลูก" | "บุตรเขย" | "บุตรสะใภ้" => {
-                    R::Child
-                }
-                "parent" | "บิดามารดา" | "บิดา" | "มารดา" | "พ่อ" | "แม่" => {
-                    R::Parent
-                }
-                "grandchild" | "หลาน" => R::Grandchild,
-                "sibling" | "พี่น้อง" | "พี่" | "น้อง" => R::Sibling,
-                "relative" | "other_relative" | "ญาติ" | "ญาติอื่น" => R::OtherRelative,
-                "non_relative" | "other" | "ผู้อาศัย" | "ผู้อาศัยอื่น" | "ไม่ใช่ญาติ" => {
-                    R::NonRelative
-                }
-                "" => R::Unknown,
-                _ => return Err(Reason::BadRelation),
-            })
-        }
+        // A one-digit code as a CSV file writes it, without folding and lowering it first.
+        Cell::Str(s) if s.len() == 1 && s.as_bytes()[0].is_ascii_digit() => code(i64::from(s.as_bytes()[0] - b'0')),
+        Cell::Str(s) => relation_text(s),
         _ => Err(Reason::BadRelation),
     }
+}
+
+/// The relation of code `n` (1 to 8).
+fn relation_code(n: i64) -> Result<crate::extract::Relation, Reason> {
+    use crate::extract::Relation as R;
+    R::ALL.get(n as usize).copied().filter(|_| (1..=8).contains(&n)).ok_or(Reason::BadRelation)
+}
+
+/// A relation written as text in any form [`relation`] takes.
+fn relation_text(s: &str) -> Result<crate::extract::Relation, Reason> {
+    use crate::extract::Relation as R;
+    let folded = fold_digits(s);
+    let s = lower(&folded);
+    if let Ok(n) = s.parse::<i64>() {
+        return relation_code(n);
+    }
+    Ok(match &*s {
+        "head" | "หัวหน้าครัวเรือน" | "หัวหน้า" | "เจ้าบ้าน" => {
+            R::Head
+        }
+        "spouse" | "คู่สมรส" | "สามี" | "ภรรยา" | "ภริยา" => R::Spouse,
+        "child" | "บุตร" | "ลูก" | "บุตรเขย" | "บุตรสะใภ้" => R::Child,
+        "parent" | "บิดามารดา" | "บิดา" | "มารดา" | "พ่อ" | "แม่" => {
+            R::Parent
+        }
+        "grandchild" | "หลาน" => R::Grandchild,
+        "sibling" | "พี่น้อง" | "พี่" | "น้อง" => R::Sibling,
+        "relative" | "other_relative" | "ญาติ" | "ญาติอื่น" => R::OtherRelative,
+        "non_relative" | "other" | "ผู้อาศัย" | "ผู้อาศัยอื่น" | "ไม่ใช่ญาติ" => {
+            R::NonRelative
+        }
+        "" => R::Unknown,
+        _ => return Err(Reason::BadRelation),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fast paths for text as a CSV file writes it (digits only) give what the general
+        /// text readers give: numbers of up to 15 digits (then 16 and more, which take the
+        /// general path), one-character sexes and relations of every ASCII character.
+        #[test]
+        fn digits_read_fast_as_the_general_readers_read_them(s in "[0-9]{1,18}|[0-9]{0,3}[ ,.a-][0-9]{0,3}") {
+            let general = number_text(&s).and_then(|v| match v {
+                Some(v) if !v.is_finite() || v < 0.0 => Err(Reason::BadNumber),
+                v => Ok(v),
+            });
+            proptest::prop_assert_eq!(number(Cell::Str(&s)), general);
+            proptest::prop_assert_eq!(ascii_whole(&s).is_some(), s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn one_character_codes_read_fast_as_the_general_readers_read_them() {
+        for c in (0u8..0x80).map(char::from) {
+            let s = c.to_string();
+            if s.trim().is_empty() {
+                continue; // an empty cell is Cell::Null, never Cell::Str
+            }
+            assert_eq!(sex(Cell::Str(&s)), sex_text(&s), "{s:?}");
+            assert_eq!(relation(Cell::Str(&s)), relation_text(&s), "{s:?}");
+        }
+        assert_eq!(relation(Cell::Str("3")), Ok(crate::extract::Relation::ALL[3]));
+        assert_eq!(relation(Cell::Str("9")), Err(Reason::BadRelation));
+        assert_eq!(sex(Cell::Str("2")), Ok(crate::extract::Sex::Female));
+    }
 
     /// `lower` is `trim().to_lowercase()` for every ASCII and Thai character, alone and in words
     /// with spaces and capitals; it borrows only when nothing changes.
