@@ -137,30 +137,44 @@ pub fn flag(cell: Cell<'_>) -> Result<Option<bool>, Reason> {
         Cell::Float(1.0) => Ok(Some(true)),
         Cell::Float(0.0) => Ok(Some(false)),
         Cell::Str(s) if s.len() == 1 && matches!(s.as_bytes()[0], b'0' | b'1') => Ok(Some(s.as_bytes()[0] == b'1')),
-        Cell::Str(s) => match &*lower(&fold_digits(s)) {
-            "1" | "y" | "yes" | "true" | "t" | "ใช่" | "มี" | "ผ่าน" | "พิการ" => {
-                Ok(Some(true))
-            }
-            "0" | "n" | "no" | "false" | "ไม่ใช่" | "ไม่มี" | "ไม่ผ่าน" | "ไม่พิการ" => {
-                Ok(Some(false))
-            }
-            "" => Ok(None),
-            other => decimal_zero_one(other).map(Some).ok_or(Reason::BadFlag),
-        },
+        // As a CSV file writes a boolean column, without folding and lowering it first.
+        Cell::Str("true") => Ok(Some(true)),
+        Cell::Str("false") => Ok(Some(false)),
+        Cell::Str(s) => flag_text(s),
         Cell::Float(f) if f.is_nan() => Ok(None),
         _ => Err(Reason::BadFlag),
     }
 }
 
-/// The value of text of one to 15 ASCII digits and nothing else (an age, a count, a code as a
-/// CSV file writes it), which `str::parse::<f64>` would give exactly: the common case read
-/// without trimming, folding Thai digits, looking for separators and parsing a float.
+/// A flag written as text in any form [`flag`] takes.
+fn flag_text(s: &str) -> Result<Option<bool>, Reason> {
+    match &*lower(&fold_digits(s)) {
+        "1" | "y" | "yes" | "true" | "t" | "ใช่" | "มี" | "ผ่าน" | "พิการ" => {
+            Ok(Some(true))
+        }
+        "0" | "n" | "no" | "false" | "ไม่ใช่" | "ไม่มี" | "ไม่ผ่าน" | "ไม่พิการ" => {
+            Ok(Some(false))
+        }
+        "" => Ok(None),
+        other => decimal_zero_one(other).map(Some).ok_or(Reason::BadFlag),
+    }
+}
+
+/// The value of text of one to 15 ASCII digits, with nothing else or a point and zeros after
+/// them (an age, a count, a code, an amount such as `98996.0` as a CSV file writes it), which
+/// `str::parse::<f64>` would give exactly: the common case read without trimming, folding Thai
+/// digits, looking for separators and parsing a float.
 fn ascii_whole(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() > 15 || !b.iter().all(u8::is_ascii_digit) {
+    let digits = match b.iter().position(|&c| c == b'.') {
+        Some(p) if p + 1 < b.len() && b[p + 1..].iter().all(|&c| c == b'0') => &b[..p],
+        Some(_) => return None,
+        None => b,
+    };
+    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(b.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')))
+    Some(digits.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')))
 }
 
 /// A non-negative number, allowing thousands separators and Thai digits.
@@ -313,18 +327,23 @@ mod tests {
         /// text readers give: numbers of up to 15 digits (then 16 and more, which take the
         /// general path), one-character sexes and relations of every ASCII character.
         #[test]
-        fn digits_read_fast_as_the_general_readers_read_them(s in "[0-9]{1,18}|[0-9]{0,3}[ ,.a-][0-9]{0,3}") {
+        fn digits_read_fast_as_the_general_readers_read_them(
+            s in "[0-9]{1,18}|[0-9]{0,16}\\.0{0,3}|[0-9]{0,3}[ ,.a-][0-9]{0,3}|[0-9]{1,3}\\.0*[1-9]0?"
+        ) {
             let general = number_text(&s).and_then(|v| match v {
                 Some(v) if !v.is_finite() || v < 0.0 => Err(Reason::BadNumber),
                 v => Ok(v),
             });
             proptest::prop_assert_eq!(number(Cell::Str(&s)), general);
-            proptest::prop_assert_eq!(ascii_whole(&s).is_some(), s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()));
+            let (digits, after) = s.split_once('.').unwrap_or((&s, ""));
+            let plain = (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+            let zeros = s.contains('.') != after.is_empty() && after.bytes().all(|b| b == b'0');
+            proptest::prop_assert_eq!(ascii_whole(&s).is_some(), plain && zeros);
         }
     }
 
     #[test]
-    fn one_character_codes_read_fast_as_the_general_readers_read_them() {
+    fn one_character_codes_and_booleans_read_fast_as_the_general_readers_read_them() {
         for c in (0u8..0x80).map(char::from) {
             let s = c.to_string();
             if s.trim().is_empty() {
@@ -333,6 +352,10 @@ mod tests {
             assert_eq!(sex(Cell::Str(&s)), sex_text(&s), "{s:?}");
             assert_eq!(relation(Cell::Str(&s)), relation_text(&s), "{s:?}");
         }
+        for s in ["true", "false", "True", "FALSE", "t", "truee", "0", "1", "1.0"] {
+            assert_eq!(flag(Cell::Str(s)), flag_text(s), "{s:?}");
+        }
+        assert_eq!(flag(Cell::Str("false")), Ok(Some(false)));
         assert_eq!(relation(Cell::Str("3")), Ok(crate::extract::Relation::ALL[3]));
         assert_eq!(relation(Cell::Str("9")), Err(Reason::BadRelation));
         assert_eq!(sex(Cell::Str("2")), Ok(crate::extract::Sex::Female));
