@@ -531,6 +531,19 @@ pub struct HouseholdId(pub u64);
 impl FromStr for HouseholdId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
+        // The common form, 1 to 18 ASCII digits, without trimming, folding and the checks for
+        // grouping below (they would read it the same; a proptest holds them to it).
+        let b = s.as_bytes();
+        if (1..=18).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
+            return Ok(HouseholdId(b.iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'))));
+        }
+        Self::from_text(s)
+    }
+}
+
+impl HouseholdId {
+    /// [`HouseholdId::from_str`] of any text: Thai digits, digits grouped by dashes or spaces.
+    fn from_text(s: &str) -> Result<Self, Error> {
         let bad = || Error::Parse("household ID must be 1 to 18 digits".into());
         let s = crate::thai::fold_digits(s.trim());
         let b = s.as_bytes();
@@ -631,6 +644,16 @@ mod tests {
     }
 
     proptest! {
+        /// A household ID of plain digits reads as the general reader reads it, and only 1 to
+        /// 18 ASCII digits take the fast path.
+        #[test]
+        fn plain_household_ids_read_as_the_general_reader_reads_them(
+            s in "[0-9]{1,20}|[0-9๐-๙ -]{1,20}|[0-9a]{1,5}"
+        ) {
+            let fast = s.parse::<HouseholdId>().map_err(|e| e.to_string());
+            prop_assert_eq!(fast, HouseholdId::from_text(&s).map_err(|e| e.to_string()));
+        }
+
         /// The ASCII fast path reads what the general loop reads, and only 13 ASCII digits take
         /// it (any other text, Thai digits among them, gives the loop's answer).
         #[test]
