@@ -100,9 +100,13 @@ impl Offsets {
     }
     fn pop(&mut self) {
         match self {
-            Offsets::Narrow(v) => v.pop().map(drop),
-            Offsets::Wide(v) => v.pop().map(drop),
-        };
+            Offsets::Narrow(v) => {
+                v.pop();
+            }
+            Offsets::Wide(v) => {
+                v.pop();
+            }
+        }
     }
     /// Widens to eight bytes an offset when an end past `max` is to come.
     fn make_wide_for(&mut self, end: usize, max: usize) {

@@ -533,11 +533,10 @@ impl FromStr for HouseholdId {
     fn from_str(s: &str) -> Result<Self, Error> {
         // The common form, 1 to 18 ASCII digits, without trimming, folding and the checks for
         // grouping below (they would read it the same; a proptest holds them to it).
-        let b = s.as_bytes();
-        if (1..=18).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
-            return Ok(HouseholdId(b.iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'))));
+        match crate::thai::ascii_digits(s.as_bytes(), 18) {
+            Some(v) => Ok(HouseholdId(v)),
+            None => Self::from_text(s),
         }
-        Self::from_text(s)
     }
 }
 

@@ -24,6 +24,16 @@ pub fn fold_digits(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// The value of 1 to `max_digits` ASCII digits and nothing else (`max_digits` ≤ 19, so the value
+/// fits a `u64`): the plain form of IDs and numbers in a text extract, read without the general
+/// readers' trimming and folding.
+pub(crate) fn ascii_digits(b: &[u8], max_digits: usize) -> Option<u64> {
+    if b.is_empty() || b.len() > max_digits.min(19) || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')))
+}
+
 fn is_thai_digit(c: char) -> bool {
     ('\u{0E50}'..='\u{0E59}').contains(&c)
 }

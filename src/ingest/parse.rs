@@ -171,10 +171,7 @@ fn ascii_whole(s: &str) -> Option<u64> {
         Some(_) => return None,
         None => b,
     };
-    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(digits.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')))
+    crate::thai::ascii_digits(digits, 15)
 }
 
 /// A non-negative number, allowing thousands separators and Thai digits.
@@ -183,19 +180,18 @@ pub fn number(cell: Cell<'_>) -> Result<Option<f64>, Reason> {
         Cell::Null => return Ok(None),
         Cell::Int(i) => i as f64,
         Cell::Float(f) => f,
-        Cell::Str(s) => match ascii_whole(s) {
-            Some(v) => v as f64,
-            None => match number_text(s)? {
-                Some(v) => v,
-                None => return Ok(None),
-            },
-        },
+        Cell::Str(s) => return ascii_whole(s).map_or_else(|| number_text(s), |v| Ok(Some(v as f64))),
         _ => return Err(Reason::BadNumber),
     };
+    non_negative(v)
+}
+
+/// `v` when it is a finite number of zero or more.
+fn non_negative(v: f64) -> Result<Option<f64>, Reason> {
     if !v.is_finite() || v < 0.0 { Err(Reason::BadNumber) } else { Ok(Some(v)) }
 }
 
-/// A number written as text in any form [`number`] takes (before its sign check).
+/// A number written as text in any form [`number`] takes.
 fn number_text(s: &str) -> Result<Option<f64>, Reason> {
     let s = fold_digits(s.trim());
     // Thousands separators and inner spaces are dropped, in a copy only when there are any.
@@ -204,7 +200,7 @@ fn number_text(s: &str) -> Result<Option<f64>, Reason> {
     if cleaned.is_empty() {
         return Ok(None);
     }
-    cleaned.parse::<f64>().map(Some).map_err(|_| Reason::BadNumber)
+    non_negative(cleaned.parse::<f64>().map_err(|_| Reason::BadNumber)?)
 }
 
 /// A non-negative whole number.
@@ -272,13 +268,14 @@ fn sex_text(s: &str) -> Result<crate::extract::Sex, Reason> {
 /// Relation to the head: a code 1–8 or a Thai or English name.
 pub fn relation(cell: Cell<'_>) -> Result<crate::extract::Relation, Reason> {
     use crate::extract::Relation as R;
-    let code = relation_code;
     match cell {
         Cell::Null => Ok(R::Unknown),
-        Cell::Int(n) => code(n),
-        Cell::Float(f) if f.fract() == 0.0 => code(f as i64),
+        Cell::Int(n) => relation_code(n),
+        Cell::Float(f) if f.fract() == 0.0 => relation_code(f as i64),
         // A one-digit code as a CSV file writes it, without folding and lowering it first.
-        Cell::Str(s) if s.len() == 1 && s.as_bytes()[0].is_ascii_digit() => code(i64::from(s.as_bytes()[0] - b'0')),
+        Cell::Str(s) if s.len() == 1 && s.as_bytes()[0].is_ascii_digit() => {
+            relation_code(i64::from(s.as_bytes()[0] - b'0'))
+        }
         Cell::Str(s) => relation_text(s),
         _ => Err(Reason::BadRelation),
     }
@@ -330,11 +327,7 @@ mod tests {
         fn digits_read_fast_as_the_general_readers_read_them(
             s in "[0-9]{1,18}|[0-9]{0,16}\\.0{0,3}|[0-9]{0,3}[ ,.a-][0-9]{0,3}|[0-9]{1,3}\\.0*[1-9]0?"
         ) {
-            let general = number_text(&s).and_then(|v| match v {
-                Some(v) if !v.is_finite() || v < 0.0 => Err(Reason::BadNumber),
-                v => Ok(v),
-            });
-            proptest::prop_assert_eq!(number(Cell::Str(&s)), general);
+            proptest::prop_assert_eq!(number(Cell::Str(&s)), number_text(&s));
             let (digits, after) = s.split_once('.').unwrap_or((&s, ""));
             let plain = (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
             let zeros = s.contains('.') != after.is_empty() && after.bytes().all(|b| b == b'0');
