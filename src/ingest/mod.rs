@@ -665,7 +665,6 @@ impl ChunkStatuses {
             missing: vec![0; n],
             left: vec![0; n],
         };
-        let mut codes = vec![RawStatus::Unread; n];
         // What `parse::status` makes of a 0 and of a 1.
         let (zero_fails, one_fails) = match one {
             OneMeans::Fail => (false, true),
@@ -687,6 +686,30 @@ impl ChunkStatuses {
         for code in [RawStatus::Unread, RawStatus::Zero, RawStatus::One, RawStatus::NotApplicable, RawStatus::Missing] {
             table[code as usize] = sets(code);
         }
+        // A source that keeps a row's fields together reads them row by row, and a row's four
+        // words are made in registers.
+        let columns: Vec<usize> = cols.iter().map(|&(_, c)| c).collect();
+        let mut row_codes = Vec::new();
+        if !cols.is_empty()
+            && batch.status_rows(&columns, rows.clone(), &mut row_codes)
+            && row_codes.len() == n * cols.len()
+        {
+            let words = s.fail.iter_mut().zip(s.na.iter_mut()).zip(s.missing.iter_mut()).zip(s.left.iter_mut());
+            for ((((f, na), m), l), codes) in words.zip(row_codes.chunks_exact(cols.len())) {
+                let [mut wf, mut wn, mut wm, mut wl] = [0u64; 4];
+                for (&(i, _), &code) in cols.iter().zip(codes) {
+                    let bit = 1u64 << i;
+                    let [sf, sn, sm, sl] = table[code as usize];
+                    wf |= sf & bit;
+                    wn |= sn & bit;
+                    wm |= sm & bit;
+                    wl |= sl & bit;
+                }
+                (*f, *na, *m, *l) = (wf, wn, wm, wl);
+            }
+            return s;
+        }
+        let mut codes = vec![RawStatus::Unread; n];
         for &(i, c) in cols {
             let bit = 1u64 << i;
             if !batch.status_codes(c, rows.start, &mut codes) {
@@ -741,9 +764,18 @@ impl<'b> ChunkCells<'b> {
     /// Reads `rows` of the columns `read` (positions in a header of `width` columns).
     fn read(b: &'b dyn Batch, rows: std::ops::Range<usize>, width: usize, read: impl Iterator<Item = usize>) -> Self {
         let mut cols: Vec<Vec<Cell<'b>>> = (0..width).map(|_| Vec::new()).collect();
-        for c in read {
-            if let Some(col) = cols.get_mut(c) {
-                b.cells(c, rows.clone(), col);
+        let mut wanted: Vec<usize> = read.filter(|&c| c < width).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // A source that keeps a row's fields together reads them row by row.
+        let mut got: Vec<Vec<Cell<'b>>> = wanted.iter().map(|_| Vec::new()).collect();
+        if b.cells_rows(&wanted, rows.clone(), &mut got) && got.iter().all(|g| g.len() == rows.len()) {
+            for (&c, g) in wanted.iter().zip(got) {
+                cols[c] = g;
+            }
+        } else {
+            for &c in &wanted {
+                b.cells(c, rows.clone(), &mut cols[c]);
             }
         }
         ChunkCells { start: rows.start, cols }
@@ -896,6 +928,81 @@ mod tests {
         // Decided on a start long enough, the one reading gives the same.
         let whole_start = crate::in_pool(|| ingest_in_pool(hh, p, &opts, None, Some(u64::MAX))).unwrap();
         assert_eq!(serde_json::to_string(&whole_start.report).unwrap(), serde_json::to_string(&first.report).unwrap());
+    }
+
+    /// A batch read a column at a time: a CSV batch without its row-by-row reads.
+    struct ByColumn<'a>(&'a source::CsvBatch);
+
+    impl Batch for ByColumn<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn cell(&self, row: usize, col: usize) -> source::Cell<'_> {
+            self.0.cell(row, col)
+        }
+        fn line(&self, row: usize) -> Option<u64> {
+            self.0.line(row)
+        }
+        fn field_count(&self, row: usize) -> Option<usize> {
+            self.0.field_count(row)
+        }
+        fn bad_encoding(&self, row: usize) -> bool {
+            self.0.bad_encoding(row)
+        }
+        fn status_codes(&self, col: usize, start: usize, out: &mut [source::RawStatus]) -> bool {
+            self.0.status_codes(col, start, out)
+        }
+    }
+
+    /// A chunk's statuses and cells read row by row (a CSV batch) are those read column by
+    /// column, under both meanings of a 1, for indicators mapped out of order and to a column
+    /// twice, in chunks that start and end anywhere.
+    #[test]
+    fn a_chunk_read_row_by_row_is_the_chunk_read_column_by_column() {
+        let mut bytes = b"a,b,c,d,e\n0,1,na,x,1\nNA,,-,,0\n\" 1\",2,\"0\",y,na\n1\n0,1,0,1,9,8\n".to_vec();
+        bytes.extend_from_slice(b"1,\xFF,0,z,1\n");
+        bytes.extend_from_slice("ผ่าน,nA,1,ก,\n1,0,na,NA,0\n".as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut src = source::CsvSource::open(&path, Encoding::Utf8).unwrap();
+        let b = src.next_batch(&path, 100).unwrap().unwrap();
+        let n = b.len();
+        assert_eq!(n, 8);
+        let indicators = [(5, 4), (0, 0), (63, 2), (7, 1), (9, 4), (2, 3)];
+        let by_column = ByColumn(&b);
+        for one in [OneMeans::Fail, OneMeans::Pass] {
+            for start in 0..=n {
+                for end in start..=n {
+                    let (x, y) = (
+                        ChunkStatuses::read(&b, start..end, &indicators, one),
+                        ChunkStatuses::read(&by_column, start..end, &indicators, one),
+                    );
+                    assert_eq!(
+                        (x.start, &x.fail, &x.na, &x.missing, &x.left),
+                        (y.start, &y.fail, &y.na, &y.missing, &y.left),
+                        "{start}..{end}"
+                    );
+                    let fields = [4, 0, 3, 4, 9];
+                    let (x, y) = (
+                        ChunkCells::read(&b, start..end, 5, fields.into_iter()),
+                        ChunkCells::read(&by_column, start..end, 5, fields.into_iter()),
+                    );
+                    assert_eq!(x.start, y.start);
+                    assert_eq!(x.cols, y.cols, "{start}..{end}");
+                }
+            }
+        }
+        // Read row by row, row 0 (0,1,na,x,1): indicator 0 passes, 7 fails, 63 is not applicable,
+        // 2 (x) and 5 and 9 (1) as a 1 means; row 1's empty b is missing.
+        let x = ChunkStatuses::read(&b, 0..2, &indicators, OneMeans::Fail);
+        assert_eq!(x.fail[0], 1 << 7 | 1 << 5 | 1 << 9);
+        assert_eq!(x.na[0], 1 << 63);
+        assert_eq!(x.left[0], 1 << 2);
+        assert_eq!(x.missing[1], 1 << 7 | 1 << 2);
+        assert_eq!(x.na[1], 1 << 0);
+        let x = ChunkStatuses::read(&b, 0..1, &indicators, OneMeans::Pass);
+        assert_eq!(x.fail[0], 1 << 0);
     }
 
     #[test]
