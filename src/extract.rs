@@ -295,6 +295,237 @@ impl<'a> FromIterator<&'a str> for StrColumn {
     }
 }
 
+/// A text column of few distinct values, such as titles (นาย, นาง, นางสาว, ด.ช., ด.ญ.): a byte per
+/// row and the distinct values once. The national persons' titles take 37 MB so instead of the
+/// 0.53 GB of a [`StrColumn`] (their text and offsets), every page of which the kernel clears
+/// before it is first written. Past [`DictColumn::MAX_VALUES`] distinct values the column keeps
+/// its text as a [`StrColumn`] instead, so a file of free-text titles loses nothing. Written by
+/// hand: the extract's columns are plain Rust, grown a row at a time, independent of polars.
+///
+/// Two columns are equal when they hold the same values, however they are stored.
+///
+/// ```
+/// use tpmap::extract::DictColumn;
+/// let mut titles = DictColumn::default();
+/// for t in ["นาย", "นาง", "นาย", ""] {
+///     titles.push(t);
+/// }
+/// assert_eq!((titles.len(), titles.get(2), titles.get(3)), (4, "นาย", ""));
+/// assert_eq!(titles.dictionary().map(|(codes, values)| (codes.len(), values.len())), Some((4, 3)));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DictColumn(Dict);
+
+#[derive(Clone, Debug)]
+enum Dict {
+    /// Each row's value as `values[codes[row]]`; `index` finds a value's code once there are
+    /// more values than a scan is quick for.
+    Coded { codes: Vec<u8>, values: Vec<Box<str>>, index: hashbrown::HashMap<Box<str>, u8> },
+    /// More distinct values than a code holds.
+    Text(StrColumn),
+}
+
+impl Default for Dict {
+    fn default() -> Self {
+        Dict::Coded { codes: Vec::new(), values: Vec::new(), index: hashbrown::HashMap::new() }
+    }
+}
+
+impl PartialEq for DictColumn {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DictColumn {}
+
+/// Values a [`DictColumn`] scans for a value's code before it keeps an index of them.
+const DICT_SCAN: usize = 8;
+
+impl DictColumn {
+    /// The most distinct values kept as codes (one byte a row).
+    pub const MAX_VALUES: usize = 256;
+
+    /// An empty column with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        DictColumn(Dict::Coded {
+            codes: Vec::with_capacity(rows),
+            values: Vec::new(),
+            index: hashbrown::HashMap::new(),
+        })
+    }
+
+    /// The code of `s`, made when it is new; `None` when a new value would not fit in a code.
+    fn code_for(values: &mut Vec<Box<str>>, index: &mut hashbrown::HashMap<Box<str>, u8>, s: &str) -> Option<u8> {
+        let found = if values.len() <= DICT_SCAN {
+            values.iter().position(|v| **v == *s).map(|c| c as u8)
+        } else {
+            index.get(s).copied()
+        };
+        if found.is_some() {
+            return found;
+        }
+        let code = u8::try_from(values.len()).ok()?;
+        values.push(s.into());
+        if values.len() > DICT_SCAN {
+            if index.is_empty() {
+                index.extend(values.iter().enumerate().map(|(c, v)| (v.clone(), c as u8)));
+            } else {
+                index.insert(s.into(), code);
+            }
+        }
+        Some(code)
+    }
+
+    /// Keeps the values as text from now on (more distinct values than codes hold).
+    fn make_text(&mut self) -> &mut StrColumn {
+        if let Dict::Coded { codes, values, .. } = &self.0 {
+            let avg = values.iter().map(|v| v.len()).max().unwrap_or(0);
+            let mut text = StrColumn::with_capacity(codes.len(), avg);
+            for &c in codes {
+                text.push(&values[c as usize]);
+            }
+            self.0 = Dict::Text(text);
+        }
+        match &mut self.0 {
+            Dict::Text(text) => text,
+            Dict::Coded { .. } => unreachable!("made text above"),
+        }
+    }
+
+    /// Appends a value.
+    pub fn push(&mut self, s: &str) {
+        if let Dict::Coded { codes, values, index } = &mut self.0 {
+            // A run of one value (a household's children) is found without a scan.
+            if let Some(&last) = codes.last()
+                && *values[last as usize] == *s
+            {
+                codes.push(last);
+                return;
+            }
+            if let Some(code) = Self::code_for(values, index, s) {
+                codes.push(code);
+                return;
+            }
+        }
+        self.make_text().push(s);
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Dict::Coded { codes, .. } => codes.len(),
+            Dict::Text(text) => text.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value at `i` (empty string for a missing value).
+    pub fn get(&self, i: usize) -> &str {
+        match &self.0 {
+            Dict::Coded { codes, values, .. } => &values[codes[i] as usize],
+            Dict::Text(text) => text.get(i),
+        }
+    }
+
+    /// Iterates over the values.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Each row's code and the values they stand for (`values[codes[row]]`, numbered as they
+    /// first appeared), while the column is kept as codes.
+    pub fn dictionary(&self) -> Option<(&[u8], &[Box<str>])> {
+        match &self.0 {
+            Dict::Coded { codes, values, .. } => Some((codes, values)),
+            Dict::Text(_) => None,
+        }
+    }
+
+    /// Appends all values of `other`.
+    pub fn extend_from(&mut self, other: &DictColumn) {
+        if let (Dict::Coded { codes, values, index }, Dict::Coded { codes: theirs, values: their_values, .. }) =
+            (&mut self.0, &other.0)
+        {
+            let mut ours = [0u8; DictColumn::MAX_VALUES];
+            let mut fits = true;
+            for (c, v) in their_values.iter().enumerate() {
+                match Self::code_for(values, index, v) {
+                    Some(code) => ours[c] = code,
+                    None => {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+            if fits {
+                codes.extend(theirs.iter().map(|&c| ours[c as usize]));
+                return;
+            }
+        }
+        let text = self.make_text();
+        match &other.0 {
+            Dict::Text(theirs) => text.extend_from(theirs),
+            Dict::Coded { .. } => other.iter().for_each(|v| text.push(v)),
+        }
+    }
+
+    /// A new column with the rows at `order`.
+    pub fn take(&self, order: &[u32]) -> DictColumn {
+        match &self.0 {
+            Dict::Coded { codes, values, index } => DictColumn(Dict::Coded {
+                codes: order.iter().map(|&i| codes[i as usize]).collect(),
+                values: values.clone(),
+                index: index.clone(),
+            }),
+            Dict::Text(text) => DictColumn(Dict::Text(text.take(order))),
+        }
+    }
+
+    /// Makes room for `incoming`'s rows, for `rows` more in all, when they do not fit (text as
+    /// [`StrColumn::make_room`] makes room for it, once the column is text).
+    pub(crate) fn make_room(&mut self, incoming: &DictColumn, rows: usize) {
+        match (&mut self.0, &incoming.0) {
+            (Dict::Coded { codes, .. }, _) => {
+                if codes.capacity() - codes.len() < incoming.len() {
+                    codes.reserve(rows.max(incoming.len()));
+                }
+            }
+            (Dict::Text(text), Dict::Text(theirs)) => text.make_room(theirs, rows),
+            (Dict::Text(text), Dict::Coded { .. }) => text.reserve(rows.max(incoming.len())),
+        }
+    }
+
+    /// Makes room for `bytes` more bytes of text once the column is text (codes need none).
+    pub(crate) fn reserve_text(&mut self, bytes: usize) {
+        if let Dict::Text(text) = &mut self.0 {
+            text.reserve_text(bytes);
+        }
+    }
+
+    /// Makes room for `rows` more values.
+    pub fn reserve(&mut self, rows: usize) {
+        match &mut self.0 {
+            Dict::Coded { codes, .. } => codes.reserve(rows),
+            Dict::Text(text) => text.reserve(rows),
+        }
+    }
+}
+
+impl<'a> FromIterator<&'a str> for DictColumn {
+    fn from_iter<T: IntoIterator<Item = &'a str>>(iter: T) -> Self {
+        let mut c = DictColumn::default();
+        for s in iter {
+            c.push(s);
+        }
+        c
+    }
+}
+
 /// Indicator statuses of many rows, as bit masks (bit `i` = indicator `i` of the edition).
 ///
 /// A status is read as: not reported (the table has no column for it, see [`Self::present`]),
@@ -562,7 +793,7 @@ pub struct Persons {
     /// Citizen ID, when given (always valid: invalid ones are rejected).
     pub citizen_id: Vec<Option<CitizenId>>,
     /// Title as written (นาย, นาง, ด.ช., ...).
-    pub title: StrColumn,
+    pub title: DictColumn,
     /// Given name.
     pub first_name: StrColumn,
     /// Family name.
@@ -671,7 +902,7 @@ impl Persons {
             s.spawn(|_| statuses.extend_from_all(parts, |p| &p.statuses));
             s.spawn(|_| text(first_name, parts, |p| &p.first_name));
             s.spawn(|_| text(last_name, parts, |p| &p.last_name));
-            s.spawn(|_| text(title, parts, |p| &p.title));
+            s.spawn(|_| parts.iter().for_each(|p| title.extend_from(&p.title)));
             s.spawn(|_| each(citizen_id, parts, |p| &p.citizen_id));
             s.spawn(|_| each(source_row, parts, |p| &p.source_row));
             s.spawn(|_| {
@@ -914,6 +1145,105 @@ mod tests {
                 proptest::prop_assert_eq!(matches!(offsets, Offsets::Wide(_)), widest > max);
             }
         }
+    }
+
+    /// A dictionary column's value `k`: ASCII, Thai, and the empty string.
+    fn dict_value(k: usize) -> String {
+        match k % 3 {
+            0 if k == 0 => String::new(),
+            0 => format!("v{k}"),
+            1 => format!("นาย{k}"),
+            _ => format!("ด.ญ.{k}"),
+        }
+    }
+
+    proptest::proptest! {
+        /// A dictionary column holds what was pushed, appended and taken, as a list of strings
+        /// does; it stays codes while few values were ever seen and is text once it holds more
+        /// distinct values than codes do.
+        #[test]
+        fn a_dictionary_column_holds_what_a_list_of_strings_holds(
+            steps in proptest::collection::vec((0u8..4, proptest::collection::vec(0usize..300, 0..40), 0usize..2), 1..16),
+        ) {
+            let (mut col, mut model) = (DictColumn::default(), Vec::<String>::new());
+            let mut seen = std::collections::HashSet::new();
+            for (kind, keys, wide) in steps {
+                // Mostly a handful of values; now and then hundreds.
+                let keys: Vec<usize> = keys.iter().map(|&k| if wide == 1 { k } else { k % 6 }).collect();
+                if kind < 3 {
+                    seen.extend(keys.iter().copied());
+                }
+                match kind {
+                    0 | 1 => keys.iter().for_each(|&k| {
+                        col.push(&dict_value(k));
+                        model.push(dict_value(k));
+                    }),
+                    2 => {
+                        let other: DictColumn = keys.iter().map(|&k| dict_value(k)).collect::<Vec<_>>().iter().map(String::as_str).collect();
+                        col.extend_from(&other);
+                        model.extend(keys.iter().map(|&k| dict_value(k)));
+                    }
+                    _ => {
+                        let order: Vec<u32> = keys.iter().filter(|_| !model.is_empty()).map(|&k| (k % model.len()) as u32).collect();
+                        col = col.take(&order);
+                        model = order.iter().map(|&i| model[i as usize].clone()).collect();
+                    }
+                }
+                proptest::prop_assert_eq!(col.len(), model.len());
+                proptest::prop_assert!(col.iter().eq(model.iter().map(String::as_str)));
+                let distinct: std::collections::HashSet<&String> = model.iter().collect();
+                match col.dictionary() {
+                    Some((codes, values)) => {
+                        proptest::prop_assert!(values.len() <= DictColumn::MAX_VALUES);
+                        proptest::prop_assert!(codes.iter().all(|&c| (c as usize) < values.len()));
+                        let unique: std::collections::HashSet<&Box<str>> = values.iter().collect();
+                        proptest::prop_assert_eq!(unique.len(), values.len());
+                    }
+                    None => proptest::prop_assert!(seen.len() > DictColumn::MAX_VALUES, "text with {} values seen", seen.len()),
+                }
+                if distinct.len() > DictColumn::MAX_VALUES {
+                    proptest::prop_assert!(col.dictionary().is_none());
+                }
+                let same: DictColumn = model.iter().map(String::as_str).collect();
+                proptest::prop_assert_eq!(&col, &same);
+            }
+        }
+    }
+
+    /// Titles past the codes' room turn to text in every way values arrive, and a column of text
+    /// appended to one of codes (or the reverse) holds both in order.
+    #[test]
+    fn a_dictionary_column_turns_to_text_past_its_codes() {
+        let many: Vec<String> = (0..300).map(dict_value).collect();
+        let mut pushed = DictColumn::with_capacity(4);
+        for v in &many[..DictColumn::MAX_VALUES] {
+            pushed.push(v);
+        }
+        assert!(pushed.dictionary().is_some_and(|(_, values)| values.len() == DictColumn::MAX_VALUES));
+        pushed.push(&many[DictColumn::MAX_VALUES]);
+        assert!(pushed.dictionary().is_none());
+        assert!(pushed.iter().eq(many[..=DictColumn::MAX_VALUES].iter().map(String::as_str)));
+        let text: DictColumn = many.iter().map(String::as_str).collect();
+        let mut few: DictColumn = ["นาย", "นาง"].into_iter().collect();
+        few.extend_from(&text);
+        assert!(few.dictionary().is_none());
+        assert_eq!((few.len(), few.get(1), few.get(2), few.get(301)), (302, "นาง", "", "ด.ญ.299"));
+        let mut text_first = text.clone();
+        text_first.extend_from(&["นาย", "นาง"].into_iter().collect());
+        assert_eq!((text_first.len(), text_first.get(300), text_first.get(301)), (302, "นาย", "นาง"));
+        // Two dictionaries that fit apart but not together.
+        let (a, b): (DictColumn, DictColumn) =
+            (many[..200].iter().map(String::as_str).collect(), many[100..].iter().map(String::as_str).collect());
+        let mut joined = a.clone();
+        joined.extend_from(&b);
+        assert!(a.dictionary().is_some() && b.dictionary().is_some() && joined.dictionary().is_none());
+        assert!(joined.iter().eq(many[..200].iter().chain(&many[100..]).map(String::as_str)));
+        // Room made for rows of either kind keeps every value.
+        let mut room = DictColumn::default();
+        room.make_room(&text, 1000);
+        room.reserve_text(10);
+        room.extend_from(&text);
+        assert_eq!(room, text);
     }
 
     /// Persons with only a household and a given name, no source rows.

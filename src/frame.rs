@@ -236,9 +236,40 @@ fn dictionary_column<K: Copy + Eq + std::hash::Hash>(
         };
         codes.push(code);
     }
-    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories.iter().map(text))?);
-    // SAFETY (each arm): every code is below the number of categories (numbered above as they
-    // first appear), and the codes' type is the dtype's physical type (matched).
+    categorical(name, categories.iter().map(text), codes)
+}
+
+/// Titles kept as codes ([`crate::extract::DictColumn`]) in the form of [`dictionary_column`]:
+/// the values present numbered as they first appear, from their codes, not from a hash of
+/// each row's text.
+fn coded_column(name: &str, codes: &[u8], values: &[Box<str>]) -> Result<Column> {
+    let mut number = [u32::MAX; 256];
+    let mut order: Vec<&str> = Vec::new();
+    let mut numbered: Vec<u32> = Vec::with_capacity(codes.len());
+    for &c in codes {
+        let n = &mut number[c as usize];
+        if *n == u32::MAX {
+            *n = order.len() as u32;
+            order.push(values.get(c as usize).map_or("", |v| &**v));
+        }
+        numbered.push(*n);
+    }
+    // A dictionary column's values are distinct; checked, as the codes' safety rests on it.
+    let mut distinct = order.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != order.len() {
+        return Err(Error::Config(format!("column '{name}': a value twice in its dictionary")));
+    }
+    categorical(name, order.into_iter(), numbered)
+}
+
+/// A dictionary column of `codes` into `categories` (each code below their number).
+fn categorical<'t>(name: &str, categories: impl Iterator<Item = &'t str>, codes: Vec<u32>) -> Result<Column> {
+    let dtype = DataType::from_frozen_categories(FrozenCategories::new(categories)?);
+    // SAFETY (each arm): every code is below the number of categories, which are distinct (the
+    // callers number each value once, as it first appears), and the codes' type is the dtype's
+    // physical type (matched).
     let series = match dtype.cat_physical()? {
         CategoricalPhysical::U8 => {
             let ca = UInt8Chunked::from_vec(name.into(), narrow(name, &codes)?);
@@ -395,7 +426,13 @@ fn persons_frame_with(
                 p.household[r.clone()].iter().map(|&h| household_ids[h as usize].0).collect::<Vec<u64>>(),
             ),
             1 => citizen_ids(&p.citizen_id[r.clone()]).into_column(),
-            2 => text_column("title", r.clone().map(|i| p.title.get(i)), how)?,
+            // Titles kept as codes are numbered by their codes, not hashed as text.
+            2 => match p.title.dictionary() {
+                Some((codes, values)) if how == StatusText::Dictionary => {
+                    coded_column("title", &codes[r.clone()], values)?
+                }
+                _ => text_column("title", r.clone().map(|i| p.title.get(i)), how)?,
+            },
             3 => text_column("first_name", r.clone().map(|i| p.first_name.get(i)), how)?,
             4 => text_column("last_name", r.clone().map(|i| p.last_name.get(i)), how)?,
             5 => optional::<UInt8Type>("sex", p.sex[r.clone()].iter().map(|&s| code(s as u8))),

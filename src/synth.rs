@@ -38,7 +38,7 @@ use rayon::prelude::*;
 
 use crate::areas::{AreaCode, AreaLevel};
 use crate::error::{Error, Result};
-use crate::extract::{Households, Persons, Relation, Sex, StatusMatrix, StrColumn};
+use crate::extract::{DictColumn, Households, Persons, Relation, Sex, StatusMatrix, StrColumn};
 use crate::ids::{CitizenId, HouseId, HouseholdId};
 use crate::indicators::{Edition, RecordedFor, Scope};
 use crate::thai::PartialDate;
@@ -487,7 +487,7 @@ impl Synthesizer {
         let mut ps = Persons {
             household: Vec::with_capacity(m),
             citizen_id: Vec::with_capacity(m),
-            title: StrColumn::with_capacity(m, 9),
+            title: DictColumn::with_capacity(m),
             first_name: StrColumn::with_capacity(m, 21),
             last_name: StrColumn::with_capacity(m, 24),
             sex: Vec::with_capacity(m),

@@ -34,7 +34,7 @@ use serde::Serialize;
 
 use crate::areas::{AreaCode, AreaRegistry, UnknownArea};
 use crate::error::{Error, Result};
-use crate::extract::{Extract, Households, Persons, Relation, Sex, StrColumn};
+use crate::extract::{Extract, Households, Persons, Relation, Sex};
 use crate::ids::{CitizenId, HouseId, HouseholdId, IdError};
 use crate::indicators::{Edition, IndicatorStatus, RecordedFor, Scope};
 use crate::thai::PartialDate;

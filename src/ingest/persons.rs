@@ -154,12 +154,13 @@ impl<'a> PersonCtx<'a> {
         found
     }
 
-    /// Appends a text cell without allocating for the common case of a string cell.
-    fn push_text(out: &mut StrColumn, cell: Cell<'_>) {
+    /// Appends a text cell (by `push`, to a text or a dictionary column) without allocating for
+    /// the common case of a string cell.
+    fn push_text(push: impl FnOnce(&str), cell: Cell<'_>) {
         match cell {
-            Cell::Null => out.push(""),
-            Cell::Str(s) => out.push(parse::trim_text(s)),
-            c => out.push(parse::trim_text(&c.to_text())),
+            Cell::Null => push(""),
+            Cell::Str(s) => push(parse::trim_text(s)),
+            c => push(parse::trim_text(&c.to_text())),
         }
     }
 
@@ -316,9 +317,9 @@ impl<'a> PersonCtx<'a> {
         let p = &mut out.persons;
         p.household.push(household.expect("no problems"));
         p.citizen_id.push(citizen_id);
-        Self::push_text(&mut p.title, cells.at(r, m.get(PF::Title)));
-        Self::push_text(&mut p.first_name, cells.at(r, m.get(PF::FirstName)));
-        Self::push_text(&mut p.last_name, cells.at(r, m.get(PF::LastName)));
+        Self::push_text(|s| p.title.push(s), cells.at(r, m.get(PF::Title)));
+        Self::push_text(|s| p.first_name.push(s), cells.at(r, m.get(PF::FirstName)));
+        Self::push_text(|s| p.last_name.push(s), cells.at(r, m.get(PF::LastName)));
         p.sex.push(sex);
         p.birth_date.push(birth);
         p.age.push(age);
