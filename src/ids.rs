@@ -509,6 +509,20 @@ impl HouseId {
 impl FromStr for HouseId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
+        // The common form, 11 ASCII digits, without folding and filtering into a new string
+        // (every household row of an extract has one; a proptest holds this to the general reader).
+        if s.len() == 11
+            && let Some(v) = crate::thai::ascii_digits(s.as_bytes(), 11)
+        {
+            return Ok(HouseId(v));
+        }
+        Self::from_text(s)
+    }
+}
+
+impl HouseId {
+    /// [`HouseId::from_str`] of any text: Thai digits, digits grouped by dashes or spaces.
+    fn from_text(s: &str) -> Result<Self, Error> {
         let digits: String = crate::thai::fold_digits(s).chars().filter(|c| *c != '-' && *c != ' ').collect();
         if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Parse("house ID must have 11 digits".into()));
@@ -651,6 +665,16 @@ mod tests {
         ) {
             let fast = s.parse::<HouseholdId>().map_err(|e| e.to_string());
             prop_assert_eq!(fast, HouseholdId::from_text(&s).map_err(|e| e.to_string()));
+        }
+
+        /// A house ID of 11 plain digits reads as the general reader reads it; other text
+        /// (shorter, longer, Thai digits, grouped, letters) gives the general reader's answer.
+        #[test]
+        fn plain_house_ids_read_as_the_general_reader_reads_them(
+            s in "[0-9]{11}|[0-9]{9,13}|[0-9๐-๙ -]{9,15}|[0-9a]{11}"
+        ) {
+            let fast = s.parse::<HouseId>().map_err(|e| e.to_string());
+            prop_assert_eq!(fast, HouseId::from_text(&s).map_err(|e| e.to_string()));
         }
 
         /// The ASCII fast path reads what the general loop reads, and only 13 ASCII digits take
