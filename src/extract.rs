@@ -380,8 +380,8 @@ impl DictColumn {
     /// Keeps the values as text from now on (more distinct values than codes hold).
     fn make_text(&mut self) -> &mut StrColumn {
         if let Dict::Coded { codes, values, .. } = &self.0 {
-            let avg = values.iter().map(|v| v.len()).max().unwrap_or(0);
-            let mut text = StrColumn::with_capacity(codes.len(), avg);
+            let longest = values.iter().map(|v| v.len()).max().unwrap_or(0);
+            let mut text = StrColumn::with_capacity(codes.len(), longest);
             for &c in codes {
                 text.push(&values[c as usize]);
             }
@@ -389,6 +389,7 @@ impl DictColumn {
         }
         match &mut self.0 {
             Dict::Text(text) => text,
+            // Made text just above: no input reaches this arm.
             Dict::Coded { .. } => unreachable!("made text above"),
         }
     }
