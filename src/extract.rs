@@ -135,6 +135,7 @@ impl Offsets {
         let Some(last) = other.last() else { return };
         self.make_wide_for(base + last, max);
         match (self, other) {
+            // `make_wide_for` left it narrow: every end moved, at most `base + last`, fits.
             (Offsets::Narrow(v), Offsets::Narrow(o)) => v.extend(o.iter().skip(1).map(|&e| e + base as u32)),
             (Offsets::Narrow(v), Offsets::Wide(o)) => v.extend(o.iter().skip(1).map(|&e| (e as usize + base) as u32)),
             (Offsets::Wide(v), Offsets::Narrow(o)) => v.extend(o.iter().skip(1).map(|&e| u64::from(e) + base as u64)),
@@ -358,7 +359,7 @@ impl DictColumn {
     /// The code of `s`, made when it is new; `None` when a new value would not fit in a code.
     fn code_for(values: &mut Vec<Box<str>>, index: &mut hashbrown::HashMap<Box<str>, u8>, s: &str) -> Option<u8> {
         let found = if values.len() <= DICT_SCAN {
-            values.iter().position(|v| **v == *s).map(|c| c as u8)
+            values.iter().zip(0u8..=u8::MAX).find(|(v, _)| ***v == *s).map(|(_, c)| c)
         } else {
             index.get(s).copied()
         };
@@ -369,7 +370,7 @@ impl DictColumn {
         values.push(s.into());
         if values.len() > DICT_SCAN {
             if index.is_empty() {
-                index.extend(values.iter().enumerate().map(|(c, v)| (v.clone(), c as u8)));
+                index.extend(values.iter().cloned().zip(0u8..=u8::MAX));
             } else {
                 index.insert(s.into(), code);
             }

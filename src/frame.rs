@@ -249,7 +249,8 @@ fn coded_column(name: &str, codes: &[u8], values: &[Box<str>]) -> Result<Column>
     for &c in codes {
         let n = &mut number[c as usize];
         if *n == u32::MAX {
-            *n = order.len() as u32;
+            // At most 256 values: a code is a byte.
+            *n = u32::try_from(order.len()).map_err(|_| Error::Config(format!("column '{name}': too many values")))?;
             order.push(values.get(c as usize).map_or("", |v| &**v));
         }
         numbered.push(*n);

@@ -962,11 +962,7 @@ mod tests {
         let mut bytes = b"a,b,c,d,e\n0,1,na,x,1\nNA,,-,,0\n\" 1\",2,\"0\",y,na\n1\n0,1,0,1,9,8\n".to_vec();
         bytes.extend_from_slice(b"1,\xFF,0,z,1\n");
         bytes.extend_from_slice("ผ่าน,nA,1,ก,\n1,0,na,NA,0\n".as_bytes());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.csv");
-        std::fs::write(&path, &bytes).unwrap();
-        let mut src = source::CsvSource::open(&path, Encoding::Utf8).unwrap();
-        let b = src.next_batch(&path, 100).unwrap().unwrap();
+        let b = source::csv_batch_of(&bytes);
         let n = b.len();
         assert_eq!(n, 8);
         let indicators = [(5, 4), (0, 0), (63, 2), (7, 1), (9, 4), (2, 3)];

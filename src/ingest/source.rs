@@ -3523,6 +3523,16 @@ impl Batch for XlsxBatch<'_> {
     }
 }
 
+/// The first batch (up to 100 rows) of a UTF-8 CSV file of `bytes`, read from a temporary file.
+#[cfg(test)]
+pub(crate) fn csv_batch_of(bytes: &[u8]) -> CsvBatch {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("t.csv");
+    std::fs::write(&path, bytes).expect("the file written");
+    let mut src = CsvSource::open(&path, Encoding::Utf8).expect("the file opened");
+    src.next_batch(&path, 100).expect("a batch read").expect("a batch with rows")
+}
+
 #[cfg(test)]
 mod tests {
     /// Status columns read as codes give every cell and status polars' reading gives: nulls in
@@ -3973,11 +3983,7 @@ mod csv_text_tests {
         let mut bytes = b"a,b,c\n0,1,na\nNA,,-\n\" 1\",2,\"0\"\n1\n0,1,0,1\n".to_vec();
         bytes.extend_from_slice(b"1,\xFF,0\n");
         bytes.extend_from_slice("ผ่าน,nA,1\n".as_bytes());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.csv");
-        std::fs::write(&path, &bytes).unwrap();
-        let mut src = CsvSource::open(&path, Encoding::Utf8).unwrap();
-        let b = src.next_batch(&path, 100).unwrap().unwrap();
+        let b = csv_batch_of(&bytes);
         let n = b.len();
         assert_eq!(n, 7);
         let mut read_in_place = 0;
@@ -4028,11 +4034,7 @@ mod csv_text_tests {
         let mut bytes = b"a,b,c,d\n0,1,na,x\nNA,,-,\n\" 1\",2,\"0\",y\n1\n0,1,0,1,9\n".to_vec();
         bytes.extend_from_slice(b"1,\xFF,0,z\n");
         bytes.extend_from_slice("ผ่าน,nA,1,ก\n".as_bytes());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.csv");
-        std::fs::write(&path, &bytes).unwrap();
-        let mut src = CsvSource::open(&path, Encoding::Utf8).unwrap();
-        let b = src.next_batch(&path, 100).unwrap().unwrap();
+        let b = csv_batch_of(&bytes);
         let n = b.len();
         assert_eq!(n, 7);
         assert!((0..n).any(|r| b.bad_encoding(r)));
