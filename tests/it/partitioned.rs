@@ -488,3 +488,104 @@ fn bootstrap_standard_errors_are_the_whole_runs_bit_for_bit() {
         assert_eq!((&a.area, a.se_bootstrap), (&b.area, b.se_bootstrap));
     }
 }
+
+#[test]
+fn a_synthetic_half_million_households_partitioned_are_the_whole_run() {
+    // SYNTHETIC: 500,000 households (about 1.4 M persons) in every province, as Parquet, with
+    // what the waves must agree on across provinces: persons carrying the citizen ID of a
+    // person in a later province (the earlier row is kept, the later one rejected, in both
+    // runs), IDs with a wrong check digit, and households in a province that does not exist
+    // (rejected with their persons). One province a wave, then a budget of several provinces
+    // a wave with two waves in flight: every output the whole run's.
+    let tmp = tempfile::tempdir().unwrap();
+    let made = tmp.path().join("made");
+    synthesize(&made, 500_000, 2562, &[], tpmap::synth::SynthFormat::Parquet);
+    let read = |p: &Path| ParquetReader::new(std::fs::File::open(p).unwrap()).finish().unwrap();
+    let write = |df: &mut DataFrame, p: &Path| {
+        ParquetWriter::new(std::fs::File::create(p).unwrap()).finish(df).unwrap();
+    };
+    let province = |household: u64| household / 100_000_000_000;
+
+    let mut households = read(&made.join("households.parquet"));
+    let n_households = households.height();
+    assert_eq!(n_households, 500_000);
+    let ids: Vec<u64> = households.column("household_id").unwrap().u64().unwrap().into_no_null_iter().collect();
+    let mut villages: Vec<Option<String>> =
+        households.column("village_code").unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect();
+    let gone: Vec<u64> = [1_000, 250_000, 499_000].iter().map(|&i| ids[i]).collect();
+    for i in [1_000, 250_000, 499_000] {
+        villages[i] = Some("99999999".into());
+    }
+    households.replace("village_code", Column::new("village_code".into(), villages)).unwrap();
+
+    let mut persons = read(&made.join("persons.parquet"));
+    let n_persons = persons.height();
+    assert!(n_persons > 1_000_000, "{n_persons} persons");
+    let homes: Vec<u64> = persons.column("household_id").unwrap().u64().unwrap().into_no_null_iter().collect();
+    let mut cids: Vec<Option<String>> =
+        persons.column("citizen_id").unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect();
+    let in_gone = homes.iter().filter(|h| gone.contains(h)).count();
+    assert!(in_gone > 0);
+    // Twenty IDs copied from the second half onto rows of the first, each into another province.
+    let (mut copied, mut step, mut later) = (0, 0, Vec::new());
+    while copied < 20 {
+        let (to, from) = (1 + step * 31_013, n_persons - 1 - step * 29_017);
+        step += 1;
+        let usable = |i: usize| cids[i].is_some() && !gone.contains(&homes[i]);
+        if !usable(to) || !usable(from) || province(homes[to]) == province(homes[from]) {
+            continue;
+        }
+        cids[to] = cids[from].clone();
+        later.push(from as u64 + 1);
+        copied += 1;
+    }
+    // Seven IDs with a wrong check digit (valid ones are 13 digits, the last a checksum).
+    let mut broken = 0;
+    for i in (7..n_persons).step_by(n_persons / 8).take(7) {
+        let id = cids[i].clone().filter(|_| !gone.contains(&homes[i])).expect("an ID on a kept household");
+        let last = id.as_bytes()[12] - b'0';
+        cids[i] = Some(format!("{}{}", &id[..12], (last + 1) % 10));
+        broken += 1;
+    }
+    persons.replace("citizen_id", Column::new("citizen_id".into(), cids)).unwrap();
+    let (h, p) = (tmp.path().join("households.parquet"), tmp.path().join("persons.parquet"));
+    write(&mut households, &h);
+    write(&mut persons, &p);
+    drop((households, persons));
+
+    let runs = tmp.path().join("by-province");
+    let r = same_outputs_in(&RunOptions::new(&h, &p), None, false, &runs);
+    // Bangkok has no village in TPMAP's 2561 tables; the three households of no province make
+    // a wave of their own.
+    let n = waves(&r);
+    assert!(n >= 76, "{n} waves");
+    let (hh, pp) = (&r["ingest"]["households"], &r["ingest"]["persons"]);
+    assert_eq!(hh["input_rows"].as_u64(), Some(n_households as u64));
+    assert_eq!(hh["rejected"], 3);
+    assert_eq!(hh["by_reason"]["unknown_province"], 3, "{hh}");
+    assert_eq!(pp["input_rows"].as_u64(), Some(n_persons as u64));
+    assert_eq!(pp["by_reason"]["duplicate_person"], copied);
+    assert_eq!(pp["by_reason"]["bad_check_digit"], broken);
+    assert_eq!(pp["by_reason"]["household_rejected"].as_u64(), Some(in_gone as u64));
+    assert_eq!(pp["rejected"].as_u64(), Some((copied + broken + in_gone) as u64));
+    assert_eq!(pp["accepted"].as_u64().unwrap() + pp["rejected"].as_u64().unwrap(), n_persons as u64);
+    // The later holder of each copied ID is the one rejected (`_row`: the 1-based data row).
+    let rejected = std::fs::read_to_string(runs.join("parts/rejected_persons.csv")).unwrap();
+    let mut rows: Vec<u64> = rejected
+        .lines()
+        .filter(|l| l.split(',').nth(2) == Some("duplicate_person@citizen_id"))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    rows.sort_unstable();
+    later.sort_unstable();
+    assert_eq!(rows, later);
+
+    // Several provinces a wave, two in flight, with the samples' catalogue: the same plan too.
+    let one = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
+    let largest = one.waves(None).unwrap().iter().map(|w| w.estimated_bytes()).max().unwrap();
+    let budget = tpmap::ingest::partition::BYTES_FIXED + (64 << 20) + 8 * largest;
+    let r = same_outputs_of(&with_plan(&h, &p), Some(budget), false);
+    assert!(waves(&r) > 1 && waves(&r) < n, "{} waves", waves(&r));
+    assert_eq!(r["partition"]["waves_in_flight"], 2);
+    assert!(r["plan"]["summary"]["places"].as_u64().unwrap() > 1_000, "{}", r["plan"]["summary"]);
+}
