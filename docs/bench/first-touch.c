@@ -9,9 +9,11 @@
 #include <string.h>
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 int main(int argc,char**argv){
+  if(argc!=3){fprintf(stderr,"usage: first-touch GB HUGE(0|1)\n");return 2;}
   size_t gb=atol(argv[1]); int huge=atoi(argv[2]);
   size_t n=gb<<30;
   char*p=mmap(0,n+(2<<20),PROT_READ|PROT_WRITE,MAP_PRIVATE|MAP_ANONYMOUS,-1,0);
+  if(p==MAP_FAILED){perror("mmap");return 1;}
   char*a=(char*)(((size_t)p+(2<<20)-1)&~((size_t)(2<<20)-1));
   if(huge==1) madvise(a,n,MADV_HUGEPAGE); else if (huge==0) madvise(a,n,MADV_NOHUGEPAGE);
   double t=now();
