@@ -412,6 +412,27 @@ pdups.append(list(pdups[1]))
 case("duplicates", "value", "a repeated household row and a repeated person", base_files(hh=dups, persons=pdups), INGEST, 0,
      expect={"households_reason": "duplicate_household", "persons_reason": "duplicate_person"})
 
+# A citizen ID in two provinces whose first holder (in file order) lives in the later province:
+# the household of the first person moves to a village of province 95 (one of the samples'), and
+# a person of a province-40 household further down gets that person's ID. A run partitioned by
+# province (a national extract's default) reads province 40's wave first and must still keep the
+# first holder in file order and reject the later one, as a whole run does.
+far_hh = copy_rows(HH)
+far_p = copy_rows(PERSONS)
+cid, phh = col(P_HEAD, "citizen_id"), col(P_HEAD, "household_id")
+first = far_p[1]
+assert first[cid]
+for r in far_hh[1:]:
+    if r[col(H_HEAD, "household_id")] == first[phh]:
+        r[col(H_HEAD, "village_code")] = "9501020401"
+        r[col(H_HEAD, "house_id")] = ""
+later = next(r for r in far_p[1:] if r[phh] != first[phh] and r[cid])
+later[cid] = first[cid]
+case("citizen-id-across-provinces", "value",
+     "a citizen ID held in provinces 95 and 40, the first holder in file order in 95",
+     base_files(hh=far_hh, persons=far_p), INGEST, 0,
+     expect={"persons_rejected": 1, "persons_reason": "duplicate_person", "households_rejected": 0})
+
 case("age-forms", "value", "ages 121, -1 and abc",
      base_files(persons=with_person_value("age", ["121", "-1", "abc"])), INGEST, 0, expect={"persons_rejected": 3})
 

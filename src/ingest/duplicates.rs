@@ -38,6 +38,8 @@ pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
 /// order is still the one kept, whatever the number of shards).
 pub(super) struct Seen {
     shards: Vec<IdSet>,
+    /// With the rows of the holders (a partitioned read out of file order), instead of `shards`.
+    holders: Option<Holders>,
 }
 
 /// The slot of hash `h` in a table of `mask + 1` slots (a power of two): the hash's low bits,
@@ -148,6 +150,33 @@ impl<V: Copy + Default> IdTable<V> {
             match self.slots[i] {
                 0 => return None,
                 k if k == key => return Some(self.values[i]),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Sets `key`'s value to `value` when it is held with a larger one (a key not held stays
+    /// out).
+    fn lower(&mut self, key: u64, value: V)
+    where
+        V: Ord,
+    {
+        if key == 0 {
+            self.zero = self.zero.map(|v| v.min(value));
+            return;
+        }
+        if self.slots.is_empty() {
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = slot_of(mix(key), mask);
+        loop {
+            match self.slots[i] {
+                0 => return,
+                k if k == key => {
+                    self.values[i] = self.values[i].min(value);
+                    return;
+                }
                 _ => i = (i + 1) & mask,
             }
         }
@@ -310,6 +339,21 @@ where
     held.into_iter().flatten().collect()
 }
 
+/// [`Seen::make_room`] in `shards`: the room is the whole set's, bounded as one set's would be,
+/// then shared (a sixteenth more a shard).
+fn make_room_in<V: Copy + Default + Send>(shards: &mut [IdTable<V>], incoming: usize, claimed: Option<usize>) {
+    let n = shards.len();
+    let share = |x: usize| x / n + x / n / 16 + 64;
+    let len = shards.iter().map(|s| s.len()).sum();
+    let to_come = super::room_for(len, len, incoming, claimed);
+    // On every core: a national set's slots are half a gigabyte of zeros to write.
+    shards.par_iter_mut().for_each(|set| {
+        if set.capacity().saturating_sub(set.len()) < share(incoming) {
+            set.reserve(share(to_come).max(share(incoming)));
+        }
+    });
+}
+
 /// The shard of `key` among `n` (a power of two): a multiplicative hash's middle bits, unrelated
 /// to the bits the set's own hash uses to place a key (those stay spread in a shard).
 fn shard_of(key: u64, n: usize) -> usize {
@@ -318,8 +362,21 @@ fn shard_of(key: u64, n: usize) -> usize {
 
 impl Default for Seen {
     fn default() -> Self {
-        Seen { shards: (0..shard_count()).map(|_| IdSet::default()).collect() }
+        Seen { shards: (0..shard_count()).map(|_| IdSet::default()).collect(), holders: None }
     }
+}
+
+/// Each key's first holder, by data row, for a partitioned read of a file whose rows are not in
+/// wave order ([`Seen::holding_rows`]): there the first holder met, wave after wave, need not be
+/// the first in the file, as a whole read keeps.
+pub(super) struct Holders {
+    shards: Vec<IdTable<u64>>,
+    /// The rows are the first holders of a complete read (see [`Seen::decide`]): a row is a
+    /// repeat unless it is its key's.
+    decided: bool,
+    /// A key was met on a row before its holder's (in a later wave): the keys kept so far are
+    /// not all the first in the file.
+    crossed: bool,
 }
 
 impl Seen {
@@ -329,16 +386,114 @@ impl Seen {
     /// whose share of `incoming` does not fit makes room for its share of the keys to come and
     /// a sixteenth more (keys spread evenly; a shard that gets more grows as any set does).
     pub(super) fn make_room(&mut self, incoming: usize, claimed: Option<usize>) {
-        let n = self.shards.len();
-        let share = |x: usize| x / n + x / n / 16 + 64;
-        let len = self.shards.iter().map(|s| s.len()).sum();
-        let to_come = super::room_for(len, len, incoming, claimed);
-        // On every core: a national set's slots are half a gigabyte of zeros to write.
-        self.shards.par_iter_mut().for_each(|set| {
-            if set.capacity().saturating_sub(set.len()) < share(incoming) {
-                set.reserve(share(to_come).max(share(incoming)));
+        match &mut self.holders {
+            None => make_room_in(&mut self.shards, incoming, claimed),
+            // A decided read adds no key.
+            Some(h) if h.decided => {}
+            Some(h) => make_room_in(&mut h.shards, incoming, claimed),
+        }
+    }
+
+    /// Keeps each key's holder by data row from now on (an empty set only): for a partitioned
+    /// read whose waves do not take the rows in file order. The first holder met is kept, as
+    /// before, but a holder met later on an earlier row takes its place and marks the read as
+    /// crossed ([`Seen::crossed`]).
+    pub(super) fn holding_rows(&mut self) {
+        if self.holders.is_none() && self.shards.iter().all(|s| s.len() == 0) {
+            self.holders = Some(Holders {
+                shards: (0..self.shards.len()).map(|_| IdTable::default()).collect(),
+                decided: false,
+                crossed: false,
+            });
+        }
+    }
+
+    /// True when a read holding rows met a key on a row before its holder's: a row it kept is
+    /// not the first in the file. Read everything again after [`Seen::decide`].
+    pub(super) fn crossed(&self) -> bool {
+        self.holders.as_ref().is_some_and(|h| h.crossed && !h.decided)
+    }
+
+    /// After a complete read holding rows: each key's holder is now the first row in the file
+    /// that reached the check (rows rejected for another reason never do), and the next read
+    /// keeps exactly those rows.
+    pub(super) fn decide(&mut self) {
+        if let Some(h) = &mut self.holders {
+            h.decided = true;
+        }
+    }
+
+    /// [`Seen::repeats`] of keys claimed before the file's first row (row 0).
+    pub(super) fn claim_before_the_file(&mut self, keys: impl Iterator<Item = u64>) {
+        match &mut self.holders {
+            None => {
+                self.repeats(keys.map(Some));
             }
-        });
+            Some(h) if h.decided => {}
+            Some(h) => {
+                let n = h.shards.len();
+                for k in keys {
+                    h.shards[shard_of(k, n)].insert(k, 0);
+                }
+            }
+        }
+    }
+
+    /// [`Seen::repeats_in_parts`] with each key's data row (`(key, row)` in row order within a
+    /// part, parts in row order): the same positions, and with holders kept by row, a key held
+    /// by a later row is taken over (the read is then crossed) and a decided read keeps each
+    /// key's holder alone.
+    pub(super) fn repeats_in_parts_at<'a, P, I>(
+        &mut self,
+        parts: &'a [P],
+        keys: impl Fn(&'a P) -> I + Sync,
+    ) -> Vec<Vec<usize>>
+    where
+        P: Sync,
+        I: Iterator<Item = (Option<u64>, u64)>,
+    {
+        let Some(h) = &mut self.holders else {
+            return self.repeats_in_parts(parts, |p| keys(p).map(|(k, _)| k));
+        };
+        let mut out = vec![Vec::new(); parts.len()];
+        if h.decided {
+            let n = h.shards.len();
+            for (p, part) in parts.iter().enumerate() {
+                for (i, (k, row)) in keys(part).enumerate() {
+                    let Some(k) = k else { continue };
+                    let shard = &mut h.shards[shard_of(k, n)];
+                    // A key the complete read never met (the files changed since): the first
+                    // row met holds it, as in a read of its own.
+                    let first = shard.get(k).unwrap_or_else(|| {
+                        shard.insert(k, row);
+                        row
+                    });
+                    if first != row {
+                        out[p].push(i);
+                    }
+                }
+            }
+            return out;
+        }
+        let all = || {
+            parts.iter().enumerate().flat_map(|(p, part)| {
+                keys(part).enumerate().filter_map(move |(i, (k, row))| k.map(|k| (k, row, (p, i, k, row))))
+            })
+        };
+        let found = insert_sharded(&mut h.shards, all);
+        let n = h.shards.len();
+        for ((p, i, k, row), held) in found {
+            // Either way a repeat in this read: a crossed read is read again.
+            out[p].push(i);
+            if held > row {
+                h.crossed = true;
+                h.shards[shard_of(k, n)].lower(k, row);
+            }
+        }
+        for positions in &mut out {
+            positions.sort_unstable();
+        }
+        out
     }
 
     /// Positions (within `keys`) of the keys seen before: on an earlier row of this batch or in an
@@ -390,7 +545,7 @@ mod tests {
     use super::*;
 
     fn with_shards(n: usize) -> Seen {
-        Seen { shards: (0..n).map(|_| IdSet::default()).collect() }
+        Seen { shards: (0..n).map(|_| IdSet::default()).collect(), holders: None }
     }
 
     #[test]
@@ -418,6 +573,72 @@ mod tests {
                 batches.iter().map(|b| seen.repeats_in_parts(b, |p| p.iter().copied())).collect();
             assert_eq!(got, want, "{n} shards");
         }
+    }
+
+    /// Rows read in waves in any order, each wave's rows in file order and in batches of parts:
+    /// with holders kept by row, and a second reading after [`Seen::decide`] when the first was
+    /// crossed, the rows rejected as repeats are exactly those of a reading in file order
+    /// (the first holder of each key kept), whatever the waves, shards and keys claimed before
+    /// the file. Rows of a wave in file order alone never cross.
+    #[test]
+    fn holders_kept_by_row_keep_the_first_in_the_file_whatever_the_wave_order() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut crossed, mut straight) = (0, 0);
+        for round in 0..200 {
+            let rows = 1 + (next() % 400) as usize;
+            let range = 2 + next() % 300;
+            // Row r (1-based) holds key[r - 1] (0 is a key too), or none.
+            let keys: Vec<Option<u64>> = (0..rows).map(|_| Some(next() % range).filter(|k| k % 11 != 3)).collect();
+            let before: Vec<u64> = (0..next() % 3).map(|_| next() % range).collect();
+            // The whole file in order: the first holder of each key kept.
+            let mut whole = with_shards(1);
+            whole.repeats(before.iter().map(|&k| Some(k)));
+            let want: std::collections::BTreeSet<u64> =
+                whole.repeats(keys.iter().copied()).into_iter().map(|i| i as u64 + 1).collect();
+            // Waves: each row's wave at random (every wave in file order when there is one wave).
+            let n_waves = 1 + next() % 4;
+            let wave_of: Vec<u64> = (0..rows).map(|_| next() % n_waves).collect();
+            let in_order = wave_of.windows(2).all(|w| w[0] <= w[1]);
+            let shards = [1usize, 2, 8][round % 3];
+            let mut seen = with_shards(shards);
+            seen.holding_rows();
+            let read = |seen: &mut Seen| -> std::collections::BTreeSet<u64> {
+                let mut rejected = std::collections::BTreeSet::new();
+                for w in 0..n_waves {
+                    seen.claim_before_the_file(before.iter().copied());
+                    let mine: Vec<(Option<u64>, u64)> =
+                        (0..rows).filter(|&r| wave_of[r] == w).map(|r| (keys[r], r as u64 + 1)).collect();
+                    // Batches of up to three parts of up to 7 rows.
+                    for batch in mine.chunks(21) {
+                        let parts: Vec<Vec<(Option<u64>, u64)>> = batch.chunks(7).map(<[_]>::to_vec).collect();
+                        seen.make_room(batch.len(), Some(rows));
+                        let repeats = seen.repeats_in_parts_at(&parts, |p| p.iter().copied());
+                        for (part, positions) in parts.iter().zip(repeats) {
+                            rejected.extend(positions.into_iter().map(|i| part[i].1));
+                        }
+                    }
+                }
+                rejected
+            };
+            let first = read(&mut seen);
+            if seen.crossed() {
+                assert!(!in_order, "round {round}: rows in file order crossed");
+                crossed += 1;
+                seen.decide();
+                assert!(!seen.crossed());
+                assert_eq!(read(&mut seen), want, "round {round}: second reading");
+            } else {
+                straight += 1;
+                assert_eq!(first, want, "round {round}: one reading");
+            }
+        }
+        assert!(crossed > 20 && straight > 20, "{crossed} crossed, {straight} straight");
     }
 
     /// The prefetching set agrees with a `HashSet` on every insert, through growth from empty,

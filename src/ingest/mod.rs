@@ -407,7 +407,7 @@ fn ingest_in_pool(
         None => &mut own_ids,
     };
     // IDs claimed on earlier rows elsewhere (the positions `repeats` returns do not matter here).
-    seen_ids.repeats(opts.earlier_citizen_ids.iter().map(|&id| Some(id)));
+    seen_ids.claim_before_the_file(opts.earlier_citizen_ids.iter().copied());
     let mut p_input = 0u64;
     let p_name = p_src.name();
     let mut notes = Notes::default();
@@ -424,7 +424,9 @@ fn ingest_in_pool(
         trace.lap("persons: validate batch");
         let mut kept = Vec::with_capacity(parts.len());
         seen_ids.make_room(parts.iter().map(|p| p.len()).sum(), p_file_claimed.or(batch.rows_in_file()));
-        let repeats = seen_ids.repeats_in_parts(&parts, |p| p.persons.citizen_id.iter().map(|c| c.map(|c| c.as_u64())));
+        let repeats = seen_ids.repeats_in_parts_at(&parts, |p| {
+            p.persons.citizen_id.iter().zip(&p.persons.source_row).map(|(c, &row)| (c.map(|c| c.as_u64()), row))
+        });
         for (mut part, repeats) in parts.into_iter().zip(repeats) {
             part = set_aside_repeats(
                 part,

@@ -36,6 +36,10 @@ pub const BYTES_PER_HOUSEHOLD_ROW: u64 = 260;
 pub const BYTES_ACROSS_WAVES_PER_PERSON_ROW: u64 = 24;
 /// See [`BYTES_ACROSS_WAVES_PER_PERSON_ROW`].
 pub const BYTES_FIXED: u64 = 256 << 20;
+/// Memory held across waves per person row more when the waves do not take the persons file's
+/// rows in file order: each citizen ID's holder kept by data row (8 bytes a slot of the ID set,
+/// which holds up to 2.9 slots a key just after it grows), see [`PartitionedReader`].
+pub const BYTES_HOLDER_ROWS_PER_PERSON_ROW: u64 = 24;
 /// Memory held across waves per person row read when the run makes a plan: the poor
 /// households kept whole for it (≈ 160 bytes per person kept, names included), assuming at most
 /// a quarter of the persons live in poor households — TPMAP 2561 had 12 %; on the SYNTHETIC
@@ -409,6 +413,31 @@ impl Split {
         Ok(waves)
     }
 
+    /// True when `waves`, read in order, take the persons file's rows in file order: every row
+    /// of a wave comes before every row of the waves after it. Rows without a province
+    /// ([`UNPLACED`]) do not count: they can only be rejected (no household), never hold a
+    /// citizen ID another row could repeat.
+    pub fn persons_in_order_of(&self, waves: &[Wave]) -> bool {
+        let mut wave_of = [u16::MAX; 256];
+        for (i, w) in waves.iter().enumerate() {
+            for &b in &w.buckets {
+                wave_of[b as usize] = u16::try_from(i).unwrap_or(u16::MAX);
+            }
+        }
+        let mut at = 0u16;
+        for &b in &self.persons {
+            if b == UNPLACED {
+                continue;
+            }
+            let w = wave_of[b as usize];
+            if w < at {
+                return false;
+            }
+            at = w;
+        }
+        true
+    }
+
     /// Which household and person rows (1-based) `wave` reads.
     pub fn rows_of(&self, wave: &Wave) -> (RowSet, RowSet) {
         let mut inside = [false; 256];
@@ -420,20 +449,42 @@ impl Split {
 }
 
 /// Reads an extract wave by wave: each wave's rows are validated as a whole-country read would
-/// validate them, and a citizen ID accepted in an earlier wave is a duplicate in a later one.
+/// validate them, and of the rows holding one citizen ID the first in the file is kept, as a
+/// whole-country read keeps it, wherever the others are.
 ///
-/// The row kept of a citizen ID found in two provinces is the first in wave order (provinces in
-/// code order, rows in file order): the whole-country read keeps the first in file order, the
-/// same row whenever the file is in province order, as TPMAP's extracts are.
+/// When the waves take the persons file's rows in file order (a file in province order, as
+/// TPMAP's extracts are), the first holder met is the first in the file. When they do not, the
+/// reader keeps each ID's holder by data row (8 bytes more a key: [`BYTES_HOLDER_ROWS_PER_PERSON_ROW`]);
+/// a holder met in a later wave on an earlier row than the one kept makes the read
+/// [`crossed`](PartitionedReader::crossed): the waves read so far kept a later holder, so the
+/// caller reads them all again after [`PartitionedReader::decide`], which keeps each ID's first
+/// holder in the file (a second pass, needed only for such files).
 pub struct PartitionedReader {
     split: Split,
     seen: super::duplicates::Seen,
 }
 
 impl PartitionedReader {
-    /// A reader over the rows `split` routes.
-    pub fn new(split: Split) -> PartitionedReader {
-        PartitionedReader { split, seen: super::duplicates::Seen::default() }
+    /// A reader over the rows `split` routes, to be read in `waves`, in that order.
+    pub fn new(split: Split, waves: &[Wave]) -> PartitionedReader {
+        let mut seen = super::duplicates::Seen::default();
+        if !split.persons_in_order_of(waves) {
+            seen.holding_rows();
+        }
+        PartitionedReader { split, seen }
+    }
+
+    /// True when the waves read so far kept a citizen ID's holder while an earlier row of the
+    /// file holds it too (met in a later wave; only when the waves do not take the rows in file
+    /// order): read every wave again, after [`PartitionedReader::decide`].
+    pub fn crossed(&self) -> bool {
+        self.seen.crossed()
+    }
+
+    /// After every wave was read once: the next reading of the waves keeps each citizen ID's
+    /// first holder in the file among the rows that pass every other check.
+    pub fn decide(&mut self) {
+        self.seen.decide();
     }
 
     /// The routing.

@@ -277,21 +277,29 @@ fn read_round(
     if waves.is_empty() {
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }
-    let mut reader = PartitionedReader::new(split);
-    let mut read: Option<(Round, IngestReport)> = None;
-    let mut text = PersonText::default();
-    for wave in &waves {
-        let got = reader.read(h, p, opts, wave)?;
-        let round = Round::of(&got.extract, popts)?;
-        push_names(&mut text, &got.extract, earlier);
-        match &mut read {
-            None => read = Some((round, got.report)),
-            Some((all, all_report)) => {
-                all.append(round)?;
-                all_report.absorb(got.report);
+    let mut reader = PartitionedReader::new(split, &waves);
+    let (read, text) = loop {
+        let mut read: Option<(Round, IngestReport)> = None;
+        let mut text = PersonText::default();
+        for wave in &waves {
+            let got = reader.read(h, p, opts, wave)?;
+            let round = Round::of(&got.extract, popts)?;
+            push_names(&mut text, &got.extract, earlier);
+            match &mut read {
+                None => read = Some((round, got.report)),
+                Some((all, all_report)) => {
+                    all.append(round)?;
+                    all_report.absorb(got.report);
+                }
             }
         }
-    }
+        if !reader.crossed() {
+            break (read, text);
+        }
+        // A citizen ID's first holder in the file was met after another (a round out of
+        // province order): every wave again, keeping the first, as a whole read does.
+        reader.decide();
+    };
     let Some((round, report)) = read else {
         return Err(Error::Config("internal: a round read in waves without a wave".into()));
     };

@@ -44,6 +44,10 @@ pub struct PartitionReport {
     /// Waves in memory at once: 2 when one is written while the next is read (when two of the
     /// largest fit the budget), else 1.
     pub waves_in_flight: u8,
+    /// Readings of the waves: 2 when the waves do not take the persons file in file order and a
+    /// citizen ID's first holder in the file was met after another of its holders (the first
+    /// reading kept the later one; the second keeps the first, as a whole run does), else 1.
+    pub passes: u8,
 }
 
 /// One wave of a partitioned run.
@@ -170,11 +174,16 @@ pub fn run_partitioned(
     };
     // Two waves in flight when they fit (one written while the next is read, each on a core of
     // its own); else one at a time, in waves as large as the budget allows.
-    let (waves, in_flight) = match split.waves_in_flight(max_memory, held, 2) {
-        Ok(w) => (w, 2),
-        Err(_) => (split.waves_holding(max_memory, held)?, 1),
+    let waves_for = |held| match split.waves_in_flight(max_memory, held, 2) {
+        Ok(w) => Ok((w, 2)),
+        Err(_) => split.waves_holding(max_memory, held).map(|w| (w, 1)),
     };
-    let partition = PartitionReport {
+    let (mut waves, mut in_flight) = waves_for(held)?;
+    if !split.persons_in_order_of(&waves) {
+        // Out of file order: each citizen ID's holder is kept by row across the waves.
+        (waves, in_flight) = waves_for(held + crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW)?;
+    }
+    let mut partition = PartitionReport {
         max_memory,
         largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
         waves_in_flight: in_flight,
@@ -186,8 +195,9 @@ pub fn run_partitioned(
                 person_rows: w.person_rows,
             })
             .collect(),
+        passes: 1,
     };
-    let mut reader = PartitionedReader::new(split);
+    let mut reader = PartitionedReader::new(split, &waves);
     let mut spec = Spec::tpmap(&o.ingest.edition, o.mask)?;
     spec.na = o.na;
     spec.missing = o.missing;
@@ -199,79 +209,91 @@ pub fn run_partitioned(
     let waves =
         if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
     let spec_ref = &spec;
-    let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
-        for (i, wave) in waves.iter().enumerate() {
-            let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
-            progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
-            let mut lap = crate::diagnostics::Lap::start();
-            let t = Instant::now();
-            let mut got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
-            seconds.ingest_and_validate += t.elapsed().as_secs_f64();
-            lap.lap("wave: read");
-            let x = &got.extract;
-            let t = Instant::now();
-            let profiles = Profiles::of_households(x, o.unit);
-            let scores = crate::score::score(&profiles, spec_ref)?;
-            let hierarchy = Hierarchy::tpmap(&x.households.village);
-            // Replicates keyed by household, as in a whole run: the waves' sums add up to the whole's.
-            let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
-            merged.partials.push(Partial::of(&profiles, spec_ref, &scores, &hierarchy, &agg)?);
-            seconds.score_and_measures += t.elapsed().as_secs_f64();
-            lap.lap("wave: scored, partial measures");
-            let t = Instant::now();
-            let tables =
-                crate::published::tables_from_scores(x, o.tpmap_year, spec_ref, &profiles, &scores, o.welfare)?;
-            merged.add_tables(tables);
-            seconds.tpmap_tables += t.elapsed().as_secs_f64();
-            lap.lap("wave: TPMAP tables");
-            let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
-            merged.dropped += scores.dropped_count();
-            merged.summaries.push(Summary::of(x));
-            if loaded.is_some() {
-                let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
-                let kept = x.select(&poor);
-                match &mut merged.poor {
-                    Some(all) => all.append(kept)?,
-                    None => merged.poor = Some(kept),
+    loop {
+        let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
+            for (i, wave) in waves.iter().enumerate() {
+                let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
+                progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
+                let mut lap = crate::diagnostics::Lap::start();
+                let t = Instant::now();
+                let mut got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
+                seconds.ingest_and_validate += t.elapsed().as_secs_f64();
+                lap.lap("wave: read");
+                let x = &got.extract;
+                let t = Instant::now();
+                let profiles = Profiles::of_households(x, o.unit);
+                let scores = crate::score::score(&profiles, spec_ref)?;
+                let hierarchy = Hierarchy::tpmap(&x.households.village);
+                // Replicates keyed by household, as in a whole run: the waves' sums add up to the whole's.
+                let agg = AggregateOptions::tpmap(x, o.unit, o.welfare, o.bootstrap);
+                merged.partials.push(Partial::of(&profiles, spec_ref, &scores, &hierarchy, &agg)?);
+                seconds.score_and_measures += t.elapsed().as_secs_f64();
+                lap.lap("wave: scored, partial measures");
+                let t = Instant::now();
+                let tables =
+                    crate::published::tables_from_scores(x, o.tpmap_year, spec_ref, &profiles, &scores, o.welfare)?;
+                merged.add_tables(tables);
+                seconds.tpmap_tables += t.elapsed().as_secs_f64();
+                lap.lap("wave: TPMAP tables");
+                let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
+                merged.dropped += scores.dropped_count();
+                merged.summaries.push(Summary::of(x));
+                if loaded.is_some() {
+                    let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
+                    let kept = x.select(&poor);
+                    match &mut merged.poor {
+                        Some(all) => all.append(kept)?,
+                        None => merged.poor = Some(kept),
+                    }
+                    if served_file.is_some() {
+                        merged.household_ids.extend_from_slice(&x.households.id);
+                    }
                 }
-                if served_file.is_some() {
-                    merged.household_ids.extend_from_slice(&x.households.id);
-                }
+                merged.add_ingest(&mut got);
+                lap.lap("wave: summary, merged");
+                write(WaveRows { extract: got.extract, profiles, scores, household_target })?;
             }
-            merged.add_ingest(&mut got);
-            lap.lap("wave: summary, merged");
-            write(WaveRows { extract: got.extract, profiles, scores, household_target })?;
+            Ok(())
+        };
+        let written = if in_flight == 2 {
+            // The writer takes a wave only once it has written the last (a rendezvous channel):
+            // the wave being written and the wave being read are the two in flight.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<WaveRows>(0);
+            std::thread::scope(|s| {
+                let writer = s.spawn(move || -> Result<()> {
+                    let mut files = Appenders::new(out);
+                    for rows in rx {
+                        files.write(&rows, spec_ref)?;
+                    }
+                    files.finish()
+                });
+                let read = each_wave(&mut |rows| {
+                    // A closed channel means the writer stopped on an error, returned below.
+                    tx.send(rows).map_err(|_| Error::Config("internal: the partitioned writer stopped".into()))
+                });
+                drop(tx);
+                let wrote = writer
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Config("internal: the partitioned writer panicked".into())));
+                // The writer's error comes from an earlier wave than the reader's.
+                wrote.and(read)
+            })
+        } else {
+            let mut files = Appenders::new(out);
+            each_wave(&mut |rows| files.write(&rows, spec_ref)).and_then(|()| files.finish())
+        };
+        written?;
+        if !reader.crossed() {
+            break;
         }
-        Ok(())
-    };
-    let written = if in_flight == 2 {
-        // The writer takes a wave only once it has written the last (a rendezvous channel):
-        // the wave being written and the wave being read are the two in flight.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<WaveRows>(0);
-        std::thread::scope(|s| {
-            let writer = s.spawn(move || -> Result<()> {
-                let mut files = Appenders::new(out);
-                for rows in rx {
-                    files.write(&rows, spec_ref)?;
-                }
-                files.finish()
-            });
-            let read = each_wave(&mut |rows| {
-                // A closed channel means the writer stopped on an error, returned below.
-                tx.send(rows).map_err(|_| Error::Config("internal: the partitioned writer stopped".into()))
-            });
-            drop(tx);
-            let wrote = writer
-                .join()
-                .unwrap_or_else(|_| Err(Error::Config("internal: the partitioned writer panicked".into())));
-            // The writer's error comes from an earlier wave than the reader's.
-            wrote.and(read)
-        })
-    } else {
-        let mut files = Appenders::new(out);
-        each_wave(&mut |rows| files.write(&rows, spec_ref)).and_then(|()| files.finish())
-    };
-    written?;
+        // A citizen ID's first holder in the file was met after another holder (a file out of
+        // province order): the waves kept the later one. Every wave again, keeping the first; the
+        // outputs of the first reading are written over.
+        progress.step("reading the waves again: a citizen ID held in two waves, the first holder in the later");
+        reader.decide();
+        merged = Merged::default();
+        partition.passes += 1;
+    }
     progress.step("merging the provinces");
     let t = Instant::now();
     let mut lap = crate::diagnostics::Lap::start();

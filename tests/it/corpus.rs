@@ -98,18 +98,49 @@ fn text_of(path: &Path) -> String {
 }
 
 fn run_case(c: &Case, canaries: &[String], bin: &Path) -> Outcome {
-    let mut failures = Vec::new();
     let work = tempfile::tempdir().unwrap();
+    let run = run_checked(c, canaries, bin, work.path(), &[]);
+    let mut failures = run.failures;
+    if run.code != c.exit {
+        failures.push(format!(
+            "exit {}, expected {}; stderr: {}",
+            run.code,
+            c.exit,
+            run.stderr.chars().take(600).collect::<String>()
+        ));
+    }
+    if let Some(want) = &c.stderr
+        && !run.stderr.contains(want.as_str())
+    {
+        failures.push(format!("stderr lacks '{want}': {}", run.stderr.chars().take(600).collect::<String>()));
+    }
+    Outcome { case: c.clone(), failures }
+}
+
+/// How a case's command ended, and the promises it broke (the exit code and message are the
+/// caller's to judge).
+struct Checked {
+    failures: Vec<String>,
+    code: i32,
+    stderr: String,
+}
+
+/// Runs case `c` in folder `work` (its output in `work/out`), with `extra` arguments after the
+/// command's name, and checks every promise of the corpus but its exit code and message.
+fn run_checked(c: &Case, canaries: &[String], bin: &Path, work: &Path, extra: &[&str]) -> Checked {
+    let mut failures = Vec::new();
     let case_dir = root().join("tests/corpus").join(&c.id);
-    let out = work.path().join("out");
-    let args: Vec<String> = c
+    let out = work.join("out");
+    let mut args: Vec<String> = c
         .args
         .iter()
         .map(|a| a.replace("{case}", &case_dir.display().to_string()).replace("{out}", &out.display().to_string()))
         .collect();
+    let at = 1.min(args.len());
+    args.splice(at..at, extra.iter().map(|a| a.to_string()));
     let run = Command::new(bin)
         .args(&args)
-        .current_dir(work.path())
+        .current_dir(work)
         .env_remove("TPMAP_PSEUDONYM_KEY")
         .env_remove("TPMAP_TRACE")
         .env("RUST_BACKTRACE", "0")
@@ -119,18 +150,10 @@ fn run_case(c: &Case, canaries: &[String], bin: &Path) -> Outcome {
     let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     let mut fail = |m: String| failures.push(m);
-    if code != c.exit {
-        fail(format!("exit {code}, expected {}; stderr: {}", c.exit, stderr.chars().take(600).collect::<String>()));
-    }
     for bad in ["panicked", "internal error", "stack overflow", "memory allocation", "RUST_BACKTRACE"] {
         if stderr.contains(bad) {
             fail(format!("stderr says '{bad}'"));
         }
-    }
-    if let Some(want) = &c.stderr
-        && !stderr.contains(want.as_str())
-    {
-        fail(format!("stderr lacks '{want}': {}", stderr.chars().take(600).collect::<String>()));
     }
     let all_forms: Vec<String> = canaries.iter().flat_map(|id| forms(id)).collect();
     for f in &all_forms {
@@ -139,7 +162,7 @@ fn run_case(c: &Case, canaries: &[String], bin: &Path) -> Outcome {
         }
     }
     // Nothing beside --out: no temporary folder left, no escape.
-    let beside: Vec<String> = std::fs::read_dir(work.path())
+    let beside: Vec<String> = std::fs::read_dir(work)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n != "out")
@@ -194,7 +217,7 @@ fn run_case(c: &Case, canaries: &[String], bin: &Path) -> Outcome {
         }
         check_report(&out, c, &mut fail);
     }
-    Outcome { case: c.clone(), failures }
+    Checked { failures, code, stderr }
 }
 
 /// Rows conserved in every report, and the case's own expectations.
@@ -290,6 +313,121 @@ fn dirty_corpus_keeps_every_promise() {
         .map(|o| format!("{} ({}: {}):\n    {}", o.case.id, o.case.class, o.case.why, o.failures.join("\n    ")))
         .collect();
     assert!(failed.is_empty(), "{} of {} corpus cases failed:\n{}", failed.len(), outcomes.len(), failed.join("\n"));
+}
+
+/// Every `ingest` and `run` case again with `--partition province` (the mode a national extract
+/// is read in by default: a routing pass, then a wave per province): the same promises, and the
+/// whole run's ending — the same exit code (or, where the whole run succeeded or failed, a
+/// partitioned run's refusal of what it does not do yet, before any output), and when both
+/// succeed the same outputs: files byte for byte, the Parquet ones row for row (in any order: a
+/// file out of province order is written a province at a time), `report.json` apart from its
+/// times and the waves.
+#[test]
+fn dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run() {
+    let corpus = corpus();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tpmap"));
+    let cases: Vec<&Case> =
+        corpus.case.iter().filter(|c| matches!(c.args.first().map(String::as_str), Some("ingest" | "run"))).collect();
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    let (compared, refused) = (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&c) = cases.get(i) else { break };
+                    let (w, p) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+                    let whole = run_checked(c, &corpus.canaries, &bin, w.path(), &[]);
+                    let parts = run_checked(c, &corpus.canaries, &bin, p.path(), &["--partition", "province"]);
+                    let mut failures: Vec<String> =
+                        parts.failures.iter().map(|f| format!("partitioned: {f}")).collect();
+                    let refusal = parts.code == 1 && parts.stderr.contains("a partitioned run does not");
+                    if refusal {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else if parts.code != whole.code {
+                        failures.push(format!(
+                            "partitioned exit {}, whole {}; partitioned stderr: {}; whole stderr: {}",
+                            parts.code,
+                            whole.code,
+                            parts.stderr.chars().take(400).collect::<String>(),
+                            whole.stderr.chars().take(400).collect::<String>()
+                        ));
+                    } else if whole.code == 0 {
+                        same_outputs(&w.path().join("out"), &p.path().join("out"), &mut failures);
+                        compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    outcomes.lock().unwrap().push(Outcome { case: c.clone(), failures });
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.failures.is_empty())
+        .map(|o| format!("{} ({}: {}):\n    {}", o.case.id, o.case.class, o.case.why, o.failures.join("\n    ")))
+        .collect();
+    assert!(failed.is_empty(), "{} of {} corpus cases failed:\n{}", failed.len(), outcomes.len(), failed.join("\n"));
+    // Most successful cases ran both ways (the others link a welfare registry: refused).
+    let (compared, refused) = (compared.into_inner(), refused.into_inner());
+    assert!(compared >= 50, "{compared} cases compared, {refused} refused");
+}
+
+/// Records in `failures` where the output folders `whole` and `parts` differ (see
+/// [`dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run`]).
+fn same_outputs(whole: &Path, parts: &Path, failures: &mut Vec<String>) {
+    let rel = |dir: &Path| -> Vec<PathBuf> {
+        files_under(dir).iter().map(|f| f.strip_prefix(dir).unwrap().to_path_buf()).collect()
+    };
+    let files = rel(whole);
+    if files != rel(parts) {
+        failures.push(format!("files differ: whole {files:?}, partitioned {:?}", rel(parts)));
+        return;
+    }
+    for f in &files {
+        let (a, b) = (whole.join(f), parts.join(f));
+        let same = match f.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => parquet_rows(&a) == parquet_rows(&b),
+            // A workbook states when it was made (tests/it/partitioned.rs compares its parts).
+            Some("xlsx") => true,
+            _ if f.as_os_str() == "report.json" => report_without_times(&a) == report_without_times(&b),
+            _ => std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        };
+        if !same {
+            failures.push(format!("{} differs", f.display()));
+        }
+    }
+}
+
+/// A Parquet file's schema and its rows as text, the rows sorted.
+fn parquet_rows(path: &Path) -> (String, Vec<String>) {
+    use polars::prelude::*;
+    let df = ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap();
+    let columns: Vec<Vec<Option<String>>> = df
+        .columns()
+        .iter()
+        .map(|c| c.cast(&DataType::String).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect())
+        .collect();
+    let mut rows: Vec<String> =
+        (0..df.height()).map(|i| format!("{:?}", columns.iter().map(|c| &c[i]).collect::<Vec<_>>())).collect();
+    rows.sort_unstable();
+    (format!("{:?}", df.schema()), rows)
+}
+
+/// `report.json` without what each run has of its own: its times, its waves, the plan's folder.
+fn report_without_times(path: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("seconds");
+        o.remove("partition");
+    }
+    if let Some(plan) = v.get_mut("plan").and_then(|p| p.as_object_mut()) {
+        plan.remove("seconds");
+        plan.remove("dir");
+    }
+    v
 }
 
 /// Files of an output folder (other than the accepted extract and the rejected rows) that hold

@@ -396,6 +396,26 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
     let persons = &r["ingest"]["persons"];
     assert_eq!(persons["rejected"], 1);
     assert_eq!(persons["by_reason"]["duplicate_person"], 1);
+    // In province order: one reading.
+    assert_eq!(r["partition"]["passes"], 1);
+    // Both files reversed: the province-95 holder is now first in the file but read in the last
+    // wave. The first reading kept the province-40 one; the second keeps the first in the file,
+    // as the whole run does.
+    let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
+    reversed(&s.join("households.csv"), &hr);
+    reversed(&p, &pr);
+    let runs = tmp.path().join("reversed");
+    let r = same_outputs_in(&RunOptions::new(&hr, &pr), None, true, &runs);
+    assert_eq!(r["partition"]["passes"], 2);
+    assert_eq!(r["ingest"]["persons"]["by_reason"]["duplicate_person"], 1);
+    let rejected = std::fs::read_to_string(runs.join("parts/rejected_persons.csv")).unwrap();
+    let row = rejected.lines().find(|l| l.contains("duplicate_person")).unwrap();
+    assert!(row.split(',').nth(3).unwrap().starts_with("40"), "the province-40 holder, now later, is rejected: {row}");
+    // Reversed with no repeated ID: out of order, but nothing crossed: one reading.
+    let (pr2, runs2) = (tmp.path().join("persons-reversed-clean.csv"), tmp.path().join("reversed-clean"));
+    reversed(&s.join("persons.csv"), &pr2);
+    let r = same_outputs_in(&RunOptions::new(&hr, &pr2), None, true, &runs2);
+    assert_eq!(r["partition"]["passes"], 1);
 }
 
 #[test]
