@@ -483,11 +483,14 @@ impl Seen {
         let found = insert_sharded(&mut h.shards, all);
         let n = h.shards.len();
         for ((p, i, k, row), held) in found {
-            // Either way a repeat in this read: a crossed read is read again.
-            out[p].push(i);
             if held > row {
+                // An earlier row than the holder kept: it holds the key now, and the reading is
+                // done again. Not a repeat in this one (a strict read names no first holder as a
+                // repeat; the second reading rejects the later one).
                 h.crossed = true;
                 h.shards[shard_of(k, n)].lower(k, row);
+            } else {
+                out[p].push(i);
             }
         }
         for positions in &mut out {

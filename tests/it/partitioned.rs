@@ -411,6 +411,14 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
     let rejected = std::fs::read_to_string(runs.join("parts/rejected_persons.csv")).unwrap();
     let row = rejected.lines().find(|l| l.contains("duplicate_person")).unwrap();
     assert!(row.split(',').nth(3).unwrap().starts_with("40"), "the province-40 holder, now later, is rejected: {row}");
+    // Strict: the error names the later holder, as the whole run's does (not the first holder,
+    // met in the later wave).
+    let mut o = RunOptions::new(&hr, &pr);
+    o.ingest.mode = tpmap::ingest::Mode::Strict;
+    let whole = run(&o, &tmp.path().join("strict-whole"), &Silent).err().unwrap().to_string();
+    let parts = run_partitioned(&o, None, &tmp.path().join("strict-parts"), &Silent).err().unwrap().to_string();
+    assert!(whole.contains("citizen_id"), "{whole}");
+    assert_eq!(parts, whole);
     // Reversed with no repeated ID: out of order, but nothing crossed: one reading.
     let (pr2, runs2) = (tmp.path().join("persons-reversed-clean.csv"), tmp.path().join("reversed-clean"));
     reversed(&s.join("persons.csv"), &pr2);
