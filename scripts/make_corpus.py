@@ -433,6 +433,20 @@ case("citizen-id-across-provinces", "value",
      base_files(hh=far_hh, persons=far_p), INGEST, 0,
      expect={"persons_rejected": 1, "persons_reason": "duplicate_person", "households_rejected": 0})
 
+# --strict: a bad person in province 40 (the first wave) and a bad household in province 95 (the
+# last): a whole run reads every household first and stops at the household; so must a run
+# partitioned by province, though its first wave meets the person first.
+late_hh = copy_rows(HH)
+late_hh[-1][col(H_HEAD, "village_code")] = "9501020401"
+late_hh[-1][col(H_HEAD, "house_id")] = ""
+late_hh[-1][col(H_HEAD, "survey_year")] = "year"
+early_p = copy_rows(PERSONS)
+early_p[1][col(P_HEAD, "sex")] = "9"
+assert early_p[1][col(P_HEAD, "household_id")] != late_hh[-1][col(H_HEAD, "household_id")]
+case("strict-household-error-in-a-later-province", "value",
+     "--strict with a bad person in province 40 and a bad household in province 95",
+     base_files(hh=late_hh, persons=early_p), INGEST + ["--strict"], 1, stderr="survey_year")
+
 case("age-forms", "value", "ages 121, -1 and abc",
      base_files(persons=with_person_value("age", ["121", "-1", "abc"])), INGEST, 0, expect={"persons_rejected": 3})
 

@@ -524,23 +524,25 @@ fn count_reasons(report: &mut TableReport, rejects: &[Rejection]) {
 }
 
 fn strict_check(opts: &IngestOptions, file: &str, rejects: &[Rejection]) -> Result<()> {
-    if opts.mode == Mode::Strict
-        && let Some(r) = rejects.first()
-    {
-        let p = &r.problems[0];
-        let reason = match &p.detail {
-            Some(d) => format!("{} ({d})", p.reason.describe()),
-            None => p.reason.describe().to_string(),
-        };
-        return Err(Error::InvalidRow {
-            file: file.to_string(),
-            row: r.row,
-            line: r.line,
-            column: p.column.clone(),
-            reason,
-        });
+    match rejects.first() {
+        Some(r) if opts.mode == Mode::Strict => Err(strict_error(file, r)),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// The error a strict read stops with at rejected row `r` of `file`: its first problem.
+pub(crate) fn strict_error(file: &str, r: &Rejection) -> Error {
+    let (column, reason) = match r.problems.first() {
+        Some(p) => (
+            p.column.clone(),
+            match &p.detail {
+                Some(d) => format!("{} ({d})", p.reason.describe()),
+                None => p.reason.describe().to_string(),
+            },
+        ),
+        None => (String::new(), "rejected".to_string()),
+    };
+    Error::InvalidRow { file: file.to_string(), row: r.row, line: r.line, column, reason }
 }
 
 /// Rejections for rows that repeat a key (`repeats`: positions among the parsed rows, whose

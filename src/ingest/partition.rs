@@ -418,24 +418,13 @@ impl Split {
     /// ([`UNPLACED`]) do not count: they can only be rejected (no household), never hold a
     /// citizen ID another row could repeat.
     pub fn persons_in_order_of(&self, waves: &[Wave]) -> bool {
-        let mut wave_of = [u16::MAX; 256];
-        for (i, w) in waves.iter().enumerate() {
-            for &b in &w.buckets {
-                wave_of[b as usize] = u16::try_from(i).unwrap_or(u16::MAX);
-            }
-        }
-        let mut at = 0u16;
-        for &b in &self.persons {
-            if b == UNPLACED {
-                continue;
-            }
-            let w = wave_of[b as usize];
-            if w < at {
-                return false;
-            }
-            at = w;
-        }
-        true
+        in_order_of(&self.persons, waves, true)
+    }
+
+    /// True when `waves`, read in order, take the households file's rows in file order (rows
+    /// without a province count, in the first wave).
+    pub fn households_in_order_of(&self, waves: &[Wave]) -> bool {
+        in_order_of(&self.households, waves, false)
     }
 
     /// Which household and person rows (1-based) `wave` reads.
@@ -513,6 +502,29 @@ impl PartitionedReader {
             super::ingest_in_pool(TableInput::File(households), TableInput::File(persons), opts, Some(scope), None)
         })
     }
+}
+
+/// True when `waves` take the rows of `buckets` (one a data row) in row order, the rows of
+/// [`UNPLACED`] left out when `skip_unplaced`.
+fn in_order_of(buckets: &[u8], waves: &[Wave], skip_unplaced: bool) -> bool {
+    let mut wave_of = [u16::MAX; 256];
+    for (i, w) in waves.iter().enumerate() {
+        for &b in &w.buckets {
+            wave_of[b as usize] = u16::try_from(i).unwrap_or(u16::MAX);
+        }
+    }
+    let mut at = 0u16;
+    for &b in buckets {
+        if skip_unplaced && b == UNPLACED {
+            continue;
+        }
+        let w = wave_of[b as usize];
+        if w < at {
+            return false;
+        }
+        at = w;
+    }
+    true
 }
 
 /// A household key as the readers parse it (a non-negative integer, or text of one).

@@ -209,16 +209,48 @@ pub fn run_partitioned(
     let waves =
         if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
     let spec_ref = &spec;
+    // A strict run reads its waves leniently and fails with the first rejected row of the files
+    // as a whole run reads them (every household row before any person row, each file in row
+    // order): the first bad row of the first wave that has one may come after another wave's.
+    let strict = o.ingest.mode == crate::ingest::Mode::Strict;
+    let read_opts = crate::ingest::IngestOptions { mode: crate::ingest::Mode::Lenient, ..o.ingest.clone() };
+    let read_opts = if strict { &read_opts } else { &o.ingest };
+    let households_in_order = reader.split().households_in_order_of(&waves);
+    // (0 for the households file, 1 for the persons file; data row; the error).
+    let mut first_bad: Option<(u8, u64, Error)>;
     loop {
+        first_bad = None;
         let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
             for (i, wave) in waves.iter().enumerate() {
                 let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
                 progress.step(&format!("wave {} of {} (provinces {})", i + 1, waves.len(), names.join(" ")));
                 let mut lap = crate::diagnostics::Lap::start();
                 let t = Instant::now();
-                let mut got = reader.read(&o.households, &o.persons, &o.ingest, wave)?;
+                let mut got = reader.read(&o.households, &o.persons, read_opts, wave)?;
                 seconds.ingest_and_validate += t.elapsed().as_secs_f64();
                 lap.lap("wave: read");
+                if strict {
+                    let households =
+                        got.household_rejects.first().map(|r| (0u8, r.row, &got.report.households.file, r));
+                    let persons = got.person_rejects.first().map(|r| (1u8, r.row, &got.report.persons.file, r));
+                    for (file, row, name, r) in [households, persons].into_iter().flatten() {
+                        if first_bad.as_ref().is_none_or(|&(f, at, _)| (file, row) < (f, at)) {
+                            first_bad = Some((file, row, crate::ingest::strict_error(name, r)));
+                        }
+                    }
+                    // A household row's is the whole run's first error when the waves take the
+                    // households in file order: every earlier row was read, and it comes before
+                    // every person row.
+                    if households_in_order && let Some((0, _, _)) = first_bad {
+                        if let Some((_, _, e)) = first_bad.take() {
+                            return Err(e);
+                        }
+                    }
+                    if first_bad.is_some() {
+                        // The run fails: the rest of the waves are read for an earlier error only.
+                        continue;
+                    }
+                }
                 let x = &got.extract;
                 let t = Instant::now();
                 let profiles = Profiles::of_households(x, o.unit);
@@ -293,6 +325,9 @@ pub fn run_partitioned(
         reader.decide();
         merged = Merged::default();
         partition.passes += 1;
+    }
+    if let Some((_, _, e)) = first_bad {
+        return Err(e);
     }
     progress.step("merging the provinces");
     let t = Instant::now();

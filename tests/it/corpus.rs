@@ -357,6 +357,14 @@ fn dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run() {
                     } else if whole.code == 0 {
                         same_outputs(&w.path().join("out"), &p.path().join("out"), &mut failures);
                         compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else if parts.stderr.replace(&*p.path().to_string_lossy(), "")
+                        != whole.stderr.replace(&*w.path().to_string_lossy(), "")
+                    {
+                        failures.push(format!(
+                            "another error: partitioned {}; whole {}",
+                            parts.stderr.chars().take(400).collect::<String>(),
+                            whole.stderr.chars().take(400).collect::<String>()
+                        ));
                     }
                     outcomes.lock().unwrap().push(Outcome { case: c.clone(), failures });
                 }

@@ -427,6 +427,55 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
 }
 
 #[test]
+fn a_strict_partitioned_run_fails_on_the_whole_runs_first_bad_row() {
+    // Bad households in provinces 40 and 95 and a bad person in 40, the files in province order
+    // and reversed: the error is the whole run's (every household row before any person row,
+    // each file in row order), not the first a wave meets.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let text = std::fs::read_to_string(s.join("households.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+    let year = lines[head].split(',').position(|c| c == "survey_year").unwrap();
+    let last_40 = (head + 1..lines.len()).rev().find(|&i| lines[i].starts_with("40")).unwrap();
+    let first_95 = (head + 1..lines.len()).find(|&i| lines[i].starts_with("95")).unwrap();
+    for i in [last_40, first_95] {
+        let mut cells: Vec<String> = lines[i].split(',').map(str::to_string).collect();
+        cells[year] = "year".into();
+        lines[i] = cells.join(",");
+    }
+    // Data rows of the households: in province order the first bad one is province 40's;
+    // reversed, province 95's (its data rows run the other way).
+    let data = lines.len() - head - 1;
+    let wants = [last_40 - head, data - (first_95 - head) + 1];
+    let h = tmp.path().join("households.csv");
+    std::fs::write(&h, lines.join("\n") + "\n").unwrap();
+    let text = std::fs::read_to_string(s.join("persons.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+    let sex = lines[head].split(',').position(|c| c == "sex").unwrap();
+    let mut cells: Vec<String> = lines[head + 1].split(',').map(str::to_string).collect();
+    cells[sex] = "9".into();
+    lines[head + 1] = cells.join(",");
+    let p = tmp.path().join("persons.csv");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
+    reversed(&h, &hr);
+    reversed(&p, &pr);
+    for ((h, p), want) in [(&h, &p), (&hr, &pr)].into_iter().zip(wants) {
+        let mut o = RunOptions::new(h, p);
+        o.ingest.mode = tpmap::ingest::Mode::Strict;
+        let whole = run(&o, &tmp.path().join("whole"), &Silent).err().unwrap().to_string();
+        assert!(whole.contains(&format!("row {want} ")) && whole.contains("survey_year"), "{whole}");
+        for budget in [None, Some(u64::MAX)] {
+            let parts = run_partitioned(&o, budget, &tmp.path().join("parts"), &Silent).err().unwrap().to_string();
+            assert_eq!(parts, whole, "{budget:?}");
+        }
+        assert!(!tmp.path().join("parts").exists());
+    }
+}
+
+#[test]
 fn a_large_csv_extract_is_partitioned_by_default() {
     // The size decides (a sparse file of that size is never read): a large CSV persons file with
     // CSV or Parquet households; not a smaller one, nor with an Excel households file.
