@@ -241,10 +241,11 @@ pub fn run_partitioned(
                     // A household row's is the whole run's first error when the waves take the
                     // households in file order: every earlier row was read, and it comes before
                     // every person row.
-                    if households_in_order && let Some((0, _, _)) = first_bad {
-                        if let Some((_, _, e)) = first_bad.take() {
-                            return Err(e);
-                        }
+                    if households_in_order
+                        && matches!(first_bad, Some((0, _, _)))
+                        && let Some((_, _, e)) = first_bad.take()
+                    {
+                        return Err(e);
                     }
                     if first_bad.is_some() {
                         // The run fails: the rest of the waves are read for an earlier error only.
