@@ -480,6 +480,58 @@ fn rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() {
 }
 
 #[test]
+fn a_round_out_of_province_order_with_an_id_in_two_provinces_reads_as_when_read_whole() {
+    use polars::prelude::*;
+    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
+    // The earlier round's files reversed (province 90 first, read in the last wave) and its first
+    // person given the citizen ID of its last (province 40, the first wave): read a province at a
+    // time, the round is read twice and keeps the first holder in the file, as read whole.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = PanelSynthOptions {
+        households: 3_000,
+        seed: 43,
+        provinces: vec![40, 57, 90],
+        years: vec![2561, 2562],
+        dynamics: Dynamics::default(),
+    };
+    let (rounds, truths) = generate(&opts).unwrap();
+    write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
+    let earlier = tmp.path().join("2561");
+    for name in ["households.parquet", "persons.parquet"] {
+        let path = earlier.join(name);
+        let mut df = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap().reverse();
+        if name == "persons.parquet" {
+            let mut ids: Vec<Option<String>> =
+                df.column("citizen_id").unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect();
+            let homes: Vec<u64> = df.column("household_id").unwrap().u64().unwrap().into_no_null_iter().collect();
+            let last = ids.len() - 1;
+            assert!(homes[0] / 100_000_000_000 == 90 && homes[last] / 100_000_000_000 == 40);
+            ids[0] = ids[last].clone();
+            assert!(ids[0].is_some());
+            df.replace("citizen_id", Column::new("citizen_id".into(), ids)).unwrap();
+        }
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+    }
+    let dirs = [earlier, tmp.path().join("2562")];
+    let run = |reading: Reading, name: &str| {
+        let out = tmp.path().join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let o = RoundsOptions { reading, ..Default::default() };
+        (write_rounds(&dirs, &o, &out, None).unwrap(), out)
+    };
+    let (whole, a) = run(Reading::Whole, "whole");
+    let (waves, b) = run(Reading::Provinces, "waves");
+    assert_eq!(whole.reports[0].persons.by_reason.get(&tpmap::ingest::Reason::DuplicatePerson), Some(&1));
+    assert_eq!(format!("{:?}", whole.pairs[0].summary), format!("{:?}", waves.pairs[0].summary));
+    for (w, v) in whole.reports.iter().zip(&waves.reports) {
+        assert_eq!(format!("{w:?}"), format!("{v:?}"));
+    }
+    for f in ["transitions.csv", "effects.csv", "panel.json"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
+    }
+}
+
+#[test]
 fn a_panel_made_a_group_of_provinces_at_a_time_reads_back_whole_and_keeps_its_truth() {
     use tpmap::panel::synth::generate_in_groups;
     // Three provinces of 4,000-odd households each in groups of at most 8,000: two groups,
