@@ -316,7 +316,8 @@ fn dirty_corpus_keeps_every_promise() {
 }
 
 /// Every `ingest` and `run` case again with `--partition province` (the mode a national extract
-/// is read in by default: a routing pass, then a wave per province): the same promises, and the
+/// is read in by default: a routing pass, then a wave per province) and with `--max-memory 1GiB`
+/// (every province in one wave): the same promises, and the
 /// whole run's ending — the same exit code (or, where the whole run succeeded or failed, a
 /// partitioned run's refusal of what it does not do yet, before any output), and when both
 /// succeed the same outputs: files byte for byte, the Parquet ones row for row (in any order: a
@@ -338,33 +339,42 @@ fn dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run() {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&c) = cases.get(i) else { break };
-                    let (w, p) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+                    let w = tempfile::tempdir().unwrap();
                     let whole = run_checked(c, &corpus.canaries, &bin, w.path(), &[]);
-                    let parts = run_checked(c, &corpus.canaries, &bin, p.path(), &["--partition", "province"]);
-                    let mut failures: Vec<String> =
-                        parts.failures.iter().map(|f| format!("partitioned: {f}")).collect();
-                    let refusal = parts.code == 1 && parts.stderr.contains("a partitioned run does not");
-                    if refusal {
-                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    } else if parts.code != whole.code {
-                        failures.push(format!(
-                            "partitioned exit {}, whole {}; partitioned stderr: {}; whole stderr: {}",
-                            parts.code,
-                            whole.code,
-                            parts.stderr.chars().take(400).collect::<String>(),
-                            whole.stderr.chars().take(400).collect::<String>()
-                        ));
-                    } else if whole.code == 0 {
-                        same_outputs(&w.path().join("out"), &p.path().join("out"), &mut failures);
-                        compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    } else if parts.stderr.replace(&*p.path().to_string_lossy(), "")
-                        != whole.stderr.replace(&*w.path().to_string_lossy(), "")
-                    {
-                        failures.push(format!(
-                            "another error: partitioned {}; whole {}",
-                            parts.stderr.chars().take(400).collect::<String>(),
-                            whole.stderr.chars().take(400).collect::<String>()
-                        ));
+                    let mut failures = Vec::new();
+                    // One province a wave; and all in one wave under a budget.
+                    for extra in [&["--partition", "province"][..], &["--max-memory", "1GiB"][..]] {
+                        let p = tempfile::tempdir().unwrap();
+                        let parts = run_checked(c, &corpus.canaries, &bin, p.path(), extra);
+                        let mode = extra.join(" ");
+                        failures.extend(parts.failures.iter().map(|f| format!("{mode}: {f}")));
+                        let refusal = parts.code == 1 && parts.stderr.contains("a partitioned run does not");
+                        if refusal {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        } else if parts.code != whole.code {
+                            failures.push(format!(
+                                "{mode}: exit {}, whole {}; its stderr: {}; whole stderr: {}",
+                                parts.code,
+                                whole.code,
+                                parts.stderr.chars().take(400).collect::<String>(),
+                                whole.stderr.chars().take(400).collect::<String>()
+                            ));
+                        } else if whole.code == 0 {
+                            let before = failures.len();
+                            same_outputs(&w.path().join("out"), &p.path().join("out"), &mut failures);
+                            for f in &mut failures[before..] {
+                                *f = format!("{mode}: {f}");
+                            }
+                            compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        } else if parts.stderr.replace(&*p.path().to_string_lossy(), "")
+                            != whole.stderr.replace(&*w.path().to_string_lossy(), "")
+                        {
+                            failures.push(format!(
+                                "{mode}: another error: {}; whole {}",
+                                parts.stderr.chars().take(400).collect::<String>(),
+                                whole.stderr.chars().take(400).collect::<String>()
+                            ));
+                        }
                     }
                     outcomes.lock().unwrap().push(Outcome { case: c.clone(), failures });
                 }
@@ -378,9 +388,9 @@ fn dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run() {
         .map(|o| format!("{} ({}: {}):\n    {}", o.case.id, o.case.class, o.case.why, o.failures.join("\n    ")))
         .collect();
     assert!(failed.is_empty(), "{} of {} corpus cases failed:\n{}", failed.len(), outcomes.len(), failed.join("\n"));
-    // Most successful cases ran both ways (the others link a welfare registry: refused).
+    // Most successful cases ran every way (the others link a welfare registry: refused).
     let (compared, refused) = (compared.into_inner(), refused.into_inner());
-    assert!(compared >= 50, "{compared} cases compared, {refused} refused");
+    assert!(compared >= 100, "{compared} runs compared, {refused} refused");
 }
 
 /// Records in `failures` where the output folders `whole` and `parts` differ (see
