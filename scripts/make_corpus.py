@@ -433,6 +433,28 @@ case("citizen-id-across-provinces", "value",
      base_files(hh=far_hh, persons=far_p), INGEST, 0,
      expect={"persons_rejected": 1, "persons_reason": "duplicate_person", "households_rejected": 0})
 
+# A household key whose first row names no village (rejected) and whose second row is whole
+# (accepted): a partitioned run reads both with the rows of no province, in its first wave, and
+# the household's persons too. One of them, late in the persons file, holds the citizen ID of a
+# person earlier in the file (province 40, a later wave): the earlier holder is kept, as a whole
+# run keeps it.
+twice_hh = copy_rows(HH)
+k_row = copy_rows(HH)[-1]
+k = k_row[col(H_HEAD, "household_id")]
+no_village = list(k_row)
+no_village[col(H_HEAD, "village_code")] = ""
+twice_hh.insert(len(twice_hh) - 1, no_village)
+late_p = copy_rows(PERSONS)
+cid, phh = col(P_HEAD, "citizen_id"), col(P_HEAD, "household_id")
+k_people = [i for i, r in enumerate(late_p) if i > 0 and r[phh] == k and r[cid]]
+earlier = next(i for i, r in enumerate(late_p) if i > 0 and r[phh] != k and r[cid])
+assert k_people and earlier < k_people[-1]
+late_p[k_people[-1]][cid] = late_p[earlier][cid]
+case("citizen-id-held-by-a-household-of-no-province-first", "value",
+     "a household key whose first row has no village; a later member holds an earlier person's ID",
+     base_files(hh=twice_hh, persons=late_p), INGEST, 0,
+     expect={"persons_rejected": 1, "persons_reason": "duplicate_person", "households_rejected": 1})
+
 # --strict: a bad person in province 40 (the first wave) and a bad household in province 95 (the
 # last): a whole run reads every household first and stops at the household; so must a run
 # partitioned by province, though its first wave meets the person first.

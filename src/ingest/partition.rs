@@ -59,6 +59,9 @@ pub struct Split {
     pub(crate) household_layout: Option<CsvLayout>,
     /// The same for a CSV persons file.
     pub(crate) person_layout: Option<CsvLayout>,
+    /// A household key's first row names no readable village and a later row of it does: the
+    /// later row (in bucket [`UNPLACED`], with the key's persons) may be accepted.
+    pub(crate) placed_after_unplaced: bool,
 }
 
 /// Rows of one wave: the buckets it reads.
@@ -190,6 +193,9 @@ impl Split {
                 .filter_map(|(i, &(p, key))| key.map(|k| (k, p, start + i)))
                 .collect();
             for (i, p) in first.insert_all(&keyed) {
+                // A key first on a row of no village, again on a row with one: that row may be
+                // accepted, in bucket 00 with its persons (see `persons_in_order_of`).
+                split.placed_after_unplaced |= p == UNPLACED && split.households[i] != UNPLACED;
                 split.households[i] = p;
             }
             Ok(())
@@ -415,10 +421,12 @@ impl Split {
 
     /// True when `waves`, read in order, take the persons file's rows in file order: every row
     /// of a wave comes before every row of the waves after it. Rows without a province
-    /// ([`UNPLACED`]) do not count: they can only be rejected (no household), never hold a
-    /// citizen ID another row could repeat.
+    /// ([`UNPLACED`]) do not count unless a household key's first row names no readable village
+    /// and a later row of it does: otherwise such a person names no household of the file, or a
+    /// rejected one, and is rejected, never holding a citizen ID another row could repeat; with
+    /// such a key, the later row may be accepted and its persons with it (in bucket 00).
     pub fn persons_in_order_of(&self, waves: &[Wave]) -> bool {
-        in_order_of(&self.persons, waves, true)
+        in_order_of(&self.persons, waves, !self.placed_after_unplaced)
     }
 
     /// True when `waves`, read in order, take the households file's rows in file order (rows
