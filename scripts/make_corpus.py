@@ -455,6 +455,21 @@ case("citizen-id-held-by-a-household-of-no-province-first", "value",
      base_files(hh=twice_hh, persons=late_p), INGEST, 0,
      expect={"persons_rejected": 1, "persons_reason": "duplicate_person", "households_rejected": 1})
 
+# A household key on two rows in two provinces, the first rejected (a survey year that is not
+# one): a whole run accepts the second, in province 95; a partitioned run routes it where the
+# key's first row went (province 40) and must write the same outputs.
+moved_hh = copy_rows(HH)
+k_row = copy_rows(HH)[-1]
+bad_first = list(k_row)
+bad_first[col(H_HEAD, "survey_year")] = "soon"
+k_row[col(H_HEAD, "village_code")] = "9501020401"
+k_row[col(H_HEAD, "house_id")] = ""
+moved_hh[-1] = bad_first
+moved_hh.append(k_row)
+case("household-key-in-two-provinces-first-rejected", "value",
+     "a household key in provinces 40 (rejected: bad survey year) and 95 (accepted)",
+     base_files(hh=moved_hh), INGEST, 0, expect={"households_rejected": 1, "households_reason": "bad_year"})
+
 # --strict: a bad person in province 40 (the first wave) and a bad household in province 95 (the
 # last): a whole run reads every household first and stops at the household; so must a run
 # partitioned by province, though its first wave meets the person first.
