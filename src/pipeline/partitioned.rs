@@ -238,9 +238,9 @@ pub fn run_partitioned(
                             first_bad = Some((file, row, crate::ingest::strict_error(name, r)));
                         }
                     }
-                    // A household row's is the whole run's first error when the waves take the
-                    // households in file order: every earlier row was read, and it comes before
-                    // every person row.
+                    // A household row's error is the whole run's first when the waves take the
+                    // households in file order: every earlier household row was read, and a
+                    // household row comes before every person row.
                     if households_in_order
                         && matches!(first_bad, Some((0, _, _)))
                         && let Some((_, _, e)) = first_bad.take()
