@@ -412,6 +412,13 @@ pdups.append(list(pdups[1]))
 case("duplicates", "value", "a repeated household row and a repeated person", base_files(hh=dups, persons=pdups), INGEST, 0,
      expect={"households_reason": "duplicate_household", "persons_reason": "duplicate_person"})
 
+def move_to_province_95(row):
+    """Moves a household row to a village of province 95 (one of the samples'); its house ID,
+    which names province 40, is left out."""
+    row[col(H_HEAD, "village_code")] = "9501020401"
+    row[col(H_HEAD, "house_id")] = ""
+
+
 # A citizen ID in two provinces whose first holder (in file order) lives in the later province:
 # the household of the first person moves to a village of province 95 (one of the samples'), and
 # a person of a province-40 household further down gets that person's ID. A run partitioned by
@@ -424,8 +431,7 @@ first = far_p[1]
 assert first[cid]
 for r in far_hh[1:]:
     if r[col(H_HEAD, "household_id")] == first[phh]:
-        r[col(H_HEAD, "village_code")] = "9501020401"
-        r[col(H_HEAD, "house_id")] = ""
+        move_to_province_95(r)
 later = next(r for r in far_p[1:] if r[phh] != first[phh] and r[cid])
 later[cid] = first[cid]
 case("citizen-id-across-provinces", "value",
@@ -462,8 +468,7 @@ moved_hh = copy_rows(HH)
 k_row = copy_rows(HH)[-1]
 bad_first = list(k_row)
 bad_first[col(H_HEAD, "survey_year")] = "soon"
-k_row[col(H_HEAD, "village_code")] = "9501020401"
-k_row[col(H_HEAD, "house_id")] = ""
+move_to_province_95(k_row)
 moved_hh[-1] = bad_first
 moved_hh.append(k_row)
 case("household-key-in-two-provinces-first-rejected", "value",
@@ -474,8 +479,7 @@ case("household-key-in-two-provinces-first-rejected", "value",
 # last): a whole run reads every household first and stops at the household; so must a run
 # partitioned by province, though its first wave meets the person first.
 late_hh = copy_rows(HH)
-late_hh[-1][col(H_HEAD, "village_code")] = "9501020401"
-late_hh[-1][col(H_HEAD, "house_id")] = ""
+move_to_province_95(late_hh[-1])
 late_hh[-1][col(H_HEAD, "survey_year")] = "year"
 early_p = copy_rows(PERSONS)
 early_p[1][col(P_HEAD, "sex")] = "9"

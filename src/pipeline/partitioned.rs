@@ -213,8 +213,13 @@ pub fn run_partitioned(
     // as a whole run reads them (every household row before any person row, each file in row
     // order): the first bad row of the first wave that has one may come after another wave's.
     let strict = o.ingest.mode == crate::ingest::Mode::Strict;
-    let read_opts = crate::ingest::IngestOptions { mode: crate::ingest::Mode::Lenient, ..o.ingest.clone() };
-    let read_opts = if strict { &read_opts } else { &o.ingest };
+    let lenient;
+    let read_opts = if strict {
+        lenient = crate::ingest::IngestOptions { mode: crate::ingest::Mode::Lenient, ..o.ingest.clone() };
+        &lenient
+    } else {
+        &o.ingest
+    };
     let households_in_order = reader.split().households_in_order_of(&waves);
     // (0 for the households file, 1 for the persons file; data row; the error).
     let mut first_bad: Option<(u8, u64, Error)>;

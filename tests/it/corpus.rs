@@ -290,8 +290,13 @@ fn dirty_corpus_keeps_every_promise() {
     let corpus = corpus();
     assert!(corpus.case.len() >= 80, "the corpus has {} cases", corpus.case.len());
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_tpmap"));
-    // Two workers: each case is a process of its own.
-    let cases = &corpus.case;
+    let cases: Vec<&Case> = corpus.case.iter().collect();
+    assert_all_kept(&cases, |c| run_case(c, &corpus.canaries, &bin).failures);
+}
+
+/// Runs `check` on every case on two workers (each case runs processes of its own) and fails
+/// with every case whose check found something, its failures listed.
+fn assert_all_kept(cases: &[&Case], check: impl Fn(&Case) -> Vec<String> + Sync) {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let outcomes = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -299,9 +304,9 @@ fn dirty_corpus_keeps_every_promise() {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(c) = cases.get(i) else { break };
-                    let o = run_case(c, &corpus.canaries, &bin);
-                    outcomes.lock().unwrap().push(o);
+                    let Some(&c) = cases.get(i) else { break };
+                    let failures = check(c);
+                    outcomes.lock().unwrap().push(Outcome { case: c.clone(), failures });
                 }
             });
         }
@@ -330,78 +335,57 @@ fn dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run() {
     let cases: Vec<&Case> =
         corpus.case.iter().filter(|c| matches!(c.args.first().map(String::as_str), Some("ingest" | "run"))).collect();
     assert!(cases.len() >= 100, "{} cases", cases.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let outcomes = std::sync::Mutex::new(Vec::new());
     let (compared, refused) = (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0));
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&c) = cases.get(i) else { break };
-                    let w = tempfile::tempdir().unwrap();
-                    let whole = run_checked(c, &corpus.canaries, &bin, w.path(), &[]);
-                    let mut failures = Vec::new();
-                    // One province a wave; and all in one wave under a budget.
-                    for extra in [&["--partition", "province"][..], &["--max-memory", "1GiB"][..]] {
-                        let p = tempfile::tempdir().unwrap();
-                        let parts = run_checked(c, &corpus.canaries, &bin, p.path(), extra);
-                        let mode = extra.join(" ");
-                        failures.extend(parts.failures.iter().map(|f| format!("{mode}: {f}")));
-                        let refusal = parts.code == 1 && parts.stderr.contains("a partitioned run does not");
-                        if refusal {
-                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        } else if parts.code != whole.code {
-                            failures.push(format!(
-                                "{mode}: exit {}, whole {}; its stderr: {}; whole stderr: {}",
-                                parts.code,
-                                whole.code,
-                                parts.stderr.chars().take(400).collect::<String>(),
-                                whole.stderr.chars().take(400).collect::<String>()
-                            ));
-                        } else if whole.code == 0 {
-                            let before = failures.len();
-                            same_outputs(&w.path().join("out"), &p.path().join("out"), &mut failures);
-                            for f in &mut failures[before..] {
-                                *f = format!("{mode}: {f}");
-                            }
-                            compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        } else if parts.stderr.replace(&*p.path().to_string_lossy(), "")
-                            != whole.stderr.replace(&*w.path().to_string_lossy(), "")
-                        {
-                            failures.push(format!(
-                                "{mode}: another error: {}; whole {}",
-                                parts.stderr.chars().take(400).collect::<String>(),
-                                whole.stderr.chars().take(400).collect::<String>()
-                            ));
-                        }
-                    }
-                    outcomes.lock().unwrap().push(Outcome { case: c.clone(), failures });
-                }
-            });
+    assert_all_kept(&cases, |c| {
+        let w = tempfile::tempdir().unwrap();
+        let whole = run_checked(c, &corpus.canaries, &bin, w.path(), &[]);
+        let mut failures = Vec::new();
+        // One province a wave; and all in one wave under a budget.
+        for extra in [&["--partition", "province"][..], &["--max-memory", "1GiB"][..]] {
+            let p = tempfile::tempdir().unwrap();
+            let parts = run_checked(c, &corpus.canaries, &bin, p.path(), extra);
+            let mode = extra.join(" ");
+            failures.extend(parts.failures.iter().map(|f| format!("{mode}: {f}")));
+            let refusal = parts.code == 1 && parts.stderr.contains("a partitioned run does not");
+            if refusal {
+                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if parts.code != whole.code {
+                failures.push(format!(
+                    "{mode}: exit {}, whole {}; its stderr: {}; whole stderr: {}",
+                    parts.code,
+                    whole.code,
+                    parts.stderr.chars().take(400).collect::<String>(),
+                    whole.stderr.chars().take(400).collect::<String>()
+                ));
+            } else if whole.code == 0 {
+                same_outputs(&w.path().join("out"), &p.path().join("out"), &mode, &mut failures);
+                compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if parts.stderr.replace(&*p.path().to_string_lossy(), "")
+                != whole.stderr.replace(&*w.path().to_string_lossy(), "")
+            {
+                failures.push(format!(
+                    "{mode}: another error: {}; whole {}",
+                    parts.stderr.chars().take(400).collect::<String>(),
+                    whole.stderr.chars().take(400).collect::<String>()
+                ));
+            }
         }
+        failures
     });
-    let outcomes = outcomes.into_inner().unwrap();
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|o| !o.failures.is_empty())
-        .map(|o| format!("{} ({}: {}):\n    {}", o.case.id, o.case.class, o.case.why, o.failures.join("\n    ")))
-        .collect();
-    assert!(failed.is_empty(), "{} of {} corpus cases failed:\n{}", failed.len(), outcomes.len(), failed.join("\n"));
     // Most successful cases ran every way (the others link a welfare registry: refused).
     let (compared, refused) = (compared.into_inner(), refused.into_inner());
     assert!(compared >= 100, "{compared} runs compared, {refused} refused");
 }
 
-/// Records in `failures` where the output folders `whole` and `parts` differ (see
+/// Records in `failures`, after `mode`, where the output folders `whole` and `parts` differ (see
 /// [`dirty_corpus_partitioned_keeps_every_promise_and_ends_as_the_whole_run`]).
-fn same_outputs(whole: &Path, parts: &Path, failures: &mut Vec<String>) {
+fn same_outputs(whole: &Path, parts: &Path, mode: &str, failures: &mut Vec<String>) {
     let rel = |dir: &Path| -> Vec<PathBuf> {
         files_under(dir).iter().map(|f| f.strip_prefix(dir).unwrap().to_path_buf()).collect()
     };
     let files = rel(whole);
     if files != rel(parts) {
-        failures.push(format!("files differ: whole {files:?}, partitioned {:?}", rel(parts)));
+        failures.push(format!("{mode}: files differ: whole {files:?}, partitioned {:?}", rel(parts)));
         return;
     }
     for f in &files {
@@ -414,7 +398,7 @@ fn same_outputs(whole: &Path, parts: &Path, failures: &mut Vec<String>) {
             _ => std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
         };
         if !same {
-            failures.push(format!("{} differs", f.display()));
+            failures.push(format!("{mode}: {} differs", f.display()));
         }
     }
 }

@@ -426,7 +426,6 @@ fn count_target(x: &tpmap::extract::Extract, spec: &tpmap::score::Spec) -> f64 {
 #[test]
 fn rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() {
     use polars::prelude::*;
-    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
     // Three provinces, two rounds; the later round without most citizen IDs, so that matching
     // by linkage (the names kept across waves) runs too.
     let tmp = tempfile::tempdir().unwrap();
@@ -445,25 +444,10 @@ fn rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() {
     }
     write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
     let dirs = [tmp.path().join("2561"), tmp.path().join("2562")];
-    let run = |reading: Reading, name: &str| {
-        let out = tmp.path().join(name);
-        std::fs::create_dir_all(&out).unwrap();
-        let o = RoundsOptions { reading, ..Default::default() };
-        (write_rounds(&dirs, &o, &out, None).unwrap(), out)
-    };
-    let (whole, a) = run(Reading::Whole, "whole");
-    let (waves, b) = run(Reading::Provinces, "waves");
+    let ((_, a), (waves, b)) = whole_and_by_province(&dirs, tmp.path());
     // Read in three waves (the routing bucket 0 of unreadable rows is empty here).
-    assert!(b.join("panel.json").exists());
     let s = &waves.pairs[0].summary;
     assert!(s.by_route.get(&Route::Linked).copied().unwrap_or(0) > 50, "{s:?}");
-    assert_eq!(format!("{:?}", whole.pairs[0].summary), format!("{s:?}"));
-    for (w, v) in whole.reports.iter().zip(&waves.reports) {
-        assert_eq!(format!("{w:?}"), format!("{v:?}"));
-    }
-    for f in ["transitions.csv", "effects.csv", "panel.json"] {
-        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
-    }
     // Rows in the order read (here the files' own: provinces in order), the same either way.
     for (f, keys) in [
         ("matches.parquet", ["household_id_t1", "household_id_t"]),
@@ -482,7 +466,6 @@ fn rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() {
 #[test]
 fn a_round_out_of_province_order_with_an_id_in_two_provinces_reads_as_when_read_whole() {
     use polars::prelude::*;
-    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
     // The earlier round's files reversed (province 90 first, read in the last wave) and its first
     // person given the citizen ID of its last (province 40, the first wave): read a province at a
     // time, the round is read twice and keeps the first holder in the file, as read whole.
@@ -513,15 +496,29 @@ fn a_round_out_of_province_order_with_an_id_in_two_provinces_reads_as_when_read_
         ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
     }
     let dirs = [earlier, tmp.path().join("2562")];
+    let ((whole, _), _) = whole_and_by_province(&dirs, tmp.path());
+    assert_eq!(whole.reports[0].persons.by_reason.get(&tpmap::ingest::Reason::DuplicatePerson), Some(&1));
+}
+
+/// The rounds in `dirs` compared read whole and a province at a time (into `tmp`'s `whole` and
+/// `waves`): the same summary, reports, `transitions.csv`, `effects.csv` and `panel.json`. Each
+/// run's outcome and folder.
+fn whole_and_by_province(
+    dirs: &[std::path::PathBuf],
+    tmp: &std::path::Path,
+) -> (
+    (tpmap::panel::rounds::RoundsOutcome, std::path::PathBuf),
+    (tpmap::panel::rounds::RoundsOutcome, std::path::PathBuf),
+) {
+    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
     let run = |reading: Reading, name: &str| {
-        let out = tmp.path().join(name);
+        let out = tmp.join(name);
         std::fs::create_dir_all(&out).unwrap();
         let o = RoundsOptions { reading, ..Default::default() };
-        (write_rounds(&dirs, &o, &out, None).unwrap(), out)
+        (write_rounds(dirs, &o, &out, None).unwrap(), out)
     };
     let (whole, a) = run(Reading::Whole, "whole");
     let (waves, b) = run(Reading::Provinces, "waves");
-    assert_eq!(whole.reports[0].persons.by_reason.get(&tpmap::ingest::Reason::DuplicatePerson), Some(&1));
     assert_eq!(format!("{:?}", whole.pairs[0].summary), format!("{:?}", waves.pairs[0].summary));
     for (w, v) in whole.reports.iter().zip(&waves.reports) {
         assert_eq!(format!("{w:?}"), format!("{v:?}"));
@@ -529,6 +526,7 @@ fn a_round_out_of_province_order_with_an_id_in_two_provinces_reads_as_when_read_
     for f in ["transitions.csv", "effects.csv", "panel.json"] {
         assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
     }
+    ((whole, a), (waves, b))
 }
 
 #[test]
