@@ -290,11 +290,37 @@ pub fn mark_welfare(
     let t = Instant::now();
     let mut r = Records::default();
     r.push_extract("survey", x);
-    r.push_csv(registry)?;
     let n = x.persons.len();
-    let linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
+    let (marks, mut out) = welfare_marks(r, n, registry, o)?;
+    for (p, m) in marks.iter().enumerate() {
+        x.persons.welfare_registered[p] = Some(m.is_some());
+        x.persons.welfare_validated[p] = Some(m.unwrap_or(false));
+    }
+    out.seconds = t.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// What [`mark_welfare`] sets, for persons whose link records are the first `n` of `r` (in the
+/// extract's order, as [`Records::push_extract`] gives them): `registry` is read into `r` and
+/// linked, and each person gets `Some(validated)` when matched to a registry record, else
+/// `None`. A partitioned run gathers its waves' persons into `r` and marks each wave with
+/// these. The report's `seconds` are the linkage's (reading the registry included).
+pub fn welfare_marks(
+    mut r: Records,
+    n: usize,
+    registry: &std::path::Path,
+    o: &LinkOptions,
+) -> Result<(Vec<Option<bool>>, WelfareLink)> {
+    let t = Instant::now();
+    r.push_csv(registry)?;
+    let mut linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
+    // Only the matches and the registry's flags are read from here on: the records (about 100
+    // bytes each) and the candidate pairs go before each person's best match is kept.
+    let (records, unreadable, flag) = (r.len(), r.unreadable.len(), std::mem::take(&mut r.flag));
+    drop(r);
+    linked.pairs = Vec::new();
     let mut best: Vec<Option<BestMatch>> = vec![None; n];
-    let mut reg_matched = vec![false; r.len() - n];
+    let mut reg_matched = vec![false; records - n];
     for s in linked.matches(o.threshold) {
         let (a, b) = (s.a as usize, s.b as usize);
         let (p, j) = if a < n { (a, b) } else { (b, a) };
@@ -309,27 +335,23 @@ pub fn mark_welfare(
     }
     let mut out = WelfareLink {
         persons: n,
-        registry_records: r.len() - n,
-        registry_unreadable: r.unreadable.len(),
+        registry_records: records - n,
+        registry_unreadable: unreadable,
         ..Default::default()
     };
-    for (p, b) in best.iter().enumerate() {
-        match b {
-            Some(BestMatch { deterministic, record, .. }) => {
+    let marks: Vec<Option<bool>> = best
+        .iter()
+        .map(|b| {
+            b.map(|BestMatch { deterministic, record, .. }| {
                 out.matched += 1;
-                out.matched_by_id += *deterministic as usize;
-                let validated = BestMatch::validated(r.flag[*record]);
+                out.matched_by_id += deterministic as usize;
+                let validated = BestMatch::validated(flag[record]);
                 out.validated += validated as usize;
-                x.persons.welfare_registered[p] = Some(true);
-                x.persons.welfare_validated[p] = Some(validated);
-            }
-            None => {
-                x.persons.welfare_registered[p] = Some(false);
-                x.persons.welfare_validated[p] = Some(false);
-            }
-        }
-    }
+                validated
+            })
+        })
+        .collect();
     out.registry_unmatched = reg_matched.iter().filter(|m| !**m).count();
     out.seconds = t.elapsed().as_secs_f64();
-    Ok(out)
+    Ok((marks, out))
 }

@@ -200,8 +200,79 @@ impl Records {
 
     /// The persons of an extract as a source (key: household ID and member position).
     pub fn push_extract(&mut self, name: &str, x: &Extract) -> u16 {
-        let text = ExtractText::of(x);
-        self.push_source(name, &text.raw(x))
+        let src = self.add_source(name);
+        self.push_extract_to(src, x);
+        src
+    }
+
+    /// Appends the persons of `x` to source `src`, as [`Records::push_extract`] makes them: a
+    /// partitioned run gathers its waves' persons into one source.
+    pub fn push_extract_to(&mut self, src: u16, x: &Extract) {
+        // A slice of persons at a time: a record's text and its normalised form take a few
+        // hundred bytes while they are made (a whole national extract at once, about 15 GB).
+        const SLICE: usize = 1 << 18;
+        let n = x.persons.len();
+        for start in (0..n).step_by(SLICE) {
+            let rows = start..n.min(start + SLICE);
+            let text = ExtractText::of(x, rows.clone());
+            self.push_rows(src, &text.raw(x, rows));
+        }
+    }
+
+    /// The records at `order`, in that order (each index below [`Records::len`], each at most
+    /// once): the records that pushing them in that order gives, every interned value numbered
+    /// by its first row as there. A partitioned run whose waves do not take the households in
+    /// file order puts its persons' records in the whole extract's order with this.
+    pub fn take(&self, order: &[u32]) -> Records {
+        let mut out =
+            Records { sources: self.sources.clone(), unreadable: self.unreadable.clone(), ..Default::default() };
+        let at = |k: usize| order[k] as usize;
+        let Records {
+            source,
+            key,
+            citizen_id,
+            raw_id,
+            title,
+            first,
+            last,
+            first_lk,
+            last_lk,
+            birth,
+            sex,
+            area,
+            house,
+            flag,
+            tag,
+            ..
+        } = &mut out;
+        let interned =
+            |to: &mut InternedColumn, from: &InternedColumn| (0..order.len()).for_each(|k| to.push(from.get(at(k))));
+        rayon::scope(|s| {
+            s.spawn(|_| interned(first, &self.first));
+            s.spawn(|_| interned(last, &self.last));
+            s.spawn(|_| interned(first_lk, &self.first_lk));
+            s.spawn(|_| interned(last_lk, &self.last_lk));
+            s.spawn(|_| {
+                interned(title, &self.title);
+                interned(tag, &self.tag);
+            });
+            s.spawn(|_| *key = self.key.take(order));
+            s.spawn(|_| {
+                (0..order.len()).for_each(|k| area.push(self.area.get(at(k))));
+                (0..order.len()).for_each(|k| house.push(self.house.get(at(k))));
+            });
+            *source = order.iter().map(|&i| self.source[i as usize]).collect();
+            *citizen_id = order.iter().map(|&i| self.citizen_id[i as usize]).collect();
+            *birth = order.iter().map(|&i| self.birth[i as usize]).collect();
+            *sex = order.iter().map(|&i| self.sex[i as usize]).collect();
+            *flag = order.iter().map(|&i| self.flag[i as usize]).collect();
+            for k in 0..order.len() {
+                if let Some(digits) = self.raw_id.get(at(k)) {
+                    raw_id.push(k, digits);
+                }
+            }
+        });
+        out
     }
 
     /// Reads a registry CSV (UTF-8 or TIS-620, decided on the evidence of every line) with
@@ -397,38 +468,43 @@ struct ExtractText {
 }
 
 impl ExtractText {
-    fn of(x: &Extract) -> Self {
+    /// The text of persons `rows`.
+    fn of(x: &Extract, rows: std::ops::Range<usize>) -> Self {
         let p = &x.persons;
         ExtractText {
-            ids: p.citizen_id.iter().map(|c| c.map(|c| c.expose().to_string()).unwrap_or_default()).collect(),
-            births: p.birth_date.iter().map(|d| d.map(|d| d.to_string()).unwrap_or_default()).collect(),
+            ids: p.citizen_id[rows.clone()]
+                .iter()
+                .map(|c| c.map(|c| c.expose().to_string()).unwrap_or_default())
+                .collect(),
+            births: p.birth_date[rows].iter().map(|d| d.map(|d| d.to_string()).unwrap_or_default()).collect(),
         }
     }
 
-    fn raw<'a>(&'a self, x: &'a Extract) -> Vec<RawRecord<'a>> {
+    /// The records of persons `rows` (the ones this text was made of).
+    fn raw<'a>(&'a self, x: &'a Extract, rows: std::ops::Range<usize>) -> Vec<RawRecord<'a>> {
         let p = &x.persons;
-        (0..p.len())
-            .map(|i| {
-                let h = p.household[i] as usize;
-                RawRecord {
-                    key: format!("{}:{}", x.households.id[h].0, i - x.members(h).start),
-                    citizen_id: &self.ids[i],
-                    title: p.title.get(i),
-                    first: p.first_name.get(i),
-                    last: p.last_name.get(i),
-                    birth: &self.births[i],
-                    sex: match p.sex[i] {
-                        Sex::Male => "m",
-                        Sex::Female => "f",
-                        Sex::Unknown => "",
-                    },
-                    area: x.households.village[h].as_str(),
-                    house: x.households.house_no.get(h),
-                    flag: "",
-                    tag: "",
-                }
-            })
-            .collect()
+        let start = rows.start;
+        rows.map(|i| {
+            let h = p.household[i] as usize;
+            RawRecord {
+                key: format!("{}:{}", x.households.id[h].0, i - x.members(h).start),
+                citizen_id: &self.ids[i - start],
+                title: p.title.get(i),
+                first: p.first_name.get(i),
+                last: p.last_name.get(i),
+                birth: &self.births[i - start],
+                sex: match p.sex[i] {
+                    Sex::Male => "m",
+                    Sex::Female => "f",
+                    Sex::Unknown => "",
+                },
+                area: x.households.village[h].as_str(),
+                house: x.households.house_no.get(h),
+                flag: "",
+                tag: "",
+            }
+        })
+        .collect()
     }
 }
 
@@ -438,8 +514,8 @@ impl ExtractText {
 /// the records [`Records::push_extract`] gives. For engines that link an extract split in parts.
 pub fn extract_frame(x: &Extract) -> Result<polars::prelude::DataFrame> {
     use polars::prelude::{Column, DataFrame};
-    let text = ExtractText::of(x);
-    let raw = text.raw(x);
+    let text = ExtractText::of(x, 0..x.persons.len());
+    let raw = text.raw(x, 0..x.persons.len());
     let p = &x.persons;
     let col = |name: &str, f: &dyn Fn(&RawRecord<'_>) -> String| {
         Column::new(name.into(), raw.iter().map(f).collect::<Vec<String>>())
@@ -821,6 +897,131 @@ impl InternedColumn {
             |hs, c| hs.hash_one(values.get(c as usize)),
         ) {
             self.values.push(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text of `n` records: names, titles, areas and houses that repeat, IDs valid, missing
+    /// or failing their check digit, partial birth dates, flags and tags.
+    fn texts(n: usize) -> Vec<[String; 11]> {
+        let first = ["สมชาย", "สมหญิง", "นาย มานะ", "วิไล", "ปิติ"];
+        let last = ["ใจดี", "รักไทย", "ศรีสุข"];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % m).unwrap()
+        };
+        (0..n)
+            .map(|i| {
+                let mut d = [0u8; 12];
+                d.iter_mut().for_each(|x| *x = next(10) as u8);
+                d[0] = 1 + next(8) as u8;
+                let id = crate::ids::CitizenId::with_check_digit(&d).expose();
+                let id = match next(4) {
+                    0 => String::new(),
+                    // The last digit changed: fails its check, kept as raw digits.
+                    1 => format!("{}{}", &id[..12], (id.as_bytes()[12] - b'0' + 1) % 10),
+                    _ => id,
+                };
+                [
+                    format!("k{i}"),
+                    id,
+                    ["", "นาย", "นาง"][next(3)].into(),
+                    first[next(first.len() as u64)].into(),
+                    last[next(last.len() as u64)].into(),
+                    ["15/03/2530", "2530", "", "1987-03-15"][next(4)].into(),
+                    ["m", "f", ""][next(3)].into(),
+                    ["10010101", "10010102", "1001", ""][next(4)].into(),
+                    ["12/3", "4", ""][next(3)].into(),
+                    ["1", "0", ""][next(3)].into(),
+                    ["", "a", "b"][next(3)].into(),
+                ]
+            })
+            .collect()
+    }
+
+    fn pushed(texts: &[&[String; 11]]) -> Records {
+        let raw: Vec<RawRecord<'_>> = texts
+            .iter()
+            .map(|t| RawRecord {
+                key: t[0].clone(),
+                citizen_id: &t[1],
+                title: &t[2],
+                first: &t[3],
+                last: &t[4],
+                birth: &t[5],
+                sex: &t[6],
+                area: &t[7],
+                house: &t[8],
+                flag: &t[9],
+                tag: &t[10],
+            })
+            .collect();
+        let mut r = Records::default();
+        r.push_source("survey", &raw);
+        r
+    }
+
+    /// Every column, interned codes included.
+    fn columns(r: &Records) -> String {
+        let interned = |c: &InternedColumn| format!("{:?} {:?}", c.codes(), c.values().collect::<Vec<_>>());
+        let values = |c: &Codes| format!("{:?}", c.rows);
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}\n{}\n{}\n{}\n{}\n{}\n{:?}\n{:?}\n{} {:?}\n{} {:?}\n{:?}",
+            r.sources,
+            r.source,
+            r.key.iter().collect::<Vec<_>>(),
+            r.citizen_id,
+            r.raw_id.rows,
+            interned(&r.title),
+            interned(&r.first),
+            interned(&r.last),
+            interned(&r.first_lk),
+            interned(&r.last_lk),
+            interned(&r.tag),
+            r.birth,
+            r.sex,
+            values(&r.area.codes),
+            r.area.values,
+            values(&r.house.codes),
+            r.house.values,
+            r.flag,
+        )
+    }
+
+    /// Taking records in an order gives what pushing them in that order gives, to the interned
+    /// codes: a partitioned run's records put in the whole extract's order are the whole run's.
+    #[test]
+    fn take_is_pushing_in_that_order() {
+        let t = texts(3000);
+        let all: Vec<&[String; 11]> = t.iter().collect();
+        let records = pushed(&all);
+        assert!(records.raw_id.len() > 100 && records.first.distinct() >= 4);
+        // Reversed, then interleaved from both ends.
+        let n = u32::try_from(t.len()).unwrap();
+        let reversed: Vec<u32> = (0..n).rev().collect();
+        let woven: Vec<u32> = (0..n / 2).flat_map(|i| [n - 1 - i, i]).collect();
+        for order in [reversed, woven] {
+            let again: Vec<&[String; 11]> = order.iter().map(|&i| &t[i as usize]).collect();
+            let taken = records.take(&order);
+            assert_eq!(columns(&taken), columns(&pushed(&again)));
+            assert_ne!(columns(&taken), columns(&records));
+            // Records pushed after still intern into the same codes.
+            let mut a = taken;
+            let mut b = pushed(&again);
+            for r in [&mut a, &mut b] {
+                r.push_source(
+                    "registry",
+                    &[RawRecord { key: "x".into(), first: "ปิติ", last: "ใหม่", ..Default::default() }],
+                );
+            }
+            assert_eq!(columns(&a), columns(&b));
         }
     }
 }
