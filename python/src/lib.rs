@@ -1104,8 +1104,9 @@ fn link_bench<'py>(
 ///
 /// `partition="province"` (or a `max_memory` budget such as `"4GiB"` or a number of bytes) reads
 /// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md; a plan
-/// is made over the waves' poor households); a folder with a welfare registry or a beneficiary
-/// list (served_list.csv) needs the whole run. `"auto"` (the default)
+/// is made over the waves' poor households; a welfare registry linked with every wave's persons,
+/// read once more for it, not under a budget); a folder with a beneficiary list
+/// (served_list.csv) needs the whole run. `"auto"` (the default)
 /// partitions a Parquet extract of 10 M persons or more (a CSV persons file of 1.6 GB or more)
 /// when nothing needs the whole run.
 /// `earlier`: folders of earlier survey rounds, oldest first, compared with this one household

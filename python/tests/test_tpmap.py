@@ -552,7 +552,7 @@ def test_mpi_changes_between_two_rounds():
 
 
 def test_run_partitioned_matches_the_whole_run(tmp_path):
-    # A folder with only the extract (a welfare registry needs the whole run).
+    # A folder with only the extract.
     data = tmp_path / "data"
     data.mkdir()
     for name in ("households.csv", "persons.csv"):
@@ -569,8 +569,20 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
     assert len(one["partition"]["waves"]) == 1 and one["measure"] == whole["measure"]
     with pytest.raises(tpmap.ConfigError, match="max-memory"):
         tpmap.run(data, tmp_path / "tiny", max_memory=1000)
-    with pytest.raises(tpmap.ConfigError, match="welfare registry"):
+    # The samples folder's beneficiary list is linked with the whole country.
+    with pytest.raises(tpmap.ConfigError, match="beneficiary list"):
         tpmap.run(SAMPLES, tmp_path / "refused", partition="province")
+    # A welfare registry is linked with every province's persons (not within a budget).
+    shutil.copy(SAMPLES / "welfare_registry.csv", data / "welfare_registry.csv")
+    whole = tpmap.run(data, tmp_path / "whole-welfare")
+    parts = tpmap.run(data, tmp_path / "parts-welfare", partition="province")
+    assert parts["partition"]["passes"] == 2 and whole["welfare_link"]["matched"] > 0
+    drop = lambda link: {k: v for k, v in link.items() if k != "seconds"}
+    assert drop(parts["welfare_link"]) == drop(whole["welfare_link"])
+    assert parts["summary"] == whole["summary"]
+    with pytest.raises(tpmap.ConfigError, match="welfare registry within --max-memory"):
+        tpmap.run(data, tmp_path / "refused", max_memory="64GiB")
+    (data / "welfare_registry.csv").unlink()
     # With a catalogue: the plan, made over the provinces' poor households, is the whole run's.
     shutil.copy(SAMPLES / "catalogue.toml", data / "catalogue.toml")
     whole = tpmap.run(data, tmp_path / "whole-plan")

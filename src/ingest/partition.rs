@@ -471,6 +471,14 @@ impl PartitionedReader {
         PartitionedReader { split, seen }
     }
 
+    /// Keeps each citizen ID's holder by data row, whatever the order of the waves (before the
+    /// first wave is read): a run that reads every wave twice the same way — first to gather
+    /// what it links, then to score and write — reads them once, [`decide`s](Self::decide),
+    /// and reads the same rows again.
+    pub fn hold_rows(&mut self) {
+        self.seen.holding_rows();
+    }
+
     /// True when the waves read so far kept a citizen ID's holder while an earlier row of the
     /// file holds it too (met in a later wave; only when the waves do not take the rows in file
     /// order): read every wave again, after [`PartitionedReader::decide`].

@@ -105,11 +105,13 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
     large && matches!(format(households), Some(Format::Parquet | Format::Csv))
 }
 
-/// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: linking a
-/// welfare registry, comparing earlier rounds, and plans with an agency's beneficiary list
-/// (`served_list`, linked with every person of the extract). A partitioned run asked for by name
-/// refuses the first and the last ([`refused_by_partitioned`]); it compares earlier rounds (each
-/// round read again a wave of provinces at a time), without a memory budget. A served file
+/// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: comparing
+/// earlier rounds, and plans with an agency's beneficiary list (`served_list`, linked with every
+/// person of the extract). A partitioned run asked for by name refuses the last
+/// ([`refused_by_partitioned`]); it compares earlier rounds (each round read again a wave of
+/// provinces at a time) without a memory budget. A welfare registry is linked with every wave's
+/// persons, gathered by a first reading of the waves (see [`run_partitioned`]), without a
+/// memory budget too. A served file
 /// (`household_id,program`) is read: it is checked against every accepted household ID, kept
 /// across the waves (8 bytes each).
 pub fn refused(o: &RunOptions) -> Option<&'static str> {
@@ -117,11 +119,14 @@ pub fn refused(o: &RunOptions) -> Option<&'static str> {
 }
 
 /// What a partitioned run with the memory budget `max_memory` cannot do yet, if `o` asks for it:
-/// linking a welfare registry or a beneficiary list, and comparing earlier rounds within a
-/// budget (the comparison of two national rounds takes about 7 GB, whatever the budget).
+/// linking a beneficiary list, and within a budget linking a welfare registry (the linkage
+/// holds every person's link record) or comparing earlier rounds (the comparison of two
+/// national rounds takes about 7 GB, whatever the budget).
 pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option<&'static str> {
-    if o.welfare_registry.is_some() {
-        Some("link a welfare registry")
+    if o.welfare_registry.is_some() && max_memory.is_some() {
+        Some(
+            "link a welfare registry within --max-memory (the linkage holds every person's link record, whatever the budget)",
+        )
     } else if o.earlier.is_some() && max_memory.is_some() {
         Some("compare earlier rounds within --max-memory (their comparison takes about 7 GB for two national rounds)")
     } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) {
@@ -134,7 +139,10 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
 /// nothing. Plans are made over the waves' poor households, after the last wave; what
-/// [`refused`] names needs the whole country and is refused here. Bootstrap standard errors
+/// [`refused_by_partitioned`] names is refused here. A welfare registry is linked before any
+/// wave is scored: the waves are read once to gather their persons' link records, linked in the
+/// whole extract's order (the whole run's matches), then read again and marked
+/// (`partition.passes` counts the readings). Bootstrap standard errors
 /// are the whole run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
@@ -166,12 +174,18 @@ pub fn run_partitioned(
     let split = Split::read(&o.households, &o.persons, &o.ingest)?;
     // A plan's poor households, and with a served file the accepted household IDs (8 bytes a
     // household; households do not outnumber persons in a BMN extract), held across the waves.
-    let held = match (&loaded, served_file) {
+    let mut held = match (&loaded, served_file) {
         (None, _) => 0,
         (Some(_), served) => {
             crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + if served.is_some() { 8 } else { 0 }
         }
     };
+    // Linking a welfare registry reads the waves twice, the same rows each time: each citizen
+    // ID's holder is kept by row from the first reading on.
+    let holding = o.welfare_registry.is_some();
+    if holding {
+        held += crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW;
+    }
     // Two waves in flight when they fit (one written while the next is read, each on a core of
     // its own); else one at a time, in waves as large as the budget allows.
     let waves_for = |held| match split.waves_in_flight(max_memory, held, 2) {
@@ -179,7 +193,7 @@ pub fn run_partitioned(
         Err(_) => split.waves_holding(max_memory, held).map(|w| (w, 1)),
     };
     let (mut waves, mut in_flight) = waves_for(held)?;
-    if !split.persons_in_order_of(&waves) {
+    if !holding && !split.persons_in_order_of(&waves) {
         // Out of file order: each citizen ID's holder is kept by row across the waves.
         (waves, in_flight) = waves_for(held + crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW)?;
     }
@@ -198,6 +212,9 @@ pub fn run_partitioned(
         passes: 1,
     };
     let mut reader = PartitionedReader::new(split, &waves);
+    if holding {
+        reader.hold_rows();
+    }
     let mut spec = Spec::tpmap(&o.ingest.edition, o.mask)?;
     spec.na = o.na;
     spec.missing = o.missing;
@@ -221,10 +238,20 @@ pub fn run_partitioned(
         &o.ingest
     };
     let households_in_order = reader.split().households_in_order_of(&waves);
+    let (marks, welfare_link) = match &o.welfare_registry {
+        Some(registry) => {
+            let (marks, link) =
+                link_welfare(&mut reader, &waves, o, read_opts, registry, &mut partition, &mut seconds, progress)?;
+            (Some(marks), Some(link))
+        }
+        None => (None, None),
+    };
     // (0 for the households file, 1 for the persons file; data row; the error).
     let mut first_bad: Option<(u8, u64, Error)>;
     loop {
         first_bad = None;
+        // Persons marked so far by the welfare registry's linkage (in wave order).
+        let mut marked = 0usize;
         let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
             for (i, wave) in waves.iter().enumerate() {
                 let names: Vec<String> = wave.buckets.iter().map(|b| format!("{b:02}")).collect();
@@ -235,14 +262,7 @@ pub fn run_partitioned(
                 seconds.ingest_and_validate += t.elapsed().as_secs_f64();
                 lap.lap("wave: read");
                 if strict {
-                    let households =
-                        got.household_rejects.first().map(|r| (0u8, r.row, &got.report.households.file, r));
-                    let persons = got.person_rejects.first().map(|r| (1u8, r.row, &got.report.persons.file, r));
-                    for (file, row, name, r) in [households, persons].into_iter().flatten() {
-                        if first_bad.as_ref().is_none_or(|&(f, at, _)| (file, row) < (f, at)) {
-                            first_bad = Some((file, row, crate::ingest::strict_error(name, r)));
-                        }
-                    }
+                    note_first_bad(&got, &mut first_bad);
                     // A household row's error is the whole run's first when the waves take the
                     // households in file order: every earlier household row was read, and a
                     // household row comes before every person row.
@@ -256,6 +276,17 @@ pub fn run_partitioned(
                         // The run fails: the rest of the waves are read for an earlier error only.
                         continue;
                     }
+                }
+                if let Some(marks) = &marks {
+                    let p = &mut got.extract.persons;
+                    let Some(these) = marks.get(marked..marked + p.len()) else {
+                        return Err(Error::Config("internal: a wave read again has more persons".into()));
+                    };
+                    for (k, m) in these.iter().enumerate() {
+                        p.welfare_registered[k] = Some(m.is_some());
+                        p.welfare_validated[k] = Some(m.unwrap_or(false));
+                    }
+                    marked += these.len();
                 }
                 let x = &got.extract;
                 let t = Instant::now();
@@ -321,6 +352,9 @@ pub fn run_partitioned(
             each_wave(&mut |rows| files.write(&rows, spec_ref)).and_then(|()| files.finish())
         };
         written?;
+        if marks.as_ref().is_some_and(|m| m.len() != marked) && first_bad.is_none() {
+            return Err(Error::Config("internal: a wave read again has fewer persons".into()));
+        }
         if !reader.crossed() {
             break;
         }
@@ -403,7 +437,7 @@ pub fn run_partitioned(
     };
     let mut report = RunReport {
         ingest: merged.ingest.unwrap_or_default(),
-        welfare_link: None,
+        welfare_link,
         summary: Summary::merge(&merged.summaries),
         notices: data_notices(&o.households),
         measure: measure_report(o, &measures, merged.dropped),
@@ -425,6 +459,101 @@ pub fn run_partitioned(
     std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
     stage.commit()?;
     Ok(PartitionedOutput { measures, report })
+}
+
+/// The first rejected row of the files as a whole run reads them (0 for the households file, 1
+/// for the persons file; data row; the error a strict run fails with), after `got`'s.
+fn note_first_bad(got: &crate::ingest::Ingested, first_bad: &mut Option<(u8, u64, Error)>) {
+    let households = got.household_rejects.first().map(|r| (0u8, r.row, &got.report.households.file, r));
+    let persons = got.person_rejects.first().map(|r| (1u8, r.row, &got.report.persons.file, r));
+    for (file, row, name, r) in [households, persons].into_iter().flatten() {
+        if first_bad.as_ref().is_none_or(|&(f, at, _)| (file, row) < (f, at)) {
+            *first_bad = Some((file, row, crate::ingest::strict_error(name, r)));
+        }
+    }
+}
+
+/// Links a welfare registry with every wave's persons before any wave is scored: the waves are
+/// read once (a strict run fails here with the whole run's first bad row), their persons' link
+/// records gathered in the whole extract's order — households in file order, each one's
+/// persons in file order, which is wave order for a file in province order — and linked as
+/// [`crate::link::mark_welfare`] links a whole extract: the same records in the same order, so
+/// the same matches. Returns each person's mark in wave order (`Some(validated)` when matched)
+/// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]).
+#[allow(clippy::too_many_arguments)]
+fn link_welfare(
+    reader: &mut PartitionedReader,
+    waves: &[Wave],
+    o: &RunOptions,
+    read_opts: &crate::ingest::IngestOptions,
+    registry: &Path,
+    partition: &mut PartitionReport,
+    seconds: &mut RunSeconds,
+    progress: &dyn Progress,
+) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink)> {
+    let strict = o.ingest.mode == crate::ingest::Mode::Strict;
+    loop {
+        let t = Instant::now();
+        let mut records = crate::link::Records::default();
+        let survey = records.add_source("survey");
+        // Each person's household row in the households file.
+        let mut rows: Vec<u64> = Vec::new();
+        let mut first_bad = None;
+        let mut reading = 0.0;
+        for (i, wave) in waves.iter().enumerate() {
+            progress.step(&format!("linking with the welfare registry: reading wave {} of {}", i + 1, waves.len()));
+            let t = Instant::now();
+            let got = reader.read(&o.households, &o.persons, read_opts, wave)?;
+            reading += t.elapsed().as_secs_f64();
+            if strict {
+                note_first_bad(&got, &mut first_bad);
+            }
+            let x = &got.extract;
+            rows.extend(x.persons.household.iter().map(|&h| x.households.source_row[h as usize]));
+            records.push_extract_to(survey, x);
+        }
+        seconds.ingest_and_validate += reading;
+        partition.passes += 1;
+        let crossed = reader.crossed();
+        // The next reading keeps each ID's first holder in the file: this one did unless crossed.
+        reader.decide();
+        if crossed {
+            progress.step("reading the waves again: a citizen ID held in two waves, the first holder in the later");
+            continue;
+        }
+        if let Some((_, _, e)) = first_bad {
+            return Err(e);
+        }
+        progress.step("linking with the welfare registry");
+        let n = rows.len();
+        let order: Option<Vec<u32>> = (!rows.is_sorted()).then(|| {
+            // A stable sort: a household's persons stay in their order (one wave holds them all).
+            let mut order: Vec<u32> = (0u32..).take(n).collect();
+            order.sort_by_key(|&k| rows[k as usize]);
+            order
+        });
+        drop(rows);
+        if order.as_ref().is_some_and(|o| o.len() != n) {
+            return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
+        }
+        if let Some(order) = &order {
+            records = records.take(order);
+        }
+        let (in_order, mut link) =
+            crate::link::welfare_marks(records, n, registry, &crate::link::LinkOptions::default())?;
+        let marks = match order {
+            None => in_order,
+            Some(order) => {
+                let mut marks = vec![None; n];
+                for (&i, m) in order.iter().zip(in_order) {
+                    marks[i as usize] = m;
+                }
+                marks
+            }
+        };
+        link.seconds = t.elapsed().as_secs_f64() - reading;
+        return Ok((marks, link));
+    }
 }
 
 /// The Parquet outputs, appended wave after wave.

@@ -61,6 +61,9 @@ fn same_outputs_in(o: &RunOptions, budget: Option<u64>, sort: bool, dir: &Path) 
                 if let Some(plan) = v["plan"].as_object_mut() {
                     assert!(plan.remove("seconds").is_some() && plan.remove("dir").is_some());
                 }
+                if let Some(link) = v["welfare_link"].as_object_mut() {
+                    assert!(link.remove("seconds").is_some());
+                }
                 v
             };
             let (mut x, mut y) = (read(&a), read(&b));
@@ -534,10 +537,92 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
         assert!(err.contains(says), "{extra:?}: {err}");
         assert!(!tmp.path().join("refused").exists());
     }
-    // Linking a welfare registry (the samples folder has one) needs the whole country.
+    // The samples folder's beneficiary list is linked with the whole country; its welfare
+    // registry is linked province by province, but not within a budget.
     let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not link a welfare registry"));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not link a beneficiary list"));
+    let dir = tmp.path().join("extract");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["households.parquet", "persons.parquet", "welfare_registry.csv"] {
+        std::fs::copy(s.join(f), dir.join(f)).unwrap();
+    }
+    let o = tpmap(&["run", dir.to_str().unwrap(), "--max-memory", "8GiB", "--out", "plan"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("does not link a welfare registry within --max-memory"), "{err}");
     assert!(!tmp.path().join("plan").exists());
+}
+
+#[test]
+fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
+    // The waves are read once to gather every person's link records, which are linked with the
+    // registry in the whole extract's order, then read again to score and write: the same
+    // marks, outputs and report as a whole run — the files in province order, reversed (the
+    // records put back in the whole run's order), and reversed with a citizen ID in two
+    // provinces (the first reading crossed: read again, three readings in all).
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let registry = s.join("welfare_registry.csv");
+    let with_registry = |h: &Path, p: &Path| {
+        let mut o = RunOptions::new(h, p);
+        o.welfare_registry = Some(registry.clone());
+        o
+    };
+    let r = same_outputs_of(&with_registry(&s.join("households.parquet"), &s.join("persons.parquet")), None, false);
+    assert_eq!(r["partition"]["passes"], 2);
+    let link = &r["welfare_link"];
+    assert!(link["matched"].as_u64().unwrap() > 1000, "{link}");
+    assert!(link["matched_by_id"].as_u64().unwrap() < link["matched"].as_u64().unwrap(), "{link}");
+    assert_eq!(link["persons"], r["summary"]["persons"]);
+    // The marks replace the extract's own flags (the samples' registry agrees with them): a
+    // registry of its first 200 records marks at most 200 persons registered.
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let short = tmp.path().join("registry-200.csv");
+    std::fs::write(&short, text.lines().take(201).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let mut o = with_registry(&s.join("households.parquet"), &s.join("persons.parquet"));
+    o.welfare_registry = Some(short);
+    let r = same_outputs_of(&o, None, false);
+    let matched = r["welfare_link"]["matched"].as_u64().unwrap();
+    assert!((150..=200).contains(&matched), "{}", r["welfare_link"]);
+    assert_eq!(r["summary"]["welfare_registered"], matched);
+    let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
+    reversed(&s.join("households.csv"), &hr);
+    reversed(&s.join("persons.csv"), &pr);
+    let r = same_outputs_in(&with_registry(&hr, &pr), None, true, &tmp.path().join("reversed"));
+    assert_eq!((&r["partition"]["passes"], &r["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
+    // A person of province 40, last in the reversed file, given the ID of the first person of
+    // province 95 (first in the file, read in the last wave).
+    let text = std::fs::read_to_string(&pr).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+    let col = lines[head].split(',').position(|c| c == "citizen_id").unwrap();
+    let id = lines[head + 1].split(',').nth(col).unwrap().to_string();
+    let last = lines.len() - 1;
+    let mut cells: Vec<String> = lines[last].split(',').map(str::to_string).collect();
+    assert!(cells[lines[head].split(',').position(|c| c == "household_id").unwrap()].starts_with("40"));
+    cells[col] = id;
+    lines[last] = cells.join(",");
+    let crossing = tmp.path().join("persons-crossing.csv");
+    std::fs::write(&crossing, lines.join("\n") + "\n").unwrap();
+    let r = same_outputs_in(&with_registry(&hr, &crossing), None, true, &tmp.path().join("crossing"));
+    assert_eq!(r["partition"]["passes"], 3);
+    assert_eq!(r["ingest"]["persons"]["by_reason"]["duplicate_person"], 1);
+    // Strict: the whole run's first bad row, before any linking.
+    let mut o = with_registry(&hr, &crossing);
+    o.ingest.mode = tpmap::ingest::Mode::Strict;
+    let whole = run(&o, &tmp.path().join("strict-whole"), &Silent).err().unwrap().to_string();
+    let parts = run_partitioned(&o, None, &tmp.path().join("strict-parts"), &Silent).err().unwrap().to_string();
+    assert!(whole.contains("citizen_id"), "{whole}");
+    assert_eq!(parts, whole);
+    // A registry that cannot be read: the whole run's error, and no output.
+    let mut o = with_registry(&s.join("households.parquet"), &s.join("persons.parquet"));
+    let bad = tmp.path().join("registry.csv");
+    std::fs::write(&bad, "record_id,citizen_id\n1,2\n").unwrap();
+    o.welfare_registry = Some(bad);
+    let whole = run(&o, &tmp.path().join("bad-whole"), &Silent).err().unwrap().to_string();
+    let parts = run_partitioned(&o, None, &tmp.path().join("bad-parts"), &Silent).err().unwrap().to_string();
+    assert!(whole.contains("first_name"), "{whole}");
+    assert_eq!(parts, whole);
+    assert!(!tmp.path().join("bad-parts").exists());
 }
 
 #[test]
