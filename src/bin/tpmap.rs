@@ -376,8 +376,9 @@ struct JobArgs {
     /// Read the extract whole, or province by province in waves (peak memory bounded by the
     /// largest wave, the same outputs, the plan made over the poor households after the last
     /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more (or
-    /// a CSV persons file of 1.6 GB or more) by province when no welfare registry, beneficiary
-    /// list (served_list) or earlier round is asked for, and everything else whole.
+    /// a CSV persons file of 1.6 GB or more) by province when no beneficiary list (served_list)
+    /// or earlier round is asked for, and everything else whole (a welfare registry is linked
+    /// with every wave's persons, read once more for it; not under --max-memory).
     #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
     /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while
@@ -577,9 +578,18 @@ fn main() -> ExitCode {
 }
 
 /// Whether `command` keeps freed memory a while ([`keep_freed_memory_a_while`]): all but the
-/// linkage commands.
+/// linkage commands and the runs that link a welfare registry (`--welfare-registry`, or `run`
+/// on a folder holding welfare_registry.csv). The linkage's phases free what the next one
+/// rebuilds: a national partitioned run with a registry peaked at 9.69 GB holding them.
 fn keeps_freed_memory(command: &Command) -> bool {
-    !matches!(command, Command::Link { .. } | Command::LinkBench { .. } | Command::LinkNormalise { .. })
+    match command {
+        Command::Link { .. } | Command::LinkBench { .. } | Command::LinkNormalise { .. } => false,
+        Command::Run { dirs, plan, .. } => {
+            plan.welfare_registry.is_none() && dirs.last().is_none_or(|d| !d.join("welfare_registry.csv").exists())
+        }
+        Command::Plan { plan, .. } => plan.welfare_registry.is_none(),
+        _ => true,
+    }
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -1333,11 +1343,16 @@ mod tests {
     }
 
     #[test]
-    fn the_linkage_commands_give_freed_memory_back_at_once() {
+    fn the_linkage_commands_and_runs_give_freed_memory_back_at_once() {
         let command = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.command).unwrap();
         assert!(!keeps_freed_memory(&command(&["tpmap", "link", "a.csv", "b.csv"])));
         assert!(!keeps_freed_memory(&command(&["tpmap", "link-bench", "--out", "o"])));
         assert!(keeps_freed_memory(&command(&["tpmap", "ingest", "--households", "h.csv", "--persons", "p.csv"])));
-        assert!(keeps_freed_memory(&command(&["tpmap", "run", "data-samples"])));
+        // A run linking a welfare registry: named, or in the folder (the samples hold one).
+        assert!(keeps_freed_memory(&command(&["tpmap", "run", "data-samples/dirty"])));
+        assert!(!keeps_freed_memory(&command(&["tpmap", "run", "data-samples"])));
+        assert!(!keeps_freed_memory(&command(&["tpmap", "run", "data-samples/dirty", "--welfare-registry", "r.csv"])));
+        assert!(!keeps_freed_memory(&command(&["tpmap", "plan", "d", "--catalogue", "c", "--welfare-registry", "r"])));
+        assert!(keeps_freed_memory(&command(&["tpmap", "plan", "d", "--catalogue", "c"])));
     }
 }
