@@ -17,7 +17,8 @@
 # benches/compare_python.py in the same run (skipped when python3 has no polars), and `tpmap run`
 # with a plan against the generated 52-program catalogue of examples/plan_national.rs (whole, one
 # province a wave, --max-memory 4GiB; the partitioned plans checked against the whole run's).
-# Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
+# Then `tpmap run` with a SYNTHETIC welfare registry made from the extract's persons
+# (scripts/national_registry.py, ~1.5 GB of CSV), partitioned. Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
 # a welfare registry of half as many (`tpmap link-bench`, generated once, ~7.7 GB of CSV more),
 # linked and scored against its truth; the quality line is printed with the table.
 # Then year over year: two SYNTHETIC national rounds (`tpmap synth --years 2561,2562`, made a
@@ -91,6 +92,18 @@ if [ -z "${ONLY_PANEL:-}" ]; then
     measure "Python-polars scripts (benches/compare_python.py)" "$py" benches/compare_python.py "$out/ingest-parquet" \
       --mpitb-villages 0
     cp "$out/.log" "$out/compare_python.txt"
+  fi
+  if [ -z "${SKIP_LINK:-}" ] && "$py" -c 'import polars' 2>/dev/null; then
+    # TPMAP's join: the extract's persons with a SYNTHETIC welfare registry made from them
+    # (scripts/national_registry.py: every person marked registered, 5 % of IDs blank, 2 % of
+    # given names cut short), linked by `tpmap run` a province at a time (the default for this
+    # extract; the whole run needs more than 24 GiB).
+    w="$out/welfare-input"
+    mkdir -p "$w"
+    ln -sf "$d/households.parquet" "$d/persons.parquet" "$w/"
+    [ -s "$w/welfare_registry.csv" ] || "$py" scripts/national_registry.py "$d" "$w/welfare_registry.csv"
+    measure "run with a welfare registry, Parquet, partitioned (the default)" "$bin" run "$w" \
+      --out "$out/welfare-partitioned" --quiet
   fi
   if [ -z "${SKIP_LINK:-}" ]; then
     l="$out/link"
