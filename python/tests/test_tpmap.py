@@ -569,9 +569,12 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
     assert len(one["partition"]["waves"]) == 1 and one["measure"] == whole["measure"]
     with pytest.raises(tpmap.ConfigError, match="max-memory"):
         tpmap.run(data, tmp_path / "tiny", max_memory=1000)
-    # The samples folder's beneficiary list is linked with the whole country.
-    with pytest.raises(tpmap.ConfigError, match="beneficiary list"):
-        tpmap.run(SAMPLES, tmp_path / "refused", partition="province")
+    # The samples folder's beneficiary list is linked with every province's persons too.
+    whole = tpmap.run(SAMPLES, tmp_path / "samples-whole")
+    parts = tpmap.run(SAMPLES, tmp_path / "samples-parts", partition="province")
+    assert parts["plan"]["served_link"] == whole["plan"]["served_link"] and whole["plan"]["served_link"]["matched"] > 0
+    with pytest.raises(tpmap.ConfigError, match="within --max-memory"):
+        tpmap.run(SAMPLES, tmp_path / "refused", max_memory="64GiB")
     # A welfare registry is linked with every province's persons (not within a budget).
     shutil.copy(SAMPLES / "welfare_registry.csv", data / "welfare_registry.csv")
     whole = tpmap.run(data, tmp_path / "whole-welfare")

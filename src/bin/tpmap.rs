@@ -376,9 +376,9 @@ struct JobArgs {
     /// Read the extract whole, or province by province in waves (peak memory bounded by the
     /// largest wave, the same outputs, the plan made over the poor households after the last
     /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more (or
-    /// a CSV persons file of 1.6 GB or more) by province when no beneficiary list (served_list)
-    /// or earlier round is asked for, and everything else whole (a welfare registry is linked
-    /// with every wave's persons, read once more for it; not under --max-memory).
+    /// a CSV persons file of 1.6 GB or more) by province when no earlier round is asked for,
+    /// and everything else whole (a welfare registry or beneficiary list is linked with every
+    /// wave's persons: not under --max-memory).
     #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
     /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while

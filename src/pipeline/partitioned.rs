@@ -106,12 +106,11 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
 }
 
 /// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: comparing
-/// earlier rounds, and plans with an agency's beneficiary list (`served_list`, linked with every
-/// person of the extract). A partitioned run asked for by name refuses the last
-/// ([`refused_by_partitioned`]); it compares earlier rounds (each round read again a wave of
-/// provinces at a time) without a memory budget. A welfare registry is linked with every wave's
-/// persons, gathered by a first reading of the waves (see [`run_partitioned`]), without a
-/// memory budget too. A served file
+/// earlier rounds. A partitioned run asked for by name compares them (each round read again a
+/// wave of provinces at a time) without a memory budget ([`refused_by_partitioned`]). A welfare
+/// registry is linked with every wave's persons, gathered by a first reading of the waves, and
+/// an agency's beneficiary list (`served_list`) with every wave's persons gathered as the waves
+/// are read (see [`run_partitioned`]), both without a memory budget. A served file
 /// (`household_id,program`) is read: it is checked against every accepted household ID, kept
 /// across the waves (8 bytes each).
 pub fn refused(o: &RunOptions) -> Option<&'static str> {
@@ -119,9 +118,9 @@ pub fn refused(o: &RunOptions) -> Option<&'static str> {
 }
 
 /// What a partitioned run with the memory budget `max_memory` cannot do yet, if `o` asks for it:
-/// linking a beneficiary list, and within a budget linking a welfare registry (the linkage
-/// holds every person's link record) or comparing earlier rounds (the comparison of two
-/// national rounds takes about 7 GB, whatever the budget).
+/// within a budget, linking a welfare registry or a beneficiary list (the linkage holds every
+/// person's link record) or comparing earlier rounds (the comparison of two national rounds
+/// takes about 7 GB, whatever the budget).
 pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option<&'static str> {
     if o.welfare_registry.is_some() && max_memory.is_some() {
         Some(
@@ -129,8 +128,10 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
         )
     } else if o.earlier.is_some() && max_memory.is_some() {
         Some("compare earlier rounds within --max-memory (their comparison takes about 7 GB for two national rounds)")
-    } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) {
-        Some("link a beneficiary list (served_list)")
+    } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) && max_memory.is_some() {
+        Some(
+            "link a beneficiary list (served_list) within --max-memory (the linkage holds every person's link record, whatever the budget)",
+        )
     } else {
         None
     }
@@ -142,7 +143,9 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// [`refused_by_partitioned`] names is refused here. A welfare registry is linked before any
 /// wave is scored: the waves are read once to gather their persons' link records, linked in the
 /// whole extract's order (the whole run's matches), then read again and marked
-/// (`partition.passes` counts the readings). Bootstrap standard errors
+/// (`partition.passes` counts the readings). A beneficiary list is linked after the last wave
+/// with every wave's persons (gathered as they are read, linked in the whole extract's order),
+/// for the plan. Bootstrap standard errors
 /// are the whole run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
@@ -164,6 +167,7 @@ pub fn run_partitioned(
         None => None,
     };
     let served_file = o.plan.as_ref().and_then(|p| p.served.as_deref());
+    let served_list = o.plan.as_ref().and_then(|p| p.served_list.as_deref());
     if let (Some(l), Some(path)) = (&loaded, served_file) {
         crate::plan::served::read_by(path, &l.catalogue, &|_| Some(None))?;
     }
@@ -248,8 +252,11 @@ pub fn run_partitioned(
     };
     // (0 for the households file, 1 for the persons file; data row; the error).
     let mut first_bad: Option<(u8, u64, Error)>;
+    // With a beneficiary list, every wave's persons as link records, linked with it for the plan.
+    let mut gathered: Option<Gathered>;
     loop {
         first_bad = None;
+        gathered = served_list.map(|_| Gathered::new(true));
         // Persons marked so far by the welfare registry's linkage (in wave order).
         let mut marked = 0usize;
         let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
@@ -317,6 +324,9 @@ pub fn run_partitioned(
                     if served_file.is_some() {
                         merged.household_ids.extend_from_slice(&x.households.id);
                     }
+                }
+                if let Some(g) = &mut gathered {
+                    g.push(&got.extract);
                 }
                 merged.add_ingest(&mut got);
                 lap.lap("wave: summary, merged");
@@ -412,22 +422,45 @@ pub fn run_partitioned(
             if scores.poor.iter().any(|&p| !p) {
                 return Err(Error::Config("internal: a household poor in its province is not poor alone".into()));
             }
+            // The poor households planned over, by ID.
+            let by_id: std::collections::HashMap<crate::ids::HouseholdId, u32> =
+                (0u32..).zip(&x.households.id).map(|(h, id)| (*id, h)).collect();
             if let Some(path) = served_file {
                 // Checked against every accepted household; kept for the poor ones (no other
                 // household is a candidate of any program).
                 let mut all = std::mem::take(&mut merged.household_ids);
                 all.sort_unstable();
-                let by_id: std::collections::HashMap<crate::ids::HouseholdId, u32> =
-                    (0u32..).zip(&x.households.id).map(|(h, id)| (*id, h)).collect();
                 let find = |id| match by_id.get(&id) {
                     Some(&h) => Some(Some(h)),
                     None => all.binary_search(&id).ok().map(|_| None),
                 };
-                let mut served = crate::plan::served::read_by(path, &loaded.catalogue, &find)?;
-                served.sort_unstable();
-                served.dedup();
-                loaded.served = served;
+                loaded.served = crate::plan::served::read_by(path, &loaded.catalogue, &find)?;
             }
+            if let (Some(list), Some(g)) = (served_list, gathered.take()) {
+                // Linked with every person, as a whole run links it; the matched households
+                // counted over all of them, kept for the poor ones.
+                progress.step("linking the beneficiary list");
+                let (records, order, households) = g.in_whole_order()?;
+                let ids = households.unwrap_or_default();
+                let n = records.len();
+                let (matches, mut report) = crate::plan::served::list_matches(
+                    records,
+                    n,
+                    list,
+                    &loaded.catalogue,
+                    &crate::link::LinkOptions::default(),
+                )?;
+                let wave_index = |k: u32| order.as_ref().map_or(k, |o| o[k as usize]) as usize;
+                let mut pairs: Vec<(crate::ids::HouseholdId, u32)> =
+                    matches.iter().map(|&(p, program)| (ids[wave_index(p)], program)).collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                report.households = pairs.len();
+                loaded.served.extend(pairs.iter().filter_map(|(id, program)| by_id.get(id).map(|&h| (h, *program))));
+                loaded.served_link = Some(report);
+            }
+            loaded.served.sort_unstable();
+            loaded.served.dedup();
             let dirs = (out.join("plan"), stage.target().join("plan"));
             let (report, figures, _) =
                 super::plan(&x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?;
@@ -473,6 +506,56 @@ fn note_first_bad(got: &crate::ingest::Ingested, first_bad: &mut Option<(u8, u64
     }
 }
 
+/// Every wave's persons as link records (as [`crate::link::Records::push_extract`] makes them),
+/// in wave order, with each one's household row (and ID, when asked for): what a partitioned run
+/// links with a welfare registry or a beneficiary list.
+struct Gathered {
+    records: crate::link::Records,
+    survey: u16,
+    rows: Vec<u64>,
+    households: Option<Vec<crate::ids::HouseholdId>>,
+}
+
+impl Gathered {
+    fn new(with_households: bool) -> Gathered {
+        let mut records = crate::link::Records::default();
+        let survey = records.add_source("survey");
+        Gathered { records, survey, rows: Vec::new(), households: with_households.then(Vec::new) }
+    }
+
+    /// Appends a wave's persons.
+    fn push(&mut self, x: &crate::extract::Extract) {
+        let p = &x.persons;
+        self.rows.extend(p.household.iter().map(|&h| x.households.source_row[h as usize]));
+        if let Some(ids) = &mut self.households {
+            ids.extend(p.household.iter().map(|&h| x.households.id[h as usize]));
+        }
+        self.records.push_extract_to(self.survey, x);
+    }
+
+    /// The records in the whole extract's order — households in file order, each one's persons
+    /// in file order — which for a file in province order is wave order already; with, when it
+    /// is not, each record's index in wave order, and the persons' household IDs in wave order.
+    #[allow(clippy::type_complexity)]
+    fn in_whole_order(self) -> Result<(crate::link::Records, Option<Vec<u32>>, Option<Vec<crate::ids::HouseholdId>>)> {
+        let Gathered { mut records, rows, households, .. } = self;
+        let n = rows.len();
+        if u32::try_from(n).is_err() {
+            return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
+        }
+        let order: Option<Vec<u32>> = (!rows.is_sorted()).then(|| {
+            // A stable sort: a household's persons stay in their order (one wave holds them all).
+            let mut order: Vec<u32> = (0u32..).take(n).collect();
+            order.sort_by_key(|&k| rows[k as usize]);
+            order
+        });
+        if let Some(order) = &order {
+            records = records.take(order);
+        }
+        Ok((records, order, households))
+    }
+}
+
 /// Links a welfare registry with every wave's persons before any wave is scored: the waves are
 /// read once (a strict run fails here with the whole run's first bad row), their persons' link
 /// records gathered in the whole extract's order — households in file order, each one's
@@ -494,10 +577,7 @@ fn link_welfare(
     let strict = o.ingest.mode == crate::ingest::Mode::Strict;
     loop {
         let t = Instant::now();
-        let mut records = crate::link::Records::default();
-        let survey = records.add_source("survey");
-        // Each person's household row in the households file.
-        let mut rows: Vec<u64> = Vec::new();
+        let mut gathered = Gathered::new(false);
         let mut first_bad = None;
         let mut reading = 0.0;
         for (i, wave) in waves.iter().enumerate() {
@@ -508,9 +588,7 @@ fn link_welfare(
             if strict {
                 note_first_bad(&got, &mut first_bad);
             }
-            let x = &got.extract;
-            rows.extend(x.persons.household.iter().map(|&h| x.households.source_row[h as usize]));
-            records.push_extract_to(survey, x);
+            gathered.push(&got.extract);
         }
         seconds.ingest_and_validate += reading;
         partition.passes += 1;
@@ -525,20 +603,8 @@ fn link_welfare(
             return Err(e);
         }
         progress.step("linking with the welfare registry");
-        let n = rows.len();
-        let order: Option<Vec<u32>> = (!rows.is_sorted()).then(|| {
-            // A stable sort: a household's persons stay in their order (one wave holds them all).
-            let mut order: Vec<u32> = (0u32..).take(n).collect();
-            order.sort_by_key(|&k| rows[k as usize]);
-            order
-        });
-        drop(rows);
-        if order.as_ref().is_some_and(|o| o.len() != n) {
-            return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
-        }
-        if let Some(order) = &order {
-            records = records.take(order);
-        }
+        let (records, order, _) = gathered.in_whole_order()?;
+        let n = records.len();
         let (in_order, mut link) =
             crate::link::welfare_marks(records, n, registry, &crate::link::LinkOptions::default())?;
         let marks = match order {

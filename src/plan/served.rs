@@ -138,8 +138,28 @@ pub fn from_list(
 ) -> Result<(Served, ServedLink)> {
     let mut r = crate::link::Records::default();
     r.push_extract("survey", x);
-    r.push_csv(list)?;
     let n = x.persons.len();
+    let (matches, mut report) = list_matches(r, n, list, c, o)?;
+    let mut served: Served = matches.iter().map(|&(p, program)| (x.persons.household[p as usize], program)).collect();
+    served.sort_unstable();
+    served.dedup();
+    report.households = served.len();
+    Ok((served, report))
+}
+
+/// What [`from_list`] links, for persons whose link records are the first `n` of `r` (in the
+/// extract's order): `list` is read into `r` and linked, and each matched list record gives its
+/// person (an index below `n`) and program, in list order. The report's `households` is left at
+/// 0 for the caller, who knows the persons' households. A partitioned run gathers its waves'
+/// persons into `r`.
+pub fn list_matches(
+    mut r: crate::link::Records,
+    n: usize,
+    list: &std::path::Path,
+    c: &crate::programs::Catalogue,
+    o: &LinkOptions,
+) -> Result<(Vec<(u32, u32)>, ServedLink)> {
+    r.push_csv(list)?;
     let mut program = vec![0u32; r.len() - n];
     for j in n..r.len() {
         program[j - n] = c.program(r.tag.get(j)).ok_or_else(|| crate::Error::Format {
@@ -163,11 +183,13 @@ pub fn from_list(
             best[j - n] = Some((s.deterministic, s.probability, p));
         }
     }
-    let mut served: Served =
-        best.iter().enumerate().filter_map(|(j, b)| b.map(|(_, _, p)| (x.persons.household[p], program[j]))).collect();
-    let matched = best.iter().filter(|b| b.is_some()).count();
-    served.sort_unstable();
-    served.dedup();
-    let report = ServedLink { records: r.len() - n, matched, households: served.len(), unreadable: r.unreadable.len() };
-    Ok((served, report))
+    // Persons are numbered by 32 bits in an extract (and a partitioned run's gathering).
+    let matches: Vec<(u32, u32)> = best
+        .iter()
+        .zip(&program)
+        .filter_map(|(b, &program)| b.map(|(_, _, p)| (u32::try_from(p).unwrap_or(u32::MAX), program)))
+        .collect();
+    let report =
+        ServedLink { records: r.len() - n, matched: matches.len(), households: 0, unreadable: r.unreadable.len() };
+    Ok((matches, report))
 }

@@ -367,13 +367,81 @@ fn a_plan_over_the_provinces_is_the_whole_runs() {
     std::fs::write(&served, format!("household_id,program\n{},no-such-program\n", ids[0])).unwrap();
     let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
     assert!(e.contains("no program 'no-such-program'"), "{e}");
-    // A beneficiary list is linked with every person: refused before any output.
+    // A beneficiary list is linked with every person: not within a budget.
     if let Some(p) = &mut o.plan {
         p.served_list = Some(s.join("served_list.csv"));
     }
-    let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
-    assert!(e.contains("does not link a beneficiary list"), "{e}");
+    let e = run_partitioned(&o, Some(u64::MAX), &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("does not link a beneficiary list (served_list) within --max-memory"), "{e}");
     assert!(!out.exists());
+}
+
+#[test]
+fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
+    // The list's persons matched among every wave's persons (gathered as the waves are read,
+    // linked after the last, in the whole extract's order), their households declined for the
+    // program as in a whole run: the same plan and report, in province order and reversed, with
+    // a served file beside it, and with a welfare registry (read once more for it).
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let with_list = |h: &Path, p: &Path| {
+        let mut o = with_plan(h, p);
+        if let Some(plan) = &mut o.plan {
+            plan.served_list = Some(s.join("served_list.csv"));
+        }
+        o
+    };
+    let r = same_outputs_of(&with_list(&s.join("households.csv"), &s.join("persons.csv")), None, false);
+    let link = &r["plan"]["served_link"];
+    assert!(link["matched"].as_u64().unwrap() > 100, "{link}");
+    assert_eq!(r["partition"]["passes"], 1);
+    let declined = |dir: &Path| -> u64 {
+        let programs = std::fs::read_to_string(dir.join("plan").join("programs.csv")).unwrap();
+        let mut rows = programs.lines().filter(|l| !l.starts_with('#'));
+        let at = rows.next().unwrap().split(',').position(|c| c == "declined_already_receives").unwrap();
+        rows.map(|l| l.split(',').nth(at).unwrap().parse::<u64>().unwrap()).sum()
+    };
+    let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
+    reversed(&s.join("households.csv"), &hr);
+    reversed(&s.join("persons.csv"), &pr);
+    let runs = tmp.path().join("reversed");
+    let r = same_outputs_in(&with_list(&hr, &pr), None, true, &runs);
+    assert_eq!(&r["plan"]["served_link"], link);
+    assert!(declined(&runs.join("parts")) > 0, "matched households are declined");
+    // With a served file naming one household, and with the welfare registry too.
+    let text = std::fs::read_to_string(s.join("households.csv")).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let at = lines.next().unwrap().split(',').position(|c| c == "household_id").unwrap();
+    let id = lines.next().unwrap().split(',').nth(at).unwrap().to_string();
+    let served = tmp.path().join("served.csv");
+    std::fs::write(&served, format!("household_id,program\n{id},moph-healthy-home\n")).unwrap();
+    let mut o = with_list(&hr, &pr);
+    if let Some(p) = &mut o.plan {
+        p.served = Some(served);
+    }
+    o.welfare_registry = Some(s.join("welfare_registry.csv"));
+    let r = same_outputs_in(&o, None, true, &tmp.path().join("all"));
+    assert_eq!((&r["partition"]["passes"], &r["plan"]["served_link"]), (&2.into(), link));
+    // A list naming a program the catalogue lacks: the whole run's error, nothing written.
+    let list = std::fs::read_to_string(s.join("served_list.csv")).unwrap();
+    let bad = tmp.path().join("served_list.csv");
+    let mut rows: Vec<String> = list.lines().map(str::to_string).collect();
+    let head = rows.iter().position(|l| !l.starts_with('#')).unwrap();
+    let col = rows[head].split(',').position(|c| c == "program").unwrap();
+    let last = rows.len() - 1;
+    let mut cells: Vec<String> = rows[last].split(',').map(str::to_string).collect();
+    cells[col] = "no-such-program".into();
+    rows[last] = cells.join(",");
+    std::fs::write(&bad, rows.join("\n") + "\n").unwrap();
+    let mut o = with_list(&s.join("households.csv"), &s.join("persons.csv"));
+    if let Some(p) = &mut o.plan {
+        p.served_list = Some(bad);
+    }
+    let whole = run(&o, &tmp.path().join("bad-whole"), &Silent).err().unwrap().to_string();
+    let parts = run_partitioned(&o, None, &tmp.path().join("bad-parts"), &Silent).err().unwrap().to_string();
+    assert!(whole.contains("no program 'no-such-program'"), "{whole}");
+    assert_eq!(parts, whole);
+    assert!(!tmp.path().join("bad-parts").exists());
 }
 
 #[test]
@@ -537,10 +605,12 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
         assert!(err.contains(says), "{extra:?}: {err}");
         assert!(!tmp.path().join("refused").exists());
     }
-    // The samples folder's beneficiary list is linked with the whole country; its welfare
-    // registry is linked province by province, but not within a budget.
-    let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not link a beneficiary list"));
+    // The samples folder's welfare registry and beneficiary list are linked province by
+    // province, but not within a budget.
+    let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan", "--json"]);
+    let r = report(&o);
+    assert!(r["plan"]["served_link"]["matched"].as_u64().unwrap() > 0 && r["welfare_link"].is_object());
+    std::fs::remove_dir_all(tmp.path().join("plan")).unwrap();
     let dir = tmp.path().join("extract");
     std::fs::create_dir(&dir).unwrap();
     for f in ["households.parquet", "persons.parquet", "welfare_registry.csv"] {
