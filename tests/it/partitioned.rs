@@ -137,6 +137,45 @@ fn dirty_samples_partitioned_reject_the_same_rows() {
     assert!(r["ingest"]["households"]["rejected"].as_u64().unwrap() > 0);
 }
 
+/// A CSV file's lines, to change cells of: its header is the first line not starting with `#`.
+struct CsvLines {
+    lines: Vec<String>,
+    head: usize,
+}
+
+impl CsvLines {
+    fn read(path: &Path) -> CsvLines {
+        let lines: Vec<String> = std::fs::read_to_string(path).unwrap().lines().map(str::to_string).collect();
+        let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
+        CsvLines { lines, head }
+    }
+
+    /// The position of column `name`.
+    fn col(&self, name: &str) -> usize {
+        self.lines[self.head].split(',').position(|c| c == name).unwrap()
+    }
+
+    /// The lines holding data rows.
+    fn data(&self) -> std::ops::Range<usize> {
+        self.head + 1..self.lines.len()
+    }
+
+    /// Line `i`'s cell in column `col`.
+    fn cell(&self, i: usize, col: usize) -> &str {
+        self.lines[i].split(',').nth(col).unwrap()
+    }
+
+    fn set(&mut self, i: usize, col: usize, value: &str) {
+        let mut cells: Vec<&str> = self.lines[i].split(',').collect();
+        cells[col] = value;
+        self.lines[i] = cells.join(",");
+    }
+
+    fn write(&self, path: &Path) {
+        std::fs::write(path, self.lines.join("\n") + "\n").unwrap();
+    }
+}
+
 /// Reverses the data rows of a CSV file (keeping its `#` notice and header lines).
 fn reversed(from: &Path, to: &Path) {
     let text = std::fs::read_to_string(from).unwrap();
@@ -163,20 +202,15 @@ fn a_partial_birth_date_in_a_later_province_makes_the_column_text_in_both_runs()
     // partitioned run rewrote its earlier row groups (it stopped on polars' statistics error).
     let tmp = tempfile::tempdir().unwrap();
     let s = samples();
-    let text = std::fs::read_to_string(s.join("persons.csv")).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let header: Vec<&str> = lines[1].split(',').collect();
-    let col = header.iter().position(|h| *h == "birth_date").unwrap();
+    let mut csv = CsvLines::read(&s.join("persons.csv"));
+    let col = csv.col("birth_date");
     // The last person born on a 15th: an unknown day counts as the 15th, so the age agrees.
-    let last =
-        (2..lines.len()).rev().find(|&i| lines[i].split(',').nth(col).is_some_and(|d| d.ends_with("-15"))).unwrap();
-    assert!(last > lines.len() - 2000, "in the last province");
-    let mut cells: Vec<String> = lines[last].split(',').map(str::to_string).collect();
-    let whole = cells[col].clone();
-    cells[col] = format!("{}-00", &whole[..7]);
-    lines[last] = cells.join(",");
+    let last = csv.data().rev().find(|&i| csv.cell(i, col).ends_with("-15")).unwrap();
+    assert!(last > csv.lines.len() - 2000, "in the last province");
+    let whole = csv.cell(last, col).to_string();
+    csv.set(last, col, &format!("{}-00", &whole[..7]));
     let (h, p) = (s.join("households.csv"), tmp.path().join("persons.csv"));
-    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    csv.write(&p);
     let dir = tmp.path().join("runs");
     let r = same_outputs_in(&RunOptions::new(&h, &p), None, false, &dir);
     assert_eq!(waves(&r), 4);
@@ -240,7 +274,10 @@ fn synthetic_provinces_in_waves_under_a_budget() {
     // The poor households a plan holds across the waves leave less room for them: no fewer
     // waves.
     assert!(waves(&r) >= n, "{} waves", waves(&r));
-    assert!(declined_for_caps(&runs.join("parts")) > 0, "a national cap or budget binds");
+    assert!(
+        declined(&runs.join("parts"), &["declined_capacity", "declined_budget"]) > 0,
+        "a national cap or budget binds"
+    );
     // Room for the largest wave alone: one wave at a time, as large as the budget allows.
     let r = same_outputs_in(&RunOptions::new(&h, &p), Some(budget - largest), false, &tmp.path().join("one"));
     assert_eq!(r["partition"]["waves_in_flight"], 1);
@@ -263,17 +300,13 @@ fn synthetic_csv_out_of_province_order_read_by_the_waves_from_their_marks() {
     synthesize(&made, 20_000, 11, &[11, 12, 30, 50, 90, 96], tpmap::synth::SynthFormat::Csv);
     let (h, p) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
     reversed(&made.join("households.csv"), &h);
-    let text = std::fs::read_to_string(made.join("persons.csv")).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    assert!(lines.len() > 40_000, "{} person lines", lines.len());
-    let header = lines.iter().position(|l| !l.starts_with('#')).unwrap();
-    let id = lines[header].split(',').position(|c| c == "citizen_id").unwrap();
-    for l in lines.iter_mut().skip(header + 1).step_by(4_999) {
-        let mut cells: Vec<&str> = l.split(',').collect();
-        cells[id] = "1234567890123";
-        *l = cells.join(",");
+    let mut csv = CsvLines::read(&made.join("persons.csv"));
+    assert!(csv.lines.len() > 40_000, "{} person lines", csv.lines.len());
+    let id = csv.col("citizen_id");
+    for i in csv.data().step_by(4_999) {
+        csv.set(i, id, "1234567890123");
     }
-    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    csv.write(&p);
     reversed(&p.clone(), &p);
     let r = same_outputs(&h, &p, None, true);
     assert_eq!(waves(&r), 6);
@@ -302,18 +335,16 @@ fn with_catalogue(households: &Path, persons: &Path, catalogue: &Path) -> RunOpt
     o
 }
 
-/// Units declined for the national capacity or budget (`plan/programs.csv` of a run in `out`).
-fn declined_for_caps(out: &Path) -> u64 {
-    let text = std::fs::read_to_string(out.join("plan").join("programs.csv")).unwrap();
-    let mut rows = text.lines().filter(|l| !l.starts_with('#'));
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let (cap, budget) = (at("declined_capacity"), at("declined_budget"));
-    rows.map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        f[cap].parse::<u64>().unwrap() + f[budget].parse::<u64>().unwrap()
-    })
-    .sum()
+/// Units declined for `reasons` (columns of `plan/programs.csv` of a run in `out`, such as
+/// `declined_capacity`), summed over the programs.
+fn declined(out: &Path, reasons: &[&str]) -> u64 {
+    let programs = CsvLines::read(&out.join("plan").join("programs.csv"));
+    let at: Vec<usize> = reasons.iter().map(|r| programs.col(r)).collect();
+    programs
+        .data()
+        .flat_map(|i| at.iter().map(move |&c| (i, c)))
+        .map(|(i, c)| programs.cell(i, c).parse::<u64>().unwrap())
+        .sum()
 }
 
 #[test]
@@ -351,11 +382,7 @@ fn a_plan_over_the_provinces_is_the_whole_runs() {
     }
     let runs = tmp.path().join("served-runs");
     same_outputs_in(&o, None, false, &runs);
-    let programs = std::fs::read_to_string(runs.join("parts").join("plan").join("programs.csv")).unwrap();
-    let mut rows = programs.lines().filter(|l| !l.starts_with('#'));
-    let at = rows.next().unwrap().split(',').position(|c| c == "declined_already_receives").unwrap();
-    let already: u64 = rows.map(|l| l.split(',').nth(at).unwrap().parse::<u64>().unwrap()).sum();
-    assert!(already > 0, "served households are declined");
+    assert!(declined(&runs.join("parts"), &["declined_already_receives"]) > 0, "served households are declined");
     // A household in no province: an error naming the row, after the waves, nothing written.
     std::fs::write(&served, format!("household_id,program\n{},moph-healthy-home\n999999999999", ids[0])).unwrap();
     std::fs::write(&served, std::fs::read_to_string(&served).unwrap() + ",moph-healthy-home\n").unwrap();
@@ -395,24 +422,16 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     let link = &r["plan"]["served_link"];
     assert!(link["matched"].as_u64().unwrap() > 100, "{link}");
     assert_eq!(r["partition"]["passes"], 1);
-    let declined = |dir: &Path| -> u64 {
-        let programs = std::fs::read_to_string(dir.join("plan").join("programs.csv")).unwrap();
-        let mut rows = programs.lines().filter(|l| !l.starts_with('#'));
-        let at = rows.next().unwrap().split(',').position(|c| c == "declined_already_receives").unwrap();
-        rows.map(|l| l.split(',').nth(at).unwrap().parse::<u64>().unwrap()).sum()
-    };
     let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
     reversed(&s.join("households.csv"), &hr);
     reversed(&s.join("persons.csv"), &pr);
     let runs = tmp.path().join("reversed");
     let r = same_outputs_in(&with_list(&hr, &pr), None, true, &runs);
     assert_eq!(&r["plan"]["served_link"], link);
-    assert!(declined(&runs.join("parts")) > 0, "matched households are declined");
+    assert!(declined(&runs.join("parts"), &["declined_already_receives"]) > 0, "matched households are declined");
     // With a served file naming one household, and with the welfare registry too.
-    let text = std::fs::read_to_string(s.join("households.csv")).unwrap();
-    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let at = lines.next().unwrap().split(',').position(|c| c == "household_id").unwrap();
-    let id = lines.next().unwrap().split(',').nth(at).unwrap().to_string();
+    let households = CsvLines::read(&s.join("households.csv"));
+    let id = households.cell(households.head + 1, households.col("household_id"));
     let served = tmp.path().join("served.csv");
     std::fs::write(&served, format!("household_id,program\n{id},moph-healthy-home\n")).unwrap();
     let mut o = with_list(&hr, &pr);
@@ -423,16 +442,11 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     let r = same_outputs_in(&o, None, true, &tmp.path().join("all"));
     assert_eq!((&r["partition"]["passes"], &r["plan"]["served_link"]), (&2.into(), link));
     // A list naming a program the catalogue lacks: the whole run's error, nothing written.
-    let list = std::fs::read_to_string(s.join("served_list.csv")).unwrap();
+    let mut list = CsvLines::read(&s.join("served_list.csv"));
     let bad = tmp.path().join("served_list.csv");
-    let mut rows: Vec<String> = list.lines().map(str::to_string).collect();
-    let head = rows.iter().position(|l| !l.starts_with('#')).unwrap();
-    let col = rows[head].split(',').position(|c| c == "program").unwrap();
-    let last = rows.len() - 1;
-    let mut cells: Vec<String> = rows[last].split(',').map(str::to_string).collect();
-    cells[col] = "no-such-program".into();
-    rows[last] = cells.join(",");
-    std::fs::write(&bad, rows.join("\n") + "\n").unwrap();
+    let (last, col) = (list.lines.len() - 1, list.col("program"));
+    list.set(last, col, "no-such-program");
+    list.write(&bad);
     let mut o = with_list(&s.join("households.csv"), &s.join("persons.csv"));
     if let Some(p) = &mut o.plan {
         p.served_list = Some(bad);
@@ -449,20 +463,15 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
     // Person row 1 (province 40) gets the citizen ID of a person in province 95.
     let tmp = tempfile::tempdir().unwrap();
     let s = samples();
-    let text = std::fs::read_to_string(s.join("persons.csv")).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
-    let col = lines[head].split(',').position(|c| c == "citizen_id").unwrap();
-    let hh = lines[head].split(',').position(|c| c == "household_id").unwrap();
-    let last = lines.iter().rev().find(|l| l.split(',').nth(hh).unwrap().starts_with("95")).unwrap();
-    let id = last.split(',').nth(col).unwrap().to_string();
-    let mut first: Vec<String> = lines[head + 1].split(',').map(String::from).collect();
-    assert!(first[hh].starts_with("40"));
-    first[col] = id;
-    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    out[head + 1] = first.join(",");
+    let mut csv = CsvLines::read(&s.join("persons.csv"));
+    let (col, hh) = (csv.col("citizen_id"), csv.col("household_id"));
+    let last = csv.data().rev().find(|&i| csv.cell(i, hh).starts_with("95")).unwrap();
+    let id = csv.cell(last, col).to_string();
+    let first = csv.head + 1;
+    assert!(csv.cell(first, hh).starts_with("40"));
+    csv.set(first, col, &id);
     let p = tmp.path().join("persons.csv");
-    std::fs::write(&p, out.join("\n") + "\n").unwrap();
+    csv.write(&p);
     let r = same_outputs(&s.join("households.csv"), &p, None, false);
     let persons = &r["ingest"]["persons"];
     assert_eq!(persons["rejected"], 1);
@@ -504,32 +513,24 @@ fn a_strict_partitioned_run_fails_on_the_whole_runs_first_bad_row() {
     // each file in row order), not the first a wave meets.
     let tmp = tempfile::tempdir().unwrap();
     let s = samples();
-    let text = std::fs::read_to_string(s.join("households.csv")).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
-    let year = lines[head].split(',').position(|c| c == "survey_year").unwrap();
-    let last_40 = (head + 1..lines.len()).rev().find(|&i| lines[i].starts_with("40")).unwrap();
-    let first_95 = (head + 1..lines.len()).find(|&i| lines[i].starts_with("95")).unwrap();
+    let mut households = CsvLines::read(&s.join("households.csv"));
+    let (head, year) = (households.head, households.col("survey_year"));
+    let last_40 = households.data().rev().find(|&i| households.lines[i].starts_with("40")).unwrap();
+    let first_95 = households.data().find(|&i| households.lines[i].starts_with("95")).unwrap();
     for i in [last_40, first_95] {
-        let mut cells: Vec<String> = lines[i].split(',').map(str::to_string).collect();
-        cells[year] = "year".into();
-        lines[i] = cells.join(",");
+        households.set(i, year, "year");
     }
     // Data rows of the households: in province order the first bad one is province 40's;
     // reversed, province 95's (its data rows run the other way).
-    let data = lines.len() - head - 1;
+    let data = households.data().len();
     let wants = [last_40 - head, data - (first_95 - head) + 1];
     let h = tmp.path().join("households.csv");
-    std::fs::write(&h, lines.join("\n") + "\n").unwrap();
-    let text = std::fs::read_to_string(s.join("persons.csv")).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
-    let sex = lines[head].split(',').position(|c| c == "sex").unwrap();
-    let mut cells: Vec<String> = lines[head + 1].split(',').map(str::to_string).collect();
-    cells[sex] = "9".into();
-    lines[head + 1] = cells.join(",");
+    households.write(&h);
+    let mut persons = CsvLines::read(&s.join("persons.csv"));
+    let sex = persons.col("sex");
+    persons.set(persons.head + 1, sex, "9");
     let p = tmp.path().join("persons.csv");
-    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    persons.write(&p);
     let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
     reversed(&h, &hr);
     reversed(&p, &pr);
@@ -661,18 +662,14 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     assert_eq!((&r["partition"]["passes"], &r["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
     // A person of province 40, last in the reversed file, given the ID of the first person of
     // province 95 (first in the file, read in the last wave).
-    let text = std::fs::read_to_string(&pr).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let head = lines.iter().position(|l| !l.starts_with('#')).unwrap();
-    let col = lines[head].split(',').position(|c| c == "citizen_id").unwrap();
-    let id = lines[head + 1].split(',').nth(col).unwrap().to_string();
-    let last = lines.len() - 1;
-    let mut cells: Vec<String> = lines[last].split(',').map(str::to_string).collect();
-    assert!(cells[lines[head].split(',').position(|c| c == "household_id").unwrap()].starts_with("40"));
-    cells[col] = id;
-    lines[last] = cells.join(",");
+    let mut csv = CsvLines::read(&pr);
+    let col = csv.col("citizen_id");
+    let id = csv.cell(csv.head + 1, col).to_string();
+    let last = csv.lines.len() - 1;
+    assert!(csv.cell(last, csv.col("household_id")).starts_with("40"));
+    csv.set(last, col, &id);
     let crossing = tmp.path().join("persons-crossing.csv");
-    std::fs::write(&crossing, lines.join("\n") + "\n").unwrap();
+    csv.write(&crossing);
     let r = same_outputs_in(&with_registry(&hr, &crossing), None, true, &tmp.path().join("crossing"));
     assert_eq!(r["partition"]["passes"], 3);
     assert_eq!(r["ingest"]["persons"]["by_reason"]["duplicate_person"], 1);
