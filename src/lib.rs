@@ -84,6 +84,7 @@ pub mod indicators;
 pub mod ingest;
 pub mod limits;
 pub mod link;
+pub mod memory;
 pub mod mpi;
 pub mod output;
 pub mod panel;

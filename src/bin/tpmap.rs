@@ -27,6 +27,17 @@ fn keep_freed_memory_a_while() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
 }
 
+/// What the library calls when a phase has freed large structures ([`tpmap::memory::release`]):
+/// mimalloc's forced collection on this thread, which also purges the memory every thread has
+/// given back to mimalloc's arenas. mimalloc purges on its own only when allocations happen to
+/// trigger it: in the national run with a welfare registry, 1.9 GB that blocking had freed
+/// were still resident through the comparisons, 14 s later, and the records dropped before
+/// clustering stayed resident through it.
+fn give_back_freed_memory() {
+    // SAFETY: mi_collect takes no pointers and may be called on any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -567,6 +578,7 @@ fn main() -> ExitCode {
         // Before any other thread starts (parsing starts none).
         keep_freed_memory_a_while();
     }
+    tpmap::memory::set_release(give_back_freed_memory);
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

@@ -148,6 +148,75 @@ impl LinkOptions {
 
 /// Runs a link job over `r`.
 pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
+    let mut l = scored_job(records, options, Keep::Everything)?;
+    let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
+    l.entity = model::cluster(records, &l.scored, options.threshold, options.task);
+    l.entity_id = model::entity_ids(records, &l.entity);
+    l.timing.cluster = t.elapsed().as_secs_f64();
+    lap.lap("link: clustered");
+    Ok(l)
+}
+
+/// What a job keeps beyond its matches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Everything [`Linked`] holds: [`run`].
+    Everything,
+    /// What [`Matched`] holds: [`run_matches`].
+    Matches,
+}
+
+/// A link job's matches and what they need, without the candidate pairs, the scored pairs below
+/// the threshold or the entities' stable ids: what [`run_matches`] keeps for callers that read
+/// the matches only (a welfare registry's marks, a beneficiary list, the panel's linkage).
+#[derive(Clone, Debug)]
+pub struct Matched {
+    /// The threshold the job was run with.
+    pub threshold: f64,
+    /// The scored pairs at or above the threshold and the deterministic ones, in the order of
+    /// the job's candidate pairs: every pair [`Matched::matches`] can give.
+    pub scored: Vec<Scored>,
+    /// Entity (dense index) of each record, as [`Linked::entity`].
+    pub entity: Vec<u32>,
+    /// Time per phase.
+    pub timing: Timing,
+    /// What looked implausible about the model ([`model::plausibility`]).
+    pub warnings: Vec<String>,
+}
+
+impl Matched {
+    /// The job's matches: the pairs [`Linked::matches`] gives at the job's threshold, in the
+    /// same order.
+    pub fn matches(&self) -> impl Iterator<Item = &Scored> {
+        self.scored.iter().filter(move |s| is_match(s, self.threshold, &self.entity))
+    }
+}
+
+/// Runs a link job over `records` for its matches alone: the same matches and entities as
+/// [`run`] (the same blocking, model, scores and clustering), with less held at once. The
+/// records are taken so that they go before clustering, which reads only each one's valid
+/// citizen ID and source; the candidate pairs go once scored, pairs below the threshold are not
+/// kept (clustering and matching never read them) and no stable entity ids are made. A caller
+/// that needs the records' count or flags afterwards takes them first.
+pub fn run_matches(mut records: Records, options: &LinkOptions) -> Result<Matched> {
+    let Linked { scored, mut timing, warnings, .. } = scored_job(&records, options, Keep::Matches)?;
+    let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
+    let (citizen_id, source) = (std::mem::take(&mut records.citizen_id), std::mem::take(&mut records.source));
+    let n_sources = records.sources.len();
+    drop(records);
+    let ids = model::valid_ids(&citizen_id);
+    drop(citizen_id);
+    crate::memory::release();
+    let entity = model::cluster_ids(ids, &source, n_sources, &scored, options.threshold, options.task);
+    timing.cluster = t.elapsed().as_secs_f64();
+    lap.lap("link: clustered");
+    Ok(Matched { threshold: options.threshold, scored, entity, timing, warnings })
+}
+
+/// A link job up to its scores: the [`Linked`] of [`run`] without entities (`entity` and
+/// `entity_id` empty); with [`Keep::Matches`], without candidate pairs either and with only
+/// the scored pairs a match can be among.
+fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Linked> {
     let (r, o) = (records, options);
     o.validate()?;
     r.check_limits()?;
@@ -204,25 +273,24 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     timing.train = t.elapsed().as_secs_f64();
     lap.lap("link: trained");
     let t = Instant::now();
-    let floor = SCORE_FLOOR.min(o.threshold);
+    // A match is deterministic or at or above the threshold (`is_match`): a job for its matches
+    // keeps nothing below.
+    let floor = if keep == Keep::Matches { o.threshold } else { SCORE_FLOOR.min(o.threshold) };
     let scored = model::score_pairs_above(r, &m, m.tf.then_some(&tf), &cand.pairs, &pats, floor);
     drop(pats);
+    let pairs = if keep == Keep::Matches { Vec::new() } else { cand.pairs };
+    crate::memory::release();
     timing.score = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} pairs scored", scored.len()));
-    let t = Instant::now();
-    let entity = model::cluster(r, &scored, o.threshold, o.task);
-    let entity_id = model::entity_ids(r, &entity);
-    timing.cluster = t.elapsed().as_secs_f64();
-    lap.lap("link: clustered");
     Ok(Linked {
         model: m,
         tf,
-        pairs: cand.pairs,
+        pairs,
         skipped_blocks: cand.skipped_blocks,
         rule_pairs: cand.rule_pairs,
         scored,
-        entity,
-        entity_id,
+        entity: Vec::new(),
+        entity_id: Vec::new(),
         timing,
         warnings,
     })
@@ -313,15 +381,13 @@ pub fn welfare_marks(
 ) -> Result<(Vec<Option<bool>>, WelfareLink)> {
     let t = Instant::now();
     r.push_csv(registry)?;
-    let mut linked = run(&r, &LinkOptions { task: Task::Link, ..o.clone() })?;
-    // Only the matches and the registry's flags are read from here on: the records (about 100
-    // bytes each) and the candidate pairs go before each person's best match is kept.
+    // Only the matches and the registry's flags are read after linking: the records (about 75
+    // bytes each) go before clustering.
     let (records, unreadable, flag) = (r.len(), r.unreadable.len(), std::mem::take(&mut r.flag));
-    drop(r);
-    linked.pairs = Vec::new();
+    let linked = run_matches(r, &LinkOptions { task: Task::Link, ..o.clone() })?;
     let mut best: Vec<Option<BestMatch>> = vec![None; n];
     let mut reg_matched = vec![false; records - n];
-    for s in linked.matches(o.threshold) {
+    for s in linked.matches() {
         let (a, b) = (s.a as usize, s.b as usize);
         let (p, j) = if a < n { (a, b) } else { (b, a) };
         if p >= n || j < n {

@@ -274,6 +274,10 @@ pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
             packed.par_sort_unstable();
             packed.dedup();
             all = merge_pairs(&all, &packed);
+            drop(packed);
+            // This rule's keys, pairs and the previous union are freed: given back at once
+            // (`memory::release`), the next rule's take their place instead of adding to them.
+            crate::memory::release();
         }
         Candidates { pairs: all, skipped_blocks: skipped, rule_pairs }
     })
@@ -913,9 +917,12 @@ pub fn score_pairs_above(
 /// that scores lower is left out; duplicates within a registry still join through their citizen
 /// ID, by the deterministic pass). Returns the entity of each record (a dense index).
 pub fn cluster(records: &Records, scored: &[Scored], threshold: f64, task: Task) -> Vec<u32> {
-    let r = records;
-    let ids = r.citizen_id.iter().map(|c| c.map(|c| c.as_nonzero())).collect();
-    cluster_ids(ids, &r.source, r.sources.len(), scored, threshold, task)
+    cluster_ids(valid_ids(&records.citizen_id), &records.source, records.sources.len(), scored, threshold, task)
+}
+
+/// The records' valid citizen IDs (`Records::citizen_id`) as [`cluster_ids`] takes them.
+pub(crate) fn valid_ids(citizen_id: &[Option<crate::ids::CitizenId>]) -> Vec<Option<std::num::NonZeroU64>> {
+    citizen_id.iter().map(|c| c.map(|c| c.as_nonzero())).collect()
 }
 
 /// [`cluster`] over records given by their valid citizen IDs (`ids`) and sources (`source`, of
@@ -937,7 +944,7 @@ pub fn cluster_with(
 
 /// [`cluster_with`] over the records' IDs as the union takes them (8 bytes a record: the national
 /// job's 52 M records took 0.8 GB for `Option<u64>`s, twice).
-fn cluster_ids(
+pub(crate) fn cluster_ids(
     mut id: Vec<Option<std::num::NonZeroU64>>,
     source: &[u16],
     n_sources: usize,
@@ -968,10 +975,14 @@ fn cluster_ids(
     }
     let mut edges: Vec<&Scored> =
         scored.iter().filter(|s| (s.a as usize) < n && (s.b as usize) < n).filter(|s| s.accepted(threshold)).collect();
-    edges.sort_by(|x, y| {
-        (y.deterministic, y.probability)
-            .partial_cmp(&(x.deterministic, x.probability))
-            .unwrap_or(std::cmp::Ordering::Equal)
+    // Stable, so ties keep the pair order; in parallel (the national registry's linkage sorts
+    // 49 M edges here).
+    crate::in_pool(|| {
+        edges.par_sort_by(|x, y| {
+            (y.deterministic, y.probability)
+                .partial_cmp(&(x.deterministic, x.probability))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
     });
     for e in edges {
         let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));

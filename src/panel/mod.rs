@@ -462,11 +462,11 @@ fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonT
         let slots: Vec<usize> = owned0.iter().chain(&owned1).map(|o| o.slot).collect();
         drop((owned0, owned1));
         let options = crate::link::LinkOptions::default();
-        // `run` refuses more than u32::MAX records: record indices below fit in a `u32`.
-        let linked = crate::link::run(&records, &options)?;
+        // The job refuses more than u32::MAX records: record indices below fit in a `u32`.
+        let linked = crate::link::run_matches(records, &options)?;
         let n0 = who0.len();
         let mut to_earlier: HashMap<usize, u32> = HashMap::new();
-        for s in linked.matches(options.threshold) {
+        for s in linked.matches() {
             let (a, b) = (s.a.min(s.b) as usize, s.a.max(s.b) as usize);
             // A linked pair counts for the household only when sex, a name and the birth year
             // agree (`PersonText::agrees`): nationally, with 2 % of IDs blanked, pairs agreeing on

@@ -171,9 +171,10 @@ pub fn list_matches(
             ),
         })? as u32;
     }
-    let linked = crate::link::run(&r, &LinkOptions { task: crate::link::Task::Link, ..o.clone() })?;
-    let mut best: Vec<Option<(bool, f64, usize)>> = vec![None; r.len() - n];
-    for s in linked.matches(o.threshold) {
+    let (records, unreadable) = (r.len(), r.unreadable.len());
+    let linked = crate::link::run_matches(r, &LinkOptions { task: crate::link::Task::Link, ..o.clone() })?;
+    let mut best: Vec<Option<(bool, f64, usize)>> = vec![None; records - n];
+    for s in linked.matches() {
         let (a, b) = (s.a as usize, s.b as usize);
         let (p, j) = if a < n { (a, b) } else { (b, a) };
         if p >= n || j < n {
@@ -189,7 +190,6 @@ pub fn list_matches(
         .zip(&program)
         .filter_map(|(b, &program)| b.map(|(_, _, p)| (u32::try_from(p).unwrap_or(u32::MAX), program)))
         .collect();
-    let report =
-        ServedLink { records: r.len() - n, matched: matches.len(), households: 0, unreadable: r.unreadable.len() };
+    let report = ServedLink { records: records - n, matched: matches.len(), households: 0, unreadable };
     Ok((matches, report))
 }

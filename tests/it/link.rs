@@ -95,6 +95,29 @@ fn links_the_independent_registries_benchmark_well() {
 }
 
 #[test]
+fn a_job_for_its_matches_gives_the_full_jobs_matches() {
+    // `run_matches` keeps less (no candidate pairs, nothing below the threshold, no entity ids):
+    // the matches and entities must be the full job's, for a link and a link-and-dedupe task and
+    // thresholds below the score floor, at the default and near 1.
+    for (r, task) in [(records(), Task::Link), (registry_records(), Task::LinkAndDedupe)] {
+        for threshold in [0.005, 0.9, 0.999] {
+            let o = LinkOptions { task, threshold, ..Default::default() };
+            let full = run(&r, &o).unwrap();
+            let lean = tpmap::link::run_matches(r.clone(), &o).unwrap();
+            let want: Vec<Scored> = full.matches(threshold).copied().collect();
+            let got: Vec<Scored> = lean.matches().copied().collect();
+            assert!(want.len() > 100, "{task:?} {threshold}: {} matches", want.len());
+            assert_eq!(got, want, "{task:?} {threshold}");
+            assert_eq!(lean.entity, full.entity);
+            if threshold > tpmap::link::SCORE_FLOOR {
+                assert!(lean.scored.len() < full.scored.len(), "pairs below the threshold are not kept");
+            }
+            assert!(lean.scored.iter().all(|s| s.deterministic || s.probability >= threshold));
+        }
+    }
+}
+
+#[test]
 fn the_model_does_not_depend_on_the_prediction_blocking() {
     // Rules that bring whole households together (the family-name soundex in the tambon alone)
     // must not teach the model households instead of people: m and u come from the fixed

@@ -1,0 +1,63 @@
+//! Freed memory given back to the system between the phases of a large job.
+//!
+//! The library allocates through the program's global allocator and knows nothing of it. An
+//! allocator that keeps freed memory for reuse — mimalloc, which the `tpmap` program uses, keeps
+//! it until a purge that may come minutes later — holds on to what one phase freed while the
+//! next builds its own structures, and the peak is the sum of both. The program names what gives
+//! memory back ([`set_release`]); the library calls [`release`] where a phase has just freed
+//! large structures (the linkage: after each blocking rule, after scoring, after its records
+//! go). Without a hook, [`release`] does nothing.
+//!
+//! ```
+//! fn collect() { /* e.g. mimalloc's mi_collect(true) */ }
+//! tpmap::memory::set_release(collect);
+//! tpmap::memory::release(); // calls `collect` on this thread and on every worker thread
+//! ```
+
+use std::sync::OnceLock;
+
+/// The program's hook, set once.
+static RELEASE: OnceLock<fn()> = OnceLock::new();
+
+/// Sets the function that gives this thread's freed memory back to the system (for mimalloc:
+/// `mi_collect(true)`). Only the first call takes effect: returns whether this one did.
+pub fn set_release(f: fn()) -> bool {
+    RELEASE.set(f).is_ok()
+}
+
+/// Calls the hook of [`set_release`], if any, on this thread and on each thread of the worker
+/// pool (an allocator keeps memory freed on a thread in that thread's heap).
+pub fn release() {
+    if let Some(&f) = RELEASE.get() {
+        f();
+        crate::in_pool(|| rayon::broadcast(|_| f()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::thread::{self, ThreadId};
+
+    static SEEN: Mutex<Vec<ThreadId>> = Mutex::new(Vec::new());
+
+    fn note() {
+        SEEN.lock().unwrap().push(thread::current().id());
+    }
+
+    #[test]
+    fn the_hook_runs_on_this_thread_and_every_worker() {
+        // The only test in the crate that sets the hook (it is process-wide and set once); other
+        // tests' calls can only add threads.
+        assert!(super::set_release(note));
+        assert!(!super::set_release(note), "a second hook is refused");
+        super::release();
+        let seen: HashSet<ThreadId> = SEEN.lock().unwrap().iter().copied().collect();
+        let workers = crate::in_pool(|| rayon::broadcast(|_| thread::current().id()));
+        assert!(!workers.is_empty());
+        for w in workers.iter().chain([&thread::current().id()]) {
+            assert!(seen.contains(w), "a thread the hook did not run on");
+        }
+    }
+}
