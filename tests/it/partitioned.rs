@@ -313,6 +313,16 @@ fn synthetic_csv_out_of_province_order_read_by_the_waves_from_their_marks() {
     assert!(r["ingest"]["persons"]["rejected"].as_u64().unwrap() >= 8);
 }
 
+/// The error of the whole run of `o` (into `dir`/whole) and of its partitioned run (into
+/// `dir`/parts): the same, and the partitioned run leaves no folder. Returns it.
+fn same_error(o: &RunOptions, dir: &Path) -> String {
+    let whole = run(o, &dir.join("whole"), &Silent).err().unwrap().to_string();
+    let parts = run_partitioned(o, None, &dir.join("parts"), &Silent).err().unwrap().to_string();
+    assert_eq!(parts, whole);
+    assert!(!dir.join("parts").exists(), "a failed partitioned run left its folder");
+    whole
+}
+
 /// Plan options for the sample catalogue, with a fixed pseudonym key.
 fn with_plan(households: &Path, persons: &Path) -> RunOptions {
     with_catalogue(households, persons, &samples().join("catalogue.toml"))
@@ -451,11 +461,8 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     if let Some(p) = &mut o.plan {
         p.served_list = Some(bad);
     }
-    let whole = run(&o, &tmp.path().join("bad-whole"), &Silent).err().unwrap().to_string();
-    let parts = run_partitioned(&o, None, &tmp.path().join("bad-parts"), &Silent).err().unwrap().to_string();
+    let whole = same_error(&o, &tmp.path().join("bad"));
     assert!(whole.contains("no program 'no-such-program'"), "{whole}");
-    assert_eq!(parts, whole);
-    assert!(!tmp.path().join("bad-parts").exists());
 }
 
 #[test]
@@ -495,10 +502,8 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
     // met in the later wave).
     let mut o = RunOptions::new(&hr, &pr);
     o.ingest.mode = tpmap::ingest::Mode::Strict;
-    let whole = run(&o, &tmp.path().join("strict-whole"), &Silent).err().unwrap().to_string();
-    let parts = run_partitioned(&o, None, &tmp.path().join("strict-parts"), &Silent).err().unwrap().to_string();
+    let whole = same_error(&o, &tmp.path().join("strict"));
     assert!(whole.contains("citizen_id"), "{whole}");
-    assert_eq!(parts, whole);
     // Reversed with no repeated ID: out of order, but nothing crossed: one reading.
     let (pr2, runs2) = (tmp.path().join("persons-reversed-clean.csv"), tmp.path().join("reversed-clean"));
     reversed(&s.join("persons.csv"), &pr2);
@@ -676,20 +681,15 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     // Strict: the whole run's first bad row, before any linking.
     let mut o = with_registry(&hr, &crossing);
     o.ingest.mode = tpmap::ingest::Mode::Strict;
-    let whole = run(&o, &tmp.path().join("strict-whole"), &Silent).err().unwrap().to_string();
-    let parts = run_partitioned(&o, None, &tmp.path().join("strict-parts"), &Silent).err().unwrap().to_string();
+    let whole = same_error(&o, &tmp.path().join("strict"));
     assert!(whole.contains("citizen_id"), "{whole}");
-    assert_eq!(parts, whole);
     // A registry that cannot be read: the whole run's error, and no output.
     let mut o = with_registry(&s.join("households.parquet"), &s.join("persons.parquet"));
     let bad = tmp.path().join("registry.csv");
     std::fs::write(&bad, "record_id,citizen_id\n1,2\n").unwrap();
     o.welfare_registry = Some(bad);
-    let whole = run(&o, &tmp.path().join("bad-whole"), &Silent).err().unwrap().to_string();
-    let parts = run_partitioned(&o, None, &tmp.path().join("bad-parts"), &Silent).err().unwrap().to_string();
+    let whole = same_error(&o, &tmp.path().join("bad"));
     assert!(whole.contains("first_name"), "{whole}");
-    assert_eq!(parts, whole);
-    assert!(!tmp.path().join("bad-parts").exists());
 }
 
 #[test]
