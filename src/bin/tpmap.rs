@@ -596,10 +596,7 @@ fn main() -> ExitCode {
 /// docs/bench/national-welfare.txt). Before that hook, holding the linkage's freed memory
 /// raised that run's peak to 9.69 GB.
 fn keeps_freed_memory(command: &Command) -> bool {
-    match command {
-        Command::Link { .. } | Command::LinkBench { .. } | Command::LinkNormalise { .. } => false,
-        _ => true,
-    }
+    !matches!(command, Command::Link { .. } | Command::LinkBench { .. } | Command::LinkNormalise { .. })
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
