@@ -220,6 +220,9 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     let (r, o) = (records, options);
     o.validate()?;
     r.check_limits()?;
+    // What the caller freed before the job (a vector of records copied as it grew, the waves of
+    // a partitioned run) is given back before blocking builds on top of it.
+    crate::memory::release();
     let mut timing = Timing::default();
     let mut lap = crate::diagnostics::Lap::start();
     let t = Instant::now();
@@ -418,6 +421,10 @@ pub fn welfare_marks(
         })
         .collect();
     out.registry_unmatched = reg_matched.iter().filter(|m| !**m).count();
+    // The scored pairs and each person's best match (2.5 GB nationally) go before the waves
+    // that follow: given back at once, not kept by the allocator beside them.
+    drop((linked, best, reg_matched));
+    crate::memory::release();
     out.seconds = t.elapsed().as_secs_f64();
     Ok((marks, out))
 }

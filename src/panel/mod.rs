@@ -476,6 +476,9 @@ fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonT
                 to_earlier.insert(who1[b - n0], t.persons.household[who0[a]]);
             }
         }
+        // The scored pairs go before the households are matched: given back at once.
+        drop(linked);
+        crate::memory::release();
         m.vote(t, t1, Route::Linked, |k| to_earlier.get(&k).copied());
     }
     // Earlier households without a successor: merged when a member lives on in a later

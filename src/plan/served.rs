@@ -190,6 +190,9 @@ pub fn list_matches(
         .zip(&program)
         .filter_map(|(b, &program)| b.map(|(_, _, p)| (u32::try_from(p).unwrap_or(u32::MAX), program)))
         .collect();
+    // The scored pairs go before the plan is made: given back at once, not kept by the allocator.
+    drop((linked, best, program));
+    crate::memory::release();
     let report = ServedLink { records: records - n, matched: matches.len(), households: 0, unreadable };
     Ok((matches, report))
 }
