@@ -18,7 +18,8 @@
 # with a plan against the generated 52-program catalogue of examples/plan_national.rs (whole, one
 # province a wave, --max-memory 4GiB; the partitioned plans checked against the whole run's).
 # Then `tpmap run` with a SYNTHETIC welfare registry made from the extract's persons
-# (scripts/national_registry.py, ~1.5 GB of CSV), partitioned. Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
+# (scripts/national_registry.py, ~1.5 GB of CSV), partitioned, then again with the plan's catalogue
+# and a SYNTHETIC beneficiary list of 1 % of the persons. Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
 # a welfare registry of half as many (`tpmap link-bench`, generated once, ~7.7 GB of CSV more),
 # linked and scored against its truth; the quality line is printed with the table.
 # Then year over year: two SYNTHETIC national rounds (`tpmap synth --years 2561,2562`, made a
@@ -104,6 +105,17 @@ if [ -z "${ONLY_PANEL:-}" ]; then
     [ -s "$w/welfare_registry.csv" ] || "$py" scripts/national_registry.py "$d" "$w/welfare_registry.csv"
     measure "run with a welfare registry, Parquet, partitioned (the default)" "$bin" run "$w" \
       --out "$out/welfare-partitioned" --quiet
+    if [ -z "${SKIP_PLAN:-}" ]; then
+      # The same with the plan's catalogue and a SYNTHETIC beneficiary list (1 % of the persons,
+      # 5 % of them without their citizen ID), linked with every person after the last wave.
+      wp="$out/welfare-plan-input"
+      mkdir -p "$wp"
+      ln -sf "$d/households.parquet" "$d/persons.parquet" "$p/catalogue.toml" "$wp/"
+      [ -s "$wp/served_list.csv" ] || "$py" scripts/national_registry.py "$d" "$wp/welfare_registry.csv" \
+        "$wp/served_list.csv" "$wp/catalogue.toml"
+      measure "run with a welfare registry, a plan and a beneficiary list, partitioned" "$bin" run "$wp" \
+        --out "$out/welfare-plan-partitioned" --quiet
+    fi
   fi
   if [ -z "${SKIP_LINK:-}" ]; then
     l="$out/link"
