@@ -2,7 +2,7 @@
 # National-scale runs on SYNTHETIC data (12,935,866 households, ~36.6 M persons, shaped by the
 # TPMAP 2561 tables): generate once, then time each step of the national-scale table under
 # /usr/bin/time (wall time and peak memory) and print one markdown table. Needs ~12 GB of disk
-# (~25 GB with the linkage).
+# (~33 GB with the linkage, the registry runs and the panel, as measured on 2026-12-06).
 #
 #   cargo build --release --all-features && scripts/national.sh [OUT_DIR]
 #
