@@ -5,8 +5,11 @@
 //! it until a purge that may come minutes later — holds on to what one phase freed while the
 //! next builds its own structures, and the peak is the sum of both. The program names what gives
 //! memory back ([`set_release`]); the library calls [`release`] where a phase has just freed
-//! large structures (the linkage: after each blocking rule, after scoring, after its records
-//! go). Without a hook, [`release`] does nothing.
+//! large structures: a link job when it starts (what its caller freed) and after each blocking
+//! rule, after scoring and after its records go; the callers that read a job's matches once they
+//! have (the welfare registry's marks, a beneficiary list, the panel); a partitioned run once its
+//! waves are read. Without a hook, [`release`] does nothing (the system allocator of the Python
+//! extension gives blocks of 32 MB and more back when they are freed).
 //!
 //! ```
 //! fn collect() { /* e.g. mimalloc's mi_collect(true) */ }
