@@ -23,6 +23,7 @@ pub mod misses;
 pub mod model;
 pub mod normalize;
 pub mod output;
+pub mod parts;
 pub mod phonetic;
 pub mod records;
 pub mod registries;
@@ -386,14 +387,30 @@ pub fn welfare_marks(
     r.push_csv(registry)?;
     // Only the matches and the registry's flags are read after linking: the records (about 75
     // bytes each) go before clustering.
-    let (records, unreadable, flag) = (r.len(), r.unreadable.len(), std::mem::take(&mut r.flag));
+    let (unreadable, flag) = (r.unreadable.len(), std::mem::take(&mut r.flag));
     let linked = run_matches(r, &LinkOptions { task: Task::Link, ..o.clone() })?;
+    let (marks, mut out) = marks_of(&linked, n, flag.get(n..).unwrap_or_default());
+    out.registry_unreadable = unreadable;
+    // The scored pairs (2.5 GB nationally with each person's best match) go before the waves
+    // that follow: given back at once, not kept by the allocator beside them.
+    drop(linked);
+    crate::memory::release();
+    out.seconds = t.elapsed().as_secs_f64();
+    Ok((marks, out))
+}
+
+/// Each person's mark from a welfare linkage's matches: the first `n` records are the persons,
+/// the others the registry's, whose `validated` flags are `registry_flag` (in registry order).
+/// Each person takes its best match ([`BestMatch::offer`], in the matches' order); the report
+/// counts all but the unreadable records and the seconds.
+pub(crate) fn marks_of(linked: &Matched, n: usize, registry_flag: &[Option<bool>]) -> (Vec<Option<bool>>, WelfareLink) {
+    let registry = registry_flag.len();
     let mut best: Vec<Option<BestMatch>> = vec![None; n];
-    let mut reg_matched = vec![false; records - n];
+    let mut reg_matched = vec![false; registry];
     for s in linked.matches() {
         let (a, b) = (s.a as usize, s.b as usize);
         let (p, j) = if a < n { (a, b) } else { (b, a) };
-        if p >= n || j < n {
+        if p >= n || j < n || j - n >= registry {
             continue;
         }
         reg_matched[j - n] = true;
@@ -402,29 +419,19 @@ pub fn welfare_marks(
             BestMatch { probability: s.probability, deterministic: s.deterministic, record: j },
         );
     }
-    let mut out = WelfareLink {
-        persons: n,
-        registry_records: records - n,
-        registry_unreadable: unreadable,
-        ..Default::default()
-    };
+    let mut out = WelfareLink { persons: n, registry_records: registry, ..Default::default() };
     let marks: Vec<Option<bool>> = best
         .iter()
         .map(|b| {
             b.map(|BestMatch { deterministic, record, .. }| {
                 out.matched += 1;
                 out.matched_by_id += deterministic as usize;
-                let validated = BestMatch::validated(flag[record]);
+                let validated = BestMatch::validated(registry_flag[record - n]);
                 out.validated += validated as usize;
                 validated
             })
         })
         .collect();
     out.registry_unmatched = reg_matched.iter().filter(|m| !**m).count();
-    // The scored pairs and each person's best match (2.5 GB nationally) go before the waves
-    // that follow: given back at once, not kept by the allocator beside them.
-    drop((linked, best, reg_matched));
-    crate::memory::release();
-    out.seconds = t.elapsed().as_secs_f64();
-    Ok((marks, out))
+    (marks, out)
 }

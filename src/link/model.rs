@@ -786,21 +786,38 @@ pub struct TermFrequencies {
 impl TermFrequencies {
     /// Counts the records' names.
     pub fn of(r: &Records) -> Self {
+        let (first, last) = Self::counts(r);
+        Self::from_counts(first, last, r.len() as u64)
+    }
+
+    /// How many of the records carry each non-empty given name and each family name: what
+    /// [`TermFrequencies::of`] divides, for records that come in parts (add the parts' counts).
+    pub fn counts(r: &Records) -> (HashMap<String, u64>, HashMap<String, u64>) {
         // Counted by code, then one entry per distinct name.
         let count = |v: &super::records::InternedColumn| {
             let mut counts = vec![0u64; v.distinct()];
             for &c in v.codes() {
                 counts[c as usize] += 1;
             }
-            let n = v.len().max(1) as f64;
             v.values()
                 .zip(&counts)
                 .filter(|&(s, &k)| k > 0 && !s.is_empty())
-                .map(|(s, &k)| (s.to_string(), k as f64 / n))
+                .map(|(s, &k)| (s.to_string(), k))
+                .collect::<HashMap<String, u64>>()
+        };
+        crate::in_pool(|| rayon::join(|| count(&r.first), || count(&r.last)))
+    }
+
+    /// Frequencies from names counted elsewhere ([`TermFrequencies::counts`], added over the
+    /// parts of `records` records): [`TermFrequencies::of`]'s values for the same records.
+    pub fn from_counts(first: HashMap<String, u64>, last: HashMap<String, u64>, records: u64) -> Self {
+        let share = |m: HashMap<String, u64>| {
+            m.into_iter()
+                .filter(|(s, k)| *k > 0 && !s.is_empty())
+                .map(|(s, k)| (s, Self::frequency(k, records)))
                 .collect::<HashMap<String, f64>>()
         };
-        let (first, last) = crate::in_pool(|| rayon::join(|| count(&r.first), || count(&r.last)));
-        TermFrequencies { first, last }
+        TermFrequencies { first: share(first), last: share(last) }
     }
 
     /// The frequencies of record `a`'s given and family names (`None` for an empty name).

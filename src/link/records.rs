@@ -226,7 +226,17 @@ impl Records {
     pub fn take(&self, order: &[u32]) -> Records {
         let mut out =
             Records { sources: self.sources.clone(), unreadable: self.unreadable.clone(), ..Default::default() };
+        out.append_from(self, order);
+        out
+    }
+
+    /// Appends the records of `from` at `order` (each index below `from.len()`), in that order,
+    /// as pushing them after these records would: their sources keep their numbers (`from`'s
+    /// sources must be this one's, or begin with them). The bounded linkage
+    /// ([`super::parts`]) puts the registry records a wave of persons needs after its persons.
+    pub fn append_from(&mut self, from: &Records, order: &[u32]) {
         let at = |k: usize| order[k] as usize;
+        let start = self.len();
         let Records {
             source,
             key,
@@ -244,35 +254,42 @@ impl Records {
             flag,
             tag,
             ..
-        } = &mut out;
+        } = self;
         let interned =
             |to: &mut InternedColumn, from: &InternedColumn| (0..order.len()).for_each(|k| to.push(from.get(at(k))));
-        rayon::scope(|s| {
-            s.spawn(|_| interned(first, &self.first));
-            s.spawn(|_| interned(last, &self.last));
-            s.spawn(|_| interned(first_lk, &self.first_lk));
-            s.spawn(|_| interned(last_lk, &self.last_lk));
-            s.spawn(|_| {
-                interned(title, &self.title);
-                interned(tag, &self.tag);
-            });
-            s.spawn(|_| *key = self.key.take(order));
-            s.spawn(|_| {
-                (0..order.len()).for_each(|k| area.push(self.area.get(at(k))));
-                (0..order.len()).for_each(|k| house.push(self.house.get(at(k))));
-            });
-            *source = order.iter().map(|&i| self.source[i as usize]).collect();
-            *citizen_id = order.iter().map(|&i| self.citizen_id[i as usize]).collect();
-            *birth = order.iter().map(|&i| self.birth[i as usize]).collect();
-            *sex = order.iter().map(|&i| self.sex[i as usize]).collect();
-            *flag = order.iter().map(|&i| self.flag[i as usize]).collect();
-            for k in 0..order.len() {
-                if let Some(digits) = self.raw_id.get(at(k)) {
-                    raw_id.push(k, digits);
+        crate::in_pool(|| {
+            rayon::scope(|s| {
+                s.spawn(|_| interned(first, &from.first));
+                s.spawn(|_| interned(last, &from.last));
+                s.spawn(|_| interned(first_lk, &from.first_lk));
+                s.spawn(|_| interned(last_lk, &from.last_lk));
+                s.spawn(|_| {
+                    interned(title, &from.title);
+                    interned(tag, &from.tag);
+                });
+                s.spawn(|_| {
+                    if start == 0 {
+                        *key = from.key.take(order);
+                    } else {
+                        (0..order.len()).for_each(|k| key.push(from.key.get(at(k))));
+                    }
+                });
+                s.spawn(|_| {
+                    (0..order.len()).for_each(|k| area.push(from.area.get(at(k))));
+                    (0..order.len()).for_each(|k| house.push(from.house.get(at(k))));
+                });
+                source.extend(order.iter().map(|&i| from.source[i as usize]));
+                citizen_id.extend(order.iter().map(|&i| from.citizen_id[i as usize]));
+                birth.extend(order.iter().map(|&i| from.birth[i as usize]));
+                sex.extend(order.iter().map(|&i| from.sex[i as usize]));
+                flag.extend(order.iter().map(|&i| from.flag[i as usize]));
+                for k in 0..order.len() {
+                    if let Some(digits) = from.raw_id.get(at(k)) {
+                        raw_id.push(start + k, digits);
+                    }
                 }
-            }
+            })
         });
-        out
     }
 
     /// Reads a registry CSV (UTF-8 or TIS-620, decided on the evidence of every line) with

@@ -406,3 +406,115 @@ fn truth_file_errors_name_the_row() {
     let e = read_truth(&file, &r).unwrap_err().to_string();
     assert!(e.contains("no truth for record r1"), "{e}");
 }
+
+/// Parts of a whole extract's link records, read again on each pass (a partitioned run's waves).
+struct Parts(Vec<(Records, Vec<u32>)>, usize);
+
+impl tpmap::link::parts::PersonParts for Parts {
+    fn parts(&self) -> usize {
+        self.0.len()
+    }
+    fn read(&mut self, i: usize) -> tpmap::Result<(Records, Vec<u32>)> {
+        self.1 += 1;
+        Ok(self.0[i].clone())
+    }
+}
+
+/// The persons of `whole` (one source) in parts by province: province k (in order of first
+/// appearance) goes to part k % `parts`; each part's persons in reverse order when `reverse`.
+fn by_province(whole: &Records, parts: usize, reverse: bool) -> Parts {
+    let mut provinces: Vec<String> = Vec::new();
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); parts];
+    for i in 0..whole.len() {
+        let p = whole.area.get(i).map(|a| a.as_str()[..2].to_string()).unwrap_or_default();
+        let k = provinces.iter().position(|q| *q == p).unwrap_or_else(|| {
+            provinces.push(p);
+            provinces.len() - 1
+        });
+        members[k % parts].push(i as u32);
+    }
+    Parts(
+        members
+            .into_iter()
+            .filter(|m| !m.is_empty())
+            .map(|mut m| {
+                if reverse {
+                    m.reverse();
+                }
+                (whole.take(&m), m)
+            })
+            .collect(),
+        0,
+    )
+}
+
+#[test]
+fn welfare_marks_in_parts_are_the_whole_jobs() {
+    use tpmap::ingest::{IngestOptions, ingest};
+    use tpmap::link::parts::welfare_marks_in_parts;
+    let s = crate::samples();
+    let got = ingest(&s.join("households.csv"), &s.join("persons.csv"), &IngestOptions::default()).unwrap();
+    let mut whole = Records::default();
+    whole.push_extract("survey", &got.extract);
+    let n = whole.len();
+    let registry = s.join("welfare_registry.csv");
+    let o = LinkOptions::default();
+    let (marks, report) = tpmap::link::welfare_marks(whole.clone(), n, &registry, &o).unwrap();
+    assert!(report.matched > 1000 && report.matched < n, "{report:?}");
+    let mut with_registry = whole.clone();
+    with_registry.push_csv(&registry).unwrap();
+    let mut reg = Records::default();
+    reg.push_csv(&registry).unwrap();
+    let one = tpmap::link::run_matches(with_registry.clone(), &LinkOptions { task: Task::Link, ..o.clone() }).unwrap();
+    assert!(one.scored.len() >= 2495 && one.scored.iter().any(|s| !s.deterministic), "{}", one.scored.len());
+    for (parts, reverse) in [(1, false), (2, true), (3, false), (4, true)] {
+        // The same scored pairs (weights bit for bit), in the same order, and the same entities.
+        let mut p = by_province(&whole, parts, reverse);
+        let got = tpmap::link::parts::matches_in_parts(&mut p, n, reg.clone(), &o).unwrap();
+        assert_eq!(got.scored, one.scored, "{parts} parts");
+        assert_eq!(got.entity, one.entity, "{parts} parts");
+        assert_eq!(got.warnings, one.warnings);
+        let mut p = by_province(&whole, parts, reverse);
+        let (got, rep) = welfare_marks_in_parts(&mut p, n, &registry, &o).unwrap();
+        assert_eq!(got, marks, "{parts} parts");
+        let strip =
+            |w: &tpmap::link::WelfareLink| format!("{:?}", tpmap::link::WelfareLink { seconds: 0.0, ..w.clone() });
+        assert_eq!(strip(&rep), strip(&report), "{parts} parts");
+        assert_eq!(p.1, 2 * p.0.len(), "two passes over the parts");
+    }
+    // A model given, with the nationwide name rules alone and blocks of two, every person
+    // twice: a registry record's block (with both copies of its person) is skipped for the
+    // persons counted in every part (the prior refitted to these candidates).
+    let model = run(&with_registry, &LinkOptions { task: Task::Link, ..LinkOptions::default() }).unwrap().model;
+    let small = LinkOptions {
+        model: Some(model),
+        blocking: tpmap::link::Blocking {
+            rules: tpmap::link::Blocking::default()
+                .rules
+                .into_iter()
+                .filter(|r| !tpmap::link::parts::provincial(r) && r.len() > 1)
+                .collect(),
+            max_block: 2,
+        },
+        ..LinkOptions::default()
+    };
+    let mut twice = whole.clone();
+    twice.push_extract_to(0, &got.extract);
+    let (marks_small, report_small) = tpmap::link::welfare_marks(twice.clone(), 2 * n, &registry, &small).unwrap();
+    assert!(report_small.matched < report.matched / 2, "{report_small:?}");
+    let mut p = by_province(&twice, 3, true);
+    let (got_small, rep) = welfare_marks_in_parts(&mut p, 2 * n, &registry, &small).unwrap();
+    assert_eq!(got_small, marks_small);
+    assert_eq!(rep.matched, report_small.matched);
+    // A province's persons in two parts cannot give the whole job's blocks: refused.
+    let mut split = by_province(&whole, 1, false);
+    let (all, global) = split.0.pop().unwrap();
+    let half = all.len() / 2;
+    let (a, b): (Vec<u32>, Vec<u32>) = (0..all.len() as u32).partition(|&k| (k as usize) < half);
+    split.0 = vec![
+        (all.take(&a), a.iter().map(|&k| global[k as usize]).collect()),
+        (all.take(&b), b.iter().map(|&k| global[k as usize]).collect()),
+    ];
+    let e = welfare_marks_in_parts(&mut split, n, &registry, &o).unwrap_err();
+    assert!(e.to_string().contains("two parts"), "{e}");
+}

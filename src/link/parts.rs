@@ -1,0 +1,679 @@
+//! A welfare registry linked with persons who come in parts (a partitioned run's waves of
+//! provinces), holding one part at a time instead of every person's link record: the bounded
+//! linkage of `tpmap run --max-memory` (issue 15, item 3).
+//!
+//! The result is [`super::welfare_marks`]'s for all the persons in one job, mark for mark: the
+//! same candidate pairs, model, scores and clustering, because each is a sum or a union over
+//! parts that a part can give exactly:
+//!
+//! - **Provincial rules** (a rule with a tambon, amphoe or province key: every key's value begins
+//!   with the province's code) have blocks inside one province. Each province's persons are in
+//!   one part (checked), so a part's persons beside the registry records of its provinces hold
+//!   every block they are in, whole. (Keys are hashed to 64 bits, as in the whole job: only a
+//!   collision between two provinces' keys, which the whole job would put in one block, could
+//!   differ.)
+//! - **Nationwide rules** (citizen ID, names and birth year) have blocks across the country. The
+//!   registry's keys under each are held sorted (16 bytes a registry record and rule, with the
+//!   count); a first pass over the parts ([`Counting::count`]) counts the persons of each key,
+//!   so that a block's size — and whether it is skipped as too large — is the whole job's
+//!   (64-bit key hashes, as the whole job's: a collision would join keys there too). A later
+//!   pass pairs each part's persons with
+//!   the registry records of their keys (a link task pairs only records of two sources, so a
+//!   block without a registry record gives nothing).
+//! - The pairs of a part (every rule's, each pair once) are the job's pairs of its persons;
+//!   patterns are compared on the part's records; their counts, summed over parts, train the
+//!   model; name frequencies are counts summed over parts; the random pairs of u are the job's
+//!   ([`model::u_sample`] over the same record numbers), each compared in its person's part.
+//! - The kept scores (matches and deterministic pairs) are gathered compactly and clustered
+//!   once, in the job's pair order, by the job's own clustering.
+//!
+//! Two passes over the parts: counts (a partitioned run makes them while it reads its waves for
+//! the whole order); then candidate pairs and patterns, counted for training and spilled (32
+//! bytes a pair) to an anonymous temporary file (in `TMPDIR`), from which the pairs are scored
+//! once the model is trained. What is held throughout:
+//! the registry's records and nationwide keys, each person's valid citizen ID (for clustering),
+//! the name counts, and the kept scores (17 bytes each).
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::model::{self, Blocking, Key, Model, Pattern, Scored, Task, TermFrequencies};
+use super::records::Records;
+use super::{LinkOptions, Matched, Timing, WelfareLink};
+use crate::{Error, Result};
+
+/// Persons who come in parts, each part read again on every pass of [`welfare_marks_in_parts`].
+pub trait PersonParts {
+    /// Number of parts.
+    fn parts(&self) -> usize;
+
+    /// Part `i`'s persons as link records of one source (as [`Records::push_extract`] makes
+    /// them), and each one's index among all the persons: the index it has in the whole job's
+    /// records, whose order decides ties. Every reading of a part gives the same records.
+    fn read(&mut self, i: usize) -> Result<(Records, Vec<u32>)>;
+}
+
+/// Whether a blocking rule's blocks stay inside one province: it has a tambon, amphoe or
+/// province key, whose value begins with the province's code.
+pub fn provincial(rule: &[Key]) -> bool {
+    rule.iter().any(|k| matches!(k, Key::Tambon | Key::Amphoe | Key::Province))
+}
+
+/// No province: a record without an area.
+const NO_PROVINCE: u16 = u16::MAX;
+
+/// The province of record `i` (its area's first two characters as a number), or
+/// [`NO_PROVINCE`].
+fn province(r: &Records, i: usize) -> u16 {
+    r.area
+        .get(i)
+        .and_then(|a| a.as_str().as_bytes().get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])))
+        .filter(|&p| p != NO_PROVINCE)
+        .unwrap_or(NO_PROVINCE)
+}
+
+/// The registry's records under one nationwide rule, sorted by key, with the number of persons
+/// of each key (at the first position of its run).
+struct Nationwide {
+    keys: Vec<u64>,
+    members: Vec<u32>,
+    persons: Vec<u32>,
+}
+
+impl Nationwide {
+    fn of(reg: &Records, rule: &[Key]) -> Nationwide {
+        let mut keyed = model::rule_keys(reg, rule);
+        keyed.par_sort_unstable();
+        let (keys, members): (Vec<u64>, Vec<u32>) = keyed.into_iter().unzip();
+        let persons = vec![0; keys.len()];
+        Nationwide { keys, members, persons }
+    }
+
+    /// For each of `keyed` (a part's (key, record), sorted by key) whose key a registry record
+    /// has: `each(run of the key's registry positions, person record)`.
+    fn each_run(&self, keyed: &[(u64, u32)], mut each: impl FnMut(std::ops::Range<usize>, u32)) {
+        let (mut i, mut p) = (0, 0);
+        while i < keyed.len() && p < self.keys.len() {
+            let (k, rec) = keyed[i];
+            let q = p + self.keys[p..].partition_point(|&x| x == self.keys[p]);
+            match self.keys[p].cmp(&k) {
+                std::cmp::Ordering::Less => p = q,
+                std::cmp::Ordering::Greater => i += 1,
+                std::cmp::Ordering::Equal => {
+                    each(p..q, rec);
+                    i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A part's candidate pairs with the records they need.
+struct PartPairs {
+    /// The part's persons, then the registry records its pairs (and samples) need.
+    wave: Records,
+    /// Pairs as (person, registry record) in `wave`, in the order of `job`.
+    local: Vec<(u32, u32)>,
+    /// The same pairs as the job numbers them: (person's index among all, registry record).
+    job: Vec<(u32, u32)>,
+    /// The registry records in `wave`, in order (the wave's record `persons + k` is `needed[k]`).
+    needed: Vec<u32>,
+    /// Persons in the part.
+    persons: usize,
+}
+
+impl PartPairs {
+    /// Index in `wave` of registry record `j`, if the wave holds it.
+    fn registry_at(&self, j: u32) -> Option<u32> {
+        let k = self.needed.binary_search(&j).ok()?;
+        u32::try_from(self.persons + k).ok()
+    }
+}
+
+/// What every pass shares.
+struct Job {
+    reg: Records,
+    reg_province: Vec<u16>,
+    nationwide: Vec<(Vec<Key>, Nationwide)>,
+    provincial: Blocking,
+    max_block: usize,
+}
+
+impl Job {
+    /// The candidate pairs of a part (every rule's, each pair once), `extra` registry records
+    /// added to its records.
+    fn pairs(&self, part: Records, global: &[u32], extra: &[u32]) -> Result<PartPairs> {
+        let persons = part.len();
+        let mut in_part = vec![false; usize::from(u16::MAX) + 1];
+        for i in 0..persons {
+            in_part[usize::from(province(&part, i))] = true;
+        }
+        in_part[usize::from(NO_PROVINCE)] = false;
+        let mut needed: Vec<u32> =
+            (0u32..).zip(&self.reg_province).filter(|&(_, &p)| in_part[usize::from(p)]).map(|(j, _)| j).collect();
+        // Nationwide pairs as (person in the part, registry record).
+        let mut across: Vec<(u32, u32)> = Vec::new();
+        for (rule, nw) in &self.nationwide {
+            let mut keyed = model::rule_keys(&part, rule);
+            keyed.par_sort_unstable();
+            nw.each_run(&keyed, |run, person| {
+                let size = nw.persons[run.start] as usize + run.len();
+                if size <= self.max_block {
+                    across.extend(nw.members[run].iter().map(|&j| (person, j)));
+                }
+            });
+        }
+        needed.extend(across.iter().map(|&(_, j)| j));
+        needed.extend_from_slice(extra);
+        needed.par_sort_unstable();
+        needed.dedup();
+        let mut wave = part;
+        let registry_name = self.reg.sources.first().cloned().unwrap_or_default();
+        let src = wave.add_source(&registry_name);
+        wave.append_from(&self.reg, &needed);
+        wave.source[persons..].fill(src);
+        let mut pp = PartPairs { wave, local: Vec::new(), job: Vec::new(), needed, persons };
+        // (person's job index, registry record, person in the wave, record in the wave).
+        let mut all: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(across.len());
+        for (person, j) in across {
+            let at = pp.registry_at(j).ok_or_else(|| internal("a nationwide pair's registry record"))?;
+            all.push((global[person as usize], j, person, at));
+        }
+        if !self.provincial.rules.is_empty() {
+            for (a, b) in model::block(&pp.wave, Task::Link, &self.provincial).pairs {
+                // Persons come first: a link pair is a person and a registry record.
+                let (Some(&g), Some(&j)) = (global.get(a as usize), pp.needed.get((b as usize).wrapping_sub(persons)))
+                else {
+                    return Err(internal("a provincial pair not of a person and a registry record"));
+                };
+                all.push((g, j, a, b));
+            }
+        }
+        all.par_sort_unstable();
+        all.dedup_by_key(|p| (p.0, p.1));
+        pp.local = all.iter().map(|p| (p.2, p.3)).collect();
+        pp.job = all.iter().map(|p| (p.0, p.1)).collect();
+        Ok(pp)
+    }
+}
+
+fn internal(what: &str) -> Error {
+    Error::Config(format!("internal: bounded linkage: {what}"))
+}
+
+/// A part as read, checked: one source, an index among `n` persons for each record, no index
+/// met twice across parts (`seen`).
+fn checked(got: (Records, Vec<u32>), n: usize, seen: Option<&mut Vec<bool>>) -> Result<(Records, Vec<u32>)> {
+    let (part, global) = got;
+    if part.len() != global.len() || part.sources.len() != 1 {
+        return Err(internal("a part must give one source's records and an index for each"));
+    }
+    if global.iter().any(|&g| g as usize >= n) {
+        return Err(internal("a person's index beyond the persons counted"));
+    }
+    if let Some(seen) = seen {
+        for &g in &global {
+            if std::mem::replace(&mut seen[g as usize], true) {
+                return Err(internal("a person given twice"));
+            }
+        }
+    }
+    Ok((part, global))
+}
+
+/// What scoring needs of a candidate pair, as spilled between the passes: the person's index
+/// among all (`g`), the registry record (`j`), the pattern, whether the person has a valid
+/// citizen ID, and the term frequencies of the person's names (`None` spilled as NaN, which no
+/// frequency is).
+struct Spilled {
+    g: u32,
+    j: u32,
+    pattern: Pattern,
+    a_has_id: bool,
+    first: Option<f64>,
+    last: Option<f64>,
+}
+
+impl Spilled {
+    const BYTES: usize = 32;
+
+    fn bytes(&self) -> [u8; Self::BYTES] {
+        let mut b = [0u8; Self::BYTES];
+        b[0..4].copy_from_slice(&self.g.to_le_bytes());
+        b[4..8].copy_from_slice(&self.j.to_le_bytes());
+        b[8..14].copy_from_slice(&self.pattern);
+        b[14] = u8::from(self.a_has_id);
+        b[16..24].copy_from_slice(&self.first.unwrap_or(f64::NAN).to_le_bytes());
+        b[24..32].copy_from_slice(&self.last.unwrap_or(f64::NAN).to_le_bytes());
+        b
+    }
+
+    /// Reads back what [`Spilled::bytes`] wrote (`b` holds [`Spilled::BYTES`] bytes).
+    fn of(b: &[u8]) -> Spilled {
+        let mut w = [0u8; Self::BYTES];
+        let k = b.len().min(Self::BYTES);
+        w[..k].copy_from_slice(&b[..k]);
+        let f = |at: usize| {
+            let v = f64::from_le_bytes([
+                w[at],
+                w[at + 1],
+                w[at + 2],
+                w[at + 3],
+                w[at + 4],
+                w[at + 5],
+                w[at + 6],
+                w[at + 7],
+            ]);
+            (!v.is_nan()).then_some(v)
+        };
+        Spilled {
+            g: u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+            j: u32::from_le_bytes([w[4], w[5], w[6], w[7]]),
+            pattern: [w[8], w[9], w[10], w[11], w[12], w[13]],
+            a_has_id: w[14] == 1,
+            first: f(16),
+            last: f(24),
+        }
+    }
+}
+
+/// Kept scores, compactly: (person, registry record) packed, weight, and flags.
+#[derive(Default)]
+struct Kept {
+    pairs: Vec<u64>,
+    weights: Vec<f64>,
+    flags: Vec<u8>,
+}
+
+/// [`super::welfare_marks`] for `n` persons that come in `parts`, linked with the registry
+/// file `registry`: the same marks and report, holding one part's link records at a time
+/// instead of all of them (see the module's documentation for how each step is kept exact).
+/// Each province's persons must be in one part.
+pub fn welfare_marks_in_parts(
+    parts: &mut dyn PersonParts,
+    n: usize,
+    registry: &Path,
+    o: &LinkOptions,
+) -> Result<(Vec<Option<bool>>, WelfareLink)> {
+    let mut c = Counting::of_registry(registry, o)?;
+    for i in 0..parts.parts() {
+        c.count(&parts.read(i)?.0)?;
+    }
+    if c.persons() != n {
+        return Err(internal("the parts hold another number of persons"));
+    }
+    c.welfare_marks(parts)
+}
+
+/// [`super::run_matches`] of a link task over `n` persons that come in `parts` and the records
+/// of `registry` (one source), numbered as one job numbers them — the persons by their index
+/// among all, then the registry's records in order: the same scored pairs, in the same order,
+/// and the same entities, holding one part's link records at a time. Each province's persons
+/// must be in one part. A job that would train a model for its own blocking rules (no model
+/// given, rules not the default ones) is refused: it trains on other candidates than it
+/// predicts with, which this path does not make.
+pub fn matches_in_parts(parts: &mut dyn PersonParts, n: usize, reg: Records, o: &LinkOptions) -> Result<Matched> {
+    let mut c = Counting::new(reg, o)?;
+    for i in 0..parts.parts() {
+        c.count(&parts.read(i)?.0)?;
+    }
+    if c.persons() != n {
+        return Err(internal("the parts hold another number of persons"));
+    }
+    c.matches(parts)
+}
+
+/// A bounded linkage under way: the registry keyed, and the persons counted part by part as
+/// they are read a first time ([`Counting::count`]: persons per nationwide key, name counts,
+/// citizen IDs, each province in one part); then [`Counting::matches`] (or
+/// [`Counting::welfare_marks`]) reads the same parts again, in the same order, to compare and
+/// score them. A partitioned run counts its waves as it reads them for the whole order.
+pub struct Counting {
+    o: LinkOptions,
+    blocking: Blocking,
+    job: Job,
+    first: HashMap<String, u64>,
+    last: HashMap<String, u64>,
+    /// The persons' valid citizen IDs, in the order counted.
+    ids: Vec<Option<NonZeroU64>>,
+    /// Persons of each part counted.
+    sizes: Vec<usize>,
+    /// The part each province's persons are in.
+    owner: Vec<usize>,
+    /// The registry's `validated` flags and its unreadable records.
+    reg_flag: Vec<Option<bool>>,
+    unreadable: usize,
+    timing: Timing,
+}
+
+impl Counting {
+    /// Reads the registry file (as [`Records::push_csv`] reads it) and keys it.
+    pub fn of_registry(registry: &Path, o: &LinkOptions) -> Result<Counting> {
+        let mut reg = Records::default();
+        reg.push_csv(registry)?;
+        Counting::new(reg, o)
+    }
+
+    /// Keys the registry's records (one source) for a link job with options `o`. A job that
+    /// would train a model for its own blocking rules is refused (see [`matches_in_parts`]).
+    pub fn new(reg: Records, o: &LinkOptions) -> Result<Counting> {
+        let o = LinkOptions { task: Task::Link, ..o.clone() };
+        o.validate()?;
+        if reg.sources.len() != 1 {
+            return Err(Error::Config("a bounded linkage takes one registry source".into()));
+        }
+        let blocking = match &o.model {
+            Some(m) if o.blocking == Blocking::default() => m.blocking.clone(),
+            _ => o.blocking.clone(),
+        };
+        if o.model.is_none() && blocking != Blocking::default() {
+            return Err(Error::Config(
+                "a bounded linkage (--max-memory) trains on the default blocking rules only; give a model for other rules"
+                    .into(),
+            ));
+        }
+        let t = Instant::now();
+        let mut lap = crate::diagnostics::Lap::start();
+        let r = reg.len();
+        let nationwide = blocking
+            .rules
+            .iter()
+            .filter(|r| !provincial(r))
+            .map(|rule| (rule.clone(), Nationwide::of(&reg, rule)))
+            .collect();
+        let (first, last) = TermFrequencies::counts(&reg);
+        let (reg_flag, unreadable) = (reg.flag.clone(), reg.unreadable.len());
+        let job = Job {
+            reg_province: (0..r).map(|j| province(&reg, j)).collect(),
+            reg,
+            nationwide,
+            provincial: Blocking {
+                rules: blocking.rules.iter().filter(|r| provincial(r)).cloned().collect(),
+                max_block: blocking.max_block,
+            },
+            max_block: blocking.max_block,
+        };
+        let timing = Timing { block: t.elapsed().as_secs_f64(), ..Timing::default() };
+        lap.lap("bounded link: registry keyed");
+        Ok(Counting {
+            o,
+            blocking,
+            job,
+            first,
+            last,
+            ids: Vec::new(),
+            sizes: Vec::new(),
+            owner: vec![usize::MAX; usize::from(u16::MAX) + 1],
+            reg_flag,
+            unreadable,
+            timing,
+        })
+    }
+
+    /// Persons counted so far.
+    pub fn persons(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Forgets the persons counted (the parts are to be read again from the first: a
+    /// partitioned run whose first reading crossed a citizen ID's holders).
+    pub fn restart(&mut self) {
+        for (_, nw) in &mut self.job.nationwide {
+            nw.persons.fill(0);
+        }
+        (self.first, self.last) = TermFrequencies::counts(&self.job.reg);
+        self.ids.clear();
+        self.sizes.clear();
+        self.owner.fill(usize::MAX);
+    }
+
+    /// Counts the next part's persons: link records of one source, as
+    /// [`PersonParts::read`] gives them.
+    pub fn count(&mut self, part: &Records) -> Result<()> {
+        let t = Instant::now();
+        if part.sources.len() != 1 {
+            return Err(internal("a part must give one source's records"));
+        }
+        let i = self.sizes.len();
+        for (rule, nw) in self.job.nationwide.iter_mut() {
+            let mut keyed = model::rule_keys(part, rule);
+            keyed.par_sort_unstable();
+            let mut bumps = Vec::new();
+            nw.each_run(&keyed, |run, _| bumps.push(run.start));
+            for s in bumps {
+                nw.persons[s] = nw.persons[s].saturating_add(1);
+            }
+        }
+        let (f, l) = TermFrequencies::counts(part);
+        add_counts(&mut self.first, f);
+        add_counts(&mut self.last, l);
+        for k in 0..part.len() {
+            self.ids.push(part.citizen_id[k].map(|c| c.as_nonzero()));
+            let p = province(part, k);
+            if p != NO_PROVINCE {
+                match self.owner[usize::from(p)] {
+                    o if o == usize::MAX => self.owner[usize::from(p)] = i,
+                    o if o == i => {}
+                    _ => return Err(internal("a province's persons in two parts")),
+                }
+            }
+        }
+        self.sizes.push(part.len());
+        self.timing.block += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// [`super::welfare_marks`]'s marks and report for the persons counted, reading `parts`
+    /// again (the parts counted, in that order, each person with its index among all).
+    pub fn welfare_marks(self, parts: &mut dyn PersonParts) -> Result<(Vec<Option<bool>>, WelfareLink)> {
+        let t = Instant::now();
+        let n = self.persons();
+        let (reg_flag, unreadable) = (self.reg_flag.clone(), self.unreadable);
+        let matched = self.matches(parts)?;
+        let (marks, mut out) = super::marks_of(&matched, n, &reg_flag);
+        out.registry_unreadable = unreadable;
+        drop(matched);
+        crate::memory::release();
+        out.seconds = t.elapsed().as_secs_f64();
+        Ok((marks, out))
+    }
+
+    /// [`matches_in_parts`] for the persons counted, reading `parts` again (the parts counted,
+    /// in that order, each person with its index among all).
+    pub fn matches(self, parts: &mut dyn PersonParts) -> Result<Matched> {
+        let Counting { o, blocking, job, first, last, ids: counted, sizes, mut timing, .. } = self;
+        let mut lap = crate::diagnostics::Lap::start();
+        let n = counted.len();
+        let r = job.reg.len();
+        let total = n.checked_add(r).filter(|&t| t <= super::records::MAX_RECORDS).ok_or_else(|| {
+            Error::Config(format!("a link job takes at most {} records", super::records::MAX_RECORDS))
+        })?;
+        if parts.parts() != sizes.len() {
+            return Err(internal("another number of parts than counted"));
+        }
+        let tf = TermFrequencies::from_counts(first, last, total as u64);
+        // IDs by each person's index among all, read with the parts' indices below.
+        let mut ids: Vec<Option<NonZeroU64>> = vec![None; total];
+        for (j, id) in job.reg.citizen_id.iter().enumerate() {
+            ids[n + j] = id.map(|c| c.as_nonzero());
+        }
+        let mut seen = vec![false; n];
+        let mut at = 0usize;
+        // Pass 2: candidate patterns (and the random pairs') counted, the model trained; what
+        // scoring needs of each pair spilled to a temporary file (32 bytes a pair), not compared
+        // again from a third reading of the parts.
+        let t2 = Instant::now();
+        let train_needed = o.model.is_none();
+        let sample = if train_needed {
+            model::u_sample(total, |i| u16::from(i >= n), Task::Link, &o.train)?
+        } else {
+            Vec::new()
+        };
+        let mut groups: HashMap<Pattern, u64> = HashMap::new();
+        let mut random: HashMap<Pattern, u64> = HashMap::new();
+        let spill_path = std::env::temp_dir();
+        let io = |e: std::io::Error| Error::io(&spill_path, e);
+        let mut spill = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(io)?);
+        let mut spilled: u64 = 0;
+        for (i, &size) in sizes.iter().enumerate() {
+            let (part, global) = checked(parts.read(i)?, n, Some(&mut seen))?;
+            let Some(counted) = counted.get(at..at + part.len()).filter(|_| size == part.len()) else {
+                return Err(internal("a part read again holds other persons"));
+            };
+            for (&g, &id) in global.iter().zip(counted) {
+                ids[g as usize] = id;
+            }
+            at += part.len();
+            // This part's sampled pairs: (person in the part, registry record).
+            let mut by_global: Vec<(u32, u32)> = (0u32..).zip(global.iter()).map(|(l, &g)| (g, l)).collect();
+            by_global.par_sort_unstable();
+            let mut mine: Vec<(u32, u32)> = Vec::new();
+            for &(x, y) in &sample {
+                if let Ok(k) = by_global.binary_search_by_key(&x, |e| e.0) {
+                    let j = (y as usize).checked_sub(n).ok_or_else(|| internal("a random pair of two persons"))?;
+                    mine.push((by_global[k].1, j as u32));
+                }
+            }
+            let extra: Vec<u32> = mine.iter().map(|&(_, j)| j).collect();
+            let pp = job.pairs(part, &global, &extra)?;
+            let pats = model::patterns(&pp.wave, &pp.local);
+            for p in &pats {
+                *groups.entry(*p).or_default() += 1;
+            }
+            let bytes: Vec<u8> = crate::in_pool(|| {
+                pp.local
+                    .par_iter()
+                    .zip(pp.job.par_iter())
+                    .zip(pats.par_iter())
+                    .flat_map_iter(|((&(a, _), &(g, j)), p)| {
+                        let (first, last) = tf.of_record(&pp.wave, a as usize);
+                        Spilled { g, j, pattern: *p, a_has_id: pp.wave.citizen_id[a as usize].is_some(), first, last }
+                            .bytes()
+                    })
+                    .collect()
+            });
+            std::io::Write::write_all(&mut spill, &bytes).map_err(io)?;
+            spilled += pats.len() as u64;
+            let mut upairs = Vec::with_capacity(mine.len());
+            for (l, j) in mine {
+                upairs.push((l, pp.registry_at(j).ok_or_else(|| internal("a random pair's registry record"))?));
+            }
+            for p in model::patterns(&pp.wave, &upairs) {
+                *random.entry(p).or_default() += 1;
+            }
+        }
+        if seen.iter().any(|s| !s) {
+            return Err(internal("a person in no part"));
+        }
+        drop((seen, counted));
+        let groups = model::group_counts(groups);
+        let random = model::group_counts(random);
+        timing.compare += t2.elapsed().as_secs_f64();
+        lap.lap(&format!("bounded link: {spilled} pairs compared"));
+        let t3 = Instant::now();
+        let mut warnings = Vec::new();
+        let m = match &o.model {
+            Some(m) if m.blocking == blocking => m.clone(),
+            Some(m) => Model {
+                lambda: model::refit_prior(m, &groups, o.train.max_iterations),
+                blocking: blocking.clone(),
+                ..m.clone()
+            },
+            None => model::train_grouped(&random, &groups, &blocking, &o.train),
+        };
+        warnings.extend(model::plausibility(&m, &groups));
+        timing.train = t3.elapsed().as_secs_f64();
+        lap.lap("bounded link: trained");
+
+        // Scored from the spill; deterministic pairs and those at or above the threshold kept.
+        let t4 = Instant::now();
+        let mut kept = Kept::default();
+        let mut file = spill.into_inner().map_err(|e| io(e.into_error()))?;
+        std::io::Seek::rewind(&mut file).map_err(io)?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut left = spilled;
+        let mut buf = Vec::new();
+        while left > 0 {
+            let batch = left.min(1 << 20);
+            buf.resize(batch as usize * Spilled::BYTES, 0);
+            std::io::Read::read_exact(&mut reader, &mut buf).map_err(io)?;
+            left -= batch;
+            let scored: Vec<(u64, f64, u8)> = crate::in_pool(|| {
+                buf.par_chunks_exact(Spilled::BYTES)
+                    .filter_map(|b| {
+                        let x = Spilled::of(b);
+                        let w = if m.tf {
+                            m.weight_of(&x.pattern, x.first, x.last)
+                        } else {
+                            m.weight_of(&x.pattern, None, None)
+                        };
+                        let s = Scored::of(x.g, 0, &x.pattern, w, x.a_has_id);
+                        (s.deterministic || s.probability >= o.threshold).then_some((
+                            u64::from(x.g) << 32 | u64::from(x.j),
+                            w,
+                            u8::from(s.deterministic) | u8::from(s.contradicted) << 1,
+                        ))
+                    })
+                    .collect()
+            });
+            for (p, w, f) in scored {
+                kept.pairs.push(p);
+                kept.weights.push(w);
+                kept.flags.push(f);
+            }
+        }
+        drop((reader, buf));
+        timing.score = t4.elapsed().as_secs_f64();
+        lap.lap(&format!("bounded link: {} pairs kept", kept.pairs.len()));
+
+        // The registry's records and keys go before clustering.
+        drop(job);
+        crate::memory::release();
+        let t5 = Instant::now();
+        // In the job's pair order (parts in the whole order already give it).
+        let order: Option<Vec<u32>> = (!kept.pairs.is_sorted()).then(|| {
+            let mut order: Vec<u32> = (0u32..).take(kept.pairs.len()).collect();
+            order.par_sort_unstable_by_key(|&k| kept.pairs[k as usize]);
+            order
+        });
+        let at = |k: usize| order.as_ref().map_or(k, |o| o[k] as usize);
+        let offset = n as u64;
+        let mut scored: Vec<Scored> = Vec::with_capacity(kept.pairs.len());
+        for k in 0..kept.pairs.len() {
+            let i = at(k);
+            let (a, j) = model::unpack(kept.pairs[i]);
+            // The spill is this job's own file, read back: its indices are checked all the same.
+            let (true, Ok(b)) = ((a as usize) < n && (j as usize) < r, u32::try_from(offset + u64::from(j))) else {
+                return Err(internal("a spilled pair beyond the records"));
+            };
+            let w = kept.weights[i];
+            scored.push(Scored {
+                a,
+                b,
+                weight: w,
+                probability: Model::probability(w),
+                deterministic: kept.flags[i] & 1 == 1,
+                contradicted: kept.flags[i] & 2 == 2,
+            });
+        }
+        drop((kept, order));
+        let mut source = vec![0u16; total];
+        source[n..].fill(1);
+        let entity = model::cluster_ids(ids, &source, 2, &scored, o.threshold, Task::Link);
+        drop(source);
+        timing.cluster = t5.elapsed().as_secs_f64();
+        lap.lap("bounded link: clustered");
+        Ok(Matched { threshold: o.threshold, scored, entity, timing, warnings })
+    }
+}
+
+/// Adds counts of names into `to`.
+fn add_counts(to: &mut HashMap<String, u64>, from: HashMap<String, u64>) {
+    for (k, v) in from {
+        *to.entry(k).or_default() += v;
+    }
+}
