@@ -18,7 +18,8 @@
 # with a plan against the generated 52-program catalogue of examples/plan_national.rs (whole, one
 # province a wave, --max-memory 4GiB; the partitioned plans checked against the whole run's).
 # Then `tpmap run` with a SYNTHETIC welfare registry made from the extract's persons
-# (scripts/national_registry.py, ~1.5 GB of CSV), partitioned, then again with the plan's catalogue
+# (scripts/national_registry.py, ~1.5 GB of CSV), partitioned, within --max-memory 8GiB (linked a
+# wave at a time, its outputs checked against the partitioned run's), then again with the plan's catalogue
 # and a SYNTHETIC beneficiary list of 1 % of the persons. Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
 # a welfare registry of half as many (`tpmap link-bench`, generated once, ~7.7 GB of CSV more),
 # linked and scored against its truth; the quality line is printed with the table.
@@ -105,6 +106,13 @@ if [ -z "${ONLY_PANEL:-}" ]; then
     [ -s "$w/welfare_registry.csv" ] || "$py" scripts/national_registry.py "$d" "$w/welfare_registry.csv"
     measure "run with a welfare registry, Parquet, partitioned (the default)" "$bin" run "$w" \
       --out "$out/welfare-partitioned" --quiet
+    # Within a budget: linked a wave at a time (link::parts), the same outputs.
+    measure "run with a welfare registry, --max-memory 8GiB" "$bin" run "$w" --max-memory 8GiB \
+      --out "$out/welfare-8gib" --quiet
+    (cd "$out/welfare-partitioned" && find . -type f ! -name '*.parquet' ! -name report.json) | while read -r f; do
+      cmp -s "$out/welfare-partitioned/$f" "$out/welfare-8gib/$f" \
+        || { echo "welfare within a budget: $f differs from the partitioned run" >&2; exit 1; }
+    done
     if [ -z "${SKIP_PLAN:-}" ]; then
       # The same with the plan's catalogue and a SYNTHETIC beneficiary list (1 % of the persons,
       # 5 % of them without their citizen ID), linked with every person after the last wave.

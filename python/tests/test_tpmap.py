@@ -575,7 +575,7 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
     assert parts["plan"]["served_link"] == whole["plan"]["served_link"] and whole["plan"]["served_link"]["matched"] > 0
     with pytest.raises(tpmap.ConfigError, match="within --max-memory"):
         tpmap.run(SAMPLES, tmp_path / "refused", max_memory="64GiB")
-    # A welfare registry is linked with every province's persons (not within a budget).
+    # A welfare registry is linked with every province's persons.
     shutil.copy(SAMPLES / "welfare_registry.csv", data / "welfare_registry.csv")
     whole = tpmap.run(data, tmp_path / "whole-welfare")
     parts = tpmap.run(data, tmp_path / "parts-welfare", partition="province")
@@ -583,8 +583,10 @@ def test_run_partitioned_matches_the_whole_run(tmp_path):
     drop = lambda link: {k: v for k, v in link.items() if k != "seconds"}
     assert drop(parts["welfare_link"]) == drop(whole["welfare_link"])
     assert parts["summary"] == whole["summary"]
-    with pytest.raises(tpmap.ConfigError, match="welfare registry within --max-memory"):
-        tpmap.run(data, tmp_path / "refused", max_memory="64GiB")
+    # Within a budget, a wave at a time: the same marks, the waves read once more.
+    budget = tpmap.run(data, tmp_path / "budget-welfare", max_memory="64GiB")
+    assert drop(budget["welfare_link"]) == drop(whole["welfare_link"]) and budget["partition"]["passes"] == 3
+    assert budget["summary"] == whole["summary"]
     (data / "welfare_registry.csv").unlink()
     # With a catalogue: the plan, made over the provinces' poor households, is the whole run's.
     shutil.copy(SAMPLES / "catalogue.toml", data / "catalogue.toml")

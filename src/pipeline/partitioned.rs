@@ -110,7 +110,8 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
 /// wave of provinces at a time) without a memory budget ([`refused_by_partitioned`]). A welfare
 /// registry is linked with every wave's persons, gathered by a first reading of the waves, and
 /// an agency's beneficiary list (`served_list`) with every wave's persons gathered as the waves
-/// are read (see [`run_partitioned`]), both without a memory budget. A served file
+/// are read (see [`run_partitioned`]); within a memory budget the registry is linked a wave at
+/// a time ([`crate::link::parts`]) and the list is refused. A served file
 /// (`household_id,program`) is read: it is checked against every accepted household ID, kept
 /// across the waves (8 bytes each).
 pub fn refused(o: &RunOptions) -> Option<&'static str> {
@@ -118,15 +119,11 @@ pub fn refused(o: &RunOptions) -> Option<&'static str> {
 }
 
 /// What a partitioned run with the memory budget `max_memory` cannot do yet, if `o` asks for it:
-/// within a budget, linking a welfare registry or a beneficiary list (the linkage holds every
-/// person's link record) or comparing earlier rounds (the comparison of two national rounds
+/// within a budget, linking a beneficiary list (the linkage holds every person's link record)
+/// or comparing earlier rounds (the comparison of two national rounds
 /// takes about 7 GB, whatever the budget).
 pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option<&'static str> {
-    if o.welfare_registry.is_some() && max_memory.is_some() {
-        Some(
-            "link a welfare registry within --max-memory (the linkage holds every person's link record, whatever the budget)",
-        )
-    } else if o.earlier.is_some() && max_memory.is_some() {
+    if o.earlier.is_some() && max_memory.is_some() {
         Some("compare earlier rounds within --max-memory (their comparison takes about 7 GB for two national rounds)")
     } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) && max_memory.is_some() {
         Some(
@@ -143,7 +140,10 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// [`refused_by_partitioned`] names is refused here. A welfare registry is linked before any
 /// wave is scored: the waves are read once to gather their persons' link records, linked in the
 /// whole extract's order (the whole run's matches), then read again and marked
-/// (`partition.passes` counts the readings). A beneficiary list is linked after the last wave
+/// (`partition.passes` counts the readings); within `max_memory`, the first reading counts the
+/// persons for a linkage a wave at a time ([`crate::link::parts::Counting`]), a second compares
+/// them, and the linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
+/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside before the waves are planned. A beneficiary list is linked after the last wave
 /// with every wave's persons (gathered as they are read, linked in the whole extract's order),
 /// for the plan. Bootstrap standard errors
 /// are the whole run's (replicates keyed by household).
@@ -190,11 +190,38 @@ pub fn run_partitioned(
     if holding {
         held += crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW;
     }
+    // Within a budget, a welfare registry is linked a wave at a time (`crate::link::parts`):
+    // what that linkage holds across the waves comes out of the budget first.
+    let bounded_link = o.welfare_registry.is_some() && max_memory.is_some();
+    let mut budget = max_memory;
+    if let (true, Some(m), Some(registry)) = (bounded_link, max_memory, &o.welfare_registry) {
+        held += BYTES_BOUNDED_LINK_PER_PERSON_ROW;
+        let reserve = std::fs::metadata(registry)
+            .map(|f| f.len())
+            .unwrap_or(0)
+            .saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE);
+        if reserve >= m {
+            return Err(Error::Config(format!(
+                "--max-memory {} is below what linking the welfare registry takes: about {} for its records, keys \
+                 and matches; give more",
+                crate::limits::format_bytes(m),
+                crate::limits::format_bytes(reserve),
+            )));
+        }
+        budget = Some(m - reserve);
+    }
     // Two waves in flight when they fit (one written while the next is read, each on a core of
     // its own); else one at a time, in waves as large as the budget allows.
-    let waves_for = |held| match split.waves_in_flight(max_memory, held, 2) {
+    let waves_for = |held| match split.waves_in_flight(budget, held, 2) {
         Ok(w) => Ok((w, 2)),
-        Err(_) => split.waves_holding(max_memory, held).map(|w| (w, 1)),
+        Err(_) => split.waves_holding(budget, held).map(|w| (w, 1)).map_err(|e| match (e, max_memory, budget) {
+            (Error::Config(e), Some(m), Some(b)) if b < m => Error::Config(format!(
+                "{e}: that is what --max-memory {} leaves after about {} for linking the welfare registry",
+                crate::limits::format_bytes(m),
+                crate::limits::format_bytes(m - b)
+            )),
+            (e, ..) => e,
+        }),
     };
     let (mut waves, mut in_flight) = waves_for(held)?;
     if !holding && !split.persons_in_order_of(&waves) {
@@ -244,8 +271,17 @@ pub fn run_partitioned(
     let households_in_order = reader.split().households_in_order_of(&waves);
     let (marks, welfare_link) = match &o.welfare_registry {
         Some(registry) => {
-            let (marks, link) =
-                link_welfare(&mut reader, &waves, o, read_opts, registry, &mut partition, &mut seconds, progress)?;
+            let (marks, link) = link_welfare(
+                &mut reader,
+                &waves,
+                o,
+                read_opts,
+                registry,
+                bounded_link,
+                &mut partition,
+                &mut seconds,
+                progress,
+            )?;
             (Some(marks), Some(link))
         }
         None => (None, None),
@@ -518,13 +554,15 @@ struct Gathered {
     survey: u16,
     rows: Vec<u64>,
     households: Option<Vec<crate::ids::HouseholdId>>,
+    /// Only each person's household row is gathered (a bounded linkage reads the waves again).
+    rows_only: bool,
 }
 
 impl Gathered {
     fn new(with_households: bool) -> Gathered {
         let mut records = crate::link::Records::default();
         let survey = records.add_source("survey");
-        Gathered { records, survey, rows: Vec::new(), households: with_households.then(Vec::new) }
+        Gathered { records, survey, rows: Vec::new(), households: with_households.then(Vec::new), rows_only: false }
     }
 
     /// Appends a wave's persons.
@@ -534,7 +572,9 @@ impl Gathered {
         if let Some(ids) = &mut self.households {
             ids.extend(p.household.iter().map(|&h| x.households.id[h as usize]));
         }
-        self.records.push_extract_to(self.survey, x);
+        if !self.rows_only {
+            self.records.push_extract_to(self.survey, x);
+        }
     }
 
     /// The records in the whole extract's order — households in file order, each one's persons
@@ -566,7 +606,9 @@ impl Gathered {
 /// persons in file order, which is wave order for a file in province order — and linked as
 /// [`crate::link::mark_welfare`] links a whole extract: the same records in the same order, so
 /// the same matches. Returns each person's mark in wave order (`Some(validated)` when matched)
-/// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]).
+/// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]). When
+/// `bounded` (a memory budget), no records are gathered: the first reading counts them for
+/// [`link_welfare_in_waves`], which reads the waves once more.
 #[allow(clippy::too_many_arguments)]
 fn link_welfare(
     reader: &mut PartitionedReader,
@@ -574,16 +616,27 @@ fn link_welfare(
     o: &RunOptions,
     read_opts: &crate::ingest::IngestOptions,
     registry: &Path,
+    bounded: bool,
     partition: &mut PartitionReport,
     seconds: &mut RunSeconds,
     progress: &dyn Progress,
 ) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink)> {
     let strict = o.ingest.mode == crate::ingest::Mode::Strict;
+    // Within a budget, the first reading counts the persons for the bounded linkage as well (its
+    // first pass). The registry is read first; an error reading it is the run's after the
+    // extract's own (a strict run's first bad row), as in a whole run.
+    let mut counting = bounded.then(|| crate::link::parts::Counting::of_registry(registry, &Default::default()));
     loop {
         let t = Instant::now();
         let mut gathered = Gathered::new(false);
+        gathered.rows_only = bounded;
+        // Where each wave's persons begin in wave order, and the end.
+        let mut starts = vec![0usize];
         let mut first_bad = None;
-        let mut reading = 0.0;
+        let (mut reading, mut counting_seconds) = (0.0, 0.0);
+        if let Some(Ok(c)) = &mut counting {
+            c.restart();
+        }
         for (i, wave) in waves.iter().enumerate() {
             progress.step(&format!("linking with the welfare registry: reading wave {} of {}", i + 1, waves.len()));
             let t = Instant::now();
@@ -593,6 +646,14 @@ fn link_welfare(
                 note_first_bad(&got, &mut first_bad);
             }
             gathered.push(&got.extract);
+            starts.push(gathered.rows.len());
+            if let Some(Ok(c)) = &mut counting {
+                let t = Instant::now();
+                let mut r = crate::link::Records::default();
+                r.push_extract("survey", &got.extract);
+                c.count(&r)?;
+                counting_seconds += t.elapsed().as_secs_f64();
+            }
         }
         seconds.ingest_and_validate += reading;
         partition.passes += 1;
@@ -605,6 +666,22 @@ fn link_welfare(
         }
         if let Some((_, _, e)) = first_bad {
             return Err(e);
+        }
+        if let Some(c) = counting {
+            let (marks, mut link) = link_welfare_in_waves(
+                reader,
+                waves,
+                o,
+                read_opts,
+                c?,
+                gathered.rows,
+                starts,
+                partition,
+                seconds,
+                progress,
+            )?;
+            link.seconds += counting_seconds;
+            return Ok((marks, link));
         }
         progress.step("linking with the welfare registry");
         let (records, order, _) = gathered.in_whole_order()?;
@@ -624,6 +701,108 @@ fn link_welfare(
         link.seconds = t.elapsed().as_secs_f64() - reading;
         return Ok((marks, link));
     }
+}
+
+/// Bytes a bounded welfare linkage holds per person row across the waves: each person's valid
+/// citizen ID (8) and index in the whole order (4), the household rows they are computed from
+/// (8, during the first reading), and the clustering's arrays (parent, entity, group sources and
+/// record sources, 11).
+pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 32;
+
+/// Bytes a bounded welfare linkage holds per byte of the registry file: the registry's link
+/// records (about 80 bytes a record), its keys under the nationwide rules (16 bytes a record
+/// and rule, 4 rules), and the kept pairs (17 bytes each while scored, 53 while put in the
+/// job's order for clustering). On the national SYNTHETIC set a registry record took 126 bytes
+/// of its file and kept 4.3 pairs at or above the threshold: about 375 bytes a record.
+pub const BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE: u64 = 3;
+
+/// The waves as [`crate::link::parts::PersonParts`]: each read again, its persons' link records
+/// numbered by their index in the whole extract's order.
+struct WaveParts<'a> {
+    reader: &'a mut PartitionedReader,
+    waves: &'a [Wave],
+    o: &'a RunOptions,
+    read_opts: &'a crate::ingest::IngestOptions,
+    /// Each person's index in the whole order, by position in wave order.
+    rank: Vec<u32>,
+    /// Each wave's first position in wave order (and the end).
+    starts: Vec<usize>,
+    reading: f64,
+    progress: &'a dyn Progress,
+}
+
+impl crate::link::parts::PersonParts for WaveParts<'_> {
+    fn parts(&self) -> usize {
+        self.waves.len()
+    }
+
+    fn read(&mut self, i: usize) -> Result<(crate::link::Records, Vec<u32>)> {
+        self.progress.step(&format!(
+            "linking with the welfare registry: comparing wave {} of {}",
+            i + 1,
+            self.waves.len()
+        ));
+        let (Some(wave), Some(&start), Some(&end)) = (self.waves.get(i), self.starts.get(i), self.starts.get(i + 1))
+        else {
+            return Err(Error::Config("internal: a wave beyond the waves".into()));
+        };
+        let t = Instant::now();
+        let got = self.reader.read(&self.o.households, &self.o.persons, self.read_opts, wave)?;
+        self.reading += t.elapsed().as_secs_f64();
+        if got.extract.persons.len() != end - start {
+            return Err(Error::Config("internal: a wave read again has other persons".into()));
+        }
+        let mut r = crate::link::Records::default();
+        r.push_extract("survey", &got.extract);
+        Ok((r, self.rank[start..end].to_vec()))
+    }
+}
+
+/// [`link_welfare`] within a memory budget: the persons `counting` counted in the first reading
+/// ([`crate::link::parts::Counting`]), the waves read again, one at a time, and linked as one
+/// job would link them, numbered from each person's household row in wave order (`rows`, from
+/// the first reading) and where each wave's persons begin in it (`starts`, with the end).
+#[allow(clippy::too_many_arguments)]
+fn link_welfare_in_waves(
+    reader: &mut PartitionedReader,
+    waves: &[Wave],
+    o: &RunOptions,
+    read_opts: &crate::ingest::IngestOptions,
+    counting: crate::link::parts::Counting,
+    rows: Vec<u64>,
+    starts: Vec<usize>,
+    partition: &mut PartitionReport,
+    seconds: &mut RunSeconds,
+    progress: &dyn Progress,
+) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink)> {
+    let t = Instant::now();
+    let n = rows.len();
+    let Ok(n32) = u32::try_from(n) else {
+        return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
+    };
+    // The whole order: households in file order, each one's persons in file order (a stable
+    // sort: one wave holds a household's persons), as `Gathered::in_whole_order` orders them.
+    let mut order: Vec<u32> = (0..n32).collect();
+    if !rows.is_sorted() {
+        order.sort_by_key(|&k| rows[k as usize]);
+    }
+    drop(rows);
+    let mut rank = vec![0u32; n];
+    for (k, &w) in (0u32..).zip(&order) {
+        rank[w as usize] = k;
+    }
+    drop(order);
+    let mut parts = WaveParts { reader, waves, o, read_opts, rank, starts, reading: 0.0, progress };
+    if counting.persons() != n {
+        return Err(Error::Config("internal: the linkage counted another number of persons".into()));
+    }
+    let (in_order, mut link) = counting.welfare_marks(&mut parts)?;
+    // Back to wave order.
+    let marks: Vec<Option<bool>> = parts.rank.iter().map(|&k| in_order[k as usize]).collect();
+    seconds.ingest_and_validate += parts.reading;
+    partition.passes += 1;
+    link.seconds = t.elapsed().as_secs_f64() - parts.reading;
+    Ok((marks, link))
 }
 
 /// The Parquet outputs, appended wave after wave.

@@ -612,20 +612,51 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
         assert!(!tmp.path().join("refused").exists());
     }
     // The samples folder's welfare registry and beneficiary list are linked province by
-    // province, but not within a budget.
+    // province; the registry within a budget too, the list not yet.
     let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan", "--json"]);
     let r = report(&o);
     assert!(r["plan"]["served_link"]["matched"].as_u64().unwrap() > 0 && r["welfare_link"].is_object());
     std::fs::remove_dir_all(tmp.path().join("plan")).unwrap();
+    let o = tpmap(&["run", s.to_str().unwrap(), "--max-memory", "8GiB", "--out", "plan"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("does not link a beneficiary list"), "{err}");
+    assert!(!tmp.path().join("plan").exists());
     let dir = tmp.path().join("extract");
     std::fs::create_dir(&dir).unwrap();
     for f in ["households.parquet", "persons.parquet", "welfare_registry.csv"] {
         std::fs::copy(s.join(f), dir.join(f)).unwrap();
     }
-    let o = tpmap(&["run", dir.to_str().unwrap(), "--max-memory", "8GiB", "--out", "plan"]);
+    let link = |extra: &[&str], out: &str| {
+        let mut args = vec!["run", dir.to_str().unwrap(), "--out", out, "--json"];
+        args.extend_from_slice(extra);
+        let mut r = report(&tpmap(&args));
+        assert!(r["welfare_link"].as_object_mut().unwrap().remove("seconds").is_some());
+        r
+    };
+    let (province, budget) =
+        (link(&["--partition", "province"], "province"), link(&["--max-memory", "8GiB"], "budget"));
+    assert_eq!(budget["welfare_link"], province["welfare_link"]);
+    assert!(budget["welfare_link"]["matched"].as_u64().unwrap() > 1000);
+    // Read once for the whole order (and counted for the linkage), once to compare, once to score.
+    assert_eq!((&province["partition"]["passes"], &budget["partition"]["passes"]), (&2.into(), &3.into()));
+    // A budget below the registry's share is refused before any output.
+    let o = tpmap(&["run", dir.to_str().unwrap(), "--max-memory", "100KiB", "--out", "small"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("does not link a welfare registry within --max-memory"), "{err}");
-    assert!(!tmp.path().join("plan").exists());
+    assert!(!o.status.success() && err.contains("linking the welfare registry takes"), "{err}");
+    assert!(!tmp.path().join("small").exists());
+}
+
+/// The smallest whole number of MiB (from 200) under which `o` runs in at least `waves` waves.
+fn budget_of_waves(o: &RunOptions, waves: usize) -> u64 {
+    let tmp = tempfile::tempdir().unwrap();
+    for mib in 200..2000u64 {
+        if let Ok(p) = run_partitioned(o, Some(mib << 20), &tmp.path().join(mib.to_string()), &Silent) {
+            let got = p.report.partition.as_ref().unwrap().waves.len();
+            assert!(got >= waves, "{mib} MiB: {got} waves");
+            return mib << 20;
+        }
+    }
+    panic!("no budget below 2000 MiB runs");
 }
 
 #[test]
@@ -645,6 +676,14 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     };
     let r = same_outputs_of(&with_registry(&s.join("households.parquet"), &s.join("persons.parquet")), None, false);
     assert_eq!(r["partition"]["passes"], 2);
+    // Within a budget, linked a wave at a time (`tpmap::link::parts`): the same outputs, in
+    // one wave and in several.
+    let o = with_registry(&s.join("households.parquet"), &s.join("persons.parquet"));
+    let b = same_outputs_of(&o, Some(8 << 30), false);
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &r["welfare_link"]["matched"]));
+    let several = budget_of_waves(&o, 3);
+    let b = same_outputs_of(&o, Some(several), false);
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &r["welfare_link"]["matched"]));
     let link = &r["welfare_link"];
     assert!(link["matched"].as_u64().unwrap() > 1000, "{link}");
     assert!(link["matched_by_id"].as_u64().unwrap() < link["matched"].as_u64().unwrap(), "{link}");
@@ -665,6 +704,8 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     reversed(&s.join("persons.csv"), &pr);
     let r = same_outputs_in(&with_registry(&hr, &pr), None, true, &tmp.path().join("reversed"));
     assert_eq!((&r["partition"]["passes"], &r["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
+    let b = same_outputs_in(&with_registry(&hr, &pr), Some(several), true, &tmp.path().join("reversed-budget"));
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &link["matched"]));
     // A person of province 40, last in the reversed file, given the ID of the first person of
     // province 95 (first in the file, read in the last wave).
     let mut csv = CsvLines::read(&pr);
@@ -677,6 +718,8 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     csv.write(&crossing);
     let r = same_outputs_in(&with_registry(&hr, &crossing), None, true, &tmp.path().join("crossing"));
     assert_eq!(r["partition"]["passes"], 3);
+    let b = same_outputs_in(&with_registry(&hr, &crossing), Some(several), true, &tmp.path().join("crossing-budget"));
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&4.into(), &r["welfare_link"]["matched"]));
     assert_eq!(r["ingest"]["persons"]["by_reason"]["duplicate_person"], 1);
     // Strict: the whole run's first bad row, before any linking.
     let mut o = with_registry(&hr, &crossing);
