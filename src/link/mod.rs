@@ -389,7 +389,7 @@ pub fn welfare_marks(
     // bytes each) go before clustering.
     let (unreadable, flag) = (r.unreadable.len(), std::mem::take(&mut r.flag));
     let linked = run_matches(r, &LinkOptions { task: Task::Link, ..o.clone() })?;
-    let (marks, mut out) = marks_of(&linked, n, flag.get(n..).unwrap_or_default());
+    let (marks, mut out) = marks_of(linked.matches().copied(), n, flag.get(n..).unwrap_or_default());
     out.registry_unreadable = unreadable;
     // The scored pairs (2.5 GB nationally with each person's best match) go before the waves
     // that follow: given back at once, not kept by the allocator beside them.
@@ -399,15 +399,19 @@ pub fn welfare_marks(
     Ok((marks, out))
 }
 
-/// Each person's mark from a welfare linkage's matches: the first `n` records are the persons,
+/// Each person's mark from a welfare linkage's matches (in pair order): the first `n` records are the persons,
 /// the others the registry's, whose `validated` flags are `registry_flag` (in registry order).
 /// Each person takes its best match ([`BestMatch::offer`], in the matches' order); the report
 /// counts all but the unreadable records and the seconds.
-pub(crate) fn marks_of(linked: &Matched, n: usize, registry_flag: &[Option<bool>]) -> (Vec<Option<bool>>, WelfareLink) {
+pub(crate) fn marks_of(
+    matches: impl Iterator<Item = Scored>,
+    n: usize,
+    registry_flag: &[Option<bool>],
+) -> (Vec<Option<bool>>, WelfareLink) {
     let registry = registry_flag.len();
     let mut best: Vec<Option<BestMatch>> = vec![None; n];
     let mut reg_matched = vec![false; registry];
-    for s in linked.matches() {
+    for s in matches {
         let (a, b) = (s.a as usize, s.b as usize);
         let (p, j) = if a < n { (a, b) } else { (b, a) };
         if p >= n || j < n || j - n >= registry {

@@ -1042,11 +1042,50 @@ pub fn cluster_with(
 /// [`cluster_with`] over the records' IDs as the union takes them (8 bytes a record: the national
 /// job's 52 M records took 0.8 GB for `Option<u64>`s, twice).
 pub(crate) fn cluster_ids(
-    mut id: Vec<Option<std::num::NonZeroU64>>,
+    id: Vec<Option<std::num::NonZeroU64>>,
     source: &[u16],
     n_sources: usize,
     scored: &[Scored],
     threshold: f64,
+    task: Task,
+) -> Vec<u32> {
+    cluster_edges(id, source, n_sources, scored.len(), |k| Edge::of(&scored[k], threshold), task)
+}
+
+/// What clustering reads of a scored pair.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Edge {
+    /// The pair's records.
+    pub a: u32,
+    pub b: u32,
+    /// Settled by citizen ID.
+    pub deterministic: bool,
+    /// Match probability.
+    pub probability: f64,
+    /// [`Scored::accepted`] at the job's threshold.
+    pub accepted: bool,
+}
+
+impl Edge {
+    fn of(s: &Scored, threshold: f64) -> Edge {
+        Edge {
+            a: s.a,
+            b: s.b,
+            deterministic: s.deterministic,
+            probability: s.probability,
+            accepted: s.accepted(threshold),
+        }
+    }
+}
+
+/// [`cluster_ids`] over `n_edges` scored pairs given by `edge` (in pair order): the bounded
+/// linkage clusters its kept pairs in their compact form with this.
+pub(crate) fn cluster_edges(
+    mut id: Vec<Option<std::num::NonZeroU64>>,
+    source: &[u16],
+    n_sources: usize,
+    n_edges: usize,
+    edge: impl Fn(usize) -> Edge + Sync,
     task: Task,
 ) -> Vec<u32> {
     let n = id.len().min(source.len());
@@ -1070,18 +1109,31 @@ pub(crate) fn cluster_ids(
         }
         x
     }
-    let mut edges: Vec<&Scored> =
-        scored.iter().filter(|s| (s.a as usize) < n && (s.b as usize) < n).filter(|s| s.accepted(threshold)).collect();
-    // Stable, so ties keep the pair order; in parallel (the national registry's linkage sorts
-    // 49 M edges here).
-    crate::in_pool(|| {
-        edges.par_sort_by(|x, y| {
-            (y.deterministic, y.probability)
-                .partial_cmp(&(x.deterministic, x.probability))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
-    });
-    for e in edges {
+    // The accepted edges by index, in pair order, then sorted by decreasing (deterministic,
+    // probability): stable, so ties keep the pair order; in parallel (the national registry's
+    // linkage sorts 49 M edges here). 4 bytes an edge (references took 8) unless there are more
+    // than a u32 numbers.
+    let accepted = |k: usize| {
+        let e = edge(k);
+        (e.a as usize) < n && (e.b as usize) < n && e.accepted
+    };
+    let before = |x: usize, y: usize| {
+        let (x, y) = (edge(x), edge(y));
+        (y.deterministic, y.probability)
+            .partial_cmp(&(x.deterministic, x.probability))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let sorted: Box<dyn Iterator<Item = usize>> = if u32::try_from(n_edges).is_ok() {
+        // Each index below n_edges fits a u32.
+        let mut v: Vec<u32> = (0..n_edges).filter(|&k| accepted(k)).map(|k| k as u32).collect();
+        crate::in_pool(|| v.par_sort_by(|&x, &y| before(x as usize, y as usize)));
+        Box::new(v.into_iter().map(|k| k as usize))
+    } else {
+        let mut v: Vec<usize> = (0..n_edges).filter(|&k| accepted(k)).collect();
+        crate::in_pool(|| v.par_sort_by(|&x, &y| before(x, y)));
+        Box::new(v.into_iter())
+    };
+    for e in sorted.map(&edge) {
         let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
         if ra == rb {
             continue;

@@ -32,7 +32,7 @@
 //! bytes a pair) to an anonymous temporary file (in `TMPDIR`), from which the pairs are scored
 //! once the model is trained. What is held throughout:
 //! the registry's records and nationwide keys, each person's valid citizen ID (for clustering),
-//! the name counts, and the kept scores (17 bytes each).
+//! the name counts, and the kept scores (25 bytes each).
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
@@ -469,14 +469,15 @@ impl Counting {
 
     /// [`super::welfare_marks`]'s marks and report for the persons counted, reading `parts`
     /// again (the parts counted, in that order, each person with its index among all).
-    pub fn welfare_marks(self, parts: &mut dyn PersonParts) -> Result<(Vec<Option<bool>>, WelfareLink)> {
+    pub fn welfare_marks(mut self, parts: &mut dyn PersonParts) -> Result<(Vec<Option<bool>>, WelfareLink)> {
         let t = Instant::now();
         let n = self.persons();
-        let (reg_flag, unreadable) = (self.reg_flag.clone(), self.unreadable);
-        let matched = self.matches(parts)?;
-        let (marks, mut out) = super::marks_of(&matched, n, &reg_flag);
+        let (reg_flag, unreadable) = (std::mem::take(&mut self.reg_flag), self.unreadable);
+        let (kept, entity, ..) = self.kept(parts)?;
+        let matches = (0..kept.len()).map(|k| kept.scored(k)).filter(|s| super::is_match(s, kept.threshold, &entity));
+        let (marks, mut out) = super::marks_of(matches, n, &reg_flag);
         out.registry_unreadable = unreadable;
-        drop(matched);
+        drop((kept, entity));
         crate::memory::release();
         out.seconds = t.elapsed().as_secs_f64();
         Ok((marks, out))
@@ -485,6 +486,14 @@ impl Counting {
     /// [`matches_in_parts`] for the persons counted, reading `parts` again (the parts counted,
     /// in that order, each person with its index among all).
     pub fn matches(self, parts: &mut dyn PersonParts) -> Result<Matched> {
+        let threshold = self.o.threshold;
+        let (kept, entity, timing, warnings) = self.kept(parts)?;
+        let scored = (0..kept.len()).map(|k| kept.scored(k)).collect();
+        Ok(Matched { threshold, scored, entity, timing, warnings })
+    }
+
+    /// The kept pairs, compactly, and each record's entity, the timing and the warnings.
+    fn kept(self, parts: &mut dyn PersonParts) -> Result<(KeptMatches, Vec<u32>, Timing, Vec<String>)> {
         let Counting { o, blocking, job, first, last, ids: counted, sizes, mut timing, .. } = self;
         let mut lap = crate::diagnostics::Lap::start();
         let n = counted.len();
@@ -492,6 +501,7 @@ impl Counting {
         let total = n.checked_add(r).filter(|&t| t <= super::records::MAX_RECORDS).ok_or_else(|| {
             Error::Config(format!("a link job takes at most {} records", super::records::MAX_RECORDS))
         })?;
+        // Every kept pair's registry record is numbered after the persons: n + j < total fits a u32.
         if parts.parts() != sizes.len() {
             return Err(internal("another number of parts than counted"));
         }
@@ -589,6 +599,9 @@ impl Counting {
         timing.train = t3.elapsed().as_secs_f64();
         lap.lap("bounded link: trained");
 
+        // The registry's records and keys (1.7 GB nationally) go before the kept pairs grow.
+        drop(job);
+        crate::memory::release();
         // Scored from the spill; deterministic pairs and those at or above the threshold kept.
         let t4 = Instant::now();
         let mut kept = Kept::default();
@@ -630,44 +643,76 @@ impl Counting {
         timing.score = t4.elapsed().as_secs_f64();
         lap.lap(&format!("bounded link: {} pairs kept", kept.pairs.len()));
 
-        // The registry's records and keys go before clustering.
-        drop(job);
         crate::memory::release();
         let t5 = Instant::now();
-        // In the job's pair order (parts in the whole order already give it).
-        let order: Option<Vec<u32>> = (!kept.pairs.is_sorted()).then(|| {
+        // In the job's pair order (parts in the whole order already give it), each pair checked:
+        // the spill is this job's own file, read back, its indices checked all the same.
+        if !kept.pairs.is_sorted() {
             let mut order: Vec<u32> = (0u32..).take(kept.pairs.len()).collect();
             order.par_sort_unstable_by_key(|&k| kept.pairs[k as usize]);
-            order
-        });
-        let at = |k: usize| order.as_ref().map_or(k, |o| o[k] as usize);
-        let offset = n as u64;
-        let mut scored: Vec<Scored> = Vec::with_capacity(kept.pairs.len());
-        for k in 0..kept.pairs.len() {
-            let i = at(k);
-            let (a, j) = model::unpack(kept.pairs[i]);
-            // The spill is this job's own file, read back: its indices are checked all the same.
-            let (true, Ok(b)) = ((a as usize) < n && (j as usize) < r, u32::try_from(offset + u64::from(j))) else {
-                return Err(internal("a spilled pair beyond the records"));
+            let at = |k: &u32| *k as usize;
+            kept = Kept {
+                pairs: order.iter().map(|k| kept.pairs[at(k)]).collect(),
+                weights: order.iter().map(|k| kept.weights[at(k)]).collect(),
+                flags: order.iter().map(|k| kept.flags[at(k)]).collect(),
             };
-            let w = kept.weights[i];
-            scored.push(Scored {
-                a,
-                b,
-                weight: w,
-                probability: Model::probability(w),
-                deterministic: kept.flags[i] & 1 == 1,
-                contradicted: kept.flags[i] & 2 == 2,
-            });
         }
-        drop((kept, order));
+        if kept.pairs.iter().any(|&p| {
+            let (a, j) = model::unpack(p);
+            a as usize >= n || j as usize >= r
+        }) {
+            return Err(internal("a spilled pair beyond the records"));
+        }
+        let probability: Vec<f64> = kept.weights.par_iter().map(|&w| Model::probability(w)).collect();
+        let kept = KeptMatches { kept, probability, persons: n as u64, threshold: o.threshold };
         let mut source = vec![0u16; total];
         source[n..].fill(1);
-        let entity = model::cluster_ids(ids, &source, 2, &scored, o.threshold, Task::Link);
+        let entity = model::cluster_edges(ids, &source, 2, kept.len(), |k| kept.edge(k), Task::Link);
         drop(source);
         timing.cluster = t5.elapsed().as_secs_f64();
         lap.lap("bounded link: clustered");
-        Ok(Matched { threshold: o.threshold, scored, entity, timing, warnings })
+        Ok((kept, entity, timing, warnings))
+    }
+}
+
+/// The kept pairs of a bounded linkage in the job's pair order, compactly (25 bytes a pair; the
+/// whole job's [`Scored`] take 32, and clustering them 8 more).
+struct KeptMatches {
+    kept: Kept,
+    probability: Vec<f64>,
+    persons: u64,
+    threshold: f64,
+}
+
+impl KeptMatches {
+    fn len(&self) -> usize {
+        self.kept.pairs.len()
+    }
+
+    /// Pair `k` as the whole job scores it: the person, then the registry record numbered
+    /// after every person (checked to fit when kept).
+    fn scored(&self, k: usize) -> Scored {
+        let (a, j) = model::unpack(self.kept.pairs[k]);
+        let f = self.kept.flags[k];
+        Scored {
+            a,
+            b: (self.persons + u64::from(j)) as u32,
+            weight: self.kept.weights[k],
+            probability: self.probability[k],
+            deterministic: f & 1 == 1,
+            contradicted: f & 2 == 2,
+        }
+    }
+
+    fn edge(&self, k: usize) -> model::Edge {
+        let s = self.scored(k);
+        model::Edge {
+            a: s.a,
+            b: s.b,
+            deterministic: s.deterministic,
+            probability: s.probability,
+            accepted: s.accepted(self.threshold),
+        }
     }
 }
 

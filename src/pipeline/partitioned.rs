@@ -711,9 +711,12 @@ pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 32;
 
 /// Bytes a bounded welfare linkage holds per byte of the registry file: the registry's link
 /// records (about 80 bytes a record), its keys under the nationwide rules (16 bytes a record
-/// and rule, 4 rules), and the kept pairs (17 bytes each while scored, 53 while put in the
-/// job's order for clustering). On the national SYNTHETIC set a registry record took 126 bytes
-/// of its file and kept 4.3 pairs at or above the threshold: about 375 bytes a record.
+/// and rule, 4 rules), and the kept pairs (17 bytes each while scored, 25 with their
+/// probability and 4 more while clustered; up to twice that while one is put in the job's
+/// order). On the national SYNTHETIC set a registry record took 126 bytes of its file and kept
+/// 4.3 pairs at or above the threshold: at most about 250 bytes a record at once, 2 a byte of
+/// the file; 3 leaves room for registries that keep more pairs a record (the nineteenth
+/// session's national run under an 8 GiB budget peaked at 4.45 GiB).
 pub const BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE: u64 = 3;
 
 /// The waves as [`crate::link::parts::PersonParts`]: each read again, its persons' link records
