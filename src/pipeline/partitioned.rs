@@ -143,10 +143,10 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// (`partition.passes` counts the readings); within `max_memory`, the first reading counts the
 /// persons for a linkage a wave at a time ([`crate::link::parts::Counting`]), a second compares
 /// them, and the linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
-/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside before the waves are planned. A beneficiary list is linked after the last wave
-/// with every wave's persons (gathered as they are read, linked in the whole extract's order),
-/// for the plan. Bootstrap standard errors
-/// are the whole run's (replicates keyed by household).
+/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside before the waves are planned. A
+/// beneficiary list is linked after the last wave with every wave's persons (gathered as they
+/// are read, linked in the whole extract's order), for the plan. Bootstrap standard errors are
+/// the whole run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
     max_memory: Option<u64>,
