@@ -131,6 +131,32 @@ pub(crate) fn is_match(s: &Scored, threshold: f64, entity: &[u32]) -> bool {
 }
 
 impl LinkOptions {
+    /// The blocking rules the job predicts with: a loaded model brings the blocking its prior
+    /// was fitted on, unless the job names its own.
+    pub(crate) fn blocking_used(&self) -> Blocking {
+        match &self.model {
+            Some(m) if self.blocking == Blocking::default() => m.blocking.clone(),
+            _ => self.blocking.clone(),
+        }
+    }
+
+    /// The loaded model for candidates blocked by `blocking` with pattern counts `groups`: as
+    /// loaded when fitted on those rules, else with its prior refitted to these candidates;
+    /// `None` when the job trains its own.
+    pub(crate) fn given_model(&self, blocking: &Blocking, groups: &[(model::Pattern, f64)]) -> Option<Model> {
+        self.model.as_ref().map(|m| {
+            if m.blocking == *blocking {
+                m.clone()
+            } else {
+                Model {
+                    lambda: model::refit_prior(m, groups, self.train.max_iterations),
+                    blocking: blocking.clone(),
+                    ..m.clone()
+                }
+            }
+        })
+    }
+
     /// Checks the options: a threshold strictly between 0 and 1 (not NaN), and a loaded model
     /// that fits this version's comparisons ([`Model::validate`]).
     pub fn validate(&self) -> Result<()> {
@@ -227,11 +253,7 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     let mut timing = Timing::default();
     let mut lap = crate::diagnostics::Lap::start();
     let t = Instant::now();
-    // A loaded model brings the blocking its prior was fitted on, unless the job names its own.
-    let blocking = match &o.model {
-        Some(m) if o.blocking == Blocking::default() => m.blocking.clone(),
-        _ => o.blocking.clone(),
-    };
+    let blocking = o.blocking_used();
     let cand = model::block(r, o.task, &blocking);
     timing.block = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} candidate pairs", cand.pairs.len()));
@@ -242,13 +264,8 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     lap.lap("link: compared");
     let t = Instant::now();
     let mut warnings = Vec::new();
-    let m = match &o.model {
-        Some(m) if m.blocking == blocking => m.clone(),
-        Some(m) => Model {
-            lambda: model::refit_prior(m, &groups, o.train.max_iterations),
-            blocking: blocking.clone(),
-            ..m.clone()
-        },
+    let m = match o.given_model(&blocking, &groups) {
+        Some(m) => m,
         None => {
             // m and u are trained on the fixed training blocks whatever rules predict (Splink's
             // practice): rules that bring in, say, whole households would otherwise teach the

@@ -96,12 +96,19 @@ impl Nationwide {
     /// For each of `keyed` (a part's (key, record), sorted by key) whose key a registry record
     /// has: `each(run of the key's registry positions, person record)`.
     fn each_run(&self, keyed: &[(u64, u32)], mut each: impl FnMut(std::ops::Range<usize>, u32)) {
+        // The end of the registry's run of keys from `p` (found once per run).
+        let end = |p: usize| p + self.keys[p..].partition_point(|&x| x == self.keys[p]);
         let (mut i, mut p) = (0, 0);
+        let mut q = if self.keys.is_empty() { 0 } else { end(0) };
         while i < keyed.len() && p < self.keys.len() {
             let (k, rec) = keyed[i];
-            let q = p + self.keys[p..].partition_point(|&x| x == self.keys[p]);
             match self.keys[p].cmp(&k) {
-                std::cmp::Ordering::Less => p = q,
+                std::cmp::Ordering::Less => {
+                    p = q;
+                    if p < self.keys.len() {
+                        q = end(p);
+                    }
+                }
                 std::cmp::Ordering::Greater => i += 1,
                 std::cmp::Ordering::Equal => {
                     each(p..q, rec);
@@ -299,14 +306,7 @@ pub fn welfare_marks_in_parts(
     registry: &Path,
     o: &LinkOptions,
 ) -> Result<(Vec<Option<bool>>, WelfareLink)> {
-    let mut c = Counting::of_registry(registry, o)?;
-    for i in 0..parts.parts() {
-        c.count(&parts.read(i)?.0)?;
-    }
-    if c.persons() != n {
-        return Err(internal("the parts hold another number of persons"));
-    }
-    c.welfare_marks(parts)
+    Counting::of_registry(registry, o)?.count_all(parts, n)?.welfare_marks(parts)
 }
 
 /// [`super::run_matches`] of a link task over `n` persons that come in `parts` and the records
@@ -317,14 +317,7 @@ pub fn welfare_marks_in_parts(
 /// given, rules not the default ones) is refused: it trains on other candidates than it
 /// predicts with, which this path does not make.
 pub fn matches_in_parts(parts: &mut dyn PersonParts, n: usize, reg: Records, o: &LinkOptions) -> Result<Matched> {
-    let mut c = Counting::new(reg, o)?;
-    for i in 0..parts.parts() {
-        c.count(&parts.read(i)?.0)?;
-    }
-    if c.persons() != n {
-        return Err(internal("the parts hold another number of persons"));
-    }
-    c.matches(parts)
+    Counting::new(reg, o)?.count_all(parts, n)?.matches(parts)
 }
 
 /// A bounded linkage under way: the registry keyed, and the persons counted part by part as
@@ -366,10 +359,7 @@ impl Counting {
         if reg.sources.len() != 1 {
             return Err(Error::Config("a bounded linkage takes one registry source".into()));
         }
-        let blocking = match &o.model {
-            Some(m) if o.blocking == Blocking::default() => m.blocking.clone(),
-            _ => o.blocking.clone(),
-        };
+        let blocking = o.blocking_used();
         if o.model.is_none() && blocking != Blocking::default() {
             return Err(Error::Config(
                 "a bounded linkage (--max-memory) trains on the default blocking rules only; give a model for other rules"
@@ -412,6 +402,17 @@ impl Counting {
             unreadable,
             timing,
         })
+    }
+
+    /// Counts every part of `parts` (a first reading), which must hold `n` persons.
+    fn count_all(mut self, parts: &mut dyn PersonParts, n: usize) -> Result<Counting> {
+        for i in 0..parts.parts() {
+            self.count(&parts.read(i)?.0)?;
+        }
+        if self.persons() != n {
+            return Err(internal("the parts hold another number of persons"));
+        }
+        Ok(self)
     }
 
     /// Persons counted so far.
@@ -586,15 +587,9 @@ impl Counting {
         lap.lap(&format!("bounded link: {spilled} pairs compared"));
         let t3 = Instant::now();
         let mut warnings = Vec::new();
-        let m = match &o.model {
-            Some(m) if m.blocking == blocking => m.clone(),
-            Some(m) => Model {
-                lambda: model::refit_prior(m, &groups, o.train.max_iterations),
-                blocking: blocking.clone(),
-                ..m.clone()
-            },
-            None => model::train_grouped(&random, &groups, &blocking, &o.train),
-        };
+        let m = o
+            .given_model(&blocking, &groups)
+            .unwrap_or_else(|| model::train_grouped(&random, &groups, &blocking, &o.train));
         warnings.extend(model::plausibility(&m, &groups));
         timing.train = t3.elapsed().as_secs_f64();
         lap.lap("bounded link: trained");

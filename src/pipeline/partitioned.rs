@@ -587,17 +587,24 @@ impl Gathered {
         if u32::try_from(n).is_err() {
             return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
         }
-        let order: Option<Vec<u32>> = (!rows.is_sorted()).then(|| {
-            // A stable sort: a household's persons stay in their order (one wave holds them all).
-            let mut order: Vec<u32> = (0u32..).take(n).collect();
-            order.sort_by_key(|&k| rows[k as usize]);
-            order
-        });
+        let order = whole_order(&rows);
         if let Some(order) = &order {
             records = records.take(order);
         }
         Ok((records, order, households))
     }
+}
+
+/// The whole extract's order of persons given by their household rows in wave order —
+/// households in file order, each one's persons in file order (a stable sort: one wave holds a
+/// household's persons) — as each person's index in wave order; `None` when wave order is it.
+/// (Fewer than 2^32 persons: checked by the callers.)
+fn whole_order(rows: &[u64]) -> Option<Vec<u32>> {
+    (!rows.is_sorted()).then(|| {
+        let mut order: Vec<u32> = (0u32..).take(rows.len()).collect();
+        order.sort_by_key(|&k| rows[k as usize]);
+        order
+    })
 }
 
 /// Links a welfare registry with every wave's persons before any wave is scored: the waves are
@@ -783,18 +790,18 @@ fn link_welfare_in_waves(
     let Ok(n32) = u32::try_from(n) else {
         return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
     };
-    // The whole order: households in file order, each one's persons in file order (a stable
-    // sort: one wave holds a household's persons), as `Gathered::in_whole_order` orders them.
-    let mut order: Vec<u32> = (0..n32).collect();
-    if !rows.is_sorted() {
-        order.sort_by_key(|&k| rows[k as usize]);
-    }
+    // Each person's index in the whole order (`Gathered::in_whole_order`'s).
+    let rank: Vec<u32> = match whole_order(&rows) {
+        None => (0..n32).collect(),
+        Some(order) => {
+            let mut rank = vec![0u32; n];
+            for (k, &w) in (0u32..).zip(&order) {
+                rank[w as usize] = k;
+            }
+            rank
+        }
+    };
     drop(rows);
-    let mut rank = vec![0u32; n];
-    for (k, &w) in (0u32..).zip(&order) {
-        rank[w as usize] = k;
-    }
-    drop(order);
     let mut parts = WaveParts { reader, waves, o, read_opts, rank, starts, reading: 0.0, progress };
     if counting.persons() != n {
         return Err(Error::Config("internal: the linkage counted another number of persons".into()));
