@@ -1105,8 +1105,7 @@ fn link_bench<'py>(
 /// `partition="province"` (or a `max_memory` budget such as `"4GiB"` or a number of bytes) reads
 /// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md; a plan
 /// is made over the waves' poor households; a welfare registry or beneficiary list is linked
-/// with every wave's persons; under a budget the registry a wave at a time, and a list is
-/// refused). `"auto"` (the default) partitions a Parquet
+/// with every wave's persons; under a budget both a wave at a time). `"auto"` (the default) partitions a Parquet
 /// extract of 10 M persons or more (a CSV persons file of 1.6 GB or more) when no earlier round
 /// is given.
 /// `earlier`: folders of earlier survey rounds, oldest first, compared with this one household

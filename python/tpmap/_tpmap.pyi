@@ -291,7 +291,7 @@ def run(
     `partition="province"` (or a `max_memory` budget, "4GiB" or bytes) reads a wave of provinces
     at a time with the same outputs (a plan too, made over the waves' poor households; a
     welfare registry or beneficiary list linked with every wave's persons; under a budget the
-    registry a wave at a time, and a list is refused); "auto" does so for a Parquet extract of 10 M persons or more (a CSV persons file
+    registry and the list a wave at a time); "auto" does so for a Parquet extract of 10 M persons or more (a CSV persons file
     of 1.6 GB or more) when no earlier round is given. `earlier`: folders of earlier rounds, oldest first,
     compared with this one household by household (`out/panel/`, the report's "Year over year")."""
 

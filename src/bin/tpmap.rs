@@ -389,7 +389,7 @@ struct JobArgs {
     /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more (or
     /// a CSV persons file of 1.6 GB or more) by province when no earlier round is asked for,
     /// and everything else whole (a welfare registry or beneficiary list is linked with every
-    /// wave's persons; under --max-memory the registry a wave at a time, and a list is refused).
+    /// wave's persons; under --max-memory a wave at a time).
     #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
     /// Memory budget of a partitioned run (4GiB, 512MiB, 8GB): provinces are read together while

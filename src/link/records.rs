@@ -23,6 +23,9 @@ use crate::ids::CitizenId;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
+mod spill;
+pub use spill::RecordSpill;
+
 /// Most records a link job takes: records are indexed by `u32` in pairs and clusters.
 pub const MAX_RECORDS: usize = u32::MAX as usize;
 /// Most sources a link job takes: each record's source is a `u16`.
@@ -822,6 +825,24 @@ impl Codes {
         rows.push(code);
         new
     }
+
+    /// Indexes value `code`, whose hash is `h`, without a row (a column read back from its
+    /// values, [`spill`]): false, and nothing indexed, when `eq` finds it among the values
+    /// indexed before.
+    fn index(
+        &mut self,
+        h: u64,
+        code: u32,
+        eq: impl Fn(u32) -> bool,
+        hash_of: impl Fn(&InternHasher, u32) -> u64,
+    ) -> bool {
+        let Codes { table, hasher, .. } = self;
+        if table.find(h, |&c| eq(c)).is_some() {
+            return false;
+        }
+        table.insert_unique(h, code, |&c| hash_of(hasher, c));
+        true
+    }
 }
 
 /// A text column whose values repeat — given and family names, their sound codes, tags: each
@@ -924,7 +945,7 @@ mod tests {
 
     /// The text of `n` records: names, titles, areas and houses that repeat, IDs valid, missing
     /// or failing their check digit, partial birth dates, flags and tags.
-    fn texts(n: usize) -> Vec<[String; 11]> {
+    pub(super) fn texts(n: usize) -> Vec<[String; 11]> {
         let first = ["สมชาย", "สมหญิง", "นาย มานะ", "วิไล", "ปิติ"];
         let last = ["ใจดี", "รักไทย", "ศรีสุข"];
         let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -963,7 +984,7 @@ mod tests {
             .collect()
     }
 
-    fn pushed(texts: &[&[String; 11]]) -> Records {
+    pub(super) fn pushed(texts: &[&[String; 11]]) -> Records {
         let raw: Vec<RawRecord<'_>> = texts
             .iter()
             .map(|t| RawRecord {
@@ -986,7 +1007,7 @@ mod tests {
     }
 
     /// Every column, interned codes included.
-    fn columns(r: &Records) -> String {
+    pub(super) fn columns(r: &Records) -> String {
         let interned = |c: &InternedColumn| format!("{:?} {:?}", c.codes(), c.values().collect::<Vec<_>>());
         let values = |c: &Codes| format!("{:?}", c.rows);
         format!(

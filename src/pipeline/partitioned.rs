@@ -110,8 +110,8 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
 /// wave of provinces at a time) without a memory budget ([`refused_by_partitioned`]). A welfare
 /// registry is linked with every wave's persons, gathered by a first reading of the waves, and
 /// an agency's beneficiary list (`served_list`) with every wave's persons gathered as the waves
-/// are read (see [`run_partitioned`]); within a memory budget the registry is linked a wave at
-/// a time ([`crate::link::parts`]) and the list is refused. A served file
+/// are read (see [`run_partitioned`]); within a memory budget both are linked a wave at a time
+/// ([`crate::link::parts`]). A served file
 /// (`household_id,program`) is read: it is checked against every accepted household ID, kept
 /// across the waves (8 bytes each).
 pub fn refused(o: &RunOptions) -> Option<&'static str> {
@@ -119,16 +119,11 @@ pub fn refused(o: &RunOptions) -> Option<&'static str> {
 }
 
 /// What a partitioned run with the memory budget `max_memory` cannot do yet, if `o` asks for it:
-/// within a budget, linking a beneficiary list (the linkage holds every person's link record)
-/// or comparing earlier rounds (the comparison of two national rounds
-/// takes about 7 GB, whatever the budget).
+/// within a budget, comparing earlier rounds (the comparison of two national rounds takes about
+/// 7 GB, whatever the budget).
 pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option<&'static str> {
     if o.earlier.is_some() && max_memory.is_some() {
         Some("compare earlier rounds within --max-memory (their comparison takes about 7 GB for two national rounds)")
-    } else if o.plan.as_ref().is_some_and(|p| p.served_list.is_some()) && max_memory.is_some() {
-        Some(
-            "link a beneficiary list (served_list) within --max-memory (the linkage holds every person's link record, whatever the budget)",
-        )
     } else {
         None
     }
@@ -141,8 +136,9 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// wave is scored: the waves are read once to gather their persons' link records, linked in the
 /// whole extract's order (the whole run's matches), then read again and marked
 /// (`partition.passes` counts the readings); within `max_memory`, the first reading counts the
-/// persons for a linkage a wave at a time ([`crate::link::parts::Counting`]), a second compares
-/// them, and the linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
+/// persons for a linkage a wave at a time ([`crate::link::parts::Counting`]) and keeps their
+/// link records in a temporary file ([`crate::link::records::RecordSpill`]), from which they
+/// are compared a wave at a time (two readings, as without a budget), and the linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
 /// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside before the waves are planned. A
 /// beneficiary list is linked after the last wave with every wave's persons (gathered as they
 /// are read, linked in the whole extract's order), for the plan. Bootstrap standard errors are
@@ -190,20 +186,30 @@ pub fn run_partitioned(
     if holding {
         held += crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW;
     }
-    // Within a budget, a welfare registry is linked a wave at a time (`crate::link::parts`):
-    // what that linkage holds across the waves comes out of the budget first.
+    // Within a budget, a welfare registry and a beneficiary list are linked a wave at a time
+    // (`crate::link::parts`): what those linkages hold across the waves comes out of the budget
+    // first — the larger share of the two, as the registry's linkage ends (and gives its memory
+    // back) before the waves are read for the list's.
     let bounded_link = o.welfare_registry.is_some() && max_memory.is_some();
+    let bounded_list = served_list.is_some() && max_memory.is_some();
     let mut budget = max_memory;
-    if let (true, Some(m), Some(registry)) = (bounded_link, max_memory, &o.welfare_registry) {
-        held += BYTES_BOUNDED_LINK_PER_PERSON_ROW;
-        let reserve = std::fs::metadata(registry)
-            .map(|f| f.len())
-            .unwrap_or(0)
-            .saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE);
+    let mut linking = "";
+    if let (true, Some(m)) = (bounded_link || bounded_list, max_memory) {
+        // Each person's link counts in the pass that links it; with a list, each person's
+        // household ID too, for the list's matches.
+        held += BYTES_BOUNDED_LINK_PER_PERSON_ROW + if bounded_list { 8 } else { 0 };
+        let share = |file: Option<&Path>| {
+            file.and_then(|f| std::fs::metadata(f).ok())
+                .map_or(0, |f| f.len())
+                .saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE)
+        };
+        let (registry, list) = (share(o.welfare_registry.as_deref()), share(served_list));
+        let reserve = registry.max(list);
+        linking = if bounded_link && registry >= list { "the welfare registry" } else { "the beneficiary list" };
         if reserve >= m {
             return Err(Error::Config(format!(
-                "--max-memory {} is below what linking the welfare registry takes: about {} for its records, keys \
-                 and matches; give more",
+                "--max-memory {} is below what linking {linking} takes: about {} for its records, keys and \
+                 matches; give more",
                 crate::limits::format_bytes(m),
                 crate::limits::format_bytes(reserve),
             )));
@@ -216,7 +222,7 @@ pub fn run_partitioned(
         Ok(w) => Ok((w, 2)),
         Err(_) => split.waves_holding(budget, held).map(|w| (w, 1)).map_err(|e| match (e, max_memory, budget) {
             (Error::Config(e), Some(m), Some(b)) if b < m => Error::Config(format!(
-                "{e}: that is what --max-memory {} leaves after about {} for linking the welfare registry",
+                "{e}: that is what --max-memory {} leaves after about {} for linking {linking}",
                 crate::limits::format_bytes(m),
                 crate::limits::format_bytes(m - b)
             )),
@@ -288,11 +294,34 @@ pub fn run_partitioned(
     };
     // (0 for the households file, 1 for the persons file; data row; the error).
     let mut first_bad: Option<(u8, u64, Error)>;
-    // With a beneficiary list, every wave's persons as link records, linked with it for the plan.
+    // With a beneficiary list, every wave's persons as link records, linked with it for the plan;
+    // within a budget, only each person's household row and ID: the list's linkage counts the
+    // persons as they are read and keeps their link records in a temporary file, a wave a part
+    // (read first: an error reading it is the run's after the extract's own, as in a whole run).
     let mut gathered: Option<Gathered>;
+    let mut list_in_parts = match (bounded_list, served_list, &loaded) {
+        (true, Some(list), Some(l)) => {
+            Some(crate::plan::served::ListInParts::new(list, &l.catalogue, &crate::link::LinkOptions::default()))
+        }
+        _ => None,
+    };
+    let mut list_spill = list_in_parts.is_some().then(crate::link::records::RecordSpill::new).transpose()?;
+    // Where each wave's persons begin in wave order for the list's linkage (and the end).
+    let mut list_starts = vec![0usize];
     loop {
         first_bad = None;
-        gathered = served_list.map(|_| Gathered::new(true));
+        gathered = served_list.map(|_| {
+            let mut g = Gathered::new(true);
+            g.rows_only = list_in_parts.is_some();
+            g
+        });
+        if let Some(Ok(l)) = &mut list_in_parts {
+            l.counting().restart();
+        }
+        if let Some(s) = &mut list_spill {
+            s.clear()?;
+        }
+        list_starts.truncate(1);
         // Persons marked so far by the welfare registry's linkage (in wave order).
         let mut marked = 0usize;
         let mut each_wave = |write: &mut dyn FnMut(WaveRows) -> Result<()>| -> Result<()> {
@@ -363,6 +392,14 @@ pub fn run_partitioned(
                 }
                 if let Some(g) = &mut gathered {
                     g.push(&got.extract);
+                    list_starts.push(g.rows.len());
+                }
+                if let (Some(Ok(l)), Some(spill)) = (&mut list_in_parts, &mut list_spill) {
+                    let mut r = crate::link::Records::default();
+                    r.push_extract("survey", &got.extract);
+                    l.counting().count(&r)?;
+                    spill.push(&r)?;
+                    lap.lap("wave: counted for the beneficiary list");
                 }
                 merged.add_ingest(&mut got);
                 lap.lap("wave: summary, merged");
@@ -480,16 +517,33 @@ pub fn run_partitioned(
                 // Linked with every person, as a whole run links it; the matched households
                 // counted over all of them, kept for the poor ones.
                 progress.step("linking the beneficiary list");
-                let (records, order, households) = g.in_whole_order()?;
-                let ids = households.unwrap_or_default();
-                let n = records.len();
-                let (matches, mut report) = crate::plan::served::list_matches(
-                    records,
-                    n,
-                    list,
-                    &loaded.catalogue,
-                    &crate::link::LinkOptions::default(),
-                )?;
+                let (matches, ids, order, mut report) = match (list_in_parts.take(), list_spill.take()) {
+                    // Within a budget: a wave at a time, from the records the scoring pass kept.
+                    (Some(l), Some(spill)) => {
+                        let l = l?;
+                        let Gathered { rows, households, .. } = g;
+                        let (mut parts, order) =
+                            WaveParts::new(spill, &rows, list_starts, "linking the beneficiary list", progress)?;
+                        drop(rows);
+                        if l.persons() != parts.rank.len() {
+                            return Err(Error::Config("internal: the list's linkage counted other persons".into()));
+                        }
+                        let (matches, report) = l.matches(&mut parts)?;
+                        (matches, households.unwrap_or_default(), order, report)
+                    }
+                    _ => {
+                        let (records, order, households) = g.in_whole_order()?;
+                        let n = records.len();
+                        let (matches, report) = crate::plan::served::list_matches(
+                            records,
+                            n,
+                            list,
+                            &loaded.catalogue,
+                            &crate::link::LinkOptions::default(),
+                        )?;
+                        (matches, households.unwrap_or_default(), order, report)
+                    }
+                };
                 let wave_index = |k: u32| order.as_ref().map_or(k, |o| o[k as usize]) as usize;
                 let mut pairs: Vec<(crate::ids::HouseholdId, u32)> =
                     matches.iter().map(|&(p, program)| (ids[wave_index(p)], program)).collect();
@@ -614,8 +668,8 @@ fn whole_order(rows: &[u64]) -> Option<Vec<u32>> {
 /// [`crate::link::mark_welfare`] links a whole extract: the same records in the same order, so
 /// the same matches. Returns each person's mark in wave order (`Some(validated)` when matched)
 /// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]). When
-/// `bounded` (a memory budget), no records are gathered: the first reading counts them for
-/// [`link_welfare_in_waves`], which reads the waves once more.
+/// `bounded` (a memory budget), no records are gathered: the first reading counts them and
+/// spills them, a wave a part, for [`link_welfare_in_waves`].
 #[allow(clippy::too_many_arguments)]
 fn link_welfare(
     reader: &mut PartitionedReader,
@@ -633,6 +687,9 @@ fn link_welfare(
     // first pass). The registry is read first; an error reading it is the run's after the
     // extract's own (a strict run's first bad row), as in a whole run.
     let mut counting = bounded.then(|| crate::link::parts::Counting::of_registry(registry, &Default::default()));
+    // ... and keeps each wave's link records for the second (a temporary file): the waves are
+    // not read and normalised again.
+    let mut spill = bounded.then(crate::link::records::RecordSpill::new).transpose()?;
     loop {
         let t = Instant::now();
         let mut gathered = Gathered::new(false);
@@ -643,6 +700,9 @@ fn link_welfare(
         let (mut reading, mut counting_seconds) = (0.0, 0.0);
         if let Some(Ok(c)) = &mut counting {
             c.restart();
+        }
+        if let Some(s) = &mut spill {
+            s.clear()?;
         }
         for (i, wave) in waves.iter().enumerate() {
             progress.step(&format!("linking with the welfare registry: reading wave {} of {}", i + 1, waves.len()));
@@ -659,6 +719,9 @@ fn link_welfare(
                 let mut r = crate::link::Records::default();
                 r.push_extract("survey", &got.extract);
                 c.count(&r)?;
+                if let Some(s) = &mut spill {
+                    s.push(&r)?;
+                }
                 counting_seconds += t.elapsed().as_secs_f64();
             }
         }
@@ -674,19 +737,8 @@ fn link_welfare(
         if let Some((_, _, e)) = first_bad {
             return Err(e);
         }
-        if let Some(c) = counting {
-            let (marks, mut link) = link_welfare_in_waves(
-                reader,
-                waves,
-                o,
-                read_opts,
-                c?,
-                gathered.rows,
-                starts,
-                partition,
-                seconds,
-                progress,
-            )?;
+        if let (Some(c), Some(spill)) = (counting, spill) {
+            let (marks, mut link) = link_welfare_in_waves(c?, spill, gathered.rows, starts, progress)?;
             link.seconds += counting_seconds;
             return Ok((marks, link));
         }
@@ -726,92 +778,94 @@ pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 32;
 /// session's national run under an 8 GiB budget peaked at 4.45 GiB).
 pub const BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE: u64 = 3;
 
-/// The waves as [`crate::link::parts::PersonParts`]: each read again, its persons' link records
-/// numbered by their index in the whole extract's order.
+/// The waves as [`crate::link::parts::PersonParts`]: each wave's persons' link records as a
+/// reading made them (spilled, a wave a part), numbered by their index in the whole extract's
+/// order.
 struct WaveParts<'a> {
-    reader: &'a mut PartitionedReader,
-    waves: &'a [Wave],
-    o: &'a RunOptions,
-    read_opts: &'a crate::ingest::IngestOptions,
+    spill: crate::link::records::RecordSpill,
     /// Each person's index in the whole order, by position in wave order.
     rank: Vec<u32>,
     /// Each wave's first position in wave order (and the end).
     starts: Vec<usize>,
-    reading: f64,
+    /// What the parts are compared for (the progress's words).
+    what: &'static str,
     progress: &'a dyn Progress,
+}
+
+impl<'a> WaveParts<'a> {
+    /// The parts of `spill`, whose waves' persons begin at `starts` (with the end) in wave
+    /// order, numbered from each one's household row in wave order (`rows`); and the whole order
+    /// as positions in wave order (`None` when wave order is it).
+    fn new(
+        spill: crate::link::records::RecordSpill,
+        rows: &[u64],
+        starts: Vec<usize>,
+        what: &'static str,
+        progress: &'a dyn Progress,
+    ) -> Result<(WaveParts<'a>, Option<Vec<u32>>)> {
+        let n = rows.len();
+        let Ok(n32) = u32::try_from(n) else {
+            return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
+        };
+        if spill.parts() + 1 != starts.len() || starts.last() != Some(&n) {
+            return Err(Error::Config("internal: the waves spilled hold other persons".into()));
+        }
+        // Each person's index in the whole order (`Gathered::in_whole_order`'s).
+        let order = whole_order(rows);
+        let rank: Vec<u32> = match &order {
+            None => (0..n32).collect(),
+            Some(order) => {
+                let mut rank = vec![0u32; n];
+                for (k, &w) in (0u32..).zip(order) {
+                    rank[w as usize] = k;
+                }
+                rank
+            }
+        };
+        Ok((WaveParts { spill, rank, starts, what, progress }, order))
+    }
 }
 
 impl crate::link::parts::PersonParts for WaveParts<'_> {
     fn parts(&self) -> usize {
-        self.waves.len()
+        self.spill.parts()
     }
 
     fn read(&mut self, i: usize) -> Result<(crate::link::Records, Vec<u32>)> {
-        self.progress.step(&format!(
-            "linking with the welfare registry: comparing wave {} of {}",
-            i + 1,
-            self.waves.len()
-        ));
-        let (Some(wave), Some(&start), Some(&end)) = (self.waves.get(i), self.starts.get(i), self.starts.get(i + 1))
-        else {
+        self.progress.step(&format!("{}: comparing wave {} of {}", self.what, i + 1, self.spill.parts()));
+        let (Some(&start), Some(&end)) = (self.starts.get(i), self.starts.get(i + 1)) else {
             return Err(Error::Config("internal: a wave beyond the waves".into()));
         };
-        let t = Instant::now();
-        let got = self.reader.read(&self.o.households, &self.o.persons, self.read_opts, wave)?;
-        self.reading += t.elapsed().as_secs_f64();
-        if got.extract.persons.len() != end - start {
-            return Err(Error::Config("internal: a wave read again has other persons".into()));
+        let r = self.spill.read(i)?;
+        if r.len() != end.saturating_sub(start) {
+            return Err(Error::Config("internal: a wave's spilled records are other persons".into()));
         }
-        let mut r = crate::link::Records::default();
-        r.push_extract("survey", &got.extract);
         Ok((r, self.rank[start..end].to_vec()))
     }
 }
 
 /// [`link_welfare`] within a memory budget: the persons `counting` counted in the first reading
-/// ([`crate::link::parts::Counting`]), the waves read again, one at a time, and linked as one
-/// job would link them, numbered from each person's household row in wave order (`rows`, from
-/// the first reading) and where each wave's persons begin in it (`starts`, with the end).
-#[allow(clippy::too_many_arguments)]
+/// ([`crate::link::parts::Counting`]), their link records as that reading made them (`spill`,
+/// a wave a part), linked as one job would link them, numbered from each person's household
+/// row in wave order (`rows`, from the first reading) and where each wave's persons begin in it
+/// (`starts`, with the end).
 fn link_welfare_in_waves(
-    reader: &mut PartitionedReader,
-    waves: &[Wave],
-    o: &RunOptions,
-    read_opts: &crate::ingest::IngestOptions,
     counting: crate::link::parts::Counting,
+    spill: crate::link::records::RecordSpill,
     rows: Vec<u64>,
     starts: Vec<usize>,
-    partition: &mut PartitionReport,
-    seconds: &mut RunSeconds,
     progress: &dyn Progress,
 ) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink)> {
     let t = Instant::now();
-    let n = rows.len();
-    let Ok(n32) = u32::try_from(n) else {
-        return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
-    };
-    // Each person's index in the whole order (`Gathered::in_whole_order`'s).
-    let rank: Vec<u32> = match whole_order(&rows) {
-        None => (0..n32).collect(),
-        Some(order) => {
-            let mut rank = vec![0u32; n];
-            for (k, &w) in (0u32..).zip(&order) {
-                rank[w as usize] = k;
-            }
-            rank
-        }
-    };
-    drop(rows);
-    let mut parts = WaveParts { reader, waves, o, read_opts, rank, starts, reading: 0.0, progress };
-    if counting.persons() != n {
-        return Err(Error::Config("internal: the linkage counted another number of persons".into()));
+    let (mut parts, order) = WaveParts::new(spill, &rows, starts, "linking with the welfare registry", progress)?;
+    drop((rows, order));
+    if counting.persons() != parts.rank.len() {
+        return Err(Error::Config("internal: the linkage counted other persons".into()));
     }
     let (in_order, mut link) = counting.welfare_marks(&mut parts)?;
     // Back to wave order.
     let marks: Vec<Option<bool>> = parts.rank.iter().map(|&k| in_order[k as usize]).collect();
-    seconds.ingest_and_validate += parts.reading;
-    partition.passes += 1;
-    link.seconds = t.elapsed().as_secs_f64() - parts.reading;
+    link.seconds = t.elapsed().as_secs_f64();
     Ok((marks, link))
 }
 

@@ -160,24 +160,43 @@ pub fn list_matches(
     o: &LinkOptions,
 ) -> Result<(Vec<(u32, u32)>, ServedLink)> {
     r.push_csv(list)?;
-    let mut program = vec![0u32; r.len() - n];
-    for j in n..r.len() {
-        program[j - n] = c.program(r.tag.get(j)).ok_or_else(|| crate::Error::Format {
-            file: list.display().to_string(),
-            message: format!(
-                "record '{}', column 'program': no program '{}' in the catalogue",
-                r.key.get(j),
-                r.tag.get(j)
-            ),
-        })? as u32;
-    }
+    let program = programs(&r, n, list, c)?;
     let (records, unreadable) = (r.len(), r.unreadable.len());
     let linked = crate::link::run_matches(r, &LinkOptions { task: crate::link::Task::Link, ..o.clone() })?;
-    let mut best: Vec<Option<(bool, f64, usize)>> = vec![None; records - n];
+    let matches = best_matches(&linked, n, &program);
+    // The scored pairs go before the plan is made: given back at once, not kept by the allocator.
+    drop((linked, program));
+    crate::memory::release();
+    let report = ServedLink { records: records - n, matched: matches.len(), households: 0, unreadable };
+    Ok((matches, report))
+}
+
+/// The program of each list record of `r` (the records from `n` on, read from `list`): an
+/// unknown program is an error naming the record.
+fn programs(r: &crate::link::Records, n: usize, list: &Path, c: &Catalogue) -> Result<Vec<u32>> {
+    (n..r.len())
+        .map(|j| {
+            c.program(r.tag.get(j)).map(|p| p as u32).ok_or_else(|| Error::Format {
+                file: list.display().to_string(),
+                message: format!(
+                    "record '{}', column 'program': no program '{}' in the catalogue",
+                    r.key.get(j),
+                    r.tag.get(j)
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Each matched list record's person (a record below `n`; the list's records are numbered from
+/// `n`, `program[j]` for record `n + j`) and program, in list order: the person of its best
+/// match (deterministic first, then the most probable; the first such in the job's order).
+fn best_matches(linked: &crate::link::Matched, n: usize, program: &[u32]) -> Vec<(u32, u32)> {
+    let mut best: Vec<Option<(bool, f64, usize)>> = vec![None; program.len()];
     for s in linked.matches() {
         let (a, b) = (s.a as usize, s.b as usize);
         let (p, j) = if a < n { (a, b) } else { (b, a) };
-        if p >= n || j < n {
+        if p >= n || j < n || j - n >= program.len() {
             continue;
         }
         if best[j - n].is_none_or(|(d, pr, _)| (s.deterministic, s.probability) > (d, pr)) {
@@ -185,14 +204,54 @@ pub fn list_matches(
         }
     }
     // Persons are numbered by 32 bits in an extract (and a partitioned run's gathering).
-    let matches: Vec<(u32, u32)> = best
-        .iter()
-        .zip(&program)
+    best.iter()
+        .zip(program)
         .filter_map(|(b, &program)| b.map(|(_, _, p)| (u32::try_from(p).unwrap_or(u32::MAX), program)))
-        .collect();
-    // The scored pairs go before the plan is made: given back at once, not kept by the allocator.
-    drop((linked, best, program));
-    crate::memory::release();
-    let report = ServedLink { records: records - n, matched: matches.len(), households: 0, unreadable };
-    Ok((matches, report))
+        .collect()
+}
+
+/// [`list_matches`] for persons who come in parts (a partitioned run's waves within a memory
+/// budget, [`crate::link::parts`]): the list read and keyed, the persons counted part by part as
+/// they are read ([`ListInParts::counting`]), then linked a part at a time by
+/// [`ListInParts::matches`] — the same matches and report as [`list_matches`] over every person
+/// in one job, each person numbered by its index among all.
+pub struct ListInParts {
+    counting: crate::link::parts::Counting,
+    program: Vec<u32>,
+    unreadable: usize,
+}
+
+impl ListInParts {
+    /// Reads `list` (an unknown program is an error naming the record) and keys it.
+    pub fn new(list: &Path, c: &Catalogue, o: &LinkOptions) -> Result<ListInParts> {
+        let mut r = crate::link::Records::default();
+        r.push_csv(list)?;
+        let program = programs(&r, 0, list, c)?;
+        let unreadable = r.unreadable.len();
+        Ok(ListInParts { counting: crate::link::parts::Counting::new(r, o)?, program, unreadable })
+    }
+
+    /// The linkage's first pass: each part of persons is counted here as it is read.
+    pub fn counting(&mut self) -> &mut crate::link::parts::Counting {
+        &mut self.counting
+    }
+
+    /// Persons counted so far.
+    pub fn persons(&self) -> usize {
+        self.counting.persons()
+    }
+
+    /// Each matched list record's person (its index among all) and program, in list order, and
+    /// the report (`households` left at 0, as [`list_matches`] leaves it): `parts` are the parts
+    /// counted, read again in that order.
+    pub fn matches(self, parts: &mut dyn crate::link::parts::PersonParts) -> Result<(Vec<(u32, u32)>, ServedLink)> {
+        let ListInParts { counting, program, unreadable } = self;
+        let n = counting.persons();
+        let linked = counting.matches(parts)?;
+        let matches = best_matches(&linked, n, &program);
+        drop(linked);
+        crate::memory::release();
+        let report = ServedLink { records: program.len(), matched: matches.len(), households: 0, unreadable };
+        Ok((matches, report))
+    }
 }

@@ -404,13 +404,6 @@ fn a_plan_over_the_provinces_is_the_whole_runs() {
     std::fs::write(&served, format!("household_id,program\n{},no-such-program\n", ids[0])).unwrap();
     let e = run_partitioned(&o, None, &out, &Silent).err().unwrap().to_string();
     assert!(e.contains("no program 'no-such-program'"), "{e}");
-    // A beneficiary list is linked with every person: not within a budget.
-    if let Some(p) = &mut o.plan {
-        p.served_list = Some(s.join("served_list.csv"));
-    }
-    let e = run_partitioned(&o, Some(u64::MAX), &out, &Silent).err().unwrap().to_string();
-    assert!(e.contains("does not link a beneficiary list (served_list) within --max-memory"), "{e}");
-    assert!(!out.exists());
 }
 
 #[test]
@@ -418,7 +411,9 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     // The list's persons matched among every wave's persons (gathered as the waves are read,
     // linked after the last, in the whole extract's order), their households declined for the
     // program as in a whole run: the same plan and report, in province order and reversed, with
-    // a served file beside it, and with a welfare registry (read once more for it).
+    // a served file beside it, and with a welfare registry (read once more for it); and within a
+    // budget, linked a wave at a time from the link records the scoring pass keeps
+    // (`tpmap::plan::served::ListInParts`), in one wave and in several.
     let tmp = tempfile::tempdir().unwrap();
     let s = samples();
     let with_list = |h: &Path, p: &Path| {
@@ -432,6 +427,12 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     let link = &r["plan"]["served_link"];
     assert!(link["matched"].as_u64().unwrap() > 100, "{link}");
     assert_eq!(r["partition"]["passes"], 1);
+    let o = with_list(&s.join("households.csv"), &s.join("persons.csv"));
+    let b = same_outputs_of(&o, Some(8 << 30), false);
+    assert_eq!((&b["partition"]["passes"], &b["plan"]["served_link"]), (&1.into(), link));
+    let several = budget_of_waves(&o, 3);
+    let b = same_outputs_of(&o, Some(several), false);
+    assert_eq!((&b["partition"]["passes"], &b["plan"]["served_link"]), (&1.into(), link));
     let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
     reversed(&s.join("households.csv"), &hr);
     reversed(&s.join("persons.csv"), &pr);
@@ -439,6 +440,8 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     let r = same_outputs_in(&with_list(&hr, &pr), None, true, &runs);
     assert_eq!(&r["plan"]["served_link"], link);
     assert!(declined(&runs.join("parts"), &["declined_already_receives"]) > 0, "matched households are declined");
+    let b = same_outputs_in(&with_list(&hr, &pr), Some(several), true, &tmp.path().join("reversed-budget"));
+    assert_eq!(&b["plan"]["served_link"], link);
     // With a served file naming one household, and with the welfare registry too.
     let households = CsvLines::read(&s.join("households.csv"));
     let id = households.cell(households.head + 1, households.col("household_id"));
@@ -451,6 +454,11 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     o.welfare_registry = Some(s.join("welfare_registry.csv"));
     let r = same_outputs_in(&o, None, true, &tmp.path().join("all"));
     assert_eq!((&r["partition"]["passes"], &r["plan"]["served_link"]), (&2.into(), link));
+    // Both linked within a budget: the registry's from the first reading, the list's from the
+    // second.
+    let b = same_outputs_in(&o, Some(budget_of_waves(&o, 3)), true, &tmp.path().join("all-budget"));
+    assert_eq!((&b["partition"]["passes"], &b["plan"]["served_link"]), (&2.into(), link));
+    assert_eq!(b["welfare_link"]["matched"], r["welfare_link"]["matched"]);
     // A list naming a program the catalogue lacks: the whole run's error, nothing written.
     let mut list = CsvLines::read(&s.join("served_list.csv"));
     let bad = tmp.path().join("served_list.csv");
@@ -463,6 +471,9 @@ fn a_beneficiary_list_is_linked_with_every_province_as_in_a_whole_run() {
     }
     let whole = same_error(&o, &tmp.path().join("bad"));
     assert!(whole.contains("no program 'no-such-program'"), "{whole}");
+    let within = run_partitioned(&o, Some(8 << 30), &tmp.path().join("bad-budget"), &Silent).err().unwrap();
+    assert_eq!(within.to_string(), whole);
+    assert!(!tmp.path().join("bad-budget").exists());
 }
 
 #[test]
@@ -612,15 +623,15 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
         assert!(!tmp.path().join("refused").exists());
     }
     // The samples folder's welfare registry and beneficiary list are linked province by
-    // province; the registry within a budget too, the list not yet.
+    // province, and within a budget a wave at a time: the same links.
     let o = tpmap(&["run", s.to_str().unwrap(), "--partition", "province", "--out", "plan", "--json"]);
     let r = report(&o);
     assert!(r["plan"]["served_link"]["matched"].as_u64().unwrap() > 0 && r["welfare_link"].is_object());
+    let o = tpmap(&["run", s.to_str().unwrap(), "--max-memory", "8GiB", "--out", "plan-budget", "--json"]);
+    let b = report(&o);
+    assert_eq!(b["plan"]["served_link"], r["plan"]["served_link"]);
+    assert_eq!(b["welfare_link"]["matched"], r["welfare_link"]["matched"]);
     std::fs::remove_dir_all(tmp.path().join("plan")).unwrap();
-    let o = tpmap(&["run", s.to_str().unwrap(), "--max-memory", "8GiB", "--out", "plan"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("does not link a beneficiary list"), "{err}");
-    assert!(!tmp.path().join("plan").exists());
     let dir = tmp.path().join("extract");
     std::fs::create_dir(&dir).unwrap();
     for f in ["households.parquet", "persons.parquet", "welfare_registry.csv"] {
@@ -637,8 +648,9 @@ fn the_command_line_partitions_on_request_and_refuses_what_it_cannot() {
         (link(&["--partition", "province"], "province"), link(&["--max-memory", "8GiB"], "budget"));
     assert_eq!(budget["welfare_link"], province["welfare_link"]);
     assert!(budget["welfare_link"]["matched"].as_u64().unwrap() > 1000);
-    // Read once for the whole order (and counted for the linkage), once to compare, once to score.
-    assert_eq!((&province["partition"]["passes"], &budget["partition"]["passes"]), (&2.into(), &3.into()));
+    // Read once for the whole order (counted for the linkage, its link records kept), once to
+    // score: the linkage compares the records kept, not a third reading.
+    assert_eq!((&province["partition"]["passes"], &budget["partition"]["passes"]), (&2.into(), &2.into()));
     // A budget below the registry's share is refused before any output.
     let o = tpmap(&["run", dir.to_str().unwrap(), "--max-memory", "100KiB", "--out", "small"]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -680,10 +692,10 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     // one wave and in several.
     let o = with_registry(&s.join("households.parquet"), &s.join("persons.parquet"));
     let b = same_outputs_of(&o, Some(8 << 30), false);
-    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &r["welfare_link"]["matched"]));
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&2.into(), &r["welfare_link"]["matched"]));
     let several = budget_of_waves(&o, 3);
     let b = same_outputs_of(&o, Some(several), false);
-    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &r["welfare_link"]["matched"]));
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&2.into(), &r["welfare_link"]["matched"]));
     let link = &r["welfare_link"];
     assert!(link["matched"].as_u64().unwrap() > 1000, "{link}");
     assert!(link["matched_by_id"].as_u64().unwrap() < link["matched"].as_u64().unwrap(), "{link}");
@@ -705,7 +717,7 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     let r = same_outputs_in(&with_registry(&hr, &pr), None, true, &tmp.path().join("reversed"));
     assert_eq!((&r["partition"]["passes"], &r["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
     let b = same_outputs_in(&with_registry(&hr, &pr), Some(several), true, &tmp.path().join("reversed-budget"));
-    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &link["matched"]));
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
     // A person of province 40, last in the reversed file, given the ID of the first person of
     // province 95 (first in the file, read in the last wave).
     let mut csv = CsvLines::read(&pr);
@@ -719,7 +731,9 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     let r = same_outputs_in(&with_registry(&hr, &crossing), None, true, &tmp.path().join("crossing"));
     assert_eq!(r["partition"]["passes"], 3);
     let b = same_outputs_in(&with_registry(&hr, &crossing), Some(several), true, &tmp.path().join("crossing-budget"));
-    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&4.into(), &r["welfare_link"]["matched"]));
+    // The records kept from the first reading, which crossed, are forgotten: those of the
+    // second are linked.
+    assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&3.into(), &r["welfare_link"]["matched"]));
     assert_eq!(r["ingest"]["persons"]["by_reason"]["duplicate_person"], 1);
     // Strict: the whole run's first bad row, before any linking.
     let mut o = with_registry(&hr, &crossing);
