@@ -20,7 +20,8 @@
 # Then `tpmap run` with a SYNTHETIC welfare registry made from the extract's persons
 # (scripts/national_registry.py, ~1.5 GB of CSV), partitioned, within --max-memory 8GiB (linked a
 # wave at a time, its outputs checked against the partitioned run's), then again with the plan's catalogue
-# and a SYNTHETIC beneficiary list of 1 % of the persons. Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
+# and a SYNTHETIC beneficiary list of 1 % of the persons, partitioned and within --max-memory 8GiB
+# (both linked a wave at a time, the outputs checked against the partitioned run's). Then the national linkage: a SYNTHETIC labelled benchmark of the national survey's persons and
 # a welfare registry of half as many (`tpmap link-bench`, generated once, ~7.7 GB of CSV more),
 # linked and scored against its truth; the quality line is printed with the table.
 # Then year over year: two SYNTHETIC national rounds (`tpmap synth --years 2561,2562`, made a
@@ -123,6 +124,13 @@ if [ -z "${ONLY_PANEL:-}" ]; then
         "$wp/served_list.csv" "$wp/catalogue.toml"
       measure "run with a welfare registry, a plan and a beneficiary list, partitioned" "$bin" run "$wp" \
         --out "$out/welfare-plan-partitioned" --quiet
+      # Within a budget: the registry and the list linked a wave at a time, the same outputs.
+      measure "run with a welfare registry, a plan and a beneficiary list, --max-memory 8GiB" "$bin" run "$wp" \
+        --max-memory 8GiB --out "$out/welfare-plan-8gib" --quiet
+      (cd "$out/welfare-plan-partitioned" && find . -type f ! -name '*.parquet' ! -name report.json ! -name '*.xlsx') | while read -r f; do
+        cmp -s "$out/welfare-plan-partitioned/$f" "$out/welfare-plan-8gib/$f" \
+          || { echo "plan and list within a budget: $f differs from the partitioned run" >&2; exit 1; }
+      done
     fi
   fi
   if [ -z "${SKIP_LINK:-}" ]; then

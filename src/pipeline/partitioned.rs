@@ -172,9 +172,11 @@ pub fn run_partitioned(
     let progress: &dyn Progress = &traced;
     progress.step("routing rows to provinces");
     let split = Split::read(&o.households, &o.persons, &o.ingest)?;
-    // A plan's poor households, and with a served file the accepted household IDs (8 bytes a
-    // household; households do not outnumber persons in a BMN extract), held across the waves.
-    let mut held = match (&loaded, served_file) {
+    // What the waves share the budget with, in each reading: bytes held per person row across
+    // the waves, and a bounded linkage's share set aside whole. A plan's poor households, and
+    // with a served file the accepted household IDs (8 bytes a household; households do not
+    // outnumber persons in a BMN extract), are held in the last reading (the scoring pass).
+    let plan_held = match (&loaded, served_file) {
         (None, _) => 0,
         (Some(_), served) => {
             crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + if served.is_some() { 8 } else { 0 }
@@ -183,39 +185,50 @@ pub fn run_partitioned(
     // Linking a welfare registry reads the waves twice, the same rows each time: each citizen
     // ID's holder is kept by row from the first reading on.
     let holding = o.welfare_registry.is_some();
-    if holding {
-        held += crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW;
-    }
+    let holder = if holding { crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW } else { 0 };
     // Within a budget, a welfare registry and a beneficiary list are linked a wave at a time
-    // (`crate::link::parts`): what those linkages hold across the waves comes out of the budget
-    // first — the larger share of the two, as the registry's linkage ends (and gives its memory
-    // back) before the waves are read for the list's.
+    // (`crate::link::parts`), each holding its records, keys and matches whole (its file's bytes
+    // times `BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`) and each person's link counts
+    // (`BYTES_BOUNDED_LINK_PER_PERSON_ROW`; a list's, each person's household ID too) during its
+    // reading: the registry's in the first, which ends (its memory given back) before the
+    // last, the list's and the plan's.
     let bounded_link = o.welfare_registry.is_some() && max_memory.is_some();
     let bounded_list = served_list.is_some() && max_memory.is_some();
-    let mut budget = max_memory;
-    let mut linking = "";
-    if let (true, Some(m)) = (bounded_link || bounded_list, max_memory) {
-        // Each person's link counts in the pass that links it; with a list, each person's
-        // household ID too, for the list's matches.
-        held += BYTES_BOUNDED_LINK_PER_PERSON_ROW + if bounded_list { 8 } else { 0 };
-        let share = |file: Option<&Path>| {
-            file.and_then(|f| std::fs::metadata(f).ok())
-                .map_or(0, |f| f.len())
-                .saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE)
-        };
-        let (registry, list) = (share(o.welfare_registry.as_deref()), share(served_list));
-        let reserve = registry.max(list);
-        linking = if bounded_link && registry >= list { "the welfare registry" } else { "the beneficiary list" };
-        if reserve >= m {
-            return Err(Error::Config(format!(
-                "--max-memory {} is below what linking {linking} takes: about {} for its records, keys and \
-                 matches; give more",
-                crate::limits::format_bytes(m),
-                crate::limits::format_bytes(reserve),
-            )));
+    let share = |file: Option<&Path>| {
+        file.and_then(|f| std::fs::metadata(f).ok())
+            .map_or(0, |f| f.len())
+            .saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE)
+    };
+    // (set aside whole, held per person row, what sets it aside)
+    let first = match bounded_link {
+        true => {
+            (share(o.welfare_registry.as_deref()), holder + BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry")
         }
-        budget = Some(m - reserve);
+        false => (0, holder, ""),
+    };
+    let last = match bounded_list {
+        true => {
+            (share(served_list), holder + plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list")
+        }
+        false => (0, holder + plan_held, ""),
+    };
+    if let Some(m) = max_memory
+        && let Some((aside, _, linking)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
+    {
+        return Err(Error::Config(format!(
+            "--max-memory {} is below what linking {linking} takes: about {} for its records, keys and matches; \
+             give more",
+            crate::limits::format_bytes(m),
+            crate::limits::format_bytes(aside),
+        )));
     }
+    // The waves are planned for the reading that leaves them less.
+    let persons = split.persons.len() as u64;
+    let left = |(aside, held, _): (u64, u64, &str)| {
+        max_memory.unwrap_or(u64::MAX).saturating_sub(aside).saturating_sub(persons.saturating_mul(held))
+    };
+    let (aside, held, linking) = if left(first) < left(last) { first } else { last };
+    let budget = max_memory.map(|m| m.saturating_sub(aside));
     // Two waves in flight when they fit (one written while the next is read, each on a core of
     // its own); else one at a time, in waves as large as the budget allows.
     let waves_for = |held| match split.waves_in_flight(budget, held, 2) {
