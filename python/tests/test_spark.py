@@ -32,6 +32,11 @@ def spark():
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        # Task results up to 64 MiB come to the driver directly, not through its block manager,
+        # which under memory pressure can drop one before it is fetched ("TaskResultLost (result
+        # lost from block manager)": the 100 k-household plan test failed so once in CI).
+        .config("spark.task.maxDirectResultSize", "64m")
+        .config("spark.driver.memory", "2g")
         .getOrCreate()
     )
     s.sparkContext.setLogLevel("ERROR")

@@ -195,6 +195,7 @@ impl<W: Write> Writer<W> {
         self.flush_buf()?;
         self.u64(r.area.values.len() as u64);
         for a in &r.area.values {
+            // An area code has at most 10 characters (`AreaCode`), its length fits a byte.
             let text = a.as_ref().map_or("", |a| a.as_str());
             self.buf.push(text.len() as u8);
             self.buf.extend_from_slice(text.as_bytes());
