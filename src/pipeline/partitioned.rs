@@ -138,11 +138,14 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// (`partition.passes` counts the readings); within `max_memory`, the first reading counts the
 /// persons for a linkage a wave at a time ([`crate::link::parts::Counting`]) and keeps their
 /// link records in a temporary file ([`crate::link::records::RecordSpill`]), from which they
-/// are compared a wave at a time (two readings, as without a budget), and the linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
-/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside before the waves are planned. A
-/// beneficiary list is linked after the last wave with every wave's persons (gathered as they
-/// are read, linked in the whole extract's order), for the plan. Bootstrap standard errors are
-/// the whole run's (replicates keyed by household).
+/// are compared a wave at a time (two readings, as without a budget). A beneficiary list is
+/// linked after the last wave with every wave's persons (gathered as they are read, linked in
+/// the whole extract's order), for the plan; within `max_memory`, a wave at a time from the
+/// link records the scoring pass spills ([`crate::plan::served::ListInParts`]). A bounded
+/// linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
+/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside in the reading it runs in, and the waves
+/// are planned for the reading that leaves them less. Bootstrap standard errors are the whole
+/// run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
     max_memory: Option<u64>,
@@ -775,20 +778,21 @@ fn link_welfare(
     }
 }
 
-/// Bytes a bounded welfare linkage holds per person row across the waves: each person's valid
-/// citizen ID (8) and index in the whole order (4), the household rows they are computed from
-/// (8, during the first reading), and the clustering's arrays (parent, entity, group sources and
-/// record sources, 11).
+/// Bytes a bounded linkage holds per person row across the waves of its reading: each
+/// person's valid citizen ID (8) and index in the whole order (4), the household rows they are
+/// computed from (8, during the reading), and the clustering's arrays (parent, entity, group
+/// sources and record sources, 11). A beneficiary list's holds each person's household ID too
+/// (8 more).
 pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 32;
 
-/// Bytes a bounded welfare linkage holds per byte of the registry file: the registry's link
-/// records (about 80 bytes a record), its keys under the nationwide rules (16 bytes a record
-/// and rule, 4 rules), and the kept pairs (17 bytes each while scored, 25 with their
-/// probability and 4 more while clustered; up to twice that while one is put in the job's
-/// order). On the national SYNTHETIC set a registry record took 126 bytes of its file and kept
-/// 4.3 pairs at or above the threshold: at most about 250 bytes a record at once, 2 a byte of
-/// the file; 3 leaves room for registries that keep more pairs a record (the nineteenth
-/// session's national run under an 8 GiB budget peaked at 4.45 GiB).
+/// Bytes a bounded linkage (a welfare registry's or a beneficiary list's) holds per byte of its
+/// file: the registry's link records (about 80 bytes a record), its keys under the nationwide
+/// rules (16 bytes a record and rule, 4 rules), and the kept pairs (17 bytes each while scored,
+/// 25 with their probability and 4 more while clustered; up to twice that while one is put in
+/// the job's order). On the national SYNTHETIC set a registry record took 126 bytes of its file
+/// and kept 4.3 pairs at or above the threshold: at most about 250 bytes a record at once, 2 a
+/// byte of the file; 3 leaves room for registries that keep more pairs a record (the national
+/// run under an 8 GiB budget peaked at 4.45 GiB in the nineteenth and twentieth sessions).
 pub const BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE: u64 = 3;
 
 /// The waves as [`crate::link::parts::PersonParts`]: each wave's persons' link records as a
