@@ -1124,8 +1124,7 @@ pub(crate) fn cluster_edges(
             .unwrap_or(std::cmp::Ordering::Equal)
     };
     let sorted: Box<dyn Iterator<Item = usize>> = if u32::try_from(n_edges).is_ok() {
-        // Each index below n_edges fits a u32.
-        let mut v: Vec<u32> = (0..n_edges).filter(|&k| accepted(k)).map(|k| k as u32).collect();
+        let mut v: Vec<u32> = (0u32..).take(n_edges).filter(|&k| accepted(k as usize)).collect();
         crate::in_pool(|| v.par_sort_by(|&x, &y| before(x as usize, y as usize)));
         Box::new(v.into_iter().map(|k| k as usize))
     } else {

@@ -562,8 +562,11 @@ impl Counting {
             let mut mine: Vec<(u32, u32)> = Vec::new();
             for &(x, y) in &sample {
                 if let Ok(k) = by_global.binary_search_by_key(&x, |e| e.0) {
-                    let j = (y as usize).checked_sub(n).ok_or_else(|| internal("a random pair of two persons"))?;
-                    mine.push((by_global[k].1, j as u32));
+                    let j = u32::try_from(n)
+                        .ok()
+                        .and_then(|n| y.checked_sub(n))
+                        .ok_or_else(|| internal("a random pair of two persons"))?;
+                    mine.push((by_global[k].1, j));
                 }
             }
             let extra: Vec<u32> = mine.iter().map(|&(_, j)| j).collect();
@@ -624,7 +627,8 @@ impl Counting {
         let mut buf = Vec::new();
         while left > 0 {
             let batch = left.min(1 << 20);
-            buf.resize(batch as usize * Spilled::BYTES, 0);
+            let bytes = usize::try_from(batch).map_err(|_| internal("a batch beyond memory"))?;
+            buf.resize(bytes * Spilled::BYTES, 0);
             std::io::Read::read_exact(&mut reader, &mut buf).map_err(io)?;
             left -= batch;
             let scored: Vec<(u64, f64, u8)> = crate::in_pool(|| {
@@ -676,7 +680,8 @@ impl Counting {
             return Err(internal("a spilled pair beyond the records"));
         }
         let probability: Vec<f64> = kept.weights.par_iter().map(|&w| Model::probability(w)).collect();
-        let kept = KeptMatches { kept, probability, persons: n as u64, threshold: o.threshold };
+        let persons = u32::try_from(n).map_err(|_| internal("more persons than a u32 numbers"))?;
+        let kept = KeptMatches { kept, probability, persons, threshold: o.threshold };
         let mut source = vec![0u16; total];
         source[n..].fill(1);
         let entity = model::cluster_edges(ids, &source, 2, kept.len(), |k| kept.edge(k), Task::Link);
@@ -692,7 +697,7 @@ impl Counting {
 struct KeptMatches {
     kept: Kept,
     probability: Vec<f64>,
-    persons: u64,
+    persons: u32,
     threshold: f64,
 }
 
@@ -708,7 +713,9 @@ impl KeptMatches {
         let f = self.kept.flags[k];
         Scored {
             a,
-            b: (self.persons + u64::from(j)) as u32,
+            // Every kept pair's j is below the registry's records, and persons + records fit a
+            // u32 (`MAX_RECORDS`, checked before the pairs were made and again when read back).
+            b: self.persons + j,
             weight: self.kept.weights[k],
             probability: self.probability[k],
             deterministic: f & 1 == 1,

@@ -826,22 +826,25 @@ impl Codes {
         new
     }
 
-    /// Indexes value `code`, whose hash is `h`, without a row (a column read back from its
-    /// values, [`spill`]): false, and nothing indexed, when `eq` finds it among the values
-    /// indexed before.
-    fn index(
-        &mut self,
-        h: u64,
-        code: u32,
-        eq: impl Fn(u32) -> bool,
-        hash_of: impl Fn(&InternHasher, u32) -> u64,
-    ) -> bool {
-        let Codes { table, hasher, .. } = self;
-        if table.find(h, |&c| eq(c)).is_some() {
-            return false;
+    /// The codes of `rows` (each below `distinct`) over values already distinct, their table
+    /// rebuilt from them (a column read back, [`spill`]): `hash` hashes a code's value, `eq`
+    /// compares two codes' values. `None` when two values are equal.
+    fn of_values(
+        rows: Vec<u32>,
+        distinct: usize,
+        hash: impl Fn(&InternHasher, u32) -> u64,
+        eq: impl Fn(u32, u32) -> bool,
+    ) -> Option<Codes> {
+        let mut codes = Codes { rows, ..Codes::default() };
+        let Codes { table, hasher, .. } = &mut codes;
+        for c in (0u32..).take(distinct) {
+            let h = hash(hasher, c);
+            if table.find(h, |&d| eq(d, c)).is_some() {
+                return None;
+            }
+            table.insert_unique(h, c, |&d| hash(hasher, d));
         }
-        table.insert_unique(h, code, |&c| hash_of(hasher, c));
-        true
+        Some(codes)
     }
 }
 

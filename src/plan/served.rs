@@ -176,7 +176,7 @@ pub fn list_matches(
 fn programs(r: &crate::link::Records, n: usize, list: &Path, c: &Catalogue) -> Result<Vec<u32>> {
     (n..r.len())
         .map(|j| {
-            c.program(r.tag.get(j)).map(|p| p as u32).ok_or_else(|| Error::Format {
+            c.program(r.tag.get(j)).and_then(|p| u32::try_from(p).ok()).ok_or_else(|| Error::Format {
                 file: list.display().to_string(),
                 message: format!(
                     "record '{}', column 'program': no program '{}' in the catalogue",

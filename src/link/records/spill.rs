@@ -190,14 +190,19 @@ impl<W: Write> Writer<W> {
             self.buf.extend_from_slice(&d.year.to_le_bytes());
             self.buf.extend_from_slice(&[d.month, d.day]);
         }
-        self.buf.extend(r.sex.iter().map(|&s| s as u8));
+        self.buf.extend(r.sex.iter().map(|s| match s {
+            Sex::Unknown => 0u8,
+            Sex::Male => 1,
+            Sex::Female => 2,
+        }));
         self.buf.extend(r.flag.iter().map(|f| f.map_or(0, |f| 1 + u8::from(f))));
         self.flush_buf()?;
         self.u64(r.area.values.len() as u64);
         for a in &r.area.values {
-            // An area code has at most 10 characters (`AreaCode`), its length fits a byte.
+            // An area code has at most 10 characters (`AreaCode`): its length fits a byte.
             let text = a.as_ref().map_or("", |a| a.as_str());
-            self.buf.push(text.len() as u8);
+            let len = u8::try_from(text.len()).map_err(|_| std::io::Error::other("an area code beyond 255 bytes"))?;
+            self.buf.push(len);
             self.buf.extend_from_slice(text.as_bytes());
         }
         self.codes(&r.area.codes.rows)?;
@@ -283,26 +288,26 @@ impl<R: Read> Reader<R> {
     fn interned(&mut self, n: usize) -> Result<InternedColumn> {
         let values = self.texts()?;
         let rows = self.codes(n, values.len())?;
-        let mut codes = Codes { rows, ..Codes::default() };
-        for (c, v) in (0u32..).zip(values.iter()) {
-            let h = codes.hasher.hash_one(v);
-            if !codes.index(h, c, |c| values.get(c as usize) == v, |hs, c| hs.hash_one(values.get(c as usize))) {
-                return Err(corrupt("holds a value twice"));
-            }
-        }
+        let at = |c: u32| values.get(c as usize);
+        let codes = Codes::of_values(rows, values.len(), |h, c| h.hash_one(at(c)), |a, b| at(a) == at(b))
+            .ok_or_else(|| corrupt("holds a value twice"))?;
         Ok(InternedColumn { codes, values })
     }
 
     fn values<T: Copy + Eq + std::hash::Hash>(&mut self, n: usize, values: Vec<T>) -> Result<InternedValues<T>> {
         let rows = self.codes(n, values.len())?;
-        let mut codes = Codes { rows, ..Codes::default() };
-        for (c, v) in (0u32..).zip(&values) {
-            let h = codes.hasher.hash_one(v);
-            if !codes.index(h, c, |c| values[c as usize] == *v, |hs, c| hs.hash_one(values[c as usize])) {
-                return Err(corrupt("holds a value twice"));
-            }
-        }
+        let at = |c: u32| values[c as usize];
+        let codes = Codes::of_values(rows, values.len(), |h, c| h.hash_one(at(c)), |a, b| at(a) == at(b))
+            .ok_or_else(|| corrupt("holds a value twice"))?;
         Ok(InternedValues { codes, values })
+    }
+
+    /// `n` one-byte values, each decoded (`None`: not a value `what` has).
+    fn small<T>(&mut self, n: usize, what: &str, decode: impl Fn(u8) -> Option<T>) -> Result<Vec<T>> {
+        self.rows(n, 1)?
+            .iter()
+            .map(|&b| decode(b).ok_or_else(|| corrupt(&format!("holds an unknown {what}"))))
+            .collect()
     }
 
     fn records(&mut self) -> Result<Records> {
@@ -351,26 +356,18 @@ impl<R: Read> Reader<R> {
                 _ => Err(corrupt("holds an unknown birth date")),
             })
             .collect::<Result<Vec<_>>>()?;
-        let sex = self
-            .rows(n, 1)?
-            .iter()
-            .map(|&s| match s {
-                0 => Ok(Sex::Unknown),
-                1 => Ok(Sex::Male),
-                2 => Ok(Sex::Female),
-                _ => Err(corrupt("holds an unknown sex")),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let flag = self
-            .rows(n, 1)?
-            .iter()
-            .map(|&f| match f {
-                0 => Ok(None),
-                1 => Ok(Some(false)),
-                2 => Ok(Some(true)),
-                _ => Err(corrupt("holds an unknown flag")),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let sex = self.small(n, "sex", |s| match s {
+            0 => Some(Sex::Unknown),
+            1 => Some(Sex::Male),
+            2 => Some(Sex::Female),
+            _ => None,
+        })?;
+        let flag = self.small(n, "flag", |f| match f {
+            0 => Some(None),
+            1 => Some(Some(false)),
+            2 => Some(Some(true)),
+            _ => None,
+        })?;
         let areas = self.count()?;
         let mut area_values = Vec::with_capacity(areas.min(1 << 20));
         for _ in 0..areas {
