@@ -124,6 +124,12 @@ impl AreaCode {
         }
     }
 
+    /// The code's digits as bytes (ASCII): [`AreaCode::as_str`] without its UTF-8 check, for
+    /// keys made of millions of codes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..self.len as usize]).expect("ASCII")

@@ -92,7 +92,8 @@ pub struct Linked {
     pub tf: TermFrequencies,
     /// Candidate pairs.
     pub pairs: Vec<(u32, u32)>,
-    /// Blocks skipped for size, per rule.
+    /// Blocks skipped for size, per rule (of a link task, blocks holding two sources: a block of
+    /// one source gives no pair).
     pub skipped_blocks: Vec<usize>,
     /// Pairs each blocking rule produced (before pairs found by several rules were merged).
     pub rule_pairs: Vec<usize>,

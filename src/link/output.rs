@@ -272,7 +272,8 @@ pub struct LinkReport {
     pub unreadable: Vec<(String, usize)>,
     /// Candidate pairs after blocking.
     pub candidate_pairs: usize,
-    /// Blocks skipped for size, per rule.
+    /// Blocks skipped for size, per rule (of a link task, blocks holding two sources: a block of
+    /// one source gives no pair).
     pub skipped_blocks: Vec<usize>,
     /// Pairs per blocking rule.
     pub rule_pairs: Vec<usize>,

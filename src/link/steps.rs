@@ -58,7 +58,7 @@ pub struct BlockPairs {
     /// (rule, a, b) with a < b: every pair each rule makes (a pair several rules make appears
     /// under each, as [`model::Candidates::rule_pairs`] counts them).
     pub pairs: Vec<(u16, u32, u32)>,
-    /// Blocks skipped for size, per rule.
+    /// Blocks skipped for size, per rule (of a link task, blocks holding two sources).
     pub skipped: Vec<usize>,
 }
 
@@ -80,7 +80,12 @@ pub fn pairs_in_blocks(rows: &mut [BlockRow], rules: usize, task: Task, max_bloc
         }
         let rule = g[0].rule;
         if members.len() > max_block {
-            out.skipped[usize::from(rule)] += 1;
+            // As `model::block` counts them: a link's block of one source gives no pair, and is
+            // not counted as skipped.
+            let one_source = members.iter().all(|m| m.1 == members[0].1);
+            if task != Task::Link || !one_source {
+                out.skipped[usize::from(rule)] += 1;
+            }
             continue;
         }
         packed.clear();
@@ -318,6 +323,12 @@ mod tests {
         // Sources 0,1,0,1,0: 3 × 2 pairs across sources.
         assert_eq!(got.pairs.len(), 6);
         assert!(pairs_in_blocks(&mut rows, 1, Task::Link, 5).is_err());
+        // Too large for a link: skipped when it holds two sources, not when it holds one (it
+        // would give no pair), as `model::block` counts them.
+        assert_eq!(pairs_in_blocks(&mut rows, 2, Task::Link, 4).unwrap().skipped, vec![0, 1]);
+        let mut one: Vec<BlockRow> = (0..5).map(|i| BlockRow { rule: 0, key: 7, record: i, source: 1 }).collect();
+        assert_eq!(pairs_in_blocks(&mut one, 2, Task::Link, 4).unwrap().skipped, vec![0, 0]);
+        assert_eq!(pairs_in_blocks(&mut one, 2, Task::Dedupe, 4).unwrap().skipped, vec![1, 0]);
     }
 
     #[test]
