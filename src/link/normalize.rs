@@ -231,23 +231,42 @@ pub struct Name {
 /// Normalises a name given as separate fields (either may hold a title; a family name left in
 /// the given-name field is moved).
 pub fn name(title: &str, first: &str, last: &str) -> Name {
+    let (t1, first) = given_name(first);
+    joined(title_field(title), t1, first, family_name(last))
+}
+
+/// The canonical title written in a title field, if any ([`name`]'s first part).
+pub fn title_field(title: &str) -> Option<&'static str> {
+    if title.is_empty() {
+        return None;
+    }
+    let c = clean(title);
+    split_title(&c).0.or_else(|| TITLES.iter().find(|(t, _)| *t == c).map(|(_, canon)| *canon))
+}
+
+/// A given-name field cleaned: the title glued to its front, if any, and the name with its
+/// marks canonical ([`name`]'s second part).
+pub fn given_name(first: &str) -> (Option<&'static str>, String) {
     let c = clean(first);
     let (t1, f) = split_title(&c);
-    let t0 = if title.is_empty() {
-        None
-    } else {
-        let c = clean(title);
-        split_title(&c).0.or_else(|| TITLES.iter().find(|(t, _)| *t == c).map(|(_, canon)| *canon))
-    };
-    let mut last = canonical_marks(&clean(last));
-    let mut first = canonical_marks(f);
+    (t1, canonical_marks(f))
+}
+
+/// A family-name field cleaned, its marks canonical ([`name`]'s third part).
+pub fn family_name(last: &str) -> String {
+    canonical_marks(&clean(last))
+}
+
+/// [`name`] from its three parts: the title field's title before the given name's, and a family
+/// name left in the given-name field (no family name given) moved.
+pub fn joined(title: Option<&'static str>, glued: Option<&'static str>, mut first: String, mut last: String) -> Name {
     if last.is_empty()
         && let Some((a, b)) = first.clone().split_once(' ')
     {
         first = a.to_string();
         last = b.to_string();
     }
-    Name { title: t0.or(t1), first, last }
+    Name { title: title.or(glued), first, last }
 }
 
 /// A house number as written in Thai addresses: `12`, `12/3`, `๑๒/๓`, `12/3 ม.4` (the village

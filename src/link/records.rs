@@ -149,8 +149,10 @@ impl Records {
     /// Appends raw records of source `src`, normalising them in parallel.
     pub fn push_rows(&mut self, src: u16, raw: &[RawRecord<'_>]) {
         let hashers = self.hashers();
-        let rows: Vec<Norm> = crate::in_pool(|| raw.par_iter().map(|r| normalise(r, &hashers)).collect());
-        self.push_normalised(src, raw, rows);
+        let rows: Vec<Norm> = crate::in_pool(|| {
+            raw.par_iter().map_init(NameCache::default, |cache, r| normalise(r, &hashers, cache)).collect()
+        });
+        self.push_normalised(src, &|k| raw.get(k).map_or("", |r| r.key.as_str()), rows);
     }
 
     /// The hashers of the interned columns, for [`normalise`] to hash their values in parallel.
@@ -158,8 +160,8 @@ impl Records {
         [&self.first, &self.last, &self.first_lk, &self.last_lk, &self.tag, &self.title].map(|c| c.codes.hasher)
     }
 
-    /// Appends records of source `src` already normalised (`rows[i]` from `raw[i]`).
-    fn push_normalised(&mut self, src: u16, raw: &[RawRecord<'_>], rows: Vec<Norm>) {
+    /// Appends records of source `src` already normalised, `rows[i]` with key `key(i)`.
+    fn push_normalised<'k>(&mut self, src: u16, key_of: &(dyn Fn(usize) -> &'k str + Sync), rows: Vec<Norm>) {
         // Interning probes a table per column (a cache miss or two a value): the name columns
         // are appended beside the others, so that a worker done parsing can take a share.
         let Records { first, last, first_lk, last_lk, tag, title, .. } = self;
@@ -184,12 +186,12 @@ impl Records {
         };
         let Records { source, key, citizen_id, raw_id, birth, sex, area, house, flag, .. } = self;
         let rest = || {
-            for (r, n) in raw.iter().zip(rows) {
+            for (i, n) in rows.iter().enumerate() {
                 if let Some(digits) = n.raw_id {
                     raw_id.push(source.len(), digits);
                 }
                 source.push(src);
-                key.push(&r.key);
+                key.push(key_of(i));
                 citizen_id.push(n.id);
                 birth.push(n.birth);
                 sex.push(n.sex);
@@ -211,14 +213,17 @@ impl Records {
     /// Appends the persons of `x` to source `src`, as [`Records::push_extract`] makes them: a
     /// partitioned run gathers its waves' persons into one source.
     pub fn push_extract_to(&mut self, src: u16, x: &Extract) {
-        // A slice of persons at a time: a record's text and its normalised form take a few
-        // hundred bytes while they are made (a whole national extract at once, about 15 GB).
+        // A slice of persons at a time: a record and its normalised form take a hundred bytes
+        // or more while they are made.
         const SLICE: usize = 1 << 18;
         let n = x.persons.len();
+        let hashers = self.hashers();
         for start in (0..n).step_by(SLICE) {
             let rows = start..n.min(start + SLICE);
-            let text = ExtractText::of(x, rows.clone());
-            self.push_rows(src, &text.raw(x, rows));
+            let (keys, norms): (Vec<String>, Vec<Norm>) = crate::in_pool(|| {
+                rows.into_par_iter().map_init(NameCache::default, |cache, i| person(x, i, &hashers, cache)).unzip()
+            });
+            self.push_normalised(src, &|k| keys.get(k).map_or("", String::as_str), norms);
         }
     }
 
@@ -400,8 +405,11 @@ impl Records {
             let this = &mut *self;
             let hashers = this.hashers();
             let normalise_and_append = move || {
-                let rows = raw.par_iter().map(|r| normalise(r, &hashers)).collect::<Vec<Norm>>();
-                this.push_normalised(src, &raw, rows);
+                let rows = raw
+                    .par_iter()
+                    .map_init(NameCache::default, |cache, r| normalise(r, &hashers, cache))
+                    .collect::<Vec<Norm>>();
+                this.push_normalised(src, &|k| raw.get(k).map_or("", |r| r.key.as_str()), rows);
             };
             let next = if done {
                 crate::in_pool(normalise_and_append);
@@ -618,6 +626,46 @@ struct Norm {
     hashes: [u64; 6],
 }
 
+/// Person `i` of `x` as a link record: its key and [`normalise`] of its text as
+/// [`ExtractText`] writes it, made from the typed values instead — the citizen ID (valid, so its
+/// digits read back to it), the sex and no flag or tag as they are;
+/// names, birth date, village and house number through the same functions as that text (names and dates
+/// through the cache). Writing each person's ID and date as text to parse them back was most of
+/// the time of gathering the national persons' records that was not reading names.
+fn person<'a>(x: &'a Extract, i: usize, hashers: &[InternHasher; 6], cache: &mut NameCache<'a>) -> (String, Norm) {
+    let p = &x.persons;
+    let h = p.household[i] as usize;
+    let mut key = String::with_capacity(24);
+    key.push_str(itoa::Buffer::new().format(x.households.id[h].0));
+    key.push(':');
+    key.push_str(itoa::Buffer::new().format(i - x.members(h).start));
+    let (name, first_lk, last_lk, [h_first, h_last, h_first_lk, h_last_lk]) =
+        cache.name(p.title.get(i), p.first_name.get(i), p.last_name.get(i), hashers);
+    let hashes = [
+        h_first,
+        h_last,
+        h_first_lk,
+        h_last_lk,
+        hashers[4].hash_one(""),
+        hashers[5].hash_one(name.title.unwrap_or("")),
+    ];
+    let norm = Norm {
+        flag: None,
+        tag: String::new(),
+        id: p.citizen_id[i],
+        raw_id: None,
+        first_lk,
+        last_lk,
+        name,
+        birth: cache.birth(p.birth_date[i]),
+        sex: p.sex[i],
+        area: AreaCode::parse(x.households.village[h].as_str()).ok(),
+        house: normalize::house_number(x.households.house_no.get(h)),
+        hashes,
+    };
+    (key, norm)
+}
+
 /// A short code field (sex, a yes/no flag) cleaned and lower-cased; plain values (the usual case)
 /// without allocating.
 fn code(s: &str) -> std::borrow::Cow<'_, str> {
@@ -631,7 +679,117 @@ fn code(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn normalise(r: &RawRecord<'_>, hashers: &[InternHasher; 6]) -> Norm {
+/// Names already normalised by one worker, by the text written: a name repeats across a
+/// household and a country (the national persons' given names are a few thousand), and cleaning
+/// it, finding a glued title, making its marks canonical and its LK82 code took most of the
+/// time of making the national persons' link records (twenty-first session's profile). Each
+/// name's result is [`normalize::name`]'s and [`phonetic::lk82`]'s for it alone; the tables are
+/// emptied when they reach [`NameCache::MAX`] names, so a worker holds at most that many.
+/// (A map per worker, not a crate's concurrent cache: the workers never wait on each other.)
+#[derive(Default)]
+struct NameCache<'a> {
+    titles: hashbrown::HashMap<&'a str, Option<&'static str>>,
+    given: hashbrown::HashMap<&'a str, Given>,
+    family: hashbrown::HashMap<&'a str, Family>,
+    births: hashbrown::HashMap<Option<PartialDate>, Option<PartialDate>>,
+}
+
+/// A given-name field normalised: its glued title, the name and its LK82 code, with their hashes
+/// for the interned columns.
+struct Given {
+    title: Option<&'static str>,
+    name: String,
+    lk: String,
+    hashes: [u64; 2],
+}
+
+/// A family-name field normalised: the name and its LK82 code, with their hashes.
+struct Family {
+    name: String,
+    lk: String,
+    hashes: [u64; 2],
+}
+
+impl<'a> NameCache<'a> {
+    /// Names a table holds before it is emptied.
+    const MAX: usize = 1 << 16;
+
+    /// [`normalize::name`] and each name's LK82 code, with the hashes of the given name, the
+    /// family name and their codes: the fields are normalised alone (or found in the cache),
+    /// then joined as `name` joins them (a family name found in the given-name field is moved,
+    /// and both codes made again).
+    fn name(
+        &mut self,
+        title: &'a str,
+        first: &'a str,
+        last: &'a str,
+        hashers: &[InternHasher; 6],
+    ) -> (normalize::Name, String, String, [u64; 4]) {
+        let title = self.title(title);
+        let f = self.given(first, hashers);
+        let (glued, first, first_lk, [h_first, h_first_lk]) = (f.title, f.name.clone(), f.lk.clone(), f.hashes);
+        let l = self.family(last, hashers);
+        let (last, last_lk, [h_last, h_last_lk]) = (l.name.clone(), l.lk.clone(), l.hashes);
+        let moved = last.is_empty() && first.contains(' ');
+        let name = normalize::joined(title, glued, first, last);
+        if !moved {
+            return (name, first_lk, last_lk, [h_first, h_last, h_first_lk, h_last_lk]);
+        }
+        let (a, b) = (phonetic::lk82(&name.first), phonetic::lk82(&name.last));
+        let h = [
+            hashers[0].hash_one(name.first.as_str()),
+            hashers[1].hash_one(name.last.as_str()),
+            hashers[2].hash_one(a.as_str()),
+            hashers[3].hash_one(b.as_str()),
+        ];
+        (name, a, b, h)
+    }
+
+    /// A birth date as [`normalize::birth_date`] reads its text (`PartialDate`'s display; empty
+    /// when there is none).
+    fn birth(&mut self, d: Option<PartialDate>) -> Option<PartialDate> {
+        if self.births.len() >= Self::MAX {
+            self.births.clear();
+        }
+        *self.births.entry(d).or_insert_with(|| normalize::birth_date(&d.map(|d| d.to_string()).unwrap_or_default()))
+    }
+
+    /// The title of a title field.
+    fn title(&mut self, t: &'a str) -> Option<&'static str> {
+        if self.titles.len() >= Self::MAX {
+            self.titles.clear();
+        }
+        *self.titles.entry(t).or_insert_with(|| normalize::title_field(t))
+    }
+
+    /// A given-name field normalised.
+    fn given(&mut self, f: &'a str, hashers: &[InternHasher; 6]) -> &Given {
+        if self.given.len() >= Self::MAX {
+            self.given.clear();
+        }
+        self.given.entry(f).or_insert_with(|| {
+            let (title, name) = normalize::given_name(f);
+            let lk = phonetic::lk82(&name);
+            let hashes = [hashers[0].hash_one(name.as_str()), hashers[2].hash_one(lk.as_str())];
+            Given { title, name, lk, hashes }
+        })
+    }
+
+    /// A family-name field normalised.
+    fn family(&mut self, l: &'a str, hashers: &[InternHasher; 6]) -> &Family {
+        if self.family.len() >= Self::MAX {
+            self.family.clear();
+        }
+        self.family.entry(l).or_insert_with(|| {
+            let name = normalize::family_name(l);
+            let lk = phonetic::lk82(&name);
+            let hashes = [hashers[1].hash_one(name.as_str()), hashers[3].hash_one(lk.as_str())];
+            Family { name, lk, hashes }
+        })
+    }
+}
+
+fn normalise<'a>(r: &RawRecord<'a>, hashers: &[InternHasher; 6], cache: &mut NameCache<'a>) -> Norm {
     // The ID's digits (Thai digits folded, separators dropped) on the stack.
     let mut buf = [0u8; 13];
     let mut len = 0usize;
@@ -654,14 +812,14 @@ fn normalise(r: &RawRecord<'_>, hashers: &[InternHasher; 6]) -> Norm {
         "f" | "female" | "หญิง" | "2" | "ญ" => Sex::Female,
         _ => Sex::Unknown,
     };
-    let name = normalize::name(r.title, r.first, r.last);
-    let (first_lk, last_lk) = (phonetic::lk82(&name.first), phonetic::lk82(&name.last));
+    let (name, first_lk, last_lk, [h_first, h_last, h_first_lk, h_last_lk]) =
+        cache.name(r.title, r.first, r.last, hashers);
     let tag = if r.tag.is_empty() { String::new() } else { normalize::clean(r.tag) };
     let hashes = [
-        hashers[0].hash_one(name.first.as_str()),
-        hashers[1].hash_one(name.last.as_str()),
-        hashers[2].hash_one(first_lk.as_str()),
-        hashers[3].hash_one(last_lk.as_str()),
+        h_first,
+        h_last,
+        h_first_lk,
+        h_last_lk,
         hashers[4].hash_one(tag.as_str()),
         hashers[5].hash_one(name.title.unwrap_or("")),
     ];
@@ -1034,6 +1192,100 @@ mod tests {
             r.house.values,
             r.flag,
         )
+    }
+
+    /// The names of records pushed together (each worker's cache of names normalised, emptied
+    /// when full) are each record's names normalised alone: `normalize::name` and LK82 codes,
+    /// for titles in either field or none, glued titles, marks written in any order, spaces, a
+    /// family name left in the given-name field, names repeated and names each new.
+    #[test]
+    fn names_normalised_together_are_each_normalised_alone() {
+        let titles = ["", "นาย", "น.ส.", " นาง ", "Mr."];
+        let firsts = ["สมชาย", "นายสมชาย", "ด.ช.มานะ", "สม ชาย", "มานะ ใจดี", "ก้่", "ก่้", "  วิไล", ""];
+        let lasts = ["ใจดี", "", "  รักไทย ", "ศรี สุข", "น้ำ่"];
+        let mut texts: Vec<[String; 11]> = Vec::new();
+        for (i, ((t, f), l)) in
+            titles.iter().cycle().zip(firsts.iter().cycle()).zip(lasts.iter().cycle()).take(400).enumerate()
+        {
+            texts.push([
+                format!("k{i}"),
+                String::new(),
+                t.to_string(),
+                f.to_string(),
+                l.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        // More distinct names than a worker's cache holds, then the first ones again.
+        let fresh = NameCache::MAX + 100;
+        for i in 0..fresh + 300 {
+            let n = i % fresh;
+            let mut t = texts[i % 400].clone();
+            t[3] = format!("สม{n}");
+            t[4] = if n.is_multiple_of(3) { String::new() } else { format!("ใจ{}", n / 2) };
+            texts.push(t);
+        }
+        let all: Vec<&[String; 11]> = texts.iter().collect();
+        let r = pushed(&all);
+        assert_eq!(r.len(), texts.len());
+        for (i, t) in texts.iter().enumerate() {
+            let name = normalize::name(&t[2], &t[3], &t[4]);
+            assert_eq!(r.first.get(i), name.first, "record {i}");
+            assert_eq!(r.last.get(i), name.last, "record {i}");
+            assert_eq!(r.title.get(i), name.title.unwrap_or(""), "record {i}");
+            assert_eq!(r.first_lk.get(i), phonetic::lk82(&name.first), "record {i}");
+            assert_eq!(r.last_lk.get(i), phonetic::lk82(&name.last), "record {i}");
+        }
+        // Equal names intern to one code, as without the caches.
+        let again = pushed(&all);
+        assert_eq!(columns(&again), columns(&r));
+        assert!(r.first.distinct() > NameCache::MAX && r.first.distinct() < texts.len());
+    }
+
+    /// An extract's persons made into records from their typed values are the records their
+    /// text gives (`ExtractText`, what an engine linking an extract in parts reads), every
+    /// column and interned code: with and without IDs, with full, partial and no birth dates,
+    /// with glued titles, names with spaces and family names missing.
+    #[test]
+    fn extract_persons_are_the_records_their_text_gives() {
+        use crate::synth::{SynthOptions, Synthesizer};
+        let syn = Synthesizer::new(SynthOptions { households: 2_000, seed: 5, ..Default::default() }).unwrap();
+        let chunk = syn.generate();
+        let mut x = Extract::new(syn.edition().clone(), chunk.households, chunk.persons);
+        let n = x.persons.len();
+        let p = &mut x.persons;
+        let (mut first, mut last) = (StrColumn::with_capacity(n, 16), StrColumn::with_capacity(n, 16));
+        for i in 0..n {
+            match i % 7 {
+                0 => p.citizen_id[i] = None,
+                1 => p.birth_date[i] = p.birth_date[i].map(|d| PartialDate { day: 0, ..d }),
+                2 => p.birth_date[i] = p.birth_date[i].map(|d| PartialDate { month: 0, day: 0, ..d }),
+                3 => p.birth_date[i] = None,
+                _ => {}
+            }
+            let (f, l) = (p.first_name.get(i).to_string(), p.last_name.get(i).to_string());
+            match i % 5 {
+                0 => (first.push(&format!("นาย{f}")), last.push(&l)),
+                1 => (first.push(&format!("{f} {l}")), last.push("")),
+                2 => (first.push(&f), last.push("")),
+                _ => (first.push(&f), last.push(&l)),
+            };
+        }
+        (p.first_name, p.last_name) = (first, last);
+        assert!(n > 4_000);
+        let mut typed = Records::default();
+        typed.push_extract("survey", &x);
+        let text = ExtractText::of(&x, 0..n);
+        let mut by_text = Records::default();
+        by_text.push_source("survey", &text.raw(&x, 0..n));
+        assert_eq!(columns(&typed), columns(&by_text));
+        assert!(typed.citizen_id.iter().filter(|c| c.is_some()).count() > n / 2);
+        assert!(typed.birth.iter().any(|d| d.is_some_and(|d| d.day == 0)));
     }
 
     /// Taking records in an order gives what pushing them in that order gives, to the interned
