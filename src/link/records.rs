@@ -627,11 +627,11 @@ struct Norm {
 }
 
 /// Person `i` of `x` as a link record: its key and [`normalise`] of its text as
-/// [`ExtractText`] writes it, made from the typed values instead — the citizen ID (valid, so its
-/// digits read back to it), the sex and no flag or tag as they are;
-/// names, birth date, village and house number through the same functions as that text (names and dates
-/// through the cache). Writing each person's ID and date as text to parse them back was most of
-/// the time of gathering the national persons' records that was not reading names.
+/// [`ExtractText`] writes it, made from the typed values instead. The citizen ID (valid, so its
+/// digits read back to it), the sex and the absent flag and tag are taken as they are; names,
+/// birth date, village and house number go through the same functions as that text (names and
+/// dates through the cache). Writing each person's ID and date as text to parse them back was
+/// most of the time of gathering the national persons' records that was not reading names.
 fn person<'a>(x: &'a Extract, i: usize, hashers: &[InternHasher; 6], cache: &mut NameCache<'a>) -> (String, Norm) {
     let p = &x.persons;
     let h = p.household[i] as usize;
@@ -683,8 +683,9 @@ fn code(s: &str) -> std::borrow::Cow<'_, str> {
 /// household and a country (the national persons' given names are a few thousand), and cleaning
 /// it, finding a glued title, making its marks canonical and its LK82 code took most of the
 /// time of making the national persons' link records (twenty-first session's profile). Each
-/// name's result is [`normalize::name`]'s and [`phonetic::lk82`]'s for it alone; the tables are
-/// emptied when they reach [`NameCache::MAX`] names, so a worker holds at most that many.
+/// name's result is [`normalize::name`]'s and [`phonetic::lk82`]'s for it alone. A table is
+/// emptied when it holds [`NameCache::MAX`] values, and the names' tables when the names they
+/// keep reach [`NameCache::MAX_BYTES`] (a file of long distinct names costs a worker no more).
 /// (A map per worker, not a crate's concurrent cache: the workers never wait on each other.)
 #[derive(Default)]
 struct NameCache<'a> {
@@ -692,6 +693,8 @@ struct NameCache<'a> {
     given: hashbrown::HashMap<&'a str, Given>,
     family: hashbrown::HashMap<&'a str, Family>,
     births: hashbrown::HashMap<Option<PartialDate>, Option<PartialDate>>,
+    /// Bytes of the names and codes `given` and `family` keep.
+    bytes: usize,
 }
 
 /// A given-name field normalised: its glued title, the name and its LK82 code, with their hashes
@@ -711,8 +714,20 @@ struct Family {
 }
 
 impl<'a> NameCache<'a> {
-    /// Names a table holds before it is emptied.
+    /// Values a table holds before it is emptied.
     const MAX: usize = 1 << 16;
+    /// Bytes of names and codes the names' tables keep before they are emptied.
+    const MAX_BYTES: usize = 16 << 20;
+
+    /// Room for a name: the names' tables emptied when either is full or their names reach
+    /// [`NameCache::MAX_BYTES`].
+    fn room_for_a_name(&mut self) {
+        if self.given.len() >= Self::MAX || self.family.len() >= Self::MAX || self.bytes >= Self::MAX_BYTES {
+            self.given.clear();
+            self.family.clear();
+            self.bytes = 0;
+        }
+    }
 
     /// [`normalize::name`] and each name's LK82 code, with the hashes of the given name, the
     /// family name and their codes: the fields are normalised alone (or found in the cache),
@@ -764,12 +779,12 @@ impl<'a> NameCache<'a> {
 
     /// A given-name field normalised.
     fn given(&mut self, f: &'a str, hashers: &[InternHasher; 6]) -> &Given {
-        if self.given.len() >= Self::MAX {
-            self.given.clear();
-        }
+        self.room_for_a_name();
+        let bytes = &mut self.bytes;
         self.given.entry(f).or_insert_with(|| {
             let (title, name) = normalize::given_name(f);
             let lk = phonetic::lk82(&name);
+            *bytes += name.len() + lk.len();
             let hashes = [hashers[0].hash_one(name.as_str()), hashers[2].hash_one(lk.as_str())];
             Given { title, name, lk, hashes }
         })
@@ -777,12 +792,12 @@ impl<'a> NameCache<'a> {
 
     /// A family-name field normalised.
     fn family(&mut self, l: &'a str, hashers: &[InternHasher; 6]) -> &Family {
-        if self.family.len() >= Self::MAX {
-            self.family.clear();
-        }
+        self.room_for_a_name();
+        let bytes = &mut self.bytes;
         self.family.entry(l).or_insert_with(|| {
             let name = normalize::family_name(l);
             let lk = phonetic::lk82(&name);
+            *bytes += name.len() + lk.len();
             let hashes = [hashers[1].hash_one(name.as_str()), hashers[3].hash_one(lk.as_str())];
             Family { name, lk, hashes }
         })
@@ -1220,6 +1235,12 @@ mod tests {
                 String::new(),
                 String::new(),
             ]);
+        }
+        // Long distinct names, more bytes than a worker's cache keeps.
+        for i in 0..48 {
+            let mut t = texts[i].clone();
+            t[3] = format!("{}{i}", "สมชาย".repeat(25_000));
+            texts.push(t);
         }
         // More distinct names than a worker's cache holds, then the first ones again.
         let fresh = NameCache::MAX + 100;
