@@ -132,7 +132,7 @@ impl AreaCode {
 
     /// The code as text.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("ASCII")
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
     }
 
     /// The enclosing area one level up, or `None` for a province.

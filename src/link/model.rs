@@ -74,6 +74,10 @@ impl Key {
     /// as fixed-width bytes, without formatting or allocating); false when the record has none.
     fn value(self, r: &Records, i: usize, out: &mut Vec<u8>) -> bool {
         use std::io::Write;
+        // The first `n` digits of the record's area code (none when it is shorter).
+        let area_prefix = |n: usize, out: &mut Vec<u8>| {
+            r.area.get(i).and_then(|a| a.as_bytes().get(..n).map(|p| out.write_all(p).is_ok())).unwrap_or(false)
+        };
         let date = |d: crate::thai::PartialDate, out: &mut Vec<u8>| {
             out.extend_from_slice(&d.year.to_le_bytes());
             out.extend_from_slice(&[d.month, d.day]);
@@ -98,15 +102,8 @@ impl Key {
                 let (x, y) = if a <= b { (a, b) } else { (b, a) };
                 !x.is_empty() && out.write_all(x.as_bytes()).is_ok() && out.write_all(y.as_bytes()).is_ok()
             }
-            Key::Tambon => r
-                .area
-                .get(i)
-                .filter(|a| a.as_bytes().len() >= 6)
-                .map(|a| out.write_all(&a.as_bytes()[..6]).is_ok())
-                .unwrap_or(false),
-            Key::Province => {
-                r.area.get(i).map(|a| out.write_all(a.as_bytes().get(..2).unwrap_or_default()).is_ok()).unwrap_or(false)
-            }
+            Key::Tambon => area_prefix(6, out),
+            Key::Province => area_prefix(2, out),
             Key::House => r
                 .house
                 .get(i)
@@ -116,12 +113,7 @@ impl Key {
                     true
                 })
                 .unwrap_or(false),
-            Key::Amphoe => r
-                .area
-                .get(i)
-                .filter(|a| a.as_bytes().len() >= 4)
-                .map(|a| out.write_all(&a.as_bytes()[..4]).is_ok())
-                .unwrap_or(false),
+            Key::Amphoe => area_prefix(4, out),
         };
         out.push(0x1f);
         ok
@@ -276,7 +268,13 @@ fn block_from(r: &Records, task: Task, b: &Blocking, smaller: Option<u16>) -> Ca
             skipped.push(
                 keyed
                     .chunk_by(|a, b| a.0 == b.0)
-                    .filter(|g| g.len() > b.max_block && gives_pairs(r, g.iter().map(|m| m.1), task))
+                    .filter(|g| {
+                        g.len() > b.max_block
+                            && gives_pairs(
+                                g.iter().map(|m| r.source.get(m.1 as usize).copied().unwrap_or(u16::MAX)),
+                                task,
+                            )
+                    })
                     .count(),
             );
             let mut packed = rule_pairs_of(r, &keyed, task, b.max_block);
@@ -393,16 +391,16 @@ fn smaller_of_two_sources(r: &Records, task: Task, ratio: usize) -> Option<u16> 
     (n.saturating_mul(ratio) <= r.len()).then_some(smaller)
 }
 
-/// Whether a block of these members would give the task a pair were it small enough: for a
-/// link, only a block holding records of two sources does. A link's block of one source is never
-/// compared, so it is not counted as skipped for its size either (nothing is lost there).
-fn gives_pairs(r: &Records, mut members: impl Iterator<Item = u32>, task: Task) -> bool {
+/// Whether a block whose members come from these sources would give the task a pair were it
+/// small enough: for a link, only a block holding records of two sources does. A link's block of
+/// one source is never compared, so it is not counted as skipped for its size either (nothing is
+/// lost there). [`block`] and Spark's [`super::steps::pairs_in_blocks`] both count by it.
+pub(crate) fn gives_pairs(mut sources: impl Iterator<Item = u16>, task: Task) -> bool {
     match task {
         Task::Dedupe | Task::LinkAndDedupe => true,
         Task::Link => {
-            let source = |i: u32| r.source.get(i as usize).copied();
-            let first = members.next().map(source);
-            members.any(|i| Some(source(i)) != first)
+            let first = sources.next();
+            sources.any(|s| Some(s) != first)
         }
     }
 }
@@ -414,7 +412,8 @@ fn gives_pairs(r: &Records, mut members: impl Iterator<Item = u32>, task: Task) 
 /// persons against a beneficiary list — are neither sorted nor walked (their sorting was half of
 /// the list's blocking, twenty-first session's profile). A key is looked up in a bitmap of the
 /// smaller source's keys first (16 bits a key: one in sixteen keys passes it for nothing), so
-/// that only those it passes are looked up in the set.
+/// that only those it passes are looked up in the set (a cache-sized first check: not measured
+/// against the set alone).
 fn keys_shared_with(r: &Records, rule: &[Key], smaller: u16) -> Vec<(u64, u32)> {
     const RANGE: usize = 1 << 16;
     let mut keyed = rule_keys_where(r, rule, RANGE, |i| r.source.get(i) == Some(&smaller), |_| true);

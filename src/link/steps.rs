@@ -82,8 +82,7 @@ pub fn pairs_in_blocks(rows: &mut [BlockRow], rules: usize, task: Task, max_bloc
         if members.len() > max_block {
             // As `model::block` counts them: a link's block of one source gives no pair, and is
             // not counted as skipped.
-            let one_source = members.iter().all(|m| m.1 == members[0].1);
-            if task != Task::Link || !one_source {
+            if model::gives_pairs(members.iter().map(|m| m.1), task) {
                 out.skipped[usize::from(rule)] += 1;
             }
             continue;
