@@ -416,10 +416,14 @@ impl Seen {
 
     /// After a complete read holding rows: each key's holder is now the first row in the file
     /// that reached the check (rows rejected for another reason never do), and the next read
-    /// keeps exactly those rows.
+    /// keeps exactly those rows. After a complete read holding no rows (one that took the rows
+    /// in file order, so the first holder met was the file's): the keys are forgotten, their
+    /// memory given back, and the next read, taking the same rows in the same order, keeps the
+    /// same holders by meeting them first again.
     pub(super) fn decide(&mut self) {
-        if let Some(h) = &mut self.holders {
-            h.decided = true;
+        match &mut self.holders {
+            Some(h) => h.decided = true,
+            None => self.shards = (0..self.shards.len()).map(|_| IdSet::default()).collect(),
         }
     }
 
@@ -582,7 +586,8 @@ mod tests {
     /// with holders kept by row, and a second reading after [`Seen::decide`] when the first was
     /// crossed, the rows rejected as repeats are exactly those of a reading in file order
     /// (the first holder of each key kept), whatever the waves, shards and keys claimed before
-    /// the file. Rows of a wave in file order alone never cross.
+    /// the file. Rows of a wave in file order alone never cross, and read without holders they
+    /// keep the same rows in each of two readings with [`Seen::decide`] between them.
     #[test]
     fn holders_kept_by_row_keep_the_first_in_the_file_whatever_the_wave_order() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -592,7 +597,7 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let (mut crossed, mut straight) = (0, 0);
+        let (mut crossed, mut straight, mut ordered) = (0, 0, 0);
         for round in 0..200 {
             let rows = 1 + (next() % 400) as usize;
             let range = 2 + next() % 300;
@@ -629,6 +634,17 @@ mod tests {
                 }
                 rejected
             };
+            if in_order {
+                // Without holders: the first reading keeps the file's first holders, and after
+                // `decide` the set is empty (its memory given back) and the same reading again
+                // keeps the same.
+                ordered += 1;
+                let mut plain = with_shards(shards);
+                assert_eq!(read(&mut plain), want, "round {round}: in order, no holders");
+                plain.decide();
+                assert!(plain.shards.iter().all(|s| s.len() == 0 && s.capacity() == 0), "round {round}: forgotten");
+                assert_eq!(read(&mut plain), want, "round {round}: in order, read again");
+            }
             let first = read(&mut seen);
             if seen.crossed() {
                 assert!(!in_order, "round {round}: rows in file order crossed");
@@ -641,7 +657,7 @@ mod tests {
                 assert_eq!(first, want, "round {round}: one reading");
             }
         }
-        assert!(crossed > 20 && straight > 20, "{crossed} crossed, {straight} straight");
+        assert!(crossed > 20 && straight > 20 && ordered > 20, "{crossed} crossed, {straight} straight, {ordered} in order");
     }
 
     /// The prefetching set agrees with a `HashSet` on every insert, through growth from empty,

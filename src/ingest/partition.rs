@@ -471,14 +471,6 @@ impl PartitionedReader {
         PartitionedReader { split, seen }
     }
 
-    /// Keeps each citizen ID's holder by data row, whatever the order of the waves (before the
-    /// first wave is read): a run that reads every wave twice the same way — first to gather
-    /// what it links, then to score and write — reads them once, [`decide`s](Self::decide),
-    /// and reads the same rows again.
-    pub fn hold_rows(&mut self) {
-        self.seen.holding_rows();
-    }
-
     /// True when the waves read so far kept a citizen ID's holder while an earlier row of the
     /// file holds it too (met in a later wave; only when the waves do not take the rows in file
     /// order): read every wave again, after [`PartitionedReader::decide`].
@@ -487,7 +479,9 @@ impl PartitionedReader {
     }
 
     /// After every wave was read once: the next reading of the waves keeps each citizen ID's
-    /// first holder in the file among the rows that pass every other check.
+    /// first holder in the file among the rows that pass every other check. A reader holding
+    /// no rows (the waves take the rows in file order) forgets the IDs, giving their memory back
+    /// until the next reading, which meets the same first holders first again.
     pub fn decide(&mut self) {
         self.seen.decide();
     }

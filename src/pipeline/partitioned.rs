@@ -185,10 +185,10 @@ pub fn run_partitioned(
             crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + if served.is_some() { 8 } else { 0 }
         }
     };
-    // Linking a welfare registry reads the waves twice, the same rows each time: each citizen
-    // ID's holder is kept by row from the first reading on.
-    let holding = o.welfare_registry.is_some();
-    let holder = if holding { crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW } else { 0 };
+    // Linking a welfare registry reads the waves twice, the same rows each time. When the waves
+    // take the persons in file order the reader keeps no holder by row: it forgets the citizen
+    // IDs between the readings (`PartitionedReader::decide`) and meets the same first holders
+    // first again; out of order it keeps them by row (the waves planned again below).
     // Within a budget, a welfare registry and a beneficiary list are linked a wave at a time
     // (`crate::link::parts`), each holding its records, keys and matches whole (its file's bytes
     // times `BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`) and each person's link counts
@@ -205,15 +205,15 @@ pub fn run_partitioned(
     // (set aside whole, held per person row, what sets it aside)
     let first = match bounded_link {
         true => {
-            (share(o.welfare_registry.as_deref()), holder + BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry")
+            (share(o.welfare_registry.as_deref()), BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry")
         }
-        false => (0, holder, ""),
+        false => (0, 0, ""),
     };
     let last = match bounded_list {
         true => {
-            (share(served_list), holder + plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list")
+            (share(served_list), plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list")
         }
-        false => (0, holder + plan_held, ""),
+        false => (0, plan_held, ""),
     };
     if let Some(m) = max_memory
         && let Some((aside, _, linking)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
@@ -246,7 +246,7 @@ pub fn run_partitioned(
         }),
     };
     let (mut waves, mut in_flight) = waves_for(held)?;
-    if !holding && !split.persons_in_order_of(&waves) {
+    if !split.persons_in_order_of(&waves) {
         // Out of file order: each citizen ID's holder is kept by row across the waves.
         (waves, in_flight) = waves_for(held + crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW)?;
     }
@@ -265,9 +265,6 @@ pub fn run_partitioned(
         passes: 1,
     };
     let mut reader = PartitionedReader::new(split, &waves);
-    if holding {
-        reader.hold_rows();
-    }
     let mut spec = Spec::tpmap(&o.ingest.edition, o.mask)?;
     spec.na = o.na;
     spec.missing = o.missing;
