@@ -657,7 +657,10 @@ mod tests {
                 assert_eq!(first, want, "round {round}: one reading");
             }
         }
-        assert!(crossed > 20 && straight > 20 && ordered > 20, "{crossed} crossed, {straight} straight, {ordered} in order");
+        assert!(
+            crossed > 20 && straight > 20 && ordered > 20,
+            "{crossed} crossed, {straight} straight, {ordered} in order"
+        );
     }
 
     /// The prefetching set agrees with a `HashSet` on every insert, through growth from empty,

@@ -204,15 +204,11 @@ pub fn run_partitioned(
     };
     // (set aside whole, held per person row, what sets it aside)
     let first = match bounded_link {
-        true => {
-            (share(o.welfare_registry.as_deref()), BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry")
-        }
+        true => (share(o.welfare_registry.as_deref()), BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry"),
         false => (0, 0, ""),
     };
     let last = match bounded_list {
-        true => {
-            (share(served_list), plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list")
-        }
+        true => (share(served_list), plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list"),
         false => (0, plan_held, ""),
     };
     if let Some(m) = max_memory
@@ -288,9 +284,9 @@ pub fn run_partitioned(
         &o.ingest
     };
     let households_in_order = reader.split().households_in_order_of(&waves);
-    let (marks, welfare_link) = match &o.welfare_registry {
+    let (marks, welfare_link, registry_spill) = match &o.welfare_registry {
         Some(registry) => {
-            let (marks, link) = link_welfare(
+            let (marks, link, spill) = link_welfare(
                 &mut reader,
                 &waves,
                 o,
@@ -301,9 +297,9 @@ pub fn run_partitioned(
                 &mut seconds,
                 progress,
             )?;
-            (Some(marks), Some(link))
+            (Some(marks), Some(link), spill)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     // (0 for the households file, 1 for the persons file; data row; the error).
     let mut first_bad: Option<(u8, u64, Error)>;
@@ -318,7 +314,16 @@ pub fn run_partitioned(
         }
         _ => None,
     };
-    let mut list_spill = list_in_parts.is_some().then(crate::link::records::RecordSpill::new).transpose()?;
+    // The welfare registry's first reading spilled the same persons' link records, a wave a
+    // part (the same rows, kept by the same checks, made by the same code: `push_extract`
+    // takes no mark), so the list's linkage reads them from there instead of making and
+    // spilling them again (checked wave by wave against the citizen IDs read).
+    let list_reuses = list_in_parts.is_some() && registry_spill.as_ref().is_some_and(|s| s.parts() == waves.len());
+    let mut list_spill = match (list_in_parts.is_some(), registry_spill) {
+        (false, _) => None,
+        (true, Some(spill)) if list_reuses => Some(spill),
+        (true, _) => Some(crate::link::records::RecordSpill::new()?),
+    };
     // Where each wave's persons begin in wave order for the list's linkage (and the end).
     let mut list_starts = vec![0usize];
     loop {
@@ -331,7 +336,9 @@ pub fn run_partitioned(
         if let Some(Ok(l)) = &mut list_in_parts {
             l.counting().restart();
         }
-        if let Some(s) = &mut list_spill {
+        if let Some(s) = &mut list_spill
+            && !list_reuses
+        {
             s.clear()?;
         }
         list_starts.truncate(1);
@@ -408,10 +415,20 @@ pub fn run_partitioned(
                     list_starts.push(g.rows.len());
                 }
                 if let (Some(Ok(l)), Some(spill)) = (&mut list_in_parts, &mut list_spill) {
-                    let mut r = crate::link::Records::default();
-                    r.push_extract("survey", &got.extract);
-                    l.counting().count(&r)?;
-                    spill.push(&r)?;
+                    if list_reuses {
+                        let r = spill.read(i)?;
+                        if r.citizen_id != got.extract.persons.citizen_id {
+                            return Err(Error::Config(
+                                "internal: the registry's spilled link records are not the wave's persons".into(),
+                            ));
+                        }
+                        l.counting().count(&r)?;
+                    } else {
+                        let mut r = crate::link::Records::default();
+                        r.push_extract("survey", &got.extract);
+                        l.counting().count(&r)?;
+                        spill.push(&r)?;
+                    }
                     lap.lap("wave: counted for the beneficiary list");
                 }
                 merged.add_ingest(&mut got);
@@ -682,7 +699,8 @@ fn whole_order(rows: &[u64]) -> Option<Vec<u32>> {
 /// the same matches. Returns each person's mark in wave order (`Some(validated)` when matched)
 /// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]). When
 /// `bounded` (a memory budget), no records are gathered: the first reading counts them and
-/// spills them, a wave a part, for [`link_welfare_in_waves`].
+/// spills them, a wave a part, for [`link_welfare_in_waves`], and the spill is returned (a
+/// beneficiary list's linkage in the scoring pass reads the same records from it).
 #[allow(clippy::too_many_arguments)]
 fn link_welfare(
     reader: &mut PartitionedReader,
@@ -694,7 +712,7 @@ fn link_welfare(
     partition: &mut PartitionReport,
     seconds: &mut RunSeconds,
     progress: &dyn Progress,
-) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink)> {
+) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink, Option<crate::link::records::RecordSpill>)> {
     let strict = o.ingest.mode == crate::ingest::Mode::Strict;
     // Within a budget, the first reading counts the persons for the bounded linkage as well (its
     // first pass). The registry is read first; an error reading it is the run's after the
@@ -751,9 +769,9 @@ fn link_welfare(
             return Err(e);
         }
         if let (Some(c), Some(spill)) = (counting, spill) {
-            let (marks, mut link) = link_welfare_in_waves(c?, spill, gathered.rows, starts, progress)?;
+            let (marks, mut link, spill) = link_welfare_in_waves(c?, spill, gathered.rows, starts, progress)?;
             link.seconds += counting_seconds;
-            return Ok((marks, link));
+            return Ok((marks, link, Some(spill)));
         }
         progress.step("linking with the welfare registry");
         let (records, order, _) = gathered.in_whole_order()?;
@@ -771,7 +789,7 @@ fn link_welfare(
             }
         };
         link.seconds = t.elapsed().as_secs_f64() - reading;
-        return Ok((marks, link));
+        return Ok((marks, link, None));
     }
 }
 
@@ -862,14 +880,14 @@ impl crate::link::parts::PersonParts for WaveParts<'_> {
 /// ([`crate::link::parts::Counting`]), their link records as that reading made them (`spill`,
 /// a wave a part), linked as one job would link them, numbered from each person's household
 /// row in wave order (`rows`, from the first reading) and where each wave's persons begin in it
-/// (`starts`, with the end).
+/// (`starts`, with the end). Returns the spill with the marks.
 fn link_welfare_in_waves(
     counting: crate::link::parts::Counting,
     spill: crate::link::records::RecordSpill,
     rows: Vec<u64>,
     starts: Vec<usize>,
     progress: &dyn Progress,
-) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink)> {
+) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink, crate::link::records::RecordSpill)> {
     let t = Instant::now();
     let (mut parts, order) = WaveParts::new(spill, &rows, starts, "linking with the welfare registry", progress)?;
     drop((rows, order));
@@ -880,7 +898,7 @@ fn link_welfare_in_waves(
     // Back to wave order.
     let marks: Vec<Option<bool>> = parts.rank.iter().map(|&k| in_order[k as usize]).collect();
     link.seconds = t.elapsed().as_secs_f64();
-    Ok((marks, link))
+    Ok((marks, link, parts.spill))
 }
 
 /// The Parquet outputs, appended wave after wave.
