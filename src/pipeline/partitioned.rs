@@ -416,6 +416,9 @@ pub fn run_partitioned(
                 }
                 if let (Some(Ok(l)), Some(spill)) = (&mut list_in_parts, &mut list_spill) {
                     if list_reuses {
+                        // The IDs alone are checked: the same rows read twice give the same
+                        // persons, and a file rewritten between the readings with the same IDs
+                        // is linked as the first reading saw it (as the registry's marks are).
                         let r = spill.read(i)?;
                         if r.citizen_id != got.extract.persons.citizen_id {
                             return Err(Error::Config(
@@ -807,7 +810,9 @@ pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 32;
 /// the job's order). On the national SYNTHETIC set a registry record took 126 bytes of its file
 /// and kept 4.3 pairs at or above the threshold: at most about 250 bytes a record at once, 2 a
 /// byte of the file; 3 leaves room for registries that keep more pairs a record (the national
-/// run under an 8 GiB budget peaked at 4.45 GiB in the nineteenth and twentieth sessions).
+/// run under an 8 GiB budget peaked at 4.45 GiB in the nineteenth and twentieth sessions, at
+/// 3.50 GiB in the twenty-second, without the citizen-ID holders by row; the process's RSS
+/// once the registry is keyed is about 2 GB there, 1.4 bytes a byte of its file).
 pub const BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE: u64 = 3;
 
 /// The waves as [`crate::link::parts::PersonParts`]: each wave's persons' link records as a
