@@ -423,7 +423,7 @@ impl Seen {
     pub(super) fn decide(&mut self) {
         match &mut self.holders {
             Some(h) => h.decided = true,
-            None => self.shards = (0..self.shards.len()).map(|_| IdSet::default()).collect(),
+            None => self.shards.iter_mut().for_each(|s| *s = IdSet::default()),
         }
     }
 

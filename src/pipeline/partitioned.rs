@@ -318,11 +318,11 @@ pub fn run_partitioned(
     // part (the same rows, kept by the same checks, made by the same code: `push_extract`
     // takes no mark), so the list's linkage reads them from there instead of making and
     // spilling them again (checked wave by wave against the citizen IDs read).
-    let list_reuses = list_in_parts.is_some() && registry_spill.as_ref().is_some_and(|s| s.parts() == waves.len());
-    let mut list_spill = match (list_in_parts.is_some(), registry_spill) {
-        (false, _) => None,
-        (true, Some(spill)) if list_reuses => Some(spill),
-        (true, _) => Some(crate::link::records::RecordSpill::new()?),
+    let registry_spill = registry_spill.filter(|s| list_in_parts.is_some() && s.parts() == waves.len());
+    let list_reuses = registry_spill.is_some();
+    let mut list_spill = match registry_spill {
+        Some(spill) => Some(spill),
+        None => list_in_parts.is_some().then(crate::link::records::RecordSpill::new).transpose()?,
     };
     // Where each wave's persons begin in wave order for the list's linkage (and the end).
     let mut list_starts = vec![0usize];
