@@ -180,6 +180,24 @@ impl StatusMatrix {
 pub const TRUSTED_TEXT_PER_ROW: usize = 64;
 
 impl StrColumn {
+    /// Bytes the column holds on the heap: its offsets' and text's capacities.
+    pub fn heap_bytes(&self) -> u64 {
+        let offsets = match &self.offsets {
+            Offsets::Narrow(v) => crate::memory::vec_bytes(v),
+            Offsets::Wide(v) => crate::memory::vec_bytes(v),
+        };
+        offsets.saturating_add(self.bytes.capacity() as u64)
+    }
+
+    /// Gives back the room made for rows and text not written.
+    pub fn shrink_to_fit(&mut self) {
+        match &mut self.offsets {
+            Offsets::Narrow(v) => v.shrink_to_fit(),
+            Offsets::Wide(v) => v.shrink_to_fit(),
+        }
+        self.bytes.shrink_to_fit();
+    }
+
     /// An empty column with room for `rows` rows of about `avg_len` bytes.
     pub fn with_capacity(rows: usize, avg_len: usize) -> Self {
         let mut offsets = Offsets::with_capacity(rows + 1);

@@ -37,6 +37,20 @@ pub fn release() {
     }
 }
 
+/// Bytes `v`'s allocation takes (its capacity, not its length): what a structure built of
+/// vectors reports as its share of a memory budget.
+pub(crate) fn vec_bytes<T>(v: &Vec<T>) -> u64 {
+    (v.capacity() as u64).saturating_mul(std::mem::size_of::<T>() as u64)
+}
+
+/// Bytes a `std` hash map of strings takes: its table (an entry and a control byte a bucket,
+/// the table at most 8/7 its capacity) and each key's text.
+pub(crate) fn string_map_bytes<V>(m: &std::collections::HashMap<String, V>) -> u64 {
+    let buckets = (m.capacity() as u64).saturating_mul(8) / 7;
+    let entry = std::mem::size_of::<(String, V)>() as u64 + 1;
+    m.keys().fold(buckets.saturating_mul(entry), |b, k| b.saturating_add(k.capacity() as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

@@ -369,6 +369,16 @@ impl Split {
         self.waves_in_flight(budget, held_per_person_row, 1)
     }
 
+    /// Bytes held across the waves, whatever they are: [`BYTES_ACROSS_WAVES_PER_PERSON_ROW`]
+    /// and `held_per_person_row` more a person row, the row buckets and [`BYTES_FIXED`].
+    pub fn held_across(&self, held_per_person_row: u64) -> u64 {
+        let per_person = BYTES_ACROSS_WAVES_PER_PERSON_ROW.saturating_add(held_per_person_row);
+        (self.persons.len() as u64)
+            .saturating_mul(per_person)
+            .saturating_add((self.households.len() as u64).saturating_add(self.persons.len() as u64))
+            .saturating_add(BYTES_FIXED)
+    }
+
     /// [`Split::waves_holding`] when `in_flight` waves are in memory at once (one written while
     /// the next is read): each wave gets that share of the budget left after what is held.
     pub fn waves_in_flight(&self, budget: Option<u64>, held_per_person_row: u64, in_flight: u64) -> Result<Vec<Wave>> {
@@ -380,10 +390,7 @@ impl Split {
         for &b in &self.persons {
             rows[b as usize].1 += 1;
         }
-        let per_person = BYTES_ACROSS_WAVES_PER_PERSON_ROW.saturating_add(held_per_person_row);
-        let across = (self.persons.len() as u64).saturating_mul(per_person)
-            + (self.households.len() as u64).saturating_add(self.persons.len() as u64)
-            + BYTES_FIXED;
+        let across = self.held_across(held_per_person_row);
         let mut waves: Vec<Wave> = Vec::new();
         for (b, &(h, p)) in rows.iter().enumerate() {
             if h == 0 && p == 0 {

@@ -32,8 +32,10 @@
 //! second pass); then candidate pairs and patterns, counted for training and spilled (32
 //! bytes a pair) to an anonymous temporary file (in `TMPDIR`), from which the pairs are scored
 //! once the model is trained. What is held throughout:
-//! the registry's records and nationwide keys, each person's valid citizen ID (for clustering),
-//! the name counts, and the kept scores (25 bytes each).
+//! the registry's records and nationwide keys ([`Counting::registry_bytes`] measures them), each
+//! person's valid citizen ID (for clustering), the name counts; once scored, the kept pairs
+//! (counted first, then held in vectors of their exact length: [`BYTES_PER_KEPT_PAIR`], within
+//! [`Counting::limit_kept`]) after the registry's records and keys are given back.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
@@ -358,7 +360,20 @@ pub struct Counting {
     reg_flag: Vec<Option<bool>>,
     unreadable: usize,
     timing: Timing,
+    /// Bytes the kept pairs and the clustering may take at most ([`Counting::limit_kept`]).
+    kept_limit: Option<u64>,
 }
+
+/// Bytes a bounded linkage holds per record (person or registry record) while it clusters its
+/// kept pairs, once no part is held: each record's valid citizen ID (8), its clustering parent
+/// (4), entity (4), group sources (1) and source (2), and each person's index in the whole order
+/// (4) that the parts are read with, rounded up.
+pub const BYTES_CLUSTERING_PER_RECORD: u64 = 24;
+
+/// Bytes a kept pair takes at most: 17 while scored (pair, weight, flags); 38 while put in the
+/// job's order (an index, and the three columns again, when the parts were not in it); then 17
+/// with its probability (8) and its place among the accepted edges (4): 29.
+pub const BYTES_PER_KEPT_PAIR: u64 = 38;
 
 impl Counting {
     /// Reads the registry file (as [`Records::push_csv`] reads it) and keys it.
@@ -370,7 +385,7 @@ impl Counting {
 
     /// Keys the registry's records (one source) for a link job with options `o`. A job that
     /// would train a model for its own blocking rules is refused (see [`matches_in_parts`]).
-    pub fn new(reg: Records, o: &LinkOptions) -> Result<Counting> {
+    pub fn new(mut reg: Records, o: &LinkOptions) -> Result<Counting> {
         let o = LinkOptions { task: Task::Link, ..o.clone() };
         o.validate()?;
         if reg.sources.len() != 1 {
@@ -385,6 +400,8 @@ impl Counting {
         }
         let t = Instant::now();
         let mut lap = crate::diagnostics::Lap::start();
+        // Held until the persons are compared: no room for records that never came.
+        reg.shrink_to_fit();
         let r = reg.len();
         let nationwide = blocking
             .rules
@@ -418,7 +435,53 @@ impl Counting {
             reg_flag,
             unreadable,
             timing,
+            kept_limit: None,
         })
+    }
+
+    /// Bytes held for the registry: its records (capacities, [`Records::heap_bytes`]), its keys
+    /// under the nationwide rules with their persons' counts, each record's province and flag,
+    /// and its name counts. Measured once it is keyed, before any person is counted; what the
+    /// persons add is [`Counting::reserve`]'s and the name counts of names the registry has not.
+    pub fn registry_bytes(&self) -> u64 {
+        use crate::memory::{string_map_bytes, vec_bytes};
+        let job = &self.job;
+        let keys = job.nationwide.iter().fold(0u64, |b, (rule, nw)| {
+            b.saturating_add(vec_bytes(rule))
+                .saturating_add(vec_bytes(&nw.keys))
+                .saturating_add(vec_bytes(&nw.members))
+                .saturating_add(vec_bytes(&nw.persons))
+        });
+        [
+            job.reg.heap_bytes(),
+            vec_bytes(&job.reg_province),
+            keys,
+            vec_bytes(&self.reg_flag),
+            vec_bytes(&self.owner),
+            string_map_bytes(&self.first),
+            string_map_bytes(&self.last),
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
+    }
+
+    /// Registry records keyed.
+    pub fn registry_len(&self) -> usize {
+        self.job.reg.len()
+    }
+
+    /// Makes room for `persons` persons' citizen IDs (8 bytes each), so that counting them
+    /// takes exactly that (a vector grown by doubling may hold twice what it needs).
+    pub fn reserve(&mut self, persons: usize) {
+        self.ids.reserve_exact(persons.saturating_sub(self.ids.len()));
+    }
+
+    /// Sets the bytes the kept pairs ([`BYTES_PER_KEPT_PAIR`] each) and the clustering
+    /// ([`BYTES_CLUSTERING_PER_RECORD`] a record) may take together: a job that keeps more pairs
+    /// than fit fails, naming the count, before it clusters them (the number kept is known only
+    /// once the pairs are scored).
+    pub fn limit_kept(&mut self, bytes: Option<u64>) {
+        self.kept_limit = bytes;
     }
 
     /// Counts every part of `parts` (a first reading), which must hold `n` persons.
@@ -512,7 +575,7 @@ impl Counting {
 
     /// The kept pairs, compactly, and each record's entity, the timing and the warnings.
     fn kept(self, parts: &mut dyn PersonParts) -> Result<(KeptMatches, Vec<u32>, Timing, Vec<String>)> {
-        let Counting { o, blocking, job, first, last, ids: counted, sizes, mut timing, .. } = self;
+        let Counting { o, blocking, job, first, last, ids: counted, sizes, mut timing, kept_limit, .. } = self;
         let mut lap = crate::diagnostics::Lap::start();
         let n = counted.len();
         let r = job.reg.len();
@@ -617,45 +680,76 @@ impl Counting {
         // The registry's records and keys (1.7 GB nationally) go before the kept pairs grow.
         drop(job);
         crate::memory::release();
-        // Scored from the spill; deterministic pairs and those at or above the threshold kept.
+        // Scored from the spill; deterministic pairs and those at or above the threshold kept:
+        // counted first, so that they are held in vectors of their exact length (grown by
+        // doubling, three times their bytes while one moves), checked against the limit
+        // before they are held.
         let t4 = Instant::now();
-        let mut kept = Kept::default();
         let mut file = spill.into_inner().map_err(|e| io(e.into_error()))?;
-        std::io::Seek::rewind(&mut file).map_err(io)?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let mut left = spilled;
-        let mut buf = Vec::new();
-        while left > 0 {
-            let batch = left.min(1 << 20);
-            let bytes = usize::try_from(batch).map_err(|_| internal("a batch beyond memory"))?;
-            buf.resize(bytes * Spilled::BYTES, 0);
-            std::io::Read::read_exact(&mut reader, &mut buf).map_err(io)?;
-            left -= batch;
-            let scored: Vec<(u64, f64, u8)> = crate::in_pool(|| {
-                buf.par_chunks_exact(Spilled::BYTES)
-                    .filter_map(|b| {
-                        let x = Spilled::of(b);
-                        let w = if m.tf {
-                            m.weight_of(&x.pattern, x.first, x.last)
-                        } else {
-                            m.weight_of(&x.pattern, None, None)
-                        };
-                        let s = Scored::of(x.g, 0, &x.pattern, w, x.a_has_id);
-                        (s.deterministic || s.probability >= o.threshold).then_some((
-                            u64::from(x.g) << 32 | u64::from(x.j),
-                            w,
-                            u8::from(s.deterministic) | u8::from(s.contradicted) << 1,
-                        ))
-                    })
-                    .collect()
-            });
+        let score = |b: &[u8]| {
+            let x = Spilled::of(b);
+            let w = if m.tf { m.weight_of(&x.pattern, x.first, x.last) } else { m.weight_of(&x.pattern, None, None) };
+            let s = Scored::of(x.g, 0, &x.pattern, w, x.a_has_id);
+            (s.deterministic || s.probability >= o.threshold).then_some((
+                u64::from(x.g) << 32 | u64::from(x.j),
+                w,
+                u8::from(s.deterministic) | u8::from(s.contradicted) << 1,
+            ))
+        };
+        // Each batch of the spill, read in order from its start.
+        let mut batches = |each: &mut dyn FnMut(&[u8])| -> Result<()> {
+            std::io::Seek::rewind(&mut file).map_err(io)?;
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, &mut file);
+            let (mut left, mut buf) = (spilled, Vec::new());
+            while left > 0 {
+                let batch = left.min(1 << 20);
+                let bytes = usize::try_from(batch).map_err(|_| internal("a batch beyond memory"))?;
+                buf.resize(bytes * Spilled::BYTES, 0);
+                std::io::Read::read_exact(&mut reader, &mut buf).map_err(io)?;
+                left -= batch;
+                each(&buf);
+            }
+            Ok(())
+        };
+        let mut count = 0usize;
+        batches(&mut |buf| {
+            count += crate::in_pool(|| buf.par_chunks_exact(Spilled::BYTES).filter(|b| score(b).is_some()).count());
+        })?;
+        // What the kept pairs may take beside the clustering's arrays: checked for the pairs
+        // held, and again for the order they come in.
+        let clustering = (total as u64).saturating_mul(BYTES_CLUSTERING_PER_RECORD);
+        let too_many = |kept: usize, per_pair: u64| {
+            let need = (kept as u64).saturating_mul(per_pair).saturating_add(clustering);
+            kept_limit.filter(|&l| need > l).map(|l| {
+                Error::Config(format!(
+                    "a bounded linkage keeps {kept} pairs at or above its threshold: about {} with their clustering, \
+                     more than the {} its memory budget leaves it; give more memory",
+                    crate::limits::format_bytes(need),
+                    crate::limits::format_bytes(l),
+                ))
+            })
+        };
+        if let Some(e) = too_many(count, 17) {
+            return Err(e);
+        }
+        let mut kept = Kept {
+            pairs: Vec::with_capacity(count),
+            weights: Vec::with_capacity(count),
+            flags: Vec::with_capacity(count),
+        };
+        batches(&mut |buf| {
+            let scored: Vec<(u64, f64, u8)> =
+                crate::in_pool(|| buf.par_chunks_exact(Spilled::BYTES).filter_map(score).collect());
             for (p, w, f) in scored {
                 kept.pairs.push(p);
                 kept.weights.push(w);
                 kept.flags.push(f);
             }
+        })?;
+        if kept.pairs.len() != count {
+            return Err(internal("the spilled pairs scored twice differ"));
         }
-        drop((reader, buf));
+        drop(file);
         timing.score = t4.elapsed().as_secs_f64();
         lap.lap(&format!("bounded link: {} pairs kept", kept.pairs.len()));
 
@@ -663,7 +757,11 @@ impl Counting {
         let t5 = Instant::now();
         // In the job's pair order (parts in the whole order already give it), each pair checked:
         // the spill is this job's own file, read back, its indices checked all the same.
-        if !kept.pairs.is_sorted() {
+        let sorted = kept.pairs.is_sorted();
+        if let Some(e) = too_many(kept.pairs.len(), if sorted { 29 } else { BYTES_PER_KEPT_PAIR }) {
+            return Err(e);
+        }
+        if !sorted {
             let mut order: Vec<u32> = (0u32..).take(kept.pairs.len()).collect();
             order.par_sort_unstable_by_key(|&k| kept.pairs[k as usize]);
             let at = |k: &u32| *k as usize;

@@ -116,6 +116,94 @@ impl Records {
         self.source.len()
     }
 
+    /// Gives back the room every column made for records not read (a column grown by
+    /// doubling may hold up to twice what it needs): for records held a long time, as a
+    /// bounded linkage holds its registry.
+    pub fn shrink_to_fit(&mut self) {
+        // Every field named, as in `heap_bytes`.
+        let Records {
+            sources,
+            source,
+            key,
+            citizen_id,
+            raw_id,
+            title,
+            first,
+            last,
+            first_lk,
+            last_lk,
+            birth,
+            sex,
+            area,
+            house,
+            flag,
+            tag,
+            unreadable,
+        } = self;
+        sources.shrink_to_fit();
+        source.shrink_to_fit();
+        key.shrink_to_fit();
+        citizen_id.shrink_to_fit();
+        raw_id.rows.shrink_to_fit();
+        for c in [title, first, last, first_lk, last_lk, tag] {
+            c.shrink_to_fit();
+        }
+        birth.shrink_to_fit();
+        sex.shrink_to_fit();
+        area.shrink_to_fit();
+        house.shrink_to_fit();
+        flag.shrink_to_fit();
+        unreadable.shrink_to_fit();
+    }
+
+    /// Bytes the records hold on the heap (every column's capacity, the interned columns'
+    /// tables and distinct values): what a bounded linkage sets aside for a registry it holds.
+    pub fn heap_bytes(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        // Every field named: a new column cannot be left out of the count.
+        let Records {
+            sources,
+            source,
+            key,
+            citizen_id,
+            raw_id,
+            title,
+            first,
+            last,
+            first_lk,
+            last_lk,
+            birth,
+            sex,
+            area,
+            house,
+            flag,
+            tag,
+            unreadable,
+        } = self;
+        let names = sources.iter().fold(vec_bytes(sources), |b, s| b.saturating_add(s.capacity() as u64));
+        [
+            names,
+            vec_bytes(source),
+            key.heap_bytes(),
+            vec_bytes(citizen_id),
+            raw_id.heap_bytes(),
+            title.heap_bytes(),
+            first.heap_bytes(),
+            last.heap_bytes(),
+            first_lk.heap_bytes(),
+            last_lk.heap_bytes(),
+            vec_bytes(birth),
+            vec_bytes(sex),
+            area.heap_bytes(),
+            house.heap_bytes(),
+            vec_bytes(flag),
+            tag.heap_bytes(),
+            vec_bytes(unreadable),
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
+    }
+
     /// Checks that the records fit a link job's indices ([`MAX_RECORDS`], [`MAX_SOURCES`]).
     pub fn check_limits(&self) -> Result<()> {
         if self.len() > MAX_RECORDS || self.sources.len() > MAX_SOURCES {
@@ -893,6 +981,17 @@ impl<T> std::fmt::Debug for InternedValues<T> {
 }
 
 impl<T: Copy + Eq + std::hash::Hash> InternedValues<T> {
+    /// Bytes held on the heap: each row's code, the table and the distinct values.
+    pub fn heap_bytes(&self) -> u64 {
+        self.codes.heap_bytes().saturating_add(crate::memory::vec_bytes(&self.values))
+    }
+
+    /// Gives back the room made for rows and values not written.
+    pub fn shrink_to_fit(&mut self) {
+        self.codes.shrink_to_fit();
+        self.values.shrink_to_fit();
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.codes.rows.len()
@@ -937,6 +1036,11 @@ pub struct RawIds {
 }
 
 impl RawIds {
+    /// Bytes held on the heap.
+    fn heap_bytes(&self) -> u64 {
+        crate::memory::vec_bytes(&self.rows)
+    }
+
     /// Record `i`'s digits, if it has any.
     pub fn get(&self, i: usize) -> Option<u64> {
         self.rows.binary_search_by_key(&i, |e| e.0).ok().map(|k| self.rows[k].1)
@@ -974,6 +1078,16 @@ struct Codes {
 }
 
 impl Codes {
+    /// Gives back the room made for rows not written (the table keeps its size).
+    fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
+    }
+
+    /// Bytes held on the heap: the rows' codes and the table.
+    fn heap_bytes(&self) -> u64 {
+        crate::memory::vec_bytes(&self.rows).saturating_add(self.table.allocation_size() as u64)
+    }
+
     /// Appends the row of a value whose hash is `h`: the code `eq` recognises, else the next one
     /// (`distinct`, the number of values so far), and then returns true: the caller appends the
     /// value. `hash_of` hashes an earlier code's value when the table grows.
@@ -1050,6 +1164,17 @@ impl std::fmt::Debug for InternedColumn {
 }
 
 impl InternedColumn {
+    /// Bytes held on the heap: each row's code, the table and the distinct values.
+    pub fn heap_bytes(&self) -> u64 {
+        self.codes.heap_bytes().saturating_add(self.values.heap_bytes())
+    }
+
+    /// Gives back the room made for rows and values not written.
+    pub fn shrink_to_fit(&mut self) {
+        self.codes.shrink_to_fit();
+        self.values.shrink_to_fit();
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.codes.rows.len()

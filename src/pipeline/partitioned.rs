@@ -142,9 +142,11 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// linked after the last wave with every wave's persons (gathered as they are read, linked in
 /// the whole extract's order), for the plan; within `max_memory`, a wave at a time from the
 /// link records the scoring pass spills ([`crate::plan::served::ListInParts`]). A bounded
-/// linkage's share of the budget ([`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`],
-/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside in the reading it runs in, and the waves
-/// are planned for the reading that leaves them less. Bootstrap standard errors are the whole
+/// linkage's share of the budget (the registry's records and keys measured once it is read,
+/// before the waves are planned; a list's estimated, [`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`];
+/// and [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside in the reading it runs in, and the
+/// waves are planned for the reading that leaves them less; its kept pairs and clustering get
+/// what the budget leaves once the waves are read. Bootstrap standard errors are the whole
 /// run's (replicates keyed by household).
 pub fn run_partitioned(
     options: &RunOptions,
@@ -190,39 +192,60 @@ pub fn run_partitioned(
     // IDs between the readings (`PartitionedReader::decide`) and meets the same first holders
     // first again; out of order it keeps them by row (the waves planned again below).
     // Within a budget, a welfare registry and a beneficiary list are linked a wave at a time
-    // (`crate::link::parts`), each holding its records, keys and matches whole (its file's bytes
-    // times `BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`) and each person's link counts
-    // (`BYTES_BOUNDED_LINK_PER_PERSON_ROW`; a list's, each person's household ID too) during its
-    // reading: the registry's in the first, which ends (its memory given back) before the
-    // last, the list's and the plan's.
+    // (`crate::link::parts`), each holding its records and keys whole during its reading — the
+    // registry's in the first, which ends (its memory given back) before the last, the list's
+    // and the plan's — and each person's citizen ID and household row
+    // (`BYTES_BOUNDED_LINK_PER_PERSON_ROW`; a list's, each person's household ID too). The
+    // registry is read and keyed before the waves are planned, and what it holds measured
+    // (`Counting::registry_bytes`); a list's is estimated from its file's bytes
+    // (`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`). Once the waves are read, a linkage's kept pairs
+    // and clustering get what the budget leaves beside what is held across the waves
+    // (`Counting::limit_kept`).
     let bounded_link = o.welfare_registry.is_some() && max_memory.is_some();
     let bounded_list = served_list.is_some() && max_memory.is_some();
-    let share = |file: Option<&Path>| {
-        file.and_then(|f| std::fs::metadata(f).ok())
-            .map_or(0, |f| f.len())
-            .saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE)
+    let persons = split.persons.len() as u64;
+    // The registry read and keyed (an error reading it is the run's after the extract's own,
+    // a strict run's first bad row, as in a whole run).
+    let counting = match (&o.welfare_registry, bounded_link) {
+        (Some(registry), true) => {
+            progress.step("reading and keying the welfare registry");
+            let mut c = crate::link::parts::Counting::of_registry(registry, &Default::default());
+            if let Ok(c) = &mut c {
+                c.reserve(split.persons.len());
+            }
+            Some(c)
+        }
+        _ => None,
+    };
+    let registry_share = match &counting {
+        Some(Ok(c)) => c.registry_bytes(),
+        _ => 0,
+    };
+    let list_share = match (bounded_list, served_list) {
+        (true, Some(f)) => {
+            std::fs::metadata(f).map_or(0, |f| f.len()).saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE)
+        }
+        _ => 0,
     };
     // (set aside whole, held per person row, what sets it aside)
     let first = match bounded_link {
-        true => (share(o.welfare_registry.as_deref()), BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry"),
+        true => (registry_share, BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry"),
         false => (0, 0, ""),
     };
     let last = match bounded_list {
-        true => (share(served_list), plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list"),
+        true => (list_share, plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list"),
         false => (0, plan_held, ""),
     };
     if let Some(m) = max_memory
         && let Some((aside, _, linking)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
     {
         return Err(Error::Config(format!(
-            "--max-memory {} is below what linking {linking} takes: about {} for its records, keys and matches; \
-             give more",
+            "--max-memory {} is below what linking {linking} takes: about {} for its records and keys; give more",
             crate::limits::format_bytes(m),
             crate::limits::format_bytes(aside),
         )));
     }
     // The waves are planned for the reading that leaves them less.
-    let persons = split.persons.len() as u64;
     let left = |(aside, held, _): (u64, u64, &str)| {
         max_memory.unwrap_or(u64::MAX).saturating_sub(aside).saturating_sub(persons.saturating_mul(held))
     };
@@ -242,10 +265,44 @@ pub fn run_partitioned(
         }),
     };
     let (mut waves, mut in_flight) = waves_for(held)?;
-    if !split.persons_in_order_of(&waves) {
-        // Out of file order: each citizen ID's holder is kept by row across the waves.
-        (waves, in_flight) = waves_for(held + crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW)?;
+    // Out of file order, each citizen ID's holder is kept by row across the waves.
+    let holders = match split.persons_in_order_of(&waves) {
+        true => 0,
+        false => crate::ingest::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW,
+    };
+    if holders > 0 {
+        (waves, in_flight) = waves_for(held + holders)?;
     }
+    // What a linkage's kept pairs and clustering may take once the waves are read: the budget
+    // less what is held across the waves then (the plan's households too, for the list's,
+    // linked after the last wave); refused now when its clustering's arrays alone do not fit.
+    let kept_limit = |held: u64, records: u64, linking: &str| -> Result<Option<u64>> {
+        let Some(m) = max_memory else { return Ok(None) };
+        let limit = m.saturating_sub(split.held_across(held + holders));
+        let clustering =
+            persons.saturating_add(records).saturating_mul(crate::link::parts::BYTES_CLUSTERING_PER_RECORD);
+        if clustering > limit {
+            return Err(Error::Config(format!(
+                "--max-memory {} is below what linking {linking} takes once the waves are read: about {} to cluster \
+                 its records, beside {} held across the waves; give more",
+                crate::limits::format_bytes(m),
+                crate::limits::format_bytes(clustering),
+                crate::limits::format_bytes(m.saturating_sub(limit)),
+            )));
+        }
+        Ok(Some(limit))
+    };
+    let counting = match counting {
+        Some(Ok(mut c)) => {
+            c.limit_kept(kept_limit(0, c.registry_len() as u64, "the welfare registry")?);
+            Some(Ok(c))
+        }
+        c => c,
+    };
+    let list_limit = match bounded_list {
+        true => kept_limit(plan_held, 0, "the beneficiary list")?,
+        false => None,
+    };
     let mut partition = PartitionReport {
         max_memory,
         largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
@@ -292,7 +349,7 @@ pub fn run_partitioned(
                 o,
                 read_opts,
                 registry,
-                bounded_link,
+                counting,
                 &mut partition,
                 &mut seconds,
                 progress,
@@ -310,7 +367,12 @@ pub fn run_partitioned(
     let mut gathered: Option<Gathered>;
     let mut list_in_parts = match (bounded_list, served_list, &loaded) {
         (true, Some(list), Some(l)) => {
-            Some(crate::plan::served::ListInParts::new(list, &l.catalogue, &crate::link::LinkOptions::default()))
+            let mut p = crate::plan::served::ListInParts::new(list, &l.catalogue, &crate::link::LinkOptions::default());
+            if let Ok(p) = &mut p {
+                p.counting().reserve(reader.split().persons.len());
+                p.counting().limit_kept(list_limit);
+            }
+            Some(p)
         }
         _ => None,
     };
@@ -331,6 +393,14 @@ pub fn run_partitioned(
         gathered = served_list.map(|_| {
             let mut g = Gathered::new(true);
             g.rows_only = list_in_parts.is_some();
+            if g.rows_only {
+                // Each person's household row and ID, 16 bytes a person row (the budget's share).
+                let n = reader.split().persons.len();
+                g.rows.reserve_exact(n);
+                if let Some(h) = &mut g.households {
+                    h.reserve_exact(n);
+                }
+            }
             g
         });
         if let Some(Ok(l)) = &mut list_in_parts {
@@ -711,16 +781,16 @@ fn link_welfare(
     o: &RunOptions,
     read_opts: &crate::ingest::IngestOptions,
     registry: &Path,
-    bounded: bool,
+    mut counting: Option<Result<crate::link::parts::Counting>>,
     partition: &mut PartitionReport,
     seconds: &mut RunSeconds,
     progress: &dyn Progress,
 ) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink, Option<crate::link::records::RecordSpill>)> {
     let strict = o.ingest.mode == crate::ingest::Mode::Strict;
-    // Within a budget, the first reading counts the persons for the bounded linkage as well (its
-    // first pass). The registry is read first; an error reading it is the run's after the
-    // extract's own (a strict run's first bad row), as in a whole run.
-    let mut counting = bounded.then(|| crate::link::parts::Counting::of_registry(registry, &Default::default()));
+    // Within a budget (`counting`, the registry read and keyed), the first reading counts the
+    // persons for the bounded linkage as well (its first pass); an error reading the registry
+    // is the run's after the extract's own (a strict run's first bad row), as in a whole run.
+    let bounded = counting.is_some();
     // ... and keeps each wave's link records for the second (a temporary file): the waves are
     // not read and normalised again.
     let mut spill = bounded.then(crate::link::records::RecordSpill::new).transpose()?;
@@ -728,6 +798,10 @@ fn link_welfare(
         let t = Instant::now();
         let mut gathered = Gathered::new(false);
         gathered.rows_only = bounded;
+        if bounded {
+            // Each person's household row, 8 bytes a person row (the budget's share).
+            gathered.rows.reserve_exact(reader.split().persons.len());
+        }
         // Where each wave's persons begin in wave order, and the end.
         let mut starts = vec![0usize];
         let mut first_bad = None;
@@ -797,22 +871,22 @@ fn link_welfare(
 }
 
 /// Bytes a bounded linkage holds per person row across the waves of its reading: each
-/// person's valid citizen ID (8) and index in the whole order (4), the household rows they are
-/// computed from (8, during the reading), and the clustering's arrays (parent, entity, group
-/// sources and record sources, 11). A beneficiary list's holds each person's household ID too
-/// (8 more).
-pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 32;
+/// person's valid citizen ID (8) and household row (8), each in a vector of the person rows'
+/// length made before the reading. A beneficiary list's holds each person's household ID too
+/// (8 more). Once the waves are read, each person's index in the whole order and the
+/// clustering's arrays take their place
+/// ([`crate::link::parts::BYTES_CLUSTERING_PER_RECORD`]).
+pub const BYTES_BOUNDED_LINK_PER_PERSON_ROW: u64 = 16;
 
-/// Bytes a bounded linkage (a welfare registry's or a beneficiary list's) holds per byte of its
-/// file: the registry's link records (about 80 bytes a record), its keys under the nationwide
-/// rules (16 bytes a record and rule, 4 rules), and the kept pairs (17 bytes each while scored,
-/// 25 with their probability and 4 more while clustered; up to twice that while one is put in
-/// the job's order). On the national SYNTHETIC set a registry record took 126 bytes of its file
-/// and kept 4.3 pairs at or above the threshold: at most about 250 bytes a record at once, 2 a
-/// byte of the file; 3 leaves room for registries that keep more pairs a record (the national
-/// run under an 8 GiB budget peaked at 4.45 GiB in the nineteenth and twentieth sessions, at
-/// 3.50 GiB in the twenty-second, without the citizen-ID holders by row; the process's RSS
-/// once the registry is keyed is about 2 GB there, 1.4 bytes a byte of its file).
+/// Bytes a beneficiary list's bounded linkage is estimated to hold per byte of its file, set
+/// aside before the list is read (a welfare registry's is measured instead: it is read and
+/// keyed before the waves are planned, [`crate::link::parts::Counting::registry_bytes`]). On
+/// the national SYNTHETIC set a registry record took 126 bytes of its file and, keyed, with
+/// its records' columns at their length, about 130 (1.4 GiB for 11.6 M records, 1.03 a byte:
+/// the nationwide keys 63 bytes a record, the records about as much); 3 leaves room for lists
+/// of shorter lines. The kept pairs are not in it: they
+/// are counted once scored and held within what the budget leaves once the waves are read
+/// ([`crate::link::parts::Counting::limit_kept`]).
 pub const BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE: u64 = 3;
 
 /// The waves as [`crate::link::parts::PersonParts`]: each wave's persons' link records as a

@@ -518,3 +518,43 @@ fn welfare_marks_in_parts_are_the_whole_jobs() {
     let e = welfare_marks_in_parts(&mut split, n, &registry, &o).unwrap_err();
     assert!(e.to_string().contains("two parts"), "{e}");
 }
+
+#[test]
+fn a_bounded_linkage_keeps_no_more_pairs_than_its_limit_leaves() {
+    use tpmap::ingest::{IngestOptions, ingest};
+    use tpmap::link::parts::{BYTES_CLUSTERING_PER_RECORD, BYTES_PER_KEPT_PAIR, Counting, PersonParts};
+    let s = crate::samples();
+    let got = ingest(&s.join("households.csv"), &s.join("persons.csv"), &IngestOptions::default()).unwrap();
+    let mut whole = Records::default();
+    whole.push_extract("survey", &got.extract);
+    let n = whole.len();
+    let mut reg = Records::default();
+    reg.push_csv(&s.join("welfare_registry.csv")).unwrap();
+    let o = LinkOptions::default();
+    let unlimited =
+        tpmap::link::parts::matches_in_parts(&mut by_province(&whole, 1, false), n, reg.clone(), &o).unwrap();
+    let kept = unlimited.scored.len() as u64;
+    assert!(kept > 2000, "{kept}");
+    let clustering = (n + reg.len()) as u64 * BYTES_CLUSTERING_PER_RECORD;
+    // One part in the whole order: the pairs come in the job's order (29 bytes a pair once
+    // held); parts in another order are put in it (BYTES_PER_KEPT_PAIR a pair).
+    for (parts, reverse, per_pair) in [(1, false, 29), (3, true, BYTES_PER_KEPT_PAIR)] {
+        let need = kept * per_pair + clustering;
+        let linked = |limit: u64| {
+            let mut p = by_province(&whole, parts, reverse);
+            let mut c = Counting::new(reg.clone(), &o).unwrap();
+            c.reserve(n);
+            c.limit_kept(Some(limit));
+            for i in 0..p.parts() {
+                c.count(&p.read(i).unwrap().0).unwrap();
+            }
+            c.matches(&mut p)
+        };
+        let m = linked(need).unwrap();
+        assert_eq!((m.scored, m.entity), (unlimited.scored.clone(), unlimited.entity.clone()), "{parts} parts");
+        for limit in [need - 1, kept * 17 + clustering - 1, 0] {
+            let e = linked(limit).unwrap_err().to_string();
+            assert!(e.contains(&format!("keeps {kept} pairs")) && e.contains("give more memory"), "{limit}: {e}");
+        }
+    }
+}

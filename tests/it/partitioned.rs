@@ -716,6 +716,8 @@ fn a_welfare_registry_is_linked_across_the_provinces_as_in_a_whole_run() {
     reversed(&s.join("persons.csv"), &pr);
     let r = same_outputs_in(&with_registry(&hr, &pr), None, true, &tmp.path().join("reversed"));
     assert_eq!((&r["partition"]["passes"], &r["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
+    // Out of file order, each citizen ID's holder is kept by row: a budget of its own.
+    let several = budget_of_waves(&with_registry(&hr, &pr), 3);
     let b = same_outputs_in(&with_registry(&hr, &pr), Some(several), true, &tmp.path().join("reversed-budget"));
     assert_eq!((&b["partition"]["passes"], &b["welfare_link"]["matched"]), (&2.into(), &link["matched"]));
     // A person of province 40, last in the reversed file, given the ID of the first person of
