@@ -770,10 +770,11 @@ fn whole_order(rows: &[u64]) -> Option<Vec<u32>> {
 /// persons in file order, which is wave order for a file in province order — and linked as
 /// [`crate::link::mark_welfare`] links a whole extract: the same records in the same order, so
 /// the same matches. Returns each person's mark in wave order (`Some(validated)` when matched)
-/// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]). When
-/// `bounded` (a memory budget), no records are gathered: the first reading counts them and
-/// spills them, a wave a part, for [`link_welfare_in_waves`], and the spill is returned (a
-/// beneficiary list's linkage in the scoring pass reads the same records from it).
+/// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]). With
+/// `counting` (a memory budget: the registry already read and keyed, or the error reading
+/// it, returned after the extract's own), no records are gathered: the first reading counts
+/// them and spills them, a wave a part, for [`link_welfare_in_waves`], and the spill is
+/// returned (a beneficiary list's linkage in the scoring pass reads the same records from it).
 #[allow(clippy::too_many_arguments)]
 fn link_welfare(
     reader: &mut PartitionedReader,
