@@ -1449,6 +1449,11 @@ pub const MAX_BOOTSTRAP: usize = 10_000;
 /// Most memory the bootstrap's replicate sums may take: 4 GiB.
 pub const MAX_BOOTSTRAP_BYTES: u64 = 4 << 30;
 
+/// An error when `reps` is more bootstrap replicates than [`MAX_BOOTSTRAP`].
+pub(crate) fn check_bootstrap_count(reps: usize) -> Result<()> {
+    check_bootstrap(reps, 0)
+}
+
 fn check_bootstrap(reps: usize, areas: usize) -> Result<()> {
     if reps > MAX_BOOTSTRAP {
         return Err(Error::Limit {

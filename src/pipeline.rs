@@ -414,6 +414,8 @@ impl RunOptions {
         {
             return Err(Error::Config("the optimiser's time limit must be positive".into()));
         }
+        // Before any work: a partitioned run's memory plan counts the replicates.
+        crate::aggregate::check_bootstrap_count(self.bootstrap.0)?;
         if !(2400..=2700).contains(&self.tpmap_year) {
             return Err(Error::Config(format!(
                 "TPMAP year {} is not a Buddhist-Era year (2400-2700)",

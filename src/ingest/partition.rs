@@ -36,6 +36,24 @@ pub const BYTES_PER_HOUSEHOLD_ROW: u64 = 260;
 pub const BYTES_ACROSS_WAVES_PER_PERSON_ROW: u64 = 24;
 /// See [`BYTES_ACROSS_WAVES_PER_PERSON_ROW`].
 pub const BYTES_FIXED: u64 = 256 << 20;
+/// Memory the merged results hold per village across the scoring pass's waves (each village's
+/// partial measures, its key at every level and its rows of TPMAP's two tables), and
+/// [`BYTES_MERGING_PER_VILLAGE`] while they are merged after the last wave (measures merged,
+/// framed and written), in bytes; 24 and 48 more per bootstrap replicate. Measured on a
+/// SYNTHETIC set of 200,000 households in 81,928 villages (`tpmap synth --households 200000
+/// --seed 11`, `TPMAP_TRACE=1 tpmap run D --partition province`): RSS grew 0.39 GB over the
+/// waves and 0.34 GB more in the merge, up to 0.83 GB — about what a 2 M-household set in
+/// 83,996 villages took (0.81 GB), so villages, not persons, decide it; rounded up. The first
+/// [`VILLAGES_IN_FIXED`] villages' are within [`BYTES_FIXED`].
+pub const BYTES_MERGED_PER_VILLAGE: u64 = 5 << 10;
+/// See [`BYTES_MERGED_PER_VILLAGE`].
+pub const BYTES_MERGING_PER_VILLAGE: u64 = 10 << 10;
+/// Villages whose merged results (without bootstrap replicates) [`BYTES_FIXED`] holds: it was
+/// set for the program, the area registry and the merged results; the program and the area
+/// registry took about 80-100 MB at the routing's end in the runs that measured
+/// [`BYTES_MERGED_PER_VILLAGE`], which leaves 160 MiB, 16,384 villages at
+/// [`BYTES_MERGING_PER_VILLAGE`].
+pub const VILLAGES_IN_FIXED: u64 = 16_384;
 /// Memory held across waves per person row more when the waves do not take the persons file's
 /// rows in file order: each citizen ID's holder kept by data row (8 bytes a slot of the ID set,
 /// which holds up to 2.9 slots a key just after it grows), see [`PartitionedReader`].
@@ -62,6 +80,9 @@ pub struct Split {
     /// A household key's first row names no readable village and a later row of it does: the
     /// later row (in bucket [`UNPLACED`], with the key's persons) may be accepted.
     pub(crate) placed_after_unplaced: bool,
+    /// Distinct readable area codes in the households' village column: the villages the
+    /// merged results can hold, at most ([`BYTES_MERGED_PER_VILLAGE`]).
+    pub villages: u64,
 }
 
 /// Rows of one wave: the buckets it reads.
@@ -162,35 +183,49 @@ impl Split {
         let mut first: ShardedTable<u8> = ShardedTable::new();
         first.reserve(hh.rows_hint());
         let mut split = Split::default();
+        // The distinct area codes of the households' village column (what the merged results
+        // hold a row of each for, at most).
+        let mut villages: std::collections::HashSet<AreaCode> = std::collections::HashSet::new();
         hh.for_each(&mut |b, _| {
             // Villages and keys parsed in parallel chunks; keys claimed in row order.
             const CHUNK: usize = 16_384;
-            let parsed: Vec<Vec<(u8, Option<u64>)>> = (0..b.len().div_ceil(CHUNK))
+            // Each row's (province bucket, household key, village code).
+            type Routed = (u8, Option<u64>, Option<AreaCode>);
+            let parsed: Vec<Vec<Routed>> = (0..b.len().div_ceil(CHUNK))
                 .into_par_iter()
                 .map(|c| {
                     let mut text = String::new();
                     (c * CHUNK..((c + 1) * CHUNK).min(b.len()))
                         .map(|r| {
-                            let province = match b.cell(r, v_col) {
-                                Cell::Null => UNPLACED,
+                            let code = match b.cell(r, v_col) {
+                                Cell::Null => None,
                                 c => {
                                     text.clear();
                                     c.write_text(&mut text);
-                                    AreaCode::parse(&text).map_or(UNPLACED, |code| code.province_number())
+                                    AreaCode::parse(&text).ok()
                                 }
                             };
-                            (province, household_key(b.cell(r, id_col)))
+                            let province = code.map_or(UNPLACED, |code| code.province_number());
+                            (province, household_key(b.cell(r, id_col)), code)
                         })
                         .collect()
                 })
                 .collect();
             let start = split.households.len();
-            split.households.extend(parsed.iter().flatten().map(|&(province, _)| province));
+            split.households.extend(parsed.iter().flatten().map(|&(province, ..)| province));
+            // Rows of one village come together: a code is looked up when it changes.
+            let mut last = None;
+            for &(.., code) in parsed.iter().flatten() {
+                if let Some(c) = code.filter(|_| code != last) {
+                    villages.insert(c);
+                }
+                last = code;
+            }
             let keyed: Vec<(u64, u8, usize)> = parsed
                 .iter()
                 .flatten()
                 .enumerate()
-                .filter_map(|(i, &(p, key))| key.map(|k| (k, p, start + i)))
+                .filter_map(|(i, &(p, key, _))| key.map(|k| (k, p, start + i)))
                 .collect();
             for (i, p) in first.insert_all(&keyed) {
                 // A key first on a row of no village, again on a row with one: that row may be
@@ -201,6 +236,7 @@ impl Split {
             Ok(())
         })?;
         split.household_layout = hh.layout();
+        split.villages = villages.len() as u64;
         Ok(Some((split, first)))
     }
 }
@@ -367,6 +403,26 @@ impl Split {
     /// across the waves ([`BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW`] for a plan).
     pub fn waves_holding(&self, budget: Option<u64>, held_per_person_row: u64) -> Result<Vec<Wave>> {
         self.waves_in_flight(budget, held_per_person_row, 1)
+    }
+
+    /// Bytes the merged results hold by the end of the scoring pass, beyond [`BYTES_FIXED`]:
+    /// [`BYTES_MERGED_PER_VILLAGE`] a village past [`VILLAGES_IN_FIXED`], and 24 bytes a
+    /// village and bootstrap replicate (`reps`).
+    pub fn merged_bytes(&self, reps: u64) -> u64 {
+        self.villages
+            .saturating_sub(VILLAGES_IN_FIXED)
+            .saturating_mul(BYTES_MERGED_PER_VILLAGE)
+            .saturating_add(self.villages.saturating_mul(reps).saturating_mul(24))
+    }
+
+    /// Bytes merging the results after the last wave takes, beyond [`BYTES_FIXED`]:
+    /// [`BYTES_MERGING_PER_VILLAGE`] a village past [`VILLAGES_IN_FIXED`], and 48 bytes a
+    /// village and bootstrap replicate (`reps`).
+    pub fn merging_bytes(&self, reps: u64) -> u64 {
+        self.villages
+            .saturating_sub(VILLAGES_IN_FIXED)
+            .saturating_mul(BYTES_MERGING_PER_VILLAGE)
+            .saturating_add(self.villages.saturating_mul(reps).saturating_mul(48))
     }
 
     /// Bytes held across the waves, whatever they are: [`BYTES_ACROSS_WAVES_PER_PERSON_ROW`]

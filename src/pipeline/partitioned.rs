@@ -229,18 +229,26 @@ pub fn run_partitioned(
     };
     // (set aside whole, held per person row, what sets it aside)
     let first = match bounded_link {
-        true => (registry_share, BYTES_BOUNDED_LINK_PER_PERSON_ROW, "the welfare registry"),
+        true => (registry_share, BYTES_BOUNDED_LINK_PER_PERSON_ROW, "linking the welfare registry"),
         false => (0, 0, ""),
     };
+    // The scoring pass (the last reading) holds the merged results too, a row of each village
+    // so far (`BYTES_MERGED_PER_VILLAGE`), and merging them after the last wave takes more.
+    let reps = o.bootstrap.0 as u64;
+    let (merged, merging) = (split.merged_bytes(reps), split.merging_bytes(reps));
     let last = match bounded_list {
-        true => (list_share, plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8, "the beneficiary list"),
-        false => (0, plan_held, ""),
+        true => (
+            list_share.saturating_add(merged),
+            plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8,
+            "linking the beneficiary list beside the merged results",
+        ),
+        false => (merged, plan_held, "the merged results"),
     };
     if let Some(m) = max_memory
-        && let Some((aside, _, linking)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
+        && let Some((aside, _, what)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
     {
         return Err(Error::Config(format!(
-            "--max-memory {} is below what linking {linking} takes: about {} for its records and keys; give more",
+            "--max-memory {} is below what {what} takes: about {}; give more",
             crate::limits::format_bytes(m),
             crate::limits::format_bytes(aside),
         )));
@@ -249,7 +257,7 @@ pub fn run_partitioned(
     let left = |(aside, held, _): (u64, u64, &str)| {
         max_memory.unwrap_or(u64::MAX).saturating_sub(aside).saturating_sub(persons.saturating_mul(held))
     };
-    let (aside, held, linking) = if left(first) < left(last) { first } else { last };
+    let (aside, held, what) = if left(first) < left(last) { first } else { last };
     let budget = max_memory.map(|m| m.saturating_sub(aside));
     // Two waves in flight when they fit (one written while the next is read, each on a core of
     // its own); else one at a time, in waves as large as the budget allows.
@@ -257,7 +265,7 @@ pub fn run_partitioned(
         Ok(w) => Ok((w, 2)),
         Err(_) => split.waves_holding(budget, held).map(|w| (w, 1)).map_err(|e| match (e, max_memory, budget) {
             (Error::Config(e), Some(m), Some(b)) if b < m => Error::Config(format!(
-                "{e}: that is what --max-memory {} leaves after about {} for linking {linking}",
+                "{e}: that is what --max-memory {} leaves after about {} for {what}",
                 crate::limits::format_bytes(m),
                 crate::limits::format_bytes(m - b)
             )),
@@ -274,11 +282,12 @@ pub fn run_partitioned(
         (waves, in_flight) = waves_for(held + holders)?;
     }
     // What a linkage's kept pairs and clustering may take once the waves are read: the budget
-    // less what is held across the waves then (the plan's households too, for the list's,
-    // linked after the last wave); refused now when its clustering's arrays alone do not fit.
-    let kept_limit = |held: u64, records: u64, linking: &str| -> Result<Option<u64>> {
+    // less what is held across the waves then (the plan's households and the merged results
+    // too, for the list's, linked after the last wave); refused now when its clustering's
+    // arrays alone do not fit.
+    let kept_limit = |held: u64, besides: u64, records: u64, linking: &str| -> Result<Option<u64>> {
         let Some(m) = max_memory else { return Ok(None) };
-        let limit = m.saturating_sub(split.held_across(held + holders));
+        let limit = m.saturating_sub(split.held_across(held + holders)).saturating_sub(besides);
         let clustering =
             persons.saturating_add(records).saturating_mul(crate::link::parts::BYTES_CLUSTERING_PER_RECORD);
         if clustering > limit {
@@ -292,15 +301,31 @@ pub fn run_partitioned(
         }
         Ok(Some(limit))
     };
+    // Merging the results after the last wave: what is held across the waves then, and the
+    // merge's own.
+    if let Some(m) = max_memory {
+        let held = split.held_across(plan_held + holders);
+        if held.saturating_add(merging) > m {
+            return Err(Error::Config(format!(
+                "--max-memory {} is below what merging the provinces takes once the waves are read: about {} more for \
+                 {} villages' results{}, beside {} held across the waves; give more",
+                crate::limits::format_bytes(m),
+                crate::limits::format_bytes(merging),
+                split.villages,
+                if reps > 0 { format!(" with {reps} bootstrap replicates") } else { String::new() },
+                crate::limits::format_bytes(held),
+            )));
+        }
+    }
     let counting = match counting {
         Some(Ok(mut c)) => {
-            c.limit_kept(kept_limit(0, c.registry_len() as u64, "the welfare registry")?);
+            c.limit_kept(kept_limit(0, 0, c.registry_len() as u64, "the welfare registry")?);
             Some(Ok(c))
         }
         c => c,
     };
     let list_limit = match bounded_list {
-        true => kept_limit(plan_held, 0, "the beneficiary list")?,
+        true => kept_limit(plan_held, merged, 0, "the beneficiary list")?,
         false => None,
     };
     let mut partition = PartitionReport {

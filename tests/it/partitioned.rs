@@ -871,9 +871,44 @@ fn a_synthetic_half_million_households_partitioned_are_the_whole_run() {
     // Several provinces a wave, two in flight, with the samples' catalogue: the same plan too.
     let one = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
     let largest = one.waves(None).unwrap().iter().map(|w| w.estimated_bytes()).max().unwrap();
-    let budget = tpmap::ingest::partition::BYTES_FIXED + (64 << 20) + 8 * largest;
+    // The merged results of its ~84 k villages are held beyond BYTES_FIXED's.
+    let budget = tpmap::ingest::partition::BYTES_FIXED + (64 << 20) + 8 * largest + one.merging_bytes(0);
+    assert!(one.villages > 80_000, "{} villages", one.villages);
     let r = same_outputs_of(&with_plan(&h, &p), Some(budget), false);
     assert!(waves(&r) > 1 && waves(&r) < n, "{} waves", waves(&r));
     assert_eq!(r["partition"]["waves_in_flight"], 2);
     assert!(r["plan"]["summary"]["places"].as_u64().unwrap() > 1_000, "{}", r["plan"]["summary"]);
+}
+
+#[test]
+fn a_budget_holds_the_merged_results_of_every_village() {
+    // The routing counts the households' distinct villages; the merge after the last wave holds
+    // a row of each (more with bootstrap replicates), so a budget that leaves the waves room
+    // but not the merge is refused before any output, naming the villages.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let (h, p) = (s.join("households.csv"), s.join("persons.csv"));
+    let text = std::fs::read_to_string(&h).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let col = lines.next().unwrap().split(',').position(|c| c == "village_code").unwrap();
+    let villages: std::collections::HashSet<&str> = lines.map(|l| l.split(',').nth(col).unwrap()).collect();
+    let split = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
+    assert_eq!(split.villages, villages.len() as u64);
+    assert!(split.villages > 50, "{}", split.villages);
+    let mut o = RunOptions::new(&h, &p);
+    o.bootstrap = (10_000, 7);
+    let merging = split.merging_bytes(10_000);
+    assert_eq!(merging, split.villages * 10_000 * 48, "the samples' villages are within BYTES_FIXED's");
+    let budget = split.held_across(0) + merging - 1;
+    let Err(e) = run_partitioned(&o, Some(budget), &tmp.path().join("out"), &Silent) else {
+        panic!("a budget below the merge's was accepted");
+    };
+    let e = e.to_string();
+    assert!(e.contains("merging the provinces") && e.contains(&format!("{} villages", split.villages)), "{e}");
+    assert!(e.contains("with 10000 bootstrap replicates"), "{e}");
+    assert!(!tmp.path().join("out").exists());
+    // Without replicates the same budget leaves room for the merge: the run is made.
+    o.bootstrap = (0, 1);
+    let done = run_partitioned(&o, Some(budget), &tmp.path().join("out"), &Silent).unwrap();
+    assert!(done.report.partition.is_some());
 }
