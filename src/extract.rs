@@ -25,6 +25,9 @@ use crate::ids::{CitizenId, HouseId, HouseholdId};
 use crate::indicators::{Edition, IndicatorStatus};
 use crate::thai::PartialDate;
 
+mod spill;
+pub(crate) use spill::ExtractSpill;
+
 /// A column of strings in one buffer with offsets (no allocation per row).
 ///
 /// Two columns are equal when they hold the same values, however their offsets are stored.
@@ -196,6 +199,23 @@ impl StrColumn {
             Offsets::Wide(v) => v.shrink_to_fit(),
         }
         self.bytes.shrink_to_fit();
+    }
+
+    /// The column of `text` cut at each of `lengths` in turn (the text's bytes moved in, not
+    /// copied); `None` unless the lengths add up to the text's and every cut falls between
+    /// characters.
+    pub(crate) fn from_lengths(text: String, lengths: impl ExactSizeIterator<Item = usize>) -> Option<Self> {
+        let mut offsets = Offsets::with_capacity(lengths.len() + 1);
+        if text.len() > Offsets::NARROW_MAX {
+            offsets = Offsets::Wide(Vec::with_capacity(lengths.len() + 1));
+        }
+        offsets.push(0);
+        let mut at = 0usize;
+        for len in lengths {
+            at = at.checked_add(len).filter(|&end| text.is_char_boundary(end))?;
+            offsets.push(at);
+        }
+        (at == text.len()).then_some(StrColumn { offsets, bytes: text })
     }
 
     /// An empty column with room for `rows` rows of about `avg_len` bytes.
@@ -685,8 +705,8 @@ impl Relation {
     }
 }
 
-/// Households of an extract, column by column.
-#[derive(Clone, Debug, Default)]
+/// Households of an extract, column by column (equal when every column holds the same values).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Households {
     /// Household key.
     pub id: Vec<HouseholdId>,
@@ -805,8 +825,9 @@ fn pick<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
     order.iter().map(|&i| v[i as usize]).collect()
 }
 
-/// Persons of an extract, column by column, sorted by household.
-#[derive(Clone, Debug, Default)]
+/// Persons of an extract, column by column, sorted by household (equal when every column holds
+/// the same values).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Persons {
     /// Row index of the person's household in [`Households`].
     pub household: Vec<u32>,

@@ -504,6 +504,19 @@ impl HouseId {
     pub fn as_u64(&self) -> u64 {
         self.0
     }
+
+    /// The house ID of numeric value `v` (`None` beyond 11 digits).
+    ///
+    /// ```
+    /// use tpmap::ids::HouseId;
+    /// let h: HouseId = "10010000001".parse()?;
+    /// assert_eq!(HouseId::from_u64(h.as_u64()), Some(h));
+    /// assert_eq!(HouseId::from_u64(100_000_000_000), None);
+    /// # Ok::<(), tpmap::Error>(())
+    /// ```
+    pub fn from_u64(v: u64) -> Option<HouseId> {
+        (v < 100_000_000_000).then_some(HouseId(v))
+    }
 }
 
 impl FromStr for HouseId {

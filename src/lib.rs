@@ -96,6 +96,7 @@ pub mod published;
 pub mod rational;
 pub mod report;
 pub mod score;
+mod spill;
 pub mod summary;
 pub mod synth;
 pub mod thai;

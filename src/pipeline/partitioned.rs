@@ -9,10 +9,12 @@
 //! deprivation matrix are appended to their Parquet files wave after wave; rejected rows are
 //! written in row order at the end.
 //!
-//! A plan depends on the households of its population alone, all of them poor: each wave keeps
-//! its poor households whole ([`crate::extract::Extract::select`]), and after the last wave they
-//! are put back in input order, scored again and planned as a whole run plans them — national
-//! caps, budgets and quotas included.
+//! A plan depends on the households of its population alone, all of them poor: each wave
+//! writes its poor households whole ([`crate::extract::Extract::select`]) to a temporary file
+//! (not held across the waves), and after the last wave they are read back, put in input order,
+//! scored again and planned as a whole run plans them — national caps, budgets and quotas
+//! included. Within a budget their share is assumed (a quarter of the persons poor) before any
+//! work and checked once they are counted.
 
 use std::path::Path;
 use std::time::Instant;
@@ -131,7 +133,8 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
-/// nothing. Plans are made over the waves' poor households, after the last wave; what
+/// nothing. Plans are made over the waves' poor households (kept in a temporary file), after
+/// the last wave; what
 /// [`refused_by_partitioned`] names is refused here. A welfare registry is linked before any
 /// wave is scored: the waves are read once to gather their persons' link records, linked in the
 /// whole extract's order (the whole run's matches), then read again and marked
@@ -178,14 +181,13 @@ pub fn run_partitioned(
     progress.step("routing rows to provinces");
     let split = Split::read(&o.households, &o.persons, &o.ingest)?;
     // What the waves share the budget with, in each reading: bytes held per person row across
-    // the waves, and a bounded linkage's share set aside whole. A plan's poor households, and
-    // with a served file the accepted household IDs (8 bytes a household; households do not
-    // outnumber persons in a BMN extract), are held in the last reading (the scoring pass).
+    // the waves, and a bounded linkage's share set aside whole. A plan's poor households go to
+    // a temporary file wave by wave (`ExtractSpill`), read back after the last wave; with a
+    // served file the accepted household IDs (8 bytes a household; households do not outnumber
+    // persons in a BMN extract) are held in the last reading (the scoring pass).
     let plan_held = match (&loaded, served_file) {
-        (None, _) => 0,
-        (Some(_), served) => {
-            crate::ingest::partition::BYTES_HELD_FOR_A_PLAN_PER_PERSON_ROW + if served.is_some() { 8 } else { 0 }
-        }
+        (Some(_), Some(_)) => 8,
+        _ => 0,
     };
     // Linking a welfare registry reads the waves twice, the same rows each time. When the waves
     // take the persons in file order the reader keeps no holder by row: it forgets the citizen
@@ -281,19 +283,18 @@ pub fn run_partitioned(
     if holders > 0 {
         (waves, in_flight) = waves_for(held + holders)?;
     }
-    // What a linkage's kept pairs and clustering may take once the waves are read: the budget
-    // less what is held across the waves then (the plan's households and the merged results
-    // too, for the list's, linked after the last wave); refused now when its clustering's
-    // arrays alone do not fit.
-    let kept_limit = |held: u64, besides: u64, records: u64, linking: &str| -> Result<Option<u64>> {
+    // What a linkage's kept pairs and clustering may take once the waves are read (`limit`: the
+    // budget less what is held then — across the waves for the registry's, linked between the
+    // readings; after the last wave for the list's); refused now when its clustering's arrays
+    // alone do not fit.
+    let kept_limit = |limit: u64, records: u64, linking: &str| -> Result<Option<u64>> {
         let Some(m) = max_memory else { return Ok(None) };
-        let limit = m.saturating_sub(split.held_across(held + holders)).saturating_sub(besides);
         let clustering =
             persons.saturating_add(records).saturating_mul(crate::link::parts::BYTES_CLUSTERING_PER_RECORD);
         if clustering > limit {
             return Err(Error::Config(format!(
                 "--max-memory {} is below what linking {linking} takes once the waves are read: about {} to cluster \
-                 its records, beside {} held across the waves; give more",
+                 its records, beside {} held then; give more",
                 crate::limits::format_bytes(m),
                 crate::limits::format_bytes(clustering),
                 crate::limits::format_bytes(m.saturating_sub(limit)),
@@ -319,15 +320,45 @@ pub fn run_partitioned(
     }
     let counting = match counting {
         Some(Ok(mut c)) => {
-            c.limit_kept(kept_limit(0, 0, c.registry_len() as u64, "the welfare registry")?);
+            let limit = max_memory.unwrap_or(0).saturating_sub(split.held_across(holders));
+            c.limit_kept(kept_limit(limit, c.registry_len() as u64, "the welfare registry")?);
             Some(Ok(c))
         }
         c => c,
     };
-    let list_limit = match bounded_list {
-        true => kept_limit(plan_held, merged, 0, "the beneficiary list")?,
-        false => None,
+    // Once the waves are read (their reader gone): the accepted household IDs of a served file,
+    // the merged results and what is fixed. The list is linked then, beside each person's
+    // household ID and index (`BYTES_BOUNDED_LINK_PER_PERSON_ROW` + 8) and its records and keys;
+    // once it is linked, the poor households are read back for the plan, their persons assumed a
+    // quarter of the persons here (`BYTES_PLANNED_PER_POOR_PERSON`; counted and checked then),
+    // with a copy of them for a moment when the waves take the households out of file order
+    // (the plan goes in input order).
+    let after_waves =
+        persons.saturating_mul(plan_held).saturating_add(crate::ingest::partition::BYTES_FIXED).saturating_add(merged);
+    let list_limit = match (bounded_list, max_memory) {
+        (true, Some(m)) => {
+            let beside = after_waves
+                .saturating_add(persons.saturating_mul(BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8))
+                .saturating_add(list_share);
+            kept_limit(m.saturating_sub(beside), 0, "the beneficiary list")?
+        }
+        _ => None,
     };
+    let poor_copies = if split.households_in_order_of(&waves) { 1 } else { 2 };
+    if let (Some(m), Some(_)) = (max_memory, &loaded) {
+        let poor = (persons / 4)
+            .saturating_mul(crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON)
+            .saturating_mul(poor_copies);
+        if after_waves.saturating_add(poor) > m {
+            return Err(Error::Config(format!(
+                "--max-memory {} is below what planning takes once the waves are read: about {} for the poor \
+                 households (a quarter of the {persons} persons assumed poor), beside {} held then; give more",
+                crate::limits::format_bytes(m),
+                crate::limits::format_bytes(poor),
+                crate::limits::format_bytes(after_waves),
+            )));
+        }
+    }
     let mut partition = PartitionReport {
         max_memory,
         largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
@@ -413,8 +444,13 @@ pub fn run_partitioned(
     };
     // Where each wave's persons begin in wave order for the list's linkage (and the end).
     let mut list_starts = vec![0usize];
+    // Each wave's poor households, for the plan after the last wave.
+    let mut poor_spill = loaded.is_some().then(crate::extract::ExtractSpill::new).transpose()?;
     loop {
         first_bad = None;
+        if let Some(s) = &mut poor_spill {
+            s.clear()?;
+        }
         gathered = served_list.map(|_| {
             let mut g = Gathered::new(true);
             g.rows_only = list_in_parts.is_some();
@@ -494,13 +530,9 @@ pub fn run_partitioned(
                 let household_target = crate::score::target_weights(x, Unit::People, o.welfare);
                 merged.dropped += scores.dropped_count();
                 merged.summaries.push(Summary::of(x));
-                if loaded.is_some() {
+                if let Some(spill) = &mut poor_spill {
                     let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
-                    let kept = x.select(&poor);
-                    match &mut merged.poor {
-                        Some(all) => all.append(kept)?,
-                        None => merged.poor = Some(kept),
-                    }
+                    spill.push(&x.select(&poor))?;
                     if served_file.is_some() {
                         merged.household_ids.extend_from_slice(&x.households.id);
                     }
@@ -614,14 +646,93 @@ pub fn run_partitioned(
     rejects::write_rejects(&out.join("rejected_households.csv"), &hh_header, &hh_rejects)?;
     rejects::write_rejects(&out.join("rejected_persons.csv"), &p_header, &p_rejects)?;
     lap.lap("merge: rejected rows written");
-    let planned = match (&o.plan, loaded, merged.poor.take()) {
-        (Some(p), Some(mut loaded), Some(poor)) => {
+    let planned = match (&o.plan, loaded, poor_spill) {
+        (Some(p), Some(mut loaded), Some(mut spill)) => {
             progress.step("planning");
+            // A served file checked against every accepted household first (an error naming its
+            // row, as in a whole run, before the list is linked); read again below for the poor
+            // ones (no other household is a candidate of any program).
+            let mut all = std::mem::take(&mut merged.household_ids);
+            all.sort_unstable();
+            let accepted = |id| all.binary_search(&id).ok().map(|_| None);
+            if let Some(path) = served_file {
+                crate::plan::served::read_by(path, &loaded.catalogue, &accepted)?;
+            }
+            // The beneficiary list linked with every person, as a whole run links it, before
+            // the poor households are read back (the two never share the budget): the matched
+            // households counted over all of them, kept for the poor ones.
+            let listed = match (served_list, gathered.take()) {
+                (Some(list), Some(g)) => {
+                    progress.step("linking the beneficiary list");
+                    let (matches, ids, order, mut report) = match (list_in_parts.take(), list_spill.take()) {
+                        // Within a budget: a wave at a time, from the records the scoring pass kept.
+                        (Some(l), Some(spill)) => {
+                            let l = l?;
+                            let Gathered { rows, households, .. } = g;
+                            let (mut parts, order) =
+                                WaveParts::new(spill, &rows, list_starts, "linking the beneficiary list", progress)?;
+                            drop(rows);
+                            if l.persons() != parts.rank.len() {
+                                return Err(Error::Config("internal: the list's linkage counted other persons".into()));
+                            }
+                            let (matches, report) = l.matches(&mut parts)?;
+                            (matches, households.unwrap_or_default(), order, report)
+                        }
+                        _ => {
+                            let (records, order, households) = g.in_whole_order()?;
+                            let n = records.len();
+                            let (matches, report) = crate::plan::served::list_matches(
+                                records,
+                                n,
+                                list,
+                                &loaded.catalogue,
+                                &crate::link::LinkOptions::default(),
+                            )?;
+                            (matches, households.unwrap_or_default(), order, report)
+                        }
+                    };
+                    let wave_index = |k: u32| order.as_ref().map_or(k, |o| o[k as usize]) as usize;
+                    let mut pairs: Vec<(crate::ids::HouseholdId, u32)> =
+                        matches.iter().map(|&(p, program)| (ids[wave_index(p)], program)).collect();
+                    pairs.sort_unstable();
+                    pairs.dedup();
+                    report.households = pairs.len();
+                    Some((pairs, report))
+                }
+                _ => None,
+            };
+            crate::memory::release();
+            lap.lap("planning: served households read");
+            // The poor households' need, now that they are counted, beside what is held.
+            let (households, poor_persons) = spill.rows();
+            let poor_held = poor_persons.saturating_mul(crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON);
+            if let Some(m) = max_memory {
+                // A copy of them for a moment when they are put in input order.
+                let need = poor_held.saturating_add(if poor_copies > 1 { spill.bytes() } else { 0 });
+                if after_waves.saturating_add(need) > m {
+                    return Err(Error::Config(format!(
+                        "--max-memory {} is below what planning takes: about {} for the {households} poor households' \
+                         {poor_persons} persons, beside {} held then; give more",
+                        crate::limits::format_bytes(m),
+                        crate::limits::format_bytes(need),
+                        crate::limits::format_bytes(after_waves),
+                    )));
+                }
+            }
+            let poor = spill.read_all(&o.ingest.edition)?;
+            drop(spill);
+            lap.lap("planning: poor households read back");
             // Input order, as in a whole run (the waves went province by province).
-            let mut order: Vec<u32> = (0u32..).take(poor.households.len()).collect();
-            order.sort_by_key(|&h| poor.households.source_row[h as usize]);
-            let x = poor.select(&order);
-            drop(poor);
+            let x = match poor.households.source_row.is_sorted() {
+                true => poor,
+                false => {
+                    let mut order: Vec<u32> = (0u32..).take(poor.households.len()).collect();
+                    order.sort_by_key(|&h| poor.households.source_row[h as usize]);
+                    let x = poor.select(&order);
+                    drop(poor);
+                    x
+                }
+            };
             let profiles = Profiles::of_households(&x, o.unit);
             let scores = crate::score::score(&profiles, &spec)?;
             if scores.poor.iter().any(|&p| !p) {
@@ -631,53 +742,14 @@ pub fn run_partitioned(
             let by_id: std::collections::HashMap<crate::ids::HouseholdId, u32> =
                 (0u32..).zip(&x.households.id).map(|(h, id)| (*id, h)).collect();
             if let Some(path) = served_file {
-                // Checked against every accepted household; kept for the poor ones (no other
-                // household is a candidate of any program).
-                let mut all = std::mem::take(&mut merged.household_ids);
-                all.sort_unstable();
                 let find = |id| match by_id.get(&id) {
                     Some(&h) => Some(Some(h)),
-                    None => all.binary_search(&id).ok().map(|_| None),
+                    None => accepted(id),
                 };
                 loaded.served = crate::plan::served::read_by(path, &loaded.catalogue, &find)?;
             }
-            if let (Some(list), Some(g)) = (served_list, gathered.take()) {
-                // Linked with every person, as a whole run links it; the matched households
-                // counted over all of them, kept for the poor ones.
-                progress.step("linking the beneficiary list");
-                let (matches, ids, order, mut report) = match (list_in_parts.take(), list_spill.take()) {
-                    // Within a budget: a wave at a time, from the records the scoring pass kept.
-                    (Some(l), Some(spill)) => {
-                        let l = l?;
-                        let Gathered { rows, households, .. } = g;
-                        let (mut parts, order) =
-                            WaveParts::new(spill, &rows, list_starts, "linking the beneficiary list", progress)?;
-                        drop(rows);
-                        if l.persons() != parts.rank.len() {
-                            return Err(Error::Config("internal: the list's linkage counted other persons".into()));
-                        }
-                        let (matches, report) = l.matches(&mut parts)?;
-                        (matches, households.unwrap_or_default(), order, report)
-                    }
-                    _ => {
-                        let (records, order, households) = g.in_whole_order()?;
-                        let n = records.len();
-                        let (matches, report) = crate::plan::served::list_matches(
-                            records,
-                            n,
-                            list,
-                            &loaded.catalogue,
-                            &crate::link::LinkOptions::default(),
-                        )?;
-                        (matches, households.unwrap_or_default(), order, report)
-                    }
-                };
-                let wave_index = |k: u32| order.as_ref().map_or(k, |o| o[k as usize]) as usize;
-                let mut pairs: Vec<(crate::ids::HouseholdId, u32)> =
-                    matches.iter().map(|&(p, program)| (ids[wave_index(p)], program)).collect();
-                pairs.sort_unstable();
-                pairs.dedup();
-                report.households = pairs.len();
+            drop(all);
+            if let Some((pairs, report)) = listed {
                 loaded.served.extend(pairs.iter().filter_map(|(id, program)| by_id.get(id).map(|&h| (h, *program))));
                 loaded.served_link = Some(report);
             }
@@ -1065,8 +1137,6 @@ struct Merged {
     person_rejects: Vec<Rejection>,
     headers: (Vec<String>, Vec<String>),
     dropped: usize,
-    /// The poor households of all waves so far, whole, when a plan is made.
-    poor: Option<crate::extract::Extract>,
     /// Every accepted household ID so far, when a served file is read.
     household_ids: Vec<crate::ids::HouseholdId>,
 }

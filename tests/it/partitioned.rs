@@ -271,9 +271,9 @@ fn synthetic_provinces_in_waves_under_a_budget() {
     std::fs::write(&catalogue, text.replace("capacity = { per_amphoe = 5 }", "capacity = { total = 20 }")).unwrap();
     let runs = tmp.path().join("planned");
     let r = same_outputs_in(&with_catalogue(&h, &p, &catalogue), Some(budget), false, &runs);
-    // The poor households a plan holds across the waves leave less room for them: no fewer
-    // waves.
-    assert!(waves(&r) >= n, "{} waves", waves(&r));
+    // The poor households go to a temporary file, not held across the waves: they leave the
+    // waves their room (as many waves as without a plan).
+    assert_eq!(waves(&r), n);
     assert!(
         declined(&runs.join("parts"), &["declined_capacity", "declined_budget"]) > 0,
         "a national cap or budget binds"
@@ -911,4 +911,54 @@ fn a_budget_holds_the_merged_results_of_every_village() {
     o.bootstrap = (0, 1);
     let done = run_partitioned(&o, Some(budget), &tmp.path().join("out"), &Silent).unwrap();
     assert!(done.report.partition.is_some());
+}
+
+#[test]
+fn a_budget_holds_the_poor_households_counted_for_the_plan() {
+    // SYNTHETIC households in ten provinces, every one of them poor (an income of 1,000 baht a
+    // member): the waves write them to a temporary file, and the plan reads them back after the
+    // last wave. Before any work a quarter of the persons are assumed poor; once counted, a
+    // budget without room for all of them is refused before any output, naming them.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    synthesize(&dir, 2_000, 3, &[11, 12, 13, 14, 20, 30, 40, 50, 80, 90], tpmap::synth::SynthFormat::Csv);
+    let h = dir.join("households.csv");
+    let text = std::fs::read_to_string(&h).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header = lines.next().unwrap();
+    let col = header.split(',').position(|c| c == "income_per_member").unwrap();
+    let rows: Vec<String> = lines
+        .map(|l| {
+            l.split(',').enumerate().map(|(i, c)| if i == col { "1000.0" } else { c }).collect::<Vec<_>>().join(",")
+        })
+        .collect();
+    std::fs::write(&h, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let p = dir.join("persons.csv");
+    let split = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
+    let persons = split.persons.len() as u64;
+    assert!(split.villages < tpmap::ingest::partition::VILLAGES_IN_FIXED, "the merged results are within BYTES_FIXED");
+    let o = with_plan(&h, &p);
+    // What the plan needs for every person poor, beside the fixed share.
+    let need =
+        tpmap::ingest::partition::BYTES_FIXED + persons * tpmap::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON;
+    let out = tmp.path().join("never");
+    let Err(e) = run_partitioned(&o, Some(need - 1), &out, &Silent) else {
+        panic!("a budget below the plan's need was accepted");
+    };
+    let e = e.to_string();
+    assert!(e.contains("planning takes: about") && e.contains(&format!("poor households' {persons} persons")), "{e}");
+    assert!(!out.exists());
+    // At the need itself: several waves, and the whole run's plan and outputs.
+    let r = same_outputs_in(&o, Some(need), false, &tmp.path().join("runs"));
+    assert!(waves(&r) > 1, "{} waves", waves(&r));
+    assert_eq!(r["measure"]["country"]["poor"].as_f64(), Some(persons as f64), "every person poor");
+    assert!(r["plan"]["summary"]["households"].as_u64().unwrap() > 0);
+    // Out of file order the plan puts them back in input order, a copy of them for a moment:
+    // the same budget is refused.
+    let (rh, rp) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
+    reversed(&h, &rh);
+    reversed(&p, &rp);
+    let e = run_partitioned(&with_plan(&rh, &rp), Some(need), &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("planning takes"), "{e}");
+    assert!(!out.exists());
 }

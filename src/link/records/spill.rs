@@ -3,26 +3,25 @@
 //! a partitioned run instead of reading and normalising the wave again on the second (about
 //! 2.7 µs a person: 100 s for the national set's 36.6 M persons, reading aside).
 //!
-//! Written by hand: the records' columns are this crate's own — interned codes beside their
-//! distinct values, whose hash tables are rebuilt from the values — and what is wanted is their
-//! values as they are, column by column in little-endian order, read back with one `read_exact`
-//! a column. A general format would convert every column twice (Arrow IPC: into arrays and
-//! back) or need serde for types that keep hash tables (the interning's).
-//!
-//! The file is this process's own (an anonymous temporary file, gone when dropped), but what
-//! is read back is checked all the same: every length against the records' limits and what the
-//! file holds, every code against its values, every text as UTF-8, every ID's check digit.
+//! Written by hand on `crate::spill`'s columns (see there why): interned codes beside their
+//! distinct values, whose hash tables are rebuilt from the values. What is read back is checked
+//! all the same: every length against the records' limits and what the file holds, every code
+//! against its values, every text as UTF-8, every ID's check digit.
 
 use std::hash::BuildHasher;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 
 use super::{Codes, InternedColumn, InternedValues, MAX_RECORDS, Records};
 use crate::areas::AreaCode;
 use crate::extract::{Sex, StrColumn};
 use crate::ids::CitizenId;
 use crate::link::normalize::HouseNumber;
+use crate::spill::{Reader, SpillFile, Writer};
 use crate::thai::PartialDate;
 use crate::{Error, Result};
+
+/// What the spill's errors call it.
+const NAME: &str = "the link records' temporary file";
 
 /// Parts of link records in an anonymous temporary file (in `TMPDIR`), each read back as it was
 /// written: the same values, the same interned codes.
@@ -38,43 +37,27 @@ use crate::{Error, Result};
 /// # Ok::<(), tpmap::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct RecordSpill {
-    file: std::fs::File,
-    /// Where each part begins in the file, and the end.
-    starts: Vec<u64>,
-}
-
-/// An I/O error on the spill: names its folder, never data.
-fn io(e: std::io::Error) -> Error {
-    Error::io(std::env::temp_dir(), e)
-}
-
-/// A spill that does not hold what was written (never expected: the file is this process's).
-fn corrupt(what: &str) -> Error {
-    Error::Config(format!("internal: the link records' temporary file {what}"))
-}
+pub struct RecordSpill(SpillFile);
 
 impl RecordSpill {
     /// An empty spill: a new anonymous temporary file.
     pub fn new() -> Result<RecordSpill> {
-        Ok(RecordSpill { file: tempfile::tempfile().map_err(io)?, starts: vec![0] })
+        Ok(RecordSpill(SpillFile::new(NAME)?))
     }
 
     /// Number of parts written.
     pub fn parts(&self) -> usize {
-        self.starts.len() - 1
+        self.0.parts()
     }
 
     /// Bytes written.
     pub fn bytes(&self) -> u64 {
-        self.starts.last().copied().unwrap_or(0)
+        self.0.bytes()
     }
 
     /// Forgets every part (the file is emptied).
     pub fn clear(&mut self) -> Result<()> {
-        self.file.set_len(0).map_err(io)?;
-        self.starts = vec![0];
-        Ok(())
+        self.0.clear()
     }
 
     /// Writes `r` as the next part. Records with unreadable registry records are refused (a
@@ -83,74 +66,23 @@ impl RecordSpill {
         if !r.unreadable.is_empty() {
             return Err(Error::Config("internal: records with unreadable ones are not spilled".into()));
         }
-        let end = self.bytes();
-        self.file.seek(SeekFrom::Start(end)).map_err(io)?;
-        let mut w = Writer { w: BufWriter::with_capacity(1 << 20, &mut self.file), buf: Vec::new(), at: end };
-        w.records(r).map_err(io)?;
-        let at = w.at;
-        w.w.flush().map_err(io)?;
-        drop(w);
-        self.starts.push(at);
-        Ok(())
+        self.0.push_with(|w| w.records(r))
     }
 
     /// Part `i`, as it was written.
     pub fn read(&mut self, i: usize) -> Result<Records> {
-        let (Some(&start), Some(&end)) = (self.starts.get(i), self.starts.get(i + 1)) else {
-            return Err(corrupt("has no such part"));
-        };
-        self.file.seek(SeekFrom::Start(start)).map_err(io)?;
-        let mut r =
-            Reader { r: BufReader::with_capacity(1 << 20, (&mut self.file).take(end - start)), left: end - start };
-        let records = r.records()?;
-        if r.left != 0 {
-            return Err(corrupt("holds more than a part's records"));
-        }
-        Ok(records)
+        self.0.read_with(i, |r| r.records())
     }
 }
 
-struct Writer<W: Write> {
-    w: W,
-    /// A column's bytes before they are written.
-    buf: Vec<u8>,
-    /// Bytes written so far (the file's offset).
-    at: u64,
+/// Link records' columns on a spill's [`Writer`].
+trait WriteRecords {
+    fn codes(&mut self, codes: &[u32]) -> std::io::Result<()>;
+    fn interned(&mut self, c: &InternedColumn) -> std::io::Result<()>;
+    fn records(&mut self, r: &Records) -> std::io::Result<()>;
 }
 
-impl<W: Write> Writer<W> {
-    fn flush_buf(&mut self) -> std::io::Result<()> {
-        self.w.write_all(&self.buf)?;
-        self.at += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
-
-    fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-
-    /// Texts: their count, each one's byte length (u32), then their bytes.
-    fn texts(&mut self, texts: &StrColumn) -> std::io::Result<()> {
-        self.u64(texts.len() as u64);
-        let mut total = 0u64;
-        for s in texts.iter() {
-            // A record's text is far below 4 GiB (a line of a file, normalised); saturated if
-            // not, and refused when read back.
-            self.buf.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
-            total += s.len() as u64;
-        }
-        self.u64(total);
-        self.flush_buf()?;
-        for s in texts.iter() {
-            self.buf.extend_from_slice(s.as_bytes());
-            if self.buf.len() >= 1 << 20 {
-                self.flush_buf()?;
-            }
-        }
-        self.flush_buf()
-    }
-
+impl<W: Write> WriteRecords for Writer<W> {
     fn codes(&mut self, codes: &[u32]) -> std::io::Result<()> {
         self.u64(codes.len() as u64);
         for &c in codes {
@@ -221,76 +153,34 @@ impl<W: Write> Writer<W> {
     }
 }
 
-struct Reader<R: Read> {
-    r: R,
-    /// Bytes of the part not read yet.
-    left: u64,
+/// Link records' columns on a spill's [`Reader`].
+trait ReadRecords {
+    fn codes(&mut self, n: usize, distinct: usize) -> Result<Vec<u32>>;
+    fn interned(&mut self, n: usize) -> Result<InternedColumn>;
+    fn values<T: Copy + Eq + std::hash::Hash>(&mut self, n: usize, values: Vec<T>) -> Result<InternedValues<T>>;
+    fn records(&mut self) -> Result<Records>;
 }
 
-impl<R: Read> Reader<R> {
-    /// `len` bytes, refused beyond what the part holds (no allocation from a length alone).
-    fn bytes(&mut self, len: u64) -> Result<Vec<u8>> {
-        if len > self.left {
-            return Err(corrupt("is shorter than its lengths"));
-        }
-        let mut v = vec![0u8; usize::try_from(len).map_err(|_| corrupt("has a length beyond memory"))?];
-        self.r.read_exact(&mut v).map_err(io)?;
-        self.left -= len;
-        Ok(v)
-    }
-
-    fn u64(&mut self) -> Result<u64> {
-        let b = self.bytes(8)?;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| corrupt("is short"))?))
-    }
-
-    /// A count of rows, at most a link job's records.
-    fn count(&mut self) -> Result<usize> {
-        usize::try_from(self.u64()?).ok().filter(|&n| n <= MAX_RECORDS).ok_or_else(|| corrupt("has too many rows"))
-    }
-
-    /// `n` rows of `width` bytes each.
-    fn rows(&mut self, n: usize, width: usize) -> Result<Vec<u8>> {
-        self.bytes((n as u64).saturating_mul(width as u64))
-    }
-
-    fn texts(&mut self) -> Result<StrColumn> {
-        let n = self.count()?;
-        let lengths = self.rows(n, 4)?;
-        let total = self.u64()?;
-        let text = String::from_utf8(self.bytes(total)?).map_err(|_| corrupt("holds text that is not UTF-8"))?;
-        let mut out = StrColumn::with_capacity(n, text.len() / n.max(1));
-        let mut at = 0usize;
-        for l in lengths.chunks_exact(4) {
-            let end = at.saturating_add(u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize);
-            out.push(text.get(at..end).ok_or_else(|| corrupt("holds a text beyond its bytes"))?);
-            at = end;
-        }
-        if at != text.len() {
-            return Err(corrupt("holds text beyond its values"));
-        }
-        Ok(out)
-    }
-
+impl<R: Read> ReadRecords for Reader<R> {
     /// Codes of `n` rows, each below `distinct`.
     fn codes(&mut self, n: usize, distinct: usize) -> Result<Vec<u32>> {
-        if self.count()? != n {
-            return Err(corrupt("holds columns of other lengths"));
+        if self.count(MAX_RECORDS)? != n {
+            return Err(self.corrupt("holds columns of other lengths"));
         }
         let b = self.rows(n, 4)?;
         let codes: Vec<u32> = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         if codes.iter().any(|&c| c as usize >= distinct) {
-            return Err(corrupt("holds a code beyond its values"));
+            return Err(self.corrupt("holds a code beyond its values"));
         }
         Ok(codes)
     }
 
     fn interned(&mut self, n: usize) -> Result<InternedColumn> {
-        let values = self.texts()?;
+        let values = self.texts(MAX_RECORDS)?;
         let rows = self.codes(n, values.len())?;
         let at = |c: u32| values.get(c as usize);
         let codes = Codes::of_values(rows, values.len(), |h, c| h.hash_one(at(c)), |a, b| at(a) == at(b))
-            .ok_or_else(|| corrupt("holds a value twice"))?;
+            .ok_or_else(|| self.corrupt("holds a value twice"))?;
         Ok(InternedColumn { codes, values })
     }
 
@@ -298,38 +188,30 @@ impl<R: Read> Reader<R> {
         let rows = self.codes(n, values.len())?;
         let at = |c: u32| values[c as usize];
         let codes = Codes::of_values(rows, values.len(), |h, c| h.hash_one(at(c)), |a, b| at(a) == at(b))
-            .ok_or_else(|| corrupt("holds a value twice"))?;
+            .ok_or_else(|| self.corrupt("holds a value twice"))?;
         Ok(InternedValues { codes, values })
     }
 
-    /// `n` one-byte values, each decoded (`None`: not a value `what` has).
-    fn small<T>(&mut self, n: usize, what: &str, decode: impl Fn(u8) -> Option<T>) -> Result<Vec<T>> {
-        self.rows(n, 1)?
-            .iter()
-            .map(|&b| decode(b).ok_or_else(|| corrupt(&format!("holds an unknown {what}"))))
-            .collect()
-    }
-
     fn records(&mut self) -> Result<Records> {
-        let n = self.count()?;
-        let sources: Vec<String> = self.texts()?.iter().map(String::from).collect();
+        let n = self.count(MAX_RECORDS)?;
+        let sources: Vec<String> = self.texts(MAX_RECORDS)?.iter().map(String::from).collect();
         let source: Vec<u16> = self.rows(n, 2)?.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
         if source.iter().any(|&s| usize::from(s) >= sources.len()) {
-            return Err(corrupt("holds a record of no source"));
+            return Err(self.corrupt("holds a record of no source"));
         }
-        let key = self.texts()?;
+        let key = self.texts(MAX_RECORDS)?;
         if key.len() != n {
-            return Err(corrupt("holds columns of other lengths"));
+            return Err(self.corrupt("holds columns of other lengths"));
         }
         let citizen_id = self
             .rows(n, 8)?
             .chunks_exact(8)
             .map(|b| match u64::from_le_bytes(b.try_into().unwrap_or_default()) {
                 0 => Ok(None),
-                v => CitizenId::from_u64(v).map(Some).map_err(|_| corrupt("holds an invalid ID")),
+                v => CitizenId::from_u64(v).map(Some).map_err(|_| self.corrupt("holds an invalid ID")),
             })
             .collect::<Result<Vec<_>>>()?;
-        let raw = self.count()?;
+        let raw = self.count(MAX_RECORDS)?;
         let raw_rows = self.rows(raw, 16)?;
         let mut raw_id = super::RawIds::default();
         for e in raw_rows.chunks_exact(16) {
@@ -337,7 +219,7 @@ impl<R: Read> Reader<R> {
             let d = u64::from_le_bytes(e[8..].try_into().unwrap_or_default());
             match usize::try_from(i) {
                 Ok(i) if i < n && raw_id.rows.last().is_none_or(|l| l.0 < i) => raw_id.rows.push((i, d)),
-                _ => return Err(corrupt("holds raw IDs out of order")),
+                _ => return Err(self.corrupt("holds raw IDs out of order")),
             }
         }
         // In the order written.
@@ -353,7 +235,7 @@ impl<R: Read> Reader<R> {
             .map(|b| match b[0] {
                 0 => Ok(None),
                 1 => Ok(Some(PartialDate { year: u16::from_le_bytes([b[1], b[2]]), month: b[3], day: b[4] })),
-                _ => Err(corrupt("holds an unknown birth date")),
+                _ => Err(self.corrupt("holds an unknown birth date")),
             })
             .collect::<Result<Vec<_>>>()?;
         let sex = self.small(n, "sex", |s| match s {
@@ -368,7 +250,7 @@ impl<R: Read> Reader<R> {
             2 => Some(Some(true)),
             _ => None,
         })?;
-        let areas = self.count()?;
+        let areas = self.count(MAX_RECORDS)?;
         let mut area_values = Vec::with_capacity(areas.min(1 << 20));
         for _ in 0..areas {
             let len = self.bytes(1)?[0];
@@ -379,12 +261,12 @@ impl<R: Read> Reader<R> {
                     std::str::from_utf8(&text)
                         .ok()
                         .and_then(|t| AreaCode::parse(t).ok())
-                        .ok_or_else(|| corrupt("holds an invalid area"))?,
+                        .ok_or_else(|| self.corrupt("holds an invalid area"))?,
                 ),
             });
         }
         let area = self.values(n, area_values)?;
-        let houses = self.count()?;
+        let houses = self.count(MAX_RECORDS)?;
         let house_values = self
             .rows(houses, 9)?
             .chunks_exact(9)
@@ -395,7 +277,7 @@ impl<R: Read> Reader<R> {
                     0 => Ok(None),
                     1 => Ok(Some(HouseNumber { main, sub: None })),
                     2 => Ok(Some(HouseNumber { main, sub: Some(sub) })),
-                    _ => Err(corrupt("holds an unknown house number")),
+                    _ => Err(self.corrupt("holds an unknown house number")),
                 }
             })
             .collect::<Result<Vec<_>>>()?;
@@ -427,17 +309,18 @@ mod tests {
     use super::*;
 
     fn written(r: &Records) -> Vec<u8> {
-        let mut w = Writer { w: Vec::new(), buf: Vec::new(), at: 0 };
+        let mut w = Writer::at(Vec::new(), 0);
         w.records(r).unwrap();
+        w.flush_buf().unwrap();
         assert_eq!(w.at, w.w.len() as u64);
         w.w
     }
 
     fn read(b: &[u8]) -> Result<Records> {
-        let mut r = Reader { r: b, left: b.len() as u64 };
+        let mut r = Reader::new(b, b.len() as u64, NAME);
         let got = r.records()?;
         if r.left != 0 {
-            return Err(corrupt("holds more"));
+            return Err(r.corrupt("holds more"));
         }
         Ok(got)
     }
