@@ -61,13 +61,17 @@ pub const BYTES_HOLDER_ROWS_PER_PERSON_ROW: u64 = 24;
 /// Memory a plan takes after the last wave per person of its poor households: the households
 /// read back from the temporary file the waves wrote them to (whole, names included; about
 /// 110 bytes a person), their profiles and scores, and the plan's own structures and files.
-/// Measured on the SYNTHETIC national set with its 52 generated programs (`TPMAP_TRACE=1 tpmap
-/// run D --max-memory 4GiB`, the peak reset as planning began): RSS grew 1.13 GB over the
-/// planning for 4,589,518 persons in poor households (247 bytes each; 715,543 households
-/// planned), rounded up. Before any work a quarter of the persons are assumed poor — TPMAP
-/// 2561 had 12 %, the SYNTHETIC national set 12.5 % — and once the waves are read their count
-/// is known and checked.
-pub const BYTES_PLANNED_PER_POOR_PERSON: u64 = 256;
+/// Measured with the peak reset as planning began (`TPMAP_TRACE=1 tpmap run D --partition
+/// province`, the SYNTHETIC sets' 52 generated programs, target-poor population): 247 bytes a
+/// person on the national set (1.13 GB for 4,589,518 persons), 365 on a 2 M-household set it
+/// was not tuned on (257 MB for 703,389: a part of it does not grow with the persons); rounded
+/// up. Before any work a quarter of the persons are assumed poor — TPMAP 2561 had 12 %, the
+/// SYNTHETIC sets 12.4-12.5 % — and once the waves are read their count is known and checked.
+pub const BYTES_PLANNED_PER_POOR_PERSON: u64 = 384;
+/// How many times [`BYTES_PLANNED_PER_POOR_PERSON`] a plan takes that plans over every poor
+/// household (`--population poor`, or no welfare condition), or adds a what-if or the exact
+/// optimiser: 530, 569 and 448 bytes a person on the same 2 M-household set.
+pub const PLANNED_WIDE_FACTOR: u64 = 2;
 
 /// The province bucket (province number, or [`UNPLACED`]) of every data row of both files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -345,10 +345,9 @@ pub fn run_partitioned(
         _ => None,
     };
     let poor_copies = if split.households_in_order_of(&waves) { 1 } else { 2 };
+    let per_poor_person = planned_bytes_per_poor_person(o);
     if let (Some(m), Some(_)) = (max_memory, &loaded) {
-        let poor = (persons / 4)
-            .saturating_mul(crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON)
-            .saturating_mul(poor_copies);
+        let poor = (persons / 4).saturating_mul(per_poor_person).saturating_mul(poor_copies);
         if after_waves.saturating_add(poor) > m {
             return Err(Error::Config(format!(
                 "--max-memory {} is below what planning takes once the waves are read: about {} for the poor \
@@ -705,7 +704,7 @@ pub fn run_partitioned(
             lap.lap("planning: served households read");
             // The poor households' need, now that they are counted, beside what is held.
             let (households, poor_persons) = spill.rows();
-            let poor_held = poor_persons.saturating_mul(crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON);
+            let poor_held = poor_persons.saturating_mul(per_poor_person);
             if let Some(m) = max_memory {
                 // A copy of them for a moment when they are put in input order.
                 let need = poor_held.saturating_add(if poor_copies > 1 { spill.bytes() } else { 0 });
@@ -786,6 +785,21 @@ pub fn run_partitioned(
     std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
     stage.commit()?;
     Ok(PartitionedOutput { measures, report })
+}
+
+/// Bytes a plan takes after the last wave per person of the poor households
+/// ([`crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON`]; times
+/// [`crate::ingest::partition::PLANNED_WIDE_FACTOR`] for a plan over every poor household, a
+/// what-if or the optimiser).
+fn planned_bytes_per_poor_person(o: &RunOptions) -> u64 {
+    use crate::ingest::partition::{BYTES_PLANNED_PER_POOR_PERSON, PLANNED_WIDE_FACTOR};
+    let wide = o.plan.as_ref().is_some_and(|p| {
+        p.options.population == crate::plan::Population::Poor
+            || o.welfare == crate::score::Welfare::None
+            || p.compare.is_some()
+            || p.optimize.is_some()
+    });
+    BYTES_PLANNED_PER_POOR_PERSON * if wide { PLANNED_WIDE_FACTOR } else { 1 }
 }
 
 /// The first rejected row of the files as a whole run reads them (0 for the households file, 1

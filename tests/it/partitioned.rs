@@ -953,6 +953,17 @@ fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     assert!(waves(&r) > 1, "{} waves", waves(&r));
     assert_eq!(r["measure"]["country"]["poor"].as_f64(), Some(persons as f64), "every person poor");
     assert!(r["plan"]["summary"]["households"].as_u64().unwrap() > 0);
+    // A plan over every poor household takes more (`PLANNED_WIDE_FACTOR`): the same budget is
+    // refused, twice the persons' share accepted.
+    let mut wide = with_plan(&h, &p);
+    if let Some(plan) = &mut wide.plan {
+        plan.options.population = tpmap::plan::Population::Poor;
+    }
+    let e = run_partitioned(&wide, Some(need), &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("planning takes"), "{e}");
+    let factor = tpmap::ingest::partition::PLANNED_WIDE_FACTOR;
+    let wide_need = need + (factor - 1) * persons * tpmap::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON;
+    assert!(run_partitioned(&wide, Some(wide_need), &tmp.path().join("wide"), &Silent).is_ok());
     // Out of file order the plan puts them back in input order, a copy of them for a moment:
     // the same budget is refused.
     let (rh, rp) = (tmp.path().join("households.csv"), tmp.path().join("persons.csv"));
