@@ -136,18 +136,17 @@ pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option
 /// nothing. Plans are made over the waves' poor households (kept in a temporary file), after
 /// the last wave; what
 /// [`refused_by_partitioned`] names is refused here. A welfare registry is linked before any
-/// wave is scored: the waves are read once to gather their persons' link records, linked in the
-/// whole extract's order (the whole run's matches), then read again and marked
-/// (`partition.passes` counts the readings); within `max_memory`, the first reading counts the
-/// persons for a linkage a wave at a time ([`crate::link::parts::Counting`]) and keeps their
-/// link records in a temporary file ([`crate::link::records::RecordSpill`]), from which they
-/// are compared a wave at a time (two readings, as without a budget). A beneficiary list is
-/// linked after the last wave with every wave's persons (gathered as they are read, linked in
-/// the whole extract's order), for the plan; within `max_memory`, a wave at a time from the
-/// link records the scoring pass spills ([`crate::plan::served::ListInParts`]). A bounded
-/// linkage's share of the budget (the registry's records and keys measured once it is read,
-/// before the waves are planned; a list's estimated, [`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`];
-/// and [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside in the reading it runs in, and the
+/// wave is scored, a wave at a time ([`crate::link::parts`]; the whole job's pairs and matches):
+/// the first reading counts the persons ([`crate::link::parts::Counting`]) and keeps their link
+/// records in a temporary file ([`crate::link::records::RecordSpill`]), from which they are
+/// compared; the second reads the waves again and marks them (`partition.passes` counts the
+/// readings). A beneficiary list is linked after the last wave with every wave's persons, for
+/// the plan, a wave at a time from the link records the scoring pass keeps (or the registry's
+/// first reading spilled: [`crate::plan::served::ListInParts`]). Without a budget such a run
+/// groups provinces into waves as large as its largest province. A linkage's share of the
+/// budget (the registry's records and keys measured once it is read, before the waves are
+/// planned; a list's estimated, [`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`]; and
+/// [`BYTES_BOUNDED_LINK_PER_PERSON_ROW`]) is set aside in the reading it runs in, and the
 /// waves are planned for the reading that leaves them less; its kept pairs and clustering get
 /// what the budget leaves once the waves are read. Bootstrap standard errors are the whole
 /// run's (replicates keyed by household).
@@ -193,8 +192,8 @@ pub fn run_partitioned(
     // take the persons in file order the reader keeps no holder by row: it forgets the citizen
     // IDs between the readings (`PartitionedReader::decide`) and meets the same first holders
     // first again; out of order it keeps them by row (the waves planned again below).
-    // Within a budget, a welfare registry and a beneficiary list are linked a wave at a time
-    // (`crate::link::parts`), each holding its records and keys whole during its reading — the
+    // A welfare registry and a beneficiary list are linked a wave at a time
+    // (`crate::link::parts`; since the twenty-fourth session without a budget too), each holding its records and keys whole during its reading — the
     // registry's in the first, which ends (its memory given back) before the last, the list's
     // and the plan's — and each person's citizen ID and household row
     // (`BYTES_BOUNDED_LINK_PER_PERSON_ROW`; a list's, each person's household ID too). The
@@ -203,13 +202,13 @@ pub fn run_partitioned(
     // (`BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE`). Once the waves are read, a linkage's kept pairs
     // and clustering get what the budget leaves beside what is held across the waves
     // (`Counting::limit_kept`).
-    let bounded_link = o.welfare_registry.is_some() && max_memory.is_some();
-    let bounded_list = served_list.is_some() && max_memory.is_some();
+    let with_registry = o.welfare_registry.is_some();
+    let with_list = served_list.is_some() && loaded.is_some();
     let persons = split.persons.len() as u64;
     // The registry read and keyed (an error reading it is the run's after the extract's own,
     // a strict run's first bad row, as in a whole run).
-    let counting = match (&o.welfare_registry, bounded_link) {
-        (Some(registry), true) => {
+    let counting = match &o.welfare_registry {
+        Some(registry) => {
             progress.step("reading and keying the welfare registry");
             let mut c = crate::link::parts::Counting::of_registry(registry, &Default::default());
             if let Ok(c) = &mut c {
@@ -223,14 +222,14 @@ pub fn run_partitioned(
         Some(Ok(c)) => c.registry_bytes(),
         _ => 0,
     };
-    let list_share = match (bounded_list, served_list) {
+    let list_share = match (with_list, served_list) {
         (true, Some(f)) => {
             std::fs::metadata(f).map_or(0, |f| f.len()).saturating_mul(BYTES_BOUNDED_LINK_PER_REGISTRY_BYTE)
         }
         _ => 0,
     };
     // (set aside whole, held per person row, what sets it aside)
-    let first = match bounded_link {
+    let first = match with_registry {
         true => (registry_share, BYTES_BOUNDED_LINK_PER_PERSON_ROW, "linking the welfare registry"),
         false => (0, 0, ""),
     };
@@ -238,7 +237,7 @@ pub fn run_partitioned(
     // so far (`BYTES_MERGED_PER_VILLAGE`), and merging them after the last wave takes more.
     let reps = o.bootstrap.0 as u64;
     let (merged, merging) = (split.merged_bytes(reps), split.merging_bytes(reps));
-    let last = match bounded_list {
+    let last = match with_list {
         true => (
             list_share.saturating_add(merged),
             plan_held + BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8,
@@ -261,9 +260,17 @@ pub fn run_partitioned(
     };
     let (aside, held, what) = if left(first) < left(last) { first } else { last };
     let budget = max_memory.map(|m| m.saturating_sub(aside));
+    // Without a budget, a run that links a wave at a time groups consecutive provinces into
+    // waves no larger than its largest province: the peak stays the largest province's, and
+    // each wave's comparison costs time of its own (nationally, comparing 76 waves of one
+    // province took 112.8 s, 23 waves 75.4 s).
+    let largest = match (max_memory, with_registry || with_list) {
+        (None, true) => split.waves(None)?.iter().map(Wave::estimated_bytes).max(),
+        _ => None,
+    };
     // Two waves in flight when they fit (one written while the next is read, each on a core of
     // its own); else one at a time, in waves as large as the budget allows.
-    let waves_for = |held| match split.waves_in_flight(budget, held, 2) {
+    let waves_within = |budget: Option<u64>, held| match split.waves_in_flight(budget, held, 2) {
         Ok(w) => Ok((w, 2)),
         Err(_) => split.waves_holding(budget, held).map(|w| (w, 1)).map_err(|e| match (e, max_memory, budget) {
             (Error::Config(e), Some(m), Some(b)) if b < m => Error::Config(format!(
@@ -273,6 +280,13 @@ pub fn run_partitioned(
             )),
             (e, ..) => e,
         }),
+    };
+    let waves_for = |held| {
+        let budget = match largest {
+            Some(l) => Some(split.held_across(held).saturating_add(l.saturating_mul(2))),
+            None => budget,
+        };
+        waves_within(budget, held)
     };
     let (mut waves, mut in_flight) = waves_for(held)?;
     // Out of file order, each citizen ID's holder is kept by row across the waves.
@@ -335,7 +349,7 @@ pub fn run_partitioned(
     // (the plan goes in input order).
     let after_waves =
         persons.saturating_mul(plan_held).saturating_add(crate::ingest::partition::BYTES_FIXED).saturating_add(merged);
-    let list_limit = match (bounded_list, max_memory) {
+    let list_limit = match (with_list, max_memory) {
         (true, Some(m)) => {
             let beside = after_waves
                 .saturating_add(persons.saturating_mul(BYTES_BOUNDED_LINK_PER_PERSON_ROW + 8))
@@ -396,31 +410,21 @@ pub fn run_partitioned(
         &o.ingest
     };
     let households_in_order = reader.split().households_in_order_of(&waves);
-    let (marks, welfare_link, registry_spill) = match &o.welfare_registry {
-        Some(registry) => {
-            let (marks, link, spill) = link_welfare(
-                &mut reader,
-                &waves,
-                o,
-                read_opts,
-                registry,
-                counting,
-                &mut partition,
-                &mut seconds,
-                progress,
-            )?;
-            (Some(marks), Some(link), spill)
+    let (marks, welfare_link, registry_spill) = match counting {
+        Some(counting) => {
+            let (marks, link, spill) =
+                link_welfare(&mut reader, &waves, o, read_opts, counting, &mut partition, &mut seconds, progress)?;
+            (Some(marks), Some(link), Some(spill))
         }
         None => (None, None, None),
     };
     // (0 for the households file, 1 for the persons file; data row; the error).
     let mut first_bad: Option<(u8, u64, Error)>;
-    // With a beneficiary list, every wave's persons as link records, linked with it for the plan;
-    // within a budget, only each person's household row and ID: the list's linkage counts the
+    // With a beneficiary list, each person's household row and ID: the list's linkage counts the
     // persons as they are read and keeps their link records in a temporary file, a wave a part
     // (read first: an error reading it is the run's after the extract's own, as in a whole run).
     let mut gathered: Option<Gathered>;
-    let mut list_in_parts = match (bounded_list, served_list, &loaded) {
+    let mut list_in_parts = match (with_list, served_list, &loaded) {
         (true, Some(list), Some(l)) => {
             let mut p = crate::plan::served::ListInParts::new(list, &l.catalogue, &crate::link::LinkOptions::default());
             if let Ok(p) = &mut p {
@@ -451,15 +455,12 @@ pub fn run_partitioned(
             s.clear()?;
         }
         gathered = served_list.map(|_| {
+            // Each person's household row and ID, 16 bytes a person row (a budget's share).
             let mut g = Gathered::new(true);
-            g.rows_only = list_in_parts.is_some();
-            if g.rows_only {
-                // Each person's household row and ID, 16 bytes a person row (the budget's share).
-                let n = reader.split().persons.len();
-                g.rows.reserve_exact(n);
-                if let Some(h) = &mut g.households {
-                    h.reserve_exact(n);
-                }
+            let n = reader.split().persons.len();
+            g.rows.reserve_exact(n);
+            if let Some(h) = &mut g.households {
+                h.reserve_exact(n);
             }
             g
         });
@@ -661,35 +662,22 @@ pub fn run_partitioned(
             // the poor households are read back (the two never share the budget): the matched
             // households counted over all of them, kept for the poor ones.
             let listed = match (served_list, gathered.take()) {
-                (Some(list), Some(g)) => {
+                (Some(_), Some(g)) => {
                     progress.step("linking the beneficiary list");
-                    let (matches, ids, order, mut report) = match (list_in_parts.take(), list_spill.take()) {
-                        // Within a budget: a wave at a time, from the records the scoring pass kept.
-                        (Some(l), Some(spill)) => {
-                            let l = l?;
-                            let Gathered { rows, households, .. } = g;
-                            let (mut parts, order) =
-                                WaveParts::new(spill, &rows, list_starts, "linking the beneficiary list", progress)?;
-                            drop(rows);
-                            if l.persons() != parts.rank.len() {
-                                return Err(Error::Config("internal: the list's linkage counted other persons".into()));
-                            }
-                            let (matches, report) = l.matches(&mut parts)?;
-                            (matches, households.unwrap_or_default(), order, report)
-                        }
-                        _ => {
-                            let (records, order, households) = g.in_whole_order()?;
-                            let n = records.len();
-                            let (matches, report) = crate::plan::served::list_matches(
-                                records,
-                                n,
-                                list,
-                                &loaded.catalogue,
-                                &crate::link::LinkOptions::default(),
-                            )?;
-                            (matches, households.unwrap_or_default(), order, report)
-                        }
+                    let (Some(l), Some(spill)) = (list_in_parts.take(), list_spill.take()) else {
+                        return Err(Error::Config("internal: the beneficiary list was not counted".into()));
                     };
+                    // A wave at a time, from the records the scoring pass kept.
+                    let l = l?;
+                    let Gathered { rows, households, .. } = g;
+                    let (mut parts, order) =
+                        WaveParts::new(spill, &rows, list_starts, "linking the beneficiary list", progress)?;
+                    drop(rows);
+                    if l.persons() != parts.rank.len() {
+                        return Err(Error::Config("internal: the list's linkage counted other persons".into()));
+                    }
+                    let (matches, mut report) = l.matches(&mut parts)?;
+                    let ids = households.unwrap_or_default();
                     let wave_index = |k: u32| order.as_ref().map_or(k, |o| o[k as usize]) as usize;
                     let mut pairs: Vec<(crate::ids::HouseholdId, u32)> =
                         matches.iter().map(|&(p, program)| (ids[wave_index(p)], program)).collect();
@@ -814,23 +802,17 @@ fn note_first_bad(got: &crate::ingest::Ingested, first_bad: &mut Option<(u8, u64
     }
 }
 
-/// Every wave's persons as link records (as [`crate::link::Records::push_extract`] makes them),
-/// in wave order, with each one's household row (and ID, when asked for): what a partitioned run
-/// links with a welfare registry or a beneficiary list.
+/// Each wave's persons' household rows (and IDs, when asked for), in wave order: what a
+/// partitioned run keeps of them across the waves to link a welfare registry or a beneficiary
+/// list a wave at a time (the link records themselves are spilled).
 struct Gathered {
-    records: crate::link::Records,
-    survey: u16,
     rows: Vec<u64>,
     households: Option<Vec<crate::ids::HouseholdId>>,
-    /// Only each person's household row is gathered (a bounded linkage reads the waves again).
-    rows_only: bool,
 }
 
 impl Gathered {
     fn new(with_households: bool) -> Gathered {
-        let mut records = crate::link::Records::default();
-        let survey = records.add_source("survey");
-        Gathered { records, survey, rows: Vec::new(), households: with_households.then(Vec::new), rows_only: false }
+        Gathered { rows: Vec::new(), households: with_households.then(Vec::new) }
     }
 
     /// Appends a wave's persons.
@@ -840,26 +822,6 @@ impl Gathered {
         if let Some(ids) = &mut self.households {
             ids.extend(p.household.iter().map(|&h| x.households.id[h as usize]));
         }
-        if !self.rows_only {
-            self.records.push_extract_to(self.survey, x);
-        }
-    }
-
-    /// The records in the whole extract's order — households in file order, each one's persons
-    /// in file order — which for a file in province order is wave order already; with, when it
-    /// is not, each record's index in wave order, and the persons' household IDs in wave order.
-    #[allow(clippy::type_complexity)]
-    fn in_whole_order(self) -> Result<(crate::link::Records, Option<Vec<u32>>, Option<Vec<crate::ids::HouseholdId>>)> {
-        let Gathered { mut records, rows, households, .. } = self;
-        let n = rows.len();
-        if u32::try_from(n).is_err() {
-            return Err(Error::Config("internal: more persons than a 32-bit index numbers".into()));
-        }
-        let order = whole_order(&rows);
-        if let Some(order) = &order {
-            records = records.take(order);
-        }
-        Ok((records, order, households))
     }
 }
 
@@ -875,55 +837,41 @@ fn whole_order(rows: &[u64]) -> Option<Vec<u32>> {
     })
 }
 
-/// Links a welfare registry with every wave's persons before any wave is scored: the waves are
-/// read once (a strict run fails here with the whole run's first bad row), their persons' link
-/// records gathered in the whole extract's order — households in file order, each one's
-/// persons in file order, which is wave order for a file in province order — and linked as
-/// [`crate::link::mark_welfare`] links a whole extract: the same records in the same order, so
-/// the same matches. Returns each person's mark in wave order (`Some(validated)` when matched)
-/// for the second reading, which keeps the same rows ([`PartitionedReader::decide`]). With
-/// `counting` (a memory budget: the registry already read and keyed, or the error reading
-/// it, returned after the extract's own), no records are gathered: the first reading counts
-/// them and spills them, a wave a part, for [`link_welfare_in_waves`], and the spill is
-/// returned (a beneficiary list's linkage in the scoring pass reads the same records from it).
+/// Links a welfare registry with every wave's persons before any wave is scored, a wave at a
+/// time ([`crate::link::parts`]): the waves are read once (a strict run fails here with the
+/// whole run's first bad row), each wave's persons counted (`counting`: the registry already
+/// read and keyed, or the error reading it, returned after the extract's own) and their link
+/// records spilled, a wave a part, for [`link_welfare_in_waves`] — the whole job's pairs and
+/// matches. Returns each person's mark in wave order (`Some(validated)` when matched) for the
+/// second reading, which keeps the same rows ([`PartitionedReader::decide`]), and the spill (a
+/// beneficiary list's linkage in the scoring pass reads the same records from it).
 #[allow(clippy::too_many_arguments)]
 fn link_welfare(
     reader: &mut PartitionedReader,
     waves: &[Wave],
     o: &RunOptions,
     read_opts: &crate::ingest::IngestOptions,
-    registry: &Path,
-    mut counting: Option<Result<crate::link::parts::Counting>>,
+    mut counting: Result<crate::link::parts::Counting>,
     partition: &mut PartitionReport,
     seconds: &mut RunSeconds,
     progress: &dyn Progress,
-) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink, Option<crate::link::records::RecordSpill>)> {
+) -> Result<(Vec<Option<bool>>, crate::link::WelfareLink, crate::link::records::RecordSpill)> {
     let strict = o.ingest.mode == crate::ingest::Mode::Strict;
-    // Within a budget (`counting`, the registry read and keyed), the first reading counts the
-    // persons for the bounded linkage as well (its first pass); an error reading the registry
-    // is the run's after the extract's own (a strict run's first bad row), as in a whole run.
-    let bounded = counting.is_some();
-    // ... and keeps each wave's link records for the second (a temporary file): the waves are
-    // not read and normalised again.
-    let mut spill = bounded.then(crate::link::records::RecordSpill::new).transpose()?;
+    // Each wave's link records kept for the comparison (a temporary file): the waves are not
+    // read and normalised again.
+    let mut spill = crate::link::records::RecordSpill::new()?;
     loop {
-        let t = Instant::now();
+        // Each person's household row, 8 bytes a person row (a budget's share).
         let mut gathered = Gathered::new(false);
-        gathered.rows_only = bounded;
-        if bounded {
-            // Each person's household row, 8 bytes a person row (the budget's share).
-            gathered.rows.reserve_exact(reader.split().persons.len());
-        }
+        gathered.rows.reserve_exact(reader.split().persons.len());
         // Where each wave's persons begin in wave order, and the end.
         let mut starts = vec![0usize];
         let mut first_bad = None;
         let (mut reading, mut counting_seconds) = (0.0, 0.0);
-        if let Some(Ok(c)) = &mut counting {
+        if let Ok(c) = &mut counting {
             c.restart();
         }
-        if let Some(s) = &mut spill {
-            s.clear()?;
-        }
+        spill.clear()?;
         for (i, wave) in waves.iter().enumerate() {
             progress.step(&format!("linking with the welfare registry: reading wave {} of {}", i + 1, waves.len()));
             let t = Instant::now();
@@ -934,14 +882,12 @@ fn link_welfare(
             }
             gathered.push(&got.extract);
             starts.push(gathered.rows.len());
-            if let Some(Ok(c)) = &mut counting {
+            if let Ok(c) = &mut counting {
                 let t = Instant::now();
                 let mut r = crate::link::Records::default();
                 r.push_extract("survey", &got.extract);
                 c.count(&r)?;
-                if let Some(s) = &mut spill {
-                    s.push(&r)?;
-                }
+                spill.push(&r)?;
                 counting_seconds += t.elapsed().as_secs_f64();
             }
         }
@@ -957,28 +903,9 @@ fn link_welfare(
         if let Some((_, _, e)) = first_bad {
             return Err(e);
         }
-        if let (Some(c), Some(spill)) = (counting, spill) {
-            let (marks, mut link, spill) = link_welfare_in_waves(c?, spill, gathered.rows, starts, progress)?;
-            link.seconds += counting_seconds;
-            return Ok((marks, link, Some(spill)));
-        }
-        progress.step("linking with the welfare registry");
-        let (records, order, _) = gathered.in_whole_order()?;
-        let n = records.len();
-        let (in_order, mut link) =
-            crate::link::welfare_marks(records, n, registry, &crate::link::LinkOptions::default())?;
-        let marks = match order {
-            None => in_order,
-            Some(order) => {
-                let mut marks = vec![None; n];
-                for (&i, m) in order.iter().zip(in_order) {
-                    marks[i as usize] = m;
-                }
-                marks
-            }
-        };
-        link.seconds = t.elapsed().as_secs_f64() - reading;
-        return Ok((marks, link, None));
+        let (marks, mut link, spill) = link_welfare_in_waves(counting?, spill, gathered.rows, starts, progress)?;
+        link.seconds += counting_seconds;
+        return Ok((marks, link, spill));
     }
 }
 
