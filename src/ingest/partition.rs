@@ -61,8 +61,9 @@ pub const BYTES_HOLDER_ROWS_PER_PERSON_ROW: u64 = 24;
 /// Memory a plan takes after the last wave per person of its poor households: the households
 /// read back from the temporary file the waves wrote them to (whole, names included; about
 /// 110 bytes a person), their profiles and scores, and the plan's own structures and files.
-/// Measured with the peak reset as planning began (`TPMAP_TRACE=1 tpmap run D --partition
-/// province`, the SYNTHETIC sets' 52 generated programs, target-poor population): 247 bytes a
+/// Measured with the peak reset as planning began (`TPMAP_TRACE=1 tpmap run D --max-memory
+/// 4GiB` nationally, `--partition province` on the 2 M set; the SYNTHETIC sets' 52 generated
+/// programs, target-poor population): 247 bytes a
 /// person on the national set (1.13 GB for 4,589,518 persons), 365 on a 2 M-household set it
 /// was not tuned on (257 MB for 703,389: a part of it does not grow with the persons); rounded
 /// up. Before any work a quarter of the persons are assumed poor — TPMAP 2561 had 12 %, the

@@ -973,3 +973,26 @@ fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     assert!(e.contains("planning takes"), "{e}");
     assert!(!out.exists());
 }
+
+#[test]
+fn without_a_budget_a_linking_run_groups_provinces_up_to_the_largest() {
+    // SYNTHETIC households in eight provinces of unequal size: without a budget each province is
+    // a wave, but a run that links a welfare registry a wave at a time groups consecutive
+    // provinces into waves no larger than the largest one (each wave's comparison has a cost of
+    // its own), with the whole run's outputs.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    synthesize(&dir, 3_000, 9, &[11, 12, 13, 14, 15, 16, 17, 30], tpmap::synth::SynthFormat::Parquet);
+    let (h, p) = (dir.join("households.parquet"), dir.join("persons.parquet"));
+    let split = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
+    let each = split.waves(None).unwrap();
+    let largest = each.iter().map(|w| w.estimated_bytes()).max().unwrap();
+    let plain = run_partitioned(&RunOptions::new(&h, &p), None, &tmp.path().join("plain"), &Silent).unwrap();
+    assert_eq!(plain.report.partition.as_ref().unwrap().waves.len(), each.len());
+    let mut o = RunOptions::new(&h, &p);
+    o.welfare_registry = Some(samples().join("welfare_registry.csv"));
+    let r = same_outputs_in(&o, None, false, &tmp.path().join("linked"));
+    let grouped = waves(&r);
+    assert!(grouped < each.len(), "{grouped} waves of {} provinces", each.len());
+    assert!(r["partition"]["largest_wave_estimate"].as_u64().unwrap() <= largest);
+}
