@@ -101,6 +101,26 @@ impl ExtractSpill {
     }
 }
 
+/// An optional 8-byte value as a tag byte (0: none, 1: given) and its bytes.
+fn tagged(v: Option<u64>) -> [u8; 9] {
+    let mut b = [0u8; 9];
+    if let Some(v) = v {
+        b[0] = 1;
+        b[1..].copy_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// [`tagged`]'s value back (`None`: an unknown tag).
+fn untagged(b: [u8; 9]) -> Option<Option<u64>> {
+    let v = u64::from_le_bytes(b[1..].try_into().ok()?);
+    match b[0] {
+        0 => Some(None),
+        1 => Some(Some(v)),
+        _ => None,
+    }
+}
+
 /// An extract's columns on a spill's [`Writer`].
 trait WriteExtract {
     fn statuses(&mut self, s: &StatusMatrix) -> std::io::Result<()>;
@@ -134,25 +154,11 @@ impl<W: Write> WriteExtract for Writer<W> {
             b[1..=len].copy_from_slice(&text[..len]);
             b
         })?;
-        self.column(&h.house_id, |v| {
-            let mut b = [0u8; 9];
-            if let Some(v) = v {
-                b[0] = 1;
-                b[1..].copy_from_slice(&v.as_u64().to_le_bytes());
-            }
-            b
-        })?;
+        self.column(&h.house_id, |v| tagged(v.map(|v| v.as_u64())))?;
         self.texts(&h.house_no)?;
         self.column(&h.survey_year, |y| y.to_le_bytes())?;
         self.column(&h.members, |m| m.to_le_bytes())?;
-        self.column(&h.income_per_member, |v| {
-            let mut b = [0u8; 9];
-            if let Some(v) = v {
-                b[0] = 1;
-                b[1..].copy_from_slice(&v.to_bits().to_le_bytes());
-            }
-            b
-        })?;
+        self.column(&h.income_per_member, |v| tagged(v.map(f64::to_bits)))?;
         self.statuses(&h.statuses)?;
         self.column(&h.source_row, |r| r.to_le_bytes())
     }
@@ -227,19 +233,14 @@ impl<R: Read> ReadExtract for Reader<R> {
             let text = std::str::from_utf8(b.get(1..=len)?).ok()?;
             AreaCode::parse(text).ok()
         })?;
-        let house_id = self.column(n, "house ID", |b: [u8; 9]| match b[0] {
-            0 => Some(None),
-            1 => HouseId::from_u64(u64::from_le_bytes(b[1..].try_into().ok()?)).map(Some),
-            _ => None,
+        let house_id = self.column(n, "house ID", |b| match untagged(b)? {
+            None => Some(None),
+            Some(v) => HouseId::from_u64(v).map(Some),
         })?;
         let house_no = self.texts_of(n)?;
         let survey_year = self.column(n, "year", |b| Some(u16::from_le_bytes(b)))?;
         let members = self.column(n, "member count", |b| Some(u16::from_le_bytes(b)))?;
-        let income_per_member = self.column(n, "income", |b: [u8; 9]| match b[0] {
-            0 => Some(None),
-            1 => Some(Some(f64::from_bits(u64::from_le_bytes(b[1..].try_into().ok()?)))),
-            _ => None,
-        })?;
+        let income_per_member = self.column(n, "income", |b| Some(untagged(b)?.map(f64::from_bits)))?;
         let statuses = self.statuses(n)?;
         let source_row = self.column(n, "row", |b| Some(u64::from_le_bytes(b)))?;
         Ok(Households {
