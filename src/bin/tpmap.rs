@@ -1110,11 +1110,14 @@ impl tpmap::pipeline::Progress for Bars {
 fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures, out: &Path, secs: f64) {
     if let Some(p) = &r.partition {
         println!(
-            "read province by province: {} waves{}, the largest estimated at {}{}{}\n",
+            "read province by province: {} waves{}, the largest estimated at {}{}{}{}\n",
             p.waves.len(),
             if p.waves_in_flight > 1 { " (one written while the next is read)" } else { "" },
             tpmap::limits::format_bytes(p.largest_wave_estimate),
             p.max_memory.map(|b| format!(" (budget {})", tpmap::limits::format_bytes(b))).unwrap_or_default(),
+            p.plan_room
+                .map(|n| format!("; the budget plans for up to about {n} persons of poor households"))
+                .unwrap_or_default(),
             if p.passes > 1 {
                 "; read twice: a citizen ID's first holder in the file was in a later wave than another \
                  holder (the files are not in province order)"

@@ -66,8 +66,11 @@ pub const BYTES_HOLDER_ROWS_PER_PERSON_ROW: u64 = 24;
 /// programs, target-poor population): 247 bytes a
 /// person on the national set (1.13 GB for 4,589,518 persons), 365 on a 2 M-household set it
 /// was not tuned on (257 MB for 703,389: a part of it does not grow with the persons); rounded
-/// up. Before any work a quarter of the persons are assumed poor — TPMAP 2561 had 12 %, the
-/// SYNTHETIC sets 12.4-12.5 % — and once the waves are read their count is known and checked.
+/// up. Their count is known only as the waves score them: the budget's room for them is
+/// reported before any work (`partition.plan_room`), and the count checked wave by wave and
+/// after the last (until the twenty-fifth session a quarter of the persons were assumed poor
+/// before any work, which refused budgets that fitted; TPMAP 2561 had 12 %, the SYNTHETIC sets
+/// 12.4-12.5 %).
 pub const BYTES_PLANNED_PER_POOR_PERSON: u64 = 384;
 /// How many times [`BYTES_PLANNED_PER_POOR_PERSON`] a plan takes that plans over every poor
 /// household (`--population poor`, or no welfare condition), or adds a what-if or the exact

@@ -13,8 +13,9 @@
 //! writes its poor households whole ([`crate::extract::Extract::select`]) to a temporary file
 //! (not held across the waves), and after the last wave they are read back, put in input order,
 //! scored again and planned as a whole run plans them — national caps, budgets and quotas
-//! included. Within a budget their share is assumed (a quarter of the persons poor) before any
-//! work and checked once they are counted.
+//! included. Within a budget their share is checked as the waves count them (the budget's room
+//! for them is reported before any work, `plan_room`): a run whose poor households do not fit
+//! stops at the wave that shows it, with no output written.
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,6 +51,11 @@ pub struct PartitionReport {
     /// citizen ID's first holder in the file was met after another of its holders (the first
     /// reading kept the later one; the second keeps the first, as a whole run does), else 1.
     pub passes: u8,
+    /// Within a budget, with a plan: how many persons of poor households the budget holds the
+    /// plan for once the waves are read ([`crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON`]
+    /// each, twice when the waves take the households out of file order). A run whose poor
+    /// households' persons are more fails as the waves count them, with no output written.
+    pub plan_room: Option<u64>,
 }
 
 /// One wave of a partitioned run.
@@ -343,10 +349,10 @@ pub fn run_partitioned(
     // Once the waves are read (their reader gone): the accepted household IDs of a served file,
     // the merged results and what is fixed. The list is linked then, beside each person's
     // household ID and index (`BYTES_BOUNDED_LINK_PER_PERSON_ROW` + 8) and its records and keys;
-    // once it is linked, the poor households are read back for the plan, their persons assumed a
-    // quarter of the persons here (`BYTES_PLANNED_PER_POOR_PERSON`; counted and checked then),
-    // with a copy of them for a moment when the waves take the households out of file order
-    // (the plan goes in input order).
+    // once it is linked, the poor households are read back for the plan
+    // (`BYTES_PLANNED_PER_POOR_PERSON` a person of theirs, checked as the waves count them), with
+    // a copy of them for a moment when the waves take the households out of file order (the
+    // plan goes in input order).
     let after_waves =
         persons.saturating_mul(plan_held).saturating_add(crate::ingest::partition::BYTES_FIXED).saturating_add(merged);
     let list_limit = match (with_list, max_memory) {
@@ -360,18 +366,29 @@ pub fn run_partitioned(
     };
     let poor_copies = if split.households_in_order_of(&waves) { 1 } else { 2 };
     let per_poor_person = planned_bytes_per_poor_person(o);
-    if let (Some(m), Some(_)) = (max_memory, &loaded) {
-        let poor = (persons / 4).saturating_mul(per_poor_person).saturating_mul(poor_copies);
-        if after_waves.saturating_add(poor) > m {
-            return Err(Error::Config(format!(
-                "--max-memory {} is below what planning takes once the waves are read: about {} for the poor \
-                 households (a quarter of the {persons} persons assumed poor), beside {} held then; give more",
-                crate::limits::format_bytes(m),
-                crate::limits::format_bytes(poor),
-                crate::limits::format_bytes(after_waves),
-            )));
+    // How many persons of poor households the budget plans for once the waves are read. Their
+    // count is known only as the waves score them: none is assumed here (until the
+    // twenty-fifth session a quarter of the persons were, which refused budgets that fitted);
+    // the waves check the count as they make it, and the plan once more after the last.
+    let plan_room = match (max_memory, &loaded) {
+        (Some(m), Some(_)) => {
+            let room = m.saturating_sub(after_waves) / per_poor_person.saturating_mul(poor_copies).max(1);
+            if room == 0 {
+                return Err(Error::Config(format!(
+                    "--max-memory {} leaves no room to plan once the waves are read: {} held then, about {} a person                      of the poor households; give more",
+                    crate::limits::format_bytes(m),
+                    crate::limits::format_bytes(after_waves),
+                    crate::limits::format_bytes(per_poor_person.saturating_mul(poor_copies)),
+                )));
+            }
+            progress.step(&format!(
+                "the budget plans for up to about {room} persons of poor households ({:.1} % of the {persons} persons)",
+                100.0 * room as f64 / persons.max(1) as f64
+            ));
+            Some(room)
         }
-    }
+        _ => None,
+    };
     let mut partition = PartitionReport {
         max_memory,
         largest_wave_estimate: waves.iter().map(Wave::estimated_bytes).max().unwrap_or(0),
@@ -385,6 +402,7 @@ pub fn run_partitioned(
             })
             .collect(),
         passes: 1,
+        plan_room,
     };
     let mut reader = PartitionedReader::new(split, &waves);
     let mut spec = Spec::tpmap(&o.ingest.edition, o.mask)?;
@@ -533,6 +551,18 @@ pub fn run_partitioned(
                 if let Some(spill) = &mut poor_spill {
                     let poor: Vec<u32> = (0u32..).zip(&scores.poor).filter_map(|(h, &p)| p.then_some(h)).collect();
                     spill.push(&x.select(&poor))?;
+                    // Checked as they are counted: a run whose poor households do not fit stops
+                    // at the wave that shows it (a pass to be read again counts afresh).
+                    if !reader.crossed() {
+                        plan_fits(
+                            max_memory,
+                            after_waves,
+                            spill,
+                            per_poor_person,
+                            poor_copies,
+                            Some((i, waves.len())),
+                        )?;
+                    }
                     if served_file.is_some() {
                         merged.household_ids.extend_from_slice(&x.households.id);
                     }
@@ -690,22 +720,8 @@ pub fn run_partitioned(
             };
             crate::memory::release();
             lap.lap("planning: served households read");
-            // The poor households' need, now that they are counted, beside what is held.
-            let (households, poor_persons) = spill.rows();
-            let poor_held = poor_persons.saturating_mul(per_poor_person);
-            if let Some(m) = max_memory {
-                // A copy of them for a moment when they are put in input order.
-                let need = poor_held.saturating_add(if poor_copies > 1 { spill.bytes() } else { 0 });
-                if after_waves.saturating_add(need) > m {
-                    return Err(Error::Config(format!(
-                        "--max-memory {} is below what planning takes: about {} for the {households} poor households' \
-                         {poor_persons} persons, beside {} held then; give more",
-                        crate::limits::format_bytes(m),
-                        crate::limits::format_bytes(need),
-                        crate::limits::format_bytes(after_waves),
-                    )));
-                }
-            }
+            // The poor households' need, now that they are all counted, beside what is held.
+            plan_fits(max_memory, after_waves, &spill, per_poor_person, poor_copies, None)?;
             let poor = spill.read_all(&o.ingest.edition)?;
             drop(spill);
             lap.lap("planning: poor households read back");
@@ -773,6 +789,34 @@ pub fn run_partitioned(
     std::fs::write(&path, serde_json::to_string_pretty(&report)?).map_err(|e| Error::io(&path, e))?;
     stage.commit()?;
     Ok(PartitionedOutput { measures, report })
+}
+
+/// Whether the poor households counted in `spill` fit `max_memory` for the plan, beside
+/// `after_waves` held then: `per_poor_person` bytes a person, and with `copies` > 1 (the waves
+/// take the households out of file order) the households once more while they are put in input
+/// order. `wave`: counted so far, by wave `.0` of `.1` (else all of them).
+fn plan_fits(
+    max_memory: Option<u64>,
+    after_waves: u64,
+    spill: &crate::extract::ExtractSpill,
+    per_poor_person: u64,
+    copies: u64,
+    wave: Option<(usize, usize)>,
+) -> Result<()> {
+    let Some(m) = max_memory else { return Ok(()) };
+    let (households, persons) = spill.rows();
+    let need = persons.saturating_mul(per_poor_person).saturating_add(if copies > 1 { spill.bytes() } else { 0 });
+    if after_waves.saturating_add(need) <= m {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "--max-memory {} is below what planning takes: about {} for the {households} poor households' {persons} \
+         persons{}, beside {} held then; give more",
+        crate::limits::format_bytes(m),
+        crate::limits::format_bytes(need),
+        wave.map(|(i, n)| format!(" counted by wave {} of {n}", i + 1)).unwrap_or_default(),
+        crate::limits::format_bytes(after_waves),
+    )))
 }
 
 /// Bytes a plan takes after the last wave per person of the poor households

@@ -917,8 +917,8 @@ fn a_budget_holds_the_merged_results_of_every_village() {
 fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     // SYNTHETIC households in ten provinces, every one of them poor (an income of 1,000 baht a
     // member): the waves write them to a temporary file, and the plan reads them back after the
-    // last wave. Before any work a quarter of the persons are assumed poor; once counted, a
-    // budget without room for all of them is refused before any output, naming them.
+    // last wave. As the waves count them, a budget without room for all of them is refused
+    // before any output, naming them.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     synthesize(&dir, 2_000, 3, &[11, 12, 13, 14, 20, 30, 40, 50, 80, 90], tpmap::synth::SynthFormat::Csv);
@@ -971,6 +971,48 @@ fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     reversed(&p, &rp);
     let e = run_partitioned(&with_plan(&rh, &rp), Some(need), &out, &Silent).err().unwrap().to_string();
     assert!(e.contains("planning takes"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_budget_is_not_refused_for_poor_households_it_would_hold() {
+    // SYNTHETIC households in 40 of the smaller provinces, about one person in eight in a poor
+    // household, planned over every poor household (`--population poor`: twice the bytes a
+    // person). A budget with room for a fifth of the persons' plans: until the twenty-fifth
+    // session a quarter were assumed poor before any work and this budget refused (as the
+    // national set's was within 4 GiB); now it is accepted, its room reported, and the run makes
+    // the whole run's outputs. A budget with room for one person fewer than are poor stops at
+    // the wave whose count shows it, with nothing written.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let provinces = [
+        14, 15, 16, 17, 18, 19, 22, 23, 24, 25, 26, 27, 37, 38, 39, 49, 51, 52, 53, 54, 55, 56, 58, 61, 63, 64, 66, 75,
+        76, 77, 81, 82, 83, 85, 86, 91, 92, 93, 94, 95,
+    ];
+    synthesize(&dir, 4_000, 5, &provinces, tpmap::synth::SynthFormat::Parquet);
+    let (h, p) = (dir.join("households.parquet"), dir.join("persons.parquet"));
+    let split = tpmap::ingest::partition::Split::read(&h, &p, &Default::default()).unwrap();
+    assert!(split.households_in_order_of(&split.waves(None).unwrap()), "the synthetic files are in province order");
+    let persons = split.persons.len() as u64;
+    let per = tpmap::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON * tpmap::ingest::partition::PLANNED_WIDE_FACTOR;
+    let mut o = with_plan(&h, &p);
+    if let Some(plan) = &mut o.plan {
+        plan.options.population = tpmap::plan::Population::Poor;
+    }
+    let fifth = persons / 5;
+    let budget = tpmap::ingest::partition::BYTES_FIXED + fifth * per;
+    let r = same_outputs_in(&o, Some(budget), false, &tmp.path().join("fifth"));
+    assert!(waves(&r) > 1, "{} waves", waves(&r));
+    assert_eq!(r["partition"]["plan_room"].as_u64(), Some(fifth));
+    // The persons of poor households: fewer than the room, more than none.
+    let poor = r["measure"]["country"]["poor"].as_f64().unwrap() as u64;
+    assert!(poor > 0 && poor <= fifth && persons / 4 > fifth, "{poor} poor of {persons}");
+    // Room for one person fewer than are poor: refused once counted, nothing written.
+    let short = tpmap::ingest::partition::BYTES_FIXED + (poor - 1) * per;
+    let out = tmp.path().join("short");
+    let e = run_partitioned(&o, Some(short), &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains("planning takes") && e.contains(&format!("poor households' {poor} persons")), "{e}");
+    assert!(e.contains("counted by wave"), "{e}");
     assert!(!out.exists());
 }
 
