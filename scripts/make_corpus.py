@@ -797,6 +797,10 @@ case("rule-depth-option", "resources", "--max-rule-depth lowers the limit",
      run_files(catalogue(rule="((((((target))))))")), RUN + ["--max-rule-depth", "3"], 1, stderr="max-rule-depth")
 case("rule-100k-or", "resources", "a flat rule of 100,001 alternatives is fine",
      run_files(catalogue(rule="target or " * 100_000 + "target")), RUN, 0)
+case("plan-decisions-option", "resources",
+     "--max-plan-decisions limits the places given and declined a plan decides on (a catalogue of many programs "
+     "reaching every household decides on programs times households)",
+     run_files(catalogue()), RUN + ["--max-plan-decisions", "1"], 1, stderr="max-plan-decisions")
 case("rule-score-tiny-constant", "arithmetic", "score >= 1/3e38 (was an unchecked multiplication)",
      run_files(catalogue(rule="score >= 1/300000000000000000000000000000000000000")), RUN, 0)
 case("rule-score-u128-max", "arithmetic", "score <= u128::MAX",

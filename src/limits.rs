@@ -22,6 +22,10 @@ pub struct Limits {
     pub rule_depth: usize,
     /// Bytes of a catalogue, edition, spec or saved-model file read whole.
     pub config_bytes: u64,
+    /// Eligible units a plan decides on — places given and declined, over all programs
+    /// (`--max-plan-decisions`; [`crate::plan::PlanOptions::max_decisions`]). Each takes about
+    /// [`crate::ingest::partition::BYTES_PER_PLAN_DECISION`] bytes with the plan's files.
+    pub plan_decisions: u64,
 }
 
 /// Default cells per worksheet: 100 million (1.6 GB at 16 bytes a cell).
@@ -33,6 +37,11 @@ pub const DEFAULT_XLSX_BYTES: u64 = 8 << 30;
 pub const DEFAULT_RULE_DEPTH: usize = 64;
 /// Default size of a configuration file read whole: 64 MiB.
 pub const DEFAULT_CONFIG_BYTES: u64 = 64 << 20;
+/// Default decisions of a plan: 50 million (about 19 GB at
+/// [`crate::ingest::partition::BYTES_PER_PLAN_DECISION`]; the SYNTHETIC national set's 52
+/// programs decide on 1.6 M, 2.6 M over every poor household). A catalogue of many programs
+/// reaching every household would otherwise decide on programs times households.
+pub const DEFAULT_PLAN_DECISIONS: u64 = 50_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -41,6 +50,7 @@ impl Default for Limits {
             xlsx_bytes: DEFAULT_XLSX_BYTES,
             rule_depth: DEFAULT_RULE_DEPTH,
             config_bytes: DEFAULT_CONFIG_BYTES,
+            plan_decisions: DEFAULT_PLAN_DECISIONS,
         }
     }
 }

@@ -121,6 +121,18 @@ pub struct PlanInputs {
     pub compare: Option<Compare>,
 }
 
+impl PlanInputs {
+    /// These inputs with the plan's decisions limited to `most` ([`crate::limits::Limits`]'s
+    /// `plan_decisions`), to `budget` when given (what a memory budget leaves for them), and to
+    /// the options' own limit.
+    pub fn limited(&self, most: u64, budget: Option<u64>) -> PlanInputs {
+        let mut p = self.clone();
+        let own = p.options.max_decisions.unwrap_or(u64::MAX);
+        p.options.max_decisions = Some(most.min(budget.unwrap_or(u64::MAX)).min(own));
+        p
+    }
+}
+
 /// The alternative of a what-if comparison; unset parts stay as in the main plan.
 #[derive(Clone, Debug, Default)]
 pub struct Compare {
@@ -560,7 +572,8 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
         (Some(p), Some(loaded)) => {
             progress.step("planning");
             let dirs = (out.join("plan"), final_out.join("plan"));
-            Some(plan(x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?)
+            let inputs = p.limited(o.ingest.limits.plan_decisions, None);
+            Some(plan(x, &spec, &profiles, &scores, o.welfare, &inputs, loaded, &dirs, progress)?)
         }
         _ => None,
     };

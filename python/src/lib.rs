@@ -571,6 +571,7 @@ impl Scores {
                 Some(k) => tpmap::ids::PseudonymKey::from_bytes(&k).map_err(|e| bad(e.to_string()))?,
                 None => tpmap::ids::PseudonymKey::resolve(None).map_err(err)?,
             },
+            max_decisions: None,
         };
         if let Some(w) = opts.key.warning() {
             PyErr::warn(

@@ -530,6 +530,10 @@ struct IngestArgs {
     /// Deepest nesting of a catalogue's eligibility rule (parentheses, not, any/all).
     #[arg(long, default_value_t = tpmap::limits::DEFAULT_RULE_DEPTH)]
     max_rule_depth: usize,
+    /// Most eligible units a plan decides on (places given and declined, over all programs;
+    /// about 384 bytes each). Within --max-memory, also what the budget leaves for them.
+    #[arg(long, default_value_t = tpmap::limits::DEFAULT_PLAN_DECISIONS)]
+    max_plan_decisions: u64,
 }
 
 #[derive(clap::Args)]
@@ -922,7 +926,7 @@ fn plan_inputs(
         catalogue,
         served: defaults.0,
         served_list: defaults.1,
-        options: PlanOptions { population: pa.population, date: pa.date, key },
+        options: PlanOptions { population: pa.population, date: pa.date, key, max_decisions: None },
         reveal_ids: pa.reveal_ids,
         suppress: pa.suppress,
         optimize,
@@ -1028,6 +1032,7 @@ fn main_job(mut o: RunOptions, job: &JobArgs) -> Result<(), Error> {
             xlsx_cells: a.max_xlsx_cells,
             xlsx_bytes: a.max_xlsx_bytes,
             rule_depth: a.max_rule_depth,
+            plan_decisions: a.max_plan_decisions,
             ..Default::default()
         },
         ..IngestOptions::default()
@@ -1116,7 +1121,7 @@ fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures,
             tpmap::limits::format_bytes(p.largest_wave_estimate),
             p.max_memory.map(|b| format!(" (budget {})", tpmap::limits::format_bytes(b))).unwrap_or_default(),
             p.plan_room
-                .map(|n| format!("; the budget plans for up to about {n} persons of poor households"))
+                .map(|n| format!("; the budget holds up to about {n} persons of poor households"))
                 .unwrap_or_default(),
             if p.passes > 1 {
                 "; read twice: a citizen ID's first holder in the file was in a later wave than another \

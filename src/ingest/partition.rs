@@ -58,23 +58,37 @@ pub const VILLAGES_IN_FIXED: u64 = 16_384;
 /// rows in file order: each citizen ID's holder kept by data row (8 bytes a slot of the ID set,
 /// which holds up to 2.9 slots a key just after it grows), see [`PartitionedReader`].
 pub const BYTES_HOLDER_ROWS_PER_PERSON_ROW: u64 = 24;
-/// Memory a plan takes after the last wave per person of its poor households: the households
-/// read back from the temporary file the waves wrote them to (whole, names included; about
-/// 110 bytes a person), their profiles and scores, and the plan's own structures and files.
-/// Measured with the peak reset as planning began (`TPMAP_TRACE=1 tpmap run D --max-memory
-/// 4GiB` nationally, `--partition province` on the 2 M set; the SYNTHETIC sets' 52 generated
-/// programs, target-poor population): 247 bytes a
-/// person on the national set (1.13 GB for 4,589,518 persons), 365 on a 2 M-household set it
-/// was not tuned on (257 MB for 703,389: a part of it does not grow with the persons); rounded
-/// up. Their count is known only as the waves score them: the budget's room for them is
-/// reported before any work (`partition.plan_room`), and the count checked wave by wave and
-/// after the last (until the twenty-fifth session a quarter of the persons were assumed poor
-/// before any work, which refused budgets that fitted; TPMAP 2561 had 12 %, the SYNTHETIC sets
-/// 12.4-12.5 %).
-pub const BYTES_PLANNED_PER_POOR_PERSON: u64 = 384;
+/// Memory a plan takes after the last wave per person of its poor households, beside its
+/// decisions ([`BYTES_PER_PLAN_DECISION`]): the households read back from the temporary file the
+/// waves wrote them to (whole, names included; about 110 bytes a person), their profiles and
+/// scores, the household plan's lines. Measured with the peak reset as planning began
+/// (`TPMAP_TRACE=1 tpmap run D --max-memory 4GiB` nationally, `--partition province` on the 2 M
+/// set; the SYNTHETIC sets' 52 generated programs, target-poor population): 247 bytes a person
+/// with its decisions on the national set (1.13 GB for 4,589,518 persons and 1,565,236
+/// decisions), 365 on a 2 M-household set it was not tuned on (257 MB for 703,389 persons and
+/// 241,241 decisions): 131 and at most 256 bytes a person without the decisions; rounded up
+/// (384 with the decisions until the twenty-fifth session, when a catalogue of 2,080 programs
+/// took 3.5 times a budget it was given). Their count is known only as the waves score them:
+/// the budget's room for them is reported before any work (`partition.plan_room`), and the
+/// count checked wave by wave and after the last (until the twenty-fifth session a quarter of
+/// the persons were assumed poor before any work, which refused budgets that fitted; TPMAP
+/// 2561 had 12 %, the SYNTHETIC sets 12.4-12.5 %).
+pub const BYTES_PLANNED_PER_POOR_PERSON: u64 = 288;
+/// Memory a plan takes per eligible unit it decides on (a place given or declined, over all
+/// programs; [`crate::plan::PlanOptions::max_decisions`]): the decision, its row in the
+/// household plan's grouping, the work lists, the declined list and their files. Measured on
+/// the 2 M-household SYNTHETIC set with its 52 generated programs copied 10 and 40 times (2.41 M
+/// and 9.65 M decisions for 703,389 persons of poor households; `TPMAP_TRACE=1 tpmap run D
+/// --partition province`, RSS before the households are read back to the peak): 353 and 321
+/// bytes a decision beyond the 52 programs' plan; rounded up. A partitioned run within a budget
+/// gives its plan what the budget leaves once the poor households are held, a what-if's two
+/// plans half each.
+pub const BYTES_PER_PLAN_DECISION: u64 = 384;
 /// How many times [`BYTES_PLANNED_PER_POOR_PERSON`] a plan takes that plans over every poor
 /// household (`--population poor`, or no welfare condition), or adds a what-if or the exact
-/// optimiser: 530, 569 and 448 bytes a person on the same 2 M-household set.
+/// optimiser: 530, 569 and 448 bytes a person with their decisions on the same 2 M-household
+/// set (410,935, 652,176 over both plans and 241,241 decisions): at most 316 bytes a person
+/// beside them at [`BYTES_PER_PLAN_DECISION`].
 pub const PLANNED_WIDE_FACTOR: u64 = 2;
 
 /// The province bucket (province number, or [`UNPLACED`]) of every data row of both files.

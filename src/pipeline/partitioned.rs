@@ -51,10 +51,12 @@ pub struct PartitionReport {
     /// citizen ID's first holder in the file was met after another of its holders (the first
     /// reading kept the later one; the second keeps the first, as a whole run does), else 1.
     pub passes: u8,
-    /// Within a budget, with a plan: how many persons of poor households the budget holds the
-    /// plan for once the waves are read ([`crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON`]
-    /// each, twice when the waves take the households out of file order). A run whose poor
-    /// households' persons are more fails as the waves count them, with no output written.
+    /// Within a budget, with a plan: how many persons of poor households the budget holds for
+    /// the plan once the waves are read ([`crate::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON`]
+    /// each, twice when the waves take the households out of file order), before the plan's
+    /// decisions, which take what is left ([`crate::ingest::partition::BYTES_PER_PLAN_DECISION`]
+    /// each). A run whose poor households' persons are more fails as the waves count them, with
+    /// no output written.
     pub plan_room: Option<u64>,
 }
 
@@ -366,7 +368,8 @@ pub fn run_partitioned(
     };
     let poor_copies = if split.households_in_order_of(&waves) { 1 } else { 2 };
     let per_poor_person = planned_bytes_per_poor_person(o);
-    // How many persons of poor households the budget plans for once the waves are read. Their
+    // How many persons of poor households the budget holds once the waves are read (before the
+    // plan's decisions, which take what is left: `BYTES_PER_PLAN_DECISION` each). Their
     // count is known only as the waves score them: none is assumed here (until the
     // twenty-fifth session a quarter of the persons were, which refused budgets that fitted);
     // the waves check the count as they make it, and the plan once more after the last.
@@ -382,7 +385,8 @@ pub fn run_partitioned(
                 )));
             }
             progress.step(&format!(
-                "the budget plans for up to about {room} persons of poor households ({:.1} % of the {persons} persons)",
+                "the budget holds up to about {room} persons of poor households ({:.1} % of the {persons} persons), \
+                 fewer the more places and declines the plan decides on",
                 100.0 * room as f64 / persons.max(1) as f64
             ));
             Some(room)
@@ -720,8 +724,14 @@ pub fn run_partitioned(
             };
             crate::memory::release();
             lap.lap("planning: served households read");
-            // The poor households' need, now that they are all counted, beside what is held.
-            plan_fits(max_memory, after_waves, &spill, per_poor_person, poor_copies, None)?;
+            // The poor households' need, now that they are all counted, beside what is held;
+            // what is left is the plan's decisions' (a what-if's two plans half each).
+            let left = plan_fits(max_memory, after_waves, &spill, per_poor_person, poor_copies, None)?;
+            let plans = if p.compare.is_some() { 2 } else { 1 };
+            let inputs = p.limited(
+                o.ingest.limits.plan_decisions,
+                max_memory.map(|_| left / crate::ingest::partition::BYTES_PER_PLAN_DECISION / plans),
+            );
             let poor = spill.read_all(&o.ingest.edition)?;
             drop(spill);
             lap.lap("planning: poor households read back");
@@ -760,7 +770,7 @@ pub fn run_partitioned(
             loaded.served.dedup();
             let dirs = (out.join("plan"), stage.target().join("plan"));
             let (report, figures, _) =
-                super::plan(&x, &spec, &profiles, &scores, o.welfare, p, loaded, &dirs, progress)?;
+                super::plan(&x, &spec, &profiles, &scores, o.welfare, &inputs, loaded, &dirs, progress)?;
             Some((report, figures))
         }
         _ => None,
@@ -794,7 +804,9 @@ pub fn run_partitioned(
 /// Whether the poor households counted in `spill` fit `max_memory` for the plan, beside
 /// `after_waves` held then: `per_poor_person` bytes a person, and with `copies` > 1 (the waves
 /// take the households out of file order) the households once more while they are put in input
-/// order. `wave`: counted so far, by wave `.0` of `.1` (else all of them).
+/// order. `wave`: counted so far, by wave `.0` of `.1` (else all of them). Returns what the
+/// budget leaves beside them for the plan's decisions (the copy freed by then; `u64::MAX`
+/// without a budget).
 fn plan_fits(
     max_memory: Option<u64>,
     after_waves: u64,
@@ -802,12 +814,13 @@ fn plan_fits(
     per_poor_person: u64,
     copies: u64,
     wave: Option<(usize, usize)>,
-) -> Result<()> {
-    let Some(m) = max_memory else { return Ok(()) };
+) -> Result<u64> {
+    let Some(m) = max_memory else { return Ok(u64::MAX) };
     let (households, persons) = spill.rows();
-    let need = persons.saturating_mul(per_poor_person).saturating_add(if copies > 1 { spill.bytes() } else { 0 });
+    let held = persons.saturating_mul(per_poor_person);
+    let need = held.saturating_add(if copies > 1 { spill.bytes() } else { 0 });
     if after_waves.saturating_add(need) <= m {
-        return Ok(());
+        return Ok(m - after_waves.saturating_add(held));
     }
     Err(Error::Config(format!(
         "--max-memory {} is below what planning takes: about {} for the {households} poor households' {persons} \

@@ -82,11 +82,22 @@ pub struct PlanOptions {
     /// Key for the pseudonyms used to break ties and in work lists. Keep it secret and fixed
     /// across runs that must agree ([`PseudonymKey::resolve`] applies tpmap's policy).
     pub key: crate::ids::PseudonymKey,
+    /// Most eligible units the plan decides on — places given and declined, over all programs —
+    /// before it stops with an error; `None`: no limit. The plan's memory grows with them
+    /// (about [`crate::ingest::partition::BYTES_PER_PLAN_DECISION`] each in a run that writes
+    /// the plan), and a catalogue of many programs reaching every household makes millions: a
+    /// partitioned run within `--max-memory` sets what its budget leaves for them.
+    pub max_decisions: Option<u64>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { population: Population::Target, date: None, key: crate::ids::PseudonymKey::public_default() }
+        PlanOptions {
+            population: Population::Target,
+            date: None,
+            key: crate::ids::PseudonymKey::public_default(),
+            max_decisions: None,
+        }
     }
 }
 
@@ -513,15 +524,15 @@ fn allocate_in_pool(
     opts: &PlanOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Allocation> {
-    let n = s.x.households.len();
     let pre = prepare(s, c, opts)?;
-    let words = c.programs.len().div_ceil(64).max(1);
-    let mut given = vec![0u64; n * words];
-    let mut receives = vec![0u64; n * words];
-    let bit = |v: &[u64], h: usize, p: usize| v[h * words + p / 64] & (1 << (p % 64)) != 0;
-    for &(h, p) in served {
-        receives[h as usize * words + p as usize / 64] |= 1 << (p % 64);
-    }
+    // The (household, program) pairs given so far and already received, as sets of
+    // `household << 32 | program`: they grow with the places and the served file, not with
+    // households times programs (a bit per program of every household took 16 bytes a household
+    // per 64 programs: 62 KB a household for a catalogue of 250,000 programs).
+    let pair = |h: usize, p: usize| (h as u64) << 32 | p as u64;
+    let mut given: hashbrown::HashSet<u64> = hashbrown::HashSet::new();
+    let receives: hashbrown::HashSet<u64> = served.iter().map(|&(h, p)| pair(h as usize, p as usize)).collect();
+    let bit = |v: &hashbrown::HashSet<u64>, h: usize, p: usize| v.contains(&pair(h, p));
     let mut order: Vec<usize> = (0..c.programs.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(c.programs[i].priority), i));
     let mut outcomes: Vec<ProgramOutcome> =
@@ -539,6 +550,20 @@ fn allocate_in_pool(
         let (eligible, [candidates, ineligible, unknown]) = eligible_units(s, c, pi, &pre);
         (out.candidates, out.ineligible, out.unknown, out.eligible) =
             (candidates, ineligible, unknown, eligible.len() as u64);
+        // Every eligible unit is given a place or declined: a decision each, kept.
+        let decided = (assignments.len() + declined.len() + eligible.len()) as u64;
+        if let Some(max) = opts.max_decisions.filter(|&m| decided > m) {
+            return Err(Error::Config(format!(
+                "the plan's programs decide on {decided} eligible units (places given and declined) by program '{}' \
+                 ({} of {} in fill order), more than the {max} it may hold (--max-plan-decisions, and within --max-memory what the \
+                 budget leaves once the poor households are held, about {} bytes each): give more, or a catalogue \
+                 whose programs reach fewer households",
+                prog.id,
+                done + 1,
+                order.len(),
+                crate::ingest::partition::BYTES_PER_PLAN_DECISION,
+            )));
+        }
         // Fill.
         let cap = prog.capacity;
         let afford = prog.affordable();
@@ -582,7 +607,7 @@ fn allocate_in_pool(
                     if cap.per_amphoe.is_some() {
                         *per_amphoe.entry(am).or_default() += 1;
                     }
-                    given[h * words + pi / 64] |= 1 << (pi % 64);
+                    given.insert(pair(h, pi));
                     assignments.push(Assignment {
                         program: pi as u32,
                         household: cand.household,
@@ -673,6 +698,10 @@ fn household_plan_in_pool(s: &Subjects, c: &Catalogue, a: &Allocation) -> Vec<Pl
     for (i, d) in a.declined.iter().enumerate() {
         dec_h.entry(d.household).or_default().push(i);
     }
+    // The programs addressing each indicator, once (not for every gap line).
+    let addressing: Vec<Vec<usize>> =
+        (0..64).map(|i| (0..c.programs.len()).filter(|&p| c.programs[p].addresses & (1 << i) != 0).collect()).collect();
+    let addressing = &addressing;
     let mut rows: Vec<u32> = a.population_rows.clone();
     rows.sort_unstable();
     rows.par_iter()
@@ -698,7 +727,7 @@ fn household_plan_in_pool(s: &Subjects, c: &Catalogue, a: &Allocation) -> Vec<Pl
                                 || x.members(hu)
                                     .filter(|&p| x.persons.statuses.get(p, i) == Some(IndicatorStatus::Fail))
                                     .all(|p| asg.iter().any(|g| g.person == Some(p as u32))));
-                    let gap = if covered { String::new() } else { gap_reason(s, c, a, hu, i, declines) };
+                    let gap = if covered { String::new() } else { gap_reason(s, c, a, hu, &addressing[i], declines) };
                     PlanLine { household: h, indicator: i, programs, covered, gap }
                 })
                 .collect::<Vec<_>>()
@@ -706,14 +735,34 @@ fn household_plan_in_pool(s: &Subjects, c: &Catalogue, a: &Allocation) -> Vec<Pl
         .collect()
 }
 
-fn gap_reason(s: &Subjects, c: &Catalogue, a: &Allocation, h: usize, i: usize, declines: &[usize]) -> String {
-    let bit = 1u64 << i;
-    let addressing: Vec<usize> = (0..c.programs.len()).filter(|&p| c.programs[p].addresses & bit != 0).collect();
-    if addressing.is_empty() {
-        return "no program covers this".into();
+/// Programs a gap's reason names, at most (the rest are counted: "and 12 more programs address
+/// it"); a catalogue may hold thousands of programs addressing one indicator, and each gap line
+/// named every one of them with its rule.
+pub const GAP_PROGRAMS_NAMED: usize = 16;
+
+/// Characters of a rule's text a gap's reason quotes, at most (then "…").
+pub const GAP_RULE_CHARS: usize = 200;
+
+/// `text` cut after [`GAP_RULE_CHARS`] characters, marked "…" when cut.
+fn quoted_rule(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(GAP_RULE_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+        None => text.into(),
     }
+}
+
+/// Why household `h`'s indicator `i` is a gap, program by program over `addressing` (the
+/// programs addressing `i`, in catalogue order).
+fn gap_reason(
+    s: &Subjects,
+    c: &Catalogue,
+    a: &Allocation,
+    h: usize,
+    addressing: &[usize],
+    declines: &[usize],
+) -> String {
     let mut parts = Vec::new();
-    for p in addressing {
+    for &p in addressing.iter().take(GAP_PROGRAMS_NAMED) {
         let prog = &c.programs[p];
         if !a.programs[p].active {
             parts.push(format!("{}: not running on {}", prog.id, fmt_date(a.date)));
@@ -728,10 +777,18 @@ fn gap_reason(s: &Subjects, c: &Catalogue, a: &Allocation, h: usize, i: usize, d
             Unit::People => s.x.members(h).map(|m| prog.rule.eval(s, h, Some(m))).fold(Outcome::Fail, Outcome::or),
         };
         parts.push(match outcome {
-            Outcome::Fail => format!("{}: not eligible ({})", prog.id, prog.rule.source.trim()),
+            Outcome::Fail => format!("{}: not eligible ({})", prog.id, quoted_rule(prog.rule.source.trim())),
             Outcome::Unknown => format!("{}: eligibility unknown, missing data — verify", prog.id),
             Outcome::Pass => format!("{}: some members given places, not all who fail", prog.id),
         });
+    }
+    if parts.is_empty() {
+        return "no program covers this".into();
+    }
+    match addressing.len().saturating_sub(GAP_PROGRAMS_NAMED) {
+        0 => {}
+        1 => parts.push("and 1 more program addresses it".into()),
+        more => parts.push(format!("and {more} more programs address it")),
     }
     parts.join("; ")
 }

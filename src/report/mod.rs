@@ -860,11 +860,13 @@ pub fn plan_figures(
     let (s, c, a) = (subjects, catalogue, allocation);
     let e = &s.x.edition;
     let mut per = vec![(0u64, 0u64, 0u64); e.len()];
+    // The indicators some program addresses, once (not a scan of the catalogue a line).
+    let addressed = c.programs.iter().fold(0u64, |m, p| m | p.addresses);
     for l in lines {
         let v = &mut per[l.indicator];
         v.0 += 1;
         v.1 += l.covered as u64;
-        v.2 += (!l.covered && !c.programs.iter().any(|p| p.addresses & (1 << l.indicator) != 0)) as u64;
+        v.2 += (!l.covered && addressed & (1 << l.indicator) == 0) as u64;
     }
     let indicators = per
         .iter()
@@ -875,16 +877,24 @@ pub fn plan_figures(
             (ind.label(), ind.dimension.map(|d| d.name().to_string()).unwrap_or_default(), v.0, v.1, v.2)
         })
         .collect();
+    // Places and programs per agency, in one pass each (each agency's programs were searched for
+    // every place: places times programs for a large catalogue).
+    let mut by_agency = vec![(0u64, 0u64); c.agencies.len()];
+    for p in &c.programs {
+        if let Some(v) = by_agency.get_mut(p.agency) {
+            v.1 += 1;
+        }
+    }
+    for g in &a.assignments {
+        if let Some(v) = c.programs.get(g.program as usize).and_then(|p| by_agency.get_mut(p.agency)) {
+            v.0 += 1;
+        }
+    }
     let mut agencies: Vec<(String, String, u64, u64)> = c
         .agencies
         .iter()
-        .enumerate()
-        .map(|(k, ag)| {
-            let progs: Vec<usize> =
-                c.programs.iter().enumerate().filter(|(_, p)| p.agency == k).map(|(i, _)| i).collect();
-            let places = a.assignments.iter().filter(|g| progs.contains(&(g.program as usize))).count() as u64;
-            (ag.name_th.clone(), ag.name_en.clone(), places, progs.len() as u64)
-        })
+        .zip(&by_agency)
+        .map(|(ag, &(places, programs))| (ag.name_th.clone(), ag.name_en.clone(), places, programs))
         .collect();
     agencies.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| x.1.cmp(&y.1)));
     let areas = provincial_report(s, c, a, lines);

@@ -913,6 +913,14 @@ fn a_budget_holds_the_merged_results_of_every_village() {
     assert!(done.report.partition.is_some());
 }
 
+/// The decisions (places given and declined) of a run's plan, from its report's plan folder.
+fn decisions(report: &serde_json::Value) -> u64 {
+    let dir = std::path::PathBuf::from(report["plan"]["dir"].as_str().unwrap());
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
+    plan["programs"].as_array().unwrap().iter().map(|p| p["eligible"].as_u64().unwrap()).sum()
+}
+
 #[test]
 fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     // SYNTHETIC households in ten provinces, every one of them poor (an income of 1,000 baht a
@@ -938,15 +946,25 @@ fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     let persons = split.persons.len() as u64;
     assert!(split.villages < tpmap::ingest::partition::VILLAGES_IN_FIXED, "the merged results are within BYTES_FIXED");
     let o = with_plan(&h, &p);
-    // What the plan needs for every person poor, beside the fixed share.
-    let need =
+    // What the plan needs for every person poor and each of its decisions, beside the fixed
+    // share (the decisions counted by a run without a budget).
+    let unbounded = run_partitioned(&o, None, &tmp.path().join("unbounded"), &Silent).unwrap();
+    let decided = decisions(&serde_json::to_value(&unbounded.report).unwrap());
+    assert!(decided > 0);
+    let per_decision = tpmap::ingest::partition::BYTES_PER_PLAN_DECISION;
+    let held =
         tpmap::ingest::partition::BYTES_FIXED + persons * tpmap::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON;
+    let need = held + decided * per_decision;
     let out = tmp.path().join("never");
-    let Err(e) = run_partitioned(&o, Some(need - 1), &out, &Silent) else {
-        panic!("a budget below the plan's need was accepted");
+    let Err(e) = run_partitioned(&o, Some(held - 1), &out, &Silent) else {
+        panic!("a budget below the poor households' need was accepted");
     };
     let e = e.to_string();
     assert!(e.contains("planning takes: about") && e.contains(&format!("poor households' {persons} persons")), "{e}");
+    assert!(!out.exists());
+    // Room for the households but one decision fewer than the plan makes: it stops there.
+    let e = run_partitioned(&o, Some(need - 1), &out, &Silent).err().unwrap().to_string();
+    assert!(e.contains(&format!("decide on {decided} eligible units")), "{e}");
     assert!(!out.exists());
     // At the need itself: several waves, and the whole run's plan and outputs.
     let r = same_outputs_in(&o, Some(need), false, &tmp.path().join("runs"));
@@ -954,15 +972,23 @@ fn a_budget_holds_the_poor_households_counted_for_the_plan() {
     assert_eq!(r["measure"]["country"]["poor"].as_f64(), Some(persons as f64), "every person poor");
     assert!(r["plan"]["summary"]["households"].as_u64().unwrap() > 0);
     // A plan over every poor household takes more (`PLANNED_WIDE_FACTOR`): the same budget is
-    // refused, twice the persons' share accepted.
+    // refused, twice the persons' share and its own decisions accepted.
     let mut wide = with_plan(&h, &p);
     if let Some(plan) = &mut wide.plan {
         plan.options.population = tpmap::plan::Population::Poor;
     }
     let e = run_partitioned(&wide, Some(need), &out, &Silent).err().unwrap().to_string();
     assert!(e.contains("planning takes"), "{e}");
+    let wide_decided = decisions(
+        &serde_json::to_value(
+            &run_partitioned(&wide, None, &tmp.path().join("wide-unbounded"), &Silent).unwrap().report,
+        )
+        .unwrap(),
+    );
     let factor = tpmap::ingest::partition::PLANNED_WIDE_FACTOR;
-    let wide_need = need + (factor - 1) * persons * tpmap::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON;
+    let wide_need = tpmap::ingest::partition::BYTES_FIXED
+        + factor * persons * tpmap::ingest::partition::BYTES_PLANNED_PER_POOR_PERSON
+        + wide_decided * per_decision;
     assert!(run_partitioned(&wide, Some(wide_need), &tmp.path().join("wide"), &Silent).is_ok());
     // Out of file order the plan puts them back in input order, a copy of them for a moment:
     // the same budget is refused.
@@ -978,8 +1004,8 @@ fn a_budget_holds_the_poor_households_counted_for_the_plan() {
 fn a_budget_is_not_refused_for_poor_households_it_would_hold() {
     // SYNTHETIC households in 40 of the smaller provinces, about one person in eight in a poor
     // household, planned over every poor household (`--population poor`: twice the bytes a
-    // person). A budget with room for a fifth of the persons' plans: until the twenty-fifth
-    // session a quarter were assumed poor before any work and this budget refused (as the
+    // person). A budget with just the room their plan needs: until the twenty-fifth session a
+    // quarter of the persons were assumed poor before any work and this budget refused (as the
     // national set's was within 4 GiB); now it is accepted, its room reported, and the run makes
     // the whole run's outputs. A budget with room for one person fewer than are poor stops at
     // the wave whose count shows it, with nothing written.
@@ -999,14 +1025,24 @@ fn a_budget_is_not_refused_for_poor_households_it_would_hold() {
     if let Some(plan) = &mut o.plan {
         plan.options.population = tpmap::plan::Population::Poor;
     }
-    let fifth = persons / 5;
-    let budget = tpmap::ingest::partition::BYTES_FIXED + fifth * per;
-    let r = same_outputs_in(&o, Some(budget), false, &tmp.path().join("fifth"));
+    // The persons of poor households and the plan's decisions, counted without a budget.
+    let unbounded =
+        serde_json::to_value(&run_partitioned(&o, None, &tmp.path().join("unbounded"), &Silent).unwrap().report)
+            .unwrap();
+    let poor = unbounded["measure"]["country"]["poor"].as_f64().unwrap() as u64;
+    let decided = decisions(&unbounded);
+    assert!(poor > 0 && poor < persons / 5, "{poor} poor of {persons}");
+    // Exactly what they need: refused before (a quarter of the persons assumed poor), accepted
+    // now, with the whole run's outputs and the room reported.
+    let need = tpmap::ingest::partition::BYTES_FIXED
+        + poor * per
+        + decided * tpmap::ingest::partition::BYTES_PER_PLAN_DECISION;
+    assert!(need < tpmap::ingest::partition::BYTES_FIXED + persons / 4 * per, "the old assumption refused it");
+    let r = same_outputs_in(&o, Some(need), false, &tmp.path().join("need"));
     assert!(waves(&r) > 1, "{} waves", waves(&r));
-    assert_eq!(r["partition"]["plan_room"].as_u64(), Some(fifth));
-    // The persons of poor households: fewer than the room, more than none.
-    let poor = r["measure"]["country"]["poor"].as_f64().unwrap() as u64;
-    assert!(poor > 0 && poor <= fifth && persons / 4 > fifth, "{poor} poor of {persons}");
+    let room = r["partition"]["plan_room"].as_u64().unwrap();
+    assert_eq!(room, (need - tpmap::ingest::partition::BYTES_FIXED) / per);
+    assert!(room >= poor);
     // Room for one person fewer than are poor: refused once counted, nothing written.
     let short = tpmap::ingest::partition::BYTES_FIXED + (poor - 1) * per;
     let out = tmp.path().join("short");

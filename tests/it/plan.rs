@@ -226,6 +226,67 @@ fn served_households_and_explanations() {
     assert!(why[0].condition == "all of" && why.iter().any(|r| r.condition == "target"));
 }
 
+#[test]
+fn a_limit_on_decisions_stops_the_plan_naming_the_program() {
+    // Every eligible unit is given a place or declined: the plan's decisions. At their count the
+    // plan is the same as without a limit; one below it the plan stops, naming the program and
+    // the limit (a partitioned run within a budget sets it from what the budget leaves).
+    let d = samples_scored();
+    let c = catalogue(&d.x);
+    let s = Subjects::new(&d.x, &d.spec, &d.profiles, &d.scores, Welfare::Validated).unwrap();
+    let all = allocate(&s, &c, &Vec::new(), &PlanOptions::default()).unwrap();
+    let decided = (all.assignments.len() + all.declined.len()) as u64;
+    assert!(decided > 0 && !all.declined.is_empty());
+    assert_eq!(decided, all.programs.iter().map(|p| p.eligible).sum::<u64>());
+    let at = PlanOptions { max_decisions: Some(decided), ..Default::default() };
+    let same = allocate(&s, &c, &Vec::new(), &at).unwrap();
+    assert_eq!(same.assignments, all.assignments);
+    assert_eq!(same.declined.len(), all.declined.len());
+    let below = PlanOptions { max_decisions: Some(decided - 1), ..Default::default() };
+    let e = allocate(&s, &c, &Vec::new(), &below).unwrap_err().to_string();
+    assert!(e.contains(&format!("decide on {decided} eligible units")), "{e}");
+    assert!(e.contains(&format!("more than the {} it may hold", decided - 1)), "{e}");
+    // The last program in fill order with eligible units is the one that passes the limit.
+    let last = all.fill_order.iter().rev().map(|&i| &all.programs[i as usize]).find(|p| p.eligible > 0).unwrap();
+    assert!(e.contains(&format!("by program '{}'", last.id)), "{e}");
+}
+
+#[test]
+fn a_gap_names_at_most_sixteen_programs_and_quotes_their_rules_shortly() {
+    // Twenty programs address every indicator, none eligible, each with a long rule: every
+    // deprivation of the population is a gap, whose reason names the first sixteen programs
+    // (their rules cut after 200 characters) and counts the other four. Before, a gap named
+    // every program addressing it with its whole rule: a catalogue of thousands made each
+    // line's reason megabytes long.
+    let d = samples_scored();
+    let rule = vec!["not true"; 40].join(" or ");
+    assert!(rule.chars().count() > tpmap::plan::GAP_RULE_CHARS);
+    let addresses: Vec<String> = INDICATORS.iter().map(|i| format!("\"{i}\"")).collect();
+    let mut t = String::from(
+        "[catalogue]\nid = \"gaps\"\nversion = \"1\"\nas_of = \"2026-10-01\"\n[[agency]]\nid = \"a\"\nname_th = \"ก\"\nname_en = \"A\"\n",
+    );
+    for i in 0..20 {
+        t += &format!(
+            "[[program]]\nid = \"p{i}\"\nname_th = \"p{i}\"\nagency = \"a\"\naddresses = [{}]\nunit = \"household\"\neligible = \"{rule}\"\nbenefit = {{ kind = \"service\" }}\nunit_cost = 1\n",
+            addresses.join(", ")
+        );
+    }
+    let c = Catalogue::from_toml(&t, &d.x.edition, "gaps").unwrap();
+    let s = Subjects::new(&d.x, &d.spec, &d.profiles, &d.scores, Welfare::Validated).unwrap();
+    let a = allocate(&s, &c, &Vec::new(), &PlanOptions::default()).unwrap();
+    let lines = household_plan(&s, &c, &a);
+    assert!(!lines.is_empty() && lines.iter().all(|l| !l.covered));
+    let cut: String = rule.chars().take(tpmap::plan::GAP_RULE_CHARS).collect();
+    for l in &lines {
+        let parts: Vec<&str> = l.gap.split("; ").collect();
+        assert_eq!(parts.len(), tpmap::plan::GAP_PROGRAMS_NAMED + 1, "{}", l.gap);
+        for (i, part) in parts[..tpmap::plan::GAP_PROGRAMS_NAMED].iter().enumerate() {
+            assert_eq!(*part, format!("p{i}: not eligible ({cut}…)"));
+        }
+        assert_eq!(parts[tpmap::plan::GAP_PROGRAMS_NAMED], "and 4 more programs address it");
+    }
+}
+
 /// Every rule of the allocation holds: capacity, budget, quotas, exclusions, served lists, need,
 /// and ranks 1..=eligible each used once by selected and declined units.
 fn check_constraints(d: &Scored, c: &Catalogue, served: &[(u32, u32)], a: &Allocation) -> Result<(), String> {
