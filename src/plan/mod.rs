@@ -698,9 +698,16 @@ fn household_plan_in_pool(s: &Subjects, c: &Catalogue, a: &Allocation) -> Vec<Pl
     for (i, d) in a.declined.iter().enumerate() {
         dec_h.entry(d.household).or_default().push(i);
     }
-    // The programs addressing each indicator, once (not for every gap line).
-    let addressing: Vec<Vec<usize>> =
-        (0..64).map(|i| (0..c.programs.len()).filter(|&p| c.programs[p].addresses & (1 << i) != 0).collect()).collect();
+    // The programs addressing each indicator, once (not for every gap line): the first
+    // `GAP_PROGRAMS_NAMED` of them, which a gap names, and how many there are.
+    let addressing: Vec<(Vec<usize>, usize)> = (0..64)
+        .map(|i| {
+            let mut all = (0..c.programs.len()).filter(|&p| c.programs[p].addresses & (1 << i) != 0);
+            let named: Vec<usize> = all.by_ref().take(GAP_PROGRAMS_NAMED).collect();
+            let more = all.count();
+            (named, more)
+        })
+        .collect();
     let addressing = &addressing;
     let mut rows: Vec<u32> = a.population_rows.clone();
     rows.sort_unstable();
@@ -751,18 +758,19 @@ fn quoted_rule(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Why household `h`'s indicator `i` is a gap, program by program over `addressing` (the
-/// programs addressing `i`, in catalogue order).
+/// Why household `h`'s indicator is a gap, program by program over `addressing`: the first
+/// programs addressing it in catalogue order (at most [`GAP_PROGRAMS_NAMED`]) and how many more
+/// do.
 fn gap_reason(
     s: &Subjects,
     c: &Catalogue,
     a: &Allocation,
     h: usize,
-    addressing: &[usize],
+    (named, more): &(Vec<usize>, usize),
     declines: &[usize],
 ) -> String {
     let mut parts = Vec::new();
-    for &p in addressing.iter().take(GAP_PROGRAMS_NAMED) {
+    for &p in named {
         let prog = &c.programs[p];
         if !a.programs[p].active {
             parts.push(format!("{}: not running on {}", prog.id, fmt_date(a.date)));
@@ -785,7 +793,7 @@ fn gap_reason(
     if parts.is_empty() {
         return "no program covers this".into();
     }
-    match addressing.len().saturating_sub(GAP_PROGRAMS_NAMED) {
+    match more {
         0 => {}
         1 => parts.push("and 1 more program addresses it".into()),
         more => parts.push(format!("and {more} more programs address it")),
