@@ -365,6 +365,25 @@ pub fn worklists(
     pseudonyms: &Pseudonymizer,
     reveal_ids: bool,
 ) -> Result<Vec<(String, DataFrame)>> {
+    let mut out = Vec::new();
+    worklists_each(subjects, catalogue, allocation, pseudonyms, reveal_ids, &mut |agency, df| {
+        out.push((agency, df));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`worklists`] one agency at a time: `each(agency id, its frame)`, in agency order, each
+/// frame made after the last is handed over (a plan's files write each as it is made, not all
+/// of them at once).
+pub fn worklists_each(
+    subjects: &Subjects,
+    catalogue: &Catalogue,
+    allocation: &Allocation,
+    pseudonyms: &Pseudonymizer,
+    reveal_ids: bool,
+    each: &mut dyn FnMut(String, DataFrame) -> Result<()>,
+) -> Result<()> {
     let (s, c, a, ps) = (subjects, catalogue, allocation, pseudonyms);
     let x = s.x;
     let e = &x.edition;
@@ -373,7 +392,6 @@ pub fn worklists(
     for (i, g) in a.assignments.iter().enumerate() {
         by_agency.entry(c.programs[g.program as usize].agency).or_default().push(i);
     }
-    let mut out = Vec::new();
     for (ag, idx) in by_agency {
         let gs: Vec<&crate::plan::Assignment> = idx.iter().map(|&i| &a.assignments[i]).collect();
         let hh: Vec<usize> = gs.iter().map(|g| g.household as usize).collect();
@@ -460,9 +478,9 @@ pub fn worklists(
             "unit".into(),
             gs.iter().map(|g| if prog(g).unit == Unit::People { "person" } else { "household" }).collect::<Vec<_>>(),
         ));
-        out.push((c.agencies[ag].id.clone(), DataFrame::new_infer_height(cols)?));
+        each(c.agencies[ag].id.clone(), DataFrame::new_infer_height(cols)?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn join_owned(it: impl Iterator<Item = String>) -> String {
@@ -708,11 +726,12 @@ pub fn write_plan(
     write_csv(&mut programs_frame(c, a)?, &dir.join("programs.csv"), &preamble, Encoding::Utf8)?;
     let mut dec = declined_frame(s, c, a, ps, w.reveal_ids)?;
     write_csv(&mut dec, &dir.join("declined.csv"), &preamble, Encoding::Utf8)?;
+    drop(dec);
     let wl = dir.join("worklists");
     mk(&wl)?;
-    for (agency, mut df) in worklists(s, c, a, ps, w.reveal_ids)? {
-        write_csv(&mut df, &wl.join(format!("{agency}.csv")), &preamble, Encoding::Utf8)?;
-    }
+    worklists_each(s, c, a, ps, w.reveal_ids, &mut |agency, mut df| {
+        write_csv(&mut df, &wl.join(format!("{agency}.csv")), &preamble, Encoding::Utf8)
+    })?;
     let areas = provincial_report(s, c, a, lines);
     let sup = (w.suppress > 1).then_some(w.suppress);
     let mut pub_pre = preamble.clone();
