@@ -378,7 +378,8 @@ pub fn run_partitioned(
             let room = m.saturating_sub(after_waves) / per_poor_person.saturating_mul(poor_copies).max(1);
             if room == 0 {
                 return Err(Error::Config(format!(
-                    "--max-memory {} leaves no room to plan once the waves are read: {} held then, about {} a person                      of the poor households; give more",
+                    "--max-memory {} leaves no room to plan once the waves are read: {} held then, about {} a person of the poor \
+                     households; give more",
                     crate::limits::format_bytes(m),
                     crate::limits::format_bytes(after_waves),
                     crate::limits::format_bytes(per_poor_person.saturating_mul(poor_copies)),
