@@ -1220,6 +1220,36 @@ impl InternedColumn {
         self.codes.rows.iter().map(|&c| self.values.get(c as usize))
     }
 
+    /// Makes room for the codes of `rows` more rows, exactly (the distinct values grow as
+    /// they come).
+    pub fn reserve(&mut self, rows: usize) {
+        self.codes.rows.reserve_exact(rows);
+    }
+
+    /// Takes every row's code out, leaving the distinct values and their table (the codes go
+    /// to a spill, [`crate::panel::PersonText`]).
+    pub(crate) fn take_codes(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.codes.rows)
+    }
+
+    /// The same distinct values without any row.
+    pub(crate) fn without_rows(&self) -> InternedColumn {
+        InternedColumn {
+            codes: Codes { rows: Vec::new(), table: self.codes.table.clone(), hasher: self.codes.hasher },
+            values: self.values.clone(),
+        }
+    }
+
+    /// Appends a row of an existing code; false (nothing appended) when `code` is none of the
+    /// values'.
+    pub(crate) fn push_code(&mut self, code: u32) -> bool {
+        let known = (code as usize) < self.values.len();
+        if known {
+            self.codes.rows.push(code);
+        }
+        known
+    }
+
     /// Appends a row.
     pub fn push(&mut self, s: &str) {
         let h = self.codes.hasher.hash_one(s);

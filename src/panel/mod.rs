@@ -274,6 +274,17 @@ impl Panel {
         text: (&PersonText, &PersonText),
         opts: &PanelOptions,
     ) -> Result<Panel> {
+        Ok(Panel::matched(t, t1, text, opts)?.counted())
+    }
+
+    /// The first half of [`Panel::of_rounds`]: the households matched, nothing counted yet — so
+    /// that a caller can free the names before the flows are counted.
+    pub(crate) fn matched(
+        t: Arc<Round>,
+        t1: Arc<Round>,
+        text: (&PersonText, &PersonText),
+        opts: &PanelOptions,
+    ) -> Result<Matched> {
         let map = match &opts.editions {
             Some(m) => m.clone(),
             None if t.edition.id == t1.edition.id && t.edition == t1.edition => {
@@ -301,6 +312,26 @@ impl Panel {
         let mut lap = crate::diagnostics::Lap::start();
         let (matches, predecessor, successor) = match_households(&t, &t1, text)?;
         lap.lap("panel: households matched");
+        Ok(Matched { t, t1, matches, predecessor, successor, indicators, editions: map })
+    }
+}
+
+/// Two rounds' households matched ([`Panel::matched`]), their flows not yet counted.
+pub(crate) struct Matched {
+    t: Arc<Round>,
+    t1: Arc<Round>,
+    matches: Vec<Match>,
+    predecessor: Vec<Option<u32>>,
+    successor: Vec<Option<u32>>,
+    indicators: Vec<IndicatorPair>,
+    editions: editions::EditionMap,
+}
+
+impl Matched {
+    /// Counts the matching's routes and fates, the persons and the flows of every area.
+    pub(crate) fn counted(self) -> Panel {
+        let Matched { t, t1, matches, predecessor, successor, indicators, editions: map } = self;
+        let mut lap = crate::diagnostics::Lap::start();
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
             households_t1: t1.households.len() as u64,
@@ -318,7 +349,7 @@ impl Panel {
         lap.lap("panel: persons counted");
         let transitions = transitions(&t, &t1, &predecessor, &successor, &indicators);
         lap.lap("panel: flows counted");
-        Ok(Panel { t, t1, matches, predecessor, successor, transitions, summary, indicators, editions: map })
+        Panel { t, t1, matches, predecessor, successor, transitions, summary, indicators, editions: map }
     }
 }
 
@@ -339,16 +370,39 @@ fn in_training_sample(id: crate::ids::HouseholdId) -> bool {
 /// kept for matching by linkage ([`PersonText::of`]'s `keep`): when neither keys nor citizen
 /// IDs can match it to a household of `t`, or it is in the linkage's training sample.
 pub fn names_needed(t: &Round, x: &Extract, j: usize) -> bool {
-    if in_training_sample(x.households.id[j]) {
+    let h = &x.households;
+    needs_names(t, (h.id[j], h.house_id[j]), x.members(j).map(|k| x.persons.citizen_id[k]))
+}
+
+/// [`names_needed`] for household `j` of the later round `t1` as kept.
+pub(super) fn later_names_needed(t: &Round, t1: &Round, j: usize) -> bool {
+    let h = &t1.households;
+    needs_names(t, (h.id[j], h.house_id[j]), t1.members(j).map(|k| t1.persons.citizen_id[k]))
+}
+
+/// Whether a later household, of key and house ID `key` and its members' citizen IDs `ids`, has
+/// its members' names kept: in the training sample, or matched to no household of `t` by keys
+/// or citizen IDs.
+fn needs_names(
+    t: &Round,
+    (id, house): (crate::ids::HouseholdId, Option<crate::ids::HouseId>),
+    mut ids: impl Iterator<Item = Option<crate::ids::CitizenId>>,
+) -> bool {
+    if in_training_sample(id) {
         return true;
     }
-    let by_key = t.household_of_key(x.households.id[j]).is_some_and(|i| {
-        match (t.households.house_id[i as usize], x.households.house_id[j]) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        }
+    let by_key = t.household_of_key(id).is_some_and(|i| match (t.households.house_id[i as usize], house) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     });
-    !by_key && !x.members(j).any(|k| x.persons.citizen_id[k].is_some_and(|c| t.household_of_person(c).is_some()))
+    !by_key && !ids.any(|c| c.is_some_and(|c| t.household_of_person(c).is_some()))
+}
+
+/// Whether person `k` of the earlier round `t` may be linked by name to a person of `t1`:
+/// without a citizen ID, or with one `t1` lacks, or of a household in the training sample.
+pub(super) fn earlier_names_needed(t: &Round, t1: &Round, k: usize) -> bool {
+    t.persons.citizen_id[k].is_none_or(|c| t1.household_of_person(c).is_none())
+        || in_training_sample(t.households.id[t.persons.household[k] as usize])
 }
 
 type Matching = (Vec<Match>, Vec<Option<u32>>, Vec<Option<u32>>);
@@ -448,12 +502,7 @@ fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonT
             .filter(|&j| m.route[j].is_none() || in_training_sample(h1.id[j]))
             .flat_map(|j| t1.members(j))
             .collect();
-        let earlier: Vec<usize> = (0..t.persons.len())
-            .filter(|&k| {
-                t.persons.citizen_id[k].is_none_or(|c| t1.household_of_person(c).is_none())
-                    || in_training_sample(h0.id[t.persons.household[k] as usize])
-            })
-            .collect();
+        let earlier: Vec<usize> = (0..t.persons.len()).filter(|&k| earlier_names_needed(t, t1, k)).collect();
         let (owned0, who0) = text.records(t, &earlier);
         let (owned1, who1) = text1.records(t1, &later);
         let mut records = crate::link::Records::default();
@@ -664,9 +713,20 @@ impl Areas {
 /// The distinct villages of both rounds and each household's position among them.
 fn village_index(t: &Round, t1: &Round) -> (Vec<AreaCode>, Vec<u32>, Vec<u32>) {
     use rayon::prelude::*;
-    let mut codes: Vec<AreaCode> = t.households.village.iter().chain(&t1.households.village).copied().collect();
-    crate::in_pool(|| codes.par_sort_unstable());
-    codes.dedup();
+    // Gathered in a set (a round's households come village by village, so each run of one
+    // village is looked up once), not a column of every household's village sorted and
+    // deduplicated: that took 11 bytes a household of both rounds (0.29 GB nationally) while
+    // the flows were counted.
+    let mut seen: std::collections::HashSet<AreaCode> = std::collections::HashSet::new();
+    let mut last: Option<&AreaCode> = None;
+    for v in t.households.village.iter().chain(&t1.households.village) {
+        if last != Some(v) {
+            seen.insert(*v);
+            last = Some(v);
+        }
+    }
+    let mut codes: Vec<AreaCode> = seen.into_iter().collect();
+    codes.sort_unstable();
     // Villages number far below u32::MAX (at most the households, checked by Round::check_rows).
     let at: HashMap<AreaCode, u32> = codes.iter().zip(0u32..).map(|(c, i)| (*c, i)).collect();
     let of = |r: &Round| -> Vec<u32> {

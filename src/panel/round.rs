@@ -17,6 +17,7 @@ use crate::ids::{CitizenId, HouseId, HouseholdId};
 use crate::indicators::Edition;
 use crate::link::records::{InternedColumn, RawRecord};
 use crate::score::{Profiles, Spec, Unit};
+use crate::spill::SpillFile;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
@@ -88,17 +89,10 @@ pub struct Round {
     pub persons: RoundPersons,
     /// `member_offsets[h]..member_offsets[h + 1]` are household `h`'s persons.
     member_offsets: Vec<u32>,
-    /// Households by key and persons by citizen ID, built on first use.
-    index: OnceLock<RoundIndex>,
-}
-
-/// A round's households by key and persons by citizen ID: tables of row numbers (4 bytes a
-/// slot; the keys are read from the round's own columns), hashed with the integer mix of the
-/// ingest's duplicate check.
-#[derive(Debug, Default)]
-struct RoundIndex {
-    households: hashbrown::HashTable<u32>,
-    persons: hashbrown::HashTable<u32>,
+    /// Households by key, built on first use.
+    household_index: OnceLock<hashbrown::HashTable<u32>>,
+    /// Persons by citizen ID, built on first use ([`Round::forget_person_index`]).
+    person_index: OnceLock<hashbrown::HashTable<u32>>,
 }
 
 /// The integer mix of the ingest's duplicate check.
@@ -132,7 +126,8 @@ impl Round {
             },
             persons: RoundPersons { household: x.persons.household.clone(), citizen_id: x.persons.citizen_id.clone() },
             member_offsets: x.member_offsets.clone(),
-            index: OnceLock::new(),
+            household_index: OnceLock::new(),
+            person_index: OnceLock::new(),
         })
     }
 
@@ -163,8 +158,54 @@ impl Round {
         self.persons.citizen_id.extend(other.persons.citizen_id);
         self.member_offsets.pop();
         self.member_offsets.extend(other.member_offsets.iter().map(|&o| o + p0));
-        self.index = OnceLock::new();
+        (self.household_index, self.person_index) = (OnceLock::new(), OnceLock::new());
         Ok(())
+    }
+
+    /// Makes room for `households` and `persons` more rows, exactly: a round read a wave at a
+    /// time reserves its whole size after the first wave, so that its columns are not doubled
+    /// and copied as the waves are appended (a national round held 2.0 GiB of columns grown by
+    /// doubling against 1.2 GiB of rows; docs/bench/panel-national.txt).
+    pub fn reserve(&mut self, households: usize, persons: usize) {
+        let h = &mut self.households;
+        h.id.reserve_exact(households);
+        h.village.reserve_exact(households);
+        h.house_id.reserve_exact(households);
+        h.fail.reserve_exact(households);
+        h.deprived.reserve_exact(households);
+        h.score.reserve_exact(households);
+        h.poor.reserve_exact(households);
+        h.target.reserve_exact(households);
+        self.member_offsets.reserve_exact(households);
+        self.persons.household.reserve_exact(persons);
+        self.persons.citizen_id.reserve_exact(persons);
+    }
+
+    /// Bytes held on the heap: every column's allocation and the index, once built — what a
+    /// memory budget counts for a round kept in memory.
+    pub fn heap_bytes(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        let h = &self.households;
+        let index = [&self.household_index, &self.person_index]
+            .iter()
+            .map(|i| i.get().map_or(0, |t| t.allocation_size() as u64))
+            .fold(0u64, u64::saturating_add);
+        [
+            vec_bytes(&h.id),
+            vec_bytes(&h.village),
+            vec_bytes(&h.house_id),
+            vec_bytes(&h.fail),
+            vec_bytes(&h.deprived),
+            vec_bytes(&h.score),
+            vec_bytes(&h.poor),
+            vec_bytes(&h.target),
+            vec_bytes(&self.persons.household),
+            vec_bytes(&self.persons.citizen_id),
+            vec_bytes(&self.member_offsets),
+            index,
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
     }
 
     /// The persons of household `h`.
@@ -177,27 +218,33 @@ impl Round {
         self.households.deprived[h]
     }
 
-    fn index(&self) -> &RoundIndex {
-        self.index.get_or_init(|| {
-            let (h, p) = (&self.households, &self.persons);
-            let mut index = RoundIndex {
-                households: hashbrown::HashTable::with_capacity(h.len()),
-                persons: hashbrown::HashTable::with_capacity(p.len()),
-            };
+    /// The households by key: a table of row numbers (4 bytes a slot; the keys are read from
+    /// the round's own columns), hashed with the integer mix of the ingest's duplicate check.
+    fn household_index(&self) -> &hashbrown::HashTable<u32> {
+        self.household_index.get_or_init(|| {
+            let h = &self.households;
+            let mut index = hashbrown::HashTable::with_capacity(h.len());
             // Rows are below u32::MAX (checked where rounds are built and appended).
             for (row, id) in (0u32..).zip(&h.id) {
                 let key = mix(id.0);
-                if index.households.find(key, |&r| h.id[r as usize] == *id).is_none() {
-                    index.households.insert_unique(key, row, |&r| mix(h.id[r as usize].0));
+                if index.find(key, |&r| h.id[r as usize] == *id).is_none() {
+                    index.insert_unique(key, row, |&r| mix(h.id[r as usize].0));
                 }
             }
+            index
+        })
+    }
+
+    /// The persons by citizen ID, as [`Round::household_index`].
+    fn person_index(&self) -> &hashbrown::HashTable<u32> {
+        self.person_index.get_or_init(|| {
+            let p = &self.persons;
+            let mut index = hashbrown::HashTable::with_capacity(p.citizen_id.iter().flatten().count());
             for (row, id) in (0u32..).zip(&p.citizen_id) {
                 if let Some(id) = id {
                     let key = mix(id.as_u64());
-                    if index.persons.find(key, |&r| p.citizen_id[r as usize] == Some(*id)).is_none() {
-                        index
-                            .persons
-                            .insert_unique(key, row, |&r| mix(p.citizen_id[r as usize].map_or(0, |c| c.as_u64())));
+                    if index.find(key, |&r| p.citizen_id[r as usize] == Some(*id)).is_none() {
+                        index.insert_unique(key, row, |&r| mix(p.citizen_id[r as usize].map_or(0, |c| c.as_u64())));
                     }
                 }
             }
@@ -205,18 +252,23 @@ impl Round {
         })
     }
 
+    /// Frees the persons' index (rebuilt should it be needed again): once the flows are counted
+    /// nothing looks a person up (a national round's takes about 0.33 GB).
+    pub(super) fn forget_person_index(&mut self) {
+        self.person_index = OnceLock::new();
+    }
+
     /// The household row with key `id` (the first, should a key repeat).
     pub fn household_of_key(&self, id: HouseholdId) -> Option<u32> {
         let h = &self.households.id;
-        self.index().households.find(mix(id.0), |&r| h[r as usize] == id).copied()
+        self.household_index().find(mix(id.0), |&r| h[r as usize] == id).copied()
     }
 
     /// The household row of the person with citizen ID `id` (IDs are unique within a round:
     /// the reading rejects repeats).
     pub fn household_of_person(&self, id: CitizenId) -> Option<u32> {
         let c = &self.persons.citizen_id;
-        self.index()
-            .persons
+        self.person_index()
             .find(mix(id.as_u64()), |&r| c[r as usize] == Some(id))
             .map(|&r| self.persons.household[r as usize])
     }
@@ -246,8 +298,8 @@ pub struct PersonText {
     last: InternedColumn,
     birth: Vec<Option<PartialDate>>,
     sex: Vec<Sex>,
-    /// Per household of the round.
-    house_no: StrColumn,
+    /// Per household of the round (shared with the texts [`PersonText::subset`] makes).
+    house_no: Arc<StrColumn>,
     persons: usize,
 }
 
@@ -293,7 +345,7 @@ impl PersonText {
         });
         self.birth.extend((0..n).map(|i| p.birth_date[at(i)]));
         self.sex.extend((0..n).map(|i| p.sex[at(i)]));
-        self.house_no.extend_from(&x.households.house_no);
+        Arc::make_mut(&mut self.house_no).extend_from(&x.households.house_no);
         match (&mut self.rows, &picked) {
             (Some(rows), Some(picked)) => rows.extend(picked.iter().map(|&k| offset + k)),
             // Every person of this wave, after waves that kept some.
@@ -301,6 +353,115 @@ impl PersonText {
             (None, _) => {}
         }
         self.persons += p.len();
+    }
+
+    /// Makes room for the text of `persons` more persons, exactly (every person of the waves to
+    /// come: an earlier round's), and the house numbers of `households` more households.
+    pub fn reserve(&mut self, persons: usize, households: usize) {
+        self.title.reserve(persons);
+        self.first.reserve(persons);
+        self.last.reserve(persons);
+        self.birth.reserve_exact(persons);
+        self.sex.reserve_exact(persons);
+        Arc::make_mut(&mut self.house_no).reserve(households);
+    }
+
+    /// Bytes held on the heap: the names' codes and values, birth dates, sexes, house numbers
+    /// and the rows kept.
+    pub fn heap_bytes(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        [
+            self.rows.as_ref().map_or(0, vec_bytes),
+            self.title.heap_bytes(),
+            self.first.heap_bytes(),
+            self.last.heap_bytes(),
+            vec_bytes(&self.birth),
+            vec_bytes(&self.sex),
+            self.house_no.heap_bytes(),
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
+    }
+
+    /// Moves the per-person columns held (the three names' codes, birth dates and sexes) to
+    /// `file` as its next part, leaving the distinct names, the house numbers and the count of
+    /// persons: an earlier round's text waits on disk while the later round is read, and only
+    /// the persons matching needs are read back ([`PersonText::subset`]). A national round's
+    /// text is about 0.8 GB in memory, of which 0.7 GB per person. Only a text of every person
+    /// is spilled; `spilled` counts the persons in `file` so far.
+    pub(super) fn spill(&mut self, file: &mut SpillFile, spilled: &mut usize) -> Result<()> {
+        if self.rows.is_some() || *spilled + self.birth.len() != self.persons {
+            return Err(Error::Config("internal: a partial text of a round spilled".into()));
+        }
+        let (title, first, last) = (self.title.take_codes(), self.first.take_codes(), self.last.take_codes());
+        let (birth, sex) = (std::mem::take(&mut self.birth), std::mem::take(&mut self.sex));
+        file.push_with(|w| {
+            w.u64(sex.len() as u64);
+            for codes in [&title, &first, &last] {
+                w.column(codes, |c| c.to_le_bytes())?;
+            }
+            w.column(&sex, |s| [*s as u8])?;
+            w.column(&birth, |d| {
+                let (known, d) = d.map_or((0, PartialDate { year: 0, month: 0, day: 0 }), |d| (1, d));
+                let y = d.year.to_le_bytes();
+                [known, y[0], y[1], d.month, d.day]
+            })
+        })?;
+        *spilled += sex.len();
+        Ok(())
+    }
+
+    /// The text of the persons `keep` accepts (rows of the round) read back from `file`, where
+    /// [`PersonText::spill`] put every person of this text, in order.
+    pub(super) fn subset(&self, file: &mut SpillFile, keep: impl Fn(usize) -> bool) -> Result<PersonText> {
+        let mut out = PersonText {
+            rows: Some(Vec::new()),
+            title: self.title.without_rows(),
+            first: self.first.without_rows(),
+            last: self.last.without_rows(),
+            birth: Vec::new(),
+            sex: Vec::new(),
+            house_no: self.house_no.clone(),
+            persons: self.persons,
+        };
+        let mut at = 0usize;
+        for part in 0..file.parts() {
+            let kept = file.read_with(part, |r| {
+                let n = r.count(self.persons.saturating_sub(at))?;
+                let code = |b: [u8; 4]| Some(u32::from_le_bytes(b));
+                let (title, first, last) =
+                    (r.column(n, "code", code)?, r.column(n, "code", code)?, r.column(n, "code", code)?);
+                let sex = r.column(n, "sex", |[s]: [u8; 1]| match s {
+                    0 => Some(Sex::Unknown),
+                    1 => Some(Sex::Male),
+                    2 => Some(Sex::Female),
+                    _ => None,
+                })?;
+                let birth = r.column(n, "birth date", |b: [u8; 5]| match b[0] {
+                    0 => Some(None),
+                    1 => Some(Some(PartialDate { year: u16::from_le_bytes([b[1], b[2]]), month: b[3], day: b[4] })),
+                    _ => None,
+                })?;
+                for i in (0..n).filter(|&i| keep(at + i)) {
+                    let known =
+                        out.title.push_code(title[i]) & out.first.push_code(first[i]) & out.last.push_code(last[i]);
+                    if !known {
+                        return Err(r.corrupt("holds an unknown name"));
+                    }
+                    out.birth.push(birth[i]);
+                    out.sex.push(sex[i]);
+                    if let Some(rows) = &mut out.rows {
+                        rows.push(at + i);
+                    }
+                }
+                Ok(n)
+            })?;
+            at += kept;
+        }
+        if at != self.persons {
+            return Err(Error::Config("internal: a round's spilled text holds other persons".into()));
+        }
+        Ok(out)
     }
 
     /// Where person `k`'s text is, if kept.
@@ -453,6 +614,49 @@ mod tests {
         for (rec, &k) in raw.iter().zip(&who) {
             assert_eq!(rec.first, x.persons.first_name.get(k % n));
         }
+    }
+
+    #[test]
+    fn names_spilled_in_parts_read_back_as_held() {
+        // Two waves spilled (the extract twice), then the odd persons read back: each the text
+        // it had in memory, the others without text.
+        let x = extract();
+        let n = x.persons.len();
+        let held = {
+            let mut t = PersonText::of(&x, None);
+            t.push(&x, None);
+            t
+        };
+        let mut file = SpillFile::new("test names").unwrap();
+        let (mut spilled, mut t) = (0, PersonText::default());
+        for _ in 0..2 {
+            t.push(&x, None);
+            t.spill(&mut file, &mut spilled).unwrap();
+        }
+        assert_eq!((spilled, file.parts()), (2 * n, 2));
+        assert!(t.birth.is_empty() && t.title.is_empty(), "the per-person columns left memory");
+        let odd = t.subset(&mut file, |k| k % 2 == 1).unwrap();
+        let r = {
+            let mut r = Round::of(&x, &PanelOptions::default()).unwrap();
+            r.append(Round::of(&x, &PanelOptions::default()).unwrap()).unwrap();
+            r
+        };
+        let all: Vec<usize> = (0..2 * n).collect();
+        let (owned, who) = odd.records(&r, &all);
+        assert_eq!(who, all.iter().copied().filter(|k| k % 2 == 1).collect::<Vec<_>>());
+        let (held_owned, _) = held.records(&r, &who);
+        let (a, b) = (odd.raw(&r, &owned), held.raw(&r, &held_owned));
+        for ((a, b), &k) in a.iter().zip(&b).zip(&who) {
+            assert_eq!(
+                (a.title, a.first, a.last, a.birth, a.sex, a.house),
+                (b.title, b.first, b.last, b.birth, b.sex, b.house)
+            );
+            assert!(odd.agrees(odd.slot(k).unwrap(), &held, k));
+        }
+        // A text that keeps only some persons is never spilled.
+        let keep = |h: usize| h == 1;
+        let mut some = PersonText::of(&x, Some(&keep));
+        assert!(some.spill(&mut SpillFile::new("test names").unwrap(), &mut 0).is_err());
     }
 
     #[test]

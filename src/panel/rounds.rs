@@ -13,6 +13,7 @@ use crate::extract::Extract;
 use crate::indicators::Edition;
 use crate::ingest::{IngestOptions, IngestReport};
 use crate::score::{DimensionMask, Welfare};
+use crate::spill::SpillFile;
 use crate::{Error, Result};
 
 /// Options of [`write_rounds`].
@@ -141,8 +142,15 @@ pub fn write_rounds(
         let (h, p) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
         let earlier = if r + 1 == rounds.len() { got.last().map(|g| &*g.round) } else { None };
         let read = read_round((&h, &p), o.reading, &ingest_options(r)?, &popts, earlier)?;
+        // What the reading freed goes back before the next round is read beside this one.
+        crate::memory::release();
+        lap.lap(&format!(
+            "panel: round {} read (round {} MiB, names {} MiB)",
+            r + 1,
+            read.round.heap_bytes() >> 20,
+            read.text.heap_bytes() >> 20
+        ));
         got.push(read);
-        lap.lap(&format!("panel: round {} read", r + 1));
     }
     if let Some(l) = latest {
         let earlier = got.last().map(|g| &*g.round);
@@ -163,18 +171,64 @@ pub fn write_rounds(
         names = names.iter().enumerate().map(|(i, n)| format!("round{}_{n}", i + 1)).collect();
     }
     let mut panels: Vec<Panel> = Vec::with_capacity(got.len().saturating_sub(1));
-    for w in got.windows(2) {
-        let (a, b) = (&w[0].round.edition, &w[1].round.edition);
+    for r in 0..got.len().saturating_sub(1) {
+        let (w0, w1) = (&got[r], &got[r + 1]);
+        let (a, b) = (&w0.round.edition, &w1.round.edition);
         let file = ids.iter().position(|(x, y)| *x == a.id && *y == b.id).map(|k| &maps[k]);
         let editions = match file {
             Some(f) => Some(super::editions::EditionMap::load(f, a, b)?),
             None => None,
         };
         let opts = PanelOptions { editions, ..popts.clone() };
-        panels.push(Panel::of_rounds(w[0].round.clone(), w[1].round.clone(), (&w[0].text, &w[1].text), &opts)?);
+        let (t, t1) = (w0.round.clone(), w1.round.clone());
+        // Names on disk are read back for the persons matching may link: the earlier round's
+        // without a citizen ID the later round has, the later round's in households neither
+        // keys nor IDs match (and the training sample's).
+        let ReadRound { text, spill, .. } = &mut got[r];
+        let flags = |n: usize, f: &(dyn Fn(usize) -> bool + Sync)| -> Vec<bool> {
+            use rayon::prelude::*;
+            crate::in_pool(|| (0..n).into_par_iter().map(f).collect())
+        };
+        let earlier_text = match spill {
+            Some((file, _)) => {
+                let needed = flags(t.persons.len(), &|k| super::earlier_names_needed(&t, &t1, k));
+                Some(text.subset(file, |k| needed[k])?)
+            }
+            None => None,
+        };
+        let ReadRound { text: text1, spill: spill1, .. } = &mut got[r + 1];
+        let later_text = match spill1 {
+            Some((file, _)) => {
+                let needed = flags(t1.households.len(), &|j| super::later_names_needed(&t, &t1, j));
+                Some(text1.subset(file, |k| needed[t1.persons.household[k] as usize])?)
+            }
+            None => None,
+        };
+        let (w0, w1) = (&got[r], &got[r + 1]);
+        let texts = (earlier_text.as_ref().unwrap_or(&w0.text), later_text.as_ref().unwrap_or(&w1.text));
+        let matched = Panel::matched(t, t1, texts, &opts)?;
+        drop((earlier_text, later_text));
+        // Round r's names serve no later pair, nor the last round's once it is matched: freed
+        // before the flows are counted (a national round's are about 0.8 GB).
+        (got[r].text, got[r].spill) = (PersonText::default(), None);
+        if r + 2 == got.len() {
+            (got[r + 1].text, got[r + 1].spill) = (PersonText::default(), None);
+        }
+        crate::memory::release();
+        panels.push(matched.counted());
     }
     // The names were for matching: freed before the outputs are made.
     let reports: Vec<IngestReport> = got.into_iter().map(|g| g.report).collect();
+    // Nothing looks a person up once the flows are counted: a round no other pair shares (two
+    // rounds: both) frees its persons' index before the outputs are made.
+    for p in &mut panels {
+        for round in [&mut p.t, &mut p.t1] {
+            if let Some(round) = Arc::get_mut(round) {
+                round.forget_person_index();
+            }
+        }
+    }
+    crate::memory::release();
     lap.lap("panel: matched, flows counted");
     let mut served_lists = Vec::new();
     for (r, dir) in rounds.iter().enumerate().take(rounds.len() - 1) {
@@ -220,14 +274,20 @@ fn round_of(panels: &[Panel], r: usize) -> &Round {
 }
 
 /// Memory a wave of provinces may take, with what is held across waves (the reading's own
-/// estimate, [`crate::ingest::partition::Wave::estimated_bytes`]): 3 GiB, so that a national
-/// round read beside a national earlier round stays within 8 GiB (docs/panel.md).
-const WAVE_BUDGET: u64 = 3 << 30;
+/// estimate, [`crate::ingest::partition::Wave::estimated_bytes`]): 1.5 GiB, so that a national
+/// round read beside a national earlier round stays within 4 GiB (3.89 GiB measured, against
+/// 4.36 GiB with 3 GiB waves, 2.5 s faster; docs/bench/panel-national.txt).
+const WAVE_BUDGET: u64 = 3 << 29;
 
 /// One round as read: what the panel keeps, the names for linkage, the reading's report.
 struct ReadRound {
     round: Arc<Round>,
+    /// The names kept; with `spill`, their per-person columns are on disk
+    /// ([`PersonText::spill`]).
     text: PersonText,
+    /// The file holding the names' per-person columns and the persons in it: an earlier round
+    /// read in waves.
+    spill: Option<(SpillFile, usize)>,
     report: IngestReport,
 }
 
@@ -237,7 +297,12 @@ impl ReadRound {
     fn of(got: &crate::ingest::Ingested, popts: &PanelOptions, earlier: Option<&Round>) -> Result<ReadRound> {
         let mut text = PersonText::default();
         push_names(&mut text, &got.extract, earlier);
-        Ok(ReadRound { round: Arc::new(Round::of(&got.extract, popts)?), text, report: got.report.clone() })
+        Ok(ReadRound {
+            round: Arc::new(Round::of(&got.extract, popts)?),
+            text,
+            spill: None,
+            report: got.report.clone(),
+        })
     }
 }
 
@@ -278,15 +343,36 @@ fn read_round(
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }
     let mut reader = PartitionedReader::new(split, &waves);
-    let (read, text) = loop {
+    // Rows of the whole round (accepted or not: at least what is kept), reserved at once.
+    let rows = |w: &crate::ingest::partition::Wave| {
+        (usize::try_from(w.household_rows).unwrap_or(usize::MAX), usize::try_from(w.person_rows).unwrap_or(usize::MAX))
+    };
+    let (all_h, all_p) =
+        waves.iter().map(rows).fold((0usize, 0usize), |(a, b), (h, p)| (a.saturating_add(h), b.saturating_add(p)));
+    let (read, text, spill) = loop {
         let mut read: Option<(Round, IngestReport)> = None;
         let mut text = PersonText::default();
+        // An earlier round keeps every person's names, on disk: in memory they would take about
+        // 20 bytes a person while the later round is read and matched (0.8 GB nationally).
+        let mut spill = match earlier {
+            None => Some((SpillFile::new("the names' temporary file")?, 0usize)),
+            Some(_) => None,
+        };
+        // The house numbers, kept in memory, for the whole round at once.
+        text.reserve(0, all_h);
         for wave in &waves {
             let got = reader.read(h, p, opts, wave)?;
-            let round = Round::of(&got.extract, popts)?;
+            let mut round = Round::of(&got.extract, popts)?;
             push_names(&mut text, &got.extract, earlier);
+            if let Some((file, spilled)) = &mut spill {
+                text.spill(file, spilled)?;
+            }
             match &mut read {
-                None => read = Some((round, got.report)),
+                None => {
+                    let (wh, wp) = rows(wave);
+                    round.reserve(all_h.saturating_sub(wh), all_p.saturating_sub(wp));
+                    read = Some((round, got.report));
+                }
                 Some((all, all_report)) => {
                     all.append(round)?;
                     all_report.absorb(got.report);
@@ -294,7 +380,7 @@ fn read_round(
             }
         }
         if !reader.crossed() {
-            break (read, text);
+            break (read, text, spill);
         }
         // A citizen ID's first holder in the file was met after another (a round out of
         // province order): every wave again, keeping the first, as a whole read does.
@@ -303,5 +389,5 @@ fn read_round(
     let Some((round, report)) = read else {
         return Err(Error::Config("internal: a round read in waves without a wave".into()));
     };
-    Ok(ReadRound { round: Arc::new(round), text, report })
+    Ok(ReadRound { round: Arc::new(round), text, spill, report })
 }
