@@ -503,13 +503,23 @@ fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonT
             .flat_map(|j| t1.members(j))
             .collect();
         let earlier: Vec<usize> = (0..t.persons.len()).filter(|&k| earlier_names_needed(t, t1, k)).collect();
-        let (owned0, who0) = text.records(t, &earlier);
-        let (owned1, who1) = text1.records(t1, &later);
+        // Made a slice of persons at a time, as `Records::push_extract_to` does: a record, its
+        // owned text and its normalised form take about 500 bytes while they are made (2.3 GB
+        // for the 4.7 M records of two national rounds with 2 % of IDs blanked, made at once).
+        const SLICE: usize = 1 << 18;
         let mut records = crate::link::Records::default();
-        records.push_source("earlier", &text.raw(t, &owned0));
-        records.push_source("later", &text1.raw(t1, &owned1));
-        let slots: Vec<usize> = owned0.iter().chain(&owned1).map(|o| o.slot).collect();
-        drop((owned0, owned1));
+        let (mut slots, mut who0, mut who1) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, text, round, persons, who) in
+            [("earlier", text, t, &earlier, &mut who0), ("later", text1, t1, &later, &mut who1)]
+        {
+            let src = records.add_source(name);
+            for slice in persons.chunks(SLICE) {
+                let (owned, kept) = text.records(round, slice);
+                records.push_rows(src, &text.raw(round, &owned));
+                slots.extend(owned.iter().map(|o| o.slot));
+                who.extend(kept);
+            }
+        }
         let options = crate::link::LinkOptions::default();
         // The job refuses more than u32::MAX records: record indices below fit in a `u32`.
         let linked = crate::link::run_matches(records, &options)?;

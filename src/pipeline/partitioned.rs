@@ -789,6 +789,8 @@ pub fn run_partitioned(
     };
     if let Some(e) = &o.earlier {
         progress.step("comparing with the earlier rounds");
+        // What the waves and the merge freed goes back before the rounds are read beside it.
+        crate::memory::release();
         report.panel = Some(super::compare_earlier(o, e, out, None)?);
     }
     if o.html {
