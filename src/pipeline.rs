@@ -21,7 +21,7 @@
 mod partitioned;
 pub use partitioned::{
     AUTO_CSV_PERSON_BYTES, AUTO_PERSON_ROWS, PartitionReport, PartitionedOutput, large_extract, partition_by_default,
-    refused as partition_refuses, refused_by_partitioned, run_partitioned,
+    run_partitioned,
 };
 
 use std::path::{Path, PathBuf};
@@ -438,16 +438,13 @@ impl RunOptions {
     }
 }
 
-/// Compares the earlier rounds `e` with this run's round (the folder of `o.households`) into
-/// `out/panel/`, every round read as this one is (the run's reading options and edition).
-/// `latest`: this run's own reading of its round, when it holds one (a whole run), else the round
-/// is read again (a partitioned run: a wave of provinces at a time).
-fn compare_earlier(
+/// The folders of the rounds `o` compares (the earlier rounds `e`, then this run's) and how
+/// they are read: as this run reads its round (reading options, edition), within `max_memory`.
+fn earlier_rounds(
     o: &RunOptions,
     e: &EarlierRounds,
-    out: &Path,
-    latest: Option<&crate::ingest::Ingested>,
-) -> Result<crate::panel::rounds::RoundsOutcome> {
+    max_memory: Option<u64>,
+) -> (Vec<PathBuf>, crate::panel::rounds::RoundsOptions) {
     let this = o.households.parent().map(Path::to_path_buf).unwrap_or_default();
     let folders: Vec<PathBuf> = e.folders.iter().cloned().chain([this]).collect();
     let rounds = crate::panel::rounds::RoundsOptions {
@@ -455,8 +452,25 @@ fn compare_earlier(
         welfare: o.welfare,
         ingest: o.ingest.clone(),
         editions: Vec::new(),
+        max_memory,
         ..e.options.clone()
     };
+    (folders, rounds)
+}
+
+/// Compares the earlier rounds `e` with this run's round (the folder of `o.households`) into
+/// `out/panel/`, every round read as this one is (the run's reading options and edition).
+/// `latest`: this run's own reading of its round, when it holds one (a whole run), else the round
+/// is read again (a partitioned run: a wave of provinces at a time).
+/// `max_memory`: the budget of the comparison ([`crate::panel::rounds::RoundsOptions::max_memory`]).
+fn compare_earlier(
+    o: &RunOptions,
+    e: &EarlierRounds,
+    out: &Path,
+    latest: Option<&crate::ingest::Ingested>,
+    max_memory: Option<u64>,
+) -> Result<crate::panel::rounds::RoundsOutcome> {
+    let (folders, rounds) = earlier_rounds(o, e, max_memory);
     let dir = out.join("panel");
     std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
     crate::panel::rounds::write_rounds(&folders, &rounds, &dir, latest)
@@ -593,7 +607,7 @@ pub fn run(options: &RunOptions, out: &Path, progress: &dyn Progress) -> Result<
         progress.step("comparing with the earlier rounds");
         // The latest round is this job's own reading (with the welfare registry linked, when
         // one was given), not read a second time.
-        report.panel = Some(compare_earlier(o, e, out, Some(&got))?);
+        report.panel = Some(compare_earlier(o, e, out, Some(&got), None)?);
     }
     if o.html {
         progress.step("writing the HTML report");

@@ -181,11 +181,16 @@ enum Command {
         #[arg(long)]
         edition_map: Vec<PathBuf>,
         /// Read each round whole, or a wave of provinces at a time (keeping only what matching
-        /// and the flows need of each wave: two national rounds within 8 GiB). `auto` reads
-        /// Parquet rounds of 10 M persons or more (CSV persons files of 1.6 GB or more) by
-        /// province, everything else whole.
+        /// and the flows need of each wave, an earlier round's names on disk: two national
+        /// rounds within 4 GiB). `auto` reads Parquet rounds of 10 M persons or more (CSV persons
+        /// files of 1.6 GB or more) by province, everything else whole.
         #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
         partition: PartitionArg,
+        /// Memory budget (4GiB, 512MiB, 8GB): every round is read a wave of provinces at a time
+        /// in waves that fit what the rounds kept so far leave of it, and a budget below the
+        /// comparison's estimate is an error before any round is read.
+        #[arg(long, value_parser = tpmap::limits::parse_bytes)]
+        max_memory: Option<u64>,
         /// Output folder.
         #[arg(long, default_value = "tpmap-out")]
         out: PathBuf,
@@ -387,8 +392,8 @@ struct JobArgs {
     /// Read the extract whole, or province by province in waves (peak memory bounded by the
     /// largest wave, the same outputs, the plan made over the poor households after the last
     /// wave; see docs/partitioned.md). `auto` reads a Parquet extract of 10 M persons or more (or
-    /// a CSV persons file of 1.6 GB or more) by province when no earlier round is asked for,
-    /// and everything else whole (a welfare registry or beneficiary list is linked with every
+    /// a CSV persons file of 1.6 GB or more) by province (earlier rounds are then compared a
+    /// wave of provinces at a time, within --max-memory when given), and everything else whole (a welfare registry or beneficiary list is linked with every
     /// wave's persons; under --max-memory a wave at a time).
     #[arg(long, value_enum, default_value_t = PartitionArg::Auto)]
     partition: PartitionArg,
@@ -804,14 +809,19 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Panel { rounds, served, mask, welfare, edition, edition_map, partition, out, quiet } => {
+        Command::Panel { rounds, served, mask, welfare, edition, edition_map, partition, max_memory, out, quiet } => {
             let editions = (edition, edition_map);
             let reading = match partition {
                 PartitionArg::Auto => tpmap::panel::rounds::Reading::Auto,
                 PartitionArg::Whole => tpmap::panel::rounds::Reading::Whole,
                 PartitionArg::Province => tpmap::panel::rounds::Reading::Provinces,
             };
-            panel(&rounds, served, (mask, welfare, reading), &editions, &out, quiet)
+            if partition == PartitionArg::Whole && max_memory.is_some() {
+                return Err(Error::Config(
+                    "--max-memory reads the rounds in waves: leave out --partition whole".into(),
+                ));
+            }
+            panel(&rounds, served, (mask, welfare, reading, max_memory), &editions, &out, quiet)
         }
         Command::Synth { households, seed, out, format, provinces, survey_year, quiet, .. } => {
             let t0 = Instant::now();
@@ -938,7 +948,7 @@ fn plan_inputs(
 fn panel(
     rounds: &[PathBuf],
     served: Option<PathBuf>,
-    (mask, welfare, reading): (DimensionMask, Welfare, tpmap::panel::rounds::Reading),
+    (mask, welfare, reading, max_memory): (DimensionMask, Welfare, tpmap::panel::rounds::Reading, Option<u64>),
     (editions, maps): &(Vec<String>, Vec<PathBuf>),
     out: &Path,
     quiet: bool,
@@ -952,6 +962,7 @@ fn panel(
         editions: editions.clone(),
         edition_maps: maps.clone(),
         reading,
+        max_memory,
         ..Default::default()
     };
     let stage = tpmap::output::Staging::new(out)?;

@@ -181,15 +181,20 @@ impl Round {
         self.persons.citizen_id.reserve_exact(persons);
     }
 
-    /// Bytes held on the heap: every column's allocation and the index, once built — what a
-    /// memory budget counts for a round kept in memory.
+    /// Bytes held on the heap: every column's allocation and the indices, once built.
     pub fn heap_bytes(&self) -> u64 {
-        use crate::memory::vec_bytes;
-        let h = &self.households;
         let index = [&self.household_index, &self.person_index]
             .iter()
             .map(|i| i.get().map_or(0, |t| t.allocation_size() as u64))
             .fold(0u64, u64::saturating_add);
+        self.column_bytes().saturating_add(index)
+    }
+
+    /// Bytes the columns hold on the heap, without the indices (which a memory budget counts
+    /// apart, [`crate::panel::rounds::pair_bytes`]).
+    pub fn column_bytes(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        let h = &self.households;
         [
             vec_bytes(&h.id),
             vec_bytes(&h.village),
@@ -202,7 +207,6 @@ impl Round {
             vec_bytes(&self.persons.household),
             vec_bytes(&self.persons.citizen_id),
             vec_bytes(&self.member_offsets),
-            index,
         ]
         .into_iter()
         .fold(0u64, u64::saturating_add)

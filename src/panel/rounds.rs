@@ -11,6 +11,7 @@ use super::effects::Effect;
 use super::{AreaTransitions, MatchSummary, Panel, PanelOptions, PersonText, Round};
 use crate::extract::Extract;
 use crate::indicators::Edition;
+use crate::ingest::partition::BYTES_FIXED;
 use crate::ingest::{IngestOptions, IngestReport};
 use crate::score::{DimensionMask, Welfare};
 use crate::spill::SpillFile;
@@ -35,6 +36,10 @@ pub struct RoundsOptions {
     pub ingest: IngestOptions,
     /// Whole, or a wave of provinces at a time.
     pub reading: Reading,
+    /// A memory budget in bytes (`--max-memory`): the comparison is refused before any round is
+    /// read when its estimate ([`need`]) passes it, and every round is read a wave of provinces
+    /// at a time in waves that fit what the rounds kept so far leave of it.
+    pub max_memory: Option<u64>,
 }
 
 /// How each round's files are read.
@@ -60,6 +65,7 @@ impl Default for RoundsOptions {
             edition_maps: Vec::new(),
             ingest: IngestOptions::default(),
             reading: Reading::Auto,
+            max_memory: None,
         }
     }
 }
@@ -132,6 +138,18 @@ pub fn write_rounds(
         }
         Ok(opts)
     };
+    if let Some(budget) = o.max_memory {
+        let need = need(rounds, o, latest)?;
+        if need.bytes > budget {
+            return Err(Error::Config(format!(
+                "--max-memory {} is below what comparing these {} rounds needs: about {} ({}); give at least that",
+                crate::limits::format_bytes(budget),
+                rounds.len(),
+                crate::limits::format_bytes(need.bytes),
+                need.what
+            )));
+        }
+    }
     let popts = PanelOptions { mask: o.mask, welfare: o.welfare, editions: None };
     // Every round but the last may be an earlier round: its names are kept for every person.
     // The last keeps them only for the households its predecessor cannot match by keys or IDs.
@@ -141,7 +159,10 @@ pub fn write_rounds(
     for (r, dir) in rounds.iter().enumerate().take(to_read) {
         let (h, p) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
         let earlier = if r + 1 == rounds.len() { got.last().map(|g| &*g.round) } else { None };
-        let read = read_round((&h, &p), o.reading, &ingest_options(r)?, &popts, earlier)?;
+        // Within a budget: what the rounds kept so far leave of it, for this round's own columns
+        // and its reading (whose share held across its waves counts [`BYTES_FIXED`]).
+        let room = o.max_memory.map(|b| (b, got.iter().map(ReadRound::heap_bytes).sum::<u64>()));
+        let read = read_round((&h, &p), (o.reading, room), &ingest_options(r)?, &popts, earlier)?;
         // What the reading freed goes back before the next round is read beside this one.
         crate::memory::release();
         lap.lap(&format!(
@@ -205,6 +226,29 @@ pub fn write_rounds(
             None => None,
         };
         let (w0, w1) = (&got[r], &got[r + 1]);
+        if let Some(budget) = o.max_memory {
+            // The names kept for matching by name are known only now (the later round's
+            // households that neither keys nor citizen IDs match): checked before matching.
+            let kept = got.iter().map(ReadRound::heap_bytes).fold(0u64, u64::saturating_add);
+            let name_bytes =
+                [&earlier_text, &later_text].iter().filter_map(|t| t.as_ref()).map(PersonText::heap_bytes).sum::<u64>();
+            let (h0, p0) = (w0.round.households.len() as u64, w0.round.persons.len() as u64);
+            let (h1, p1) = (w1.round.households.len() as u64, w1.round.persons.len() as u64);
+            let held = kept.saturating_add(name_bytes).saturating_add(BYTES_FIXED);
+            let needed = held.saturating_add(pair_bytes((h0, p0), (h1, p1)));
+            if needed > budget {
+                return Err(Error::Config(format!(
+                    "--max-memory {} is below what matching {} to {} needs: about {} (the rounds and the names kept for \
+                     matching by name {}, of which names {}); give at least that",
+                    crate::limits::format_bytes(budget),
+                    names[r],
+                    names[r + 1],
+                    crate::limits::format_bytes(needed),
+                    crate::limits::format_bytes(held),
+                    crate::limits::format_bytes(name_bytes)
+                )));
+            }
+        }
         let texts = (earlier_text.as_ref().unwrap_or(&w0.text), later_text.as_ref().unwrap_or(&w1.text));
         let matched = Panel::matched(t, t1, texts, &opts)?;
         drop((earlier_text, later_text));
@@ -268,6 +312,111 @@ pub fn write_rounds(
     Ok(RoundsOutcome { names, reports, pairs })
 }
 
+/// What comparing rounds within a memory budget needs, estimated before any round is read
+/// ([`need`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PanelNeed {
+    /// The estimated peak, in bytes.
+    pub bytes: u64,
+    /// Where the peak is, in words ("reading round 2", "matching 2561 to 2562").
+    pub what: String,
+}
+
+/// Bytes a household of a round takes as the panel keeps it: key, village, house ID, failing
+/// and counting indicators, score, the two statuses and its members' offset — the columns
+/// [`Round::reserve`] sizes exactly (57 bytes).
+pub const ROUND_BYTES_PER_HOUSEHOLD: u64 = (std::mem::size_of::<crate::ids::HouseholdId>()
+    + std::mem::size_of::<crate::areas::AreaCode>()
+    + std::mem::size_of::<Option<crate::ids::HouseId>>()
+    + 3 * 8
+    + 2
+    + 4) as u64;
+
+/// Bytes a person of a round takes as the panel keeps it: household row and citizen ID.
+pub const ROUND_BYTES_PER_PERSON: u64 = (4 + std::mem::size_of::<Option<crate::ids::CitizenId>>()) as u64;
+
+/// Bytes an earlier round's names keep in memory a household while their per-person columns
+/// are on disk: its house number and a share of the distinct names (113 MiB measured for the
+/// 12.9 M households of a SYNTHETIC national round, 9.2 bytes each, rounded up).
+pub const NAMES_BYTES_PER_HOUSEHOLD: u64 = 16;
+
+/// Bytes a round kept by the panel takes ([`ROUND_BYTES_PER_HOUSEHOLD`],
+/// [`ROUND_BYTES_PER_PERSON`]).
+pub fn round_bytes(households: u64, persons: u64) -> u64 {
+    households.saturating_mul(ROUND_BYTES_PER_HOUSEHOLD).saturating_add(persons.saturating_mul(ROUND_BYTES_PER_PERSON))
+}
+
+/// Bytes matching a later round of `(h1, p1)` households and persons to an earlier one of
+/// `(h0, p0)` takes beyond the rounds and the names: a match a household of either round, the
+/// matching's per-household state, and the tables of the earlier households by key and of both
+/// rounds' persons by citizen ID (a `u32` and a control byte a bucket, buckets a power of two
+/// at least 8/7 of the entries). The linkage of persons without an ID is not counted: it is
+/// small when few lack one (0.4 GB nationally with 2 % of IDs blanked; docs/panel.md).
+pub fn pair_bytes((h0, p0): (u64, u64), (h1, p1): (u64, u64)) -> u64 {
+    let table = |n: u64| {
+        n.saturating_mul(8).div_ceil(7).max(4).checked_next_power_of_two().unwrap_or(u64::MAX).saturating_mul(5)
+    };
+    let size = |b: usize| b as u64;
+    let matches = size(std::mem::size_of::<super::Match>()).saturating_mul(h0.saturating_add(h1));
+    let opt_row = size(std::mem::size_of::<Option<u32>>());
+    let matching = (2 * opt_row + size(std::mem::size_of::<Option<super::Route>>()) + 4)
+        .saturating_mul(h1)
+        .saturating_add(opt_row.saturating_mul(h0));
+    [matches, matching, table(h0), table(p0), table(p1)].into_iter().fold(0u64, u64::saturating_add)
+}
+
+/// Estimates what comparing `rounds` with `o` needs at its peak, from the rows of each round's
+/// files (read for their provinces, as a partitioned run reads them first): reading each round
+/// beside those before it ([`round_bytes`], [`NAMES_BYTES_PER_HOUSEHOLD`] for an earlier
+/// round's names, and the reading of its largest province, [`Split::waves`]), and matching each
+/// pair beside every round ([`pair_bytes`]), with [`BYTES_FIXED`]. `latest`: the last round
+/// already read (not read again; its rows are its extract's). The names kept for matching by
+/// name are counted when they are known, before matching (`write_rounds` then checks again).
+///
+/// [`Split::waves`]: crate::ingest::partition::Split::waves
+pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest::Ingested>) -> Result<PanelNeed> {
+    use crate::ingest::partition::Split;
+    let mut rows: Vec<(u64, u64)> = Vec::with_capacity(rounds.len());
+    let mut best = PanelNeed { bytes: BYTES_FIXED, what: "nothing".into() };
+    let mut keep = BYTES_FIXED;
+    let to_read = rounds.len() - usize::from(latest.is_some());
+    for (r, dir) in rounds.iter().enumerate() {
+        let (h, p) = if r < to_read {
+            let (hf, pf) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
+            let mut opts = o.ingest.clone();
+            if let Some(e) = o.editions.get(r.min(o.editions.len().saturating_sub(1))) {
+                opts.edition = Arc::new(Edition::from_id_or_file(e)?);
+            }
+            let split = Split::read(&hf, &pf, &opts)?;
+            let (h, p) = (split.households.len() as u64, split.persons.len() as u64);
+            let largest = split.waves(None)?.iter().map(|w| w.estimated_bytes()).max().unwrap_or(0);
+            let reading = keep
+                .saturating_add(round_bytes(h, p))
+                .saturating_add(largest)
+                .saturating_add(split.held_across(0).saturating_sub(BYTES_FIXED));
+            if reading > best.bytes {
+                best = PanelNeed { bytes: reading, what: format!("reading round {}", r + 1) };
+            }
+            (h, p)
+        } else {
+            let x = &latest.map(|l| &l.extract);
+            x.map_or((0, 0), |x| (x.households.len() as u64, x.persons.len() as u64))
+        };
+        keep = keep.saturating_add(round_bytes(h, p));
+        if r + 1 < rounds.len() {
+            keep = keep.saturating_add(h.saturating_mul(NAMES_BYTES_PER_HOUSEHOLD));
+        }
+        rows.push((h, p));
+    }
+    for r in 0..rows.len().saturating_sub(1) {
+        let matching = keep.saturating_add(pair_bytes(rows[r], rows[r + 1]));
+        if matching > best.bytes {
+            best = PanelNeed { bytes: matching, what: format!("matching round {} to round {}", r + 1, r + 2) };
+        }
+    }
+    Ok(best)
+}
+
 /// Round `r` of the panels' rounds.
 fn round_of(panels: &[Panel], r: usize) -> &Round {
     if r < panels.len() { &panels[r].t } else { &panels[r - 1].t1 }
@@ -292,6 +441,12 @@ struct ReadRound {
 }
 
 impl ReadRound {
+    /// Bytes the round's columns and its names hold in memory (its indices, once built, are
+    /// counted apart: [`pair_bytes`]).
+    fn heap_bytes(&self) -> u64 {
+        self.round.column_bytes().saturating_add(self.text.heap_bytes())
+    }
+
     /// Keeps what the panel needs of `got`; `earlier`: the round before, when this is the last
     /// (names kept only for the households it cannot match by keys or IDs).
     fn of(got: &crate::ingest::Ingested, popts: &PanelOptions, earlier: Option<&Round>) -> Result<ReadRound> {
@@ -320,13 +475,16 @@ fn push_names(text: &mut PersonText, x: &Extract, earlier: Option<&Round>) {
 /// order, as in a partitioned run (docs/partitioned.md); matching does not depend on the order.
 fn read_round(
     (h, p): (&Path, &Path),
-    reading: Reading,
+    (reading, room): (Reading, Option<(u64, u64)>),
     opts: &IngestOptions,
     popts: &PanelOptions,
     earlier: Option<&Round>,
 ) -> Result<ReadRound> {
     use crate::ingest::partition::{PartitionedReader, Split};
+    // Within a budget (`room`: the budget and what the rounds read before hold of it), always
+    // in waves.
     let waves = match reading {
+        _ if room.is_some() => true,
         Reading::Whole => false,
         Reading::Provinces => true,
         Reading::Auto => crate::pipeline::large_extract(h, p),
@@ -337,8 +495,31 @@ fn read_round(
     let split = Split::read(h, p, opts)?;
     // Provinces together within the budget (a province above it still reads, on its own), or
     // each on its own when asked.
-    let budget = Some(WAVE_BUDGET).filter(|_| reading == Reading::Auto);
-    let waves = split.waves(budget).or_else(|_| split.waves(None))?;
+    let waves = match room {
+        // The round's own columns, reserved whole after its first wave, beside the waves.
+        Some((budget, kept)) => {
+            let own = round_bytes(split.households.len() as u64, split.persons.len() as u64);
+            split.waves(Some(budget.saturating_sub(kept.saturating_add(own)))).map_err(|_| {
+                // The estimate made before reading found room: the rounds read before hold more
+                // than it counted (their names: as many distinct ones as persons, at worst).
+                let one = split.waves(None).ok().and_then(|w| w.iter().map(|w| w.estimated_bytes()).max()).unwrap_or(0);
+                let needed = kept.saturating_add(own).saturating_add(one).saturating_add(split.held_across(0));
+                Error::Config(format!(
+                    "--max-memory {} is below what reading {} needs beside the rounds read before it: about {} \
+                     (those rounds and their names {}, this round's columns {}); give at least that",
+                    crate::limits::format_bytes(budget),
+                    h.parent().map_or_else(|| h.display().to_string(), |d| d.display().to_string()),
+                    crate::limits::format_bytes(needed),
+                    crate::limits::format_bytes(kept),
+                    crate::limits::format_bytes(own)
+                ))
+            })?
+        }
+        None => {
+            let budget = Some(WAVE_BUDGET).filter(|_| reading == Reading::Auto);
+            split.waves(budget).or_else(|_| split.waves(None))?
+        }
+    };
     if waves.is_empty() {
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }

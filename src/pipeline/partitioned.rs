@@ -91,12 +91,14 @@ pub const AUTO_CSV_PERSON_BYTES: u64 = AUTO_PERSON_ROWS as u64 * 160;
 
 /// Whether `--partition auto` reads `o`'s extract province by province: when both files are
 /// Parquet or CSV, the persons file is large — a Parquet footer claiming at least
-/// [`AUTO_PERSON_ROWS`] rows, or a CSV file of at least [`AUTO_CSV_PERSON_BYTES`] — and nothing
-/// the partitioned run refuses ([`refused`]) is asked for. A CSV file's waves read only the runs
-/// of rows holding theirs, found by the routing's reading of the whole file; Excel workbooks stay
-/// whole (every wave would read them again).
+/// [`AUTO_PERSON_ROWS`] rows, or a CSV file of at least [`AUTO_CSV_PERSON_BYTES`]. Earlier
+/// rounds do not keep a large extract whole since the twenty-sixth session (their comparison
+/// reads the latest round again, a wave of provinces at a time: two national rounds in 4.2 GiB
+/// beside the run's results, against the whole extract held). A CSV file's waves read only the
+/// runs of rows holding theirs, found by the routing's reading of the whole file; Excel
+/// workbooks stay whole (every wave would read them again).
 pub fn partition_by_default(o: &RunOptions) -> bool {
-    refused(o).is_none() && large_extract(&o.households, &o.persons)
+    large_extract(&o.households, &o.persons)
 }
 
 /// Whether an extract is read province by province by default (by `tpmap run` and
@@ -113,30 +115,6 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
         _ => false,
     };
     large && matches!(format(households), Some(Format::Parquet | Format::Csv))
-}
-
-/// What keeps `--partition auto` from partitioning `o`'s run, if `o` asks for it: comparing
-/// earlier rounds. A partitioned run asked for by name compares them (each round read again a
-/// wave of provinces at a time) without a memory budget ([`refused_by_partitioned`]). A welfare
-/// registry is linked with every wave's persons, gathered by a first reading of the waves, and
-/// an agency's beneficiary list (`served_list`) with every wave's persons gathered as the waves
-/// are read (see [`run_partitioned`]); within a memory budget both are linked a wave at a time
-/// ([`crate::link::parts`]). A served file
-/// (`household_id,program`) is read: it is checked against every accepted household ID, kept
-/// across the waves (8 bytes each).
-pub fn refused(o: &RunOptions) -> Option<&'static str> {
-    if o.earlier.is_some() { Some("compare earlier rounds") } else { refused_by_partitioned(o, None) }
-}
-
-/// What a partitioned run with the memory budget `max_memory` cannot do yet, if `o` asks for it:
-/// within a budget, comparing earlier rounds (the comparison of two national rounds takes about
-/// 7 GB, whatever the budget).
-pub fn refused_by_partitioned(o: &RunOptions, max_memory: Option<u64>) -> Option<&'static str> {
-    if o.earlier.is_some() && max_memory.is_some() {
-        Some("compare earlier rounds within --max-memory (their comparison takes about 7 GB for two national rounds)")
-    } else {
-        None
-    }
 }
 
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
@@ -166,11 +144,6 @@ pub fn run_partitioned(
 ) -> Result<PartitionedOutput> {
     let o = options;
     o.validate()?;
-    if let Some(what) = refused_by_partitioned(o, max_memory) {
-        return Err(Error::Config(format!(
-            "a partitioned run does not {what} yet: run without --partition and --max-memory for that"
-        )));
-    }
     // The catalogues are read before any output exists, as in a whole run, and a served file
     // checked as far as it can be without the households (header, IDs, programs).
     let loaded = match &o.plan {
@@ -252,6 +225,29 @@ pub fn run_partitioned(
             "linking the beneficiary list beside the merged results",
         ),
         false => (merged, plan_held, "the merged results"),
+    };
+    // Earlier rounds are compared after the last wave, beside the merged results the run keeps
+    // for its report: within a budget, with what the merged results leave of it, estimated
+    // before any work.
+    let compare_within = match (&o.earlier, max_memory) {
+        (Some(e), Some(m)) => {
+            let room = m.saturating_sub(merged);
+            let (folders, rounds) = super::earlier_rounds(o, e, Some(room));
+            let need = crate::panel::rounds::need(&folders, &rounds, None)?;
+            if need.bytes > room {
+                return Err(Error::Config(format!(
+                    "--max-memory {} is below what comparing the {} rounds needs beside the merged results: about {} \
+                     ({}, and {} of merged results); give at least that",
+                    crate::limits::format_bytes(m),
+                    folders.len(),
+                    crate::limits::format_bytes(need.bytes.saturating_add(merged)),
+                    need.what,
+                    crate::limits::format_bytes(merged)
+                )));
+            }
+            Some(room)
+        }
+        _ => None,
     };
     if let Some(m) = max_memory
         && let Some((aside, _, what)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
@@ -791,7 +787,7 @@ pub fn run_partitioned(
         progress.step("comparing with the earlier rounds");
         // What the waves and the merge freed goes back before the rounds are read beside it.
         crate::memory::release();
-        report.panel = Some(super::compare_earlier(o, e, out, None)?);
+        report.panel = Some(super::compare_earlier(o, e, out, None, compare_within)?);
     }
     if o.html {
         progress.step("writing the HTML report");

@@ -222,9 +222,18 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
     assert_eq!(parts["panel"]["pairs"], r["panel"]["pairs"]);
     assert!(parts["partition"].is_object());
     assert!(std::fs::read_to_string(tmp.path().join("parts/report.html")).unwrap().contains("id=\"year-over-year\""));
+    // Within a memory budget too (refused before the twenty-sixth session): the same comparison.
     let o = tpmap(&["run", "rounds/2561", "rounds/2562", "--out", "budget", "--max-memory", "4GiB", "--quiet"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("earlier rounds"));
-    assert!(!tmp.path().join("budget").exists());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["transitions.csv", "effects.csv", "panel.json"] {
+        let read = |d: &str| std::fs::read(tmp.path().join(d).join("panel").join(f)).unwrap();
+        assert_eq!(read("run"), read("budget"), "{f}");
+    }
+    // `tpmap panel` below its estimate: refused before any round is read, nothing written.
+    let o = tpmap(&["panel", "rounds/2561", "rounds/2562", "--out", "small", "--max-memory", "256MiB"]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && said.contains("comparing these 2 rounds needs"), "{said}");
+    assert!(!tmp.path().join("small").exists());
     // Three rounds: each pair in its folder, trajectories through all.
     let o = tpmap(&[
         "synth",
@@ -502,6 +511,73 @@ fn three_rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() 
             assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{} {f}", v.folder);
         }
     }
+}
+
+#[test]
+fn rounds_compared_within_a_budget_compare_as_without_or_are_refused_with_nothing_written() {
+    use tpmap::panel::rounds::{RoundsOptions, need, write_rounds};
+    // Most of the later round's citizen IDs blanked: many of its persons' names are kept for
+    // matching by name, which the estimate made before reading cannot know.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = PanelSynthOptions {
+        households: 4_000,
+        seed: 53,
+        provinces: vec![40, 57, 90],
+        years: vec![2561, 2562],
+        dynamics: Dynamics::default(),
+    };
+    let (mut rounds, truths) = generate(&opts).unwrap();
+    for (k, id) in rounds[1].extract.persons.citizen_id.iter_mut().enumerate() {
+        if k % 10 != 0 {
+            *id = None;
+        }
+    }
+    write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
+    let dirs = [tmp.path().join("2561"), tmp.path().join("2562")];
+    let run = |max_memory: Option<u64>, name: &str| {
+        let out = tmp.path().join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        (write_rounds(&dirs, &RoundsOptions { max_memory, ..Default::default() }, &out, None), out)
+    };
+    let (free, a) = run(None, "free");
+    free.unwrap();
+    let estimate = need(&dirs, &RoundsOptions::default(), None).unwrap();
+    // The estimate counts the rounds' columns: more than the fixed share, and where its peak is.
+    assert!(estimate.bytes > tpmap::ingest::partition::BYTES_FIXED, "{estimate:?}");
+    assert!(estimate.what.starts_with("matching") || estimate.what.starts_with("reading"), "{estimate:?}");
+    // Below it: refused before any round is read, nothing written.
+    let (below, out) = run(Some(estimate.bytes - 1), "below");
+    let e = below.unwrap_err().to_string();
+    assert!(e.contains("comparing these 2 rounds needs") && e.contains("give at least that"), "{e}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    // Above it, the smallest budget accepted (to a KiB): every budget below is refused with the
+    // budget and what it lacks named, before matching and with nothing written (the names kept
+    // for matching by name are measured once known, while the rounds are read and before
+    // matching); the smallest accepted compares as without a budget.
+    let (mut lo, mut hi) = (estimate.bytes - 1, estimate.bytes + (64 << 20));
+    assert!(run(Some(hi), "wide").0.is_ok());
+    while hi - lo > 1024 {
+        let mid = lo + (hi - lo) / 2;
+        let (got, out) = run(Some(mid), &format!("b{mid}"));
+        match got {
+            Ok(_) => hi = mid,
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.starts_with("configuration: --max-memory") && e.contains("give at least that"), "{e}");
+                assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{e}");
+                lo = mid;
+            }
+        }
+    }
+    let (within, b) = run(Some(hi), "within");
+    let within = within.unwrap();
+    let linked = within.pairs[0].summary.by_route.get(&Route::Linked).copied().unwrap_or(0);
+    assert!(linked > 20, "{:?}", within.pairs[0].summary);
+    for f in ["transitions.csv", "effects.csv", "panel.json"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
+    }
+    // The names kept for matching by name were counted: the smallest budget is above the estimate.
+    assert!(hi > estimate.bytes, "{hi} {estimate:?}");
 }
 
 #[test]
