@@ -1107,10 +1107,21 @@ fn link_bench<'py>(
 /// the extract a wave of provinces at a time with the same outputs (docs/partitioned.md; a plan
 /// is made over the waves' poor households; a welfare registry or beneficiary list is linked
 /// with every wave's persons; under a budget both a wave at a time). `"auto"` (the default) partitions a Parquet
-/// extract of 10 M persons or more (a CSV persons file of 1.6 GB or more) when no earlier round
-/// is given.
+/// extract of 10 M persons or more (a CSV persons file of 1.6 GB or more); earlier rounds are then
+/// compared a wave of provinces at a time, within `max_memory` when given.
 /// `earlier`: folders of earlier survey rounds, oldest first, compared with this one household
 /// by household (`out/panel/`, the report's "Year over year", report.json's `panel`).
+/// A memory budget as given: a number of bytes or a size such as `"4GiB"`.
+fn budget_of(max_memory: Option<Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    Ok(match max_memory {
+        None => None,
+        Some(v) => Some(match v.extract::<u64>() {
+            Ok(n) => n,
+            Err(_) => tpmap::limits::parse_bytes(&v.extract::<String>()?).map_err(|m| err(tpmap::Error::Config(m)))?,
+        }),
+    })
+}
+
 #[pyfunction]
 #[pyo3(signature = (dir, out, *, partition = "auto", max_memory = None, earlier = Vec::new()))]
 fn run<'py>(
@@ -1121,13 +1132,7 @@ fn run<'py>(
     max_memory: Option<Bound<'py, PyAny>>,
     earlier: Vec<PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let budget = match max_memory {
-        None => None,
-        Some(v) => Some(match v.extract::<u64>() {
-            Ok(n) => n,
-            Err(_) => tpmap::limits::parse_bytes(&v.extract::<String>()?).map_err(|m| err(tpmap::Error::Config(m)))?,
-        }),
-    };
+    let budget = budget_of(max_memory)?;
     if !matches!(partition, "auto" | "whole" | "province") {
         let m = format!("partition must be 'auto', 'whole' or 'province', not {partition:?}");
         return Err(err(tpmap::Error::Config(m)));
@@ -1161,12 +1166,14 @@ fn run<'py>(
 /// Survey rounds read from their folders (oldest first), compared pair by pair and written to
 /// `out`, like `tpmap panel R1 R2 ...`: large Parquet rounds are read a wave of provinces at a
 /// time (`partition="auto"`; `"province"` always, `"whole"` never), keeping only what matching
-/// needs — two national rounds in under 8 GiB, where `panel` needs both extracts in memory.
+/// needs — two national rounds in under 4 GiB, where `panel` needs both extracts in memory.
+/// `max_memory` (bytes or `"4.5GiB"`): the comparison's estimate is checked before any round is
+/// read, and the rounds are read in waves that fit (docs/panel.md, "Memory").
 /// `served`: the earlier round's served list (two rounds; default its folder's `served.csv`).
 /// Returns what was read and matched (each round's reading report, each pair's summary, country
 /// and province flows and follow-up); the tables are the files in `out`.
 #[pyfunction]
-#[pyo3(signature = (rounds, out, *, served=None, mask="11111", welfare="validated", partition="auto"))]
+#[pyo3(signature = (rounds, out, *, served=None, mask="11111", welfare="validated", partition="auto", max_memory=None))]
 fn panel_rounds<'py>(
     py: Python<'py>,
     rounds: Vec<PathBuf>,
@@ -1175,6 +1182,7 @@ fn panel_rounds<'py>(
     mask: &str,
     welfare: &str,
     partition: &str,
+    max_memory: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
     let reading = match partition {
@@ -1186,7 +1194,14 @@ fn panel_rounds<'py>(
             return Err(err(tpmap::Error::Config(m)));
         }
     };
-    let o = RoundsOptions { served, mask: opt(mask)?, welfare: opt(welfare)?, reading, ..Default::default() };
+    let max_memory = budget_of(max_memory)?;
+    if partition == "whole" && max_memory.is_some() {
+        return Err(err(tpmap::Error::Config(
+            "max_memory reads the rounds in waves: leave out partition='whole'".into(),
+        )));
+    }
+    let o =
+        RoundsOptions { served, mask: opt(mask)?, welfare: opt(welfare)?, reading, max_memory, ..Default::default() };
     let done = py
         .detach(|| {
             let stage = tpmap::output::Staging::new(&out)?;

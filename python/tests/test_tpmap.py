@@ -635,6 +635,17 @@ def test_panel_of_two_synthetic_rounds(tmp_path):
     assert pl.read_csv(tmp_path / "waves" / "transitions.csv").equals(pl.read_csv(tmp_path / "out" / "transitions.csv"))
     with pytest.raises(tpmap.ConfigError, match="partition"):
         tpmap.panel_rounds([rounds / "2561", rounds / "2562"], tmp_path / "never", partition="bogus")
+    # Within a memory budget: the same flows; below the comparison's estimate, refused before any
+    # round is read and nothing written.
+    budget = tpmap.panel_rounds([rounds / "2561", rounds / "2562"], tmp_path / "budget", max_memory="1GiB")
+    assert budget["pairs"][0]["summary"] == got["summary"]
+    assert pl.read_csv(tmp_path / "budget" / "transitions.csv").equals(pl.read_csv(tmp_path / "out" / "transitions.csv"))
+    with pytest.raises(tpmap.ConfigError, match="comparing these 2 rounds needs"):
+        tpmap.panel_rounds([rounds / "2561", rounds / "2562"], tmp_path / "small", max_memory=1 << 20)
+    assert not (tmp_path / "small").exists()
+    # The main job within a budget compares too (refused before the twenty-sixth session).
+    within = tpmap.run(rounds / "2562", tmp_path / "run-budget", earlier=[rounds / "2561"], max_memory="1GiB")
+    assert within["panel"]["pairs"][0]["summary"] == got["summary"]
     # The main job on the later round, compared with the earlier one (report and panel/).
     report = tpmap.run(rounds / "2562", tmp_path / "run", earlier=[rounds / "2561"])
     assert report["panel"]["pairs"][0]["summary"] == got["summary"]

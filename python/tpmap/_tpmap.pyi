@@ -292,7 +292,7 @@ def run(
     at a time with the same outputs (a plan too, made over the waves' poor households; a
     welfare registry or beneficiary list linked with every wave's persons; under a budget the
     registry and the list a wave at a time); "auto" does so for a Parquet extract of 10 M persons or more (a CSV persons file
-    of 1.6 GB or more) when no earlier round is given. `earlier`: folders of earlier rounds, oldest first,
+    of 1.6 GB or more), earlier rounds then compared a wave at a time (within `max_memory` when given). `earlier`: folders of earlier rounds, oldest first,
     compared with this one household by household (`out/panel/`, the report's "Year over year")."""
 
 def panel(
@@ -317,9 +317,12 @@ def panel_rounds(
     mask: str = "11111",
     welfare: _Welfare = "validated",
     partition: Literal["auto", "whole", "province"] = "auto",
+    max_memory: int | str | None = None,
 ) -> dict[str, Any]:
     """Rounds read from their folders and compared pair by pair into `out`, like `tpmap panel`:
-    large Parquet or CSV rounds a wave of provinces at a time (two national rounds under 8 GiB).
+    large Parquet or CSV rounds a wave of provinces at a time (two national rounds under 4 GiB).
+    `max_memory` (bytes or "4.5GiB"): refused before any round is read below the comparison's
+    estimate; the rounds are read in waves that fit.
 
     Returns `names`, `reports` (each round's reading) and `pairs` (each pair's summary, country
     and province flows, follow-up)."""
