@@ -1174,6 +1174,7 @@ fn run<'py>(
 /// and province flows and follow-up); the tables are the files in `out`.
 #[pyfunction]
 #[pyo3(signature = (rounds, out, *, served=None, mask="11111", welfare="validated", partition="auto", max_memory=None))]
+#[allow(clippy::too_many_arguments)] // Python keyword arguments, one parameter each.
 fn panel_rounds<'py>(
     py: Python<'py>,
     rounds: Vec<PathBuf>,

@@ -380,7 +380,7 @@ pub(super) fn later_names_needed(t: &Round, t1: &Round, j: usize) -> bool {
     needs_names(t, (h.id[j], h.house_id[j]), t1.members(j).map(|k| t1.persons.citizen_id[k]))
 }
 
-/// Whether a later household, of key and house ID `key` and its members' citizen IDs `ids`, has
+/// Whether a later household, of key `id`, house ID `house` and members' citizen IDs `ids`, has
 /// its members' names kept: in the training sample, or matched to no household of `t` by keys
 /// or citizen IDs.
 fn needs_names(

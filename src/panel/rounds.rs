@@ -38,7 +38,8 @@ pub struct RoundsOptions {
     pub reading: Reading,
     /// A memory budget in bytes (`--max-memory`): the comparison is refused before any round is
     /// read when its estimate ([`need`]) passes it, and every round is read a wave of provinces
-    /// at a time in waves that fit what the rounds kept so far leave of it.
+    /// at a time (whatever `reading` says) in waves that fit what the rounds kept so far leave
+    /// of it; the names kept for matching by name are checked before each pair is matched.
     pub max_memory: Option<u64>,
 }
 
@@ -399,8 +400,7 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
             }
             (h, p)
         } else {
-            let x = &latest.map(|l| &l.extract);
-            x.map_or((0, 0), |x| (x.households.len() as u64, x.persons.len() as u64))
+            latest.map_or((0, 0), |l| (l.extract.households.len() as u64, l.extract.persons.len() as u64))
         };
         keep = keep.saturating_add(round_bytes(h, p));
         if r + 1 < rounds.len() {
