@@ -120,8 +120,8 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
 /// nothing. Plans are made over the waves' poor households (kept in a temporary file), after
-/// the last wave; what
-/// [`refused_by_partitioned`] names is refused here. A welfare registry is linked before any
+/// the last wave; earlier rounds are compared after it, within what the merged results leave
+/// of the budget ([`crate::panel::rounds::need`], checked before any work). A welfare registry is linked before any
 /// wave is scored, a wave at a time ([`crate::link::parts`]; the whole job's pairs and matches):
 /// the first reading counts the persons ([`crate::link::parts::Counting`]) and keeps their link
 /// records in a temporary file ([`crate::link::records::RecordSpill`]), from which they are
