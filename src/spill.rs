@@ -95,6 +95,34 @@ impl SpillFile {
     }
 }
 
+/// A sex as one byte on a spill ([`sex_of_byte`] reads it back).
+pub(crate) fn sex_byte(s: &crate::extract::Sex) -> [u8; 1] {
+    [*s as u8]
+}
+
+/// The sex [`sex_byte`] wrote, `None` for a byte no sex has.
+pub(crate) fn sex_of_byte([b]: [u8; 1]) -> Option<crate::extract::Sex> {
+    use crate::extract::Sex;
+    [Sex::Unknown, Sex::Male, Sex::Female].get(usize::from(b)).copied()
+}
+
+/// A birth date, known or not, as five bytes on a spill: known, year (little-endian), month,
+/// day ([`birth_of_bytes`] reads it back).
+pub(crate) fn birth_bytes(d: &Option<crate::thai::PartialDate>) -> [u8; 5] {
+    let (known, d) = d.map_or((0, crate::thai::PartialDate { year: 0, month: 0, day: 0 }), |d| (1, d));
+    let y = d.year.to_le_bytes();
+    [known, y[0], y[1], d.month, d.day]
+}
+
+/// The birth date [`birth_bytes`] wrote; the outer `None` for a first byte it never writes.
+pub(crate) fn birth_of_bytes(b: [u8; 5]) -> Option<Option<crate::thai::PartialDate>> {
+    match b[0] {
+        0 => Some(None),
+        1 => Some(Some(crate::thai::PartialDate { year: u16::from_le_bytes([b[1], b[2]]), month: b[3], day: b[4] })),
+        _ => None,
+    }
+}
+
 /// A spill that does not hold what was written (never expected: the file is this process's).
 fn corrupt(name: &str, what: &str) -> Error {
     Error::Config(format!("internal: {name} {what}"))

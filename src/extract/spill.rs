@@ -10,13 +10,12 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use super::{DictColumn, Extract, Households, Persons, Relation, Sex, StatusMatrix, StrColumn};
+use super::{DictColumn, Extract, Households, Persons, Relation, StatusMatrix, StrColumn};
 use crate::Result;
 use crate::areas::AreaCode;
 use crate::ids::{CitizenId, HouseId, HouseholdId};
 use crate::indicators::Edition;
 use crate::spill::{Reader, SpillFile, Writer};
-use crate::thai::PartialDate;
 
 /// What the spill's errors call it.
 const NAME: &str = "the poor households' temporary file";
@@ -171,12 +170,8 @@ impl<W: Write> WriteExtract for Writer<W> {
         self.texts(&titles)?;
         self.texts(&p.first_name)?;
         self.texts(&p.last_name)?;
-        self.column(&p.sex, |s| [*s as u8])?;
-        self.column(&p.birth_date, |d| {
-            let (known, d) = d.map_or((0, PartialDate { year: 0, month: 0, day: 0 }), |d| (1, d));
-            let y = d.year.to_le_bytes();
-            [known, y[0], y[1], d.month, d.day]
-        })?;
+        self.column(&p.sex, crate::spill::sex_byte)?;
+        self.column(&p.birth_date, crate::spill::birth_bytes)?;
         self.column(&p.age, |a| [u8::from(a.is_some()), a.unwrap_or(0)])?;
         self.column(&p.relation, |r| [*r as u8])?;
         for flags in [&p.disabled, &p.welfare_registered, &p.welfare_validated] {
@@ -276,17 +271,8 @@ impl<R: Read> ReadExtract for Reader<R> {
         drop(titles);
         let first_name = self.texts_of(n)?;
         let last_name = self.texts_of(n)?;
-        let sex = self.column(n, "sex", |[s]| match s {
-            0 => Some(Sex::Unknown),
-            1 => Some(Sex::Male),
-            2 => Some(Sex::Female),
-            _ => None,
-        })?;
-        let birth_date = self.column(n, "birth date", |b: [u8; 5]| match b[0] {
-            0 => Some(None),
-            1 => Some(Some(PartialDate { year: u16::from_le_bytes([b[1], b[2]]), month: b[3], day: b[4] })),
-            _ => None,
-        })?;
+        let sex = self.column(n, "sex", crate::spill::sex_of_byte)?;
+        let birth_date = self.column(n, "birth date", crate::spill::birth_of_bytes)?;
         let age = self.column(n, "age", |[known, a]| match known {
             0 => Some(None),
             1 => Some(Some(a)),

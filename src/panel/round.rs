@@ -404,12 +404,8 @@ impl PersonText {
             for codes in [&title, &first, &last] {
                 w.column(codes, |c| c.to_le_bytes())?;
             }
-            w.column(&sex, |s| [*s as u8])?;
-            w.column(&birth, |d| {
-                let (known, d) = d.map_or((0, PartialDate { year: 0, month: 0, day: 0 }), |d| (1, d));
-                let y = d.year.to_le_bytes();
-                [known, y[0], y[1], d.month, d.day]
-            })
+            w.column(&sex, crate::spill::sex_byte)?;
+            w.column(&birth, crate::spill::birth_bytes)
         })?;
         *spilled += sex.len();
         Ok(())
@@ -435,17 +431,8 @@ impl PersonText {
                 let code = |b: [u8; 4]| Some(u32::from_le_bytes(b));
                 let (title, first, last) =
                     (r.column(n, "code", code)?, r.column(n, "code", code)?, r.column(n, "code", code)?);
-                let sex = r.column(n, "sex", |[s]: [u8; 1]| match s {
-                    0 => Some(Sex::Unknown),
-                    1 => Some(Sex::Male),
-                    2 => Some(Sex::Female),
-                    _ => None,
-                })?;
-                let birth = r.column(n, "birth date", |b: [u8; 5]| match b[0] {
-                    0 => Some(None),
-                    1 => Some(Some(PartialDate { year: u16::from_le_bytes([b[1], b[2]]), month: b[3], day: b[4] })),
-                    _ => None,
-                })?;
+                let sex = r.column(n, "sex", crate::spill::sex_of_byte)?;
+                let birth = r.column(n, "birth date", crate::spill::birth_of_bytes)?;
                 for i in (0..n).filter(|&i| keep(at + i)) {
                     let known =
                         out.title.push_code(title[i]) & out.first.push_code(first[i]) & out.last.push_code(last[i]);

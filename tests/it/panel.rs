@@ -432,27 +432,41 @@ fn count_target(x: &tpmap::extract::Extract, spec: &tpmap::score::Spec) -> f64 {
     (0..x.households.len()).filter(|&h| scores.poor[h]).map(|h| w[h]).sum()
 }
 
+/// SYNTHETIC rounds of `households` households in provinces 40, 57 and 90 (one per year of
+/// `years`) written to `dir`, round `r`'s citizen IDs blanked but one person in `keep_one_in`
+/// for each `(r, keep_one_in)` of `blank` (so that matching by name runs); the rounds' folders.
+fn rounds_with_ids_blanked(
+    dir: &std::path::Path,
+    (households, seed): (u64, u64),
+    years: &[u16],
+    blank: &[(usize, usize)],
+) -> Vec<std::path::PathBuf> {
+    let opts = PanelSynthOptions {
+        households,
+        seed,
+        provinces: vec![40, 57, 90],
+        years: years.to_vec(),
+        dynamics: Dynamics::default(),
+    };
+    let (mut rounds, truths) = generate(&opts).unwrap();
+    for &(r, keep_one_in) in blank {
+        for (k, id) in rounds[r].extract.persons.citizen_id.iter_mut().enumerate() {
+            if k % keep_one_in != 0 {
+                *id = None;
+            }
+        }
+    }
+    write(&rounds, &truths, &opts.dynamics, dir).unwrap();
+    years.iter().map(|y| dir.join(y.to_string())).collect()
+}
+
 #[test]
 fn rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() {
     use polars::prelude::*;
     // Three provinces, two rounds; the later round without most citizen IDs, so that matching
     // by linkage (the names kept across waves) runs too.
     let tmp = tempfile::tempdir().unwrap();
-    let opts = PanelSynthOptions {
-        households: 6_000,
-        seed: 41,
-        provinces: vec![40, 57, 90],
-        years: vec![2561, 2562],
-        dynamics: Dynamics::default(),
-    };
-    let (mut rounds, truths) = generate(&opts).unwrap();
-    for (k, id) in rounds[1].extract.persons.citizen_id.iter_mut().enumerate() {
-        if k % 10 != 0 {
-            *id = None;
-        }
-    }
-    write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
-    let dirs = [tmp.path().join("2561"), tmp.path().join("2562")];
+    let dirs = rounds_with_ids_blanked(tmp.path(), (6_000, 41), &[2561, 2562], &[(1, 10)]);
     let ((_, a), (waves, b)) = whole_and_by_province(&dirs, tmp.path());
     // Read in three waves (the routing bucket 0 of unreadable rows is empty here).
     let s = &waves.pairs[0].summary;
@@ -479,23 +493,7 @@ fn three_rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() 
     // names wait on disk and are read back twice, for each pair's own persons. Most of its
     // citizen IDs and some of the last round's are blanked, so that both pairs link by name.
     let tmp = tempfile::tempdir().unwrap();
-    let opts = PanelSynthOptions {
-        households: 4_000,
-        seed: 47,
-        provinces: vec![40, 57, 90],
-        years: vec![2561, 2562, 2563],
-        dynamics: Dynamics::default(),
-    };
-    let (mut rounds, truths) = generate(&opts).unwrap();
-    for (r, keep_one_in) in [(1, 10), (2, 3)] {
-        for (k, id) in rounds[r].extract.persons.citizen_id.iter_mut().enumerate() {
-            if k % keep_one_in != 0 {
-                *id = None;
-            }
-        }
-    }
-    write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
-    let dirs: Vec<std::path::PathBuf> = ["2561", "2562", "2563"].iter().map(|y| tmp.path().join(y)).collect();
+    let dirs = rounds_with_ids_blanked(tmp.path(), (4_000, 47), &[2561, 2562, 2563], &[(1, 10), (2, 3)]);
     let run = |reading: Reading, name: &str| {
         let out = tmp.path().join(name);
         std::fs::create_dir_all(&out).unwrap();
@@ -519,21 +517,7 @@ fn rounds_compared_within_a_budget_compare_as_without_or_are_refused_with_nothin
     // Most of the later round's citizen IDs blanked: many of its persons' names are kept for
     // matching by name, which the estimate made before reading cannot know.
     let tmp = tempfile::tempdir().unwrap();
-    let opts = PanelSynthOptions {
-        households: 4_000,
-        seed: 53,
-        provinces: vec![40, 57, 90],
-        years: vec![2561, 2562],
-        dynamics: Dynamics::default(),
-    };
-    let (mut rounds, truths) = generate(&opts).unwrap();
-    for (k, id) in rounds[1].extract.persons.citizen_id.iter_mut().enumerate() {
-        if k % 10 != 0 {
-            *id = None;
-        }
-    }
-    write(&rounds, &truths, &opts.dynamics, tmp.path()).unwrap();
-    let dirs = [tmp.path().join("2561"), tmp.path().join("2562")];
+    let dirs = rounds_with_ids_blanked(tmp.path(), (4_000, 53), &[2561, 2562], &[(1, 10)]);
     let run = |max_memory: Option<u64>, name: &str| {
         let out = tmp.path().join(name);
         std::fs::create_dir_all(&out).unwrap();
@@ -690,7 +674,7 @@ fn a_panel_made_a_group_of_provinces_at_a_time_reads_back_whole_and_keeps_its_tr
 }
 
 #[test]
-fn rounds_without_a_household_compare_to_empty_tables_whole_or_by_province() {
+fn rounds_without_a_household_compare_to_empty_tables_whole_by_province_or_within_a_budget() {
     use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
     // The samples' headers and no row: nothing to match, every table written with its columns.
     let tmp = tempfile::tempdir().unwrap();
@@ -706,10 +690,13 @@ fn rounds_without_a_household_compare_to_empty_tables_whole_or_by_province() {
         std::fs::write(d.join("households.csv"), header("households.csv")).unwrap();
         std::fs::write(d.join("persons.csv"), header("persons.csv")).unwrap();
     }
-    for (reading, name) in [(Reading::Whole, "whole"), (Reading::Provinces, "waves")] {
+    // Within a budget too (the rounds read in waves, none of them holding a row).
+    for (reading, name, max_memory) in
+        [(Reading::Whole, "whole", None), (Reading::Provinces, "waves", None), (Reading::Auto, "budget", Some(1 << 30))]
+    {
         let out = tmp.path().join(name);
         std::fs::create_dir_all(&out).unwrap();
-        let o = RoundsOptions { reading, ..Default::default() };
+        let o = RoundsOptions { reading, max_memory, ..Default::default() };
         let done = write_rounds(&dirs, &o, &out, None).unwrap();
         assert_eq!((done.pairs[0].summary.households_t, done.pairs[0].summary.households_t1), (0, 0));
         for f in ["matches.parquet", "trajectories.parquet"] {
