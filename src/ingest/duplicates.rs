@@ -101,7 +101,7 @@ impl<V: Copy + Default> IdTable<V> {
         if want <= self.capacity() {
             return;
         }
-        let slots = (want.saturating_mul(10) / 7 + 1).next_power_of_two().max(64);
+        let slots = slots_for(want);
         // Zeros written, not `vec![0; n]`: calloc's pages are the kernel's shared zero page
         // until written, so each slot page cost a read fault, then a copy-on-write fault with a
         // TLB flush on every core (3 s of system time in a national run).
@@ -339,11 +339,42 @@ where
     held.into_iter().flatten().collect()
 }
 
+/// Slots of an [`IdTable`] made room for `want` keys: a power of two, filled at most to 7/10.
+fn slots_for(want: usize) -> usize {
+    (want.saturating_mul(10) / 7 + 1).next_power_of_two().max(64)
+}
+
+/// A shard's share of `keys` keys spread over `n` shards, and a sixteenth more (keys spread
+/// evenly; a shard that gets more grows as any set does).
+fn share_of(keys: usize, n: usize) -> usize {
+    keys / n + keys / n / 16 + 64
+}
+
+/// Bytes the citizen IDs' set of a reading takes once its first batch made room for the file's
+/// `keys` rows ([`Seen::make_room`] with the rows the file claims, which a reading trusts up to
+/// `TRUSTED_TABLE_ROWS`): every shard's slots, 8 bytes each and 8 more when the set keeps each
+/// key's holder by row ([`Seen::holding_rows`]). Past the trusted rows the set grows as it
+/// fills, holding its old slots beside the new ones while it does: then the partitioned
+/// reading's allowance a person row is counted instead
+/// ([`super::partition::BYTES_ACROSS_WAVES_PER_PERSON_ROW`], and
+/// [`super::partition::BYTES_HOLDER_ROWS_PER_PERSON_ROW`] more holding rows).
+pub(crate) fn reserved_bytes(keys: usize, holding_rows: bool) -> u64 {
+    use super::partition::{BYTES_ACROSS_WAVES_PER_PERSON_ROW, BYTES_HOLDER_ROWS_PER_PERSON_ROW};
+    if keys > super::TRUSTED_TABLE_ROWS {
+        let per_key =
+            BYTES_ACROSS_WAVES_PER_PERSON_ROW + if holding_rows { BYTES_HOLDER_ROWS_PER_PERSON_ROW } else { 0 };
+        return (keys as u64).saturating_mul(per_key);
+    }
+    let slot = if holding_rows { 16u64 } else { 8 };
+    let n = shard_count();
+    (slots_for(share_of(keys, n)) as u64).saturating_mul(n as u64).saturating_mul(slot)
+}
+
 /// [`Seen::make_room`] in `shards`: the room is the whole set's, bounded as one set's would be,
 /// then shared (a sixteenth more a shard).
 fn make_room_in<V: Copy + Default + Send>(shards: &mut [IdTable<V>], incoming: usize, claimed: Option<usize>) {
     let n = shards.len();
-    let share = |x: usize| x / n + x / n / 16 + 64;
+    let share = |x: usize| share_of(x, n);
     let len = shards.iter().map(|s| s.len()).sum();
     let to_come = super::room_for(len, len, incoming, claimed);
     // On every core: a national set's slots are half a gigabyte of zeros to write.
@@ -553,6 +584,30 @@ mod tests {
 
     fn with_shards(n: usize) -> Seen {
         Seen { shards: (0..n).map(|_| IdSet::default()).collect(), holders: None }
+    }
+
+    #[test]
+    fn reserved_bytes_are_the_slots_a_first_batch_reserves() {
+        // A reading's first batch makes room for the rows the file claims (every shard at once).
+        let slot_bytes = |seen: &Seen| -> u64 {
+            let plain: usize = seen.shards.iter().map(|s| s.slots.len()).sum();
+            let held: usize = seen.holders.as_ref().map_or(0, |h| h.shards.iter().map(|s| s.slots.len() * 2).sum());
+            (plain + held) as u64 * 8
+        };
+        for keys in [0usize, 1, 63, 1000, 44_800, 44_801, 1 << 20, 3_000_017] {
+            for holding in [false, true] {
+                let mut seen = Seen::default();
+                if holding {
+                    seen.holding_rows();
+                }
+                seen.make_room(keys.min(4096), Some(keys));
+                assert_eq!(reserved_bytes(keys, holding), slot_bytes(&seen), "{keys} keys, holding rows: {holding}");
+            }
+        }
+        // Past the rows a reading trusts, the allowance a person row.
+        let many = super::super::TRUSTED_TABLE_ROWS + 1;
+        assert_eq!(reserved_bytes(many, false), many as u64 * 24);
+        assert_eq!(reserved_bytes(many, true), many as u64 * 48);
     }
 
     #[test]

@@ -808,7 +808,7 @@ impl<'b> ChunkCells<'b> {
 /// (66 M), so the national persons (36.6 M) are reserved for in one step. A footer that lies
 /// costs address space, not memory: columns are reserved, not written; only the citizen-ID
 /// set's control bytes (one per slot, 128 MB at this bound) are written when it is made.
-const TRUSTED_TABLE_ROWS: usize = 1 << 26;
+pub(crate) const TRUSTED_TABLE_ROWS: usize = 1 << 26;
 
 /// Rows to make room for when `incoming` rows join `len` rows held in room for `capacity`:
 /// none while they fit; else room for as many rows as the input claims (`claimed`), trusted up

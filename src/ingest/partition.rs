@@ -109,6 +109,8 @@ pub struct Split {
     /// Distinct readable area codes in the households' village column: the villages the
     /// merged results can hold, at most ([`BYTES_MERGED_PER_VILLAGE`]).
     pub villages: u64,
+    /// Those codes, ascending (a panel counts the villages two rounds share).
+    pub(crate) village_codes: Vec<AreaCode>,
 }
 
 /// Rows of one wave: the buckets it reads.
@@ -263,6 +265,8 @@ impl Split {
         })?;
         split.household_layout = hh.layout();
         split.villages = villages.len() as u64;
+        split.village_codes = villages.into_iter().collect();
+        split.village_codes.sort_unstable();
         Ok(Some((split, first)))
     }
 }
@@ -465,6 +469,24 @@ impl Split {
     /// the next is read): each wave gets that share of the budget left after what is held.
     pub fn waves_in_flight(&self, budget: Option<u64>, held_per_person_row: u64, in_flight: u64) -> Result<Vec<Wave>> {
         let in_flight = in_flight.max(1);
+        let across = self.held_across(held_per_person_row);
+        self.waves_costing(budget, across, &|w| w.estimated_bytes().saturating_mul(in_flight))
+    }
+
+    /// Bytes a [`PartitionedReader`] of this split holds across its waves, exactly: its citizen
+    /// IDs' set, made room for every person row at the first batch (with each ID's holder by
+    /// row when one-province waves do not take the persons in file order), and each row's
+    /// province bucket.
+    pub fn reader_bytes(&self) -> u64 {
+        let holding = self.waves(None).is_ok_and(|w| !self.persons_in_order_of(&w));
+        super::duplicates::reserved_bytes(self.persons.len(), holding)
+            .saturating_add((self.households.len() as u64).saturating_add(self.persons.len() as u64))
+    }
+
+    /// The provinces in code order, grouped into waves, each costing `cost` bytes beside
+    /// `across` held across them, as many together as `budget` allows (without one: a province
+    /// a wave); a province that alone passes the budget is refused, naming what it needs.
+    pub fn waves_costing(&self, budget: Option<u64>, across: u64, cost: &dyn Fn(&Wave) -> u64) -> Result<Vec<Wave>> {
         let mut rows = [(0u64, 0u64); 256];
         for &b in &self.households {
             rows[b as usize].0 += 1;
@@ -472,7 +494,6 @@ impl Split {
         for &b in &self.persons {
             rows[b as usize].1 += 1;
         }
-        let across = self.held_across(held_per_person_row);
         let mut waves: Vec<Wave> = Vec::new();
         for (b, &(h, p)) in rows.iter().enumerate() {
             if h == 0 && p == 0 {
@@ -480,7 +501,7 @@ impl Split {
             }
             let one = Wave { buckets: vec![b as u8], household_rows: h, person_rows: p };
             if let Some(budget) = budget {
-                let need = one.estimated_bytes().saturating_mul(in_flight).saturating_add(across);
+                let need = cost(&one).saturating_add(across);
                 if need > budget {
                     return Err(Error::Config(format!(
                         "--max-memory {} is below what province {b:02} needs: about {} ({h} household and {p} person rows, \
@@ -496,7 +517,7 @@ impl Split {
                         household_rows: last.household_rows + h,
                         person_rows: last.person_rows + p,
                     };
-                    if joined.estimated_bytes().saturating_mul(in_flight).saturating_add(across) <= budget {
+                    if cost(&joined).saturating_add(across) <= budget {
                         last.buckets.push(b as u8);
                         (last.household_rows, last.person_rows) = (joined.household_rows, joined.person_rows);
                         continue;

@@ -310,33 +310,43 @@ impl Panel {
             })
             .collect();
         let mut lap = crate::diagnostics::Lap::start();
-        let (matches, predecessor, successor) = match_households(&t, &t1, text)?;
+        let matcher = match_households(&t, &t1, text)?;
         lap.lap("panel: households matched");
-        Ok(Matched { t, t1, matches, predecessor, successor, indicators, editions: map })
+        Ok(Matched { t, t1, matcher, indicators, editions: map })
     }
 }
 
-/// Two rounds' households matched ([`Panel::matched`]), their flows not yet counted.
+/// Two rounds' households matched ([`Panel::matched`]), their matches not yet listed nor their
+/// flows counted: a caller frees the names matching used first (the list of matches is the
+/// largest structure a panel makes, 0.6 GB for two national rounds at most).
 pub(crate) struct Matched {
     t: Arc<Round>,
     t1: Arc<Round>,
-    matches: Vec<Match>,
-    predecessor: Vec<Option<u32>>,
-    successor: Vec<Option<u32>>,
+    matcher: Matcher,
     indicators: Vec<IndicatorPair>,
     editions: editions::EditionMap,
 }
 
 impl Matched {
-    /// Counts the matching's routes and fates, the persons and the flows of every area.
+    /// Lists the matches, counts the matching's routes and fates, the persons and the flows of
+    /// every area.
     pub(crate) fn counted(self) -> Panel {
-        let Matched { t, t1, matches, predecessor, successor, indicators, editions: map } = self;
+        let Matched { t, t1, matcher, indicators, editions: map } = self;
         let mut lap = crate::diagnostics::Lap::start();
         let mut summary = MatchSummary {
             households_t: t.households.len() as u64,
             households_t1: t1.households.len() as u64,
             ..Default::default()
         };
+        persons_summary(&t, &t1, &mut summary);
+        lap.lap("panel: persons counted");
+        // The flows before the list of matches: the two largest structures of the comparison's
+        // end are never held together.
+        let transitions = transitions(&t, &t1, &matcher.predecessor, &matcher.successor, &indicators);
+        lap.lap("panel: flows counted");
+        // What counting them freed goes back before the list is made.
+        crate::memory::release();
+        let (matches, predecessor, successor) = matcher.listed(&t, &t1);
         for m in &matches {
             if let Some(r) = m.route {
                 *summary.by_route.entry(r).or_default() += 1;
@@ -345,10 +355,7 @@ impl Matched {
                 *summary.by_fate.entry(f).or_default() += 1;
             }
         }
-        persons_summary(&t, &t1, &mut summary);
-        lap.lap("panel: persons counted");
-        let transitions = transitions(&t, &t1, &predecessor, &successor, &indicators);
-        lap.lap("panel: flows counted");
+        lap.lap("panel: matches listed");
         Panel { t, t1, matches, predecessor, successor, transitions, summary, indicators, editions: map }
     }
 }
@@ -457,7 +464,7 @@ impl Matcher {
 /// birth date, sex and address; splits where an earlier household already continues; earlier
 /// households left without a successor are merged (their members live on elsewhere) or
 /// vanished.
-fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonText)) -> Result<Matching> {
+fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonText)) -> Result<Matcher> {
     let (h0, h1) = (&t.households, &t1.households);
     let mut m = Matcher {
         predecessor: vec![None; h1.len()],
@@ -497,6 +504,7 @@ fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonT
         && (unmatched.iter().any(|&k| t1.persons.citizen_id[k].is_none())
             || t.persons.citizen_id.iter().any(Option::is_none));
     if needs_linking {
+        crate::diagnostics::Lap::start().lap("panel: matched by keys and IDs, linking");
         // With the training sample of both rounds ([`LINKAGE_TRAINING_SHARE`]).
         let later: Vec<usize> = (0..h1.len())
             .filter(|&j| m.route[j].is_none() || in_training_sample(h1.id[j]))
@@ -540,31 +548,37 @@ fn match_households(t: &Round, t1: &Round, (text, text1): (&PersonText, &PersonT
         crate::memory::release();
         m.vote(t, t1, Route::Linked, |k| to_earlier.get(&k).copied());
     }
-    // Earlier households without a successor: merged when a member lives on in a later
-    // household, else vanished.
-    let mut matches = Vec::with_capacity(h0.len() + h1.len());
-    for (j, row) in (0..h1.len()).zip(0u32..) {
-        let r = m.route[j].unwrap_or(Route::New);
-        let fate = m.predecessor[j].filter(|_| r != Route::Split).map(|_| Fate::Continues);
-        matches.push(Match {
-            t: m.predecessor[j],
-            t1: Some(row),
-            route: Some(r),
-            fate,
-            members_in_common: m.common[j],
-        });
-    }
-    for ((i, s), row) in m.successor.iter().enumerate().zip(0u32..) {
-        if s.is_some() {
-            continue;
+    Ok(m)
+}
+
+impl Matcher {
+    /// Every household of both rounds as a [`Match`]: each later household with its route, then
+    /// each earlier household without a successor, merged when a member lives on in a later
+    /// household, else vanished. With each later household's predecessor and each earlier
+    /// household's successor.
+    fn listed(self, t: &Round, t1: &Round) -> Matching {
+        let Matcher { predecessor, route, common, successor } = self;
+        let ended = successor.iter().filter(|s| s.is_none()).count();
+        let mut matches = Vec::with_capacity(route.len().saturating_add(ended));
+        for ((r, (&pred, &common)), row) in route.iter().zip(predecessor.iter().zip(&common)).zip(0u32..) {
+            let r = r.unwrap_or(Route::New);
+            let fate = pred.filter(|_| r != Route::Split).map(|_| Fate::Continues);
+            matches.push(Match { t: pred, t1: Some(row), route: Some(r), fate, members_in_common: common });
         }
-        let lives_on =
-            t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| t1.household_of_person(c).is_some()));
-        let n = u32::try_from(lives_on.count()).unwrap_or(u32::MAX);
-        let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
-        matches.push(Match { t: Some(row), t1: None, route: None, fate: Some(fate), members_in_common: n });
+        // The later households' routes and counts are in their matches now.
+        drop((route, common));
+        for ((i, s), row) in successor.iter().enumerate().zip(0u32..) {
+            if s.is_some() {
+                continue;
+            }
+            let lives_on =
+                t.members(i).filter(|&k| t.persons.citizen_id[k].is_some_and(|c| t1.household_of_person(c).is_some()));
+            let n = u32::try_from(lives_on.count()).unwrap_or(u32::MAX);
+            let fate = if n > 0 { Fate::Merged } else { Fate::Vanished };
+            matches.push(Match { t: Some(row), t1: None, route: None, fate: Some(fate), members_in_common: n });
+        }
+        (matches, predecessor, successor)
     }
-    Ok((matches, m.predecessor, m.successor))
 }
 
 fn persons_summary(t: &Round, t1: &Round, s: &mut MatchSummary) {

@@ -370,6 +370,11 @@ impl PersonText {
         Arc::make_mut(&mut self.house_no).reserve(households);
     }
 
+    /// Persons whose names are kept (every person of the round when none was left out).
+    pub fn kept(&self) -> usize {
+        self.rows.as_ref().map_or(self.persons, Vec::len)
+    }
+
     /// Bytes held on the heap: the names' codes and values, birth dates, sexes, house numbers
     /// and the rows kept.
     pub fn heap_bytes(&self) -> u64 {

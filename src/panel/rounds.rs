@@ -11,7 +11,6 @@ use super::effects::Effect;
 use super::{AreaTransitions, MatchSummary, Panel, PanelOptions, PersonText, Round};
 use crate::extract::Extract;
 use crate::indicators::Edition;
-use crate::ingest::partition::BYTES_FIXED;
 use crate::ingest::{IngestOptions, IngestReport};
 use crate::score::{DimensionMask, Welfare};
 use crate::spill::SpillFile;
@@ -152,8 +151,9 @@ pub fn write_rounds(
         }
     }
     let popts = PanelOptions { mask: o.mask, welfare: o.welfare, editions: None };
-    // Every round but the last may be an earlier round: its names are kept for every person.
-    // The last keeps them only for the households its predecessor cannot match by keys or IDs.
+    // Every round read in waves spills its persons' names to disk, and matching reads back
+    // those it may link. A round read whole keeps them in memory: every person's, but the last
+    // round's only for the households its predecessor cannot match by keys or IDs.
     let mut lap = crate::diagnostics::Lap::start();
     let mut got: Vec<ReadRound> = Vec::with_capacity(rounds.len());
     let to_read = rounds.len() - usize::from(latest.is_some());
@@ -161,8 +161,10 @@ pub fn write_rounds(
         let (h, p) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
         let earlier = if r + 1 == rounds.len() { got.last().map(|g| &*g.round) } else { None };
         // Within a budget: what the rounds kept so far leave of it, for this round's own columns
-        // and its reading (whose share held across its waves counts [`BYTES_FIXED`]).
-        let room = o.max_memory.map(|b| (b, got.iter().map(ReadRound::heap_bytes).sum::<u64>()));
+        // and names, and its reading.
+        let room = o
+            .max_memory
+            .map(|b| (b, got.iter().map(ReadRound::heap_bytes).fold(PANEL_BYTES_FIXED, u64::saturating_add)));
         let read = read_round((&h, &p), (o.reading, room), &ingest_options(r)?, &popts, earlier)?;
         // What the reading freed goes back before the next round is read beside this one.
         crate::memory::release();
@@ -218,6 +220,12 @@ pub fn write_rounds(
             }
             None => None,
         };
+        // The names read back are all round r's names serve from now on (it was the later
+        // round of the pair before): freed before matching (a national round's distinct names
+        // and house numbers are about 0.1 GB).
+        if earlier_text.is_some() {
+            (got[r].text, got[r].spill) = (PersonText::default(), None);
+        }
         let ReadRound { text: text1, spill: spill1, .. } = &mut got[r + 1];
         let later_text = match spill1 {
             Some((file, _)) => {
@@ -226,27 +234,61 @@ pub fn write_rounds(
             }
             None => None,
         };
+        // ... and the last round's, which no later pair reads back.
+        if later_text.is_some() && r + 2 == got.len() {
+            (got[r + 1].text, got[r + 1].spill) = (PersonText::default(), None);
+        }
+        crate::memory::release();
         let (w0, w1) = (&got[r], &got[r + 1]);
         if let Some(budget) = o.max_memory {
             // The names kept for matching by name are known only now (the later round's
-            // households that neither keys nor citizen IDs match): checked before matching.
-            let kept = got.iter().map(ReadRound::heap_bytes).fold(0u64, u64::saturating_add);
+            // households that neither keys nor citizen IDs match), and with them the records
+            // linked when a person of either round has no citizen ID: checked before matching.
+            let kept = got.iter().map(ReadRound::heap_bytes).fold(PANEL_BYTES_FIXED, u64::saturating_add);
             let name_bytes =
                 [&earlier_text, &later_text].iter().filter_map(|t| t.as_ref()).map(PersonText::heap_bytes).sum::<u64>();
-            let (h0, p0) = (w0.round.households.len() as u64, w0.round.persons.len() as u64);
-            let (h1, p1) = (w1.round.households.len() as u64, w1.round.persons.len() as u64);
-            let held = kept.saturating_add(name_bytes).saturating_add(BYTES_FIXED);
-            let needed = held.saturating_add(pair_bytes((h0, p0), (h1, p1)));
+            let rows = |g: &ReadRound| (g.round.households.len() as u64, g.round.persons.len() as u64);
+            let before = got[..r].iter().map(|g| indices_bytes(rows(g))).fold(0u64, u64::saturating_add);
+            let without_id = |round: &Round| round.persons.citizen_id.iter().any(Option::is_none);
+            let records = match without_id(&w0.round) || without_id(&w1.round) {
+                true => {
+                    let kept_of =
+                        |sub: &Option<PersonText>, all: &PersonText| sub.as_ref().unwrap_or(all).kept() as u64;
+                    kept_of(&earlier_text, &w0.text).saturating_add(kept_of(&later_text, &w1.text))
+                }
+                false => 0,
+            };
+            let linking = records.saturating_mul(LINK_BYTES_PER_RECORD);
+            let held = kept.saturating_add(name_bytes);
+            let pair = before.saturating_add(pair_bytes(rows(w0), rows(w1)));
+            // The flows and the list of matches come once the names are freed: those of the
+            // rounds after the pair and a middle round's stay.
+            let n = got.len();
+            let v = villages_in_both(
+                &village_codes(&w0.round.households.village),
+                &village_codes(&w1.round.households.village),
+            );
+            let ending = got
+                .iter()
+                .enumerate()
+                .map(|(k, g)| {
+                    g.round.column_bytes().saturating_add(g.text.heap_bytes().saturating_mul(names_held(k, r, n, true)))
+                })
+                .fold(PANEL_BYTES_FIXED, u64::saturating_add)
+                .saturating_add(pair)
+                .saturating_add(ending_bytes(rows(w0).0, rows(w1).0, v));
+            let needed = held.saturating_add(pair).saturating_add(linking).max(ending);
             if needed > budget {
                 return Err(Error::Config(format!(
                     "--max-memory {} is below what matching {} to {} needs: about {} (the rounds and the names kept for \
-                     matching by name {}, of which names {}); give at least that",
+                     matching by name {}, of which names {}; linking {records} persons by name {}); give at least that",
                     crate::limits::format_bytes(budget),
                     names[r],
                     names[r + 1],
                     crate::limits::format_bytes(needed),
                     crate::limits::format_bytes(held),
-                    crate::limits::format_bytes(name_bytes)
+                    crate::limits::format_bytes(name_bytes),
+                    crate::limits::format_bytes(linking)
                 )));
             }
         }
@@ -336,10 +378,47 @@ pub const ROUND_BYTES_PER_HOUSEHOLD: u64 = (std::mem::size_of::<crate::ids::Hous
 /// Bytes a person of a round takes as the panel keeps it: household row and citizen ID.
 pub const ROUND_BYTES_PER_PERSON: u64 = (4 + std::mem::size_of::<Option<crate::ids::CitizenId>>()) as u64;
 
-/// Bytes an earlier round's names keep in memory a household while their per-person columns
-/// are on disk: its house number and a share of the distinct names (113 MiB measured for the
-/// 12.9 M households of a SYNTHETIC national round, 9.2 bytes each, rounded up).
+/// Bytes a round's names keep in memory a household while their per-person columns are on disk
+/// (a round read in waves): its house number and a share of the distinct names (113 MiB
+/// measured for the 12.9 M households of a SYNTHETIC national round, 9.2 bytes each, rounded
+/// up). The names matching reads back from disk are counted when they are known, before
+/// matching.
 pub const NAMES_BYTES_PER_HOUSEHOLD: u64 = 16;
+
+/// Bytes a panel holds whatever its rounds: the program, the editions, the area registry, the
+/// worker threads. About 40 MB measured (the RSS once the first SYNTHETIC national round was
+/// read, less its columns and names: docs/bench/panel-national.txt), rounded up. A run's
+/// [`BYTES_FIXED`](crate::ingest::partition::BYTES_FIXED) also holds merged results, which a
+/// panel has none of.
+pub const PANEL_BYTES_FIXED: u64 = 64 << 20;
+
+/// Bytes reading a wave of a round takes beyond what the panel keeps of it, a person row read
+/// (its households' share included) and a wave ([`READING_BYTES_PER_WAVE`]): the wave's extract,
+/// its validation and its households' scores. Measured wave by wave on the two SYNTHETIC
+/// national rounds, read a province at a time with freed memory given back before each wave
+/// (the rise of the peak over the RSS before it): 255 bytes a person row and 69 MB a wave
+/// fitted over 150 waves; 340 bytes and 64 MiB bound every one (the 1.71 M-row province took
+/// 312 bytes a row). Each round's first wave rose more by what it made room for (the citizen
+/// IDs' set, [`Split::reader_bytes`]; the earlier round's indices), counted apart.
+///
+/// [`Split::reader_bytes`]: crate::ingest::partition::Split::reader_bytes
+pub const READING_BYTES_PER_PERSON_ROW: u64 = 340;
+
+/// See [`READING_BYTES_PER_PERSON_ROW`].
+pub const READING_BYTES_PER_WAVE: u64 = 64 << 20;
+
+/// Bytes a record takes while the persons without a matching citizen ID are linked by name:
+/// the link job's compact record, its blocking keys, candidate pairs and scores, and the
+/// panel's note of whose record it is. Measured on two SYNTHETIC national rounds with 2 % of
+/// IDs blanked: 4.74 M records raised the peak 972 MB over the RSS before they were made, 205
+/// bytes a record (docs/bench/panel-national.txt); rounded up. Counted for every person whose
+/// names are read back for matching (the records are among them).
+pub const LINK_BYTES_PER_RECORD: u64 = 256;
+
+/// Bytes reading `wave` takes beyond what the panel keeps ([`READING_BYTES_PER_PERSON_ROW`]).
+fn reading_bytes(wave: &crate::ingest::partition::Wave) -> u64 {
+    wave.person_rows.saturating_mul(READING_BYTES_PER_PERSON_ROW).saturating_add(READING_BYTES_PER_WAVE)
+}
 
 /// Bytes a round kept by the panel takes ([`ROUND_BYTES_PER_HOUSEHOLD`],
 /// [`ROUND_BYTES_PER_PERSON`]).
@@ -347,40 +426,130 @@ pub fn round_bytes(households: u64, persons: u64) -> u64 {
     households.saturating_mul(ROUND_BYTES_PER_HOUSEHOLD).saturating_add(persons.saturating_mul(ROUND_BYTES_PER_PERSON))
 }
 
+/// Bytes a table of `n` rows by key takes ([`Round`]'s indices: a `u32` and a control byte a
+/// bucket, buckets a power of two at least 8/7 of the entries).
+fn table_bytes(n: u64) -> u64 {
+    n.saturating_mul(8).div_ceil(7).max(4).checked_next_power_of_two().unwrap_or(u64::MAX).saturating_mul(5)
+}
+
+/// Bytes a round's indices take (households by key, persons by citizen ID), built when it is the
+/// earlier round of a pair and kept until the outputs.
+fn indices_bytes((h, p): (u64, u64)) -> u64 {
+    table_bytes(h).saturating_add(table_bytes(p))
+}
+
 /// Bytes matching a later round of `(h1, p1)` households and persons to an earlier one of
-/// `(h0, p0)` takes beyond the rounds and the names: a match a household of either round, the
-/// matching's per-household state, and the tables of the earlier households by key and of both
-/// rounds' persons by citizen ID (a `u32` and a control byte a bucket, buckets a power of two
-/// at least 8/7 of the entries). The linkage of persons without an ID is not counted: it is
-/// small when few lack one (0.4 GB nationally with 2 % of IDs blanked; docs/panel.md).
+/// `(h0, p0)` holds beyond the rounds and the names: the earlier round's indices and the later
+/// round's persons by citizen ID ([`table_bytes`]), and the matching's state (each later
+/// household's predecessor, route and members in common, each earlier household's successor).
+/// The list of matches comes once the names are freed ([`matches_bytes`]); the linkage of
+/// persons without an ID is counted once the names it links are known
+/// ([`LINK_BYTES_PER_RECORD`]).
 pub fn pair_bytes((h0, p0): (u64, u64), (h1, p1): (u64, u64)) -> u64 {
-    let table = |n: u64| {
-        n.saturating_mul(8).div_ceil(7).max(4).checked_next_power_of_two().unwrap_or(u64::MAX).saturating_mul(5)
-    };
     let size = |b: usize| b as u64;
-    let matches = size(std::mem::size_of::<super::Match>()).saturating_mul(h0.saturating_add(h1));
     let opt_row = size(std::mem::size_of::<Option<u32>>());
-    let matching = (2 * opt_row + size(std::mem::size_of::<Option<super::Route>>()) + 4)
+    let matching = (opt_row + size(std::mem::size_of::<Option<super::Route>>()) + 4)
         .saturating_mul(h1)
         .saturating_add(opt_row.saturating_mul(h0));
-    [matches, matching, table(h0), table(p0), table(p1)].into_iter().fold(0u64, u64::saturating_add)
+    [matching, indices_bytes((h0, p0)), table_bytes(p1)].into_iter().fold(0u64, u64::saturating_add)
+}
+
+/// Bytes the list of matches of an earlier round of `h0` households and a later one of `h1`
+/// adds at most to the matching's state ([`pair_bytes`]): a match a household of either round
+/// (every earlier household ended), less the later households' routes and counts, freed once
+/// their matches are listed.
+pub fn matches_bytes(h0: u64, h1: u64) -> u64 {
+    let one = std::mem::size_of::<super::Match>() as u64;
+    let freed = (std::mem::size_of::<Option<super::Route>>() + 4) as u64;
+    one.saturating_mul(h1).max(one.saturating_mul(h0.saturating_add(h1)).saturating_sub(freed.saturating_mul(h1)))
+}
+
+/// Bytes counting the flows of a village takes, its share of the areas above it included: its
+/// transitions in every area (flows, and each dimension's and indicator's exits and entries)
+/// while they are counted and as kept. About 1.85 kB measured for the 84 k villages of two
+/// SYNTHETIC national rounds in the `bmn-2560` edition (the RSS's rise while the flows were
+/// counted, less each household's village index: docs/bench/panel-national.txt), rounded up.
+pub const FLOWS_BYTES_PER_VILLAGE: u64 = 3 << 10;
+
+/// Bytes counting the flows of two rounds of `h0` and `h1` households in `villages` villages
+/// takes: each household's village index (4 bytes) and [`FLOWS_BYTES_PER_VILLAGE`].
+pub fn flows_bytes(h0: u64, h1: u64, villages: u64) -> u64 {
+    h0.saturating_add(h1).saturating_mul(4).saturating_add(villages.saturating_mul(FLOWS_BYTES_PER_VILLAGE))
+}
+
+/// Bytes the end of a pair's comparison adds to the matching's state, once the names are
+/// freed: the flows while they are counted ([`flows_bytes`]), or the list of matches
+/// ([`matches_bytes`]) beside the flows counted.
+pub fn ending_bytes(h0: u64, h1: u64, villages: u64) -> u64 {
+    flows_bytes(h0, h1, villages)
+        .max(matches_bytes(h0, h1).saturating_add(villages.saturating_mul(FLOWS_BYTES_PER_VILLAGE)))
+}
+
+/// Distinct villages of `codes` (ascending) and `others` (ascending).
+fn villages_in_both(codes: &[crate::areas::AreaCode], others: &[crate::areas::AreaCode]) -> u64 {
+    let (mut i, mut j, mut n) = (0usize, 0usize, 0u64);
+    while i < codes.len() || j < others.len() {
+        match (codes.get(i), others.get(j)) {
+            (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if a < b => i += 1,
+            (Some(_), None) => i += 1,
+            _ => j += 1,
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The villages of a round's households, ascending (each run of one village looked up once).
+fn village_codes(villages: &[crate::areas::AreaCode]) -> Vec<crate::areas::AreaCode> {
+    let mut seen: std::collections::HashSet<crate::areas::AreaCode> = std::collections::HashSet::new();
+    let mut last = None;
+    for v in villages {
+        if last != Some(v) {
+            seen.insert(*v);
+            last = Some(v);
+        }
+    }
+    let mut codes: Vec<_> = seen.into_iter().collect();
+    codes.sort_unstable();
+    codes
+}
+
+/// How many copies of round `r`'s names the pair `(k, k + 1)` of `n` rounds holds while its
+/// households are matched (`listing` false: the rounds it has not yet left, the pair's own
+/// names read back for matching, and a middle round's kept for the next pair) or while its
+/// matches are listed (`listing` true: the names read back freed).
+fn names_held(r: usize, k: usize, n: usize, listing: bool) -> u64 {
+    let middle = k + 2 < n && r == k + 1;
+    match listing {
+        false => u64::from(r >= k) + u64::from(middle),
+        true => u64::from(r > k + 1) + u64::from(middle),
+    }
 }
 
 /// Estimates what comparing `rounds` with `o` needs at its peak, from the rows of each round's
-/// files (read for their provinces, as a partitioned run reads them first): reading each round
-/// beside those before it ([`round_bytes`], [`NAMES_BYTES_PER_HOUSEHOLD`] for an earlier
-/// round's names, and the reading of its largest province, [`Split::waves`]), and matching each
-/// pair beside every round ([`pair_bytes`]), with [`BYTES_FIXED`]. `latest`: the last round
-/// already read (not read again; its rows are its extract's). The names kept for matching by
-/// name are counted when they are known, before matching (`write_rounds` then checks again).
+/// files (read for their provinces, as a partitioned run reads them first), with
+/// [`PANEL_BYTES_FIXED`]:
+/// - reading each round a province at a time beside the rounds before it: their columns
+///   ([`round_bytes`]) and names ([`NAMES_BYTES_PER_HOUSEHOLD`]), this round's, what its reader
+///   holds across its waves ([`Split::reader_bytes`]) and its largest province
+///   ([`READING_BYTES_PER_PERSON_ROW`]);
+/// - matching each pair beside every round ([`pair_bytes`], and the indices of the rounds
+///   before the pair).
 ///
-/// [`Split::waves`]: crate::ingest::partition::Split::waves
+/// `latest`: the last round already read (not read again; its rows are its extract's). The
+/// names matching reads back, and the linkage of persons without a matching ID, are counted
+/// when they are known, before matching (`write_rounds` then checks again).
+///
+/// [`Split::reader_bytes`]: crate::ingest::partition::Split::reader_bytes
 pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest::Ingested>) -> Result<PanelNeed> {
     use crate::ingest::partition::Split;
     let mut rows: Vec<(u64, u64)> = Vec::with_capacity(rounds.len());
-    let mut best = PanelNeed { bytes: BYTES_FIXED, what: "nothing".into() };
-    let mut keep = BYTES_FIXED;
+    let mut villages: Vec<Vec<crate::areas::AreaCode>> = Vec::with_capacity(rounds.len());
+    let mut best = PanelNeed { bytes: PANEL_BYTES_FIXED, what: "nothing".into() };
+    let mut keep = PANEL_BYTES_FIXED;
     let to_read = rounds.len() - usize::from(latest.is_some());
+    let names = |h: u64| h.saturating_mul(NAMES_BYTES_PER_HOUSEHOLD);
     for (r, dir) in rounds.iter().enumerate() {
         let (h, p) = if r < to_read {
             let (hf, pf) = (crate::pipeline::pick(dir, "households")?, crate::pipeline::pick(dir, "persons")?);
@@ -390,28 +559,42 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
             }
             let split = Split::read(&hf, &pf, &opts)?;
             let (h, p) = (split.households.len() as u64, split.persons.len() as u64);
-            let largest = split.waves(None)?.iter().map(|w| w.estimated_bytes()).max().unwrap_or(0);
+            let largest = split.waves(None)?.iter().map(reading_bytes).max().unwrap_or(0);
             let reading = keep
                 .saturating_add(round_bytes(h, p))
-                .saturating_add(largest)
-                .saturating_add(split.held_across(0).saturating_sub(BYTES_FIXED));
+                .saturating_add(names(h))
+                .saturating_add(split.reader_bytes())
+                .saturating_add(largest);
             if reading > best.bytes {
                 best = PanelNeed { bytes: reading, what: format!("reading round {}", r + 1) };
             }
+            villages.push(split.village_codes);
             (h, p)
         } else {
+            villages.push(latest.map(|l| village_codes(&l.extract.households.village)).unwrap_or_default());
             latest.map_or((0, 0), |l| (l.extract.households.len() as u64, l.extract.persons.len() as u64))
         };
-        keep = keep.saturating_add(round_bytes(h, p));
-        if r + 1 < rounds.len() {
-            keep = keep.saturating_add(h.saturating_mul(NAMES_BYTES_PER_HOUSEHOLD));
-        }
+        keep = keep.saturating_add(round_bytes(h, p)).saturating_add(names(h));
         rows.push((h, p));
     }
-    for r in 0..rows.len().saturating_sub(1) {
-        let matching = keep.saturating_add(pair_bytes(rows[r], rows[r + 1]));
-        if matching > best.bytes {
-            best = PanelNeed { bytes: matching, what: format!("matching round {} to round {}", r + 1, r + 2) };
+    let columns = rows.iter().map(|&(h, p)| round_bytes(h, p)).fold(PANEL_BYTES_FIXED, u64::saturating_add);
+    let n = rows.len();
+    for k in 0..n.saturating_sub(1) {
+        let before: u64 = rows[..k].iter().map(|&x| indices_bytes(x)).fold(0, u64::saturating_add);
+        let held = columns.saturating_add(before).saturating_add(pair_bytes(rows[k], rows[k + 1]));
+        let names_of = |listing: bool| {
+            rows.iter()
+                .enumerate()
+                .map(|(r, &(h, _))| names(h).saturating_mul(names_held(r, k, n, listing)))
+                .fold(0u64, u64::saturating_add)
+        };
+        let matching = held.saturating_add(names_of(false));
+        let v = villages_in_both(&villages[k], &villages[k + 1]);
+        let ending = held.saturating_add(names_of(true)).saturating_add(ending_bytes(rows[k].0, rows[k + 1].0, v));
+        for (bytes, what) in [(matching, "matching"), (ending, "counting the flows and listing the matches of")] {
+            if bytes > best.bytes {
+                best = PanelNeed { bytes, what: format!("{what} round {} to round {}", k + 1, k + 2) };
+            }
         }
     }
     Ok(best)
@@ -496,24 +679,31 @@ fn read_round(
     // Provinces together within the budget (a province above it still reads, on its own), or
     // each on its own when asked.
     let waves = match room {
-        // The round's own columns, reserved whole after its first wave, beside the waves.
+        // The round's own columns (reserved whole after its first wave) and names in memory
+        // (its house numbers and distinct names), and what its reader holds across the waves,
+        // beside the waves.
         Some((budget, kept)) => {
-            let own = round_bytes(split.households.len() as u64, split.persons.len() as u64);
-            split.waves(Some(budget.saturating_sub(kept.saturating_add(own)))).map_err(|_| {
-                // The estimate made before reading found room: the rounds read before hold more
-                // than it counted (their names: as many distinct ones as persons, at worst).
-                let one = split.waves(None).ok().and_then(|w| w.iter().map(|w| w.estimated_bytes()).max()).unwrap_or(0);
-                let needed = kept.saturating_add(own).saturating_add(one).saturating_add(split.held_across(0));
-                Error::Config(format!(
-                    "--max-memory {} is below what reading {} needs beside the rounds read before it: about {} \
-                     (those rounds and their names {}, this round's columns {}); give at least that",
-                    crate::limits::format_bytes(budget),
-                    h.parent().map_or_else(|| h.display().to_string(), |d| d.display().to_string()),
-                    crate::limits::format_bytes(needed),
-                    crate::limits::format_bytes(kept),
-                    crate::limits::format_bytes(own)
-                ))
-            })?
+            let (rh, rp) = (split.households.len() as u64, split.persons.len() as u64);
+            let own = round_bytes(rh, rp).saturating_add(rh.saturating_mul(NAMES_BYTES_PER_HOUSEHOLD));
+            let across = split.reader_bytes();
+            split.waves_costing(Some(budget.saturating_sub(kept.saturating_add(own))), across, &reading_bytes).map_err(
+                |_| {
+                    // The estimate made before reading found room: the rounds read before hold
+                    // more than it counted (their names: as many distinct ones as persons, at
+                    // worst).
+                    let one = split.waves(None).ok().and_then(|w| w.iter().map(reading_bytes).max()).unwrap_or(0);
+                    let needed = kept.saturating_add(own).saturating_add(one).saturating_add(across);
+                    Error::Config(format!(
+                        "--max-memory {} is below what reading {} needs beside the rounds read before it: about {} \
+                         (those rounds and their names {}, this round's columns and names {}); give at least that",
+                        crate::limits::format_bytes(budget),
+                        h.parent().map_or_else(|| h.display().to_string(), |d| d.display().to_string()),
+                        crate::limits::format_bytes(needed),
+                        crate::limits::format_bytes(kept),
+                        crate::limits::format_bytes(own)
+                    ))
+                },
+            )?
         }
         None => {
             let budget = Some(WAVE_BUDGET).filter(|_| reading == Reading::Auto);
@@ -533,21 +723,20 @@ fn read_round(
     let (read, text, spill) = loop {
         let mut read: Option<(Round, IngestReport)> = None;
         let mut text = PersonText::default();
-        // An earlier round keeps every person's names, on disk: in memory they would take about
-        // 20 bytes a person while the later round is read and matched (0.8 GB nationally).
-        let mut spill = match earlier {
-            None => Some((SpillFile::new("the names' temporary file")?, 0usize)),
-            Some(_) => None,
-        };
+        // Every person's names, on disk: in memory they would take about 20 bytes a person
+        // while the later round is read and matched (0.8 GB nationally). The last round's,
+        // which only the households its predecessor cannot match by keys or IDs need, are
+        // chosen once it is read: choosing them wave by wave needed the earlier round's
+        // indices (0.42 GB nationally) beside the reading.
+        let (mut file, mut spilled) = (SpillFile::new("the names' temporary file")?, 0usize);
         // The house numbers, kept in memory, for the whole round at once.
         text.reserve(0, all_h);
+        let mut lap = crate::diagnostics::Lap::start();
         for wave in &waves {
             let got = reader.read(h, p, opts, wave)?;
             let mut round = Round::of(&got.extract, popts)?;
-            push_names(&mut text, &got.extract, earlier);
-            if let Some((file, spilled)) = &mut spill {
-                text.spill(file, spilled)?;
-            }
+            push_names(&mut text, &got.extract, None);
+            text.spill(&mut file, &mut spilled)?;
             match &mut read {
                 None => {
                     let (wh, wp) = rows(wave);
@@ -559,9 +748,10 @@ fn read_round(
                     all_report.absorb(got.report);
                 }
             }
+            lap.lap(&format!("panel: a wave of {} person rows read", wave.person_rows));
         }
         if !reader.crossed() {
-            break (read, text, spill);
+            break (read, text, Some((file, spilled)));
         }
         // A citizen ID's first holder in the file was met after another (a round out of
         // province order): every wave again, keeping the first, as a whole read does.
@@ -571,4 +761,43 @@ fn read_round(
         return Err(Error::Config("internal: a round read in waves without a wave".into()));
     };
     Ok(ReadRound { round: Arc::new(round), text, spill, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::areas::AreaCode;
+
+    #[test]
+    fn villages_in_both_rounds_are_counted_once() {
+        let code = |s: &str| AreaCode::parse(s).unwrap();
+        let (a, b, c, d) = (code("1001010101"), code("1001010102"), code("1001010201"), code("9001010101"));
+        assert_eq!(villages_in_both(&[], &[]), 0);
+        assert_eq!(villages_in_both(&[a, b], &[]), 2);
+        assert_eq!(villages_in_both(&[], &[a, b]), 2);
+        assert_eq!(villages_in_both(&[a, b, c], &[b, c, d]), 4);
+        assert_eq!(villages_in_both(&[a, d], &[b, c]), 4);
+        // A round's households come village by village, a village in several runs.
+        assert_eq!(village_codes(&[c, c, a, a, c, b]), vec![a, b, c]);
+    }
+
+    #[test]
+    fn the_end_of_a_comparison_lists_the_matches_or_counts_the_flows() {
+        // Every earlier household may end: a match for each household of both rounds, less the
+        // later households' routes and counts freed once listed.
+        assert_eq!(matches_bytes(10, 4), 24 * 14 - 5 * 4);
+        assert_eq!(matches_bytes(0, 4), 24 * 4);
+        assert_eq!(flows_bytes(10, 4, 2), 4 * 14 + 2 * FLOWS_BYTES_PER_VILLAGE);
+        assert_eq!(ending_bytes(10, 4, 2), matches_bytes(10, 4) + 2 * FLOWS_BYTES_PER_VILLAGE);
+        // Two rounds of one household each with their names held: matching holds both rounds'
+        // names, the end neither.
+        assert_eq!((0..2).map(|r| names_held(r, 0, 2, false)).sum::<u64>(), 2);
+        assert_eq!((0..2).map(|r| names_held(r, 0, 2, true)).sum::<u64>(), 0);
+        // Three rounds: the middle round's names are read back for the first pair and kept for
+        // the second.
+        assert_eq!([0, 1, 2].map(|r| names_held(r, 0, 3, false)), [1, 2, 1]);
+        assert_eq!([0, 1, 2].map(|r| names_held(r, 0, 3, true)), [0, 1, 1]);
+        assert_eq!([0, 1, 2].map(|r| names_held(r, 1, 3, false)), [0, 1, 1]);
+        assert_eq!([0, 1, 2].map(|r| names_held(r, 1, 3, true)), [0, 0, 0]);
+    }
 }

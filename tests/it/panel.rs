@@ -230,7 +230,7 @@ fn the_command_line_writes_the_follow_up_and_refuses_bad_rounds() {
         assert_eq!(read("run"), read("budget"), "{f}");
     }
     // `tpmap panel` below its estimate: refused before any round is read, nothing written.
-    let o = tpmap(&["panel", "rounds/2561", "rounds/2562", "--out", "small", "--max-memory", "256MiB"]);
+    let o = tpmap(&["panel", "rounds/2561", "rounds/2562", "--out", "small", "--max-memory", "64MiB"]);
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && said.contains("comparing these 2 rounds needs"), "{said}");
     assert!(!tmp.path().join("small").exists());
@@ -527,7 +527,7 @@ fn rounds_compared_within_a_budget_compare_as_without_or_are_refused_with_nothin
     free.unwrap();
     let estimate = need(&dirs, &RoundsOptions::default(), None).unwrap();
     // The estimate counts the rounds' columns: more than the fixed share, and where its peak is.
-    assert!(estimate.bytes > tpmap::ingest::partition::BYTES_FIXED, "{estimate:?}");
+    assert!(estimate.bytes > tpmap::panel::rounds::PANEL_BYTES_FIXED, "{estimate:?}");
     assert!(estimate.what.starts_with("matching") || estimate.what.starts_with("reading"), "{estimate:?}");
     // Below it: refused before any round is read, nothing written.
     let (below, out) = run(Some(estimate.bytes - 1), "below");
