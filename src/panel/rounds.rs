@@ -617,8 +617,8 @@ struct ReadRound {
     /// The names kept; with `spill`, their per-person columns are on disk
     /// ([`PersonText::spill`]).
     text: PersonText,
-    /// The file holding the names' per-person columns and the persons in it: an earlier round
-    /// read in waves.
+    /// The file holding the names' per-person columns and the persons in it: a round read in
+    /// waves.
     spill: Option<(SpillFile, usize)>,
     report: IngestReport,
 }
@@ -651,9 +651,11 @@ fn push_names(text: &mut PersonText, x: &Extract, earlier: Option<&Round>) {
     text.push(x, earlier.map(|_| &keep as &(dyn Fn(usize) -> bool + Sync)));
 }
 
-/// Reads one round: whole, or (as `reading` says; by default a large extract,
-/// [`crate::pipeline::large_extract`], as `tpmap run` partitions) a wave of provinces
-/// at a time, keeping only what the panel needs of each wave. A round read in waves has its households in wave order (provinces in code order, the file's
+/// Reads one round: whole (`earlier`: the round before, when this is the last: names kept only
+/// for the households [`super::names_needed`] names), or (as `reading` says; by default a large
+/// extract, [`crate::pipeline::large_extract`], as `tpmap run` partitions) a wave of provinces
+/// at a time, keeping only what the panel needs of each wave, every person's names on disk. A
+/// round read in waves has its households in wave order (provinces in code order, the file's
 /// order within each), and a citizen ID found in two provinces is kept in the first in that
 /// order, as in a partitioned run (docs/partitioned.md); matching does not depend on the order.
 fn read_round(
