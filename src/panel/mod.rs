@@ -256,6 +256,27 @@ pub struct Panel {
 }
 
 impl Panel {
+    /// Bytes the comparison holds on the heap beyond its rounds: its matches, each later
+    /// household's predecessor and earlier household's successor, and the areas' transitions.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        let areas = self.transitions.iter().map(|a| {
+            [&a.dimension_exits, &a.dimension_entries, &a.indicator_exits, &a.indicator_entries]
+                .into_iter()
+                .map(vec_bytes)
+                .fold(a.area.capacity() as u64, u64::saturating_add)
+        });
+        [
+            vec_bytes(&self.matches),
+            vec_bytes(&self.predecessor),
+            vec_bytes(&self.successor),
+            vec_bytes(&self.transitions),
+        ]
+        .into_iter()
+        .chain(areas)
+        .fold(0u64, u64::saturating_add)
+    }
+
     /// Matches the households of `t1` to those of `t` and counts the transitions.
     pub fn build(t: &Extract, t1: &Extract, opts: &PanelOptions) -> Result<Panel> {
         let (rt, rt1) = (Round::of(t, opts)?, Round::of(t1, opts)?);

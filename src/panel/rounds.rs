@@ -248,7 +248,13 @@ pub fn write_rounds(
             let name_bytes =
                 [&earlier_text, &later_text].iter().filter_map(|t| t.as_ref()).map(PersonText::heap_bytes).sum::<u64>();
             let rows = |g: &ReadRound| (g.round.households.len() as u64, g.round.persons.len() as u64);
-            let before = got[..r].iter().map(|g| indices_bytes(rows(g))).fold(0u64, u64::saturating_add);
+            // The rounds before the pair keep their indices, and the pairs before it their
+            // matches and flows.
+            let before = got[..r]
+                .iter()
+                .map(|g| indices_bytes(rows(g)))
+                .chain(panels.iter().map(Panel::heap_bytes))
+                .fold(0u64, u64::saturating_add);
             let without_id = |round: &Round| round.persons.citizen_id.iter().any(Option::is_none);
             let records = match without_id(&w0.round) || without_id(&w1.round) {
                 true => {
@@ -264,7 +270,7 @@ pub fn write_rounds(
             // The flows and the list of matches come once the names are freed: those of the
             // rounds after the pair and a middle round's stay.
             let n = got.len();
-            let v = villages_in_both(
+            let v = villages_of_either(
                 &village_codes(&w0.round.households.village),
                 &village_codes(&w1.round.households.village),
             );
@@ -486,7 +492,7 @@ pub fn ending_bytes(h0: u64, h1: u64, villages: u64) -> u64 {
 }
 
 /// Distinct villages of `codes` (ascending) and `others` (ascending).
-fn villages_in_both(codes: &[crate::areas::AreaCode], others: &[crate::areas::AreaCode]) -> u64 {
+fn villages_of_either(codes: &[crate::areas::AreaCode], others: &[crate::areas::AreaCode]) -> u64 {
     let (mut i, mut j, mut n) = (0usize, 0usize, 0u64);
     while i < codes.len() || j < others.len() {
         match (codes.get(i), others.get(j)) {
@@ -580,7 +586,20 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
     let columns = rows.iter().map(|&(h, p)| round_bytes(h, p)).fold(PANEL_BYTES_FIXED, u64::saturating_add);
     let n = rows.len();
     for k in 0..n.saturating_sub(1) {
-        let before: u64 = rows[..k].iter().map(|&x| indices_bytes(x)).fold(0, u64::saturating_add);
+        // The rounds before the pair keep their indices, and the pairs before it their matches
+        // (24 bytes a household of either round at most), each later household's predecessor
+        // and each earlier one's successor (8 bytes each) and their flows.
+        let before: u64 = rows[..k]
+            .iter()
+            .map(|&x| indices_bytes(x))
+            .chain((0..k).map(|j| {
+                let (h0, h1) = (rows[j].0, rows[j + 1].0);
+                let v = villages_of_either(&villages[j], &villages[j + 1]);
+                (std::mem::size_of::<super::Match>() as u64 + 8)
+                    .saturating_mul(h0.saturating_add(h1))
+                    .saturating_add(v.saturating_mul(FLOWS_BYTES_PER_VILLAGE))
+            }))
+            .fold(0, u64::saturating_add);
         let held = columns.saturating_add(before).saturating_add(pair_bytes(rows[k], rows[k + 1]));
         let names_of = |listing: bool| {
             rows.iter()
@@ -589,7 +608,7 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
                 .fold(0u64, u64::saturating_add)
         };
         let matching = held.saturating_add(names_of(false));
-        let v = villages_in_both(&villages[k], &villages[k + 1]);
+        let v = villages_of_either(&villages[k], &villages[k + 1]);
         let ending = held.saturating_add(names_of(true)).saturating_add(ending_bytes(rows[k].0, rows[k + 1].0, v));
         for (bytes, what) in [(matching, "matching"), (ending, "counting the flows and listing the matches of")] {
             if bytes > best.bytes {
@@ -771,14 +790,14 @@ mod tests {
     use crate::areas::AreaCode;
 
     #[test]
-    fn villages_in_both_rounds_are_counted_once() {
+    fn villages_of_either_rounds_are_counted_once() {
         let code = |s: &str| AreaCode::parse(s).unwrap();
         let (a, b, c, d) = (code("1001010101"), code("1001010102"), code("1001010201"), code("9001010101"));
-        assert_eq!(villages_in_both(&[], &[]), 0);
-        assert_eq!(villages_in_both(&[a, b], &[]), 2);
-        assert_eq!(villages_in_both(&[], &[a, b]), 2);
-        assert_eq!(villages_in_both(&[a, b, c], &[b, c, d]), 4);
-        assert_eq!(villages_in_both(&[a, d], &[b, c]), 4);
+        assert_eq!(villages_of_either(&[], &[]), 0);
+        assert_eq!(villages_of_either(&[a, b], &[]), 2);
+        assert_eq!(villages_of_either(&[], &[a, b]), 2);
+        assert_eq!(villages_of_either(&[a, b, c], &[b, c, d]), 4);
+        assert_eq!(villages_of_either(&[a, d], &[b, c]), 4);
         // A round's households come village by village, a village in several runs.
         assert_eq!(village_codes(&[c, c, a, a, c, b]), vec![a, b, c]);
     }

@@ -500,13 +500,23 @@ fn three_rounds_read_a_wave_of_provinces_at_a_time_compare_as_when_read_whole() 
         (write_rounds(&dirs, &RoundsOptions { reading, ..Default::default() }, &out, None).unwrap(), out)
     };
     let ((whole, a), (waves, b)) = (run(Reading::Whole, "whole"), run(Reading::Provinces, "waves"));
+    // Within a budget too: the middle round's names held for the second pair, the first pair's
+    // matches and flows beside the second's matching, all counted.
+    let estimate = tpmap::panel::rounds::need(&dirs, &RoundsOptions::default(), None).unwrap();
+    assert!(estimate.what.contains("round 2 to round 3") || estimate.what.starts_with("reading"), "{estimate:?}");
+    let c = tmp.path().join("budget");
+    std::fs::create_dir_all(&c).unwrap();
+    let budget = RoundsOptions { max_memory: Some(estimate.bytes + (64 << 20)), ..Default::default() };
+    let within = write_rounds(&dirs, &budget, &c, None).unwrap();
     assert_eq!(waves.pairs.len(), 2);
-    for (w, v) in whole.pairs.iter().zip(&waves.pairs) {
+    for ((w, v), u) in whole.pairs.iter().zip(&waves.pairs).zip(&within.pairs) {
         assert!(v.summary.by_route.get(&Route::Linked).copied().unwrap_or(0) > 20, "{:?}", v.summary);
         assert_eq!(format!("{:?}", w.summary), format!("{:?}", v.summary));
+        assert_eq!(format!("{:?}", u.summary), format!("{:?}", v.summary));
         for f in ["transitions.csv", "effects.csv", "panel.json"] {
-            let (x, y) = (a.join(&v.folder).join(f), b.join(&v.folder).join(f));
-            assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{} {f}", v.folder);
+            let (x, y, z) = (a.join(&v.folder).join(f), b.join(&v.folder).join(f), c.join(&v.folder).join(f));
+            assert_eq!(std::fs::read(&x).unwrap(), std::fs::read(y).unwrap(), "{} {f}", v.folder);
+            assert_eq!(std::fs::read(x).unwrap(), std::fs::read(z).unwrap(), "{} {f} within a budget", v.folder);
         }
     }
 }
