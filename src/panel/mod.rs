@@ -756,15 +756,12 @@ impl Areas {
 }
 
 /// The distinct villages of both rounds and each household's position among them.
-fn village_index(t: &Round, t1: &Round) -> (Vec<AreaCode>, Vec<u32>, Vec<u32>) {
-    use rayon::prelude::*;
-    // Gathered in a set (a round's households come village by village, so each run of one
-    // village is looked up once), not a column of every household's village sorted and
-    // deduplicated: that took 11 bytes a household of both rounds (0.29 GB nationally) while
-    // the flows were counted.
+/// The distinct villages of `villages`, ascending (households come village by village: each
+/// run of one village is looked up once).
+pub(super) fn village_codes<'a>(villages: impl IntoIterator<Item = &'a AreaCode>) -> Vec<AreaCode> {
     let mut seen: std::collections::HashSet<AreaCode> = std::collections::HashSet::new();
     let mut last: Option<&AreaCode> = None;
-    for v in t.households.village.iter().chain(&t1.households.village) {
+    for v in villages {
         if last != Some(v) {
             seen.insert(*v);
             last = Some(v);
@@ -772,6 +769,16 @@ fn village_index(t: &Round, t1: &Round) -> (Vec<AreaCode>, Vec<u32>, Vec<u32>) {
     }
     let mut codes: Vec<AreaCode> = seen.into_iter().collect();
     codes.sort_unstable();
+    codes
+}
+
+fn village_index(t: &Round, t1: &Round) -> (Vec<AreaCode>, Vec<u32>, Vec<u32>) {
+    use rayon::prelude::*;
+    // Gathered in a set (a round's households come village by village, so each run of one
+    // village is looked up once), not a column of every household's village sorted and
+    // deduplicated: that took 11 bytes a household of both rounds (0.29 GB nationally) while
+    // the flows were counted.
+    let codes = village_codes(t.households.village.iter().chain(&t1.households.village));
     // Villages number far below u32::MAX (at most the households, checked by Round::check_rows).
     let at: HashMap<AreaCode, u32> = codes.iter().zip(0u32..).map(|(c, i)| (*c, i)).collect();
     let of = |r: &Round| -> Vec<u32> {

@@ -271,8 +271,8 @@ pub fn write_rounds(
             // rounds after the pair and a middle round's stay.
             let n = got.len();
             let v = villages_of_either(
-                &village_codes(&w0.round.households.village),
-                &village_codes(&w1.round.households.village),
+                &super::village_codes(&w0.round.households.village),
+                &super::village_codes(&w1.round.households.village),
             );
             let ending = got
                 .iter()
@@ -506,21 +506,6 @@ fn villages_of_either(codes: &[crate::areas::AreaCode], others: &[crate::areas::
     n
 }
 
-/// The villages of a round's households, ascending (each run of one village looked up once).
-fn village_codes(villages: &[crate::areas::AreaCode]) -> Vec<crate::areas::AreaCode> {
-    let mut seen: std::collections::HashSet<crate::areas::AreaCode> = std::collections::HashSet::new();
-    let mut last = None;
-    for v in villages {
-        if last != Some(v) {
-            seen.insert(*v);
-            last = Some(v);
-        }
-    }
-    let mut codes: Vec<_> = seen.into_iter().collect();
-    codes.sort_unstable();
-    codes
-}
-
 /// How many copies of round `r`'s names the pair `(k, k + 1)` of `n` rounds holds while its
 /// households are matched (`listing` false: the rounds it has not yet left, the pair's own
 /// names read back for matching, and a middle round's kept for the next pair) or while its
@@ -577,7 +562,7 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
             villages.push(split.village_codes);
             (h, p)
         } else {
-            villages.push(latest.map(|l| village_codes(&l.extract.households.village)).unwrap_or_default());
+            villages.push(latest.map(|l| super::village_codes(&l.extract.households.village)).unwrap_or_default());
             latest.map_or((0, 0), |l| (l.extract.households.len() as u64, l.extract.persons.len() as u64))
         };
         keep = keep.saturating_add(round_bytes(h, p)).saturating_add(names(h));
@@ -799,7 +784,7 @@ mod tests {
         assert_eq!(villages_of_either(&[a, b, c], &[b, c, d]), 4);
         assert_eq!(villages_of_either(&[a, d], &[b, c]), 4);
         // A round's households come village by village, a village in several runs.
-        assert_eq!(village_codes(&[c, c, a, a, c, b]), vec![a, b, c]);
+        assert_eq!(crate::panel::village_codes(&[c, c, a, a, c, b]), vec![a, b, c]);
     }
 
     #[test]
