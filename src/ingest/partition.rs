@@ -421,6 +421,83 @@ const CUT_FROM_BYTES: u64 = 64 << 20;
 /// (6.1 GB) is read in 11 parts (its bytes over 512 MiB, rounded down).
 const PART_BYTES: u64 = 512 << 20;
 
+/// A split's row buckets kept in a temporary file ([`Split::spill_rows`]).
+#[derive(Debug)]
+pub(crate) struct SpilledRows {
+    file: crate::spill::SpillFile,
+    households: usize,
+    persons: usize,
+}
+
+impl Split {
+    /// Writes the row buckets (a byte a data row: 49.6 MB for a national round) to a temporary
+    /// file and frees them, until [`Split::restore_rows`] reads them back: a partitioned run
+    /// holds no more of its split while it compares earlier rounds before its waves.
+    pub(crate) fn spill_rows(&mut self) -> Result<SpilledRows> {
+        let mut file = crate::spill::SpillFile::new("the routing's temporary file")?;
+        for rows in [&self.households, &self.persons] {
+            file.push_with(|w| w.column(rows, |&b| [b]))?;
+        }
+        let spilled = SpilledRows { file, households: self.households.len(), persons: self.persons.len() };
+        (self.households, self.persons) = (Vec::new(), Vec::new());
+        Ok(spilled)
+    }
+
+    /// Reads back the row buckets [`Split::spill_rows`] wrote (checked: as many as it wrote).
+    pub(crate) fn restore_rows(&mut self, spilled: SpilledRows) -> Result<()> {
+        let SpilledRows { mut file, households, persons } = spilled;
+        let bucket = |[b]: [u8; 1]| Some(b);
+        self.households = file.read_with(0, |r| r.column(households, "a household row's bucket", bucket))?;
+        self.persons = file.read_with(1, |r| r.column(persons, "a person row's bucket", bucket))?;
+        Ok(())
+    }
+
+    /// Bytes the split holds beside its row buckets: its village codes and its CSV files'
+    /// layouts (what it holds while they are spilled, [`Split::spill_rows`]).
+    pub(crate) fn bytes_beside_rows(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        let layout = |l: &Option<CsvLayout>| l.as_ref().map_or(0, |l| vec_bytes(&l.marks));
+        vec_bytes(&self.village_codes)
+            .saturating_add(layout(&self.household_layout))
+            .saturating_add(layout(&self.person_layout))
+    }
+}
+
+/// A strict reading's check of a wave read leniently ([`note_first_bad`]): the error at once
+/// when it is the files' first for sure — a household row's, the waves taking the households
+/// in file order (every earlier household row was read, and a household row comes before every
+/// person row); else whether the wave is to be skipped (a bad row met so far: the rest of the
+/// waves are read for an earlier error only, which the reading fails with at its end).
+pub(crate) fn strict_skips(
+    got: &super::Ingested,
+    first_bad: &mut Option<(u8, u64, Error)>,
+    households_in_order: bool,
+) -> Result<bool> {
+    note_first_bad(got, first_bad);
+    if households_in_order
+        && matches!(first_bad, Some((0, _, _)))
+        && let Some((_, _, e)) = first_bad.take()
+    {
+        return Err(e);
+    }
+    Ok(first_bad.is_some())
+}
+
+/// Keeps in `first_bad` the first rejected row of the files as a whole reading meets it (0 for
+/// the households file, 1 for the persons file; data row; the error a strict reading fails
+/// with), after a wave's reading `got`: a strict reading in waves reads them leniently and fails
+/// with it, as a whole reading would (every household row before any person row, each file in
+/// row order).
+pub(crate) fn note_first_bad(got: &super::Ingested, first_bad: &mut Option<(u8, u64, Error)>) {
+    let households = got.household_rejects.first().map(|r| (0u8, r.row, &got.report.households.file, r));
+    let persons = got.person_rejects.first().map(|r| (1u8, r.row, &got.report.persons.file, r));
+    for (file, row, name, r) in [households, persons].into_iter().flatten() {
+        if first_bad.as_ref().is_none_or(|&(f, at, _)| (file, row) < (f, at)) {
+            *first_bad = Some((file, row, super::strict_error(name, r)));
+        }
+    }
+}
+
 impl Split {
     /// Groups consecutive buckets (ascending, [`UNPLACED`] first) into waves whose estimated
     /// memory stays within `budget` bytes; `None` puts each province in a wave of its own.
@@ -996,6 +1073,25 @@ mod tests {
 
     fn split(households: &[u8], persons: &[u8]) -> Split {
         Split { households: households.to_vec(), persons: persons.to_vec(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_splits_rows_spilled_come_back_as_they_were() {
+        let mut s = split(&[10, 10, 11, 12, 12, 10, 0], &[10, 10, 10, 11, 12, 12, 0, 95]);
+        s.village_codes = ["1001010101", "1101010101", "1201010101"].map(|c| AreaCode::parse(c).unwrap()).to_vec();
+        s.villages = 3;
+        let before = s.clone();
+        let spilled = s.spill_rows().unwrap();
+        // Only what is beside the rows stays in memory.
+        assert!(s.households.capacity() == 0 && s.persons.capacity() == 0);
+        assert_eq!(s.bytes_beside_rows(), crate::memory::vec_bytes(&before.village_codes));
+        s.restore_rows(spilled).unwrap();
+        assert_eq!(s, before);
+        // A part that does not hold as many rows as written is refused, not read short.
+        let mut spilled = s.spill_rows().unwrap();
+        spilled.persons += 1;
+        let e = s.restore_rows(spilled).unwrap_err().to_string();
+        assert!(e.contains("routing's temporary file"), "{e}");
     }
 
     #[test]

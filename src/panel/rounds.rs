@@ -719,6 +719,20 @@ fn read_round(
     if waves.is_empty() {
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }
+    // A strict reading reads its waves leniently and fails with the first rejected row of the
+    // files as a whole reading meets it (every household row before any person row, each file
+    // in row order): the first bad row of the first wave that has one may come after another
+    // wave's. As a partitioned run reads its waves.
+    let strict = opts.mode == crate::ingest::Mode::Strict;
+    let lenient;
+    let read_opts = match strict {
+        true => {
+            lenient = IngestOptions { mode: crate::ingest::Mode::Lenient, ..opts.clone() };
+            &lenient
+        }
+        false => opts,
+    };
+    let households_in_order = split.households_in_order_of(&waves);
     let mut reader = PartitionedReader::new(split, &waves);
     // Rows of the whole round (accepted or not: at least what is kept), reserved at once.
     let rows = |w: &crate::ingest::partition::Wave| {
@@ -738,8 +752,12 @@ fn read_round(
         // The house numbers, kept in memory, for the whole round at once.
         text.reserve(0, all_h);
         let mut lap = crate::diagnostics::Lap::start();
+        let mut first_bad: Option<(u8, u64, Error)> = None;
         for wave in &waves {
-            let got = reader.read(h, p, opts, wave)?;
+            let got = reader.read(h, p, read_opts, wave)?;
+            if strict && crate::ingest::partition::strict_skips(&got, &mut first_bad, households_in_order)? {
+                continue;
+            }
             let mut round = Round::of(&got.extract, popts)?;
             push_names(&mut text, &got.extract, None);
             text.spill(&mut file, &mut spilled)?;
@@ -757,6 +775,9 @@ fn read_round(
             lap.lap(&format!("panel: a wave of {} person rows read", wave.person_rows));
         }
         if !reader.crossed() {
+            if let Some((_, _, e)) = first_bad {
+                return Err(e);
+            }
             break (read, text, Some((file, spilled)));
         }
         // A citizen ID's first holder in the file was met after another (a round out of

@@ -120,8 +120,9 @@ pub fn large_extract(households: &Path, persons: &Path) -> bool {
 /// Runs the main job province by province in waves that fit `max_memory` bytes (each province
 /// on its own without a budget) and writes the outputs of [`super::run`] to `out`, all or
 /// nothing. Plans are made over the waves' poor households (kept in a temporary file), after
-/// the last wave; earlier rounds are compared after it, within what the merged results leave
-/// of the budget ([`crate::panel::rounds::need`], checked before any work). A welfare registry is linked before any
+/// the last wave; earlier rounds are compared before the first, within what the split and a
+/// welfare registry leave of the budget ([`crate::panel::rounds::need`], checked before any
+/// work; the split's row buckets wait in a temporary file). A welfare registry is linked before any
 /// wave is scored, a wave at a time ([`crate::link::parts`]; the whole job's pairs and matches):
 /// the first reading counts the persons ([`crate::link::parts::Counting`]) and keeps their link
 /// records in a temporary file ([`crate::link::records::RecordSpill`]), from which they are
@@ -159,7 +160,7 @@ pub fn run_partitioned(
     let traced = crate::diagnostics::Traced::new(progress);
     let progress: &dyn Progress = &traced;
     progress.step("routing rows to provinces");
-    let split = Split::read(&o.households, &o.persons, &o.ingest)?;
+    let mut split = Split::read(&o.households, &o.persons, &o.ingest)?;
     // What the waves share the budget with, in each reading: bytes held per person row across
     // the waves, and a bounded linkage's share set aside whole. A plan's poor households go to
     // a temporary file wave by wave (`ExtractSpill`), read back after the last wave; with a
@@ -191,11 +192,7 @@ pub fn run_partitioned(
     let counting = match &o.welfare_registry {
         Some(registry) => {
             progress.step("reading and keying the welfare registry");
-            let mut c = crate::link::parts::Counting::of_registry(registry, &Default::default());
-            if let Ok(c) = &mut c {
-                c.reserve(split.persons.len());
-            }
-            Some(c)
+            Some(crate::link::parts::Counting::of_registry(registry, &Default::default()))
         }
         _ => None,
     };
@@ -226,28 +223,36 @@ pub fn run_partitioned(
         ),
         false => (merged, plan_held, "the merged results"),
     };
-    // Earlier rounds are compared after the last wave, beside the merged results the run keeps
-    // for its report: within a budget, with what the merged results leave of it, estimated
-    // before any work.
-    let compare_within = match (&o.earlier, max_memory) {
+    // Earlier rounds are compared before the first wave, while the run holds only its split
+    // (its row buckets on disk meanwhile: `Split::spill_rows`) and, when the budget holds them
+    // beside the comparison, a welfare registry's records and keys; else those are given back
+    // and the registry keyed again after (the same file: checked to hold the same bytes), which
+    // costs its keying once more (17 s nationally in the twenty-fourth session) — always so
+    // without a budget. Estimated before any work. (Until the twenty-eighth session the rounds
+    // were compared after the last wave, beside the merged results: nationally 0.3-0.45 GiB
+    // more at the comparison's peak, and two national rounds refused below about 4.3 GiB.)
+    let (compare_within, rekey) = match (&o.earlier, max_memory) {
         (Some(e), Some(m)) => {
-            let room = m.saturating_sub(merged);
+            let room = m.saturating_sub(split.bytes_beside_rows());
             let (folders, rounds) = super::earlier_rounds(o, e, Some(room));
             let need = crate::panel::rounds::need(&folders, &rounds, None)?;
             if need.bytes > room {
                 return Err(Error::Config(format!(
-                    "--max-memory {} is below what comparing the {} rounds needs beside the merged results: about {} \
-                     ({}, and {} of merged results); give at least that",
+                    "--max-memory {} is below what comparing the {} rounds needs: about {} ({}); give at least that",
                     crate::limits::format_bytes(m),
                     folders.len(),
-                    crate::limits::format_bytes(need.bytes.saturating_add(merged)),
+                    crate::limits::format_bytes(need.bytes.saturating_add(m - room)),
                     need.what,
-                    crate::limits::format_bytes(merged)
                 )));
             }
-            Some(room)
+            let beside_registry = room.saturating_sub(registry_share);
+            match need.bytes <= beside_registry {
+                true => (Some(beside_registry), false),
+                false => (Some(room), with_registry),
+            }
         }
-        _ => None,
+        (Some(_), None) => (None, with_registry),
+        _ => (None, false),
     };
     if let Some(m) = max_memory
         && let Some((aside, _, what)) = [first, last].into_iter().find(|p| p.0 > 0 && p.0 >= m)
@@ -336,13 +341,12 @@ pub fn run_partitioned(
             )));
         }
     }
-    let counting = match counting {
-        Some(Ok(mut c)) => {
+    let registry_limit = match &counting {
+        Some(Ok(c)) => {
             let limit = max_memory.unwrap_or(0).saturating_sub(split.held_across(holders));
-            c.limit_kept(kept_limit(limit, c.registry_len() as u64, "the welfare registry")?);
-            Some(Ok(c))
+            kept_limit(limit, c.registry_len() as u64, "the welfare registry")?
         }
-        c => c,
+        _ => None,
     };
     // Once the waves are read (their reader gone): the accepted household IDs of a served file,
     // the merged results and what is fixed. The list is linked then, beside each person's
@@ -405,12 +409,57 @@ pub fn run_partitioned(
         passes: 1,
         plan_room,
     };
-    let mut reader = PartitionedReader::new(split, &waves);
     let mut spec = Spec::tpmap(&o.ingest.edition, o.mask)?;
     spec.na = o.na;
     spec.missing = o.missing;
     let stage = crate::output::Staging::new(out)?;
     let out = stage.path();
+    // The earlier rounds compared first (see `compare_within`), the split's row buckets on disk
+    // meanwhile, and a welfare registry's records and keys given back when `rekey`; what the
+    // comparison freed goes back before the waves.
+    let (compared, counting) = match &o.earlier {
+        Some(e) => {
+            progress.step("comparing with the earlier rounds");
+            let rows = split.spill_rows()?;
+            let kept = match counting {
+                Some(Ok(c)) if rekey => Err(c.registry_bytes()),
+                c => Ok(c),
+            };
+            crate::memory::release();
+            let compared = super::compare_earlier(o, e, out, None, compare_within)?;
+            crate::memory::release();
+            split.restore_rows(rows)?;
+            let counting = match (kept, &o.welfare_registry) {
+                (Ok(c), _) => c,
+                (Err(bytes), Some(registry)) => {
+                    progress.step("reading and keying the welfare registry again");
+                    let c = crate::link::parts::Counting::of_registry(registry, &Default::default());
+                    if c.as_ref().is_ok_and(|c| c.registry_bytes() != bytes) {
+                        return Err(Error::Config(
+                            "the welfare registry changed while the run read it: its records take other memory than \
+                             when the budget was planned; run again"
+                                .into(),
+                        ));
+                    }
+                    Some(c)
+                }
+                (Err(_), None) => return Err(Error::Config("internal: a welfare registry without its file".into())),
+            };
+            (Some(compared), counting)
+        }
+        None => (None, counting),
+    };
+    // Room for every person's citizen ID, counted by the registry's linkage in the first
+    // reading, and what its kept pairs and clustering may take.
+    let counting = match counting {
+        Some(Ok(mut c)) => {
+            c.reserve(split.persons.len());
+            c.limit_kept(registry_limit);
+            Some(Ok(c))
+        }
+        c => c,
+    };
+    let mut reader = PartitionedReader::new(split, &waves);
     let mut merged = Merged::default();
     let mut seconds = RunSeconds::default();
     // The whole run's order when there are no rows at all: the (empty) first wave still runs.
@@ -503,21 +552,8 @@ pub fn run_partitioned(
                 let mut got = reader.read(&o.households, &o.persons, read_opts, wave)?;
                 seconds.ingest_and_validate += t.elapsed().as_secs_f64();
                 lap.lap("wave: read");
-                if strict {
-                    note_first_bad(&got, &mut first_bad);
-                    // A household row's error is the whole run's first when the waves take the
-                    // households in file order: every earlier household row was read, and a
-                    // household row comes before every person row.
-                    if households_in_order
-                        && matches!(first_bad, Some((0, _, _)))
-                        && let Some((_, _, e)) = first_bad.take()
-                    {
-                        return Err(e);
-                    }
-                    if first_bad.is_some() {
-                        // The run fails: the rest of the waves are read for an earlier error only.
-                        continue;
-                    }
+                if strict && crate::ingest::partition::strict_skips(&got, &mut first_bad, households_in_order)? {
+                    continue;
                 }
                 if let Some(marks) = &marks {
                     let p = &mut got.extract.persons;
@@ -781,14 +817,8 @@ pub fn run_partitioned(
         plan: planned.as_ref().map(|(r, _)| r.clone()),
         seconds,
         partition: Some(partition),
-        panel: None,
+        panel: compared,
     };
-    if let Some(e) = &o.earlier {
-        progress.step("comparing with the earlier rounds");
-        // What the waves and the merge freed goes back before the rounds are read beside it.
-        crate::memory::release();
-        report.panel = Some(super::compare_earlier(o, e, out, None, compare_within)?);
-    }
     if o.html {
         progress.step("writing the HTML report");
         write_html(o, &spec, &report, &measures, planned.as_ref().map(|(_, f)| f), out)?;
@@ -844,18 +874,6 @@ fn planned_bytes_per_poor_person(o: &RunOptions) -> u64 {
             || p.optimize.is_some()
     });
     BYTES_PLANNED_PER_POOR_PERSON * if wide { PLANNED_WIDE_FACTOR } else { 1 }
-}
-
-/// The first rejected row of the files as a whole run reads them (0 for the households file, 1
-/// for the persons file; data row; the error a strict run fails with), after `got`'s.
-fn note_first_bad(got: &crate::ingest::Ingested, first_bad: &mut Option<(u8, u64, Error)>) {
-    let households = got.household_rejects.first().map(|r| (0u8, r.row, &got.report.households.file, r));
-    let persons = got.person_rejects.first().map(|r| (1u8, r.row, &got.report.persons.file, r));
-    for (file, row, name, r) in [households, persons].into_iter().flatten() {
-        if first_bad.as_ref().is_none_or(|&(f, at, _)| (file, row) < (f, at)) {
-            *first_bad = Some((file, row, crate::ingest::strict_error(name, r)));
-        }
-    }
 }
 
 /// Each wave's persons' household rows (and IDs, when asked for), in wave order: what a
@@ -934,7 +952,7 @@ fn link_welfare(
             let got = reader.read(&o.households, &o.persons, read_opts, wave)?;
             reading += t.elapsed().as_secs_f64();
             if strict {
-                note_first_bad(&got, &mut first_bad);
+                crate::ingest::partition::note_first_bad(&got, &mut first_bad);
             }
             gathered.push(&got.extract);
             starts.push(gathered.rows.len());

@@ -526,7 +526,10 @@ fn a_citizen_id_in_two_provinces_is_kept_once() {
 fn a_strict_partitioned_run_fails_on_the_whole_runs_first_bad_row() {
     // Bad households in provinces 40 and 95 and a bad person in 40, the files in province order
     // and reversed: the error is the whole run's (every household row before any person row,
-    // each file in row order), not the first a wave meets.
+    // each file in row order), not the first a wave meets. A panel reading the round a province
+    // at a time, and a partitioned run comparing it as an earlier round (read before the run's
+    // waves since the twenty-eighth session), fail with it too.
+    use tpmap::panel::rounds::{Reading, RoundsOptions, write_rounds};
     let tmp = tempfile::tempdir().unwrap();
     let s = samples();
     let mut households = CsvLines::read(&s.join("households.csv"));
@@ -540,14 +543,18 @@ fn a_strict_partitioned_run_fails_on_the_whole_runs_first_bad_row() {
     // reversed, province 95's (its data rows run the other way).
     let data = households.data().len();
     let wants = [last_40 - head, data - (first_95 - head) + 1];
-    let h = tmp.path().join("households.csv");
+    let (sorted, rev) = (tmp.path().join("sorted"), tmp.path().join("reversed"));
+    for d in [&sorted, &rev] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let h = sorted.join("households.csv");
     households.write(&h);
     let mut persons = CsvLines::read(&s.join("persons.csv"));
     let sex = persons.col("sex");
     persons.set(persons.head + 1, sex, "9");
-    let p = tmp.path().join("persons.csv");
+    let p = sorted.join("persons.csv");
     persons.write(&p);
-    let (hr, pr) = (tmp.path().join("households-reversed.csv"), tmp.path().join("persons-reversed.csv"));
+    let (hr, pr) = (rev.join("households.csv"), rev.join("persons.csv"));
     reversed(&h, &hr);
     reversed(&p, &pr);
     for ((h, p), want) in [(&h, &p), (&hr, &pr)].into_iter().zip(wants) {
@@ -560,6 +567,18 @@ fn a_strict_partitioned_run_fails_on_the_whole_runs_first_bad_row() {
             assert_eq!(parts, whole, "{budget:?}");
         }
         assert!(!tmp.path().join("parts").exists());
+        let dir = h.parent().unwrap().to_path_buf();
+        for reading in [Reading::Whole, Reading::Provinces] {
+            let r = RoundsOptions { ingest: o.ingest.clone(), reading, ..Default::default() };
+            let out = tmp.path().join("panel");
+            std::fs::create_dir_all(&out).unwrap();
+            let panel = write_rounds(&[dir.clone(), dir.clone()], &r, &out, None).err().unwrap().to_string();
+            assert_eq!(panel, whole, "{reading:?}");
+        }
+        o.earlier = Some(tpmap::pipeline::EarlierRounds { folders: vec![dir.clone()], options: Default::default() });
+        let compared = run_partitioned(&o, None, &tmp.path().join("compared"), &Silent).err().unwrap().to_string();
+        assert_eq!(compared, whole);
+        assert!(!tmp.path().join("compared").exists());
     }
 }
 
@@ -669,6 +688,67 @@ fn budget_of_waves(o: &RunOptions, waves: usize) -> u64 {
         }
     }
     panic!("no budget below 2000 MiB runs");
+}
+
+/// Progress that keeps the steps' names.
+#[derive(Default)]
+struct Steps(std::sync::Mutex<Vec<String>>);
+
+impl tpmap::pipeline::Progress for Steps {
+    fn step(&self, what: &str) {
+        self.0.lock().unwrap().push(what.to_string());
+    }
+}
+
+#[test]
+fn earlier_rounds_are_compared_before_the_waves_with_a_registry_given_back_or_kept() {
+    // A partitioned run compares earlier rounds before its waves (since the twenty-eighth
+    // session). A welfare registry's records are kept beside the comparison when a budget holds
+    // both, else given back and keyed again after: without a budget, always. Every output the
+    // same either way (the main job's as a run without earlier rounds, the comparison's as
+    // `tpmap panel`'s); the comparison's step comes before the first wave's.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = samples();
+    let mut o = RunOptions::new(&s.join("households.parquet"), &s.join("persons.parquet"));
+    o.welfare_registry = Some(s.join("welfare_registry.csv"));
+    let panel = tmp.path().join("panel");
+    std::fs::create_dir(&panel).unwrap();
+    let rounds = tpmap::panel::rounds::RoundsOptions::default();
+    tpmap::panel::rounds::write_rounds(&[s.clone(), s.clone()], &rounds, &panel, None).unwrap();
+    let earlier = tpmap::pipeline::EarlierRounds { folders: vec![s.clone()], options: Default::default() };
+    for (budget, again) in [(None, true), (Some(8u64 << 30), false)] {
+        // The same run without earlier rounds (the same waves: the same files byte for byte).
+        let alone = tmp.path().join(format!("alone-{budget:?}"));
+        o.earlier = None;
+        run_partitioned(&o, budget, &alone, &Silent).unwrap();
+        o.earlier = Some(earlier.clone());
+        let (out, steps) = (tmp.path().join(format!("{budget:?}")), Steps::default());
+        run_partitioned(&o, budget, &out, &steps).unwrap();
+        let steps = steps.0.into_inner().unwrap();
+        let at = |what: &str| steps.iter().position(|s| s.starts_with(what));
+        assert!(at("comparing with the earlier rounds").unwrap() < at("wave 1 of").unwrap(), "{steps:?}");
+        assert_eq!(at("reading and keying the welfare registry again").is_some(), again, "{budget:?}: {steps:?}");
+        for f in files_under(&alone) {
+            let name = f.strip_prefix(&alone).unwrap();
+            // The report has the comparison's section and its times.
+            if !name.to_string_lossy().starts_with("report.") {
+                assert!(std::fs::read(&f).unwrap() == std::fs::read(out.join(name)).unwrap(), "{name:?} differs");
+            }
+        }
+        let compared = files_under(&panel);
+        assert!(compared.len() >= 5 && files_under(&out.join("panel")).len() == compared.len());
+        for f in compared {
+            let name = f.strip_prefix(&panel).unwrap();
+            assert!(
+                std::fs::read(&f).unwrap() == std::fs::read(out.join("panel").join(name)).unwrap(),
+                "{name:?} differs"
+            );
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert!(report["welfare_link"]["matched"].as_u64().unwrap() > 1000);
+        assert_eq!(report["panel"]["pairs"].as_array().unwrap().len(), 1);
+    }
 }
 
 #[test]
