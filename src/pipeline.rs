@@ -462,18 +462,21 @@ fn earlier_rounds(
 /// `out/panel/`, every round read as this one is (the run's reading options and edition).
 /// `latest`: this run's own reading of its round, when it holds one (a whole run), else the round
 /// is read again (a partitioned run: a wave of provinces at a time).
-/// `max_memory`: the budget of the comparison ([`crate::panel::rounds::RoundsOptions::max_memory`]).
+/// `within`: the budget of the comparison ([`crate::panel::rounds::RoundsOptions::max_memory`]),
+/// its estimate already checked against it by the caller, with the rounds' routing the estimate
+/// read ([`crate::panel::rounds::need_routed`]).
 fn compare_earlier(
     o: &RunOptions,
     e: &EarlierRounds,
     out: &Path,
     latest: Option<&crate::ingest::Ingested>,
-    max_memory: Option<u64>,
+    within: Option<(u64, Vec<crate::panel::rounds::Routed>)>,
 ) -> Result<crate::panel::rounds::RoundsOutcome> {
+    let (max_memory, routed) = within.unzip();
     let (folders, rounds) = earlier_rounds(o, e, max_memory);
     let dir = out.join("panel");
     std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
-    crate::panel::rounds::write_rounds(&folders, &rounds, &dir, latest)
+    crate::panel::rounds::write_rounds_checked(&folders, &rounds, &dir, latest, routed)
 }
 
 /// Runs the main job and writes every output to `out` (see the README for the list).

@@ -115,6 +115,19 @@ pub fn write_rounds(
     out: &Path,
     latest: Option<&crate::ingest::Ingested>,
 ) -> Result<RoundsOutcome> {
+    write_rounds_checked(rounds, o, out, latest, None)
+}
+
+/// [`write_rounds`]; `checked`: the estimate already checked against `o.max_memory` by the
+/// caller (a partitioned run, before any work), not made again (it reads every round's
+/// routing: about 3 s a national round), with the routing it read ([`need_routed`]).
+pub(crate) fn write_rounds_checked(
+    rounds: &[PathBuf],
+    o: &RoundsOptions,
+    out: &Path,
+    latest: Option<&crate::ingest::Ingested>,
+    checked: Option<Vec<Routed>>,
+) -> Result<RoundsOutcome> {
     if rounds.len() < 2 || rounds.len() > 20 {
         return Err(Error::Config("a panel compares 2 to 20 rounds, oldest first".into()));
     }
@@ -138,8 +151,12 @@ pub fn write_rounds(
         }
         Ok(opts)
     };
-    if let Some(budget) = o.max_memory {
-        let need = need(rounds, o, latest)?;
+    // The routing the estimate read, kept for the reading (its row buckets on disk meanwhile).
+    let checked_already = checked.is_some();
+    let mut routed: Vec<Routed> = checked.unwrap_or_default();
+    if let Some(budget) = o.max_memory.filter(|_| !checked_already) {
+        let need;
+        (need, routed) = need_routed(rounds, o, latest, true)?;
         if need.bytes > budget {
             return Err(Error::Config(format!(
                 "--max-memory {} is below what comparing these {} rounds needs: about {} ({}); give at least that",
@@ -165,7 +182,8 @@ pub fn write_rounds(
         let room = o
             .max_memory
             .map(|b| (b, got.iter().map(ReadRound::heap_bytes).fold(PANEL_BYTES_FIXED, u64::saturating_add)));
-        let read = read_round((&h, &p), (o.reading, room), &ingest_options(r)?, &popts, earlier)?;
+        let split = routed.get_mut(r).and_then(Option::take);
+        let read = read_round((&h, &p, split), (o.reading, room), &ingest_options(r)?, &popts, earlier)?;
         // What the reading freed goes back before the next round is read beside this one.
         crate::memory::release();
         lap.lap(&format!(
@@ -534,7 +552,23 @@ fn names_held(r: usize, k: usize, n: usize, listing: bool) -> u64 {
 ///
 /// [`Split::reader_bytes`]: crate::ingest::partition::Split::reader_bytes
 pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest::Ingested>) -> Result<PanelNeed> {
+    need_routed(rounds, o, latest, false).map(|(need, _)| need)
+}
+
+/// A round's routing ([`Split`](crate::ingest::partition::Split)) read by [`need_routed`], its row
+/// buckets in a temporary file until the round is read (`None`: not read).
+pub(crate) type Routed = Option<(crate::ingest::partition::Split, crate::ingest::partition::SpilledRows)>;
+
+/// [`need`], and with `keep_routing` each round's routing it read (else nothing), for the reading: a
+/// national round's takes about 3 s to read.
+pub(crate) fn need_routed(
+    rounds: &[PathBuf],
+    o: &RoundsOptions,
+    latest: Option<&crate::ingest::Ingested>,
+    keep_routing: bool,
+) -> Result<(PanelNeed, Vec<Routed>)> {
     use crate::ingest::partition::Split;
+    let mut routed: Vec<Routed> = Vec::with_capacity(rounds.len());
     let mut rows: Vec<(u64, u64)> = Vec::with_capacity(rounds.len());
     let mut villages: Vec<Vec<crate::areas::AreaCode>> = Vec::with_capacity(rounds.len());
     let mut best = PanelNeed { bytes: PANEL_BYTES_FIXED, what: "nothing".into() };
@@ -548,7 +582,7 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
             if let Some(e) = o.editions.get(r.min(o.editions.len().saturating_sub(1))) {
                 opts.edition = Arc::new(Edition::from_id_or_file(e)?);
             }
-            let split = Split::read(&hf, &pf, &opts)?;
+            let mut split = Split::read(&hf, &pf, &opts)?;
             let (h, p) = (split.households.len() as u64, split.persons.len() as u64);
             let largest = split.waves(None)?.iter().map(reading_bytes).max().unwrap_or(0);
             let reading = keep
@@ -559,9 +593,14 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
             if reading > best.bytes {
                 best = PanelNeed { bytes: reading, what: format!("reading round {}", r + 1) };
             }
-            villages.push(split.village_codes);
+            villages.push(split.village_codes.clone());
+            routed.push(match keep_routing {
+                true => split.spill_rows().map(|rows| Some((split, rows)))?,
+                false => None,
+            });
             (h, p)
         } else {
+            routed.push(None);
             villages.push(latest.map(|l| super::village_codes(&l.extract.households.village)).unwrap_or_default());
             latest.map_or((0, 0), |l| (l.extract.households.len() as u64, l.extract.persons.len() as u64))
         };
@@ -601,7 +640,7 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
             }
         }
     }
-    Ok(best)
+    Ok((best, routed))
 }
 
 /// Round `r` of the panels' rounds.
@@ -663,7 +702,7 @@ fn push_names(text: &mut PersonText, x: &Extract, earlier: Option<&Round>) {
 /// order within each), and a citizen ID found in two provinces is kept in the first in that
 /// order, as in a partitioned run (docs/partitioned.md); matching does not depend on the order.
 fn read_round(
-    (h, p): (&Path, &Path),
+    (h, p, routed): (&Path, &Path, Routed),
     (reading, room): (Reading, Option<(u64, u64)>),
     opts: &IngestOptions,
     popts: &PanelOptions,
@@ -681,7 +720,13 @@ fn read_round(
     if !waves {
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }
-    let split = Split::read(h, p, opts)?;
+    let split = match routed {
+        Some((mut split, rows)) => {
+            split.restore_rows(rows)?;
+            split
+        }
+        None => Split::read(h, p, opts)?,
+    };
     // Provinces together within the budget (a province above it still reads, on its own), or
     // each on its own when asked.
     let waves = match room {

@@ -231,11 +231,14 @@ pub fn run_partitioned(
     // without a budget. Estimated before any work. (Until the twenty-eighth session the rounds
     // were compared after the last wave, beside the merged results: nationally 0.3-0.45 GiB
     // more at the comparison's peak, and two national rounds refused below about 4.3 GiB.)
+    // The estimate reads every round's routing, kept for the comparison's reading (each one's
+    // row buckets on disk meanwhile, its village codes held).
     let (compare_within, rekey) = match (&o.earlier, max_memory) {
         (Some(e), Some(m)) => {
-            let room = m.saturating_sub(split.bytes_beside_rows());
-            let (folders, rounds) = super::earlier_rounds(o, e, Some(room));
-            let need = crate::panel::rounds::need(&folders, &rounds, None)?;
+            let (folders, rounds) = super::earlier_rounds(o, e, None);
+            let (need, routed) = crate::panel::rounds::need_routed(&folders, &rounds, None, true)?;
+            let beside = routed.iter().flatten().map(|(s, _)| s.bytes_beside_rows()).sum::<u64>();
+            let room = m.saturating_sub(split.bytes_beside_rows()).saturating_sub(beside);
             if need.bytes > room {
                 return Err(Error::Config(format!(
                     "--max-memory {} is below what comparing the {} rounds needs: about {} ({}); give at least that",
@@ -247,8 +250,8 @@ pub fn run_partitioned(
             }
             let beside_registry = room.saturating_sub(registry_share);
             match need.bytes <= beside_registry {
-                true => (Some(beside_registry), false),
-                false => (Some(room), with_registry),
+                true => (Some((beside_registry, routed)), false),
+                false => (Some((room, routed)), with_registry),
             }
         }
         (Some(_), None) => (None, with_registry),
