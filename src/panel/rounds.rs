@@ -157,12 +157,15 @@ pub(crate) fn write_rounds_checked(
     if let Some(budget) = o.max_memory.filter(|_| !checked_already) {
         let need;
         (need, routed) = need_routed(rounds, o, latest, true)?;
-        if need.bytes > budget {
+        // The routing kept holds each round's village codes until the round is read.
+        let kept = routed.iter().flatten().map(|(s, _)| s.bytes_beside_rows()).fold(0, u64::saturating_add);
+        let needed = need.bytes.saturating_add(kept);
+        if needed > budget {
             return Err(Error::Config(format!(
                 "--max-memory {} is below what comparing these {} rounds needs: about {} ({}); give at least that",
                 crate::limits::format_bytes(budget),
                 rounds.len(),
-                crate::limits::format_bytes(need.bytes),
+                crate::limits::format_bytes(needed),
                 need.what
             )));
         }

@@ -237,7 +237,7 @@ pub fn run_partitioned(
         (Some(e), Some(m)) => {
             let (folders, rounds) = super::earlier_rounds(o, e, None);
             let (need, routed) = crate::panel::rounds::need_routed(&folders, &rounds, None, true)?;
-            let beside = routed.iter().flatten().map(|(s, _)| s.bytes_beside_rows()).sum::<u64>();
+            let beside = routed.iter().flatten().map(|(s, _)| s.bytes_beside_rows()).fold(0, u64::saturating_add);
             let room = m.saturating_sub(split.bytes_beside_rows()).saturating_sub(beside);
             if need.bytes > room {
                 return Err(Error::Config(format!(
