@@ -160,6 +160,15 @@ impl<W: Write> Writer<W> {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Bytes as they are (their count first), written at once ([`Reader::bytes_of`] reads them).
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.u64(bytes.len() as u64);
+        self.flush_buf()?;
+        self.w.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
+
     /// A column of fixed-width values, `bytes` of each (a length first), written in pieces.
     pub(crate) fn column<T, const N: usize>(
         &mut self,
@@ -234,6 +243,14 @@ impl<R: Read> Reader<R> {
     pub(crate) fn count(&mut self, max: usize) -> Result<usize> {
         let n = self.u64()?;
         usize::try_from(n).ok().filter(|&n| n <= max).ok_or_else(|| self.corrupt("has too many rows"))
+    }
+
+    /// The `n` bytes [`Writer::bytes`] wrote (its count checked first).
+    pub(crate) fn bytes_of(&mut self, n: usize) -> Result<Vec<u8>> {
+        if self.count(n)? != n {
+            return Err(self.corrupt("holds other counts"));
+        }
+        self.rows(n, 1)
     }
 
     /// `n` rows of `width` bytes each.

@@ -436,7 +436,7 @@ impl Split {
     pub(crate) fn spill_rows(&mut self) -> Result<SpilledRows> {
         let mut file = crate::spill::SpillFile::new("the routing's temporary file")?;
         for rows in [&self.households, &self.persons] {
-            file.push_with(|w| w.column(rows, |&b| [b]))?;
+            file.push_with(|w| w.bytes(rows))?;
         }
         let spilled = SpilledRows { file, households: self.households.len(), persons: self.persons.len() };
         (self.households, self.persons) = (Vec::new(), Vec::new());
@@ -446,9 +446,8 @@ impl Split {
     /// Reads back the row buckets [`Split::spill_rows`] wrote (checked: as many as it wrote).
     pub(crate) fn restore_rows(&mut self, spilled: SpilledRows) -> Result<()> {
         let SpilledRows { mut file, households, persons } = spilled;
-        let bucket = |[b]: [u8; 1]| Some(b);
-        self.households = file.read_with(0, |r| r.column(households, "a household row's bucket", bucket))?;
-        self.persons = file.read_with(1, |r| r.column(persons, "a person row's bucket", bucket))?;
+        self.households = file.read_with(0, |r| r.bytes_of(households))?;
+        self.persons = file.read_with(1, |r| r.bytes_of(persons))?;
         Ok(())
     }
 
@@ -460,6 +459,18 @@ impl Split {
         vec_bytes(&self.village_codes)
             .saturating_add(layout(&self.household_layout))
             .saturating_add(layout(&self.person_layout))
+    }
+}
+
+/// The options a reading in waves reads each wave with, and whether it is strict: a strict
+/// reading reads its waves leniently and fails with the first rejected row of the files as a
+/// whole reading meets it ([`strict_skips`]; the first bad row of the first wave that has one
+/// may come after another wave's).
+pub(crate) fn wave_options(opts: &IngestOptions) -> (bool, std::borrow::Cow<'_, IngestOptions>) {
+    use std::borrow::Cow;
+    match opts.mode {
+        super::Mode::Strict => (true, Cow::Owned(IngestOptions { mode: super::Mode::Lenient, ..opts.clone() })),
+        _ => (false, Cow::Borrowed(opts)),
     }
 }
 

@@ -767,19 +767,10 @@ fn read_round(
     if waves.is_empty() {
         return ReadRound::of(&crate::ingest::ingest(h, p, opts)?, popts, earlier);
     }
-    // A strict reading reads its waves leniently and fails with the first rejected row of the
-    // files as a whole reading meets it (every household row before any person row, each file
-    // in row order): the first bad row of the first wave that has one may come after another
-    // wave's. As a partitioned run reads its waves.
-    let strict = opts.mode == crate::ingest::Mode::Strict;
-    let lenient;
-    let read_opts = match strict {
-        true => {
-            lenient = IngestOptions { mode: crate::ingest::Mode::Lenient, ..opts.clone() };
-            &lenient
-        }
-        false => opts,
-    };
+    // A strict reading reads its waves leniently and fails with the files' first bad row, as a
+    // partitioned run reads its waves.
+    let (strict, read_opts) = crate::ingest::partition::wave_options(opts);
+    let read_opts = &*read_opts;
     let households_in_order = split.households_in_order_of(&waves);
     let mut reader = PartitionedReader::new(split, &waves);
     // Rows of the whole round (accepted or not: at least what is kept), reserved at once.

@@ -229,8 +229,8 @@ pub fn run_partitioned(
     // and the registry keyed again after (the same file: checked to hold the same bytes), which
     // costs its keying once more (17 s nationally in the twenty-fourth session) — always so
     // without a budget. Estimated before any work. (Until the twenty-eighth session the rounds
-    // were compared after the last wave, beside the merged results: nationally 0.3-0.45 GiB
-    // more at the comparison's peak, and two national rounds refused below about 4.3 GiB.)
+    // were compared after the last wave, beside the merged results, estimated at 330.6 MiB
+    // nationally: two national rounds were refused below about 4.3 GiB.)
     // The estimate reads every round's routing, kept for the comparison's reading (each one's
     // row buckets on disk meanwhile, its village codes held).
     let (compare_within, rekey) = match (&o.earlier, max_memory) {
@@ -469,17 +469,9 @@ pub fn run_partitioned(
     let waves =
         if waves.is_empty() { vec![Wave { buckets: Vec::new(), household_rows: 0, person_rows: 0 }] } else { waves };
     let spec_ref = &spec;
-    // A strict run reads its waves leniently and fails with the first rejected row of the files
-    // as a whole run reads them (every household row before any person row, each file in row
-    // order): the first bad row of the first wave that has one may come after another wave's.
-    let strict = o.ingest.mode == crate::ingest::Mode::Strict;
-    let lenient;
-    let read_opts = if strict {
-        lenient = crate::ingest::IngestOptions { mode: crate::ingest::Mode::Lenient, ..o.ingest.clone() };
-        &lenient
-    } else {
-        &o.ingest
-    };
+    // A strict run reads its waves leniently and fails with the whole run's first bad row.
+    let (strict, read_opts) = crate::ingest::partition::wave_options(&o.ingest);
+    let read_opts = &*read_opts;
     let households_in_order = reader.split().households_in_order_of(&waves);
     let (marks, welfare_link, registry_spill) = match counting {
         Some(counting) => {
