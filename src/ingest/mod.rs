@@ -273,9 +273,9 @@ pub(crate) struct WaveScope<'a> {
     /// The persons file has data rows (in any wave).
     persons_file_rows: u64,
     /// Where the batches of a CSV households file begin ([`Table::open_laid_out`]).
-    household_layout: Option<&'a source::CsvLayout>,
+    household_layout: Option<&'a source::Layout>,
     /// The same for a CSV persons file.
-    person_layout: Option<&'a source::CsvLayout>,
+    person_layout: Option<&'a source::Layout>,
 }
 
 /// Rows of `set` among `len` rows from `first` (1-based); all of them without a set.

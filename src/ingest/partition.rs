@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::columns::{self, HouseholdField as HF, PersonField as PF};
 use super::duplicates::ShardedTable;
-use super::source::{self, Cell, CsvLayout, Table};
+use super::source::{self, Cell, Layout, Table};
 use super::{IngestOptions, TableInput};
 use crate::areas::AreaCode;
 use crate::error::{Error, Result};
@@ -100,9 +100,9 @@ pub struct Split {
     pub persons: Vec<u8>,
     /// Where every 2^14th row of a CSV households file begins: a wave reads only the runs of
     /// rows holding its own.
-    pub(crate) household_layout: Option<CsvLayout>,
+    pub(crate) household_layout: Option<Layout>,
     /// The same for a CSV persons file.
-    pub(crate) person_layout: Option<CsvLayout>,
+    pub(crate) person_layout: Option<Layout>,
     /// A household key's first row names no readable village and a later row of it does: the
     /// later row (in bucket [`UNPLACED`], with the key's persons) may be accepted.
     pub(crate) placed_after_unplaced: bool,
@@ -281,7 +281,7 @@ struct PersonRuns {
     keys: Vec<u64>,
     /// Each run's rows.
     lens: Vec<u32>,
-    layout: Option<CsvLayout>,
+    layout: Option<Layout>,
 }
 
 impl PersonRuns {
@@ -455,7 +455,7 @@ impl Split {
     /// layouts (what it holds while they are spilled, [`Split::spill_rows`]).
     pub(crate) fn bytes_beside_rows(&self) -> u64 {
         use crate::memory::vec_bytes;
-        let layout = |l: &Option<CsvLayout>| l.as_ref().map_or(0, |l| vec_bytes(&l.marks));
+        let layout = |l: &Option<Layout>| l.as_ref().map_or(0, |l| vec_bytes(&l.marks));
         vec_bytes(&self.village_codes)
             .saturating_add(layout(&self.household_layout))
             .saturating_add(layout(&self.person_layout))
@@ -935,6 +935,62 @@ mod tests {
         std::fs::write(&path, text.replacen("name5,", "name5x,", 1)).unwrap();
         let e = Table::open_laid_out(TableInput::File(&path), &opts, None, Some(&layout)).err().unwrap();
         assert!(e.to_string().contains("changed"), "{e}");
+    }
+
+    /// A Parquet or Excel extract routed, then changed before a wave reads it, is refused, as a
+    /// CSV file is: rewritten with a row more (its rows past the routing's would be in no wave),
+    /// with the same rows in another order (the waves would read other provinces' rows), or
+    /// only touched (its time of change is all a reading can go by), either file.
+    #[test]
+    fn an_extract_changed_after_its_routing_is_refused() {
+        use polars::prelude::{ParquetReader, ParquetWriter, SerReader};
+        let dir = tempfile::tempdir().unwrap();
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
+        let opts = IngestOptions::default();
+        let cases = [
+            ("households.parquet", "a row more"),
+            ("households.parquet", "reversed"),
+            ("persons.parquet", "a row more"),
+            ("persons.parquet", "reversed"),
+            ("persons.parquet", "touched"),
+            ("households.xlsx", "touched"),
+            ("persons.xlsx", "touched"),
+        ];
+        for (name, change) in cases {
+            let ext = if name.ends_with("xlsx") { "xlsx" } else { "parquet" };
+            let from = if ext == "xlsx" { samples.join("xlsx") } else { samples.clone() };
+            let (hh, p) = (dir.path().join(format!("households.{ext}")), dir.path().join(format!("persons.{ext}")));
+            std::fs::copy(from.join(format!("households.{ext}")), &hh).unwrap();
+            std::fs::copy(from.join(format!("persons.{ext}")), &p).unwrap();
+            let split = Split::read(&hh, &p, &opts).unwrap();
+            assert!(split.household_layout.is_some() && split.person_layout.is_some(), "{name}");
+            let waves = split.waves(None).unwrap();
+            let mut reader = PartitionedReader::new(split, &waves);
+            // Unchanged, every wave reads.
+            for wave in &waves {
+                reader.read(&hh, &p, &opts, wave).unwrap();
+            }
+            let path = dir.path().join(name);
+            match change {
+                "touched" => {
+                    let file = std::fs::File::options().write(true).open(&path).unwrap();
+                    let then = file.metadata().unwrap().modified().unwrap();
+                    file.set_modified(then + std::time::Duration::from_secs(1)).unwrap();
+                }
+                _ => {
+                    let df = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+                    let mut changed =
+                        if change == "reversed" { df.reverse() } else { df.vstack(&df.slice(0, 1)).unwrap() };
+                    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut changed).unwrap();
+                }
+            }
+            for wave in &waves {
+                let e = reader.read(&hh, &p, &opts, wave).err();
+                let e = e.unwrap_or_else(|| panic!("{name}, {change}: a wave read the changed file"));
+                assert!(e.to_string().contains("changed while it was read"), "{name}, {change}: {e}");
+                assert!(e.to_string().contains(name), "{name}, {change}: {e}");
+            }
+        }
     }
 
     /// A persons file read in two parts at once, cut after any of its line ends, gives the

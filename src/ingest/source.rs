@@ -1071,13 +1071,16 @@ pub struct CsvSource {
     /// ([`Table::lay_out`]).
     marks: Option<Vec<CsvMark>>,
     /// The file's size and time of change when it began to be laid out.
-    stamp: Option<(u64, Option<std::time::SystemTime>)>,
+    stamp: Option<Stamp>,
     /// The columns whose text is kept ([`Table::only`]); all when `None`.
     keep: Option<Vec<bool>>,
     /// One part of a file read in parts ([`CsvSource::part_from`]): the whole file's evidence
     /// is checked when the parts are joined ([`CsvSource::join_parts`]), not at this part's end.
     part: bool,
 }
+
+/// A file's size and time of change ([`Layout::stamp`]).
+type Stamp = (u64, Option<std::time::SystemTime>);
 
 /// Where a CSV file of at least `from` bytes may be cut into parts of about `part` bytes for
 /// reading them at once ([`Table::open_part`]): each cut just past the first `\n` from its
@@ -1132,12 +1135,15 @@ pub(crate) struct CsvMark {
     line: u64,
 }
 
-/// A CSV file as a reading of all of it found it ([`Table::lay_out`]): where every
-/// [`MARK_ROWS`]th row begins, its data rows, its encoding and the evidence for it, and the
-/// file's size and time of change then. A later reading goes straight to the runs of rows it
-/// wants ([`Table::for_each_wanted`]) and refuses a file that has changed since.
+/// A file as a reading of all of it found it ([`Table::lay_out`]): its data rows and the file's
+/// size and time of change then, and for a CSV file where every [`MARK_ROWS`]th row begins, its
+/// encoding and the evidence for it. A later reading of a CSV file goes straight to the runs of
+/// rows it wants ([`Table::for_each_wanted`]); a Parquet file is read by row ranges and has no
+/// marks. A later reading of either refuses a file that has changed since
+/// ([`Table::open_laid_out`]): a partitioned run routes the rows once and reads its waves by
+/// row number, so a file changed between would put rows in no wave or in the wrong one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CsvLayout {
+pub(crate) struct Layout {
     pub(crate) marks: Vec<CsvMark>,
     pub(crate) rows: u64,
     pub(crate) encoding: Encoding,
@@ -1146,7 +1152,7 @@ pub(crate) struct CsvLayout {
     modified: Option<std::time::SystemTime>,
 }
 
-impl CsvLayout {
+impl Layout {
     /// Rows from mark `i` to mark `i + n` (or the end).
     fn rows_from(&self, i: usize, n: usize) -> u64 {
         let end = self.marks.get(i + n).map_or(self.rows + 1, |m| m.row);
@@ -1168,7 +1174,7 @@ impl CsvLayout {
     }
 
     /// The file's size and time of change.
-    fn stamp(path: &Path) -> Result<(u64, Option<std::time::SystemTime>)> {
+    fn stamp(path: &Path) -> Result<Stamp> {
         let m = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         Ok((m.len(), m.modified().ok()))
     }
@@ -1385,7 +1391,7 @@ impl CsvSource {
     fn batch_at(
         &mut self,
         path: &Path,
-        layout: &CsvLayout,
+        layout: &Layout,
         (i, n): (usize, usize),
         next: &mut Option<usize>,
     ) -> Result<CsvBatch> {
@@ -1393,13 +1399,13 @@ impl CsvSource {
             self.seek_to(path, &layout.marks[i])?;
         }
         *next = None;
-        let rows = usize::try_from(layout.rows_from(i, n)).map_err(|_| CsvLayout::changed(path))?;
+        let rows = usize::try_from(layout.rows_from(i, n)).map_err(|_| Layout::changed(path))?;
         match self.next_batch(path, rows)? {
             Some(b) if b.len() == rows && b.lines.first() == Some(&layout.marks[i].line) => {
                 *next = Some(i + n);
                 Ok(b)
             }
-            _ => Err(CsvLayout::changed(path)),
+            _ => Err(Layout::changed(path)),
         }
     }
 
@@ -2762,11 +2768,13 @@ pub(crate) enum Table<'a> {
         path: PathBuf,
         /// The file's layout, when a reading of all of it found one: a wave reads only the
         /// batches holding its rows.
-        layout: Option<Box<CsvLayout>>,
+        layout: Option<Box<Layout>>,
     },
     Parquet {
         path: PathBuf,
         shape: ParquetShape,
+        /// The file's size and time of change when it began to be laid out ([`Table::lay_out`]).
+        stamp: Option<Stamp>,
     },
     Frame {
         df: &'a DataFrame,
@@ -2777,6 +2785,8 @@ pub(crate) enum Table<'a> {
     Xlsx {
         sheet: XlsxSheet,
         path: PathBuf,
+        /// As a Parquet file's.
+        stamp: Option<Stamp>,
     },
 }
 
@@ -2788,21 +2798,27 @@ impl<'a> Table<'a> {
     /// As [`Table::open_deciding`]; a CSV file with a `layout` (of an earlier reading of all of
     /// it, [`Table::lay_out`]) is read in the encoding found then, with the evidence found then,
     /// and a reading of some of its rows ([`Table::for_each_wanted`]) reads only the batches that
-    /// hold them. Refused when the file's size or time of change is not what it was then.
+    /// hold them. A file with a `layout` is refused when its size or time of change is not what
+    /// it was then, or (Parquet) its footer's rows.
     pub(crate) fn open_laid_out(
         input: TableInput<'a>,
         opts: &IngestOptions,
         decide_on: Option<u64>,
-        layout: Option<&CsvLayout>,
+        layout: Option<&Layout>,
     ) -> Result<Table<'a>> {
         let (TableInput::File(path), Some(layout)) = (&input, layout) else {
             return Self::open_deciding(input, opts, decide_on);
         };
-        if Format::from_path(path)? != Format::Csv {
-            return Self::open_deciding(input, opts, decide_on);
+        if Layout::stamp(path)? != (layout.bytes, layout.modified) {
+            return Err(Layout::changed(path));
         }
-        if CsvLayout::stamp(path)? != (layout.bytes, layout.modified) {
-            return Err(CsvLayout::changed(path));
+        if Format::from_path(path)? != Format::Csv {
+            let table = Self::open_deciding(input, opts, decide_on)?;
+            // The stamp's time may be coarse (some file systems keep seconds): the rows too.
+            if table.rows_known() != Some(layout.rows) {
+                return Err(Layout::changed(path));
+            }
+            return Ok(table);
         }
         let mut src = CsvSource::open_deciding(path, layout.encoding, None)?;
         src.evidence = layout.evidence;
@@ -2844,25 +2860,58 @@ impl<'a> Table<'a> {
     /// Notes where each batch of a CSV file begins while it is read whole from here on: the
     /// layout ([`Table::layout`]) lets later readings go to the rows they want.
     pub(crate) fn lay_out(&mut self) -> Result<()> {
-        if let Table::Csv { src, path, .. } = self {
-            src.stamp = Some(CsvLayout::stamp(path)?);
-            src.marks = Some(Vec::new());
+        match self {
+            Table::Csv { src, path, .. } => {
+                src.stamp = Some(Layout::stamp(path)?);
+                src.marks = Some(Vec::new());
+            }
+            Table::Parquet { path, stamp, .. } => *stamp = Some(Layout::stamp(path)?),
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { path, stamp, .. } => *stamp = Some(Layout::stamp(path)?),
+            Table::Frame { .. } => {}
         }
         Ok(())
     }
 
-    /// The layout of a CSV file read whole since [`Table::lay_out`].
-    pub(crate) fn layout(&self) -> Option<CsvLayout> {
-        let Table::Csv { src, .. } = self else { return None };
-        let (bytes, modified) = src.stamp?;
-        Some(CsvLayout {
-            marks: src.marks.clone()?,
-            rows: src.records,
-            encoding: src.encoding,
-            evidence: src.evidence,
-            bytes,
-            modified,
-        })
+    /// The layout of a CSV or Parquet file read whole since [`Table::lay_out`].
+    pub(crate) fn layout(&self) -> Option<Layout> {
+        match self {
+            Table::Csv { src, .. } => {
+                let (bytes, modified) = src.stamp?;
+                Some(Layout {
+                    marks: src.marks.clone()?,
+                    rows: src.records,
+                    encoding: src.encoding,
+                    evidence: src.evidence,
+                    bytes,
+                    modified,
+                })
+            }
+            Table::Parquet { stamp, .. } => self.stamped(*stamp),
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { stamp, .. } => self.stamped(*stamp),
+            Table::Frame { .. } => None,
+        }
+    }
+
+    /// The layout of a file read by row ranges (Parquet, a workbook's sheet) stamped when laid
+    /// out: no marks, its rows.
+    fn stamped(&self, stamp: Option<Stamp>) -> Option<Layout> {
+        let (bytes, modified) = stamp?;
+        // Their text is Unicode; the encoding is not used to read them.
+        let encoding = Encoding::Utf8;
+        Some(Layout { marks: Vec::new(), rows: self.rows_known()?, encoding, evidence: None, bytes, modified })
+    }
+
+    /// The data rows of a Parquet file (as its footer and row groups agree) or a workbook's
+    /// sheet; `None` for a CSV file (known once read) or a frame.
+    fn rows_known(&self) -> Option<u64> {
+        match self {
+            Table::Parquet { shape, .. } => Some(shape.rows as u64),
+            #[cfg(feature = "xlsx")]
+            Table::Xlsx { sheet, .. } => Some(sheet.rows() as u64),
+            _ => None,
+        }
     }
 
     /// As [`Table::open`], a CSV file's encoding decided on its first `decide_on` bytes when
@@ -2884,11 +2933,14 @@ impl<'a> Table<'a> {
                     path: path.to_path_buf(),
                     layout: None,
                 }),
-                Format::Parquet => Ok(Table::Parquet { path: path.to_path_buf(), shape: parquet_shape(path)? }),
+                Format::Parquet => {
+                    Ok(Table::Parquet { path: path.to_path_buf(), shape: parquet_shape(path)?, stamp: None })
+                }
                 #[cfg(feature = "xlsx")]
                 Format::Xlsx => Ok(Table::Xlsx {
                     sheet: XlsxSheet::open(path, opts.sheet.as_deref(), &opts.limits)?,
                     path: path.to_path_buf(),
+                    stamp: None,
                 }),
                 #[cfg(not(feature = "xlsx"))]
                 Format::Xlsx => Err(Error::Format {
@@ -3026,7 +3078,7 @@ impl<'a> Table<'a> {
         f: &mut dyn FnMut(&[DictionaryChunk]) -> Result<bool>,
     ) -> Result<bool> {
         use rayon::prelude::*;
-        let Table::Parquet { path, shape } = self else { return Ok(false) };
+        let Table::Parquet { path, shape, .. } = self else { return Ok(false) };
         if cols.iter().any(|&c| !matches!(shape.types.get(c), Some(Some(DataType::String)))) {
             return Ok(false);
         }
@@ -3143,7 +3195,7 @@ impl<'a> Table<'a> {
                     current = next;
                 }
             }
-            Table::Parquet { path, shape } => {
+            Table::Parquet { path, shape, .. } => {
                 let slices: Vec<(usize, usize)> = match wanted {
                     // A wave reads the ranges of its rows (one per file in province order), in
                     // slices of at most 2^18 rows: polars decodes only the pages of a slice, so
