@@ -1050,7 +1050,7 @@ impl Linked {
     /// Candidate pairs compared.
     #[getter]
     fn candidate_pairs(&self) -> usize {
-        self.linked.pairs.len()
+        self.linked.candidates
     }
 
     /// Pairs accepted as matches.

@@ -1310,26 +1310,25 @@ pub fn entity_ids(r: &Records, entity: &[u32]) -> Vec<u64> {
 /// [`entity_ids`] for records whose (source name, record key) `key(i)` gives.
 pub fn entity_ids_by<'a>(entity: &[u32], key: impl Fn(usize) -> (&'a str, &'a str)) -> Vec<u64> {
     let n_entities = entity.iter().max().map(|m| *m as usize + 1).unwrap_or(0);
-    // Each entity's smallest record; `usize::MAX` while it has none.
-    let mut rep: Vec<usize> = vec![usize::MAX; n_entities];
+    // Each entity's smallest record; `NONE` while it has none. Then, in the same vector, each
+    // entity's id: the national job's 36.7 M entities' smallest records (0.29 GB) were held
+    // beside their ids and the records' ids, at the peak of `tpmap link`.
+    const NONE: u64 = u64::MAX;
+    let record = |j: u64| usize::try_from(j).ok().filter(|_| j != NONE);
+    let mut ids: Vec<u64> = vec![NONE; n_entities];
     for (i, &e) in entity.iter().enumerate() {
-        let slot = &mut rep[e as usize];
-        if *slot == usize::MAX || key(i) < key(*slot) {
-            *slot = i;
+        let slot = &mut ids[e as usize];
+        if record(*slot).is_none_or(|j| key(i) < key(j)) {
+            *slot = i as u64;
         }
     }
-    let ids: Vec<u64> = rep
-        .iter()
-        .map(|&j| {
-            // Entities with no record (a caller's sparse numbering) get an id nobody uses.
-            if j == usize::MAX {
-                0
-            } else {
-                let (s, k) = key(j);
-                entity_id(s, k)
-            }
-        })
-        .collect();
+    for slot in &mut ids {
+        // Entities with no record (a caller's sparse numbering) get an id nobody uses.
+        *slot = record(*slot).map_or(0, |j| {
+            let (s, k) = key(j);
+            entity_id(s, k)
+        });
+    }
     entity.iter().map(|&e| ids[e as usize]).collect()
 }
 
@@ -1396,7 +1395,6 @@ pub fn evaluate(
             }
         }
     }
-    drop(by_truth);
     let found = pairs.iter().filter(|&&(a, b)| truth[a as usize] == truth[b as usize]).count() as u64;
     let n = r.len() as f64;
     let all_pairs = match task {
@@ -1427,7 +1425,10 @@ pub fn evaluate(
     for &e in entity {
         entity_size[e as usize] += 1;
     }
-    let mut by_both: Vec<u32> = (0..n_rec as u32).collect();
+    // In the truth order's room (the national job's 52 M records: 0.21 GB not taken again).
+    let mut by_both = by_truth;
+    by_both.clear();
+    by_both.extend(0..n_rec as u32);
     crate::in_pool(|| by_both.par_sort_unstable_by_key(|&i| (entity[i as usize], truth[i as usize])));
     let (mut bp, mut br) = (0.0, 0.0);
     for g in

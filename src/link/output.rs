@@ -309,7 +309,7 @@ impl LinkReport {
             records: r.len(),
             sources: r.sources.clone(),
             unreadable,
-            candidate_pairs: l.pairs.len(),
+            candidate_pairs: l.candidates,
             skipped_blocks: l.skipped_blocks.clone(),
             rule_pairs: l.rule_pairs.clone(),
             matches: l.matches(threshold).count(),

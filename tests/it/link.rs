@@ -118,6 +118,30 @@ fn a_job_for_its_matches_gives_the_full_jobs_matches() {
 }
 
 #[test]
+fn a_job_that_does_not_keep_its_candidates_gives_the_same_results() {
+    // `tpmap link` without a truth keeps the candidate pairs' count alone: the model, scored
+    // pairs, entities, their ids and the files written must be the full job's.
+    let r = registry_records();
+    let o = LinkOptions { task: Task::LinkAndDedupe, ..Default::default() };
+    let full = run(&r, &o).unwrap();
+    let lean = run(&r, &LinkOptions { keep_candidates: false, ..o.clone() }).unwrap();
+    assert!(full.pairs.len() > 1000 && full.candidates == full.pairs.len());
+    assert!(lean.pairs.is_empty());
+    assert_eq!(lean.candidates, full.candidates);
+    assert_eq!((&lean.scored, &lean.entity, &lean.entity_id), (&full.scored, &full.entity, &full.entity_id));
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for (l, d) in [&full, &lean].into_iter().zip(&dirs) {
+        let report = tpmap::link::output::LinkReport::of(&r, l, o.threshold, 0.0, std::time::Instant::now());
+        assert_eq!(report.candidate_pairs, full.pairs.len());
+        tpmap::link::output::write(d.path(), &r, l, &report, 20).unwrap();
+    }
+    for f in ["pairs.csv", "entities.csv", "model.json", "explanations.json"] {
+        let read = |d: &tempfile::TempDir| std::fs::read(d.path().join(f)).unwrap();
+        assert!(read(&dirs[0]) == read(&dirs[1]), "{f} differs");
+    }
+}
+
+#[test]
 fn the_model_does_not_depend_on_the_prediction_blocking() {
     // Rules that bring whole households together (the family-name soundex in the tambon alone)
     // must not teach the model households instead of people: m and u come from the fixed
