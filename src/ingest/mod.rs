@@ -272,9 +272,10 @@ pub(crate) struct WaveScope<'a> {
     seen_ids: &'a mut Seen,
     /// The persons file has data rows (in any wave).
     persons_file_rows: u64,
-    /// Where the batches of a CSV households file begin ([`Table::open_laid_out`]).
+    /// The households file as the routing found it: its stamp, and where the batches of a CSV
+    /// file begin ([`Table::open_laid_out`]).
     household_layout: Option<&'a source::Layout>,
-    /// The same for a CSV persons file.
+    /// The same for the persons file.
     person_layout: Option<&'a source::Layout>,
 }
 

@@ -98,10 +98,11 @@ pub struct Split {
     pub households: Vec<u8>,
     /// Per person data row.
     pub persons: Vec<u8>,
-    /// Where every 2^14th row of a CSV households file begins: a wave reads only the runs of
-    /// rows holding its own.
+    /// The households file's size, time of change and rows as the routing read it (a wave
+    /// refuses it changed since), and for a CSV file where every 2^14th row begins: a wave
+    /// reads only the runs of rows holding its own.
     pub(crate) household_layout: Option<Layout>,
-    /// The same for a CSV persons file.
+    /// The same for the persons file.
     pub(crate) person_layout: Option<Layout>,
     /// A household key's first row names no readable village and a later row of it does: the
     /// later row (in bucket [`UNPLACED`], with the key's persons) may be accepted.

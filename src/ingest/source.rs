@@ -2799,7 +2799,7 @@ impl<'a> Table<'a> {
     /// it, [`Table::lay_out`]) is read in the encoding found then, with the evidence found then,
     /// and a reading of some of its rows ([`Table::for_each_wanted`]) reads only the batches that
     /// hold them. A file with a `layout` is refused when its size or time of change is not what
-    /// it was then, or (Parquet) its footer's rows.
+    /// it was then, or (Parquet, a workbook) its rows.
     pub(crate) fn open_laid_out(
         input: TableInput<'a>,
         opts: &IngestOptions,
@@ -2858,7 +2858,9 @@ impl<'a> Table<'a> {
     }
 
     /// Notes where each batch of a CSV file begins while it is read whole from here on: the
-    /// layout ([`Table::layout`]) lets later readings go to the rows they want.
+    /// layout ([`Table::layout`]) lets later readings go to the rows they want. Any file (CSV,
+    /// Parquet, a workbook) is stamped now with its size and time of change, for later readings
+    /// to refuse it changed ([`Table::open_laid_out`]).
     pub(crate) fn lay_out(&mut self) -> Result<()> {
         match self {
             Table::Csv { src, path, .. } => {
@@ -2873,7 +2875,7 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
-    /// The layout of a CSV or Parquet file read whole since [`Table::lay_out`].
+    /// The layout of a CSV, Parquet or Excel file read whole since [`Table::lay_out`].
     pub(crate) fn layout(&self) -> Option<Layout> {
         match self {
             Table::Csv { src, .. } => {
