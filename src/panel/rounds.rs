@@ -156,7 +156,7 @@ pub(crate) fn write_rounds_checked(
     let mut routed: Vec<Routed> = checked.unwrap_or_default();
     if let Some(budget) = o.max_memory.filter(|_| !checked_already) {
         let need;
-        (need, routed) = need_routed(rounds, o, latest, true)?;
+        (need, routed) = need_routed(rounds, o, latest, true, None)?;
         // The routing kept holds each round's village codes until the round is read.
         let kept = routed.iter().flatten().map(|(s, _)| s.bytes_beside_rows()).fold(0, u64::saturating_add);
         let needed = need.bytes.saturating_add(kept);
@@ -555,7 +555,7 @@ fn names_held(r: usize, k: usize, n: usize, listing: bool) -> u64 {
 ///
 /// [`Split::reader_bytes`]: crate::ingest::partition::Split::reader_bytes
 pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest::Ingested>) -> Result<PanelNeed> {
-    need_routed(rounds, o, latest, false).map(|(need, _)| need)
+    need_routed(rounds, o, latest, false, None).map(|(need, _)| need)
 }
 
 /// A round's routing ([`Split`](crate::ingest::partition::Split)) read by [`need_routed`], its row
@@ -563,12 +563,15 @@ pub fn need(rounds: &[PathBuf], o: &RoundsOptions, latest: Option<&crate::ingest
 pub(crate) type Routed = Option<(crate::ingest::partition::Split, crate::ingest::partition::SpilledRows)>;
 
 /// [`need`], and with `keep_routing` each round's routing it read (else nothing), for the reading: a
-/// national round's takes about 3 s to read.
+/// national round's takes about 2-3 s to read. `this`: the last round's routing when the caller
+/// already holds it (a partitioned run's own, of the files the round's folder gives and with the
+/// rounds' reading options), used instead of reading it again.
 pub(crate) fn need_routed(
     rounds: &[PathBuf],
     o: &RoundsOptions,
     latest: Option<&crate::ingest::Ingested>,
     keep_routing: bool,
+    this: Option<&crate::ingest::partition::Split>,
 ) -> Result<(PanelNeed, Vec<Routed>)> {
     use crate::ingest::partition::Split;
     let mut routed: Vec<Routed> = Vec::with_capacity(rounds.len());
@@ -585,7 +588,10 @@ pub(crate) fn need_routed(
             if let Some(e) = o.editions.get(r.min(o.editions.len().saturating_sub(1))) {
                 opts.edition = Arc::new(Edition::from_id_or_file(e)?);
             }
-            let mut split = Split::read(&hf, &pf, &opts)?;
+            let mut split = match this.filter(|_| r + 1 == rounds.len()) {
+                Some(s) => s.clone(),
+                None => Split::read(&hf, &pf, &opts)?,
+            };
             let (h, p) = (split.households.len() as u64, split.persons.len() as u64);
             let largest = split.waves(None)?.iter().map(reading_bytes).max().unwrap_or(0);
             let reading = keep

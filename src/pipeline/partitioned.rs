@@ -236,7 +236,15 @@ pub fn run_partitioned(
     let (compare_within, rekey) = match (&o.earlier, max_memory) {
         (Some(e), Some(m)) => {
             let (folders, rounds) = super::earlier_rounds(o, e, None);
-            let (need, routed) = crate::panel::rounds::need_routed(&folders, &rounds, None, true)?;
+            // This round's routing is the run's own when the comparison reads the files the run
+            // reads (a folder's, as `tpmap run` picks them), read with the same options.
+            let this = folders.last().filter(|d| {
+                let picked = |stem| crate::pipeline::pick(d, stem).ok();
+                picked("households").as_deref() == Some(o.households.as_path())
+                    && picked("persons").as_deref() == Some(o.persons.as_path())
+            });
+            let (need, routed) =
+                crate::panel::rounds::need_routed(&folders, &rounds, None, true, this.map(|_| &split))?;
             let beside = routed.iter().flatten().map(|(s, _)| s.bytes_beside_rows()).fold(0, u64::saturating_add);
             let room = m.saturating_sub(split.bytes_beside_rows()).saturating_sub(beside);
             if need.bytes > room {
