@@ -231,8 +231,9 @@ pub fn run_partitioned(
     // without a budget. Estimated before any work. (Until the twenty-eighth session the rounds
     // were compared after the last wave, beside the merged results, estimated at 330.6 MiB
     // nationally: two national rounds were refused below about 4.3 GiB.)
-    // The estimate reads every round's routing, kept for the comparison's reading (each one's
-    // row buckets on disk meanwhile, its village codes held).
+    // The estimate reads every earlier round's routing and takes a copy of this round's (the
+    // run's own, when the comparison reads the same files), kept for the comparison's reading
+    // (each one's row buckets on disk meanwhile, its village codes held).
     let (compare_within, rekey) = match (&o.earlier, max_memory) {
         (Some(e), Some(m)) => {
             let (folders, rounds) = super::earlier_rounds(o, e, None);
