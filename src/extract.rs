@@ -101,6 +101,12 @@ impl Offsets {
     fn last(&self) -> Option<usize> {
         self.len().checked_sub(1).map(|i| self.get(i))
     }
+    fn truncate(&mut self, len: usize) {
+        match self {
+            Offsets::Narrow(v) => v.truncate(len),
+            Offsets::Wide(v) => v.truncate(len),
+        }
+    }
     fn pop(&mut self) {
         match self {
             Offsets::Narrow(v) => {
@@ -243,6 +249,14 @@ impl StrColumn {
         let start = self.offsets.last().unwrap_or(0);
         self.bytes.truncate(start);
         self.push(s);
+    }
+
+    /// Keeps the first `rows` values (all of them when there are no more).
+    pub fn truncate(&mut self, rows: usize) {
+        if rows < self.len() {
+            self.offsets.truncate(rows + 1);
+            self.bytes.truncate(self.offsets.last().unwrap_or(0));
+        }
     }
 
     /// Number of rows.

@@ -185,9 +185,19 @@ impl<W: Write> Writer<W> {
 
     /// Texts: their count, each one's byte length (u32), then their bytes.
     pub(crate) fn texts(&mut self, texts: &StrColumn) -> std::io::Result<()> {
-        self.u64(texts.len() as u64);
+        self.text_values(texts.len(), || texts.iter())
+    }
+
+    /// [`Writer::texts`] of `n` values that `values()` gives (each time it is called, the same).
+    pub(crate) fn text_values<S: AsRef<str>, I: Iterator<Item = S>>(
+        &mut self,
+        n: usize,
+        values: impl Fn() -> I,
+    ) -> std::io::Result<()> {
+        self.u64(n as u64);
         let mut total = 0u64;
-        for s in texts.iter() {
+        for s in values() {
+            let s = s.as_ref();
             // A row's text is far below 4 GiB (a line of a file); saturated if not, and refused
             // when read back.
             self.buf.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
@@ -196,8 +206,8 @@ impl<W: Write> Writer<W> {
         }
         self.u64(total);
         self.flush_buf()?;
-        for s in texts.iter() {
-            self.buf.extend_from_slice(s.as_bytes());
+        for s in values() {
+            self.buf.extend_from_slice(s.as_ref().as_bytes());
             self.flush_some()?;
         }
         self.flush_buf()

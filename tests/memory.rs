@@ -120,10 +120,9 @@ fn entity_ids_hold_two_vectors_at_once() {
     // Every record an entity of its own, numbered backwards.
     let entity: Vec<u32> = (0..n as u32).rev().collect();
     let keys: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
-    let key = |i: usize| ("survey", keys[i].as_str());
     let before = LIVE.load(Ordering::SeqCst);
     PEAK.store(before, Ordering::SeqCst);
-    let ids = tpmap::link::model::entity_ids_by(&entity, key);
+    let ids = tpmap::link::model::entity_ids_by(&entity, |_| "survey", |i| keys[i].as_str());
     let peak = u64::try_from(PEAK.load(Ordering::SeqCst) - before).unwrap();
     assert_eq!(ids.len(), n);
     assert_eq!(ids[0], tpmap::link::model::entity_id("survey", &keys[0]));

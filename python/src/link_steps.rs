@@ -94,7 +94,7 @@ pub fn link_record_keys<'py>(
             let n = r.len();
             let name = |v: &str| (!v.is_empty()).then(|| v.to_string());
             let mut cols = vec![
-                Column::new("key".into(), (0..n).map(|i| r.key.get(i)).collect::<Vec<_>>()),
+                tpmap::link::output::key_column("key", n, r.key.iter()),
                 Column::new("first".into(), (0..n).map(|i| name(r.first.get(i))).collect::<Vec<_>>()),
                 Column::new("last".into(), (0..n).map(|i| name(r.last.get(i))).collect::<Vec<_>>()),
                 Column::new(
@@ -104,7 +104,7 @@ pub fn link_record_keys<'py>(
                 Column::new("flag".into(), r.flag.clone()),
                 Column::new(
                     "entity".into(),
-                    (0..n).map(|i| format!("{:016x}", model::entity_id(&source, r.key.get(i)))).collect::<Vec<_>>(),
+                    (0..n).map(|i| format!("{:016x}", model::entity_id(&source, &r.key.get(i)))).collect::<Vec<_>>(),
                 ),
             ];
             for (k, ks) in keys.iter().enumerate() {

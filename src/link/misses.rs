@@ -160,9 +160,9 @@ pub fn errors_frame(r: &Records, errors: &[PairError]) -> Result<DataFrame> {
     let mut cols = vec![
         Column::new("kind".into(), errors.iter().map(|e| e.kind.label()).collect::<Vec<_>>()),
         Column::new("source_a".into(), errors.iter().map(|e| src(e.a)).collect::<Vec<_>>()),
-        Column::new("record_a".into(), errors.iter().map(|e| r.key.get(e.a as usize)).collect::<Vec<_>>()),
+        super::output::key_column("record_a", errors.len(), errors.iter().map(|e| r.key.get(e.a as usize))),
         Column::new("source_b".into(), errors.iter().map(|e| src(e.b)).collect::<Vec<_>>()),
-        Column::new("record_b".into(), errors.iter().map(|e| r.key.get(e.b as usize)).collect::<Vec<_>>()),
+        super::output::key_column("record_b", errors.len(), errors.iter().map(|e| r.key.get(e.b as usize))),
         Column::new("probability".into(), errors.iter().map(|e| e.probability).collect::<Vec<_>>()),
     ];
     for (k, f) in Field::ALL.iter().enumerate() {

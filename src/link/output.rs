@@ -60,15 +60,23 @@ fn pairs_frame_of(
         vec![
             Column::new("index".into(), keep.iter().map(|(i, _)| *i as u64).collect::<Vec<_>>()),
             Column::new("source_a".into(), keep.iter().map(|(_, s)| src(s.a)).collect::<Vec<_>>()),
-            Column::new("record_a".into(), keep.iter().map(|(_, s)| key(s.a)).collect::<Vec<_>>()),
+            key_column("record_a", keep.len(), keep.iter().map(|(_, s)| key(s.a))),
             Column::new("source_b".into(), keep.iter().map(|(_, s)| src(s.b)).collect::<Vec<_>>()),
-            Column::new("record_b".into(), keep.iter().map(|(_, s)| key(s.b)).collect::<Vec<_>>()),
+            key_column("record_b", keep.len(), keep.iter().map(|(_, s)| key(s.b))),
             Column::new("match_weight".into(), keep.iter().map(|(_, s)| s.weight).collect::<Vec<_>>()),
             Column::new("probability".into(), keep.iter().map(|(_, s)| s.probability).collect::<Vec<_>>()),
             Column::new("deterministic".into(), keep.iter().map(|(_, s)| s.deterministic).collect::<Vec<_>>()),
             Column::new("match".into(), keep.iter().map(|(_, s)| l.is_match(s, threshold)).collect::<Vec<_>>()),
         ],
     )?)
+}
+
+/// A text column of `n` record keys, each written once into the column (no owned string a
+/// key).
+pub fn key_column<'a>(name: &str, n: usize, keys: impl Iterator<Item = super::records::Key<'a>>) -> Column {
+    let mut b = StringChunkedBuilder::new(name.into(), n);
+    keys.for_each(|k| b.append_value(k));
+    b.finish().into_column()
 }
 
 /// Every record with its source, key and stable entity id (16 hex digits).
@@ -79,7 +87,7 @@ pub fn entities_frame(records: &Records, linked: &Linked) -> Result<DataFrame> {
         n,
         vec![
             Column::new("source".into(), (0..n).map(|i| r.sources[r.source[i] as usize].as_str()).collect::<Vec<_>>()),
-            Column::new("record_id".into(), (0..n).map(|i| r.key.get(i)).collect::<Vec<_>>()),
+            key_column("record_id", n, r.key.iter()),
             Column::new("entity".into(), l.entity_id.iter().map(|e| format!("{e:016x}")).collect::<Vec<_>>()),
         ],
     )?)
@@ -107,7 +115,7 @@ pub fn normalised_frame(records: &Records, ids: &IdTokens) -> Result<DataFrame> 
         vec![
             Column::new("unique_id".into(), (0..n).map(|i| format!("{}:{}", src(i), r.key.get(i))).collect::<Vec<_>>()),
             Column::new("source".into(), (0..n).map(src).collect::<Vec<_>>()),
-            Column::new("record_id".into(), (0..n).map(|i| r.key.get(i)).collect::<Vec<_>>()),
+            key_column("record_id", n, r.key.iter()),
             Column::new("citizen_id".into(), (0..n).map(id).collect::<Vec<_>>()),
             Column::new(
                 "title".into(),
@@ -222,7 +230,7 @@ fn write_entities_csv(path: &Path, r: &Records, l: &Linked) -> Result<()> {
         let _ = write!(hex, "{:016x}", l.entity_id[i]);
         // Text from the registries is neutralised as every CSV tpmap writes: no live formulas.
         let (source, key) = (r.sources[r.source[i] as usize].as_str(), r.key.get(i));
-        w.write_record([&*crate::frame::neutralize(source), &*crate::frame::neutralize(key), hex.as_str()])
+        w.write_record([&*crate::frame::neutralize(source), &*crate::frame::neutralize(&key), hex.as_str()])
             .map_err(csv_err)?;
     }
     let inner = w.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
@@ -359,7 +367,7 @@ pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport
     }
     near.sort_unstable_by(nearer);
     let tf = l.model.tf.then_some(&l.tf);
-    let side = |i: u32| serde_json::json!({ "source": r.sources[r.source[i as usize] as usize], "record_id": r.key.get(i as usize) });
+    let side = |i: u32| serde_json::json!({ "source": r.sources[r.source[i as usize] as usize], "record_id": r.key.get(i as usize).as_str() });
     let ex: Vec<serde_json::Value> = near
         .iter()
         .take(explain)

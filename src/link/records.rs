@@ -23,7 +23,9 @@ use crate::ids::CitizenId;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
+mod keys;
 mod spill;
+pub use keys::{Key, KeyColumn};
 pub use spill::RecordSpill;
 
 /// Most records a link job takes: records are indexed by `u32` in pairs and clusters.
@@ -39,7 +41,7 @@ pub struct Records {
     /// Source of each record (index into `sources`).
     pub source: Vec<u16>,
     /// Each record's own key in its source (row number or the source's record id).
-    pub key: StrColumn,
+    pub key: KeyColumn,
     /// Valid citizen ID, if any.
     pub citizen_id: Vec<Option<CitizenId>>,
     /// Digits of an ID that failed its check digit (kept for near matches), if any.
@@ -363,13 +365,7 @@ impl Records {
                     interned(title, &from.title);
                     interned(tag, &from.tag);
                 });
-                s.spawn(|_| {
-                    if start == 0 {
-                        *key = from.key.take(order);
-                    } else {
-                        (0..order.len()).for_each(|k| key.push(from.key.get(at(k))));
-                    }
-                });
+                s.spawn(|_| (0..order.len()).for_each(|k| key.push(&from.key.get(at(k)))));
                 s.spawn(|_| {
                     (0..order.len()).for_each(|k| area.push(from.area.get(at(k))));
                     (0..order.len()).for_each(|k| house.push(from.house.get(at(k))));

@@ -185,7 +185,7 @@ pub fn cluster_components(
     let ids: Vec<Option<u64>> = records.iter().map(|r| r.citizen_id).collect();
     let source: Vec<u16> = records.iter().map(|r| r.source).collect();
     let entity = model::cluster_with(&ids, &source, n_sources, &scored, threshold, task);
-    let stable = model::entity_ids_by(&entity, |i| (records[i].source_name.as_str(), records[i].key.as_str()));
+    let stable = model::entity_ids_by(&entity, |i| records[i].source_name.as_str(), |i| records[i].key.as_str());
     let mut rep: Vec<u32> = vec![u32::MAX; entity.iter().max().map_or(0, |m| *m as usize + 1)];
     for (r, &e) in records.iter().zip(&entity) {
         rep[e as usize] = rep[e as usize].min(r.record);

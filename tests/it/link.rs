@@ -250,6 +250,28 @@ fn clusters_never_join_two_known_different_ids() {
     assert_eq!(ids[2], ids2[0]);
 }
 
+/// An entity's id is its smallest `source:record_id` as text, whether the keys are held as text
+/// or as runs of numbers (`s10` comes before `s9`; source `a` before `b` whatever the keys).
+#[test]
+fn an_entity_id_is_its_smallest_record_as_text() {
+    let mut r = Records::default();
+    let keys: Vec<String> = (1..=40).map(|i| format!("s{i}")).collect();
+    let raw =
+        |key: &str| RawRecord { key: key.into(), first: "สมชาย", last: "ใจดี", ..Default::default() };
+    r.push_source("a", &keys.iter().map(|k| raw(k)).collect::<Vec<_>>());
+    r.push_source("b", &[raw("0"), raw("zz")]);
+    assert_eq!([r.key.get(8), r.key.get(9), r.key.get(40)].map(|k| k.to_string()), ["s9", "s10", "0"]);
+    // Entities: {s9, s10}, {a:s20, b:0}, {b:zz}; every other record alone.
+    let mut entity: Vec<u32> = (0..42).collect();
+    entity[8] = 9;
+    entity[40] = 19;
+    let ids = entity_ids(&r, &entity);
+    let id = tpmap::link::model::entity_id;
+    assert_eq!((ids[8], ids[9]), (id("a", "s10"), id("a", "s10")));
+    assert_eq!((ids[19], ids[40]), (id("a", "s20"), id("a", "s20")));
+    assert_eq!((ids[0], ids[41]), (id("a", "s1"), id("b", "zz")));
+}
+
 #[test]
 fn a_link_task_joins_at_most_one_record_per_source() {
     // Source a: record 0; source b: records 1 and 2, both look like 0 (a namesake).

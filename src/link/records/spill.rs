@@ -11,7 +11,7 @@
 use std::hash::BuildHasher;
 use std::io::{Read, Write};
 
-use super::{Codes, InternedColumn, InternedValues, MAX_RECORDS, Records};
+use super::{Codes, InternedColumn, InternedValues, KeyColumn, MAX_RECORDS, Records};
 use crate::areas::AreaCode;
 use crate::extract::{Sex, StrColumn};
 use crate::ids::CitizenId;
@@ -33,7 +33,7 @@ const NAME: &str = "the link records' temporary file";
 /// let mut spill = RecordSpill::new()?;
 /// spill.push(&r)?;
 /// let back = spill.read(0)?;
-/// assert_eq!((back.len(), back.first.get(0), back.key.get(0)), (1, "สมชาย", "h1:0"));
+/// assert_eq!((back.len(), back.first.get(0), &*back.key.get(0)), (1, "สมชาย", "h1:0"));
 /// # Ok::<(), tpmap::Error>(())
 /// ```
 #[derive(Debug)]
@@ -104,7 +104,7 @@ impl<W: Write> WriteRecords for Writer<W> {
         self.texts(&sources)?;
         self.buf.extend(r.source.iter().flat_map(|s| s.to_le_bytes()));
         self.flush_buf()?;
-        self.texts(&r.key)?;
+        self.text_values(r.key.len(), || r.key.iter())?;
         self.buf.extend(r.citizen_id.iter().flat_map(|c| c.map_or(0, |c| c.as_u64()).to_le_bytes()));
         self.flush_buf()?;
         self.u64(r.raw_id.rows.len() as u64);
@@ -199,7 +199,7 @@ impl<R: Read> ReadRecords for Reader<R> {
         if source.iter().any(|&s| usize::from(s) >= sources.len()) {
             return Err(self.corrupt("holds a record of no source"));
         }
-        let key = self.texts(MAX_RECORDS)?;
+        let key: KeyColumn = self.texts(MAX_RECORDS)?.iter().collect();
         if key.len() != n {
             return Err(self.corrupt("holds columns of other lengths"));
         }
