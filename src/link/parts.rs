@@ -782,7 +782,8 @@ impl Counting {
         let kept = KeptMatches { kept, probability, persons, threshold: o.threshold };
         let mut source = vec![0u16; total];
         source[n..].fill(1);
-        let entity = model::cluster_edges(ids, &source, 2, kept.len(), |k| kept.edge(k), Task::Link);
+        let n_ids = ids.len();
+        let entity = model::cluster_edges(move |i| ids[i], n_ids, &source, 2, kept.len(), |k| kept.edge(k), Task::Link);
         drop(source);
         timing.cluster = t5.elapsed().as_secs_f64();
         lap.lap("bounded link: clustered");
