@@ -1187,7 +1187,7 @@ impl Edge {
 /// pairs given by `edge` (in pair order): the bounded linkage clusters its kept pairs in their
 /// compact form with this. The IDs are read where they are: a group's ID, if it has one, is its
 /// root's own (the union keeps as root a group's that carries an ID), so no copy of them is made
-/// to be updated (the national job's 52 M records took 0.42 GB for it, at the peak of clustering).
+/// to be updated (the national job's 52 M records took 0.42 GB for it while the union was made).
 /// A closure that owns its IDs (`move`) has them dropped once the union is made.
 pub(crate) fn cluster_edges(
     id: impl Fn(usize) -> Option<std::num::NonZeroU64>,
