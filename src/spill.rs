@@ -175,6 +175,15 @@ impl<W: Write> Writer<W> {
         values: &[T],
         bytes: impl Fn(&T) -> [u8; N],
     ) -> std::io::Result<()> {
+        self.column_of(values.iter(), bytes)
+    }
+
+    /// [`Writer::column`] of the values an iterator gives.
+    pub(crate) fn column_of<T, const N: usize>(
+        &mut self,
+        values: impl ExactSizeIterator<Item = T>,
+        bytes: impl Fn(T) -> [u8; N],
+    ) -> std::io::Result<()> {
         self.u64(values.len() as u64);
         for v in values {
             self.buf.extend_from_slice(&bytes(v));

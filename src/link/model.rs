@@ -897,7 +897,7 @@ impl TermFrequencies {
         // Counted by code, then one entry per distinct name.
         let count = |v: &super::records::InternedColumn| {
             let mut counts = vec![0u64; v.distinct()];
-            for &c in v.codes() {
+            for c in v.codes() {
                 counts[c as usize] += 1;
             }
             v.values()

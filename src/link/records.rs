@@ -23,6 +23,7 @@ use crate::ids::CitizenId;
 use crate::thai::PartialDate;
 use crate::{Error, Result};
 
+mod codes;
 mod keys;
 mod spill;
 pub use keys::{Key, KeyColumn};
@@ -1005,12 +1006,12 @@ impl<T: Copy + Eq + std::hash::Hash> InternedValues<T> {
 
     /// Row `i`'s value.
     pub fn get(&self, i: usize) -> T {
-        self.values[self.codes.rows[i] as usize]
+        self.values[self.codes.rows.get(i) as usize]
     }
 
     /// Every row's value, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
-        self.codes.rows.iter().map(|&c| self.values[c as usize])
+        self.codes.rows.iter().map(|c| self.values[c as usize])
     }
 
     /// Appends a row.
@@ -1068,7 +1069,7 @@ type InternHasher = hashbrown::DefaultHashBuilder;
 /// value's hash to its code.
 #[derive(Clone, Default)]
 struct Codes {
-    rows: Vec<u32>,
+    rows: codes::CodeRows,
     table: hashbrown::HashTable<u32>,
     hasher: InternHasher,
 }
@@ -1081,7 +1082,7 @@ impl Codes {
 
     /// Bytes held on the heap: the rows' codes and the table.
     fn heap_bytes(&self) -> u64 {
-        crate::memory::vec_bytes(&self.rows).saturating_add(self.table.allocation_size() as u64)
+        self.rows.heap_bytes().saturating_add(self.table.allocation_size() as u64)
     }
 
     /// Appends the row of a value whose hash is `h`: the code `eq` recognises, else the next one
@@ -1118,7 +1119,7 @@ impl Codes {
         hash: impl Fn(&InternHasher, u32) -> u64,
         eq: impl Fn(u32, u32) -> bool,
     ) -> Option<Codes> {
-        let mut codes = Codes { rows, ..Codes::default() };
+        let mut codes = Codes { rows: codes::CodeRows::of(&rows), ..Codes::default() };
         let Codes { table, hasher, .. } = &mut codes;
         for c in (0u32..).take(distinct) {
             let h = hash(hasher, c);
@@ -1188,17 +1189,17 @@ impl InternedColumn {
 
     /// Row `i`'s text.
     pub fn get(&self, i: usize) -> &str {
-        self.values.get(self.codes.rows[i] as usize)
+        self.values.get(self.codes.rows.get(i) as usize)
     }
 
     /// Row `i`'s code: equal codes, equal text.
     pub fn code(&self, i: usize) -> u32 {
-        self.codes.rows[i]
+        self.codes.rows.get(i)
     }
 
-    /// Every row's code.
-    pub fn codes(&self) -> &[u32] {
-        &self.codes.rows
+    /// Every row's code, in order.
+    pub fn codes(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.codes.rows.iter()
     }
 
     /// The text of a code.
@@ -1213,7 +1214,7 @@ impl InternedColumn {
 
     /// Every row's text, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.codes.rows.iter().map(|&c| self.values.get(c as usize))
+        self.codes.rows.iter().map(|c| self.values.get(c as usize))
     }
 
     /// Makes room for the codes of `rows` more rows, exactly (the distinct values grow as
@@ -1224,14 +1225,18 @@ impl InternedColumn {
 
     /// Takes every row's code out, leaving the distinct values and their table (the codes go
     /// to a spill, [`crate::panel::PersonText`]).
-    pub(crate) fn take_codes(&mut self) -> Vec<u32> {
+    pub(crate) fn take_codes(&mut self) -> codes::CodeRows {
         std::mem::take(&mut self.codes.rows)
     }
 
     /// The same distinct values without any row.
     pub(crate) fn without_rows(&self) -> InternedColumn {
         InternedColumn {
-            codes: Codes { rows: Vec::new(), table: self.codes.table.clone(), hasher: self.codes.hasher },
+            codes: Codes {
+                rows: codes::CodeRows::default(),
+                table: self.codes.table.clone(),
+                hasher: self.codes.hasher,
+            },
             values: self.values.clone(),
         }
     }
@@ -1335,8 +1340,9 @@ mod tests {
 
     /// Every column, interned codes included.
     pub(super) fn columns(r: &Records) -> String {
-        let interned = |c: &InternedColumn| format!("{:?} {:?}", c.codes(), c.values().collect::<Vec<_>>());
-        let values = |c: &Codes| format!("{:?}", c.rows);
+        let interned =
+            |c: &InternedColumn| format!("{:?} {:?}", c.codes().collect::<Vec<_>>(), c.values().collect::<Vec<_>>());
+        let values = |c: &Codes| format!("{:?}", c.rows.iter().collect::<Vec<_>>());
         format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}\n{}\n{}\n{}\n{}\n{}\n{:?}\n{:?}\n{} {:?}\n{} {:?}\n{:?}",
             r.sources,
@@ -1458,6 +1464,24 @@ mod tests {
         assert_eq!(columns(&typed), columns(&by_text));
         assert!(typed.citizen_id.iter().filter(|c| c.is_some()).count() > n / 2);
         assert!(typed.birth.iter().any(|d| d.is_some_and(|d| d.day == 0)));
+    }
+
+    /// An interned column's rows take one byte each while it has at most 256 values, two while
+    /// at most 65,536, four beyond; values read back whatever the width.
+    #[test]
+    fn interned_codes_take_the_width_their_values_need() {
+        let mut c = InternedColumn::default();
+        let titles = ["นาย", "นาง", "นางสาว"];
+        (0..1000).for_each(|i| c.push(titles[i % 3]));
+        assert!(matches!(c.codes.rows, codes::CodeRows::U8(_)));
+        assert!(c.codes.rows.heap_bytes() < 2000, "{}", c.codes.rows.heap_bytes());
+        (0..70_000).for_each(|i| c.push(&i.to_string()));
+        assert!(matches!(c.codes.rows, codes::CodeRows::U32(_)));
+        assert_eq!((c.get(998), c.get(999), c.get(1000), c.get(70_999)), ("นางสาว", "นาย", "0", "69999"));
+        let mut v = InternedValues::default();
+        (0..300u32).for_each(|i| v.push(Some(i)));
+        assert!(matches!(v.codes.rows, codes::CodeRows::U16(_)));
+        assert_eq!(v.iter().collect::<Vec<_>>(), (0..300).map(Some).collect::<Vec<_>>());
     }
 
     /// Taking records in an order gives what pushing them in that order gives, to the interned

@@ -407,7 +407,7 @@ impl PersonText {
         file.push_with(|w| {
             w.u64(sex.len() as u64);
             for codes in [&title, &first, &last] {
-                w.column(codes, |c| c.to_le_bytes())?;
+                w.column_of(codes.iter(), u32::to_le_bytes)?;
             }
             w.column(&sex, crate::spill::sex_byte)?;
             w.column(&birth, crate::spill::birth_bytes)

@@ -77,16 +77,17 @@ impl RecordSpill {
 
 /// Link records' columns on a spill's [`Writer`].
 trait WriteRecords {
-    fn codes(&mut self, codes: &[u32]) -> std::io::Result<()>;
+    fn codes(&mut self, codes: impl ExactSizeIterator<Item = u32>) -> std::io::Result<()>;
     fn interned(&mut self, c: &InternedColumn) -> std::io::Result<()>;
     fn records(&mut self, r: &Records) -> std::io::Result<()>;
 }
 
 impl<W: Write> WriteRecords for Writer<W> {
-    fn codes(&mut self, codes: &[u32]) -> std::io::Result<()> {
+    fn codes(&mut self, codes: impl ExactSizeIterator<Item = u32>) -> std::io::Result<()> {
         self.u64(codes.len() as u64);
-        for &c in codes {
+        for c in codes {
             self.buf.extend_from_slice(&c.to_le_bytes());
+            self.flush_some()?;
         }
         self.flush_buf()
     }
@@ -137,7 +138,7 @@ impl<W: Write> WriteRecords for Writer<W> {
             self.buf.push(len);
             self.buf.extend_from_slice(text.as_bytes());
         }
-        self.codes(&r.area.codes.rows)?;
+        self.codes(r.area.codes.rows.iter())?;
         self.u64(r.house.values.len() as u64);
         for h in &r.house.values {
             let (tag, main, sub) = match h {
@@ -149,7 +150,7 @@ impl<W: Write> WriteRecords for Writer<W> {
             self.buf.extend_from_slice(&main.to_le_bytes());
             self.buf.extend_from_slice(&sub.to_le_bytes());
         }
-        self.codes(&r.house.codes.rows)
+        self.codes(r.house.codes.rows.iter())
     }
 }
 
