@@ -943,9 +943,9 @@ fn normalise<'a>(r: &RawRecord<'a>, hashers: &[InternHasher; 6], cache: &mut Nam
     }
 }
 
-/// A column of small values that repeat — areas, house numbers: each row holds a `u32` code into
-/// the distinct values (4 bytes a row instead of 12 for an area or a house number: 0.8 GB less
-/// for the national job's 52 M records).
+/// A column of small values that repeat — areas, house numbers: each row holds a code into the
+/// distinct values, in one, two or four bytes as their number needs (at most 4 bytes a row
+/// instead of 12 for an area or a house number: 0.8 GB less for the national job's 52 M records).
 ///
 /// ```
 /// use tpmap::link::records::InternedValues;
@@ -1133,8 +1133,9 @@ impl Codes {
 }
 
 /// A text column whose values repeat — given and family names, their sound codes, tags: each
-/// row holds a `u32` code into one list of the distinct values. At the national scale (52 M
-/// records) the four name columns took 96 bytes a record as plain text columns, 16 as codes.
+/// row holds a code into one list of the distinct values, in one, two or four bytes as their
+/// number needs. At the national scale (52 M records) the four name columns took 96 bytes a
+/// record as plain text columns, 16 as 4-byte codes.
 /// Written here rather than taken from polars: its categorical type lives in frames, and the link
 /// kernels read a row's text (and compare codes) by record index.
 ///
