@@ -88,6 +88,36 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// Names `path` in an error met while writing it that came without a file: a polars I/O
+    /// error (a full disk) becomes [`Error::Io`] on `path` with the operating system's error (its
+    /// code kept), any other polars error a [`Error::Format`] of `path`. Other errors, which name
+    /// their file already, are returned as they are. (Reading names its file through the
+    /// readers' own mapping, which makes every polars error a [`Error::Format`]: a damaged file
+    /// is a format problem, not the system's.)
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// let full = std::io::Error::from_raw_os_error(28);
+    /// let e = tpmap::Error::Polars(full.into()).writing(Path::new("out/pairs.csv"));
+    /// assert!(e.to_string().starts_with("out/pairs.csv: "), "{e}");
+    /// assert!(matches!(e, tpmap::Error::Io { ref source, .. } if source.raw_os_error() == Some(28)));
+    /// ```
+    pub fn writing(self, path: &std::path::Path) -> Error {
+        match self {
+            Error::Polars(polars::error::PolarsError::IO { error, msg }) => {
+                let source = match (error.raw_os_error(), msg) {
+                    (Some(code), None) => std::io::Error::from_raw_os_error(code),
+                    (_, msg) => {
+                        std::io::Error::new(error.kind(), msg.map_or_else(|| error.to_string(), |m| m.to_string()))
+                    }
+                };
+                Error::Io { path: path.to_path_buf(), source }
+            }
+            Error::Polars(p) => Error::Format { file: path.display().to_string(), message: p.to_string() },
+            other => other,
+        }
+    }
+
     /// The message before redaction. It can hold values from the data (a citizen ID typed into
     /// the wrong column): keep it out of logs; [`Display`](fmt::Display) is the safe form.
     pub fn unredacted(&self) -> String {

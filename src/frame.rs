@@ -671,7 +671,7 @@ const ROW_GROUP: usize = 1 << 18;
 pub fn write_parquet(df: &mut DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<()> {
     // Row groups as polars' `finish` cuts them; written by [`ParquetBatches`], whose columns are
     // encoded and compressed on every core.
-    let chunked = polars_core::frame::chunk_df_for_writing(df, ROW_GROUP)?;
+    let chunked = polars_core::frame::chunk_df_for_writing(df, ROW_GROUP).map_err(|e| Error::from(e).writing(path))?;
     let mut w = ParquetBatches::create(path, chunked.schema(), metadata)?;
     w.write(&chunked)?;
     w.finish()
@@ -770,6 +770,8 @@ fn sorted_key_encoding(
 
 /// A Parquet file written in batches (bounded memory for national-scale outputs).
 pub struct ParquetBatches {
+    /// The file, named in errors.
+    path: std::path::PathBuf,
     writer: polars::io::parquet::write::BatchedWriter<std::io::BufWriter<File>>,
     /// The file's columns as Parquet types, their encodings and the write options: what the
     /// writer's own `write_batch` encodes with, kept to encode and compress on every core.
@@ -783,7 +785,7 @@ impl ParquetBatches {
     pub fn create(path: &Path, schema: &Schema, metadata: &[(String, String)]) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let w = writer(file).with_key_value_metadata(Some(file_metadata(schema, metadata)));
-        let mut writer = w.batched(schema)?;
+        let mut writer = w.batched(schema).map_err(|e| Error::from(e).writing(path))?;
         let fields = writer.parquet_schema().fields().to_vec();
         let encodings = polars::io::parquet::write::get_encodings(&schema.to_arrow(CompatLevel::newest()))
             .iter()
@@ -795,7 +797,7 @@ impl ParquetBatches {
             version: polars_parquet::write::Version::V1,
             data_page_size: None,
         };
-        Ok(ParquetBatches { writer, fields, encodings, options })
+        Ok(ParquetBatches { path: path.to_path_buf(), writer, fields, encodings, options })
     }
 
     /// Appends a frame, a row group per chunk.
@@ -805,6 +807,11 @@ impl ParquetBatches {
     /// them as it wrote, one column after the other on the writing thread: that was most of the
     /// writing of the national outputs, on one core. The bytes are the same.
     pub fn write(&mut self, df: &DataFrame) -> Result<()> {
+        self.write_batches(df).map_err(|e| e.writing(&self.path))
+    }
+
+    /// [`Self::write`], its polars errors not yet naming the file.
+    fn write_batches(&mut self, df: &DataFrame) -> Result<()> {
         use polars_parquet::write::{CompressedPage, array_to_columns, compress};
         use rayon::prelude::*;
         let options = self.options;
@@ -849,7 +856,7 @@ impl ParquetBatches {
 
     /// Finishes the file.
     pub fn finish(self) -> Result<()> {
-        self.writer.finish()?;
+        self.writer.finish().map_err(|e| Error::from(e).writing(&self.path))?;
         Ok(())
     }
 }
@@ -916,6 +923,11 @@ pub fn preamble_line(text: &str) -> String {
 /// output meant for spreadsheets goes through here: formula-like text cells are neutralised
 /// ([`neutralize_formulas`]) and preamble lines cannot break ([`preamble_line`]).
 pub fn write_csv(df: &mut DataFrame, path: &Path, preamble: &[String], encoding: Encoding) -> Result<()> {
+    write_csv_text(df, path, preamble, encoding).map_err(|e| e.writing(path))
+}
+
+/// [`write_csv`], its polars errors not yet naming `path`.
+fn write_csv_text(df: &mut DataFrame, path: &Path, preamble: &[String], encoding: Encoding) -> Result<()> {
     neutralize_formulas(df)?;
     let mut head: Vec<u8> = Vec::new();
     for line in preamble {
@@ -949,7 +961,7 @@ pub fn write_csv(df: &mut DataFrame, path: &Path, preamble: &[String], encoding:
 }
 
 /// Appends a frame to an open CSV stream (no header when `header` is false), formula-like text
-/// neutralised.
+/// neutralised. Its errors name no file: a caller writing one names it with [`Error::writing`].
 pub fn append_csv(df: &mut DataFrame, out: &mut impl Write, header: bool) -> Result<()> {
     neutralize_formulas(df)?;
     CsvWriter::new(out).include_header(header).finish(df)?;
@@ -1215,6 +1227,36 @@ pub fn spec_csv(spec: &crate::score::Spec) -> String {
 mod tests {
     use super::*;
     use crate::ingest::{IngestOptions, ingest};
+
+    /// A full disk while writing names the file and keeps the system's error: `/dev/full` fails
+    /// every write with "No space left on device" (os error 28). The frames are larger than the
+    /// writers' 1 MiB buffers, so polars' own writes meet the error, not only the last flush
+    /// (before, its error reached the user as "polars: No space left on device" with no file).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_names_the_file_written() {
+        let full = Path::new("/dev/full");
+        if std::fs::OpenOptions::new().write(true).open(full).is_err() {
+            return; // no /dev/full in this sandbox: nothing to check
+        }
+        let text: Vec<String> = (0..200_000).map(|i| format!("บ้านเลขที่ {i}")).collect();
+        let n: Vec<u64> = (0..200_000).collect();
+        let df = DataFrame::new(n.len(), vec![Column::new("text".into(), text), Column::new("n".into(), n)]).unwrap();
+        let is_full = |e: &Error| {
+            matches!(e, Error::Io { path, source } if path == full && source.raw_os_error() == Some(28))
+                && e.to_string().starts_with("/dev/full: ")
+        };
+        let e = write_csv(&mut df.clone(), full, &[], Encoding::Utf8).unwrap_err();
+        assert!(is_full(&e), "{e:?}");
+        let mut w = std::io::BufWriter::new(std::fs::File::create(full).unwrap());
+        let e = append_csv(&mut df.clone(), &mut w, true).map_err(|e| e.writing(full)).unwrap_err();
+        assert!(is_full(&e), "{e:?}");
+        // polars' Parquet writer passes the system's error on as text ("underlying IO error: …"),
+        // so it is a format error of the file, with the system's words.
+        let e = write_parquet(&mut df.clone(), full, &[]).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.starts_with("/dev/full: ") && shown.contains("os error 28"), "{shown}");
+    }
 
     /// Text columns written as dictionaries read back as the text written plain: repeated
     /// neighbours, values that come back after others, the empty text, and enough distinct

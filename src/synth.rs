@@ -240,7 +240,9 @@ pub fn write_dir(
     let edition = s.edition().clone();
     let (parquet, csv) = (format != SynthFormat::Csv, format != SynthFormat::Parquet);
     let mut pq: Option<(crate::frame::ParquetBatches, crate::frame::ParquetBatches)> = None;
-    let mut cw: Option<(std::io::BufWriter<std::fs::File>, std::io::BufWriter<std::fs::File>)> = None;
+    // Each CSV file's stream and path (named in errors).
+    type Csv = (std::io::BufWriter<std::fs::File>, std::path::PathBuf);
+    let mut cw: Option<(Csv, Csv)> = None;
     let mut written = 0u64;
     for chunk in s.chunks(1 << 20) {
         let mut hh = crate::frame::households_frame(&chunk.households, &edition)?;
@@ -260,17 +262,17 @@ pub fn write_dir(
         if csv {
             let first = cw.is_none();
             if first {
-                let open = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+                let open = |name: &str| -> Result<Csv> {
                     let p = out.join(name);
                     let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?);
                     writeln!(f, "# {SYNTHETIC_NOTICE}").map_err(|e| Error::io(&p, e))?;
-                    Ok(f)
+                    Ok((f, p))
                 };
                 cw = Some((open("households.csv")?, open("persons.csv")?));
             }
-            if let Some((a, b)) = cw.as_mut() {
-                crate::frame::append_csv(&mut hh, a, first)?;
-                crate::frame::append_csv(&mut pp, b, first)?;
+            if let Some(((a, pa), (b, pb))) = cw.as_mut() {
+                crate::frame::append_csv(&mut hh, a, first).map_err(|e| e.writing(pa))?;
+                crate::frame::append_csv(&mut pp, b, first).map_err(|e| e.writing(pb))?;
             }
         }
         written += chunk.persons.len() as u64;
@@ -280,9 +282,9 @@ pub fn write_dir(
         a.finish()?;
         b.finish()?;
     }
-    if let Some((mut a, mut b)) = cw {
-        a.flush().map_err(|e| Error::io(out, e))?;
-        b.flush().map_err(|e| Error::io(out, e))?;
+    if let Some(((mut a, pa), (mut b, pb))) = cw {
+        a.flush().map_err(|e| Error::io(&pa, e))?;
+        b.flush().map_err(|e| Error::io(&pb, e))?;
     }
     let readme = out.join("README.txt");
     std::fs::write(

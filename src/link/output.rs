@@ -249,7 +249,7 @@ fn write_pairs_csv(path: &Path, r: &Records, l: &Linked, threshold: f64) -> Resu
     loop {
         let end = (start + RANGE).min(l.scored.len());
         let mut pairs = pairs_frame_of(r, l, threshold, PAIRS_FLOOR, start..end)?.drop("index")?;
-        crate::frame::append_csv(&mut pairs, &mut w, start == 0)?;
+        crate::frame::append_csv(&mut pairs, &mut w, start == 0).map_err(|e| e.writing(path))?;
         if end == l.scored.len() {
             break;
         }
