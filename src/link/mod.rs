@@ -274,8 +274,9 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     timing.block = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} candidate pairs", cand.pairs.len()));
     let t = Instant::now();
-    let pats = model::patterns(r, &cand.pairs);
-    let groups = model::group(&pats);
+    // In pieces, each given back once scored (below).
+    let pats = model::pattern_pieces(r, &cand.pairs, model::SCORE_RANGE);
+    let groups = model::group_pieces(&pats);
     timing.compare = t.elapsed().as_secs_f64();
     lap.lap("link: compared");
     let t = Instant::now();
@@ -313,10 +314,17 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     // A match is deterministic or at or above the threshold (`is_match`): a job for its matches
     // keeps nothing below.
     let floor = if keep == Keep::Matches { o.threshold } else { SCORE_FLOOR.min(o.threshold) };
-    let scored = model::score_pairs_above(r, &m, m.tf.then_some(&tf), &cand.pairs, &pats, floor);
-    drop(pats);
+    let scored = model::score_pieces_above(r, &m, m.tf.then_some(&tf), &cand.pairs, pats, model::SCORE_RANGE, floor);
     let candidates = cand.pairs.len();
-    let pairs = if keep == Keep::Matches || !o.keep_candidates { Vec::new() } else { cand.pairs };
+    // The candidate pairs not kept go before the release below (at the end of the function they
+    // went after it, and the allocator held their 0.6 GB of the national job through the
+    // clustering).
+    let pairs = if keep == Keep::Matches || !o.keep_candidates {
+        drop(cand.pairs);
+        Vec::new()
+    } else {
+        cand.pairs
+    };
     crate::memory::release();
     timing.score = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} pairs scored", scored.len()));
