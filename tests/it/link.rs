@@ -381,6 +381,19 @@ fn the_command_line_writes_the_registries_benchmark_and_explains_its_errors() {
     let missed = (1.0 - q["recall"].as_f64().unwrap()) * q["true_pairs"].as_f64().unwrap();
     let missed_listed = errors.lines().filter(|l| l.starts_with("missed")).count() as f64;
     assert!((missed - missed_listed).abs() < 1e-6, "{missed} {missed_listed}");
+    // Against a truth the entities' ids are made after the evaluation: the same files as
+    // without one.
+    let plain = dir.path().join("plain");
+    let mut args: Vec<std::ffi::OsString> = vec!["link".into()];
+    args.extend(["survey", "welfare", "agency"].map(|s| bench.join(format!("{s}.csv")).into_os_string()));
+    args.extend(["--task".into(), "link-and-dedupe".into(), "--quiet".into(), "--out".into(), plain.clone().into()]);
+    tpmap(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    for f in ["entities.csv", "pairs.csv", "explanations.json", "model.json"] {
+        let (a, b) = (std::fs::read(out.join(f)).unwrap(), std::fs::read(plain.join(f)).unwrap());
+        assert!(a == b, "{f} differs with --truth");
+    }
+    let entities = std::fs::read_to_string(plain.join("entities.csv")).unwrap();
+    assert!(entities.lines().skip(1).all(|l| l.rsplit(',').next().is_some_and(|id| id.len() == 16)), "ids written");
 }
 
 #[test]
