@@ -1367,6 +1367,7 @@ fn number_groups(mut parent: Vec<u32>) -> Vec<u32> {
             let d = next;
             next += 1;
             if r != i {
+                // `i` < `parent.len()` ≤ `MAX_RECORDS` = `u32::MAX`: it fits.
                 parent[r] = i as u32;
             }
             d
