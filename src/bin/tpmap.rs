@@ -1299,8 +1299,9 @@ fn link(
         lap.lap("evaluated");
         errors = tpmap::link::misses::find(&r, &linked, &t, threshold, task);
         lap.lap("errors found");
-        // The candidate pairs (read by the evaluation and the errors only, 0.6 GB nationally)
-        // go before the ids are made; the ids' seconds are the clustering's, as without a truth.
+        // The truth and the candidate pairs (read by the evaluation and the errors only; the
+        // pairs 0.6 GB nationally) go before the ids are made; the ids' seconds are the
+        // clustering's, as without a truth.
         drop(t);
         linked.pairs = Vec::new();
         tpmap::memory::release();
