@@ -39,7 +39,7 @@ pub fn release() {
 
 /// Bytes `v`'s allocation takes (its capacity, not its length): what a structure built of
 /// vectors reports as its share of a memory budget.
-pub(crate) fn vec_bytes<T>(v: &Vec<T>) -> u64 {
+pub fn vec_bytes<T>(v: &Vec<T>) -> u64 {
     (v.capacity() as u64).saturating_mul(std::mem::size_of::<T>() as u64)
 }
 

@@ -926,9 +926,10 @@ struct Linked {
 /// Links person registries by citizen ID, Thai name, birth date and address. Each source is a
 /// CSV file or a table (polars, pyarrow, pandas) with the registry columns (`record_id`,
 /// `citizen_id`, `title`, `first_name`, `last_name`, `birth_date`, `sex`, `village_code`,
-/// `house_no`); tables are named `names[i]`, else `frame<i>`.
+/// `house_no`); tables are named `names[i]`, else `frame<i>`. `max_memory` (bytes or `"4GiB"`):
+/// the job stops with an error naming its phase before what it holds passes the budget.
 #[pyfunction]
-#[pyo3(signature = (sources, *, names=None, task="link", threshold=0.9, model=None))]
+#[pyo3(signature = (sources, *, names=None, task="link", threshold=0.9, model=None, max_memory=None))]
 fn link(
     py: Python<'_>,
     sources: Vec<Bound<'_, PyAny>>,
@@ -936,6 +937,7 @@ fn link(
     task: &str,
     threshold: f64,
     model: Option<String>,
+    max_memory: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Linked> {
     use tpmap::link::{LinkOptions, Records, Task};
     let task: Task = opt(task)?;
@@ -943,7 +945,7 @@ fn link(
         Some(m) => Some(tpmap::link::Model::from_json(&m).map_err(err)?),
         None => None,
     };
-    let opts = LinkOptions { task, threshold, model, ..Default::default() };
+    let opts = LinkOptions { task, threshold, model, max_memory: budget_of(max_memory)?, ..Default::default() };
     opts.validate().map_err(err)?;
     enum Src {
         File(PathBuf),
@@ -970,6 +972,8 @@ fn link(
                     Src::Frame(name, df) => r.push_frame(name, df)?,
                 };
             }
+            // No room for records that never came (counted against a budget).
+            r.shrink_to_fit();
             let l = tpmap::link::run(&r, &opts)?;
             Ok::<_, tpmap::Error>((r, l))
         })
@@ -1099,6 +1103,17 @@ fn link_bench<'py>(
     Ok(d.into_any())
 }
 
+/// A memory budget as given: a number of bytes or a size such as `"4GiB"`.
+fn budget_of(max_memory: Option<Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    Ok(match max_memory {
+        None => None,
+        Some(v) => Some(match v.extract::<u64>() {
+            Ok(n) => n,
+            Err(_) => tpmap::limits::parse_bytes(&v.extract::<String>()?).map_err(|m| err(tpmap::Error::Config(m)))?,
+        }),
+    })
+}
+
 /// The main job on a folder (`tpmap run`): ingest and validate, link with the folder's welfare
 /// registry, score, measures at every level, TPMAP's tables, a plan against its catalogue and
 /// the HTML report, all written to `out`. Returns the content of `report.json`.
@@ -1111,17 +1126,6 @@ fn link_bench<'py>(
 /// compared a wave of provinces at a time, within `max_memory` when given.
 /// `earlier`: folders of earlier survey rounds, oldest first, compared with this one household
 /// by household (`out/panel/`, the report's "Year over year", report.json's `panel`).
-/// A memory budget as given: a number of bytes or a size such as `"4GiB"`.
-fn budget_of(max_memory: Option<Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
-    Ok(match max_memory {
-        None => None,
-        Some(v) => Some(match v.extract::<u64>() {
-            Ok(n) => n,
-            Err(_) => tpmap::limits::parse_bytes(&v.extract::<String>()?).map_err(|m| err(tpmap::Error::Config(m)))?,
-        }),
-    })
-}
-
 #[pyfunction]
 #[pyo3(signature = (dir, out, *, partition = "auto", max_memory = None, earlier = Vec::new()))]
 fn run<'py>(

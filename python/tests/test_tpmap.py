@@ -262,6 +262,14 @@ def test_link_sample_lists_with_explanations_and_model_reuse():
     as_frames = tpmap.link(frames, names=["welfare_registry", "served_list"])
     assert as_frames.matches == linked.matches
     assert as_frames.entities()["entity"].to_list() == ents["entity"].to_list()
+    # Within a budget (bytes or a size): the same job; below what it takes, an error naming the
+    # budget and the phase.
+    within = tpmap.link(files, max_memory="2GiB")
+    assert within.entities()["entity"].to_list() == ents["entity"].to_list()
+    with pytest.raises(ValueError, match=r"--max-memory 1\.0 MiB is below what linking \d+ records takes"):
+        tpmap.link(files, max_memory=1 << 20)
+    with pytest.raises(ValueError, match="not a size"):
+        tpmap.link(files, max_memory="lots")
 
 
 def test_link_bench_quality(tmp_path):

@@ -240,6 +240,7 @@ def link(
     task: Literal["link", "dedupe", "link-and-dedupe"] = "link",
     threshold: float = 0.9,
     model: str | None = None,
+    max_memory: int | str | None = None,
 ) -> Linked: ...
 def link_bench(
     dir: _Path, *, households: int = 1000, seed: int = 1, kind: Literal["tpmap", "registries"] = "tpmap"

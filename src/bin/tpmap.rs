@@ -314,6 +314,12 @@ enum Command {
         /// name_soundex_set, tambon, amphoe, province, house).
         #[arg(long)]
         block: Vec<tpmap::link::model::BlockRule>,
+        /// Memory budget (4GiB, 512MiB, 8GB): what the job holds is added up at every phase
+        /// (the records once read, each blocking rule's keys and pairs, the patterns, the scores,
+        /// the clustering, a truth's evaluation) and the job stops with an error naming the phase
+        /// before it passes the budget; nothing is written then.
+        #[arg(long, value_parser = tpmap::limits::parse_bytes)]
+        max_memory: Option<u64>,
         /// Output folder.
         #[arg(long, default_value = "tpmap-link")]
         out: PathBuf,
@@ -840,10 +846,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Link { inputs, task, threshold, model, truth, explain, block, out, output } => {
+        Command::Link { inputs, task, threshold, model, truth, explain, block, max_memory, out, output } => {
             let rules: Vec<_> = block.into_iter().map(|r| r.0).collect();
             let blocking = (!rules.is_empty()).then(|| tpmap::link::Blocking { rules, ..Default::default() });
-            link(&inputs, task, threshold, model.as_deref(), truth.as_deref(), explain, blocking, &out, &output)
+            let job = (task, threshold, model.as_deref(), blocking, max_memory);
+            link(&inputs, job, truth.as_deref(), explain, &out, &output)
         }
         Command::LinkBench { kind, households, seed, single_file, welfare_share, agency_share, out } => {
             let stage = tpmap::output::Staging::new(&out)?;
@@ -1242,17 +1249,19 @@ fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures,
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A link job as the command line gives it: task, threshold, saved model, blocking rules and
+/// memory budget.
+type LinkJob<'a> = (Task, f64, Option<&'a Path>, Option<tpmap::link::Blocking>, Option<u64>);
+
 fn link(
     inputs: &[PathBuf],
-    task: Task,
-    threshold: f64,
-    model: Option<&Path>,
+    (task, threshold, model, blocking, max_memory): LinkJob<'_>,
     truth: Option<&Path>,
     explain: usize,
-    blocking: Option<tpmap::link::Blocking>,
     out: &Path,
     o: &OutputArgs,
 ) -> Result<(), Error> {
+    use tpmap::link::budget::{self, Budget};
     use tpmap::link::{LinkOptions, Records};
     let t0 = Instant::now();
     let model = match model {
@@ -1270,8 +1279,28 @@ fn link(
     let mut r = Records::default();
     for p in inputs {
         r.push_csv(p)?;
+        if max_memory.is_some() {
+            let what = || format!("once {} is read", p.display());
+            Budget::new(max_memory, r.len()).check(what, r.heap_bytes())?;
+        }
     }
+    // No room for records that never came: the columns grown by doubling hold up to twice their
+    // rows' room, never written (so not resident), but counted against a budget.
+    r.shrink_to_fit();
     let read_seconds = t0.elapsed().as_secs_f64();
+    let n = r.len();
+    let within = Budget::new(max_memory, n);
+    if let Some(m) = max_memory {
+        // A truth file is read beside the job (below): its share is kept out of the job's budget.
+        if truth.is_some() {
+            let share = budget::times(n, budget::TRUTH_BYTES_PER_RECORD);
+            within
+                .check(|| "once the truth is read beside the records".into(), r.heap_bytes().saturating_add(share))?;
+            opts.max_memory = Some(m.saturating_sub(share));
+        } else {
+            opts.max_memory = Some(m);
+        }
+    }
     let spinner = bar(o.quiet || o.json, 0, "{spinner} linking ({elapsed})");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     // The truth file (a benchmark's) is read on a thread of its own while the records are
@@ -1292,6 +1321,11 @@ fn link(
     let mut errors = Vec::new();
     let mut lap = tpmap::diagnostics::Lap::start();
     if let Some(t) = truth_ids {
+        if within.is_set() {
+            let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), tpmap::memory::vec_bytes(&t)]);
+            let evaluation = budget::times(n, budget::EVALUATION_BYTES_PER_RECORD);
+            within.check(|| "evaluating against the truth".into(), held.saturating_add(evaluation))?;
+        }
         report.quality =
             Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
         // The evaluation's orders and sizes (0.6 GB nationally) given back before the errors'.
@@ -1305,6 +1339,8 @@ fn link(
         drop(t);
         linked.pairs = Vec::new();
         tpmap::memory::release();
+        let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), budget::entity_ids_bytes(n)]);
+        within.check(|| "making the entities' ids".into(), held)?;
         let seconds = linked.make_entity_ids(&r);
         report.seconds.phases.cluster += seconds;
         report.seconds.total += seconds;

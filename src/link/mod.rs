@@ -18,6 +18,7 @@
 //! ```
 
 pub mod bench;
+pub mod budget;
 pub mod compare;
 pub mod misses;
 pub mod model;
@@ -56,6 +57,10 @@ pub struct LinkOptions {
     /// pairs go once scored: 8 bytes a pair, 0.6 GB at the peak of the national job (75 M pairs),
     /// what `tpmap link` without `--truth` does. Default `true`.
     pub keep_candidates: bool,
+    /// Bytes the job may hold at most (`tpmap link --max-memory`): checked at every phase
+    /// against what the phase holds and is about to make ([`budget`]); a job that would pass it
+    /// stops with [`crate::Error::Config`] naming the phase. `None` (the default): no budget.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for LinkOptions {
@@ -67,6 +72,7 @@ impl Default for LinkOptions {
             model: None,
             train: model::TrainOptions::default(),
             keep_candidates: true,
+            max_memory: None,
         }
     }
 }
@@ -120,6 +126,21 @@ pub struct Linked {
 }
 
 impl Linked {
+    /// Bytes the job's results take (their vectors' capacities and the name counts; the model
+    /// is small): what a caller holds of them against a memory budget.
+    pub fn heap_bytes(&self) -> u64 {
+        use crate::memory::vec_bytes;
+        budget::sum([
+            self.tf.heap_bytes(),
+            vec_bytes(&self.pairs),
+            // Scored into a vector reserved for every candidate pair: the room past the kept
+            // pairs is address space never written, not memory.
+            budget::times(self.scored.len(), budget::SCORED_BYTES),
+            vec_bytes(&self.entity),
+            vec_bytes(&self.entity_id),
+        ])
+    }
+
     /// Makes the entities' stable ids (`entity_id`) from `entity` and the records' sources and
     /// keys ([`model::entity_ids`]), the seconds added to `timing.cluster`; returns them.
     /// `records` are the job's ([`run_without_ids`]).
@@ -199,6 +220,12 @@ impl LinkOptions {
 /// Runs a link job over `r`.
 pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let mut l = run_without_ids(records, options)?;
+    let budget = budget::Budget::new(options.max_memory, records.len());
+    if budget.is_set() {
+        let held = records.heap_bytes().saturating_add(l.heap_bytes());
+        let ids = budget::entity_ids_bytes(records.len());
+        budget.check(|| "making the entities' ids".into(), held.saturating_add(ids))?;
+    }
     l.make_entity_ids(records);
     Ok(l)
 }
@@ -209,6 +236,14 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
 /// through its own work (0.42 GB for the national job, at the peak of `tpmap link --truth`).
 pub fn run_without_ids(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let mut l = scored_job(records, options, Keep::Everything)?;
+    let budget = budget::Budget::new(options.max_memory, records.len());
+    if budget.is_set() {
+        let held = records.heap_bytes().saturating_add(l.heap_bytes());
+        let accepted = l.scored.iter().filter(|s| s.accepted(options.threshold)).count();
+        let made = budget::clustering_bytes(records.len(), records.sources.len(), accepted);
+        let what = || format!("clustering the {accepted} pairs accepted");
+        budget.check(what, held.saturating_add(made))?;
+    }
     let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
     l.entity = model::cluster(records, &l.scored, options.threshold, options.task);
     // The clustering's union given back before the ids are made and before what the caller
@@ -269,6 +304,17 @@ pub fn run_matches(mut records: Records, options: &LinkOptions) -> Result<Matche
     let ids = model::valid_ids(&citizen_id);
     drop(citizen_id);
     crate::memory::release();
+    let budget = budget::Budget::new(options.max_memory, ids.len());
+    if budget.is_set() {
+        let accepted = scored.iter().filter(|s| s.accepted(options.threshold)).count();
+        let held = budget::sum([
+            budget::times(scored.len(), budget::SCORED_BYTES),
+            crate::memory::vec_bytes(&ids),
+            crate::memory::vec_bytes(&source),
+            budget::clustering_bytes(ids.len(), n_sources, accepted),
+        ]);
+        budget.check(|| format!("clustering the {accepted} pairs accepted"), held)?;
+    }
     let entity = model::cluster_ids(ids, &source, n_sources, &scored, options.threshold, options.task);
     timing.cluster = t.elapsed().as_secs_f64();
     lap.lap("link: clustered");
@@ -289,10 +335,18 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     let mut lap = crate::diagnostics::Lap::start();
     let t = Instant::now();
     let blocking = o.blocking_used();
-    let cand = model::block(r, o.task, &blocking);
+    // Within a budget, what the job holds is added up at every phase (`budget`).
+    let budget = budget::Budget::new(o.max_memory, r.len());
+    let records_bytes = if budget.is_set() { r.heap_bytes() } else { 0 };
+    budget.check(|| "once the records are read".into(), records_bytes)?;
+    let cand = model::block_within(r, o.task, &blocking, &budget, records_bytes)?;
     timing.block = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} candidate pairs", cand.pairs.len()));
     let t = Instant::now();
+    let pairs_bytes = crate::memory::vec_bytes(&cand.pairs);
+    let patterns_bytes = budget::times(cand.pairs.len(), budget::PATTERN_BYTES);
+    let what = || format!("comparing the {} candidate pairs", cand.pairs.len());
+    budget.check(what, budget::sum([records_bytes, pairs_bytes, patterns_bytes]))?;
     // In pieces, each given back once scored (below).
     let pats = model::pattern_pieces(r, &cand.pairs, model::SCORE_RANGE);
     let groups = model::group_pieces(&pats);
@@ -313,7 +367,8 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
             if blocking == training {
                 model::train_grouped(&random, &groups, &training, &o.train)
             } else {
-                let tc = model::block(r, o.task, &training);
+                let held = budget::sum([records_bytes, pairs_bytes, patterns_bytes]);
+                let tc = model::block_within(r, o.task, &training, &budget, held)?;
                 let tp = model::group(&model::patterns(r, &tc.pairs));
                 let trained = model::train_grouped(&random, &tp, &training, &o.train);
                 warnings.extend(model::plausibility(&trained, &tp));
@@ -327,13 +382,17 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     };
     warnings.extend(model::plausibility(&m, &groups));
     let tf = TermFrequencies::of(r);
+    let held = budget::sum([records_bytes, pairs_bytes, tf.heap_bytes()]);
+    budget.check(|| "counting the names".into(), held.saturating_add(patterns_bytes))?;
     timing.train = t.elapsed().as_secs_f64();
     lap.lap("link: trained");
     let t = Instant::now();
     // A match is deterministic or at or above the threshold (`is_match`): a job for its matches
     // keeps nothing below.
     let floor = if keep == Keep::Matches { o.threshold } else { SCORE_FLOOR.min(o.threshold) };
-    let scored = model::score_pieces_above(r, &m, m.tf.then_some(&tf), &cand.pairs, pats, model::SCORE_RANGE, floor);
+    let within = (&budget, held);
+    let scored =
+        model::score_pieces_above(r, &m, m.tf.then_some(&tf), &cand.pairs, pats, model::SCORE_RANGE, floor, within)?;
     let candidates = cand.pairs.len();
     // The candidate pairs not kept go before the release below (at the end of the function they
     // went after it, and the allocator held their 0.6 GB of the national job through the

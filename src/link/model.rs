@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::budget::Budget;
 use super::compare::{Agreement, Field, compare};
 use super::records::Records;
 use crate::{Error, Result};
@@ -241,11 +242,35 @@ const SMALL_SIDE: usize = 16;
 
 /// Generates candidate pairs.
 pub fn block(r: &Records, task: Task, b: &Blocking) -> Candidates {
-    block_from(r, task, b, smaller_of_two_sources(r, task, SMALL_SIDE))
+    // Without a budget nothing is refused: the error case cannot happen.
+    block_within(r, task, b, &Budget::new(None, r.len()), 0).unwrap_or_default()
 }
 
-/// [`block`], keyed from the records of source `smaller` first ([`keys_shared_with`]) when given.
-fn block_from(r: &Records, task: Task, b: &Blocking, smaller: Option<u16>) -> Candidates {
+/// [`block`] within `budget`, beside `held` bytes (the records, what the caller holds): each
+/// rule's keys checked once made, its pairs once counted (before they are made) and their
+/// merge with the pairs so far before it is made.
+pub(crate) fn block_within(r: &Records, task: Task, b: &Blocking, budget: &Budget, held: u64) -> Result<Candidates> {
+    block_from(r, task, b, smaller_of_two_sources(r, task, SMALL_SIDE), budget, held)
+}
+
+/// [`block_within`], keyed from the records of source `smaller` first ([`keys_shared_with`])
+/// when given.
+fn block_from(
+    r: &Records,
+    task: Task,
+    b: &Blocking,
+    smaller: Option<u16>,
+    budget: &Budget,
+    held: u64,
+) -> Result<Candidates> {
+    use super::budget::{KEY_BYTES, PAIR_BYTES, sum, times};
+    let rules = b.rules.len();
+    let phase = |k: usize, what: &str, so_far: usize| {
+        format!(
+            "blocking by rule {} of {rules} ({what}, beside the {so_far} candidate pairs of the rules before)",
+            k + 1
+        )
+    };
     crate::in_pool(|| {
         // Rule by rule, each rule's pairs sorted and merged into the pairs so far: the national
         // job's 211 M rule pairs (75 M distinct) were 1.7 GB as pieces plus 1.7 GB as one vector
@@ -277,11 +302,22 @@ fn block_from(r: &Records, task: Task, b: &Blocking, smaller: Option<u16>) -> Ca
                     })
                     .count(),
             );
-            let mut packed = rule_pairs_of(r, &keyed, task, b.max_block);
+            let all_bytes = times(all.capacity(), PAIR_BYTES);
+            let keys_bytes = times(keyed.capacity(), KEY_BYTES);
+            budget.check(|| phase(k, "its keys", all.len()), sum([held, all_bytes, keys_bytes]))?;
+            let room = |pairs: usize| {
+                let what = || phase(k, &format!("its {pairs} pairs"), all.len());
+                budget.check(what, sum([held, all_bytes, keys_bytes, times(pairs, PAIR_BYTES)]))
+            };
+            let mut packed = rule_pairs_of(r, &keyed, task, b.max_block, room)?;
             drop(keyed);
             rule_pairs.push(packed.len());
             packed.par_sort_unstable();
             packed.dedup();
+            // The merge is made beside both.
+            let merged = times(all.len() + packed.len(), PAIR_BYTES);
+            let what = || phase(k, &format!("merging its {} distinct pairs", packed.len()), all.len());
+            budget.check(what, sum([held, all_bytes, times(packed.capacity(), PAIR_BYTES), merged]))?;
             all = merge_pairs(&all, &packed);
             drop(packed);
             lap.lap(&format!("link: blocking rule {} of {}", k + 1, b.rules.len()));
@@ -289,7 +325,7 @@ fn block_from(r: &Records, task: Task, b: &Blocking, smaller: Option<u16>) -> Ca
             // (`memory::release`), the next rule's take their place instead of adding to them.
             crate::memory::release();
         }
-        Candidates { pairs: all, skipped_blocks: skipped, rule_pairs }
+        Ok(Candidates { pairs: all, skipped_blocks: skipped, rule_pairs })
     })
 }
 
@@ -297,8 +333,15 @@ fn block_from(r: &Records, task: Task, b: &Blocking, smaller: Option<u16>) -> Ca
 /// [`block_pairs`] packs them, into one vector of exactly their number: the blocks are cut into
 /// runs, each run's pairs counted, then each run fills its own part of the vector, all on the
 /// pool. (Each worker's pairs gathered in growing vectors, then copied into one, held the rule's
-/// pairs up to three times over at the national peak of blocking.)
-fn rule_pairs_of(r: &Records, keyed: &[(u64, u32)], task: Task, max_block: usize) -> Vec<u64> {
+/// pairs up to three times over at the national peak of blocking.) `room(count)` is asked
+/// before the vector is made.
+fn rule_pairs_of(
+    r: &Records,
+    keyed: &[(u64, u32)],
+    task: Task,
+    max_block: usize,
+    room: impl FnOnce(usize) -> Result<()>,
+) -> Result<Vec<u64>> {
     // Run bounds fall where the key changes, so that no block is cut.
     let pieces = rayon::current_num_threads().max(1) * 64;
     let mut bounds = vec![0];
@@ -325,7 +368,9 @@ fn rule_pairs_of(r: &Records, keyed: &[(u64, u32)], task: Task, max_block: usize
             n
         })
         .collect();
-    let mut packed = vec![0u64; counts.iter().sum()];
+    let total = counts.iter().sum();
+    room(total)?;
+    let mut packed = vec![0u64; total];
     let mut parts = Vec::with_capacity(counts.len());
     let mut rest = packed.as_mut_slice();
     for &n in &counts {
@@ -342,7 +387,7 @@ fn rule_pairs_of(r: &Records, keyed: &[(u64, u32)], task: Task, max_block: usize
             }
         });
     });
-    packed
+    Ok(packed)
 }
 
 /// Each pair of the blocks of `run` (whole blocks, sorted by key) of 2 to `max_block` records.
@@ -899,6 +944,11 @@ pub struct TermFrequencies {
 }
 
 impl TermFrequencies {
+    /// Bytes the name counts take (their tables and texts).
+    pub fn heap_bytes(&self) -> u64 {
+        crate::memory::string_map_bytes(&self.first).saturating_add(crate::memory::string_map_bytes(&self.last))
+    }
+
     /// Counts the records' names.
     pub fn of(r: &Records) -> Self {
         let (first, last) = Self::counts(r);
@@ -1118,6 +1168,9 @@ pub(crate) const SCORE_RANGE: usize = 1 << 22;
 /// and `range`), each piece freed once it is scored: the same pairs in the same order. (No
 /// forced release after each piece: the allocator gives a freed piece back within its purge
 /// delay, a second, while the next pieces are scored; the national peak was no higher without.)
+/// Each piece is checked against `budget` beside `held` bytes before it is scored: the patterns
+/// not yet scored, the pairs kept so far and the piece's kept pairs at most.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn score_pieces_above(
     r: &Records,
     model: &Model,
@@ -1126,13 +1179,25 @@ pub(crate) fn score_pieces_above(
     pieces: Vec<Vec<Pattern>>,
     range: usize,
     floor: f64,
-) -> Vec<Scored> {
+    (budget, held): (&Budget, u64),
+) -> Result<Vec<Scored>> {
+    use super::budget::{PATTERN_BYTES, SCORED_BYTES, sum, times};
     let mut out: Vec<Scored> = Vec::with_capacity(pairs.len());
-    for (pairs, pats) in pairs.chunks(range.max(1)).zip(pieces) {
+    let mut left: usize = pieces.iter().map(Vec::capacity).sum();
+    let n_pieces = pieces.len();
+    for (k, (pairs, pats)) in pairs.chunks(range.max(1)).zip(pieces).enumerate() {
+        if budget.is_set() {
+            let what = || format!("scoring piece {} of {n_pieces} (beside the {} pairs kept before)", k + 1, out.len());
+            // The piece's kept pairs, at most every pair, in the workers' pieces and then
+            // appended: twice.
+            let kept = times(out.len() + 2 * pats.len(), SCORED_BYTES);
+            budget.check(what, sum([held, times(left, PATTERN_BYTES), kept]))?;
+        }
         score_range(r, model, tf, pairs, &pats, floor, &mut out);
+        left = left.saturating_sub(pats.capacity());
         drop(pats);
     }
-    out
+    Ok(out)
 }
 
 /// Scores `pairs` (whose levels are `pats`, one each) on the pool and appends those kept (as
@@ -1146,18 +1211,16 @@ fn score_range(
     floor: f64,
     out: &mut Vec<Scored>,
 ) {
-    let kept: Vec<Scored> = crate::in_pool(|| {
-        pairs
-            .par_iter()
-            .zip(pats.par_iter())
-            .filter_map(|(&(a, b), p)| {
-                let w = model.weight(r, tf, a as usize, p);
-                let s = Scored::of(a, b, p, w, r.citizen_id[a as usize].is_some());
-                (s.deterministic || s.probability >= floor).then_some(s)
-            })
-            .collect()
+    // Extended in place, in pair order: the workers' pieces are appended to `out` (reserved for
+    // every pair) once all are made, not collected into a vector of their own first (which held
+    // the kept pairs a third time).
+    crate::in_pool(|| {
+        out.par_extend(pairs.par_iter().zip(pats.par_iter()).filter_map(|(&(a, b), p)| {
+            let w = model.weight(r, tf, a as usize, p);
+            let s = Scored::of(a, b, p, w, r.citizen_id[a as usize].is_some());
+            (s.deterministic || s.probability >= floor).then_some(s)
+        }))
     });
-    out.extend(kept);
 }
 
 /// Clusters matched pairs into entities: union in descending probability, never joining two
@@ -1629,7 +1692,9 @@ mod tests {
                 let pieces = pattern_pieces(&r, &pairs, range);
                 assert_eq!(pieces.len(), pairs.len().div_ceil(range));
                 assert_eq!(group_pieces(&pieces), group(&whole), "range {range}");
-                let got = score_pieces_above(&r, &linked.model, Some(&tf), &pairs, pieces, range, floor);
+                let unlimited = (&Budget::new(None, r.len()), 0);
+                let got =
+                    score_pieces_above(&r, &linked.model, Some(&tf), &pairs, pieces, range, floor, unlimited).unwrap();
                 assert_eq!(got.len(), want.len(), "range {range}");
                 assert!(
                     got.iter()
@@ -1699,7 +1764,8 @@ mod tests {
             };
             let got = block(&r, task, &b);
             // Keyed from the smaller source first whatever its size (a link only): the same.
-            let from_smaller = block_from(&r, task, &b, smaller_of_two_sources(&r, task, 1));
+            let unlimited = Budget::new(None, r.len());
+            let from_smaller = block_from(&r, task, &b, smaller_of_two_sources(&r, task, 1), &unlimited, 0).unwrap();
             prop_assert_eq!(&from_smaller.pairs, &got.pairs);
             prop_assert_eq!(&from_smaller.rule_pairs, &got.rule_pairs);
             prop_assert_eq!(&from_smaller.skipped_blocks, &got.skipped_blocks);

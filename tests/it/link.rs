@@ -142,6 +142,71 @@ fn a_job_that_does_not_keep_its_candidates_gives_the_same_results() {
 }
 
 #[test]
+fn a_job_within_a_budget_is_the_same_job_or_refused_naming_its_phase() {
+    use tpmap::link::budget::PROGRAM_BYTES;
+    let r = records();
+    let o = LinkOptions { task: Task::LinkAndDedupe, ..Default::default() };
+    let free = run(&r, &o).unwrap();
+    let within = |m: u64| run(&r, &LinkOptions { max_memory: Some(m), ..o.clone() });
+    let same = |l: &tpmap::link::Linked| {
+        assert_eq!(
+            (&l.pairs, &l.scored, &l.entity, &l.entity_id),
+            (&free.pairs, &free.scored, &free.entity, &free.entity_id)
+        );
+    };
+    same(&within(1 << 40).unwrap());
+    // The least budget that passes, found by halving (the checks are sums compared with it:
+    // every budget above passes, every one below is refused): the same job.
+    let (mut refused, mut passes) = (PROGRAM_BYTES, PROGRAM_BYTES + (1 << 30));
+    assert!(within(refused).is_err() && within(passes).is_ok());
+    while passes - refused > 1 {
+        let mid = refused + (passes - refused) / 2;
+        if within(mid).is_ok() { passes = mid } else { refused = mid }
+    }
+    same(&within(passes).unwrap());
+    // The job's own structures are counted, not only the program's share: the records alone
+    // are a few megabytes.
+    assert!(passes > PROGRAM_BYTES + r.heap_bytes(), "{passes}");
+    // Below, every budget is refused with a message naming the budget, the records and the
+    // phase that would pass it, and no ID; the phases of a sweep come in the job's order.
+    let phase = |m: u64| {
+        let e = within(m).unwrap_err().to_string();
+        assert!(e.contains("--max-memory") && e.contains(&format!("linking {} records", r.len())), "{e}");
+        assert!(!e.chars().collect::<Vec<_>>().windows(11).any(|w| w.iter().all(char::is_ascii_digit)), "{e}");
+        // "... takes: about 97.1 MiB <phase>; give more ..."
+        let after = &e[e.find("takes: about ").unwrap() + "takes: about ".len()..];
+        let after = after.splitn(3, ' ').nth(2).unwrap();
+        after[..after.find(';').unwrap()].to_string()
+    };
+    let order = [
+        "once the records are read",
+        "blocking by rule",
+        "comparing",
+        "counting the names",
+        "scoring",
+        "clustering",
+        "making the entities",
+    ];
+    let step = |p: &str| order.iter().position(|o| p.starts_with(o)).unwrap_or(usize::MAX);
+    let mut seen = Vec::new();
+    for k in 0..32 {
+        let p = phase(PROGRAM_BYTES + (passes - PROGRAM_BYTES) * k / 32);
+        seen.push(step(&p));
+        assert!(step(&p) < order.len(), "an unknown phase: {p}");
+    }
+    // A larger budget is refused at the same phase or a later one: the first whose sum passes it.
+    assert!(seen.is_sorted(), "{seen:?}");
+    assert_eq!(seen[0], 0, "the records alone pass a budget of the program's share");
+    assert!(seen.contains(&1), "blocking is checked");
+    // A job for its matches is checked the same way, and within the least budget is the job's.
+    let lean = tpmap::link::run_matches(r.clone(), &LinkOptions { max_memory: Some(passes), ..o.clone() }).unwrap();
+    assert_eq!(lean.entity, free.entity);
+    assert!(
+        tpmap::link::run_matches(r.clone(), &LinkOptions { max_memory: Some(PROGRAM_BYTES), ..o.clone() }).is_err()
+    );
+}
+
+#[test]
 fn the_model_does_not_depend_on_the_prediction_blocking() {
     // Rules that bring whole households together (the family-name soundex in the tambon alone)
     // must not teach the model households instead of people: m and u come from the fixed
@@ -394,6 +459,28 @@ fn the_command_line_writes_the_registries_benchmark_and_explains_its_errors() {
     }
     let entities = std::fs::read_to_string(plain.join("entities.csv")).unwrap();
     assert!(entities.lines().skip(1).all(|l| l.rsplit(',').next().is_some_and(|id| id.len() == 16)), "ids written");
+    // Within a budget (with a truth, whose share is kept out of the job's): the same files;
+    // below what the records take, refused naming the file just read, and nothing written.
+    let within = |budget: &str, to: &std::path::Path| {
+        let mut args: Vec<std::ffi::OsString> = vec!["link".into()];
+        args.extend(["survey", "welfare", "agency"].map(|s| bench.join(format!("{s}.csv")).into_os_string()));
+        args.extend(["--task".into(), "link-and-dedupe".into(), "--truth".into(), bench.join("truth.csv").into()]);
+        args.extend(["--max-memory".into(), budget.into(), "--quiet".into(), "--out".into(), to.into()]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_tpmap")).args(&args).output().unwrap()
+    };
+    let budgeted = dir.path().join("budgeted");
+    let ran = within("2GiB", &budgeted);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    for f in ["entities.csv", "pairs.csv", "explanations.json", "model.json", "errors.csv", "error_patterns.csv"] {
+        let (a, b) = (std::fs::read(out.join(f)).unwrap(), std::fs::read(budgeted.join(f)).unwrap());
+        assert!(a == b, "{f} differs within a budget");
+    }
+    let refused = dir.path().join("refused");
+    let ran = within("1MiB", &refused);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--max-memory 1.0 MiB") && stderr.contains("survey.csv is read"), "{stderr}");
+    assert!(!refused.exists(), "nothing written");
 }
 
 #[test]
