@@ -1290,16 +1290,12 @@ fn link(
     let read_seconds = t0.elapsed().as_secs_f64();
     let n = r.len();
     let within = Budget::new(max_memory, n);
-    if let Some(m) = max_memory {
-        // A truth file is read beside the job (below): its share is kept out of the job's budget.
-        if truth.is_some() {
-            let share = budget::times(n, budget::TRUTH_BYTES_PER_RECORD);
-            within
-                .check(|| "once the truth is read beside the records".into(), r.heap_bytes().saturating_add(share))?;
-            opts.max_memory = Some(m.saturating_sub(share));
-        } else {
-            opts.max_memory = Some(m);
-        }
+    opts.max_memory = max_memory;
+    if truth.is_some() && max_memory.is_some() {
+        // A truth file is read beside the job (below): its share is counted in the job's sums.
+        opts.held_beside = budget::times(n, budget::TRUTH_BYTES_PER_RECORD);
+        let what = || "once the truth is read beside the records".into();
+        within.check(what, r.heap_bytes().saturating_add(opts.held_beside))?;
     }
     let spinner = bar(o.quiet || o.json, 0, "{spinner} linking ({elapsed})");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -35,17 +35,24 @@ pub const SCORED_BYTES: u64 = std::mem::size_of::<super::Scored>() as u64;
 /// structures of training.
 pub const PROGRAM_BYTES: u64 = 96 << 20;
 
-/// A link job's budget, and what it holds beside its own structures.
+/// A link job's budget, and what its caller holds beside the job's own structures.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
     limit: Option<u64>,
     records: usize,
+    beside: u64,
 }
 
 impl Budget {
     /// The budget of a job over `records` records: `limit` bytes, or none.
     pub fn new(limit: Option<u64>, records: usize) -> Budget {
-        Budget { limit, records }
+        Budget { limit, records, beside: 0 }
+    }
+
+    /// The budget of a job with options `o` over `records` records: `o.max_memory`, with
+    /// `o.held_beside` counted in every sum.
+    pub fn of(o: &super::LinkOptions, records: usize) -> Budget {
+        Budget { limit: o.max_memory, records, beside: o.held_beside }
     }
 
     /// Whether there is a budget at all (the sums need not be made without one).
@@ -53,7 +60,8 @@ impl Budget {
         self.limit.is_some()
     }
 
-    /// Refuses when holding `bytes` (with [`PROGRAM_BYTES`]) passes the budget; `phase` names
+    /// Refuses when holding `bytes` (with [`PROGRAM_BYTES`] and what is held beside the job)
+    /// passes the budget; `phase` names
     /// what the job was about to do (called only then, or to trace the sum beside the process's
     /// resident memory when `TPMAP_TRACE` is set).
     ///
@@ -67,7 +75,7 @@ impl Budget {
     /// ```
     pub fn check(&self, phase: impl FnOnce() -> String, bytes: u64) -> Result<()> {
         let Some(limit) = self.limit else { return Ok(()) };
-        let need = bytes.saturating_add(PROGRAM_BYTES);
+        let need = sum([bytes, PROGRAM_BYTES, self.beside]);
         if need <= limit {
             if crate::diagnostics::enabled() {
                 eprintln!("trace: budget: about {} {}, {}", format_bytes(need), phase(), crate::diagnostics::memory());
@@ -75,12 +83,17 @@ impl Budget {
             return Ok(());
         }
         Err(Error::Config(format!(
-            "--max-memory {} is below what linking {} records takes: about {} {}; give more, or link fewer records \
-             at a time (nothing was written)",
+            "--max-memory {} is below what linking {} records takes: about {} {}{}; give more, or link fewer \
+             records at a time (nothing was written)",
             format_bytes(limit),
             self.records,
             format_bytes(need),
-            phase()
+            phase(),
+            if self.beside > 0 {
+                format!(" (with {} held beside the job)", format_bytes(self.beside))
+            } else {
+                String::new()
+            }
         )))
     }
 }

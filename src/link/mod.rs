@@ -61,6 +61,9 @@ pub struct LinkOptions {
     /// against what the phase holds and is about to make ([`budget`]); a job that would pass it
     /// stops with [`crate::Error::Config`] naming the phase. `None` (the default): no budget.
     pub max_memory: Option<u64>,
+    /// Bytes the caller holds beside the job while it runs (`tpmap link` reads a truth file on
+    /// another thread), counted in every sum against [`LinkOptions::max_memory`]. Default 0.
+    pub held_beside: u64,
 }
 
 impl Default for LinkOptions {
@@ -73,6 +76,7 @@ impl Default for LinkOptions {
             train: model::TrainOptions::default(),
             keep_candidates: true,
             max_memory: None,
+            held_beside: 0,
         }
     }
 }
@@ -220,7 +224,7 @@ impl LinkOptions {
 /// Runs a link job over `r`.
 pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let mut l = run_without_ids(records, options)?;
-    let budget = budget::Budget::new(options.max_memory, records.len());
+    let budget = budget::Budget::of(options, records.len());
     if budget.is_set() {
         let held = records.heap_bytes().saturating_add(l.heap_bytes());
         let ids = budget::entity_ids_bytes(records.len());
@@ -236,7 +240,7 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
 /// through its own work (0.42 GB for the national job, at the peak of `tpmap link --truth`).
 pub fn run_without_ids(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let mut l = scored_job(records, options, Keep::Everything)?;
-    let budget = budget::Budget::new(options.max_memory, records.len());
+    let budget = budget::Budget::of(options, records.len());
     if budget.is_set() {
         let held = records.heap_bytes().saturating_add(l.heap_bytes());
         let accepted = l.scored.iter().filter(|s| s.accepted(options.threshold)).count();
@@ -304,7 +308,7 @@ pub fn run_matches(mut records: Records, options: &LinkOptions) -> Result<Matche
     let ids = model::valid_ids(&citizen_id);
     drop(citizen_id);
     crate::memory::release();
-    let budget = budget::Budget::new(options.max_memory, ids.len());
+    let budget = budget::Budget::of(options, ids.len());
     if budget.is_set() {
         let accepted = scored.iter().filter(|s| s.accepted(options.threshold)).count();
         let held = budget::sum([
@@ -336,7 +340,7 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     let t = Instant::now();
     let blocking = o.blocking_used();
     // Within a budget, what the job holds is added up at every phase (`budget`).
-    let budget = budget::Budget::new(o.max_memory, r.len());
+    let budget = budget::Budget::of(o, r.len());
     let records_bytes = if budget.is_set() { r.heap_bytes() } else { 0 };
     budget.check(|| "once the records are read".into(), records_bytes)?;
     let cand = model::block_within(r, o.task, &blocking, &budget, records_bytes)?;

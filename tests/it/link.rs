@@ -164,6 +164,9 @@ fn a_job_within_a_budget_is_the_same_job_or_refused_naming_its_phase() {
         if within(mid).is_ok() { passes = mid } else { refused = mid }
     }
     same(&within(passes).unwrap());
+    // What the caller holds beside the job counts in every sum, and the message says so.
+    let beside = run(&r, &LinkOptions { max_memory: Some(passes), held_beside: 1 << 20, ..o.clone() });
+    assert!(beside.unwrap_err().to_string().contains("(with 1.0 MiB held beside the job)"));
     // The job's own structures are counted, not only the program's share: the records alone
     // are a few megabytes.
     assert!(passes > PROGRAM_BYTES + r.heap_bytes(), "{passes}");
