@@ -5,8 +5,8 @@
 //! it until a purge that may come minutes later — holds on to what one phase freed while the
 //! next builds its own structures, and the peak is the sum of both. The program names what gives
 //! memory back ([`set_release`]); the library calls [`release`] where a phase has just freed
-//! large structures: a link job when it starts (what its caller freed) and after each blocking
-//! rule, after scoring and after its records go; the callers that read a job's matches once they
+//! large structures: a link job when it starts (what its caller freed), after each blocking
+//! rule's keys and after the rule, after scoring and after its records go; the callers that read a job's matches once they
 //! have (the welfare registry's marks, a beneficiary list, the panel); a partitioned run once its
 //! waves are read. Without a hook, [`release`] does nothing (the system allocator of the Python
 //! extension gives blocks of 32 MB and more back when they are freed).

@@ -1248,7 +1248,6 @@ fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// A link job as the command line gives it: task, threshold, saved model, blocking rules and
 /// memory budget.
 type LinkJob<'a> = (Task, f64, Option<&'a Path>, Option<tpmap::link::Blocking>, Option<u64>);
