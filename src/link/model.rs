@@ -312,8 +312,8 @@ fn block_from(
             let mut packed = rule_pairs_of(r, &keyed, task, b.max_block, room)?;
             // The keys (16 bytes a record: 0.84 GB of the national job) given back before the
             // merge is made: held by the allocator until the release after the rule, they were
-            // resident beside the merge (blocking's national peak 4.35-4.55 GB, where the
-            // structures alive took 3.7 GB; 3.91-3.97 GB since).
+            // resident beside the merge (blocking's national peak 4.15-4.33 GiB, where the
+            // structures alive summed 3.6-3.7 GiB; 3.73-3.78 GiB since).
             drop(keyed);
             crate::memory::release();
             rule_pairs.push(packed.len());
