@@ -386,7 +386,8 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     };
     warnings.extend(model::plausibility(&m, &groups));
     let tf = TermFrequencies::of(r);
-    let held = budget::sum([records_bytes, pairs_bytes, tf.heap_bytes()]);
+    let tf_bytes = if budget.is_set() { tf.heap_bytes() } else { 0 };
+    let held = budget::sum([records_bytes, pairs_bytes, tf_bytes]);
     budget.check(|| "counting the names".into(), held.saturating_add(patterns_bytes))?;
     timing.train = t.elapsed().as_secs_f64();
     lap.lap("link: trained");
