@@ -260,7 +260,7 @@ pub fn run_without_ids(records: &Records, options: &LinkOptions) -> Result<Linke
 
 /// What a job keeps beyond its matches.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Keep {
+pub(crate) enum Keep {
     /// Everything [`Linked`] holds: [`run`].
     Everything,
     /// What [`Matched`] holds: [`run_matches`].
@@ -328,7 +328,7 @@ pub fn run_matches(mut records: Records, options: &LinkOptions) -> Result<Matche
 /// A link job up to its scores: the [`Linked`] of [`run`] without entities (`entity` and
 /// `entity_id` empty); with [`Keep::Matches`], without candidate pairs either and with only
 /// the scored pairs a match can be among.
-fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Linked> {
+pub(crate) fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Linked> {
     let (r, o) = (records, options);
     o.validate()?;
     r.check_limits()?;
@@ -347,12 +347,17 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     timing.block = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} candidate pairs", cand.pairs.len()));
     let t = Instant::now();
-    let pairs_bytes = crate::memory::vec_bytes(&cand.pairs);
-    let patterns_bytes = budget::times(cand.pairs.len(), budget::PATTERN_BYTES);
-    let what = || format!("comparing the {} candidate pairs", cand.pairs.len());
+    let candidates = cand.pairs.len();
+    let pairs_bytes = budget::times(candidates, budget::PAIR_BYTES);
+    let what = || format!("putting the {candidates} candidate pairs in pieces");
+    budget.check(what, budget::sum([records_bytes, crate::memory::vec_bytes(&cand.pairs), pairs_bytes]))?;
+    // The pairs and their patterns in pieces, each given back once scored (below).
+    let pair_pieces = model::pair_pieces(cand.pairs, model::SCORE_RANGE);
+    crate::memory::release();
+    let patterns_bytes = budget::times(candidates, budget::PATTERN_BYTES);
+    let what = || format!("comparing the {candidates} candidate pairs");
     budget.check(what, budget::sum([records_bytes, pairs_bytes, patterns_bytes]))?;
-    // In pieces, each given back once scored (below).
-    let pats = model::pattern_pieces(r, &cand.pairs, model::SCORE_RANGE);
+    let pats = model::pattern_pieces(r, &pair_pieces);
     let groups = model::group_pieces(&pats);
     timing.compare = t.elapsed().as_secs_f64();
     lap.lap("link: compared");
@@ -387,27 +392,25 @@ fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Li
     warnings.extend(model::plausibility(&m, &groups));
     let tf = TermFrequencies::of(r);
     let tf_bytes = if budget.is_set() { tf.heap_bytes() } else { 0 };
-    let held = budget::sum([records_bytes, pairs_bytes, tf_bytes]);
-    budget.check(|| "counting the names".into(), held.saturating_add(patterns_bytes))?;
+    let held = budget::sum([records_bytes, tf_bytes]);
+    budget.check(|| "counting the names".into(), budget::sum([held, pairs_bytes, patterns_bytes]))?;
     timing.train = t.elapsed().as_secs_f64();
     lap.lap("link: trained");
     let t = Instant::now();
     // A match is deterministic or at or above the threshold (`is_match`): a job for its matches
     // keeps nothing below.
     let floor = if keep == Keep::Matches { o.threshold } else { SCORE_FLOOR.min(o.threshold) };
-    let within = (&budget, held);
-    let scored =
-        model::score_pieces_above(r, &m, m.tf.then_some(&tf), &cand.pairs, pats, model::SCORE_RANGE, floor, within)?;
-    let candidates = cand.pairs.len();
-    // The candidate pairs not kept go before the release below (at the end of the function they
-    // went after it, and the allocator held their 0.6 GB of the national job through the
-    // clustering).
-    let pairs = if keep == Keep::Matches || !o.keep_candidates {
-        drop(cand.pairs);
-        Vec::new()
-    } else {
-        cand.pairs
-    };
+    // The candidate pairs are kept whole only when asked for (an evaluation against a truth);
+    // otherwise each piece goes once scored, before the release below.
+    let keep_pairs = keep == Keep::Everything && o.keep_candidates;
+    let (scored, pairs) = model::score_pieces_above(
+        r,
+        (&m, m.tf.then_some(&tf)),
+        (pair_pieces, pats),
+        floor,
+        keep_pairs,
+        (&budget, held),
+    )?;
     crate::memory::release();
     timing.score = t.elapsed().as_secs_f64();
     lap.lap(&format!("link: {} pairs scored", scored.len()));

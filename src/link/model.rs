@@ -609,12 +609,23 @@ pub fn patterns(r: &Records, pairs: &[(u32, u32)]) -> Vec<Pattern> {
     })
 }
 
-/// [`patterns`] in pieces of `range` pairs (the last one shorter): piece `i` holds the levels of
-/// `pairs[i * range..]`'s first `range` pairs. [`score_pieces_above`] gives each piece back once
-/// it is scored, so that the national job's 0.45 GB of patterns are not held beside the whole of
-/// its kept pairs (1.27 GB) as they are written.
-pub(crate) fn pattern_pieces(r: &Records, pairs: &[(u32, u32)], range: usize) -> Vec<Vec<Pattern>> {
-    pairs.chunks(range.max(1)).map(|piece| patterns(r, piece)).collect()
+/// The candidate pairs `pairs` in pieces of `range` pairs (the last one shorter), each in a
+/// vector of its own and exactly its length, so that [`score_pieces_above`] gives each piece
+/// back once it is scored: held whole, the national job's 75 M pairs (0.56 GiB) stayed beside
+/// its kept pairs to the end of scoring, at the job's peak. The pieces are copied before the
+/// whole is freed: a moment's twice the pairs, after blocking, below its peak.
+pub(crate) fn pair_pieces(pairs: Vec<(u32, u32)>, range: usize) -> Vec<Vec<(u32, u32)>> {
+    let pieces = pairs.chunks(range.max(1)).map(<[(u32, u32)]>::to_vec).collect();
+    drop(pairs);
+    pieces
+}
+
+/// [`patterns`] of pairs in pieces ([`pair_pieces`]): one piece of patterns a piece of pairs.
+/// [`score_pieces_above`] gives each piece back once it is scored, so that the national job's
+/// 0.45 GB of patterns are not held beside the whole of its kept pairs (1.27 GB) as they are
+/// written.
+pub(crate) fn pattern_pieces(r: &Records, pairs: &[Vec<(u32, u32)>]) -> Vec<Vec<Pattern>> {
+    pairs.iter().map(|piece| patterns(r, piece)).collect()
 }
 
 /// A trained Fellegi–Sunter model. Serialise it (serde JSON) to reuse it in another province.
@@ -1169,40 +1180,50 @@ pub fn score_pairs_above(
 /// job.
 pub(crate) const SCORE_RANGE: usize = 1 << 22;
 
-/// [`score_pairs_above`] of patterns in pieces of `range` pairs ([`pattern_pieces`] of `pairs`
-/// and `range`), each piece freed once it is scored: the same pairs in the same order. (No
-/// forced release after each piece: the allocator gives a freed piece back within its purge
-/// delay, a second, while the next pieces are scored; the national peak was no higher without.)
-/// Each piece is checked against `budget` beside `held` bytes before it is scored: the patterns
-/// not yet scored, the pairs kept so far and the piece's kept pairs at most.
-#[allow(clippy::too_many_arguments)]
+/// [`score_pairs_above`] of candidate pairs in pieces ([`pair_pieces`]) and their patterns
+/// ([`pattern_pieces`]), each piece of both freed once it is scored: the same pairs in the same
+/// order. (No forced release after each piece: the allocator gives a freed piece back within
+/// its purge delay, a second, while the next pieces are scored; the national peak was no higher
+/// without.) `keep_pairs`: the candidate pairs are also returned, whole and in order (moved
+/// into one vector as their pieces go); otherwise an empty vector. Each piece is checked
+/// against `budget` beside `held` bytes before it is scored: the pairs and patterns not yet
+/// scored (every pair, kept), the pairs kept so far and the piece's kept pairs at most.
 pub(crate) fn score_pieces_above(
     r: &Records,
-    model: &Model,
-    tf: Option<&TermFrequencies>,
-    pairs: &[(u32, u32)],
-    pieces: Vec<Vec<Pattern>>,
-    range: usize,
+    (model, tf): (&Model, Option<&TermFrequencies>),
+    (pairs, pieces): (Vec<Vec<(u32, u32)>>, Vec<Vec<Pattern>>),
     floor: f64,
+    keep_pairs: bool,
     (budget, held): (&Budget, u64),
-) -> Result<Vec<Scored>> {
-    use super::budget::{PATTERN_BYTES, SCORED_BYTES, sum, times};
-    let mut out: Vec<Scored> = Vec::with_capacity(pairs.len());
-    let mut left: usize = pieces.iter().map(Vec::capacity).sum();
+) -> Result<(Vec<Scored>, Vec<(u32, u32)>)> {
+    use super::budget::{PAIR_BYTES, PATTERN_BYTES, SCORED_BYTES, sum, times};
+    if pairs.len() != pieces.len() || pairs.iter().zip(&pieces).any(|(p, q)| p.len() != q.len()) {
+        return Err(crate::Error::Config("internal: candidate pairs and patterns in other pieces".into()));
+    }
+    let total: usize = pairs.iter().map(Vec::len).sum();
+    let mut out: Vec<Scored> = Vec::with_capacity(total);
+    let mut all: Vec<(u32, u32)> = if keep_pairs { Vec::with_capacity(total) } else { Vec::new() };
+    let mut left_pats: usize = pieces.iter().map(Vec::capacity).sum();
+    let mut left_pairs: usize = pairs.iter().map(Vec::capacity).sum();
     let n_pieces = pieces.len();
-    for (k, (pairs, pats)) in pairs.chunks(range.max(1)).zip(pieces).enumerate() {
+    for (k, (pairs, pats)) in pairs.into_iter().zip(pieces).enumerate() {
         if budget.is_set() {
             let what = || format!("scoring piece {} of {n_pieces} (beside the {} pairs kept before)", k + 1, out.len());
             // The piece's kept pairs, at most every pair, in the workers' pieces and then
             // appended: twice.
             let kept = times(out.len() + 2 * pats.len(), SCORED_BYTES);
-            budget.check(what, sum([held, times(left, PATTERN_BYTES), kept]))?;
+            let pairs_held = if keep_pairs { times(total, PAIR_BYTES) } else { times(left_pairs, PAIR_BYTES) };
+            budget.check(what, sum([held, pairs_held, times(left_pats, PATTERN_BYTES), kept]))?;
         }
-        score_range(r, model, tf, pairs, &pats, floor, &mut out);
-        left = left.saturating_sub(pats.capacity());
+        score_range(r, model, tf, &pairs, &pats, floor, &mut out);
+        left_pats = left_pats.saturating_sub(pats.capacity());
+        left_pairs = left_pairs.saturating_sub(pairs.capacity());
         drop(pats);
+        if keep_pairs {
+            all.extend_from_slice(&pairs);
+        }
     }
-    Ok(out)
+    Ok((out, all))
 }
 
 /// Scores `pairs` (whose levels are `pats`, one each) on the pool and appends those kept (as
@@ -1694,12 +1715,19 @@ mod tests {
         for floor in [super::super::SCORE_FLOOR, f64::NEG_INFINITY] {
             let want = score_pairs_above(&r, &linked.model, Some(&tf), &pairs, &whole, floor);
             for range in [1, 7, 1000, pairs.len()] {
-                let pieces = pattern_pieces(&r, &pairs, range);
+                let in_pieces = pair_pieces(pairs.clone(), range);
+                assert_eq!(in_pieces.len(), pairs.len().div_ceil(range));
+                assert!(in_pieces.iter().all(|p| p.len() == p.capacity() && p.len() <= range));
+                assert_eq!(in_pieces.concat(), pairs);
+                let pieces = pattern_pieces(&r, &in_pieces);
                 assert_eq!(pieces.len(), pairs.len().div_ceil(range));
                 assert_eq!(group_pieces(&pieces), group(&whole), "range {range}");
                 let unlimited = (&Budget::new(None, r.len()), 0);
-                let got =
-                    score_pieces_above(&r, &linked.model, Some(&tf), &pairs, pieces, range, floor, unlimited).unwrap();
+                let keep = range % 2 == 1;
+                let (got, kept_pairs) =
+                    score_pieces_above(&r, (&linked.model, Some(&tf)), (in_pieces, pieces), floor, keep, unlimited)
+                        .unwrap();
+                assert_eq!(kept_pairs, if keep { pairs.clone() } else { Vec::new() }, "range {range}");
                 assert_eq!(got.len(), want.len(), "range {range}");
                 assert!(
                     got.iter()
