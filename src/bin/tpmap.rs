@@ -1298,67 +1298,83 @@ fn link(
     }
     let spinner = bar(o.quiet || o.json, 0, "{spinner} linking ({elapsed})");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let Some(truth) = truth else {
+        // Linked and written in one, the records' names, dates and addresses given up once the
+        // pairs are scored; staged, so that a job that fails leaves nothing behind.
+        let stage = tpmap::output::Staging::new(out)?;
+        let report = tpmap::link::output::run_and_write(stage.path(), r, &opts, explain, read_seconds, t0)?;
+        stage.commit()?;
+        spinner.finish_and_clear();
+        print_link_report(&report, out, o, (false, t0))?;
+        return Ok(());
+    };
     // The truth file (a benchmark's) is read on a thread of its own while the records are
     // linked: its reading is sequential, and linking leaves a core idle in its sequential steps.
-    let (linked, truth_ids) = std::thread::scope(|scope| {
-        let reader = truth.map(|p| scope.spawn(|| tpmap::link::bench::read_truth(p, &r)));
-        // Against a truth, the entities' stable ids are made after the evaluation (below).
-        let linked =
-            if truth.is_some() { tpmap::link::run_without_ids(&r, &opts) } else { tpmap::link::run(&r, &opts) };
-        let truth_ids =
-            reader.map(|h| h.join().unwrap_or_else(|_| Err(Error::Config("reading the truth file failed".into()))));
-        (linked, truth_ids)
+    // Against a truth, the entities' stable ids are made after the evaluation (below).
+    let (linked, t) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| tpmap::link::bench::read_truth(truth, &r));
+        let linked = tpmap::link::run_without_ids(&r, &opts);
+        let t = reader.join().unwrap_or_else(|_| Err(Error::Config("reading the truth file failed".into())));
+        (linked, t)
     });
-    let mut linked = linked?;
-    let truth_ids = truth_ids.transpose()?;
+    let (mut linked, t) = (linked?, t?);
     spinner.finish_and_clear();
     let mut report = tpmap::link::output::LinkReport::of(&r, &linked, threshold, read_seconds, t0);
-    let mut errors = Vec::new();
     let mut lap = tpmap::diagnostics::Lap::start();
-    if let Some(t) = truth_ids {
-        if within.is_set() {
-            let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), tpmap::memory::vec_bytes(&t)]);
-            let evaluation = budget::times(n, budget::EVALUATION_BYTES_PER_RECORD);
-            within.check(|| "evaluating against the truth".into(), held.saturating_add(evaluation))?;
-        }
-        report.quality =
-            Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
-        // The evaluation's orders and sizes (0.6 GB nationally) given back before the errors'.
-        tpmap::memory::release();
-        lap.lap("evaluated");
-        errors = tpmap::link::misses::find(&r, &linked, &t, threshold, task);
-        lap.lap("errors found");
-        // The truth and the candidate pairs (read by the evaluation and the errors only; the
-        // pairs 0.6 GB nationally) go before the ids are made; the ids' seconds are the
-        // clustering's, as without a truth.
-        drop(t);
-        linked.pairs = Vec::new();
-        tpmap::memory::release();
-        let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), budget::entity_ids_bytes(n)]);
-        within.check(|| "making the entities' ids".into(), held)?;
-        let seconds = linked.make_entity_ids(&r);
-        report.seconds.phases.cluster += seconds;
-        report.seconds.total += seconds;
+    if within.is_set() {
+        let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), tpmap::memory::vec_bytes(&t)]);
+        let evaluation = budget::times(n, budget::EVALUATION_BYTES_PER_RECORD);
+        within.check(|| "evaluating against the truth".into(), held.saturating_add(evaluation))?;
     }
+    report.quality =
+        Some(tpmap::link::model::evaluate(&r, task, &t, &linked.pairs, &linked.scored, threshold, &linked.entity));
+    // The evaluation's orders and sizes (0.6 GB nationally) given back before the errors'.
+    tpmap::memory::release();
+    lap.lap("evaluated");
+    let errors = tpmap::link::misses::find(&r, &linked, &t, threshold, task);
+    lap.lap("errors found");
+    // The truth and the candidate pairs (read by the evaluation and the errors only; the pairs
+    // 0.6 GB nationally) go before the ids are made; the ids' seconds are the clustering's, as
+    // without a truth.
+    drop(t);
+    linked.pairs = Vec::new();
+    tpmap::memory::release();
+    let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), budget::entity_ids_bytes(n)]);
+    within.check(|| "making the entities' ids".into(), held)?;
+    let seconds = linked.make_entity_ids(&r);
+    report.seconds.phases.cluster += seconds;
+    report.seconds.total += seconds;
     let stage = tpmap::output::Staging::new(out)?;
     tpmap::link::output::write(stage.path(), &r, &linked, &report, explain)?;
     lap.lap("outputs written");
-    if truth.is_some() {
-        tpmap::link::misses::write(stage.path(), &r, &errors, 1_000_000)?;
-        lap.lap("errors written");
-    }
+    tpmap::link::misses::write(stage.path(), &r, &errors, 1_000_000)?;
+    lap.lap("errors written");
     stage.commit()?;
+    print_link_report(&report, out, o, (true, t0))?;
+    // The process ends here: returning the records' and pairs' millions of small allocations to
+    // the allocator one by one only delays the exit (the operating system takes the memory back).
+    std::mem::forget((r, linked, errors));
+    Ok(())
+}
+
+/// What `tpmap link` prints of its report (`with_truth`: the errors' files were written too).
+fn print_link_report(
+    report: &tpmap::link::output::LinkReport,
+    out: &Path,
+    o: &OutputArgs,
+    (with_truth, started): (bool, Instant),
+) -> Result<(), Error> {
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
         println!(
             "{} records from {}: {} candidate pairs, {} matches, {} entities in {:.2} s",
-            r.len(),
-            r.sources.join(", "),
-            linked.candidates,
+            report.records,
+            report.sources.join(", "),
+            report.candidate_pairs,
             report.matches,
             report.entities,
-            t0.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64()
         );
         for w in &report.warnings {
             eprintln!("  warning: {w}");
@@ -1379,12 +1395,9 @@ fn link(
                 q.cluster_f1
             );
         }
-        let also = if truth.is_some() { ", errors.csv, error_patterns.csv" } else { "" };
+        let also = if with_truth { ", errors.csv, error_patterns.csv" } else { "" };
         println!("  wrote {}/: pairs.csv, entities.csv, model.json, explanations.json, link.json{also}", out.display());
     }
-    // The process ends here: returning the records' and pairs' millions of small allocations to
-    // the allocator one by one only delays the exit (the operating system takes the memory back).
-    std::mem::forget((r, linked, errors));
     Ok(())
 }
 

@@ -609,12 +609,15 @@ pub fn patterns(r: &Records, pairs: &[(u32, u32)]) -> Vec<Pattern> {
     })
 }
 
+/// Candidate pairs (the records' numbers), in pair order.
+pub(crate) type Pairs = Vec<(u32, u32)>;
+
 /// The candidate pairs `pairs` in pieces of `range` pairs (the last one shorter), each in a
 /// vector of its own and exactly its length, so that [`score_pieces_above`] gives each piece
 /// back once it is scored: held whole, the national job's 75 M pairs (0.56 GiB) stayed beside
 /// its kept pairs to the end of scoring, at the job's peak. The pieces are copied before the
 /// whole is freed: a moment's twice the pairs, after blocking, below its peak.
-pub(crate) fn pair_pieces(pairs: Vec<(u32, u32)>, range: usize) -> Vec<Vec<(u32, u32)>> {
+pub(crate) fn pair_pieces(pairs: Pairs, range: usize) -> Vec<Pairs> {
     let pieces = pairs.chunks(range.max(1)).map(<[(u32, u32)]>::to_vec).collect();
     drop(pairs);
     pieces
@@ -624,7 +627,7 @@ pub(crate) fn pair_pieces(pairs: Vec<(u32, u32)>, range: usize) -> Vec<Vec<(u32,
 /// [`score_pieces_above`] gives each piece back once it is scored, so that the national job's
 /// 0.45 GB of patterns are not held beside the whole of its kept pairs (1.27 GB) as they are
 /// written.
-pub(crate) fn pattern_pieces(r: &Records, pairs: &[Vec<(u32, u32)>]) -> Vec<Vec<Pattern>> {
+pub(crate) fn pattern_pieces(r: &Records, pairs: &[Pairs]) -> Vec<Vec<Pattern>> {
     pairs.iter().map(|piece| patterns(r, piece)).collect()
 }
 
@@ -1191,18 +1194,18 @@ pub(crate) const SCORE_RANGE: usize = 1 << 22;
 pub(crate) fn score_pieces_above(
     r: &Records,
     (model, tf): (&Model, Option<&TermFrequencies>),
-    (pairs, pieces): (Vec<Vec<(u32, u32)>>, Vec<Vec<Pattern>>),
+    (pairs, pieces): (Vec<Pairs>, Vec<Vec<Pattern>>),
     floor: f64,
     keep_pairs: bool,
     (budget, held): (&Budget, u64),
-) -> Result<(Vec<Scored>, Vec<(u32, u32)>)> {
+) -> Result<(Vec<Scored>, Pairs)> {
     use super::budget::{PAIR_BYTES, PATTERN_BYTES, SCORED_BYTES, sum, times};
     if pairs.len() != pieces.len() || pairs.iter().zip(&pieces).any(|(p, q)| p.len() != q.len()) {
         return Err(crate::Error::Config("internal: candidate pairs and patterns in other pieces".into()));
     }
     let total: usize = pairs.iter().map(Vec::len).sum();
     let mut out: Vec<Scored> = Vec::with_capacity(total);
-    let mut all: Vec<(u32, u32)> = if keep_pairs { Vec::with_capacity(total) } else { Vec::new() };
+    let mut all: Pairs = if keep_pairs { Vec::with_capacity(total) } else { Vec::new() };
     let mut left_pats: usize = pieces.iter().map(Vec::capacity).sum();
     let mut left_pairs: usize = pairs.iter().map(Vec::capacity).sum();
     let n_pieces = pieces.len();

@@ -33,13 +33,37 @@ pub const PAIRS_FLOOR: f64 = super::SCORE_FLOOR;
 /// weight, probability and whether they are a match; `index` is the pair's position in
 /// [`Linked::scored`] (what [`super::model::Model::explain`] takes).
 pub fn pairs_frame(records: &Records, linked: &Linked, threshold: f64, min_probability: f64) -> Result<DataFrame> {
-    pairs_frame_of(records, linked, threshold, min_probability, 0..linked.scored.len())
+    pairs_frame_of(RecordKeys::of(records), linked, threshold, min_probability, 0..linked.scored.len())
+}
+
+/// Who each record of a job is, as its files name it: its source's name and its key — all a
+/// job's `pairs.csv` and `entities.csv` read of the records.
+#[derive(Clone, Copy)]
+pub struct RecordKeys<'a> {
+    /// Source names.
+    pub sources: &'a [String],
+    /// Source of each record (index into `sources`).
+    pub source: &'a [u16],
+    /// Each record's key in its source.
+    pub key: &'a super::records::KeyColumn,
+}
+
+impl<'a> RecordKeys<'a> {
+    /// The keys of `records`.
+    pub fn of(records: &'a Records) -> RecordKeys<'a> {
+        RecordKeys { sources: &records.sources, source: &records.source, key: &records.key }
+    }
+
+    /// Record `i`'s source name.
+    fn source_of(&self, i: usize) -> &'a str {
+        self.sources[self.source[i] as usize].as_str()
+    }
 }
 
 /// [`pairs_frame`] of the scored pairs in `range` (positions in [`Linked::scored`]): a writer
 /// goes through a national job's tens of millions of pairs a range at a time.
 fn pairs_frame_of(
-    records: &Records,
+    records: RecordKeys<'_>,
     linked: &Linked,
     threshold: f64,
     min_probability: f64,
@@ -53,7 +77,7 @@ fn pairs_frame_of(
         .map(|(i, s)| (start + i, s))
         .filter(|(_, s)| s.deterministic || s.probability >= min_probability)
         .collect();
-    let src = |i: u32| r.sources[r.source[i as usize] as usize].as_str();
+    let src = |i: u32| r.source_of(i as usize);
     let key = |i: u32| r.key.get(i as usize);
     Ok(DataFrame::new(
         keep.len(),
@@ -218,18 +242,18 @@ impl IdTokens {
 /// Writes [`entities_frame`]'s rows as CSV straight from the records, formula-like text
 /// neutralised as by [`crate::frame::write_csv`] (a frame of a million owned hex strings took four
 /// times as long).
-fn write_entities_csv(path: &Path, r: &Records, l: &Linked) -> Result<()> {
+fn write_entities_csv(path: &Path, r: RecordKeys<'_>, l: &Linked) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
     let csv_err = |e| crate::ingest::source::csv_error(path, e);
     w.write_record(["source", "record_id", "entity"]).map_err(csv_err)?;
     let mut hex = String::with_capacity(16);
-    for i in 0..r.len() {
+    for (i, id) in l.entity_id.iter().enumerate().take(r.source.len()) {
         use std::fmt::Write as _;
         hex.clear();
-        let _ = write!(hex, "{:016x}", l.entity_id[i]);
+        let _ = write!(hex, "{id:016x}");
         // Text from the registries is neutralised as every CSV tpmap writes: no live formulas.
-        let (source, key) = (r.sources[r.source[i] as usize].as_str(), r.key.get(i));
+        let (source, key) = (r.source_of(i), r.key.get(i));
         w.write_record([&*crate::frame::neutralize(source), &*crate::frame::neutralize(&key), hex.as_str()])
             .map_err(csv_err)?;
     }
@@ -241,7 +265,7 @@ fn write_entities_csv(path: &Path, r: &Records, l: &Linked) -> Result<()> {
 /// scored pairs at a time: the national job's 40 M rows as one frame and one buffer took 4.3 GB
 /// at the peak of the whole job; each range is the same polars CSV writer's, so the bytes are the
 /// same.
-fn write_pairs_csv(path: &Path, r: &Records, l: &Linked, threshold: f64) -> Result<()> {
+fn write_pairs_csv(path: &Path, r: RecordKeys<'_>, l: &Linked, threshold: f64) -> Result<()> {
     const RANGE: usize = 1 << 20;
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -306,16 +330,22 @@ pub struct LinkReport {
 impl LinkReport {
     /// The report of `l` over `r` (seconds: reading, and the start of the whole job).
     pub fn of(r: &Records, l: &Linked, threshold: f64, read_seconds: f64, started: Instant) -> LinkReport {
-        let unreadable = r
-            .sources
-            .iter()
-            .enumerate()
-            .map(|(s, name)| (name.clone(), r.unreadable.iter().filter(|u| u.source as usize == s).count()))
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        LinkReport::with(r.len(), r.sources.clone(), unreadable_of(r), l, threshold, (read_seconds, started))
+    }
+
+    /// [`LinkReport::of`] from what it reads of the records: their count, the source names and
+    /// each source's unreadable records.
+    fn with(
+        records: usize,
+        sources: Vec<String>,
+        unreadable: Vec<(String, usize)>,
+        l: &Linked,
+        threshold: f64,
+        (read_seconds, started): (f64, Instant),
+    ) -> LinkReport {
         LinkReport {
-            records: r.len(),
-            sources: r.sources.clone(),
+            records,
+            sources,
             unreadable,
             candidate_pairs: l.candidates,
             skipped_blocks: l.skipped_blocks.clone(),
@@ -340,7 +370,12 @@ impl LinkReport {
 /// [`PAIRS_FLOOR`], `match` as [`Linked::is_match`]), `entities.csv`, `model.json`,
 /// `explanations.json` (the `explain` pairs nearest the threshold) and `link.json` (`report`).
 pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport, explain: usize) -> Result<()> {
-    let (r, l) = (records, linked);
+    let ex = explanations(records, linked, report.threshold, explain);
+    write_files(dir, RecordKeys::of(records), linked, report, &ex)
+}
+
+/// [`write`] with the explanations made ([`explanations`]).
+fn write_files(dir: &Path, r: RecordKeys<'_>, l: &Linked, report: &LinkReport, ex: &[serde_json::Value]) -> Result<()> {
     let mut lap = crate::diagnostics::Lap::start();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     // The two big files side by side (the entities writer is one thread).
@@ -354,18 +389,91 @@ pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport
     entities?;
     lap.lap("pairs.csv and entities.csv written");
     write_json(&dir.join("model.json"), &l.model)?;
-    // Explanations of the pairs nearest the threshold: what a reviewer looks at first.
-    let near = nearest(&l.scored, report.threshold, explain);
+    write_json(&dir.join("explanations.json"), &ex)?;
+    write_json(&dir.join("link.json"), report)
+}
+
+/// Explanations of the `explain` scored pairs nearest `threshold` (`explanations.json`): what a
+/// reviewer looks at first.
+fn explanations(r: &Records, l: &Linked, threshold: f64, explain: usize) -> Vec<serde_json::Value> {
+    let near = nearest(&l.scored, threshold, explain);
     let tf = l.model.tf.then_some(&l.tf);
-    let side = |i: u32| serde_json::json!({ "source": r.sources[r.source[i as usize] as usize], "record_id": r.key.get(i as usize).as_str() });
-    let ex: Vec<serde_json::Value> = near
-        .iter()
+    let keys = RecordKeys::of(r);
+    let side = |i: u32| serde_json::json!({ "source": keys.source_of(i as usize), "record_id": r.key.get(i as usize).as_str() });
+    near.iter()
         .map(|s| {
             serde_json::json!({ "a": side(s.a), "b": side(s.b), "explanation": l.model.explain(r, tf, s.a as usize, s.b as usize) })
         })
-        .collect();
-    write_json(&dir.join("explanations.json"), &ex)?;
-    write_json(&dir.join("link.json"), report)
+        .collect()
+}
+
+/// Each source's records that could not be read, for the sources that have any.
+fn unreadable_of(r: &Records) -> Vec<(String, usize)> {
+    r.sources
+        .iter()
+        .enumerate()
+        .map(|(s, name)| (name.clone(), r.unreadable.iter().filter(|u| u.source as usize == s).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// [`super::run`], [`LinkReport::of`] and [`write`] in one, holding less (what `tpmap link`
+/// does without a truth file): once the pairs are scored and the explanations made, the records
+/// give up all but their sources, keys and citizen IDs — their names, dates and addresses, about
+/// two thirds of them (1.5 GiB of the national job's 2.2) — before the pairs are clustered, the
+/// entities' ids made and the files written; the IDs go once clustered, the name counts once
+/// the explanations are made. The same files as [`write`] after [`super::run`]; returns the
+/// report written (`link.json`). `read_seconds` and `started`: as [`LinkReport::of`] takes them.
+pub fn run_and_write(
+    dir: &Path,
+    mut records: Records,
+    options: &super::LinkOptions,
+    explain: usize,
+    read_seconds: f64,
+    started: Instant,
+) -> Result<LinkReport> {
+    use super::budget::{self, Budget};
+    use crate::memory::vec_bytes;
+    let o = options;
+    let mut l = super::scored_job(&records, o, super::Keep::Everything)?;
+    let ex = explanations(&records, &l, o.threshold, explain);
+    l.tf = super::TermFrequencies::default();
+    let (n, unreadable) = (records.len(), unreadable_of(&records));
+    // Taken, and the rest dropped here (a pattern that moved these fields out would leave the
+    // others to the end of the function).
+    let sources = std::mem::take(&mut records.sources);
+    let source = std::mem::take(&mut records.source);
+    let key = std::mem::take(&mut records.key);
+    let citizen_id = std::mem::take(&mut records.citizen_id);
+    drop(records);
+    crate::memory::release();
+    let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
+    // In place (the same 8 bytes a record).
+    let ids: Vec<_> = citizen_id.into_iter().map(|c| c.map(|c| c.as_nonzero())).collect();
+    let budget = Budget::of(o, n);
+    let keys_bytes = budget::sum([vec_bytes(&sources), vec_bytes(&source), key.heap_bytes()]);
+    if budget.is_set() {
+        let accepted = l.scored.iter().filter(|s| s.accepted(o.threshold)).count();
+        let made = budget::clustering_bytes(n, sources.len(), accepted);
+        let held = budget::sum([keys_bytes, vec_bytes(&ids), l.heap_bytes(), made]);
+        budget.check(|| format!("clustering the {accepted} pairs accepted"), held)?;
+    }
+    l.entity = super::model::cluster_ids(ids, &source, sources.len(), &l.scored, o.threshold, o.task);
+    crate::memory::release();
+    l.timing.cluster = t.elapsed().as_secs_f64();
+    lap.lap("link: clustered");
+    let keys = RecordKeys { sources: &sources, source: &source, key: &key };
+    let held = budget::sum([keys_bytes, l.heap_bytes(), budget::entity_ids_bytes(n)]);
+    budget.check(|| "making the entities' ids".into(), held)?;
+    let t = Instant::now();
+    l.entity_id = super::model::entity_ids_by(&l.entity, |i| keys.source_of(i), |i| key.get(i));
+    crate::memory::release();
+    l.timing.cluster += t.elapsed().as_secs_f64();
+    lap.lap("link: entity ids");
+    let report = LinkReport::with(n, sources.clone(), unreadable, &l, o.threshold, (read_seconds, started));
+    write_files(dir, keys, &l, &report, &ex)?;
+    lap.lap("outputs written");
+    Ok(report)
 }
 
 /// The `k` scored pairs nearest `threshold` (by the distance of their probability), nearest

@@ -155,14 +155,8 @@ fn a_job_within_a_budget_is_the_same_job_or_refused_naming_its_phase() {
         );
     };
     same(&within(1 << 40).unwrap());
-    // The least budget that passes, found by halving (the checks are sums compared with it:
-    // every budget above passes, every one below is refused): the same job.
-    let (mut refused, mut passes) = (PROGRAM_BYTES, PROGRAM_BYTES + (1 << 30));
-    assert!(within(refused).is_err() && within(passes).is_ok());
-    while passes - refused > 1 {
-        let mid = refused + (passes - refused) / 2;
-        if within(mid).is_ok() { passes = mid } else { refused = mid }
-    }
+    // The least budget that passes: the same job.
+    let passes = least_budget(|m| within(m).is_ok());
     same(&within(passes).unwrap());
     // What the caller holds beside the job counts in every sum, and the message says so.
     let beside = run(&r, &LinkOptions { max_memory: Some(passes), held_beside: 1 << 20, ..o.clone() });
@@ -206,6 +200,64 @@ fn a_job_within_a_budget_is_the_same_job_or_refused_naming_its_phase() {
     assert_eq!(lean.entity, free.entity);
     assert!(
         tpmap::link::run_matches(r.clone(), &LinkOptions { max_memory: Some(PROGRAM_BYTES), ..o.clone() }).is_err()
+    );
+}
+
+/// The least budget `passes` takes, found by halving (a job's checks are sums compared with
+/// it: every budget above passes, every one below is refused).
+fn least_budget(passes: impl Fn(u64) -> bool) -> u64 {
+    use tpmap::link::budget::PROGRAM_BYTES;
+    let (mut refused, mut ok) = (PROGRAM_BYTES, PROGRAM_BYTES + (1 << 30));
+    assert!(!passes(refused) && passes(ok));
+    while ok - refused > 1 {
+        let mid = refused + (ok - refused) / 2;
+        if passes(mid) { ok = mid } else { refused = mid }
+    }
+    ok
+}
+
+#[test]
+fn linking_and_writing_in_one_writes_the_same_files_within_no_more_memory() {
+    use tpmap::link::output::{LinkReport, run_and_write, write};
+    let r = records();
+    let o = LinkOptions { keep_candidates: false, ..Default::default() };
+    let t0 = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let got = run_and_write(&one, r.clone(), &o, 25, 1.5, t0).unwrap();
+    let l = run(&r, &o).unwrap();
+    let want = LinkReport::of(&r, &l, o.threshold, 1.5, t0);
+    write(&two, &r, &l, &want, 25).unwrap();
+    for f in ["pairs.csv", "entities.csv", "model.json", "explanations.json"] {
+        let (a, b) = (std::fs::read(one.join(f)).unwrap(), std::fs::read(two.join(f)).unwrap());
+        assert!(a == b, "{f} differs");
+    }
+    assert!(std::fs::read_to_string(one.join("explanations.json")).unwrap().matches("\"explanation\"").count() == 25);
+    // The report too, but for the seconds.
+    let json = |p: &std::path::Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("link.json")).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("seconds");
+        v
+    };
+    assert_eq!(json(&one), json(&two));
+    assert_eq!((got.matches, got.entities, got.candidate_pairs), (want.matches, want.entities, want.candidate_pairs));
+    assert!(got.matches > 1000 && got.seconds.read_and_normalise == 1.5, "{got:?}");
+    // It holds no more than the job and its files apart: passes whatever budget they pass, and
+    // a budget it cannot keep leaves nothing written.
+    let whole = least_budget(|m| run(&r, &LinkOptions { max_memory: Some(m), ..o.clone() }).is_ok());
+    let at = |m: u64, d: &std::path::Path| {
+        run_and_write(d, r.clone(), &LinkOptions { max_memory: Some(m), ..o.clone() }, 25, 0.0, t0)
+    };
+    let lean = least_budget(|m| {
+        let d = dir.path().join(format!("at-{m}"));
+        let ok = at(m, &d).is_ok();
+        assert_eq!(d.exists(), ok, "written within {m} bytes: {ok}");
+        ok
+    });
+    assert!(lean <= whole, "{lean} > {whole}");
+    assert_eq!(
+        std::fs::read(dir.path().join(format!("at-{lean}/entities.csv"))).unwrap(),
+        std::fs::read(two.join("entities.csv")).unwrap()
     );
 }
 
