@@ -350,6 +350,17 @@ unterminated = csv_bytes(HH) + b'9999999999999,"4001020101,unterminated\n'
 case("unterminated-quote", "structure", "a quote left open to the end of the file",
      base_files(**{"households.csv": unterminated}), INGEST, 0, expect={"households_rejected": 1})
 
+# A quote opened by mistake in the middle of a file would take in every line after it as one
+# field of one row: refused, naming the line, rather than the rest of the file counted nowhere.
+mid = csv_bytes(HH).split(b"\n")
+mid[4] = mid[4].replace(b",", b',"', 1)
+case("unterminated-quote-mid-file", "structure", "a quote left open on the third row takes in the rows after it",
+     base_files(**{"households.csv": b"\n".join(mid)}), INGEST, 1, stderr="line 5: a quote opened in a field is never closed")
+mid_crlf = csv_bytes(PERSONS, newline="\r\n").split(b"\r\n")
+mid_crlf[-4] = mid_crlf[-4].replace(b",", b',"', 1)
+case("unterminated-quote-crlf", "structure", "a quote left open two rows before the end of a CRLF file",
+     base_files(**{"persons.csv": b"\r\n".join(mid_crlf)}), INGEST, 1, stderr="the 2 line(s) after it")
+
 quoted = with_household_value("house_no", ["12/3\nหมู่ 4", "=1+1"])
 case("quoted-newline-in-field", "structure", "a house number with a line break inside quotes",
      base_files(hh=quoted), INGEST, 0, expect={"households_rejected": 0})

@@ -232,6 +232,8 @@ fn read_table(path: &Path, level: TableLevel, into: &mut Table) -> Result<()> {
             });
         }
     }
+    // A quote left open took in the lines after it: an error, not one row.
+    lines.check_quotes_closed(path, Some(0))?;
     Ok(())
 }
 

@@ -550,6 +550,11 @@ struct RecordGuard<R> {
     closed_at: u64,
     /// The last byte of the previous read (a `"` after a delimiter opens a quoted field).
     last: u8,
+    /// Lines ended so far, counted as [`Lines`] counts them (`\n`, `\r\n` or a lone `\r`),
+    /// from the line the guard's first byte is on (`Lines::ended` when it was made).
+    lines_ended: u64,
+    /// The line the open quoted field's quote is on, and the line ends inside it since.
+    open_quote: (u64, u64),
 }
 
 impl<R> RecordGuard<R> {
@@ -571,6 +576,8 @@ impl<R> RecordGuard<R> {
             record_start: 0,
             closed_at: u64::MAX,
             last: b'\n',
+            lines_ended: lines.ended,
+            open_quote: (0, 0),
         }
     }
 }
@@ -592,6 +599,11 @@ impl<R: Read> Read for RecordGuard<R> {
             && let Ok(mut held) = self.ends.0.lock()
         {
             held.ended_in_quotes = self.in_quotes;
+            // The lines a quote left open took in after its own, but for the file's last line
+            // end (a quote left open on the last line takes in nothing more).
+            let (line, ends) = self.open_quote;
+            let last_end = u64::from(self.last == b'\n' || self.last == b'\r');
+            held.open_quote = (self.in_quotes && ends > last_end).then(|| (line, ends.saturating_sub(last_end)));
         }
         let bytes = &buf[..n];
         self.found.clear();
@@ -625,8 +637,16 @@ impl<R: Read> Read for RecordGuard<R> {
                     let before = if at > 0 { bytes[at - 1] } else { self.last };
                     self.in_quotes =
                         here == self.record_start || before == self.delimiter || self.closed_at.wrapping_add(1) == here;
+                    if self.in_quotes {
+                        self.open_quote = (self.lines_ended + 1, 0);
+                    }
                 }
                 b => {
+                    let before = if at > 0 { bytes[at - 1] } else { self.last };
+                    if b == b'\r' || before != b'\r' {
+                        self.lines_ended += 1;
+                        self.open_quote.1 += u64::from(self.in_quotes);
+                    }
                     let kind = if b == b'\r' { LineEnds::CR } else { LineEnds::LF };
                     self.found.push(LineEnds::entry(here, kind));
                     if self.in_comment {
@@ -681,6 +701,9 @@ struct PendingEnds {
     lost: bool,
     /// The guard's bytes ended inside a quoted field (known once it has read to the end).
     ended_in_quotes: bool,
+    /// When they did, and the quoted field took in lines after its quote's (not counting the
+    /// bytes' last line end): the line its quote is on, and the line ends it took in.
+    open_quote: Option<(u64, u64)>,
 }
 
 /// Most line ends a [`RecordGuard`] holds for its [`Lines`] (32 MiB): a reader counts them record
@@ -754,6 +777,27 @@ impl Lines {
     /// Whether the reader's bytes ended inside a quoted field (once it has read them all).
     fn ended_in_quotes(&self) -> bool {
         self.ends.0.lock().is_ok_and(|held| held.ended_in_quotes)
+    }
+
+    /// Once a reader of a whole file has read it to the end: an error naming `path` and the line
+    /// when a quote left open took in the lines after its own. The csv crate reads such a file's
+    /// rest as one field of one row (a quote opened by mistake on row 10 of 8,562 left one row,
+    /// rejected, and 8,552 rows counted nowhere); a quote left open on the last line takes in
+    /// nothing, and its row is read (and rejected) as the other rows are.
+    /// `offset`: lines before the reader's first (a file's last part's), `None` when not known.
+    pub(crate) fn check_quotes_closed(&self, path: &Path, offset: Option<u64>) -> Result<()> {
+        let Some((line, ends)) = self.ends.0.lock().ok().and_then(|held| held.open_quote) else { return Ok(()) };
+        let known = match offset.filter(|_| !self.lost) {
+            Some(o) => format!("line {}: ", line.saturating_add(o)),
+            None => String::new(),
+        };
+        Err(Error::Format {
+            file: path.display().to_string(),
+            message: format!(
+                "{known}a quote opened in a field is never closed, so the {ends} line(s) after it would be read as \
+                 that one field and their rows lost; close the quote (or double a quote meant as text: \"\")"
+            ),
+        })
     }
 
     /// The line of `record`, read by the reader these lines are of; called for each record in
@@ -1339,6 +1383,11 @@ impl CsvSource {
             offset = offset.zip(line).map(|(o, l)| o + l - 1);
             offsets.push(offset);
         }
+        // The last part read to the file's end: a quote it left open is the whole file's.
+        match parts.last() {
+            Some(p) => p.lines.check_quotes_closed(path, offsets.last().copied().flatten())?,
+            None => self.lines.check_quotes_closed(path, Some(0))?,
+        }
         for (part, offset) in parts.into_iter().zip(offsets) {
             if let (Some(marks), Some(more)) = (&mut self.marks, part.marks) {
                 marks.extend(more.into_iter().map(|m| CsvMark {
@@ -1427,6 +1476,9 @@ impl CsvSource {
         while b.field_counts.len() < max_rows {
             if !self.reader.read_byte_record(&mut self.record).map_err(|e| csv_error(path, e))? {
                 self.done = true;
+                if !self.part {
+                    self.lines.check_quotes_closed(path, Some(0))?;
+                }
                 self.check_whole_evidence(path)?;
                 break;
             }
@@ -3770,6 +3822,78 @@ mod tests {
         // A UTF-8 sample cut inside a character is still UTF-8.
         let s = "ชื่อ".as_bytes();
         assert_eq!(detect_encoding(&s[..s.len() - 1]), Encoding::Utf8);
+    }
+
+    /// A quote left open that takes in the lines after its own is refused at the file's end,
+    /// naming the line it is on and the lines taken in (`\n`, `\r\n` and lone `\r` line ends);
+    /// one left open on the last line, or closed over several, is read as before.
+    #[test]
+    fn a_quote_left_open_over_lines_is_refused_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&[u8], Option<&str>); 8] = [
+            (
+                b"a,b\n1,x\n2,\"y\n3,z\n4,w\n",
+                Some("line 3: a quote opened in a field is never closed, so the 2 line(s)"),
+            ),
+            (
+                b"a,b\r\n1,x\r\n2,\"y\r\n3,z\r\n",
+                Some("line 3: a quote opened in a field is never closed, so the 1 line(s)"),
+            ),
+            (b"a,b\r1,\"x\r2,y\r3,z", Some("line 2: a quote opened in a field is never closed, so the 2 line(s)")),
+            (b"a,b\n1,\"x\n\n\n", Some("line 2: a quote opened in a field is never closed, so the 2 line(s)")),
+            (b"a,b\n1,x\n2,\"y\n", None),
+            (b"a,b\n1,x\n2,\"y", None),
+            (b"a,b\n1,\"x\ny\"\n2,z\n", None),
+            (b"a,b\n1,x\"y\n2,z\n", None),
+        ];
+        for (k, (bytes, want)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("case{k}.csv"));
+            std::fs::write(&path, bytes).unwrap();
+            let mut src = CsvSource::open(&path, Encoding::Utf8).unwrap();
+            let mut rows = 0;
+            let got = loop {
+                match src.next_batch(&path, 2) {
+                    Ok(Some(b)) => rows += b.len(),
+                    Ok(None) => break Ok(rows),
+                    Err(e) => break Err(e.to_string()),
+                }
+            };
+            // The readers outside the extracts' (published tables, served lists) say the same.
+            let (mut reader, lines) = counting_reader(
+                Box::new(std::io::Cursor::new(bytes.to_vec())),
+                csv::ReaderBuilder::new().has_headers(false).flexible(true),
+                None,
+            );
+            let mut rec = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut rec).unwrap() {}
+            let plain = lines.check_quotes_closed(&path, Some(0)).map_err(|e| e.to_string());
+            match want {
+                Some(w) => {
+                    let e = got.expect_err(&format!("case {k} read"));
+                    assert!(e.contains(w) && e.contains(&format!("case{k}.csv")), "case {k}: {e}");
+                    assert!(plain.expect_err("refused").contains(w), "case {k}");
+                }
+                None => {
+                    assert!(got.is_ok_and(|rows| rows >= 2), "case {k}");
+                    assert!(plain.is_ok(), "case {k}");
+                }
+            }
+        }
+        // Read in two parts, the second holding the quote: its line counted on from the first.
+        let mut text = String::from("a,b\n");
+        for i in 0..50 {
+            text.push_str(&format!("{i},x\n"));
+        }
+        let cut = text.len() as u64;
+        text.push_str("50,y\n51,\"z\n52,w\n53,v\n");
+        let path = dir.path().join("parts.csv");
+        std::fs::write(&path, &text).unwrap();
+        let mut first = CsvSource::open_part(&path, Encoding::Utf8, None, Some(cut)).unwrap();
+        let mut second = first.part_from(&path, cut, None).unwrap();
+        while first.next_batch(&path, 7).unwrap().is_some() {}
+        while second.next_batch(&path, 7).unwrap().is_some() {}
+        let e = first.join_parts(&path, vec![second]).unwrap_err().to_string();
+        assert!(e.contains("line 53: a quote opened in a field is never closed, so the 2 line(s)"), "{e}");
     }
 
     #[test]

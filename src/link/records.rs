@@ -433,6 +433,7 @@ impl Records {
             chunk = (chunk * 2).min(CHUNK);
             while texts.len() < limit {
                 if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(path, e))? {
+                    lines.check_quotes_closed(path, Some(0))?;
                     return Ok((texts, true));
                 }
                 row += 1;

@@ -85,6 +85,8 @@ pub fn read_served(path: &Path, edition: &Edition) -> Result<Vec<Served>> {
             .ok_or_else(|| bad("indicator", "not an indicator of the edition (a TPMAP code, bmnN or a number)"))?;
         out.push(Served { household_id, program: program.to_string(), indicator });
     }
+    // A quote left open took in the lines after it: an error, not one row.
+    lines.check_quotes_closed(path, Some(0))?;
     Ok(out)
 }
 
