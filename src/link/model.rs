@@ -616,7 +616,7 @@ pub(crate) type Pairs = Vec<(u32, u32)>;
 /// vector of its own and exactly its length, so that [`score_pieces_above`] gives each piece
 /// back once it is scored: held whole, the national job's 75 M pairs (0.56 GiB) stayed beside
 /// its kept pairs to the end of scoring, at the job's peak. The pieces are copied before the
-/// whole is freed: a moment's twice the pairs, after blocking, below its peak.
+/// whole is freed: twice the pairs for a moment, after blocking and below its peak.
 pub(crate) fn pair_pieces(pairs: Pairs, range: usize) -> Vec<Pairs> {
     let pieces = pairs.chunks(range.max(1)).map(<[(u32, u32)]>::to_vec).collect();
     drop(pairs);

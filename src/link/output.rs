@@ -1,7 +1,8 @@
 //! The files of a link job — `pairs.csv`, `entities.csv`, `model.json`, `explanations.json` and
 //! `link.json` — written once, here, for the command line and Python alike. A pair's `match`
 //! column is [`Linked::is_match`]: the rule `link.json`'s count and every other use of a link
-//! job apply.
+//! job apply. [`run_and_write`] links and writes in one, holding less (what `tpmap link` does
+//! without a truth file).
 //!
 //! ```no_run
 //! use tpmap::link::output::{write, LinkReport};
