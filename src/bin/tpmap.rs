@@ -1302,7 +1302,7 @@ fn link(
         // Linked and written in one, the records' names, dates and addresses given up once the
         // pairs are scored; staged, so that a job that fails leaves nothing behind.
         let stage = tpmap::output::Staging::new(out)?;
-        let report = tpmap::link::output::run_and_write(stage.path(), r, &opts, explain, read_seconds, t0)?;
+        let report = tpmap::link::run_and_write(stage.path(), r, &opts, explain, read_seconds, t0)?;
         stage.commit()?;
         spinner.finish_and_clear();
         print_link_report(&report, out, o, (false, t0))?;

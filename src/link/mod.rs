@@ -4,6 +4,8 @@
 //! ([`compare`]) → train a Fellegi–Sunter model (u by random sampling, m by EM) or load one →
 //! score, with a deterministic pass for citizen IDs → cluster into entities with stable ids →
 //! explain any pair. One job covers dedupe within records, link across sources, or both.
+//! [`run`] keeps the whole job; [`run_matches`] only what matches need; [`run_and_write`] writes
+//! the job's files holding less (what `tpmap link` does).
 //!
 //! ```no_run
 //! use tpmap::link::{LinkOptions, Records, run};
@@ -258,9 +260,70 @@ pub fn run_without_ids(records: &Records, options: &LinkOptions) -> Result<Linke
     Ok(l)
 }
 
+/// [`run`], [`output::LinkReport::of`] and [`output::write`] in one, holding less (what `tpmap link`
+/// does without a truth file): once the pairs are scored and the explanations made, the records
+/// give up all but their sources, keys and citizen IDs — their names, dates and addresses, about
+/// two thirds of them (1.5 GiB of the national job's 2.2) — before the pairs are clustered, the
+/// entities' ids made and the files written; the IDs go once clustered, the name counts once
+/// the explanations are made. The same files as [`output::write`] after [`run`]; returns
+/// the report written (`link.json`). `read_seconds` and `started`: as
+/// [`output::LinkReport::of`] takes them.
+pub fn run_and_write(
+    dir: &std::path::Path,
+    mut records: Records,
+    options: &LinkOptions,
+    explain: usize,
+    read_seconds: f64,
+    started: Instant,
+) -> Result<output::LinkReport> {
+    use crate::memory::vec_bytes;
+    use budget::Budget;
+    use output::{LinkReport, RecordKeys};
+    let o = options;
+    let mut l = scored_job(&records, o, Keep::Everything)?;
+    let ex = output::explanations(&records, &l, o.threshold, explain);
+    l.tf = TermFrequencies::default();
+    let (n, unreadable) = (records.len(), output::unreadable_of(&records));
+    // Taken, and the rest dropped here (a pattern that moved these fields out would leave the
+    // others to the end of the function).
+    let sources = std::mem::take(&mut records.sources);
+    let source = std::mem::take(&mut records.source);
+    let key = std::mem::take(&mut records.key);
+    let citizen_id = std::mem::take(&mut records.citizen_id);
+    drop(records);
+    crate::memory::release();
+    let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
+    // In place (the same 8 bytes a record).
+    let ids: Vec<_> = citizen_id.into_iter().map(|c| c.map(|c| c.as_nonzero())).collect();
+    let budget = Budget::of(o, n);
+    let keys_bytes = budget::sum([vec_bytes(&sources), vec_bytes(&source), key.heap_bytes()]);
+    if budget.is_set() {
+        let accepted = l.scored.iter().filter(|s| s.accepted(o.threshold)).count();
+        let made = budget::clustering_bytes(n, sources.len(), accepted);
+        let held = budget::sum([keys_bytes, vec_bytes(&ids), l.heap_bytes(), made]);
+        budget.check(|| format!("clustering the {accepted} pairs accepted"), held)?;
+    }
+    l.entity = model::cluster_ids(ids, &source, sources.len(), &l.scored, o.threshold, o.task);
+    crate::memory::release();
+    l.timing.cluster = t.elapsed().as_secs_f64();
+    lap.lap("link: clustered");
+    let keys = RecordKeys { sources: &sources, source: &source, key: &key };
+    let held = budget::sum([keys_bytes, l.heap_bytes(), budget::entity_ids_bytes(n)]);
+    budget.check(|| "making the entities' ids".into(), held)?;
+    let t = Instant::now();
+    l.entity_id = model::entity_ids_by(&l.entity, |i| keys.source_of(i), |i| key.get(i));
+    crate::memory::release();
+    l.timing.cluster += t.elapsed().as_secs_f64();
+    lap.lap("link: entity ids");
+    let report = LinkReport::with(n, sources.clone(), unreadable, &l, o.threshold, (read_seconds, started));
+    output::write_files(dir, keys, &l, &report, &ex)?;
+    lap.lap("outputs written");
+    Ok(report)
+}
+
 /// What a job keeps beyond its matches.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Keep {
+enum Keep {
     /// Everything [`Linked`] holds: [`run`].
     Everything,
     /// What [`Matched`] holds: [`run_matches`].
@@ -328,7 +391,7 @@ pub fn run_matches(mut records: Records, options: &LinkOptions) -> Result<Matche
 /// A link job up to its scores: the [`Linked`] of [`run`] without entities (`entity` and
 /// `entity_id` empty); with [`Keep::Matches`], without candidate pairs either and with only
 /// the scored pairs a match can be among.
-pub(crate) fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Linked> {
+fn scored_job(records: &Records, options: &LinkOptions, keep: Keep) -> Result<Linked> {
     let (r, o) = (records, options);
     o.validate()?;
     r.check_limits()?;

@@ -1,8 +1,8 @@
 //! The files of a link job — `pairs.csv`, `entities.csv`, `model.json`, `explanations.json` and
 //! `link.json` — written once, here, for the command line and Python alike. A pair's `match`
 //! column is [`Linked::is_match`]: the rule `link.json`'s count and every other use of a link
-//! job apply. [`run_and_write`] links and writes in one, holding less (what `tpmap link` does
-//! without a truth file).
+//! job apply. [`super::run_and_write`] links and writes in one, holding less (what `tpmap link`
+//! does without a truth file).
 //!
 //! ```no_run
 //! use tpmap::link::output::{write, LinkReport};
@@ -56,7 +56,7 @@ impl<'a> RecordKeys<'a> {
     }
 
     /// Record `i`'s source name.
-    fn source_of(&self, i: usize) -> &'a str {
+    pub(crate) fn source_of(&self, i: usize) -> &'a str {
         self.sources[self.source[i] as usize].as_str()
     }
 }
@@ -336,7 +336,7 @@ impl LinkReport {
 
     /// [`LinkReport::of`] from what it reads of the records: their count, the source names and
     /// each source's unreadable records.
-    fn with(
+    pub(crate) fn with(
         records: usize,
         sources: Vec<String>,
         unreadable: Vec<(String, usize)>,
@@ -376,7 +376,13 @@ pub fn write(dir: &Path, records: &Records, linked: &Linked, report: &LinkReport
 }
 
 /// [`write`] with the explanations made ([`explanations`]).
-fn write_files(dir: &Path, r: RecordKeys<'_>, l: &Linked, report: &LinkReport, ex: &[serde_json::Value]) -> Result<()> {
+pub(crate) fn write_files(
+    dir: &Path,
+    r: RecordKeys<'_>,
+    l: &Linked,
+    report: &LinkReport,
+    ex: &[serde_json::Value],
+) -> Result<()> {
     let mut lap = crate::diagnostics::Lap::start();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     // The two big files side by side (the entities writer is one thread).
@@ -396,7 +402,7 @@ fn write_files(dir: &Path, r: RecordKeys<'_>, l: &Linked, report: &LinkReport, e
 
 /// Explanations of the `explain` scored pairs nearest `threshold` (`explanations.json`): what a
 /// reviewer looks at first.
-fn explanations(r: &Records, l: &Linked, threshold: f64, explain: usize) -> Vec<serde_json::Value> {
+pub(crate) fn explanations(r: &Records, l: &Linked, threshold: f64, explain: usize) -> Vec<serde_json::Value> {
     let near = nearest(&l.scored, threshold, explain);
     let tf = l.model.tf.then_some(&l.tf);
     let keys = RecordKeys::of(r);
@@ -409,72 +415,13 @@ fn explanations(r: &Records, l: &Linked, threshold: f64, explain: usize) -> Vec<
 }
 
 /// Each source's records that could not be read, for the sources that have any.
-fn unreadable_of(r: &Records) -> Vec<(String, usize)> {
+pub(crate) fn unreadable_of(r: &Records) -> Vec<(String, usize)> {
     r.sources
         .iter()
         .enumerate()
         .map(|(s, name)| (name.clone(), r.unreadable.iter().filter(|u| u.source as usize == s).count()))
         .filter(|(_, n)| *n > 0)
         .collect()
-}
-
-/// [`super::run`], [`LinkReport::of`] and [`write`] in one, holding less (what `tpmap link`
-/// does without a truth file): once the pairs are scored and the explanations made, the records
-/// give up all but their sources, keys and citizen IDs — their names, dates and addresses, about
-/// two thirds of them (1.5 GiB of the national job's 2.2) — before the pairs are clustered, the
-/// entities' ids made and the files written; the IDs go once clustered, the name counts once
-/// the explanations are made. The same files as [`write`] after [`super::run`]; returns the
-/// report written (`link.json`). `read_seconds` and `started`: as [`LinkReport::of`] takes them.
-pub fn run_and_write(
-    dir: &Path,
-    mut records: Records,
-    options: &super::LinkOptions,
-    explain: usize,
-    read_seconds: f64,
-    started: Instant,
-) -> Result<LinkReport> {
-    use super::budget::{self, Budget};
-    use crate::memory::vec_bytes;
-    let o = options;
-    let mut l = super::scored_job(&records, o, super::Keep::Everything)?;
-    let ex = explanations(&records, &l, o.threshold, explain);
-    l.tf = super::TermFrequencies::default();
-    let (n, unreadable) = (records.len(), unreadable_of(&records));
-    // Taken, and the rest dropped here (a pattern that moved these fields out would leave the
-    // others to the end of the function).
-    let sources = std::mem::take(&mut records.sources);
-    let source = std::mem::take(&mut records.source);
-    let key = std::mem::take(&mut records.key);
-    let citizen_id = std::mem::take(&mut records.citizen_id);
-    drop(records);
-    crate::memory::release();
-    let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
-    // In place (the same 8 bytes a record).
-    let ids: Vec<_> = citizen_id.into_iter().map(|c| c.map(|c| c.as_nonzero())).collect();
-    let budget = Budget::of(o, n);
-    let keys_bytes = budget::sum([vec_bytes(&sources), vec_bytes(&source), key.heap_bytes()]);
-    if budget.is_set() {
-        let accepted = l.scored.iter().filter(|s| s.accepted(o.threshold)).count();
-        let made = budget::clustering_bytes(n, sources.len(), accepted);
-        let held = budget::sum([keys_bytes, vec_bytes(&ids), l.heap_bytes(), made]);
-        budget.check(|| format!("clustering the {accepted} pairs accepted"), held)?;
-    }
-    l.entity = super::model::cluster_ids(ids, &source, sources.len(), &l.scored, o.threshold, o.task);
-    crate::memory::release();
-    l.timing.cluster = t.elapsed().as_secs_f64();
-    lap.lap("link: clustered");
-    let keys = RecordKeys { sources: &sources, source: &source, key: &key };
-    let held = budget::sum([keys_bytes, l.heap_bytes(), budget::entity_ids_bytes(n)]);
-    budget.check(|| "making the entities' ids".into(), held)?;
-    let t = Instant::now();
-    l.entity_id = super::model::entity_ids_by(&l.entity, |i| keys.source_of(i), |i| key.get(i));
-    crate::memory::release();
-    l.timing.cluster += t.elapsed().as_secs_f64();
-    lap.lap("link: entity ids");
-    let report = LinkReport::with(n, sources.clone(), unreadable, &l, o.threshold, (read_seconds, started));
-    write_files(dir, keys, &l, &report, &ex)?;
-    lap.lap("outputs written");
-    Ok(report)
 }
 
 /// The `k` scored pairs nearest `threshold` (by the distance of their probability), nearest

@@ -218,7 +218,8 @@ fn least_budget(passes: impl Fn(u64) -> bool) -> u64 {
 
 #[test]
 fn linking_and_writing_in_one_writes_the_same_files_within_no_more_memory() {
-    use tpmap::link::output::{LinkReport, run_and_write, write};
+    use tpmap::link::output::{LinkReport, write};
+    use tpmap::link::run_and_write;
     let r = records();
     let o = LinkOptions { keep_candidates: false, ..Default::default() };
     let t0 = std::time::Instant::now();
