@@ -1339,8 +1339,7 @@ fn link(
     drop(t);
     linked.pairs = Vec::new();
     tpmap::memory::release();
-    let held = budget::sum([r.heap_bytes(), linked.heap_bytes(), budget::entity_ids_bytes(n)]);
-    within.check(|| "making the entities' ids".into(), held)?;
+    within.check_entity_ids(n, || r.heap_bytes().saturating_add(linked.heap_bytes()))?;
     let seconds = linked.make_entity_ids(&r);
     report.seconds.phases.cluster += seconds;
     report.seconds.total += seconds;

@@ -96,6 +96,32 @@ impl Budget {
             }
         )))
     }
+
+    /// [`Budget::check`] before the clustering of `scored`'s pairs accepted at `threshold` over
+    /// `records` records of `sources` sources ([`clustering_bytes`]), beside what `held` adds up
+    /// (called only within a budget).
+    pub fn check_clustering(
+        &self,
+        (scored, threshold): (&[super::Scored], f64),
+        (records, sources): (usize, usize),
+        held: impl FnOnce() -> u64,
+    ) -> Result<()> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        let accepted = scored.iter().filter(|s| s.accepted(threshold)).count();
+        let made = clustering_bytes(records, sources, accepted);
+        self.check(|| format!("clustering the {accepted} pairs accepted"), held().saturating_add(made))
+    }
+
+    /// [`Budget::check`] before the entities' stable ids of `records` records are made
+    /// ([`entity_ids_bytes`]), beside what `held` adds up (called only within a budget).
+    pub fn check_entity_ids(&self, records: usize, held: impl FnOnce() -> u64) -> Result<()> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        self.check(|| "making the entities' ids".into(), held().saturating_add(entity_ids_bytes(records)))
+    }
 }
 
 /// `count` items of `bytes` each, saturating.

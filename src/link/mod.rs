@@ -227,11 +227,7 @@ impl LinkOptions {
 pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let mut l = run_without_ids(records, options)?;
     let budget = budget::Budget::of(options, records.len());
-    if budget.is_set() {
-        let held = records.heap_bytes().saturating_add(l.heap_bytes());
-        let ids = budget::entity_ids_bytes(records.len());
-        budget.check(|| "making the entities' ids".into(), held.saturating_add(ids))?;
-    }
+    budget.check_entity_ids(records.len(), || records.heap_bytes().saturating_add(l.heap_bytes()))?;
     l.make_entity_ids(records);
     Ok(l)
 }
@@ -243,13 +239,8 @@ pub fn run(records: &Records, options: &LinkOptions) -> Result<Linked> {
 pub fn run_without_ids(records: &Records, options: &LinkOptions) -> Result<Linked> {
     let mut l = scored_job(records, options, Keep::Everything)?;
     let budget = budget::Budget::of(options, records.len());
-    if budget.is_set() {
-        let held = records.heap_bytes().saturating_add(l.heap_bytes());
-        let accepted = l.scored.iter().filter(|s| s.accepted(options.threshold)).count();
-        let made = budget::clustering_bytes(records.len(), records.sources.len(), accepted);
-        let what = || format!("clustering the {accepted} pairs accepted");
-        budget.check(what, held.saturating_add(made))?;
-    }
+    let held = || records.heap_bytes().saturating_add(l.heap_bytes());
+    budget.check_clustering((&l.scored, options.threshold), (records.len(), records.sources.len()), held)?;
     let (mut lap, t) = (crate::diagnostics::Lap::start(), Instant::now());
     l.entity = model::cluster(records, &l.scored, options.threshold, options.task);
     // The clustering's union given back before the ids are made and before what the caller
@@ -297,19 +288,14 @@ pub fn run_and_write(
     let ids: Vec<_> = citizen_id.into_iter().map(|c| c.map(|c| c.as_nonzero())).collect();
     let budget = Budget::of(o, n);
     let keys_bytes = budget::sum([vec_bytes(&sources), vec_bytes(&source), key.heap_bytes()]);
-    if budget.is_set() {
-        let accepted = l.scored.iter().filter(|s| s.accepted(o.threshold)).count();
-        let made = budget::clustering_bytes(n, sources.len(), accepted);
-        let held = budget::sum([keys_bytes, vec_bytes(&ids), l.heap_bytes(), made]);
-        budget.check(|| format!("clustering the {accepted} pairs accepted"), held)?;
-    }
+    let held = || budget::sum([keys_bytes, vec_bytes(&ids), l.heap_bytes()]);
+    budget.check_clustering((&l.scored, o.threshold), (n, sources.len()), held)?;
     l.entity = model::cluster_ids(ids, &source, sources.len(), &l.scored, o.threshold, o.task);
     crate::memory::release();
     l.timing.cluster = t.elapsed().as_secs_f64();
     lap.lap("link: clustered");
     let keys = RecordKeys { sources: &sources, source: &source, key: &key };
-    let held = budget::sum([keys_bytes, l.heap_bytes(), budget::entity_ids_bytes(n)]);
-    budget.check(|| "making the entities' ids".into(), held)?;
+    budget.check_entity_ids(n, || keys_bytes.saturating_add(l.heap_bytes()))?;
     let t = Instant::now();
     l.entity_id = model::entity_ids_by(&l.entity, |i| keys.source_of(i), |i| key.get(i));
     crate::memory::release();
@@ -372,16 +358,11 @@ pub fn run_matches(mut records: Records, options: &LinkOptions) -> Result<Matche
     drop(citizen_id);
     crate::memory::release();
     let budget = budget::Budget::of(options, ids.len());
-    if budget.is_set() {
-        let accepted = scored.iter().filter(|s| s.accepted(options.threshold)).count();
-        let held = budget::sum([
-            budget::times(scored.len(), budget::SCORED_BYTES),
-            crate::memory::vec_bytes(&ids),
-            crate::memory::vec_bytes(&source),
-            budget::clustering_bytes(ids.len(), n_sources, accepted),
-        ]);
-        budget.check(|| format!("clustering the {accepted} pairs accepted"), held)?;
-    }
+    let held = || {
+        let scored = budget::times(scored.len(), budget::SCORED_BYTES);
+        budget::sum([scored, crate::memory::vec_bytes(&ids), crate::memory::vec_bytes(&source)])
+    };
+    budget.check_clustering((&scored, options.threshold), (ids.len(), n_sources), held)?;
     let entity = model::cluster_ids(ids, &source, n_sources, &scored, options.threshold, options.task);
     timing.cluster = t.elapsed().as_secs_f64();
     lap.lap("link: clustered");
