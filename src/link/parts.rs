@@ -2,8 +2,9 @@
 //! provinces), holding one part at a time instead of every person's link record: the bounded
 //! linkage of `tpmap run --max-memory` (issue 15, item 3).
 //!
-//! The result is [`super::welfare_marks`]'s for all the persons in one job, mark for mark: the
-//! same candidate pairs, model, scores and clustering, because each is a sum or a union over
+//! The result is [`super::welfare_marks`]'s for all the persons in one job, mark for mark (and
+//! [`linked_in_parts`] gives [`super::run_without_ids`]'s [`Linked`], what `tpmap link` writes):
+//! the same candidate pairs, model, scores and clustering, because each is a sum or a union over
 //! parts that a part can give exactly:
 //!
 //! - **Provincial rules** (a rule with a tambon, amphoe or province key: every key's value begins
@@ -24,8 +25,11 @@
 //!   patterns are compared on the part's records; their counts, summed over parts, train the
 //!   model; name frequencies are counts summed over parts; the random pairs of u are the job's
 //!   ([`model::u_sample`] over the same record numbers), each compared in its person's part.
-//! - The kept scores (matches and deterministic pairs) are gathered compactly and clustered
-//!   once, in the job's pair order, by the job's own clustering.
+//! - The kept scores (matches and deterministic pairs; for [`linked_in_parts`] every pair at or
+//!   above [`super::SCORE_FLOOR`]) are gathered compactly and clustered once, in the job's pair
+//!   order, by the job's own clustering. Each rule's pairs are counted part by part; the blocks
+//!   skipped for size are counted in each part under a provincial rule and once, from the
+//!   persons counted, under a nationwide one.
 //!
 //! Two passes over the parts: counts (a partitioned run makes them while it reads its waves for
 //! the whole order, and keeps each wave's records in a [`super::records::RecordSpill`] for the
@@ -46,7 +50,7 @@ use rayon::prelude::*;
 
 use super::model::{self, Blocking, Key, Model, Pattern, Scored, Task, TermFrequencies};
 use super::records::Records;
-use super::{LinkOptions, Matched, Timing, WelfareLink};
+use super::{LinkOptions, Linked, Matched, Timing, WelfareLink};
 use crate::{Error, Result};
 
 /// Persons who come in parts, each part read again on every pass of [`welfare_marks_in_parts`]
@@ -150,6 +154,13 @@ struct PartPairs {
     needed: Vec<u32>,
     /// Persons in the part.
     persons: usize,
+    /// Pairs each rule (of the job's, in its order) gave the part's persons, a pair found by
+    /// several rules counted under each: summed over the parts, the whole job's
+    /// [`model::Candidates::rule_pairs`].
+    rule_pairs: Vec<usize>,
+    /// Blocks skipped for size under each provincial rule (each such block lies in one part);
+    /// zero under the nationwide ones, counted once for the job ([`Job::skipped_nationwide`]).
+    skipped: Vec<usize>,
 }
 
 impl PartPairs {
@@ -167,6 +178,9 @@ struct Job {
     nationwide: Vec<(Vec<Key>, Nationwide)>,
     provincial: Blocking,
     max_block: usize,
+    /// Where each nationwide rule, then each provincial rule, stands among the job's rules.
+    nationwide_at: Vec<usize>,
+    provincial_at: Vec<usize>,
 }
 
 impl Job {
@@ -181,17 +195,21 @@ impl Job {
         in_part[usize::from(NO_PROVINCE)] = false;
         let mut needed: Vec<u32> =
             (0u32..).zip(&self.reg_province).filter(|&(_, &p)| in_part[usize::from(p)]).map(|(j, _)| j).collect();
+        let rules = self.nationwide_at.len() + self.provincial_at.len();
+        let (mut rule_pairs, skipped) = (vec![0usize; rules], vec![0usize; rules]);
         // Nationwide pairs as (person in the part, registry record).
         let mut across: Vec<(u32, u32)> = Vec::new();
-        for (rule, nw) in &self.nationwide {
+        for ((rule, nw), &at) in self.nationwide.iter().zip(&self.nationwide_at) {
             let mut keyed = model::rule_keys(&part, rule);
             keyed.par_sort_unstable();
+            let before = across.len();
             nw.each_run(&keyed, |run, person| {
                 let size = nw.persons[run.start] as usize + run.len();
                 if size <= self.max_block {
                     across.extend(nw.members[run].iter().map(|&j| (person, j)));
                 }
             });
+            rule_pairs[at] = across.len() - before;
         }
         needed.extend(across.iter().map(|&(_, j)| j));
         needed.extend_from_slice(extra);
@@ -202,7 +220,7 @@ impl Job {
         let src = wave.add_source(&registry_name);
         wave.append_from(&self.reg, &needed);
         wave.source[persons..].fill(src);
-        let mut pp = PartPairs { wave, local: Vec::new(), job: Vec::new(), needed, persons };
+        let mut pp = PartPairs { wave, local: Vec::new(), job: Vec::new(), needed, persons, rule_pairs, skipped };
         // (person's job index, registry record, person in the wave, record in the wave).
         let mut all: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(across.len());
         for (person, j) in across {
@@ -210,7 +228,12 @@ impl Job {
             all.push((global[person as usize], j, person, at));
         }
         if !self.provincial.rules.is_empty() {
-            for (a, b) in model::block(&pp.wave, Task::Link, &self.provincial).pairs {
+            let c = model::block(&pp.wave, Task::Link, &self.provincial);
+            for (k, &at) in self.provincial_at.iter().enumerate() {
+                pp.rule_pairs[at] = c.rule_pairs.get(k).copied().unwrap_or(0);
+                pp.skipped[at] = c.skipped_blocks.get(k).copied().unwrap_or(0);
+            }
+            for (a, b) in c.pairs {
                 // Persons come first: a link pair is a person and a registry record.
                 let (Some(&g), Some(&j)) = (global.get(a as usize), pp.needed.get((b as usize).wrapping_sub(persons)))
                 else {
@@ -224,6 +247,26 @@ impl Job {
         pp.local = all.iter().map(|p| (p.2, p.3)).collect();
         pp.job = all.iter().map(|p| (p.0, p.1)).collect();
         Ok(pp)
+    }
+
+    /// Blocks skipped for size under each nationwide rule, in the job's rule order (zero under
+    /// the provincial ones): a key with persons and registry records, more than `max_block` of
+    /// them together — the whole job's count, once every part's persons are counted.
+    fn skipped_nationwide(&self, rules: usize) -> Vec<usize> {
+        let mut skipped = vec![0usize; rules];
+        for ((_, nw), &at) in self.nationwide.iter().zip(&self.nationwide_at) {
+            let mut start = 0;
+            skipped[at] = nw
+                .keys
+                .chunk_by(|a, b| a == b)
+                .filter(|run| {
+                    let persons = nw.persons[start] as usize;
+                    start += run.len();
+                    persons > 0 && persons + run.len() > self.max_block
+                })
+                .count();
+        }
+        skipped
     }
 }
 
@@ -339,6 +382,18 @@ pub fn matches_in_parts(parts: &mut dyn PersonParts, n: usize, reg: Records, o: 
     Counting::new(reg, o)?.count_all(parts, n)?.matches(parts)
 }
 
+/// [`super::run_without_ids`] of a link task over `n` persons that come in `parts` and the
+/// records of `reg` (one source), numbered as [`matches_in_parts`] numbers them: the same
+/// [`Linked`] — model, name frequencies, every scored pair at or above [`super::SCORE_FLOOR`]
+/// (or the threshold, if lower) in the same order, entities, and the counts of candidate pairs,
+/// of each rule's pairs and of the blocks skipped — without the candidate pairs themselves
+/// (`pairs` empty, as without [`LinkOptions::keep_candidates`]), holding one part's link
+/// records at a time. Each province's persons must be in one part; the same refusal as
+/// [`matches_in_parts`].
+pub fn linked_in_parts(parts: &mut dyn PersonParts, n: usize, reg: Records, o: &LinkOptions) -> Result<Linked> {
+    Counting::new(reg, o)?.count_all(parts, n)?.linked(parts)
+}
+
 /// A bounded linkage under way: the registry keyed, and the persons counted part by part as
 /// they are read a first time ([`Counting::count`]: persons per nationwide key, name counts,
 /// citizen IDs, each province in one part); then [`Counting::matches`] (or
@@ -403,11 +458,11 @@ impl Counting {
         // Held until the persons are compared: no room for records that never came.
         reg.shrink_to_fit();
         let r = reg.len();
-        let nationwide = blocking
-            .rules
+        let (provincial_at, nationwide_at): (Vec<usize>, Vec<usize>) =
+            (0..blocking.rules.len()).partition(|&k| provincial(&blocking.rules[k]));
+        let nationwide = nationwide_at
             .iter()
-            .filter(|r| !provincial(r))
-            .map(|rule| (rule.clone(), Nationwide::of(&reg, rule)))
+            .map(|&k| (blocking.rules[k].clone(), Nationwide::of(&reg, &blocking.rules[k])))
             .collect();
         let (first, last) = TermFrequencies::counts(&reg);
         let (reg_flag, unreadable) = (reg.flag.clone(), reg.unreadable.len());
@@ -416,10 +471,12 @@ impl Counting {
             reg,
             nationwide,
             provincial: Blocking {
-                rules: blocking.rules.iter().filter(|r| provincial(r)).cloned().collect(),
+                rules: provincial_at.iter().map(|&k| blocking.rules[k].clone()).collect(),
                 max_block: blocking.max_block,
             },
             max_block: blocking.max_block,
+            nationwide_at,
+            provincial_at,
         };
         let timing = Timing { block: t.elapsed().as_secs_f64(), ..Timing::default() };
         lap.lap("bounded link: registry keyed");
@@ -554,7 +611,8 @@ impl Counting {
         let t = Instant::now();
         let n = self.persons();
         let (reg_flag, unreadable) = (std::mem::take(&mut self.reg_flag), self.unreadable);
-        let (kept, entity, ..) = self.kept(parts)?;
+        let floor = self.o.threshold;
+        let Pass { kept, entity, .. } = self.pass(parts, floor)?;
         let matches = (0..kept.len()).map(|k| kept.scored(k)).filter(|s| super::is_match(s, kept.threshold, &entity));
         let (marks, mut out) = super::marks_of(matches, n, &reg_flag);
         out.registry_unreadable = unreadable;
@@ -568,13 +626,37 @@ impl Counting {
     /// in that order, each person with its index among all).
     pub fn matches(self, parts: &mut dyn PersonParts) -> Result<Matched> {
         let threshold = self.o.threshold;
-        let (kept, entity, timing, warnings) = self.kept(parts)?;
+        let Pass { kept, entity, timing, warnings, .. } = self.pass(parts, threshold)?;
         let scored = (0..kept.len()).map(|k| kept.scored(k)).collect();
         Ok(Matched { threshold, scored, entity, timing, warnings })
     }
 
-    /// The kept pairs, compactly, and each record's entity, the timing and the warnings.
-    fn kept(self, parts: &mut dyn PersonParts) -> Result<(KeptMatches, Vec<u32>, Timing, Vec<String>)> {
+    /// [`linked_in_parts`] for the persons counted, reading `parts` again (the parts counted,
+    /// in that order, each person with its index among all).
+    pub fn linked(self, parts: &mut dyn PersonParts) -> Result<Linked> {
+        let floor = super::SCORE_FLOOR.min(self.o.threshold);
+        let Pass { kept, entity, model, tf, candidates, skipped_blocks, rule_pairs, timing, warnings } =
+            self.pass(parts, floor)?;
+        let scored = (0..kept.len()).map(|k| kept.scored(k)).collect();
+        drop(kept);
+        Ok(Linked {
+            model,
+            tf,
+            pairs: Vec::new(),
+            candidates,
+            skipped_blocks,
+            rule_pairs,
+            scored,
+            entity,
+            entity_id: Vec::new(),
+            timing,
+            warnings,
+        })
+    }
+
+    /// The second pass: every part compared, the model trained, the pairs scored and those
+    /// deterministic or at or above `floor` kept, compactly, and clustered.
+    fn pass(self, parts: &mut dyn PersonParts, floor: f64) -> Result<Pass> {
         let Counting { o, blocking, job, first, last, ids: counted, sizes, mut timing, kept_limit, .. } = self;
         let mut lap = crate::diagnostics::Lap::start();
         let n = counted.len();
@@ -610,6 +692,8 @@ impl Counting {
         let io = |e: std::io::Error| Error::io(&spill_path, e);
         let mut spill = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(io)?);
         let mut spilled: u64 = 0;
+        let mut rule_pairs = vec![0usize; blocking.rules.len()];
+        let mut skipped_blocks = job.skipped_nationwide(blocking.rules.len());
         for (i, &size) in sizes.iter().enumerate() {
             let (part, global) = checked(parts.read(i)?, n, Some(&mut seen))?;
             let Some(counted) = counted.get(at..at + part.len()).filter(|_| size == part.len()) else {
@@ -634,6 +718,10 @@ impl Counting {
             }
             let extra: Vec<u32> = mine.iter().map(|&(_, j)| j).collect();
             let pp = job.pairs(part, &global, &extra)?;
+            for (k, (p, b)) in pp.rule_pairs.iter().zip(&pp.skipped).enumerate() {
+                rule_pairs[k] += p;
+                skipped_blocks[k] += b;
+            }
             let pats = model::patterns(&pp.wave, &pp.local);
             for p in &pats {
                 *groups.entry(*p).or_default() += 1;
@@ -690,7 +778,7 @@ impl Counting {
             let x = Spilled::of(b);
             let w = if m.tf { m.weight_of(&x.pattern, x.first, x.last) } else { m.weight_of(&x.pattern, None, None) };
             let s = Scored::of(x.g, 0, &x.pattern, w, x.a_has_id);
-            (s.deterministic || s.probability >= o.threshold).then_some((
+            (s.deterministic || s.probability >= floor).then_some((
                 u64::from(x.g) << 32 | u64::from(x.j),
                 w,
                 u8::from(s.deterministic) | u8::from(s.contradicted) << 1,
@@ -722,7 +810,7 @@ impl Counting {
             let need = (kept as u64).saturating_mul(per_pair).saturating_add(clustering);
             kept_limit.filter(|&l| need > l).map(|l| {
                 Error::Config(format!(
-                    "a bounded linkage keeps {kept} pairs at or above its threshold: about {} with their clustering, \
+                    "a bounded linkage keeps {kept} pairs at or above {floor}: about {} with their clustering, \
                      more than the {} its memory budget leaves it; give more memory",
                     crate::limits::format_bytes(need),
                     crate::limits::format_bytes(l),
@@ -787,8 +875,24 @@ impl Counting {
         drop(source);
         timing.cluster = t5.elapsed().as_secs_f64();
         lap.lap("bounded link: clustered");
-        Ok((kept, entity, timing, warnings))
+        let candidates = usize::try_from(spilled).map_err(|_| internal("more pairs than memory numbers"))?;
+        Ok(Pass { kept, entity, model: m, tf, candidates, skipped_blocks, rule_pairs, timing, warnings })
     }
+}
+
+/// What the second pass of a bounded linkage gives: the kept pairs and each record's entity,
+/// the model and name frequencies, and what the job's report counts of its blocking.
+struct Pass {
+    kept: KeptMatches,
+    entity: Vec<u32>,
+    model: Model,
+    tf: TermFrequencies,
+    /// Candidate pairs (distinct), as [`Linked::candidates`].
+    candidates: usize,
+    skipped_blocks: Vec<usize>,
+    rule_pairs: Vec<usize>,
+    timing: Timing,
+    warnings: Vec<String>,
 }
 
 /// The kept pairs of a bounded linkage in the job's pair order, compactly (25 bytes a pair; the

@@ -721,6 +721,77 @@ fn welfare_marks_in_parts_are_the_whole_jobs() {
     assert!(e.to_string().contains("two parts"), "{e}");
 }
 
+/// A link job over persons in parts gives the whole job's `Linked`: the model, every scored
+/// pair above the floor (bit for bit, in order), the entities, the counts of candidate pairs, of
+/// each rule's pairs and of the blocks skipped — and so the same five files, explanations
+/// included (link.json but for its seconds).
+#[test]
+fn linked_in_parts_is_the_whole_jobs() {
+    use tpmap::link::output::{LinkReport, write};
+    use tpmap::link::parts::linked_in_parts;
+    // The labelled benchmark's survey and welfare registry: corrupted records, so that pairs
+    // score on both sides of the threshold (the samples' pairs all score above 0.99999).
+    let d = bench().dir.path();
+    let mut whole = Records::default();
+    whole.push_csv(&d.join("survey.csv")).unwrap();
+    let n = whole.len();
+    let mut reg = Records::default();
+    reg.push_csv(&d.join("welfare.csv")).unwrap();
+    let mut both = whole.clone();
+    both.push_csv(&d.join("welfare.csv")).unwrap();
+    let default = LinkOptions { task: Task::Link, ..LinkOptions::default() };
+    // Blocks of at most 2 under the default rules (a model given, as a bounded linkage asks for
+    // rules other than the default), so that rules skip blocks.
+    let model = run(&both, &default).unwrap().model;
+    let small = LinkOptions {
+        model: Some(model),
+        blocking: tpmap::link::Blocking { max_block: 2, ..tpmap::link::Blocking::default() },
+        ..default.clone()
+    };
+    let t0 = std::time::Instant::now();
+    let files = |linked: &tpmap::link::Linked, o: &LinkOptions| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = linked.clone();
+        l.make_entity_ids(&both);
+        let mut report = LinkReport::of(&both, &l, o.threshold, 0.0, t0);
+        report.seconds = Default::default();
+        write(dir.path(), &both, &l, &report, 25).unwrap();
+        ["pairs.csv", "entities.csv", "model.json", "explanations.json", "link.json"]
+            .map(|f| std::fs::read_to_string(dir.path().join(f)).unwrap())
+    };
+    for o in [&default, &small] {
+        let want = tpmap::link::run_without_ids(&both, o).unwrap();
+        let below = want.scored.iter().filter(|s| s.probability < o.threshold && !s.deterministic).count();
+        assert!(below > 0, "pairs below the threshold");
+        assert!(want.rule_pairs.len() > 3 && want.rule_pairs.iter().all(|&p| p > 0), "{:?}", want.rule_pairs);
+        if o.blocking.max_block == 2 {
+            // Blocks skipped under a provincial rule and under a nationwide one.
+            let skips = |prov: bool| {
+                (o.blocking.rules.iter().zip(&want.skipped_blocks))
+                    .any(|(r, &k)| tpmap::link::parts::provincial(r) == prov && k > 0)
+            };
+            assert!(skips(true) && skips(false), "{:?}", want.skipped_blocks);
+        }
+        let want_files = files(&want, o);
+        for (parts, reverse) in [(1, false), (3, true), (4, false)] {
+            let mut p = by_province(&whole, parts, reverse);
+            let got = linked_in_parts(&mut p, n, reg.clone(), o).unwrap();
+            let what = format!("{parts} parts, max_block {}", o.blocking.max_block);
+            assert_eq!(got.scored, want.scored, "{what}");
+            assert_eq!(got.entity, want.entity, "{what}");
+            assert_eq!(got.model, want.model, "{what}");
+            assert_eq!(
+                (got.candidates, &got.rule_pairs, &got.skipped_blocks, &got.warnings),
+                (want.candidates, &want.rule_pairs, &want.skipped_blocks, &want.warnings),
+                "{what}"
+            );
+            assert!(got.pairs.is_empty());
+            assert_eq!(files(&got, o), want_files, "{what}");
+            assert_eq!(p.1, 2 * p.0.len(), "two passes over the parts");
+        }
+    }
+}
+
 #[test]
 fn a_bounded_linkage_keeps_no_more_pairs_than_its_limit_leaves() {
     use tpmap::ingest::{IngestOptions, ingest};
