@@ -320,6 +320,13 @@ enum Command {
         /// before it passes the budget; nothing is written then.
         #[arg(long, value_parser = tpmap::limits::parse_bytes)]
         max_memory: Option<u64>,
+        /// Link the first of two files in parts, a group of provinces at a time, beside the
+        /// second held whole: the same files as the whole job, holding a part of the first
+        /// file's records instead of all of them (put the larger file first). Chosen by itself
+        /// under --max-memory when the whole job is estimated to pass the budget. A link task
+        /// without --truth, with the default blocking rules or a --model.
+        #[arg(long)]
+        split: bool,
         /// Output folder.
         #[arg(long, default_value = "tpmap-link")]
         out: PathBuf,
@@ -846,10 +853,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Link { inputs, task, threshold, model, truth, explain, block, max_memory, out, output } => {
+        Command::Link { inputs, task, threshold, model, truth, explain, block, max_memory, split, out, output } => {
             let rules: Vec<_> = block.into_iter().map(|r| r.0).collect();
             let blocking = (!rules.is_empty()).then(|| tpmap::link::Blocking { rules, ..Default::default() });
-            let job = (task, threshold, model.as_deref(), blocking, max_memory);
+            let job = (task, threshold, model.as_deref(), blocking, (max_memory, split));
             link(&inputs, job, truth.as_deref(), explain, &out, &output)
         }
         Command::LinkBench { kind, households, seed, single_file, welfare_share, agency_share, out } => {
@@ -1248,13 +1255,13 @@ fn print_summary(r: &tpmap::pipeline::RunReport, m: &tpmap::aggregate::Measures,
     }
 }
 
-/// A link job as the command line gives it: task, threshold, saved model, blocking rules and
-/// memory budget.
-type LinkJob<'a> = (Task, f64, Option<&'a Path>, Option<tpmap::link::Blocking>, Option<u64>);
+/// A link job as the command line gives it: task, threshold, saved model, blocking rules, and
+/// the memory budget with whether `--split` was asked for.
+type LinkJob<'a> = (Task, f64, Option<&'a Path>, Option<tpmap::link::Blocking>, (Option<u64>, bool));
 
 fn link(
     inputs: &[PathBuf],
-    (task, threshold, model, blocking, max_memory): LinkJob<'_>,
+    (task, threshold, model, blocking, (max_memory, split)): LinkJob<'_>,
     truth: Option<&Path>,
     explain: usize,
     out: &Path,
@@ -1275,6 +1282,31 @@ fn link(
         opts.blocking = b;
     }
     opts.validate()?;
+    // In parts (`tpmap::link::split`) when asked, or under a budget the whole job is estimated
+    // to pass; only a link of two files without a truth can be.
+    let can_split = inputs.len() == 2
+        && task == Task::Link
+        && truth.is_none()
+        && (opts.model.is_some() || opts.blocking == tpmap::link::Blocking::default());
+    let bytes = inputs.iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).fold(0, u64::saturating_add);
+    let over = max_memory.is_some_and(|m| tpmap::link::split::whole_job_exceeds(bytes, m));
+    if split && !can_split {
+        return Err(Error::Config(
+            "--split links two files (--task link) without --truth, with the default blocking rules or a --model"
+                .into(),
+        ));
+    }
+    if split || (can_split && over) {
+        opts.max_memory = max_memory;
+        let stage = tpmap::output::Staging::new(out)?;
+        let spinner = bar(o.quiet || o.json, 0, "{spinner} linking in parts ({elapsed})");
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        let report = tpmap::link::split::link_files(stage.path(), (&inputs[0], &inputs[1]), &opts, explain, t0)?;
+        stage.commit()?;
+        spinner.finish_and_clear();
+        print_link_report(&report, out, o, (false, t0))?;
+        return Ok(());
+    }
     let mut r = Records::default();
     for p in inputs {
         r.push_csv(p)?;
@@ -1366,8 +1398,13 @@ fn print_link_report(
     if o.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !o.quiet {
+        let parts = match report.parts {
+            Some(1) => " (the first file in 1 part)".to_string(),
+            Some(k) => format!(" (the first file in {k} parts)"),
+            None => String::new(),
+        };
         println!(
-            "{} records from {}: {} candidate pairs, {} matches, {} entities in {:.2} s",
+            "{} records from {}{parts}: {} candidate pairs, {} matches, {} entities in {:.2} s",
             report.records,
             report.sources.join(", "),
             report.candidate_pairs,

@@ -5,7 +5,9 @@
 //! score, with a deterministic pass for citizen IDs → cluster into entities with stable ids →
 //! explain any pair. One job covers dedupe within records, link across sources, or both.
 //! [`run`] keeps the whole job; [`run_matches`] only what matches need; [`run_and_write`] writes
-//! the job's files holding less (what `tpmap link` does).
+//! the job's files holding less (what `tpmap link` does); [`split::link_files`] writes the same
+//! files for two files with the first read a group of provinces at a time (`tpmap link
+//! --split`).
 //!
 //! ```no_run
 //! use tpmap::link::{LinkOptions, Records, run};
@@ -30,6 +32,7 @@ pub mod parts;
 pub mod phonetic;
 pub mod records;
 pub mod registries;
+pub mod split;
 pub mod steps;
 
 use std::time::Instant;

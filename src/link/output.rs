@@ -326,6 +326,9 @@ pub struct LinkReport {
     pub quality: Option<Quality>,
     /// What looked implausible about the model ([`super::Linked::warnings`]).
     pub warnings: Vec<String>,
+    /// Parts the first file was linked in ([`super::split`]); absent for a whole job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
 }
 
 impl LinkReport {
@@ -363,6 +366,7 @@ impl LinkReport {
             },
             quality: None,
             warnings: l.warnings.clone(),
+            parts: None,
         }
     }
 }
@@ -404,12 +408,24 @@ pub(crate) fn write_files(
 /// reviewer looks at first.
 pub(crate) fn explanations(r: &Records, l: &Linked, threshold: f64, explain: usize) -> Vec<serde_json::Value> {
     let near = nearest(&l.scored, threshold, explain);
+    explanations_of(&near, RecordKeys::of(r), l, (r, |i| i as usize))
+}
+
+/// The explanations of the pairs `near` ([`nearest`]'s) as `explanations.json` writes them:
+/// each side named by `keys`, the explanation made on `records`, where the job's record `i` is
+/// `at(i)` (a job that does not hold all its records gathers those the pairs name).
+pub(crate) fn explanations_of(
+    near: &[&Scored],
+    keys: RecordKeys<'_>,
+    l: &Linked,
+    (records, at): (&Records, impl Fn(u32) -> usize),
+) -> Vec<serde_json::Value> {
     let tf = l.model.tf.then_some(&l.tf);
-    let keys = RecordKeys::of(r);
-    let side = |i: u32| serde_json::json!({ "source": keys.source_of(i as usize), "record_id": r.key.get(i as usize).as_str() });
+    let side = |i: u32| serde_json::json!({ "source": keys.source_of(i as usize), "record_id": keys.key.get(i as usize).as_str() });
     near.iter()
         .map(|s| {
-            serde_json::json!({ "a": side(s.a), "b": side(s.b), "explanation": l.model.explain(r, tf, s.a as usize, s.b as usize) })
+            let explanation = l.model.explain(records, tf, at(s.a), at(s.b));
+            serde_json::json!({ "a": side(s.a), "b": side(s.b), "explanation": explanation })
         })
         .collect()
 }
@@ -428,7 +444,7 @@ pub(crate) fn unreadable_of(r: &Records) -> Vec<(String, usize)> {
 /// first; ties in pair order, so the choice does not depend on the algorithm. Kept in a heap of
 /// `k` as the pairs go by: a list of every pair to select from (39.6 M references, 0.32 GB) was
 /// the national job's peak while it wrote its outputs.
-fn nearest(scored: &[Scored], threshold: f64, k: usize) -> Vec<&Scored> {
+pub(crate) fn nearest(scored: &[Scored], threshold: f64, k: usize) -> Vec<&Scored> {
     /// A pair's place in the order: distance, then the pair; its index in `scored`.
     struct Near(f64, (u32, u32), usize);
     impl Ord for Near {

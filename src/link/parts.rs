@@ -72,11 +72,11 @@ pub fn provincial(rule: &[Key]) -> bool {
 }
 
 /// No province: a record without an area.
-const NO_PROVINCE: u16 = u16::MAX;
+pub(crate) const NO_PROVINCE: u16 = u16::MAX;
 
 /// The province of record `i` (its area's first two characters as a number), or
 /// [`NO_PROVINCE`].
-fn province(r: &Records, i: usize) -> u16 {
+pub(crate) fn province(r: &Records, i: usize) -> u16 {
     r.area
         .get(i)
         .and_then(|a| a.as_str().as_bytes().get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])))

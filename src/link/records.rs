@@ -393,6 +393,14 @@ impl Records {
     /// whose text is not valid in the file's encoding is not linked; it is listed in
     /// [`Records::unreadable`].
     pub fn push_csv(&mut self, path: &Path) -> Result<u16> {
+        self.push_csv_with(path, &mut |_| Ok(()))
+    }
+
+    /// [`Records::push_csv`], handing these records to `after` once each chunk of the file (up
+    /// to 100,000 records) is appended: a caller that routes the records elsewhere takes them
+    /// there (leaving the sources), so that the file is never held whole. The unreadable records
+    /// are added after the last chunk.
+    pub fn push_csv_with(&mut self, path: &Path, after: &mut dyn FnMut(&mut Records) -> Result<()>) -> Result<u16> {
         use crate::ingest::source::{CsvText, csv_error, decode_into};
         let file = path.display().to_string();
         let CsvText { mut reader, encoding, mut lines, .. } = CsvText::open(path, crate::ingest::Encoding::Auto)?;
@@ -504,6 +512,7 @@ impl Records {
                 Some(crate::in_pool(|| rayon::join(|| parse(&mut unreadable), normalise_and_append).0))
             };
             lap.lap(&format!("{stem}: {n} records read and normalised"));
+            after(self)?;
             match next {
                 None => break,
                 Some(next) => (texts, done) = next?,

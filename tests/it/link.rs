@@ -792,6 +792,96 @@ fn linked_in_parts_is_the_whole_jobs() {
     }
 }
 
+/// Two files linked in parts (`tpmap link --split`, and what `--max-memory` chooses when the
+/// whole job is estimated to pass it) write the whole job's files, whatever the number of parts
+/// the budget leaves room for; below what is held across the parts, or for a province larger
+/// than a part, the job is refused before anything is written.
+#[test]
+fn a_link_of_two_files_in_parts_writes_the_whole_jobs_files() {
+    use tpmap::link::split;
+    let d = bench().dir.path();
+    let (survey, welfare) = (d.join("survey.csv"), d.join("welfare.csv"));
+    let dir = tempfile::tempdir().unwrap();
+    let tpmap = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tpmap")).args(args).output().unwrap()
+    };
+    let link = |extra: &[&str], out: &std::path::Path| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["link".as_ref(), survey.as_os_str(), welfare.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend(["--quiet".as_ref(), "--out".as_ref(), out.as_os_str()]);
+        tpmap(&args)
+    };
+    let whole = dir.path().join("whole");
+    assert!(link(&[], &whole).status.success());
+    let files = ["pairs.csv", "entities.csv", "model.json", "explanations.json"];
+    let report = |out: &std::path::Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("link.json")).unwrap()).unwrap();
+        let parts = v.as_object_mut().unwrap().remove("parts").and_then(|p| p.as_u64());
+        v.as_object_mut().unwrap().remove("seconds");
+        (v, parts)
+    };
+    let (want, none) = report(&whole);
+    assert_eq!(none, None, "a whole job's report names no parts");
+    let same = |out: &std::path::Path, what: &str| {
+        for f in files {
+            assert!(
+                std::fs::read(whole.join(f)).unwrap() == std::fs::read(out.join(f)).unwrap(),
+                "{f} differs: {what}"
+            );
+        }
+        let (got, parts) = report(out);
+        assert_eq!(got, want, "{what}");
+        parts.unwrap()
+    };
+    let one = dir.path().join("one");
+    assert!(link(&["--split"], &one).status.success());
+    assert_eq!(same(&one, "--split"), 1);
+    // Budgets from roomy to refused, a mebibyte apart: every run that fits writes the whole
+    // job's files, in more parts as the budget shrinks; the refused ones write nothing.
+    let (mut parts_seen, mut refused) = (Vec::new(), Vec::new());
+    for mib in (90..=112).rev() {
+        let out = dir.path().join(format!("b{mib}"));
+        let ran = link(&["--split", "--max-memory", &format!("{mib}MiB")], &out);
+        if ran.status.success() {
+            parts_seen.push(same(&out, &format!("{mib} MiB")));
+        } else {
+            let e = String::from_utf8_lossy(&ran.stderr).to_string();
+            let known = ["holds across its parts", "for the largest province", "holds of"];
+            assert!(e.contains("a link in parts") && known.iter().any(|k| e.contains(k)), "{mib} MiB: {e}");
+            assert!(!out.exists(), "nothing written when refused");
+            refused.push(mib);
+        }
+    }
+    assert!(parts_seen.windows(2).all(|w| w[0] <= w[1]), "{parts_seen:?}");
+    assert!(parts_seen.iter().any(|&p| p >= 3) && !refused.is_empty(), "{parts_seen:?} {refused:?}");
+    // Chosen by itself when the files are estimated to take the whole job past the budget (at
+    // this size the parts' fixed share does not fit either: the refusal is the split job's);
+    // not chosen when they are not.
+    let bytes = std::fs::metadata(&survey).unwrap().len() + std::fs::metadata(&welfare).unwrap().len();
+    let budget =
+        tpmap::link::budget::PROGRAM_BYTES + (bytes as f64 * split::WHOLE_JOB_BYTES_PER_FILE_BYTE * 0.9) as u64;
+    assert!(split::whole_job_exceeds(bytes, budget) && !split::whole_job_exceeds(bytes, budget * 2));
+    let ran = link(&["--max-memory", &budget.to_string()], &dir.path().join("auto"));
+    let e = String::from_utf8_lossy(&ran.stderr);
+    assert!(!ran.status.success() && e.contains("a link in parts"), "{e}");
+    let auto = dir.path().join("auto2");
+    assert!(link(&["--max-memory", &(budget * 2).to_string()], &auto).status.success());
+    assert_eq!(report(&auto), (want.clone(), None), "the whole job within twice that");
+    // Only a link of two files without a truth can be split.
+    for (extra, to) in
+        [(vec!["--split", "--task", "link-and-dedupe"], "t1"), (vec!["--split", "--truth", "x.csv"], "t2")]
+    {
+        let ran = link(&extra, &dir.path().join(to));
+        let e = String::from_utf8_lossy(&ran.stderr);
+        assert!(!ran.status.success() && e.contains("--split links two files"), "{e}");
+    }
+    // The library call, with a task other than a link: refused.
+    let o = LinkOptions { task: Task::Dedupe, ..LinkOptions::default() };
+    let e = split::link_files(&dir.path().join("lib"), (&survey, &welfare), &o, 0, std::time::Instant::now());
+    assert!(e.unwrap_err().to_string().contains("a link task"));
+}
+
 #[test]
 fn a_bounded_linkage_keeps_no_more_pairs_than_its_limit_leaves() {
     use tpmap::ingest::{IngestOptions, ingest};
