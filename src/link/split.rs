@@ -37,9 +37,9 @@ use crate::memory::vec_bytes;
 use crate::{Error, Result};
 
 /// Bytes a part is estimated to hold per person of the first file while it is compared, beyond
-/// [`PART_BYTES`]: its persons' link records (about 60 bytes), the second file's records of
-/// its provinces beside them, its candidate pairs (about two a person nationally) numbered
-/// three ways with their patterns and what is spilled of them, and blocking's keys of its
+/// [`PART_BYTES_PER_SECOND_RECORD`]: its persons' link records (about 60 bytes), the second
+/// file's records of its provinces beside them, its candidate pairs (about two a person
+/// nationally) numbered three ways with their patterns and what is spilled of them, and blocking's keys of its
 /// provincial rules. On the SYNTHETIC national link benchmark a part's peak rose 0.92 GB above
 /// what was held across the parts with parts of at most 2.1 M persons, 1.15 GB with 3.06 M:
 /// about 240 bytes a person and 0.42 GB besides, 27 bytes a record of the second file
