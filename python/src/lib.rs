@@ -1103,6 +1103,55 @@ fn link_bench<'py>(
     Ok(d.into_any())
 }
 
+/// Links two registry CSV files with the first read a group of provinces at a time beside the
+/// second held whole (`tpmap link --split`; docs/linkage.md, "In parts"): the files the whole
+/// job writes — `pairs.csv`, `entities.csv`, `model.json`, `explanations.json` (the `explain`
+/// pairs nearest the threshold) and `link.json` — written to `out`, holding only a part of the
+/// first file's records (put the larger file first). Within `max_memory` (bytes or `"4GiB"`)
+/// the parts are as large as the budget leaves room for; a job that cannot fit is refused with
+/// an error naming what needs the memory, and nothing is written. A link task with the default
+/// blocking rules or a `model` (JSON). Returns the content of `link.json`.
+#[pyfunction]
+#[pyo3(signature = (first, second, out, *, threshold=0.9, model=None, max_memory=None, explain=20))]
+#[allow(clippy::too_many_arguments)] // Python keyword arguments, one parameter each.
+fn link_files<'py>(
+    py: Python<'py>,
+    first: PathBuf,
+    second: PathBuf,
+    out: PathBuf,
+    threshold: f64,
+    model: Option<String>,
+    max_memory: Option<Bound<'py, PyAny>>,
+    explain: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let model = match model {
+        Some(m) => Some(tpmap::link::Model::from_json(&m).map_err(err)?),
+        None => None,
+    };
+    let opts = tpmap::link::LinkOptions {
+        threshold,
+        model,
+        max_memory: budget_of(max_memory)?,
+        keep_candidates: false,
+        ..Default::default()
+    };
+    let report = py
+        .detach(|| {
+            let stage = tpmap::output::Staging::new(&out)?;
+            let report = tpmap::link::split::link_files(
+                stage.path(),
+                (&first, &second),
+                &opts,
+                explain,
+                std::time::Instant::now(),
+            )?;
+            stage.commit()?;
+            Ok::<_, tpmap::Error>(report)
+        })
+        .map_err(err)?;
+    to_py(py, &report)
+}
+
 /// A memory budget as given: a number of bytes or a size such as `"4GiB"`.
 fn budget_of(max_memory: Option<Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     Ok(match max_memory {
@@ -1338,6 +1387,7 @@ fn _tpmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(key_column, m)?)?;
     m.add_function(wrap_pyfunction!(roll_up_tables, m)?)?;
     m.add_function(wrap_pyfunction!(link, m)?)?;
+    m.add_function(wrap_pyfunction!(link_files, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(link_bench, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;

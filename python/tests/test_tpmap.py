@@ -280,6 +280,22 @@ def test_link_bench_quality(tmp_path):
     assert q["f1"] > 0.9 and q["pairs_completeness"] > 0.9
 
 
+def test_link_files_in_parts_write_the_whole_jobs_files(tmp_path):
+    tpmap.link_bench(tmp_path, households=600, seed=4)
+    survey, welfare = tmp_path / "survey.csv", tmp_path / "welfare.csv"
+    whole = tpmap.link([survey, welfare])
+    report = tpmap.link_files(survey, welfare, tmp_path / "out")
+    assert report["parts"] == 1 and report["matches"] == whole.matches
+    assert report["candidate_pairs"] == whole.candidate_pairs and report["records"] == whole.records
+    entities = pl.read_csv(tmp_path / "out" / "entities.csv", infer_schema=False)
+    assert entities["entity"].to_list() == whole.entities()["entity"].to_list()
+    assert len(json.loads((tmp_path / "out" / "explanations.json").read_text())) == 20
+    # Below what the second file's records and keys take: refused, nothing written.
+    with pytest.raises(ValueError, match="a link in parts"):
+        tpmap.link_files(survey, welfare, tmp_path / "refused", max_memory=1 << 20)
+    assert not (tmp_path / "refused").exists()
+
+
 def test_link_registries_benchmark_errors(tmp_path):
     info = tpmap.link_bench(tmp_path, households=400, seed=9, kind="registries")
     files = [tmp_path / f"{s}.csv" for s in ("survey", "welfare", "agency")]

@@ -242,6 +242,17 @@ def link(
     model: str | None = None,
     max_memory: int | str | None = None,
 ) -> Linked: ...
+def link_files(
+    first: _Path,
+    second: _Path,
+    out: _Path,
+    *,
+    threshold: float = 0.9,
+    model: str | None = None,
+    max_memory: int | str | None = None,
+    explain: int = 20,
+) -> dict[str, Any]:
+    """Links two registry CSV files with the first read a group of provinces at a time; writes the job's files."""
 def link_bench(
     dir: _Path, *, households: int = 1000, seed: int = 1, kind: Literal["tpmap", "registries"] = "tpmap"
 ) -> dict[str, Any]:
