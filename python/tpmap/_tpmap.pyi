@@ -23,6 +23,7 @@ __all__ = [
     "link",
     "run",
     "link_bench",
+    "link_files",
     "LINK_RECORD_COLUMNS",
     "link_columns",
     "link_best_registry",

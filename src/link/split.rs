@@ -51,7 +51,7 @@ pub const BYTES_PER_PART_PERSON: u64 = 320;
 /// lists of the second file's records it takes, the allocator's slack between parts.
 pub const PART_BYTES_PER_SECOND_RECORD: u64 = 32;
 
-/// Persons in a part when no budget decides it.
+/// Persons in a part when no budget decides it (or the largest province's, when larger).
 pub const DEFAULT_PART_PERSONS: usize = 1 << 21;
 
 /// Bytes the whole job is estimated to hold per byte of its two files, to decide under a budget
@@ -210,19 +210,29 @@ impl FileParts {
 
     /// The records (and their indices) of the pieces `which`, appended in that order.
     fn read_pieces(&mut self, which: &[usize]) -> Result<(Records, Vec<u32>)> {
+        let mut piece = |k: usize| -> Result<(Records, &[u32])> {
+            let (Some((_, global)), Ok(records)) = (self.pieces.get(k), self.spill.read(k)) else {
+                return Err(Error::Config("internal: a piece of the first file's records is missing".into()));
+            };
+            if records.len() != global.len() {
+                return Err(Error::Config("internal: a piece of the first file's records read back short".into()));
+            }
+            Ok((records, global))
+        };
         if let [one] = which {
-            let global = self.pieces[*one].1.clone();
-            return Ok((self.spill.read(*one)?, global));
+            let (records, global) = piece(*one)?;
+            return Ok((records, global.to_vec()));
         }
         let mut out = Records { sources: vec![self.source.clone()], ..Default::default() };
-        let mut global = Vec::new();
+        let mut all = Vec::new();
         for &k in which {
-            let piece = self.spill.read(k)?;
-            let order: Vec<u32> = (0..piece.len() as u32).collect();
-            out.append_from(&piece, &order);
-            global.extend_from_slice(&self.pieces[k].1);
+            let (records, global) = piece(k)?;
+            // A piece holds at most MAX_RECORDS records (checked as they were routed).
+            let order: Vec<u32> = (0..records.len() as u32).collect();
+            out.append_from(&records, &order);
+            all.extend_from_slice(global);
         }
-        Ok((out, global))
+        Ok((out, all))
     }
 }
 
@@ -328,36 +338,8 @@ pub fn link_files(
         budget::times(n, 8),
     ]);
     let part_least = budget::times(r, PART_BYTES_PER_SECOND_RECORD);
-    let max_part = match limit {
-        Some(m) => {
-            let room = m
-                .checked_sub(budget::sum([held, part_least]))
-                .filter(|&room| room >= BYTES_PER_PART_PERSON)
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "--max-memory {} is below what a link in parts holds across its parts: about {} \
-                     (the program, the second file's records and keys, every record's key, the \
-                     first file's citizen IDs and a part's least share); give more memory, or put \
-                     the larger file first",
-                        format_bytes(m),
-                        format_bytes(budget::sum([held, part_least])),
-                    ))
-                })?;
-            usize::try_from(room / BYTES_PER_PART_PERSON).unwrap_or(usize::MAX)
-        }
-        None => DEFAULT_PART_PERSONS,
-    };
     let largest = file_parts.provinces().into_values().max().unwrap_or(0);
-    if let (Some(m), true) = (limit, largest > max_part) {
-        let need = budget::sum([held, part_least, budget::times(largest, BYTES_PER_PART_PERSON)]);
-        return Err(Error::Config(format!(
-            "--max-memory {} is below what a link in parts needs for the largest province of {} ({largest} records): \
-             about {}; give at least that",
-            format_bytes(m),
-            first.display(),
-            format_bytes(need),
-        )));
-    }
+    let max_part = part_persons(limit, (held, part_least), (largest, first))?;
     let count = file_parts.group(max_part)?;
     lap.lap(&format!("link in parts: {count} parts of at most {max_part} records (the largest province {largest})"));
     counting.reserve(n);
@@ -396,6 +378,36 @@ pub fn link_files(
     Ok(report)
 }
 
+/// Persons a part may take: as many as `limit` leaves room for beside what is `held` across the
+/// parts and a part's least share ([`BYTES_PER_PART_PERSON`] each); without a budget
+/// [`DEFAULT_PART_PERSONS`], or the `largest` province's persons when more. A budget that leaves
+/// no room, or less than the largest province of `first` needs, is refused, naming what it
+/// would take.
+fn part_persons(limit: Option<u64>, (held, part_least): (u64, u64), (largest, first): (usize, &Path)) -> Result<usize> {
+    let Some(m) = limit else { return Ok(DEFAULT_PART_PERSONS.max(largest)) };
+    let fixed = budget::sum([held, part_least]);
+    let room = m.checked_sub(fixed).filter(|&room| room >= BYTES_PER_PART_PERSON).ok_or_else(|| {
+        Error::Config(format!(
+            "--max-memory {} is below what a link in parts holds across its parts: about {} (the program, the \
+             second file's records and keys, every record's key, the first file's citizen IDs and a part's least \
+             share); give more memory, or put the larger file first",
+            format_bytes(m),
+            format_bytes(fixed),
+        ))
+    })?;
+    let max_part = usize::try_from(room / BYTES_PER_PART_PERSON).unwrap_or(usize::MAX);
+    if largest > max_part {
+        return Err(Error::Config(format!(
+            "--max-memory {} is below what a link in parts needs for the largest province of {} ({largest} \
+             records): about {}; give at least that",
+            format_bytes(m),
+            first.display(),
+            format_bytes(budget::sum([fixed, budget::times(largest, BYTES_PER_PART_PERSON)])),
+        )));
+    }
+    Ok(max_part)
+}
+
 /// The records the pairs `near` name, gathered from the first file's pieces and the second
 /// file's copy on disk into one set of records (the first file's source, then the second's),
 /// and where each of the job's records named is among them.
@@ -432,6 +444,9 @@ fn gather(
         let piece = reg_spill.read(k)?;
         for g in gs {
             let i = (g as usize - n) % REGISTRY_PIECE;
+            if i >= piece.len() {
+                return Err(Error::Config("internal: a piece of the second file's records read back short".into()));
+            }
             at.insert(g, out.len());
             out.append_from(&piece, &[i as u32]);
             if let Some(last) = out.source.last_mut() {
