@@ -578,6 +578,12 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
+        // Output piped into a reader that has stopped (`tpmap link ... | head -1`): end quietly,
+        // with the status of a program ended by SIGPIPE (128 + 13), as other tools do, not as a
+        // bug (Rust ignores SIGPIPE, so `println!` panics). The outputs were written before.
+        if what.contains("failed printing to stdout") && what.contains("Broken pipe") {
+            std::process::exit(141);
+        }
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!(
             "error: internal error in tpmap{at} (a bug: please report it): {}",
