@@ -33,7 +33,9 @@
 //!
 //! Two passes over the parts: counts (a partitioned run makes them while it reads its waves for
 //! the whole order, and keeps each wave's records in a [`super::records::RecordSpill`] for the
-//! second pass); then candidate pairs and patterns, counted for training and spilled (32
+//! second pass; `tpmap link --split` counts its persons in their own order as it reads them,
+//! before the parts are formed: [`Counting::count_in_order`]); then candidate pairs and
+//! patterns, counted for training and spilled (32
 //! bytes a pair) to an anonymous temporary file (in `TMPDIR`), from which the pairs are scored
 //! once the model is trained. What is held throughout:
 //! the registry's records and nationwide keys ([`Counting::registry_bytes`] measures them), each
