@@ -33,9 +33,7 @@
 //!
 //! Two passes over the parts: counts (a partitioned run makes them while it reads its waves for
 //! the whole order, and keeps each wave's records in a [`super::records::RecordSpill`] for the
-//! second pass; `tpmap link --split` counts its persons in their own order as it reads them,
-//! before the parts are formed: [`Counting::count_in_order`]); then candidate pairs and
-//! patterns, counted for training and spilled (32
+//! second pass); then candidate pairs and patterns, counted for training and spilled (32
 //! bytes a pair) to an anonymous temporary file (in `TMPDIR`), from which the pairs are scored
 //! once the model is trained. What is held throughout:
 //! the registry's records and nationwide keys ([`Counting::registry_bytes`] measures them), each
@@ -409,13 +407,8 @@ pub struct Counting {
     last: HashMap<String, u64>,
     /// The persons' valid citizen IDs, in the order counted.
     ids: Vec<Option<NonZeroU64>>,
-    /// Persons of each part counted; empty when the persons were counted in their own order
-    /// ([`Counting::count_in_order`]).
+    /// Persons of each part counted.
     sizes: Vec<usize>,
-    /// Whether the persons were counted in their own order, in any grouping: `ids` is indexed
-    /// by each person's index among all, and the parts' provinces are checked as they are read
-    /// for comparing.
-    in_order: bool,
     /// The part each province's persons are in.
     owner: Vec<usize>,
     /// The registry's `validated` flags and its unreadable records.
@@ -495,7 +488,6 @@ impl Counting {
             last,
             ids: Vec::new(),
             sizes: Vec::new(),
-            in_order: false,
             owner: vec![usize::MAX; usize::from(u16::MAX) + 1],
             reg_flag,
             unreadable,
@@ -574,29 +566,17 @@ impl Counting {
         (self.first, self.last) = TermFrequencies::counts(&self.job.reg);
         self.ids.clear();
         self.sizes.clear();
-        self.in_order = false;
         self.owner.fill(usize::MAX);
     }
 
-    /// Counts persons `from..from + part.len()` (their indices among all), given in their own
-    /// order in pieces of any size and grouping before the parts are formed (`tpmap link --split`
-    /// counts its first file as it routes it, instead of reading the parts once more): `from`
-    /// must be the number counted so far. Not to be mixed with [`Counting::count`]; each part read
-    /// later for comparing must still hold whole provinces (checked then).
-    pub fn count_in_order(&mut self, part: &Records, from: usize) -> Result<()> {
+    /// Counts the next part's persons: link records of one source, as
+    /// [`PersonParts::read`] gives them.
+    pub fn count(&mut self, part: &Records) -> Result<()> {
         let t = Instant::now();
-        if part.sources.len() != 1 || from != self.ids.len() || !self.sizes.is_empty() {
-            return Err(internal("persons counted in order must come in order, one source, without parts"));
+        if part.sources.len() != 1 {
+            return Err(internal("a part must give one source's records"));
         }
-        self.in_order = true;
-        self.count_keys_and_names(part);
-        self.ids.extend(part.citizen_id.iter().map(|c| c.map(|c| c.as_nonzero())));
-        self.timing.block += t.elapsed().as_secs_f64();
-        Ok(())
-    }
-
-    /// Counts the persons of `part` under each nationwide key, and their names.
-    fn count_keys_and_names(&mut self, part: &Records) {
+        let i = self.sizes.len();
         for (rule, nw) in self.job.nationwide.iter_mut() {
             let mut keyed = model::rule_keys(part, rule);
             keyed.par_sort_unstable();
@@ -609,20 +589,6 @@ impl Counting {
         let (f, l) = TermFrequencies::counts(part);
         add_counts(&mut self.first, f);
         add_counts(&mut self.last, l);
-    }
-
-    /// Counts the next part's persons: link records of one source, as
-    /// [`PersonParts::read`] gives them.
-    pub fn count(&mut self, part: &Records) -> Result<()> {
-        let t = Instant::now();
-        if part.sources.len() != 1 {
-            return Err(internal("a part must give one source's records"));
-        }
-        if self.in_order {
-            return Err(internal("persons counted in order, then in parts"));
-        }
-        let i = self.sizes.len();
-        self.count_keys_and_names(part);
         for k in 0..part.len() {
             self.ids.push(part.citizen_id[k].map(|c| c.as_nonzero()));
             let p = province(part, k);
@@ -691,8 +657,7 @@ impl Counting {
     /// The second pass: every part compared, the model trained, the pairs scored and those
     /// deterministic or at or above `floor` kept, compactly, and clustered.
     fn pass(self, parts: &mut dyn PersonParts, floor: f64) -> Result<Pass> {
-        let Counting { o, blocking, job, first, last, ids: counted, sizes, in_order, mut timing, kept_limit, .. } =
-            self;
+        let Counting { o, blocking, job, first, last, ids: counted, sizes, mut timing, kept_limit, .. } = self;
         let mut lap = crate::diagnostics::Lap::start();
         let n = counted.len();
         let r = job.reg.len();
@@ -700,11 +665,9 @@ impl Counting {
             Error::Config(format!("a link job takes at most {} records", super::records::MAX_RECORDS))
         })?;
         // Every kept pair's registry record is numbered after the persons: n + j < total fits a u32.
-        if !in_order && parts.parts() != sizes.len() {
+        if parts.parts() != sizes.len() {
             return Err(internal("another number of parts than counted"));
         }
-        // Counted in order: each province's persons checked to be in one part as the parts come.
-        let mut owner = vec![usize::MAX; if in_order { usize::from(u16::MAX) + 1 } else { 0 }];
         let tf = TermFrequencies::from_counts(first, last, total as u64);
         // IDs by each person's index among all, read with the parts' indices below.
         let mut ids: Vec<Option<NonZeroU64>> = vec![None; total];
@@ -731,30 +694,13 @@ impl Counting {
         let mut spilled: u64 = 0;
         let mut rule_pairs = vec![0usize; blocking.rules.len()];
         let mut skipped_blocks = job.skipped_nationwide(blocking.rules.len());
-        for i in 0..parts.parts() {
+        for (i, &size) in sizes.iter().enumerate() {
             let (part, global) = checked(parts.read(i)?, n, Some(&mut seen))?;
-            if in_order {
-                // Indices below n (checked): the IDs were counted by index.
-                for &g in &global {
-                    ids[g as usize] = counted[g as usize];
-                }
-                for k in 0..part.len() {
-                    let p = usize::from(province(&part, k));
-                    match owner[p] {
-                        _ if p == usize::from(NO_PROVINCE) => {}
-                        o if o == usize::MAX => owner[p] = i,
-                        o if o == i => {}
-                        _ => return Err(internal("a province's persons in two parts")),
-                    }
-                }
-            } else {
-                let Some(counted) = counted.get(at..at + part.len()).filter(|_| sizes.get(i) == Some(&part.len()))
-                else {
-                    return Err(internal("a part read again holds other persons"));
-                };
-                for (&g, &id) in global.iter().zip(counted) {
-                    ids[g as usize] = id;
-                }
+            let Some(counted) = counted.get(at..at + part.len()).filter(|_| size == part.len()) else {
+                return Err(internal("a part read again holds other persons"));
+            };
+            for (&g, &id) in global.iter().zip(counted) {
+                ids[g as usize] = id;
             }
             at += part.len();
             // This part's sampled pairs: (person in the part, registry record).

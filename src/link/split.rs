@@ -1,7 +1,6 @@
-//! `tpmap link` of two files in parts: the second file read and keyed whole, then the first
-//! file's records read once, counted under the nationwide keys as they come and routed by
+//! `tpmap link` of two files in parts: the first file's records read once and routed by
 //! province into pieces in a temporary file, then linked with the second file's records a part
-//! (a group of whole provinces) at a time ([`super::parts`], reading the parts once more) — the
+//! (a group of whole provinces) at a time ([`super::parts`], which reads the parts twice) — the
 //! same five files as the whole job ([`super::run_and_write`]), holding the second file's
 //! records and keys whole but only one part of the first's. What `tpmap link --max-memory`
 //! does when the whole job would pass its budget, and what `tpmap link --split` asks for
@@ -111,10 +110,8 @@ pub struct Routed {
 impl FileParts {
     /// Reads `path` (as [`Records::push_csv`] reads it) once, routing its records by province
     /// (the first two digits of their area; records without one are a group of their own) into
-    /// per-province buffers written out as pieces once `flush_at` records are buffered. Each
-    /// chunk read is first handed to `each` with the index of its first record among all
-    /// (a link in parts counts them there: [`Counting::count_in_order`]).
-    pub fn route(path: &Path, flush_at: usize, each: &mut dyn FnMut(&Records, usize) -> Result<()>) -> Result<Routed> {
+    /// per-province buffers written out as pieces once `flush_at` records are buffered.
+    pub fn route(path: &Path, flush_at: usize) -> Result<Routed> {
         let mut r = Records::default();
         let mut spill = RecordSpill::new()?;
         let mut buffers: BTreeMap<u16, (Records, Vec<u32>)> = BTreeMap::new();
@@ -138,7 +135,6 @@ impl FileParts {
                 let message = format!("more than {MAX_RECORDS} records: a link job numbers them in 32 bits");
                 return Err(Error::Format { file: file.clone(), message });
             }
-            each(chunk, n)?;
             let mut by: BTreeMap<u16, Vec<u32>> = BTreeMap::new();
             for i in 0..len {
                 by.entry(parts::province(chunk, i)).or_default().push(i as u32);
@@ -277,8 +273,8 @@ pub fn link_files(
     o.validate()?;
     let mut lap = crate::diagnostics::Lap::start();
     let limit = o.max_memory;
-    // Refused before any reading when the second file alone passes the budget, its records and keys
-    // taken at half a byte of it at the least; the exact check comes once it is keyed.
+    // Refused before any reading when the second file alone, at the least its records and keys
+    // take a byte of it, passes the budget; the exact check comes once it is keyed.
     if let Some(m) = limit {
         let io = |e| Error::io(second, e);
         let least = std::fs::metadata(second).map_err(io)?.len() / SECOND_FILE_BYTES_PER_LEAST_BYTE;
@@ -292,64 +288,46 @@ pub fn link_files(
             )));
         }
     }
-    // The second file first: read, copied to disk for the explanations, keyed.
+    // Routing holds its buffers, the keys and the pieces' indices (a small share of the budget).
+    let flush_at = match limit {
+        Some(m) => usize::try_from(m / 8 / BYTES_PER_ROUTED_RECORD).unwrap_or(usize::MAX).clamp(1 << 14, FLUSH_RECORDS),
+        None => FLUSH_RECORDS,
+    };
+    let Routed { parts: mut file_parts, mut keys, unreadable: first_unreadable, records: n } =
+        FileParts::route(first, flush_at)?;
+    lap.lap(&format!("link in parts: {n} records of the first file routed"));
     let mut reg = Records::default();
     reg.push_csv(second)?;
     reg.shrink_to_fit();
-    let r = reg.len();
-    let second_source = reg.sources.first().cloned().unwrap_or_default();
-    let second_unreadable = reg.unreadable.len();
-    let mut reg_spill = RecordSpill::new()?;
-    if explain > 0 {
-        for start in (0..r).step_by(REGISTRY_PIECE) {
-            let end = (start + REGISTRY_PIECE).min(r);
-            let mut piece = Records { sources: reg.sources.clone(), ..Default::default() };
-            // Below MAX_RECORDS (`Records::push_csv` reads no more): fits a u32.
-            piece.append_from(&reg, &(start as u32..end as u32).collect::<Vec<u32>>());
-            reg_spill.push(&piece)?;
-        }
-    }
-    let second_keys = reg.key.clone();
-    lap.lap("link in parts: the second file read");
-    let mut counting = Counting::new(reg, o)?;
-    // Routing holds its buffers beside the second file's records and keys: a quarter of what
-    // the budget leaves.
-    let flush_at = match limit {
-        Some(m) => {
-            let held = budget::sum([budget::PROGRAM_BYTES, counting.registry_bytes(), second_keys.heap_bytes()]);
-            let room = m.checked_sub(held).ok_or_else(|| {
-                Error::Config(format!(
-                    "--max-memory {} is below what a link in parts holds of {}: about {} (its records and keys, \
-                     held whole, and the program); give more memory, or put the larger file first",
-                    format_bytes(m),
-                    second.display(),
-                    format_bytes(held),
-                ))
-            })?;
-            usize::try_from(room / 4 / BYTES_PER_ROUTED_RECORD).unwrap_or(usize::MAX).clamp(1 << 14, FLUSH_RECORDS)
-        }
-        None => FLUSH_RECORDS,
-    };
-    // The first file routed, its persons counted as they come (not in a pass over the parts).
-    let Routed { parts: mut file_parts, mut keys, unreadable: first_unreadable, records: n } =
-        FileParts::route(first, flush_at, &mut |chunk, from| counting.count_in_order(chunk, from))?;
-    lap.lap(&format!("link in parts: {n} records of the first file routed and counted"));
     let read_seconds = started.elapsed().as_secs_f64();
+    let r = reg.len();
     let total = n
         .checked_add(r)
         .filter(|&t| t <= MAX_RECORDS)
         .ok_or_else(|| Error::Config(format!("a link job takes at most {MAX_RECORDS} records")))?;
-    let sources = vec![file_parts.source.clone(), second_source];
-    let unreadable: Vec<(String, usize)> = [first_unreadable, second_unreadable]
+    let sources = vec![file_parts.source.clone(), reg.sources.first().cloned().unwrap_or_default()];
+    let unreadable: Vec<(String, usize)> = [first_unreadable, reg.unreadable.len()]
         .into_iter()
         .zip(&sources)
         .filter(|(k, _)| *k > 0)
         .map(|(k, s)| (s.clone(), k))
         .collect();
-    for j in 0..r {
-        keys.push(&second_keys.get(j));
+    // The second file's records kept on disk in pieces, for the pairs explained.
+    let mut reg_spill = RecordSpill::new()?;
+    if explain > 0 {
+        for start in (0..r).step_by(REGISTRY_PIECE) {
+            let end = (start + REGISTRY_PIECE).min(r);
+            let mut piece = Records { sources: reg.sources.clone(), ..Default::default() };
+            // Below MAX_RECORDS (checked above): fits a u32.
+            piece.append_from(&reg, &(start as u32..end as u32).collect::<Vec<u32>>());
+            reg_spill.push(&piece)?;
+        }
     }
-    drop(second_keys);
+    for j in 0..r {
+        keys.push(&reg.key.get(j));
+    }
+    lap.lap("link in parts: the second file read");
+    let mut counting = Counting::new(reg, o)?;
     // Held across the parts: the program (as every budget's sum counts it), the second file's
     // records and keys, every key, the pieces' indices, each person's citizen ID as counted.
     let held = budget::sum([
@@ -364,13 +342,18 @@ pub fn link_files(
     let max_part = part_persons(limit, (held, part_least), (largest, first))?;
     let count = file_parts.group(max_part)?;
     lap.lap(&format!("link in parts: {count} parts of at most {max_part} records (the largest province {largest})"));
+    counting.reserve(n);
     // The kept pairs and the clustering get what the budget leaves beside the keys, the
     // records' sources and the program.
     let keys_held = budget::sum([keys.heap_bytes(), file_parts.heap_bytes(), budget::times(total, 2)]);
     counting.limit_kept(limit.map(|m| m.saturating_sub(budget::sum([budget::PROGRAM_BYTES, keys_held]))));
-    if counting.persons() != n {
-        return Err(Error::Config("internal: another number of records counted than routed".into()));
+    for i in 0..file_parts.parts() {
+        counting.count(&file_parts.read(i)?.0)?;
     }
+    if counting.persons() != n {
+        return Err(Error::Config("internal: the parts hold another number of records than routed".into()));
+    }
+    lap.lap("link in parts: counted");
     let mut l = counting.linked(&mut file_parts)?;
     lap.lap("link in parts: linked");
     let mut source = vec![0u16; n];

@@ -788,35 +788,8 @@ fn linked_in_parts_is_the_whole_jobs() {
             assert!(got.pairs.is_empty());
             assert_eq!(files(&got, o), want_files, "{what}");
             assert_eq!(p.1, 2 * p.0.len(), "two passes over the parts");
-            // Counted in their own order, in pieces of 1,000, before the parts are formed (what
-            // `tpmap link --split` does as it routes): the same, the parts read once.
-            let mut c = tpmap::link::parts::Counting::new(reg.clone(), o).unwrap();
-            for from in (0..n).step_by(1000) {
-                let order: Vec<u32> = (from as u32..(from + 1000).min(n) as u32).collect();
-                c.count_in_order(&whole.take(&order), from).unwrap();
-            }
-            let mut p = by_province(&whole, parts, reverse);
-            let in_order = c.linked(&mut p).unwrap();
-            assert_eq!((in_order.scored, in_order.entity), (want.scored.clone(), want.entity.clone()), "{what}");
-            assert_eq!(p.1, p.0.len(), "one pass over the parts");
         }
     }
-    // Counted in order, then read in parts that cut a province in two: refused; out of order,
-    // or after parts were counted: refused.
-    let mut c = tpmap::link::parts::Counting::new(reg.clone(), &default).unwrap();
-    c.count_in_order(&whole, 0).unwrap();
-    let mut split = by_province(&whole, 1, false);
-    let (all, global) = split.0.pop().unwrap();
-    let (a, b): (Vec<u32>, Vec<u32>) = (0..all.len() as u32).partition(|&k| (k as usize) < all.len() / 2);
-    split.0 = vec![
-        (all.take(&a), a.iter().map(|&k| global[k as usize]).collect()),
-        (all.take(&b), b.iter().map(|&k| global[k as usize]).collect()),
-    ];
-    assert!(c.linked(&mut split).unwrap_err().to_string().contains("two parts"));
-    let mut c = tpmap::link::parts::Counting::new(reg.clone(), &default).unwrap();
-    assert!(c.count_in_order(&whole, 5).is_err(), "not from the first");
-    c.count(&whole).unwrap();
-    assert!(c.count_in_order(&whole, n).is_err(), "after parts were counted");
 }
 
 /// Two files linked in parts (`tpmap link --split`, and what `--max-memory` chooses when the
