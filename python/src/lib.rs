@@ -1128,13 +1128,7 @@ fn link_files<'py>(
         Some(m) => Some(tpmap::link::Model::from_json(&m).map_err(err)?),
         None => None,
     };
-    let opts = tpmap::link::LinkOptions {
-        threshold,
-        model,
-        max_memory: budget_of(max_memory)?,
-        keep_candidates: false,
-        ..Default::default()
-    };
+    let opts = tpmap::link::LinkOptions { threshold, model, max_memory: budget_of(max_memory)?, ..Default::default() };
     let report = py
         .detach(|| {
             let stage = tpmap::output::Staging::new(&out)?;

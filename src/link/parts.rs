@@ -255,16 +255,15 @@ impl Job {
     fn skipped_nationwide(&self, rules: usize) -> Vec<usize> {
         let mut skipped = vec![0usize; rules];
         for ((_, nw), &at) in self.nationwide.iter().zip(&self.nationwide_at) {
+            // Each key's persons are counted at the first position of its run.
             let mut start = 0;
-            skipped[at] = nw
-                .keys
-                .chunk_by(|a, b| a == b)
-                .filter(|run| {
-                    let persons = nw.persons[start] as usize;
-                    start += run.len();
-                    persons > 0 && persons + run.len() > self.max_block
-                })
-                .count();
+            for run in nw.keys.chunk_by(|a, b| a == b) {
+                let persons = nw.persons[start] as usize;
+                if persons > 0 && persons + run.len() > self.max_block {
+                    skipped[at] += 1;
+                }
+                start += run.len();
+            }
         }
         skipped
     }

@@ -15,7 +15,7 @@
 //! let report = split::link_files(
 //!     "link-out".as_ref(),
 //!     ("survey.csv".as_ref(), "welfare.csv".as_ref()),
-//!     &LinkOptions { keep_candidates: false, max_memory: Some(3 << 30), ..LinkOptions::default() },
+//!     &LinkOptions { max_memory: Some(3 << 30), ..LinkOptions::default() },
 //!     20,
 //!     std::time::Instant::now(),
 //! )?;
@@ -39,8 +39,8 @@ use crate::{Error, Result};
 /// Bytes a part is estimated to hold per person of the first file while it is compared, beyond
 /// [`PART_BYTES_PER_SECOND_RECORD`]: its persons' link records (about 60 bytes), the second
 /// file's records of its provinces beside them, its candidate pairs (about two a person
-/// nationally) numbered three ways with their patterns and what is spilled of them, and blocking's keys of its
-/// provincial rules. On the SYNTHETIC national link benchmark a part's peak rose 0.92 GB above
+/// nationally) numbered three ways with their patterns and what is spilled of them, and
+/// blocking's keys of its provincial rules. On the SYNTHETIC national link benchmark a part's peak rose 0.92 GB above
 /// what was held across the parts with parts of at most 2.1 M persons, 1.15 GB with 3.06 M:
 /// about 240 bytes a person and 0.42 GB besides, 27 bytes a record of the second file
 /// (docs/linkage.md, "In parts"); these leave room.
@@ -211,9 +211,11 @@ impl FileParts {
     /// The records (and their indices) of the pieces `which`, appended in that order.
     fn read_pieces(&mut self, which: &[usize]) -> Result<(Records, Vec<u32>)> {
         let mut piece = |k: usize| -> Result<(Records, &[u32])> {
-            let (Some((_, global)), Ok(records)) = (self.pieces.get(k), self.spill.read(k)) else {
+            let Some((_, global)) = self.pieces.get(k) else {
                 return Err(Error::Config("internal: a piece of the first file's records is missing".into()));
             };
+            // The temporary file's own error (it names the file) if it cannot be read back.
+            let records = self.spill.read(k)?;
             if records.len() != global.len() {
                 return Err(Error::Config("internal: a piece of the first file's records read back short".into()));
             }
