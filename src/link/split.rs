@@ -425,8 +425,11 @@ fn gather(
     let mut at: HashMap<u32, usize> = HashMap::new();
     let persons: BTreeSet<u32> = named.iter().copied().filter(|&g| (g as usize) < n).collect();
     for k in 0..file_parts.pieces.len() {
-        let order: Vec<u32> =
-            (0u32..).zip(&file_parts.pieces[k].1).filter(|(_, g)| persons.contains(g)).map(|(i, _)| i).collect();
+        // A piece's indices rise (its records were routed in file order): each person named is
+        // searched for in it, not every index of the file looked up among the named.
+        let global = &file_parts.pieces[k].1;
+        // Positions in a piece of at most MAX_RECORDS records (checked as they were routed).
+        let order: Vec<u32> = persons.iter().filter_map(|g| global.binary_search(g).ok()).map(|i| i as u32).collect();
         if order.is_empty() {
             continue;
         }
