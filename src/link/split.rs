@@ -428,8 +428,10 @@ fn gather(
         // A piece's indices rise (its records were routed in file order): each person named is
         // searched for in it, not every index of the file looked up among the named.
         let global = &file_parts.pieces[k].1;
-        // Positions in a piece of at most MAX_RECORDS records (checked as they were routed).
-        let order: Vec<u32> = persons.iter().filter_map(|g| global.binary_search(g).ok()).map(|i| i as u32).collect();
+        // Positions in a piece of at most MAX_RECORDS records (checked as they were routed), so
+        // each fits a u32.
+        let order: Vec<u32> =
+            persons.iter().filter_map(|g| global.binary_search(g).ok()).filter_map(|i| u32::try_from(i).ok()).collect();
         if order.is_empty() {
             continue;
         }
