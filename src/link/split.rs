@@ -429,9 +429,14 @@ fn gather(
         // searched for in it, not every index of the file looked up among the named.
         let global = &file_parts.pieces[k].1;
         // Positions in a piece of at most MAX_RECORDS records (checked as they were routed), so
-        // each fits a u32.
-        let order: Vec<u32> =
-            persons.iter().filter_map(|g| global.binary_search(g).ok()).filter_map(|i| u32::try_from(i).ok()).collect();
+        // each fits a u32; one that did not would be an error, not a record left out.
+        let order = persons
+            .iter()
+            .filter_map(|g| global.binary_search(g).ok())
+            .map(|i| {
+                u32::try_from(i).map_err(|_| Error::Config(format!("a part holds more than {MAX_RECORDS} records")))
+            })
+            .collect::<Result<Vec<u32>>>()?;
         if order.is_empty() {
             continue;
         }
