@@ -23,6 +23,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -725,9 +726,33 @@ fn measures_in_pool(
     let mut lap = crate::diagnostics::Lap::start();
     let l = leaf_sums(p, spec, s, h, opts)?;
     lap.lap("leaf sums");
-    let rows = roll_up(spec, h, &l.layout, &l.sums, &l.boot, l.reps, l.design.as_ref(), l.integral, l.exact_den);
+    Ok(measures_of_sums(spec, h, &l))
+}
+
+/// Every level's measures from one pass's per-leaf sums ([`leaf_sums_of`]), computed on the
+/// shared pool.
+pub(crate) fn measures_of_sums(spec: &Spec, h: &Hierarchy, l: &LeafSums) -> Measures {
+    let mut lap = crate::diagnostics::Lap::start();
+    let rows = crate::in_pool(|| {
+        roll_up(spec, h, &l.layout, &l.sums, &l.boot, l.reps, l.design.as_ref(), l.integral, l.exact_den)
+    });
     lap.lap("rolled up");
-    Ok(Measures { spec: spec.clone(), levels: h.levels.clone(), rows })
+    Measures { spec: spec.clone(), levels: h.levels.clone(), rows }
+}
+
+/// [`leaf_sums`] on the shared pool: the first half of [`measures_of`], for a caller that frees
+/// its units before the second ([`measures_of_sums`]).
+pub(crate) fn leaf_sums_of(
+    p: &Profiles,
+    spec: &Spec,
+    s: &impl UnitScores,
+    h: &Hierarchy,
+    opts: &AggregateOptions,
+) -> Result<LeafSums> {
+    let mut lap = crate::diagnostics::Lap::start();
+    let l = crate::in_pool(|| leaf_sums(p, spec, s, h, opts));
+    lap.lap("leaf sums");
+    l
 }
 
 /// Population, poor and score sums per (leaf, stratum, PSU), for design-based standard errors.
@@ -790,7 +815,7 @@ pub(crate) fn leaf_sums(
         return Err(Error::Config("unit keys must have one entry per unit".into()));
     }
     let key = |u: usize| opts.unit_keys.as_ref().map_or(u as u64, |k| k[u]);
-    let integral = p.weight.par_iter().with_min_len(1 << 16).all(|&w| is_whole(w));
+    let integral = all_whole(&p.weight);
     // With whole-number weights and exact scores, the replicates' score sums are kept as integer
     // numerators (over the scores' denominator), like the other exact sums: parts of the data
     // then add up to the whole bit for bit.
@@ -800,20 +825,8 @@ pub(crate) fn leaf_sums(
     // sorted by village, so each thread writes a few leaves at a time), then added together.
     // (`rayon::fold` would make an accumulator per split: hundreds of zeroed leaf tables.)
     let zero = || (sums_table(leaves * lay.stride), sums_table(leaves * reps * 3));
-    // `acc` and `boot` hold the leaves from `base` on.
-    let add_unit = |u: usize, acc: &mut [f64], boot: &mut [f64], base: usize| {
-        let leaf = h.unit_leaf[u] as usize - base;
-        let a = &mut acc[leaf * lay.stride..(leaf + 1) * lay.stride];
-        let w = p.weight[u];
-        let us = s.unit(u);
-        if us.dropped {
-            a[DROPPED] += 1.0;
-            a[DROPPED_POP] += w;
-            return;
-        }
-        a[UNITS] += 1.0;
-        a[POP] += w;
-        a[W2] += w * w;
+    // The rest of a unit's sums (all but its count, weight and squared weight).
+    let add_rest = |u: usize, w: f64, us: &UnitScore, a: &mut [f64], boot: &mut [f64]| {
         let d = us.deprived;
         // Only the set bits: most units are deprived in nothing.
         let mut bits = d;
@@ -855,18 +868,18 @@ pub(crate) fn leaf_sums(
             }
         }
         if d != 0 {
-            if band(&us, opts.severe) {
+            if band(us, opts.severe) {
                 a[SEVERE] += w;
             }
             // Vulnerable: not poor, but with a score of at least `vulnerable`.
-            if !poor && band(&us, opts.vulnerable) {
+            if !poor && band(us, opts.vulnerable) {
                 a[VULNERABLE] += w;
             }
         }
         let cb = if exact_boot && poor { us.num as f64 } else { c };
         for r in 0..reps {
             let m = poisson1(seed, key(u), r as u64) * w;
-            let b = &mut boot[(leaf * reps + r) * 3..(leaf * reps + r) * 3 + 3];
+            let b = &mut boot[r * 3..r * 3 + 3];
             b[0] += m;
             if poor {
                 b[1] += m;
@@ -874,10 +887,36 @@ pub(crate) fn leaf_sums(
             }
         }
     };
+    // Units `units`, all of one leaf, into that leaf's sums `a` and bootstrap sums `boot`.
+    // Every unit's count, weight and squared weight are added in unit order, as before, but in
+    // registers: most units are deprived in nothing and need nothing else.
+    let add_run = |units: Range<usize>, a: &mut [f64], boot: &mut [f64]| {
+        let (mut count, mut pop, mut w2) = (a[UNITS], a[POP], a[W2]);
+        for u in units {
+            let w = p.weight[u];
+            let us = s.unit(u);
+            if us.dropped {
+                a[DROPPED] += 1.0;
+                a[DROPPED_POP] += w;
+                continue;
+            }
+            count += 1.0;
+            pop += w;
+            w2 += w * w;
+            if us.deprived != 0 || us.poor || reps > 0 {
+                add_rest(u, w, &us, a, boot);
+            }
+        }
+        (a[UNITS], a[POP], a[W2]) = (count, pop, w2);
+    };
     let (sums, boot) = if h.unit_leaf.is_sorted() {
-        by_leaf_ranges(&h.unit_leaf, leaves, lay.stride, reps * 3, &add_unit)
+        by_leaf_ranges(&h.unit_leaf, leaves, lay.stride, reps * 3, &add_run)
     } else {
-        per_thread(n, zero, |u, a, b| add_unit(u, a, b, 0))
+        per_thread(n, zero, |u, a, b| {
+            let leaf = h.unit_leaf[u] as usize;
+            let (st, bst) = (lay.stride, reps * 3);
+            add_run(u..u + 1, &mut a[leaf * st..(leaf + 1) * st], &mut b[leaf * bst..(leaf + 1) * bst])
+        })
     };
 
     // Design-based standard errors: sums per (leaf, stratum, PSU).
@@ -1080,25 +1119,30 @@ pub(crate) fn roll_up(
 /// which flushes the page from every core's TLB (an interrupt to each). Nationally that doubled
 /// the per-village sums (0.09 s to 0.2 s) once no freed memory was at hand to reuse.
 pub(crate) fn sums_table(len: usize) -> Vec<f64> {
+    // Written on every core (rayon collects an indexed iterator in place): zeroing a national
+    // table's 54 MB of fresh pages on one core was 28-33 ms of `tpmap mpi`.
     let mut v = Vec::with_capacity(len);
-    v.resize(len, 0.0);
+    v.par_extend(rayon::iter::repeat_n(0.0, len).with_min_len(1 << 14));
     v
 }
-
-/// Adds unit `u` into the leaves' sums and bootstrap sums, which start at leaf `base`.
-type AddUnit<'a> = dyn Fn(usize, &mut [f64], &mut [f64], usize) + Sync + 'a;
 
 /// Per-leaf sums when units come sorted by leaf (as extracts sorted by area do): the units are cut
 /// into one contiguous range per thread at leaf boundaries, so each thread adds into its own
 /// leaves of the one result, and no thread needs a table of every leaf (two 54 MB tables at
 /// 84 k villages, zeroed, faulted in and added together, were most of the pass).
-pub(crate) fn by_leaf_ranges(
+/// `add(units, sums, boot)` adds a run of units of one leaf into that leaf's `stride` sums and
+/// `bstride` bootstrap sums. (A run at a time: the leaf's slices are found once per run, and the
+/// caller can keep its running totals in registers.)
+pub(crate) fn by_leaf_ranges<F>(
     unit_leaf: &[u32],
     leaves: usize,
     stride: usize,
     bstride: usize,
-    add: &AddUnit<'_>,
-) -> (Vec<f64>, Vec<f64>) {
+    add: &F,
+) -> (Vec<f64>, Vec<f64>)
+where
+    F: Fn(Range<usize>, &mut [f64], &mut [f64]) + Sync,
+{
     let n = unit_leaf.len();
     let parts = rayon::current_num_threads().max(1);
     let mut cuts = vec![0usize];
@@ -1125,8 +1169,13 @@ pub(crate) fn by_leaf_ranges(
         (rest, brest, base) = (more, bmore, end);
     }
     jobs.into_par_iter().for_each(|(units, acc, b, base)| {
-        for u in units {
-            add(u, acc, b, base);
+        let mut u = units.start;
+        while u < units.end {
+            let leaf = unit_leaf[u];
+            let run = u + unit_leaf[u..units.end].iter().position(|&l| l != leaf).unwrap_or(units.end - u);
+            let l = leaf as usize - base;
+            add(u..run, &mut acc[l * stride..(l + 1) * stride], &mut b[l * bstride..(l + 1) * bstride]);
+            u = run;
         }
     });
     (sums, boot)
@@ -1178,37 +1227,51 @@ fn analytic_se(a: &[f64], n: f64, [h, aa, m0]: [f64; 3]) -> [f64; 3] {
     [var_h.sqrt(), var_a.sqrt(), var_m0.sqrt()]
 }
 
-/// An f64 that holds a whole number below 2^53, as an `i128`.
-fn whole(x: f64) -> Option<i128> {
-    ((0.0..9.0e15).contains(&x) && is_whole(x)).then_some(x as i128)
+/// An f64 that holds a whole number below 2^53, as an `i64` (one instruction; a conversion to
+/// `i128` is a library call, four of them for each of the 1.6 M shares' standard errors of a
+/// national roll-up).
+fn whole(x: f64) -> Option<i64> {
+    ((0.0..9.0e15).contains(&x) && is_whole(x)).then_some(x as i64)
 }
 
 /// A finite whole number, not negative. (`fract()` is a call into a software `trunc` in this
-/// build: checking the country's weights with it took 20 ms; a round trip through `u64` is one
-/// instruction each way, and every float from 2^53 on is whole.)
+/// build. Below 2^52, `x + 2^52` lands where floats are one apart, so the addition rounds `x` to
+/// a whole number and subtracting 2^52 again gives `x` back exactly when it was whole; from 2^52
+/// on every float is whole. Additions and comparisons only, which the compiler vectorises: a
+/// round trip through `u64` did not, and checking the country's weights took 24 ms.)
 fn is_whole(x: f64) -> bool {
-    x.is_finite() && x >= 0.0 && (x >= 9_007_199_254_740_992.0 || (x as u64) as f64 == x)
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    x.is_finite() && x >= 0.0 && (x >= TWO_52 || (x + TWO_52) - TWO_52 == x)
+}
+
+/// Whether every weight is whole ([`is_whole`]), on every core: blocks checked without stopping
+/// at the first miss, so each block is one vectorised loop.
+fn all_whole(weights: &[f64]) -> bool {
+    weights.par_chunks(1 << 14).all(|c| c.iter().fold(true, |all, &w| all & is_whole(w)))
+}
+
+/// `v` rounded to the nearest f64, through `i64` when it fits: one instruction rather than a
+/// library call, and the same rounding.
+fn wide_to_f64(v: i128) -> f64 {
+    i64::try_from(v).map_or(v as f64, |v| v as f64)
 }
 
 /// `x2·t² − 2·x·t·x1 + x²·t2` in 128 bits: `t² · Σ v²(z − x/t)²` for the sums `t = Σv`,
 /// `t2 = Σv²`, `x = Σv·z`, `x1 = Σv²·z`, `x2 = Σv²·z²` (the numerator of a linearised
 /// variance). `None` when a product does not fit.
-fn spread(x2: i128, x1: i128, x: i128, t: i128, t2: i128) -> Option<i128> {
+fn spread(x2: i64, x1: i64, x: i64, t: i64, t2: i64) -> Option<i128> {
     // Most areas' products fit 64 bits, where a checked multiply is one instruction (the 128-bit
     // ones were a fifth of the national roll-up); the result is the same whole number.
-    let narrow = |v: i128| i64::try_from(v).ok();
-    if let (Some(x2), Some(x1), Some(x), Some(t), Some(t2)) = (narrow(x2), narrow(x1), narrow(x), narrow(t), narrow(t2))
-    {
-        let small = || {
-            let a = x2.checked_mul(t)?.checked_mul(t)?;
-            let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
-            let c = x.checked_mul(x)?.checked_mul(t2)?;
-            a.checked_sub(b)?.checked_add(c)
-        };
-        if let Some(v) = small() {
-            return Some(i128::from(v));
-        }
+    let small = || {
+        let a = x2.checked_mul(t)?.checked_mul(t)?;
+        let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
+        let c = x.checked_mul(x)?.checked_mul(t2)?;
+        a.checked_sub(b)?.checked_add(c)
+    };
+    if let Some(v) = small() {
+        return Some(i128::from(v));
     }
+    let [x2, x1, x, t, t2] = [x2, x1, x, t, t2].map(i128::from);
     let a = x2.checked_mul(t)?.checked_mul(t)?;
     let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
     let c = x.checked_mul(x)?.checked_mul(t2)?;
@@ -1227,7 +1290,7 @@ fn exact_se(a: &[f64], n: f64, den: u128) -> Option<[f64; 3]> {
     let f = n / (n - 1.0);
     let d2 = (den as f64) * (den as f64);
     let (wf, pf) = (w as f64, p as f64);
-    let var = |num: i128, scale: f64| f * num.max(0) as f64 / scale;
+    let var = |num: i128, scale: f64| f * wide_to_f64(num.max(0)) / scale;
     let var_h = var(spread(w2p, w2p, p, w, w2)?, wf * wf * wf * wf);
     let var_m0 = var(spread(w2c2, w2c, s, w, w2)?, d2 * wf * wf * wf * wf);
     let var_a = if p > 0 { var(spread(w2c2, w2c, s, p, w2p)?, d2 * pf * pf * pf * pf) } else { 0.0 };
@@ -1241,7 +1304,7 @@ fn exact_share_se(n: f64, [w, w2, x, w2x]: [f64; 4]) -> Option<f64> {
     }
     let (wi, w2i, xi, w2xi) = (whole(w)?, whole(w2)?, whole(x)?, whole(w2x)?);
     let num = spread(w2xi, w2xi, xi, wi, w2i)?;
-    Some((n / (n - 1.0) * num.max(0) as f64 / (w * w * w * w)).sqrt())
+    Some((n / (n - 1.0) * wide_to_f64(num.max(0)) / (w * w * w * w)).sqrt())
 }
 
 /// The analytic SE of a weighted share `x̄ = Σw·x/Σw` of a 0/1 variable over `n` units, from Σw
@@ -1639,10 +1702,14 @@ mod tests {
             [40_000, 40_000, 9_000, 120_000, 900_000],
             [10_000_000_000, 7, 3_000_000, 20_000_000_000, 5],
         ] {
-            let [x2, x1, x, t, t2] = v.map(i128::from);
-            assert_eq!(spread(x2, x1, x, t, t2), Some(reference(x2, x1, x, t, t2)), "{v:?}");
+            let [x2, x1, x, t, t2] = v;
+            let wide = v.map(i128::from);
+            assert_eq!(spread(x2, x1, x, t, t2), Some(reference(wide[0], wide[1], wide[2], wide[3], wide[4])), "{v:?}");
         }
-        assert_eq!(spread(i128::MAX, 1, 1, 2, 1), None);
+        assert_eq!(spread(i64::MAX, 1, 1, i64::MAX, 1), None);
+        for v in [0i128, 1, -7, i128::from(i64::MAX), i128::from(i64::MAX) + 1, (1 << 80) + 12_345, -(1 << 100) - 1] {
+            assert_eq!(wide_to_f64(v).to_bits(), (v as f64).to_bits(), "{v}");
+        }
     }
 
     #[test]
@@ -1653,6 +1720,28 @@ mod tests {
         for x in [0.5, 1.0 + f64::EPSILON, -1.0, 1e15 + 0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             assert!(!is_whole(x), "{x}");
         }
+        // Against the definition, on every kind of float: halves and near-halves at each
+        // magnitude around 2^52 and 2^53, and bit patterns spread over the whole range.
+        let reference = |x: f64| x.is_finite() && x >= 0.0 && x.fract() == 0.0;
+        let mut xs = vec![f64::MIN_POSITIVE, f64::MAX, -f64::MAX, 4_503_599_627_370_495.5];
+        for e in 0..60 {
+            let p = 2f64.powi(e);
+            xs.extend([p, p + 0.5, p - 0.5, p + 0.25, p.next_up(), p.next_down(), -p]);
+        }
+        let mut bits = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            bits = bits.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            xs.push(f64::from_bits(bits));
+            xs.push(f64::from_bits(bits >> 12 | 0x4300_0000_0000_0000)); // within [2^49, 2^54)
+        }
+        for &x in &xs {
+            assert_eq!(is_whole(x), reference(x), "{x:e}");
+        }
+        assert!(all_whole(&[1.0; 100_000]));
+        let mut w = vec![3.0; 100_000];
+        w[77_777] = 2.5;
+        assert!(!all_whole(&w));
+        assert!(all_whole(&[]));
     }
 
     /// `n` units with weights 1–5 and profiles spread over the four indicators.

@@ -633,8 +633,8 @@ fn tables_in_pool(
     // members of households where the indicator is not applicable or missing (few bits), and the
     // village's members are added at the end: a household costs its set bits, not a pass over
     // every indicator.
-    let add = |u: usize, c: &mut [f64], q: &mut [f64], base: usize| {
-        let v = vidx[u] as usize - base;
+    // Household `u` into its village's rows `c` and `q`.
+    let add_one = |u: usize, c: &mut [f64], q: &mut [f64]| {
         let m = h.members[u] as f64;
         let (mut reg, mut val, mut elderly, mut disabled) = (0u32, 0u32, 0u32, 0u32);
         for k in x.members(u) {
@@ -644,7 +644,7 @@ fn tables_in_pool(
             disabled += u32::from(p.disabled[k] == Some(true));
         }
         let (reg, val) = (f64::from(reg), f64::from(val));
-        let row = &mut c[v * cw..(v + 1) * cw];
+        let row = c;
         row[0] += 1.0;
         row[1] += m;
         row[2] += reg;
@@ -660,7 +660,7 @@ fn tables_in_pool(
                 Welfare::Registered => reg,
                 Welfare::None => m,
             };
-            let row = &mut q[v * pw..(v + 1) * pw];
+            let row = q;
             row[0] += 1.0;
             row[1] += m;
             row[2] += reg;
@@ -673,6 +673,12 @@ fn tables_in_pool(
             each_bit(fail, |i| row[5 + dims + i] += target);
         }
     };
+    // Households `units` of one village into its rows `c` and `q`.
+    let add = |units: std::ops::Range<usize>, c: &mut [f64], q: &mut [f64]| {
+        for u in units {
+            add_one(u, c, q);
+        }
+    };
     // Households sorted by village (extracts in area order): each thread sums its own villages
     // of one table; otherwise one table per thread, added together.
     lap.lap("tables: villages found");
@@ -681,7 +687,10 @@ fn tables_in_pool(
     } else {
         let zero =
             || (crate::aggregate::sums_table(villages.len() * cw), crate::aggregate::sums_table(villages.len() * pw));
-        crate::aggregate::per_thread(h.len(), zero, |u, c: &mut Vec<f64>, q: &mut Vec<f64>| add(u, c, q, 0))
+        crate::aggregate::per_thread(h.len(), zero, |u, c: &mut Vec<f64>, q: &mut Vec<f64>| {
+            let v = vidx[u] as usize;
+            add_one(u, &mut c[v * cw..(v + 1) * cw], &mut q[v * pw..(v + 1) * pw])
+        })
     };
     let applicable = profiles.present & in_edition;
     common.par_chunks_mut(cw.max(1)).for_each(|row| {
