@@ -244,6 +244,9 @@ impl AreaRuns {
         {
             return Ok(false);
         }
+        // Each level's dictionary index -> code, looked up once per group: a province's key
+        // repeats at every change of its villages (nationally three in four lookups).
+        let mut memo: Vec<Vec<Option<u32>>> = values.iter().map(|v| vec![None; v.len()]).collect();
         // Merged in unit order: at each unit where some level changes, every level's current key.
         let (mut next, mut current) = (vec![0usize; changes.len()], vec![0u32; changes.len()]);
         while let Some(unit) = changes.iter().zip(&next).filter_map(|(c, &k)| c.get(k).map(|&(u, _)| u)).min() {
@@ -256,9 +259,18 @@ impl AreaRuns {
                 }
             }
             self.scratch.clear();
-            for ((col, v), &i) in self.keys.iter_mut().zip(values).zip(&current) {
-                let key = v.get(i as usize).map_or("", String::as_str);
-                self.scratch.push(col.code_of(key)?);
+            for (((col, v), &i), memo) in self.keys.iter_mut().zip(values).zip(&current).zip(&mut memo) {
+                let code = match memo.get(i as usize) {
+                    Some(&Some(code)) => code,
+                    _ => {
+                        let code = col.code_of(v.get(i as usize).map_or("", String::as_str))?;
+                        if let Some(slot) = memo.get_mut(i as usize) {
+                            *slot = Some(code);
+                        }
+                        code
+                    }
+                };
+                self.scratch.push(code);
             }
             self.add_run(self.units + unit);
         }
@@ -1119,10 +1131,8 @@ pub(crate) fn roll_up(
 /// which flushes the page from every core's TLB (an interrupt to each). Nationally that doubled
 /// the per-village sums (0.09 s to 0.2 s) once no freed memory was at hand to reuse.
 pub(crate) fn sums_table(len: usize) -> Vec<f64> {
-    // Written on every core (rayon collects an indexed iterator in place): zeroing a national
-    // table's 54 MB of fresh pages on one core was 28-33 ms of `tpmap mpi`.
     let mut v = Vec::with_capacity(len);
-    v.par_extend(rayon::iter::repeat_n(0.0, len).with_min_len(1 << 14));
+    crate::extend_zeroed(&mut v, len, 0.0);
     v
 }
 

@@ -264,7 +264,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         const BLOCK: usize = 1 << 14;
         let n = b.len();
         let start = u.profiles.fail.len();
-        u.profiles.fail.resize(start + n, 0);
+        crate::extend_zeroed(&mut u.profiles.fail, n, 0);
         // One buffer for every batch's missing masks: fresh zero pages each batch cost faults.
         missing.clear();
         missing.resize(n, 0);
@@ -299,8 +299,17 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
         by_cell.dedup();
         // Whole columns of weights and text keys at once where their types allow (the key
         // columns in parallel: each has its own codes).
-        let mut weights = vec![0f64; n];
-        let weights_read = weight_col.is_some_and(|c| b.number_column(c, &mut weights));
+        // Weights straight into the profiles' column (zeroed on every core first: fresh pages);
+        // taken back off when the column is not all numbers, and read cell by cell below.
+        let weights_read = weight_col.is_some_and(|c| {
+            let at = u.profiles.weight.len();
+            crate::extend_zeroed(&mut u.profiles.weight, n, 0.0);
+            let read = b.number_column(c, &mut u.profiles.weight[at..]);
+            if !read {
+                u.profiles.weight.truncate(at);
+            }
+            read
+        });
         let areas_read = match runs.as_mut() {
             Some(_) if areas_done => true,
             Some(runs) => match area_cols.iter().map(|&c| b.text_column(c)).collect::<Option<Vec<_>>>() {
@@ -336,13 +345,13 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
                 true => missing_masks.extend(&missing),
                 false => missing_masks.zeros(n),
             }
-            match weight_col {
-                Some(_) => p.weight.extend_from_slice(&weights),
-                None => p.weight.resize(p.weight.len() + n, 1.0),
+            if weight_col.is_none() {
+                p.weight.resize(p.weight.len() + n, 1.0);
             }
             return Ok(());
         }
-        for r in 0..b.len() {
+        // `missing` holds the batch's rows' missing masks, one a row.
+        for (r, &missing_mask) in missing.iter().enumerate() {
             let row = first_row + r as u64;
             let err = |c: usize, reason: String| Error::InvalidRow {
                 file: name.clone(),
@@ -351,7 +360,7 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
                 column: header[c].clone(),
                 reason,
             };
-            let (mut f, mut na, mut m) = (u.profiles.fail[start + r], 0u64, missing[r]);
+            let (mut f, mut na, mut m) = (u.profiles.fail[start + r], 0u64, missing_mask);
             for &(bit, c) in &by_cell {
                 let cell = b.cell(r, c);
                 match parse::status(cell, OneMeans::Fail) {
@@ -364,17 +373,22 @@ fn read_units_in_pool(input: TableInput<'_>, indicators: &[String], opts: &MpiOp
                     }
                 }
             }
+            // `None`: the batch's weights are in the column already.
             let w = match weight_col {
-                Some(_) if weights_read => weights[r],
-                Some(c) => parse::number(b.cell(r, c))
-                    .map_err(|reason| err(c, reason.describe().into()))?
-                    .ok_or_else(|| err(c, "weight is empty".into()))?,
-                None => 1.0,
+                Some(_) if weights_read => None,
+                Some(c) => Some(
+                    parse::number(b.cell(r, c))
+                        .map_err(|reason| err(c, reason.describe().into()))?
+                        .ok_or_else(|| err(c, "weight is empty".into()))?,
+                ),
+                None => Some(1.0),
             };
             u.profiles.fail[start + r] = f;
             na_masks.push(na);
             missing_masks.push(m);
-            u.profiles.weight.push(w);
+            if let Some(w) = w {
+                u.profiles.weight.push(w);
+            }
             for (k, (keys, &c)) in
                 u.area_keys.iter_mut().zip(&area_cols).chain(u.over_keys.iter_mut().zip(&over_cols)).enumerate()
             {
@@ -1150,5 +1164,25 @@ mod tests {
         assert_eq!(t.units, 4);
         assert_eq!(m.rows.len(), 1);
         assert_eq!((m.rows[0].units, m.rows[0].poor), (4, 1.0)); // only the first unit has both
+    }
+
+    #[test]
+    fn weights_read_whole_or_cell_by_cell_agree_and_an_empty_one_is_named() {
+        // Whole numbers are read as a column into the profiles; text and negative numbers are
+        // taken back off and read cell by cell (where "-2" is refused with its row).
+        let spec = || vec![("x".to_string(), "a".to_string(), Rational::ONE)];
+        let opts = MpiOptions { k: "1".parse().unwrap(), weight: Some("w".into()), ..Default::default() };
+        let measure_of = |w: Column| {
+            let units = DataFrame::new(4, vec![Column::new("a".into(), [1, 0, 1, 1]), w]).unwrap();
+            measure(TableInput::Frame(&units, "units"), spec(), &opts).map(|(m, _)| m)
+        };
+        let whole = measure_of(Column::new("w".into(), [2u32, 1, 3, 5])).unwrap();
+        let text = measure_of(Column::new("w".into(), ["2", "1", "3", "5"])).unwrap();
+        assert_eq!((whole.rows[0].population, whole.rows[0].poor), (11.0, 10.0));
+        assert_eq!((text.rows[0].population, text.rows[0].poor, text.rows[0].h), (11.0, 10.0, whole.rows[0].h));
+        let empty = measure_of(Column::new("w".into(), [Some(2u32), None, Some(3), Some(5)])).unwrap_err().to_string();
+        assert!(empty.contains("weight is empty") && empty.contains("'w'"), "{empty}");
+        let negative = measure_of(Column::new("w".into(), [2i32, 1, -2, 5])).unwrap_err().to_string();
+        assert!(negative.contains("'w'"), "{negative}");
     }
 }
