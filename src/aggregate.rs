@@ -414,8 +414,12 @@ impl Hierarchy {
         let mut gid = vec![0u32; starts.len()];
         for (l, name) in level_names.into_iter().enumerate() {
             let col = &keys[l];
-            let mut map: HashMap<(u32, u32), u32> = HashMap::new();
-            let (mut names, mut up, mut own) = (Vec::new(), Vec::new(), Vec::new());
+            // Keys are codes made here, not text from a file: a fast hash is safe. Room for one
+            // group per distinct key of the level (usually the level's count of groups).
+            let room = col.names.len();
+            let mut map: hashbrown::HashMap<(u32, u32), u32> = hashbrown::HashMap::with_capacity(room);
+            let (mut names, mut up, mut own) =
+                (Vec::with_capacity(room), Vec::with_capacity(room), Vec::with_capacity(room));
             let mut prev: Option<((u32, u32), u32)> = None;
             for (&code, g) in col.codes.iter().zip(gid.iter_mut()) {
                 let key = (*g, code);
@@ -761,10 +765,7 @@ pub(crate) fn leaf_sums_of(
     h: &Hierarchy,
     opts: &AggregateOptions,
 ) -> Result<LeafSums> {
-    let mut lap = crate::diagnostics::Lap::start();
-    let l = crate::in_pool(|| leaf_sums(p, spec, s, h, opts));
-    lap.lap("leaf sums");
-    l
+    crate::in_pool(|| leaf_sums(p, spec, s, h, opts))
 }
 
 /// Population, poor and score sums per (leaf, stratum, PSU), for design-based standard errors.
@@ -1260,18 +1261,14 @@ fn all_whole(weights: &[f64]) -> bool {
     weights.par_chunks(1 << 14).all(|c| c.iter().fold(true, |all, &w| all & is_whole(w)))
 }
 
-/// `v` rounded to the nearest f64, through `i64` when it fits: one instruction rather than a
-/// library call, and the same rounding.
-fn wide_to_f64(v: i128) -> f64 {
-    i64::try_from(v).map_or(v as f64, |v| v as f64)
-}
-
 /// `x2·t² − 2·x·t·x1 + x²·t2` in 128 bits: `t² · Σ v²(z − x/t)²` for the sums `t = Σv`,
 /// `t2 = Σv²`, `x = Σv·z`, `x1 = Σv²·z`, `x2 = Σv²·z²` (the numerator of a linearised
-/// variance). `None` when a product does not fit.
-fn spread(x2: i64, x1: i64, x: i64, t: i64, t2: i64) -> Option<i128> {
+/// variance), at least 0, as the nearest f64. `None` when a product does not fit.
+fn spread(x2: i64, x1: i64, x: i64, t: i64, t2: i64) -> Option<f64> {
     // Most areas' products fit 64 bits, where a checked multiply is one instruction (the 128-bit
-    // ones were a fifth of the national roll-up); the result is the same whole number.
+    // ones were a fifth of the national roll-up), and so does the result, whose conversion is
+    // then one instruction too (an i128's is a library call); the same whole number either way,
+    // rounded the same.
     let small = || {
         let a = x2.checked_mul(t)?.checked_mul(t)?;
         let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
@@ -1279,13 +1276,13 @@ fn spread(x2: i64, x1: i64, x: i64, t: i64, t2: i64) -> Option<i128> {
         a.checked_sub(b)?.checked_add(c)
     };
     if let Some(v) = small() {
-        return Some(i128::from(v));
+        return Some(v.max(0) as f64);
     }
     let [x2, x1, x, t, t2] = [x2, x1, x, t, t2].map(i128::from);
     let a = x2.checked_mul(t)?.checked_mul(t)?;
     let b = x.checked_mul(t)?.checked_mul(x1)?.checked_mul(2)?;
     let c = x.checked_mul(x)?.checked_mul(t2)?;
-    a.checked_sub(b)?.checked_add(c)
+    Some(a.checked_sub(b)?.checked_add(c)?.max(0) as f64)
 }
 
 /// [`analytic_se`] from the integer sums (whole weights, exact scores over `den`): each
@@ -1300,7 +1297,7 @@ fn exact_se(a: &[f64], n: f64, den: u128) -> Option<[f64; 3]> {
     let f = n / (n - 1.0);
     let d2 = (den as f64) * (den as f64);
     let (wf, pf) = (w as f64, p as f64);
-    let var = |num: i128, scale: f64| f * wide_to_f64(num.max(0)) / scale;
+    let var = |num: f64, scale: f64| f * num / scale;
     let var_h = var(spread(w2p, w2p, p, w, w2)?, wf * wf * wf * wf);
     let var_m0 = var(spread(w2c2, w2c, s, w, w2)?, d2 * wf * wf * wf * wf);
     let var_a = if p > 0 { var(spread(w2c2, w2c, s, p, w2p)?, d2 * pf * pf * pf * pf) } else { 0.0 };
@@ -1314,7 +1311,7 @@ fn exact_share_se(n: f64, [w, w2, x, w2x]: [f64; 4]) -> Option<f64> {
     }
     let (wi, w2i, xi, w2xi) = (whole(w)?, whole(w2)?, whole(x)?, whole(w2x)?);
     let num = spread(w2xi, w2xi, xi, wi, w2i)?;
-    Some((n / (n - 1.0) * wide_to_f64(num.max(0)) / (w * w * w * w)).sqrt())
+    Some((n / (n - 1.0) * num / (w * w * w * w)).sqrt())
 }
 
 /// The analytic SE of a weighted share `x̄ = Σw·x/Σw` of a 0/1 variable over `n` units, from Σw
@@ -1714,12 +1711,12 @@ mod tests {
         ] {
             let [x2, x1, x, t, t2] = v;
             let wide = v.map(i128::from);
-            assert_eq!(spread(x2, x1, x, t, t2), Some(reference(wide[0], wide[1], wide[2], wide[3], wide[4])), "{v:?}");
+            let exact = reference(wide[0], wide[1], wide[2], wide[3], wide[4]);
+            assert_eq!(spread(x2, x1, x, t, t2).map(f64::to_bits), Some((exact.max(0) as f64).to_bits()), "{v:?}");
         }
+        // Negative (sums that no data gives) is 0; past 128 bits, none.
+        assert_eq!(spread(0, 1, 1, 1, 0), Some(0.0));
         assert_eq!(spread(i64::MAX, 1, 1, i64::MAX, 1), None);
-        for v in [0i128, 1, -7, i128::from(i64::MAX), i128::from(i64::MAX) + 1, (1 << 80) + 12_345, -(1 << 100) - 1] {
-            assert_eq!(wide_to_f64(v).to_bits(), (v as f64).to_bits(), "{v}");
-        }
     }
 
     #[test]

@@ -722,6 +722,7 @@ fn measure_grouped(units: Units, h: Hierarchy, spec: &Spec, opts: &MpiOptions, m
             sums_and_breakdowns(&units.profiles, spec, &s, &h, over, &agg)?
         }
     };
+    lap.lap("leaf sums");
     // The units are freed before the levels' rows are made, so those rows (120 MB nationally)
     // take memory already mapped rather than fresh pages that the kernel must zero first.
     drop(units.profiles);
