@@ -1141,6 +1141,7 @@ pub(crate) fn sums_table(len: usize) -> Vec<f64> {
 /// into one contiguous range per thread at leaf boundaries, so each thread adds into its own
 /// leaves of the one result, and no thread needs a table of every leaf (two 54 MB tables at
 /// 84 k villages, zeroed, faulted in and added together, were most of the pass).
+///
 /// `add(units, sums, boot)` adds a run of units of one leaf into that leaf's `stride` sums and
 /// `bstride` bootstrap sums. (A run at a time: the leaf's slices are found once per run, and the
 /// caller can keep its running totals in registers.)

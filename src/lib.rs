@@ -112,7 +112,7 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// Appends `n` copies of `zero` to `v`, written on every core (rayon collects an indexed iterator
 /// in place). A column's fresh pages are zeroed by the kernel on their first write, one fault a
 /// page: spread over the cores rather than paid on one. (Nationally: 28-33 ms for one 54 MB
-/// table of sums on one core, 11-15 ms on two.)
+/// table of sums on one core, 11-16 ms on two.)
 pub(crate) fn extend_zeroed<T: Copy + Send + Sync>(v: &mut Vec<T>, n: usize, zero: T) {
     use rayon::prelude::*;
     v.par_extend(rayon::iter::repeat_n(zero, n).with_min_len(1 << 14));

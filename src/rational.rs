@@ -27,6 +27,24 @@ pub struct Rational {
     den: u128,
 }
 
+/// Binary GCD of two non-zero unsigned integers of one width. A macro, not a generic function:
+/// std has no trait for `trailing_zeros` and the shifts of both `u64` and `u128`.
+macro_rules! binary_gcd {
+    ($a:expr, $b:expr) => {{
+        let (a, b) = ($a, $b);
+        let shift = (a | b).trailing_zeros();
+        let (mut a, mut b) = (a >> a.trailing_zeros(), b);
+        while b != 0 {
+            b >>= b.trailing_zeros();
+            if a > b {
+                std::mem::swap(&mut a, &mut b);
+            }
+            b -= a;
+        }
+        a << shift
+    }};
+}
+
 /// Greatest common divisor (binary GCD: shifts and subtractions, no 128-bit division).
 pub fn gcd(a: u128, b: u128) -> u128 {
     if a == 0 || b == 0 {
@@ -34,32 +52,9 @@ pub fn gcd(a: u128, b: u128) -> u128 {
     }
     // In 64 bits where both fit (most fractions: counts of households and people).
     if let (Ok(a), Ok(b)) = (u64::try_from(a), u64::try_from(b)) {
-        return u128::from(gcd64(a, b));
+        return u128::from(binary_gcd!(a, b));
     }
-    let shift = (a | b).trailing_zeros();
-    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
-    while b != 0 {
-        b >>= b.trailing_zeros();
-        if a > b {
-            std::mem::swap(&mut a, &mut b);
-        }
-        b -= a;
-    }
-    a << shift
-}
-
-/// [`gcd`] of two non-zero `u64`s.
-fn gcd64(a: u64, b: u64) -> u64 {
-    let shift = (a | b).trailing_zeros();
-    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
-    while b != 0 {
-        b >>= b.trailing_zeros();
-        if a > b {
-            std::mem::swap(&mut a, &mut b);
-        }
-        b -= a;
-    }
-    a << shift
+    binary_gcd!(a, b)
 }
 
 /// The full 256-bit product of two `u128`s, as (high, low) halves.
