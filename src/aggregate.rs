@@ -745,8 +745,8 @@ fn measures_in_pool(
     Ok(measures_of_sums(spec, h, &l))
 }
 
-/// Every level's measures from one pass's per-leaf sums ([`leaf_sums_of`]), computed on the
-/// shared pool.
+/// Every level's measures from one pass's per-leaf sums ([`leaf_sums`]), computed on the shared
+/// pool: the second half of [`measures_of`], for a caller that frees its units in between.
 pub(crate) fn measures_of_sums(spec: &Spec, h: &Hierarchy, l: &LeafSums) -> Measures {
     let mut lap = crate::diagnostics::Lap::start();
     let rows = crate::in_pool(|| {
@@ -754,18 +754,6 @@ pub(crate) fn measures_of_sums(spec: &Spec, h: &Hierarchy, l: &LeafSums) -> Meas
     });
     lap.lap("rolled up");
     Measures { spec: spec.clone(), levels: h.levels.clone(), rows }
-}
-
-/// [`leaf_sums`] on the shared pool: the first half of [`measures_of`], for a caller that frees
-/// its units before the second ([`measures_of_sums`]).
-pub(crate) fn leaf_sums_of(
-    p: &Profiles,
-    spec: &Spec,
-    s: &impl UnitScores,
-    h: &Hierarchy,
-    opts: &AggregateOptions,
-) -> Result<LeafSums> {
-    crate::in_pool(|| leaf_sums(p, spec, s, h, opts))
 }
 
 /// Population, poor and score sums per (leaf, stratum, PSU), for design-based standard errors.

@@ -19,7 +19,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::aggregate::{
-    AggregateOptions, AreaRuns, Hierarchy, KeyColumn, LeafSums, Measures, leaf_sums_of, measures_of, measures_of_sums,
+    AggregateOptions, AreaRuns, Hierarchy, KeyColumn, LeafSums, Measures, leaf_sums, measures_of, measures_of_sums,
 };
 use crate::error::{Error, Result};
 use crate::indicators::IndicatorStatus;
@@ -752,7 +752,7 @@ fn sums_and_breakdowns(
     over: Vec<(String, KeyColumn)>,
     agg: &AggregateOptions,
 ) -> Result<(LeafSums, Vec<(String, Measures)>)> {
-    let sums = leaf_sums_of(profiles, spec, s, h, agg)?;
+    let sums = crate::in_pool(|| leaf_sums(profiles, spec, s, h, agg))?;
     let breakdowns = over
         .into_iter()
         .map(|(name, keys)| {
